@@ -1,0 +1,175 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace IIC.Native;
+
+/// <summary>
+/// Owns one MAP_SHARED mapping. Disposing it unmaps only when no <see cref="MappingLease"/> is outstanding
+/// (SafeHandle reference counting), so a thread that still uses the memory through a lease never faults.
+/// The accessors check bounds and alignment and say in their names which memory ordering they give.
+/// </summary>
+public sealed unsafe class MappedMemory : SafeHandle
+{
+    private readonly long _length;
+
+    private MappedMemory(nint address, long length)
+        : base(0, ownsHandle: true)
+    {
+        SetHandle(address);
+        _length = length;
+    }
+
+    /// <summary>The mapping's size in bytes.</summary>
+    public long Length => _length;
+
+    /// <inheritdoc />
+    public override bool IsInvalid => handle == 0 || handle == Interop.Libc.MAP_FAILED;
+
+    /// <summary>Maps <paramref name="length"/> bytes of <paramref name="file"/> shared and read-write.</summary>
+    /// <param name="file">The file (usually a memfd).</param>
+    /// <param name="length">Bytes to map; must be positive.</param>
+    /// <param name="populate">Fault every page in now (MAP_POPULATE), so the first message does not pay for page faults.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="length"/> is not positive.</exception>
+    /// <exception cref="NativeException">mmap failed.</exception>
+    public static MappedMemory Map(FileDescriptor file, long length, bool populate = true)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(length);
+        LinuxPlatform.EnsureSupported();
+        var fd = file.Value;
+        var flags = Interop.Libc.MAP_SHARED | (populate ? Interop.Libc.MAP_POPULATE : 0);
+        var address = Interop.Libc.Mmap(0, (nuint)length, Interop.Libc.PROT_READ | Interop.Libc.PROT_WRITE, flags, fd, 0);
+        if (address == Interop.Libc.MAP_FAILED)
+        {
+            throw NativeException.FromLastError(string.Create(CultureInfo.InvariantCulture, $"mmap(fd {fd}, {length} bytes)"));
+        }
+        GC.KeepAlive(file);
+        return new MappedMemory(address, length);
+    }
+
+    /// <summary>Maps anonymous shared memory (visible to this process and to children it forks; for in-process use and tests).</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="length"/> is not positive.</exception>
+    /// <exception cref="NativeException">mmap failed.</exception>
+    public static MappedMemory MapAnonymous(long length)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(length);
+        LinuxPlatform.EnsureSupported();
+        var address = Interop.Libc.Mmap(0, (nuint)length, Interop.Libc.PROT_READ | Interop.Libc.PROT_WRITE,
+            Interop.Libc.MAP_SHARED | Interop.Libc.MAP_ANONYMOUS, -1, 0);
+        if (address == Interop.Libc.MAP_FAILED)
+        {
+            throw NativeException.FromLastError(string.Create(CultureInfo.InvariantCulture, $"mmap(anonymous, {length} bytes)"));
+        }
+        return new MappedMemory(address, length);
+    }
+
+    /// <summary>
+    /// Keeps the mapping alive until the lease is disposed and exposes its base address. Hot types take one
+    /// lease for their lifetime and then use raw pointers without per-access reference counting.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The mapping was disposed.</exception>
+    public MappingLease Lease()
+    {
+        var added = false;
+        DangerousAddRef(ref added); // throws ObjectDisposedException once the handle is closed
+        return new MappingLease(this, (byte*)handle, _length);
+    }
+
+    /// <summary>
+    /// A bounds-checked view of [<paramref name="offset"/>, <paramref name="offset"/> + <paramref name="length"/>).
+    /// The span is valid only while the mapping is mapped: hold a <see cref="Lease"/> while using it.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The range is not inside the mapping.</exception>
+    /// <exception cref="ObjectDisposedException">The mapping was disposed.</exception>
+    public Span<byte> GetSpan(long offset, int length)
+    {
+        CheckRange(offset, length, 1);
+        return new Span<byte>((byte*)handle + offset, length);
+    }
+
+    /// <summary>Reads an int with acquire semantics (later reads are not moved before it).</summary>
+    public int ReadAcquireInt32(long offset) => Volatile.Read(ref Int32At(offset));
+
+    /// <summary>Writes an int with release semantics (earlier writes are visible before it).</summary>
+    public void WriteReleaseInt32(long offset, int value) => Volatile.Write(ref Int32At(offset), value);
+
+    /// <summary>Atomically replaces the int with <paramref name="value"/> if it equals <paramref name="comparand"/> (full fence); returns the original.</summary>
+    public int CompareExchangeInt32(long offset, int value, int comparand) => Interlocked.CompareExchange(ref Int32At(offset), value, comparand);
+
+    /// <summary>Atomically ORs <paramref name="bits"/> into the int (full fence); returns the original.</summary>
+    public int FetchOrInt32(long offset, int bits) => Interlocked.Or(ref Int32At(offset), bits);
+
+    /// <summary>Atomically adds <paramref name="value"/> to the int (full fence); returns the original.</summary>
+    public int FetchAddInt32(long offset, int value) => Interlocked.Add(ref Int32At(offset), value) - value;
+
+    /// <summary>Reads a long with acquire semantics.</summary>
+    public long ReadAcquireInt64(long offset) => Volatile.Read(ref Int64At(offset));
+
+    /// <summary>Writes a long with release semantics.</summary>
+    public void WriteReleaseInt64(long offset, long value) => Volatile.Write(ref Int64At(offset), value);
+
+    /// <summary>Atomically replaces the long if it equals <paramref name="comparand"/> (full fence); returns the original.</summary>
+    public long CompareExchangeInt64(long offset, long value, long comparand) => Interlocked.CompareExchange(ref Int64At(offset), value, comparand);
+
+    /// <summary>Atomically ORs <paramref name="bits"/> into the long (full fence); returns the original.</summary>
+    public long FetchOrInt64(long offset, long bits) => Interlocked.Or(ref Int64At(offset), bits);
+
+    /// <summary>Atomically adds <paramref name="value"/> to the long (full fence); returns the original.</summary>
+    public long FetchAddInt64(long offset, long value) => Interlocked.Add(ref Int64At(offset), value) - value;
+
+    /// <summary>Gives the kernel advice about a page-aligned range (madvise).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The range is not inside the mapping.</exception>
+    /// <exception cref="NativeException">madvise failed (EINVAL for an offset that is not page aligned).</exception>
+    public void Advise(long offset, long length, MemoryAdvice advice)
+    {
+        CheckRange(offset, length, 1);
+        var added = false;
+        try
+        {
+            DangerousAddRef(ref added);
+            NativeException.ThrowIfFailed(Interop.Libc.Madvise(handle + (nint)offset, (nuint)length, (int)advice),
+                string.Create(CultureInfo.InvariantCulture, $"madvise(+{offset}, {length}, {advice})"));
+        }
+        finally
+        {
+            if (added)
+            {
+                DangerousRelease();
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    protected override bool ReleaseHandle() => Interop.Libc.Munmap(handle, (nuint)_length) == 0;
+
+    // The reference is used inside one Volatile/Interlocked call, while this object is reachable; the
+    // mapping stays valid across it only if no one disposes concurrently, which is why concurrent users
+    // hold a lease (a disposed handle with outstanding leases is not unmapped).
+    private ref int Int32At(long offset)
+    {
+        CheckRange(offset, sizeof(int), sizeof(int));
+        return ref Unsafe.AsRef<int>((byte*)handle + offset);
+    }
+
+    private ref long Int64At(long offset)
+    {
+        CheckRange(offset, sizeof(long), sizeof(long));
+        return ref Unsafe.AsRef<long>((byte*)handle + offset);
+    }
+
+    private void CheckRange(long offset, long length, int alignment)
+    {
+        ObjectDisposedException.ThrowIf(IsClosed, this);
+        if (offset < 0 || length < 0 || offset > _length - length)
+        {
+            throw new ArgumentOutOfRangeException(nameof(offset), string.Create(CultureInfo.InvariantCulture,
+                $"The range [{offset}, {offset}+{length}) is outside the {_length}-byte mapping; use an offset between 0 and {_length - length}."));
+        }
+        if ((offset & (alignment - 1)) != 0)
+        {
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture,
+                $"Offset {offset} is not {alignment}-byte aligned; atomic accesses need natural alignment."), nameof(offset));
+        }
+    }
+}
