@@ -1,0 +1,113 @@
+using System.Globalization;
+using System.Numerics;
+
+namespace IIC.Hardware;
+
+/// <summary>
+/// One direction of a channel inside a shared window: a lock-free single-producer single-consumer ring of
+/// records. Layout at <see cref="Offset"/>, each hot word on its own 128-byte line:
+/// <code>
+/// +0    producer line: tail (int64, bytes ever written; informational)
+/// +128  consumer line: head (int64, bytes ever consumed; read by the producer only when short of space)
+/// +256  armed line: armed (int32, 1 while the consumer may sleep; read by the producer after every publish)
+/// +384  data area: Capacity bytes (a power of two) of records
+/// </code>
+/// A <see cref="RingWriter"/> and a <see cref="RingReader"/> each keep their positions privately and touch the
+/// shared lines only as the protocol needs.
+/// </summary>
+public sealed unsafe class DescriptorRing
+{
+    /// <summary>Offset of the tail word from the ring's start.</summary>
+    public const int TailOffset = 0;
+
+    /// <summary>Offset of the head word from the ring's start.</summary>
+    public const int HeadOffset = Smp.PaddedLineSize;
+
+    /// <summary>Offset of the armed word from the ring's start.</summary>
+    public const int ArmedOffset = 2 * Smp.PaddedLineSize;
+
+    /// <summary>Offset of the data area from the ring's start.</summary>
+    public const int DataOffset = 3 * Smp.PaddedLineSize;
+
+    /// <summary>The smallest data area.</summary>
+    public const int MinCapacity = 1024;
+
+    /// <summary>The largest data area (1 GiB).</summary>
+    public const int MaxCapacity = 1 << 30;
+
+    /// <summary>A record (header + payload) is at most this fraction of the capacity; larger messages are fragmented.</summary>
+    public const int MaxRecordFraction = 4;
+
+    private readonly byte* _ring;
+
+    /// <summary>Describes a ring at <paramref name="ringStart"/>; the caller keeps the memory mapped (leased) for the ring's life.</summary>
+    /// <param name="ringStart">The first byte of the ring (its tail line), 128-byte aligned.</param>
+    /// <param name="offset">The ring's offset in its window, for messages.</param>
+    /// <param name="capacity">The data area's size: a power of two from <see cref="MinCapacity"/> to <see cref="MaxCapacity"/>.</param>
+    /// <param name="name">A name for exception messages, e.g. "window 7 ring 0".</param>
+    /// <exception cref="ArgumentException">A bad capacity or a misaligned start.</exception>
+    public DescriptorRing(byte* ringStart, long offset, int capacity, string name)
+    {
+        ValidateCapacity(capacity);
+        if (((nint)ringStart & (Smp.PaddedLineSize - 1)) != 0)
+        {
+            throw new ArgumentException($"A ring must start on a {Smp.PaddedLineSize}-byte boundary.", nameof(ringStart));
+        }
+        _ring = ringStart;
+        Offset = offset;
+        Capacity = capacity;
+        Name = name ?? throw new ArgumentNullException(nameof(name));
+    }
+
+    /// <summary>The ring's offset in its window.</summary>
+    public long Offset { get; }
+
+    /// <summary>The data area's size in bytes.</summary>
+    public int Capacity { get; }
+
+    /// <summary>The largest record (header + payload) the ring carries in one piece.</summary>
+    public int MaxRecordLength => Capacity / MaxRecordFraction;
+
+    /// <summary>The name used in exception messages.</summary>
+    public string Name { get; }
+
+    /// <summary>The bytes a ring of <paramref name="capacity"/> occupies in a window (control lines + data).</summary>
+    public static long SizeFor(int capacity) => DataOffset + (long)capacity;
+
+    /// <summary>Throws unless <paramref name="capacity"/> is a power of two within the limits.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">It is not.</exception>
+    public static void ValidateCapacity(int capacity)
+    {
+        if (capacity < MinCapacity || capacity > MaxCapacity || !BitOperations.IsPow2(capacity))
+        {
+            throw new ArgumentOutOfRangeException(nameof(capacity), capacity, string.Create(CultureInfo.InvariantCulture,
+                $"A ring capacity must be a power of two from {MinCapacity} to {MaxCapacity} bytes; use e.g. {BitOperations.RoundUpToPowerOf2((uint)Math.Clamp(capacity, MinCapacity, MaxCapacity))}."));
+        }
+    }
+
+    internal long* Tail => (long*)(_ring + TailOffset);
+
+    internal long* Head => (long*)(_ring + HeadOffset);
+
+    internal int* Armed => (int*)(_ring + ArmedOffset);
+
+    internal byte* Data => _ring + DataOffset;
+
+    /// <summary>Bytes published and not yet consumed, from the shared words (for gauges; may be momentarily stale).</summary>
+    public long Occupancy
+    {
+        get
+        {
+            var used = Volatile.Read(ref *Tail) - Volatile.Read(ref *Head);
+            return used < 0 || used > Capacity ? -1 : used;
+        }
+    }
+
+    /// <summary>Creates the producer end. Exactly one writer per ring, used by one thread at a time.</summary>
+    public RingWriter CreateWriter() => new(this);
+
+    /// <summary>Creates the consumer end. Exactly one reader per ring, used by one thread at a time.</summary>
+    public RingReader CreateReader() => new(this);
+
+    internal RingFaultException Fault(string what) => new($"Ring '{Name}' (window offset {Offset}, capacity {Capacity}) is corrupt: {what}. The peer is buggy or hostile; the channel is faulted.");
+}

@@ -1,0 +1,63 @@
+using System.Runtime.CompilerServices;
+
+namespace IIC.Hardware;
+
+/// <summary>
+/// The sender's side of the IIC for one ring: after each publish it raises the receiver's vector, but only if
+/// the receiver armed the ring (it may be sleeping). While the receiver spins, the doorbell costs one fence and
+/// one load of a line that only changes when the receiver arms or disarms: no syscall, no shared write.
+/// Not thread safe: it belongs to the ring's single writer.
+/// </summary>
+public sealed unsafe class Doorbell
+{
+    private readonly int* _armed;
+    private readonly InterruptPage _receiverPage;
+    private readonly int _vector;
+
+    /// <summary>Creates the doorbell of <paramref name="writer"/>'s ring, raising <paramref name="vector"/> on <paramref name="receiverPage"/>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The vector is outside the page.</exception>
+    public Doorbell(RingWriter writer, InterruptPage receiverPage, int vector)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        ArgumentNullException.ThrowIfNull(receiverPage);
+        ArgumentOutOfRangeException.ThrowIfNegative(vector);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(vector, receiverPage.VectorCount);
+        _armed = writer.Armed;
+        _receiverPage = receiverPage;
+        _vector = vector;
+    }
+
+    /// <summary>Doorbells that woke a sleeping receiver (futex_wake calls).</summary>
+    public long SignalsRaised { get; private set; }
+
+    /// <summary>Doorbells skipped because the receiver was spinning or already had a pending raise.</summary>
+    public long SignalsSuppressed { get; private set; }
+
+    /// <summary>Rings the doorbell after a publish.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Ring()
+    {
+        // Dekker, sender half: the length store of the publish must be ordered before the load of armed.
+        // A release store alone does not order store->load (not even on x64), so a full fence is required.
+        Interlocked.MemoryBarrier();
+        if (Volatile.Read(ref *_armed) == 0)
+        {
+            SignalsSuppressed++;
+            return;
+        }
+        RingArmed();
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void RingArmed()
+    {
+        if (_receiverPage.Raise(_vector))
+        {
+            SignalsRaised++;
+        }
+        else
+        {
+            SignalsSuppressed++;
+        }
+    }
+}

@@ -1,0 +1,228 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using IIC.Native;
+
+namespace IIC.Hardware;
+
+/// <summary>
+/// The Intelligent Interrupt Capability: where one receiving thread sleeps and its senders wake it, and only
+/// when it actually sleeps. Layout (from the block's start, each hot word on its own 128-byte line):
+/// <code>
+/// +0    header: magic "IRQ1" (uint32), version (uint32), vector count (uint32)
+/// +128  seq: the futex word (int32), bumped by each waker
+/// +256  sleeping (int32), 1 while the receiver is (about to be) in futex_wait; raised-at (int64, +8): the
+///       waker's CLOCK_MONOTONIC timestamp, so the receiver can learn the platform's wake-up latency
+/// +384  summary (uint64): bit w set when pending word w may have bits
+/// +512  pending: vector count / 64 words (uint64), one bit per vector (channel endpoint)
+/// </code>
+/// Protocol (DESIGN.md, "InterruptController"): a sender raises a vector only when the receiver armed the
+/// ring, only a 0 to 1 pending edge may wake, and only a receiver that set <c>sleeping</c> is woken (futex).
+/// Both sides order their store before their load with a full fence (Dekker), so no wake-up is lost; the
+/// receiver still parks with a timeout and treats every wake as a hint.
+/// </summary>
+public sealed unsafe class InterruptPage
+{
+    /// <summary>"IRQ1", little-endian.</summary>
+    public const uint Magic = 0x31515249;
+
+    /// <summary>The layout version.</summary>
+    public const uint Version = 1;
+
+    /// <summary>Offset of the futex word.</summary>
+    public const int SeqOffset = Smp.PaddedLineSize;
+
+    /// <summary>Offset of the sleeping flag.</summary>
+    public const int SleepingOffset = 2 * Smp.PaddedLineSize;
+
+    /// <summary>Offset of the waker's timestamp.</summary>
+    public const int RaisedAtOffset = SleepingOffset + 8;
+
+    /// <summary>Offset of the summary word.</summary>
+    public const int SummaryOffset = 3 * Smp.PaddedLineSize;
+
+    /// <summary>Offset of the pending bitmap.</summary>
+    public const int PendingOffset = 4 * Smp.PaddedLineSize;
+
+    /// <summary>The most vectors a page has (64 pending words, one summary word).</summary>
+    public const int MaxVectorCount = 4096;
+
+    private readonly byte* _page;
+    private readonly int _vectorCount;
+
+    private InterruptPage(byte* page, int vectorCount)
+    {
+        _page = page;
+        _vectorCount = vectorCount;
+    }
+
+    /// <summary>The number of vectors (pending bits).</summary>
+    public int VectorCount => _vectorCount;
+
+    /// <summary>The bytes a page with <paramref name="vectorCount"/> vectors occupies.</summary>
+    public static int SizeFor(int vectorCount) => PendingOffset + Math.Max(Smp.PaddedLineSize, (vectorCount / 8 + Smp.PaddedLineSize - 1) & ~(Smp.PaddedLineSize - 1));
+
+    internal int* Seq => (int*)(_page + SeqOffset);
+
+    private int* Sleeping => (int*)(_page + SleepingOffset);
+
+    private long* RaisedAt => (long*)(_page + RaisedAtOffset);
+
+    private long* Summary => (long*)(_page + SummaryOffset);
+
+    private long* Pending => (long*)(_page + PendingOffset);
+
+    /// <summary>Formats a fresh page at <paramref name="page"/> (zeroed memory of <see cref="SizeFor"/> bytes) and returns it.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The vector count is not a multiple of 64 from 64 to <see cref="MaxVectorCount"/>.</exception>
+    public static InterruptPage Format(byte* page, int vectorCount)
+    {
+        if (vectorCount < 64 || vectorCount > MaxVectorCount || vectorCount % 64 != 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(vectorCount), vectorCount, $"An interrupt page has a multiple of 64 vectors, from 64 to {MaxVectorCount}.");
+        }
+        CheckAligned(page);
+        *(uint*)(page + 4) = Version;
+        *(uint*)(page + 8) = (uint)vectorCount;
+        Volatile.Write(ref *(uint*)page, Magic);
+        return new InterruptPage(page, vectorCount);
+    }
+
+    /// <summary>Attaches to a page formatted by someone else, validating its header (read once).</summary>
+    /// <param name="page">The block's first byte.</param>
+    /// <param name="available">Bytes available from <paramref name="page"/> to the end of the mapping.</param>
+    /// <exception cref="InvalidDataException">The header is not a valid interrupt page.</exception>
+    public static InterruptPage Attach(byte* page, long available)
+    {
+        CheckAligned(page);
+        if (available < PendingOffset + Smp.PaddedLineSize)
+        {
+            throw new InvalidDataException($"An interrupt page needs at least {PendingOffset + Smp.PaddedLineSize} bytes; only {available} are mapped.");
+        }
+        var magic = Volatile.Read(ref *(uint*)page);
+        var version = *(uint*)(page + 4);
+        var vectors = *(uint*)(page + 8);
+        if (magic != Magic || version != Version || vectors < 64 || vectors > MaxVectorCount || vectors % 64 != 0 || SizeFor((int)vectors) > available)
+        {
+            throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
+                $"Not a valid interrupt page: magic 0x{magic:x8} (want 0x{Magic:x8}), version {version} (want {Version}), {vectors} vectors (want a multiple of 64 up to {MaxVectorCount} fitting in {available} bytes)."));
+        }
+        return new InterruptPage(page, (int)vectors);
+    }
+
+    /// <summary>
+    /// Sender side: raises <paramref name="vector"/>. The caller has already published its record, issued a
+    /// full fence and seen the ring armed. Returns true if it woke the sleeper (a futex_wake was made).
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The vector is outside the page.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool Raise(int vector)
+    {
+        if ((uint)vector >= (uint)_vectorCount)
+        {
+            ThrowBadVector(vector);
+        }
+        var word = vector >> 6;
+        var bit = 1L << (vector & 63);
+        var old = Interlocked.Or(ref Pending[word], bit); // full fence
+        if ((old & bit) != 0)
+        {
+            return false; // only a 0 -> 1 edge may wake: the receiver has not taken the previous raise yet
+        }
+        Interlocked.Or(ref *Summary, 1L << word);
+        // Dekker: our stores above are ordered before this load by the interlocked ops (full fences).
+        if (Volatile.Read(ref *Sleeping) == 1 && Interlocked.CompareExchange(ref *Sleeping, 0, 1) == 1)
+        {
+            Volatile.Write(ref *RaisedAt, Stopwatch.GetTimestamp());
+            Interlocked.Increment(ref *Seq);
+            Futex.Wake(Seq, 1);
+            return true;
+        }
+        return false;
+    }
+
+    /// <summary>Wakes the receiver unconditionally (for close, peer death and shutdown).</summary>
+    public void WakeAlways()
+    {
+        Interlocked.Exchange(ref *Sleeping, 0);
+        Interlocked.Increment(ref *Seq);
+        Futex.Wake(Seq, int.MaxValue);
+    }
+
+    /// <summary>Receiver side: whether any vector is pending.</summary>
+    public bool HasPending => Volatile.Read(ref *Summary) != 0;
+
+    /// <summary>
+    /// Receiver side: takes every pending bit (clearing them, each with one atomic exchange) into
+    /// <paramref name="vectors"/>, one bit per vector. Cost grows with the raised vectors, not with the idle ones.
+    /// </summary>
+    /// <exception cref="ArgumentException">The span is shorter than <see cref="VectorCount"/> / 64.</exception>
+    public void TakePending(Span<long> vectors)
+    {
+        if (vectors.Length < _vectorCount / 64)
+        {
+            throw new ArgumentException($"Needs {_vectorCount / 64} words for {_vectorCount} vectors.", nameof(vectors));
+        }
+        var summary = Interlocked.Exchange(ref *Summary, 0);
+        var words = _vectorCount / 64;
+        while (summary != 0)
+        {
+            var word = System.Numerics.BitOperations.TrailingZeroCount(summary);
+            summary &= summary - 1;
+            if (word < words)
+            {
+                vectors[word] |= Interlocked.Exchange(ref Pending[word], 0);
+            }
+        }
+    }
+
+    /// <summary>Receiver side: clears every pending bit without reporting them (a single-vector receiver re-checks its ring).</summary>
+    public void ClearPending()
+    {
+        var summary = Interlocked.Exchange(ref *Summary, 0);
+        var words = _vectorCount / 64;
+        while (summary != 0)
+        {
+            var word = System.Numerics.BitOperations.TrailingZeroCount(summary);
+            summary &= summary - 1;
+            if (word < words)
+            {
+                Interlocked.Exchange(ref Pending[word], 0);
+            }
+        }
+    }
+
+    /// <summary>Receiver side: the futex word's value, read before announcing sleep.</summary>
+    public int ReadSequence() => Volatile.Read(ref *Seq);
+
+    /// <summary>Receiver side: announces sleep (exchange: a full fence). Re-check for data after it, then <see cref="Sleep"/>.</summary>
+    public void AnnounceSleep() => Interlocked.Exchange(ref *Sleeping, 1);
+
+    /// <summary>Receiver side: withdraws the announcement.</summary>
+    public void CancelSleep() => Volatile.Write(ref *Sleeping, 0);
+
+    /// <summary>
+    /// Receiver side: sleeps while the futex word still equals <paramref name="sequence"/>, at most
+    /// <paramref name="timeout"/>, then withdraws the sleep announcement.
+    /// </summary>
+    /// <returns>The futex outcome: every outcome is a hint.</returns>
+    public FutexWaitResult Sleep(int sequence, TimeSpan timeout)
+    {
+        var result = Futex.Wait(Seq, sequence, timeout);
+        CancelSleep();
+        return result;
+    }
+
+    /// <summary>The waker's timestamp of the last wake (Stopwatch ticks), read once; 0 if none.</summary>
+    public long ReadRaisedAt() => Volatile.Read(ref *RaisedAt);
+
+    private static void CheckAligned(byte* page)
+    {
+        if (((nint)page & (Smp.PaddedLineSize - 1)) != 0)
+        {
+            throw new ArgumentException($"An interrupt page must start on a {Smp.PaddedLineSize}-byte boundary.", nameof(page));
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowBadVector(int vector) => throw new ArgumentOutOfRangeException(nameof(vector), vector, $"Vector must be in [0, {_vectorCount}).");
+}

@@ -1,0 +1,293 @@
+using System.Globalization;
+using IIC.Native;
+
+namespace IIC.Hardware;
+
+/// <summary>
+/// A sealed memfd window shared by exactly two sides: a versioned header, one interrupt block per side (where
+/// that side sleeps), and two <see cref="DescriptorRing"/>s, ring i written by side i and read by side 1-i.
+/// Everything is addressed by offsets, little-endian; the byte layout is in docs/window-layout.md.
+/// <para>The creator sizes the memfd and seals it (shrink, grow, seal) so no peer can make our mapping fault.
+/// The opener checks seals, size, magic, version and every layout field (read once) before using anything.</para>
+/// </summary>
+public sealed unsafe class SharedWindow : IDisposable
+{
+    /// <summary>"IICWIN01" little-endian.</summary>
+    public const ulong Magic = 0x3130_4E49_5743_4949;
+
+    /// <summary>The layout version this build reads and writes.</summary>
+    public const uint LayoutVersion = 1;
+
+    /// <summary>Bytes of the header.</summary>
+    public const int HeaderSize = 512;
+
+    /// <summary>Vectors in each embedded interrupt block.</summary>
+    public const int EmbeddedVectorCount = 64;
+
+    /// <summary>The seals every window must carry.</summary>
+    public const FileSeals RequiredSeals = FileSeals.Shrink | FileSeals.Grow | FileSeals.Seal;
+
+    private const int PageSize = 4096;
+    private const int RingTableOffset = 32;
+    private const int InterruptTableOffset = 64;
+    private const int SideTableOffset = 128;
+
+    private readonly MappedMemory _memory;
+    private readonly MappingLease _lease;
+    private readonly DescriptorRing[] _rings;
+    private readonly InterruptPage[] _pages;
+    private readonly int[] _vectors;
+    private int _disposed;
+
+    private SharedWindow(FileDescriptor file, MappedMemory memory, DescriptorRing[] rings, InterruptPage[] pages, int[] vectors)
+    {
+        File = file;
+        _memory = memory;
+        _lease = memory.Lease();
+        _rings = rings;
+        _pages = pages;
+        _vectors = vectors;
+    }
+
+    /// <summary>The memfd (to hand to the other side over SCM_RIGHTS).</summary>
+    public FileDescriptor File { get; }
+
+    /// <summary>The window's size in bytes.</summary>
+    public long Size => _memory.Length;
+
+    /// <summary>The mapping (for tests and tools that inspect the raw bytes).</summary>
+    public MappedMemory Memory => _memory;
+
+    /// <summary>Creates, sizes, seals and maps a new window and writes its header.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A ring capacity is not a power of two within the limits.</exception>
+    /// <exception cref="NativeException">The kernel refused (e.g. EMFILE, ENOMEM).</exception>
+    public static SharedWindow Create(WindowOptions options, string name = "iic-window")
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        DescriptorRing.ValidateCapacity(options.RingCapacity0);
+        DescriptorRing.ValidateCapacity(options.RingCapacity1);
+        var pageSize = InterruptPage.SizeFor(EmbeddedVectorCount);
+        long page0 = HeaderSize;
+        var page1 = Align(page0 + pageSize, Smp.PaddedLineSize);
+        var ring0 = Align(page1 + pageSize, PageSize);
+        var ring1 = Align(ring0 + DescriptorRing.SizeFor(options.RingCapacity0), PageSize);
+        var total = Align(ring1 + DescriptorRing.SizeFor(options.RingCapacity1), PageSize);
+
+        var file = MemoryFile.Create(name);
+        MappedMemory? memory = null;
+        try
+        {
+            MemoryFile.SetSize(file, total);
+            MemoryFile.AddSeals(file, RequiredSeals);
+            memory = MappedMemory.Map(file, total);
+            using (var lease = memory.Lease())
+            {
+                var b = lease.Base;
+                *(uint*)(b + 8) = LayoutVersion;
+                *(uint*)(b + 12) = HeaderSize;
+                *(long*)(b + 16) = total;
+                *(uint*)(b + 24) = 2;
+                *(uint*)(b + 28) = 2;
+                WriteRingEntry(b, 0, ring0, options.RingCapacity0);
+                WriteRingEntry(b, 1, ring1, options.RingCapacity1);
+                WriteInterruptEntry(b, 0, page0);
+                WriteInterruptEntry(b, 1, page1);
+                InterruptPage.Format(b + page0, EmbeddedVectorCount);
+                InterruptPage.Format(b + page1, EmbeddedVectorCount);
+                Volatile.Write(ref *(ulong*)b, Magic); // last: a window is valid only once complete
+            }
+            return Attach(file, memory);
+        }
+        catch
+        {
+            memory?.Dispose();
+            file.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Opens a window received from another process, taking ownership of <paramref name="file"/>. Checks the
+    /// seals (a peer that could shrink the file could crash us with SIGBUS), the size and the whole header.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The file is not a valid, sealed window of this layout version.</exception>
+    public static SharedWindow Open(FileDescriptor file)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        FileSeals seals;
+        try
+        {
+            seals = MemoryFile.GetSeals(file);
+        }
+        catch (NativeException e)
+        {
+            throw new InvalidDataException($"The descriptor is not a sealed memfd window ({e.Message}).", e);
+        }
+        if ((seals & RequiredSeals) != RequiredSeals)
+        {
+            throw new InvalidDataException($"The window is not sealed against resizing (seals: {seals}; required: {RequiredSeals}). Refusing to map memory a peer could shrink under us.");
+        }
+        var size = file.GetStatus().Size;
+        if (size < HeaderSize + 2 * DescriptorRing.SizeFor(DescriptorRing.MinCapacity) || size > (1L << 32))
+        {
+            throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture, $"A window of {size} bytes is outside the possible sizes."));
+        }
+        var memory = MappedMemory.Map(file, size);
+        try
+        {
+            return Attach(file, memory);
+        }
+        catch
+        {
+            memory.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Ring <paramref name="index"/> (0 or 1): written by side <paramref name="index"/>.</summary>
+    public DescriptorRing GetRing(int index) => _rings[CheckSide(index)];
+
+    /// <summary>The interrupt block where side <paramref name="side"/> sleeps.</summary>
+    public InterruptPage GetInterruptPage(int side) => _pages[CheckSide(side)];
+
+    /// <summary>The vector that the writer of ring (1 - <paramref name="side"/>) raises on side <paramref name="side"/>'s block.</summary>
+    public int GetVector(int side) => _vectors[CheckSide(side)];
+
+    /// <summary>Reads side <paramref name="side"/>'s state block (each word once).</summary>
+    public SideStatus ReadSide(int side)
+    {
+        var block = SideBlock(side);
+        var state = Volatile.Read(ref *(int*)block);
+        var epoch = Volatile.Read(ref *(int*)(block + 4));
+        var pid = Volatile.Read(ref *(int*)(block + 8));
+        return new SideStatus(state is >= 0 and <= (int)SideState.Dead ? (SideState)state : SideState.Dead, epoch, pid);
+    }
+
+    /// <summary>Side <paramref name="side"/>'s state word alone (one acquire load), for spin loops.</summary>
+    public SideState ReadSideState(int side)
+    {
+        var state = Volatile.Read(ref *(int*)SideBlock(side));
+        return state is >= 0 and <= (int)SideState.Dead ? (SideState)state : SideState.Dead;
+    }
+
+    /// <summary>Records that <paramref name="processId"/> attached to <paramref name="side"/>.</summary>
+    public void MarkAttached(int side, int processId)
+    {
+        var block = SideBlock(side);
+        Volatile.Write(ref *(int*)(block + 8), processId);
+        Volatile.Write(ref *(long*)(block + 16), System.Diagnostics.Stopwatch.GetTimestamp());
+        Volatile.Write(ref *(int*)block, (int)SideState.Attached);
+    }
+
+    /// <summary>Marks <paramref name="side"/> closed and wakes the other side so a blocked receive sees it.</summary>
+    public void MarkClosed(int side)
+    {
+        Interlocked.CompareExchange(ref *(int*)SideBlock(side), (int)SideState.Closed, (int)SideState.Attached);
+        _pages[1 - side].WakeAlways();
+    }
+
+    /// <summary>Marks <paramref name="side"/> dead with a new epoch and wakes the other side (the hypervisor does this when a partition dies).</summary>
+    public void MarkDead(int side)
+    {
+        var block = SideBlock(side);
+        Interlocked.Increment(ref *(int*)(block + 4));
+        Interlocked.Exchange(ref *(int*)block, (int)SideState.Dead);
+        _pages[1 - side].WakeAlways();
+    }
+
+    /// <summary>Unmaps (once no ring end still leases the mapping) and closes the descriptor.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+        _lease.Dispose();
+        _memory.Dispose();
+        File.Dispose();
+    }
+
+    /// <summary>A lease that keeps the mapping alive (ring ends hold one while they use raw pointers).</summary>
+    public MappingLease Lease() => _memory.Lease();
+
+    private byte* SideBlock(int side) => _lease.Base + SideTableOffset + (Smp.PaddedLineSize * CheckSide(side));
+
+    private static int CheckSide(int side) => (uint)side <= 1 ? side : throw new ArgumentOutOfRangeException(nameof(side), side, "A window has sides 0 and 1.");
+
+    private static SharedWindow Attach(FileDescriptor file, MappedMemory memory)
+    {
+        using var lease = memory.Lease();
+        var b = lease.Base;
+        var size = memory.Length;
+        // Every header word is read exactly once into a local and validated before use.
+        var magic = Volatile.Read(ref *(ulong*)b);
+        var version = *(uint*)(b + 8);
+        var headerSize = *(uint*)(b + 12);
+        var total = *(long*)(b + 16);
+        var ringCount = *(uint*)(b + 24);
+        var sideCount = *(uint*)(b + 28);
+        if (magic != Magic || version != LayoutVersion || headerSize != HeaderSize || total != size || ringCount != 2 || sideCount != 2)
+        {
+            throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
+                $"Not an IICFast window of layout version {LayoutVersion}: magic 0x{magic:x16} (want 0x{Magic:x16}), version {version}, header {headerSize} bytes, size {total} (file has {size}), {ringCount} rings, {sideCount} sides."));
+        }
+        var regions = new List<(long Start, long End, string What)>(4);
+        var rings = new DescriptorRing[2];
+        var pages = new InterruptPage[2];
+        var vectors = new int[2];
+        for (var i = 0; i < 2; i++)
+        {
+            var ringOffset = *(long*)(b + RingTableOffset + (16 * i));
+            var capacity = *(int*)(b + RingTableOffset + (16 * i) + 8);
+            var pageOffset = *(long*)(b + InterruptTableOffset + (16 * i));
+            var vector = *(int*)(b + InterruptTableOffset + (16 * i) + 12);
+            if (capacity < DescriptorRing.MinCapacity || capacity > DescriptorRing.MaxCapacity || (capacity & (capacity - 1)) != 0)
+            {
+                throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture, $"Ring {i} has capacity {capacity}; it must be a power of two from {DescriptorRing.MinCapacity} to {DescriptorRing.MaxCapacity}."));
+            }
+            AddRegion(regions, ringOffset, DescriptorRing.SizeFor(capacity), size, $"ring {i}");
+            AddRegion(regions, pageOffset, InterruptPage.SizeFor(EmbeddedVectorCount), size, $"interrupt block {i}");
+            pages[i] = InterruptPage.Attach(b + pageOffset, size - pageOffset);
+            if ((uint)vector >= (uint)pages[i].VectorCount)
+            {
+                throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture, $"Interrupt block {i} names vector {vector}, outside its {pages[i].VectorCount} vectors."));
+            }
+            vectors[i] = vector;
+            rings[i] = new DescriptorRing(b + ringOffset, ringOffset, capacity, $"{i}->{1 - i}");
+        }
+        regions.Sort((x, y) => x.Start.CompareTo(y.Start));
+        for (var i = 1; i < regions.Count; i++)
+        {
+            if (regions[i].Start < regions[i - 1].End)
+            {
+                throw new InvalidDataException($"The window's {regions[i - 1].What} and {regions[i].What} overlap.");
+            }
+        }
+        return new SharedWindow(file, memory, rings, pages, vectors);
+    }
+
+    private static void AddRegion(List<(long Start, long End, string What)> regions, long offset, long length, long size, string what)
+    {
+        if (offset < HeaderSize || (offset & (Smp.PaddedLineSize - 1)) != 0 || offset > size - length)
+        {
+            throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
+                $"The window's {what} at offset {offset} ({length} bytes) is not a {Smp.PaddedLineSize}-aligned region inside [{HeaderSize}, {size})."));
+        }
+        regions.Add((offset, offset + length, what));
+    }
+
+    private static void WriteRingEntry(byte* b, int index, long offset, int capacity)
+    {
+        *(long*)(b + RingTableOffset + (16 * index)) = offset;
+        *(int*)(b + RingTableOffset + (16 * index) + 8) = capacity;
+    }
+
+    private static void WriteInterruptEntry(byte* b, int index, long offset)
+    {
+        *(long*)(b + InterruptTableOffset + (16 * index)) = offset;
+        *(int*)(b + InterruptTableOffset + (16 * index) + 8) = EmbeddedVectorCount;
+        *(int*)(b + InterruptTableOffset + (16 * index) + 12) = 0;
+    }
+
+    private static long Align(long value, int alignment) => (value + alignment - 1) & ~(long)(alignment - 1);
+}

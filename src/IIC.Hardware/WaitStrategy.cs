@@ -1,0 +1,128 @@
+using System.Globalization;
+
+namespace IIC.Hardware;
+
+/// <summary>How a receiver waits for data.</summary>
+public enum WaitKind
+{
+    /// <summary>Spin until data arrives: lowest latency, burns a CPU the whole time.</summary>
+    BusySpin,
+    /// <summary>Spin for a fixed budget, then sleep until a sender's doorbell wakes it.</summary>
+    SpinThenPark,
+    /// <summary>Sleep at once: every message costs a kernel wake-up (40-100 µs on a VM), no CPU while idle.</summary>
+    Park,
+    /// <summary>
+    /// Learns the platform's wake-up latency and the traffic's arrival gaps: spins while traffic is active
+    /// and the expected gap is well below the cost of a wake-up, parks after real idleness. The default.
+    /// </summary>
+    Adaptive,
+}
+
+/// <summary>
+/// A receiver's wait policy: immutable and shareable; each receiver keeps its own learned state in a <see cref="Waiter"/>.
+/// </summary>
+public sealed class WaitStrategy
+{
+    private WaitStrategy(WaitKind kind, TimeSpan spinBudget, TimeSpan maxSpinBudget, TimeSpan parkTimeout)
+    {
+        Kind = kind;
+        SpinBudget = spinBudget;
+        MaxSpinBudget = maxSpinBudget;
+        ParkTimeout = parkTimeout;
+    }
+
+    /// <summary>Spin until data arrives.</summary>
+    public static WaitStrategy BusySpin { get; } = new(WaitKind.BusySpin, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan, DefaultParkTimeout);
+
+    /// <summary>Sleep at once.</summary>
+    public static WaitStrategy Park { get; } = new(WaitKind.Park, TimeSpan.Zero, TimeSpan.Zero, DefaultParkTimeout);
+
+    /// <summary>The default: adaptive with a 1 ms spin ceiling and 100 ms park timeout.</summary>
+    public static WaitStrategy Adaptive { get; } = CreateAdaptive();
+
+    /// <summary>
+    /// The longest single sleep before the receiver re-checks its ring and its peer's state. Wakes are hints,
+    /// so this bounds the damage of a lost or hostile wake-up; it is not a polling interval.
+    /// </summary>
+    public static TimeSpan DefaultParkTimeout { get; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>The kind.</summary>
+    public WaitKind Kind { get; }
+
+    /// <summary>The fixed spin budget (SpinThenPark) or the initial one (Adaptive).</summary>
+    public TimeSpan SpinBudget { get; }
+
+    /// <summary>The most an adaptive receiver spins before parking, however busy the traffic.</summary>
+    public TimeSpan MaxSpinBudget { get; }
+
+    /// <summary>The longest single sleep.</summary>
+    public TimeSpan ParkTimeout { get; }
+
+    /// <summary>Spin for <paramref name="spinBudget"/>, then park.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A negative budget or a non-positive timeout.</exception>
+    public static WaitStrategy SpinThenPark(TimeSpan spinBudget, TimeSpan? parkTimeout = null)
+    {
+        CheckNonNegative(spinBudget, nameof(spinBudget));
+        return new WaitStrategy(WaitKind.SpinThenPark, spinBudget, spinBudget, CheckTimeout(parkTimeout));
+    }
+
+    /// <summary>Adaptive waiting (see <see cref="WaitKind.Adaptive"/>).</summary>
+    /// <param name="maxSpinBudget">The most it spins before parking (default 1 ms): bounds the CPU an idle receiver burns.</param>
+    /// <param name="parkTimeout">The longest single sleep (default <see cref="DefaultParkTimeout"/>).</param>
+    /// <exception cref="ArgumentOutOfRangeException">A negative budget or a non-positive timeout.</exception>
+    public static WaitStrategy CreateAdaptive(TimeSpan? maxSpinBudget = null, TimeSpan? parkTimeout = null)
+    {
+        var max = maxSpinBudget ?? TimeSpan.FromMilliseconds(1);
+        CheckNonNegative(max, nameof(maxSpinBudget));
+        return new WaitStrategy(WaitKind.Adaptive, TimeSpan.FromMicroseconds(200) < max ? TimeSpan.FromMicroseconds(200) : max, max, CheckTimeout(parkTimeout));
+    }
+
+    /// <summary>Parses "spin", "spinpark[:µs]", "park" or "adaptive" (as the CLI and benchmarks accept).</summary>
+    /// <exception cref="FormatException">Not one of those.</exception>
+    public static WaitStrategy Parse(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var parts = text.Split(':', 2);
+        switch (parts[0].ToUpperInvariant())
+        {
+            case "SPIN" or "BUSYSPIN":
+                return BusySpin;
+            case "PARK":
+                return Park;
+            case "ADAPTIVE":
+                return Adaptive;
+            case "SPINPARK" or "SPINTHENPARK":
+                var micros = parts.Length > 1 ? double.Parse(parts[1], CultureInfo.InvariantCulture) : 50;
+                return SpinThenPark(TimeSpan.FromMicroseconds(micros));
+            default:
+                throw new FormatException($"Unknown wait strategy '{text}': use spin, spinpark[:microseconds], park or adaptive.");
+        }
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => Kind switch
+    {
+        WaitKind.SpinThenPark => string.Create(CultureInfo.InvariantCulture, $"spinpark:{SpinBudget.TotalMicroseconds}"),
+        WaitKind.BusySpin => "spin",
+        WaitKind.Park => "park",
+        _ => "adaptive",
+    };
+
+    private static void CheckNonNegative(TimeSpan value, string name)
+    {
+        if (value < TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(name, value, "A spin budget cannot be negative; use TimeSpan.Zero to park at once.");
+        }
+    }
+
+    private static TimeSpan CheckTimeout(TimeSpan? timeout)
+    {
+        var value = timeout ?? DefaultParkTimeout;
+        if (value <= TimeSpan.Zero || value > TimeSpan.FromSeconds(10))
+        {
+            throw new ArgumentOutOfRangeException(nameof(timeout), value, "A park timeout must be positive and at most 10 s (every park re-checks the peer's state when it ends).");
+        }
+        return value;
+    }
+}

@@ -1,0 +1,211 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics.Arm;
+using System.Runtime.Intrinsics.X86;
+using IIC.Native;
+
+namespace IIC.Hardware;
+
+/// <summary>
+/// One receiver's waiting: a <see cref="WaitStrategy"/> plus what an adaptive receiver has learned and the
+/// counters the metrics expose. Not thread safe: it belongs to the receiving thread.
+/// <para>Adaptive rule (why, in DESIGN.md): a fixed spin of a few µs collapses on a VM where a wake-up costs
+/// 40-100 µs, because after one hiccup both sides park and stay parked. So the waiter measures the wake-up
+/// latency of its real parks (the waker stamps the page) and the gaps between arrivals, and spins for
+/// max(4 x wake latency, 2 x recent gap) while the recent gap is below 20 x the wake latency, never longer than
+/// <see cref="WaitStrategy.MaxSpinBudget"/>. After a park that timed out (real idleness) the gap estimate jumps,
+/// the next wait spins only briefly, and an idle receiver uses almost no CPU.</para>
+/// </summary>
+public sealed class Waiter
+{
+    private const int EwmaShift = 3; // alpha = 1/8
+    private static readonly long s_initialWakeLatencyTicks = Stopwatch.Frequency / 20_000; // 50 µs until measured
+
+    private readonly WaitStrategy _strategy;
+    private readonly InterruptPage _page;
+    private readonly long _fixedBudgetTicks;
+    private readonly long _maxBudgetTicks;
+    private readonly TimeSpan _parkTimeout;
+
+    private long _wakeLatencyTicks = s_initialWakeLatencyTicks;
+    private long _gapTicks;
+
+    /// <summary>Creates a waiter that parks on <paramref name="page"/>.</summary>
+    public Waiter(WaitStrategy strategy, InterruptPage page)
+    {
+        _strategy = strategy ?? throw new ArgumentNullException(nameof(strategy));
+        _page = page ?? throw new ArgumentNullException(nameof(page));
+        _fixedBudgetTicks = ToTicks(strategy.SpinBudget);
+        _maxBudgetTicks = ToTicks(strategy.MaxSpinBudget);
+        _parkTimeout = strategy.ParkTimeout;
+        _gapTicks = _wakeLatencyTicks;
+    }
+
+    /// <summary>The strategy.</summary>
+    public WaitStrategy Strategy => _strategy;
+
+    /// <summary>Waits that ended while spinning (data arrived within the spin budget).</summary>
+    public long SpinHits { get; private set; }
+
+    /// <summary>Times the receiver went to sleep in the kernel.</summary>
+    public long Parks { get; private set; }
+
+    /// <summary>Parks that ended by timeout rather than a wake.</summary>
+    public long ParkTimeouts { get; private set; }
+
+    /// <summary>The learned wake-up latency (time from a sender's doorbell to this thread running).</summary>
+    public TimeSpan WakeLatency => TimeSpan.FromSeconds((double)_wakeLatencyTicks / Stopwatch.Frequency);
+
+    /// <summary>The most recent wake-up latency measured on a real wake, in Stopwatch ticks (0 if none yet).</summary>
+    public long LastWakeLatencyTicks { get; private set; }
+
+    /// <summary>The spin budget the next wait will use.</summary>
+    public TimeSpan CurrentSpinBudget => TimeSpan.FromSeconds((double)BudgetTicks() / Stopwatch.Frequency);
+
+    /// <summary>
+    /// Waits until <paramref name="target"/> is ready or the deadline passes.
+    /// </summary>
+    /// <param name="target">What to wait on.</param>
+    /// <param name="deadline">A <see cref="Stopwatch.GetTimestamp"/> value, or <see cref="long.MaxValue"/> for none.</param>
+    /// <returns>True when ready; false at the deadline.</returns>
+    public bool Wait<TTarget>(ref TTarget target, long deadline)
+        where TTarget : struct, IWaitTarget
+    {
+        if (target.IsReady)
+        {
+            return true;
+        }
+        var start = Stopwatch.GetTimestamp();
+        var budget = BudgetTicks();
+        if (budget > 0 && Spin(ref target, start, Math.Min(deadline, SaturatingAdd(start, budget))))
+        {
+            SpinHits++;
+            LearnGap(Stopwatch.GetTimestamp() - start);
+            return true;
+        }
+        var ready = Park(ref target, deadline);
+        LearnGap(Stopwatch.GetTimestamp() - start);
+        return ready;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool Spin<TTarget>(ref TTarget target, long start, long spinUntil)
+        where TTarget : struct, IWaitTarget
+    {
+        var now = start;
+        while (true)
+        {
+            for (var i = 0; i < 64; i++)
+            {
+                if (target.IsReady)
+                {
+                    return true;
+                }
+                Pause();
+            }
+            now = Stopwatch.GetTimestamp();
+            if (now >= spinUntil)
+            {
+                return target.IsReady;
+            }
+        }
+    }
+
+    private bool Park<TTarget>(ref TTarget target, long deadline)
+        where TTarget : struct, IWaitTarget
+    {
+        target.Arm(); // full fence
+        try
+        {
+            while (true)
+            {
+                if (target.IsReady)
+                {
+                    return true;
+                }
+                var now = Stopwatch.GetTimestamp();
+                if (now >= deadline)
+                {
+                    return false;
+                }
+                var sequence = _page.ReadSequence();
+                _page.AnnounceSleep(); // full fence: sleeping=1 is visible before we re-check
+                if (target.IsReady || _page.HasPending)
+                {
+                    _page.CancelSleep();
+                    _page.ClearPending(); // a raise we no longer need; a fresh 0 -> 1 edge must be possible
+                    continue;
+                }
+                var timeout = _parkTimeout;
+                if (deadline != long.MaxValue)
+                {
+                    var remaining = TimeSpan.FromSeconds((double)(deadline - now) / Stopwatch.Frequency);
+                    timeout = remaining < timeout ? remaining : timeout;
+                }
+                Parks++;
+                var result = _page.Sleep(sequence, timeout);
+                _page.ClearPending(); // before draining, so a raise during the drain wakes the next sleep
+                if (result == FutexWaitResult.TimedOut)
+                {
+                    ParkTimeouts++;
+                    _gapTicks = Math.Max(_gapTicks, ToTicks(_parkTimeout)); // real idleness
+                }
+                else if (result == FutexWaitResult.Woken)
+                {
+                    LearnWakeLatency();
+                }
+            }
+        }
+        finally
+        {
+            target.Disarm();
+        }
+    }
+
+    private long BudgetTicks()
+    {
+        switch (_strategy.Kind)
+        {
+            case WaitKind.BusySpin:
+                return long.MaxValue;
+            case WaitKind.Park:
+                return 0;
+            case WaitKind.SpinThenPark:
+                return _fixedBudgetTicks;
+            default:
+                var wake = _wakeLatencyTicks;
+                var budget = _gapTicks < 20 * wake ? Math.Max(4 * wake, 2 * _gapTicks) : wake;
+                return Math.Min(budget, _maxBudgetTicks);
+        }
+    }
+
+    private void LearnGap(long ticks) => _gapTicks += (ticks - _gapTicks) >> EwmaShift;
+
+    private void LearnWakeLatency()
+    {
+        var raisedAt = _page.ReadRaisedAt(); // written by the peer: read once, validated
+        var latency = Stopwatch.GetTimestamp() - raisedAt;
+        if (raisedAt > 0 && latency > 0 && latency < Stopwatch.Frequency / 100)
+        {
+            LastWakeLatencyTicks = latency;
+            _wakeLatencyTicks += (latency - _wakeLatencyTicks) >> EwmaShift;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Pause()
+    {
+        if (X86Base.IsSupported)
+        {
+            X86Base.Pause();
+        }
+        else if (ArmBase.IsSupported)
+        {
+            ArmBase.Yield();
+        }
+    }
+
+    private static long ToTicks(TimeSpan span) => span == Timeout.InfiniteTimeSpan ? long.MaxValue : (long)(span.TotalSeconds * Stopwatch.Frequency);
+
+    private static long SaturatingAdd(long a, long b) => b > long.MaxValue - a ? long.MaxValue : a + b;
+}
