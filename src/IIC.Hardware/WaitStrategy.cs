@@ -44,7 +44,7 @@ public sealed class WaitStrategy
     /// The longest single sleep before the receiver re-checks its ring and its peer's state. Wakes are hints,
     /// so this bounds the damage of a lost or hostile wake-up; it is not a polling interval.
     /// </summary>
-    public static TimeSpan DefaultParkTimeout { get; } = TimeSpan.FromMilliseconds(100);
+    public static TimeSpan DefaultParkTimeout => TimeSpan.FromMilliseconds(100);
 
     /// <summary>The kind.</summary>
     public WaitKind Kind { get; }
