@@ -62,7 +62,10 @@ public sealed unsafe class InterruptPage
     /// <summary>The bytes a page with <paramref name="vectorCount"/> vectors occupies.</summary>
     public static int SizeFor(int vectorCount) => PendingOffset + Math.Max(Smp.PaddedLineSize, (vectorCount / 8 + Smp.PaddedLineSize - 1) & ~(Smp.PaddedLineSize - 1));
 
-    internal int* Seq => (int*)(_page + SeqOffset);
+    /// <summary>The futex word's address (for dispatchers that wait on many pages with futex_waitv). Valid while the mapping is leased.</summary>
+    public int* SequenceWord => (int*)(_page + SeqOffset);
+
+    private int* Seq => (int*)(_page + SeqOffset);
 
     private int* Sleeping => (int*)(_page + SleepingOffset);
 

@@ -35,6 +35,7 @@ public sealed unsafe class WindowEndpoint : IDisposable
     private int _assemblyLength;
     private int _assemblyFilled;
     private bool _assembling;
+    private int _claimLength;
     private int _disposed;
 
     /// <summary>Attaches to side <paramref name="side"/> of <paramref name="window"/>.</summary>
@@ -96,6 +97,18 @@ public sealed unsafe class WindowEndpoint : IDisposable
     /// <summary>The peer's state.</summary>
     public SideStatus Peer => _window.ReadSide(_peer);
 
+    /// <summary>The interrupt block this endpoint sleeps on (for dispatchers that wait on behalf of async receivers).</summary>
+    public InterruptPage ReceivePage => _window.GetInterruptPage(_side);
+
+    /// <summary>True when a receive would not block: a record waits, or the peer closed or died, or this endpoint is disposed.</summary>
+    public bool IsReceiveReady => _reader.HasData || _window.ReadSideState(_peer) >= SideState.Closed || _disposed != 0;
+
+    /// <summary>Arms the incoming ring (full fence): the peer rings the doorbell after each publish until <see cref="DisarmReceive"/>.</summary>
+    public void ArmReceive() => _reader.Arm();
+
+    /// <summary>Disarms the incoming ring.</summary>
+    public void DisarmReceive() => _reader.Disarm();
+
     /// <summary>
     /// Sends one message (one copy, into the ring). Waits for room until <paramref name="deadline"/>; once the
     /// first fragment of a large message is out, the rest follow without a deadline (the peer drains them).
@@ -151,7 +164,12 @@ public sealed unsafe class WindowEndpoint : IDisposable
         {
             ThrowPeerGone();
         }
-        return _writer.TryClaim(length, s_unfragmented, out payload);
+        if (!_writer.TryClaim(length, s_unfragmented, out payload))
+        {
+            return false;
+        }
+        _claimLength = length;
+        return true;
     }
 
     /// <summary>Publishes the open claim.</summary>
@@ -161,14 +179,12 @@ public sealed unsafe class WindowEndpoint : IDisposable
         _writer.Commit(s_unfragmented);
         _doorbell.Ring();
         MessagesSent++;
+        BytesSent += _claimLength;
     }
 
     /// <summary>Abandons the open claim: nothing is delivered.</summary>
     /// <exception cref="InvalidOperationException">No claim is open.</exception>
     public void Abort() => _writer.Abort();
-
-    /// <summary>Records the payload bytes of a committed claim (the claim API does not know how much was written).</summary>
-    internal void CountClaimedBytes(int length) => BytesSent += length;
 
     /// <summary>
     /// Receives one message into <paramref name="destination"/>, waiting until <paramref name="deadline"/>.
@@ -216,7 +232,20 @@ public sealed unsafe class WindowEndpoint : IDisposable
     /// <exception cref="PeerDeadException">The peer died and every message it published was received.</exception>
     public int Poll<TState>(ReadOnlySpanAction<byte, TState> handler, TState state, int limit = int.MaxValue)
     {
-        ArgumentNullException.ThrowIfNull(handler);
+        var adapter = new DelegateMessageHandler<TState>(handler, state);
+        return Poll(ref adapter, limit);
+    }
+
+    /// <summary>
+    /// Hands up to <paramref name="limit"/> messages to a struct <paramref name="handler"/> without copying
+    /// (see <see cref="Poll{TState}(ReadOnlySpanAction{byte, TState}, TState, int)"/>).
+    /// </summary>
+    /// <returns>The number of messages handled (0 when none are waiting).</returns>
+    /// <exception cref="ChannelClosedException">The peer closed and every message was received.</exception>
+    /// <exception cref="PeerDeadException">The peer died and every message it published was received.</exception>
+    public int Poll<THandler>(ref THandler handler, int limit = int.MaxValue)
+        where THandler : struct, IMessageHandler, allows ref struct
+    {
         ThrowIfDisposed();
         var handled = 0;
         try
@@ -230,7 +259,7 @@ public sealed unsafe class WindowEndpoint : IDisposable
                         break;
                     }
                     _assembling = false;
-                    handler(new ReadOnlySpan<byte>(_assembly, 0, _assemblyLength), state);
+                    handler.OnMessage(new ReadOnlySpan<byte>(_assembly, 0, _assemblyLength));
                     Count(_assemblyLength);
                     handled++;
                     continue;
@@ -245,7 +274,7 @@ public sealed unsafe class WindowEndpoint : IDisposable
                 }
                 if (type == s_unfragmented)
                 {
-                    handler(payload, state);
+                    handler.OnMessage(payload);
                     _reader.Consume(publish: false);
                     Count(payload.Length);
                     handled++;

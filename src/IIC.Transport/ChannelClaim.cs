@@ -1,0 +1,48 @@
+using IIC.Hardware;
+
+namespace IIC.Transport;
+
+/// <summary>
+/// Room claimed in the outgoing ring for one message, written in place (zero copy). Write the payload into
+/// <see cref="Span"/>, then <see cref="Commit"/> to publish it or <see cref="Abort"/> to drop it. Until then
+/// the receiver waits at this message: commit or abort promptly.
+/// </summary>
+public ref struct ChannelClaim
+{
+    private readonly IicChannel? _channel;
+    private bool _done;
+
+    internal ChannelClaim(IicChannel channel, Span<byte> span)
+    {
+        _channel = channel;
+        Span = span;
+        _done = false;
+    }
+
+    /// <summary>The claimed bytes, inside shared memory.</summary>
+    public Span<byte> Span { get; }
+
+    /// <summary>Publishes the message.</summary>
+    /// <exception cref="InvalidOperationException">The claim was already committed or aborted, or is default.</exception>
+    public void Commit()
+    {
+        Finish().CommitClaim();
+    }
+
+    /// <summary>Drops the message: the receiver skips it.</summary>
+    /// <exception cref="InvalidOperationException">The claim was already committed or aborted, or is default.</exception>
+    public void Abort()
+    {
+        Finish().AbortClaim();
+    }
+
+    private IicChannel Finish()
+    {
+        if (_channel is null || _done)
+        {
+            throw new InvalidOperationException("This claim was already committed or aborted (or never made): claim again with TryClaim.");
+        }
+        _done = true;
+        return _channel;
+    }
+}

@@ -1,0 +1,19 @@
+using IIC.Hardware;
+
+namespace IIC.Transport;
+
+/// <summary>How a channel is shaped and how its receiver waits.</summary>
+public sealed record ChannelOptions
+{
+    /// <summary>The defaults: 1 MiB per direction, adaptive waiting.</summary>
+    public static ChannelOptions Default { get; } = new();
+
+    /// <summary>How the receiver waits for messages (default <see cref="WaitStrategy.Adaptive"/>).</summary>
+    public WaitStrategy WaitStrategy { get; init; } = WaitStrategy.Adaptive;
+
+    /// <summary>Bytes of each direction's ring (a power of two, 1 KiB to 1 GiB; default 1 MiB). A quarter of it is the largest unfragmented message.</summary>
+    public int RingCapacity { get; init; } = WindowOptions.DefaultRingCapacity;
+
+    /// <summary>A name for metrics and events (the service name when connected through a partition).</summary>
+    public string Name { get; init; } = "channel";
+}

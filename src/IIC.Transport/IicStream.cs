@@ -1,0 +1,248 @@
+using System.Buffers;
+using IIC.Hardware;
+
+namespace IIC.Transport;
+
+/// <summary>
+/// A full-duplex byte stream over an <see cref="IicChannel"/>. Writes are cut into records of at most the
+/// channel's claim size, so reads never need reassembly; a read takes the next message in place and keeps
+/// what does not fit for the next read. Reads return 0 once the peer closed and everything was read.
+/// One reader and one writer at a time (like a socket's NetworkStream).
+/// </summary>
+internal sealed class IicStream : Stream
+{
+    private readonly IicChannel _channel;
+    private byte[] _leftover = [];
+    private int _leftoverStart;
+    private int _leftoverEnd;
+    private bool _ended;
+
+    public IicStream(IicChannel channel)
+    {
+        _channel = channel;
+    }
+
+    public override bool CanRead => !_channel.IsDisposed;
+
+    public override bool CanWrite => !_channel.IsDisposed;
+
+    public override bool CanSeek => false;
+
+    public override long Length => throw new NotSupportedException("An IICFast stream has no length: it is a connection.");
+
+    public override long Position
+    {
+        get => throw new NotSupportedException("An IICFast stream cannot seek.");
+        set => throw new NotSupportedException("An IICFast stream cannot seek.");
+    }
+
+    public override int Read(byte[] buffer, int offset, int count)
+    {
+        ValidateBufferArguments(buffer, offset, count);
+        return Read(buffer.AsSpan(offset, count));
+    }
+
+    public override int Read(Span<byte> buffer)
+    {
+        while (true)
+        {
+            if (TryReadNow(buffer, out var read))
+            {
+                return read;
+            }
+            _channel.Endpoint.WaitToReceive(long.MaxValue);
+        }
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+    {
+        ValidateBufferArguments(buffer, offset, count);
+        return ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+    }
+
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        if (TryReadNow(buffer.Span, out var read))
+        {
+            return new ValueTask<int>(read);
+        }
+        return ReadSlowAsync(buffer, cancellationToken);
+    }
+
+    private async ValueTask<int> ReadSlowAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            await _channel.WaitToReceiveAsync(cancellationToken).ConfigureAwait(false);
+            if (TryReadNow(buffer.Span, out var read))
+            {
+                return read;
+            }
+        }
+    }
+
+    public override void Write(byte[] buffer, int offset, int count)
+    {
+        ValidateBufferArguments(buffer, offset, count);
+        Write(buffer.AsSpan(offset, count));
+    }
+
+    public override void Write(ReadOnlySpan<byte> buffer)
+    {
+        var chunk = _channel.MaxClaimLength;
+        while (!buffer.IsEmpty)
+        {
+            var length = Math.Min(chunk, buffer.Length);
+            _channel.Send(buffer[..length]);
+            buffer = buffer[length..];
+        }
+    }
+
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+    {
+        ValidateBufferArguments(buffer, offset, count);
+        return WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+    }
+
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        var chunk = _channel.MaxClaimLength;
+        while (!buffer.IsEmpty)
+        {
+            var length = Math.Min(chunk, buffer.Length);
+            if (!_channel.TrySend(buffer.Span[..length]))
+            {
+                return WriteSlowAsync(buffer, cancellationToken);
+            }
+            buffer = buffer[length..];
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Back pressure without holding a thread: the reader frees room without signalling, so retry with short delays.</summary>
+    private async ValueTask WriteSlowAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken)
+    {
+        var chunk = _channel.MaxClaimLength;
+        var attempts = 0;
+        while (!buffer.IsEmpty)
+        {
+            var length = Math.Min(chunk, buffer.Length);
+            if (_channel.TrySend(buffer.Span[..length]))
+            {
+                buffer = buffer[length..];
+                attempts = 0;
+                continue;
+            }
+            cancellationToken.ThrowIfCancellationRequested();
+            if (++attempts < 16)
+            {
+                await Task.Yield();
+            }
+            else
+            {
+                await Task.Delay(1, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    public override void Flush()
+    {
+        // Every write is published when it returns: nothing is buffered.
+    }
+
+    public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException("An IICFast stream cannot seek.");
+
+    public override void SetLength(long value) => throw new NotSupportedException("An IICFast stream has no length.");
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _channel.Dispose();
+            if (_leftover.Length > 0)
+            {
+                ArrayPool<byte>.Shared.Return(_leftover);
+                _leftover = [];
+            }
+        }
+        base.Dispose(disposing);
+    }
+
+    private bool TryReadNow(Span<byte> buffer, out int read)
+    {
+        if (buffer.IsEmpty)
+        {
+            read = 0;
+            return true;
+        }
+        if (_leftoverEnd > _leftoverStart)
+        {
+            read = Math.Min(buffer.Length, _leftoverEnd - _leftoverStart);
+            _leftover.AsSpan(_leftoverStart, read).CopyTo(buffer);
+            _leftoverStart += read;
+            return true;
+        }
+        if (_ended)
+        {
+            read = 0;
+            return true;
+        }
+        try
+        {
+            var handler = new CopyOut(this, buffer);
+            while (_channel.Poll(ref handler, 1) == 1)
+            {
+                if (handler.Copied > 0)
+                {
+                    read = handler.Copied;
+                    return true;
+                }
+                // An empty message carries nothing for a stream: take the next.
+            }
+        }
+        catch (ChannelClosedException)
+        {
+            _ended = true;
+            read = 0;
+            return true;
+        }
+        read = 0;
+        return false;
+    }
+
+    private void KeepLeftover(ReadOnlySpan<byte> rest)
+    {
+        if (_leftover.Length < rest.Length)
+        {
+            if (_leftover.Length > 0)
+            {
+                ArrayPool<byte>.Shared.Return(_leftover);
+            }
+            _leftover = ArrayPool<byte>.Shared.Rent(rest.Length);
+        }
+        rest.CopyTo(_leftover);
+        _leftoverStart = 0;
+        _leftoverEnd = rest.Length;
+    }
+
+    /// <summary>Copies a message into the reader's buffer and keeps the rest. A ref struct: it holds the caller's span.</summary>
+    private ref struct CopyOut(IicStream stream, Span<byte> destination) : IMessageHandler
+    {
+        private readonly Span<byte> _destination = destination;
+
+        public int Copied { get; private set; }
+
+        public void OnMessage(ReadOnlySpan<byte> message)
+        {
+            var length = Math.Min(message.Length, _destination.Length);
+            message[..length].CopyTo(_destination);
+            Copied = length;
+            if (length < message.Length)
+            {
+                stream.KeepLeftover(message[length..]);
+            }
+        }
+    }
+}
