@@ -1,0 +1,128 @@
+using System.Diagnostics;
+using System.Text.Json;
+using IIC.Perf.Core;
+using IIC.Perf.Harness;
+using IIC.Perf.Results;
+using IIC.Perf.Transports;
+
+namespace IIC.Perf.Cli;
+
+/// <summary>The parent process: plans the run, makes each measurement with progress on stderr, prints the tables and writes the JSON and the chart.</summary>
+internal static class BenchCommand
+{
+    public static int Run(string[] args)
+    {
+        BenchOptions options;
+        try
+        {
+            options = OptionsParser.Parse(args);
+        }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            Console.Error.WriteLine(OptionsParser.Usage);
+            return 2;
+        }
+        if (options.ShowHelp)
+        {
+            Console.WriteLine(OptionsParser.Usage);
+            return 0;
+        }
+
+        var transports = TransportRegistry.Create();
+        try
+        {
+            if (options.ListTransports)
+            {
+                foreach (var transport in transports)
+                {
+                    var reason = transport.Unavailable();
+                    Console.WriteLine($"{transport.Name,-10} {string.Join(',', transport.Modes),-26} {transport.Description}{(reason is null ? "" : $"  [unavailable: {reason}]")}");
+                }
+                return 0;
+            }
+            var unknown = options.Transports?.Where(name => TransportRegistry.Find(transports, name) is null).ToList() ?? [];
+            if (unknown.Count > 0)
+            {
+                Console.Error.WriteLine($"Unknown transport(s): {string.Join(", ", unknown)}. Known: {string.Join(", ", transports.Select(t => t.Name))}.");
+                return 2;
+            }
+            var selected = options.Transports is null ? transports : [.. transports.Where(t => options.Transports.Contains(t.Name, StringComparer.OrdinalIgnoreCase))];
+            return Measure(options, selected, args);
+        }
+        finally
+        {
+            foreach (var disposable in transports.OfType<IDisposable>())
+            {
+                disposable.Dispose();
+            }
+        }
+    }
+
+    private static int Measure(BenchOptions options, IReadOnlyList<IBenchTransport> transports, string[] args)
+    {
+        var started = DateTimeOffset.UtcNow;
+        var clock = Stopwatch.StartNew();
+        var machine = MachineInfo.Current();
+        var pin = options.Pin && CpuPinning.IsPossible;
+        if (options.Pin && !pin)
+        {
+            Console.Error.WriteLine("--pin needs at least 2 CPUs; running unpinned.");
+        }
+        if (pin)
+        {
+            CpuPinning.PinMainThread(CpuPinning.ClientCpu);
+        }
+        Console.Error.WriteLine($"IIC.Perf: {machine.Cpus} CPUs, {machine.CpuModel}, Linux {machine.Kernel}, {machine.Runtime}{(pin ? ", pinned" : "")}");
+
+        var items = BenchPlanner.Expand(options, transports);
+        var runner = new MeasurementRunner(pin, options.TimeoutS);
+        var results = new List<BenchResult>();
+        var total = items.Count + (options.Memcpy && options.Tests.Contains(BenchTest.Throughput) ? 1 : 0);
+        var index = 0;
+        foreach (var (plan, row) in items)
+        {
+            index++;
+            if (row is not null)
+            {
+                Progress.Report(index, total, $"{row.Test} {row.Transport} {SizeText.Format(row.Size)}", row, TimeSpan.Zero);
+                results.Add(row);
+                continue;
+            }
+            var measureClock = Stopwatch.StartNew();
+            var result = runner.Run(plan!);
+            Progress.Report(index, total, plan!.ToString(), result, measureClock.Elapsed);
+            results.Add(result);
+        }
+        if (options.Memcpy && options.Tests.Contains(BenchTest.Throughput))
+        {
+            var measureClock = Stopwatch.StartNew();
+            var memcpy = MemcpyBench.Run(LinkOptions.MaxMessageSize, options.WarmupS, options.DurationFor(BenchTest.Throughput) is > 0 and var d ? d : BenchOptions.DefaultDurationS);
+            Progress.Report(++index, total, $"memcpy {SizeText.Format(LinkOptions.MaxMessageSize)}", memcpy, measureClock.Elapsed);
+            results.Add(memcpy);
+        }
+
+        ConsoleReport.Print(Console.Out, machine, results);
+        var outputDirectory = OutputPaths.DefaultDirectory();
+        var jsonPath = options.JsonPath ?? Path.Combine(outputDirectory, "results.json");
+        var pngPath = options.PngPath ?? Path.Combine(outputDirectory, "latency.png");
+        WriteJson(jsonPath, new ResultsDocument(machine, results, "IIC.Perf " + string.Join(' ', args), started));
+        var charted = LatencyChart.Save(pngPath, machine, results);
+        Console.WriteLine();
+        Console.WriteLine($"JSON: {jsonPath}");
+        Console.WriteLine(charted ? $"Chart: {pngPath}" : "Chart: no latency results to draw");
+        Console.WriteLine($"Total time: {clock.Elapsed.TotalSeconds:0.0} s");
+        var failed = results.Count(r => r.Status == BenchResult.Failed);
+        if (failed > 0)
+        {
+            Console.Error.WriteLine($"{failed} measurement(s) failed; see the rows marked 'failed'.");
+        }
+        return failed > 0 ? 1 : 0;
+    }
+
+    private static void WriteJson(string path, ResultsDocument document)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        File.WriteAllText(path, JsonSerializer.Serialize(document, PerfJson.Indented.ResultsDocument) + Environment.NewLine);
+    }
+}

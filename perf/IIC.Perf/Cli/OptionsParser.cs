@@ -1,0 +1,120 @@
+using System.Globalization;
+using IIC.Perf.Core;
+using IIC.Perf.Harness;
+
+namespace IIC.Perf.Cli;
+
+/// <summary>Parses the command line into <see cref="BenchOptions"/>; errors say what was wrong and what is accepted.</summary>
+internal static class OptionsParser
+{
+    public const string Usage = """
+        usage: IIC.Perf [pingpong|throughput|idlegap|all|list|help] [options]
+          (no sub-command = all: ping-pong, throughput with memcpy, idle gap; about a minute)
+
+          pingpong            round-trip latency (p50, p90, p99, p99.9, max)
+          throughput          one-way messages/s and bytes/s, plus single-threaded memcpy bandwidth (1 MiB)
+          idlegap             round trips after a random 10 µs..1 ms pause: the cost of waking an idle receiver
+          list                the transports and whether they can run here
+
+          --transports a,b    transports to run (default: all; see `list`)
+          --sizes 32,4096     message sizes, 8 B to 1 MiB (4K, 64KiB, 1M accepted)
+          --modes m,...       wait modes for transports that have a choice: spin,spinpark,park,adaptive (default: all);
+                              a baseline always runs in its own mode (raw-shm spin, raw-futex park, sockets and pipes block)
+          --api a,...         throughput receive APIs: poll (in place), receive (copy out) (default: both, where supported)
+          --count N           round trips or messages per measurement (then --duration, if also given, caps the time)
+          --duration S        seconds per measurement (default 0.5; idle gap 1.0)
+          --warmup S          seconds of warm-up before each measurement (default 0.25)
+          --pin               pin the measuring thread of each side to its own CPU (client CPU 0, server CPU 1)
+          --json FILE         results as JSON (default perf/out/results.json)
+          --png FILE          latency percentile chart (default perf/out/latency.png)
+          --timeout S         with --count only: the longest a measurement may run (default 120)
+        """;
+
+    /// <summary>Parses <paramref name="args"/>.</summary>
+    /// <exception cref="ArgumentException">An unknown or malformed argument; the message says which and what is accepted.</exception>
+    public static BenchOptions Parse(IReadOnlyList<string> args)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        var options = new BenchOptions();
+        var queue = new Queue<string>(args);
+        if (queue.TryPeek(out var first) && !first.StartsWith('-'))
+        {
+            queue.Dequeue();
+            options = first.ToUpperInvariant() switch
+            {
+                "ALL" => options,
+                "PINGPONG" => options with { Tests = [BenchTest.PingPong], Memcpy = false },
+                "THROUGHPUT" => options with { Tests = [BenchTest.Throughput] },
+                "IDLEGAP" => options with { Tests = [BenchTest.IdleGap], Memcpy = false },
+                "LIST" => options with { ListTransports = true },
+                "HELP" => options with { ShowHelp = true },
+                _ => throw new ArgumentException($"Unknown sub-command '{first}'. Use pingpong, throughput, idlegap, all, list or help."),
+            };
+        }
+        while (queue.Count > 0)
+        {
+            var argument = queue.Dequeue();
+            var name = argument;
+            string? inlineValue = null;
+            var equals = argument.IndexOf('=', StringComparison.Ordinal);
+            if (argument.StartsWith("--", StringComparison.Ordinal) && equals > 0)
+            {
+                name = argument[..equals];
+                inlineValue = argument[(equals + 1)..];
+            }
+            string Value() => inlineValue ?? (queue.Count > 0 ? queue.Dequeue() : throw new ArgumentException($"{name} needs a value."));
+            options = name switch
+            {
+                "--transports" => options with { Transports = List(Value()) },
+                "--sizes" => options with { Sizes = [.. List(Value()).Select(ParseSize)], SizesGiven = true },
+                "--modes" => options with { Modes = [.. List(Value()).Select(ParseMode)] },
+                "--api" or "--apis" => options with { Apis = [.. List(Value()).Select(ParseApi)] },
+                "--count" => options with { Count = ParsePositive(name, Value()) },
+                "--duration" => options with { DurationS = ParseSeconds(name, Value()) },
+                "--warmup" => options with { WarmupS = ParseSeconds(name, Value(), allowZero: true) },
+                "--timeout" => options with { TimeoutS = ParseSeconds(name, Value()) },
+                "--pin" => options with { Pin = true },
+                "--json" => options with { JsonPath = Value() },
+                "--png" => options with { PngPath = Value() },
+                "-h" or "--help" => options with { ShowHelp = true },
+                _ => throw new ArgumentException($"Unknown option '{argument}'."),
+            };
+        }
+        return options;
+    }
+
+    private static List<string> List(string value) => [.. value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
+
+    private static int ParseSize(string text)
+    {
+        if (!SizeText.TryParse(text, out var bytes) || bytes < LinkOptions.MinMessageSize || bytes > LinkOptions.MaxMessageSize)
+        {
+            throw new ArgumentException($"Message size '{text}' is not between 8 B and 1 MiB (write 32, 4096, 4K, 1M...).");
+        }
+        return bytes;
+    }
+
+    private static string ParseMode(string text)
+    {
+        var mode = text.ToLowerInvariant();
+        return WaitModes.Selectable.Contains(mode)
+            ? mode
+            : throw new ArgumentException($"Unknown mode '{text}'. Use spin, spinpark, park or adaptive.");
+    }
+
+    private static ReceiveApi ParseApi(string text)
+        => ReceiveApiNames.TryParse(text, out var api) ? api : throw new ArgumentException($"Unknown receive API '{text}'. Use poll or receive.");
+
+    private static long ParsePositive(string name, string text)
+        => long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value > 0
+            ? value
+            : throw new ArgumentException($"{name} needs a positive whole number; got '{text}'.");
+
+    private static double ParseSeconds(string name, string text, bool allowZero = false)
+    {
+        var trimmed = text.EndsWith('s') ? text[..^1] : text;
+        return double.TryParse(trimmed, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && (value > 0 || (allowZero && value == 0)) && value < 3600
+            ? value
+            : throw new ArgumentException($"{name} needs seconds ({(allowZero ? "0" : "more than 0")} to 3600); got '{text}'.");
+    }
+}

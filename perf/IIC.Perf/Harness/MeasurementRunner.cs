@@ -1,0 +1,82 @@
+using IIC.Perf.Core;
+using IIC.Perf.Results;
+
+namespace IIC.Perf.Harness;
+
+/// <summary>
+/// Makes one measurement between two processes: opens the transport's session, starts the server child (and a
+/// client child where the client cannot run here), runs the client, collects both reports, and turns any failure
+/// into a row that says what went wrong. Every wait is bounded; a watchdog kills children that outlive the run.
+/// </summary>
+internal sealed class MeasurementRunner(bool pin, double countOnlyLimitS)
+{
+    // Starting a child (the runtime, the JIT) can take seconds on a busy 2-core machine.
+    private const double StartupAllowanceS = 30;
+
+    public BenchResult Run(MeasurementPlan plan)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        var driver = plan.Driver;
+        var measureS = (driver.DurationS > 0 ? driver.DurationS : countOnlyLimitS) * (plan.Link.Test == BenchTest.IdleGap ? 1.5 : 1);
+        var limit = TimeSpan.FromSeconds(StartupAllowanceS + driver.WarmupS + measureS);
+        using var peerGone = new CancellationTokenSource();
+        var guard = new RunGuard(limit, peerGone.Token);
+        ChildProcess? server = null;
+        ChildProcess? client = null;
+        try
+        {
+            using var session = plan.Transport.Open(plan.Link, guard);
+            server = ChildProcess.Start("server", session.Server, Spec(plan, LinkRole.Server, session.Server, limit));
+            using var serverGone = server.Exited.Register(peerGone.Cancel);
+            using var watchdog = new Timer(_ => KillAll(server, client), null, limit + TimeSpan.FromSeconds(5), Timeout.InfiniteTimeSpan);
+            ClientMeasurement measurement;
+            if (session.RemoteClient is { } remote)
+            {
+                client = ChildProcess.Start("client", remote, Spec(plan, LinkRole.Client, remote, limit));
+                session.ChildrenStarted();
+                measurement = client.WaitReport(limit).Client ?? throw new InvalidDataException("The client child reported no measurement.");
+            }
+            else
+            {
+                session.ChildrenStarted();
+                using var endpoint = session.ConnectClient(guard);
+                measurement = plan.Link.Test == BenchTest.Throughput
+                    ? ThroughputClient.Run(endpoint, plan.Link, driver)
+                    : PingPongClient.Run(endpoint, plan.Link, driver);
+            }
+            var report = server.WaitReport(TimeSpan.FromSeconds(StartupAllowanceS)).Server ?? throw new InvalidDataException("The server child reported nothing.");
+            serverGone.Dispose(); // its normal exit is no longer news
+            server.Finish();
+            client?.Finish();
+            if (report.Messages != measurement.Count)
+            {
+                throw new InvalidDataException($"The server handled {report.Messages} messages in the measured phase, the client {measurement.Count}.");
+            }
+            return ResultRows.Measured(plan, measurement, report);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // The children's own words are usually the real reason; give them a moment to exit and say it.
+            var children = new[] { server?.ExitSummary(TimeSpan.FromSeconds(2)), client?.ExitSummary(TimeSpan.FromSeconds(2)) }.OfType<string>();
+            return ResultRows.Failed(plan, string.Join("; ", children.Prepend($"{e.GetType().Name}: {e.Message}")));
+        }
+        finally
+        {
+            client?.Dispose();
+            server?.Dispose();
+        }
+    }
+
+    private ChildSpec Spec(MeasurementPlan plan, LinkRole role, ChildLaunch launch, TimeSpan limit)
+    {
+        var cpu = !pin ? -1 : role == LinkRole.Server ? CpuPinning.ServerCpu : CpuPinning.ClientCpu;
+        return new ChildSpec(role, plan.Transport.Name, plan.Link, plan.Driver, limit.TotalSeconds, cpu, launch.Arguments);
+    }
+
+    private static void KillAll(ChildProcess? server, ChildProcess? client)
+    {
+        Console.Error.WriteLine("The measurement overran its time limit: killing its child processes.");
+        server?.Kill();
+        client?.Kill();
+    }
+}

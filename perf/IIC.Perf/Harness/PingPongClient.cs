@@ -1,0 +1,139 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using HdrHistogram;
+using IIC.Perf.Core;
+using IIC.Perf.Results;
+
+namespace IIC.Perf.Harness;
+
+/// <summary>
+/// The measuring side of ping-pong and idle gap: stamp, timestamp, send, receive the echo, timestamp, verify,
+/// record. One Stopwatch.GetTimestamp pair per round trip; nothing allocated in the loop. The loop runs in short
+/// batches, so the JIT's tiering (with PGO, which devirtualizes the endpoint calls) gets hot during the warm-up.
+/// </summary>
+internal sealed class PingPongClient
+{
+    private const int BatchSize = 32;
+    private const int MinWarmupRoundTrips = 2000;
+    private const int GapTableSize = 4096; // power of two
+    private readonly IMessageEndpoint _endpoint;
+    private readonly int _size;
+    private readonly byte[] _send;
+    private readonly byte[] _receive;
+    private readonly long[] _gapTicks;
+    private long _sequence;
+
+    public PingPongClient(IMessageEndpoint endpoint, LinkOptions link, DriverSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(link);
+        ArgumentNullException.ThrowIfNull(settings);
+        _endpoint = endpoint;
+        _size = link.MessageSize;
+        _send = new byte[_size];
+        _receive = new byte[_size];
+        for (var i = 0; i < _send.Length; i++)
+        {
+            _send[i] = (byte)i;
+        }
+        _gapTicks = settings.HasGaps ? MakeGaps(settings) : [];
+    }
+
+    public static ClientMeasurement Run(IMessageEndpoint endpoint, LinkOptions link, DriverSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        var client = new PingPongClient(endpoint, link, settings);
+        var scratch = LatencySummary.NewTickHistogram();
+
+        // Warm-up, without pauses: the first round trip also waits for the child to start.
+        var warmupEnd = Stopwatch.GetTimestamp() + Ticks(settings.WarmupS);
+        while (client._sequence < MinWarmupRoundTrips || Stopwatch.GetTimestamp() < warmupEnd)
+        {
+            client.RoundTrips(BatchSize, long.MaxValue, scratch, gaps: false);
+        }
+        client.Control(MessageStamp.Mark);
+
+        var histogram = LatencySummary.NewTickHistogram();
+        var target = settings.Count > 0 ? settings.Count : long.MaxValue;
+        var cpuStart = CpuClock.ProcessSeconds;
+        var start = Stopwatch.GetTimestamp();
+        var stopAt = settings.DurationS > 0 ? start + Ticks(settings.DurationS) : long.MaxValue;
+        long done = 0;
+        while (done < target)
+        {
+            var batch = (int)Math.Min(BatchSize, target - done);
+            var completed = client.RoundTrips(batch, stopAt, histogram, settings.HasGaps);
+            done += completed;
+            if (completed < batch)
+            {
+                break; // time is up
+            }
+        }
+        var elapsed = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        var cpu = CpuClock.ProcessSeconds - cpuStart;
+        client.Control(MessageStamp.Stop);
+        return new ClientMeasurement(done, elapsed, cpu, LatencySummary.FromTicks(histogram), done / elapsed);
+    }
+
+    /// <summary>Up to <paramref name="count"/> timed round trips; fewer if <paramref name="stopAt"/> passes.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private int RoundTrips(int count, long stopAt, LongHistogram histogram, bool gaps)
+    {
+        var endpoint = _endpoint;
+        var send = _send;
+        var receive = _receive;
+        var maxTicks = LatencySummary.MaxTicks;
+        for (var i = 0; i < count; i++)
+        {
+            if (gaps)
+            {
+                Pause(_gapTicks[(int)_sequence & (GapTableSize - 1)]);
+            }
+            var sequence = _sequence;
+            MessageStamp.Write(send, sequence);
+            var before = Stopwatch.GetTimestamp();
+            endpoint.Send(send);
+            var length = endpoint.Receive(receive);
+            var after = Stopwatch.GetTimestamp();
+            MessageStamp.Verify(receive.AsSpan(0, length), _size, sequence);
+            histogram.RecordValue(Math.Min(after - before, maxTicks));
+            _sequence = sequence + 1;
+            if (after >= stopAt)
+            {
+                return i + 1;
+            }
+        }
+        return count;
+    }
+
+    /// <summary>Sends a control message and checks that it comes back.</summary>
+    private void Control(long code)
+    {
+        MessageStamp.Write(_send, code);
+        _endpoint.Send(_send);
+        var length = _endpoint.Receive(_receive);
+        MessageStamp.Verify(_receive.AsSpan(0, length), _size, code);
+    }
+
+    /// <summary>Idle gap: the client waits precisely (spinning on the clock), so only the server goes idle.</summary>
+    private static void Pause(long ticks)
+    {
+        var until = Stopwatch.GetTimestamp() + ticks;
+        while (Stopwatch.GetTimestamp() < until)
+        {
+        }
+    }
+
+    private static long[] MakeGaps(DriverSettings settings)
+    {
+        var random = new Random(6); // the same pauses every run
+        var gaps = new long[GapTableSize];
+        for (var i = 0; i < gaps.Length; i++)
+        {
+            var us = settings.GapMinUs + (random.NextDouble() * (settings.GapMaxUs - settings.GapMinUs));
+            gaps[i] = (long)(us * Stopwatch.Frequency / 1e6);
+        }
+        return gaps;
+    }
+
+    private static long Ticks(double seconds) => (long)(seconds * Stopwatch.Frequency);
+}

@@ -1,0 +1,115 @@
+using System.Runtime.CompilerServices;
+using IIC.Perf.Core;
+using IIC.Perf.Results;
+
+namespace IIC.Perf.Harness;
+
+/// <summary>
+/// The receiving side of the one-way test: takes every message (copying out with Receive, or in place with Poll),
+/// checks its length and both sequence stamps against the next expected number, and acknowledges Mark and Stop.
+/// Any loss, duplicate, reordering or tearing ends the run with an error.
+/// </summary>
+internal sealed class SinkServer
+{
+    private const int PollLimit = 256;
+    private readonly IMessageEndpoint _endpoint;
+    private readonly int _size;
+    private readonly byte[] _buffer;
+    private Verifier _verifier;
+
+    private SinkServer(IMessageEndpoint endpoint, int size)
+    {
+        _endpoint = endpoint;
+        _size = size;
+        _buffer = new byte[size];
+        _verifier = new Verifier(size);
+    }
+
+    public static ServerReport Run(IMessageEndpoint endpoint, LinkOptions link)
+    {
+        ArgumentNullException.ThrowIfNull(link);
+        var server = new SinkServer(endpoint, link.MessageSize);
+        var poller = link.Api == ReceiveApi.Poll
+            ? endpoint as IInPlaceReceiver ?? throw new InvalidOperationException("This transport's endpoint cannot poll in place; use --api receive.")
+            : null;
+        var cpuStart = CpuClock.ProcessSeconds;
+        while (true)
+        {
+            if (poller is not null)
+            {
+                poller.Poll(ref server._verifier, PollLimit);
+            }
+            else
+            {
+                server.ReceiveBatch(PollLimit);
+            }
+            var control = server._verifier.TakeControl();
+            if (control == 0)
+            {
+                continue;
+            }
+            if (control == MessageStamp.Mark)
+            {
+                server._verifier.Counted = 0;
+                cpuStart = CpuClock.ProcessSeconds;
+            }
+            server.Acknowledge();
+            if (control == MessageStamp.Stop)
+            {
+                return new ServerReport(server._verifier.Counted, CpuClock.ProcessSeconds - cpuStart);
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ReceiveBatch(int count)
+    {
+        var endpoint = _endpoint;
+        var buffer = _buffer;
+        for (var i = 0; i < count; i++)
+        {
+            var length = endpoint.Receive(buffer);
+            if (!_verifier.OnMessage(buffer.AsSpan(0, length)))
+            {
+                return;
+            }
+        }
+    }
+
+    private void Acknowledge()
+    {
+        MessageStamp.Write(_buffer, MessageStamp.Ack);
+        _endpoint.Send(_buffer.AsSpan(0, _size));
+    }
+
+    /// <summary>Checks each message in order; stops a batch at a control message and keeps it for the loop above.</summary>
+    private struct Verifier(int size) : IMessageConsumer
+    {
+        private long _expected;
+        private long _control;
+
+        public long Counted { get; set; }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public bool OnMessage(ReadOnlySpan<byte> message)
+        {
+            var sequence = MessageStamp.Read(message);
+            if (sequence < 0)
+            {
+                _control = sequence;
+                return false;
+            }
+            MessageStamp.Verify(message, size, _expected);
+            _expected++;
+            Counted++;
+            return true;
+        }
+
+        public long TakeControl()
+        {
+            var control = _control;
+            _control = 0;
+            return control;
+        }
+    }
+}

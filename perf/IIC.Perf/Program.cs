@@ -1,0 +1,18 @@
+using IIC.Perf.Cli;
+using IIC.Perf.Harness;
+
+namespace IIC.Perf;
+
+/// <summary>
+/// <c>dotnet run -c Release --project perf/IIC.Perf [pingpong|throughput|idlegap|list] [options]</c>: latency and
+/// throughput between two processes, IICFast beside every baseline. The same program is its own child process
+/// (<c>__child</c>), so both sides run the same runtime and code.
+/// </summary>
+internal static class Program
+{
+    public static int Main(string[] args)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        return args.Length > 0 && args[0] == ChildMain.Verb ? ChildMain.Run(args) : BenchCommand.Run(args);
+    }
+}

@@ -1,0 +1,74 @@
+using IIC.Perf.Core;
+using IIC.Perf.Harness;
+
+namespace IIC.Perf.Results;
+
+/// <summary>The tables a person reads: latency (ping-pong, idle gap), throughput, and the ratios that matter.</summary>
+internal static class ConsoleReport
+{
+    public static void Print(TextWriter writer, MachineInfo machine, IReadOnlyList<BenchResult> results)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        ArgumentNullException.ThrowIfNull(machine);
+        ArgumentNullException.ThrowIfNull(results);
+        writer.WriteLine();
+        writer.WriteLine($"Machine: {machine.Cpus} CPUs, {machine.CpuModel}, Linux {machine.Kernel}, {machine.Runtime}");
+        var reference = RatioTable.ReferenceTransport(results);
+        LatencySection(writer, results, BenchTest.PingPong, "Round-trip latency, ping-pong between two processes (µs)", reference);
+        LatencySection(writer, results, BenchTest.IdleGap,
+            "Round-trip latency after an idle pause of 10 µs..1 ms before each message (µs): the cost of waking the receiver", reference);
+        ThroughputSection(writer, results);
+        RatioTable.Print(writer, results, reference);
+    }
+
+    private static void LatencySection(TextWriter writer, IReadOnlyList<BenchResult> results, BenchTest test, string title, string reference)
+    {
+        var rows = results.Where(r => r.Test == test.ToName()).ToList();
+        if (rows.Count == 0)
+        {
+            return;
+        }
+        writer.WriteLine();
+        writer.WriteLine(title);
+        var table = new TextTable(("size", true), ("transport", false), ("mode", false), ("count", true), ("p50", true), ("p90", true), ("p99", true),
+            ("p99.9", true), ("max", true), ("cpu client s", true), ("cpu server s", true), ($"p50 vs {reference}", true));
+        foreach (var row in rows)
+        {
+            var leading = new[] { SizeText.Format(row.Size), row.Transport, row.Mode };
+            if (!row.IsOk)
+            {
+                table.AddNote($"{row.Status}: {row.Reason}", leading);
+                continue;
+            }
+            var best = RatioTable.Best(results, row.Test, reference, row.Size);
+            var ratio = best?.P50Ns is > 0 && row.P50Ns is { } p50 ? Units.Ratio(p50 / (double)best.P50Ns.Value) : "-";
+            table.Add([.. leading, Units.Count(row.Count), Units.Micros(row.P50Ns), Units.Micros(row.P90Ns), Units.Micros(row.P99Ns),
+                Units.Micros(row.P999Ns), Units.Micros(row.MaxNs), Units.Seconds(row.CpuClientS), Units.Seconds(row.CpuServerS), ratio]);
+        }
+        table.Write(writer);
+    }
+
+    private static void ThroughputSection(TextWriter writer, IReadOnlyList<BenchResult> results)
+    {
+        var rows = results.Where(r => r.Test == BenchTest.Throughput.ToName()).ToList();
+        if (rows.Count == 0)
+        {
+            return;
+        }
+        writer.WriteLine();
+        writer.WriteLine("One-way throughput between two processes (rate measured up to the receiver's acknowledgement of the last message)");
+        var table = new TextTable(("size", true), ("transport", false), ("mode", false), ("api", false), ("msgs/s", true), ("bandwidth", true),
+            ("cpu client s", true), ("cpu server s", true));
+        foreach (var row in rows)
+        {
+            var leading = new[] { SizeText.Format(row.Size), row.Transport, row.Mode, row.Api ?? "-" };
+            if (!row.IsOk)
+            {
+                table.AddNote($"{row.Status}: {row.Reason}", leading);
+                continue;
+            }
+            table.Add([.. leading, Units.Rate(row.MsgsPerS), Units.Bandwidth(row.BytesPerS), Units.Seconds(row.CpuClientS), Units.Seconds(row.CpuServerS)]);
+        }
+        table.Write(writer);
+    }
+}

@@ -1,0 +1,72 @@
+using IIC.Perf.Core;
+using IIC.Perf.Harness;
+
+namespace IIC.Perf.Results;
+
+/// <summary>Builds result rows from measurements, failures and unavailable transports.</summary>
+internal static class ResultRows
+{
+    public static BenchResult Measured(MeasurementPlan plan, ClientMeasurement client, ServerReport server)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentNullException.ThrowIfNull(server);
+        var row = Base(plan) with
+        {
+            Count = client.Count,
+            CpuS = Round(client.CpuS + server.CpuS),
+            CpuClientS = Round(client.CpuS),
+            CpuServerS = Round(server.CpuS),
+            ElapsedS = Round(client.ElapsedS),
+        };
+        if (client.Latency is { } latency)
+        {
+            return row with
+            {
+                P50Ns = latency.P50Ns,
+                P90Ns = latency.P90Ns,
+                P99Ns = latency.P99Ns,
+                P999Ns = latency.P999Ns,
+                MaxNs = latency.MaxNs,
+                MeanNs = latency.MeanNs,
+                Curve = latency.Curve,
+            };
+        }
+        return row with
+        {
+            MsgsPerS = (long)client.MessagesPerSecond,
+            BytesPerS = (long)(client.MessagesPerSecond * plan.Link.MessageSize),
+        };
+    }
+
+    public static BenchResult Failed(MeasurementPlan plan, string reason)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        return Base(plan) with { Status = BenchResult.Failed, Reason = reason };
+    }
+
+    public static BenchResult Unavailable(BenchTest test, IBenchTransport transport, int size, string reason)
+    {
+        ArgumentNullException.ThrowIfNull(transport);
+        return new BenchResult
+        {
+            Test = test.ToName(),
+            Transport = transport.Name,
+            Mode = transport.Modes.Count == 1 ? transport.Modes[0] : "-",
+            Size = size,
+            Status = BenchResult.Unavailable,
+            Reason = reason,
+        };
+    }
+
+    private static BenchResult Base(MeasurementPlan plan) => new()
+    {
+        Test = plan.Link.Test.ToName(),
+        Transport = plan.Transport.Name,
+        Mode = plan.Link.Mode,
+        Api = plan.ApiName,
+        Size = plan.Link.MessageSize,
+    };
+
+    private static double Round(double seconds) => Math.Round(seconds, 4);
+}
