@@ -24,7 +24,7 @@ internal static partial class Interop
             public ulong stx_blocks;
             public ulong stx_attributes_mask;
             public fixed byte timestamps[64]; // atime, btime, ctime, mtime: 16 bytes each
-            public fixed byte rest[112];      // rdev/dev and spare words up to sizeof(struct statx) == 256
+            public fixed byte rest[128];      // rdev/dev, mnt_id, dio alignment and spare words up to sizeof(struct statx) == 256
         }
 
         [LibraryImport(Libraries.Libc, EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
