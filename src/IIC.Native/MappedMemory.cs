@@ -13,6 +13,10 @@ public sealed unsafe class MappedMemory : SafeHandle
 {
     private readonly long _length;
 
+    // SafeHandle.IsClosed turns true only when the last reference goes, so while a lease is outstanding a
+    // disposed mapping would still look open; this flag makes every use after Dispose throw regardless.
+    private volatile bool _disposed;
+
     private MappedMemory(nint address, long length)
         : base(0, ownsHandle: true)
     {
@@ -71,6 +75,7 @@ public sealed unsafe class MappedMemory : SafeHandle
     /// <exception cref="ObjectDisposedException">The mapping was disposed.</exception>
     public MappingLease Lease()
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         var added = false;
         DangerousAddRef(ref added); // throws ObjectDisposedException once the handle is closed
         return new MappingLease(this, (byte*)handle, _length);
@@ -143,6 +148,13 @@ public sealed unsafe class MappedMemory : SafeHandle
     /// <inheritdoc />
     protected override bool ReleaseHandle() => Interop.Libc.Munmap(handle, (nuint)_length) == 0;
 
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        _disposed = true;
+        base.Dispose(disposing);
+    }
+
     // The reference is used inside one Volatile/Interlocked call, while this object is reachable; the
     // mapping stays valid across it only if no one disposes concurrently, which is why concurrent users
     // hold a lease (a disposed handle with outstanding leases is not unmapped).
@@ -160,7 +172,7 @@ public sealed unsafe class MappedMemory : SafeHandle
 
     private void CheckRange(long offset, long length, int alignment)
     {
-        ObjectDisposedException.ThrowIf(IsClosed, this);
+        ObjectDisposedException.ThrowIf(_disposed || IsClosed, this);
         if (offset < 0 || length < 0 || offset > _length - length)
         {
             throw new ArgumentOutOfRangeException(nameof(offset), string.Create(CultureInfo.InvariantCulture,
