@@ -92,12 +92,14 @@ public sealed unsafe class RingReader
                 break;
             }
             var recordType = *(int*)(record + RecordHeader.TypeOffset); // read once
-            var aligned = (length + (Alignment - 1)) & ~(Alignment - 1);
-            if (length < RecordHeader.Size || aligned > _capacity - offset || (recordType & 0xff & ~(int)RecordFraming.All) != 0)
+            // Bound the length before aligning it: near int.MaxValue the rounding overflows to a negative value.
+            // (capacity - offset is a multiple of 8, so length <= it exactly when the aligned length is.)
+            if (length < RecordHeader.Size || length > _capacity - offset || (recordType & 0xff & ~(int)RecordFraming.All) != 0)
             {
                 throw Fault(string.Create(CultureInfo.InvariantCulture,
                     $"record at offset {offset} (position {_head}) has length {length} and type 0x{recordType:x8}; a record must be {RecordHeader.Size} to {_capacity - offset} bytes inside the data area with flags within 0x{(int)RecordFraming.All:x}"));
             }
+            var aligned = (length + (Alignment - 1)) & ~(Alignment - 1);
             if ((recordType & (int)RecordFraming.Padding) != 0)
             {
                 _head += aligned;

@@ -186,12 +186,18 @@ public sealed unsafe class SharedWindow : IDisposable
         _pages[1 - side].WakeAlways();
     }
 
-    /// <summary>Marks <paramref name="side"/> dead with a new epoch and wakes the other side (the hypervisor does this when a partition dies).</summary>
+    /// <summary>
+    /// Marks <paramref name="side"/> dead with a new epoch and wakes the other side (the hypervisor does this
+    /// when a partition dies). A side that already closed cleanly stays <see cref="SideState.Closed"/>.
+    /// </summary>
     public void MarkDead(int side)
     {
         var block = SideBlock(side);
-        Interlocked.Increment(ref *(int*)(block + 4));
-        Interlocked.Exchange(ref *(int*)block, (int)SideState.Dead);
+        if (Volatile.Read(ref *(int*)block) != (int)SideState.Closed)
+        {
+            Interlocked.Increment(ref *(int*)(block + 4));
+            Interlocked.Exchange(ref *(int*)block, (int)SideState.Dead);
+        }
         _pages[1 - side].WakeAlways();
     }
 

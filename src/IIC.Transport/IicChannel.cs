@@ -28,7 +28,7 @@ public sealed class IicChannel : IDisposable, IAsyncDisposable
         Options = options;
         _asyncReceive = new AsyncReceiveSource(endpoint);
         TransportMetrics.Register(this);
-        TransportEventSource.Log.ChannelOpened(options.Name, endpoint.Side, Environment.ProcessId);
+        IicEventSource.Log.ChannelOpened(options.Name, endpoint.Side, Environment.ProcessId);
     }
 
     /// <summary>The options the channel was made with.</summary>
@@ -76,6 +76,35 @@ public sealed class IicChannel : IDisposable, IAsyncDisposable
     }
 
     private SharedOwnership? _sharedOwnership;
+    private Action? _release;
+
+    /// <summary>
+    /// Connects to <paramref name="service"/> through <paramref name="partition"/>'s hypervisor, waiting up to
+    /// <paramref name="timeout"/> (default 5 s) for a partition to offer it. Works the same whether the
+    /// listener is in this process or another.
+    /// </summary>
+    /// <exception cref="HypervisorException">Unknown service, policy denial, or the hypervisor is gone.</exception>
+    public static IicChannel Connect(Partition partition, string service, ChannelOptions? options = null, TimeSpan? timeout = null)
+    {
+        ArgumentNullException.ThrowIfNull(partition);
+        options ??= ChannelOptions.Default;
+        var connection = partition.Connect(service, options.RingCapacity, timeout);
+        return FromGrant(connection, options);
+    }
+
+    /// <summary>Opens a channel on a window the hypervisor granted; the channel owns it from now on.</summary>
+    public static IicChannel FromGrant(GrantedConnection connection, ChannelOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        options ??= ChannelOptions.Default;
+        if (options.Name == ChannelOptions.Default.Name)
+        {
+            options = options with { Name = connection.Service };
+        }
+        var release = connection.DetachRelease();
+        var endpoint = new WindowEndpoint(connection.Window, connection.Side, options.WaitStrategy, ownsWindow: true);
+        return new IicChannel(endpoint, options) { _release = release };
+    }
 
     /// <summary>
     /// Sends one message: one copy, from <paramref name="message"/> into the ring the peer reads. Waits with
@@ -249,7 +278,8 @@ public sealed class IicChannel : IDisposable, IAsyncDisposable
         _endpoint.Dispose();
         _asyncReceive.Dispose();
         _sharedOwnership?.Release();
-        TransportEventSource.Log.ChannelClosed(Options.Name, _endpoint.Side, Environment.ProcessId);
+        _release?.Invoke();
+        IicEventSource.Log.ChannelClosed(Options.Name, _endpoint.Side, Environment.ProcessId);
     }
 
     /// <inheritdoc />

@@ -1,0 +1,433 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using IIC.Native;
+
+namespace IIC.Hardware;
+
+/// <summary>
+/// This process as a partition of a hypervisor: attached by name over the control socket, it offers services
+/// (<see cref="Listen"/>) and connects to them (<see cref="Connect"/>), receiving a sealed window for each
+/// connection. A background thread reads the hypervisor's replies and notifications. If the hypervisor goes
+/// away, existing connections keep working; new requests fail with a clear <see cref="HypervisorException"/>.
+/// Thread safe.
+/// </summary>
+public sealed class Partition : IDisposable
+{
+    private static readonly TimeSpan s_requestTimeout = TimeSpan.FromSeconds(10);
+
+    private readonly SeqPacketSocket _socket;
+    private readonly Thread _reader;
+    private readonly object _sendLock = new();
+    private readonly byte[] _sendBuffer = new byte[ControlProtocol.MaxMessageSize];
+    private readonly ConcurrentDictionary<uint, TaskCompletionSource<Reply>> _requests = new();
+    private readonly ConcurrentDictionary<string, ServiceListener> _listeners = new(StringComparer.Ordinal);
+    private int _nextRequestId;
+    private volatile string? _lostReason;
+    private int _disposed;
+
+    private Partition(string hypervisorName, string name, SeqPacketSocket socket)
+    {
+        HypervisorName = hypervisorName;
+        Name = name;
+        _socket = socket;
+        _reader = new Thread(ReadLoop) { IsBackground = true, Name = $"IIC partition '{name}'" };
+    }
+
+    /// <summary>This partition's name.</summary>
+    public string Name { get; }
+
+    /// <summary>The hypervisor's name.</summary>
+    public string HypervisorName { get; }
+
+    /// <summary>The id the hypervisor gave this partition.</summary>
+    public uint Id { get; private set; }
+
+    /// <summary>The hypervisor's process id.</summary>
+    public int HypervisorProcessId { get; private set; }
+
+    /// <summary>False once the hypervisor hung up (then only existing connections work).</summary>
+    public bool IsHypervisorConnected => _lostReason is null;
+
+    /// <summary>Raised (on the reader thread) when the peer of one of our connections died.</summary>
+    public event EventHandler<PeerDiedEventArgs>? PeerDied;
+
+    /// <summary>Attaches to hypervisor <paramref name="hypervisorName"/> as <paramref name="partitionName"/>.</summary>
+    /// <param name="hypervisorName">The hypervisor's name.</param>
+    /// <param name="partitionName">This partition's name (policies may name it).</param>
+    /// <param name="socketDirectory">Where the hypervisor's socket is, if not the default.</param>
+    /// <exception cref="ArgumentException">A name is not valid.</exception>
+    /// <exception cref="HypervisorException">The hypervisor is not running, or refused this partition (the message says why).</exception>
+    public static Partition Attach(string hypervisorName, string partitionName, string? socketDirectory = null)
+    {
+        ControlProtocol.ValidateName(partitionName, nameof(partitionName));
+        var path = HypervisorPaths.SocketPath(hypervisorName, socketDirectory);
+        var socket = SeqPacketSocket.Create();
+        try
+        {
+            socket.Connect(path);
+        }
+        catch (Exception e) when (e is NativeException or ArgumentException)
+        {
+            socket.Dispose();
+            throw new HypervisorException($"Hypervisor '{hypervisorName}' is not running (cannot connect to {path}: {e.Message}). Start it with Hypervisor.Start(\"{hypervisorName}\") or `iic hypervisor --name {hypervisorName}`.", e);
+        }
+        var partition = new Partition(hypervisorName, partitionName, socket);
+        partition._reader.Start();
+        try
+        {
+            var reply = partition.Request(ControlMessageType.Attach, w => w.WriteString(partitionName), s_requestTimeout);
+            partition.Id = reply.PartitionId;
+            partition.HypervisorProcessId = reply.PeerProcessId;
+            return partition;
+        }
+        catch
+        {
+            partition.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Attaches asynchronously (see <see cref="Attach"/>).</summary>
+    public static Task<Partition> AttachAsync(string hypervisorName, string partitionName, string? socketDirectory = null)
+        => Task.Run(() => Attach(hypervisorName, partitionName, socketDirectory));
+
+    /// <summary>Offers <paramref name="service"/>; connections arrive on the returned listener.</summary>
+    /// <exception cref="HypervisorException">The service is already offered, the policy forbids it, or the hypervisor is gone.</exception>
+    public ServiceListener Listen(string service)
+    {
+        ControlProtocol.ValidateName(service, nameof(service));
+        var listener = new ServiceListener(this, service);
+        if (!_listeners.TryAdd(service, listener))
+        {
+            throw new HypervisorException(ControlError.DuplicateService, $"This partition already listens on '{service}'.");
+        }
+        try
+        {
+            Request(ControlMessageType.Listen, w => w.WriteString(service), s_requestTimeout);
+            return listener;
+        }
+        catch
+        {
+            _listeners.TryRemove(service, out _);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Connects to <paramref name="service"/>, waiting up to <paramref name="timeout"/> for a partition to offer it.
+    /// </summary>
+    /// <param name="service">The service.</param>
+    /// <param name="ringCapacity">Bytes per direction (a power of two within the hypervisor's limit).</param>
+    /// <param name="timeout">How long to wait for the service to appear (default 5 s; zero fails at once if it is not offered).</param>
+    /// <exception cref="HypervisorException">Unknown service, policy denial, a refused ring size, or the hypervisor is gone.</exception>
+    public GrantedConnection Connect(string service, int ringCapacity = WindowOptions.DefaultRingCapacity, TimeSpan? timeout = null)
+    {
+        ControlProtocol.ValidateName(service, nameof(service));
+        DescriptorRing.ValidateCapacity(ringCapacity);
+        var wait = timeout ?? TimeSpan.FromSeconds(5);
+        var reply = Request(ControlMessageType.Connect, w =>
+        {
+            w.WriteString(service);
+            w.WriteUInt32((uint)ringCapacity);
+            w.WriteUInt32((uint)Math.Clamp(wait.TotalMilliseconds, 0, 600_000));
+        }, wait + s_requestTimeout);
+        return reply.Connection ?? throw new HypervisorException($"The hypervisor answered the connect to '{service}' without a window.");
+    }
+
+    /// <summary>Connects asynchronously (see <see cref="Connect"/>).</summary>
+    public Task<GrantedConnection> ConnectAsync(string service, int ringCapacity = WindowOptions.DefaultRingCapacity, TimeSpan? timeout = null)
+        => Task.Run(() => Connect(service, ringCapacity, timeout));
+
+    /// <summary>Detaches: closes the control socket. Connections already made keep working until disposed.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+        try
+        {
+            _socket.Shutdown(System.Net.Sockets.SocketShutdown.Both);
+        }
+        catch (NativeException)
+        {
+            // Already disconnected.
+        }
+        _reader.Join(TimeSpan.FromSeconds(5));
+        _socket.Dispose();
+        foreach (var listener in _listeners.Values)
+        {
+            listener.Dispose();
+        }
+    }
+
+    internal void Release(long connectionId)
+    {
+        if (_lostReason is not null || _disposed != 0)
+        {
+            return;
+        }
+        TrySend(ControlMessageType.Release, 0, w => w.WriteInt64(connectionId));
+    }
+
+    internal void Unlisten(ServiceListener listener)
+    {
+        if (_listeners.TryRemove(new KeyValuePair<string, ServiceListener>(listener.Service, listener)) && _lostReason is null && _disposed == 0)
+        {
+            TrySend(ControlMessageType.Unlisten, 0, w => w.WriteString(listener.Service));
+        }
+    }
+
+    private Reply Request(ControlMessageType type, Action<ControlWriterBox> body, TimeSpan timeout)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        ThrowIfLost();
+        var id = (uint)Interlocked.Increment(ref _nextRequestId);
+        var completion = new TaskCompletionSource<Reply>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _requests[id] = completion;
+        try
+        {
+            if (!TrySend(type, id, body))
+            {
+                ThrowIfLost();
+            }
+            if (!completion.Task.Wait(timeout))
+            {
+                throw new HypervisorException($"Hypervisor '{HypervisorName}' did not answer a {type} request within {timeout.TotalSeconds:0.#} s.");
+            }
+            return completion.Task.Result;
+        }
+        catch (AggregateException e) when (e.InnerException is not null)
+        {
+            throw e.InnerException;
+        }
+        finally
+        {
+            _requests.TryRemove(id, out _);
+        }
+    }
+
+    private bool TrySend(ControlMessageType type, uint requestId, Action<ControlWriterBox> body)
+    {
+        lock (_sendLock)
+        {
+            var box = new ControlWriterBox(type, requestId);
+            body(box);
+            try
+            {
+                _socket.Send(box.Finish(_sendBuffer));
+                return true;
+            }
+            catch (Exception e) when (e is NativeException or IOException or ObjectDisposedException)
+            {
+                Lose($"the control socket failed ({e.Message})");
+                return false;
+            }
+        }
+    }
+
+    private void ReadLoop()
+    {
+        var buffer = new byte[ControlProtocol.MaxMessageSize];
+        var descriptors = new List<FileDescriptor>();
+        while (true)
+        {
+            int received;
+            descriptors.Clear();
+            try
+            {
+                received = _socket.Receive(buffer, descriptors);
+            }
+            catch (Exception e) when (e is NativeException or IOException or ObjectDisposedException)
+            {
+                Lose($"the control socket failed ({e.Message})");
+                return;
+            }
+            if (received == 0)
+            {
+                Lose(_disposed != 0 ? "this partition detached" : "the hypervisor hung up (it stopped or died)");
+                return;
+            }
+            try
+            {
+                Dispatch(buffer.AsSpan(0, received), descriptors);
+            }
+            catch (InvalidDataException e)
+            {
+                IicEventSource.Log.ProtocolFault("hypervisor " + HypervisorName, HypervisorProcessId, e.Message);
+                foreach (var descriptor in descriptors)
+                {
+                    descriptor.Dispose();
+                }
+            }
+        }
+    }
+
+    private void Dispatch(ReadOnlySpan<byte> message, List<FileDescriptor> descriptors)
+    {
+        var reader = new ControlReader(message);
+        switch (reader.Type)
+        {
+            case ControlMessageType.Attached:
+            {
+                var id = reader.ReadUInt32();
+                var pid = reader.ReadUInt32();
+                reader.EnsureEnd();
+                Complete(reader.RequestId, new Reply { PartitionId = id, PeerProcessId = (int)pid });
+                break;
+            }
+            case ControlMessageType.Listening:
+                reader.EnsureEnd();
+                Complete(reader.RequestId, new Reply());
+                break;
+            case ControlMessageType.Error:
+            {
+                var code = (ControlError)reader.ReadUInt32();
+                var reason = reader.ReadString(ControlProtocol.MaxMessageSize);
+                if (_requests.TryRemove(reader.RequestId, out var completion))
+                {
+                    completion.TrySetException(new HypervisorException(code, $"Hypervisor '{HypervisorName}' refused: {reason} ({code})."));
+                }
+                break;
+            }
+            case ControlMessageType.Connected:
+            case ControlMessageType.Incoming:
+            {
+                var id = reader.ReadInt64();
+                var side = (int)reader.ReadUInt32();
+                var peerPid = (int)reader.ReadUInt32();
+                var service = reader.Type == ControlMessageType.Incoming ? reader.ReadString(ControlProtocol.MaxNameLength) : null;
+                var peerName = reader.ReadString(ControlProtocol.MaxNameLength);
+                reader.EnsureEnd();
+                if (descriptors.Count != 1 || side is not (0 or 1))
+                {
+                    throw new InvalidDataException($"A {reader.Type} message must carry exactly one window and name side 0 or 1; got {descriptors.Count} descriptors and side {side}.");
+                }
+                GrantedConnection connection;
+                try
+                {
+                    var window = SharedWindow.Open(descriptors[0]);
+                    connection = new GrantedConnection(this, id, service ?? "", side, peerPid, peerName, window);
+                }
+                catch (InvalidDataException e)
+                {
+                    descriptors[0].Dispose();
+                    Release(id);
+                    if (_requests.TryRemove(reader.RequestId, out var failed))
+                    {
+                        failed.TrySetException(new HypervisorException($"The granted window is invalid: {e.Message}", e));
+                    }
+                    return;
+                }
+                if (reader.Type == ControlMessageType.Incoming)
+                {
+                    if (_listeners.TryGetValue(service!, out var listener))
+                    {
+                        listener.Deliver(connection);
+                    }
+                    else
+                    {
+                        connection.Dispose();
+                    }
+                }
+                else if (!Complete(reader.RequestId, new Reply { Connection = connection }))
+                {
+                    connection.Dispose();
+                }
+                break;
+            }
+            case ControlMessageType.PeerDied:
+            {
+                var id = reader.ReadInt64();
+                var pid = reader.ReadUInt32();
+                reader.EnsureEnd();
+                PeerDied?.Invoke(this, new PeerDiedEventArgs(id, (int)pid));
+                break;
+            }
+            default:
+                throw new InvalidDataException($"Unexpected message type {(ushort)reader.Type} from the hypervisor.");
+        }
+    }
+
+    private bool Complete(uint requestId, Reply reply) => _requests.TryRemove(requestId, out var completion) && completion.TrySetResult(reply);
+
+    private void Lose(string reason)
+    {
+        if (_lostReason is not null)
+        {
+            return;
+        }
+        _lostReason = reason;
+        var error = new HypervisorException($"Hypervisor '{HypervisorName}' is gone: {reason}. Existing connections keep working; restart the hypervisor and attach again for new ones.");
+        foreach (var request in _requests.Values)
+        {
+            request.TrySetException(error);
+        }
+        foreach (var listener in _listeners.Values)
+        {
+            listener.Fail(error);
+        }
+    }
+
+    private void ThrowIfLost()
+    {
+        if (_lostReason is { } reason)
+        {
+            throw new HypervisorException($"Hypervisor '{HypervisorName}' is gone: {reason}. Existing connections keep working; restart the hypervisor and attach again for new ones.");
+        }
+    }
+
+    private sealed class Reply
+    {
+        public uint PartitionId { get; init; }
+
+        public int PeerProcessId { get; init; }
+
+        public GrantedConnection? Connection { get; init; }
+    }
+
+    /// <summary>Collects a request's fields (a lambda cannot capture a ref struct writer).</summary>
+    private sealed class ControlWriterBox(ControlMessageType type, uint requestId)
+    {
+        private readonly List<object> _fields = [];
+
+        public void WriteString(string value) => _fields.Add(value);
+
+        public void WriteUInt32(uint value) => _fields.Add(value);
+
+        public void WriteInt64(long value) => _fields.Add(value);
+
+        public ReadOnlySpan<byte> Finish(byte[] buffer)
+        {
+            var writer = new ControlWriter(buffer, type, requestId);
+            foreach (var field in _fields)
+            {
+                switch (field)
+                {
+                    case string s:
+                        writer.WriteString(s);
+                        break;
+                    case uint u:
+                        writer.WriteUInt32(u);
+                        break;
+                    case long l:
+                        writer.WriteInt64(l);
+                        break;
+                    default:
+                        throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture, $"Unexpected field {field}."));
+                }
+            }
+            return writer.Finish();
+        }
+    }
+}
+
+/// <summary>The peer of a connection died.</summary>
+public sealed class PeerDiedEventArgs(long connectionId, int peerProcessId) : EventArgs
+{
+    /// <summary>The connection.</summary>
+    public long ConnectionId { get; } = connectionId;
+
+    /// <summary>The dead peer's pid.</summary>
+    public int PeerProcessId { get; } = peerProcessId;
+}
