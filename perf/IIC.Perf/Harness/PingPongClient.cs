@@ -8,8 +8,8 @@ namespace IIC.Perf.Harness;
 
 /// <summary>
 /// The measuring side of ping-pong and idle gap: stamp, timestamp, send, receive the echo, timestamp, verify,
-/// record. One Stopwatch.GetTimestamp pair per round trip; nothing allocated in the loop. The loop runs in short
-/// batches, so the JIT's tiering (with PGO, which devirtualizes the endpoint calls) gets hot during the warm-up.
+/// record. One Stopwatch.GetTimestamp pair per round trip; nothing allocated in the loop, which runs in short
+/// batches between checks of the clock and the count.
 /// </summary>
 internal sealed class PingPongClient
 {

@@ -69,7 +69,8 @@ internal sealed class SinkServer
         for (var i = 0; i < count; i++)
         {
             var length = endpoint.Receive(buffer);
-            if (!_verifier.OnMessage(buffer.AsSpan(0, length)))
+            _verifier.OnMessage(buffer.AsSpan(0, length));
+            if (_verifier.HasControl)
             {
                 return;
             }
@@ -82,7 +83,10 @@ internal sealed class SinkServer
         _endpoint.Send(_buffer.AsSpan(0, _size));
     }
 
-    /// <summary>Checks each message in order; stops a batch at a control message and keeps it for the loop above.</summary>
+    /// <summary>
+    /// Checks each message in order and keeps a control message for the loop above. Nothing follows a control message
+    /// until it is acknowledged (the sender waits for the ack), so a poll never runs past one.
+    /// </summary>
     private struct Verifier(int size) : IMessageConsumer
     {
         private long _expected;
@@ -90,19 +94,20 @@ internal sealed class SinkServer
 
         public long Counted { get; set; }
 
+        public readonly bool HasControl => _control != 0;
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public bool OnMessage(ReadOnlySpan<byte> message)
+        public void OnMessage(ReadOnlySpan<byte> message)
         {
             var sequence = MessageStamp.Read(message);
             if (sequence < 0)
             {
                 _control = sequence;
-                return false;
+                return;
             }
             MessageStamp.Verify(message, size, _expected);
             _expected++;
             Counted++;
-            return true;
         }
 
         public long TakeControl()

@@ -64,9 +64,9 @@ internal sealed unsafe class SlotRingReader
         while (true)
         {
             var length = CheckLength((int)header, _maxPayload);
-            var more = consumer.OnMessage(new ReadOnlySpan<byte>(slot + SlotRingLayout.HeaderSize, length));
+            consumer.OnMessage(new ReadOnlySpan<byte>(slot + SlotRingLayout.HeaderSize, length));
             Consumed(); // only after the consumer is done with the slot in place
-            if (!more || ++count >= limit)
+            if (++count >= limit)
             {
                 return count;
             }
