@@ -419,6 +419,9 @@ public sealed unsafe class WindowEndpoint : IDisposable
                 {
                     throw Fault(type, payload.Length, _assemblyLength, _assemblyFilled);
                 }
+                // Return the fragments' space now: TryReceive's caller may next wait, and a writer that is waiting
+                // for room (the next message is larger than the ring) would never see it otherwise.
+                _reader.PublishHead();
                 return true;
             }
         }
