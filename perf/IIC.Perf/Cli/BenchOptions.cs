@@ -9,13 +9,16 @@ internal sealed record BenchOptions
     public const double DefaultDurationS = 0.5;
 
     /// <summary>The idle-gap test needs more time per sample (a pause before each round trip).</summary>
-    public const double DefaultIdleGapDurationS = 1.0;
+    public const double DefaultIdleGapDurationS = 0.75;
 
     public const double DefaultWarmupS = 0.25;
 
     public const double GapMinUs = 10;
 
     public const double GapMaxUs = 1000;
+
+    /// <summary>The idle-gap test ends with this long a quiet phase, to measure what a waiting receiver burns.</summary>
+    public const double IdleS = 1.0;
 
     public IReadOnlyList<BenchTest> Tests { get; init; } = [BenchTest.PingPong, BenchTest.Throughput, BenchTest.IdleGap];
 

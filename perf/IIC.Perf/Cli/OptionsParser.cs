@@ -13,7 +13,8 @@ internal static class OptionsParser
 
           pingpong            round-trip latency (p50, p90, p99, p99.9, max)
           throughput          one-way messages/s and bytes/s, plus single-threaded memcpy bandwidth (1 MiB)
-          idlegap             round trips after a random 10 µs..1 ms pause: the cost of waking an idle receiver
+          idlegap             round trips after a random 10 µs..1 ms pause: the cost of waking an idle receiver; then
+                              1 s of silence: the CPU a waiting receiver burns
           list                the transports and whether they can run here
 
           --transports a,b    transports to run (default: all; see `list`)
@@ -22,7 +23,7 @@ internal static class OptionsParser
                               a baseline always runs in its own mode (raw-shm spin, raw-futex park, sockets and pipes block)
           --api a,...         throughput receive APIs: poll (in place), receive (copy out) (default: both, where supported)
           --count N           round trips or messages per measurement (then --duration, if also given, caps the time)
-          --duration S        seconds per measurement (default 0.5; idle gap 1.0)
+          --duration S        seconds per measurement (default 0.5; idle gap 0.75)
           --warmup S          seconds of warm-up before each measurement (default 0.25)
           --pin               pin the measuring thread of each side to its own CPU (client CPU 0, server CPU 1)
           --json FILE         results as JSON (default perf/out/results.json)

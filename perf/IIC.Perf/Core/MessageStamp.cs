@@ -19,6 +19,9 @@ internal static class MessageStamp
     /// <summary>An acknowledgement from the throughput receiver (for <see cref="Mark"/> and <see cref="Stop"/>).</summary>
     public const long Ack = -3;
 
+    /// <summary>The measured phase is over and the client is about to go quiet: the server starts its idle CPU clock.</summary>
+    public const long Idle = -4;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Write(Span<byte> message, long sequence)
     {

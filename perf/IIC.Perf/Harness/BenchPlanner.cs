@@ -25,7 +25,8 @@ internal static class BenchPlanner
                 options.DurationFor(test),
                 options.Count,
                 test == BenchTest.IdleGap ? BenchOptions.GapMinUs : 0,
-                test == BenchTest.IdleGap ? BenchOptions.GapMaxUs : 0);
+                test == BenchTest.IdleGap ? BenchOptions.GapMaxUs : 0,
+                test == BenchTest.IdleGap ? BenchOptions.IdleS : 0);
             foreach (var size in sizes)
             {
                 foreach (var transport in transports)

@@ -6,7 +6,8 @@ namespace IIC.Perf.Harness;
 /// <param name="Count">Round trips or messages to measure (0: no count limit; then the duration ends it).</param>
 /// <param name="GapMinUs">Idle gap: shortest pause before a round trip, µs (0 for no pauses).</param>
 /// <param name="GapMaxUs">Idle gap: longest pause, µs.</param>
-internal sealed record DriverSettings(double WarmupS, double DurationS, long Count, double GapMinUs, double GapMaxUs)
+/// <param name="IdleS">After measuring, stay quiet this long so the server can report the CPU it burns while idle (0: no idle phase).</param>
+internal sealed record DriverSettings(double WarmupS, double DurationS, long Count, double GapMinUs, double GapMaxUs, double IdleS)
 {
     public bool HasGaps => GapMaxUs > 0;
 }

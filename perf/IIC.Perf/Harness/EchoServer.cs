@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using IIC.Perf.Core;
 using IIC.Perf.Results;
@@ -6,7 +7,8 @@ namespace IIC.Perf.Harness;
 
 /// <summary>
 /// The server side of ping-pong and idle gap: receive, send the same bytes back. Control messages are echoed too;
-/// Mark starts the CPU clock and the count, Stop ends the run. Verification is the client's job.
+/// Mark starts the CPU clock and the count, Idle ends the measured phase and starts the idle one (the client then
+/// stays quiet), Stop ends the run. Verification is the client's job.
 /// </summary>
 internal sealed class EchoServer
 {
@@ -26,6 +28,8 @@ internal sealed class EchoServer
         var server = new EchoServer(endpoint, link.MessageSize);
         long echoed = 0;
         var cpuStart = CpuClock.ProcessSeconds;
+        double? measuredCpu = null;
+        long idleStart = 0;
         while (true)
         {
             var control = server.EchoBatch(BatchSize, ref echoed);
@@ -34,9 +38,19 @@ internal sealed class EchoServer
                 echoed = 0;
                 cpuStart = CpuClock.ProcessSeconds;
             }
+            else if (control == MessageStamp.Idle)
+            {
+                var now = CpuClock.ProcessSeconds;
+                measuredCpu = now - cpuStart;
+                cpuStart = now;
+                idleStart = Stopwatch.GetTimestamp();
+            }
             else if (control == MessageStamp.Stop)
             {
-                return new ServerReport(echoed, CpuClock.ProcessSeconds - cpuStart);
+                var cpu = CpuClock.ProcessSeconds - cpuStart;
+                return measuredCpu is { } measured
+                    ? new ServerReport(echoed, measured, cpu / Stopwatch.GetElapsedTime(idleStart).TotalSeconds)
+                    : new ServerReport(echoed, cpu);
             }
         }
     }

@@ -17,7 +17,7 @@ internal sealed class MeasurementRunner(bool pin, double countOnlyLimitS)
     {
         ArgumentNullException.ThrowIfNull(plan);
         var driver = plan.Driver;
-        var measureS = (driver.DurationS > 0 ? driver.DurationS : countOnlyLimitS) * (plan.Link.Test == BenchTest.IdleGap ? 1.5 : 1);
+        var measureS = ((driver.DurationS > 0 ? driver.DurationS : countOnlyLimitS) * (driver.HasGaps ? 1.5 : 1)) + driver.IdleS;
         var limit = TimeSpan.FromSeconds(StartupAllowanceS + driver.WarmupS + measureS);
         using var peerGone = new CancellationTokenSource();
         var guard = new RunGuard(limit, peerGone.Token);

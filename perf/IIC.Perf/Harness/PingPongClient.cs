@@ -70,6 +70,12 @@ internal sealed class PingPongClient
         }
         var elapsed = Stopwatch.GetElapsedTime(start).TotalSeconds;
         var cpu = CpuClock.ProcessSeconds - cpuStart;
+        if (settings.IdleS > 0)
+        {
+            // The server sits idle: what does waiting cost it (spinning burns a CPU; parking should cost ~nothing)?
+            client.Control(MessageStamp.Idle);
+            Thread.Sleep(TimeSpan.FromSeconds(settings.IdleS));
+        }
         client.Control(MessageStamp.Stop);
         return new ClientMeasurement(done, elapsed, cpu, LatencySummary.FromTicks(histogram), done / elapsed);
     }

@@ -51,6 +51,9 @@ internal sealed record BenchResult
 
     public double? ElapsedS { get; init; }
 
+    /// <summary>Idle gap: the percentage of one CPU the server used while the client stayed quiet for a second.</summary>
+    public double? IdleCpuPct { get; init; }
+
     public string Status { get; init; } = Ok;
 
     /// <summary>Why a row is unavailable or failed.</summary>

@@ -16,7 +16,8 @@ internal static class ConsoleReport
         var reference = RatioTable.ReferenceTransport(results);
         LatencySection(writer, results, BenchTest.PingPong, "Round-trip latency, ping-pong between two processes (µs)", reference);
         LatencySection(writer, results, BenchTest.IdleGap,
-            "Round-trip latency after an idle pause of 10 µs..1 ms before each message (µs): the cost of waking the receiver", reference);
+            "Round-trip latency after a pause of 10 µs..1 ms before each message (µs): the cost of waking the receiver; idle cpu: the server's CPU while the client is silent for 1 s",
+            reference);
         ThroughputSection(writer, results);
         RatioTable.Print(writer, results, reference);
     }
@@ -30,8 +31,10 @@ internal static class ConsoleReport
         }
         writer.WriteLine();
         writer.WriteLine(title);
-        var table = new TextTable(("size", true), ("transport", false), ("mode", false), ("count", true), ("p50", true), ("p90", true), ("p99", true),
-            ("p99.9", true), ("max", true), ("cpu client s", true), ("cpu server s", true), ($"p50 vs {reference}", true));
+        var idle = test == BenchTest.IdleGap;
+        var table = new TextTable([("size", true), ("transport", false), ("mode", false), ("count", true), ("p50", true), ("p90", true), ("p99", true),
+            ("p99.9", true), ("max", true), ("cpu client s", true), ("cpu server s", true), .. (idle ? [("idle cpu", true)] : Array.Empty<(string, bool)>()),
+            ($"p50 vs {reference}", true)]);
         foreach (var row in rows)
         {
             var leading = new[] { SizeText.Format(row.Size), row.Transport, row.Mode };
@@ -43,7 +46,8 @@ internal static class ConsoleReport
             var best = RatioTable.Best(results, row.Test, reference, row.Size);
             var ratio = best?.P50Ns is > 0 && row.P50Ns is { } p50 ? Units.Ratio(p50 / (double)best.P50Ns.Value) : "-";
             table.Add([.. leading, Units.Count(row.Count), Units.Micros(row.P50Ns), Units.Micros(row.P90Ns), Units.Micros(row.P99Ns),
-                Units.Micros(row.P999Ns), Units.Micros(row.MaxNs), Units.Seconds(row.CpuClientS), Units.Seconds(row.CpuServerS), ratio]);
+                Units.Micros(row.P999Ns), Units.Micros(row.MaxNs), Units.Seconds(row.CpuClientS), Units.Seconds(row.CpuServerS),
+                .. (idle ? [Units.Percent(row.IdleCpuPct)] : Array.Empty<string>()), ratio]);
         }
         table.Write(writer);
     }

@@ -37,7 +37,7 @@ internal static class RatioTable
             return;
         }
         writer.WriteLine();
-        writer.WriteLine($"How many times slower than {reference} (best mode of each; latency: p50 / p99; throughput: {reference} msgs/s over theirs)");
+        writer.WriteLine($"How many times slower than {reference} (best mode of each; latency: p50 / p99; throughput: {reference} msgs/s over theirs; below 1x: faster)");
         var table = new TextTable([("transport", false), .. columns.Select(c => ($"{c.Test} {SizeText.Format(c.Size)}", true))]);
         foreach (var transport in transports)
         {

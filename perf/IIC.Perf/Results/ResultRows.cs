@@ -18,6 +18,7 @@ internal static class ResultRows
             CpuClientS = Round(client.CpuS),
             CpuServerS = Round(server.CpuS),
             ElapsedS = Round(client.ElapsedS),
+            IdleCpuPct = server.IdleCpuFraction is { } idle ? Math.Round(idle * 100, 2) : null,
         };
         if (client.Latency is { } latency)
         {

@@ -44,6 +44,8 @@ internal static class Units
         _ => count.Value.ToString(CultureInfo.InvariantCulture),
     };
 
+    public static string Percent(double? percent) => percent is { } p ? p.ToString(p < 10 ? "0.0" : "0", CultureInfo.InvariantCulture) + " %" : "-";
+
     public static string Seconds(double? seconds) => seconds is { } s ? s.ToString("0.00", CultureInfo.InvariantCulture) : "-";
 
     public static string Ratio(double ratio) => ratio switch
