@@ -73,7 +73,11 @@ internal static class BenchCommand
         {
             CpuPinning.PinMainThread(CpuPinning.ClientCpu);
         }
-        Console.Error.WriteLine($"IIC.Perf: {machine.Cpus} CPUs, {machine.CpuModel}, Linux {machine.Kernel}, {machine.Runtime}{(pin ? ", pinned" : "")}");
+        Console.Error.WriteLine($"IIC.Perf: {machine.Cpus} CPUs, {machine.CpuModel}, Linux {machine.Kernel}, {machine.Runtime}{(pin ? ", pinned" : "")}, load average {machine.LoadAvg:0.00}");
+        if (machine.IsBusy)
+        {
+            Console.Error.WriteLine($"warning: load average {machine.LoadAvg:0.00} on {machine.Cpus} CPUs: other work competes for the CPUs, so spinning transports will look much worse than they are. Measure on a quiet machine.");
+        }
 
         var items = BenchPlanner.Expand(options, transports);
         var runner = new MeasurementRunner(pin, options.TimeoutS);

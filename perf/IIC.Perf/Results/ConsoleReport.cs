@@ -12,7 +12,7 @@ internal static class ConsoleReport
         ArgumentNullException.ThrowIfNull(machine);
         ArgumentNullException.ThrowIfNull(results);
         writer.WriteLine();
-        writer.WriteLine($"Machine: {machine.Cpus} CPUs, {machine.CpuModel}, Linux {machine.Kernel}, {machine.Runtime}");
+        writer.WriteLine($"Machine: {machine.Cpus} CPUs, {machine.CpuModel}, Linux {machine.Kernel}, {machine.Runtime}, load average {machine.LoadAvg:0.00} at the start{(machine.IsBusy ? " (busy: spinning numbers suffer)" : "")}");
         var reference = RatioTable.ReferenceTransport(results);
         LatencySection(writer, results, BenchTest.PingPong, "Round-trip latency, ping-pong between two processes (µs)", reference);
         LatencySection(writer, results, BenchTest.IdleGap,
