@@ -143,7 +143,24 @@ public sealed unsafe class InterruptPage
         return false;
     }
 
-    /// <summary>Wakes the receiver unconditionally (for close, peer death and shutdown).</summary>
+    /// <summary>
+    /// Marks <paramref name="vector"/> pending and wakes the receiver unconditionally (close and peer death: a
+    /// group receiver learns which channel changed, and a spinning or armed one alike sees it).
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The vector is outside the page.</exception>
+    public void RaiseAlways(int vector)
+    {
+        if ((uint)vector >= (uint)_vectorCount)
+        {
+            ThrowBadVector(vector);
+        }
+        var word = vector >> 6;
+        Interlocked.Or(ref Pending[word], 1L << (vector & 63));
+        Interlocked.Or(ref *Summary, 1L << word);
+        WakeAlways();
+    }
+
+    /// <summary>Wakes the receiver unconditionally (for shutdown); sets no pending bit.</summary>
     public void WakeAlways()
     {
         Interlocked.Exchange(ref *Sleeping, 0);

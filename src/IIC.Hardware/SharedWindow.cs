@@ -30,16 +30,20 @@ public sealed unsafe class SharedWindow : IDisposable
     private const int PageSize = 4096;
     private const int RingTableOffset = 32;
     private const int InterruptTableOffset = 64;
+    private const int GroupMaskOffset = 96;
     private const int SideTableOffset = 128;
 
     private readonly MappedMemory _memory;
     private readonly MappingLease _lease;
     private readonly DescriptorRing[] _rings;
-    private readonly InterruptPage[] _pages;
+    private readonly InterruptPage?[] _pages;
     private readonly int[] _vectors;
+    private readonly MappingLease?[] _groupLeases = new MappingLease?[2];
+    private readonly InterruptGroup?[] _ownedGroups = new InterruptGroup?[2];
+    private readonly bool[] _groupSides = new bool[2];
     private int _disposed;
 
-    private SharedWindow(FileDescriptor file, MappedMemory memory, DescriptorRing[] rings, InterruptPage[] pages, int[] vectors)
+    private SharedWindow(FileDescriptor file, MappedMemory memory, DescriptorRing[] rings, InterruptPage?[] pages, int[] vectors)
     {
         File = file;
         _memory = memory;
@@ -66,6 +70,8 @@ public sealed unsafe class SharedWindow : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         DescriptorRing.ValidateCapacity(options.RingCapacity0);
         DescriptorRing.ValidateCapacity(options.RingCapacity1);
+        ValidateGroupVector(options.GroupVector0, nameof(options.GroupVector0));
+        ValidateGroupVector(options.GroupVector1, nameof(options.GroupVector1));
         var pageSize = InterruptPage.SizeFor(EmbeddedVectorCount);
         long page0 = HeaderSize;
         var page1 = Align(page0 + pageSize, Smp.PaddedLineSize);
@@ -90,8 +96,9 @@ public sealed unsafe class SharedWindow : IDisposable
                 *(uint*)(b + 28) = 2;
                 WriteRingEntry(b, 0, ring0, options.RingCapacity0);
                 WriteRingEntry(b, 1, ring1, options.RingCapacity1);
-                WriteInterruptEntry(b, 0, page0);
-                WriteInterruptEntry(b, 1, page1);
+                WriteInterruptEntry(b, 0, page0, options.GroupVector0 ?? 0);
+                WriteInterruptEntry(b, 1, page1, options.GroupVector1 ?? 0);
+                *(uint*)(b + GroupMaskOffset) = (options.GroupVector0 is null ? 0u : 1u) | (options.GroupVector1 is null ? 0u : 2u);
                 InterruptPage.Format(b + page0, EmbeddedVectorCount);
                 InterruptPage.Format(b + page1, EmbeddedVectorCount);
                 Volatile.Write(ref *(ulong*)b, Magic); // last: a window is valid only once complete
@@ -147,8 +154,41 @@ public sealed unsafe class SharedWindow : IDisposable
     /// <summary>Ring <paramref name="index"/> (0 or 1): written by side <paramref name="index"/>.</summary>
     public DescriptorRing GetRing(int index) => _rings[CheckSide(index)];
 
-    /// <summary>The interrupt block where side <paramref name="side"/> sleeps.</summary>
-    public InterruptPage GetInterruptPage(int side) => _pages[CheckSide(side)];
+    /// <summary>The interrupt block where side <paramref name="side"/> sleeps (its own block, or its group's page).</summary>
+    /// <exception cref="InvalidOperationException">The side receives through a group page that was not attached.</exception>
+    public InterruptPage GetInterruptPage(int side) => _pages[CheckSide(side)]
+        ?? throw new InvalidOperationException($"Side {side} of this window receives through an interrupt group page; attach it with AttachGroup first.");
+
+    /// <summary>Whether side <paramref name="side"/> receives through an external <see cref="InterruptGroup"/>.</summary>
+    public bool IsGrouped(int side) => _groupSides[CheckSide(side)];
+
+    /// <summary>
+    /// Supplies the group page that side <paramref name="side"/> receives through (the owner's own group, or the
+    /// peer's group handed over with the window). The window keeps the group mapped until it is disposed.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The side is not grouped, or already has its page.</exception>
+    /// <exception cref="InvalidDataException">The window's vector is outside the group's page.</exception>
+    /// <param name="side">The grouped side.</param>
+    /// <param name="group">The group page.</param>
+    /// <param name="ownsGroup">Dispose the group with this window (a peer's group page received with the grant).</param>
+    public void AttachGroup(int side, InterruptGroup group, bool ownsGroup = false)
+    {
+        ArgumentNullException.ThrowIfNull(group);
+        if (!_groupSides[CheckSide(side)] || _pages[side] is not null)
+        {
+            throw new InvalidOperationException($"Side {side} of this window {(_groupSides[side] ? "already has its group page" : "is not grouped: it sleeps on its own block")}.");
+        }
+        if ((uint)_vectors[side] >= (uint)group.Page.VectorCount)
+        {
+            throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture, $"The window names vector {_vectors[side]} for side {side}, outside the group's {group.Page.VectorCount} vectors."));
+        }
+        _groupLeases[side] = group.Memory.Lease();
+        _pages[side] = group.Page;
+        if (ownsGroup)
+        {
+            _ownedGroups[side] = group;
+        }
+    }
 
     /// <summary>The vector that the writer of ring (1 - <paramref name="side"/>) raises on side <paramref name="side"/>'s block.</summary>
     public int GetVector(int side) => _vectors[CheckSide(side)];
@@ -183,7 +223,7 @@ public sealed unsafe class SharedWindow : IDisposable
     public void MarkClosed(int side)
     {
         Interlocked.CompareExchange(ref *(int*)SideBlock(side), (int)SideState.Closed, (int)SideState.Attached);
-        _pages[1 - side].WakeAlways();
+        _pages[1 - side]?.RaiseAlways(_vectors[1 - side]);
     }
 
     /// <summary>
@@ -198,7 +238,7 @@ public sealed unsafe class SharedWindow : IDisposable
             Interlocked.Increment(ref *(int*)(block + 4));
             Interlocked.Exchange(ref *(int*)block, (int)SideState.Dead);
         }
-        _pages[1 - side].WakeAlways();
+        _pages[1 - side]?.RaiseAlways(_vectors[1 - side]);
     }
 
     /// <summary>Unmaps (once no ring end still leases the mapping) and closes the descriptor.</summary>
@@ -211,6 +251,14 @@ public sealed unsafe class SharedWindow : IDisposable
         _lease.Dispose();
         _memory.Dispose();
         File.Dispose();
+        foreach (var lease in _groupLeases)
+        {
+            lease?.Dispose();
+        }
+        foreach (var group in _ownedGroups)
+        {
+            group?.Dispose();
+        }
     }
 
     /// <summary>A lease that keeps the mapping alive (ring ends hold one while they use raw pointers).</summary>
@@ -237,9 +285,14 @@ public sealed unsafe class SharedWindow : IDisposable
             throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
                 $"Not an IICFast window of layout version {LayoutVersion}: magic 0x{magic:x16} (want 0x{Magic:x16}), version {version}, header {headerSize} bytes, size {total} (file has {size}), {ringCount} rings, {sideCount} sides."));
         }
+        var groupMask = *(uint*)(b + GroupMaskOffset);
+        if (groupMask > 3)
+        {
+            throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture, $"The window's group mask 0x{groupMask:x} names sides other than 0 and 1."));
+        }
         var regions = new List<(long Start, long End, string What)>(4);
         var rings = new DescriptorRing[2];
-        var pages = new InterruptPage[2];
+        var pages = new InterruptPage?[2];
         var vectors = new int[2];
         for (var i = 0; i < 2; i++)
         {
@@ -253,11 +306,14 @@ public sealed unsafe class SharedWindow : IDisposable
             }
             AddRegion(regions, ringOffset, DescriptorRing.SizeFor(capacity), size, $"ring {i}");
             AddRegion(regions, pageOffset, InterruptPage.SizeFor(EmbeddedVectorCount), size, $"interrupt block {i}");
-            pages[i] = InterruptPage.Attach(b + pageOffset, size - pageOffset);
-            if ((uint)vector >= (uint)pages[i].VectorCount)
+            var embedded = InterruptPage.Attach(b + pageOffset, size - pageOffset);
+            var grouped = (groupMask & (1u << i)) != 0;
+            var vectorLimit = grouped ? InterruptPage.MaxVectorCount : embedded.VectorCount;
+            if ((uint)vector >= (uint)vectorLimit)
             {
-                throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture, $"Interrupt block {i} names vector {vector}, outside its {pages[i].VectorCount} vectors."));
+                throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture, $"Interrupt entry {i} names vector {vector}, outside its {vectorLimit} vectors."));
             }
+            pages[i] = grouped ? null : embedded; // a grouped side's page arrives separately (AttachGroup)
             vectors[i] = vector;
             rings[i] = new DescriptorRing(b + ringOffset, ringOffset, capacity, $"{i}->{1 - i}");
         }
@@ -269,7 +325,18 @@ public sealed unsafe class SharedWindow : IDisposable
                 throw new InvalidDataException($"The window's {regions[i - 1].What} and {regions[i].What} overlap.");
             }
         }
-        return new SharedWindow(file, memory, rings, pages, vectors);
+        var window = new SharedWindow(file, memory, rings, pages, vectors);
+        window._groupSides[0] = (groupMask & 1) != 0;
+        window._groupSides[1] = (groupMask & 2) != 0;
+        return window;
+    }
+
+    private static void ValidateGroupVector(int? vector, string name)
+    {
+        if (vector is < 0 or >= InterruptPage.MaxVectorCount)
+        {
+            throw new ArgumentOutOfRangeException(name, vector, $"A group vector is 0 to {InterruptPage.MaxVectorCount - 1}.");
+        }
     }
 
     private static void AddRegion(List<(long Start, long End, string What)> regions, long offset, long length, long size, string what)
@@ -288,11 +355,11 @@ public sealed unsafe class SharedWindow : IDisposable
         *(int*)(b + RingTableOffset + (16 * index) + 8) = capacity;
     }
 
-    private static void WriteInterruptEntry(byte* b, int index, long offset)
+    private static void WriteInterruptEntry(byte* b, int index, long offset, int vector)
     {
         *(long*)(b + InterruptTableOffset + (16 * index)) = offset;
         *(int*)(b + InterruptTableOffset + (16 * index) + 8) = EmbeddedVectorCount;
-        *(int*)(b + InterruptTableOffset + (16 * index) + 12) = 0;
+        *(int*)(b + InterruptTableOffset + (16 * index) + 12) = vector;
     }
 
     private static long Align(long value, int alignment) => (value + alignment - 1) & ~(long)(alignment - 1);

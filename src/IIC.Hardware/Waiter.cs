@@ -27,12 +27,21 @@ public sealed class Waiter
     private readonly long _maxBudgetTicks;
     private readonly TimeSpan _parkTimeout;
 
+    private readonly bool _pendingIsReadiness;
     private long _wakeLatencyTicks = s_initialWakeLatencyTicks;
     private long _gapTicks;
 
     /// <summary>Creates a waiter that parks on <paramref name="page"/>.</summary>
-    public Waiter(WaitStrategy strategy, InterruptPage page)
+    /// <param name="strategy">How to wait.</param>
+    /// <param name="page">Where to sleep.</param>
+    /// <param name="pendingIsReadiness">
+    /// True for a group receiver: its target's readiness is the page's pending bits, which it takes itself, so
+    /// the waiter must never clear them. False (one ring per page): the waiter clears stale bits so that the
+    /// next raise is a fresh 0 to 1 edge, and the caller re-checks its ring.
+    /// </param>
+    public Waiter(WaitStrategy strategy, InterruptPage page, bool pendingIsReadiness = false)
     {
+        _pendingIsReadiness = pendingIsReadiness;
         _strategy = strategy ?? throw new ArgumentNullException(nameof(strategy));
         _page = page ?? throw new ArgumentNullException(nameof(page));
         _fixedBudgetTicks = ToTicks(strategy.SpinBudget);
@@ -130,10 +139,18 @@ public sealed class Waiter
                 }
                 var sequence = _page.ReadSequence();
                 _page.AnnounceSleep(); // full fence: sleeping=1 is visible before we re-check
-                if (target.IsReady || _page.HasPending)
+                if (target.IsReady)
                 {
                     _page.CancelSleep();
-                    _page.ClearPending(); // a raise we no longer need; a fresh 0 -> 1 edge must be possible
+                    return true;
+                }
+                if (_page.HasPending)
+                {
+                    _page.CancelSleep();
+                    if (!_pendingIsReadiness)
+                    {
+                        _page.ClearPending(); // a raise we no longer need; a fresh 0 -> 1 edge must be possible
+                    }
                     continue;
                 }
                 var timeout = _parkTimeout;
@@ -144,7 +161,10 @@ public sealed class Waiter
                 }
                 Parks++;
                 var result = _page.Sleep(sequence, timeout);
-                _page.ClearPending(); // before draining, so a raise during the drain wakes the next sleep
+                if (!_pendingIsReadiness)
+                {
+                    _page.ClearPending(); // before draining, so a raise during the drain wakes the next sleep
+                }
                 if (result == FutexWaitResult.TimedOut)
                 {
                     ParkTimeouts++;

@@ -36,6 +36,7 @@ public sealed unsafe class WindowEndpoint : IDisposable
     private int _assemblyFilled;
     private bool _assembling;
     private int _claimLength;
+    private readonly bool _grouped;
     private int _disposed;
 
     /// <summary>Attaches to side <paramref name="side"/> of <paramref name="window"/>.</summary>
@@ -57,7 +58,9 @@ public sealed unsafe class WindowEndpoint : IDisposable
         _writer = window.GetRing(side).CreateWriter();
         _reader = window.GetRing(_peer).CreateReader();
         _doorbell = new Doorbell(_writer, window.GetInterruptPage(_peer), window.GetVector(_peer));
-        _waiter = new Waiter(strategy, window.GetInterruptPage(side));
+        // A grouped side shares its page with other members: never clear their pending bits (mid-message waits only).
+        _waiter = new Waiter(strategy, window.GetInterruptPage(side), pendingIsReadiness: window.IsGrouped(side));
+        _grouped = window.IsGrouped(side);
         window.MarkAttached(side, Environment.ProcessId);
     }
 
@@ -197,6 +200,10 @@ public sealed unsafe class WindowEndpoint : IDisposable
     public bool TryReceive(Span<byte> destination, out int length, long deadline)
     {
         ThrowIfDisposed();
+        if (deadline != 0)
+        {
+            ThrowIfGrouped();
+        }
         while (true)
         {
             if (TryReceiveNow(destination, out length))
@@ -218,6 +225,7 @@ public sealed unsafe class WindowEndpoint : IDisposable
     public bool WaitToReceive(long deadline)
     {
         ThrowIfDisposed();
+        ThrowIfGrouped();
         var target = new ReadTarget(this);
         return _waiter.Wait(ref target, deadline);
     }
@@ -559,6 +567,14 @@ public sealed unsafe class WindowEndpoint : IDisposable
     }
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed != 0, this);
+
+    private void ThrowIfGrouped()
+    {
+        if (_grouped)
+        {
+            throw new InvalidOperationException("This endpoint receives through an interrupt group: wait with its GroupReceiver (or the channel group), then receive without waiting.");
+        }
+    }
 
     private readonly struct ReadTarget(WindowEndpoint endpoint) : IWaitTarget
     {

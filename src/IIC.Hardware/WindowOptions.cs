@@ -12,6 +12,15 @@ public sealed record WindowOptions
     /// <summary>Data-area bytes of the ring side 1 writes (side 0 reads). A power of two.</summary>
     public int RingCapacity1 { get; init; } = DefaultRingCapacity;
 
+    /// <summary>
+    /// When set, side 0 receives through an external <see cref="InterruptGroup"/> (one page for many windows) and
+    /// side 1's writer raises this vector there; otherwise side 0 sleeps on its own block inside the window.
+    /// </summary>
+    public int? GroupVector0 { get; init; }
+
+    /// <summary>Like <see cref="GroupVector0"/>, for side 1.</summary>
+    public int? GroupVector1 { get; init; }
+
     /// <summary>Both directions with the same capacity.</summary>
     public static WindowOptions WithCapacity(int capacity) => new() { RingCapacity0 = capacity, RingCapacity1 = capacity };
 }

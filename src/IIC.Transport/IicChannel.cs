@@ -88,7 +88,7 @@ public sealed class IicChannel : IDisposable, IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(partition);
         options ??= ChannelOptions.Default;
-        var connection = partition.Connect(service, options.RingCapacity, timeout);
+        var connection = partition.Connect(service, options.RingCapacity, timeout, options.Grouped);
         return FromGrant(connection, options);
     }
 

@@ -30,7 +30,7 @@ public sealed class IicListener : IDisposable
         {
             options = options with { Name = service };
         }
-        return new IicListener(partition.Listen(service), options);
+        return new IicListener(partition.Listen(service, options.Grouped), options);
     }
 
     /// <summary>Waits for the next connection.</summary>

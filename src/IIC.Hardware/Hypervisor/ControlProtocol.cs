@@ -163,6 +163,8 @@ internal ref struct ControlReader
 
     public uint RequestId { get; }
 
+    public readonly int Remaining => _message.Length - _position;
+
     public uint ReadUInt32()
     {
         var value = BinaryPrimitives.ReadUInt32LittleEndian(Take(4));

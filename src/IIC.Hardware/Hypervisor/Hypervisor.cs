@@ -234,13 +234,6 @@ public sealed class Hypervisor : IDisposable
             Disconnect(client, $"its control message was unreadable ({e.Message})", died: false);
             return;
         }
-        finally
-        {
-            foreach (var descriptor in _receivedDescriptors)
-            {
-                descriptor.Dispose(); // partitions never send descriptors to the hypervisor
-            }
-        }
         if (received == 0)
         {
             Disconnect(client, client.Process.HasExited ? "its process exited" : "it hung up", died: true);
@@ -260,6 +253,27 @@ public sealed class Hypervisor : IDisposable
         {
             Disconnect(client, $"a reply could not be sent ({e.Message})", died: true);
         }
+#pragma warning disable CA1031 // The event loop must outlive any one partition: a bug serving one client disconnects it, never the hypervisor.
+        catch (Exception e) when (e is not OutOfMemoryException)
+#pragma warning restore CA1031
+        {
+            Log($"internal error serving partition '{client.Name}' (pid {client.Credentials.Pid}); disconnecting it: {e}");
+            IicEventSource.Log.ProtocolFault(client.Name ?? "(unattached)", client.Credentials.Pid, "internal error: " + e.Message);
+            Disconnect(client, "internal error: " + e.Message, died: true);
+        }
+        finally
+        {
+            DisposeReceived(); // descriptors a handler kept were removed from the list
+        }
+    }
+
+    private void DisposeReceived()
+    {
+        foreach (var descriptor in _receivedDescriptors)
+        {
+            descriptor.Dispose();
+        }
+        _receivedDescriptors.Clear();
     }
 
     private void Handle(Client client, ReadOnlySpan<byte> message)
@@ -268,6 +282,10 @@ public sealed class Hypervisor : IDisposable
         if (!client.Attached && reader.Type != ControlMessageType.Attach)
         {
             throw new InvalidDataException($"A {reader.Type} message arrived before Attach.");
+        }
+        if (_receivedDescriptors.Count > (reader.Type == ControlMessageType.Attach ? 1 : 0))
+        {
+            throw new InvalidDataException($"A {reader.Type} message carried {_receivedDescriptors.Count} descriptors; only Attach carries one (the partition's interrupt group).");
         }
         switch (reader.Type)
         {
@@ -320,6 +338,20 @@ public sealed class Hypervisor : IDisposable
             Disconnect(client, "too many partitions", died: false);
             return;
         }
+        if (_receivedDescriptors.Count == 1)
+        {
+            var descriptor = _receivedDescriptors[0];
+            _receivedDescriptors.Clear();
+            try
+            {
+                client.Group = InterruptGroup.Open(descriptor); // validated: sealed, sized, formatted
+            }
+            catch (InvalidDataException)
+            {
+                descriptor.Dispose();
+                throw;
+            }
+        }
         client.Name = name;
         client.Id = ++_nextPartitionId;
         client.Attached = true;
@@ -335,6 +367,7 @@ public sealed class Hypervisor : IDisposable
     private void HandleListen(Client client, ref ControlReader reader)
     {
         var service = ReadServiceName(ref reader);
+        var grouped = ReadGroupedFlag(client, ref reader);
         reader.EnsureEnd();
         if (!MayUse(client, service))
         {
@@ -348,13 +381,14 @@ public sealed class Hypervisor : IDisposable
         }
         _services[service] = client;
         client.Services.Add(service);
+        client.GroupedServices[service] = grouped;
         client.Socket.Send(new ControlWriter(_sendBuffer, ControlMessageType.Listening, reader.RequestId).Finish());
         IicEventSource.Log.ServiceListening(service, client.Name!, client.Credentials.Pid);
         Log($"partition '{client.Name}' offers '{service}'");
         foreach (var pending in _pending.Where(p => p.Service == service).ToArray())
         {
             _pending.Remove(pending);
-            Grant(pending.Client, pending.RequestId, service, pending.RingCapacity);
+            Grant(pending.Client, pending.RequestId, service, pending.RingCapacity, pending.Grouped);
         }
     }
 
@@ -374,6 +408,7 @@ public sealed class Hypervisor : IDisposable
         var service = ReadServiceName(ref reader);
         var capacity = reader.ReadUInt32();
         var timeoutMs = reader.ReadUInt32();
+        var grouped = ReadGroupedFlag(client, ref reader);
         reader.EnsureEnd();
         if (capacity < DescriptorRing.MinCapacity || capacity > (uint)_options.MaxRingCapacity || !BitOperations.IsPow2(capacity))
         {
@@ -387,11 +422,11 @@ public sealed class Hypervisor : IDisposable
         }
         if (_services.ContainsKey(service))
         {
-            Grant(client, reader.RequestId, service, (int)capacity);
+            Grant(client, reader.RequestId, service, (int)capacity, grouped);
         }
         else if (timeoutMs > 0)
         {
-            _pending.Add(new PendingConnect(client, reader.RequestId, service, (int)capacity,
+            _pending.Add(new PendingConnect(client, reader.RequestId, service, (int)capacity, grouped,
                 Stopwatch.GetTimestamp() + (long)(Math.Min(timeoutMs, 600_000u) / 1000.0 * Stopwatch.Frequency)));
         }
         else
@@ -422,17 +457,24 @@ public sealed class Hypervisor : IDisposable
         }
     }
 
-    private void Grant(Client connector, uint requestId, string service, int capacity)
+    private void Grant(Client connector, uint requestId, string service, int capacity, bool connectorGrouped)
     {
         var listener = _services[service];
-        if (connector.GrantCount >= _options.MaxGrantsPerPartition || listener.GrantCount >= _options.MaxGrantsPerPartition)
+        var listenerGrouped = listener.GroupedServices.GetValueOrDefault(service);
+        if (connector.GrantCount >= _options.MaxGrantsPerPartition || listener.GrantCount >= _options.MaxGrantsPerPartition
+            || (listenerGrouped && listener.FreeVectors.Count == 0 && listener.NextVector >= InterruptPage.MaxVectorCount)
+            || (connectorGrouped && connector.FreeVectors.Count == 0 && connector.NextVector >= InterruptPage.MaxVectorCount))
         {
-            TrySendError(connector, requestId, ControlError.LimitExceeded, $"a partition may hold at most {_options.MaxGrantsPerPartition} connections");
+            TrySendError(connector, requestId, ControlError.LimitExceeded, $"a partition may hold at most {_options.MaxGrantsPerPartition} connections, {InterruptPage.MaxVectorCount} of them grouped");
             return;
         }
         var id = ++_nextConnectionId;
-        var window = SharedWindow.Create(WindowOptions.WithCapacity(capacity), $"iic-{service}-{id}");
-        var grant = new GrantRecord(id, window, service, listener, connector);
+        int? listenerVector = listenerGrouped ? listener.TakeVector() : null;
+        int? connectorVector = connectorGrouped ? connector.TakeVector() : null;
+        var window = SharedWindow.Create(
+            WindowOptions.WithCapacity(capacity) with { GroupVector0 = listenerVector, GroupVector1 = connectorVector },
+            $"iic-{service}-{id}");
+        var grant = new GrantRecord(id, window, service, listener, connector) { ListenerVector = listenerVector, ConnectorVector = connectorVector };
         _grants[id] = grant;
         listener.GrantCount++;
         connector.GrantCount++;
@@ -445,7 +487,7 @@ public sealed class Hypervisor : IDisposable
             incoming.WriteUInt32((uint)connector.Credentials.Pid);
             incoming.WriteString(service);
             incoming.WriteString(connector.Name!);
-            listener.Socket.Send(incoming.Finish(), window.File);
+            SendWithWindow(listener.Socket, incoming.Finish(), window, connectorGrouped ? connector.Group : null);
         }
         catch (Exception e) when (e is IOException or NativeException)
         {
@@ -458,9 +500,38 @@ public sealed class Hypervisor : IDisposable
         connected.WriteUInt32(1);
         connected.WriteUInt32((uint)listener.Credentials.Pid);
         connected.WriteString(listener.Name!);
-        connector.Socket.Send(connected.Finish(), window.File);
+        SendWithWindow(connector.Socket, connected.Finish(), window, listenerGrouped ? listener.Group : null);
         IicEventSource.Log.ConnectionGranted(service, id, listener.Credentials.Pid, connector.Credentials.Pid);
         Log($"granted connection {id} to '{service}': '{connector.Name}' (pid {connector.Credentials.Pid}) -> '{listener.Name}' (pid {listener.Credentials.Pid}), {capacity} bytes per ring");
+    }
+
+    /// <summary>Sends a grant: the window, and the peer's interrupt group when the peer receives through one.</summary>
+    private static void SendWithWindow(SeqPacketSocket socket, ReadOnlySpan<byte> message, SharedWindow window, InterruptGroup? peerGroup)
+    {
+        if (peerGroup is null)
+        {
+            socket.Send(message, window.File);
+        }
+        else
+        {
+            socket.Send(message, window.File, peerGroup.File);
+        }
+    }
+
+    private static bool ReadGroupedFlag(Client client, ref ControlReader reader)
+    {
+        // Optional trailing flags (absent in the oldest v1 clients): bit 0 = receive through the partition's group.
+        var flags = reader.Remaining >= 4 ? reader.ReadUInt32() : 0;
+        if ((flags & ~1u) != 0)
+        {
+            throw new InvalidDataException($"Unknown request flags 0x{flags:x}.");
+        }
+        var grouped = (flags & 1) != 0;
+        if (grouped && client.Group is null)
+        {
+            throw new InvalidDataException("A grouped request from a partition that attached without an interrupt group.");
+        }
+        return grouped;
     }
 
     private void Disconnect(Client client, string reason, bool died)
@@ -479,6 +550,7 @@ public sealed class Hypervisor : IDisposable
         {
             _services.Remove(service);
         }
+        client.GroupedServices.Clear();
         _pending.RemoveAll(p => p.Client == client);
         foreach (var grant in _grants.Values.Where(g => g.Listener == client || g.Connector == client).ToArray())
         {
@@ -509,6 +581,7 @@ public sealed class Hypervisor : IDisposable
         }
         client.Socket.Dispose();
         client.Process.Dispose();
+        client.Group?.Dispose();
     }
 
     private void RemoveGrant(GrantRecord grant)
@@ -516,6 +589,14 @@ public sealed class Hypervisor : IDisposable
         _grants.Remove(grant.Id);
         grant.Listener.GrantCount--;
         grant.Connector.GrantCount--;
+        if (grant.ListenerVector is { } listenerVector)
+        {
+            grant.Listener.FreeVectors.Push(listenerVector);
+        }
+        if (grant.ConnectorVector is { } connectorVector)
+        {
+            grant.Connector.FreeVectors.Push(connectorVector);
+        }
         grant.Window.Dispose(); // partitions keep their own mappings
         Interlocked.Decrement(ref _grantCount);
     }
@@ -588,6 +669,16 @@ public sealed class Hypervisor : IDisposable
         public int GrantCount { get; set; }
 
         public HashSet<string> Services { get; } = new(StringComparer.Ordinal);
+
+        public Dictionary<string, bool> GroupedServices { get; } = new(StringComparer.Ordinal);
+
+        public InterruptGroup? Group { get; set; }
+
+        public Stack<int> FreeVectors { get; } = new();
+
+        public int NextVector { get; set; }
+
+        public int TakeVector() => FreeVectors.Count > 0 ? FreeVectors.Pop() : NextVector++;
     }
 
     private sealed class GrantRecord(long id, SharedWindow window, string service, Client listener, Client connector)
@@ -605,7 +696,11 @@ public sealed class Hypervisor : IDisposable
         public bool ListenerReleased { get; set; }
 
         public bool ConnectorReleased { get; set; }
+
+        public int? ListenerVector { get; init; }
+
+        public int? ConnectorVector { get; init; }
     }
 
-    private sealed record PendingConnect(Client Client, uint RequestId, string Service, int RingCapacity, long Deadline);
+    private sealed record PendingConnect(Client Client, uint RequestId, string Service, int RingCapacity, bool Grouped, long Deadline);
 }

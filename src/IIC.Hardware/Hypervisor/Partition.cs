@@ -30,6 +30,7 @@ public sealed class Partition : IDisposable
         HypervisorName = hypervisorName;
         Name = name;
         _socket = socket;
+        Group = InterruptGroup.Create("iic-group-" + name);
         _reader = new Thread(ReadLoop) { IsBackground = true, Name = $"IIC partition '{name}'" };
     }
 
@@ -44,6 +45,12 @@ public sealed class Partition : IDisposable
 
     /// <summary>The hypervisor's process id.</summary>
     public int HypervisorProcessId { get; private set; }
+
+    /// <summary>
+    /// This partition's interrupt group: grouped connections (see <see cref="Listen"/> and <see cref="Connect"/>)
+    /// receive through it, so one thread can wait on all of them (<see cref="GroupReceiver"/>).
+    /// </summary>
+    public InterruptGroup Group { get; }
 
     /// <summary>False once the hypervisor hung up (then only existing connections work).</summary>
     public bool IsHypervisorConnected => _lostReason is null;
@@ -75,7 +82,7 @@ public sealed class Partition : IDisposable
         partition._reader.Start();
         try
         {
-            var reply = partition.Request(ControlMessageType.Attach, w => w.WriteString(partitionName), s_requestTimeout);
+            var reply = partition.Request(ControlMessageType.Attach, w => w.WriteString(partitionName), s_requestTimeout, partition.Group.File);
             partition.Id = reply.PartitionId;
             partition.HypervisorProcessId = reply.PeerProcessId;
             return partition;
@@ -92,8 +99,10 @@ public sealed class Partition : IDisposable
         => Task.Run(() => Attach(hypervisorName, partitionName, socketDirectory));
 
     /// <summary>Offers <paramref name="service"/>; connections arrive on the returned listener.</summary>
+    /// <param name="service">The service name.</param>
+    /// <param name="grouped">Accepted connections receive through this partition's <see cref="Group"/> (one thread waits on all of them).</param>
     /// <exception cref="HypervisorException">The service is already offered, the policy forbids it, or the hypervisor is gone.</exception>
-    public ServiceListener Listen(string service)
+    public ServiceListener Listen(string service, bool grouped = false)
     {
         ControlProtocol.ValidateName(service, nameof(service));
         var listener = new ServiceListener(this, service);
@@ -103,7 +112,11 @@ public sealed class Partition : IDisposable
         }
         try
         {
-            Request(ControlMessageType.Listen, w => w.WriteString(service), s_requestTimeout);
+            Request(ControlMessageType.Listen, w =>
+            {
+                w.WriteString(service);
+                w.WriteUInt32(grouped ? 1u : 0u);
+            }, s_requestTimeout);
             return listener;
         }
         catch
@@ -119,8 +132,9 @@ public sealed class Partition : IDisposable
     /// <param name="service">The service.</param>
     /// <param name="ringCapacity">Bytes per direction (a power of two within the hypervisor's limit).</param>
     /// <param name="timeout">How long to wait for the service to appear (default 5 s; zero fails at once if it is not offered).</param>
+    /// <param name="grouped">The connection receives through this partition's <see cref="Group"/>.</param>
     /// <exception cref="HypervisorException">Unknown service, policy denial, a refused ring size, or the hypervisor is gone.</exception>
-    public GrantedConnection Connect(string service, int ringCapacity = WindowOptions.DefaultRingCapacity, TimeSpan? timeout = null)
+    public GrantedConnection Connect(string service, int ringCapacity = WindowOptions.DefaultRingCapacity, TimeSpan? timeout = null, bool grouped = false)
     {
         ControlProtocol.ValidateName(service, nameof(service));
         DescriptorRing.ValidateCapacity(ringCapacity);
@@ -130,13 +144,14 @@ public sealed class Partition : IDisposable
             w.WriteString(service);
             w.WriteUInt32((uint)ringCapacity);
             w.WriteUInt32((uint)Math.Clamp(wait.TotalMilliseconds, 0, 600_000));
+            w.WriteUInt32(grouped ? 1u : 0u);
         }, wait + s_requestTimeout);
         return reply.Connection ?? throw new HypervisorException($"The hypervisor answered the connect to '{service}' without a window.");
     }
 
     /// <summary>Connects asynchronously (see <see cref="Connect"/>).</summary>
-    public Task<GrantedConnection> ConnectAsync(string service, int ringCapacity = WindowOptions.DefaultRingCapacity, TimeSpan? timeout = null)
-        => Task.Run(() => Connect(service, ringCapacity, timeout));
+    public Task<GrantedConnection> ConnectAsync(string service, int ringCapacity = WindowOptions.DefaultRingCapacity, TimeSpan? timeout = null, bool grouped = false)
+        => Task.Run(() => Connect(service, ringCapacity, timeout, grouped));
 
     /// <summary>Detaches: closes the control socket. Connections already made keep working until disposed.</summary>
     public void Dispose()
@@ -159,6 +174,7 @@ public sealed class Partition : IDisposable
         {
             listener.Dispose();
         }
+        Group.Dispose(); // unmapped once the last grouped window lets go of it
     }
 
     internal void Release(long connectionId)
@@ -178,7 +194,7 @@ public sealed class Partition : IDisposable
         }
     }
 
-    private Reply Request(ControlMessageType type, Action<ControlWriterBox> body, TimeSpan timeout)
+    private Reply Request(ControlMessageType type, Action<ControlWriterBox> body, TimeSpan timeout, FileDescriptor? descriptor = null)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         ThrowIfLost();
@@ -187,7 +203,7 @@ public sealed class Partition : IDisposable
         _requests[id] = completion;
         try
         {
-            if (!TrySend(type, id, body))
+            if (!TrySend(type, id, body, descriptor))
             {
                 ThrowIfLost();
             }
@@ -207,7 +223,7 @@ public sealed class Partition : IDisposable
         }
     }
 
-    private bool TrySend(ControlMessageType type, uint requestId, Action<ControlWriterBox> body)
+    private bool TrySend(ControlMessageType type, uint requestId, Action<ControlWriterBox> body, FileDescriptor? descriptor = null)
     {
         lock (_sendLock)
         {
@@ -215,7 +231,14 @@ public sealed class Partition : IDisposable
             body(box);
             try
             {
-                _socket.Send(box.Finish(_sendBuffer));
+                if (descriptor is null)
+                {
+                    _socket.Send(box.Finish(_sendBuffer));
+                }
+                else
+                {
+                    _socket.Send(box.Finish(_sendBuffer), descriptor);
+                }
                 return true;
             }
             catch (Exception e) when (e is NativeException or IOException or ObjectDisposedException)
@@ -299,19 +322,43 @@ public sealed class Partition : IDisposable
                 var service = reader.Type == ControlMessageType.Incoming ? reader.ReadString(ControlProtocol.MaxNameLength) : null;
                 var peerName = reader.ReadString(ControlProtocol.MaxNameLength);
                 reader.EnsureEnd();
-                if (descriptors.Count != 1 || side is not (0 or 1))
+                if (descriptors.Count is not (1 or 2) || side is not (0 or 1))
                 {
-                    throw new InvalidDataException($"A {reader.Type} message must carry exactly one window and name side 0 or 1; got {descriptors.Count} descriptors and side {side}.");
+                    throw new InvalidDataException($"A {reader.Type} message must carry a window (and the peer's group page if it is grouped) and name side 0 or 1; got {descriptors.Count} descriptors and side {side}.");
                 }
                 GrantedConnection connection;
+                SharedWindow? window = null;
                 try
                 {
-                    var window = SharedWindow.Open(descriptors[0]);
+                    window = SharedWindow.Open(descriptors[0]);
+                    if (window.IsGrouped(side))
+                    {
+                        window.AttachGroup(side, Group);
+                    }
+                    if (window.IsGrouped(1 - side) != (descriptors.Count == 2))
+                    {
+                        throw new InvalidDataException("The grant's descriptors do not match the window: the peer's group page comes exactly when the peer receives through a group.");
+                    }
+                    if (descriptors.Count == 2)
+                    {
+                        window.AttachGroup(1 - side, InterruptGroup.Open(descriptors[1]), ownsGroup: true);
+                    }
                     connection = new GrantedConnection(this, id, service ?? "", side, peerPid, peerName, window);
                 }
                 catch (InvalidDataException e)
                 {
-                    descriptors[0].Dispose();
+                    if (window is null)
+                    {
+                        descriptors[0].Dispose();
+                    }
+                    else
+                    {
+                        window.Dispose();
+                    }
+                    if (descriptors.Count == 2)
+                    {
+                        descriptors[1].Dispose(); // harmless if the group took it: Dispose is idempotent
+                    }
                     Release(id);
                     if (_requests.TryRemove(reader.RequestId, out var failed))
                     {

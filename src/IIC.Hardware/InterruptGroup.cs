@@ -1,0 +1,103 @@
+using System.Globalization;
+using IIC.Native;
+
+namespace IIC.Hardware;
+
+/// <summary>
+/// An interrupt page in its own sealed memfd with <see cref="InterruptPage.MaxVectorCount"/> vectors, so one
+/// receiving thread can wait on many windows at once: each grouped window names a vector here, its writer
+/// raises that vector, and a wake costs a scan of the pending bitmap, not of every ring. The owner hands the
+/// memfd to the partitions that send to it (the hypervisor passes it with each grant).
+/// </summary>
+public sealed unsafe class InterruptGroup : IDisposable
+{
+    private const int FileSize = 4096;
+
+    private readonly MappingLease _lease;
+    private int _disposed;
+
+    private InterruptGroup(FileDescriptor file, MappedMemory memory, InterruptPage page)
+    {
+        File = file;
+        Memory = memory;
+        Page = page;
+        _lease = memory.Lease();
+    }
+
+    /// <summary>The memfd (to hand to senders).</summary>
+    public FileDescriptor File { get; }
+
+    /// <summary>The mapping.</summary>
+    public MappedMemory Memory { get; }
+
+    /// <summary>The interrupt page.</summary>
+    public InterruptPage Page { get; }
+
+    /// <summary>Creates, sizes, seals, maps and formats a group page.</summary>
+    /// <exception cref="NativeException">The kernel refused.</exception>
+    public static InterruptGroup Create(string name = "iic-group")
+    {
+        var file = MemoryFile.Create(name);
+        MappedMemory? memory = null;
+        try
+        {
+            MemoryFile.SetSize(file, FileSize);
+            MemoryFile.AddSeals(file, SharedWindow.RequiredSeals);
+            memory = MappedMemory.Map(file, FileSize);
+            using var lease = memory.Lease();
+            var page = InterruptPage.Format(lease.Base, InterruptPage.MaxVectorCount);
+            return new InterruptGroup(file, memory, page);
+        }
+        catch
+        {
+            memory?.Dispose();
+            file.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Opens a group page received from another process (taking ownership of the descriptor), checking seals, size and header.</summary>
+    /// <exception cref="InvalidDataException">Not a sealed group page.</exception>
+    public static InterruptGroup Open(FileDescriptor file)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        FileSeals seals;
+        try
+        {
+            seals = MemoryFile.GetSeals(file);
+        }
+        catch (NativeException e)
+        {
+            throw new InvalidDataException($"The descriptor is not a sealed memfd interrupt group ({e.Message}).", e);
+        }
+        var size = file.GetStatus().Size;
+        if ((seals & SharedWindow.RequiredSeals) != SharedWindow.RequiredSeals || size != FileSize)
+        {
+            throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
+                $"An interrupt group must be a {FileSize}-byte memfd sealed with {SharedWindow.RequiredSeals}; got {size} bytes sealed with {seals}."));
+        }
+        var memory = MappedMemory.Map(file, FileSize);
+        try
+        {
+            using var lease = memory.Lease();
+            return new InterruptGroup(file, memory, InterruptPage.Attach(lease.Base, FileSize));
+        }
+        catch
+        {
+            memory.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Unmaps (once no window still leases it) and closes the descriptor.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+        _lease.Dispose();
+        Memory.Dispose();
+        File.Dispose();
+    }
+}
