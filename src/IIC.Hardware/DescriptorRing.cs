@@ -109,5 +109,13 @@ public sealed unsafe class DescriptorRing
     /// <summary>Creates the consumer end. Exactly one reader per ring, used by one thread at a time.</summary>
     public RingReader CreateReader() => new(this);
 
-    internal RingFaultException Fault(string what) => new($"Ring '{Name}' (window offset {Offset}, capacity {Capacity}) is corrupt: {what}. The peer is buggy or hostile; the channel is faulted.");
+    /// <summary>The service whose channel uses this ring, named in the <c>RingFault</c> trace event (set by the transport).</summary>
+    public string? Service { get; set; }
+
+    internal RingFaultException Fault(string what)
+    {
+        var message = $"Ring '{Name}' (window offset {Offset}, capacity {Capacity}) is corrupt: {what}. The peer is buggy or hostile; the channel is faulted.";
+        IicEventSource.Log.RingFault(Service ?? "", Name, Environment.ProcessId, message);
+        return new(message);
+    }
 }

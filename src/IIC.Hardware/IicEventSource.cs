@@ -56,4 +56,20 @@ public sealed class IicEventSource : EventSource
     /// <summary>A channel end was closed.</summary>
     [Event(10, Level = EventLevel.Informational, Message = "Channel '{0}' side {1} closed in process {2}")]
     public void ChannelClosed(string service, int side, int processId) => WriteEvent(10, service, side, processId);
+
+    /// <summary>This partition's connect to a service was granted: it holds the connecting side of a new window.</summary>
+    [Event(11, Level = EventLevel.Informational, Message = "Partition '{0}' connected to '{1}' (connection {2}, listener pid {3})")]
+    public void PartitionConnected(string partition, string service, long connectionId, int peerProcessId) => WriteEvent(11, partition, service, connectionId, peerProcessId);
+
+    /// <summary>A connection to a service this partition listens on arrived (accepted side of a new window).</summary>
+    [Event(12, Level = EventLevel.Informational, Message = "Partition '{0}' accepted a connection to '{1}' (connection {2}, connector pid {3})")]
+    public void PartitionAccepted(string partition, string service, long connectionId, int peerProcessId) => WriteEvent(12, partition, service, connectionId, peerProcessId);
+
+    /// <summary>The hypervisor told this partition that the peer of one of its connections died.</summary>
+    [Event(13, Level = EventLevel.Warning, Message = "Partition '{0}': the peer (pid {2}) of connection {1} died")]
+    public void PartitionPeerDied(string partition, long connectionId, int peerProcessId) => WriteEvent(13, partition, connectionId, peerProcessId);
+
+    /// <summary>A channel's shared ring broke the protocol (a <see cref="RingFaultException"/> was thrown in this process).</summary>
+    [Event(14, Level = EventLevel.Error, Message = "Ring fault on '{0}' ring {1} in process {2}: {3}")]
+    public void RingFault(string service, string ring, int processId, string reason) => WriteEvent(14, service, ring, processId, reason);
 }

@@ -24,6 +24,7 @@ public sealed class Partition : IDisposable
     private int _nextRequestId;
     private volatile string? _lostReason;
     private int _disposed;
+    private int _counted;
 
     private Partition(string hypervisorName, string name, SeqPacketSocket socket)
     {
@@ -34,8 +35,13 @@ public sealed class Partition : IDisposable
         _reader = new Thread(ReadLoop) { IsBackground = true, Name = $"IIC partition '{name}'" };
     }
 
+    private static int s_live;
+
     /// <summary>This partition's name.</summary>
     public string Name { get; }
+
+    /// <summary>Partitions attached and not yet disposed in this process (for the <c>iic.partitions.active</c> metric).</summary>
+    public static int LiveCount => Volatile.Read(ref s_live);
 
     /// <summary>The hypervisor's name.</summary>
     public string HypervisorName { get; }
@@ -85,6 +91,8 @@ public sealed class Partition : IDisposable
             var reply = partition.Request(ControlMessageType.Attach, w => w.WriteString(partitionName), s_requestTimeout, partition.Group.File);
             partition.Id = reply.PartitionId;
             partition.HypervisorProcessId = reply.PeerProcessId;
+            partition._counted = 1;
+            Interlocked.Increment(ref s_live);
             return partition;
         }
         catch
@@ -146,7 +154,9 @@ public sealed class Partition : IDisposable
             w.WriteUInt32((uint)Math.Clamp(wait.TotalMilliseconds, 0, 600_000));
             w.WriteUInt32(grouped ? 1u : 0u);
         }, wait + s_requestTimeout);
-        return reply.Connection ?? throw new HypervisorException($"The hypervisor answered the connect to '{service}' without a window.");
+        var connection = reply.Connection ?? throw new HypervisorException($"The hypervisor answered the connect to '{service}' without a window.");
+        IicEventSource.Log.PartitionConnected(Name, service, connection.Id, connection.PeerProcessId);
+        return connection;
     }
 
     /// <summary>Connects asynchronously (see <see cref="Connect"/>).</summary>
@@ -159,6 +169,10 @@ public sealed class Partition : IDisposable
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
             return;
+        }
+        if (Interlocked.Exchange(ref _counted, 0) != 0)
+        {
+            Interlocked.Decrement(ref s_live);
         }
         try
         {
@@ -368,6 +382,7 @@ public sealed class Partition : IDisposable
                 }
                 if (reader.Type == ControlMessageType.Incoming)
                 {
+                    IicEventSource.Log.PartitionAccepted(Name, service!, id, peerPid);
                     if (_listeners.TryGetValue(service!, out var listener))
                     {
                         listener.Deliver(connection);
@@ -388,6 +403,7 @@ public sealed class Partition : IDisposable
                 var id = reader.ReadInt64();
                 var pid = reader.ReadUInt32();
                 reader.EnsureEnd();
+                IicEventSource.Log.PartitionPeerDied(Name, id, (int)pid);
                 PeerDied?.Invoke(this, new PeerDiedEventArgs(id, (int)pid));
                 break;
             }
