@@ -74,7 +74,7 @@ public sealed unsafe class RingReader
     {
         if (_fault is not null)
         {
-            throw _ring.Fault(_fault);
+            throw Fault(_fault);
         }
         // Padding skipped in one call is bounded by one lap, so a peer that writes only padding cannot hold us here.
         for (var skipped = 0; skipped <= _capacity;)
@@ -169,9 +169,19 @@ public sealed unsafe class RingReader
         }
     }
 
+    /// <summary>Ring faults this reader has raised (each <see cref="RingFaultException"/> thrown counts; owned by the reading thread).</summary>
+    public long Faults { get; private set; }
+
     private RingFaultException Fault(string what)
     {
         _fault = what;
+        return Faulted(what);
+    }
+
+    /// <summary>Counts and creates a fault found while reading this ring (framing faults found by the endpoint too).</summary>
+    internal RingFaultException Faulted(string what)
+    {
+        Faults++;
         return _ring.Fault(what);
     }
 

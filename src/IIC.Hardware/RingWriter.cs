@@ -231,10 +231,19 @@ public sealed unsafe class RingWriter
         if (head < _cachedHead || head > _tail || (head & (Alignment - 1)) != 0)
         {
             _fault = string.Create(CultureInfo.InvariantCulture, $"the consumer's head {head} is outside [{_cachedHead}, {_tail}] or misaligned");
-            throw _ring.Fault(_fault);
+            throw Faulted(_fault);
         }
         _cachedHead = head;
         return head;
+    }
+
+    /// <summary>Ring faults this writer has raised (each <see cref="RingFaultException"/> thrown counts; owned by the writing thread).</summary>
+    public long Faults { get; private set; }
+
+    private RingFaultException Faulted(string what)
+    {
+        Faults++;
+        return _ring.Fault(what);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -242,7 +251,7 @@ public sealed unsafe class RingWriter
     {
         if (_fault is not null)
         {
-            throw _ring.Fault(_fault);
+            throw Faulted(_fault);
         }
         if (_claimOffset >= 0)
         {

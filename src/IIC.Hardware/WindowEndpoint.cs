@@ -94,6 +94,9 @@ public sealed unsafe class WindowEndpoint : IDisposable
     /// <summary>Sends that found the ring full and had to wait.</summary>
     public long RingFullStalls { get; private set; }
 
+    /// <summary>Ring protocol faults raised on this endpoint (<see cref="RingFaultException"/>s thrown by its reader and writer).</summary>
+    public long Faults => _reader.Faults + _writer.Faults;
+
     /// <summary>Bytes waiting in the outgoing ring.</summary>
     public long OutgoingOccupancy => _writer.Ring.Occupancy;
 
@@ -441,14 +444,14 @@ public sealed unsafe class WindowEndpoint : IDisposable
     {
         if (RecordHeader.Flags(type) != RecordFraming.Begin || payload.Length < RecordHeader.MessageLengthPrefixSize)
         {
-            throw _reader.Ring.Fault(string.Create(CultureInfo.InvariantCulture,
+            throw _reader.Faulted(string.Create(CultureInfo.InvariantCulture,
                 $"expected the start of a message but found type 0x{type:x8} with {payload.Length} payload bytes"));
         }
         var total = BinaryPrimitives.ReadInt64LittleEndian(payload); // read once
         var first = payload.Length - RecordHeader.MessageLengthPrefixSize;
         if (total <= first || total > MaxMessageLength)
         {
-            throw _reader.Ring.Fault(string.Create(CultureInfo.InvariantCulture,
+            throw _reader.Faulted(string.Create(CultureInfo.InvariantCulture,
                 $"a fragmented message claims {total} bytes; it must exceed its first fragment ({first}) and be at most {MaxMessageLength}"));
         }
         if (total > destinationLength)
@@ -458,7 +461,7 @@ public sealed unsafe class WindowEndpoint : IDisposable
         return (int)total;
     }
 
-    private RingFaultException Fault(int type, int fragment, long total, long filled) => _reader.Ring.Fault(string.Create(CultureInfo.InvariantCulture,
+    private RingFaultException Fault(int type, int fragment, long total, long filled) => _reader.Faulted(string.Create(CultureInfo.InvariantCulture,
         $"fragment of type 0x{type:x8} with {fragment} bytes does not continue a message of {total} bytes with {filled} received"));
 
     private bool SendFragmented(ReadOnlySpan<byte> message, long deadline)
