@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics.Arm;
 using System.Runtime.Intrinsics.X86;
@@ -67,6 +68,13 @@ public sealed class Waiter
 
     /// <summary>The most recent wake-up latency measured on a real wake, in Stopwatch ticks (0 if none yet).</summary>
     public long LastWakeLatencyTicks { get; private set; }
+
+    /// <summary>
+    /// Where measured wake-up latencies go, in microseconds (the transport sets its <c>iic.wake.latency</c>
+    /// histogram here). Recorded only on a real wake after a park, and only while a listener has enabled the
+    /// instrument: one null and one <see cref="Instrument.Enabled"/> check, never on the spin path.
+    /// </summary>
+    public static Histogram<double>? WakeLatencyHistogram { get; set; }
 
     /// <summary>The spin budget the next wait will use.</summary>
     public TimeSpan CurrentSpinBudget => TimeSpan.FromSeconds((double)BudgetTicks() / Stopwatch.Frequency);
@@ -209,6 +217,10 @@ public sealed class Waiter
         {
             LastWakeLatencyTicks = latency;
             _wakeLatencyTicks += (latency - _wakeLatencyTicks) >> EwmaShift;
+            if (WakeLatencyHistogram is { Enabled: true } histogram)
+            {
+                histogram.Record(latency * 1e6 / Stopwatch.Frequency);
+            }
         }
     }
 
