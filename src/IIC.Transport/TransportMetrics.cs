@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using IIC.Hardware;
 
 namespace IIC.Transport;
 
@@ -6,7 +7,9 @@ namespace IIC.Transport;
 /// The <c>IIC.Transport</c> meter: observable instruments over the plain per-channel counters (each bumped only
 /// by the thread that owns it, so the hot path pays nothing for metrics). Values are summed per channel name,
 /// which keeps the number of series bounded by the number of services.
-/// <c>dotnet-counters monitor --counters IIC.Transport -p PID</c> shows them.
+/// <c>dotnet-counters monitor --counters IIC.Transport -p PID</c> shows them; <c>iic stat PID</c> shows them per service.
+/// <para>The <c>iic.wake.latency</c> histogram records each measured wake-up of a parked receiver (the time from the
+/// sender's doorbell to the receiver running), and only while a listener has enabled it.</para>
 /// </summary>
 public static class TransportMetrics
 {
@@ -18,6 +21,16 @@ public static class TransportMetrics
     private static readonly object s_lock = new();
     private static readonly List<IicChannel> s_channels = [];
     private static readonly Meter s_meter = new(MeterName, "1.0");
+
+    /// <summary>The wake-up latency histogram's name.</summary>
+    public const string WakeLatencyInstrumentName = "iic.wake.latency";
+
+    /// <summary>
+    /// Wake-up latency in µs: the time from a sender's doorbell to the parked receiver running, measured by the
+    /// receiver on each real wake. Recorded only while a listener has the instrument enabled.
+    /// </summary>
+    public static Histogram<double> WakeLatency { get; } = s_meter.CreateHistogram<double>(WakeLatencyInstrumentName, "us",
+        "Time from a sender's doorbell to the parked receiver running (each real wake; recorded only while listened to).");
 
     static TransportMetrics()
     {
@@ -31,6 +44,8 @@ public static class TransportMetrics
         Counter("iic.park.timeouts", "{park}", "Parks that ended by timeout rather than a wake.", c => c.Endpoint.Waiter.ParkTimeouts);
         Counter("iic.spin.hits", "{wait}", "Waits that ended while spinning.", c => c.Endpoint.Waiter.SpinHits);
         Counter("iic.ring.full_stalls", "{stall}", "Sends that found the ring full and waited (back pressure).", c => c.Endpoint.RingFullStalls);
+        Counter("iic.faults", "{fault}", "Ring protocol faults (RingFaultException thrown: a buggy or hostile peer).", c => c.Endpoint.Faults);
+        s_meter.CreateObservableUpDownCounter("iic.partitions.active", static () => (long)Partition.LiveCount, "{partition}", "Partitions attached to a hypervisor in this process.");
         s_meter.CreateObservableUpDownCounter("iic.channels.active", () => Sum(static _ => 1L), "{channel}", "Open channels.");
         s_meter.CreateObservableGauge("iic.ring.occupancy", () => Sum(static c => Math.Max(0, c.Endpoint.OutgoingOccupancy)), "By", "Bytes sent and not yet consumed.");
         s_meter.CreateObservableGauge("iic.wait.spin_budget", () => Sum(static c => (long)c.Endpoint.Waiter.CurrentSpinBudget.TotalMicroseconds), "us", "The spin budget each receiver's next wait will use.");
@@ -39,6 +54,9 @@ public static class TransportMetrics
 
     internal static void Register(IicChannel channel)
     {
+        Waiter.WakeLatencyHistogram = WakeLatency;
+        channel.Endpoint.Window.GetRing(0).Service = channel.Options.Name; // named in RingFault trace events
+        channel.Endpoint.Window.GetRing(1).Service = channel.Options.Name;
         lock (s_lock)
         {
             s_channels.Add(channel);
