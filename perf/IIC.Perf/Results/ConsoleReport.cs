@@ -20,6 +20,7 @@ internal static class ConsoleReport
             reference);
         ThroughputSection(writer, results);
         RatioTable.Print(writer, results, reference);
+        TargetReport.Print(writer, results);
     }
 
     private static void LatencySection(TextWriter writer, IReadOnlyList<BenchResult> results, BenchTest test, string title, string reference)

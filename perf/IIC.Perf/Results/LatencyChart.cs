@@ -26,8 +26,8 @@ internal static class LatencyChart
             return false;
         }
         var plot = new Plot();
-        var palette = new ScottPlot.Palettes.Category10();
         var series = rows.Select(r => $"{r.Transport} {r.Mode}").Distinct().ToList();
+        IPalette palette = series.Count <= 10 ? new ScottPlot.Palettes.Category10() : new ScottPlot.Palettes.Category20();
         var smallest = rows.Min(r => r.Size);
         var maxNines = 0.0;
         foreach (var row in rows)
@@ -63,7 +63,7 @@ internal static class LatencyChart
         plot.Title($"Round-trip latency by percentile, two processes ({machine.Cpus} CPUs, {machine.CpuModel})");
         plot.XLabel("percentile");
         plot.YLabel("round-trip latency (µs, log scale)");
-        plot.ShowLegend(Alignment.UpperLeft);
+        plot.ShowLegend(Edge.Right); // outside the data: at low percentiles the lines fill the whole height
         plot.Axes.SetLimitsX(0, Math.Ceiling(maxNines) + 0.05);
 
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
@@ -77,6 +77,7 @@ internal static class LatencyChart
     {
         0 => "0%",
         1 => "90%",
+        2 => "99%",
         _ => "99." + new string('9', nines - 2) + "%",
     };
 }
