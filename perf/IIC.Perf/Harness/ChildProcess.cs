@@ -109,7 +109,7 @@ internal sealed class ChildProcess : IDisposable
             {
                 return null;
             }
-            _process.WaitForExit(); // drains the redirected output
+            DrainOutput();
             var tail = ErrorTail;
             return $"the {_label} child exited with code {_process.ExitCode}{(tail.Length > 0 ? ": " + tail : "")}";
         }
@@ -160,6 +160,19 @@ internal sealed class ChildProcess : IDisposable
         _exited.Dispose();
     }
 
+    /// <summary>Waits (briefly) until the exited child's redirected output has been read to its end.</summary>
+    private void DrainOutput()
+    {
+        try
+        {
+            _process.WaitForExitAsync().Wait(TimeSpan.FromSeconds(5));
+        }
+        catch (AggregateException)
+        {
+            // nothing more to read
+        }
+    }
+
     private void OnOutput(string? line)
     {
         if (line is null)
@@ -202,7 +215,7 @@ internal sealed class ChildProcess : IDisposable
     private void OnExited()
     {
         // Drain the output first, so a report written just before exit still counts.
-        _process.WaitForExit();
+        DrainOutput();
         var code = _process.ExitCode;
         _report.TrySetException(new PeerGoneException($"The {_label} child exited (code {code}) before reporting. {ErrorTail}".TrimEnd()));
         try
