@@ -1,0 +1,49 @@
+using System.Net;
+using IIC.Hardware;
+using IIC.Transport;
+using Microsoft.AspNetCore.Connections;
+
+namespace IIC.AspNetCore;
+
+/// <summary>Kestrel's view of one offered service: each accepted channel becomes an <see cref="IicConnection"/>.</summary>
+internal sealed class IicConnectionListener(IicEndPoint endPoint, IicListener listener, bool inlineScheduling) : IConnectionListener
+{
+    private int _unbound;
+
+    public EndPoint EndPoint => endPoint;
+
+    public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
+    {
+        if (_unbound != 0)
+        {
+            return null;
+        }
+        IicChannel channel;
+        try
+        {
+            channel = await listener.AcceptAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (ObjectDisposedException)
+        {
+            return null; // unbound: Kestrel stops accepting
+        }
+        catch (HypervisorException) when (_unbound != 0)
+        {
+            return null;
+        }
+        var connection = new IicConnection(channel, endPoint, inlineScheduling);
+        connection.Start();
+        return connection;
+    }
+
+    public ValueTask UnbindAsync(CancellationToken cancellationToken = default)
+    {
+        if (Interlocked.Exchange(ref _unbound, 1) == 0)
+        {
+            listener.Dispose();
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask DisposeAsync() => UnbindAsync();
+}

@@ -1,0 +1,67 @@
+using System.Net;
+using IIC.Hardware;
+using IIC.Transport;
+
+namespace IIC.AspNetCore;
+
+/// <summary>
+/// The client side: a <see cref="SocketsHttpHandler"/> whose connections are IICFast channels to one service, so
+/// <see cref="HttpClient"/> and <c>GrpcChannel.ForAddress("http://greeter", new() { HttpHandler = handler })</c> speak
+/// HTTP/2 through shared memory. The host in the request URI does not matter: every connection goes to the service.
+/// <para>HTTP/2 over a plain channel is "prior knowledge" h2c: requests must say version 2.0 with
+/// <see cref="HttpVersionPolicy.RequestVersionExact"/> (GrpcChannel does so itself; <see cref="CreateClient(string, IicTransportOptions?)"/>
+/// sets it as the client's default), otherwise SocketsHttpHandler would speak HTTP/1.1.</para>
+/// </summary>
+public static class IicHttpHandler
+{
+    /// <summary>
+    /// A handler connecting to <paramref name="service"/> through this process's shared client partition for
+    /// <paramref name="options"/>' hypervisor (<see cref="IicPartitionHost.Shared"/>).
+    /// </summary>
+    /// <param name="service">The service name.</param>
+    /// <param name="options">Hypervisor, socket directory, channel options and connect timeout; null means the defaults.</param>
+    public static SocketsHttpHandler Create(string service, IicTransportOptions? options = null)
+    {
+        options ??= new IicTransportOptions();
+        var host = IicPartitionHost.Shared(options);
+        return Create(service, () => host.GetPartition(options.HypervisorName), options.ChannelOptions, options.ConnectTimeout);
+    }
+
+    /// <summary>A handler connecting to <paramref name="service"/> through <paramref name="partition"/> (the caller keeps it alive).</summary>
+    /// <param name="service">The service name.</param>
+    /// <param name="partition">An attached partition.</param>
+    /// <param name="channelOptions">The channels' ring size and wait strategy; null means the defaults.</param>
+    /// <param name="connectTimeout">How long to wait for the service to be offered (default 5 s).</param>
+    public static SocketsHttpHandler Create(string service, Partition partition, ChannelOptions? channelOptions = null, TimeSpan? connectTimeout = null)
+    {
+        ArgumentNullException.ThrowIfNull(partition);
+        return Create(service, () => partition, channelOptions ?? ChannelOptions.Default, connectTimeout ?? TimeSpan.FromSeconds(5));
+    }
+
+    /// <summary>
+    /// An <see cref="HttpClient"/> for <paramref name="service"/>: base address <c>http://service/</c>, HTTP/2 only
+    /// (version 2.0, <see cref="HttpVersionPolicy.RequestVersionExact"/>), over <see cref="Create(string, IicTransportOptions?)"/>.
+    /// </summary>
+    public static HttpClient CreateClient(string service, IicTransportOptions? options = null)
+        => new(Create(service, options), disposeHandler: true)
+        {
+            BaseAddress = new Uri($"http://{service}/"),
+            DefaultRequestVersion = HttpVersion.Version20,
+            DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        };
+
+    private static SocketsHttpHandler Create(string service, Func<Partition> partition, ChannelOptions channelOptions, TimeSpan connectTimeout)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(service);
+        return new SocketsHttpHandler
+        {
+            // One HTTP/2 connection carries many concurrent streams; allow more when a client opens more than the server's stream limit.
+            EnableMultipleHttp2Connections = true,
+            ConnectCallback = async (_, cancellationToken) =>
+            {
+                var grant = await partition().ConnectAsync(service, channelOptions.RingCapacity, connectTimeout).WaitAsync(cancellationToken).ConfigureAwait(false);
+                return IicChannel.FromGrant(grant, channelOptions).AsStream();
+            },
+        };
+    }
+}
