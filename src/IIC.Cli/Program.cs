@@ -13,6 +13,7 @@ internal static class Program
     private static readonly (string Name, string Summary, Func<string[], int> Run)[] s_commands =
     [
         ("hypervisor", "run a standalone hypervisor until Ctrl+C or SIGTERM", HypervisorCommand.Run),
+        ("stat", "show a running process's IICFast counters per service (live, or --once --json)", Stat.StatCommand.Run),
     ];
 
     private static int Main(string[] args)
