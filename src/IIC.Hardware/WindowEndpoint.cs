@@ -265,12 +265,16 @@ public sealed unsafe class WindowEndpoint : IDisposable
             {
                 if (_assembling)
                 {
-                    if (!ContinueAssembly())
+                    if (_assemblyFilled < _assemblyLength && !ContinueAssembly())
                     {
+                        if (handled == 0)
+                        {
+                            ThrowIfPeerGoneAndEmpty(midMessage: true);
+                        }
                         break;
                     }
-                    _assembling = false;
                     handler.OnMessage(new ReadOnlySpan<byte>(_assembly, 0, _assemblyLength));
+                    _assembling = false; // only now: if the handler threw, the message is handed out again
                     Count(_assemblyLength);
                     handled++;
                     continue;
@@ -324,8 +328,9 @@ public sealed unsafe class WindowEndpoint : IDisposable
             {
                 throw new MessageTooLargeException(_assemblyLength, destination.Length);
             }
-            if (!ContinueAssembly())
+            if (_assemblyFilled < _assemblyLength && !ContinueAssembly())
             {
+                ThrowIfPeerGoneAndEmpty(midMessage: true); // else a closed peer would make every wait return at once, forever
                 length = 0;
                 return false;
             }
