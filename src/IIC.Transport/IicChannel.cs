@@ -212,7 +212,8 @@ public sealed class IicChannel : IDisposable, IAsyncDisposable
     /// <exception cref="OperationCanceledException">Cancelled before a message arrived.</exception>
     public ValueTask<int> ReceiveAsync(Memory<byte> destination, CancellationToken cancellationToken = default)
     {
-        if (_endpoint.TryReceive(destination.Span, out var length, SpinDeadline()))
+        if (TryReceiveWithoutWaiting(destination.Span, out var length)
+            || (_endpoint.WaitToReceive(SpinDeadline()) && TryReceiveWithoutWaiting(destination.Span, out length)))
         {
             return new ValueTask<int>(length);
         }
@@ -225,10 +226,40 @@ public sealed class IicChannel : IDisposable, IAsyncDisposable
         {
             cancellationToken.ThrowIfCancellationRequested();
             await _asyncReceive.WaitAsync(cancellationToken).ConfigureAwait(false);
-            if (_endpoint.TryReceive(destination.Span, out var length, 0))
+            if (TryReceiveWithoutWaiting(destination.Span, out var length))
             {
                 return length;
             }
+        }
+    }
+
+    /// <summary>
+    /// Receives one whole message if it is there, never waiting: a message still arriving in fragments is gathered
+    /// across calls (in the endpoint's reassembly buffer), so an asynchronous receive never blocks its thread.
+    /// </summary>
+    private bool TryReceiveWithoutWaiting(Span<byte> destination, out int length)
+    {
+        var copy = new CopyOut(destination);
+        var handled = _endpoint.Poll(ref copy, 1);
+        length = copy.Length;
+        return handled == 1;
+    }
+
+    /// <summary>Copies a message out; a buffer that is too small throws and leaves the message unread.</summary>
+    private ref struct CopyOut(Span<byte> destination) : IMessageHandler
+    {
+        private readonly Span<byte> _destination = destination;
+
+        public int Length { get; private set; }
+
+        public void OnMessage(ReadOnlySpan<byte> message)
+        {
+            if (message.Length > _destination.Length)
+            {
+                throw new MessageTooLargeException(message.Length, _destination.Length);
+            }
+            message.CopyTo(_destination);
+            Length = message.Length;
         }
     }
 
