@@ -1,0 +1,216 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using IIC.Hardware;
+using IIC.Transport;
+
+namespace IIC.TestHost;
+
+/// <summary>
+/// Messages the hypervisor tests exchange: <c>[sequence:i64][filler...][checksum:u64]</c>, the size and the
+/// filler a function of the sequence number, the checksum (FNV-1a 64) over everything before it. A receiver
+/// checks the checksum, the sequence and the length, so a partial, corrupt or out-of-order message cannot pass.
+/// </summary>
+public static class HypervisorPattern
+{
+    /// <summary>The smallest message (sequence and checksum).</summary>
+    public const int MinSize = 16;
+
+    /// <summary>The size of message <paramref name="sequence"/>: 16 B to about 2 KiB.</summary>
+    public static int SizeOf(long sequence) => MinSize + (int)((ulong)(sequence * 37) % 2033);
+
+    /// <summary>Writes message <paramref name="sequence"/> into <paramref name="buffer"/> and returns its length.</summary>
+    public static int Fill(Span<byte> buffer, long sequence)
+    {
+        var size = SizeOf(sequence);
+        var message = buffer[..size];
+        BinaryPrimitives.WriteInt64LittleEndian(message, sequence);
+        for (var i = 8; i < size - 8; i++)
+        {
+            message[i] = (byte)((sequence * 31) + (i * 7));
+        }
+        BinaryPrimitives.WriteUInt64LittleEndian(message[(size - 8)..], Checksum(message[..(size - 8)]));
+        return size;
+    }
+
+    /// <summary>Null if <paramref name="message"/> is exactly message <paramref name="sequence"/>, else what is wrong.</summary>
+    public static string? Check(ReadOnlySpan<byte> message, long sequence)
+    {
+        if (message.Length < MinSize)
+        {
+            return string.Create(CultureInfo.InvariantCulture, $"message {sequence}: {message.Length} bytes is shorter than any message");
+        }
+        var sum = BinaryPrimitives.ReadUInt64LittleEndian(message[^8..]);
+        if (sum != Checksum(message[..^8]))
+        {
+            return string.Create(CultureInfo.InvariantCulture, $"message {sequence}: bad checksum over {message.Length} bytes (partial or corrupt)");
+        }
+        var seen = BinaryPrimitives.ReadInt64LittleEndian(message);
+        if (seen != sequence)
+        {
+            return string.Create(CultureInfo.InvariantCulture, $"expected message {sequence}, got {seen} (lost, duplicated or reordered)");
+        }
+        return message.Length == SizeOf(sequence) ? null : string.Create(CultureInfo.InvariantCulture, $"message {sequence}: {message.Length} bytes, expected {SizeOf(sequence)}");
+    }
+
+    /// <summary>FNV-1a 64.</summary>
+    public static ulong Checksum(ReadOnlySpan<byte> data)
+    {
+        var hash = 14695981039346656037UL;
+        foreach (var b in data)
+        {
+            hash = (hash ^ b) * 1099511628211UL;
+        }
+        return hash;
+    }
+}
+
+/// <summary>
+/// Child scenarios for the hypervisor tests. Arguments are positional; a socket directory of "-" means the default.
+/// Every wait is bounded so a broken parent cannot hang a child.
+/// </summary>
+internal static class HypervisorScenarios
+{
+    private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(10);
+
+    private static string? Directory(string arg) => arg == "-" ? null : arg;
+
+    /// <summary>
+    /// args: name socketDir. Starts a hypervisor, prints "ready PID", and runs until stdin closes or says "stop".
+    /// </summary>
+    [Scenario("hv-host")]
+    private static int Host(string[] args)
+    {
+        using var hypervisor = Hypervisor.Start(args[0], new HypervisorOptions { SocketDirectory = Directory(args[1]) });
+        Console.WriteLine($"ready {Environment.ProcessId}");
+        string? line;
+        while ((line = Console.ReadLine()) is not null && line != "stop")
+        {
+        }
+        Console.WriteLine("stopped");
+        return 0;
+    }
+
+    /// <summary>
+    /// args: hypervisor socketDir partition service. Offers the service, prints "listening", accepts one
+    /// channel and echoes every message (after checking it is the next one) until the peer closes; prints
+    /// "echoed N" and exits 0. Exits 0 too when the hypervisor is gone (the channel keeps working).
+    /// </summary>
+    [Scenario("hv-echo-server")]
+    private static int EchoServer(string[] args)
+    {
+        using var partition = Partition.Attach(args[0], args[2], Directory(args[1]));
+        using var listener = IicListener.Listen(partition, args[3]);
+        Console.WriteLine("listening");
+        using var channel = listener.Accept(s_timeout);
+        Console.WriteLine("accepted");
+        var buffer = new byte[64 * 1024];
+        long sequence = 0;
+        try
+        {
+            while (true)
+            {
+                if (!channel.TryReceive(buffer, out var length, TimeSpan.FromSeconds(15)))
+                {
+                    Console.Error.WriteLine($"nothing arrived for 15 s after message {sequence}");
+                    return 2;
+                }
+                if (HypervisorPattern.Check(buffer.AsSpan(0, length), sequence) is { } problem)
+                {
+                    Console.Error.WriteLine(problem);
+                    return 3;
+                }
+                channel.Send(buffer.AsSpan(0, length));
+                sequence++;
+            }
+        }
+        catch (ChannelClosedException)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"echoed {sequence}"));
+            return 0;
+        }
+    }
+
+    /// <summary>
+    /// args: hypervisor socketDir partition service count. Connects (waiting up to 10 s for the service), sends
+    /// count messages and checks each echo, prints "ok N", closes the channel and detaches.
+    /// </summary>
+    [Scenario("hv-echo-client")]
+    private static int EchoClient(string[] args)
+    {
+        var count = long.Parse(args[4], CultureInfo.InvariantCulture);
+        using var partition = Partition.Attach(args[0], args[2], Directory(args[1]));
+        using var channel = IicChannel.Connect(partition, args[3], new ChannelOptions { RingCapacity = 64 * 1024 }, s_timeout);
+        var send = new byte[4096];
+        var receive = new byte[4096];
+        for (long i = 0; i < count; i++)
+        {
+            var length = HypervisorPattern.Fill(send, i);
+            channel.Send(send.AsSpan(0, length));
+            if (!channel.TryReceive(receive, out var echoed, s_timeout))
+            {
+                Console.Error.WriteLine($"no echo of message {i} within {s_timeout.TotalSeconds} s");
+                return 2;
+            }
+            if (HypervisorPattern.Check(receive.AsSpan(0, echoed), i) is { } problem)
+            {
+                Console.Error.WriteLine(problem);
+                return 3;
+            }
+        }
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ok {count}"));
+        return 0;
+    }
+
+    /// <summary>
+    /// args: hypervisor socketDir partition service. Connects and sends numbered messages as fast as the ring
+    /// allows, forever (the test kills it with SIGKILL). Prints "connected" first.
+    /// </summary>
+    [Scenario("hv-sender")]
+    private static int Sender(string[] args)
+    {
+        using var partition = Partition.Attach(args[0], args[2], Directory(args[1]));
+        using var channel = IicChannel.Connect(partition, args[3], new ChannelOptions { RingCapacity = 64 * 1024 }, s_timeout);
+        Console.WriteLine("connected");
+        var buffer = new byte[4096];
+        for (long i = 0; ; i++)
+        {
+            var length = HypervisorPattern.Fill(buffer, i);
+            channel.Send(buffer.AsSpan(0, length));
+        }
+    }
+
+    /// <summary>
+    /// args: hypervisor socketDir partition. Tries to attach and prints one line: "attached" or
+    /// "refused ERROR MESSAGE" (ERROR is the ControlError, or "none" when the hypervisor could not be reached).
+    /// </summary>
+    [Scenario("hv-try-attach")]
+    private static int TryAttach(string[] args)
+    {
+        try
+        {
+            using var partition = Partition.Attach(args[0], args[2], Directory(args[1]));
+            Console.WriteLine("attached");
+        }
+        catch (HypervisorException e)
+        {
+            Console.WriteLine($"refused {(e.Error?.ToString() ?? "none")} {e.Message.ReplaceLineEndings(" ")}");
+        }
+        return 0;
+    }
+
+    /// <summary>args: path. Tries to open the file for reading; prints "opened" or "denied MESSAGE".</summary>
+    [Scenario("hv-try-open")]
+    private static int TryOpen(string[] args)
+    {
+        try
+        {
+            using var handle = File.OpenHandle(args[0], FileMode.Open, FileAccess.Read);
+            Console.WriteLine("opened");
+        }
+        catch (Exception e) when (e is UnauthorizedAccessException or IOException)
+        {
+            Console.WriteLine($"denied {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}");
+        }
+        return 0;
+    }
+}
