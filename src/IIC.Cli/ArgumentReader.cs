@@ -47,7 +47,7 @@ internal sealed class ArgumentReader
             throw new UsageException($"{option} needs a value.");
         }
         var (text, inline) = _tokens[_index];
-        if (!inline && text.StartsWith('-') && text.Length > 1)
+        if (!inline && text.StartsWith("--", StringComparison.Ordinal))
         {
             throw new UsageException($"{option} needs a value, but the next argument is the option '{text}'.");
         }
