@@ -88,7 +88,11 @@ public static unsafe class Futex
         CheckAddress(address);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
         var result = Interop.Libc.Syscall(Interop.Libc.SysFutex, (nint)address, Interop.Libc.FUTEX_WAKE, count, 0, 0, 0);
-        return (int)NativeException.ThrowIfFailed(result, string.Create(CultureInfo.InvariantCulture, $"futex_wake(0x{(nint)address:x})"));
+        if (result == -1)
+        {
+            ThrowWakeFailed(address); // the message is built only on failure: waking allocates nothing
+        }
+        return (int)result;
     }
 
     /// <summary>Sleeps on the word at <paramref name="offset"/> of <paramref name="memory"/> (see <see cref="Wait(int*, int, TimeSpan)"/>).</summary>
@@ -154,6 +158,9 @@ public static unsafe class Futex
         wokenIndex = -1;
         return WaitError("futex_waitv", targets[0].Address);
     }
+
+    private static void ThrowWakeFailed(int* address)
+        => throw NativeException.FromLastError(string.Create(CultureInfo.InvariantCulture, $"futex_wake(0x{(nint)address:x})"));
 
     private static FutexWaitResult WaitError(string call, int* address)
     {
