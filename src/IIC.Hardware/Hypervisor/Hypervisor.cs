@@ -387,7 +387,10 @@ public sealed class Hypervisor : IDisposable
         Log($"partition '{client.Name}' offers '{service}'");
         foreach (var pending in _pending.Where(p => p.Service == service).ToArray())
         {
-            _pending.Remove(pending);
+            if (!_services.ContainsKey(service) || !_pending.Remove(pending))
+            {
+                continue; // a failed grant disconnected the listener, or this connector with its other pending connects
+            }
             Grant(pending.Client, pending.RequestId, service, pending.RingCapacity, pending.Grouped);
         }
     }
@@ -500,7 +503,16 @@ public sealed class Hypervisor : IDisposable
         connected.WriteUInt32(1);
         connected.WriteUInt32((uint)listener.Credentials.Pid);
         connected.WriteString(listener.Name!);
-        SendWithWindow(connector.Socket, connected.Finish(), window, listenerGrouped ? listener.Group : null);
+        try
+        {
+            SendWithWindow(connector.Socket, connected.Finish(), window, listenerGrouped ? listener.Group : null);
+        }
+        catch (Exception e) when (e is IOException or NativeException)
+        {
+            // The connector may not be the client being served (a pending connect granted on Listen): drop it, not the caller.
+            Disconnect(connector, $"a grant could not be sent ({e.Message})", died: true);
+            return;
+        }
         IicEventSource.Log.ConnectionGranted(service, id, listener.Credentials.Pid, connector.Credentials.Pid);
         Log($"granted connection {id} to '{service}': '{connector.Name}' (pid {connector.Credentials.Pid}) -> '{listener.Name}' (pid {listener.Credentials.Pid}), {capacity} bytes per ring");
     }
