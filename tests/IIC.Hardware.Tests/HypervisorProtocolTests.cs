@@ -188,6 +188,35 @@ public class HypervisorProtocolTests
         }, "'dup' can be offered again after the first listener stopped");
     }
 
+    [Fact]
+    public void A_waiting_connector_that_cannot_take_its_grant_is_disconnected_not_the_listener()
+    {
+        using var scope = new HypervisorScope();
+        using var hypervisor = scope.Start();
+        using var listenerPartition = scope.Attach("listener");
+        using var raw = SeqPacketSocket.Create();
+        raw.Connect(scope.SocketPath);
+        raw.Send(Message(ControlMessageType.Attach, 1, Str("connector")));
+        var buffer = new byte[1024];
+        Assert.True(raw.TryReceive(buffer, null, s_timeout, out var received) && received > 0, "no Attached reply");
+        Assert.Equal(ControlMessageType.Attached, (ControlMessageType)BinaryPrimitives.ReadUInt16LittleEndian(buffer.AsSpan(6)));
+        raw.Send(Message(ControlMessageType.Connect, 2, [.. Str("late"), .. U32(4096), .. U32(10_000)]));
+        WaitFor.Condition(() => hypervisor.PartitionCount == 2, "both attached");
+        // The connector stops reading: the hypervisor's send of its grant fails with EPIPE (no hang-up is seen first).
+        raw.Shutdown(System.Net.Sockets.SocketShutdown.Receive);
+        using var listener = listenerPartition.Listen("late");
+        using var incoming = listener.Accept(s_timeout);
+        WaitFor.Condition(() => hypervisor.PartitionCount == 1 && hypervisor.GrantCount == 0, "the connector dropped and its grant released", s_timeout,
+            () => $"partitions {hypervisor.PartitionCount}, grants {hypervisor.GrantCount}, listener connected {listenerPartition.IsHypervisorConnected}");
+        Assert.True(listenerPartition.IsHypervisorConnected, "the listener was disconnected for the connector's failure");
+        Assert.Equal(SideState.Dead, incoming.Window.ReadSideState(1));
+        AssertStillServing(scope, hypervisor, "a failed grant");
+        using var again = scope.Attach("again");
+        using var second = again.Connect("late", 4096, TimeSpan.Zero);
+        using var accepted = listener.Accept(s_timeout);
+        Assert.Equal("again", accepted.PeerName);
+    }
+
     private static void AssertStillServing(HypervisorScope scope, Hypervisor hypervisor, string after)
     {
         var service = "svc-" + Guid.NewGuid().ToString("N")[..8];
