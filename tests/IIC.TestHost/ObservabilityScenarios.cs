@@ -57,6 +57,17 @@ internal static class ObservabilityScenarios
         return 0;
     }
 
+    /// <summary>A .NET process that never touches IICFast: prints "ready" and waits for "exit" or end of input.</summary>
+    [Scenario("obs-idle")]
+    private static int Idle(string[] args)
+    {
+        Console.WriteLine("ready");
+        while (ReadCommand() is { } command && command != "exit")
+        {
+        }
+        return 0;
+    }
+
     /// <summary>
     /// args: services (comma separated). A demo for capturing tool output: per service, a client thread sends a
     /// request every 200 µs to 2 ms and an echo thread answers, so spins, parks and wakes all happen. Runs until

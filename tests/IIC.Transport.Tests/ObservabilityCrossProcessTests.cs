@@ -1,0 +1,173 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Diagnostics.Tracing;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using IIC.Cli.Stat;
+using IIC.Tests;
+using Microsoft.Diagnostics.NETCore.Client;
+using Microsoft.Diagnostics.Tracing;
+
+namespace IIC.Transport.Tests;
+
+/// <summary>
+/// Observability from outside: a real child process runs a known IICFast workload and waits; the test attaches to
+/// it over EventPipe (DiagnosticsClient + TraceEvent, the same reader <c>iic stat</c> uses) and reads the counters
+/// and trace events, and runs <c>iic stat</c> itself as a process.
+/// </summary>
+public sealed class ObservabilityCrossProcessTests
+{
+    private const int Messages = 500;
+    private const int Size = 64;
+    private static readonly TimeSpan s_bound = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public void Counters_read_over_EventPipe_match_the_child_workload()
+    {
+        var service = Unique("obs-xp");
+        using var child = StartWorkload(service);
+        using (var reader = MetricsReader.Start(child.Id))
+        {
+            var snapshot = reader.WaitFor(s => s.Get(service, "iic.messages.received") is not null, s_bound);
+            Assert.True(snapshot is not null, $"no IIC.Transport values for '{service}' over EventPipe within {s_bound} (error: {reader.Error}, ended: {reader.Ended})");
+            Assert.Equal(Messages, snapshot.Get(service, "iic.messages.sent"));
+            Assert.Equal(Messages, snapshot.Get(service, "iic.messages.received"));
+            Assert.Equal(Messages * Size, snapshot.Get(service, "iic.bytes.sent"));
+            Assert.Equal(Messages * Size, snapshot.Get(service, "iic.bytes.received"));
+            Assert.Equal(2, snapshot.Get(service, "iic.channels.active"));
+            Assert.Equal(0, snapshot.Get(service, "iic.faults"));
+            Assert.Equal(Messages, snapshot.Get(service, "iic.signals.raised")! + snapshot.Get(service, "iic.signals.suppressed")!);
+            Assert.Equal(0, snapshot.Get("", "iic.partitions.active"));
+            Assert.Equal(child.Id, snapshot.ProcessId);
+        }
+        child.WriteLine("exit");
+        child.AssertExit(0);
+    }
+
+    [Fact]
+    public async Task Channel_close_events_arrive_over_an_EventPipe_session_on_IIC_Transport()
+    {
+        var service = Unique("obs-ev");
+        using var child = StartWorkload(service);
+        var events = new ConcurrentQueue<(string Name, string Service, int Side, int ProcessId)>();
+        var providers = new[] { new EventPipeProvider("IIC-Transport", EventLevel.Informational) };
+        using (var session = new DiagnosticsClient(child.Id).StartEventPipeSession(providers, requestRundown: false))
+        using (var source = new EventPipeEventSource(session.EventStream))
+        {
+            source.Dynamic.All += e =>
+            {
+                if (e.ProviderName == "IIC-Transport")
+                {
+                    events.Enqueue((e.EventName, Convert.ToString(e.PayloadByName("service"), CultureInfo.InvariantCulture) ?? "",
+                        Convert.ToInt32(e.PayloadByName("side") ?? -1, CultureInfo.InvariantCulture), Convert.ToInt32(e.PayloadByName("processId") ?? -1, CultureInfo.InvariantCulture)));
+                }
+            };
+            var processing = Task.Factory.StartNew(source.Process, TaskCreationOptions.LongRunning);
+            child.WriteLine("close"); // the session is enabled in the child once StartEventPipeSession returned
+            Assert.Equal("closed", child.ReadLine());
+            session.Stop(); // flushes the child's buffers; the stream then ends
+            await processing.WaitAsync(s_bound);
+        }
+        var closed = events.Where(e => e.Name == "ChannelClosed" && e.Service == service).OrderBy(e => e.Side).ToList();
+        Assert.True(closed.Count == 2, "events received: " + string.Join("; ", events));
+        Assert.Equal([0, 1], closed.Select(e => e.Side));
+        Assert.All(closed, e => Assert.Equal(child.Id, e.ProcessId));
+        child.WriteLine("exit");
+        child.AssertExit(0);
+    }
+
+    [Fact]
+    public void Iic_stat_once_json_run_as_a_process_prints_the_child_counts()
+    {
+        var service = Unique("obs-stat");
+        using var child = StartWorkload(service);
+        var (exitCode, stdout, stderr) = RunIic("stat", child.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), "--once", "--json");
+        Assert.True(exitCode == 0, $"iic stat exited {exitCode}: {stderr}\n{stdout}");
+        using var json = JsonDocument.Parse(stdout);
+        var root = json.RootElement;
+        Assert.Equal(child.Id, root.GetProperty("pid").GetInt32());
+        var counters = root.GetProperty("services").GetProperty(service);
+        Assert.Equal(Messages, counters.GetProperty("iic.messages.sent").GetInt64());
+        Assert.Equal(Messages, counters.GetProperty("iic.messages.received").GetInt64());
+        Assert.Equal(Messages * Size, counters.GetProperty("iic.bytes.sent").GetInt64());
+        Assert.Equal(2, counters.GetProperty("iic.channels.active").GetInt64());
+        Assert.Equal(0, root.GetProperty("global").GetProperty("iic.partitions.active").GetInt64());
+        child.WriteLine("exit");
+        child.AssertExit(0);
+    }
+
+    [Fact]
+    public void Iic_stat_says_when_a_process_does_not_use_IICFast()
+    {
+        using var child = ChildProcess.Start("obs-idle");
+        Assert.Equal("ready", child.ReadLine());
+        var (exitCode, stdout, stderr) = RunIic("stat", child.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), "--once", "--timeout", "2");
+        Assert.True(exitCode == StatCommand.NotIicExitCode, $"exit {exitCode}: {stderr}\n{stdout}");
+        Assert.Contains("does not use IICFast", stderr, StringComparison.Ordinal);
+        child.WriteLine("exit");
+        child.AssertExit(0);
+    }
+
+    [Fact]
+    public void Iic_stat_says_when_it_cannot_attach()
+    {
+        // No such process.
+        var (exitCode, _, stderr) = RunIic("stat", "2147483646", "--once");
+        Assert.Equal(1, exitCode);
+        Assert.Contains("No process with id 2147483646", stderr, StringComparison.Ordinal);
+
+        // A process that is not .NET: no diagnostics socket.
+        using var sleeper = Process.Start(new ProcessStartInfo("sleep", "60") { UseShellExecute = false })!;
+        try
+        {
+            (exitCode, _, stderr) = RunIic("stat", sleeper.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), "--once");
+            Assert.Equal(1, exitCode);
+            Assert.Contains("no .NET diagnostics socket", stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            sleeper.Kill();
+            sleeper.WaitForExit(10_000);
+        }
+    }
+
+    private static ChildProcess StartWorkload(string service)
+    {
+        var child = ChildProcess.Start("obs-workload", service, Messages.ToString(System.Globalization.CultureInfo.InvariantCulture), Size.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal("ready", child.ReadLine());
+        return child;
+    }
+
+    private static string Unique(string prefix) => prefix + "-" + Guid.NewGuid().ToString("N")[..8];
+
+    /// <summary>Runs <c>dotnet iic.dll args</c> (built next to the tests), bounded.</summary>
+    private static (int ExitCode, string Stdout, string Stderr) RunIic(params string[] args)
+    {
+        var iic = Path.Combine(AppContext.BaseDirectory, "iic.dll");
+        Assert.True(File.Exists(iic), $"iic.dll is missing next to the tests: {iic}");
+        var info = new ProcessStartInfo(Environment.ProcessPath is { } host && Path.GetFileNameWithoutExtension(host) == "dotnet" ? host : "dotnet")
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            StandardOutputEncoding = Encoding.UTF8,
+            StandardErrorEncoding = Encoding.UTF8,
+        };
+        info.ArgumentList.Add(iic);
+        foreach (var arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(s_bound))
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail($"iic {string.Join(' ', args)} did not exit within {s_bound}");
+        }
+        Assert.True(Task.WaitAll([stdout, stderr], s_bound), "iic's output did not end");
+        return (process.ExitCode, stdout.Result, stderr.Result);
+    }
+}
