@@ -28,7 +28,8 @@ public class InProcessTests
                 var error = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => pending.WaitAsync(s_timeout));
                 Assert.Equal(cancellation.Token, error.CancellationToken);
                 var elapsed = Stopwatch.GetElapsedTime(cancelledAt);
-                Assert.True(elapsed < TimeSpan.FromMilliseconds(500), $"cancellation took {elapsed.TotalMilliseconds:0} ms");
+                // Promptly: the wait itself is unbounded; 2 s leaves room for a loaded 2-core machine (typically < 1 ms).
+                Assert.True(elapsed < TimeSpan.FromSeconds(2), $"cancellation took {elapsed.TotalMilliseconds:0} ms");
 
                 // Still usable: a message sent now is received, by the async and the blocking forms.
                 var next = b.ReceiveAsync(buffer).AsTask();
