@@ -30,12 +30,12 @@ public static class IicHttpHandler
     /// <summary>A handler connecting to <paramref name="service"/> through <paramref name="partition"/> (the caller keeps it alive).</summary>
     /// <param name="service">The service name.</param>
     /// <param name="partition">An attached partition.</param>
-    /// <param name="channelOptions">The channels' ring size and wait strategy; null means the defaults.</param>
+    /// <param name="channelOptions">The channels' ring size and wait strategy; null means <see cref="IicTransportOptions.DefaultChannelOptions"/>.</param>
     /// <param name="connectTimeout">How long to wait for the service to be offered (default 5 s).</param>
     public static SocketsHttpHandler Create(string service, Partition partition, ChannelOptions? channelOptions = null, TimeSpan? connectTimeout = null)
     {
         ArgumentNullException.ThrowIfNull(partition);
-        return Create(service, () => partition, channelOptions ?? ChannelOptions.Default, connectTimeout ?? TimeSpan.FromSeconds(5));
+        return Create(service, () => partition, channelOptions ?? IicTransportOptions.DefaultChannelOptions, connectTimeout ?? TimeSpan.FromSeconds(5));
     }
 
     /// <summary>
