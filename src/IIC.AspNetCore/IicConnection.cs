@@ -19,6 +19,7 @@ namespace IIC.AspNetCore;
 internal sealed class IicConnection : ConnectionContext, IConnectionIdFeature, IConnectionTransportFeature, IConnectionItemsFeature,
     IConnectionLifetimeFeature, IConnectionEndPointFeature
 {
+    private static readonly TimeSpan s_drainTimeout = TimeSpan.FromSeconds(5);
     private static long s_nextId;
     private readonly IicChannel _channel;
     private readonly Pipe _input;
@@ -88,7 +89,16 @@ internal sealed class IicConnection : ConnectionContext, IConnectionIdFeature, I
         // (never while a loop still touches it).
         Transport.Input.Complete();
         Transport.Output.Complete();
-        await _sending.ConfigureAwait(false);
+        try
+        {
+            // A client that stopped reading leaves a full ring: give it a bounded time, then cancel the waiting send.
+            await _sending.WaitAsync(s_drainTimeout).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            _stopReceiving.Cancel();
+            await _sending.ConfigureAwait(false);
+        }
         _stopReceiving.Cancel();
         _input.Writer.CancelPendingFlush();
         await _receiving.ConfigureAwait(false);
