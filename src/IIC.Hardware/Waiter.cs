@@ -14,13 +14,17 @@ namespace IIC.Hardware;
 /// 40-100 µs, because after one hiccup both sides park and stay parked. So the waiter measures the wake-up
 /// latency of its real parks (the waker stamps the page) and the gaps between arrivals, and spins for
 /// max(4 x wake latency, 2 x recent gap) while the recent gap is below 20 x the wake latency, never longer than
-/// <see cref="WaitStrategy.MaxSpinBudget"/>. After a park that timed out (real idleness) the gap estimate jumps,
+/// <see cref="WaitStrategy.MaxSpinBudget"/>, scaled by the share of recent waits such a spin would have caught
+/// (on an oversubscribed machine spinning only steals the peer's CPU, so it degrades to parking and recovers
+/// when gaps shrink). After a park that timed out (real idleness) the gap estimate jumps,
 /// the next wait spins only briefly, and an idle receiver uses almost no CPU.</para>
 /// </summary>
 public sealed class Waiter
 {
     private const int EwmaShift = 3; // alpha = 1/8
+    private const int PayoffShift = 10;
     private static readonly long s_initialWakeLatencyTicks = Stopwatch.Frequency / 20_000; // 50 µs until measured
+    private static readonly long s_yieldAfterTicks = Stopwatch.Frequency / 50_000; // 20 µs of spinning
 
     private readonly WaitStrategy _strategy;
     private readonly InterruptPage _page;
@@ -31,6 +35,7 @@ public sealed class Waiter
     private readonly bool _pendingIsReadiness;
     private long _wakeLatencyTicks = s_initialWakeLatencyTicks;
     private long _gapTicks;
+    private long _payoff = 1L << PayoffShift; // fraction of recent waits a full spin would have caught, in 1/1024ths
 
     /// <summary>Creates a waiter that parks on <paramref name="page"/>.</summary>
     /// <param name="strategy">How to wait.</param>
@@ -109,7 +114,9 @@ public sealed class Waiter
     private static bool Spin<TTarget>(ref TTarget target, long start, long spinUntil)
         where TTarget : struct, IWaitTarget
     {
-        var now = start;
+        // Past a short while, offer the CPU between rounds (sched_yield returns at once when nothing else wants
+        // it): when both partitions share one CPU, the message we wait for can only come if the peer runs.
+        var yieldAfter = start + s_yieldAfterTicks;
         while (true)
         {
             for (var i = 0; i < 64; i++)
@@ -120,10 +127,14 @@ public sealed class Waiter
                 }
                 Pause();
             }
-            now = Stopwatch.GetTimestamp();
+            var now = Stopwatch.GetTimestamp();
             if (now >= spinUntil)
             {
                 return target.IsReady;
+            }
+            if (now >= yieldAfter)
+            {
+                Thread.Yield();
             }
         }
     }
@@ -201,13 +212,39 @@ public sealed class Waiter
             case WaitKind.SpinThenPark:
                 return _fixedBudgetTicks;
             default:
-                var wake = _wakeLatencyTicks;
-                var budget = _gapTicks < 20 * wake ? Math.Max(4 * wake, 2 * _gapTicks) : wake;
-                return Math.Min(budget, _maxBudgetTicks);
+                // Scaled by how often a spin of that length would have caught the message: when the machine is
+                // oversubscribed the peer is descheduled for longer than any budget, spinning only steals its
+                // CPU, and the waiter degrades to parking; it recovers as soon as gaps shrink again.
+                return AdaptiveBudgetTicks() * _payoff >> PayoffShift;
         }
     }
 
-    private void LearnGap(long ticks) => _gapTicks += (ticks - _gapTicks) >> EwmaShift;
+    private long AdaptiveBudgetTicks()
+    {
+        var wake = _wakeLatencyTicks;
+        var budget = _gapTicks < 20 * wake ? Math.Max(4 * wake, 2 * _gapTicks) : wake;
+        return Math.Min(budget, _maxBudgetTicks);
+    }
+
+    /// <summary>
+    /// Learns whether spinning pays: a wait "would have hit" when its data arrived within the full adaptive budget,
+    /// whether it actually spun or parked, so a waiter that parks still learns when spinning would pay again
+    /// (judging only real spins could never recover from a budget of zero: the collapse DESIGN.md describes).
+    /// </summary>
+    private void LearnPayoff(long waitTicks)
+    {
+        var hit = waitTicks <= AdaptiveBudgetTicks() ? 1L << PayoffShift : 0;
+        _payoff += (hit - _payoff) >> EwmaShift;
+    }
+
+    private void LearnGap(long ticks)
+    {
+        if (_strategy.Kind == WaitKind.Adaptive)
+        {
+            LearnPayoff(ticks);
+        }
+        _gapTicks += (ticks - _gapTicks) >> EwmaShift;
+    }
 
     private void LearnWakeLatency()
     {
