@@ -1,4 +1,5 @@
 using IIC.Perf.Core;
+using IIC.Perf.Transports.Iic;
 using IIC.Perf.Transports.RawShm;
 using IIC.Perf.Transports.Streams;
 using IIC.Perf.Transports.Veth;
@@ -11,6 +12,7 @@ internal static class TransportRegistry
     /// <summary>New instances (a transport may hold run-wide resources, e.g. tcp-veth's namespaces; dispose them at the end).</summary>
     public static IReadOnlyList<IBenchTransport> Create() =>
     [
+        new IicTransport(),
         new RawShmTransport(park: false),
         new RawShmTransport(park: true),
         new UdsTransport(),
