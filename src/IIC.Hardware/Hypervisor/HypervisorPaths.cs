@@ -31,7 +31,7 @@ public static class HypervisorPaths
     }
 
     /// <summary>Creates the directory with mode 0700, or checks that an existing one is ours and 0700.</summary>
-    /// <exception cref="UnauthorizedAccessException">It exists with a mode that lets others in (a directory of another user makes bind fail with EACCES).</exception>
+    /// <exception cref="UnauthorizedAccessException">It exists with a mode that lets others in, or is not a directory owned by this user.</exception>
     public static void EnsurePrivateDirectory(string directory)
     {
         const UnixFileMode Private = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
@@ -43,6 +43,14 @@ public static class HypervisorPaths
         if (!Directory.Exists(directory))
         {
             Directory.CreateDirectory(directory, Private);
+        }
+        // lstat: a symbolic link planted in place of the directory is refused like any directory not ours.
+        var status = FileStatus.Of(directory);
+        const uint DirectoryType = 0x4000, TypeMask = 0xF000;
+        if ((status.Mode & TypeMask) != DirectoryType || status.OwnerUid != Credentials.EffectiveUserId)
+        {
+            throw new UnauthorizedAccessException(string.Create(CultureInfo.InvariantCulture,
+                $"The hypervisor directory '{directory}' is not a directory owned by uid {Credentials.EffectiveUserId} (owner uid {status.OwnerUid}, mode {Convert.ToString(status.Mode, 8)}); another user may have planted it. Remove it or choose another SocketDirectory."));
         }
         var mode = File.GetUnixFileMode(directory);
         if ((mode & ~Private) != 0)

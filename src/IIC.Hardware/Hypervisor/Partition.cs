@@ -84,6 +84,15 @@ public sealed class Partition : IDisposable
             socket.Dispose();
             throw new HypervisorException($"Hypervisor '{hypervisorName}' is not running (cannot connect to {path}: {e.Message}). Start it with Hypervisor.Start(\"{hypervisorName}\") or `iic hypervisor --name {hypervisorName}`.", e);
         }
+        // Attach only to a hypervisor run by this user or by root: a socket another user planted would otherwise
+        // receive our requests and hand us windows it controls.
+        var server = socket.GetPeerCredentials();
+        if (server.Uid != Credentials.EffectiveUserId && server.Uid != 0)
+        {
+            socket.Dispose();
+            throw new HypervisorException(string.Create(CultureInfo.InvariantCulture,
+                $"The socket {path} is served by uid {server.Uid} (pid {server.Pid}), neither this user (uid {Credentials.EffectiveUserId}) nor root; refusing to attach to a hypervisor another user runs."));
+        }
         var partition = new Partition(hypervisorName, partitionName, socket);
         partition._reader.Start();
         try
