@@ -24,7 +24,17 @@ using var channel = GrpcChannel.ForAddress(greeter.Address, new GrpcChannelOptio
 var client = new Greeter.Greeter.GreeterClient(channel);
 Console.WriteLine($"greeter at {greeter} ({(greeter.IsIic ? "IICFast, shared memory" : "TCP")})");
 
-var reply = await client.SayHelloAsync(new HelloRequest { Name = "newcomer" });
+HelloReply reply;
+try
+{
+    reply = await client.SayHelloAsync(new HelloRequest { Name = "newcomer" });
+}
+catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable)
+{
+    Console.Error.WriteLine($"The greeter is not reachable at {greeter}: {e.Status.Detail}");
+    Console.Error.WriteLine("Is the server running? Start it in another terminal: dotnet run --project samples/Greeter.Server");
+    return 1;
+}
 Console.WriteLine($"unary:      {reply.Message}");
 
 using (var stream = client.SayHellos(new HelloRequest { Name = "stream", Count = 3 }))
@@ -53,3 +63,4 @@ for (var i = 0; i < Calls; i++)
     await client.SayHelloAsync(new HelloRequest { Name = "x" });
 }
 Console.WriteLine($"{Calls} unary calls: {watch.Elapsed.TotalMicroseconds / Calls:0.0} µs each on average");
+return 0;
