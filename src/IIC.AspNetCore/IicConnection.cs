@@ -104,7 +104,7 @@ internal sealed class IicConnection : ConnectionContext, IConnectionIdFeature, I
         await _receiving.ConfigureAwait(false);
         SignalClosed();
         await _channel.DisposeAsync().ConfigureAwait(false);
-        _stopReceiving.Dispose();
+        // The token sources hold no timer and are not disposed: a late Abort may still cancel them harmlessly.
     }
 
     private async Task ReceiveLoopAsync()
