@@ -23,6 +23,8 @@ public sealed unsafe class RingReader
     private readonly int _maxRecordLength;
 
     private long _head;
+    private long _publishedHead;
+    private readonly int _publishThreshold;
     private int _peekedAlignedLength;
     private string? _fault;
 
@@ -35,7 +37,9 @@ public sealed unsafe class RingReader
         _capacity = ring.Capacity;
         _mask = ring.Capacity - 1;
         _maxRecordLength = ring.MaxRecordLength;
+        _publishThreshold = ring.Capacity / 4;
         _head = Volatile.Read(ref *_sharedHead);
+        _publishedHead = _head;
         if (_head < 0 || (_head & (Alignment - 1)) != 0)
         {
             throw ring.Fault(string.Create(CultureInfo.InvariantCulture, $"head {_head} is negative or misaligned"));
@@ -104,7 +108,7 @@ public sealed unsafe class RingReader
             {
                 _head += aligned;
                 skipped += aligned;
-                Volatile.Write(ref *_sharedHead, _head);
+                PublishHead();
                 continue;
             }
             if (length > _maxRecordLength)
@@ -140,12 +144,43 @@ public sealed unsafe class RingReader
         if (publish)
         {
             // Release: our reads of the record happen before the writer may reuse its space.
+            _publishedHead = _head;
             Volatile.Write(ref *_sharedHead, _head);
         }
     }
 
     /// <summary>Stores the private head to the shared line (release), returning space to the writer.</summary>
-    public void PublishHead() => Volatile.Write(ref *_sharedHead, _head);
+    public void PublishHead()
+    {
+        _publishedHead = _head;
+        Volatile.Write(ref *_sharedHead, _head);
+    }
+
+    /// <summary>
+    /// Consumes the peeked record; while more records wait (a burst) its space is returned to the writer only
+    /// once a quarter of the ring is unreturned, since the writer reads the head line only when short of space
+    /// and publishing every record would bounce that line for nothing. When the ring is drained the head is
+    /// published at once, so an idle ring always shows its true occupancy.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void ConsumeLazily()
+    {
+        Consume(publish: false);
+        if (_head - _publishedHead >= _publishThreshold || !HasData)
+        {
+            PublishHead();
+        }
+    }
+
+    /// <summary>Publishes the head if records were consumed since it was last published.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void PublishHeadIfStale()
+    {
+        if (_head != _publishedHead)
+        {
+            PublishHead();
+        }
+    }
 
     /// <summary>
     /// Tells the writer that this reader may sleep: from now on it raises the doorbell after each publish.

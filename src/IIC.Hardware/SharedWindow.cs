@@ -210,6 +210,9 @@ public sealed unsafe class SharedWindow : IDisposable
         return state is >= 0 and <= (int)SideState.Dead ? (SideState)state : SideState.Dead;
     }
 
+    /// <summary>The state word of side <paramref name="side"/>, for hot paths that hold a lease (read it with acquire; any value outside 0-3 means dead).</summary>
+    internal int* SideStateWord(int side) => (int*)SideBlock(side);
+
     /// <summary>Records that <paramref name="processId"/> attached to <paramref name="side"/>.</summary>
     public void MarkAttached(int side, int processId)
     {

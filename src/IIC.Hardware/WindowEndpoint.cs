@@ -37,6 +37,7 @@ public sealed unsafe class WindowEndpoint : IDisposable
     private bool _assembling;
     private int _claimLength;
     private readonly bool _grouped;
+    private readonly int* _peerState; // in the leased mapping: valid for this endpoint's life
     private int _disposed;
 
     /// <summary>Attaches to side <paramref name="side"/> of <paramref name="window"/>.</summary>
@@ -61,6 +62,7 @@ public sealed unsafe class WindowEndpoint : IDisposable
         // A grouped side shares its page with other members: never clear their pending bits (mid-message waits only).
         _waiter = new Waiter(strategy, window.GetInterruptPage(side), pendingIsReadiness: window.IsGrouped(side));
         _grouped = window.IsGrouped(side);
+        _peerState = window.SideStateWord(_peer);
         window.MarkAttached(side, Environment.ProcessId);
     }
 
@@ -107,7 +109,10 @@ public sealed unsafe class WindowEndpoint : IDisposable
     public InterruptPage ReceivePage => _window.GetInterruptPage(_side);
 
     /// <summary>True when a receive would not block: a record waits, or the peer closed or died, or this endpoint is disposed.</summary>
-    public bool IsReceiveReady => _reader.HasData || _window.ReadSideState(_peer) >= SideState.Closed || _disposed != 0;
+    public bool IsReceiveReady => _reader.HasData || PeerGone || _disposed != 0;
+
+    /// <summary>The peer closed or died (any state word outside 0-3, written by a buggy peer, also reads as gone).</summary>
+    private bool PeerGone => (uint)Volatile.Read(ref *_peerState) >= (uint)SideState.Closed;
 
     /// <summary>Arms the incoming ring (full fence): the peer rings the doorbell after each publish until <see cref="DisarmReceive"/>.</summary>
     public void ArmReceive() => _reader.Arm();
@@ -130,7 +135,7 @@ public sealed unsafe class WindowEndpoint : IDisposable
     public bool Send(ReadOnlySpan<byte> message, long deadline)
     {
         ThrowIfDisposed();
-        if (_window.ReadSideState(_peer) >= SideState.Closed)
+        if (PeerGone) // one acquire load of a line that only changes at close or death
         {
             ThrowPeerGone();
         }
@@ -342,6 +347,7 @@ public sealed unsafe class WindowEndpoint : IDisposable
         }
         if (!_reader.TryPeek(out var type, out var payload))
         {
+            _reader.PublishHeadIfStale(); // before any wait: return all consumed space to the writer
             ThrowIfPeerGoneAndEmpty();
             length = 0;
             return false;
@@ -353,7 +359,7 @@ public sealed unsafe class WindowEndpoint : IDisposable
                 throw new MessageTooLargeException(payload.Length, destination.Length);
             }
             payload.CopyTo(destination);
-            _reader.Consume();
+            _reader.ConsumeLazily();
             length = payload.Length;
             Count(length);
             return true;
@@ -511,31 +517,37 @@ public sealed unsafe class WindowEndpoint : IDisposable
 
     /// <summary>
     /// Back pressure: waits until a record of <paramref name="payloadLength"/> fits. The reader does not signal
-    /// freed space, so this spins briefly, then yields, then sleeps in growing steps up to 1 ms.
+    /// freed space, so this spins like the receive side would (a busy-spinning channel keeps spinning; the others
+    /// spin up to 50 µs), then yields, then sleeps in steps of 1 ms.
     /// </summary>
     private bool WaitForRoom(int payloadLength, long deadline)
     {
         RingFullStalls++;
-        var spinner = new SpinWait();
-        var sleepMs = 0;
+        var start = Stopwatch.GetTimestamp();
+        var spinFor = _waiter.Strategy.Kind == WaitKind.BusySpin ? long.MaxValue : Stopwatch.Frequency / 20_000;
+        var rounds = 0;
         while (!_writer.HasRoomFor(payloadLength))
         {
-            if (_window.ReadSideState(_peer) >= SideState.Closed)
+            if (PeerGone)
             {
                 ThrowPeerGone();
             }
-            if (deadline != long.MaxValue && Stopwatch.GetTimestamp() >= deadline)
+            var now = Stopwatch.GetTimestamp();
+            if (deadline != long.MaxValue && now >= deadline)
             {
                 return false;
             }
-            if (!spinner.NextSpinWillYield)
+            if (now - start < spinFor)
             {
-                spinner.SpinOnce(sleep1Threshold: -1);
+                Thread.SpinWait(20);
+            }
+            else if (++rounds < 10)
+            {
+                Thread.Yield();
             }
             else
             {
-                Thread.Sleep(sleepMs);
-                sleepMs = Math.Min(1, sleepMs + 1);
+                Thread.Sleep(1);
             }
         }
         return true;
@@ -586,7 +598,7 @@ public sealed unsafe class WindowEndpoint : IDisposable
 
     private readonly struct ReadTarget(WindowEndpoint endpoint) : IWaitTarget
     {
-        public bool IsReady => endpoint._reader.HasData || endpoint._window.ReadSideState(endpoint._peer) >= SideState.Closed || endpoint._disposed != 0;
+        public bool IsReady => endpoint._reader.HasData || endpoint.PeerGone || endpoint._disposed != 0;
 
         public void Arm() => endpoint._reader.Arm();
 

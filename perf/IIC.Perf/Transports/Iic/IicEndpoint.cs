@@ -16,7 +16,8 @@ internal sealed class IicEndpoint(IicChannel channel, RunGuard guard, Partition?
         {
             try
             {
-                if (channel.TryReceive(buffer, out var length, guard.Remaining))
+                // The common case first: a message is there, no clock read, no deadline.
+                if (channel.TryReceive(buffer, out var length) || channel.TryReceive(buffer, out length, guard.Remaining))
                 {
                     return length;
                 }
