@@ -80,13 +80,14 @@ public sealed class KillTests(ITestOutputHelper output)
         const long count = 1500;
         var (child, channels) = host.StartChild("rel-duplex", Ring, 1, null,
             "1", "adaptive", "0", MaxSize.ToString(CultureInfo.InvariantCulture), "3600", count.ToString(CultureInfo.InvariantCulture), "0");
-        using (child)
-        using (var channel = channels[0])
+        var channel = channels[0];
+        Thread? receiver = null, sender = null;
+        try
         {
             long received = 0;
             Exception? receiveEnd = null, sendEnd = null;
-            var receiver = StartThread(() => receiveEnd = Catch(() => SoakRunner.Receive(channel, 0, MaxSize, s_bound, n => Volatile.Write(ref received, n))));
-            var sender = StartThread(() => sendEnd = Catch(() => SoakRunner.Send(channel, 1, MaxSize, long.MaxValue, count)));
+            receiver = StartThread(() => receiveEnd = Catch(() => SoakRunner.Receive(channel, 0, MaxSize, s_bound, n => Volatile.Write(ref received, n))));
+            sender = StartThread(() => sendEnd = Catch(() => SoakRunner.Send(channel, 1, MaxSize, long.MaxValue, count)));
             var target = random.Next(1, (int)count / 2);
             WaitFor.Condition(() => Volatile.Read(ref received) >= target, $"{target} messages before the hypervisor's kill", s_bound, child.ToString);
             host.HypervisorChild!.Process.Kill();
@@ -102,6 +103,13 @@ public sealed class KillTests(ITestOutputHelper output)
             var refused = Assert.ThrowsAny<Exception>(() => IicChannel.Connect(host.Partition, "anything", null, TimeSpan.FromSeconds(2)).Dispose());
             Assert.IsType<HypervisorException>(refused);
             return $"hypervisor killed after {target}+ messages: both streams of {count} completed; a new connect fails: {refused.Message}";
+        }
+        finally
+        {
+            child.Dispose(); // first: threads still in Send or Receive end with PeerDead before the channel is disposed
+            receiver?.Join(s_bound);
+            sender?.Join(s_bound);
+            channel.Dispose();
         }
     }
 

@@ -29,6 +29,7 @@ public sealed class SoakTests(ITestOutputHelper output)
         var seconds = Knobs.Get("IIC_SOAK_SECONDS", 45);
         using var host = ReliabilityHost.Start();
         var children = new List<(ChildProcess Child, List<IicChannel> Channels, long StreamBase)>();
+        var threads = new List<Thread>();
         try
         {
             for (var c = 0; c < Children; c++)
@@ -46,7 +47,6 @@ public sealed class SoakTests(ITestOutputHelper output)
             var deadline = Stopwatch.GetTimestamp() + (long)(seconds * Stopwatch.Frequency);
             long messages = 0, bytes = 0, sent = 0;
             var failures = new List<string>();
-            var threads = new List<Thread>();
             var started = Stopwatch.GetTimestamp();
             foreach (var (child, channels, streamBase) in children)
             {
@@ -112,13 +112,21 @@ public sealed class SoakTests(ITestOutputHelper output)
         }
         finally
         {
-            foreach (var (child, channels, _) in children)
+            // Children first: a soak thread still in Send or Receive ends with PeerDead, never on an unmapped window.
+            foreach (var (child, _, _) in children)
+            {
+                child.Dispose();
+            }
+            foreach (var thread in threads)
+            {
+                thread.Join(TimeSpan.FromSeconds(20));
+            }
+            foreach (var (_, channels, _) in children)
             {
                 foreach (var channel in channels)
                 {
                     channel.Dispose();
                 }
-                child.Dispose();
             }
         }
     }
