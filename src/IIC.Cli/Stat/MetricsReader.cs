@@ -117,7 +117,7 @@ internal sealed class MetricsReader : IDisposable
         {
             throw new StatException(
                 $"Cannot attach to process {processId}: it has no .NET diagnostics socket (not a .NET process, started with DOTNET_EnableDiagnostics=0, " +
-                $"in another container or /tmp, or owned by another user). {e.Message}", e);
+                "in another container or /tmp, or owned by another user).", e);
         }
         catch (Exception e) when (e is UnauthorizedAccessException or IOException or TimeoutException or ServerErrorException)
         {
