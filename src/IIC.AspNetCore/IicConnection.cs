@@ -14,7 +14,8 @@ namespace IIC.AspNetCore;
 /// <see cref="Pipe"/>s over pooled memory, pumped to and from the channel by two loops: receive polls the ring and
 /// copies each record straight into the input pipe's buffers; send takes whatever Kestrel flushed and publishes it as
 /// one record (claimed in place when it fits), so an HTTP/2 flush costs one ring record and at most one doorbell.
-/// Neither loop allocates per message in steady state.
+/// Neither loop allocates buffers (pipe memory is pooled; nothing grows with the message); what remains per wake-up
+/// is the thread-pool scheduling of continuations (ConnectionPumpTests measures it).
 /// </summary>
 internal sealed class IicConnection : ConnectionContext, IConnectionIdFeature, IConnectionTransportFeature, IConnectionItemsFeature,
     IConnectionLifetimeFeature, IConnectionEndPointFeature
