@@ -13,7 +13,7 @@ namespace IIC.Hardware;
 /// <para>Adaptive rule (why, in DESIGN.md): a fixed spin of a few µs collapses on a VM where a wake-up costs
 /// 40-100 µs, because after one hiccup both sides park and stay parked. So the waiter measures the wake-up
 /// latency of its real parks (the waker stamps the page) and the gaps between arrivals, and spins for
-/// max(4 x wake latency, 2 x recent gap) while the recent gap is below 20 x the wake latency, never longer than
+/// max(4 x wake latency, 2 x recent gap) while the recent gap is below 20 x the wake latency or below the ceiling, never longer than
 /// <see cref="WaitStrategy.MaxSpinBudget"/>, scaled by the share of recent waits such a spin would have caught
 /// (on an oversubscribed machine spinning only steals the peer's CPU, so it degrades to parking and recovers
 /// when gaps shrink). After a park that timed out (real idleness) the gap estimate jumps,
@@ -25,6 +25,7 @@ public sealed class Waiter
     private const int PayoffShift = 10;
     private static readonly long s_initialWakeLatencyTicks = Stopwatch.Frequency / 20_000; // 50 µs until measured
     private static readonly long s_yieldAfterTicks = Stopwatch.Frequency / 50_000; // 20 µs of spinning
+    private static readonly long s_descheduledTicks = Stopwatch.Frequency / 20_000; // a yield that took 50 µs
 
     private readonly WaitStrategy _strategy;
     private readonly InterruptPage _page;
@@ -115,7 +116,8 @@ public sealed class Waiter
         where TTarget : struct, IWaitTarget
     {
         // Past a short while, offer the CPU between rounds (sched_yield returns at once when nothing else wants
-        // it): when both partitions share one CPU, the message we wait for can only come if the peer runs.
+        // it): when both partitions share one CPU, the message we wait for can only come if the peer runs; and
+        // a yield that took long shows the CPU is oversubscribed, so spinning on is pointless.
         var yieldAfter = start + s_yieldAfterTicks;
         while (true)
         {
@@ -135,6 +137,12 @@ public sealed class Waiter
             if (now >= yieldAfter)
             {
                 Thread.Yield();
+                if (Stopwatch.GetTimestamp() - now > s_descheduledTicks)
+                {
+                    // The yield gave the CPU away for a while: others are waiting for it, spinning only delays
+                    // them (perhaps the peer we wait for). Stop spinning; the caller parks if nothing came.
+                    return target.IsReady;
+                }
             }
         }
     }
@@ -221,8 +229,10 @@ public sealed class Waiter
 
     private long AdaptiveBudgetTicks()
     {
+        // Spin through gaps that are cheap next to a wake-up, or that fit the ceiling anyway (a wake-up is cheap on
+        // a busy machine whose CPUs never halt, yet a sleeping receiver still answers 10-100x later than a spinning one).
         var wake = _wakeLatencyTicks;
-        var budget = _gapTicks < 20 * wake ? Math.Max(4 * wake, 2 * _gapTicks) : wake;
+        var budget = _gapTicks < 20 * wake || _gapTicks < _maxBudgetTicks ? Math.Max(4 * wake, 2 * _gapTicks) : wake;
         return Math.Min(budget, _maxBudgetTicks);
     }
 
