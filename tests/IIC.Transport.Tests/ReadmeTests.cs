@@ -3,7 +3,7 @@ using IIC.Tests;
 namespace IIC.Transport.Tests;
 
 /// <summary>
-/// The README's "Using IICFast" section (docs/using-iicfast.md) cannot rot: its C# blocks are exactly the files
+/// The README's "Using IICFast" section cannot rot: its ```csharp blocks are exactly the files
 /// in ReadmeExample/ (modulo indentation), which the child test host compiles, and the example runs as two processes.
 /// The project copies both the docs and the example sources next to the test assembly.
 /// </summary>
@@ -15,7 +15,7 @@ public class ReadmeTests
     public void The_docs_code_blocks_are_the_compiled_example()
     {
         var root = AppContext.BaseDirectory;
-        var blocks = CSharpBlocks(File.ReadAllLines(Path.Combine(root, "docs", "using-iicfast.md")));
+        var blocks = CSharpBlocks(UsingSection(File.ReadAllLines(Path.Combine(root, "README.md"))));
         Assert.Equal(s_exampleFiles.Length, blocks.Count);
         for (var i = 0; i < s_exampleFiles.Length; i++)
         {
@@ -25,7 +25,7 @@ public class ReadmeTests
             for (var line = 0; line < Math.Min(expected.Count, actual.Count); line++)
             {
                 Assert.True(expected[line] == actual[line],
-                    $"docs/using-iicfast.md block {i + 1} differs from ReadmeExample/{s_exampleFiles[i]} at line {line + 1}:{Environment.NewLine}  docs: {actual[line]}{Environment.NewLine}  code: {expected[line]}");
+                    $"README 'Using IICFast' block {i + 1} differs from ReadmeExample/{s_exampleFiles[i]} at line {line + 1}:{Environment.NewLine}  docs: {actual[line]}{Environment.NewLine}  code: {expected[line]}");
             }
             Assert.True(expected.Count == actual.Count, $"block {i + 1} has {actual.Count} lines, ReadmeExample/{s_exampleFiles[i]} has {expected.Count}");
         }
@@ -52,6 +52,15 @@ public class ReadmeTests
         {
             Directory.Delete(directory, recursive: true);
         }
+    }
+
+    /// <summary>The lines of the README's "## Using IICFast" section, up to the next level-2 heading.</summary>
+    private static string[] UsingSection(string[] lines)
+    {
+        var start = Array.FindIndex(lines, l => l.Trim() == "## Using IICFast");
+        Assert.True(start >= 0, "the README has no '## Using IICFast' section");
+        var end = Array.FindIndex(lines, start + 1, l => l.StartsWith("## ", StringComparison.Ordinal));
+        return lines[start..(end < 0 ? lines.Length : end)];
     }
 
     private static List<string[]> CSharpBlocks(string[] lines)
