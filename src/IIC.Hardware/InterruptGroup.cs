@@ -37,20 +37,16 @@ public sealed unsafe class InterruptGroup : IDisposable
     /// <exception cref="NativeException">The kernel refused.</exception>
     public static InterruptGroup Create(string name = "iic-group")
     {
-        var file = MemoryFile.Create(name);
-        MappedMemory? memory = null;
+        var (file, memory) = SealedMemory.Create(name, FileSize);
         try
         {
-            MemoryFile.SetSize(file, FileSize);
-            MemoryFile.AddSeals(file, SharedWindow.RequiredSeals);
-            memory = MappedMemory.Map(file, FileSize);
             using var lease = memory.Lease();
             var page = InterruptPage.Format(lease.Base, InterruptPage.MaxVectorCount);
             return new InterruptGroup(file, memory, page);
         }
         catch
         {
-            memory?.Dispose();
+            memory.Dispose();
             file.Dispose();
             throw;
         }
@@ -61,22 +57,7 @@ public sealed unsafe class InterruptGroup : IDisposable
     public static InterruptGroup Open(FileDescriptor file)
     {
         ArgumentNullException.ThrowIfNull(file);
-        FileSeals seals;
-        try
-        {
-            seals = MemoryFile.GetSeals(file);
-        }
-        catch (NativeException e)
-        {
-            throw new InvalidDataException($"The descriptor is not a sealed memfd interrupt group ({e.Message}).", e);
-        }
-        var size = file.GetStatus().Size;
-        if ((seals & SharedWindow.RequiredSeals) != SharedWindow.RequiredSeals || size != FileSize)
-        {
-            throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
-                $"An interrupt group must be a {FileSize}-byte memfd sealed with {SharedWindow.RequiredSeals}; got {size} bytes sealed with {seals}."));
-        }
-        var memory = MappedMemory.Map(file, FileSize);
+        var memory = SealedMemory.Open(file, FileSize, FileSize, "interrupt group");
         try
         {
             using var lease = memory.Lease();

@@ -25,7 +25,7 @@ public sealed unsafe class SharedWindow : IDisposable
     public const int EmbeddedVectorCount = 64;
 
     /// <summary>The seals every window must carry.</summary>
-    public const FileSeals RequiredSeals = FileSeals.Shrink | FileSeals.Grow | FileSeals.Seal;
+    public const FileSeals RequiredSeals = SealedMemory.RequiredSeals;
 
     private const int PageSize = 4096;
     private const int RingTableOffset = 32;
@@ -79,13 +79,9 @@ public sealed unsafe class SharedWindow : IDisposable
         var ring1 = Align(ring0 + DescriptorRing.SizeFor(options.RingCapacity0), PageSize);
         var total = Align(ring1 + DescriptorRing.SizeFor(options.RingCapacity1), PageSize);
 
-        var file = MemoryFile.Create(name);
-        MappedMemory? memory = null;
+        var (file, memory) = SealedMemory.Create(name, total);
         try
         {
-            MemoryFile.SetSize(file, total);
-            MemoryFile.AddSeals(file, RequiredSeals);
-            memory = MappedMemory.Map(file, total);
             using (var lease = memory.Lease())
             {
                 var b = lease.Base;
@@ -107,7 +103,7 @@ public sealed unsafe class SharedWindow : IDisposable
         }
         catch
         {
-            memory?.Dispose();
+            memory.Dispose();
             file.Dispose();
             throw;
         }
@@ -121,25 +117,7 @@ public sealed unsafe class SharedWindow : IDisposable
     public static SharedWindow Open(FileDescriptor file)
     {
         ArgumentNullException.ThrowIfNull(file);
-        FileSeals seals;
-        try
-        {
-            seals = MemoryFile.GetSeals(file);
-        }
-        catch (NativeException e)
-        {
-            throw new InvalidDataException($"The descriptor is not a sealed memfd window ({e.Message}).", e);
-        }
-        if ((seals & RequiredSeals) != RequiredSeals)
-        {
-            throw new InvalidDataException($"The window is not sealed against resizing (seals: {seals}; required: {RequiredSeals}). Refusing to map memory a peer could shrink under us.");
-        }
-        var size = file.GetStatus().Size;
-        if (size < HeaderSize + 2 * DescriptorRing.SizeFor(DescriptorRing.MinCapacity) || size > (1L << 32))
-        {
-            throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture, $"A window of {size} bytes is outside the possible sizes."));
-        }
-        var memory = MappedMemory.Map(file, size);
+        var memory = SealedMemory.Open(file, HeaderSize + (2 * DescriptorRing.SizeFor(DescriptorRing.MinCapacity)), 1L << 32, "window");
         try
         {
             return Attach(file, memory);
