@@ -56,13 +56,21 @@ public sealed unsafe class WindowEndpoint : IDisposable
         _side = side;
         _peer = 1 - side;
         _lease = window.Lease();
-        _writer = window.GetRing(side).CreateWriter();
-        _reader = window.GetRing(_peer).CreateReader();
-        _doorbell = new Doorbell(_writer, window.GetInterruptPage(_peer), window.GetVector(_peer));
-        // A grouped side shares its page with other members: never clear their pending bits (mid-message waits only).
-        _waiter = new Waiter(strategy, window.GetInterruptPage(side), pendingIsReadiness: window.IsGrouped(side));
-        _grouped = window.IsGrouped(side);
-        _peerState = window.SideStateWord(_peer);
+        try
+        {
+            _writer = window.GetRing(side).CreateWriter();
+            _reader = window.GetRing(_peer).CreateReader(); // throws RingFaultException on a head the peer corrupted
+            _doorbell = new Doorbell(_writer, window.GetInterruptPage(_peer), window.GetVector(_peer));
+            // A grouped side shares its page with other members: never clear their pending bits (mid-message waits only).
+            _waiter = new Waiter(strategy, window.GetInterruptPage(side), pendingIsReadiness: window.IsGrouped(side));
+            _grouped = window.IsGrouped(side);
+            _peerState = window.SideStateWord(_peer);
+        }
+        catch
+        {
+            _lease.Dispose(); // else the mapping outlives the window's Dispose
+            throw;
+        }
         window.MarkAttached(side, Environment.ProcessId);
     }
 
