@@ -80,8 +80,8 @@ public sealed unsafe class RingReader
         {
             throw Fault(_fault);
         }
-        // Padding skipped in one call is bounded by one lap, so a peer that writes only padding cannot hold us here.
-        for (var skipped = 0; skipped <= _capacity;)
+        // Padding skipped in one call is bounded by one lap (then it is a fault), so a peer that writes only padding cannot hold us here.
+        for (var skipped = 0; ;)
         {
             var offset = (int)(_head & _mask);
             var record = _data + offset;
@@ -109,6 +109,14 @@ public sealed unsafe class RingReader
                 _head += aligned;
                 skipped += aligned;
                 PublishHead();
+                if (skipped >= _capacity)
+                {
+                    // A writer leaves at most capacity - 8 bytes unconsumed (zero-ahead slack): a whole lap of padding is
+                    // a lie, and since consumed padding is never cleared, returning "no data" here would let the
+                    // receiver see data again at once and spin on the same lap forever (a hang at 100 % CPU).
+                    throw Fault(string.Create(CultureInfo.InvariantCulture,
+                        $"padding records cover a whole lap ({skipped} bytes up to position {_head}); a writer leaves at most {_capacity - RecordHeader.Size} bytes unconsumed"));
+                }
                 continue;
             }
             if (length > _maxRecordLength)

@@ -85,14 +85,16 @@ public sealed class ValidationTests : IDisposable
     [Fact]
     public async Task Padding_chain_of_a_whole_lap_does_not_hold_the_reader()
     {
-        // A hostile writer fills the area with 8-byte padding records: one TryPeek skips at most one lap and returns.
+        // A hostile writer fills the area with 8-byte padding records: one TryPeek skips at most one lap, then faults
+        // (a real writer never leaves a whole lap unconsumed; returning "no data" would spin the receiver on the lap forever).
         for (var offset = 0; offset < Capacity; offset += 8)
         {
             WriteHeader(offset, 8, (int)RecordFraming.Padding);
         }
         var reader = _ring.CreateReader();
-        var thrown = await RunBounded(() => Assert.False(reader.TryPeek(out _, out _)), s_bound);
-        Assert.Null(thrown);
+        var thrown = await RunBounded(() => reader.TryPeek(out _, out _), s_bound);
+        var fault = Assert.IsType<RingFaultException>(thrown);
+        Assert.Contains("padding records cover a whole lap", fault.Message, StringComparison.Ordinal);
     }
 
     [Fact]
