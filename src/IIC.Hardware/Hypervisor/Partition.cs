@@ -72,6 +72,7 @@ public sealed class Partition : IDisposable
     /// <exception cref="HypervisorException">The hypervisor is not running, or refused this partition (the message says why).</exception>
     public static Partition Attach(string hypervisorName, string partitionName, string? socketDirectory = null)
     {
+        ControlProtocol.ValidateName(hypervisorName, nameof(hypervisorName)); // names the caller's parameter (SocketPath says 'name')
         ControlProtocol.ValidateName(partitionName, nameof(partitionName));
         var path = HypervisorPaths.SocketPath(hypervisorName, socketDirectory);
         var socket = SeqPacketSocket.Create();
