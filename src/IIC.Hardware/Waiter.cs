@@ -69,6 +69,15 @@ public sealed class Waiter
     /// <summary>Parks that ended by timeout rather than a wake.</summary>
     public long ParkTimeouts { get; private set; }
 
+    /// <summary>
+    /// Times the waiter backed off for 1 ms because <see cref="SpuriousWakeLimit"/> wakes in a row brought nothing
+    /// (a peer flooding the interrupt page; legitimate traffic almost never gets here).
+    /// </summary>
+    public long SpuriousBackoffs { get; private set; }
+
+    /// <summary>Wakes in a row that brought no data before the waiter backs off for 1 ms.</summary>
+    public const int SpuriousWakeLimit = 64;
+
     /// <summary>The learned wake-up latency (time from a sender's doorbell to this thread running).</summary>
     public TimeSpan WakeLatency => TimeSpan.FromSeconds((double)_wakeLatencyTicks / Stopwatch.Frequency);
 
@@ -151,6 +160,10 @@ public sealed class Waiter
         where TTarget : struct, IWaitTarget
     {
         target.Arm(); // full fence
+        // Wakes and pending bits that brought nothing, in a row. A peer can raise them in a loop (it shares the
+        // page); each costs us a futex round trip, or nothing at all once it bumps the futex word faster than we
+        // sleep on it, so without a limit a hostile peer pins this thread at 100 % CPU.
+        var spurious = 0;
         try
         {
             while (true)
@@ -163,6 +176,14 @@ public sealed class Waiter
                 if (now >= deadline)
                 {
                     return false;
+                }
+                if (spurious >= SpuriousWakeLimit)
+                {
+                    // Under a flood: back off 1 ms (a real message waits at most that long more) and start again.
+                    spurious = 0;
+                    SpuriousBackoffs++;
+                    Thread.Sleep(1);
+                    continue;
                 }
                 var sequence = _page.ReadSequence();
                 _page.AnnounceSleep(); // full fence: sleeping=1 is visible before we re-check
@@ -178,6 +199,7 @@ public sealed class Waiter
                     {
                         _page.ClearPending(); // a raise we no longer need; a fresh 0 -> 1 edge must be possible
                     }
+                    spurious++;
                     continue;
                 }
                 var timeout = _parkTimeout;
@@ -195,11 +217,16 @@ public sealed class Waiter
                 if (result == FutexWaitResult.TimedOut)
                 {
                     ParkTimeouts++;
+                    spurious = 0;
                     _gapTicks = Math.Max(_gapTicks, ToTicks(_parkTimeout)); // real idleness
                 }
-                else if (result == FutexWaitResult.Woken)
+                else
                 {
-                    LearnWakeLatency();
+                    spurious++; // if it brought data, the check at the top returns before this counts
+                    if (result == FutexWaitResult.Woken)
+                    {
+                        LearnWakeLatency();
+                    }
                 }
             }
         }
