@@ -217,7 +217,7 @@ public sealed class HostileTests(ITestOutputHelper output)
             Assert.Equal(long.Parse(parts[2], CultureInfo.InvariantCulture), messages);
             var share = cpu / wall;
             var waiter = channel.Endpoint.Waiter;
-            output.WriteLine($"{wakes:N0} spurious wakes in {wall.TotalSeconds:0.0} s, {messages} real messages all checked; victim thread CPU {cpu.TotalSeconds:0.00} s = {share:P0} of a CPU; parks {waiter.Parks:N0}, spin hits {waiter.SpinHits:N0}");
+            output.WriteLine($"{wakes:N0} spurious wakes in {wall.TotalSeconds:0.0} s, {messages} real messages all checked; victim thread CPU {cpu.TotalSeconds:0.00} s = {share:P0} of a CPU; parks {waiter.Parks:N0}, spin hits {waiter.SpinHits:N0}, 1 ms back-offs {waiter.SpuriousBackoffs:N0}");
             Assert.True(wakes > 10_000, $"the flood was too weak to mean anything ({wakes} wakes)");
             // Each spurious wake costs the victim a futex return, a look at its ring and a re-park (a few µs); the
             // flooder pays a futex_wake syscall per wake on the other CPU, so the victim is asleep most of the time.
