@@ -167,6 +167,13 @@ public static class SoakRunner
     }
 }
 
+/// <summary>Which seeds of the hostile child tell a targeted lie.</summary>
+public static class HostileSeeds
+{
+    /// <summary>The targeted lie seed <paramref name="seed"/> tells (0-13), or -1 for random bytes: seeds 0-39 are random, then 14 targeted and 14 random seeds alternate.</summary>
+    public static int TargetedMode(int seed) => seed < 40 || (seed - 40) % 28 >= 14 ? -1 : (seed - 40) % 28;
+}
+
 /// <summary>
 /// Child partitions of IIC.Reliability.Tests. Arguments start with <c>hypervisor socket-directory service ring-capacity</c>.
 /// </summary>
@@ -279,10 +286,10 @@ internal static class ReliabilityScenarios
             {
                 // Targeted lies (seeds from 40) go to an empty ring, at the head, so each has one predictable outcome.
                 var before = random.Next(0, 20);
-                sequence = SendSome(channel, seed, buffer, sequence, seed < 40 ? before : 0);
+                sequence = SendSome(channel, seed, buffer, sequence, HostileSeeds.TargetedMode(seed) < 0 ? before : 0);
                 what = Scribble(channel.Endpoint.Window, channel.Endpoint.Side, seed, random);
                 var after = random.Next(0, 20);
-                sequence = SendSome(channel, seed, buffer, sequence, seed < 40 ? after : 0);
+                sequence = SendSome(channel, seed, buffer, sequence, HostileSeeds.TargetedMode(seed) < 0 ? after : 0);
             }
             catch (Exception e) when (e is RingFaultException or PeerDeadException or ChannelClosedException or InvalidDataException)
             {
@@ -323,9 +330,9 @@ internal static class ReliabilityScenarios
     }
 
     /// <summary>
-    /// Writes into the window this side shares with the victim (side 1 - <paramref name="side"/>): seeds below 40
+    /// Writes into the window this side shares with the victim (side 1 - <paramref name="side"/>): random seeds
     /// write random bytes at random offsets (anywhere past the immutable header: interrupt blocks, side blocks, both
-    /// rings' control lines and data); seeds from 40 on cycle through targeted lies. Returns what it did.
+    /// rings' control lines and data); targeted seeds (<see cref="HostileSeeds.TargetedMode"/>) tell one lie each. Returns what it did.
     /// </summary>
     private static unsafe string Scribble(SharedWindow window, int side, int seed, Random random)
     {
@@ -340,7 +347,7 @@ internal static class ReliabilityScenarios
         var head = *(long*)(b + ring.Offset + DescriptorRing.HeadOffset);
         var at = (int)(head & (capacity - 1)); // where the victim reads next (roughly: it may have moved on)
         var pageOffset = *(long*)(b + 64 + (16 * victim));
-        var mode = seed < 40 ? -1 : (seed - 40) % 14;
+        var mode = HostileSeeds.TargetedMode(seed);
         switch (mode)
         {
             case -1:
