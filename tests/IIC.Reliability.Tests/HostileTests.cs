@@ -247,6 +247,25 @@ public sealed class HostileTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public void Interrupt_group_pages_are_sealed_against_resizing_and_an_unsealed_one_is_refused()
+    {
+        // A group page is the memfd a partition hands to every sender with its grants (seals bind every holder,
+        // the creator included, so this process stands for any peer that received the descriptor).
+        using var group = InterruptGroup.Create();
+        var size = group.File.GetStatus().Size;
+        foreach (var newSize in new[] { size / 2, size * 2, 0 })
+        {
+            var refused = Assert.Throws<IIC.Native.NativeException>(() => IIC.Native.MemoryFile.SetSize(group.File, newSize));
+            Assert.Equal("EPERM", refused.ErrnoName);
+        }
+        using var unsealed = IIC.Native.MemoryFile.Create("iic-unsealed-group");
+        IIC.Native.MemoryFile.SetSize(unsealed, size);
+        var e = Assert.Throws<InvalidDataException>(() => InterruptGroup.Open(unsealed).Dispose());
+        output.WriteLine(e.Message);
+        Assert.Contains("seal", e.Message, StringComparison.OrdinalIgnoreCase);
+    }
+
     private static Exception? Catch(Action action)
     {
         try

@@ -277,6 +277,7 @@ internal static class ReliabilityScenarios
         var buffer = new byte[HostileMaxSize];
         for (var seed = from; seed < from + seeds; seed++)
         {
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"seed {seed}: connecting"));
             var channel = Connect(partition, args);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"connected {seed}"));
             var random = new Random(seed);
@@ -300,6 +301,7 @@ internal static class ReliabilityScenarios
             {
                 return 2;
             }
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"seed {seed}: closing"));
             try
             {
                 channel.Dispose();
