@@ -371,6 +371,8 @@ public sealed class Partition : IDisposable
                 }
                 catch (InvalidDataException e)
                 {
+                    // A listener's Accept is not failed for one bad connection (it waits for the next), so say it here.
+                    IicEventSource.Log.ProtocolFault(service ?? "hypervisor " + HypervisorName, peerPid, "refused a granted window: " + e.Message);
                     if (window is null)
                     {
                         descriptors[0].Dispose();
