@@ -41,7 +41,7 @@ public sealed class HostileTests(ITestOutputHelper output)
         while (s_faults.TryDequeue(out _))
         {
         }
-        var seeds = Knobs.Get("IIC_HOSTILE_SEEDS", 1000);
+        var seeds = Knobs.Get("IIC_HOSTILE_SEEDS", 600);
         using var host = ReliabilityHost.Start();
         // A healthy channel to another child runs both ways the whole time.
         var (healthy, healthyChannels) = host.StartChild("rel-duplex", Ring, 1, null,
