@@ -46,7 +46,7 @@ internal sealed class GreeterServerProcess : IDisposable
         server._process.BeginErrorReadLine();
         try
         {
-            server.WaitReady(TimeSpan.FromSeconds(30));
+            server.WaitReady(TimeSpan.FromSeconds(90)); // an ASP.NET Core process can take tens of seconds to start on a loaded 2-core machine
         }
         catch
         {
