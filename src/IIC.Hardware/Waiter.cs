@@ -60,6 +60,9 @@ public sealed class Waiter
     /// <summary>The strategy.</summary>
     public WaitStrategy Strategy => _strategy;
 
+    /// <summary>The page this waiter sleeps on.</summary>
+    public InterruptPage Page => _page;
+
     /// <summary>Waits that ended while spinning (data arrived within the spin budget).</summary>
     public long SpinHits { get; private set; }
 

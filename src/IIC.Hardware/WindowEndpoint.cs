@@ -3,6 +3,7 @@ using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace IIC.Hardware;
 
@@ -39,6 +40,9 @@ public sealed unsafe class WindowEndpoint : IDisposable
     private readonly bool _grouped;
     private readonly int* _peerState; // in the leased mapping: valid for this endpoint's life
     private int _disposed;
+    private int _released;
+    private InFlightFlag _sending;
+    private InFlightFlag _receiving;
 
     /// <summary>Attaches to side <paramref name="side"/> of <paramref name="window"/>.</summary>
     /// <param name="window">The window.</param>
@@ -139,10 +143,22 @@ public sealed unsafe class WindowEndpoint : IDisposable
     /// <exception cref="ChannelClosedException">The peer closed.</exception>
     /// <exception cref="PeerDeadException">The peer died.</exception>
     /// <exception cref="RingFaultException">The shared state is corrupt.</exception>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool Send(ReadOnlySpan<byte> message, long deadline)
     {
-        ThrowIfDisposed();
+        EnterSending();
+        try
+        {
+            return SendCore(message, deadline);
+        }
+        finally
+        {
+            ExitSending();
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool SendCore(ReadOnlySpan<byte> message, long deadline)
+    {
         if (PeerGone) // one acquire load of a line that only changes at close or death
         {
             ThrowPeerGone();
@@ -173,7 +189,26 @@ public sealed unsafe class WindowEndpoint : IDisposable
     /// <exception cref="InvalidOperationException">A claim is already open.</exception>
     public bool TryClaim(int length, out Span<byte> payload)
     {
-        ThrowIfDisposed();
+        // An open claim counts as a send in progress until Commit or Abort: its span points into the mapping.
+        EnterSending();
+        try
+        {
+            if (TryClaimCore(length, out payload))
+            {
+                return true;
+            }
+        }
+        catch
+        {
+            ExitSending();
+            throw;
+        }
+        ExitSending();
+        return false;
+    }
+
+    private bool TryClaimCore(int length, out Span<byte> payload)
+    {
         if (length < 0 || length > _writer.MaxPayloadLength)
         {
             throw new ArgumentOutOfRangeException(nameof(length), length, string.Create(CultureInfo.InvariantCulture,
@@ -195,15 +230,33 @@ public sealed unsafe class WindowEndpoint : IDisposable
     /// <exception cref="InvalidOperationException">No claim is open.</exception>
     public void Commit()
     {
-        _writer.Commit(s_unfragmented);
-        _doorbell.Ring();
-        MessagesSent++;
-        BytesSent += _claimLength;
+        try
+        {
+            ThrowIfDisposed(); // the span stayed mapped while the claim was open; nothing is published after Dispose
+            _writer.Commit(s_unfragmented);
+            _doorbell.Ring();
+            MessagesSent++;
+            BytesSent += _claimLength;
+        }
+        finally
+        {
+            ExitSending();
+        }
     }
 
     /// <summary>Abandons the open claim: nothing is delivered.</summary>
     /// <exception cref="InvalidOperationException">No claim is open.</exception>
-    public void Abort() => _writer.Abort();
+    public void Abort()
+    {
+        try
+        {
+            _writer.Abort();
+        }
+        finally
+        {
+            ExitSending();
+        }
+    }
 
     /// <summary>
     /// Receives one message into <paramref name="destination"/>, waiting until <paramref name="deadline"/>.
@@ -215,22 +268,30 @@ public sealed unsafe class WindowEndpoint : IDisposable
     /// <exception cref="RingFaultException">The shared state is corrupt.</exception>
     public bool TryReceive(Span<byte> destination, out int length, long deadline)
     {
-        ThrowIfDisposed();
-        if (deadline != 0)
+        EnterReceiving();
+        try
         {
-            ThrowIfGrouped();
+            if (deadline != 0)
+            {
+                ThrowIfGrouped();
+            }
+            while (true)
+            {
+                if (TryReceiveNow(destination, out length))
+                {
+                    return true;
+                }
+                var target = new ReadTarget(this);
+                if (deadline == 0 || !_waiter.Wait(ref target, deadline))
+                {
+                    return false;
+                }
+                ThrowIfDisposed(); // disposed from another thread while we waited
+            }
         }
-        while (true)
+        finally
         {
-            if (TryReceiveNow(destination, out length))
-            {
-                return true;
-            }
-            var target = new ReadTarget(this);
-            if (deadline == 0 || !_waiter.Wait(ref target, deadline))
-            {
-                return false;
-            }
+            ExitReceiving();
         }
     }
 
@@ -240,10 +301,17 @@ public sealed unsafe class WindowEndpoint : IDisposable
     /// <returns>True if the next receive will not block.</returns>
     public bool WaitToReceive(long deadline)
     {
-        ThrowIfDisposed();
-        ThrowIfGrouped();
-        var target = new ReadTarget(this);
-        return _waiter.Wait(ref target, deadline);
+        EnterReceiving();
+        try
+        {
+            ThrowIfGrouped();
+            var target = new ReadTarget(this);
+            return _waiter.Wait(ref target, deadline);
+        }
+        finally
+        {
+            ExitReceiving();
+        }
     }
 
     /// <summary>
@@ -270,11 +338,11 @@ public sealed unsafe class WindowEndpoint : IDisposable
     public int Poll<THandler>(ref THandler handler, int limit = int.MaxValue)
         where THandler : struct, IMessageHandler, allows ref struct
     {
-        ThrowIfDisposed();
+        EnterReceiving();
         var handled = 0;
         try
         {
-            while (handled < limit)
+            while (handled < limit && _disposed == 0) // a handler may dispose the channel: stop, then release
             {
                 if (_assembling)
                 {
@@ -314,11 +382,17 @@ public sealed unsafe class WindowEndpoint : IDisposable
         finally
         {
             _reader.PublishHead();
+            ExitReceiving();
         }
         return handled;
     }
 
     /// <summary>Closes this side: the peer's receives end once they drained what was sent.</summary>
+    /// <remarks>
+    /// Safe from any thread, also while another thread sends, receives or holds a claim or a polled span: the
+    /// mapping is released only once no operation is in flight (by Dispose, or by the last operation to leave).
+    /// Operations that were waiting end with <see cref="ObjectDisposedException"/>.
+    /// </remarks>
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -326,11 +400,74 @@ public sealed unsafe class WindowEndpoint : IDisposable
             return;
         }
         _window.MarkClosed(_side);
-        _lease.Dispose();
-        if (_ownsWindow)
+        _waiter.Page.WakeAlways(); // our own receiver, if another thread parks in it, wakes and sees the disposal
+        // The in-flight flags are plain stores on the hot paths; this barrier makes every thread's earlier
+        // stores visible before we read them (and ours before they read _disposed): an asymmetric Dekker.
+        Interlocked.MemoryBarrierProcessWide();
+        TryRelease();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void EnterSending()
+    {
+        Volatile.Write(ref _sending.Value, 1);
+        if (Volatile.Read(ref _disposed) != 0)
         {
-            _window.Dispose();
+            ExitSending();
+            ThrowIfDisposed();
         }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void ExitSending()
+    {
+        Volatile.Write(ref _sending.Value, 0);
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            TryRelease();
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void EnterReceiving()
+    {
+        Volatile.Write(ref _receiving.Value, 1);
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            ExitReceiving();
+            ThrowIfDisposed();
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void ExitReceiving()
+    {
+        Volatile.Write(ref _receiving.Value, 0);
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            TryRelease();
+        }
+    }
+
+    /// <summary>Releases the mapping once disposed and no operation is in flight; only the first caller to see that does it.</summary>
+    private void TryRelease()
+    {
+        if (Volatile.Read(ref _sending.Value) == 0 && Volatile.Read(ref _receiving.Value) == 0 && Interlocked.Exchange(ref _released, 1) == 0)
+        {
+            _lease.Dispose();
+            if (_ownsWindow)
+            {
+                _window.Dispose();
+            }
+        }
+    }
+
+    /// <summary>A flag on a line of its own: the sending and receiving threads each write theirs on every call.</summary>
+    [StructLayout(LayoutKind.Explicit, Size = 2 * Smp.PaddedLineSize)]
+    private struct InFlightFlag
+    {
+        [FieldOffset(Smp.PaddedLineSize)]
+        public int Value;
     }
 
     private bool TryReceiveNow(Span<byte> destination, out int length)
@@ -384,6 +521,7 @@ public sealed unsafe class WindowEndpoint : IDisposable
             {
                 var target = new ReadTarget(this);
                 _waiter.Wait(ref target, long.MaxValue);
+                ThrowIfDisposed();
                 if (!_reader.HasData)
                 {
                     ThrowIfPeerGoneAndEmpty(midMessage: true);
@@ -536,6 +674,7 @@ public sealed unsafe class WindowEndpoint : IDisposable
         var rounds = 0;
         while (!_writer.HasRoomFor(payloadLength))
         {
+            ThrowIfDisposed();
             if (PeerGone)
             {
                 ThrowPeerGone();
