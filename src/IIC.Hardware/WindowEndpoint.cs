@@ -41,8 +41,10 @@ public sealed unsafe class WindowEndpoint : IDisposable
     private readonly int* _peerState; // in the leased mapping: valid for this endpoint's life
     private int _disposed;
     private int _released;
+    private int _disposeStarted;
     private InFlightFlag _sending;
     private InFlightFlag _receiving;
+    private InFlightFlag _closing; // Dispose's own use of the mapping
 
     /// <summary>Attaches to side <paramref name="side"/> of <paramref name="window"/>.</summary>
     /// <param name="window">The window.</param>
@@ -395,12 +397,17 @@ public sealed unsafe class WindowEndpoint : IDisposable
     /// </remarks>
     public void Dispose()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        if (Interlocked.Exchange(ref _disposeStarted, 1) != 0)
         {
             return;
         }
+        // Dispose itself uses the mapping below: count it in flight before anyone can see _disposed, or an
+        // operation leaving at that moment would release the mapping under us.
+        Volatile.Write(ref _closing.Value, 1);
+        Interlocked.Exchange(ref _disposed, 1); // full fence: _closing is visible to whoever sees _disposed
         _window.MarkClosed(_side);
         _waiter.Page.WakeAlways(); // our own receiver, if another thread parks in it, wakes and sees the disposal
+        Volatile.Write(ref _closing.Value, 0);
         // The in-flight flags are plain stores on the hot paths; this barrier makes every thread's earlier
         // stores visible before we read them (and ours before they read _disposed): an asymmetric Dekker.
         Interlocked.MemoryBarrierProcessWide();
@@ -452,7 +459,8 @@ public sealed unsafe class WindowEndpoint : IDisposable
     /// <summary>Releases the mapping once disposed and no operation is in flight; only the first caller to see that does it.</summary>
     private void TryRelease()
     {
-        if (Volatile.Read(ref _sending.Value) == 0 && Volatile.Read(ref _receiving.Value) == 0 && Interlocked.Exchange(ref _released, 1) == 0)
+        if (Volatile.Read(ref _closing.Value) == 0 && Volatile.Read(ref _sending.Value) == 0 && Volatile.Read(ref _receiving.Value) == 0
+            && Interlocked.Exchange(ref _released, 1) == 0)
         {
             _lease.Dispose();
             if (_ownsWindow)
