@@ -95,6 +95,9 @@ public sealed unsafe class WindowEndpoint : IDisposable
     /// <summary>The largest message that travels as one record (and can be claimed).</summary>
     public int MaxRecordPayloadLength => _writer.MaxPayloadLength;
 
+    /// <summary>Whether a claim is open (claimed and neither committed nor aborted).</summary>
+    public bool HasOpenClaim => _writer.HasOpenClaim;
+
     /// <summary>Messages sent.</summary>
     public long MessagesSent { get; private set; }
 

@@ -10,12 +10,14 @@ namespace IIC.Transport;
 public ref struct ChannelClaim
 {
     private readonly IicChannel? _channel;
+    private readonly long _generation;
     private bool _done;
 
-    internal ChannelClaim(IicChannel channel, Span<byte> span)
+    internal ChannelClaim(IicChannel channel, Span<byte> span, long generation)
     {
         _channel = channel;
         Span = span;
+        _generation = generation;
         _done = false;
     }
 
@@ -26,14 +28,14 @@ public ref struct ChannelClaim
     /// <exception cref="InvalidOperationException">The claim was already committed or aborted, or is default.</exception>
     public void Commit()
     {
-        Finish().CommitClaim();
+        Finish().CommitClaim(_generation);
     }
 
     /// <summary>Drops the message: the receiver skips it.</summary>
     /// <exception cref="InvalidOperationException">The claim was already committed or aborted, or is default.</exception>
     public void Abort()
     {
-        Finish().AbortClaim();
+        Finish().AbortClaim(_generation);
     }
 
     private IicChannel Finish()

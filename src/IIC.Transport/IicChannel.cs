@@ -166,16 +166,38 @@ public sealed class IicChannel : IDisposable, IAsyncDisposable
     {
         if (_endpoint.TryClaim(length, out var span))
         {
-            claim = new ChannelClaim(this, span);
+            claim = new ChannelClaim(this, span, ++_claimGeneration);
             return true;
         }
         claim = default;
         return false;
     }
 
-    internal void CommitClaim() => _endpoint.Commit();
+    internal void CommitClaim(long generation)
+    {
+        CheckClaim(generation);
+        _endpoint.Commit();
+    }
 
-    internal void AbortClaim() => _endpoint.Abort();
+    internal void AbortClaim(long generation)
+    {
+        CheckClaim(generation);
+        _endpoint.Abort();
+    }
+
+    /// <summary>
+    /// A <see cref="ChannelClaim"/> is a struct: a stale copy of a finished claim must not commit or abort the
+    /// claim opened after it. Each claim carries the number of its TryClaim; only the open one may finish.
+    /// </summary>
+    private void CheckClaim(long generation)
+    {
+        if (generation != _claimGeneration || !_endpoint.HasOpenClaim)
+        {
+            throw new InvalidOperationException("This claim was already committed or aborted (a copy of it was): claim again with TryClaim.");
+        }
+    }
+
+    private long _claimGeneration;
 
     /// <summary>
     /// Receives one message into <paramref name="destination"/>, waiting for it.
