@@ -124,8 +124,8 @@ public sealed class BadInputTests(ITestOutputHelper output) : IDisposable
         using (second)
         {
             var buffer = new byte[64];
-            Expect<ArgumentOutOfRangeException>(() => first.TrySend(buffer, TimeSpan.FromMilliseconds(-5)), "TrySend with a negative timeout", "greater than or equal");
-            Expect<ArgumentOutOfRangeException>(() => first.TryReceive(buffer, out _, TimeSpan.FromMilliseconds(-5)), "TryReceive with a negative timeout", "greater than or equal");
+            Expect<ArgumentOutOfRangeException>(() => first.TrySend(buffer, TimeSpan.FromMilliseconds(-5)), "TrySend with a negative timeout", "TimeSpan.Zero to try once");
+            Expect<ArgumentOutOfRangeException>(() => first.TryReceive(buffer, out _, TimeSpan.FromMilliseconds(-5)), "TryReceive with a negative timeout", "TimeSpan.Zero to try once");
             Expect<ArgumentOutOfRangeException>(() => first.TrySend(new byte[first.MaxClaimLength + 1]), "TrySend above a record", "use Send");
             Expect<ArgumentOutOfRangeException>(() => first.TryClaim(-1, out _), "TryClaim(-1)", "Send");
             Expect<ArgumentOutOfRangeException>(() => first.TryClaim(first.MaxClaimLength + 1, out _), "TryClaim above a record", "Send");
