@@ -151,8 +151,12 @@ public sealed class StuckPeerTests(ITestOutputHelper output)
                 ProcSelf.Signal(child.Id, "STOP");
                 WaitFor.Condition(() => ProcSelf.State(child.Id) == 'T', "the child to be stopped", s_bound);
                 // While it is stopped our receiver drains the ring and parks (and our sender fills the other ring).
+                // Keep the child stopped until our receiver parked a few times, or for at least a second (the
+                // property under test is that the stream resumes intact, not how soon the receiver sleeps).
                 var parks = channel.Endpoint.Waiter.Parks;
-                WaitFor.Condition(() => channel.Endpoint.Waiter.Parks > parks + 2 || receiveEnd is not null, "our receiver to park on the stopped child", s_bound);
+                var stoppedAt = Stopwatch.GetTimestamp();
+                WaitFor.Condition(() => channel.Endpoint.Waiter.Parks > parks + 2 || receiveEnd is not null || Stopwatch.GetElapsedTime(stoppedAt) > TimeSpan.FromSeconds(1),
+                    "our receiver to park on the stopped child, or a second to pass", s_bound);
                 ProcSelf.Signal(child.Id, "CONT");
                 stops++;
             }
