@@ -232,7 +232,16 @@ public sealed class IicChannel : IDisposable, IAsyncDisposable
 
     /// <summary>Receives one message, waiting at most <paramref name="timeout"/>.</summary>
     /// <returns>False when none arrived in time.</returns>
-    public bool TryReceive(Span<byte> destination, out int length, TimeSpan timeout) => _endpoint.TryReceive(destination, out length, Deadline(timeout));
+    public bool TryReceive(Span<byte> destination, out int length, TimeSpan timeout)
+    {
+        if (timeout < TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan)
+        {
+            _ = Deadline(timeout); // refuses it, before anything is taken, with a message that says what to pass
+        }
+        // A message is there: take it without reading the clock; the deadline is computed only to wait.
+        return (!Options.Grouped && _endpoint.TryReceive(destination, out length, 0))
+            || _endpoint.TryReceive(destination, out length, Deadline(timeout));
+    }
 
     /// <summary>
     /// Receives one message asynchronously. It spins briefly on the calling thread (per the wait strategy);

@@ -16,8 +16,7 @@ internal sealed class IicEndpoint(IicChannel channel, RunGuard guard, Partition?
         {
             try
             {
-                // The common case first: a message is there, no clock read, no deadline.
-                if (channel.TryReceive(buffer, out var length) || channel.TryReceive(buffer, out length, guard.Remaining))
+                if (channel.TryReceive(buffer, out var length, guard.Remaining))
                 {
                     return length;
                 }
