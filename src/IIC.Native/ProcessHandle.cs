@@ -17,7 +17,10 @@ public sealed class ProcessHandle : IDisposable
         ProcessId = processId;
     }
 
-    /// <summary>The process id this handle was opened for.</summary>
+    /// <summary>
+    /// The process id this handle was opened for, as this process's pid namespace sees it; 0 when the process
+    /// lives in a pid namespace this one cannot see (a handle taken from a socket with <see cref="PeerProcess"/>).
+    /// </summary>
     public int ProcessId { get; }
 
     /// <summary>The pidfd (close-on-exec; readable once the process has exited).</summary>
@@ -38,6 +41,9 @@ public sealed class ProcessHandle : IDisposable
         NativeException.ThrowIfFailed(fd, string.Create(CultureInfo.InvariantCulture, $"pidfd_open({processId})"));
         return new ProcessHandle(new FileDescriptor((int)fd), processId);
     }
+
+    /// <summary>Takes ownership of a pidfd obtained elsewhere (SO_PEERPIDFD).</summary>
+    internal static ProcessHandle FromDescriptor(FileDescriptor descriptor, int processId) => new(descriptor, processId);
 
     /// <summary>Waits at most <paramref name="timeout"/> for the process to exit (poll on the pidfd). Does not reap it.</summary>
     /// <param name="timeout">The longest wait; <see cref="TimeSpan.Zero"/> checks, <see cref="Timeout.InfiniteTimeSpan"/> waits without limit.</param>

@@ -267,7 +267,12 @@ public sealed unsafe class SeqPacketSocket : IDisposable
         }
     }
 
-    /// <summary>The peer's process id, effective user id and group id as of when the connection was made (SO_PEERCRED).</summary>
+    /// <summary>
+    /// The peer's process id, effective user id and group id as of when the connection was made (SO_PEERCRED).
+    /// The kernel translates them into this process's namespaces: the pid is 0 when the peer lives in a pid
+    /// namespace this one cannot see (use <see cref="PeerProcess.Open(SeqPacketSocket, PeerCredentials)"/> to
+    /// watch it), and a uid or gid with no mapping in this user namespace reads as the overflow id (65534).
+    /// </summary>
     /// <exception cref="ObjectDisposedException">The socket was disposed.</exception>
     /// <exception cref="InvalidOperationException">The socket has no peer (it was never connected).</exception>
     /// <exception cref="NativeException">getsockopt failed.</exception>
@@ -279,9 +284,10 @@ public sealed unsafe class SeqPacketSocket : IDisposable
         NativeException.ThrowIfFailed(
             Interop.Libc.GetSockOpt(scope.Fd, Interop.Libc.SOL_SOCKET, Interop.Libc.SO_PEERCRED, &credentials, &length),
             string.Create(CultureInfo.InvariantCulture, $"getsockopt(fd {scope.Fd}, SOL_SOCKET, SO_PEERCRED)"));
-        if (credentials.pid == 0)
+        if (credentials.pid == 0 && credentials.uid == uint.MaxValue)
         {
             // Linux answers for a socket that never had a peer with pid 0 and uid/gid -1 instead of an error.
+            // A real peer in a pid namespace this one cannot see also reads as pid 0, but with its (translated) ids.
             throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture,
                 $"Socket fd {scope.Fd} has no peer (SO_PEERCRED reported pid 0); connect it, or use a socket returned by Accept or CreatePair."));
         }

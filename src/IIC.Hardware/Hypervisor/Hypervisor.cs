@@ -208,7 +208,7 @@ public sealed class Hypervisor : IDisposable
         try
         {
             var credentials = socket.GetPeerCredentials();
-            var process = ProcessHandle.Open(credentials.Pid);
+            var process = PeerProcess.Open(socket, credentials); // SO_PEERPIDFD: valid across pid namespaces
             _clients.Add(new Client(socket, process, credentials));
         }
         catch (Exception e) when (e is NativeException or InvalidOperationException)
@@ -325,7 +325,7 @@ public sealed class Hypervisor : IDisposable
         {
             throw new InvalidDataException(e.Message, e);
         }
-        var allowed = _options.AllowedUids.Count == 0 ? client.Credentials.Uid == _ownUid : _options.AllowedUids.Contains(client.Credentials.Uid);
+        var allowed = _options.AllowedUids.Count == 0 ? UserNamespace.IsSameUser(client.Credentials.Uid, _ownUid) : _options.AllowedUids.Contains(client.Credentials.Uid);
         if (!allowed)
         {
             Deny(client, reader.RequestId, $"partition '{name}' (pid {client.Credentials.Pid}, uid {client.Credentials.Uid}) is not allowed: this hypervisor admits only uid {(_options.AllowedUids.Count == 0 ? _ownUid.ToString(CultureInfo.InvariantCulture) : string.Join(",", _options.AllowedUids))}");

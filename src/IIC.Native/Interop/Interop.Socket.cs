@@ -10,6 +10,9 @@ internal static partial class Interop
         internal const int SOL_SOCKET = 1;
         internal const int SCM_RIGHTS = 1;
         internal const int SO_PEERCRED = 17;
+
+        /// <summary>SO_PEERPIDFD (Linux 6.5+): a pidfd for the peer that connected, valid in every pid namespace.</summary>
+        internal const int SO_PEERPIDFD = 77;
         internal const int MSG_CTRUNC = 0x8;
         internal const int MSG_TRUNC = 0x20;
         internal const int MSG_DONTWAIT = 0x40;
