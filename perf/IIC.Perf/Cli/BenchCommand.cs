@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using IIC.Perf.Core;
 using IIC.Perf.Harness;
+using IIC.Perf.Isolation;
 using IIC.Perf.Results;
 using IIC.Perf.Transports;
 
@@ -48,6 +49,7 @@ internal static class BenchCommand
                 return 2;
             }
             var selected = options.Transports is null ? transports : [.. transports.Where(t => options.Transports.Contains(t.Name, StringComparer.OrdinalIgnoreCase))];
+            selected = [.. selected.Where(t => IsolationKind.Includes(options.Isolation, t))];
             return Measure(options, selected, args);
         }
         finally

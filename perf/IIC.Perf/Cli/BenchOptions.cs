@@ -47,6 +47,9 @@ internal sealed record BenchOptions
 
     public bool Pin { get; init; }
 
+    /// <summary>--isolation: none, namespaces or all (the default: both row sets).</summary>
+    public string Isolation { get; init; } = Perf.Isolation.IsolationKind.All;
+
     public string? JsonPath { get; init; }
 
     public string? PngPath { get; init; }

@@ -25,6 +25,8 @@ internal static class OptionsParser
           --count N           round trips or messages per measurement (then --duration, if also given, caps the time)
           --duration S        seconds per measurement (default 0.5; idle gap 0.75)
           --warmup S          seconds of warm-up before each measurement (default 0.25)
+          --isolation I       none (this machine's namespaces), namespaces (iic-ns and tcp-veth-ns: every process in its
+                              own user, pid, network, mount and IPC namespaces, ping-pong and throughput) or all (default)
           --pin               pin the measuring thread of each side to its own CPU (client CPU 0, server CPU 1)
           --json FILE         results as JSON (default perf/out/results.json)
           --png FILE          latency percentile chart (default perf/out/latency.png)
@@ -75,6 +77,7 @@ internal static class OptionsParser
                 "--warmup" => options with { WarmupS = ParseSeconds(name, Value(), allowZero: true) },
                 "--timeout" => options with { TimeoutS = ParseSeconds(name, Value()) },
                 "--pin" => options with { Pin = true },
+                "--isolation" => options with { Isolation = Isolation.IsolationKind.Parse(Value()) },
                 "--json" => options with { JsonPath = Value() },
                 "--png" => options with { PngPath = Value() },
                 "-h" or "--help" => options with { ShowHelp = true },

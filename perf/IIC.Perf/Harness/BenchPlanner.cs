@@ -1,5 +1,6 @@
 using IIC.Perf.Cli;
 using IIC.Perf.Core;
+using IIC.Perf.Isolation;
 using IIC.Perf.Results;
 
 namespace IIC.Perf.Harness;
@@ -31,6 +32,10 @@ internal static class BenchPlanner
             {
                 foreach (var transport in transports)
                 {
+                    if (transport is IIsolatedTransport && test == BenchTest.IdleGap)
+                    {
+                        continue; // isolated rows: ping-pong and throughput
+                    }
                     if (availability[transport] is { } reason)
                     {
                         items.Add((null, ResultRows.Unavailable(test, transport, size, reason)));

@@ -19,6 +19,9 @@ internal sealed record BenchResult
 
     public required string Mode { get; init; }
 
+    /// <summary>Where the processes ran: "none" (this machine's namespaces) or "namespaces" (each in its own user, pid, network, mount and IPC namespaces).</summary>
+    public string Isolation { get; init; } = Perf.Isolation.IsolationKind.None;
+
     /// <summary>Throughput only: how the receiver took messages ("poll" in place, or "receive" copying out).</summary>
     public string? Api { get; init; }
 

@@ -54,6 +54,7 @@ internal static class ResultRows
             Test = test.ToName(),
             Transport = transport.Name,
             Mode = transport.Modes.Count == 1 ? transport.Modes[0] : "-",
+            Isolation = Isolation.IsolationKind.Of(transport),
             Size = size,
             Status = BenchResult.Unavailable,
             Reason = reason,
@@ -65,6 +66,7 @@ internal static class ResultRows
         Test = plan.Link.Test.ToName(),
         Transport = plan.Transport.Name,
         Mode = plan.Link.Mode,
+        Isolation = Isolation.IsolationKind.Of(plan.Transport),
         Api = plan.ApiName,
         Size = plan.Link.MessageSize,
     };

@@ -1,4 +1,5 @@
 using IIC.Perf.Core;
+using IIC.Perf.Isolation;
 using IIC.Perf.Transports.Iic;
 using IIC.Perf.Transports.RawShm;
 using IIC.Perf.Transports.Streams;
@@ -10,7 +11,10 @@ namespace IIC.Perf.Transports;
 internal static class TransportRegistry
 {
     /// <summary>New instances (a transport may hold run-wide resources, e.g. tcp-veth's namespaces; dispose them at the end).</summary>
-    public static IReadOnlyList<IBenchTransport> Create() =>
+    public static IReadOnlyList<IBenchTransport> Create()
+    {
+        var veth = new TcpVethTransport(); // one veth pair per run, shared with its namespaced variant
+        return
     [
         new IicTransport(),
         new RawShmTransport(park: false),
@@ -18,8 +22,11 @@ internal static class TransportRegistry
         new UdsTransport(),
         new TcpTransport(),
         new PipeTransport(),
-        new TcpVethTransport(),
+        veth,
+        new NamespacedIicTransport(),
+        new NamespacedTransport(veth),
     ];
+    }
 
     /// <summary>The transport with this name, or null.</summary>
     public static IBenchTransport? Find(IReadOnlyList<IBenchTransport> transports, string name)
