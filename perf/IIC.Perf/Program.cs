@@ -13,6 +13,8 @@ internal static class Program
     public static int Main(string[] args)
     {
         ArgumentNullException.ThrowIfNull(args);
-        return args.Length > 0 && args[0] == ChildMain.Verb ? ChildMain.Run(args) : BenchCommand.Run(args);
+        return args.Length > 0 && args[0] == ChildMain.Verb ? ChildMain.Run(args)
+            : args.Length > 0 && args[0] == Isolation.NamespacedHypervisor.Verb ? Isolation.NamespacedHypervisor.Run(args)
+            : BenchCommand.Run(args);
     }
 }

@@ -12,14 +12,15 @@ namespace IIC.Perf.Isolation;
 /// <summary>
 /// IICFast between two partitions that are containers in all but name (<c>iic-ns</c>): the server and the client
 /// each run in their own user, pid, network, mount and IPC namespaces, with private /tmp and /dev/shm, sharing
-/// nothing but the hypervisor's socket directory (bind-mounted). The hypervisor is embedded in this process (it is
-/// the control plane only, off the measured path); the server child offers the service, the client child
-/// connects and measures. Runs spin (the 100x target's mode) and adaptive (the default strategy).
+/// nothing but the hypervisor's socket directory (bind-mounted). The hypervisor is a third process in namespaces of
+/// its own (<see cref="NamespacedHypervisor"/>, as a per-node daemon runs); the server child offers the service,
+/// the client child connects and measures. Runs spin (the 100x target's mode) and park (every wake a futex doorbell across namespaces).
 /// </summary>
 internal sealed class NamespacedIicTransport : IIsolatedTransport
 {
     private readonly Lock _lock = new();
-    private Hypervisor? _hypervisor;
+    private NamespacedHypervisor? _hypervisor;
+    private string? _name;
     private string? _socketDirectory;
     private int _sessions;
 
@@ -29,7 +30,7 @@ internal sealed class NamespacedIicTransport : IIsolatedTransport
 
     public string Isolation => IsolationKind.Namespaces;
 
-    public IReadOnlyList<string> Modes { get; } = [WaitModes.Spin, WaitModes.Adaptive];
+    public IReadOnlyList<string> Modes { get; } = [WaitModes.Spin, WaitModes.Park];
 
     public IReadOnlyList<ReceiveApi> ReceiveApis { get; } = [ReceiveApi.Poll];
 
@@ -84,10 +85,11 @@ internal sealed class NamespacedIicTransport : IIsolatedTransport
             if (_hypervisor is null)
             {
                 _socketDirectory = Directory.CreateTempSubdirectory("iicperf-ns-").FullName;
-                _hypervisor = Hypervisor.Start("iicperf-ns-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture), new HypervisorOptions { SocketDirectory = _socketDirectory });
+                _name = "iicperf-ns-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
                 CleanupRegistry.Register(new Teardown(this));
+                _hypervisor = NamespacedHypervisor.Start(_name, _socketDirectory);
             }
-            return (_hypervisor.Name, _socketDirectory!);
+            return (_name!, _socketDirectory!);
         }
     }
 
