@@ -41,7 +41,7 @@ public sealed class CrossNamespaceEchoTests(ITestOutputHelper output)
             return;
         }
         using var sockets = new SocketDirectory();
-        var tmpMarker = Path.Combine(Path.GetTempPath(), $"iic-ns-marker-{Guid.NewGuid():N}");
+        var tmpMarker = $"/tmp/iic-ns-marker-{Guid.NewGuid():N}";
         var shmMarker = $"/dev/shm/iic-ns-marker-{Guid.NewGuid():N}";
         File.WriteAllText(tmpMarker, "host");
         File.WriteAllText(shmMarker, "host");

@@ -102,18 +102,19 @@ public sealed class IdentityTests(ITestOutputHelper output)
             return;
         }
         using var sockets = new SocketDirectory();
-        // The child calls itself uid 1000 (its user namespace maps 1000 to our uid 0); the kernel translates it back.
-        using (var hypervisor = sockets.StartHypervisor(new HashSet<uint> { 1000 }))
+        // The child calls itself uid 4242 (its user namespace maps 4242 to our uid); the kernel translates it back.
+        var ownUid = Credentials.EffectiveUserId;
+        using (var hypervisor = sockets.StartHypervisor(new HashSet<uint> { Namespaces.ClaimedUid }))
         {
-            using var refused = NamespacedChild.Start(UserMapping.Uid1000, sockets.Path, "try-attach", sockets.HypervisorName, sockets.Path, "claims-1000");
+            using var refused = NamespacedChild.Start(UserMapping.ClaimsOtherUid, sockets.Path, "try-attach", sockets.HypervisorName, sockets.Path, "claims-4242");
             var line = refused.ReadLine();
             Assert.StartsWith("refused", line, StringComparison.Ordinal);
-            Assert.Contains("uid 0)", line, StringComparison.Ordinal);
+            Assert.Contains($"uid {ownUid})", line, StringComparison.Ordinal);
             refused.AssertExit();
         }
         using (var hypervisor = sockets.StartHypervisor())
         {
-            using var admitted = NamespacedChild.Start(UserMapping.Uid1000, sockets.Path, "try-attach", sockets.HypervisorName, sockets.Path, "is-root");
+            using var admitted = NamespacedChild.Start(UserMapping.ClaimsOtherUid, sockets.Path, "try-attach", sockets.HypervisorName, sockets.Path, "is-us");
             Assert.Equal("attached", admitted.ReadLine());
             admitted.AssertExit();
         }

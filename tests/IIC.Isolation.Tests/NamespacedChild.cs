@@ -100,12 +100,12 @@ public sealed class NamespacedChild : IDisposable
         info.ArgumentList.Add(mapping switch
         {
             UserMapping.Root => "--map-root-user",
-            UserMapping.Uid1000 => "--map-user=1000",
+            UserMapping.ClaimsOtherUid => $"--map-user={Namespaces.ClaimedUid}",
             _ => "--user",
         });
-        if (mapping == UserMapping.Uid1000)
+        if (mapping == UserMapping.ClaimsOtherUid)
         {
-            info.ArgumentList.Add("--map-group=1000");
+            info.ArgumentList.Add($"--map-group={Namespaces.ClaimedUid}");
         }
         foreach (var arg in new[] { "--pid", "--net", "--mount", "--ipc", "--fork", "--kill-child", "--" })
         {

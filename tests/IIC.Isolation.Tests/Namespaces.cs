@@ -8,8 +8,8 @@ public enum UserMapping
     /// <summary><c>--map-root-user</c>: root inside is this (root) user outside; the child also gets a private /tmp and /dev/shm.</summary>
     Root,
 
-    /// <summary><c>--map-user=1000</c>: the child calls itself uid 1000, the kernel (and the hypervisor) still see this user.</summary>
-    Uid1000,
+    /// <summary><c>--map-user=4242</c>: the child calls itself uid 4242 (<see cref="Namespaces.ClaimedUid"/>); the kernel (and the hypervisor) still see this user.</summary>
+    ClaimsOtherUid,
 
     /// <summary>No mapping written: the child's own uid, and everyone else's, read as the overflow uid inside.</summary>
     None,
@@ -18,6 +18,9 @@ public enum UserMapping
 /// <summary>Whether this kernel lets us create the namespaces the tests need (asked once, by trying).</summary>
 public static class Namespaces
 {
+    /// <summary>The uid a <see cref="UserMapping.ClaimsOtherUid"/> child calls itself.</summary>
+    public const uint ClaimedUid = 4242;
+
     private static readonly Lazy<string?> s_refusal = new(Probe);
 
     /// <summary>Null when namespaces can be created; else why not (for the skip message).</summary>
