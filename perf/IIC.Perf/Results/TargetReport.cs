@@ -25,6 +25,8 @@ internal static class TargetReport
         checks.Add(Check.AtMost("ping-pong 32 B, spin: p50 within 1.1x of raw-shm", Divide(spin?.P50Ns, rawShm?.P50Ns), 1.1));
         checks.Add(Check.AtMost("ping-pong 32 B, spin: p99 within 1.3x of raw-shm", Divide(spin?.P99Ns, rawShm?.P99Ns), 1.3));
         checks.Add(Check.AtLeast("ping-pong 32 B, spin: p50 at least 100x lower than tcp-veth", Divide(Find(results, "pingpong", "tcp-veth", null, 32)?.P50Ns, spin?.P50Ns), 100));
+        checks.Add(Check.AtLeast("ping-pong 32 B, spin, each process in its own namespaces: iic-ns p50 at least 100x lower than tcp-veth-ns",
+            Divide(Find(results, "pingpong", "tcp-veth-ns", null, 32)?.P50Ns, Find(results, "pingpong", "iic-ns", "spin", 32)?.P50Ns), 100));
         checks.Add(Check.AtLeast("ping-pong 32 B, spin: p50 at least 50x lower than uds", Divide(Find(results, "pingpong", "uds", null, 32)?.P50Ns, spin?.P50Ns), 50));
         checks.Add(Check.AtMost("ping-pong 32 B, adaptive: p99 within 1.3x of spin", Divide(Find(results, "pingpong", Iic, "adaptive", 32)?.P99Ns, spin?.P99Ns), 1.3));
         checks.Add(Check.AtMost("ping-pong 32 B, park: p50 within 1.2x of raw-futex",
