@@ -18,7 +18,7 @@ namespace IIC.Transport;
 /// <para>Roles, one file each: WindowEndpoint.Sender.cs (send, claim, fragment, back pressure),
 /// WindowEndpoint.Receiver.cs (receive, poll, reassemble, end of stream), WindowEndpoint.Lifetime.cs (Dispose from any thread).</para>
 /// </summary>
-internal sealed unsafe partial class WindowEndpoint
+internal sealed unsafe partial class WindowEndpoint : IDisposable
 {
     /// <summary>The largest message (1 GiB): messages are handed out as spans.</summary>
     public const long MaxMessageLength = 1L << 30;
