@@ -49,7 +49,7 @@ internal static class EchoScenarios
                 sequence++;
             }
         }
-        catch (ChannelClosedException)
+        catch (IicChannelClosedException)
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"echoed {sequence}"));
             return 0;
