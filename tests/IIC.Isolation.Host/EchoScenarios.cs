@@ -5,8 +5,8 @@ using IIC.Transport;
 namespace IIC.Isolation.Host;
 
 /// <summary>
-/// Echo pairs over a granted channel, in four receive styles (mode): <c>sync</c> (TryReceive with a timeout: the
-/// receiver parks on the futex interrupt page, so the peer's doorbell must cross), <c>async</c> (ReceiveAsync),
+/// Echo pairs over a granted channel, in four receive styles (mode): <c>sync</c> (TryReceive with a timeout and the
+/// Park strategy: the receiver sleeps on the futex in the window, so every wake is the peer's doorbell crossing), <c>async</c> (ReceiveAsync),
 /// <c>group</c> (grouped channels and IicChannelGroup.WaitAny) and <c>stream</c> (AsStream, bytes not messages).
 /// </summary>
 internal static class EchoScenarios
@@ -18,7 +18,7 @@ internal static class EchoScenarios
     {
         var mode = args[4];
         using var partition = Partition.Attach(args[0], args[2], args[1]);
-        using var listener = IicListener.Listen(partition, args[3], new ChannelOptions { Grouped = mode == "group" });
+        using var listener = IicListener.Listen(partition, args[3], new ChannelOptions { Grouped = mode == "group", WaitStrategy = StrategyFor(mode) });
         Console.WriteLine("listening");
         using var channel = listener.Accept(s_timeout);
         Console.WriteLine("accepted");
@@ -62,7 +62,7 @@ internal static class EchoScenarios
         var count = long.Parse(args[4], CultureInfo.InvariantCulture);
         var mode = args[5];
         using var partition = Partition.Attach(args[0], args[2], args[1]);
-        using var channel = IicChannel.Connect(partition, args[3], new ChannelOptions { RingCapacity = 64 * 1024, Grouped = mode == "group" }, s_timeout);
+        using var channel = IicChannel.Connect(partition, args[3], new ChannelOptions { RingCapacity = 64 * 1024, Grouped = mode == "group", WaitStrategy = StrategyFor(mode) }, s_timeout);
         if (mode == "stream")
         {
             return StreamClient(channel, count * 1024);
@@ -87,8 +87,16 @@ internal static class EchoScenarios
             }
         }
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ok {count}"));
+        if (mode == "sync")
+        {
+            // Parks that ended by a wake rather than the park timeout: the server's doorbell reached us.
+            var wait = channel.GetStatistics().Wait;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"woken {wait.Parks - wait.ParkTimeouts}"));
+        }
         return 0;
     }
+
+    private static WaitStrategy StrategyFor(string mode) => mode == "sync" ? WaitStrategy.Park : WaitStrategy.Adaptive;
 
     /// <summary>args: hypervisor dir partition service. Prints "connected", then sends numbered messages until killed.</summary>
     public static int Sender(string[] args)

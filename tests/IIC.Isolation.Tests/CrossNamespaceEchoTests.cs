@@ -26,6 +26,11 @@ public sealed class CrossNamespaceEchoTests(ITestOutputHelper output)
         Assert.Equal("accepted", server.ReadLine());
         var expected = mode == "stream" ? count * 1024L : count;
         Assert.Equal($"ok {expected}", client.ReadLine());
+        if (mode == "sync")
+        {
+            var woken = client.ReadLine();
+            Assert.True(long.Parse(woken.AsSpan("woken ".Length), System.Globalization.CultureInfo.InvariantCulture) > 0, $"the parked client was never woken by the server's doorbell ({woken})");
+        }
         client.AssertExit();
         Assert.Equal($"echoed {expected}", server.ReadLine());
         server.AssertExit();
