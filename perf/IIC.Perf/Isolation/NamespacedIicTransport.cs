@@ -26,7 +26,7 @@ internal sealed class NamespacedIicTransport : IIsolatedTransport
 
     public string Name => "iic-ns";
 
-    public string Description => "IICFast with server and client each in their own user, pid, network, mount and IPC namespaces, sharing only the socket directory";
+    public string Description => "IICFast with hypervisor, server and client each in their own user, pid, network, mount and IPC namespaces, sharing only the socket directory";
 
     public string Isolation => IsolationKind.Namespaces;
 
