@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using IIC.Transport;
 
 namespace IIC.AspNetCore;
@@ -24,6 +25,15 @@ public sealed class IicEndPoint(string service, string? hypervisorName = null, C
 
     /// <summary>The accepted channels' options, or null for the transport's default.</summary>
     public ChannelOptions? ChannelOptions { get; } = channelOptions;
+
+    /// <summary>
+    /// <see cref="AddressFamily.Unix"/>: an IICFast connection is local inter-process communication on one Linux machine
+    /// (shared memory brokered over a Unix socket). Kestrel's metrics read it for the <c>network.transport</c> tag of
+    /// endpoints they do not know (<c>kestrel.*</c> series of IICFast connections carry <c>network.transport=Unix</c> and
+    /// <c>server.address=iic://service</c>); the base class throws <see cref="NotImplementedException"/>, which killed
+    /// Kestrel's accept loop as soon as a metrics listener was attached.
+    /// </summary>
+    public override AddressFamily AddressFamily => AddressFamily.Unix;
 
     /// <summary><c>iic://service</c>, or <c>iic://service@hypervisor</c> when a hypervisor is named.</summary>
     public override string ToString() => HypervisorName is null ? $"{Scheme}://{Service}" : $"{Scheme}://{Service}@{HypervisorName}";
