@@ -87,6 +87,22 @@ internal static class ObservabilityScenarios
         : type == typeof(long) ? 5_000_000_000L + (eventId * 10) + index
         : (object)((eventId * 10) + index);
 
+    /// <summary>
+    /// args: hypervisor service. A client only: attaches a partition, connects one channel to <c>service</c> (with the
+    /// default channel options, so the name comes from the grant), prints "ready" and waits for "exit" or end of input.
+    /// </summary>
+    [Scenario("obs-client")]
+    private static int Client(string[] args)
+    {
+        using var partition = Partition.Attach(args[0], "obs-client");
+        using var channel = IicChannel.Connect(partition, args[1]);
+        Console.WriteLine("ready");
+        while (ReadCommand() is { } command && command != "exit")
+        {
+        }
+        return 0;
+    }
+
     /// <summary>A .NET process that never touches IICFast: prints "ready" and waits for "exit" or end of input.</summary>
     [Scenario("obs-idle")]
     private static int Idle(string[] args)

@@ -5,6 +5,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using IIC.Cli.Stat;
+using IIC.Hardware;
 using IIC.Tests;
 using Microsoft.Diagnostics.NETCore.Client;
 using Microsoft.Diagnostics.Tracing;
@@ -159,6 +160,28 @@ public sealed class ObservabilityCrossProcessTests
         Assert.Equal(Messages * Size, counters.GetProperty("iic.bytes.sent").GetInt64());
         Assert.Equal(2, counters.GetProperty("iic.channels.active").GetInt64());
         Assert.Equal(0, root.GetProperty("global").GetProperty("iic.partitions.active").GetInt64());
+        child.WriteLine("exit");
+        child.AssertExit(0);
+    }
+
+    [Fact]
+    public void Iic_stat_on_a_client_process_shows_its_connected_channel_under_the_service_name()
+    {
+        var hypervisorName = Unique("obs-hv");
+        var service = Unique("obs-client");
+        using var hypervisor = Hypervisor.Start(hypervisorName);
+        using var server = Partition.Attach(hypervisorName, "obs-server");
+        using var listener = IicListener.Listen(server, service);
+        using var child = ChildProcess.Start("obs-client", hypervisorName, service);
+        using var accepted = listener.Accept(s_bound);
+        Assert.Equal("ready", child.ReadLine());
+        var (exitCode, stdout, stderr) = RunIic("stat", child.Id.ToString(CultureInfo.InvariantCulture), "--once", "--json");
+        Assert.True(exitCode == 0, $"iic stat exited {exitCode}: {stderr}\n{stdout}");
+        using var json = JsonDocument.Parse(stdout);
+        var services = json.RootElement.GetProperty("services");
+        Assert.True(services.TryGetProperty(service, out var counters), "the client's channel is not listed under its service: " + stdout);
+        Assert.Equal(1, counters.GetProperty("iic.channels.active").GetInt64());
+        Assert.False(services.TryGetProperty("", out _), "a channel without a service name: " + stdout);
         child.WriteLine("exit");
         child.AssertExit(0);
     }
