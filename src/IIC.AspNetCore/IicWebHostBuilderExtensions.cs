@@ -1,3 +1,5 @@
+using System.Diagnostics.Metrics;
+using IIC.Transport;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
@@ -27,7 +29,14 @@ public static class IicWebHostBuilderExtensions
         {
             var options = new IicTransportOptions();
             configure?.Invoke(options);
-            services.TryAddSingleton(_ => new IicPartitionHost(options));
+            services.AddMetrics();
+            services.TryAddSingleton(provider =>
+            {
+                // The IIC.Transport instruments move onto the host's IMeterFactory (OpenTelemetry and the host's
+                // MeterListeners see them scoped to this host); without a host they stay on the static default meter.
+                TransportMetrics.UseMeterFactory(provider.GetRequiredService<IMeterFactory>());
+                return new IicPartitionHost(options);
+            });
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IConnectionListenerFactory, IicConnectionListenerFactory>(
                 provider => new IicConnectionListenerFactory(provider.GetRequiredService<IicPartitionHost>())));
         });

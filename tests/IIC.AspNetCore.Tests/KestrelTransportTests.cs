@@ -65,6 +65,36 @@ public sealed class KestrelTransportTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_IIC_Transport_instruments_live_on_the_hosts_IMeterFactory()
+    {
+        using var iic = IicHttpHandler.CreateClient("web", ClientOptions);
+        using var response = await iic.GetAsync(new Uri("/hello", UriKind.Relative)); // the connection stays open (pooled)
+        response.EnsureSuccessStatusCode();
+        var factory = _app!.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
+        long? channels = null;
+        using (var listener = new System.Diagnostics.Metrics.MeterListener())
+        {
+            listener.InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter.Name == IIC.Transport.TransportMetrics.MeterName && ReferenceEquals(instrument.Meter.Scope, factory) && instrument.Name == "iic.channels.active")
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            };
+            listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+            {
+                if (tags.Length == 1 && (string?)tags[0].Value == "web")
+                {
+                    channels = value;
+                }
+            });
+            listener.Start();
+            listener.RecordObservableInstruments();
+        }
+        Assert.True(channels >= 2, $"iic.channels.active{{iic.service=web}} on the host's meter: {channels}"); // Kestrel's end and the client's end
+    }
+
+    [Fact]
     public async Task HttpClient_speaks_HTTP2_over_IICFast_next_to_a_TCP_endpoint_of_the_same_server()
     {
         using var iic = IicHttpHandler.CreateClient("web", ClientOptions);
