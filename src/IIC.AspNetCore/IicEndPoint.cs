@@ -7,7 +7,7 @@ namespace IIC.AspNetCore;
 /// <summary>
 /// An IICFast service as a Kestrel endpoint: <c>options.Listen(new IicEndPoint("greeter"), o => o.Protocols = HttpProtocols.Http2)</c>
 /// offers <c>greeter</c> through the hypervisor, and every channel a client connects becomes one Kestrel connection.
-/// Needs <see cref="IicWebHostBuilderExtensions.UseIicTransport"/>.
+/// Needs <c>UseIicTransport</c> (<see cref="IicWebHostBuilderExtensions"/>).
 /// </summary>
 /// <param name="service">The service name clients connect to (ASCII letters, digits, '.', '_', '-', '/').</param>
 /// <param name="hypervisorName">The hypervisor to offer it through; null means <see cref="IicTransportOptions.HypervisorName"/>.</param>
