@@ -56,9 +56,9 @@ public sealed class ObservabilityTests
         // Every send rang the doorbell once: either a futex wake or a suppressed one.
         Assert.Equal(1010, values["iic.signals.raised"] + values["iic.signals.suppressed"]);
         // The waits' counters are exactly the endpoints' own.
-        Assert.Equal(first.Endpoint.Waiter.Parks + second.Endpoint.Waiter.Parks, values["iic.parks"]);
-        Assert.Equal(first.Endpoint.Waiter.SpinHits + second.Endpoint.Waiter.SpinHits, values["iic.spin.hits"]);
-        Assert.Equal(first.Endpoint.Waiter.ParkTimeouts + second.Endpoint.Waiter.ParkTimeouts, values["iic.park.timeouts"]);
+        Assert.Equal(first.GetStatistics().Wait.Parks + second.GetStatistics().Wait.Parks, values["iic.parks"]);
+        Assert.Equal(first.GetStatistics().Wait.SpinHits + second.GetStatistics().Wait.SpinHits, values["iic.spin.hits"]);
+        Assert.Equal(first.GetStatistics().Wait.ParkTimeouts + second.GetStatistics().Wait.ParkTimeouts, values["iic.park.timeouts"]);
 
         first.Dispose();
         second.Dispose();
@@ -83,9 +83,9 @@ public sealed class ObservabilityTests
             Assert.False(first.TrySend(new byte[100], TimeSpan.FromMilliseconds(1))); // a stall that times out
             var values = Observe(service);
             Assert.Equal(sent, values["iic.messages.sent"]);
-            Assert.Equal(first.Endpoint.OutgoingOccupancy, values["iic.ring.usage"]);
+            Assert.Equal(first.GetStatistics().OutgoingOccupancy, values["iic.ring.usage"]);
             Assert.True(values["iic.ring.usage"] >= sent * 100, $"occupancy {values["iic.ring.usage"]} for {sent} messages");
-            Assert.Equal(first.Endpoint.RingFullStalls, values["iic.ring.full_stalls"]);
+            Assert.Equal(first.GetStatistics().RingFullStalls, values["iic.ring.full_stalls"]);
             Assert.True(values["iic.ring.full_stalls"] >= 1);
 
             // A receive with nothing to read parks (Park strategy) until its deadline: one park, one timeout.
@@ -126,7 +126,7 @@ public sealed class ObservabilityTests
         Assert.Throws<RingFaultException>(() => channel.TryReceive(new byte[64], out _)); // faulted for good, counted again
 
         Assert.Equal(2, Observe(service)["iic.faults"]);
-        Assert.Equal(2, channel.Endpoint.Faults);
+        Assert.Equal(2, channel.GetStatistics().Faults);
         var fault = events.WaitFor(e => e.EventName == "RingFault" && (string?)e.Payload![0] == service, "a RingFault event");
         Assert.Equal("0->1", fault.Payload![1]);
         Assert.Equal(Environment.ProcessId, fault.Payload[2]);
@@ -180,12 +180,12 @@ public sealed class ObservabilityTests
                 listener.Start();
                 Assert.True(TransportMetrics.WakeDuration.Enabled);
                 Assert.Empty(recorded); // nothing from before the listener
-                var parksBefore = second.Endpoint.Waiter.Parks;
+                var parksBefore = second.GetStatistics().Wait.Parks;
                 ParkedRoundTrips(first, second, 20);
-                var parks = second.Endpoint.Waiter.Parks - parksBefore;
+                var parks = second.GetStatistics().Wait.Parks - parksBefore;
                 Assert.InRange(recorded.Count, 1, parks);
                 Assert.All(recorded, seconds => Assert.InRange(seconds, 1e-9, 0.01)); // seconds, under the 10 ms sanity cap
-                Assert.Contains(recorded, seconds => Math.Abs(seconds - ((double)second.Endpoint.Waiter.LastWakeLatencyTicks / Stopwatch.Frequency)) < 1e-9);
+                Assert.Contains(recorded, seconds => Math.Abs(seconds - ((double)second.GetStatistics().Wait.LastWakeLatencyTicks / Stopwatch.Frequency)) < 1e-9);
             }
             Assert.False(TransportMetrics.WakeDuration.Enabled);
             var after = recorded.Count;
@@ -222,8 +222,8 @@ public sealed class ObservabilityTests
                 listener.Start();
                 listener.RecordObservableInstruments();
             }
-            var latency = Math.Max(first.Endpoint.Waiter.WakeLatency.TotalSeconds, second.Endpoint.Waiter.WakeLatency.TotalSeconds);
-            var budget = Math.Max(first.Endpoint.Waiter.CurrentSpinBudget.TotalSeconds, second.Endpoint.Waiter.CurrentSpinBudget.TotalSeconds);
+            var latency = Math.Max(first.GetStatistics().Wait.WakeLatency.TotalSeconds, second.GetStatistics().Wait.WakeLatency.TotalSeconds);
+            var budget = Math.Max(first.GetStatistics().Wait.SpinBudget.TotalSeconds, second.GetStatistics().Wait.SpinBudget.TotalSeconds);
             Assert.Equal((latency, "s"), gauges["iic.wait.wake_latency"]);
             Assert.Equal((budget, "s"), gauges["iic.wait.spin_budget"]);
         }
@@ -238,9 +238,9 @@ public sealed class ObservabilityTests
         var buffer = new byte[64];
         for (var i = 0; i < count; i++)
         {
-            var parks = receiver.Endpoint.Waiter.Parks;
+            var parks = receiver.GetStatistics().Wait.Parks;
             var receive = Task.Factory.StartNew(() => receiver.Receive(buffer), TaskCreationOptions.LongRunning);
-            WaitFor.Condition(() => receiver.Endpoint.Waiter.Parks > parks || receive.IsCompleted, "the receiver parked");
+            WaitFor.Condition(() => receiver.GetStatistics().Wait.Parks > parks || receive.IsCompleted, "the receiver parked");
             sender.Send(new byte[8]);
             Assert.True(receive.Wait(s_bound), "the parked receiver woke");
             Assert.Equal(8, receive.Result);
