@@ -19,6 +19,7 @@ namespace IIC.AspNetCore.Tests;
 /// Here a MeterListener AND the OpenTelemetry ASP.NET Core instrumentation watch a gRPC server in this process while
 /// the sample client (samples/Greeter.Client) calls it twice, each time from a new process.
 /// </summary>
+[Collection(KestrelMetricsAlone.Name)]
 public sealed class KestrelMetricsTests
 {
     private const string KestrelMeter = "Microsoft.AspNetCore.Server.Kestrel";
@@ -30,7 +31,7 @@ public sealed class KestrelMetricsTests
         var hypervisor = TestNames.Hypervisor("kmetrics");
         var directory = TestNames.SocketDirectory();
         const string Service = "greeter-metrics";
-        var exported = new List<Metric>();
+        var exported = new List<MetricSnapshot>(); // copies taken at each export (Metric objects are reused by the SDK)
         try
         {
             var builder = WebApplication.CreateSlimBuilder();
@@ -89,15 +90,16 @@ public sealed class KestrelMetricsTests
 
             // The OpenTelemetry SDK exported the same Kestrel series and the ASP.NET Core request durations.
             Assert.True(app.Services.GetRequiredService<MeterProvider>().ForceFlush(30_000), "the OpenTelemetry meter provider did not flush");
-            // Each export (periodic, then the flush) appends its metrics; cumulative temporality: the last one has the totals.
-            var duration = exported.Last(m => m.Name == "kestrel.connection.duration");
-            // The SDK subscribes by meter name: other hosts in this process (tests running in parallel) add their own series.
-            var durationPoints = Points(duration).Where(p => (string?)Tag(p, "server.address") == $"iic://{Service}").ToList();
-            Assert.Equal(2, durationPoints.Sum(p => p.GetHistogramCount()));
-            Assert.All(durationPoints, p => Assert.Equal("Unix", Tag(p, "network.transport")));
-            var requests = exported.Last(m => m.Name == "http.server.request.duration");
-            Assert.Equal("s", requests.Unit);
-            Assert.True(Points(requests).Sum(p => p.GetHistogramCount()) >= 2 * 1003, "each client makes at least 1003 calls");
+            // Each export (periodic, then the flush) appends snapshots; temporality is cumulative, so the largest count is the
+            // total. The SDK subscribes by meter name: other hosts in this process (parallel tests) add their own series.
+            var ours = $"iic://{Service}";
+            var connectionPoints = exported.Where(m => m.Name == "kestrel.connection.duration")
+                .Select(m => m.MetricPoints.Where(p => (string?)Tag(p, "server.address") == ours).ToList()).ToList();
+            Assert.Equal(2, connectionPoints.Max(points => points.Sum(p => p.GetHistogramCount())));
+            Assert.All(connectionPoints.SelectMany(points => points), p => Assert.Equal("Unix", Tag(p, "network.transport")));
+            var requests = exported.Where(m => m.Name == "http.server.request.duration").ToList();
+            Assert.All(requests, m => Assert.Equal("s", m.Unit));
+            Assert.True(requests.Max(m => m.MetricPoints.Sum(p => p.GetHistogramCount())) >= 2 * 1003, "each client makes at least 1003 calls");
         }
         finally
         {
@@ -113,16 +115,6 @@ public sealed class KestrelMetricsTests
             result[tag.Key] = tag.Value;
         }
         return result;
-    }
-
-    private static List<MetricPoint> Points(Metric metric)
-    {
-        var points = new List<MetricPoint>();
-        foreach (ref readonly var point in metric.GetMetricPoints())
-        {
-            points.Add(point);
-        }
-        return points;
     }
 
     private static object? Tag(MetricPoint point, string key)
@@ -168,4 +160,15 @@ public sealed class KestrelMetricsTests
         }
         return (process.ExitCode, await stdout + await stderr);
     }
+}
+
+/// <summary>
+/// Runs alone: the OpenTelemetry SDK subscribes to Kestrel's meter by name, so a second Kestrel host alive in this
+/// process (another test class) would share the SDK's metric streams with the one under test.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class KestrelMetricsAlone
+{
+    /// <summary>The collection's name.</summary>
+    public const string Name = "Kestrel metrics (not parallel)";
 }
