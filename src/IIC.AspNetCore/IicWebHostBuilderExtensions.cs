@@ -2,6 +2,7 @@ using System.Diagnostics.Metrics;
 using IIC.Transport;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -78,8 +79,38 @@ public static class IicWebHostBuilderExtensions
         });
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IConnectionListenerFactory, IicConnectionListenerFactory>(
             provider => new IicConnectionListenerFactory(provider.GetRequiredService<IicPartitionHost>())));
+        DisplayIicAddresses(services);
         return services.AddOptions<IicTransportOptions>().ValidateOnStart();
     }
+
+    /// <summary>
+    /// Decorates the registered server (Kestrel, registered before this by UseKestrel or WebApplication.CreateBuilder) so
+    /// its addresses show <c>iic://service</c> rather than Kestrel's <c>http://iic://service</c>. Does nothing when no
+    /// server is registered yet, or when it is already decorated.
+    /// </summary>
+    private static void DisplayIicAddresses(IServiceCollection services)
+    {
+        var index = -1;
+        for (var i = services.Count - 1; i >= 0; i--)
+        {
+            if (services[i].ServiceType == typeof(IServer))
+            {
+                index = i;
+                break;
+            }
+        }
+        if (index < 0 || services[index].IsKeyedService || services[index].ImplementationType == typeof(IicServerAddressesServer) || services.Any(d => d.ServiceType == typeof(IicServerAddressesMarker)))
+        {
+            return;
+        }
+        var inner = services[index];
+        services[index] = ServiceDescriptor.Describe(typeof(IServer), provider => new IicServerAddressesServer((IServer)(inner.ImplementationInstance
+            ?? inner.ImplementationFactory?.Invoke(provider)
+            ?? ActivatorUtilities.CreateInstance(provider, inner.ImplementationType!))), inner.Lifetime);
+        services.AddSingleton<IicServerAddressesMarker>();
+    }
+
+    private sealed class IicServerAddressesMarker;
 
     /// <summary>Folds the configuration-only keys (RingCapacity, WaitStrategy, ConnectTimeoutSeconds) into the channel options.</summary>
     private sealed class ApplyConfiguredValues : IPostConfigureOptions<IicTransportOptions>

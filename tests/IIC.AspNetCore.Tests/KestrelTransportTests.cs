@@ -51,6 +51,7 @@ public sealed class KestrelTransportTests : IAsyncLifetime
         await _app.StartAsync();
         var addresses = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
         _tcpAddress = new Uri(addresses.Single(a => a.StartsWith("http://127.0.0.1:", StringComparison.Ordinal)));
+        Assert.Contains("iic://web", addresses); // as clients write it, not Kestrel's http://iic://web
     }
 
     public async Task DisposeAsync()
