@@ -6,6 +6,8 @@ using IIC.Transport;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace IIC.AspNetCore;
 
@@ -23,6 +25,7 @@ internal sealed class IicConnection : ConnectionContext, IConnectionIdFeature, I
     private static readonly TimeSpan s_drainTimeout = TimeSpan.FromSeconds(5);
     private static long s_nextId;
     private readonly IicChannel _channel;
+    private readonly ILogger _logger;
     private readonly Pipe _input;
     private readonly Pipe _output;
     private readonly CancellationTokenSource _closed = new();
@@ -33,9 +36,10 @@ internal sealed class IicConnection : ConnectionContext, IConnectionIdFeature, I
     private int _closedSignalled;
     private int _disposed;
 
-    public IicConnection(IicChannel channel, IicEndPoint endPoint, bool inlineScheduling)
+    public IicConnection(IicChannel channel, IicEndPoint endPoint, bool inlineScheduling, ILogger? logger = null)
     {
         _channel = channel;
+        _logger = logger ?? NullLogger.Instance;
         LocalEndPoint = endPoint;
         RemoteEndPoint = endPoint;
         ConnectionId = "iic-" + Interlocked.Increment(ref s_nextId).ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -146,6 +150,7 @@ internal sealed class IicConnection : ConnectionContext, IConnectionIdFeature, I
         catch (Exception e) when (e is PeerDeadException or RingFaultException or ObjectDisposedException)
         {
             error = new ConnectionResetException(e.Message, e);
+            IicLog.ConnectionReset(_logger, ConnectionId, LocalEndPoint?.ToString() ?? "", e.Message);
         }
         await writer.CompleteAsync(error).ConfigureAwait(false);
         SignalClosed();

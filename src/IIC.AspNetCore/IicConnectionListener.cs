@@ -2,11 +2,12 @@ using System.Net;
 using IIC.Hardware;
 using IIC.Transport;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
 
 namespace IIC.AspNetCore;
 
 /// <summary>Kestrel's view of one offered service: each accepted channel becomes an <see cref="IicConnection"/>.</summary>
-internal sealed class IicConnectionListener(IicEndPoint endPoint, IicListener listener, bool inlineScheduling) : IConnectionListener
+internal sealed class IicConnectionListener(IicEndPoint endPoint, IicListener listener, bool inlineScheduling, ILogger logger) : IConnectionListener
 {
     private int _unbound;
 
@@ -31,7 +32,13 @@ internal sealed class IicConnectionListener(IicEndPoint endPoint, IicListener li
         {
             return null;
         }
-        var connection = new IicConnection(channel, endPoint, inlineScheduling);
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            IicLog.AcceptFailed(logger, e, endPoint.ToString());
+            throw;
+        }
+        var connection = new IicConnection(channel, endPoint, inlineScheduling, logger);
+        IicLog.ConnectionAccepted(logger, connection.ConnectionId, endPoint.ToString());
         connection.Start();
         return connection;
     }
@@ -41,6 +48,7 @@ internal sealed class IicConnectionListener(IicEndPoint endPoint, IicListener li
         if (Interlocked.Exchange(ref _unbound, 1) == 0)
         {
             listener.Dispose();
+            IicLog.ServiceUnbound(logger, endPoint.ToString());
         }
         return ValueTask.CompletedTask;
     }

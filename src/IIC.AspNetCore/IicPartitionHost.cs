@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
 using IIC.Hardware;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace IIC.AspNetCore;
 
@@ -18,9 +20,22 @@ public sealed class IicPartitionHost : IDisposable
 
     /// <summary>A host for <paramref name="options"/>; nothing is attached until <see cref="GetPartition"/>.</summary>
     public IicPartitionHost(IicTransportOptions options)
+        : this(options, null)
+    {
+    }
+
+    /// <summary>
+    /// A host for <paramref name="options"/> that logs attaching, re-attaching and the embedded hypervisor to
+    /// <paramref name="logger"/> (null: no log); nothing is attached until <see cref="GetPartition"/>.
+    /// </summary>
+    public IicPartitionHost(IicTransportOptions options, ILogger? logger)
     {
         Options = options ?? throw new ArgumentNullException(nameof(options));
+        Logger = logger ?? NullLogger.Instance;
     }
+
+    /// <summary>Where this host and the Kestrel transport log (category <c>IIC.AspNetCore</c> when built by <c>UseIicTransport</c> (<see cref="IicWebHostBuilderExtensions"/>)).</summary>
+    public ILogger Logger { get; }
 
     /// <summary>The options.</summary>
     public IicTransportOptions Options { get; }
@@ -61,12 +76,29 @@ public sealed class IicPartitionHost : IDisposable
             {
                 return partition;
             }
-            partition?.Dispose();
-            if (Options.StartHypervisor && name == Options.HypervisorName && _hypervisor is null)
+            if (partition is not null)
             {
-                _hypervisor = Hypervisor.Start(name, new HypervisorOptions { SocketDirectory = Options.SocketDirectory });
+                IicLog.PartitionReattaching(Logger, Options.EffectivePartitionName, name);
+                partition.Dispose();
             }
-            partition = Partition.Attach(name, Options.EffectivePartitionName, Options.SocketDirectory);
+            try
+            {
+                if (Options.StartHypervisor && name == Options.HypervisorName && _hypervisor is null)
+                {
+                    // TODO(hv #12): pass the host's logger into the embedded hypervisor once HypervisorOptions takes one
+                    // (e.g. new HypervisorOptions { SocketDirectory = ..., Logger = Logger }), so its grants, refusals
+                    // and deaths reach the application's ILogger too.
+                    _hypervisor = Hypervisor.Start(name, new HypervisorOptions { SocketDirectory = Options.SocketDirectory });
+                    IicLog.HypervisorStarted(Logger, name, Options.SocketDirectory ?? "(default)");
+                }
+                partition = Partition.Attach(name, Options.EffectivePartitionName, Options.SocketDirectory);
+            }
+            catch (Exception e)
+            {
+                IicLog.AttachFailed(Logger, e, Options.EffectivePartitionName, name);
+                throw;
+            }
+            IicLog.PartitionAttached(Logger, Options.EffectivePartitionName, name);
             _partitions[name] = partition;
             return partition;
         }

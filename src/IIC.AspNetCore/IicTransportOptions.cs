@@ -1,14 +1,15 @@
 using IIC.Hardware;
 using IIC.Transport;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Options;
 
 namespace IIC.AspNetCore;
 
 /// <summary>
 /// Where this process meets its peers: the hypervisor it attaches to, under which partition name, and how channels are
-/// shaped. Server side (<see cref="IicWebHostBuilderExtensions.UseIicTransport"/>) and client side
+/// shaped. Server side (<c>UseIicTransport</c> (<see cref="IicWebHostBuilderExtensions"/>)) and client side
 /// (<see cref="IicHttpHandler"/>, <see cref="IicServiceAddress"/>) read the same options; in configuration they are the
-/// section <c>Iic</c> (<see cref="ReadFrom"/>).
+/// section <c>Iic</c> (bound by <c>UseIicTransport(section)</c> with validation at start, or <see cref="ReadFrom"/>).
 /// </summary>
 public sealed class IicTransportOptions
 {
@@ -52,38 +53,58 @@ public sealed class IicTransportOptions
     public string EffectivePartitionName => PartitionName ?? $"aspnetcore-{Environment.ProcessId}";
 
     /// <summary>
-    /// Reads the options from a configuration section (keys <c>HypervisorName</c>, <c>PartitionName</c>,
-    /// <c>SocketDirectory</c>, <c>StartHypervisor</c>, <c>RingCapacity</c>, <c>WaitStrategy</c> (spin, spinpark:µs, park, adaptive), <c>ConnectTimeoutSeconds</c>,
-    /// <c>PreferInlineScheduling</c>); absent keys keep their values.
+    /// Configuration key <c>RingCapacity</c>: bytes per ring direction (a power of two); when set, it replaces
+    /// <see cref="ChannelOptions"/>' ring capacity. Null keeps it.
+    /// </summary>
+    public int? RingCapacity { get; set; }
+
+    /// <summary>
+    /// Configuration key <c>WaitStrategy</c>: <c>spin</c>, <c>spinpark[:µs]</c>, <c>park</c> or <c>adaptive</c>; when set, it
+    /// replaces <see cref="ChannelOptions"/>' wait strategy. Null keeps it.
+    /// </summary>
+    [ConfigurationKeyName("WaitStrategy")]
+    public string? WaitStrategyName { get; set; }
+
+    /// <summary>Configuration key <c>ConnectTimeoutSeconds</c>: when set, it replaces <see cref="ConnectTimeout"/>. Null keeps it.</summary>
+    public double? ConnectTimeoutSeconds { get; set; }
+
+    /// <summary>
+    /// Reads the options from a configuration section without dependency injection (clients; a host binds the same keys
+    /// with <see cref="IicWebHostBuilderExtensions.UseIicTransport(Microsoft.AspNetCore.Hosting.IWebHostBuilder, IConfiguration, Action{IicTransportOptions}?)"/>):
+    /// <c>HypervisorName</c>, <c>PartitionName</c>, <c>SocketDirectory</c>, <c>StartHypervisor</c>, <c>RingCapacity</c>,
+    /// <c>WaitStrategy</c>, <c>ConnectTimeoutSeconds</c>, <c>PreferInlineScheduling</c>; absent keys keep their values.
+    /// The values are bound (configuration binder), then checked by <see cref="IicTransportOptionsValidator"/>.
     /// </summary>
     /// <returns>This instance.</returns>
-    /// <exception cref="FormatException">A value does not parse.</exception>
+    /// <exception cref="InvalidOperationException">A value does not convert to its key's type (the message names the key and the value).</exception>
+    /// <exception cref="OptionsValidationException">A value is out of range (each failure names the key, the value and what is allowed).</exception>
     public IicTransportOptions ReadFrom(IConfiguration section)
     {
         ArgumentNullException.ThrowIfNull(section);
-        HypervisorName = section[nameof(HypervisorName)] ?? HypervisorName;
-        PartitionName = section[nameof(PartitionName)] ?? PartitionName;
-        SocketDirectory = section[nameof(SocketDirectory)] ?? SocketDirectory;
-        if (section[nameof(StartHypervisor)] is { } start)
+        section.Bind(this);
+        var result = new IicTransportOptionsValidator(section is IConfigurationSection s ? s.Path : null).Validate(null, this);
+        if (result.Failed)
         {
-            StartHypervisor = bool.Parse(start);
+            throw new OptionsValidationException(Microsoft.Extensions.Options.Options.DefaultName, typeof(IicTransportOptions), result.Failures);
         }
-        if (section[nameof(PreferInlineScheduling)] is { } inline)
-        {
-            PreferInlineScheduling = bool.Parse(inline);
-        }
-        if (section["RingCapacity"] is { } capacity)
-        {
-            ChannelOptions = ChannelOptions with { RingCapacity = int.Parse(capacity, System.Globalization.CultureInfo.InvariantCulture) };
-        }
-        if (section["WaitStrategy"] is { } wait)
-        {
-            ChannelOptions = ChannelOptions with { WaitStrategy = WaitStrategy.Parse(wait) };
-        }
-        if (section["ConnectTimeoutSeconds"] is { } timeout)
-        {
-            ConnectTimeout = TimeSpan.FromSeconds(double.Parse(timeout, System.Globalization.CultureInfo.InvariantCulture));
-        }
+        ApplyConfiguredValues();
         return this;
+    }
+
+    /// <summary>Folds <see cref="RingCapacity"/>, <see cref="WaitStrategyName"/> and <see cref="ConnectTimeoutSeconds"/> into <see cref="ChannelOptions"/> and <see cref="ConnectTimeout"/> (valid values only; the validator reports the others).</summary>
+    internal void ApplyConfiguredValues()
+    {
+        if (RingCapacity is { } capacity && IicTransportOptionsValidator.CheckRingCapacity(capacity) is null)
+        {
+            ChannelOptions = ChannelOptions with { RingCapacity = capacity };
+        }
+        if (WaitStrategyName is { } wait && IicTransportOptionsValidator.TryParseWaitStrategy(wait, out var strategy, out _))
+        {
+            ChannelOptions = ChannelOptions with { WaitStrategy = strategy };
+        }
+        if (ConnectTimeoutSeconds is { } seconds && double.IsFinite(seconds) && seconds > 0 && seconds <= TimeSpan.MaxValue.TotalSeconds)
+        {
+            ConnectTimeout = TimeSpan.FromSeconds(seconds);
+        }
     }
 }

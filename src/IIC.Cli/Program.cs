@@ -25,7 +25,10 @@ internal static class Program
         }
         if (args[0] is "--version")
         {
-            Console.WriteLine(typeof(Program).Assembly.GetName().Version);
+            // The package version (with the commit, when built from git), as `dotnet tool list` shows it.
+            Console.WriteLine(typeof(Program).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false) is [System.Reflection.AssemblyInformationalVersionAttribute { InformationalVersion: var version }]
+                ? version
+                : typeof(Program).Assembly.GetName().Version?.ToString());
             return 0;
         }
         foreach (var (name, _, run) in s_commands)

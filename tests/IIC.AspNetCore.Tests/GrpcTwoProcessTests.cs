@@ -20,7 +20,7 @@ public class GrpcTwoProcessTests
             using var server = GreeterServerProcess.Start(
                 "--Iic:HypervisorName=" + hypervisor, "--Iic:SocketDirectory=" + directory, "--Iic:StartHypervisor=true",
                 "--Listen:0=iic://greeter", "--Listen:1=");
-            Assert.Single(server.Addresses);
+            Assert.Equal("iic://greeter", Assert.Single(server.Addresses)); // "Now listening on" and IServerAddressesFeature
             await GreeterConversation.RunAsync(Configuration(new()
             {
                 ["Services:greeter"] = "iic://greeter",

@@ -51,6 +51,7 @@ public sealed class KestrelTransportTests : IAsyncLifetime
         await _app.StartAsync();
         var addresses = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
         _tcpAddress = new Uri(addresses.Single(a => a.StartsWith("http://127.0.0.1:", StringComparison.Ordinal)));
+        Assert.Contains("iic://web", addresses); // as clients write it, not Kestrel's http://iic://web
     }
 
     public async Task DisposeAsync()
@@ -62,6 +63,36 @@ public sealed class KestrelTransportTests : IAsyncLifetime
             await _app.DisposeAsync();
         }
         TestNames.DeleteDirectory(_directory);
+    }
+
+    [Fact]
+    public async Task The_IIC_Transport_instruments_live_on_the_hosts_IMeterFactory()
+    {
+        using var iic = IicHttpHandler.CreateClient("web", ClientOptions);
+        using var response = await iic.GetAsync(new Uri("/hello", UriKind.Relative)); // the connection stays open (pooled)
+        response.EnsureSuccessStatusCode();
+        var factory = _app!.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
+        long? channels = null;
+        using (var listener = new System.Diagnostics.Metrics.MeterListener())
+        {
+            listener.InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter.Name == IIC.Transport.TransportMetrics.MeterName && ReferenceEquals(instrument.Meter.Scope, factory) && instrument.Name == "iic.channels.active")
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            };
+            listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+            {
+                if (tags.Length == 1 && (string?)tags[0].Value == "web")
+                {
+                    channels = value;
+                }
+            });
+            listener.Start();
+            listener.RecordObservableInstruments();
+        }
+        Assert.True(channels >= 2, $"iic.channels.active{{iic.service=web}} on the host's meter: {channels}"); // Kestrel's end and the client's end
     }
 
     [Fact]

@@ -57,6 +57,52 @@ internal static class ObservabilityScenarios
         return 0;
     }
 
+    /// <summary>
+    /// Every IIC-Transport event, once: prints "ready", and on "emit" raises each <see cref="IicEventSource"/> event
+    /// with the values <see cref="EventArgument"/> gives (the EventPipe test expects exactly those), then prints "emitted".
+    /// "exit" or end of input exits.
+    /// </summary>
+    [Scenario("obs-all-events")]
+    private static int AllEvents(string[] args)
+    {
+        Console.WriteLine("ready");
+        while (ReadCommand() is { } command && command != "exit")
+        {
+            foreach (var method in typeof(IicEventSource).GetMethods())
+            {
+                if (method.GetCustomAttributes(typeof(System.Diagnostics.Tracing.EventAttribute), false) is [System.Diagnostics.Tracing.EventAttribute attribute])
+                {
+                    var parameters = method.GetParameters();
+                    method.Invoke(IicEventSource.Log, [.. parameters.Select((p, i) => EventArgument(method.Name, attribute.EventId, p.Name!, i, p.ParameterType))]);
+                }
+            }
+            Console.WriteLine("emitted");
+        }
+        return 0;
+    }
+
+    /// <summary>The value of argument <paramref name="index"/> of event <paramref name="eventId"/>: distinct per event and field (the test computes the same).</summary>
+    internal static object EventArgument(string eventName, int eventId, string name, int index, Type type)
+        => type == typeof(string) ? $"{eventName}.{name}"
+        : type == typeof(long) ? 5_000_000_000L + (eventId * 10) + index
+        : (object)((eventId * 10) + index);
+
+    /// <summary>
+    /// args: hypervisor service. A client only: attaches a partition, connects one channel to <c>service</c> (with the
+    /// default channel options, so the name comes from the grant), prints "ready" and waits for "exit" or end of input.
+    /// </summary>
+    [Scenario("obs-client")]
+    private static int Client(string[] args)
+    {
+        using var partition = Partition.Attach(args[0], "obs-client");
+        using var channel = IicChannel.Connect(partition, args[1]);
+        Console.WriteLine("ready");
+        while (ReadCommand() is { } command && command != "exit")
+        {
+        }
+        return 0;
+    }
+
     /// <summary>A .NET process that never touches IICFast: prints "ready" and waits for "exit" or end of input.</summary>
     [Scenario("obs-idle")]
     private static int Idle(string[] args)

@@ -5,6 +5,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using IIC.Cli.Stat;
+using IIC.Hardware;
 using IIC.Tests;
 using Microsoft.Diagnostics.NETCore.Client;
 using Microsoft.Diagnostics.Tracing;
@@ -78,6 +79,72 @@ public sealed class ObservabilityCrossProcessTests
     }
 
     [Fact]
+    public async Task Every_event_in_the_README_table_arrives_over_EventPipe_with_its_fields()
+    {
+        var table = ReadmeEventTable();
+        Assert.Equal(14, table.Count);
+        using var child = ChildProcess.Start("obs-all-events");
+        Assert.Equal("ready", child.ReadLine());
+        var events = new ConcurrentQueue<(int Id, string Name, EventLevel Level, string[] Fields, object[] Values)>();
+        var providers = new[] { new EventPipeProvider("IIC-Transport", EventLevel.Verbose) };
+        using (var session = new DiagnosticsClient(child.Id).StartEventPipeSession(providers, requestRundown: false))
+        using (var source = new EventPipeEventSource(session.EventStream))
+        {
+            source.Dynamic.All += e =>
+            {
+                if (e.ProviderName == "IIC-Transport" && e.EventName != "ManifestData")
+                {
+                    events.Enqueue(((int)e.ID, e.EventName, (EventLevel)e.Level, e.PayloadNames, [.. e.PayloadNames.Select((_, i) => e.PayloadValue(i))]));
+                }
+            };
+            var processing = Task.Factory.StartNew(source.Process, TaskCreationOptions.LongRunning);
+            child.WriteLine("emit");
+            Assert.Equal("emitted", child.ReadLine());
+            session.Stop();
+            await processing.WaitAsync(s_bound);
+        }
+        foreach (var (id, name, level, fields) in table)
+        {
+            var received = events.Where(e => e.Name == name).ToList();
+            Assert.True(received.Count == 1, $"{name}: {received.Count} events over EventPipe (received: {string.Join(", ", events.Select(e => e.Name))})");
+            var e = received[0];
+            Assert.Equal(id, e.Id);
+            Assert.Equal(level, e.Level);
+            Assert.Equal(fields, e.Fields);
+            for (var i = 0; i < fields.Length; i++)
+            {
+                // The child's values (IIC.TestHost ObservabilityScenarios.EventArgument): distinct per event and field.
+                object expected = e.Values[i] switch
+                {
+                    string => $"{name}.{fields[i]}",
+                    long => 5_000_000_000L + (id * 10) + i,
+                    _ => (id * 10) + i,
+                };
+                Assert.True(expected.Equals(e.Values[i]), $"{name}.{fields[i]} = {e.Values[i]} ({e.Values[i]?.GetType().Name}), expected {expected}");
+            }
+        }
+        child.WriteLine("exit");
+        child.AssertExit(0);
+    }
+
+    /// <summary>The README's trace event table (Observing, Trace events): id, name, level and field names per row.</summary>
+    private static List<(int Id, string Name, EventLevel Level, string[] Fields)> ReadmeEventTable()
+    {
+        var rows = new List<(int, string, EventLevel, string[])>();
+        var row = new System.Text.RegularExpressions.Regex(@"^\| (\d+) \| `(\w+)` \| (\w+) \| ([^|]+) \|");
+        foreach (var line in File.ReadLines(Path.Combine(AppContext.BaseDirectory, "README.md")))
+        {
+            if (row.Match(line) is { Success: true } m)
+            {
+                var fields = m.Groups[4].Value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+                    .Select(f => f.Split(' ')[0]).ToArray(); // "processId (of the dead peer)" names processId
+                rows.Add((int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture), m.Groups[2].Value, Enum.Parse<EventLevel>(m.Groups[3].Value), fields));
+            }
+        }
+        return rows;
+    }
+
+    [Fact]
     public void Iic_stat_once_json_run_as_a_process_prints_the_child_counts()
     {
         var service = Unique("obs-stat");
@@ -93,6 +160,28 @@ public sealed class ObservabilityCrossProcessTests
         Assert.Equal(Messages * Size, counters.GetProperty("iic.bytes.sent").GetInt64());
         Assert.Equal(2, counters.GetProperty("iic.channels.active").GetInt64());
         Assert.Equal(0, root.GetProperty("global").GetProperty("iic.partitions.active").GetInt64());
+        child.WriteLine("exit");
+        child.AssertExit(0);
+    }
+
+    [Fact]
+    public void Iic_stat_on_a_client_process_shows_its_connected_channel_under_the_service_name()
+    {
+        var hypervisorName = Unique("obs-hv");
+        var service = Unique("obs-client");
+        using var hypervisor = Hypervisor.Start(hypervisorName);
+        using var server = Partition.Attach(hypervisorName, "obs-server");
+        using var listener = IicListener.Listen(server, service);
+        using var child = ChildProcess.Start("obs-client", hypervisorName, service);
+        using var accepted = listener.Accept(s_bound);
+        Assert.Equal("ready", child.ReadLine());
+        var (exitCode, stdout, stderr) = RunIic("stat", child.Id.ToString(CultureInfo.InvariantCulture), "--once", "--json");
+        Assert.True(exitCode == 0, $"iic stat exited {exitCode}: {stderr}\n{stdout}");
+        using var json = JsonDocument.Parse(stdout);
+        var services = json.RootElement.GetProperty("services");
+        Assert.True(services.TryGetProperty(service, out var counters), "the client's channel is not listed under its service: " + stdout);
+        Assert.Equal(1, counters.GetProperty("iic.channels.active").GetInt64());
+        Assert.False(services.TryGetProperty("", out _), "a channel without a service name: " + stdout);
         child.WriteLine("exit");
         child.AssertExit(0);
     }

@@ -51,7 +51,7 @@ public sealed class ObservabilityTests
         Assert.Equal((1000 * 100) + (10 * 7), values["iic.bytes.received"]);
         Assert.Equal(2, values["iic.channels.active"]);
         Assert.Equal(0, values["iic.faults"]);
-        Assert.Equal(0, values["iic.ring.occupancy"]);
+        Assert.Equal(0, values["iic.ring.usage"]);
         Assert.Equal(0, values["iic.ring.full_stalls"]);
         // Every send rang the doorbell once: either a futex wake or a suppressed one.
         Assert.Equal(1010, values["iic.signals.raised"] + values["iic.signals.suppressed"]);
@@ -83,8 +83,8 @@ public sealed class ObservabilityTests
             Assert.False(first.TrySend(new byte[100], TimeSpan.FromMilliseconds(1))); // a stall that times out
             var values = Observe(service);
             Assert.Equal(sent, values["iic.messages.sent"]);
-            Assert.Equal(first.GetStatistics().OutgoingOccupancy, values["iic.ring.occupancy"]);
-            Assert.True(values["iic.ring.occupancy"] >= sent * 100, $"occupancy {values["iic.ring.occupancy"]} for {sent} messages");
+            Assert.Equal(first.GetStatistics().OutgoingOccupancy, values["iic.ring.usage"]);
+            Assert.True(values["iic.ring.usage"] >= sent * 100, $"occupancy {values["iic.ring.usage"]} for {sent} messages");
             Assert.Equal(first.GetStatistics().RingFullStalls, values["iic.ring.full_stalls"]);
             Assert.True(values["iic.ring.full_stalls"] >= 1);
 
@@ -155,8 +155,8 @@ public sealed class ObservabilityTests
         using (first)
         using (second)
         {
-            Assert.Same(TransportMetrics.WakeLatency, Waiter.WakeLatencyHistogram);
-            Assert.False(TransportMetrics.WakeLatency.Enabled); // nobody listens: the park path skips it after one check
+            Assert.Same(TransportMetrics.WakeDuration, Waiter.WakeLatencyHistogram);
+            Assert.False(TransportMetrics.WakeDuration.Enabled); // nobody listens: the park path skips it after one check
             ParkedRoundTrips(first, second, 5);
 
             var recorded = new ConcurrentQueue<double>();
@@ -164,26 +164,68 @@ public sealed class ObservabilityTests
             {
                 listener.InstrumentPublished = (instrument, l) =>
                 {
-                    if (instrument.Meter.Name == TransportMetrics.MeterName && instrument.Name == TransportMetrics.WakeLatencyInstrumentName)
+                    if (instrument.Meter.Name == TransportMetrics.MeterName && instrument.Name == TransportMetrics.WakeDurationInstrumentName)
                     {
                         l.EnableMeasurementEvents(instrument);
                     }
                 };
-                listener.SetMeasurementEventCallback<double>((_, value, _, _) => recorded.Enqueue(value));
+                listener.SetMeasurementEventCallback<double>((_, value, tags, _) =>
+                {
+                    // Other tests' channels may wake too: only this service's wake-ups count here.
+                    if (tags.Length == 1 && tags[0].Key == TransportMetrics.ServiceTag && (string?)tags[0].Value == service)
+                    {
+                        recorded.Enqueue(value);
+                    }
+                });
                 listener.Start();
-                Assert.True(TransportMetrics.WakeLatency.Enabled);
+                Assert.True(TransportMetrics.WakeDuration.Enabled);
                 Assert.Empty(recorded); // nothing from before the listener
                 var parksBefore = second.GetStatistics().Wait.Parks;
                 ParkedRoundTrips(first, second, 20);
                 var parks = second.GetStatistics().Wait.Parks - parksBefore;
                 Assert.InRange(recorded.Count, 1, parks);
-                Assert.All(recorded, us => Assert.InRange(us, 0.001, 10_000)); // µs, under the 10 ms sanity cap
-                Assert.Contains(recorded, us => Math.Abs(us - (second.GetStatistics().Wait.LastWakeLatencyTicks * 1e6 / Stopwatch.Frequency)) < 0.01);
+                Assert.All(recorded, seconds => Assert.InRange(seconds, 1e-9, 0.01)); // seconds, under the 10 ms sanity cap
+                Assert.Contains(recorded, seconds => Math.Abs(seconds - ((double)second.GetStatistics().Wait.LastWakeLatencyTicks / Stopwatch.Frequency)) < 1e-9);
             }
-            Assert.False(TransportMetrics.WakeLatency.Enabled);
+            Assert.False(TransportMetrics.WakeDuration.Enabled);
             var after = recorded.Count;
             ParkedRoundTrips(first, second, 5);
             Assert.Equal(after, recorded.Count);
+        }
+    }
+
+    [Fact]
+    public void Wait_gauges_report_the_largest_of_a_services_receivers_in_seconds_not_their_sum()
+    {
+        var service = Unique("obs-gauges");
+        var (first, second) = IicChannel.CreatePair(new ChannelOptions { Name = service, WaitStrategy = WaitStrategy.Park });
+        using (first)
+        using (second)
+        {
+            var gauges = new Dictionary<string, (double Value, string? Unit)>(StringComparer.Ordinal);
+            using (var listener = new MeterListener())
+            {
+                listener.InstrumentPublished = (instrument, l) =>
+                {
+                    if (instrument.Meter.Name == TransportMetrics.MeterName && instrument.Name.StartsWith("iic.wait.", StringComparison.Ordinal))
+                    {
+                        l.EnableMeasurementEvents(instrument);
+                    }
+                };
+                listener.SetMeasurementEventCallback<double>((instrument, value, tags, _) =>
+                {
+                    if (tags.Length == 1 && (string?)tags[0].Value == service)
+                    {
+                        gauges[instrument.Name] = (value, instrument.Unit);
+                    }
+                });
+                listener.Start();
+                listener.RecordObservableInstruments();
+            }
+            var latency = Math.Max(first.GetStatistics().Wait.WakeLatency.TotalSeconds, second.GetStatistics().Wait.WakeLatency.TotalSeconds);
+            var budget = Math.Max(first.GetStatistics().Wait.SpinBudget.TotalSeconds, second.GetStatistics().Wait.SpinBudget.TotalSeconds);
+            Assert.Equal((latency, "s"), gauges["iic.wait.wake_latency"]);
+            Assert.Equal((budget, "s"), gauges["iic.wait.spin_budget"]);
         }
     }
 

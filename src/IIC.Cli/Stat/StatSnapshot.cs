@@ -68,7 +68,7 @@ internal sealed class StatSnapshot
         ("iic.park.timeouts", "park timeouts"),
         ("iic.ring.full_stalls", "ring-full stalls"),
         ("iic.faults", "faults"),
-        ("iic.ring.occupancy", "ring occupancy (B)"),
+        ("iic.ring.usage", "ring usage (B)"),
         ("iic.wait.spin_budget", "spin budget (us)"),
         ("iic.wait.wake_latency", "learned wake latency (us)"),
     ];
@@ -204,14 +204,18 @@ internal sealed class StatSnapshot
         foreach (var (service, value) in Values.Where(v => v.Value.Kind == StatKind.Histogram))
         {
             var q = value.Quantiles;
+            var (scale, unit) = DisplayUnit(value.Unit);
             text.Append(CultureInfo.InvariantCulture,
-                $"\n{value.Instrument}{(service.Length == 0 ? "" : $" [{service}]")} ({value.Unit}): {Format(value.Count)} wakes  p50 {Get(q, "p50")}  p95 {Get(q, "p95")}  p99 {Get(q, "p99")}\n");
+                $"\n{value.Instrument}{(service.Length == 0 ? "" : $" [{service}]")} ({unit}): {Format(value.Count)} wakes  p50 {Get(q, "p50", scale)}  p95 {Get(q, "p95", scale)}  p99 {Get(q, "p99", scale)}\n");
         }
         return text.ToString();
     }
 
-    private static string Get(Dictionary<string, double> quantiles, string key)
-        => quantiles.TryGetValue(key, out var v) ? v.ToString("0.#", CultureInfo.InvariantCulture) : "-";
+    private static string Get(Dictionary<string, double> quantiles, string key, double scale)
+        => quantiles.TryGetValue(key, out var v) ? (v * scale).ToString("0.#", CultureInfo.InvariantCulture) : "-";
+
+    /// <summary>Durations are reported in seconds (OpenTelemetry convention); the table shows them in µs, where IICFast's live.</summary>
+    private static (double Scale, string Unit) DisplayUnit(string unit) => unit == "s" ? (1e6, "us") : (1, unit);
 
     private static string Cell(StatValue? value, int refreshSeconds)
     {
@@ -223,7 +227,7 @@ internal sealed class StatSnapshot
         {
             return $"{Format(value.Value)} (+{Format(rate / Math.Max(1, refreshSeconds))}/s)";
         }
-        return Format(value.Value);
+        return Format(value.Value * DisplayUnit(value.Unit).Scale);
     }
 
     private static string Format(double? value) => value is { } v ? v.ToString(v == Math.Floor(v) ? "#,0" : "#,0.#", CultureInfo.InvariantCulture) : "-";

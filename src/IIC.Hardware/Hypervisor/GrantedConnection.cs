@@ -24,8 +24,8 @@ public sealed class GrantedConnection : IDisposable
     /// <summary>The hypervisor's id of the connection.</summary>
     public long Id { get; }
 
-    /// <summary>The service connected to.</summary>
-    public string Service { get; }
+    /// <summary>The service connected to (on both sides: the connector's grant names no service, so Connect fills it in).</summary>
+    public string Service { get; internal set; }
 
     /// <summary>Our side of the window: 0 for the listener, 1 for the connector.</summary>
     public int Side { get; }

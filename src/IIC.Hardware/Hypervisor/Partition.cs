@@ -165,6 +165,7 @@ public sealed class Partition : IDisposable
             w.WriteUInt32(grouped ? 1u : 0u);
         }, wait + s_requestTimeout);
         var connection = reply.Connection ?? throw new HypervisorException($"The hypervisor answered the connect to '{service}' without a window.");
+        connection.Service = service; // a Granted reply carries no service name; channels, metrics and iic stat need it
         IicEventSource.Log.PartitionConnected(Name, service, connection.Id, connection.PeerProcessId);
         return connection;
     }
