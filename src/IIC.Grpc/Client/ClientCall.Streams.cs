@@ -129,7 +129,7 @@ internal sealed partial class ClientCall<TRequest, TResponse>
             CompleteLocally(e.Status);
             return Task.FromException(e);
         }
-        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        catch (Exception e) when (ConnectionErrors.IsLoss(e))
         {
             var status = new Status(StatusCode.Unavailable, "The connection to the server failed: " + e.Message, e);
             CompleteLocally(status);
@@ -151,7 +151,7 @@ internal sealed partial class ClientCall<TRequest, TResponse>
         {
             _connection!.SendEmptyFrame(FrameType.HalfClose, _streamId);
         }
-        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        catch (Exception e) when (ConnectionErrors.IsLoss(e))
         {
             CompleteLocally(new Status(StatusCode.Unavailable, "The connection to the server failed: " + e.Message, e));
         }

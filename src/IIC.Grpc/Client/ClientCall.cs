@@ -126,7 +126,7 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
         {
             CompleteLocally(e.Status);
         }
-        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        catch (Exception e) when (ConnectionErrors.IsLoss(e))
         {
             CompleteLocally(new Status(StatusCode.Unavailable, "The connection to the server failed: " + e.Message, e));
         }
@@ -170,7 +170,7 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
         {
             _connection!.SendEmptyFrame(FrameType.Cancel, _streamId);
         }
-        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        catch (Exception e) when (ConnectionErrors.IsLoss(e))
         {
             // The connection is gone: the server's calls on it are cancelled anyway.
         }

@@ -104,10 +104,12 @@ internal abstract class CallConnection : IDisposable
                 }
             }
         }
-        catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidDataException or RingFaultException)
+#pragma warning disable CA1031 // The reader thread must not take the process down: whatever ends it ends the connection, and OnClosed reports it.
+        catch (Exception e)
         {
             reason = e;
         }
+#pragma warning restore CA1031
         Close(reason);
     }
 

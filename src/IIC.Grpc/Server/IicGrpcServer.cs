@@ -1,4 +1,5 @@
 using IIC.AspNetCore;
+using IIC.Grpc.Protocol;
 using IIC.Transport;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -80,7 +81,7 @@ public sealed class IicGrpcServer : IHostedService, IDisposable
         {
             // stopping
         }
-        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        catch (Exception e) when (ConnectionErrors.IsLoss(e))
         {
             if (!_stopping.IsCancellationRequested)
             {

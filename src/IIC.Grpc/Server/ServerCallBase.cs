@@ -141,7 +141,7 @@ internal abstract class ServerCallBase : ServerCallContext
                 MetadataCodec.Write(builder, _responseTrailers);
                 Connection.SendFrame(builder.Written);
             }
-            catch (Exception e) when (e is IOException or ObjectDisposedException)
+            catch (Exception e) when (ConnectionErrors.IsLoss(e))
             {
                 // The client went away meanwhile: nobody to tell.
             }
