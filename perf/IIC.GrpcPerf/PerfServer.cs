@@ -21,7 +21,7 @@ internal static class PerfServer
     public const string NativeService = "greeter-native";
     public const string Http2Service = "greeter";
 
-    public static async Task RunAsync(string hypervisor, string socketDirectory, string unixSocket, bool inline, string wait)
+    public static async Task RunAsync(string hypervisor, string socketDirectory, string unixSocket, bool inline, string wait, bool nativeInline)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -41,7 +41,11 @@ internal static class PerfServer
             k.ListenUnixSocket(unixSocket, l => l.Protocols = HttpProtocols.Http2);
         });
         builder.Services.AddGrpc();
-        builder.Services.AddIicGrpcServer(o => o.ServiceName = NativeService).AddService<GreeterService>();
+        builder.Services.AddIicGrpcServer(o =>
+        {
+            o.ServiceName = NativeService;
+            o.RunHandlersInline = nativeInline; // the greeter's handlers never block
+        }).AddService<GreeterService>();
         var app = builder.Build();
         app.MapGrpcService<GreeterService>();
         await app.StartAsync();

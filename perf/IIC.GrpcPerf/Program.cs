@@ -4,6 +4,7 @@
 // server-stream (messages/s) and bidi-pingpong, 32 B payloads. The default run measures all of them in about a minute.
 //   dotnet run -c Release --project perf/IIC.GrpcPerf -- [--json FILE] [--chart FILE] [--paths a,b] [--tests x,y]
 //        [--calls 5000] [--warmup 2000] [--idle-calls 200] [--idle-gap-ms 5] [--stream 200000] [--wait park|adaptive|...] [--inline]
+//        [--native-pool]   run native handlers and completions on the thread pool instead of inline on the reader threads
 //   dotnet run -c Release --project perf/IIC.GrpcPerf -- --alloc    allocation per unary call (BenchmarkDotNet MemoryDiagnoser)
 using System.Diagnostics;
 using System.Globalization;
@@ -11,7 +12,7 @@ using IIC.GrpcPerf;
 
 if (args.Length > 0 && args[0] == "serve")
 {
-    await PerfServer.RunAsync(args[1], args[2], args[3], args[4] == "inline", args[5]);
+    await PerfServer.RunAsync(args[1], args[2], args[3], args[4] == "inline", args[5], args[6] == "native-inline");
     return 0;
 }
 if (args.Contains("--alloc"))
@@ -32,6 +33,7 @@ var idleCalls = Option("--idle-calls", 200);
 var idleGap = TimeSpan.FromMilliseconds(Option("--idle-gap-ms", 5));
 var streamCount = Option("--stream", 200_000);
 var inline = args.Contains("--inline");
+var nativeInline = !args.Contains("--native-pool"); // default: native handlers and completions inline on the reader threads
 var wait = Text("--wait") ?? "park";
 var paths = Text("--paths")?.Split(',') ?? PerfPaths.All;
 var tests = Text("--tests")?.Split(',') ?? Measurements.Tests;
@@ -47,7 +49,7 @@ if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet")
 {
     info.ArgumentList.Add(self);
 }
-foreach (var a in new[] { "serve", hypervisor, directory, unixSocket, inline ? "inline" : "pool", wait })
+foreach (var a in new[] { "serve", hypervisor, directory, unixSocket, inline ? "inline" : "pool", wait, nativeInline ? "native-inline" : "native-pool" })
 {
     info.ArgumentList.Add(a);
 }
@@ -73,7 +75,7 @@ try
 {
     foreach (var path in paths)
     {
-        var (invoker, owner) = PerfPaths.Open(path, hypervisor, directory, wait, tcp, unixSocket);
+        var (invoker, owner) = PerfPaths.Open(path, hypervisor, directory, wait, tcp, unixSocket, nativeInline);
         using (owner)
         {
             var client = new Greeter.Greeter.GreeterClient(invoker);
@@ -104,7 +106,7 @@ finally
 }
 
 var machine = Report.Machine();
-Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{machine}; measured in {watch.Elapsed.TotalSeconds:0} s. HTTP/2-over-IICFast wait strategy: {wait}; Kestrel scheduling: {(inline ? "inline" : "thread pool")}."));
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{machine}; measured in {watch.Elapsed.TotalSeconds:0} s. HTTP/2-over-IICFast wait strategy: {wait}; Kestrel scheduling: {(inline ? "inline" : "thread pool")}; native path: adaptive waiting, {(nativeInline ? "handlers and completions inline on the reader threads" : "handlers and completions on the thread pool")}."));
 Console.WriteLine();
 Console.WriteLine(Report.Table(rows));
 if (json is not null)

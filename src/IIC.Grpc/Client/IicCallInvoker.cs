@@ -43,8 +43,15 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
     public string Service { get; }
 
     /// <inheritdoc />
+    /// <exception cref="InvalidOperationException">Called on a connection's reader thread (code continuing inline after an awaited call with <see cref="IicGrpcClientOptions.InlineCompletions"/>): it would wait for itself; await the call instead.</exception>
     public override TResponse BlockingUnaryCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request)
-        => AsyncUnaryCall(method, host, options, request).ResponseAsync.GetAwaiter().GetResult();
+    {
+        if (Protocol.CallConnection.OnReaderThread)
+        {
+            throw new InvalidOperationException("A blocking call on an IICFast connection's reader thread would wait for itself (InlineCompletions runs continuations there): await the async call instead.");
+        }
+        return AsyncUnaryCall(method, host, options, request).ResponseAsync.GetAwaiter().GetResult();
+    }
 
     /// <inheritdoc />
     public override AsyncUnaryCall<TResponse> AsyncUnaryCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request)

@@ -88,8 +88,15 @@ internal abstract class CallConnection : IDisposable
         }
     }
 
+    [ThreadStatic]
+    private static bool t_isReader;
+
+    /// <summary>Whether the current thread is a connection's reader thread (where blocking on a call would deadlock it).</summary>
+    public static bool OnReaderThread => t_isReader;
+
     private void ReadLoop()
     {
+        t_isReader = true;
         var handler = new FrameHandler(this);
         Exception reason;
         try

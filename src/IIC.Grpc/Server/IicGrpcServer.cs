@@ -50,7 +50,7 @@ public sealed class IicGrpcServer : IHostedService, IDisposable
     /// <exception cref="IIC.Hardware.HypervisorException">The hypervisor is not reachable or refused the service.</exception>
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        var methods = _registry.Build(_scopes, new ServerSettings(_options.MaxSendMessageSize ?? int.MaxValue, _options.MaxReceiveMessageSize ?? int.MaxValue, _options.EnableDetailedErrors, _log));
+        var methods = _registry.Build(_scopes, new ServerSettings(_options.MaxSendMessageSize ?? int.MaxValue, _options.MaxReceiveMessageSize ?? int.MaxValue, _options.EnableDetailedErrors, _options.RunHandlersInline, _log));
         _listener = IicListener.Listen(_partitions.GetPartition(), ServiceName, _options.ChannelOptions);
         _log.Listening(ServiceName, methods.Count);
         _acceptLoop = Task.Run(() => AcceptLoopAsync(methods), CancellationToken.None);

@@ -28,7 +28,7 @@ internal sealed class ServerCall<TService, TRequest, TResponse> : ServerCallBase
         _handler = handler;
         if (!handler.StartsWithRequest)
         {
-            _requests = Channel.CreateUnbounded<ReceivedMessage>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+            _requests = Channel.CreateUnbounded<ReceivedMessage>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true, AllowSynchronousContinuations = handler.Inline });
         }
     }
 
@@ -65,7 +65,14 @@ internal sealed class ServerCall<TService, TRequest, TResponse> : ServerCallBase
     {
         if (Interlocked.Exchange(ref _launched, 1) == 0)
         {
-            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+            if (_handler.Inline)
+            {
+                _ = RunAsync(); // on the reader thread up to the handler's first incomplete await
+            }
+            else
+            {
+                ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+            }
         }
     }
 

@@ -25,6 +25,8 @@ internal sealed class ServerMethod<TService, TRequest, TResponse>(
 
     public ServerLog Log => settings.Log;
 
+    public bool Inline => settings.Inline;
+
     public Func<TService, TRequest, ServerCallContext, Task<TResponse>>? Unary { get; init; }
 
     public Func<TService, TRequest, IServerStreamWriter<TResponse>, ServerCallContext, Task>? ServerStreaming { get; init; }
@@ -42,4 +44,4 @@ internal sealed class ServerMethod<TService, TRequest, TResponse>(
 }
 
 /// <summary>What every bound method shares from the server's options.</summary>
-internal sealed record ServerSettings(int MaxSend, int MaxReceive, bool DetailedErrors, ServerLog Log);
+internal sealed record ServerSettings(int MaxSend, int MaxReceive, bool DetailedErrors, bool Inline, ServerLog Log);
