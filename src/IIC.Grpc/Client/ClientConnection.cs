@@ -116,7 +116,7 @@ internal sealed class ClientConnection : CallConnection
         var status = new Status(StatusCode.Unavailable, reason switch
         {
             PeerDeadException => "The server process died (IICFast peer dead).",
-            ChannelClosedException => "The server closed the connection.",
+            IicChannelClosedException => "The server closed the connection.",
             ObjectDisposedException => "The client's connection was disposed.",
             _ => "The connection to the server failed: " + reason.Message,
         }, reason);

@@ -43,7 +43,7 @@ internal abstract class CallConnection : IDisposable
     protected abstract void OnClosed(Exception reason);
 
     /// <summary>Sends one whole frame (built in <paramref name="frame"/>).</summary>
-    /// <exception cref="IOException">The peer closed or died (<see cref="ChannelClosedException"/>, <see cref="PeerDeadException"/>).</exception>
+    /// <exception cref="IOException">The peer closed or died (<see cref="IicChannelClosedException"/>, <see cref="PeerDeadException"/>).</exception>
     /// <exception cref="ObjectDisposedException">The connection was disposed.</exception>
     public void SendFrame(ReadOnlySpan<byte> frame)
     {
