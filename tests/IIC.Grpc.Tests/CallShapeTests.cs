@@ -14,8 +14,8 @@ public sealed class CallShapeTests(TesterFixture fixture)
     [MemberData(nameof(Paths.Both), MemberType = typeof(Paths))]
     public async Task Unary_EchoesWithHeadersAndTrailers(string path)
     {
-        using var channel = fixture.Connect(fixture.AddressOf(path));
-        Assert.Equal(path == "native", channel.IsNative);
+        using var channel = fixture.Open(path);
+        Assert.Equal(path != "http2-tcp", channel.IsNative);
         var client = new Tester.TesterClient(channel.CallInvoker);
         using var call = client.UnaryAsync(new Request { Text = "hi", Payload = ByteString.CopyFromUtf8("abc") },
             new Metadata { { "x-test", "header-value" } }, DateTime.UtcNow + s_timeout);
@@ -33,7 +33,7 @@ public sealed class CallShapeTests(TesterFixture fixture)
     [MemberData(nameof(Paths.Both), MemberType = typeof(Paths))]
     public async Task Unary_EachCallRunsInItsOwnDiScope(string path)
     {
-        using var channel = fixture.Connect(fixture.AddressOf(path));
+        using var channel = fixture.Open(path);
         var client = new Tester.TesterClient(channel.CallInvoker);
         var first = await client.UnaryAsync(new Request { Text = "a" }, deadline: DateTime.UtcNow + s_timeout);
         var second = await client.UnaryAsync(new Request { Text = "b" }, deadline: DateTime.UtcNow + s_timeout);
@@ -45,7 +45,7 @@ public sealed class CallShapeTests(TesterFixture fixture)
     [MemberData(nameof(Paths.Both), MemberType = typeof(Paths))]
     public async Task Unary_Blocking_Works(string path)
     {
-        using var channel = fixture.Connect(fixture.AddressOf(path));
+        using var channel = fixture.Open(path);
         var client = new Tester.TesterClient(channel.CallInvoker);
         var reply = await Task.Run(() => client.Unary(new Request { Text = "blocking" }, deadline: DateTime.UtcNow + s_timeout));
         Assert.Equal("blocking", reply.Text);
@@ -55,7 +55,7 @@ public sealed class CallShapeTests(TesterFixture fixture)
     [MemberData(nameof(Paths.Both), MemberType = typeof(Paths))]
     public async Task ServerStreaming_DeliversEveryMessageInOrder(string path)
     {
-        using var channel = fixture.Connect(fixture.AddressOf(path));
+        using var channel = fixture.Open(path);
         var client = new Tester.TesterClient(channel.CallInvoker);
         using var call = client.ServerStream(new Request { Count = 500, Payload = ByteString.CopyFromUtf8("p") }, deadline: DateTime.UtcNow + s_timeout);
         var expected = 0;
@@ -72,7 +72,7 @@ public sealed class CallShapeTests(TesterFixture fixture)
     [MemberData(nameof(Paths.Both), MemberType = typeof(Paths))]
     public async Task ClientStreaming_SeesEveryMessage(string path)
     {
-        using var channel = fixture.Connect(fixture.AddressOf(path));
+        using var channel = fixture.Open(path);
         var client = new Tester.TesterClient(channel.CallInvoker);
         using var call = client.ClientStream(deadline: DateTime.UtcNow + s_timeout);
         for (var i = 1; i <= 100; i++)
@@ -89,7 +89,7 @@ public sealed class CallShapeTests(TesterFixture fixture)
     [MemberData(nameof(Paths.Both), MemberType = typeof(Paths))]
     public async Task Bidi_PingPongsInOrder(string path)
     {
-        using var channel = fixture.Connect(fixture.AddressOf(path));
+        using var channel = fixture.Open(path);
         var client = new Tester.TesterClient(channel.CallInvoker);
         using var call = client.Bidi(deadline: DateTime.UtcNow + s_timeout);
         for (var i = 0; i < 200; i++)

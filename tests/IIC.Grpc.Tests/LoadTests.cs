@@ -14,7 +14,7 @@ public sealed class LoadTests(TesterFixture fixture)
     [MemberData(nameof(Paths.Both), MemberType = typeof(Paths))]
     public async Task SixtyFourConcurrentCalls_AllComplete(string path)
     {
-        using var channel = fixture.Connect(fixture.AddressOf(path));
+        using var channel = fixture.Open(path);
         var client = new Tester.TesterClient(channel.CallInvoker);
         var deadline = DateTime.UtcNow + s_timeout;
         var calls = Enumerable.Range(0, 64).Select(async i =>
@@ -42,7 +42,7 @@ public sealed class LoadTests(TesterFixture fixture)
     [MemberData(nameof(Paths.Both), MemberType = typeof(Paths))]
     public async Task FourMegabyteMessage_RoundTripsWhileSmallCallsGoOn(string path)
     {
-        using var channel = fixture.Connect(fixture.AddressOf(path));
+        using var channel = fixture.Open(path);
         var client = new Tester.TesterClient(channel.CallInvoker);
         var payload = Payloads.Of(4 * 1024 * 1024);
         var deadline = DateTime.UtcNow + s_timeout;
@@ -60,7 +60,7 @@ public sealed class LoadTests(TesterFixture fixture)
     [MemberData(nameof(Paths.Both), MemberType = typeof(Paths))]
     public async Task ReplyAboveClientLimit_IsResourceExhausted_AndTheChannelStaysUsable(string path)
     {
-        using var channel = fixture.Connect(fixture.AddressOf(path), maxReceive: 64 * 1024);
+        using var channel = fixture.Open(path, maxReceive: 64 * 1024);
         var client = new Tester.TesterClient(channel.CallInvoker);
         var e = await Assert.ThrowsAsync<RpcException>(async () => await client.UnaryAsync(
             new Request { Payload = Payloads.Of(256 * 1024) }, deadline: DateTime.UtcNow + s_timeout));
@@ -72,7 +72,7 @@ public sealed class LoadTests(TesterFixture fixture)
     [MemberData(nameof(Paths.Both), MemberType = typeof(Paths))]
     public async Task RequestAboveServerLimit_IsResourceExhausted(string path)
     {
-        using var channel = fixture.Connect(fixture.AddressOf(path));
+        using var channel = fixture.Open(path);
         var client = new Tester.TesterClient(channel.CallInvoker);
         var e = await Assert.ThrowsAsync<RpcException>(async () => await client.UnaryAsync(
             new Request { Payload = ByteString.CopyFrom(new byte[TesterFixture.MaxMessage + 1]) }, deadline: DateTime.UtcNow + s_timeout));

@@ -13,7 +13,7 @@ public sealed class ServerDeathTests(TesterFixture fixture)
     public async Task ServerKilledMidCall_ClientGetsUnavailablePromptly(string path)
     {
         using var server = fixture.StartServer($"doomed-{path}");
-        using var channel = fixture.Connect(TesterFixture.AddressOf(server, path));
+        using var channel = fixture.Open(server, path);
         var client = new Tester.TesterClient(channel.CallInvoker);
         using var stream = client.ServerStream(new Request { Mode = "forever", Count = 1, Key = "doomed" });
         using var unary = client.UnaryAsync(new Request { Mode = "wait", Key = "doomed-unary" });

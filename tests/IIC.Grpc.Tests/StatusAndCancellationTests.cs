@@ -15,7 +15,7 @@ public sealed class StatusAndCancellationTests(TesterFixture fixture)
     [MemberData(nameof(Paths.Both), MemberType = typeof(Paths))]
     public async Task ServerError_ArrivesAsRpcExceptionWithStatusAndTrailers(string path)
     {
-        using var channel = fixture.Connect(fixture.AddressOf(path));
+        using var channel = fixture.Open(path);
         var client = new Tester.TesterClient(channel.CallInvoker);
         foreach (var code in new[] { StatusCode.NotFound, StatusCode.PermissionDenied, StatusCode.FailedPrecondition })
         {
@@ -31,7 +31,7 @@ public sealed class StatusAndCancellationTests(TesterFixture fixture)
     [MemberData(nameof(Paths.Both), MemberType = typeof(Paths))]
     public async Task Deadline_Expires_ClientGetsDeadlineExceeded_ServerIsCancelled(string path)
     {
-        using var channel = fixture.Connect(fixture.AddressOf(path));
+        using var channel = fixture.Open(path);
         var client = new Tester.TesterClient(channel.CallInvoker);
         await client.UnaryAsync(new Request(), deadline: DateTime.UtcNow + s_timeout); // connected: the deadline below is the handler's alone
         var key = $"deadline-{path}-{Guid.NewGuid():N}";
@@ -45,7 +45,7 @@ public sealed class StatusAndCancellationTests(TesterFixture fixture)
     [MemberData(nameof(Paths.Both), MemberType = typeof(Paths))]
     public async Task ClientCancels_ClientGetsCancelled_ServerIsCancelled(string path)
     {
-        using var channel = fixture.Connect(fixture.AddressOf(path));
+        using var channel = fixture.Open(path);
         var client = new Tester.TesterClient(channel.CallInvoker);
         var key = $"cancel-{path}-{Guid.NewGuid():N}";
         using var cancellation = new CancellationTokenSource();
@@ -61,7 +61,7 @@ public sealed class StatusAndCancellationTests(TesterFixture fixture)
     [MemberData(nameof(Paths.Both), MemberType = typeof(Paths))]
     public async Task ServerCancels_ClientGetsCancelledAfterTheMessagesBefore(string path)
     {
-        using var channel = fixture.Connect(fixture.AddressOf(path));
+        using var channel = fixture.Open(path);
         var client = new Tester.TesterClient(channel.CallInvoker);
         using var call = client.ServerStream(new Request { Mode = "server-cancel", Count = 3 }, deadline: DateTime.UtcNow + s_timeout);
         for (var i = 0; i < 3; i++)
@@ -77,7 +77,7 @@ public sealed class StatusAndCancellationTests(TesterFixture fixture)
     [MemberData(nameof(Paths.Both), MemberType = typeof(Paths))]
     public async Task Interceptor_SeesAndChangesEveryCall(string path)
     {
-        using var channel = fixture.Connect(fixture.AddressOf(path));
+        using var channel = fixture.Open(path);
         var interceptor = new HeaderInterceptor();
         var client = new Tester.TesterClient(channel.CallInvoker.Intercept(interceptor));
         using var call = client.UnaryAsync(new Request { Text = "intercepted" }, deadline: DateTime.UtcNow + s_timeout);

@@ -33,30 +33,36 @@ public sealed class TesterFixture : IDisposable
 
     public string SocketDirectory { get; }
 
-    /// <summary>The address of the shared server for a path: <c>native</c> or <c>http2-tcp</c>.</summary>
-    public string AddressOf(string path) => AddressOf(_server, path);
+    /// <summary>
+    /// A channel to the shared server over a path: <c>native</c>, <c>native-inline</c> (the native path with
+    /// <c>InlineCompletions</c>) or <c>http2-tcp</c>. The application code is the same; only the address differs.
+    /// </summary>
+    public GrpcServiceChannel Open(string path, int? maxReceive = MaxMessage) => Open(_server, path, maxReceive);
 
-    internal static string AddressOf(TesterServerProcess server, string path) => path switch
+    internal GrpcServiceChannel Open(TesterServerProcess server, string path, int? maxReceive = MaxMessage)
     {
-        "native" => server.Address("iic://"),
-        "http2-tcp" => server.Address("http://"),
-        _ => throw new ArgumentOutOfRangeException(nameof(path), path, "native or http2-tcp"),
-    };
+        var address = path switch
+        {
+            "native" or "native-inline" => server.Address("iic://"),
+            "http2-tcp" => server.Address("http://"),
+            _ => throw new ArgumentOutOfRangeException(nameof(path), path, "native, native-inline or http2-tcp"),
+        };
+        return Connect(address, maxReceive, inlineCompletions: path == "native-inline");
+    }
 
     /// <summary>A second server process (to kill) on this hypervisor, offering <paramref name="service"/>.</summary>
     internal TesterServerProcess StartServer(string service) => TesterServerProcess.Start(HypervisorName, SocketDirectory, service);
 
     /// <summary>A channel to <paramref name="address"/>: the same code for both paths, only the address differs.</summary>
-    public GrpcServiceChannel Connect(string address, int? maxReceive = MaxMessage)
+    public GrpcServiceChannel Connect(string address, int? maxReceive = MaxMessage, bool inlineCompletions = false)
         => GrpcServiceChannel.ForAddress(address, new GrpcServiceChannelOptions
         {
-            Native = { Transport = { HypervisorName = HypervisorName, SocketDirectory = SocketDirectory } },
+            Native = { Transport = { HypervisorName = HypervisorName, SocketDirectory = SocketDirectory }, InlineCompletions = inlineCompletions },
             MaxReceiveMessageSize = maxReceive,
         });
 
     public void Dispose()
     {
-        File.WriteAllText("/tmp/iic-grpc-tester-server.log", _server.Output);
         _server.Dispose();
         _hypervisor.Dispose();
         try
