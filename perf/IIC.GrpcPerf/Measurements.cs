@@ -5,16 +5,20 @@ using Grpc.Core;
 
 namespace IIC.GrpcPerf;
 
-/// <summary>One transport's numbers in one round.</summary>
-internal sealed record RoundResult(string Transport, int Round, double P50Us, double P99Us, double MeanUs, double StreamMBps, double StreamMsgsPerSec);
+/// <summary>One row of the results: a path and a test; latency in ns for latency tests, messages/s for streaming.</summary>
+internal sealed record PerfRow(string Path, string Test, double? P50Ns, double? P99Ns, double? MsgsPerS);
 
-/// <summary>The two measurements, made the same way over every transport.</summary>
+/// <summary>The four tests, made the same way over every path. 32-byte payloads throughout.</summary>
 internal static class Measurements
 {
-    /// <summary>Unary round trips one after another: the latency of each, in µs, sorted.</summary>
-    public static async Task<double[]> UnaryAsync(Greeter.Greeter.GreeterClient client, int warmup, int calls)
+    public static readonly string[] Tests = ["unary", "unary-idle", "server-stream", "bidi-pingpong"];
+
+    private static readonly ByteString s_payload = ByteString.CopyFrom(new byte[32]);
+
+    /// <summary>Unary calls back to back (the receivers stay warm).</summary>
+    public static async Task<PerfRow> UnaryAsync(string path, Greeter.Greeter.GreeterClient client, int warmup, int calls)
     {
-        var request = new HelloRequest { Name = "perf" };
+        var request = new HelloRequest { Name = "perf", Payload = s_payload };
         for (var i = 0; i < warmup; i++)
         {
             await client.SayHelloAsync(request);
@@ -24,30 +28,88 @@ internal static class Measurements
         {
             var start = Stopwatch.GetTimestamp();
             await client.SayHelloAsync(request);
-            samples[i] = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
+            samples[i] = Stopwatch.GetElapsedTime(start).TotalNanoseconds;
         }
-        Array.Sort(samples);
-        return samples;
+        return Latency(path, "unary", samples);
     }
 
-    /// <summary>One server stream of <paramref name="count"/> replies of <paramref name="payload"/> bytes: (MB/s of payload, messages/s).</summary>
-    public static async Task<(double MBps, double MsgsPerSec)> StreamAsync(Greeter.Greeter.GreeterClient client, int count, int payload)
+    /// <summary>Unary calls after idle gaps long enough for every receiver to fall asleep.</summary>
+    public static async Task<PerfRow> UnaryIdleAsync(string path, Greeter.Greeter.GreeterClient client, int calls, TimeSpan gap)
     {
-        var request = new HelloRequest { Name = "s", Count = count, Payload = ByteString.CopyFrom(new byte[payload]) };
+        var request = new HelloRequest { Name = "perf", Payload = s_payload };
+        await client.SayHelloAsync(request);
+        var samples = new double[calls];
+        for (var i = 0; i < calls; i++)
+        {
+            Thread.Sleep(gap);
+            var start = Stopwatch.GetTimestamp();
+            await client.SayHelloAsync(request);
+            samples[i] = Stopwatch.GetElapsedTime(start).TotalNanoseconds;
+        }
+        return Latency(path, "unary-idle", samples);
+    }
+
+    /// <summary>One server stream of <paramref name="count"/> replies (after a warm-up stream): messages/s.</summary>
+    public static async Task<PerfRow> ServerStreamAsync(string path, Greeter.Greeter.GreeterClient client, int count)
+    {
+        await StreamOnceAsync(client, Math.Max(100, count / 10));
         var start = Stopwatch.GetTimestamp();
-        using var call = client.SayHellos(request);
+        await StreamOnceAsync(client, count);
+        return new PerfRow(path, "server-stream", null, null, count / Stopwatch.GetElapsedTime(start).TotalSeconds);
+    }
+
+    private static async Task StreamOnceAsync(Greeter.Greeter.GreeterClient client, int count)
+    {
+        using var call = client.SayHellos(new HelloRequest { Name = "s", Count = count, Payload = s_payload });
         var received = 0;
-        await foreach (var reply in call.ResponseStream.ReadAllAsync())
+        while (await call.ResponseStream.MoveNext(CancellationToken.None))
         {
             received++;
         }
-        var seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
         if (received != count)
         {
             throw new InvalidOperationException($"The stream ended after {received} of {count} replies.");
         }
-        return ((double)count * payload / seconds / 1e6, count / seconds);
     }
 
-    public static double Percentile(double[] sorted, double p) => sorted[Math.Min(sorted.Length - 1, (int)(p * sorted.Length))];
+    /// <summary>Ping-pong on one bidirectional stream: latency of each exchange, and exchanges/s.</summary>
+    public static async Task<PerfRow> BidiPingPongAsync(string path, Greeter.Greeter.GreeterClient client, int warmup, int exchanges)
+    {
+        using var call = client.Chat();
+        var request = new HelloRequest { Name = "p", Payload = s_payload };
+        var samples = new double[exchanges];
+        var total = Stopwatch.GetTimestamp();
+        for (var i = -warmup; i < exchanges; i++)
+        {
+            if (i == 0)
+            {
+                total = Stopwatch.GetTimestamp();
+            }
+            var start = Stopwatch.GetTimestamp();
+            await call.RequestStream.WriteAsync(request);
+            if (!await call.ResponseStream.MoveNext(CancellationToken.None))
+            {
+                throw new InvalidOperationException("The chat ended early.");
+            }
+            if (i >= 0)
+            {
+                samples[i] = Stopwatch.GetElapsedTime(start).TotalNanoseconds;
+            }
+        }
+        var seconds = Stopwatch.GetElapsedTime(total).TotalSeconds;
+        await call.RequestStream.CompleteAsync();
+        while (await call.ResponseStream.MoveNext(CancellationToken.None))
+        {
+        }
+        var row = Latency(path, "bidi-pingpong", samples);
+        return row with { MsgsPerS = exchanges / seconds };
+    }
+
+    private static PerfRow Latency(string path, string test, double[] samples)
+    {
+        Array.Sort(samples);
+        return new PerfRow(path, test, Percentile(samples, 0.50), Percentile(samples, 0.99), null);
+    }
+
+    private static double Percentile(double[] sorted, double p) => sorted[Math.Min(sorted.Length - 1, (int)(p * sorted.Length))];
 }

@@ -1,6 +1,7 @@
 using System.Net;
 using Greeter;
 using IIC.AspNetCore;
+using IIC.Grpc.Server;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -11,10 +12,16 @@ using Microsoft.Extensions.Logging;
 
 namespace IIC.GrpcPerf;
 
-/// <summary>The server process: the stock greeter on three endpoints of one Kestrel (IICFast, TCP loopback, Unix socket).</summary>
+/// <summary>
+/// The server process: the stock greeter natively over IICFast (service <c>greeter-native</c>, IIC.Grpc) and through one
+/// Kestrel over HTTP/2 on three endpoints (IICFast service <c>greeter</c>, TCP loopback, Unix socket).
+/// </summary>
 internal static class PerfServer
 {
-    public static async Task RunAsync(string hypervisor, string socketDirectory, string unixSocket, bool inline, string wait)
+    public const string NativeService = "greeter-native";
+    public const string Http2Service = "greeter";
+
+    public static async Task RunAsync(string hypervisor, string socketDirectory, string unixSocket, bool inline, string wait, bool nativeInline)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -29,16 +36,19 @@ internal static class PerfServer
         });
         builder.WebHost.ConfigureKestrel(k =>
         {
-            k.Listen(new IicEndPoint("greeter"), l => l.Protocols = HttpProtocols.Http2);
+            k.Listen(new IicEndPoint(Http2Service), l => l.Protocols = HttpProtocols.Http2);
             k.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2);
             k.ListenUnixSocket(unixSocket, l => l.Protocols = HttpProtocols.Http2);
         });
         builder.Services.AddGrpc();
+        builder.Services.AddIicGrpcServer(o =>
+        {
+            o.ServiceName = NativeService;
+            o.RunHandlersInline = nativeInline; // the greeter's handlers never block
+        }).AddService<GreeterService>();
         var app = builder.Build();
         app.MapGrpcService<GreeterService>();
         await app.StartAsync();
-        var echoPort = RawEcho.Serve(app.Services.GetRequiredService<IicPartitionHost>().GetPartition(), IicTransportOptions.DefaultChannelOptions with { WaitStrategy = IIC.Hardware.WaitStrategy.Parse(wait) });
-        Console.WriteLine($"echo {echoPort}");
         foreach (var address in app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses)
         {
             Console.WriteLine($"listening {address}");

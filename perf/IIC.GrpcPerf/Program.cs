@@ -1,33 +1,44 @@
-// gRPC over IICFast vs TCP loopback vs Unix domain sockets, one run, two processes: this process is the client; it
-// starts itself again as the server ("serve"), whose one Kestrel serves the stock greeter on all three endpoints.
-// Per round and transport: unary round-trip latency (p50/p99/mean over --calls sequential calls after --warmup) and
-// server-streaming throughput (--stream replies of --payload bytes). Rounds interleave the transports so a noisy
-// neighbour hits all of them alike; the table prints each round and the TCP/IICFast p50 ratio side by side.
-//   dotnet run -c Release --project perf/IIC.GrpcPerf -- [--rounds 3] [--calls 5000] [--warmup 1000] [--stream 20000] [--payload 4096] [--wait adaptive|park|spinpark:µs|spin] [--inline]
+// gRPC over four paths in one run, two processes: this process is the client; it starts itself again as the server
+// ("serve"): the stock greeter natively over IICFast (IIC.Grpc, no HTTP/2) and through Kestrel over HTTP/2 on IICFast,
+// TCP loopback and a Unix socket. Per path: unary (back to back), unary-idle (after gaps that put receivers to sleep),
+// server-stream (messages/s) and bidi-pingpong, 32 B payloads. The default run measures all of them in about a minute.
+//   dotnet run -c Release --project perf/IIC.GrpcPerf -- [--json FILE] [--chart FILE] [--paths a,b] [--tests x,y]
+//        [--calls 5000] [--warmup 2000] [--idle-calls 200] [--idle-gap-ms 5] [--stream 200000] [--wait park|adaptive|...] [--inline]
+//        [--native-pool]   run native handlers and completions on the thread pool instead of inline on the reader threads
+//   dotnet run -c Release --project perf/IIC.GrpcPerf -- --alloc    allocation per unary call (BenchmarkDotNet MemoryDiagnoser)
 using System.Diagnostics;
 using System.Globalization;
-using Grpc.Net.Client;
 using IIC.GrpcPerf;
 
 if (args.Length > 0 && args[0] == "serve")
 {
-    await PerfServer.RunAsync(args[1], args[2], args[3], args[4] == "inline", args[5]);
+    await PerfServer.RunAsync(args[1], args[2], args[3], args[4] == "inline", args[5], args[6] == "native-inline");
+    return 0;
+}
+if (args.Contains("--alloc"))
+{
+    BenchmarkDotNet.Running.BenchmarkRunner.Run<UnaryAllocationBenchmarks>(UnaryAllocationBenchmarks.Config(args.Contains("--smoke")));
     return 0;
 }
 
-int Option(string name, int value)
+string? Text(string name)
 {
     var i = Array.IndexOf(args, name);
-    return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : value;
+    return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
 }
-var rounds = Option("--rounds", 3);
+int Option(string name, int value) => Text(name) is { } text ? int.Parse(text, CultureInfo.InvariantCulture) : value;
 var calls = Option("--calls", 5000);
-var warmup = Option("--warmup", 1000);
-var streamCount = Option("--stream", 20000);
-var payload = Option("--payload", 4096);
+var warmup = Option("--warmup", 2000);
+var idleCalls = Option("--idle-calls", 200);
+var idleGap = TimeSpan.FromMilliseconds(Option("--idle-gap-ms", 5));
+var streamCount = Option("--stream", 200_000);
 var inline = args.Contains("--inline");
-var waitAt = Array.IndexOf(args, "--wait");
-var wait = waitAt >= 0 && waitAt + 1 < args.Length ? args[waitAt + 1] : "park";
+var nativeInline = !args.Contains("--native-pool"); // default: native handlers and completions inline on the reader threads
+var wait = Text("--wait") ?? "park";
+var paths = Text("--paths")?.Split(',') ?? PerfPaths.All;
+var tests = Text("--tests")?.Split(',') ?? Measurements.Tests;
+var json = Text("--json");
+var chart = Text("--chart") ?? Path.Combine("perf", "out", "grpc-latency.png");
 
 var hypervisor = "grpcperf-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
 var directory = Directory.CreateTempSubdirectory("iic-grpcperf-").FullName;
@@ -38,22 +49,17 @@ if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet")
 {
     info.ArgumentList.Add(self);
 }
-foreach (var a in new[] { "serve", hypervisor, directory, unixSocket, inline ? "inline" : "pool", wait })
+foreach (var a in new[] { "serve", hypervisor, directory, unixSocket, inline ? "inline" : "pool", wait, nativeInline ? "native-inline" : "native-pool" })
 {
     info.ArgumentList.Add(a);
 }
 using var server = Process.Start(info)!;
 Uri? tcp = null;
-var echoPort = 0;
 while (server.StandardOutput.ReadLine() is { } line && line != "ready")
 {
     if (line.StartsWith("listening http://127.0.0.1:", StringComparison.Ordinal))
     {
         tcp = new Uri(line["listening ".Length..]);
-    }
-    else if (line.StartsWith("echo ", StringComparison.Ordinal))
-    {
-        echoPort = int.Parse(line["echo ".Length..], CultureInfo.InvariantCulture);
     }
 }
 if (tcp is null)
@@ -63,36 +69,29 @@ if (tcp is null)
     return 1;
 }
 
-var transports = new (string Name, Func<(Uri Address, HttpMessageHandler Handler)> Create)[]
-{
-    ("IICFast", () => Transports.Iic(hypervisor, directory, wait)),
-    ("TCP loopback", () => Transports.Tcp(tcp)),
-    ("Unix socket", () => Transports.Unix(unixSocket)),
-};
-var results = new List<RoundResult>();
-var raw = new List<(int Round, string Transport, double P50, double P99)>();
-var rawOptions = IIC.AspNetCore.IicTransportOptions.DefaultChannelOptions with { WaitStrategy = IIC.Hardware.WaitStrategy.Parse(wait) };
+var rows = new List<PerfRow>();
+var watch = Stopwatch.StartNew();
 try
 {
-    for (var round = 1; round <= rounds; round++)
+    foreach (var path in paths)
     {
-        foreach (var (name, create) in transports)
+        var (invoker, owner) = PerfPaths.Open(path, hypervisor, directory, wait, tcp, unixSocket, nativeInline);
+        using (owner)
         {
-            var (address, handler) = create();
-            using var channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions { HttpHandler = handler });
-            var client = new Greeter.Greeter.GreeterClient(channel);
-            var latencies = await Measurements.UnaryAsync(client, warmup, calls);
-            await Measurements.StreamAsync(client, Math.Max(100, streamCount / 10), payload); // warm the streaming path
-            var (mbps, msgs) = await Measurements.StreamAsync(client, streamCount, payload);
-            var result = new RoundResult(name, round, Measurements.Percentile(latencies, 0.50), Measurements.Percentile(latencies, 0.99), latencies.Average(), mbps, msgs);
-            results.Add(result);
-            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"round {round} {name}: p50 {result.P50Us:0.0} µs, p99 {result.P99Us:0.0} µs, stream {mbps:0} MB/s"));
-        }
-        foreach (var (name, connect) in new (string, Func<Task<Stream>>)[] { ("IICFast", () => RawEcho.ConnectIicAsync(hypervisor, directory, rawOptions)), ("TCP loopback", () => RawEcho.ConnectTcpAsync(echoPort)) })
-        {
-            await using var stream = await connect();
-            var samples = await RawEcho.RoundTripsAsync(stream, warmup, calls);
-            raw.Add((round, name, Measurements.Percentile(samples, 0.5), Measurements.Percentile(samples, 0.99)));
+            var client = new Greeter.Greeter.GreeterClient(invoker);
+            foreach (var test in tests)
+            {
+                var row = test switch
+                {
+                    "unary" => await Measurements.UnaryAsync(path, client, warmup, calls),
+                    "unary-idle" => await Measurements.UnaryIdleAsync(path, client, idleCalls, idleGap),
+                    "server-stream" => await Measurements.ServerStreamAsync(path, client, streamCount),
+                    "bidi-pingpong" => await Measurements.BidiPingPongAsync(path, client, warmup / 2, calls),
+                    _ => throw new ArgumentOutOfRangeException(nameof(args), test, "Tests: " + string.Join(", ", Measurements.Tests)),
+                };
+                rows.Add(row);
+                Console.Error.WriteLine(Report.Describe(row));
+            }
         }
     }
 }
@@ -106,29 +105,17 @@ finally
     Directory.Delete(directory, recursive: true);
 }
 
-static string Read(string path) => File.Exists(path) ? File.ReadAllText(path) : "";
-var cpu = Read("/proc/cpuinfo").Split('\n').FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "?";
-var kernel = Read("/proc/sys/kernel/osrelease").Trim();
-var load = Read("/proc/loadavg").Trim();
-var inv = CultureInfo.InvariantCulture;
-Console.WriteLine(string.Create(inv, $"Machine: {Environment.ProcessorCount} CPUs (nproc), {cpu}, Linux {kernel}, .NET {Environment.Version}; load average at the end: {load}."));
-Console.WriteLine(string.Create(inv, $"Unary: {calls} sequential SayHello calls after {warmup} warm-up; streaming: one SayHellos stream of {streamCount} replies with {payload} B payload. IICFast wait strategy: {wait}; server scheduling: {(inline ? "inline" : "thread pool")}."));
+var machine = Report.Machine();
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{machine}; measured in {watch.Elapsed.TotalSeconds:0} s. HTTP/2-over-IICFast wait strategy: {wait}; Kestrel scheduling: {(inline ? "inline" : "thread pool")}; native path: adaptive waiting, {(nativeInline ? "handlers and completions inline on the reader threads" : "handlers and completions on the thread pool")}."));
 Console.WriteLine();
-Console.WriteLine("| round | transport | unary p50 µs | unary p99 µs | unary mean µs | stream MB/s | stream msg/s | TCP p50 / this p50 |");
-Console.WriteLine("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
-foreach (var r in results)
+Console.WriteLine(Report.Table(rows));
+if (json is not null)
 {
-    var tcpP50 = results.First(x => x.Round == r.Round && x.Transport == "TCP loopback").P50Us;
-    Console.WriteLine(string.Create(inv, $"| {r.Round} | {r.Transport} | {r.P50Us:0.0} | {r.P99Us:0.0} | {r.MeanUs:0.0} | {r.StreamMBps:0} | {r.StreamMsgsPerSec:0} | {tcpP50 / r.P50Us:0.00}x |"));
+    Report.WriteJson(json, machine, rows);
+    Console.WriteLine($"JSON: {json}");
 }
-Console.WriteLine();
-Console.WriteLine("Transport floor: 32 B async round trips over the bare stream (Stream.WriteAsync + ReadAsync, no HTTP/2, no gRPC), same processes:");
-Console.WriteLine();
-Console.WriteLine("| round | transport | raw p50 µs | raw p99 µs | gRPC unary p50 µs | HTTP/2 + gRPC share of p50 |");
-Console.WriteLine("| ---: | --- | ---: | ---: | ---: | ---: |");
-foreach (var r in raw)
+if (Report.SaveChart(chart, machine, rows))
 {
-    var grpc = results.First(x => x.Round == r.Round && x.Transport == r.Transport).P50Us;
-    Console.WriteLine(string.Create(inv, $"| {r.Round} | {r.Transport} | {r.P50:0.0} | {r.P99:0.0} | {grpc:0.0} | {(grpc - r.P50) / grpc:P0} |"));
+    Console.WriteLine($"chart: {chart}");
 }
 return 0;

@@ -1,0 +1,317 @@
+using System.Threading.Channels;
+using Grpc.Core;
+using IIC.Grpc.Protocol;
+
+namespace IIC.Grpc.Client;
+
+/// <summary>
+/// One call from the client's side, of any shape: the request writer, the response reader (or the single response
+/// task), response headers, status and trailers. The connection's reader thread feeds it; the application reads it.
+/// Every state change happens under one lock, so a cancel, a deadline, the server's trailers and a lost connection
+/// can race and exactly one of them ends the call.
+/// </summary>
+internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, IAsyncStreamReader<TResponse>, IClientStreamWriter<TRequest>, IDisposable
+    where TRequest : class
+    where TResponse : class
+{
+    private static readonly Task<bool> s_true = Task.FromResult(true);
+
+    private readonly Lock _gate = new();
+    private readonly Method<TRequest, TResponse> _method;
+    private readonly CallOptions _options;
+    private readonly ClientConnection? _connection;
+    private readonly Status _connectFailure;
+    private readonly int _maxSend;
+    private readonly bool _inline;
+    private readonly Channel<ReceivedMessage>? _responses;
+    private readonly TaskCompletionSource<TResponse>? _response;
+    private TaskCompletionSource<Metadata>? _headersSource;
+    private Metadata? _headers;
+    private ReceivedMessage _single;
+    private bool _hasSingle;
+    private uint _streamId;
+    private bool _registered;
+    private bool _started;
+    private bool _done;
+    private bool _localFailure;
+    private bool _halfClosed;
+    private Status _status;
+    private Metadata? _trailers;
+    private CancellationTokenRegistration _cancellation;
+    private Timer? _deadlineTimer;
+
+    public ClientCall(Method<TRequest, TResponse> method, CallOptions options, ClientConnection? connection, Status connectFailure, int maxSend, bool inline)
+    {
+        _method = method;
+        _options = options;
+        _connection = connection;
+        _connectFailure = connectFailure;
+        _maxSend = maxSend;
+        _inline = inline;
+        if (method.Type is MethodType.ServerStreaming or MethodType.DuplexStreaming)
+        {
+            _responses = Channel.CreateUnbounded<ReceivedMessage>(new UnboundedChannelOptions
+            {
+                SingleReader = true,
+                SingleWriter = true,
+                AllowSynchronousContinuations = inline,
+            });
+        }
+        else
+        {
+            _response = new TaskCompletionSource<TResponse>(inline ? TaskCreationOptions.None : TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+    }
+
+    /// <summary>The single response (unary and client streaming).</summary>
+    public Task<TResponse> ResponseTask => _response!.Task;
+
+    public TResponse Current { get; private set; } = default!;
+
+    public WriteOptions? WriteOptions { get; set; }
+
+    /// <summary>Opens the call on the server; with <paramref name="request"/> (unary, server streaming) sends it and half-closes.</summary>
+    public void Start(TRequest? request, bool sendRequest)
+    {
+        if (_connection is null)
+        {
+            Finish(_connectFailure, new Metadata(), local: true);
+            return;
+        }
+        if (!_connection.TryAdd(this, out _streamId, out var closed))
+        {
+            Finish(closed, new Metadata(), local: true);
+            return;
+        }
+        lock (_gate)
+        {
+            _registered = true;
+        }
+        var timeoutMicroseconds = -1L;
+        if (_options.Deadline is { } deadline && deadline != DateTime.MaxValue)
+        {
+            var remaining = deadline.ToUniversalTime() - DateTime.UtcNow;
+            if (remaining <= TimeSpan.Zero)
+            {
+                Finish(new Status(StatusCode.DeadlineExceeded, ""), new Metadata(), local: true);
+                return;
+            }
+            timeoutMicroseconds = (long)remaining.TotalMicroseconds;
+            _deadlineTimer = new Timer(static state => ((ClientCallBase)state!).CompleteLocally(new Status(StatusCode.DeadlineExceeded, "")), this, remaining, Timeout.InfiniteTimeSpan);
+        }
+        if (_options.CancellationToken.CanBeCanceled)
+        {
+            _cancellation = _options.CancellationToken.UnsafeRegister(static state => ((ClientCallBase)state!).CompleteLocally(Cancelled), this);
+        }
+        try
+        {
+            SendCallStart(timeoutMicroseconds);
+            bool cancelledMeanwhile;
+            lock (_gate)
+            {
+                _started = true;
+                cancelledMeanwhile = _done;
+            }
+            if (cancelledMeanwhile)
+            {
+                SendCancel();
+                return;
+            }
+            if (sendRequest)
+            {
+                SendRequest(request!, endStream: true);
+            }
+        }
+        catch (RpcException e)
+        {
+            CompleteLocally(e.Status);
+        }
+        catch (Exception e) when (ConnectionErrors.IsLoss(e))
+        {
+            CompleteLocally(new Status(StatusCode.Unavailable, "The connection to the server failed: " + e.Message, e));
+        }
+    }
+
+    private static Status Cancelled => new(StatusCode.Cancelled, "Call canceled by the client.");
+
+    private void SendCallStart(long timeoutMicroseconds)
+    {
+        var builder = FrameBuilder.Rent();
+        try
+        {
+            Frame.WriteHeader(builder.Reserve(Frame.HeaderLength), FrameType.CallStart, FrameFlags.None, _streamId);
+            builder.WriteInt64(timeoutMicroseconds);
+            builder.WriteShortString(_method.FullName);
+            MetadataCodec.Write(builder, _options.Headers);
+            _connection!.SendFrame(builder.Written);
+        }
+        finally
+        {
+            FrameBuilder.Return(builder);
+        }
+    }
+
+    private void SendRequest(TRequest request, bool endStream)
+    {
+        var builder = Serialization.Serialize(_method.RequestMarshaller, request, _maxSend);
+        try
+        {
+            _connection!.SendMessage(builder, _streamId, endStream);
+        }
+        finally
+        {
+            FrameBuilder.Return(builder);
+        }
+    }
+
+    private void SendCancel()
+    {
+        try
+        {
+            _connection!.SendEmptyFrame(FrameType.Cancel, _streamId);
+        }
+        catch (Exception e) when (ConnectionErrors.IsLoss(e))
+        {
+            // The connection is gone: the server's calls on it are cancelled anyway.
+        }
+    }
+
+    public override void CompleteLocally(Status status) => Finish(status, new Metadata(), local: true);
+
+    public override void OnConnectionLost(Status status) => Finish(status, new Metadata(), local: true, connectionLost: true);
+
+    public override void OnTrailers(Status status, Metadata trailers) => Finish(status, trailers, local: false);
+
+    public override void OnResponseHeaders(Metadata headers)
+    {
+        TaskCompletionSource<Metadata>? source;
+        lock (_gate)
+        {
+            if (_headers is not null)
+            {
+                return;
+            }
+            _headers = headers;
+            source = _headersSource;
+        }
+        source?.TrySetResult(headers);
+    }
+
+    public override void OnMessage(ReceivedMessage message)
+    {
+        TaskCompletionSource<Metadata>? headersSource = null;
+        lock (_gate)
+        {
+            if (_done || (_responses is null && _hasSingle))
+            {
+                message.Return(); // too late, or a second response to a single-response call (dropped)
+                return;
+            }
+            if (_headers is null)
+            {
+                _headers = new Metadata();
+                headersSource = _headersSource;
+            }
+            if (_responses is not null)
+            {
+                _responses.Writer.TryWrite(message); // unbounded: always succeeds before completion
+            }
+            else
+            {
+                _single = message;
+                _hasSingle = true;
+            }
+        }
+        headersSource?.TrySetResult(_headers!);
+    }
+
+    private void Finish(Status status, Metadata trailers, bool local, bool connectionLost = false)
+    {
+        bool sendCancel;
+        bool registered;
+        TaskCompletionSource<Metadata>? headersSource;
+        Metadata? headers;
+        ReceivedMessage single;
+        bool hasSingle;
+        lock (_gate)
+        {
+            if (_done)
+            {
+                return;
+            }
+            _done = true;
+            _status = status;
+            _trailers = trailers;
+            _localFailure = local && status.StatusCode != StatusCode.OK;
+            sendCancel = local && _started && !connectionLost;
+            registered = _registered;
+            headersSource = _headersSource;
+            headers = _headers ??= _localFailure ? null : new Metadata();
+            single = _single;
+            hasSingle = _hasSingle;
+            _hasSingle = false;
+        }
+        _cancellation.Unregister();
+        _deadlineTimer?.Dispose();
+        if (registered)
+        {
+            _connection!.Remove(_streamId);
+        }
+        if (sendCancel)
+        {
+            SendCancel();
+        }
+        if (headersSource is not null)
+        {
+            if (headers is not null)
+            {
+                headersSource.TrySetResult(headers);
+            }
+            else
+            {
+                headersSource.TrySetException(new RpcException(status));
+            }
+        }
+        if (_responses is not null)
+        {
+            _responses.Writer.TryComplete();
+            return;
+        }
+        CompleteResponse(status, trailers, single, hasSingle);
+    }
+
+    private void CompleteResponse(Status status, Metadata trailers, ReceivedMessage single, bool hasSingle)
+    {
+        if (status.StatusCode != StatusCode.OK)
+        {
+            if (hasSingle)
+            {
+                single.Return();
+            }
+            _response!.TrySetException(new RpcException(status, trailers));
+            return;
+        }
+        if (!hasSingle)
+        {
+            SetFailure(new Status(StatusCode.Internal, "Failed to deserialize response message. The server ended the call without one."), trailers);
+            return;
+        }
+        try
+        {
+            _response!.TrySetResult(Serialization.Deserialize(_method.ResponseMarshaller, single));
+        }
+        catch (RpcException e)
+        {
+            SetFailure(e.Status, trailers);
+        }
+    }
+
+    private void SetFailure(Status status, Metadata trailers)
+    {
+        lock (_gate)
+        {
+            _status = status;
+        }
+        _response!.TrySetException(new RpcException(status, trailers));
+    }
+}

@@ -1,0 +1,135 @@
+using Grpc.Core;
+using IIC.Grpc.Protocol;
+using IIC.Hardware;
+using IIC.Transport;
+
+namespace IIC.Grpc.Client;
+
+/// <summary>
+/// The client end of one channel: numbers calls (stream ids), keeps those in flight, and its reader thread hands each
+/// server frame to its call. When the channel ends (server gone or killed) every call in flight ends with
+/// <c>Unavailable</c> at once.
+/// </summary>
+internal sealed class ClientConnection : CallConnection
+{
+    private readonly Dictionary<uint, ClientCallBase> _calls = [];
+    private readonly Lock _callsLock = new();
+    private readonly int _maxReceive;
+    private uint _nextStreamId;
+    private Status? _closedStatus;
+
+    public ClientConnection(IicChannel channel, int maxReceive, bool inlineCompletions)
+        : base(channel, "iic-grpc-client")
+    {
+        _maxReceive = maxReceive;
+        InlineCompletions = inlineCompletions;
+        StartReader();
+    }
+
+    public bool InlineCompletions { get; }
+
+    /// <summary>Registers a call under a new stream id; false (with the reason) when the connection already ended.</summary>
+    public bool TryAdd(ClientCallBase call, out uint streamId, out Status closedStatus)
+    {
+        lock (_callsLock)
+        {
+            if (_closedStatus is { } status)
+            {
+                streamId = 0;
+                closedStatus = status;
+                return false;
+            }
+            streamId = ++_nextStreamId;
+            _calls.Add(streamId, call);
+            closedStatus = default;
+            return true;
+        }
+    }
+
+    public void Remove(uint streamId)
+    {
+        lock (_callsLock)
+        {
+            _calls.Remove(streamId);
+        }
+    }
+
+    private ClientCallBase? Find(uint streamId)
+    {
+        lock (_callsLock)
+        {
+            return _calls.GetValueOrDefault(streamId);
+        }
+    }
+
+    protected override void OnFrame(FrameType type, FrameFlags flags, uint streamId, ReadOnlySpan<byte> body)
+    {
+        // Frames of a call that already ended (cancelled here, say) are dropped: the server had not seen the cancel yet.
+        var call = Find(streamId);
+        switch (type)
+        {
+            case FrameType.Message:
+                if (call is null)
+                {
+                    return;
+                }
+                ReceivedMessage message;
+                bool whole;
+                try
+                {
+                    whole = call.Assembler.Add(flags, body, _maxReceive, out message);
+                }
+                catch (MessageLimitException e)
+                {
+                    call.Assembler.Reset();
+                    call.CompleteLocally(new Status(StatusCode.ResourceExhausted, e.Message));
+                    return;
+                }
+                if (whole)
+                {
+                    call.OnMessage(message);
+                }
+                return;
+            case FrameType.ResponseHeaders:
+            {
+                var reader = new FrameReader(body);
+                var headers = MetadataCodec.Read(ref reader);
+                call?.OnResponseHeaders(headers);
+                return;
+            }
+            case FrameType.Trailers:
+            {
+                var reader = new FrameReader(body);
+                var code = reader.ReadInt32();
+                var detail = reader.ReadLongString();
+                var trailers = MetadataCodec.Read(ref reader);
+                call?.OnTrailers(new Status((StatusCode)code, detail), trailers);
+                return;
+            }
+            default:
+                throw new InvalidDataException($"A server sent a call frame of type {(byte)type}, which only clients send or nobody does (the peer is broken).");
+        }
+    }
+
+    protected override void OnClosed(Exception reason)
+    {
+        var status = new Status(StatusCode.Unavailable, reason switch
+        {
+            PeerDeadException => "The server process died (IICFast peer dead).",
+            IicChannelClosedException => "The server closed the connection.",
+            ObjectDisposedException => "The client's connection was disposed.",
+            _ => "The connection to the server failed: " + reason.Message,
+        }, reason);
+        ClientCallBase[] calls;
+        lock (_callsLock)
+        {
+            _closedStatus = status;
+            calls = [.. _calls.Values];
+            _calls.Clear();
+        }
+        foreach (var call in calls)
+        {
+            call.OnConnectionLost(status);
+        }
+    }
+}

@@ -1,0 +1,151 @@
+using Grpc.Core;
+using IIC.AspNetCore;
+using IIC.Hardware;
+using IIC.Transport;
+
+namespace IIC.Grpc.Client;
+
+/// <summary>
+/// gRPC calls straight over IICFast channels, no HTTP/2 (docs/grpc-call-protocol.md). Give it to any generated
+/// client (<c>new Greeter.GreeterClient(invoker)</c>); interceptors apply with <c>invoker.Intercept(...)</c>.
+/// Calls are spread over <see cref="IicGrpcClientOptions.ConnectionCount"/> channels to the service, connected on
+/// first use and again after one ended; each channel has a dedicated reader thread that hands replies to their calls.
+/// Thread safe. Disposing ends every call in flight with <c>Unavailable</c>.
+/// </summary>
+public sealed class IicCallInvoker : CallInvoker, IDisposable
+{
+    private readonly IicGrpcClientOptions _options;
+    private readonly IicPartitionHost _partitions;
+    private readonly ClientConnection?[] _connections;
+    private readonly Lock _connectLock = new();
+    private readonly int _maxSend;
+    private readonly int _maxReceive;
+    private int _next;
+    private bool _disposed;
+
+    /// <summary>An invoker for the IICFast service <paramref name="service"/> (the name its server offers).</summary>
+    /// <exception cref="ArgumentException">The service name is empty.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of range (the message names it).</exception>
+    public IicCallInvoker(string service, IicGrpcClientOptions? options = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(service);
+        options ??= new IicGrpcClientOptions();
+        options.Validate();
+        Service = service;
+        _options = options;
+        _partitions = IicPartitionHost.Shared(options.Transport);
+        _connections = new ClientConnection?[options.ConnectionCount];
+        _maxSend = options.MaxSendMessageSize ?? int.MaxValue;
+        _maxReceive = options.MaxReceiveMessageSize ?? int.MaxValue;
+    }
+
+    /// <summary>The IICFast service the calls go to.</summary>
+    public string Service { get; }
+
+    /// <inheritdoc />
+    /// <exception cref="InvalidOperationException">Called on a connection's reader thread (code continuing inline after an awaited call with <see cref="IicGrpcClientOptions.InlineCompletions"/>): it would wait for itself; await the call instead.</exception>
+    public override TResponse BlockingUnaryCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request)
+    {
+        if (Protocol.CallConnection.OnReaderThread)
+        {
+            throw new InvalidOperationException("A blocking call on an IICFast connection's reader thread would wait for itself (InlineCompletions runs continuations there): await the async call instead.");
+        }
+        return AsyncUnaryCall(method, host, options, request).ResponseAsync.GetAwaiter().GetResult();
+    }
+
+    /// <inheritdoc />
+    public override AsyncUnaryCall<TResponse> AsyncUnaryCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request)
+    {
+        var call = Create(method, options);
+        call.Start(request, sendRequest: true);
+        return new AsyncUnaryCall<TResponse>(call.ResponseTask, ClientCall<TRequest, TResponse>.HeadersOf, ClientCall<TRequest, TResponse>.StatusOf,
+            ClientCall<TRequest, TResponse>.TrailersOf, ClientCall<TRequest, TResponse>.DisposeOf, call);
+    }
+
+    /// <inheritdoc />
+    public override AsyncServerStreamingCall<TResponse> AsyncServerStreamingCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request)
+    {
+        var call = Create(method, options);
+        call.Start(request, sendRequest: true);
+        return new AsyncServerStreamingCall<TResponse>(call, ClientCall<TRequest, TResponse>.HeadersOf, ClientCall<TRequest, TResponse>.StatusOf,
+            ClientCall<TRequest, TResponse>.TrailersOf, ClientCall<TRequest, TResponse>.DisposeOf, call);
+    }
+
+    /// <inheritdoc />
+    public override AsyncClientStreamingCall<TRequest, TResponse> AsyncClientStreamingCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options)
+    {
+        var call = Create(method, options);
+        call.Start(null, sendRequest: false);
+        return new AsyncClientStreamingCall<TRequest, TResponse>(call, call.ResponseTask, ClientCall<TRequest, TResponse>.HeadersOf, ClientCall<TRequest, TResponse>.StatusOf,
+            ClientCall<TRequest, TResponse>.TrailersOf, ClientCall<TRequest, TResponse>.DisposeOf, call);
+    }
+
+    /// <inheritdoc />
+    public override AsyncDuplexStreamingCall<TRequest, TResponse> AsyncDuplexStreamingCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options)
+    {
+        var call = Create(method, options);
+        call.Start(null, sendRequest: false);
+        return new AsyncDuplexStreamingCall<TRequest, TResponse>(call, call, ClientCall<TRequest, TResponse>.HeadersOf, ClientCall<TRequest, TResponse>.StatusOf,
+            ClientCall<TRequest, TResponse>.TrailersOf, ClientCall<TRequest, TResponse>.DisposeOf, call);
+    }
+
+    private ClientCall<TRequest, TResponse> Create<TRequest, TResponse>(Method<TRequest, TResponse> method, CallOptions options)
+        where TRequest : class
+        where TResponse : class
+    {
+        ArgumentNullException.ThrowIfNull(method);
+        var connection = GetConnection(out var failure);
+        return new ClientCall<TRequest, TResponse>(method, options, connection, failure, _maxSend, _options.InlineCompletions);
+    }
+
+    /// <summary>The next connection round robin, connecting it when it is missing or ended; null with the reason when that fails.</summary>
+    private ClientConnection? GetConnection(out Status failure)
+    {
+        failure = default;
+        var slot = (int)((uint)Interlocked.Increment(ref _next) % (uint)_connections.Length);
+        var connection = Volatile.Read(ref _connections[slot]);
+        if (connection is { IsClosed: false })
+        {
+            return connection;
+        }
+        lock (_connectLock)
+        {
+            if (_disposed)
+            {
+                failure = new Status(StatusCode.Unavailable, "The IicCallInvoker was disposed.");
+                return null;
+            }
+            connection = _connections[slot];
+            if (connection is { IsClosed: false })
+            {
+                return connection;
+            }
+            try
+            {
+                var partition = _partitions.GetPartition();
+                var channel = IicChannel.Connect(partition, Service, _options.ChannelOptions, _options.Transport.ConnectTimeout);
+                connection = new ClientConnection(channel, _maxReceive, _options.InlineCompletions);
+                Volatile.Write(ref _connections[slot], connection);
+                return connection;
+            }
+            catch (Exception e) when (e is HypervisorException or IOException or TimeoutException)
+            {
+                failure = new Status(StatusCode.Unavailable, $"The IICFast service '{Service}' is not reachable through hypervisor '{_options.Transport.HypervisorName}': {e.Message}", e);
+                return null;
+            }
+        }
+    }
+
+    /// <summary>Closes every channel; calls in flight end with <c>Unavailable</c>.</summary>
+    public void Dispose()
+    {
+        lock (_connectLock)
+        {
+            _disposed = true;
+        }
+        for (var i = 0; i < _connections.Length; i++)
+        {
+            Interlocked.Exchange(ref _connections[i], null)?.Dispose();
+        }
+    }
+}

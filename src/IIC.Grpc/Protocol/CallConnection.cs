@@ -1,0 +1,159 @@
+using System.Buffers.Binary;
+using IIC.Hardware;
+using IIC.Transport;
+
+namespace IIC.Grpc.Protocol;
+
+/// <summary>
+/// One IicChannel carrying many calls: a send side shared by every call (a lock around each frame, and large messages
+/// cut into chunks so one big call cannot hold the channel while others wait) and one dedicated reader thread that
+/// takes frames out of the ring in place and hands them to the call their stream id names. Client and server
+/// connections derive from it and say what a frame means.
+/// </summary>
+internal abstract class CallConnection : IDisposable
+{
+    private readonly IicChannel _channel;
+    private readonly Lock _sendLock = new();
+    private readonly Thread _reader;
+    private readonly int _chunkData;
+    private int _closed;
+
+    protected CallConnection(IicChannel channel, string threadName)
+    {
+        _channel = channel;
+        // One ring record per frame: a chunk plus its header fits in what the channel claims in one piece.
+        _chunkData = Math.Max(256, Math.Min(Frame.MaxChunkData, channel.MaxClaimLength - Frame.FirstChunkHeaderLength));
+        _reader = new Thread(ReadLoop) { IsBackground = true, Name = threadName };
+    }
+
+    /// <summary>Whether the connection ended (peer gone, protocol error or disposed): new calls need another.</summary>
+    public bool IsClosed => Volatile.Read(ref _closed) != 0;
+
+    /// <summary>The channel underneath.</summary>
+    public IicChannel Channel => _channel;
+
+    /// <summary>Starts the reader thread.</summary>
+    protected void StartReader() => _reader.Start();
+
+    /// <summary>Handles one frame on the reader thread; <paramref name="body"/> lies in the ring, valid only during the call.</summary>
+    /// <exception cref="InvalidDataException">A malformed frame: the connection is closed.</exception>
+    protected abstract void OnFrame(FrameType type, FrameFlags flags, uint streamId, ReadOnlySpan<byte> body);
+
+    /// <summary>The connection ended; <paramref name="reason"/> says why. Called once.</summary>
+    protected abstract void OnClosed(Exception reason);
+
+    /// <summary>Sends one whole frame (built in <paramref name="frame"/>).</summary>
+    /// <exception cref="IOException">The peer closed or died (<see cref="IicChannelClosedException"/>, <see cref="PeerDeadException"/>).</exception>
+    /// <exception cref="ObjectDisposedException">The connection was disposed.</exception>
+    public void SendFrame(ReadOnlySpan<byte> frame)
+    {
+        lock (_sendLock)
+        {
+            _channel.Send(frame);
+        }
+    }
+
+    /// <summary>Sends a frame that is only the fixed header.</summary>
+    public void SendEmptyFrame(FrameType type, uint streamId)
+    {
+        Span<byte> frame = stackalloc byte[Frame.HeaderLength];
+        Frame.WriteHeader(frame, type, FrameFlags.None, streamId);
+        SendFrame(frame);
+    }
+
+    /// <summary>
+    /// Sends the message serialized in <paramref name="builder"/> (by <see cref="Serialization.Serialize"/>) as Message
+    /// frames of at most one chunk each, taking the send lock per chunk so other calls' frames go in between.
+    /// Each later chunk's header is written over the tail of the chunk already sent before it: no copy.
+    /// </summary>
+    public void SendMessage(FrameBuilder builder, uint streamId, bool endStream)
+    {
+        var buffer = builder.Buffer;
+        var end = builder.Length;
+        var total = end - Frame.FirstChunkHeaderLength;
+        var endFlag = endStream ? FrameFlags.EndStream : FrameFlags.None;
+        var chunk = Math.Min(total, _chunkData);
+        var flags = FrameFlags.First | (chunk == total ? FrameFlags.Last | endFlag : FrameFlags.None);
+        Frame.WriteHeader(buffer, FrameType.Message, flags, streamId);
+        BinaryPrimitives.WriteUInt32LittleEndian(buffer.AsSpan(Frame.HeaderLength), (uint)total);
+        SendFrame(buffer.AsSpan(0, Frame.FirstChunkHeaderLength + chunk));
+        var offset = Frame.FirstChunkHeaderLength + chunk;
+        while (offset < end)
+        {
+            chunk = Math.Min(end - offset, _chunkData);
+            var start = offset - Frame.HeaderLength; // the previous chunk's last bytes, already in the ring
+            Frame.WriteHeader(buffer.AsSpan(start), FrameType.Message, offset + chunk == end ? FrameFlags.Last | endFlag : FrameFlags.None, streamId);
+            SendFrame(buffer.AsSpan(start, Frame.HeaderLength + chunk));
+            offset += chunk;
+        }
+    }
+
+    [ThreadStatic]
+    private static bool t_isReader;
+
+    /// <summary>Whether the current thread is a connection's reader thread (where blocking on a call would deadlock it).</summary>
+    public static bool OnReaderThread => t_isReader;
+
+    private void ReadLoop()
+    {
+        t_isReader = true;
+        var handler = new FrameHandler(this);
+        Exception reason;
+        try
+        {
+            var endpoint = _channel.Endpoint;
+            while (true)
+            {
+                // Take what is there in place; wait (spin, then sleep on the futex) only when the ring is empty.
+                if (_channel.Poll(ref handler, 64) == 0)
+                {
+                    endpoint.WaitToReceive(long.MaxValue);
+                }
+            }
+        }
+#pragma warning disable CA1031 // The reader thread must not take the process down: whatever ends it ends the connection, and OnClosed reports it.
+        catch (Exception e)
+        {
+            reason = e;
+        }
+#pragma warning restore CA1031
+        Close(reason);
+    }
+
+    /// <summary>Ends the connection once: every call learns why (<see cref="OnClosed"/>), and the channel is closed.</summary>
+    protected void Close(Exception reason)
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0)
+        {
+            return;
+        }
+        try
+        {
+            OnClosed(reason);
+        }
+        finally
+        {
+            _channel.Dispose();
+        }
+    }
+
+    /// <summary>Closes the connection; calls in flight end with <c>Unavailable</c> (client) or are cancelled (server).</summary>
+    public void Dispose()
+    {
+        Close(new ObjectDisposedException(GetType().Name, "The connection was disposed."));
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Parses the fixed header in place and hands the frame on; a frame shorter than the header is a protocol error.</summary>
+    private readonly struct FrameHandler(CallConnection connection) : IMessageHandler
+    {
+        public void OnMessage(ReadOnlySpan<byte> message)
+        {
+            if (!Frame.TryReadHeader(message, out var type, out var flags, out var streamId))
+            {
+                throw new InvalidDataException($"A call frame of {message.Length} bytes is shorter than its {Frame.HeaderLength}-byte header (the peer is broken).");
+            }
+            connection.OnFrame(type, flags, streamId, message[Frame.HeaderLength..]);
+        }
+    }
+}

@@ -1,0 +1,47 @@
+using System.Buffers.Binary;
+
+namespace IIC.Grpc.Protocol;
+
+/// <summary>
+/// The fixed part of every call frame: one IicChannel message is one frame (docs/grpc-call-protocol.md).
+/// <code>
+/// 0      u8   type (FrameType)
+/// 1      u8   flags (FrameFlags for Message, else 0)
+/// 2..5   u32  stream id, little endian (chosen by the client, unique per connection)
+/// 6..    body (by type)
+/// </code>
+/// </summary>
+internal static class Frame
+{
+    /// <summary>Bytes of the fixed header.</summary>
+    public const int HeaderLength = 6;
+
+    /// <summary>Bytes before a first chunk's data: the header and the u32 total length.</summary>
+    public const int FirstChunkHeaderLength = HeaderLength + 4;
+
+    /// <summary>The most data bytes one Message frame carries, so a large message cannot hold the send side for long.</summary>
+    public const int MaxChunkData = 64 * 1024;
+
+    public static void WriteHeader(Span<byte> frame, FrameType type, FrameFlags flags, uint streamId)
+    {
+        frame[0] = (byte)type;
+        frame[1] = (byte)flags;
+        BinaryPrimitives.WriteUInt32LittleEndian(frame[2..], streamId);
+    }
+
+    /// <summary>Reads the fixed header; false when the frame is shorter than it (a broken peer).</summary>
+    public static bool TryReadHeader(ReadOnlySpan<byte> frame, out FrameType type, out FrameFlags flags, out uint streamId)
+    {
+        if (frame.Length < HeaderLength)
+        {
+            type = default;
+            flags = default;
+            streamId = 0;
+            return false;
+        }
+        type = (FrameType)frame[0];
+        flags = (FrameFlags)frame[1];
+        streamId = BinaryPrimitives.ReadUInt32LittleEndian(frame[2..]);
+        return true;
+    }
+}

@@ -1,0 +1,23 @@
+namespace IIC.Grpc.Protocol;
+
+/// <summary>The kind of a call frame (byte 0 of every frame; docs/grpc-call-protocol.md).</summary>
+internal enum FrameType : byte
+{
+    /// <summary>Client to server: opens a call (method, timeout, request headers).</summary>
+    CallStart = 1,
+
+    /// <summary>Either way: one chunk of a serialized message.</summary>
+    Message = 2,
+
+    /// <summary>Client to server: the client sends no more messages.</summary>
+    HalfClose = 3,
+
+    /// <summary>Server to client: the response headers.</summary>
+    ResponseHeaders = 4,
+
+    /// <summary>Server to client: status and trailers; the call is over.</summary>
+    Trailers = 5,
+
+    /// <summary>Client to server: the client cancelled the call (or its deadline passed).</summary>
+    Cancel = 6,
+}

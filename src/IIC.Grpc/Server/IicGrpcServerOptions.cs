@@ -1,0 +1,48 @@
+using IIC.AspNetCore;
+using IIC.Transport;
+
+namespace IIC.Grpc.Server;
+
+/// <summary>The native gRPC server's options: which IICFast service it offers and what it accepts.</summary>
+public sealed class IicGrpcServerOptions
+{
+    /// <summary>The IICFast service name clients connect to (<c>iic://NAME</c>). Required.</summary>
+    public string? ServiceName { get; set; }
+
+    /// <summary>Where the hypervisor is, this partition's name, and whether to start an embedded hypervisor.</summary>
+    public IicTransportOptions Transport { get; set; } = new();
+
+    /// <summary>The channel options of accepted connections (default: 1 MiB rings, adaptive waiting on each connection's reader thread).</summary>
+    public ChannelOptions ChannelOptions { get; set; } = ChannelOptions.Default;
+
+    /// <summary>The largest request message accepted (default 4 MiB, as Grpc.AspNetCore); null means no limit.</summary>
+    public int? MaxReceiveMessageSize { get; set; } = 4 * 1024 * 1024;
+
+    /// <summary>The largest response message sent; null means no limit.</summary>
+    public int? MaxSendMessageSize { get; set; }
+
+    /// <summary>
+    /// Start handlers on the connection's reader thread instead of the thread pool: a handler that completes without
+    /// waiting (most unary handlers) then answers without any thread hop, the lowest latency there is. Code up to a
+    /// handler's first incomplete await delays the connection's other calls, and a handler that blocks on that
+    /// thread stalls them; use only with handlers that do not block. Default false.
+    /// </summary>
+    public bool RunHandlersInline { get; set; }
+
+    /// <summary>Put the exception's message in the status detail when a handler throws (default false, as Grpc.AspNetCore).</summary>
+    public bool EnableDetailedErrors { get; set; }
+
+    internal void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(ServiceName))
+        {
+            throw new InvalidOperationException("IicGrpcServerOptions.ServiceName is not set: name the IICFast service clients reach as iic://NAME.");
+        }
+        ArgumentNullException.ThrowIfNull(Transport);
+        ArgumentNullException.ThrowIfNull(ChannelOptions);
+        if (MaxSendMessageSize < 0 || MaxReceiveMessageSize < 0)
+        {
+            throw new InvalidOperationException("Message size limits cannot be negative: use null for no limit.");
+        }
+    }
+}

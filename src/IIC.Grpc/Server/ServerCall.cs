@@ -1,0 +1,206 @@
+using System.Threading.Channels;
+using Grpc.Core;
+using IIC.Grpc.Protocol;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace IIC.Grpc.Server;
+
+/// <summary>
+/// One call of a bound method: reads requests, runs the service method (its instance resolved from a DI scope made
+/// for this call, as Grpc.AspNetCore does), writes responses, and ends with status and trailers.
+/// </summary>
+internal sealed class ServerCall<TService, TRequest, TResponse> : ServerCallBase, IAsyncStreamReader<TRequest>, IServerStreamWriter<TResponse>, IThreadPoolWorkItem
+    where TService : class
+    where TRequest : class
+    where TResponse : class
+{
+    private static readonly Task<bool> s_true = Task.FromResult(true);
+    private static readonly Task<bool> s_false = Task.FromResult(false);
+
+    private readonly ServerMethod<TService, TRequest, TResponse> _handler;
+    private readonly Channel<ReceivedMessage>? _requests;
+    private ReceivedMessage _single;
+    private int _launched;
+
+    public ServerCall(ServerMethod<TService, TRequest, TResponse> handler, ServerConnection connection, uint streamId, Metadata requestHeaders, long timeoutMicroseconds)
+        : base(connection, streamId, handler.FullName, requestHeaders, timeoutMicroseconds)
+    {
+        _handler = handler;
+        if (!handler.StartsWithRequest)
+        {
+            _requests = Channel.CreateUnbounded<ReceivedMessage>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true, AllowSynchronousContinuations = handler.Inline });
+        }
+    }
+
+    public TRequest Current { get; private set; } = default!;
+
+    public override void OnMessage(ReceivedMessage message, bool endStream)
+    {
+        if (_requests is null)
+        {
+            if (Volatile.Read(ref _launched) != 0)
+            {
+                message.Return(); // a second request to a single-request method: ignored
+                return;
+            }
+            _single = message;
+            Launch();
+            return;
+        }
+        if (!_requests.Writer.TryWrite(message))
+        {
+            message.Return(); // after the half-close or the end
+        }
+        if (endStream)
+        {
+            _requests.Writer.TryComplete();
+        }
+    }
+
+    public override void OnHalfClose() => _requests?.Writer.TryComplete();
+
+    protected override void OnTokenCancelled() => _requests?.Writer.TryComplete(new OperationCanceledException(CancellationToken));
+
+    public override void Launch()
+    {
+        if (Interlocked.Exchange(ref _launched, 1) == 0)
+        {
+            if (_handler.Inline)
+            {
+                _ = RunAsync(); // on the reader thread up to the handler's first incomplete await
+            }
+            else
+            {
+                ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+            }
+        }
+    }
+
+    void IThreadPoolWorkItem.Execute() => _ = RunAsync();
+
+    private async Task RunAsync()
+    {
+        Status status;
+        var scope = _handler.Services.CreateAsyncScope();
+        TService? service = null;
+        var created = false;
+        try
+        {
+            (service, created) = _handler.Activate(scope.ServiceProvider);
+            switch (_handler.Type)
+            {
+                case MethodType.Unary:
+                    WriteResponse(await _handler.Unary!(service, TakeSingle(), this).ConfigureAwait(false));
+                    break;
+                case MethodType.ServerStreaming:
+                    await _handler.ServerStreaming!(service, TakeSingle(), this, this).ConfigureAwait(false);
+                    break;
+                case MethodType.ClientStreaming:
+                    WriteResponse(await _handler.ClientStreaming!(service, this, this).ConfigureAwait(false));
+                    break;
+                default:
+                    await _handler.DuplexStreaming!(service, this, this, this).ConfigureAwait(false);
+                    break;
+            }
+            status = DeadlineExceeded ? new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded") : Status;
+        }
+        catch (RpcException e)
+        {
+            status = e.Status;
+            foreach (var entry in e.Trailers)
+            {
+                ResponseTrailers.Add(entry);
+            }
+        }
+        catch (Exception e)
+        {
+            status = DeadlineExceeded ? new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded")
+                : ClientGone ? new Status(StatusCode.Cancelled, "Call canceled by the client.")
+                : new Status(StatusCode.Unknown, _handler.DetailedErrors ? $"Exception was thrown by handler. {e.GetType().Name}: {e.Message}" : "Exception was thrown by handler.", e);
+            if (status.StatusCode == StatusCode.Unknown)
+            {
+                _handler.Log.HandlerFailed(e, FullName());
+            }
+        }
+        finally
+        {
+            if (created)
+            {
+                await Dispose(service!).ConfigureAwait(false);
+            }
+            await scope.DisposeAsync().ConfigureAwait(false);
+        }
+        Finish(status);
+    }
+
+    private string FullName() => _handler.FullName;
+
+    private static ValueTask Dispose(TService service)
+    {
+        if (service is IAsyncDisposable asyncDisposable)
+        {
+            return asyncDisposable.DisposeAsync();
+        }
+        (service as IDisposable)?.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    private TRequest TakeSingle()
+    {
+        var message = _single;
+        _single = default;
+        return Serialization.Deserialize(_handler.Method.RequestMarshaller, message);
+    }
+
+    private void WriteResponse(TResponse response)
+    {
+        ArgumentNullException.ThrowIfNull(response);
+        if (ClientGone)
+        {
+            return;
+        }
+        ImplyResponseHeaders();
+        var builder = Serialization.Serialize(_handler.Method.ResponseMarshaller, response, _handler.MaxSend);
+        try
+        {
+            Connection.SendMessage(builder, StreamId, endStream: false);
+        }
+        finally
+        {
+            FrameBuilder.Return(builder);
+        }
+    }
+
+    public Task WriteAsync(TResponse message)
+    {
+        if (ClientGone || CancellationToken.IsCancellationRequested)
+        {
+            return Task.FromException(new OperationCanceledException("The call was cancelled: its client cancelled, went away, or the deadline passed.", CancellationToken));
+        }
+        WriteResponse(message);
+        return Task.CompletedTask;
+    }
+
+    public Task<bool> MoveNext(CancellationToken cancellationToken)
+    {
+        if (_requests!.Reader.TryRead(out var message))
+        {
+            Current = Serialization.Deserialize(_handler.Method.RequestMarshaller, message);
+            return s_true;
+        }
+        return _requests.Reader.Completion.IsCompletedSuccessfully ? s_false : MoveNextSlowAsync(cancellationToken);
+    }
+
+    private async Task<bool> MoveNextSlowAsync(CancellationToken cancellationToken)
+    {
+        while (await _requests!.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (_requests.Reader.TryRead(out var message))
+            {
+                Current = Serialization.Deserialize(_handler.Method.RequestMarshaller, message);
+                return true;
+            }
+        }
+        return false;
+    }
+}

@@ -1,0 +1,188 @@
+using Grpc.Core;
+using IIC.Grpc.Protocol;
+
+namespace IIC.Grpc.Server;
+
+/// <summary>
+/// A call on the server: its <see cref="ServerCallContext"/> (one object with the call, so a call allocates little),
+/// and what the connection's reader thread tells it.
+/// </summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA1001", Justification = "The token source is disposed in Finish, when the call ends; a call is not disposed by its users.")]
+internal abstract class ServerCallBase : ServerCallContext
+{
+    private readonly CancellationTokenSource _cancellation = new();
+    private readonly string _method;
+    private readonly string _host;
+    private readonly DateTime _deadline;
+    private readonly Metadata _requestHeaders;
+    private Metadata? _responseTrailers;
+    private AuthContext? _authContext;
+    private Status _status;
+    private int _deadlineExceeded;
+    private int _clientGone;
+    private int _responseHeadersSent;
+
+    protected ServerCallBase(ServerConnection connection, uint streamId, string method, Metadata requestHeaders, long timeoutMicroseconds)
+    {
+        Connection = connection;
+        StreamId = streamId;
+        _method = method;
+        _host = connection.ServiceName;
+        _requestHeaders = requestHeaders;
+        _cancellation.Token.UnsafeRegister(static s => ((ServerCallBase)s!).OnCancelled(), this);
+        if (timeoutMicroseconds >= 0)
+        {
+            var timeout = TimeSpan.FromMicroseconds(timeoutMicroseconds);
+            _deadline = DateTime.UtcNow + timeout;
+            _cancellation.CancelAfter(timeout);
+        }
+        else
+        {
+            _deadline = DateTime.MaxValue;
+        }
+    }
+
+    protected ServerConnection Connection { get; }
+
+    public uint StreamId { get; }
+
+    /// <summary>The request message being gathered from chunks (reader thread only).</summary>
+    public MessageAssembler Assembler;
+
+    /// <summary>Whether the deadline passed (rather than the client cancelling).</summary>
+    protected bool DeadlineExceeded => Volatile.Read(ref _deadlineExceeded) != 0;
+
+    /// <summary>Whether the client cancelled or went away: nothing more is sent.</summary>
+    protected bool ClientGone => Volatile.Read(ref _clientGone) != 0;
+
+    /// <summary>One whole request message; the call owns its array from now on.</summary>
+    public abstract void OnMessage(ReceivedMessage message, bool endStream);
+
+    /// <summary>The client sends no more messages.</summary>
+    public abstract void OnHalfClose();
+
+    /// <summary>Runs the handler on the thread pool.</summary>
+    public abstract void Launch();
+
+    /// <summary>The client cancelled, or its connection ended: cancel the handler's token (on the pool, not the reader thread).</summary>
+    public void OnClientGone()
+    {
+        if (Interlocked.Exchange(ref _clientGone, 1) == 0)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static call => call.CancelSafely(), this, preferLocal: false);
+        }
+    }
+
+    private void CancelSafely()
+    {
+        try
+        {
+            _cancellation.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // the call already finished
+        }
+    }
+
+    /// <summary>The token fired: a deadline when the client is still there.</summary>
+    private void OnCancelled()
+    {
+        if (!ClientGone && _deadline != DateTime.MaxValue && DateTime.UtcNow >= _deadline)
+        {
+            Volatile.Write(ref _deadlineExceeded, 1);
+        }
+        OnTokenCancelled();
+    }
+
+    /// <summary>Ends waits on the request stream when the token fires.</summary>
+    protected abstract void OnTokenCancelled();
+
+    /// <summary>Sends the response headers once (explicitly, or empty headers are implied by the first message or the trailers).</summary>
+    protected void SendResponseHeaders(Metadata headers)
+    {
+        if (Interlocked.Exchange(ref _responseHeadersSent, 1) != 0)
+        {
+            throw new InvalidOperationException("Response headers can only be sent once per call.");
+        }
+        if (ClientGone)
+        {
+            return;
+        }
+        var builder = FrameBuilder.Rent();
+        try
+        {
+            Frame.WriteHeader(builder.Reserve(Frame.HeaderLength), FrameType.ResponseHeaders, FrameFlags.None, StreamId);
+            MetadataCodec.Write(builder, headers);
+            Connection.SendFrame(builder.Written);
+        }
+        finally
+        {
+            FrameBuilder.Return(builder);
+        }
+    }
+
+    /// <summary>Marks the headers as implied (by a message or the trailers).</summary>
+    protected void ImplyResponseHeaders() => Volatile.Write(ref _responseHeadersSent, 1);
+
+    /// <summary>Sends the status and trailers, unless the client is gone; removes the call; disposes the token source.</summary>
+    protected void Finish(Status status)
+    {
+        Connection.Remove(StreamId);
+        Assembler.Reset();
+        if (!ClientGone)
+        {
+            var builder = FrameBuilder.Rent();
+            try
+            {
+                Frame.WriteHeader(builder.Reserve(Frame.HeaderLength), FrameType.Trailers, FrameFlags.None, StreamId);
+                builder.WriteInt32((int)status.StatusCode);
+                builder.WriteLongString(status.Detail ?? "");
+                MetadataCodec.Write(builder, _responseTrailers);
+                Connection.SendFrame(builder.Written);
+            }
+            catch (Exception e) when (ConnectionErrors.IsLoss(e))
+            {
+                // The client went away meanwhile: nobody to tell.
+            }
+            finally
+            {
+                FrameBuilder.Return(builder);
+            }
+        }
+        _cancellation.Dispose();
+    }
+
+    protected override string MethodCore => _method;
+
+    protected override string HostCore => _host;
+
+    protected override string PeerCore => "iic:" + _host;
+
+    protected override DateTime DeadlineCore => _deadline;
+
+    protected override Metadata RequestHeadersCore => _requestHeaders;
+
+    protected override CancellationToken CancellationTokenCore => _cancellation.Token;
+
+    protected override Metadata ResponseTrailersCore => _responseTrailers ??= [];
+
+    protected override Status StatusCore
+    {
+        get => _status;
+        set => _status = value;
+    }
+
+    protected override WriteOptions? WriteOptionsCore { get; set; }
+
+    protected override AuthContext AuthContextCore => _authContext ??= new AuthContext(null, []);
+
+    protected override ContextPropagationToken CreatePropagationTokenCore(ContextPropagationOptions? options)
+        => throw new NotSupportedException("Context propagation is not supported on the native IICFast path: pass the deadline and cancellation token in the CallOptions of the outgoing call.");
+
+    protected override Task WriteResponseHeadersAsyncCore(Metadata responseHeaders)
+    {
+        SendResponseHeaders(responseHeaders ?? []);
+        return Task.CompletedTask;
+    }
+}

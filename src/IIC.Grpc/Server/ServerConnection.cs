@@ -1,0 +1,168 @@
+using Grpc.Core;
+using IIC.Grpc.Protocol;
+using IIC.Transport;
+
+namespace IIC.Grpc.Server;
+
+/// <summary>
+/// The server end of one client channel: its reader thread opens calls (CallStart), hands them their request
+/// messages, half-closes and cancels; handlers run on the thread pool and send through the shared send side. When
+/// the channel ends (the client closed or died) every call on it is cancelled.
+/// </summary>
+internal sealed class ServerConnection : CallConnection
+{
+    private readonly IReadOnlyDictionary<string, ServerMethod> _methods;
+    private readonly Dictionary<uint, ServerCallBase> _calls = [];
+    private readonly Lock _callsLock = new();
+    private readonly int _maxReceive;
+    private readonly ServerLog _log;
+    private readonly Action<ServerConnection> _onClosed;
+
+    public ServerConnection(IicChannel channel, string serviceName, IReadOnlyDictionary<string, ServerMethod> methods, int maxReceive, ServerLog log, Action<ServerConnection> onClosed)
+        : base(channel, "iic-grpc-server")
+    {
+        ServiceName = serviceName;
+        _methods = methods;
+        _maxReceive = maxReceive;
+        _log = log;
+        _onClosed = onClosed;
+        StartReader();
+    }
+
+    public string ServiceName { get; }
+
+    public void Remove(uint streamId)
+    {
+        lock (_callsLock)
+        {
+            _calls.Remove(streamId);
+        }
+    }
+
+    private ServerCallBase? Find(uint streamId)
+    {
+        lock (_callsLock)
+        {
+            return _calls.GetValueOrDefault(streamId);
+        }
+    }
+
+    protected override void OnFrame(FrameType type, FrameFlags flags, uint streamId, ReadOnlySpan<byte> body)
+    {
+        switch (type)
+        {
+            case FrameType.CallStart:
+                StartCall(streamId, body);
+                return;
+            case FrameType.Message:
+            {
+                var call = Find(streamId);
+                if (call is null)
+                {
+                    return; // a call that already ended (the client had not seen its trailers yet)
+                }
+                try
+                {
+                    if (call.Assembler.Add(flags, body, _maxReceive, out var message))
+                    {
+                        call.OnMessage(message, (flags & FrameFlags.EndStream) != 0);
+                    }
+                }
+                catch (MessageLimitException e)
+                {
+                    Refuse(call, new Status(StatusCode.ResourceExhausted, e.Message));
+                }
+                return;
+            }
+            case FrameType.HalfClose:
+                Find(streamId)?.OnHalfClose();
+                return;
+            case FrameType.Cancel:
+            {
+                var call = Find(streamId);
+                if (call is not null)
+                {
+                    Remove(streamId);
+                    call.OnClientGone();
+                }
+                return;
+            }
+            default:
+                throw new InvalidDataException($"A client sent a call frame of type {(byte)type}, which only servers send or nobody does (the peer is broken).");
+        }
+    }
+
+    private void StartCall(uint streamId, ReadOnlySpan<byte> body)
+    {
+        var reader = new FrameReader(body);
+        var timeout = reader.ReadInt64();
+        var methodName = reader.ReadShortString();
+        var headers = MetadataCodec.Read(ref reader);
+        if (!_methods.TryGetValue(methodName, out var method))
+        {
+            SendTrailersOnly(streamId, new Status(StatusCode.Unimplemented, $"Method {methodName} is unimplemented on IICFast service '{ServiceName}'."));
+            return;
+        }
+        var call = method.CreateCall(this, streamId, headers, timeout);
+        lock (_callsLock)
+        {
+            if (!_calls.TryAdd(streamId, call))
+            {
+                throw new InvalidDataException($"A client opened stream {streamId} twice (the peer is broken).");
+            }
+        }
+        if (!method.StartsWithRequest)
+        {
+            call.Launch();
+        }
+    }
+
+    /// <summary>Ends a call before its handler runs (or while it runs) with <paramref name="status"/>.</summary>
+    private void Refuse(ServerCallBase call, Status status)
+    {
+        call.Assembler.Reset();
+        Remove(call.StreamId);
+        SendTrailersOnly(call.StreamId, status);
+        call.OnClientGone(); // the handler, if it runs, is cancelled and sends nothing more
+    }
+
+    private void SendTrailersOnly(uint streamId, Status status)
+    {
+        var builder = FrameBuilder.Rent();
+        try
+        {
+            Frame.WriteHeader(builder.Reserve(Frame.HeaderLength), FrameType.Trailers, FrameFlags.None, streamId);
+            builder.WriteInt32((int)status.StatusCode);
+            builder.WriteLongString(status.Detail);
+            MetadataCodec.Write(builder, null);
+            SendFrame(builder.Written);
+        }
+        finally
+        {
+            FrameBuilder.Return(builder);
+        }
+    }
+
+    protected override void OnClosed(Exception reason)
+    {
+        if (reason is InvalidDataException)
+        {
+            _log.ProtocolError(reason, ServiceName);
+        }
+        else
+        {
+            _log.Disconnected(ServiceName, reason.Message);
+        }
+        ServerCallBase[] calls;
+        lock (_callsLock)
+        {
+            calls = [.. _calls.Values];
+            _calls.Clear();
+        }
+        foreach (var call in calls)
+        {
+            call.OnClientGone();
+        }
+        _onClosed(this);
+    }
+}

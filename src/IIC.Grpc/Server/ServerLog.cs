@@ -1,0 +1,27 @@
+using Microsoft.Extensions.Logging;
+
+namespace IIC.Grpc.Server;
+
+/// <summary>The native gRPC server's log messages (source-generated).</summary>
+internal sealed partial class ServerLog(ILogger logger)
+{
+    [LoggerMessage(1, LogLevel.Information, "Serving gRPC natively over IICFast as service '{Service}' ({MethodCount} methods).")]
+    public partial void Listening(string service, int methodCount);
+
+    [LoggerMessage(2, LogLevel.Debug, "A client connected to '{Service}'.")]
+    public partial void Connected(string service);
+
+    [LoggerMessage(3, LogLevel.Debug, "A client connection to '{Service}' ended: {Reason}")]
+    public partial void Disconnected(string service, string reason);
+
+    [LoggerMessage(4, LogLevel.Warning, "A client connection to '{Service}' broke the call protocol and was closed.")]
+    public partial void ProtocolError(Exception exception, string service);
+
+    [LoggerMessage(5, LogLevel.Error, "The handler of {Method} threw.")]
+    public partial void HandlerFailed(Exception exception, string method);
+
+    [LoggerMessage(6, LogLevel.Error, "Accepting connections to '{Service}' failed; the native gRPC server stops accepting.")]
+    public partial void AcceptFailed(Exception exception, string service);
+
+    private readonly ILogger _logger = logger;
+}

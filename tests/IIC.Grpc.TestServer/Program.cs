@@ -1,0 +1,35 @@
+// The test server: Tester over the native IICFast path (service NAME on the given hypervisor) and over HTTP/2 on a TCP
+// loopback port. Args: HYPERVISOR SOCKET_DIRECTORY SERVICE. Prints "listening ADDRESS" for each, then "ready".
+using System.Net;
+using IIC.Grpc.Server;
+using IIC.Grpc.Testing;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+
+const int MaxMessage = 16 * 1024 * 1024;
+var (hypervisor, directory, service) = (args[0], args[1], args[2]);
+var builder = WebApplication.CreateBuilder([]);
+builder.Logging.SetMinimumLevel(LogLevel.Warning);
+builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2));
+builder.Services.AddScoped<CallScope>();
+builder.Services.AddGrpc(o => o.MaxReceiveMessageSize = MaxMessage);
+builder.Services.AddIicGrpcServer(o =>
+{
+    o.ServiceName = service;
+    o.Transport.HypervisorName = hypervisor;
+    o.Transport.SocketDirectory = directory;
+    o.Transport.PartitionName = $"tester-{Environment.ProcessId}";
+    o.MaxReceiveMessageSize = MaxMessage;
+}).AddService<TesterService>();
+
+var app = builder.Build();
+app.MapGrpcService<TesterService>();
+await app.StartAsync();
+foreach (var address in app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses)
+{
+    Console.WriteLine($"listening {address}");
+}
+Console.WriteLine($"listening iic://{service}");
+Console.WriteLine("ready");
+await app.WaitForShutdownAsync();

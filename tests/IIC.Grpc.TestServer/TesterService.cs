@@ -1,0 +1,91 @@
+using Google.Protobuf;
+using Grpc.Core;
+
+namespace IIC.Grpc.Testing;
+
+/// <summary>The Tester service: a stock Grpc.Tools service class, run unchanged by Grpc.AspNetCore and by IIC.Grpc.</summary>
+public sealed class TesterService(CallScope scope) : Tester.TesterBase
+{
+    public override async Task<Reply> Unary(Request request, ServerCallContext context)
+    {
+        switch (request.Mode)
+        {
+            case "fail":
+                throw new RpcException(new Status((StatusCode)request.Status, request.Text), new Metadata { { "why", "because" } });
+            case "wait":
+                await WaitForCancellationAsync(request.Key, context).ConfigureAwait(false);
+                return new Reply();
+            case "cancelled?":
+                return new Reply { Flag = Observations.Cancelled.ContainsKey(request.Key), Text = Observations.Cancelled.GetValueOrDefault(request.Key, "") };
+            default:
+                if (context.RequestHeaders.GetValue("x-test") is { } header)
+                {
+                    await context.WriteResponseHeadersAsync(new Metadata { { "echo-header", header } }).ConfigureAwait(false);
+                }
+                context.ResponseTrailers.Add("trailer-key", "trailer-value");
+                context.ResponseTrailers.Add("trailer-bin", new byte[] { 1, 2, 3 });
+                return new Reply { Text = request.Text, Payload = request.Payload, Scope = scope.Id };
+        }
+    }
+
+    public override async Task ServerStream(Request request, IServerStreamWriter<Reply> responseStream, ServerCallContext context)
+    {
+        for (var i = 0; i < request.Count; i++)
+        {
+            await responseStream.WriteAsync(new Reply { Index = i, Payload = request.Payload }).ConfigureAwait(false);
+        }
+        switch (request.Mode)
+        {
+            case "forever":
+                await WaitForCancellationAsync(request.Key, context).ConfigureAwait(false);
+                break;
+            case "server-cancel":
+                throw new RpcException(new Status(StatusCode.Cancelled, "the server cancelled"));
+        }
+    }
+
+    public override async Task<Reply> ClientStream(IAsyncStreamReader<Request> requestStream, ServerCallContext context)
+    {
+        var sum = 0;
+        var texts = new List<string>();
+        await foreach (var request in requestStream.ReadAllAsync(context.CancellationToken).ConfigureAwait(false))
+        {
+            sum += request.Count;
+            texts.Add(request.Text);
+        }
+        return new Reply { Index = sum, Text = string.Join(",", texts) };
+    }
+
+    public override async Task Bidi(IAsyncStreamReader<Request> requestStream, IServerStreamWriter<Reply> responseStream, ServerCallContext context)
+    {
+        var index = 0;
+        await foreach (var request in requestStream.ReadAllAsync(context.CancellationToken).ConfigureAwait(false))
+        {
+            if (request.Mode == "wait")
+            {
+                await WaitForCancellationAsync(request.Key, context).ConfigureAwait(false);
+            }
+            await responseStream.WriteAsync(new Reply { Text = request.Text, Index = index++, Payload = request.Payload }).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Waits until the call is cancelled and notes how (deadline or client) under the key.</summary>
+    private static async Task WaitForCancellationAsync(string key, ServerCallContext context)
+    {
+        try
+        {
+            await Task.Delay(Timeout.Infinite, context.CancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            Observations.Cancelled[key] = DateTime.UtcNow >= context.Deadline ? "deadline" : "cancelled";
+            throw;
+        }
+    }
+}
+
+/// <summary>Helpers for building payloads.</summary>
+public static class Payloads
+{
+    public static ByteString Of(int length) => UnsafeByteOperations.UnsafeWrap(Enumerable.Range(0, length).Select(i => (byte)(i * 31)).ToArray());
+}
