@@ -13,6 +13,9 @@ internal static class Program
     public static int Main(string[] args)
     {
         ArgumentNullException.ThrowIfNull(args);
-        return args.Length > 0 && args[0] == ChildMain.Verb ? ChildMain.Run(args) : BenchCommand.Run(args);
+        return args.Length == 0 ? BenchCommand.Run(args)
+            : args[0] == ChildMain.Verb ? ChildMain.Run(args)
+            : args[0] == PlacementProbe.Verb ? PlacementProbe.RunChild(args)
+            : BenchCommand.Run(args);
     }
 }

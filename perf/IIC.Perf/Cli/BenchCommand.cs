@@ -79,6 +79,7 @@ internal static class BenchCommand
             Console.Error.WriteLine($"warning: load average {machine.LoadAvg:0.00} on {machine.Cpus} CPUs: other work competes for the CPUs, so spinning transports will look much worse than they are. Measure on a quiet machine.");
         }
 
+        using var probe = PlacementProbe.TryStart();
         var items = BenchPlanner.Expand(options, transports);
         var runner = new MeasurementRunner(pin, options.TimeoutS);
         var results = new List<BenchResult>();
@@ -94,14 +95,18 @@ internal static class BenchCommand
                 continue;
             }
             var measureClock = Stopwatch.StartNew();
+            var before = probe?.Measure();
             var result = runner.Run(plan!);
+            result = Placement.WithProbes(result, before, probe?.Measure());
             Progress.Report(index, total, plan!.ToString(), result, measureClock.Elapsed);
             results.Add(result);
         }
         if (options.Memcpy && options.Tests.Contains(BenchTest.Throughput))
         {
             var measureClock = Stopwatch.StartNew();
+            var before = probe?.Measure();
             var memcpy = MemcpyBench.Run(LinkOptions.MaxMessageSize, options.WarmupS, options.DurationFor(BenchTest.Throughput) is > 0 and var d ? d : BenchOptions.DefaultDurationS);
+            memcpy = Placement.WithProbes(memcpy, before, probe?.Measure());
             Progress.Report(++index, total, $"memcpy {SizeText.Format(LinkOptions.MaxMessageSize)}", memcpy, measureClock.Elapsed);
             results.Add(memcpy);
         }

@@ -37,7 +37,12 @@ internal static class BenchPlanner
                         continue;
                     }
                     var modes = transport.Modes.Count == 1 ? transport.Modes : transport.Modes.Where(options.Modes.Contains).ToList();
-                    var apis = test == BenchTest.Throughput ? transport.ReceiveApis.Where(options.Apis.Contains).ToList() : [ReceiveApi.Receive];
+                    var apis = test switch
+                    {
+                        BenchTest.Throughput => transport.ReceiveApis.Where(api => api != ReceiveApi.PollClaim && options.Apis.Contains(api)).ToList(),
+                        BenchTest.PingPong => [ReceiveApi.Receive, .. transport.ReceiveApis.Where(api => api == ReceiveApi.PollClaim && options.Apis.Contains(api))],
+                        _ => [ReceiveApi.Receive],
+                    };
                     foreach (var mode in modes)
                     {
                         foreach (var api in apis)

@@ -25,10 +25,7 @@ internal sealed class ThroughputClient
         _size = link.MessageSize;
         _send = new byte[_size];
         _receive = new byte[_size];
-        for (var i = 0; i < _send.Length; i++)
-        {
-            _send[i] = (byte)i;
-        }
+        MessageStamp.Fill(_send);
     }
 
     public static ClientMeasurement Run(IMessageEndpoint endpoint, LinkOptions link, DriverSettings settings)

@@ -27,7 +27,7 @@ internal sealed class IicTransport : IBenchTransport
 
     public IReadOnlyList<string> Modes => WaitModes.Selectable;
 
-    public IReadOnlyList<ReceiveApi> ReceiveApis { get; } = [ReceiveApi.Poll, ReceiveApi.Receive];
+    public IReadOnlyList<ReceiveApi> ReceiveApis { get; } = [ReceiveApi.Poll, ReceiveApi.Receive, ReceiveApi.PollClaim];
 
     public string? Unavailable() => LinuxPlatform.IsSupported ? null : "needs Linux on x64 or arm64 (memfd, futex, pidfd)";
 
