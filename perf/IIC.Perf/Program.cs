@@ -1,5 +1,6 @@
 using IIC.Perf.Cli;
 using IIC.Perf.Harness;
+using IIC.Perf.Scale;
 
 namespace IIC.Perf;
 
@@ -16,6 +17,8 @@ internal static class Program
         return args.Length == 0 ? BenchCommand.Run(args)
             : args[0] == ChildMain.Verb ? ChildMain.Run(args)
             : args[0] == PlacementProbe.Verb ? PlacementProbe.RunChild(args)
+            : args[0] == FanInBench.Verb ? FanInBench.RunChild(args)
+            : args[0] == ConnectBench.Verb ? ConnectBench.RunChild(args)
             : BenchCommand.Run(args);
     }
 }

@@ -19,10 +19,16 @@ internal sealed record BenchResult
 
     public required string Mode { get; init; }
 
-    /// <summary>Throughput only: how the receiver took messages ("poll" in place, or "receive" copying out).</summary>
+    /// <summary>How the receiver took messages: throughput and sizes "poll" (in place) or "receive" (copy out); ping-pong "receive" or "poll-claim" (zero copy both ways).</summary>
     public string? Api { get; init; }
 
     public required int Size { get; init; }
+
+    /// <summary>Channels test: open channels between the two processes (one server thread waits on all of them).</summary>
+    public int? Channels { get; init; }
+
+    /// <summary>Fan-in test: sending processes into the one receiving thread.</summary>
+    public int? Senders { get; init; }
 
     public long? Count { get; init; }
 

@@ -23,7 +23,13 @@ internal static class ConsoleReport
         LatencySection(writer, results, BenchTest.IdleGap,
             "Round-trip latency after a pause of 10 µs..1 ms before each message (µs): the cost of waking the receiver; idle cpu: the server's CPU while the client is silent for 1 s",
             reference);
-        ThroughputSection(writer, results);
+        ThroughputSection(writer, results, BenchTest.Throughput, "One-way throughput between two processes (rate measured up to the receiver's acknowledgement of the last message; the receiver reads every byte)");
+        LatencySection(writer, results, BenchTest.Channels,
+            "Wake-up latency (round trip after a 10 µs..1 ms pause, µs) against open idle channels that one server thread waits on as a group (api column: channels); idle cpu: the server's CPU while the client is silent",
+            reference);
+        ThroughputSection(writer, results, BenchTest.FanIn, "Fan-in: 32 B messages from N sending processes into one receiving thread (api column: senders; cpu server: the receiving process)");
+        LatencySection(writer, results, BenchTest.Connect, "Connect + first 32 B round trip + close (µs per cycle)", reference);
+        ThroughputSection(writer, results, BenchTest.Sizes, "Bandwidth delivered by message size (one way, the receiver polls in place and reads every byte), beside memcpy");
         RatioTable.Print(writer, results, reference);
         TargetReport.Print(writer, results);
     }
@@ -37,13 +43,13 @@ internal static class ConsoleReport
         }
         writer.WriteLine();
         writer.WriteLine(title);
-        var idle = test == BenchTest.IdleGap;
+        var idle = test is BenchTest.IdleGap or BenchTest.Channels;
         var table = new TextTable([("size", true), ("transport", false), ("mode", false), ("api", false), ("count", true), ("p50", true), ("p90", true), ("p99", true),
             ("p99.9", true), ("max", true), ("cpu client s", true), ("cpu server s", true), .. (idle ? [("idle cpu", true)] : Array.Empty<(string, bool)>()),
             ($"p50 vs {reference}", true), ("probe ns", true)]);
         foreach (var row in rows)
         {
-            var leading = new[] { SizeText.Format(row.Size), row.Transport, row.Mode, row.Api ?? "-" };
+            var leading = new[] { SizeText.Format(row.Size), row.Transport, row.Mode, row.Channels?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? row.Api ?? "-" };
             if (!row.IsOk)
             {
                 table.AddNote($"{row.Status}: {row.Reason}", leading);
@@ -58,20 +64,20 @@ internal static class ConsoleReport
         table.Write(writer);
     }
 
-    private static void ThroughputSection(TextWriter writer, IReadOnlyList<BenchResult> results)
+    private static void ThroughputSection(TextWriter writer, IReadOnlyList<BenchResult> results, BenchTest test, string title)
     {
-        var rows = results.Where(r => r.Test == BenchTest.Throughput.ToName()).ToList();
+        var rows = results.Where(r => r.Test == test.ToName()).ToList();
         if (rows.Count == 0)
         {
             return;
         }
         writer.WriteLine();
-        writer.WriteLine("One-way throughput between two processes (rate measured up to the receiver's acknowledgement of the last message)");
+        writer.WriteLine(title);
         var table = new TextTable(("size", true), ("transport", false), ("mode", false), ("api", false), ("msgs/s", true), ("bandwidth", true),
             ("cpu client s", true), ("cpu server s", true), ("probe ns", true));
         foreach (var row in rows)
         {
-            var leading = new[] { SizeText.Format(row.Size), row.Transport, row.Mode, row.Api ?? "-" };
+            var leading = new[] { SizeText.Format(row.Size), row.Transport, row.Mode, row.Senders?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? row.Api ?? "-" };
             if (!row.IsOk)
             {
                 table.AddNote($"{row.Status}: {row.Reason}", leading);

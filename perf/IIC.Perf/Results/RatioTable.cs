@@ -27,7 +27,7 @@ internal static class RatioTable
 
     public static void Print(TextWriter writer, IReadOnlyList<BenchResult> results, string reference)
     {
-        var columns = results.Where(r => r.IsOk && r.Transport != MemcpyBench.Name)
+        var columns = results.Where(r => r.IsOk && r.Transport != MemcpyBench.Name && r.Test is "pingpong" or "idlegap" or "throughput")
             .Select(r => (r.Test, r.Size)).Distinct()
             .Where(c => Best(results, c.Test, reference, c.Size) is not null)
             .OrderBy(c => TestOrder(c.Test)).ThenBy(c => c.Size).ToList();

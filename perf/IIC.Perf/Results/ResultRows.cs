@@ -67,6 +67,7 @@ internal static class ResultRows
         Mode = plan.Link.Mode,
         Api = plan.ApiName,
         Size = plan.Link.MessageSize,
+        Channels = plan.Link.Test == BenchTest.Channels ? plan.Link.Channels : null,
     };
 
     private static double Round(double seconds) => Math.Round(seconds, 4);
