@@ -5,18 +5,19 @@ namespace IIC.Hardware;
 
 /// <summary>
 /// The producer end of a <see cref="DescriptorRing"/>. Not thread safe: one thread writes at a time.
-/// <para>Protocol (see DESIGN.md): reserve space against a private copy of the consumer's head, re-reading the
-/// shared head only when short; write payload and type; clear the next record's header (zero-ahead, see below);
-/// store the length last with release semantics (the publish).</para>
-/// <para>Zero-ahead: the consumer polls the length word at its head. After a wrap that position may hold stale
-/// payload bytes of an older, longer record, so before publishing a record the writer zeroes the 8 bytes where
-/// the next record will start. The reader thus always finds 0 (nothing yet) or a fresh header there. This costs
-/// one 8-byte store, usually in a line the writer already owns, instead of the reader zeroing whole records. It
-/// requires 8 bytes of slack: the ring never fills to the last 8 bytes.</para>
+/// <para>Protocol (layout version 2, docs/window-layout.md): reserve space against a private copy of the
+/// consumer's head, re-reading the shared head only when short; write payload and type; store the length last
+/// with release semantics (the publish). Nothing else: no store into any other record's line.</para>
+/// <para>Records start on 64-byte cache-line boundaries, so a message of up to 56 bytes and its header travel
+/// in one line. The consumer clears the first word of every line it consumed before it returns the space (see
+/// <see cref="RingReader"/>), so every line start the writer has not written since reads 0 ("nothing yet"):
+/// no zero-ahead store into the line the reader is polling, and the ring may fill to its last byte. A claim
+/// leaves its header at 0 until <see cref="Commit"/>: the reader just sees nothing yet.</para>
 /// </summary>
 public sealed unsafe class RingWriter
 {
-    private const int Alignment = 8;
+    /// <summary>Records start on cache-line boundaries (layout version 2).</summary>
+    internal const int Alignment = DescriptorRing.RecordAlignment;
 
     private readonly DescriptorRing _ring;
     private readonly byte* _data;
@@ -94,8 +95,8 @@ public sealed unsafe class RingWriter
     }
 
     /// <summary>
-    /// Reserves a record of <paramref name="payloadLength"/> bytes for in-place writing. The record is marked
-    /// claimed (negative length): the reader waits at it and never delivers it until <see cref="Commit"/>.
+    /// Reserves a record of <paramref name="payloadLength"/> bytes for in-place writing. Its length word stays 0
+    /// (the consumer cleared it): the reader waits at it and never delivers it until <see cref="Commit"/>.
     /// </summary>
     /// <returns>False when there is no room now.</returns>
     /// <exception cref="ArgumentOutOfRangeException">The length is negative or above <see cref="MaxPayloadLength"/>.</exception>
@@ -111,8 +112,6 @@ public sealed unsafe class RingWriter
         }
         var record = _data + offset;
         *(int*)(record + RecordHeader.TypeOffset) = type;
-        Volatile.Write(ref *(int*)record, -recordLength);
-        ZeroNextHeader();
         if (paddingOffset >= 0)
         {
             PublishPadding(paddingOffset);
@@ -147,7 +146,7 @@ public sealed unsafe class RingWriter
     public bool HasRoomFor(int payloadLength)
     {
         var needed = Needed(RecordHeader.Size + payloadLength, (int)(_tail & _mask));
-        return _tail + needed + RecordHeader.Size - _cachedHead <= _capacity || _tail + needed + RecordHeader.Size - ReadHead() <= _capacity;
+        return _tail + needed - _cachedHead <= _capacity || _tail + needed - ReadHead() <= _capacity;
     }
 
     private int TakeClaim()
@@ -170,9 +169,9 @@ public sealed unsafe class RingWriter
         }
         var tailOffset = (int)(_tail & _mask);
         var needed = Needed(recordLength, tailOffset);
-        // + Size: zero-ahead slack, so the next header never lands on an unconsumed record.
-        if (_tail + needed + RecordHeader.Size - _cachedHead > _capacity
-            && _tail + needed + RecordHeader.Size - ReadHead() > _capacity)
+        // The consumer cleared every line start up to its published head, so all of [tail, head + capacity) is ours.
+        if (_tail + needed - _cachedHead > _capacity
+            && _tail + needed - ReadHead() > _capacity)
         {
             offset = paddingOffset = -1;
             return false;
@@ -203,8 +202,7 @@ public sealed unsafe class RingWriter
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Publish(int offset, int recordLength, int paddingOffset)
     {
-        ZeroNextHeader();
-        // The publish: a release store, so the payload, type and zeroed next header are visible first.
+        // The publish: a release store, so the payload and type are visible first.
         Volatile.Write(ref *(int*)(_data + offset), recordLength);
         if (paddingOffset >= 0)
         {
@@ -213,9 +211,6 @@ public sealed unsafe class RingWriter
         }
         Volatile.Write(ref *_sharedTail, _tail);
     }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void ZeroNextHeader() => *(long*)(_data + (int)(_tail & _mask)) = 0;
 
     private void PublishPadding(int paddingOffset)
     {
