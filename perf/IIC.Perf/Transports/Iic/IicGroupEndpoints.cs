@@ -33,7 +33,7 @@ internal sealed class IicGroupEndpoint(IicChannelGroup group, IicChannel[] chann
                 }
             }
         }
-        catch (ChannelClosedException e)
+        catch (IicChannelClosedException e)
         {
             throw new PeerGoneException("The peer closed a channel.", e);
         }
@@ -77,7 +77,7 @@ internal sealed class IicRotatingEndpoint(IicChannel[] channels, RunGuard guard)
             _current = (int)(_random % (uint)channels.Length);
             return received;
         }
-        catch (ChannelClosedException e)
+        catch (IicChannelClosedException e)
         {
             throw new PeerGoneException("The peer closed a channel.", e);
         }
