@@ -23,6 +23,7 @@ public sealed unsafe class RingReader
     private readonly byte* _data;
     private readonly long* _sharedHead;
     private readonly int* _armed;
+    private readonly int* _roomArmed;
     private readonly int _capacity;
     private readonly int _mask;
     private readonly int _maxRecordLength;
@@ -40,6 +41,7 @@ public sealed unsafe class RingReader
         _data = ring.Data;
         _sharedHead = ring.Head;
         _armed = ring.Armed;
+        _roomArmed = ring.RoomArmed;
         _capacity = ring.Capacity;
         _mask = ring.Capacity - 1;
         _maxRecordLength = ring.MaxRecordLength;
@@ -114,7 +116,15 @@ public sealed unsafe class RingReader
             var aligned = (length + (Alignment - 1)) & ~(Alignment - 1);
             if ((recordType & (int)RecordFraming.Padding) != 0)
             {
-                // An aborted claim is padding over lines its claimer wrote: clear them all, like a record's.
+                if (length != _capacity - offset)
+                {
+                    // Layout version 2: padding only ever fills the rest of the area at a wrap (an aborted claim
+                    // publishes nothing), so a short padding record is a lie; a chain of them cannot hold us.
+                    throw Fault(string.Create(CultureInfo.InvariantCulture,
+                        $"padding at offset {offset} (position {_head}) has length {length}; padding always reaches the end of the data area ({_capacity - offset} bytes from there)"));
+                }
+                // The lines it covers were not written this lap (cleared when consumed a lap ago, or by the writer's
+                // abort); clearing them all again costs little once a lap and keeps the invariant local.
                 ClearLines(offset, aligned);
                 _head += aligned;
                 skipped += aligned;
@@ -162,17 +172,43 @@ public sealed unsafe class RingReader
         _head += aligned;
         if (publish)
         {
-            // Release: our reads of the record happen before the writer may reuse its space.
-            _publishedHead = _head;
-            Volatile.Write(ref *_sharedHead, _head);
+            PublishHead();
         }
     }
 
-    /// <summary>Stores the private head to the shared line (release), returning space to the writer.</summary>
+    /// <summary>
+    /// Stores the private head to the shared line (release: our reads and line clears of the records happen
+    /// before the writer may reuse their space), returning space to the writer; then wakes the writer if it
+    /// armed "room" because it found the ring full (one load of a line that changes only when it does).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void PublishHead()
     {
         _publishedHead = _head;
         Volatile.Write(ref *_sharedHead, _head);
+        if (Volatile.Read(ref *_roomArmed) != 0)
+        {
+            WakeWriter();
+        }
+    }
+
+    /// <summary>Times this reader woke a writer that slept on a full ring (owned by the reading thread).</summary>
+    public long RoomWakes { get; private set; }
+
+    /// <summary>
+    /// Only a 1 -> 0 edge wakes, so a writer that armed once costs one futex wake however many publishes follow.
+    /// The writer sleeps on the head word itself with the head it last saw, so the kernel refuses the sleep if
+    /// our new head is already there; see <see cref="RingWriter.WaitForRoom"/>. A hostile writer that keeps
+    /// re-arming costs us a futex wake per publish, never a hang.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void WakeWriter()
+    {
+        if (Interlocked.CompareExchange(ref *_roomArmed, 0, 1) == 1)
+        {
+            RoomWakes++;
+            IIC.Native.Futex.Wake((int*)_sharedHead, 1);
+        }
     }
 
     /// <summary>

@@ -23,6 +23,7 @@ public sealed unsafe class RingWriter
     private readonly byte* _data;
     private readonly long* _sharedTail;
     private readonly long* _sharedHead;
+    private readonly int* _roomArmed;
     private readonly int _capacity;
     private readonly int _mask;
     private readonly int _maxRecordLength;
@@ -39,6 +40,7 @@ public sealed unsafe class RingWriter
         _data = ring.Data;
         _sharedTail = ring.Tail;
         _sharedHead = ring.Head;
+        _roomArmed = ring.RoomArmed;
         _capacity = ring.Capacity;
         _mask = ring.Capacity - 1;
         _maxRecordLength = ring.MaxRecordLength;
@@ -132,13 +134,25 @@ public sealed unsafe class RingWriter
         Volatile.Write(ref *_sharedTail, _tail);
     }
 
-    /// <summary>Turns the open claim into padding, which the reader skips: nothing is delivered.</summary>
+    /// <summary>
+    /// Gives the open claim's space back: nothing is delivered. The claim is the latest reservation and its header
+    /// was never published (it stayed 0), so the tail simply returns to the claim's start (a wrap padding already
+    /// published before it stays: the reader follows it to offset 0 and finds nothing yet there). So the only
+    /// padding a writer ever publishes reaches exactly the end of the data area, which the reader checks.
+    /// </summary>
     /// <exception cref="InvalidOperationException">No claim is open.</exception>
     public void Abort()
     {
-        var record = _data + TakeClaim();
-        *(int*)(record + RecordHeader.TypeOffset) = (int)RecordFraming.Padding;
-        Volatile.Write(ref *(int*)record, _claimRecordLength);
+        var offset = TakeClaim();
+        var aligned = (_claimRecordLength + (Alignment - 1)) & ~(Alignment - 1);
+        // The claimer may have written payload over the starts of the claim's lines; the reader must find them 0
+        // when records land there later (the clear-on-consume invariant covers only consumed lines). Plain stores,
+        // ordered before any later publish by its release; the reader polls none of these lines yet.
+        for (var line = 0; line < aligned; line += Alignment)
+        {
+            *(long*)(_data + offset + line) = 0;
+        }
+        _tail -= aligned;
         Volatile.Write(ref *_sharedTail, _tail);
     }
 
@@ -147,6 +161,57 @@ public sealed unsafe class RingWriter
     {
         var needed = Needed(RecordHeader.Size + payloadLength, (int)(_tail & _mask));
         return _tail + needed - _cachedHead <= _capacity || _tail + needed - ReadHead() <= _capacity;
+    }
+
+    private static readonly TimeSpan s_maxRoomSleep = TimeSpan.FromMilliseconds(100); // one sleep; the loop re-arms
+
+    /// <summary>Times <see cref="WaitForRoom"/> went to sleep in the kernel (owned by the writing thread).</summary>
+    public long RoomSleeps { get; private set; }
+
+    /// <summary>
+    /// Back pressure without spinning: sleeps until a record of <paramref name="payloadLength"/> fits or the
+    /// deadline passes, woken by the reader when it returns space.
+    /// <para>Protocol (the doorbell's mirror): arm "room" (an exchange, a full fence), re-read the head, and if
+    /// still short sleep in FUTEX_WAIT on the head word itself, expecting the head just read. The reader, after
+    /// each head publish, loads the room word and on a 1 -> 0 edge issues one FUTEX_WAKE. A head published
+    /// between our re-read and our sleep makes the kernel refuse the sleep (the word changed), so a wake is never
+    /// needed for it. The reader's load is not fenced (a fence on every publish would tax every message): in the
+    /// window where its head store still sits in its store buffer while our whole re-read and syscall entry run,
+    /// the wake can be missed, and the sleep's bound (the caller's deadline, which the sender keeps short to
+    /// check for a dead peer anyway) ends it.</para>
+    /// </summary>
+    /// <returns>True when the record fits; false at the deadline.</returns>
+    /// <exception cref="RingFaultException">The consumer's shared head is corrupt.</exception>
+    public bool WaitForRoom(int payloadLength, long deadline)
+    {
+        if (HasRoomFor(payloadLength))
+        {
+            return true;
+        }
+        try
+        {
+            while (true)
+            {
+                Interlocked.Exchange(ref *_roomArmed, 1); // full fence: armed before the head is re-read
+                if (HasRoomFor(payloadLength))
+                {
+                    return true;
+                }
+                var left = deadline - System.Diagnostics.Stopwatch.GetTimestamp();
+                if (left <= 0)
+                {
+                    return false;
+                }
+                RoomSleeps++;
+                // The low 32 bits of the head (little-endian): they change with every publish (by 64 or more).
+                var sleep = System.Diagnostics.Stopwatch.GetElapsedTime(0, left);
+                IIC.Native.Futex.Wait((int*)_sharedHead, (int)_cachedHead, sleep < s_maxRoomSleep ? sleep : s_maxRoomSleep);
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref *_roomArmed, 0);
+        }
     }
 
     private int TakeClaim()
