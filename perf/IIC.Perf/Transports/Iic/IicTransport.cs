@@ -59,8 +59,8 @@ internal sealed class IicTransport : IBenchTransport
     }
 
     /// <summary>
-    /// A ring that carries the run's messages unfragmented, whatever their size: 8 per ring up to 1 MiB messages, 2
-    /// beyond (64 MiB messages: 256 MiB rings), at least the default 1 MiB. The channels test's N idle channels get
+    /// A ring that carries the run's messages unfragmented, whatever their size (a record is at most a quarter of
+    /// the ring): room for 8 up to 1 MiB messages, 4 beyond (64 MiB messages: 512 MiB rings), at least the default 1 MiB. The channels test's N idle channels get
     /// small rings (64 KiB): it measures waiting, not bandwidth.
     /// </summary>
     private static ChannelOptions ChannelOptionsFor(LinkOptions options, bool grouped) => new()
@@ -68,7 +68,7 @@ internal sealed class IicTransport : IBenchTransport
         WaitStrategy = WaitStrategy.Parse(options.Mode),
         RingCapacity = options.Test == BenchTest.Channels
             ? ChannelsTestRingCapacity
-            : (int)Math.Max(WindowOptions.DefaultRingCapacity, BitOperations.RoundUpToPowerOf2((uint)((options.MessageSize <= (1 << 20) ? 8 : 2) * (options.MessageSize + RecordHeader.Size)))),
+            : (int)Math.Max(WindowOptions.DefaultRingCapacity, BitOperations.RoundUpToPowerOf2((uint)((options.MessageSize <= (1 << 20) ? 8 : 4) * (options.MessageSize + RecordHeader.Size)))),
         Grouped = grouped,
         Name = "perf",
     };
