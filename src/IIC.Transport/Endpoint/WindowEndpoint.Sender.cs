@@ -188,6 +188,7 @@ internal sealed unsafe partial class WindowEndpoint
         RingFullStalls++;
         var start = Stopwatch.GetTimestamp();
         var spinFor = _waiter.Strategy.Kind == WaitKind.BusySpin ? long.MaxValue : Stopwatch.Frequency / 20_000;
+        var spins = 0;
         while (!_writer.HasRoomFor(payloadLength))
         {
             ThrowIfDisposed();
@@ -202,7 +203,13 @@ internal sealed unsafe partial class WindowEndpoint
             }
             if (now - start < spinFor)
             {
+                // Offer the CPU now and then (tens of µs): on a shared CPU the reader that frees space may be
+                // waiting for it; sched_yield returns at once when nothing else wants it.
                 Thread.SpinWait(20);
+                if ((++spins & 63) == 0)
+                {
+                    Thread.Yield();
+                }
             }
             else
             {
