@@ -29,7 +29,12 @@ internal static class IicHost
             if (s_partition is null)
             {
                 s_socketDirectory = Directory.CreateTempSubdirectory("iicperf-").FullName;
-                s_hypervisor = Hypervisor.Start("iicperf-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture), new HypervisorOptions { SocketDirectory = s_socketDirectory });
+                s_hypervisor = Hypervisor.Start("iicperf-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture), new HypervisorOptions
+                {
+                    SocketDirectory = s_socketDirectory,
+                    // The sizes test carries 64 MiB messages unfragmented: 512 MiB rings (the default cap is 64 MiB).
+                    MaxRingCapacity = DescriptorRing.MaxCapacity,
+                });
                 s_partition = Partition.Attach(s_hypervisor.Name, "perf-parent", s_socketDirectory);
                 CleanupRegistry.Register(new Teardown());
             }
