@@ -31,6 +31,8 @@ internal static class OptionsParser
           --count N           round trips or messages per measurement (then --duration, if also given, caps the time)
           --duration S        seconds per measurement (default 0.5; idle gap 0.75)
           --warmup S          seconds of warm-up before each measurement (default 0.25)
+          --channels 1,10,... the channels test's numbers of open channels (default 1,10,100,1000)
+          --senders 1,2,...   the fan-in test's numbers of sending processes (default 1,2,4,8,16)
           --quick             smoke run: 0.15 s phases, fewer sizes and points, modes spin and adaptive (numbers mean little)
           --pin               pin the measuring thread of each side to its own CPU (client CPU 0, server CPU 1)
           --json FILE         results as JSON (default perf/out/results.json)
@@ -87,6 +89,8 @@ internal static class OptionsParser
                 "--timeout" => options with { TimeoutS = ParseSeconds(name, Value()) },
                 "--pin" => options with { Pin = true },
                 "--quick" => Quick(options),
+                "--channels" => options with { ChannelCounts = [.. List(Value()).Select(v => (int)ParsePositive(name, v))] },
+                "--senders" => options with { FanInSenders = [.. List(Value()).Select(v => (int)ParsePositive(name, v))] },
                 "--json" => options with { JsonPath = Value() },
                 "--png" => options with { PngPath = Value() },
                 "-h" or "--help" => options with { ShowHelp = true },
