@@ -1,5 +1,6 @@
 using IIC.Perf.Cli;
 using IIC.Perf.Harness;
+using IIC.Perf.Scale;
 
 namespace IIC.Perf;
 
@@ -13,8 +14,12 @@ internal static class Program
     public static int Main(string[] args)
     {
         ArgumentNullException.ThrowIfNull(args);
-        return args.Length > 0 && args[0] == ChildMain.Verb ? ChildMain.Run(args)
-            : args.Length > 0 && args[0] == Isolation.NamespacedHypervisor.Verb ? Isolation.NamespacedHypervisor.Run(args)
+        return args.Length == 0 ? BenchCommand.Run(args)
+            : args[0] == ChildMain.Verb ? ChildMain.Run(args)
+            : args[0] == Isolation.NamespacedHypervisor.Verb ? Isolation.NamespacedHypervisor.Run(args)
+            : args[0] == PlacementProbe.Verb ? PlacementProbe.RunChild(args)
+            : args[0] == FanInBench.Verb ? FanInBench.RunChild(args)
+            : args[0] == ConnectBench.Verb ? ConnectBench.RunChild(args)
             : BenchCommand.Run(args);
     }
 }

@@ -50,37 +50,38 @@ public sealed class RingTests : IDisposable
         Assert.Equal("hello"u8.ToArray(), payload.ToArray());
         Assert.True(IsInside(_window, payload), "the payload span should point into the shared window (zero copy)");
         _reader.Consume();
-        Assert.Equal(16, _reader.Position); // 13 bytes aligned to 8
-        Assert.Equal(16, _window.Memory.ReadAcquireInt64(_ring.Offset + DescriptorRing.HeadOffset));
-        Assert.Equal(16, _window.Memory.ReadAcquireInt64(_ring.Offset + DescriptorRing.TailOffset));
+        Assert.Equal(64, _reader.Position); // 13 bytes aligned to the 64-byte line
+        Assert.Equal(64, _window.Memory.ReadAcquireInt64(_ring.Offset + DescriptorRing.HeadOffset));
+        Assert.Equal(64, _window.Memory.ReadAcquireInt64(_ring.Offset + DescriptorRing.TailOffset));
+        Assert.Equal(0, LengthAt(0)); // the consumer cleared the header of the line it consumed
         Assert.False(_reader.TryPeek(out _, out _));
     }
 
     [Fact]
     public void Wrap_writes_a_padding_record_to_the_end_and_continues_at_offset_zero()
     {
-        var payload = new byte[200]; // record 208
-        for (var i = 0; i < 4; i++)
+        var payload = new byte[130]; // record 138, 192 bytes with its alignment to 64
+        for (var i = 0; i < 5; i++)
         {
             Fill(payload, i);
             Assert.True(_writer.TryWrite(payload, s_unfragmented));
             Assert.True(Matches(ReadOne(), i));
         }
-        // Tail at 832: 192 bytes to the end, a 208-byte record does not fit: padding [832, 1024), record at 0.
+        // Tail at 960: 64 bytes to the end, a 138-byte record does not fit: padding [960, 1024), record at 0.
         Fill(payload, 99);
         Assert.True(_writer.TryWrite(payload, s_unfragmented));
-        Assert.Equal(192, LengthAt(832));
-        Assert.Equal((int)RecordFraming.Padding, TypeAt(832));
-        Assert.Equal(208, LengthAt(0));
+        Assert.Equal(64, LengthAt(960));
+        Assert.Equal((int)RecordFraming.Padding, TypeAt(960));
+        Assert.Equal(138, LengthAt(0));
         Assert.True(Matches(ReadOne(), 99));
-        Assert.Equal(1024 + 208, _reader.Position);
+        Assert.Equal(1024 + 192, _reader.Position);
         Assert.False(_reader.TryPeek(out _, out _));
     }
 
     [Fact]
     public void Record_ending_exactly_at_the_end_needs_no_padding()
     {
-        var payload = new byte[248]; // record 256: four fill the area exactly (minus the 8-byte slack for the 4th)
+        var payload = new byte[248]; // record 256: four fill the area exactly (no slack: the consumer clears headers)
         for (var round = 0; round < 12; round++)
         {
             Fill(payload, round);
@@ -91,10 +92,11 @@ public sealed class RingTests : IDisposable
     }
 
     [Fact]
-    public void Zero_ahead_stale_bytes_at_a_future_header_position_never_leak()
+    public void Stale_bytes_at_a_future_header_position_never_leak()
     {
         // Long records whose payload looks like valid headers everywhere ([16, Unfragmented] pairs): after a wrap,
-        // a reader that trusted stale bytes at its head would deliver phantom records.
+        // a reader that trusted stale bytes at its head would deliver phantom records. The consumer clears the start
+        // of every line it consumed, so none survives into the next lap.
         var poison = new byte[248];
         for (var i = 0; i + 8 <= poison.Length; i += 8)
         {
@@ -128,7 +130,7 @@ public sealed class RingTests : IDisposable
     {
         Assert.True(_writer.TryClaim(100, 0, out var span));
         Assert.True(_writer.HasOpenClaim);
-        Assert.True(LengthAt(0) < 0, "a claimed record's length is negative");
+        Assert.Equal(0, LengthAt(0)); // a claim leaves the header at 0 (layout version 2): nothing yet
         Assert.False(_reader.HasData);
         Assert.False(_reader.TryPeek(out _, out _));
         Fill(span, 5);
@@ -192,10 +194,10 @@ public sealed class RingTests : IDisposable
             written++;
             Assert.True(written < 100, "the ring never reported full");
         }
-        Assert.Equal(15, written); // 16 x 64 = 1024 would leave no slack for the zero-ahead header
+        Assert.Equal(16, written); // 16 x 64 = 1024: the ring fills to its last byte (no zero-ahead slack)
         Assert.False(_writer.HasRoomFor(56));
         Assert.False(_writer.TryClaim(56, 0, out _));
-        for (var i = 0; i < 15; i++)
+        for (var i = 0; i < 16; i++)
         {
             Assert.Equal(56, ReadOne().Length);
         }

@@ -35,7 +35,7 @@ public sealed class ValidationTests : IDisposable
         var reader = _ring.CreateReader();
         while (reader.Position < position)
         {
-            var step = Math.Min(position - (int)reader.Position, 200);
+            var step = Math.Min(position - (int)reader.Position, 192); // a multiple of the 64-byte record alignment
             Assert.True(writer.TryWrite(new byte[step - 8], (int)RecordFraming.Unfragmented));
             Assert.True(reader.TryPeek(out _, out _));
             reader.Consume();
@@ -67,12 +67,12 @@ public sealed class ValidationTests : IDisposable
     [InlineData("above the largest record", 0, 300, 3, "above the largest record 256")]
     [InlineData("bad flags", 0, 16, 0x8 | 3, "flags within 0x7")]
     [InlineData("bad flags high in the low byte", 0, 16, 0x80, "flags within 0x7")]
-    [InlineData("claim too short", 0, -4, 3, "claimed record at offset 0 has length -4")]
-    [InlineData("claim above the largest record", 0, -300, 3, "claimed record at offset 0 has length -300")]
-    [InlineData("claim int.MinValue", 0, int.MinValue, 3, "claimed record")]
-    [InlineData("record crossing the end", 1000, 40, 3, "record at offset 1000")]
-    [InlineData("claim crossing the end", 1000, -40, 3, "claimed record at offset 1000")]
-    [InlineData("padding crossing the end", 1000, 32, 4, "record at offset 1000")]
+    [InlineData("negative (a claim marker of layout 1)", 0, -4, 3, "record at offset 0 (position 0) has the negative length -4")]
+    [InlineData("negative and large", 0, -300, 3, "has the negative length -300")]
+    [InlineData("int.MinValue", 0, int.MinValue, 3, "has the negative length")]
+    [InlineData("record crossing the end", 960, 100, 3, "record at offset 960")]
+    [InlineData("negative at the end", 960, -40, 3, "record at offset 960 (position 960) has the negative length")]
+    [InlineData("padding crossing the end", 960, 100, 4, "record at offset 960")]
     [InlineData("padding far beyond the end", 512, 4096, 4, "record at offset 512")]
     [InlineData("padding of int.MaxValue", 0, int.MaxValue, 4, "2147483647")]
     [InlineData("padding of int.MaxValue - 6", 0, int.MaxValue - 6, 4, "2147483641")]
@@ -87,16 +87,16 @@ public sealed class ValidationTests : IDisposable
     [Fact]
     public async Task Padding_chain_of_a_whole_lap_does_not_hold_the_reader()
     {
-        // A hostile writer fills the area with 8-byte padding records: one TryPeek skips at most one lap, then faults
-        // (a real writer never leaves a whole lap unconsumed; returning "no data" would spin the receiver on the lap forever).
-        for (var offset = 0; offset < Capacity; offset += 8)
+        // A hostile writer fills every line of the area with short padding records. Layout version 2 publishes
+        // padding only at a wrap, reaching the end of the area, so the first short one faults the reader at once.
+        for (var offset = 0; offset < Capacity; offset += DescriptorRing.RecordAlignment)
         {
             WriteHeader(offset, 8, (int)RecordFraming.Padding);
         }
         var reader = _ring.CreateReader();
         var thrown = await RunBounded(() => reader.TryPeek(out _, out _), s_bound);
         var fault = Assert.IsType<RingFaultException>(thrown);
-        Assert.Contains("padding records cover a whole lap", fault.Message, StringComparison.Ordinal);
+        Assert.Contains("padding always reaches the end of the data area", fault.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -16,7 +16,7 @@ public sealed class WindowTests : IDisposable
         var m = _window.Memory;
         Assert.Equal(SharedWindow.Magic, (ulong)m.ReadAcquireInt64(0));
         Assert.Equal("IICWIN01"u8.ToArray(), m.GetSpan(0, 8).ToArray());
-        Assert.Equal(1, m.ReadAcquireInt32(8));
+        Assert.Equal(2, m.ReadAcquireInt32(8)); // layout version 2: 64-byte records, headers cleared by the consumer
         Assert.Equal(512, m.ReadAcquireInt32(12));
         Assert.Equal(_window.Size, m.ReadAcquireInt64(16));
         Assert.Equal(2, m.ReadAcquireInt32(24));
@@ -94,7 +94,7 @@ public sealed class WindowTests : IDisposable
     public static TheoryData<string, string> Corruptions => new()
     {
         { "magic", "magic 0x" },
-        { "version", "version 2" },
+        { "version", "version 1" },
         { "header size", "header 1024 bytes" },
         { "total size", "size 12345" },
         { "ring count", "3 rings" },
@@ -125,7 +125,7 @@ public sealed class WindowTests : IDisposable
         Action<MappedMemory> corrupt = corruption switch
         {
             "magic" => m => m.WriteReleaseInt64(0, 0x1234),
-            "version" => m => m.WriteReleaseInt32(8, 2),
+            "version" => m => m.WriteReleaseInt32(8, 1),
             "header size" => m => m.WriteReleaseInt32(12, 1024),
             "total size" => m => m.WriteReleaseInt64(16, 12345),
             "ring count" => m => m.WriteReleaseInt32(24, 3),

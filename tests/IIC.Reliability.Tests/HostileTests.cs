@@ -26,7 +26,7 @@ public sealed class HostileTests(ITestOutputHelper output)
     private static readonly string[] s_expected =
     [
         "fault", "fault", "fault", "fault", "fault", "fault", "fault",
-        "fault", // a whole lap of padding: no writer leaves that much unconsumed
+        "fault", // a chain of short padding: padding always reaches the end of the data area (layout version 2)
         "fault", "fault", "fault",
         "clean", // a garbage interrupt block only causes spurious wakes
         "dead",  // an impossible side state reads as dead

@@ -81,31 +81,26 @@ internal static class BenchCommand
             Console.Error.WriteLine($"warning: load average {machine.LoadAvg:0.00} on {machine.Cpus} CPUs: other work competes for the CPUs, so spinning transports will look much worse than they are. Measure on a quiet machine.");
         }
 
+        using var probe = PlacementProbe.TryStart();
         var items = BenchPlanner.Expand(options, transports);
         var runner = new MeasurementRunner(pin, options.TimeoutS);
         var results = new List<BenchResult>();
-        var total = items.Count + (options.Memcpy && options.Tests.Contains(BenchTest.Throughput) ? 1 : 0);
         var index = 0;
-        foreach (var (plan, row) in items)
+        foreach (var item in items)
         {
             index++;
-            if (row is not null)
+            if (item.Row is { } row)
             {
-                Progress.Report(index, total, $"{row.Test} {row.Transport} {SizeText.Format(row.Size)}", row, TimeSpan.Zero);
+                Progress.Report(index, items.Count, item.Label, row, TimeSpan.Zero);
                 results.Add(row);
                 continue;
             }
             var measureClock = Stopwatch.StartNew();
-            var result = runner.Run(plan!);
-            Progress.Report(index, total, plan!.ToString(), result, measureClock.Elapsed);
+            var before = probe?.Measure();
+            var result = item.Plan is { } plan ? runner.Run(plan) : RunLocal(item);
+            result = Placement.WithProbes(result, before, probe?.Measure());
+            Progress.Report(index, items.Count, item.Label, result, measureClock.Elapsed);
             results.Add(result);
-        }
-        if (options.Memcpy && options.Tests.Contains(BenchTest.Throughput))
-        {
-            var measureClock = Stopwatch.StartNew();
-            var memcpy = MemcpyBench.Run(LinkOptions.MaxMessageSize, options.WarmupS, options.DurationFor(BenchTest.Throughput) is > 0 and var d ? d : BenchOptions.DefaultDurationS);
-            Progress.Report(++index, total, $"memcpy {SizeText.Format(LinkOptions.MaxMessageSize)}", memcpy, measureClock.Elapsed);
-            results.Add(memcpy);
         }
 
         ConsoleReport.Print(Console.Out, machine, results);
@@ -117,6 +112,10 @@ internal static class BenchCommand
         Console.WriteLine();
         Console.WriteLine($"JSON: {jsonPath}");
         Console.WriteLine(charted ? $"Chart: {pngPath}" : "Chart: no latency results to draw");
+        foreach (var chart in ScalingCharts.Save(Path.GetDirectoryName(Path.GetFullPath(pngPath))!, machine, results))
+        {
+            Console.WriteLine($"Chart: {chart}");
+        }
         Console.WriteLine($"Total time: {clock.Elapsed.TotalSeconds:0.0} s");
         var failed = results.Count(r => r.Status == BenchResult.Failed);
         if (failed > 0)
@@ -124,6 +123,20 @@ internal static class BenchCommand
             Console.Error.WriteLine($"{failed} measurement(s) failed; see the rows marked 'failed'.");
         }
         return failed > 0 ? 1 : 0;
+    }
+
+    /// <summary>A measurement the parent makes itself (memcpy, fan-in, connect); a failure becomes a row that says why.</summary>
+    private static BenchResult RunLocal(PlannedItem item)
+    {
+        try
+        {
+            return item.LocalRun!();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            var parts = item.Label.Split(' ');
+            return new BenchResult { Test = parts[0], Transport = parts.Length > 1 ? parts[1] : "-", Mode = "-", Size = 0, Status = BenchResult.Failed, Reason = $"{e.GetType().Name}: {e.Message}" };
+        }
     }
 
     private static void WriteJson(string path, ResultsDocument document)

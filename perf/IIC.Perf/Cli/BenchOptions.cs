@@ -18,9 +18,34 @@ internal sealed record BenchOptions
     public const double GapMaxUs = 1000;
 
     /// <summary>The idle-gap test ends with this long a quiet phase, to measure what a waiting receiver burns.</summary>
-    public const double IdleS = 1.0;
+    public const double DefaultIdleS = 1.0;
 
-    public IReadOnlyList<BenchTest> Tests { get; init; } = [BenchTest.PingPong, BenchTest.Throughput, BenchTest.IdleGap];
+    /// <summary>Every test, in the order of the default run.</summary>
+    public static IReadOnlyList<BenchTest> AllTests { get; } =
+        [BenchTest.PingPong, BenchTest.Throughput, BenchTest.IdleGap, BenchTest.Channels, BenchTest.FanIn, BenchTest.Connect, BenchTest.Sizes];
+
+    public IReadOnlyList<BenchTest> Tests { get; init; } = AllTests;
+
+    /// <summary>--quick: a smoke run that proves every row works (short phases, fewer points); its numbers mean little.</summary>
+    public bool Quick { get; init; }
+
+    /// <summary>The idle-gap test's quiet phase (seconds).</summary>
+    public double IdleS { get; init; } = DefaultIdleS;
+
+    /// <summary>Seconds each point of the scaling tests (channels, fanin, connect, sizes) measures.</summary>
+    public double ScaleDurationS { get; init; } = 0.3;
+
+    /// <summary>The channels test's quiet phase per point (seconds).</summary>
+    public double ScaleIdleS { get; init; } = 0.5;
+
+    /// <summary>The sizes test's message sizes (8 B, the smallest stamped message, to 64 MiB).</summary>
+    public IReadOnlyList<int> ScaleSizes { get; init; } = [8, 256, 4 << 10, 64 << 10, 1 << 20, 16 << 20, 64 << 20];
+
+    /// <summary>The channels test's numbers of open channels.</summary>
+    public IReadOnlyList<int> ChannelCounts { get; init; } = [1, 10, 100, 1000];
+
+    /// <summary>The fan-in test's numbers of sending processes.</summary>
+    public IReadOnlyList<int> FanInSenders { get; init; } = [1, 2, 4, 8, 16];
 
     /// <summary>Measure memcpy bandwidth (1 MiB) beside the throughput table.</summary>
     public bool Memcpy { get; init; } = true;
@@ -35,7 +60,7 @@ internal sealed record BenchOptions
 
     public IReadOnlyList<string> Modes { get; init; } = WaitModes.Selectable;
 
-    public IReadOnlyList<ReceiveApi> Apis { get; init; } = [ReceiveApi.Poll, ReceiveApi.Receive];
+    public IReadOnlyList<ReceiveApi> Apis { get; init; } = [ReceiveApi.Poll, ReceiveApi.Receive, ReceiveApi.PollClaim];
 
     /// <summary>Round trips or messages per measurement; 0 for no count limit.</summary>
     public long Count { get; init; }

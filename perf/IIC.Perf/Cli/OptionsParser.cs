@@ -8,25 +8,34 @@ namespace IIC.Perf.Cli;
 internal static class OptionsParser
 {
     public const string Usage = """
-        usage: IIC.Perf [pingpong|throughput|idlegap|all|list|help] [options]
-          (no sub-command = all: ping-pong, throughput with memcpy, idle gap; about a minute)
+        usage: IIC.Perf [pingpong|throughput|idlegap|channels|fanin|connect|sizes|all|list|help] [options]
+          (no sub-command = all of them; about two minutes on a quiet machine; --quick for a smoke run)
 
           pingpong            round-trip latency (p50, p90, p99, p99.9, max)
           throughput          one-way messages/s and bytes/s, plus single-threaded memcpy bandwidth (1 MiB)
           idlegap             round trips after a random 10 µs..1 ms pause: the cost of waking an idle receiver; then
                               1 s of silence: the CPU a waiting receiver burns
+          channels            idle gap over one of 1, 10, 100, 1000 open channels that one server thread waits on as a
+                              group: wake-up latency and idle CPU against the number of open idle channels
+          fanin               1, 2, 4, 8, 16 sending processes into one receiving thread (a channel group): msgs/s
+          connect             connect + first round trip + close, IICFast against TCP
+          sizes               one-way bandwidth delivered (every byte read), 8 B to 64 MiB, iic and raw-shm beside memcpy
           list                the transports and whether they can run here
 
           --transports a,b    transports to run (default: all; see `list`)
-          --sizes 32,4096     message sizes, 8 B to 1 MiB (4K, 64KiB, 1M accepted)
+          --sizes 32,4096     message sizes, 8 B to 64 MiB (4K, 64KiB, 1M accepted)
           --modes m,...       wait modes for transports that have a choice: spin,spinpark,park,adaptive (default: all);
                               a baseline always runs in its own mode (raw-shm spin, raw-futex park, sockets and pipes block)
-          --api a,...         throughput receive APIs: poll (in place), receive (copy out) (default: both, where supported)
+          --api a,...         receive APIs: poll (in place), receive (copy out), poll-claim (ping-pong zero copy both ways)
+                              (default: all, where supported)
           --count N           round trips or messages per measurement (then --duration, if also given, caps the time)
           --duration S        seconds per measurement (default 0.5; idle gap 0.75)
           --warmup S          seconds of warm-up before each measurement (default 0.25)
           --isolation I       none (this machine's namespaces), namespaces (iic-ns and tcp-veth-ns: every process in its
                               own user, pid, network, mount and IPC namespaces, ping-pong and throughput) or all (default)
+          --channels 1,10,... the channels test's numbers of open channels (default 1,10,100,1000)
+          --senders 1,2,...   the fan-in test's numbers of sending processes (default 1,2,4,8,16)
+          --quick             smoke run: 0.15 s phases, fewer sizes and points, modes spin and adaptive (numbers mean little)
           --pin               pin the measuring thread of each side to its own CPU (client CPU 0, server CPU 1)
           --json FILE         results as JSON (default perf/out/results.json)
           --png FILE          latency percentile chart (default perf/out/latency.png)
@@ -49,9 +58,13 @@ internal static class OptionsParser
                 "PINGPONG" => options with { Tests = [BenchTest.PingPong], Memcpy = false },
                 "THROUGHPUT" => options with { Tests = [BenchTest.Throughput] },
                 "IDLEGAP" => options with { Tests = [BenchTest.IdleGap], Memcpy = false },
+                "CHANNELS" => options with { Tests = [BenchTest.Channels] },
+                "FANIN" => options with { Tests = [BenchTest.FanIn] },
+                "CONNECT" => options with { Tests = [BenchTest.Connect] },
+                "SIZES" => options with { Tests = [BenchTest.Sizes] },
                 "LIST" => options with { ListTransports = true },
                 "HELP" => options with { ShowHelp = true },
-                _ => throw new ArgumentException($"Unknown sub-command '{first}'. Use pingpong, throughput, idlegap, all, list or help."),
+                _ => throw new ArgumentException($"Unknown sub-command '{first}'. Use pingpong, throughput, idlegap, channels, fanin, connect, sizes, all, list or help."),
             };
         }
         while (queue.Count > 0)
@@ -78,6 +91,9 @@ internal static class OptionsParser
                 "--timeout" => options with { TimeoutS = ParseSeconds(name, Value()) },
                 "--pin" => options with { Pin = true },
                 "--isolation" => options with { Isolation = Isolation.IsolationKind.Parse(Value()) },
+                "--quick" => Quick(options),
+                "--channels" => options with { ChannelCounts = [.. List(Value()).Select(v => (int)ParsePositive(name, v))] },
+                "--senders" => options with { FanInSenders = [.. List(Value()).Select(v => (int)ParsePositive(name, v))] },
                 "--json" => options with { JsonPath = Value() },
                 "--png" => options with { PngPath = Value() },
                 "-h" or "--help" => options with { ShowHelp = true },
@@ -87,13 +103,28 @@ internal static class OptionsParser
         return options;
     }
 
+    /// <summary>A smoke run: every row, short phases, fewer points (options after --quick still override).</summary>
+    private static BenchOptions Quick(BenchOptions options) => options with
+    {
+        Quick = true,
+        DurationS = 0.15,
+        WarmupS = 0.05,
+        IdleS = 0.2,
+        ScaleDurationS = 0.15,
+        ScaleIdleS = 0.2,
+        ScaleSizes = [8, 4 << 10, 1 << 20, 16 << 20],
+        ChannelCounts = [1, 100],
+        FanInSenders = [1, 4],
+        Modes = [WaitModes.Spin, WaitModes.Adaptive],
+    };
+
     private static List<string> List(string value) => [.. value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
 
     private static int ParseSize(string text)
     {
         if (!SizeText.TryParse(text, out var bytes) || bytes < LinkOptions.MinMessageSize || bytes > LinkOptions.MaxMessageSize)
         {
-            throw new ArgumentException($"Message size '{text}' is not between 8 B and 1 MiB (write 32, 4096, 4K, 1M...).");
+            throw new ArgumentException($"Message size '{text}' is not between 8 B and 64 MiB (write 32, 4096, 4K, 1M...).");
         }
         return bytes;
     }

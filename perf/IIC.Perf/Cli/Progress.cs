@@ -16,6 +16,6 @@ internal static class Progress
             _ when result.P50Ns is not null => $"p50 {Units.Micros(result.P50Ns)} µs  p99 {Units.Micros(result.P99Ns)} µs  max {Units.Micros(result.MaxNs)} µs  ({result.Count:N0} round trips)",
             _ => $"{Units.Rate(result.MsgsPerS)} msg/s  {Units.Bandwidth(result.BytesPerS)}",
         };
-        Console.Error.WriteLine($"[{index.ToString().PadLeft(width)}/{total}] {what,-38} {outcome}{(took > TimeSpan.Zero ? $"  ({took.TotalSeconds:0.0} s)" : "")}");
+        Console.Error.WriteLine($"[{index.ToString().PadLeft(width)}/{total}] {what,-38} {outcome}{(took > TimeSpan.Zero ? $"  ({took.TotalSeconds:0.0} s)" : "")}{(result.ProbeMoved is null ? "" : $"  probe {Placement.Text(result)} ns")}");
     }
 }

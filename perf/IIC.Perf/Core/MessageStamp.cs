@@ -4,9 +4,14 @@ using System.Runtime.InteropServices;
 namespace IIC.Perf.Core;
 
 /// <summary>
-/// The harness's own message format, the same over every transport: a 64-bit sequence number in the first and in
-/// the last 8 bytes (they overlap for an 8-byte message), so a message that arrives torn, late, twice or out of order
-/// fails verification. Negative sequence numbers are control messages.
+/// The harness's own message format, the same over every transport. The body is a fixed byte pattern
+/// (<see cref="Fill"/>); the sender stamps a 64-bit sequence number into the first word, into one aligned word
+/// every <see cref="StampStride"/> bytes and into the last whole aligned word. The receiver reads EVERY byte: it
+/// sums the message as 64-bit words (<see cref="PayloadChecksum"/>, vectorised) and compares the sum with what
+/// the pattern and the stamps must give. So bytes/s means bytes delivered and read, and a message that arrives
+/// torn, stale, late, twice or out of order fails verification (a stale stride changes the sum by a multiple of
+/// the sequence difference, which no count of stale strides can cancel). Negative sequence numbers are control
+/// messages.
 /// </summary>
 internal static class MessageStamp
 {
@@ -22,23 +27,47 @@ internal static class MessageStamp
     /// <summary>The measured phase is over and the client is about to go quiet: the server starts its idle CPU clock.</summary>
     public const long Idle = -4;
 
+    /// <summary>Bytes between two stamped words: small enough that no page or stride can go stale unnoticed.</summary>
+    public const int StampStride = 256;
+
+    /// <summary>The pattern byte at <paramref name="index"/> (any bytes that are not all equal would do).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static byte PatternByte(int index) => (byte)((index * 0x9D) + 0x3B);
+
+    /// <summary>Writes the body pattern; a sender does this once per buffer (or per claim), then stamps each message.</summary>
+    public static void Fill(Span<byte> message)
+    {
+        for (var i = 0; i < message.Length; i++)
+        {
+            message[i] = PatternByte(i);
+        }
+    }
+
+    /// <summary>Stamps <paramref name="sequence"/> into a message whose body is the pattern.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Write(Span<byte> message, long sequence)
     {
-        MemoryMarshal.Write(message, in sequence);
-        MemoryMarshal.Write(message[^sizeof(long)..], in sequence);
+        ref var start = ref MemoryMarshal.GetReference(message);
+        var last = LastWord(message.Length);
+        for (var offset = 0; offset < last; offset += StampStride)
+        {
+            Unsafe.WriteUnaligned(ref Unsafe.Add(ref start, offset), sequence);
+        }
+        Unsafe.WriteUnaligned(ref Unsafe.Add(ref start, last), sequence);
     }
 
     /// <summary>The sequence number in the first 8 bytes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static long Read(ReadOnlySpan<byte> message) => MemoryMarshal.Read<long>(message);
 
-    /// <summary>True when both stamps hold <paramref name="sequence"/>.</summary>
+    /// <summary>Reads every byte: true when the message has the pattern and is stamped <paramref name="sequence"/> throughout.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool IsIntact(ReadOnlySpan<byte> message, long sequence)
-        => MemoryMarshal.Read<long>(message) == sequence && MemoryMarshal.Read<long>(message[^sizeof(long)..]) == sequence;
+        => message.Length >= sizeof(long)
+            && MemoryMarshal.Read<long>(message) == sequence
+            && PayloadChecksum.Sum(message) == Expected(message.Length, sequence);
 
-    /// <summary>Throws a clear error unless the message has the expected length and both stamps.</summary>
+    /// <summary>Throws a clear error unless the message has the expected length, pattern and stamps (reads every byte).</summary>
     /// <exception cref="InvalidDataException">The message is not the one expected.</exception>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Verify(ReadOnlySpan<byte> message, int expectedLength, long sequence)
@@ -49,12 +78,61 @@ internal static class MessageStamp
         }
     }
 
+    /// <summary>The checksum a message of <paramref name="length"/> bytes stamped <paramref name="sequence"/> must have.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong Expected(int length, long sequence)
+    {
+        var shape = Shape.For(length);
+        return shape.PatternSum + (shape.Stamps * (ulong)sequence);
+    }
+
+    /// <summary>The offset of the last whole 8-byte word that lies on the 8-byte grid (always stamped).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int LastWord(int length) => ((length - sizeof(long)) / sizeof(long)) * sizeof(long);
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void ThrowCorrupt(ReadOnlySpan<byte> message, int expectedLength, long sequence)
     {
         var first = message.Length >= sizeof(long) ? MemoryMarshal.Read<long>(message) : long.MinValue;
-        var last = message.Length >= sizeof(long) ? MemoryMarshal.Read<long>(message[^sizeof(long)..]) : long.MinValue;
+        var last = message.Length >= sizeof(long) ? MemoryMarshal.Read<long>(message[LastWord(message.Length)..]) : long.MinValue;
+        var sum = message.Length >= sizeof(long) ? PayloadChecksum.Sum(message) : 0;
         throw new InvalidDataException(
-            $"Message verification failed: expected {expectedLength} bytes stamped {sequence}, got {message.Length} bytes stamped {first} (head) and {last} (tail). The transport lost, reordered, duplicated or tore a message.");
+            $"Message verification failed: expected {expectedLength} bytes stamped {sequence} (checksum {Expected(expectedLength, sequence):x16}), got {message.Length} bytes stamped {first} (head) and {last} (tail), checksum {sum:x16}. The transport lost, reordered, duplicated, tore or did not deliver part of a message.");
+    }
+
+    /// <summary>
+    /// The checksum of the pattern with the stamped words zeroed, and the number of stamped words, for one length:
+    /// the expected sum is PatternSum + Stamps * sequence. Cached for the last length asked (a run has one size).
+    /// </summary>
+    private sealed class Shape(int length, ulong patternSum, ulong stamps)
+    {
+        [ThreadStatic]
+        private static Shape? t_last;
+
+        public int Length { get; } = length;
+
+        public ulong PatternSum { get; } = patternSum;
+
+        public ulong Stamps { get; } = stamps;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Shape For(int length)
+        {
+            var last = t_last;
+            return last is not null && last.Length == length ? last : Make(length);
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        private static Shape Make(int length)
+        {
+            var message = new byte[length];
+            Fill(message);
+            Write(message, 0);
+            var lastWord = LastWord(length);
+            var stamps = (ulong)((lastWord + StampStride - 1) / StampStride) + 1;
+            var shape = new Shape(length, PayloadChecksum.Sum(message), stamps);
+            t_last = shape;
+            return shape;
+        }
     }
 }

@@ -8,12 +8,23 @@ internal enum ReceiveApi
 
     /// <summary>Zero copy: <see cref="IInPlaceReceiver.Poll{TConsumer}"/> hands each message over in place.</summary>
     Poll,
+
+    /// <summary>
+    /// Ping-pong only, zero copy both ways: each side polls the message in place and sends through a claim
+    /// (<see cref="IClaimSender"/>): the echo server copies the message it polled straight into its claim.
+    /// </summary>
+    PollClaim,
 }
 
 /// <summary>The names receive APIs have on the command line and in the JSON.</summary>
 internal static class ReceiveApiNames
 {
-    public static string ToName(this ReceiveApi api) => api == ReceiveApi.Poll ? "poll" : "receive";
+    public static string ToName(this ReceiveApi api) => api switch
+    {
+        ReceiveApi.Poll => "poll",
+        ReceiveApi.PollClaim => "poll-claim",
+        _ => "receive",
+    };
 
     public static bool TryParse(string name, out ReceiveApi api)
     {
@@ -21,8 +32,9 @@ internal static class ReceiveApiNames
         {
             "POLL" => ReceiveApi.Poll,
             "RECEIVE" or "COPY" => ReceiveApi.Receive,
+            "POLL-CLAIM" or "CLAIM" => ReceiveApi.PollClaim,
             _ => (ReceiveApi)(-1),
         };
-        return api is ReceiveApi.Poll or ReceiveApi.Receive;
+        return api is ReceiveApi.Poll or ReceiveApi.Receive or ReceiveApi.PollClaim;
     }
 }

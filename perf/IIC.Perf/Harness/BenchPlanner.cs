@@ -2,6 +2,7 @@ using IIC.Perf.Cli;
 using IIC.Perf.Core;
 using IIC.Perf.Isolation;
 using IIC.Perf.Results;
+using IIC.Perf.Scale;
 
 namespace IIC.Perf.Harness;
 
@@ -11,48 +12,138 @@ namespace IIC.Perf.Harness;
 /// </summary>
 internal static class BenchPlanner
 {
-    /// <summary>Each item is a measurement to make, or an already-final row for an unavailable transport.</summary>
-    public static List<(MeasurementPlan? Plan, BenchResult? Row)> Expand(BenchOptions options, IReadOnlyList<IBenchTransport> transports)
+    /// <summary>Each item is a measurement between two processes, one the parent makes itself, or an already-final row.</summary>
+    public static List<PlannedItem> Expand(BenchOptions options, IReadOnlyList<IBenchTransport> transports)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(transports);
         var availability = transports.ToDictionary(transport => transport, transport => transport.Unavailable());
-        var items = new List<(MeasurementPlan?, BenchResult?)>();
+        var items = new List<PlannedItem>();
         foreach (var test in options.Tests)
         {
-            var sizes = test == BenchTest.IdleGap && !options.SizesGiven ? [options.Sizes.Min()] : options.Sizes;
-            var driver = new DriverSettings(
-                options.WarmupS,
-                options.DurationFor(test),
-                options.Count,
-                test == BenchTest.IdleGap ? BenchOptions.GapMinUs : 0,
-                test == BenchTest.IdleGap ? BenchOptions.GapMaxUs : 0,
-                test == BenchTest.IdleGap ? BenchOptions.IdleS : 0);
-            foreach (var size in sizes)
+            switch (test)
             {
-                foreach (var transport in transports)
-                {
-                    if (transport is IIsolatedTransport && test == BenchTest.IdleGap)
+                case BenchTest.PingPong or BenchTest.Throughput or BenchTest.IdleGap:
+                    ExpandClassic(options, transports, availability, test, items);
+                    break;
+                case BenchTest.Sizes:
+                    ExpandSizes(options, transports, availability, items);
+                    break;
+                case BenchTest.Channels:
+                    ExpandChannels(options, transports, availability, items);
+                    break;
+                case BenchTest.FanIn:
+                    foreach (var senders in options.FanInSenders)
                     {
-                        continue; // isolated rows: ping-pong and throughput
+                        items.Add(PlannedItem.Local($"fanin iic {senders} sender(s)", () => FanInBench.Run(senders, options.ScaleDurationS, options.WarmupS)));
                     }
-                    if (availability[transport] is { } reason)
+                    break;
+                case BenchTest.Connect:
+                    foreach (var kind in ConnectBench.Kinds)
                     {
-                        items.Add((null, ResultRows.Unavailable(test, transport, size, reason)));
-                        continue;
+                        items.Add(PlannedItem.Local($"connect {kind}", () => ConnectBench.Run(kind, options.ScaleDurationS, options.WarmupS)));
                     }
-                    var modes = transport.Modes.Count == 1 ? transport.Modes : transport.Modes.Where(options.Modes.Contains).ToList();
-                    var apis = test == BenchTest.Throughput ? transport.ReceiveApis.Where(options.Apis.Contains).ToList() : [ReceiveApi.Receive];
-                    foreach (var mode in modes)
-                    {
-                        foreach (var api in apis)
-                        {
-                            items.Add((new MeasurementPlan(transport, new LinkOptions(test, mode, size, api), driver), null));
-                        }
-                    }
-                }
+                    break;
             }
         }
         return items;
     }
+
+    private static void ExpandClassic(BenchOptions options, IReadOnlyList<IBenchTransport> transports, Dictionary<IBenchTransport, string?> availability, BenchTest test, List<PlannedItem> items)
+    {
+        var sizes = test == BenchTest.IdleGap && !options.SizesGiven ? [options.Sizes.Min()] : options.Sizes;
+        var driver = new DriverSettings(
+            options.WarmupS,
+            options.DurationFor(test),
+            options.Count,
+            test == BenchTest.IdleGap ? BenchOptions.GapMinUs : 0,
+            test == BenchTest.IdleGap ? BenchOptions.GapMaxUs : 0,
+            test == BenchTest.IdleGap ? options.IdleS : 0);
+        foreach (var size in sizes.Where(size => size <= LinkOptions.MemcpySize))
+        {
+            foreach (var transport in transports)
+            {
+                if (transport is IIsolatedTransport && test == BenchTest.IdleGap)
+                {
+                    continue; // isolated rows: ping-pong and throughput
+                }
+                if (availability[transport] is { } reason)
+                {
+                    items.Add(PlannedItem.Final(ResultRows.Unavailable(test, transport, size, reason)));
+                    continue;
+                }
+                var modes = transport.Modes.Count == 1 ? transport.Modes : transport.Modes.Where(options.Modes.Contains).ToList();
+                var apis = test switch
+                {
+                    BenchTest.Throughput => transport.ReceiveApis.Where(api => api != ReceiveApi.PollClaim && options.Apis.Contains(api)).ToList(),
+                    BenchTest.PingPong => [ReceiveApi.Receive, .. transport.ReceiveApis.Where(api => api == ReceiveApi.PollClaim && options.Apis.Contains(api))],
+                    _ => [ReceiveApi.Receive],
+                };
+                foreach (var mode in modes)
+                {
+                    foreach (var api in apis)
+                    {
+                        items.Add(PlannedItem.Measure(new MeasurementPlan(transport, new LinkOptions(test, mode, size, api), driver)));
+                    }
+                }
+            }
+        }
+        if (test == BenchTest.Throughput && options.Memcpy)
+        {
+            var duration = options.DurationFor(BenchTest.Throughput) is > 0 and var d ? d : BenchOptions.DefaultDurationS;
+            items.Add(PlannedItem.Local($"memcpy {SizeText.Format(LinkOptions.MemcpySize)}", () => MemcpyBench.Run(BenchTest.Throughput, LinkOptions.MemcpySize, options.WarmupS, duration)));
+        }
+    }
+
+    /// <summary>Bandwidth delivered against message size: iic and raw-shm polling in place (zero copy out), and memcpy.</summary>
+    private static void ExpandSizes(BenchOptions options, IReadOnlyList<IBenchTransport> transports, Dictionary<IBenchTransport, string?> availability, List<PlannedItem> items)
+    {
+        var driver = new DriverSettings(options.WarmupS, options.ScaleDurationS, 0, 0, 0, 0);
+        foreach (var size in options.SizesGiven ? options.Sizes : options.ScaleSizes)
+        {
+            foreach (var transport in transports.Where(t => t.Name is "iic" or "raw-shm"))
+            {
+                if (availability[transport] is { } reason)
+                {
+                    items.Add(PlannedItem.Final(ResultRows.Unavailable(BenchTest.Sizes, transport, size, reason)));
+                    continue;
+                }
+                var mode = transport.Modes.Count == 1 ? transport.Modes[0] : options.Modes.FirstOrDefault(transport.Modes.Contains) ?? transport.Modes[0];
+                items.Add(PlannedItem.Measure(new MeasurementPlan(transport, new LinkOptions(BenchTest.Sizes, mode, size, ReceiveApi.Poll), driver)));
+            }
+            items.Add(PlannedItem.Local($"sizes memcpy {SizeText.Format(size)}", () => MemcpyBench.Run(BenchTest.Sizes, size, options.WarmupS, options.ScaleDurationS)));
+        }
+    }
+
+    /// <summary>Wake-up latency and idle CPU against open idle channels: an idle-gap test over one of N grouped channels.</summary>
+    private static void ExpandChannels(BenchOptions options, IReadOnlyList<IBenchTransport> transports, Dictionary<IBenchTransport, string?> availability, List<PlannedItem> items)
+    {
+        var transport = transports.FirstOrDefault(t => t.Name == "iic");
+        if (transport is null)
+        {
+            return;
+        }
+        var size = options.Sizes.Min();
+        foreach (var channels in options.ChannelCounts)
+        {
+            if (availability[transport] is { } reason)
+            {
+                items.Add(PlannedItem.Final(ResultRows.Unavailable(BenchTest.Channels, transport, size, reason)));
+                continue;
+            }
+            var mode = options.Modes.Contains(WaitModes.Adaptive) ? WaitModes.Adaptive : options.Modes[0];
+            var driver = new DriverSettings(options.WarmupS, options.ScaleDurationS, 0, BenchOptions.GapMinUs, BenchOptions.GapMaxUs, options.ScaleIdleS);
+            items.Add(PlannedItem.Measure(new MeasurementPlan(transport, new LinkOptions(BenchTest.Channels, mode, size, ReceiveApi.Receive, channels), driver)));
+        }
+    }
+}
+
+/// <summary>One item of the run: exactly one of a two-process measurement, a measurement the parent makes itself, or a final row.</summary>
+internal sealed record PlannedItem(string Label, MeasurementPlan? Plan, Func<BenchResult>? LocalRun, BenchResult? Row)
+{
+    public static PlannedItem Measure(MeasurementPlan plan) => new(plan.ToString(), plan, null, null);
+
+    public static PlannedItem Local(string label, Func<BenchResult> run) => new(label, null, run, null);
+
+    public static PlannedItem Final(BenchResult row) => new($"{row.Test} {row.Transport} {SizeText.Format(row.Size)}", null, null, row);
 }

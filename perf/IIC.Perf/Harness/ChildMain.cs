@@ -55,11 +55,11 @@ internal static class ChildMain
         }
     }
 
-    private static Results.ServerReport Serve(IMessageEndpoint endpoint, LinkOptions link) => link.Test == BenchTest.Throughput
+    private static Results.ServerReport Serve(IMessageEndpoint endpoint, LinkOptions link) => link.Test.IsOneWay()
         ? SinkServer.Run(endpoint, link)
         : EchoServer.Run(endpoint, link);
 
-    private static Results.ClientMeasurement Measure(IMessageEndpoint endpoint, LinkOptions link, DriverSettings driver) => link.Test == BenchTest.Throughput
+    private static Results.ClientMeasurement Measure(IMessageEndpoint endpoint, LinkOptions link, DriverSettings driver) => link.Test.IsOneWay()
         ? ThroughputClient.Run(endpoint, link, driver)
         : PingPongClient.Run(endpoint, link, driver);
 

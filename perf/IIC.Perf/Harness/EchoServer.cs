@@ -8,31 +8,41 @@ namespace IIC.Perf.Harness;
 /// <summary>
 /// The server side of ping-pong and idle gap: receive, send the same bytes back. Control messages are echoed too;
 /// Mark starts the CPU clock and the count, Idle ends the measured phase and starts the idle one (the client then
-/// stays quiet), Stop ends the run. Verification is the client's job.
+/// stays quiet), Stop ends the run. The server verifies each message's checksum (it reads every byte) before echoing it; the sequence is the client's to check.
 /// </summary>
 internal sealed class EchoServer
 {
     private const int BatchSize = 32;
-    private readonly IMessageEndpoint _endpoint;
     private readonly byte[] _buffer;
 
-    private EchoServer(IMessageEndpoint endpoint, int size)
+    private EchoServer(int size)
     {
-        _endpoint = endpoint;
         _buffer = new byte[size];
     }
 
     public static ServerReport Run(IMessageEndpoint endpoint, LinkOptions link)
     {
         ArgumentNullException.ThrowIfNull(link);
-        var server = new EchoServer(endpoint, link.MessageSize);
+        var server = new EchoServer(link.MessageSize);
+        if (link.Api == ReceiveApi.PollClaim)
+        {
+            var zeroCopy = endpoint as IZeroCopyEndpoint
+                ?? throw new InvalidOperationException("This transport cannot poll and claim in place; use --api receive.");
+            return zeroCopy.Run(new ClaimVisitor(server));
+        }
+        return server.Serve(new CopyEcho(endpoint, server._buffer));
+    }
+
+    private ServerReport Serve<TEcho>(TEcho echo)
+        where TEcho : struct, IEcho
+    {
         long echoed = 0;
         var cpuStart = CpuClock.ProcessSeconds;
         double? measuredCpu = null;
         long idleStart = 0;
         while (true)
         {
-            var control = server.EchoBatch(BatchSize, ref echoed);
+            var control = EchoBatch(ref echo, BatchSize, ref echoed);
             if (control == MessageStamp.Mark)
             {
                 echoed = 0;
@@ -57,16 +67,12 @@ internal sealed class EchoServer
 
     /// <summary>Echoes up to <paramref name="count"/> messages; returns the control code that ended the batch early, or 0.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private long EchoBatch(int count, ref long echoed)
+    private static long EchoBatch<TEcho>(ref TEcho echo, int count, ref long echoed)
+        where TEcho : struct, IEcho
     {
-        var endpoint = _endpoint;
-        var buffer = _buffer;
         for (var i = 0; i < count; i++)
         {
-            var length = endpoint.Receive(buffer);
-            var message = buffer.AsSpan(0, length);
-            endpoint.Send(message);
-            var sequence = MessageStamp.Read(message);
+            var sequence = echo.EchoOne();
             if (sequence < 0)
             {
                 return sequence;
@@ -74,5 +80,68 @@ internal sealed class EchoServer
             echoed++;
         }
         return 0;
+    }
+
+    /// <summary>Takes one message, verifies its checksum (reading every byte), sends it back; returns its sequence number.</summary>
+    private interface IEcho
+    {
+        long EchoOne();
+    }
+
+    /// <summary>Receive (one copy out), verify, Send (one copy in).</summary>
+    private readonly struct CopyEcho(IMessageEndpoint endpoint, byte[] buffer) : IEcho
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public long EchoOne()
+        {
+            var length = endpoint.Receive(buffer);
+            var message = buffer.AsSpan(0, length);
+            var sequence = MessageStamp.Read(message);
+            MessageStamp.Verify(message, length, sequence); // a receiver reads every byte it was given
+            endpoint.Send(message);
+            return sequence;
+        }
+    }
+
+    /// <summary>Poll the message in place, verify it there, copy it straight into a claim and commit: one copy in all.</summary>
+    private struct ClaimEcho<TLink>(TLink link) : IEcho, IMessageConsumer
+        where TLink : struct, IZeroCopyLink
+    {
+        private TLink _link = link;
+        private long _sequence;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public long EchoOne()
+        {
+            while (_link.Poll(ref this, 1) == 0)
+            {
+            }
+            return _sequence;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void OnMessage(ReadOnlySpan<byte> message)
+        {
+            var sequence = MessageStamp.Read(message);
+            MessageStamp.Verify(message, message.Length, sequence);
+            var writer = new CopyWriter(message);
+            _link.SendInPlace(message.Length, ref writer);
+            _sequence = sequence;
+        }
+    }
+
+    private readonly ref struct CopyWriter(ReadOnlySpan<byte> source) : IMessageWriter
+    {
+        private readonly ReadOnlySpan<byte> _source = source;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Write(Span<byte> destination) => _source.CopyTo(destination);
+    }
+
+    private sealed class ClaimVisitor(EchoServer server) : IZeroCopyVisitor<ServerReport>
+    {
+        public ServerReport Visit<TLink>(TLink link)
+            where TLink : struct, IZeroCopyLink
+            => server.Serve(new ClaimEcho<TLink>(link));
     }
 }

@@ -40,7 +40,7 @@ internal sealed class MeasurementRunner(bool pin, double countOnlyLimitS)
             {
                 session.ChildrenStarted();
                 using var endpoint = session.ConnectClient(guard);
-                measurement = plan.Link.Test == BenchTest.Throughput
+                measurement = plan.Link.Test.IsOneWay()
                     ? ThroughputClient.Run(endpoint, plan.Link, driver)
                     : PingPongClient.Run(endpoint, plan.Link, driver);
             }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using IIC.Perf.Core;
 using IIC.Perf.Results;
 
 namespace IIC.Perf.Harness;
@@ -12,7 +13,7 @@ internal static unsafe class MemcpyBench
 {
     public const string Name = "memcpy";
 
-    public static BenchResult Run(int size, double warmupS, double durationS)
+    public static BenchResult Run(BenchTest test, int size, double warmupS, double durationS)
     {
         const int Alignment = 4096;
         var source = (byte*)NativeMemory.AlignedAlloc((nuint)size, Alignment);
@@ -25,11 +26,16 @@ internal static unsafe class MemcpyBench
             var cpuStart = CpuClock.ProcessSeconds;
             var start = Stopwatch.GetTimestamp();
             var copies = Copy(source, destination, size, durationS);
+            // Like every receiver, read what arrived: memcpy's bandwidth is the yardstick for bytes delivered.
+            if (PayloadChecksum.Sum(new ReadOnlySpan<byte>(destination, size)) != PayloadChecksum.Sum(new ReadOnlySpan<byte>(source, size)))
+            {
+                throw new InvalidDataException("memcpy delivered different bytes.");
+            }
             var elapsed = Stopwatch.GetElapsedTime(start).TotalSeconds;
             var cpu = CpuClock.ProcessSeconds - cpuStart;
             return new BenchResult
             {
-                Test = "throughput",
+                Test = test.ToName(),
                 Transport = Name,
                 Mode = "-",
                 Api = "memcpy",

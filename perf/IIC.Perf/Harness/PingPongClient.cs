@@ -31,26 +31,36 @@ internal sealed class PingPongClient
         _size = link.MessageSize;
         _send = new byte[_size];
         _receive = new byte[_size];
-        for (var i = 0; i < _send.Length; i++)
-        {
-            _send[i] = (byte)i;
-        }
+        MessageStamp.Fill(_send);
         _gapTicks = settings.HasGaps ? MakeGaps(settings) : [];
     }
 
     public static ClientMeasurement Run(IMessageEndpoint endpoint, LinkOptions link, DriverSettings settings)
     {
+        ArgumentNullException.ThrowIfNull(link);
         ArgumentNullException.ThrowIfNull(settings);
         var client = new PingPongClient(endpoint, link, settings);
+        if (link.Api != ReceiveApi.PollClaim)
+        {
+            return client.Measure(new CopyTrip(endpoint, client._receive), settings);
+        }
+        var zeroCopy = endpoint as IZeroCopyEndpoint
+            ?? throw new InvalidOperationException("This transport cannot poll and claim in place; use --api receive.");
+        return zeroCopy.Run(new ClaimVisitor(client, settings));
+    }
+
+    private ClientMeasurement Measure<TTrip>(TTrip trip, DriverSettings settings)
+        where TTrip : struct, IRoundTrip
+    {
         var scratch = LatencySummary.NewTickHistogram();
 
         // Warm-up, without pauses: the first round trip also waits for the child to start.
         var warmupEnd = Stopwatch.GetTimestamp() + Ticks(settings.WarmupS);
-        while (client._sequence < MinWarmupRoundTrips || Stopwatch.GetTimestamp() < warmupEnd)
+        while (_sequence < MinWarmupRoundTrips || Stopwatch.GetTimestamp() < warmupEnd)
         {
-            client.RoundTrips(BatchSize, long.MaxValue, scratch, gaps: false);
+            RoundTrips(ref trip, BatchSize, long.MaxValue, scratch, gaps: false);
         }
-        client.Control(MessageStamp.Mark);
+        Control(MessageStamp.Mark);
 
         var histogram = LatencySummary.NewTickHistogram();
         var target = settings.Count > 0 ? settings.Count : long.MaxValue;
@@ -61,7 +71,7 @@ internal sealed class PingPongClient
         while (done < target)
         {
             var batch = (int)Math.Min(BatchSize, target - done);
-            var completed = client.RoundTrips(batch, stopAt, histogram, settings.HasGaps);
+            var completed = RoundTrips(ref trip, batch, stopAt, histogram, settings.HasGaps);
             done += completed;
             if (completed < batch)
             {
@@ -73,20 +83,19 @@ internal sealed class PingPongClient
         if (settings.IdleS > 0)
         {
             // The server sits idle: what does waiting cost it (spinning burns a CPU; parking should cost ~nothing)?
-            client.Control(MessageStamp.Idle);
+            Control(MessageStamp.Idle);
             Thread.Sleep(TimeSpan.FromSeconds(settings.IdleS));
         }
-        client.Control(MessageStamp.Stop);
+        Control(MessageStamp.Stop);
         return new ClientMeasurement(done, elapsed, cpu, LatencySummary.FromTicks(histogram), done / elapsed);
     }
 
     /// <summary>Up to <paramref name="count"/> timed round trips; fewer if <paramref name="stopAt"/> passes.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private int RoundTrips(int count, long stopAt, LongHistogram histogram, bool gaps)
+    private int RoundTrips<TTrip>(ref TTrip trip, int count, long stopAt, LongHistogram histogram, bool gaps)
+        where TTrip : struct, IRoundTrip
     {
-        var endpoint = _endpoint;
         var send = _send;
-        var receive = _receive;
         var maxTicks = LatencySummary.MaxTicks;
         for (var i = 0; i < count; i++)
         {
@@ -95,12 +104,10 @@ internal sealed class PingPongClient
                 Pause(_gapTicks[(int)_sequence & (GapTableSize - 1)]);
             }
             var sequence = _sequence;
-            MessageStamp.Write(send, sequence);
             var before = Stopwatch.GetTimestamp();
-            endpoint.Send(send);
-            var length = endpoint.Receive(receive);
+            trip.Run(send, sequence);
             var after = Stopwatch.GetTimestamp();
-            MessageStamp.Verify(receive.AsSpan(0, length), _size, sequence);
+            trip.Verify(_size, sequence);
             histogram.RecordValue(Math.Min(after - before, maxTicks));
             _sequence = sequence + 1;
             if (after >= stopAt)
@@ -142,4 +149,81 @@ internal sealed class PingPongClient
     }
 
     private static long Ticks(double seconds) => (long)(seconds * Stopwatch.Frequency);
+
+    /// <summary>One round trip: send the stamped message, wait for its echo (timed), then verify it (untimed, or inside for poll).</summary>
+    private interface IRoundTrip
+    {
+        void Run(byte[] template, long sequence);
+
+        void Verify(int size, long sequence);
+    }
+
+    /// <summary>Send/Receive: stamp the client's buffer, send it (one copy in), receive the echo (one copy out).</summary>
+    private struct CopyTrip(IMessageEndpoint endpoint, byte[] receive) : IRoundTrip
+    {
+        private int _length;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Run(byte[] template, long sequence)
+        {
+            MessageStamp.Write(template, sequence);
+            endpoint.Send(template);
+            _length = endpoint.Receive(receive);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public readonly void Verify(int size, long sequence) => MessageStamp.Verify(receive.AsSpan(0, _length), size, sequence);
+    }
+
+    /// <summary>Poll/claim: write the message straight into a claim, poll the echo in place and verify it there (every byte read).</summary>
+    private struct ClaimTrip<TLink>(TLink link) : IRoundTrip
+        where TLink : struct, IZeroCopyLink
+    {
+        private readonly TLink _link = link;
+        private EchoCheck _check;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Run(byte[] template, long sequence)
+        {
+            var writer = new StampWriter(template, sequence);
+            _link.SendInPlace(template.Length, ref writer);
+            _check.Expected = sequence;
+            _check.Size = template.Length;
+            while (_link.Poll(ref _check, 1) == 0)
+            {
+            }
+        }
+
+        public readonly void Verify(int size, long sequence)
+        {
+            // done in place by EchoCheck, inside the timed round trip
+        }
+    }
+
+    /// <summary>Copies the pattern into the claim and stamps it: what a producer writing in place does.</summary>
+    private readonly ref struct StampWriter(byte[] template, long sequence) : IMessageWriter
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Write(Span<byte> destination)
+        {
+            template.CopyTo(destination);
+            MessageStamp.Write(destination, sequence);
+        }
+    }
+
+    private struct EchoCheck : IMessageConsumer
+    {
+        public long Expected;
+        public int Size;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public readonly void OnMessage(ReadOnlySpan<byte> message) => MessageStamp.Verify(message, Size, Expected);
+    }
+
+    private sealed class ClaimVisitor(PingPongClient client, DriverSettings settings) : IZeroCopyVisitor<ClientMeasurement>
+    {
+        public ClientMeasurement Visit<TLink>(TLink link)
+            where TLink : struct, IZeroCopyLink
+            => client.Measure(new ClaimTrip<TLink>(link), settings);
+    }
 }

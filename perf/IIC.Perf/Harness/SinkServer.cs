@@ -6,7 +6,7 @@ namespace IIC.Perf.Harness;
 
 /// <summary>
 /// The receiving side of the one-way test: takes every message (copying out with Receive, or in place with Poll),
-/// checks its length and both sequence stamps against the next expected number, and acknowledges Mark and Stop.
+/// reads every byte (a checksum against the stamped pattern, see MessageStamp) and checks the sequence number against the next expected one, and acknowledges Mark and Stop.
 /// Any loss, duplicate, reordering or tearing ends the run with an error.
 /// </summary>
 internal sealed class SinkServer
@@ -22,6 +22,7 @@ internal sealed class SinkServer
         _endpoint = endpoint;
         _size = size;
         _buffer = new byte[size];
+        MessageStamp.Fill(_buffer); // the acknowledgements are verified messages too
         _verifier = new Verifier(size);
     }
 
@@ -102,6 +103,7 @@ internal sealed class SinkServer
             var sequence = MessageStamp.Read(message);
             if (sequence < 0)
             {
+                MessageStamp.Verify(message, size, sequence);
                 _control = sequence;
                 return;
             }

@@ -12,11 +12,13 @@ namespace IIC.Perf.Harness;
 /// </summary>
 internal sealed class ThroughputClient
 {
-    private const int BatchSize = 256;
+    private const int MaxBatchSize = 256;
+    private const int BatchBytes = 16 << 20; // large messages: batches of at most ~16 MiB, so the clock is read often enough
     private readonly IMessageEndpoint _endpoint;
     private readonly int _size;
     private readonly byte[] _send;
     private readonly byte[] _receive;
+    private readonly int _batchSize;
     private long _sequence;
 
     private ThroughputClient(IMessageEndpoint endpoint, LinkOptions link)
@@ -25,10 +27,8 @@ internal sealed class ThroughputClient
         _size = link.MessageSize;
         _send = new byte[_size];
         _receive = new byte[_size];
-        for (var i = 0; i < _send.Length; i++)
-        {
-            _send[i] = (byte)i;
-        }
+        _batchSize = Math.Clamp(BatchBytes / _size, 1, MaxBatchSize);
+        MessageStamp.Fill(_send);
     }
 
     public static ClientMeasurement Run(IMessageEndpoint endpoint, LinkOptions link, DriverSettings settings)
@@ -39,7 +39,7 @@ internal sealed class ThroughputClient
         var warmupEnd = Stopwatch.GetTimestamp() + Ticks(settings.WarmupS);
         do
         {
-            client.SendBatch(BatchSize);
+            client.SendBatch(client._batchSize);
         }
         while (Stopwatch.GetTimestamp() < warmupEnd);
         client.Control(MessageStamp.Mark);
@@ -51,7 +51,7 @@ internal sealed class ThroughputClient
         long sent = 0;
         while (sent < target && Stopwatch.GetTimestamp() < stopAt)
         {
-            var batch = (int)Math.Min(BatchSize, target - sent);
+            var batch = (int)Math.Min(client._batchSize, target - sent);
             client.SendBatch(batch);
             sent += batch;
         }

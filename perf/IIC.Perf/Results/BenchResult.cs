@@ -22,10 +22,16 @@ internal sealed record BenchResult
     /// <summary>Where the processes ran: "none" (this machine's namespaces) or "namespaces" (each in its own user, pid, network, mount and IPC namespaces).</summary>
     public string Isolation { get; init; } = Perf.Isolation.IsolationKind.None;
 
-    /// <summary>Throughput only: how the receiver took messages ("poll" in place, or "receive" copying out).</summary>
+    /// <summary>How the receiver took messages: throughput and sizes "poll" (in place) or "receive" (copy out); ping-pong "receive" or "poll-claim" (zero copy both ways).</summary>
     public string? Api { get; init; }
 
     public required int Size { get; init; }
+
+    /// <summary>Channels test: open channels between the two processes (one server thread waits on all of them).</summary>
+    public int? Channels { get; init; }
+
+    /// <summary>Fan-in test: sending processes into the one receiving thread.</summary>
+    public int? Senders { get; init; }
 
     public long? Count { get; init; }
 
@@ -57,6 +63,20 @@ internal sealed record BenchResult
     /// <summary>Idle gap: the percentage of one CPU the server used while the client stayed quiet for a second.</summary>
     public double? IdleCpuPct { get; init; }
 
+    /// <summary>The placement probe's p50 (a 0-byte raw cross-process round trip, ns) just before this row.</summary>
+    public long? ProbeNsBefore { get; init; }
+
+    /// <summary>The placement probe's p50 just after this row.</summary>
+    public long? ProbeNsAfter { get; init; }
+
+    /// <summary>The probe's p99 before and after.</summary>
+    public long? ProbeP99NsBefore { get; init; }
+
+    public long? ProbeP99NsAfter { get; init; }
+
+    /// <summary>True when the probe moved during the row (the host changed the CPUs' placement): compare it with nothing.</summary>
+    public bool? ProbeMoved { get; init; }
+
     public string Status { get; init; } = Ok;
 
     /// <summary>Why a row is unavailable or failed.</summary>
@@ -67,4 +87,8 @@ internal sealed record BenchResult
 
     [JsonIgnore]
     public bool IsOk => Status == Ok;
+
+    /// <summary>The row's placement probe (mean of before and after, ns), or null when it was not probed or the probe moved.</summary>
+    [JsonIgnore]
+    public double? Placement => ProbeMoved == false && ProbeNsBefore is { } before && ProbeNsAfter is { } after ? (before + after) / 2.0 : null;
 }

@@ -14,11 +14,22 @@ internal static class ConsoleReport
         writer.WriteLine();
         writer.WriteLine($"Machine: {machine.Cpus} CPUs, {machine.CpuModel}, Linux {machine.Kernel}, {machine.Runtime}, load average {machine.LoadAvg:0.00} at the start{(machine.IsBusy ? " (busy: spinning numbers suffer)" : "")}");
         var reference = RatioTable.ReferenceTransport(results);
+        var moved = results.Count(r => r.ProbeMoved == true);
+        if (moved > 0)
+        {
+            writer.WriteLine($"{moved} row(s) marked MOVED: the placement probe (0-byte raw round trip) changed by more than {Placement.Tolerance}x during the row; they are compared with nothing. Ratios below are taken only between rows whose probes agree within {Placement.Tolerance}x (\"-\" otherwise).");
+        }
         LatencySection(writer, results, BenchTest.PingPong, "Round-trip latency, ping-pong between two processes (µs)", reference);
         LatencySection(writer, results, BenchTest.IdleGap,
             "Round-trip latency after a pause of 10 µs..1 ms before each message (µs): the cost of waking the receiver; idle cpu: the server's CPU while the client is silent for 1 s",
             reference);
-        ThroughputSection(writer, results);
+        ThroughputSection(writer, results, BenchTest.Throughput, "One-way throughput between two processes (rate measured up to the receiver's acknowledgement of the last message; the receiver reads every byte)");
+        LatencySection(writer, results, BenchTest.Channels,
+            "Wake-up latency (round trip after a 10 µs..1 ms pause, µs) against open idle channels that one server thread waits on as a group (api column: channels); idle cpu: the server's CPU while the client is silent",
+            reference);
+        ThroughputSection(writer, results, BenchTest.FanIn, "Fan-in: 32 B messages from N sending processes into one receiving thread (api column: senders; cpu server: the receiving process)");
+        LatencySection(writer, results, BenchTest.Connect, "Connect + first 32 B round trip + close (µs per cycle)", reference);
+        ThroughputSection(writer, results, BenchTest.Sizes, "Bandwidth delivered by message size (one way, the receiver polls in place and reads every byte), beside memcpy");
         RatioTable.Print(writer, results, reference);
         TargetReport.Print(writer, results);
     }
@@ -32,47 +43,47 @@ internal static class ConsoleReport
         }
         writer.WriteLine();
         writer.WriteLine(title);
-        var idle = test == BenchTest.IdleGap;
-        var table = new TextTable([("size", true), ("transport", false), ("mode", false), ("count", true), ("p50", true), ("p90", true), ("p99", true),
+        var idle = test is BenchTest.IdleGap or BenchTest.Channels;
+        var table = new TextTable([("size", true), ("transport", false), ("mode", false), ("api", false), ("count", true), ("p50", true), ("p90", true), ("p99", true),
             ("p99.9", true), ("max", true), ("cpu client s", true), ("cpu server s", true), .. (idle ? [("idle cpu", true)] : Array.Empty<(string, bool)>()),
-            ($"p50 vs {reference}", true)]);
+            ($"p50 vs {reference}", true), ("probe ns", true)]);
         foreach (var row in rows)
         {
-            var leading = new[] { SizeText.Format(row.Size), row.Transport, row.Mode };
+            var leading = new[] { SizeText.Format(row.Size), row.Transport, row.Mode, row.Channels?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? row.Api ?? "-" };
             if (!row.IsOk)
             {
                 table.AddNote($"{row.Status}: {row.Reason}", leading);
                 continue;
             }
             var best = RatioTable.Best(results, row.Test, reference, row.Size);
-            var ratio = best?.P50Ns is > 0 && row.P50Ns is { } p50 ? Units.Ratio(p50 / (double)best.P50Ns.Value) : "-";
+            var ratio = best?.P50Ns is > 0 && row.P50Ns is { } p50 && Placement.Same(row, best) ? Units.Ratio(p50 / (double)best.P50Ns.Value) : "-";
             table.Add([.. leading, Units.Count(row.Count), Units.Micros(row.P50Ns), Units.Micros(row.P90Ns), Units.Micros(row.P99Ns),
                 Units.Micros(row.P999Ns), Units.Micros(row.MaxNs), Units.Seconds(row.CpuClientS), Units.Seconds(row.CpuServerS),
-                .. (idle ? [Units.Percent(row.IdleCpuPct)] : Array.Empty<string>()), ratio]);
+                .. (idle ? [Units.Percent(row.IdleCpuPct)] : Array.Empty<string>()), ratio, Placement.Text(row)]);
         }
         table.Write(writer);
     }
 
-    private static void ThroughputSection(TextWriter writer, IReadOnlyList<BenchResult> results)
+    private static void ThroughputSection(TextWriter writer, IReadOnlyList<BenchResult> results, BenchTest test, string title)
     {
-        var rows = results.Where(r => r.Test == BenchTest.Throughput.ToName()).ToList();
+        var rows = results.Where(r => r.Test == test.ToName()).ToList();
         if (rows.Count == 0)
         {
             return;
         }
         writer.WriteLine();
-        writer.WriteLine("One-way throughput between two processes (rate measured up to the receiver's acknowledgement of the last message)");
+        writer.WriteLine(title);
         var table = new TextTable(("size", true), ("transport", false), ("mode", false), ("api", false), ("msgs/s", true), ("bandwidth", true),
-            ("cpu client s", true), ("cpu server s", true));
+            ("cpu client s", true), ("cpu server s", true), ("probe ns", true));
         foreach (var row in rows)
         {
-            var leading = new[] { SizeText.Format(row.Size), row.Transport, row.Mode, row.Api ?? "-" };
+            var leading = new[] { SizeText.Format(row.Size), row.Transport, row.Mode, row.Senders?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? row.Api ?? "-" };
             if (!row.IsOk)
             {
                 table.AddNote($"{row.Status}: {row.Reason}", leading);
                 continue;
             }
-            table.Add([.. leading, Units.Rate(row.MsgsPerS), Units.Bandwidth(row.BytesPerS), Units.Seconds(row.CpuClientS), Units.Seconds(row.CpuServerS)]);
+            table.Add([.. leading, Units.Rate(row.MsgsPerS), Units.Bandwidth(row.BytesPerS), Units.Seconds(row.CpuClientS), Units.Seconds(row.CpuServerS), Placement.Text(row)]);
         }
         table.Write(writer);
     }

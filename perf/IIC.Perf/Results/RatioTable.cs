@@ -19,7 +19,7 @@ internal static class RatioTable
     /// <summary>The best row of <paramref name="transport"/> for a test and size: lowest p50, or highest messages/s.</summary>
     public static BenchResult? Best(IReadOnlyList<BenchResult> results, string test, string transport, int size)
     {
-        var candidates = results.Where(r => r.IsOk && r.Test == test && r.Transport == transport && r.Size == size);
+        var candidates = results.Where(r => r.IsOk && r.ProbeMoved != true && r.Test == test && r.Transport == transport && r.Size == size);
         return test == BenchTest.Throughput.ToName()
             ? candidates.MaxBy(r => r.MsgsPerS ?? 0)
             : candidates.MinBy(r => r.P50Ns ?? long.MaxValue);
@@ -27,7 +27,7 @@ internal static class RatioTable
 
     public static void Print(TextWriter writer, IReadOnlyList<BenchResult> results, string reference)
     {
-        var columns = results.Where(r => r.IsOk && r.Transport != MemcpyBench.Name)
+        var columns = results.Where(r => r.IsOk && r.Transport != MemcpyBench.Name && r.Test is "pingpong" or "idlegap" or "throughput")
             .Select(r => (r.Test, r.Size)).Distinct()
             .Where(c => Best(results, c.Test, reference, c.Size) is not null)
             .OrderBy(c => TestOrder(c.Test)).ThenBy(c => c.Size).ToList();
@@ -46,7 +46,7 @@ internal static class RatioTable
             {
                 var mine = Best(results, test, transport, size);
                 var theirs = Best(results, test, reference, size)!;
-                cells.Add(mine is null ? "-" : test == BenchTest.Throughput.ToName()
+                cells.Add(mine is null || !Placement.Same(mine, theirs) ? "-" : test == BenchTest.Throughput.ToName()
                     ? Units.Ratio((theirs.MsgsPerS ?? 0) / (double)Math.Max(1, mine.MsgsPerS ?? 0))
                     : $"{Units.Ratio(Divide(mine.P50Ns, theirs.P50Ns))} / {Units.Ratio(Divide(mine.P99Ns, theirs.P99Ns))}");
             }

@@ -69,6 +69,7 @@ internal static class ResultRows
         Isolation = Isolation.IsolationKind.Of(plan.Transport),
         Api = plan.ApiName,
         Size = plan.Link.MessageSize,
+        Channels = plan.Link.Test == BenchTest.Channels ? plan.Link.Channels : null,
     };
 
     private static double Round(double seconds) => Math.Round(seconds, 4);

@@ -4,12 +4,14 @@ using IIC.Perf.Harness;
 namespace IIC.Perf.Results;
 
 /// <summary>
-/// Issue 6's targets, checked against this run when IICFast (<c>iic</c>) ran: each line says what was measured and
-/// whether the target is met. A target whose rows are missing (a mode or size not run) is left out.
+/// Issue 17's targets, checked against this run when IICFast (<c>iic</c>) ran. Each ratio is taken only between
+/// rows measured on the same placement (their placement probes agree, see <see cref="Placement"/>); otherwise the
+/// line says so instead of a verdict. A target whose rows are missing (a test, mode or size not run) is left out.
 /// </summary>
 internal static class TargetReport
 {
     private const string Iic = RatioTable.Iic;
+    private const string RawShm = RatioTable.RawShm;
 
     public static void Print(TextWriter writer, IReadOnlyList<BenchResult> results)
     {
@@ -20,26 +22,50 @@ internal static class TargetReport
             return;
         }
         var checks = new List<Check>();
-        var spin = Find(results, "pingpong", Iic, "spin", 32);
-        var rawShm = Find(results, "pingpong", "raw-shm", null, 32);
-        checks.Add(Check.AtMost("ping-pong 32 B, spin: p50 within 1.1x of raw-shm", Divide(spin?.P50Ns, rawShm?.P50Ns), 1.1));
-        checks.Add(Check.AtMost("ping-pong 32 B, spin: p99 within 1.3x of raw-shm", Divide(spin?.P99Ns, rawShm?.P99Ns), 1.3));
-        checks.Add(Check.AtLeast("ping-pong 32 B, spin: p50 at least 100x lower than tcp-veth", Divide(Find(results, "pingpong", "tcp-veth", null, 32)?.P50Ns, spin?.P50Ns), 100));
-        checks.Add(Check.AtLeast("ping-pong 32 B, spin, each process in its own namespaces: iic-ns p50 at least 100x lower than tcp-veth-ns",
-            Divide(Find(results, "pingpong", "tcp-veth-ns", null, 32)?.P50Ns, Find(results, "pingpong", "iic-ns", "spin", 32)?.P50Ns), 100));
-        checks.Add(Check.AtLeast("ping-pong 32 B, spin: p50 at least 50x lower than uds", Divide(Find(results, "pingpong", "uds", null, 32)?.P50Ns, spin?.P50Ns), 50));
-        checks.Add(Check.AtMost("ping-pong 32 B, adaptive: p99 within 1.3x of spin", Divide(Find(results, "pingpong", Iic, "adaptive", 32)?.P99Ns, spin?.P99Ns), 1.3));
-        checks.Add(Check.AtMost("ping-pong 32 B, park: p50 within 1.2x of raw-futex",
-            Divide(Find(results, "pingpong", Iic, "park", 32)?.P50Ns, Find(results, "pingpong", "raw-futex", null, 32)?.P50Ns), 1.2));
-        var gapAdaptive = Find(results, "idlegap", Iic, "adaptive", 32);
-        checks.Add(Check.AtLeast("idle gap 32 B, adaptive: p50 at least 10x lower than park", Divide(Find(results, "idlegap", Iic, "park", 32)?.P50Ns, gapAdaptive?.P50Ns), 10));
-        checks.Add(Check.AtMost("idle gap, adaptive: an idle receiver under 1 % of a CPU", gapAdaptive?.IdleCpuPct, 1, "%"));
-        checks.Add(Check.AtLeast("throughput 32 B, poll: at least 70 % of raw-shm msgs/s",
-            Divide(BestPoll(results, Iic, 32)?.MsgsPerS, BestPoll(results, "raw-shm", 32)?.MsgsPerS) * 100, 70, "%"));
-        checks.Add(Check.AtLeast("throughput 4 KiB, poll: at least 80 % of raw-shm bytes/s",
-            Divide(BestPoll(results, Iic, 4096)?.BytesPerS, BestPoll(results, "raw-shm", 4096)?.BytesPerS) * 100, 80, "%"));
-        checks.Add(Check.AtLeast("throughput 1 MiB, poll: at least 50 % of memcpy bandwidth",
-            Divide(BestPoll(results, Iic, 1 << 20)?.BytesPerS, results.FirstOrDefault(r => r.Transport == MemcpyBench.Name)?.BytesPerS) * 100, 50, "%"));
+
+        // Round trips: poll/claim against the probe (the floor: one cache line each way), send/receive against raw-shm.
+        var claim = BestLatency(results, "pingpong", Iic, 32, "poll-claim");
+        checks.Add(Check.AtMost("32 B poll/claim echo: p50 within 1.15x of the probe's p50", Divide(claim?.P50Ns, claim?.Placement), 1.15, claim, claim));
+        checks.Add(Check.AtMost("32 B poll/claim echo: p99 within 1.5x of the probe's p99", Divide(claim?.P99Ns, ProbeP99(claim)), 1.5, claim, claim));
+        var receive = BestLatency(results, "pingpong", Iic, 32, "receive");
+        var raw = BestLatency(results, "pingpong", RawShm, 32, null);
+        checks.Add(Check.AtMost("32 B send/receive echo: p50 within 1.1x of raw-shm", Divide(receive?.P50Ns, raw?.P50Ns), 1.1, receive, raw));
+        checks.Add(Check.AtMost("32 B send/receive echo: p99 within 1.1x of raw-shm", Divide(receive?.P99Ns, raw?.P99Ns), 1.1, receive, raw));
+        checks.Add(Check.AtMost("32 B send/receive echo: p99.9 within 1.5x of raw-shm", Divide(receive?.P999Ns, raw?.P999Ns), 1.5, receive, raw));
+
+        var isolated = BestLatency(results, "pingpong", "iic-ns", 32, null);
+        var isolatedTcp = BestLatency(results, "pingpong", "tcp-veth-ns", 32, null);
+        checks.Add(Check.AtLeast("32 B ping-pong, each process in its own namespaces: iic-ns p50 at least 100x lower than tcp-veth-ns",
+            Divide(isolatedTcp?.P50Ns, isolated?.P50Ns), 100, isolated, isolatedTcp));
+
+        // One way.
+        foreach (var (api, target) in new[] { ("poll", 80.0), ("receive", 50.0) })
+        {
+            var mine = BestRate(results, "throughput", Iic, 32, api);
+            var theirs = BestRate(results, "throughput", RawShm, 32, api);
+            checks.Add(Check.AtLeast($"32 B one-way {api}: at least {target:0} % of raw-shm {api} msgs/s", Divide(mine?.MsgsPerS, theirs?.MsgsPerS) * 100, target, mine, theirs, "%"));
+        }
+        foreach (var (test, size) in new[] { ("throughput", 4096), ("sizes", 4096), ("sizes", 64 << 10), ("sizes", 1 << 20), ("sizes", 16 << 20), ("sizes", 64 << 20) })
+        {
+            var mine = BestRate(results, test, Iic, size, "poll");
+            var theirs = BestRate(results, test, RawShm, size, "poll");
+            checks.Add(Check.AtLeast($"{test} {SizeText.Format(size)}: bytes delivered at least 80 % of raw-shm", Divide(mine?.BytesPerS, theirs?.BytesPerS) * 100, 80, mine, theirs, "%"));
+        }
+        var mib = BestRate(results, "sizes", Iic, 1 << 20, "poll") ?? BestRate(results, "throughput", Iic, 1 << 20, "poll");
+        var memcpy = results.FirstOrDefault(r => r.IsOk && r.Transport == MemcpyBench.Name && r.Size == 1 << 20 && r.ProbeMoved != true);
+        checks.Add(Check.AtLeast("1 MiB: bytes delivered at least 50 % of memcpy", Divide(mib?.BytesPerS, memcpy?.BytesPerS) * 100, 50, mib, memcpy, "%"));
+
+        // Scaling.
+        var channels = results.Where(r => r.IsOk && r.Test == "channels" && r.Channels is > 0).OrderBy(r => r.Channels).ToList();
+        if (channels.Count >= 2)
+        {
+            var (few, many) = (channels[0], channels[^1]);
+            checks.Add(Check.AtMost($"wake-up p50 flat from {few.Channels} to {many.Channels} idle channels (within 1.2x)", Divide(many.P50Ns, few.P50Ns), 1.2, few, many));
+            checks.Add(Check.AtMost($"idle CPU flat from {few.Channels} to {many.Channels} idle channels (at most 1 % of a CPU)", many.IdleCpuPct, 1, many, many, "%"));
+        }
+        var connect = results.FirstOrDefault(r => r.IsOk && r.Test == "connect" && r.Transport == Iic);
+        var tcp = results.FirstOrDefault(r => r.IsOk && r.Test == "connect" && r.Transport == "tcp");
+        checks.Add(Check.AtMost("connection cycle p50 within 1.5x of TCP's", Divide(connect?.P50Ns, tcp?.P50Ns), 1.5, connect, tcp));
 
         var measured = checks.Where(c => c.Value is not null && double.IsFinite(c.Value.Value)).ToList();
         if (measured.Count == 0)
@@ -47,7 +73,7 @@ internal static class TargetReport
             return;
         }
         writer.WriteLine();
-        writer.WriteLine("Issue 6 targets (this run)");
+        writer.WriteLine("Issue 17 targets (this run; ratios only between rows on the same placement)");
         var table = new TextTable(("target", false), ("measured", true), ("", false));
         foreach (var check in measured)
         {
@@ -56,20 +82,28 @@ internal static class TargetReport
         table.Write(writer);
     }
 
-    private static BenchResult? Find(IReadOnlyList<BenchResult> results, string test, string transport, string? mode, int size)
-        => results.FirstOrDefault(r => r.IsOk && r.Test == test && r.Transport == transport && r.Size == size && (mode is null || r.Mode == mode));
+    /// <summary>The lowest-p50 row of a ping-pong (any mode) whose probe did not move.</summary>
+    private static BenchResult? BestLatency(IReadOnlyList<BenchResult> results, string test, string transport, int size, string? api)
+        => results.Where(r => r.IsOk && r.ProbeMoved != true && r.Test == test && r.Transport == transport && r.Size == size && (api is null || r.Api == api))
+            .MinBy(r => r.P50Ns ?? long.MaxValue);
 
-    private static BenchResult? BestPoll(IReadOnlyList<BenchResult> results, string transport, int size)
-        => results.Where(r => r.IsOk && r.Test == "throughput" && r.Transport == transport && r.Size == size && r.Api == "poll").MaxBy(r => r.MsgsPerS ?? 0);
+    private static BenchResult? BestRate(IReadOnlyList<BenchResult> results, string test, string transport, int size, string api)
+        => results.Where(r => r.IsOk && r.ProbeMoved != true && r.Test == test && r.Transport == transport && r.Size == size && r.Api == api)
+            .MaxBy(r => r.MsgsPerS ?? 0);
+
+    private static double? ProbeP99(BenchResult? row)
+        => row is { ProbeP99NsBefore: { } before, ProbeP99NsAfter: { } after } ? (before + after) / 2.0 : null;
 
     private static double? Divide(double? numerator, double? denominator)
         => numerator is { } n && denominator is > 0 ? n / denominator.Value : null;
 
-    private sealed record Check(string Name, double? Value, double Limit, bool AtMostLimit, string Unit)
+    private sealed record Check(string Name, double? Value, double Limit, bool AtMostLimit, string Unit, bool SamePlacement)
     {
-        public static Check AtMost(string name, double? value, double limit, string unit = "x") => new(name, value, limit, true, unit);
+        public static Check AtMost(string name, double? value, double limit, BenchResult? first, BenchResult? second, string unit = "x")
+            => new(name, value, limit, true, unit, Placement.Same(first, second));
 
-        public static Check AtLeast(string name, double? value, double limit, string unit = "x") => new(name, value, limit, false, unit);
+        public static Check AtLeast(string name, double? value, double limit, BenchResult? first, BenchResult? second, string unit = "x")
+            => new(name, value, limit, false, unit, Placement.Same(first, second));
 
         public string ValueText => Value is { } v ? v.ToString(v < 10 ? "0.00" : "0.0", CultureInfo.InvariantCulture) + (Unit == "%" ? " %" : "x") : "-";
 
@@ -77,6 +111,10 @@ internal static class TargetReport
         {
             get
             {
+                if (!SamePlacement)
+                {
+                    return "not comparable: the rows' placement probes differ";
+                }
                 var value = Value!.Value;
                 var met = AtMostLimit ? value <= Limit : value >= Limit;
                 var by = AtMostLimit ? (value / Limit) - 1 : 1 - (value / Limit);

@@ -26,6 +26,7 @@ public sealed class Waiter
     private static readonly long s_initialWakeLatencyTicks = Stopwatch.Frequency / 20_000; // 50 µs until measured
     private static readonly long s_yieldAfterTicks = Stopwatch.Frequency / 50_000; // 20 µs of spinning
     private static readonly long s_descheduledTicks = Stopwatch.Frequency / 20_000; // a yield that took 50 µs
+    private const int SlowYieldLimit = 3; // slow yields in one wait before an adaptive or spin-then-park receiver parks
 
     private readonly WaitStrategy _strategy;
     private readonly InterruptPage _page;
@@ -127,13 +128,19 @@ public sealed class Waiter
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool Spin<TTarget>(ref TTarget target, long start, long spinUntil)
+    private bool Spin<TTarget>(ref TTarget target, long start, long spinUntil)
         where TTarget : struct, IWaitTarget
     {
         // Past a short while, offer the CPU between rounds (sched_yield returns at once when nothing else wants
-        // it): when both partitions share one CPU, the message we wait for can only come if the peer runs; and
-        // a yield that took long shows the CPU is oversubscribed, so spinning on is pointless.
+        // it): when both partitions share one CPU, the message we wait for can only come if the peer runs.
+        // A yield that took long shows the CPU is oversubscribed, and spinning on only delays whoever waits for
+        // it. But one slow yield is also what a single host hiccup (a vCPU preempted for 50 µs) looks like, and
+        // parking on it costs a kernel wake-up (40-90 µs here) on the next message: the intermittent ~45 µs tail
+        // of issue 17. So only several slow yields in one wait end the spin, and a busy-spinning receiver never
+        // parks on them at all (it asked never to sleep).
         var yieldAfter = start + s_yieldAfterTicks;
+        var slowYields = 0;
+        var mayGiveUp = _strategy.Kind != WaitKind.BusySpin;
         while (true)
         {
             for (var i = 0; i < 64; i++)
@@ -152,10 +159,9 @@ public sealed class Waiter
             if (now >= yieldAfter)
             {
                 Thread.Yield();
-                if (Stopwatch.GetTimestamp() - now > s_descheduledTicks)
+                if (Stopwatch.GetTimestamp() - now > s_descheduledTicks && mayGiveUp && ++slowYields >= SlowYieldLimit)
                 {
-                    // The yield gave the CPU away for a while: others are waiting for it, spinning only delays
-                    // them (perhaps the peer we wait for). Stop spinning; the caller parks if nothing came.
+                    // The CPU is oversubscribed: stop spinning; the caller parks if nothing came.
                     return target.IsReady;
                 }
             }

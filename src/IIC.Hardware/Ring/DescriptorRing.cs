@@ -10,7 +10,9 @@ namespace IIC.Hardware;
 /// +0    producer line: tail (int64, bytes ever written; informational)
 /// +128  consumer line: head (int64, bytes ever consumed; read by the producer only when short of space)
 /// +256  armed line: armed (int32, 1 while the consumer may sleep; read by the producer after every publish)
-/// +384  data area: Capacity bytes (a power of two) of records
+/// +320  room line: room armed (int32, 1 while the producer may sleep on a full ring; read by the consumer after
+///       every head publish, which wakes it on a 1 -> 0 edge with a futex wake on the head word)
+/// +384  data area: Capacity bytes (a power of two) of records, each starting on a 64-byte line
 /// </code>
 /// A <see cref="RingWriter"/> and a <see cref="RingReader"/> each keep their positions privately and touch the
 /// shared lines only as the protocol needs.
@@ -26,6 +28,9 @@ public sealed unsafe class DescriptorRing
     /// <summary>Offset of the armed word from the ring's start.</summary>
     public const int ArmedOffset = 2 * Smp.PaddedLineSize;
 
+    /// <summary>Offset of the producer's "room armed" word (the other 64-byte line of the armed pair).</summary>
+    public const int RoomArmedOffset = ArmedOffset + 64;
+
     /// <summary>Offset of the data area from the ring's start.</summary>
     public const int DataOffset = 3 * Smp.PaddedLineSize;
 
@@ -34,6 +39,12 @@ public sealed unsafe class DescriptorRing
 
     /// <summary>The largest data area (1 GiB).</summary>
     public const int MaxCapacity = 1 << 30;
+
+    /// <summary>
+    /// Records start on this boundary (a cache line, layout version 2): a message of up to 56 bytes and its header
+    /// share one line, and the consumer clears the first word of each line it consumed.
+    /// </summary>
+    public const int RecordAlignment = 64;
 
     /// <summary>A record (header + payload) is at most this fraction of the capacity; larger messages are fragmented.</summary>
     public const int MaxRecordFraction = 4;
@@ -90,6 +101,8 @@ public sealed unsafe class DescriptorRing
     internal long* Head => (long*)(_ring + HeadOffset);
 
     internal int* Armed => (int*)(_ring + ArmedOffset);
+
+    internal int* RoomArmed => (int*)(_ring + RoomArmedOffset);
 
     internal byte* Data => _ring + DataOffset;
 

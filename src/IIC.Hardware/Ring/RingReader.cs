@@ -9,15 +9,21 @@ namespace IIC.Hardware;
 /// arrive in one cache line. Every shared value is read once into a local and validated before use; a
 /// violation faults the reader with a <see cref="RingFaultException"/> that names it, and nothing outside
 /// the data area is ever read or written.</para>
+/// <para>Consumer clears (layout version 2): records start on 64-byte lines, and when it consumes a record (or
+/// padding) the reader zeroes the first word of every line the record covered, in lines it has just read,
+/// before the head that returns them to the writer is published (release). So a line start the writer has not
+/// written this lap always reads 0, whatever an older, longer record left there: the writer needs no
+/// zero-ahead store into the line this reader polls.</para>
 /// </summary>
 public sealed unsafe class RingReader
 {
-    private const int Alignment = 8;
+    private const int Alignment = DescriptorRing.RecordAlignment;
 
     private readonly DescriptorRing _ring;
     private readonly byte* _data;
     private readonly long* _sharedHead;
     private readonly int* _armed;
+    private readonly int* _roomArmed;
     private readonly int _capacity;
     private readonly int _mask;
     private readonly int _maxRecordLength;
@@ -26,6 +32,7 @@ public sealed unsafe class RingReader
     private long _publishedHead;
     private readonly int _publishThreshold;
     private int _peekedAlignedLength;
+    private int _peekedOffset;
     private string? _fault;
 
     internal RingReader(DescriptorRing ring)
@@ -34,6 +41,7 @@ public sealed unsafe class RingReader
         _data = ring.Data;
         _sharedHead = ring.Head;
         _armed = ring.Armed;
+        _roomArmed = ring.RoomArmed;
         _capacity = ring.Capacity;
         _mask = ring.Capacity - 1;
         _maxRecordLength = ring.MaxRecordLength;
@@ -91,13 +99,15 @@ public sealed unsafe class RingReader
             {
                 if (length != 0)
                 {
-                    ValidateClaimed(length, offset);
+                    // Layout version 2 never publishes a negative length (a claim leaves the header at 0).
+                    throw Fault(string.Create(CultureInfo.InvariantCulture,
+                        $"record at offset {offset} (position {_head}) has the negative length {length}; a header holds 0 (nothing yet) or a published length"));
                 }
                 break;
             }
             var recordType = *(int*)(record + RecordHeader.TypeOffset); // read once
             // Bound the length before aligning it: near int.MaxValue the rounding overflows to a negative value.
-            // (capacity - offset is a multiple of 8, so length <= it exactly when the aligned length is.)
+            // (capacity - offset is a multiple of the alignment, so length <= it exactly when the aligned length is.)
             if (length < RecordHeader.Size || length > _capacity - offset || (recordType & 0xff & ~(int)RecordFraming.All) != 0)
             {
                 throw Fault(string.Create(CultureInfo.InvariantCulture,
@@ -106,16 +116,25 @@ public sealed unsafe class RingReader
             var aligned = (length + (Alignment - 1)) & ~(Alignment - 1);
             if ((recordType & (int)RecordFraming.Padding) != 0)
             {
+                if (length != _capacity - offset)
+                {
+                    // Layout version 2: padding only ever fills the rest of the area at a wrap (an aborted claim
+                    // publishes nothing), so a short padding record is a lie; a chain of them cannot hold us.
+                    throw Fault(string.Create(CultureInfo.InvariantCulture,
+                        $"padding at offset {offset} (position {_head}) has length {length}; padding always reaches the end of the data area ({_capacity - offset} bytes from there)"));
+                }
+                // The lines it covers were not written this lap (cleared when consumed a lap ago, or by the writer's
+                // abort); clearing them all again costs little once a lap and keeps the invariant local.
+                ClearLines(offset, aligned);
                 _head += aligned;
                 skipped += aligned;
                 PublishHead();
-                if (skipped >= _capacity)
+                if (skipped > _capacity)
                 {
-                    // A writer leaves at most capacity - 8 bytes unconsumed (zero-ahead slack): a whole lap of padding is
-                    // a lie, and since consumed padding is never cleared, returning "no data" here would let the
-                    // receiver see data again at once and spin on the same lap forever (a hang at 100 % CPU).
+                    // Consumed padding is cleared, so an honest writer can never make us skip more than a lap in one
+                    // call; a peer rewriting padding as fast as we clear it must not hold this thread here.
                     throw Fault(string.Create(CultureInfo.InvariantCulture,
-                        $"padding records cover a whole lap ({skipped} bytes up to position {_head}); a writer leaves at most {_capacity - RecordHeader.Size} bytes unconsumed"));
+                        $"padding records cover more than a lap ({skipped} bytes up to position {_head}); a writer never publishes more than the ring's capacity ({_capacity} bytes) ahead"));
                 }
                 continue;
             }
@@ -125,6 +144,7 @@ public sealed unsafe class RingReader
                     $"record at offset {offset} has length {length}, above the largest record {_maxRecordLength}"));
             }
             _peekedAlignedLength = aligned;
+            _peekedOffset = offset;
             type = recordType;
             payload = new ReadOnlySpan<byte>(record + RecordHeader.Size, length - RecordHeader.Size);
             return true;
@@ -148,20 +168,47 @@ public sealed unsafe class RingReader
             ThrowNothingPeeked();
         }
         _peekedAlignedLength = 0;
+        ClearLines(_peekedOffset, aligned);
         _head += aligned;
         if (publish)
         {
-            // Release: our reads of the record happen before the writer may reuse its space.
-            _publishedHead = _head;
-            Volatile.Write(ref *_sharedHead, _head);
+            PublishHead();
         }
     }
 
-    /// <summary>Stores the private head to the shared line (release), returning space to the writer.</summary>
+    /// <summary>
+    /// Stores the private head to the shared line (release: our reads and line clears of the records happen
+    /// before the writer may reuse their space), returning space to the writer; then wakes the writer if it
+    /// armed "room" because it found the ring full (one load of a line that changes only when it does).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void PublishHead()
     {
         _publishedHead = _head;
         Volatile.Write(ref *_sharedHead, _head);
+        if (Volatile.Read(ref *_roomArmed) != 0)
+        {
+            WakeWriter();
+        }
+    }
+
+    /// <summary>Times this reader woke a writer that slept on a full ring (owned by the reading thread).</summary>
+    public long RoomWakes { get; private set; }
+
+    /// <summary>
+    /// Only a 1 -> 0 edge wakes, so a writer that armed once costs one futex wake however many publishes follow.
+    /// The writer sleeps on the head word itself with the head it last saw, so the kernel refuses the sleep if
+    /// our new head is already there; see <see cref="RingWriter.WaitForRoom"/>. A hostile writer that keeps
+    /// re-arming costs us a futex wake per publish, never a hang.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void WakeWriter()
+    {
+        if (Interlocked.CompareExchange(ref *_roomArmed, 0, 1) == 1)
+        {
+            RoomWakes++;
+            IIC.Native.Futex.Wake((int*)_sharedHead, 1);
+        }
     }
 
     /// <summary>
@@ -202,14 +249,22 @@ public sealed unsafe class RingReader
     /// <summary>Whether the reader is armed (as the writer sees it).</summary>
     public bool IsArmed => Volatile.Read(ref *_armed) != 0;
 
-    private void ValidateClaimed(int length, int offset)
+    /// <summary>
+    /// Zeroes the first word of each line of a consumed record: plain stores, ordered before the release store of
+    /// the head that hands the space back. <paramref name="offset"/> + <paramref name="aligned"/> was validated to
+    /// lie inside the data area (a record never runs past its end), so nothing outside it is written.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void ClearLines(int offset, int aligned)
     {
-        // A claim in progress: its magnitude must still be a possible record, or the header is garbage.
-        if (length == int.MinValue || -length < RecordHeader.Size || -length > _maxRecordLength || ((-length + Alignment - 1) & ~(Alignment - 1)) > _capacity - offset)
+        var line = _data + offset;
+        var end = line + aligned;
+        do
         {
-            throw Fault(string.Create(CultureInfo.InvariantCulture,
-                $"claimed record at offset {offset} has length {length}; a claim must be -{RecordHeader.Size} to -{_maxRecordLength} and inside the data area"));
+            *(long*)line = 0;
+            line += Alignment;
         }
+        while (line < end);
     }
 
     /// <summary>Ring faults this reader has raised (each <see cref="RingFaultException"/> thrown counts; owned by the reading thread).</summary>

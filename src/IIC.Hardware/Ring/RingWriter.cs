@@ -5,23 +5,25 @@ namespace IIC.Hardware;
 
 /// <summary>
 /// The producer end of a <see cref="DescriptorRing"/>. Not thread safe: one thread writes at a time.
-/// <para>Protocol (see DESIGN.md): reserve space against a private copy of the consumer's head, re-reading the
-/// shared head only when short; write payload and type; clear the next record's header (zero-ahead, see below);
-/// store the length last with release semantics (the publish).</para>
-/// <para>Zero-ahead: the consumer polls the length word at its head. After a wrap that position may hold stale
-/// payload bytes of an older, longer record, so before publishing a record the writer zeroes the 8 bytes where
-/// the next record will start. The reader thus always finds 0 (nothing yet) or a fresh header there. This costs
-/// one 8-byte store, usually in a line the writer already owns, instead of the reader zeroing whole records. It
-/// requires 8 bytes of slack: the ring never fills to the last 8 bytes.</para>
+/// <para>Protocol (layout version 2, docs/window-layout.md): reserve space against a private copy of the
+/// consumer's head, re-reading the shared head only when short; write payload and type; store the length last
+/// with release semantics (the publish). Nothing else: no store into any other record's line.</para>
+/// <para>Records start on 64-byte cache-line boundaries, so a message of up to 56 bytes and its header travel
+/// in one line. The consumer clears the first word of every line it consumed before it returns the space (see
+/// <see cref="RingReader"/>), so every line start the writer has not written since reads 0 ("nothing yet"):
+/// no zero-ahead store into the line the reader is polling, and the ring may fill to its last byte. A claim
+/// leaves its header at 0 until <see cref="Commit"/>: the reader just sees nothing yet.</para>
 /// </summary>
 public sealed unsafe class RingWriter
 {
-    private const int Alignment = 8;
+    /// <summary>Records start on cache-line boundaries (layout version 2).</summary>
+    internal const int Alignment = DescriptorRing.RecordAlignment;
 
     private readonly DescriptorRing _ring;
     private readonly byte* _data;
     private readonly long* _sharedTail;
     private readonly long* _sharedHead;
+    private readonly int* _roomArmed;
     private readonly int _capacity;
     private readonly int _mask;
     private readonly int _maxRecordLength;
@@ -38,6 +40,7 @@ public sealed unsafe class RingWriter
         _data = ring.Data;
         _sharedTail = ring.Tail;
         _sharedHead = ring.Head;
+        _roomArmed = ring.RoomArmed;
         _capacity = ring.Capacity;
         _mask = ring.Capacity - 1;
         _maxRecordLength = ring.MaxRecordLength;
@@ -94,8 +97,8 @@ public sealed unsafe class RingWriter
     }
 
     /// <summary>
-    /// Reserves a record of <paramref name="payloadLength"/> bytes for in-place writing. The record is marked
-    /// claimed (negative length): the reader waits at it and never delivers it until <see cref="Commit"/>.
+    /// Reserves a record of <paramref name="payloadLength"/> bytes for in-place writing. Its length word stays 0
+    /// (the consumer cleared it): the reader waits at it and never delivers it until <see cref="Commit"/>.
     /// </summary>
     /// <returns>False when there is no room now.</returns>
     /// <exception cref="ArgumentOutOfRangeException">The length is negative or above <see cref="MaxPayloadLength"/>.</exception>
@@ -111,8 +114,6 @@ public sealed unsafe class RingWriter
         }
         var record = _data + offset;
         *(int*)(record + RecordHeader.TypeOffset) = type;
-        Volatile.Write(ref *(int*)record, -recordLength);
-        ZeroNextHeader();
         if (paddingOffset >= 0)
         {
             PublishPadding(paddingOffset);
@@ -133,13 +134,25 @@ public sealed unsafe class RingWriter
         Volatile.Write(ref *_sharedTail, _tail);
     }
 
-    /// <summary>Turns the open claim into padding, which the reader skips: nothing is delivered.</summary>
+    /// <summary>
+    /// Gives the open claim's space back: nothing is delivered. The claim is the latest reservation and its header
+    /// was never published (it stayed 0), so the tail simply returns to the claim's start (a wrap padding already
+    /// published before it stays: the reader follows it to offset 0 and finds nothing yet there). So the only
+    /// padding a writer ever publishes reaches exactly the end of the data area, which the reader checks.
+    /// </summary>
     /// <exception cref="InvalidOperationException">No claim is open.</exception>
     public void Abort()
     {
-        var record = _data + TakeClaim();
-        *(int*)(record + RecordHeader.TypeOffset) = (int)RecordFraming.Padding;
-        Volatile.Write(ref *(int*)record, _claimRecordLength);
+        var offset = TakeClaim();
+        var aligned = (_claimRecordLength + (Alignment - 1)) & ~(Alignment - 1);
+        // The claimer may have written payload over the starts of the claim's lines; the reader must find them 0
+        // when records land there later (the clear-on-consume invariant covers only consumed lines). Plain stores,
+        // ordered before any later publish by its release; the reader polls none of these lines yet.
+        for (var line = 0; line < aligned; line += Alignment)
+        {
+            *(long*)(_data + offset + line) = 0;
+        }
+        _tail -= aligned;
         Volatile.Write(ref *_sharedTail, _tail);
     }
 
@@ -147,7 +160,58 @@ public sealed unsafe class RingWriter
     public bool HasRoomFor(int payloadLength)
     {
         var needed = Needed(RecordHeader.Size + payloadLength, (int)(_tail & _mask));
-        return _tail + needed + RecordHeader.Size - _cachedHead <= _capacity || _tail + needed + RecordHeader.Size - ReadHead() <= _capacity;
+        return _tail + needed - _cachedHead <= _capacity || _tail + needed - ReadHead() <= _capacity;
+    }
+
+    private static readonly TimeSpan s_maxRoomSleep = TimeSpan.FromMilliseconds(100); // one sleep; the loop re-arms
+
+    /// <summary>Times <see cref="WaitForRoom"/> went to sleep in the kernel (owned by the writing thread).</summary>
+    public long RoomSleeps { get; private set; }
+
+    /// <summary>
+    /// Back pressure without spinning: sleeps until a record of <paramref name="payloadLength"/> fits or the
+    /// deadline passes, woken by the reader when it returns space.
+    /// <para>Protocol (the doorbell's mirror): arm "room" (an exchange, a full fence), re-read the head, and if
+    /// still short sleep in FUTEX_WAIT on the head word itself, expecting the head just read. The reader, after
+    /// each head publish, loads the room word and on a 1 -> 0 edge issues one FUTEX_WAKE. A head published
+    /// between our re-read and our sleep makes the kernel refuse the sleep (the word changed), so a wake is never
+    /// needed for it. The reader's load is not fenced (a fence on every publish would tax every message): in the
+    /// window where its head store still sits in its store buffer while our whole re-read and syscall entry run,
+    /// the wake can be missed, and the sleep's bound (the caller's deadline, which the sender keeps short to
+    /// check for a dead peer anyway) ends it.</para>
+    /// </summary>
+    /// <returns>True when the record fits; false at the deadline.</returns>
+    /// <exception cref="RingFaultException">The consumer's shared head is corrupt.</exception>
+    public bool WaitForRoom(int payloadLength, long deadline)
+    {
+        if (HasRoomFor(payloadLength))
+        {
+            return true;
+        }
+        try
+        {
+            while (true)
+            {
+                Interlocked.Exchange(ref *_roomArmed, 1); // full fence: armed before the head is re-read
+                if (HasRoomFor(payloadLength))
+                {
+                    return true;
+                }
+                var left = deadline - System.Diagnostics.Stopwatch.GetTimestamp();
+                if (left <= 0)
+                {
+                    return false;
+                }
+                RoomSleeps++;
+                // The low 32 bits of the head (little-endian): they change with every publish (by 64 or more).
+                var sleep = System.Diagnostics.Stopwatch.GetElapsedTime(0, left);
+                IIC.Native.Futex.Wait((int*)_sharedHead, (int)_cachedHead, sleep < s_maxRoomSleep ? sleep : s_maxRoomSleep);
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref *_roomArmed, 0);
+        }
     }
 
     private int TakeClaim()
@@ -170,9 +234,9 @@ public sealed unsafe class RingWriter
         }
         var tailOffset = (int)(_tail & _mask);
         var needed = Needed(recordLength, tailOffset);
-        // + Size: zero-ahead slack, so the next header never lands on an unconsumed record.
-        if (_tail + needed + RecordHeader.Size - _cachedHead > _capacity
-            && _tail + needed + RecordHeader.Size - ReadHead() > _capacity)
+        // The consumer cleared every line start up to its published head, so all of [tail, head + capacity) is ours.
+        if (_tail + needed - _cachedHead > _capacity
+            && _tail + needed - ReadHead() > _capacity)
         {
             offset = paddingOffset = -1;
             return false;
@@ -203,8 +267,7 @@ public sealed unsafe class RingWriter
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Publish(int offset, int recordLength, int paddingOffset)
     {
-        ZeroNextHeader();
-        // The publish: a release store, so the payload, type and zeroed next header are visible first.
+        // The publish: a release store, so the payload and type are visible first.
         Volatile.Write(ref *(int*)(_data + offset), recordLength);
         if (paddingOffset >= 0)
         {
@@ -213,9 +276,6 @@ public sealed unsafe class RingWriter
         }
         Volatile.Write(ref *_sharedTail, _tail);
     }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void ZeroNextHeader() => *(long*)(_data + (int)(_tail & _mask)) = 0;
 
     private void PublishPadding(int paddingOffset)
     {

@@ -16,7 +16,7 @@ public sealed unsafe class SharedWindow : IDisposable
     public const ulong Magic = 0x3130_4E49_5743_4949;
 
     /// <summary>The layout version this build reads and writes.</summary>
-    public const uint LayoutVersion = 1;
+    public const uint LayoutVersion = 2;
 
     /// <summary>Bytes of the header.</summary>
     public const int HeaderSize = 512;

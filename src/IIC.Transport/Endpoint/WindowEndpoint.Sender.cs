@@ -178,16 +178,17 @@ internal sealed unsafe partial class WindowEndpoint
     }
 
     /// <summary>
-    /// Back pressure: waits until a record of <paramref name="payloadLength"/> fits. The reader does not signal
-    /// freed space, so this spins like the receive side would (a busy-spinning channel keeps spinning; the others
-    /// spin up to 50 µs), then yields, then sleeps in steps of 1 ms.
+    /// Back pressure: waits until a record of <paramref name="payloadLength"/> fits. A busy-spinning channel keeps
+    /// spinning; the others spin up to 50 µs, then sleep in the kernel until the reader returns space and wakes
+    /// them (<see cref="RingWriter.WaitForRoom"/>: "room armed", the doorbell in the other direction), in slices
+    /// of at most 10 ms so that a closed or dead peer is noticed.
     /// </summary>
     private bool WaitForRoom(int payloadLength, long deadline)
     {
         RingFullStalls++;
         var start = Stopwatch.GetTimestamp();
         var spinFor = _waiter.Strategy.Kind == WaitKind.BusySpin ? long.MaxValue : Stopwatch.Frequency / 20_000;
-        var rounds = 0;
+        var spins = 0;
         while (!_writer.HasRoomFor(payloadLength))
         {
             ThrowIfDisposed();
@@ -202,19 +203,23 @@ internal sealed unsafe partial class WindowEndpoint
             }
             if (now - start < spinFor)
             {
+                // Offer the CPU now and then (tens of µs): on a shared CPU the reader that frees space may be
+                // waiting for it; sched_yield returns at once when nothing else wants it.
                 Thread.SpinWait(20);
-            }
-            else if (++rounds < 10)
-            {
-                Thread.Yield();
+                if ((++spins & 63) == 0)
+                {
+                    Thread.Yield();
+                }
             }
             else
             {
-                Thread.Sleep(1);
+                _writer.WaitForRoom(payloadLength, Math.Min(deadline, now + s_roomSliceTicks));
             }
         }
         return true;
     }
+
+    private static readonly long s_roomSliceTicks = Stopwatch.Frequency / 100; // 10 ms
 
     private void ThrowPeerGone()
     {

@@ -6,8 +6,11 @@ using IIC.Transport;
 namespace IIC.Perf.Transports.Iic;
 
 /// <summary>One end of an iic link: an <see cref="IicChannel"/>, with every wait bounded by the run's guard.</summary>
-internal sealed class IicEndpoint(IicChannel channel, RunGuard guard, Partition? ownedPartition) : IMessageEndpoint, IInPlaceReceiver
+internal sealed class IicEndpoint(IicChannel channel, RunGuard guard, Partition? ownedPartition) : IMessageEndpoint, IInPlaceReceiver, IClaimSender, IZeroCopyEndpoint
 {
+    // Empty claim attempts between checks of the run's guard (and one yield of the CPU): tens of µs.
+    private const int ClaimSpinInterval = (1 << 14) - 1;
+
     public void Send(ReadOnlySpan<byte> message) => channel.Send(message);
 
     public int Receive(Span<byte> buffer)
@@ -56,10 +59,46 @@ internal sealed class IicEndpoint(IicChannel channel, RunGuard guard, Partition?
         }
     }
 
+    /// <summary>Claims room (spinning while the ring is full, bounded by the guard), lets the writer fill it, commits.</summary>
+    public void SendInPlace<TWriter>(int length, scoped ref TWriter writer)
+        where TWriter : struct, IMessageWriter, allows ref struct
+    {
+        var spins = 0;
+        ChannelClaim claim;
+        while (!channel.TryClaim(length, out claim))
+        {
+            if ((++spins & ClaimSpinInterval) == 0)
+            {
+                guard.Check();
+                Thread.Yield();
+            }
+        }
+        writer.Write(claim.Span);
+        claim.Commit();
+    }
+
+    public TResult Run<TResult>(IZeroCopyVisitor<TResult> visitor)
+    {
+        ArgumentNullException.ThrowIfNull(visitor);
+        return visitor.Visit(new Link(this));
+    }
+
     public void Dispose()
     {
         channel.Dispose();
         ownedPartition?.Dispose();
+    }
+
+    /// <summary>This endpoint as a struct of its own type: the harness's loop calls it directly (see IZeroCopyEndpoint).</summary>
+    private readonly struct Link(IicEndpoint endpoint) : IZeroCopyLink
+    {
+        public int Poll<TConsumer>(ref TConsumer consumer, int limit)
+            where TConsumer : struct, IMessageConsumer
+            => endpoint.Poll(ref consumer, limit);
+
+        public void SendInPlace<TWriter>(int length, scoped ref TWriter writer)
+            where TWriter : struct, IMessageWriter, allows ref struct
+            => endpoint.SendInPlace(length, ref writer);
     }
 
     /// <summary>Hands IIC.Hardware's in-place messages to the harness's consumer (same shape, one inlined call).</summary>

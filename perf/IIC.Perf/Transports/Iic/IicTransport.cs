@@ -15,10 +15,6 @@ namespace IIC.Perf.Transports.Iic;
 /// </summary>
 internal sealed class IicTransport : IBenchTransport
 {
-    private readonly Lock _lock = new();
-    private Hypervisor? _hypervisor;
-    private Partition? _partition;
-    private string? _socketDirectory;
     private int _sessions;
 
     public string Name => "iic";
@@ -27,17 +23,17 @@ internal sealed class IicTransport : IBenchTransport
 
     public IReadOnlyList<string> Modes => WaitModes.Selectable;
 
-    public IReadOnlyList<ReceiveApi> ReceiveApis { get; } = [ReceiveApi.Poll, ReceiveApi.Receive];
+    public IReadOnlyList<ReceiveApi> ReceiveApis { get; } = [ReceiveApi.Poll, ReceiveApi.Receive, ReceiveApi.PollClaim];
 
     public string? Unavailable() => LinuxPlatform.IsSupported ? null : "needs Linux on x64 or arm64 (memfd, futex, pidfd)";
 
     public ITransportSession Open(LinkOptions options, RunGuard guard)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var partition = EnsurePartition();
+        var partition = IicHost.Partition;
         var service = string.Create(CultureInfo.InvariantCulture, $"perf-{Interlocked.Increment(ref _sessions)}");
-        var listener = IicListener.Listen(partition, service, ChannelOptionsFor(options));
-        return new Session(listener, [_hypervisor!.Name, _socketDirectory!, service]);
+        var listener = IicListener.Listen(partition, service, ChannelOptionsFor(options, grouped: false));
+        return new Session(listener, options, [IicHost.HypervisorName, IicHost.SocketDirectory, service]);
     }
 
     public IMessageEndpoint Join(LinkRole role, LinkOptions options, IReadOnlyList<string> arguments, RunGuard guard)
@@ -48,7 +44,11 @@ internal sealed class IicTransport : IBenchTransport
         var partition = Partition.Attach(arguments[0], "perf-" + role.ToString().ToLowerInvariant(), arguments[1]);
         try
         {
-            var channel = IicChannel.Connect(partition, arguments[2], ChannelOptionsFor(options), guard.Remaining);
+            if (options.Test == BenchTest.Channels)
+            {
+                return JoinGroup(partition, options, arguments[2], guard);
+            }
+            var channel = IicChannel.Connect(partition, arguments[2], ChannelOptionsFor(options, grouped: false), guard.Remaining);
             return new IicEndpoint(channel, guard, partition);
         }
         catch
@@ -58,43 +58,49 @@ internal sealed class IicTransport : IBenchTransport
         }
     }
 
-    /// <summary>A ring that carries the run's messages unfragmented, whatever their size: 8 per ring, at least 1 MiB.</summary>
-    private static ChannelOptions ChannelOptionsFor(LinkOptions options) => new()
+    /// <summary>
+    /// A ring that carries the run's messages unfragmented, whatever their size (a record is at most a quarter of
+    /// the ring): room for 8 up to 1 MiB messages, 4 beyond (64 MiB messages: 512 MiB rings), at least the default 1 MiB. The channels test's N idle channels get
+    /// small rings (64 KiB): it measures waiting, not bandwidth.
+    /// </summary>
+    private static ChannelOptions ChannelOptionsFor(LinkOptions options, bool grouped) => new()
     {
         WaitStrategy = WaitStrategy.Parse(options.Mode),
-        RingCapacity = (int)Math.Max(WindowOptions.DefaultRingCapacity, BitOperations.RoundUpToPowerOf2((uint)(8 * (options.MessageSize + RecordHeader.Size)))),
+        RingCapacity = options.Test == BenchTest.Channels
+            ? ChannelsTestRingCapacity
+            : (int)Math.Max(WindowOptions.DefaultRingCapacity, BitOperations.RoundUpToPowerOf2((uint)((options.MessageSize <= (1 << 20) ? 8 : 4) * (options.MessageSize + RecordHeader.Size)))),
+        Grouped = grouped,
         Name = "perf",
     };
 
-    private Partition EnsurePartition()
+    private const int ChannelsTestRingCapacity = 64 << 10;
+
+    /// <summary>The channels test's server: N grouped channels, one thread waiting on them all.</summary>
+    private static IicGroupEndpoint JoinGroup(Partition partition, LinkOptions options, string service, RunGuard guard)
     {
-        lock (_lock)
+        var channels = new List<IicChannel>(options.Channels);
+        try
         {
-            if (_partition is null)
+            var group = new IicChannelGroup(partition, WaitStrategy.Parse(options.Mode));
+            for (var i = 0; i < options.Channels; i++)
             {
-                _socketDirectory = Directory.CreateTempSubdirectory("iicperf-").FullName;
-                _hypervisor = Hypervisor.Start("iicperf-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture), new HypervisorOptions { SocketDirectory = _socketDirectory });
-                _partition = Partition.Attach(_hypervisor.Name, "perf-parent", _socketDirectory);
-                CleanupRegistry.Register(new Teardown(this));
+                var channel = IicChannel.Connect(partition, service, ChannelOptionsFor(options, grouped: true), guard.Remaining);
+                channels.Add(channel);
+                group.Add(channel);
             }
-            return _partition;
+            return new IicGroupEndpoint(group, [.. channels], guard, partition);
+        }
+        catch
+        {
+            foreach (var channel in channels)
+            {
+                channel.Dispose();
+            }
+            throw;
         }
     }
 
-    private sealed class Teardown(IicTransport transport) : IDisposable
-    {
-        public void Dispose()
-        {
-            transport._partition?.Dispose();
-            transport._hypervisor?.Dispose();
-            if (transport._socketDirectory is { } directory && Directory.Exists(directory))
-            {
-                Directory.Delete(directory, recursive: true);
-            }
-        }
-    }
-
-    private sealed class Session(IicListener listener, string[] arguments) : ITransportSession
+    private sealed class Session(IicListener listener, LinkOptions options, string[] arguments) : ITransportSession
     {
         public ChildLaunch Server { get; } = ChildLaunch.Direct(arguments);
 
@@ -104,7 +110,30 @@ internal sealed class IicTransport : IBenchTransport
         {
         }
 
-        public IMessageEndpoint ConnectClient(RunGuard guard) => new IicEndpoint(listener.Accept(guard.Remaining), guard, null);
+        public IMessageEndpoint ConnectClient(RunGuard guard)
+        {
+            if (options.Test != BenchTest.Channels)
+            {
+                return new IicEndpoint(listener.Accept(guard.Remaining), guard, null);
+            }
+            var channels = new List<IicChannel>(options.Channels);
+            try
+            {
+                for (var i = 0; i < options.Channels; i++)
+                {
+                    channels.Add(listener.Accept(guard.Remaining));
+                }
+                return new IicRotatingEndpoint([.. channels], guard);
+            }
+            catch
+            {
+                foreach (var channel in channels)
+                {
+                    channel.Dispose();
+                }
+                throw;
+            }
+        }
 
         public void Dispose() => listener.Dispose();
     }

@@ -42,7 +42,7 @@ internal readonly record struct SlotRingLayout(int Stride, int SlotCount, long R
     public static SlotRingLayout For(LinkOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var alignment = options.Test == BenchTest.Throughput ? sizeof(long) : CacheLine;
+        var alignment = options.Test.IsOneWay() ? sizeof(long) : CacheLine;
         var stride = AlignUp(HeaderSize + options.MessageSize, alignment);
         var slots = (int)Math.Clamp(1L << (63 - (int)long.LeadingZeroCount(Math.Max(1, TargetRingBytes / stride))), 4, 1 << 16);
         var ringBytes = AlignUp(ControlSize + ((long)slots * stride), PageSize);
