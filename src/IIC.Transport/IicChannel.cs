@@ -2,15 +2,22 @@ using System.Buffers;
 using System.Diagnostics;
 using System.IO.Pipelines;
 using IIC.Hardware;
+using IIC.Native;
 
 namespace IIC.Transport;
 
 /// <summary>
 /// A connected, bidirectional message channel between two partitions over shared memory: each direction is a
 /// lock-free ring in a sealed window, and a receiver that sleeps is woken by the sender's doorbell only then.
-/// <para>Thread safety: one thread may send while another receives. Two threads must not send at once, nor
-/// receive at once (the single-producer single-consumer fast path); use a lock around your calls if you need
-/// several. Dispose may be called from any thread.</para>
+/// <para>Thread safety, as in System.Threading.Channels: by default any number of threads may send and any number
+/// may receive at once; they take turns (one uncontended interlocked operation per call), each message goes whole to
+/// one receiver, and messages from one sending thread arrive in the order it sent them. With
+/// <see cref="ChannelOptions.SingleWriter"/> / <see cref="ChannelOptions.SingleReader"/> you promise one thread per
+/// role; a second concurrent thread gets an <see cref="InvalidOperationException"/>, never a corrupt message. An open
+/// <see cref="ChannelClaim"/> holds the send side until it is committed or aborted. Dispose may be called from any
+/// thread at any time: calls in progress end with <see cref="ObjectDisposedException"/>.</para>
+/// <para>Lifetime: a channel outlives the <see cref="Partition"/> it was connected through; disposing the partition
+/// stops new connections, not this one.</para>
 /// <para>Ends: disposing either side ends the other side's receives with <see cref="IicChannelClosedException"/>
 /// after it has received everything already sent (Stream reads return 0); a peer that dies gives
 /// <see cref="PeerDeadException"/> instead; any use after this side's Dispose gives <see cref="ObjectDisposedException"/>.</para>
@@ -155,9 +162,10 @@ public sealed class IicChannel : IDisposable, IAsyncDisposable
     /// <exception cref="IicChannelClosedException">The peer closed.</exception>
     /// <exception cref="PeerDeadException">The peer died.</exception>
     /// <exception cref="ObjectDisposedException">This side was disposed.</exception>
-    public void Send(ReadOnlySpan<byte> message) => _endpoint.Send(message, long.MaxValue);
+    /// <exception cref="InvalidOperationException">Another thread is sending on a <see cref="ChannelOptions.SingleWriter"/> channel, or this thread holds an open claim.</exception>
+    public void Send(ReadOnlySpan<byte> message) => SendWithin(message, Native.Deadline.Infinite, default);
 
-    /// <summary>Sends one message if the ring has room for all of it now.</summary>
+    /// <summary>Sends one message if the ring has room for all of it now (and no other thread is sending).</summary>
     /// <returns>False when it would have to wait (nothing was sent).</returns>
     /// <exception cref="ArgumentOutOfRangeException">The message can never be sent without waiting: it is larger than the ring; use <see cref="Send(ReadOnlySpan{byte})"/>.</exception>
     public bool TrySend(ReadOnlySpan<byte> message)
@@ -167,52 +175,101 @@ public sealed class IicChannel : IDisposable, IAsyncDisposable
             throw new ArgumentOutOfRangeException(nameof(message), message.Length,
                 $"TrySend sends only messages of up to {_endpoint.MaxRecordPayloadLength} bytes (one record); use Send, which waits while it fragments larger ones.");
         }
-        return _endpoint.Send(message, 0);
+        return SendWithin(message, Native.Deadline.Immediate, default);
     }
 
-    /// <summary>Sends one message, waiting at most <paramref name="timeout"/> for room.</summary>
-    /// <returns>False if there was no room in time (nothing was sent).</returns>
+    /// <summary>
+    /// Sends one message, waiting at most <paramref name="timeout"/> for room (and for other sending threads). A message
+    /// larger than one record that runs out of time part-way is abandoned: the receiver discards its fragments.
+    /// </summary>
+    /// <param name="message">The message.</param>
+    /// <param name="timeout">Zero to try once; <see cref="Timeout.InfiniteTimeSpan"/> or <see cref="TimeSpan.MaxValue"/> for no limit.</param>
+    /// <returns>False if it could not be sent in time (nothing was delivered).</returns>
     /// <exception cref="ArgumentOutOfRangeException">A negative timeout (other than infinite).</exception>
-    public bool TrySend(ReadOnlySpan<byte> message, TimeSpan timeout) => _endpoint.Send(message, Deadline(timeout));
+    public bool TrySend(ReadOnlySpan<byte> message, TimeSpan timeout) => SendWithin(message, Native.Deadline.After(timeout, nameof(timeout)), default);
 
     /// <summary>Sends one message, waiting for room until it fits or <paramref name="cancellationToken"/> is cancelled.</summary>
-    /// <exception cref="OperationCanceledException">Cancelled before the message could be sent (nothing was sent).</exception>
+    /// <exception cref="OperationCanceledException">Cancelled before the message was sent (nothing was delivered; a fragmented message is abandoned).</exception>
     public void Send(ReadOnlySpan<byte> message, CancellationToken cancellationToken)
     {
-        while (!_endpoint.Send(message, Deadline(TimeSpan.FromMilliseconds(10))))
+        cancellationToken.ThrowIfCancellationRequested();
+        SendWithin(message, Native.Deadline.Infinite, cancellationToken);
+    }
+
+    private bool SendWithin(ReadOnlySpan<byte> message, Native.Deadline deadline, CancellationToken cancellationToken)
+    {
+        if (!_sendGate.Enter(Options.SingleWriter, GateRole.Send, deadline, this, cancellationToken))
         {
-            cancellationToken.ThrowIfCancellationRequested();
+            return false;
+        }
+        try
+        {
+            return _endpoint.Send(message, deadline, cancellationToken);
+        }
+        finally
+        {
+            _sendGate.Exit();
         }
     }
 
     /// <summary>
     /// Claims room for a message of <paramref name="length"/> bytes to be written in place (zero copy on the
-    /// way in). Commit or abort the claim before claiming or sending again.
+    /// way in). The claim holds the send side: other threads' sends wait (or, on a SingleWriter channel, throw) until
+    /// it is committed or aborted; commit or abort it before this thread sends or claims again.
     /// </summary>
-    /// <returns>False when there is no room now.</returns>
+    /// <returns>False when there is no room now, or another thread is sending.</returns>
     /// <exception cref="ArgumentOutOfRangeException">The length is negative or above <see cref="MaxClaimLength"/>.</exception>
-    /// <exception cref="InvalidOperationException">A claim is already open.</exception>
+    /// <exception cref="InvalidOperationException">A claim is already open on this thread, or another thread is sending on a SingleWriter channel.</exception>
     public bool TryClaim(int length, out ChannelClaim claim)
     {
-        if (_endpoint.TryClaim(length, out var span))
-        {
-            claim = new ChannelClaim(this, span, ++_claimGeneration);
-            return true;
-        }
         claim = default;
+        if (!_sendGate.TryEnter(Options.SingleWriter, GateRole.Send))
+        {
+            return false;
+        }
+        bool claimed;
+        try
+        {
+            claimed = _endpoint.TryClaim(length, out var span);
+            if (claimed)
+            {
+                claim = new ChannelClaim(this, span, ++_claimGeneration);
+                return true; // the gate stays held until Commit or Abort
+            }
+        }
+        catch
+        {
+            _sendGate.Exit();
+            throw;
+        }
+        _sendGate.Exit();
         return false;
     }
 
     internal void CommitClaim(long generation)
     {
         CheckClaim(generation);
-        _endpoint.Commit();
+        try
+        {
+            _endpoint.Commit();
+        }
+        finally
+        {
+            _sendGate.Exit();
+        }
     }
 
     internal void AbortClaim(long generation)
     {
         CheckClaim(generation);
-        _endpoint.Abort();
+        try
+        {
+            _endpoint.Abort();
+        }
+        finally
+        {
+            _sendGate.Exit();
+        }
     }
 
     /// <summary>
@@ -221,13 +278,16 @@ public sealed class IicChannel : IDisposable, IAsyncDisposable
     /// </summary>
     private void CheckClaim(long generation)
     {
-        if (generation != _claimGeneration || !_endpoint.HasOpenClaim)
+        if (generation != Volatile.Read(ref _claimGeneration) || !_endpoint.HasOpenClaim)
         {
             throw new InvalidOperationException("This claim was already committed or aborted (a copy of it was): claim again with TryClaim.");
         }
     }
 
     private long _claimGeneration;
+    private RoleGate _sendGate;
+    private RoleGate _receiveGate;
+    private readonly SemaphoreSlim _asyncReceivers = new(1, 1); // async receivers take turns waiting on the one AsyncReceiveSource
 
     /// <summary>
     /// Receives one message into <paramref name="destination"/>, waiting for it.
@@ -236,9 +296,10 @@ public sealed class IicChannel : IDisposable, IAsyncDisposable
     /// <exception cref="MessageTooLargeException">The buffer is too small; the message stays unread (the exception says the size needed).</exception>
     /// <exception cref="IicChannelClosedException">The peer closed and every message was received.</exception>
     /// <exception cref="PeerDeadException">The peer died and every message it published was received.</exception>
+    /// <exception cref="InvalidOperationException">Another thread is receiving on a <see cref="ChannelOptions.SingleReader"/> channel.</exception>
     public int Receive(Span<byte> destination)
     {
-        _endpoint.TryReceive(destination, out var length, long.MaxValue);
+        ReceiveWithin(destination, out var length, Native.Deadline.Infinite, default);
         return length;
     }
 
@@ -246,31 +307,52 @@ public sealed class IicChannel : IDisposable, IAsyncDisposable
     /// <exception cref="OperationCanceledException">Cancelled before a message arrived.</exception>
     public int Receive(Span<byte> destination, CancellationToken cancellationToken)
     {
+        // The waiter sleeps on a futex, not on the token: wake up every 10 ms to look at it.
         while (true)
         {
-            if (_endpoint.TryReceive(destination, out var length, Deadline(TimeSpan.FromMilliseconds(10))))
+            cancellationToken.ThrowIfCancellationRequested();
+            if (ReceiveWithin(destination, out var length, Native.Deadline.After(s_cancellationPoll), cancellationToken))
             {
                 return length;
             }
-            cancellationToken.ThrowIfCancellationRequested();
         }
     }
 
-    /// <summary>Receives one message if one is waiting now.</summary>
+    private static readonly TimeSpan s_cancellationPoll = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>Receives one message if one is waiting now (and no other thread is receiving).</summary>
     /// <returns>False when none is waiting.</returns>
-    public bool TryReceive(Span<byte> destination, out int length) => _endpoint.TryReceive(destination, out length, 0);
+    public bool TryReceive(Span<byte> destination, out int length) => ReceiveWithin(destination, out length, Native.Deadline.Immediate, default);
 
     /// <summary>Receives one message, waiting at most <paramref name="timeout"/>.</summary>
+    /// <param name="destination">Where the message is copied.</param>
+    /// <param name="length">The message length.</param>
+    /// <param name="timeout">Zero to try once; <see cref="Timeout.InfiniteTimeSpan"/> or <see cref="TimeSpan.MaxValue"/> for no limit.</param>
     /// <returns>False when none arrived in time.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">A negative timeout (other than infinite).</exception>
     public bool TryReceive(Span<byte> destination, out int length, TimeSpan timeout)
     {
-        if (timeout < TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan)
-        {
-            _ = Deadline(timeout); // refuses it, before anything is taken, with a message that says what to pass
-        }
+        Native.Deadline.ThrowIfNegative(timeout, nameof(timeout)); // before anything is taken
         // A message is there: take it without reading the clock; the deadline is computed only to wait.
-        return (!Options.Grouped && _endpoint.TryReceive(destination, out length, 0))
-            || _endpoint.TryReceive(destination, out length, Deadline(timeout));
+        return (!Options.Grouped && ReceiveWithin(destination, out length, Native.Deadline.Immediate, default))
+            || ReceiveWithin(destination, out length, Native.Deadline.After(timeout, nameof(timeout)), default);
+    }
+
+    private bool ReceiveWithin(Span<byte> destination, out int length, Native.Deadline deadline, CancellationToken cancellationToken)
+    {
+        if (!_receiveGate.Enter(Options.SingleReader, GateRole.Receive, deadline, this, cancellationToken))
+        {
+            length = 0;
+            return false;
+        }
+        try
+        {
+            return _endpoint.TryReceive(destination, out length, deadline);
+        }
+        finally
+        {
+            _receiveGate.Exit();
+        }
     }
 
     /// <summary>
@@ -284,30 +366,81 @@ public sealed class IicChannel : IDisposable, IAsyncDisposable
     /// <exception cref="OperationCanceledException">Cancelled before a message arrived.</exception>
     public ValueTask<int> ReceiveAsync(Memory<byte> destination, CancellationToken cancellationToken = default)
     {
-        if (TryReceiveWithoutWaiting(destination.Span, out var length)
-            || (_endpoint.WaitToReceive(SpinDeadline()) && TryReceiveWithoutWaiting(destination.Span, out length)))
+        if (_receiveGate.TryEnter(Options.SingleReader, GateRole.Receive))
         {
-            return new ValueTask<int>(length);
+            try
+            {
+                if (TryReceiveWithoutWaiting(destination.Span, out var length)
+                    || (_endpoint.WaitToReceive(SpinDeadline()) && TryReceiveWithoutWaiting(destination.Span, out length)))
+                {
+                    return new ValueTask<int>(length);
+                }
+            }
+            finally
+            {
+                _receiveGate.Exit();
+            }
         }
         return ReceiveSlowAsync(destination, cancellationToken);
     }
 
     private async ValueTask<int> ReceiveSlowAsync(Memory<byte> destination, CancellationToken cancellationToken)
     {
-        while (true)
+        // One async receiver at a time waits on the channel's AsyncReceiveSource; the others queue here without a thread.
+        // A SingleReader channel skips the queue: a second concurrent receive is misuse and the source refuses it.
+        var queued = !Options.SingleReader;
+        if (queued)
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            await _asyncReceive.WaitAsync(cancellationToken).ConfigureAwait(false);
-            if (TryReceiveWithoutWaiting(destination.Span, out var length))
+            await _asyncReceivers.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        try
+        {
+            while (true)
             {
-                return length;
+                cancellationToken.ThrowIfCancellationRequested();
+                await _asyncReceive.WaitAsync(cancellationToken).ConfigureAwait(false);
+                if (TryReceiveAsyncTurn(destination.Span, out var length, out var gateBusy))
+                {
+                    return length;
+                }
+                if (gateBusy)
+                {
+                    // A synchronous receiver holds the receive side (it may be parked): look again shortly.
+                    await Task.Delay(1, cancellationToken).ConfigureAwait(false);
+                }
             }
+        }
+        finally
+        {
+            if (queued)
+            {
+                _asyncReceivers.Release();
+            }
+        }
+    }
+
+    private bool TryReceiveAsyncTurn(Span<byte> destination, out int length, out bool gateBusy)
+    {
+        length = 0;
+        gateBusy = !_receiveGate.TryEnter(Options.SingleReader, GateRole.Receive);
+        if (gateBusy)
+        {
+            return false;
+        }
+        try
+        {
+            return TryReceiveWithoutWaiting(destination, out length);
+        }
+        finally
+        {
+            _receiveGate.Exit();
         }
     }
 
     /// <summary>
     /// Receives one whole message if it is there, never waiting: a message still arriving in fragments is gathered
     /// across calls (in the endpoint's reassembly buffer), so an asynchronous receive never blocks its thread.
+    /// The caller holds the receive gate.
     /// </summary>
     private bool TryReceiveWithoutWaiting(Span<byte> destination, out int length)
     {
@@ -339,26 +472,96 @@ public sealed class IicChannel : IDisposable, IAsyncDisposable
     /// <exception cref="OperationCanceledException">Cancelled first.</exception>
     public ValueTask WaitToReceiveAsync(CancellationToken cancellationToken = default)
     {
-        if (_endpoint.WaitToReceive(SpinDeadline()))
+        if (_receiveGate.TryEnter(Options.SingleReader, GateRole.Receive))
         {
-            return ValueTask.CompletedTask;
+            try
+            {
+                if (_endpoint.WaitToReceive(SpinDeadline()))
+                {
+                    return ValueTask.CompletedTask;
+                }
+            }
+            finally
+            {
+                _receiveGate.Exit();
+            }
         }
-        return _asyncReceive.WaitAsync(cancellationToken);
+        return Options.SingleReader ? _asyncReceive.WaitAsync(cancellationToken) : WaitToReceiveQueuedAsync(cancellationToken);
+    }
+
+    private async ValueTask WaitToReceiveQueuedAsync(CancellationToken cancellationToken)
+    {
+        await _asyncReceivers.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _asyncReceive.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _asyncReceivers.Release();
+        }
+    }
+
+    /// <summary>Waits (holding the receive side) until a message or the end is ready, or <paramref name="deadline"/> passes.</summary>
+    internal bool WaitToReceive(Native.Deadline deadline)
+    {
+        if (!_receiveGate.Enter(Options.SingleReader, GateRole.Receive, deadline, this, default))
+        {
+            return false;
+        }
+        try
+        {
+            return _endpoint.WaitToReceive(deadline);
+        }
+        finally
+        {
+            _receiveGate.Exit();
+        }
     }
 
     /// <summary>
     /// Hands up to <paramref name="limit"/> waiting messages to <paramref name="handler"/> in place (zero copy
-    /// on the way out); the span is valid only during the call. Does not wait. A static lambda with
-    /// <paramref name="state"/> allocates nothing.
+    /// on the way out); the span is valid only during the call. Does not wait (also not for another receiving
+    /// thread: then it returns 0). A static lambda with <paramref name="state"/> allocates nothing. The handler must
+    /// not receive from this channel.
     /// </summary>
     /// <returns>The number of messages handled.</returns>
     /// <exception cref="IicChannelClosedException">The peer closed and every message was received.</exception>
     /// <exception cref="PeerDeadException">The peer died and every message it published was received.</exception>
-    public int Poll<TState>(ReadOnlySpanAction<byte, TState> handler, TState state, int limit = int.MaxValue) => _endpoint.Poll(handler, state, limit);
+    /// <exception cref="InvalidOperationException">Another thread is receiving on a <see cref="ChannelOptions.SingleReader"/> channel, or the handler receives from this channel.</exception>
+    public int Poll<TState>(ReadOnlySpanAction<byte, TState> handler, TState state, int limit = int.MaxValue)
+    {
+        if (!_receiveGate.TryEnter(Options.SingleReader, GateRole.Receive))
+        {
+            return 0;
+        }
+        try
+        {
+            return _endpoint.Poll(handler, state, limit);
+        }
+        finally
+        {
+            _receiveGate.Exit();
+        }
+    }
 
     /// <summary>Like <see cref="Poll{TState}(ReadOnlySpanAction{byte, TState}, TState, int)"/> with a struct handler (specialised, no allocation).</summary>
     public int Poll<THandler>(ref THandler handler, int limit = int.MaxValue)
-        where THandler : struct, IMessageHandler, allows ref struct => _endpoint.Poll(ref handler, limit);
+        where THandler : struct, IMessageHandler, allows ref struct
+    {
+        if (!_receiveGate.TryEnter(Options.SingleReader, GateRole.Receive))
+        {
+            return 0;
+        }
+        try
+        {
+            return _endpoint.Poll(ref handler, limit);
+        }
+        finally
+        {
+            _receiveGate.Exit();
+        }
+    }
 
     /// <summary>
     /// A full-duplex byte stream over the channel (message boundaries do not matter to it), so SslStream,
@@ -398,27 +601,13 @@ public sealed class IicChannel : IDisposable, IAsyncDisposable
     /// consumer waits for (an HTTP/2 frame's reply, say) often needs that very pool: a longer inline spin
     /// delayed gRPC round trips from ~0.2 ms to ~2 ms.
     /// </summary>
-    private long SpinDeadline()
+    private Native.Deadline SpinDeadline()
     {
         var budget = _endpoint.Waiter.CurrentSpinBudget;
-        return Deadline(budget < s_asyncSpinCap ? budget : s_asyncSpinCap);
+        return Native.Deadline.After(budget < s_asyncSpinCap ? budget : s_asyncSpinCap);
     }
 
     private static readonly TimeSpan s_asyncSpinCap = TimeSpan.FromMicroseconds(20);
-
-    private static long Deadline(TimeSpan timeout)
-    {
-        if (timeout == Timeout.InfiniteTimeSpan)
-        {
-            return long.MaxValue;
-        }
-        if (timeout < TimeSpan.Zero)
-        {
-            throw new ArgumentOutOfRangeException(nameof(timeout), timeout,
-                "A timeout cannot be negative: pass TimeSpan.Zero to try once without waiting, or Timeout.InfiniteTimeSpan to wait as long as needed.");
-        }
-        return Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
-    }
 
     /// <summary>Disposes a window shared by the two in-process ends of <see cref="CreatePair"/> when both are gone.</summary>
     private sealed class SharedOwnership(SharedWindow window)

@@ -34,9 +34,17 @@ public sealed class IicListener : IDisposable
     }
 
     /// <summary>Waits for the next connection.</summary>
+    /// <param name="timeout">Zero or positive; <see cref="Timeout.InfiniteTimeSpan"/> or <see cref="TimeSpan.MaxValue"/> for no limit.</param>
     /// <exception cref="TimeoutException">None arrived in time.</exception>
     /// <exception cref="HypervisorException">The hypervisor went away.</exception>
-    public IicChannel Accept(TimeSpan timeout) => IicChannel.FromGrant(_listener.Accept(timeout), _options);
+    /// <exception cref="ArgumentOutOfRangeException">A negative timeout (other than infinite).</exception>
+    public IicChannel Accept(TimeSpan timeout)
+    {
+        Native.Deadline.ThrowIfNegative(timeout, nameof(timeout));
+        // Saturate: a timer takes at most ~24.8 days; anything longer (TimeSpan.MaxValue) means no limit.
+        var wait = timeout.TotalMilliseconds >= int.MaxValue - 1 ? Timeout.InfiniteTimeSpan : timeout;
+        return IicChannel.FromGrant(_listener.Accept(wait), _options);
+    }
 
     /// <summary>Waits asynchronously for the next connection.</summary>
     /// <exception cref="HypervisorException">The hypervisor went away.</exception>
