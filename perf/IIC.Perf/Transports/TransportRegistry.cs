@@ -13,6 +13,7 @@ internal static class TransportRegistry
     public static IReadOnlyList<IBenchTransport> Create() =>
     [
         new IicTransport(),
+        new IicTransport(singleThreaded: true), // the cost of the thread-safe default, measured in the same run
         new RawShmTransport(park: false),
         new RawShmTransport(park: true),
         new UdsTransport(),

@@ -14,6 +14,7 @@ namespace IIC.Hardware;
 public sealed class Partition : IDisposable
 {
     private static readonly TimeSpan s_requestTimeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan s_minimumReplyWait = TimeSpan.FromMilliseconds(500);
 
     private readonly SeqPacketSocket _socket;
     private readonly Thread _reader;
@@ -152,7 +153,8 @@ public sealed class Partition : IDisposable
     /// <param name="service">The service.</param>
     /// <param name="ringCapacity">Bytes per direction (a power of two within the hypervisor's limit).</param>
     /// <param name="timeout">How long the whole call may take, also against a hypervisor that does not answer (default 5 s;
-    /// zero fails at once if the service is not offered; <see cref="Timeout.InfiniteTimeSpan"/> or <see cref="TimeSpan.MaxValue"/> for no limit).</param>
+    /// zero fails at once if the service is not offered, a timeout under 0.5 s still gives the hypervisor 0.5 s to
+    /// answer; <see cref="Timeout.InfiniteTimeSpan"/> or <see cref="TimeSpan.MaxValue"/> for no limit).</param>
     /// <param name="grouped">The connection receives through this partition's <see cref="Group"/>.</param>
     /// <exception cref="HypervisorException">Unknown service, policy denial, a refused ring size, or the hypervisor is gone.</exception>
     public GrantedConnection Connect(string service, int ringCapacity = WindowOptions.DefaultRingCapacity, TimeSpan? timeout = null, bool grouped = false)
@@ -160,10 +162,15 @@ public sealed class Partition : IDisposable
         ControlProtocol.ValidateName(service, nameof(service));
         DescriptorRing.ValidateCapacity(ringCapacity);
         var wait = timeout ?? TimeSpan.FromSeconds(5);
-        var deadline = Deadline.After(wait, nameof(timeout)); // bounds the whole call
+        Deadline.ThrowIfNegative(wait, nameof(timeout));
+        // The timeout bounds the whole call, also against a hypervisor that does not answer; a very short one still
+        // leaves the hypervisor half a second to answer (TimeSpan.Zero: "not offered" at once, not "no answer").
+        var deadline = Deadline.After(wait < s_minimumReplyWait && wait != Timeout.InfiniteTimeSpan ? s_minimumReplyWait : wait, nameof(timeout));
         // The hypervisor waits a little less for the service than we wait for its answer, so that "not offered"
         // arrives before our own deadline, from the hypervisor that knows why.
-        var hypervisorWait = deadline.IsInfinite ? 600_000 : Math.Clamp((wait - TimeSpan.FromMilliseconds(Math.Min(250, wait.TotalMilliseconds / 5))).TotalMilliseconds, 0, 600_000);
+        var hypervisorWait = deadline.IsInfinite ? 600_000
+            : wait < s_minimumReplyWait ? wait.TotalMilliseconds
+            : Math.Min((wait - TimeSpan.FromMilliseconds(Math.Min(250, wait.TotalMilliseconds / 5))).TotalMilliseconds, 600_000);
         var reply = Request(ControlMessageType.Connect, w =>
         {
             w.WriteString(service);

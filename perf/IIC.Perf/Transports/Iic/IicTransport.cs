@@ -12,8 +12,11 @@ namespace IIC.Perf.Transports.Iic;
 /// IICFast itself, the way an application uses it: this process starts an embedded hypervisor and attaches as a
 /// partition that listens on a service; the child attaches as a second partition and connects; the hypervisor
 /// grants them a sealed window. Every wait mode (spin, spinpark, park, adaptive) is the channel's wait strategy.
+/// <para>"iic" uses the default channel (safe for concurrent senders and receivers: one interlocked turn per call);
+/// "iic-single" promises one sender and one receiver (ChannelOptions.SingleWriter/SingleReader), so one run measures
+/// what the safe default costs.</para>
 /// </summary>
-internal sealed class IicTransport : IBenchTransport
+internal sealed class IicTransport(bool singleThreaded = false) : IBenchTransport
 {
     private readonly Lock _lock = new();
     private Hypervisor? _hypervisor;
@@ -21,9 +24,11 @@ internal sealed class IicTransport : IBenchTransport
     private string? _socketDirectory;
     private int _sessions;
 
-    public string Name => "iic";
+    public string Name => singleThreaded ? "iic-single" : "iic";
 
-    public string Description => "IICFast channels through an embedded hypervisor (sealed memfd window, SPSC rings, futex doorbell)";
+    public string Description => singleThreaded
+        ? "IICFast channels with SingleWriter/SingleReader (the single-thread path), otherwise as iic"
+        : "IICFast channels through an embedded hypervisor (sealed memfd window, SPSC rings, futex doorbell)";
 
     public IReadOnlyList<string> Modes => WaitModes.Selectable;
 
@@ -59,8 +64,10 @@ internal sealed class IicTransport : IBenchTransport
     }
 
     /// <summary>A ring that carries the run's messages unfragmented, whatever their size: 8 per ring, at least 1 MiB.</summary>
-    private static ChannelOptions ChannelOptionsFor(LinkOptions options) => new()
+    private ChannelOptions ChannelOptionsFor(LinkOptions options) => new()
     {
+        SingleWriter = singleThreaded,
+        SingleReader = singleThreaded,
         WaitStrategy = WaitStrategy.Parse(options.Mode),
         RingCapacity = (int)Math.Max(WindowOptions.DefaultRingCapacity, BitOperations.RoundUpToPowerOf2((uint)(8 * (options.MessageSize + RecordHeader.Size)))),
         Name = "perf",
@@ -73,7 +80,7 @@ internal sealed class IicTransport : IBenchTransport
             if (_partition is null)
             {
                 _socketDirectory = Directory.CreateTempSubdirectory("iicperf-").FullName;
-                _hypervisor = Hypervisor.Start("iicperf-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture), new HypervisorOptions { SocketDirectory = _socketDirectory });
+                _hypervisor = Hypervisor.Start(Name + "perf-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture), new HypervisorOptions { SocketDirectory = _socketDirectory });
                 _partition = Partition.Attach(_hypervisor.Name, "perf-parent", _socketDirectory);
                 CleanupRegistry.Register(new Teardown(this));
             }
