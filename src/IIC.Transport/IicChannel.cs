@@ -104,9 +104,16 @@ public sealed partial class IicChannel : IDisposable, IAsyncDisposable
     /// <summary>
     /// Connects to <paramref name="service"/> through <paramref name="partition"/>'s hypervisor, waiting up to
     /// <paramref name="timeout"/> (default 5 s) for a partition to offer it. Works the same whether the
-    /// listener is in this process or another.
+    /// listener is in this process or another. The channel outlives <paramref name="partition"/>.
     /// </summary>
-    /// <exception cref="HypervisorException">Unknown service, policy denial, or the hypervisor is gone.</exception>
+    /// <param name="partition">The partition to connect through.</param>
+    /// <param name="service">The service name.</param>
+    /// <param name="options">Ring size, wait strategy, threading (<see cref="ChannelOptions.SingleWriter"/>...).</param>
+    /// <param name="timeout">Bounds the whole call, also against a hypervisor that does not answer (zero: fail at once if
+    /// the service is not offered; <see cref="Timeout.InfiniteTimeSpan"/> or <see cref="TimeSpan.MaxValue"/>: no limit).</param>
+    /// <exception cref="HypervisorException">Unknown service, policy denial, no answer in time, or the hypervisor is gone.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A negative timeout (other than infinite).</exception>
+    /// <exception cref="ObjectDisposedException">The partition was disposed.</exception>
     public static IicChannel Connect(Partition partition, string service, ChannelOptions? options = null, TimeSpan? timeout = null)
     {
         ArgumentNullException.ThrowIfNull(partition);

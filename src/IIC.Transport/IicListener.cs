@@ -40,10 +40,7 @@ public sealed class IicListener : IDisposable
     /// <exception cref="ArgumentOutOfRangeException">A negative timeout (other than infinite).</exception>
     public IicChannel Accept(TimeSpan timeout)
     {
-        Native.Deadline.ThrowIfNegative(timeout, nameof(timeout));
-        // Saturate: a timer takes at most ~24.8 days; anything longer (TimeSpan.MaxValue) means no limit.
-        var wait = timeout.TotalMilliseconds >= int.MaxValue - 1 ? Timeout.InfiniteTimeSpan : timeout;
-        return IicChannel.FromGrant(_listener.Accept(wait), _options);
+        return IicChannel.FromGrant(_listener.Accept(timeout), _options); // refuses a negative timeout, saturates a huge one
     }
 
     /// <summary>Waits asynchronously for the next connection.</summary>

@@ -258,7 +258,7 @@ internal sealed unsafe partial class WindowEndpoint
                 return false;
             }
             var framing = flags & RecordFraming.Unfragmented;
-            if (framing is RecordFraming.Begin or RecordFraming.Unfragmented || payload.Length > total - filled)
+            if (framing is RecordFraming.Begin or RecordFraming.Unfragmented || (flags & RecordFraming.Abandon) != 0 || payload.Length > total - filled)
             {
                 throw Fault(type, payload.Length, total, filled);
             }
@@ -328,7 +328,8 @@ internal sealed unsafe partial class WindowEndpoint
                 break;
             }
             var framing = RecordHeader.Flags(type) & RecordFraming.Unfragmented;
-            if (framing is RecordFraming.Begin or RecordFraming.Unfragmented || payload.Length > _assemblyLength - _assemblyFilled)
+            if (framing is RecordFraming.Begin or RecordFraming.Unfragmented || (RecordHeader.Flags(type) & RecordFraming.Abandon) != 0
+                || payload.Length > _assemblyLength - _assemblyFilled)
             {
                 throw Fault(type, payload.Length, _assemblyLength, _assemblyFilled);
             }
