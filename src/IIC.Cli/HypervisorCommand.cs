@@ -76,10 +76,14 @@ internal static class HypervisorCommand
                     {
                         throw new UsageException("--name was given twice.");
                     }
-                    parsedName = ValidName(reader.Value(option), "--name");
-                    if (parsedName.Contains('/', StringComparison.Ordinal))
+                    parsedName = reader.Value(option);
+                    try
                     {
-                        throw new UsageException($"--name '{parsedName}' cannot contain '/'.");
+                        HypervisorPaths.ValidateHypervisorName(parsedName, "name");
+                    }
+                    catch (ArgumentException e)
+                    {
+                        throw new UsageException("--name: " + e.Message[..(e.Message.IndexOf(" (Parameter", StringComparison.Ordinal) is var at and >= 0 ? at : e.Message.Length)]);
                     }
                     break;
                 case "--allow-uid":

@@ -1,35 +1,72 @@
 using System.Diagnostics;
-using System.Globalization;
 
 namespace IIC.Native;
 
-/// <summary>A point in monotonic time for calls that retry (EINTR, EAGAIN) with the time that is left.</summary>
+/// <summary>
+/// A point in monotonic time (a <see cref="Stopwatch"/> timestamp) that every layer waits against: the transport's
+/// sends and receives, the hypervisor's requests, and the system calls that retry (EINTR, EAGAIN) with the time that
+/// is left. One type, so a timeout given at the top is honoured all the way down.
+/// <para><see cref="Timeout.InfiniteTimeSpan"/> and any timeout too long to represent (<see cref="TimeSpan.MaxValue"/>)
+/// mean no limit (saturating arithmetic, never an overflow into the past); <c>default</c> is
+/// <see cref="Immediate"/>: try once, do not wait.</para>
+/// </summary>
 internal readonly struct Deadline
 {
-    private readonly long _end; // Stopwatch timestamp; long.MaxValue means no deadline
+    private readonly long _end; // Stopwatch timestamp; long.MaxValue means no deadline, 0 means do not wait
 
     private Deadline(long end) => _end = end;
 
-    /// <summary>True when there is no deadline (the timeout was <see cref="Timeout.InfiniteTimeSpan"/>).</summary>
+    /// <summary>No limit.</summary>
+    public static Deadline Infinite => new(long.MaxValue);
+
+    /// <summary>Already passed: try once without waiting.</summary>
+    public static Deadline Immediate => default;
+
+    /// <summary>A deadline at a <see cref="Stopwatch"/> timestamp: 0 (or less) = <see cref="Immediate"/>, <see cref="long.MaxValue"/> = <see cref="Infinite"/>.</summary>
+    public static Deadline AtTimestamp(long timestamp) => new(Math.Max(0, timestamp));
+
+    /// <summary>True when there is no deadline.</summary>
     public bool IsInfinite => _end == long.MaxValue;
 
-    /// <summary>Starts a deadline <paramref name="timeout"/> from now.</summary>
+    /// <summary>True for <see cref="Immediate"/> (the caller asked not to wait at all).</summary>
+    public bool IsImmediate => _end == 0;
+
+    /// <summary>The <see cref="Stopwatch"/> timestamp it ends at; <see cref="long.MaxValue"/> = never, 0 = already.</summary>
+    public long Timestamp => _end;
+
+    /// <summary>
+    /// Starts a deadline <paramref name="timeout"/> from now. The one place a public timeout is checked: a negative
+    /// one is refused the same way everywhere, naming the caller's parameter.
+    /// </summary>
+    /// <param name="timeout">Zero or positive, or <see cref="Timeout.InfiniteTimeSpan"/>.</param>
+    /// <param name="parameterName">The public parameter the timeout came from (for the exception).</param>
     /// <exception cref="ArgumentOutOfRangeException">The timeout is negative and not <see cref="Timeout.InfiniteTimeSpan"/>.</exception>
     public static Deadline After(TimeSpan timeout, string parameterName = "timeout")
     {
         if (timeout == Timeout.InfiniteTimeSpan)
         {
-            return new Deadline(long.MaxValue);
+            return Infinite;
         }
-        if (timeout < TimeSpan.Zero)
-        {
-            throw new ArgumentOutOfRangeException(parameterName, timeout, string.Create(CultureInfo.InvariantCulture,
-                $"A timeout must be zero or positive, or Timeout.InfiniteTimeSpan; got {timeout}."));
-        }
+        ThrowIfNegative(timeout, parameterName);
+        // Saturating: ticks * (Frequency / TicksPerSecond) in double, compared before it is added.
         var ticks = timeout.Ticks * ((double)Stopwatch.Frequency / TimeSpan.TicksPerSecond);
         var now = Stopwatch.GetTimestamp();
-        return new Deadline(ticks >= long.MaxValue - now ? long.MaxValue - 1 : now + (long)ticks);
+        return ticks >= long.MaxValue - 1 - now ? Infinite : new Deadline(Math.Max(1, now + (long)ticks));
     }
+
+    /// <summary>Refuses a negative timeout (other than <see cref="Timeout.InfiniteTimeSpan"/>) with the message every public call uses.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The timeout is negative and not <see cref="Timeout.InfiniteTimeSpan"/>.</exception>
+    public static void ThrowIfNegative(TimeSpan timeout, string parameterName)
+    {
+        if (timeout < TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentOutOfRangeException(parameterName, timeout,
+                $"{parameterName} cannot be negative: pass TimeSpan.Zero to try once without waiting, or Timeout.InfiniteTimeSpan (or TimeSpan.MaxValue) to wait as long as needed.");
+        }
+    }
+
+    /// <summary>The earlier of two deadlines.</summary>
+    public static Deadline Min(Deadline a, Deadline b) => a._end <= b._end ? a : b;
 
     /// <summary>The time left (zero once passed); <see cref="Timeout.InfiniteTimeSpan"/> when there is no deadline.</summary>
     public TimeSpan Remaining

@@ -21,6 +21,20 @@ public sealed record ChannelOptions
     /// </summary>
     public bool Grouped { get; init; }
 
+    /// <summary>
+    /// Promise that at most one thread sends (or claims) at a time, as in System.Threading.Channels. False (the
+    /// default): any number of threads may send at once and take turns. True: the single-producer path; a second
+    /// thread that sends while one is sending gets an <see cref="InvalidOperationException"/> (nothing is corrupted).
+    /// </summary>
+    public bool SingleWriter { get; init; }
+
+    /// <summary>
+    /// Promise that at most one thread receives (or polls) at a time, as in System.Threading.Channels. False (the
+    /// default): any number of threads may receive at once and take turns; each message goes to one of them.
+    /// True: the single-consumer path; a second concurrent receiver gets an <see cref="InvalidOperationException"/>.
+    /// </summary>
+    public bool SingleReader { get; init; }
+
     /// <summary>A name for metrics and events (the service name when connected through a partition).</summary>
     public string Name { get; init; } = "channel";
 }

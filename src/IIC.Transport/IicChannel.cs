@@ -2,20 +2,27 @@ using System.Buffers;
 using System.Diagnostics;
 using System.IO.Pipelines;
 using IIC.Hardware;
+using IIC.Native;
 
 namespace IIC.Transport;
 
 /// <summary>
 /// A connected, bidirectional message channel between two partitions over shared memory: each direction is a
 /// lock-free ring in a sealed window, and a receiver that sleeps is woken by the sender's doorbell only then.
-/// <para>Thread safety: one thread may send while another receives. Two threads must not send at once, nor
-/// receive at once (the single-producer single-consumer fast path); use a lock around your calls if you need
-/// several. Dispose may be called from any thread.</para>
+/// <para>Thread safety, as in System.Threading.Channels: by default any number of threads may send and any number
+/// may receive at once; they take turns (one uncontended interlocked operation per call), each message goes whole to
+/// one receiver, and messages from one sending thread arrive in the order it sent them. With
+/// <see cref="ChannelOptions.SingleWriter"/> / <see cref="ChannelOptions.SingleReader"/> you promise one thread per
+/// role; a second concurrent thread gets an <see cref="InvalidOperationException"/>, never a corrupt message. An open
+/// <see cref="ChannelClaim"/> holds the send side until it is committed or aborted. Dispose may be called from any
+/// thread at any time: calls in progress end with <see cref="ObjectDisposedException"/>.</para>
+/// <para>Lifetime: a channel outlives the <see cref="Partition"/> it was connected through; disposing the partition
+/// stops new connections, not this one.</para>
 /// <para>Ends: disposing either side ends the other side's receives with <see cref="IicChannelClosedException"/>
 /// after it has received everything already sent (Stream reads return 0); a peer that dies gives
 /// <see cref="PeerDeadException"/> instead; any use after this side's Dispose gives <see cref="ObjectDisposedException"/>.</para>
 /// </summary>
-public sealed class IicChannel : IDisposable, IAsyncDisposable
+public sealed partial class IicChannel : IDisposable, IAsyncDisposable
 {
     private readonly WindowEndpoint _endpoint;
     private readonly AsyncReceiveSource _asyncReceive;
@@ -97,9 +104,16 @@ public sealed class IicChannel : IDisposable, IAsyncDisposable
     /// <summary>
     /// Connects to <paramref name="service"/> through <paramref name="partition"/>'s hypervisor, waiting up to
     /// <paramref name="timeout"/> (default 5 s) for a partition to offer it. Works the same whether the
-    /// listener is in this process or another.
+    /// listener is in this process or another. The channel outlives <paramref name="partition"/>.
     /// </summary>
-    /// <exception cref="HypervisorException">Unknown service, policy denial, or the hypervisor is gone.</exception>
+    /// <param name="partition">The partition to connect through.</param>
+    /// <param name="service">The service name.</param>
+    /// <param name="options">Ring size, wait strategy, threading (<see cref="ChannelOptions.SingleWriter"/>...).</param>
+    /// <param name="timeout">Bounds the whole call, also against a hypervisor that does not answer (zero: fail at once if
+    /// the service is not offered; <see cref="Timeout.InfiniteTimeSpan"/> or <see cref="TimeSpan.MaxValue"/>: no limit).</param>
+    /// <exception cref="HypervisorException">Unknown service, policy denial, no answer in time, or the hypervisor is gone.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A negative timeout (other than infinite).</exception>
+    /// <exception cref="ObjectDisposedException">The partition was disposed.</exception>
     public static IicChannel Connect(Partition partition, string service, ChannelOptions? options = null, TimeSpan? timeout = null)
     {
         ArgumentNullException.ThrowIfNull(partition);
@@ -148,219 +162,6 @@ public sealed class IicChannel : IDisposable, IAsyncDisposable
     }
 
     /// <summary>
-    /// Sends one message: one copy, from <paramref name="message"/> into the ring the peer reads. Waits with
-    /// back pressure while the ring is full; never drops.
-    /// </summary>
-    /// <exception cref="ArgumentOutOfRangeException">The message is longer than <see cref="MaxMessageLength"/>.</exception>
-    /// <exception cref="IicChannelClosedException">The peer closed.</exception>
-    /// <exception cref="PeerDeadException">The peer died.</exception>
-    /// <exception cref="ObjectDisposedException">This side was disposed.</exception>
-    public void Send(ReadOnlySpan<byte> message) => _endpoint.Send(message, long.MaxValue);
-
-    /// <summary>Sends one message if the ring has room for all of it now.</summary>
-    /// <returns>False when it would have to wait (nothing was sent).</returns>
-    /// <exception cref="ArgumentOutOfRangeException">The message can never be sent without waiting: it is larger than the ring; use <see cref="Send(ReadOnlySpan{byte})"/>.</exception>
-    public bool TrySend(ReadOnlySpan<byte> message)
-    {
-        if (message.Length > _endpoint.MaxRecordPayloadLength)
-        {
-            throw new ArgumentOutOfRangeException(nameof(message), message.Length,
-                $"TrySend sends only messages of up to {_endpoint.MaxRecordPayloadLength} bytes (one record); use Send, which waits while it fragments larger ones.");
-        }
-        return _endpoint.Send(message, 0);
-    }
-
-    /// <summary>Sends one message, waiting at most <paramref name="timeout"/> for room.</summary>
-    /// <returns>False if there was no room in time (nothing was sent).</returns>
-    /// <exception cref="ArgumentOutOfRangeException">A negative timeout (other than infinite).</exception>
-    public bool TrySend(ReadOnlySpan<byte> message, TimeSpan timeout) => _endpoint.Send(message, Deadline(timeout));
-
-    /// <summary>Sends one message, waiting for room until it fits or <paramref name="cancellationToken"/> is cancelled.</summary>
-    /// <exception cref="OperationCanceledException">Cancelled before the message could be sent (nothing was sent).</exception>
-    public void Send(ReadOnlySpan<byte> message, CancellationToken cancellationToken)
-    {
-        while (!_endpoint.Send(message, Deadline(TimeSpan.FromMilliseconds(10))))
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-        }
-    }
-
-    /// <summary>
-    /// Claims room for a message of <paramref name="length"/> bytes to be written in place (zero copy on the
-    /// way in). Commit or abort the claim before claiming or sending again.
-    /// </summary>
-    /// <returns>False when there is no room now.</returns>
-    /// <exception cref="ArgumentOutOfRangeException">The length is negative or above <see cref="MaxClaimLength"/>.</exception>
-    /// <exception cref="InvalidOperationException">A claim is already open.</exception>
-    public bool TryClaim(int length, out ChannelClaim claim)
-    {
-        if (_endpoint.TryClaim(length, out var span))
-        {
-            claim = new ChannelClaim(this, span, ++_claimGeneration);
-            return true;
-        }
-        claim = default;
-        return false;
-    }
-
-    internal void CommitClaim(long generation)
-    {
-        CheckClaim(generation);
-        _endpoint.Commit();
-    }
-
-    internal void AbortClaim(long generation)
-    {
-        CheckClaim(generation);
-        _endpoint.Abort();
-    }
-
-    /// <summary>
-    /// A <see cref="ChannelClaim"/> is a struct: a stale copy of a finished claim must not commit or abort the
-    /// claim opened after it. Each claim carries the number of its TryClaim; only the open one may finish.
-    /// </summary>
-    private void CheckClaim(long generation)
-    {
-        if (generation != _claimGeneration || !_endpoint.HasOpenClaim)
-        {
-            throw new InvalidOperationException("This claim was already committed or aborted (a copy of it was): claim again with TryClaim.");
-        }
-    }
-
-    private long _claimGeneration;
-
-    /// <summary>
-    /// Receives one message into <paramref name="destination"/>, waiting for it.
-    /// </summary>
-    /// <returns>The message length.</returns>
-    /// <exception cref="MessageTooLargeException">The buffer is too small; the message stays unread (the exception says the size needed).</exception>
-    /// <exception cref="IicChannelClosedException">The peer closed and every message was received.</exception>
-    /// <exception cref="PeerDeadException">The peer died and every message it published was received.</exception>
-    public int Receive(Span<byte> destination)
-    {
-        _endpoint.TryReceive(destination, out var length, long.MaxValue);
-        return length;
-    }
-
-    /// <summary>Receives one message, waiting until it arrives or <paramref name="cancellationToken"/> is cancelled.</summary>
-    /// <exception cref="OperationCanceledException">Cancelled before a message arrived.</exception>
-    public int Receive(Span<byte> destination, CancellationToken cancellationToken)
-    {
-        while (true)
-        {
-            if (_endpoint.TryReceive(destination, out var length, Deadline(TimeSpan.FromMilliseconds(10))))
-            {
-                return length;
-            }
-            cancellationToken.ThrowIfCancellationRequested();
-        }
-    }
-
-    /// <summary>Receives one message if one is waiting now.</summary>
-    /// <returns>False when none is waiting.</returns>
-    public bool TryReceive(Span<byte> destination, out int length) => _endpoint.TryReceive(destination, out length, 0);
-
-    /// <summary>Receives one message, waiting at most <paramref name="timeout"/>.</summary>
-    /// <returns>False when none arrived in time.</returns>
-    public bool TryReceive(Span<byte> destination, out int length, TimeSpan timeout)
-    {
-        if (timeout < TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan)
-        {
-            _ = Deadline(timeout); // refuses it, before anything is taken, with a message that says what to pass
-        }
-        // A message is there: take it without reading the clock; the deadline is computed only to wait.
-        return (!Options.Grouped && _endpoint.TryReceive(destination, out length, 0))
-            || _endpoint.TryReceive(destination, out length, Deadline(timeout));
-    }
-
-    /// <summary>
-    /// Receives one message asynchronously. It spins briefly on the calling thread (per the wait strategy);
-    /// while it waits longer, no thread is held: a shared dispatcher thread sleeps on this channel's interrupt
-    /// page (with futex_waitv, many channels per thread) and resumes the receive. One receive at a time.
-    /// </summary>
-    /// <exception cref="MessageTooLargeException">The buffer is too small; the message stays unread.</exception>
-    /// <exception cref="IicChannelClosedException">The peer closed and every message was received.</exception>
-    /// <exception cref="PeerDeadException">The peer died and every message it published was received.</exception>
-    /// <exception cref="OperationCanceledException">Cancelled before a message arrived.</exception>
-    public ValueTask<int> ReceiveAsync(Memory<byte> destination, CancellationToken cancellationToken = default)
-    {
-        if (TryReceiveWithoutWaiting(destination.Span, out var length)
-            || (_endpoint.WaitToReceive(SpinDeadline()) && TryReceiveWithoutWaiting(destination.Span, out length)))
-        {
-            return new ValueTask<int>(length);
-        }
-        return ReceiveSlowAsync(destination, cancellationToken);
-    }
-
-    private async ValueTask<int> ReceiveSlowAsync(Memory<byte> destination, CancellationToken cancellationToken)
-    {
-        while (true)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            await _asyncReceive.WaitAsync(cancellationToken).ConfigureAwait(false);
-            if (TryReceiveWithoutWaiting(destination.Span, out var length))
-            {
-                return length;
-            }
-        }
-    }
-
-    /// <summary>
-    /// Receives one whole message if it is there, never waiting: a message still arriving in fragments is gathered
-    /// across calls (in the endpoint's reassembly buffer), so an asynchronous receive never blocks its thread.
-    /// </summary>
-    private bool TryReceiveWithoutWaiting(Span<byte> destination, out int length)
-    {
-        var copy = new CopyOut(destination);
-        var handled = _endpoint.Poll(ref copy, 1);
-        length = copy.Length;
-        return handled == 1;
-    }
-
-    /// <summary>Copies a message out; a buffer that is too small throws and leaves the message unread.</summary>
-    private ref struct CopyOut(Span<byte> destination) : IMessageHandler
-    {
-        private readonly Span<byte> _destination = destination;
-
-        public int Length { get; private set; }
-
-        public void OnMessage(ReadOnlySpan<byte> message)
-        {
-            if (message.Length > _destination.Length)
-            {
-                throw new MessageTooLargeException(message.Length, _destination.Length);
-            }
-            message.CopyTo(_destination);
-            Length = message.Length;
-        }
-    }
-
-    /// <summary>Waits asynchronously until a message (or the end of the channel) is ready to receive.</summary>
-    /// <exception cref="OperationCanceledException">Cancelled first.</exception>
-    public ValueTask WaitToReceiveAsync(CancellationToken cancellationToken = default)
-    {
-        if (_endpoint.WaitToReceive(SpinDeadline()))
-        {
-            return ValueTask.CompletedTask;
-        }
-        return _asyncReceive.WaitAsync(cancellationToken);
-    }
-
-    /// <summary>
-    /// Hands up to <paramref name="limit"/> waiting messages to <paramref name="handler"/> in place (zero copy
-    /// on the way out); the span is valid only during the call. Does not wait. A static lambda with
-    /// <paramref name="state"/> allocates nothing.
-    /// </summary>
-    /// <returns>The number of messages handled.</returns>
-    /// <exception cref="IicChannelClosedException">The peer closed and every message was received.</exception>
-    /// <exception cref="PeerDeadException">The peer died and every message it published was received.</exception>
-    public int Poll<TState>(ReadOnlySpanAction<byte, TState> handler, TState state, int limit = int.MaxValue) => _endpoint.Poll(handler, state, limit);
-
-    /// <summary>Like <see cref="Poll{TState}(ReadOnlySpanAction{byte, TState}, TState, int)"/> with a struct handler (specialised, no allocation).</summary>
-    public int Poll<THandler>(ref THandler handler, int limit = int.MaxValue)
-        where THandler : struct, IMessageHandler, allows ref struct => _endpoint.Poll(ref handler, limit);
-
-    /// <summary>
     /// A full-duplex byte stream over the channel (message boundaries do not matter to it), so SslStream,
     /// StreamJsonRpc, HTTP/2 or any Stream protocol runs over it unchanged. The same stream every call;
     /// disposing it disposes the channel.
@@ -390,34 +191,6 @@ public sealed class IicChannel : IDisposable, IAsyncDisposable
     {
         Dispose();
         return ValueTask.CompletedTask;
-    }
-
-    /// <summary>
-    /// How long an async receive spins on the caller's thread before handing the wait to the dispatcher: the wait
-    /// strategy's budget, but at most 20 µs. The caller is usually a thread-pool thread, and the work an async
-    /// consumer waits for (an HTTP/2 frame's reply, say) often needs that very pool: a longer inline spin
-    /// delayed gRPC round trips from ~0.2 ms to ~2 ms.
-    /// </summary>
-    private long SpinDeadline()
-    {
-        var budget = _endpoint.Waiter.CurrentSpinBudget;
-        return Deadline(budget < s_asyncSpinCap ? budget : s_asyncSpinCap);
-    }
-
-    private static readonly TimeSpan s_asyncSpinCap = TimeSpan.FromMicroseconds(20);
-
-    private static long Deadline(TimeSpan timeout)
-    {
-        if (timeout == Timeout.InfiniteTimeSpan)
-        {
-            return long.MaxValue;
-        }
-        if (timeout < TimeSpan.Zero)
-        {
-            throw new ArgumentOutOfRangeException(nameof(timeout), timeout,
-                "A timeout cannot be negative: pass TimeSpan.Zero to try once without waiting, or Timeout.InfiniteTimeSpan to wait as long as needed.");
-        }
-        return Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
     }
 
     /// <summary>Disposes a window shared by the two in-process ends of <see cref="CreatePair"/> when both are gone.</summary>

@@ -34,9 +34,14 @@ public sealed class IicListener : IDisposable
     }
 
     /// <summary>Waits for the next connection.</summary>
+    /// <param name="timeout">Zero or positive; <see cref="Timeout.InfiniteTimeSpan"/> or <see cref="TimeSpan.MaxValue"/> for no limit.</param>
     /// <exception cref="TimeoutException">None arrived in time.</exception>
     /// <exception cref="HypervisorException">The hypervisor went away.</exception>
-    public IicChannel Accept(TimeSpan timeout) => IicChannel.FromGrant(_listener.Accept(timeout), _options);
+    /// <exception cref="ArgumentOutOfRangeException">A negative timeout (other than infinite).</exception>
+    public IicChannel Accept(TimeSpan timeout)
+    {
+        return IicChannel.FromGrant(_listener.Accept(timeout), _options); // refuses a negative timeout, saturates a huge one
+    }
 
     /// <summary>Waits asynchronously for the next connection.</summary>
     /// <exception cref="HypervisorException">The hypervisor went away.</exception>

@@ -17,6 +17,7 @@ internal static class TransportRegistry
         return
     [
         new IicTransport(),
+        new IicTransport(singleThreaded: true), // the cost of the thread-safe default, measured in the same run
         new RawShmTransport(park: false),
         new RawShmTransport(park: true),
         new UdsTransport(),

@@ -19,15 +19,31 @@ public static class HypervisorPaths
     }
 
     /// <summary>The socket path of hypervisor <paramref name="name"/>.</summary>
+    /// <param name="name">The hypervisor name (see <see cref="ValidateHypervisorName"/>).</param>
+    /// <param name="directory">The socket directory (default <see cref="DefaultDirectory"/>).</param>
+    /// <param name="parameterName">The caller's public parameter that holds the name (for the exception).</param>
     /// <exception cref="ArgumentException">The name is not valid.</exception>
-    public static string SocketPath(string name, string? directory = null)
+    public static string SocketPath(string name, string? directory = null, string parameterName = "name")
     {
-        ControlProtocol.ValidateName(name, nameof(name));
-        if (name.Contains('/', StringComparison.Ordinal))
-        {
-            throw new ArgumentException($"A hypervisor name cannot contain '/': '{name}'.", nameof(name));
-        }
+        ValidateHypervisorName(name, parameterName);
         return Path.Combine(directory ?? DefaultDirectory, name + ".sock");
+    }
+
+    /// <summary>
+    /// A hypervisor name is a file name in the socket directory: 1 to <see cref="ControlProtocol.MaxNameLength"/> ASCII
+    /// letters, digits, '.', '_' or '-', not "." or "..". ('/' is refused: unlike service names, it would be a path.)
+    /// </summary>
+    /// <exception cref="ArgumentNullException">The name is null.</exception>
+    /// <exception cref="ArgumentException">The name breaks the rule (the message states it).</exception>
+    public static void ValidateHypervisorName(string name, string parameterName)
+    {
+        ArgumentNullException.ThrowIfNull(name, parameterName);
+        if (name.Length == 0 || name.Length > ControlProtocol.MaxNameLength || name is "." or ".."
+            || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-'))
+        {
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture,
+                $"'{name}' is not a valid name for a hypervisor: use 1 to {ControlProtocol.MaxNameLength} ASCII letters, digits, '.', '_' or '-' (no '/'), other than \".\" and \"..\"."), parameterName);
+        }
     }
 
     /// <summary>Creates the directory with mode 0700, or checks that an existing one is ours and 0700.</summary>

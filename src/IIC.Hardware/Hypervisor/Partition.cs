@@ -14,6 +14,7 @@ namespace IIC.Hardware;
 public sealed class Partition : IDisposable
 {
     private static readonly TimeSpan s_requestTimeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan s_minimumReplyWait = TimeSpan.FromMilliseconds(500);
 
     private readonly SeqPacketSocket _socket;
     private readonly Thread _reader;
@@ -25,6 +26,8 @@ public sealed class Partition : IDisposable
     private volatile string? _lostReason;
     private int _disposed;
     private int _counted;
+    private int _openGrants; // grants not yet released: the control socket stays open for them after Dispose
+    private int _controlClosed;
 
     private Partition(string hypervisorName, string name, SeqPacketSocket socket)
     {
@@ -72,9 +75,9 @@ public sealed class Partition : IDisposable
     /// <exception cref="HypervisorException">The hypervisor is not running, or refused this partition (the message says why).</exception>
     public static Partition Attach(string hypervisorName, string partitionName, string? socketDirectory = null)
     {
-        ControlProtocol.ValidateName(hypervisorName, nameof(hypervisorName)); // names the caller's parameter (SocketPath says 'name')
+        HypervisorPaths.ValidateHypervisorName(hypervisorName, nameof(hypervisorName));
         ControlProtocol.ValidateName(partitionName, nameof(partitionName));
-        var path = HypervisorPaths.SocketPath(hypervisorName, socketDirectory);
+        var path = HypervisorPaths.SocketPath(hypervisorName, socketDirectory, nameof(hypervisorName));
         var socket = SeqPacketSocket.Create();
         try
         {
@@ -98,7 +101,7 @@ public sealed class Partition : IDisposable
         partition._reader.Start();
         try
         {
-            var reply = partition.Request(ControlMessageType.Attach, w => w.WriteString(partitionName), s_requestTimeout, partition.Group.File);
+            var reply = partition.Request(ControlMessageType.Attach, w => w.WriteString(partitionName), Deadline.After(s_requestTimeout), partition.Group.File);
             partition.Id = reply.PartitionId;
             partition.HypervisorProcessId = reply.PeerProcessId;
             partition._counted = 1;
@@ -134,7 +137,7 @@ public sealed class Partition : IDisposable
             {
                 w.WriteString(service);
                 w.WriteUInt32(grouped ? 1u : 0u);
-            }, s_requestTimeout);
+            }, Deadline.After(s_requestTimeout));
             return listener;
         }
         catch
@@ -149,7 +152,9 @@ public sealed class Partition : IDisposable
     /// </summary>
     /// <param name="service">The service.</param>
     /// <param name="ringCapacity">Bytes per direction (a power of two within the hypervisor's limit).</param>
-    /// <param name="timeout">How long to wait for the service to appear (default 5 s; zero fails at once if it is not offered).</param>
+    /// <param name="timeout">How long the whole call may take, also against a hypervisor that does not answer (default 5 s;
+    /// zero fails at once if the service is not offered, a timeout under 0.5 s still gives the hypervisor 0.5 s to
+    /// answer; <see cref="Timeout.InfiniteTimeSpan"/> or <see cref="TimeSpan.MaxValue"/> for no limit).</param>
     /// <param name="grouped">The connection receives through this partition's <see cref="Group"/>.</param>
     /// <exception cref="HypervisorException">Unknown service, policy denial, a refused ring size, or the hypervisor is gone.</exception>
     public GrantedConnection Connect(string service, int ringCapacity = WindowOptions.DefaultRingCapacity, TimeSpan? timeout = null, bool grouped = false)
@@ -157,13 +162,22 @@ public sealed class Partition : IDisposable
         ControlProtocol.ValidateName(service, nameof(service));
         DescriptorRing.ValidateCapacity(ringCapacity);
         var wait = timeout ?? TimeSpan.FromSeconds(5);
+        Deadline.ThrowIfNegative(wait, nameof(timeout));
+        // The timeout bounds the whole call, also against a hypervisor that does not answer; a very short one still
+        // leaves the hypervisor half a second to answer (TimeSpan.Zero: "not offered" at once, not "no answer").
+        var deadline = Deadline.After(wait < s_minimumReplyWait && wait != Timeout.InfiniteTimeSpan ? s_minimumReplyWait : wait, nameof(timeout));
+        // The hypervisor waits a little less for the service than we wait for its answer, so that "not offered"
+        // arrives before our own deadline, from the hypervisor that knows why.
+        var hypervisorWait = deadline.IsInfinite ? 600_000
+            : wait < s_minimumReplyWait ? wait.TotalMilliseconds
+            : Math.Min((wait - TimeSpan.FromMilliseconds(Math.Min(250, wait.TotalMilliseconds / 5))).TotalMilliseconds, 600_000);
         var reply = Request(ControlMessageType.Connect, w =>
         {
             w.WriteString(service);
             w.WriteUInt32((uint)ringCapacity);
-            w.WriteUInt32((uint)Math.Clamp(wait.TotalMilliseconds, 0, 600_000));
+            w.WriteUInt32((uint)hypervisorWait);
             w.WriteUInt32(grouped ? 1u : 0u);
-        }, wait + s_requestTimeout);
+        }, deadline);
         var connection = reply.Connection ?? throw new HypervisorException($"The hypervisor answered the connect to '{service}' without a window.");
         connection.Service = service; // a Granted reply carries no service name; channels, metrics and iic stat need it
         IicEventSource.Log.PartitionConnected(Name, service, connection.Id, connection.PeerProcessId);
@@ -174,7 +188,11 @@ public sealed class Partition : IDisposable
     public Task<GrantedConnection> ConnectAsync(string service, int ringCapacity = WindowOptions.DefaultRingCapacity, TimeSpan? timeout = null, bool grouped = false)
         => Task.Run(() => Connect(service, ringCapacity, timeout, grouped));
 
-    /// <summary>Detaches: closes the control socket. Connections already made keep working until disposed.</summary>
+    /// <summary>
+    /// Detaches: stops its listeners and refuses new requests. Connections already made (channels) keep working until
+    /// they are disposed: the control socket, whose closing the hypervisor takes for this partition's death, closes
+    /// when the last of them is released (at once if there are none; at process exit in any case).
+    /// </summary>
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -185,6 +203,23 @@ public sealed class Partition : IDisposable
         {
             Interlocked.Decrement(ref s_live);
         }
+        foreach (var listener in _listeners.Values)
+        {
+            listener.Dispose(); // unlistens while the socket is still open
+        }
+        if (Volatile.Read(ref _openGrants) == 0)
+        {
+            CloseControl();
+        }
+    }
+
+    /// <summary>Closes the control socket once (from Dispose, or from the release of the last grant after it).</summary>
+    private void CloseControl()
+    {
+        if (Interlocked.Exchange(ref _controlClosed, 1) != 0)
+        {
+            return;
+        }
         try
         {
             _socket.Shutdown(System.Net.Sockets.SocketShutdown.Both);
@@ -193,33 +228,38 @@ public sealed class Partition : IDisposable
         {
             // Already disconnected.
         }
-        _reader.Join(TimeSpan.FromSeconds(5));
-        _socket.Dispose();
-        foreach (var listener in _listeners.Values)
+        if (Thread.CurrentThread != _reader)
         {
-            listener.Dispose();
+            _reader.Join(TimeSpan.FromSeconds(5));
         }
+        _socket.Dispose();
         Group.Dispose(); // unmapped once the last grouped window lets go of it
     }
 
-    internal void Release(long connectionId)
+    /// <summary>Tells the hypervisor a grant is released; after Dispose, the last release closes the control socket.</summary>
+    /// <param name="connectionId">The grant.</param>
+    /// <param name="counted">False for a grant refused before it became a <see cref="GrantedConnection"/>.</param>
+    internal void Release(long connectionId, bool counted = true)
     {
-        if (_lostReason is not null || _disposed != 0)
+        if (_lostReason is null && Volatile.Read(ref _controlClosed) == 0)
         {
-            return;
+            TrySend(ControlMessageType.Release, 0, w => w.WriteInt64(connectionId));
         }
-        TrySend(ControlMessageType.Release, 0, w => w.WriteInt64(connectionId));
+        if (counted && Interlocked.Decrement(ref _openGrants) == 0 && Volatile.Read(ref _disposed) != 0)
+        {
+            CloseControl();
+        }
     }
 
     internal void Unlisten(ServiceListener listener)
     {
-        if (_listeners.TryRemove(new KeyValuePair<string, ServiceListener>(listener.Service, listener)) && _lostReason is null && _disposed == 0)
+        if (_listeners.TryRemove(new KeyValuePair<string, ServiceListener>(listener.Service, listener)) && _lostReason is null && Volatile.Read(ref _controlClosed) == 0)
         {
             TrySend(ControlMessageType.Unlisten, 0, w => w.WriteString(listener.Service));
         }
     }
 
-    private Reply Request(ControlMessageType type, Action<ControlWriterBox> body, TimeSpan timeout, FileDescriptor? descriptor = null)
+    private Reply Request(ControlMessageType type, Action<ControlWriterBox> body, Deadline deadline, FileDescriptor? descriptor = null)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         ThrowIfLost();
@@ -232,9 +272,9 @@ public sealed class Partition : IDisposable
             {
                 ThrowIfLost();
             }
-            if (!completion.Task.Wait(timeout))
+            if (!WaitUntil(completion.Task, deadline))
             {
-                throw new HypervisorException($"Hypervisor '{HypervisorName}' did not answer a {type} request within {timeout.TotalSeconds:0.#} s.");
+                throw new HypervisorException($"Hypervisor '{HypervisorName}' did not answer the {type} request in time (it may be stopped or overloaded).");
             }
             return completion.Task.Result;
         }
@@ -245,6 +285,27 @@ public sealed class Partition : IDisposable
         finally
         {
             _requests.TryRemove(id, out _);
+        }
+    }
+
+    /// <summary>Waits for a reply until the deadline, in slices Task.Wait accepts (it refuses more than ~24 days).</summary>
+    private static bool WaitUntil(Task task, Deadline deadline)
+    {
+        while (true)
+        {
+            var remaining = deadline.Remaining;
+            if (remaining == Timeout.InfiniteTimeSpan || remaining > TimeSpan.FromHours(1))
+            {
+                remaining = TimeSpan.FromHours(1);
+            }
+            if (task.Wait(remaining))
+            {
+                return true;
+            }
+            if (deadline.HasPassed)
+            {
+                return false;
+            }
         }
     }
 
@@ -369,6 +430,7 @@ public sealed class Partition : IDisposable
                         window.AttachGroup(1 - side, InterruptGroup.Open(descriptors[1]), ownsGroup: true);
                     }
                     connection = new GrantedConnection(this, id, service ?? "", side, peerPid, peerName, window);
+                    Interlocked.Increment(ref _openGrants);
                 }
                 catch (InvalidDataException e)
                 {
@@ -386,7 +448,7 @@ public sealed class Partition : IDisposable
                     {
                         descriptors[1].Dispose(); // harmless if the group took it: Dispose is idempotent
                     }
-                    Release(id);
+                    Release(id, counted: false);
                     if (_requests.TryRemove(reader.RequestId, out var failed))
                     {
                         failed.TrySetException(new HypervisorException($"The granted window is invalid: {e.Message}", e));

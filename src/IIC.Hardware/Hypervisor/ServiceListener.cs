@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using IIC.Native;
 
 namespace IIC.Hardware;
 
@@ -20,11 +21,14 @@ public sealed class ServiceListener : IDisposable
 
     /// <summary>Waits for the next connection.</summary>
     /// <exception cref="TimeoutException">None arrived within <paramref name="timeout"/>.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A negative timeout (other than infinite).</exception>
     /// <exception cref="HypervisorException">The hypervisor went away (no more connections can arrive).</exception>
     /// <exception cref="ObjectDisposedException">The listener was disposed.</exception>
     public GrantedConnection Accept(TimeSpan timeout)
     {
-        using var cancellation = new CancellationTokenSource(timeout);
+        Deadline.ThrowIfNegative(timeout, nameof(timeout));
+        // A timer takes at most ~24.8 days: anything longer (TimeSpan.MaxValue) means no limit.
+        using var cancellation = new CancellationTokenSource(timeout.TotalMilliseconds >= int.MaxValue - 1 ? Timeout.InfiniteTimeSpan : timeout);
         try
         {
             return AcceptAsync(cancellation.Token).AsTask().GetAwaiter().GetResult();

@@ -45,6 +45,11 @@ public enum RecordFraming
     Unfragmented = Begin | End,
     /// <summary>Filler up to the end of the data area (at the wrap) or an aborted claim: the reader skips it.</summary>
     Padding = 0x4,
+    /// <summary>
+    /// The sender gave up on the fragmented message in progress (its timeout or token ran out): the reader discards
+    /// the fragments it gathered and delivers nothing of that message. A header-only record, valid only mid-message.
+    /// </summary>
+    Abandon = 0x8,
     /// <summary>Every defined flag.</summary>
-    All = Begin | End | Padding,
+    All = Begin | End | Padding | Abandon,
 }

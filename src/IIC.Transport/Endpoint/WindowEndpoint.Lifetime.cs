@@ -103,5 +103,15 @@ internal sealed unsafe partial class WindowEndpoint
         public int Value;
     }
 
-    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed != 0, this);
+    private void ThrowIfDisposed()
+    {
+        if (_disposed != 0)
+        {
+            ThrowDisposed();
+        }
+    }
+
+    /// <summary>Names the public type: users hold an IicChannel, never this endpoint.</summary>
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private static void ThrowDisposed() => throw new ObjectDisposedException(nameof(IicChannel), "This channel was disposed (on this side).");
 }

@@ -5,6 +5,7 @@ using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using IIC.Hardware;
+using IIC.Native;
 
 namespace IIC.Transport;
 
@@ -19,23 +20,28 @@ internal sealed unsafe partial class WindowEndpoint
     /// <exception cref="IicChannelClosedException">The peer closed and every message was received.</exception>
     /// <exception cref="PeerDeadException">The peer died and every message it published was received.</exception>
     /// <exception cref="RingFaultException">The shared state is corrupt.</exception>
-    public bool TryReceive(Span<byte> destination, out int length, long deadline)
+    public bool TryReceive(Span<byte> destination, out int length, long deadline) => TryReceive(destination, out length, Deadline.AtTimestamp(deadline));
+
+    /// <summary>Receives one message into <paramref name="destination"/>, waiting until <paramref name="deadline"/>.</summary>
+    /// <returns>True with the message length; false if nothing arrived by the deadline.</returns>
+    public bool TryReceive(Span<byte> destination, out int length, Deadline deadline)
     {
         EnterReceiving();
         try
         {
-            if (deadline != 0)
+            ThrowIfPeerEnded();
+            if (!deadline.IsImmediate)
             {
                 ThrowIfGrouped();
             }
             while (true)
             {
-                if (TryReceiveNow(destination, out length))
+                if (TryReceiveNow(destination, out length, deadline))
                 {
                     return true;
                 }
                 var target = new ReadTarget(this);
-                if (deadline == 0 || !_waiter.Wait(ref target, deadline))
+                if (deadline.IsImmediate || !_waiter.Wait(ref target, deadline.Timestamp))
                 {
                     return false;
                 }
@@ -52,14 +58,18 @@ internal sealed unsafe partial class WindowEndpoint
     /// Waits until a message (or the peer's close or death) is ready to be received, or the deadline passes.
     /// </summary>
     /// <returns>True if the next receive will not block.</returns>
-    public bool WaitToReceive(long deadline)
+    public bool WaitToReceive(long deadline) => WaitToReceive(Deadline.AtTimestamp(deadline));
+
+    /// <summary>Waits until a message (or the end) is ready to be received, or <paramref name="deadline"/> passes.</summary>
+    /// <returns>True if the next receive will not block.</returns>
+    public bool WaitToReceive(Deadline deadline)
     {
         EnterReceiving();
         try
         {
             ThrowIfGrouped();
             var target = new ReadTarget(this);
-            return _waiter.Wait(ref target, deadline);
+            return _waiter.Wait(ref target, deadline.Timestamp);
         }
         finally
         {
@@ -95,12 +105,17 @@ internal sealed unsafe partial class WindowEndpoint
         var handled = 0;
         try
         {
+            ThrowIfPeerEnded();
             while (handled < limit && _disposed == 0) // a handler may dispose the channel: stop, then release
             {
                 if (_assembling)
                 {
                     if (_assemblyFilled < _assemblyLength && !ContinueAssembly())
                     {
+                        if (!_assembling)
+                        {
+                            continue; // the sender abandoned it: nothing to hand out, look for the next message
+                        }
                         if (handled == 0)
                         {
                             ThrowIfPeerGoneAndEmpty(midMessage: true);
@@ -140,57 +155,93 @@ internal sealed unsafe partial class WindowEndpoint
         return handled;
     }
 
-    private bool TryReceiveNow(Span<byte> destination, out int length)
+    /// <summary>
+    /// Receives one message if it is there. A fragmented message is copied straight into the caller's buffer, waiting
+    /// for its fragments until <paramref name="deadline"/>; if time runs out part-way, what arrived is kept in the
+    /// reassembly buffer and the next call goes on from there. An abandoned message is discarded.
+    /// </summary>
+    private bool TryReceiveNow(Span<byte> destination, out int length, Deadline deadline)
     {
-        if (_assembling)
+        while (true)
         {
-            if (_assemblyLength > destination.Length)
+            if (_assembling)
             {
-                throw new MessageTooLargeException(_assemblyLength, destination.Length);
+                if (_assemblyLength > destination.Length)
+                {
+                    throw new MessageTooLargeException(_assemblyLength, destination.Length);
+                }
+                if (_assemblyFilled < _assemblyLength && !ContinueAssembly())
+                {
+                    if (!_assembling)
+                    {
+                        continue; // abandoned by the sender: look for the next message
+                    }
+                    ThrowIfPeerGoneAndEmpty(midMessage: true); // else a closed peer would make every wait return at once, forever
+                    length = 0;
+                    return false;
+                }
+                _assembling = false;
+                _assembly.AsSpan(0, _assemblyLength).CopyTo(destination);
+                length = _assemblyLength;
+                Count(length);
+                return true;
             }
-            if (_assemblyFilled < _assemblyLength && !ContinueAssembly())
+            if (!_reader.TryPeek(out var type, out var payload))
             {
-                ThrowIfPeerGoneAndEmpty(midMessage: true); // else a closed peer would make every wait return at once, forever
+                _reader.PublishHeadIfStale(); // before any wait: return all consumed space to the writer
+                ThrowIfPeerGoneAndEmpty();
                 length = 0;
                 return false;
             }
-            _assembling = false;
-            _assembly.AsSpan(0, _assemblyLength).CopyTo(destination);
-            length = _assemblyLength;
-            Count(length);
-            return true;
-        }
-        if (!_reader.TryPeek(out var type, out var payload))
-        {
-            _reader.PublishHeadIfStale(); // before any wait: return all consumed space to the writer
-            ThrowIfPeerGoneAndEmpty();
-            length = 0;
-            return false;
-        }
-        if (type == s_unfragmented)
-        {
-            if (payload.Length > destination.Length)
+            if (type == s_unfragmented)
             {
-                throw new MessageTooLargeException(payload.Length, destination.Length);
+                if (payload.Length > destination.Length)
+                {
+                    throw new MessageTooLargeException(payload.Length, destination.Length);
+                }
+                payload.CopyTo(destination);
+                _reader.ConsumeLazily();
+                length = payload.Length;
+                Count(length);
+                return true;
             }
-            payload.CopyTo(destination);
-            _reader.ConsumeLazily();
-            length = payload.Length;
-            Count(length);
-            return true;
+            // A fragmented message: straight into the caller's buffer (one copy), waiting for the rest.
+            var total = ValidateBegin(type, payload, destination.Length);
+            var first = payload[RecordHeader.MessageLengthPrefixSize..];
+            first.CopyTo(destination);
+            _reader.Consume();
+            if (ReceiveFragments(destination, total, first.Length, deadline, out length))
+            {
+                if (length < 0)
+                {
+                    length = 0; // the deadline passed mid-message: the part that arrived waits in the reassembly buffer
+                    return false;
+                }
+                return true;
+            }
         }
-        // A fragmented message: straight into the caller's buffer (one copy), waiting for the rest.
-        var total = ValidateBegin(type, payload, destination.Length);
-        var first = payload[RecordHeader.MessageLengthPrefixSize..];
-        first.CopyTo(destination);
-        _reader.Consume();
-        var filled = first.Length;
+    }
+
+    /// <summary>
+    /// Gathers the fragments after the first into <paramref name="destination"/>.
+    /// </summary>
+    /// <returns>
+    /// True when the call is over: with <paramref name="length"/> the message length, or -1 when the deadline passed
+    /// (what arrived was kept for the next call). False when the sender abandoned the message (look for the next).
+    /// </returns>
+    private bool ReceiveFragments(Span<byte> destination, int total, int filled, Deadline deadline, out int length)
+    {
         while (true)
         {
-            if (!_reader.TryPeek(out type, out payload))
+            if (!_reader.TryPeek(out var type, out var payload))
             {
                 var target = new ReadTarget(this);
-                _waiter.Wait(ref target, long.MaxValue);
+                if (deadline.IsImmediate || !_waiter.Wait(ref target, deadline.Timestamp))
+                {
+                    Keep(destination[..filled], total);
+                    length = -1;
+                    return true;
+                }
                 ThrowIfDisposed();
                 if (!_reader.HasData)
                 {
@@ -198,8 +249,16 @@ internal sealed unsafe partial class WindowEndpoint
                 }
                 continue;
             }
-            var framing = RecordHeader.Flags(type) & RecordFraming.Unfragmented;
-            if (framing is RecordFraming.Begin or RecordFraming.Unfragmented || payload.Length > total - filled)
+            var flags = RecordHeader.Flags(type);
+            if (flags == RecordFraming.Abandon)
+            {
+                _reader.Consume();
+                AbandonedReceives++;
+                length = 0;
+                return false;
+            }
+            var framing = flags & RecordFraming.Unfragmented;
+            if (framing is RecordFraming.Begin or RecordFraming.Unfragmented || (flags & RecordFraming.Abandon) != 0 || payload.Length > total - filled)
             {
                 throw Fault(type, payload.Length, total, filled);
             }
@@ -219,9 +278,18 @@ internal sealed unsafe partial class WindowEndpoint
         }
     }
 
-    private void BeginAssembly(int type, ReadOnlySpan<byte> payload, int limit)
+    /// <summary>Keeps the fragments gathered so far in the reassembly buffer (a receive whose deadline passed mid-message).</summary>
+    private void Keep(ReadOnlySpan<byte> gathered, int total)
     {
-        var total = ValidateBegin(type, payload, limit);
+        RentAssembly(total);
+        gathered.CopyTo(_assembly);
+        _assemblyLength = total;
+        _assemblyFilled = gathered.Length;
+        _assembling = true;
+    }
+
+    private void RentAssembly(int total)
+    {
         if (_assembly is null || _assembly.Length < total)
         {
             if (_assembly is not null)
@@ -230,6 +298,12 @@ internal sealed unsafe partial class WindowEndpoint
             }
             _assembly = ArrayPool<byte>.Shared.Rent(total);
         }
+    }
+
+    private void BeginAssembly(int type, ReadOnlySpan<byte> payload, int limit)
+    {
+        var total = ValidateBegin(type, payload, limit);
+        RentAssembly(total);
         var first = payload[RecordHeader.MessageLengthPrefixSize..];
         first.CopyTo(_assembly);
         _reader.Consume(publish: false);
@@ -238,13 +312,24 @@ internal sealed unsafe partial class WindowEndpoint
         _assembling = true;
     }
 
-    /// <summary>Copies available fragments into the assembly buffer; true when the message is complete.</summary>
+    /// <summary>
+    /// Copies available fragments into the assembly buffer; true when the message is complete. False when it is not
+    /// yet, or when the sender abandoned it (then <see cref="_assembling"/> is false: the fragments are discarded).
+    /// </summary>
     private bool ContinueAssembly()
     {
         while (_reader.TryPeek(out var type, out var payload))
         {
+            if (RecordHeader.Flags(type) == RecordFraming.Abandon)
+            {
+                _reader.Consume(publish: false);
+                _assembling = false;
+                AbandonedReceives++;
+                break;
+            }
             var framing = RecordHeader.Flags(type) & RecordFraming.Unfragmented;
-            if (framing is RecordFraming.Begin or RecordFraming.Unfragmented || payload.Length > _assemblyLength - _assemblyFilled)
+            if (framing is RecordFraming.Begin or RecordFraming.Unfragmented || (RecordHeader.Flags(type) & RecordFraming.Abandon) != 0
+                || payload.Length > _assemblyLength - _assemblyFilled)
             {
                 throw Fault(type, payload.Length, _assemblyLength, _assemblyFilled);
             }
@@ -291,6 +376,18 @@ internal sealed unsafe partial class WindowEndpoint
     private RingFaultException Fault(int type, int fragment, long total, long filled) => _reader.Faulted(string.Create(CultureInfo.InvariantCulture,
         $"fragment of type 0x{type:x8} with {fragment} bytes does not continue a message of {total} bytes with {filled} received"));
 
+    /// <summary>
+    /// Once a receive was told the peer ended, every later one is told the same, also when fragments of a message the
+    /// peer was still sending as it closed arrive afterwards (they are never delivered in part, nor out of step).
+    /// </summary>
+    private void ThrowIfPeerEnded()
+    {
+        if (_peerEnded != 0)
+        {
+            ThrowPeerEnded((SideState)_peerEnded, midMessage: false);
+        }
+    }
+
     private void ThrowIfPeerGoneAndEmpty(bool midMessage = false)
     {
         var state = _window.ReadSideState(_peer); // acquire: records published before the close are visible now
@@ -298,6 +395,14 @@ internal sealed unsafe partial class WindowEndpoint
         {
             return;
         }
+        _peerEnded = (int)(state == SideState.Dead ? SideState.Dead : SideState.Closed);
+        _assembling = false;
+        ThrowPeerEnded(state, midMessage);
+    }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private static void ThrowPeerEnded(SideState state, bool midMessage)
+    {
         if (state == SideState.Dead)
         {
             throw new PeerDeadException(midMessage

@@ -5,6 +5,7 @@ using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using IIC.Hardware;
+using IIC.Native;
 
 namespace IIC.Transport;
 
@@ -12,22 +13,26 @@ namespace IIC.Transport;
 internal sealed unsafe partial class WindowEndpoint
 {
     /// <summary>
-    /// Sends one message (one copy, into the ring). Waits for room until <paramref name="deadline"/>; once the
-    /// first fragment of a large message is out, the rest follow without a deadline (the peer drains them).
+    /// Sends one message (one copy, into the ring), waiting for room until <paramref name="deadline"/> or
+    /// <paramref name="cancellationToken"/>. A fragmented message that runs out of time part-way is abandoned: an
+    /// <see cref="RecordFraming.Abandon"/> record tells the receiver to discard what it gathered, so nothing partial
+    /// is ever delivered.
     /// </summary>
     /// <param name="message">Up to <see cref="MaxMessageLength"/> bytes.</param>
-    /// <param name="deadline">A <see cref="Stopwatch.GetTimestamp"/> value; 0 = do not wait; <see cref="long.MaxValue"/> = wait as long as needed.</param>
-    /// <returns>False if there was no room by the deadline (nothing was sent).</returns>
+    /// <param name="deadline">When to give up; <see cref="Deadline.Immediate"/> = do not wait.</param>
+    /// <param name="cancellationToken">Also gives up (with <see cref="OperationCanceledException"/>).</param>
+    /// <returns>False if the deadline passed first (nothing was delivered).</returns>
     /// <exception cref="ArgumentOutOfRangeException">The message is longer than <see cref="MaxMessageLength"/>.</exception>
     /// <exception cref="IicChannelClosedException">The peer closed.</exception>
     /// <exception cref="PeerDeadException">The peer died.</exception>
+    /// <exception cref="OperationCanceledException">Cancelled first (nothing was delivered).</exception>
     /// <exception cref="RingFaultException">The shared state is corrupt.</exception>
-    public bool Send(ReadOnlySpan<byte> message, long deadline)
+    public bool Send(ReadOnlySpan<byte> message, Deadline deadline, CancellationToken cancellationToken = default)
     {
         EnterSending();
         try
         {
-            return SendCore(message, deadline);
+            return SendCore(message, deadline, cancellationToken);
         }
         finally
         {
@@ -35,10 +40,13 @@ internal sealed unsafe partial class WindowEndpoint
         }
     }
 
+    /// <summary>Sends with a <see cref="Stopwatch"/> timestamp deadline (0 = do not wait, <see cref="long.MaxValue"/> = no limit), for tests and benchmarks.</summary>
+    public bool Send(ReadOnlySpan<byte> message, long deadline) => Send(message, Deadline.AtTimestamp(deadline));
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool SendCore(ReadOnlySpan<byte> message, long deadline)
+    private bool SendCore(ReadOnlySpan<byte> message, Deadline deadline, CancellationToken cancellationToken)
     {
-        if (PeerGone) // one acquire load of a line that only changes at close or death
+        if (PeerGone || SelfDeclaredDead) // acquire loads of words that only change at close or death
         {
             ThrowPeerGone();
         }
@@ -46,7 +54,7 @@ internal sealed unsafe partial class WindowEndpoint
         {
             if (!_writer.TryWrite(message, s_unfragmented))
             {
-                if (!WaitForRoom(message.Length, deadline))
+                if (!WaitForRoom(message.Length, deadline, cancellationToken))
                 {
                     return false;
                 }
@@ -57,7 +65,7 @@ internal sealed unsafe partial class WindowEndpoint
             BytesSent += message.Length;
             return true;
         }
-        return SendFragmented(message, deadline);
+        return SendFragmented(message, deadline, cancellationToken);
     }
 
     /// <summary>
@@ -137,7 +145,7 @@ internal sealed unsafe partial class WindowEndpoint
         }
     }
 
-    private bool SendFragmented(ReadOnlySpan<byte> message, long deadline)
+    private bool SendFragmented(ReadOnlySpan<byte> message, Deadline deadline, CancellationToken cancellationToken)
     {
         if (message.Length > MaxMessageLength)
         {
@@ -146,14 +154,14 @@ internal sealed unsafe partial class WindowEndpoint
         }
         var chunk = _writer.MaxPayloadLength;
         var firstLength = chunk - RecordHeader.MessageLengthPrefixSize;
-        if (!_writer.TryClaim(chunk, (int)RecordFraming.Begin, out var first))
+        // Every fragment but the last is written only when an Abandon record fits after it as well: a send that
+        // runs out of time can then always tell the receiver, even if the receiver has stopped reading. A
+        // header-only record takes one whole record line (records are line aligned), so that is the reserve.
+        if (!_writer.HasRoomFor(chunk + AbandonReserve) && !WaitForRoom(chunk + AbandonReserve, deadline, cancellationToken))
         {
-            if (!WaitForRoom(chunk, deadline))
-            {
-                return false;
-            }
-            _writer.TryClaim(chunk, (int)RecordFraming.Begin, out first);
+            return false; // nothing was written yet
         }
+        _writer.TryClaim(chunk, (int)RecordFraming.Begin, out var first); // fits: room for a larger record was seen
         BinaryPrimitives.WriteInt64LittleEndian(first, message.Length);
         message[..firstLength].CopyTo(first[RecordHeader.MessageLengthPrefixSize..]);
         _writer.Commit((int)RecordFraming.Begin);
@@ -162,13 +170,32 @@ internal sealed unsafe partial class WindowEndpoint
         while (sent < message.Length)
         {
             var length = Math.Min(chunk, message.Length - sent);
-            var type = (int)(sent + length == message.Length ? RecordFraming.End : RecordFraming.None);
-            var piece = message.Slice(sent, length);
-            if (!_writer.TryWrite(piece, type))
+            var last = sent + length == message.Length;
+            var reserve = last ? 0 : AbandonReserve;
+            if (_disposed != 0)
             {
-                WaitForRoom(length, long.MaxValue);
-                _writer.TryWrite(piece, type);
+                Abandon(); // disposed from another thread mid-message: end it cleanly for the peer
+                ThrowIfDisposed();
             }
+            if (!_writer.HasRoomFor(length + reserve))
+            {
+                bool room;
+                try
+                {
+                    room = WaitForRoom(length + reserve, deadline, cancellationToken);
+                }
+                catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
+                {
+                    Abandon();
+                    throw;
+                }
+                if (!room)
+                {
+                    Abandon();
+                    return false;
+                }
+            }
+            _writer.TryWrite(message.Slice(sent, length), (int)(last ? RecordFraming.End : RecordFraming.None));
             _doorbell.Ring();
             sent += length;
         }
@@ -177,13 +204,24 @@ internal sealed unsafe partial class WindowEndpoint
         return true;
     }
 
+    /// <summary>Room kept free after each non-final fragment for an Abandon record: one record line.</summary>
+    private const int AbandonReserve = DescriptorRing.RecordAlignment;
+
+    /// <summary>Ends the fragmented message in progress without delivering it (room for this record was kept free).</summary>
+    private void Abandon()
+    {
+        _writer.TryWrite([], (int)RecordFraming.Abandon);
+        _doorbell.Ring();
+        AbandonedSends++;
+    }
+
     /// <summary>
     /// Back pressure: waits until a record of <paramref name="payloadLength"/> fits. A busy-spinning channel keeps
     /// spinning; the others spin up to 50 µs, then sleep in the kernel until the reader returns space and wakes
     /// them (<see cref="RingWriter.WaitForRoom"/>: "room armed", the doorbell in the other direction), in slices
-    /// of at most 10 ms so that a closed or dead peer is noticed.
+    /// of at most 10 ms so that a closed or dead peer, the deadline and the token are noticed.
     /// </summary>
-    private bool WaitForRoom(int payloadLength, long deadline)
+    private bool WaitForRoom(int payloadLength, Deadline deadline, CancellationToken cancellationToken)
     {
         RingFullStalls++;
         var start = Stopwatch.GetTimestamp();
@@ -196,8 +234,9 @@ internal sealed unsafe partial class WindowEndpoint
             {
                 ThrowPeerGone();
             }
+            cancellationToken.ThrowIfCancellationRequested();
             var now = Stopwatch.GetTimestamp();
-            if (deadline != long.MaxValue && now >= deadline)
+            if (now >= deadline.Timestamp)
             {
                 return false;
             }
@@ -213,7 +252,7 @@ internal sealed unsafe partial class WindowEndpoint
             }
             else
             {
-                _writer.WaitForRoom(payloadLength, Math.Min(deadline, now + s_roomSliceTicks));
+                _writer.WaitForRoom(payloadLength, Math.Min(deadline.Timestamp, now + s_roomSliceTicks));
             }
         }
         return true;
@@ -223,6 +262,10 @@ internal sealed unsafe partial class WindowEndpoint
 
     private void ThrowPeerGone()
     {
+        if (SelfDeclaredDead)
+        {
+            throw new PeerDeadException("The hypervisor declared this side of the channel dead (its partition's control connection ended), so the peer no longer reads it: nothing more can be sent.");
+        }
         if (_window.ReadSideState(_peer) == SideState.Dead)
         {
             throw new PeerDeadException("The peer partition died: nothing more can be sent.");

@@ -11,7 +11,8 @@ namespace IIC.Transport;
 /// <summary>
 /// One side of a <see cref="SharedWindow"/> at message level: it writes the ring its side owns and reads the
 /// other, rings the peer's doorbell, waits with its <see cref="Waiter"/>, and fragments and reassembles
-/// messages larger than a record. Thread safety: one sending thread and one receiving thread at a time.
+/// messages larger than a record. Thread safety: one sending thread and one receiving thread at a time (IicChannel's
+/// role gates make sure of it).
 /// <para>Fragments: a message that fits one record is one record flagged Begin|End. A larger one is a Begin
 /// record whose payload starts with the whole message length (int64), zero or more middle records, and an End
 /// record; the receiver checks the sequence and the running total against that length.</para>
@@ -42,7 +43,9 @@ internal sealed unsafe partial class WindowEndpoint : IDisposable
     private int _claimLength;
     private readonly bool _grouped;
     private readonly int* _peerState; // in the leased mapping: valid for this endpoint's life
+    private readonly int* _ownState; // likewise; the hypervisor marks it Dead when it takes this partition for dead
     private int _disposed;
+    private int _peerEnded; // a SideState once a receive reported the peer's end (sticky), else 0
     private int _released;
     private int _disposeStarted;
     private InFlightFlag _sending;
@@ -74,6 +77,7 @@ internal sealed unsafe partial class WindowEndpoint : IDisposable
             _waiter = new Waiter(strategy, window.GetInterruptPage(side), pendingIsReadiness: window.IsGrouped(side));
             _grouped = window.IsGrouped(side);
             _peerState = window.SideStateWord(_peer);
+            _ownState = window.SideStateWord(side);
         }
         catch
         {
@@ -116,6 +120,12 @@ internal sealed unsafe partial class WindowEndpoint : IDisposable
     /// <summary>Sends that found the ring full and had to wait.</summary>
     public long RingFullStalls { get; private set; }
 
+    /// <summary>Fragmented sends that ran out of time or were cancelled part-way and were abandoned (nothing delivered).</summary>
+    public long AbandonedSends { get; private set; }
+
+    /// <summary>Fragmented messages the peer abandoned part-way, whose fragments were discarded.</summary>
+    public long AbandonedReceives { get; private set; }
+
     /// <summary>Ring protocol faults raised on this endpoint (<see cref="RingFaultException"/>s thrown by its reader and writer).</summary>
     public long Faults => _reader.Faults + _writer.Faults;
 
@@ -133,6 +143,9 @@ internal sealed unsafe partial class WindowEndpoint : IDisposable
 
     /// <summary>The peer closed or died (any state word outside 0-3, written by a buggy peer, also reads as gone).</summary>
     private bool PeerGone => (uint)Volatile.Read(ref *_peerState) >= (uint)SideState.Closed;
+
+    /// <summary>The hypervisor declared this side dead (its partition's control connection ended): the peer no longer reads.</summary>
+    private bool SelfDeclaredDead => Volatile.Read(ref *_ownState) == (int)SideState.Dead;
 
     /// <summary>Arms the incoming ring (full fence): the peer rings the doorbell after each publish until <see cref="DisarmReceive"/>.</summary>
     public void ArmReceive() => _reader.Arm();

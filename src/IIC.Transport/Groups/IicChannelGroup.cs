@@ -48,12 +48,12 @@ public sealed class IicChannelGroup
     /// Waits until a member has a message (or ended) and returns it; receive from it with TryReceive or Poll
     /// (which throw <see cref="IicChannelClosedException"/> or <see cref="PeerDeadException"/> once it ended).
     /// </summary>
+    /// <param name="timeout">Zero to look once; <see cref="Timeout.InfiniteTimeSpan"/> or <see cref="TimeSpan.MaxValue"/> for no limit.</param>
     /// <returns>The ready channel, or null if none became ready within <paramref name="timeout"/>.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">A negative timeout (other than infinite).</exception>
     public IicChannel? WaitAny(TimeSpan timeout)
     {
-        var deadline = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue
-            : timeout <= TimeSpan.Zero ? 0
-            : Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
-        return _receiver.WaitAny(deadline, out var tag) is null ? null : (IicChannel)tag!;
+        var deadline = Native.Deadline.After(timeout, nameof(timeout));
+        return _receiver.WaitAny(deadline.Timestamp, out var tag) is null ? null : (IicChannel)tag!;
     }
 }

@@ -31,10 +31,24 @@ internal sealed class AsyncReceiveSource : IValueTaskSource, IDisposable
 
     public ValueTask WaitAsync(CancellationToken cancellationToken)
     {
-        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        if (!TryStartWait(cancellationToken, out var wait))
+        {
+            throw new InvalidOperationException("Another asynchronous receive is already pending on this channel, which was made with ChannelOptions.SingleReader = true: await it before starting the next, or leave SingleReader false (the default), which lets concurrent receivers take turns.");
+        }
+        return wait;
+    }
+
+    /// <summary>Starts the wait unless another one is pending (then false: a multi-reader channel takes turns).</summary>
+    public bool TryStartWait(CancellationToken cancellationToken, out ValueTask wait)
+    {
+        if (_disposed != 0)
+        {
+            throw new ObjectDisposedException(nameof(IicChannel), "The channel was disposed.");
+        }
         if (Interlocked.CompareExchange(ref _state, Waiting, Idle) != Idle)
         {
-            throw new InvalidOperationException("Another asynchronous receive is already pending on this channel; await it before starting the next (one receiver at a time).");
+            wait = default;
+            return false;
         }
         _core.Reset();
         if (cancellationToken.CanBeCanceled)
@@ -42,7 +56,8 @@ internal sealed class AsyncReceiveSource : IValueTaskSource, IDisposable
             _cancellation = cancellationToken.UnsafeRegister(static (state, token) => ((AsyncReceiveSource)state!).Complete(new OperationCanceledException(token)), this);
         }
         InterruptDispatcher.Register(this);
-        return new ValueTask(this, _core.Version);
+        wait = new ValueTask(this, _core.Version);
+        return true;
     }
 
     /// <summary>Completes the wait (from the dispatcher, a cancellation or Dispose); only the first call wins.</summary>

@@ -50,7 +50,7 @@ internal sealed class IicStream : Stream
             {
                 return read;
             }
-            _channel.Endpoint.WaitToReceive(long.MaxValue);
+            _channel.WaitToReceive(Native.Deadline.Infinite); // through the channel's receive gate
         }
     }
 

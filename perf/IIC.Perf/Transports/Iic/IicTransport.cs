@@ -12,14 +12,19 @@ namespace IIC.Perf.Transports.Iic;
 /// IICFast itself, the way an application uses it: this process starts an embedded hypervisor and attaches as a
 /// partition that listens on a service; the child attaches as a second partition and connects; the hypervisor
 /// grants them a sealed window. Every wait mode (spin, spinpark, park, adaptive) is the channel's wait strategy.
+/// <para>"iic" uses the default channel (safe for concurrent senders and receivers: one interlocked turn per call);
+/// "iic-single" promises one sender and one receiver (ChannelOptions.SingleWriter/SingleReader), so one run measures
+/// what the safe default costs.</para>
 /// </summary>
-internal sealed class IicTransport : IBenchTransport
+internal sealed class IicTransport(bool singleThreaded = false) : IBenchTransport
 {
     private int _sessions;
 
-    public string Name => "iic";
+    public string Name => singleThreaded ? "iic-single" : "iic";
 
-    public string Description => "IICFast channels through an embedded hypervisor (sealed memfd window, SPSC rings, futex doorbell)";
+    public string Description => singleThreaded
+        ? "IICFast channels with SingleWriter/SingleReader (the single-thread path), otherwise as iic"
+        : "IICFast channels through an embedded hypervisor (sealed memfd window, SPSC rings, futex doorbell)";
 
     public IReadOnlyList<string> Modes => WaitModes.Selectable;
 
@@ -63,8 +68,10 @@ internal sealed class IicTransport : IBenchTransport
     /// the ring): room for 8 up to 1 MiB messages, 4 beyond (64 MiB messages: 512 MiB rings), at least the default 1 MiB. The channels test's N idle channels get
     /// small rings (64 KiB): it measures waiting, not bandwidth.
     /// </summary>
-    private static ChannelOptions ChannelOptionsFor(LinkOptions options, bool grouped) => new()
+    private ChannelOptions ChannelOptionsFor(LinkOptions options, bool grouped) => new()
     {
+        SingleWriter = singleThreaded,
+        SingleReader = singleThreaded,
         WaitStrategy = WaitStrategy.Parse(options.Mode),
         RingCapacity = options.Test == BenchTest.Channels
             ? ChannelsTestRingCapacity
@@ -76,7 +83,7 @@ internal sealed class IicTransport : IBenchTransport
     private const int ChannelsTestRingCapacity = 64 << 10;
 
     /// <summary>The channels test's server: N grouped channels, one thread waiting on them all.</summary>
-    private static IicGroupEndpoint JoinGroup(Partition partition, LinkOptions options, string service, RunGuard guard)
+    private IicGroupEndpoint JoinGroup(Partition partition, LinkOptions options, string service, RunGuard guard)
     {
         var channels = new List<IicChannel>(options.Channels);
         try

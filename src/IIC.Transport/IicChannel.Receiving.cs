@@ -1,0 +1,290 @@
+using System.Buffers;
+using IIC.Hardware;
+
+namespace IIC.Transport;
+
+// IicChannel, receiving: copy, timeout, token, async and zero-copy poll, each through the receive gate (RoleGate).
+public sealed partial class IicChannel
+{
+    /// <summary>
+    /// Receives one message into <paramref name="destination"/>, waiting for it.
+    /// </summary>
+    /// <returns>The message length.</returns>
+    /// <exception cref="MessageTooLargeException">The buffer is too small; the message stays unread (the exception says the size needed).</exception>
+    /// <exception cref="IicChannelClosedException">The peer closed and every message was received.</exception>
+    /// <exception cref="PeerDeadException">The peer died and every message it published was received.</exception>
+    /// <exception cref="InvalidOperationException">Another thread is receiving on a <see cref="ChannelOptions.SingleReader"/> channel.</exception>
+    public int Receive(Span<byte> destination)
+    {
+        ReceiveWithin(destination, out var length, Native.Deadline.Infinite, default);
+        return length;
+    }
+
+    /// <summary>Receives one message, waiting until it arrives or <paramref name="cancellationToken"/> is cancelled.</summary>
+    /// <exception cref="OperationCanceledException">Cancelled before a message arrived.</exception>
+    public int Receive(Span<byte> destination, CancellationToken cancellationToken)
+    {
+        // The waiter sleeps on a futex, not on the token: wake up every 10 ms to look at it.
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (ReceiveWithin(destination, out var length, Native.Deadline.After(s_cancellationPoll), cancellationToken))
+            {
+                return length;
+            }
+        }
+    }
+
+    private static readonly TimeSpan s_cancellationPoll = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>Receives one message if one is waiting now (and no other thread is receiving).</summary>
+    /// <returns>False when none is waiting.</returns>
+    public bool TryReceive(Span<byte> destination, out int length) => ReceiveWithin(destination, out length, Native.Deadline.Immediate, default);
+
+    /// <summary>Receives one message, waiting at most <paramref name="timeout"/>.</summary>
+    /// <param name="destination">Where the message is copied.</param>
+    /// <param name="length">The message length.</param>
+    /// <param name="timeout">Zero to try once; <see cref="Timeout.InfiniteTimeSpan"/> or <see cref="TimeSpan.MaxValue"/> for no limit.</param>
+    /// <returns>False when none arrived in time.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">A negative timeout (other than infinite).</exception>
+    public bool TryReceive(Span<byte> destination, out int length, TimeSpan timeout)
+    {
+        Native.Deadline.ThrowIfNegative(timeout, nameof(timeout)); // before anything is taken
+        // A message is there: take it without reading the clock; the deadline is computed only to wait.
+        return (!Options.Grouped && ReceiveWithin(destination, out length, Native.Deadline.Immediate, default))
+            || ReceiveWithin(destination, out length, Native.Deadline.After(timeout, nameof(timeout)), default);
+    }
+
+    private bool ReceiveWithin(Span<byte> destination, out int length, Native.Deadline deadline, CancellationToken cancellationToken)
+    {
+        if (!_receiveGate.Enter(Options.SingleReader, GateRole.Receive, deadline, this, cancellationToken))
+        {
+            length = 0;
+            return false;
+        }
+        try
+        {
+            return _endpoint.TryReceive(destination, out length, deadline);
+        }
+        finally
+        {
+            _receiveGate.Exit();
+        }
+    }
+
+    /// <summary>
+    /// Receives one message asynchronously. It spins briefly on the calling thread (per the wait strategy);
+    /// while it waits longer, no thread is held: a shared dispatcher thread sleeps on this channel's interrupt
+    /// page (with futex_waitv, many channels per thread) and resumes the receive. One receive at a time.
+    /// </summary>
+    /// <exception cref="MessageTooLargeException">The buffer is too small; the message stays unread.</exception>
+    /// <exception cref="IicChannelClosedException">The peer closed and every message was received.</exception>
+    /// <exception cref="PeerDeadException">The peer died and every message it published was received.</exception>
+    /// <exception cref="OperationCanceledException">Cancelled before a message arrived.</exception>
+    public ValueTask<int> ReceiveAsync(Memory<byte> destination, CancellationToken cancellationToken = default)
+    {
+        if (_receiveGate.TryEnter(Options.SingleReader, GateRole.Receive))
+        {
+            try
+            {
+                if (TryReceiveWithoutWaiting(destination.Span, out var length)
+                    || (_endpoint.WaitToReceive(SpinDeadline()) && TryReceiveWithoutWaiting(destination.Span, out length)))
+                {
+                    return new ValueTask<int>(length);
+                }
+            }
+            finally
+            {
+                _receiveGate.Exit();
+            }
+        }
+        return ReceiveSlowAsync(destination, cancellationToken);
+    }
+
+    private async ValueTask<int> ReceiveSlowAsync(Memory<byte> destination, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            await WaitForAsyncTurnAsync(cancellationToken).ConfigureAwait(false);
+            if (TryReceiveAsyncTurn(destination.Span, out var length, out var gateBusy))
+            {
+                return length;
+            }
+            if (gateBusy)
+            {
+                // A synchronous receiver holds the receive side (it may be parked): look again shortly.
+                await Task.Delay(1, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Waits on the channel's one <see cref="AsyncReceiveSource"/>. Another async receiver already waiting on it is misuse
+    /// on a SingleReader channel (the source throws); on a default channel this receiver takes its turn, looking again
+    /// every millisecond (only while two async receives overlap; the single-waiter path allocates nothing).
+    /// </summary>
+    private async ValueTask WaitForAsyncTurnAsync(CancellationToken cancellationToken)
+    {
+        if (Options.SingleReader)
+        {
+            await _asyncReceive.WaitAsync(cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        ValueTask wait;
+        while (!_asyncReceive.TryStartWait(cancellationToken, out wait))
+        {
+            await Task.Delay(1, cancellationToken).ConfigureAwait(false);
+        }
+        await wait.ConfigureAwait(false);
+    }
+
+    private bool TryReceiveAsyncTurn(Span<byte> destination, out int length, out bool gateBusy)
+    {
+        length = 0;
+        gateBusy = !_receiveGate.TryEnter(Options.SingleReader, GateRole.Receive);
+        if (gateBusy)
+        {
+            return false;
+        }
+        try
+        {
+            return TryReceiveWithoutWaiting(destination, out length);
+        }
+        finally
+        {
+            _receiveGate.Exit();
+        }
+    }
+
+    /// <summary>
+    /// Receives one whole message if it is there, never waiting: a message still arriving in fragments is gathered
+    /// across calls (in the endpoint's reassembly buffer), so an asynchronous receive never blocks its thread.
+    /// The caller holds the receive gate.
+    /// </summary>
+    private bool TryReceiveWithoutWaiting(Span<byte> destination, out int length)
+    {
+        var copy = new CopyOut(destination);
+        var handled = _endpoint.Poll(ref copy, 1);
+        length = copy.Length;
+        return handled == 1;
+    }
+
+    /// <summary>Copies a message out; a buffer that is too small throws and leaves the message unread.</summary>
+    private ref struct CopyOut(Span<byte> destination) : IMessageHandler
+    {
+        private readonly Span<byte> _destination = destination;
+
+        public int Length { get; private set; }
+
+        public void OnMessage(ReadOnlySpan<byte> message)
+        {
+            if (message.Length > _destination.Length)
+            {
+                throw new MessageTooLargeException(message.Length, _destination.Length);
+            }
+            message.CopyTo(_destination);
+            Length = message.Length;
+        }
+    }
+
+    /// <summary>Waits asynchronously until a message (or the end of the channel) is ready to receive.</summary>
+    /// <exception cref="OperationCanceledException">Cancelled first.</exception>
+    public ValueTask WaitToReceiveAsync(CancellationToken cancellationToken = default)
+    {
+        if (_receiveGate.TryEnter(Options.SingleReader, GateRole.Receive))
+        {
+            try
+            {
+                if (_endpoint.WaitToReceive(SpinDeadline()))
+                {
+                    return ValueTask.CompletedTask;
+                }
+            }
+            finally
+            {
+                _receiveGate.Exit();
+            }
+        }
+        if (Options.SingleReader)
+        {
+            return _asyncReceive.WaitAsync(cancellationToken);
+        }
+        return _asyncReceive.TryStartWait(cancellationToken, out var wait) ? wait : WaitForAsyncTurnAsync(cancellationToken);
+    }
+
+    /// <summary>Waits (holding the receive side) until a message or the end is ready, or <paramref name="deadline"/> passes.</summary>
+    internal bool WaitToReceive(Native.Deadline deadline)
+    {
+        if (!_receiveGate.Enter(Options.SingleReader, GateRole.Receive, deadline, this, default))
+        {
+            return false;
+        }
+        try
+        {
+            return _endpoint.WaitToReceive(deadline);
+        }
+        finally
+        {
+            _receiveGate.Exit();
+        }
+    }
+
+    /// <summary>
+    /// Hands up to <paramref name="limit"/> waiting messages to <paramref name="handler"/> in place (zero copy
+    /// on the way out); the span is valid only during the call. Does not wait (also not for another receiving
+    /// thread: then it returns 0). A static lambda with <paramref name="state"/> allocates nothing. The handler must
+    /// not receive from this channel.
+    /// </summary>
+    /// <returns>The number of messages handled.</returns>
+    /// <exception cref="IicChannelClosedException">The peer closed and every message was received.</exception>
+    /// <exception cref="PeerDeadException">The peer died and every message it published was received.</exception>
+    /// <exception cref="InvalidOperationException">Another thread is receiving on a <see cref="ChannelOptions.SingleReader"/> channel, or the handler receives from this channel.</exception>
+    public int Poll<TState>(ReadOnlySpanAction<byte, TState> handler, TState state, int limit = int.MaxValue)
+    {
+        if (!_receiveGate.TryEnter(Options.SingleReader, GateRole.Receive))
+        {
+            return 0;
+        }
+        try
+        {
+            return _endpoint.Poll(handler, state, limit);
+        }
+        finally
+        {
+            _receiveGate.Exit();
+        }
+    }
+
+    /// <summary>Like <see cref="Poll{TState}(ReadOnlySpanAction{byte, TState}, TState, int)"/> with a struct handler (specialised, no allocation).</summary>
+    public int Poll<THandler>(ref THandler handler, int limit = int.MaxValue)
+        where THandler : struct, IMessageHandler, allows ref struct
+    {
+        if (!_receiveGate.TryEnter(Options.SingleReader, GateRole.Receive))
+        {
+            return 0;
+        }
+        try
+        {
+            return _endpoint.Poll(ref handler, limit);
+        }
+        finally
+        {
+            _receiveGate.Exit();
+        }
+    }
+
+    /// <summary>
+    /// How long an async receive spins on the caller's thread before handing the wait to the dispatcher: the wait
+    /// strategy's budget, but at most 20 µs. The caller is usually a thread-pool thread, and the work an async
+    /// consumer waits for (an HTTP/2 frame's reply, say) often needs that very pool: a longer inline spin
+    /// delayed gRPC round trips from ~0.2 ms to ~2 ms.
+    /// </summary>
+    private Native.Deadline SpinDeadline()
+    {
+        var budget = _endpoint.Waiter.CurrentSpinBudget;
+        return Native.Deadline.After(budget < s_asyncSpinCap ? budget : s_asyncSpinCap);
+    }
+
+    private static readonly TimeSpan s_asyncSpinCap = TimeSpan.FromMicroseconds(20);
+}

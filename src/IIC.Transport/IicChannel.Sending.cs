@@ -1,0 +1,142 @@
+using System.Buffers;
+using IIC.Hardware;
+
+namespace IIC.Transport;
+
+// IicChannel, sending: copy, timeout, token and zero-copy claims, each through the send gate (RoleGate).
+public sealed partial class IicChannel
+{
+    /// <summary>
+    /// Sends one message: one copy, from <paramref name="message"/> into the ring the peer reads. Waits with
+    /// back pressure while the ring is full; never drops.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The message is longer than <see cref="MaxMessageLength"/>.</exception>
+    /// <exception cref="IicChannelClosedException">The peer closed.</exception>
+    /// <exception cref="PeerDeadException">The peer died.</exception>
+    /// <exception cref="ObjectDisposedException">This side was disposed.</exception>
+    /// <exception cref="InvalidOperationException">Another thread is sending on a <see cref="ChannelOptions.SingleWriter"/> channel, or this thread holds an open claim.</exception>
+    public void Send(ReadOnlySpan<byte> message) => SendWithin(message, Native.Deadline.Infinite, default);
+
+    /// <summary>Sends one message if the ring has room for all of it now (and no other thread is sending).</summary>
+    /// <returns>False when it would have to wait (nothing was sent).</returns>
+    /// <exception cref="ArgumentOutOfRangeException">The message can never be sent without waiting: it is larger than the ring; use <see cref="Send(ReadOnlySpan{byte})"/>.</exception>
+    public bool TrySend(ReadOnlySpan<byte> message)
+    {
+        if (message.Length > _endpoint.MaxRecordPayloadLength)
+        {
+            throw new ArgumentOutOfRangeException(nameof(message), message.Length,
+                $"TrySend sends only messages of up to {_endpoint.MaxRecordPayloadLength} bytes (one record); use Send, which waits while it fragments larger ones.");
+        }
+        return SendWithin(message, Native.Deadline.Immediate, default);
+    }
+
+    /// <summary>
+    /// Sends one message, waiting at most <paramref name="timeout"/> for room (and for other sending threads). A message
+    /// larger than one record that runs out of time part-way is abandoned: the receiver discards its fragments.
+    /// </summary>
+    /// <param name="message">The message.</param>
+    /// <param name="timeout">Zero to try once; <see cref="Timeout.InfiniteTimeSpan"/> or <see cref="TimeSpan.MaxValue"/> for no limit.</param>
+    /// <returns>False if it could not be sent in time (nothing was delivered).</returns>
+    /// <exception cref="ArgumentOutOfRangeException">A negative timeout (other than infinite).</exception>
+    public bool TrySend(ReadOnlySpan<byte> message, TimeSpan timeout) => SendWithin(message, Native.Deadline.After(timeout, nameof(timeout)), default);
+
+    /// <summary>Sends one message, waiting for room until it fits or <paramref name="cancellationToken"/> is cancelled.</summary>
+    /// <exception cref="OperationCanceledException">Cancelled before the message was sent (nothing was delivered; a fragmented message is abandoned).</exception>
+    public void Send(ReadOnlySpan<byte> message, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        SendWithin(message, Native.Deadline.Infinite, cancellationToken);
+    }
+
+    private bool SendWithin(ReadOnlySpan<byte> message, Native.Deadline deadline, CancellationToken cancellationToken)
+    {
+        if (!_sendGate.Enter(Options.SingleWriter, GateRole.Send, deadline, this, cancellationToken))
+        {
+            return false;
+        }
+        try
+        {
+            return _endpoint.Send(message, deadline, cancellationToken);
+        }
+        finally
+        {
+            _sendGate.Exit();
+        }
+    }
+
+    /// <summary>
+    /// Claims room for a message of <paramref name="length"/> bytes to be written in place (zero copy on the
+    /// way in). The claim holds the send side: other threads' sends wait (or, on a SingleWriter channel, throw) until
+    /// it is committed or aborted; commit or abort it before this thread sends or claims again.
+    /// </summary>
+    /// <returns>False when there is no room now, or another thread is sending.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">The length is negative or above <see cref="MaxClaimLength"/>.</exception>
+    /// <exception cref="InvalidOperationException">A claim is already open on this thread, or another thread is sending on a SingleWriter channel.</exception>
+    public bool TryClaim(int length, out ChannelClaim claim)
+    {
+        claim = default;
+        if (!_sendGate.TryEnter(Options.SingleWriter, GateRole.Send))
+        {
+            return false;
+        }
+        bool claimed;
+        try
+        {
+            claimed = _endpoint.TryClaim(length, out var span);
+            if (claimed)
+            {
+                claim = new ChannelClaim(this, span, ++_claimGeneration);
+                return true; // the gate stays held until Commit or Abort
+            }
+        }
+        catch
+        {
+            _sendGate.Exit();
+            throw;
+        }
+        _sendGate.Exit();
+        return false;
+    }
+
+    internal void CommitClaim(long generation)
+    {
+        CheckClaim(generation);
+        try
+        {
+            _endpoint.Commit();
+        }
+        finally
+        {
+            _sendGate.Exit();
+        }
+    }
+
+    internal void AbortClaim(long generation)
+    {
+        CheckClaim(generation);
+        try
+        {
+            _endpoint.Abort();
+        }
+        finally
+        {
+            _sendGate.Exit();
+        }
+    }
+
+    /// <summary>
+    /// A <see cref="ChannelClaim"/> is a struct: a stale copy of a finished claim must not commit or abort the
+    /// claim opened after it. Each claim carries the number of its TryClaim; only the open one may finish.
+    /// </summary>
+    private void CheckClaim(long generation)
+    {
+        if (generation != Volatile.Read(ref _claimGeneration) || !_endpoint.HasOpenClaim)
+        {
+            throw new InvalidOperationException("This claim was already committed or aborted (a copy of it was): claim again with TryClaim.");
+        }
+    }
+
+    private long _claimGeneration;
+    private RoleGate _sendGate;
+    private RoleGate _receiveGate;
+}
