@@ -29,20 +29,29 @@ public sealed unsafe class InterruptPage
     /// <summary>The layout version.</summary>
     public const uint Version = 1;
 
-    /// <summary>Offset of the futex word.</summary>
-    public const int SeqOffset = Smp.PaddedLineSize;
+    /// <summary>Offset of the magic (u32), stored last when formatting.</summary>
+    public const int MagicOffset = 0;
 
-    /// <summary>Offset of the sleeping flag.</summary>
-    public const int SleepingOffset = 2 * Smp.PaddedLineSize;
+    /// <summary>Offset of the version (u32).</summary>
+    public const int VersionOffset = MagicOffset + sizeof(uint);
 
-    /// <summary>Offset of the waker's timestamp.</summary>
-    public const int RaisedAtOffset = SleepingOffset + 8;
+    /// <summary>Offset of the vector count (u32).</summary>
+    public const int VectorCountOffset = VersionOffset + sizeof(uint);
+
+    /// <summary>Offset of the futex word: the line after the header's.</summary>
+    public const int SeqOffset = MagicOffset + Smp.PaddedLineSize;
+
+    /// <summary>Offset of the sleeping flag: a line of its own (the receiver writes it, wakers CAS it).</summary>
+    public const int SleepingOffset = SeqOffset + Smp.PaddedLineSize;
+
+    /// <summary>Offset of the waker's timestamp, beside the flag the waker just took.</summary>
+    public const int RaisedAtOffset = SleepingOffset + sizeof(long);
 
     /// <summary>Offset of the summary word.</summary>
-    public const int SummaryOffset = 3 * Smp.PaddedLineSize;
+    public const int SummaryOffset = SleepingOffset + Smp.PaddedLineSize;
 
     /// <summary>Offset of the pending bitmap.</summary>
-    public const int PendingOffset = 4 * Smp.PaddedLineSize;
+    public const int PendingOffset = SummaryOffset + Smp.PaddedLineSize;
 
     /// <summary>The most vectors a page has (64 pending words, one summary word).</summary>
     public const int MaxVectorCount = 4096;
@@ -84,9 +93,9 @@ public sealed unsafe class InterruptPage
             throw new ArgumentOutOfRangeException(nameof(vectorCount), vectorCount, $"An interrupt page has a multiple of 64 vectors, from 64 to {MaxVectorCount}.");
         }
         CheckAligned(page);
-        *(uint*)(page + 4) = Version;
-        *(uint*)(page + 8) = (uint)vectorCount;
-        Volatile.Write(ref *(uint*)page, Magic);
+        *(uint*)(page + VersionOffset) = Version;
+        *(uint*)(page + VectorCountOffset) = (uint)vectorCount;
+        Volatile.Write(ref *(uint*)(page + MagicOffset), Magic); // release, last: partner of Attach's acquire load of the magic
         return new InterruptPage(page, vectorCount);
     }
 
@@ -101,9 +110,9 @@ public sealed unsafe class InterruptPage
         {
             throw new InvalidDataException($"An interrupt page needs at least {PendingOffset + Smp.PaddedLineSize} bytes; only {available} are mapped.");
         }
-        var magic = Volatile.Read(ref *(uint*)page);
-        var version = *(uint*)(page + 4);
-        var vectors = *(uint*)(page + 8);
+        var magic = Volatile.Read(ref *(uint*)(page + MagicOffset)); // acquire: partner of Format's release store
+        var version = *(uint*)(page + VersionOffset);
+        var vectors = *(uint*)(page + VectorCountOffset);
         if (magic != Magic || version != Version || vectors < 64 || vectors > MaxVectorCount || vectors % 64 != 0 || SizeFor((int)vectors) > available)
         {
             throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
