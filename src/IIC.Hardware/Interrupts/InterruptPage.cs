@@ -16,7 +16,7 @@ namespace IIC.Hardware;
 /// +384  summary (uint64): bit w set when pending word w may have bits
 /// +512  pending: vector count / 64 words (uint64), one bit per vector (channel endpoint)
 /// </code>
-/// Protocol (DESIGN.md, "InterruptController"): a sender raises a vector only when the receiver armed the
+/// Protocol (docs/architecture.md, "The wake-up protocol"): a sender raises a vector only when the receiver armed the
 /// ring, only a 0 to 1 pending edge may wake, and only a receiver that set <c>sleeping</c> is woken (futex).
 /// Both sides order their store before their load with a full fence (Dekker), so no wake-up is lost; the
 /// receiver still parks with a timeout and treats every wake as a hint.

@@ -5,7 +5,7 @@ namespace IIC.Hardware;
 
 /// <summary>
 /// The producer end of a <see cref="DescriptorRing"/>. Not thread safe: one thread writes at a time.
-/// <para>Protocol (see DESIGN.md): reserve space against a private copy of the consumer's head, re-reading the
+/// <para>Protocol (docs/architecture.md, "The data path"; bytes in docs/window-layout.md): reserve space against a private copy of the consumer's head, re-reading the
 /// shared head only when short; write payload and type; clear the next record's header (zero-ahead, see below);
 /// store the length last with release semantics (the publish).</para>
 /// <para>Zero-ahead: the consumer polls the length word at its head. After a wrap that position may hold stale
