@@ -1,7 +1,7 @@
 using System.Buffers;
-using System.Diagnostics;
 using System.IO.Pipelines;
 using IIC.Hardware;
+using IIC.Native;
 
 namespace IIC.Transport;
 
@@ -173,13 +173,13 @@ public sealed class IicChannel : IDisposable, IAsyncDisposable
     /// <summary>Sends one message, waiting at most <paramref name="timeout"/> for room.</summary>
     /// <returns>False if there was no room in time (nothing was sent).</returns>
     /// <exception cref="ArgumentOutOfRangeException">A negative timeout (other than infinite).</exception>
-    public bool TrySend(ReadOnlySpan<byte> message, TimeSpan timeout) => _endpoint.Send(message, Deadline(timeout));
+    public bool TrySend(ReadOnlySpan<byte> message, TimeSpan timeout) => _endpoint.Send(message, Deadline.After(timeout).Timestamp);
 
     /// <summary>Sends one message, waiting for room until it fits or <paramref name="cancellationToken"/> is cancelled.</summary>
     /// <exception cref="OperationCanceledException">Cancelled before the message could be sent (nothing was sent).</exception>
     public void Send(ReadOnlySpan<byte> message, CancellationToken cancellationToken)
     {
-        while (!_endpoint.Send(message, Deadline(TimeSpan.FromMilliseconds(10))))
+        while (!_endpoint.Send(message, Deadline.After(TimeSpan.FromMilliseconds(10)).Timestamp))
         {
             cancellationToken.ThrowIfCancellationRequested();
         }
@@ -248,7 +248,7 @@ public sealed class IicChannel : IDisposable, IAsyncDisposable
     {
         while (true)
         {
-            if (_endpoint.TryReceive(destination, out var length, Deadline(TimeSpan.FromMilliseconds(10))))
+            if (_endpoint.TryReceive(destination, out var length, Deadline.After(TimeSpan.FromMilliseconds(10)).Timestamp))
             {
                 return length;
             }
@@ -266,11 +266,11 @@ public sealed class IicChannel : IDisposable, IAsyncDisposable
     {
         if (timeout < TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan)
         {
-            _ = Deadline(timeout); // refuses it, before anything is taken, with a message that says what to pass
+            _ = Deadline.After(timeout).Timestamp; // refuses it, before anything is taken, with a message that says what to pass
         }
         // A message is there: take it without reading the clock; the deadline is computed only to wait.
         return (!Options.Grouped && _endpoint.TryReceive(destination, out length, 0))
-            || _endpoint.TryReceive(destination, out length, Deadline(timeout));
+            || _endpoint.TryReceive(destination, out length, Deadline.After(timeout).Timestamp);
     }
 
     /// <summary>
@@ -401,24 +401,10 @@ public sealed class IicChannel : IDisposable, IAsyncDisposable
     private long SpinDeadline()
     {
         var budget = _endpoint.Waiter.CurrentSpinBudget;
-        return Deadline(budget < s_asyncSpinCap ? budget : s_asyncSpinCap);
+        return Deadline.After(budget < s_asyncSpinCap ? budget : s_asyncSpinCap).Timestamp;
     }
 
     private static readonly TimeSpan s_asyncSpinCap = TimeSpan.FromMicroseconds(20);
-
-    private static long Deadline(TimeSpan timeout)
-    {
-        if (timeout == Timeout.InfiniteTimeSpan)
-        {
-            return long.MaxValue;
-        }
-        if (timeout < TimeSpan.Zero)
-        {
-            throw new ArgumentOutOfRangeException(nameof(timeout), timeout,
-                "A timeout cannot be negative: pass TimeSpan.Zero to try once without waiting, or Timeout.InfiniteTimeSpan to wait as long as needed.");
-        }
-        return Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
-    }
 
     /// <summary>Disposes a window shared by the two in-process ends of <see cref="CreatePair"/> when both are gone.</summary>
     private sealed class SharedOwnership(SharedWindow window)

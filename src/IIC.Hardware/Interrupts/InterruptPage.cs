@@ -220,6 +220,35 @@ public sealed unsafe class InterruptPage
         }
     }
 
+    /// <summary>
+    /// Receiver side, the Dekker half before a sleep (the one implementation for <see cref="Waiter"/> and the
+    /// async dispatcher): reads the futex word, announces sleep with a full fence, then re-checks the target and the
+    /// pending bits. Its partner is the sender's fence-then-load in <see cref="Doorbell.Ring"/> and <see cref="Raise"/>:
+    /// either the sender sees <c>sleeping</c> = 1 and wakes us, or we see its record or its pending bit here.
+    /// The target must be armed already.
+    /// </summary>
+    /// <param name="target">What the receiver waits on.</param>
+    /// <param name="sequence">The futex word's value to sleep on when the result is <see cref="SleepCheck.Announced"/>.</param>
+    /// <returns><see cref="SleepCheck.Announced"/>: sleep on <paramref name="sequence"/> now (<see cref="Sleep"/> or futex_waitv);
+    /// otherwise the announcement was withdrawn and the caller must not sleep.</returns>
+    internal SleepCheck PrepareSleep<TTarget>(ref TTarget target, out int sequence)
+        where TTarget : struct, IWaitTarget
+    {
+        sequence = ReadSequence(); // before the announcement: a raise after it bumps seq and futex_wait returns at once
+        AnnounceSleep(); // full fence: sleeping = 1 is visible before the re-checks below
+        if (target.IsReady)
+        {
+            CancelSleep();
+            return SleepCheck.Ready;
+        }
+        if (HasPending)
+        {
+            CancelSleep();
+            return SleepCheck.Pending;
+        }
+        return SleepCheck.Announced;
+    }
+
     /// <summary>Receiver side: the futex word's value, read before announcing sleep.</summary>
     public int ReadSequence() => Volatile.Read(ref *Seq);
 

@@ -188,16 +188,13 @@ public sealed class Waiter
                     Thread.Sleep(1);
                     continue;
                 }
-                var sequence = _page.ReadSequence();
-                _page.AnnounceSleep(); // full fence: sleeping=1 is visible before we re-check
-                if (target.IsReady)
+                var check = _page.PrepareSleep(ref target, out var sequence);
+                if (check == SleepCheck.Ready)
                 {
-                    _page.CancelSleep();
                     return true;
                 }
-                if (_page.HasPending)
+                if (check == SleepCheck.Pending)
                 {
-                    _page.CancelSleep();
                     if (!_pendingIsReadiness)
                     {
                         _page.ClearPending(); // a raise we no longer need; a fresh 0 -> 1 edge must be possible
@@ -205,12 +202,8 @@ public sealed class Waiter
                     spurious++;
                     continue;
                 }
-                var timeout = _parkTimeout;
-                if (deadline != long.MaxValue)
-                {
-                    var remaining = TimeSpan.FromSeconds((double)(deadline - now) / Stopwatch.Frequency);
-                    timeout = remaining < timeout ? remaining : timeout;
-                }
+                var remaining = Deadline.At(deadline).Remaining; // infinite for long.MaxValue
+                var timeout = remaining != Timeout.InfiniteTimeSpan && remaining < _parkTimeout ? remaining : _parkTimeout;
                 Parks++;
                 var result = _page.Sleep(sequence, timeout);
                 if (!_pendingIsReadiness)

@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using IIC.Hardware;
+using IIC.Native;
 
 namespace IIC.Transport;
 
@@ -51,9 +51,7 @@ public sealed class IicChannelGroup
     /// <returns>The ready channel, or null if none became ready within <paramref name="timeout"/>.</returns>
     public IicChannel? WaitAny(TimeSpan timeout)
     {
-        var deadline = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue
-            : timeout <= TimeSpan.Zero ? 0
-            : Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
-        return _receiver.WaitAny(deadline, out var tag) is null ? null : (IicChannel)tag!;
+        var deadline = timeout <= TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan ? Deadline.Immediate : Deadline.After(timeout);
+        return _receiver.WaitAny(deadline.Timestamp, out var tag) is null ? null : (IicChannel)tag!;
     }
 }
