@@ -72,7 +72,7 @@ public sealed unsafe class InterruptPage
     public static int SizeFor(int vectorCount) => PendingOffset + Math.Max(Smp.PaddedLineSize, (vectorCount / 8 + Smp.PaddedLineSize - 1) & ~(Smp.PaddedLineSize - 1));
 
     /// <summary>The futex word's address (for dispatchers that wait on many pages with futex_waitv). Valid while the mapping is leased.</summary>
-    public int* SequenceWord => (int*)(_page + SeqOffset);
+    internal int* SequenceWord => (int*)(_page + SeqOffset);
 
     private int* Seq => (int*)(_page + SeqOffset);
 
@@ -86,7 +86,7 @@ public sealed unsafe class InterruptPage
 
     /// <summary>Formats a fresh page at <paramref name="page"/> (zeroed memory of <see cref="SizeFor"/> bytes) and returns it.</summary>
     /// <exception cref="ArgumentOutOfRangeException">The vector count is not a multiple of 64 from 64 to <see cref="MaxVectorCount"/>.</exception>
-    public static InterruptPage Format(byte* page, int vectorCount)
+    internal static InterruptPage Format(byte* page, int vectorCount)
     {
         if (vectorCount < 64 || vectorCount > MaxVectorCount || vectorCount % 64 != 0)
         {
@@ -103,7 +103,7 @@ public sealed unsafe class InterruptPage
     /// <param name="page">The block's first byte.</param>
     /// <param name="available">Bytes available from <paramref name="page"/> to the end of the mapping.</param>
     /// <exception cref="InvalidDataException">The header is not a valid interrupt page.</exception>
-    public static InterruptPage Attach(byte* page, long available)
+    internal static InterruptPage Attach(byte* page, long available)
     {
         CheckAligned(page);
         if (available < PendingOffset + Smp.PaddedLineSize)
