@@ -11,7 +11,7 @@ namespace IIC.Benchmarks;
 /// (two interlocked ORs), no syscall. The bit is cleared each time so every Ring takes the edge.</item>
 /// <item>Armed, sleep announced: additionally the CAS of the sleeping flag, the sequence bump and a FUTEX_WAKE
 /// syscall that finds no waiter. This is the waker's floor; waking a thread that really sleeps on another CPU
-/// costs the waker 14-18 µs more on this VM and the sleeper ~40 µs to run (DESIGN.md), which a one-thread
+/// costs the waker 14-18 µs more on this VM and the sleeper ~40 µs to run (docs/architecture.md), which a one-thread
 /// benchmark cannot show: see perf/IIC.Perf for the cross-process numbers.</item>
 /// </list>
 /// </summary>

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Diagnostics;
 
 namespace IIC.Native;
@@ -10,7 +11,7 @@ namespace IIC.Native;
 /// mean no limit (saturating arithmetic, never an overflow into the past); <c>default</c> is
 /// <see cref="Immediate"/>: try once, do not wait.</para>
 /// </summary>
-internal readonly struct Deadline
+internal readonly struct Deadline : IEquatable<Deadline>
 {
     private readonly long _end; // Stopwatch timestamp; long.MaxValue means no deadline, 0 means do not wait
 
@@ -99,4 +100,22 @@ internal readonly struct Deadline
 
     /// <summary>True once the deadline has passed (never for an infinite one).</summary>
     public bool HasPassed => !IsInfinite && Stopwatch.GetTimestamp() >= _end;
+
+    /// <inheritdoc />
+    public bool Equals(Deadline other) => _end == other._end;
+
+    /// <inheritdoc />
+    public override bool Equals(object? obj) => obj is Deadline other && Equals(other);
+
+    /// <inheritdoc />
+    public override int GetHashCode() => _end.GetHashCode();
+
+    /// <summary>Equal deadlines.</summary>
+    public static bool operator ==(Deadline left, Deadline right) => left.Equals(right);
+
+    /// <summary>Different deadlines.</summary>
+    public static bool operator !=(Deadline left, Deadline right) => !left.Equals(right);
+
+    /// <inheritdoc />
+    public override string ToString() => IsInfinite ? "no deadline" : string.Create(CultureInfo.InvariantCulture, $"{Remaining.TotalMilliseconds:0.###} ms left");
 }

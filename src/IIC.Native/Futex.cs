@@ -16,19 +16,19 @@ public enum FutexWaitResult
 }
 
 /// <summary>One word for <see cref="Futex.WaitAny"/>: sleep while *<see cref="Address"/> == <see cref="Expected"/>.</summary>
-public readonly unsafe struct FutexWaitTarget : IEquatable<FutexWaitTarget>
+internal readonly unsafe struct FutexWaitTarget : IEquatable<FutexWaitTarget>
 {
     /// <summary>Creates a target.</summary>
     /// <param name="address">A 4-byte aligned word, normally in a shared mapping the caller keeps alive (leased).</param>
     /// <param name="expected">The value that means "nothing happened yet".</param>
-    public FutexWaitTarget(int* address, int expected)
+    internal FutexWaitTarget(int* address, int expected)
     {
         Address = address;
         Expected = expected;
     }
 
     /// <summary>The word.</summary>
-    public int* Address { get; }
+    internal int* Address { get; }
 
     /// <summary>The value to sleep on.</summary>
     public int Expected { get; }
@@ -65,7 +65,7 @@ public static unsafe class Futex
     /// <param name="timeout">The longest sleep; <see cref="Timeout.InfiniteTimeSpan"/> for none.</param>
     /// <exception cref="ArgumentException">The address is null or misaligned, or the timeout is negative.</exception>
     /// <exception cref="NativeException">The kernel refused the call (e.g. EFAULT for an unmapped word).</exception>
-    public static FutexWaitResult Wait(int* address, int expected, TimeSpan timeout)
+    internal static FutexWaitResult Wait(int* address, int expected, TimeSpan timeout)
     {
         CheckAddress(address);
         Interop.Libc.Timespec relative;
@@ -83,7 +83,7 @@ public static unsafe class Futex
     /// <summary>Wakes at most <paramref name="count"/> threads sleeping on <paramref name="address"/>; returns how many woke.</summary>
     /// <exception cref="ArgumentException">The address is null or misaligned, or the count is not positive.</exception>
     /// <exception cref="NativeException">The kernel refused the call.</exception>
-    public static int Wake(int* address, int count = int.MaxValue)
+    internal static int Wake(int* address, int count = int.MaxValue)
     {
         CheckAddress(address);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
@@ -119,7 +119,7 @@ public static unsafe class Futex
     /// <param name="wokenIndex">The index of the word that was woken, or -1.</param>
     /// <exception cref="ArgumentException">Too few or too many targets, or one is null or misaligned.</exception>
     /// <exception cref="NativeException">The kernel refused the call (ENOSYS before Linux 5.16).</exception>
-    public static FutexWaitResult WaitAny(ReadOnlySpan<FutexWaitTarget> targets, TimeSpan timeout, out int wokenIndex)
+    internal static FutexWaitResult WaitAny(ReadOnlySpan<FutexWaitTarget> targets, TimeSpan timeout, out int wokenIndex)
     {
         if (targets.Length is 0 or > MaxWaitAnyCount)
         {

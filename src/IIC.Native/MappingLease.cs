@@ -16,7 +16,7 @@ public sealed unsafe class MappingLease : IDisposable
     }
 
     /// <summary>The first byte of the mapping. Valid until this lease is disposed.</summary>
-    public byte* Base { get; }
+    internal byte* Base { get; }
 
     /// <summary>The mapping's size in bytes.</summary>
     public long Length { get; }

@@ -11,7 +11,7 @@ namespace IIC.Native;
 /// every namespace, and becomes readable when it exits. Older kernels answer ENOPROTOOPT; then the pid from
 /// SO_PEERCRED is opened with <c>pidfd_open</c>, which works when the peer is visible in this pid namespace.
 /// </summary>
-public static class PeerProcess
+internal static class PeerProcess
 {
     /// <summary>How <see cref="Open(SeqPacketSocket, PeerCredentials, out Source)"/> identified the peer.</summary>
     public enum Source

@@ -9,7 +9,7 @@ namespace IIC.Native;
 /// default, /proc/sys/kernel/overflowuid). The overflow id therefore names no one in particular: every
 /// unmapped user in every other namespace reads as it, so policy must never admit it by accident.
 /// </summary>
-public static class UserNamespace
+internal static class UserNamespace
 {
     private static readonly Lazy<uint> s_overflowUid = new(() => ReadId("/proc/sys/kernel/overflowuid"));
     private static readonly Lazy<uint> s_overflowGid = new(() => ReadId("/proc/sys/kernel/overflowgid"));

@@ -26,7 +26,7 @@ internal sealed class GreeterServerProcess : IDisposable
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "Greeter.Server.dll");
         Assert.True(File.Exists(dll), $"The sample server is missing: {dll}");
-        var info = new ProcessStartInfo(DotnetHost())
+        var info = new ProcessStartInfo(IIC.Tests.Dotnet.HostPath())
         {
             UseShellExecute = false,
             RedirectStandardOutput = true,
@@ -126,16 +126,5 @@ internal sealed class GreeterServerProcess : IDisposable
             // already gone
         }
         _process.Dispose();
-    }
-
-    internal static string DotnetHost()
-    {
-        var current = Environment.ProcessPath;
-        if (current is not null && Path.GetFileNameWithoutExtension(current) == "dotnet")
-        {
-            return current;
-        }
-        var fromCli = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH");
-        return !string.IsNullOrEmpty(fromCli) && File.Exists(fromCli) ? fromCli : "dotnet";
     }
 }

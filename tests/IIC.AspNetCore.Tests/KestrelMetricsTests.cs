@@ -134,7 +134,7 @@ public sealed class KestrelMetricsTests
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "Greeter.Client.dll");
         Assert.True(File.Exists(dll), $"The sample client is missing: {dll}");
-        var info = new ProcessStartInfo(GreeterServerProcess.DotnetHost())
+        var info = new ProcessStartInfo(Dotnet.HostPath())
         {
             UseShellExecute = false,
             RedirectStandardOutput = true,

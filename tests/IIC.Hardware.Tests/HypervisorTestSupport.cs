@@ -89,7 +89,7 @@ internal static class HypervisorTestSupport
     public static (int ExitCode, string Output) RunAsOtherUser(string scenario, params string[] args)
     {
         var testHost = Path.Combine(AppContext.BaseDirectory, "IIC.TestHost.dll");
-        return Run("runuser", ["-u", OtherUser, "--", DotnetHost(), testHost, scenario, .. args]);
+        return Run("runuser", ["-u", OtherUser, "--", IIC.Tests.Dotnet.HostPath(), testHost, scenario, .. args]);
     }
 
     /// <summary>Runs a program to completion (bounded: 20 s) and returns its exit code and stdout (stderr appended on failure).</summary>
@@ -124,16 +124,5 @@ internal static class HypervisorTestSupport
     {
         var (code, output) = Run("kill", ["-TERM", pid.ToString(CultureInfo.InvariantCulture)]);
         Assert.True(code == 0, $"kill -TERM {pid} failed: {output}");
-    }
-
-    public static string DotnetHost()
-    {
-        var current = Environment.ProcessPath;
-        if (current is not null && Path.GetFileNameWithoutExtension(current) == "dotnet")
-        {
-            return current;
-        }
-        var fromCli = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH");
-        return !string.IsNullOrEmpty(fromCli) && File.Exists(fromCli) ? fromCli : "dotnet";
     }
 }

@@ -60,7 +60,7 @@ public sealed class HypervisorTrustTests : IDisposable
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
-        foreach (var arg in new[] { "-u", HypervisorTestSupport.OtherUser, "--", HypervisorTestSupport.DotnetHost(), Path.Combine(AppContext.BaseDirectory, "IIC.TestHost.dll"), "hv-host", name, directory })
+        foreach (var arg in new[] { "-u", HypervisorTestSupport.OtherUser, "--", IIC.Tests.Dotnet.HostPath(), Path.Combine(AppContext.BaseDirectory, "IIC.TestHost.dll"), "hv-host", name, directory })
         {
             info.ArgumentList.Add(arg);
         }

@@ -1,6 +1,7 @@
 using System.Reflection;
 using System.Text;
 using IIC.Hardware;
+using IIC.Tests;
 using IIC.Transport;
 using Xunit.Abstractions;
 
@@ -18,14 +19,14 @@ public sealed class BadInputTests(ITestOutputHelper output) : IDisposable
     private static readonly Type[] s_types =
         [typeof(IicChannel), typeof(IicListener), typeof(IicChannelGroup), typeof(Partition), typeof(Hypervisor), typeof(SharedWindow), typeof(WindowEndpoint), typeof(GrantedConnection)];
 
-    private readonly ReliabilityHost _host = ReliabilityHost.Start();
+    private readonly PartitionHost _host = PartitionHost.Start();
 
     public void Dispose() => _host.Dispose();
 
     [Fact]
     public void Null_for_any_non_nullable_reference_parameter_of_any_public_method_or_constructor_is_ArgumentNullException_naming_it()
     {
-        var service = ReliabilityHost.NewService();
+        var service = PartitionHost.NewService();
         using var listener = IicListener.Listen(_host.Partition, service);
         var (first, second) = IicChannel.CreatePair(new ChannelOptions { RingCapacity = 4096 });
         using var window = SharedWindow.Create(WindowOptions.WithCapacity(4096));
@@ -150,7 +151,7 @@ public sealed class BadInputTests(ITestOutputHelper output) : IDisposable
         Expect<ArgumentOutOfRangeException>(() => WaitStrategy.SpinThenPark(TimeSpan.FromMilliseconds(-1)), "a negative spin budget", "TimeSpan.Zero");
         Expect<FormatException>(() => WaitStrategy.Parse("fast"), "an unknown strategy", "spin, spinpark");
         // The partition and hypervisor still serve after all of that.
-        var service = ReliabilityHost.NewService();
+        var service = PartitionHost.NewService();
         using var listener = IicListener.Listen(_host.Partition, service);
         using var client = IicChannel.Connect(_host.Partition, service, new ChannelOptions { RingCapacity = 4096 });
         using var server = listener.Accept(TimeSpan.FromSeconds(10));

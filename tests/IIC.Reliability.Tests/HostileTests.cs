@@ -43,7 +43,7 @@ public sealed class HostileTests(ITestOutputHelper output)
         {
         }
         var seeds = Knobs.Get("IIC_HOSTILE_SEEDS", 600);
-        using var host = ReliabilityHost.Start();
+        using var host = PartitionHost.Start();
         // A healthy channel to another child runs both ways the whole time.
         var (healthy, healthyChannels) = host.StartChild("rel-duplex", Ring, 1, null,
             "1", "adaptive", "0", "8192", "3600", long.MaxValue.ToString(CultureInfo.InvariantCulture), "0");
@@ -56,7 +56,7 @@ public sealed class HostileTests(ITestOutputHelper output)
         healthyReceiver.Start();
         healthySender.Start();
 
-        var service = ReliabilityHost.NewService();
+        var service = PartitionHost.NewService();
         using var listener = IicListener.Listen(host.Partition, service, new ChannelOptions { RingCapacity = Ring });
         var hostile = ChildProcess.Start("rel-hostile", host.Name, host.SocketDirectory, service, Ring.ToString(CultureInfo.InvariantCulture), "0", seeds.ToString(CultureInfo.InvariantCulture));
         var outcomes = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -135,7 +135,7 @@ public sealed class HostileTests(ITestOutputHelper output)
                         return Finish("fault at grant: " + refused);
                     }
                     Assert.False(hostile.Process.HasExited, $"The hostile child exited.{Environment.NewLine}{hostile}");
-                    Assert.True(Stopwatch.GetElapsedTime(acceptStarted) < ReliabilityHost.Timeout, $"seed {seed}: no connection and no refusal within {ReliabilityHost.Timeout.TotalSeconds} s.{Environment.NewLine}{hostile}");
+                    Assert.True(Stopwatch.GetElapsedTime(acceptStarted) < PartitionHost.Timeout, $"seed {seed}: no connection and no refusal within {PartitionHost.Timeout.TotalSeconds} s.{Environment.NewLine}{hostile}");
                 }
             }
             channel = accepted;
@@ -213,7 +213,7 @@ public sealed class HostileTests(ITestOutputHelper output)
     [Fact]
     public void Interrupt_flood_from_a_hostile_peer_leaves_the_victim_correct_and_its_cpu_bounded()
     {
-        using var host = ReliabilityHost.Start();
+        using var host = PartitionHost.Start();
         const double seconds = 5;
         var (flooder, channels) = host.StartChild("rel-flood", Ring, 1, null, seconds.ToString(CultureInfo.InvariantCulture), "2000");
         var channel = channels[0];
@@ -264,7 +264,7 @@ public sealed class HostileTests(ITestOutputHelper output)
     [Fact]
     public void A_peer_cannot_resize_its_granted_window_the_seals_refuse_ftruncate_with_EPERM()
     {
-        using var host = ReliabilityHost.Start();
+        using var host = PartitionHost.Start();
         var (child, channels) = host.StartChild("rel-resize", Ring, 1, null);
         using (child)
         using (var channel = channels[0])

@@ -46,7 +46,7 @@ public sealed class KillTests(ITestOutputHelper output)
     /// <summary>A child sends stream 1 to us and receives stream 2 from us; it is killed after a random number of messages.</summary>
     private static string RunPeerKill(Random random, bool killWhileChildSends, int round)
     {
-        using var host = ReliabilityHost.Start();
+        using var host = PartitionHost.Start();
         var (child, channels) = host.StartChild("rel-duplex", Ring, 1, new ChannelOptions { WaitStrategy = random.Next(2) == 0 ? WaitStrategy.Adaptive : WaitStrategy.Park },
             "1", random.Next(2) == 0 ? "adaptive" : "park", "0", MaxSize.ToString(CultureInfo.InvariantCulture), "3600", long.MaxValue.ToString(CultureInfo.InvariantCulture), "0");
         using (child)
@@ -77,7 +77,7 @@ public sealed class KillTests(ITestOutputHelper output)
     /// <summary>The hypervisor (a child) is killed mid-stream: the channel completes both streams; a new connect fails clearly.</summary>
     private static string RunHypervisorKill(Random random, int round)
     {
-        using var host = ReliabilityHost.Start(inChild: true);
+        using var host = PartitionHost.Start(inChild: true);
         const long count = 1500;
         var (child, channels) = host.StartChild("rel-duplex", Ring, 1, null,
             "1", "adaptive", "0", MaxSize.ToString(CultureInfo.InvariantCulture), "3600", count.ToString(CultureInfo.InvariantCulture), "0");

@@ -27,7 +27,7 @@ public sealed class SoakTests(ITestOutputHelper output)
     public void Many_channels_in_four_processes_with_random_sizes_and_strategies_lose_duplicate_reorder_and_corrupt_nothing()
     {
         var seconds = Knobs.Get("IIC_SOAK_SECONDS", 45);
-        using var host = ReliabilityHost.Start();
+        using var host = PartitionHost.Start();
         var children = new List<(ChildProcess Child, List<IicChannel> Channels, long StreamBase)>();
         var threads = new List<Thread>();
         try

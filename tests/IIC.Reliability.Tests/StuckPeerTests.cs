@@ -18,7 +18,7 @@ public sealed class StuckPeerTests(ITestOutputHelper output)
     [Fact]
     public void A_peer_that_stops_reading_bounds_back_pressure_by_the_timeout_reports_stalls_and_grows_no_memory()
     {
-        using var host = ReliabilityHost.Start();
+        using var host = PartitionHost.Start();
         const long count = 5000;
         // gate=1: the child connects, then reads nothing until "go".
         var (child, channels) = host.StartChild("rel-duplex", Ring, 1, null,
@@ -105,7 +105,7 @@ public sealed class StuckPeerTests(ITestOutputHelper output)
     [Fact]
     public void SIGSTOP_and_SIGCONT_of_a_peer_mid_stream_resume_the_stream_intact_without_a_park_timeout_storm()
     {
-        using var host = ReliabilityHost.Start();
+        using var host = PartitionHost.Start();
         const long count = 20_000;
         var (child, channels) = host.StartChild("rel-duplex", Ring, 1, new ChannelOptions { WaitStrategy = WaitStrategy.Adaptive },
             "1", "adaptive", "0", (64 * 1024).ToString(CultureInfo.InvariantCulture), "3600", count.ToString(CultureInfo.InvariantCulture), "0");

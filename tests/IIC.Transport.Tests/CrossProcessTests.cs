@@ -12,7 +12,7 @@ namespace IIC.Transport.Tests;
 public class CrossProcessTests
 {
     private const int Ring = 1 << 20;
-    private static readonly TimeSpan s_timeout = TransportHost.Timeout;
+    private static readonly TimeSpan s_timeout = PartitionHost.Timeout;
 
     [Theory]
     [InlineData("receive-send")]
@@ -20,7 +20,7 @@ public class CrossProcessTests
     [InlineData("async")]
     public async Task Every_message_API_echoes_across_processes(string childMode)
     {
-        using var host = TransportHost.Start();
+        using var host = PartitionHost.Start();
         var (child, channel) = await host.StartChildAsync("transport-echo", Ring, childMode);
         using (child)
         {
@@ -42,7 +42,7 @@ public class CrossProcessTests
     [InlineData("async")]
     public async Task Large_messages_up_to_64_MiB_are_fragmented_and_reassembled_transparently(string childMode)
     {
-        using var host = TransportHost.Start();
+        using var host = PartitionHost.Start();
         var (child, channel) = await host.StartChildAsync("transport-echo", Ring, childMode);
         using (child)
         {
@@ -88,7 +88,7 @@ public class CrossProcessTests
     [Fact]
     public async Task Stream_echo_with_CopyTo_and_async_reads_and_writes()
     {
-        using var host = TransportHost.Start();
+        using var host = PartitionHost.Start();
         foreach (var mode in new[] { "stream-copy", "stream-async", "pipe" })
         {
             var (child, channel) = await host.StartChildAsync("transport-echo", 64 * 1024, mode);
@@ -134,7 +134,7 @@ public class CrossProcessTests
     [Fact]
     public async Task Duplex_pipe_round_trip_across_processes()
     {
-        using var host = TransportHost.Start();
+        using var host = PartitionHost.Start();
         var (child, channel) = await host.StartChildAsync("transport-echo", 64 * 1024, "stream-copy");
         using (child)
         {
@@ -172,7 +172,7 @@ public class CrossProcessTests
     [Fact]
     public async Task Disposing_this_side_ends_the_childs_blocked_receive_and_later_use_is_ObjectDisposed()
     {
-        using var host = TransportHost.Start();
+        using var host = PartitionHost.Start();
         var (child, channel) = await host.StartChildAsync("transport-echo", 64 * 1024, "receive-send");
         using (child)
         {
@@ -191,7 +191,7 @@ public class CrossProcessTests
     [Fact]
     public async Task The_peer_disposing_ends_a_blocked_receive_with_ChannelClosed_and_streams_read_zero()
     {
-        using var host = TransportHost.Start();
+        using var host = PartitionHost.Start();
         var (child, channel) = await host.StartChildAsync("transport-close-after-first", 64 * 1024);
         using (child)
         using (channel)
@@ -215,7 +215,7 @@ public class CrossProcessTests
     [Fact]
     public async Task A_killed_peer_gives_PeerDeadException_within_a_second()
     {
-        using var host = TransportHost.Start();
+        using var host = PartitionHost.Start();
         var (child, channel) = await host.StartChildAsync("transport-echo", 64 * 1024, "receive-send");
         using (child)
         using (channel)
@@ -239,7 +239,7 @@ public class CrossProcessTests
     public async Task Back_pressure_a_fast_sender_blocks_on_a_slow_receiver_and_nothing_is_dropped()
     {
         const int Count = 20_000;
-        using var host = TransportHost.Start();
+        using var host = PartitionHost.Start();
         var (child, channel) = await host.StartChildAsync("transport-slow-receiver", 4096, Count.ToString(System.Globalization.CultureInfo.InvariantCulture));
         using (child)
         using (channel)

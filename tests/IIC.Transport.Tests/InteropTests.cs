@@ -2,6 +2,7 @@ using System.Net.Security;
 using System.Security.Authentication;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using IIC.Tests;
 using StreamJsonRpc;
 
 namespace IIC.Transport.Tests;
@@ -9,7 +10,7 @@ namespace IIC.Transport.Tests;
 /// <summary>Real Stream libraries over <see cref="IicChannel.AsStream"/> between two processes.</summary>
 public class InteropTests
 {
-    private static readonly TimeSpan s_timeout = TransportHost.Timeout;
+    private static readonly TimeSpan s_timeout = PartitionHost.Timeout;
 
     [Fact]
     public async Task SslStream_handshakes_and_echoes_over_AsStream_across_processes()
@@ -24,7 +25,7 @@ public class InteropTests
         var pfx = Convert.ToBase64String(certificate.Export(X509ContentType.Pfx));
         var thumbprint = certificate.GetCertHashString();
 
-        using var host = TransportHost.Start();
+        using var host = PartitionHost.Start();
         var (child, channel) = await host.StartChildAsync("transport-tls-server", 64 * 1024, pfx);
         using (child)
         {
@@ -69,7 +70,7 @@ public class InteropTests
     [Fact]
     public async Task StreamJsonRpc_request_response_over_AsStream_across_processes()
     {
-        using var host = TransportHost.Start();
+        using var host = PartitionHost.Start();
         var (child, channel) = await host.StartChildAsync("transport-jsonrpc-server", 64 * 1024);
         using (child)
         {

@@ -39,14 +39,14 @@ public class ReadmeTests
         try
         {
             using var server = ChildProcess.Start("readme-server", name, directory);
-            Assert.Equal("listening on 'echo'", server.ReadLine(TransportHost.Timeout));
+            Assert.Equal("listening on 'echo'", server.ReadLine(PartitionHost.Timeout));
             using var client = ChildProcess.Start("readme-client", name, directory);
-            Assert.Equal("hello", client.ReadLine(TransportHost.Timeout));
-            Assert.Equal("world", client.ReadLine(TransportHost.Timeout));
-            Assert.Equal("over a stream", client.ReadLine(TransportHost.Timeout));
-            client.AssertExit(0, TransportHost.Timeout);
-            Assert.Equal("client closed", server.ReadLine(TransportHost.Timeout));
-            server.AssertExit(0, TransportHost.Timeout);
+            Assert.Equal("hello", client.ReadLine(PartitionHost.Timeout));
+            Assert.Equal("world", client.ReadLine(PartitionHost.Timeout));
+            Assert.Equal("over a stream", client.ReadLine(PartitionHost.Timeout));
+            client.AssertExit(0, PartitionHost.Timeout);
+            Assert.Equal("client closed", server.ReadLine(PartitionHost.Timeout));
+            server.AssertExit(0, PartitionHost.Timeout);
         }
         finally
         {

@@ -13,14 +13,14 @@ namespace IIC.Transport.Tests;
 /// </summary>
 public class ThreadingContractTests
 {
-    private static readonly TimeSpan s_bound = TransportHost.Timeout;
+    private static readonly TimeSpan s_bound = PartitionHost.Timeout;
 
     [Fact]
     public async Task Four_threads_send_and_four_receive_on_one_channel_each_way_across_processes_nothing_lost_duplicated_or_reordered()
     {
         const int Threads = 4;
         const long PerThread = 1500;
-        using var host = TransportHost.Start();
+        using var host = PartitionHost.Start();
         var (child, channel) = await host.StartChildAsync("contract-many-threads", 64 * 1024,
             Threads.ToString(CultureInfo.InvariantCulture), PerThread.ToString(CultureInfo.InvariantCulture));
         using (child)

@@ -14,12 +14,12 @@ namespace IIC.Transport.Tests;
 /// </summary>
 public class TimeoutAndLifetimeContractTests
 {
-    private static readonly TimeSpan s_bound = TransportHost.Timeout;
+    private static readonly TimeSpan s_bound = PartitionHost.Timeout;
 
     [Fact]
     public async Task Fragmented_sends_with_short_timeouts_against_a_reader_that_stops_deliver_nothing_partial_and_the_next_messages_intact()
     {
-        using var host = TransportHost.Start();
+        using var host = PartitionHost.Start();
         var (child, channel) = await host.StartChildAsync("contract-stalled-reader", 64 * 1024);
         using (child)
         using (channel)
@@ -109,7 +109,7 @@ public class TimeoutAndLifetimeContractTests
             AssertRefused(() => a.TrySend("x"u8, TimeSpan.FromTicks(-1)));
         }
 
-        using var host = TransportHost.Start();
+        using var host = PartitionHost.Start();
         using var listener = IicListener.Listen(host.Partition, "svc-max");
         var connecting = OnThread(() => IicChannel.Connect(host.Partition, "svc-max", timeout: TimeSpan.MaxValue));
         using (var accepted = await OnThread(() => listener.Accept(TimeSpan.MaxValue)))
@@ -125,7 +125,7 @@ public class TimeoutAndLifetimeContractTests
     [Fact]
     public async Task Channels_outlive_their_partition_across_processes_and_the_peer_sees_a_close_not_a_death()
     {
-        using var host = TransportHost.Start();
+        using var host = PartitionHost.Start();
         var (child, channel) = await host.StartChildAsync("contract-echo", 64 * 1024);
         using (child)
         using (channel)

@@ -126,7 +126,7 @@ public sealed class ChildProcess : IDisposable
         {
             listener.Bind(Path.Combine(directory, "control.sock"));
             listener.Listen(backlog: 1);
-            var info = new ProcessStartInfo(DotnetHost())
+            var info = new ProcessStartInfo(Dotnet.HostPath())
             {
                 UseShellExecute = false,
                 RedirectStandardInput = true,
@@ -266,18 +266,6 @@ public sealed class ChildProcess : IDisposable
     }
 
     private void Fail(string what) => Xunit.Assert.Fail($"The child '{_scenario}' {what}.{Environment.NewLine}{this}");
-
-    private static string DotnetHost()
-    {
-        // Under `dotnet test` the test host runs in the dotnet executable; use the same one (and so the same runtime).
-        var current = Environment.ProcessPath;
-        if (current is not null && Path.GetFileNameWithoutExtension(current) == "dotnet")
-        {
-            return current;
-        }
-        var fromCli = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH");
-        return !string.IsNullOrEmpty(fromCli) && File.Exists(fromCli) ? fromCli : "dotnet";
-    }
 
     private void OnStdout(object sender, DataReceivedEventArgs e)
     {

@@ -16,7 +16,7 @@ namespace IIC.Hardware;
 /// +384  summary (uint64): bit w set when pending word w may have bits
 /// +512  pending: vector count / 64 words (uint64), one bit per vector (channel endpoint)
 /// </code>
-/// Protocol (DESIGN.md, "InterruptController"): a sender raises a vector only when the receiver armed the
+/// Protocol (docs/architecture.md, "The wake-up protocol"): a sender raises a vector only when the receiver armed the
 /// ring, only a 0 to 1 pending edge may wake, and only a receiver that set <c>sleeping</c> is woken (futex).
 /// Both sides order their store before their load with a full fence (Dekker), so no wake-up is lost; the
 /// receiver still parks with a timeout and treats every wake as a hint.
@@ -29,20 +29,29 @@ public sealed unsafe class InterruptPage
     /// <summary>The layout version.</summary>
     public const uint Version = 1;
 
-    /// <summary>Offset of the futex word.</summary>
-    public const int SeqOffset = Smp.PaddedLineSize;
+    /// <summary>Offset of the magic (u32), stored last when formatting.</summary>
+    public const int MagicOffset = 0;
 
-    /// <summary>Offset of the sleeping flag.</summary>
-    public const int SleepingOffset = 2 * Smp.PaddedLineSize;
+    /// <summary>Offset of the version (u32).</summary>
+    public const int VersionOffset = MagicOffset + sizeof(uint);
 
-    /// <summary>Offset of the waker's timestamp.</summary>
-    public const int RaisedAtOffset = SleepingOffset + 8;
+    /// <summary>Offset of the vector count (u32).</summary>
+    public const int VectorCountOffset = VersionOffset + sizeof(uint);
+
+    /// <summary>Offset of the futex word: the line after the header's.</summary>
+    public const int SeqOffset = MagicOffset + Smp.PaddedLineSize;
+
+    /// <summary>Offset of the sleeping flag: a line of its own (the receiver writes it, wakers CAS it).</summary>
+    public const int SleepingOffset = SeqOffset + Smp.PaddedLineSize;
+
+    /// <summary>Offset of the waker's timestamp, beside the flag the waker just took.</summary>
+    public const int RaisedAtOffset = SleepingOffset + sizeof(long);
 
     /// <summary>Offset of the summary word.</summary>
-    public const int SummaryOffset = 3 * Smp.PaddedLineSize;
+    public const int SummaryOffset = SleepingOffset + Smp.PaddedLineSize;
 
     /// <summary>Offset of the pending bitmap.</summary>
-    public const int PendingOffset = 4 * Smp.PaddedLineSize;
+    public const int PendingOffset = SummaryOffset + Smp.PaddedLineSize;
 
     /// <summary>The most vectors a page has (64 pending words, one summary word).</summary>
     public const int MaxVectorCount = 4096;
@@ -63,7 +72,7 @@ public sealed unsafe class InterruptPage
     public static int SizeFor(int vectorCount) => PendingOffset + Math.Max(Smp.PaddedLineSize, (vectorCount / 8 + Smp.PaddedLineSize - 1) & ~(Smp.PaddedLineSize - 1));
 
     /// <summary>The futex word's address (for dispatchers that wait on many pages with futex_waitv). Valid while the mapping is leased.</summary>
-    public int* SequenceWord => (int*)(_page + SeqOffset);
+    internal int* SequenceWord => (int*)(_page + SeqOffset);
 
     private int* Seq => (int*)(_page + SeqOffset);
 
@@ -77,16 +86,16 @@ public sealed unsafe class InterruptPage
 
     /// <summary>Formats a fresh page at <paramref name="page"/> (zeroed memory of <see cref="SizeFor"/> bytes) and returns it.</summary>
     /// <exception cref="ArgumentOutOfRangeException">The vector count is not a multiple of 64 from 64 to <see cref="MaxVectorCount"/>.</exception>
-    public static InterruptPage Format(byte* page, int vectorCount)
+    internal static InterruptPage Format(byte* page, int vectorCount)
     {
         if (vectorCount < 64 || vectorCount > MaxVectorCount || vectorCount % 64 != 0)
         {
             throw new ArgumentOutOfRangeException(nameof(vectorCount), vectorCount, $"An interrupt page has a multiple of 64 vectors, from 64 to {MaxVectorCount}.");
         }
         CheckAligned(page);
-        *(uint*)(page + 4) = Version;
-        *(uint*)(page + 8) = (uint)vectorCount;
-        Volatile.Write(ref *(uint*)page, Magic);
+        *(uint*)(page + VersionOffset) = Version;
+        *(uint*)(page + VectorCountOffset) = (uint)vectorCount;
+        Volatile.Write(ref *(uint*)(page + MagicOffset), Magic); // release, last: partner of Attach's acquire load of the magic
         return new InterruptPage(page, vectorCount);
     }
 
@@ -94,16 +103,16 @@ public sealed unsafe class InterruptPage
     /// <param name="page">The block's first byte.</param>
     /// <param name="available">Bytes available from <paramref name="page"/> to the end of the mapping.</param>
     /// <exception cref="InvalidDataException">The header is not a valid interrupt page.</exception>
-    public static InterruptPage Attach(byte* page, long available)
+    internal static InterruptPage Attach(byte* page, long available)
     {
         CheckAligned(page);
         if (available < PendingOffset + Smp.PaddedLineSize)
         {
             throw new InvalidDataException($"An interrupt page needs at least {PendingOffset + Smp.PaddedLineSize} bytes; only {available} are mapped.");
         }
-        var magic = Volatile.Read(ref *(uint*)page);
-        var version = *(uint*)(page + 4);
-        var vectors = *(uint*)(page + 8);
+        var magic = Volatile.Read(ref *(uint*)(page + MagicOffset)); // acquire: partner of Format's release store
+        var version = *(uint*)(page + VersionOffset);
+        var vectors = *(uint*)(page + VectorCountOffset);
         if (magic != Magic || version != Version || vectors < 64 || vectors > MaxVectorCount || vectors % 64 != 0 || SizeFor((int)vectors) > available)
         {
             throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
@@ -209,6 +218,35 @@ public sealed unsafe class InterruptPage
                 Interlocked.Exchange(ref Pending[word], 0);
             }
         }
+    }
+
+    /// <summary>
+    /// Receiver side, the Dekker half before a sleep (the one implementation for <see cref="Waiter"/> and the
+    /// async dispatcher): reads the futex word, announces sleep with a full fence, then re-checks the target and the
+    /// pending bits. Its partner is the sender's fence-then-load in <see cref="Doorbell.Ring"/> and <see cref="Raise"/>:
+    /// either the sender sees <c>sleeping</c> = 1 and wakes us, or we see its record or its pending bit here.
+    /// The target must be armed already.
+    /// </summary>
+    /// <param name="target">What the receiver waits on.</param>
+    /// <param name="sequence">The futex word's value to sleep on when the result is <see cref="SleepCheck.Announced"/>.</param>
+    /// <returns><see cref="SleepCheck.Announced"/>: sleep on <paramref name="sequence"/> now (<see cref="Sleep"/> or futex_waitv);
+    /// otherwise the announcement was withdrawn and the caller must not sleep.</returns>
+    internal SleepCheck PrepareSleep<TTarget>(ref TTarget target, out int sequence)
+        where TTarget : struct, IWaitTarget
+    {
+        sequence = ReadSequence(); // before the announcement: a raise after it bumps seq and futex_wait returns at once
+        AnnounceSleep(); // full fence: sleeping = 1 is visible before the re-checks below
+        if (target.IsReady)
+        {
+            CancelSleep();
+            return SleepCheck.Ready;
+        }
+        if (HasPending)
+        {
+            CancelSleep();
+            return SleepCheck.Pending;
+        }
+        return SleepCheck.Announced;
     }
 
     /// <summary>Receiver side: the futex word's value, read before announcing sleep.</summary>

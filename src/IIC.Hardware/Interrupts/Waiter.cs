@@ -10,7 +10,7 @@ namespace IIC.Hardware;
 /// <summary>
 /// One receiver's waiting: a <see cref="WaitStrategy"/> plus what an adaptive receiver has learned and the
 /// counters the metrics expose. Not thread safe: it belongs to the receiving thread.
-/// <para>Adaptive rule (why, in DESIGN.md): a fixed spin of a few µs collapses on a VM where a wake-up costs
+/// <para>Adaptive rule (why: docs/architecture.md, "Decisions"): a fixed spin of a few µs collapses on a VM where a wake-up costs
 /// 40-100 µs, because after one hiccup both sides park and stay parked. So the waiter measures the wake-up
 /// latency of its real parks (the waker stamps the page) and the gaps between arrivals, and spins for
 /// max(4 x wake latency, 2 x recent gap) while the recent gap is below 20 x the wake latency or below the ceiling, never longer than
@@ -197,16 +197,13 @@ public sealed class Waiter
                     Thread.Sleep(1);
                     continue;
                 }
-                var sequence = _page.ReadSequence();
-                _page.AnnounceSleep(); // full fence: sleeping=1 is visible before we re-check
-                if (target.IsReady)
+                var check = _page.PrepareSleep(ref target, out var sequence);
+                if (check == SleepCheck.Ready)
                 {
-                    _page.CancelSleep();
                     return true;
                 }
-                if (_page.HasPending)
+                if (check == SleepCheck.Pending)
                 {
-                    _page.CancelSleep();
                     if (!_pendingIsReadiness)
                     {
                         _page.ClearPending(); // a raise we no longer need; a fresh 0 -> 1 edge must be possible
@@ -214,12 +211,8 @@ public sealed class Waiter
                     spurious++;
                     continue;
                 }
-                var timeout = _parkTimeout;
-                if (deadline != long.MaxValue)
-                {
-                    var remaining = TimeSpan.FromSeconds((double)(deadline - now) / Stopwatch.Frequency);
-                    timeout = remaining < timeout ? remaining : timeout;
-                }
+                var remaining = Deadline.AtTimestamp(deadline).Remaining; // infinite for long.MaxValue
+                var timeout = remaining != Timeout.InfiniteTimeSpan && remaining < _parkTimeout ? remaining : _parkTimeout;
                 Parks++;
                 var result = _page.Sleep(sequence, timeout);
                 if (!_pendingIsReadiness)
@@ -278,7 +271,7 @@ public sealed class Waiter
     /// <summary>
     /// Learns whether spinning pays: a wait "would have hit" when its data arrived within the full adaptive budget,
     /// whether it actually spun or parked, so a waiter that parks still learns when spinning would pay again
-    /// (judging only real spins could never recover from a budget of zero: the collapse DESIGN.md describes).
+    /// (judging only real spins could never recover from a budget of zero: the collapse docs/architecture.md describes).
     /// </summary>
     private void LearnPayoff(long waitTicks)
     {

@@ -57,7 +57,7 @@ public sealed unsafe class DescriptorRing
     /// <param name="capacity">The data area's size: a power of two from <see cref="MinCapacity"/> to <see cref="MaxCapacity"/>.</param>
     /// <param name="name">A name for exception messages, e.g. "window 7 ring 0".</param>
     /// <exception cref="ArgumentException">A bad capacity or a misaligned start.</exception>
-    public DescriptorRing(byte* ringStart, long offset, int capacity, string name)
+    internal DescriptorRing(byte* ringStart, long offset, int capacity, string name)
     {
         ValidateCapacity(capacity);
         if (((nint)ringStart & (Smp.PaddedLineSize - 1)) != 0)

@@ -5,7 +5,7 @@ namespace IIC.Hardware;
 
 /// <summary>
 /// The producer end of a <see cref="DescriptorRing"/>. Not thread safe: one thread writes at a time.
-/// <para>Protocol (layout version 2, docs/window-layout.md): reserve space against a private copy of the
+/// <para>Protocol (docs/architecture.md, "The data path"; bytes, layout version 2, in docs/window-layout.md): reserve space against a private copy of the
 /// consumer's head, re-reading the shared head only when short; write payload and type; store the length last
 /// with release semantics (the publish). Nothing else: no store into any other record's line.</para>
 /// <para>Records start on 64-byte cache-line boundaries, so a message of up to 56 bytes and its header travel

@@ -6,7 +6,7 @@ namespace IIC.Hardware;
 /// <summary>
 /// A sealed memfd window shared by exactly two sides: a versioned header, one interrupt block per side (where
 /// that side sleeps), and two <see cref="DescriptorRing"/>s, ring i written by side i and read by side 1-i.
-/// Everything is addressed by offsets, little-endian; the byte layout is in docs/window-layout.md.
+/// Everything is addressed by offsets, little-endian; the byte layout is in docs/window-layout.md and, offset by offset, in <see cref="WindowLayout"/>.
 /// <para>The creator sizes the memfd and seals it (shrink, grow, seal) so no peer can make our mapping fault.
 /// The opener checks seals, size, magic, version and every layout field (read once) before using anything.</para>
 /// </summary>
@@ -19,19 +19,13 @@ public sealed unsafe class SharedWindow : IDisposable
     public const uint LayoutVersion = 2;
 
     /// <summary>Bytes of the header.</summary>
-    public const int HeaderSize = 512;
+    public const int HeaderSize = WindowLayout.HeaderSize;
 
     /// <summary>Vectors in each embedded interrupt block.</summary>
     public const int EmbeddedVectorCount = 64;
 
     /// <summary>The seals every window must carry.</summary>
     public const FileSeals RequiredSeals = SealedMemory.RequiredSeals;
-
-    private const int PageSize = 4096;
-    private const int RingTableOffset = 32;
-    private const int InterruptTableOffset = 64;
-    private const int GroupMaskOffset = 96;
-    private const int SideTableOffset = 128;
 
     private readonly MappedMemory _memory;
     private readonly MappingLease _lease;
@@ -72,12 +66,8 @@ public sealed unsafe class SharedWindow : IDisposable
         DescriptorRing.ValidateCapacity(options.RingCapacity1);
         ValidateGroupVector(options.GroupVector0, nameof(options.GroupVector0));
         ValidateGroupVector(options.GroupVector1, nameof(options.GroupVector1));
-        var pageSize = InterruptPage.SizeFor(EmbeddedVectorCount);
-        long page0 = HeaderSize;
-        var page1 = Align(page0 + pageSize, Smp.PaddedLineSize);
-        var ring0 = Align(page1 + pageSize, PageSize);
-        var ring1 = Align(ring0 + DescriptorRing.SizeFor(options.RingCapacity0), PageSize);
-        var total = Align(ring1 + DescriptorRing.SizeFor(options.RingCapacity1), PageSize);
+        var plan = WindowLayout.Plan(options.RingCapacity0, options.RingCapacity1, InterruptPage.SizeFor(EmbeddedVectorCount));
+        var total = plan.Total;
 
         var (file, memory) = SealedMemory.Create(name, total);
         try
@@ -85,19 +75,21 @@ public sealed unsafe class SharedWindow : IDisposable
             using (var lease = memory.Lease())
             {
                 var b = lease.Base;
-                *(uint*)(b + 8) = LayoutVersion;
-                *(uint*)(b + 12) = HeaderSize;
-                *(long*)(b + 16) = total;
-                *(uint*)(b + 24) = 2;
-                *(uint*)(b + 28) = 2;
-                WriteRingEntry(b, 0, ring0, options.RingCapacity0);
-                WriteRingEntry(b, 1, ring1, options.RingCapacity1);
-                WriteInterruptEntry(b, 0, page0, options.GroupVector0 ?? 0);
-                WriteInterruptEntry(b, 1, page1, options.GroupVector1 ?? 0);
-                *(uint*)(b + GroupMaskOffset) = (options.GroupVector0 is null ? 0u : 1u) | (options.GroupVector1 is null ? 0u : 2u);
-                InterruptPage.Format(b + page0, EmbeddedVectorCount);
-                InterruptPage.Format(b + page1, EmbeddedVectorCount);
-                Volatile.Write(ref *(ulong*)b, Magic); // last: a window is valid only once complete
+                *(uint*)(b + WindowLayout.VersionOffset) = LayoutVersion;
+                *(uint*)(b + WindowLayout.HeaderSizeOffset) = HeaderSize;
+                *(long*)(b + WindowLayout.TotalSizeOffset) = total;
+                *(uint*)(b + WindowLayout.RingCountOffset) = WindowLayout.SideCount;
+                *(uint*)(b + WindowLayout.SideCountOffset) = WindowLayout.SideCount;
+                WriteRingEntry(b, 0, plan.Ring0, options.RingCapacity0);
+                WriteRingEntry(b, 1, plan.Ring1, options.RingCapacity1);
+                WriteInterruptEntry(b, 0, plan.InterruptBlock0, options.GroupVector0 ?? 0);
+                WriteInterruptEntry(b, 1, plan.InterruptBlock1, options.GroupVector1 ?? 0);
+                *(uint*)(b + WindowLayout.GroupMaskOffset) = (options.GroupVector0 is null ? 0u : 1u) | (options.GroupVector1 is null ? 0u : 2u);
+                InterruptPage.Format(b + plan.InterruptBlock0, EmbeddedVectorCount);
+                InterruptPage.Format(b + plan.InterruptBlock1, EmbeddedVectorCount);
+                // Last, with release: partners are Attach's acquire load of the magic (an opener in another process
+                // sees the whole header once it sees the magic).
+                Volatile.Write(ref *(ulong*)(b + WindowLayout.MagicOffset), Magic);
             }
             return Attach(file, memory);
         }
@@ -176,8 +168,8 @@ public sealed unsafe class SharedWindow : IDisposable
     {
         var block = SideBlock(side);
         var state = Volatile.Read(ref *(int*)block);
-        var epoch = Volatile.Read(ref *(int*)(block + 4));
-        var pid = Volatile.Read(ref *(int*)(block + 8));
+        var epoch = Volatile.Read(ref *(int*)(block + WindowLayout.SideEpochOffset));
+        var pid = Volatile.Read(ref *(int*)(block + WindowLayout.SidePidOffset));
         return new SideStatus(state is >= 0 and <= (int)SideState.Dead ? (SideState)state : SideState.Dead, epoch, pid);
     }
 
@@ -195,9 +187,10 @@ public sealed unsafe class SharedWindow : IDisposable
     public void MarkAttached(int side, int processId)
     {
         var block = SideBlock(side);
-        Volatile.Write(ref *(int*)(block + 8), processId);
-        Volatile.Write(ref *(long*)(block + 16), System.Diagnostics.Stopwatch.GetTimestamp());
-        Volatile.Write(ref *(int*)block, (int)SideState.Attached);
+        Volatile.Write(ref *(int*)(block + WindowLayout.SidePidOffset), processId);
+        Volatile.Write(ref *(long*)(block + WindowLayout.SideHeartbeatOffset), System.Diagnostics.Stopwatch.GetTimestamp());
+        // Release: a reader that sees Attached (ReadSide's acquire load of the state) sees the pid and heartbeat.
+        Volatile.Write(ref *(int*)(block + WindowLayout.SideStateOffset), (int)SideState.Attached);
     }
 
     /// <summary>Marks <paramref name="side"/> closed and wakes the other side so a blocked receive sees it.</summary>
@@ -216,7 +209,7 @@ public sealed unsafe class SharedWindow : IDisposable
         var block = SideBlock(side);
         if (Volatile.Read(ref *(int*)block) != (int)SideState.Closed)
         {
-            Interlocked.Increment(ref *(int*)(block + 4));
+            Interlocked.Increment(ref *(int*)(block + WindowLayout.SideEpochOffset));
             Interlocked.Exchange(ref *(int*)block, (int)SideState.Dead);
         }
         _pages[1 - side]?.RaiseAlways(_vectors[1 - side]);
@@ -245,7 +238,7 @@ public sealed unsafe class SharedWindow : IDisposable
     /// <summary>A lease that keeps the mapping alive (ring ends hold one while they use raw pointers).</summary>
     public MappingLease Lease() => _memory.Lease();
 
-    private byte* SideBlock(int side) => _lease.Base + SideTableOffset + (Smp.PaddedLineSize * CheckSide(side));
+    private byte* SideBlock(int side) => _lease.Base + WindowLayout.SideBlock(CheckSide(side));
 
     private static int CheckSide(int side) => (uint)side <= 1 ? side : throw new ArgumentOutOfRangeException(nameof(side), side, "A window has sides 0 and 1.");
 
@@ -255,18 +248,18 @@ public sealed unsafe class SharedWindow : IDisposable
         var b = lease.Base;
         var size = memory.Length;
         // Every header word is read exactly once into a local and validated before use.
-        var magic = Volatile.Read(ref *(ulong*)b);
-        var version = *(uint*)(b + 8);
-        var headerSize = *(uint*)(b + 12);
-        var total = *(long*)(b + 16);
-        var ringCount = *(uint*)(b + 24);
-        var sideCount = *(uint*)(b + 28);
+        var magic = Volatile.Read(ref *(ulong*)(b + WindowLayout.MagicOffset)); // acquire: partner of Create's release store of the magic
+        var version = *(uint*)(b + WindowLayout.VersionOffset);
+        var headerSize = *(uint*)(b + WindowLayout.HeaderSizeOffset);
+        var total = *(long*)(b + WindowLayout.TotalSizeOffset);
+        var ringCount = *(uint*)(b + WindowLayout.RingCountOffset);
+        var sideCount = *(uint*)(b + WindowLayout.SideCountOffset);
         if (magic != Magic || version != LayoutVersion || headerSize != HeaderSize || total != size || ringCount != 2 || sideCount != 2)
         {
             throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
                 $"Not an IICFast window of layout version {LayoutVersion}: magic 0x{magic:x16} (want 0x{Magic:x16}), version {version}, header {headerSize} bytes, size {total} (file has {size}), {ringCount} rings, {sideCount} sides."));
         }
-        var groupMask = *(uint*)(b + GroupMaskOffset);
+        var groupMask = *(uint*)(b + WindowLayout.GroupMaskOffset);
         if (groupMask > 3)
         {
             throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture, $"The window's group mask 0x{groupMask:x} names sides other than 0 and 1."));
@@ -277,10 +270,10 @@ public sealed unsafe class SharedWindow : IDisposable
         var vectors = new int[2];
         for (var i = 0; i < 2; i++)
         {
-            var ringOffset = *(long*)(b + RingTableOffset + (16 * i));
-            var capacity = *(int*)(b + RingTableOffset + (16 * i) + 8);
-            var pageOffset = *(long*)(b + InterruptTableOffset + (16 * i));
-            var vector = *(int*)(b + InterruptTableOffset + (16 * i) + 12);
+            var ringOffset = *(long*)(b + WindowLayout.RingEntry(i) + WindowLayout.RingEntryOffset);
+            var capacity = *(int*)(b + WindowLayout.RingEntry(i) + WindowLayout.RingEntryCapacity);
+            var pageOffset = *(long*)(b + WindowLayout.InterruptEntry(i) + WindowLayout.InterruptEntryOffset);
+            var vector = *(int*)(b + WindowLayout.InterruptEntry(i) + WindowLayout.InterruptEntryVector);
             if (capacity < DescriptorRing.MinCapacity || capacity > DescriptorRing.MaxCapacity || (capacity & (capacity - 1)) != 0)
             {
                 throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture, $"Ring {i} has capacity {capacity}; it must be a power of two from {DescriptorRing.MinCapacity} to {DescriptorRing.MaxCapacity}."));
@@ -332,16 +325,14 @@ public sealed unsafe class SharedWindow : IDisposable
 
     private static void WriteRingEntry(byte* b, int index, long offset, int capacity)
     {
-        *(long*)(b + RingTableOffset + (16 * index)) = offset;
-        *(int*)(b + RingTableOffset + (16 * index) + 8) = capacity;
+        *(long*)(b + WindowLayout.RingEntry(index) + WindowLayout.RingEntryOffset) = offset;
+        *(int*)(b + WindowLayout.RingEntry(index) + WindowLayout.RingEntryCapacity) = capacity;
     }
 
     private static void WriteInterruptEntry(byte* b, int index, long offset, int vector)
     {
-        *(long*)(b + InterruptTableOffset + (16 * index)) = offset;
-        *(int*)(b + InterruptTableOffset + (16 * index) + 8) = EmbeddedVectorCount;
-        *(int*)(b + InterruptTableOffset + (16 * index) + 12) = vector;
+        *(long*)(b + WindowLayout.InterruptEntry(index) + WindowLayout.InterruptEntryOffset) = offset;
+        *(int*)(b + WindowLayout.InterruptEntry(index) + WindowLayout.InterruptEntryVectorCount) = EmbeddedVectorCount;
+        *(int*)(b + WindowLayout.InterruptEntry(index) + WindowLayout.InterruptEntryVector) = vector;
     }
-
-    private static long Align(long value, int alignment) => (value + alignment - 1) & ~(long)(alignment - 1);
 }

@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using IIC.Hardware;
+using IIC.Native;
 
 namespace IIC.Transport;
 

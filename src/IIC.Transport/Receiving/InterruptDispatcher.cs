@@ -16,7 +16,6 @@ internal sealed unsafe class InterruptDispatcher
 
     private static readonly object s_lock = new();
     private static readonly List<InterruptDispatcher> s_dispatchers = [];
-    private static readonly TimeSpan s_sleepTimeout = TimeSpan.FromMilliseconds(100);
 
     private readonly ConcurrentQueue<AsyncReceiveSource> _incoming = new();
     private readonly List<AsyncReceiveSource> _active = [];
@@ -73,6 +72,9 @@ internal sealed unsafe class InterruptDispatcher
             }
             var count = 0;
             targets[count++] = new FutexWaitTarget(_controlWord, control);
+            // The shortest park timeout of the receivers we sleep for, at most the default 100 ms: a cancelled receive
+            // is dropped (and its window released) when the dispatcher next wakes.
+            var sleepTimeout = WaitStrategy.DefaultParkTimeout;
             for (var i = _active.Count - 1; i >= 0; i--)
             {
                 var source = _active[i];
@@ -83,12 +85,10 @@ internal sealed unsafe class InterruptDispatcher
                     continue;
                 }
                 var page = endpoint.ReceivePage;
-                endpoint.ArmReceive(); // full fence
-                var sequence = page.ReadSequence();
-                page.AnnounceSleep(); // full fence, then re-check (Dekker)
-                if (endpoint.IsReceiveReady || page.HasPending)
+                var target = new ReceiveTarget(endpoint);
+                target.Arm(); // full fence
+                if (page.PrepareSleep(ref target, out var sequence) != SleepCheck.Announced) // the same Dekker half as Waiter's
                 {
-                    page.CancelSleep();
                     page.ClearPending();
                     endpoint.DisarmReceive();
                     source.Complete();
@@ -96,13 +96,15 @@ internal sealed unsafe class InterruptDispatcher
                     continue;
                 }
                 targets[count++] = new FutexWaitTarget(page.SequenceWord, sequence);
+                var parkTimeout = endpoint.Waiter.Strategy.ParkTimeout;
+                sleepTimeout = parkTimeout < sleepTimeout ? parkTimeout : sleepTimeout;
             }
             if (count == 1 && _active.Count == 0)
             {
                 Futex.Wait(_controlWord, control, Timeout.InfiniteTimeSpan);
                 continue;
             }
-            Futex.WaitAny(targets.AsSpan(0, count), s_sleepTimeout, out _);
+            Futex.WaitAny(targets.AsSpan(0, count), sleepTimeout, out _);
             for (var i = _active.Count - 1; i >= 0; i--)
             {
                 var source = _active[i];
@@ -131,5 +133,15 @@ internal sealed unsafe class InterruptDispatcher
         _active.RemoveAt(index);
         source.Endpoint.Window.Memory.DangerousRelease();
         Interlocked.Decrement(ref _load);
+    }
+
+    /// <summary>An async receiver's endpoint as a wait target, for the shared sleep handshake.</summary>
+    private readonly struct ReceiveTarget(WindowEndpoint endpoint) : IWaitTarget
+    {
+        public bool IsReady => endpoint.IsReceiveReady;
+
+        public void Arm() => endpoint.ArmReceive();
+
+        public void Disarm() => endpoint.DisarmReceive();
     }
 }
