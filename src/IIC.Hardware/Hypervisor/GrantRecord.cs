@@ -13,6 +13,9 @@ internal sealed class GrantRecord(long id, SharedWindow window, string service, 
 
     public ControlClient Connector { get; } = connector;
 
+    /// <summary>The window's size, charged to the connector's partition and uid.</summary>
+    public long Bytes => Window.Size;
+
     public bool ListenerReleased { get; set; }
 
     public bool ConnectorReleased { get; set; }

@@ -1,18 +1,17 @@
-using System.Diagnostics;
-using System.Globalization;
-using System.Numerics;
 using IIC.Native;
+using Microsoft.Extensions.Logging;
 
 namespace IIC.Hardware;
 
 /// <summary>
 /// The broker that grants shared-memory windows between partitions (processes). It listens on a Unix
 /// SOCK_SEQPACKET socket in a 0700 directory, knows each partition by SO_PEERCRED and a pidfd, applies its
-/// policy, and for every connection creates one sealed window and hands it to both sides over SCM_RIGHTS.
-/// When a partition dies (pidfd readable or socket hang-up) it marks that side of every window dead with a
-/// new epoch, wakes the survivors and releases the grants. One thread runs the event loop (poll); it
-/// survives any malformed input by disconnecting the sender. Runs embedded (<see cref="Start"/>) or as
-/// <c>iic hypervisor</c>.
+/// policy and quotas, and for every connection creates one sealed window and hands it to both sides over
+/// SCM_RIGHTS, each with a pidfd of its peer so each side detects its peer's death by itself. When a partition
+/// dies or is detached it marks that side of every window dead, wakes the survivors and releases the grants.
+/// One thread runs the event loop (poll); it never blocks on a partition (replies are queued, bounded, and a
+/// partition that does not read is detached) and it survives malformed input and resource exhaustion by refusing
+/// the one request. Runs embedded (<see cref="Start"/>) or as <c>iic hypervisor</c>.
 /// </summary>
 public sealed partial class Hypervisor : IDisposable
 {
@@ -20,19 +19,13 @@ public sealed partial class Hypervisor : IDisposable
     private readonly SeqPacketSocket _listener;
     private readonly EventFd _wakeup;
     private readonly Thread _thread;
-    private readonly uint _ownUid = Credentials.EffectiveUserId;
-    private readonly List<ControlClient> _clients = [];
-    private readonly Dictionary<string, ControlClient> _services = new(StringComparer.Ordinal);
-    private readonly Dictionary<long, GrantRecord> _grants = [];
-    private readonly List<PendingConnect> _pending = [];
-    private readonly byte[] _receiveBuffer = new byte[ControlProtocol.MaxMessageSize];
-    private readonly byte[] _sendBuffer = new byte[ControlProtocol.MaxMessageSize];
-    private readonly List<FileDescriptor> _receivedDescriptors = [];
+    private readonly AdmissionPolicy _policy;
+    private readonly QuotaLedger _ledger;
+    private readonly GrantTable _grants;
+    private readonly PendingConnects _pending;
     private volatile bool _stopping;
     private int _partitionCount;
     private int _grantCount;
-    private uint _nextPartitionId;
-    private long _nextConnectionId;
     private int _disposed;
 
     private Hypervisor(string name, string socketPath, HypervisorOptions options, SeqPacketSocket listener)
@@ -42,6 +35,11 @@ public sealed partial class Hypervisor : IDisposable
         _options = options;
         _listener = listener;
         _wakeup = new EventFd();
+        _spare = new EventFd();
+        _policy = new AdmissionPolicy(options, Credentials.EffectiveUserId);
+        _ledger = new QuotaLedger(options);
+        _grants = new GrantTable(_ledger);
+        _pending = new PendingConnects(_ledger);
         _thread = new Thread(Run) { IsBackground = true, Name = $"IIC hypervisor '{name}'" };
     }
 
@@ -62,15 +60,21 @@ public sealed partial class Hypervisor : IDisposable
     /// makes this fail.
     /// </summary>
     /// <exception cref="ArgumentException">The name is not valid.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A limit in <paramref name="options"/> is not positive.</exception>
     /// <exception cref="InvalidOperationException">A hypervisor with this name is already running.</exception>
     /// <exception cref="UnauthorizedAccessException">The socket directory is not private (0700).</exception>
     public static Hypervisor Start(string name, HypervisorOptions? options = null)
     {
         options ??= new HypervisorOptions();
+        options.Validate();
         var directory = options.SocketDirectory ?? HypervisorPaths.DefaultDirectory;
         var path = HypervisorPaths.SocketPath(name, directory);
         HypervisorPaths.EnsurePrivateDirectory(directory);
         RemoveStaleSocket(path, name);
+        if (options.NonDumpable)
+        {
+            ProcessLimits.MakeNonDumpable(); // before the first window exists: /proc/PID/fd is closed to same-uid processes
+        }
         var listener = SeqPacketSocket.Create();
         try
         {
@@ -85,6 +89,10 @@ public sealed partial class Hypervisor : IDisposable
         var hypervisor = new Hypervisor(name, path, options, listener);
         hypervisor._thread.Start();
         IicEventSource.Log.HypervisorStarted(name, path, Environment.ProcessId);
+        if (options.Logger is { } logger)
+        {
+            HypervisorLog.Started(logger, name, path);
+        }
         hypervisor.Log($"hypervisor '{name}' listening on {path}");
         return hypervisor;
     }
@@ -109,6 +117,7 @@ public sealed partial class Hypervisor : IDisposable
         }
         _listener.Dispose();
         _wakeup.Dispose();
+        _spare?.Dispose();
     }
 
     private static void RemoveStaleSocket(string path, string name)
@@ -131,4 +140,6 @@ public sealed partial class Hypervisor : IDisposable
     }
 
     private void Log(string line) => _options.Log?.Invoke(line);
+
+    private ILogger? Logger => _options.Logger;
 }

@@ -1,28 +1,45 @@
 using System.Diagnostics;
-using System.Globalization;
-using System.Numerics;
+using System.Runtime.InteropServices;
 using IIC.Native;
 
 namespace IIC.Hardware;
 
-/// <summary>The hypervisor's event loop: polls the listener, every partition's socket and pidfd, and dispatches.</summary>
+/// <summary>
+/// The hypervisor's event loop: polls the listener, every partition's socket (writable too while messages wait
+/// for it) and pidfd, and dispatches. Nothing here blocks on a partition: receives and sends use MSG_DONTWAIT,
+/// replies a partition does not read wait in its bounded <see cref="OutboundQueue"/>, and deadlines (attach,
+/// stalled queue, pending connects) bound the poll timeout.
+/// </summary>
 public sealed partial class Hypervisor
 {
+    private const int AcceptsPerTurn = 32;
+
+    private readonly List<ControlClient> _clients = [];
+    private readonly byte[] _receiveBuffer = new byte[ControlProtocol.MaxMessageSize];
+    private readonly byte[] _sendBuffer = new byte[ControlProtocol.MaxMessageSize];
+    private readonly List<FileDescriptor> _receivedDescriptors = [];
+    private readonly List<PollEntry> _pollEntries = [];
+    private EventFd? _spare; // closed to accept (and drop) one connection when the process is out of descriptors
+    private int _unattached;
+    private uint _nextPartitionId;
+    private long _nextConnectionId;
+
     private void Run()
     {
-        var entries = new List<PollEntry>();
         while (!_stopping)
         {
+            var entries = _pollEntries;
             entries.Clear();
             entries.Add(new PollEntry(_wakeup.Descriptor, PollEvents.Readable));
             entries.Add(new PollEntry(_listener.Descriptor, PollEvents.Readable));
             var polled = _clients.ToArray(); // the clients in the order polled; handlers may add or remove clients
             foreach (var client in polled)
             {
-                entries.Add(new PollEntry(client.Socket.Descriptor, PollEvents.Readable));
+                var events = PollEvents.Readable | (client.Outbound.Count > 0 ? PollEvents.Writable : PollEvents.None);
+                entries.Add(new PollEntry(client.Socket.Descriptor, events));
                 entries.Add(new PollEntry(client.Process.Descriptor, PollEvents.Readable));
             }
-            var span = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(entries);
+            var span = CollectionsMarshal.AsSpan(entries);
             try
             {
                 Poll.Wait(span, NextTimeout());
@@ -30,6 +47,7 @@ public sealed partial class Hypervisor
             catch (NativeException e)
             {
                 Log($"poll failed: {e.Message}");
+                Thread.Sleep(10); // ENOMEM: give the kernel a moment rather than spin
                 continue;
             }
             if (_stopping)
@@ -39,26 +57,27 @@ public sealed partial class Hypervisor
             for (var i = 0; i < polled.Length; i++)
             {
                 var client = polled[i];
-                if (!_clients.Contains(client))
-                {
-                    continue;
-                }
                 var socketEvents = span[2 + (2 * i)].ReturnedEvents;
                 var processEvents = span[3 + (2 * i)].ReturnedEvents;
-                if (socketEvents != 0)
+                if (client.Connected && (socketEvents & PollEvents.Writable) != 0)
+                {
+                    FlushOutbound(client);
+                }
+                if (client.Connected && (socketEvents & ~PollEvents.Writable) != 0)
                 {
                     ServeClient(client);
                 }
-                else if ((processEvents & PollEvents.Readable) != 0 && _clients.Contains(client))
+                else if (client.Connected && (processEvents & PollEvents.Readable) != 0)
                 {
                     Disconnect(client, "its process exited", died: true);
                 }
             }
             if ((span[1].ReturnedEvents & PollEvents.Readable) != 0)
             {
-                AcceptClient();
+                AcceptClients();
             }
             ExpirePendingConnects();
+            EnforceDeadlines();
         }
         foreach (var client in _clients.ToArray())
         {
@@ -68,31 +87,92 @@ public sealed partial class Hypervisor
 
     private TimeSpan NextTimeout()
     {
-        if (_pending.Count == 0)
+        var now = Stopwatch.GetTimestamp();
+        var next = now + Stopwatch.Frequency; // at most 1 s
+        if (_pending.NextDeadline is { } deadline)
         {
-            return TimeSpan.FromSeconds(1);
+            next = Math.Min(next, deadline);
         }
-        var next = _pending.Min(p => p.Deadline);
-        var ticks = Math.Max(0, next - Stopwatch.GetTimestamp());
-        return TimeSpan.FromSeconds(Math.Min(1.0, (double)ticks / Stopwatch.Frequency));
+        if (_unattached > 0 || _clients.Exists(c => c.Outbound.Count > 0))
+        {
+            next = Math.Min(next, now + (Stopwatch.Frequency / 10)); // attach and stall deadlines, checked every 100 ms
+        }
+        return TimeSpan.FromSeconds(Math.Max(0, next - now) / (double)Stopwatch.Frequency);
     }
 
-    private void AcceptClient()
+    private void AcceptClients()
     {
-        if (!_listener.TryAccept(TimeSpan.Zero, out var socket))
+        for (var i = 0; i < AcceptsPerTurn; i++)
         {
-            return;
+            SeqPacketSocket? socket;
+            try
+            {
+                if (!_listener.TryAccept(TimeSpan.Zero, out socket))
+                {
+                    return;
+                }
+            }
+            catch (NativeException e) when (e.ErrnoName is "EMFILE" or "ENFILE" or "ENOMEM" or "ENOBUFS")
+            {
+                ShedConnection(e);
+                return;
+            }
+            if (_unattached >= _options.MaxUnattachedConnections)
+            {
+                Exhausted("control connections", $"{_unattached} connections have not attached yet (MaxUnattachedConnections = {_options.MaxUnattachedConnections}); closed a new one");
+                socket.Dispose();
+                continue;
+            }
+            try
+            {
+                var credentials = socket.GetPeerCredentials();
+                var process = OpenPeerProcess(socket, credentials);
+                _clients.Add(new ControlClient(socket, process, credentials));
+                _unattached++;
+            }
+            catch (Exception e) when (e is NativeException or InvalidOperationException)
+            {
+                Log($"dropped a connection whose process could not be identified: {e.Message}");
+                IicEventSource.Log.ProtocolFault("(unattached)", 0, "dropped a control connection whose process could not be identified: " + e.Message);
+                socket.Dispose();
+            }
+        }
+    }
+
+    /// <summary>
+    /// A stable handle on the process behind a control connection, for death detection and to hand to its peers
+    /// with each grant. The one place that acquires it (SO_PEERCRED pid, then pidfd_open).
+    /// </summary>
+    /// <exception cref="NativeException">pidfd_open failed (ESRCH: it already exited; EMFILE).</exception>
+    private static ProcessHandle OpenPeerProcess(SeqPacketSocket socket, PeerCredentials credentials) => ProcessHandle.Open(credentials.Pid);
+
+    /// <summary>
+    /// Out of descriptors with a connection waiting: poll would report the listener readable forever. Close the
+    /// spare descriptor, accept and close the connection (its partition reads a hang-up), then take the spare back.
+    /// </summary>
+    private void ShedConnection(NativeException error)
+    {
+        Exhausted("descriptors", $"accept failed ({error.Message}); a waiting control connection was closed ({ProcessLimits.DescribeOpenFilesLimit()})");
+        _spare?.Dispose();
+        _spare = null;
+        try
+        {
+            if (_listener.TryAccept(TimeSpan.Zero, out var socket))
+            {
+                socket.Dispose();
+            }
+        }
+        catch (NativeException)
+        {
+            // Still out: the next turn tries again.
         }
         try
         {
-            var credentials = socket.GetPeerCredentials();
-            var process = ProcessHandle.Open(credentials.Pid);
-            _clients.Add(new ControlClient(socket, process, credentials));
+            _spare = new EventFd();
         }
-        catch (Exception e) when (e is NativeException or InvalidOperationException)
+        catch (NativeException)
         {
-            Log($"dropped a connection whose process could not be identified: {e.Message}");
-            socket.Dispose();
+            // Another thread of this process took the slot; the next EMFILE sheds without a spare.
         }
     }
 
@@ -124,8 +204,15 @@ public sealed partial class Hypervisor
         catch (InvalidDataException e)
         {
             IicEventSource.Log.ProtocolFault(client.Name ?? "(unattached)", client.Credentials.Pid, e.Message);
-            TrySendError(client, 0, ControlError.BadMessage, e.Message);
+            SendError(client, 0, ControlError.BadMessage, e.Message);
             Disconnect(client, $"it sent a malformed message: {e.Message}", died: true);
+        }
+        catch (NativeException e) when (IsExhaustion(e))
+        {
+            // Out of descriptors or memory for this one request: refuse it, keep the partition and keep serving.
+            Exhausted(e.ErrnoName is "ENOMEM" ? "memory" : "descriptors", $"a request of {client.Describe()} failed: {e.Message}");
+            SendError(client, new ControlReader(_receiveBuffer.AsSpan(0, received)).RequestId, ControlError.ResourceExhausted,
+                $"the hypervisor is out of a kernel resource ({e.Message}); retry later");
         }
         catch (Exception e) when (e is IOException or NativeException)
         {
@@ -135,7 +222,7 @@ public sealed partial class Hypervisor
         catch (Exception e) when (e is not OutOfMemoryException)
 #pragma warning restore CA1031
         {
-            Log($"internal error serving partition '{client.Name}' (pid {client.Credentials.Pid}); disconnecting it: {e}");
+            Log($"internal error serving {client.Describe()}; disconnecting it: {e}");
             IicEventSource.Log.ProtocolFault(client.Name ?? "(unattached)", client.Credentials.Pid, "internal error: " + e.Message);
             Disconnect(client, "internal error: " + e.Message, died: true);
         }
@@ -144,6 +231,8 @@ public sealed partial class Hypervisor
             DisposeReceived(); // descriptors a handler kept were removed from the list
         }
     }
+
+    private static bool IsExhaustion(NativeException e) => e.ErrnoName is "EMFILE" or "ENFILE" or "ENOMEM" or "ENOSPC" or "ENOBUFS" or "EAGAIN";
 
     private void DisposeReceived()
     {
@@ -154,58 +243,102 @@ public sealed partial class Hypervisor
         _receivedDescriptors.Clear();
     }
 
-    private void Handle(ControlClient client, ReadOnlySpan<byte> message)
+    /// <summary>Sends <paramref name="message"/> to <paramref name="client"/> without waiting, queueing it if the socket is full.</summary>
+    /// <returns>False when the client was detached (it hung up, or did not read and its queue is full).</returns>
+    private bool Send(ControlClient client, ReadOnlySpan<byte> message, bool isGrant = false, params ReadOnlySpan<FileDescriptor> descriptors)
     {
-        var reader = new ControlReader(message);
-        if (!client.Attached && reader.Type != ControlMessageType.Attach)
+        if (!client.Connected)
         {
-            throw new InvalidDataException($"A {reader.Type} message arrived before Attach.");
+            return false;
         }
-        if (_receivedDescriptors.Count > (reader.Type == ControlMessageType.Attach ? 1 : 0))
+        if (client.Outbound.Count >= _options.MaxOutboundMessagesPerPartition)
         {
-            throw new InvalidDataException($"A {reader.Type} message carried {_receivedDescriptors.Count} descriptors; only Attach carries one (the partition's interrupt group).");
+            Disconnect(client, $"it did not read its control socket: {client.Outbound.Count} messages waited for it (MaxOutboundMessagesPerPartition)", died: true);
+            return false;
         }
-        switch (reader.Type)
+        try
         {
-            case ControlMessageType.Attach:
-                HandleAttach(client, ref reader);
-                break;
-            case ControlMessageType.Listen:
-                HandleListen(client, ref reader);
-                break;
-            case ControlMessageType.Unlisten:
-                HandleUnlisten(client, ref reader);
-                break;
-            case ControlMessageType.Connect:
-                HandleConnect(client, ref reader);
-                break;
-            case ControlMessageType.Release:
-                HandleRelease(client, ref reader);
-                break;
-            default:
-                throw new InvalidDataException($"Message type {(ushort)reader.Type} is not a request.");
+            client.Outbound.Send(client.Socket, message, isGrant, descriptors);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or NativeException or ObjectDisposedException)
+        {
+            Disconnect(client, $"a message could not be sent ({e.Message})", died: true);
+            return false;
+        }
+    }
+
+    private void FlushOutbound(ControlClient client)
+    {
+        try
+        {
+            client.Outbound.Flush(client.Socket);
+        }
+        catch (Exception e) when (e is IOException or NativeException or ObjectDisposedException)
+        {
+            Disconnect(client, $"a queued message could not be sent ({e.Message})", died: true);
+        }
+    }
+
+    /// <summary>Detaches what overstayed: a connection that did not attach in time, a partition that stopped reading.</summary>
+    private void EnforceDeadlines()
+    {
+        if (_unattached == 0 && !_clients.Exists(c => c.Outbound.Count > 0))
+        {
+            return;
+        }
+        var now = Stopwatch.GetTimestamp();
+        var attachTicks = (long)(_options.AttachTimeout.TotalSeconds * Stopwatch.Frequency);
+        var stallTicks = (long)(_options.OutboundStallTimeout.TotalSeconds * Stopwatch.Frequency);
+        foreach (var client in _clients.ToArray())
+        {
+            if (!client.Attached && now - client.AcceptedAt > attachTicks)
+            {
+                Disconnect(client, $"it did not attach within {_options.AttachTimeout.TotalSeconds:0.###} s (AttachTimeout)", died: false);
+            }
+            else if (client.Outbound.StalledSince != 0 && now - client.Outbound.StalledSince > stallTicks)
+            {
+                Disconnect(client, $"it did not read its control socket for {_options.OutboundStallTimeout.TotalSeconds:0.###} s with {client.Outbound.Count} messages waiting (OutboundStallTimeout)", died: true);
+            }
         }
     }
 
     private void Disconnect(ControlClient client, string reason, bool died)
     {
-        if (!_clients.Remove(client))
+        if (!client.Connected)
         {
             return;
         }
+        client.Connected = false;
+        _clients.Remove(client);
         if (client.Attached)
         {
             Interlocked.Decrement(ref _partitionCount);
+            _policy.Free(client);
             IicEventSource.Log.PartitionDetached(client.Name!, client.Credentials.Pid, reason);
             Log($"partition '{client.Name}' (pid {client.Credentials.Pid}) left: {reason}");
+            if (Logger is { } logger)
+            {
+                HypervisorLog.Detached(logger, client.Name!, client.Credentials.Pid, reason);
+            }
+        }
+        else
+        {
+            _unattached--;
         }
         foreach (var service in client.Services)
         {
             _services.Remove(service);
         }
         client.GroupedServices.Clear();
-        _pending.RemoveAll(p => p.Client == client);
-        foreach (var grant in _grants.Values.Where(g => g.Listener == client || g.Connector == client).ToArray())
+        _pending.RemoveAll(client);
+        client.Outbound.Clear();
+        var grants = client.Grants.ToArray();
+        if (died && grants.Length > 0 && Logger is { } deathLogger)
+        {
+            HypervisorLog.Died(deathLogger, client.Name ?? "(unattached)", client.Credentials.Pid, grants.Length);
+        }
+        foreach (var grant in grants)
         {
             var side = grant.Listener == client ? 0 : 1;
             var survivor = side == 0 ? grant.Connector : grant.Listener;
@@ -215,19 +348,12 @@ public sealed partial class Hypervisor
                 // Wakes the survivor; a side that closed cleanly stays Closed (end of stream, not death).
                 grant.Window.MarkDead(side);
                 IicEventSource.Log.PeerDied(grant.Service, client.Credentials.Pid);
-                if (!survivorReleased && _clients.Contains(survivor))
+                if (!survivorReleased && survivor.Connected && survivor != client)
                 {
                     var notice = new ControlWriter(_sendBuffer, ControlMessageType.PeerDied, 0);
                     notice.WriteInt64(grant.Id);
                     notice.WriteUInt32((uint)client.Credentials.Pid);
-                    try
-                    {
-                        survivor.Socket.Send(notice.Finish());
-                    }
-                    catch (Exception e) when (e is IOException or NativeException)
-                    {
-                        Log($"could not tell partition '{survivor.Name}' of its peer's death: {e.Message}");
-                    }
+                    Send(survivor, notice.Finish());
                 }
             }
             RemoveGrant(grant);
@@ -239,44 +365,34 @@ public sealed partial class Hypervisor
 
     private void RemoveGrant(GrantRecord grant)
     {
-        _grants.Remove(grant.Id);
-        grant.Listener.GrantCount--;
-        grant.Connector.GrantCount--;
-        if (grant.ListenerVector is { } listenerVector)
-        {
-            grant.Listener.FreeVectors.Push(listenerVector);
-        }
-        if (grant.ConnectorVector is { } connectorVector)
-        {
-            grant.Connector.FreeVectors.Push(connectorVector);
-        }
-        grant.Window.Dispose(); // partitions keep their own mappings
-        Interlocked.Decrement(ref _grantCount);
+        _grants.Remove(grant);
+        Volatile.Write(ref _grantCount, _grants.Count);
     }
 
     private void ExpirePendingConnects()
     {
         var now = Stopwatch.GetTimestamp();
-        foreach (var pending in _pending.Where(p => p.Deadline <= now).ToArray())
+        while (_pending.TryTakeExpired(now, out var pending))
         {
-            _pending.Remove(pending);
-            TrySendError(pending.Client, pending.RequestId, ControlError.UnknownService, $"no partition offered service '{pending.Service}' within the connect timeout");
+            SendError(pending.Client, pending.RequestId, ControlError.UnknownService, $"no partition offered service '{pending.Service}' within the connect timeout");
         }
     }
 
-    private void TrySendError(ControlClient client, uint requestId, ControlError error, string reason)
+    private void SendError(ControlClient client, uint requestId, ControlError error, string reason)
     {
         var writer = new ControlWriter(_sendBuffer, ControlMessageType.Error, requestId);
         writer.WriteUInt32((uint)error);
         writer.WriteString(reason.Length > 400 ? reason[..400] : reason);
-        try
-        {
-            client.Socket.Send(writer.Finish());
-        }
-        catch (Exception e) when (e is IOException or NativeException or ObjectDisposedException)
-        {
-            // The client is gone; its hang-up is handled by the loop.
-        }
+        Send(client, writer.Finish());
     }
 
+    private void Exhausted(string resource, string detail)
+    {
+        IicEventSource.Log.ProtocolFault("hypervisor " + Name, Environment.ProcessId, $"out of {resource}: {detail}");
+        Log($"out of {resource}: {detail}");
+        if (Logger is { } logger)
+        {
+            HypervisorLog.Exhausted(logger, resource, detail);
+        }
+    }
 }

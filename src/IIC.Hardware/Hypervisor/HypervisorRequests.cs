@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Numerics;
 using IIC.Native;
 
@@ -8,6 +7,41 @@ namespace IIC.Hardware;
 /// <summary>The hypervisor's request handlers: Attach, Listen, Unlisten, Connect, Release, and the grant itself.</summary>
 public sealed partial class Hypervisor
 {
+    private readonly Dictionary<string, ControlClient> _services = new(StringComparer.Ordinal);
+
+    private void Handle(ControlClient client, ReadOnlySpan<byte> message)
+    {
+        var reader = new ControlReader(message);
+        if (!client.Attached && reader.Type != ControlMessageType.Attach)
+        {
+            throw new InvalidDataException($"A {reader.Type} message arrived before Attach.");
+        }
+        if (_receivedDescriptors.Count > (reader.Type == ControlMessageType.Attach ? 1 : 0))
+        {
+            throw new InvalidDataException($"A {reader.Type} message carried {_receivedDescriptors.Count} descriptors; only Attach carries one (the partition's interrupt group).");
+        }
+        switch (reader.Type)
+        {
+            case ControlMessageType.Attach:
+                HandleAttach(client, ref reader);
+                break;
+            case ControlMessageType.Listen:
+                HandleListen(client, ref reader);
+                break;
+            case ControlMessageType.Unlisten:
+                HandleUnlisten(client, ref reader);
+                break;
+            case ControlMessageType.Connect:
+                HandleConnect(client, ref reader);
+                break;
+            case ControlMessageType.Release:
+                HandleRelease(client, ref reader);
+                break;
+            default:
+                throw new InvalidDataException($"Message type {(ushort)reader.Type} is not a request.");
+        }
+    }
+
     private void HandleAttach(ControlClient client, ref ControlReader reader)
     {
         var name = reader.ReadString(ControlProtocol.MaxNameLength);
@@ -24,16 +58,15 @@ public sealed partial class Hypervisor
         {
             throw new InvalidDataException(e.Message, e);
         }
-        var allowed = _options.AllowedUids.Count == 0 ? client.Credentials.Uid == _ownUid : _options.AllowedUids.Contains(client.Credentials.Uid);
-        if (!allowed)
+        if (_policy.CheckAttach(client, name) is { } refusal)
         {
-            Deny(client, reader.RequestId, $"partition '{name}' (pid {client.Credentials.Pid}, uid {client.Credentials.Uid}) is not allowed: this hypervisor admits only uid {(_options.AllowedUids.Count == 0 ? _ownUid.ToString(CultureInfo.InvariantCulture) : string.Join(",", _options.AllowedUids))}");
-            Disconnect(client, "refused by policy", died: false);
+            Refuse(client, reader.RequestId, "Attach", refusal.Error, refusal.Reason);
+            Disconnect(client, "refused: " + refusal.Reason, died: false);
             return;
         }
         if (PartitionCount >= _options.MaxPartitions)
         {
-            TrySendError(client, reader.RequestId, ControlError.LimitExceeded, $"the hypervisor already has {_options.MaxPartitions} partitions attached");
+            Refuse(client, reader.RequestId, "Attach", ControlError.LimitExceeded, $"the hypervisor already has {_options.MaxPartitions} partitions attached (MaxPartitions)");
             Disconnect(client, "too many partitions", died: false);
             return;
         }
@@ -45,22 +78,31 @@ public sealed partial class Hypervisor
             {
                 client.Group = InterruptGroup.Open(descriptor); // validated: sealed, sized, formatted
             }
-            catch (InvalidDataException)
+            catch (Exception e) when (e is InvalidDataException or NativeException)
             {
+                // A page we cannot map (wrong seals, EPERM on a write-sealed page, EMFILE): say so and drop it, never leak it.
                 descriptor.Dispose();
-                throw;
+                Refuse(client, reader.RequestId, "Attach", ControlError.BadMessage, "the interrupt group page was refused: " + e.Message);
+                Disconnect(client, "its interrupt group page was refused: " + e.Message, died: false);
+                return;
             }
         }
         client.Name = name;
         client.Id = ++_nextPartitionId;
         client.Attached = true;
+        _unattached--;
+        _policy.Hold(client);
         Interlocked.Increment(ref _partitionCount);
         var writer = new ControlWriter(_sendBuffer, ControlMessageType.Attached, reader.RequestId);
         writer.WriteUInt32(client.Id);
         writer.WriteUInt32((uint)Environment.ProcessId);
-        client.Socket.Send(writer.Finish());
+        Send(client, writer.Finish());
         IicEventSource.Log.PartitionAttached(name, client.Credentials.Pid, (int)client.Credentials.Uid);
         Log($"attached partition '{name}' (pid {client.Credentials.Pid}, uid {client.Credentials.Uid})");
+        if (Logger is { } logger)
+        {
+            HypervisorLog.Attached(logger, name, client.Credentials.Pid, client.Credentials.Uid);
+        }
     }
 
     private void HandleListen(ControlClient client, ref ControlReader reader)
@@ -68,28 +110,27 @@ public sealed partial class Hypervisor
         var service = ReadServiceName(ref reader);
         var grouped = ReadGroupedFlag(client, ref reader);
         reader.EnsureEnd();
-        if (!MayUse(client, service))
+        if (!_policy.MayUse(client, service))
         {
-            Deny(client, reader.RequestId, $"partition '{client.Name}' may not offer service '{service}'");
+            Refuse(client, reader.RequestId, "Listen", ControlError.PolicyDenied, $"partition '{client.Name}' may not offer service '{service}'");
             return;
         }
         if (_services.TryGetValue(service, out var owner))
         {
-            TrySendError(client, reader.RequestId, ControlError.DuplicateService, $"service '{service}' is already offered by partition '{owner.Name}' (pid {owner.Credentials.Pid})");
+            Refuse(client, reader.RequestId, "Listen", ControlError.DuplicateService, $"service '{service}' is already offered by partition '{owner.Name}' (pid {owner.Credentials.Pid})");
             return;
         }
         _services[service] = client;
         client.Services.Add(service);
         client.GroupedServices[service] = grouped;
-        client.Socket.Send(new ControlWriter(_sendBuffer, ControlMessageType.Listening, reader.RequestId).Finish());
+        if (!Send(client, new ControlWriter(_sendBuffer, ControlMessageType.Listening, reader.RequestId).Finish()))
+        {
+            return;
+        }
         IicEventSource.Log.ServiceListening(service, client.Name!, client.Credentials.Pid);
         Log($"partition '{client.Name}' offers '{service}'");
-        foreach (var pending in _pending.Where(p => p.Service == service).ToArray())
+        while (client.Connected && _services.ContainsKey(service) && _pending.TryTakeFor(service, out var pending))
         {
-            if (!_services.ContainsKey(service) || !_pending.Remove(pending))
-            {
-                continue; // a failed grant disconnected the listener, or this connector with its other pending connects
-            }
             Grant(pending.Client, pending.RequestId, service, pending.RingCapacity, pending.Grouped);
         }
     }
@@ -114,12 +155,12 @@ public sealed partial class Hypervisor
         reader.EnsureEnd();
         if (capacity < DescriptorRing.MinCapacity || capacity > (uint)_options.MaxRingCapacity || !BitOperations.IsPow2(capacity))
         {
-            TrySendError(client, reader.RequestId, ControlError.LimitExceeded, $"a ring of {capacity} bytes is not allowed: use a power of two from {DescriptorRing.MinCapacity} to {_options.MaxRingCapacity}");
+            Refuse(client, reader.RequestId, "Connect", ControlError.LimitExceeded, $"a ring of {capacity} bytes is not allowed: use a power of two from {DescriptorRing.MinCapacity} to {_options.MaxRingCapacity}");
             return;
         }
-        if (!MayUse(client, service))
+        if (!_policy.MayUse(client, service))
         {
-            Deny(client, reader.RequestId, $"partition '{client.Name}' may not connect to service '{service}'");
+            Refuse(client, reader.RequestId, "Connect", ControlError.PolicyDenied, $"partition '{client.Name}' may not connect to service '{service}'");
             return;
         }
         if (_services.ContainsKey(service))
@@ -128,12 +169,17 @@ public sealed partial class Hypervisor
         }
         else if (timeoutMs > 0)
         {
+            if (_ledger.CheckPending(client) is { } reason)
+            {
+                QuotaHit(client, reader.RequestId, "Connect", reason);
+                return;
+            }
             _pending.Add(new PendingConnect(client, reader.RequestId, service, (int)capacity, grouped,
                 Stopwatch.GetTimestamp() + (long)(Math.Min(timeoutMs, 600_000u) / 1000.0 * Stopwatch.Frequency)));
         }
         else
         {
-            TrySendError(client, reader.RequestId, ControlError.UnknownService, $"no partition offers service '{service}'; start its server first (or connect with a timeout to wait for it)");
+            SendError(client, reader.RequestId, ControlError.UnknownService, $"no partition offers service '{service}'; start its server first (or connect with a timeout to wait for it)");
         }
     }
 
@@ -141,7 +187,7 @@ public sealed partial class Hypervisor
     {
         var id = reader.ReadInt64();
         reader.EnsureEnd();
-        if (!_grants.TryGetValue(id, out var grant))
+        if (!_grants.TryGet(id, out var grant))
         {
             return; // already released (e.g. the peer died first)
         }
@@ -149,7 +195,7 @@ public sealed partial class Hypervisor
         {
             grant.ListenerReleased = true;
         }
-        else if (grant.Connector == client)
+        if (grant.Connector == client)
         {
             grant.ConnectorReleased = true;
         }
@@ -163,38 +209,61 @@ public sealed partial class Hypervisor
     {
         var listener = _services[service];
         var listenerGrouped = listener.GroupedServices.GetValueOrDefault(service);
-        if (connector.GrantCount >= _options.MaxGrantsPerPartition || listener.GrantCount >= _options.MaxGrantsPerPartition
-            || (listenerGrouped && listener.FreeVectors.Count == 0 && listener.NextVector >= InterruptPage.MaxVectorCount)
+        if ((listenerGrouped && listener.FreeVectors.Count == 0 && listener.NextVector >= InterruptPage.MaxVectorCount)
             || (connectorGrouped && connector.FreeVectors.Count == 0 && connector.NextVector >= InterruptPage.MaxVectorCount))
         {
-            TrySendError(connector, requestId, ControlError.LimitExceeded, $"a partition may hold at most {_options.MaxGrantsPerPartition} connections, {InterruptPage.MaxVectorCount} of them grouped");
+            QuotaHit(connector, requestId, "Connect", $"a partition may hold at most {InterruptPage.MaxVectorCount} grouped connections");
+            return;
+        }
+        if (listener.Outbound.GrantCount >= _options.MaxQueuedGrantsPerPartition)
+        {
+            QuotaHit(connector, requestId, "Connect", $"partition '{listener.Name}' offering '{service}' is not accepting: {listener.Outbound.GrantCount} connections wait for it to read its control socket (MaxQueuedGrantsPerPartition); it may be stopped or hung");
+            return;
+        }
+        var windowBytes = (2L * DescriptorRing.SizeFor(capacity)) + (2 * 4096); // rings plus header pages, as SharedWindow lays them out
+        if (_ledger.CheckGrant(listener, connector, windowBytes) is { } reason)
+        {
+            QuotaHit(connector, requestId, "Connect", reason);
             return;
         }
         var id = ++_nextConnectionId;
         int? listenerVector = listenerGrouped ? listener.TakeVector() : null;
         int? connectorVector = connectorGrouped ? connector.TakeVector() : null;
-        var window = SharedWindow.Create(
-            WindowOptions.WithCapacity(capacity) with { GroupVector0 = listenerVector, GroupVector1 = connectorVector },
-            $"iic-{service}-{id}");
-        var grant = new GrantRecord(id, window, service, listener, connector) { ListenerVector = listenerVector, ConnectorVector = connectorVector };
-        _grants[id] = grant;
-        listener.GrantCount++;
-        connector.GrantCount++;
-        Interlocked.Increment(ref _grantCount);
+        SharedWindow window;
         try
         {
-            var incoming = new ControlWriter(_sendBuffer, ControlMessageType.Incoming, 0);
-            incoming.WriteInt64(id);
-            incoming.WriteUInt32(0);
-            incoming.WriteUInt32((uint)connector.Credentials.Pid);
-            incoming.WriteString(service);
-            incoming.WriteString(connector.Name!);
-            SendWithWindow(listener.Socket, incoming.Finish(), window, connectorGrouped ? connector.Group : null);
+            window = SharedWindow.Create(
+                WindowOptions.WithCapacity(capacity) with { GroupVector0 = listenerVector, GroupVector1 = connectorVector },
+                $"iic-{service}-{id}");
         }
-        catch (Exception e) when (e is IOException or NativeException)
+        catch (NativeException e) when (IsExhaustion(e))
         {
-            TrySendError(connector, requestId, ControlError.UnknownService, $"the partition offering '{service}' is gone");
-            Disconnect(listener, $"a grant could not be sent ({e.Message})", died: true);
+            if (listenerVector is { } lv)
+            {
+                listener.FreeVectors.Push(lv);
+            }
+            if (connectorVector is { } cv)
+            {
+                connector.FreeVectors.Push(cv);
+            }
+            Exhausted(e.ErrnoName is "ENOMEM" or "ENOSPC" ? "memory" : "descriptors", $"a window for '{service}' could not be created: {e.Message}");
+            SendError(connector, requestId, ControlError.ResourceExhausted, $"the hypervisor could not create a window ({e.Message}); retry later");
+            return;
+        }
+        var grant = new GrantRecord(id, window, service, listener, connector) { ListenerVector = listenerVector, ConnectorVector = connectorVector };
+        _grants.Add(grant);
+        Volatile.Write(ref _grantCount, _grants.Count);
+
+        var incoming = new ControlWriter(_sendBuffer, ControlMessageType.Incoming, 0);
+        incoming.WriteInt64(id);
+        incoming.WriteUInt32(0);
+        incoming.WriteUInt32((uint)connector.Credentials.Pid);
+        incoming.WriteString(service);
+        incoming.WriteString(connector.Name!);
+        if (!SendGrant(listener, incoming.Finish(), window, connector, connectorGrouped) || !listener.Connected)
+        {
+            // The listener left (the grant went with it): this connector alone is told.
+            SendError(connector, requestId, ControlError.UnknownService, $"the partition offering '{service}' is gone");
             return;
         }
         var connected = new ControlWriter(_sendBuffer, ControlMessageType.Connected, requestId);
@@ -202,36 +271,30 @@ public sealed partial class Hypervisor
         connected.WriteUInt32(1);
         connected.WriteUInt32((uint)listener.Credentials.Pid);
         connected.WriteString(listener.Name!);
-        try
+        if (!SendGrant(connector, connected.Finish(), window, listener, listenerGrouped))
         {
-            SendWithWindow(connector.Socket, connected.Finish(), window, listenerGrouped ? listener.Group : null);
-        }
-        catch (Exception e) when (e is IOException or NativeException)
-        {
-            // The connector may not be the client being served (a pending connect granted on Listen): drop it, not the caller.
-            Disconnect(connector, $"a grant could not be sent ({e.Message})", died: true);
-            return;
+            return; // the connector was detached; its grant went with it
         }
         IicEventSource.Log.ConnectionGranted(service, id, listener.Credentials.Pid, connector.Credentials.Pid);
         Log($"granted connection {id} to '{service}': '{connector.Name}' (pid {connector.Credentials.Pid}) -> '{listener.Name}' (pid {listener.Credentials.Pid}), {capacity} bytes per ring");
+        if (Logger is { } logger)
+        {
+            HypervisorLog.Granted(logger, id, service, connector.Credentials.Pid, listener.Credentials.Pid, window.Size);
+        }
     }
 
-    /// <summary>Sends a grant: the window, and the peer's interrupt group when the peer receives through one.</summary>
-    private static void SendWithWindow(SeqPacketSocket socket, ReadOnlySpan<byte> message, SharedWindow window, InterruptGroup? peerGroup)
-    {
-        if (peerGroup is null)
-        {
-            socket.Send(message, window.File);
-        }
-        else
-        {
-            socket.Send(message, window.File, peerGroup.File);
-        }
-    }
+    /// <summary>
+    /// Sends a grant: the window, a pidfd of the peer (so this side detects the peer's death by itself), and the
+    /// peer's interrupt group when the peer receives through one.
+    /// </summary>
+    private bool SendGrant(ControlClient to, ReadOnlySpan<byte> message, SharedWindow window, ControlClient peer, bool peerGrouped)
+        => peerGrouped && peer.Group is { } group
+            ? Send(to, message, isGrant: true, window.File, peer.Process.Descriptor, group.File)
+            : Send(to, message, isGrant: true, window.File, peer.Process.Descriptor);
 
     private static bool ReadGroupedFlag(ControlClient client, ref ControlReader reader)
     {
-        // Optional trailing flags (absent in the oldest v1 clients): bit 0 = receive through the partition's group.
+        // Optional trailing flags: bit 0 = receive through the partition's group.
         var flags = reader.Remaining >= 4 ? reader.ReadUInt32() : 0;
         if ((flags & ~1u) != 0)
         {
@@ -245,14 +308,26 @@ public sealed partial class Hypervisor
         return grouped;
     }
 
-    private bool MayUse(ControlClient client, string service)
-        => !_options.ServicePartitions.TryGetValue(service, out var names) || names.Contains(client.Name!);
+    private void QuotaHit(ControlClient client, uint requestId, string request, string reason)
+    {
+        if (Logger is { } logger)
+        {
+            HypervisorLog.QuotaHit(logger, client.Credentials.Pid, reason);
+        }
+        IicEventSource.Log.PolicyDenied(client.Name ?? "(unattached)", client.Credentials.Pid, "quota: " + reason);
+        Log($"quota: {request} refused: {reason}");
+        SendError(client, requestId, ControlError.LimitExceeded, reason);
+    }
 
-    private void Deny(ControlClient client, uint requestId, string reason)
+    private void Refuse(ControlClient client, uint requestId, string request, ControlError error, string reason)
     {
         IicEventSource.Log.PolicyDenied(client.Name ?? "(unattached)", client.Credentials.Pid, reason);
         Log("refused: " + reason);
-        TrySendError(client, requestId, ControlError.PolicyDenied, reason);
+        if (Logger is { } logger)
+        {
+            HypervisorLog.Refused(logger, request, client.Credentials.Pid, error, reason);
+        }
+        SendError(client, requestId, error, reason);
     }
 
     private static string ReadServiceName(ref ControlReader reader)
@@ -268,5 +343,4 @@ public sealed partial class Hypervisor
         }
         return service;
     }
-
 }
