@@ -1,5 +1,6 @@
 using BenchmarkDotNet.Attributes;
 using IIC.Hardware;
+using IIC.Transport;
 
 namespace IIC.Benchmarks;
 

@@ -98,7 +98,7 @@ public class MetricsOverheadBenchmarks
                 _server.Send(buffer.AsSpan(0, length));
             }
         }
-        catch (ChannelClosedException)
+        catch (IicChannelClosedException)
         {
         }
     }

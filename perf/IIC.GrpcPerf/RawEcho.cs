@@ -53,11 +53,7 @@ internal static class RawEcho
         }
         catch (IOException)
         {
-            // the client went away
-        }
-        catch (ChannelClosedException)
-        {
-            // the client went away
+            // the client went away (an IicChannelClosedException is an IOException too)
         }
         await stream.DisposeAsync();
     }
@@ -65,8 +61,8 @@ internal static class RawEcho
     public static async Task<Stream> ConnectIicAsync(string hypervisor, string directory, ChannelOptions options)
     {
         var host = IicPartitionHost.Shared(new IicTransportOptions { HypervisorName = hypervisor, SocketDirectory = directory });
-        var grant = await host.GetPartition().ConnectAsync("echo", options.RingCapacity);
-        return IicChannel.FromGrant(grant, options).AsStream();
+        var channel = await IicChannel.ConnectAsync(host.GetPartition(), "echo", options);
+        return channel.AsStream();
     }
 
     public static async Task<Stream> ConnectTcpAsync(int port)

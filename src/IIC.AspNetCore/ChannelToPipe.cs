@@ -1,5 +1,6 @@
 using System.IO.Pipelines;
 using IIC.Hardware;
+using IIC.Transport;
 
 namespace IIC.AspNetCore;
 

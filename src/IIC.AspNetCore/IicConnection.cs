@@ -123,7 +123,7 @@ internal sealed class IicConnection : ConnectionContext, IConnectionIdFeature, I
                 {
                     received = _channel.Poll(ref handler, 64);
                 }
-                catch (ChannelClosedException)
+                catch (IicChannelClosedException)
                 {
                     break; // the client closed and everything it sent was delivered
                 }
@@ -172,7 +172,7 @@ internal sealed class IicConnection : ConnectionContext, IConnectionIdFeature, I
                 }
             }
         }
-        catch (Exception e) when (e is ChannelClosedException or PeerDeadException or RingFaultException or ObjectDisposedException or OperationCanceledException)
+        catch (Exception e) when (e is IicChannelClosedException or PeerDeadException or RingFaultException or ObjectDisposedException or OperationCanceledException)
         {
             error = new ConnectionResetException(e.Message, e);
             SignalClosed();

@@ -59,8 +59,8 @@ public static class IicHttpHandler
             EnableMultipleHttp2Connections = true,
             ConnectCallback = async (_, cancellationToken) =>
             {
-                var grant = await partition().ConnectAsync(service, channelOptions.RingCapacity, connectTimeout).WaitAsync(cancellationToken).ConfigureAwait(false);
-                return IicChannel.FromGrant(grant, channelOptions).AsStream();
+                var channel = await IicChannel.ConnectAsync(partition(), service, channelOptions, connectTimeout, cancellationToken).ConfigureAwait(false);
+                return channel.AsStream();
             },
         };
     }

@@ -11,7 +11,7 @@ namespace IIC.Transport;
 /// <para>Thread safety: one thread may send while another receives. Two threads must not send at once, nor
 /// receive at once (the single-producer single-consumer fast path); use a lock around your calls if you need
 /// several. Dispose may be called from any thread.</para>
-/// <para>Ends: disposing either side ends the other side's receives with <see cref="ChannelClosedException"/>
+/// <para>Ends: disposing either side ends the other side's receives with <see cref="IicChannelClosedException"/>
 /// after it has received everything already sent (Stream reads return 0); a peer that dies gives
 /// <see cref="PeerDeadException"/> instead; any use after this side's Dispose gives <see cref="ObjectDisposedException"/>.</para>
 /// </summary>
@@ -40,8 +40,23 @@ public sealed class IicChannel : IDisposable, IAsyncDisposable
     /// <summary>The largest message (1 GiB).</summary>
     public static long MaxMessageLength => WindowEndpoint.MaxMessageLength;
 
-    /// <summary>The underlying endpoint (window side, rings, doorbell and waiter counters).</summary>
-    public WindowEndpoint Endpoint => _endpoint;
+    /// <summary>The underlying endpoint (window side, rings, doorbell and waiter); read counters with <see cref="GetStatistics"/>.</summary>
+    internal WindowEndpoint Endpoint => _endpoint;
+
+    /// <summary>A snapshot of this side's counters: messages and bytes each way, back pressure, faults, doorbells and waits.</summary>
+    public ChannelStatistics GetStatistics() => new()
+    {
+        MessagesSent = _endpoint.MessagesSent,
+        BytesSent = _endpoint.BytesSent,
+        MessagesReceived = _endpoint.MessagesReceived,
+        BytesReceived = _endpoint.BytesReceived,
+        RingFullStalls = _endpoint.RingFullStalls,
+        Faults = _endpoint.Faults,
+        OutgoingOccupancy = _endpoint.OutgoingOccupancy,
+        SignalsRaised = _endpoint.Doorbell.SignalsRaised,
+        SignalsSuppressed = _endpoint.Doorbell.SignalsSuppressed,
+        Wait = WaitStatistics.Of(_endpoint.Waiter),
+    };
 
     /// <summary>Whether this side was disposed.</summary>
     public bool IsDisposed => _disposed != 0;
@@ -58,10 +73,11 @@ public sealed class IicChannel : IDisposable, IAsyncDisposable
 
     /// <summary>
     /// Opens side <paramref name="side"/> of a window (one a partition was granted, or one made with
-    /// <see cref="SharedWindow.Create"/>). The channel takes ownership of the window.
+    /// <see cref="SharedWindow.Create"/>). The channel takes ownership of the window. Internal: applications
+    /// get channels from <see cref="Connect"/>, <see cref="IicListener"/> or <see cref="CreatePair"/>.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The side is not 0 or 1.</exception>
-    public static IicChannel Open(SharedWindow window, int side, ChannelOptions? options = null)
+    internal static IicChannel Open(SharedWindow window, int side, ChannelOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(window);
         return Open(window, side, options ?? ChannelOptions.Default, null);
@@ -92,8 +108,22 @@ public sealed class IicChannel : IDisposable, IAsyncDisposable
         return FromGrant(connection, options);
     }
 
+    /// <summary>
+    /// Connects to <paramref name="service"/> through <paramref name="partition"/>'s hypervisor without blocking a
+    /// thread, waiting up to <paramref name="timeout"/> (default 5 s) for a partition to offer it.
+    /// </summary>
+    /// <exception cref="HypervisorException">Unknown service, policy denial, or the hypervisor is gone.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
+    public static async Task<IicChannel> ConnectAsync(Partition partition, string service, ChannelOptions? options = null, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(partition);
+        options ??= ChannelOptions.Default;
+        var connection = await partition.ConnectAsync(service, options.RingCapacity, timeout, options.Grouped).WaitAsync(cancellationToken).ConfigureAwait(false);
+        return FromGrant(connection, options);
+    }
+
     /// <summary>Opens a channel on a window the hypervisor granted; the channel owns it from now on.</summary>
-    public static IicChannel FromGrant(GrantedConnection connection, ChannelOptions? options = null)
+    internal static IicChannel FromGrant(GrantedConnection connection, ChannelOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(connection);
         options ??= ChannelOptions.Default;
@@ -122,7 +152,7 @@ public sealed class IicChannel : IDisposable, IAsyncDisposable
     /// back pressure while the ring is full; never drops.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The message is longer than <see cref="MaxMessageLength"/>.</exception>
-    /// <exception cref="ChannelClosedException">The peer closed.</exception>
+    /// <exception cref="IicChannelClosedException">The peer closed.</exception>
     /// <exception cref="PeerDeadException">The peer died.</exception>
     /// <exception cref="ObjectDisposedException">This side was disposed.</exception>
     public void Send(ReadOnlySpan<byte> message) => _endpoint.Send(message, long.MaxValue);
@@ -204,7 +234,7 @@ public sealed class IicChannel : IDisposable, IAsyncDisposable
     /// </summary>
     /// <returns>The message length.</returns>
     /// <exception cref="MessageTooLargeException">The buffer is too small; the message stays unread (the exception says the size needed).</exception>
-    /// <exception cref="ChannelClosedException">The peer closed and every message was received.</exception>
+    /// <exception cref="IicChannelClosedException">The peer closed and every message was received.</exception>
     /// <exception cref="PeerDeadException">The peer died and every message it published was received.</exception>
     public int Receive(Span<byte> destination)
     {
@@ -249,7 +279,7 @@ public sealed class IicChannel : IDisposable, IAsyncDisposable
     /// page (with futex_waitv, many channels per thread) and resumes the receive. One receive at a time.
     /// </summary>
     /// <exception cref="MessageTooLargeException">The buffer is too small; the message stays unread.</exception>
-    /// <exception cref="ChannelClosedException">The peer closed and every message was received.</exception>
+    /// <exception cref="IicChannelClosedException">The peer closed and every message was received.</exception>
     /// <exception cref="PeerDeadException">The peer died and every message it published was received.</exception>
     /// <exception cref="OperationCanceledException">Cancelled before a message arrived.</exception>
     public ValueTask<int> ReceiveAsync(Memory<byte> destination, CancellationToken cancellationToken = default)
@@ -322,7 +352,7 @@ public sealed class IicChannel : IDisposable, IAsyncDisposable
     /// <paramref name="state"/> allocates nothing.
     /// </summary>
     /// <returns>The number of messages handled.</returns>
-    /// <exception cref="ChannelClosedException">The peer closed and every message was received.</exception>
+    /// <exception cref="IicChannelClosedException">The peer closed and every message was received.</exception>
     /// <exception cref="PeerDeadException">The peer died and every message it published was received.</exception>
     public int Poll<TState>(ReadOnlySpanAction<byte, TState> handler, TState state, int limit = int.MaxValue) => _endpoint.Poll(handler, state, limit);
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using IIC.TestHost;
+using IIC.Transport;
 using Xunit.Abstractions;
 using static IIC.Hardware.Tests.TestSupport;
 
@@ -173,7 +174,7 @@ public sealed class CrossProcessTests(ITestOutputHelper output)
             Assert.True(endpoint.TryReceive(buffer, out var length, DeadlineIn(10)), $"message {i} lost");
             Assert.Null(TorturePattern.Check(buffer.AsSpan(0, length), i, TorturePattern.MinSize));
         }
-        Assert.Throws<ChannelClosedException>(() => endpoint.TryReceive(buffer, out _, DeadlineIn(10)));
+        Assert.Throws<IicChannelClosedException>(() => endpoint.TryReceive(buffer, out _, DeadlineIn(10)));
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using IIC.TestHost;
+using IIC.Transport;
 using static IIC.Hardware.Tests.TestSupport;
 
 namespace IIC.Hardware.Tests;
@@ -125,9 +126,9 @@ public sealed class EndpointTests
             Assert.True(b.TryReceive(buffer, out var length, DeadlineIn(5)), $"message {i} lost at close");
             Assert.True(length == i * 20 && Matches(buffer.AsSpan(0, length), i));
         }
-        Assert.Throws<ChannelClosedException>(() => b.TryReceive(buffer, out _, DeadlineIn(5)));
-        Assert.Throws<ChannelClosedException>(() => b.Poll((_, _) => { }, 0));
-        Assert.Throws<ChannelClosedException>(() => b.Send(buffer, DeadlineIn(1)));
+        Assert.Throws<IicChannelClosedException>(() => b.TryReceive(buffer, out _, DeadlineIn(5)));
+        Assert.Throws<IicChannelClosedException>(() => b.Poll((_, _) => { }, 0));
+        Assert.Throws<IicChannelClosedException>(() => b.Send(buffer, DeadlineIn(1)));
     }
 
     [Fact]

@@ -1,3 +1,5 @@
+using IIC.Transport;
+
 using static IIC.Hardware.Tests.TestSupport;
 
 namespace IIC.Hardware.Tests;

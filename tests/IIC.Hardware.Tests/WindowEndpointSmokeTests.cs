@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using IIC.Hardware;
+using IIC.Transport;
 
 namespace IIC.Hardware.Tests;
 
@@ -59,7 +60,7 @@ public class WindowEndpointSmokeTests
                 Assert.Equal(i, BitConverter.ToInt32(buffer));
                 got++;
             }
-            Assert.Throws<ChannelClosedException>(() => b.TryReceive(buffer, out _, DeadlineIn(TimeSpan.FromSeconds(10))));
+            Assert.Throws<IicChannelClosedException>(() => b.TryReceive(buffer, out _, DeadlineIn(TimeSpan.FromSeconds(10))));
             return got;
         }, TaskCreationOptions.LongRunning);
         for (var i = 0; i < 1000; i++)

@@ -1,6 +1,7 @@
 using System.Reflection;
 using System.Text;
 using IIC.Hardware;
+using IIC.Transport;
 using Xunit.Abstractions;
 
 namespace IIC.Reliability.Tests;

@@ -3,6 +3,7 @@ using System.Globalization;
 using IIC.Hardware;
 using IIC.TestHost;
 using IIC.Tests;
+using IIC.Transport;
 using Xunit.Abstractions;
 
 namespace IIC.Reliability.Tests;
@@ -90,7 +91,7 @@ public sealed class HostileTests(ITestOutputHelper output)
             WaitFor.Condition(() => Volatile.Read(ref healthyReceived) > before + 100 || healthyReceive is not null, "the healthy channel to keep delivering after the hostile seeds", TimeSpan.FromSeconds(20), healthy.ToString);
             Assert.Null(healthyReceive);
             Assert.Null(healthySend);
-            Assert.Equal(0, healthyChannel.Endpoint.Faults);
+            Assert.Equal(0, healthyChannel.GetStatistics().Faults);
             output.WriteLine($"{seeds} seeds in {Stopwatch.GetElapsedTime(started).TotalSeconds:0.0} s: {string.Join(", ", outcomes.OrderBy(o => o.Key).Select(o => $"{o.Key} {o.Value}"))}; the healthy channel delivered {Volatile.Read(ref healthyReceived)} checked messages meanwhile");
         }
         finally
@@ -181,7 +182,7 @@ public sealed class HostileTests(ITestOutputHelper output)
         catch (RingFaultException e)
         {
             Assert.Contains("is corrupt: ", e.Message, StringComparison.Ordinal);
-            Assert.True(channel.Endpoint.Faults > 0, "a ring fault was not counted");
+            Assert.True(channel.GetStatistics().Faults > 0, "a ring fault was not counted");
             outcome = "fault: " + e.Message;
         }
         catch (MessageTooLargeException e)
@@ -245,7 +246,7 @@ public sealed class HostileTests(ITestOutputHelper output)
             var wakes = long.Parse(parts[1], CultureInfo.InvariantCulture);
             Assert.Equal(long.Parse(parts[2], CultureInfo.InvariantCulture), messages);
             var share = cpu / wall;
-            var waiter = channel.Endpoint.Waiter;
+            var waiter = channel.GetStatistics().Wait;
             output.WriteLine($"{wakes:N0} spurious wakes in {wall.TotalSeconds:0.0} s, {messages} real messages all checked; victim thread CPU {cpu.TotalSeconds:0.00} s = {share:P0} of a CPU; parks {waiter.Parks:N0}, spin hits {waiter.SpinHits:N0}, 1 ms back-offs {waiter.SpuriousBackoffs:N0}");
             Assert.True(wakes > 10_000, $"the flood was too weak to mean anything ({wakes} wakes)");
             // Each spurious wake costs the victim a futex return, a look at its ring and a re-park (a few µs); the

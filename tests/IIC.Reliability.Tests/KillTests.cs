@@ -3,6 +3,7 @@ using System.Globalization;
 using IIC.Hardware;
 using IIC.TestHost;
 using IIC.Tests;
+using IIC.Transport;
 using Xunit.Abstractions;
 
 namespace IIC.Reliability.Tests;

@@ -80,7 +80,7 @@ public sealed class SoakTests(ITestOutputHelper output)
                 child.AssertExit(0, TimeSpan.FromSeconds(30));
                 foreach (var channel in channels)
                 {
-                    Assert.Equal(0, channel.Endpoint.Faults);
+                    Assert.Equal(0, channel.GetStatistics().Faults);
                 }
             }
             Assert.Equal(sent, childMessages);

@@ -34,9 +34,9 @@ public sealed class StuckPeerTests(ITestOutputHelper output)
                 sequence++;
                 Assert.True(sequence < 1_000_000, "the ring never filled: the stuck peer is not stuck");
             }
-            var stallsAfterFill = channel.Endpoint.RingFullStalls;
+            var stallsAfterFill = channel.GetStatistics().RingFullStalls;
             Assert.True(stallsAfterFill > 0, "a full ring was not reported as a ring-full stall");
-            Assert.True(channel.Endpoint.OutgoingOccupancy > Ring - MaxSize - 64, $"the ring is not full: {channel.Endpoint.OutgoingOccupancy} of {Ring}");
+            Assert.True(channel.GetStatistics().OutgoingOccupancy > Ring - MaxSize - 64, $"the ring is not full: {channel.GetStatistics().OutgoingOccupancy} of {Ring}");
 
             // TrySend with a timeout returns false after about the timeout, sending nothing.
             var length = SoakPattern.Fill(buffer, 1, sequence, MaxSize);
@@ -74,8 +74,8 @@ public sealed class StuckPeerTests(ITestOutputHelper output)
             var allocated = GC.GetAllocatedBytesForCurrentThread() - allocatedBefore;
             var ourGrowth = ProcSelf.ResidentBytes(Environment.ProcessId) - ourBefore;
             var childGrowth = ProcSelf.ResidentBytes(child.Id) - childBefore;
-            output.WriteLine($"filled {sequence} messages; {attempts} timed-out retries in 2 s: {allocated} bytes allocated, our RSS {ourGrowth / 1024:+#;-#;0} KiB, child's RSS {childGrowth / 1024:+#;-#;0} KiB; stalls {channel.Endpoint.RingFullStalls}");
-            Assert.True(channel.Endpoint.RingFullStalls >= stallsAfterFill + attempts, "each timed-out send is a reported stall");
+            output.WriteLine($"filled {sequence} messages; {attempts} timed-out retries in 2 s: {allocated} bytes allocated, our RSS {ourGrowth / 1024:+#;-#;0} KiB, child's RSS {childGrowth / 1024:+#;-#;0} KiB; stalls {channel.GetStatistics().RingFullStalls}");
+            Assert.True(channel.GetStatistics().RingFullStalls >= stallsAfterFill + attempts, "each timed-out send is a reported stall");
             // Back pressure holds no memory: a few KiB of slack for the runtime (JIT, timers); a queue would be MiBs.
             Assert.True(allocated < 16 * 1024, $"retrying a send on a full ring allocated {allocated} bytes");
             Assert.True(ourGrowth < 4 << 20, $"our resident set grew {ourGrowth} bytes while the peer was stuck");
@@ -153,9 +153,9 @@ public sealed class StuckPeerTests(ITestOutputHelper output)
                 // While it is stopped our receiver drains the ring and parks (and our sender fills the other ring).
                 // Keep the child stopped until our receiver parked a few times, or for at least a second (the
                 // property under test is that the stream resumes intact, not how soon the receiver sleeps).
-                var parks = channel.Endpoint.Waiter.Parks;
+                var parks = channel.GetStatistics().Wait.Parks;
                 var stoppedAt = Stopwatch.GetTimestamp();
-                WaitFor.Condition(() => channel.Endpoint.Waiter.Parks > parks + 2 || receiveEnd is not null || Stopwatch.GetElapsedTime(stoppedAt) > TimeSpan.FromSeconds(1),
+                WaitFor.Condition(() => channel.GetStatistics().Wait.Parks > parks + 2 || receiveEnd is not null || Stopwatch.GetElapsedTime(stoppedAt) > TimeSpan.FromSeconds(1),
                     "our receiver to park on the stopped child, or a second to pass", s_bound);
                 ProcSelf.Signal(child.Id, "CONT");
                 stops++;
@@ -168,10 +168,10 @@ public sealed class StuckPeerTests(ITestOutputHelper output)
             Assert.StartsWith(string.Create(CultureInfo.InvariantCulture, $"ok {count} "), child.ReadLine(s_bound), StringComparison.Ordinal);
             child.AssertExit(0, s_bound);
             var elapsed = Stopwatch.GetElapsedTime(started);
-            var waiter = channel.Endpoint.Waiter;
+            var waiter = channel.GetStatistics().Wait;
             // A park times out at most once per park timeout (100 ms) of real waiting; a storm would be thousands.
             var allowed = (long)(elapsed / WaitStrategy.DefaultParkTimeout) + 10;
-            output.WriteLine($"{stops} stop/continue cycles; {count} messages each way in {elapsed.TotalSeconds:0.0} s; parks {waiter.Parks}, park timeouts {waiter.ParkTimeouts} (allowed {allowed}), stalls {channel.Endpoint.RingFullStalls}");
+            output.WriteLine($"{stops} stop/continue cycles; {count} messages each way in {elapsed.TotalSeconds:0.0} s; parks {waiter.Parks}, park timeouts {waiter.ParkTimeouts} (allowed {allowed}), stalls {channel.GetStatistics().RingFullStalls}");
             Assert.Equal(3, stops);
             Assert.True(waiter.ParkTimeouts <= allowed, $"{waiter.ParkTimeouts} park timeouts in {elapsed.TotalSeconds:0.0} s");
         }

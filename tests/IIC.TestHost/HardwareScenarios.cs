@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using IIC.Hardware;
 using IIC.Native;
+using IIC.Transport;
 
 namespace IIC.TestHost;
 
@@ -118,7 +119,7 @@ public static class HardwareScenarios
     }
 
     /// <summary>Sends <paramref name="count"/> pattern messages; returns null or what went wrong.</summary>
-    public static string? SendPatterns(WindowEndpoint endpoint, long count, int seed, int maxSize)
+    internal static string? SendPatterns(WindowEndpoint endpoint, long count, int seed, int maxSize)
     {
         var random = new Random(seed);
         var buffer = new byte[maxSize];
@@ -135,7 +136,7 @@ public static class HardwareScenarios
     }
 
     /// <summary>Receives and checks <paramref name="count"/> pattern messages; returns null or what went wrong.</summary>
-    public static string? ReceivePatterns(WindowEndpoint endpoint, long count, int seed, int maxSize)
+    internal static string? ReceivePatterns(WindowEndpoint endpoint, long count, int seed, int maxSize)
     {
         var random = new Random(seed);
         var buffer = new byte[maxSize];

@@ -123,7 +123,7 @@ internal static class HypervisorScenarios
                 sequence++;
             }
         }
-        catch (ChannelClosedException)
+        catch (IicChannelClosedException)
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"echoed {sequence}"));
             return 0;

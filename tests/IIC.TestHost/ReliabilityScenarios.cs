@@ -292,7 +292,7 @@ internal static class ReliabilityScenarios
                 var after = random.Next(0, 20);
                 sequence = SendSome(channel, seed, buffer, sequence, HostileSeeds.TargetedMode(seed) < 0 ? after : 0);
             }
-            catch (Exception e) when (e is RingFaultException or PeerDeadException or ChannelClosedException or InvalidDataException)
+            catch (Exception e) when (e is RingFaultException or PeerDeadException or IicChannelClosedException or InvalidDataException)
             {
                 // Our own scribbles can fault our side too (e.g. the victim's head we overwrote); that is fine.
             }

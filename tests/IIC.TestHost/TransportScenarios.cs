@@ -61,7 +61,7 @@ internal static class TransportScenarios
                     return 64;
             }
         }
-        catch (ChannelClosedException)
+        catch (IicChannelClosedException)
         {
             Console.WriteLine("closed");
             return 0;

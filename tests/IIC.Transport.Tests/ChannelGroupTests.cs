@@ -55,7 +55,7 @@ public class ChannelGroupTests
         }
         await sending.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.All(next, n => Assert.Equal(PerChannel, n));
-        Assert.Equal(0, group.Waiter.ParkTimeouts);
+        Assert.Equal(0, group.GetStatistics().ParkTimeouts);
         foreach (var channel in channels.Concat(accepted))
         {
             channel.Dispose();

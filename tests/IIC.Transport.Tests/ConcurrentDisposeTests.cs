@@ -22,7 +22,7 @@ public class ConcurrentDisposeTests
                     sender.Send(message); // fills the ring, then waits for room that never comes
                 }
             }, TaskCreationOptions.LongRunning);
-            Assert.True(SpinWait.SpinUntil(() => sender.Endpoint.RingFullStalls > 0, s_bound), "the sender never found the ring full");
+            Assert.True(SpinWait.SpinUntil(() => sender.GetStatistics().RingFullStalls > 0, s_bound), "the sender never found the ring full");
             sender.Dispose();
             var error = await Assert.ThrowsAsync<ObjectDisposedException>(() => blocked.WaitAsync(s_bound));
             Assert.Contains(nameof(WindowEndpoint), error.ObjectName ?? error.Message, StringComparison.Ordinal);
@@ -42,10 +42,10 @@ public class ConcurrentDisposeTests
                 return second.Receive(new byte[64]);
             }, TaskCreationOptions.LongRunning);
             Assert.True(started.Wait(s_bound));
-            Assert.True(SpinWait.SpinUntil(() => second.Endpoint.Waiter.Parks > 0, s_bound), "the receiver never parked");
+            Assert.True(SpinWait.SpinUntil(() => second.GetStatistics().Wait.Parks > 0, s_bound), "the receiver never parked");
             second.Dispose();
             await Assert.ThrowsAsync<ObjectDisposedException>(() => blocked.WaitAsync(s_bound));
-            Assert.Throws<ChannelClosedException>(() => first.Send("after"u8)); // the peer saw the close
+            Assert.Throws<IicChannelClosedException>(() => first.Send("after"u8)); // the peer saw the close
         }
     }
 

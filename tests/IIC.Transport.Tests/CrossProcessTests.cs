@@ -180,7 +180,7 @@ public class CrossProcessTests
             var buffer = new byte[16];
             Assert.Equal(4, await OnThread(() => channel.Receive(buffer))); // the child is back in a blocking Receive
             channel.Dispose();
-            Assert.Equal("closed", child.ReadLine()); // its Receive threw ChannelClosedException
+            Assert.Equal("closed", child.ReadLine()); // its Receive threw IicChannelClosedException
             child.AssertExit(0);
             Assert.Throws<ObjectDisposedException>(() => channel.Send("x"u8));
             Assert.Throws<ObjectDisposedException>(() => channel.Receive(buffer));
@@ -199,12 +199,12 @@ public class CrossProcessTests
             var buffer = new byte[64];
             var blocked = Task.Factory.StartNew(() => channel.Receive(buffer), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
             channel.Send("bye"u8); // the child receives it, then disposes its end
-            await Assert.ThrowsAsync<ChannelClosedException>(() => blocked.WaitAsync(s_timeout));
+            await Assert.ThrowsAsync<IicChannelClosedException>(() => blocked.WaitAsync(s_timeout));
             Assert.Equal("closed 3", child.ReadLine());
-            Assert.Throws<ChannelClosedException>(() => channel.Receive(buffer));
-            Assert.Throws<ChannelClosedException>(() => channel.TryReceive(buffer, out _));
-            await Assert.ThrowsAsync<ChannelClosedException>(async () => await channel.ReceiveAsync(buffer));
-            Assert.Throws<ChannelClosedException>(() => channel.Send("more"u8));
+            Assert.Throws<IicChannelClosedException>(() => channel.Receive(buffer));
+            Assert.Throws<IicChannelClosedException>(() => channel.TryReceive(buffer, out _));
+            await Assert.ThrowsAsync<IicChannelClosedException>(async () => await channel.ReceiveAsync(buffer));
+            Assert.Throws<IicChannelClosedException>(() => channel.Send("more"u8));
             Assert.Equal(0, channel.AsStream().Read(buffer));
             Assert.Equal(0, await channel.AsStream().ReadAsync(buffer));
             child.WriteLine("exit");
@@ -258,7 +258,7 @@ public class CrossProcessTests
             }
             Assert.True(sent > 10, $"only {sent} messages fit");
             Assert.False(channel.TrySend(message, TimeSpan.FromMilliseconds(20)), "TrySend with a timeout found room in a ring nobody drains");
-            var stallsBefore = channel.Endpoint.RingFullStalls;
+            var stallsBefore = channel.GetStatistics().RingFullStalls;
             var progress = sent;
             var sender = Task.Factory.StartNew(() =>
             {
@@ -270,15 +270,15 @@ public class CrossProcessTests
                     Volatile.Write(ref progress, i + 1);
                 }
             }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-            WaitFor.Condition(() => channel.Endpoint.RingFullStalls > stallsBefore || sender.IsCompleted, "the sender to stall on the full ring");
+            WaitFor.Condition(() => channel.GetStatistics().RingFullStalls > stallsBefore || sender.IsCompleted, "the sender to stall on the full ring");
             Assert.False(sender.IsCompleted, $"Send returned although the receiver reads nothing: {sender.Exception}");
             Assert.Equal(sent, Volatile.Read(ref progress));
             child.WriteLine("go");
             await sender.WaitAsync(s_timeout);
             Assert.Equal($"ok {Count}", child.ReadLine());
             child.AssertExit(0);
-            Assert.True(channel.Endpoint.RingFullStalls > stallsBefore);
-            Assert.Equal(Count, channel.Endpoint.MessagesSent);
+            Assert.True(channel.GetStatistics().RingFullStalls > stallsBefore);
+            Assert.Equal(Count, channel.GetStatistics().MessagesSent);
         }
     }
 

@@ -66,7 +66,7 @@ public sealed class FanInTests(ITestOutputHelper output) : IDisposable
                 }
             }
             var workingSetAfter = Process.GetCurrentProcess().WorkingSet64;
-            output.WriteLine($"{received} messages from {senders} processes over {total} channels in {deadline.ElapsedMilliseconds} ms; parks {group.Waiter.Parks}, park timeouts {group.Waiter.ParkTimeouts}; working set {workingSetBefore >> 20} -> {workingSetAfter >> 20} MiB");
+            output.WriteLine($"{received} messages from {senders} processes over {total} channels in {deadline.ElapsedMilliseconds} ms; parks {group.GetStatistics().Parks}, park timeouts {group.GetStatistics().ParkTimeouts}; working set {workingSetBefore >> 20} -> {workingSetAfter >> 20} MiB");
             Assert.Equal(total, expected.Count);
             Assert.All(expected.Values, count => Assert.Equal(perChannel, count));
             // The receive loop allocates nothing per message; 64 MiB covers the runtime's own growth (JIT, GC heaps).

@@ -53,9 +53,9 @@ public class FragmentTests
             WriteHalfMessage(a, 100_000);
             Assert.Equal(0, b.Poll(static (_, _) => { }, 0)); // starts reassembling, waits for more
             a.Dispose();
-            Assert.Throws<ChannelClosedException>(() => b.Poll(static (_, _) => { }, 0));
+            Assert.Throws<IicChannelClosedException>(() => b.Poll(static (_, _) => { }, 0));
             var receive = Task.Factory.StartNew(() => b.Receive(new byte[200_000]), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-            await Assert.ThrowsAsync<ChannelClosedException>(() => receive.WaitAsync(s_timeout));
+            await Assert.ThrowsAsync<IicChannelClosedException>(() => receive.WaitAsync(s_timeout));
         }
     }
 

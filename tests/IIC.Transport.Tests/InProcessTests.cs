@@ -200,7 +200,7 @@ public class InProcessTests
             var message = new byte[a.MaxClaimLength + 1];
             var error = Assert.Throws<ArgumentOutOfRangeException>(() => a.TrySend(message));
             Assert.Contains("use Send", error.Message, StringComparison.Ordinal);
-            Assert.Equal(0, a.Endpoint.MessagesSent);
+            Assert.Equal(0, a.GetStatistics().MessagesSent);
             AssertUsable(a, b);
             Assert.True(a.TrySend(new byte[a.MaxClaimLength]));
             Assert.Equal(a.MaxClaimLength, b.Receive(new byte[a.MaxClaimLength]));
@@ -253,7 +253,7 @@ public class InProcessTests
         Assert.False(stream.CanRead);
 
         // The peer sees the end, not an error about our disposal.
-        Assert.Throws<ChannelClosedException>(() => b.Receive(buffer));
+        Assert.Throws<IicChannelClosedException>(() => b.Receive(buffer));
         Assert.Equal(0, b.AsStream().Read(buffer));
         b.Dispose();
     }
@@ -304,7 +304,7 @@ public class InProcessTests
             using (a)
             using (b)
             {
-                Assert.Same(strategy, b.Endpoint.Waiter.Strategy);
+                Assert.Same(strategy, b.GetStatistics().Wait.Strategy);
                 AssertUsable(a, b);
             }
         }
@@ -380,7 +380,7 @@ public class IsolatedTests
             var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
             Assert.Equal(0, allocated);
             Assert.Equal(30_000L * 100, counter.Bytes);
-            Assert.Equal(30_000L * 5, b.Endpoint.MessagesReceived);
+            Assert.Equal(30_000L * 5, b.GetStatistics().MessagesReceived);
         }
     }
 

@@ -56,9 +56,9 @@ public sealed class ObservabilityTests
         // Every send rang the doorbell once: either a futex wake or a suppressed one.
         Assert.Equal(1010, values["iic.signals.raised"] + values["iic.signals.suppressed"]);
         // The waits' counters are exactly the endpoints' own.
-        Assert.Equal(first.Endpoint.Waiter.Parks + second.Endpoint.Waiter.Parks, values["iic.parks"]);
-        Assert.Equal(first.Endpoint.Waiter.SpinHits + second.Endpoint.Waiter.SpinHits, values["iic.spin.hits"]);
-        Assert.Equal(first.Endpoint.Waiter.ParkTimeouts + second.Endpoint.Waiter.ParkTimeouts, values["iic.park.timeouts"]);
+        Assert.Equal(first.GetStatistics().Wait.Parks + second.GetStatistics().Wait.Parks, values["iic.parks"]);
+        Assert.Equal(first.GetStatistics().Wait.SpinHits + second.GetStatistics().Wait.SpinHits, values["iic.spin.hits"]);
+        Assert.Equal(first.GetStatistics().Wait.ParkTimeouts + second.GetStatistics().Wait.ParkTimeouts, values["iic.park.timeouts"]);
 
         first.Dispose();
         second.Dispose();
@@ -83,9 +83,9 @@ public sealed class ObservabilityTests
             Assert.False(first.TrySend(new byte[100], TimeSpan.FromMilliseconds(1))); // a stall that times out
             var values = Observe(service);
             Assert.Equal(sent, values["iic.messages.sent"]);
-            Assert.Equal(first.Endpoint.OutgoingOccupancy, values["iic.ring.occupancy"]);
+            Assert.Equal(first.GetStatistics().OutgoingOccupancy, values["iic.ring.occupancy"]);
             Assert.True(values["iic.ring.occupancy"] >= sent * 100, $"occupancy {values["iic.ring.occupancy"]} for {sent} messages");
-            Assert.Equal(first.Endpoint.RingFullStalls, values["iic.ring.full_stalls"]);
+            Assert.Equal(first.GetStatistics().RingFullStalls, values["iic.ring.full_stalls"]);
             Assert.True(values["iic.ring.full_stalls"] >= 1);
 
             // A receive with nothing to read parks (Park strategy) until its deadline: one park, one timeout.
@@ -126,7 +126,7 @@ public sealed class ObservabilityTests
         Assert.Throws<RingFaultException>(() => channel.TryReceive(new byte[64], out _)); // faulted for good, counted again
 
         Assert.Equal(2, Observe(service)["iic.faults"]);
-        Assert.Equal(2, channel.Endpoint.Faults);
+        Assert.Equal(2, channel.GetStatistics().Faults);
         var fault = events.WaitFor(e => e.EventName == "RingFault" && (string?)e.Payload![0] == service, "a RingFault event");
         Assert.Equal("0->1", fault.Payload![1]);
         Assert.Equal(Environment.ProcessId, fault.Payload[2]);
@@ -173,12 +173,12 @@ public sealed class ObservabilityTests
                 listener.Start();
                 Assert.True(TransportMetrics.WakeLatency.Enabled);
                 Assert.Empty(recorded); // nothing from before the listener
-                var parksBefore = second.Endpoint.Waiter.Parks;
+                var parksBefore = second.GetStatistics().Wait.Parks;
                 ParkedRoundTrips(first, second, 20);
-                var parks = second.Endpoint.Waiter.Parks - parksBefore;
+                var parks = second.GetStatistics().Wait.Parks - parksBefore;
                 Assert.InRange(recorded.Count, 1, parks);
                 Assert.All(recorded, us => Assert.InRange(us, 0.001, 10_000)); // µs, under the 10 ms sanity cap
-                Assert.Contains(recorded, us => Math.Abs(us - (second.Endpoint.Waiter.LastWakeLatencyTicks * 1e6 / Stopwatch.Frequency)) < 0.01);
+                Assert.Contains(recorded, us => Math.Abs(us - (second.GetStatistics().Wait.LastWakeLatencyTicks * 1e6 / Stopwatch.Frequency)) < 0.01);
             }
             Assert.False(TransportMetrics.WakeLatency.Enabled);
             var after = recorded.Count;
@@ -196,9 +196,9 @@ public sealed class ObservabilityTests
         var buffer = new byte[64];
         for (var i = 0; i < count; i++)
         {
-            var parks = receiver.Endpoint.Waiter.Parks;
+            var parks = receiver.GetStatistics().Wait.Parks;
             var receive = Task.Factory.StartNew(() => receiver.Receive(buffer), TaskCreationOptions.LongRunning);
-            WaitFor.Condition(() => receiver.Endpoint.Waiter.Parks > parks || receive.IsCompleted, "the receiver parked");
+            WaitFor.Condition(() => receiver.GetStatistics().Wait.Parks > parks || receive.IsCompleted, "the receiver parked");
             sender.Send(new byte[8]);
             Assert.True(receive.Wait(s_bound), "the parked receiver woke");
             Assert.Equal(8, receive.Result);

@@ -1,3 +1,5 @@
+using IIC.Transport;
+
 namespace IIC.Perf.Core;
 
 /// <summary>Takes messages handed over in place (a span into the transport's own memory, valid only during the call).</summary>

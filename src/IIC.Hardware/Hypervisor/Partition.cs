@@ -55,7 +55,7 @@ public sealed class Partition : IDisposable
 
     /// <summary>
     /// This partition's interrupt group: grouped connections (see <see cref="Listen"/> and <see cref="Connect"/>)
-    /// receive through it, so one thread can wait on all of them (<see cref="GroupReceiver"/>).
+    /// receive through it, so one thread can wait on all of them (IIC.Transport's <c>IicChannelGroup</c>).
     /// </summary>
     public InterruptGroup Group { get; }
 

@@ -35,5 +35,5 @@ public static class EchoClient
         using var reader = new StreamReader(stream, leaveOpen: true);
         await writer.WriteLineAsync("over a stream");
         Console.WriteLine(await reader.ReadLineAsync());
-    } // disposing the channel closes it: the server's Receive ends with ChannelClosedException
+    } // disposing the channel closes it: the server's Receive ends with IicChannelClosedException
 }

@@ -26,7 +26,7 @@ public static class EchoServer
                 channel.Send(buffer.AsSpan(0, length)); // one copy, straight into the ring the client reads
             }
         }
-        catch (ChannelClosedException)
+        catch (IicChannelClosedException)
         {
             Console.WriteLine("client closed");       // after everything it sent was received
         }

@@ -21,7 +21,7 @@ internal sealed class IicEndpoint(IicChannel channel, RunGuard guard, Partition?
                     return length;
                 }
             }
-            catch (ChannelClosedException e)
+            catch (IicChannelClosedException e)
             {
                 throw new PeerGoneException("The peer closed the channel.", e);
             }
@@ -50,7 +50,7 @@ internal sealed class IicEndpoint(IicChannel channel, RunGuard guard, Partition?
                 }
             }
         }
-        catch (ChannelClosedException e)
+        catch (IicChannelClosedException e)
         {
             throw new PeerGoneException("The peer closed the channel.", e);
         }

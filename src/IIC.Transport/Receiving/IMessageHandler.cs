@@ -1,4 +1,4 @@
-namespace IIC.Hardware;
+namespace IIC.Transport;
 
 /// <summary>
 /// Receives messages from a zero-copy poll. Implement it on a struct so the poll loop is specialised for the
@@ -12,7 +12,7 @@ public interface IMessageHandler
 
 /// <summary>Adapts a <see cref="System.Buffers.ReadOnlySpanAction{T, TArg}"/> with state to <see cref="IMessageHandler"/>.</summary>
 /// <typeparam name="TState">The state passed to every call.</typeparam>
-public readonly struct DelegateMessageHandler<TState> : IMessageHandler
+internal readonly struct DelegateMessageHandler<TState> : IMessageHandler
 {
     private readonly System.Buffers.ReadOnlySpanAction<byte, TState> _handler;
     private readonly TState _state;

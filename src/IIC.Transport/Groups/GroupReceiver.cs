@@ -1,6 +1,7 @@
 using System.Diagnostics;
+using IIC.Hardware;
 
-namespace IIC.Hardware;
+namespace IIC.Transport;
 
 /// <summary>
 /// One receiving thread for many windows: each member endpoint's side receives through the same
@@ -8,7 +9,7 @@ namespace IIC.Hardware;
 /// vector on each 0 to 1 pending edge; the receiver spins on one summary word and sleeps on one futex, and a
 /// wake costs a scan of the pending bits that are set, not of every ring. Not thread safe: one receiving thread.
 /// </summary>
-public sealed class GroupReceiver
+internal sealed class GroupReceiver
 {
     private readonly InterruptGroup _group;
     private readonly Waiter _waiter;

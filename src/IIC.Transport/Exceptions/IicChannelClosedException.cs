@@ -1,25 +1,26 @@
-namespace IIC.Hardware;
+namespace IIC.Transport;
 
 /// <summary>
 /// The peer closed its end: everything it published has been received and nothing more will come, or a send
 /// found the peer gone. Stream adapters turn this into end-of-stream.
+/// (Named apart from System.Threading.Channels.ChannelClosedException, which a file may well also import.)
 /// </summary>
-public sealed class ChannelClosedException : InvalidOperationException
+public sealed class IicChannelClosedException : IicException
 {
     /// <summary>Creates the exception.</summary>
-    public ChannelClosedException()
+    public IicChannelClosedException()
         : this("The peer closed the channel: no more messages will arrive and none can be sent.")
     {
     }
 
     /// <summary>Creates the exception with a message.</summary>
-    public ChannelClosedException(string message)
+    public IicChannelClosedException(string message)
         : base(message)
     {
     }
 
     /// <summary>Creates the exception with a message and cause.</summary>
-    public ChannelClosedException(string message, Exception innerException)
+    public IicChannelClosedException(string message, Exception innerException)
         : base(message, innerException)
     {
     }

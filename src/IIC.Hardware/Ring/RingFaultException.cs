@@ -4,7 +4,7 @@ namespace IIC.Hardware;
 /// A ring's shared state broke the protocol (a corrupt length, an index out of range, a lying padding record):
 /// the peer is buggy or hostile. The ring is faulted from then on; the message names the violation.
 /// </summary>
-public sealed class RingFaultException : InvalidOperationException
+public sealed class RingFaultException : IicException
 {
     /// <summary>Creates the exception.</summary>
     public RingFaultException()

@@ -202,7 +202,7 @@ internal sealed class IicStream : Stream
                 // An empty message carries nothing for a stream: take the next.
             }
         }
-        catch (ChannelClosedException)
+        catch (IicChannelClosedException)
         {
             _ended = true;
             read = 0;

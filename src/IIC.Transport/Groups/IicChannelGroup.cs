@@ -23,8 +23,11 @@ public sealed class IicChannelGroup
     /// <summary>Members now.</summary>
     public int Count => _receiver.Count;
 
-    /// <summary>The group's waiter (strategy, learned state, counters).</summary>
-    public Waiter Waiter => _receiver.Waiter;
+    /// <summary>The group's waiter (strategy, learned state, counters); read them with <see cref="GetStatistics"/>.</summary>
+    internal Waiter Waiter => _receiver.Waiter;
+
+    /// <summary>A snapshot of how the group's receiving thread waited.</summary>
+    public WaitStatistics GetStatistics() => WaitStatistics.Of(_receiver.Waiter);
 
     /// <summary>Adds a grouped channel of this partition; messages that arrived before are reported too.</summary>
     /// <exception cref="ArgumentException">The channel is not grouped on this partition.</exception>
@@ -43,7 +46,7 @@ public sealed class IicChannelGroup
 
     /// <summary>
     /// Waits until a member has a message (or ended) and returns it; receive from it with TryReceive or Poll
-    /// (which throw <see cref="ChannelClosedException"/> or <see cref="PeerDeadException"/> once it ended).
+    /// (which throw <see cref="IicChannelClosedException"/> or <see cref="PeerDeadException"/> once it ended).
     /// </summary>
     /// <returns>The ready channel, or null if none became ready within <paramref name="timeout"/>.</returns>
     public IicChannel? WaitAny(TimeSpan timeout)

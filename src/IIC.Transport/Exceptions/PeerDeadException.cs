@@ -1,10 +1,11 @@
-namespace IIC.Hardware;
+namespace IIC.Transport;
 
 /// <summary>
 /// The peer partition died (its process exited or was killed without closing). Every record it had fully
 /// published was delivered before this is thrown; a record it was still writing is never delivered.
+/// Not an <see cref="IicChannelClosedException"/>: a death is not an orderly close, and callers tell them apart.
 /// </summary>
-public sealed class PeerDeadException : IOException
+public sealed class PeerDeadException : IicException
 {
     /// <summary>Creates the exception.</summary>
     public PeerDeadException()

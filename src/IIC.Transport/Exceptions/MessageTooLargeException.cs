@@ -1,7 +1,7 @@
-namespace IIC.Hardware;
+namespace IIC.Transport;
 
 /// <summary>The receive buffer is smaller than the next message; the message stays unread.</summary>
-public sealed class MessageTooLargeException : ArgumentException
+public sealed class MessageTooLargeException : IicException
 {
     /// <summary>Creates the exception.</summary>
     public MessageTooLargeException()
@@ -22,7 +22,7 @@ public sealed class MessageTooLargeException : ArgumentException
 
     /// <summary>Creates the exception for a message of <paramref name="needed"/> bytes and a buffer of <paramref name="available"/>.</summary>
     public MessageTooLargeException(long needed, int available)
-        : base($"The next message is {needed} bytes but the buffer holds {available}; pass a buffer of at least {needed} bytes (the message stays unread).", "destination")
+        : base($"The next message is {needed} bytes but the buffer holds {available}; pass a buffer of at least {needed} bytes (the message stays unread).")
     {
         NeededLength = needed;
     }

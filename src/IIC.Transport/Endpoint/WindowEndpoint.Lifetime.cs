@@ -1,0 +1,107 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using IIC.Hardware;
+
+namespace IIC.Transport;
+
+/// <summary>
+/// The lifetime guard: Dispose is safe from any thread. Each role marks itself in flight on a line of its own, and
+/// the mapping is released only once no operation is in flight (by Dispose, or by the last operation to leave).
+/// </summary>
+internal sealed unsafe partial class WindowEndpoint
+{
+    /// <summary>Closes this side: the peer's receives end once they drained what was sent.</summary>
+    /// <remarks>
+    /// Safe from any thread, also while another thread sends, receives or holds a claim or a polled span: the
+    /// mapping is released only once no operation is in flight (by Dispose, or by the last operation to leave).
+    /// Operations that were waiting end with <see cref="ObjectDisposedException"/>.
+    /// </remarks>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposeStarted, 1) != 0)
+        {
+            return;
+        }
+        // Dispose itself uses the mapping below: count it in flight before anyone can see _disposed, or an
+        // operation leaving at that moment would release the mapping under us.
+        Volatile.Write(ref _closing.Value, 1);
+        Interlocked.Exchange(ref _disposed, 1); // full fence: _closing is visible to whoever sees _disposed
+        _window.MarkClosed(_side);
+        _waiter.Page.WakeAlways(); // our own receiver, if another thread parks in it, wakes and sees the disposal
+        Volatile.Write(ref _closing.Value, 0);
+        // The in-flight flags are plain stores on the hot paths; this barrier makes every thread's earlier
+        // stores visible before we read them (and ours before they read _disposed): an asymmetric Dekker.
+        Interlocked.MemoryBarrierProcessWide();
+        TryRelease();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void EnterSending()
+    {
+        Volatile.Write(ref _sending.Value, 1);
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            ExitSending();
+            ThrowIfDisposed();
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void ExitSending()
+    {
+        Volatile.Write(ref _sending.Value, 0);
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            TryRelease();
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void EnterReceiving()
+    {
+        Volatile.Write(ref _receiving.Value, 1);
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            ExitReceiving();
+            ThrowIfDisposed();
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void ExitReceiving()
+    {
+        Volatile.Write(ref _receiving.Value, 0);
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            TryRelease();
+        }
+    }
+
+    /// <summary>Releases the mapping once disposed and no operation is in flight; only the first caller to see that does it.</summary>
+    private void TryRelease()
+    {
+        if (Volatile.Read(ref _closing.Value) == 0 && Volatile.Read(ref _sending.Value) == 0 && Volatile.Read(ref _receiving.Value) == 0
+            && Interlocked.Exchange(ref _released, 1) == 0)
+        {
+            _lease.Dispose();
+            if (_ownsWindow)
+            {
+                _window.Dispose();
+            }
+        }
+    }
+
+    /// <summary>A flag on a line of its own: the sending and receiving threads each write theirs on every call.</summary>
+    [StructLayout(LayoutKind.Explicit, Size = 2 * Smp.PaddedLineSize)]
+    private struct InFlightFlag
+    {
+        [FieldOffset(Smp.PaddedLineSize)]
+        public int Value;
+    }
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed != 0, this);
+}

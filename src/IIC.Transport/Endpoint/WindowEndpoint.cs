@@ -1,0 +1,142 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using IIC.Hardware;
+
+namespace IIC.Transport;
+
+/// <summary>
+/// One side of a <see cref="SharedWindow"/> at message level: it writes the ring its side owns and reads the
+/// other, rings the peer's doorbell, waits with its <see cref="Waiter"/>, and fragments and reassembles
+/// messages larger than a record. Thread safety: one sending thread and one receiving thread at a time.
+/// <para>Fragments: a message that fits one record is one record flagged Begin|End. A larger one is a Begin
+/// record whose payload starts with the whole message length (int64), zero or more middle records, and an End
+/// record; the receiver checks the sequence and the running total against that length.</para>
+/// <para>Roles, one file each: WindowEndpoint.Sender.cs (send, claim, fragment, back pressure),
+/// WindowEndpoint.Receiver.cs (receive, poll, reassemble, end of stream), WindowEndpoint.Lifetime.cs (Dispose from any thread).</para>
+/// </summary>
+internal sealed unsafe partial class WindowEndpoint : IDisposable
+{
+    /// <summary>The largest message (1 GiB): messages are handed out as spans.</summary>
+    public const long MaxMessageLength = 1L << 30;
+
+    private static readonly int s_unfragmented = (int)RecordFraming.Unfragmented;
+
+    private readonly SharedWindow _window;
+    private readonly bool _ownsWindow;
+    private readonly int _side;
+    private readonly int _peer;
+    private readonly Native.MappingLease _lease;
+    private readonly RingWriter _writer;
+    private readonly RingReader _reader;
+    private readonly Doorbell _doorbell;
+    private readonly Waiter _waiter;
+
+    private byte[]? _assembly;
+    private int _assemblyLength;
+    private int _assemblyFilled;
+    private bool _assembling;
+    private int _claimLength;
+    private readonly bool _grouped;
+    private readonly int* _peerState; // in the leased mapping: valid for this endpoint's life
+    private int _disposed;
+    private int _released;
+    private int _disposeStarted;
+    private InFlightFlag _sending;
+    private InFlightFlag _receiving;
+    private InFlightFlag _closing; // Dispose's own use of the mapping
+
+    /// <summary>Attaches to side <paramref name="side"/> of <paramref name="window"/>.</summary>
+    /// <param name="window">The window.</param>
+    /// <param name="side">0 or 1.</param>
+    /// <param name="strategy">How the receiver waits.</param>
+    /// <param name="ownsWindow">Dispose the window with this endpoint.</param>
+    /// <exception cref="ArgumentOutOfRangeException">The side is not 0 or 1.</exception>
+    public WindowEndpoint(SharedWindow window, int side, WaitStrategy strategy, bool ownsWindow = false)
+    {
+        ArgumentNullException.ThrowIfNull(window);
+        ArgumentNullException.ThrowIfNull(strategy);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan((uint)side, 1u, nameof(side));
+        _window = window;
+        _ownsWindow = ownsWindow;
+        _side = side;
+        _peer = 1 - side;
+        _lease = window.Lease();
+        try
+        {
+            _writer = window.GetRing(side).CreateWriter();
+            _reader = window.GetRing(_peer).CreateReader(); // throws RingFaultException on a head the peer corrupted
+            _doorbell = new Doorbell(_writer, window.GetInterruptPage(_peer), window.GetVector(_peer));
+            // A grouped side shares its page with other members: never clear their pending bits (mid-message waits only).
+            _waiter = new Waiter(strategy, window.GetInterruptPage(side), pendingIsReadiness: window.IsGrouped(side));
+            _grouped = window.IsGrouped(side);
+            _peerState = window.SideStateWord(_peer);
+        }
+        catch
+        {
+            _lease.Dispose(); // else the mapping outlives the window's Dispose
+            throw;
+        }
+        window.MarkAttached(side, Environment.ProcessId);
+    }
+
+    /// <summary>The window.</summary>
+    public SharedWindow Window => _window;
+
+    /// <summary>This endpoint's side.</summary>
+    public int Side => _side;
+
+    /// <summary>The receiver's waiter (strategy, learned state, counters).</summary>
+    public Waiter Waiter => _waiter;
+
+    /// <summary>The doorbell (signal counters).</summary>
+    public Doorbell Doorbell => _doorbell;
+
+    /// <summary>The largest message that travels as one record (and can be claimed).</summary>
+    public int MaxRecordPayloadLength => _writer.MaxPayloadLength;
+
+    /// <summary>Whether a claim is open (claimed and neither committed nor aborted).</summary>
+    public bool HasOpenClaim => _writer.HasOpenClaim;
+
+    /// <summary>Messages sent.</summary>
+    public long MessagesSent { get; private set; }
+
+    /// <summary>Payload bytes sent.</summary>
+    public long BytesSent { get; private set; }
+
+    /// <summary>Messages received.</summary>
+    public long MessagesReceived { get; private set; }
+
+    /// <summary>Payload bytes received.</summary>
+    public long BytesReceived { get; private set; }
+
+    /// <summary>Sends that found the ring full and had to wait.</summary>
+    public long RingFullStalls { get; private set; }
+
+    /// <summary>Ring protocol faults raised on this endpoint (<see cref="RingFaultException"/>s thrown by its reader and writer).</summary>
+    public long Faults => _reader.Faults + _writer.Faults;
+
+    /// <summary>Bytes waiting in the outgoing ring.</summary>
+    public long OutgoingOccupancy => _writer.Ring.Occupancy;
+
+    /// <summary>The peer's state.</summary>
+    public SideStatus Peer => _window.ReadSide(_peer);
+
+    /// <summary>The interrupt block this endpoint sleeps on (for dispatchers that wait on behalf of async receivers).</summary>
+    public InterruptPage ReceivePage => _window.GetInterruptPage(_side);
+
+    /// <summary>True when a receive would not block: a record waits, or the peer closed or died, or this endpoint is disposed.</summary>
+    public bool IsReceiveReady => _reader.HasData || PeerGone || _disposed != 0;
+
+    /// <summary>The peer closed or died (any state word outside 0-3, written by a buggy peer, also reads as gone).</summary>
+    private bool PeerGone => (uint)Volatile.Read(ref *_peerState) >= (uint)SideState.Closed;
+
+    /// <summary>Arms the incoming ring (full fence): the peer rings the doorbell after each publish until <see cref="DisarmReceive"/>.</summary>
+    public void ArmReceive() => _reader.Arm();
+
+    /// <summary>Disarms the incoming ring.</summary>
+    public void DisarmReceive() => _reader.Disarm();
+}
