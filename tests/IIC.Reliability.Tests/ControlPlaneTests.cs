@@ -117,7 +117,7 @@ public sealed class ControlPlaneTests(ITestOutputHelper output)
     [Fact]
     public void Pending_connect_floods_cost_linear_time_and_hit_their_quota()
     {
-        const int Flood = 50_000;
+        const int Flood = 20_000;
         using (var scope = new HypervisorScope())
         using (var hypervisor = scope.Start(new HypervisorOptions { MaxPendingConnectsPerPartition = Flood, MaxPendingConnectsPerUid = Flood, MaxPendingConnects = Flood, MaxOutboundMessagesPerPartition = Flood }))
         using (var honest = new HonestPair(scope))

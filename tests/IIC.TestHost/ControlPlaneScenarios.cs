@@ -11,14 +11,15 @@ internal static class ControlPlaneScenarios
     private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(30);
 
     /// <summary>
-    /// args: name socketDir [nondumpable]. Starts a hypervisor (non-dumpable if asked), prints "ready PID", runs
-    /// until stdin closes or says "stop".
+    /// args: name socketDir [nondumpable]. Starts a hypervisor (non-dumpable if asked), prints "ready PID FD" (FD:
+    /// a window this process holds, as the hypervisor holds granted ones), runs until stdin closes or says "stop".
     /// </summary>
     [Scenario("cp-hv-host")]
     private static int Host(string[] args)
     {
         using var hypervisor = Hypervisor.Start(args[0], new HypervisorOptions { SocketDirectory = args[1], NonDumpable = args.Contains("nondumpable") });
-        Console.WriteLine($"ready {Environment.ProcessId}");
+        using var window = SharedWindow.Create(WindowOptions.WithCapacity(DescriptorRing.MinCapacity), "iic-held-window");
+        Console.WriteLine($"ready {Environment.ProcessId} {window.File.Value}");
         string? line;
         while ((line = Console.ReadLine()) is not null && line != "stop")
         {
