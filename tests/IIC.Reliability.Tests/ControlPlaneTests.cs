@@ -227,6 +227,43 @@ public sealed class ControlPlaneTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public void A_listener_skips_a_connection_its_connector_corrupted_and_accepts_the_next()
+    {
+        using var scope = new HypervisorScope();
+        using var hypervisor = scope.Start();
+        using var server = Partition.Attach(scope.Name, "server", scope.Directory);
+        using var listener = IicListener.Listen(server, "fragile");
+        using var connector = Partition.Attach(scope.Name, "connector", scope.Directory);
+        // A hostile connector: its granted window is filled with 0xFF past the header (rings and interrupt blocks)
+        // before the listener opens a channel on it.
+        using (var bad = connector.Connect("fragile", DescriptorRing.MinCapacity, TimeSpan.Zero))
+        using (var lease = bad.Window.Lease())
+        {
+            var size = (int)bad.Window.Size;
+            bad.Window.Memory.GetSpan(SharedWindow.HeaderSize, size - SharedWindow.HeaderSize).Fill(0xFF);
+        }
+        using var good = IicChannel.Connect(connector, "fragile");
+        using var accepted = listener.Accept(ReliabilityHost.Timeout);
+        good.Send("hello"u8);
+        var buffer = new byte[16];
+        Assert.True(accepted.TryReceive(buffer, out var length, ReliabilityHost.Timeout));
+        Assert.Equal("hello"u8.ToArray(), buffer[..length]);
+    }
+
+    [Fact]
+    public void A_control_connection_that_never_attaches_is_closed_after_the_attach_timeout()
+    {
+        using var scope = new HypervisorScope();
+        using var hypervisor = scope.Start(new HypervisorOptions { AttachTimeout = TimeSpan.FromMilliseconds(300) });
+        using var silent = RawControlClient.Connect(scope.Name, scope.Directory);
+        var reply = silent.Receive(ReliabilityHost.Timeout);
+        Assert.NotNull(reply);
+        Assert.Equal((ControlMessageType)0, reply.Type); // the hang-up
+        using var honest = Partition.Attach(scope.Name, "honest", scope.Directory);
+        Assert.Equal(1, hypervisor.PartitionCount);
+    }
+
     /// <summary>A hypervisor with a unique name in a unique 0700 directory.</summary>
     internal sealed class HypervisorScope : IDisposable
     {
