@@ -28,7 +28,4 @@ internal static partial class HypervisorLog
 
     [LoggerMessage(EventId = 8, Level = LogLevel.Error, Message = "Out of {Resource}: {Detail}")]
     public static partial void Exhausted(ILogger logger, string resource, string detail);
-
-    [LoggerMessage(EventId = 9, Level = LogLevel.Warning, Message = "{What}")]
-    public static partial void Note(ILogger logger, string what);
 }
