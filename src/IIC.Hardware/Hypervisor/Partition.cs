@@ -11,7 +11,7 @@ namespace IIC.Hardware;
 /// away, existing connections keep working; new requests fail with a clear <see cref="HypervisorException"/>.
 /// Thread safe.
 /// </summary>
-public sealed class Partition : IDisposable
+public sealed partial class Partition : IDisposable
 {
     private static readonly TimeSpan s_requestTimeout = TimeSpan.FromSeconds(10);
 
@@ -320,34 +320,6 @@ public sealed class Partition : IDisposable
         }
     }
 
-    /// <summary>
-    /// A grant arrived without its descriptors (MSG_CTRUNC: this process is at its descriptor limit, so the kernel
-    /// could not install them). The bytes are still in <paramref name="buffer"/>: fail that one request with an
-    /// exception naming the limit, release the grant, and stay attached.
-    /// </summary>
-    private void RefuseTruncatedGrant(byte[] buffer, IOException error)
-    {
-        var length = (int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(8));
-        var problem = $"a grant arrived without its descriptors: this process reached {ProcessLimits.DescribeOpenFilesLimit()} ({error.Message}). Close descriptors or raise the limit, then retry.";
-        try
-        {
-            var reader = new ControlReader(buffer.AsSpan(0, Math.Clamp(length, 0, buffer.Length)));
-            if (reader.Type is ControlMessageType.Connected or ControlMessageType.Incoming)
-            {
-                Release(reader.ReadInt64());
-            }
-            IicEventSource.Log.ProtocolFault("partition " + Name, Environment.ProcessId, problem);
-            if (_requests.TryRemove(reader.RequestId, out var completion))
-            {
-                completion.TrySetException(new HypervisorException(ControlError.ResourceExhausted, $"Hypervisor '{HypervisorName}' granted the request, but {problem}"));
-            }
-        }
-        catch (InvalidDataException)
-        {
-            IicEventSource.Log.ProtocolFault("partition " + Name, Environment.ProcessId, problem);
-        }
-    }
-
     private void Dispatch(ReadOnlySpan<byte> message, List<FileDescriptor> descriptors)
     {
         var reader = new ControlReader(message);
@@ -462,17 +434,6 @@ public sealed class Partition : IDisposable
             default:
                 throw new InvalidDataException($"Unexpected message type {(ushort)reader.Type} from the hypervisor.");
         }
-    }
-
-    /// <summary>Reports a peer's death once per connection, whether our own watcher or the hypervisor saw it first.</summary>
-    private void RaisePeerDied(long connectionId, int peerPid)
-    {
-        if (!_deathsReported.TryAdd(connectionId, 0))
-        {
-            return;
-        }
-        IicEventSource.Log.PartitionPeerDied(Name, connectionId, peerPid);
-        PeerDied?.Invoke(this, new PeerDiedEventArgs(connectionId, peerPid));
     }
 
     /// <summary>Shuts the control socket down; a method of its own so that a type load failure (out of descriptors) is thrown inside the caller's try.</summary>
