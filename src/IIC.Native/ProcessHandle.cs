@@ -42,8 +42,17 @@ public sealed class ProcessHandle : IDisposable
         return new ProcessHandle(new FileDescriptor((int)fd), processId);
     }
 
-    /// <summary>Takes ownership of a pidfd obtained elsewhere (SO_PEERPIDFD).</summary>
-    internal static ProcessHandle FromDescriptor(FileDescriptor descriptor, int processId) => new(descriptor, processId);
+    /// <summary>
+    /// Takes ownership of a pidfd received from another process (SCM_RIGHTS), e.g. the peer's pidfd the hypervisor
+    /// hands over with a grant; pidfds stay valid across pid namespaces.
+    /// </summary>
+    /// <param name="descriptor">The pidfd; owned by the handle from now on.</param>
+    /// <param name="processId">The pid the sender says it refers to (for messages only).</param>
+    internal static ProcessHandle FromDescriptor(FileDescriptor descriptor, int processId)
+    {
+        ArgumentNullException.ThrowIfNull(descriptor);
+        return new ProcessHandle(descriptor, processId);
+    }
 
     /// <summary>Waits at most <paramref name="timeout"/> for the process to exit (poll on the pidfd). Does not reap it.</summary>
     /// <param name="timeout">The longest wait; <see cref="TimeSpan.Zero"/> checks, <see cref="Timeout.InfiniteTimeSpan"/> waits without limit.</param>

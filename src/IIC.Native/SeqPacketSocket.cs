@@ -146,7 +146,19 @@ public sealed unsafe class SeqPacketSocket : IDisposable
     /// <exception cref="ArgumentException">The message is empty, a descriptor is null, or there are too many descriptors.</exception>
     /// <exception cref="ObjectDisposedException">The socket or one of the descriptors was disposed.</exception>
     /// <exception cref="NativeException">sendmsg failed: EPIPE when the peer hung up, EMSGSIZE for a message larger than the socket buffer.</exception>
-    public void Send(ReadOnlySpan<byte> message, params ReadOnlySpan<FileDescriptor> descriptors)
+    public void Send(ReadOnlySpan<byte> message, params ReadOnlySpan<FileDescriptor> descriptors) => SendCore(message, descriptors, 0);
+
+    /// <summary>
+    /// Like <see cref="Send"/>, but never waits (MSG_DONTWAIT): when the peer's queue is full it returns false and
+    /// sends nothing, so an event loop can keep the message and retry once <see cref="Descriptor"/> polls writable.
+    /// </summary>
+    /// <returns>True when the whole message was sent; false when the peer's queue is full (EAGAIN).</returns>
+    /// <exception cref="ArgumentException">As for <see cref="Send"/>.</exception>
+    /// <exception cref="ObjectDisposedException">The socket or one of the descriptors was disposed.</exception>
+    /// <exception cref="NativeException">sendmsg failed other than with EAGAIN (EPIPE when the peer hung up).</exception>
+    public bool TrySend(ReadOnlySpan<byte> message, params ReadOnlySpan<FileDescriptor> descriptors) => SendCore(message, descriptors, Interop.Libc.MSG_DONTWAIT);
+
+    private bool SendCore(ReadOnlySpan<byte> message, ReadOnlySpan<FileDescriptor> descriptors, int flags)
     {
         if (message.IsEmpty)
         {
@@ -191,10 +203,10 @@ public sealed unsafe class SeqPacketSocket : IDisposable
                 };
                 while (true)
                 {
-                    var sent = Interop.Libc.SendMsg(scope.Fd, &header, Interop.Libc.MSG_NOSIGNAL);
+                    var sent = Interop.Libc.SendMsg(scope.Fd, &header, Interop.Libc.MSG_NOSIGNAL | flags);
                     if (sent == message.Length)
                     {
-                        return;
+                        return true;
                     }
                     if (sent >= 0)
                     {
@@ -202,6 +214,10 @@ public sealed unsafe class SeqPacketSocket : IDisposable
                             $"sendmsg(fd {scope.Fd}) sent {sent} of {message.Length} bytes; a SOCK_SEQPACKET message is sent whole or not at all."));
                     }
                     var errno = Marshal.GetLastPInvokeError();
+                    if (errno == Interop.Errno.EAGAIN && (flags & Interop.Libc.MSG_DONTWAIT) != 0)
+                    {
+                        return false;
+                    }
                     if (errno != Interop.Errno.EINTR)
                     {
                         throw new NativeException(string.Create(CultureInfo.InvariantCulture,

@@ -1,4 +1,5 @@
 using IIC.Hardware;
+using IIC.Native;
 
 namespace IIC.Transport;
 
@@ -40,14 +41,48 @@ public sealed class IicListener : IDisposable
     /// <exception cref="ArgumentOutOfRangeException">A negative timeout (other than infinite).</exception>
     public IicChannel Accept(TimeSpan timeout)
     {
-        return IicChannel.FromGrant(_listener.Accept(timeout), _options); // refuses a negative timeout, saturates a huge one
+        var deadline = Deadline.After(timeout, nameof(timeout)); // refuses a negative timeout, saturates a huge one
+        while (true)
+        {
+            if (TryOpen(_listener.Accept(deadline.Remaining), out var channel))
+            {
+                return channel;
+            }
+        }
     }
 
     /// <summary>Waits asynchronously for the next connection.</summary>
     /// <exception cref="HypervisorException">The hypervisor went away.</exception>
     /// <exception cref="OperationCanceledException">Cancelled.</exception>
     public async ValueTask<IicChannel> AcceptAsync(CancellationToken cancellationToken = default)
-        => IicChannel.FromGrant(await _listener.AcceptAsync(cancellationToken).ConfigureAwait(false), _options);
+    {
+        while (true)
+        {
+            if (TryOpen(await _listener.AcceptAsync(cancellationToken).ConfigureAwait(false), out var channel))
+            {
+                return channel;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Opens an accepted grant; a connection whose window its connector already corrupted is traced, released and
+    /// skipped (issue 12: one bad connector never fails a listener), and Accept waits for the next one.
+    /// </summary>
+    private bool TryOpen(GrantedConnection connection, out IicChannel channel)
+    {
+        try
+        {
+            channel = IicChannel.FromGrant(connection, _options);
+            return true;
+        }
+        catch (Exception e) when (e is RingFaultException or InvalidDataException)
+        {
+            IicEventSource.Log.ProtocolFault(Service, connection.PeerProcessId, "refused an accepted connection: " + e.Message);
+            channel = null!;
+            return false;
+        }
+    }
 
     /// <summary>Stops offering the service.</summary>
     public void Dispose() => _listener.Dispose();

@@ -28,7 +28,7 @@ public class HypervisorProtocolTests
             ("one byte", [[0x49]], false),
             ("truncated header", [attach[..15]], false),
             ("wrong magic", [Patch(attach, 0, 0x12345678)], false),
-            ("wrong version", [Patch16(attach, 4, 2)], false),
+            ("wrong version", [Patch16(attach, 4, (ushort)(ControlProtocol.Version + 1))], false),
             ("version 0", [Patch16(attach, 4, 0)], false),
             ("length field too small", [Patch(attach, 8, 16)], false),
             ("length field too large", [Patch(attach, 8, (uint)attach.Length + 1)], false),

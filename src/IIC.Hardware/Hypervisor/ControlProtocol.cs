@@ -47,10 +47,14 @@ public enum ControlError : uint
     LimitExceeded = 6,
     /// <summary>The hypervisor is shutting down.</summary>
     ShuttingDown = 7,
+    /// <summary>Another attached partition holds the name, or the name is reserved for another uid (version 2).</summary>
+    DuplicateName = 8,
+    /// <summary>The hypervisor ran out of a kernel resource (descriptors, memory) for this request; retry later (version 2).</summary>
+    ResourceExhausted = 9,
 }
 
 /// <summary>
-/// The hypervisor's control protocol, version 1: one SOCK_SEQPACKET message per request, reply or
+/// The hypervisor's control protocol, version 2 (grants carry the peer's pidfd): one SOCK_SEQPACKET message per request, reply or
 /// notification, little-endian, with a fixed 16-byte header
 /// <c>[magic "IICP":u32][version:u16][type:u16][length:u32 (whole message)][request id:u32]</c>
 /// followed by the type's fields. Strings are <c>[byte count:u16][UTF-8]</c>. Every field is length-checked;
@@ -62,7 +66,7 @@ public static class ControlProtocol
     public const uint Magic = 0x50434949;
 
     /// <summary>The protocol version.</summary>
-    public const ushort Version = 1;
+    public const ushort Version = 2;
 
     /// <summary>Header bytes.</summary>
     public const int HeaderSize = 16;

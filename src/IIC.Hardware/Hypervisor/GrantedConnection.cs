@@ -39,6 +39,9 @@ public sealed class GrantedConnection : IDisposable
     /// <summary>The window (sealed memfd, validated when received).</summary>
     public SharedWindow Window { get; }
 
+    /// <summary>This partition's own watch on the peer's pidfd (marks the peer's side dead when it exits).</summary>
+    internal IDisposable? PeerWatch { get; set; }
+
     /// <summary>Releases the grant and unmaps the window (once nothing leases it any more).</summary>
     public void Dispose()
     {
@@ -46,14 +49,19 @@ public sealed class GrantedConnection : IDisposable
         {
             return;
         }
+        PeerWatch?.Dispose();
         _partition.Release(Id);
         Window.Dispose();
     }
 
-    /// <summary>Hands the window to a new owner (a channel), releasing the grant when that owner is done.</summary>
+    /// <summary>Hands the window to a new owner (a channel), releasing the grant (and the peer watch) when that owner is done.</summary>
     public Action DetachRelease()
     {
         Interlocked.Exchange(ref _disposed, 1);
-        return () => _partition.Release(Id);
+        return () =>
+        {
+            PeerWatch?.Dispose();
+            _partition.Release(Id);
+        };
     }
 }

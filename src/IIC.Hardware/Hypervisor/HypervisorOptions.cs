@@ -1,6 +1,12 @@
+using Microsoft.Extensions.Logging;
+
 namespace IIC.Hardware;
 
-/// <summary>What a hypervisor allows and how it reports.</summary>
+/// <summary>
+/// What a hypervisor allows, how much any one partition, user or the whole machine may hold, and how it reports.
+/// Every quota refuses the one request that would exceed it with an Error reply (docs/guarantees.md, "Resource
+/// limits"); the hypervisor keeps serving everyone else.
+/// </summary>
 public sealed record HypervisorOptions
 {
     /// <summary>User ids allowed to attach. Empty (the default) means only the hypervisor's own effective uid.</summary>
@@ -8,9 +14,19 @@ public sealed record HypervisorOptions
 
     /// <summary>
     /// Per-service allow-lists of partition names: a service listed here may be offered and connected to only
-    /// by the named partitions. Services not listed are open to every attached partition.
+    /// by the named partitions. Names are a convenience: pair them with <see cref="NameOwners"/> or use
+    /// <see cref="ServiceUids"/> so that the kernel's identity, not a chosen name, decides.
     /// </summary>
     public IReadOnlyDictionary<string, IReadOnlySet<string>> ServicePartitions { get; init; } = new Dictionary<string, IReadOnlySet<string>>();
+
+    /// <summary>Per-service allow-lists of user ids (SO_PEERCRED): a service listed here may be offered and connected to only by these uids.</summary>
+    public IReadOnlyDictionary<string, IReadOnlySet<uint>> ServiceUids { get; init; } = new Dictionary<string, IReadOnlySet<uint>>();
+
+    /// <summary>Per-service allow-lists of group ids (SO_PEERCRED): a service listed here may be offered and connected to only by these gids.</summary>
+    public IReadOnlyDictionary<string, IReadOnlySet<uint>> ServiceGids { get; init; } = new Dictionary<string, IReadOnlySet<uint>>();
+
+    /// <summary>Partition names reserved for one uid: only that uid may attach under the name.</summary>
+    public IReadOnlyDictionary<string, uint> NameOwners { get; init; } = new Dictionary<string, uint>();
 
     /// <summary>The largest ring a connection may ask for (default 64 MiB per direction).</summary>
     public int MaxRingCapacity { get; init; } = 64 << 20;
@@ -18,12 +34,82 @@ public sealed record HypervisorOptions
     /// <summary>The most partitions attached at once (default 1024).</summary>
     public int MaxPartitions { get; init; } = 1024;
 
-    /// <summary>The most live grants (connections) per partition (default 4096).</summary>
+    /// <summary>The most live grants (connections) per partition, as listener or connector (default 4096).</summary>
     public int MaxGrantsPerPartition { get; init; } = 4096;
+
+    /// <summary>The most live grants held by the partitions of one uid (default 16384).</summary>
+    public int MaxGrantsPerUid { get; init; } = 16384;
+
+    /// <summary>The most live grants in the whole hypervisor (default 65536).</summary>
+    public int MaxGrants { get; init; } = 65536;
+
+    /// <summary>The most Connects one partition may have waiting for a service to appear (default 256).</summary>
+    public int MaxPendingConnectsPerPartition { get; init; } = 256;
+
+    /// <summary>The most Connects the partitions of one uid may have waiting (default 1024).</summary>
+    public int MaxPendingConnectsPerUid { get; init; } = 1024;
+
+    /// <summary>The most Connects waiting in the whole hypervisor (default 8192).</summary>
+    public int MaxPendingConnects { get; init; } = 8192;
+
+    /// <summary>Window bytes (both rings and headers) the connections a partition asked for may total (default 1 GiB).</summary>
+    public long MaxWindowBytesPerPartition { get; init; } = 1L << 30;
+
+    /// <summary>Window bytes the partitions of one uid may total (default 4 GiB).</summary>
+    public long MaxWindowBytesPerUid { get; init; } = 4L << 30;
+
+    /// <summary>Window bytes of all live grants (default 16 GiB).</summary>
+    public long MaxWindowBytes { get; init; } = 16L << 30;
+
+    /// <summary>Grants queued for a partition that is not reading its control socket before further connects to it are refused (default 64).</summary>
+    public int MaxQueuedGrantsPerPartition { get; init; } = 64;
+
+    /// <summary>Control messages queued for a partition that is not reading before it is detached (default 1024).</summary>
+    public int MaxOutboundMessagesPerPartition { get; init; } = 1024;
+
+    /// <summary>How long a partition may leave its control socket full before it is detached (default 10 s).</summary>
+    public TimeSpan OutboundStallTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long a new control connection has to send Attach (default 5 s).</summary>
+    public TimeSpan AttachTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Control connections accepted but not yet attached, at most (default 128); further ones are closed at once.</summary>
+    public int MaxUnattachedConnections { get; init; } = 128;
+
+    /// <summary>
+    /// Make the whole process non-dumpable (prctl PR_SET_DUMPABLE 0) so same-uid processes cannot reopen the
+    /// hypervisor's windows through /proc/PID/fd (default false for an embedded hypervisor, whose process may want
+    /// to be debugged; <c>iic hypervisor</c> sets it).
+    /// </summary>
+    public bool NonDumpable { get; init; }
 
     /// <summary>Receives one line per attach, grant, death and refusal (default: none).</summary>
     public Action<string>? Log { get; init; }
 
+    /// <summary>Logs grants, refusals, detaches, deaths and quota hits (default: none).</summary>
+    public ILogger? Logger { get; init; }
+
     /// <summary>The directory for the socket; default <c>$XDG_RUNTIME_DIR/iic</c>, else <c>/tmp/iic-UID</c>.</summary>
     public string? SocketDirectory { get; init; }
+
+    /// <summary>Throws unless every limit is positive.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A limit is zero or negative.</exception>
+    internal void Validate()
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxPartitions, nameof(MaxPartitions));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxGrantsPerPartition, nameof(MaxGrantsPerPartition));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxGrantsPerUid, nameof(MaxGrantsPerUid));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxGrants, nameof(MaxGrants));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxPendingConnectsPerPartition, nameof(MaxPendingConnectsPerPartition));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxPendingConnectsPerUid, nameof(MaxPendingConnectsPerUid));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxPendingConnects, nameof(MaxPendingConnects));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxWindowBytesPerPartition, nameof(MaxWindowBytesPerPartition));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxWindowBytesPerUid, nameof(MaxWindowBytesPerUid));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxWindowBytes, nameof(MaxWindowBytes));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxQueuedGrantsPerPartition, nameof(MaxQueuedGrantsPerPartition));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxOutboundMessagesPerPartition, nameof(MaxOutboundMessagesPerPartition));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxUnattachedConnections, nameof(MaxUnattachedConnections));
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(OutboundStallTimeout, TimeSpan.Zero, nameof(OutboundStallTimeout));
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(AttachTimeout, TimeSpan.Zero, nameof(AttachTimeout));
+    }
 }

@@ -11,7 +11,7 @@ namespace IIC.Hardware;
 /// away, existing connections keep working; new requests fail with a clear <see cref="HypervisorException"/>.
 /// Thread safe.
 /// </summary>
-public sealed class Partition : IDisposable
+public sealed partial class Partition : IDisposable
 {
     private static readonly TimeSpan s_requestTimeout = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan s_minimumReplyWait = TimeSpan.FromMilliseconds(500);
@@ -22,6 +22,7 @@ public sealed class Partition : IDisposable
     private readonly byte[] _sendBuffer = new byte[ControlProtocol.MaxMessageSize];
     private readonly ConcurrentDictionary<uint, TaskCompletionSource<Reply>> _requests = new();
     private readonly ConcurrentDictionary<string, ServiceListener> _listeners = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<long, byte> _deathsReported = new();
     private int _nextRequestId;
     private volatile string? _lostReason;
     private int _disposed;
@@ -222,11 +223,15 @@ public sealed class Partition : IDisposable
         }
         try
         {
-            _socket.Shutdown(System.Net.Sockets.SocketShutdown.Both);
+            ShutdownSocket();
         }
         catch (NativeException)
         {
             // Already disconnected.
+        }
+        catch (IOException)
+        {
+            // Out of descriptors, a type could not even be loaded (FileNotFoundException): Dispose still finishes.
         }
         if (Thread.CurrentThread != _reader)
         {
@@ -347,6 +352,11 @@ public sealed class Partition : IDisposable
             {
                 received = _socket.Receive(buffer, descriptors);
             }
+            catch (IOException e) when (e is not NativeException && e.Message.Contains("MSG_CTRUNC", StringComparison.Ordinal))
+            {
+                RefuseTruncatedGrant(buffer, e);
+                continue;
+            }
             catch (Exception e) when (e is NativeException or IOException or ObjectDisposedException)
             {
                 Lose($"the control socket failed ({e.Message})");
@@ -408,9 +418,9 @@ public sealed class Partition : IDisposable
                 var service = reader.Type == ControlMessageType.Incoming ? reader.ReadString(ControlProtocol.MaxNameLength) : null;
                 var peerName = reader.ReadString(ControlProtocol.MaxNameLength);
                 reader.EnsureEnd();
-                if (descriptors.Count is not (1 or 2) || side is not (0 or 1))
+                if (descriptors.Count is not (2 or 3) || side is not (0 or 1))
                 {
-                    throw new InvalidDataException($"A {reader.Type} message must carry a window (and the peer's group page if it is grouped) and name side 0 or 1; got {descriptors.Count} descriptors and side {side}.");
+                    throw new InvalidDataException($"A {reader.Type} message must carry a window, the peer's pidfd (and the peer's group page if it is grouped) and name side 0 or 1; got {descriptors.Count} descriptors and side {side}.");
                 }
                 GrantedConnection connection;
                 SharedWindow? window = null;
@@ -421,16 +431,19 @@ public sealed class Partition : IDisposable
                     {
                         window.AttachGroup(side, Group);
                     }
-                    if (window.IsGrouped(1 - side) != (descriptors.Count == 2))
+                    if (window.IsGrouped(1 - side) != (descriptors.Count == 3))
                     {
                         throw new InvalidDataException("The grant's descriptors do not match the window: the peer's group page comes exactly when the peer receives through a group.");
                     }
-                    if (descriptors.Count == 2)
+                    if (descriptors.Count == 3)
                     {
-                        window.AttachGroup(1 - side, InterruptGroup.Open(descriptors[1]), ownsGroup: true);
+                        window.AttachGroup(1 - side, InterruptGroup.Open(descriptors[2]), ownsGroup: true);
                     }
                     connection = new GrantedConnection(this, id, service ?? "", side, peerPid, peerName, window);
                     Interlocked.Increment(ref _openGrants);
+                    // Our own watch on the peer's life (its pidfd came with the grant): death is seen without the hypervisor.
+                    var peer = ProcessHandle.FromDescriptor(descriptors[1], peerPid);
+                    connection.PeerWatch = PeerDeathWatcher.Shared.Watch(peer, window, 1 - side, window.IsGrouped(side) ? Group : null, () => RaisePeerDied(id, peerPid));
                 }
                 catch (InvalidDataException e)
                 {
@@ -444,9 +457,9 @@ public sealed class Partition : IDisposable
                     {
                         window.Dispose();
                     }
-                    if (descriptors.Count == 2)
+                    for (var i = 1; i < descriptors.Count; i++)
                     {
-                        descriptors[1].Dispose(); // harmless if the group took it: Dispose is idempotent
+                        descriptors[i].Dispose(); // harmless if the group took it: Dispose is idempotent
                     }
                     Release(id, counted: false);
                     if (_requests.TryRemove(reader.RequestId, out var failed))
@@ -478,14 +491,17 @@ public sealed class Partition : IDisposable
                 var id = reader.ReadInt64();
                 var pid = reader.ReadUInt32();
                 reader.EnsureEnd();
-                IicEventSource.Log.PartitionPeerDied(Name, id, (int)pid);
-                PeerDied?.Invoke(this, new PeerDiedEventArgs(id, (int)pid));
+                RaisePeerDied(id, (int)pid);
                 break;
             }
             default:
                 throw new InvalidDataException($"Unexpected message type {(ushort)reader.Type} from the hypervisor.");
         }
     }
+
+    /// <summary>Shuts the control socket down; a method of its own so that a type load failure (out of descriptors) is thrown inside the caller's try.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private void ShutdownSocket() => _socket.Shutdown(System.Net.Sockets.SocketShutdown.Both);
 
     private bool Complete(uint requestId, Reply reply) => _requests.TryRemove(requestId, out var completion) && completion.TrySetResult(reply);
 
@@ -496,6 +512,15 @@ public sealed class Partition : IDisposable
             return;
         }
         _lostReason = reason;
+        try
+        {
+            // Hang up so the hypervisor detaches us too: a partition that cannot read its socket must not stay in its books.
+            ShutdownSocket();
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        {
+            // Already closed, or out of descriptors to even load the code: the reader's exit hangs up anyway.
+        }
         var error = new HypervisorException($"Hypervisor '{HypervisorName}' is gone: {reason}. Existing connections keep working; restart the hypervisor and attach again for new ones.");
         foreach (var request in _requests.Values)
         {
@@ -523,49 +548,4 @@ public sealed class Partition : IDisposable
 
         public GrantedConnection? Connection { get; init; }
     }
-
-    /// <summary>Collects a request's fields (a lambda cannot capture a ref struct writer).</summary>
-    private sealed class ControlWriterBox(ControlMessageType type, uint requestId)
-    {
-        private readonly List<object> _fields = [];
-
-        public void WriteString(string value) => _fields.Add(value);
-
-        public void WriteUInt32(uint value) => _fields.Add(value);
-
-        public void WriteInt64(long value) => _fields.Add(value);
-
-        public ReadOnlySpan<byte> Finish(byte[] buffer)
-        {
-            var writer = new ControlWriter(buffer, type, requestId);
-            foreach (var field in _fields)
-            {
-                switch (field)
-                {
-                    case string s:
-                        writer.WriteString(s);
-                        break;
-                    case uint u:
-                        writer.WriteUInt32(u);
-                        break;
-                    case long l:
-                        writer.WriteInt64(l);
-                        break;
-                    default:
-                        throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture, $"Unexpected field {field}."));
-                }
-            }
-            return writer.Finish();
-        }
-    }
-}
-
-/// <summary>The peer of a connection died.</summary>
-public sealed class PeerDiedEventArgs(long connectionId, int peerProcessId) : EventArgs
-{
-    /// <summary>The connection.</summary>
-    public long ConnectionId { get; } = connectionId;
-
-    /// <summary>The dead peer's pid.</summary>
-    public int PeerProcessId { get; } = peerProcessId;
 }

@@ -21,7 +21,7 @@ internal static class SealedMemory
         {
             MemoryFile.SetSize(file, size);
             MemoryFile.AddSeals(file, RequiredSeals);
-            return (file, MappedMemory.Map(file, size));
+            return (file, MappedMemory.Map(file, size, populate: false)); // commit pages as they are written (issue 12): the creator writes only headers
         }
         catch
         {
@@ -60,6 +60,6 @@ internal static class SealedMemory
             throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
                 $"A {what} of {size} bytes is outside the possible sizes ({minSize} to {maxSize})."));
         }
-        return MappedMemory.Map(file, size);
+        return MappedMemory.Map(file, size, populate: false); // no whole-window pre-faulting: pages are committed as the rings use them
     }
 }

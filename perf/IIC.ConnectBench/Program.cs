@@ -1,0 +1,39 @@
+using System.Diagnostics;
+using System.Globalization;
+using IIC.Hardware;
+using IIC.Transport;
+
+// Connect + first message + close through an embedded hypervisor: one partition offers a service, another connects,
+// sends one 64-byte message, the server accepts and receives it, both close. Reports percentiles in microseconds.
+var rounds = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 2000;
+var directory = Directory.CreateTempSubdirectory("iic-bench-").FullName;
+var name = "bench-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
+using var hypervisor = Hypervisor.Start(name, new HypervisorOptions { SocketDirectory = directory });
+using var server = Partition.Attach(name, "server", directory);
+using var client = Partition.Attach(name, "client", directory);
+using var listener = IicListener.Listen(server, "bench");
+var message = new byte[64];
+var buffer = new byte[64];
+var samples = new double[rounds];
+for (var i = -200; i < rounds; i++) // 200 warm-up rounds
+{
+    var start = Stopwatch.GetTimestamp();
+    using (var channel = IicChannel.Connect(client, "bench", new ChannelOptions { RingCapacity = 64 * 1024 }))
+    {
+        channel.Send(message);
+        using var accepted = listener.Accept(TimeSpan.FromSeconds(10));
+        if (accepted.Receive(buffer) != message.Length)
+        {
+            throw new InvalidOperationException("short message");
+        }
+    }
+    if (i >= 0)
+    {
+        samples[i] = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
+    }
+}
+Array.Sort(samples);
+double P(double q) => samples[Math.Min(rounds - 1, (int)(q * rounds))];
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+    $"connect + first message + close, {rounds} rounds, 64 KiB rings: p50 {P(0.5):0.0} us, p90 {P(0.9):0.0} us, p99 {P(0.99):0.0} us, max {samples[^1]:0.0} us"));
+Directory.Delete(directory, recursive: true);

@@ -1,0 +1,26 @@
+namespace IIC.Hardware;
+
+/// <summary>One live grant: a window between a listener and a connector, and who has released it.</summary>
+internal sealed class GrantRecord(long id, SharedWindow window, string service, ControlClient listener, ControlClient connector)
+{
+    public long Id { get; } = id;
+
+    public SharedWindow Window { get; } = window;
+
+    public string Service { get; } = service;
+
+    public ControlClient Listener { get; } = listener;
+
+    public ControlClient Connector { get; } = connector;
+
+    /// <summary>The window's size, charged to the connector's partition and uid.</summary>
+    public long Bytes => Window.Size;
+
+    public bool ListenerReleased { get; set; }
+
+    public bool ConnectorReleased { get; set; }
+
+    public int? ListenerVector { get; init; }
+
+    public int? ConnectorVector { get; init; }
+}

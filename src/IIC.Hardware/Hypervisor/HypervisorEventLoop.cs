@@ -1,0 +1,398 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using IIC.Native;
+
+namespace IIC.Hardware;
+
+/// <summary>
+/// The hypervisor's event loop: polls the listener, every partition's socket (writable too while messages wait
+/// for it) and pidfd, and dispatches. Nothing here blocks on a partition: receives and sends use MSG_DONTWAIT,
+/// replies a partition does not read wait in its bounded <see cref="OutboundQueue"/>, and deadlines (attach,
+/// stalled queue, pending connects) bound the poll timeout.
+/// </summary>
+public sealed partial class Hypervisor
+{
+    private const int AcceptsPerTurn = 32;
+
+    private readonly List<ControlClient> _clients = [];
+    private readonly byte[] _receiveBuffer = new byte[ControlProtocol.MaxMessageSize];
+    private readonly byte[] _sendBuffer = new byte[ControlProtocol.MaxMessageSize];
+    private readonly List<FileDescriptor> _receivedDescriptors = [];
+    private readonly List<PollEntry> _pollEntries = [];
+    private EventFd? _spare; // closed to accept (and drop) one connection when the process is out of descriptors
+    private int _unattached;
+    private uint _nextPartitionId;
+    private long _nextConnectionId;
+
+    private void Run()
+    {
+        while (!_stopping)
+        {
+            var entries = _pollEntries;
+            entries.Clear();
+            entries.Add(new PollEntry(_wakeup.Descriptor, PollEvents.Readable));
+            entries.Add(new PollEntry(_listener.Descriptor, PollEvents.Readable));
+            var polled = _clients.ToArray(); // the clients in the order polled; handlers may add or remove clients
+            foreach (var client in polled)
+            {
+                var events = PollEvents.Readable | (client.Outbound.Count > 0 ? PollEvents.Writable : PollEvents.None);
+                entries.Add(new PollEntry(client.Socket.Descriptor, events));
+                entries.Add(new PollEntry(client.Process.Descriptor, PollEvents.Readable));
+            }
+            var span = CollectionsMarshal.AsSpan(entries);
+            try
+            {
+                Poll.Wait(span, NextTimeout());
+            }
+            catch (NativeException e)
+            {
+                Log($"poll failed: {e.Message}");
+                Thread.Sleep(10); // ENOMEM: give the kernel a moment rather than spin
+                continue;
+            }
+            if (_stopping)
+            {
+                break;
+            }
+            for (var i = 0; i < polled.Length; i++)
+            {
+                var client = polled[i];
+                var socketEvents = span[2 + (2 * i)].ReturnedEvents;
+                var processEvents = span[3 + (2 * i)].ReturnedEvents;
+                if (client.Connected && (socketEvents & PollEvents.Writable) != 0)
+                {
+                    FlushOutbound(client);
+                }
+                if (client.Connected && (socketEvents & ~PollEvents.Writable) != 0)
+                {
+                    ServeClient(client);
+                }
+                else if (client.Connected && (processEvents & PollEvents.Readable) != 0)
+                {
+                    Disconnect(client, "its process exited", died: true);
+                }
+            }
+            if ((span[1].ReturnedEvents & PollEvents.Readable) != 0)
+            {
+                AcceptClients();
+            }
+            ExpirePendingConnects();
+            EnforceDeadlines();
+        }
+        foreach (var client in _clients.ToArray())
+        {
+            Disconnect(client, "the hypervisor stopped", died: false);
+        }
+    }
+
+    private TimeSpan NextTimeout()
+    {
+        var now = Stopwatch.GetTimestamp();
+        var next = now + Stopwatch.Frequency; // at most 1 s
+        if (_pending.NextDeadline is { } deadline)
+        {
+            next = Math.Min(next, deadline);
+        }
+        if (_unattached > 0 || _clients.Exists(c => c.Outbound.Count > 0))
+        {
+            next = Math.Min(next, now + (Stopwatch.Frequency / 10)); // attach and stall deadlines, checked every 100 ms
+        }
+        return TimeSpan.FromSeconds(Math.Max(0, next - now) / (double)Stopwatch.Frequency);
+    }
+
+    private void AcceptClients()
+    {
+        for (var i = 0; i < AcceptsPerTurn; i++)
+        {
+            SeqPacketSocket? socket;
+            try
+            {
+                if (!_listener.TryAccept(TimeSpan.Zero, out socket))
+                {
+                    return;
+                }
+            }
+            catch (NativeException e) when (e.ErrnoName is "EMFILE" or "ENFILE" or "ENOMEM" or "ENOBUFS")
+            {
+                ShedConnection(e);
+                return;
+            }
+            if (_unattached >= _options.MaxUnattachedConnections)
+            {
+                Exhausted("control connections", $"{_unattached} connections have not attached yet (MaxUnattachedConnections = {_options.MaxUnattachedConnections}); closed a new one");
+                socket.Dispose();
+                continue;
+            }
+            try
+            {
+                var credentials = socket.GetPeerCredentials();
+                var process = OpenPeerProcess(socket, credentials);
+                _clients.Add(new ControlClient(socket, process, credentials));
+                _unattached++;
+            }
+            catch (Exception e) when (e is NativeException or InvalidOperationException)
+            {
+                Log($"dropped a connection whose process could not be identified: {e.Message}");
+                IicEventSource.Log.ProtocolFault("(unattached)", 0, "dropped a control connection whose process could not be identified: " + e.Message);
+                socket.Dispose();
+            }
+        }
+    }
+
+    /// <summary>
+    /// A stable handle on the process behind a control connection, for death detection and to hand to its peers
+    /// with each grant. The one place that acquires it: the socket's own pidfd (SO_PEERPIDFD, Linux 6.5+), else pidfd_open of the SO_PEERCRED pid.
+    /// </summary>
+    /// <exception cref="NativeException">pidfd_open failed (ESRCH: it already exited; EMFILE).</exception>
+    private static ProcessHandle OpenPeerProcess(SeqPacketSocket socket, PeerCredentials credentials) => PeerProcess.Open(socket, credentials); // SO_PEERPIDFD: valid across pid namespaces
+
+    /// <summary>
+    /// Out of descriptors with a connection waiting: poll would report the listener readable forever. Close the
+    /// spare descriptor, accept and close the connection (its partition reads a hang-up), then take the spare back.
+    /// </summary>
+    private void ShedConnection(NativeException error)
+    {
+        Exhausted("descriptors", $"accept failed ({error.Message}); a waiting control connection was closed ({ProcessLimits.DescribeOpenFilesLimit()})");
+        _spare?.Dispose();
+        _spare = null;
+        try
+        {
+            if (_listener.TryAccept(TimeSpan.Zero, out var socket))
+            {
+                socket.Dispose();
+            }
+        }
+        catch (NativeException)
+        {
+            // Still out: the next turn tries again.
+        }
+        try
+        {
+            _spare = new EventFd();
+        }
+        catch (NativeException)
+        {
+            // Another thread of this process took the slot; the next EMFILE sheds without a spare.
+        }
+    }
+
+    private void ServeClient(ControlClient client)
+    {
+        int received;
+        _receivedDescriptors.Clear();
+        try
+        {
+            if (!client.Socket.TryReceive(_receiveBuffer, _receivedDescriptors, TimeSpan.Zero, out received))
+            {
+                return; // spurious readiness
+            }
+        }
+        catch (Exception e) when (e is IOException or NativeException)
+        {
+            Disconnect(client, $"its control message was unreadable ({e.Message})", died: false);
+            return;
+        }
+        if (received == 0)
+        {
+            Disconnect(client, client.Process.HasExited ? "its process exited" : "it hung up", died: true);
+            return;
+        }
+        try
+        {
+            Handle(client, _receiveBuffer.AsSpan(0, received));
+        }
+        catch (InvalidDataException e)
+        {
+            IicEventSource.Log.ProtocolFault(client.Name ?? "(unattached)", client.Credentials.Pid, e.Message);
+            SendError(client, 0, ControlError.BadMessage, e.Message);
+            Disconnect(client, $"it sent a malformed message: {e.Message}", died: true);
+        }
+        catch (NativeException e) when (IsExhaustion(e))
+        {
+            // Out of descriptors or memory for this one request: refuse it, keep the partition and keep serving.
+            Exhausted(e.ErrnoName is "ENOMEM" ? "memory" : "descriptors", $"a request of {client.Describe()} failed: {e.Message}");
+            SendError(client, new ControlReader(_receiveBuffer.AsSpan(0, received)).RequestId, ControlError.ResourceExhausted,
+                $"the hypervisor is out of a kernel resource ({e.Message}); retry later");
+        }
+        catch (Exception e) when (e is IOException or NativeException)
+        {
+            Disconnect(client, $"a reply could not be sent ({e.Message})", died: true);
+        }
+#pragma warning disable CA1031 // The event loop must outlive any one partition: a bug serving one client disconnects it, never the hypervisor.
+        catch (Exception e) when (e is not OutOfMemoryException)
+#pragma warning restore CA1031
+        {
+            Log($"internal error serving {client.Describe()}; disconnecting it: {e}");
+            IicEventSource.Log.ProtocolFault(client.Name ?? "(unattached)", client.Credentials.Pid, "internal error: " + e.Message);
+            Disconnect(client, "internal error: " + e.Message, died: true);
+        }
+        finally
+        {
+            DisposeReceived(); // descriptors a handler kept were removed from the list
+        }
+    }
+
+    private static bool IsExhaustion(NativeException e) => e.ErrnoName is "EMFILE" or "ENFILE" or "ENOMEM" or "ENOSPC" or "ENOBUFS" or "EAGAIN";
+
+    private void DisposeReceived()
+    {
+        foreach (var descriptor in _receivedDescriptors)
+        {
+            descriptor.Dispose();
+        }
+        _receivedDescriptors.Clear();
+    }
+
+    /// <summary>Sends <paramref name="message"/> to <paramref name="client"/> without waiting, queueing it if the socket is full.</summary>
+    /// <returns>False when the client was detached (it hung up, or did not read and its queue is full).</returns>
+    private bool Send(ControlClient client, ReadOnlySpan<byte> message, bool isGrant = false, params ReadOnlySpan<FileDescriptor> descriptors)
+    {
+        if (!client.Connected)
+        {
+            return false;
+        }
+        if (client.Outbound.Count >= _options.MaxOutboundMessagesPerPartition)
+        {
+            Disconnect(client, $"it did not read its control socket: {client.Outbound.Count} messages waited for it (MaxOutboundMessagesPerPartition)", died: true);
+            return false;
+        }
+        try
+        {
+            client.Outbound.Send(client.Socket, message, isGrant, descriptors);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or NativeException or ObjectDisposedException)
+        {
+            Disconnect(client, $"a message could not be sent ({e.Message})", died: true);
+            return false;
+        }
+    }
+
+    private void FlushOutbound(ControlClient client)
+    {
+        try
+        {
+            client.Outbound.Flush(client.Socket);
+        }
+        catch (Exception e) when (e is IOException or NativeException or ObjectDisposedException)
+        {
+            Disconnect(client, $"a queued message could not be sent ({e.Message})", died: true);
+        }
+    }
+
+    /// <summary>Detaches what overstayed: a connection that did not attach in time, a partition that stopped reading.</summary>
+    private void EnforceDeadlines()
+    {
+        if (_unattached == 0 && !_clients.Exists(c => c.Outbound.Count > 0))
+        {
+            return;
+        }
+        var now = Stopwatch.GetTimestamp();
+        var attachTicks = (long)(_options.AttachTimeout.TotalSeconds * Stopwatch.Frequency);
+        var stallTicks = (long)(_options.OutboundStallTimeout.TotalSeconds * Stopwatch.Frequency);
+        foreach (var client in _clients.ToArray())
+        {
+            if (!client.Attached && now - client.AcceptedAt > attachTicks)
+            {
+                Disconnect(client, $"it did not attach within {_options.AttachTimeout.TotalSeconds:0.###} s (AttachTimeout)", died: false);
+            }
+            else if (client.Outbound.StalledSince != 0 && now - client.Outbound.StalledSince > stallTicks)
+            {
+                Disconnect(client, $"it did not read its control socket for {_options.OutboundStallTimeout.TotalSeconds:0.###} s with {client.Outbound.Count} messages waiting (OutboundStallTimeout)", died: true);
+            }
+        }
+    }
+
+    private void Disconnect(ControlClient client, string reason, bool died)
+    {
+        if (!client.Connected)
+        {
+            return;
+        }
+        client.Connected = false;
+        _clients.Remove(client);
+        if (client.Attached)
+        {
+            Interlocked.Decrement(ref _partitionCount);
+            _policy.Free(client);
+            IicEventSource.Log.PartitionDetached(client.Name!, client.Credentials.Pid, reason);
+            Log($"partition '{client.Name}' (pid {client.Credentials.Pid}) left: {reason}");
+            if (Logger is { } logger)
+            {
+                HypervisorLog.Detached(logger, client.Name!, client.Credentials.Pid, reason);
+            }
+        }
+        else
+        {
+            _unattached--;
+        }
+        foreach (var service in client.Services)
+        {
+            _services.Remove(service);
+        }
+        client.GroupedServices.Clear();
+        _pending.RemoveAll(client);
+        client.Outbound.Clear();
+        var grants = client.Grants.ToArray();
+        if (died && grants.Length > 0 && Logger is { } deathLogger)
+        {
+            HypervisorLog.Died(deathLogger, client.Name ?? "(unattached)", client.Credentials.Pid, grants.Length);
+        }
+        foreach (var grant in grants)
+        {
+            var side = grant.Listener == client ? 0 : 1;
+            var survivor = side == 0 ? grant.Connector : grant.Listener;
+            var survivorReleased = side == 0 ? grant.ConnectorReleased : grant.ListenerReleased;
+            if (!_stopping)
+            {
+                // Wakes the survivor; a side that closed cleanly stays Closed (end of stream, not death).
+                grant.Window.MarkDead(side);
+                IicEventSource.Log.PeerDied(grant.Service, client.Credentials.Pid);
+                if (!survivorReleased && survivor.Connected && survivor != client)
+                {
+                    var notice = new ControlWriter(_sendBuffer, ControlMessageType.PeerDied, 0);
+                    notice.WriteInt64(grant.Id);
+                    notice.WriteUInt32((uint)client.Credentials.Pid);
+                    Send(survivor, notice.Finish());
+                }
+            }
+            RemoveGrant(grant);
+        }
+        client.Socket.Dispose();
+        client.Process.Dispose();
+        client.Group?.Dispose();
+    }
+
+    private void RemoveGrant(GrantRecord grant)
+    {
+        _grants.Remove(grant);
+        Volatile.Write(ref _grantCount, _grants.Count);
+    }
+
+    private void ExpirePendingConnects()
+    {
+        var now = Stopwatch.GetTimestamp();
+        while (_pending.TryTakeExpired(now, out var pending))
+        {
+            SendError(pending.Client, pending.RequestId, ControlError.UnknownService, $"no partition offered service '{pending.Service}' within the connect timeout");
+        }
+    }
+
+    private void SendError(ControlClient client, uint requestId, ControlError error, string reason)
+    {
+        var writer = new ControlWriter(_sendBuffer, ControlMessageType.Error, requestId);
+        writer.WriteUInt32((uint)error);
+        writer.WriteString(reason.Length > 400 ? reason[..400] : reason);
+        Send(client, writer.Finish());
+    }
+
+    private void Exhausted(string resource, string detail)
+    {
+        IicEventSource.Log.ProtocolFault("hypervisor " + Name, Environment.ProcessId, $"out of {resource}: {detail}");
+        Log($"out of {resource}: {detail}");
+        if (Logger is { } logger)
+        {
+            HypervisorLog.Exhausted(logger, resource, detail);
+        }
+    }
+}

@@ -1,0 +1,346 @@
+using System.Diagnostics;
+using System.Numerics;
+using IIC.Native;
+
+namespace IIC.Hardware;
+
+/// <summary>The hypervisor's request handlers: Attach, Listen, Unlisten, Connect, Release, and the grant itself.</summary>
+public sealed partial class Hypervisor
+{
+    private readonly Dictionary<string, ControlClient> _services = new(StringComparer.Ordinal);
+
+    private void Handle(ControlClient client, ReadOnlySpan<byte> message)
+    {
+        var reader = new ControlReader(message);
+        if (!client.Attached && reader.Type != ControlMessageType.Attach)
+        {
+            throw new InvalidDataException($"A {reader.Type} message arrived before Attach.");
+        }
+        if (_receivedDescriptors.Count > (reader.Type == ControlMessageType.Attach ? 1 : 0))
+        {
+            throw new InvalidDataException($"A {reader.Type} message carried {_receivedDescriptors.Count} descriptors; only Attach carries one (the partition's interrupt group).");
+        }
+        switch (reader.Type)
+        {
+            case ControlMessageType.Attach:
+                HandleAttach(client, ref reader);
+                break;
+            case ControlMessageType.Listen:
+                HandleListen(client, ref reader);
+                break;
+            case ControlMessageType.Unlisten:
+                HandleUnlisten(client, ref reader);
+                break;
+            case ControlMessageType.Connect:
+                HandleConnect(client, ref reader);
+                break;
+            case ControlMessageType.Release:
+                HandleRelease(client, ref reader);
+                break;
+            default:
+                throw new InvalidDataException($"Message type {(ushort)reader.Type} is not a request.");
+        }
+    }
+
+    private void HandleAttach(ControlClient client, ref ControlReader reader)
+    {
+        var name = reader.ReadString(ControlProtocol.MaxNameLength);
+        reader.EnsureEnd();
+        if (client.Attached)
+        {
+            throw new InvalidDataException("Attach was sent twice.");
+        }
+        try
+        {
+            ControlProtocol.ValidateName(name, "name");
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidDataException(e.Message, e);
+        }
+        if (_policy.CheckAttach(client, name) is { } refusal)
+        {
+            Refuse(client, reader.RequestId, "Attach", refusal.Error, refusal.Reason);
+            Disconnect(client, "refused: " + refusal.Reason, died: false);
+            return;
+        }
+        if (PartitionCount >= _options.MaxPartitions)
+        {
+            Refuse(client, reader.RequestId, "Attach", ControlError.LimitExceeded, $"the hypervisor already has {_options.MaxPartitions} partitions attached (MaxPartitions)");
+            Disconnect(client, "too many partitions", died: false);
+            return;
+        }
+        if (_receivedDescriptors.Count == 1)
+        {
+            var descriptor = _receivedDescriptors[0];
+            _receivedDescriptors.Clear();
+            try
+            {
+                client.Group = InterruptGroup.Open(descriptor); // validated: sealed, sized, formatted
+            }
+            catch (Exception e) when (e is InvalidDataException or NativeException)
+            {
+                // A page we cannot map (wrong seals, EPERM on a write-sealed page, EMFILE): say so and drop it, never leak it.
+                descriptor.Dispose();
+                Refuse(client, reader.RequestId, "Attach", ControlError.BadMessage, "the interrupt group page was refused: " + e.Message);
+                Disconnect(client, "its interrupt group page was refused: " + e.Message, died: false);
+                return;
+            }
+        }
+        client.Name = name;
+        client.Id = ++_nextPartitionId;
+        client.Attached = true;
+        _unattached--;
+        _policy.Hold(client);
+        Interlocked.Increment(ref _partitionCount);
+        var writer = new ControlWriter(_sendBuffer, ControlMessageType.Attached, reader.RequestId);
+        writer.WriteUInt32(client.Id);
+        writer.WriteUInt32((uint)Environment.ProcessId);
+        Send(client, writer.Finish());
+        IicEventSource.Log.PartitionAttached(name, client.Credentials.Pid, (int)client.Credentials.Uid);
+        Log($"attached partition '{name}' (pid {client.Credentials.Pid}, uid {client.Credentials.Uid})");
+        if (Logger is { } logger)
+        {
+            HypervisorLog.Attached(logger, name, client.Credentials.Pid, client.Credentials.Uid);
+        }
+    }
+
+    private void HandleListen(ControlClient client, ref ControlReader reader)
+    {
+        var service = ReadServiceName(ref reader);
+        var grouped = ReadGroupedFlag(client, ref reader);
+        reader.EnsureEnd();
+        if (!_policy.MayUse(client, service))
+        {
+            Refuse(client, reader.RequestId, "Listen", ControlError.PolicyDenied, $"partition '{client.Name}' may not offer service '{service}'");
+            return;
+        }
+        if (_services.TryGetValue(service, out var owner))
+        {
+            Refuse(client, reader.RequestId, "Listen", ControlError.DuplicateService, $"service '{service}' is already offered by partition '{owner.Name}' (pid {owner.Credentials.Pid})");
+            return;
+        }
+        _services[service] = client;
+        client.Services.Add(service);
+        client.GroupedServices[service] = grouped;
+        if (!Send(client, new ControlWriter(_sendBuffer, ControlMessageType.Listening, reader.RequestId).Finish()))
+        {
+            return;
+        }
+        IicEventSource.Log.ServiceListening(service, client.Name!, client.Credentials.Pid);
+        Log($"partition '{client.Name}' offers '{service}'");
+        while (client.Connected && _services.ContainsKey(service) && _pending.TryTakeFor(service, out var pending))
+        {
+            Grant(pending.Client, pending.RequestId, service, pending.RingCapacity, pending.Grouped);
+        }
+    }
+
+    private void HandleUnlisten(ControlClient client, ref ControlReader reader)
+    {
+        var service = ReadServiceName(ref reader);
+        reader.EnsureEnd();
+        if (_services.TryGetValue(service, out var owner) && owner == client)
+        {
+            _services.Remove(service);
+            client.Services.Remove(service);
+        }
+    }
+
+    private void HandleConnect(ControlClient client, ref ControlReader reader)
+    {
+        var service = ReadServiceName(ref reader);
+        var capacity = reader.ReadUInt32();
+        var timeoutMs = reader.ReadUInt32();
+        var grouped = ReadGroupedFlag(client, ref reader);
+        reader.EnsureEnd();
+        if (capacity < DescriptorRing.MinCapacity || capacity > (uint)_options.MaxRingCapacity || !BitOperations.IsPow2(capacity))
+        {
+            Refuse(client, reader.RequestId, "Connect", ControlError.LimitExceeded, $"a ring of {capacity} bytes is not allowed: use a power of two from {DescriptorRing.MinCapacity} to {_options.MaxRingCapacity}");
+            return;
+        }
+        if (!_policy.MayUse(client, service))
+        {
+            Refuse(client, reader.RequestId, "Connect", ControlError.PolicyDenied, $"partition '{client.Name}' may not connect to service '{service}'");
+            return;
+        }
+        if (_services.ContainsKey(service))
+        {
+            Grant(client, reader.RequestId, service, (int)capacity, grouped);
+        }
+        else if (timeoutMs > 0)
+        {
+            if (_ledger.CheckPending(client) is { } reason)
+            {
+                QuotaHit(client, reader.RequestId, "Connect", reason);
+                return;
+            }
+            _pending.Add(new PendingConnect(client, reader.RequestId, service, (int)capacity, grouped,
+                Stopwatch.GetTimestamp() + (long)(Math.Min(timeoutMs, 600_000u) / 1000.0 * Stopwatch.Frequency)));
+        }
+        else
+        {
+            SendError(client, reader.RequestId, ControlError.UnknownService, $"no partition offers service '{service}'; start its server first (or connect with a timeout to wait for it)");
+        }
+    }
+
+    private void HandleRelease(ControlClient client, ref ControlReader reader)
+    {
+        var id = reader.ReadInt64();
+        reader.EnsureEnd();
+        if (!_grants.TryGet(id, out var grant))
+        {
+            return; // already released (e.g. the peer died first)
+        }
+        if (grant.Listener == client)
+        {
+            grant.ListenerReleased = true;
+        }
+        if (grant.Connector == client)
+        {
+            grant.ConnectorReleased = true;
+        }
+        if (grant.ListenerReleased && grant.ConnectorReleased)
+        {
+            RemoveGrant(grant);
+        }
+    }
+
+    private void Grant(ControlClient connector, uint requestId, string service, int capacity, bool connectorGrouped)
+    {
+        var listener = _services[service];
+        var listenerGrouped = listener.GroupedServices.GetValueOrDefault(service);
+        if ((listenerGrouped && listener.FreeVectors.Count == 0 && listener.NextVector >= InterruptPage.MaxVectorCount)
+            || (connectorGrouped && connector.FreeVectors.Count == 0 && connector.NextVector >= InterruptPage.MaxVectorCount))
+        {
+            QuotaHit(connector, requestId, "Connect", $"a partition may hold at most {InterruptPage.MaxVectorCount} grouped connections");
+            return;
+        }
+        if (listener.Outbound.GrantCount >= _options.MaxQueuedGrantsPerPartition)
+        {
+            QuotaHit(connector, requestId, "Connect", $"partition '{listener.Name}' offering '{service}' is not accepting: {listener.Outbound.GrantCount} connections wait for it to read its control socket (MaxQueuedGrantsPerPartition); it may be stopped or hung");
+            return;
+        }
+        var windowBytes = (2L * DescriptorRing.SizeFor(capacity)) + (2 * 4096); // rings plus header pages, as SharedWindow lays them out
+        if (_ledger.CheckGrant(listener, connector, windowBytes) is { } reason)
+        {
+            QuotaHit(connector, requestId, "Connect", reason);
+            return;
+        }
+        var id = ++_nextConnectionId;
+        int? listenerVector = listenerGrouped ? listener.TakeVector() : null;
+        int? connectorVector = connectorGrouped ? connector.TakeVector() : null;
+        SharedWindow window;
+        try
+        {
+            window = SharedWindow.Create(
+                WindowOptions.WithCapacity(capacity) with { GroupVector0 = listenerVector, GroupVector1 = connectorVector },
+                $"iic-{service}-{id}");
+        }
+        catch (NativeException e) when (IsExhaustion(e))
+        {
+            if (listenerVector is { } lv)
+            {
+                listener.FreeVectors.Push(lv);
+            }
+            if (connectorVector is { } cv)
+            {
+                connector.FreeVectors.Push(cv);
+            }
+            Exhausted(e.ErrnoName is "ENOMEM" or "ENOSPC" ? "memory" : "descriptors", $"a window for '{service}' could not be created: {e.Message}");
+            SendError(connector, requestId, ControlError.ResourceExhausted, $"the hypervisor could not create a window ({e.Message}); retry later");
+            return;
+        }
+        var grant = new GrantRecord(id, window, service, listener, connector) { ListenerVector = listenerVector, ConnectorVector = connectorVector };
+        _grants.Add(grant);
+        Volatile.Write(ref _grantCount, _grants.Count);
+
+        var incoming = new ControlWriter(_sendBuffer, ControlMessageType.Incoming, 0);
+        incoming.WriteInt64(id);
+        incoming.WriteUInt32(0);
+        incoming.WriteUInt32((uint)connector.Credentials.Pid);
+        incoming.WriteString(service);
+        incoming.WriteString(connector.Name!);
+        if (!SendGrant(listener, incoming.Finish(), window, connector, connectorGrouped) || !listener.Connected)
+        {
+            // The listener left (the grant went with it): this connector alone is told.
+            SendError(connector, requestId, ControlError.UnknownService, $"the partition offering '{service}' is gone");
+            return;
+        }
+        var connected = new ControlWriter(_sendBuffer, ControlMessageType.Connected, requestId);
+        connected.WriteInt64(id);
+        connected.WriteUInt32(1);
+        connected.WriteUInt32((uint)listener.Credentials.Pid);
+        connected.WriteString(listener.Name!);
+        if (!SendGrant(connector, connected.Finish(), window, listener, listenerGrouped))
+        {
+            return; // the connector was detached; its grant went with it
+        }
+        IicEventSource.Log.ConnectionGranted(service, id, listener.Credentials.Pid, connector.Credentials.Pid);
+        Log($"granted connection {id} to '{service}': '{connector.Name}' (pid {connector.Credentials.Pid}) -> '{listener.Name}' (pid {listener.Credentials.Pid}), {capacity} bytes per ring");
+        if (Logger is { } logger)
+        {
+            HypervisorLog.Granted(logger, id, service, connector.Credentials.Pid, listener.Credentials.Pid, window.Size);
+        }
+    }
+
+    /// <summary>
+    /// Sends a grant: the window, a pidfd of the peer (so this side detects the peer's death by itself), and the
+    /// peer's interrupt group when the peer receives through one.
+    /// </summary>
+    private bool SendGrant(ControlClient to, ReadOnlySpan<byte> message, SharedWindow window, ControlClient peer, bool peerGrouped)
+        => peerGrouped && peer.Group is { } group
+            ? Send(to, message, isGrant: true, window.File, peer.Process.Descriptor, group.File)
+            : Send(to, message, isGrant: true, window.File, peer.Process.Descriptor);
+
+    private static bool ReadGroupedFlag(ControlClient client, ref ControlReader reader)
+    {
+        // Optional trailing flags: bit 0 = receive through the partition's group.
+        var flags = reader.Remaining >= 4 ? reader.ReadUInt32() : 0;
+        if ((flags & ~1u) != 0)
+        {
+            throw new InvalidDataException($"Unknown request flags 0x{flags:x}.");
+        }
+        var grouped = (flags & 1) != 0;
+        if (grouped && client.Group is null)
+        {
+            throw new InvalidDataException("A grouped request from a partition that attached without an interrupt group.");
+        }
+        return grouped;
+    }
+
+    private void QuotaHit(ControlClient client, uint requestId, string request, string reason)
+    {
+        if (Logger is { } logger)
+        {
+            HypervisorLog.QuotaHit(logger, client.Credentials.Pid, reason);
+        }
+        IicEventSource.Log.PolicyDenied(client.Name ?? "(unattached)", client.Credentials.Pid, "quota: " + reason);
+        Log($"quota: {request} refused: {reason}");
+        SendError(client, requestId, ControlError.LimitExceeded, reason);
+    }
+
+    private void Refuse(ControlClient client, uint requestId, string request, ControlError error, string reason)
+    {
+        IicEventSource.Log.PolicyDenied(client.Name ?? "(unattached)", client.Credentials.Pid, reason);
+        Log("refused: " + reason);
+        if (Logger is { } logger)
+        {
+            HypervisorLog.Refused(logger, request, client.Credentials.Pid, error, reason);
+        }
+        SendError(client, requestId, error, reason);
+    }
+
+    private static string ReadServiceName(ref ControlReader reader)
+    {
+        var service = reader.ReadString(ControlProtocol.MaxNameLength);
+        try
+        {
+            ControlProtocol.ValidateName(service, "service");
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidDataException(e.Message, e);
+        }
+        return service;
+    }
+}

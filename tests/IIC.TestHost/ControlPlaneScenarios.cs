@@ -1,0 +1,113 @@
+using System.Globalization;
+using IIC.Hardware;
+using IIC.Native;
+using IIC.Transport;
+
+namespace IIC.TestHost;
+
+/// <summary>Children for the control-plane reliability tests (issue 12, tests/IIC.Reliability.Tests/ControlPlaneTests.cs).</summary>
+internal static class ControlPlaneScenarios
+{
+    private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// args: name socketDir [nondumpable]. Starts a hypervisor (non-dumpable if asked), prints "ready PID FD" (FD:
+    /// a window this process holds, as the hypervisor holds granted ones), runs until stdin closes or says "stop".
+    /// </summary>
+    [Scenario("cp-hv-host")]
+    private static int Host(string[] args)
+    {
+        using var hypervisor = Hypervisor.Start(args[0], new HypervisorOptions { SocketDirectory = args[1], NonDumpable = args.Contains("nondumpable") });
+        using var window = SharedWindow.Create(WindowOptions.WithCapacity(DescriptorRing.MinCapacity), "iic-held-window");
+        Console.WriteLine($"ready {Environment.ProcessId} {window.File.Value}");
+        string? line;
+        while ((line = Console.ReadLine()) is not null && line != "stop")
+        {
+        }
+        return 0;
+    }
+
+    /// <summary>
+    /// args: hypervisor socketDir partition service grouped(0|1). Offers the service, accepts one channel, prints
+    /// "accepted", then waits for stdin to close (the test kills it).
+    /// </summary>
+    [Scenario("cp-peer")]
+    private static int Peer(string[] args)
+    {
+        using var partition = Partition.Attach(args[0], args[2], args[1]);
+        using var listener = IicListener.Listen(partition, args[3], new ChannelOptions { Grouped = args[4] == "1" });
+        Console.WriteLine("listening");
+        using var channel = listener.Accept(s_timeout);
+        Console.WriteLine("accepted");
+        while (Console.ReadLine() is not null)
+        {
+        }
+        return 0;
+    }
+
+    /// <summary>
+    /// args: hypervisor socketDir partition service. Offers the service and never accepts; prints "listening" and
+    /// waits for stdin to close (the test stops it with SIGSTOP meanwhile).
+    /// </summary>
+    [Scenario("cp-idle-listener")]
+    private static int IdleListener(string[] args)
+    {
+        using var partition = Partition.Attach(args[0], args[2], args[1]);
+        using var listener = partition.Listen(args[3]);
+        Console.WriteLine("listening");
+        while (Console.ReadLine() is not null)
+        {
+        }
+        return 0;
+    }
+
+    /// <summary>
+    /// args: hypervisor socketDir partition service. Attaches, offers the service, prints "attached", waits for "go"
+    /// (the test lowers this process's descriptor limit meanwhile), then connects to the service until a connect
+    /// fails, holding every connection; prints "failed N TYPE ERROR MESSAGE", then whether Dispose threw.
+    /// </summary>
+    [Scenario("cp-fd-exhaust")]
+    private static int ExhaustDescriptors(string[] args)
+    {
+        var partition = Partition.Attach(args[0], args[2], args[1]);
+        var listener = partition.Listen(args[3]);
+        var held = new List<GrantedConnection>();
+        Console.WriteLine("attached");
+        if (Console.ReadLine() != "go")
+        {
+            return 1;
+        }
+        try
+        {
+            while (held.Count < 100_000)
+            {
+                held.Add(partition.Connect(args[3], DescriptorRing.MinCapacity, TimeSpan.FromSeconds(5)));
+            }
+            Console.WriteLine("failed never");
+        }
+        catch (Exception e)
+        {
+            var error = e is HypervisorException h ? h.Error?.ToString() ?? "none" : "none";
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"failed {held.Count} {e.GetType().Name} {error} {e.Message.ReplaceLineEndings(" ")}"));
+        }
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"connected {partition.IsHypervisorConnected} limit {ProcessLimits.OpenFilesLimit}"));
+        try
+        {
+            foreach (var connection in held)
+            {
+                connection.Dispose();
+            }
+            listener.Dispose();
+            partition.Dispose();
+            Console.WriteLine("disposed");
+        }
+        catch (Exception e)
+        {
+            Console.WriteLine($"dispose threw {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}");
+        }
+        while (Console.ReadLine() is not null)
+        {
+        }
+        return 0;
+    }
+}
