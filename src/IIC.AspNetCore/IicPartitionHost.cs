@@ -85,10 +85,9 @@ public sealed class IicPartitionHost : IDisposable
             {
                 if (Options.StartHypervisor && name == Options.HypervisorName && _hypervisor is null)
                 {
-                    // TODO(hv #12): pass the host's logger into the embedded hypervisor once HypervisorOptions takes one
-                    // (e.g. new HypervisorOptions { SocketDirectory = ..., Logger = Logger }), so its grants, refusals
-                    // and deaths reach the application's ILogger too.
-                    _hypervisor = Hypervisor.Start(name, new HypervisorOptions { SocketDirectory = Options.SocketDirectory });
+                    // The host's logger goes into the embedded hypervisor: its grants, refusals and deaths reach the
+                    // application's ILogger too.
+                    _hypervisor = Hypervisor.Start(name, new HypervisorOptions { SocketDirectory = Options.SocketDirectory, Logger = Logger });
                     IicLog.HypervisorStarted(Logger, name, Options.SocketDirectory ?? "(default)");
                 }
                 partition = Partition.Attach(name, Options.EffectivePartitionName, Options.SocketDirectory);

@@ -19,7 +19,7 @@ public sealed partial class Partition
             var reader = new ControlReader(buffer.AsSpan(0, Math.Clamp(length, 0, buffer.Length)));
             if (reader.Type is ControlMessageType.Connected or ControlMessageType.Incoming)
             {
-                Release(reader.ReadInt64());
+                Release(reader.ReadInt64(), counted: false); // never became a GrantedConnection: not among the open grants
             }
             IicEventSource.Log.ProtocolFault("partition " + Name, Environment.ProcessId, problem);
             if (_requests.TryRemove(reader.RequestId, out var completion))
