@@ -50,7 +50,7 @@ internal sealed class NamespacedIicTransport : IIsolatedTransport
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(arguments);
         ArgumentNullException.ThrowIfNull(guard);
-        var partition = Partition.Attach(arguments[0], "perf-ns-" + role.ToString().ToLowerInvariant(), arguments[1]);
+        var partition = Partition.Attach(arguments[0], "perf-ns-" + role.ToString().ToLowerInvariant() + "-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture), arguments[1]); // names are unique
         try
         {
             var channelOptions = new ChannelOptions

@@ -110,7 +110,7 @@ internal static class FanInBench
         try
         {
             var seconds = double.Parse(args[4], CultureInfo.InvariantCulture);
-            using var partition = Partition.Attach(args[1], "fanin-sender", args[2]);
+            using var partition = Partition.Attach(args[1], "fanin-sender-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture), args[2]); // partition names are unique
             using var channel = IicChannel.Connect(partition, args[3], new ChannelOptions { Name = "fanin" }, s_startup);
             var done = new ManualResetEventSlim();
             HelperProcess.WatchParent(() => Environment.Exit(done.IsSet ? 0 : 3)); // 3: the parent gave up on us

@@ -34,6 +34,10 @@ internal static class IicHost
                     SocketDirectory = s_socketDirectory,
                     // The sizes test carries 64 MiB messages unfragmented: 512 MiB rings (the default cap is 64 MiB).
                     MaxRingCapacity = DescriptorRing.MaxCapacity,
+                    // ... and so a window of two such rings (1 GiB and its header) per connection: the default
+                    // per-partition window quota is exactly 1 GiB. Nothing is committed until written.
+                    MaxWindowBytesPerPartition = 4L << 30,
+                    MaxWindowBytesPerUid = 8L << 30,
                 });
                 s_partition = Partition.Attach(s_hypervisor.Name, "perf-parent", s_socketDirectory);
                 CleanupRegistry.Register(new Teardown());

@@ -46,7 +46,7 @@ internal sealed class IicTransport(bool singleThreaded = false) : IBenchTranspor
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(arguments);
         ArgumentNullException.ThrowIfNull(guard);
-        var partition = Partition.Attach(arguments[0], "perf-" + role.ToString().ToLowerInvariant(), arguments[1]);
+        var partition = Partition.Attach(arguments[0], "perf-" + role.ToString().ToLowerInvariant() + "-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture), arguments[1]); // names are unique
         try
         {
             if (options.Test == BenchTest.Channels)
