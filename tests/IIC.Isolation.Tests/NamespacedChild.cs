@@ -16,20 +16,42 @@ namespace IIC.Isolation.Tests;
 /// </summary>
 public sealed class NamespacedChild : IDisposable
 {
-    // $1 is the socket directory. The bind mount is staged on the new /dev/shm (already private) because the new
-    // /tmp hides the directory's path; mount --move then puts it back where the host has it.
+    // $1 is the socket directory, $2 the source tree the child runs from. The bind mounts are staged on the new
+    // /dev/shm (already private) because the new /tmp hides their paths; mount --move then puts them back where the
+    // host has them. The tree is put back only when it lies under /tmp (a checkout or CI clone there): the child
+    // must still find its binaries and its working directory, and they are the host's tree in any case.
     private const string PrivateRootScript = """
         set -e
         mount -t tmpfs -o mode=1777 iic-private-shm /dev/shm
         mkdir /dev/shm/.socket-dir
         mount --bind "$1" /dev/shm/.socket-dir
+        case "$2" in /tmp/*) mkdir /dev/shm/.tree; mount --bind "$2" /dev/shm/.tree;; esac
         mount -t tmpfs -o mode=1777 iic-private-tmp /tmp
         mkdir -p "$1"
         mount --move /dev/shm/.socket-dir "$1"
         rmdir /dev/shm/.socket-dir
-        shift
+        case "$2" in /tmp/*) mkdir -p "$2"; mount --move /dev/shm/.tree "$2"; rmdir /dev/shm/.tree;; esac
+        shift 2
         exec "$@"
         """;
+
+    /// <summary>
+    /// The source tree the child's binaries and working directory live in: the checkout (the folder holding
+    /// IICFast.sln above this assembly), else this assembly's folder.
+    /// </summary>
+    private static readonly string s_sourceTree = FindSourceTree();
+
+    private static string FindSourceTree()
+    {
+        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
+        {
+            if (File.Exists(Path.Combine(directory.FullName, "IICFast.sln")))
+            {
+                return directory.FullName;
+            }
+        }
+        return Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory);
+    }
 
     private readonly BlockingCollection<string> _lines = [];
     private readonly StringBuilder _stdout = new();
@@ -114,7 +136,7 @@ public sealed class NamespacedChild : IDisposable
         if (mapping == UserMapping.Root)
         {
             // Only a mapped root keeps its capabilities across exec, so only it can mount the private tree.
-            foreach (var arg in new[] { "/bin/sh", "-c", PrivateRootScript, "sh", socketDirectory })
+            foreach (var arg in new[] { "/bin/sh", "-c", PrivateRootScript, "sh", socketDirectory, s_sourceTree })
             {
                 info.ArgumentList.Add(arg);
             }
