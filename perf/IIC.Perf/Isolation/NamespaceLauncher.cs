@@ -14,15 +14,18 @@ namespace IIC.Perf.Isolation;
 /// </summary>
 internal static class NamespaceLauncher
 {
-    // $1: the shared directory or "-". Its bind mount is staged on the new /dev/shm because the new /tmp hides the
-    // directory's path; mount --move puts it back where the host has it.
+    // $1: the shared directory or "-"; $2: the program's own folder. Their bind mounts are staged on the new
+    // /dev/shm because the new /tmp hides their paths; mount --move puts them back where the host has them. The
+    // program's folder is put back only when it lies under /tmp (a checkout there): the child must find its binaries.
     private const string PrivateRootScript = """
         set -e
         mount -t tmpfs -o mode=1777 iic-private-shm /dev/shm
         if [ "$1" != - ]; then mkdir /dev/shm/.shared; mount --bind "$1" /dev/shm/.shared; fi
+        case "$2" in /tmp/*) mkdir /dev/shm/.program; mount --bind "$2" /dev/shm/.program;; esac
         mount -t tmpfs -o mode=1777 iic-private-tmp /tmp
         if [ "$1" != - ]; then mkdir -p "$1"; mount --move /dev/shm/.shared "$1"; rmdir /dev/shm/.shared; fi
-        shift
+        case "$2" in /tmp/*) mkdir -p "$2"; mount --move /dev/shm/.program "$2"; rmdir /dev/shm/.program;; esac
+        shift 2
         exec "$@"
         """;
 
@@ -44,7 +47,7 @@ internal static class NamespaceLauncher
         {
             unshare.Insert(2, "--net");
         }
-        unshare.AddRange(["--", "/bin/sh", "-c", PrivateRootScript, "sh", sharedDirectory ?? "-"]);
+        unshare.AddRange(["--", "/bin/sh", "-c", PrivateRootScript, "sh", sharedDirectory ?? "-", Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory)]);
         return new ChildLaunch([.. launch.Prefix, .. unshare], launch.Arguments);
     }
 
