@@ -33,7 +33,7 @@ internal sealed class TesterServerProcess : IDisposable
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "IIC.Grpc.TestServer.dll");
         Assert.True(File.Exists(dll), $"The test server is missing: {dll}");
-        var info = new ProcessStartInfo(DotnetHost())
+        var info = new ProcessStartInfo(IIC.Tests.Dotnet.HostPath())
         {
             UseShellExecute = false,
             RedirectStandardOutput = true,
@@ -130,16 +130,5 @@ internal sealed class TesterServerProcess : IDisposable
             // already gone
         }
         _process.Dispose();
-    }
-
-    private static string DotnetHost()
-    {
-        var current = Environment.ProcessPath;
-        if (current is not null && Path.GetFileNameWithoutExtension(current) == "dotnet")
-        {
-            return current;
-        }
-        var fromCli = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH");
-        return !string.IsNullOrEmpty(fromCli) && File.Exists(fromCli) ? fromCli : "dotnet";
     }
 }
