@@ -67,8 +67,7 @@ public static class IicWebHostBuilderExtensions
     private static OptionsBuilder<IicTransportOptions> AddCore(IServiceCollection services, string? sectionPath)
     {
         services.AddMetrics();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<IicTransportOptions>>(new IicTransportOptionsValidator(sectionPath)));
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IPostConfigureOptions<IicTransportOptions>, ApplyConfiguredValues>());
+        AddValidationAndFolding(services, Microsoft.Extensions.Options.Options.DefaultName, sectionPath);
         services.TryAddSingleton(provider =>
         {
             // The IIC.Transport instruments move onto the host's IMeterFactory (OpenTelemetry and the host's
@@ -112,7 +111,24 @@ public static class IicWebHostBuilderExtensions
 
     private sealed class IicServerAddressesMarker;
 
-    /// <summary>Folds the configuration-only keys (RingCapacity, WaitStrategy, ConnectTimeoutSeconds) into the channel options.</summary>
+    /// <summary>
+    /// Registers, once per container, the validator of every name and the folding of the configuration-only keys, and
+    /// records <paramref name="name"/>'s section path for the validator's messages.
+    /// </summary>
+    internal static void AddValidationAndFolding(IServiceCollection services, string name, string? sectionPath)
+    {
+        var paths = (IicOptionsSectionPaths?)services.FirstOrDefault(d => d.ServiceType == typeof(IicOptionsSectionPaths))?.ImplementationInstance;
+        if (paths is null)
+        {
+            paths = new IicOptionsSectionPaths();
+            services.AddSingleton(paths);
+            services.AddSingleton<IValidateOptions<IicTransportOptions>>(new IicNamedOptionsValidator(paths));
+        }
+        paths.Set(name, sectionPath);
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IPostConfigureOptions<IicTransportOptions>, ApplyConfiguredValues>());
+    }
+
+    /// <summary>Folds the configuration-only keys (RingCapacity, WaitStrategy, ConnectTimeoutSeconds) into the channel options (every name).</summary>
     private sealed class ApplyConfiguredValues : IPostConfigureOptions<IicTransportOptions>
     {
         public void PostConfigure(string? name, IicTransportOptions options) => options.ApplyConfiguredValues();
