@@ -1,4 +1,5 @@
 using IIC.Hardware;
+using IIC.Tests;
 
 namespace IIC.Grpc.Tests;
 
@@ -11,7 +12,7 @@ public sealed class TesterFixture : IDisposable
     public const int MaxMessage = 16 * 1024 * 1024;
 
     private readonly Hypervisor _hypervisor;
-    private readonly TesterServerProcess _server;
+    private readonly ServerProcess _server;
 
     public TesterFixture()
     {
@@ -39,7 +40,7 @@ public sealed class TesterFixture : IDisposable
     /// </summary>
     public GrpcServiceChannel Open(string path, int? maxReceive = MaxMessage) => Open(_server, path, maxReceive);
 
-    internal GrpcServiceChannel Open(TesterServerProcess server, string path, int? maxReceive = MaxMessage)
+    internal GrpcServiceChannel Open(ServerProcess server, string path, int? maxReceive = MaxMessage)
     {
         var address = path switch
         {
@@ -51,7 +52,7 @@ public sealed class TesterFixture : IDisposable
     }
 
     /// <summary>A second server process (to kill) on this hypervisor, offering <paramref name="service"/>.</summary>
-    internal TesterServerProcess StartServer(string service) => TesterServerProcess.Start(HypervisorName, SocketDirectory, service);
+    internal ServerProcess StartServer(string service) => TesterServerProcess.Start(HypervisorName, SocketDirectory, service);
 
     /// <summary>A channel to <paramref name="address"/>: the same code for both paths, only the address differs.</summary>
     public GrpcServiceChannel Connect(string address, int? maxReceive = MaxMessage, bool inlineCompletions = false)
