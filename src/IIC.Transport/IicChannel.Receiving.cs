@@ -73,9 +73,11 @@ public sealed partial class IicChannel
     }
 
     /// <summary>
-    /// Receives one message asynchronously. It spins briefly on the calling thread (per the wait strategy);
-    /// while it waits longer, no thread is held: a shared dispatcher thread sleeps on this channel's interrupt
-    /// page (with futex_waitv, many channels per thread) and resumes the receive. One receive at a time.
+    /// Receives one message asynchronously. While it waits no thread is held: a shared dispatcher thread polls this
+    /// channel's ring while traffic is continuous (a learned budget, as <see cref="WaitKind.Adaptive"/>) and otherwise
+    /// sleeps on its interrupt page (with futex_waitv, many channels per thread), then resumes the receive on the thread
+    /// pool, or on the dispatcher with <see cref="ChannelOptions.UnsafePreferInlineCompletions"/>. It spins briefly on the
+    /// calling thread only while that dispatcher is parked. One receive at a time.
     /// </summary>
     /// <exception cref="MessageTooLargeException">The buffer is too small; the message stays unread.</exception>
     /// <exception cref="IicChannelClosedException">The peer closed and every message was received.</exception>
@@ -88,7 +90,7 @@ public sealed partial class IicChannel
             try
             {
                 if (TryReceiveWithoutWaiting(destination.Span, out var length)
-                    || (_endpoint.WaitToReceive(SpinDeadline()) && TryReceiveWithoutWaiting(destination.Span, out length)))
+                    || (ShouldSpinInline() && _endpoint.WaitToReceive(SpinDeadline()) && TryReceiveWithoutWaiting(destination.Span, out length)))
                 {
                     return new ValueTask<int>(length);
                 }
@@ -196,7 +198,7 @@ public sealed partial class IicChannel
         {
             try
             {
-                if (_endpoint.WaitToReceive(SpinDeadline()))
+                if (ShouldSpinInline() ? _endpoint.WaitToReceive(SpinDeadline()) : _endpoint.IsReceiveReady)
                 {
                     return ValueTask.CompletedTask;
                 }
@@ -273,6 +275,13 @@ public sealed partial class IicChannel
             _receiveGate.Exit();
         }
     }
+
+    /// <summary>
+    /// Whether an async receive spins on the caller's thread before handing the wait over. Not on a dispatcher thread
+    /// (an inline continuation: spinning there would stall the other receivers it serves), and not while this channel's
+    /// dispatcher is polling anyway (it catches the message within a poll round without taking a pool thread).
+    /// </summary>
+    private bool ShouldSpinInline() => !InterruptDispatcher.OnDispatcherThread && !_asyncReceive.DispatcherIsPolling;
 
     /// <summary>
     /// How long an async receive spins on the caller's thread before handing the wait to the dispatcher: the wait

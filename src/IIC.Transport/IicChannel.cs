@@ -32,7 +32,7 @@ public sealed partial class IicChannel : IDisposable, IAsyncDisposable
     {
         _endpoint = endpoint;
         Options = options;
-        _asyncReceive = new AsyncReceiveSource(endpoint);
+        _asyncReceive = new AsyncReceiveSource(endpoint, options.UnsafePreferInlineCompletions);
         TransportMetrics.Register(this);
         IicEventSource.Log.ChannelOpened(options.Name, endpoint.Side, Environment.ProcessId);
     }
@@ -45,6 +45,9 @@ public sealed partial class IicChannel : IDisposable, IAsyncDisposable
 
     /// <summary>The largest message (1 GiB).</summary>
     public static long MaxMessageLength => WindowEndpoint.MaxMessageLength;
+
+    /// <summary>The awaitable behind async receives (tests read which dispatcher serves it).</summary>
+    internal AsyncReceiveSource AsyncReceive => _asyncReceive;
 
     /// <summary>The underlying endpoint (window side, rings, doorbell and waiter); read counters with <see cref="GetStatistics"/>.</summary>
     internal WindowEndpoint Endpoint => _endpoint;

@@ -7,6 +7,11 @@ namespace IIC.Transport;
 /// The reusable awaitable behind a channel's async receive: one outstanding wait at a time, completed by an
 /// <see cref="InterruptDispatcher"/> thread when the channel's ring has data or the channel ends.
 /// No allocation per wait (a cancellable token costs one registration).
+/// <para>Where the continuation runs, as Kestrel's socket transport decides it (UnsafePreferInlineScheduling): by
+/// default it is queued to the thread pool (RunContinuationsAsynchronously), so user code never runs on the dispatcher;
+/// with inline completions (<see cref="ChannelOptions.UnsafePreferInlineCompletions"/>) it runs on the thread that completes the wait (the dispatcher, or a
+/// canceller), which saves the pool hop when the continuation is short or hands off itself. A captured
+/// SynchronizationContext or TaskScheduler is honoured either way (ManualResetValueTaskSourceCore posts to it).</para>
 /// </summary>
 internal sealed class AsyncReceiveSource : IValueTaskSource, IDisposable
 {
@@ -14,17 +19,37 @@ internal sealed class AsyncReceiveSource : IValueTaskSource, IDisposable
     private const int Waiting = 1;
     private const int Completed = 2;
 
-    private ManualResetValueTaskSourceCore<bool> _core = new() { RunContinuationsAsynchronously = true };
+    private ManualResetValueTaskSourceCore<bool> _core;
     private CancellationTokenRegistration _cancellation;
     private int _state;
     private int _disposed;
 
-    public AsyncReceiveSource(WindowEndpoint endpoint)
+    /// <param name="endpoint">The channel's endpoint.</param>
+    /// <param name="inlineCompletions">Run continuations on the completing thread (see the class remarks).</param>
+    public AsyncReceiveSource(WindowEndpoint endpoint, bool inlineCompletions = false)
     {
         Endpoint = endpoint;
+        InlineCompletions = inlineCompletions;
+        _core = new() { RunContinuationsAsynchronously = !inlineCompletions };
+        SpinCeilingTicks = DispatcherSpinPolicy.CeilingOf(endpoint.Waiter.Strategy);
     }
 
     public WindowEndpoint Endpoint { get; }
+
+    /// <summary>Whether continuations run on the completing thread instead of the thread pool.</summary>
+    public bool InlineCompletions { get; }
+
+    /// <summary>The most this receiver's wait strategy lets a dispatcher poll for it, in Stopwatch ticks.</summary>
+    public long SpinCeilingTicks { get; }
+
+    /// <summary>The dispatcher that served the last wait (a source goes back to it while it has room); null before the first.</summary>
+    public InterruptDispatcher? Dispatcher { get; set; }
+
+    /// <summary>
+    /// Whether this source's dispatcher is polling right now: then a new wait is caught within a poll round, and the
+    /// receiving thread (usually a pool thread, or the dispatcher itself) need not spin.
+    /// </summary>
+    public bool DispatcherIsPolling => Dispatcher is { State: DispatcherState.Polling };
 
     /// <summary>Whether the dispatcher should still wait for this source.</summary>
     public bool IsWaiting => Volatile.Read(ref _state) == Waiting;

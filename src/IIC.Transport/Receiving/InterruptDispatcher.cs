@@ -1,13 +1,20 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Runtime.Intrinsics.Arm;
+using System.Runtime.Intrinsics.X86;
 using IIC.Hardware;
 using IIC.Native;
 
 namespace IIC.Transport;
 
 /// <summary>
-/// A background thread that sleeps on behalf of asynchronous receivers: it arms their rings, announces sleep
-/// on their interrupt pages and waits on all of them at once with futex_waitv, so a parked ReceiveAsync holds
-/// no thread of its own. Each dispatcher serves up to <see cref="Capacity"/> receivers; more start more threads.
+/// A dedicated background thread that waits on behalf of asynchronous receivers, so an awaiting ReceiveAsync holds no
+/// thread of its own and never spins on a thread-pool thread. While traffic is continuous it polls its receivers' rings
+/// on its own thread for a budget learned like <see cref="WaitKind.Adaptive"/> (<see cref="DispatcherSpinPolicy"/>);
+/// when nothing comes within the budget it arms their rings, announces sleep on their interrupt pages and waits on all
+/// of them at once with futex_waitv (idle CPU ~0). Each dispatcher serves up to <see cref="Capacity"/> receivers; more
+/// start more threads. A receiver that became ready is completed from here: its continuation goes to the thread pool,
+/// or runs right here when the channel opted in with <see cref="ChannelOptions.UnsafePreferInlineCompletions"/>.
 /// </summary>
 internal sealed unsafe class InterruptDispatcher
 {
@@ -16,12 +23,27 @@ internal sealed unsafe class InterruptDispatcher
 
     private static readonly object s_lock = new();
     private static readonly List<InterruptDispatcher> s_dispatchers = [];
+    private static readonly long s_yieldAfterTicks = Stopwatch.Frequency / 50_000; // 20 µs of polling, as Waiter
+    private static readonly long s_descheduledTicks = Stopwatch.Frequency / 20_000; // a yield that took 50 µs
+    private const int SlowYieldLimit = 3; // slow yields in one round before the dispatcher parks (oversubscribed CPU)
+
+    [ThreadStatic]
+    private static InterruptDispatcher? t_current;
 
     private readonly ConcurrentQueue<AsyncReceiveSource> _incoming = new();
     private readonly List<AsyncReceiveSource> _active = [];
+    private readonly DispatcherSpinPolicy _policy = new();
     private readonly MappedMemory _control;
     private readonly int* _controlWord;
     private int _load;
+    private int _sleeping; // 1 while the dispatcher may be in (or about to enter) a futex wait: Register must wake it
+    private int _state = (int)DispatcherState.Polling;
+    private bool _hot; // traffic was seen since the last idle park: the next round polls first
+    private long _roundStart;
+    private long _polledCompletions;
+    private long _parkedCompletions;
+    private long _parks;
+    private long _oversubscribedRounds;
 
     private InterruptDispatcher(int index)
     {
@@ -32,98 +54,296 @@ internal sealed unsafe class InterruptDispatcher
         thread.Start();
     }
 
+    /// <summary>Whether the current thread is a dispatcher (running a receiver's inline continuation): it must not spin or block.</summary>
+    public static bool OnDispatcherThread => t_current is not null;
+
+    /// <summary>What the dispatcher is doing now (read by tests and by receivers deciding whether to spin themselves).</summary>
+    public DispatcherState State => (DispatcherState)Volatile.Read(ref _state);
+
+    /// <summary>Receivers completed while the dispatcher polled (no futex wait, no wake-up).</summary>
+    public long PolledCompletions => Volatile.Read(ref _polledCompletions);
+
+    /// <summary>Receivers completed after the dispatcher parked (futex_waitv).</summary>
+    public long ParkedCompletions => Volatile.Read(ref _parkedCompletions);
+
+    /// <summary>Times the dispatcher went to sleep in the kernel (with or without receivers).</summary>
+    public long Parks => Volatile.Read(ref _parks);
+
+    /// <summary>Polling rounds cut short because the CPU was oversubscribed.</summary>
+    public long OversubscribedRounds => Volatile.Read(ref _oversubscribedRounds);
+
+    /// <summary>Hands <paramref name="source"/> to a dispatcher with room (its previous one if it has), starting one if none has.</summary>
     public static void Register(AsyncReceiveSource source)
     {
-        InterruptDispatcher? chosen = null;
-        lock (s_lock)
+        var chosen = source.Dispatcher;
+        if (chosen is null || !chosen.TryReserve())
         {
-            foreach (var dispatcher in s_dispatchers)
-            {
-                if (Volatile.Read(ref dispatcher._load) < Capacity)
-                {
-                    chosen = dispatcher;
-                    break;
-                }
-            }
-            if (chosen is null)
-            {
-                chosen = new InterruptDispatcher(s_dispatchers.Count);
-                s_dispatchers.Add(chosen);
-            }
-            Interlocked.Increment(ref chosen._load);
+            chosen = ReserveAny();
+            source.Dispatcher = chosen;
         }
         // Keep the window mapped until the dispatcher has dropped the source, whatever the channel does meanwhile.
         var added = false;
         source.Endpoint.Window.Memory.DangerousAddRef(ref added);
         chosen._incoming.Enqueue(source);
+        // Dekker with the dispatcher's park: it sets _sleeping (full fence) before reading the control word, and we bump
+        // the word (full fence) before reading _sleeping. Either it sees our increment (its futex wait returns at once,
+        // and it drains the queue first anyway) or we see it sleeping and wake it. While it polls, no syscall at all.
         Interlocked.Increment(ref *chosen._controlWord);
-        Futex.Wake(chosen._controlWord, 1);
+        if (Volatile.Read(ref chosen._sleeping) != 0)
+        {
+            Futex.Wake(chosen._controlWord, 1);
+        }
+    }
+
+    private bool TryReserve()
+    {
+        var load = Volatile.Read(ref _load);
+        while (load < Capacity)
+        {
+            var seen = Interlocked.CompareExchange(ref _load, load + 1, load);
+            if (seen == load)
+            {
+                return true;
+            }
+            load = seen;
+        }
+        return false;
+    }
+
+    private static InterruptDispatcher ReserveAny()
+    {
+        lock (s_lock)
+        {
+            foreach (var dispatcher in s_dispatchers)
+            {
+                if (dispatcher.TryReserve())
+                {
+                    return dispatcher;
+                }
+            }
+            var created = new InterruptDispatcher(s_dispatchers.Count);
+            s_dispatchers.Add(created);
+            created.TryReserve(); // a new dispatcher has room
+            return created;
+        }
     }
 
     private void Run()
     {
+        t_current = this;
         var targets = new FutexWaitTarget[Futex.MaxWaitAnyCount];
         while (true)
         {
-            var control = Volatile.Read(ref *_controlWord);
-            while (_incoming.TryDequeue(out var source))
+            DrainIncoming();
+            if (_hot && Poll())
             {
-                _active.Add(source);
-            }
-            var count = 0;
-            targets[count++] = new FutexWaitTarget(_controlWord, control);
-            // The shortest park timeout of the receivers we sleep for, at most the default 100 ms: a cancelled receive
-            // is dropped (and its window released) when the dispatcher next wakes.
-            var sleepTimeout = WaitStrategy.DefaultParkTimeout;
-            for (var i = _active.Count - 1; i >= 0; i--)
-            {
-                var source = _active[i];
-                var endpoint = source.Endpoint;
-                if (!source.IsWaiting)
-                {
-                    Drop(i);
-                    continue;
-                }
-                var page = endpoint.ReceivePage;
-                var target = new ReceiveTarget(endpoint);
-                target.Arm(); // full fence
-                if (page.PrepareSleep(ref target, out var sequence) != SleepCheck.Announced) // the same Dekker half as Waiter's
-                {
-                    page.ClearPending();
-                    endpoint.DisarmReceive();
-                    source.Complete();
-                    Drop(i);
-                    continue;
-                }
-                targets[count++] = new FutexWaitTarget(page.SequenceWord, sequence);
-                var parkTimeout = endpoint.Waiter.Strategy.ParkTimeout;
-                sleepTimeout = parkTimeout < sleepTimeout ? parkTimeout : sleepTimeout;
-            }
-            if (count == 1 && _active.Count == 0)
-            {
-                Futex.Wait(_controlWord, control, Timeout.InfiniteTimeSpan);
                 continue;
             }
-            Futex.WaitAny(targets.AsSpan(0, count), sleepTimeout, out _);
+            ParkRound(targets);
+        }
+    }
+
+    private void DrainIncoming()
+    {
+        while (_incoming.TryDequeue(out var source))
+        {
+            _active.Add(source);
+            _hot = true;
+        }
+    }
+
+    /// <summary>
+    /// Polls the receivers' rings (and the incoming queue) on this thread for the learned budget. True when a receiver
+    /// completed (the caller starts the next round at once); false when the budget ran out or the CPU is oversubscribed,
+    /// and the caller parks.
+    /// </summary>
+    private bool Poll()
+    {
+        var start = Stopwatch.GetTimestamp();
+        _roundStart = start;
+        var ceiling = SpinCeiling();
+        var budget = _policy.BudgetTicks(ceiling);
+        if (budget <= 0)
+        {
+            return false;
+        }
+        Volatile.Write(ref _state, (int)DispatcherState.Polling);
+        var pollUntil = start + budget;
+        var yieldAfter = start + s_yieldAfterTicks;
+        var slowYields = 0;
+        while (true)
+        {
+            var completed = 0;
             for (var i = _active.Count - 1; i >= 0; i--)
             {
                 var source = _active[i];
-                var endpoint = source.Endpoint;
-                var page = endpoint.ReceivePage;
-                page.CancelSleep();
-                page.ClearPending();
                 if (!source.IsWaiting)
                 {
-                    endpoint.DisarmReceive();
-                    Drop(i);
+                    Drop(i); // cancelled or disposed meanwhile
                 }
-                else if (endpoint.IsReceiveReady)
+                else if (source.Endpoint.IsReceiveReady)
                 {
-                    endpoint.DisarmReceive();
-                    source.Complete();
                     Drop(i);
+                    completed++;
+                    Volatile.Write(ref _polledCompletions, _polledCompletions + 1); // counted first: the continuation may read it
+                    source.Complete(); // may run an opted-in continuation here; it can only add to _incoming
                 }
             }
+            if (completed > 0)
+            {
+                _policy.LearnGap(Stopwatch.GetTimestamp() - start, ceiling);
+                return true;
+            }
+            if (!_incoming.IsEmpty)
+            {
+                DrainIncoming();
+                ceiling = Math.Max(ceiling, SpinCeiling());
+            }
+            for (var i = 0; i < 32; i++)
+            {
+                Pause();
+            }
+            var now = Stopwatch.GetTimestamp();
+            if (now >= pollUntil)
+            {
+                return false;
+            }
+            if (now >= yieldAfter)
+            {
+                // Offer the CPU between rounds (sched_yield returns at once when nothing else wants it): on 2 vCPUs the
+                // message we poll for, and the application threads, may need this one. A yield that took long shows the
+                // CPU is oversubscribed; several in one round end the poll (the Waiter's rule).
+                Thread.Yield();
+                if (Stopwatch.GetTimestamp() - now > s_descheduledTicks && ++slowYields >= SlowYieldLimit)
+                {
+                    Interlocked.Increment(ref _oversubscribedRounds);
+                    _policy.LearnOversubscribed();
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// <summary>The largest poll ceiling of the receivers waiting now (their strategies'; 0 when all park at once).</summary>
+    private long SpinCeiling()
+    {
+        var ceiling = 0L;
+        foreach (var source in _active)
+        {
+            ceiling = Math.Max(ceiling, source.SpinCeilingTicks);
+        }
+        // With no receiver (a pool continuation is about to register the next receive), keep the last learned pace.
+        return _active.Count == 0 ? DispatcherSpinPolicy.MaxCeilingTicks : ceiling;
+    }
+
+    /// <summary>Arms every receiver, announces sleep on its page and waits on them all (and the control word) at once.</summary>
+    private void ParkRound(FutexWaitTarget[] targets)
+    {
+        if (!_hot)
+        {
+            _roundStart = Stopwatch.GetTimestamp();
+        }
+        var ceiling = SpinCeiling();
+        Interlocked.Exchange(ref _sleeping, 1); // full fence: Register's Dekker half
+        var control = Volatile.Read(ref *_controlWord);
+        if (!_incoming.IsEmpty)
+        {
+            Volatile.Write(ref _sleeping, 0);
+            return; // the next round takes them (and polls for them)
+        }
+        var count = 0;
+        targets[count++] = new FutexWaitTarget(_controlWord, control);
+        // The shortest park timeout of the receivers we sleep for, at most the default 100 ms: a cancelled receive
+        // is dropped (and its window released) when the dispatcher next wakes.
+        var sleepTimeout = WaitStrategy.DefaultParkTimeout;
+        var completed = false;
+        for (var i = _active.Count - 1; i >= 0; i--)
+        {
+            var source = _active[i];
+            var endpoint = source.Endpoint;
+            if (!source.IsWaiting)
+            {
+                Drop(i);
+                continue;
+            }
+            var page = endpoint.ReceivePage;
+            var target = new ReceiveTarget(endpoint);
+            target.Arm(); // full fence
+            if (page.PrepareSleep(ref target, out var sequence) != SleepCheck.Announced) // the same Dekker half as Waiter's
+            {
+                page.ClearPending();
+                endpoint.DisarmReceive();
+                Drop(i);
+                completed = true;
+                Volatile.Write(ref _parkedCompletions, _parkedCompletions + 1);
+                source.Complete();
+                continue;
+            }
+            targets[count++] = new FutexWaitTarget(page.SequenceWord, sequence);
+            var parkTimeout = endpoint.Waiter.Strategy.ParkTimeout;
+            sleepTimeout = parkTimeout < sleepTimeout ? parkTimeout : sleepTimeout;
+        }
+        if (completed)
+        {
+            CancelArmed();
+            Volatile.Write(ref _sleeping, 0);
+            _hot = true;
+            _policy.LearnGap(Stopwatch.GetTimestamp() - _roundStart, ceiling);
+            return;
+        }
+        Volatile.Write(ref _state, (int)DispatcherState.Parked);
+        Volatile.Write(ref _parks, _parks + 1);
+        var result = count == 1
+            ? Futex.Wait(_controlWord, control, Timeout.InfiniteTimeSpan)
+            : Futex.WaitAny(targets.AsSpan(0, count), sleepTimeout, out _);
+        Volatile.Write(ref _sleeping, 0);
+        Volatile.Write(ref _state, (int)DispatcherState.Polling);
+        var woken = 0;
+        for (var i = _active.Count - 1; i >= 0; i--)
+        {
+            var source = _active[i];
+            var endpoint = source.Endpoint;
+            var page = endpoint.ReceivePage;
+            page.CancelSleep();
+            page.ClearPending();
+            if (!source.IsWaiting)
+            {
+                endpoint.DisarmReceive();
+                Drop(i);
+            }
+            else if (endpoint.IsReceiveReady)
+            {
+                endpoint.DisarmReceive();
+                if (woken++ == 0 && result == FutexWaitResult.Woken)
+                {
+                    _policy.LearnWake(page.ReadRaisedAt()); // the peer's stamp, validated there
+                }
+                Drop(i);
+                Volatile.Write(ref _parkedCompletions, _parkedCompletions + 1); // counted first: the continuation may read it
+                source.Complete();
+            }
+        }
+        if (woken > 0)
+        {
+            _hot = true;
+            _policy.LearnGap(Stopwatch.GetTimestamp() - _roundStart, ceiling);
+        }
+        else if (result == FutexWaitResult.TimedOut)
+        {
+            _hot = false; // real idleness: the next round parks at once unless a receiver registers
+            _policy.LearnIdle((long)(sleepTimeout.TotalSeconds * Stopwatch.Frequency));
+        }
+    }
+
+    /// <summary>Undoes the sleep announcement and arming of the receivers left waiting (a round that completed one instead of parking).</summary>
+    private void CancelArmed()
+    {
+        foreach (var source in _active)
+        {
+            var endpoint = source.Endpoint;
+            endpoint.ReceivePage.CancelSleep();
+            endpoint.ReceivePage.ClearPending();
+            endpoint.DisarmReceive();
         }
     }
 
@@ -135,6 +355,18 @@ internal sealed unsafe class InterruptDispatcher
         Interlocked.Decrement(ref _load);
     }
 
+    private static void Pause()
+    {
+        if (X86Base.IsSupported)
+        {
+            X86Base.Pause();
+        }
+        else if (ArmBase.IsSupported)
+        {
+            ArmBase.Yield();
+        }
+    }
+
     /// <summary>An async receiver's endpoint as a wait target, for the shared sleep handshake.</summary>
     private readonly struct ReceiveTarget(WindowEndpoint endpoint) : IWaitTarget
     {
@@ -144,4 +376,14 @@ internal sealed unsafe class InterruptDispatcher
 
         public void Disarm() => endpoint.DisarmReceive();
     }
+}
+
+/// <summary>What an <see cref="InterruptDispatcher"/> is doing.</summary>
+internal enum DispatcherState
+{
+    /// <summary>Running: polling its receivers, completing them, or between rounds.</summary>
+    Polling,
+
+    /// <summary>Asleep in futex_waitv (or on its control word when it has no receivers).</summary>
+    Parked,
 }
