@@ -1,7 +1,9 @@
 // gRPC over four paths in one run, two processes: this process is the client; it starts itself again as the server
 // ("serve"): the stock greeter natively over IICFast (IIC.Grpc, no HTTP/2) and through Kestrel over HTTP/2 on IICFast,
 // TCP loopback and a Unix socket. Per path: unary (back to back), unary-idle (after gaps that put receivers to sleep),
-// server-stream (messages/s) and bidi-pingpong, 32 B payloads. The default run measures all of them in about a minute.
+// server-stream (messages/s) and bidi-pingpong, 32 B payloads; with unary-idle also the raw-futex row: a plain futex
+// ping-pong between the two processes after the same gaps (the floor unary-idle is compared with). The default run
+// measures all of them in about a minute.
 //   dotnet run -c Release --project perf/IIC.GrpcPerf -- [--json FILE] [--chart FILE] [--paths a,b] [--tests x,y]
 //        [--calls 5000] [--warmup 2000] [--idle-calls 200] [--idle-gap-ms 5] [--stream 200000] [--wait park|adaptive|...] [--inline]
 //        [--native-pool]   run native handlers and completions on the thread pool instead of inline on the reader threads
@@ -12,6 +14,10 @@ using IIC.GrpcPerf;
 
 if (args.Length > 0 && args[0] == "serve")
 {
+    if (args[7] != "-")
+    {
+        RawFutexPingPong.Serve(args[7]);
+    }
     await PerfServer.RunAsync(args[1], args[2], args[3], args[4] == "inline", args[5], args[6] == "native-inline");
     return 0;
 }
@@ -53,6 +59,9 @@ foreach (var a in new[] { "serve", hypervisor, directory, unixSocket, inline ? "
 {
     info.ArgumentList.Add(a);
 }
+// The raw-futex baseline's page: created before the server starts, so the server inherits it.
+using var rawFutex = tests.Contains("unary-idle") ? RawFutexPingPong.Create() : null;
+info.ArgumentList.Add(rawFutex?.Descriptor ?? "-");
 using var server = Process.Start(info)!;
 Uri? tcp = null;
 while (server.StandardOutput.ReadLine() is { } line && line != "ready")
@@ -73,6 +82,13 @@ var rows = new List<PerfRow>();
 var watch = Stopwatch.StartNew();
 try
 {
+    if (rawFutex is not null)
+    {
+        // The parking floor first, with the same gaps as every path's unary-idle: the target compares against it.
+        var row = rawFutex.Measure(idleCalls, idleGap);
+        rows.Add(row);
+        Console.Error.WriteLine(Report.Describe(row));
+    }
     foreach (var path in paths)
     {
         var (invoker, owner) = PerfPaths.Open(path, hypervisor, directory, wait, tcp, unixSocket, nativeInline);

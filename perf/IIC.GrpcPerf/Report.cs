@@ -22,13 +22,14 @@ internal static class Report
         ? string.Create(s_inv, $"{row.Path} {row.Test}: {rate:#,0} msgs/s")
         : string.Create(s_inv, $"{row.Path} {row.Test}: p50 {row.P50Ns / 1000:0.0} µs, p99 {row.P99Ns / 1000:0.0} µs");
 
-    /// <summary>One line per path: each test's p50/p99 in µs or rate, and the unary p50 against HTTP/2 TCP.</summary>
+    /// <summary>One line per path: each test's p50/p99 in µs or rate, the unary p50 against HTTP/2 TCP, and unary-idle against raw-futex.</summary>
     public static string Table(IReadOnlyList<PerfRow> rows)
     {
         var text = new StringBuilder();
-        text.AppendLine("| path | unary p50 µs | unary p99 µs | unary-idle p50 µs | unary-idle p99 µs | server-stream msgs/s | bidi p50 µs | bidi p99 µs | HTTP/2 TCP unary p50 / this |");
-        text.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        text.AppendLine("| path | unary p50 µs | unary p99 µs | unary-idle p50 µs | unary-idle p99 µs | server-stream msgs/s | bidi p50 µs | bidi p99 µs | HTTP/2 TCP unary p50 / this | unary-idle p50 / raw-futex |");
+        text.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         var tcp = rows.FirstOrDefault(r => r.Path == "http2-tcp" && r.Test == "unary")?.P50Ns;
+        var rawFutex = rows.FirstOrDefault(r => r.Path == "raw-futex" && r.Test == "unary-idle")?.P50Ns;
         foreach (var path in rows.Select(r => r.Path).Distinct())
         {
             PerfRow? Get(string test) => rows.FirstOrDefault(r => r.Path == path && r.Test == test);
@@ -38,7 +39,8 @@ internal static class Report
             var bidi = Get("bidi-pingpong");
             var rate = Get("server-stream")?.MsgsPerS is { } r ? r.ToString("#,0", s_inv) : "-";
             var ratio = tcp is { } t && unary?.P50Ns is { } p ? (t / p).ToString("0.0", s_inv) + "x" : "-";
-            text.AppendLine(string.Create(s_inv, $"| {path} | {Us(unary?.P50Ns)} | {Us(unary?.P99Ns)} | {Us(idle?.P50Ns)} | {Us(idle?.P99Ns)} | {rate} | {Us(bidi?.P50Ns)} | {Us(bidi?.P99Ns)} | {ratio} |"));
+            var idleRatio = rawFutex is { } f && idle?.P50Ns is { } q ? (q / f).ToString("0.00", s_inv) + "x" : "-";
+            text.AppendLine(string.Create(s_inv, $"| {path} | {Us(unary?.P50Ns)} | {Us(unary?.P99Ns)} | {Us(idle?.P50Ns)} | {Us(idle?.P99Ns)} | {rate} | {Us(bidi?.P50Ns)} | {Us(bidi?.P99Ns)} | {ratio} | {idleRatio} |"));
         }
         return text.ToString();
     }
