@@ -30,6 +30,28 @@ public sealed class CallShapeTests(TesterFixture fixture)
     }
 
     [Theory]
+    [InlineData("native")]
+    [InlineData("native-inline")]
+    public async Task Unary_NativeCallTakesOneFrameEachWay(string path)
+    {
+        // A small request rides in CallStart and the reply in Trailers (FrameFlags.WithMessage): one channel message each
+        // way, so a sleeping peer is woken once per direction. Counted on the client's channel, not timed.
+        using var channel = fixture.Open(path);
+        var client = new Tester.TesterClient(channel.CallInvoker);
+        Assert.Equal("warm", (await client.UnaryAsync(new Request { Text = "warm" }, deadline: DateTime.UtcNow + s_timeout)).Text);
+        var connection = Assert.Single(((IIC.Grpc.Client.IicCallInvoker)channel.CallInvoker).OpenChannels);
+        var before = connection.GetStatistics();
+        const int Calls = 50;
+        for (var i = 0; i < Calls; i++)
+        {
+            Assert.Equal("c" + i, (await client.UnaryAsync(new Request { Text = "c" + i }, deadline: DateTime.UtcNow + s_timeout)).Text);
+        }
+        var after = connection.GetStatistics();
+        Assert.Equal(Calls, after.MessagesSent - before.MessagesSent);
+        Assert.Equal(Calls, after.MessagesReceived - before.MessagesReceived);
+    }
+
+    [Theory]
     [MemberData(nameof(Paths.Both), MemberType = typeof(Paths))]
     public async Task Unary_EachCallRunsInItsOwnDiScope(string path)
     {

@@ -103,9 +103,14 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
         {
             _cancellation = _options.CancellationToken.UnsafeRegister(static state => ((ClientCallBase)state!).CompleteLocally(Cancelled), this);
         }
+        FrameBuilder? requestFrame = null;
         try
         {
-            SendCallStart(timeoutMicroseconds);
+            // The request is serialized first, so a small one rides in the CallStart frame (FrameFlags.WithMessage):
+            // one frame, one wake-up of a sleeping server, where CallStart then Message could wake it twice.
+            requestFrame = sendRequest ? Serialization.Serialize(_method.RequestMarshaller, request!, _maxSend) : null;
+            var carried = requestFrame is not null && _connection.CanCarry(requestFrame);
+            SendCallStart(timeoutMicroseconds, carried ? requestFrame : null);
             bool cancelledMeanwhile;
             lock (_gate)
             {
@@ -117,9 +122,9 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
                 SendCancel();
                 return;
             }
-            if (sendRequest)
+            if (requestFrame is not null && !carried)
             {
-                SendRequest(request!, endStream: true);
+                _connection.SendMessage(requestFrame, _streamId, endStream: true);
             }
         }
         catch (RpcException e)
@@ -130,25 +135,45 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
         {
             CompleteLocally(new Status(StatusCode.Unavailable, "The connection to the server failed: " + e.Message, e));
         }
+        finally
+        {
+            if (requestFrame is not null)
+            {
+                FrameBuilder.Return(requestFrame);
+            }
+        }
     }
 
     private static Status Cancelled => new(StatusCode.Cancelled, "Call canceled by the client.");
 
-    private void SendCallStart(long timeoutMicroseconds)
+    /// <summary>Sends CallStart; with <paramref name="request"/> (a serialized message the connection can carry) in the same frame.</summary>
+    private void SendCallStart(long timeoutMicroseconds, FrameBuilder? request)
     {
+        if (request is not null)
+        {
+            CallConnection.StartCarrierFrame(request, FrameType.CallStart, FrameFlags.EndStream, _streamId);
+            WriteCallStartFields(request, timeoutMicroseconds);
+            _connection!.SendFrame(request.Written);
+            return;
+        }
         var builder = FrameBuilder.Rent();
         try
         {
             Frame.WriteHeader(builder.Reserve(Frame.HeaderLength), FrameType.CallStart, FrameFlags.None, _streamId);
-            builder.WriteInt64(timeoutMicroseconds);
-            builder.WriteShortString(_method.FullName);
-            MetadataCodec.Write(builder, _options.Headers);
+            WriteCallStartFields(builder, timeoutMicroseconds);
             _connection!.SendFrame(builder.Written);
         }
         finally
         {
             FrameBuilder.Return(builder);
         }
+    }
+
+    private void WriteCallStartFields(FrameBuilder builder, long timeoutMicroseconds)
+    {
+        builder.WriteInt64(timeoutMicroseconds);
+        builder.WriteShortString(_method.FullName);
+        MetadataCodec.Write(builder, _options.Headers);
     }
 
     private void SendRequest(TRequest request, bool endStream)

@@ -69,25 +69,9 @@ internal sealed class ClientConnection : CallConnection
         switch (type)
         {
             case FrameType.Message:
-                if (call is null)
+                if (call is not null)
                 {
-                    return;
-                }
-                ReceivedMessage message;
-                bool whole;
-                try
-                {
-                    whole = call.Assembler.Add(flags, body, _maxReceive, out message);
-                }
-                catch (MessageLimitException e)
-                {
-                    call.Assembler.Reset();
-                    call.CompleteLocally(new Status(StatusCode.ResourceExhausted, e.Message));
-                    return;
-                }
-                if (whole)
-                {
-                    call.OnMessage(message);
+                    AddChunk(call, flags, body);
                 }
                 return;
             case FrameType.ResponseHeaders:
@@ -99,6 +83,15 @@ internal sealed class ClientConnection : CallConnection
             }
             case FrameType.Trailers:
             {
+                if ((flags & FrameFlags.WithMessage) != 0)
+                {
+                    // The single response rides in front of the status: deliver it first, as if a Message frame came.
+                    var carried = CallConnection.TakeCarriedMessage(body, out body);
+                    if (call is not null && !AddChunk(call, FrameFlags.First | FrameFlags.Last, carried))
+                    {
+                        return; // over the limit: the call already ended with ResourceExhausted
+                    }
+                }
                 var reader = new FrameReader(body);
                 var code = reader.ReadInt32();
                 var detail = reader.ReadLongString();
@@ -109,6 +102,28 @@ internal sealed class ClientConnection : CallConnection
             default:
                 throw new InvalidDataException($"A server sent a call frame of type {(byte)type}, which only clients send or nobody does (the peer is broken).");
         }
+    }
+
+    /// <summary>Adds one chunk to the call's message; false when the message is over the limit (the call ended).</summary>
+    private bool AddChunk(ClientCallBase call, FrameFlags flags, ReadOnlySpan<byte> body)
+    {
+        ReceivedMessage message;
+        bool whole;
+        try
+        {
+            whole = call.Assembler.Add(flags, body, _maxReceive, out message);
+        }
+        catch (MessageLimitException e)
+        {
+            call.Assembler.Reset();
+            call.CompleteLocally(new Status(StatusCode.ResourceExhausted, e.Message));
+            return false;
+        }
+        if (whole)
+        {
+            call.OnMessage(message);
+        }
+        return true;
     }
 
     protected override void OnClosed(Exception reason)

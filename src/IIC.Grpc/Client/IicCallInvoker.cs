@@ -42,6 +42,9 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
     /// <summary>The IICFast service the calls go to.</summary>
     public string Service { get; }
 
+    /// <summary>The channels of the connections open now (tests read their statistics).</summary>
+    internal IEnumerable<IicChannel> OpenChannels => _connections.OfType<ClientConnection>().Select(c => c.Channel);
+
     /// <inheritdoc />
     /// <exception cref="InvalidOperationException">Called on a connection's reader thread (code continuing inline after an awaited call with <see cref="IicGrpcClientOptions.InlineCompletions"/>): it would wait for itself; await the call instead.</exception>
     public override TResponse BlockingUnaryCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request)

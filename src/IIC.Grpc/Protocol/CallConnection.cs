@@ -88,6 +88,42 @@ internal abstract class CallConnection : IDisposable
         }
     }
 
+    /// <summary>
+    /// Whether a serialized message (in <paramref name="builder"/>, as <see cref="Serialization.Serialize"/> left it) is
+    /// small enough to ride in a CallStart or Trailers frame (<see cref="FrameFlags.WithMessage"/>): one chunk at most.
+    /// </summary>
+    public bool CanCarry(FrameBuilder builder) => builder.Length - Frame.FirstChunkHeaderLength <= _chunkData;
+
+    /// <summary>
+    /// Turns <paramref name="builder"/> (a serialized message behind room for a first chunk header) into the start of a
+    /// <paramref name="type"/> frame carrying it (<see cref="FrameFlags.WithMessage"/>): writes the header and the length;
+    /// the caller appends the type's own fields and sends <see cref="FrameBuilder.Written"/>.
+    /// </summary>
+    public static void StartCarrierFrame(FrameBuilder builder, FrameType type, FrameFlags flags, uint streamId)
+    {
+        var buffer = builder.Buffer;
+        Frame.WriteHeader(buffer, type, flags | FrameFlags.WithMessage, streamId);
+        BinaryPrimitives.WriteUInt32LittleEndian(buffer.AsSpan(Frame.HeaderLength), (uint)(builder.Length - Frame.FirstChunkHeaderLength));
+    }
+
+    /// <summary>
+    /// Takes the message a <see cref="FrameFlags.WithMessage"/> frame carries off the front of <paramref name="body"/>:
+    /// returns it as a first-and-last chunk body (<c>[length u32][bytes]</c>, for <see cref="MessageAssembler.Add"/>) and
+    /// leaves the type's own fields in <paramref name="rest"/>.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The announced length runs past the frame (a broken peer).</exception>
+    public static ReadOnlySpan<byte> TakeCarriedMessage(ReadOnlySpan<byte> body, out ReadOnlySpan<byte> rest)
+    {
+        var reader = new FrameReader(body);
+        var length = reader.ReadUInt32();
+        if (length > (uint)reader.Rest.Length)
+        {
+            throw new InvalidDataException($"A frame announces a carried message of {length} bytes and has {reader.Rest.Length} left (the peer is broken).");
+        }
+        rest = reader.Rest[(int)length..];
+        return body[..(4 + (int)length)];
+    }
+
     [ThreadStatic]
     private static bool t_isReader;
 

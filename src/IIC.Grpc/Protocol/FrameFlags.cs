@@ -1,6 +1,6 @@
 namespace IIC.Grpc.Protocol;
 
-/// <summary>Flags of a <see cref="FrameType.Message"/> frame (byte 1).</summary>
+/// <summary>Flags of a frame (byte 1): chunk flags of a <see cref="FrameType.Message"/>, and <see cref="WithMessage"/>.</summary>
 [Flags]
 internal enum FrameFlags : byte
 {
@@ -15,4 +15,11 @@ internal enum FrameFlags : byte
 
     /// <summary>After this message the client sends no more (a half-close folded into the message frame).</summary>
     EndStream = 4,
+
+    /// <summary>
+    /// CallStart and Trailers: the body begins with one whole message, <c>[length u32][bytes]</c> (a first and last
+    /// chunk's body), then the frame type's own fields. A unary call then takes one frame each way, so a sleeping
+    /// receiver is woken once per direction instead of once per frame. On CallStart, <see cref="EndStream"/> may be set too.
+    /// </summary>
+    WithMessage = 8,
 }

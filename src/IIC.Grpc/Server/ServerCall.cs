@@ -81,6 +81,7 @@ internal sealed class ServerCall<TService, TRequest, TResponse> : ServerCallBase
     private async Task RunAsync()
     {
         Status status;
+        FrameBuilder? single = null; // the single response, sent with the trailers
         var scope = _handler.Services.CreateAsyncScope();
         TService? service = null;
         var created = false;
@@ -90,13 +91,13 @@ internal sealed class ServerCall<TService, TRequest, TResponse> : ServerCallBase
             switch (_handler.Type)
             {
                 case MethodType.Unary:
-                    WriteResponse(await _handler.Unary!(service, TakeSingle(), this).ConfigureAwait(false));
+                    single = SerializeSingle(await _handler.Unary!(service, TakeSingle(), this).ConfigureAwait(false));
                     break;
                 case MethodType.ServerStreaming:
                     await _handler.ServerStreaming!(service, TakeSingle(), this, this).ConfigureAwait(false);
                     break;
                 case MethodType.ClientStreaming:
-                    WriteResponse(await _handler.ClientStreaming!(service, this, this).ConfigureAwait(false));
+                    single = SerializeSingle(await _handler.ClientStreaming!(service, this, this).ConfigureAwait(false));
                     break;
                 default:
                     await _handler.DuplexStreaming!(service, this, this, this).ConfigureAwait(false);
@@ -130,7 +131,7 @@ internal sealed class ServerCall<TService, TRequest, TResponse> : ServerCallBase
             }
             await scope.DisposeAsync().ConfigureAwait(false);
         }
-        Finish(status);
+        Finish(status, single);
     }
 
     private string FullName() => _handler.FullName;
@@ -150,6 +151,18 @@ internal sealed class ServerCall<TService, TRequest, TResponse> : ServerCallBase
         var message = _single;
         _single = default;
         return Serialization.Deserialize(_handler.Method.RequestMarshaller, message);
+    }
+
+    /// <summary>Serializes the single response of a unary or client streaming call; null when the client is gone.</summary>
+    private FrameBuilder? SerializeSingle(TResponse response)
+    {
+        ArgumentNullException.ThrowIfNull(response);
+        if (ClientGone)
+        {
+            return null;
+        }
+        ImplyResponseHeaders();
+        return Serialization.Serialize(_handler.Method.ResponseMarshaller, response, _handler.MaxSend);
     }
 
     private void WriteResponse(TResponse response)

@@ -125,17 +125,35 @@ internal abstract class ServerCallBase : ServerCallContext
     /// <summary>Marks the headers as implied (by a message or the trailers).</summary>
     protected void ImplyResponseHeaders() => Volatile.Write(ref _responseHeadersSent, 1);
 
-    /// <summary>Sends the status and trailers, unless the client is gone; removes the call; disposes the token source.</summary>
-    protected void Finish(Status status)
+    /// <summary>
+    /// Sends the status and trailers, unless the client is gone; removes the call; disposes the token source. With
+    /// <paramref name="response"/> (a single response serialized by <see cref="Serialization.Serialize"/>, which this
+    /// returns) the response goes first: in the Trailers frame itself when it is small (<see cref="FrameFlags.WithMessage"/>:
+    /// one frame, one wake-up of a sleeping client), else as Message frames before it.
+    /// </summary>
+    protected void Finish(Status status, FrameBuilder? response = null)
     {
         Connection.Remove(StreamId);
         Assembler.Reset();
         if (!ClientGone)
         {
-            var builder = FrameBuilder.Rent();
+            var carried = response is not null && Connection.CanCarry(response);
+            var trailers = carried ? null : FrameBuilder.Rent();
             try
             {
-                Frame.WriteHeader(builder.Reserve(Frame.HeaderLength), FrameType.Trailers, FrameFlags.None, StreamId);
+                if (response is not null && !carried)
+                {
+                    Connection.SendMessage(response, StreamId, endStream: false);
+                }
+                var builder = trailers ?? response!;
+                if (trailers is null)
+                {
+                    CallConnection.StartCarrierFrame(builder, FrameType.Trailers, FrameFlags.None, StreamId);
+                }
+                else
+                {
+                    Frame.WriteHeader(builder.Reserve(Frame.HeaderLength), FrameType.Trailers, FrameFlags.None, StreamId);
+                }
                 builder.WriteInt32((int)status.StatusCode);
                 builder.WriteLongString(status.Detail ?? "");
                 MetadataCodec.Write(builder, _responseTrailers);
@@ -147,8 +165,15 @@ internal abstract class ServerCallBase : ServerCallContext
             }
             finally
             {
-                FrameBuilder.Return(builder);
+                if (trailers is not null)
+                {
+                    FrameBuilder.Return(trailers);
+                }
             }
+        }
+        if (response is not null)
+        {
+            FrameBuilder.Return(response);
         }
         _cancellation.Dispose();
     }

@@ -52,25 +52,22 @@ internal sealed class ServerConnection : CallConnection
         switch (type)
         {
             case FrameType.CallStart:
-                StartCall(streamId, body);
+            {
+                var carried = (flags & FrameFlags.WithMessage) != 0 ? CallConnection.TakeCarriedMessage(body, out body) : default;
+                var call = StartCall(streamId, body);
+                if (call is not null && (flags & FrameFlags.WithMessage) != 0)
+                {
+                    // The request rode in the CallStart frame: hand it over as if its Message frame came next.
+                    AddChunk(call, FrameFlags.First | FrameFlags.Last | (flags & FrameFlags.EndStream), carried);
+                }
                 return;
+            }
             case FrameType.Message:
             {
                 var call = Find(streamId);
-                if (call is null)
+                if (call is not null) // else a call that already ended (the client had not seen its trailers yet)
                 {
-                    return; // a call that already ended (the client had not seen its trailers yet)
-                }
-                try
-                {
-                    if (call.Assembler.Add(flags, body, _maxReceive, out var message))
-                    {
-                        call.OnMessage(message, (flags & FrameFlags.EndStream) != 0);
-                    }
-                }
-                catch (MessageLimitException e)
-                {
-                    Refuse(call, new Status(StatusCode.ResourceExhausted, e.Message));
+                    AddChunk(call, flags, body);
                 }
                 return;
             }
@@ -92,7 +89,23 @@ internal sealed class ServerConnection : CallConnection
         }
     }
 
-    private void StartCall(uint streamId, ReadOnlySpan<byte> body)
+    private void AddChunk(ServerCallBase call, FrameFlags flags, ReadOnlySpan<byte> body)
+    {
+        try
+        {
+            if (call.Assembler.Add(flags, body, _maxReceive, out var message))
+            {
+                call.OnMessage(message, (flags & FrameFlags.EndStream) != 0);
+            }
+        }
+        catch (MessageLimitException e)
+        {
+            Refuse(call, new Status(StatusCode.ResourceExhausted, e.Message));
+        }
+    }
+
+    /// <summary>Opens a call; null when the method is unknown (answered with Unimplemented).</summary>
+    private ServerCallBase? StartCall(uint streamId, ReadOnlySpan<byte> body)
     {
         var reader = new FrameReader(body);
         var timeout = reader.ReadInt64();
@@ -101,7 +114,7 @@ internal sealed class ServerConnection : CallConnection
         if (!_methods.TryGetValue(methodName, out var method))
         {
             SendTrailersOnly(streamId, new Status(StatusCode.Unimplemented, $"Method {methodName} is unimplemented on IICFast service '{ServiceName}'."));
-            return;
+            return null;
         }
         var call = method.CreateCall(this, streamId, headers, timeout);
         lock (_callsLock)
@@ -115,6 +128,7 @@ internal sealed class ServerConnection : CallConnection
         {
             call.Launch();
         }
+        return call;
     }
 
     /// <summary>Ends a call before its handler runs (or while it runs) with <paramref name="status"/>.</summary>
