@@ -24,7 +24,10 @@ internal ref struct FrameReader(ReadOnlySpan<byte> body)
 
     public long ReadInt64() => BinaryPrimitives.ReadInt64LittleEndian(Take(8));
 
-    public string ReadShortString() => Encoding.UTF8.GetString(Take(ReadUInt16()));
+    public string ReadShortString() => Encoding.UTF8.GetString(ReadShortStringBytes());
+
+    /// <summary>A <c>str16</c>'s UTF-8 bytes, in place (no string made).</summary>
+    public ReadOnlySpan<byte> ReadShortStringBytes() => Take(ReadUInt16());
 
     public string ReadLongString() => Encoding.UTF8.GetString(Take(checked((int)Math.Min(ReadUInt32(), int.MaxValue))));
 

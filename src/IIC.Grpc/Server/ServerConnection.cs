@@ -11,7 +11,7 @@ namespace IIC.Grpc.Server;
 /// </summary>
 internal sealed class ServerConnection : CallConnection
 {
-    private readonly IReadOnlyDictionary<string, ServerMethod> _methods;
+    private readonly Dictionary<string, ServerMethod>.AlternateLookup<ReadOnlySpan<char>> _methods;
     private readonly Dictionary<uint, ServerCallBase> _calls = [];
     private readonly Lock _callsLock = new();
     private readonly int _maxReceive;
@@ -22,7 +22,8 @@ internal sealed class ServerConnection : CallConnection
         : base(channel, "iic-grpc-server")
     {
         ServiceName = serviceName;
-        _methods = methods;
+        // Looked up by the name's characters, decoded on the stack: opening a call makes no string for its method name.
+        _methods = (methods as Dictionary<string, ServerMethod> ?? new Dictionary<string, ServerMethod>(methods, StringComparer.Ordinal)).GetAlternateLookup<ReadOnlySpan<char>>();
         _maxReceive = maxReceive;
         _log = log;
         _onClosed = onClosed;
@@ -104,16 +105,28 @@ internal sealed class ServerConnection : CallConnection
         }
     }
 
+    private bool TryFindMethod(ReadOnlySpan<byte> utf8Name, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out ServerMethod? method)
+    {
+        const int StackLimit = 512;
+        if (utf8Name.Length > StackLimit)
+        {
+            return _methods.TryGetValue(System.Text.Encoding.UTF8.GetString(utf8Name), out method);
+        }
+        Span<char> name = stackalloc char[StackLimit]; // UTF-8 never decodes to more chars than bytes
+        var length = System.Text.Encoding.UTF8.GetChars(utf8Name, name);
+        return _methods.TryGetValue(name[..length], out method);
+    }
+
     /// <summary>Opens a call; null when the method is unknown (answered with Unimplemented).</summary>
     private ServerCallBase? StartCall(uint streamId, ReadOnlySpan<byte> body)
     {
         var reader = new FrameReader(body);
         var timeout = reader.ReadInt64();
-        var methodName = reader.ReadShortString();
+        var methodName = reader.ReadShortStringBytes();
         var headers = MetadataCodec.Read(ref reader);
-        if (!_methods.TryGetValue(methodName, out var method))
+        if (!TryFindMethod(methodName, out var method))
         {
-            SendTrailersOnly(streamId, new Status(StatusCode.Unimplemented, $"Method {methodName} is unimplemented on IICFast service '{ServiceName}'."));
+            SendTrailersOnly(streamId, new Status(StatusCode.Unimplemented, $"Method {System.Text.Encoding.UTF8.GetString(methodName)} is unimplemented on IICFast service '{ServiceName}'."));
             return null;
         }
         var call = method.CreateCall(this, streamId, headers, timeout);
