@@ -40,6 +40,7 @@ internal sealed unsafe class InterruptDispatcher
     private int _state = (int)DispatcherState.Polling;
     private bool _hot; // traffic was seen since the last idle park: the next round polls first
     private long _roundStart;
+    private long _lastCeiling;
     private long _polledCompletions;
     private long _parkedCompletions;
     private long _parks;
@@ -224,16 +225,24 @@ internal sealed unsafe class InterruptDispatcher
         }
     }
 
-    /// <summary>The largest poll ceiling of the receivers waiting now (their strategies'; 0 when all park at once).</summary>
+    /// <summary>
+    /// The largest poll ceiling of the receivers waiting now (their strategies'; 0 when all park at once). With none
+    /// waiting (a pool continuation is about to register the next receive), that of the last ones: receivers that asked
+    /// to park are never polled for, not even while the dispatcher waits for them to come back.
+    /// </summary>
     private long SpinCeiling()
     {
+        if (_active.Count == 0)
+        {
+            return _lastCeiling;
+        }
         var ceiling = 0L;
         foreach (var source in _active)
         {
             ceiling = Math.Max(ceiling, source.SpinCeilingTicks);
         }
-        // With no receiver (a pool continuation is about to register the next receive), keep the last learned pace.
-        return _active.Count == 0 ? DispatcherSpinPolicy.MaxCeilingTicks : ceiling;
+        _lastCeiling = ceiling;
+        return ceiling;
     }
 
     /// <summary>Arms every receiver, announces sleep on its page and waits on them all (and the control word) at once.</summary>
