@@ -103,6 +103,8 @@ public sealed partial class IicChannel
         return ReceiveSlowAsync(destination, cancellationToken);
     }
 
+    // Pooled state machines: a receive that waits allocates nothing in the steady state (as the runtime's sockets do).
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<int> ReceiveSlowAsync(Memory<byte> destination, CancellationToken cancellationToken)
     {
         while (true)
@@ -126,6 +128,7 @@ public sealed partial class IicChannel
     /// on a SingleReader channel (the source throws); on a default channel this receiver takes its turn, looking again
     /// every millisecond (only while two async receives overlap; the single-waiter path allocates nothing).
     /// </summary>
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask WaitForAsyncTurnAsync(CancellationToken cancellationToken)
     {
         if (Options.SingleReader)
