@@ -111,15 +111,22 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
             requestFrame = sendRequest ? Serialization.Serialize(_method.RequestMarshaller, request!, _maxSend) : null;
             var carried = requestFrame is not null && _connection.CanCarry(requestFrame);
             SendCallStart(timeoutMicroseconds, carried ? requestFrame : null);
+            bool endedMeanwhile;
             bool cancelledMeanwhile;
             lock (_gate)
             {
                 _started = true;
-                cancelledMeanwhile = _done;
+                endedMeanwhile = _done;
+                // Ended here (token, deadline) before it was marked started: the server must hear of it. Ended by the
+                // server (its trailers can overtake this line when the request rode in CallStart): nothing to send.
+                cancelledMeanwhile = _done && _localFailure;
             }
-            if (cancelledMeanwhile)
+            if (endedMeanwhile)
             {
-                SendCancel();
+                if (cancelledMeanwhile)
+                {
+                    SendCancel();
+                }
                 return;
             }
             if (requestFrame is not null && !carried)
