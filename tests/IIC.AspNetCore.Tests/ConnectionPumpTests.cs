@@ -19,7 +19,7 @@ public class ConnectionPumpTests
     public async Task Messages_cross_both_pumps_in_order_with_allocations_independent_of_their_size(int size)
     {
         var (client, serverSide) = IicChannel.CreatePair(IicTransportOptions.DefaultChannelOptions with { RingCapacity = 64 * 1024 });
-        var connection = new IicConnection(serverSide, new IicEndPoint("pump"), inlineScheduling: false);
+        var connection = new IicConnection(serverSide, new IicEndPoint("pump"), IicPipeOptions.Default);
         connection.Start();
         try
         {
