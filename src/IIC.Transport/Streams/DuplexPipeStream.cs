@@ -12,6 +12,7 @@ namespace IIC.Transport;
 /// </summary>
 internal sealed class DuplexPipeStream(IicDuplexPipe pipe) : Stream
 {
+    private static readonly TimeSpan s_drainTimeout = TimeSpan.FromSeconds(5);
     private int _disposed;
 
     public override bool CanRead => _disposed == 0;
@@ -39,6 +40,10 @@ internal sealed class DuplexPipeStream(IicDuplexPipe pipe) : Stream
         var reader = pipe.Input;
         if (!reader.TryRead(out var result))
         {
+            if (pipe.OnReceiveThread)
+            {
+                throw new InvalidOperationException("A synchronous read on the pipe's receive thread (an inline continuation) would wait for itself; read asynchronously there.");
+            }
             result = reader.ReadAsync().AsTask().GetAwaiter().GetResult();
         }
         return Take(reader, result, buffer);
@@ -137,7 +142,8 @@ internal sealed class DuplexPipeStream(IicDuplexPipe pipe) : Stream
     {
         if (disposing && Interlocked.Exchange(ref _disposed, 1) == 0)
         {
-            pipe.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            // Publishes what was flushed and closes the channel; does not wait for the receive thread (see DisposeAsync).
+            pipe.DisposeAsync(s_drainTimeout, waitForReceiveThread: false).AsTask().GetAwaiter().GetResult();
         }
         base.Dispose(disposing);
     }
@@ -146,7 +152,7 @@ internal sealed class DuplexPipeStream(IicDuplexPipe pipe) : Stream
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
-            await pipe.DisposeAsync().ConfigureAwait(false);
+            await pipe.DisposeAsync(s_drainTimeout, waitForReceiveThread: false).ConfigureAwait(false);
         }
         await base.DisposeAsync().ConfigureAwait(false);
     }

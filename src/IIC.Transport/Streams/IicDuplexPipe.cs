@@ -76,6 +76,9 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// <summary>Completes when the receive thread has exited.</summary>
     public Task ReceiveEnded => _receiveEnded.Task;
 
+    /// <summary>Whether the caller runs on the receive thread (an inline continuation), where waiting for the pipe would wait for itself.</summary>
+    public bool OnReceiveThread => Thread.CurrentThread == _receiveThread;
+
     /// <summary>The receive thread (tests watch its lifecycle).</summary>
     internal Thread ReceiveThread => _receiveThread;
 
@@ -103,34 +106,37 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
 
     /// <summary>
     /// Finishes: completes both application ends, lets the send loop publish what was flushed (waiting at most
-    /// <paramref name="drainTimeout"/> for a peer that stopped reading, then dropping it), closes the channel, and waits for
-    /// the receive thread to exit.
+    /// <paramref name="drainTimeout"/> for a peer that stopped reading, then dropping it), closes the channel (which wakes
+    /// a parked receive thread), and, with <paramref name="waitForReceiveThread"/>, waits for the receive thread to exit.
+    /// A synchronous Dispose must not wait for it: the receive thread may be running an inline reader that waits for a
+    /// lock the disposing thread holds (SocketsHttpHandler disposes its stream under its connection lock).
     /// </summary>
-    public async ValueTask DisposeAsync(TimeSpan drainTimeout)
+    public async ValueTask DisposeAsync(TimeSpan drainTimeout, bool waitForReceiveThread = true)
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            await _output.Writer.CompleteAsync().ConfigureAwait(false);
+            await _input.Reader.CompleteAsync().ConfigureAwait(false);
+            try
+            {
+                await _sending.WaitAsync(drainTimeout).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                _stopSending.Cancel();
+                await _sending.ConfigureAwait(false);
+            }
+            _input.Writer.CancelPendingFlush(); // a receive thread paused by back pressure
+            _channel.Dispose(); // wakes a parked receive thread: it sees the disposal and exits
+            if (Volatile.Read(ref _started) == 0)
+            {
+                _receiveEnded.TrySetResult();
+            }
+        }
+        if (waitForReceiveThread && !OnReceiveThread)
         {
             await _receiveEnded.Task.ConfigureAwait(false);
-            return;
         }
-        await _output.Writer.CompleteAsync().ConfigureAwait(false);
-        await _input.Reader.CompleteAsync().ConfigureAwait(false);
-        try
-        {
-            await _sending.WaitAsync(drainTimeout).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
-        {
-            _stopSending.Cancel();
-            await _sending.ConfigureAwait(false);
-        }
-        _input.Writer.CancelPendingFlush(); // a receive thread paused by back pressure
-        _channel.Dispose(); // wakes a parked receive thread: it sees the disposal and exits
-        if (Volatile.Read(ref _started) == 0)
-        {
-            _receiveEnded.TrySetResult();
-        }
-        await _receiveEnded.Task.ConfigureAwait(false);
         // The token source holds no timer and is not disposed: a late Abort may still cancel it harmlessly.
     }
 
