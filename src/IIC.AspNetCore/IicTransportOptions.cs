@@ -31,9 +31,9 @@ public sealed class IicTransportOptions
 
     /// <summary>
     /// The channel options HTTP/2 connections use unless told otherwise: 1 MiB rings and <see cref="WaitStrategy.Park"/>.
-    /// Not the transport's adaptive default: Kestrel and SocketsHttpHandler read with ReadAsync on thread-pool threads,
-    /// and a receive that spins before parking holds a pool thread the HTTP/2 stack needs for the very work it waits for
-    /// (perf/IIC.GrpcPerf, 2 CPUs: unary p50 2.4 ms adaptive, 0.18 ms park).
+    /// Each connection's receive thread waits with this strategy. Not the transport's adaptive default: on a loaded
+    /// 2-CPU machine a spinning receive thread takes CPU from the thread-pool threads doing the HTTP/2 work it waits for,
+    /// and park measured as well or better there (perf/IIC.GrpcPerf <c>--wait</c>); with spare cores adaptive may win.
     /// </summary>
     public static ChannelOptions DefaultChannelOptions { get; } = ChannelOptions.Default with { WaitStrategy = WaitStrategy.Park };
 

@@ -10,20 +10,28 @@ namespace IIC.Transport;
 internal static class ChunkedSend
 {
     /// <summary>
-    /// Sends <paramref name="bytes"/> as one record claimed in place when it fits (one copy, one doorbell at most), else in
-    /// records of the largest size, waiting while the ring is full.
+    /// Sends <paramref name="bytes"/> in records of the largest size claimed in place (one flush that fits is one record: one
+    /// copy, one doorbell at most), waiting while the ring is full.
     /// </summary>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled while the ring was full.</exception>
     public static void Send(IicChannel channel, in ReadOnlySequence<byte> bytes, CancellationToken cancellationToken)
     {
+        // Full records claimed in place straight from the pipe's segments (a record may span several), while the ring has room.
         var chunk = channel.MaxClaimLength;
-        if (bytes.Length <= chunk && channel.TryClaim((int)bytes.Length, out var claim))
+        var rest = bytes;
+        while (!rest.IsEmpty)
         {
-            bytes.CopyTo(claim.Span);
+            var length = (int)Math.Min(chunk, rest.Length);
+            if (!channel.TryClaim(length, out var claim))
+            {
+                break;
+            }
+            rest.Slice(0, length).CopyTo(claim.Span);
             claim.Commit();
-            return;
+            rest = rest.Slice(length);
         }
-        foreach (var segment in bytes)
+        // The ring is full: wait for room segment by segment.
+        foreach (var segment in rest)
         {
             Send(channel, segment.Span, cancellationToken);
         }
