@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using IIC.Hardware;
@@ -12,41 +11,36 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace IIC.AspNetCore;
 
 /// <summary>
-/// One accepted channel as a Kestrel connection. <see cref="ConnectionContext.Transport"/> is a pair of
-/// <see cref="Pipe"/>s over pooled memory, pumped to and from the channel by two loops: receive polls the ring and
-/// copies each record straight into the input pipe's buffers; send takes whatever Kestrel flushed and publishes it as
-/// one record (claimed in place when it fits), so an HTTP/2 flush costs one ring record and at most one doorbell.
-/// Neither loop allocates buffers (pipe memory is pooled; nothing grows with the message); what remains per wake-up
-/// is the thread-pool scheduling of continuations (ConnectionPumpTests measures it).
+/// One accepted channel as a Kestrel connection. <see cref="ConnectionContext.Transport"/> is IICFast's one duplex pipe
+/// (<see cref="IicDuplexPipe"/>, also behind <see cref="IicChannel.AsDuplexPipe"/>): a dedicated receive thread copies each
+/// record from the ring into the input pipe's pooled buffers and continues Kestrel's reader (inline with
+/// <see cref="IicTransportOptions.PreferInlineScheduling"/>), spinning under continuous traffic and parked when idle;
+/// each flush Kestrel makes is published as one ring record on the flushing thread. Nothing allocates per message.
 /// </summary>
 internal sealed class IicConnection : ConnectionContext, IConnectionIdFeature, IConnectionTransportFeature, IConnectionItemsFeature,
     IConnectionLifetimeFeature, IConnectionEndPointFeature
 {
     private static readonly TimeSpan s_drainTimeout = TimeSpan.FromSeconds(5);
     private static long s_nextId;
-    private readonly IicChannel _channel;
+    private readonly IicDuplexPipe _pipe;
     private readonly ILogger _logger;
-    private readonly Pipe _input;
-    private readonly Pipe _output;
     private readonly CancellationTokenSource _closed = new();
-    private readonly CancellationTokenSource _stopReceiving = new();
     private readonly FeatureCollection _features = new();
-    private Task _receiving = Task.CompletedTask;
-    private Task _sending = Task.CompletedTask;
     private int _closedSignalled;
     private int _disposed;
 
-    public IicConnection(IicChannel channel, IicEndPoint endPoint, bool inlineScheduling, ILogger? logger = null)
+    public IicConnection(IicChannel channel, IicEndPoint endPoint, IicPipeOptions pipeOptions, ILogger? logger = null)
     {
-        _channel = channel;
         _logger = logger ?? NullLogger.Instance;
         LocalEndPoint = endPoint;
         RemoteEndPoint = endPoint;
         ConnectionId = "iic-" + Interlocked.Increment(ref s_nextId).ToString(System.Globalization.CultureInfo.InvariantCulture);
-        var appScheduler = inlineScheduling ? PipeScheduler.Inline : PipeScheduler.ThreadPool;
-        _input = new Pipe(new PipeOptions(readerScheduler: appScheduler, writerScheduler: PipeScheduler.Inline, useSynchronizationContext: false));
-        _output = new Pipe(new PipeOptions(readerScheduler: PipeScheduler.Inline, writerScheduler: appScheduler, useSynchronizationContext: false));
-        Transport = new DuplexPipe(_input.Reader, _output.Writer);
+        _pipe = new IicDuplexPipe(channel, pipeOptions, "IIC receive " + ConnectionId)
+        {
+            TranslateError = ToConnectionReset,
+            ChannelEnded = SignalClosed,
+        };
+        Transport = _pipe;
         ConnectionClosed = _closed.Token;
         _features.Set<IConnectionIdFeature>(this);
         _features.Set<IConnectionTransportFeature>(this);
@@ -69,17 +63,15 @@ internal sealed class IicConnection : ConnectionContext, IConnectionIdFeature, I
 
     public override EndPoint? RemoteEndPoint { get; set; }
 
-    /// <summary>Starts the two pumps.</summary>
-    public void Start()
-    {
-        _receiving = ReceiveLoopAsync();
-        _sending = SendLoopAsync();
-    }
+    /// <summary>The pipe under <see cref="Transport"/> (tests watch its receive thread).</summary>
+    internal IicDuplexPipe Pipe => _pipe;
+
+    /// <summary>Starts the receive thread and the send loop.</summary>
+    public void Start() => _pipe.Start();
 
     public override void Abort(ConnectionAbortedException abortReason)
     {
-        _stopReceiving.Cancel();
-        _output.Reader.CancelPendingRead();
+        _pipe.Abort();
         SignalClosed();
     }
 
@@ -90,124 +82,21 @@ internal sealed class IicConnection : ConnectionContext, IConnectionIdFeature, I
             await base.DisposeAsync().ConfigureAwait(false);
             return;
         }
-        // Kestrel is done with the connection: finish sending what it wrote, then stop receiving, then close the channel
-        // (never while a loop still touches it).
-        Transport.Input.Complete();
-        Transport.Output.Complete();
-        try
-        {
-            // A client that stopped reading leaves a full ring: give it a bounded time, then cancel the waiting send.
-            await _sending.WaitAsync(s_drainTimeout).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
-        {
-            _stopReceiving.Cancel();
-            await _sending.ConfigureAwait(false);
-        }
-        _stopReceiving.Cancel();
-        _input.Writer.CancelPendingFlush();
-        await _receiving.ConfigureAwait(false);
+        // Kestrel is done with the connection: finish sending what it wrote (a client that stopped reading gets a bounded
+        // time), then close the channel and wait for the receive thread to exit.
+        await _pipe.DisposeAsync(s_drainTimeout).ConfigureAwait(false);
         SignalClosed();
-        await _channel.DisposeAsync().ConfigureAwait(false);
-        // The token sources hold no timer and are not disposed: a late Abort may still cancel them harmlessly.
+        // The token source holds no timer and is not disposed: a late Abort may still cancel it harmlessly.
     }
 
-    private async Task ReceiveLoopAsync()
+    /// <summary>Kestrel expects a reset connection as <see cref="ConnectionResetException"/>; the reason is logged once here.</summary>
+    private ConnectionResetException ToConnectionReset(Exception e)
     {
-        await Task.Yield(); // off the accept path
-        var writer = _input.Writer;
-        Exception? error = null;
-        try
+        if (e is PeerDeadException or RingFaultException)
         {
-            while (true)
-            {
-                var handler = new ChannelToPipe(writer);
-                int received;
-                try
-                {
-                    received = _channel.Poll(ref handler, 64);
-                }
-                catch (IicChannelClosedException)
-                {
-                    break; // the client closed and everything it sent was delivered
-                }
-                if (received > 0)
-                {
-                    var flush = await writer.FlushAsync().ConfigureAwait(false);
-                    if (flush.IsCompleted || flush.IsCanceled)
-                    {
-                        break;
-                    }
-                    continue;
-                }
-                await _channel.WaitToReceiveAsync(_stopReceiving.Token).ConfigureAwait(false);
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            // aborted or disposed
-        }
-        catch (Exception e) when (e is PeerDeadException or RingFaultException or ObjectDisposedException)
-        {
-            error = new ConnectionResetException(e.Message, e);
             IicLog.ConnectionReset(_logger, ConnectionId, LocalEndPoint?.ToString() ?? "", e.Message);
         }
-        await writer.CompleteAsync(error).ConfigureAwait(false);
-        SignalClosed();
-    }
-
-    private async Task SendLoopAsync()
-    {
-        var reader = _output.Reader;
-        Exception? error = null;
-        try
-        {
-            while (true)
-            {
-                var result = await reader.ReadAsync().ConfigureAwait(false);
-                var buffer = result.Buffer;
-                if (!buffer.IsEmpty)
-                {
-                    Publish(buffer);
-                }
-                reader.AdvanceTo(buffer.End);
-                if (result.IsCompleted || result.IsCanceled)
-                {
-                    break;
-                }
-            }
-        }
-        catch (Exception e) when (e is IicChannelClosedException or PeerDeadException or RingFaultException or ObjectDisposedException or OperationCanceledException)
-        {
-            error = new ConnectionResetException(e.Message, e);
-            SignalClosed();
-        }
-        await reader.CompleteAsync(error).ConfigureAwait(false);
-    }
-
-    /// <summary>One flush, one record when it fits (written in place), else chunks of the largest record (back pressure by waiting).</summary>
-    private void Publish(in ReadOnlySequence<byte> buffer)
-    {
-        if (buffer.Length <= _channel.MaxClaimLength && _channel.TryClaim((int)buffer.Length, out var claim))
-        {
-            buffer.CopyTo(claim.Span);
-            claim.Commit();
-            return;
-        }
-        var chunk = _channel.MaxClaimLength;
-        foreach (var segment in buffer)
-        {
-            var span = segment.Span;
-            while (!span.IsEmpty)
-            {
-                var length = Math.Min(chunk, span.Length);
-                if (!_channel.TrySend(span[..length]))
-                {
-                    _channel.Send(span[..length], _stopReceiving.Token);
-                }
-                span = span[length..];
-            }
-        }
+        return new ConnectionResetException(e.Message, e);
     }
 
     private void SignalClosed()
@@ -226,12 +115,5 @@ internal sealed class IicConnection : ConnectionContext, IConnectionIdFeature, I
                 }
             }, _closed, preferLocal: false);
         }
-    }
-
-    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
-    {
-        public PipeReader Input { get; } = input;
-
-        public PipeWriter Output { get; } = output;
     }
 }

@@ -7,7 +7,7 @@ using Microsoft.Extensions.Logging;
 namespace IIC.AspNetCore;
 
 /// <summary>Kestrel's view of one offered service: each accepted channel becomes an <see cref="IicConnection"/>.</summary>
-internal sealed class IicConnectionListener(IicEndPoint endPoint, IicListener listener, bool inlineScheduling, ILogger logger) : IConnectionListener
+internal sealed class IicConnectionListener(IicEndPoint endPoint, IicListener listener, IicPipeOptions pipeOptions, ILogger logger) : IConnectionListener
 {
     private int _unbound;
 
@@ -37,7 +37,7 @@ internal sealed class IicConnectionListener(IicEndPoint endPoint, IicListener li
             IicLog.AcceptFailed(logger, e, endPoint.ToString());
             throw;
         }
-        var connection = new IicConnection(channel, endPoint, inlineScheduling, logger);
+        var connection = new IicConnection(channel, endPoint, pipeOptions, logger);
         IicLog.ConnectionAccepted(logger, connection.ConnectionId, endPoint.ToString());
         connection.Start();
         return connection;

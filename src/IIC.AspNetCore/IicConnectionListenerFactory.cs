@@ -33,6 +33,6 @@ public sealed class IicConnectionListenerFactory : IConnectionListenerFactory, I
         var partition = _host.GetPartition(iic.HypervisorName);
         var listener = IicListener.Listen(partition, iic.Service, iic.ChannelOptions ?? _host.Options.ChannelOptions);
         IicLog.ServiceOffered(_host.Logger, iic.ToString(), iic.HypervisorName ?? _host.Options.HypervisorName);
-        return new ValueTask<IConnectionListener>(new IicConnectionListener(iic, listener, _host.Options.PreferInlineScheduling, _host.Logger));
+        return new ValueTask<IConnectionListener>(new IicConnectionListener(iic, listener, _host.Options.EffectivePipeOptions, _host.Logger));
     }
 }

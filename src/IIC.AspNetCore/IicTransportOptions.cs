@@ -1,3 +1,4 @@
+using System.IO.Pipelines;
 using IIC.Hardware;
 using IIC.Transport;
 using Microsoft.Extensions.Configuration;
@@ -30,9 +31,9 @@ public sealed class IicTransportOptions
 
     /// <summary>
     /// The channel options HTTP/2 connections use unless told otherwise: 1 MiB rings and <see cref="WaitStrategy.Park"/>.
-    /// Not the transport's adaptive default: Kestrel and SocketsHttpHandler read with ReadAsync on thread-pool threads,
-    /// and a receive that spins before parking holds a pool thread the HTTP/2 stack needs for the very work it waits for
-    /// (perf/IIC.GrpcPerf, 2 CPUs: unary p50 2.4 ms adaptive, 0.18 ms park).
+    /// Each connection's receive thread waits with this strategy. Not the transport's adaptive default: on a loaded
+    /// 2-CPU machine a spinning receive thread takes CPU from the thread-pool threads doing the HTTP/2 work it waits for,
+    /// and park measured as well or better there (perf/IIC.GrpcPerf <c>--wait</c>); with spare cores adaptive may win.
     /// </summary>
     public static ChannelOptions DefaultChannelOptions { get; } = ChannelOptions.Default with { WaitStrategy = WaitStrategy.Park };
 
@@ -43,11 +44,36 @@ public sealed class IicTransportOptions
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
-    /// Run Kestrel's processing of received bytes inline on the thread that took them out of the channel, instead of
-    /// hopping to the thread pool (Kestrel's sockets option of the same spirit). Lower latency; request code that
-    /// blocks then delays that connection's other reads. Default false.
+    /// Run Kestrel's processing of received bytes inline on the connection's receive thread, the thread that took them out
+    /// of the channel, instead of hopping to the thread pool (Kestrel's sockets option <c>UnsafePreferInlineScheduling</c>).
+    /// Lower latency; request code that blocks then delays that connection's other reads (with HTTP/2 Kestrel runs
+    /// requests on the pool anyway: inline only parses frames). When true it replaces <see cref="PipeOptions"/>'
+    /// application scheduler with <see cref="PipeScheduler.Inline"/>. Default false.
     /// </summary>
     public bool PreferInlineScheduling { get; set; }
+
+    /// <summary>
+    /// How each connection's duplex pipe buffers and schedules, on both sides (Kestrel's connections and
+    /// <see cref="IicHttpHandler"/>'s): memory pool, back-pressure thresholds, application scheduler. Default
+    /// <see cref="IicPipeOptions.Default"/> (1 MiB to read, 64 KiB to write, as Kestrel's sockets).
+    /// </summary>
+    public IicPipeOptions PipeOptions { get; set; } = IicPipeOptions.Default;
+
+    /// <summary>
+    /// Configuration key <c>MaxReadBufferSize</c>: received bytes a connection holds for the application before its receive
+    /// thread stops taking messages (0: no limit); when set, it replaces <see cref="PipeOptions"/>' input thresholds (resume
+    /// at half, as Kestrel's option of the same name). Null keeps them.
+    /// </summary>
+    public long? MaxReadBufferSize { get; set; }
+
+    /// <summary>
+    /// Configuration key <c>MaxWriteBufferSize</c>: unsent bytes at which a connection's flushes wait (0: no limit); when set,
+    /// it replaces <see cref="PipeOptions"/>' output thresholds (resume at half). Null keeps them.
+    /// </summary>
+    public long? MaxWriteBufferSize { get; set; }
+
+    /// <summary>The pipe options connections use: <see cref="PipeOptions"/> with <see cref="PreferInlineScheduling"/> applied.</summary>
+    internal IicPipeOptions EffectivePipeOptions => PreferInlineScheduling ? PipeOptions with { ApplicationScheduler = PipeScheduler.Inline } : PipeOptions;
 
     /// <summary>The partition name to use: <see cref="PartitionName"/> or <c>aspnetcore-PID</c>.</summary>
     public string EffectivePartitionName => PartitionName ?? $"aspnetcore-{Environment.ProcessId}";
@@ -72,7 +98,8 @@ public sealed class IicTransportOptions
     /// Reads the options from a configuration section without dependency injection (clients; a host binds the same keys
     /// with <see cref="IicWebHostBuilderExtensions.UseIicTransport(Microsoft.AspNetCore.Hosting.IWebHostBuilder, IConfiguration, Action{IicTransportOptions}?)"/>):
     /// <c>HypervisorName</c>, <c>PartitionName</c>, <c>SocketDirectory</c>, <c>StartHypervisor</c>, <c>RingCapacity</c>,
-    /// <c>WaitStrategy</c>, <c>ConnectTimeoutSeconds</c>, <c>PreferInlineScheduling</c>; absent keys keep their values.
+    /// <c>WaitStrategy</c>, <c>ConnectTimeoutSeconds</c>, <c>PreferInlineScheduling</c>, <c>MaxReadBufferSize</c>,
+    /// <c>MaxWriteBufferSize</c>; absent keys keep their values.
     /// The values are bound (configuration binder), then checked by <see cref="IicTransportOptionsValidator"/>.
     /// </summary>
     /// <returns>This instance.</returns>
@@ -91,7 +118,7 @@ public sealed class IicTransportOptions
         return this;
     }
 
-    /// <summary>Folds <see cref="RingCapacity"/>, <see cref="WaitStrategyName"/> and <see cref="ConnectTimeoutSeconds"/> into <see cref="ChannelOptions"/> and <see cref="ConnectTimeout"/> (valid values only; the validator reports the others).</summary>
+    /// <summary>Folds <see cref="RingCapacity"/>, <see cref="WaitStrategyName"/>, <see cref="MaxReadBufferSize"/>, <see cref="MaxWriteBufferSize"/> and <see cref="ConnectTimeoutSeconds"/> into <see cref="ChannelOptions"/>, <see cref="PipeOptions"/> and <see cref="ConnectTimeout"/> (valid values only; the validator reports the others).</summary>
     internal void ApplyConfiguredValues()
     {
         if (RingCapacity is { } capacity && IicTransportOptionsValidator.CheckRingCapacity(capacity) is null)
@@ -101,6 +128,14 @@ public sealed class IicTransportOptions
         if (WaitStrategyName is { } wait && IicTransportOptionsValidator.TryParseWaitStrategy(wait, out var strategy, out _))
         {
             ChannelOptions = ChannelOptions with { WaitStrategy = strategy };
+        }
+        if (MaxReadBufferSize is { } read && read >= 0)
+        {
+            PipeOptions = PipeOptions with { InputPauseThreshold = read, InputResumeThreshold = read / 2 };
+        }
+        if (MaxWriteBufferSize is { } write && write >= 0)
+        {
+            PipeOptions = PipeOptions with { OutputPauseThreshold = write, OutputResumeThreshold = write / 2 };
         }
         if (ConnectTimeoutSeconds is { } seconds && double.IsFinite(seconds) && seconds > 0 && seconds <= TimeSpan.MaxValue.TotalSeconds)
         {

@@ -38,6 +38,23 @@ public sealed class IicTransportOptionsValidator(string? sectionPath = null) : I
         {
             failures.Add(string.Create(CultureInfo.InvariantCulture, $"{_prefix}ConnectTimeoutSeconds = {seconds}: use a positive number of seconds, e.g. 5."));
         }
+        CheckBufferSize("MaxReadBufferSize", options.MaxReadBufferSize, failures);
+        CheckBufferSize("MaxWriteBufferSize", options.MaxWriteBufferSize, failures);
+        if (options.PipeOptions is null)
+        {
+            failures.Add($"{_prefix}PipeOptions is null: leave it at IicPipeOptions.Default or set an IicPipeOptions.");
+        }
+        else
+        {
+            try
+            {
+                options.PipeOptions.Validate();
+            }
+            catch (ArgumentException e)
+            {
+                failures.Add($"{_prefix}PipeOptions: {e.Message}");
+            }
+        }
         if (options.ConnectTimeout <= TimeSpan.Zero)
         {
             failures.Add(string.Create(CultureInfo.InvariantCulture, $"{_prefix}ConnectTimeout = {options.ConnectTimeout}: use a positive time span, e.g. 00:00:05."));
@@ -75,6 +92,14 @@ public sealed class IicTransportOptionsValidator(string? sectionPath = null) : I
                 ? message
                 : "use spin, spinpark[:microseconds], park or adaptive (" + e.Message + ")";
             return false;
+        }
+    }
+
+    private void CheckBufferSize(string key, long? value, List<string> failures)
+    {
+        if (value is < 0)
+        {
+            failures.Add(string.Create(CultureInfo.InvariantCulture, $"{_prefix}{key} = {value}: use 0 (no limit) or a positive number of bytes, e.g. 1048576."));
         }
     }
 

@@ -170,8 +170,37 @@ public sealed partial class IicChannel : IDisposable, IAsyncDisposable
     /// </summary>
     public Stream AsStream() => _stream ??= new IicStream(this);
 
-    /// <summary>An <see cref="IDuplexPipe"/> over <see cref="AsStream"/>, for System.IO.Pipelines protocols (Kestrel-style).</summary>
-    public IDuplexPipe AsDuplexPipe() => new StreamDuplexPipe(AsStream());
+    /// <summary>
+    /// An <see cref="IDuplexPipe"/> over the channel, for System.IO.Pipelines protocols (the one Kestrel's IICFast
+    /// connections use): a dedicated receive thread fills <see cref="IDuplexPipe.Input"/> from the ring (spinning under
+    /// continuous traffic, parked when idle) and each flush of <see cref="IDuplexPipe.Output"/> is published on the flushing
+    /// thread, in records of at most <see cref="MaxClaimLength"/>. The pipe owns the receive side: do not also receive from
+    /// the channel or its <see cref="AsStream"/>. The peer's close completes the input; its death completes it with
+    /// <see cref="PeerDeadException"/>. Disposing the channel stops the pipe. The same pipe every call.
+    /// </summary>
+    /// <param name="options">Memory pool, back-pressure thresholds and scheduling; null means <see cref="IicPipeOptions.Default"/>.</param>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of range.</exception>
+    /// <exception cref="InvalidOperationException">The channel is grouped, or its pipe was already made with other options.</exception>
+    /// <exception cref="ObjectDisposedException">The channel was disposed.</exception>
+    public IDuplexPipe AsDuplexPipe(IicPipeOptions? options = null)
+    {
+        ObjectDisposedException.ThrowIf(IsDisposed, this);
+        options ??= IicPipeOptions.Default;
+        if (_pipe is { } existing)
+        {
+            return existing.Options == options
+                ? existing
+                : throw new InvalidOperationException("This channel's duplex pipe was already made with other options; a channel has one pipe.");
+        }
+        var pipe = new IicDuplexPipe(this, options);
+        if (Interlocked.CompareExchange(ref _pipe, pipe, null) is { } raced)
+        {
+            return raced.Options == options ? raced : throw new InvalidOperationException("This channel's duplex pipe was already made with other options; a channel has one pipe.");
+        }
+        return pipe.Start();
+    }
+
+    private IicDuplexPipe? _pipe;
 
     /// <summary>Closes this side. The peer receives what was already sent, then sees the end.</summary>
     public void Dispose()

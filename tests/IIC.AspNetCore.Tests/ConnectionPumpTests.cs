@@ -5,9 +5,9 @@ namespace IIC.AspNetCore.Tests;
 
 /// <summary>
 /// The Kestrel connection's pumps on their own: bytes in order both ways, and no allocation that grows with the
-/// message (pooled pipe memory, records claimed in place). What remains per round trip (about 450 B in the whole
-/// process, measured) is per wake-up, not per byte: thread-pool work items for the async continuations and the
-/// channel's async receive registration.
+/// message (pooled pipe memory, records claimed in place). What remains per round trip is per wake-up, not per byte:
+/// the thread-pool work item that continues Kestrel's reader (the default application scheduler) and this test's own
+/// awaits; DuplexPipeTests shows the receive thread itself allocates nothing per message.
 /// </summary>
 [Collection(nameof(ConnectionPumpTests))]
 [CollectionDefinition(nameof(ConnectionPumpTests), DisableParallelization = true)]
@@ -19,7 +19,7 @@ public class ConnectionPumpTests
     public async Task Messages_cross_both_pumps_in_order_with_allocations_independent_of_their_size(int size)
     {
         var (client, serverSide) = IicChannel.CreatePair(IicTransportOptions.DefaultChannelOptions with { RingCapacity = 64 * 1024 });
-        var connection = new IicConnection(serverSide, new IicEndPoint("pump"), inlineScheduling: false);
+        var connection = new IicConnection(serverSide, new IicEndPoint("pump"), IicPipeOptions.Default);
         connection.Start();
         try
         {

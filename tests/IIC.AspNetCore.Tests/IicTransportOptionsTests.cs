@@ -37,6 +37,30 @@ public sealed class IicTransportOptionsTests
     }
 
     [Fact]
+    public void The_buffer_size_keys_set_the_pipe_thresholds_with_resume_at_half_and_bad_ones_are_named()
+    {
+        var options = new IicTransportOptions().ReadFrom(Section(new()
+        {
+            ["Iic:MaxReadBufferSize"] = "262144",
+            ["Iic:MaxWriteBufferSize"] = "0",
+        }));
+        Assert.Equal(262144, options.PipeOptions.InputPauseThreshold);
+        Assert.Equal(131072, options.PipeOptions.InputResumeThreshold);
+        Assert.Equal(0, options.PipeOptions.OutputPauseThreshold);
+        options.PipeOptions.Validate();
+
+        var bad = new IicTransportOptions();
+        var error = Assert.Throws<OptionsValidationException>(() => bad.ReadFrom(Section(new() { ["Iic:MaxReadBufferSize"] = "-5" })));
+        Assert.Contains(error.Failures, f => f.StartsWith("Iic:MaxReadBufferSize = -5", StringComparison.Ordinal) && f.Contains("positive", StringComparison.Ordinal));
+        Assert.Equal(IIC.Transport.IicPipeOptions.Default, bad.PipeOptions); // nothing applied
+
+        var inconsistent = new IicTransportOptions { PipeOptions = IIC.Transport.IicPipeOptions.Default with { OutputResumeThreshold = 1 << 20 } };
+        var result = new IicTransportOptionsValidator().Validate(null, inconsistent);
+        Assert.True(result.Failed);
+        Assert.Contains(result.Failures!, f => f.StartsWith("Iic:PipeOptions:", StringComparison.Ordinal) && f.Contains("OutputResumeThreshold", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void A_value_of_the_wrong_type_names_the_key_and_the_value()
     {
         var error = Assert.Throws<InvalidOperationException>(() => new IicTransportOptions().ReadFrom(Section(new() { ["Iic:StartHypervisor"] = "yes please" })));

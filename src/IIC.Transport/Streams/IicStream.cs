@@ -89,13 +89,7 @@ internal sealed class IicStream : Stream
 
     public override void Write(ReadOnlySpan<byte> buffer)
     {
-        var chunk = _channel.MaxClaimLength;
-        while (!buffer.IsEmpty)
-        {
-            var length = Math.Min(chunk, buffer.Length);
-            _channel.Send(buffer[..length]);
-            buffer = buffer[length..];
-        }
+        ChunkedSend.Send(_channel, buffer, CancellationToken.None);
     }
 
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
@@ -106,30 +100,20 @@ internal sealed class IicStream : Stream
 
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        var chunk = _channel.MaxClaimLength;
-        while (!buffer.IsEmpty)
-        {
-            var length = Math.Min(chunk, buffer.Length);
-            if (!_channel.TrySend(buffer.Span[..length]))
-            {
-                return WriteSlowAsync(buffer, cancellationToken);
-            }
-            buffer = buffer[length..];
-        }
-        return ValueTask.CompletedTask;
+        var sent = ChunkedSend.TrySendNow(_channel, buffer.Span);
+        return sent == buffer.Length ? ValueTask.CompletedTask : WriteSlowAsync(buffer[sent..], cancellationToken);
     }
 
     /// <summary>Back pressure without holding a thread: the reader frees room without signalling, so retry with short delays.</summary>
     private async ValueTask WriteSlowAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken)
     {
-        var chunk = _channel.MaxClaimLength;
         var attempts = 0;
         while (!buffer.IsEmpty)
         {
-            var length = Math.Min(chunk, buffer.Length);
-            if (_channel.TrySend(buffer.Span[..length]))
+            var sent = ChunkedSend.TrySendNow(_channel, buffer.Span);
+            if (sent > 0)
             {
-                buffer = buffer[length..];
+                buffer = buffer[sent..];
                 attempts = 0;
                 continue;
             }

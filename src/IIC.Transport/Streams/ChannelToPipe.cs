@@ -1,8 +1,7 @@
 using System.IO.Pipelines;
 using IIC.Hardware;
-using IIC.Transport;
 
-namespace IIC.AspNetCore;
+namespace IIC.Transport;
 
 /// <summary>
 /// Copies each message the channel hands out in place (zero copy out of the ring) into the pipe's pooled buffers: the

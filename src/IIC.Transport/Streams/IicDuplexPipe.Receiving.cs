@@ -1,0 +1,79 @@
+using System.IO.Pipelines;
+using IIC.Hardware;
+
+namespace IIC.Transport;
+
+// IicDuplexPipe, receiving: the dedicated thread that moves messages from the ring into the input pipe.
+internal sealed partial class IicDuplexPipe
+{
+    private void ReceiveLoop()
+    {
+        var writer = _input.Writer;
+        Exception? error = null;
+        var channelEnded = false;
+        try
+        {
+            while (true)
+            {
+                var handler = new ChannelToPipe(writer);
+                int received;
+                try
+                {
+                    received = _channel.Poll(ref handler, 64);
+                }
+                catch (IicChannelClosedException)
+                {
+                    channelEnded = true;
+                    break; // the peer closed and everything it sent is in the pipe
+                }
+                if (received > 0)
+                {
+                    // Inline writer scheduling: with a free pipe this returns completed after the reader's continuation
+                    // was scheduled (or ran, with an inline application scheduler). Paused by back pressure, this thread
+                    // waits: it is the pipe's own, and while it waits the ring fills and the peer's sends wait too.
+                    var flush = writer.FlushAsync();
+                    var result = flush.IsCompleted ? flush.Result : flush.AsTask().GetAwaiter().GetResult();
+                    if (result.IsCompleted || result.IsCanceled)
+                    {
+                        break; // the application stopped reading, or disposal stopped us
+                    }
+                    continue;
+                }
+                if (Volatile.Read(ref _disposed) != 0 || _channel.IsDisposed)
+                {
+                    break;
+                }
+                // Spin while traffic is continuous, park on the futex when idle (the channel's adaptive Waiter); a close,
+                // death or this side's Dispose makes the wait return.
+                _channel.WaitToReceive(Native.Deadline.Infinite);
+            }
+        }
+        catch (ObjectDisposedException) when (_channel.IsDisposed)
+        {
+            // this side closed (Dispose or Abort): not an error of the peer
+        }
+        catch (Exception e) when (e is PeerDeadException or RingFaultException)
+        {
+            channelEnded = true;
+            error = Translate(e);
+        }
+#pragma warning disable CA1031 // The receive thread must not take the process down: whatever ends it goes to the reader.
+        catch (Exception e)
+        {
+            error = e;
+        }
+#pragma warning restore CA1031
+        try
+        {
+            writer.Complete(error);
+        }
+        finally
+        {
+            if (channelEnded || error is not null)
+            {
+                SignalChannelEnded();
+            }
+            _receiveEnded.TrySetResult();
+        }
+    }
+}

@@ -1,0 +1,157 @@
+using System.IO.Pipelines;
+
+namespace IIC.Transport;
+
+/// <summary>
+/// The one System.IO.Pipelines adapter over a channel, behind <see cref="IicChannel.AsDuplexPipe(IicPipeOptions?)"/>,
+/// IIC.AspNetCore's Kestrel connections and its HTTP client streams. Two <see cref="Pipe"/>s over pooled memory:
+/// <list type="bullet">
+/// <item><b>Receive</b>: a dedicated thread per pipe takes messages out of the ring in place and copies them into the
+/// input pipe (the one copy), then flushes with an inline writer scheduler, so the application's reader continues at
+/// once (on this thread with <see cref="PipeScheduler.Inline"/>). It waits with the channel's own
+/// <see cref="IIC.Hardware.Waiter"/>: under continuous traffic it spins and never enters the kernel, when idle it parks
+/// on the futex (no CPU). It owns the channel's receive side.</item>
+/// <item><b>Send</b>: the output pipe's reader is scheduled inline, so an application's flush publishes its bytes on the
+/// flushing thread (one ring record, claimed in place, when it fits; records of <see cref="IicChannel.MaxClaimLength"/>
+/// otherwise) and rings the peer's doorbell only if the peer sleeps. No thread, no hop.</item>
+/// </list>
+/// Kestrel's socket transport works the same way (SocketConnection's receive and send loops; inline scheduling with
+/// <c>UnsafePreferInlineScheduling</c>), except that a socket's receive completes on an epoll thread and hops to the pool.
+/// <para>Ends: the peer's close completes <see cref="Input"/> (reads return IsCompleted); the peer's death or a corrupt
+/// ring completes it with that exception (translated by <see cref="TranslateError"/>); disposing stops both and closes the
+/// channel.</para>
+/// </summary>
+internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
+{
+    private readonly IicChannel _channel;
+    private readonly Pipe _input;
+    private readonly Pipe _output;
+    private readonly CancellationTokenSource _stopSending = new();
+    private readonly TaskCompletionSource _receiveEnded = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Thread _receiveThread;
+    private Task _sending = Task.CompletedTask;
+    private int _started;
+    private int _disposed;
+
+    /// <summary>A pipe over <paramref name="channel"/>; it takes the channel over (disposing the pipe closes it). Call <see cref="Start"/>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">An option is out of range (see <see cref="IicPipeOptions.Validate"/>).</exception>
+    /// <exception cref="InvalidOperationException">The channel is grouped (its receive side belongs to its group).</exception>
+    public IicDuplexPipe(IicChannel channel, IicPipeOptions? options = null, string? name = null)
+    {
+        ArgumentNullException.ThrowIfNull(channel);
+        options ??= IicPipeOptions.Default;
+        options.Validate();
+        if (channel.Options.Grouped)
+        {
+            throw new InvalidOperationException("A grouped channel is received through its IicChannelGroup; make the channel without ChannelOptions.Grouped to use it as a pipe or stream.");
+        }
+        _channel = channel;
+        Options = options;
+        _input = new Pipe(options.InputPipeOptions());
+        _output = new Pipe(options.OutputPipeOptions());
+        _receiveThread = new Thread(ReceiveLoop) { IsBackground = true, Name = name ?? "IIC pipe receive " + channel.Options.Name };
+    }
+
+    /// <summary>The options.</summary>
+    public IicPipeOptions Options { get; }
+
+    /// <summary>The channel underneath.</summary>
+    public IicChannel Channel => _channel;
+
+    /// <summary>What the peer sent, in order.</summary>
+    public PipeReader Input => _input.Reader;
+
+    /// <summary>What to send; each flush is published on the flushing thread.</summary>
+    public PipeWriter Output => _output.Writer;
+
+    /// <summary>
+    /// Turns an exception that ends a direction (peer death, corrupt ring, a send after the peer closed) into what the
+    /// application's reads and flushes see (Kestrel wants <c>ConnectionResetException</c>); null keeps it.
+    /// </summary>
+    public Func<Exception, Exception>? TranslateError { get; init; }
+
+    /// <summary>Called once when a direction ends because the channel ended (peer close, death, fault), from the thread that saw it.</summary>
+    public Action? ChannelEnded { get; init; }
+
+    /// <summary>Completes when the receive thread has exited.</summary>
+    public Task ReceiveEnded => _receiveEnded.Task;
+
+    /// <summary>Whether the caller runs on the receive thread (an inline continuation), where waiting for the pipe would wait for itself.</summary>
+    public bool OnReceiveThread => Thread.CurrentThread == _receiveThread;
+
+    /// <summary>The receive thread (tests watch its lifecycle).</summary>
+    internal Thread ReceiveThread => _receiveThread;
+
+    /// <summary>Starts the receive thread and the send loop (once).</summary>
+    public IicDuplexPipe Start()
+    {
+        if (Interlocked.Exchange(ref _started, 1) == 0)
+        {
+            _sending = SendLoopAsync();
+            _receiveThread.Start();
+        }
+        return this;
+    }
+
+    /// <summary>
+    /// Ends the connection now (Kestrel's Abort): sending stops, the channel closes (the peer sees the end, the receive
+    /// thread wakes and exits). Anything not yet sent is dropped, as with a socket's abort.
+    /// </summary>
+    public void Abort()
+    {
+        _stopSending.Cancel();
+        _output.Reader.CancelPendingRead();
+        _channel.Dispose();
+    }
+
+    /// <summary>
+    /// Finishes: completes both application ends, lets the send loop publish what was flushed (waiting at most
+    /// <paramref name="drainTimeout"/> for a peer that stopped reading, then dropping it), closes the channel (which wakes
+    /// a parked receive thread), and, with <paramref name="waitForReceiveThread"/>, waits for the receive thread to exit.
+    /// A synchronous Dispose must not wait for it: the receive thread may be running an inline reader that waits for a
+    /// lock the disposing thread holds (SocketsHttpHandler disposes its stream under its connection lock).
+    /// </summary>
+    public async ValueTask DisposeAsync(TimeSpan drainTimeout, bool waitForReceiveThread = true)
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            await _output.Writer.CompleteAsync().ConfigureAwait(false);
+            await _input.Reader.CompleteAsync().ConfigureAwait(false);
+            try
+            {
+                await _sending.WaitAsync(drainTimeout).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                _stopSending.Cancel();
+                await _sending.ConfigureAwait(false);
+            }
+            _input.Writer.CancelPendingFlush(); // a receive thread paused by back pressure
+            _channel.Dispose(); // wakes a parked receive thread: it sees the disposal and exits
+            if (Volatile.Read(ref _started) == 0)
+            {
+                _receiveEnded.TrySetResult();
+            }
+        }
+        if (waitForReceiveThread && !OnReceiveThread)
+        {
+            await _receiveEnded.Task.ConfigureAwait(false);
+        }
+        // The token source holds no timer and is not disposed: a late Abort may still cancel it harmlessly.
+    }
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync() => DisposeAsync(TimeSpan.FromSeconds(5));
+
+    private int _channelEndedSignalled;
+
+    private void SignalChannelEnded()
+    {
+        if (Interlocked.Exchange(ref _channelEndedSignalled, 1) == 0)
+        {
+            ChannelEnded?.Invoke();
+        }
+    }
+
+    private Exception Translate(Exception e) => TranslateError is { } translate ? translate(e) : e;
+}
