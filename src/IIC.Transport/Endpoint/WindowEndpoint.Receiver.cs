@@ -130,6 +130,8 @@ internal sealed unsafe partial class WindowEndpoint
                 }
                 if (!_reader.TryPeek(out var type, out var payload))
                 {
+                    // Found empty: return the consumed space now, while the caller would only wait anyway.
+                    _reader.PublishHeadIfStale();
                     if (handled == 0)
                     {
                         ThrowIfPeerGoneAndEmpty();
@@ -149,7 +151,9 @@ internal sealed unsafe partial class WindowEndpoint
         }
         finally
         {
-            _reader.PublishHead();
+            // Stopped at the limit (or a handler threw): the space returns at the next empty poll, wait, or
+            // quarter ring (RingReader.ConsumeLazily says why), so the caller's next send does not stall on the clears.
+            _reader.PublishHeadIfDue();
             ExitReceiving();
         }
         return handled;
@@ -432,7 +436,12 @@ internal sealed unsafe partial class WindowEndpoint
     {
         public bool IsReady => endpoint._reader.HasData || endpoint.PeerGone || endpoint._disposed != 0;
 
-        public void Arm() => endpoint._reader.Arm();
+        /// <summary>About to sleep: return what was consumed first (the reading thread holds the receive role here).</summary>
+        public void Arm()
+        {
+            endpoint._reader.PublishHeadIfStale();
+            endpoint._reader.Arm();
+        }
 
         public void Disarm() => endpoint._reader.Disarm();
     }
