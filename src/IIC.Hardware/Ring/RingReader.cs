@@ -15,12 +15,10 @@ namespace IIC.Hardware;
 /// has read), then stores the head (release). So a line start the writer has not written this lap always reads 0,
 /// whatever an older, longer record left there: the writer needs no zero-ahead store into the line this reader
 /// polls.</para>
-/// <para>Clears and head stores are batched (as Agrona's OneToOneRingBuffer clears and publishes once per read
-/// batch): consuming a record only advances the private head; the clears and the head store happen together in
-/// <see cref="PublishHead"/>, which a caller makes when it finds the ring empty (before it waits), when a quarter
-/// of the ring is unreturned, or when the writer sleeps for room. A clear invalidates the writer's copy of the
-/// line, and a store waiting for that in the store buffer would stall the next locked instruction (the next send's
-/// publish): done while the reader would otherwise only wait, it costs the message path nothing.</para>
+/// <para>Clears are batched with the head store (as Agrona's OneToOneRingBuffer clears and publishes once per read
+/// batch): consuming a record only advances the private head; its lines are cleared by the next
+/// <see cref="PublishHead"/> (or once 4 KiB of consumed lines wait, while they are still in this core's cache),
+/// just before the head store that returns them.</para>
 /// </summary>
 public sealed unsafe class RingReader
 {
@@ -230,26 +228,16 @@ public sealed unsafe class RingReader
     }
 
     /// <summary>
-    /// Consumes the peeked record; its space is returned to the writer only once a quarter of the ring is
-    /// unreturned or the writer sleeps for room, since the writer reads the head line only when short of space
-    /// and publishing every record would bounce that line (and stall the next send on the clears) for nothing.
-    /// The caller publishes when it finds the ring empty (<see cref="PublishHeadIfStale"/> before it waits), so an
-    /// idle ring shows its true occupancy. Unreturned space stays below a quarter of the ring, so a drained ring
-    /// always has room for the largest record.
+    /// Consumes the peeked record; while more records wait (a burst) its space is returned to the writer only
+    /// once a quarter of the ring is unreturned, since the writer reads the head line only when short of space
+    /// and publishing every record would bounce that line for nothing. When the ring is drained the head is
+    /// published at once, so an idle ring always shows its true occupancy.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void ConsumeLazily()
     {
         Consume(publish: false);
-        PublishHeadIfDue();
-    }
-
-    /// <summary>Publishes the head if a quarter of the ring is unreturned or the writer armed "room" (it sleeps on a full ring).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal void PublishHeadIfDue()
-    {
-        // The room word's line changes only when the writer arms or disarms: an L1 hit while it does neither.
-        if (_head - _publishedHead >= _publishThreshold || Volatile.Read(ref *_roomArmed) != 0)
+        if (_head - _publishedHead >= _publishThreshold || !HasData)
         {
             PublishHead();
         }

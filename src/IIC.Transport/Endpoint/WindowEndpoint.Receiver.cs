@@ -130,8 +130,6 @@ internal sealed unsafe partial class WindowEndpoint
                 }
                 if (!_reader.TryPeek(out var type, out var payload))
                 {
-                    // Found empty: return the consumed space now, while the caller would only wait anyway.
-                    _reader.PublishHeadIfStale();
                     if (handled == 0)
                     {
                         ThrowIfPeerGoneAndEmpty();
@@ -151,9 +149,7 @@ internal sealed unsafe partial class WindowEndpoint
         }
         finally
         {
-            // Stopped at the limit (or a handler threw): the space returns at the next empty poll, wait, or
-            // quarter ring (RingReader.ConsumeLazily says why), so the caller's next send does not stall on the clears.
-            _reader.PublishHeadIfDue();
+            _reader.PublishHead(); // clears the consumed lines, returns them (an idle ring shows its true occupancy)
             ExitReceiving();
         }
         return handled;
