@@ -27,8 +27,11 @@ internal static class TargetReport
         var claim = BestLatency(results, "pingpong", Iic, 32, "poll-claim");
         checks.Add(Check.AtMost("32 B poll/claim echo: p50 within 1.15x of the probe's p50", Divide(claim?.P50Ns, claim?.Placement), 1.15, claim, claim));
         checks.Add(Check.AtMost("32 B poll/claim echo: p99 within 1.5x of the probe's p99", Divide(claim?.P99Ns, ProbeP99(claim)), 1.5, claim, claim));
+        // The like-for-like floor for poll/claim: raw-shm doing the same zero-copy work (its own target is the probe's).
+        var rawClaim = BestLatency(results, "pingpong", RawShm, 32, "poll-claim");
+        checks.Add(Check.AtMost("32 B poll/claim echo: p50 within 1.1x of raw-shm poll/claim (like for like)", Divide(claim?.P50Ns, rawClaim?.P50Ns), 1.1, claim, rawClaim));
         var receive = BestLatency(results, "pingpong", Iic, 32, "receive");
-        var raw = BestLatency(results, "pingpong", RawShm, 32, null);
+        var raw = BestLatency(results, "pingpong", RawShm, 32, "receive");
         checks.Add(Check.AtMost("32 B send/receive echo: p50 within 1.1x of raw-shm", Divide(receive?.P50Ns, raw?.P50Ns), 1.1, receive, raw));
         checks.Add(Check.AtMost("32 B send/receive echo: p99 within 1.1x of raw-shm", Divide(receive?.P99Ns, raw?.P99Ns), 1.1, receive, raw));
         checks.Add(Check.AtMost("32 B send/receive echo: p99.9 within 1.5x of raw-shm", Divide(receive?.P999Ns, raw?.P999Ns), 1.5, receive, raw));

@@ -4,8 +4,9 @@ namespace IIC.Hardware;
 
 /// <summary>
 /// The sender's side of the IIC for one ring: after each publish it raises the receiver's vector, but only if
-/// the receiver armed the ring (it may be sleeping). While the receiver spins, the doorbell costs one fence and
-/// one load of a line that only changes when the receiver arms or disarms: no syscall, no shared write.
+/// the receiver armed the ring (it may be sleeping). While the receiver spins, the doorbell costs one load of a
+/// line that only changes when the receiver arms or disarms: no syscall, no shared write, and no fence of its own
+/// (the writer's publish is an interlocked exchange, the full fence the handshake needs).
 /// Not thread safe: it belongs to the ring's single writer.
 /// </summary>
 public sealed unsafe class Doorbell
@@ -33,13 +34,14 @@ public sealed unsafe class Doorbell
     /// <summary>Doorbells skipped because the receiver was spinning or already had a pending raise.</summary>
     public long SignalsSuppressed { get; private set; }
 
-    /// <summary>Rings the doorbell after a publish.</summary>
+    /// <summary>Rings the doorbell after a publish (call it only right after the writer published: its fence is the publish's).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Ring()
     {
-        // Dekker, sender half: the length store of the publish must be ordered before the load of armed.
-        // A release store alone does not order store->load (not even on x64), so a full fence is required.
-        Interlocked.MemoryBarrier();
+        // Dekker, sender half: the length store of the publish must be ordered before this load of armed. A
+        // release store alone does not order store->load (not even on x64); the publish is an interlocked
+        // exchange (RingWriter.PublishLength), which is that full fence, so none is repeated here. Partner
+        // fence: the exchange in RingReader.Arm, after which the waiter re-reads the length word before sleeping.
         if (Volatile.Read(ref *_armed) == 0)
         {
             SignalsSuppressed++;

@@ -27,6 +27,8 @@ public sealed class Waiter
     private static readonly long s_yieldAfterTicks = Stopwatch.Frequency / 50_000; // 20 µs of spinning
     private static readonly long s_descheduledTicks = Stopwatch.Frequency / 20_000; // a yield that took 50 µs
     private const int SlowYieldLimit = 3; // slow yields in one wait before an adaptive or spin-then-park receiver parks
+    private const int PlainSpins = 1024; // checks without PAUSE before the paced loop: about 1-2 µs of L1 hits
+    private static readonly long s_plainSpinTicks = Stopwatch.Frequency / 250_000; // 4 µs: budgets shorter than this skip the plain phase
 
     private readonly WaitStrategy _strategy;
     private readonly InterruptPage _page;
@@ -119,7 +121,12 @@ public sealed class Waiter
         if (budget > 0 && Spin(ref target, start, Math.Min(deadline, SaturatingAdd(start, budget))))
         {
             SpinHits++;
-            LearnGap(Stopwatch.GetTimestamp() - start);
+            if (_strategy.Kind == WaitKind.Adaptive)
+            {
+                // Only the adaptive budget learns from gaps: the others skip the clock read, which would sit
+                // between the message's arrival and its delivery.
+                LearnGap(Stopwatch.GetTimestamp() - start);
+            }
             return true;
         }
         var ready = Park(ref target, deadline);
@@ -141,6 +148,19 @@ public sealed class Waiter
         var yieldAfter = start + s_yieldAfterTicks;
         var slowYields = 0;
         var mayGiveUp = _strategy.Kind != WaitKind.BusySpin;
+        // First a short run of plain loads (an L1 hit each until the peer's store invalidates the line), as the raw
+        // rings spin: a PAUSE per check delays noticing the message by half a PAUSE on average, which measured
+        // 40-50 ns per round trip on this EPYC (a two-thread ring echo: 160-170 ns without, 210-230 ns with). A
+        // small message's round trip ends in this phase; longer waits fall through to the PAUSE loop below, which
+        // is kinder to an SMT sibling and to the hypervisor (PAUSE-loop exiting).
+        // Only when the budget covers it: a short adaptive budget stays short.
+        for (var i = spinUntil - start >= s_plainSpinTicks ? 0 : PlainSpins; i < PlainSpins; i++)
+        {
+            if (target.IsReady)
+            {
+                return true;
+            }
+        }
         while (true)
         {
             for (var i = 0; i < 64; i++)

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 
@@ -9,11 +10,15 @@ namespace IIC.Hardware;
 /// arrive in one cache line. Every shared value is read once into a local and validated before use; a
 /// violation faults the reader with a <see cref="RingFaultException"/> that names it, and nothing outside
 /// the data area is ever read or written.</para>
-/// <para>Consumer clears (layout version 2): records start on 64-byte lines, and when it consumes a record (or
-/// padding) the reader zeroes the first word of every line the record covered, in lines it has just read,
-/// before the head that returns them to the writer is published (release). So a line start the writer has not
-/// written this lap always reads 0, whatever an older, longer record left there: the writer needs no
-/// zero-ahead store into the line this reader polls.</para>
+/// <para>Consumer clears (layout version 2): records start on 64-byte lines, and before it publishes a head that
+/// returns consumed lines to the writer, the reader zeroes the first word of every one of those lines (lines it
+/// has read), then stores the head (release). So a line start the writer has not written this lap always reads 0,
+/// whatever an older, longer record left there: the writer needs no zero-ahead store into the line this reader
+/// polls.</para>
+/// <para>Clears are batched with the head store (as Agrona's OneToOneRingBuffer clears and publishes once per read
+/// batch): consuming a record only advances the private head; its lines are cleared by the next
+/// <see cref="PublishHead"/> (or once 4 KiB of consumed lines wait, while they are still in this core's cache),
+/// just before the head store that returns them.</para>
 /// </summary>
 public sealed unsafe class RingReader
 {
@@ -30,6 +35,7 @@ public sealed unsafe class RingReader
 
     private long _head;
     private long _publishedHead;
+    private long _clearedHead; // lines in [_clearedHead, _head) are consumed and not yet cleared; _publishedHead <= _clearedHead
     private readonly int _publishThreshold;
     private int _peekedAlignedLength;
     private int _peekedOffset;
@@ -48,6 +54,7 @@ public sealed unsafe class RingReader
         _publishThreshold = ring.Capacity / 4;
         _head = Volatile.Read(ref *_sharedHead);
         _publishedHead = _head;
+        _clearedHead = _head;
         if (_head < 0 || (_head & (Alignment - 1)) != 0)
         {
             throw ring.Fault(string.Create(CultureInfo.InvariantCulture, $"head {_head} is negative or misaligned"));
@@ -124,8 +131,8 @@ public sealed unsafe class RingReader
                         $"padding at offset {offset} (position {_head}) has length {length}; padding always reaches the end of the data area ({_capacity - offset} bytes from there)"));
                 }
                 // The lines it covers were not written this lap (cleared when consumed a lap ago, or by the writer's
-                // abort); clearing them all again costs little once a lap and keeps the invariant local.
-                ClearLines(offset, aligned);
+                // abort); PublishHead clears them all again with the rest, which costs little once a lap and keeps
+                // the invariant local.
                 _head += aligned;
                 skipped += aligned;
                 PublishHead();
@@ -155,9 +162,10 @@ public sealed unsafe class RingReader
     }
 
     /// <summary>
-    /// Consumes the record returned by the last successful <see cref="TryPeek"/>.
+    /// Consumes the record returned by the last successful <see cref="TryPeek"/>: advances the private head. Its
+    /// lines are cleared and returned to the writer by the next <see cref="PublishHead"/>.
     /// </summary>
-    /// <param name="publish">Store the new head to the shared line now (release). Batch consumers pass false and call <see cref="PublishHead"/> once.</param>
+    /// <param name="publish">Clear and return the space now (<see cref="PublishHead"/>). Batch consumers pass false and publish once.</param>
     /// <exception cref="InvalidOperationException">No record was peeked.</exception>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Consume(bool publish = true)
@@ -168,8 +176,13 @@ public sealed unsafe class RingReader
             ThrowNothingPeeked();
         }
         _peekedAlignedLength = 0;
-        ClearLines(_peekedOffset, aligned);
+        Debug.Assert(_peekedOffset == (int)(_head & _mask), "the peeked record is the one at the head");
         _head += aligned;
+        if (_head - _clearedHead >= ClearBatch)
+        {
+            // A large record, or many small ones: clear now, while the lines are still in this core's cache.
+            ClearConsumedLines();
+        }
         if (publish)
         {
             PublishHead();
@@ -177,13 +190,16 @@ public sealed unsafe class RingReader
     }
 
     /// <summary>
-    /// Stores the private head to the shared line (release: our reads and line clears of the records happen
-    /// before the writer may reuse their space), returning space to the writer; then wakes the writer if it
-    /// armed "room" because it found the ring full (one load of a line that changes only when it does).
+    /// Clears the first word of every line consumed since the last publish, then stores the private head to the
+    /// shared line (release: our reads and clears of those lines happen before the writer may reuse them; partner:
+    /// the writer's acquire load of the head in <see cref="RingWriter"/>'s ReadHead), returning space to the
+    /// writer; then wakes the writer if it armed "room" because it found the ring full (one load of a line that
+    /// changes only when it does).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void PublishHead()
     {
+        ClearConsumedLines();
         _publishedHead = _head;
         Volatile.Write(ref *_sharedHead, _head);
         if (Volatile.Read(ref *_roomArmed) != 0)
@@ -240,6 +256,9 @@ public sealed unsafe class RingReader
     /// <summary>
     /// Tells the writer that this reader may sleep: from now on it raises the doorbell after each publish.
     /// Includes a full fence (store-load), the reader's half of the Dekker handshake: re-check for data after it.
+    /// Partner fence: the writer's publish exchange (<see cref="RingWriter"/>.PublishLength), then its load of
+    /// armed in <see cref="Doorbell.Ring"/>. Call it from the reading thread; a sleeping reader should first return
+    /// what it consumed (<see cref="PublishHeadIfStale"/>).
     /// </summary>
     public void Arm() => Interlocked.Exchange(ref *_armed, 1);
 
@@ -250,21 +269,27 @@ public sealed unsafe class RingReader
     public bool IsArmed => Volatile.Read(ref *_armed) != 0;
 
     /// <summary>
-    /// Zeroes the first word of each line of a consumed record: plain stores, ordered before the release store of
-    /// the head that hands the space back. <paramref name="offset"/> + <paramref name="aligned"/> was validated to
-    /// lie inside the data area (a record never runs past its end), so nothing outside it is written.
+    /// Consumed lines are cleared at the latest once this many bytes of them wait (or at the next head publish):
+    /// small enough that they are still in this core's cache, large enough that a burst of small records is not
+    /// cleared line by line between messages.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void ClearLines(int offset, int aligned)
+    private const int ClearBatch = 4096;
+
+    /// <summary>
+    /// Zeroes the first word of each consumed line not yet cleared (positions [_clearedHead, _head)): plain stores,
+    /// ordered before the release store of the head that hands the space back. Positions are private and line
+    /// aligned, and at most a lap apart, so every offset lies inside the data area (masked), nothing outside it is
+    /// written, and a line is cleared once per lap.
+    /// </summary>
+    private void ClearConsumedLines()
     {
-        var line = _data + offset;
-        var end = line + aligned;
-        do
+        var to = _head;
+        Debug.Assert(to - _clearedHead <= _capacity && ((to - _clearedHead) & (Alignment - 1)) == 0, "at most a lap of whole lines waits");
+        for (var position = _clearedHead; position < to; position += Alignment)
         {
-            *(long*)line = 0;
-            line += Alignment;
+            *(long*)(_data + (int)(position & _mask)) = 0;
         }
-        while (line < end);
+        _clearedHead = to;
     }
 
     /// <summary>Ring faults this reader has raised (each <see cref="RingFaultException"/> thrown counts; owned by the reading thread).</summary>

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 
@@ -7,7 +8,8 @@ namespace IIC.Hardware;
 /// The producer end of a <see cref="DescriptorRing"/>. Not thread safe: one thread writes at a time.
 /// <para>Protocol (docs/architecture.md, "The data path"; bytes, layout version 2, in docs/window-layout.md): reserve space against a private copy of the
 /// consumer's head, re-reading the shared head only when short; write payload and type; store the length last
-/// with release semantics (the publish). Nothing else: no store into any other record's line.</para>
+/// with an interlocked exchange (the publish: a release store that is also the doorbell's full fence). Nothing
+/// else: no store into any other record's line.</para>
 /// <para>Records start on 64-byte cache-line boundaries, so a message of up to 56 bytes and its header travel
 /// in one line. The consumer clears the first word of every line it consumed before it returns the space (see
 /// <see cref="RingReader"/>), so every line start the writer has not written since reads 0 ("nothing yet"):
@@ -130,8 +132,8 @@ public sealed unsafe class RingWriter
     {
         var record = _data + TakeClaim();
         *(int*)(record + RecordHeader.TypeOffset) = type;
-        Volatile.Write(ref *(int*)record, _claimRecordLength);
-        Volatile.Write(ref *_sharedTail, _tail);
+        Volatile.Write(ref *_sharedTail, _tail); // informational (gauges); before the publish, whose fence covers it
+        PublishLength(record, _claimRecordLength);
     }
 
     /// <summary>
@@ -267,14 +269,31 @@ public sealed unsafe class RingWriter
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Publish(int offset, int recordLength, int paddingOffset)
     {
-        // The publish: a release store, so the payload and type are visible first.
-        Volatile.Write(ref *(int*)(_data + offset), recordLength);
         if (paddingOffset >= 0)
         {
-            // Published after the record at 0, so a reader that follows the padding finds it.
+            // Before the record at 0 (as a claim does): a reader that follows the padding finds offset 0 still
+            // at 0 ("nothing yet") and waits there for the publish below.
             PublishPadding(paddingOffset);
         }
-        Volatile.Write(ref *_sharedTail, _tail);
+        Volatile.Write(ref *_sharedTail, _tail); // informational (gauges); before the publish, whose fence covers it
+        PublishLength(_data + offset, recordLength);
+    }
+
+    /// <summary>
+    /// The publish: the record's length word, stored last with an interlocked exchange. On x64 that is one
+    /// <c>xchg</c> (implicitly locked) and on arm64 a sequentially consistent swap: a release store (payload, type,
+    /// padding and tail stores are visible first; partner: the reader's acquire load of the length in
+    /// <see cref="RingReader.TryPeek"/>/<see cref="RingReader.HasData"/>) AND the full fence the doorbell's
+    /// Dekker handshake needs between this store and its load of "armed" (partner: the exchange in
+    /// <see cref="RingReader.Arm"/>, after which the waiter re-checks for data). One locked instruction where
+    /// a release store plus a separate fence in <see cref="Doorbell.Ring"/> were two.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PublishLength(byte* record, int recordLength)
+    {
+        Debug.Assert(recordLength >= RecordHeader.Size, "a published record holds at least its header");
+        Debug.Assert(((nint)record & (Alignment - 1)) == 0, "records start on a line");
+        Interlocked.Exchange(ref *(int*)record, recordLength);
     }
 
     private void PublishPadding(int paddingOffset)

@@ -149,7 +149,7 @@ internal sealed unsafe partial class WindowEndpoint
         }
         finally
         {
-            _reader.PublishHead();
+            _reader.PublishHead(); // clears the consumed lines, returns them (an idle ring shows its true occupancy)
             ExitReceiving();
         }
         return handled;
@@ -432,7 +432,12 @@ internal sealed unsafe partial class WindowEndpoint
     {
         public bool IsReady => endpoint._reader.HasData || endpoint.PeerGone || endpoint._disposed != 0;
 
-        public void Arm() => endpoint._reader.Arm();
+        /// <summary>About to sleep: return what was consumed first (the reading thread holds the receive role here).</summary>
+        public void Arm()
+        {
+            endpoint._reader.PublishHeadIfStale();
+            endpoint._reader.Arm();
+        }
 
         public void Disarm() => endpoint._reader.Disarm();
     }

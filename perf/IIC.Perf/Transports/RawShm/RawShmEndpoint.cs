@@ -3,8 +3,11 @@ using IIC.Perf.Core;
 
 namespace IIC.Perf.Transports.RawShm;
 
-/// <summary>One end of a raw-shm link: writes one ring of the memfd, reads the other.</summary>
-internal sealed unsafe class RawShmEndpoint : IMessageEndpoint, IInPlaceReceiver
+/// <summary>
+/// One end of a raw-shm link: writes one ring of the memfd, reads the other. Zero copy both ways too (poll the slot
+/// in place, fill the next outgoing slot in place), so the poll-claim ping-pong has a like-for-like floor.
+/// </summary>
+internal sealed unsafe class RawShmEndpoint : IMessageEndpoint, IInPlaceReceiver, IClaimSender, IZeroCopyEndpoint
 {
     private readonly MappingLease _lease;
     private readonly MappedMemory? _ownedMemory;
@@ -36,9 +39,31 @@ internal sealed unsafe class RawShmEndpoint : IMessageEndpoint, IInPlaceReceiver
         where TConsumer : struct, IMessageConsumer
         => _reader.Poll(ref consumer, limit);
 
+    public void SendInPlace<TWriter>(int length, scoped ref TWriter writer)
+        where TWriter : struct, IMessageWriter, allows ref struct
+        => _writer.SendInPlace(length, ref writer);
+
+    public TResult Run<TResult>(IZeroCopyVisitor<TResult> visitor)
+    {
+        ArgumentNullException.ThrowIfNull(visitor);
+        return visitor.Visit(new Link(_writer, _reader));
+    }
+
     public void Dispose()
     {
         _lease.Dispose();
         _ownedMemory?.Dispose();
+    }
+
+    /// <summary>The two rings as a struct link, so the harness's zero-copy loop calls them directly (see IZeroCopyEndpoint).</summary>
+    private readonly struct Link(SlotRingWriter writer, SlotRingReader reader) : IZeroCopyLink
+    {
+        public int Poll<TConsumer>(ref TConsumer consumer, int limit)
+            where TConsumer : struct, IMessageConsumer
+            => reader.Poll(ref consumer, limit);
+
+        public void SendInPlace<TWriter>(int length, scoped ref TWriter writer1)
+            where TWriter : struct, IMessageWriter, allows ref struct
+            => writer.SendInPlace(length, ref writer1);
     }
 }

@@ -20,7 +20,8 @@ internal sealed class RawShmTransport(bool park) : IBenchTransport
 
     public IReadOnlyList<string> Modes { get; } = [park ? WaitModes.Park : WaitModes.Spin];
 
-    public IReadOnlyList<ReceiveApi> ReceiveApis { get; } = [ReceiveApi.Poll, ReceiveApi.Receive];
+    // raw-futex has no claim mode: its poll-claim would measure the same futex calls as its receive row.
+    public IReadOnlyList<ReceiveApi> ReceiveApis { get; } = park ? [ReceiveApi.Poll, ReceiveApi.Receive] : [ReceiveApi.Poll, ReceiveApi.Receive, ReceiveApi.PollClaim];
 
     public string? Unavailable() => LinuxPlatform.IsSupported ? null : "needs Linux on x64 or arm64 (memfd, futex)";
 
