@@ -38,7 +38,7 @@ public sealed partial class Hypervisor : IDisposable
         _spare = new EventFd();
         _policy = new AdmissionPolicy(options, Credentials.EffectiveUserId);
         _ledger = new QuotaLedger(options);
-        _grants = new GrantTable(_ledger);
+        _grants = new GrantTable(_ledger, _pairGroups);
         _pending = new PendingConnects(_ledger);
         _thread = new Thread(Run) { IsBackground = true, Name = $"IIC hypervisor '{name}'" };
     }

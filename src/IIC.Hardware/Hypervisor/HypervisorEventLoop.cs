@@ -360,7 +360,6 @@ public sealed partial class Hypervisor
         }
         client.Socket.Dispose();
         client.Process.Dispose();
-        client.Group?.Dispose();
     }
 
     private void RemoveGrant(GrantRecord grant)
