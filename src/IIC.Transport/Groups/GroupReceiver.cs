@@ -124,6 +124,9 @@ internal sealed class GroupReceiver
     {
         if (_last is { Active: true } last && last.Endpoint.IsReceiveReady)
         {
+            // Again, but after the others that are ready: a member that stays ready (a busy or broken peer) never starves them.
+            TakePending();
+            PollDemoted();
             _ready.Add(last);
         }
         _last = null;
