@@ -13,6 +13,7 @@ namespace IIC.Hardware;
 public sealed partial class Hypervisor
 {
     private const int AcceptsPerTurn = 32;
+    private const int ControlSendBufferBytes = 4096;
 
     private readonly List<ControlClient> _clients = [];
     private readonly byte[] _receiveBuffer = new byte[ControlProtocol.MaxMessageSize];
@@ -125,6 +126,10 @@ public sealed partial class Hypervisor
             }
             try
             {
+                // A small send buffer: what a partition does not read waits in its OutboundQueue, where the bounds
+                // (MaxQueuedGrantsPerPartition, MaxOutboundMessagesPerPartition) apply, not in the kernel (whose default
+                // 208 KiB held ~280 grants). The kernel doubles this and keeps a floor of ~4.5 KiB: a handful of messages.
+                socket.SendBufferSize = ControlSendBufferBytes;
                 var credentials = socket.GetPeerCredentials();
                 var process = OpenPeerProcess(socket, credentials);
                 _clients.Add(new ControlClient(socket, process, credentials));
