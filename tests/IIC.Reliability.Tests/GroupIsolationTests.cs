@@ -180,4 +180,62 @@ public sealed class GroupIsolationTests(ITestOutputHelper output)
             }
         }
     }
+
+    [Fact]
+    public void A_129th_peer_partition_is_refused_a_grouped_connection_with_a_clear_error_and_the_first_128_are_served()
+    {
+        using var host = PartitionHost.Start();
+        var service = PartitionHost.NewService();
+        using var listener = host.Partition.Listen(service, grouped: true);
+        var senders = new List<IIC.Hardware.Partition>();
+        var connections = new List<IIC.Hardware.GrantedConnection>();
+        try
+        {
+            for (var i = 0; i < 128; i++)
+            {
+                var sender = IIC.Hardware.Partition.Attach(host.Name, "peer-" + i.ToString(CultureInfo.InvariantCulture), host.SocketDirectory);
+                senders.Add(sender);
+                connections.Add(sender.Connect(service, IIC.Hardware.DescriptorRing.MinCapacity, PartitionHost.Timeout));
+                connections.Add(listener.Accept(PartitionHost.Timeout));
+            }
+            // A second grouped connection from a peer that already has a page is fine: it shares that page.
+            connections.Add(senders[0].Connect(service, IIC.Hardware.DescriptorRing.MinCapacity, PartitionHost.Timeout));
+            connections.Add(listener.Accept(PartitionHost.Timeout));
+            var late = IIC.Hardware.Partition.Attach(host.Name, "peer-128", host.SocketDirectory);
+            senders.Add(late);
+            var refused = Assert.Throws<IIC.Hardware.HypervisorException>(() => late.Connect(service, IIC.Hardware.DescriptorRing.MinCapacity, PartitionHost.Timeout));
+            output.WriteLine(refused.Message);
+            Assert.Equal(IIC.Hardware.ControlError.LimitExceeded, refused.Error);
+            Assert.Contains("128 peer partitions", refused.Message, StringComparison.Ordinal);
+            // Once one peer's connections are all released its page goes, and the late peer is served.
+            connections[0].Dispose();
+            connections[1].Dispose();
+            connections[256].Dispose();
+            connections[257].Dispose();
+            WaitFor.Condition(() =>
+            {
+                try
+                {
+                    connections.Add(late.Connect(service, IIC.Hardware.DescriptorRing.MinCapacity, PartitionHost.Timeout));
+                    return true;
+                }
+                catch (IIC.Hardware.HypervisorException e) when (e.Error == IIC.Hardware.ControlError.LimitExceeded)
+                {
+                    return false; // the releases are still on their way to the hypervisor
+                }
+            }, "the late peer to be granted once a page was freed");
+            connections.Add(listener.Accept(PartitionHost.Timeout));
+        }
+        finally
+        {
+            foreach (var connection in connections)
+            {
+                connection.Dispose();
+            }
+            foreach (var sender in senders)
+            {
+                sender.Dispose();
+            }
+        }
+    }
 }

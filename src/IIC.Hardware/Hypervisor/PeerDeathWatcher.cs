@@ -61,10 +61,13 @@ internal sealed class PeerDeathWatcher
         {
             if (_watched.Remove(registration))
             {
+                registration.Retired = true;
                 _retired.Add(registration);
             }
         }
-        _wakeup.Signal();
+        // No wake-up (it would cost a context switch on every connection's close): a retired pidfd stays in the poll
+        // set until the next Watch wakes the thread, or until its process exits, which makes the poll return and the
+        // thread close it without reporting anything.
     }
 
     private void Run()
@@ -104,7 +107,7 @@ internal sealed class PeerDeathWatcher
             }
             for (var i = 0; i < polled.Length; i++)
             {
-                if (span[1 + i].ReturnedEvents != PollEvents.None)
+                if (span[1 + i].ReturnedEvents != PollEvents.None && !polled[i].Retired)
                 {
                     polled[i].PeerDied();
                 }
@@ -115,6 +118,9 @@ internal sealed class PeerDeathWatcher
     private sealed class Registration(PeerDeathWatcher owner, ProcessHandle peer, SharedWindow window, int peerSide, InterruptGroup? ownGroup, Action onDeath) : IDisposable
     {
         public ProcessHandle Peer { get; } = peer;
+
+        /// <summary>Unwatched (its connection was released): its pidfd waits to be closed by the watcher thread.</summary>
+        public volatile bool Retired;
 
         public void PeerDied()
         {
