@@ -345,6 +345,10 @@ public sealed partial class Hypervisor
         }
         foreach (var grant in grants)
         {
+            if (!_grants.TryGet(grant.Id, out _))
+            {
+                continue; // already freed (a send below detached its other partition too, which freed their grants)
+            }
             var side = grant.Listener == client ? 0 : 1;
             var survivor = side == 0 ? grant.Connector : grant.Listener;
             var survivorReleased = side == 0 ? grant.ConnectorReleased : grant.ListenerReleased;
@@ -353,7 +357,10 @@ public sealed partial class Hypervisor
                 // Wakes the survivor; a side that closed cleanly stays Closed (end of stream, not death).
                 grant.Window.MarkDead(side);
                 IicEventSource.Log.PeerDied(grant.Service, client.Credentials.Pid);
-                if (!survivorReleased && survivor.Connected && survivor != client)
+                // PeerDied is informative (the window is marked and the survivor watches the pidfd itself): a burst of
+                // them (a peer with thousands of grants died) is not allowed to fill a healthy survivor's queue to its
+                // detach bound, so past half of it they are skipped.
+                if (!survivorReleased && survivor.Connected && survivor != client && survivor.Outbound.Count < _options.MaxOutboundMessagesPerPartition / 2)
                 {
                     var notice = new ControlWriter(_sendBuffer, ControlMessageType.PeerDied, 0);
                     notice.WriteInt64(grant.Id);
