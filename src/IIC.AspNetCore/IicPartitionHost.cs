@@ -87,7 +87,7 @@ public sealed class IicPartitionHost : IDisposable
                 {
                     // The host's logger goes into the embedded hypervisor: its grants, refusals and deaths reach the
                     // application's ILogger too.
-                    _hypervisor = Hypervisor.Start(name, new HypervisorOptions { SocketDirectory = Options.SocketDirectory, Logger = Logger });
+                    _hypervisor = Hypervisor.Start(name, new HypervisorOptions { SocketDirectory = Options.SocketDirectory, Logger = Logger, NonDumpable = Options.HypervisorNonDumpable });
                     IicLog.HypervisorStarted(Logger, name, Options.SocketDirectory ?? "(default)");
                 }
                 partition = Partition.Attach(name, Options.EffectivePartitionName, Options.SocketDirectory);

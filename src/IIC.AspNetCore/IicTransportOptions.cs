@@ -30,6 +30,14 @@ public sealed class IicTransportOptions
     public bool StartHypervisor { get; set; }
 
     /// <summary>
+    /// With <see cref="StartHypervisor"/>: keep this process non-dumpable while the embedded hypervisor runs (default
+    /// true), so processes of the same uid cannot open its windows through /proc/PID/fd. Set false to debug or dump the
+    /// host (createdump, <c>dotnet-dump collect</c>, gdb do not work while it is set; dotnet-counters and dotnet-trace do),
+    /// accepting that exposure. See <c>HypervisorOptions.NonDumpable</c>.
+    /// </summary>
+    public bool HypervisorNonDumpable { get; set; } = true;
+
+    /// <summary>
     /// The channel options HTTP/2 connections use unless told otherwise: 1 MiB rings and <see cref="WaitStrategy.Park"/>.
     /// Each connection's receive thread waits with this strategy. Not the transport's adaptive default: on a loaded
     /// 2-CPU machine a spinning receive thread takes CPU from the thread-pool threads doing the HTTP/2 work it waits for,
@@ -97,8 +105,8 @@ public sealed class IicTransportOptions
     /// <summary>
     /// Reads the options from a configuration section without dependency injection (clients; a host binds the same keys
     /// with <see cref="IicWebHostBuilderExtensions.UseIicTransport(Microsoft.AspNetCore.Hosting.IWebHostBuilder, IConfiguration, Action{IicTransportOptions}?)"/>):
-    /// <c>HypervisorName</c>, <c>PartitionName</c>, <c>SocketDirectory</c>, <c>StartHypervisor</c>, <c>RingCapacity</c>,
-    /// <c>WaitStrategy</c>, <c>ConnectTimeoutSeconds</c>, <c>PreferInlineScheduling</c>, <c>MaxReadBufferSize</c>,
+    /// <c>HypervisorName</c>, <c>PartitionName</c>, <c>SocketDirectory</c>, <c>StartHypervisor</c>, <c>HypervisorNonDumpable</c>,
+    /// <c>RingCapacity</c>, <c>WaitStrategy</c>, <c>ConnectTimeoutSeconds</c>, <c>PreferInlineScheduling</c>, <c>MaxReadBufferSize</c>,
     /// <c>MaxWriteBufferSize</c>; absent keys keep their values.
     /// The values are bound (configuration binder), then checked by <see cref="IicTransportOptionsValidator"/>.
     /// </summary>

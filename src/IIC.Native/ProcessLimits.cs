@@ -32,6 +32,14 @@ public static class ProcessLimits
         NativeException.ThrowIfFailed(Interop.Libc.Prctl(Interop.Libc.PR_SET_DUMPABLE, 0, 0, 0, 0), "prctl(PR_SET_DUMPABLE, 0)");
     }
 
+    /// <summary>Makes this process dumpable again (prctl PR_SET_DUMPABLE 1), once nothing it holds needs hiding.</summary>
+    /// <exception cref="NativeException">prctl failed.</exception>
+    internal static void MakeDumpable()
+    {
+        LinuxPlatform.EnsureSupported();
+        NativeException.ThrowIfFailed(Interop.Libc.Prctl(Interop.Libc.PR_SET_DUMPABLE, 1, 0, 0, 0), "prctl(PR_SET_DUMPABLE, 1)");
+    }
+
     /// <summary>Whether this process is dumpable (prctl PR_GET_DUMPABLE).</summary>
     public static bool IsDumpable
     {

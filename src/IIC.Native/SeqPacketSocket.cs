@@ -310,6 +310,32 @@ public sealed unsafe class SeqPacketSocket : IDisposable
         return new PeerCredentials(credentials.pid, credentials.uid, credentials.gid);
     }
 
+    /// <summary>
+    /// SO_SNDBUF: the bytes of queued messages (their kernel bookkeeping included) this socket may have in flight before a
+    /// send would block or fail with EAGAIN. Setting asks for a value; the kernel doubles it and applies a floor of a few KiB
+    /// (socket(7)); the getter reads what it applied.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The socket was disposed.</exception>
+    /// <exception cref="NativeException">setsockopt or getsockopt failed.</exception>
+    internal int SendBufferSize
+    {
+        get
+        {
+            using var scope = new DescriptorScope(_descriptor);
+            int value;
+            var length = (uint)sizeof(int);
+            NativeException.ThrowIfFailed(Interop.Libc.GetSockOpt(scope.Fd, Interop.Libc.SOL_SOCKET, Interop.Libc.SO_SNDBUF, &value, &length),
+                string.Create(CultureInfo.InvariantCulture, $"getsockopt(fd {scope.Fd}, SOL_SOCKET, SO_SNDBUF)"));
+            return value;
+        }
+        set
+        {
+            using var scope = new DescriptorScope(_descriptor);
+            NativeException.ThrowIfFailed(Interop.Libc.SetSockOpt(scope.Fd, Interop.Libc.SOL_SOCKET, Interop.Libc.SO_SNDBUF, &value, sizeof(int)),
+                string.Create(CultureInfo.InvariantCulture, $"setsockopt(fd {scope.Fd}, SOL_SOCKET, SO_SNDBUF, {value})"));
+        }
+    }
+
     /// <summary>Shuts down one or both directions (shutdown(2)); a blocked receive here returns 0, the peer reads 0 after its queue drains.</summary>
     /// <exception cref="ObjectDisposedException">The socket was disposed.</exception>
     /// <exception cref="NativeException">shutdown failed (ENOTCONN).</exception>

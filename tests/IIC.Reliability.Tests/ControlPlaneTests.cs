@@ -100,7 +100,9 @@ public sealed class ControlPlaneTests(ITestOutputHelper output)
             Assert.NotNull(refused);
             Assert.Equal(ControlError.LimitExceeded, refused.Error);
             Assert.Contains("not accepting", refused.Message, StringComparison.Ordinal);
-            Assert.InRange(granted.Count, 8, 2000); // what the kernel buffers for the socket (its send buffer) plus our bound of 8
+            // Our bound of 8 plus what the kernel buffers: the hypervisor sets SO_SNDBUF to 4 KiB on accepted control sockets
+            // (the kernel doubles it: 8 KiB, about 11 grants with their descriptors); with the default 208 KiB it held ~280.
+            Assert.InRange(granted.Count, 8, 8 + 16);
             honest.AssertServed(5, output);
             Assert.Equal(4, hypervisor.PartitionCount); // the stopped listener stays attached within its stall timeout
         }

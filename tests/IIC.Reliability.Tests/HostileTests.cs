@@ -280,7 +280,7 @@ public sealed class HostileTests(ITestOutputHelper output)
     [Fact]
     public void Interrupt_group_pages_are_sealed_against_resizing_and_an_unsealed_one_is_refused()
     {
-        // A group page is the memfd a partition hands to every sender with its grants (seals bind every holder,
+        // A group page is the memfd the hypervisor hands to both partitions of a pair with their grants (seals bind every holder,
         // the creator included, so this process stands for any peer that received the descriptor).
         using var group = InterruptGroup.Create();
         var size = group.File.GetStatus().Size;

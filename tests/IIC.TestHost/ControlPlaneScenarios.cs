@@ -28,6 +28,28 @@ internal static class ControlPlaneScenarios
     }
 
     /// <summary>
+    /// args: name socketDir default|dumpable. Prints "before D", starts an embedded hypervisor (default options, or
+    /// NonDumpable = false), prints "running D", waits for "stop", disposes it and prints "after D"; D is
+    /// prctl(PR_GET_DUMPABLE) as 1 or 0.
+    /// </summary>
+    [Scenario("cp-dumpable")]
+    private static int Dumpable(string[] args)
+    {
+        static int Now() => ProcessLimits.IsDumpable ? 1 : 0;
+        Console.WriteLine($"before {Now()}");
+        var options = args[2] == "dumpable" ? new HypervisorOptions { SocketDirectory = args[1], NonDumpable = false } : new HypervisorOptions { SocketDirectory = args[1] };
+        var hypervisor = Hypervisor.Start(args[0], options);
+        Console.WriteLine($"running {Now()}");
+        while (Console.ReadLine() is { } line && line != "stop")
+        {
+        }
+        hypervisor.Dispose();
+        Console.WriteLine($"after {Now()}");
+        Console.In.ReadToEnd();
+        return 0;
+    }
+
+    /// <summary>
     /// args: hypervisor socketDir partition service grouped(0|1). Offers the service, accepts one channel, prints
     /// "accepted", then waits for stdin to close (the test kills it).
     /// </summary>

@@ -42,13 +42,8 @@ internal sealed class ControlClient(SeqPacketSocket socket, ProcessHandle proces
     /// <summary>Window bytes charged to this partition (the connector of each grant pays).</summary>
     public long WindowBytes { get; set; }
 
-    public InterruptGroup? Group { get; set; }
-
-    public Stack<int> FreeVectors { get; } = new();
-
-    public int NextVector { get; set; }
-
-    public int TakeVector() => FreeVectors.Count > 0 ? FreeVectors.Pop() : NextVector++;
+    /// <summary>Peer partitions this one receives grouped connections from (one pair group page each).</summary>
+    public int GroupPeers { get; set; }
 
     /// <summary>Messages the socket did not take yet, oldest first.</summary>
     public OutboundQueue Outbound { get; } = new();

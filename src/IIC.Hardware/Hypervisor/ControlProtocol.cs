@@ -54,7 +54,8 @@ public enum ControlError : uint
 }
 
 /// <summary>
-/// The hypervisor's control protocol, version 2 (grants carry the peer's pidfd): one SOCK_SEQPACKET message per request, reply or
+/// The hypervisor's control protocol, version 3 (grants carry the peer's pidfd and the pair group pages; requests carry
+/// no descriptors): one SOCK_SEQPACKET message per request, reply or
 /// notification, little-endian, with a fixed 16-byte header
 /// <c>[magic "IICP":u32][version:u16][type:u16][length:u32 (whole message)][request id:u32]</c>
 /// followed by the type's fields. Strings are <c>[byte count:u16][UTF-8]</c>. Every field is length-checked;
@@ -66,7 +67,7 @@ public static class ControlProtocol
     public const uint Magic = 0x50434949;
 
     /// <summary>The protocol version.</summary>
-    public const ushort Version = 2;
+    public const ushort Version = 3;
 
     /// <summary>Header bytes.</summary>
     public const int HeaderSize = 16;

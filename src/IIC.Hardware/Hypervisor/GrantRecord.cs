@@ -20,7 +20,13 @@ internal sealed class GrantRecord(long id, SharedWindow window, string service, 
 
     public bool ConnectorReleased { get; set; }
 
-    public int? ListenerVector { get; init; }
+    /// <summary>The page the listener receives through from the connector, when the listener's side is grouped.</summary>
+    public PairGroup? ListenerPage { get; init; }
 
-    public int? ConnectorVector { get; init; }
+    public int ListenerVector { get; init; }
+
+    /// <summary>The page the connector receives through from the listener, when the connector's side is grouped.</summary>
+    public PairGroup? ConnectorPage { get; init; }
+
+    public int ConnectorVector { get; init; }
 }

@@ -3,9 +3,9 @@ namespace IIC.Hardware;
 /// <summary>
 /// The live grants by id, and by partition (each <see cref="ControlClient.Grants"/>), so that Release is O(1)
 /// and a detach costs only the grants of the partition that left. Owns each grant's window (the hypervisor's
-/// mapping; partitions keep their own) and gives back its interrupt vectors and quota when it ends.
+/// mapping; partitions keep their own) and gives back its vectors on the pair group pages and quota when it ends.
 /// </summary>
-internal sealed class GrantTable(QuotaLedger ledger)
+internal sealed class GrantTable(QuotaLedger ledger, PairGroups pages)
 {
     private readonly Dictionary<long, GrantRecord> _grants = [];
 
@@ -30,14 +30,14 @@ internal sealed class GrantTable(QuotaLedger ledger)
         grant.Listener.Grants.Remove(grant);
         grant.Connector.Grants.Remove(grant);
         ledger.RefundGrant(grant.Listener, grant.Connector, grant.Bytes);
-        if (grant.ListenerVector is { } listenerVector)
-        {
-            grant.Listener.FreeVectors.Push(listenerVector);
-        }
-        if (grant.ConnectorVector is { } connectorVector)
-        {
-            grant.Connector.FreeVectors.Push(connectorVector);
-        }
         grant.Window.Dispose(); // partitions keep their own mappings
+        if (grant.ListenerPage is { } listenerPage)
+        {
+            pages.Give(listenerPage, grant.ListenerVector);
+        }
+        if (grant.ConnectorPage is { } connectorPage)
+        {
+            pages.Give(connectorPage, grant.ConnectorVector);
+        }
     }
 }

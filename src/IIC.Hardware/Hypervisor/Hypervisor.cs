@@ -38,7 +38,7 @@ public sealed partial class Hypervisor : IDisposable
         _spare = new EventFd();
         _policy = new AdmissionPolicy(options, Credentials.EffectiveUserId);
         _ledger = new QuotaLedger(options);
-        _grants = new GrantTable(_ledger);
+        _grants = new GrantTable(_ledger, _pairGroups);
         _pending = new PendingConnects(_ledger);
         _thread = new Thread(Run) { IsBackground = true, Name = $"IIC hypervisor '{name}'" };
     }
@@ -73,7 +73,7 @@ public sealed partial class Hypervisor : IDisposable
         RemoveStaleSocket(path, name);
         if (options.NonDumpable)
         {
-            ProcessLimits.MakeNonDumpable(); // before the first window exists: /proc/PID/fd is closed to same-uid processes
+            NonDumpableScope.Enter(); // before the first window exists: /proc/PID/fd is closed to same-uid processes
         }
         var listener = SeqPacketSocket.Create();
         try
@@ -84,6 +84,10 @@ public sealed partial class Hypervisor : IDisposable
         catch
         {
             listener.Dispose();
+            if (options.NonDumpable)
+            {
+                NonDumpableScope.Leave();
+            }
             throw;
         }
         var hypervisor = new Hypervisor(name, path, options, listener);
@@ -106,7 +110,11 @@ public sealed partial class Hypervisor : IDisposable
         }
         _stopping = true;
         _wakeup.Signal();
-        _thread.Join(TimeSpan.FromSeconds(10));
+        var stopped = _thread.Join(TimeSpan.FromSeconds(10));
+        if (stopped && _options.NonDumpable)
+        {
+            NonDumpableScope.Leave(); // every window it held is closed (the loop detached every partition on its way out)
+        }
         try
         {
             File.Delete(SocketPath);

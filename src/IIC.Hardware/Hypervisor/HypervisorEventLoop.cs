@@ -13,6 +13,7 @@ namespace IIC.Hardware;
 public sealed partial class Hypervisor
 {
     private const int AcceptsPerTurn = 32;
+    private const int ControlSendBufferBytes = 4096;
 
     private readonly List<ControlClient> _clients = [];
     private readonly byte[] _receiveBuffer = new byte[ControlProtocol.MaxMessageSize];
@@ -125,6 +126,10 @@ public sealed partial class Hypervisor
             }
             try
             {
+                // A small send buffer: what a partition does not read waits in its OutboundQueue, where the bounds
+                // (MaxQueuedGrantsPerPartition, MaxOutboundMessagesPerPartition) apply, not in the kernel (whose default
+                // 208 KiB held ~280 grants). The kernel doubles this and keeps a floor of ~4.5 KiB: a handful of messages.
+                socket.SendBufferSize = ControlSendBufferBytes;
                 var credentials = socket.GetPeerCredentials();
                 var process = OpenPeerProcess(socket, credentials);
                 _clients.Add(new ControlClient(socket, process, credentials));
@@ -340,6 +345,10 @@ public sealed partial class Hypervisor
         }
         foreach (var grant in grants)
         {
+            if (!_grants.TryGet(grant.Id, out _))
+            {
+                continue; // already freed (a send below detached its other partition too, which freed their grants)
+            }
             var side = grant.Listener == client ? 0 : 1;
             var survivor = side == 0 ? grant.Connector : grant.Listener;
             var survivorReleased = side == 0 ? grant.ConnectorReleased : grant.ListenerReleased;
@@ -348,7 +357,10 @@ public sealed partial class Hypervisor
                 // Wakes the survivor; a side that closed cleanly stays Closed (end of stream, not death).
                 grant.Window.MarkDead(side);
                 IicEventSource.Log.PeerDied(grant.Service, client.Credentials.Pid);
-                if (!survivorReleased && survivor.Connected && survivor != client)
+                // PeerDied is informative (the window is marked and the survivor watches the pidfd itself): a burst of
+                // them (a peer with thousands of grants died) is not allowed to fill a healthy survivor's queue to its
+                // detach bound, so past half of it they are skipped.
+                if (!survivorReleased && survivor.Connected && survivor != client && survivor.Outbound.Count < _options.MaxOutboundMessagesPerPartition / 2)
                 {
                     var notice = new ControlWriter(_sendBuffer, ControlMessageType.PeerDied, 0);
                     notice.WriteInt64(grant.Id);
@@ -360,7 +372,6 @@ public sealed partial class Hypervisor
         }
         client.Socket.Dispose();
         client.Process.Dispose();
-        client.Group?.Dispose();
     }
 
     private void RemoveGrant(GrantRecord grant)

@@ -77,11 +77,15 @@ public sealed record HypervisorOptions
     public int MaxUnattachedConnections { get; init; } = 128;
 
     /// <summary>
-    /// Make the whole process non-dumpable (prctl PR_SET_DUMPABLE 0) so same-uid processes cannot reopen the
-    /// hypervisor's windows through /proc/PID/fd (default false for an embedded hypervisor, whose process may want
-    /// to be debugged; <c>iic hypervisor</c> sets it).
+    /// Make the whole process non-dumpable (prctl PR_SET_DUMPABLE 0) while this hypervisor runs, so same-uid processes
+    /// cannot reopen its windows through /proc/PID/fd or read its memory. Default true, for an embedded hypervisor as
+    /// for <c>iic hypervisor</c>. The trade-off: while it is set, same-uid debuggers and dump tools cannot attach to the
+    /// host process (no <c>createdump</c>, <c>dotnet-dump collect</c>, gdb or core dumps; EventPipe tools such as
+    /// dotnet-counters and dotnet-trace still work). Set false to debug or dump the host, accepting that same-uid
+    /// processes can then open the live windows the hypervisor holds. Disposing the last non-dumpable hypervisor of the
+    /// process makes it dumpable again if it was before.
     /// </summary>
-    public bool NonDumpable { get; init; }
+    public bool NonDumpable { get; init; } = true;
 
     /// <summary>Receives one line per attach, grant, death and refusal (default: none).</summary>
     public Action<string>? Log { get; init; }

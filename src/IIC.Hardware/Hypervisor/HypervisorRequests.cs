@@ -8,6 +8,7 @@ namespace IIC.Hardware;
 public sealed partial class Hypervisor
 {
     private readonly Dictionary<string, ControlClient> _services = new(StringComparer.Ordinal);
+    private readonly PairGroups _pairGroups = new();
 
     private void Handle(ControlClient client, ReadOnlySpan<byte> message)
     {
@@ -16,9 +17,9 @@ public sealed partial class Hypervisor
         {
             throw new InvalidDataException($"A {reader.Type} message arrived before Attach.");
         }
-        if (_receivedDescriptors.Count > (reader.Type == ControlMessageType.Attach ? 1 : 0))
+        if (_receivedDescriptors.Count > 0)
         {
-            throw new InvalidDataException($"A {reader.Type} message carried {_receivedDescriptors.Count} descriptors; only Attach carries one (the partition's interrupt group).");
+            throw new InvalidDataException($"A {reader.Type} message carried {_receivedDescriptors.Count} descriptors; requests carry none (protocol version 3: the hypervisor makes the group pages).");
         }
         switch (reader.Type)
         {
@@ -70,23 +71,6 @@ public sealed partial class Hypervisor
             Disconnect(client, "too many partitions", died: false);
             return;
         }
-        if (_receivedDescriptors.Count == 1)
-        {
-            var descriptor = _receivedDescriptors[0];
-            _receivedDescriptors.Clear();
-            try
-            {
-                client.Group = InterruptGroup.Open(descriptor); // validated: sealed, sized, formatted
-            }
-            catch (Exception e) when (e is InvalidDataException or NativeException)
-            {
-                // A page we cannot map (wrong seals, EPERM on a write-sealed page, EMFILE): say so and drop it, never leak it.
-                descriptor.Dispose();
-                Refuse(client, reader.RequestId, "Attach", ControlError.BadMessage, "the interrupt group page was refused: " + e.Message);
-                Disconnect(client, "its interrupt group page was refused: " + e.Message, died: false);
-                return;
-            }
-        }
         client.Name = name;
         client.Id = ++_nextPartitionId;
         client.Attached = true;
@@ -108,7 +92,7 @@ public sealed partial class Hypervisor
     private void HandleListen(ControlClient client, ref ControlReader reader)
     {
         var service = ReadServiceName(ref reader);
-        var grouped = ReadGroupedFlag(client, ref reader);
+        var grouped = ReadGroupedFlag(ref reader);
         reader.EnsureEnd();
         if (!_policy.MayUse(client, service))
         {
@@ -151,7 +135,7 @@ public sealed partial class Hypervisor
         var service = ReadServiceName(ref reader);
         var capacity = reader.ReadUInt32();
         var timeoutMs = reader.ReadUInt32();
-        var grouped = ReadGroupedFlag(client, ref reader);
+        var grouped = ReadGroupedFlag(ref reader);
         reader.EnsureEnd();
         if (capacity < DescriptorRing.MinCapacity || capacity > (uint)_options.MaxRingCapacity || !BitOperations.IsPow2(capacity))
         {
@@ -209,10 +193,10 @@ public sealed partial class Hypervisor
     {
         var listener = _services[service];
         var listenerGrouped = listener.GroupedServices.GetValueOrDefault(service);
-        if ((listenerGrouped && listener.FreeVectors.Count == 0 && listener.NextVector >= InterruptPage.MaxVectorCount)
-            || (connectorGrouped && connector.FreeVectors.Count == 0 && connector.NextVector >= InterruptPage.MaxVectorCount))
+        var sameVectorsPage = listenerGrouped && connectorGrouped && listener == connector ? 2 : 1; // a partition connected to itself: one page, two vectors
+        if ((listenerGrouped && _pairGroups.Check(listener, connector, sameVectorsPage) is { } listenerLimit && QuotaHit(connector, requestId, "Connect", listenerLimit))
+            || (connectorGrouped && _pairGroups.Check(connector, listener, sameVectorsPage) is { } connectorLimit && QuotaHit(connector, requestId, "Connect", connectorLimit)))
         {
-            QuotaHit(connector, requestId, "Connect", $"a partition may hold at most {InterruptPage.MaxVectorCount} grouped connections");
             return;
         }
         if (listener.Outbound.GrantCount >= _options.MaxQueuedGrantsPerPartition)
@@ -227,30 +211,45 @@ public sealed partial class Hypervisor
             return;
         }
         var id = ++_nextConnectionId;
-        int? listenerVector = listenerGrouped ? listener.TakeVector() : null;
-        int? connectorVector = connectorGrouped ? connector.TakeVector() : null;
+        PairGroup? listenerPage = null, connectorPage = null;
+        int listenerVector = 0, connectorVector = 0;
         SharedWindow window;
         try
         {
+            // The listener receives from the connector through their pair's page, and the connector from the listener through the other.
+            listenerPage = listenerGrouped ? _pairGroups.Take(listener, connector, out listenerVector) : null;
+            connectorPage = connectorGrouped ? _pairGroups.Take(connector, listener, out connectorVector) : null;
             window = SharedWindow.Create(
-                WindowOptions.WithCapacity(capacity) with { GroupVector0 = listenerVector, GroupVector1 = connectorVector },
+                WindowOptions.WithCapacity(capacity) with { GroupVector0 = listenerPage is null ? null : listenerVector, GroupVector1 = connectorPage is null ? null : connectorVector },
                 $"iic-{service}-{id}");
         }
         catch (NativeException e) when (IsExhaustion(e))
         {
-            if (listenerVector is { } lv)
+            if (listenerPage is not null)
             {
-                listener.FreeVectors.Push(lv);
+                _pairGroups.Give(listenerPage, listenerVector);
             }
-            if (connectorVector is { } cv)
+            if (connectorPage is not null)
             {
-                connector.FreeVectors.Push(cv);
+                _pairGroups.Give(connectorPage, connectorVector);
             }
             Exhausted(e.ErrnoName is "ENOMEM" or "ENOSPC" ? "memory" : "descriptors", $"a window for '{service}' could not be created: {e.Message}");
             SendError(connector, requestId, ControlError.ResourceExhausted, $"the hypervisor could not create a window ({e.Message}); retry later");
             return;
         }
-        var grant = new GrantRecord(id, window, service, listener, connector) { ListenerVector = listenerVector, ConnectorVector = connectorVector };
+        // Our own mapping of the window raises the grouped receivers' pages too when we mark a side dead.
+        if (listenerPage is not null)
+        {
+            window.AttachGroup(0, listenerPage.Group);
+        }
+        if (connectorPage is not null)
+        {
+            window.AttachGroup(1, connectorPage.Group);
+        }
+        var grant = new GrantRecord(id, window, service, listener, connector)
+        {
+            ListenerPage = listenerPage, ListenerVector = listenerVector, ConnectorPage = connectorPage, ConnectorVector = connectorVector,
+        };
         _grants.Add(grant);
         Volatile.Write(ref _grantCount, _grants.Count);
 
@@ -260,7 +259,8 @@ public sealed partial class Hypervisor
         incoming.WriteUInt32((uint)connector.Credentials.Pid);
         incoming.WriteString(service);
         incoming.WriteString(connector.Name!);
-        if (!SendGrant(listener, incoming.Finish(), window, connector, connectorGrouped) || !listener.Connected)
+        incoming.WriteInt64(listenerPage?.Id ?? 0);
+        if (!SendGrant(listener, incoming.Finish(), window, connector, listenerPage, connectorPage) || !listener.Connected)
         {
             // The listener left (the grant went with it): this connector alone is told.
             SendError(connector, requestId, ControlError.UnknownService, $"the partition offering '{service}' is gone");
@@ -271,7 +271,8 @@ public sealed partial class Hypervisor
         connected.WriteUInt32(1);
         connected.WriteUInt32((uint)listener.Credentials.Pid);
         connected.WriteString(listener.Name!);
-        if (!SendGrant(connector, connected.Finish(), window, listener, listenerGrouped))
+        connected.WriteInt64(connectorPage?.Id ?? 0);
+        if (!SendGrant(connector, connected.Finish(), window, listener, connectorPage, listenerPage))
         {
             return; // the connector was detached; its grant went with it
         }
@@ -284,31 +285,32 @@ public sealed partial class Hypervisor
     }
 
     /// <summary>
-    /// Sends a grant: the window, a pidfd of the peer (so this side detects the peer's death by itself), and the
-    /// peer's interrupt group when the peer receives through one.
+    /// Sends a grant: the window, a pidfd of the peer (so this side detects the peer's death by itself), then the
+    /// pair page this side receives through (if its side is grouped), then the pair page the peer receives through
+    /// (if the peer's side is grouped). Each page is shared by exactly these two partitions.
     /// </summary>
-    private bool SendGrant(ControlClient to, ReadOnlySpan<byte> message, SharedWindow window, ControlClient peer, bool peerGrouped)
-        => peerGrouped && peer.Group is { } group
-            ? Send(to, message, isGrant: true, window.File, peer.Process.Descriptor, group.File)
-            : Send(to, message, isGrant: true, window.File, peer.Process.Descriptor);
+    private bool SendGrant(ControlClient to, ReadOnlySpan<byte> message, SharedWindow window, ControlClient peer, PairGroup? ownPage, PairGroup? peerPage)
+        => (ownPage, peerPage) switch
+        {
+            ({ } own, { } other) => Send(to, message, isGrant: true, window.File, peer.Process.Descriptor, own.Group.File, other.Group.File),
+            ({ } own, null) => Send(to, message, isGrant: true, window.File, peer.Process.Descriptor, own.Group.File),
+            (null, { } other) => Send(to, message, isGrant: true, window.File, peer.Process.Descriptor, other.Group.File),
+            _ => Send(to, message, isGrant: true, window.File, peer.Process.Descriptor),
+        };
 
-    private static bool ReadGroupedFlag(ControlClient client, ref ControlReader reader)
+    private static bool ReadGroupedFlag(ref ControlReader reader)
     {
-        // Optional trailing flags: bit 0 = receive through the partition's group.
+        // Optional trailing flags: bit 0 = receive through a group page (one per peer partition).
         var flags = reader.Remaining >= 4 ? reader.ReadUInt32() : 0;
         if ((flags & ~1u) != 0)
         {
             throw new InvalidDataException($"Unknown request flags 0x{flags:x}.");
         }
-        var grouped = (flags & 1) != 0;
-        if (grouped && client.Group is null)
-        {
-            throw new InvalidDataException("A grouped request from a partition that attached without an interrupt group.");
-        }
-        return grouped;
+        return (flags & 1) != 0;
     }
 
-    private void QuotaHit(ControlClient client, uint requestId, string request, string reason)
+    /// <summary>Refuses a request for a limit; returns true (so it reads as a condition).</summary>
+    private bool QuotaHit(ControlClient client, uint requestId, string request, string reason)
     {
         if (Logger is { } logger)
         {
@@ -317,6 +319,7 @@ public sealed partial class Hypervisor
         IicEventSource.Log.PolicyDenied(client.Name ?? "(unattached)", client.Credentials.Pid, "quota: " + reason);
         Log($"quota: {request} refused: {reason}");
         SendError(client, requestId, ControlError.LimitExceeded, reason);
+        return true;
     }
 
     private void Refuse(ControlClient client, uint requestId, string request, ControlError error, string reason)

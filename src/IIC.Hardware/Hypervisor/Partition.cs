@@ -23,6 +23,7 @@ public sealed partial class Partition : IDisposable
     private readonly ConcurrentDictionary<uint, TaskCompletionSource<Reply>> _requests = new();
     private readonly ConcurrentDictionary<string, ServiceListener> _listeners = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<long, byte> _deathsReported = new();
+    private readonly ReceiveGroupPages _groupPages = new();
     private int _nextRequestId;
     private volatile string? _lostReason;
     private int _disposed;
@@ -35,7 +36,6 @@ public sealed partial class Partition : IDisposable
         HypervisorName = hypervisorName;
         Name = name;
         _socket = socket;
-        Group = InterruptGroup.Create("iic-group-" + name);
         _reader = new Thread(ReadLoop) { IsBackground = true, Name = $"IIC partition '{name}'" };
     }
 
@@ -55,12 +55,6 @@ public sealed partial class Partition : IDisposable
 
     /// <summary>The hypervisor's process id.</summary>
     public int HypervisorProcessId { get; private set; }
-
-    /// <summary>
-    /// This partition's interrupt group: grouped connections (see <see cref="Listen"/> and <see cref="Connect"/>)
-    /// receive through it, so one thread can wait on all of them (IIC.Transport's <c>IicChannelGroup</c>).
-    /// </summary>
-    public InterruptGroup Group { get; }
 
     /// <summary>False once the hypervisor hung up (then only existing connections work).</summary>
     public bool IsHypervisorConnected => _lostReason is null;
@@ -102,7 +96,7 @@ public sealed partial class Partition : IDisposable
         partition._reader.Start();
         try
         {
-            var reply = partition.Request(ControlMessageType.Attach, w => w.WriteString(partitionName), Deadline.After(s_requestTimeout), partition.Group.File);
+            var reply = partition.Request(ControlMessageType.Attach, w => w.WriteString(partitionName), Deadline.After(s_requestTimeout));
             partition.Id = reply.PartitionId;
             partition.HypervisorProcessId = reply.PeerProcessId;
             partition._counted = 1;
@@ -122,7 +116,7 @@ public sealed partial class Partition : IDisposable
 
     /// <summary>Offers <paramref name="service"/>; connections arrive on the returned listener.</summary>
     /// <param name="service">The service name.</param>
-    /// <param name="grouped">Accepted connections receive through this partition's <see cref="Group"/> (one thread waits on all of them).</param>
+    /// <param name="grouped">Accepted connections receive through group pages (one per peer partition), so one thread waits on all of them (IIC.Transport's <c>IicChannelGroup</c>).</param>
     /// <exception cref="HypervisorException">The service is already offered, the policy forbids it, or the hypervisor is gone.</exception>
     public ServiceListener Listen(string service, bool grouped = false)
     {
@@ -156,7 +150,7 @@ public sealed partial class Partition : IDisposable
     /// <param name="timeout">How long the whole call may take, also against a hypervisor that does not answer (default 5 s;
     /// zero fails at once if the service is not offered, a timeout under 0.5 s still gives the hypervisor 0.5 s to
     /// answer; <see cref="Timeout.InfiniteTimeSpan"/> or <see cref="TimeSpan.MaxValue"/> for no limit).</param>
-    /// <param name="grouped">The connection receives through this partition's <see cref="Group"/>.</param>
+    /// <param name="grouped">The connection receives through the group page this partition shares with the listening partition alone.</param>
     /// <exception cref="HypervisorException">Unknown service, policy denial, a refused ring size, or the hypervisor is gone.</exception>
     public GrantedConnection Connect(string service, int ringCapacity = WindowOptions.DefaultRingCapacity, TimeSpan? timeout = null, bool grouped = false)
     {
@@ -238,7 +232,7 @@ public sealed partial class Partition : IDisposable
             _reader.Join(TimeSpan.FromSeconds(5));
         }
         _socket.Dispose();
-        Group.Dispose(); // unmapped once the last grouped window lets go of it
+        _groupPages.DisposeAll(); // each unmapped once the last grouped window (or group receiver) lets go of it
     }
 
     /// <summary>Tells the hypervisor a grant is released; after Dispose, the last release closes the control socket.</summary>
@@ -246,6 +240,7 @@ public sealed partial class Partition : IDisposable
     /// <param name="counted">False for a grant refused before it became a <see cref="GrantedConnection"/>.</param>
     internal void Release(long connectionId, bool counted = true)
     {
+        _groupPages.Release(connectionId);
         if (_lostReason is null && Volatile.Read(ref _controlClosed) == 0)
         {
             TrySend(ControlMessageType.Release, 0, w => w.WriteInt64(connectionId));
@@ -255,6 +250,9 @@ public sealed partial class Partition : IDisposable
             CloseControl();
         }
     }
+
+    /// <summary>The group (pair page) <paramref name="page"/> belongs to, if this partition receives through it; null otherwise.</summary>
+    internal InterruptGroup? FindReceiveGroup(InterruptPage page) => _groupPages.Find(page);
 
     internal void Unlisten(ServiceListener listener)
     {

@@ -41,33 +41,39 @@ public sealed partial class Partition
                 var peerPid = (int)reader.ReadUInt32();
                 var service = reader.Type == ControlMessageType.Incoming ? reader.ReadString(ControlProtocol.MaxNameLength) : null;
                 var peerName = reader.ReadString(ControlProtocol.MaxNameLength);
+                var pageId = reader.ReadInt64();
                 reader.EnsureEnd();
-                if (descriptors.Count is not (2 or 3) || side is not (0 or 1))
+                if (descriptors.Count is < 2 or > 4 || side is not (0 or 1))
                 {
-                    throw new InvalidDataException($"A {reader.Type} message must carry a window, the peer's pidfd (and the peer's group page if it is grouped) and name side 0 or 1; got {descriptors.Count} descriptors and side {side}.");
+                    throw new InvalidDataException($"A {reader.Type} message must carry a window, the peer's pidfd and the group pages of its grouped sides, and name side 0 or 1; got {descriptors.Count} descriptors and side {side}.");
                 }
                 GrantedConnection connection;
                 SharedWindow? window = null;
+                InterruptGroup? ownGroup = null;
                 try
                 {
                     window = SharedWindow.Open(descriptors[0]);
-                    if (window.IsGrouped(side))
+                    var ownGrouped = window.IsGrouped(side);
+                    var peerGrouped = window.IsGrouped(1 - side);
+                    if (descriptors.Count != 2 + (ownGrouped ? 1 : 0) + (peerGrouped ? 1 : 0) || ownGrouped != (pageId != 0))
                     {
-                        window.AttachGroup(side, Group);
+                        throw new InvalidDataException($"The grant's descriptors do not match the window: {descriptors.Count} descriptors and page id {pageId} for a window whose own side is {(ownGrouped ? "" : "not ")}grouped and whose peer side is {(peerGrouped ? "" : "not ")}grouped.");
                     }
-                    if (window.IsGrouped(1 - side) != (descriptors.Count == 3))
+                    if (ownGrouped)
                     {
-                        throw new InvalidDataException("The grant's descriptors do not match the window: the peer's group page comes exactly when the peer receives through a group.");
+                        // The page we receive through from this peer alone (shared with our other connections to it).
+                        ownGroup = _groupPages.Adopt(pageId, descriptors[2], id);
+                        window.AttachGroup(side, ownGroup);
                     }
-                    if (descriptors.Count == 3)
+                    if (peerGrouped)
                     {
-                        window.AttachGroup(1 - side, InterruptGroup.Open(descriptors[2]), ownsGroup: true);
+                        window.AttachGroup(1 - side, InterruptGroup.Open(descriptors[^1]), ownsGroup: true);
                     }
                     connection = new GrantedConnection(this, id, service ?? "", side, peerPid, peerName, window);
                     Interlocked.Increment(ref _openGrants);
                     // Our own watch on the peer's life (its pidfd came with the grant): death is seen without the hypervisor.
                     var peer = ProcessHandle.FromDescriptor(descriptors[1], peerPid);
-                    connection.PeerWatch = PeerDeathWatcher.Shared.Watch(peer, window, 1 - side, window.IsGrouped(side) ? Group : null, () => RaisePeerDied(id, peerPid));
+                    connection.PeerWatch = PeerDeathWatcher.Shared.Watch(peer, window, 1 - side, ownGroup, () => RaisePeerDied(id, peerPid));
                 }
                 catch (InvalidDataException e)
                 {
@@ -83,9 +89,9 @@ public sealed partial class Partition
                     }
                     for (var i = 1; i < descriptors.Count; i++)
                     {
-                        descriptors[i].Dispose(); // harmless if the group took it: Dispose is idempotent
+                        descriptors[i].Dispose(); // harmless if a group took it: Dispose is idempotent
                     }
-                    Release(id, counted: false);
+                    Release(id, counted: false); // also lets go of the page we adopted for it
                     if (_requests.TryRemove(reader.RequestId, out var failed))
                     {
                         failed.TrySetException(new HypervisorException($"The granted window is invalid: {e.Message}", e));

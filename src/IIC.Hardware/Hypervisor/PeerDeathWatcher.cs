@@ -1,25 +1,25 @@
-using System.Runtime.InteropServices;
 using IIC.Native;
 
 namespace IIC.Hardware;
 
 /// <summary>
 /// Detects the death of this process's peers by itself, without the hypervisor: every grant carries a pidfd of
-/// the peer, and one thread per process polls them all. When a peer's pidfd turns readable (it exited, however:
-/// kill -9 included) the watcher marks the peer's side of that window dead and raises our side's interrupt, in our
+/// the peer, and one thread per process waits on them all with epoll (registering and releasing a pidfd wakes
+/// nobody, so a connection costs the watcher no context switch). When a peer's pidfd turns readable (it exited,
+/// however: kill -9 included) the watcher marks the peer's side of that window dead and raises our side's interrupt, in our
 /// own mapping (which has our interrupt group attached, so grouped and async receivers wake too), exactly as the
-/// hypervisor does. So death is reported within a poll wake-up whether the hypervisor is alive, frozen, dead or
+/// hypervisor does. So death is reported within one wake-up whether the hypervisor is alive, frozen, dead or
 /// restarted. Marking twice (the hypervisor too) is harmless: a dead side stays dead.
 /// </summary>
-[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "A process-lifetime singleton: its thread and eventfd live as long as the process.")]
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "A process-lifetime singleton: its thread and epoll descriptor live as long as the process.")]
 internal sealed class PeerDeathWatcher
 {
     private static readonly Lazy<PeerDeathWatcher> s_shared = new(() => new PeerDeathWatcher());
 
     private readonly object _lock = new();
-    private readonly List<Registration> _watched = [];
-    private readonly List<Registration> _retired = []; // unwatched: their pidfds are closed by the watcher thread after its poll returns
-    private readonly EventFd _wakeup = new();
+    private readonly Dictionary<ulong, Registration> _watched = [];
+    private readonly Epoll _epoll = new();
+    private ulong _nextKey;
     private Thread? _thread;
 
     private PeerDeathWatcher()
@@ -35,23 +35,33 @@ internal sealed class PeerDeathWatcher
     /// Dispose the result when the connection ends.
     /// </summary>
     /// <param name="peer">The peer's pidfd.</param>
-    /// <param name="window">Our mapping of the window.</param>
-    /// <param name="peerSide">The peer's side.</param>
+    /// <param name="window">Our mapping of the connection's window.</param>
+    /// <param name="peerSide">The peer's side of the window.</param>
     /// <param name="ownGroup">Our interrupt group, when our side receives through it (kept mapped while marking).</param>
-    /// <param name="onDeath">Called on the watcher thread after the side was marked.</param>
+    /// <param name="onDeath">Called (on the watcher thread) after the marking.</param>
+    /// <exception cref="NativeException">The kernel refused to watch one more descriptor (ENOMEM, ENOSPC).</exception>
     public IDisposable Watch(ProcessHandle peer, SharedWindow window, int peerSide, InterruptGroup? ownGroup, Action onDeath)
     {
-        var registration = new Registration(this, peer, window, peerSide, ownGroup, onDeath);
+        Registration registration;
         lock (_lock)
         {
-            _watched.Add(registration);
+            registration = new Registration(this, ++_nextKey, peer, window, peerSide, ownGroup, onDeath);
+            _watched.Add(registration.Key, registration);
             if (_thread is null)
             {
                 _thread = new Thread(Run) { IsBackground = true, Name = "IIC peer death watcher" };
                 _thread.Start();
             }
         }
-        _wakeup.Signal();
+        try
+        {
+            _epoll.Add(peer.Descriptor, registration.Key); // a pidfd already readable (the peer is gone) is reported at once
+        }
+        catch
+        {
+            Unwatch(registration);
+            throw;
+        }
         return registration;
     }
 
@@ -59,61 +69,48 @@ internal sealed class PeerDeathWatcher
     {
         lock (_lock)
         {
-            if (_watched.Remove(registration))
+            if (!_watched.Remove(registration.Key))
             {
-                _retired.Add(registration);
+                return;
             }
         }
-        _wakeup.Signal();
+        // Out of the set before it is closed: its number cannot be reused under the watch. An event the watcher thread
+        // already took for this key finds no registration and is dropped.
+        _epoll.Remove(registration.Peer.Descriptor);
+        registration.Peer.Dispose();
     }
 
     private void Run()
     {
-        var entries = new List<PollEntry>();
+        Span<ulong> keys = stackalloc ulong[64];
         while (true)
         {
-            Registration[] polled;
-            lock (_lock)
-            {
-                foreach (var retired in _retired)
-                {
-                    retired.Peer.Dispose(); // not in any poll set now: its descriptor number cannot be reused under a poll
-                }
-                _retired.Clear();
-                polled = [.. _watched];
-            }
-            entries.Clear();
-            entries.Add(new PollEntry(_wakeup.Descriptor, PollEvents.Readable));
-            foreach (var registration in polled)
-            {
-                entries.Add(new PollEntry(registration.Peer.Descriptor, PollEvents.Readable));
-            }
-            var span = CollectionsMarshal.AsSpan(entries);
+            int count;
             try
             {
-                Poll.Wait(span, Timeout.InfiniteTimeSpan);
+                count = _epoll.Wait(keys, Timeout.InfiniteTimeSpan);
             }
-            catch (Exception e) when (e is NativeException or ObjectDisposedException)
+            catch (NativeException)
             {
                 Thread.Sleep(10); // ENOMEM: retry shortly
                 continue;
             }
-            if ((span[0].ReturnedEvents & PollEvents.Readable) != 0)
+            for (var i = 0; i < count; i++)
             {
-                _wakeup.TryRead(out _);
-            }
-            for (var i = 0; i < polled.Length; i++)
-            {
-                if (span[1 + i].ReturnedEvents != PollEvents.None)
+                Registration? registration;
+                lock (_lock)
                 {
-                    polled[i].PeerDied();
+                    _watched.TryGetValue(keys[i], out registration);
                 }
+                registration?.PeerDied(); // unwatches it: a level-triggered pidfd is reported until then
             }
         }
     }
 
-    private sealed class Registration(PeerDeathWatcher owner, ProcessHandle peer, SharedWindow window, int peerSide, InterruptGroup? ownGroup, Action onDeath) : IDisposable
+    private sealed class Registration(PeerDeathWatcher owner, ulong key, ProcessHandle peer, SharedWindow window, int peerSide, InterruptGroup? ownGroup, Action onDeath) : IDisposable
     {
+        public ulong Key { get; } = key;
+
         public ProcessHandle Peer { get; } = peer;
 
         public void PeerDied()

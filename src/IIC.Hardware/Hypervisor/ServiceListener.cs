@@ -8,6 +8,7 @@ public sealed class ServiceListener : IDisposable
 {
     private readonly Partition _partition;
     private readonly Channel<GrantedConnection> _incoming = Channel.CreateUnbounded<GrantedConnection>(new UnboundedChannelOptions { SingleWriter = true });
+    private readonly SemaphoreSlim _arrivals = new(0); // released per delivery and at completion: sync Accept's direct wake-up
     private int _disposed;
 
     internal ServiceListener(Partition partition, string service)
@@ -26,16 +27,30 @@ public sealed class ServiceListener : IDisposable
     /// <exception cref="ObjectDisposedException">The listener was disposed.</exception>
     public GrantedConnection Accept(TimeSpan timeout)
     {
-        Deadline.ThrowIfNegative(timeout, nameof(timeout));
-        // A timer takes at most ~24.8 days: anything longer (TimeSpan.MaxValue) means no limit.
-        using var cancellation = new CancellationTokenSource(timeout.TotalMilliseconds >= int.MaxValue - 1 ? Timeout.InfiniteTimeSpan : timeout);
-        try
+        var deadline = Deadline.After(timeout, nameof(timeout)); // refuses a negative timeout, saturates a huge one
+        while (true)
         {
-            return AcceptAsync(cancellation.Token).AsTask().GetAwaiter().GetResult();
-        }
-        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
-        {
-            throw new TimeoutException($"No connection to service '{Service}' arrived within {timeout.TotalSeconds:0.###} s.");
+            ObjectDisposedException.ThrowIf(_disposed != 0, this);
+            if (_incoming.Reader.TryRead(out var connection))
+            {
+                return connection;
+            }
+            if (_incoming.Reader.Completion.IsCompleted)
+            {
+                _arrivals.Release(); // pass the wake on to the next waiter
+                throw _incoming.Reader.Completion.Exception?.InnerException
+                    ?? new ObjectDisposedException(nameof(ServiceListener), $"The listener for '{Service}' was disposed.");
+            }
+            var remaining = deadline.Remaining;
+            if (remaining == Timeout.InfiniteTimeSpan || remaining > TimeSpan.FromHours(1))
+            {
+                remaining = TimeSpan.FromHours(1); // SemaphoreSlim takes at most ~24.8 days: wait in slices
+            }
+            // Woken directly by the partition's reader thread (Deliver): no thread-pool hop on the accept path.
+            if (!_arrivals.Wait(remaining) && deadline.HasPassed)
+            {
+                throw new TimeoutException($"No connection to service '{Service}' arrived within {timeout.TotalSeconds:0.###} s.");
+            }
         }
     }
 
@@ -62,13 +77,21 @@ public sealed class ServiceListener : IDisposable
 
     internal void Deliver(GrantedConnection connection)
     {
-        if (!_incoming.Writer.TryWrite(connection))
+        if (_incoming.Writer.TryWrite(connection))
+        {
+            _arrivals.Release(); // a sync Accept (an AcceptAsync may take the connection first: the Accept then waits again)
+        }
+        else
         {
             connection.Dispose();
         }
     }
 
-    internal void Fail(Exception error) => _incoming.Writer.TryComplete(error);
+    internal void Fail(Exception error)
+    {
+        _incoming.Writer.TryComplete(error);
+        _arrivals.Release(); // each sync Accept that sees the completion passes the wake on
+    }
 
     /// <summary>Stops offering the service; connections not yet accepted are released.</summary>
     public void Dispose()
@@ -78,6 +101,7 @@ public sealed class ServiceListener : IDisposable
             return;
         }
         _incoming.Writer.TryComplete();
+        _arrivals.Release();
         while (_incoming.Reader.TryRead(out var connection))
         {
             connection.Dispose();

@@ -6,8 +6,9 @@ namespace IIC.Hardware;
 /// <summary>
 /// An interrupt page in its own sealed memfd with <see cref="InterruptPage.MaxVectorCount"/> vectors, so one
 /// receiving thread can wait on many windows at once: each grouped window names a vector here, its writer
-/// raises that vector, and a wake costs a scan of the pending bitmap, not of every ring. The owner hands the
-/// memfd to the partitions that send to it (the hypervisor passes it with each grant).
+/// raises that vector, and a wake costs a scan of the pending bitmap, not of every ring. The hypervisor makes one
+/// per (receiving partition, sending partition) pair with grouped grants and hands it to both with each such grant,
+/// so a sender can write only the page it shares with that receiver (docs/architecture.md, "Group pages per peer").
 /// </summary>
 public sealed unsafe class InterruptGroup : IDisposable
 {

@@ -21,7 +21,7 @@ namespace IIC.Hardware;
 /// Both sides order their store before their load with a full fence (Dekker), so no wake-up is lost; the
 /// receiver still parks with a timeout and treats every wake as a hint.
 /// </summary>
-public sealed unsafe class InterruptPage
+public sealed unsafe class InterruptPage : ISleepSite
 {
     /// <summary>"IRQ1", little-endian.</summary>
     public const uint Magic = 0x31515249;
@@ -248,6 +248,8 @@ public sealed unsafe class InterruptPage
         }
         return SleepCheck.Announced;
     }
+
+    SleepCheck ISleepSite.PrepareSleep<TTarget>(ref TTarget target, out int sequence) => PrepareSleep(ref target, out sequence);
 
     /// <summary>Receiver side: the futex word's value, read before announcing sleep.</summary>
     public int ReadSequence() => Volatile.Read(ref *Seq);

@@ -31,7 +31,8 @@ public sealed class Waiter
     private static readonly long s_plainSpinTicks = Stopwatch.Frequency / 250_000; // 4 µs: budgets shorter than this skip the plain phase
 
     private readonly WaitStrategy _strategy;
-    private readonly InterruptPage _page;
+    private readonly InterruptPage? _page;
+    private readonly ISleepSite _site;
     private readonly long _fixedBudgetTicks;
     private readonly long _maxBudgetTicks;
     private readonly TimeSpan _parkTimeout;
@@ -50,10 +51,22 @@ public sealed class Waiter
     /// next raise is a fresh 0 to 1 edge, and the caller re-checks its ring.
     /// </param>
     public Waiter(WaitStrategy strategy, InterruptPage page, bool pendingIsReadiness = false)
+        : this(strategy, page ?? throw new ArgumentNullException(nameof(page)), page, pendingIsReadiness)
+    {
+    }
+
+    /// <summary>Creates a waiter that parks on <paramref name="site"/> (a channel group's pages); its pending bits are the target's readiness.</summary>
+    internal Waiter(WaitStrategy strategy, ISleepSite site)
+        : this(strategy, site as InterruptPage, site, pendingIsReadiness: true)
+    {
+    }
+
+    private Waiter(WaitStrategy strategy, InterruptPage? page, ISleepSite site, bool pendingIsReadiness)
     {
         _pendingIsReadiness = pendingIsReadiness;
         _strategy = strategy ?? throw new ArgumentNullException(nameof(strategy));
-        _page = page ?? throw new ArgumentNullException(nameof(page));
+        _page = page;
+        _site = site ?? throw new ArgumentNullException(nameof(site));
         _fixedBudgetTicks = ToTicks(strategy.SpinBudget);
         _maxBudgetTicks = ToTicks(strategy.MaxSpinBudget);
         _parkTimeout = strategy.ParkTimeout;
@@ -64,7 +77,8 @@ public sealed class Waiter
     public WaitStrategy Strategy => _strategy;
 
     /// <summary>The page this waiter sleeps on.</summary>
-    public InterruptPage Page => _page;
+    /// <exception cref="InvalidOperationException">The waiter sleeps on several pages (a channel group's).</exception>
+    public InterruptPage Page => _page ?? throw new InvalidOperationException("This waiter sleeps on several pages at once (a channel group's); it has no single page.");
 
     /// <summary>Waits that ended while spinning (data arrived within the spin budget).</summary>
     public long SpinHits { get; private set; }
@@ -217,7 +231,7 @@ public sealed class Waiter
                     Thread.Sleep(1);
                     continue;
                 }
-                var check = _page.PrepareSleep(ref target, out var sequence);
+                var check = _site.PrepareSleep(ref target, out var sequence);
                 if (check == SleepCheck.Ready)
                 {
                     return true;
@@ -226,7 +240,7 @@ public sealed class Waiter
                 {
                     if (!_pendingIsReadiness)
                     {
-                        _page.ClearPending(); // a raise we no longer need; a fresh 0 -> 1 edge must be possible
+                        _site.ClearPending(); // a raise we no longer need; a fresh 0 -> 1 edge must be possible
                     }
                     spurious++;
                     continue;
@@ -234,10 +248,10 @@ public sealed class Waiter
                 var remaining = Deadline.AtTimestamp(deadline).Remaining; // infinite for long.MaxValue
                 var timeout = remaining != Timeout.InfiniteTimeSpan && remaining < _parkTimeout ? remaining : _parkTimeout;
                 Parks++;
-                var result = _page.Sleep(sequence, timeout);
+                var result = _site.Sleep(sequence, timeout);
                 if (!_pendingIsReadiness)
                 {
-                    _page.ClearPending(); // before draining, so a raise during the drain wakes the next sleep
+                    _site.ClearPending(); // before draining, so a raise during the drain wakes the next sleep
                 }
                 if (result == FutexWaitResult.TimedOut)
                 {
@@ -310,7 +324,7 @@ public sealed class Waiter
 
     private void LearnWakeLatency()
     {
-        var raisedAt = _page.ReadRaisedAt(); // written by the peer: read once, validated
+        var raisedAt = _site.ReadRaisedAt(); // written by the peer: read once, validated
         var latency = Stopwatch.GetTimestamp() - raisedAt;
         if (raisedAt > 0 && latency > 0 && latency < Stopwatch.Frequency / 100)
         {

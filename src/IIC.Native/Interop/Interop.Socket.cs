@@ -10,6 +10,7 @@ internal static partial class Interop
         internal const int SOL_SOCKET = 1;
         internal const int SCM_RIGHTS = 1;
         internal const int SO_PEERCRED = 17;
+        internal const int SO_SNDBUF = 7;
 
         /// <summary>SO_PEERPIDFD (Linux 6.5+): a pidfd for the peer that connected, valid in every pid namespace.</summary>
         internal const int SO_PEERPIDFD = 77;
@@ -127,6 +128,9 @@ internal static partial class Interop
 
         [LibraryImport(Libraries.Libc, EntryPoint = "getsockopt", SetLastError = true)]
         internal static unsafe partial int GetSockOpt(int fd, int level, int option, void* value, uint* valueLength);
+
+        [LibraryImport(Libraries.Libc, EntryPoint = "setsockopt", SetLastError = true)]
+        internal static unsafe partial int SetSockOpt(int fd, int level, int option, void* value, uint valueLength);
 
         [LibraryImport(Libraries.Libc, EntryPoint = "shutdown", SetLastError = true)]
         internal static partial int Shutdown(int fd, int how);

@@ -4,79 +4,111 @@ using IIC.Hardware;
 namespace IIC.Transport;
 
 /// <summary>
-/// One receiving thread for many windows: each member endpoint's side receives through the same
-/// <see cref="InterruptGroup"/> page at its own vector. Members' rings stay armed, so their writers raise the
-/// vector on each 0 to 1 pending edge; the receiver spins on one summary word and sleeps on one futex, and a
-/// wake costs a scan of the pending bits that are set, not of every ring. Not thread safe: one receiving thread.
+/// One receiving thread for many windows. Each member's side receives through the group page its partition shares
+/// with that member's peer partition (one page per peer, made by the hypervisor), at its own vector. Members' rings
+/// stay armed, so their writers raise the vector on each 0 to 1 pending edge; the receiver spins on the pages'
+/// summary words and sleeps on all their futex words at once, and a wake costs a scan of the pending bits that are
+/// set, not of every ring. A peer reaches only its own page: whatever it writes there, the other pages are read and
+/// waited on as before, and a page that keeps raising nothing is demoted to polling (<see cref="GroupPageSet"/>).
+/// Not thread safe: one receiving thread.
 /// </summary>
 internal sealed class GroupReceiver
 {
-    private readonly InterruptGroup _group;
-    private readonly Waiter _waiter;
-    private readonly WindowEndpoint?[] _members = new WindowEndpoint?[InterruptPage.MaxVectorCount];
-    private readonly object?[] _tags = new object?[InterruptPage.MaxVectorCount];
-    private readonly long[] _pending = new long[InterruptPage.MaxVectorCount / 64];
-    private readonly int[] _ready = new int[(2 * InterruptPage.MaxVectorCount) + 1]; // pending set + members added or re-queued meanwhile
-    private int _readyCount;
-    private int _readyNext;
-    private int _last = -1;
-    private int _count;
+    /// <summary>How often the members of a demoted page are polled.</summary>
+    public static readonly TimeSpan DemotedPollInterval = TimeSpan.FromMilliseconds(1);
 
-    /// <summary>Creates a receiver for the windows grouped on <paramref name="group"/>.</summary>
-    public GroupReceiver(InterruptGroup group, WaitStrategy strategy)
+    private static readonly long s_pollTicks = (long)(DemotedPollInterval.TotalSeconds * Stopwatch.Frequency);
+
+    private readonly Func<InterruptPage, InterruptGroup?> _findGroup;
+    private readonly GroupPageSet _pages = new();
+    private readonly Dictionary<WindowEndpoint, GroupMember> _members = new(ReferenceEqualityComparer.Instance);
+    private readonly List<GroupMember> _ready = []; // members raised, added or re-queued: checked in order
+    private readonly Waiter _waiter;
+    private int _readyNext;
+    private GroupMember? _last;
+
+    /// <summary>Creates a receiver for a partition's grouped windows.</summary>
+    /// <param name="findGroup">The partition's group page for a page a member receives through, or null if it has none.</param>
+    /// <param name="strategy">How to wait.</param>
+    public GroupReceiver(Func<InterruptPage, InterruptGroup?> findGroup, WaitStrategy strategy)
     {
-        _group = group ?? throw new ArgumentNullException(nameof(group));
-        _waiter = new Waiter(strategy ?? throw new ArgumentNullException(nameof(strategy)), group.Page, pendingIsReadiness: true);
+        _findGroup = findGroup ?? throw new ArgumentNullException(nameof(findGroup));
+        _waiter = new Waiter(strategy ?? throw new ArgumentNullException(nameof(strategy)), _pages);
     }
 
     /// <summary>The waiter (strategy, learned state, counters).</summary>
     public Waiter Waiter => _waiter;
 
     /// <summary>Members now.</summary>
-    public int Count => _count;
+    public int Count => _members.Count;
+
+    /// <summary>The pages waited on and demoted (tests).</summary>
+    internal GroupPageSet Pages => _pages;
 
     /// <summary>
-    /// Adds an endpoint whose side receives through this group, with a tag returned by <see cref="WaitAny"/>.
-    /// Arms its ring for good; if data is already waiting it is reported at once.
+    /// Adds an endpoint whose side receives through one of the partition's group pages, with a tag returned by
+    /// <see cref="WaitAny"/>. Arms its ring for good; if data is already waiting it is reported at once.
     /// </summary>
-    /// <exception cref="ArgumentException">The endpoint's side does not receive through this group, or its vector is taken.</exception>
+    /// <exception cref="ArgumentException">The endpoint's side is not grouped on this partition, or it is a member already.</exception>
+    /// <exception cref="InvalidOperationException">The group already waits on the most pages it can (one per peer partition).</exception>
     public void Add(WindowEndpoint endpoint, object? tag = null)
     {
         ArgumentNullException.ThrowIfNull(endpoint);
         var window = endpoint.Window;
-        if (!window.IsGrouped(endpoint.Side) || window.GetInterruptPage(endpoint.Side) != _group.Page)
+        if (!window.IsGrouped(endpoint.Side))
         {
-            throw new ArgumentException("The endpoint does not receive through this group: connect it as a grouped channel of the partition that owns the group.", nameof(endpoint));
+            throw new ArgumentException("The endpoint does not receive through a group page: make the channel with ChannelOptions.Grouped.", nameof(endpoint));
         }
-        var vector = window.GetVector(endpoint.Side);
-        if (_members[vector] is not null)
+        var page = window.GetInterruptPage(endpoint.Side);
+        var vector = window.GetVector(endpoint.Side); // validated against the page when the window was opened
+        var slot = _pages.Find(page);
+        if (slot is null)
         {
-            throw new ArgumentException($"Vector {vector} already belongs to another member.", nameof(endpoint));
+            var group = _findGroup(page) ?? throw new ArgumentException("The endpoint does not receive through a group page of this partition: add channels of the partition the group was made for.", nameof(endpoint));
+            try
+            {
+                slot = _pages.Add(group);
+            }
+            catch (ObjectDisposedException e)
+            {
+                throw new ArgumentException("The endpoint's channel already ended (its group page was dropped).", nameof(endpoint), e);
+            }
         }
-        _members[vector] = endpoint;
-        _tags[vector] = tag;
-        _count++;
+        if (slot.MemberAt(vector) is not null)
+        {
+            if (slot.Count == 0)
+            {
+                _pages.Remove(slot);
+            }
+            throw new ArgumentException($"Vector {vector} already belongs to a member (is the channel in the group already?).", nameof(endpoint));
+        }
+        var member = new GroupMember(endpoint, tag, slot, vector);
+        slot.Set(vector, member);
+        _members.Add(endpoint, member);
         endpoint.ArmReceive(); // full fence; then catch what arrived before the ring was armed
         if (endpoint.IsReceiveReady)
         {
-            _ready[_readyCount++] = vector;
+            _ready.Add(member);
         }
     }
 
-    /// <summary>Removes a member (e.g. after its channel ended).</summary>
+    /// <summary>Removes a member (e.g. after its channel ended); the last member with a peer drops that peer's page from the wait.</summary>
     public void Remove(WindowEndpoint endpoint)
     {
         ArgumentNullException.ThrowIfNull(endpoint);
-        var vector = endpoint.Window.GetVector(endpoint.Side);
-        if (_members[vector] == endpoint)
+        if (!_members.Remove(endpoint, out var member))
         {
-            _members[vector] = null;
-            _tags[vector] = null;
-            _count--;
-            if (_last == vector)
-            {
-                _last = -1;
-            }
+            return;
+        }
+        member.Active = false;
+        member.Slot.Clear(member.Vector);
+        if (member.Slot.Count == 0)
+        {
+            _pages.Remove(member.Slot);
+        }
+        if (_last == member)
+        {
+            _last = null;
         }
     }
 
@@ -90,65 +122,110 @@ internal sealed class GroupReceiver
     /// <returns>The ready member, or null at the deadline.</returns>
     public WindowEndpoint? WaitAny(long deadline, out object? tag)
     {
-        if (_last >= 0 && _members[_last] is { IsReceiveReady: true })
+        if (_last is { Active: true } last && last.Endpoint.IsReceiveReady)
         {
-            _ready[_readyCount++] = _last;
+            // Again, but after the others that are ready: a member that stays ready (a busy or broken peer) never starves them.
+            TakePending();
+            PollDemoted();
+            _ready.Add(last);
         }
-        _last = -1;
+        _last = null;
         while (true)
         {
-            while (_readyNext < _readyCount)
+            while (_readyNext < _ready.Count)
             {
-                var vector = _ready[_readyNext++];
-                if (_members[vector] is { } member && member.IsReceiveReady)
+                var member = _ready[_readyNext++];
+                if (member.Active && member.Endpoint.IsReceiveReady)
                 {
-                    _last = vector;
-                    tag = _tags[vector];
-                    return member;
+                    _last = member;
+                    tag = member.Tag;
+                    return member.Endpoint;
                 }
             }
-            _readyNext = _readyCount = 0;
-            if (TakePending())
+            _ready.Clear();
+            _readyNext = 0;
+            if (TakePending() || PollDemoted())
             {
                 continue;
             }
-            var target = new PendingTarget(_group.Page);
-            if (deadline == 0 || !_waiter.Wait(ref target, deadline))
+            if (deadline == 0)
             {
-                tag = null;
-                return null;
+                break;
+            }
+            // With a demoted page, wake at least every poll interval to poll its members.
+            var now = Stopwatch.GetTimestamp();
+            var until = _pages.Demoted.Count > 0 && deadline - now > s_pollTicks ? now + s_pollTicks : deadline;
+            var target = new PendingTarget(_pages);
+            if (!_waiter.Wait(ref target, until) && until == deadline)
+            {
+                break;
             }
         }
+        tag = null;
+        return null;
     }
 
+    /// <summary>Takes every armed page's pending bits into the ready queue; judges each page by what its bits brought.</summary>
     private bool TakePending()
     {
-        if (!_group.Page.HasPending)
+        var pages = _pages.Armed;
+        for (var i = pages.Length - 1; i >= 0; i--) // backwards: a demotion moves the last page into slot i
         {
-            return false;
-        }
-        Array.Clear(_pending);
-        _group.Page.TakePending(_pending);
-        for (var word = 0; word < _pending.Length; word++)
-        {
-            var bits = _pending[word];
-            while (bits != 0)
+            var slot = pages[i];
+            if (!slot.Page.HasPending)
             {
-                var bit = System.Numerics.BitOperations.TrailingZeroCount(bits);
-                bits &= bits - 1;
-                var vector = (word << 6) | bit;
-                if (_members[vector] is not null)
+                continue;
+            }
+            var pending = slot.Pending;
+            Array.Clear(pending);
+            slot.Page.TakePending(pending);
+            var useful = false;
+            for (var word = 0; word < pending.Length; word++)
+            {
+                var bits = pending[word];
+                while (bits != 0)
                 {
-                    _ready[_readyCount++] = vector;
+                    var bit = System.Numerics.BitOperations.TrailingZeroCount(bits);
+                    bits &= bits - 1;
+                    if (slot.MemberAt((word << 6) | bit) is { } member) // a bit the peer set is only a hint: range-checked, members only
+                    {
+                        _ready.Add(member);
+                        useful |= member.Endpoint.IsReceiveReady;
+                    }
+                }
+            }
+            if (useful)
+            {
+                GroupPageSet.NoteUseful(slot);
+            }
+            else
+            {
+                _pages.NoteSpurious(slot);
+            }
+            pages = _pages.Armed;
+        }
+        return _ready.Count > 0;
+    }
+
+    /// <summary>Polls the members of demoted pages directly (their rings, never their page).</summary>
+    private bool PollDemoted()
+    {
+        foreach (var slot in _pages.Demoted)
+        {
+            foreach (var member in slot.Members)
+            {
+                if (member is not null && member.Endpoint.IsReceiveReady)
+                {
+                    _ready.Add(member);
                 }
             }
         }
-        return _readyCount > 0;
+        return _ready.Count > 0;
     }
 
-    private readonly struct PendingTarget(InterruptPage page) : IWaitTarget
+    private readonly struct PendingTarget(GroupPageSet pages) : IWaitTarget
     {
-        public bool IsReady => page.HasPending;
+        public bool IsReady => pages.AnyPending();
 
         public void Arm()
         {

@@ -4,10 +4,11 @@ using IIC.Native;
 namespace IIC.Transport;
 
 /// <summary>
-/// Waits on many grouped channels with one thread (fan-in): every member receives through its partition's
-/// interrupt group, so a wake costs a scan of the channels that were signalled, not of all of them, and an idle
-/// group sleeps on one futex. Make the channels with <see cref="ChannelOptions.Grouped"/>; one group (and one
-/// receiving thread) per partition. Not thread safe.
+/// Waits on many grouped channels with one thread (fan-in): every member receives through the group page its
+/// partition shares with that channel's peer partition (one page per peer, so a peer can disturb only its own
+/// channels), a wake costs a scan of the channels that were signalled, not of all of them, and an idle group sleeps
+/// on all its pages with one futex_waitv. Make the channels with <see cref="ChannelOptions.Grouped"/>; one group (and
+/// one receiving thread) per partition, with grouped channels from at most 128 peer partitions. Not thread safe.
 /// </summary>
 public sealed class IicChannelGroup
 {
@@ -17,7 +18,7 @@ public sealed class IicChannelGroup
     public IicChannelGroup(Partition partition, WaitStrategy? strategy = null)
     {
         ArgumentNullException.ThrowIfNull(partition);
-        _receiver = new GroupReceiver(partition.Group, strategy ?? WaitStrategy.Adaptive);
+        _receiver = new GroupReceiver(partition.FindReceiveGroup, strategy ?? WaitStrategy.Adaptive);
     }
 
     /// <summary>Members now.</summary>
@@ -26,18 +27,22 @@ public sealed class IicChannelGroup
     /// <summary>The group's waiter (strategy, learned state, counters); read them with <see cref="GetStatistics"/>.</summary>
     internal Waiter Waiter => _receiver.Waiter;
 
+    /// <summary>The receiver (tests look at its pages).</summary>
+    internal GroupReceiver Receiver => _receiver;
+
     /// <summary>A snapshot of how the group's receiving thread waited.</summary>
     public WaitStatistics GetStatistics() => WaitStatistics.Of(_receiver.Waiter);
 
     /// <summary>Adds a grouped channel of this partition; messages that arrived before are reported too.</summary>
-    /// <exception cref="ArgumentException">The channel is not grouped on this partition.</exception>
+    /// <exception cref="ArgumentException">The channel is not grouped on this partition, it ended already, or it is a member already.</exception>
+    /// <exception cref="InvalidOperationException">The group already waits on 128 peers' pages (remove ended channels first).</exception>
     public void Add(IicChannel channel)
     {
         ArgumentNullException.ThrowIfNull(channel);
         _receiver.Add(channel.Endpoint, channel);
     }
 
-    /// <summary>Removes a channel (e.g. once it ended).</summary>
+    /// <summary>Removes a channel (e.g. once it ended). Removing the last channel with a peer drops that peer's page: its later writes reach nothing.</summary>
     public void Remove(IicChannel channel)
     {
         ArgumentNullException.ThrowIfNull(channel);
