@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -249,28 +250,19 @@ internal sealed unsafe partial class WindowEndpoint
                 }
                 continue;
             }
-            var flags = RecordHeader.Flags(type);
-            if (flags == RecordFraming.Abandon)
+            var step = ValidateContinuation(type, payload.Length, total, filled);
+            if (step == Continuation.Abandon)
             {
                 _reader.Consume();
                 AbandonedReceives++;
                 length = 0;
                 return false;
             }
-            var framing = flags & RecordFraming.Unfragmented;
-            if (framing is RecordFraming.Begin or RecordFraming.Unfragmented || (flags & RecordFraming.Abandon) != 0 || payload.Length > total - filled)
-            {
-                throw Fault(type, payload.Length, total, filled);
-            }
             payload.CopyTo(destination[filled..]);
             _reader.Consume();
             filled += payload.Length;
-            if (framing == RecordFraming.End)
+            if (step == Continuation.Last)
             {
-                if (filled != total)
-                {
-                    throw Fault(type, payload.Length, total, filled);
-                }
                 length = total;
                 Count(total);
                 return true;
@@ -320,28 +312,19 @@ internal sealed unsafe partial class WindowEndpoint
     {
         while (_reader.TryPeek(out var type, out var payload))
         {
-            if (RecordHeader.Flags(type) == RecordFraming.Abandon)
+            var step = ValidateContinuation(type, payload.Length, _assemblyLength, _assemblyFilled);
+            if (step == Continuation.Abandon)
             {
                 _reader.Consume(publish: false);
                 _assembling = false;
                 AbandonedReceives++;
                 break;
             }
-            var framing = RecordHeader.Flags(type) & RecordFraming.Unfragmented;
-            if (framing is RecordFraming.Begin or RecordFraming.Unfragmented || (RecordHeader.Flags(type) & RecordFraming.Abandon) != 0
-                || payload.Length > _assemblyLength - _assemblyFilled)
-            {
-                throw Fault(type, payload.Length, _assemblyLength, _assemblyFilled);
-            }
             payload.CopyTo(_assembly.AsSpan(_assemblyFilled));
             _reader.Consume(publish: false);
             _assemblyFilled += payload.Length;
-            if (framing == RecordFraming.End)
+            if (step == Continuation.Last)
             {
-                if (_assemblyFilled != _assemblyLength)
-                {
-                    throw Fault(type, payload.Length, _assemblyLength, _assemblyFilled);
-                }
                 // Return the fragments' space now: TryReceive's caller may next wait, and a writer that is waiting
                 // for room (the next message is larger than the ring) would never see it otherwise.
                 _reader.PublishHead();
@@ -373,7 +356,52 @@ internal sealed unsafe partial class WindowEndpoint
         return (int)total;
     }
 
-    private RingFaultException Fault(int type, int fragment, long total, long filled) => _reader.Faulted(string.Create(CultureInfo.InvariantCulture,
+    /// <summary>What a record that follows the first fragment does to the message in progress.</summary>
+    private enum Continuation
+    {
+        /// <summary>A middle fragment: more follow.</summary>
+        Middle,
+
+        /// <summary>The last fragment: the message is complete with it.</summary>
+        Last,
+
+        /// <summary>The sender abandoned the message: discard what was gathered.</summary>
+        Abandon,
+    }
+
+    /// <summary>
+    /// The one check of a record that must continue a message of <paramref name="total"/> bytes of which
+    /// <paramref name="filled"/> arrived (both reassembly paths use it): an Abandon record, or a middle or last fragment
+    /// that fits what remains, the last one filling it exactly. Anything else is a fault of the shared state.
+    /// </summary>
+    /// <exception cref="RingFaultException">The record does not continue the message (the ring is marked faulted).</exception>
+    private Continuation ValidateContinuation(int type, int fragmentLength, int total, int filled)
+    {
+        Debug.Assert(0 <= filled && filled <= total, "what arrived never exceeds the message: every fragment was checked against the rest");
+        var flags = RecordHeader.Flags(type);
+        if (flags == RecordFraming.Abandon)
+        {
+            return Continuation.Abandon;
+        }
+        var framing = flags & RecordFraming.Unfragmented;
+        if (framing is RecordFraming.Begin or RecordFraming.Unfragmented || (flags & RecordFraming.Abandon) != 0 || fragmentLength > total - filled)
+        {
+            ThrowNotContinuation(type, fragmentLength, total, filled);
+        }
+        if (framing != RecordFraming.End)
+        {
+            return Continuation.Middle;
+        }
+        if (filled + fragmentLength != total)
+        {
+            ThrowNotContinuation(type, fragmentLength, total, filled);
+        }
+        return Continuation.Last;
+    }
+
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowNotContinuation(int type, int fragment, long total, long filled) => throw _reader.Faulted(string.Create(CultureInfo.InvariantCulture,
         $"fragment of type 0x{type:x8} with {fragment} bytes does not continue a message of {total} bytes with {filled} received"));
 
     /// <summary>
@@ -400,7 +428,7 @@ internal sealed unsafe partial class WindowEndpoint
         ThrowPeerEnded(state, midMessage);
     }
 
-    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    [DoesNotReturn]
     private static void ThrowPeerEnded(SideState state, bool midMessage)
     {
         if (state == SideState.Dead)
