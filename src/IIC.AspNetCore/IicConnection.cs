@@ -194,19 +194,9 @@ internal sealed class IicConnection : ConnectionContext, IConnectionIdFeature, I
             claim.Commit();
             return;
         }
-        var chunk = _channel.MaxClaimLength;
         foreach (var segment in buffer)
         {
-            var span = segment.Span;
-            while (!span.IsEmpty)
-            {
-                var length = Math.Min(chunk, span.Length);
-                if (!_channel.TrySend(span[..length]))
-                {
-                    _channel.Send(span[..length], _stopReceiving.Token);
-                }
-                span = span[length..];
-            }
+            _channel.SendChunks(segment.Span, _stopReceiving.Token);
         }
     }
 

@@ -48,6 +48,47 @@ public sealed partial class IicChannel
         SendWithin(message, Native.Deadline.Infinite, cancellationToken);
     }
 
+    /// <summary>
+    /// Sends all of <paramref name="data"/>, a piece of a byte stream (no message boundaries: <see cref="IicStream"/>, the
+    /// Kestrel connection), cut into records of at most <see cref="MaxClaimLength"/> bytes: each chunk is tried at
+    /// once and otherwise waits for room (back pressure) until <paramref name="cancellationToken"/> is cancelled.
+    /// </summary>
+    /// <exception cref="OperationCanceledException">Cancelled while waiting for room; the chunks before were sent.</exception>
+    internal void SendChunks(ReadOnlySpan<byte> data, CancellationToken cancellationToken = default)
+    {
+        var chunk = MaxClaimLength;
+        while (!data.IsEmpty)
+        {
+            var length = Math.Min(chunk, data.Length);
+            if (!TrySend(data[..length]))
+            {
+                Send(data[..length], cancellationToken);
+            }
+            data = data[length..];
+        }
+    }
+
+    /// <summary>
+    /// Sends as much of <paramref name="data"/> as fits now without waiting, in the same chunks as
+    /// <see cref="SendChunks"/> (whole chunks only).
+    /// </summary>
+    /// <returns>The bytes sent: <c>data.Length</c> when all of it went, less when the ring filled up.</returns>
+    internal int TrySendChunks(ReadOnlySpan<byte> data)
+    {
+        var chunk = MaxClaimLength;
+        var sent = 0;
+        while (sent < data.Length)
+        {
+            var length = Math.Min(chunk, data.Length - sent);
+            if (!TrySend(data.Slice(sent, length)))
+            {
+                break;
+            }
+            sent += length;
+        }
+        return sent;
+    }
+
     private bool SendWithin(ReadOnlySpan<byte> message, Native.Deadline deadline, CancellationToken cancellationToken)
     {
         if (!_sendGate.Enter(Options.SingleWriter, GateRole.Send, deadline, this, cancellationToken))

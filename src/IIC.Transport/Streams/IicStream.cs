@@ -87,16 +87,7 @@ internal sealed class IicStream : Stream
         Write(buffer.AsSpan(offset, count));
     }
 
-    public override void Write(ReadOnlySpan<byte> buffer)
-    {
-        var chunk = _channel.MaxClaimLength;
-        while (!buffer.IsEmpty)
-        {
-            var length = Math.Min(chunk, buffer.Length);
-            _channel.Send(buffer[..length]);
-            buffer = buffer[length..];
-        }
-    }
+    public override void Write(ReadOnlySpan<byte> buffer) => _channel.SendChunks(buffer);
 
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
     {
@@ -106,30 +97,20 @@ internal sealed class IicStream : Stream
 
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        var chunk = _channel.MaxClaimLength;
-        while (!buffer.IsEmpty)
-        {
-            var length = Math.Min(chunk, buffer.Length);
-            if (!_channel.TrySend(buffer.Span[..length]))
-            {
-                return WriteSlowAsync(buffer, cancellationToken);
-            }
-            buffer = buffer[length..];
-        }
-        return ValueTask.CompletedTask;
+        var sent = _channel.TrySendChunks(buffer.Span);
+        return sent == buffer.Length ? ValueTask.CompletedTask : WriteSlowAsync(buffer[sent..], cancellationToken);
     }
 
     /// <summary>Back pressure without holding a thread: the reader frees room without signalling, so retry with short delays.</summary>
     private async ValueTask WriteSlowAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken)
     {
-        var chunk = _channel.MaxClaimLength;
         var attempts = 0;
         while (!buffer.IsEmpty)
         {
-            var length = Math.Min(chunk, buffer.Length);
-            if (_channel.TrySend(buffer.Span[..length]))
+            var sent = _channel.TrySendChunks(buffer.Span);
+            if (sent > 0)
             {
-                buffer = buffer[length..];
+                buffer = buffer[sent..];
                 attempts = 0;
                 continue;
             }
