@@ -75,17 +75,13 @@ public static class ControlProtocol
     public const int MaxMessageSize = 1024;
 
     /// <summary>The longest partition or service name, in UTF-8 bytes.</summary>
-    public const int MaxNameLength = 128;
+    public const int MaxNameLength = NameRules.MaxLength;
 
     /// <summary>Throws unless <paramref name="name"/> is a valid partition or service name.</summary>
     /// <exception cref="ArgumentException">It is empty, too long, or has characters other than letters, digits, '.', '_', '-' and '/'.</exception>
     public static void ValidateName(string name, string parameterName)
     {
-        ArgumentNullException.ThrowIfNull(name, parameterName);
-        if (name.Length == 0 || name.Length > MaxNameLength || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' or '/'))
-        {
-            throw new ArgumentException($"'{name}' is not a valid name: use 1 to {MaxNameLength} ASCII letters, digits, '.', '_', '-' or '/'.", parameterName);
-        }
+        NameRules.ThrowIfNotName(name, parameterName);
     }
 }
 
