@@ -94,39 +94,39 @@ public sealed unsafe class MappedMemory : SafeHandle
     }
 
     /// <summary>Reads an int with acquire semantics (later reads are not moved before it).</summary>
-    public int ReadAcquireInt32(long offset) => Volatile.Read(ref Int32At(offset));
+    internal int ReadAcquireInt32(long offset) => Volatile.Read(ref Int32At(offset));
 
     /// <summary>Writes an int with release semantics (earlier writes are visible before it).</summary>
-    public void WriteReleaseInt32(long offset, int value) => Volatile.Write(ref Int32At(offset), value);
+    internal void WriteReleaseInt32(long offset, int value) => Volatile.Write(ref Int32At(offset), value);
 
     /// <summary>Atomically replaces the int with <paramref name="value"/> if it equals <paramref name="comparand"/> (full fence); returns the original.</summary>
-    public int CompareExchangeInt32(long offset, int value, int comparand) => Interlocked.CompareExchange(ref Int32At(offset), value, comparand);
+    internal int CompareExchangeInt32(long offset, int value, int comparand) => Interlocked.CompareExchange(ref Int32At(offset), value, comparand);
 
     /// <summary>Atomically ORs <paramref name="bits"/> into the int (full fence); returns the original.</summary>
-    public int FetchOrInt32(long offset, int bits) => Interlocked.Or(ref Int32At(offset), bits);
+    internal int FetchOrInt32(long offset, int bits) => Interlocked.Or(ref Int32At(offset), bits);
 
     /// <summary>Atomically adds <paramref name="value"/> to the int (full fence); returns the original.</summary>
-    public int FetchAddInt32(long offset, int value) => Interlocked.Add(ref Int32At(offset), value) - value;
+    internal int FetchAddInt32(long offset, int value) => Interlocked.Add(ref Int32At(offset), value) - value;
 
     /// <summary>Reads a long with acquire semantics.</summary>
-    public long ReadAcquireInt64(long offset) => Volatile.Read(ref Int64At(offset));
+    internal long ReadAcquireInt64(long offset) => Volatile.Read(ref Int64At(offset));
 
     /// <summary>Writes a long with release semantics.</summary>
-    public void WriteReleaseInt64(long offset, long value) => Volatile.Write(ref Int64At(offset), value);
+    internal void WriteReleaseInt64(long offset, long value) => Volatile.Write(ref Int64At(offset), value);
 
     /// <summary>Atomically replaces the long if it equals <paramref name="comparand"/> (full fence); returns the original.</summary>
-    public long CompareExchangeInt64(long offset, long value, long comparand) => Interlocked.CompareExchange(ref Int64At(offset), value, comparand);
+    internal long CompareExchangeInt64(long offset, long value, long comparand) => Interlocked.CompareExchange(ref Int64At(offset), value, comparand);
 
     /// <summary>Atomically ORs <paramref name="bits"/> into the long (full fence); returns the original.</summary>
-    public long FetchOrInt64(long offset, long bits) => Interlocked.Or(ref Int64At(offset), bits);
+    internal long FetchOrInt64(long offset, long bits) => Interlocked.Or(ref Int64At(offset), bits);
 
     /// <summary>Atomically adds <paramref name="value"/> to the long (full fence); returns the original.</summary>
-    public long FetchAddInt64(long offset, long value) => Interlocked.Add(ref Int64At(offset), value) - value;
+    internal long FetchAddInt64(long offset, long value) => Interlocked.Add(ref Int64At(offset), value) - value;
 
     /// <summary>Gives the kernel advice about a page-aligned range (madvise).</summary>
     /// <exception cref="ArgumentOutOfRangeException">The range is not inside the mapping.</exception>
     /// <exception cref="NativeException">madvise failed (EINVAL for an offset that is not page aligned).</exception>
-    public void Advise(long offset, long length, MemoryAdvice advice)
+    internal void Advise(long offset, long length, MemoryAdvice advice)
     {
         CheckRange(offset, length, 1);
         var added = false;

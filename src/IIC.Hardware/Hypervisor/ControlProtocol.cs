@@ -4,7 +4,7 @@ using System.Text;
 namespace IIC.Hardware;
 
 /// <summary>Control message types (docs/control-protocol.md).</summary>
-public enum ControlMessageType : ushort
+internal enum ControlMessageType : ushort
 {
     /// <summary>Partition to hypervisor: attach with a partition name.</summary>
     Attach = 1,
@@ -60,7 +60,7 @@ public enum ControlError : uint
 /// followed by the type's fields. Strings are <c>[byte count:u16][UTF-8]</c>. Every field is length-checked;
 /// a malformed message gets its sender disconnected.
 /// </summary>
-public static class ControlProtocol
+internal static class ControlProtocol
 {
     /// <summary>"IICP" little-endian.</summary>
     public const uint Magic = 0x50434949;

@@ -13,19 +13,19 @@ namespace IIC.Hardware;
 public sealed unsafe class SharedWindow : IDisposable
 {
     /// <summary>"IICWIN01" little-endian.</summary>
-    public const ulong Magic = 0x3130_4E49_5743_4949;
+    internal const ulong Magic = 0x3130_4E49_5743_4949;
 
     /// <summary>The layout version this build reads and writes.</summary>
-    public const uint LayoutVersion = 2;
+    internal const uint LayoutVersion = 2;
 
     /// <summary>Bytes of the header.</summary>
     public const int HeaderSize = WindowLayout.HeaderSize;
 
     /// <summary>Vectors in each embedded interrupt block.</summary>
-    public const int EmbeddedVectorCount = 64;
+    internal const int EmbeddedVectorCount = 64;
 
     /// <summary>The seals every window must carry.</summary>
-    public const FileSeals RequiredSeals = SealedMemory.RequiredSeals;
+    internal const FileSeals RequiredSeals = SealedMemory.RequiredSeals;
 
     private readonly MappedMemory _memory;
     private readonly MappingLease _lease;
@@ -141,7 +141,7 @@ public sealed unsafe class SharedWindow : IDisposable
     /// <param name="side">The grouped side.</param>
     /// <param name="group">The group page.</param>
     /// <param name="ownsGroup">Dispose the group with this window (a peer's group page received with the grant).</param>
-    public void AttachGroup(int side, InterruptGroup group, bool ownsGroup = false)
+    internal void AttachGroup(int side, InterruptGroup group, bool ownsGroup = false)
     {
         ArgumentNullException.ThrowIfNull(group);
         if (!_groupSides[CheckSide(side)] || _pages[side] is not null)
