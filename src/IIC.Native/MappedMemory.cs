@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -173,15 +175,22 @@ public sealed unsafe class MappedMemory : SafeHandle
     private void CheckRange(long offset, long length, int alignment)
     {
         ObjectDisposedException.ThrowIf(_disposed || IsClosed, this);
+        Debug.Assert(alignment > 0 && (alignment & (alignment - 1)) == 0, "alignments are powers of two");
         if (offset < 0 || length < 0 || offset > _length - length)
         {
-            throw new ArgumentOutOfRangeException(nameof(offset), string.Create(CultureInfo.InvariantCulture,
-                $"The range [{offset}, {offset}+{length}) is outside the {_length}-byte mapping; use an offset between 0 and {_length - length}."));
+            ThrowOutside(offset, length);
         }
         if ((offset & (alignment - 1)) != 0)
         {
-            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture,
-                $"Offset {offset} is not {alignment}-byte aligned; atomic accesses need natural alignment."), nameof(offset));
+            ThrowMisaligned(offset, alignment);
         }
     }
+
+    [DoesNotReturn]
+    private void ThrowOutside(long offset, long length) => throw new ArgumentOutOfRangeException(nameof(offset), string.Create(CultureInfo.InvariantCulture,
+        $"The range [{offset}, {offset}+{length}) is outside the {_length}-byte mapping; use an offset between 0 and {_length - length}."));
+
+    [DoesNotReturn]
+    private static void ThrowMisaligned(long offset, int alignment) => throw new ArgumentException(string.Create(CultureInfo.InvariantCulture,
+        $"Offset {offset} is not {alignment}-byte aligned; atomic accesses need natural alignment."), nameof(offset));
 }

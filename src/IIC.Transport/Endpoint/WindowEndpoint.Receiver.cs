@@ -339,22 +339,31 @@ internal sealed unsafe partial class WindowEndpoint
     {
         if (RecordHeader.Flags(type) != RecordFraming.Begin || payload.Length < RecordHeader.MessageLengthPrefixSize)
         {
-            throw _reader.Faulted(string.Create(CultureInfo.InvariantCulture,
-                $"expected the start of a message but found type 0x{type:x8} with {payload.Length} payload bytes"));
+            ThrowNotBegin(type, payload.Length);
         }
         var total = BinaryPrimitives.ReadInt64LittleEndian(payload); // read once
         var first = payload.Length - RecordHeader.MessageLengthPrefixSize;
         if (total <= first || total > MaxMessageLength)
         {
-            throw _reader.Faulted(string.Create(CultureInfo.InvariantCulture,
-                $"a fragmented message claims {total} bytes; it must exceed its first fragment ({first}) and be at most {MaxMessageLength}"));
+            ThrowImpossibleTotal(total, first);
         }
+        Debug.Assert(total <= int.MaxValue, "MaxMessageLength fits an int: the cast below cannot truncate");
         if (total > destinationLength)
         {
-            throw new MessageTooLargeException(total, destinationLength);
+            ThrowHelper.MessageTooLarge(total, destinationLength);
         }
         return (int)total;
     }
+
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowNotBegin(int type, int payloadLength) => throw _reader.Faulted(string.Create(CultureInfo.InvariantCulture,
+        $"expected the start of a message but found type 0x{type:x8} with {payloadLength} payload bytes"));
+
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowImpossibleTotal(long total, int first) => throw _reader.Faulted(string.Create(CultureInfo.InvariantCulture,
+        $"a fragmented message claims {total} bytes; it must exceed its first fragment ({first}) and be at most {MaxMessageLength}"));
 
     /// <summary>What a record that follows the first fragment does to the message in progress.</summary>
     private enum Continuation
@@ -452,9 +461,13 @@ internal sealed unsafe partial class WindowEndpoint
     {
         if (_grouped)
         {
-            throw new InvalidOperationException("This endpoint receives through an interrupt group: wait with its GroupReceiver (or the channel group), then receive without waiting.");
+            ThrowGrouped();
         }
     }
+
+    [DoesNotReturn]
+    private static void ThrowGrouped() =>
+        throw new InvalidOperationException("This endpoint receives through an interrupt group: wait with its GroupReceiver (or the channel group), then receive without waiting.");
 
     private readonly struct ReadTarget(WindowEndpoint endpoint) : IWaitTarget
     {
