@@ -1,7 +1,4 @@
-using System.Buffers;
-using System.Buffers.Binary;
 using System.Diagnostics;
-using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using IIC.Hardware;
