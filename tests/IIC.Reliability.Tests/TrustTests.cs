@@ -21,7 +21,7 @@ public sealed class TrustTests(ITestOutputHelper output)
     [Fact]
     public void A_name_held_or_reserved_by_one_uid_cannot_be_taken_by_another()
     {
-        using var scope = new ControlPlaneTests.HypervisorScope();
+        using var scope = new HypervisorScope();
         var otherUid = OtherUser.Ensure();
         var allowed = new HashSet<uint> { Credentials.EffectiveUserId };
         if (otherUid is { } uid)
