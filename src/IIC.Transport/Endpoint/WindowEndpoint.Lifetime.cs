@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using IIC.Hardware;
@@ -52,7 +51,6 @@ internal sealed unsafe partial class WindowEndpoint
     private void ExitSending()
     {
         Volatile.Write(ref _sending.Value, 0); // L2: clear, then load _disposed; partner L1
-        Debug.Assert(Volatile.Read(ref _released) == 0, "the mapping is released only once no role is in flight");
         if (Volatile.Read(ref _disposed) != 0)
         {
             TryRelease();
@@ -75,7 +73,6 @@ internal sealed unsafe partial class WindowEndpoint
     private void ExitReceiving()
     {
         Volatile.Write(ref _receiving.Value, 0); // L2: clear, then load _disposed; partner L1
-        Debug.Assert(Volatile.Read(ref _released) == 0, "the mapping is released only once no role is in flight");
         if (Volatile.Read(ref _disposed) != 0)
         {
             TryRelease();
