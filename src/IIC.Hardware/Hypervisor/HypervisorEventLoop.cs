@@ -340,6 +340,12 @@ public sealed partial class Hypervisor
         }
         foreach (var grant in grants)
         {
+            if (!_grants.TryGet(grant.Id, out _))
+            {
+                // Gone meanwhile: a PeerDied notice below detached a stalled survivor, and its Disconnect removed
+                // (and unmapped) the grants it shared with this client. Touching this window now would fault.
+                continue;
+            }
             var side = grant.Listener == client ? 0 : 1;
             var survivor = side == 0 ? grant.Connector : grant.Listener;
             var survivorReleased = side == 0 ? grant.ConnectorReleased : grant.ListenerReleased;
