@@ -113,14 +113,9 @@ public sealed class IicTransportOptionsValidator(string? sectionPath = null) : I
             }
             return;
         }
-        try
+        if (!NameRules.IsName(value))
         {
-            ControlProtocol.ValidateName(value, key);
-        }
-        catch (ArgumentException)
-        {
-            failures.Add(string.Create(CultureInfo.InvariantCulture,
-                $"{_prefix}{key} = '{value}': use 1 to {ControlProtocol.MaxNameLength} ASCII letters, digits, '.', '_', '-' or '/'."));
+            failures.Add($"{_prefix}{key} = '{value}': {NameRules.NameRule}.");
         }
     }
 }

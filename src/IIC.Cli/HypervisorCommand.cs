@@ -109,13 +109,9 @@ internal static class HypervisorCommand
                         throw new UsageException("--name was given twice.");
                     }
                     parsedName = reader.Value(option);
-                    try
+                    if (!NameRules.IsHypervisorName(parsedName))
                     {
-                        HypervisorPaths.ValidateHypervisorName(parsedName, "name");
-                    }
-                    catch (ArgumentException e)
-                    {
-                        throw new UsageException("--name: " + e.Message[..(e.Message.IndexOf(" (Parameter", StringComparison.Ordinal) is var at and >= 0 ? at : e.Message.Length)]);
+                        throw new UsageException($"--name: '{parsedName}' is not a valid name for a hypervisor: {NameRules.HypervisorNameRule}.");
                     }
                     break;
                 case "--allow-uid":
@@ -261,18 +257,8 @@ internal static class HypervisorCommand
         return (ValidName(text[..equals], option + " service"), ids);
     }
 
-    private static string ValidName(string value, string what)
-    {
-        try
-        {
-            ControlProtocol.ValidateName(value, "name");
-            return value;
-        }
-        catch (ArgumentException)
-        {
-            throw new UsageException($"{what} '{value}' is not a valid name: use 1 to {ControlProtocol.MaxNameLength} ASCII letters, digits, '.', '_', '-' or '/'.");
-        }
-    }
+    private static string ValidName(string value, string what) =>
+        NameRules.IsName(value) ? value : throw new UsageException($"{what} '{value}' is not a valid name: {NameRules.NameRule}.");
 
     private static int Serve(string name, HypervisorOptions options)
     {

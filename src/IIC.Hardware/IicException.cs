@@ -1,10 +1,12 @@
 namespace IIC;
 
 /// <summary>
-/// The base of every exception IICFast throws about a channel's state: the peer closed
+/// The base of every exception IICFast throws about a channel or the control plane: the peer closed
 /// (<c>IicChannelClosedException</c>) or died (<c>PeerDeadException</c>), a message did not fit the buffer
-/// (<c>MessageTooLargeException</c>), the shared ring broke its protocol (<see cref="Hardware.RingFaultException"/>).
+/// (<c>MessageTooLargeException</c>), the shared ring broke its protocol (<see cref="Hardware.RingFaultException"/>),
+/// the hypervisor refused a request or cannot be reached (<see cref="Hardware.HypervisorException"/>).
 /// Catch it once to handle them all. It is an <see cref="IOException"/>, as Stream users expect of a transport.
+/// (System calls that fail throw <c>IIC.Native.NativeException</c>, also an <see cref="IOException"/>.)
 /// </summary>
 /// <remarks>
 /// It lives in the machine model's assembly (the lowest layer that throws one, the ring) in the root namespace

@@ -14,7 +14,7 @@ public static class Credentials
     }
 
     /// <summary>getuid(2): the real user id.</summary>
-    public static uint UserId
+    internal static uint UserId
     {
         get
         {
@@ -24,7 +24,7 @@ public static class Credentials
     }
 
     /// <summary>getgid(2): the real group id.</summary>
-    public static uint GroupId
+    internal static uint GroupId
     {
         get
         {
@@ -44,7 +44,7 @@ public static class Credentials
     }
 
     /// <summary>getegid(2): the effective group id (what SO_PEERCRED reports to a peer).</summary>
-    public static uint EffectiveGroupId
+    internal static uint EffectiveGroupId
     {
         get
         {

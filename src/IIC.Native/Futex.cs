@@ -159,6 +159,8 @@ public static unsafe class Futex
         return WaitError("futex_waitv", targets[0].Address);
     }
 
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     private static void ThrowWakeFailed(int* address)
         => throw NativeException.FromLastError(string.Create(CultureInfo.InvariantCulture, $"futex_wake(0x{(nint)address:x})"));
 
@@ -184,9 +186,13 @@ public static unsafe class Futex
     {
         if (address == null || ((nint)address & 3) != 0)
         {
-            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"A futex word must be a non-null 4-byte aligned address; got 0x{(nint)address:x}."), nameof(address));
+            ThrowBadAddress(address);
         }
     }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private static void ThrowBadAddress(int* address) =>
+        throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"A futex word must be a non-null 4-byte aligned address; got 0x{(nint)address:x}."), nameof(address));
 
     private static MappingLease Lease(MappedMemory memory, long offset)
     {

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -94,39 +96,39 @@ public sealed unsafe class MappedMemory : SafeHandle
     }
 
     /// <summary>Reads an int with acquire semantics (later reads are not moved before it).</summary>
-    public int ReadAcquireInt32(long offset) => Volatile.Read(ref Int32At(offset));
+    internal int ReadAcquireInt32(long offset) => Volatile.Read(ref Int32At(offset));
 
     /// <summary>Writes an int with release semantics (earlier writes are visible before it).</summary>
-    public void WriteReleaseInt32(long offset, int value) => Volatile.Write(ref Int32At(offset), value);
+    internal void WriteReleaseInt32(long offset, int value) => Volatile.Write(ref Int32At(offset), value);
 
     /// <summary>Atomically replaces the int with <paramref name="value"/> if it equals <paramref name="comparand"/> (full fence); returns the original.</summary>
-    public int CompareExchangeInt32(long offset, int value, int comparand) => Interlocked.CompareExchange(ref Int32At(offset), value, comparand);
+    internal int CompareExchangeInt32(long offset, int value, int comparand) => Interlocked.CompareExchange(ref Int32At(offset), value, comparand);
 
     /// <summary>Atomically ORs <paramref name="bits"/> into the int (full fence); returns the original.</summary>
-    public int FetchOrInt32(long offset, int bits) => Interlocked.Or(ref Int32At(offset), bits);
+    internal int FetchOrInt32(long offset, int bits) => Interlocked.Or(ref Int32At(offset), bits);
 
     /// <summary>Atomically adds <paramref name="value"/> to the int (full fence); returns the original.</summary>
-    public int FetchAddInt32(long offset, int value) => Interlocked.Add(ref Int32At(offset), value) - value;
+    internal int FetchAddInt32(long offset, int value) => Interlocked.Add(ref Int32At(offset), value) - value;
 
     /// <summary>Reads a long with acquire semantics.</summary>
-    public long ReadAcquireInt64(long offset) => Volatile.Read(ref Int64At(offset));
+    internal long ReadAcquireInt64(long offset) => Volatile.Read(ref Int64At(offset));
 
     /// <summary>Writes a long with release semantics.</summary>
-    public void WriteReleaseInt64(long offset, long value) => Volatile.Write(ref Int64At(offset), value);
+    internal void WriteReleaseInt64(long offset, long value) => Volatile.Write(ref Int64At(offset), value);
 
     /// <summary>Atomically replaces the long if it equals <paramref name="comparand"/> (full fence); returns the original.</summary>
-    public long CompareExchangeInt64(long offset, long value, long comparand) => Interlocked.CompareExchange(ref Int64At(offset), value, comparand);
+    internal long CompareExchangeInt64(long offset, long value, long comparand) => Interlocked.CompareExchange(ref Int64At(offset), value, comparand);
 
     /// <summary>Atomically ORs <paramref name="bits"/> into the long (full fence); returns the original.</summary>
-    public long FetchOrInt64(long offset, long bits) => Interlocked.Or(ref Int64At(offset), bits);
+    internal long FetchOrInt64(long offset, long bits) => Interlocked.Or(ref Int64At(offset), bits);
 
     /// <summary>Atomically adds <paramref name="value"/> to the long (full fence); returns the original.</summary>
-    public long FetchAddInt64(long offset, long value) => Interlocked.Add(ref Int64At(offset), value) - value;
+    internal long FetchAddInt64(long offset, long value) => Interlocked.Add(ref Int64At(offset), value) - value;
 
     /// <summary>Gives the kernel advice about a page-aligned range (madvise).</summary>
     /// <exception cref="ArgumentOutOfRangeException">The range is not inside the mapping.</exception>
     /// <exception cref="NativeException">madvise failed (EINVAL for an offset that is not page aligned).</exception>
-    public void Advise(long offset, long length, MemoryAdvice advice)
+    internal void Advise(long offset, long length, MemoryAdvice advice)
     {
         CheckRange(offset, length, 1);
         var added = false;
@@ -173,15 +175,22 @@ public sealed unsafe class MappedMemory : SafeHandle
     private void CheckRange(long offset, long length, int alignment)
     {
         ObjectDisposedException.ThrowIf(_disposed || IsClosed, this);
+        Debug.Assert(alignment > 0 && (alignment & (alignment - 1)) == 0, "alignments are powers of two");
         if (offset < 0 || length < 0 || offset > _length - length)
         {
-            throw new ArgumentOutOfRangeException(nameof(offset), string.Create(CultureInfo.InvariantCulture,
-                $"The range [{offset}, {offset}+{length}) is outside the {_length}-byte mapping; use an offset between 0 and {_length - length}."));
+            ThrowOutside(offset, length);
         }
         if ((offset & (alignment - 1)) != 0)
         {
-            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture,
-                $"Offset {offset} is not {alignment}-byte aligned; atomic accesses need natural alignment."), nameof(offset));
+            ThrowMisaligned(offset, alignment);
         }
     }
+
+    [DoesNotReturn]
+    private void ThrowOutside(long offset, long length) => throw new ArgumentOutOfRangeException(nameof(offset), string.Create(CultureInfo.InvariantCulture,
+        $"The range [{offset}, {offset}+{length}) is outside the {_length}-byte mapping; use an offset between 0 and {_length - length}."));
+
+    [DoesNotReturn]
+    private static void ThrowMisaligned(long offset, int alignment) => throw new ArgumentException(string.Create(CultureInfo.InvariantCulture,
+        $"Offset {offset} is not {alignment}-byte aligned; atomic accesses need natural alignment."), nameof(offset));
 }

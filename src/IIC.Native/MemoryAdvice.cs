@@ -1,7 +1,7 @@
 namespace IIC.Native;
 
 /// <summary>madvise(2) advice values that IICFast uses.</summary>
-public enum MemoryAdvice
+internal enum MemoryAdvice
 {
     /// <summary>MADV_NORMAL.</summary>
     Normal = 0,

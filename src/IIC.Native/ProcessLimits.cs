@@ -10,7 +10,7 @@ namespace IIC.Native;
 public static class ProcessLimits
 {
     /// <summary>The soft limit on open descriptors (RLIMIT_NOFILE, what <c>ulimit -n</c> shows); -1 when unlimited or unknown.</summary>
-    public static unsafe long OpenFilesLimit
+    internal static unsafe long OpenFilesLimit
     {
         get
         {
@@ -41,7 +41,7 @@ public static class ProcessLimits
     }
 
     /// <summary>Whether this process is dumpable (prctl PR_GET_DUMPABLE).</summary>
-    public static bool IsDumpable
+    internal static bool IsDumpable
     {
         get
         {

@@ -42,7 +42,7 @@ public ref struct ChannelClaim
     {
         if (_channel is null || _done)
         {
-            throw new InvalidOperationException("This claim was already committed or aborted (or never made): claim again with TryClaim.");
+            ThrowHelper.ClaimFinished();
         }
         _done = true;
         return _channel;

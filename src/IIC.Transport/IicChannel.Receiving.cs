@@ -186,7 +186,7 @@ public sealed partial class IicChannel
         {
             if (message.Length > _destination.Length)
             {
-                throw new MessageTooLargeException(message.Length, _destination.Length);
+                ThrowHelper.MessageTooLarge(message.Length, _destination.Length);
             }
             message.CopyTo(_destination);
             Length = message.Length;

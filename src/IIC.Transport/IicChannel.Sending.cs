@@ -24,8 +24,7 @@ public sealed partial class IicChannel
     {
         if (message.Length > _endpoint.MaxRecordPayloadLength)
         {
-            throw new ArgumentOutOfRangeException(nameof(message), message.Length,
-                $"TrySend sends only messages of up to {_endpoint.MaxRecordPayloadLength} bytes (one record); use Send, which waits while it fragments larger ones.");
+            ThrowHelper.TrySendTooLarge(nameof(message), message.Length, _endpoint.MaxRecordPayloadLength);
         }
         return SendWithin(message, Native.Deadline.Immediate, default);
     }
@@ -132,7 +131,7 @@ public sealed partial class IicChannel
     {
         if (generation != Volatile.Read(ref _claimGeneration) || !_endpoint.HasOpenClaim)
         {
-            throw new InvalidOperationException("This claim was already committed or aborted (a copy of it was): claim again with TryClaim.");
+            ThrowHelper.ClaimFinished();
         }
     }
 

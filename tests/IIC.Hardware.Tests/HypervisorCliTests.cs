@@ -78,7 +78,7 @@ public class HypervisorCliTests
     [InlineData(new[] { "frobnicate" }, "unknown command 'frobnicate'")]
     public void Iic_rejects_bad_arguments_with_exit_code_64_and_a_clear_message(string[] args, string message)
     {
-        var (code, output) = HypervisorTestSupport.Run(IIC.Tests.Dotnet.HostPath(), [CliDll, .. args]);
+        var (code, output) = Programs.Run(IIC.Tests.Dotnet.HostPath(), [CliDll, .. args]);
         Assert.Equal(64, code);
         Assert.Contains(message, output, StringComparison.Ordinal);
     }
@@ -86,7 +86,7 @@ public class HypervisorCliTests
     [Fact]
     public void Iic_hypervisor_help_lists_every_option()
     {
-        var (code, output) = HypervisorTestSupport.Run(IIC.Tests.Dotnet.HostPath(), [CliDll, "hypervisor", "--help"]);
+        var (code, output) = Programs.Run(IIC.Tests.Dotnet.HostPath(), [CliDll, "hypervisor", "--help"]);
         Assert.Equal(0, code);
         foreach (var option in (string[])["--name", "--allow-uid", "--service-allow", "--socket-dir", "SIGTERM"])
         {

@@ -94,8 +94,8 @@ public class HypervisorPolicyTests
     [Fact]
     public void A_partition_of_another_uid_cannot_reach_a_private_socket_and_is_refused_by_SO_PEERCRED_policy_on_an_open_one()
     {
-        var otherUid = HypervisorTestSupport.EnsureOtherUser();
-        Assert.True(otherUid is not null || Credentials.EffectiveUserId != 0, "running as root but could not create the user " + HypervisorTestSupport.OtherUser);
+        var otherUid = OtherUser.Ensure();
+        Assert.True(otherUid is not null || Credentials.EffectiveUserId != 0, "running as root but could not create the user " + OtherUser.Name);
         if (otherUid is null)
         {
             // Not root: we cannot become another user; AllowedUids_without_our_uid_refuses_us covers the policy itself.
@@ -106,7 +106,7 @@ public class HypervisorPolicyTests
         // (a) The default 0700 directory: the other user cannot even connect.
         using var scope = new HypervisorScope();
         using var hypervisor = scope.Start();
-        var (code, output) = HypervisorTestSupport.RunAsOtherUser("hv-try-attach", scope.Name, scope.Directory, "intruder");
+        var (code, output) = OtherUser.RunScenario("hv-try-attach", scope.Name, scope.Directory, "intruder");
         Assert.True(code == 0, output);
         Assert.StartsWith("refused none ", output, StringComparison.Ordinal);
         Assert.Contains("not running", output, StringComparison.Ordinal);
@@ -116,7 +116,7 @@ public class HypervisorPolicyTests
         // who it is, and the default policy (own uid only) refuses it with a reason.
         File.SetUnixFileMode(scope.Directory, Private | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
         File.SetUnixFileMode(scope.SocketPath, (UnixFileMode)Convert.ToInt32("666", 8));
-        (code, output) = HypervisorTestSupport.RunAsOtherUser("hv-try-attach", scope.Name, scope.Directory, "intruder");
+        (code, output) = OtherUser.RunScenario("hv-try-attach", scope.Name, scope.Directory, "intruder");
         Assert.True(code == 0, output);
         Assert.StartsWith("refused PolicyDenied ", output, StringComparison.Ordinal);
         Assert.Contains($"uid {otherUid}", output, StringComparison.Ordinal);
@@ -128,7 +128,7 @@ public class HypervisorPolicyTests
         using var admitting = scope2.Start(new HypervisorOptions { AllowedUids = new HashSet<uint> { otherUid.Value } });
         File.SetUnixFileMode(scope2.Directory, Private | UnixFileMode.OtherExecute);
         File.SetUnixFileMode(scope2.SocketPath, (UnixFileMode)Convert.ToInt32("666", 8));
-        (code, output) = HypervisorTestSupport.RunAsOtherUser("hv-try-attach", scope2.Name, scope2.Directory, "friend");
+        (code, output) = OtherUser.RunScenario("hv-try-attach", scope2.Name, scope2.Directory, "friend");
         Assert.True(code == 0, output);
         Assert.Equal("attached", output.Trim());
     }
@@ -185,11 +185,11 @@ public class HypervisorPolicyTests
         Assert.All(windows, w => Assert.Matches(@"^/memfd:iic-secret-window-\d+ \(deleted\)$", w.Target));
         Assert.Contains(windows, w => w.Fd == connection.Window.File.Value);
 
-        var otherUid = HypervisorTestSupport.EnsureOtherUser();
+        var otherUid = OtherUser.Ensure();
         if (otherUid is not null)
         {
             var path = $"/proc/{Environment.ProcessId}/fd/{connection.Window.File.Value}";
-            var (code, output) = HypervisorTestSupport.RunAsOtherUser("hv-try-open", path);
+            var (code, output) = OtherUser.RunScenario("hv-try-open", path);
             Assert.True(code == 0, output);
             Assert.StartsWith("denied ", output, StringComparison.Ordinal);
         }

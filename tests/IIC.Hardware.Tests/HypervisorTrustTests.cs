@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using IIC.Hardware;
 using IIC.Native;
+using IIC.Tests;
 
 namespace IIC.Hardware.Tests;
 
@@ -15,12 +16,12 @@ public sealed class HypervisorTrustTests : IDisposable
     [Fact]
     public void A_socket_directory_of_another_user_is_refused_before_anything_is_bound()
     {
-        var otherUid = HypervisorTestSupport.EnsureOtherUser();
+        var otherUid = OtherUser.Ensure();
         var directory = Path.Combine(_parent.FullName, "planted");
         Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         if (otherUid is { } uid)
         {
-            var (code, output) = HypervisorTestSupport.Run("chown", [uid.ToString(System.Globalization.CultureInfo.InvariantCulture), directory]);
+            var (code, output) = Programs.Run("chown", [uid.ToString(System.Globalization.CultureInfo.InvariantCulture), directory]);
             Assert.True(code == 0, output);
             var e = Assert.Throws<UnauthorizedAccessException>(() => Hypervisor.Start("trust-" + Guid.NewGuid().ToString("N")[..8], new HypervisorOptions { SocketDirectory = directory }));
             Assert.Contains("not a directory owned by uid", e.Message, StringComparison.Ordinal);
@@ -39,7 +40,7 @@ public sealed class HypervisorTrustTests : IDisposable
     [Fact]
     public async Task A_partition_refuses_to_attach_to_a_hypervisor_run_by_another_user()
     {
-        var otherUid = HypervisorTestSupport.EnsureOtherUser();
+        var otherUid = OtherUser.Ensure();
         if (otherUid is null)
         {
             // Without a second user there is no foreign hypervisor to meet; our own is accepted.
@@ -53,19 +54,7 @@ public sealed class HypervisorTrustTests : IDisposable
         File.SetUnixFileMode(_parent.FullName, (UnixFileMode)Convert.ToInt32("1777", 8));
         var directory = Path.Combine(_parent.FullName, "foreign");
         var name = "trust-" + Guid.NewGuid().ToString("N")[..8];
-        var info = new ProcessStartInfo("runuser")
-        {
-            UseShellExecute = false,
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        foreach (var arg in new[] { "-u", HypervisorTestSupport.OtherUser, "--", IIC.Tests.Dotnet.HostPath(), Path.Combine(AppContext.BaseDirectory, "IIC.TestHost.dll"), "hv-host", name, directory })
-        {
-            info.ArgumentList.Add(arg);
-        }
-        info.Environment["DOTNET_CLI_HOME"] = "/tmp";
-        using var foreign = Process.Start(info)!;
+        using var foreign = OtherUser.StartScenario("hv-host", name, directory);
         try
         {
             var ready = await foreign.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));

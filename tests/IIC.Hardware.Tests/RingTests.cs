@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
-using static IIC.Hardware.Tests.TestSupport;
+using static IIC.Tests.TestSupport;
+using static IIC.Tests.WindowTestSupport;
 
 namespace IIC.Hardware.Tests;
 

@@ -1,5 +1,6 @@
 using IIC.Native;
-using static IIC.Hardware.Tests.TestSupport;
+using static IIC.Tests.TestSupport;
+using static IIC.Tests.WindowTestSupport;
 
 namespace IIC.Hardware.Tests;
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using IIC.Hardware;
+using IIC.TestHost;
 using IIC.Transport;
 
 namespace IIC.Isolation.Host;
@@ -40,7 +41,7 @@ internal static class EchoScenarios
                     Console.Error.WriteLine($"nothing arrived for {s_timeout.TotalSeconds} s after message {sequence}");
                     return 2;
                 }
-                if (Pattern.Check(buffer.AsSpan(0, length), sequence) is { } problem)
+                if (HypervisorPattern.Check(buffer.AsSpan(0, length), sequence) is { } problem)
                 {
                     Console.Error.WriteLine(problem);
                     return 3;
@@ -73,14 +74,14 @@ internal static class EchoScenarios
         var receive = new byte[4096];
         for (long i = 0; i < count; i++)
         {
-            channel.Send(send.AsSpan(0, Pattern.Fill(send, i)));
+            channel.Send(send.AsSpan(0, HypervisorPattern.Fill(send, i)));
             var length = Receive(channel, group, mode, receive);
             if (length < 0)
             {
                 Console.Error.WriteLine($"no echo of message {i} within {s_timeout.TotalSeconds} s");
                 return 2;
             }
-            if (Pattern.Check(receive.AsSpan(0, length), i) is { } problem)
+            if (HypervisorPattern.Check(receive.AsSpan(0, length), i) is { } problem)
             {
                 Console.Error.WriteLine(problem);
                 return 3;
@@ -107,7 +108,7 @@ internal static class EchoScenarios
         var buffer = new byte[4096];
         for (long i = 0; ; i++)
         {
-            channel.Send(buffer.AsSpan(0, Pattern.Fill(buffer, i)));
+            channel.Send(buffer.AsSpan(0, HypervisorPattern.Fill(buffer, i)));
         }
     }
 

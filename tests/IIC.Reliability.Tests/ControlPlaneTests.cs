@@ -266,29 +266,6 @@ public sealed class ControlPlaneTests(ITestOutputHelper output)
         Assert.Equal(1, hypervisor.PartitionCount);
     }
 
-    /// <summary>A hypervisor with a unique name in a unique 0700 directory.</summary>
-    internal sealed class HypervisorScope : IDisposable
-    {
-        public string Name { get; } = "cp-" + Guid.NewGuid().ToString("N")[..12];
-
-        public string Directory { get; } = System.IO.Directory.CreateTempSubdirectory("iic-cp-").FullName;
-
-        public Hypervisor Start(HypervisorOptions? options = null)
-            => Hypervisor.Start(Name, (options ?? new HypervisorOptions()) with { SocketDirectory = Directory });
-
-        public void Dispose()
-        {
-            try
-            {
-                System.IO.Directory.Delete(Directory, recursive: true);
-            }
-            catch (IOException)
-            {
-                // best effort
-            }
-        }
-    }
-
     /// <summary>Two honest partitions: one offers a service, the other connects to it; each round must finish within <see cref="HonestBound"/>.</summary>
     internal sealed class HonestPair : IDisposable
     {
@@ -298,7 +275,7 @@ public sealed class ControlPlaneTests(ITestOutputHelper output)
         private readonly ServiceListener _listener;
         private readonly string _service = "honest-" + Interlocked.Increment(ref s_next);
 
-        public HonestPair(ControlPlaneTests.HypervisorScope scope)
+        public HonestPair(HypervisorScope scope)
         {
             _server = Partition.Attach(scope.Name, "honest-server", scope.Directory);
             _client = Partition.Attach(scope.Name, "honest-client", scope.Directory);

@@ -16,7 +16,7 @@ public sealed class ExhaustionTests(ITestOutputHelper output)
     [Fact]
     public void A_partition_out_of_descriptors_gets_a_clear_exception_stays_consistent_and_disposes_cleanly()
     {
-        using var scope = new ControlPlaneTests.HypervisorScope();
+        using var scope = new HypervisorScope();
         using var hypervisor = scope.Start();
         using var child = ChildProcess.Start("cp-fd-exhaust", scope.Name, scope.Directory, "fd-child", "fd-svc");
         Assert.Equal("attached", child.ReadLine(PartitionHost.Timeout));

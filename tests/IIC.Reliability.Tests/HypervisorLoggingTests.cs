@@ -12,7 +12,7 @@ public sealed class HypervisorLoggingTests
     public void The_logger_hears_attaches_grants_quota_hits_refusals_and_detaches()
     {
         var logger = new ListLogger();
-        using var scope = new ControlPlaneTests.HypervisorScope();
+        using var scope = new HypervisorScope();
         using (var hypervisor = scope.Start(new HypervisorOptions { Logger = logger, MaxGrantsPerPartition = 1 }))
         {
             using var server = Partition.Attach(scope.Name, "server", scope.Directory);

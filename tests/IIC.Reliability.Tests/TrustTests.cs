@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using IIC.Hardware;
 using IIC.Native;
+using IIC.Tests;
 using Xunit.Abstractions;
 
 namespace IIC.Reliability.Tests;
@@ -17,13 +18,11 @@ namespace IIC.Reliability.Tests;
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class TrustTests(ITestOutputHelper output)
 {
-    private const string OtherUser = "iic-test-other";
-
     [Fact]
     public void A_name_held_or_reserved_by_one_uid_cannot_be_taken_by_another()
     {
-        using var scope = new ControlPlaneTests.HypervisorScope();
-        var otherUid = EnsureOtherUser();
+        using var scope = new HypervisorScope();
+        var otherUid = OtherUser.Ensure();
         var allowed = new HashSet<uint> { Credentials.EffectiveUserId };
         if (otherUid is { } uid)
         {
@@ -63,7 +62,7 @@ public sealed class TrustTests(ITestOutputHelper output)
     [Fact]
     public void A_non_dumpable_hypervisor_keeps_its_descriptors_from_processes_of_its_own_uid()
     {
-        if (EnsureOtherUser() is null)
+        if (OtherUser.Ensure() is null)
         {
             // Root passes ptrace checks anyway; the property needs a non-root uid to show.
             Assert.NotEqual(0u, Credentials.EffectiveUserId);
@@ -76,7 +75,7 @@ public sealed class TrustTests(ITestOutputHelper output)
             foreach (var dumpable in new[] { true, false })
             {
                 var name = "tr-" + Guid.NewGuid().ToString("N")[..10];
-                using var host = StartAsOtherUser("cp-hv-host", name, Path.Combine(parent.FullName, name), dumpable ? "dumpable" : "nondumpable");
+                using var host = OtherUser.StartScenario("cp-hv-host", name, Path.Combine(parent.FullName, name), dumpable ? "dumpable" : "nondumpable");
                 var ready = host.StandardOutput.ReadLine();
                 Assert.True(ready is not null && ready.StartsWith("ready ", StringComparison.Ordinal), "the hypervisor did not start: " + ready);
                 var fields = ready!.Split(' ');
@@ -97,67 +96,10 @@ public sealed class TrustTests(ITestOutputHelper output)
         }
     }
 
-    private static uint? EnsureOtherUser()
-    {
-        if (Credentials.EffectiveUserId != 0)
-        {
-            return null;
-        }
-        var (code, text) = Run("id", ["-u", OtherUser]);
-        if (code != 0)
-        {
-            Run("useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", OtherUser]);
-            (code, text) = Run("id", ["-u", OtherUser]);
-        }
-        return code == 0 ? uint.Parse(text.Trim(), CultureInfo.InvariantCulture) : null;
-    }
-
     private static string RunAsOtherUser(string scenario, params string[] args)
     {
-        var (code, text) = Run("runuser", ["-u", OtherUser, "--", DotnetHost(), Path.Combine(AppContext.BaseDirectory, "IIC.TestHost.dll"), scenario, .. args]);
+        var (code, text) = OtherUser.RunScenario(scenario, args);
         Assert.True(code == 0, text);
         return text.Trim();
-    }
-
-    private static Process StartAsOtherUser(string scenario, params string[] args)
-    {
-        var info = new ProcessStartInfo("runuser") { UseShellExecute = false, RedirectStandardInput = true, RedirectStandardOutput = true };
-        foreach (var arg in new[] { "-u", OtherUser, "--", DotnetHost(), Path.Combine(AppContext.BaseDirectory, "IIC.TestHost.dll"), scenario }.Concat(args))
-        {
-            info.ArgumentList.Add(arg);
-        }
-        info.Environment["DOTNET_CLI_HOME"] = "/tmp";
-        return Process.Start(info)!;
-    }
-
-    private static (int ExitCode, string Output) Run(string program, IEnumerable<string> args)
-    {
-        var info = new ProcessStartInfo(program) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, StandardOutputEncoding = Encoding.UTF8 };
-        foreach (var arg in args)
-        {
-            info.ArgumentList.Add(arg);
-        }
-        info.Environment["DOTNET_CLI_HOME"] = "/tmp";
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromSeconds(30)))
-        {
-            process.Kill(entireProcessTree: true);
-            Assert.Fail($"{program} {string.Join(' ', args)} did not finish within 30 s.");
-        }
-        Task.WaitAll([stdout, stderr], TimeSpan.FromSeconds(5));
-        return (process.ExitCode, process.ExitCode == 0 ? stdout.Result : stdout.Result + stderr.Result);
-    }
-
-    private static string DotnetHost()
-    {
-        var current = Environment.ProcessPath;
-        if (current is not null && Path.GetFileNameWithoutExtension(current) == "dotnet")
-        {
-            return current;
-        }
-        var fromCli = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH");
-        return !string.IsNullOrEmpty(fromCli) && File.Exists(fromCli) ? fromCli : "dotnet";
     }
 }

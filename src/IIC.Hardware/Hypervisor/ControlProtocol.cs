@@ -4,7 +4,7 @@ using System.Text;
 namespace IIC.Hardware;
 
 /// <summary>Control message types (docs/control-protocol.md).</summary>
-public enum ControlMessageType : ushort
+internal enum ControlMessageType : ushort
 {
     /// <summary>Partition to hypervisor: attach with a partition name.</summary>
     Attach = 1,
@@ -61,7 +61,7 @@ public enum ControlError : uint
 /// followed by the type's fields. Strings are <c>[byte count:u16][UTF-8]</c>. Every field is length-checked;
 /// a malformed message gets its sender disconnected.
 /// </summary>
-public static class ControlProtocol
+internal static class ControlProtocol
 {
     /// <summary>"IICP" little-endian.</summary>
     public const uint Magic = 0x50434949;
@@ -76,17 +76,13 @@ public static class ControlProtocol
     public const int MaxMessageSize = 1024;
 
     /// <summary>The longest partition or service name, in UTF-8 bytes.</summary>
-    public const int MaxNameLength = 128;
+    public const int MaxNameLength = NameRules.MaxLength;
 
     /// <summary>Throws unless <paramref name="name"/> is a valid partition or service name.</summary>
     /// <exception cref="ArgumentException">It is empty, too long, or has characters other than letters, digits, '.', '_', '-' and '/'.</exception>
     public static void ValidateName(string name, string parameterName)
     {
-        ArgumentNullException.ThrowIfNull(name, parameterName);
-        if (name.Length == 0 || name.Length > MaxNameLength || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' or '/'))
-        {
-            throw new ArgumentException($"'{name}' is not a valid name: use 1 to {MaxNameLength} ASCII letters, digits, '.', '_', '-' or '/'.", parameterName);
-        }
+        NameRules.ThrowIfNotName(name, parameterName);
     }
 }
 

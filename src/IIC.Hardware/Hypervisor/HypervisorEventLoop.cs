@@ -347,7 +347,9 @@ public sealed partial class Hypervisor
         {
             if (!_grants.TryGet(grant.Id, out _))
             {
-                continue; // already freed (a send below detached its other partition too, which freed their grants)
+                // Gone meanwhile: a PeerDied notice below detached a stalled survivor, and its Disconnect removed
+                // (and unmapped) the grants it shared with this client. Touching this window now would fault.
+                continue;
             }
             var side = grant.Listener == client ? 0 : 1;
             var survivor = side == 0 ? grant.Connector : grant.Listener;

@@ -1,7 +1,10 @@
 namespace IIC.Hardware;
 
-/// <summary>The hypervisor refused a request, or cannot be reached. <see cref="Error"/> says why when it answered.</summary>
-public sealed class HypervisorException : IOException
+/// <summary>
+/// The hypervisor refused a request, or cannot be reached. <see cref="Error"/> says why when it answered. An
+/// <see cref="IicException"/>, like every failure IICFast reports, so one catch handles them all.
+/// </summary>
+public sealed class HypervisorException : IicException
 {
     /// <summary>Creates the exception.</summary>
     public HypervisorException()

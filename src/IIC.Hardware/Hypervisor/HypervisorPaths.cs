@@ -37,13 +37,7 @@ public static class HypervisorPaths
     /// <exception cref="ArgumentException">The name breaks the rule (the message states it).</exception>
     public static void ValidateHypervisorName(string name, string parameterName)
     {
-        ArgumentNullException.ThrowIfNull(name, parameterName);
-        if (name.Length == 0 || name.Length > ControlProtocol.MaxNameLength || name is "." or ".."
-            || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-'))
-        {
-            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture,
-                $"'{name}' is not a valid name for a hypervisor: use 1 to {ControlProtocol.MaxNameLength} ASCII letters, digits, '.', '_' or '-' (no '/'), other than \".\" and \"..\"."), parameterName);
-        }
+        NameRules.ThrowIfNotHypervisorName(name, parameterName);
     }
 
     /// <summary>Creates the directory with mode 0700, or checks that an existing one is ours and 0700.</summary>

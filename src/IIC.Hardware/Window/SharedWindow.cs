@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using IIC.Native;
 
@@ -13,19 +15,19 @@ namespace IIC.Hardware;
 public sealed unsafe class SharedWindow : IDisposable
 {
     /// <summary>"IICWIN01" little-endian.</summary>
-    public const ulong Magic = 0x3130_4E49_5743_4949;
+    internal const ulong Magic = 0x3130_4E49_5743_4949;
 
     /// <summary>The layout version this build reads and writes.</summary>
-    public const uint LayoutVersion = 2;
+    internal const uint LayoutVersion = 2;
 
     /// <summary>Bytes of the header.</summary>
     public const int HeaderSize = WindowLayout.HeaderSize;
 
     /// <summary>Vectors in each embedded interrupt block.</summary>
-    public const int EmbeddedVectorCount = 64;
+    internal const int EmbeddedVectorCount = 64;
 
     /// <summary>The seals every window must carry.</summary>
-    public const FileSeals RequiredSeals = SealedMemory.RequiredSeals;
+    internal const FileSeals RequiredSeals = SealedMemory.RequiredSeals;
 
     private readonly MappedMemory _memory;
     private readonly MappingLease _lease;
@@ -68,6 +70,7 @@ public sealed unsafe class SharedWindow : IDisposable
         ValidateGroupVector(options.GroupVector1, nameof(options.GroupVector1));
         var plan = WindowLayout.Plan(options.RingCapacity0, options.RingCapacity1, InterruptPage.SizeFor(EmbeddedVectorCount));
         var total = plan.Total;
+        Debug.Assert(total > HeaderSize && plan.Ring0 >= HeaderSize && plan.Ring1 > plan.Ring0, "the plan puts the rings after the header, in order");
 
         var (file, memory) = SealedMemory.Create(name, total);
         try
@@ -87,8 +90,8 @@ public sealed unsafe class SharedWindow : IDisposable
                 *(uint*)(b + WindowLayout.GroupMaskOffset) = (options.GroupVector0 is null ? 0u : 1u) | (options.GroupVector1 is null ? 0u : 2u);
                 InterruptPage.Format(b + plan.InterruptBlock0, EmbeddedVectorCount);
                 InterruptPage.Format(b + plan.InterruptBlock1, EmbeddedVectorCount);
-                // Last, with release: partners are Attach's acquire load of the magic (an opener in another process
-                // sees the whole header once it sees the magic).
+                // W1 (docs/architecture.md): last, with release; partner W2, Attach's acquire load of the magic (an
+                // opener in another process sees the whole header once it sees the magic).
                 Volatile.Write(ref *(ulong*)(b + WindowLayout.MagicOffset), Magic);
             }
             return Attach(file, memory);
@@ -141,7 +144,7 @@ public sealed unsafe class SharedWindow : IDisposable
     /// <param name="side">The grouped side.</param>
     /// <param name="group">The group page.</param>
     /// <param name="ownsGroup">Dispose the group with this window (a peer's group page received with the grant).</param>
-    public void AttachGroup(int side, InterruptGroup group, bool ownsGroup = false)
+    internal void AttachGroup(int side, InterruptGroup group, bool ownsGroup = false)
     {
         ArgumentNullException.ThrowIfNull(group);
         if (!_groupSides[CheckSide(side)] || _pages[side] is not null)
@@ -167,7 +170,7 @@ public sealed unsafe class SharedWindow : IDisposable
     public SideStatus ReadSide(int side)
     {
         var block = SideBlock(side);
-        var state = Volatile.Read(ref *(int*)block);
+        var state = Volatile.Read(ref *(int*)block); // W4: acquire; partners W3 and W5 (epoch is bumped before Dead is stored)
         var epoch = Volatile.Read(ref *(int*)(block + WindowLayout.SideEpochOffset));
         var pid = Volatile.Read(ref *(int*)(block + WindowLayout.SidePidOffset));
         return new SideStatus(state is >= 0 and <= (int)SideState.Dead ? (SideState)state : SideState.Dead, epoch, pid);
@@ -176,7 +179,7 @@ public sealed unsafe class SharedWindow : IDisposable
     /// <summary>Side <paramref name="side"/>'s state word alone (one acquire load), for spin loops.</summary>
     public SideState ReadSideState(int side)
     {
-        var state = Volatile.Read(ref *(int*)SideBlock(side));
+        var state = Volatile.Read(ref *(int*)SideBlock(side)); // W4: acquire; partners W3 and W5
         return state is >= 0 and <= (int)SideState.Dead ? (SideState)state : SideState.Dead;
     }
 
@@ -189,13 +192,14 @@ public sealed unsafe class SharedWindow : IDisposable
         var block = SideBlock(side);
         Volatile.Write(ref *(int*)(block + WindowLayout.SidePidOffset), processId);
         Volatile.Write(ref *(long*)(block + WindowLayout.SideHeartbeatOffset), System.Diagnostics.Stopwatch.GetTimestamp());
-        // Release: a reader that sees Attached (ReadSide's acquire load of the state) sees the pid and heartbeat.
+        // W3: release; partner W4 (a reader that sees Attached sees the pid and heartbeat).
         Volatile.Write(ref *(int*)(block + WindowLayout.SideStateOffset), (int)SideState.Attached);
     }
 
     /// <summary>Marks <paramref name="side"/> closed and wakes the other side so a blocked receive sees it.</summary>
     public void MarkClosed(int side)
     {
+        // W5: a full fence after this side's last publish; partner W4 in the receiver the raise below wakes.
         Interlocked.CompareExchange(ref *(int*)SideBlock(side), (int)SideState.Closed, (int)SideState.Attached);
         _pages[1 - side]?.RaiseAlways(_vectors[1 - side]);
     }
@@ -209,6 +213,7 @@ public sealed unsafe class SharedWindow : IDisposable
         var block = SideBlock(side);
         if (Volatile.Read(ref *(int*)block) != (int)SideState.Closed)
         {
+            // W5: the epoch first, then the state (full fences): partner W4 sees the new epoch with Dead.
             Interlocked.Increment(ref *(int*)(block + WindowLayout.SideEpochOffset));
             Interlocked.Exchange(ref *(int*)block, (int)SideState.Dead);
         }
@@ -240,7 +245,17 @@ public sealed unsafe class SharedWindow : IDisposable
 
     private byte* SideBlock(int side) => _lease.Base + WindowLayout.SideBlock(CheckSide(side));
 
-    private static int CheckSide(int side) => (uint)side <= 1 ? side : throw new ArgumentOutOfRangeException(nameof(side), side, "A window has sides 0 and 1.");
+    private static int CheckSide(int side)
+    {
+        if ((uint)side > 1)
+        {
+            ThrowNotASide(side);
+        }
+        return side;
+    }
+
+    [DoesNotReturn]
+    private static void ThrowNotASide(int side) => throw new ArgumentOutOfRangeException(nameof(side), side, "A window has sides 0 and 1.");
 
     private static SharedWindow Attach(FileDescriptor file, MappedMemory memory)
     {
@@ -248,7 +263,7 @@ public sealed unsafe class SharedWindow : IDisposable
         var b = lease.Base;
         var size = memory.Length;
         // Every header word is read exactly once into a local and validated before use.
-        var magic = Volatile.Read(ref *(ulong*)(b + WindowLayout.MagicOffset)); // acquire: partner of Create's release store of the magic
+        var magic = Volatile.Read(ref *(ulong*)(b + WindowLayout.MagicOffset)); // W2: acquire; partner W1, Create's release store of the magic
         var version = *(uint*)(b + WindowLayout.VersionOffset);
         var headerSize = *(uint*)(b + WindowLayout.HeaderSizeOffset);
         var total = *(long*)(b + WindowLayout.TotalSizeOffset);

@@ -1,7 +1,3 @@
-using System.Buffers;
-using System.Buffers.Binary;
-using System.Diagnostics;
-using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using IIC.Hardware;
@@ -26,7 +22,7 @@ internal sealed unsafe partial class WindowEndpoint
         {
             return;
         }
-        // Dispose itself uses the mapping below: count it in flight before anyone can see _disposed, or an
+        // L1 (docs/architecture.md; partners L2 and L3). Dispose itself uses the mapping below: count it in flight before anyone can see _disposed, or an
         // operation leaving at that moment would release the mapping under us.
         Volatile.Write(ref _closing.Value, 1);
         Interlocked.Exchange(ref _disposed, 1); // full fence: _closing is visible to whoever sees _disposed
@@ -42,6 +38,7 @@ internal sealed unsafe partial class WindowEndpoint
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void EnterSending()
     {
+        // L2: flag, then load _disposed; partner L1 (its process-wide barrier orders this plain store).
         Volatile.Write(ref _sending.Value, 1);
         if (Volatile.Read(ref _disposed) != 0)
         {
@@ -53,7 +50,7 @@ internal sealed unsafe partial class WindowEndpoint
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void ExitSending()
     {
-        Volatile.Write(ref _sending.Value, 0);
+        Volatile.Write(ref _sending.Value, 0); // L2: clear, then load _disposed; partner L1
         if (Volatile.Read(ref _disposed) != 0)
         {
             TryRelease();
@@ -63,6 +60,7 @@ internal sealed unsafe partial class WindowEndpoint
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void EnterReceiving()
     {
+        // L2: flag, then load _disposed; partner L1.
         Volatile.Write(ref _receiving.Value, 1);
         if (Volatile.Read(ref _disposed) != 0)
         {
@@ -74,7 +72,7 @@ internal sealed unsafe partial class WindowEndpoint
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void ExitReceiving()
     {
-        Volatile.Write(ref _receiving.Value, 0);
+        Volatile.Write(ref _receiving.Value, 0); // L2: clear, then load _disposed; partner L1
         if (Volatile.Read(ref _disposed) != 0)
         {
             TryRelease();
@@ -84,6 +82,7 @@ internal sealed unsafe partial class WindowEndpoint
     /// <summary>Releases the mapping once disposed and no operation is in flight; only the first caller to see that does it.</summary>
     private void TryRelease()
     {
+        // L3: every in-flight flag reads 0, then one exchange elects the one caller that unmaps; partners L1, L2.
         if (Volatile.Read(ref _closing.Value) == 0 && Volatile.Read(ref _sending.Value) == 0 && Volatile.Read(ref _receiving.Value) == 0
             && Interlocked.Exchange(ref _released, 1) == 0)
         {
@@ -113,5 +112,6 @@ internal sealed unsafe partial class WindowEndpoint
 
     /// <summary>Names the public type: users hold an IicChannel, never this endpoint.</summary>
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private static void ThrowDisposed() => throw new ObjectDisposedException(nameof(IicChannel), "This channel was disposed (on this side).");
 }

@@ -1,9 +1,9 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using IIC.Hardware;
 using IIC.Native;
 
@@ -249,28 +249,19 @@ internal sealed unsafe partial class WindowEndpoint
                 }
                 continue;
             }
-            var flags = RecordHeader.Flags(type);
-            if (flags == RecordFraming.Abandon)
+            var step = ValidateContinuation(type, payload.Length, total, filled);
+            if (step == Continuation.Abandon)
             {
                 _reader.Consume();
                 AbandonedReceives++;
                 length = 0;
                 return false;
             }
-            var framing = flags & RecordFraming.Unfragmented;
-            if (framing is RecordFraming.Begin or RecordFraming.Unfragmented || (flags & RecordFraming.Abandon) != 0 || payload.Length > total - filled)
-            {
-                throw Fault(type, payload.Length, total, filled);
-            }
             payload.CopyTo(destination[filled..]);
             _reader.Consume();
             filled += payload.Length;
-            if (framing == RecordFraming.End)
+            if (step == Continuation.Last)
             {
-                if (filled != total)
-                {
-                    throw Fault(type, payload.Length, total, filled);
-                }
                 length = total;
                 Count(total);
                 return true;
@@ -320,28 +311,19 @@ internal sealed unsafe partial class WindowEndpoint
     {
         while (_reader.TryPeek(out var type, out var payload))
         {
-            if (RecordHeader.Flags(type) == RecordFraming.Abandon)
+            var step = ValidateContinuation(type, payload.Length, _assemblyLength, _assemblyFilled);
+            if (step == Continuation.Abandon)
             {
                 _reader.Consume(publish: false);
                 _assembling = false;
                 AbandonedReceives++;
                 break;
             }
-            var framing = RecordHeader.Flags(type) & RecordFraming.Unfragmented;
-            if (framing is RecordFraming.Begin or RecordFraming.Unfragmented || (RecordHeader.Flags(type) & RecordFraming.Abandon) != 0
-                || payload.Length > _assemblyLength - _assemblyFilled)
-            {
-                throw Fault(type, payload.Length, _assemblyLength, _assemblyFilled);
-            }
             payload.CopyTo(_assembly.AsSpan(_assemblyFilled));
             _reader.Consume(publish: false);
             _assemblyFilled += payload.Length;
-            if (framing == RecordFraming.End)
+            if (step == Continuation.Last)
             {
-                if (_assemblyFilled != _assemblyLength)
-                {
-                    throw Fault(type, payload.Length, _assemblyLength, _assemblyFilled);
-                }
                 // Return the fragments' space now: TryReceive's caller may next wait, and a writer that is waiting
                 // for room (the next message is larger than the ring) would never see it otherwise.
                 _reader.PublishHead();
@@ -356,24 +338,78 @@ internal sealed unsafe partial class WindowEndpoint
     {
         if (RecordHeader.Flags(type) != RecordFraming.Begin || payload.Length < RecordHeader.MessageLengthPrefixSize)
         {
-            throw _reader.Faulted(string.Create(CultureInfo.InvariantCulture,
-                $"expected the start of a message but found type 0x{type:x8} with {payload.Length} payload bytes"));
+            ThrowNotBegin(type, payload.Length);
         }
         var total = BinaryPrimitives.ReadInt64LittleEndian(payload); // read once
         var first = payload.Length - RecordHeader.MessageLengthPrefixSize;
         if (total <= first || total > MaxMessageLength)
         {
-            throw _reader.Faulted(string.Create(CultureInfo.InvariantCulture,
-                $"a fragmented message claims {total} bytes; it must exceed its first fragment ({first}) and be at most {MaxMessageLength}"));
+            ThrowImpossibleTotal(total, first);
         }
+        Debug.Assert(total <= int.MaxValue, "MaxMessageLength fits an int: the cast below cannot truncate");
         if (total > destinationLength)
         {
-            throw new MessageTooLargeException(total, destinationLength);
+            ThrowHelper.MessageTooLarge(total, destinationLength);
         }
         return (int)total;
     }
 
-    private RingFaultException Fault(int type, int fragment, long total, long filled) => _reader.Faulted(string.Create(CultureInfo.InvariantCulture,
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowNotBegin(int type, int payloadLength) => throw _reader.Faulted(string.Create(CultureInfo.InvariantCulture,
+        $"expected the start of a message but found type 0x{type:x8} with {payloadLength} payload bytes"));
+
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowImpossibleTotal(long total, int first) => throw _reader.Faulted(string.Create(CultureInfo.InvariantCulture,
+        $"a fragmented message claims {total} bytes; it must exceed its first fragment ({first}) and be at most {MaxMessageLength}"));
+
+    /// <summary>What a record that follows the first fragment does to the message in progress.</summary>
+    private enum Continuation
+    {
+        /// <summary>A middle fragment: more follow.</summary>
+        Middle,
+
+        /// <summary>The last fragment: the message is complete with it.</summary>
+        Last,
+
+        /// <summary>The sender abandoned the message: discard what was gathered.</summary>
+        Abandon,
+    }
+
+    /// <summary>
+    /// The one check of a record that must continue a message of <paramref name="total"/> bytes of which
+    /// <paramref name="filled"/> arrived (both reassembly paths use it): an Abandon record, or a middle or last fragment
+    /// that fits what remains, the last one filling it exactly. Anything else is a fault of the shared state.
+    /// </summary>
+    /// <exception cref="RingFaultException">The record does not continue the message (the ring is marked faulted).</exception>
+    private Continuation ValidateContinuation(int type, int fragmentLength, int total, int filled)
+    {
+        Debug.Assert(0 <= filled && filled <= total, "what arrived never exceeds the message: every fragment was checked against the rest");
+        var flags = RecordHeader.Flags(type);
+        if (flags == RecordFraming.Abandon)
+        {
+            return Continuation.Abandon;
+        }
+        var framing = flags & RecordFraming.Unfragmented;
+        if (framing is RecordFraming.Begin or RecordFraming.Unfragmented || (flags & RecordFraming.Abandon) != 0 || fragmentLength > total - filled)
+        {
+            ThrowNotContinuation(type, fragmentLength, total, filled);
+        }
+        if (framing != RecordFraming.End)
+        {
+            return Continuation.Middle;
+        }
+        if (filled + fragmentLength != total)
+        {
+            ThrowNotContinuation(type, fragmentLength, total, filled);
+        }
+        return Continuation.Last;
+    }
+
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowNotContinuation(int type, int fragment, long total, long filled) => throw _reader.Faulted(string.Create(CultureInfo.InvariantCulture,
         $"fragment of type 0x{type:x8} with {fragment} bytes does not continue a message of {total} bytes with {filled} received"));
 
     /// <summary>
@@ -400,7 +436,7 @@ internal sealed unsafe partial class WindowEndpoint
         ThrowPeerEnded(state, midMessage);
     }
 
-    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    [DoesNotReturn]
     private static void ThrowPeerEnded(SideState state, bool midMessage)
     {
         if (state == SideState.Dead)
@@ -424,9 +460,13 @@ internal sealed unsafe partial class WindowEndpoint
     {
         if (_grouped)
         {
-            throw new InvalidOperationException("This endpoint receives through an interrupt group: wait with its GroupReceiver (or the channel group), then receive without waiting.");
+            ThrowGrouped();
         }
     }
+
+    [DoesNotReturn]
+    private static void ThrowGrouped() =>
+        throw new InvalidOperationException("This endpoint receives through an interrupt group: wait with its GroupReceiver (or the channel group), then receive without waiting.");
 
     private readonly struct ReadTarget(WindowEndpoint endpoint) : IWaitTarget
     {

@@ -1,9 +1,7 @@
-using System.Buffers;
 using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using IIC.Hardware;
 using IIC.Native;
 
@@ -149,8 +147,7 @@ internal sealed unsafe partial class WindowEndpoint
     {
         if (message.Length > MaxMessageLength)
         {
-            throw new ArgumentOutOfRangeException(nameof(message), message.Length, string.Create(CultureInfo.InvariantCulture,
-                $"A message is at most {MaxMessageLength} bytes; split it, or stream it with AsStream()."));
+            ThrowHelper.MessageTooLong(nameof(message), message.Length, MaxMessageLength);
         }
         var chunk = _writer.MaxPayloadLength;
         var firstLength = chunk - RecordHeader.MessageLengthPrefixSize;

@@ -1,9 +1,3 @@
-using System.Buffers;
-using System.Buffers.Binary;
-using System.Diagnostics;
-using System.Globalization;
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using IIC.Hardware;
 
 namespace IIC.Transport;
@@ -142,10 +136,10 @@ internal sealed unsafe partial class WindowEndpoint : IDisposable
     public bool IsReceiveReady => _reader.HasData || PeerGone || _disposed != 0;
 
     /// <summary>The peer closed or died (any state word outside 0-3, written by a buggy peer, also reads as gone).</summary>
-    private bool PeerGone => (uint)Volatile.Read(ref *_peerState) >= (uint)SideState.Closed;
+    private bool PeerGone => (uint)Volatile.Read(ref *_peerState) >= (uint)SideState.Closed; // W4: acquire; partner W5 (docs/architecture.md)
 
     /// <summary>The hypervisor declared this side dead (its partition's control connection ended): the peer no longer reads.</summary>
-    private bool SelfDeclaredDead => Volatile.Read(ref *_ownState) == (int)SideState.Dead;
+    private bool SelfDeclaredDead => Volatile.Read(ref *_ownState) == (int)SideState.Dead; // W4: acquire; partner W5
 
     /// <summary>Arms the incoming ring (full fence): the peer rings the doorbell after each publish until <see cref="DisarmReceive"/>.</summary>
     public void ArmReceive() => _reader.Arm();

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using IIC.Hardware;
@@ -28,7 +29,7 @@ internal struct RoleGate
     public bool TryEnter(bool single, GateRole role)
     {
         var me = Environment.CurrentManagedThreadId;
-        var holder = Interlocked.CompareExchange(ref _holder, me, 0);
+        var holder = Interlocked.CompareExchange(ref _holder, me, 0); // G1 (docs/architecture.md): acquire; partner G2
         if (holder == 0)
         {
             return true;
@@ -49,7 +50,7 @@ internal struct RoleGate
     public bool Enter(bool single, GateRole role, Deadline deadline, IicChannel channel, CancellationToken cancellationToken)
     {
         var me = Environment.CurrentManagedThreadId;
-        var holder = Interlocked.CompareExchange(ref _holder, me, 0);
+        var holder = Interlocked.CompareExchange(ref _holder, me, 0); // G1 (docs/architecture.md): acquire; partner G2
         return holder == 0 || EnterContended(holder, me, single, role, deadline, channel, cancellationToken);
     }
 
@@ -68,7 +69,7 @@ internal struct RoleGate
                 return false;
             }
             spin.SpinOnce();
-            if (Volatile.Read(ref _holder) == 0 && Interlocked.CompareExchange(ref _holder, me, 0) == 0)
+            if (Volatile.Read(ref _holder) == 0 && Interlocked.CompareExchange(ref _holder, me, 0) == 0) // G1; partner G2
             {
                 return true;
             }
@@ -77,8 +78,13 @@ internal struct RoleGate
 
     /// <summary>Leaves (release store: everything done inside is visible to the next thread that enters).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Exit() => Volatile.Write(ref _holder, 0);
+    public void Exit()
+    {
+        Debug.Assert(_holder != 0, "a thread leaves only a gate it entered"); // (a claim may be committed on another thread than it was made)
+        Volatile.Write(ref _holder, 0); // G2: release; partner G1 in the next thread to enter
+    }
 
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private static void ThrowIfMisuse(int holder, int me, bool single, GateRole role)
     {
         if (holder == me)

@@ -1,13 +1,11 @@
-using System.Diagnostics;
 using IIC.Hardware;
-using IIC.Transport;
+using static IIC.Tests.TestSupport;
 
-namespace IIC.Hardware.Tests;
+namespace IIC.Transport.Tests;
 
+[Collection(nameof(IsolatedTests))] // a parked receiver must never need its park timeout
 public class WindowEndpointSmokeTests
 {
-    private static long DeadlineIn(TimeSpan span) => Stopwatch.GetTimestamp() + (long)(span.TotalSeconds * Stopwatch.Frequency);
-
     [Fact]
     public async Task Messages_of_every_size_up_to_16_MiB_cross_a_64_KiB_ring_intact()
     {

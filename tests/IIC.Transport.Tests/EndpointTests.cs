@@ -1,10 +1,11 @@
+using IIC.Hardware;
 using IIC.TestHost;
-using IIC.Transport;
-using static IIC.Hardware.Tests.TestSupport;
+using static IIC.Tests.TestSupport;
 
-namespace IIC.Hardware.Tests;
+namespace IIC.Transport.Tests;
 
 /// <summary>Message level over one window in one process: fragmentation, reassembly, too-small buffers, close and death.</summary>
+[Collection(nameof(IsolatedTests))] // timing: a parked receiver must wake at once
 public sealed class EndpointTests
 {
     private static int[] SizesAround(int max) =>

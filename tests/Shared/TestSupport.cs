@@ -1,12 +1,8 @@
 using System.Diagnostics;
-using IIC.Native;
 
-// Cross-process and timing tests share 2 cores with the runner: run tests one at a time so they measure what they claim.
-[assembly: CollectionBehavior(DisableTestParallelization = true)]
+namespace IIC.Tests;
 
-namespace IIC.Hardware.Tests;
-
-/// <summary>Helpers shared by the IIC.Hardware tests.</summary>
+/// <summary>Helpers the window, ring and endpoint tests share: deadlines, deterministic payloads, bounded runs, child counters.</summary>
 internal static class TestSupport
 {
     public static long DeadlineIn(TimeSpan span) => Stopwatch.GetTimestamp() + (long)(span.TotalSeconds * Stopwatch.Frequency);
@@ -34,16 +30,6 @@ internal static class TestSupport
         return true;
     }
 
-    /// <summary>Whether <paramref name="span"/> lies inside the window's mapping (zero copy: the reader hands out the ring itself).</summary>
-    public static unsafe bool IsInside(SharedWindow window, ReadOnlySpan<byte> span)
-    {
-        using var lease = window.Lease();
-        fixed (byte* p = span)
-        {
-            return p >= lease.Base && p + span.Length <= lease.Base + window.Size;
-        }
-    }
-
     /// <summary>
     /// Runs <paramref name="action"/> on a dedicated thread and fails if it does not finish within <paramref name="timeout"/>
     /// (a validation that spins forever must fail the test, not hang it). Returns what it threw.
@@ -63,22 +49,6 @@ internal static class TestSupport
             }
         }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         return await task.WaitAsync(timeout);
-    }
-
-    /// <summary>Starts a child scenario and hands it the window's memfd over the control socket.</summary>
-    public static IIC.Tests.ChildProcess StartChild(SharedWindow window, string scenario, params string[] args)
-    {
-        var child = IIC.Tests.ChildProcess.Start(scenario, args);
-        try
-        {
-            child.Send("window"u8, window.File);
-            return child;
-        }
-        catch
-        {
-            child.Dispose();
-            throw;
-        }
     }
 
     /// <summary>Parses "key=value key=value" into a dictionary.</summary>
@@ -106,32 +76,5 @@ internal static class TestSupport
         // Fields after "(comm)": state is index 0, so utime (field 14) is index 11 and stime (15) is index 12.
         var ticks = long.Parse(fields[11], System.Globalization.CultureInfo.InvariantCulture) + long.Parse(fields[12], System.Globalization.CultureInfo.InvariantCulture);
         return TimeSpan.FromSeconds(ticks / 100.0); // USER_HZ is 100 on Linux
-    }
-
-    /// <summary>Copies the window's bytes into a fresh memfd (sealed unless told otherwise), lets the caller corrupt them, and returns the fd.</summary>
-    public static FileDescriptor ForgeCopy(SharedWindow original, Action<MappedMemory> corrupt, long? size = null, FileSeals seals = SharedWindow.RequiredSeals)
-    {
-        var length = size ?? original.Size;
-        var file = MemoryFile.Create("forged-window");
-        try
-        {
-            MemoryFile.SetSize(file, length);
-            using (var memory = MappedMemory.Map(file, length))
-            {
-                var copy = (int)Math.Min(length, original.Size);
-                original.Memory.GetSpan(0, copy).CopyTo(memory.GetSpan(0, copy));
-                corrupt(memory);
-            }
-            if (seals != 0)
-            {
-                MemoryFile.AddSeals(file, seals);
-            }
-            return file;
-        }
-        catch
-        {
-            file.Dispose();
-            throw;
-        }
     }
 }

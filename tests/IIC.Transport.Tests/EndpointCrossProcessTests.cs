@@ -1,11 +1,12 @@
 using System.Diagnostics;
 using System.Globalization;
+using IIC.Hardware;
 using IIC.TestHost;
-using IIC.Transport;
 using Xunit.Abstractions;
-using static IIC.Hardware.Tests.TestSupport;
+using static IIC.Tests.TestSupport;
+using static IIC.Tests.WindowTestSupport;
 
-namespace IIC.Hardware.Tests;
+namespace IIC.Transport.Tests;
 
 /// <summary>
 /// Two real processes over one sealed window (the child is tests/IIC.TestHost, HardwareScenarios.cs; the window's
@@ -13,10 +14,11 @@ namespace IIC.Hardware.Tests;
 /// <para>Torture message counts: by default 1,000,000 messages each way for BusySpin, Adaptive and SpinThenPark
 /// (each run well under 20 s on the 2-vCPU CI box) and 100,000 for Park (each message may cost a 40-100 µs
 /// wake-up). The issue asks for 10 million: run
-/// <c>IIC_TORTURE_MESSAGES=10000000 dotnet test tests/IIC.Hardware.Tests --filter FullyQualifiedName~Torture</c>
+/// <c>IIC_TORTURE_MESSAGES=10000000 dotnet test tests/IIC.Transport.Tests --filter FullyQualifiedName~Torture</c>
 /// (IIC_TORTURE_PARK_MESSAGES sets the Park run's count).</para>
 /// </summary>
-public sealed class CrossProcessTests(ITestOutputHelper output)
+[Collection(nameof(IsolatedTests))] // CPU time and wake-ups are measured: nothing else may run
+public sealed class EndpointCrossProcessTests(ITestOutputHelper output)
 {
     private const int MaxTortureSize = 40_000; // above the 64 KiB ring's largest record: 1 % of messages are fragmented
     private static readonly TimeSpan s_long = TimeSpan.FromSeconds(90);
