@@ -20,7 +20,7 @@ public sealed class IicTransportOptionsValidator(string? sectionPath = null) : I
     {
         ArgumentNullException.ThrowIfNull(options);
         var failures = new List<string>();
-        CheckName("HypervisorName", options.HypervisorName, required: true, failures);
+        CheckName("HypervisorName", options.HypervisorName, required: true, failures, hypervisor: true);
         CheckName("PartitionName", options.PartitionName, required: false, failures);
         if (options.SocketDirectory is { } directory && (directory.Length == 0 || !Path.IsPathFullyQualified(directory)))
         {
@@ -103,7 +103,7 @@ public sealed class IicTransportOptionsValidator(string? sectionPath = null) : I
         }
     }
 
-    private void CheckName(string key, string? value, bool required, List<string> failures)
+    private void CheckName(string key, string? value, bool required, List<string> failures, bool hypervisor = false)
     {
         if (value is null)
         {
@@ -113,9 +113,10 @@ public sealed class IicTransportOptionsValidator(string? sectionPath = null) : I
             }
             return;
         }
-        if (!NameRules.IsName(value))
+        // A hypervisor's name becomes a socket file name, so it has the stricter rule (no '/').
+        if (hypervisor ? !NameRules.IsHypervisorName(value) : !NameRules.IsName(value))
         {
-            failures.Add($"{_prefix}{key} = '{value}': {NameRules.NameRule}.");
+            failures.Add($"{_prefix}{key} = '{value}': {(hypervisor ? NameRules.HypervisorNameRule : NameRules.NameRule)}.");
         }
     }
 }

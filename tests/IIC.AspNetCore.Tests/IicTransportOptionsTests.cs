@@ -69,6 +69,19 @@ public sealed class IicTransportOptionsTests
     }
 
     [Fact]
+    public void A_hypervisor_name_is_held_to_the_socket_file_rule_while_a_partition_name_may_contain_a_slash()
+    {
+        var options = new IicTransportOptions();
+        var error = Assert.Throws<OptionsValidationException>(() => options.ReadFrom(Section(new()
+        {
+            ["Iic:HypervisorName"] = "team/iicfast",
+            ["Iic:PartitionName"] = "team/api",
+        })));
+        var failure = Assert.Single(error.Failures);
+        Assert.StartsWith("Iic:HypervisorName = 'team/iicfast'", failure, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Out_of_range_values_are_each_reported_with_key_value_and_what_is_allowed()
     {
         var options = new IicTransportOptions();

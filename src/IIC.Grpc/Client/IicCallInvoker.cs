@@ -131,7 +131,7 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
                 Volatile.Write(ref _connections[slot], connection);
                 return connection;
             }
-            catch (Exception e) when (e is HypervisorException or IOException or TimeoutException)
+            catch (Exception e) when (e is IOException or TimeoutException) // IicException (HypervisorException included) is an IOException
             {
                 failure = new Status(StatusCode.Unavailable, $"The IICFast service '{Service}' is not reachable through hypervisor '{_options.Transport.HypervisorName}': {e.Message}", e);
                 return null;
