@@ -30,28 +30,28 @@ public sealed unsafe class InterruptPage : ISleepSite
     public const uint Version = 1;
 
     /// <summary>Offset of the magic (u32), stored last when formatting.</summary>
-    public const int MagicOffset = 0;
+    internal const int MagicOffset = 0;
 
     /// <summary>Offset of the version (u32).</summary>
-    public const int VersionOffset = MagicOffset + sizeof(uint);
+    internal const int VersionOffset = MagicOffset + sizeof(uint);
 
     /// <summary>Offset of the vector count (u32).</summary>
-    public const int VectorCountOffset = VersionOffset + sizeof(uint);
+    internal const int VectorCountOffset = VersionOffset + sizeof(uint);
 
     /// <summary>Offset of the futex word: the line after the header's.</summary>
-    public const int SeqOffset = MagicOffset + Smp.PaddedLineSize;
+    internal const int SeqOffset = MagicOffset + Smp.PaddedLineSize;
 
     /// <summary>Offset of the sleeping flag: a line of its own (the receiver writes it, wakers CAS it).</summary>
-    public const int SleepingOffset = SeqOffset + Smp.PaddedLineSize;
+    internal const int SleepingOffset = SeqOffset + Smp.PaddedLineSize;
 
     /// <summary>Offset of the waker's timestamp, beside the flag the waker just took.</summary>
-    public const int RaisedAtOffset = SleepingOffset + sizeof(long);
+    internal const int RaisedAtOffset = SleepingOffset + sizeof(long);
 
     /// <summary>Offset of the summary word.</summary>
-    public const int SummaryOffset = SleepingOffset + Smp.PaddedLineSize;
+    internal const int SummaryOffset = SleepingOffset + Smp.PaddedLineSize;
 
     /// <summary>Offset of the pending bitmap.</summary>
-    public const int PendingOffset = SummaryOffset + Smp.PaddedLineSize;
+    internal const int PendingOffset = SummaryOffset + Smp.PaddedLineSize;
 
     /// <summary>The most vectors a page has (64 pending words, one summary word).</summary>
     public const int MaxVectorCount = 4096;

@@ -96,7 +96,7 @@ public sealed class Waiter
     public long SpuriousBackoffs { get; private set; }
 
     /// <summary>Wakes in a row that brought no data before the waiter backs off for 1 ms.</summary>
-    public const int SpuriousWakeLimit = 64;
+    internal const int SpuriousWakeLimit = 64;
 
     /// <summary>The learned wake-up latency (time from a sender's doorbell to this thread running).</summary>
     public TimeSpan WakeLatency => TimeSpan.FromSeconds((double)_wakeLatencyTicks / Stopwatch.Frequency);

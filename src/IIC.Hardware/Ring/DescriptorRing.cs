@@ -20,19 +20,19 @@ namespace IIC.Hardware;
 public sealed unsafe class DescriptorRing
 {
     /// <summary>Offset of the tail word from the ring's start.</summary>
-    public const int TailOffset = 0;
+    internal const int TailOffset = 0;
 
     /// <summary>Offset of the head word from the ring's start.</summary>
-    public const int HeadOffset = Smp.PaddedLineSize;
+    internal const int HeadOffset = Smp.PaddedLineSize;
 
     /// <summary>Offset of the armed word from the ring's start.</summary>
-    public const int ArmedOffset = 2 * Smp.PaddedLineSize;
+    internal const int ArmedOffset = 2 * Smp.PaddedLineSize;
 
     /// <summary>Offset of the producer's "room armed" word (the other 64-byte line of the armed pair).</summary>
-    public const int RoomArmedOffset = ArmedOffset + 64;
+    internal const int RoomArmedOffset = ArmedOffset + 64;
 
     /// <summary>Offset of the data area from the ring's start.</summary>
-    public const int DataOffset = 3 * Smp.PaddedLineSize;
+    internal const int DataOffset = 3 * Smp.PaddedLineSize;
 
     /// <summary>The smallest data area.</summary>
     public const int MinCapacity = 1024;

@@ -13,10 +13,10 @@ public static class RecordHeader
     public const int Size = 8;
 
     /// <summary>Offset of the length word in a record.</summary>
-    public const int LengthOffset = 0;
+    internal const int LengthOffset = 0;
 
     /// <summary>Offset of the type word in a record.</summary>
-    public const int TypeOffset = 4;
+    internal const int TypeOffset = 4;
 
     /// <summary>Bytes at the start of a first fragment's payload that hold the whole message's length (int64).</summary>
     public const int MessageLengthPrefixSize = 8;

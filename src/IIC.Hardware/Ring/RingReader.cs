@@ -209,7 +209,7 @@ public sealed unsafe class RingReader
     }
 
     /// <summary>Times this reader woke a writer that slept on a full ring (owned by the reading thread).</summary>
-    public long RoomWakes { get; private set; }
+    internal long RoomWakes { get; private set; }
 
     /// <summary>
     /// Only a 1 -> 0 edge wakes, so a writer that armed once costs one futex wake however many publishes follow.
@@ -266,7 +266,7 @@ public sealed unsafe class RingReader
     public void Disarm() => Volatile.Write(ref *_armed, 0);
 
     /// <summary>Whether the reader is armed (as the writer sees it).</summary>
-    public bool IsArmed => Volatile.Read(ref *_armed) != 0;
+    internal bool IsArmed => Volatile.Read(ref *_armed) != 0;
 
     /// <summary>
     /// Consumed lines are cleared at the latest once this many bytes of them wait (or at the next head publish):

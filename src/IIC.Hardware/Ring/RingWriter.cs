@@ -168,7 +168,7 @@ public sealed unsafe class RingWriter
     private static readonly TimeSpan s_maxRoomSleep = TimeSpan.FromMilliseconds(100); // one sleep; the loop re-arms
 
     /// <summary>Times <see cref="WaitForRoom"/> went to sleep in the kernel (owned by the writing thread).</summary>
-    public long RoomSleeps { get; private set; }
+    internal long RoomSleeps { get; private set; }
 
     /// <summary>
     /// Back pressure without spinning: sleeps until a record of <paramref name="payloadLength"/> fits or the
