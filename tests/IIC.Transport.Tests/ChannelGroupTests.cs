@@ -65,4 +65,34 @@ public class ChannelGroupTests
             sender.Dispose();
         }
     }
+    [Fact]
+    public void A_second_group_cannot_wait_on_a_peer_page_the_first_group_holds_until_the_first_lets_go()
+    {
+        var name = "group-" + Guid.NewGuid().ToString("N")[..8];
+        using var hypervisor = Hypervisor.Start(name);
+        using var receiver = Partition.Attach(name, "receiver");
+        using var sender = Partition.Attach(name, "sender");
+        using var listener = IicListener.Listen(receiver, "svc", new ChannelOptions { Grouped = true, RingCapacity = 4096 });
+        using var out1 = IicChannel.Connect(sender, "svc", new ChannelOptions { RingCapacity = 4096 });
+        using var in1 = listener.Accept(TimeSpan.FromSeconds(10));
+        using var out2 = IicChannel.Connect(sender, "svc", new ChannelOptions { RingCapacity = 4096 });
+        using var in2 = listener.Accept(TimeSpan.FromSeconds(10));
+        var first = new IicChannelGroup(receiver);
+        var second = new IicChannelGroup(receiver);
+        first.Add(in1);
+
+        // Both channels come from one peer partition, so they share one group page: a second reader of its pending
+        // bits would take the first group's wake-ups.
+        var refused = Assert.Throws<InvalidOperationException>(() => second.Add(in2));
+        Assert.Contains("one group", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(0, second.Count); // nothing changed
+
+        first.Remove(in1); // the first group lets go of the page with its last channel from that peer
+        second.Add(in2);
+        second.Add(in1);
+        out2.Send([1, 2, 3]);
+        Assert.Same(in2, second.WaitAny(TimeSpan.FromSeconds(10)));
+        Assert.True(in2.TryReceive(new byte[16], out var length));
+        Assert.Equal(3, length);
+    }
 }

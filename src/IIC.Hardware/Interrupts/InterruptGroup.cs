@@ -15,6 +15,7 @@ public sealed unsafe class InterruptGroup : IDisposable
     private const int FileSize = 4096;
 
     private readonly MappingLease _lease;
+    private object? _receiver;
     private int _disposed;
 
     private InterruptGroup(FileDescriptor file, MappedMemory memory, InterruptPage page)
@@ -70,6 +71,20 @@ public sealed unsafe class InterruptGroup : IDisposable
             throw;
         }
     }
+
+    /// <summary>
+    /// Claims the page for one receiver of this process. The page's pending bits are taken (cleared) by whoever reads
+    /// them, so two receivers waiting on one page would steal each other's wake-ups: one page, one receiver.
+    /// </summary>
+    /// <returns>False when another receiver holds it.</returns>
+    internal bool TryClaimReceiver(object receiver)
+    {
+        var holder = Interlocked.CompareExchange(ref _receiver, receiver, null);
+        return holder is null || ReferenceEquals(holder, receiver);
+    }
+
+    /// <summary>Gives the page back (a no-op unless <paramref name="receiver"/> holds it).</summary>
+    internal void ReleaseReceiver(object receiver) => Interlocked.CompareExchange(ref _receiver, null, receiver);
 
     /// <summary>Unmaps (once no window still leases it) and closes the descriptor.</summary>
     public void Dispose()

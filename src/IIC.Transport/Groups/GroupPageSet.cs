@@ -51,14 +51,14 @@ internal sealed unsafe class GroupPageSet : ISleepSite
     }
 
     /// <summary>Adds a page (its group leased by the slot).</summary>
-    /// <exception cref="InvalidOperationException">The set already holds <see cref="Futex.MaxWaitAnyCount"/> pages.</exception>
-    public GroupPageSlot Add(InterruptGroup group)
+    /// <exception cref="InvalidOperationException">The set already holds <see cref="Futex.MaxWaitAnyCount"/> pages, or another receiver (<paramref name="owner"/> is this one) waits on the page.</exception>
+    public GroupPageSlot Add(InterruptGroup group, object owner)
     {
         if (_armedCount + _demoted.Count >= _armed.Length)
         {
             throw new InvalidOperationException($"A channel group waits on at most {_armed.Length} group pages (one per peer partition, futex_waitv's limit); remove the channels that ended first.");
         }
-        var slot = new GroupPageSlot(group);
+        var slot = new GroupPageSlot(group, owner);
         _armed[_armedCount++] = slot;
         return slot;
     }

@@ -11,12 +11,22 @@ namespace IIC.Transport;
 internal sealed class GroupPageSlot : IDisposable
 {
     private readonly MappingLease _lease;
+    private readonly InterruptGroup _group;
+    private readonly object _owner;
     private GroupMember?[] _members = new GroupMember?[64];
 
     /// <exception cref="ObjectDisposedException">The group page was already dropped (its connections ended).</exception>
-    public GroupPageSlot(InterruptGroup group)
+    /// <exception cref="InvalidOperationException">Another group of this partition already waits on the page.</exception>
+    public GroupPageSlot(InterruptGroup group, object owner)
     {
         _lease = group.Memory.Lease();
+        if (!group.TryClaimReceiver(owner))
+        {
+            _lease.Dispose();
+            throw new InvalidOperationException("Another IicChannelGroup of this partition already receives grouped channels from this peer partition; a peer's group page can be waited on by one group (its pending bits are taken by whoever reads them): add all of a partition's grouped channels to one group, or remove them from the other group first.");
+        }
+        _group = group;
+        _owner = owner;
         Page = group.Page;
     }
 
@@ -59,5 +69,9 @@ internal sealed class GroupPageSlot : IDisposable
         Count--;
     }
 
-    public void Dispose() => _lease.Dispose();
+    public void Dispose()
+    {
+        _group.ReleaseReceiver(_owner);
+        _lease.Dispose();
+    }
 }

@@ -67,7 +67,7 @@ internal sealed class GroupReceiver
             var group = _findGroup(page) ?? throw new ArgumentException("The endpoint does not receive through a group page of this partition: add channels of the partition the group was made for.", nameof(endpoint));
             try
             {
-                slot = _pages.Add(group);
+                slot = _pages.Add(group, this);
             }
             catch (ObjectDisposedException e)
             {

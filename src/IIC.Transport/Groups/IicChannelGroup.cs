@@ -35,7 +35,7 @@ public sealed class IicChannelGroup
 
     /// <summary>Adds a grouped channel of this partition; messages that arrived before are reported too.</summary>
     /// <exception cref="ArgumentException">The channel is not grouped on this partition, it ended already, or it is a member already.</exception>
-    /// <exception cref="InvalidOperationException">The group already waits on 128 peers' pages (remove ended channels first).</exception>
+    /// <exception cref="InvalidOperationException">The group already waits on 128 peers' pages (remove ended channels first), or another group of this partition already receives channels from the same peer partition (one group per partition).</exception>
     public void Add(IicChannel channel)
     {
         ArgumentNullException.ThrowIfNull(channel);
