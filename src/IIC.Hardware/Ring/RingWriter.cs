@@ -216,6 +216,42 @@ public sealed unsafe class RingWriter
         }
     }
 
+    /// <summary>
+    /// <see cref="WaitForRoom"/>'s first half for a waiter that sleeps elsewhere (one thread waiting on many rings with
+    /// futex_waitv): arms "room" (full fence) and re-reads the head; if the record still does not fit, gives the word and
+    /// value to sleep on (the head word, as WaitForRoom), which the reader's next head publish wakes. Nothing stays armed
+    /// when it returns false. The caller keeps the ring mapped while it sleeps and calls <see cref="DisarmRoom"/> after.
+    /// </summary>
+    /// <returns>True when armed (the record does not fit); false when it fits now.</returns>
+    /// <exception cref="RingFaultException">The consumer's shared head is corrupt.</exception>
+    internal bool TryArmRoom(int payloadLength, out IIC.Native.FutexWaitTarget target)
+    {
+        Interlocked.Exchange(ref *_roomArmed, 1); // full fence: armed before the head is re-read
+        bool fits;
+        try
+        {
+            fits = HasRoomFor(payloadLength);
+        }
+        catch
+        {
+            Volatile.Write(ref *_roomArmed, 0);
+            throw;
+        }
+        if (fits)
+        {
+            Volatile.Write(ref *_roomArmed, 0);
+            target = default;
+            return false;
+        }
+        RoomSleeps++;
+        // The low 32 bits of the head just read (little-endian), as WaitForRoom sleeps on.
+        target = new IIC.Native.FutexWaitTarget((int*)_sharedHead, (int)_cachedHead);
+        return true;
+    }
+
+    /// <summary>Ends a wait armed by <see cref="TryArmRoom"/>.</summary>
+    internal void DisarmRoom() => Volatile.Write(ref *_roomArmed, 0);
+
     private int TakeClaim()
     {
         var offset = _claimOffset;

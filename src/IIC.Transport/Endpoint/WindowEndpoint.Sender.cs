@@ -257,6 +257,47 @@ internal sealed unsafe partial class WindowEndpoint
 
     private static readonly long s_roomSliceTicks = Stopwatch.Frequency / 100; // 10 ms
 
+    /// <summary>
+    /// Back pressure for an asynchronous sender (IicDuplexPipe's RoomWaiter): arms the ring's "room" wake and gives the
+    /// futex word to sleep on, as <see cref="WaitForRoom"/> does before it sleeps. False, with nothing armed, when a record
+    /// of <paramref name="payloadLength"/> fits now or this side or the peer ended (the next send says how). The caller
+    /// must be the only sender, keep the window mapped while it sleeps (add-ref on <see cref="SharedWindow.Memory"/>) and
+    /// call <see cref="DisarmRoomWait"/> after.
+    /// </summary>
+    /// <param name="payloadLength">The record that must fit.</param>
+    /// <param name="firstArm">True for the first arm of a wait (counted as a ring-full stall); false when re-arming.</param>
+    /// <param name="target">The word to sleep on.</param>
+    /// <exception cref="RingFaultException">The consumer's shared head is corrupt.</exception>
+    internal bool TryArmRoomWait(int payloadLength, bool firstArm, out FutexWaitTarget target)
+    {
+        target = default;
+        if (Volatile.Read(ref _disposed) != 0 || PeerGone || SelfDeclaredDead)
+        {
+            return false;
+        }
+        Volatile.Write(ref _sending.Value, 1); // EnterSending without its throw: a disposal racing us just ends the wait
+        try
+        {
+            if (Volatile.Read(ref _disposed) != 0)
+            {
+                return false;
+            }
+            var armed = _writer.TryArmRoom(payloadLength, out target);
+            if (armed && firstArm)
+            {
+                RingFullStalls++;
+            }
+            return armed;
+        }
+        finally
+        {
+            ExitSending();
+        }
+    }
+
+    /// <summary>Ends a wait armed by <see cref="TryArmRoomWait"/> (the caller still holds its add-ref on the window).</summary>
+    internal void DisarmRoomWait() => _writer.DisarmRoom();
+
     private void ThrowPeerGone()
     {
         if (SelfDeclaredDead)

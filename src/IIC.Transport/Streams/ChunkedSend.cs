@@ -10,13 +10,13 @@ namespace IIC.Transport;
 internal static class ChunkedSend
 {
     /// <summary>
-    /// Sends <paramref name="bytes"/> in records of the largest size claimed in place (one flush that fits is one record: one
-    /// copy, one doorbell at most), waiting while the ring is full.
+    /// Sends as many full records of <paramref name="bytes"/> as the ring takes now, each claimed in place straight from
+    /// the sequence's segments (a record may span several): one flush that fits is one record, one copy, one doorbell at
+    /// most. Never waits.
     /// </summary>
-    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled while the ring was full.</exception>
-    public static void Send(IicChannel channel, in ReadOnlySequence<byte> bytes, CancellationToken cancellationToken)
+    /// <returns>What did not fit (empty when everything was sent).</returns>
+    public static ReadOnlySequence<byte> TrySendNow(IicChannel channel, in ReadOnlySequence<byte> bytes)
     {
-        // Full records claimed in place straight from the pipe's segments (a record may span several), while the ring has room.
         var chunk = channel.MaxClaimLength;
         var rest = bytes;
         while (!rest.IsEmpty)
@@ -30,12 +30,11 @@ internal static class ChunkedSend
             claim.Commit();
             rest = rest.Slice(length);
         }
-        // The ring is full: wait for room segment by segment.
-        foreach (var segment in rest)
-        {
-            Send(channel, segment.Span, cancellationToken);
-        }
+        return rest;
     }
+
+    /// <summary>The length of the next record <see cref="TrySendNow(IicChannel, in ReadOnlySequence{byte})"/> would claim for <paramref name="rest"/>.</summary>
+    public static int NextRecordLength(IicChannel channel, in ReadOnlySequence<byte> rest) => (int)Math.Min(channel.MaxClaimLength, rest.Length);
 
     /// <summary>Sends <paramref name="bytes"/> in records of at most <see cref="IicChannel.MaxClaimLength"/>, waiting while the ring is full.</summary>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled while the ring was full.</exception>

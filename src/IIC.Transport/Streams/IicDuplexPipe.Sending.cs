@@ -3,7 +3,9 @@ using IIC.Hardware;
 
 namespace IIC.Transport;
 
-// IicDuplexPipe, sending: the output pipe's reader, scheduled inline, so each flush publishes on the flushing thread.
+// IicDuplexPipe, sending: the output pipe's reader, scheduled inline, so each flush publishes on the flushing thread. When
+// the peer's ring is full the loop awaits room (RoomWait, completed by the RoomWaiter thread) instead of blocking: the
+// flush returns, and waits (asynchronously, cancellable) only once OutputPauseThreshold bytes are unsent.
 internal sealed partial class IicDuplexPipe
 {
     private async Task SendLoopAsync()
@@ -16,10 +18,13 @@ internal sealed partial class IicDuplexPipe
             {
                 var result = await reader.ReadAsync().ConfigureAwait(false);
                 var buffer = result.Buffer;
-                if (!buffer.IsEmpty)
+                var rest = ChunkedSend.TrySendNow(_channel, buffer);
+                while (!rest.IsEmpty)
                 {
-                    // Waits only while the peer's ring is full (then it holds the flushing thread, as a blocking send would).
-                    ChunkedSend.Send(_channel, buffer, _stopSending.Token);
+                    // The peer's ring is full: this await releases the flushing thread; the bytes stay in the pipe
+                    // (counted against OutputPauseThreshold) until the peer's reader returns room.
+                    await _roomWait.WaitAsync(ChunkedSend.NextRecordLength(_channel, rest)).ConfigureAwait(false);
+                    rest = ChunkedSend.TrySendNow(_channel, rest);
                 }
                 reader.AdvanceTo(buffer.End);
                 if (result.IsCompleted || result.IsCanceled)

@@ -13,7 +13,11 @@ namespace IIC.Transport;
 /// on the futex (no CPU). It owns the channel's receive side.</item>
 /// <item><b>Send</b>: the output pipe's reader is scheduled inline, so an application's flush publishes its bytes on the
 /// flushing thread (one ring record, claimed in place, when it fits; records of <see cref="IicChannel.MaxClaimLength"/>
-/// otherwise) and rings the peer's doorbell only if the peer sleeps. No thread, no hop.</item>
+/// otherwise) and rings the peer's doorbell only if the peer sleeps. No thread, no hop. When the peer's ring is full the
+/// send loop awaits room (<see cref="RoomWait"/>, woken by the peer's reader through the ring's "room armed" flag on the
+/// process's one <see cref="RoomWaiter"/> thread): the flush returns at once, and once
+/// <see cref="IicPipeOptions.OutputPauseThreshold"/> bytes wait unsent, flushes return pending
+/// <see cref="System.Threading.Tasks.ValueTask{TResult}"/>s that complete when room comes (cancellable with their token).</item>
 /// </list>
 /// Kestrel's socket transport works the same way (SocketConnection's receive and send loops; inline scheduling with
 /// <c>UnsafePreferInlineScheduling</c>), except that a socket's receive completes on an epoll thread and hops to the pool.
@@ -29,6 +33,7 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
     private readonly CancellationTokenSource _stopSending = new();
     private readonly TaskCompletionSource _receiveEnded = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Thread _receiveThread;
+    private readonly RoomWait _roomWait;
     private Task _sending = Task.CompletedTask;
     private int _started;
     private int _disposed;
@@ -49,6 +54,7 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
         Options = options;
         _input = new Pipe(options.InputPipeOptions());
         _output = new Pipe(options.OutputPipeOptions());
+        _roomWait = new RoomWait(channel.Endpoint, _stopSending.Token);
         _receiveThread = new Thread(ReceiveLoop) { IsBackground = true, Name = name ?? "IIC pipe receive " + channel.Options.Name };
     }
 
