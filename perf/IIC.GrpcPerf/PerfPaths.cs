@@ -28,6 +28,7 @@ internal static class PerfPaths
                 });
                 return (native.CallInvoker, native);
             case "http2-iic":
+                Http2IicSetup.Apply(transport, client: true);
                 return Http(new Uri($"http://{PerfServer.Http2Service}"), IicHttpHandler.Create(PerfServer.Http2Service, transport));
             case "http2-tcp":
                 return Http(tcp, new SocketsHttpHandler());

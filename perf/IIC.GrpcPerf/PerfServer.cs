@@ -33,6 +33,7 @@ internal static class PerfServer
             o.StartHypervisor = true;
             o.PreferInlineScheduling = inline;
             o.ChannelOptions = o.ChannelOptions with { WaitStrategy = IIC.Hardware.WaitStrategy.Parse(wait) };
+            Http2IicSetup.Apply(o, client: false);
         });
         builder.WebHost.ConfigureKestrel(k =>
         {

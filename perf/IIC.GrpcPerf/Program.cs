@@ -6,6 +6,7 @@
 // measures all of them in about a minute.
 //   dotnet run -c Release --project perf/IIC.GrpcPerf -- [--json FILE] [--chart FILE] [--paths a,b] [--tests x,y]
 //        [--calls 5000] [--warmup 2000] [--idle-calls 200] [--idle-gap-ms 5] [--stream 200000] [--wait park|adaptive|...] [--inline]
+//        [--reply-spin US] [--client-inline]   the http2-iic pipes' spin-for-reply limit and the client's inline scheduling
 //        [--native-pool]   run native handlers and completions on the thread pool instead of inline on the reader threads
 //   dotnet run -c Release --project perf/IIC.GrpcPerf -- --alloc    allocation per unary call (BenchmarkDotNet MemoryDiagnoser)
 using System.Diagnostics;
@@ -44,6 +45,7 @@ var wait = Text("--wait") ?? "park";
 var paths = Text("--paths")?.Split(',') ?? PerfPaths.All;
 var tests = Text("--tests")?.Split(',') ?? Measurements.Tests;
 var json = Text("--json");
+Http2IicSetup.FromArguments(args); // --reply-spin US, --client-inline: the http2-iic pipes on both sides
 var chart = Text("--chart") ?? Path.Combine("perf", "out", "grpc-latency.png");
 
 var hypervisor = "grpcperf-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
@@ -122,7 +124,7 @@ finally
 }
 
 var machine = Report.Machine();
-Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{machine}; measured in {watch.Elapsed.TotalSeconds:0} s. HTTP/2-over-IICFast wait strategy: {wait}; Kestrel scheduling: {(inline ? "inline" : "thread pool")}; native path: adaptive waiting, {(nativeInline ? "handlers and completions inline on the reader threads" : "handlers and completions on the thread pool")}."));
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{machine}; measured in {watch.Elapsed.TotalSeconds:0} s. HTTP/2-over-IICFast wait strategy: {wait}; Kestrel scheduling: {(inline ? "inline" : "thread pool")}; {Http2IicSetup.Describe()}; native path: adaptive waiting, {(nativeInline ? "handlers and completions inline on the reader threads" : "handlers and completions on the thread pool")}."));
 Console.WriteLine();
 Console.WriteLine(Report.Table(rows));
 if (json is not null)

@@ -219,7 +219,10 @@ public sealed partial class IicChannel
     }
 
     /// <summary>Waits (holding the receive side) until a message or the end is ready, or <paramref name="deadline"/> passes.</summary>
-    internal bool WaitToReceive(Native.Deadline deadline)
+    internal bool WaitToReceive(Native.Deadline deadline) => WaitToReceive(deadline, null);
+
+    /// <summary>As <see cref="WaitToReceive(Native.Deadline)"/>, also ended by <paramref name="wakeRequest"/> (see <see cref="WindowEndpoint.WaitToReceive(Native.Deadline, System.Runtime.CompilerServices.StrongBox{int})"/>).</summary>
+    internal bool WaitToReceive(Native.Deadline deadline, System.Runtime.CompilerServices.StrongBox<int>? wakeRequest)
     {
         if (!_receiveGate.Enter(Options.SingleReader, GateRole.Receive, deadline, this, default))
         {
@@ -227,7 +230,7 @@ public sealed partial class IicChannel
         }
         try
         {
-            return _endpoint.WaitToReceive(deadline);
+            return wakeRequest is null ? _endpoint.WaitToReceive(deadline) : _endpoint.WaitToReceive(deadline, wakeRequest);
         }
         finally
         {

@@ -78,6 +78,28 @@ internal sealed unsafe partial class WindowEndpoint
     }
 
     /// <summary>
+    /// <see cref="WaitToReceive(Deadline)"/> that also returns when <paramref name="wakeRequest"/> holds a non-zero value: a
+    /// thread of this process sets it and then calls <see cref="InterruptPage.WakeAlways"/> on <see cref="Waiter"/>'s page
+    /// (IicDuplexPipe's sending side wakes its parked receive thread to spin for the reply its flush made expected). The
+    /// caller clears the request.
+    /// </summary>
+    /// <returns>True if the next receive will not block or a wake was requested.</returns>
+    internal bool WaitToReceive(Deadline deadline, System.Runtime.CompilerServices.StrongBox<int> wakeRequest)
+    {
+        EnterReceiving();
+        try
+        {
+            ThrowIfGrouped();
+            var target = new WakeableReadTarget(new ReadTarget(this), wakeRequest);
+            return _waiter.Wait(ref target, deadline.Timestamp);
+        }
+        finally
+        {
+            ExitReceiving();
+        }
+    }
+
+    /// <summary>
     /// Hands up to <paramref name="limit"/> messages to <paramref name="handler"/> without copying: the span
     /// points into the ring and is valid only during the call. Fragmented messages are reassembled into a
     /// buffer kept for reuse. If the handler throws, its message stays unread and is handed out again.
@@ -480,5 +502,15 @@ internal sealed unsafe partial class WindowEndpoint
         }
 
         public void Disarm() => endpoint._reader.Disarm();
+    }
+
+    /// <summary>A <see cref="ReadTarget"/> that a thread of this process can also make ready (its request is read after the sleep announcement's fence).</summary>
+    private readonly struct WakeableReadTarget(ReadTarget read, System.Runtime.CompilerServices.StrongBox<int> wakeRequest) : IWaitTarget
+    {
+        public bool IsReady => Volatile.Read(ref wakeRequest.Value) != 0 || read.IsReady;
+
+        public void Arm() => read.Arm();
+
+        public void Disarm() => read.Disarm();
     }
 }

@@ -28,6 +28,7 @@ internal sealed partial class IicDuplexPipe
                 }
                 if (received > 0)
                 {
+                    _replySpin?.OnReceived(); // before the flush: an inline reader may flush the reply at once
                     // Inline writer scheduling: with a free pipe this returns completed after the reader's continuation
                     // was scheduled (or ran, with an inline application scheduler). Paused by back pressure, this thread
                     // waits: it is the pipe's own, and while it waits the ring fills and the peer's sends wait too.
@@ -43,8 +44,26 @@ internal sealed partial class IicDuplexPipe
                 {
                     break;
                 }
-                // Spin while traffic is continuous, park on the futex when idle (the channel's adaptive Waiter); a close,
-                // death or this side's Dispose makes the wait return.
+                if (_replySpin is { } spin)
+                {
+                    // Spin only while the peer owes a reply to our last flush; else park, woken by the peer's doorbell
+                    // or by our own next flush (which makes a reply owed).
+                    if (spin.SpinForReply(_channel.Endpoint) || !spin.ShouldPark())
+                    {
+                        continue;
+                    }
+                    try
+                    {
+                        _channel.WaitToReceive(Native.Deadline.Infinite, spin.WakeRequest);
+                    }
+                    finally
+                    {
+                        spin.Unparked();
+                    }
+                    continue;
+                }
+                // Wait with the channel's Waiter (its strategy: spin, park or adaptive); a close, death or this side's
+                // Dispose makes the wait return.
                 _channel.WaitToReceive(Native.Deadline.Infinite);
             }
         }

@@ -26,6 +26,10 @@ internal sealed partial class IicDuplexPipe
                     await _roomWait.WaitAsync(ChunkedSend.NextRecordLength(_channel, rest)).ConfigureAwait(false);
                     rest = ChunkedSend.TrySendNow(_channel, rest);
                 }
+                if (!buffer.IsEmpty)
+                {
+                    _replySpin?.OnFlushed(); // a reply is owed now: a parked receive thread wakes to spin for it
+                }
                 reader.AdvanceTo(buffer.End);
                 if (result.IsCompleted || result.IsCanceled)
                 {

@@ -34,6 +34,7 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
     private readonly TaskCompletionSource _receiveEnded = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Thread _receiveThread;
     private readonly RoomWait _roomWait;
+    private readonly ReplySpin? _replySpin;
     private Task _sending = Task.CompletedTask;
     private int _started;
     private int _disposed;
@@ -55,6 +56,7 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
         _input = new Pipe(options.InputPipeOptions());
         _output = new Pipe(options.OutputPipeOptions());
         _roomWait = new RoomWait(channel.Endpoint, _stopSending.Token);
+        _replySpin = options.ReplySpinLimit > TimeSpan.Zero ? new ReplySpin(options.ReplySpinLimit, channel.Endpoint.Waiter.Page) : null;
         _receiveThread = new Thread(ReceiveLoop) { IsBackground = true, Name = name ?? "IIC pipe receive " + channel.Options.Name };
     }
 
@@ -84,6 +86,9 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
 
     /// <summary>Whether the caller runs on the receive thread (an inline continuation), where waiting for the pipe would wait for itself.</summary>
     public bool OnReceiveThread => Thread.CurrentThread == _receiveThread;
+
+    /// <summary>The receive thread's spin-for-reply policy, null when <see cref="IicPipeOptions.ReplySpinLimit"/> is zero (tests, diagnostics).</summary>
+    internal ReplySpin? ReplySpin => _replySpin;
 
     /// <summary>The receive thread (tests watch its lifecycle).</summary>
     internal Thread ReceiveThread => _receiveThread;

@@ -1,0 +1,53 @@
+using System.Globalization;
+using IIC.AspNetCore;
+
+namespace IIC.GrpcPerf;
+
+/// <summary>
+/// The http2-iic path's pipe options on both sides (client handler and server Kestrel), from the command line:
+/// <c>--reply-spin US</c> (IicPipeOptions.ReplySpinLimit in µs; 0 = off; default: the library default) and
+/// <c>--client-inline</c> (the client's SocketsHttpHandler continues on the receive thread, as <c>--inline</c> does for
+/// Kestrel). Handed to the server process through the environment.
+/// </summary>
+internal static class Http2IicSetup
+{
+    private const string ReplySpinVariable = "IIC_GRPCPERF_REPLY_SPIN_US";
+    private const string ClientInlineVariable = "IIC_GRPCPERF_CLIENT_INLINE";
+
+    /// <summary>Reads the flags (before the server process starts, which inherits them).</summary>
+    public static void FromArguments(string[] args)
+    {
+        var i = Array.IndexOf(args, "--reply-spin");
+        if (i >= 0 && i + 1 < args.Length)
+        {
+            Environment.SetEnvironmentVariable(ReplySpinVariable, args[i + 1]);
+        }
+        if (args.Contains("--client-inline"))
+        {
+            Environment.SetEnvironmentVariable(ClientInlineVariable, "1");
+        }
+    }
+
+    /// <summary>What the flags say, for the report line.</summary>
+    public static string Describe() => $"reply spin: {(ReplySpin() is { } spin ? spin.TotalMicroseconds.ToString("0", CultureInfo.InvariantCulture) + " µs" : "default")}; client scheduling: {(ClientInline ? "inline" : "thread pool")}";
+
+    /// <summary>Applies the flags to <paramref name="options"/> (client: with <paramref name="client"/>).</summary>
+    public static void Apply(IicTransportOptions options, bool client)
+    {
+        if (ReplySpin() is { } spin)
+        {
+            options.PipeOptions = options.PipeOptions with { ReplySpinLimit = spin };
+        }
+        if (client && ClientInline)
+        {
+            options.PreferInlineScheduling = true;
+        }
+    }
+
+    private static bool ClientInline => Environment.GetEnvironmentVariable(ClientInlineVariable) == "1";
+
+    private static TimeSpan? ReplySpin()
+        => Environment.GetEnvironmentVariable(ReplySpinVariable) is { Length: > 0 } text
+            ? TimeSpan.FromMicroseconds(double.Parse(text, CultureInfo.InvariantCulture))
+            : null;
+}

@@ -1,0 +1,152 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using IIC.Hardware;
+
+namespace IIC.Transport;
+
+/// <summary>
+/// The duplex pipe receive thread's spin policy: spin only while the peer owes a reply, never otherwise. A reply is
+/// owed when this side flushed after it last received (a request went out, or a response that the next request follows).
+/// Then the receive thread polls the ring for up to twice the learned flush-to-reply time (at most
+/// <see cref="IicPipeOptions.ReplySpinLimit"/>), offering the CPU between rounds; when no reply is owed, or it is late, it
+/// parks on the futex. A flush made while the receive thread is parked wakes it (off the critical path: the request is
+/// already published and the peer is working on it), so the reply finds it spinning instead of paying a kernel wake-up.
+/// So at most one thread spins per waiting direction, and none while the application's own threads are working on
+/// what was received: on two CPUs the stacks' pool threads keep theirs.
+/// <para>Thread roles: <see cref="OnFlushed"/> runs on the flushing thread (the send loop); the rest on the receive thread.</para>
+/// </summary>
+internal sealed class ReplySpin
+{
+    private const int EwmaShift = 3;
+    private static readonly long s_yieldAfterTicks = Stopwatch.Frequency / 50_000; // 20 µs of pure spinning, as Waiter
+    private static readonly long s_minBudgetTicks = Stopwatch.Frequency / 100_000; // 10 µs
+    private readonly long _limitTicks;
+    private readonly InterruptPage _page;
+    private long _lastFlush; // Stopwatch ticks of the last flush (written by the flushing thread)
+    private long _lastReceive; // Stopwatch ticks of the last receipt (receive thread)
+    private long _spunFor; // the flush the last spin was for: one spin per owed reply (receive thread)
+    private long _replyTicks; // learned flush-to-reply time (receive thread)
+    private int _parked; // 1 while the receive thread may be parked: a flush then wakes it
+
+    public ReplySpin(TimeSpan limit, InterruptPage page)
+    {
+        _limitTicks = (long)(limit.TotalSeconds * Stopwatch.Frequency);
+        _page = page;
+        _replyTicks = _limitTicks / 4;
+    }
+
+    /// <summary>Set by a flush to end the receive thread's park (the wait's target reads it after its fence).</summary>
+    public StrongBox<int> WakeRequest { get; } = new();
+
+    /// <summary>Whether the policy is on (a positive limit).</summary>
+    public bool Enabled => _limitTicks > 0;
+
+    /// <summary>Whether the receive thread is parked or about to park (tests).</summary>
+    public bool IsParked => Volatile.Read(ref _parked) != 0;
+
+    /// <summary>Flushes that woke the parked receive thread (tests, diagnostics).</summary>
+    public long Wakes { get; private set; }
+
+    /// <summary>Receive-thread spins that caught the reply.</summary>
+    public long Hits { get; private set; }
+
+    /// <summary>Receive-thread spins that ran out and parked.</summary>
+    public long Misses { get; private set; }
+
+    /// <summary>
+    /// The flushing thread, after publishing: a reply is owed now. If the receive thread parked, wake it to spin for the
+    /// reply. Dekker with <see cref="ShouldPark"/>: our exchange (full fence) orders the flush time before the load of
+    /// the parked flag; the receive thread's exchange orders its flag before its load of the flush time, so either it
+    /// sees our flush and spins, or we see it parked and wake it.
+    /// </summary>
+    public void OnFlushed()
+    {
+        Interlocked.Exchange(ref _lastFlush, Stopwatch.GetTimestamp());
+        if (Volatile.Read(ref _parked) != 0 && Interlocked.Exchange(ref WakeRequest.Value, 1) == 0)
+        {
+            Wakes++; // racy by design across flushing threads: a diagnostic count
+            _page.WakeAlways();
+        }
+    }
+
+    /// <summary>The receive thread took messages out: learn how long the reply took if one was owed.</summary>
+    public void OnReceived()
+    {
+        var now = Stopwatch.GetTimestamp();
+        var flushed = Volatile.Read(ref _lastFlush);
+        if (flushed > _lastReceive)
+        {
+            _replyTicks += (now - flushed - _replyTicks) >> EwmaShift;
+        }
+        _lastReceive = now;
+    }
+
+    /// <summary>
+    /// The receive thread found nothing: spins while a reply is owed (up to its budget) and returns true if something
+    /// arrived; false when the caller should park (call <see cref="ShouldPark"/> first).
+    /// </summary>
+    public bool SpinForReply(WindowEndpoint endpoint)
+    {
+        var flushed = Volatile.Read(ref _lastFlush);
+        var budget = Budget();
+        if (flushed <= _lastReceive || flushed <= _spunFor || budget == 0)
+        {
+            return false; // nothing owed, spun for it already, or replies come later than a spin is worth
+        }
+        _spunFor = flushed;
+        var start = Stopwatch.GetTimestamp();
+        var until = Math.Max(start, flushed) + budget;
+        var yieldAfter = start + s_yieldAfterTicks;
+        while (true)
+        {
+            for (var i = 0; i < 64; i++)
+            {
+                if (endpoint.IsReceiveReady)
+                {
+                    Hits++;
+                    return true;
+                }
+                Thread.SpinWait(1);
+            }
+            var now = Stopwatch.GetTimestamp();
+            if (now >= until)
+            {
+                Misses++;
+                return endpoint.IsReceiveReady;
+            }
+            if (now >= yieldAfter)
+            {
+                Thread.Yield(); // the CPU to whoever is runnable here: the peer may be what we wait for
+            }
+        }
+    }
+
+    /// <summary>
+    /// The receive thread is about to park: marks itself parked (full fence), then re-checks for a reply owed since
+    /// (a flush that did not see the mark). False: a reply is owed and spinning pays, so spin instead.
+    /// </summary>
+    public bool ShouldPark()
+    {
+        Interlocked.Exchange(ref _parked, 1);
+        var flushed = Volatile.Read(ref _lastFlush);
+        if (flushed > _lastReceive && flushed > _spunFor && Budget() > 0 && Volatile.Read(ref WakeRequest.Value) == 0)
+        {
+            Volatile.Write(ref _parked, 0);
+            return false;
+        }
+        return true;
+    }
+
+    /// <summary>The receive thread woke: clears the mark and any wake request.</summary>
+    public void Unparked()
+    {
+        Volatile.Write(ref _parked, 0);
+        Volatile.Write(ref WakeRequest.Value, 0);
+    }
+
+    private long Budget()
+    {
+        var budget = 2 * _replyTicks;
+        return budget > _limitTicks ? 0 : Math.Max(budget, s_minBudgetTicks);
+    }
+}
