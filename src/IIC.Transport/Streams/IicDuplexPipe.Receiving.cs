@@ -11,8 +11,15 @@ internal sealed partial class IicDuplexPipe
         var writer = _input.Writer;
         Exception? error = null;
         var channelEnded = false;
+        // The spin-for-reply policy reads the ring outside any receive call (IsReceiveReady): keep the window mapped while
+        // this thread runs, whatever the channel does meanwhile (as the async dispatcher does for the rings it polls).
+        var mapped = false;
         try
         {
+            if (_replySpin is not null)
+            {
+                _channel.Endpoint.Window.Memory.DangerousAddRef(ref mapped);
+            }
             while (true)
             {
                 var handler = new ChannelToPipe(writer);
@@ -82,6 +89,10 @@ internal sealed partial class IicDuplexPipe
             error = e;
         }
 #pragma warning restore CA1031
+        if (mapped)
+        {
+            _channel.Endpoint.Window.Memory.DangerousRelease();
+        }
         try
         {
             writer.Complete(error);

@@ -56,7 +56,7 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
         _input = new Pipe(options.InputPipeOptions());
         _output = new Pipe(options.OutputPipeOptions());
         _roomWait = new RoomWait(channel.Endpoint, _stopSending.Token);
-        _replySpin = options.ReplySpinLimit > TimeSpan.Zero ? new ReplySpin(options.ReplySpinLimit, channel.Endpoint.Waiter.Page) : null;
+        _replySpin = options.ReplySpinLimit > TimeSpan.Zero ? new ReplySpin(options.ReplySpinLimit, channel.Endpoint.Waiter.Page, channel.Endpoint.Window.Memory) : null;
         _receiveThread = new Thread(ReceiveLoop) { IsBackground = true, Name = name ?? "IIC pipe receive " + channel.Options.Name };
     }
 
@@ -137,6 +137,10 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
                 _stopSending.Cancel();
                 await _sending.ConfigureAwait(false);
             }
+            if (s_printStatistics && _replySpin is { } spin)
+            {
+                Console.Error.WriteLine(spin.Describe(_receiveThread.Name));
+            }
             _input.Writer.CancelPendingFlush(); // a receive thread paused by back pressure
             _channel.Dispose(); // wakes a parked receive thread: it sees the disposal and exits
             if (Volatile.Read(ref _started) == 0)
@@ -155,6 +159,9 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
     public ValueTask DisposeAsync() => DisposeAsync(TimeSpan.FromSeconds(5));
 
     private int _channelEndedSignalled;
+
+    /// <summary>Diagnostics: with IIC_PIPE_STATS=1 each pipe prints its spin-for-reply counts to stderr when disposed.</summary>
+    private static readonly bool s_printStatistics = Environment.GetEnvironmentVariable("IIC_PIPE_STATS") == "1";
 
     private void SignalChannelEnded()
     {

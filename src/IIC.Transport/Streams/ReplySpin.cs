@@ -20,19 +20,31 @@ internal sealed class ReplySpin
     private const int EwmaShift = 3;
     private static readonly long s_yieldAfterTicks = Stopwatch.Frequency / 50_000; // 20 µs of pure spinning, as Waiter
     private static readonly long s_minBudgetTicks = Stopwatch.Frequency / 100_000; // 10 µs
+    private static readonly long s_minTrailingTicks = Stopwatch.Frequency / 200_000; // 5 µs
+    private static readonly long s_maxTrailingTicks = Stopwatch.Frequency / 20_000; // 50 µs: the application is working meanwhile
+    private static readonly long s_descheduledTicks = Stopwatch.Frequency / 20_000; // a yield that took 50 µs
+    private static readonly long s_oversubscribedBackoffTicks = Stopwatch.Frequency / 10; // 100 ms without spinning
+    private const int SlowYieldLimit = 3; // slow yields in one spin before it gives up (as Waiter)
     private readonly long _limitTicks;
     private readonly InterruptPage _page;
+    private readonly IIC.Native.MappedMemory _memory;
     private long _lastFlush; // Stopwatch ticks of the last flush (written by the flushing thread)
     private long _lastReceive; // Stopwatch ticks of the last receipt (receive thread)
     private long _spunFor; // the flush the last spin was for: one spin per owed reply (receive thread)
+    private long _replyFlush; // the flush whose reply is arriving (receive thread)
+    private long _pieceGapTicks; // learned gap between the pieces of one reply (receive thread)
+    private bool _trailing; // a piece of a reply arrived: one short spin for the next (receive thread)
     private long _replyTicks; // learned flush-to-reply time (receive thread)
+    private long _noSpinUntil; // after an oversubscribed spin: park only, until then (receive thread)
     private int _parked; // 1 while the receive thread may be parked: a flush then wakes it
 
-    public ReplySpin(TimeSpan limit, InterruptPage page)
+    public ReplySpin(TimeSpan limit, InterruptPage page, IIC.Native.MappedMemory memory)
     {
+        _memory = memory;
         _limitTicks = (long)(limit.TotalSeconds * Stopwatch.Frequency);
         _page = page;
         _replyTicks = _limitTicks / 4;
+        _pieceGapTicks = s_maxTrailingTicks / 2;
     }
 
     /// <summary>Set by a flush to end the receive thread's park (the wait's target reads it after its fence).</summary>
@@ -53,6 +65,9 @@ internal sealed class ReplySpin
     /// <summary>Receive-thread spins that ran out and parked.</summary>
     public long Misses { get; private set; }
 
+    /// <summary>Spins cut short because yielding showed the CPUs oversubscribed (then it parks only, for 100 ms).</summary>
+    public long OversubscribedSpins { get; private set; }
+
     /// <summary>
     /// The flushing thread, after publishing: a reply is owed now. If the receive thread parked, wake it to spin for the
     /// reply. Dekker with <see cref="ShouldPark"/>: our exchange (full fence) orders the flush time before the load of
@@ -61,15 +76,42 @@ internal sealed class ReplySpin
     /// </summary>
     public void OnFlushed()
     {
-        Interlocked.Exchange(ref _lastFlush, Stopwatch.GetTimestamp());
-        if (Volatile.Read(ref _parked) != 0 && Interlocked.Exchange(ref WakeRequest.Value, 1) == 0)
+        var now = Stopwatch.GetTimestamp();
+        Interlocked.Exchange(ref _lastFlush, now);
+        // Not when the receive thread would not spin anyway (replies slower than the limit, or backing off): a wake
+        // that only parks again is a syscall for nothing. Those fields are the receive thread's; a stale read costs at
+        // most one useless or one missed wake.
+        if (Volatile.Read(ref _parked) != 0 && now >= Volatile.Read(ref _noSpinUntil) && Budget() > 0
+            && Interlocked.Exchange(ref WakeRequest.Value, 1) == 0)
         {
             Wakes++; // racy by design across flushing threads: a diagnostic count
-            _page.WakeAlways();
+            // The page lives in the window: a Dispose on another thread may release the mapping right after our send,
+            // so hold it for the wake (two interlocked operations on a path that makes a syscall anyway).
+            var mapped = false;
+            try
+            {
+                _memory.DangerousAddRef(ref mapped);
+                _page.WakeAlways();
+            }
+            catch (ObjectDisposedException)
+            {
+                // the channel was disposed: its receive thread wakes and exits anyway
+            }
+            finally
+            {
+                if (mapped)
+                {
+                    _memory.DangerousRelease();
+                }
+            }
         }
     }
 
-    /// <summary>The receive thread took messages out: learn how long the reply took if one was owed.</summary>
+    /// <summary>
+    /// The receive thread took messages out: learns how long the reply took if one was owed, or the gap between two
+    /// pieces of one reply (HTTP/2 sends a response as several frames, flushed apart), and opens one trailing spin for
+    /// the next piece.
+    /// </summary>
     public void OnReceived()
     {
         var now = Stopwatch.GetTimestamp();
@@ -77,26 +119,52 @@ internal sealed class ReplySpin
         if (flushed > _lastReceive)
         {
             _replyTicks += (now - flushed - _replyTicks) >> EwmaShift;
+            _replyFlush = flushed;
+            _trailing = true;
+        }
+        else if (flushed > 0 && flushed == _replyFlush && now - _lastReceive < _limitTicks)
+        {
+            _pieceGapTicks += (now - _lastReceive - _pieceGapTicks) >> EwmaShift;
+            _trailing = true;
         }
         _lastReceive = now;
     }
 
     /// <summary>
-    /// The receive thread found nothing: spins while a reply is owed (up to its budget) and returns true if something
-    /// arrived; false when the caller should park (call <see cref="ShouldPark"/> first).
+    /// The receive thread found nothing: spins while a reply is owed (up to its budget), or briefly for the next piece
+    /// of a reply that started arriving, and returns true if something arrived; false when the caller should park (call
+    /// <see cref="ShouldPark"/> first).
     /// </summary>
     public bool SpinForReply(WindowEndpoint endpoint)
     {
         var flushed = Volatile.Read(ref _lastFlush);
+        var start = Stopwatch.GetTimestamp();
+        if (start < _noSpinUntil)
+        {
+            return false; // backing off: the CPUs were oversubscribed
+        }
+        long until;
         var budget = Budget();
-        if (flushed <= _lastReceive || flushed <= _spunFor || budget == 0)
+        if (flushed > _lastReceive && flushed > _spunFor && budget > 0)
+        {
+            _spunFor = flushed; // one spin per owed reply
+            until = Math.Max(start, flushed) + budget;
+        }
+        else if (_trailing && flushed > 0 && flushed == _replyFlush)
+        {
+            _trailing = false; // one trailing spin per piece: the next receipt opens another
+            until = _lastReceive + TrailingBudget();
+            if (until <= start)
+            {
+                return false;
+            }
+        }
+        else
         {
             return false; // nothing owed, spun for it already, or replies come later than a spin is worth
         }
-        _spunFor = flushed;
-        var start = Stopwatch.GetTimestamp();
-        var until = Math.Max(start, flushed) + budget;
         var yieldAfter = start + s_yieldAfterTicks;
+        var slowYields = 0;
         while (true)
         {
             for (var i = 0; i < 64; i++)
@@ -117,6 +185,14 @@ internal sealed class ReplySpin
             if (now >= yieldAfter)
             {
                 Thread.Yield(); // the CPU to whoever is runnable here: the peer may be what we wait for
+                if (Stopwatch.GetTimestamp() - now > s_descheduledTicks && ++slowYields >= SlowYieldLimit)
+                {
+                    // The CPUs are oversubscribed: spinning only takes them from the threads doing the work we wait
+                    // for. Park only for a while (the parked wait learns nothing is lost but the wake-up).
+                    OversubscribedSpins++;
+                    Volatile.Write(ref _noSpinUntil, Stopwatch.GetTimestamp() + s_oversubscribedBackoffTicks);
+                    return endpoint.IsReceiveReady;
+                }
             }
         }
     }
@@ -129,7 +205,8 @@ internal sealed class ReplySpin
     {
         Interlocked.Exchange(ref _parked, 1);
         var flushed = Volatile.Read(ref _lastFlush);
-        if (flushed > _lastReceive && flushed > _spunFor && Budget() > 0 && Volatile.Read(ref WakeRequest.Value) == 0)
+        if (flushed > _lastReceive && flushed > _spunFor && Budget() > 0 && Volatile.Read(ref WakeRequest.Value) == 0
+            && Stopwatch.GetTimestamp() >= _noSpinUntil)
         {
             Volatile.Write(ref _parked, 0);
             return false;
@@ -144,9 +221,15 @@ internal sealed class ReplySpin
         Volatile.Write(ref WakeRequest.Value, 0);
     }
 
+    /// <summary>The counts and the learned reply time, one line (diagnostics).</summary>
+    public string Describe(string? name) => string.Create(System.Globalization.CultureInfo.InvariantCulture,
+        $"{name}: reply spin hits {Hits}, misses {Misses}, oversubscribed {OversubscribedSpins}, wakes by flushes {Wakes}, learned reply {(double)Volatile.Read(ref _replyTicks) * 1e6 / Stopwatch.Frequency:0.0} µs");
+
+    private long TrailingBudget() => Math.Min(Math.Clamp(2 * _pieceGapTicks, s_minTrailingTicks, s_maxTrailingTicks), _limitTicks);
+
     private long Budget()
     {
-        var budget = 2 * _replyTicks;
+        var budget = 2 * Volatile.Read(ref _replyTicks);
         return budget > _limitTicks ? 0 : Math.Max(budget, s_minBudgetTicks);
     }
 }

@@ -99,7 +99,20 @@ internal static unsafe class RoomWaiter
                 }
             }
             var timeout = active.Count == 0 ? Timeout.InfiniteTimeSpan : active.Count < targets.Length ? s_slice : s_overflowSlice;
-            Futex.WaitAny(targets.AsSpan(0, count), timeout, out _); // every outcome is a hint: the next round re-checks
+            try
+            {
+                Futex.WaitAny(targets.AsSpan(0, count), timeout, out _); // every outcome is a hint: the next round re-checks
+            }
+            catch (NativeException e)
+            {
+                // The kernel refused the wait (e.g. no futex_waitv): end every wait with it rather than hang them.
+                foreach (var wait in active)
+                {
+                    wait.Complete(new IicChannelClosedException("Waiting for room in the peer's ring failed: " + e.Message));
+                    wait.Endpoint.Window.Memory.DangerousRelease();
+                }
+                active.Clear();
+            }
         }
     }
 
