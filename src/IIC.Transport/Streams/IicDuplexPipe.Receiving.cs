@@ -93,6 +93,7 @@ internal sealed partial class IicDuplexPipe
         {
             _channel.Endpoint.Window.Memory.DangerousRelease();
         }
+        _replySpin?.Dispose();
         try
         {
             writer.Complete(error);

@@ -15,7 +15,7 @@ namespace IIC.Transport;
 /// what was received: on two CPUs the stacks' pool threads keep theirs.
 /// <para>Thread roles: <see cref="OnFlushed"/> runs on the flushing thread (the send loop); the rest on the receive thread.</para>
 /// </summary>
-internal sealed class ReplySpin
+internal sealed class ReplySpin : IDisposable
 {
     private const int EwmaShift = 3;
     private static readonly long s_yieldAfterTicks = Stopwatch.Frequency / 50_000; // 20 µs of pure spinning, as Waiter
@@ -28,6 +28,7 @@ internal sealed class ReplySpin
     private readonly long _limitTicks;
     private readonly InterruptPage _page;
     private readonly IIC.Native.MappedMemory _memory;
+    private readonly RunQueueBrake _brake = new();
     private long _lastFlush; // Stopwatch ticks of the last flush (written by the flushing thread)
     private long _lastReceive; // Stopwatch ticks of the last receipt (receive thread)
     private long _spunFor; // the flush the last spin was for: one spin per owed reply (receive thread)
@@ -65,7 +66,7 @@ internal sealed class ReplySpin
     /// <summary>Receive-thread spins that ran out and parked.</summary>
     public long Misses { get; private set; }
 
-    /// <summary>Spins cut short because yielding showed the CPUs oversubscribed (then it parks only, for 100 ms).</summary>
+    /// <summary>Times the CPUs were found oversubscribed (slow yields, or the receive thread queued for its CPU while it spun): then it parks only, for 100 ms.</summary>
     public long OversubscribedSpins { get; private set; }
 
     /// <summary>
@@ -172,6 +173,7 @@ internal sealed class ReplySpin
                 if (endpoint.IsReceiveReady)
                 {
                     Hits++;
+                    Brake(start);
                     return true;
                 }
                 Thread.SpinWait(1);
@@ -180,6 +182,7 @@ internal sealed class ReplySpin
             if (now >= until)
             {
                 Misses++;
+                Brake(start);
                 return endpoint.IsReceiveReady;
             }
             if (now >= yieldAfter)
@@ -219,6 +222,20 @@ internal sealed class ReplySpin
     {
         Volatile.Write(ref _parked, 0);
         Volatile.Write(ref WakeRequest.Value, 0);
+    }
+
+    /// <summary>Ends the receive thread's use of the policy (its proc file).</summary>
+    public void Dispose() => _brake.Dispose();
+
+    /// <summary>After a spin that began at <paramref name="start"/>: stop spinning for a while if this thread queued for its CPU meanwhile.</summary>
+    private void Brake(long start)
+    {
+        var now = Stopwatch.GetTimestamp();
+        if (_brake.Oversubscribed(now - start))
+        {
+            OversubscribedSpins++;
+            Volatile.Write(ref _noSpinUntil, now + s_oversubscribedBackoffTicks);
+        }
     }
 
     /// <summary>The counts and the learned reply time, one line (diagnostics).</summary>
