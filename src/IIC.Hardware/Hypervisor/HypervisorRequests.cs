@@ -254,41 +254,6 @@ public sealed partial class Hypervisor
         _grants.Add(grant);
         Volatile.Write(ref _grantCount, _grants.Count);
 
-        // The connector is told first when the listener can surely take its Incoming: a connector that sends at
-        // once has its message in the ring before the listener, woken second, accepts. Told first, the listener
-        // (on 2 CPUs) preempted us and then spun for a message the connector could not send yet. If the Incoming
-        // then fails, the listener is detached like any partition that dies: the connector sees its peer's death.
-        if (listener != connector && listener.Connected && listener.Outbound.Count + 1 < _options.MaxOutboundMessagesPerPartition)
-        {
-            if (!SendConnected(connector, requestId, id, listener, window, connectorPage, listenerPage))
-            {
-                return; // the connector was detached; its grant went with it, and the listener never heard of it
-            }
-            SendIncoming(listener, id, service, connector, window, listenerPage, connectorPage);
-        }
-        else
-        {
-            if (!SendIncoming(listener, id, service, connector, window, listenerPage, connectorPage) || !listener.Connected)
-            {
-                // The listener left (the grant went with it): this connector alone is told.
-                SendError(connector, requestId, ControlError.UnknownService, $"the partition offering '{service}' is gone");
-                return;
-            }
-            if (!SendConnected(connector, requestId, id, listener, window, connectorPage, listenerPage))
-            {
-                return; // the connector was detached; its grant went with it
-            }
-        }
-        IicEventSource.Log.ConnectionGranted(service, id, listener.Credentials.Pid, connector.Credentials.Pid);
-        Log($"granted connection {id} to '{service}': '{connector.Name}' (pid {connector.Credentials.Pid}) -> '{listener.Name}' (pid {listener.Credentials.Pid}), {capacity} bytes per ring");
-        if (Logger is { } logger)
-        {
-            HypervisorLog.Granted(logger, id, service, connector.Credentials.Pid, listener.Credentials.Pid, window.Size);
-        }
-    }
-
-    private bool SendIncoming(ControlClient listener, long id, string service, ControlClient connector, SharedWindow window, PairGroup? listenerPage, PairGroup? connectorPage)
-    {
         var incoming = new ControlWriter(_sendBuffer, ControlMessageType.Incoming, 0);
         incoming.WriteInt64(id);
         incoming.WriteUInt32(0);
@@ -296,18 +261,28 @@ public sealed partial class Hypervisor
         incoming.WriteString(service);
         incoming.WriteString(connector.Name!);
         incoming.WriteInt64(listenerPage?.Id ?? 0);
-        return SendGrant(listener, incoming.Finish(), window, connector, listenerPage, connectorPage);
-    }
-
-    private bool SendConnected(ControlClient connector, uint requestId, long id, ControlClient listener, SharedWindow window, PairGroup? connectorPage, PairGroup? listenerPage)
-    {
+        if (!SendGrant(listener, incoming.Finish(), window, connector, listenerPage, connectorPage) || !listener.Connected)
+        {
+            // The listener left (the grant went with it): this connector alone is told.
+            SendError(connector, requestId, ControlError.UnknownService, $"the partition offering '{service}' is gone");
+            return;
+        }
         var connected = new ControlWriter(_sendBuffer, ControlMessageType.Connected, requestId);
         connected.WriteInt64(id);
         connected.WriteUInt32(1);
         connected.WriteUInt32((uint)listener.Credentials.Pid);
         connected.WriteString(listener.Name!);
         connected.WriteInt64(connectorPage?.Id ?? 0);
-        return SendGrant(connector, connected.Finish(), window, listener, connectorPage, listenerPage);
+        if (!SendGrant(connector, connected.Finish(), window, listener, connectorPage, listenerPage))
+        {
+            return; // the connector was detached; its grant went with it
+        }
+        IicEventSource.Log.ConnectionGranted(service, id, listener.Credentials.Pid, connector.Credentials.Pid);
+        Log($"granted connection {id} to '{service}': '{connector.Name}' (pid {connector.Credentials.Pid}) -> '{listener.Name}' (pid {listener.Credentials.Pid}), {capacity} bytes per ring");
+        if (Logger is { } logger)
+        {
+            HypervisorLog.Granted(logger, id, service, connector.Credentials.Pid, listener.Credentials.Pid, window.Size);
+        }
     }
 
     /// <summary>
