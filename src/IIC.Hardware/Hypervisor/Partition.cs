@@ -62,8 +62,8 @@ public sealed partial class Partition : IDisposable
 
     /// <summary>
     /// Raised when the peer of one of our connections died: on the thread that read the news (the partition's reader
-    /// thread, the peer-death watcher's thread, or a thread that was in Connect or Accept, after that call let go of
-    /// the control socket).
+    /// thread or the peer-death watcher's thread), or on a thread-pool thread when a thread waiting in Connect or
+    /// Accept read it.
     /// </summary>
     public event EventHandler<PeerDiedEventArgs>? PeerDied;
 

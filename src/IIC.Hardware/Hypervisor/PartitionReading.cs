@@ -16,11 +16,10 @@ public sealed partial class Partition
     private readonly Lock _readLock = new(); // one receive + dispatch at a time, in arrival order
     private readonly byte[] _readBuffer = new byte[ControlProtocol.MaxMessageSize]; // under _readLock
     private readonly List<FileDescriptor> _readDescriptors = []; // under _readLock
-    private readonly List<PeerDiedEventArgs> _deferredDeaths = []; // under _readLock: raised once the caller gave the socket back
     private Epoll? _readEpoll; // the background reader's wait: the socket, edge-triggered (null: callers never read)
     private EventFd? _callerKick; // tells the reading caller to look again at what it waits for
     private int _callerReading; // 1 while a caller reads the socket
-    private int _readingCaller; // the managed thread id of the caller reading, for the deferred PeerDied events
+    private int _readingCaller; // the managed thread id of the caller reading (its PeerDied events go to the thread pool)
     private bool _ended; // under _readLock: the socket hung up or failed
 
     private enum ReadResult
@@ -147,15 +146,6 @@ public sealed partial class Partition
 
     private void ReturnReading(Epoll readEpoll)
     {
-        List<PeerDiedEventArgs>? deaths = null;
-        lock (_readLock)
-        {
-            if (_deferredDeaths.Count > 0)
-            {
-                deaths = [.. _deferredDeaths];
-                _deferredDeaths.Clear();
-            }
-        }
         _readingCaller = 0;
         Volatile.Write(ref _callerReading, 0);
         try
@@ -166,13 +156,6 @@ public sealed partial class Partition
         catch (Exception e) when (e is NativeException or ObjectDisposedException)
         {
             // The socket is closed: nothing more to read.
-        }
-        if (deaths is not null)
-        {
-            foreach (var death in deaths)
-            {
-                PeerDied?.Invoke(this, death); // outside the reading role: a handler may make requests of its own
-            }
         }
     }
 
@@ -273,15 +256,16 @@ public sealed partial class Partition
         }
     }
 
-    /// <summary>Raises PeerDied now, or, on a caller that reads the socket, once it gave the socket back (a handler may make requests).</summary>
+    /// <summary>
+    /// Raises PeerDied on this thread, or, on a caller that reads the socket (inside its Connect or Accept, which may
+    /// wait for a long time), on a thread-pool thread: a handler may make requests of its own and must not wait for
+    /// a reply that only this thread would read.
+    /// </summary>
     private void InvokePeerDied(PeerDiedEventArgs death)
     {
         if (Volatile.Read(ref _callerReading) != 0 && _readingCaller == Environment.CurrentManagedThreadId)
         {
-            lock (_readLock)
-            {
-                _deferredDeaths.Add(death);
-            }
+            ThreadPool.UnsafeQueueUserWorkItem(static state => state.Partition.PeerDied?.Invoke(state.Partition, state.Death), (Partition: this, Death: death), preferLocal: false);
             return;
         }
         PeerDied?.Invoke(this, death);
