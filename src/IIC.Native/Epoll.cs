@@ -5,7 +5,7 @@ namespace IIC.Native;
 
 /// <summary>
 /// An epoll(7) instance watching descriptors for readability, each tagged with a 64-bit key. Descriptors are added
-/// and removed from any thread while another waits, without waking it (what poll(2) cannot do). Level-triggered.
+/// and removed from any thread while another waits, without waking it (what poll(2) cannot do). Level-triggered unless asked for edges.
 /// </summary>
 internal sealed unsafe class Epoll : IDisposable
 {
@@ -25,16 +25,29 @@ internal sealed unsafe class Epoll : IDisposable
     }
 
     /// <summary>Watches <paramref name="descriptor"/> for readability, reported with <paramref name="key"/>.</summary>
+    /// <param name="descriptor">The descriptor.</param>
+    /// <param name="key">Reported by <see cref="Wait"/> when it is readable.</param>
+    /// <param name="edgeTriggered">Report it once per arrival (EPOLLET) instead of for as long as it stays readable.</param>
     /// <exception cref="NativeException">epoll_ctl failed (ENOMEM, ENOSPC: max_user_watches).</exception>
-    public void Add(FileDescriptor descriptor, ulong key)
+    public void Add(FileDescriptor descriptor, ulong key, bool edgeTriggered = false) => Control(Interop.Libc.EPOLL_CTL_ADD, descriptor, key, Interop.Libc.EPOLLIN | (edgeTriggered ? Interop.Libc.EPOLLET : 0));
+
+    /// <summary>
+    /// Stops (<paramref name="readable"/> false) or resumes reporting a watched descriptor's readability (a hang-up or
+    /// error is still reported). Resuming reports it at once if it is readable then, also edge-triggered.
+    /// </summary>
+    /// <exception cref="NativeException">epoll_ctl failed (ENOENT: not watched).</exception>
+    public void Modify(FileDescriptor descriptor, ulong key, bool readable, bool edgeTriggered = false)
+        => Control(Interop.Libc.EPOLL_CTL_MOD, descriptor, key, (readable ? Interop.Libc.EPOLLIN : 0) | (edgeTriggered ? Interop.Libc.EPOLLET : 0));
+
+    private void Control(int operation, FileDescriptor descriptor, ulong key, uint events)
     {
         using var epoll = new DescriptorScope(_descriptor);
         using var target = new DescriptorScope(descriptor);
         var ev = stackalloc byte[16];
-        *(uint*)ev = Interop.Libc.EPOLLIN;
+        *(uint*)ev = events;
         *(ulong*)(ev + s_dataOffset) = key;
-        NativeException.ThrowIfFailed(Interop.Libc.EpollCtl(epoll.Fd, Interop.Libc.EPOLL_CTL_ADD, target.Fd, ev),
-            string.Create(CultureInfo.InvariantCulture, $"epoll_ctl(EPOLL_CTL_ADD, fd {target.Fd})"));
+        NativeException.ThrowIfFailed(Interop.Libc.EpollCtl(epoll.Fd, operation, target.Fd, ev),
+            string.Create(CultureInfo.InvariantCulture, $"epoll_ctl({operation}, fd {target.Fd})"));
     }
 
     /// <summary>Stops watching <paramref name="descriptor"/> (before it is closed); a descriptor not watched is ignored.</summary>

@@ -16,6 +16,7 @@ namespace IIC.Hardware;
 public sealed partial class Hypervisor : IDisposable
 {
     private readonly HypervisorOptions _options;
+    private readonly WindowPool _windowPool;
     private readonly SeqPacketSocket _listener;
     private readonly EventFd _wakeup;
     private readonly Thread _thread;
@@ -33,6 +34,7 @@ public sealed partial class Hypervisor : IDisposable
         Name = name;
         SocketPath = socketPath;
         _options = options;
+        _windowPool = new WindowPool(options.WindowPoolSize);
         _listener = listener;
         _wakeup = new EventFd();
         _spare = new EventFd();

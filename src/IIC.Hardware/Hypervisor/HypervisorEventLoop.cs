@@ -79,15 +79,45 @@ public sealed partial class Hypervisor
             }
             ExpirePendingConnects();
             EnforceDeadlines();
+            RefillWindowPool(span);
         }
         foreach (var client in _clients.ToArray())
         {
             Disconnect(client, "the hypervisor stopped", died: false);
         }
+        _windowPool.Dispose();
+    }
+
+    /// <summary>Makes one window for the pool, only when no request waits (requests first; NextTimeout brings us back at once).</summary>
+    private void RefillWindowPool(Span<PollEntry> entries)
+    {
+        if (!_windowPool.NeedsRefill || _stopping)
+        {
+            return;
+        }
+        try
+        {
+            if (Poll.Wait(entries, TimeSpan.Zero) != 0)
+            {
+                return;
+            }
+        }
+        catch (NativeException)
+        {
+            return;
+        }
+        if (_windowPool.RefillOne() is { } refused)
+        {
+            Log($"the window pool stays at {_windowPool.Count}: {refused.Message} (grants create their windows themselves meanwhile)");
+        }
     }
 
     private TimeSpan NextTimeout()
     {
+        if (_windowPool.NeedsRefill)
+        {
+            return TimeSpan.Zero; // idle time goes to the pool
+        }
         var now = Stopwatch.GetTimestamp();
         var next = now + Stopwatch.Frequency; // at most 1 s
         if (_pending.NextDeadline is { } deadline)
@@ -401,6 +431,7 @@ public sealed partial class Hypervisor
 
     private void Exhausted(string resource, string detail)
     {
+        _windowPool.Pause(); // no refills while the process is short: the windows ready stay for grants of their size
         IicEventSource.Log.ProtocolFault("hypervisor " + Name, Environment.ProcessId, $"out of {resource}: {detail}");
         Log($"out of {resource}: {detail}");
         if (Logger is { } logger)

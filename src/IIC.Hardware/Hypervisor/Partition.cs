@@ -7,7 +7,8 @@ namespace IIC.Hardware;
 /// <summary>
 /// This process as a partition of a hypervisor: attached by name over the control socket, it offers services
 /// (<see cref="Listen"/>) and connects to them (<see cref="Connect"/>), receiving a sealed window for each
-/// connection. A background thread reads the hypervisor's replies and notifications. If the hypervisor goes
+/// connection. A background thread reads the hypervisor's replies and notifications (a caller waiting in Connect
+/// or Accept reads them itself meanwhile: PartitionReading.cs). If the hypervisor goes
 /// away, existing connections keep working; new requests fail with a clear <see cref="HypervisorException"/>.
 /// Thread safe.
 /// </summary>
@@ -59,7 +60,11 @@ public sealed partial class Partition : IDisposable
     /// <summary>False once the hypervisor hung up (then only existing connections work).</summary>
     public bool IsHypervisorConnected => _lostReason is null;
 
-    /// <summary>Raised (on the reader thread) when the peer of one of our connections died.</summary>
+    /// <summary>
+    /// Raised when the peer of one of our connections died: on the thread that read the news (the partition's reader
+    /// thread or the peer-death watcher's thread), or on a thread-pool thread when a thread waiting in Connect or
+    /// Accept read it.
+    /// </summary>
     public event EventHandler<PeerDiedEventArgs>? PeerDied;
 
     /// <summary>Attaches to hypervisor <paramref name="hypervisorName"/> as <paramref name="partitionName"/>.</summary>
@@ -93,6 +98,7 @@ public sealed partial class Partition : IDisposable
                 $"The socket {path} is served by uid {server.Uid} (pid {server.Pid}), neither this user (uid {Credentials.EffectiveUserId}) nor root; refusing to attach to a hypervisor another user runs."));
         }
         var partition = new Partition(hypervisorName, partitionName, socket);
+        partition.CreateReadingKicks();
         partition._reader.Start();
         try
         {
@@ -232,6 +238,7 @@ public sealed partial class Partition : IDisposable
             _reader.Join(TimeSpan.FromSeconds(5));
         }
         _socket.Dispose();
+        DisposeReadingKicks();
         _groupPages.DisposeAll(); // each unmapped once the last grouped window (or group receiver) lets go of it
     }
 
@@ -275,7 +282,9 @@ public sealed partial class Partition : IDisposable
             {
                 ThrowIfLost();
             }
-            if (!WaitUntil(completion.Task, deadline))
+            // This thread reads the answer itself when no other caller is reading (PartitionReading.cs).
+            var read = ReadUntil(static task => task.IsCompleted, completion.Task, deadline);
+            if (read == CallerRead.TimedOut || (read == CallerRead.NotReader && !WaitUntil(completion.Task, deadline)))
             {
                 throw new HypervisorException($"Hypervisor '{HypervisorName}' did not answer the {type} request in time (it may be stopped or overloaded).");
             }
@@ -334,48 +343,6 @@ public sealed partial class Partition : IDisposable
             {
                 Lose($"the control socket failed ({e.Message})");
                 return false;
-            }
-        }
-    }
-
-    private void ReadLoop()
-    {
-        var buffer = new byte[ControlProtocol.MaxMessageSize];
-        var descriptors = new List<FileDescriptor>();
-        while (true)
-        {
-            int received;
-            descriptors.Clear();
-            try
-            {
-                received = _socket.Receive(buffer, descriptors);
-            }
-            catch (IOException e) when (e is not NativeException && e.Message.Contains("MSG_CTRUNC", StringComparison.Ordinal))
-            {
-                RefuseTruncatedGrant(buffer, e);
-                continue;
-            }
-            catch (Exception e) when (e is NativeException or IOException or ObjectDisposedException)
-            {
-                Lose($"the control socket failed ({e.Message})");
-                return;
-            }
-            if (received == 0)
-            {
-                Lose(_disposed != 0 ? "this partition detached" : "the hypervisor hung up (it stopped or died)");
-                return;
-            }
-            try
-            {
-                Dispatch(buffer.AsSpan(0, received), descriptors);
-            }
-            catch (InvalidDataException e)
-            {
-                IicEventSource.Log.ProtocolFault("hypervisor " + HypervisorName, HypervisorProcessId, e.Message);
-                foreach (var descriptor in descriptors)
-                {
-                    descriptor.Dispose();
-                }
             }
         }
     }

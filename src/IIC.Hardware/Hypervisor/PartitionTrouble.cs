@@ -41,6 +41,6 @@ public sealed partial class Partition
             return;
         }
         IicEventSource.Log.PartitionPeerDied(Name, connectionId, peerPid);
-        PeerDied?.Invoke(this, new PeerDiedEventArgs(connectionId, peerPid));
+        InvokePeerDied(new PeerDiedEventArgs(connectionId, peerPid));
     }
 }

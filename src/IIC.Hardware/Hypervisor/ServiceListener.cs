@@ -46,8 +46,14 @@ public sealed class ServiceListener : IDisposable
             {
                 remaining = TimeSpan.FromHours(1); // SemaphoreSlim takes at most ~24.8 days: wait in slices
             }
-            // Woken directly by the partition's reader thread (Deliver): no thread-pool hop on the accept path.
-            if (!_arrivals.Wait(remaining) && deadline.HasPassed)
+            // Read the control socket on this thread if no other caller does (the grant then wakes this thread
+            // itself); otherwise woken directly by whoever reads it (Deliver): no thread hop on the accept path.
+            var read = _partition.ReadUntil(static listener => listener.HasArrivalOrEnd, this, deadline);
+            if (read == Partition.CallerRead.Done)
+            {
+                continue;
+            }
+            if ((read == Partition.CallerRead.TimedOut || !_arrivals.Wait(remaining)) && deadline.HasPassed)
             {
                 throw new TimeoutException($"No connection to service '{Service}' arrived within {timeout.TotalSeconds:0.###} s.");
             }
@@ -75,6 +81,8 @@ public sealed class ServiceListener : IDisposable
         }
     }
 
+    private bool HasArrivalOrEnd => _disposed != 0 || _incoming.Reader.Count > 0 || _incoming.Reader.Completion.IsCompleted;
+
     internal void Deliver(GrantedConnection connection)
     {
         if (_incoming.Writer.TryWrite(connection))
@@ -91,6 +99,7 @@ public sealed class ServiceListener : IDisposable
     {
         _incoming.Writer.TryComplete(error);
         _arrivals.Release(); // each sync Accept that sees the completion passes the wake on
+        _partition.KickReadingCaller(); // an Accept reading the socket itself sees it too
     }
 
     /// <summary>Stops offering the service; connections not yet accepted are released.</summary>
@@ -102,6 +111,7 @@ public sealed class ServiceListener : IDisposable
         }
         _incoming.Writer.TryComplete();
         _arrivals.Release();
+        _partition.KickReadingCaller();
         while (_incoming.Reader.TryRead(out var connection))
         {
             connection.Dispose();

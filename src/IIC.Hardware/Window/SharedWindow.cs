@@ -68,11 +68,25 @@ public sealed unsafe class SharedWindow : IDisposable
         DescriptorRing.ValidateCapacity(options.RingCapacity1);
         ValidateGroupVector(options.GroupVector0, nameof(options.GroupVector0));
         ValidateGroupVector(options.GroupVector1, nameof(options.GroupVector1));
-        var plan = WindowLayout.Plan(options.RingCapacity0, options.RingCapacity1, InterruptPage.SizeFor(EmbeddedVectorCount));
+        var (file, memory) = SealedMemory.Create(name, PlanFor(options).Total);
+        return Format(options, file, memory);
+    }
+
+    /// <summary>The creator's placement of a window of <paramref name="options"/>' ring sizes.</summary>
+    internal static WindowLayout.Regions PlanFor(WindowOptions options)
+        => WindowLayout.Plan(options.RingCapacity0, options.RingCapacity1, InterruptPage.SizeFor(EmbeddedVectorCount));
+
+    /// <summary>
+    /// Writes the header of a file made by <see cref="SealedMemory.Create"/> for <paramref name="options"/>
+    /// (<see cref="PlanFor"/>'s total size) that nobody else ever had (a fresh memfd: all zeros, except pages a
+    /// pool touched with zeros), and opens it. Takes ownership of both; disposes them if it throws.
+    /// </summary>
+    internal static SharedWindow Format(WindowOptions options, FileDescriptor file, MappedMemory memory)
+    {
+        var plan = PlanFor(options);
         var total = plan.Total;
         Debug.Assert(total > HeaderSize && plan.Ring0 >= HeaderSize && plan.Ring1 > plan.Ring0, "the plan puts the rings after the header, in order");
-
-        var (file, memory) = SealedMemory.Create(name, total);
+        Debug.Assert(memory.Length == total, "the file was made for these options");
         try
         {
             using (var lease = memory.Lease())

@@ -27,7 +27,16 @@ internal sealed unsafe partial class WindowEndpoint
         Volatile.Write(ref _closing.Value, 1);
         Interlocked.Exchange(ref _disposed, 1); // full fence: _closing is visible to whoever sees _disposed
         _window.MarkClosed(_side);
-        _waiter.Page.WakeAlways(); // our own receiver, if another thread parks in it, wakes and sees the disposal
+        if (_grouped)
+        {
+            // A group receiver waits on a page shared with other members: raise our own vector so it finds this
+            // member ready (disposed) instead of a futex bump with nothing pending, which it counts against the page.
+            _waiter.Page.RaiseAlways(_window.GetVector(_side));
+        }
+        else
+        {
+            _waiter.Page.WakeAlways(); // our own receiver, if another thread parks in it, wakes and sees the disposal
+        }
         Volatile.Write(ref _closing.Value, 0);
         // The in-flight flags are plain stores on the hot paths; this barrier makes every thread's earlier
         // stores visible before we read them (and ours before they read _disposed): an asymmetric Dekker.

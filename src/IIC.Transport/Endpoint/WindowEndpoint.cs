@@ -1,4 +1,5 @@
 using IIC.Hardware;
+using IIC.Native;
 
 namespace IIC.Transport;
 
@@ -146,4 +147,27 @@ internal sealed unsafe partial class WindowEndpoint : IDisposable
 
     /// <summary>Disarms the incoming ring.</summary>
     public void DisarmReceive() => _reader.Disarm();
+
+    /// <summary>
+    /// Disarms the incoming ring unless the window is already released (safe against a Dispose on another thread:
+    /// the lease keeps the mapping while we write). A channel group calls it when a member leaves, so the peer stops
+    /// raising a vector nobody reads. Returns false if the mapping was gone.
+    /// </summary>
+    internal bool TryDisarmReceive()
+    {
+        MappingLease lease;
+        try
+        {
+            lease = _window.Lease();
+        }
+        catch (ObjectDisposedException)
+        {
+            return false;
+        }
+        using (lease)
+        {
+            _reader.Disarm();
+            return true;
+        }
+    }
 }

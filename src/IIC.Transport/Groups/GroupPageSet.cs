@@ -86,6 +86,21 @@ internal sealed unsafe class GroupPageSet : ISleepSite
         return false;
     }
 
+    /// <summary>
+    /// Events a member's removal may still cause on its page with nothing behind them: a raise its peer made before
+    /// the ring was disarmed, the peer's close and our own Dispose raising a vector the group no longer holds.
+    /// </summary>
+    public const int RemovalCredit = 4;
+
+    /// <summary>
+    /// The most credit removals can bank: a peer that churned channels earlier cannot buy more than this many free
+    /// events for a flood later (with <see cref="SpuriousLimit"/>, a flood is demoted within 160 events).
+    /// </summary>
+    public const int MaxCredit = 128;
+
+    /// <summary>A member left the page: what its removal may still raise is paid for in advance (bounded by <see cref="MaxCredit"/>).</summary>
+    public static void CreditRemoval(GroupPageSlot slot) => slot.Spurious = Math.Max(slot.Spurious - RemovalCredit, -MaxCredit);
+
     /// <summary>A page event that brought something: pays one spurious event back.</summary>
     public static void NoteUseful(GroupPageSlot slot)
     {

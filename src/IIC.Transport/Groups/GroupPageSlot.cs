@@ -35,7 +35,7 @@ internal sealed class GroupPageSlot : IDisposable
     /// <summary>Members on this page.</summary>
     public int Count { get; private set; }
 
-    /// <summary>Events that brought nothing (raised bits with no ready member, futex word bumps with nothing pending), less one per useful one.</summary>
+    /// <summary>Events that brought nothing (raised bits with no ready member, futex word bumps with nothing pending), less one per useful one; negative while removals' credit is unspent.</summary>
     public int Spurious { get; set; }
 
     /// <summary>True once the page misbehaved: it is no longer read nor waited on; its members are polled.</summary>

@@ -102,9 +102,17 @@ internal sealed class GroupReceiver
         }
         member.Active = false;
         member.Slot.Clear(member.Vector);
+        // The channel may stay open (received with TryReceive and no wait): its peer must stop raising a vector we no
+        // longer read. A raise already under way, and the ends still to come (the peer's close, our own Dispose),
+        // may reach the page once more each: the removal pays for them (an honest churn never demotes the page).
+        endpoint.TryDisarmReceive();
         if (member.Slot.Count == 0)
         {
             _pages.Remove(member.Slot);
+        }
+        else
+        {
+            GroupPageSet.CreditRemoval(member.Slot);
         }
         if (_last == member)
         {

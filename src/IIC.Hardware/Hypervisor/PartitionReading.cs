@@ -1,0 +1,279 @@
+using IIC.Native;
+
+namespace IIC.Hardware;
+
+/// <summary>
+/// Who reads the control socket. A background thread does, except while a caller waits for an answer (Connect,
+/// Listen, Attach) or a connection (Accept): then that caller reads the socket itself, so the reply wakes the thread
+/// that needs it directly instead of waking the background reader, which then wakes the caller (a second kernel
+/// wake-up on every connect and accept, ~30-50 µs each on a VM whose other CPU is idle). The background reader waits
+/// with epoll, edge-triggered, and a caller that takes the socket switches the background reader's interest off
+/// (so the reply wakes nobody else) and back on when it leaves (which reports at once whatever arrived meanwhile).
+/// Messages are received and dispatched one at a time under one lock, in arrival order, by whichever thread reads.
+/// </summary>
+public sealed partial class Partition
+{
+    private readonly Lock _readLock = new(); // one receive + dispatch at a time, in arrival order
+    private readonly byte[] _readBuffer = new byte[ControlProtocol.MaxMessageSize]; // under _readLock
+    private readonly List<FileDescriptor> _readDescriptors = []; // under _readLock
+    private Epoll? _readEpoll; // the background reader's wait: the socket, edge-triggered (null: callers never read)
+    private EventFd? _callerKick; // tells the reading caller to look again at what it waits for
+    private int _callerReading; // 1 while a caller reads the socket
+    private int _readingCaller; // the managed thread id of the caller reading (its PeerDied events go to the thread pool)
+    private bool _ended; // under _readLock: the socket hung up or failed
+
+    private enum ReadResult
+    {
+        Message,
+        Empty,
+        Ended,
+    }
+
+    /// <summary>How a caller's wait as the reader ended.</summary>
+    internal enum CallerRead
+    {
+        /// <summary>Another caller reads the socket: wait the usual way (the reader completes or delivers what you wait for).</summary>
+        NotReader,
+
+        /// <summary>What the caller waits for is there (or the socket ended: it failed everything waiting).</summary>
+        Done,
+
+        /// <summary>The deadline passed first.</summary>
+        TimedOut,
+    }
+
+    /// <summary>Makes the background reader's epoll and the caller's kick; without them (out of descriptors) the background thread alone reads.</summary>
+    private void CreateReadingKicks()
+    {
+        try
+        {
+            _callerKick = new EventFd();
+            _readEpoll = new Epoll();
+            _readEpoll.Add(_socket.Descriptor, 0, edgeTriggered: true);
+        }
+        catch (NativeException)
+        {
+            _readEpoll?.Dispose();
+            _callerKick?.Dispose();
+            _readEpoll = null;
+            _callerKick = null;
+        }
+    }
+
+    /// <summary>
+    /// Reads and dispatches the control socket on this thread until <paramref name="done"/> holds or the deadline
+    /// passes, if no other caller reads it already.
+    /// </summary>
+    internal CallerRead ReadUntil<TState>(Func<TState, bool> done, TState state, Deadline deadline)
+    {
+        if (_callerKick is not { } callerKick || _readEpoll is not { } readEpoll || Thread.CurrentThread == _reader
+            || Interlocked.CompareExchange(ref _callerReading, 1, 0) != 0)
+        {
+            return CallerRead.NotReader;
+        }
+        _readingCaller = Environment.CurrentManagedThreadId;
+        try
+        {
+            readEpoll.Modify(_socket.Descriptor, 0, readable: false, edgeTriggered: true); // the answer wakes this thread alone
+        }
+        catch (Exception e) when (e is NativeException or ObjectDisposedException)
+        {
+            ReturnReading(readEpoll);
+            return CallerRead.NotReader;
+        }
+        try
+        {
+            Span<PollEntry> entries = stackalloc PollEntry[2];
+            while (!done(state))
+            {
+                // poll is level-triggered: what the background reader left unread is reported at once. One poll,
+                // one receive per message, no receive that finds nothing: the fewest system calls per answer.
+                var remaining = deadline.Remaining;
+                if (remaining == TimeSpan.Zero)
+                {
+                    return CallerRead.TimedOut;
+                }
+                entries[0] = new PollEntry(_socket.Descriptor, PollEvents.Readable);
+                entries[1] = new PollEntry(callerKick.Descriptor, PollEvents.Readable);
+                Poll.Wait(entries, remaining == Timeout.InfiniteTimeSpan || remaining > TimeSpan.FromHours(1) ? TimeSpan.FromHours(1) : remaining);
+                if (entries[1].ReturnedEvents != PollEvents.None)
+                {
+                    callerKick.TryRead(out _); // drained before looking at done() again: a later kick wakes the next poll
+                }
+                if (entries[0].ReturnedEvents != PollEvents.None)
+                {
+                    while (!done(state))
+                    {
+                        var result = ReadAvailable();
+                        if (result == ReadResult.Ended)
+                        {
+                            return CallerRead.Done; // Lose failed every request and listener with the reason
+                        }
+                        if (result == ReadResult.Empty)
+                        {
+                            break;
+                        }
+                    }
+                }
+            }
+            return CallerRead.Done;
+        }
+        catch (Exception e) when (e is NativeException or ObjectDisposedException)
+        {
+            return done(state) ? CallerRead.Done : CallerRead.TimedOut; // the socket was closed under us: Lose has answered
+        }
+        finally
+        {
+            ReturnReading(readEpoll);
+        }
+    }
+
+    /// <summary>Wakes the caller that reads the socket, so it looks again at what it waits for (a listener disposed, a reply another thread dispatched).</summary>
+    internal void KickReadingCaller()
+    {
+        if (Volatile.Read(ref _callerReading) != 0)
+        {
+            try
+            {
+                _callerKick?.Signal();
+            }
+            catch (ObjectDisposedException)
+            {
+                // Closed: nobody reads any more.
+            }
+        }
+    }
+
+    private void ReturnReading(Epoll readEpoll)
+    {
+        _readingCaller = 0;
+        Volatile.Write(ref _callerReading, 0);
+        try
+        {
+            // Interest back on: if a message came after our last look, epoll reports it now and the background reader takes it.
+            readEpoll.Modify(_socket.Descriptor, 0, readable: true, edgeTriggered: true);
+        }
+        catch (Exception e) when (e is NativeException or ObjectDisposedException)
+        {
+            // The socket is closed: nothing more to read.
+        }
+    }
+
+    /// <summary>The background reader: takes every message while no caller reads the socket, then waits for the next arrival.</summary>
+    private void ReadLoop()
+    {
+        if (_readEpoll is not { } epoll)
+        {
+            while (ReadAvailable(blocking: true) != ReadResult.Ended)
+            {
+            }
+            return;
+        }
+        Span<ulong> keys = stackalloc ulong[1];
+        try
+        {
+            while (true)
+            {
+                // Edge-triggered: read until the socket is empty (or a caller took it: it reads the rest) before waiting.
+                while (Volatile.Read(ref _callerReading) == 0)
+                {
+                    var result = ReadAvailable();
+                    if (result == ReadResult.Ended)
+                    {
+                        return;
+                    }
+                    if (result == ReadResult.Empty)
+                    {
+                        break;
+                    }
+                    KickReadingCaller(); // a caller took the socket while we read: what we dispatched may be its answer
+                }
+                epoll.Wait(keys, Timeout.InfiniteTimeSpan);
+            }
+        }
+        catch (Exception e) when (e is NativeException or ObjectDisposedException)
+        {
+            lock (_readLock)
+            {
+                _ended = true;
+            }
+            Lose($"the control socket failed ({e.Message})");
+        }
+    }
+
+    /// <summary>Receives and dispatches one message if one is there (or waits for one if <paramref name="blocking"/>).</summary>
+    private ReadResult ReadAvailable(bool blocking = false)
+    {
+        lock (_readLock)
+        {
+            if (_ended)
+            {
+                return ReadResult.Ended;
+            }
+            int received;
+            _readDescriptors.Clear();
+            try
+            {
+                if (blocking)
+                {
+                    received = _socket.Receive(_readBuffer, _readDescriptors);
+                }
+                else if (!_socket.TryReceive(_readBuffer, _readDescriptors, TimeSpan.Zero, out received))
+                {
+                    return ReadResult.Empty;
+                }
+            }
+            catch (IOException e) when (e is not NativeException && e.Message.Contains("MSG_CTRUNC", StringComparison.Ordinal))
+            {
+                RefuseTruncatedGrant(_readBuffer, e);
+                return ReadResult.Message;
+            }
+            catch (Exception e) when (e is NativeException or IOException or ObjectDisposedException)
+            {
+                _ended = true;
+                Lose($"the control socket failed ({e.Message})");
+                return ReadResult.Ended;
+            }
+            if (received == 0)
+            {
+                _ended = true;
+                Lose(_disposed != 0 ? "this partition detached" : "the hypervisor hung up (it stopped or died)");
+                return ReadResult.Ended;
+            }
+            try
+            {
+                Dispatch(_readBuffer.AsSpan(0, received), _readDescriptors);
+            }
+            catch (InvalidDataException e)
+            {
+                IicEventSource.Log.ProtocolFault("hypervisor " + HypervisorName, HypervisorProcessId, e.Message);
+                foreach (var descriptor in _readDescriptors)
+                {
+                    descriptor.Dispose();
+                }
+            }
+            return ReadResult.Message;
+        }
+    }
+
+    /// <summary>
+    /// Raises PeerDied on this thread, or, on a caller that reads the socket (inside its Connect or Accept, which may
+    /// wait for a long time), on a thread-pool thread: a handler may make requests of its own and must not wait for
+    /// a reply that only this thread would read.
+    /// </summary>
+    private void InvokePeerDied(PeerDiedEventArgs death)
+    {
+        if (Volatile.Read(ref _callerReading) != 0 && _readingCaller == Environment.CurrentManagedThreadId)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static state => state.Partition.PeerDied?.Invoke(state.Partition, state.Death), (Partition: this, Death: death), preferLocal: false);
+            return;
+        }
+        PeerDied?.Invoke(this, death);
+    }
+
+    private void DisposeReadingKicks()
+    {
+        _readEpoll?.Dispose();
+        _callerKick?.Dispose();
+    }
+}
