@@ -53,6 +53,37 @@ public class HypervisorProcessTests
     }
 
     [Fact]
+    public async Task A_PeerDied_handler_may_make_requests_of_its_own_partition()
+    {
+        // The thread that reads a death notice (the partition's reader, the peer-death watcher) is the one that reads
+        // replies; a handler run on it that listened would wait for itself until its timeout.
+        using var scope = new HypervisorScope();
+        using var hypervisor = scope.Start();
+        using var partition = scope.Attach("survivor");
+        using var listener = IicListener.Listen(partition, "doomed");
+        var outcome = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        partition.PeerDied += (_, _) =>
+        {
+            try
+            {
+                // On a pool thread, never the reader's or the death watcher's (which read the answers to requests).
+                var where = Thread.CurrentThread.IsThreadPoolThread ? "pool" : Thread.CurrentThread.Name ?? "unnamed thread";
+                using var second = IicListener.Listen(partition, "after-death");
+                outcome.TrySetResult("listened on " + where);
+            }
+            catch (Exception e)
+            {
+                outcome.TrySetResult(e.GetType().Name + ": " + e.Message);
+            }
+        };
+        using var sender = ChildProcess.Start("hv-sender", scope.Name, scope.Directory, "doomed-sender", "doomed");
+        using var channel = listener.Accept(s_timeout);
+        Assert.Equal("connected", sender.ReadLine());
+        sender.Process.Kill();
+        Assert.Equal("listened on pool", await outcome.Task.WaitAsync(TimeSpan.FromSeconds(30))); // a TimeoutException: PeerDied never raised
+    }
+
+    [Fact]
     public void Kill9_of_a_sender_mid_stream_delivers_a_whole_prefix_then_peer_dead_within_1s_and_leaks_nothing()
     {
         const string Service = "stream-kill";

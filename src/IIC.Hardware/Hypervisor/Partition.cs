@@ -61,9 +61,8 @@ public sealed partial class Partition : IDisposable
     public bool IsHypervisorConnected => _lostReason is null;
 
     /// <summary>
-    /// Raised when the peer of one of our connections died: on the thread that read the news (the partition's reader
-    /// thread or the peer-death watcher's thread), or on a thread-pool thread when a thread waiting in Connect or
-    /// Accept read it.
+    /// Raised when the peer of one of our connections died, on a thread-pool thread (so a handler may connect, listen
+    /// or accept; handlers for different deaths may run concurrently).
     /// </summary>
     public event EventHandler<PeerDiedEventArgs>? PeerDied;
 

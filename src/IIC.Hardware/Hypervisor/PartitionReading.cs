@@ -19,7 +19,6 @@ public sealed partial class Partition
     private Epoll? _readEpoll; // the background reader's wait: the socket, edge-triggered (null: callers never read)
     private EventFd? _callerKick; // tells the reading caller to look again at what it waits for
     private int _callerReading; // 1 while a caller reads the socket
-    private int _readingCaller; // the managed thread id of the caller reading (its PeerDied events go to the thread pool)
     private bool _ended; // under _readLock: the socket hung up or failed
 
     private enum ReadResult
@@ -71,7 +70,6 @@ public sealed partial class Partition
         {
             return CallerRead.NotReader;
         }
-        _readingCaller = Environment.CurrentManagedThreadId;
         try
         {
             readEpoll.Modify(_socket.Descriptor, 0, readable: false, edgeTriggered: true); // the answer wakes this thread alone
@@ -146,7 +144,6 @@ public sealed partial class Partition
 
     private void ReturnReading(Epoll readEpoll)
     {
-        _readingCaller = 0;
         Volatile.Write(ref _callerReading, 0);
         try
         {
@@ -257,18 +254,17 @@ public sealed partial class Partition
     }
 
     /// <summary>
-    /// Raises PeerDied on this thread, or, on a caller that reads the socket (inside its Connect or Accept, which may
-    /// wait for a long time), on a thread-pool thread: a handler may make requests of its own and must not wait for
-    /// a reply that only this thread would read.
+    /// Raises PeerDied on a thread-pool thread, never on the thread that read the news: that thread (the partition's
+    /// reader, the peer-death watcher, or a caller reading inside its Connect or Accept) is the one that would read
+    /// the reply to any request a handler makes, so a handler that connects, listens or accepts would wait for itself.
     /// </summary>
     private void InvokePeerDied(PeerDiedEventArgs death)
     {
-        if (Volatile.Read(ref _callerReading) != 0 && _readingCaller == Environment.CurrentManagedThreadId)
+        if (PeerDied is null)
         {
-            ThreadPool.UnsafeQueueUserWorkItem(static state => state.Partition.PeerDied?.Invoke(state.Partition, state.Death), (Partition: this, Death: death), preferLocal: false);
             return;
         }
-        PeerDied?.Invoke(this, death);
+        ThreadPool.UnsafeQueueUserWorkItem(static state => state.Partition.PeerDied?.Invoke(state.Partition, state.Death), (Partition: this, Death: death), preferLocal: false);
     }
 
     private void DisposeReadingKicks()
