@@ -127,13 +127,19 @@ public sealed unsafe class DescriptorRing
     }
 
     /// <summary>Creates the producer end. Exactly one writer per ring, used by one thread at a time.</summary>
-    public RingWriter CreateWriter() => new(this, IIC.Native.Membarrier.IsAvailable);
+    public RingWriter CreateWriter() => new(this, AsymmetricFenceEnabled && IIC.Native.Membarrier.IsAvailable);
 
     /// <summary>Creates the producer end, choosing whether it may publish without a fence (tests).</summary>
     internal RingWriter CreateWriter(bool asymmetricFence) => new(this, asymmetricFence && IIC.Native.Membarrier.IsAvailable);
 
     /// <summary>Creates the consumer end. Exactly one reader per ring, used by one thread at a time.</summary>
-    public RingReader CreateReader() => new(this, IIC.Native.Membarrier.IsAvailable);
+    public RingReader CreateReader() => new(this, AsymmetricFenceEnabled && IIC.Native.Membarrier.IsAvailable);
+
+    /// <summary>
+    /// The in-process A/B switch of perf/IIC.Benchmarks' echo: ring ends made while it is false use the fenced
+    /// exchange whatever the kernel offers. Read only when an end is made, never on the data path.
+    /// </summary>
+    internal static bool AsymmetricFenceEnabled { get; set; } = true;
 
     /// <summary>Creates the consumer end, choosing its arm fence (tests: false = today's exchange, whatever the kernel offers).</summary>
     internal RingReader CreateReader(bool asymmetricFence) => new(this, asymmetricFence && IIC.Native.Membarrier.IsAvailable);
