@@ -10,7 +10,9 @@ namespace IIC.Benchmarks;
 /// A two-thread, one-process 32 B echo with a timestamp per round trip, for paired A/B runs of the raw path on a
 /// shared box (where only the low percentiles, when both threads ran at once, are the machine's):
 /// <c>dotnet run -c Release --project perf/IIC.Benchmarks -- --echo VARIANT [runs] [trips]</c>. Variants:
-/// <c>probe</c> (one cache line each way: the floor), <c>ring</c> (RingWriter + Doorbell / RingReader, no endpoint),
+/// <c>probe</c> (one cache line each way: the floor), <c>ring</c> (RingWriter + Doorbell / RingReader, no endpoint;
+/// <c>ring-lazy</c> returns space every 64 records instead of at each drain), <c>endpoint</c> (WindowEndpoint
+/// Send / TryReceive: the channel without its role gates),
 /// <c>receive</c> / <c>receive-single</c> (IicChannel Send / TryReceive with a timeout, as perf's ping-pong rows;
 /// single = SingleWriter/SingleReader), <c>claim</c> / <c>claim-single</c> (Poll, then TryClaim + Commit: zero copy
 /// both ways). Set IIC_ASYMMETRIC_FENCE=0 for the fenced publish, or add <c>ab</c> after the variant to alternate
@@ -47,6 +49,7 @@ internal static unsafe class EchoLatency
                 case "receive": Channel(samples, single: false, claim: false); break;
                 case "receive-single": Channel(samples, single: true, claim: false); break;
                 case "claim": Channel(samples, single: false, claim: true); break;
+                case "endpoint": Endpoint(samples); break;
                 case "claim-single": Channel(samples, single: true, claim: true); break;
                 default: Console.Error.WriteLine("unknown variant " + variant); return 2;
             }
@@ -159,6 +162,36 @@ internal static unsafe class EchoLatency
             {
                 reader.ConsumeLazily();
             }
+        }
+    }
+
+    /// <summary>The channel's engine without IicChannel's role gates: WindowEndpoint.Send / TryReceive.</summary>
+    private static void Endpoint(long[] samples)
+    {
+        var (client, server) = IicChannel.CreatePair(new ChannelOptions { WaitStrategy = WaitStrategy.BusySpin });
+        using (client)
+        using (server)
+        {
+            var count = samples.Length;
+            var echo = new Thread(() =>
+            {
+                Span<byte> buffer = stackalloc byte[Size];
+                for (var i = 0; i < count; i++)
+                {
+                    server.Endpoint.TryReceive(buffer, out _, long.MaxValue);
+                    server.Endpoint.Send(buffer, long.MaxValue);
+                }
+            });
+            echo.Start();
+            Span<byte> message = stackalloc byte[Size];
+            for (var i = 0; i < count; i++)
+            {
+                var start = Stopwatch.GetTimestamp();
+                client.Endpoint.Send(message, long.MaxValue);
+                client.Endpoint.TryReceive(message, out _, long.MaxValue);
+                samples[i] = Stopwatch.GetTimestamp() - start;
+            }
+            echo.Join();
         }
     }
 
