@@ -10,11 +10,16 @@ namespace IIC.Benchmarks;
 /// Entry point: <c>dotnet run -c Release --project perf/IIC.Benchmarks -- --filter '*'</c>.
 /// A short job (1 launch, 3 warm-ups, 8 iterations) run in process: no generated project is built, so the run
 /// takes a few minutes and respects the caller's --artifacts-path. Every benchmark reports allocations.
+/// <c>--echo VARIANT [runs] [trips]</c> runs the two-thread echo with per-trip timestamps instead (EchoLatency).
 /// </summary>
 public static class Program
 {
     public static int Main(string[] args)
     {
+        if (args.Length > 0 && args[0] == "--echo")
+        {
+            return EchoLatency.Run(args);
+        }
         var job = Job.Default
             .WithLaunchCount(1)
             .WithWarmupCount(3)

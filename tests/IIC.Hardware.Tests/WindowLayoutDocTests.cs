@@ -141,6 +141,7 @@ public sealed partial class WindowLayoutDocTests
             ("tail", DescriptorRing.TailOffset, sizeof(long)),
             ("head", DescriptorRing.HeadOffset, sizeof(long)),
             ("armed", DescriptorRing.ArmedOffset, sizeof(int)),
+            ("reader fence", DescriptorRing.ReaderFenceOffset, sizeof(int)),
             ("room armed", DescriptorRing.RoomArmedOffset, sizeof(int)),
             ("data area", DescriptorRing.DataOffset, null));
         AssertTable("4.1 Layout",

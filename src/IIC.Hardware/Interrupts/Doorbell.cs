@@ -6,7 +6,8 @@ namespace IIC.Hardware;
 /// The sender's side of the IIC for one ring: after each publish it raises the receiver's vector, but only if
 /// the receiver armed the ring (it may be sleeping). While the receiver spins, the doorbell costs one load of a
 /// line that only changes when the receiver arms or disarms: no syscall, no shared write, and no fence of its own
-/// (the writer's publish is an interlocked exchange, the full fence the handshake needs).
+/// (the writer's publish is an interlocked exchange, the full fence the handshake needs, or, when the receiver
+/// issues a global membarrier after arming, a plain release store whose missing fence that membarrier supplies).
 /// Not thread safe: it belongs to the ring's single writer.
 /// </summary>
 public sealed unsafe class Doorbell
@@ -38,10 +39,11 @@ public sealed unsafe class Doorbell
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Ring()
     {
-        // Dekker, sender half: the length store of the publish must be ordered before this load of armed. A
-        // release store alone does not order store->load (not even on x64); the publish is an interlocked
-        // exchange (RingWriter.PublishLength), which is that full fence, so none is repeated here. Partner
-        // fence: the exchange in RingReader.Arm, after which the waiter re-reads the length word before sleeping.
+        // Dekker, sender half (S3): the length store of the publish must be ordered before this load of armed. A
+        // release store alone does not order store->load (not even on x64). Either the publish was an interlocked
+        // exchange (S1/S2, partner R1: the reader's exchange of armed), or it was a plain release store and the
+        // reader supplies the fence: it stores armed, then membarrier(GLOBAL_EXPEDITED) runs a full barrier on
+        // this CPU, then it re-reads the length word (S1', partner R1'; see RingWriter.PublishLength).
         if (Volatile.Read(ref *_armed) == 0)
         {
             SignalsSuppressed++;

@@ -9,7 +9,9 @@ namespace IIC.Hardware;
 /// <code>
 /// +0    producer line: tail (int64, bytes ever written; informational)
 /// +128  consumer line: head (int64, bytes ever consumed; read by the producer only when short of space)
-/// +256  armed line: armed (int32, 1 while the consumer may sleep; read by the producer after every publish)
+/// +256  armed line: armed (int32, 1 while the consumer may sleep; read by the producer after every publish), and at
+///       +260 reader fence (int32, 1 when the consumer issues a global membarrier after arming: the producer may
+///       then publish with a plain release store; 0 = the fenced exchange, as before)
 /// +320  room line: room armed (int32, 1 while the producer may sleep on a full ring; read by the consumer after
 ///       every head publish, which wakes it on a 1 -> 0 edge with a futex wake on the head word)
 /// +384  data area: Capacity bytes (a power of two) of records, each starting on a 64-byte line
@@ -27,6 +29,12 @@ public sealed unsafe class DescriptorRing
 
     /// <summary>Offset of the armed word from the ring's start.</summary>
     internal const int ArmedOffset = 2 * Smp.PaddedLineSize;
+
+    /// <summary>Offset of the consumer's "reader fence" word, next to armed (one line, read together).</summary>
+    internal const int ReaderFenceOffset = ArmedOffset + 4;
+
+    /// <summary>The reader-fence value that promises a global membarrier after every arm (see <see cref="RingReader.Arm"/>).</summary>
+    internal const int ReaderFenceMembarrier = 1;
 
     /// <summary>Offset of the producer's "room armed" word (the other 64-byte line of the armed pair).</summary>
     internal const int RoomArmedOffset = ArmedOffset + 64;
@@ -102,6 +110,8 @@ public sealed unsafe class DescriptorRing
 
     internal int* Armed => (int*)(_ring + ArmedOffset);
 
+    internal int* ReaderFence => (int*)(_ring + ReaderFenceOffset);
+
     internal int* RoomArmed => (int*)(_ring + RoomArmedOffset);
 
     internal byte* Data => _ring + DataOffset;
@@ -117,10 +127,22 @@ public sealed unsafe class DescriptorRing
     }
 
     /// <summary>Creates the producer end. Exactly one writer per ring, used by one thread at a time.</summary>
-    public RingWriter CreateWriter() => new(this);
+    public RingWriter CreateWriter() => new(this, AsymmetricFenceEnabled && IIC.Native.Membarrier.IsAvailable);
+
+    /// <summary>Creates the producer end, choosing whether it may publish without a fence (tests).</summary>
+    internal RingWriter CreateWriter(bool asymmetricFence) => new(this, asymmetricFence && IIC.Native.Membarrier.IsAvailable);
 
     /// <summary>Creates the consumer end. Exactly one reader per ring, used by one thread at a time.</summary>
-    public RingReader CreateReader() => new(this);
+    public RingReader CreateReader() => new(this, AsymmetricFenceEnabled && IIC.Native.Membarrier.IsAvailable);
+
+    /// <summary>
+    /// The in-process A/B switch of perf/IIC.Benchmarks' echo: ring ends made while it is false use the fenced
+    /// exchange whatever the kernel offers. Read only when an end is made, never on the data path.
+    /// </summary>
+    internal static bool AsymmetricFenceEnabled { get; set; } = true;
+
+    /// <summary>Creates the consumer end, choosing its arm fence (tests: false = today's exchange, whatever the kernel offers).</summary>
+    internal RingReader CreateReader(bool asymmetricFence) => new(this, asymmetricFence && IIC.Native.Membarrier.IsAvailable);
 
     /// <summary>The service whose channel uses this ring, named in the <c>RingFault</c> trace event (set by the transport).</summary>
     public string? Service { get; set; }

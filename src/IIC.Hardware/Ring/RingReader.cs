@@ -29,6 +29,9 @@ public sealed unsafe class RingReader
     private readonly long* _sharedHead;
     private readonly int* _armed;
     private readonly int* _roomArmed;
+    private readonly int* _readerFence;
+    private bool _asymmetricFence; // this reader issues a global membarrier after arming (cleared if the kernel ever refuses one)
+    private bool _armedSinceFence; // armed, fenced by a membarrier, and not disarmed since
     private readonly int _capacity;
     private readonly int _mask;
     private readonly int _maxRecordLength;
@@ -41,9 +44,11 @@ public sealed unsafe class RingReader
     private int _peekedOffset;
     private string? _fault;
 
-    internal RingReader(DescriptorRing ring)
+    internal RingReader(DescriptorRing ring, bool asymmetricFence)
     {
         _ring = ring;
+        _readerFence = ring.ReaderFence;
+        _asymmetricFence = asymmetricFence;
         _data = ring.Data;
         _sharedHead = ring.Head;
         _armed = ring.Armed;
@@ -59,7 +64,14 @@ public sealed unsafe class RingReader
         {
             throw ring.Fault(string.Create(CultureInfo.InvariantCulture, $"head {_head} is negative or misaligned"));
         }
+        // Before this reader's first arm (it cannot arm before it exists): from now on the writer may publish
+        // without a fence, because every arm below is followed by a global membarrier. Release: nothing to order,
+        // but one store the writer reads with an acquire.
+        Volatile.Write(ref *_readerFence, asymmetricFence ? DescriptorRing.ReaderFenceMembarrier : 0);
     }
+
+    /// <summary>Whether this reader arms with a global membarrier (so its writer may publish without a fence).</summary>
+    internal bool UsesAsymmetricFence => _asymmetricFence;
 
     /// <summary>The ring read from.</summary>
     public DescriptorRing Ring => _ring;
@@ -255,15 +267,45 @@ public sealed unsafe class RingReader
 
     /// <summary>
     /// Tells the writer that this reader may sleep: from now on it raises the doorbell after each publish.
-    /// Includes a full fence (store-load), the reader's half of the Dekker handshake: re-check for data after it.
-    /// Partner fence: the writer's publish exchange (<see cref="RingWriter"/>.PublishLength), then its load of
-    /// armed in <see cref="Doorbell.Ring"/>. Call it from the reading thread; a sleeping reader should first return
-    /// what it consumed (<see cref="PublishHeadIfStale"/>).
+    /// Includes the reader's half of the Dekker handshake: re-check for data after it.
+    /// <para>R1' (asymmetric, docs/architecture.md): store armed, then <c>membarrier(GLOBAL_EXPEDITED)</c>, the heavy
+    /// fence that stands in for the one the writer leaves out of its publish (partner S1' in RingWriter.PublishLength;
+    /// costs ~1-3 µs, paid only on the way to sleep). A ring still armed since its last such fence needs none: every
+    /// publish since then either was visible to the re-check that followed that fence or loads armed = 1. If the
+    /// kernel ever refuses the call, this reader falls back for good: it clears its reader-fence word (later publishes
+    /// are fenced again; one publish already under way may miss its doorbell, and the sleep's park timeout bounds
+    /// that delay) and arms with the exchange.</para>
+    /// <para>R1 (fallback): <c>Interlocked.Exchange(armed, 1)</c>, a full fence; partner S1/S2, the writer's
+    /// publish exchange, then its load of armed in <see cref="Doorbell.Ring"/>.</para>
+    /// Call it from the reading thread; a sleeping reader should first return what it consumed
+    /// (<see cref="PublishHeadIfStale"/>).
     /// </summary>
-    public void Arm() => Interlocked.Exchange(ref *_armed, 1);
+    public void Arm()
+    {
+        if (_asymmetricFence)
+        {
+            if (_armedSinceFence)
+            {
+                return;
+            }
+            Volatile.Write(ref *_armed, 1); // R1': ordered before the re-check by the membarrier below
+            if (IIC.Native.Membarrier.GlobalExpedited())
+            {
+                _armedSinceFence = true;
+                return;
+            }
+            _asymmetricFence = false;
+            Volatile.Write(ref *_readerFence, 0);
+        }
+        Interlocked.Exchange(ref *_armed, 1); // R1
+    }
 
     /// <summary>Tells the writer that this reader is spinning: the writer skips the doorbell.</summary>
-    public void Disarm() => Volatile.Write(ref *_armed, 0);
+    public void Disarm()
+    {
+        _armedSinceFence = false;
+        Volatile.Write(ref *_armed, 0); // R7
+    }
 
     /// <summary>Whether the reader is armed (as the writer sees it).</summary>
     internal bool IsArmed => Volatile.Read(ref *_armed) != 0;

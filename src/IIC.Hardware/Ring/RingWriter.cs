@@ -8,7 +8,8 @@ namespace IIC.Hardware;
 /// The producer end of a <see cref="DescriptorRing"/>. Not thread safe: one thread writes at a time.
 /// <para>Protocol (docs/architecture.md, "The data path"; bytes, layout version 2, in docs/window-layout.md): reserve space against a private copy of the
 /// consumer's head, re-reading the shared head only when short; write payload and type; store the length last
-/// with an interlocked exchange (the publish: a release store that is also the doorbell's full fence). Nothing
+/// with a release store (the publish; an interlocked exchange, i.e. also the doorbell's full fence, unless the
+/// reader promised a global membarrier after arming: see PublishLength). Nothing
 /// else: no store into any other record's line.</para>
 /// <para>Records start on 64-byte cache-line boundaries, so a message of up to 56 bytes and its header travel
 /// in one line. The consumer clears the first word of every line it consumed before it returns the space (see
@@ -26,6 +27,8 @@ public sealed unsafe class RingWriter
     private readonly long* _sharedTail;
     private readonly long* _sharedHead;
     private readonly int* _roomArmed;
+    private readonly int* _readerFence;
+    private readonly bool _mayPublishPlain; // this process registered for global membarriers (see PublishLength)
     private readonly int _capacity;
     private readonly int _mask;
     private readonly int _maxRecordLength;
@@ -36,9 +39,11 @@ public sealed unsafe class RingWriter
     private int _claimRecordLength;
     private string? _fault;
 
-    internal RingWriter(DescriptorRing ring)
+    internal RingWriter(DescriptorRing ring, bool asymmetricFence)
     {
         _ring = ring;
+        _readerFence = ring.ReaderFence;
+        _mayPublishPlain = asymmetricFence;
         _data = ring.Data;
         _sharedTail = ring.Tail;
         _sharedHead = ring.Head;
@@ -315,21 +320,43 @@ public sealed unsafe class RingWriter
         PublishLength(_data + offset, recordLength);
     }
 
+    /// <summary>Whether the next publish leaves its fence out (the reader promised a global membarrier after arming).</summary>
+    internal bool PublishesPlain => _mayPublishPlain && Volatile.Read(ref *_readerFence) == DescriptorRing.ReaderFenceMembarrier;
+
     /// <summary>
-    /// The publish: the record's length word, stored last with an interlocked exchange. On x64 that is one
-    /// <c>xchg</c> (implicitly locked) and on arm64 a sequentially consistent swap: a release store (payload, type,
-    /// padding and tail stores are visible first; partner: the reader's acquire load of the length in
-    /// <see cref="RingReader.TryPeek"/>/<see cref="RingReader.HasData"/>) AND the full fence the doorbell's
-    /// Dekker handshake needs between this store and its load of "armed" (partner: the exchange in
-    /// <see cref="RingReader.Arm"/>, after which the waiter re-checks for data). One locked instruction where
-    /// a release store plus a separate fence in <see cref="Doorbell.Ring"/> were two.
+    /// The publish: the record's length word, stored last. Always a release store (payload, type, padding and tail
+    /// stores are visible first; partner: the reader's acquire load of the length in
+    /// <see cref="RingReader.TryPeek"/>/<see cref="RingReader.HasData"/>). The doorbell's Dekker handshake also needs
+    /// this store ordered before the load of "armed" in <see cref="Doorbell.Ring"/>, and one of two fences gives it:
+    /// <list type="bullet">
+    /// <item>S1' (asymmetric): when this process is registered for global membarriers and the reader's "reader
+    /// fence" word says it issues one after every arm, a plain release store (<c>mov</c> on x64, <c>stlr</c> on
+    /// arm64: no locked instruction). Partner R1': the reader stores armed, then <c>membarrier(GLOBAL_EXPEDITED)</c>
+    /// runs a full barrier on this thread's CPU (or this thread was not running, and its context switch was one),
+    /// then re-checks the ring. Either this store was visible before that barrier completed (the re-check sees it),
+    /// or our load of armed runs after the barrier and sees 1. The reader sets the word before its first arm and
+    /// never clears it while asymmetric, so reading 1 here is a promise that covers every later arm; a peer that
+    /// lies about it only loses its own wake-ups.</item>
+    /// <item>S1/S2 (fallback: a reader without membarrier, or this process unregistered): an interlocked exchange,
+    /// one <c>xchg</c> on x64 or a sequentially consistent swap on arm64, which is the release store and the full
+    /// fence in one (partner R1: the reader's exchange of armed, then its re-check).</item>
+    /// </list>
+    /// The reader-fence word sits in the armed line, which the doorbell loads after the publish anyway (an L1 hit
+    /// while the reader spins).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void PublishLength(byte* record, int recordLength)
+    private void PublishLength(byte* record, int recordLength)
     {
         Debug.Assert(recordLength >= RecordHeader.Size, "a published record holds at least its header");
         Debug.Assert(((nint)record & (Alignment - 1)) == 0, "records start on a line");
-        Interlocked.Exchange(ref *(int*)record, recordLength);
+        if (PublishesPlain)
+        {
+            Volatile.Write(ref *(int*)record, recordLength); // S1' (docs/architecture.md); partner R1'
+        }
+        else
+        {
+            Interlocked.Exchange(ref *(int*)record, recordLength); // S1/S2; partner R1
+        }
     }
 
     private void PublishPadding(int paddingOffset)

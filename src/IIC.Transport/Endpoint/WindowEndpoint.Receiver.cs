@@ -171,7 +171,7 @@ internal sealed unsafe partial class WindowEndpoint
         }
         finally
         {
-            _reader.PublishHead(); // clears the consumed lines, returns them (an idle ring shows its true occupancy)
+            _reader.PublishHeadIfStale(); // clears the consumed lines, returns them (an idle ring shows its true occupancy); no store when nothing was consumed
             ExitReceiving();
         }
         return handled;

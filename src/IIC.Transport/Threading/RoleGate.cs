@@ -15,13 +15,32 @@ namespace IIC.Transport;
 /// managed thread id, so the same thread entering twice (sending with a claim open, receiving from inside a Poll
 /// handler) is recognised and refused rather than deadlocking. Not thread-affine on exit: a claim may be committed
 /// by whichever code holds it.</para>
+/// <para>Single-thread roles are biased (as a JVM biased lock): the first thread to enter becomes the owner, and from
+/// then on enters with a plain store of "owner inside" and a load of "revoked", no locked instruction (G3). Any
+/// other thread that enters revokes the bias for good: it takes the holder word, stores "revoked", runs
+/// <see cref="Interlocked.MemoryBarrierProcessWide"/> and only then looks at "owner inside" (G4): the asymmetric
+/// Dekker pair L1/L2 already use, so either the owner's store is visible to it (misuse: refused) or the owner's
+/// next load sees "revoked" and takes the compare-exchange path. A revocation costs one process-wide barrier, once
+/// per gate.</para>
 /// <para>Lives on a cache line of its own: the sending and the receiving thread each write theirs on every call.</para>
 /// </summary>
 [StructLayout(LayoutKind.Explicit, Size = 2 * Smp.PaddedLineSize)]
 internal struct RoleGate
 {
     [FieldOffset(Smp.PaddedLineSize)]
-    private int _holder; // managed thread id of the thread inside; 0 = free
+    private int _holder; // managed thread id of the thread inside through the compare-exchange; 0 = free
+
+    [FieldOffset(Smp.PaddedLineSize + 4)]
+    private int _owner; // single roles: the biased thread's id, set once while it holds _holder; 0 = none yet
+
+    [FieldOffset(Smp.PaddedLineSize + 8)]
+    private int _ownerInside; // 1 while the owner is inside through the biased path
+
+    [FieldOffset(Smp.PaddedLineSize + 12)]
+    private int _revoked; // 1 once another thread entered: everyone uses the compare-exchange from then on
+
+    [FieldOffset(Smp.PaddedLineSize + 16)]
+    private int _entry; // how the party inside entered (written only after it is known to be alone): 1 biased, 2 holder
 
     /// <summary>Enters without waiting; false when another thread is inside (and <paramref name="single"/> is false).</summary>
     /// <exception cref="InvalidOperationException">Misuse: this thread is already inside, or another thread is inside a single-thread role.</exception>
@@ -29,13 +48,69 @@ internal struct RoleGate
     public bool TryEnter(bool single, GateRole role)
     {
         var me = Environment.CurrentManagedThreadId;
+        if (single && _owner == me && TryEnterBiased(me, role))
+        {
+            return true;
+        }
         var holder = Interlocked.CompareExchange(ref _holder, me, 0); // G1 (docs/architecture.md): acquire; partner G2
         if (holder == 0)
         {
+            if (single)
+            {
+                AfterEnterSingle(me, role);
+            }
+            _entry = HolderEntry;
             return true;
         }
         ThrowIfMisuse(holder, me, single, role);
         return false;
+    }
+
+    private const int BiasedEntry = 1;
+    private const int HolderEntry = 2;
+
+    /// <summary>G3: the owner's entry: plain store of "inside", then load "revoked"; partner G4.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool TryEnterBiased(int me, GateRole role)
+    {
+        if (Volatile.Read(ref _ownerInside) != 0 || Volatile.Read(ref _holder) == me)
+        {
+            ThrowIfMisuse(me, me, single: true, role); // this thread is already inside (either way it entered)
+        }
+        Volatile.Write(ref _ownerInside, 1); // G3; partner G4's process-wide barrier orders this plain store
+        if (Volatile.Read(ref _revoked) == 0)
+        {
+            _entry = BiasedEntry;
+            return true;
+        }
+        Volatile.Write(ref _ownerInside, 0); // revoked: take the compare-exchange path like everyone else
+        return false;
+    }
+
+    /// <summary>
+    /// A single role entered through the compare-exchange: the first thread becomes the owner; any other thread
+    /// revokes the bias (G4) and then makes sure the owner is not inside.
+    /// </summary>
+    private void AfterEnterSingle(int me, GateRole role)
+    {
+        var owner = _owner;
+        if (owner == me || Volatile.Read(ref _revoked) != 0)
+        {
+            return;
+        }
+        if (owner == 0)
+        {
+            _owner = me; // we hold _holder: no other thread sets it; the owner's own later reads see it
+            return;
+        }
+        // G4: revoke, flush every thread's stores (the owner's plain "inside"), then look.
+        Volatile.Write(ref _revoked, 1);
+        Interlocked.MemoryBarrierProcessWide();
+        if (Volatile.Read(ref _ownerInside) != 0) // acquire: pairs with the owner's release store on exit
+        {
+            Volatile.Write(ref _holder, 0);
+            ThrowIfMisuse(owner, me, single: true, role);
+        }
     }
 
     /// <summary>
@@ -49,6 +124,11 @@ internal struct RoleGate
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool Enter(bool single, GateRole role, Deadline deadline, IicChannel channel, CancellationToken cancellationToken)
     {
+        if (single)
+        {
+            // A single role never waits for another thread: a second one inside is misuse, refused by TryEnter.
+            return TryEnter(single: true, role);
+        }
         var me = Environment.CurrentManagedThreadId;
         var holder = Interlocked.CompareExchange(ref _holder, me, 0); // G1 (docs/architecture.md): acquire; partner G2
         return holder == 0 || EnterContended(holder, me, single, role, deadline, channel, cancellationToken);
@@ -80,7 +160,17 @@ internal struct RoleGate
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Exit()
     {
-        Debug.Assert(_holder != 0, "a thread leaves only a gate it entered"); // (a claim may be committed on another thread than it was made)
+        // (A claim may be committed on another thread than it was made.) _entry says how the one party inside came in;
+        // a failed attempt of another thread (a transient "owner inside", or a holder taken and given back by a
+        // revoker that found the owner inside) never writes it, so misuse cannot make us release the wrong word.
+        if (_entry == BiasedEntry)
+        {
+            _entry = 0;
+            Volatile.Write(ref _ownerInside, 0); // G2 (biased): release; partner G3 of the owner's next entry, G4's acquire load
+            return;
+        }
+        Debug.Assert(_holder != 0, "a thread leaves only a gate it entered");
+        _entry = 0;
         Volatile.Write(ref _holder, 0); // G2: release; partner G1 in the next thread to enter
     }
 

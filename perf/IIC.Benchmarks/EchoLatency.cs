@@ -1,0 +1,268 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using IIC.Hardware;
+using IIC.Transport;
+
+namespace IIC.Benchmarks;
+
+/// <summary>
+/// A two-thread, one-process 32 B echo with a timestamp per round trip, for paired A/B runs of the raw path on a
+/// shared box (where only the low percentiles, when both threads ran at once, are the machine's):
+/// <c>dotnet run -c Release --project perf/IIC.Benchmarks -- --echo VARIANT [runs] [trips]</c>. Variants:
+/// <c>probe</c> (one cache line each way: the floor), <c>ring</c> (RingWriter + Doorbell / RingReader, no endpoint;
+/// <c>ring-lazy</c> returns space every 64 records instead of at each drain), <c>endpoint</c> (WindowEndpoint
+/// Send / TryReceive: the channel without its role gates),
+/// <c>receive</c> / <c>receive-single</c> (IicChannel Send / TryReceive with a timeout, as perf's ping-pong rows;
+/// single = SingleWriter/SingleReader), <c>claim</c> / <c>claim-single</c> (Poll, then TryClaim + Commit: zero copy
+/// both ways). Set IIC_ASYMMETRIC_FENCE=0 for the fenced publish, or add <c>ab</c> after the variant to alternate
+/// fenced (A) and asymmetric (B) runs in this process. Every run is bracketed by a 20 k-trip probe, since the host
+/// moves the two vCPUs between near and far placements within seconds: compare runs whose probes agree.
+/// Prints p10/p25/p50/p99/p99.9 in ns per run.
+/// </summary>
+internal static unsafe class EchoLatency
+{
+    private const int Size = 32;
+
+    public static int Run(string[] args)
+    {
+        var variant = args.Length > 1 ? args[1] : "receive";
+        var alternate = args.Length > 2 && args[2] == "ab";
+        var rest = alternate ? 3 : 2;
+        var runs = args.Length > rest ? int.Parse(args[rest], CultureInfo.InvariantCulture) : 12;
+        var trips = args.Length > rest + 1 ? int.Parse(args[rest + 1], CultureInfo.InvariantCulture) : 100_000;
+        Console.WriteLine($"variant={variant} asymmetric={IIC.Native.Membarrier.IsAvailable} alternate={alternate} runs={runs} trips={trips}");
+        var samples = new long[trips];
+        var probe = new long[20_000];
+        for (var run = 0; run < runs; run++)
+        {
+            var mode = !alternate ? (IIC.Native.Membarrier.IsAvailable ? "B" : "A") : (run % 2 == 0 ? "A" : "B");
+            DescriptorRing.AsymmetricFenceEnabled = mode == "B";
+            Probe(probe);
+            Array.Sort(probe);
+            var before = Ns(probe[probe.Length / 2]);
+            switch (variant)
+            {
+                case "probe": Probe(samples); break;
+                case "ring": Ring(samples, lazy: false); break;
+                case "ring-lazy": Ring(samples, lazy: true); break;
+                case "receive": Channel(samples, single: false, claim: false); break;
+                case "receive-single": Channel(samples, single: true, claim: false); break;
+                case "claim": Channel(samples, single: false, claim: true); break;
+                case "endpoint": Endpoint(samples); break;
+                case "claim-single": Channel(samples, single: true, claim: true); break;
+                default: Console.Error.WriteLine("unknown variant " + variant); return 2;
+            }
+            Probe(probe);
+            Array.Sort(probe);
+            var after = Ns(probe[probe.Length / 2]);
+            Array.Sort(samples);
+            double P(double q) => Ns(samples[Math.Min(samples.Length - 1, (int)(q * samples.Length))]);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"run {run,2} {mode} probe {before,4:F0}/{after,4:F0}: p10 {P(0.10),6:F0} p25 {P(0.25),6:F0} p50 {P(0.50),6:F0} p99 {P(0.99),7:F0} p99.9 {P(0.999),8:F0} ns"));
+        }
+        DescriptorRing.AsymmetricFenceEnabled = true;
+        return 0;
+    }
+
+    private static double Ns(long ticks) => ticks * 1e9 / Stopwatch.Frequency;
+
+    /// <summary>One line each way: the client writes a sequence number, the server copies it to the other line.</summary>
+    private static void Probe(long[] samples)
+    {
+        var memory = (long*)NativeMemory.AlignedAlloc(256, 128);
+        try
+        {
+            memory[0] = memory[16] = 0;
+            long* ping = memory, pong = memory + 16;
+            var count = samples.Length;
+            var server = new Thread(() =>
+            {
+                for (long i = 1; i <= count; i++)
+                {
+                    while (Volatile.Read(ref *ping) != i)
+                    {
+                    }
+                    Volatile.Write(ref *pong, i);
+                }
+            });
+            server.Start();
+            for (long i = 1; i <= count; i++)
+            {
+                var start = Stopwatch.GetTimestamp();
+                Volatile.Write(ref *ping, i);
+                while (Volatile.Read(ref *pong) != i)
+                {
+                }
+                samples[i - 1] = Stopwatch.GetTimestamp() - start;
+            }
+            server.Join();
+        }
+        finally
+        {
+            NativeMemory.AlignedFree(memory);
+        }
+    }
+
+    private static void Ring(long[] samples, bool lazy)
+    {
+        using var window = SharedWindow.Create(WindowOptions.WithCapacity(1 << 20));
+        var toServer = window.GetRing(0);
+        var toClient = window.GetRing(1);
+        var count = samples.Length;
+        var server = new Thread(() =>
+        {
+            var reader = toServer.CreateReader();
+            var writer = toClient.CreateWriter();
+            var doorbell = new Doorbell(writer, window.GetInterruptPage(0), window.GetVector(0));
+            Span<byte> buffer = stackalloc byte[Size];
+            for (var i = 0; i < count; i++)
+            {
+                ReadOne(reader, buffer, lazy);
+                while (!writer.TryWrite(buffer, (int)RecordFraming.Unfragmented))
+                {
+                }
+                doorbell.Ring();
+            }
+        });
+        var clientReader = toClient.CreateReader();
+        var clientWriter = toServer.CreateWriter();
+        var clientDoorbell = new Doorbell(clientWriter, window.GetInterruptPage(1), window.GetVector(1));
+        server.Start();
+        Span<byte> message = stackalloc byte[Size];
+        for (var i = 0; i < count; i++)
+        {
+            var start = Stopwatch.GetTimestamp();
+            while (!clientWriter.TryWrite(message, (int)RecordFraming.Unfragmented))
+            {
+            }
+            clientDoorbell.Ring();
+            ReadOne(clientReader, message, lazy);
+            samples[i] = Stopwatch.GetTimestamp() - start;
+        }
+        server.Join();
+
+        static void ReadOne(RingReader reader, Span<byte> buffer, bool lazy)
+        {
+            ReadOnlySpan<byte> payload;
+            while (!reader.TryPeek(out _, out payload))
+            {
+            }
+            payload.CopyTo(buffer);
+            if (lazy)
+            {
+                // Experiment: what the consumer's per-message clear and head store cost (space returned every 64 records).
+                reader.Consume(publish: false);
+                if ((reader.Position & 4095) == 0)
+                {
+                    reader.PublishHead();
+                }
+            }
+            else
+            {
+                reader.ConsumeLazily();
+            }
+        }
+    }
+
+    /// <summary>The channel's engine without IicChannel's role gates: WindowEndpoint.Send / TryReceive.</summary>
+    private static void Endpoint(long[] samples)
+    {
+        var (client, server) = IicChannel.CreatePair(new ChannelOptions { WaitStrategy = WaitStrategy.BusySpin });
+        using (client)
+        using (server)
+        {
+            var count = samples.Length;
+            var echo = new Thread(() =>
+            {
+                Span<byte> buffer = stackalloc byte[Size];
+                for (var i = 0; i < count; i++)
+                {
+                    server.Endpoint.TryReceive(buffer, out _, long.MaxValue);
+                    server.Endpoint.Send(buffer, long.MaxValue);
+                }
+            });
+            echo.Start();
+            Span<byte> message = stackalloc byte[Size];
+            for (var i = 0; i < count; i++)
+            {
+                var start = Stopwatch.GetTimestamp();
+                client.Endpoint.Send(message, long.MaxValue);
+                client.Endpoint.TryReceive(message, out _, long.MaxValue);
+                samples[i] = Stopwatch.GetTimestamp() - start;
+            }
+            echo.Join();
+        }
+    }
+
+    private static void Channel(long[] samples, bool single, bool claim)
+    {
+        var options = new ChannelOptions { WaitStrategy = WaitStrategy.BusySpin, SingleReader = single, SingleWriter = single };
+        var (client, server) = IicChannel.CreatePair(options);
+        using (client)
+        using (server)
+        {
+            var count = samples.Length;
+            var echo = new Thread(() =>
+            {
+                Span<byte> buffer = stackalloc byte[Size];
+                for (var i = 0; i < count; i++)
+                {
+                    if (claim)
+                    {
+                        PollOne(server);
+                        ClaimOne(server);
+                    }
+                    else
+                    {
+                        server.TryReceive(buffer, out _, TimeSpan.FromSeconds(30));
+                        server.Send(buffer);
+                    }
+                }
+            });
+            echo.Start();
+            Span<byte> message = stackalloc byte[Size];
+            for (var i = 0; i < count; i++)
+            {
+                var start = Stopwatch.GetTimestamp();
+                if (claim)
+                {
+                    ClaimOne(client);
+                    PollOne(client);
+                }
+                else
+                {
+                    client.Send(message);
+                    client.TryReceive(message, out _, TimeSpan.FromSeconds(30));
+                }
+                samples[i] = Stopwatch.GetTimestamp() - start;
+            }
+            echo.Join();
+        }
+
+        static void PollOne(IicChannel channel)
+        {
+            var handler = new Touch();
+            while (channel.Poll(ref handler, 1) == 0)
+            {
+            }
+        }
+
+        static void ClaimOne(IicChannel channel)
+        {
+            ChannelClaim claim;
+            while (!channel.TryClaim(Size, out claim))
+            {
+            }
+            claim.Span[0] = 1;
+            claim.Commit();
+        }
+    }
+
+    private struct Touch : IMessageHandler
+    {
+        public int Sum;
+
+        public void OnMessage(ReadOnlySpan<byte> message) => Sum += message[0] + message[^1];
+    }
+}
