@@ -6,7 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace IIC.Grpc.Server;
 
 /// <summary>
-/// One call of a bound method: reads requests, runs the service method (its instance resolved from a DI scope made
+/// One call of a bound method: reads requests, runs the service method (its instance resolved, when it needs one, from a DI scope made
 /// for this call, as Grpc.AspNetCore does), writes responses, and ends with status and trailers.
 /// </summary>
 internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAccessedMembers(ServiceBinder.ServiceMembers)] TService, TRequest, TResponse> : ServerCallBase, IAsyncStreamReader<TRequest>, IServerStreamWriter<TResponse>, IThreadPoolWorkItem
