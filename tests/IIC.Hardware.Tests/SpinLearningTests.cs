@@ -26,15 +26,16 @@ public sealed class SpinLearningTests
         learning.LearnSpin(25 * s_micro, handoff: true);
         Assert.True(learning.Contended);
 
-        // Contended: every wait offers the CPU from its start, and every ContendedParkInterval-th parks at once.
-        var parks = 0;
-        for (var i = 0; i < 4 * SpinLearning.ContendedParkInterval; i++)
+        // Contended: every wait offers the CPU from its start; one parks at once after ContendedParkInterval waits, and
+        // while the pair stays together the interval doubles (32, 64, 128, ... up to MaxContendedParkInterval).
+        var parkedAt = new List<int>();
+        for (var i = 1; i <= 4 * SpinLearning.MaxContendedParkInterval; i++)
         {
             var budget = learning.NextBudgetTicks(out yieldAtOnce);
             Assert.True(yieldAtOnce);
             if (budget == 0)
             {
-                parks++;
+                parkedAt.Add(i);
                 learning.LearnPark(8 * s_micro);
             }
             else
@@ -42,7 +43,8 @@ public sealed class SpinLearningTests
                 learning.LearnSpin(8 * s_micro, handoff: true);
             }
         }
-        Assert.Equal(4, parks);
+        int[] expected = [32, 32 + 64, 96 + 128, 224 + 256, 480 + 512, 992 + 1024, 2016 + 1024, 3040 + 1024];
+        Assert.Equal(expected, parkedAt);
         Assert.True(learning.Contended);
 
         // Data that arrives while this thread holds its CPU (the peer runs elsewhere now): back to plain spinning.
@@ -55,6 +57,16 @@ public sealed class SpinLearningTests
         Assert.False(learning.Contended);
         Assert.True(learning.NextBudgetTicks(out yieldAtOnce) > 0);
         Assert.False(yieldAtOnce);
+
+        // Entering again starts from the short interval.
+        learning.LearnSpin(25 * s_micro, handoff: true);
+        learning.LearnSpin(25 * s_micro, handoff: true);
+        Assert.True(learning.Contended);
+        for (var i = 1; i < SpinLearning.ContendedParkInterval; i++)
+        {
+            Assert.True(learning.NextBudgetTicks(out _) > 0);
+        }
+        Assert.Equal(0, learning.NextBudgetTicks(out _));
     }
 
     [Fact]

@@ -13,9 +13,11 @@ namespace IIC.Hardware;
 /// <para>CPU rule (issue 16): when the data keeps arriving only while this thread has given its CPU away (a yield that
 /// let another thread run, after which the data was there), the peer runs on this thread's CPU. Spinning then only
 /// delays the peer: the waiter enters <see cref="Contended"/> mode, in which it offers the CPU after every round of
-/// checks instead of after 20 µs, and parks every <see cref="ContendedParkInterval"/>-th wait, because a yield never
-/// moves a thread to another CPU while a sleep and its wake-up let the kernel place it on an idle one. It leaves the mode
-/// after <see cref="CalmWaitsToLeave"/> waits in a row whose data came while it held its CPU.</para>
+/// checks instead of after 20 µs, and parks once after <see cref="ContendedParkInterval"/> waits, because a yield never
+/// moves a thread to another CPU while a sleep and its wake-up let the kernel place it on an idle one; each park that did
+/// not end the mode doubles the interval, up to <see cref="MaxContendedParkInterval"/> (a pair that cannot be separated,
+/// on a busy or single-CPU box, parks ever more rarely). It leaves the mode after <see cref="CalmWaitsToLeave"/> waits in
+/// a row whose data came while it held its CPU.</para>
 /// </summary>
 internal sealed class SpinLearning
 {
@@ -25,8 +27,11 @@ internal sealed class SpinLearning
     /// <summary>Waits in a row served without a hand-off before contended mode ends.</summary>
     public const int CalmWaitsToLeave = 8;
 
-    /// <summary>In contended mode, every this many waits one parks at once (a chance to be woken onto an idle CPU).</summary>
+    /// <summary>In contended mode, the first park at once comes after this many waits (a chance to be woken onto an idle CPU).</summary>
     public const int ContendedParkInterval = 32;
+
+    /// <summary>The longest interval between contended parks (it doubles after each park that did not end the mode).</summary>
+    public const int MaxContendedParkInterval = 1024;
 
     private const int EwmaShift = 3; // alpha = 1/8
     private const int PayoffShift = 10;
@@ -41,6 +46,7 @@ internal sealed class SpinLearning
     private int _handoffStreak;
     private int _calmStreak;
     private int _contendedWaits;
+    private int _parkInterval = ContendedParkInterval;
 
     /// <summary>Creates the learning of a receiver whose spins never exceed <paramref name="maxBudgetTicks"/>.</summary>
     public SpinLearning(long maxBudgetTicks) => _maxBudgetTicks = maxBudgetTicks;
@@ -67,8 +73,10 @@ internal sealed class SpinLearning
     public long NextBudgetTicks(out bool yieldAtOnce)
     {
         yieldAtOnce = Contended;
-        if (Contended && ++_contendedWaits % ContendedParkInterval == 0)
+        if (Contended && ++_contendedWaits >= _parkInterval)
         {
+            _contendedWaits = 0;
+            _parkInterval = Math.Min(2 * _parkInterval, MaxContendedParkInterval); // if this park does not separate us, wait longer for the next
             return 0;
         }
         return BudgetTicks;
@@ -84,6 +92,7 @@ internal sealed class SpinLearning
             {
                 Contended = true;
                 _contendedWaits = 0;
+                _parkInterval = ContendedParkInterval;
             }
         }
         else
