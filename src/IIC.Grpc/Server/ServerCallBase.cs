@@ -14,6 +14,7 @@ internal abstract class ServerCallBase : ServerCallContext
     // and registering it was part of the ~23 µs a cold call spent opening (perf/RESULTS.md, issue 16).
     private CancellationTokenSource? _cancellation;
     private int _finished; // Finish ran: the token source (if any) is disposed
+    private readonly Timer? _deadlineTimer;
     private readonly string _method;
     private readonly string _host;
     private readonly DateTime _deadline;
@@ -36,7 +37,12 @@ internal abstract class ServerCallBase : ServerCallContext
         {
             var timeout = TimeSpan.FromMicroseconds(timeoutMicroseconds);
             _deadline = DateTime.UtcNow + timeout;
-            EnsureCancellation().CancelAfter(timeout);
+            // Our own timer rather than CancelAfter: it marks the deadline *before* the token fires. Token callbacks run
+            // in reverse order of registration, so a flag set by a callback registered here would be set after the
+            // handler's own (registered later) had already ended it, and the call reported Unknown instead of
+            // DeadlineExceeded.
+            EnsureCancellation();
+            _deadlineTimer = new Timer(static s => ((ServerCallBase)s!).OnDeadline(), this, timeout, Timeout.InfiniteTimeSpan);
         }
         else
         {
@@ -119,15 +125,18 @@ internal abstract class ServerCallBase : ServerCallContext
         return made;
     }
 
-    /// <summary>The token fired: a deadline when the client is still there.</summary>
-    private void OnCancelled()
+    /// <summary>The deadline passed: mark it (unless the client already left), then fire the token.</summary>
+    private void OnDeadline()
     {
-        if (!ClientGone && _deadline != DateTime.MaxValue && DateTime.UtcNow >= _deadline)
+        if (!ClientGone)
         {
             Volatile.Write(ref _deadlineExceeded, 1);
         }
-        OnTokenCancelled();
+        CancelSafely();
     }
+
+    /// <summary>The token fired (deadline or client gone).</summary>
+    private void OnCancelled() => OnTokenCancelled();
 
     /// <summary>Ends waits on the request stream when the token fires.</summary>
     protected abstract void OnTokenCancelled();
@@ -210,6 +219,7 @@ internal abstract class ServerCallBase : ServerCallContext
             FrameBuilder.Return(response);
         }
         Volatile.Write(ref _finished, 1);
+        _deadlineTimer?.Dispose();
         Volatile.Read(ref _cancellation)?.Dispose();
     }
 
