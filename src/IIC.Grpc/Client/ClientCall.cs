@@ -241,7 +241,7 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
             }
             if (_headers is null)
             {
-                _headers = new Metadata();
+                _headers = Metadata.Empty; // implied by the first message: none were sent
                 headersSource = _headersSource;
             }
             if (_responses is not null)
@@ -278,7 +278,7 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
             sendCancel = local && _started && !connectionLost;
             registered = _registered;
             headersSource = _headersSource;
-            headers = _headers ??= _localFailure ? null : new Metadata();
+            headers = _headers ??= _localFailure ? null : Metadata.Empty;
             single = _single;
             hasSingle = _hasSingle;
             _hasSingle = false;

@@ -77,7 +77,7 @@ internal sealed class ClientConnection : CallConnection
             case FrameType.ResponseHeaders:
             {
                 var reader = new FrameReader(body);
-                var headers = MetadataCodec.Read(ref reader);
+                var headers = MetadataCodec.Read(ref reader, shareEmpty: true);
                 call?.OnResponseHeaders(headers);
                 return;
             }
@@ -95,7 +95,7 @@ internal sealed class ClientConnection : CallConnection
                 var reader = new FrameReader(body);
                 var code = reader.ReadInt32();
                 var detail = reader.ReadLongString();
-                var trailers = MetadataCodec.Read(ref reader);
+                var trailers = MetadataCodec.Read(ref reader, shareEmpty: true);
                 call?.OnTrailers(new Status((StatusCode)code, detail), trailers);
                 return;
             }

@@ -38,12 +38,19 @@ internal static class MetadataCodec
         }
     }
 
-    /// <summary>Reads a metadata block; an empty one gives a fresh empty <see cref="Metadata"/>.</summary>
+    /// <summary>
+    /// Reads a metadata block; an empty one gives a fresh empty <see cref="Metadata"/>, or the shared read-only
+    /// <see cref="Metadata.Empty"/> with <paramref name="shareEmpty"/> (the client's received headers and trailers).
+    /// </summary>
     /// <exception cref="InvalidDataException">The block is malformed.</exception>
-    public static Metadata Read(ref FrameReader reader)
+    public static Metadata Read(ref FrameReader reader, bool shareEmpty = false)
     {
-        var metadata = new Metadata();
         var count = reader.ReadUInt16();
+        if (count == 0 && shareEmpty)
+        {
+            return Metadata.Empty; // read-only: what a client receives is for reading, and most calls carry none
+        }
+        var metadata = new Metadata();
         for (var i = 0; i < count; i++)
         {
             var binary = reader.ReadByte() != 0;

@@ -26,16 +26,16 @@ public sealed class IicGrpcServer : IHostedService, IDisposable
     private Task? _acceptLoop;
 
     private readonly IicPartitionHost? _ownPartitions;
-    private readonly IServiceScopeFactory _scopes;
+    private readonly IServiceProvider _services;
 
     /// <summary>
     /// Made by the DI container. The partition (and embedded hypervisor) is the one IIC.AspNetCore's
     /// <c>UseIicTransport</c> registered, if any, so Kestrel over IICFast and the native path share one; otherwise
     /// this server attaches its own from <see cref="IicGrpcServerOptions.Transport"/>.
     /// </summary>
-    internal IicGrpcServer(IicGrpcServerOptions options, IicPartitionHost? sharedPartitions, ServiceRegistry registry, IServiceScopeFactory scopes, ILogger<IicGrpcServer> logger)
+    internal IicGrpcServer(IicGrpcServerOptions options, IicPartitionHost? sharedPartitions, ServiceRegistry registry, IServiceProvider services, ILogger<IicGrpcServer> logger)
     {
-        _scopes = scopes;
+        _services = services;
         _options = options;
         _options.Validate();
         _partitions = sharedPartitions ?? (_ownPartitions = new IicPartitionHost(options.Transport));
@@ -50,7 +50,7 @@ public sealed class IicGrpcServer : IHostedService, IDisposable
     /// <exception cref="IIC.Hardware.HypervisorException">The hypervisor is not reachable or refused the service.</exception>
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        var methods = _registry.Build(_scopes, new ServerSettings(_options.MaxSendMessageSize ?? int.MaxValue, _options.MaxReceiveMessageSize ?? int.MaxValue, _options.EnableDetailedErrors, _options.RunHandlersInline, _log));
+        var methods = _registry.Build(_services, new ServerSettings(_options.MaxSendMessageSize ?? int.MaxValue, _options.MaxReceiveMessageSize ?? int.MaxValue, _options.EnableDetailedErrors, _options.RunHandlersInline, _log));
         _listener = IicListener.Listen(_partitions.GetPartition(), ServiceName, _options.ChannelOptions);
         _log.Listening(ServiceName, methods.Count);
         _acceptLoop = Task.Run(() => AcceptLoopAsync(methods), CancellationToken.None);

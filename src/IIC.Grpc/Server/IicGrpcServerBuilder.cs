@@ -20,7 +20,9 @@ public sealed class IicGrpcServerBuilder
     /// <summary>
     /// Serves <typeparamref name="TService"/>, a class derived from a Grpc.Tools generated service base (the same class
     /// Grpc.AspNetCore's <c>MapGrpcService</c> takes). Each call gets the instance from its own DI scope when the type is
-    /// registered, else a new one made with its constructor's dependencies and disposed after the call.
+    /// registered, else a new one made with its constructor's dependencies and disposed after the call. No scope is made
+    /// when none is needed: a singleton registration is resolved once, and an unregistered service whose only constructor
+    /// takes nothing is made per call without one.
     /// </summary>
     /// <returns>This builder.</returns>
     public IicGrpcServerBuilder AddService<[DynamicallyAccessedMembers(ServiceBinder.ServiceMembers)] TService>()

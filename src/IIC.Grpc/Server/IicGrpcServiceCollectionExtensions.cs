@@ -30,10 +30,10 @@ public static class IicGrpcServiceCollectionExtensions
         }
         var options = new IicGrpcServerOptions();
         configure(options);
-        var registry = new ServiceRegistry();
+        var registry = new ServiceRegistry(services);
         services.AddLogging();
         services.AddSingleton(sp => new IicGrpcServer(options, sp.GetService<IicPartitionHost>(), registry,
-            sp.GetRequiredService<IServiceScopeFactory>(), sp.GetRequiredService<ILogger<IicGrpcServer>>()));
+            sp, sp.GetRequiredService<ILogger<IicGrpcServer>>()));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, IicGrpcServer>(sp => sp.GetRequiredService<IicGrpcServer>()));
         return new IicGrpcServerBuilder(services, registry);
     }

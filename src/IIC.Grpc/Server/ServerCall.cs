@@ -6,10 +6,10 @@ using Microsoft.Extensions.DependencyInjection;
 namespace IIC.Grpc.Server;
 
 /// <summary>
-/// One call of a bound method: reads requests, runs the service method (its instance resolved from a DI scope made
+/// One call of a bound method: reads requests, runs the service method (its instance resolved, when it needs one, from a DI scope made
 /// for this call, as Grpc.AspNetCore does), writes responses, and ends with status and trailers.
 /// </summary>
-internal sealed class ServerCall<TService, TRequest, TResponse> : ServerCallBase, IAsyncStreamReader<TRequest>, IServerStreamWriter<TResponse>, IThreadPoolWorkItem
+internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAccessedMembers(ServiceBinder.ServiceMembers)] TService, TRequest, TResponse> : ServerCallBase, IAsyncStreamReader<TRequest>, IServerStreamWriter<TResponse>, IThreadPoolWorkItem
     where TService : class
     where TRequest : class
     where TResponse : class
@@ -82,12 +82,13 @@ internal sealed class ServerCall<TService, TRequest, TResponse> : ServerCallBase
     {
         Status status;
         FrameBuilder? single = null; // the single response, sent with the trailers
-        var scope = _handler.Services.CreateAsyncScope();
+        var activator = _handler.Activator;
+        var scope = activator.NeedsScope ? _handler.Services.CreateAsyncScope() : default;
         TService? service = null;
         var created = false;
         try
         {
-            (service, created) = _handler.Activate(scope.ServiceProvider);
+            (service, created) = activator.Activate(activator.NeedsScope ? scope.ServiceProvider : null);
             switch (_handler.Type)
             {
                 case MethodType.Unary:
@@ -129,7 +130,10 @@ internal sealed class ServerCall<TService, TRequest, TResponse> : ServerCallBase
             {
                 await Dispose(service!).ConfigureAwait(false);
             }
-            await scope.DisposeAsync().ConfigureAwait(false);
+            if (activator.NeedsScope)
+            {
+                await scope.DisposeAsync().ConfigureAwait(false);
+            }
         }
         Finish(status, single);
     }
@@ -186,7 +190,7 @@ internal sealed class ServerCall<TService, TRequest, TResponse> : ServerCallBase
 
     public Task WriteAsync(TResponse message)
     {
-        if (ClientGone || CancellationToken.IsCancellationRequested)
+        if (IsCancelled)
         {
             return Task.FromException(new OperationCanceledException("The call was cancelled: its client cancelled, went away, or the deadline passed.", CancellationToken));
         }

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Grpc.Core;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -8,8 +9,8 @@ namespace IIC.Grpc.Server;
 /// instance, and how instances are made (from the call's DI scope if registered, else created with its constructor
 /// dependencies and disposed after the call, as Grpc.AspNetCore's default activator does).
 /// </summary>
-internal sealed class ServerMethod<TService, TRequest, TResponse>(
-    Method<TRequest, TResponse> method, IServiceScopeFactory services, ObjectFactory factory, ServerSettings settings)
+internal sealed class ServerMethod<[DynamicallyAccessedMembers(ServiceBinder.ServiceMembers)] TService, TRequest, TResponse>(
+    Method<TRequest, TResponse> method, IServiceScopeFactory services, ServiceActivator<TService> activator, ServerSettings settings)
     : ServerMethod(method.FullName, method.Type)
     where TService : class
     where TRequest : class
@@ -35,9 +36,8 @@ internal sealed class ServerMethod<TService, TRequest, TResponse>(
 
     public Func<TService, IAsyncStreamReader<TRequest>, IServerStreamWriter<TResponse>, ServerCallContext, Task>? DuplexStreaming { get; init; }
 
-    /// <summary>The service instance for one call, and whether this call created it (and so disposes it).</summary>
-    public (TService Service, bool Created) Activate(IServiceProvider scope)
-        => scope.GetService<TService>() is { } registered ? (registered, false) : ((TService)factory(scope, null), true);
+    /// <summary>How a call gets its service instance (and whether it needs a DI scope for it).</summary>
+    public ServiceActivator<TService> Activator { get; } = activator;
 
     public override ServerCallBase CreateCall(ServerConnection connection, uint streamId, Metadata requestHeaders, long timeoutMicroseconds)
         => new ServerCall<TService, TRequest, TResponse>(this, connection, streamId, requestHeaders, timeoutMicroseconds);

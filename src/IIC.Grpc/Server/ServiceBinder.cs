@@ -12,33 +12,32 @@ namespace IIC.Grpc.Server;
 /// resolved from its own DI scope.
 /// </summary>
 internal sealed class ServiceBinder<[DynamicallyAccessedMembers(ServiceBinder.ServiceMembers)] TService>(
-    IServiceScopeFactory services, ServerSettings settings, Dictionary<string, ServerMethod> methods) : ServiceBinderBase
+    ServiceActivator<TService> activator, IServiceScopeFactory services, ServerSettings settings, Dictionary<string, ServerMethod> methods) : ServiceBinderBase
     where TService : class
 {
-    private readonly ObjectFactory _factory = ActivatorUtilities.CreateFactory(typeof(TService), []);
 
     public override void AddMethod<TRequest, TResponse>(Method<TRequest, TResponse> method, UnaryServerMethod<TRequest, TResponse>? handler)
-        => Add(new ServerMethod<TService, TRequest, TResponse>(method, services, _factory, settings)
+        => Add(new ServerMethod<TService, TRequest, TResponse>(method, services, activator, settings)
         {
             Unary = Bind<Func<TService, TRequest, ServerCallContext, Task<TResponse>>>(method.Name, typeof(TRequest), typeof(ServerCallContext)),
         });
 
     public override void AddMethod<TRequest, TResponse>(Method<TRequest, TResponse> method, ServerStreamingServerMethod<TRequest, TResponse>? handler)
-        => Add(new ServerMethod<TService, TRequest, TResponse>(method, services, _factory, settings)
+        => Add(new ServerMethod<TService, TRequest, TResponse>(method, services, activator, settings)
         {
             ServerStreaming = Bind<Func<TService, TRequest, IServerStreamWriter<TResponse>, ServerCallContext, Task>>(
                 method.Name, typeof(TRequest), typeof(IServerStreamWriter<TResponse>), typeof(ServerCallContext)),
         });
 
     public override void AddMethod<TRequest, TResponse>(Method<TRequest, TResponse> method, ClientStreamingServerMethod<TRequest, TResponse>? handler)
-        => Add(new ServerMethod<TService, TRequest, TResponse>(method, services, _factory, settings)
+        => Add(new ServerMethod<TService, TRequest, TResponse>(method, services, activator, settings)
         {
             ClientStreaming = Bind<Func<TService, IAsyncStreamReader<TRequest>, ServerCallContext, Task<TResponse>>>(
                 method.Name, typeof(IAsyncStreamReader<TRequest>), typeof(ServerCallContext)),
         });
 
     public override void AddMethod<TRequest, TResponse>(Method<TRequest, TResponse> method, DuplexStreamingServerMethod<TRequest, TResponse>? handler)
-        => Add(new ServerMethod<TService, TRequest, TResponse>(method, services, _factory, settings)
+        => Add(new ServerMethod<TService, TRequest, TResponse>(method, services, activator, settings)
         {
             DuplexStreaming = Bind<Func<TService, IAsyncStreamReader<TRequest>, IServerStreamWriter<TResponse>, ServerCallContext, Task>>(
                 method.Name, typeof(IAsyncStreamReader<TRequest>), typeof(IServerStreamWriter<TResponse>), typeof(ServerCallContext)),
@@ -71,7 +70,7 @@ internal static class ServiceBinder
     /// <summary>Finds the generated <c>BindService(ServiceBinderBase, TBase)</c> through <see cref="BindServiceMethodAttribute"/> on a base class and calls it with a null instance.</summary>
     [UnconditionalSuppressMessage("Trimming", "IL2075", Justification = "BindServiceMethodAttribute's BindType is the generated service class; Grpc.Tools generates BindService as a public static method on it, which the attribute's constructor preserves.")]
     [UnconditionalSuppressMessage("Trimming", "IL2070", Justification = "Same as above.")]
-    public static void Bind<[DynamicallyAccessedMembers(ServiceMembers)] TService>(IServiceScopeFactory services, ServerSettings settings, Dictionary<string, ServerMethod> methods)
+    public static void Bind<[DynamicallyAccessedMembers(ServiceMembers)] TService>(ServiceActivator<TService> activator, IServiceScopeFactory services, ServerSettings settings, Dictionary<string, ServerMethod> methods)
         where TService : class
     {
         var attribute = typeof(TService).GetCustomAttribute<BindServiceMethodAttribute>(inherit: true)
@@ -79,6 +78,6 @@ internal static class ServiceBinder
         var bind = attribute.BindType.GetMethods(BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Static)
             .FirstOrDefault(m => m.Name == attribute.BindMethodName && m.GetParameters() is [{ } first, _] && first.ParameterType == typeof(ServiceBinderBase))
             ?? throw new InvalidOperationException($"{attribute.BindType.Name} has no {attribute.BindMethodName}(ServiceBinderBase, service) method.");
-        bind.Invoke(null, [new ServiceBinder<TService>(services, settings, methods), null]);
+        bind.Invoke(null, [new ServiceBinder<TService>(activator, services, settings, methods), null]);
     }
 }

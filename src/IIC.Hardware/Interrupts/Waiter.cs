@@ -17,15 +17,15 @@ namespace IIC.Hardware;
 /// <see cref="WaitStrategy.MaxSpinBudget"/>, scaled by the share of recent waits such a spin would have caught
 /// (on an oversubscribed machine spinning only steals the peer's CPU, so it degrades to parking and recovers
 /// when gaps shrink). After a park that timed out (real idleness) the gap estimate jumps,
-/// the next wait spins only briefly, and an idle receiver uses almost no CPU.</para>
+/// the next wait spins only briefly, and an idle receiver uses almost no CPU. When the data keeps arriving only while
+/// this thread has yielded its CPU (the peer shares it), it offers the CPU at once and parks now and then so the kernel
+/// can move it to an idle CPU (<see cref="SpinLearning"/>).</para>
 /// </summary>
 public sealed class Waiter
 {
-    private const int EwmaShift = 3; // alpha = 1/8
-    private const int PayoffShift = 10;
-    private static readonly long s_initialWakeLatencyTicks = Stopwatch.Frequency / 20_000; // 50 µs until measured
     private static readonly long s_yieldAfterTicks = Stopwatch.Frequency / 50_000; // 20 µs of spinning
     private static readonly long s_descheduledTicks = Stopwatch.Frequency / 20_000; // a yield that took 50 µs
+    private static readonly long s_handoffTicks = Stopwatch.Frequency / 500_000; // a yield that took 2 µs let another thread run
     private const int SlowYieldLimit = 3; // slow yields in one wait before an adaptive or spin-then-park receiver parks
     private const int PlainSpins = 1024; // checks without PAUSE before the paced loop: about 1-2 µs of L1 hits
     private static readonly long s_plainSpinTicks = Stopwatch.Frequency / 250_000; // 4 µs: budgets shorter than this skip the plain phase
@@ -38,9 +38,9 @@ public sealed class Waiter
     private readonly TimeSpan _parkTimeout;
 
     private readonly bool _pendingIsReadiness;
-    private long _wakeLatencyTicks = s_initialWakeLatencyTicks;
-    private long _gapTicks;
-    private long _payoff = 1L << PayoffShift; // fraction of recent waits a full spin would have caught, in 1/1024ths
+    private readonly SpinLearning _learning;
+    private bool _handedOff; // the last spin ended right after a yield that let another thread run
+    private long _arrivedAt; // the waker's stamp of the wake that ended the last park, 0 if none
 
     /// <summary>Creates a waiter that parks on <paramref name="page"/>.</summary>
     /// <param name="strategy">How to wait.</param>
@@ -70,7 +70,7 @@ public sealed class Waiter
         _fixedBudgetTicks = ToTicks(strategy.SpinBudget);
         _maxBudgetTicks = ToTicks(strategy.MaxSpinBudget);
         _parkTimeout = strategy.ParkTimeout;
-        _gapTicks = _wakeLatencyTicks;
+        _learning = new SpinLearning(_maxBudgetTicks);
     }
 
     /// <summary>The strategy.</summary>
@@ -99,7 +99,7 @@ public sealed class Waiter
     internal const int SpuriousWakeLimit = 64;
 
     /// <summary>The learned wake-up latency (time from a sender's doorbell to this thread running).</summary>
-    public TimeSpan WakeLatency => TimeSpan.FromSeconds((double)_wakeLatencyTicks / Stopwatch.Frequency);
+    public TimeSpan WakeLatency => TimeSpan.FromSeconds((double)_learning.WakeLatencyTicks / Stopwatch.Frequency);
 
     /// <summary>The most recent wake-up latency measured on a real wake, in Stopwatch ticks (0 if none yet).</summary>
     public long LastWakeLatencyTicks { get; private set; }
@@ -117,6 +117,9 @@ public sealed class Waiter
     /// <summary>The spin budget the next wait will use.</summary>
     public TimeSpan CurrentSpinBudget => TimeSpan.FromSeconds((double)BudgetTicks() / Stopwatch.Frequency);
 
+    /// <summary>The adaptive learning (for tests and diagnostics).</summary>
+    internal SpinLearning Learning => _learning;
+
     /// <summary>
     /// Waits until <paramref name="target"/> is ready or the deadline passes.
     /// </summary>
@@ -131,25 +134,36 @@ public sealed class Waiter
             return true;
         }
         var start = Stopwatch.GetTimestamp();
-        var budget = BudgetTicks();
-        if (budget > 0 && Spin(ref target, start, Math.Min(deadline, SaturatingAdd(start, budget))))
+        var adaptive = _strategy.Kind == WaitKind.Adaptive;
+        var yieldAtOnce = false;
+        var budget = adaptive ? _learning.NextBudgetTicks(out yieldAtOnce) : BudgetTicks();
+        _handedOff = false;
+        if (budget > 0 && Spin(ref target, start, Math.Min(deadline, SaturatingAdd(start, budget)), yieldAtOnce ? start : start + s_yieldAfterTicks))
         {
             SpinHits++;
-            if (_strategy.Kind == WaitKind.Adaptive)
+            if (adaptive)
             {
                 // Only the adaptive budget learns from gaps: the others skip the clock read, which would sit
                 // between the message's arrival and its delivery.
-                LearnGap(Stopwatch.GetTimestamp() - start);
+                _learning.LearnSpin(Stopwatch.GetTimestamp() - start, _handedOff);
             }
             return true;
         }
+        _arrivedAt = 0;
         var ready = Park(ref target, deadline);
-        LearnGap(Stopwatch.GetTimestamp() - start);
+        if (adaptive)
+        {
+            // Judged by when the data arrived (the waker's stamp, when it is this wait's), not when this thread woke:
+            // our own wake-up latency is no part of the gap a spin would have had to cover.
+            var end = Stopwatch.GetTimestamp();
+            var arrivedAt = _arrivedAt;
+            _learning.LearnPark((arrivedAt > start && arrivedAt <= end ? arrivedAt : end) - start);
+        }
         return ready;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool Spin<TTarget>(ref TTarget target, long start, long spinUntil)
+    private bool Spin<TTarget>(ref TTarget target, long start, long spinUntil, long yieldAfter)
         where TTarget : struct, IWaitTarget
     {
         // Past a short while, offer the CPU between rounds (sched_yield returns at once when nothing else wants
@@ -159,7 +173,6 @@ public sealed class Waiter
         // parking on it costs a kernel wake-up (40-90 µs here) on the next message: the intermittent ~45 µs tail
         // of issue 17. So only several slow yields in one wait end the spin, and a busy-spinning receiver never
         // parks on them at all (it asked never to sleep).
-        var yieldAfter = start + s_yieldAfterTicks;
         var slowYields = 0;
         var mayGiveUp = _strategy.Kind != WaitKind.BusySpin;
         // First a short run of plain loads (an L1 hit each until the peer's store invalidates the line), as the raw
@@ -167,17 +180,21 @@ public sealed class Waiter
         // 40-50 ns per round trip on this EPYC (a two-thread ring echo: 160-170 ns without, 210-230 ns with). A
         // small message's round trip ends in this phase; longer waits fall through to the PAUSE loop below, which
         // is kinder to an SMT sibling and to the hypervisor (PAUSE-loop exiting).
-        // Only when the budget covers it: a short adaptive budget stays short.
-        for (var i = spinUntil - start >= s_plainSpinTicks ? 0 : PlainSpins; i < PlainSpins; i++)
+        // Only when the budget covers it (a short adaptive budget stays short), and not when the peer shares our CPU
+        // (yieldAfter is the start: it can only answer once we offer the CPU).
+        for (var i = spinUntil - start >= s_plainSpinTicks && yieldAfter > start ? 0 : PlainSpins; i < PlainSpins; i++)
         {
             if (target.IsReady)
             {
                 return true;
             }
         }
+        // Checks per round between clock reads (and yields, once due): few when the peer shares our CPU, so that it
+        // gets the CPU soon after we start waiting.
+        var checks = yieldAfter > start ? 64 : 4;
         while (true)
         {
-            for (var i = 0; i < 64; i++)
+            for (var i = 0; i < checks; i++)
             {
                 if (target.IsReady)
                 {
@@ -193,7 +210,15 @@ public sealed class Waiter
             if (now >= yieldAfter)
             {
                 Thread.Yield();
-                if (Stopwatch.GetTimestamp() - now > s_descheduledTicks && mayGiveUp && ++slowYields >= SlowYieldLimit)
+                var took = Stopwatch.GetTimestamp() - now;
+                if (took > s_handoffTicks && target.IsReady)
+                {
+                    // Another thread ran in our place and the data is here now: most likely the peer, on our CPU
+                    // (the adaptive learning counts these; SpinLearning, "CPU rule").
+                    _handedOff = true;
+                    return true;
+                }
+                if (took > s_descheduledTicks && mayGiveUp && ++slowYields >= SlowYieldLimit)
                 {
                     // The CPU is oversubscribed: stop spinning; the caller parks if nothing came.
                     return target.IsReady;
@@ -246,7 +271,8 @@ public sealed class Waiter
                     continue;
                 }
                 var remaining = Deadline.AtTimestamp(deadline).Remaining; // infinite for long.MaxValue
-                var timeout = remaining != Timeout.InfiniteTimeSpan && remaining < _parkTimeout ? remaining : _parkTimeout;
+                var cutShort = remaining != Timeout.InfiniteTimeSpan && remaining < _parkTimeout;
+                var timeout = cutShort ? remaining : _parkTimeout;
                 Parks++;
                 var result = _site.Sleep(sequence, timeout);
                 if (!_pendingIsReadiness)
@@ -257,7 +283,12 @@ public sealed class Waiter
                 {
                     ParkTimeouts++;
                     spurious = 0;
-                    _gapTicks = Math.Max(_gapTicks, ToTicks(_parkTimeout)); // real idleness
+                    if (!cutShort)
+                    {
+                        // Real idleness: a whole park timeout went by. A park cut short by a near deadline (a demoted
+                        // group page's 1 ms poll, a caller's timeout) says nothing about how far off the data is.
+                        _learning.LearnIdle(ToTicks(_parkTimeout));
+                    }
                 }
                 else
                 {
@@ -275,52 +306,16 @@ public sealed class Waiter
         }
     }
 
-    private long BudgetTicks()
+    private long BudgetTicks() => _strategy.Kind switch
     {
-        switch (_strategy.Kind)
-        {
-            case WaitKind.BusySpin:
-                return long.MaxValue;
-            case WaitKind.Park:
-                return 0;
-            case WaitKind.SpinThenPark:
-                return _fixedBudgetTicks;
-            default:
-                // Scaled by how often a spin of that length would have caught the message: when the machine is
-                // oversubscribed the peer is descheduled for longer than any budget, spinning only steals its
-                // CPU, and the waiter degrades to parking; it recovers as soon as gaps shrink again.
-                return AdaptiveBudgetTicks() * _payoff >> PayoffShift;
-        }
-    }
-
-    private long AdaptiveBudgetTicks()
-    {
-        // Spin through gaps that are cheap next to a wake-up, or that fit the ceiling anyway (a wake-up is cheap on
-        // a busy machine whose CPUs never halt, yet a sleeping receiver still answers 10-100x later than a spinning one).
-        var wake = _wakeLatencyTicks;
-        var budget = _gapTicks < 20 * wake || _gapTicks < _maxBudgetTicks ? Math.Max(4 * wake, 2 * _gapTicks) : wake;
-        return Math.Min(budget, _maxBudgetTicks);
-    }
-
-    /// <summary>
-    /// Learns whether spinning pays: a wait "would have hit" when its data arrived within the full adaptive budget,
-    /// whether it actually spun or parked, so a waiter that parks still learns when spinning would pay again
-    /// (judging only real spins could never recover from a budget of zero: the collapse docs/architecture.md describes).
-    /// </summary>
-    private void LearnPayoff(long waitTicks)
-    {
-        var hit = waitTicks <= AdaptiveBudgetTicks() ? 1L << PayoffShift : 0;
-        _payoff += (hit - _payoff) >> EwmaShift;
-    }
-
-    private void LearnGap(long ticks)
-    {
-        if (_strategy.Kind == WaitKind.Adaptive)
-        {
-            LearnPayoff(ticks);
-        }
-        _gapTicks += (ticks - _gapTicks) >> EwmaShift;
-    }
+        WaitKind.BusySpin => long.MaxValue,
+        WaitKind.Park => 0,
+        WaitKind.SpinThenPark => _fixedBudgetTicks,
+        // Scaled by how often a spin of that length would have caught the message: when the machine is
+        // oversubscribed the peer is descheduled for longer than any budget, spinning only steals its
+        // CPU, and the waiter degrades to parking; it recovers as soon as gaps shrink again.
+        _ => _learning.BudgetTicks,
+    };
 
     private void LearnWakeLatency()
     {
@@ -329,7 +324,8 @@ public sealed class Waiter
         if (raisedAt > 0 && latency > 0 && latency < Stopwatch.Frequency / 100)
         {
             LastWakeLatencyTicks = latency;
-            _wakeLatencyTicks += (latency - _wakeLatencyTicks) >> EwmaShift;
+            _arrivedAt = raisedAt;
+            _learning.LearnWakeLatency(latency);
             if (WakeLatencyHistogram is { Enabled: true } histogram)
             {
                 var seconds = (double)latency / Stopwatch.Frequency;

@@ -1,0 +1,139 @@
+using System.Diagnostics;
+
+namespace IIC.Hardware;
+
+/// <summary>
+/// What an adaptive <see cref="Waiter"/> has learned, and the rule that turns it into the next wait's plan; fed with the
+/// outcome of each wait (factored out of the waiter so the rule can be driven with synthetic outcomes in tests).
+/// Not thread safe: it belongs to the receiving thread.
+/// <para>Time rule (docs/architecture.md, "Decisions"): spin for max(4 x wake latency, 2 x recent gap) while the gap is
+/// below 20 x the wake latency or below the ceiling, scaled by the share of recent waits such a spin would have caught.
+/// A park is judged by when its data arrived (the waker's stamp), not by when this thread woke: its own wake-up latency
+/// is not part of the gap a spin would have had to cover. Only a park that ran its whole park timeout is idleness.</para>
+/// <para>CPU rule (issue 16): when the data keeps arriving only while this thread has given its CPU away (a yield that
+/// let another thread run, after which the data was there), the peer runs on this thread's CPU. Spinning then only
+/// delays the peer: the waiter enters <see cref="Contended"/> mode, in which it offers the CPU after every round of
+/// checks instead of after 20 µs, and parks once after <see cref="ContendedParkInterval"/> waits, because a yield never
+/// moves a thread to another CPU while a sleep and its wake-up let the kernel place it on an idle one; each park that did
+/// not end the mode doubles the interval, up to <see cref="MaxContendedParkInterval"/> (a pair that cannot be separated,
+/// on a busy or single-CPU box, parks ever more rarely). It leaves the mode after <see cref="CalmWaitsToLeave"/> waits in
+/// a row whose data came while it held its CPU.</para>
+/// </summary>
+internal sealed class SpinLearning
+{
+    /// <summary>Waits in a row ended by a hand-off before the waiter takes its peer to share its CPU.</summary>
+    public const int HandoffsToEnter = 2;
+
+    /// <summary>Waits in a row served without a hand-off before contended mode ends.</summary>
+    public const int CalmWaitsToLeave = 8;
+
+    /// <summary>In contended mode, the first park at once comes after this many waits (a chance to be woken onto an idle CPU).</summary>
+    public const int ContendedParkInterval = 32;
+
+    /// <summary>The longest interval between contended parks (it doubles after each park that did not end the mode).</summary>
+    public const int MaxContendedParkInterval = 1024;
+
+    private const int EwmaShift = 3; // alpha = 1/8
+    private const int PayoffShift = 10;
+
+    /// <summary>Assumed wake-up latency until one is measured: 50 µs.</summary>
+    public static readonly long InitialWakeLatencyTicks = Stopwatch.Frequency / 20_000;
+
+    private readonly long _maxBudgetTicks;
+    private long _wakeLatencyTicks = InitialWakeLatencyTicks;
+    private long _gapTicks = InitialWakeLatencyTicks;
+    private long _payoff = 1L << PayoffShift; // fraction of recent waits a full spin would have caught, in 1/1024ths
+    private int _handoffStreak;
+    private int _calmStreak;
+    private int _contendedWaits;
+    private int _parkInterval = ContendedParkInterval;
+
+    /// <summary>Creates the learning of a receiver whose spins never exceed <paramref name="maxBudgetTicks"/>.</summary>
+    public SpinLearning(long maxBudgetTicks) => _maxBudgetTicks = maxBudgetTicks;
+
+    /// <summary>The learned wake-up latency (a sender's doorbell to this thread running), in Stopwatch ticks.</summary>
+    public long WakeLatencyTicks => _wakeLatencyTicks;
+
+    /// <summary>The learned gap between the start of a wait and its data's arrival, in Stopwatch ticks.</summary>
+    public long GapTicks => _gapTicks;
+
+    /// <summary>The share of recent waits a full spin would have caught, in 1/1024ths.</summary>
+    public long Payoff => _payoff;
+
+    /// <summary>Whether the peer seems to share this thread's CPU (see the class remarks).</summary>
+    public bool Contended { get; private set; }
+
+    /// <summary>The spin budget the next wait would use, in Stopwatch ticks (no side effect: for gauges).</summary>
+    public long BudgetTicks => FullBudgetTicks() * _payoff >> PayoffShift;
+
+    /// <summary>
+    /// The plan of the next wait: its spin budget (0: park at once) and whether to offer the CPU from the start. Called
+    /// once per wait that does not find its data at once.
+    /// </summary>
+    public long NextBudgetTicks(out bool yieldAtOnce)
+    {
+        yieldAtOnce = Contended;
+        if (Contended && ++_contendedWaits >= _parkInterval)
+        {
+            _contendedWaits = 0;
+            _parkInterval = Math.Min(2 * _parkInterval, MaxContendedParkInterval); // if this park does not separate us, wait longer for the next
+            return 0;
+        }
+        return BudgetTicks;
+    }
+
+    /// <summary>A wait ended while spinning after <paramref name="waitTicks"/>; <paramref name="handoff"/>: right after a yield that let another thread run.</summary>
+    public void LearnSpin(long waitTicks, bool handoff)
+    {
+        if (handoff)
+        {
+            _calmStreak = 0;
+            if (++_handoffStreak >= HandoffsToEnter && !Contended)
+            {
+                Contended = true;
+                _contendedWaits = 0;
+                _parkInterval = ContendedParkInterval;
+            }
+        }
+        else
+        {
+            _handoffStreak = 0;
+            if (Contended && ++_calmStreak >= CalmWaitsToLeave)
+            {
+                Contended = false;
+            }
+        }
+        LearnGap(waitTicks);
+    }
+
+    /// <summary>A wait parked; its data arrived (or it gave up) <paramref name="arrivalTicks"/> after the wait began.</summary>
+    public void LearnPark(long arrivalTicks) => LearnGap(arrivalTicks);
+
+    /// <summary>A park ran its whole park timeout with nothing: real idleness; the next wait spins only briefly.</summary>
+    public void LearnIdle(long parkTimeoutTicks) => _gapTicks = Math.Max(_gapTicks, parkTimeoutTicks);
+
+    /// <summary>A real wake measured <paramref name="latencyTicks"/> from the waker's stamp (already validated).</summary>
+    public void LearnWakeLatency(long latencyTicks) => _wakeLatencyTicks += (latencyTicks - _wakeLatencyTicks) >> EwmaShift;
+
+    /// <summary>The budget before the payoff scaling.</summary>
+    private long FullBudgetTicks()
+    {
+        // Spin through gaps that are cheap next to a wake-up, or that fit the ceiling anyway (a wake-up is cheap on
+        // a busy machine whose CPUs never halt, yet a sleeping receiver still answers 10-100x later than a spinning one).
+        var wake = _wakeLatencyTicks;
+        var budget = _gapTicks < 20 * wake || _gapTicks < _maxBudgetTicks ? Math.Max(4 * wake, 2 * _gapTicks) : wake;
+        return Math.Min(budget, _maxBudgetTicks);
+    }
+
+    /// <summary>
+    /// Learns whether spinning pays: a wait "would have hit" when its data arrived within the full budget, whether it
+    /// actually spun or parked, so a waiter that parks still learns when spinning would pay again (judging only real
+    /// spins could never recover from a budget of zero: the collapse docs/architecture.md describes).
+    /// </summary>
+    private void LearnGap(long ticks)
+    {
+        var hit = ticks <= FullBudgetTicks() ? 1L << PayoffShift : 0;
+        _payoff += (hit - _payoff) >> EwmaShift;
+        _gapTicks += (ticks - _gapTicks) >> EwmaShift;
+    }
+}

@@ -1,0 +1,137 @@
+using System.Diagnostics;
+
+namespace IIC.Hardware.Tests;
+
+/// <summary>
+/// The adaptive waiter's learning, driven with synthetic wait outcomes (deterministic), and the Waiter's use of it on a
+/// real interrupt page (issue 16: the co-located spinning pair and the park cut short by a deadline).
+/// </summary>
+public sealed class SpinLearningTests
+{
+    private static readonly long s_micro = Stopwatch.Frequency / 1_000_000;
+    private static readonly long s_max = Stopwatch.Frequency / 1000; // the default 1 ms ceiling
+
+    [Fact]
+    public void Waits_served_only_after_handing_the_cpu_away_switch_to_yielding_at_once_and_parking_now_and_then()
+    {
+        var learning = new SpinLearning(s_max);
+        Assert.True(learning.NextBudgetTicks(out var yieldAtOnce) > 0);
+        Assert.False(yieldAtOnce);
+
+        learning.LearnSpin(25 * s_micro, handoff: true);
+        Assert.False(learning.Contended, "one hand-off (a host hiccup) is not yet a shared CPU");
+        learning.LearnSpin(25 * s_micro, handoff: false);
+        learning.LearnSpin(25 * s_micro, handoff: true);
+        Assert.False(learning.Contended, "hand-offs must come in a row");
+        learning.LearnSpin(25 * s_micro, handoff: true);
+        Assert.True(learning.Contended);
+
+        // Contended: every wait offers the CPU from its start; one parks at once after ContendedParkInterval waits, and
+        // while the pair stays together the interval doubles (32, 64, 128, ... up to MaxContendedParkInterval).
+        var parkedAt = new List<int>();
+        for (var i = 1; i <= 4 * SpinLearning.MaxContendedParkInterval; i++)
+        {
+            var budget = learning.NextBudgetTicks(out yieldAtOnce);
+            Assert.True(yieldAtOnce);
+            if (budget == 0)
+            {
+                parkedAt.Add(i);
+                learning.LearnPark(8 * s_micro);
+            }
+            else
+            {
+                learning.LearnSpin(8 * s_micro, handoff: true);
+            }
+        }
+        int[] expected = [32, 32 + 64, 96 + 128, 224 + 256, 480 + 512, 992 + 1024, 2016 + 1024, 3040 + 1024];
+        Assert.Equal(expected, parkedAt);
+        Assert.True(learning.Contended);
+
+        // Data that arrives while this thread holds its CPU (the peer runs elsewhere now): back to plain spinning.
+        for (var i = 0; i < SpinLearning.CalmWaitsToLeave - 1; i++)
+        {
+            learning.LearnSpin(2 * s_micro, handoff: false);
+        }
+        Assert.True(learning.Contended, "one calm wait short");
+        learning.LearnSpin(2 * s_micro, handoff: false);
+        Assert.False(learning.Contended);
+        Assert.True(learning.NextBudgetTicks(out yieldAtOnce) > 0);
+        Assert.False(yieldAtOnce);
+
+        // Entering again starts from the short interval.
+        learning.LearnSpin(25 * s_micro, handoff: true);
+        learning.LearnSpin(25 * s_micro, handoff: true);
+        Assert.True(learning.Contended);
+        for (var i = 1; i < SpinLearning.ContendedParkInterval; i++)
+        {
+            Assert.True(learning.NextBudgetTicks(out _) > 0);
+        }
+        Assert.Equal(0, learning.NextBudgetTicks(out _));
+    }
+
+    [Fact]
+    public void A_park_is_judged_by_when_its_data_arrived_not_when_the_receiver_woke()
+    {
+        // Wake-ups cost 40 µs; the data comes 10 µs into each wait. Judged by arrival, spinning pays: the payoff stays
+        // whole and the gap is learned as ~10 µs, not as the 50 µs the receiver slept.
+        var learning = new SpinLearning(s_max);
+        for (var i = 0; i < 64; i++)
+        {
+            learning.LearnWakeLatency(40 * s_micro);
+            learning.LearnPark(10 * s_micro);
+        }
+        Assert.Equal(1024, learning.Payoff);
+        Assert.InRange(learning.GapTicks, 9 * s_micro, 12 * s_micro);
+        Assert.True(learning.BudgetTicks >= 4 * 40 * s_micro * 99 / 100, "spins for about 4 wake latencies");
+    }
+
+    [Fact]
+    public void Gaps_beyond_the_budget_shrink_it_toward_parking_and_idleness_jumps_the_gap()
+    {
+        var learning = new SpinLearning(s_max);
+        for (var i = 0; i < 64; i++)
+        {
+            learning.LearnWakeLatency(40 * s_micro);
+            learning.LearnPark(5000 * s_micro); // 5 ms gaps: far beyond the 1 ms ceiling
+        }
+        Assert.True(learning.Payoff < 16, $"payoff {learning.Payoff}");
+        Assert.True(learning.BudgetTicks < 10 * s_micro);
+        learning.LearnIdle(100_000 * s_micro);
+        Assert.Equal(100_000 * s_micro, learning.GapTicks);
+    }
+
+    [Fact]
+    public void A_park_cut_short_by_a_near_deadline_is_not_idleness()
+    {
+        // A receiver polling with 2 ms deadlines (as a demoted group page's members are polled every 1 ms) times out
+        // every time, but never waits its whole 100 ms park timeout: the gap it learns is ~2 ms, not the park timeout.
+        using var window = SharedWindow.Create(WindowOptions.WithCapacity(4096));
+        var waiter = new Waiter(WaitStrategy.Adaptive, window.GetInterruptPage(0));
+        var target = new NeverReady();
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.False(waiter.Wait(ref target, Stopwatch.GetTimestamp() + 2000 * s_micro));
+        }
+        Assert.True(waiter.ParkTimeouts >= 1, "the waits parked and timed out");
+        var parkTimeout = (long)(WaitStrategy.DefaultParkTimeout.TotalSeconds * Stopwatch.Frequency);
+        Assert.True(waiter.Learning.GapTicks < parkTimeout / 2, $"learned gap {waiter.Learning.GapTicks / s_micro} µs: a cut-short park counted as idleness");
+
+        // A park that runs its whole timeout is idleness.
+        var shortTimeout = new Waiter(WaitStrategy.CreateAdaptive(parkTimeout: TimeSpan.FromMilliseconds(5)), window.GetInterruptPage(0));
+        Assert.False(shortTimeout.Wait(ref target, Stopwatch.GetTimestamp() + 30_000 * s_micro));
+        Assert.True(shortTimeout.Learning.GapTicks >= 5000 * s_micro * 7 / 8, $"learned gap {shortTimeout.Learning.GapTicks / s_micro} µs after whole park timeouts");
+    }
+
+    private struct NeverReady : IWaitTarget
+    {
+        public readonly bool IsReady => false;
+
+        public readonly void Arm()
+        {
+        }
+
+        public readonly void Disarm()
+        {
+        }
+    }
+}
