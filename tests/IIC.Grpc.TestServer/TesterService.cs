@@ -15,6 +15,15 @@ public sealed class TesterService(CallScope scope) : Tester.TesterBase
             case "wait":
                 await WaitForCancellationAsync(request.Key, context).ConfigureAwait(false);
                 return new Reply();
+            case "own-headers":
+            {
+                // A call's RequestHeaders are its own: writable, and holding only what its client sent (a set shared between
+                // calls, or one left over from an earlier call, would show the earlier handler's entry or refuse the Add).
+                var sent = context.RequestHeaders.Count;
+                var leftOver = context.RequestHeaders.GetValue("added-by-handler") is not null;
+                context.RequestHeaders.Add("added-by-handler", request.Text);
+                return new Reply { Index = sent, Flag = leftOver, Text = context.RequestHeaders.GetValue("added-by-handler") ?? "" };
+            }
             case "cancelled?":
                 return new Reply { Flag = Observations.Cancelled.ContainsKey(request.Key), Text = Observations.Cancelled.GetValueOrDefault(request.Key, "") };
             default:

@@ -30,6 +30,30 @@ public sealed class CallShapeTests(TesterFixture fixture)
     }
 
     [Theory]
+    [MemberData(nameof(Paths.Both), MemberType = typeof(Paths))]
+    public async Task Unary_RequestHeadersAreEachCallsOwn(string path)
+    {
+        // The native server hands a call without headers the shared read-only empty set and makes a writable one only
+        // when the handler asks: a handler must still be able to add to it, and nothing may carry over to the next call.
+        using var channel = fixture.Open(path);
+        var client = new Tester.TesterClient(channel.CallInvoker);
+        var first = await client.UnaryAsync(new Request { Mode = "own-headers", Text = "first" }, deadline: DateTime.UtcNow + s_timeout);
+        var second = await client.UnaryAsync(new Request { Mode = "own-headers", Text = "second" }, deadline: DateTime.UtcNow + s_timeout);
+        var withHeader = await client.UnaryAsync(new Request { Mode = "own-headers", Text = "third" },
+            new Metadata { { "x-sent", "1" } }, DateTime.UtcNow + s_timeout);
+        var after = await client.UnaryAsync(new Request { Mode = "own-headers", Text = "fourth" }, deadline: DateTime.UtcNow + s_timeout);
+        Assert.Equal(["first", "second", "third", "fourth"], new[] { first.Text, second.Text, withHeader.Text, after.Text });
+        Assert.False(first.Flag || second.Flag || withHeader.Flag || after.Flag, "a handler saw an entry another call's handler added");
+        Assert.Equal(first.Index, second.Index);
+        Assert.Equal(first.Index + 1, withHeader.Index);
+        Assert.Equal(first.Index, after.Index);
+        if (channel.IsNative)
+        {
+            Assert.Equal(0, first.Index); // exactly what the client sent: nothing
+        }
+    }
+
+    [Theory]
     [InlineData("native")]
     [InlineData("native-inline")]
     public async Task Unary_NativeCallTakesOneFrameEachWay(string path)

@@ -18,7 +18,9 @@ internal abstract class ServerCallBase : ServerCallContext
     private readonly string _method;
     private readonly string _host;
     private readonly DateTime _deadline;
-    private readonly Metadata _requestHeaders;
+    // Metadata.Empty (shared, read-only) for a call that carried no headers, as most do: its own mutable set is made only if
+    // the handler asks (RequestHeadersCore), so opening a call allocates none (issue 16: the cold call's open was ~16 µs).
+    private Metadata _requestHeaders;
     private Metadata? _responseTrailers;
     private AuthContext? _authContext;
     private Status _status;
@@ -231,7 +233,16 @@ internal abstract class ServerCallBase : ServerCallContext
 
     protected override DateTime DeadlineCore => _deadline;
 
-    protected override Metadata RequestHeadersCore => _requestHeaders;
+    protected override Metadata RequestHeadersCore
+        => ReferenceEquals(Volatile.Read(ref _requestHeaders), Metadata.Empty) ? MakeOwnEmptyHeaders() : _requestHeaders;
+
+    /// <summary>A handler asked for headers the client sent none of: this call's own empty, writable set (once, thread safe).</summary>
+    private Metadata MakeOwnEmptyHeaders()
+    {
+        var made = new Metadata();
+        var prior = Interlocked.CompareExchange(ref _requestHeaders, made, Metadata.Empty);
+        return ReferenceEquals(prior, Metadata.Empty) ? made : prior;
+    }
 
     protected override CancellationToken CancellationTokenCore => EnsureCancellation().Token;
 

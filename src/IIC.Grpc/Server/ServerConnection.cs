@@ -123,7 +123,7 @@ internal sealed class ServerConnection : CallConnection
         var reader = new FrameReader(body);
         var timeout = reader.ReadInt64();
         var methodName = reader.ReadShortStringBytes();
-        var headers = MetadataCodec.Read(ref reader);
+        var headers = MetadataCodec.Read(ref reader, shareEmpty: true); // the call makes its own empty set only if asked
         if (!TryFindMethod(methodName, out var method))
         {
             SendTrailersOnly(streamId, new Status(StatusCode.Unimplemented, $"Method {System.Text.Encoding.UTF8.GetString(methodName)} is unimplemented on IICFast service '{ServiceName}'."));
