@@ -40,7 +40,9 @@ internal sealed class ServiceActivator<[DynamicallyAccessedMembers(ServiceBinder
     {
         // A DI singleton: the container hands out one instance; caching it skips the lookup (a race resolves it twice, same instance).
         Kind.Singleton => (_singleton ??= _root.GetRequiredService<TService>(), false),
-        Kind.NewUnscoped => ((TService)_factory(_root, null), true),
+        // Activator's cached allocator-plus-constructor call, not the ObjectFactory (an argument array and a reflection
+        // invoker per call): less code and data on a cold call's path; a throwing constructor fails the call either way.
+        Kind.NewUnscoped => (Activator.CreateInstance<TService>(), true),
         _ => scope!.GetService<TService>() is { } registered ? (registered, false) : ((TService)_factory(scope!, null), true),
     };
 
