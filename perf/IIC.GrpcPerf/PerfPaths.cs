@@ -11,7 +11,7 @@ internal static class PerfPaths
 {
     public static readonly string[] All = ["native-iic", "http2-iic", "http2-tcp", "http2-uds"];
 
-    public static (CallInvoker Invoker, IDisposable Owner) Open(string path, string hypervisor, string socketDirectory, string wait, Uri tcp, string unixSocket, bool nativeInline)
+    public static (CallInvoker Invoker, IDisposable Owner) Open(string path, string hypervisor, string socketDirectory, string wait, Uri tcp, string unixSocket, bool nativeInline, string nativeWait)
     {
         var transport = new IicTransportOptions
         {
@@ -24,7 +24,7 @@ internal static class PerfPaths
             case "native-iic":
                 var native = GrpcServiceChannel.ForAddress($"iic://{PerfServer.NativeService}", new GrpcServiceChannelOptions
                 {
-                    Native = { Transport = transport, ChannelOptions = IIC.Transport.ChannelOptions.Default, InlineCompletions = nativeInline },
+                    Native = { Transport = transport, ChannelOptions = IIC.Transport.ChannelOptions.Default with { WaitStrategy = IIC.Hardware.WaitStrategy.Parse(nativeWait) }, InlineCompletions = nativeInline },
                 });
                 return (native.CallInvoker, native);
             case "http2-iic":

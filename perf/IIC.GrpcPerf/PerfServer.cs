@@ -21,7 +21,7 @@ internal static class PerfServer
     public const string NativeService = "greeter-native";
     public const string Http2Service = "greeter";
 
-    public static async Task RunAsync(string hypervisor, string socketDirectory, string unixSocket, bool inline, string wait, bool nativeInline)
+    public static async Task RunAsync(string hypervisor, string socketDirectory, string unixSocket, bool inline, string wait, bool nativeInline, string nativeWait)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -45,6 +45,7 @@ internal static class PerfServer
         builder.Services.AddIicGrpcServer(o =>
         {
             o.ServiceName = NativeService;
+            o.ChannelOptions = IIC.Transport.ChannelOptions.Default with { WaitStrategy = IIC.Hardware.WaitStrategy.Parse(nativeWait) };
             o.RunHandlersInline = nativeInline; // the greeter's handlers never block
         }).AddService<GreeterService>();
         var app = builder.Build();

@@ -8,6 +8,7 @@
 //        [--calls 5000] [--warmup 2000] [--idle-calls 200] [--idle-gap-ms 5] [--stream 200000] [--wait park|adaptive|...] [--inline]
 //        [--reply-spin US] [--client-inline]   the http2-iic pipes' spin-for-reply limit and the client's inline scheduling
 //        [--native-pool]   run native handlers and completions on the thread pool instead of inline on the reader threads
+//        [--native-wait adaptive|park|spin|spinpark:US]   the native path's wait strategy on both sides (default adaptive)
 //   dotnet run -c Release --project perf/IIC.GrpcPerf -- --alloc    allocation per unary call (BenchmarkDotNet MemoryDiagnoser)
 using System.Diagnostics;
 using System.Globalization;
@@ -19,7 +20,7 @@ if (args.Length > 0 && args[0] == "serve")
     {
         RawFutexPingPong.Serve(args[7]);
     }
-    await PerfServer.RunAsync(args[1], args[2], args[3], args[4] == "inline", args[5], args[6] == "native-inline");
+    await PerfServer.RunAsync(args[1], args[2], args[3], args[4] == "inline", args[5], args[6] == "native-inline", args[8]);
     return 0;
 }
 if (args.Contains("--alloc"))
@@ -41,6 +42,7 @@ var idleGap = TimeSpan.FromMilliseconds(Option("--idle-gap-ms", 5));
 var streamCount = Option("--stream", 200_000);
 var inline = args.Contains("--inline");
 var nativeInline = !args.Contains("--native-pool"); // default: native handlers and completions inline on the reader threads
+var nativeWait = Text("--native-wait") ?? "adaptive";
 var wait = Text("--wait") ?? "park";
 var paths = Text("--paths")?.Split(',') ?? PerfPaths.All;
 var tests = Text("--tests")?.Split(',') ?? Measurements.Tests;
@@ -64,6 +66,7 @@ foreach (var a in new[] { "serve", hypervisor, directory, unixSocket, inline ? "
 // The raw-futex baseline's page: created before the server starts, so the server inherits it.
 using var rawFutex = tests.Contains("unary-idle") ? RawFutexPingPong.Create() : null;
 info.ArgumentList.Add(rawFutex?.Descriptor ?? "-");
+info.ArgumentList.Add(nativeWait);
 using var server = Process.Start(info)!;
 Uri? tcp = null;
 while (server.StandardOutput.ReadLine() is { } line && line != "ready")
@@ -93,7 +96,7 @@ try
     }
     foreach (var path in paths)
     {
-        var (invoker, owner) = PerfPaths.Open(path, hypervisor, directory, wait, tcp, unixSocket, nativeInline);
+        var (invoker, owner) = PerfPaths.Open(path, hypervisor, directory, wait, tcp, unixSocket, nativeInline, nativeWait);
         using (owner)
         {
             var client = new Greeter.Greeter.GreeterClient(invoker);
@@ -124,7 +127,7 @@ finally
 }
 
 var machine = Report.Machine();
-Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{machine}; measured in {watch.Elapsed.TotalSeconds:0} s. HTTP/2-over-IICFast wait strategy: {wait}; Kestrel scheduling: {(inline ? "inline" : "thread pool")}; {Http2IicSetup.Describe()}; native path: adaptive waiting, {(nativeInline ? "handlers and completions inline on the reader threads" : "handlers and completions on the thread pool")}."));
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{machine}; measured in {watch.Elapsed.TotalSeconds:0} s. HTTP/2-over-IICFast wait strategy: {wait}; Kestrel scheduling: {(inline ? "inline" : "thread pool")}; {Http2IicSetup.Describe()}; native path: {nativeWait} waiting, {(nativeInline ? "handlers and completions inline on the reader threads" : "handlers and completions on the thread pool")}."));
 Console.WriteLine();
 Console.WriteLine(Report.Table(rows));
 if (json is not null)
