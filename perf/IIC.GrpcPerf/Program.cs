@@ -84,6 +84,10 @@ if (tcp is null)
 }
 
 var rows = new List<PerfRow>();
+(double WarmMicros, double ColdMicros)? coldProbe = null;
+string ColdFactor() => coldProbe is var (w, c)
+    ? string.Create(CultureInfo.InvariantCulture, $"cold factor: the same in-process work (serialise and parse the greeter's messages) p50 {w:0.0} µs back to back, {c:0.0} µs after {idleGap.TotalMilliseconds:0} ms idle ({c / w:0.0}x): unary-idle pays this on its work, the raw futex row on almost none.")
+    : "";
 var watch = Stopwatch.StartNew();
 try
 {
@@ -93,6 +97,8 @@ try
         var row = rawFutex.Measure(idleCalls, idleGap);
         rows.Add(row);
         Console.Error.WriteLine(Report.Describe(row));
+        coldProbe = ColdProbe.Measure(idleGap, Math.Min(idleCalls, 200));
+        Console.Error.WriteLine(ColdFactor());
     }
     foreach (var path in paths)
     {
@@ -130,6 +136,10 @@ var machine = Report.Machine();
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{machine}; measured in {watch.Elapsed.TotalSeconds:0} s. HTTP/2-over-IICFast wait strategy: {wait}; Kestrel scheduling: {(inline ? "inline" : "thread pool")}; {Http2IicSetup.Describe()}; native path: {nativeWait} waiting, {(nativeInline ? "handlers and completions inline on the reader threads" : "handlers and completions on the thread pool")}."));
 Console.WriteLine();
 Console.WriteLine(Report.Table(rows));
+if (coldProbe is not null)
+{
+    Console.WriteLine(ColdFactor());
+}
 if (json is not null)
 {
     Report.WriteJson(json, machine, rows);
