@@ -124,10 +124,24 @@ internal sealed unsafe partial class WindowEndpoint
         where THandler : struct, IMessageHandler, allows ref struct
     {
         EnterReceiving();
-        var handled = 0;
         try
         {
             ThrowIfPeerEnded();
+            return PollOnce(ref handler, limit);
+        }
+        finally
+        {
+            ExitReceiving();
+        }
+    }
+
+    /// <summary>One pass of <see cref="Poll{THandler}(ref THandler, int)"/>; the caller is inside the receive role.</summary>
+    private int PollOnce<THandler>(ref THandler handler, int limit)
+        where THandler : struct, IMessageHandler, allows ref struct
+    {
+        var handled = 0;
+        try
+        {
             while (handled < limit && _disposed == 0) // a handler may dispose the channel: stop, then release
             {
                 if (_assembling)
@@ -172,7 +186,6 @@ internal sealed unsafe partial class WindowEndpoint
         finally
         {
             _reader.PublishHeadIfStale(); // clears the consumed lines, returns them (an idle ring shows its true occupancy); no store when nothing was consumed
-            ExitReceiving();
         }
         return handled;
     }
