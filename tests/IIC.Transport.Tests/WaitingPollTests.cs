@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
+using IIC.Hardware;
 using IIC.TestHost;
 using IIC.Tests;
 
@@ -207,6 +208,29 @@ public class WaitingPollTests
             child.WriteLine("exit");
             child.AssertExit(0);
         }
+    }
+
+    [Fact]
+    public void A_grouped_channel_refuses_a_waiting_poll_before_receiving_and_polls_with_a_zero_timeout()
+    {
+        var name = "wpoll-" + Guid.NewGuid().ToString("N")[..8];
+        using var hypervisor = Hypervisor.Start(name);
+        using var receiver = Partition.Attach(name, "receiver");
+        using var sender = Partition.Attach(name, "sender");
+        using var listener = IicListener.Listen(receiver, "svc", new ChannelOptions { Grouped = true, RingCapacity = 4096 });
+        using var outgoing = IicChannel.Connect(sender, "svc", new ChannelOptions { RingCapacity = 4096 });
+        using var incoming = listener.Accept(TimeSpan.FromSeconds(10));
+        outgoing.Send(Number(0));
+        var refused = Assert.Throws<InvalidOperationException>(() => PollOne(incoming, TimeSpan.FromSeconds(1)));
+        Assert.Contains("group", refused.Message, StringComparison.Ordinal);
+        var handler = new Sequence();
+        var deadline = Stopwatch.GetTimestamp() + (long)(s_bound.TotalSeconds * Stopwatch.Frequency);
+        while (handler.Count == 0 && Stopwatch.GetTimestamp() < deadline)
+        {
+            incoming.Poll(ref handler, 1, TimeSpan.Zero); // the refused call took nothing: message 0 is still there
+        }
+        Assert.Null(handler.Problem);
+        Assert.Equal(1, handler.Count);
     }
 
     private static int PollOne(IicChannel channel, TimeSpan timeout)

@@ -21,13 +21,16 @@ internal sealed partial class WindowEndpoint
         EnterReceiving();
         try
         {
+            if (timeout != TimeSpan.Zero)
+            {
+                ThrowIfGrouped(); // before anything is received: a grouped endpoint's interrupt page is the group's, so is its wait
+            }
             ThrowIfPeerEnded();
             var handled = PollOnce(ref handler, limit);
             if (handled > 0 || timeout == TimeSpan.Zero)
             {
                 return handled;
             }
-            ThrowIfGrouped(); // a grouped endpoint's interrupt page is the group's: its wait is the group receiver's
             var deadline = Deadline.After(timeout, nameof(timeout)); // validated by the caller: cannot throw here
             while (true)
             {
