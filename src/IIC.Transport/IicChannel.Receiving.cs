@@ -295,6 +295,66 @@ public sealed partial class IicChannel
     }
 
     /// <summary>
+    /// Hands up to <paramref name="limit"/> messages to <paramref name="handler"/> in place (zero copy on the way out,
+    /// as <see cref="Poll{THandler}(ref THandler, int)"/>), waiting at most <paramref name="timeout"/> for the first
+    /// one: spinning, then parking, as the channel's <see cref="ChannelOptions.WaitStrategy"/> says. The receive side is
+    /// entered once for the poll, the wait and the poll after it, and the clock is read only when nothing is waiting,
+    /// so a request/reply loop pays for one receive, not three. Allocates nothing. The handler must not receive from
+    /// this channel.
+    /// </summary>
+    /// <param name="handler">Called with each message; the span is valid only during the call. If it throws, its message stays unread.</param>
+    /// <param name="limit">The most messages to hand out in this call; at least 1.</param>
+    /// <param name="timeout">Zero to try once; <see cref="Timeout.InfiniteTimeSpan"/> or <see cref="TimeSpan.MaxValue"/> for no limit.</param>
+    /// <returns>The number of messages handled; 0 when none arrived in time.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="limit"/> is below 1, or a negative timeout (other than infinite); nothing was received.</exception>
+    /// <exception cref="IicChannelClosedException">The peer closed and every message was received.</exception>
+    /// <exception cref="PeerDeadException">The peer died and every message it published was received.</exception>
+    /// <exception cref="InvalidOperationException">Another thread is receiving on a <see cref="ChannelOptions.SingleReader"/> channel, the handler receives from this channel, or the channel is <see cref="ChannelOptions.Grouped"/> and <paramref name="timeout"/> is not zero (wait with the group).</exception>
+    /// <exception cref="ObjectDisposedException">The channel was disposed (also while this call waited).</exception>
+    public int Poll<THandler>(ref THandler handler, int limit, TimeSpan timeout)
+        where THandler : struct, IMessageHandler, allows ref struct
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1); // before anything is taken
+        Native.Deadline.ThrowIfNegative(timeout, nameof(timeout));
+        if (_receiveGate.TryEnter(Options.SingleReader, GateRole.Receive))
+        {
+            try
+            {
+                return _endpoint.Poll(ref handler, limit, timeout);
+            }
+            finally
+            {
+                _receiveGate.Exit();
+            }
+        }
+        // Another thread receives on a default channel: take our turn within the same time.
+        var deadline = Native.Deadline.After(timeout, nameof(timeout));
+        if (!_receiveGate.Enter(Options.SingleReader, GateRole.Receive, deadline, this, default))
+        {
+            return 0;
+        }
+        try
+        {
+            return _endpoint.Poll(ref handler, limit, RemainingUntil(deadline));
+        }
+        finally
+        {
+            _receiveGate.Exit();
+        }
+    }
+
+    /// <summary>The time left until <paramref name="deadline"/> (zero once it passed; infinite stays infinite).</summary>
+    private static TimeSpan RemainingUntil(Native.Deadline deadline)
+    {
+        if (deadline.IsInfinite)
+        {
+            return Timeout.InfiniteTimeSpan;
+        }
+        var left = deadline.Timestamp - System.Diagnostics.Stopwatch.GetTimestamp();
+        return left <= 0 ? TimeSpan.Zero : System.Diagnostics.Stopwatch.GetElapsedTime(0, left);
+    }
+
+    /// <summary>
     /// Whether an async receive spins on the caller's thread before handing the wait over. Not on a dispatcher thread
     /// (an inline continuation: spinning there would stall the other receivers it serves), and not while this channel's
     /// dispatcher is polling anyway (it catches the message within a poll round without taking a pool thread).
