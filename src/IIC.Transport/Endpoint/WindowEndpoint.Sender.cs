@@ -265,7 +265,7 @@ internal sealed unsafe partial class WindowEndpoint
     /// call <see cref="DisarmRoomWait"/> after.
     /// </summary>
     /// <param name="payloadLength">The record that must fit.</param>
-    /// <param name="firstArm">True for the first arm of a wait (counted as a ring-full stall); false when re-arming.</param>
+    /// <param name="firstArm">True for the first arm of a wait (counted as a ring-full stall, armed or not); false when re-arming.</param>
     /// <param name="target">The word to sleep on.</param>
     /// <exception cref="RingFaultException">The consumer's shared head is corrupt.</exception>
     internal bool TryArmRoomWait(int payloadLength, bool firstArm, out FutexWaitTarget target)
@@ -282,12 +282,11 @@ internal sealed unsafe partial class WindowEndpoint
             {
                 return false;
             }
-            var armed = _writer.TryArmRoom(payloadLength, out target);
-            if (armed && firstArm)
+            if (firstArm)
             {
-                RingFullStalls++;
+                RingFullStalls++; // the sender found the ring full, as WaitForRoom counts it, even if room comes before the arm
             }
-            return armed;
+            return _writer.TryArmRoom(payloadLength, out target);
         }
         finally
         {
