@@ -37,7 +37,17 @@ public sealed class FanInTests(ITestOutputHelper output) : IDisposable
             var total = senders * channelsPerSender;
             for (var i = 0; i < total; i++)
             {
-                var channel = listener.Accept(TimeSpan.FromSeconds(60));
+                IicChannel channel;
+                try
+                {
+                    channel = listener.Accept(TimeSpan.FromSeconds(60));
+                }
+                catch (TimeoutException e)
+                {
+                    // Once on a quiet CI run (4 x 250): say which sender stopped connecting and why (its stderr).
+                    Assert.Fail($"{e.Message} after {i} of {total} connections; hypervisor: {hypervisor.GrantCount} grants, {hypervisor.PartitionCount} partitions{Environment.NewLine}{string.Join(Environment.NewLine, children)}");
+                    throw;
+                }
                 accepted.Add(channel);
                 group.Add(channel);
             }
