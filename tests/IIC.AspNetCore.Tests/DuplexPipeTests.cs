@@ -31,7 +31,9 @@ public class DuplexPipeTests
         using (second)
         {
             var a = first.AsDuplexPipe();
-            var b = second.AsDuplexPipe();
+            // A small input threshold: with nobody reading, the receive thread pauses at 64 KiB and the ring fills (with
+            // the default 1 MiB the receive thread may drain the whole write into the pipe before the ring ever fills).
+            var b = second.AsDuplexPipe(IicPipeOptions.Default with { InputPauseThreshold = 64 * 1024, InputResumeThreshold = 32 * 1024 });
             var chunk = first.MaxClaimLength;
 
             // 3.5 records in one flush into an empty ring: four records, none above the claim size (so never fragmented).
@@ -43,9 +45,9 @@ public class DuplexPipeTests
             // 1 MiB, 16 x the ring: the writer waits for room, the reader drains as it goes.
             var large = RandomBytes(1 << 20, seed: 2);
             var writing = Task.Run(async () => await a.Output.WriteAsync(large));
+            WaitFor.Condition(() => first.GetStatistics().RingFullStalls > 0, "a 1 MiB write through a 64 KiB ring, nobody reading, waits for room", s_timeout);
             Assert.Equal(large, await ReadExactlyAsync(b.Input, large.Length));
             await writing.WaitAsync(s_timeout);
-            Assert.True(first.GetStatistics().RingFullStalls > 0, "a 1 MiB write through a 64 KiB ring should have waited for room");
         }
     }
 
