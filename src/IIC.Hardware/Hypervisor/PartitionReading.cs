@@ -20,6 +20,7 @@ public sealed partial class Partition
     private EventFd? _callerKick; // tells the reading caller to look again at what it waits for
     private int _callerReading; // 1 while a caller reads the socket
     private bool _ended; // under _readLock: the socket hung up or failed
+    private const int DrainLimit = 64; // messages a reading caller takes after its own before it returns
 
     private enum ReadResult
     {
@@ -113,6 +114,12 @@ public sealed partial class Partition
                         }
                     }
                 }
+            }
+            // Drain what else is there before handing the socket back: a grant counts against the hypervisor's
+            // MaxQueuedGrantsPerPartition until this partition reads it, and the background reader wakes only after
+            // we hand the socket back. Bounded: the background reader takes the rest.
+            for (var drained = 0; drained < DrainLimit && ReadAvailable() == ReadResult.Message; drained++)
+            {
             }
             return CallerRead.Done;
         }
