@@ -48,8 +48,11 @@ internal static class HypervisorCommand
           --max-window-bytes-per-uid <size>  window bytes one uid holds (4G)
           --max-window-bytes <size>          window bytes in all (16G)
           --max-ring-capacity <size>         largest ring per direction (64M)
-          --max-queued-grants <n>            connects queued for a partition that does not read before
-                                             further ones are refused (64)
+          --max-queued-grants <n>            grants queued for a listener that has not read them (its
+                                             accept queue); further connects wait for it to read (64)
+          --accept-stall-timeout <seconds>   a listener with a full accept queue that reads nothing
+                                             for this long is stopped or hung: connects waiting for
+                                             it fail, naming it (5)
           --stall-timeout <seconds>          a partition that reads nothing for this long while
                                              messages wait for it is detached (10)
           --attach-timeout <seconds>         a control connection must attach within this (5)
@@ -217,6 +220,7 @@ internal static class HypervisorCommand
         ["--max-window-bytes"] = (o, v) => o with { MaxWindowBytes = v },
         ["--max-ring-capacity"] = (o, v) => o with { MaxRingCapacity = checked((int)v) },
         ["--max-queued-grants"] = (o, v) => o with { MaxQueuedGrantsPerPartition = checked((int)v) },
+        ["--accept-stall-timeout"] = (o, v) => o with { AcceptStallTimeout = TimeSpan.FromSeconds(v) },
         ["--stall-timeout"] = (o, v) => o with { OutboundStallTimeout = TimeSpan.FromSeconds(v) },
         ["--attach-timeout"] = (o, v) => o with { AttachTimeout = TimeSpan.FromSeconds(v) },
     };

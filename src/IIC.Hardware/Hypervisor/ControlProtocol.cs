@@ -51,6 +51,13 @@ public enum ControlError : uint
     DuplicateName = 8,
     /// <summary>The hypervisor ran out of a kernel resource (descriptors, memory) for this request; retry later (version 2).</summary>
     ResourceExhausted = 9,
+    /// <summary>
+    /// The service's listener did not take the connection: it read nothing from its control socket for
+    /// <see cref="HypervisorOptions.AcceptStallTimeout"/> with its accept queue full (stopped or hung), or it stayed
+    /// too busy for the connect's timeout, or the connect had no timeout and its accept queue was full; the reason
+    /// names the listener (version 3).
+    /// </summary>
+    NotAccepting = 10,
 }
 
 /// <summary>

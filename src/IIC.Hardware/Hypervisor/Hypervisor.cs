@@ -57,6 +57,9 @@ public sealed partial class Hypervisor : IDisposable
     /// <summary>Live grants (connections) now.</summary>
     public int GrantCount => Volatile.Read(ref _grantCount);
 
+    /// <summary>Connects waiting now: for their service to be offered, or for its busy listener to read its accept queue.</summary>
+    public int PendingConnectCount => _pending.Count;
+
     /// <summary>
     /// Starts a hypervisor in this process. A stale socket left by a dead hypervisor is replaced; a live one
     /// makes this fail.

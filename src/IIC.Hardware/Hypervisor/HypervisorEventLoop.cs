@@ -312,10 +312,13 @@ public sealed partial class Hypervisor
         catch (Exception e) when (e is IOException or NativeException or ObjectDisposedException)
         {
             Disconnect(client, $"a queued message could not be sent ({e.Message})", died: true);
+            return;
         }
+        GrantWaitingFor(client); // it read: its accept queue has room for connects that wait
+
     }
 
-    /// <summary>Detaches what overstayed: a connection that did not attach in time, a partition that stopped reading.</summary>
+    /// <summary>Detaches what overstayed (a connection that did not attach in time, a partition that stopped reading) and fails the connects waiting for a stalled listener.</summary>
     private void EnforceDeadlines()
     {
         if (_unattached == 0 && !_clients.Exists(c => c.Outbound.Count > 0))
@@ -334,6 +337,10 @@ public sealed partial class Hypervisor
             else if (client.Outbound.StalledSince != 0 && now - client.Outbound.StalledSince > stallTicks)
             {
                 Disconnect(client, $"it did not read its control socket for {_options.OutboundStallTimeout.TotalSeconds:0.###} s with {client.Outbound.Count} messages waiting (OutboundStallTimeout)", died: true);
+            }
+            else if (client.Connected)
+            {
+                FailWaitingForStalled(client, now);
             }
         }
     }
@@ -417,7 +424,14 @@ public sealed partial class Hypervisor
         var now = Stopwatch.GetTimestamp();
         while (_pending.TryTakeExpired(now, out var pending))
         {
-            SendError(pending.Client, pending.RequestId, ControlError.UnknownService, $"no partition offered service '{pending.Service}' within the connect timeout");
+            if (_services.TryGetValue(pending.Service, out var listener))
+            {
+                SendError(pending.Client, pending.RequestId, ControlError.NotAccepting, BusyReason(listener, pending.Service, waited: true));
+            }
+            else
+            {
+                SendError(pending.Client, pending.RequestId, ControlError.UnknownService, $"no partition offered service '{pending.Service}' within the connect timeout");
+            }
         }
     }
 

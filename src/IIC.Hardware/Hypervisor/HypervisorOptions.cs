@@ -61,8 +61,20 @@ public sealed record HypervisorOptions
     /// <summary>Window bytes of all live grants (default 16 GiB).</summary>
     public long MaxWindowBytes { get; init; } = 16L << 30;
 
-    /// <summary>Grants queued for a partition that is not reading its control socket before further connects to it are refused (default 64).</summary>
+    /// <summary>
+    /// Grants queued for a listener that has not read them from its control socket yet (its accept queue, default 64).
+    /// Further connects to it wait, in order and within their own timeouts, until it reads (a busy listener), counting
+    /// against the pending-connect quotas; a connect with no timeout is refused at once (<see cref="ControlError.NotAccepting"/>).
+    /// </summary>
     public int MaxQueuedGrantsPerPartition { get; init; } = 64;
+
+    /// <summary>
+    /// How long a listener with <see cref="MaxQueuedGrantsPerPartition"/> grants unread may read nothing at all before it
+    /// counts as stopped or hung (default 5 s): the connects waiting for it then fail with
+    /// <see cref="ControlError.NotAccepting"/>, naming it, and so do new ones until it reads again or is detached
+    /// (<see cref="OutboundStallTimeout"/>). A busy listener that reads at any pace never meets it.
+    /// </summary>
+    public TimeSpan AcceptStallTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Control messages queued for a partition that is not reading before it is detached (default 1024).</summary>
     public int MaxOutboundMessagesPerPartition { get; init; } = 1024;
@@ -121,6 +133,7 @@ public sealed record HypervisorOptions
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxOutboundMessagesPerPartition, nameof(MaxOutboundMessagesPerPartition));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(MaxUnattachedConnections, nameof(MaxUnattachedConnections));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(OutboundStallTimeout, TimeSpan.Zero, nameof(OutboundStallTimeout));
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(AcceptStallTimeout, TimeSpan.Zero, nameof(AcceptStallTimeout));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(AttachTimeout, TimeSpan.Zero, nameof(AttachTimeout));
         ArgumentOutOfRangeException.ThrowIfNegative(WindowPoolSize, nameof(WindowPoolSize));
         ArgumentOutOfRangeException.ThrowIfGreaterThan(WindowPoolSize, 64, nameof(WindowPoolSize));

@@ -113,10 +113,7 @@ public sealed partial class Hypervisor
         }
         IicEventSource.Log.ServiceListening(service, client.Name!, client.Credentials.Pid);
         Log($"partition '{client.Name}' offers '{service}'");
-        while (client.Connected && _services.ContainsKey(service) && _pending.TryTakeFor(service, out var pending))
-        {
-            Grant(pending.Client, pending.RequestId, service, pending.RingCapacity, pending.Grouped);
-        }
+        GrantWaiting(service); // the connects that waited for it, as far as its accept queue takes them
     }
 
     private void HandleUnlisten(ControlClient client, ref ControlReader reader)
@@ -147,12 +144,26 @@ public sealed partial class Hypervisor
             Refuse(client, reader.RequestId, "Connect", ControlError.PolicyDenied, $"partition '{client.Name}' may not connect to service '{service}'");
             return;
         }
-        if (_services.ContainsKey(service))
+        var listener = _services.GetValueOrDefault(service);
+        if (listener is not null && HasRoom(listener))
+        {
+            GrantWaiting(service); // those that waited first (none, normally: room admits them the moment it appears)
+        }
+        if (listener is not null && HasRoom(listener))
         {
             Grant(client, reader.RequestId, service, (int)capacity, grouped);
         }
+        else if (listener is not null && IsStalled(listener, Stopwatch.GetTimestamp()))
+        {
+            Refuse(client, reader.RequestId, "Connect", ControlError.NotAccepting, StalledReason(listener, service, Stopwatch.GetTimestamp()));
+        }
+        else if (listener is not null && timeoutMs == 0)
+        {
+            Refuse(client, reader.RequestId, "Connect", ControlError.NotAccepting, BusyReason(listener, service, waited: false));
+        }
         else if (timeoutMs > 0)
         {
+            // Waits for the service to be offered, or for its busy listener to read its accept queue (HypervisorAcceptQueue.cs).
             if (_ledger.CheckPending(client) is { } reason)
             {
                 QuotaHit(client, reader.RequestId, "Connect", reason);
@@ -189,6 +200,7 @@ public sealed partial class Hypervisor
         }
     }
 
+    /// <summary>Grants a connection to <paramref name="service"/>, whose listener the caller saw offering it with room in its accept queue.</summary>
     private void Grant(ControlClient connector, uint requestId, string service, int capacity, bool connectorGrouped)
     {
         var listener = _services[service];
@@ -197,11 +209,6 @@ public sealed partial class Hypervisor
         if ((listenerGrouped && _pairGroups.Check(listener, connector, sameVectorsPage) is { } listenerLimit && QuotaHit(connector, requestId, "Connect", listenerLimit))
             || (connectorGrouped && _pairGroups.Check(connector, listener, sameVectorsPage) is { } connectorLimit && QuotaHit(connector, requestId, "Connect", connectorLimit)))
         {
-            return;
-        }
-        if (listener.Outbound.GrantCount >= _options.MaxQueuedGrantsPerPartition)
-        {
-            QuotaHit(connector, requestId, "Connect", $"partition '{listener.Name}' offering '{service}' is not accepting: {listener.Outbound.GrantCount} connections wait for it to read its control socket (MaxQueuedGrantsPerPartition); it may be stopped or hung");
             return;
         }
         var windowBytes = (2L * DescriptorRing.SizeFor(capacity)) + (2 * 4096); // rings plus header pages, as SharedWindow lays them out

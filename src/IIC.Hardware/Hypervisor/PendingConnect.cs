@@ -1,6 +1,6 @@
 namespace IIC.Hardware;
 
-/// <summary>A Connect waiting for its service to be offered (until <see cref="Deadline"/>, Stopwatch ticks).</summary>
+/// <summary>A Connect waiting for its service to be offered, or for its busy listener to make room (until <see cref="Deadline"/>, Stopwatch ticks).</summary>
 internal sealed class PendingConnect(ControlClient client, uint requestId, string service, int ringCapacity, bool grouped, long deadline)
 {
     public ControlClient Client { get; } = client;

@@ -1,7 +1,9 @@
 namespace IIC.Hardware;
 
 /// <summary>
-/// Connects waiting for a service: a FIFO per service (granted in order when it is offered), a heap by deadline
+/// Connects waiting for a service, either to be offered at all or for its listener to make room (a busy listener
+/// with <see cref="HypervisorOptions.MaxQueuedGrantsPerPartition"/> grants it has not read yet, like a full accept
+/// queue): a FIFO per service (granted in order once it is offered and its listener has room), a heap by deadline
 /// (expired in O(log n) each; finished entries are skipped lazily) and each client's own set (dropped with it).
 /// Every operation is O(1) or O(log n) in the number waiting, so a flood of pending connects costs linear time,
 /// never quadratic; the flood itself is bounded by <see cref="QuotaLedger"/>.
@@ -11,7 +13,14 @@ internal sealed class PendingConnects(QuotaLedger ledger)
     private readonly Dictionary<string, LinkedList<PendingConnect>> _byService = new(StringComparer.Ordinal);
     private readonly PriorityQueue<PendingConnect, long> _byDeadline = new();
 
-    public int Count { get; private set; }
+    private int _count;
+
+    /// <summary>Connects waiting (read by any thread: Hypervisor.PendingConnectCount).</summary>
+    public int Count
+    {
+        get => Volatile.Read(ref _count);
+        private set => Volatile.Write(ref _count, value);
+    }
 
     /// <summary>The earliest deadline of a connect still waiting, or null.</summary>
     public long? NextDeadline
@@ -62,6 +71,12 @@ internal sealed class PendingConnects(QuotaLedger ledger)
         pending = null!;
         return false;
     }
+
+    /// <summary>Whether any connect waits for <paramref name="service"/>.</summary>
+    public bool HasWaitingFor(string service) => _byService.ContainsKey(service);
+
+    /// <summary>How many connects wait for <paramref name="service"/>.</summary>
+    public int CountFor(string service) => _byService.TryGetValue(service, out var queue) ? queue.Count : 0;
 
     /// <summary>Removes and returns one connect whose deadline passed.</summary>
     public bool TryTakeExpired(long now, out PendingConnect pending)
