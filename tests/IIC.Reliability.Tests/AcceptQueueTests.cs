@@ -1,0 +1,198 @@
+using System.Globalization;
+using IIC.Hardware;
+using IIC.Tests;
+using Xunit.Abstractions;
+
+namespace IIC.Reliability.Tests;
+
+/// <summary>
+/// A listener's accept queue (HypervisorOptions.MaxQueuedGrantsPerPartition, docs/control-protocol.md §5): connects
+/// beyond it wait for a busy listener and are granted as it reads; only a listener that reads nothing for
+/// AcceptStallTimeout fails them, naming it; waiting connects that die, time out or lose their listener are answered
+/// and forgotten. Real connector processes against a real hypervisor.
+/// </summary>
+[Collection(nameof(SerialReliabilityTests))]
+public sealed class AcceptQueueTests(ITestOutputHelper output)
+{
+    private const string Service = "aq-svc";
+    private static readonly TimeSpan s_long = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public void A_burst_far_beyond_the_accept_queue_against_a_busy_listener_all_connect_with_default_options()
+    {
+        const int Children = 4, Threads = 64, PerThread = 2; // 256 connects at once, 512 in all, against an accept queue of 64
+        const int Total = Children * Threads * PerThread;
+        using var scope = new HypervisorScope();
+        using var hypervisor = scope.Start(); // the defaults: the bound of 64, AcceptStallTimeout 5 s
+        using var listener = RawControlClient.Connect(scope.Name, scope.Directory);
+        listener.Attach("busy");
+        listener.Socket.Send(RawControlClient.Message(ControlMessageType.Listen, 2, Service, 0u));
+        Assert.Equal(ControlMessageType.Listening, listener.Receive(s_long)?.Type);
+        var children = new List<ChildProcess>();
+        try
+        {
+            // The listener thread reads nothing until connects wait behind its full queue, then reads as fast as it can.
+            var incoming = 0;
+            var peakWaiting = 0;
+            var reader = new Thread(() =>
+            {
+                if (!WaitFor.TryCondition(() => hypervisor.PendingConnectCount > 0, s_long))
+                {
+                    return;
+                }
+                peakWaiting = hypervisor.PendingConnectCount;
+                while (incoming < Total && listener.Receive(s_long) is { Type: ControlMessageType.Incoming })
+                {
+                    incoming++;
+                }
+            });
+            reader.Start();
+            for (var i = 0; i < Children; i++)
+            {
+                children.Add(ChildProcess.Start("aq-connect", scope.Name, scope.Directory, "connector-" + i, Service,
+                    Threads.ToString(CultureInfo.InvariantCulture), PerThread.ToString(CultureInfo.InvariantCulture), "120"));
+            }
+            foreach (var child in children)
+            {
+                Assert.Equal("attached", child.ReadLine(s_long));
+            }
+            foreach (var child in children)
+            {
+                var done = child.ReadLine(TimeSpan.FromSeconds(120));
+                Assert.True(done == $"done {Threads * PerThread} 0", $"{done}: {child.ReadLine(s_long)}{Environment.NewLine}{child}");
+            }
+            Assert.True(reader.Join(s_long), "the listener did not read every grant");
+            output.WriteLine($"{incoming} grants read; {peakWaiting} connects waited when the listener began to read");
+            Assert.Equal(Total, incoming);
+            Assert.InRange(peakWaiting, 1, Total);
+            Assert.Equal(0, hypervisor.PendingConnectCount);
+        }
+        finally
+        {
+            children.ForEach(c => c.Dispose());
+        }
+    }
+
+    [Fact]
+    public void Connects_waiting_for_a_stopped_listener_fail_naming_it_after_the_accept_stall_timeout_and_are_forgotten()
+    {
+        const int Connects = 128;
+        using var scope = new HypervisorScope();
+        using var hypervisor = scope.Start(new HypervisorOptions { AcceptStallTimeout = TimeSpan.FromSeconds(2), OutboundStallTimeout = TimeSpan.FromSeconds(120) });
+        using var honest = new ControlPlaneTests.HonestPair(scope);
+        using var frozen = StoppedListener(scope);
+        try
+        {
+            using var connectors = ChildProcess.Start("aq-connect", scope.Name, scope.Directory, "connector", Service,
+                Connects.ToString(CultureInfo.InvariantCulture), "1", "60");
+            Assert.Equal("attached", connectors.ReadLine(s_long));
+            // Their own timeout is 60 s: an answer well before it is the hypervisor's verdict on the listener.
+            var done = connectors.ReadLine(TimeSpan.FromSeconds(40)).Split(' ');
+            var error = connectors.ReadLine(s_long);
+            output.WriteLine($"{string.Join(' ', done)}; {error}");
+            var granted = int.Parse(done[1], CultureInfo.InvariantCulture);
+            Assert.Equal(Connects, granted + int.Parse(done[2], CultureInfo.InvariantCulture));
+            // The accept queue of 64 plus what the kernel buffers (8 KiB of SO_SNDBUF: about 11 grants).
+            Assert.InRange(granted, 64, 64 + 16);
+            Assert.StartsWith("error NotAccepting ", error, StringComparison.Ordinal);
+            Assert.Contains("'frozen'", error, StringComparison.Ordinal);
+            Assert.Contains("stopped or hung", error, StringComparison.Ordinal);
+            Assert.Equal("end", connectors.ReadLine(s_long));
+            Assert.Equal(0, hypervisor.PendingConnectCount);
+
+            // A new connect, however patient, is refused at once: it is not parked behind a stopped listener.
+            using var late = scope.Attach("late");
+            var refused = Assert.Throws<HypervisorException>(() => late.Connect(Service, DescriptorRing.MinCapacity, s_long));
+            Assert.Equal(ControlError.NotAccepting, refused.Error);
+            Assert.Contains("stopped or hung", refused.Message, StringComparison.Ordinal);
+            Assert.Equal(0, hypervisor.PendingConnectCount);
+            honest.AssertServed(5, output);
+        }
+        finally
+        {
+            ProcSelf.Signal(frozen.Id, "CONT");
+        }
+    }
+
+    [Fact]
+    public void Waiting_connects_are_forgotten_when_their_connector_dies_or_times_out_and_outlive_a_listener_that_dies()
+    {
+        using var scope = new HypervisorScope();
+        using var hypervisor = scope.Start(new HypervisorOptions { AcceptStallTimeout = TimeSpan.FromSeconds(120), OutboundStallTimeout = TimeSpan.FromSeconds(120) });
+        using var frozen = StoppedListener(scope);
+        using var filler = scope.Attach("filler");
+        var granted = new List<GrantedConnection>();
+        try
+        {
+            // Fill its accept queue; a connect without a timeout is then refused at once ("busy"), never parked.
+            HypervisorException? busy = null;
+            while (busy is null && granted.Count < 1000)
+            {
+                try
+                {
+                    granted.Add(filler.Connect(Service, DescriptorRing.MinCapacity, TimeSpan.Zero));
+                }
+                catch (HypervisorException e)
+                {
+                    busy = e;
+                }
+            }
+            Assert.NotNull(busy);
+            Assert.Equal(ControlError.NotAccepting, busy.Error);
+            Assert.Contains("is busy", busy.Message, StringComparison.Ordinal);
+            Assert.InRange(granted.Count, 64, 64 + 16);
+
+            // (1) A connector killed while its connects wait: they are forgotten.
+            using (var doomed = ChildProcess.Start("aq-connect", scope.Name, scope.Directory, "doomed", Service, "8", "1", "60"))
+            {
+                Assert.Equal("attached", doomed.ReadLine(s_long));
+                WaitFor.Condition(() => hypervisor.PendingConnectCount == 8, "8 connects to wait for the stopped listener", s_long, doomed.ToString);
+                doomed.Kill();
+            }
+            WaitFor.Condition(() => hypervisor.PendingConnectCount == 0, "the dead connector's waiting connects to be forgotten", s_long);
+
+            // (2) A connect whose own timeout passes: the hypervisor answers before it, saying why, and forgets it.
+            var late = Assert.Throws<HypervisorException>(() => filler.Connect(Service, DescriptorRing.MinCapacity, TimeSpan.FromSeconds(3)));
+            Assert.Equal(ControlError.NotAccepting, late.Error);
+            Assert.Contains("within the connect timeout", late.Message, StringComparison.Ordinal);
+            Assert.Equal(0, hypervisor.PendingConnectCount);
+
+            // (3) The listener dies while connects wait: they wait on for the service, and its successor takes them.
+            using var patient = ChildProcess.Start("aq-connect", scope.Name, scope.Directory, "patient", Service, "8", "1", "60");
+            Assert.Equal("attached", patient.ReadLine(s_long));
+            WaitFor.Condition(() => hypervisor.PendingConnectCount == 8, "8 connects to wait for the stopped listener", s_long, patient.ToString);
+            var partitions = hypervisor.PartitionCount;
+            frozen.Kill();
+            WaitFor.Condition(() => hypervisor.PartitionCount == partitions - 1, "the dead listener to be detached", s_long);
+            Assert.Equal(8, hypervisor.PendingConnectCount);
+            using var successor = scope.Attach("successor");
+            using (var listener = successor.Listen(Service))
+            {
+                for (var i = 0; i < 8; i++)
+                {
+                    listener.Accept(s_long).Dispose();
+                }
+            }
+            Assert.Equal("done 8 0", patient.ReadLine(s_long));
+            Assert.Equal(0, hypervisor.PendingConnectCount);
+        }
+        finally
+        {
+            if (!frozen.Process.HasExited)
+            {
+                ProcSelf.Signal(frozen.Id, "CONT");
+            }
+            granted.ForEach(g => g.Dispose());
+        }
+    }
+
+    /// <summary>A child partition named "frozen" that listens on <see cref="Service"/>, then is stopped (SIGSTOP): it never reads again.</summary>
+    private static ChildProcess StoppedListener(HypervisorScope scope)
+    {
+        var child = ChildProcess.Start("cp-idle-listener", scope.Name, scope.Directory, "frozen", Service);
+        Assert.Equal("listening", child.ReadLine(s_long));
+        ProcSelf.Signal(child.Id, "STOP");
+        WaitFor.Condition(() => ProcSelf.State(child.Id) == 'T', "the listener to be stopped");
+        return child;
+    }
+}
