@@ -134,7 +134,7 @@ public sealed partial class IicChannel : IDisposable, IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(partition);
         options ??= ChannelOptions.Default;
-        var connection = await partition.ConnectAsync(service, options.RingCapacity, timeout, options.Grouped).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var connection = await partition.ConnectAsync(service, options.RingCapacity, timeout, options.Grouped, cancellationToken).ConfigureAwait(false);
         return FromGrant(connection, options);
     }
 

@@ -115,7 +115,7 @@ public sealed class AcceptQueueTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void Waiting_connects_are_forgotten_when_their_connector_dies_or_times_out_and_outlive_a_listener_that_dies()
+    public void Waiting_connects_are_forgotten_when_their_connector_dies_times_out_or_cancels_and_outlive_a_listener_that_dies()
     {
         using var scope = new HypervisorScope();
         using var hypervisor = scope.Start(new HypervisorOptions { AcceptStallTimeout = TimeSpan.FromSeconds(120), OutboundStallTimeout = TimeSpan.FromSeconds(120) });
@@ -157,7 +157,18 @@ public sealed class AcceptQueueTests(ITestOutputHelper output)
             Assert.Contains("within the connect timeout", late.Message, StringComparison.Ordinal);
             Assert.Equal(0, hypervisor.PendingConnectCount);
 
-            // (3) The listener dies while connects wait: they wait on for the service, and its successor takes them.
+            // (3) A connect cancelled by its token while it waits: it ends cancelled, and the hypervisor forgets it.
+            using (var cancel = new CancellationTokenSource())
+            {
+                var waiting = filler.ConnectAsync(Service, DescriptorRing.MinCapacity, s_long, cancellationToken: cancel.Token);
+                WaitFor.Condition(() => hypervisor.PendingConnectCount == 1, "the connect to wait for the stopped listener", s_long);
+                cancel.Cancel();
+                Assert.True(((IAsyncResult)waiting).AsyncWaitHandle.WaitOne(s_long), "the cancelled connect did not end");
+                Assert.True(waiting.IsCanceled, $"the cancelled connect ended {waiting.Status}: {waiting.Exception}");
+                WaitFor.Condition(() => hypervisor.PendingConnectCount == 0, "the cancelled connect to be forgotten", s_long);
+            }
+
+            // (4) The listener dies while connects wait: they wait on for the service, and its successor takes them.
             using var patient = ChildProcess.Start("aq-connect", scope.Name, scope.Directory, "patient", Service, "8", "1", "60");
             Assert.Equal("attached", patient.ReadLine(s_long));
             WaitFor.Condition(() => hypervisor.PendingConnectCount == 8, "8 connects to wait for the stopped listener", s_long, patient.ToString);

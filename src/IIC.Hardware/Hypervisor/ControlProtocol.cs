@@ -28,6 +28,8 @@ internal enum ControlMessageType : ushort
     Release = 10,
     /// <summary>Hypervisor to partition: the peer of a connection died (its side was marked dead).</summary>
     PeerDied = 11,
+    /// <summary>Partition to hypervisor (version 4): forget the waiting Connect with this request id (its caller gave up); no reply.</summary>
+    Cancel = 12,
 }
 
 /// <summary>Why the hypervisor refused a request.</summary>
@@ -61,8 +63,8 @@ public enum ControlError : uint
 }
 
 /// <summary>
-/// The hypervisor's control protocol, version 3 (grants carry the peer's pidfd and the pair group pages; requests carry
-/// no descriptors): one SOCK_SEQPACKET message per request, reply or
+/// The hypervisor's control protocol, version 4 (grants carry the peer's pidfd and the pair group pages; requests carry
+/// no descriptors; a waiting Connect can be cancelled): one SOCK_SEQPACKET message per request, reply or
 /// notification, little-endian, with a fixed 16-byte header
 /// <c>[magic "IICP":u32][version:u16][type:u16][length:u32 (whole message)][request id:u32]</c>
 /// followed by the type's fields. Strings are <c>[byte count:u16][UTF-8]</c>. Every field is length-checked;
@@ -74,7 +76,7 @@ internal static class ControlProtocol
     public const uint Magic = 0x50434949;
 
     /// <summary>The protocol version.</summary>
-    public const ushort Version = 3;
+    public const ushort Version = 4;
 
     /// <summary>Header bytes.</summary>
     public const int HeaderSize = 16;

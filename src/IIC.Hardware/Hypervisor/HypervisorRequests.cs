@@ -19,7 +19,7 @@ public sealed partial class Hypervisor
         }
         if (_receivedDescriptors.Count > 0)
         {
-            throw new InvalidDataException($"A {reader.Type} message carried {_receivedDescriptors.Count} descriptors; requests carry none (protocol version 3: the hypervisor makes the group pages).");
+            throw new InvalidDataException($"A {reader.Type} message carried {_receivedDescriptors.Count} descriptors; requests carry none (since protocol version 3 the hypervisor makes the group pages).");
         }
         switch (reader.Type)
         {
@@ -37,6 +37,9 @@ public sealed partial class Hypervisor
                 break;
             case ControlMessageType.Release:
                 HandleRelease(client, ref reader);
+                break;
+            case ControlMessageType.Cancel:
+                HandleCancel(client, ref reader);
                 break;
             default:
                 throw new InvalidDataException($"Message type {(ushort)reader.Type} is not a request.");
@@ -175,6 +178,21 @@ public sealed partial class Hypervisor
         else
         {
             SendError(client, reader.RequestId, ControlError.UnknownService, $"no partition offers service '{service}'; start its server first (or connect with a timeout to wait for it)");
+        }
+    }
+
+    private void HandleCancel(ControlClient client, ref ControlReader reader)
+    {
+        reader.EnsureEnd();
+        // Bounded by MaxPendingConnectsPerPartition. Not waiting any more (granted, expired, refused): nothing to do;
+        // a grant already on its way is released by the partition when no caller waits for it.
+        foreach (var pending in client.Pending)
+        {
+            if (pending.RequestId == reader.RequestId)
+            {
+                _pending.Remove(pending);
+                return;
+            }
         }
     }
 

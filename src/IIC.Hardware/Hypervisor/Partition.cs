@@ -156,8 +156,11 @@ public sealed partial class Partition : IDisposable
     /// zero fails at once if the service is not offered, a timeout under 0.5 s still gives the hypervisor 0.5 s to
     /// answer; <see cref="Timeout.InfiniteTimeSpan"/> or <see cref="TimeSpan.MaxValue"/> for no limit).</param>
     /// <param name="grouped">The connection receives through the group page this partition shares with the listening partition alone.</param>
-    /// <exception cref="HypervisorException">Unknown service, policy denial, a refused ring size, or the hypervisor is gone.</exception>
-    public GrantedConnection Connect(string service, int ringCapacity = WindowOptions.DefaultRingCapacity, TimeSpan? timeout = null, bool grouped = false)
+    /// <param name="cancellationToken">Gives up waiting (for the service, or for its busy listener to accept): the hypervisor forgets the connect.</param>
+    /// <exception cref="HypervisorException">Unknown service, policy denial, a refused ring size, a listener that is stopped
+    /// or stayed too busy (<see cref="ControlError.NotAccepting"/>), or the hypervisor is gone.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
+    public GrantedConnection Connect(string service, int ringCapacity = WindowOptions.DefaultRingCapacity, TimeSpan? timeout = null, bool grouped = false, CancellationToken cancellationToken = default)
     {
         ControlProtocol.ValidateName(service, nameof(service));
         DescriptorRing.ValidateCapacity(ringCapacity);
@@ -177,16 +180,16 @@ public sealed partial class Partition : IDisposable
             w.WriteUInt32((uint)ringCapacity);
             w.WriteUInt32((uint)hypervisorWait);
             w.WriteUInt32(grouped ? 1u : 0u);
-        }, deadline);
+        }, deadline, cancellationToken: cancellationToken);
         var connection = reply.Connection ?? throw new HypervisorException($"The hypervisor answered the connect to '{service}' without a window.");
         connection.Service = service; // a Granted reply carries no service name; channels, metrics and iic stat need it
         IicEventSource.Log.PartitionConnected(Name, service, connection.Id, connection.PeerProcessId);
         return connection;
     }
 
-    /// <summary>Connects asynchronously (see <see cref="Connect"/>).</summary>
-    public Task<GrantedConnection> ConnectAsync(string service, int ringCapacity = WindowOptions.DefaultRingCapacity, TimeSpan? timeout = null, bool grouped = false)
-        => Task.Run(() => Connect(service, ringCapacity, timeout, grouped));
+    /// <summary>Connects asynchronously (see <see cref="Connect"/>); cancelling the token makes the hypervisor forget the connect.</summary>
+    public Task<GrantedConnection> ConnectAsync(string service, int ringCapacity = WindowOptions.DefaultRingCapacity, TimeSpan? timeout = null, bool grouped = false, CancellationToken cancellationToken = default)
+        => Task.Run(() => Connect(service, ringCapacity, timeout, grouped, cancellationToken), cancellationToken);
 
     /// <summary>
     /// Detaches: stops its listeners and refuses new requests. Connections already made (channels) keep working until
@@ -268,18 +271,26 @@ public sealed partial class Partition : IDisposable
         }
     }
 
-    private Reply Request(ControlMessageType type, Action<ControlWriterBox> body, Deadline deadline, FileDescriptor? descriptor = null)
+    private Reply Request(ControlMessageType type, Action<ControlWriterBox> body, Deadline deadline, FileDescriptor? descriptor = null, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         ThrowIfLost();
+        cancellationToken.ThrowIfCancellationRequested();
         var id = (uint)Interlocked.Increment(ref _nextRequestId);
         var completion = new TaskCompletionSource<Reply>(TaskCreationOptions.RunContinuationsAsynchronously);
         _requests[id] = completion;
+        var cancellation = default(CancellationTokenRegistration);
         try
         {
             if (!TrySend(type, id, body, descriptor))
             {
                 ThrowIfLost();
+            }
+            if (cancellationToken.CanBeCanceled)
+            {
+                // Registered after the request went out, so the Cancel follows it on the socket (a token cancelled
+                // meanwhile runs this at once). A grant that crossed the Cancel finds no request and is released.
+                cancellation = cancellationToken.UnsafeRegister((_, token) => CancelRequest(id, completion, token), null);
             }
             // This thread reads the answer itself when no other caller is reading (PartitionReading.cs).
             var read = ReadUntil(static task => task.IsCompleted, completion.Task, deadline);
@@ -295,8 +306,23 @@ public sealed partial class Partition : IDisposable
         }
         finally
         {
+            cancellation.Dispose();
             _requests.TryRemove(id, out _);
         }
+    }
+
+    /// <summary>A caller gave up on request <paramref name="id"/>: fail it as cancelled and tell the hypervisor to forget it.</summary>
+    private void CancelRequest(uint id, TaskCompletionSource<Reply> completion, CancellationToken token)
+    {
+        if (!_requests.TryRemove(new KeyValuePair<uint, TaskCompletionSource<Reply>>(id, completion)) || !completion.TrySetCanceled(token))
+        {
+            return; // answered first
+        }
+        if (_lostReason is null && Volatile.Read(ref _controlClosed) == 0)
+        {
+            TrySend(ControlMessageType.Cancel, id, static _ => { });
+        }
+        KickReadingCaller(); // a caller reading the socket for this answer looks again
     }
 
     /// <summary>Waits for a reply until the deadline, in slices Task.Wait accepts (it refuses more than ~24 days).</summary>

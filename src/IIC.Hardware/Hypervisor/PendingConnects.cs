@@ -95,6 +95,9 @@ internal sealed class PendingConnects(QuotaLedger ledger)
         return false;
     }
 
+    /// <summary>Drops one waiting connect (its caller cancelled it).</summary>
+    public void Remove(PendingConnect pending) => Finish(pending);
+
     /// <summary>Drops every connect <paramref name="client"/> has waiting (it left).</summary>
     public void RemoveAll(ControlClient client)
     {
