@@ -43,7 +43,7 @@ public sealed record HypervisorOptions
     /// <summary>The most live grants in the whole hypervisor (default 65536).</summary>
     public int MaxGrants { get; init; } = 65536;
 
-    /// <summary>The most Connects one partition may have waiting for a service to appear (default 256).</summary>
+    /// <summary>The most Connects one partition may have waiting, for a service to appear or for its busy listener to read (default 256).</summary>
     public int MaxPendingConnectsPerPartition { get; init; } = 256;
 
     /// <summary>The most Connects the partitions of one uid may have waiting (default 1024).</summary>

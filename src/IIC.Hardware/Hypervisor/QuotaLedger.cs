@@ -59,7 +59,7 @@ internal sealed class QuotaLedger(HypervisorOptions options)
     {
         if (client.Pending.Count >= options.MaxPendingConnectsPerPartition)
         {
-            return Say($"{client.Describe()} has {client.Pending.Count} connects waiting for services, the most a partition may (MaxPendingConnectsPerPartition = {options.MaxPendingConnectsPerPartition})");
+            return Say($"{client.Describe()} has {client.Pending.Count} connects waiting for services or their busy listeners, the most a partition may (MaxPendingConnectsPerPartition = {options.MaxPendingConnectsPerPartition})");
         }
         var uid = UsageOf(client.Credentials.Uid);
         if (uid.Pending >= options.MaxPendingConnectsPerUid)
