@@ -4,7 +4,8 @@ using IIC.Hardware;
 using IIC.Transport;
 
 // Connect + first message + close through an embedded hypervisor: one partition offers a service, another connects,
-// sends one 64-byte message, the server accepts and receives it, both close. Reports percentiles in microseconds.
+// sends one 64-byte message, the server accepts and receives it, both close. Reports percentiles in microseconds and
+// the bytes allocated per cycle by the whole process (client, server and the hypervisor's thread) and gen-0 GCs.
 var rounds = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 2000;
 var directory = Directory.CreateTempSubdirectory("iic-bench-").FullName;
 var name = "bench-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
@@ -15,8 +16,15 @@ using var listener = IicListener.Listen(server, "bench");
 var message = new byte[64];
 var buffer = new byte[64];
 var samples = new double[rounds];
+long allocatedBefore = 0;
+var collectionsBefore = 0;
 for (var i = -200; i < rounds; i++) // 200 warm-up rounds
 {
+    if (i == 0)
+    {
+        allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
+        collectionsBefore = GC.CollectionCount(0);
+    }
     var start = Stopwatch.GetTimestamp();
     using (var channel = IicChannel.Connect(client, "bench", new ChannelOptions { RingCapacity = 64 * 1024 }))
     {
@@ -32,8 +40,10 @@ for (var i = -200; i < rounds; i++) // 200 warm-up rounds
         samples[i] = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
     }
 }
+var allocatedPerCycle = (GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore) / (double)rounds;
+var collections = GC.CollectionCount(0) - collectionsBefore;
 Array.Sort(samples);
 double P(double q) => samples[Math.Min(rounds - 1, (int)(q * rounds))];
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-    $"connect + first message + close, {rounds} rounds, 64 KiB rings: p50 {P(0.5):0.0} us, p90 {P(0.9):0.0} us, p99 {P(0.99):0.0} us, max {samples[^1]:0.0} us"));
+    $"connect + first message + close, {rounds} rounds, 64 KiB rings: p50 {P(0.5):0.0} us, p90 {P(0.9):0.0} us, p99 {P(0.99):0.0} us, max {samples[^1]:0.0} us; {allocatedPerCycle:0} B allocated per cycle, {collections} gen-0 GCs"));
 Directory.Delete(directory, recursive: true);
