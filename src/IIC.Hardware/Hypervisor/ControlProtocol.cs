@@ -95,6 +95,9 @@ internal static class ControlProtocol
     }
 }
 
+/// <summary>Writes a request's fields with a static lambda and its state (no closure, no boxing per request).</summary>
+internal delegate void ControlBody<in TState>(ref ControlWriter writer, TState state);
+
 /// <summary>Builds one control message in a caller's buffer.</summary>
 internal ref struct ControlWriter
 {
@@ -145,6 +148,7 @@ internal ref struct ControlWriter
 /// <summary>Reads one received control message; every read is bounds-checked and fails with <see cref="InvalidDataException"/>.</summary>
 internal ref struct ControlReader
 {
+    private static readonly UTF8Encoding s_strictUtf8 = new(false, throwOnInvalidBytes: true); // thread safe; one for all reads
     private readonly ReadOnlySpan<byte> _message;
     private int _position;
 
@@ -192,7 +196,7 @@ internal ref struct ControlReader
         }
         try
         {
-            return new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(Take(count));
+            return s_strictUtf8.GetString(Take(count));
         }
         catch (DecoderFallbackException e)
         {

@@ -20,6 +20,7 @@ public sealed partial class Hypervisor
     private readonly byte[] _sendBuffer = new byte[ControlProtocol.MaxMessageSize];
     private readonly List<FileDescriptor> _receivedDescriptors = [];
     private readonly List<PollEntry> _pollEntries = [];
+    private readonly List<ControlClient> _polled = []; // the clients in the order polled this turn (reused: no allocation per turn)
     private EventFd? _spare; // closed to accept (and drop) one connection when the process is out of descriptors
     private int _unattached;
     private uint _nextPartitionId;
@@ -33,7 +34,9 @@ public sealed partial class Hypervisor
             entries.Clear();
             entries.Add(new PollEntry(_wakeup.Descriptor, PollEvents.Readable));
             entries.Add(new PollEntry(_listener.Descriptor, PollEvents.Readable));
-            var polled = _clients.ToArray(); // the clients in the order polled; handlers may add or remove clients
+            var polled = _polled; // a snapshot: handlers may add or remove clients
+            polled.Clear();
+            polled.AddRange(_clients);
             foreach (var client in polled)
             {
                 var events = PollEvents.Readable | (client.Outbound.Count > 0 ? PollEvents.Writable : PollEvents.None);
@@ -55,7 +58,7 @@ public sealed partial class Hypervisor
             {
                 break;
             }
-            for (var i = 0; i < polled.Length; i++)
+            for (var i = 0; i < polled.Count; i++)
             {
                 var client = polled[i];
                 var socketEvents = span[2 + (2 * i)].ReturnedEvents;
@@ -77,6 +80,7 @@ public sealed partial class Hypervisor
             {
                 AcceptClients();
             }
+            polled.Clear(); // holds no client past its turn
             ExpirePendingConnects();
             EnforceDeadlines();
             RefillWindowPool(span);

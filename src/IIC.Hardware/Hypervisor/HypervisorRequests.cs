@@ -303,7 +303,10 @@ public sealed partial class Hypervisor
             return; // the connector was detached; its grant went with it
         }
         IicEventSource.Log.ConnectionGranted(service, id, listener.Credentials.Pid, connector.Credentials.Pid);
-        Log($"granted connection {id} to '{service}': '{connector.Name}' (pid {connector.Credentials.Pid}) -> '{listener.Name}' (pid {listener.Credentials.Pid}), {capacity} bytes per ring");
+        if (_options.Log is not null) // the line is built only for a log that takes it: a grant allocates no text otherwise
+        {
+            Log($"granted connection {id} to '{service}': '{connector.Name}' (pid {connector.Credentials.Pid}) -> '{listener.Name}' (pid {listener.Credentials.Pid}), {capacity} bytes per ring");
+        }
         if (Logger is { } logger)
         {
             HypervisorLog.Granted(logger, id, service, connector.Credentials.Pid, listener.Credentials.Pid, window.Size);

@@ -101,7 +101,7 @@ public sealed partial class Partition : IDisposable
         partition._reader.Start();
         try
         {
-            var reply = partition.Request(ControlMessageType.Attach, w => w.WriteString(partitionName), Deadline.After(s_requestTimeout));
+            var reply = partition.Request(ControlMessageType.Attach, partitionName, static (ref ControlWriter w, string name) => w.WriteString(name), Deadline.After(s_requestTimeout));
             partition.Id = reply.PartitionId;
             partition.HypervisorProcessId = reply.PeerProcessId;
             partition._counted = 1;
@@ -133,10 +133,10 @@ public sealed partial class Partition : IDisposable
         }
         try
         {
-            Request(ControlMessageType.Listen, w =>
+            Request(ControlMessageType.Listen, (service, grouped), static (ref ControlWriter w, (string Service, bool Grouped) request) =>
             {
-                w.WriteString(service);
-                w.WriteUInt32(grouped ? 1u : 0u);
+                w.WriteString(request.Service);
+                w.WriteUInt32(request.Grouped ? 1u : 0u);
             }, Deadline.After(s_requestTimeout));
             return listener;
         }
@@ -174,13 +174,13 @@ public sealed partial class Partition : IDisposable
         var hypervisorWait = deadline.IsInfinite ? 600_000
             : wait < s_minimumReplyWait ? wait.TotalMilliseconds
             : Math.Min((wait - TimeSpan.FromMilliseconds(Math.Min(250, wait.TotalMilliseconds / 5))).TotalMilliseconds, 600_000);
-        var reply = Request(ControlMessageType.Connect, w =>
+        var reply = Request(ControlMessageType.Connect, (service, (uint)ringCapacity, (uint)hypervisorWait, grouped), static (ref ControlWriter w, (string Service, uint Capacity, uint WaitMs, bool Grouped) request) =>
         {
-            w.WriteString(service);
-            w.WriteUInt32((uint)ringCapacity);
-            w.WriteUInt32((uint)hypervisorWait);
-            w.WriteUInt32(grouped ? 1u : 0u);
-        }, deadline, cancellationToken: cancellationToken);
+            w.WriteString(request.Service);
+            w.WriteUInt32(request.Capacity);
+            w.WriteUInt32(request.WaitMs);
+            w.WriteUInt32(request.Grouped ? 1u : 0u);
+        }, deadline, cancellationToken);
         var connection = reply.Connection ?? throw new HypervisorException($"The hypervisor answered the connect to '{service}' without a window.");
         connection.Service = service; // a Granted reply carries no service name; channels, metrics and iic stat need it
         IicEventSource.Log.PartitionConnected(Name, service, connection.Id, connection.PeerProcessId);
@@ -252,7 +252,7 @@ public sealed partial class Partition : IDisposable
         _groupPages.Release(connectionId);
         if (_lostReason is null && Volatile.Read(ref _controlClosed) == 0)
         {
-            TrySend(ControlMessageType.Release, 0, w => w.WriteInt64(connectionId));
+            TrySend(ControlMessageType.Release, 0, connectionId, static (ref ControlWriter w, long id) => w.WriteInt64(id));
         }
         if (counted && Interlocked.Decrement(ref _openGrants) == 0 && Volatile.Read(ref _disposed) != 0)
         {
@@ -267,11 +267,11 @@ public sealed partial class Partition : IDisposable
     {
         if (_listeners.TryRemove(new KeyValuePair<string, ServiceListener>(listener.Service, listener)) && _lostReason is null && Volatile.Read(ref _controlClosed) == 0)
         {
-            TrySend(ControlMessageType.Unlisten, 0, w => w.WriteString(listener.Service));
+            TrySend(ControlMessageType.Unlisten, 0, listener.Service, static (ref ControlWriter w, string service) => w.WriteString(service));
         }
     }
 
-    private Reply Request(ControlMessageType type, Action<ControlWriterBox> body, Deadline deadline, FileDescriptor? descriptor = null, CancellationToken cancellationToken = default)
+    private Reply Request<TState>(ControlMessageType type, TState state, ControlBody<TState> body, Deadline deadline, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         ThrowIfLost();
@@ -282,7 +282,7 @@ public sealed partial class Partition : IDisposable
         var cancellation = default(CancellationTokenRegistration);
         try
         {
-            if (!TrySend(type, id, body, descriptor))
+            if (!TrySend(type, id, state, body))
             {
                 ThrowIfLost();
             }
@@ -320,7 +320,7 @@ public sealed partial class Partition : IDisposable
         }
         if (_lostReason is null && Volatile.Read(ref _controlClosed) == 0)
         {
-            TrySend(ControlMessageType.Cancel, id, static _ => { });
+            TrySend(ControlMessageType.Cancel, id, 0, static (ref ControlWriter _, int _) => { }); // the request id says which
         }
         KickReadingCaller(); // a caller reading the socket for this answer looks again
     }
@@ -346,22 +346,16 @@ public sealed partial class Partition : IDisposable
         }
     }
 
-    private bool TrySend(ControlMessageType type, uint requestId, Action<ControlWriterBox> body, FileDescriptor? descriptor = null)
+    /// <summary>Sends one request, its fields written by <paramref name="body"/> (a static lambda: nothing allocated per request).</summary>
+    private bool TrySend<TState>(ControlMessageType type, uint requestId, TState state, ControlBody<TState> body)
     {
         lock (_sendLock)
         {
-            var box = new ControlWriterBox(type, requestId);
-            body(box);
+            var writer = new ControlWriter(_sendBuffer, type, requestId);
+            body(ref writer, state);
             try
             {
-                if (descriptor is null)
-                {
-                    _socket.Send(box.Finish(_sendBuffer));
-                }
-                else
-                {
-                    _socket.Send(box.Finish(_sendBuffer), descriptor);
-                }
+                _socket.Send(writer.Finish());
                 return true;
             }
             catch (Exception e) when (e is NativeException or IOException or ObjectDisposedException)
