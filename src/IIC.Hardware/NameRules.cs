@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 
@@ -21,13 +22,17 @@ internal static class NameRules
     public static readonly string HypervisorNameRule = string.Create(CultureInfo.InvariantCulture,
         $"use 1 to {MaxLength} ASCII letters, digits, '.', '_' or '-' (no '/'), other than \".\" and \"..\"");
 
-    /// <summary>Whether <paramref name="name"/> is a valid partition or service name.</summary>
+    private const string HypervisorNameChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-";
+    private static readonly SearchValues<char> s_hypervisorNameChars = SearchValues.Create(HypervisorNameChars);
+    private static readonly SearchValues<char> s_nameChars = SearchValues.Create(HypervisorNameChars + "/");
+
+    /// <summary>Whether <paramref name="name"/> is a valid partition or service name (checked on every connect: allocates nothing).</summary>
     public static bool IsName(string name) =>
-        name.Length is > 0 and <= MaxLength && name.All(c => IsHypervisorNameChar(c) || c == '/');
+        name.Length is > 0 and <= MaxLength && !name.AsSpan().ContainsAnyExcept(s_nameChars);
 
     /// <summary>Whether <paramref name="name"/> is a valid hypervisor name ('/' would make it a path).</summary>
     public static bool IsHypervisorName(string name) =>
-        name.Length is > 0 and <= MaxLength && name is not "." and not ".." && name.All(IsHypervisorNameChar);
+        name.Length is > 0 and <= MaxLength && name is not "." and not ".." && !name.AsSpan().ContainsAnyExcept(s_hypervisorNameChars);
 
     /// <summary>Throws unless <paramref name="name"/> is a valid partition or service name.</summary>
     /// <exception cref="ArgumentNullException">The name is null.</exception>
@@ -52,8 +57,6 @@ internal static class NameRules
             ThrowInvalid($"'{name}' is not a valid name for a hypervisor: {HypervisorNameRule}.", parameterName);
         }
     }
-
-    private static bool IsHypervisorNameChar(char c) => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-';
 
     [DoesNotReturn]
     private static void ThrowInvalid(string message, string parameterName) => throw new ArgumentException(message, parameterName);

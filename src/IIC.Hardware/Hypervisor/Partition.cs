@@ -290,7 +290,7 @@ public sealed partial class Partition : IDisposable
             {
                 // Registered after the request went out, so the Cancel follows it on the socket (a token cancelled
                 // meanwhile runs this at once). A grant that crossed the Cancel finds no request and is released.
-                cancellation = cancellationToken.UnsafeRegister((_, token) => CancelRequest(id, completion, token), null);
+                cancellation = RegisterCancel(id, completion, cancellationToken);
             }
             // This thread reads the answer itself when no other caller is reading (PartitionReading.cs).
             var read = ReadUntil(static task => task.IsCompleted, completion.Task, deadline);
@@ -310,6 +310,10 @@ public sealed partial class Partition : IDisposable
             _requests.TryRemove(id, out _);
         }
     }
+
+    /// <summary>A method of its own so that the closure is made only for a cancellable token (not hoisted into every request).</summary>
+    private CancellationTokenRegistration RegisterCancel(uint id, TaskCompletionSource<Reply> completion, CancellationToken cancellationToken)
+        => cancellationToken.UnsafeRegister((_, token) => CancelRequest(id, completion, token), null);
 
     /// <summary>A caller gave up on request <paramref name="id"/>: fail it as cancelled and tell the hypervisor to forget it.</summary>
     private void CancelRequest(uint id, TaskCompletionSource<Reply> completion, CancellationToken token)
