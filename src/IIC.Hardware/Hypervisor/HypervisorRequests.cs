@@ -147,11 +147,11 @@ public sealed partial class Hypervisor
             Refuse(client, reader.RequestId, "Connect", ControlError.PolicyDenied, $"partition '{client.Name}' may not connect to service '{service}'");
             return;
         }
-        var listener = _services.GetValueOrDefault(service);
-        if (listener is not null && HasRoom(listener))
+        if (_services.TryGetValue(service, out var offering) && HasRoom(offering))
         {
             GrantWaiting(service); // those that waited first (none, normally: room admits them the moment it appears)
         }
+        var listener = _services.GetValueOrDefault(service); // again: a grant above may have detached it
         if (listener is not null && HasRoom(listener))
         {
             Grant(client, reader.RequestId, service, (int)capacity, grouped);
