@@ -76,7 +76,7 @@ public sealed partial class Hypervisor
 
     private string StalledReason(ControlClient listener, string service, long now)
         => string.Create(CultureInfo.InvariantCulture,
-            $"partition '{listener.Name}' (pid {listener.Credentials.Pid}) offering '{service}' is not accepting: it read nothing from its control socket for {(now - listener.Outbound.StalledSince) / (double)Stopwatch.Frequency:0.#} s with {listener.Outbound.GrantCount} connections queued for it (AcceptStallTimeout {_options.AcceptStallTimeout.TotalSeconds:0.###} s): it is stopped or hung; resume or restart it (it is detached after OutboundStallTimeout)");
+            $"partition '{listener.Name}' (pid {listener.Credentials.Pid}) offering '{service}' is stopped or hung: it read nothing from its control socket for {(now - listener.Outbound.StalledSince) / (double)Stopwatch.Frequency:0.#} s with {listener.Outbound.GrantCount} connections queued for it (AcceptStallTimeout {_options.AcceptStallTimeout.TotalSeconds:0.###} s); resume or restart it (OutboundStallTimeout detaches it)");
 
     private string BusyReason(ControlClient listener, string service, bool waited)
         => string.Create(CultureInfo.InvariantCulture,
