@@ -44,7 +44,13 @@ public sealed class SpinLearningTests
                 learning.LearnSpin(8 * s_micro, handoff: true);
             }
         }
-        int[] expected = [32, 32 + 64, 96 + 128, 224 + 256, 480 + 512, 992 + 1024, 2016 + 1024, 3040 + 1024];
+        var expected = new List<int>();
+        for (int at = 0, interval = SpinLearning.ContendedParkInterval; at + interval <= 4 * SpinLearning.MaxContendedParkInterval; interval = Math.Min(2 * interval, SpinLearning.MaxContendedParkInterval))
+        {
+            at += interval;
+            expected.Add(at);
+        }
+        Assert.Equal([32, 96, 224, 480, 992, 2016, 4064, 8160, 16352, 32736, 49120, 65504], expected);
         Assert.Equal(expected, parkedAt);
         Assert.True(learning.Contended);
 
