@@ -153,14 +153,16 @@ public sealed class SpinLearningTests
         Assert.True(learning.NextBudgetTicks(out _) < 10 * s_micro);
     }
 
-    [Fact]
-    public void An_adaptive_receiver_under_continuous_traffic_never_parks_on_a_hiccup()
+    [Theory]
+    [InlineData("adaptive")]
+    [InlineData("spin")]
+    public void A_spinning_or_adaptive_receiver_under_continuous_traffic_never_parks_on_a_hiccup(string strategy)
     {
         // The same on a real waiter and interrupt page, counted by its park counter: data 1 µs into each wait and a
         // 100 µs hiccup every 50th, after the waiter learned 5 µs wake-ups. The target turns ready by the clock (no
         // second thread the box could deschedule), so a park can only be the waiter's own choice.
         using var window = SharedWindow.Create(WindowOptions.WithCapacity(4096));
-        var waiter = new Waiter(WaitStrategy.Adaptive, window.GetInterruptPage(0));
+        var waiter = new Waiter(WaitStrategy.Parse(strategy), window.GetInterruptPage(0));
         for (var i = 0; i < 64; i++)
         {
             waiter.Learning.LearnWakeLatency(5 * s_micro);
