@@ -38,6 +38,9 @@ internal static class IicHost
                     // per-partition window quota is exactly 1 GiB. Nothing is committed until written.
                     MaxWindowBytesPerPartition = 4L << 30,
                     MaxWindowBytesPerUid = 8L << 30,
+                    // The channels test's server connects 1,000 channels in a burst while this process accepts them one
+                    // by one; under load the default 64 queued grants refused the burst (LimitExceeded).
+                    MaxQueuedGrantsPerPartition = 1024,
                 });
                 s_partition = Partition.Attach(s_hypervisor.Name, "perf-parent", s_socketDirectory);
                 CleanupRegistry.Register(new Teardown());
