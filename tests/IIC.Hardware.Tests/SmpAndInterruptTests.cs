@@ -81,6 +81,39 @@ public sealed class InterruptTests
     }
 
     [Fact]
+    public void TakePendingWords_returns_only_the_raised_words_and_reads_a_hostile_summary_once()
+    {
+        // A group receiver reads only the words this returns (issue 17: finding the raised vector costs the raised words,
+        // not the page's 64 nor the N channels): so every returned word must be overwritten, never left as stale scratch.
+        using var group = InterruptGroup.Create("wake-test");
+        var page = group.Page;
+        var scratch = new long[InterruptPage.MaxVectorCount / 64];
+        Array.Fill(scratch, -1L);
+        page.Raise(70);
+        page.Raise(4095);
+        Assert.Equal((1UL << 1) | (1UL << 63), page.TakePendingWords(scratch));
+        Assert.Equal(1L << 6, scratch[1]);
+        Assert.Equal(long.MinValue, scratch[63]);
+        Assert.False(page.HasPending);
+        Assert.Equal(0UL, page.TakePendingWords(scratch));
+
+        // The peer shares the page: a summary claiming every word, with one real bit behind it. Each claimed word is
+        // taken (0 where nothing was raised), none is reported from old scratch.
+        Array.Fill(scratch, -1L);
+        page.Raise(200);
+        using (var file = new Microsoft.Win32.SafeHandles.SafeFileHandle(group.File.Value, ownsHandle: false))
+        {
+            RandomAccess.Write(file, BitConverter.GetBytes(-1L), InterruptPage.SummaryOffset);
+        }
+        Assert.Equal(ulong.MaxValue, page.TakePendingWords(scratch));
+        for (var word = 0; word < scratch.Length; word++)
+        {
+            Assert.Equal(word == 3 ? 1L << 8 : 0, scratch[word]);
+        }
+        Assert.Throws<ArgumentException>(() => page.TakePendingWords(new long[63]));
+    }
+
+    [Fact]
     public void Raise_wakes_a_sleeper_and_stamps_the_wake_time()
     {
         using var window = SharedWindow.Create(WindowOptions.WithCapacity(4096));

@@ -10,11 +10,12 @@ public sealed class SpinLearningTests
 {
     private static readonly long s_micro = Stopwatch.Frequency / 1_000_000;
     private static readonly long s_max = Stopwatch.Frequency / 1000; // the default 1 ms ceiling
+    private static readonly long s_floor = Stopwatch.Frequency / 5000; // the default 200 µs flowing floor
 
     [Fact]
     public void Waits_served_only_after_handing_the_cpu_away_switch_to_yielding_at_once_and_parking_now_and_then()
     {
-        var learning = new SpinLearning(s_max);
+        var learning = new SpinLearning(s_max, s_floor);
         Assert.True(learning.NextBudgetTicks(out var yieldAtOnce) > 0);
         Assert.False(yieldAtOnce);
 
@@ -43,7 +44,13 @@ public sealed class SpinLearningTests
                 learning.LearnSpin(8 * s_micro, handoff: true);
             }
         }
-        int[] expected = [32, 32 + 64, 96 + 128, 224 + 256, 480 + 512, 992 + 1024, 2016 + 1024, 3040 + 1024];
+        var expected = new List<int>();
+        for (int at = 0, interval = SpinLearning.ContendedParkInterval; at + interval <= 4 * SpinLearning.MaxContendedParkInterval; interval = Math.Min(2 * interval, SpinLearning.MaxContendedParkInterval))
+        {
+            at += interval;
+            expected.Add(at);
+        }
+        Assert.Equal([32, 96, 224, 480, 992, 2016, 4064, 8160, 16352, 32736, 49120, 65504], expected);
         Assert.Equal(expected, parkedAt);
         Assert.True(learning.Contended);
 
@@ -74,7 +81,7 @@ public sealed class SpinLearningTests
     {
         // Wake-ups cost 40 µs; the data comes 10 µs into each wait. Judged by arrival, spinning pays: the payoff stays
         // whole and the gap is learned as ~10 µs, not as the 50 µs the receiver slept.
-        var learning = new SpinLearning(s_max);
+        var learning = new SpinLearning(s_max, s_floor);
         for (var i = 0; i < 64; i++)
         {
             learning.LearnWakeLatency(40 * s_micro);
@@ -88,7 +95,7 @@ public sealed class SpinLearningTests
     [Fact]
     public void Gaps_beyond_the_budget_shrink_it_toward_parking_and_idleness_jumps_the_gap()
     {
-        var learning = new SpinLearning(s_max);
+        var learning = new SpinLearning(s_max, s_floor);
         for (var i = 0; i < 64; i++)
         {
             learning.LearnWakeLatency(40 * s_micro);
@@ -120,6 +127,69 @@ public sealed class SpinLearningTests
         var shortTimeout = new Waiter(WaitStrategy.CreateAdaptive(parkTimeout: TimeSpan.FromMilliseconds(5)), window.GetInterruptPage(0));
         Assert.False(shortTimeout.Wait(ref target, Stopwatch.GetTimestamp() + 30_000 * s_micro));
         Assert.True(shortTimeout.Learning.GapTicks >= 5000 * s_micro * 7 / 8, $"learned gap {shortTimeout.Learning.GapTicks / s_micro} µs after whole park timeouts");
+    }
+
+    [Fact]
+    public void Under_continuous_traffic_a_hiccup_is_spun_through_even_when_the_box_learned_fast_wake_ups()
+    {
+        // Issue 17, "no stray sleeps": a busy box learns 5 µs wake-ups; the data comes 1 µs into each wait, and every 64th
+        // wait is a 100 µs hiccup (the peer's vCPU preempted). 4 x 5 µs or 2 x the mean gap would park on each hiccup
+        // and the next message would pay a kernel wake-up; every wait's budget must cover the hiccup.
+        var learning = new SpinLearning(s_max, s_floor);
+        for (var i = 0; i < 64; i++)
+        {
+            learning.LearnWakeLatency(5 * s_micro);
+        }
+        for (var i = 1; i <= 4096; i++)
+        {
+            var budget = learning.NextBudgetTicks(out _);
+            Assert.True(budget >= 100 * s_micro, $"wait {i}: a {budget / s_micro} µs budget parks on a 100 µs hiccup");
+            learning.LearnSpin((i % 64 == 0 ? 100 : 1) * s_micro, handoff: false);
+        }
+        Assert.Equal(1024, learning.Payoff);
+
+        // The floor is for flowing traffic only: after real idleness the receiver spins briefly again.
+        learning.LearnIdle(100_000 * s_micro);
+        Assert.True(learning.NextBudgetTicks(out _) < 10 * s_micro);
+    }
+
+    [Theory]
+    [InlineData("adaptive")]
+    [InlineData("spin")]
+    public void A_spinning_or_adaptive_receiver_under_continuous_traffic_never_parks_on_a_hiccup(string strategy)
+    {
+        // The same on a real waiter and interrupt page, counted by its park counter: data 1 µs into each wait and a
+        // 100 µs hiccup every 50th, after the waiter learned 5 µs wake-ups. The target turns ready by the clock (no
+        // second thread the box could deschedule), so a park can only be the waiter's own choice.
+        using var window = SharedWindow.Create(WindowOptions.WithCapacity(4096));
+        var waiter = new Waiter(WaitStrategy.Parse(strategy), window.GetInterruptPage(0));
+        for (var i = 0; i < 64; i++)
+        {
+            waiter.Learning.LearnWakeLatency(5 * s_micro);
+        }
+        for (var i = 1; i <= 2000; i++)
+        {
+            var target = new ReadyAt(Stopwatch.GetTimestamp() + ((i % 50 == 0 ? 100 : 1) * s_micro));
+            // A park would sleep until this deadline (nobody raises the page): 5 ms, so the old rule fails quickly.
+            Assert.True(waiter.Wait(ref target, target.At + (5000 * s_micro)));
+        }
+        Assert.Equal(0, waiter.Parks);
+        Assert.True(waiter.SpinHits > 1000, $"{waiter.SpinHits} waits spun"); // the rest found their data at once
+    }
+
+    private readonly struct ReadyAt(long at) : IWaitTarget
+    {
+        public long At => at;
+
+        public bool IsReady => Stopwatch.GetTimestamp() >= at;
+
+        public void Arm()
+        {
+        }
+
+        public void Disarm()
+        {
+        }
     }
 
     private struct NeverReady : IWaitTarget

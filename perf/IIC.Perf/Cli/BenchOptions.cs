@@ -44,6 +44,9 @@ internal sealed record BenchOptions
     /// <summary>The channels test's numbers of open channels.</summary>
     public IReadOnlyList<int> ChannelCounts { get; init; } = [1, 10, 100, 1000];
 
+    /// <summary>The channels test spreads its round trips over all N channels instead of using one (--channels-spread).</summary>
+    public bool ChannelsSpread { get; init; }
+
     /// <summary>The fan-in test's numbers of sending processes.</summary>
     public IReadOnlyList<int> FanInSenders { get; init; } = [1, 2, 4, 8, 16];
 

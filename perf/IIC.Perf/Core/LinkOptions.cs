@@ -9,7 +9,8 @@ namespace IIC.Perf.Core;
 /// <param name="MessageSize">Bytes per message, 8 B to 64 MiB.</param>
 /// <param name="Api">How the throughput receiver takes messages.</param>
 /// <param name="Channels">Channels between the two processes (the channels test; otherwise 1).</param>
-internal sealed record LinkOptions(BenchTest Test, string Mode, int MessageSize, ReceiveApi Api, int Channels = 1)
+/// <param name="SpreadTraffic">The channels test: every round trip on a pseudo-random channel (otherwise all on one, the others idle).</param>
+internal sealed record LinkOptions(BenchTest Test, string Mode, int MessageSize, ReceiveApi Api, int Channels = 1, bool SpreadTraffic = false)
 {
     /// <summary>The smallest message: it must hold the 8-byte sequence stamp.</summary>
     public const int MinMessageSize = 8;

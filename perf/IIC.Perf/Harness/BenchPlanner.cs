@@ -115,7 +115,10 @@ internal static class BenchPlanner
         }
     }
 
-    /// <summary>Wake-up latency and idle CPU against open idle channels: an idle-gap test over one of N grouped channels.</summary>
+    /// <summary>
+    /// Wake-up latency and idle CPU against open idle channels: an idle-gap test on one of N grouped channels while the
+    /// other N-1 stay open and idle (with --channels-spread, each round trip on a pseudo-random one of the N instead).
+    /// </summary>
     private static void ExpandChannels(BenchOptions options, IReadOnlyList<IBenchTransport> transports, Dictionary<IBenchTransport, string?> availability, List<PlannedItem> items)
     {
         var transport = transports.FirstOrDefault(t => t.Name == "iic");
@@ -133,7 +136,7 @@ internal static class BenchPlanner
             }
             var mode = options.Modes.Contains(WaitModes.Adaptive) ? WaitModes.Adaptive : options.Modes[0];
             var driver = new DriverSettings(options.WarmupS, options.ScaleDurationS, 0, BenchOptions.GapMinUs, BenchOptions.GapMaxUs, options.ScaleIdleS);
-            items.Add(PlannedItem.Measure(new MeasurementPlan(transport, new LinkOptions(BenchTest.Channels, mode, size, ReceiveApi.Receive, channels), driver)));
+            items.Add(PlannedItem.Measure(new MeasurementPlan(transport, new LinkOptions(BenchTest.Channels, mode, size, ReceiveApi.Receive, channels, options.ChannelsSpread), driver)));
         }
     }
 }

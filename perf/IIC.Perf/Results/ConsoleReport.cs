@@ -25,7 +25,7 @@ internal static class ConsoleReport
             reference);
         ThroughputSection(writer, results, BenchTest.Throughput, "One-way throughput between two processes (rate measured up to the receiver's acknowledgement of the last message; the receiver reads every byte)");
         LatencySection(writer, results, BenchTest.Channels,
-            "Wake-up latency (round trip after a 10 µs..1 ms pause, µs) against open idle channels that one server thread waits on as a group (api column: channels); idle cpu: the server's CPU while the client is silent",
+            "Wake-up latency (round trip after a 10 µs..1 ms pause, µs) against open channels that one server thread waits on as a group, round trips on one of them, the others idle (api column: channels; spread: each round trip on a pseudo-random channel); idle cpu: the server's CPU while the client is silent",
             reference);
         ThroughputSection(writer, results, BenchTest.FanIn, "Fan-in: 32 B messages from N sending processes into one receiving thread (api column: senders; cpu server: the receiving process)");
         LatencySection(writer, results, BenchTest.Connect, "Connect + first 32 B round trip + close (µs per cycle)", reference);
@@ -49,7 +49,7 @@ internal static class ConsoleReport
             ($"p50 vs {reference}", true), ("probe ns", true)]);
         foreach (var row in rows)
         {
-            var leading = new[] { SizeText.Format(row.Size), row.Transport, row.Mode, row.Channels?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? row.Api ?? "-" };
+            var leading = new[] { SizeText.Format(row.Size), row.Transport, row.Mode, row.Channels is { } n ? n.ToString(System.Globalization.CultureInfo.InvariantCulture) + (row.Api is { } spread ? " " + spread : "") : row.Api ?? "-" };
             if (!row.IsOk)
             {
                 table.AddNote($"{row.Status}: {row.Reason}", leading);

@@ -47,6 +47,8 @@ internal static class ScalingCharts
     private static Plot? Channels(IReadOnlyList<BenchResult> results, string suffix)
     {
         var rows = Rows(results, BenchTest.Channels).Where(r => r.Channels is > 0).OrderBy(r => r.Channels).ToList();
+        var spread = rows.Count > 0 && rows.All(r => r.Api is not null); // a --channels-spread run
+        rows = [.. rows.Where(r => (r.Api is null) != spread)];
         if (rows.Count == 0)
         {
             return null;
@@ -59,7 +61,7 @@ internal static class ScalingCharts
         cpu.Axes.YAxis = plot.Axes.Right;
         plot.Axes.Right.Label.Text = "idle CPU (%)";
         plot.Axes.Bottom.TickGenerator = PowersOfTen(rows.Select(r => r.Channels!.Value));
-        plot.Title("Wake-up after a 10 µs..1 ms pause, one thread waiting on N open channels" + suffix);
+        plot.Title((spread ? "Wake-up after a 10 µs..1 ms pause on a random one of N open channels, one thread waiting on all" : "Wake-up after a 10 µs..1 ms pause on one of N open channels, one thread waiting on all") + suffix);
         plot.XLabel("open channels (log scale)");
         plot.YLabel("round trip (µs)");
         plot.Axes.SetLimitsY(0, Math.Max(1, rows.Max(r => (r.P99Ns ?? 0) / 1000.0) * 1.2), plot.Axes.Left);

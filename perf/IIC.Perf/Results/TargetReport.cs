@@ -61,7 +61,7 @@ internal static class TargetReport
         checks.Add(Check.AtLeast("1 MiB: bytes delivered at least 50 % of memcpy", Divide(mib?.BytesPerS, memcpy?.BytesPerS) * 100, 50, mib, memcpy, "%"));
 
         // Scaling.
-        var channels = results.Where(r => r.IsOk && r.Test == "channels" && r.Channels is > 0).OrderBy(r => r.Channels).ToList();
+        var channels = results.Where(r => r.IsOk && r.Test == "channels" && r.Channels is > 0 && r.Api is null).OrderBy(r => r.Channels).ToList();
         if (channels.Count >= 2)
         {
             var (few, many) = (channels[0], channels[^1]);

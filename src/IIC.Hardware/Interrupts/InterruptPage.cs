@@ -204,6 +204,29 @@ public sealed unsafe class InterruptPage : ISleepSite
         }
     }
 
+    /// <summary>
+    /// Receiver side: takes every pending bit like <see cref="TakePending"/>, but stores each word it took into
+    /// <paramref name="vectors"/> (overwriting it) and returns which words those are, one bit per word: the caller reads
+    /// only those, so finding the raised vectors costs the raised words, never the page's 64 (nothing to clear first).
+    /// The summary is the peer's to write: bits beyond the page's words are dropped.
+    /// </summary>
+    /// <exception cref="ArgumentException">The span is shorter than <see cref="VectorCount"/> / 64.</exception>
+    internal ulong TakePendingWords(Span<long> vectors)
+    {
+        if (vectors.Length < _vectorCount / 64)
+        {
+            throw new ArgumentException($"Needs {_vectorCount / 64} words for {_vectorCount} vectors.", nameof(vectors));
+        }
+        var words = _vectorCount / 64;
+        var summary = (ulong)Interlocked.Exchange(ref *Summary, 0) & (words == 64 ? ulong.MaxValue : (1UL << words) - 1); // read once
+        for (var rest = summary; rest != 0; rest &= rest - 1)
+        {
+            var word = System.Numerics.BitOperations.TrailingZeroCount(rest);
+            vectors[word] = Interlocked.Exchange(ref Pending[word], 0);
+        }
+        return summary;
+    }
+
     /// <summary>Receiver side: clears every pending bit without reporting them (a single-vector receiver re-checks its ring).</summary>
     public void ClearPending()
     {

@@ -6,8 +6,13 @@ namespace IIC.Hardware;
 /// What an adaptive <see cref="Waiter"/> has learned, and the rule that turns it into the next wait's plan; fed with the
 /// outcome of each wait (factored out of the waiter so the rule can be driven with synthetic outcomes in tests).
 /// Not thread safe: it belongs to the receiving thread.
-/// <para>Time rule (docs/architecture.md, "Decisions"): spin for max(4 x wake latency, 2 x recent gap) while the gap is
-/// below 20 x the wake latency or below the ceiling, scaled by the share of recent waits such a spin would have caught.
+/// <para>Time rule (docs/architecture.md, "Decisions"): spin for max(4 x wake latency, 2 x recent gap, the flowing floor)
+/// while the gap is below 20 x the wake latency or below the ceiling, scaled by the share of recent waits such a spin
+/// would have caught. The floor (issue 17, "no stray sleeps"): the learned gap is a mean, and under continuous traffic
+/// the waits longer than it are hiccups (the peer's vCPU preempted, a timer interrupt) of tens of µs. Without a floor
+/// the budget was 4 x a wake latency that a busy box learns as 5-10 µs, so a receiver parked on each 20-40 µs hiccup
+/// and the next message paid a kernel wake-up (the ~45 µs tail). Spinning through a rare hiccup costs its length in
+/// CPU; the floor applies only while traffic flows, so an idle receiver still spins only briefly.
 /// A park is judged by when its data arrived (the waker's stamp), not by when this thread woke: its own wake-up latency
 /// is not part of the gap a spin would have had to cover. Only a park that ran its whole park timeout is idleness.</para>
 /// <para>CPU rule (issue 16): when the data keeps arriving only while this thread has given its CPU away (a yield that
@@ -30,8 +35,13 @@ internal sealed class SpinLearning
     /// <summary>In contended mode, the first park at once comes after this many waits (a chance to be woken onto an idle CPU).</summary>
     public const int ContendedParkInterval = 32;
 
-    /// <summary>The longest interval between contended parks (it doubles after each park that did not end the mode).</summary>
-    public const int MaxContendedParkInterval = 1024;
+    /// <summary>
+    /// The longest interval between contended parks (it doubles after each park that did not end the mode): about 80 ms of
+    /// 5 µs hand-offs. Each such park costs its wait a kernel wake-up; at the former 1024 a pair that no park could
+    /// separate (both CPUs busy) parked on 0.1 % of its waits, a tail at p99.9 (issue 17: 200-280 parks per 200-300 k
+    /// waits per side in a 4 KiB ping-pong under load). A CPU that frees up is still found within one interval.
+    /// </summary>
+    public const int MaxContendedParkInterval = 16384;
 
     private const int EwmaShift = 3; // alpha = 1/8
     private const int PayoffShift = 10;
@@ -40,6 +50,7 @@ internal sealed class SpinLearning
     public static readonly long InitialWakeLatencyTicks = Stopwatch.Frequency / 20_000;
 
     private readonly long _maxBudgetTicks;
+    private readonly long _flowingFloorTicks;
     private long _wakeLatencyTicks = InitialWakeLatencyTicks;
     private long _gapTicks = InitialWakeLatencyTicks;
     private long _payoff = 1L << PayoffShift; // fraction of recent waits a full spin would have caught, in 1/1024ths
@@ -49,7 +60,13 @@ internal sealed class SpinLearning
     private int _parkInterval = ContendedParkInterval;
 
     /// <summary>Creates the learning of a receiver whose spins never exceed <paramref name="maxBudgetTicks"/>.</summary>
-    public SpinLearning(long maxBudgetTicks) => _maxBudgetTicks = maxBudgetTicks;
+    /// <param name="maxBudgetTicks">The ceiling of every spin.</param>
+    /// <param name="flowingFloorTicks">The least a wait spins while traffic flows (covers hiccups; capped by the ceiling).</param>
+    public SpinLearning(long maxBudgetTicks, long flowingFloorTicks)
+    {
+        _maxBudgetTicks = maxBudgetTicks;
+        _flowingFloorTicks = Math.Clamp(flowingFloorTicks, 0, maxBudgetTicks);
+    }
 
     /// <summary>The learned wake-up latency (a sender's doorbell to this thread running), in Stopwatch ticks.</summary>
     public long WakeLatencyTicks => _wakeLatencyTicks;
@@ -120,8 +137,10 @@ internal sealed class SpinLearning
     {
         // Spin through gaps that are cheap next to a wake-up, or that fit the ceiling anyway (a wake-up is cheap on
         // a busy machine whose CPUs never halt, yet a sleeping receiver still answers 10-100x later than a spinning one).
+        // While it flows, at least the floor: the gap is a mean, and the waits beyond it are hiccups a park would turn into
+        // a kernel wake-up each.
         var wake = _wakeLatencyTicks;
-        var budget = _gapTicks < 20 * wake || _gapTicks < _maxBudgetTicks ? Math.Max(4 * wake, 2 * _gapTicks) : wake;
+        var budget = _gapTicks < 20 * wake || _gapTicks < _maxBudgetTicks ? Math.Max(Math.Max(4 * wake, 2 * _gapTicks), _flowingFloorTicks) : wake;
         return Math.Min(budget, _maxBudgetTicks);
     }
 

@@ -49,7 +49,10 @@ public sealed class WaitStrategy
     /// <summary>The kind.</summary>
     public WaitKind Kind { get; }
 
-    /// <summary>The fixed spin budget (SpinThenPark) or the initial one (Adaptive).</summary>
+    /// <summary>
+    /// The fixed spin budget (SpinThenPark), or the least an adaptive receiver spins while traffic flows (Adaptive: 200 µs,
+    /// or the ceiling if lower), so that a hiccup of the peer does not cost a kernel wake-up.
+    /// </summary>
     public TimeSpan SpinBudget { get; }
 
     /// <summary>The most an adaptive receiver spins before parking, however busy the traffic.</summary>

@@ -13,7 +13,8 @@ namespace IIC.Hardware;
 /// <para>Adaptive rule (why: docs/architecture.md, "Decisions"): a fixed spin of a few µs collapses on a VM where a wake-up costs
 /// 40-100 µs, because after one hiccup both sides park and stay parked. So the waiter measures the wake-up
 /// latency of its real parks (the waker stamps the page) and the gaps between arrivals, and spins for
-/// max(4 x wake latency, 2 x recent gap) while the recent gap is below 20 x the wake latency or below the ceiling, never longer than
+/// max(4 x wake latency, 2 x recent gap, the strategy's <see cref="WaitStrategy.SpinBudget"/>) while the recent gap is below 20 x
+/// the wake latency or below the ceiling, never longer than
 /// <see cref="WaitStrategy.MaxSpinBudget"/>, scaled by the share of recent waits such a spin would have caught
 /// (on an oversubscribed machine spinning only steals the peer's CPU, so it degrades to parking and recovers
 /// when gaps shrink). After a park that timed out (real idleness) the gap estimate jumps,
@@ -70,7 +71,7 @@ public sealed class Waiter
         _fixedBudgetTicks = ToTicks(strategy.SpinBudget);
         _maxBudgetTicks = ToTicks(strategy.MaxSpinBudget);
         _parkTimeout = strategy.ParkTimeout;
-        _learning = new SpinLearning(_maxBudgetTicks);
+        _learning = new SpinLearning(_maxBudgetTicks, strategy.Kind == WaitKind.Adaptive ? _fixedBudgetTicks : 0);
     }
 
     /// <summary>The strategy.</summary>

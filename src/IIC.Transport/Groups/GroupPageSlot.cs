@@ -44,7 +44,7 @@ internal sealed class GroupPageSlot : IDisposable
     /// <summary>The futex word read before announcing sleep.</summary>
     public int Sequence { get; set; }
 
-    /// <summary>Scratch for <see cref="InterruptPage.TakePending"/>.</summary>
+    /// <summary>Scratch for <see cref="InterruptPage.TakePendingWords"/>: only the words it returns are valid.</summary>
     public long[] Pending { get; } = new long[InterruptPage.MaxVectorCount / 64];
 
     /// <summary>The member at <paramref name="vector"/> (any value: it is range-checked), or null.</summary>

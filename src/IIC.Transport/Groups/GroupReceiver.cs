@@ -185,11 +185,11 @@ internal sealed class GroupReceiver
                 continue;
             }
             var pending = slot.Pending;
-            Array.Clear(pending);
-            slot.Page.TakePending(pending);
             var useful = false;
-            for (var word = 0; word < pending.Length; word++)
+            // Only the words whose summary bit was set: the cost is the raised words, not the page's 64 (nor N members).
+            for (var words = slot.Page.TakePendingWords(pending); words != 0; words &= words - 1)
             {
+                var word = System.Numerics.BitOperations.TrailingZeroCount(words);
                 var bits = pending[word];
                 while (bits != 0)
                 {

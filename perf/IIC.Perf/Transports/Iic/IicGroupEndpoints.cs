@@ -50,13 +50,16 @@ internal sealed class IicGroupEndpoint(IicChannelGroup group, IicChannel[] chann
 }
 
 /// <summary>
-/// The channels test's client end: N channels, each round trip on a pseudo-randomly chosen one (the same sequence
-/// every run), so the server's group finds a different member ready each time.
+/// The channels test's client end: N channels. By default every round trip goes over the last channel opened (the one
+/// whose vector sits furthest into the server's group page) while the other N-1 stay open and idle: what the issue
+/// asks, the wake-up of a sleeping receiver with N-1 other idle channels. With spread traffic each round trip takes a
+/// pseudo-random channel (the same sequence every run), so each channel's memory and each waiter's learned state see
+/// 1/N of the traffic: what spreading traffic over N channels costs, cold caches and TLB included.
 /// </summary>
-internal sealed class IicRotatingEndpoint(IicChannel[] channels, RunGuard guard) : IMessageEndpoint
+internal sealed class IicChannelsClientEndpoint(IicChannel[] channels, bool spread, RunGuard guard) : IMessageEndpoint
 {
     private uint _random = 0x9E3779B9;
-    private int _current;
+    private int _current = channels.Length - 1;
 
     public void Send(ReadOnlySpan<byte> message) => channels[_current].Send(message);
 
@@ -70,12 +73,14 @@ internal sealed class IicRotatingEndpoint(IicChannel[] channels, RunGuard guard)
             {
                 guard.Check();
             }
-            _random ^= _random << 13;
-            _random ^= _random >> 17;
-            _random ^= _random << 5;
-            var received = length;
-            _current = (int)(_random % (uint)channels.Length);
-            return received;
+            if (spread)
+            {
+                _random ^= _random << 13;
+                _random ^= _random >> 17;
+                _random ^= _random << 5;
+                _current = (int)(_random % (uint)channels.Length);
+            }
+            return length;
         }
         catch (IicChannelClosedException e)
         {

@@ -130,7 +130,7 @@ internal sealed class IicTransport(bool singleThreaded = false) : IBenchTranspor
                 {
                     channels.Add(listener.Accept(guard.Remaining));
                 }
-                return new IicRotatingEndpoint([.. channels], guard);
+                return new IicChannelsClientEndpoint([.. channels], options.SpreadTraffic, guard);
             }
             catch
             {
