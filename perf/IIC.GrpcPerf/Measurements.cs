@@ -24,12 +24,15 @@ internal static class Measurements
             await client.SayHelloAsync(request);
         }
         var samples = new double[calls];
+        var starts = new long[calls];
         for (var i = 0; i < calls; i++)
         {
             var start = Stopwatch.GetTimestamp();
             await client.SayHelloAsync(request);
             samples[i] = Stopwatch.GetElapsedTime(start).TotalNanoseconds;
+            starts[i] = start;
         }
+        WriteSamples(path, "unary", starts, samples);
         return Latency(path, "unary", samples);
     }
 
@@ -103,6 +106,24 @@ internal static class Measurements
         }
         var row = Latency(path, "bidi-pingpong", samples);
         return row with { MsgsPerS = exchanges / seconds };
+    }
+
+    /// <summary>Where <c>--samples DIR</c> writes each call's start (ns since the first) and latency, in call order (null: not written).</summary>
+    public static string? SamplesDirectory { get; set; }
+
+    /// <summary>Writes one test's samples, unsorted, as "start_ns latency_ns" lines: when the slow calls come (periodic? clustered?) tells their cause.</summary>
+    private static void WriteSamples(string path, string test, long[] starts, double[] samples)
+    {
+        if (SamplesDirectory is null)
+        {
+            return;
+        }
+        Directory.CreateDirectory(SamplesDirectory);
+        using var file = new StreamWriter(Path.Combine(SamplesDirectory, $"{path}-{test}.txt"));
+        for (var i = 0; i < samples.Length; i++)
+        {
+            file.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{(starts[i] - starts[0]) * 1e9 / Stopwatch.Frequency:0} {samples[i]:0}"));
+        }
     }
 
     private static PerfRow Latency(string path, string test, double[] samples)

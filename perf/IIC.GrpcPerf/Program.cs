@@ -47,6 +47,7 @@ var wait = Text("--wait") ?? "park";
 var paths = Text("--paths")?.Split(',') ?? PerfPaths.All;
 var tests = Text("--tests")?.Split(',') ?? Measurements.Tests;
 var json = Text("--json");
+Measurements.SamplesDirectory = Text("--samples"); // each call's start and latency, for where the tail comes from
 Http2IicSetup.FromArguments(args); // --reply-spin US, --client-inline: the http2-iic pipes on both sides
 var chart = Text("--chart") ?? Path.Combine("perf", "out", "grpc-latency.png");
 
