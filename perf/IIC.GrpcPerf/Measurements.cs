@@ -25,6 +25,8 @@ internal static class Measurements
         }
         var samples = new double[calls];
         var starts = new long[calls];
+        var compiled = System.Runtime.JitInfo.GetCompiledMethodCount();
+        var jitTime = System.Runtime.JitInfo.GetCompilationTime();
         for (var i = 0; i < calls; i++)
         {
             var start = Stopwatch.GetTimestamp();
@@ -32,6 +34,7 @@ internal static class Measurements
             samples[i] = Stopwatch.GetElapsedTime(start).TotalNanoseconds;
             starts[i] = start;
         }
+        LastJit = (System.Runtime.JitInfo.GetCompiledMethodCount() - compiled, System.Runtime.JitInfo.GetCompilationTime() - jitTime);
         WriteSamples(path, "unary", starts, samples);
         return Latency(path, "unary", samples);
     }
@@ -107,6 +110,9 @@ internal static class Measurements
         var row = Latency(path, "bidi-pingpong", samples);
         return row with { MsgsPerS = exchanges / seconds };
     }
+
+    /// <summary>Methods this process JIT-compiled (tier-up included) during the last measured unary calls, and the time it took.</summary>
+    public static (long Methods, TimeSpan Time) LastJit { get; private set; }
 
     /// <summary>Where <c>--samples DIR</c> writes each call's start (ns since the first) and latency, in call order (null: not written).</summary>
     public static string? SamplesDirectory { get; set; }

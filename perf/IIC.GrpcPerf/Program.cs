@@ -109,6 +109,7 @@ try
             var client = new Greeter.Greeter.GreeterClient(invoker);
             foreach (var test in tests)
             {
+                var collections = GC.CollectionCount(0);
                 var row = test switch
                 {
                     "unary" => await Measurements.UnaryAsync(path, client, warmup, calls),
@@ -118,7 +119,8 @@ try
                     _ => throw new ArgumentOutOfRangeException(nameof(args), test, "Tests: " + string.Join(", ", Measurements.Tests)),
                 };
                 rows.Add(row);
-                Console.Error.WriteLine(Report.Describe(row));
+                // Collections in this process during the test (warm-up included): a gen0 GC stops the client for tens of µs.
+                Console.Error.WriteLine(Report.Describe(row) + string.Create(CultureInfo.InvariantCulture, $" (client gen0 GCs: {GC.CollectionCount(0) - collections}{(test == "unary" ? $"; methods JIT-compiled while measuring: {Measurements.LastJit.Methods}, {Measurements.LastJit.Time.TotalMilliseconds:0.0} ms" : "")})"));
             }
         }
     }
