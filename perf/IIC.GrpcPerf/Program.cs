@@ -110,6 +110,7 @@ try
             foreach (var test in tests)
             {
                 var collections = GC.CollectionCount(0);
+                var steal = StealTime.Now();
                 var row = test switch
                 {
                     "unary" => await Measurements.UnaryAsync(path, client, warmup, calls),
@@ -120,7 +121,7 @@ try
                 };
                 rows.Add(row);
                 // Collections in this process during the test (warm-up included): a gen0 GC stops the client for tens of µs.
-                Console.Error.WriteLine(Report.Describe(row) + string.Create(CultureInfo.InvariantCulture, $" (client gen0 GCs: {GC.CollectionCount(0) - collections}{(test == "unary" ? $"; methods JIT-compiled while measuring: {Measurements.LastJit.Methods}, {Measurements.LastJit.Time.TotalMilliseconds:0.0} ms" : "")})"));
+                Console.Error.WriteLine(Report.Describe(row) + string.Create(CultureInfo.InvariantCulture, $" (host steal time: {StealTime.Now().PercentSince(steal)}; client gen0 GCs: {GC.CollectionCount(0) - collections}{(test == "unary" ? $"; methods JIT-compiled while measuring: {Measurements.LastJit.Methods}, {Measurements.LastJit.Time.TotalMilliseconds:0.0} ms" : "")})"));
             }
         }
     }
