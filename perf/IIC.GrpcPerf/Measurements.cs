@@ -15,11 +15,18 @@ internal static class Measurements
 
     private static readonly ByteString s_payload = ByteString.CopyFrom(new byte[32]);
 
+    /// <summary>
+    /// The least time unary and bidi calls run before they are measured (besides the warm-up count): the first
+    /// ~50 ms after a connection opens carry start-up transients that set a 5000-call p99 (perf/RESULTS.md, "grpc").
+    /// </summary>
+    public static TimeSpan WarmupTime { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>Unary calls back to back (the receivers stay warm).</summary>
     public static async Task<PerfRow> UnaryAsync(string path, Greeter.Greeter.GreeterClient client, int warmup, int calls)
     {
         var request = new HelloRequest { Name = "perf", Payload = s_payload };
-        for (var i = 0; i < warmup; i++)
+        var begin = Stopwatch.GetTimestamp();
+        for (var i = 0; i < warmup || Stopwatch.GetElapsedTime(begin) < WarmupTime; i++)
         {
             await client.SayHelloAsync(request);
         }
@@ -84,6 +91,15 @@ internal static class Measurements
         using var call = client.Chat();
         var request = new HelloRequest { Name = "p", Payload = s_payload };
         var samples = new double[exchanges];
+        var begin = Stopwatch.GetTimestamp();
+        while (Stopwatch.GetElapsedTime(begin) < WarmupTime)
+        {
+            await call.RequestStream.WriteAsync(request);
+            if (!await call.ResponseStream.MoveNext(CancellationToken.None))
+            {
+                throw new InvalidOperationException("The chat ended early.");
+            }
+        }
         var total = Stopwatch.GetTimestamp();
         for (var i = -warmup; i < exchanges; i++)
         {
