@@ -15,21 +15,34 @@ internal static class Measurements
 
     private static readonly ByteString s_payload = ByteString.CopyFrom(new byte[32]);
 
+    /// <summary>
+    /// The least time unary and bidi calls run before they are measured (besides the warm-up count): the first
+    /// ~50 ms after a connection opens carry start-up transients that set a 5000-call p99 (perf/RESULTS.md, "grpc").
+    /// </summary>
+    public static TimeSpan WarmupTime { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>Unary calls back to back (the receivers stay warm).</summary>
     public static async Task<PerfRow> UnaryAsync(string path, Greeter.Greeter.GreeterClient client, int warmup, int calls)
     {
         var request = new HelloRequest { Name = "perf", Payload = s_payload };
-        for (var i = 0; i < warmup; i++)
+        var begin = Stopwatch.GetTimestamp();
+        for (var i = 0; i < warmup || Stopwatch.GetElapsedTime(begin) < WarmupTime; i++)
         {
             await client.SayHelloAsync(request);
         }
         var samples = new double[calls];
+        var starts = new long[calls];
+        var compiled = System.Runtime.JitInfo.GetCompiledMethodCount();
+        var jitTime = System.Runtime.JitInfo.GetCompilationTime();
         for (var i = 0; i < calls; i++)
         {
             var start = Stopwatch.GetTimestamp();
             await client.SayHelloAsync(request);
             samples[i] = Stopwatch.GetElapsedTime(start).TotalNanoseconds;
+            starts[i] = start;
         }
+        LastJit = (System.Runtime.JitInfo.GetCompiledMethodCount() - compiled, System.Runtime.JitInfo.GetCompilationTime() - jitTime);
+        WriteSamples(path, "unary", starts, samples);
         return Latency(path, "unary", samples);
     }
 
@@ -78,6 +91,15 @@ internal static class Measurements
         using var call = client.Chat();
         var request = new HelloRequest { Name = "p", Payload = s_payload };
         var samples = new double[exchanges];
+        var begin = Stopwatch.GetTimestamp();
+        while (Stopwatch.GetElapsedTime(begin) < WarmupTime)
+        {
+            await call.RequestStream.WriteAsync(request);
+            if (!await call.ResponseStream.MoveNext(CancellationToken.None))
+            {
+                throw new InvalidOperationException("The chat ended early.");
+            }
+        }
         var total = Stopwatch.GetTimestamp();
         for (var i = -warmup; i < exchanges; i++)
         {
@@ -103,6 +125,27 @@ internal static class Measurements
         }
         var row = Latency(path, "bidi-pingpong", samples);
         return row with { MsgsPerS = exchanges / seconds };
+    }
+
+    /// <summary>Methods this process JIT-compiled (tier-up included) during the last measured unary calls, and the time it took.</summary>
+    public static (long Methods, TimeSpan Time) LastJit { get; private set; }
+
+    /// <summary>Where <c>--samples DIR</c> writes each call's start (ns since the first) and latency, in call order (null: not written).</summary>
+    public static string? SamplesDirectory { get; set; }
+
+    /// <summary>Writes one test's samples, unsorted, as "start_ns latency_ns" lines: when the slow calls come (periodic? clustered?) tells their cause.</summary>
+    private static void WriteSamples(string path, string test, long[] starts, double[] samples)
+    {
+        if (SamplesDirectory is null)
+        {
+            return;
+        }
+        Directory.CreateDirectory(SamplesDirectory);
+        using var file = new StreamWriter(Path.Combine(SamplesDirectory, $"{path}-{test}.txt"));
+        for (var i = 0; i < samples.Length; i++)
+        {
+            file.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{(starts[i] - starts[0]) * 1e9 / Stopwatch.Frequency:0} {samples[i]:0}"));
+        }
     }
 
     private static PerfRow Latency(string path, string test, double[] samples)

@@ -5,7 +5,7 @@
 // ping-pong between the two processes after the same gaps (the floor unary-idle is compared with). The default run
 // measures all of them in about a minute.
 //   dotnet run -c Release --project perf/IIC.GrpcPerf -- [--json FILE] [--chart FILE] [--paths a,b] [--tests x,y]
-//        [--calls 5000] [--warmup 2000] [--idle-calls 200] [--idle-gap-ms 5] [--stream 200000] [--wait park|adaptive|...] [--inline]
+//        [--calls 5000] [--warmup 2000] [--warmup-ms 1000] [--idle-calls 200] [--idle-gap-ms 5] [--stream 200000] [--wait park|adaptive|...] [--inline]
 //        [--reply-spin US] [--client-inline]   the http2-iic pipes' spin-for-reply limit and the client's inline scheduling
 //        [--native-pool]   run native handlers and completions on the thread pool instead of inline on the reader threads
 //        [--native-wait adaptive|park|spin|spinpark:US]   the native path's wait strategy on both sides (default adaptive)
@@ -37,6 +37,7 @@ string? Text(string name)
 int Option(string name, int value) => Text(name) is { } text ? int.Parse(text, CultureInfo.InvariantCulture) : value;
 var calls = Option("--calls", 5000);
 var warmup = Option("--warmup", 2000);
+Measurements.WarmupTime = TimeSpan.FromMilliseconds(Option("--warmup-ms", 1000)); // and at least this long (0: the count alone)
 var idleCalls = Option("--idle-calls", 200);
 var idleGap = TimeSpan.FromMilliseconds(Option("--idle-gap-ms", 5));
 var streamCount = Option("--stream", 200_000);
@@ -47,6 +48,7 @@ var wait = Text("--wait") ?? "park";
 var paths = Text("--paths")?.Split(',') ?? PerfPaths.All;
 var tests = Text("--tests")?.Split(',') ?? Measurements.Tests;
 var json = Text("--json");
+Measurements.SamplesDirectory = Text("--samples"); // each call's start and latency, for where the tail comes from
 Http2IicSetup.FromArguments(args); // --reply-spin US, --client-inline: the http2-iic pipes on both sides
 var chart = Text("--chart") ?? Path.Combine("perf", "out", "grpc-latency.png");
 
@@ -108,6 +110,8 @@ try
             var client = new Greeter.Greeter.GreeterClient(invoker);
             foreach (var test in tests)
             {
+                var collections = GC.CollectionCount(0);
+                var steal = StealTime.Now();
                 var row = test switch
                 {
                     "unary" => await Measurements.UnaryAsync(path, client, warmup, calls),
@@ -117,7 +121,8 @@ try
                     _ => throw new ArgumentOutOfRangeException(nameof(args), test, "Tests: " + string.Join(", ", Measurements.Tests)),
                 };
                 rows.Add(row);
-                Console.Error.WriteLine(Report.Describe(row));
+                // Collections in this process during the test (warm-up included): a gen0 GC stops the client for tens of µs.
+                Console.Error.WriteLine(Report.Describe(row) + string.Create(CultureInfo.InvariantCulture, $" (host steal time: {StealTime.Now().PercentSince(steal)}; client gen0 GCs: {GC.CollectionCount(0) - collections}{(test == "unary" ? $"; methods JIT-compiled while measuring: {Measurements.LastJit.Methods}, {Measurements.LastJit.Time.TotalMilliseconds:0.0} ms" : "")})"));
             }
         }
     }

@@ -1,5 +1,5 @@
 // The test server: Tester over the native IICFast path (service NAME on the given hypervisor) and over HTTP/2 on a TCP
-// loopback port. Args: HYPERVISOR SOCKET_DIRECTORY SERVICE. Prints "listening ADDRESS" for each, then "ready".
+// loopback port. Args: HYPERVISOR SOCKET_DIRECTORY SERVICE [inline-handlers]. Prints "listening ADDRESS" for each, then "ready".
 using System.Net;
 using IIC.Grpc.Server;
 using IIC.Grpc.Testing;
@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 const int MaxMessage = 16 * 1024 * 1024;
 var (hypervisor, directory, service) = (args[0], args[1], args[2]);
+var inlineHandlers = args.Length > 3 && args[3] == "inline-handlers"; // native handlers on the reader thread (IicGrpcServerOptions.RunHandlersInline)
 var builder = WebApplication.CreateBuilder([]);
 builder.Logging.SetMinimumLevel(LogLevel.Warning);
 builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2));
@@ -21,6 +22,7 @@ builder.Services.AddIicGrpcServer(o =>
     o.Transport.SocketDirectory = directory;
     o.Transport.PartitionName = $"tester-{Environment.ProcessId}";
     o.MaxReceiveMessageSize = MaxMessage;
+    o.RunHandlersInline = inlineHandlers;
 }).AddService<TesterService>();
 
 var app = builder.Build();

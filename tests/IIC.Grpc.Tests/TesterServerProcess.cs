@@ -7,6 +7,8 @@ namespace IIC.Grpc.Tests;
 /// </summary>
 internal static class TesterServerProcess
 {
-    public static ServerProcess Start(string hypervisor, string directory, string service)
-        => ServerProcess.Start("IIC.Grpc.TestServer.dll", "test server", hypervisor, directory, service);
+    public static ServerProcess Start(string hypervisor, string directory, string service, bool inlineHandlers = false)
+        => inlineHandlers
+            ? ServerProcess.Start("IIC.Grpc.TestServer.dll", "test server", hypervisor, directory, service, "inline-handlers")
+            : ServerProcess.Start("IIC.Grpc.TestServer.dll", "test server", hypervisor, directory, service);
 }

@@ -30,7 +30,6 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
     private ReceivedMessage _single;
     private bool _hasSingle;
     private uint _streamId;
-    private bool _registered;
     private bool _started;
     private bool _done;
     private bool _localFailure;
@@ -82,10 +81,6 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
         {
             Finish(closed, new Metadata(), local: true);
             return;
-        }
-        lock (_gate)
-        {
-            _registered = true;
         }
         var timeoutMicroseconds = -1L;
         if (_options.Deadline is { } deadline && deadline != DateTime.MaxValue)
@@ -214,6 +209,30 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
 
     public override void OnTrailers(Status status, Metadata trailers) => Finish(status, trailers, local: false);
 
+    public override bool TryCompleteInPlace(Status status, Metadata trailers, ReadOnlySpan<byte> payload)
+    {
+        if (_responses is not null || status.StatusCode != StatusCode.OK || _hasSingle)
+        {
+            return false; // _hasSingle is set only on this (the reader) thread: an unlocked read is exact here
+        }
+        // Deserialized before the gate is taken, while the bytes are in the ring (the frame callback); the response
+        // object is all that outlives it. A call that ended meanwhile (cancelled here) just drops it in Finish.
+        InPlaceResponse response;
+        try
+        {
+            response = new InPlaceResponse(InPlaceDeserialization.Deserialize(_method.ResponseMarshaller, payload), null);
+        }
+        catch (RpcException e)
+        {
+            response = new InPlaceResponse(null, e.Status);
+        }
+        Finish(status, trailers, local: false, inPlace: response);
+        return true;
+    }
+
+    /// <summary>A single response deserialized in place, or why it could not be.</summary>
+    private readonly record struct InPlaceResponse(TResponse? Message, Status? Failure);
+
     public override void OnResponseHeaders(Metadata headers)
     {
         TaskCompletionSource<Metadata>? source;
@@ -257,10 +276,9 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
         headersSource?.TrySetResult(_headers!);
     }
 
-    private void Finish(Status status, Metadata trailers, bool local, bool connectionLost = false)
+    private void Finish(Status status, Metadata trailers, bool local, bool connectionLost = false, InPlaceResponse? inPlace = null)
     {
         bool sendCancel;
-        bool registered;
         TaskCompletionSource<Metadata>? headersSource;
         Metadata? headers;
         ReceivedMessage single;
@@ -276,7 +294,6 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
             _trailers = trailers;
             _localFailure = local && status.StatusCode != StatusCode.OK;
             sendCancel = local && _started && !connectionLost;
-            registered = _registered;
             headersSource = _headersSource;
             headers = _headers ??= _localFailure ? null : Metadata.Empty;
             single = _single;
@@ -285,10 +302,7 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
         }
         _cancellation.Unregister();
         _deadlineTimer?.Dispose();
-        if (registered)
-        {
-            _connection!.Remove(_streamId);
-        }
+        _connection?.Remove(this); // a no-op when it was never registered
         if (sendCancel)
         {
             SendCancel();
@@ -309,10 +323,10 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
             _responses.Writer.TryComplete();
             return;
         }
-        CompleteResponse(status, trailers, single, hasSingle);
+        CompleteResponse(status, trailers, single, hasSingle, inPlace);
     }
 
-    private void CompleteResponse(Status status, Metadata trailers, ReceivedMessage single, bool hasSingle)
+    private void CompleteResponse(Status status, Metadata trailers, ReceivedMessage single, bool hasSingle, InPlaceResponse? inPlace)
     {
         if (status.StatusCode != StatusCode.OK)
         {
@@ -321,6 +335,18 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
                 single.Return();
             }
             _response!.TrySetException(new RpcException(status, trailers));
+            return;
+        }
+        if (inPlace is { } response)
+        {
+            if (response.Message is { } message)
+            {
+                _response!.TrySetResult(message);
+            }
+            else
+            {
+                SetFailure(response.Failure!.Value, trailers);
+            }
             return;
         }
         if (!hasSingle)

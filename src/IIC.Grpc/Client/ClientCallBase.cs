@@ -9,12 +9,23 @@ internal abstract class ClientCallBase
     /// <summary>The response message being gathered from chunks (reader thread only).</summary>
     public MessageAssembler Assembler;
 
+    /// <summary>The call's stream id on its connection, set when it is registered (0 before).</summary>
+    public uint StreamId { get; set; }
+
     public abstract void OnResponseHeaders(Metadata headers);
 
     /// <summary>One whole response message; the call owns its array from now on.</summary>
     public abstract void OnMessage(ReceivedMessage message);
 
     public abstract void OnTrailers(Status status, Metadata trailers);
+
+    /// <summary>
+    /// The server's trailers with the single response in the same frame: deserialized straight from
+    /// <paramref name="payload"/>, which lies in the ring and is valid only during this call. False when the call takes
+    /// the usual path instead (a streaming response, a failed status, a response already received): the caller then
+    /// hands over the message and the trailers as separate events.
+    /// </summary>
+    public virtual bool TryCompleteInPlace(Status status, Metadata trailers, ReadOnlySpan<byte> payload) => false;
 
     /// <summary>The connection ended under the call.</summary>
     public abstract void OnConnectionLost(Status status);

@@ -12,11 +12,8 @@ namespace IIC.Grpc.Client;
 /// </summary>
 internal sealed class ClientConnection : CallConnection
 {
-    private readonly Dictionary<uint, ClientCallBase> _calls = [];
-    private readonly Lock _callsLock = new();
+    private readonly CallRegistry _calls = new();
     private readonly int _maxReceive;
-    private uint _nextStreamId;
-    private Status? _closedStatus;
 
     public ClientConnection(IicChannel channel, int maxReceive, bool inlineCompletions)
         : base(channel, "iic-grpc-client")
@@ -29,43 +26,15 @@ internal sealed class ClientConnection : CallConnection
     public bool InlineCompletions { get; }
 
     /// <summary>Registers a call under a new stream id; false (with the reason) when the connection already ended.</summary>
-    public bool TryAdd(ClientCallBase call, out uint streamId, out Status closedStatus)
-    {
-        lock (_callsLock)
-        {
-            if (_closedStatus is { } status)
-            {
-                streamId = 0;
-                closedStatus = status;
-                return false;
-            }
-            streamId = ++_nextStreamId;
-            _calls.Add(streamId, call);
-            closedStatus = default;
-            return true;
-        }
-    }
+    public bool TryAdd(ClientCallBase call, out uint streamId, out Status closedStatus) => _calls.TryAdd(call, out streamId, out closedStatus);
 
-    public void Remove(uint streamId)
-    {
-        lock (_callsLock)
-        {
-            _calls.Remove(streamId);
-        }
-    }
-
-    private ClientCallBase? Find(uint streamId)
-    {
-        lock (_callsLock)
-        {
-            return _calls.GetValueOrDefault(streamId);
-        }
-    }
+    /// <summary>Forgets a call that ended (any thread; idempotent).</summary>
+    public void Remove(ClientCallBase call) => _calls.Remove(call);
 
     protected override void OnFrame(FrameType type, FrameFlags flags, uint streamId, ReadOnlySpan<byte> body)
     {
         // Frames of a call that already ended (cancelled here, say) are dropped: the server had not seen the cancel yet.
-        var call = Find(streamId);
+        var call = _calls.Find(streamId);
         switch (type)
         {
             case FrameType.Message:
@@ -83,20 +52,31 @@ internal sealed class ClientConnection : CallConnection
             }
             case FrameType.Trailers:
             {
-                if ((flags & FrameFlags.WithMessage) != 0)
-                {
-                    // The single response rides in front of the status: deliver it first, as if a Message frame came.
-                    var carried = CallConnection.TakeCarriedMessage(body, out body);
-                    if (call is not null && !AddChunk(call, FrameFlags.First | FrameFlags.Last, carried))
-                    {
-                        return; // over the limit: the call already ended with ResourceExhausted
-                    }
-                }
+                var carried = (flags & FrameFlags.WithMessage) != 0 ? CallConnection.TakeCarriedMessage(body, out body) : default;
                 var reader = new FrameReader(body);
                 var code = reader.ReadInt32();
                 var detail = reader.ReadLongString();
                 var trailers = MetadataCodec.Read(ref reader, shareEmpty: true);
-                call?.OnTrailers(new Status((StatusCode)code, detail), trailers);
+                var status = new Status((StatusCode)code, detail);
+                if (call is null)
+                {
+                    return;
+                }
+                if ((flags & FrameFlags.WithMessage) != 0)
+                {
+                    // The single response rides in front of the status. Within the limit, a unary call deserializes it
+                    // where it lies in the ring (no copy); otherwise it is delivered first, as if a Message frame came.
+                    var payload = carried[4..];
+                    if (payload.Length <= _maxReceive && call.TryCompleteInPlace(status, trailers, payload))
+                    {
+                        return;
+                    }
+                    if (!AddChunk(call, FrameFlags.First | FrameFlags.Last, carried))
+                    {
+                        return; // over the limit: the call already ended with ResourceExhausted
+                    }
+                }
+                call.OnTrailers(status, trailers);
                 return;
             }
             default:
@@ -135,14 +115,7 @@ internal sealed class ClientConnection : CallConnection
             ObjectDisposedException => "The client's connection was disposed.",
             _ => "The connection to the server failed: " + reason.Message,
         }, reason);
-        ClientCallBase[] calls;
-        lock (_callsLock)
-        {
-            _closedStatus = status;
-            calls = [.. _calls.Values];
-            _calls.Clear();
-        }
-        foreach (var call in calls)
+        foreach (var call in _calls.Close(status))
         {
             call.OnConnectionLost(status);
         }

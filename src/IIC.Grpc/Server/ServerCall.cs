@@ -20,6 +20,8 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
     private readonly ServerMethod<TService, TRequest, TResponse> _handler;
     private readonly Channel<ReceivedMessage>? _requests;
     private ReceivedMessage _single;
+    private TRequest? _inPlaceRequest; // the single request deserialized from the ring (TryStartInPlace)
+    private RpcException? _inPlaceFailure; // or why it could not be: the handler's run ends with its status
     private int _launched;
 
     public ServerCall(ServerMethod<TService, TRequest, TResponse> handler, ServerConnection connection, uint streamId, Metadata requestHeaders, long timeoutMicroseconds)
@@ -55,6 +57,24 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
         {
             _requests.Writer.TryComplete();
         }
+    }
+
+    public override bool TryStartInPlace(ReadOnlySpan<byte> payload)
+    {
+        if (_requests is not null || !_handler.Inline || Volatile.Read(ref _launched) != 0)
+        {
+            return false; // streaming requests, handlers on the pool (they run after the frame is gone), or a duplicate
+        }
+        try
+        {
+            _inPlaceRequest = InPlaceDeserialization.Deserialize(_handler.Method.RequestMarshaller, payload);
+        }
+        catch (RpcException e)
+        {
+            _inPlaceFailure = e;
+        }
+        Launch();
+        return true;
     }
 
     public override void OnHalfClose() => _requests?.Writer.TryComplete();
@@ -152,6 +172,15 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
 
     private TRequest TakeSingle()
     {
+        if (_inPlaceRequest is { } request)
+        {
+            _inPlaceRequest = null;
+            return request;
+        }
+        if (_inPlaceFailure is { } failure)
+        {
+            throw failure; // as a failed deserialization of a copied request would: the run ends with its status
+        }
         var message = _single;
         _single = default;
         return Serialization.Deserialize(_handler.Method.RequestMarshaller, message);

@@ -71,6 +71,13 @@ internal abstract class ServerCallBase : ServerCallContext
     /// <summary>One whole request message; the call owns its array from now on.</summary>
     public abstract void OnMessage(ReceivedMessage message, bool endStream);
 
+    /// <summary>
+    /// The single request, carried whole in the CallStart frame: a method that starts with one request and runs its
+    /// handler inline deserializes it straight from <paramref name="payload"/> (in the ring, valid only during this
+    /// call) and launches. False when the call takes the usual path (<see cref="OnMessage"/> with a copy).
+    /// </summary>
+    public virtual bool TryStartInPlace(ReadOnlySpan<byte> payload) => false;
+
     /// <summary>The client sends no more messages.</summary>
     public abstract void OnHalfClose();
 

@@ -58,8 +58,14 @@ internal sealed class ServerConnection : CallConnection
                 var call = StartCall(streamId, body);
                 if (call is not null && (flags & FrameFlags.WithMessage) != 0)
                 {
-                    // The request rode in the CallStart frame: hand it over as if its Message frame came next.
-                    AddChunk(call, FrameFlags.First | FrameFlags.Last | (flags & FrameFlags.EndStream), carried);
+                    // The request rode in the CallStart frame: within the limit, an inline unary or server streaming
+                    // handler gets it deserialized where it lies in the ring; otherwise it is handed over as if its
+                    // Message frame came next.
+                    var payload = carried[4..];
+                    if (payload.Length > _maxReceive || !call.TryStartInPlace(payload))
+                    {
+                        AddChunk(call, FrameFlags.First | FrameFlags.Last | (flags & FrameFlags.EndStream), carried);
+                    }
                 }
                 return;
             }

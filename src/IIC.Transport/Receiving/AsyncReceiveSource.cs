@@ -31,7 +31,7 @@ internal sealed class AsyncReceiveSource : IValueTaskSource, IDisposable
         Endpoint = endpoint;
         InlineCompletions = inlineCompletions;
         _core = new() { RunContinuationsAsynchronously = !inlineCompletions };
-        SpinCeilingTicks = DispatcherSpinPolicy.CeilingOf(endpoint.Waiter.Strategy);
+        SpinCeilingTicks = InterruptDispatcher.SpinCeilingOf(endpoint.Waiter.Strategy);
     }
 
     public WindowEndpoint Endpoint { get; }

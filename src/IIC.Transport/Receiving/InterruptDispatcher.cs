@@ -10,7 +10,9 @@ namespace IIC.Transport;
 /// <summary>
 /// A dedicated background thread that waits on behalf of asynchronous receivers, so an awaiting ReceiveAsync holds no
 /// thread of its own and never spins on a thread-pool thread. While traffic is continuous it polls its receivers' rings
-/// on its own thread for a budget learned like <see cref="WaitKind.Adaptive"/> (<see cref="DispatcherSpinPolicy"/>);
+/// on its own thread for a budget learned by the same rule as an adaptive <see cref="Waiter"/> (<see cref="SpinLearning"/>,
+/// one per dispatcher thread: the time rule and the CPU rule, including contended mode when its receivers' peers share
+/// its CPU), capped by the largest ceiling its receivers' strategies allow (<see cref="SpinCeilingOf"/>);
 /// when nothing comes within the budget it arms their rings, announces sleep on their interrupt pages and waits on all
 /// of them at once with futex_waitv (idle CPU ~0). Each dispatcher serves up to <see cref="Capacity"/> receivers; more
 /// start more threads. A receiver that became ready is completed from here: its continuation goes to the thread pool,
@@ -23,21 +25,30 @@ internal sealed unsafe class InterruptDispatcher
 
     private static readonly object s_lock = new();
     private static readonly List<InterruptDispatcher> s_dispatchers = [];
+    /// <summary>The most a dispatcher polls in one round, whatever its receivers' strategies allow (BusySpin included).</summary>
+    public static readonly long MaxCeilingTicks = Stopwatch.Frequency / 1000; // 1 ms
+
     private static readonly long s_yieldAfterTicks = Stopwatch.Frequency / 50_000; // 20 µs of polling, as Waiter
     private static readonly long s_descheduledTicks = Stopwatch.Frequency / 20_000; // a yield that took 50 µs
+    private static readonly long s_handoffTicks = Stopwatch.Frequency / 500_000; // a yield that took 2 µs let another thread run, as Waiter
+    private static readonly long s_maxStampAgeTicks = Stopwatch.Frequency / 100; // a waker's stamp older than 10 ms is stale or hostile
+    private static readonly bool s_singleCpu = Environment.ProcessorCount == 1;
     private const int SlowYieldLimit = 3; // slow yields in one round before the dispatcher parks (oversubscribed CPU)
+    private const int PausesPerRound = 32; // between scans of the receivers while the CPU is ours
+    private const int ContendedPausesPerRound = 4; // few when a peer shares our CPU: it gets the CPU soon after we start
 
     [ThreadStatic]
     private static InterruptDispatcher? t_current;
 
     private readonly ConcurrentQueue<AsyncReceiveSource> _incoming = new();
     private readonly List<AsyncReceiveSource> _active = [];
-    private readonly DispatcherSpinPolicy _policy = new();
+    private readonly SpinLearning _learning = new(MaxCeilingTicks);
     private readonly MappedMemory _control;
     private readonly int* _controlWord;
     private int _load;
     private int _sleeping; // 1 while the dispatcher may be in (or about to enter) a futex wait: Register must wake it
     private int _state = (int)DispatcherState.Polling;
+    private bool _contended; // _learning.Contended published for other threads (tests, diagnostics)
     private bool _hot; // traffic was seen since the last idle park: the next round polls first
     private long _roundStart;
     private long _lastCeiling;
@@ -45,6 +56,8 @@ internal sealed unsafe class InterruptDispatcher
     private long _parkedCompletions;
     private long _parks;
     private long _oversubscribedRounds;
+    private long _handoffCompletions;
+    private long _contendedParks;
 
     private InterruptDispatcher(int index)
     {
@@ -72,6 +85,23 @@ internal sealed unsafe class InterruptDispatcher
 
     /// <summary>Polling rounds cut short because the CPU was oversubscribed.</summary>
     public long OversubscribedRounds => Volatile.Read(ref _oversubscribedRounds);
+
+    /// <summary>Receivers completed right after a yield that let another thread run (the CPU rule's evidence that a peer shares this CPU).</summary>
+    public long HandoffCompletions => Volatile.Read(ref _handoffCompletions);
+
+    /// <summary>Parks begun in contended mode (including the periodic ones that let the kernel move this thread to an idle CPU).</summary>
+    public long ContendedParks => Volatile.Read(ref _contendedParks);
+
+    /// <summary>Whether the dispatcher takes its receivers' peers to share its CPU (<see cref="SpinLearning.Contended"/>).</summary>
+    public bool Contended => Volatile.Read(ref _contended);
+
+    /// <summary>The most a receiver with <paramref name="strategy"/> lets its dispatcher poll for it, in Stopwatch ticks.</summary>
+    public static long SpinCeilingOf(WaitStrategy strategy) => strategy.Kind switch
+    {
+        WaitKind.Park => 0,
+        WaitKind.BusySpin => MaxCeilingTicks,
+        _ => Math.Min(MaxCeilingTicks, (long)(strategy.MaxSpinBudget.TotalSeconds * Stopwatch.Frequency)),
+    };
 
     /// <summary>Hands <paramref name="source"/> to a dispatcher with room (its previous one if it has), starting one if none has.</summary>
     public static void Register(AsyncReceiveSource source)
@@ -155,23 +185,27 @@ internal sealed unsafe class InterruptDispatcher
 
     /// <summary>
     /// Polls the receivers' rings (and the incoming queue) on this thread for the learned budget. True when a receiver
-    /// completed (the caller starts the next round at once); false when the budget ran out or the CPU is oversubscribed,
-    /// and the caller parks.
+    /// completed (the caller starts the next round at once); false when the budget ran out, the CPU is oversubscribed or
+    /// contended mode asks for a park, and the caller parks. The same plan as <see cref="Waiter"/>'s spin: offer the CPU
+    /// after 20 µs, or at once and after every few pauses when the peers share this CPU (<see cref="SpinLearning"/>).
     /// </summary>
     private bool Poll()
     {
         var start = Stopwatch.GetTimestamp();
         _roundStart = start;
         var ceiling = SpinCeiling();
-        var budget = _policy.BudgetTicks(ceiling);
+        var yieldAtOnce = false;
+        var budget = ceiling <= 0 || s_singleCpu ? 0 : Math.Min(_learning.NextBudgetTicks(out yieldAtOnce), ceiling);
         if (budget <= 0)
         {
             return false;
         }
         Volatile.Write(ref _state, (int)DispatcherState.Polling);
         var pollUntil = start + budget;
-        var yieldAfter = start + s_yieldAfterTicks;
+        var yieldAfter = yieldAtOnce ? start : start + s_yieldAfterTicks;
+        var pauses = yieldAtOnce ? ContendedPausesPerRound : PausesPerRound;
         var slowYields = 0;
+        var afterHandoff = false; // the last yield took long enough that another thread ran in our place
         while (true)
         {
             var completed = 0;
@@ -186,21 +220,27 @@ internal sealed unsafe class InterruptDispatcher
                 {
                     Drop(i);
                     completed++;
+                    if (afterHandoff)
+                    {
+                        Volatile.Write(ref _handoffCompletions, _handoffCompletions + 1);
+                    }
                     Volatile.Write(ref _polledCompletions, _polledCompletions + 1); // counted first: the continuation may read it
                     source.Complete(); // may run an opted-in continuation here; it can only add to _incoming
                 }
             }
             if (completed > 0)
             {
-                _policy.LearnGap(Stopwatch.GetTimestamp() - start, ceiling);
+                // Learnt after the completions: the clock read must not sit between the data's arrival and its delivery.
+                _learning.LearnSpin(Stopwatch.GetTimestamp() - start, afterHandoff);
+                PublishContended();
                 return true;
             }
+            afterHandoff = false;
             if (!_incoming.IsEmpty)
             {
-                DrainIncoming();
-                ceiling = Math.Max(ceiling, SpinCeiling());
+                DrainIncoming(); // polled for from the next scan, within this round's budget
             }
-            for (var i = 0; i < 32; i++)
+            for (var i = 0; i < pauses; i++)
             {
                 Pause();
             }
@@ -212,18 +252,22 @@ internal sealed unsafe class InterruptDispatcher
             if (now >= yieldAfter)
             {
                 // Offer the CPU between rounds (sched_yield returns at once when nothing else wants it): on 2 vCPUs the
-                // message we poll for, and the application threads, may need this one. A yield that took long shows the
-                // CPU is oversubscribed; several in one round end the poll (the Waiter's rule).
+                // message we poll for, and the application threads, may need this one. A yield that took long let
+                // another thread run (if the next scan finds data, most likely the peer, on our CPU: the CPU rule); several
+                // very slow ones in one round show the CPU is oversubscribed and end the poll (the Waiter's rule).
                 Thread.Yield();
-                if (Stopwatch.GetTimestamp() - now > s_descheduledTicks && ++slowYields >= SlowYieldLimit)
+                var took = Stopwatch.GetTimestamp() - now;
+                afterHandoff = took > s_handoffTicks;
+                if (took > s_descheduledTicks && ++slowYields >= SlowYieldLimit)
                 {
                     Interlocked.Increment(ref _oversubscribedRounds);
-                    _policy.LearnOversubscribed();
-                    return false;
+                    return false; // the park that follows learns how late the data came
                 }
             }
         }
     }
+
+    private void PublishContended() => Volatile.Write(ref _contended, _learning.Contended);
 
     /// <summary>
     /// The largest poll ceiling of the receivers waiting now (their strategies'; 0 when all park at once). With none
@@ -252,7 +296,6 @@ internal sealed unsafe class InterruptDispatcher
         {
             _roundStart = Stopwatch.GetTimestamp();
         }
-        var ceiling = SpinCeiling();
         Interlocked.Exchange(ref _sleeping, 1); // full fence: Register's Dekker half
         var control = Volatile.Read(ref *_controlWord);
         if (!_incoming.IsEmpty)
@@ -297,17 +340,22 @@ internal sealed unsafe class InterruptDispatcher
             CancelArmed();
             Volatile.Write(ref _sleeping, 0);
             _hot = true;
-            _policy.LearnGap(Stopwatch.GetTimestamp() - _roundStart, ceiling);
+            _learning.LearnPark(Stopwatch.GetTimestamp() - _roundStart); // came while we armed: a poll would have caught it
             return;
         }
         Volatile.Write(ref _state, (int)DispatcherState.Parked);
         Volatile.Write(ref _parks, _parks + 1);
+        if (_learning.Contended)
+        {
+            Volatile.Write(ref _contendedParks, _contendedParks + 1);
+        }
         var result = count == 1
             ? Futex.Wait(_controlWord, control, Timeout.InfiniteTimeSpan)
             : Futex.WaitAny(targets.AsSpan(0, count), sleepTimeout, out _);
         Volatile.Write(ref _sleeping, 0);
         Volatile.Write(ref _state, (int)DispatcherState.Polling);
         var woken = 0;
+        var arrivedAt = 0L; // the waker's stamp of the wake that ended this park, 0 if none
         for (var i = _active.Count - 1; i >= 0; i--)
         {
             var source = _active[i];
@@ -325,7 +373,7 @@ internal sealed unsafe class InterruptDispatcher
                 endpoint.DisarmReceive();
                 if (woken++ == 0 && result == FutexWaitResult.Woken)
                 {
-                    _policy.LearnWake(page.ReadRaisedAt()); // the peer's stamp, validated there
+                    arrivedAt = LearnWakeLatency(page.ReadRaisedAt());
                 }
                 Drop(i);
                 Volatile.Write(ref _parkedCompletions, _parkedCompletions + 1); // counted first: the continuation may read it
@@ -335,13 +383,29 @@ internal sealed unsafe class InterruptDispatcher
         if (woken > 0)
         {
             _hot = true;
-            _policy.LearnGap(Stopwatch.GetTimestamp() - _roundStart, ceiling);
+            // Judged by when the data arrived (the waker's stamp), not when this thread woke, as Waiter does: our own
+            // wake-up latency is no part of the gap a poll would have had to cover.
+            var end = Stopwatch.GetTimestamp();
+            _learning.LearnPark((arrivedAt > _roundStart && arrivedAt <= end ? arrivedAt : end) - _roundStart);
         }
         else if (result == FutexWaitResult.TimedOut)
         {
             _hot = false; // real idleness: the next round parks at once unless a receiver registers
-            _policy.LearnIdle((long)(sleepTimeout.TotalSeconds * Stopwatch.Frequency));
+            _learning.LearnIdle((long)(sleepTimeout.TotalSeconds * Stopwatch.Frequency));
         }
+        PublishContended();
+    }
+
+    /// <summary>Learns from a real wake; <paramref name="raisedAt"/> is the waker's stamp, read once from the shared page. Returns it, or 0 when invalid.</summary>
+    private long LearnWakeLatency(long raisedAt)
+    {
+        var latency = Stopwatch.GetTimestamp() - raisedAt;
+        if (raisedAt <= 0 || latency <= 0 || latency >= s_maxStampAgeTicks)
+        {
+            return 0; // a hostile or stale stamp is ignored
+        }
+        _learning.LearnWakeLatency(latency);
+        return raisedAt;
     }
 
     /// <summary>Undoes the sleep announcement and arming of the receivers left waiting (a round that completed one instead of parking).</summary>

@@ -7,8 +7,9 @@ namespace IIC.Transport;
 /// <summary>
 /// A <see cref="Stream"/> over an <see cref="IicDuplexPipe"/>, for stream protocols that should get the pipe's receive
 /// thread instead of async waits (SocketsHttpHandler's HTTP/2 connection reads in a loop: its frame parsing continues
-/// from the receive thread). Reads copy out of the pipe; a write is a pipe write and flush, so it is in the ring when it
-/// returns (unless the peer's ring is full). One reader and one writer at a time. Disposing it disposes the pipe and the channel.
+/// from the receive thread). Reads copy out of the pipe; a write goes straight into the ring when nothing written before
+/// is still queued (<see cref="IicDuplexPipe.TrySendDirect"/>), else it is a pipe write and flush; either way it is in
+/// the ring when it returns (unless the peer's ring is full). One reader and one writer at a time. Disposing it disposes the pipe and the channel.
 /// </summary>
 internal sealed class DuplexPipeStream(IicDuplexPipe pipe) : Stream
 {
@@ -93,6 +94,13 @@ internal sealed class DuplexPipeStream(IicDuplexPipe pipe) : Stream
 
     public override void Write(ReadOnlySpan<byte> buffer)
     {
+        var sent = pipe.TrySendDirect(buffer);
+        if (sent == buffer.Length)
+        {
+            return;
+        }
+        buffer = buffer[sent..];
+        pipe.QueueForSend(buffer.Length);
         var writer = pipe.Output;
         writer.Write(buffer);
         var flush = writer.FlushAsync();
@@ -107,6 +115,17 @@ internal sealed class DuplexPipeStream(IicDuplexPipe pipe) : Stream
 
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled(cancellationToken);
+        }
+        var sent = pipe.TrySendDirect(buffer.Span);
+        if (sent == buffer.Length)
+        {
+            return ValueTask.CompletedTask;
+        }
+        buffer = buffer[sent..];
+        pipe.QueueForSend(buffer.Length);
         var flush = pipe.Output.WriteAsync(buffer, cancellationToken);
         if (flush.IsCompleted)
         {

@@ -8,6 +8,52 @@ namespace IIC.Transport;
 // flush returns, and waits (asynchronously, cancellable) only once OutputPauseThreshold bytes are unsent.
 internal sealed partial class IicDuplexPipe
 {
+    // Bytes a DuplexPipeStream put into the output pipe that the send loop has not sent yet (the loop subtracts all it
+    // sends, so a writer of Output other than the stream drives it below 0). Only at exactly 0 may the stream write
+    // straight into the ring: nothing is queued before its bytes and the loop touches the channel no more.
+    private long _queuedBytes;
+    private long _directWrites;
+
+    /// <summary>Writes that went straight into the ring from the writer's thread (<see cref="TrySendDirect"/>; tests, diagnostics).</summary>
+    internal long DirectWrites => Volatile.Read(ref _directWrites);
+
+    /// <summary>Bytes counted as queued in the output pipe and not yet sent (tests, diagnostics).</summary>
+    internal long QueuedBytes => Volatile.Read(ref _queuedBytes);
+
+    /// <summary>
+    /// Sends <paramref name="bytes"/> straight into the ring on the calling thread, as Kestrel's socket transport writes to
+    /// its socket when its send queue is empty: no copy into the output pipe, no inline reader turn. Only for the one
+    /// writer of a <see cref="DuplexPipeStream"/>, and only while nothing it queued earlier is still unsent (ordering);
+    /// whatever does not fit now, and everything after an error, goes the usual way (<see cref="QueueForSend"/> and
+    /// <see cref="Output"/>), which waits for room and reports the channel's end exactly as a flush does.
+    /// </summary>
+    /// <returns>The bytes sent (whole records; all of them when everything fitted).</returns>
+    internal int TrySendDirect(ReadOnlySpan<byte> bytes)
+    {
+        if (Volatile.Read(ref _queuedBytes) != 0 || Volatile.Read(ref _started) == 0 || Volatile.Read(ref _disposed) != 0 || _stopSending.IsCancellationRequested)
+        {
+            return 0;
+        }
+        int sent;
+        try
+        {
+            sent = ChunkedSend.TrySendNow(_channel, bytes);
+        }
+        catch (Exception e) when (e is IicChannelClosedException or PeerDeadException or RingFaultException or ObjectDisposedException)
+        {
+            return 0; // the send loop meets the same end and reports it through the pipe
+        }
+        if (sent > 0)
+        {
+            _directWrites++; // the stream's one writer only
+            _replySpin?.OnFlushed();
+        }
+        return sent;
+    }
+
+    /// <summary>Counts bytes a stream is about to write into <see cref="Output"/> (before it writes them).</summary>
+    internal void QueueForSend(int length) => Interlocked.Add(ref _queuedBytes, length);
+
     private async Task SendLoopAsync()
     {
         var reader = _output.Reader;
@@ -30,7 +76,10 @@ internal sealed partial class IicDuplexPipe
                 {
                     _replySpin?.OnFlushed(); // a reply is owed now: a parked receive thread wakes to spin for it
                 }
+                var sent = buffer.Length; // read before AdvanceTo: it returns the segments to the pool
                 reader.AdvanceTo(buffer.End);
+                // After the last channel operation for these bytes (full fence): a stream that reads 0 sends after them.
+                Interlocked.Add(ref _queuedBytes, -sent);
                 if (result.IsCompleted || result.IsCanceled)
                 {
                     break;
