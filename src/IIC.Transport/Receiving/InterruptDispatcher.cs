@@ -42,7 +42,9 @@ internal sealed unsafe class InterruptDispatcher
 
     private readonly ConcurrentQueue<AsyncReceiveSource> _incoming = new();
     private readonly List<AsyncReceiveSource> _active = [];
-    private readonly SpinLearning _learning = new(MaxCeilingTicks);
+    // While traffic flows the dispatcher spins through hiccups at least as long as an adaptive Waiter does (its
+    // SpinBudget floor; capped per round by SpinCeilingOf), so the async path parks no more than the sync one.
+    private readonly SpinLearning _learning = new(MaxCeilingTicks, (long)(WaitStrategy.Adaptive.SpinBudget.TotalSeconds * Stopwatch.Frequency));
     private readonly MappedMemory _control;
     private readonly int* _controlWord;
     private int _load;
