@@ -19,6 +19,8 @@ public sealed class ServiceListener : IDisposable
     private long _received; // connections the hypervisor granted us (Incoming read), accepted or not
     private long _taken; // connections accepted, or dropped before being accepted
     private long _reported; // connections reported taken to the hypervisor (under _creditLock)
+    // Unbounded here because the hypervisor bounds it: it grants at most Backlog connections beyond those reported taken
+    // (and a full channel could only drop grants the hypervisor already counted).
     private readonly Channel<GrantedConnection> _incoming = Channel.CreateUnbounded<GrantedConnection>(new UnboundedChannelOptions { SingleWriter = true });
     private readonly SemaphoreSlim _arrivals = new(0); // released per delivery and at completion: sync Accept's direct wake-up
     private int _disposed;
