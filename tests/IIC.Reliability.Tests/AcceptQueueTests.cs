@@ -26,7 +26,9 @@ public sealed class AcceptQueueTests(ITestOutputHelper output)
         using var hypervisor = scope.Start(); // the defaults: the bound of 64, AcceptStallTimeout 5 s
         using var listener = RawControlClient.Connect(scope.Name, scope.Directory);
         listener.Attach("busy");
-        listener.Socket.Send(RawControlClient.Message(ControlMessageType.Listen, 2, Service, 0u));
+        // A raw listener sends no Accepted credit: its listen backlog (flags 0, then the backlog) takes the whole burst,
+        // so that what is tested here is the socket's accept queue (BacklogTests covers the backlog).
+        listener.Socket.Send(RawControlClient.Message(ControlMessageType.Listen, 2, Service, 0u, (uint)Total));
         Assert.Equal(ControlMessageType.Listening, listener.Receive(s_long)?.Type);
         var children = new List<ChildProcess>();
         try

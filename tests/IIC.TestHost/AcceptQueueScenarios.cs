@@ -57,4 +57,39 @@ internal static class AcceptQueueScenarios
         }
         return 0;
     }
+
+    /// <summary>
+    /// args: hypervisor socketDir partition service backlog. Listens with that backlog and prints "listening"; its
+    /// reader thread keeps draining the control socket, but the application accepts only when told, one stdin line at
+    /// a time: "accept N" accepts N connections (holding them) and prints "accepted N"; "dispose" disposes the listener
+    /// with whatever is still queued and prints "disposed". Exits when stdin closes.
+    /// </summary>
+    [Scenario("aq-backlog-listener")]
+    private static int BacklogListener(string[] args)
+    {
+        using var partition = Partition.Attach(args[0], args[2], args[1]);
+        var listener = partition.Listen(args[3], backlog: int.Parse(args[4], CultureInfo.InvariantCulture));
+        Console.WriteLine("listening");
+        var held = new List<GrantedConnection>();
+        while (Console.ReadLine() is { } line)
+        {
+            if (line.StartsWith("accept ", StringComparison.Ordinal))
+            {
+                var count = int.Parse(line.AsSpan(7), CultureInfo.InvariantCulture);
+                for (var i = 0; i < count; i++)
+                {
+                    held.Add(listener.Accept(TimeSpan.FromSeconds(60)));
+                }
+                Console.WriteLine($"accepted {count}");
+            }
+            else if (line == "dispose")
+            {
+                listener.Dispose();
+                Console.WriteLine("disposed");
+            }
+        }
+        listener.Dispose();
+        held.ForEach(c => c.Dispose());
+        return 0;
+    }
 }

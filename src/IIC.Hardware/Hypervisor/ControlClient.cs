@@ -33,6 +33,9 @@ internal sealed class ControlClient(SeqPacketSocket socket, ProcessHandle proces
 
     public Dictionary<string, bool> GroupedServices { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>Each offered service's listen backlog (connections granted that its application has not taken yet).</summary>
+    public Dictionary<string, ServiceBacklog> Backlogs { get; } = new(StringComparer.Ordinal);
+
     /// <summary>The grants this partition is the listener or connector of (for an O(grants) detach).</summary>
     public HashSet<GrantRecord> Grants { get; } = [];
 

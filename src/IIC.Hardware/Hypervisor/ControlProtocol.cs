@@ -30,6 +30,8 @@ internal enum ControlMessageType : ushort
     PeerDied = 11,
     /// <summary>Partition to hypervisor (version 4): forget the waiting Connect with this request id (its caller gave up); no reply.</summary>
     Cancel = 12,
+    /// <summary>Partition to hypervisor (version 4): the application took this many more connections of a service (accepted, or dropped unaccepted): listen-backlog credit; no reply.</summary>
+    Accepted = 13,
 }
 
 /// <summary>Why the hypervisor refused a request.</summary>
@@ -83,6 +85,12 @@ internal static class ControlProtocol
 
     /// <summary>The largest control message.</summary>
     public const int MaxMessageSize = 1024;
+
+    /// <summary>A service's listen backlog when its Listen names none: connections granted that its application has not taken yet.</summary>
+    public const int DefaultListenBacklog = 64;
+
+    /// <summary>The largest listen backlog a Listen may ask for.</summary>
+    public const int MaxListenBacklog = 65536;
 
     /// <summary>The longest partition or service name, in UTF-8 bytes.</summary>
     public const int MaxNameLength = NameRules.MaxLength;

@@ -128,9 +128,9 @@ public sealed partial class Hypervisor
         {
             next = Math.Min(next, deadline);
         }
-        if (_unattached > 0 || _clients.Exists(c => c.Outbound.Count > 0))
+        if (_unattached > 0 || _pending.Count > 0 || _clients.Exists(c => c.Outbound.Count > 0))
         {
-            next = Math.Min(next, now + (Stopwatch.Frequency / 10)); // attach and stall deadlines, checked every 100 ms
+            next = Math.Min(next, now + (Stopwatch.Frequency / 10)); // attach and stall deadlines (socket and backlog), checked every 100 ms
         }
         return TimeSpan.FromSeconds(Math.Max(0, next - now) / (double)Stopwatch.Frequency);
     }
@@ -325,7 +325,7 @@ public sealed partial class Hypervisor
     /// <summary>Detaches what overstayed (a connection that did not attach in time, a partition that stopped reading) and fails the connects waiting for a stalled listener.</summary>
     private void EnforceDeadlines()
     {
-        if (_unattached == 0 && !_clients.Exists(c => c.Outbound.Count > 0))
+        if (_unattached == 0 && _pending.Count == 0 && !_clients.Exists(c => c.Outbound.Count > 0))
         {
             return;
         }
@@ -377,6 +377,7 @@ public sealed partial class Hypervisor
             _services.Remove(service);
         }
         client.GroupedServices.Clear();
+        client.Backlogs.Clear();
         _pending.RemoveAll(client);
         client.Outbound.Clear();
         var grants = client.Grants.ToArray();

@@ -41,6 +41,9 @@ public sealed partial class Hypervisor
             case ControlMessageType.Cancel:
                 HandleCancel(client, ref reader);
                 break;
+            case ControlMessageType.Accepted:
+                HandleAccepted(client, ref reader);
+                break;
             default:
                 throw new InvalidDataException($"Message type {(ushort)reader.Type} is not a request.");
         }
@@ -96,7 +99,13 @@ public sealed partial class Hypervisor
     {
         var service = ReadServiceName(ref reader);
         var grouped = ReadGroupedFlag(ref reader);
+        // Optional after flags (version 4): the listen backlog, connections granted that the application has not taken yet.
+        var backlog = reader.Remaining >= 4 ? reader.ReadUInt32() : (uint)ControlProtocol.DefaultListenBacklog;
         reader.EnsureEnd();
+        if (backlog is 0 or > ControlProtocol.MaxListenBacklog)
+        {
+            throw new InvalidDataException($"A listen backlog of {backlog} is out of range 1-{ControlProtocol.MaxListenBacklog}.");
+        }
         if (!_policy.MayUse(client, service))
         {
             Refuse(client, reader.RequestId, "Listen", ControlError.PolicyDenied, $"partition '{client.Name}' may not offer service '{service}'");
@@ -110,6 +119,7 @@ public sealed partial class Hypervisor
         _services[service] = client;
         client.Services.Add(service);
         client.GroupedServices[service] = grouped;
+        client.Backlogs[service] = new ServiceBacklog((int)backlog);
         if (!Send(client, new ControlWriter(_sendBuffer, ControlMessageType.Listening, reader.RequestId).Finish()))
         {
             return;
@@ -127,6 +137,25 @@ public sealed partial class Hypervisor
         {
             _services.Remove(service);
             client.Services.Remove(service);
+            client.Backlogs.Remove(service);
+        }
+    }
+
+    private void HandleAccepted(ControlClient client, ref ControlReader reader)
+    {
+        var service = ReadServiceName(ref reader);
+        var count = reader.ReadUInt32();
+        reader.EnsureEnd();
+        if (count == 0)
+        {
+            throw new InvalidDataException("An Accepted message must report at least one connection taken.");
+        }
+        // Credit for a service it no longer offers (it unlistened; the credit crossed) is ignored. A listener that
+        // over-reports only lets its own service receive more than its backlog (ServiceBacklog.Taken clamps).
+        if (client.Backlogs.TryGetValue(service, out var backlog) && _services.GetValueOrDefault(service) == client)
+        {
+            backlog.Taken(count);
+            GrantWaiting(service);
         }
     }
 
@@ -147,16 +176,16 @@ public sealed partial class Hypervisor
             Refuse(client, reader.RequestId, "Connect", ControlError.PolicyDenied, $"partition '{client.Name}' may not connect to service '{service}'");
             return;
         }
-        if (_services.TryGetValue(service, out var offering) && HasRoom(offering))
+        if (_services.TryGetValue(service, out var offering) && HasRoom(offering, service))
         {
             GrantWaiting(service); // those that waited first (none, normally: room admits them the moment it appears)
         }
         var listener = _services.GetValueOrDefault(service); // again: a grant above may have detached it
-        if (listener is not null && HasRoom(listener))
+        if (listener is not null && HasRoom(listener, service))
         {
             Grant(client, reader.RequestId, service, (int)capacity, grouped);
         }
-        else if (listener is not null && IsStalled(listener, Stopwatch.GetTimestamp()))
+        else if (listener is not null && IsStalled(listener, service, Stopwatch.GetTimestamp()))
         {
             Refuse(client, reader.RequestId, "Connect", ControlError.NotAccepting, StalledReason(listener, service, Stopwatch.GetTimestamp()));
         }
@@ -292,6 +321,7 @@ public sealed partial class Hypervisor
             SendError(connector, requestId, ControlError.UnknownService, $"the partition offering '{service}' is gone");
             return;
         }
+        listener.Backlogs.GetValueOrDefault(service)?.Granted(Stopwatch.GetTimestamp()); // in its backlog until it reports the connection taken
         var connected = new ControlWriter(_sendBuffer, ControlMessageType.Connected, requestId);
         connected.WriteInt64(id);
         connected.WriteUInt32(1);

@@ -122,21 +122,28 @@ public sealed partial class Partition : IDisposable
     /// <summary>Offers <paramref name="service"/>; connections arrive on the returned listener.</summary>
     /// <param name="service">The service name.</param>
     /// <param name="grouped">Accepted connections receive through group pages (one per peer partition), so one thread waits on all of them (IIC.Transport's <c>IicChannelGroup</c>).</param>
+    /// <param name="backlog">How many connections may be granted to the listener and not yet accepted, like listen(2)'s backlog
+    /// (1 to 65536; default <see cref="ServiceListener.DefaultBacklog"/>). Further connectors wait, within their timeouts; if the
+    /// application accepts none for the hypervisor's <c>AcceptStallTimeout</c> they are refused with <see cref="ControlError.NotAccepting"/>.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="backlog"/> is not within 1 to 65536.</exception>
     /// <exception cref="HypervisorException">The service is already offered, the policy forbids it, or the hypervisor is gone.</exception>
-    public ServiceListener Listen(string service, bool grouped = false)
+    public ServiceListener Listen(string service, bool grouped = false, int backlog = ServiceListener.DefaultBacklog)
     {
         ControlProtocol.ValidateName(service, nameof(service));
-        var listener = new ServiceListener(this, service);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(backlog, nameof(backlog));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(backlog, ControlProtocol.MaxListenBacklog, nameof(backlog));
+        var listener = new ServiceListener(this, service, backlog);
         if (!_listeners.TryAdd(service, listener))
         {
             throw new HypervisorException(ControlError.DuplicateService, $"This partition already listens on '{service}'.");
         }
         try
         {
-            Request(ControlMessageType.Listen, (service, grouped), static (ref ControlWriter w, (string Service, bool Grouped) request) =>
+            Request(ControlMessageType.Listen, (service, grouped, (uint)backlog), static (ref ControlWriter w, (string Service, bool Grouped, uint Backlog) request) =>
             {
                 w.WriteString(request.Service);
                 w.WriteUInt32(request.Grouped ? 1u : 0u);
+                w.WriteUInt32(request.Backlog);
             }, Deadline.After(s_requestTimeout));
             return listener;
         }
@@ -262,6 +269,19 @@ public sealed partial class Partition : IDisposable
 
     /// <summary>The group (pair page) <paramref name="page"/> belongs to, if this partition receives through it; null otherwise.</summary>
     internal InterruptGroup? FindReceiveGroup(InterruptPage page) => _groupPages.Find(page);
+
+    /// <summary>Tells the hypervisor the application took <paramref name="count"/> more connections of <paramref name="service"/> (its backlog credit).</summary>
+    internal void ReportAccepted(string service, uint count)
+    {
+        if (_lostReason is null && Volatile.Read(ref _controlClosed) == 0)
+        {
+            TrySend(ControlMessageType.Accepted, 0, (service, count), static (ref ControlWriter w, (string Service, uint Count) state) =>
+            {
+                w.WriteString(state.Service);
+                w.WriteUInt32(state.Count);
+            });
+        }
+    }
 
     internal void Unlisten(ServiceListener listener)
     {

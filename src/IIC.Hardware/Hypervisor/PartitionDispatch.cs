@@ -92,6 +92,10 @@ public sealed partial class Partition
                         descriptors[i].Dispose(); // harmless if a group took it: Dispose is idempotent
                     }
                     Release(id, counted: false); // also lets go of the page we adopted for it
+                    if (reader.Type == ControlMessageType.Incoming && _listeners.TryGetValue(service!, out var refusedFor))
+                    {
+                        refusedFor.Dropped(); // it counted in the service's backlog
+                    }
                     if (_requests.TryRemove(reader.RequestId, out var failed))
                     {
                         failed.TrySetException(new HypervisorException($"The granted window is invalid: {e.Message}", e));

@@ -3,22 +3,41 @@ using IIC.Native;
 
 namespace IIC.Hardware;
 
-/// <summary>The connections arriving for one service this partition offers. Dispose stops offering it.</summary>
+/// <summary>
+/// The connections arriving for one service this partition offers, at most <see cref="Backlog"/> of them granted and
+/// not yet accepted (the hypervisor holds further connectors back, within their timeouts). Dispose stops offering it
+/// and releases the connections not accepted.
+/// </summary>
 public sealed class ServiceListener : IDisposable
 {
+    /// <summary>The backlog of a listener whose creator names none, as a TCP server's listen(2) backlog is often 64.</summary>
+    public const int DefaultBacklog = 64;
+
     private readonly Partition _partition;
+    private readonly object _creditLock = new();
+    private readonly int _creditBatch; // taken connections reported in one Accepted message while the backlog is far from full
+    private long _received; // connections the hypervisor granted us (Incoming read), accepted or not
+    private long _taken; // connections accepted, or dropped before being accepted
+    private long _reported; // connections reported taken to the hypervisor (under _creditLock)
+    // Unbounded here because the hypervisor bounds it: it grants at most Backlog connections beyond those reported taken
+    // (and a full channel could only drop grants the hypervisor already counted).
     private readonly Channel<GrantedConnection> _incoming = Channel.CreateUnbounded<GrantedConnection>(new UnboundedChannelOptions { SingleWriter = true });
     private readonly SemaphoreSlim _arrivals = new(0); // released per delivery and at completion: sync Accept's direct wake-up
     private int _disposed;
 
-    internal ServiceListener(Partition partition, string service)
+    internal ServiceListener(Partition partition, string service, int backlog)
     {
         _partition = partition;
         Service = service;
+        Backlog = backlog;
+        _creditBatch = Math.Max(1, backlog / 2);
     }
 
     /// <summary>The service.</summary>
     public string Service { get; }
+
+    /// <summary>How many connections may be granted to this listener and not yet accepted (its listen backlog).</summary>
+    public int Backlog { get; }
 
     /// <summary>Waits for the next connection.</summary>
     /// <exception cref="TimeoutException">None arrived within <paramref name="timeout"/>.</exception>
@@ -33,6 +52,7 @@ public sealed class ServiceListener : IDisposable
             ObjectDisposedException.ThrowIf(_disposed != 0, this);
             if (_incoming.Reader.TryRead(out var connection))
             {
+                Taken();
                 return connection;
             }
             if (_incoming.Reader.Completion.IsCompleted)
@@ -69,7 +89,9 @@ public sealed class ServiceListener : IDisposable
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         try
         {
-            return await _incoming.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            var connection = await _incoming.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            Taken();
+            return connection;
         }
         catch (System.Threading.Channels.ChannelClosedException e) when (e.InnerException is not null)
         {
@@ -85,13 +107,57 @@ public sealed class ServiceListener : IDisposable
 
     internal void Deliver(GrantedConnection connection)
     {
+        Interlocked.Increment(ref _received);
         if (_incoming.Writer.TryWrite(connection))
         {
             _arrivals.Release(); // a sync Accept (an AcceptAsync may take the connection first: the Accept then waits again)
+            ReportTaken(); // a backlog the hypervisor may see full, with accepts not reported yet, is reported now
         }
         else
         {
-            connection.Dispose();
+            connection.Dispose(); // disposed: the Unlisten it sent clears the hypervisor's count
+        }
+    }
+
+    /// <summary>A granted connection refused before it was queued (its window was invalid): taken off the backlog.</summary>
+    internal void Dropped()
+    {
+        Interlocked.Increment(ref _received);
+        Taken();
+    }
+
+    /// <summary>One connection left the backlog (accepted or dropped).</summary>
+    private void Taken()
+    {
+        Interlocked.Increment(ref _taken);
+        ReportTaken();
+    }
+
+    /// <summary>
+    /// Reports the connections taken since the last report (an Accepted message, the hypervisor's backlog credit) once
+    /// half a backlog accumulated, or at once when the hypervisor may be holding connectors back for us: it counts
+    /// granted - reported, at least received - reported, and holds connectors back only when that reaches the backlog.
+    /// So a listener keeping up sends one message per half backlog, and a full backlog is refilled connection by
+    /// connection. Both counters are incremented before this reads the other (Interlocked: full fences), so of an Accept
+    /// and a delivery that race, at least one sees both and reports.
+    /// </summary>
+    private void ReportTaken()
+    {
+        var reported = Volatile.Read(ref _reported);
+        var unreported = Volatile.Read(ref _taken) - reported;
+        if (unreported <= 0 || (unreported < _creditBatch && Volatile.Read(ref _received) - reported < Backlog))
+        {
+            return;
+        }
+        lock (_creditLock)
+        {
+            unreported = _taken - _reported;
+            if (unreported <= 0 || _disposed != 0)
+            {
+                return; // another thread reported them; or disposed: its Unlisten clears the count
+            }
+            _reported += unreported;
+            _partition.ReportAccepted(Service, (uint)Math.Min(unreported, uint.MaxValue));
         }
     }
 
