@@ -141,6 +141,12 @@ public sealed unsafe class DescriptorRing
     /// </summary>
     internal static bool AsymmetricFenceEnabled { get; set; } = true;
 
+    /// <summary>
+    /// The in-process A/B switch of perf/IIC.Benchmarks' echo (<c>ab-holdback</c>): readers made while it is false
+    /// return every consumed record at once (hold back nothing, as before round 6). Read only when a reader is made.
+    /// </summary>
+    internal static bool HoldBackEnabled { get; set; } = true;
+
     /// <summary>Creates the consumer end, choosing its arm fence (tests: false = today's exchange, whatever the kernel offers).</summary>
     internal RingReader CreateReader(bool asymmetricFence) => new(this, asymmetricFence && IIC.Native.Membarrier.IsAvailable);
 

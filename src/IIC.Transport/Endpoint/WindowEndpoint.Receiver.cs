@@ -132,7 +132,7 @@ internal sealed unsafe partial class WindowEndpoint
             }
             if (!_reader.TryPeek(out var type, out var payload))
             {
-                _reader.PublishHeadIfStale(); // before any wait: return all consumed space to the writer
+                _reader.PublishHeadIfStale(); // found empty, before any wait: return all consumed space to the writer (ConsumeLazily held the last back)
                 ThrowIfPeerGoneAndEmpty();
                 length = 0;
                 return false;
