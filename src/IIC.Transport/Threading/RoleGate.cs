@@ -50,7 +50,7 @@ internal struct RoleGate
     public bool TryEnter(bool single, GateRole role)
     {
         var me = Environment.CurrentManagedThreadId;
-        if (_owner == me && TryEnterBiased(me, single, role))
+        if ((single || s_biasDefaultRoles) && _owner == me && TryEnterBiased(me, single, role))
         {
             return true;
         }
@@ -62,6 +62,12 @@ internal struct RoleGate
         ThrowIfMisuse(holder, me, single, role);
         return false;
     }
+
+    /// <summary>
+    /// Whether default (multi-thread) roles are biased too; <c>IIC_BIAS_DEFAULT_ROLES=0</c> in the environment turns it
+    /// off for A/B runs (a static readonly: the JIT folds it, so the switch costs nothing per entry).
+    /// </summary>
+    private static readonly bool s_biasDefaultRoles = Environment.GetEnvironmentVariable("IIC_BIAS_DEFAULT_ROLES") != "0";
 
     private const int BiasedEntry = 1;
     private const int HolderEntry = 2;
@@ -98,6 +104,11 @@ internal struct RoleGate
         {
             if (owner == 0)
             {
+                if (!single && !s_biasDefaultRoles)
+                {
+                    _entry = HolderEntry; // A/B: default roles unbiased, as before round 6
+                    return true;
+                }
                 _owner = me; // we hold _holder and nobody owned the gate: no other thread sets it; the owner's own later reads see it
             }
             else if (!RevokeAndCheckOwnerOutside(owner, me, single, role))
@@ -151,7 +162,7 @@ internal struct RoleGate
             return TryEnter(single: true, role);
         }
         var me = Environment.CurrentManagedThreadId;
-        if (_owner == me && TryEnterBiased(me, single: false, role))
+        if (s_biasDefaultRoles && _owner == me && TryEnterBiased(me, single: false, role))
         {
             return true;
         }
