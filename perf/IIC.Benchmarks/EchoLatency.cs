@@ -10,13 +10,15 @@ namespace IIC.Benchmarks;
 /// A two-thread, one-process 32 B echo with a timestamp per round trip, for paired A/B runs of the raw path on a
 /// shared box (where only the low percentiles, when both threads ran at once, are the machine's):
 /// <c>dotnet run -c Release --project perf/IIC.Benchmarks -- --echo VARIANT [runs] [trips]</c>. Variants:
-/// <c>probe</c> (one cache line each way: the floor), <c>ring</c> (RingWriter + Doorbell / RingReader, no endpoint;
-/// <c>ring-lazy</c> returns space every 64 records instead of at each drain), <c>endpoint</c> (WindowEndpoint
+/// <c>probe</c> (one cache line each way: the floor), <c>ring</c> (RingWriter + Doorbell / RingReader, no endpoint,
+/// returning space as the endpoint does; <c>ring-eager</c> clears and returns each record as it is consumed, as before
+/// round 6; <c>ring-lazy</c> only every 64 records), <c>endpoint</c> (WindowEndpoint
 /// Send / TryReceive: the channel without its role gates),
 /// <c>receive</c> / <c>receive-single</c> (IicChannel Send / TryReceive with a timeout, as perf's ping-pong rows;
 /// single = SingleWriter/SingleReader), <c>claim</c> / <c>claim-single</c> (Poll, then TryClaim + Commit: zero copy
 /// both ways). Set IIC_ASYMMETRIC_FENCE=0 for the fenced publish, or add <c>ab</c> after the variant to alternate
-/// fenced (A) and asymmetric (B) runs in this process. Every run is bracketed by a 20 k-trip probe, since the host
+/// fenced (A) and asymmetric (B) runs in this process, or <c>ab-holdback</c> to alternate readers that return every
+/// record at once (A) with readers that hold the last ones back until they find the ring empty (B). Every run is bracketed by a 20 k-trip probe, since the host
 /// moves the two vCPUs between near and far placements within seconds: compare runs whose probes agree.
 /// Prints p10/p25/p50/p99/p99.9 in ns per run.
 /// </summary>
@@ -27,7 +29,8 @@ internal static unsafe class EchoLatency
     public static int Run(string[] args)
     {
         var variant = args.Length > 1 ? args[1] : "receive";
-        var alternate = args.Length > 2 && args[2] == "ab";
+        var alternate = args.Length > 2 && args[2] is "ab" or "ab-holdback";
+        var holdBack = args.Length > 2 && args[2] == "ab-holdback";
         var rest = alternate ? 3 : 2;
         var runs = args.Length > rest ? int.Parse(args[rest], CultureInfo.InvariantCulture) : 12;
         var trips = args.Length > rest + 1 ? int.Parse(args[rest + 1], CultureInfo.InvariantCulture) : 100_000;
@@ -37,15 +40,23 @@ internal static unsafe class EchoLatency
         for (var run = 0; run < runs; run++)
         {
             var mode = !alternate ? (IIC.Native.Membarrier.IsAvailable ? "B" : "A") : (run % 2 == 0 ? "A" : "B");
-            DescriptorRing.AsymmetricFenceEnabled = mode == "B";
+            if (holdBack)
+            {
+                DescriptorRing.HoldBackEnabled = mode == "B";
+            }
+            else
+            {
+                DescriptorRing.AsymmetricFenceEnabled = mode == "B";
+            }
             Probe(probe);
             Array.Sort(probe);
             var before = Ns(probe[probe.Length / 2]);
             switch (variant)
             {
                 case "probe": Probe(samples); break;
-                case "ring": Ring(samples, lazy: false); break;
-                case "ring-lazy": Ring(samples, lazy: true); break;
+                case "ring": Ring(samples, RingRead.AsEndpoint); break;
+                case "ring-eager": Ring(samples, RingRead.Eager); break;
+                case "ring-lazy": Ring(samples, RingRead.Lazy); break;
                 case "receive": Channel(samples, single: false, claim: false); break;
                 case "receive-single": Channel(samples, single: true, claim: false); break;
                 case "claim": Channel(samples, single: false, claim: true); break;
@@ -62,6 +73,7 @@ internal static unsafe class EchoLatency
                 $"run {run,2} {mode} probe {before,4:F0}/{after,4:F0}: p10 {P(0.10),6:F0} p25 {P(0.25),6:F0} p50 {P(0.50),6:F0} p99 {P(0.99),7:F0} p99.9 {P(0.999),8:F0} ns"));
         }
         DescriptorRing.AsymmetricFenceEnabled = true;
+        DescriptorRing.HoldBackEnabled = true;
         return 0;
     }
 
@@ -104,7 +116,20 @@ internal static unsafe class EchoLatency
         }
     }
 
-    private static void Ring(long[] samples, bool lazy)
+    /// <summary>How the ring variants return consumed space.</summary>
+    private enum RingRead
+    {
+        /// <summary>As the endpoint: ConsumeLazily, and the held-back rest when the reader finds the ring empty.</summary>
+        AsEndpoint,
+
+        /// <summary>Clear and publish at every record (before: the space came back as the record was consumed).</summary>
+        Eager,
+
+        /// <summary>Only every 64 records (what the per-message clear and head store cost at all).</summary>
+        Lazy,
+    }
+
+    private static void Ring(long[] samples, RingRead mode)
     {
         using var window = SharedWindow.Create(WindowOptions.WithCapacity(1 << 20));
         var toServer = window.GetRing(0);
@@ -118,7 +143,7 @@ internal static unsafe class EchoLatency
             Span<byte> buffer = stackalloc byte[Size];
             for (var i = 0; i < count; i++)
             {
-                ReadOne(reader, buffer, lazy);
+                ReadOne(reader, buffer, mode);
                 while (!writer.TryWrite(buffer, (int)RecordFraming.Unfragmented))
                 {
                 }
@@ -137,30 +162,37 @@ internal static unsafe class EchoLatency
             {
             }
             clientDoorbell.Ring();
-            ReadOne(clientReader, message, lazy);
+            ReadOne(clientReader, message, mode);
             samples[i] = Stopwatch.GetTimestamp() - start;
         }
         server.Join();
 
-        static void ReadOne(RingReader reader, Span<byte> buffer, bool lazy)
+        static void ReadOne(RingReader reader, Span<byte> buffer, RingRead mode)
         {
             ReadOnlySpan<byte> payload;
+            if (mode == RingRead.AsEndpoint && !reader.TryPeek(out _, out payload))
+            {
+                reader.PublishHeadIfStale(); // found empty: return the held-back space now, off the critical path
+            }
             while (!reader.TryPeek(out _, out payload))
             {
             }
             payload.CopyTo(buffer);
-            if (lazy)
+            switch (mode)
             {
-                // Experiment: what the consumer's per-message clear and head store cost (space returned every 64 records).
-                reader.Consume(publish: false);
-                if ((reader.Position & 4095) == 0)
-                {
-                    reader.PublishHead();
-                }
-            }
-            else
-            {
-                reader.ConsumeLazily();
+                case RingRead.Eager:
+                    reader.Consume(publish: true);
+                    break;
+                case RingRead.Lazy:
+                    reader.Consume(publish: false);
+                    if ((reader.Position & 4095) == 0)
+                    {
+                        reader.PublishHead();
+                    }
+                    break;
+                default:
+                    reader.ConsumeLazily();
+                    break;
             }
         }
     }

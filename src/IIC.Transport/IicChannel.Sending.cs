@@ -135,6 +135,10 @@ public sealed partial class IicChannel
         }
     }
 
+    /// <summary>Whether the send and receive roles are biased to the calling thread (tests of RoleGate's bias).</summary>
+    internal (bool Send, bool Receive) RolesBiasedToCurrentThread =>
+        (_sendGate.IsBiasedTo(Environment.CurrentManagedThreadId), _receiveGate.IsBiasedTo(Environment.CurrentManagedThreadId));
+
     private long _claimGeneration;
     private RoleGate _sendGate;
     private RoleGate _receiveGate;

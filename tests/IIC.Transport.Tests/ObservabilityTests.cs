@@ -43,6 +43,10 @@ public sealed class ObservabilityTests
             second.Send(new byte[7]);
             Assert.Equal(7, first.Receive(buffer));
         }
+        // A caught-up receiver returns the space of its last messages when it next finds the ring empty
+        // (RingReader.HoldBackLimit): after that the rings are empty to the byte.
+        Assert.False(second.TryReceive(buffer, out _));
+        Assert.False(first.TryReceive(buffer, out _));
 
         var values = Observe(service);
         Assert.Equal(1010, values["iic.messages.sent"]);

@@ -141,6 +141,14 @@ public sealed unsafe class DescriptorRing
     /// </summary>
     internal static bool AsymmetricFenceEnabled { get; set; } = true;
 
+    /// <summary>
+    /// The A/B switch of the reader's hold-back (<see cref="RingReader.HoldBackLimit"/>): readers made while it is false
+    /// return every consumed record at once (as before round 6). <c>IIC_HOLD_BACK=0</c> in the environment starts it
+    /// false (for A/B runs of whole processes, as perf/IIC.Perf's); perf/IIC.Benchmarks' echo flips it in process
+    /// (<c>ab-holdback</c>). Read only when a reader is made.
+    /// </summary>
+    internal static bool HoldBackEnabled { get; set; } = Environment.GetEnvironmentVariable("IIC_HOLD_BACK") != "0";
+
     /// <summary>Creates the consumer end, choosing its arm fence (tests: false = today's exchange, whatever the kernel offers).</summary>
     internal RingReader CreateReader(bool asymmetricFence) => new(this, asymmetricFence && IIC.Native.Membarrier.IsAvailable);
 

@@ -18,7 +18,9 @@ namespace IIC.Hardware;
 /// <para>Clears are batched with the head store (as Agrona's OneToOneRingBuffer clears and publishes once per read
 /// batch): consuming a record only advances the private head; its lines are cleared by the next
 /// <see cref="PublishHead"/> (or once 4 KiB of consumed lines wait, while they are still in this core's cache),
-/// just before the head store that returns them.</para>
+/// just before the head store that returns them. A caught-up reader returns its last records when it next finds the
+/// ring empty, not as it consumes them (<see cref="ConsumeLazily"/>, <see cref="HoldBackLimit"/>), as Aeron's
+/// subscriber publishes its position after a poll rather than per fragment.</para>
 /// </summary>
 public sealed unsafe class RingReader
 {
@@ -39,7 +41,7 @@ public sealed unsafe class RingReader
     private long _head;
     private long _publishedHead;
     private long _clearedHead; // lines in [_clearedHead, _head) are consumed and not yet cleared; _publishedHead <= _clearedHead
-    private readonly int _publishThreshold;
+    private readonly int _holdBackLimit;
     private int _peekedAlignedLength;
     private int _peekedOffset;
     private string? _fault;
@@ -56,7 +58,7 @@ public sealed unsafe class RingReader
         _capacity = ring.Capacity;
         _mask = ring.Capacity - 1;
         _maxRecordLength = ring.MaxRecordLength;
-        _publishThreshold = ring.Capacity / 4;
+        _holdBackLimit = DescriptorRing.HoldBackEnabled ? Math.Min(ClearBatch, ring.Capacity / 8) : 0; // 0: every consume publishes
         _head = Volatile.Read(ref *_sharedHead);
         _publishedHead = _head;
         _clearedHead = _head;
@@ -240,16 +242,44 @@ public sealed unsafe class RingReader
     }
 
     /// <summary>
-    /// Consumes the peeked record; while more records wait (a burst) its space is returned to the writer only
-    /// once a quarter of the ring is unreturned, since the writer reads the head line only when short of space
-    /// and publishing every record would bounce that line for nothing. When the ring is drained the head is
-    /// published at once, so an idle ring always shows its true occupancy.
+    /// Consumes the peeked record and returns its space to the writer only once <see cref="HoldBackLimit"/> bytes of
+    /// consumed lines wait (<see cref="PublishHeadIfOverdue"/>). The rest is returned by the caller when it next finds
+    /// the ring empty (<see cref="PublishHeadIfStale"/>, before it spins or sleeps), i.e. off the message's critical
+    /// path: the clear of a consumed line is a store into a line the writer also holds (a coherence round trip), and
+    /// made right after the read it sat in the store buffer ahead of the reply the caller sends next (x64 commits
+    /// stores in order), which delayed that reply by about one line transfer per hop.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void ConsumeLazily()
     {
         Consume(publish: false);
-        if (_head - _publishedHead >= _publishThreshold || !HasData)
+        // Look at the next record's header right away (one acquire load of the line the writer publishes into next):
+        // without this load the 32 B echo's p50 was the same but its p99.9 read 35-70 µs instead of 11-16 µs, in
+        // interleaved runs (perf/RESULTS.md, section raw; why is not established). The count is a by-product.
+        if (!HasData)
+        {
+            CaughtUpConsumes++;
+        }
+        PublishHeadIfOverdue();
+    }
+
+    /// <summary>Lazy consumes after which no further record waited (the reader caught up; owned by the reading thread).</summary>
+    internal long CaughtUpConsumes { get; private set; }
+
+    /// <summary>
+    /// The most consumed space a caught-up reader holds back between its calls: min(4 KiB, capacity / 8). A writer
+    /// never needs more than capacity / 2 + 64 bytes free for one reservation (the largest record, its Abandon reserve
+    /// and a wrap's padding), so with the reader caught up and at most this much held back, the writer's next record
+    /// always fits: holding space back can delay the writer only while unread records fill the ring, never while the
+    /// reader waits for more.
+    /// </summary>
+    internal int HoldBackLimit => _holdBackLimit;
+
+    /// <summary>Publishes the head once <see cref="HoldBackLimit"/> or more bytes of consumed lines wait (a burst: every 4 KiB at most).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void PublishHeadIfOverdue()
+    {
+        if (_head - _publishedHead >= _holdBackLimit)
         {
             PublishHead();
         }

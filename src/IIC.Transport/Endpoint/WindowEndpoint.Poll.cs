@@ -82,7 +82,7 @@ internal sealed partial class WindowEndpoint
                 if (type == s_unfragmented)
                 {
                     handler.OnMessage(payload);
-                    _reader.Consume(publish: false);
+                    _reader.ConsumeLazily();
                     Count(payload.Length);
                     handled++;
                     continue;
@@ -92,7 +92,18 @@ internal sealed partial class WindowEndpoint
         }
         finally
         {
-            _reader.PublishHeadIfStale(); // clears the consumed lines, returns them (an idle ring shows its true occupancy); no store when nothing was consumed
+            if (handled == 0)
+            {
+                // Found the ring empty (the caller may wait next): clear and return what earlier calls consumed; no
+                // store when nothing waits to be returned.
+                _reader.PublishHeadIfStale();
+            }
+            else
+            {
+                // Messages were handed out: the caller acts on them now (a reply, say), so the last consumed lines are
+                // returned by its next call that finds the ring empty, off this hop's critical path (RingReader.HoldBackLimit).
+                _reader.PublishHeadIfOverdue();
+            }
         }
         return handled;
     }

@@ -132,7 +132,7 @@ internal sealed unsafe partial class WindowEndpoint
             }
             if (!_reader.TryPeek(out var type, out var payload))
             {
-                _reader.PublishHeadIfStale(); // before any wait: return all consumed space to the writer
+                _reader.PublishHeadIfStale(); // found empty, before any wait: return all consumed space to the writer (ConsumeLazily held the last back)
                 ThrowIfPeerGoneAndEmpty();
                 length = 0;
                 return false;
@@ -394,6 +394,7 @@ internal sealed unsafe partial class WindowEndpoint
             : "The peer closed the channel; every message it sent was delivered.");
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] // per message; TryReceiveNow is past the inliner's budget without it
     private void Count(int length)
     {
         MessagesReceived++;

@@ -99,7 +99,7 @@ internal sealed unsafe partial class WindowEndpoint
             throw new ArgumentOutOfRangeException(nameof(length), length, string.Create(CultureInfo.InvariantCulture,
                 $"A claim must be 0 to {_writer.MaxPayloadLength} bytes (one record); send larger messages with Send, which fragments them."));
         }
-        if (_window.ReadSideState(_peer) >= SideState.Closed)
+        if (PeerGone) // the cached state word (W4), as Send reads it: no window lookup per claim
         {
             ThrowPeerGone();
         }

@@ -24,7 +24,7 @@ public readonly record struct ChannelStatistics
     /// <summary>Ring protocol faults raised on this side (each <see cref="Hardware.RingFaultException"/> thrown).</summary>
     public long Faults { get; init; }
 
-    /// <summary>Bytes waiting in the outgoing ring (sent, not yet consumed by the peer).</summary>
+    /// <summary>Bytes in the outgoing ring not yet returned by the peer (sent and not consumed, or consumed last by a caught-up peer, which returns them, at most min(4 KiB, ring/8), at its next receive).</summary>
     public long OutgoingOccupancy { get; init; }
 
     /// <summary>Doorbells that woke a sleeping peer (futex_wake calls).</summary>

@@ -15,13 +15,15 @@ namespace IIC.Transport;
 /// managed thread id, so the same thread entering twice (sending with a claim open, receiving from inside a Poll
 /// handler) is recognised and refused rather than deadlocking. Not thread-affine on exit: a claim may be committed
 /// by whichever code holds it.</para>
-/// <para>Single-thread roles are biased (as a JVM biased lock): the first thread to enter becomes the owner, and from
-/// then on enters with a plain store of "owner inside" and a load of "revoked", no locked instruction (G3). Any
+/// <para>Every role is biased (as a JVM biased lock): the first thread to enter becomes the owner, and from then on
+/// enters with a plain store of "owner inside" and a load of "revoked", no locked instruction (G3), which would also
+/// wait for the store buffer to drain (the previous message's publish and clears) before the channel could go on. Any
 /// other thread that enters revokes the bias for good: it takes the holder word, stores "revoked", runs
 /// <see cref="Interlocked.MemoryBarrierProcessWide"/> and only then looks at "owner inside" (G4): the asymmetric
-/// Dekker pair L1/L2 already use, so either the owner's store is visible to it (misuse: refused) or the owner's
-/// next load sees "revoked" and takes the compare-exchange path. A revocation costs one process-wide barrier, once
-/// per gate.</para>
+/// Dekker pair L1/L2 already use, so either the owner's store is visible to it (a single role: misuse, refused; a
+/// default role: it gives the holder word back and waits its turn) or the owner's next load sees "revoked" and takes
+/// the compare-exchange path. A revocation costs one process-wide barrier, once per gate; a non-owner also loads
+/// "owner inside" on each later entry (same line).</para>
 /// <para>Lives on a cache line of its own: the sending and the receiving thread each write theirs on every call.</para>
 /// </summary>
 [StructLayout(LayoutKind.Explicit, Size = 2 * Smp.PaddedLineSize)]
@@ -48,34 +50,35 @@ internal struct RoleGate
     public bool TryEnter(bool single, GateRole role)
     {
         var me = Environment.CurrentManagedThreadId;
-        if (single && _owner == me && TryEnterBiased(me, role))
+        if ((single || s_biasDefaultRoles) && _owner == me && TryEnterBiased(me, single, role))
         {
             return true;
         }
         var holder = Interlocked.CompareExchange(ref _holder, me, 0); // G1 (docs/architecture.md): acquire; partner G2
         if (holder == 0)
         {
-            if (single)
-            {
-                AfterEnterSingle(me, role);
-            }
-            _entry = HolderEntry;
-            return true;
+            return AfterEnterHolder(me, single, role);
         }
         ThrowIfMisuse(holder, me, single, role);
         return false;
     }
+
+    /// <summary>
+    /// Whether default (multi-thread) roles are biased too; <c>IIC_BIAS_DEFAULT_ROLES=0</c> in the environment turns it
+    /// off for A/B runs (a static readonly: the JIT folds it, so the switch costs nothing per entry).
+    /// </summary>
+    private static readonly bool s_biasDefaultRoles = Environment.GetEnvironmentVariable("IIC_BIAS_DEFAULT_ROLES") != "0";
 
     private const int BiasedEntry = 1;
     private const int HolderEntry = 2;
 
     /// <summary>G3: the owner's entry: plain store of "inside", then load "revoked"; partner G4.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool TryEnterBiased(int me, GateRole role)
+    private bool TryEnterBiased(int me, bool single, GateRole role)
     {
         if (Volatile.Read(ref _ownerInside) != 0 || Volatile.Read(ref _holder) == me)
         {
-            ThrowIfMisuse(me, me, single: true, role); // this thread is already inside (either way it entered)
+            ThrowIfMisuse(me, me, single, role); // this thread is already inside (either way it entered)
         }
         Volatile.Write(ref _ownerInside, 1); // G3; partner G4's process-wide barrier orders this plain store
         if (Volatile.Read(ref _revoked) == 0)
@@ -88,29 +91,58 @@ internal struct RoleGate
     }
 
     /// <summary>
-    /// A single role entered through the compare-exchange: the first thread becomes the owner; any other thread
-    /// revokes the bias (G4) and then makes sure the owner is not inside.
+    /// This thread took the holder word (G1). The first thread ever becomes the owner (biased from then on); any other
+    /// thread revokes the bias for good (G4) and then makes sure the owner is not inside through the biased path: if it
+    /// is, the holder word is given back and the entry fails (misuse on a single role, a turn to wait for otherwise).
     /// </summary>
-    private void AfterEnterSingle(int me, GateRole role)
+    /// <returns>True when entered; false when the biased owner is inside (the holder word was given back).</returns>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool AfterEnterHolder(int me, bool single, GateRole role)
     {
         var owner = _owner;
-        if (owner == me || Volatile.Read(ref _revoked) != 0)
+        if (owner != me)
         {
-            return;
+            if (owner == 0)
+            {
+                if (!single && !s_biasDefaultRoles)
+                {
+                    _entry = HolderEntry; // A/B: default roles unbiased, as before round 6
+                    return true;
+                }
+                _owner = me; // we hold _holder and nobody owned the gate: no other thread sets it; the owner's own later reads see it
+            }
+            else if (!RevokeAndCheckOwnerOutside(owner, me, single, role))
+            {
+                return false;
+            }
         }
-        if (owner == 0)
+        _entry = HolderEntry; // known to be alone now
+        return true;
+    }
+
+    /// <summary>
+    /// G4: revoke the bias (once per gate: store, then flush every thread's stores, the owner's plain "inside"), then
+    /// look at "owner inside", on every entry of a non-owner: an owner that entered before the revocation may still be
+    /// inside (or, on a default role, enter a moment later and back off: a transient "inside" that just costs a retry).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool RevokeAndCheckOwnerOutside(int owner, int me, bool single, GateRole role)
+    {
+        if (Volatile.Read(ref _revoked) == 0)
         {
-            _owner = me; // we hold _holder: no other thread sets it; the owner's own later reads see it
-            return;
+            Volatile.Write(ref _revoked, 1);
+            Interlocked.MemoryBarrierProcessWide();
         }
-        // G4: revoke, flush every thread's stores (the owner's plain "inside"), then look.
-        Volatile.Write(ref _revoked, 1);
-        Interlocked.MemoryBarrierProcessWide();
         if (Volatile.Read(ref _ownerInside) != 0) // acquire: pairs with the owner's release store on exit
         {
             Volatile.Write(ref _holder, 0);
-            ThrowIfMisuse(owner, me, single: true, role);
+            if (single)
+            {
+                ThrowIfMisuse(owner, me, single: true, role);
+            }
+            return false;
         }
+        return true;
     }
 
     /// <summary>
@@ -130,15 +162,23 @@ internal struct RoleGate
             return TryEnter(single: true, role);
         }
         var me = Environment.CurrentManagedThreadId;
+        if (s_biasDefaultRoles && _owner == me && TryEnterBiased(me, single: false, role))
+        {
+            return true;
+        }
         var holder = Interlocked.CompareExchange(ref _holder, me, 0); // G1 (docs/architecture.md): acquire; partner G2
-        return holder == 0 || EnterContended(holder, me, single, role, deadline, channel, cancellationToken);
+        if (holder == 0 && AfterEnterHolder(me, single: false, role))
+        {
+            return true;
+        }
+        return EnterContended(holder, me, role, deadline, channel, cancellationToken);
     }
 
-    private bool EnterContended(int holder, int me, bool single, GateRole role, Deadline deadline, IicChannel channel, CancellationToken cancellationToken)
+    private bool EnterContended(int holder, int me, GateRole role, Deadline deadline, IicChannel channel, CancellationToken cancellationToken)
     {
-        ThrowIfMisuse(holder, me, single, role);
-        // Contended: the holder may be parked on an empty or full ring for a long time, so spin briefly, then yield
-        // and sleep (SpinWait's schedule). Every round checks what this call promised to honour.
+        ThrowIfMisuse(holder, me, single: false, role);
+        // Contended: the holder (or the biased owner) may be parked on an empty or full ring for a long time, so spin
+        // briefly, then yield and sleep (SpinWait's schedule). Every round checks what this call promised to honour.
         var spin = new SpinWait();
         while (true)
         {
@@ -149,12 +189,16 @@ internal struct RoleGate
                 return false;
             }
             spin.SpinOnce();
-            if (Volatile.Read(ref _holder) == 0 && Interlocked.CompareExchange(ref _holder, me, 0) == 0) // G1; partner G2
+            if (Volatile.Read(ref _holder) == 0 && Interlocked.CompareExchange(ref _holder, me, 0) == 0 // G1; partner G2
+                && AfterEnterHolder(me, single: false, role))
             {
                 return true;
             }
         }
     }
+
+    /// <summary>Whether the role is biased to <paramref name="threadId"/> and not revoked (tests: the owner enters without a locked instruction).</summary>
+    internal readonly bool IsBiasedTo(int threadId) => _owner == threadId && Volatile.Read(in _revoked) == 0;
 
     /// <summary>Leaves (release store: everything done inside is visible to the next thread that enters).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
