@@ -45,6 +45,14 @@ public sealed record ChannelOptions
     /// </summary>
     public bool UnsafePreferInlineCompletions { get; init; }
 
+    /// <summary>
+    /// For <see cref="IicListener.Listen"/>: how many connections the hypervisor grants to the listener beyond those
+    /// its application has accepted (its listen backlog, 1 to 65536; default <see cref="ServiceListener.DefaultBacklog"/>).
+    /// Further connectors wait within their own timeouts; a connect without a timeout is refused with
+    /// <see cref="ControlError.NotAccepting"/>. Ignored when connecting.
+    /// </summary>
+    public int ListenBacklog { get; init; } = ServiceListener.DefaultBacklog;
+
     /// <summary>A name for metrics and events (the service name when connected through a partition).</summary>
     public string Name { get; init; } = "channel";
 }

@@ -23,15 +23,20 @@ public sealed class IicListener : IDisposable
 
     /// <summary>Offers <paramref name="service"/> through <paramref name="partition"/>'s hypervisor.</summary>
     /// <exception cref="HypervisorException">The service is already offered, the policy forbids it, or the hypervisor is gone.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><see cref="ChannelOptions.ListenBacklog"/> is outside 1 to 65536 (nothing is offered).</exception>
     public static IicListener Listen(Partition partition, string service, ChannelOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(partition);
         options ??= ChannelOptions.Default;
+        if (options.ListenBacklog is < 1 or > ServiceListener.MaxBacklog)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.ListenBacklog, $"ChannelOptions.ListenBacklog must be 1 to {ServiceListener.MaxBacklog}: the connections granted to this listener beyond those it accepted (default {ServiceListener.DefaultBacklog}).");
+        }
         if (options.Name == ChannelOptions.Default.Name)
         {
             options = options with { Name = service };
         }
-        return new IicListener(partition.Listen(service, options.Grouped), options);
+        return new IicListener(partition.Listen(service, options.Grouped, options.ListenBacklog), options);
     }
 
     /// <summary>Waits for the next connection.</summary>

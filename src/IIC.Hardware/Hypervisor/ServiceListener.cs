@@ -13,6 +13,9 @@ public sealed class ServiceListener : IDisposable
     /// <summary>The backlog of a listener whose creator names none, as a TCP server's listen(2) backlog is often 64.</summary>
     public const int DefaultBacklog = 64;
 
+    /// <summary>The largest backlog a listener may ask for.</summary>
+    public const int MaxBacklog = ControlProtocol.MaxListenBacklog;
+
     private readonly Partition _partition;
     private readonly object _creditLock = new();
     private readonly int _creditBatch; // taken connections reported in one Accepted message while the backlog is far from full
