@@ -271,6 +271,41 @@ public class InProcessTests
     }
 
     [Fact]
+    public async Task A_ReceiveAsync_racing_Dispose_on_another_thread_always_ends()
+    {
+        // Every interleaving of a starting async wait and Dispose must end the wait (ObjectDisposedException, thrown at
+        // once or through the task): a completion that landed between the wait's start and its reset was once lost.
+        var buffer = new byte[16];
+        using var go = new Barrier(2);
+        for (var i = 0; i < 1000; i++)
+        {
+            var (a, b) = IicChannel.CreatePair(s_small with { WaitStrategy = WaitStrategy.Park });
+            using (a)
+            {
+                var disposer = Task.Factory.StartNew(() =>
+                {
+                    go.SignalAndWait();
+                    b.Dispose();
+                }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+                go.SignalAndWait();
+                Task<int>? pending = null;
+                try
+                {
+                    pending = b.ReceiveAsync(buffer).AsTask();
+                }
+                catch (ObjectDisposedException)
+                {
+                }
+                await disposer.WaitAsync(s_timeout);
+                if (pending is not null)
+                {
+                    await Assert.ThrowsAsync<ObjectDisposedException>(() => pending.WaitAsync(s_timeout));
+                }
+            }
+        }
+    }
+
+    [Fact]
     public async Task Two_concurrent_ReceiveAsync_calls_take_turns_by_default_and_are_refused_on_a_SingleReader_channel()
     {
         var (a, b) = IicChannel.CreatePair(s_small with { WaitStrategy = WaitStrategy.Park });

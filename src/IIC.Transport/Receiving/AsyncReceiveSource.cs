@@ -70,12 +70,13 @@ internal sealed class AsyncReceiveSource : IValueTaskSource, IDisposable
         {
             throw new ObjectDisposedException(nameof(IicChannel), "The channel was disposed.");
         }
+        // The core was reset when the previous wait's result was taken (GetResult), not here: a Dispose on another
+        // thread may complete this wait the moment it is Waiting, and a reset after that would erase its completion.
         if (Interlocked.CompareExchange(ref _state, Waiting, Idle) != Idle)
         {
             wait = default;
             return false;
         }
-        _core.Reset();
         if (cancellationToken.CanBeCanceled)
         {
             _cancellation = cancellationToken.UnsafeRegister(static (state, token) => ((AsyncReceiveSource)state!).Complete(new OperationCanceledException(token)), this);
@@ -104,6 +105,11 @@ internal sealed class AsyncReceiveSource : IValueTaskSource, IDisposable
 
     public void GetResult(short token)
     {
+        if (token != _core.Version)
+        {
+            _core.GetResult(token); // throws InvalidOperationException (the ValueTask was awaited twice): touches nothing
+            return;
+        }
         try
         {
             _core.GetResult(token);
@@ -112,6 +118,7 @@ internal sealed class AsyncReceiveSource : IValueTaskSource, IDisposable
         {
             _cancellation.Dispose();
             _cancellation = default;
+            _core.Reset(); // ready for the next wait before anyone can start it (state Idle below is the release)
             Volatile.Write(ref _state, Idle);
         }
     }
