@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
+using static IIC.Transport.Tests.GateTestMessages;
 
 namespace IIC.Transport.Tests;
 
@@ -74,27 +75,7 @@ public sealed class BiasedDefaultGateTests
                 }
                 intruder.Join();
                 Assert.Null(failure);
-                var owner = 0;
-                var received = 0;
-                while (b.TryReceive(buffer, out var length))
-                {
-                    Assert.Equal(32, length);
-                    var sender = BinaryPrimitives.ReadInt32LittleEndian(buffer);
-                    var sequence = BinaryPrimitives.ReadInt32LittleEndian(buffer.AsSpan(4));
-                    for (var j = 8; j < 32; j++)
-                    {
-                        Assert.Equal((byte)(sender + sequence + j), buffer[j]); // torn or interleaved writes show here
-                    }
-                    if (sender == 1)
-                    {
-                        Assert.Equal(owner++, sequence); // the owner's messages, each once, in order
-                    }
-                    else
-                    {
-                        Assert.Equal(rounds, sequence);
-                    }
-                    received++;
-                }
+                var (owner, received) = DrainAndCheck(b, buffer, intruderSequence: rounds);
                 Assert.Equal(burst + 1, owner);
                 Assert.Equal(burst + 2, received);
             }
@@ -141,17 +122,5 @@ public sealed class BiasedDefaultGateTests
             Assert.Equal(count, received);
             Assert.All(seen, n => Assert.Equal(1, n));
         }
-    }
-
-    private static byte[] Message(int sender, int sequence)
-    {
-        var message = new byte[32];
-        BinaryPrimitives.WriteInt32LittleEndian(message, sender);
-        BinaryPrimitives.WriteInt32LittleEndian(message.AsSpan(4), sequence);
-        for (var j = 8; j < 32; j++)
-        {
-            message[j] = (byte)(sender + sequence + j);
-        }
-        return message;
     }
 }

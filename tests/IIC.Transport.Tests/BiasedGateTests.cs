@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
+using static IIC.Transport.Tests.GateTestMessages;
 
 namespace IIC.Transport.Tests;
 
@@ -57,23 +58,7 @@ public sealed class BiasedGateTests
                     }
                 }
                 intruder.Join();
-                var owner = 0;
-                var received = 0;
-                while (b.TryReceive(buffer, out var length))
-                {
-                    Assert.Equal(32, length);
-                    var sender = BinaryPrimitives.ReadInt32LittleEndian(buffer);
-                    var sequence = BinaryPrimitives.ReadInt32LittleEndian(buffer.AsSpan(4));
-                    for (var j = 8; j < 32; j++)
-                    {
-                        Assert.Equal((byte)(sender + sequence + j), buffer[j]); // torn or interleaved writes show here
-                    }
-                    if (sender == 1)
-                    {
-                        Assert.Equal(owner++, sequence); // the owner's messages, each once, in order
-                    }
-                    received++;
-                }
+                var (owner, received) = DrainAndCheck(b, buffer);
                 Assert.Equal(burst + 1, owner);
                 Assert.Equal(burst + 1 + (intruderSent ? 1 : 0), received);
             }
@@ -109,17 +94,5 @@ public sealed class BiasedGateTests
             Assert.True(b.TryReceive(buffer, out _));
             Assert.Equal(9, BinaryPrimitives.ReadInt32LittleEndian(buffer));
         }
-    }
-
-    private static byte[] Message(int sender, int sequence)
-    {
-        var message = new byte[32];
-        BinaryPrimitives.WriteInt32LittleEndian(message, sender);
-        BinaryPrimitives.WriteInt32LittleEndian(message.AsSpan(4), sequence);
-        for (var j = 8; j < 32; j++)
-        {
-            message[j] = (byte)(sender + sequence + j);
-        }
-        return message;
     }
 }
