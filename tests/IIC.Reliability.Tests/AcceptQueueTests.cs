@@ -117,6 +117,45 @@ public sealed class AcceptQueueTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Connects_waiting_for_a_stopped_listener_that_is_detached_first_fail_naming_it_not_at_their_own_timeout()
+    {
+        // OutboundStallTimeout shorter than AcceptStallTimeout: the stalled listener is detached before it is declared
+        // not accepting. Its waiting connects must still hear NotAccepting naming it, at the detach, not UnknownService
+        // at their own 60 s timeout.
+        const int Connects = 128;
+        using var scope = new HypervisorScope();
+        using var hypervisor = scope.Start(new HypervisorOptions { AcceptStallTimeout = TimeSpan.FromSeconds(120), OutboundStallTimeout = TimeSpan.FromSeconds(2) });
+        using var frozen = StoppedListener(scope);
+        try
+        {
+            using var connectors = ChildProcess.Start("aq-connect", scope.Name, scope.Directory, "connector", Service,
+                Connects.ToString(CultureInfo.InvariantCulture), "1", "60");
+            Assert.Equal("attached", connectors.ReadLine(s_long));
+            var done = connectors.ReadLine(TimeSpan.FromSeconds(40)).Split(' ');
+            var errors = new List<string>();
+            for (var line = connectors.ReadLine(s_long); line != "end"; line = connectors.ReadLine(s_long))
+            {
+                errors.Add(line);
+            }
+            output.WriteLine($"{string.Join(' ', done)}; {string.Join(" | ", errors)}");
+            Assert.Equal(Connects, int.Parse(done[1], CultureInfo.InvariantCulture) + int.Parse(done[2], CultureInfo.InvariantCulture));
+            Assert.True(int.Parse(done[2], CultureInfo.InvariantCulture) > 0, "the accept queue of 64 took every connect: nothing waited");
+            // A thread slow to start on a loaded box may connect after the detach and hear UnknownService (correct
+            // then); the ones that waited hear NotAccepting, naming the listener and why it went.
+            var notAccepting = Assert.Single(errors, e => e.StartsWith("error NotAccepting ", StringComparison.Ordinal));
+            Assert.Contains("'frozen'", notAccepting, StringComparison.Ordinal);
+            Assert.Contains("was detached", notAccepting, StringComparison.Ordinal);
+            Assert.Contains("OutboundStallTimeout", notAccepting, StringComparison.Ordinal);
+            Assert.All(errors, e => Assert.Matches("^error (NotAccepting|UnknownService) ", e));
+            Assert.Equal(0, hypervisor.PendingConnectCount);
+        }
+        finally
+        {
+            ProcSelf.Signal(frozen.Id, "CONT");
+        }
+    }
+
+    [Fact]
     public void Waiting_connects_are_forgotten_when_their_connector_dies_times_out_or_cancels_and_outlive_a_listener_that_dies()
     {
         using var scope = new HypervisorScope();

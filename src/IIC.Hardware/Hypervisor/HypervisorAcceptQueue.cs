@@ -75,20 +75,45 @@ public sealed partial class Hypervisor
             {
                 continue;
             }
-            var failed = 0;
-            var reason = StalledReason(listener, service, now);
-            while (_pending.TryTakeFor(service, out var pending))
+            FailWaiting(listener, service, StalledReason(listener, service, now));
+        }
+    }
+
+    /// <summary>
+    /// Fails the connects waiting for <paramref name="listener"/>'s services because it is being detached for not reading
+    /// (OutboundStallTimeout, when that expires before AcceptStallTimeout): they waited for this listener, so they hear
+    /// NotAccepting naming it now rather than UnknownService at their own timeout.
+    /// </summary>
+    private void FailWaitingForDetached(ControlClient listener, string detachReason)
+    {
+        if (_pending.Count == 0)
+        {
+            return;
+        }
+        foreach (var service in listener.Services.ToArray())
+        {
+            if (_pending.HasWaitingFor(service))
             {
-                SendError(pending.Client, pending.RequestId, ControlError.NotAccepting, reason);
-                failed++;
+                FailWaiting(listener, service, string.Create(CultureInfo.InvariantCulture,
+                    $"partition '{listener.Name}' (pid {listener.Credentials.Pid}) offering '{service}' is stopped or hung and was detached: {detachReason}; restart it"));
             }
-            if (failed > 0)
+        }
+    }
+
+    private void FailWaiting(ControlClient listener, string service, string reason)
+    {
+        var failed = 0;
+        while (_pending.TryTakeFor(service, out var pending))
+        {
+            SendError(pending.Client, pending.RequestId, ControlError.NotAccepting, reason);
+            failed++;
+        }
+        if (failed > 0)
+        {
+            Log($"refused {failed} waiting connects: {reason}");
+            if (Logger is { } logger)
             {
-                Log($"refused {failed} waiting connects: {reason}");
-                if (Logger is { } logger)
-                {
-                    HypervisorLog.Refused(logger, "Connect", listener.Credentials.Pid, ControlError.NotAccepting, $"{failed} waiting connects refused: {reason}");
-                }
+                HypervisorLog.Refused(logger, "Connect", listener.Credentials.Pid, ControlError.NotAccepting, $"{failed} waiting connects refused: {reason}");
             }
         }
     }

@@ -340,7 +340,9 @@ public sealed partial class Hypervisor
             }
             else if (client.Outbound.StalledSince != 0 && now - client.Outbound.StalledSince > stallTicks)
             {
-                Disconnect(client, $"it did not read its control socket for {_options.OutboundStallTimeout.TotalSeconds:0.###} s with {client.Outbound.Count} messages waiting (OutboundStallTimeout)", died: true);
+                var reason = $"it did not read its control socket for {_options.OutboundStallTimeout.TotalSeconds:0.###} s with {client.Outbound.Count} messages waiting (OutboundStallTimeout)";
+                FailWaitingForDetached(client, reason); // they waited for this listener: tell them why, not UnknownService at their timeout
+                Disconnect(client, reason, died: true);
             }
             else if (client.Connected)
             {
