@@ -16,9 +16,10 @@ namespace IIC.Benchmarks;
 /// Send / TryReceive: the channel without its role gates),
 /// <c>receive</c> / <c>receive-single</c> (IicChannel Send / TryReceive with a timeout, as perf's ping-pong rows;
 /// single = SingleWriter/SingleReader), <c>claim</c> / <c>claim-single</c> (Poll, then TryClaim + Commit: zero copy
-/// both ways). Set IIC_ASYMMETRIC_FENCE=0 for the fenced publish, or add <c>ab</c> after the variant to alternate
+/// both ways; <c>claim-wait</c> / <c>claim-wait-single</c> poll with a timeout, as perf/IIC.Perf's rows do). Set IIC_ASYMMETRIC_FENCE=0 for the fenced publish, or add <c>ab</c> after the variant to alternate
 /// fenced (A) and asymmetric (B) runs in this process, or <c>ab-holdback</c> to alternate readers that return every
-/// record at once (A) with readers that hold the last ones back until they find the ring empty (B), or <c>ab-lookahead</c>
+/// record at once (A) with readers that hold the last ones back until they find the ring empty (B), <c>ab-spinfirst</c> to alternate waits that
+/// read the clock first (A) with waits that spin clock-free first (B), or <c>ab-lookahead</c>
 /// to alternate readers that look at the next header after each consume (A, round 6) with readers that do not (B). After
 /// [runs] [trips] an optional warm-up count (default 40 000 round trips, past the first lap's page faults; 0 = none). Every run is bracketed by a 20 k-trip probe, since the host
 /// moves the two vCPUs between near and far placements within seconds: compare runs whose probes agree.
@@ -31,9 +32,10 @@ internal static unsafe class EchoLatency
     public static int Run(string[] args)
     {
         var variant = args.Length > 1 ? args[1] : "receive";
-        var alternate = args.Length > 2 && args[2] is "ab" or "ab-holdback" or "ab-lookahead";
+        var alternate = args.Length > 2 && args[2] is "ab" or "ab-holdback" or "ab-lookahead" or "ab-spinfirst";
         var holdBack = args.Length > 2 && args[2] == "ab-holdback";
         var lookAhead = args.Length > 2 && args[2] == "ab-lookahead";
+        var spinFirst = args.Length > 2 && args[2] == "ab-spinfirst";
         var rest = alternate ? 3 : 2;
         var runs = args.Length > rest ? int.Parse(args[rest], CultureInfo.InvariantCulture) : 12;
         var trips = args.Length > rest + 1 ? int.Parse(args[rest + 1], CultureInfo.InvariantCulture) : 100_000;
@@ -49,6 +51,10 @@ internal static unsafe class EchoLatency
             if (holdBack)
             {
                 DescriptorRing.HoldBackEnabled = mode == "B";
+            }
+            else if (spinFirst)
+            {
+                WindowEndpoint.SpinBeforeClockEnabled = mode == "B"; // A: the deadline's clock read first; B: a clock-free spin first
             }
             else if (lookAhead)
             {
@@ -73,6 +79,8 @@ internal static unsafe class EchoLatency
                 case "claim": Channel(samples, single: false, claim: true); break;
                 case "endpoint": Endpoint(samples); break;
                 case "claim-single": Channel(samples, single: true, claim: true); break;
+                case "claim-wait": Channel(samples, single: false, claim: true, wait: true); break;
+                case "claim-wait-single": Channel(samples, single: true, claim: true, wait: true); break;
                 default: Console.Error.WriteLine("unknown variant " + variant); return 2;
             }
             Probe(probe);
@@ -94,6 +102,7 @@ internal static unsafe class EchoLatency
         DescriptorRing.AsymmetricFenceEnabled = true;
         DescriptorRing.HoldBackEnabled = true;
         DescriptorRing.LookAheadEnabled = false;
+        WindowEndpoint.SpinBeforeClockEnabled = true;
         return 0;
     }
 
@@ -247,7 +256,7 @@ internal static unsafe class EchoLatency
         }
     }
 
-    private static void Channel(long[] samples, bool single, bool claim)
+    private static void Channel(long[] samples, bool single, bool claim, bool wait = false)
     {
         var options = new ChannelOptions { WaitStrategy = WaitStrategy.BusySpin, SingleReader = single, SingleWriter = single };
         var (client, server) = IicChannel.CreatePair(options);
@@ -262,7 +271,7 @@ internal static unsafe class EchoLatency
                 {
                     if (claim)
                     {
-                        PollOne(server);
+                        PollOne(server, wait);
                         ClaimOne(server);
                     }
                     else
@@ -280,7 +289,7 @@ internal static unsafe class EchoLatency
                 if (claim)
                 {
                     ClaimOne(client);
-                    PollOne(client);
+                    PollOne(client, wait);
                 }
                 else
                 {
@@ -292,9 +301,17 @@ internal static unsafe class EchoLatency
             echo.Join();
         }
 
-        static void PollOne(IicChannel channel)
+        static void PollOne(IicChannel channel, bool wait)
         {
             var handler = new Touch();
+            if (wait)
+            {
+                // As perf/IIC.Perf's iic endpoint polls: one waiting poll per message.
+                while (channel.Poll(ref handler, 1, TimeSpan.FromSeconds(30)) == 0)
+                {
+                }
+                return;
+            }
             while (channel.Poll(ref handler, 1) == 0)
             {
             }
