@@ -16,7 +16,8 @@ namespace IIC.Benchmarks;
 /// Send / TryReceive: the channel without its role gates),
 /// <c>receive</c> / <c>receive-single</c> (IicChannel Send / TryReceive with a timeout, as perf's ping-pong rows;
 /// single = SingleWriter/SingleReader), <c>claim</c> / <c>claim-single</c> (Poll, then TryClaim + Commit: zero copy
-/// both ways; <c>claim-wait</c> / <c>claim-wait-single</c> poll with a timeout, as perf/IIC.Perf's rows do). Set IIC_ASYMMETRIC_FENCE=0 for the fenced publish, or add <c>ab</c> after the variant to alternate
+/// both ways; <c>claim-wait</c> / <c>claim-wait-single</c> poll with a timeout, as perf/IIC.Perf's rows do; <c>claim-wait-apart</c> / <c>receive-apart</c> open each side on the thread that
+/// uses it instead of CreatePair's one thread, so the two threads' objects are not allocated side by side). Set IIC_ASYMMETRIC_FENCE=0 for the fenced publish, or add <c>ab</c> after the variant to alternate
 /// fenced (A) and asymmetric (B) runs in this process, or <c>ab-holdback</c> to alternate readers that return every
 /// record at once (A) with readers that hold the last ones back until they find the ring empty (B), <c>ab-spinfirst</c> to alternate waits that
 /// read the clock first (A) with waits that spin clock-free first (B), or <c>ab-lookahead</c>
@@ -81,6 +82,8 @@ internal static unsafe class EchoLatency
                 case "claim-single": Channel(samples, single: true, claim: true); break;
                 case "claim-wait": Channel(samples, single: false, claim: true, wait: true); break;
                 case "claim-wait-single": Channel(samples, single: true, claim: true, wait: true); break;
+                case "claim-wait-apart": Channel(samples, single: false, claim: true, wait: true, apart: true); break;
+                case "receive-apart": Channel(samples, single: false, claim: false, apart: true); break;
                 default: Console.Error.WriteLine("unknown variant " + variant); return 2;
             }
             Probe(probe);
@@ -256,16 +259,35 @@ internal static unsafe class EchoLatency
         }
     }
 
-    private static void Channel(long[] samples, bool single, bool claim, bool wait = false)
+    private static void Channel(long[] samples, bool single, bool claim, bool wait = false, bool apart = false)
     {
         var options = new ChannelOptions { WaitStrategy = WaitStrategy.BusySpin, SingleReader = single, SingleWriter = single };
-        var (client, server) = IicChannel.CreatePair(options);
-        using (client)
-        using (server)
+        IicChannel client, server;
+        SharedWindow? window = null;
+        if (apart)
+        {
+            // Each side's objects allocated by the thread that uses them (as in two processes): CreatePair allocates both
+            // sides' endpoints, rings ends and waiters back to back on one thread, where the two threads' fields can share lines.
+            window = SharedWindow.Create(WindowOptions.WithCapacity(options.RingCapacity));
+            client = IicChannel.Open(window, 0, options);
+            server = null!;
+        }
+        else
+        {
+            (client, server) = IicChannel.CreatePair(options);
+        }
+        IicChannel? opened1 = server;
+        try
         {
             var count = samples.Length;
+            using var opened = new ManualResetEventSlim();
             var echo = new Thread(() =>
             {
+                if (apart)
+                {
+                    server = opened1 = IicChannel.Open(window!, 1, options);
+                    opened.Set();
+                }
                 Span<byte> buffer = stackalloc byte[Size];
                 for (var i = 0; i < count; i++)
                 {
@@ -282,6 +304,10 @@ internal static unsafe class EchoLatency
                 }
             });
             echo.Start();
+            if (apart)
+            {
+                opened.Wait();
+            }
             Span<byte> message = stackalloc byte[Size];
             for (var i = 0; i < count; i++)
             {
@@ -299,6 +325,12 @@ internal static unsafe class EchoLatency
                 samples[i] = Stopwatch.GetTimestamp() - start;
             }
             echo.Join();
+        }
+        finally
+        {
+            client.Dispose();
+            opened1?.Dispose();
+            window?.Dispose();
         }
 
         static void PollOne(IicChannel channel, bool wait)
