@@ -56,8 +56,7 @@ public sealed partial class IicChannel
         {
             try
             {
-                return _endpoint.TryReceive(destination, out length, Native.Deadline.Immediate)
-                    || _endpoint.TryReceive(destination, out length, Native.Deadline.After(timeout, nameof(timeout)));
+                return _endpoint.TryReceive(destination, out length, timeout); // validated above
             }
             finally
             {

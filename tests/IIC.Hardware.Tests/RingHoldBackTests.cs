@@ -84,4 +84,48 @@ public sealed class RingHoldBackTests
             Assert.True(writer.HasRoomFor(largest), $"step {step}: tail offset {writer.Position % capacity}, {reader.Position - reader.HoldBackLimit} or more returned");
         }
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_lazy_consume_looks_at_the_next_header_only_when_switched_on_and_holds_back_the_same_either_way(bool lookAhead)
+    {
+        // Round 7: the look after a consume (a load that usually misses ahead of the caller's reply) is gone by default;
+        // IIC_LOOK_AHEAD=1 brings it back for A/B runs. Only its by-product count may differ.
+        using var window = SharedWindow.Create(WindowOptions.WithCapacity(4096));
+        var ring = window.GetRing(0);
+        var writer = ring.CreateWriter();
+        RingReader reader;
+        DescriptorRing.LookAheadEnabled = lookAhead; // read when a reader is made; readers other tests make meanwhile work either way
+        try
+        {
+            reader = ring.CreateReader();
+        }
+        finally
+        {
+            DescriptorRing.LookAheadEnabled = Environment.GetEnvironmentVariable("IIC_LOOK_AHEAD") == "1";
+        }
+        var head = ring.Offset + DescriptorRing.HeadOffset;
+        var data = ring.Offset + DescriptorRing.DataOffset;
+        Assert.True(writer.TryWrite(new byte[32], s_unfragmented));
+        Assert.True(writer.TryWrite(new byte[33], s_unfragmented));
+
+        Assert.True(reader.TryPeek(out _, out var first));
+        Assert.Equal(32, first.Length);
+        reader.ConsumeLazily();
+        Assert.True(reader.TryPeek(out _, out var second));
+        Assert.Equal(33, second.Length);
+        reader.ConsumeLazily();
+        Assert.Equal(lookAhead ? 1 : 0, reader.CaughtUpConsumes); // with the look: the second consume saw the ring empty
+        Assert.Equal(0, window.Memory.ReadAcquireInt64(head)); // both held back, either way
+        Assert.Equal(40, window.Memory.ReadAcquireInt32(data));
+        Assert.Equal(41, window.Memory.ReadAcquireInt32(data + 64));
+
+        Assert.False(reader.TryPeek(out _, out _));
+        reader.PublishHeadIfStale();
+        Assert.Equal(0, window.Memory.ReadAcquireInt32(data));
+        Assert.Equal(0, window.Memory.ReadAcquireInt32(data + 64));
+        Assert.Equal(128, window.Memory.ReadAcquireInt64(head));
+        Assert.Equal(0, ring.Occupancy);
+    }
 }

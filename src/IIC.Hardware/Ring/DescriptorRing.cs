@@ -149,6 +149,14 @@ public sealed unsafe class DescriptorRing
     /// </summary>
     internal static bool HoldBackEnabled { get; set; } = Environment.GetEnvironmentVariable("IIC_HOLD_BACK") != "0";
 
+    /// <summary>
+    /// The A/B switch of the reader's look at the next header right after a consume (<see cref="RingReader.ConsumeLazily"/>):
+    /// readers made while it is true load the next record's length word before returning. <c>IIC_LOOK_AHEAD=1</c> in the
+    /// environment starts it true (the round-6 behaviour); perf/IIC.Benchmarks' echo flips it in process
+    /// (<c>ab-lookahead</c>). Read only when a reader is made.
+    /// </summary>
+    internal static bool LookAheadEnabled { get; set; } = Environment.GetEnvironmentVariable("IIC_LOOK_AHEAD") == "1";
+
     /// <summary>Creates the consumer end, choosing its arm fence (tests: false = today's exchange, whatever the kernel offers).</summary>
     internal RingReader CreateReader(bool asymmetricFence) => new(this, asymmetricFence && IIC.Native.Membarrier.IsAvailable);
 

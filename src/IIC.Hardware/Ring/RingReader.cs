@@ -42,6 +42,7 @@ public sealed unsafe class RingReader
     private long _publishedHead;
     private long _clearedHead; // lines in [_clearedHead, _head) are consumed and not yet cleared; _publishedHead <= _clearedHead
     private readonly int _holdBackLimit;
+    private readonly bool _lookAhead; // DescriptorRing.LookAheadEnabled when made (A/B switch)
     private int _peekedAlignedLength;
     private int _peekedOffset;
     private string? _fault;
@@ -59,6 +60,7 @@ public sealed unsafe class RingReader
         _mask = ring.Capacity - 1;
         _maxRecordLength = ring.MaxRecordLength;
         _holdBackLimit = DescriptorRing.HoldBackEnabled ? Math.Min(ClearBatch, ring.Capacity / 8) : 0; // 0: every consume publishes
+        _lookAhead = DescriptorRing.LookAheadEnabled;
         _head = Volatile.Read(ref *_sharedHead);
         _publishedHead = _head;
         _clearedHead = _head;
@@ -253,17 +255,19 @@ public sealed unsafe class RingReader
     public void ConsumeLazily()
     {
         Consume(publish: false);
-        // Look at the next record's header right away (one acquire load of the line the writer publishes into next):
-        // without this load the 32 B echo's p50 was the same but its p99.9 read 35-70 µs instead of 11-16 µs, in
-        // interleaved runs (perf/RESULTS.md, section raw; why is not established). The count is a by-product.
-        if (!HasData)
+        // No look at the next record's header here (unless the A/B switch asks for it): that line is usually not in
+        // this core's cache (the writer has not written it yet, or holds it), and a load that misses blocks the
+        // retirement of everything after it, so the reply the caller publishes next could not leave the store buffer
+        // before that miss resolved: a line transfer on the critical path of every echo. The raw-shm ring does not
+        // look either; the caller's next poll or wait reads the header anyway (perf/RESULTS.md, "Branch raw (round 7)").
+        if (_lookAhead && !HasData)
         {
             CaughtUpConsumes++;
         }
         PublishHeadIfOverdue();
     }
 
-    /// <summary>Lazy consumes after which no further record waited (the reader caught up; owned by the reading thread).</summary>
+    /// <summary>Lazy consumes after which no further record waited (counted only by readers made with the look-ahead switch on; owned by the reading thread).</summary>
     internal long CaughtUpConsumes { get; private set; }
 
     /// <summary>

@@ -111,7 +111,8 @@ internal sealed partial class WindowEndpoint
     /// <summary>
     /// Hands up to <paramref name="limit"/> messages to <paramref name="handler"/> in place, waiting (by the channel's
     /// wait strategy) at most <paramref name="timeout"/> for the first one. The clock is read only when the ring is
-    /// empty: a message that is already there costs what <see cref="Poll{THandler}(ref THandler, int)"/> costs.
+    /// empty, and not before a short clock-free first spin (<see cref="SpinBeforeClock"/>): a message that is already there,
+    /// or arrives within that spin, costs what <see cref="Poll{THandler}(ref THandler, int)"/> costs.
     /// </summary>
     /// <returns>The number of messages handled; 0 when none arrived in time.</returns>
     /// <exception cref="IicChannelClosedException">The peer closed and every message was received.</exception>
@@ -133,6 +134,14 @@ internal sealed partial class WindowEndpoint
             if (handled > 0 || timeout == TimeSpan.Zero)
             {
                 return handled;
+            }
+            if (SpinBeforeClock(timeout))
+            {
+                handled = PollOnce(ref handler, limit);
+                if (handled > 0)
+                {
+                    return handled;
+                }
             }
             var deadline = Deadline.After(timeout, nameof(timeout)); // validated by the caller: cannot throw here
             while (true)

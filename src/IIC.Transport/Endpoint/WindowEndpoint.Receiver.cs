@@ -55,6 +55,56 @@ internal sealed unsafe partial class WindowEndpoint
     }
 
     /// <summary>
+    /// Receives one message, waiting at most <paramref name="timeout"/> (validated by the caller): the receive role is
+    /// entered once for the look, the clock-free first spin (<see cref="SpinBeforeClock"/>) and the wait. A message that
+    /// is there, or arrives within the first spin, costs no clock read.
+    /// </summary>
+    /// <returns>True with the message length; false if nothing arrived in time.</returns>
+    /// <exception cref="MessageTooLargeException">The buffer is too small; the message stays unread.</exception>
+    /// <exception cref="IicChannelClosedException">The peer closed and every message was received.</exception>
+    /// <exception cref="PeerDeadException">The peer died and every message it published was received.</exception>
+    /// <exception cref="InvalidOperationException">The endpoint receives through an interrupt group and <paramref name="timeout"/> is not zero.</exception>
+    public bool TryReceive(Span<byte> destination, out int length, TimeSpan timeout)
+    {
+        EnterReceiving();
+        try
+        {
+            ThrowIfPeerEnded();
+            if (TryReceiveNow(destination, out length, Deadline.Immediate))
+            {
+                return true;
+            }
+            if (timeout == TimeSpan.Zero)
+            {
+                return false;
+            }
+            ThrowIfGrouped(); // a grouped endpoint's interrupt page is the group's, so is its wait
+            if (SpinBeforeClock(timeout) && TryReceiveNow(destination, out length, Deadline.Immediate))
+            {
+                return true;
+            }
+            var deadline = Deadline.After(timeout, nameof(timeout)); // validated by the caller: cannot throw here
+            while (true)
+            {
+                if (TryReceiveNow(destination, out length, deadline))
+                {
+                    return true;
+                }
+                var target = new ReadTarget(this);
+                if (!_waiter.Wait(ref target, deadline.Timestamp))
+                {
+                    return false;
+                }
+                ThrowIfDisposed(); // disposed from another thread while we waited
+            }
+        }
+        finally
+        {
+            ExitReceiving();
+        }
+    }
+
+    /// <summary>
     /// Waits until a message (or the peer's close or death) is ready to be received, or the deadline passes.
     /// </summary>
     /// <returns>True if the next receive will not block.</returns>

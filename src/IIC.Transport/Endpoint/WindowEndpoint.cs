@@ -37,6 +37,7 @@ internal sealed unsafe partial class WindowEndpoint : IDisposable
     private bool _assembling;
     private int _claimLength;
     private readonly bool _grouped;
+    private readonly bool _spinsBeforeClock; // see SpinBeforeClock
     private readonly int* _peerState; // in the leased mapping: valid for this endpoint's life
     private readonly int* _ownState; // likewise; the hypervisor marks it Dead when it takes this partition for dead
     private int _disposed;
@@ -71,6 +72,7 @@ internal sealed unsafe partial class WindowEndpoint : IDisposable
             // A grouped side shares its page with other members: never clear their pending bits (mid-message waits only).
             _waiter = new Waiter(strategy, window.GetInterruptPage(side), pendingIsReadiness: window.IsGrouped(side));
             _grouped = window.IsGrouped(side);
+            _spinsBeforeClock = SpinsFirst(strategy);
             _peerState = window.SideStateWord(_peer);
             _ownState = window.SideStateWord(side);
         }

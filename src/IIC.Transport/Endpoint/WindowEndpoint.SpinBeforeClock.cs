@@ -1,0 +1,50 @@
+using IIC.Hardware;
+
+namespace IIC.Transport;
+
+/// <summary>The clock-free first spin of a receive or poll that waits (issue 17, round 7).</summary>
+internal sealed partial class WindowEndpoint
+{
+    /// <summary>
+    /// A short first spin with plain loads and no clock read, before a wait computes its deadline: what the raw rings do
+    /// right after they publish. The deadline's clock read (and the waiter's own, for its budget) stood between a send
+    /// and the first look for the reply; each is a <c>rdtsc</c> ordered after every earlier load, including the miss on
+    /// the line the reply will arrive in, so together they left the receiver blind for tens of ns in the very window in
+    /// which a near peer's reply lands. Only for waiters that would spin with plain loads anyway (busy spin, or a fixed
+    /// spin budget of 4 µs or more: the waiter's own plain phase), and for timeouts of at least 1 ms (the spin, about
+    /// 0.5-1 µs, is not charged to the timeout). <c>IIC_SPIN_BEFORE_CLOCK=0</c> turns it off (A/B runs).
+    /// The caller is inside the receive role (the mapping stays while we read it).
+    /// </summary>
+    /// <returns>True when a receive would not block now (a record waits, the peer ended, or this side was disposed).</returns>
+    private bool SpinBeforeClock(TimeSpan timeout)
+    {
+        if (!_spinsBeforeClock || (timeout < s_minTimeoutToSpinFirst && timeout != Timeout.InfiniteTimeSpan))
+        {
+            return false;
+        }
+        var target = new ReadTarget(this);
+        for (var i = 0; i < SpinBeforeClockChecks; i++)
+        {
+            if (target.IsReady)
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>Checks in <see cref="SpinBeforeClock"/>: a few hundred ns of L1 hits, more than a near round trip.</summary>
+    internal const int SpinBeforeClockChecks = 512;
+
+    private static readonly TimeSpan s_minTimeoutToSpinFirst = TimeSpan.FromMilliseconds(1);
+
+    /// <summary>Whether this endpoint's waits of 1 ms or more start with <see cref="SpinBeforeClock"/> (fixed when it is made).</summary>
+    internal bool SpinsBeforeClock => _spinsBeforeClock;
+
+    /// <summary>The A/B switch of <see cref="SpinBeforeClock"/> (read when an endpoint is made).</summary>
+    internal static bool SpinBeforeClockEnabled { get; set; } = Environment.GetEnvironmentVariable("IIC_SPIN_BEFORE_CLOCK") != "0";
+
+    /// <summary>Whether this endpoint's waits start with <see cref="SpinBeforeClock"/>: its waiter spins with plain loads anyway.</summary>
+    private static bool SpinsFirst(WaitStrategy strategy) => SpinBeforeClockEnabled
+        && (strategy.Kind == WaitKind.BusySpin || (strategy.Kind == WaitKind.SpinThenPark && strategy.SpinBudget >= TimeSpan.FromMicroseconds(4)));
+}
