@@ -60,12 +60,24 @@ public sealed class IicTransportOptions
     /// </summary>
     public bool PreferInlineScheduling { get; set; }
 
+    /// <summary>The longest a connection's receive thread spins for an owed reply by default: 500 µs (a local unary gRPC call over HTTP/2 takes 50-250 µs).</summary>
+    public static TimeSpan DefaultReplySpinLimit { get; } = TimeSpan.FromMicroseconds(500); // declared before DefaultPipeOptions: static initializers run in order
+
+    /// <summary>
+    /// The pipe options HTTP/2 connections use unless told otherwise: <see cref="IicPipeOptions.Default"/> (1 MiB to read,
+    /// 64 KiB to write, as Kestrel's sockets) with spin-for-reply on (<see cref="IicPipeOptions.ReplySpinLimit"/> =
+    /// <see cref="DefaultReplySpinLimit"/>). HTTP/2 is request/response traffic: each call's reply otherwise pays a kernel
+    /// wake-up of the receive thread, on a VM one of a halted vCPU (tens of µs). The receive thread spins only while its
+    /// side is owed a reply and a CPU is otherwise idle, so on a busy machine it parks as before.
+    /// </summary>
+    public static IicPipeOptions DefaultPipeOptions { get; } = IicPipeOptions.Default with { ReplySpinLimit = DefaultReplySpinLimit };
+
     /// <summary>
     /// How each connection's duplex pipe buffers and schedules, on both sides (Kestrel's connections and
-    /// <see cref="IicHttpHandler"/>'s): memory pool, back-pressure thresholds, application scheduler. Default
-    /// <see cref="IicPipeOptions.Default"/> (1 MiB to read, 64 KiB to write, as Kestrel's sockets).
+    /// <see cref="IicHttpHandler"/>'s): memory pool, back-pressure thresholds, application scheduler, spin-for-reply.
+    /// Default <see cref="DefaultPipeOptions"/>.
     /// </summary>
-    public IicPipeOptions PipeOptions { get; set; } = IicPipeOptions.Default;
+    public IicPipeOptions PipeOptions { get; set; } = DefaultPipeOptions;
 
     /// <summary>
     /// Configuration key <c>MaxReadBufferSize</c>: received bytes a connection holds for the application before its receive
@@ -103,11 +115,18 @@ public sealed class IicTransportOptions
     public double? ConnectTimeoutSeconds { get; set; }
 
     /// <summary>
+    /// Configuration key <c>ReplySpinMicroseconds</c>: how long at most a connection's receive thread spins for an owed
+    /// reply (0 turns spin-for-reply off; at most 1,000,000); when set, it replaces <see cref="PipeOptions"/>'
+    /// <see cref="IicPipeOptions.ReplySpinLimit"/>. Null keeps it.
+    /// </summary>
+    public double? ReplySpinMicroseconds { get; set; }
+
+    /// <summary>
     /// Reads the options from a configuration section without dependency injection (clients; a host binds the same keys
     /// with <see cref="IicWebHostBuilderExtensions.UseIicTransport(Microsoft.AspNetCore.Hosting.IWebHostBuilder, IConfiguration, Action{IicTransportOptions}?)"/>):
     /// <c>HypervisorName</c>, <c>PartitionName</c>, <c>SocketDirectory</c>, <c>StartHypervisor</c>, <c>HypervisorNonDumpable</c>,
     /// <c>RingCapacity</c>, <c>WaitStrategy</c>, <c>ConnectTimeoutSeconds</c>, <c>PreferInlineScheduling</c>, <c>MaxReadBufferSize</c>,
-    /// <c>MaxWriteBufferSize</c>; absent keys keep their values.
+    /// <c>MaxWriteBufferSize</c>, <c>ReplySpinMicroseconds</c>; absent keys keep their values.
     /// The values are bound (configuration binder), then checked by <see cref="IicTransportOptionsValidator"/>.
     /// </summary>
     /// <returns>This instance.</returns>
@@ -126,7 +145,7 @@ public sealed class IicTransportOptions
         return this;
     }
 
-    /// <summary>Folds <see cref="RingCapacity"/>, <see cref="WaitStrategyName"/>, <see cref="MaxReadBufferSize"/>, <see cref="MaxWriteBufferSize"/> and <see cref="ConnectTimeoutSeconds"/> into <see cref="ChannelOptions"/>, <see cref="PipeOptions"/> and <see cref="ConnectTimeout"/> (valid values only; the validator reports the others).</summary>
+    /// <summary>Folds <see cref="RingCapacity"/>, <see cref="WaitStrategyName"/>, <see cref="MaxReadBufferSize"/>, <see cref="MaxWriteBufferSize"/>, <see cref="ReplySpinMicroseconds"/> and <see cref="ConnectTimeoutSeconds"/> into <see cref="ChannelOptions"/>, <see cref="PipeOptions"/> and <see cref="ConnectTimeout"/> (valid values only; the validator reports the others).</summary>
     internal void ApplyConfiguredValues()
     {
         if (RingCapacity is { } capacity && IicTransportOptionsValidator.CheckRingCapacity(capacity) is null)
@@ -144,6 +163,10 @@ public sealed class IicTransportOptions
         if (MaxWriteBufferSize is { } write && write >= 0)
         {
             PipeOptions = PipeOptions with { OutputPauseThreshold = write, OutputResumeThreshold = write / 2 };
+        }
+        if (ReplySpinMicroseconds is { } spin && IicTransportOptionsValidator.IsReplySpinMicroseconds(spin))
+        {
+            PipeOptions = PipeOptions with { ReplySpinLimit = TimeSpan.FromMicroseconds(spin) };
         }
         if (ConnectTimeoutSeconds is { } seconds && double.IsFinite(seconds) && seconds > 0 && seconds <= TimeSpan.MaxValue.TotalSeconds)
         {

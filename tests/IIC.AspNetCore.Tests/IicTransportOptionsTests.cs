@@ -52,12 +52,33 @@ public sealed class IicTransportOptionsTests
         var bad = new IicTransportOptions();
         var error = Assert.Throws<OptionsValidationException>(() => bad.ReadFrom(Section(new() { ["Iic:MaxReadBufferSize"] = "-5" })));
         Assert.Contains(error.Failures, f => f.StartsWith("Iic:MaxReadBufferSize = -5", StringComparison.Ordinal) && f.Contains("positive", StringComparison.Ordinal));
-        Assert.Equal(IIC.Transport.IicPipeOptions.Default, bad.PipeOptions); // nothing applied
+        Assert.Equal(IicTransportOptions.DefaultPipeOptions, bad.PipeOptions); // nothing applied
 
         var inconsistent = new IicTransportOptions { PipeOptions = IIC.Transport.IicPipeOptions.Default with { OutputResumeThreshold = 1 << 20 } };
         var result = new IicTransportOptionsValidator().Validate(null, inconsistent);
         Assert.True(result.Failed);
         Assert.Contains(result.Failures!, f => f.StartsWith("Iic:PipeOptions:", StringComparison.Ordinal) && f.Contains("OutputResumeThreshold", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Spin_for_reply_is_on_by_default_and_the_ReplySpinMicroseconds_key_sets_or_clears_it_and_bad_values_are_named()
+    {
+        Assert.Equal(IicTransportOptions.DefaultReplySpinLimit, new IicTransportOptions().PipeOptions.ReplySpinLimit);
+        Assert.True(IicTransportOptions.DefaultReplySpinLimit > TimeSpan.Zero);
+        Assert.Equal(TimeSpan.Zero, IIC.Transport.IicPipeOptions.Default.ReplySpinLimit); // AsDuplexPipe's own default stays off
+
+        var set = new IicTransportOptions().ReadFrom(Section(new() { ["Iic:ReplySpinMicroseconds"] = "250" }));
+        Assert.Equal(TimeSpan.FromMicroseconds(250), set.PipeOptions.ReplySpinLimit);
+        var off = new IicTransportOptions().ReadFrom(Section(new() { ["Iic:ReplySpinMicroseconds"] = "0" }));
+        Assert.Equal(TimeSpan.Zero, off.PipeOptions.ReplySpinLimit);
+
+        foreach (var value in new[] { "-1", "2000000", "NaN" })
+        {
+            var bad = new IicTransportOptions();
+            var error = Assert.Throws<OptionsValidationException>(() => bad.ReadFrom(Section(new() { ["Iic:ReplySpinMicroseconds"] = value })));
+            Assert.Contains(error.Failures, f => f.StartsWith("Iic:ReplySpinMicroseconds = ", StringComparison.Ordinal) && f.Contains("1000000", StringComparison.Ordinal));
+            Assert.Equal(IicTransportOptions.DefaultPipeOptions, bad.PipeOptions); // nothing applied
+        }
     }
 
     [Fact]
