@@ -35,7 +35,7 @@ public static class IicHttpHandler
     public static SocketsHttpHandler Create(string service, Partition partition, ChannelOptions? channelOptions = null, TimeSpan? connectTimeout = null)
     {
         ArgumentNullException.ThrowIfNull(partition);
-        return Create(service, () => partition, channelOptions ?? IicTransportOptions.DefaultChannelOptions, connectTimeout ?? TimeSpan.FromSeconds(5), IicTransportOptions.DefaultPipeOptions);
+        return Create(service, () => partition, channelOptions ?? IicTransportOptions.DefaultChannelOptions, connectTimeout ?? TimeSpan.FromSeconds(5), IicPipeOptions.Default);
     }
 
     /// <summary>

@@ -60,24 +60,13 @@ public sealed class IicTransportOptions
     /// </summary>
     public bool PreferInlineScheduling { get; set; }
 
-    /// <summary>The longest a connection's receive thread spins for an owed reply by default: 500 µs (a local unary gRPC call over HTTP/2 takes 50-250 µs).</summary>
-    public static TimeSpan DefaultReplySpinLimit { get; } = TimeSpan.FromMicroseconds(500); // declared before DefaultPipeOptions: static initializers run in order
-
-    /// <summary>
-    /// The pipe options HTTP/2 connections use unless told otherwise: <see cref="IicPipeOptions.Default"/> (1 MiB to read,
-    /// 64 KiB to write, as Kestrel's sockets) with spin-for-reply on (<see cref="IicPipeOptions.ReplySpinLimit"/> =
-    /// <see cref="DefaultReplySpinLimit"/>). HTTP/2 is request/response traffic: each call's reply otherwise pays a kernel
-    /// wake-up of the receive thread, on a VM one of a halted vCPU (tens of µs). The receive thread spins only while its
-    /// side is owed a reply and a CPU is otherwise idle, so on a busy machine it parks as before.
-    /// </summary>
-    public static IicPipeOptions DefaultPipeOptions { get; } = IicPipeOptions.Default with { ReplySpinLimit = DefaultReplySpinLimit };
-
     /// <summary>
     /// How each connection's duplex pipe buffers and schedules, on both sides (Kestrel's connections and
-    /// <see cref="IicHttpHandler"/>'s): memory pool, back-pressure thresholds, application scheduler, spin-for-reply.
-    /// Default <see cref="DefaultPipeOptions"/>.
+    /// <see cref="IicHttpHandler"/>'s): memory pool, back-pressure thresholds, application scheduler, spin-for-reply
+    /// (<see cref="IicPipeOptions.ReplySpinLimit"/>, off by default: see <see cref="ReplySpinMicroseconds"/>). Default
+    /// <see cref="IicPipeOptions.Default"/> (1 MiB to read, 64 KiB to write, as Kestrel's sockets).
     /// </summary>
-    public IicPipeOptions PipeOptions { get; set; } = DefaultPipeOptions;
+    public IicPipeOptions PipeOptions { get; set; } = IicPipeOptions.Default;
 
     /// <summary>
     /// Configuration key <c>MaxReadBufferSize</c>: received bytes a connection holds for the application before its receive
@@ -116,8 +105,10 @@ public sealed class IicTransportOptions
 
     /// <summary>
     /// Configuration key <c>ReplySpinMicroseconds</c>: how long at most a connection's receive thread spins for an owed
-    /// reply (0 turns spin-for-reply off; at most 1,000,000); when set, it replaces <see cref="PipeOptions"/>'
-    /// <see cref="IicPipeOptions.ReplySpinLimit"/>. Null keeps it.
+    /// reply, e.g. 500 (0: off, the default; at most 1,000,000); when set, it replaces <see cref="PipeOptions"/>'
+    /// <see cref="IicPipeOptions.ReplySpinLimit"/>. Null keeps it. Off by default because on the 2-vCPU machine it was
+    /// measured on, catching replies by spinning removed their kernel wake-ups but not latency (the HTTP/2 stacks keep
+    /// both CPUs busy, and the spin took CPU from them); on a machine with idle cores, measure it (README, "Spin-for-reply").
     /// </summary>
     public double? ReplySpinMicroseconds { get; set; }
 

@@ -52,7 +52,7 @@ public sealed class IicTransportOptionsTests
         var bad = new IicTransportOptions();
         var error = Assert.Throws<OptionsValidationException>(() => bad.ReadFrom(Section(new() { ["Iic:MaxReadBufferSize"] = "-5" })));
         Assert.Contains(error.Failures, f => f.StartsWith("Iic:MaxReadBufferSize = -5", StringComparison.Ordinal) && f.Contains("positive", StringComparison.Ordinal));
-        Assert.Equal(IicTransportOptions.DefaultPipeOptions, bad.PipeOptions); // nothing applied
+        Assert.Equal(IIC.Transport.IicPipeOptions.Default, bad.PipeOptions); // nothing applied
 
         var inconsistent = new IicTransportOptions { PipeOptions = IIC.Transport.IicPipeOptions.Default with { OutputResumeThreshold = 1 << 20 } };
         var result = new IicTransportOptionsValidator().Validate(null, inconsistent);
@@ -61,15 +61,14 @@ public sealed class IicTransportOptionsTests
     }
 
     [Fact]
-    public void Spin_for_reply_is_on_by_default_and_the_ReplySpinMicroseconds_key_sets_or_clears_it_and_bad_values_are_named()
+    public void Spin_for_reply_is_off_by_default_and_the_ReplySpinMicroseconds_key_sets_or_clears_it_and_bad_values_are_named()
     {
-        Assert.Equal(IicTransportOptions.DefaultReplySpinLimit, new IicTransportOptions().PipeOptions.ReplySpinLimit);
-        Assert.True(IicTransportOptions.DefaultReplySpinLimit > TimeSpan.Zero);
-        Assert.Equal(TimeSpan.Zero, IIC.Transport.IicPipeOptions.Default.ReplySpinLimit); // AsDuplexPipe's own default stays off
+        Assert.Equal(TimeSpan.Zero, new IicTransportOptions().PipeOptions.ReplySpinLimit);
 
         var set = new IicTransportOptions().ReadFrom(Section(new() { ["Iic:ReplySpinMicroseconds"] = "250" }));
         Assert.Equal(TimeSpan.FromMicroseconds(250), set.PipeOptions.ReplySpinLimit);
-        var off = new IicTransportOptions().ReadFrom(Section(new() { ["Iic:ReplySpinMicroseconds"] = "0" }));
+        var off = new IicTransportOptions { PipeOptions = IIC.Transport.IicPipeOptions.Default with { ReplySpinLimit = TimeSpan.FromMilliseconds(1) } }
+            .ReadFrom(Section(new() { ["Iic:ReplySpinMicroseconds"] = "0" }));
         Assert.Equal(TimeSpan.Zero, off.PipeOptions.ReplySpinLimit);
 
         foreach (var value in new[] { "-1", "2000000", "NaN" })
@@ -77,7 +76,7 @@ public sealed class IicTransportOptionsTests
             var bad = new IicTransportOptions();
             var error = Assert.Throws<OptionsValidationException>(() => bad.ReadFrom(Section(new() { ["Iic:ReplySpinMicroseconds"] = value })));
             Assert.Contains(error.Failures, f => f.StartsWith("Iic:ReplySpinMicroseconds = ", StringComparison.Ordinal) && f.Contains("1000000", StringComparison.Ordinal));
-            Assert.Equal(IicTransportOptions.DefaultPipeOptions, bad.PipeOptions); // nothing applied
+            Assert.Equal(IIC.Transport.IicPipeOptions.Default, bad.PipeOptions); // nothing applied
         }
     }
 

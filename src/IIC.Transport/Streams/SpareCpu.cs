@@ -17,6 +17,9 @@ namespace IIC.Transport;
 /// </summary>
 internal sealed class SpareCpu : IDisposable
 {
+    /// <summary>IIC_SPARE_CPU_PROBE=0 switches the probe off (never crowded), for A/B measurements only.</summary>
+    private static readonly bool s_switchedOff = Environment.GetEnvironmentVariable("IIC_SPARE_CPU_PROBE") == "0";
+
     private readonly int _processors;
     private SafeFileHandle? _loadavg;
     private bool _unavailable;
@@ -39,7 +42,7 @@ internal sealed class SpareCpu : IDisposable
     /// keep a thread that has work off a CPU; false when a CPU is idle or only a transient extra thread runs, or when
     /// the count cannot be read.
     /// </summary>
-    public bool Crowded() => RunnableNow() is var runnable && runnable > _processors + 1;
+    public bool Crowded() => !s_switchedOff && RunnableNow() is var runnable && runnable > _processors + 1;
 
     /// <summary>Threads runnable right now, the caller included; -1 when unavailable.</summary>
     public int RunnableNow()
