@@ -13,7 +13,7 @@ namespace IIC.Transport;
 /// already published and the peer is working on it), so the reply finds it spinning instead of paying a kernel wake-up.
 /// So at most one thread spins per waiting direction, and none while the application's own threads are working on
 /// what was received: on two CPUs the stacks' pool threads keep theirs. It spins only while a CPU is otherwise idle
-/// (<see cref="SpareCpu"/>, probed every <c>ProbeEvery</c> of spinning): when threads queue for a CPU it stops and parks,
+/// (<see cref="SpareCpu"/>, probed every 10 µs of spinning): when threads queue for a CPU it stops and parks,
 /// and spins again only after a back-off that doubles while the crowd lasts (1 ms to 100 ms).
 /// How long to spin is learned (<see cref="ReplyTimeLearning"/>).
 /// <para>Thread roles: <see cref="OnFlushed"/> runs on the flushing thread (the send loop); the rest on the receive thread.</para>
