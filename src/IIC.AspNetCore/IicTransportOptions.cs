@@ -62,7 +62,8 @@ public sealed class IicTransportOptions
 
     /// <summary>
     /// How each connection's duplex pipe buffers and schedules, on both sides (Kestrel's connections and
-    /// <see cref="IicHttpHandler"/>'s): memory pool, back-pressure thresholds, application scheduler. Default
+    /// <see cref="IicHttpHandler"/>'s): memory pool, back-pressure thresholds, application scheduler, spin-for-reply
+    /// (<see cref="IicPipeOptions.ReplySpinLimit"/>, off by default: see <see cref="ReplySpinMicroseconds"/>). Default
     /// <see cref="IicPipeOptions.Default"/> (1 MiB to read, 64 KiB to write, as Kestrel's sockets).
     /// </summary>
     public IicPipeOptions PipeOptions { get; set; } = IicPipeOptions.Default;
@@ -103,11 +104,20 @@ public sealed class IicTransportOptions
     public double? ConnectTimeoutSeconds { get; set; }
 
     /// <summary>
+    /// Configuration key <c>ReplySpinMicroseconds</c>: how long at most a connection's receive thread spins for an owed
+    /// reply, e.g. 500 (0: off, the default; at most 1,000,000); when set, it replaces <see cref="PipeOptions"/>'
+    /// <see cref="IicPipeOptions.ReplySpinLimit"/>. Null keeps it. Off by default because on the 2-vCPU machine it was
+    /// measured on, catching replies by spinning removed their kernel wake-ups but not latency (the HTTP/2 stacks keep
+    /// both CPUs busy, and the spin took CPU from them); on a machine with idle cores, measure it (README, "Spin-for-reply").
+    /// </summary>
+    public double? ReplySpinMicroseconds { get; set; }
+
+    /// <summary>
     /// Reads the options from a configuration section without dependency injection (clients; a host binds the same keys
     /// with <see cref="IicWebHostBuilderExtensions.UseIicTransport(Microsoft.AspNetCore.Hosting.IWebHostBuilder, IConfiguration, Action{IicTransportOptions}?)"/>):
     /// <c>HypervisorName</c>, <c>PartitionName</c>, <c>SocketDirectory</c>, <c>StartHypervisor</c>, <c>HypervisorNonDumpable</c>,
     /// <c>RingCapacity</c>, <c>WaitStrategy</c>, <c>ConnectTimeoutSeconds</c>, <c>PreferInlineScheduling</c>, <c>MaxReadBufferSize</c>,
-    /// <c>MaxWriteBufferSize</c>; absent keys keep their values.
+    /// <c>MaxWriteBufferSize</c>, <c>ReplySpinMicroseconds</c>; absent keys keep their values.
     /// The values are bound (configuration binder), then checked by <see cref="IicTransportOptionsValidator"/>.
     /// </summary>
     /// <returns>This instance.</returns>
@@ -126,7 +136,7 @@ public sealed class IicTransportOptions
         return this;
     }
 
-    /// <summary>Folds <see cref="RingCapacity"/>, <see cref="WaitStrategyName"/>, <see cref="MaxReadBufferSize"/>, <see cref="MaxWriteBufferSize"/> and <see cref="ConnectTimeoutSeconds"/> into <see cref="ChannelOptions"/>, <see cref="PipeOptions"/> and <see cref="ConnectTimeout"/> (valid values only; the validator reports the others).</summary>
+    /// <summary>Folds <see cref="RingCapacity"/>, <see cref="WaitStrategyName"/>, <see cref="MaxReadBufferSize"/>, <see cref="MaxWriteBufferSize"/>, <see cref="ReplySpinMicroseconds"/> and <see cref="ConnectTimeoutSeconds"/> into <see cref="ChannelOptions"/>, <see cref="PipeOptions"/> and <see cref="ConnectTimeout"/> (valid values only; the validator reports the others).</summary>
     internal void ApplyConfiguredValues()
     {
         if (RingCapacity is { } capacity && IicTransportOptionsValidator.CheckRingCapacity(capacity) is null)
@@ -144,6 +154,10 @@ public sealed class IicTransportOptions
         if (MaxWriteBufferSize is { } write && write >= 0)
         {
             PipeOptions = PipeOptions with { OutputPauseThreshold = write, OutputResumeThreshold = write / 2 };
+        }
+        if (ReplySpinMicroseconds is { } spin && IicTransportOptionsValidator.IsReplySpinMicroseconds(spin))
+        {
+            PipeOptions = PipeOptions with { ReplySpinLimit = TimeSpan.FromMicroseconds(spin) };
         }
         if (ConnectTimeoutSeconds is { } seconds && double.IsFinite(seconds) && seconds > 0 && seconds <= TimeSpan.MaxValue.TotalSeconds)
         {

@@ -38,6 +38,10 @@ public sealed class IicTransportOptionsValidator(string? sectionPath = null) : I
         {
             failures.Add(string.Create(CultureInfo.InvariantCulture, $"{_prefix}ConnectTimeoutSeconds = {seconds}: use a positive number of seconds, e.g. 5."));
         }
+        if (options.ReplySpinMicroseconds is { } spin && !IsReplySpinMicroseconds(spin))
+        {
+            failures.Add(string.Create(CultureInfo.InvariantCulture, $"{_prefix}ReplySpinMicroseconds = {spin}: use 0 (off) or a number of microseconds up to 1000000, e.g. 500."));
+        }
         CheckBufferSize("MaxReadBufferSize", options.MaxReadBufferSize, failures);
         CheckBufferSize("MaxWriteBufferSize", options.MaxWriteBufferSize, failures);
         if (options.PipeOptions is null)
@@ -75,6 +79,9 @@ public sealed class IicTransportOptionsValidator(string? sectionPath = null) : I
             return e.Message.Split(" (Parameter", 2)[0]; // the sentence, without the parameter suffix
         }
     }
+
+    /// <summary>Whether <paramref name="microseconds"/> is a valid <c>ReplySpinMicroseconds</c> (0 to 1 s, as <see cref="IIC.Transport.IicPipeOptions.ReplySpinLimit"/>).</summary>
+    internal static bool IsReplySpinMicroseconds(double microseconds) => double.IsFinite(microseconds) && microseconds is >= 0 and <= 1_000_000;
 
     /// <summary>Parses a wait strategy (spin, spinpark[:µs], park, adaptive); on failure says what is allowed.</summary>
     internal static bool TryParseWaitStrategy(string text, out WaitStrategy strategy, out string? error)

@@ -61,6 +61,26 @@ public sealed class IicTransportOptionsTests
     }
 
     [Fact]
+    public void Spin_for_reply_is_off_by_default_and_the_ReplySpinMicroseconds_key_sets_or_clears_it_and_bad_values_are_named()
+    {
+        Assert.Equal(TimeSpan.Zero, new IicTransportOptions().PipeOptions.ReplySpinLimit);
+
+        var set = new IicTransportOptions().ReadFrom(Section(new() { ["Iic:ReplySpinMicroseconds"] = "250" }));
+        Assert.Equal(TimeSpan.FromMicroseconds(250), set.PipeOptions.ReplySpinLimit);
+        var off = new IicTransportOptions { PipeOptions = IIC.Transport.IicPipeOptions.Default with { ReplySpinLimit = TimeSpan.FromMilliseconds(1) } }
+            .ReadFrom(Section(new() { ["Iic:ReplySpinMicroseconds"] = "0" }));
+        Assert.Equal(TimeSpan.Zero, off.PipeOptions.ReplySpinLimit);
+
+        foreach (var value in new[] { "-1", "2000000", "NaN" })
+        {
+            var bad = new IicTransportOptions();
+            var error = Assert.Throws<OptionsValidationException>(() => bad.ReadFrom(Section(new() { ["Iic:ReplySpinMicroseconds"] = value })));
+            Assert.Contains(error.Failures, f => f.StartsWith("Iic:ReplySpinMicroseconds = ", StringComparison.Ordinal) && f.Contains("1000000", StringComparison.Ordinal));
+            Assert.Equal(IIC.Transport.IicPipeOptions.Default, bad.PipeOptions); // nothing applied
+        }
+    }
+
+    [Fact]
     public void A_value_of_the_wrong_type_names_the_key_and_the_value()
     {
         var error = Assert.Throws<InvalidOperationException>(() => new IicTransportOptions().ReadFrom(Section(new() { ["Iic:StartHypervisor"] = "yes please" })));

@@ -68,6 +68,73 @@ public class ReplySpinTests
         }
     }
 
+    [Fact]
+    public async Task With_threads_queued_for_every_CPU_the_receive_thread_gives_its_spins_up_and_loses_nothing()
+    {
+        using var host = PartitionHost.Start();
+        var (child, channel) = await host.StartChildAsync("transport-echo", 64 * 1024, "pipe");
+        using (child)
+        await using (var pipe = new IicDuplexPipe(channel, s_spinning).Start())
+        {
+            var spin = pipe.ReplySpin!;
+            using var busy = new BusyThreads(Environment.ProcessorCount + 2);
+            var request = new byte[32];
+            // Each owed reply starts a spin (unless one backs off); with more runnable threads than CPUs plus one, the
+            // spare-CPU probe makes it park instead of holding a CPU the busy threads (in an application: the very
+            // threads making the reply) queue for. Bounded rounds; every reply is checked.
+            for (var i = 0; i < 3000 && spin.CrowdedSpins == 0; i++)
+            {
+                BitConverter.TryWriteBytes(request, i);
+                await pipe.Output.WriteAsync(request).AsTask().WaitAsync(s_timeout);
+                Assert.Equal(request, await ReadExactlyAsync(pipe.Input, request.Length).WaitAsync(s_timeout));
+            }
+            Assert.True(spin.CrowdedSpins > 0, $"the receive thread never gave a spin up for the crowd ({spin.Describe("pipe")})");
+        }
+    }
+
+    [Fact]
+    public async Task Disposing_the_pipe_while_its_receive_thread_spins_for_a_reply_ends_the_thread()
+    {
+        var (first, second) = IicChannel.CreatePair(ChannelOptions.Default with { RingCapacity = 64 * 1024, WaitStrategy = WaitStrategy.Park });
+        using (first)
+        {
+            var pipe = new IicDuplexPipe(second, IicPipeOptions.Default with { ReplySpinLimit = TimeSpan.FromSeconds(1) }).Start();
+            var spin = pipe.ReplySpin!;
+            WaitFor.Condition(() => spin.IsParked, "the idle receive thread parked", s_timeout);
+            await pipe.Output.WriteAsync(new byte[8]).AsTask().WaitAsync(s_timeout); // a request the peer never answers
+            await pipe.DisposeAsync().AsTask().WaitAsync(s_timeout);
+            Assert.True(pipe.ReceiveEnded.IsCompleted);
+            Assert.False(pipe.ReceiveThread.IsAlive && !pipe.ReceiveThread.Join(s_timeout), "the receive thread outlived the pipe");
+        }
+    }
+
+    [Fact]
+    public void Stop_ends_a_spin_in_progress_instead_of_letting_it_run_out_its_budget()
+    {
+        var (first, second) = IicChannel.CreatePair(ChannelOptions.Default with { RingCapacity = 64 * 1024, WaitStrategy = WaitStrategy.Park });
+        using (first)
+        using (second)
+        {
+            // A 1 s limit: the first owed reply is spun for 500 ms (twice the initial guess of a quarter of the limit). A
+            // probe that never sees a crowd; a loaded box may still end a spin by slow yields, so up to 20 attempts.
+            var stopped = false;
+            for (var attempt = 0; attempt < 20 && !stopped; attempt++)
+            {
+                var spin = new ReplySpin(TimeSpan.FromSeconds(1), second.Endpoint.Waiter.Page, second.Endpoint.Window.Memory, new SpareCpu(1_000_000));
+                spin.OnFlushed(); // a reply is owed; nothing will come
+                var spinner = new Thread(() => spin.SpinForReply(second.Endpoint)) { IsBackground = true };
+                spinner.Start();
+                WaitFor.TryCondition(() => spin.IsSpinning || !spinner.IsAlive, s_timeout);
+                spin.Stop();
+                Assert.True(spinner.Join(s_timeout), "the spin did not return after Stop");
+                stopped = spin.StoppedSpins == 1; // else it ended by itself first (slow yields on a loaded box, a stalled test thread)
+                Assert.False(spin.SpinForReply(second.Endpoint)); // no new spin after Stop
+                spin.Dispose();
+            }
+            Assert.True(stopped, "in 20 attempts no spin was ended by Stop");
+        }
+    }
+
     private static async Task<byte[]> ReadExactlyAsync(PipeReader reader, int length)
     {
         while (true)

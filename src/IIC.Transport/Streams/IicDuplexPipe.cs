@@ -112,6 +112,7 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
     {
         _stopSending.Cancel();
         _output.Reader.CancelPendingRead();
+        _replySpin?.Stop();
         _channel.Dispose();
     }
 
@@ -142,6 +143,7 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
                 Console.Error.WriteLine(spin.Describe(_receiveThread.Name));
             }
             _input.Writer.CancelPendingFlush(); // a receive thread paused by back pressure
+            _replySpin?.Stop(); // a receive thread spinning for a reply returns at once instead of at the end of its budget
             _channel.Dispose(); // wakes a parked receive thread: it sees the disposal and exits
             if (Volatile.Read(ref _started) == 0)
             {

@@ -49,11 +49,13 @@ public sealed record IicPipeOptions
 
     /// <summary>
     /// How long at most the receive thread spins for a reply its side is owed (this side flushed after it last received):
-    /// it polls the ring for twice the learned flush-to-reply time when that is within this limit, and parks otherwise
-    /// (a flush made while it is parked wakes it, off the critical path, so the reply finds it spinning instead of paying
-    /// a kernel wake-up), and briefly (at most 50 µs) for the next piece of a reply that started arriving. It never spins
-    /// while nothing is owed, so it does not compete with the application's threads for what they are working on, and it
-    /// stops spinning for 100 ms when its own run-queue time shows the CPUs oversubscribed. Default
+    /// it polls the ring for twice the learned flush-to-reply time, capped at this limit, while at least a quarter of recent
+    /// replies came within the limit, and parks otherwise (a flush made while it is parked wakes it, off the critical
+    /// path, so the reply finds it spinning instead of paying a kernel wake-up), and briefly (at most 50 µs) for the next
+    /// piece of a reply that started arriving. It never spins while nothing is owed, so it does not compete with the
+    /// application's threads for what they are working on; it spins only while a CPU is otherwise idle (the runnable
+    /// count of /proc/loadavg: a lasting crowd makes it park, with a back-off of 1 to 100 ms), and a disposal ends a
+    /// spin at once. Default
     /// <see cref="TimeSpan.Zero"/>: off (the receive thread only waits with the channel's wait strategy). Request/response
     /// traffic such as gRPC unary calls gains most; see the README.
     /// </summary>
