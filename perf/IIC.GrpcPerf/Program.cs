@@ -99,6 +99,11 @@ try
         var row = rawFutex.Measure(idleCalls, idleGap);
         rows.Add(row);
         Console.Error.WriteLine(Report.Describe(row));
+        // The same two wake-ups plus the greeter's message work on both sides, cold: how much of unary-idle's distance
+        // from the raw row is the messages' own (de)serialisation after the gap rather than the call path.
+        row = rawFutex.Measure(idleCalls, idleGap, withMessages: true);
+        rows.Add(row);
+        Console.Error.WriteLine(Report.Describe(row));
         coldProbe = ColdProbe.Measure(idleGap, Math.Min(idleCalls, 200));
         Console.Error.WriteLine(ColdFactor());
     }
@@ -122,7 +127,7 @@ try
                 };
                 rows.Add(row);
                 // Collections in this process during the test (warm-up included): a gen0 GC stops the client for tens of µs.
-                Console.Error.WriteLine(Report.Describe(row) + string.Create(CultureInfo.InvariantCulture, $" (host steal time: {StealTime.Now().PercentSince(steal)}; client gen0 GCs: {GC.CollectionCount(0) - collections}{(test == "unary" ? $"; methods JIT-compiled while measuring: {Measurements.LastJit.Methods}, {Measurements.LastJit.Time.TotalMilliseconds:0.0} ms" : "")})"));
+                Console.Error.WriteLine(Report.Describe(row) + string.Create(CultureInfo.InvariantCulture, $" (host steal time: {StealTime.Now().PercentSince(steal)}; client gen0 GCs: {GC.CollectionCount(0) - collections}{(test == "unary" ? $"; methods JIT-compiled while measuring: {Measurements.LastJit.Methods}, {Measurements.LastJit.Time.TotalMilliseconds:0.0} ms; client page faults while measuring: {Measurements.LastPageFaults}; client allocated {Measurements.LastAllocatedPerCall:0} B per call" : "")})"));
             }
         }
     }
