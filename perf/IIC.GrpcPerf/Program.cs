@@ -9,6 +9,7 @@
 //        [--reply-spin US] [--client-inline]   the http2-iic pipes' spin-for-reply limit and the client's inline scheduling
 //        [--native-pool]   run native handlers and completions on the thread pool instead of inline on the reader threads
 //        [--native-wait adaptive|park|spin|spinpark:US]   the native path's wait strategy on both sides (default adaptive)
+//        [--heap-warmup]   both processes cycle gen0 a few times before measuring (no first-touch page faults in the calls)
 //   dotnet run -c Release --project perf/IIC.GrpcPerf -- --alloc    allocation per unary call (BenchmarkDotNet MemoryDiagnoser)
 using System.Diagnostics;
 using System.Globalization;
@@ -16,6 +17,10 @@ using IIC.GrpcPerf;
 
 if (args.Length > 0 && args[0] == "serve")
 {
+    if (Environment.GetEnvironmentVariable(HeapWarmup.Variable) == "1")
+    {
+        HeapWarmup.Run();
+    }
     if (args[7] != "-")
     {
         RawFutexPingPong.Serve(args[7]);
@@ -57,6 +62,12 @@ var directory = Directory.CreateTempSubdirectory("iic-grpcperf-").FullName;
 var unixSocket = Path.Combine(directory, "greeter.sock");
 var self = typeof(Measurements).Assembly.Location;
 var info = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, RedirectStandardInput = true, UseShellExecute = false };
+if (args.Contains("--heap-warmup"))
+{
+    // Both processes cycle their gen0 a few times first: the calls then allocate from memory touched before.
+    info.Environment[HeapWarmup.Variable] = "1";
+    HeapWarmup.Run();
+}
 if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet")
 {
     info.ArgumentList.Add(self);
