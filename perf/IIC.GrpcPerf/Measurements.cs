@@ -34,6 +34,8 @@ internal static class Measurements
         var starts = new long[calls];
         var compiled = System.Runtime.JitInfo.GetCompiledMethodCount();
         var jitTime = System.Runtime.JitInfo.GetCompilationTime();
+        var faults = PageFaults.Minor();
+        var allocated = GC.GetTotalAllocatedBytes(precise: true);
         for (var i = 0; i < calls; i++)
         {
             var start = Stopwatch.GetTimestamp();
@@ -42,6 +44,8 @@ internal static class Measurements
             starts[i] = start;
         }
         LastJit = (System.Runtime.JitInfo.GetCompiledMethodCount() - compiled, System.Runtime.JitInfo.GetCompilationTime() - jitTime);
+        LastPageFaults = PageFaults.Minor() - faults;
+        LastAllocatedPerCall = (GC.GetTotalAllocatedBytes(precise: true) - allocated) / (double)calls;
         WriteSamples(path, "unary", starts, samples);
         return Latency(path, "unary", samples);
     }
@@ -130,6 +134,12 @@ internal static class Measurements
     /// <summary>Methods this process JIT-compiled (tier-up included) during the last measured unary calls, and the time it took.</summary>
     public static (long Methods, TimeSpan Time) LastJit { get; private set; }
 
+    /// <summary>Minor page faults this process took during the last measured unary calls (first touches of fresh heap memory).</summary>
+    public static long LastPageFaults { get; private set; }
+
+    /// <summary>Bytes this process allocated per measured unary call (the last run).</summary>
+    public static double LastAllocatedPerCall { get; private set; }
+
     /// <summary>Where <c>--samples DIR</c> writes each call's start (ns since the first) and latency, in call order (null: not written).</summary>
     public static string? SamplesDirectory { get; set; }
 
@@ -142,6 +152,9 @@ internal static class Measurements
         }
         Directory.CreateDirectory(SamplesDirectory);
         using var file = new StreamWriter(Path.Combine(SamplesDirectory, $"{path}-{test}.txt"));
+        // The first call's start on the Stopwatch clock (CLOCK_MONOTONIC on Linux): lines the samples up with
+        // `perf record -k mono` traces of the same run.
+        file.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"# t0 {starts[0] * 1e9 / Stopwatch.Frequency:0} ns (Stopwatch clock); then: start_ns latency_ns"));
         for (var i = 0; i < samples.Length; i++)
         {
             file.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{(starts[i] - starts[0]) * 1e9 / Stopwatch.Frequency:0} {samples[i]:0}"));

@@ -9,6 +9,7 @@
 //        [--reply-spin US] [--client-inline]   the http2-iic pipes' spin-for-reply limit and the client's inline scheduling
 //        [--native-pool]   run native handlers and completions on the thread pool instead of inline on the reader threads
 //        [--native-wait adaptive|park|spin|spinpark:US]   the native path's wait strategy on both sides (default adaptive)
+//        [--heap-warmup]   both processes cycle gen0 a few times before measuring (no first-touch page faults in the calls)
 //   dotnet run -c Release --project perf/IIC.GrpcPerf -- --alloc    allocation per unary call (BenchmarkDotNet MemoryDiagnoser)
 using System.Diagnostics;
 using System.Globalization;
@@ -16,6 +17,10 @@ using IIC.GrpcPerf;
 
 if (args.Length > 0 && args[0] == "serve")
 {
+    if (Environment.GetEnvironmentVariable(HeapWarmup.Variable) == "1")
+    {
+        HeapWarmup.Run();
+    }
     if (args[7] != "-")
     {
         RawFutexPingPong.Serve(args[7]);
@@ -57,6 +62,12 @@ var directory = Directory.CreateTempSubdirectory("iic-grpcperf-").FullName;
 var unixSocket = Path.Combine(directory, "greeter.sock");
 var self = typeof(Measurements).Assembly.Location;
 var info = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, RedirectStandardInput = true, UseShellExecute = false };
+if (args.Contains("--heap-warmup"))
+{
+    // Both processes cycle their gen0 a few times first: the calls then allocate from memory touched before.
+    info.Environment[HeapWarmup.Variable] = "1";
+    HeapWarmup.Run();
+}
 if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet")
 {
     info.ArgumentList.Add(self);
@@ -99,6 +110,11 @@ try
         var row = rawFutex.Measure(idleCalls, idleGap);
         rows.Add(row);
         Console.Error.WriteLine(Report.Describe(row));
+        // The same two wake-ups plus the greeter's message work on both sides, cold: how much of unary-idle's distance
+        // from the raw row is the messages' own (de)serialisation after the gap rather than the call path.
+        row = rawFutex.Measure(idleCalls, idleGap, withMessages: true);
+        rows.Add(row);
+        Console.Error.WriteLine(Report.Describe(row));
         coldProbe = ColdProbe.Measure(idleGap, Math.Min(idleCalls, 200));
         Console.Error.WriteLine(ColdFactor());
     }
@@ -122,7 +138,7 @@ try
                 };
                 rows.Add(row);
                 // Collections in this process during the test (warm-up included): a gen0 GC stops the client for tens of µs.
-                Console.Error.WriteLine(Report.Describe(row) + string.Create(CultureInfo.InvariantCulture, $" (host steal time: {StealTime.Now().PercentSince(steal)}; client gen0 GCs: {GC.CollectionCount(0) - collections}{(test == "unary" ? $"; methods JIT-compiled while measuring: {Measurements.LastJit.Methods}, {Measurements.LastJit.Time.TotalMilliseconds:0.0} ms" : "")})"));
+                Console.Error.WriteLine(Report.Describe(row) + string.Create(CultureInfo.InvariantCulture, $" (host steal time: {StealTime.Now().PercentSince(steal)}; client gen0 GCs: {GC.CollectionCount(0) - collections}{(test == "unary" ? $"; methods JIT-compiled while measuring: {Measurements.LastJit.Methods}, {Measurements.LastJit.Time.TotalMilliseconds:0.0} ms; client page faults while measuring: {Measurements.LastPageFaults}; client allocated {Measurements.LastAllocatedPerCall:0} B per call" : "")})"));
             }
         }
     }

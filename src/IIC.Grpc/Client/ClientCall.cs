@@ -18,9 +18,7 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
 
     private readonly Lock _gate = new();
     private readonly Method<TRequest, TResponse> _method;
-    private readonly CallOptions _options;
     private readonly ClientConnection? _connection;
-    private readonly Status _connectFailure;
     private readonly int _maxSend;
     private readonly bool _inline;
     private readonly Channel<ReceivedMessage>? _responses;
@@ -39,12 +37,13 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
     private CancellationTokenRegistration _cancellation;
     private Timer? _deadlineTimer;
 
-    public ClientCall(Method<TRequest, TResponse> method, CallOptions options, ClientConnection? connection, Status connectFailure, int maxSend, bool inline)
+    // The call's options and a failed connection's status are used by Start only, so they are parameters there rather
+    // than fields: a call object is one of the ~0.7 KB a unary call allocates (each fresh 4 KiB of heap a page fault
+    // until gen0 recycles memory: perf/RESULTS.md, "Branch native (round 7)").
+    public ClientCall(Method<TRequest, TResponse> method, ClientConnection? connection, int maxSend, bool inline)
     {
         _method = method;
-        _options = options;
         _connection = connection;
-        _connectFailure = connectFailure;
         _maxSend = maxSend;
         _inline = inline;
         if (method.Type is MethodType.ServerStreaming or MethodType.DuplexStreaming)
@@ -69,12 +68,16 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
 
     public WriteOptions? WriteOptions { get; set; }
 
-    /// <summary>Opens the call on the server; with <paramref name="request"/> (unary, server streaming) sends it and half-closes.</summary>
-    public void Start(TRequest? request, bool sendRequest)
+    /// <summary>
+    /// Opens the call on the server with <paramref name="options"/>' deadline, token and headers; with
+    /// <paramref name="request"/> (unary, server streaming) sends it and half-closes. Without a connection the call
+    /// ends at once with <paramref name="connectFailure"/>.
+    /// </summary>
+    public void Start(TRequest? request, bool sendRequest, in CallOptions options, Status connectFailure)
     {
         if (_connection is null)
         {
-            Finish(_connectFailure, new Metadata(), local: true);
+            Finish(connectFailure, new Metadata(), local: true);
             return;
         }
         if (!_connection.TryAdd(this, out _streamId, out var closed))
@@ -83,7 +86,7 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
             return;
         }
         var timeoutMicroseconds = -1L;
-        if (_options.Deadline is { } deadline && deadline != DateTime.MaxValue)
+        if (options.Deadline is { } deadline && deadline != DateTime.MaxValue)
         {
             var remaining = deadline.ToUniversalTime() - DateTime.UtcNow;
             if (remaining <= TimeSpan.Zero)
@@ -94,9 +97,9 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
             timeoutMicroseconds = (long)remaining.TotalMicroseconds;
             _deadlineTimer = new Timer(static state => ((ClientCallBase)state!).CompleteLocally(new Status(StatusCode.DeadlineExceeded, "")), this, remaining, Timeout.InfiniteTimeSpan);
         }
-        if (_options.CancellationToken.CanBeCanceled)
+        if (options.CancellationToken.CanBeCanceled)
         {
-            _cancellation = _options.CancellationToken.UnsafeRegister(static state => ((ClientCallBase)state!).CompleteLocally(Cancelled), this);
+            _cancellation = options.CancellationToken.UnsafeRegister(static state => ((ClientCallBase)state!).CompleteLocally(Cancelled), this);
         }
         FrameBuilder? requestFrame = null;
         try
@@ -105,7 +108,7 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
             // one frame, one wake-up of a sleeping server, where CallStart then Message could wake it twice.
             requestFrame = sendRequest ? Serialization.Serialize(_method.RequestMarshaller, request!, _maxSend) : null;
             var carried = requestFrame is not null && _connection.CanCarry(requestFrame);
-            SendCallStart(timeoutMicroseconds, carried ? requestFrame : null);
+            SendCallStart(timeoutMicroseconds, options.Headers, carried ? requestFrame : null);
             bool endedMeanwhile;
             bool cancelledMeanwhile;
             lock (_gate)
@@ -149,12 +152,12 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
     private static Status Cancelled => new(StatusCode.Cancelled, "Call canceled by the client.");
 
     /// <summary>Sends CallStart; with <paramref name="request"/> (a serialized message the connection can carry) in the same frame.</summary>
-    private void SendCallStart(long timeoutMicroseconds, FrameBuilder? request)
+    private void SendCallStart(long timeoutMicroseconds, Metadata? headers, FrameBuilder? request)
     {
         if (request is not null)
         {
             CallConnection.StartCarrierFrame(request, FrameType.CallStart, FrameFlags.EndStream, _streamId);
-            WriteCallStartFields(request, timeoutMicroseconds);
+            WriteCallStartFields(request, timeoutMicroseconds, headers);
             _connection!.SendFrame(request.Written);
             return;
         }
@@ -162,7 +165,7 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
         try
         {
             Frame.WriteHeader(builder.Reserve(Frame.HeaderLength), FrameType.CallStart, FrameFlags.None, _streamId);
-            WriteCallStartFields(builder, timeoutMicroseconds);
+            WriteCallStartFields(builder, timeoutMicroseconds, headers);
             _connection!.SendFrame(builder.Written);
         }
         finally
@@ -171,11 +174,11 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
         }
     }
 
-    private void WriteCallStartFields(FrameBuilder builder, long timeoutMicroseconds)
+    private void WriteCallStartFields(FrameBuilder builder, long timeoutMicroseconds, Metadata? headers)
     {
         builder.WriteInt64(timeoutMicroseconds);
         builder.WriteShortString(_method.FullName);
-        MetadataCodec.Write(builder, _options.Headers);
+        MetadataCodec.Write(builder, headers);
     }
 
     private void SendRequest(TRequest request, bool endStream)

@@ -59,8 +59,8 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
     /// <inheritdoc />
     public override AsyncUnaryCall<TResponse> AsyncUnaryCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request)
     {
-        var call = Create(method, options);
-        call.Start(request, sendRequest: true);
+        var call = Create(method, out var failure);
+        call.Start(request, sendRequest: true, options, failure);
         return new AsyncUnaryCall<TResponse>(call.ResponseTask, ClientCall<TRequest, TResponse>.HeadersOf, ClientCall<TRequest, TResponse>.StatusOf,
             ClientCall<TRequest, TResponse>.TrailersOf, ClientCall<TRequest, TResponse>.DisposeOf, call);
     }
@@ -68,8 +68,8 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
     /// <inheritdoc />
     public override AsyncServerStreamingCall<TResponse> AsyncServerStreamingCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request)
     {
-        var call = Create(method, options);
-        call.Start(request, sendRequest: true);
+        var call = Create(method, out var failure);
+        call.Start(request, sendRequest: true, options, failure);
         return new AsyncServerStreamingCall<TResponse>(call, ClientCall<TRequest, TResponse>.HeadersOf, ClientCall<TRequest, TResponse>.StatusOf,
             ClientCall<TRequest, TResponse>.TrailersOf, ClientCall<TRequest, TResponse>.DisposeOf, call);
     }
@@ -77,8 +77,8 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
     /// <inheritdoc />
     public override AsyncClientStreamingCall<TRequest, TResponse> AsyncClientStreamingCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options)
     {
-        var call = Create(method, options);
-        call.Start(null, sendRequest: false);
+        var call = Create(method, out var failure);
+        call.Start(null, sendRequest: false, options, failure);
         return new AsyncClientStreamingCall<TRequest, TResponse>(call, call.ResponseTask, ClientCall<TRequest, TResponse>.HeadersOf, ClientCall<TRequest, TResponse>.StatusOf,
             ClientCall<TRequest, TResponse>.TrailersOf, ClientCall<TRequest, TResponse>.DisposeOf, call);
     }
@@ -86,19 +86,19 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
     /// <inheritdoc />
     public override AsyncDuplexStreamingCall<TRequest, TResponse> AsyncDuplexStreamingCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options)
     {
-        var call = Create(method, options);
-        call.Start(null, sendRequest: false);
+        var call = Create(method, out var failure);
+        call.Start(null, sendRequest: false, options, failure);
         return new AsyncDuplexStreamingCall<TRequest, TResponse>(call, call, ClientCall<TRequest, TResponse>.HeadersOf, ClientCall<TRequest, TResponse>.StatusOf,
             ClientCall<TRequest, TResponse>.TrailersOf, ClientCall<TRequest, TResponse>.DisposeOf, call);
     }
 
-    private ClientCall<TRequest, TResponse> Create<TRequest, TResponse>(Method<TRequest, TResponse> method, CallOptions options)
+    private ClientCall<TRequest, TResponse> Create<TRequest, TResponse>(Method<TRequest, TResponse> method, out Status failure)
         where TRequest : class
         where TResponse : class
     {
         ArgumentNullException.ThrowIfNull(method);
-        var connection = GetConnection(out var failure);
-        return new ClientCall<TRequest, TResponse>(method, options, connection, failure, _maxSend, _options.InlineCompletions);
+        var connection = GetConnection(out failure);
+        return new ClientCall<TRequest, TResponse>(method, connection, _maxSend, _options.InlineCompletions);
     }
 
     /// <summary>The next connection round robin, connecting it when it is missing or ended; null with the reason when that fails.</summary>

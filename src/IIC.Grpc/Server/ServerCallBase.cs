@@ -8,7 +8,7 @@ namespace IIC.Grpc.Server;
 /// and what the connection's reader thread tells it.
 /// </summary>
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA1001", Justification = "The token source is disposed in Finish, when the call ends; a call is not disposed by its users.")]
-internal abstract class ServerCallBase : ServerCallContext
+internal abstract class ServerCallBase : ServerCallContext, IStreamCall
 {
     // Made only when needed (a deadline, or a handler asking for the token): most unary calls never need one, and making
     // and registering it was part of the ~23 µs a cold call spent opening (perf/RESULTS.md, issue 16).
@@ -185,7 +185,7 @@ internal abstract class ServerCallBase : ServerCallContext
     /// </summary>
     protected void Finish(Status status, FrameBuilder? response = null)
     {
-        Connection.Remove(StreamId);
+        Connection.Remove(this);
         Assembler.Reset();
         if (!ClientGone)
         {

@@ -12,8 +12,7 @@ namespace IIC.Grpc.Server;
 internal sealed class ServerConnection : CallConnection
 {
     private readonly Dictionary<string, ServerMethod>.AlternateLookup<ReadOnlySpan<char>> _methods;
-    private readonly Dictionary<uint, ServerCallBase> _calls = [];
-    private readonly Lock _callsLock = new();
+    private readonly ServerCallRegistry<ServerCallBase> _calls = new();
     private readonly int _maxReceive;
     private readonly ServerLog _log;
     private readonly Action<ServerConnection> _onClosed;
@@ -32,21 +31,10 @@ internal sealed class ServerConnection : CallConnection
 
     public string ServiceName { get; }
 
-    public void Remove(uint streamId)
-    {
-        lock (_callsLock)
-        {
-            _calls.Remove(streamId);
-        }
-    }
+    /// <summary>Forgets a call that ended (any thread; idempotent). Lock-free.</summary>
+    public void Remove(ServerCallBase call) => _calls.Remove(call);
 
-    private ServerCallBase? Find(uint streamId)
-    {
-        lock (_callsLock)
-        {
-            return _calls.GetValueOrDefault(streamId);
-        }
-    }
+    private ServerCallBase? Find(uint streamId) => _calls.Find(streamId);
 
     protected override void OnFrame(FrameType type, FrameFlags flags, uint streamId, ReadOnlySpan<byte> body)
     {
@@ -86,7 +74,7 @@ internal sealed class ServerConnection : CallConnection
                 var call = Find(streamId);
                 if (call is not null)
                 {
-                    Remove(streamId);
+                    Remove(call);
                     call.OnClientGone();
                 }
                 return;
@@ -136,12 +124,15 @@ internal sealed class ServerConnection : CallConnection
             return null;
         }
         var call = method.CreateCall(this, streamId, headers, timeout);
-        lock (_callsLock)
+        switch (_calls.TryAdd(call))
         {
-            if (!_calls.TryAdd(streamId, call))
-            {
+            case ServerCallRegistry.AddResult.Duplicate:
                 throw new InvalidDataException($"A client opened stream {streamId} twice (the peer is broken).");
-            }
+            case ServerCallRegistry.AddResult.Collision:
+                throw new InvalidDataException($"A client opened stream {streamId} while another open stream has the same low 20 bits (the peer is broken: docs/grpc-call-protocol.md, stream ids).");
+            case ServerCallRegistry.AddResult.Closed:
+                call.OnClientGone(); // the connection is ending: the call never runs its handler to completion
+                return null;
         }
         if (!method.StartsWithRequest)
         {
@@ -154,7 +145,7 @@ internal sealed class ServerConnection : CallConnection
     private void Refuse(ServerCallBase call, Status status)
     {
         call.Assembler.Reset();
-        Remove(call.StreamId);
+        Remove(call);
         SendTrailersOnly(call.StreamId, status);
         call.OnClientGone(); // the handler, if it runs, is cancelled and sends nothing more
     }
@@ -186,13 +177,7 @@ internal sealed class ServerConnection : CallConnection
         {
             _log.Disconnected(ServiceName, reason.Message);
         }
-        ServerCallBase[] calls;
-        lock (_callsLock)
-        {
-            calls = [.. _calls.Values];
-            _calls.Clear();
-        }
-        foreach (var call in calls)
+        foreach (var call in _calls.Close())
         {
             call.OnClientGone();
         }
