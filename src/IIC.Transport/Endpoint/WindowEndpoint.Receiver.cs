@@ -253,7 +253,7 @@ internal sealed unsafe partial class WindowEndpoint
     /// <para>Each fragment's space goes back to the writer as soon as it is copied out (<see cref="PublishEachFragment"/>):
     /// a message larger than the ring is written while it is read. Returning the space only when the loop runs dry made
     /// the two sides take turns instead (the writer filled the ring while the reader waited, then the reader drained it
-    /// while the writer waited). A fragment is at least a quarter of the ring, so the head store is nothing beside its copy.</para>
+    /// while the writer waited). A middle fragment fills a quarter of the ring, so the head store is nothing beside its copy.</para>
     /// </summary>
     private bool ContinueAssembly()
     {
