@@ -80,15 +80,16 @@ internal sealed class IicTransport(bool singleThreaded = false) : IBenchTranspor
         WaitStrategy = WaitStrategy.Parse(options.Mode),
         RingCapacity = options.Test == BenchTest.Channels
             ? ChannelsTestRingCapacity
-            : s_ringCapacityOverride ?? (int)Math.Max(WindowOptions.DefaultRingCapacity, BitOperations.RoundUpToPowerOf2((uint)(DescriptorRing.MaxRecordFraction * (options.MessageSize + RecordHeader.Size)))),
+            : RingCapacityOverride ?? (int)Math.Max(WindowOptions.DefaultRingCapacity, BitOperations.RoundUpToPowerOf2((uint)(DescriptorRing.MaxRecordFraction * (options.MessageSize + RecordHeader.Size)))),
         Grouped = grouped,
         Name = "perf",
     };
 
     private const int ChannelsTestRingCapacity = 64 << 10;
 
-    // Parent and child read the same environment, so both ends ask for the same ring.
-    private static readonly int? s_ringCapacityOverride = Environment.GetEnvironmentVariable("IIC_PERF_RING_CAPACITY") is { Length: > 0 } text
+    // Parent and child read the same environment, so both ends ask for the same ring (read per connection, so a bad
+    // value fails that row with this message rather than the type's initializer).
+    private static int? RingCapacityOverride => Environment.GetEnvironmentVariable("IIC_PERF_RING_CAPACITY") is { Length: > 0 } text
         ? int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var capacity)
             ? capacity
             : throw new InvalidOperationException($"IIC_PERF_RING_CAPACITY is '{text}': give the ring's size in bytes, a power of two (e.g. 1048576), or unset it.")
