@@ -32,7 +32,7 @@ internal sealed class ThroughputClient
     }
 
     /// <summary>
-    /// Two laps of the deepest ring the harness gives a message (iic: 16 messages of 1 MiB in a 16 MiB ring, 8 of
+    /// Two laps of the deepest ring the harness gives a message (iic: 7 messages of 1 MiB in an 8 MiB ring, 7 of
     /// 64 MiB in 512 MiB; raw-shm: at most 4 slots of 64 KiB and up). Small messages reach it in microseconds.
     /// </summary>
     private const long MinWarmupMessages = 32;

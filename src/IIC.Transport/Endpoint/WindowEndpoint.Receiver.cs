@@ -291,7 +291,7 @@ internal sealed unsafe partial class WindowEndpoint
         RentAssembly(total);
         var first = payload[RecordHeader.MessageLengthPrefixSize..];
         first.CopyTo(_assembly);
-        _reader.Consume(publish: false);
+        _reader.Consume(publish: PublishEachFragment); // see ContinueAssembly
         _assemblyLength = total;
         _assemblyFilled = first.Length;
         _assembling = true;
@@ -300,6 +300,10 @@ internal sealed unsafe partial class WindowEndpoint
     /// <summary>
     /// Copies available fragments into the assembly buffer; true when the message is complete. False when it is not
     /// yet, or when the sender abandoned it (then <see cref="_assembling"/> is false: the fragments are discarded).
+    /// <para>Each fragment's space goes back to the writer as soon as it is copied out (<see cref="PublishEachFragment"/>):
+    /// a message larger than the ring is written while it is read. Returning the space only when the loop runs dry made
+    /// the two sides take turns instead (the writer filled the ring while the reader waited, then the reader drained it
+    /// while the writer waited). A middle fragment fills a quarter of the ring, so the head store is nothing beside its copy.</para>
     /// </summary>
     private bool ContinueAssembly()
     {
@@ -314,17 +318,17 @@ internal sealed unsafe partial class WindowEndpoint
                 break;
             }
             payload.CopyTo(_assembly.AsSpan(_assemblyFilled));
-            _reader.Consume(publish: false);
+            _reader.Consume(publish: PublishEachFragment);
             _assemblyFilled += payload.Length;
             if (step == Continuation.Last)
             {
                 // Return the fragments' space now: TryReceive's caller may next wait, and a writer that is waiting
                 // for room (the next message is larger than the ring) would never see it otherwise.
-                _reader.PublishHead();
+                _reader.PublishHeadIfStale();
                 return true;
             }
         }
-        _reader.PublishHead();
+        _reader.PublishHeadIfStale();
         return false;
     }
 

@@ -64,9 +64,14 @@ internal sealed class IicTransport(bool singleThreaded = false) : IBenchTranspor
     }
 
     /// <summary>
-    /// A ring that carries the run's messages unfragmented, whatever their size (a record is at most a quarter of
-    /// the ring): room for 8 up to 1 MiB messages, 4 beyond (64 MiB messages: 512 MiB rings), at least the default 1 MiB. The channels test's N idle channels get
-    /// small rings (64 KiB): it measures waiting, not bandwidth.
+    /// A ring that carries the run's messages unfragmented, whatever their size: the smallest power of two whose largest
+    /// record (a quarter of the ring) holds the message, at least the default 1 MiB. That is 8 MiB for 1 MiB messages
+    /// (room for 7; raw-shm's ring holds 4, SlotRingLayout), 128 and 512 MiB for 16 and 64 MiB. Until round 7 messages
+    /// up to 1 MiB got room for 8: a 16 MiB ring for 1 MiB messages, whose writes and reads cost more than in the 8 MiB
+    /// one (more pages and lines to cycle through: perf/RESULTS.md, branch bw). <c>IIC_PERF_RING_CAPACITY</c> (bytes, a
+    /// power of two) overrides it for the one-way tests, e.g. 1048576 to measure the default ring, where messages above
+    /// 256 KiB travel in fragments. The channels test's N idle channels get small rings (64 KiB): it measures waiting,
+    /// not bandwidth.
     /// </summary>
     private ChannelOptions ChannelOptionsFor(LinkOptions options, bool grouped) => new()
     {
@@ -75,12 +80,20 @@ internal sealed class IicTransport(bool singleThreaded = false) : IBenchTranspor
         WaitStrategy = WaitStrategy.Parse(options.Mode),
         RingCapacity = options.Test == BenchTest.Channels
             ? ChannelsTestRingCapacity
-            : (int)Math.Max(WindowOptions.DefaultRingCapacity, BitOperations.RoundUpToPowerOf2((uint)((options.MessageSize <= (1 << 20) ? 8 : 4) * (options.MessageSize + RecordHeader.Size)))),
+            : RingCapacityOverride ?? (int)Math.Max(WindowOptions.DefaultRingCapacity, BitOperations.RoundUpToPowerOf2((uint)(DescriptorRing.MaxRecordFraction * (options.MessageSize + RecordHeader.Size)))),
         Grouped = grouped,
         Name = "perf",
     };
 
     private const int ChannelsTestRingCapacity = 64 << 10;
+
+    // Parent and child read the same environment, so both ends ask for the same ring (read per connection, so a bad
+    // value fails that row with this message rather than the type's initializer).
+    private static int? RingCapacityOverride => Environment.GetEnvironmentVariable("IIC_PERF_RING_CAPACITY") is { Length: > 0 } text
+        ? int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var capacity)
+            ? capacity
+            : throw new InvalidOperationException($"IIC_PERF_RING_CAPACITY is '{text}': give the ring's size in bytes, a power of two (e.g. 1048576), or unset it.")
+        : null;
 
     /// <summary>The channels test's server: N grouped channels, one thread waiting on them all.</summary>
     private IicGroupEndpoint JoinGroup(Partition partition, LinkOptions options, string service, RunGuard guard)

@@ -1,0 +1,158 @@
+using System.Buffers.Binary;
+using IIC.Tests;
+
+namespace IIC.Transport.Tests;
+
+/// <summary>
+/// Messages many times the ring, read while they are still being written: Poll's reassembly returns each fragment's
+/// space as it copies it out, so the writer keeps going mid-message (perf/RESULTS.md, branch bw). Byte-exact, in order,
+/// with small messages from a second sending thread, in-process and across processes.
+/// </summary>
+public class LargeMessageTests
+{
+    private static readonly TimeSpan s_timeout = PartitionHost.Timeout;
+
+    [Fact]
+    public async Task Poll_reads_messages_many_times_the_ring_in_pieces_while_the_writer_is_still_writing_them()
+    {
+        // A 4 KiB ring: a record carries at most 1016 bytes, so the 1 MiB message is ~1000 fragments and the ring holds
+        // 4 of them. The reader alternates a waiting Poll with one that returns 0 mid-message (it goes on from there).
+        var (a, b) = IicChannel.CreatePair(new ChannelOptions { RingCapacity = 4096, Name = "large-in-pieces" });
+        using (a)
+        using (b)
+        {
+            int[] sizes = [1 << 20, 24, 100_003, 1017, 3, (1 << 20) + 5];
+            const int Rounds = 3;
+            var writer = Task.Factory.StartNew(() =>
+            {
+                var buffer = new byte[sizes.Max()];
+                for (var i = 0; i < Rounds * sizes.Length; i++)
+                {
+                    var message = buffer.AsSpan(0, sizes[i % sizes.Length]);
+                    Fill(message, i);
+                    Assert.True(a.TrySend(message, s_timeout), $"message {i} was not taken within {s_timeout}");
+                }
+            }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+            var state = new Expectations(sizes);
+            var handler = new Checker(state);
+            var deadline = DateTime.UtcNow + s_timeout;
+            while (state.Next < Rounds * sizes.Length)
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"only {state.Next} messages arrived in {s_timeout}");
+                var handled = state.Next % 2 == 0 ? b.Poll(ref handler, 1) : b.Poll(ref handler, 2, TimeSpan.FromMilliseconds(50));
+                if (handled == 0)
+                {
+                    Thread.Yield(); // mid-message or nothing yet: the writer needs the CPU on a busy box
+                }
+                Assert.Null(state.Problem);
+            }
+            await writer.WaitAsync(s_timeout);
+            Assert.Equal(0, b.Poll(ref handler, 1));
+            var received = b.GetStatistics();
+            Assert.Equal(Rounds * sizes.Length, received.MessagesReceived);
+            Assert.Equal(Rounds * sizes.Sum(static s => (long)s), received.BytesReceived);
+        }
+    }
+
+    [Theory]
+    [InlineData("poll")]
+    [InlineData("receive-send")]
+    public async Task A_64_MiB_message_echoes_byte_exact_across_processes_while_another_thread_sends_small_ones(string childMode)
+    {
+        const int Ring = 1 << 20;
+        const int Large = 64 << 20;
+        const int Small = 40;
+        const int SmallCount = 2000;
+        using var host = PartitionHost.Start();
+        var (child, channel) = await host.StartChildAsync("transport-echo", Ring, childMode);
+        using (child)
+        {
+            using (channel)
+            {
+                var large = new byte[Large];
+                Fill(large, -1);
+                // The echo of each message is checked as it arrives: the large one whole, the small ones in their order.
+                var receiver = Task.Factory.StartNew(() =>
+                {
+                    var buffer = new byte[Large];
+                    var smallSeen = 0;
+                    var largeSeen = false;
+                    while (smallSeen < SmallCount || !largeSeen)
+                    {
+                        var length = channel.Receive(buffer);
+                        if (length == Large)
+                        {
+                            Assert.False(largeSeen, "the 64 MiB message came back twice");
+                            Assert.True(buffer.AsSpan().SequenceEqual(large), "the 64 MiB message came back different");
+                            largeSeen = true;
+                            continue;
+                        }
+                        Assert.Equal(Small, length);
+                        Assert.Null(Check(buffer.AsSpan(0, length), smallSeen));
+                        smallSeen++;
+                    }
+                }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+                var smallSender = Task.Factory.StartNew(() =>
+                {
+                    var message = new byte[Small];
+                    for (var i = 0; i < SmallCount; i++)
+                    {
+                        Fill(message, i);
+                        channel.Send(message);
+                    }
+                }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+                var largeSender = Task.Factory.StartNew(() => channel.Send(large), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+                await Task.WhenAll(smallSender, largeSender).WaitAsync(s_timeout);
+                await receiver.WaitAsync(s_timeout);
+            }
+            Assert.Equal("closed", child.ReadLine());
+            child.AssertExit(0);
+        }
+    }
+
+    /// <summary>Message <paramref name="index"/>: its index in the first 4 bytes (when it has room), then a pattern of index and offset.</summary>
+    private static void Fill(Span<byte> message, int index)
+    {
+        for (var j = 0; j < message.Length; j++)
+        {
+            message[j] = (byte)((index * 31) + (j * 7) + (j >> 8));
+        }
+        if (message.Length >= sizeof(int))
+        {
+            BinaryPrimitives.WriteInt32LittleEndian(message, index);
+        }
+    }
+
+    private static string? Check(ReadOnlySpan<byte> message, int index)
+    {
+        var expected = new byte[message.Length];
+        Fill(expected, index);
+        if (message.SequenceEqual(expected))
+        {
+            return null;
+        }
+        var seen = message.Length >= sizeof(int) ? BinaryPrimitives.ReadInt32LittleEndian(message) : -1;
+        return $"message {index} ({message.Length} bytes, stamped {seen}) differs from what was sent";
+    }
+
+    private sealed class Expectations(int[] sizes)
+    {
+        public int Next { get; set; }
+
+        public string? Problem { get; set; }
+
+        public int ExpectedLength => sizes[Next % sizes.Length];
+    }
+
+    private readonly struct Checker(Expectations state) : IMessageHandler
+    {
+        public void OnMessage(ReadOnlySpan<byte> message)
+        {
+            state.Problem ??= message.Length != state.ExpectedLength
+                ? $"message {state.Next} is {message.Length} bytes; {state.ExpectedLength} were sent"
+                : Check(message, state.Next);
+            state.Next++;
+        }
+    }
+}
