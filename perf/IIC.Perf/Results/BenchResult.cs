@@ -89,6 +89,16 @@ internal sealed record BenchResult
     /// <summary>Channels test: the share of kept round trips whose send found the server asleep (the rest are not wake-ups and not in the latencies).</summary>
     public double? WokenPct { get; init; }
 
+    /// <summary>
+    /// Channels test: this row's pooled wake-up p50 over the fewest-channels row's, both pooled over the same kept
+    /// rounds, and its 95 % interval (a paired bootstrap over rounds): the flatness verdict.
+    /// </summary>
+    public double? P50RatioToFewest { get; init; }
+
+    public double? P50RatioLow { get; init; }
+
+    public double? P50RatioHigh { get; init; }
+
     public string Status { get; init; } = Ok;
 
     /// <summary>Why a row is unavailable or failed.</summary>

@@ -97,6 +97,10 @@ internal static class TargetReport
     {
         const double limit = 1.2;
         var name = $"wake-up p50 flat from {few.Channels} to {many.Channels} idle channels (within {limit}x)";
+        if (many.P50RatioToFewest is { } pooled && many.P50RatioLow is { } pooledLow && many.P50RatioHigh is { } pooledHigh)
+        {
+            return Interval($"{name}, pooled p50 ratio over {many.Rounds - many.RoundsDropped} rounds [95 % CI]", pooled, pooledLow, pooledHigh, limit);
+        }
         if (few.RoundP50Ns is null || many.RoundP50Ns is null)
         {
             return Check.AtMost(name, Divide(many.P50Ns, few.P50Ns), limit, few, many);
@@ -107,11 +111,17 @@ internal static class TargetReport
             return Check.AtMost(name, null, limit, few, many);
         }
         var (median, low, high) = RoundStatistics.MedianWithInterval(ratios);
-        var text = string.Create(CultureInfo.InvariantCulture, $"{median:0.00}x [{low:0.00}-{high:0.00}]");
-        var verdict = high <= limit ? "met (95 % interval of the median per-round ratio within the limit)"
-            : low > limit ? $"MISSED by {((low / limit) - 1) * 100:0} % or more (whole 95 % interval above)"
+        return Interval($"{name}, median of {ratios.Count} rounds' ratios [95 % CI]", median, low, high, limit);
+    }
+
+    /// <summary>A ratio with its 95 % interval: met when all of it is within the limit, missed when all of it is above, else undecided.</summary>
+    private static Check Interval(string name, double value, double low, double high, double limit)
+    {
+        var text = string.Create(CultureInfo.InvariantCulture, $"{value:0.00}x [{low:0.00}-{high:0.00}]");
+        var verdict = high <= limit ? "met (the whole 95 % interval within the limit)"
+            : low > limit ? $"MISSED by {((low / limit) - 1) * 100:0} % or more (the whole 95 % interval above)"
             : "undecided: the 95 % interval straddles the limit";
-        return new Check($"{name}, median of {ratios.Count} rounds' ratios [95 % CI]", median, limit, true, "x", true) { TextOverride = text, VerdictOverride = verdict };
+        return new Check(name, value, limit, true, "x", true) { TextOverride = text, VerdictOverride = verdict };
     }
 
     /// <summary>The lowest-p50 row of a ping-pong (any mode) whose probe did not move.</summary>

@@ -88,7 +88,8 @@ internal static class ChannelsBench
             }
             var probeBefore = Median(probesBefore);
             var probeAfter = Median(probesAfter);
-            return [.. lanes.Select(lane => Placement.WithProbes(lane.Finish(settings), probeBefore, probeAfter))];
+            var fewest = lanes.MinBy(lane => lane.Count)!;
+            return [.. lanes.Select(lane => Placement.WithProbes(lane.Finish(settings, fewest), probeBefore, probeAfter))];
         }
         finally
         {
@@ -128,6 +129,7 @@ internal static class ChannelsBench
         private readonly LongHistogram _pooled = LatencySummary.NewTickHistogram();
         private readonly LongHistogram _block = LatencySummary.NewTickHistogram();
         private readonly List<long?> _roundP50s = [];
+        private readonly List<int[]> _keptRounds = []; // each kept round's wake-ups, binned (RoundStatistics.LogBins)
         private readonly CancellationTokenRegistration _serverGone;
         private IicChannelsClientEndpoint? _endpoint;
         private IicChannel[] _channels = [];
@@ -205,13 +207,19 @@ internal static class ChannelsBench
         /// <summary>The round's after-probe is in: keep this lane's block, or drop it with the round.</summary>
         public void EndRound(bool kept)
         {
-            if (!kept || _block.TotalCount == 0)
+            if (!kept)
             {
                 _roundP50s.Add(null);
                 return;
             }
-            _roundP50s.Add(ToNs(_block.GetValueAtPercentile(50)));
+            _roundP50s.Add(_block.TotalCount > 0 ? ToNs(_block.GetValueAtPercentile(50)) : null);
             _pooled.Add(_block);
+            var bins = new int[RoundStatistics.BinCount];
+            foreach (var value in _block.RecordedValues())
+            {
+                bins[RoundStatistics.LogBins(ToNs(value.ValueIteratedTo))] += (int)value.CountAtValueIteratedTo;
+            }
+            _keptRounds.Add(bins); // also when empty: the kept lists of all lanes pair up by position
             _woken += _block.TotalCount;
             _notWoken += _blockNotWoken;
         }
@@ -288,8 +296,10 @@ internal static class ChannelsBench
             MessageStamp.Verify(receive.AsSpan(0, length), _settings.Size, code);
         }
 
-        public BenchResult Finish(ChannelsSettings settings)
+        public BenchResult Finish(ChannelsSettings settings, Lane fewest)
         {
+            // Rounds are kept or dropped for every lane alike, so the kept lists pair up by position.
+            var (ratio, low, high) = RoundStatistics.PooledRatioWithInterval(_keptRounds, fewest._keptRounds);
             var report = _server.WaitReport(TimeSpan.FromSeconds(30)).Server ?? throw new InvalidDataException($"The channels x{Count} server reported nothing.");
             _serverGone.Dispose(); // its normal exit is no longer news
             _server.Finish();
@@ -321,6 +331,9 @@ internal static class ChannelsBench
                 RoundsDropped = _roundP50s.Count(p => p is null),
                 RoundP50Ns = [.. _roundP50s],
                 WokenPct = total > 0 ? Math.Round(100.0 * _woken / total, 2) : null,
+                P50RatioToFewest = Round3(ratio),
+                P50RatioLow = Round3(low),
+                P50RatioHigh = Round3(high),
             };
         }
 
@@ -340,6 +353,8 @@ internal static class ChannelsBench
             {
             }
         }
+
+        private static double? Round3(double value) => double.IsFinite(value) ? Math.Round(value, 3) : null;
 
         private static long ToNs(long ticks) => (long)Math.Round(ticks * 1e9 / Stopwatch.Frequency);
     }
