@@ -98,7 +98,7 @@ public sealed partial class IicChannel
     /// <exception cref="InvalidOperationException">The channel is in an <see cref="IicChannelGroup"/> (wait with the group, or remove it first).</exception>
     public ValueTask<int> ReceiveAsync(Memory<byte> destination, CancellationToken cancellationToken = default)
     {
-        _endpoint.ThrowIfInGroup(); // its group waits for it: an async wait would sleep on its own block, which the peer no longer rings
+        _endpoint.PrepareAsyncWait(); // in a group: throws (the group waits for it); out of one: the peer rings its own block
         if (_receiveGate.TryEnter(Options.SingleReader, GateRole.Receive))
         {
             try
@@ -212,7 +212,7 @@ public sealed partial class IicChannel
     /// <exception cref="InvalidOperationException">The channel is in an <see cref="IicChannelGroup"/> (wait with the group, or remove it first).</exception>
     public ValueTask WaitToReceiveAsync(CancellationToken cancellationToken = default)
     {
-        _endpoint.ThrowIfInGroup();
+        _endpoint.PrepareAsyncWait();
         if (_receiveGate.TryEnter(Options.SingleReader, GateRole.Receive))
         {
             try

@@ -439,6 +439,7 @@ internal sealed unsafe partial class WindowEndpoint
     /// peer raises the group page. Called before the group arms the ring.
     /// </summary>
     /// <exception cref="InvalidOperationException">The channel is in another channel group, or a thread is waiting on it alone (a blocking receive, a receive with a timeout, a poll with a timeout).</exception>
+    /// <exception cref="ArgumentException">The channel already ended.</exception>
     internal void JoinGroup()
     {
         if (Interlocked.CompareExchange(ref _inGroup, 1, 0) != 0)
@@ -451,19 +452,31 @@ internal sealed unsafe partial class WindowEndpoint
             Volatile.Write(ref _inGroup, 0);
             throw new InvalidOperationException("A thread is waiting on this channel alone (a blocking or timed receive or poll): let that wait end before adding the channel to an IicChannelGroup, or receive only through the group.");
         }
-        _window.RouteRaises(_side, toGroupPage: true);
+        if (!TryRouteRaises(toGroupPage: true))
+        {
+            Volatile.Write(ref _inGroup, 0);
+            throw new ArgumentException("The channel already ended (disposed).", "channel");
+        }
     }
 
     /// <summary>The channel group let this endpoint go (it disarmed the ring first): it may wait alone again.</summary>
     internal void LeaveGroup() => Volatile.Write(ref _inGroup, 0);
 
-    /// <summary>Throws the documented misuse: waiting on a channel a group waits for.</summary>
-    internal void ThrowIfInGroup()
+    /// <summary>
+    /// Before an asynchronous receive (the dispatcher sleeps on <see cref="ReceivePage"/>): throws the documented misuse
+    /// for a channel a group waits for; a grouped one out of any group routes its peer's raises to its own block.
+    /// </summary>
+    internal void PrepareAsyncWait()
     {
-        if (_grouped && Volatile.Read(ref _inGroup) != 0)
+        if (!_grouped)
+        {
+            return;
+        }
+        if (Volatile.Read(ref _inGroup) != 0)
         {
             ThrowInGroup();
         }
+        TryRouteRaises(toGroupPage: false); // false: disposed meanwhile, and the receive reports that
     }
 
     [DoesNotReturn]

@@ -167,6 +167,18 @@ internal sealed unsafe partial class WindowEndpoint : IDisposable
     /// </summary>
     internal bool TryDisarmReceive()
     {
+        return TryWithLease(static endpoint => endpoint._reader.Disarm());
+    }
+
+    /// <summary>
+    /// Routes the peer's raises for this grouped side to its group page or its own block, unless the window is already
+    /// released (the lease keeps the mapping while we write; safe against a Dispose on another thread). False if it was gone.
+    /// </summary>
+    internal bool TryRouteRaises(bool toGroupPage)
+        => TryWithLease(toGroupPage ? static endpoint => endpoint._window.RouteRaises(endpoint._side, true) : static endpoint => endpoint._window.RouteRaises(endpoint._side, false));
+
+    private bool TryWithLease(Action<WindowEndpoint> write)
+    {
         MappingLease lease;
         try
         {
@@ -178,7 +190,7 @@ internal sealed unsafe partial class WindowEndpoint : IDisposable
         }
         using (lease)
         {
-            _reader.Disarm();
+            write(this);
             return true;
         }
     }
