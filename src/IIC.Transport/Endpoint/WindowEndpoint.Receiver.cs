@@ -422,7 +422,11 @@ internal sealed unsafe partial class WindowEndpoint
             Volatile.Write(ref _waitingAlone, 0);
             ThrowInGroup();
         }
-        _window.RouteRaises(_side, toGroupPage: false);
+        if (Volatile.Read(ref _routedToGroup) != 0)
+        {
+            Volatile.Write(ref _routedToGroup, 0);
+            _window.RouteRaises(_side, toGroupPage: false); // the receive role is in flight: the mapping stays
+        }
     }
 
     /// <summary>Ends <see cref="BeginWaitAlone"/> (a no-op when none began: the flag is only ever set by this thread, under the receive role).</summary>
@@ -476,7 +480,17 @@ internal sealed unsafe partial class WindowEndpoint
         {
             ThrowInGroup();
         }
+        if (Volatile.Read(ref _routedToGroup) == 0)
+        {
+            return; // routed to its own block already: nothing to write (and no lease to take)
+        }
         TryRouteRaises(toGroupPage: false); // false: disposed meanwhile, and the receive reports that
+        if (Volatile.Read(ref _inGroup) != 0)
+        {
+            // A group took it meanwhile (misuse: Add while an async receive starts): its route is the group's, and this wait is refused.
+            TryRouteRaises(toGroupPage: true);
+            ThrowInGroup();
+        }
     }
 
     [DoesNotReturn]

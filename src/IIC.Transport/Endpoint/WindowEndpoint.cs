@@ -39,6 +39,7 @@ internal sealed unsafe partial class WindowEndpoint : IDisposable
     private readonly bool _grouped;
     private int _inGroup; // 1 while a GroupReceiver holds this (grouped) endpoint: it waits with the group, never alone
     private int _waitingAlone; // 1 while a thread waits on this grouped endpoint alone (JoinGroup's Dekker partner)
+    private int _routedToGroup = 1; // our last route of the peer's raises (a grouped side starts routed to its group page)
     private readonly int* _peerState; // in the leased mapping: valid for this endpoint's life
     private readonly int* _ownState; // likewise; the hypervisor marks it Dead when it takes this partition for dead
     private int _disposed;
@@ -175,7 +176,10 @@ internal sealed unsafe partial class WindowEndpoint : IDisposable
     /// released (the lease keeps the mapping while we write; safe against a Dispose on another thread). False if it was gone.
     /// </summary>
     internal bool TryRouteRaises(bool toGroupPage)
-        => TryWithLease(toGroupPage ? static endpoint => endpoint._window.RouteRaises(endpoint._side, true) : static endpoint => endpoint._window.RouteRaises(endpoint._side, false));
+    {
+        Volatile.Write(ref _routedToGroup, toGroupPage ? 1 : 0);
+        return TryWithLease(toGroupPage ? static endpoint => endpoint._window.RouteRaises(endpoint._side, true) : static endpoint => endpoint._window.RouteRaises(endpoint._side, false));
+    }
 
     private bool TryWithLease(Action<WindowEndpoint> write)
     {
