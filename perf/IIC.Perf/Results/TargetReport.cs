@@ -99,7 +99,8 @@ internal static class TargetReport
         var name = $"wake-up p50 flat from {few.Channels} to {many.Channels} idle channels (within {limit}x)";
         if (many.P50RatioToFewest is { } pooled && many.P50RatioLow is { } pooledLow && many.P50RatioHigh is { } pooledHigh)
         {
-            return Interval($"{name}, pooled p50 ratio over {many.Rounds - many.RoundsDropped} rounds [95 % CI]", pooled, pooledLow, pooledHigh, limit);
+            var kept = (many.Rounds ?? 0) - (many.RoundsDropped ?? 0);
+            return Interval($"{name}, pooled p50 ratio over {kept} rounds [95 % CI]", pooled, pooledLow, pooledHigh, limit, kept);
         }
         if (few.RoundP50Ns is null || many.RoundP50Ns is null)
         {
@@ -111,14 +112,18 @@ internal static class TargetReport
             return Check.AtMost(name, null, limit, few, many);
         }
         var (median, low, high) = RoundStatistics.MedianWithInterval(ratios);
-        return Interval($"{name}, median of {ratios.Count} rounds' ratios [95 % CI]", median, low, high, limit);
+        return Interval($"{name}, median of {ratios.Count} rounds' ratios [95 % CI]", median, low, high, limit, ratios.Count);
     }
 
+    /// <summary>The fewest kept rounds a bootstrap interval is trusted from (with fewer, resampling a handful of clusters understates the spread).</summary>
+    private const int MinRoundsForVerdict = 6;
+
     /// <summary>A ratio with its 95 % interval: met when all of it is within the limit, missed when all of it is above, else undecided.</summary>
-    private static Check Interval(string name, double value, double low, double high, double limit)
+    private static Check Interval(string name, double value, double low, double high, double limit, int rounds)
     {
         var text = string.Create(CultureInfo.InvariantCulture, $"{value:0.00}x [{low:0.00}-{high:0.00}]");
-        var verdict = high <= limit ? "met (the whole 95 % interval within the limit)"
+        var verdict = rounds < MinRoundsForVerdict ? $"undecided: {rounds} kept rounds, at least {MinRoundsForVerdict} needed"
+            : high <= limit ? "met (the whole 95 % interval within the limit)"
             : low > limit ? $"MISSED by {((low / limit) - 1) * 100:0} % or more (the whole 95 % interval above)"
             : "undecided: the 95 % interval straddles the limit";
         return new Check(name, value, limit, true, "x", true) { TextOverride = text, VerdictOverride = verdict };
