@@ -37,11 +37,20 @@ internal static class ChannelsBench
         ArgumentNullException.ThrowIfNull(transport);
         var limit = TimeSpan.FromSeconds(60 + (settings.Counts.Count * ((settings.WarmupS * 2) + (settings.Rounds * settings.BlockS * 2))) + settings.IdleS);
         var lanes = new List<Lane>();
+        // Every N's server on one CPU and this (client) thread on the other, whether or not --pin was given: unpinned, each
+        // server process kept a placement history of its own, and one lane (N = 10 in one run) read 2x the others for a
+        // whole run while N = 100 and 1000 matched N = 1. Pinned, a wake-up crosses CPUs the same way for every N.
+        var place = pin || CpuPinning.IsPossible;
+        var savedAffinity = place && OperatingSystem.IsLinux() ? IIC.Native.CpuAffinity.GetForCurrentThread() : null;
         try
         {
+            if (savedAffinity is not null)
+            {
+                IIC.Native.CpuAffinity.SetForCurrentThread([CpuPinning.ClientCpu]);
+            }
             foreach (var count in settings.Counts)
             {
-                lanes.Add(Lane.Start(transport, settings, count, limit, pin));
+                lanes.Add(Lane.Start(transport, settings, count, limit, savedAffinity is not null));
             }
             foreach (var lane in lanes)
             {
@@ -96,6 +105,10 @@ internal static class ChannelsBench
             foreach (var lane in lanes)
             {
                 lane.Dispose();
+            }
+            if (savedAffinity is not null)
+            {
+                IIC.Native.CpuAffinity.SetForCurrentThread(savedAffinity);
             }
         }
     }
