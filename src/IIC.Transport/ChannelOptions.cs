@@ -16,8 +16,10 @@ public sealed record ChannelOptions
 
     /// <summary>
     /// Receive through the partition's interrupt group, so one thread waits on many channels with an
-    /// <see cref="IicChannelGroup"/> (fan-in). A grouped channel is received only after the group reported it
-    /// ready (non-waiting TryReceive or Poll); its blocking and async receives throw.
+    /// <see cref="IicChannelGroup"/> (fan-in). While it is in a group it is received only after the group reported it
+    /// ready (non-waiting TryReceive or Poll); its blocking, timed and async receives throw
+    /// <see cref="InvalidOperationException"/>. Out of any group (before it is added, or after
+    /// <see cref="IicChannelGroup.Remove"/>) it waits alone like any channel: its peer then raises its own block.
     /// </summary>
     public bool Grouped { get; init; }
 

@@ -13,7 +13,7 @@ public sealed partial class IicChannel
     /// <exception cref="MessageTooLargeException">The buffer is too small; the message stays unread (the exception says the size needed).</exception>
     /// <exception cref="IicChannelClosedException">The peer closed and every message was received.</exception>
     /// <exception cref="PeerDeadException">The peer died and every message it published was received.</exception>
-    /// <exception cref="InvalidOperationException">Another thread is receiving on a <see cref="ChannelOptions.SingleReader"/> channel.</exception>
+    /// <exception cref="InvalidOperationException">Another thread is receiving on a <see cref="ChannelOptions.SingleReader"/> channel, or the channel is in an <see cref="IicChannelGroup"/> (wait with the group, or remove it first).</exception>
     public int Receive(Span<byte> destination)
     {
         ReceiveWithin(destination, out var length, Native.Deadline.Infinite, default);
@@ -94,8 +94,10 @@ public sealed partial class IicChannel
     /// <exception cref="IicChannelClosedException">The peer closed and every message was received.</exception>
     /// <exception cref="PeerDeadException">The peer died and every message it published was received.</exception>
     /// <exception cref="OperationCanceledException">Cancelled before a message arrived.</exception>
+    /// <exception cref="InvalidOperationException">The channel is in an <see cref="IicChannelGroup"/> (wait with the group, or remove it first).</exception>
     public ValueTask<int> ReceiveAsync(Memory<byte> destination, CancellationToken cancellationToken = default)
     {
+        _endpoint.PrepareAsyncWait(); // in a group: throws (the group waits for it); out of one: the peer rings its own block
         if (_receiveGate.TryEnter(Options.SingleReader, GateRole.Receive))
         {
             try
@@ -206,8 +208,10 @@ public sealed partial class IicChannel
 
     /// <summary>Waits asynchronously until a message (or the end of the channel) is ready to receive.</summary>
     /// <exception cref="OperationCanceledException">Cancelled first.</exception>
+    /// <exception cref="InvalidOperationException">The channel is in an <see cref="IicChannelGroup"/> (wait with the group, or remove it first).</exception>
     public ValueTask WaitToReceiveAsync(CancellationToken cancellationToken = default)
     {
+        _endpoint.PrepareAsyncWait();
         if (_receiveGate.TryEnter(Options.SingleReader, GateRole.Receive))
         {
             try
@@ -308,7 +312,7 @@ public sealed partial class IicChannel
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="limit"/> is below 1, or a negative timeout (other than infinite); nothing was received.</exception>
     /// <exception cref="IicChannelClosedException">The peer closed and every message was received.</exception>
     /// <exception cref="PeerDeadException">The peer died and every message it published was received.</exception>
-    /// <exception cref="InvalidOperationException">Another thread is receiving on a <see cref="ChannelOptions.SingleReader"/> channel, the handler receives from this channel, or the channel is <see cref="ChannelOptions.Grouped"/> and <paramref name="timeout"/> is not zero (wait with the group).</exception>
+    /// <exception cref="InvalidOperationException">Another thread is receiving on a <see cref="ChannelOptions.SingleReader"/> channel, the handler receives from this channel, or the channel is in an <see cref="IicChannelGroup"/> and <paramref name="timeout"/> is not zero (wait with the group, or remove it first).</exception>
     /// <exception cref="ObjectDisposedException">The channel was disposed (also while this call waited).</exception>
     public int Poll<THandler>(ref THandler handler, int limit, TimeSpan timeout)
         where THandler : struct, IMessageHandler, allows ref struct

@@ -178,7 +178,9 @@ public class DuplexPipeTests
     [Fact]
     public void An_idle_pipe_parks_its_receive_thread_and_closing_the_channel_stops_it()
     {
-        var (first, second) = IicChannel.CreatePair(SmallRing(WaitStrategy.Adaptive));
+        // A 100 ms park timeout, so that parks that time out show the idle thread asleep (the default parks until rung,
+        // with no timeout to count; Dispose wakes it either way).
+        var (first, second) = IicChannel.CreatePair(SmallRing(WaitStrategy.CreateAdaptive(parkTimeout: TimeSpan.FromMilliseconds(100))));
         using (first)
         {
             var b = (IicDuplexPipe)second.AsDuplexPipe();

@@ -96,6 +96,15 @@ internal static class BenchCommand
                 continue;
             }
             var measureClock = Stopwatch.StartNew();
+            if (item.LocalRows is { } many)
+            {
+                foreach (var manyRow in RunLocalRows(item.Label, () => many(probe, pin)))
+                {
+                    Progress.Report(index, items.Count, item.Label, manyRow, measureClock.Elapsed);
+                    results.Add(manyRow);
+                }
+                continue;
+            }
             var before = probe?.Measure();
             var result = item.Plan is { } plan ? runner.Run(plan) : RunLocal(item);
             result = Placement.WithProbes(result, before, probe?.Measure());
@@ -136,6 +145,20 @@ internal static class BenchCommand
         {
             var parts = item.Label.Split(' ');
             return new BenchResult { Test = parts[0], Transport = parts.Length > 1 ? parts[1] : "-", Mode = "-", Size = 0, Status = BenchResult.Failed, Reason = $"{e.GetType().Name}: {e.Message}" };
+        }
+    }
+
+    /// <summary>A local measurement with several rows (their probes its own, see <see cref="PlannedItem.LocalMany"/>); a failure becomes one row that says why.</summary>
+    private static IReadOnlyList<BenchResult> RunLocalRows(string label, Func<IReadOnlyList<BenchResult>> run)
+    {
+        try
+        {
+            return run();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            var parts = label.Split(' ');
+            return [new BenchResult { Test = parts[0], Transport = parts.Length > 1 ? parts[1] : "-", Mode = "-", Size = 0, Status = BenchResult.Failed, Reason = $"{e.GetType().Name}: {e.Message}" }];
         }
     }
 

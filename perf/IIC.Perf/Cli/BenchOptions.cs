@@ -44,6 +44,15 @@ internal sealed record BenchOptions
     /// <summary>The channels test's numbers of open channels.</summary>
     public IReadOnlyList<int> ChannelCounts { get; init; } = [1, 10, 100, 1000];
 
+    /// <summary>The channels test's rounds: each measures every N for <see cref="ChannelBlockS"/>, between two placement probes.</summary>
+    public int ChannelRounds { get; init; } = 12;
+
+    /// <summary>
+    /// Seconds each N measures per round of the channels test (~1,000 wake-ups on this VM): short, so that a round
+    /// (every N in turn) usually fits between two placement flaps of the host.
+    /// </summary>
+    public double ChannelBlockS { get; init; } = 0.15;
+
     /// <summary>The channels test spreads its round trips over all N channels instead of using one (--channels-spread).</summary>
     public bool ChannelsSpread { get; init; }
 

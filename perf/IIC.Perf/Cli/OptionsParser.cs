@@ -15,8 +15,8 @@ internal static class OptionsParser
           throughput          one-way messages/s and bytes/s, plus single-threaded memcpy bandwidth (1 MiB)
           idlegap             round trips after a random 10 µs..1 ms pause: the cost of waking an idle receiver; then
                               1 s of silence: the CPU a waiting receiver burns
-          channels            idle gap on one of 1, 10, 100, 1000 open channels that one server thread waits on as a
-                              group, the others idle: wake-up latency and idle CPU against the number of open idle channels
+          channels            wake-ups of one of 1, 10, 100, 1000 open channels that one parked server thread waits on as
+                              a group, the others idle, in interleaved rounds: wake-up latency and idle CPU against N
           fanin               1, 2, 4, 8, 16 sending processes into one receiving thread (a channel group): msgs/s
           connect             connect + first round trip + close, IICFast against TCP
           sizes               one-way bandwidth delivered (every byte read), 8 B to 64 MiB, iic and raw-shm beside memcpy
@@ -34,6 +34,8 @@ internal static class OptionsParser
           --isolation I       none (this machine's namespaces), namespaces (iic-ns and tcp-veth-ns: every process in its
                               own user, pid, network, mount and IPC namespaces, ping-pong and throughput) or all (default)
           --channels 1,10,... the channels test's numbers of open channels (default 1,10,100,1000)
+          --channels-rounds N the channels test's rounds (default 12, 0.15 s per N each): each measures every N in turn between two
+                              placement probes; a round whose probe moved is dropped for every N
           --channels-spread   the channels test sends each round trip on a pseudo-random one of its channels (rows
                               say api "spread"): what traffic spread over N channels costs, cold caches included
           --senders 1,2,...   the fan-in test's numbers of sending processes (default 1,2,4,8,16)
@@ -95,6 +97,7 @@ internal static class OptionsParser
                 "--isolation" => options with { Isolation = Isolation.IsolationKind.Parse(Value()) },
                 "--quick" => Quick(options),
                 "--channels-spread" => options with { ChannelsSpread = true },
+                "--channels-rounds" => options with { ChannelRounds = (int)Math.Min(ParsePositive(name, Value()), 1000) },
                 "--channels" => options with { ChannelCounts = [.. List(Value()).Select(v => (int)ParsePositive(name, v))] },
                 "--senders" => options with { FanInSenders = [.. List(Value()).Select(v => (int)ParsePositive(name, v))] },
                 "--json" => options with { JsonPath = Value() },
@@ -117,6 +120,8 @@ internal static class OptionsParser
         ScaleIdleS = 0.2,
         ScaleSizes = [8, 4 << 10, 1 << 20, 16 << 20],
         ChannelCounts = [1, 100],
+        ChannelRounds = 3,
+        ChannelBlockS = 0.1,
         FanInSenders = [1, 4],
         Modes = [WaitModes.Spin, WaitModes.Adaptive],
     };

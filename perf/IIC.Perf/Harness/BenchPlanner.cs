@@ -116,8 +116,8 @@ internal static class BenchPlanner
     }
 
     /// <summary>
-    /// Wake-up latency and idle CPU against open idle channels: an idle-gap test on one of N grouped channels while the
-    /// other N-1 stay open and idle (with --channels-spread, each round trip on a pseudo-random one of the N instead).
+    /// Wake-up latency and idle CPU against open idle channels: one item that measures every N in interleaved rounds
+    /// between placement probes (Scale/ChannelsBench.cs) and returns a row per N.
     /// </summary>
     private static void ExpandChannels(BenchOptions options, IReadOnlyList<IBenchTransport> transports, Dictionary<IBenchTransport, string?> availability, List<PlannedItem> items)
     {
@@ -127,23 +127,24 @@ internal static class BenchPlanner
             return;
         }
         var size = options.Sizes.Min();
-        foreach (var channels in options.ChannelCounts)
+        if (availability[transport] is { } reason)
         {
-            if (availability[transport] is { } reason)
-            {
-                items.Add(PlannedItem.Final(ResultRows.Unavailable(BenchTest.Channels, transport, size, reason)));
-                continue;
-            }
-            var mode = options.Modes.Contains(WaitModes.Adaptive) ? WaitModes.Adaptive : options.Modes[0];
-            var driver = new DriverSettings(options.WarmupS, options.ScaleDurationS, 0, BenchOptions.GapMinUs, BenchOptions.GapMaxUs, options.ScaleIdleS);
-            items.Add(PlannedItem.Measure(new MeasurementPlan(transport, new LinkOptions(BenchTest.Channels, mode, size, ReceiveApi.Receive, channels, options.ChannelsSpread), driver)));
+            items.Add(PlannedItem.Final(ResultRows.Unavailable(BenchTest.Channels, transport, size, reason)));
+            return;
         }
+        var settings = new ChannelsSettings(options.ChannelCounts, options.ChannelRounds, options.ChannelBlockS, options.WarmupS, options.ScaleIdleS, size, options.ChannelsSpread);
+        items.Add(PlannedItem.LocalMany(
+            $"channels iic x{string.Join(',', options.ChannelCounts)}, {options.ChannelRounds} rounds",
+            (probe, pin) => ChannelsBench.Run(settings, transport, probe, pin)));
     }
 }
 
 /// <summary>One item of the run: exactly one of a two-process measurement, a measurement the parent makes itself, or a final row.</summary>
-internal sealed record PlannedItem(string Label, MeasurementPlan? Plan, Func<BenchResult>? LocalRun, BenchResult? Row)
+internal sealed record PlannedItem(string Label, MeasurementPlan? Plan, Func<BenchResult>? LocalRun, BenchResult? Row, Func<PlacementProbe?, bool, IReadOnlyList<BenchResult>>? LocalRows = null)
 {
+    /// <summary>A measurement the parent makes itself that yields several rows and takes its own placement probes (given the run's probe and --pin).</summary>
+    public static PlannedItem LocalMany(string label, Func<PlacementProbe?, bool, IReadOnlyList<BenchResult>> run) => new(label, null, null, null, run);
+
     public static PlannedItem Measure(MeasurementPlan plan) => new(plan.ToString(), plan, null, null);
 
     public static PlannedItem Local(string label, Func<BenchResult> run) => new(label, null, run, null);

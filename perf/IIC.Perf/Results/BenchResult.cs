@@ -77,6 +77,28 @@ internal sealed record BenchResult
     /// <summary>True when the probe moved during the row (the host changed the CPUs' placement): compare it with nothing.</summary>
     public bool? ProbeMoved { get; init; }
 
+    /// <summary>Channels test: rounds run (every N measured in each, interleaved, between two placement probes).</summary>
+    public int? Rounds { get; init; }
+
+    /// <summary>Channels test: rounds dropped because their placement probe moved (dropped for every N alike).</summary>
+    public int? RoundsDropped { get; init; }
+
+    /// <summary>Channels test: each round's wake-up p50 (ns), null for a dropped round; rows of one run pair by index.</summary>
+    public IReadOnlyList<long?>? RoundP50Ns { get; init; }
+
+    /// <summary>Channels test: the share of kept round trips whose send found the server asleep (the rest are not wake-ups and not in the latencies).</summary>
+    public double? WokenPct { get; init; }
+
+    /// <summary>
+    /// Channels test: this row's pooled wake-up p50 over the fewest-channels row's, both pooled over the same kept
+    /// rounds, and its 95 % interval (a paired bootstrap over rounds): the flatness verdict.
+    /// </summary>
+    public double? P50RatioToFewest { get; init; }
+
+    public double? P50RatioLow { get; init; }
+
+    public double? P50RatioHigh { get; init; }
+
     public string Status { get; init; } = Ok;
 
     /// <summary>Why a row is unavailable or failed.</summary>

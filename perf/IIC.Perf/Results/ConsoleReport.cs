@@ -25,7 +25,7 @@ internal static class ConsoleReport
             reference);
         ThroughputSection(writer, results, BenchTest.Throughput, "One-way throughput between two processes (rate measured up to the receiver's acknowledgement of the last message; the receiver reads every byte)");
         LatencySection(writer, results, BenchTest.Channels,
-            "Wake-up latency (round trip after a 10 µs..1 ms pause, µs) against open channels that one server thread waits on as a group, round trips on one of them, the others idle (api column: channels; spread: each round trip on a pseudo-random channel); idle cpu: the server's CPU while the client is silent",
+            "Wake-up latency (round trips whose send woke the parked server after a 40-120 µs pause, pooled over the kept rounds, µs) against open channels that one server thread waits on as a group, round trips on one of them, the others idle (api column: channels; spread: each round trip on a pseudo-random channel); idle cpu: the server's CPU while the client is silent; per-round p50s and the verdict: the JSON and the targets below",
             reference);
         ThroughputSection(writer, results, BenchTest.FanIn, "Fan-in: 32 B messages from N sending processes into one receiving thread (api column: senders; cpu server: the receiving process)");
         LatencySection(writer, results, BenchTest.Connect, "Connect + first 32 B round trip + close (µs per cycle)", reference);

@@ -61,7 +61,7 @@ internal static class ScalingCharts
         cpu.Axes.YAxis = plot.Axes.Right;
         plot.Axes.Right.Label.Text = "idle CPU (%)";
         plot.Axes.Bottom.TickGenerator = PowersOfTen(rows.Select(r => r.Channels!.Value));
-        plot.Title((spread ? "Wake-up after a 10 µs..1 ms pause on a random one of N open channels, one thread waiting on all" : "Wake-up after a 10 µs..1 ms pause on one of N open channels, one thread waiting on all") + suffix);
+        plot.Title((spread ? "Wake-up of a parked thread waiting on N open channels, a random one used" : "Wake-up of a parked thread waiting on N open channels, one used, the rest idle") + suffix);
         plot.XLabel("open channels (log scale)");
         plot.YLabel("round trip (µs)");
         plot.Axes.SetLimitsY(0, Math.Max(1, rows.Max(r => (r.P99Ns ?? 0) / 1000.0) * 1.2), plot.Axes.Left);

@@ -65,7 +65,7 @@ internal static class TargetReport
         if (channels.Count >= 2)
         {
             var (few, many) = (channels[0], channels[^1]);
-            checks.Add(Check.AtMost($"wake-up p50 flat from {few.Channels} to {many.Channels} idle channels (within 1.2x)", Divide(many.P50Ns, few.P50Ns), 1.2, few, many));
+            checks.Add(FlatnessCheck(few, many));
             checks.Add(Check.AtMost($"idle CPU flat from {few.Channels} to {many.Channels} idle channels (at most 1 % of a CPU)", many.IdleCpuPct, 1, many, many, "%"));
         }
         var connect = results.FirstOrDefault(r => r.IsOk && r.Test == "connect" && r.Transport == Iic);
@@ -85,6 +85,48 @@ internal static class TargetReport
             table.Add(check.Name, check.ValueText, check.Verdict);
         }
         table.Write(writer);
+    }
+
+    /// <summary>
+    /// Wake-up p50 at the most channels over the fewest. Rows measured in interleaved rounds (the channels test) are
+    /// judged by the median of the per-round ratios with a 95 % bootstrap interval: met when the whole interval is
+    /// within 1.2x, missed when all of it is above, otherwise undecided (the rounds cannot tell). Rows without rounds
+    /// (an older JSON) fall back to the ratio of the pooled p50s.
+    /// </summary>
+    private static Check FlatnessCheck(BenchResult few, BenchResult many)
+    {
+        const double limit = 1.2;
+        var name = $"wake-up p50 flat from {few.Channels} to {many.Channels} idle channels (within {limit}x)";
+        if (many.P50RatioToFewest is { } pooled && many.P50RatioLow is { } pooledLow && many.P50RatioHigh is { } pooledHigh)
+        {
+            var kept = (many.Rounds ?? 0) - (many.RoundsDropped ?? 0);
+            return Interval($"{name}, pooled p50 ratio over {kept} rounds [95 % CI]", pooled, pooledLow, pooledHigh, limit, kept);
+        }
+        if (few.RoundP50Ns is null || many.RoundP50Ns is null)
+        {
+            return Check.AtMost(name, Divide(many.P50Ns, few.P50Ns), limit, few, many);
+        }
+        var ratios = RoundStatistics.PairedRatios(many.RoundP50Ns, few.RoundP50Ns);
+        if (ratios.Count == 0)
+        {
+            return Check.AtMost(name, null, limit, few, many);
+        }
+        var (median, low, high) = RoundStatistics.MedianWithInterval(ratios);
+        return Interval($"{name}, median of {ratios.Count} rounds' ratios [95 % CI]", median, low, high, limit, ratios.Count);
+    }
+
+    /// <summary>The fewest kept rounds a bootstrap interval is trusted from (with fewer, resampling a handful of clusters understates the spread).</summary>
+    private const int MinRoundsForVerdict = 6;
+
+    /// <summary>A ratio with its 95 % interval: met when all of it is within the limit, missed when all of it is above, else undecided.</summary>
+    private static Check Interval(string name, double value, double low, double high, double limit, int rounds)
+    {
+        var text = string.Create(CultureInfo.InvariantCulture, $"{value:0.00}x [{low:0.00}-{high:0.00}]");
+        var verdict = rounds < MinRoundsForVerdict ? $"undecided: {rounds} kept rounds, at least {MinRoundsForVerdict} needed"
+            : high <= limit ? "met (the whole 95 % interval within the limit)"
+            : low > limit ? $"MISSED by {((low / limit) - 1) * 100:0} % or more (the whole 95 % interval above)"
+            : "undecided: the 95 % interval straddles the limit";
+        return new Check(name, value, limit, true, "x", true) { TextOverride = text, VerdictOverride = verdict };
     }
 
     /// <summary>The lowest-p50 row of a ping-pong (any mode) whose probe did not move.</summary>
@@ -110,12 +152,22 @@ internal static class TargetReport
         public static Check AtLeast(string name, double? value, double limit, BenchResult? first, BenchResult? second, string unit = "x")
             => new(name, value, limit, false, unit, Placement.Same(first, second));
 
-        public string ValueText => Value is { } v ? v.ToString(v < 10 ? "0.00" : "0.0", CultureInfo.InvariantCulture) + (Unit == "%" ? " %" : "x") : "-";
+        /// <summary>A value with its spread (the channels verdict), shown instead of the bare value.</summary>
+        public string? TextOverride { get; init; }
+
+        /// <summary>A verdict the check computed itself (from an interval rather than a point).</summary>
+        public string? VerdictOverride { get; init; }
+
+        public string ValueText => TextOverride ?? (Value is { } v ? v.ToString(v < 10 ? "0.00" : "0.0", CultureInfo.InvariantCulture) + (Unit == "%" ? " %" : "x") : "-");
 
         public string Verdict
         {
             get
             {
+                if (VerdictOverride is { } verdict)
+                {
+                    return verdict;
+                }
                 if (!SamePlacement)
                 {
                     return "not comparable: the rows' placement probes differ";

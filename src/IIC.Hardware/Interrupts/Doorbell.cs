@@ -15,6 +15,9 @@ public sealed unsafe class Doorbell
     private readonly int* _armed;
     private readonly InterruptPage _receiverPage;
     private readonly int _vector;
+    private readonly InterruptPage? _ownPage; // a grouped receiver's own block, raised while the routing bit is clear
+    private readonly uint* _routing;
+    private readonly uint _routingBit;
 
     /// <summary>Creates the doorbell of <paramref name="writer"/>'s ring, raising <paramref name="vector"/> on <paramref name="receiverPage"/>.</summary>
     /// <exception cref="ArgumentOutOfRangeException">The vector is outside the page.</exception>
@@ -27,6 +30,22 @@ public sealed unsafe class Doorbell
         _armed = writer.Armed;
         _receiverPage = receiverPage;
         _vector = vector;
+    }
+
+    /// <summary>
+    /// The doorbell of a ring whose receiver is grouped: it raises <paramref name="vector"/> on the group page while
+    /// <paramref name="routingBit"/> is set in <paramref name="routing"/> (the window's group mask: the receiver is in a
+    /// channel group), else vector 0 of <paramref name="ownPage"/>, the receiver's own block (it waits alone). The word is
+    /// read only when the ring is armed, after the armed flag: the receiver stores the route before it arms (a full
+    /// fence), so a doorbell that sees the arm sees the route.
+    /// </summary>
+    internal Doorbell(RingWriter writer, InterruptPage groupPage, int vector, InterruptPage ownPage, uint* routing, int routingBit)
+        : this(writer, groupPage, vector)
+    {
+        ArgumentNullException.ThrowIfNull(ownPage);
+        _ownPage = ownPage;
+        _routing = routing;
+        _routingBit = 1u << routingBit;
     }
 
     /// <summary>Doorbells that woke a sleeping receiver (futex_wake calls).</summary>
@@ -55,7 +74,12 @@ public sealed unsafe class Doorbell
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void RingArmed()
     {
-        if (_receiverPage.Raise(_vector))
+        // A grouped receiver out of its group sleeps on its own block (the route is read once; a peer that flips it only
+        // misroutes its own channel's wake-ups).
+        var raised = _ownPage is not null && (Volatile.Read(ref *_routing) & _routingBit) == 0
+            ? _ownPage.Raise(0)
+            : _receiverPage.Raise(_vector);
+        if (raised)
         {
             SignalsRaised++;
         }

@@ -32,17 +32,20 @@ public sealed class WaitStrategy
     }
 
     /// <summary>Spin until data arrives.</summary>
-    public static WaitStrategy BusySpin { get; } = new(WaitKind.BusySpin, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan, DefaultParkTimeout);
+    public static WaitStrategy BusySpin { get; } = new(WaitKind.BusySpin, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
 
-    /// <summary>Sleep at once.</summary>
-    public static WaitStrategy Park { get; } = new(WaitKind.Park, TimeSpan.Zero, TimeSpan.Zero, DefaultParkTimeout);
+    /// <summary>Sleep at once, until rung.</summary>
+    public static WaitStrategy Park { get; } = new(WaitKind.Park, TimeSpan.Zero, TimeSpan.Zero, Timeout.InfiniteTimeSpan);
 
-    /// <summary>The default: adaptive with a 1 ms spin ceiling and 100 ms park timeout.</summary>
+    /// <summary>The default: adaptive with a 1 ms spin ceiling; a park sleeps until rung (no park timeout).</summary>
     public static WaitStrategy Adaptive { get; } = CreateAdaptive();
 
     /// <summary>
-    /// The longest single sleep before the receiver re-checks its ring and its peer's state. Wakes are hints,
-    /// so this bounds the damage of a lost or hostile wake-up; it is not a polling interval.
+    /// 100 ms: the longest sleep of the shared async dispatcher (it drops cancelled receives when it wakes), and the
+    /// park timeout every strategy had before issue 17 round 7. A strategy's own park now sleeps until rung unless it
+    /// is given a <see cref="ParkTimeout"/>: everything a parked receiver must notice rings its page (a message, the
+    /// peer's close, the peer's death marked by the pidfd death watcher or the hypervisor, a Dispose on another thread),
+    /// so a timeout only woke idle receivers ten times a second.
     /// </summary>
     public static TimeSpan DefaultParkTimeout => TimeSpan.FromMilliseconds(100);
 
@@ -58,11 +61,16 @@ public sealed class WaitStrategy
     /// <summary>The most an adaptive receiver spins before parking, however busy the traffic.</summary>
     public TimeSpan MaxSpinBudget { get; }
 
-    /// <summary>The longest single sleep.</summary>
+    /// <summary>
+    /// The longest single sleep before the receiver re-checks its ring and its peer's state, or
+    /// <see cref="Timeout.InfiniteTimeSpan"/> (the default) to sleep until rung. A bound is a safety net against a lost
+    /// wake-up (none is known: the handshake is a Dekker pair, and <c>ParkTimeouts</c> would show one), not a
+    /// polling interval: an idle receiver with a bound wakes once per bound.
+    /// </summary>
     public TimeSpan ParkTimeout { get; }
 
-    /// <summary>Spin for <paramref name="spinBudget"/>, then park.</summary>
-    /// <exception cref="ArgumentOutOfRangeException">A negative budget or a non-positive timeout.</exception>
+    /// <summary>Spin for <paramref name="spinBudget"/>, then park (until rung, or at most <paramref name="parkTimeout"/> per sleep).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A negative budget, or a timeout that is neither positive and at most 10 s nor infinite.</exception>
     public static WaitStrategy SpinThenPark(TimeSpan spinBudget, TimeSpan? parkTimeout = null)
     {
         CheckNonNegative(spinBudget, nameof(spinBudget));
@@ -71,8 +79,8 @@ public sealed class WaitStrategy
 
     /// <summary>Adaptive waiting (see <see cref="WaitKind.Adaptive"/>).</summary>
     /// <param name="maxSpinBudget">The most it spins before parking (default 1 ms): bounds the CPU an idle receiver burns.</param>
-    /// <param name="parkTimeout">The longest single sleep (default <see cref="DefaultParkTimeout"/>).</param>
-    /// <exception cref="ArgumentOutOfRangeException">A negative budget or a non-positive timeout.</exception>
+    /// <param name="parkTimeout">The longest single sleep (default: none, sleep until rung; at most 10 s).</param>
+    /// <exception cref="ArgumentOutOfRangeException">A negative budget, or a timeout that is neither positive and at most 10 s nor infinite.</exception>
     public static WaitStrategy CreateAdaptive(TimeSpan? maxSpinBudget = null, TimeSpan? parkTimeout = null)
     {
         var max = maxSpinBudget ?? TimeSpan.FromMilliseconds(1);
@@ -121,10 +129,10 @@ public sealed class WaitStrategy
 
     private static TimeSpan CheckTimeout(TimeSpan? timeout)
     {
-        var value = timeout ?? DefaultParkTimeout;
-        if (value <= TimeSpan.Zero || value > TimeSpan.FromSeconds(10))
+        var value = timeout ?? Timeout.InfiniteTimeSpan;
+        if (value != Timeout.InfiniteTimeSpan && (value <= TimeSpan.Zero || value > TimeSpan.FromSeconds(10)))
         {
-            throw new ArgumentOutOfRangeException(nameof(timeout), value, "A park timeout must be positive and at most 10 s (every park re-checks the peer's state when it ends).");
+            throw new ArgumentOutOfRangeException(nameof(timeout), value, "A park timeout must be positive and at most 10 s, or Timeout.InfiniteTimeSpan to sleep until rung (the default).");
         }
         return value;
     }

@@ -272,7 +272,8 @@ public sealed class Waiter
                     continue;
                 }
                 var remaining = Deadline.AtTimestamp(deadline).Remaining; // infinite for long.MaxValue
-                var cutShort = remaining != Timeout.InfiniteTimeSpan && remaining < _parkTimeout;
+                // The park timeout is infinite by default (sleep until rung): then only the caller's deadline bounds it.
+                var cutShort = remaining != Timeout.InfiniteTimeSpan && (_parkTimeout == Timeout.InfiniteTimeSpan || remaining < _parkTimeout);
                 var timeout = cutShort ? remaining : _parkTimeout;
                 Parks++;
                 var result = _site.Sleep(sequence, timeout);

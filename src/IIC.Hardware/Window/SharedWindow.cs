@@ -33,19 +33,21 @@ public sealed unsafe class SharedWindow : IDisposable
     private readonly MappingLease _lease;
     private readonly DescriptorRing[] _rings;
     private readonly InterruptPage?[] _pages;
+    private readonly InterruptPage[] _ownPages; // each side's own block, a grouped side's too (where it sleeps while out of its group)
     private readonly int[] _vectors;
     private readonly MappingLease?[] _groupLeases = new MappingLease?[2];
     private readonly InterruptGroup?[] _ownedGroups = new InterruptGroup?[2];
     private readonly bool[] _groupSides = new bool[2];
     private int _disposed;
 
-    private SharedWindow(FileDescriptor file, MappedMemory memory, DescriptorRing[] rings, InterruptPage?[] pages, int[] vectors)
+    private SharedWindow(FileDescriptor file, MappedMemory memory, DescriptorRing[] rings, InterruptPage?[] pages, InterruptPage[] ownPages, int[] vectors)
     {
         File = file;
         _memory = memory;
         _lease = memory.Lease();
         _rings = rings;
         _pages = pages;
+        _ownPages = ownPages;
         _vectors = vectors;
     }
 
@@ -177,6 +179,39 @@ public sealed unsafe class SharedWindow : IDisposable
         }
     }
 
+    /// <summary>
+    /// Side <paramref name="side"/>'s own interrupt block, even when it is grouped: a grouped side sleeps there while it
+    /// waits alone (out of any channel group), raised there by the peer while the group mask routes raises to it
+    /// (<see cref="RouteRaises"/>).
+    /// </summary>
+    internal InterruptPage GetOwnInterruptPage(int side) => _ownPages[CheckSide(side)];
+
+    /// <summary>
+    /// The group mask word: bit s set while the writer of ring (1 - s) raises side s's group page, clear while it raises
+    /// side s's own block (a grouped side out of its group, waiting alone). Read by the peer's doorbell only when the ring
+    /// is armed; written only by side s's receiver (a peer that flips it delays only its own channel).
+    /// </summary>
+    internal uint* GroupMaskWord => (uint*)(_lease.Base + WindowLayout.GroupMaskOffset);
+
+    /// <summary>Routes the peer's raises for grouped side <paramref name="side"/> to its group page (true) or its own block (false); full fence.</summary>
+    internal void RouteRaises(int side, bool toGroupPage)
+    {
+        var bit = 1u << CheckSide(side);
+        var current = Volatile.Read(ref *GroupMaskWord);
+        if (((current & bit) != 0) == toGroupPage)
+        {
+            return;
+        }
+        if (toGroupPage)
+        {
+            Interlocked.Or(ref *GroupMaskWord, bit);
+        }
+        else
+        {
+            Interlocked.And(ref *GroupMaskWord, ~bit);
+        }
+    }
+
     /// <summary>The vector that the writer of ring (1 - <paramref name="side"/>) raises on side <paramref name="side"/>'s block.</summary>
     public int GetVector(int side) => _vectors[CheckSide(side)];
 
@@ -215,7 +250,7 @@ public sealed unsafe class SharedWindow : IDisposable
     {
         // W5: a full fence after this side's last publish; partner W4 in the receiver the raise below wakes.
         Interlocked.CompareExchange(ref *(int*)SideBlock(side), (int)SideState.Closed, (int)SideState.Attached);
-        _pages[1 - side]?.RaiseAlways(_vectors[1 - side]);
+        WakeOther(side);
     }
 
     /// <summary>
@@ -231,7 +266,17 @@ public sealed unsafe class SharedWindow : IDisposable
             Interlocked.Increment(ref *(int*)(block + WindowLayout.SideEpochOffset));
             Interlocked.Exchange(ref *(int*)block, (int)SideState.Dead);
         }
+        WakeOther(side);
+    }
+
+    /// <summary>Wakes side (1 - <paramref name="side"/>): its group page's vector (or its own block), and a grouped side's own block too, where it sleeps while it waits alone.</summary>
+    private void WakeOther(int side)
+    {
         _pages[1 - side]?.RaiseAlways(_vectors[1 - side]);
+        if (_groupSides[1 - side])
+        {
+            _ownPages[1 - side].WakeAlways();
+        }
     }
 
     /// <summary>Unmaps (once no ring end still leases the mapping) and closes the descriptor.</summary>
@@ -296,6 +341,7 @@ public sealed unsafe class SharedWindow : IDisposable
         var regions = new List<(long Start, long End, string What)>(4);
         var rings = new DescriptorRing[2];
         var pages = new InterruptPage?[2];
+        var ownPages = new InterruptPage[2];
         var vectors = new int[2];
         for (var i = 0; i < 2; i++)
         {
@@ -317,6 +363,7 @@ public sealed unsafe class SharedWindow : IDisposable
                 throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture, $"Interrupt entry {i} names vector {vector}, outside its {vectorLimit} vectors."));
             }
             pages[i] = grouped ? null : embedded; // a grouped side's page arrives separately (AttachGroup)
+            ownPages[i] = embedded;
             vectors[i] = vector;
             rings[i] = new DescriptorRing(b + ringOffset, ringOffset, capacity, $"{i}->{1 - i}");
         }
@@ -328,7 +375,7 @@ public sealed unsafe class SharedWindow : IDisposable
                 throw new InvalidDataException($"The window's {regions[i - 1].What} and {regions[i].What} overlap.");
             }
         }
-        var window = new SharedWindow(file, memory, rings, pages, vectors);
+        var window = new SharedWindow(file, memory, rings, pages, ownPages, vectors);
         window._groupSides[0] = (groupMask & 1) != 0;
         window._groupSides[1] = (groupMask & 2) != 0;
         return window;

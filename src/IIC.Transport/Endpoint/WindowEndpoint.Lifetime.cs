@@ -31,7 +31,8 @@ internal sealed unsafe partial class WindowEndpoint
         {
             // A group receiver waits on a page shared with other members: raise our own vector so it finds this
             // member ready (disposed) instead of a futex bump with nothing pending, which it counts against the page.
-            _waiter.Page.RaiseAlways(_window.GetVector(_side));
+            _window.GetInterruptPage(_side).RaiseAlways(_window.GetVector(_side));
+            _waiter.Page.WakeAlways(); // and a thread waiting on it alone, on its own block
         }
         else
         {

@@ -117,7 +117,7 @@ internal sealed partial class WindowEndpoint
     /// <returns>The number of messages handled; 0 when none arrived in time.</returns>
     /// <exception cref="IicChannelClosedException">The peer closed and every message was received.</exception>
     /// <exception cref="PeerDeadException">The peer died and every message it published was received.</exception>
-    /// <exception cref="InvalidOperationException">The endpoint receives through an interrupt group and <paramref name="timeout"/> is not zero.</exception>
+    /// <exception cref="InvalidOperationException">The endpoint is in a channel group and <paramref name="timeout"/> is not zero.</exception>
     /// <exception cref="ObjectDisposedException">The channel was disposed (also while this call waited).</exception>
     public int Poll<THandler>(ref THandler handler, int limit, TimeSpan timeout)
         where THandler : struct, IMessageHandler, allows ref struct
@@ -127,7 +127,7 @@ internal sealed partial class WindowEndpoint
         {
             if (timeout != TimeSpan.Zero)
             {
-                ThrowIfGrouped(); // before anything is received: a grouped endpoint's interrupt page is the group's, so is its wait
+                BeginWaitAlone(); // before anything is received: a grouped endpoint in a group waits with the group, not here
             }
             ThrowIfPeerEnded();
             var handled = PollOnce(ref handler, limit);
@@ -162,6 +162,7 @@ internal sealed partial class WindowEndpoint
         }
         finally
         {
+            EndWaitAlone();
             ExitReceiving();
         }
     }

@@ -38,6 +38,9 @@ internal sealed unsafe partial class WindowEndpoint : IDisposable
     private int _claimLength;
     private readonly bool _grouped;
     private readonly bool _spinsBeforeClock; // see SpinBeforeClock
+    private int _inGroup; // 1 while a GroupReceiver holds this (grouped) endpoint: it waits with the group, never alone
+    private int _waitingAlone; // 1 while a thread waits on this grouped endpoint alone (JoinGroup's Dekker partner)
+    private int _routedToGroup = 1; // our last route of the peer's raises (a grouped side starts routed to its group page)
     private readonly int* _peerState; // in the leased mapping: valid for this endpoint's life
     private readonly int* _ownState; // likewise; the hypervisor marks it Dead when it takes this partition for dead
     private int _disposed;
@@ -68,11 +71,15 @@ internal sealed unsafe partial class WindowEndpoint : IDisposable
         {
             _writer = window.GetRing(side).CreateWriter();
             _reader = window.GetRing(_peer).CreateReader(); // throws RingFaultException on a head the peer corrupted
-            _doorbell = new Doorbell(_writer, window.GetInterruptPage(_peer), window.GetVector(_peer));
-            // A grouped side shares its page with other members: never clear their pending bits (mid-message waits only).
-            _waiter = new Waiter(strategy, window.GetInterruptPage(side), pendingIsReadiness: window.IsGrouped(side));
+            // A grouped peer side is raised on its group page while in a group, on its own block while it waits alone.
+            _doorbell = window.IsGrouped(_peer)
+                ? new Doorbell(_writer, window.GetInterruptPage(_peer), window.GetVector(_peer), window.GetOwnInterruptPage(_peer), window.GroupMaskWord, _peer)
+                : new Doorbell(_writer, window.GetInterruptPage(_peer), window.GetVector(_peer));
+            // A grouped side waits with its group while a member; alone (out of any group) it sleeps on its own block,
+            // which nobody else shares, so its waiter is the plain one-ring kind there.
             _grouped = window.IsGrouped(side);
             _spinsBeforeClock = SpinsFirst(strategy);
+            _waiter = new Waiter(strategy, _grouped ? window.GetOwnInterruptPage(side) : window.GetInterruptPage(side));
             _peerState = window.SideStateWord(_peer);
             _ownState = window.SideStateWord(side);
         }
@@ -133,7 +140,7 @@ internal sealed unsafe partial class WindowEndpoint : IDisposable
     public SideStatus Peer => _window.ReadSide(_peer);
 
     /// <summary>The interrupt block this endpoint sleeps on (for dispatchers that wait on behalf of async receivers).</summary>
-    public InterruptPage ReceivePage => _window.GetInterruptPage(_side);
+    public InterruptPage ReceivePage => _waiter.Page; // a grouped side's own block: async waits happen out of any group
 
     /// <summary>True when a receive would not block: a record waits, or the peer closed or died, or this endpoint is disposed.</summary>
     public bool IsReceiveReady => _reader.HasData || PeerGone || _disposed != 0;
@@ -147,8 +154,14 @@ internal sealed unsafe partial class WindowEndpoint : IDisposable
     /// <summary>Arms the incoming ring (full fence): the peer rings the doorbell after each publish until <see cref="DisarmReceive"/>.</summary>
     public void ArmReceive() => _reader.Arm();
 
-    /// <summary>Disarms the incoming ring.</summary>
-    public void DisarmReceive() => _reader.Disarm();
+    /// <summary>Disarms the incoming ring (not while a channel group holds this endpoint: the group keeps it armed).</summary>
+    public void DisarmReceive()
+    {
+        if (Volatile.Read(ref _inGroup) == 0)
+        {
+            _reader.Disarm();
+        }
+    }
 
     /// <summary>
     /// Disarms the incoming ring unless the window is already released (safe against a Dispose on another thread:
@@ -156,6 +169,21 @@ internal sealed unsafe partial class WindowEndpoint : IDisposable
     /// raising a vector nobody reads. Returns false if the mapping was gone.
     /// </summary>
     internal bool TryDisarmReceive()
+    {
+        return TryWithLease(static endpoint => endpoint._reader.Disarm());
+    }
+
+    /// <summary>
+    /// Routes the peer's raises for this grouped side to its group page or its own block, unless the window is already
+    /// released (the lease keeps the mapping while we write; safe against a Dispose on another thread). False if it was gone.
+    /// </summary>
+    internal bool TryRouteRaises(bool toGroupPage)
+    {
+        Volatile.Write(ref _routedToGroup, toGroupPage ? 1 : 0);
+        return TryWithLease(toGroupPage ? static endpoint => endpoint._window.RouteRaises(endpoint._side, true) : static endpoint => endpoint._window.RouteRaises(endpoint._side, false));
+    }
+
+    private bool TryWithLease(Action<WindowEndpoint> write)
     {
         MappingLease lease;
         try
@@ -168,7 +196,7 @@ internal sealed unsafe partial class WindowEndpoint : IDisposable
         }
         using (lease)
         {
-            _reader.Disarm();
+            write(this);
             return true;
         }
     }

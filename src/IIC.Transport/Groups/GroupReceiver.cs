@@ -50,7 +50,7 @@ internal sealed class GroupReceiver
     /// <see cref="WaitAny"/>. Arms its ring for good; if data is already waiting it is reported at once.
     /// </summary>
     /// <exception cref="ArgumentException">The endpoint's side is not grouped on this partition, or it is a member already.</exception>
-    /// <exception cref="InvalidOperationException">The group already waits on the most pages it can (one per peer partition).</exception>
+    /// <exception cref="InvalidOperationException">The group already waits on the most pages it can (one per peer partition), another group holds the channel, or a thread is waiting on the channel alone.</exception>
     public void Add(WindowEndpoint endpoint, object? tag = null)
     {
         ArgumentNullException.ThrowIfNull(endpoint);
@@ -59,8 +59,26 @@ internal sealed class GroupReceiver
         {
             throw new ArgumentException("The endpoint does not receive through a group page: make the channel with ChannelOptions.Grouped.", nameof(endpoint));
         }
+        if (_members.ContainsKey(endpoint))
+        {
+            throw new ArgumentException("The channel is in the group already.", nameof(endpoint));
+        }
         var page = window.GetInterruptPage(endpoint.Side);
         var vector = window.GetVector(endpoint.Side); // validated against the page when the window was opened
+        endpoint.JoinGroup(); // throws, changing nothing, while a thread waits on the channel alone or another group holds it
+        try
+        {
+            AddMember(endpoint, tag, page, vector);
+        }
+        catch
+        {
+            endpoint.LeaveGroup();
+            throw;
+        }
+    }
+
+    private void AddMember(WindowEndpoint endpoint, object? tag, InterruptPage page, int vector)
+    {
         var slot = _pages.Find(page);
         if (slot is null)
         {
@@ -106,6 +124,7 @@ internal sealed class GroupReceiver
         // longer read. A raise already under way, and the ends still to come (the peer's close, our own Dispose),
         // may reach the page once more each: the removal pays for them (an honest churn never demotes the page).
         endpoint.TryDisarmReceive();
+        endpoint.LeaveGroup(); // after the disarm: it may now wait alone (its own waits route the raises to its own block)
         if (member.Slot.Count == 0)
         {
             _pages.Remove(member.Slot);

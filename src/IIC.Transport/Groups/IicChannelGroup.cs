@@ -35,14 +35,17 @@ public sealed class IicChannelGroup
 
     /// <summary>Adds a grouped channel of this partition; messages that arrived before are reported too.</summary>
     /// <exception cref="ArgumentException">The channel is not grouped on this partition, it ended already, or it is a member already.</exception>
-    /// <exception cref="InvalidOperationException">The group already waits on 128 peers' pages (remove ended channels first), or another group of this partition already receives channels from the same peer partition (one group per partition).</exception>
+    /// <exception cref="InvalidOperationException">The group already waits on 128 peers' pages (remove ended channels first), another group of this partition already receives channels from the same peer partition or holds this channel (one group per partition), or a thread is waiting on the channel alone (let that receive end first).</exception>
     public void Add(IicChannel channel)
     {
         ArgumentNullException.ThrowIfNull(channel);
         _receiver.Add(channel.Endpoint, channel);
     }
 
-    /// <summary>Removes a channel (e.g. once it ended). Removing the last channel with a peer drops that peer's page: its later writes reach nothing.</summary>
+    /// <summary>
+    /// Removes a channel (e.g. once it ended, or to wait on it alone: a removed channel's blocking, timed and async
+    /// receives work again). Removing the last channel with a peer drops that peer's page: its later writes reach nothing.
+    /// </summary>
     public void Remove(IicChannel channel)
     {
         ArgumentNullException.ThrowIfNull(channel);

@@ -335,7 +335,7 @@ internal sealed unsafe class InterruptDispatcher
             }
             targets[count++] = new FutexWaitTarget(page.SequenceWord, sequence);
             var parkTimeout = endpoint.Waiter.Strategy.ParkTimeout;
-            sleepTimeout = parkTimeout < sleepTimeout ? parkTimeout : sleepTimeout;
+            sleepTimeout = parkTimeout != Timeout.InfiniteTimeSpan && parkTimeout < sleepTimeout ? parkTimeout : sleepTimeout; // infinite (the default): until rung, so the 100 ms cap
         }
         if (completed)
         {

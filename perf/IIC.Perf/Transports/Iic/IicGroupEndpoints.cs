@@ -61,6 +61,9 @@ internal sealed class IicChannelsClientEndpoint(IicChannel[] channels, bool spre
     private uint _random = 0x9E3779B9;
     private int _current = channels.Length - 1;
 
+    /// <summary>The N channels, in the order they were opened (the channels test drives them itself).</summary>
+    public IicChannel[] Channels => channels;
+
     public void Send(ReadOnlySpan<byte> message) => channels[_current].Send(message);
 
     public int Receive(Span<byte> buffer)
