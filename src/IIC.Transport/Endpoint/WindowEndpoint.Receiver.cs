@@ -64,7 +64,7 @@ internal sealed unsafe partial class WindowEndpoint
     /// <exception cref="MessageTooLargeException">The buffer is too small; the message stays unread.</exception>
     /// <exception cref="IicChannelClosedException">The peer closed and every message was received.</exception>
     /// <exception cref="PeerDeadException">The peer died and every message it published was received.</exception>
-    /// <exception cref="InvalidOperationException">The endpoint receives through an interrupt group and <paramref name="timeout"/> is not zero.</exception>
+    /// <exception cref="InvalidOperationException">The endpoint is in a channel group (its group waits for it) and <paramref name="timeout"/> is not zero.</exception>
     public bool TryReceive(Span<byte> destination, out int length, TimeSpan timeout)
     {
         EnterReceiving();
@@ -79,7 +79,7 @@ internal sealed unsafe partial class WindowEndpoint
             {
                 return false;
             }
-            ThrowIfGrouped(); // a grouped endpoint's interrupt page is the group's, so is its wait
+            BeginWaitAlone(); // a grouped endpoint in a group throws (its group waits for it); out of one it waits alone
             if (SpinBeforeClock(timeout) && TryReceiveNow(destination, out length, Deadline.Immediate))
             {
                 return true;
@@ -101,6 +101,7 @@ internal sealed unsafe partial class WindowEndpoint
         }
         finally
         {
+            EndWaitAlone();
             ExitReceiving();
         }
     }
