@@ -94,10 +94,9 @@ internal sealed unsafe partial class WindowEndpoint
 
     private bool TryClaimCore(int length, out Span<byte> payload)
     {
-        if (length < 0 || length > _writer.MaxPayloadLength)
+        if ((uint)length > (uint)_writer.MaxPayloadLength) // one compare for both bounds: MaxPayloadLength is positive
         {
-            throw new ArgumentOutOfRangeException(nameof(length), length, string.Create(CultureInfo.InvariantCulture,
-                $"A claim must be 0 to {_writer.MaxPayloadLength} bytes (one record); send larger messages with Send, which fragments them."));
+            ThrowClaimLength(length); // out of line: an interpolated message here put its handler in this method's frame
         }
         if (PeerGone) // the cached state word (W4), as Send reads it: no window lookup per claim
         {
@@ -110,6 +109,11 @@ internal sealed unsafe partial class WindowEndpoint
         _claimLength = length;
         return true;
     }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowClaimLength(int length) => throw new ArgumentOutOfRangeException(nameof(length), length, string.Create(CultureInfo.InvariantCulture,
+        $"A claim must be 0 to {_writer.MaxPayloadLength} bytes (one record); send larger messages with Send, which fragments them."));
 
     /// <summary>Publishes the open claim.</summary>
     /// <exception cref="InvalidOperationException">No claim is open.</exception>
