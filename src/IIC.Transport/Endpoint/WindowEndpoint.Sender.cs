@@ -59,8 +59,7 @@ internal sealed unsafe partial class WindowEndpoint
                 _writer.TryWrite(message, s_unfragmented);
             }
             _doorbell.Ring();
-            MessagesSent++;
-            BytesSent += message.Length;
+            _sent.Add(message.Length);
             return true;
         }
         return SendFragmented(message, deadline, cancellationToken);
@@ -106,7 +105,7 @@ internal sealed unsafe partial class WindowEndpoint
         {
             return false;
         }
-        _claimLength = length;
+        _sent.OpenClaimLength = length;
         return true;
     }
 
@@ -124,8 +123,7 @@ internal sealed unsafe partial class WindowEndpoint
             ThrowIfDisposed(); // the span stayed mapped while the claim was open; nothing is published after Dispose
             _writer.Commit(s_unfragmented);
             _doorbell.Ring();
-            MessagesSent++;
-            BytesSent += _claimLength;
+            _sent.Add(_sent.OpenClaimLength);
         }
         finally
         {
@@ -200,8 +198,7 @@ internal sealed unsafe partial class WindowEndpoint
             _doorbell.Ring();
             sent += length;
         }
-        MessagesSent++;
-        BytesSent += message.Length;
+        _sent.Add(message.Length);
         return true;
     }
 
