@@ -47,6 +47,16 @@ public sealed unsafe class RingReader
     private int _peekedAlignedLength;
     private int _peekedOffset;
     private string? _fault;
+    private LinePairPadding _trailingPadding; // ends the object: the next one (the endpoint's doorbell) is written by the sending thread
+
+    /// <summary>Bytes from the reader's per-message words to the trailing padding (tests: positive = the padding comes after them).</summary>
+    internal long HotWordsToTrailingPadding()
+    {
+        ref var padding = ref Unsafe.As<LinePairPadding, byte>(ref _trailingPadding);
+        return Math.Min(
+            Math.Min((long)Unsafe.ByteOffset(ref Unsafe.As<long, byte>(ref _head), ref padding), (long)Unsafe.ByteOffset(ref Unsafe.As<long, byte>(ref _clearedHead), ref padding)),
+            Math.Min((long)Unsafe.ByteOffset(ref Unsafe.As<int, byte>(ref _peekedAlignedLength), ref padding), (long)Unsafe.ByteOffset(ref Unsafe.As<int, byte>(ref _peekedOffset), ref padding)));
+    }
 
     internal RingReader(DescriptorRing ring, bool asymmetricFence)
     {

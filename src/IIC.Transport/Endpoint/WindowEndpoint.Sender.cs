@@ -91,6 +91,7 @@ internal sealed unsafe partial class WindowEndpoint
         return false;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] // one caller; the claim is on the echo's hop
     private bool TryClaimCore(int length, out Span<byte> payload)
     {
         if ((uint)length > (uint)_writer.MaxPayloadLength) // one compare for both bounds: MaxPayloadLength is positive
@@ -116,6 +117,7 @@ internal sealed unsafe partial class WindowEndpoint
 
     /// <summary>Publishes the open claim.</summary>
     /// <exception cref="InvalidOperationException">No claim is open.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] // one caller (IicChannel.CommitClaim); between the payload and its publish
     public void Commit()
     {
         try
