@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 
@@ -46,6 +47,16 @@ public sealed unsafe class RingReader
     private int _peekedAlignedLength;
     private int _peekedOffset;
     private string? _fault;
+    private LinePairPadding _trailingPadding; // ends the object: the next one (the endpoint's doorbell) is written by the sending thread
+
+    /// <summary>Bytes from the reader's per-message words to the trailing padding (tests: positive = the padding comes after them).</summary>
+    internal long HotWordsToTrailingPadding()
+    {
+        ref var padding = ref Unsafe.As<LinePairPadding, byte>(ref _trailingPadding);
+        return Math.Min(
+            Math.Min((long)Unsafe.ByteOffset(ref Unsafe.As<long, byte>(ref _head), ref padding), (long)Unsafe.ByteOffset(ref Unsafe.As<long, byte>(ref _clearedHead), ref padding)),
+            Math.Min((long)Unsafe.ByteOffset(ref Unsafe.As<int, byte>(ref _peekedAlignedLength), ref padding), (long)Unsafe.ByteOffset(ref Unsafe.As<int, byte>(ref _peekedOffset), ref padding)));
+    }
 
     internal RingReader(DescriptorRing ring, bool asymmetricFence)
     {
@@ -109,7 +120,7 @@ public sealed unsafe class RingReader
     {
         if (_fault is not null)
         {
-            throw Fault(_fault);
+            ThrowFaulted();
         }
         // Padding skipped in one call is bounded by one lap (then it is a fault), so a peer that writes only padding cannot hold us here.
         for (var skipped = 0; ;)
@@ -123,8 +134,7 @@ public sealed unsafe class RingReader
                 if (length != 0)
                 {
                     // Layout version 2 never publishes a negative length (a claim leaves the header at 0).
-                    throw Fault(string.Create(CultureInfo.InvariantCulture,
-                        $"record at offset {offset} (position {_head}) has the negative length {length}; a header holds 0 (nothing yet) or a published length"));
+                    ThrowNegativeLength(offset, length);
                 }
                 break;
             }
@@ -133,8 +143,7 @@ public sealed unsafe class RingReader
             // (capacity - offset is a multiple of the alignment, so length <= it exactly when the aligned length is.)
             if (length < RecordHeader.Size || length > _capacity - offset || (recordType & 0xff & ~(int)RecordFraming.All) != 0)
             {
-                throw Fault(string.Create(CultureInfo.InvariantCulture,
-                    $"record at offset {offset} (position {_head}) has length {length} and type 0x{recordType:x8}; a record must be {RecordHeader.Size} to {_capacity - offset} bytes inside the data area with flags within 0x{(int)RecordFraming.All:x}"));
+                ThrowBadRecord(offset, length, recordType);
             }
             var aligned = (length + (Alignment - 1)) & ~(Alignment - 1);
             if ((recordType & (int)RecordFraming.Padding) != 0)
@@ -143,8 +152,7 @@ public sealed unsafe class RingReader
                 {
                     // Layout version 2: padding only ever fills the rest of the area at a wrap (an aborted claim
                     // publishes nothing), so a short padding record is a lie; a chain of them cannot hold us.
-                    throw Fault(string.Create(CultureInfo.InvariantCulture,
-                        $"padding at offset {offset} (position {_head}) has length {length}; padding always reaches the end of the data area ({_capacity - offset} bytes from there)"));
+                    ThrowShortPadding(offset, length);
                 }
                 // The lines it covers were not written this lap (cleared when consumed a lap ago, or by the writer's
                 // abort); PublishHead clears them all again with the rest, which costs little once a lap and keeps
@@ -156,15 +164,13 @@ public sealed unsafe class RingReader
                 {
                     // Consumed padding is cleared, so an honest writer can never make us skip more than a lap in one
                     // call; a peer rewriting padding as fast as we clear it must not hold this thread here.
-                    throw Fault(string.Create(CultureInfo.InvariantCulture,
-                        $"padding records cover more than a lap ({skipped} bytes up to position {_head}); a writer never publishes more than the ring's capacity ({_capacity} bytes) ahead"));
+                    ThrowPaddingBeyondLap(skipped);
                 }
                 continue;
             }
             if (length > _maxRecordLength)
             {
-                throw Fault(string.Create(CultureInfo.InvariantCulture,
-                    $"record at offset {offset} has length {length}, above the largest record {_maxRecordLength}"));
+                ThrowRecordTooLong(offset, length);
             }
             _peekedAlignedLength = aligned;
             _peekedOffset = offset;
@@ -383,6 +389,39 @@ public sealed unsafe class RingReader
         Faults++;
         return _ring.Fault(what);
     }
+
+    // The fault reports live out of line (NoInlining): TryPeek is inlined into every receive and poll, and an
+    // interpolated string inside it put its handler structs (which hold references, so the JIT zeroes them in the
+    // prolog) into each caller's frame, paid on every call even though no fault is ever formatted on the fast path.
+
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowFaulted() => throw Fault(_fault!);
+
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowNegativeLength(int offset, int length) => throw Fault(string.Create(CultureInfo.InvariantCulture,
+        $"record at offset {offset} (position {_head}) has the negative length {length}; a header holds 0 (nothing yet) or a published length"));
+
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowBadRecord(int offset, int length, int recordType) => throw Fault(string.Create(CultureInfo.InvariantCulture,
+        $"record at offset {offset} (position {_head}) has length {length} and type 0x{recordType:x8}; a record must be {RecordHeader.Size} to {_capacity - offset} bytes inside the data area with flags within 0x{(int)RecordFraming.All:x}"));
+
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowShortPadding(int offset, int length) => throw Fault(string.Create(CultureInfo.InvariantCulture,
+        $"padding at offset {offset} (position {_head}) has length {length}; padding always reaches the end of the data area ({_capacity - offset} bytes from there)"));
+
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowPaddingBeyondLap(int skipped) => throw Fault(string.Create(CultureInfo.InvariantCulture,
+        $"padding records cover more than a lap ({skipped} bytes up to position {_head}); a writer never publishes more than the ring's capacity ({_capacity} bytes) ahead"));
+
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowRecordTooLong(int offset, int length) => throw Fault(string.Create(CultureInfo.InvariantCulture,
+        $"record at offset {offset} has length {length}, above the largest record {_maxRecordLength}"));
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void ThrowNothingPeeked() => throw new InvalidOperationException("Nothing to consume: call TryPeek and consume only after it returned true.");

@@ -38,6 +38,16 @@ public sealed unsafe class RingWriter
     private int _claimOffset = -1;
     private int _claimRecordLength;
     private string? _fault;
+    private LinePairPadding _trailingPadding; // ends the object: the next one (the endpoint's reader) is written by another thread
+
+    /// <summary>Bytes from the writer's per-message words to the trailing padding (tests: positive = the padding comes after them).</summary>
+    internal long HotWordsToTrailingPadding()
+    {
+        ref var padding = ref Unsafe.As<LinePairPadding, byte>(ref _trailingPadding);
+        return Math.Min(
+            Math.Min((long)Unsafe.ByteOffset(ref Unsafe.As<long, byte>(ref _tail), ref padding), (long)Unsafe.ByteOffset(ref Unsafe.As<long, byte>(ref _cachedHead), ref padding)),
+            Math.Min((long)Unsafe.ByteOffset(ref Unsafe.As<int, byte>(ref _claimOffset), ref padding), (long)Unsafe.ByteOffset(ref Unsafe.As<int, byte>(ref _claimRecordLength), ref padding)));
+    }
 
     internal RingWriter(DescriptorRing ring, bool asymmetricFence)
     {

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using IIC.Native;
 
 namespace IIC.Transport;
@@ -143,27 +144,38 @@ internal sealed partial class WindowEndpoint
                     return handled;
                 }
             }
-            var deadline = Deadline.After(timeout, nameof(timeout)); // validated by the caller: cannot throw here
-            while (true)
-            {
-                var target = new ReadTarget(this);
-                if (!_waiter.Wait(ref target, deadline.Timestamp))
-                {
-                    return 0;
-                }
-                ThrowIfDisposed(); // disposed from another thread while we waited
-                handled = PollOnce(ref handler, limit);
-                if (handled > 0)
-                {
-                    return handled;
-                }
-                // Ready but nothing whole to hand out (a fragmented message still arriving): wait again.
-            }
+            return WaitAndPoll(ref handler, limit, timeout);
         }
         finally
         {
             EndWaitAlone();
             ExitReceiving();
+        }
+    }
+
+    /// <summary>
+    /// The waiting part of <see cref="Poll{THandler}(ref THandler, int, TimeSpan)"/>, out of line (the caller is inside the
+    /// receive role), as <see cref="WaitAndReceive"/>: no P/Invoke frame set-up in the prolog of a poll that finds a message.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private int WaitAndPoll<THandler>(ref THandler handler, int limit, TimeSpan timeout)
+        where THandler : struct, IMessageHandler, allows ref struct
+    {
+        var deadline = Deadline.After(timeout, nameof(timeout)); // validated by the caller: cannot throw here
+        while (true)
+        {
+            var target = new ReadTarget(this);
+            if (!_waiter.Wait(ref target, deadline.Timestamp))
+            {
+                return 0;
+            }
+            ThrowIfDisposed(); // disposed from another thread while we waited
+            var handled = PollOnce(ref handler, limit);
+            if (handled > 0)
+            {
+                return handled;
+            }
+            // Ready but nothing whole to hand out (a fragmented message still arriving): wait again.
         }
     }
 }

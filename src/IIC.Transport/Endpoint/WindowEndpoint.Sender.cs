@@ -59,8 +59,7 @@ internal sealed unsafe partial class WindowEndpoint
                 _writer.TryWrite(message, s_unfragmented);
             }
             _doorbell.Ring();
-            MessagesSent++;
-            BytesSent += message.Length;
+            _sent.Add(message.Length);
             return true;
         }
         return SendFragmented(message, deadline, cancellationToken);
@@ -92,12 +91,12 @@ internal sealed unsafe partial class WindowEndpoint
         return false;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] // one caller; the claim is on the echo's hop
     private bool TryClaimCore(int length, out Span<byte> payload)
     {
-        if (length < 0 || length > _writer.MaxPayloadLength)
+        if ((uint)length > (uint)_writer.MaxPayloadLength) // one compare for both bounds: MaxPayloadLength is positive
         {
-            throw new ArgumentOutOfRangeException(nameof(length), length, string.Create(CultureInfo.InvariantCulture,
-                $"A claim must be 0 to {_writer.MaxPayloadLength} bytes (one record); send larger messages with Send, which fragments them."));
+            ThrowClaimLength(length); // out of line: an interpolated message here put its handler in this method's frame
         }
         if (PeerGone) // the cached state word (W4), as Send reads it: no window lookup per claim
         {
@@ -107,12 +106,18 @@ internal sealed unsafe partial class WindowEndpoint
         {
             return false;
         }
-        _claimLength = length;
+        _sent.OpenClaimLength = length;
         return true;
     }
 
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowClaimLength(int length) => throw new ArgumentOutOfRangeException(nameof(length), length, string.Create(CultureInfo.InvariantCulture,
+        $"A claim must be 0 to {_writer.MaxPayloadLength} bytes (one record); send larger messages with Send, which fragments them."));
+
     /// <summary>Publishes the open claim.</summary>
     /// <exception cref="InvalidOperationException">No claim is open.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] // one caller (IicChannel.CommitClaim); between the payload and its publish
     public void Commit()
     {
         try
@@ -120,8 +125,7 @@ internal sealed unsafe partial class WindowEndpoint
             ThrowIfDisposed(); // the span stayed mapped while the claim was open; nothing is published after Dispose
             _writer.Commit(s_unfragmented);
             _doorbell.Ring();
-            MessagesSent++;
-            BytesSent += _claimLength;
+            _sent.Add(_sent.OpenClaimLength);
         }
         finally
         {
@@ -196,8 +200,7 @@ internal sealed unsafe partial class WindowEndpoint
             _doorbell.Ring();
             sent += length;
         }
-        MessagesSent++;
-        BytesSent += message.Length;
+        _sent.Add(message.Length);
         return true;
     }
 

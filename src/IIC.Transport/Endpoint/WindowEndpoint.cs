@@ -35,7 +35,6 @@ internal sealed unsafe partial class WindowEndpoint : IDisposable
     private int _assemblyLength;
     private int _assemblyFilled;
     private bool _assembling;
-    private int _claimLength;
     private readonly bool _grouped;
     private readonly bool _spinsBeforeClock; // see SpinBeforeClock
     private int _inGroup; // 1 while a GroupReceiver holds this (grouped) endpoint: it waits with the group, never alone
@@ -108,18 +107,6 @@ internal sealed unsafe partial class WindowEndpoint : IDisposable
 
     /// <summary>Whether a claim is open (claimed and neither committed nor aborted).</summary>
     public bool HasOpenClaim => _writer.HasOpenClaim;
-
-    /// <summary>Messages sent.</summary>
-    public long MessagesSent { get; private set; }
-
-    /// <summary>Payload bytes sent.</summary>
-    public long BytesSent { get; private set; }
-
-    /// <summary>Messages received.</summary>
-    public long MessagesReceived { get; private set; }
-
-    /// <summary>Payload bytes received.</summary>
-    public long BytesReceived { get; private set; }
 
     /// <summary>Sends that found the ring full and had to wait.</summary>
     public long RingFullStalls { get; private set; }
