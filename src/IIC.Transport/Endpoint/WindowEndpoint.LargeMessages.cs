@@ -21,17 +21,17 @@ internal sealed partial class WindowEndpoint
     /// A fragment's record is this fraction of the ring (8: an eighth, the default; Agrona's ring buffer caps a message
     /// at an eighth of its capacity for the same reason). The ring then holds seven fragments beside the Abandon
     /// reserve, so the writer fills one slot while the reader copies out another; with the largest record (a quarter,
-    /// before round 7) it held three, the two sides took turns, and a 1 MiB message on the default ring read a tenth
-    /// of its unfragmented speed. <c>IIC_FRAGMENT_FRACTION=4</c> restores the old size (and the old first fragment:
+    /// before round 7) it held three, and a fragment that met the ring's end cost up to a quarter of it in padding.
+    /// <c>IIC_FRAGMENT_FRACTION=4</c> restores the old size (and the old first fragment:
     /// see <see cref="FirstFragmentRecordLength"/>); 16 and 32 are accepted for experiments, anything else means 8.
     /// Either way the wire format is the same: the receiver takes fragments of any length up to the largest record.
     /// </summary>
     internal static int FragmentFraction { get; } = ParseFragmentFraction(Environment.GetEnvironmentVariable("IIC_FRAGMENT_FRACTION"));
 
     /// <summary>
-    /// Whether a sender waiting for room for its next fragment spins without offering the CPU until
-    /// 50 µs (<see cref="s_fragmentRoomSpinTicks"/>) has passed (default), or yields every 64 spin rounds as the one-record path
-    /// does (<c>IIC_FRAGMENT_ROOM_SPIN=0</c>, the behaviour before round 7).
+    /// Whether a sender waiting for room for its next fragment spins without offering the CPU for 50 µs
+    /// (<see cref="s_fragmentRoomSpinTicks"/>; default), or yields every 64 spin rounds from the start as the one-record
+    /// path does (<c>IIC_FRAGMENT_ROOM_SPIN=0</c>, the behaviour before round 7).
     /// </summary>
     internal static bool SpinForFragmentRoom { get; } = Environment.GetEnvironmentVariable("IIC_FRAGMENT_ROOM_SPIN") != "0";
 
@@ -85,8 +85,8 @@ internal sealed partial class WindowEndpoint
 
     /// <summary>
     /// Back pressure for the next fragment (SendFragmented): waits until a record of <paramref name="payloadLength"/>
-    /// fits. Spins without offering the CPU for 50 µs (<see cref="s_fragmentRoomSpinTicks"/>) (the reader frees a slot within a few
-    /// µs while both run); then a busy-spinning channel yields once and spins again, and the others sleep in the
+    /// fits. Spins without offering the CPU for 50 µs (<see cref="s_fragmentRoomSpinTicks"/>: the reader frees a slot
+    /// within a few µs while both run); then a busy-spinning channel yields once and spins again, and the others sleep in the
     /// kernel until the reader's head publish wakes them ("room armed", in slices of 10 ms so a closed or dead peer,
     /// the deadline and the token are noticed), which hands the CPU to a reader that shares it. The one-record path
     /// keeps <see cref="WaitForRoom"/>; <c>IIC_FRAGMENT_ROOM_SPIN=0</c> uses it here too.
