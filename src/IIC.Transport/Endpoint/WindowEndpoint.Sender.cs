@@ -153,16 +153,23 @@ internal sealed unsafe partial class WindowEndpoint
         {
             ThrowHelper.MessageTooLong(nameof(message), message.Length, MaxMessageLength);
         }
-        var chunk = _writer.MaxPayloadLength;
-        var firstLength = chunk - RecordHeader.MessageLengthPrefixSize;
+        // Fragments are a fraction of the ring (an eighth by default: FragmentRecordLength), so the writer fills one
+        // slot while the reader copies out another; the first ends on a slot boundary so the rest never straddle the
+        // ring's end. The receiver takes any fragment length: the wire format is the same as with whole records.
+        var maxRecord = _writer.MaxPayloadLength + RecordHeader.Size;
+        var fragmentRecord = FragmentRecordLength(_writer.Ring.Capacity, FragmentFraction);
+        var chunk = fragmentRecord - RecordHeader.Size;
+        var firstPayload = FirstFragmentRecordLength(_writer.Position, fragmentRecord, maxRecord) - RecordHeader.Size;
+        var firstLength = firstPayload - RecordHeader.MessageLengthPrefixSize;
+        Debug.Assert(firstPayload <= _writer.MaxPayloadLength && firstLength > 0 && firstLength < message.Length, "the first fragment is one record and leaves some of the message");
         // Every fragment but the last is written only when an Abandon record fits after it as well: a send that
         // runs out of time can then always tell the receiver, even if the receiver has stopped reading. A
         // header-only record takes one whole record line (records are line aligned), so that is the reserve.
-        if (!_writer.HasRoomFor(chunk + AbandonReserve) && !WaitForRoom(chunk + AbandonReserve, deadline, cancellationToken))
+        if (!_writer.HasRoomFor(firstPayload + AbandonReserve) && !WaitForFragmentRoom(firstPayload + AbandonReserve, deadline, cancellationToken))
         {
             return false; // nothing was written yet
         }
-        _writer.TryClaim(chunk, (int)RecordFraming.Begin, out var first); // fits: room for a larger record was seen
+        _writer.TryClaim(firstPayload, (int)RecordFraming.Begin, out var first); // fits: room for a larger record was seen
         BinaryPrimitives.WriteInt64LittleEndian(first, message.Length);
         message[..firstLength].CopyTo(first[RecordHeader.MessageLengthPrefixSize..]);
         _writer.Commit((int)RecordFraming.Begin);
@@ -183,7 +190,7 @@ internal sealed unsafe partial class WindowEndpoint
                 bool room;
                 try
                 {
-                    room = WaitForRoom(length + reserve, deadline, cancellationToken);
+                    room = WaitForFragmentRoom(length + reserve, deadline, cancellationToken);
                 }
                 catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
                 {
