@@ -1,3 +1,4 @@
+using IIC.Grpc.Protocol;
 using IIC.Grpc.Server;
 
 namespace IIC.Grpc.Tests;

@@ -4,7 +4,7 @@ using IIC.Grpc.Protocol;
 namespace IIC.Grpc.Client;
 
 /// <summary>What a <see cref="ClientConnection"/>'s reader thread tells a call, whatever its message types.</summary>
-internal abstract class ClientCallBase
+internal abstract class ClientCallBase : IStreamCall
 {
     /// <summary>The response message being gathered from chunks (reader thread only).</summary>
     public MessageAssembler Assembler;

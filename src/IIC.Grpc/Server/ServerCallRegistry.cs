@@ -1,3 +1,5 @@
+using IIC.Grpc.Protocol;
+
 namespace IIC.Grpc.Server;
 
 /// <summary>What a <see cref="ServerCallRegistry{TCall}"/> add did, and its bound.</summary>
@@ -23,40 +25,27 @@ internal static class ServerCallRegistry
     }
 }
 
-/// <summary>A call a <see cref="ServerCallRegistry{TCall}"/> keeps: known by the stream id its client gave it.</summary>
-internal interface IStreamCall
-{
-    /// <summary>The call's stream id (fixed before the call is registered).</summary>
-    uint StreamId { get; }
-}
-
 /// <summary>
 /// The calls open on one server connection, by the stream id the client gave each. The connection's reader thread is
 /// the only one that adds and looks up; a call removes itself from whatever thread ends it; <see cref="Close"/> may run
 /// on any thread. Adding, finding and removing take no lock (the old dictionary took one to add and one to remove);
 /// only a doubling of the table and <see cref="Close"/> do.
-/// <para>A slot table indexed by the id's low bits, as the client's <c>CallRegistry</c>: the client numbers calls in
+/// <para>A <see cref="StreamSlotTable{TCall}"/>, as the client's <c>CallRegistry</c>: the client numbers calls in
 /// order and skips an id whose slot in its own table is taken, so the ids of its open calls differ in their low bits
 /// and land in distinct slots here once this table is at least as large as the client's; a collision doubles the table
-/// (up to <see cref="ServerCallRegistry.MaxSlots"/>, beyond which the client is broken or hostile).</para>
-/// <para>Lock-free parts: a lookup reads the table and the slot once each (<see cref="Volatile"/>) and checks the call's
-/// id. A removal clears its slot with a compare-and-swap on the current table and retries on the new one if the table
-/// was replaced meanwhile; a doubling (under the lock, on the adding thread) clears, after publishing the new table,
-/// every call that left the old one while it copied. An add publishes with a full fence and then reads the closed
-/// flag; <see cref="Close"/> sets the flag with a full fence and then empties the slots: at least one of them sees the
+/// (up to <see cref="ServerCallRegistry.MaxSlots"/>, beyond which the client is broken or hostile). Doublings run under
+/// the lock on the adding thread. An add publishes with a full fence and then reads the closed flag; <see cref="Close"/> sets the flag with a full fence and then empties the slots: at least one of them sees the
 /// other, and the slot's exchange decides which one owns the call.</para>
 /// </summary>
 internal sealed class ServerCallRegistry<TCall>(int maxSlots = ServerCallRegistry.MaxSlots)
     where TCall : class, IStreamCall
 {
-    private const int InitialSlots = 16;
-
     private readonly Lock _lock = new(); // doubling and closing only
-    private TCall?[] _slots = new TCall?[InitialSlots];
+    private readonly StreamSlotTable<TCall> _table = new();
     private int _closed;
 
     /// <summary>The number of slots now (tests).</summary>
-    internal int SlotCount => Volatile.Read(ref _slots).Length;
+    internal int SlotCount => _table.Slots.Length;
 
     /// <summary>Registers <paramref name="call"/> under its <see cref="IStreamCall.StreamId"/>. The reader thread only.</summary>
     public ServerCallRegistry.AddResult TryAdd(TCall call)
@@ -64,7 +53,7 @@ internal sealed class ServerCallRegistry<TCall>(int maxSlots = ServerCallRegistr
         var id = call.StreamId;
         while (true)
         {
-            var slots = _slots; // replaced only by this thread (Grow)
+            var slots = _table.Slots; // replaced only by this thread (Grow)
             ref var slot = ref slots[id & ((uint)slots.Length - 1)];
             var present = Volatile.Read(ref slot);
             if (present is null)
@@ -91,81 +80,24 @@ internal sealed class ServerCallRegistry<TCall>(int maxSlots = ServerCallRegistr
                 {
                     return ServerCallRegistry.AddResult.Collision;
                 }
-                Grow(slots);
+                _table.Grow(slots);
             }
         }
     }
 
     /// <summary>The open call with <paramref name="streamId"/>, or null. Lock-free.</summary>
-    public TCall? Find(uint streamId)
-    {
-        var slots = Volatile.Read(ref _slots);
-        var call = Volatile.Read(ref slots[streamId & ((uint)slots.Length - 1)]);
-        return call is not null && call.StreamId == streamId ? call : null;
-    }
+    public TCall? Find(uint streamId) => _table.Find(streamId);
 
     /// <summary>Removes <paramref name="call"/> if it is registered (any thread, any number of times). Lock-free.</summary>
-    public void Remove(TCall call)
-    {
-        var id = call.StreamId;
-        while (true)
-        {
-            var slots = Volatile.Read(ref _slots);
-            Interlocked.CompareExchange(ref slots[id & ((uint)slots.Length - 1)], null, call);
-            if (ReferenceEquals(Volatile.Read(ref _slots), slots))
-            {
-                return; // a doubling that copied the call before our swap clears it in the new table (see Grow)
-            }
-        }
-    }
+    public void Remove(TCall call) => _table.Remove(call);
 
     /// <summary>Closes registration and takes every open call, each exactly once (any thread).</summary>
     public List<TCall> Close()
     {
-        var calls = new List<TCall>();
         lock (_lock) // no doubling while the slots are emptied
         {
             Interlocked.Exchange(ref _closed, 1); // full fence: an add that missed the flag published before this
-            var slots = _slots;
-            for (var i = 0; i < slots.Length; i++)
-            {
-                if (Interlocked.Exchange(ref slots[i], null) is { } call)
-                {
-                    calls.Add(call);
-                }
-            }
-        }
-        return calls;
-    }
-
-    /// <summary>Doubles the table (under the lock, on the adding thread): ids that differ in the old mask's bits differ in the new one's too.</summary>
-    private void Grow(TCall?[] old)
-    {
-        var grown = new TCall?[old.Length * 2];
-        var mask = (uint)grown.Length - 1;
-        for (var i = 0; i < old.Length; i++)
-        {
-            if (Volatile.Read(ref old[i]) is { } call)
-            {
-                grown[call.StreamId & mask] = call;
-            }
-        }
-        Interlocked.Exchange(ref _slots, grown); // full fence: removals that missed the new table happened before this
-        for (var i = 0; i < old.Length; i++)
-        {
-            if (Volatile.Read(ref old[i]) is not null)
-            {
-                continue;
-            }
-            // Removed while we copied (the remover may have swapped only the old table and returned): its copy sits at
-            // i or i + old.Length. No call was added meanwhile (this thread is the only one that adds).
-            for (var index = (uint)i; index < grown.Length; index += (uint)old.Length)
-            {
-                if (Volatile.Read(ref grown[index]) is { } stale && (stale.StreamId & ((uint)old.Length - 1)) == (uint)i)
-                {
-                    Interlocked.CompareExchange(ref grown[index], null, stale);
-                }
-            }
+            return _table.TakeAll();
         }
     }
 }
