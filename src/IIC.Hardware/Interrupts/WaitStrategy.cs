@@ -35,9 +35,9 @@ public sealed class WaitStrategy
     public static WaitStrategy BusySpin { get; } = new(WaitKind.BusySpin, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
 
     /// <summary>Sleep at once, until rung.</summary>
-    public static WaitStrategy Park { get; } = new(WaitKind.Park, TimeSpan.Zero, TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+    public static WaitStrategy Park { get; } = new(WaitKind.Park, TimeSpan.Zero, TimeSpan.Zero, SafetyParkTimeout);
 
-    /// <summary>The default: adaptive with a 1 ms spin ceiling; a park sleeps until rung (no park timeout).</summary>
+    /// <summary>The default: adaptive with a 1 ms spin ceiling; a park sleeps until rung or for at most 1 s.</summary>
     public static WaitStrategy Adaptive { get; } = CreateAdaptive();
 
     /// <summary>
@@ -48,6 +48,15 @@ public sealed class WaitStrategy
     /// so a timeout only woke idle receivers ten times a second.
     /// </summary>
     public static TimeSpan DefaultParkTimeout => TimeSpan.FromMilliseconds(100);
+
+    /// <summary>
+    /// 1 s: the default park timeout, a safety net and not a polling interval. Two waiters on one channel (a blocking
+    /// receive and an asynchronous one on a default multi-reader channel) share the ring's one "armed" flag, and the
+    /// one that ends its wait first disarms it under the other; the other then hears of the next message only when its
+    /// sleep ends. The bound keeps that to a second (it was 100 ms before issue 17 round 7; an idle receiver now wakes
+    /// once a second). <see cref="Timeout.InfiniteTimeSpan"/>, given explicitly, sleeps until rung.
+    /// </summary>
+    internal static TimeSpan SafetyParkTimeout => TimeSpan.FromSeconds(1);
 
     /// <summary>The kind.</summary>
     public WaitKind Kind { get; }
@@ -63,9 +72,10 @@ public sealed class WaitStrategy
 
     /// <summary>
     /// The longest single sleep before the receiver re-checks its ring and its peer's state, or
-    /// <see cref="Timeout.InfiniteTimeSpan"/> (the default) to sleep until rung. A bound is a safety net against a lost
-    /// wake-up (none is known: the handshake is a Dekker pair, and <c>ParkTimeouts</c> would show one), not a
-    /// polling interval: an idle receiver with a bound wakes once per bound.
+    /// <see cref="Timeout.InfiniteTimeSpan"/> to sleep until rung. The default, 1 s, is a safety net, not a polling
+    /// interval: two waiters on one channel (a blocking and an asynchronous receive on a default channel) share one
+    /// "armed" flag, and one may disarm it under the other (see the remarks of the internal SafetyParkTimeout); an idle
+    /// receiver wakes once per bound.
     /// </summary>
     public TimeSpan ParkTimeout { get; }
 
@@ -129,10 +139,10 @@ public sealed class WaitStrategy
 
     private static TimeSpan CheckTimeout(TimeSpan? timeout)
     {
-        var value = timeout ?? Timeout.InfiniteTimeSpan;
+        var value = timeout ?? SafetyParkTimeout;
         if (value != Timeout.InfiniteTimeSpan && (value <= TimeSpan.Zero || value > TimeSpan.FromSeconds(10)))
         {
-            throw new ArgumentOutOfRangeException(nameof(timeout), value, "A park timeout must be positive and at most 10 s, or Timeout.InfiniteTimeSpan to sleep until rung (the default).");
+            throw new ArgumentOutOfRangeException(nameof(timeout), value, "A park timeout must be positive and at most 10 s (default 1 s), or Timeout.InfiniteTimeSpan to sleep until rung.");
         }
         return value;
     }

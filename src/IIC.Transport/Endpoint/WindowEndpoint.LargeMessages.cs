@@ -30,18 +30,10 @@ internal sealed partial class WindowEndpoint
 
     /// <summary>
     /// Whether a sender waiting for room for its next fragment spins without offering the CPU for 50 µs
-    /// (<see cref="s_fragmentRoomSpinTicks"/>; default), or yields every 64 spin rounds from the start as the one-record
+    /// (default), or yields every 64 spin rounds from the start as the one-record
     /// path does (<c>IIC_FRAGMENT_ROOM_SPIN=0</c>, the behaviour before round 7).
     /// </summary>
     internal static bool SpinForFragmentRoom { get; } = Environment.GetEnvironmentVariable("IIC_FRAGMENT_ROOM_SPIN") != "0";
-
-    /// <summary>
-    /// How long a fragment's room wait spins before it offers the CPU (a busy-spinning channel: then yields once per
-    /// such period) or sleeps (the others). The reader frees a slot by copying one fragment out, a few µs for an
-    /// eighth of a 1 MiB ring; 50 µs covers that several times over on a loaded box, and bounds what a writer that
-    /// shares its CPU with the reader wastes before the reader gets the CPU.
-    /// </summary>
-    private static readonly long s_fragmentRoomSpinTicks = Stopwatch.Frequency / 20_000;
 
     private static int ParseFragmentFraction(string? text) => text switch
     {
@@ -85,48 +77,10 @@ internal sealed partial class WindowEndpoint
 
     /// <summary>
     /// Back pressure for the next fragment (SendFragmented): waits until a record of <paramref name="payloadLength"/>
-    /// fits. Spins without offering the CPU for 50 µs (<see cref="s_fragmentRoomSpinTicks"/>: the reader frees a slot
-    /// within a few µs while both run); then a busy-spinning channel yields once and spins again, and the others sleep in the
-    /// kernel until the reader's head publish wakes them ("room armed", in slices of 10 ms so a closed or dead peer,
-    /// the deadline and the token are noticed), which hands the CPU to a reader that shares it. The one-record path
-    /// keeps <see cref="WaitForRoom"/>; <c>IIC_FRAGMENT_ROOM_SPIN=0</c> uses it here too.
+    /// fits: <see cref="WaitForRoom"/> with its quiet spin (50 µs without offering the CPU: the reader frees a slot
+    /// within a few µs while both run, an eighth of a 1 MiB ring copied out), or, with <c>IIC_FRAGMENT_ROOM_SPIN=0</c>,
+    /// the one-record policy.
     /// </summary>
     private bool WaitForFragmentRoom(int payloadLength, Deadline deadline, CancellationToken cancellationToken)
-    {
-        if (!SpinForFragmentRoom)
-        {
-            return WaitForRoom(payloadLength, deadline, cancellationToken);
-        }
-        RingFullStalls++;
-        var busy = _waiter.Strategy.Kind == WaitKind.BusySpin;
-        var spinStart = Stopwatch.GetTimestamp();
-        while (!_writer.HasRoomFor(payloadLength))
-        {
-            ThrowIfDisposed();
-            if (PeerGone)
-            {
-                ThrowPeerGone();
-            }
-            cancellationToken.ThrowIfCancellationRequested();
-            var now = Stopwatch.GetTimestamp();
-            if (now >= deadline.Timestamp)
-            {
-                return false;
-            }
-            if (now - spinStart < s_fragmentRoomSpinTicks)
-            {
-                Thread.SpinWait(20);
-            }
-            else if (busy)
-            {
-                Thread.Yield(); // a reader on this CPU gets it; returns at once when nothing else wants it
-                spinStart = Stopwatch.GetTimestamp();
-            }
-            else
-            {
-                _writer.WaitForRoom(payloadLength, Math.Min(deadline.Timestamp, now + s_roomSliceTicks));
-            }
-        }
-        return true;
-    }
+        => WaitForRoom(payloadLength, deadline, cancellationToken, quietSpin: SpinForFragmentRoom);
 }

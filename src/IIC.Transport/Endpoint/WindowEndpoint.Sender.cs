@@ -226,13 +226,18 @@ internal sealed unsafe partial class WindowEndpoint
     /// Back pressure: waits until a record of <paramref name="payloadLength"/> fits. A busy-spinning channel keeps
     /// spinning; the others spin up to 50 µs, then sleep in the kernel until the reader returns space and wakes
     /// them (<see cref="RingWriter.WaitForRoom"/>: "room armed", the doorbell in the other direction), in slices
-    /// of at most 10 ms so that a closed or dead peer, the deadline and the token are noticed.
+    /// of at most 10 ms so that a closed or dead peer, the deadline and the token are noticed. One record at a time
+    /// (<paramref name="quietSpin"/> false) offers the CPU every 64 spin rounds, as a reader sharing it may be the one
+    /// to free the space; a fragment (<paramref name="quietSpin"/> true, <see cref="WaitForFragmentRoom"/>) spins its
+    /// 50 µs without offering it (the reader frees a slot within a few µs while both run), then a busy-spinning channel
+    /// yields once and spins again.
     /// </summary>
-    private bool WaitForRoom(int payloadLength, Deadline deadline, CancellationToken cancellationToken)
+    private bool WaitForRoom(int payloadLength, Deadline deadline, CancellationToken cancellationToken, bool quietSpin = false)
     {
         RingFullStalls++;
+        var busy = _waiter.Strategy.Kind == WaitKind.BusySpin;
         var start = Stopwatch.GetTimestamp();
-        var spinFor = _waiter.Strategy.Kind == WaitKind.BusySpin ? long.MaxValue : Stopwatch.Frequency / 20_000;
+        var spinFor = busy && !quietSpin ? long.MaxValue : s_roomSpinTicks;
         var spins = 0;
         while (!_writer.HasRoomFor(payloadLength))
         {
@@ -252,10 +257,15 @@ internal sealed unsafe partial class WindowEndpoint
                 // Offer the CPU now and then (tens of µs): on a shared CPU the reader that frees space may be
                 // waiting for it; sched_yield returns at once when nothing else wants it.
                 Thread.SpinWait(20);
-                if ((++spins & 63) == 0)
+                if (!quietSpin && (++spins & 63) == 0)
                 {
                     Thread.Yield();
                 }
+            }
+            else if (busy)
+            {
+                Thread.Yield(); // a quiet spin ran out: a reader on this CPU gets it, then spin quietly again
+                start = Stopwatch.GetTimestamp();
             }
             else
             {
@@ -265,6 +275,7 @@ internal sealed unsafe partial class WindowEndpoint
         return true;
     }
 
+    private static readonly long s_roomSpinTicks = Stopwatch.Frequency / 20_000; // 50 µs
     private static readonly long s_roomSliceTicks = Stopwatch.Frequency / 100; // 10 ms
 
     /// <summary>
