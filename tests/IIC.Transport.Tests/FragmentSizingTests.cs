@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using IIC.Hardware;
 using IIC.Tests;
 
@@ -69,7 +68,7 @@ public class FragmentSizingTests
                 for (var i = 0; i < Rounds * sizes.Length; i++)
                 {
                     var message = buffer.AsSpan(0, sizes[i % sizes.Length]);
-                    Fill(message, i);
+                    PatternedMessage.Fill(message, i);
                     Assert.True(a.TrySend(message, s_timeout), $"message {i} was not taken within {s_timeout}");
                 }
             }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
@@ -89,7 +88,7 @@ public class FragmentSizingTests
                     Assert.True(b.TryReceive(destination, out length, s_timeout), $"message {i} did not arrive within {s_timeout}");
                 }
                 Assert.Equal(sizes[i % sizes.Length], length);
-                Assert.Null(Check(destination.AsSpan(0, length), i));
+                Assert.Null(PatternedMessage.Check(destination.AsSpan(0, length), i));
             }
             await writer.WaitAsync(s_timeout);
             Assert.Equal(0, b.Poll(ref handler, 1));
@@ -108,7 +107,7 @@ public class FragmentSizingTests
             // Nobody reads yet: 2 MiB do not fit the 1 MiB ring, so both sends stop part-way (seven fragments in) and
             // must end the message with an Abandon record in the room kept for it.
             var message = new byte[2 << 20];
-            Fill(message, 1);
+            PatternedMessage.Fill(message, 1);
             Assert.False(a.TrySend(message, TimeSpan.FromMilliseconds(100)));
             Assert.Equal(1, a.Endpoint.AbandonedSends);
 
@@ -131,7 +130,7 @@ public class FragmentSizingTests
             Assert.Equal(2, a.Endpoint.AbandonedSends);
 
             // A reader now: the abandoned fragments are discarded and the next message arrives whole.
-            Fill(message, 2);
+            PatternedMessage.Fill(message, 2);
             var destinationBuffer = new byte[message.Length];
             var reader = Task.Factory.StartNew(() =>
             {
@@ -140,30 +139,10 @@ public class FragmentSizingTests
             }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
             Assert.True(a.TrySend(message, s_timeout), $"the message was not taken within {s_timeout}");
             Assert.Equal(message.Length, await reader.WaitAsync(s_timeout));
-            Assert.Null(Check(destinationBuffer, 2));
+            Assert.Null(PatternedMessage.Check(destinationBuffer, 2));
             Assert.Equal(a.Endpoint.AbandonedSends, b.Endpoint.AbandonedReceives);
             Assert.Equal(1, b.GetStatistics().MessagesReceived);
         }
-    }
-
-    /// <summary>Message <paramref name="index"/>: its index in the first 4 bytes (when it has room), then a pattern of index and offset.</summary>
-    private static void Fill(Span<byte> message, int index)
-    {
-        for (var j = 0; j < message.Length; j++)
-        {
-            message[j] = (byte)((index * 31) + (j * 7) + (j >> 8));
-        }
-        if (message.Length >= sizeof(int))
-        {
-            BinaryPrimitives.WriteInt32LittleEndian(message, index);
-        }
-    }
-
-    private static string? Check(ReadOnlySpan<byte> message, int index)
-    {
-        var expected = new byte[message.Length];
-        Fill(expected, index);
-        return message.SequenceEqual(expected) ? null : $"message {index} ({message.Length} bytes) differs from what was sent";
     }
 
     /// <summary>Copies the polled message out (the span is valid only during the call).</summary>

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using IIC.Tests;
 
 namespace IIC.Transport.Tests;
@@ -29,7 +28,7 @@ public class LargeMessageTests
                 for (var i = 0; i < Rounds * sizes.Length; i++)
                 {
                     var message = buffer.AsSpan(0, sizes[i % sizes.Length]);
-                    Fill(message, i);
+                    PatternedMessage.Fill(message, i);
                     Assert.True(a.TrySend(message, s_timeout), $"message {i} was not taken within {s_timeout}");
                 }
             }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
@@ -71,7 +70,7 @@ public class LargeMessageTests
             using (channel)
             {
                 var large = new byte[Large];
-                Fill(large, -1);
+                PatternedMessage.Fill(large, -1);
                 // The echo of each message is checked as it arrives: the large one whole, the small ones in their order.
                 var receiver = Task.Factory.StartNew(() =>
                 {
@@ -89,7 +88,7 @@ public class LargeMessageTests
                             continue;
                         }
                         Assert.Equal(Small, length);
-                        Assert.Null(Check(buffer.AsSpan(0, length), smallSeen));
+                        Assert.Null(PatternedMessage.Check(buffer.AsSpan(0, length), smallSeen));
                         smallSeen++;
                     }
                 }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
@@ -98,7 +97,7 @@ public class LargeMessageTests
                     var message = new byte[Small];
                     for (var i = 0; i < SmallCount; i++)
                     {
-                        Fill(message, i);
+                        PatternedMessage.Fill(message, i);
                         channel.Send(message);
                     }
                 }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
@@ -109,31 +108,6 @@ public class LargeMessageTests
             Assert.Equal("closed", child.ReadLine());
             child.AssertExit(0);
         }
-    }
-
-    /// <summary>Message <paramref name="index"/>: its index in the first 4 bytes (when it has room), then a pattern of index and offset.</summary>
-    private static void Fill(Span<byte> message, int index)
-    {
-        for (var j = 0; j < message.Length; j++)
-        {
-            message[j] = (byte)((index * 31) + (j * 7) + (j >> 8));
-        }
-        if (message.Length >= sizeof(int))
-        {
-            BinaryPrimitives.WriteInt32LittleEndian(message, index);
-        }
-    }
-
-    private static string? Check(ReadOnlySpan<byte> message, int index)
-    {
-        var expected = new byte[message.Length];
-        Fill(expected, index);
-        if (message.SequenceEqual(expected))
-        {
-            return null;
-        }
-        var seen = message.Length >= sizeof(int) ? BinaryPrimitives.ReadInt32LittleEndian(message) : -1;
-        return $"message {index} ({message.Length} bytes, stamped {seen}) differs from what was sent";
     }
 
     private sealed class Expectations(int[] sizes)
@@ -151,7 +125,7 @@ public class LargeMessageTests
         {
             state.Problem ??= message.Length != state.ExpectedLength
                 ? $"message {state.Next} is {message.Length} bytes; {state.ExpectedLength} were sent"
-                : Check(message, state.Next);
+                : PatternedMessage.Check(message, state.Next);
             state.Next++;
         }
     }
