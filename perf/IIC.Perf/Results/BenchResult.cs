@@ -113,4 +113,16 @@ internal sealed record BenchResult
     /// <summary>The row's placement probe (mean of before and after, ns), or null when it was not probed or the probe moved.</summary>
     [JsonIgnore]
     public double? Placement => ProbeMoved == false && ProbeNsBefore is { } before && ProbeNsAfter is { } after ? (before + after) / 2.0 : null;
+
+    /// <summary>This row with <paramref name="latency"/>'s percentiles, mean and curve.</summary>
+    public BenchResult WithLatency(LatencySummary latency) => this with
+    {
+        P50Ns = latency.P50Ns,
+        P90Ns = latency.P90Ns,
+        P99Ns = latency.P99Ns,
+        P999Ns = latency.P999Ns,
+        MaxNs = latency.MaxNs,
+        MeanNs = latency.MeanNs,
+        Curve = latency.Curve,
+    };
 }

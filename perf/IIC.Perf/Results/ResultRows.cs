@@ -22,16 +22,7 @@ internal static class ResultRows
         };
         if (client.Latency is { } latency)
         {
-            return row with
-            {
-                P50Ns = latency.P50Ns,
-                P90Ns = latency.P90Ns,
-                P99Ns = latency.P99Ns,
-                P999Ns = latency.P999Ns,
-                MaxNs = latency.MaxNs,
-                MeanNs = latency.MeanNs,
-                Curve = latency.Curve,
-            };
+            return row.WithLatency(latency);
         }
         return row with
         {

@@ -331,13 +331,6 @@ internal static class ChannelsBench
                 Size = settings.Size,
                 Channels = Count,
                 Count = _woken,
-                P50Ns = latency.P50Ns,
-                P90Ns = latency.P90Ns,
-                P99Ns = latency.P99Ns,
-                P999Ns = latency.P999Ns,
-                MaxNs = latency.MaxNs,
-                MeanNs = latency.MeanNs,
-                Curve = latency.Curve,
                 CpuServerS = Math.Round(report.CpuS, 4),
                 IdleCpuPct = report.IdleCpuFraction is { } idle ? Math.Round(idle * 100, 3) : null,
                 Rounds = settings.Rounds,
@@ -347,7 +340,7 @@ internal static class ChannelsBench
                 P50RatioToFewest = Round3(ratio),
                 P50RatioLow = Round3(low),
                 P50RatioHigh = Round3(high),
-            };
+            }.WithLatency(latency);
         }
 
         public void Dispose()

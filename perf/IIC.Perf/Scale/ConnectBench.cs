@@ -71,18 +71,11 @@ internal static class ConnectBench
             Mode = kind == Iic ? WaitModes.Adaptive : WaitModes.Block,
             Size = Size,
             Count = count,
-            P50Ns = latency.P50Ns,
-            P90Ns = latency.P90Ns,
-            P99Ns = latency.P99Ns,
-            P999Ns = latency.P999Ns,
-            MaxNs = latency.MaxNs,
-            MeanNs = latency.MeanNs,
             MsgsPerS = (long)(count / elapsed),
             CpuClientS = Math.Round(cpu, 4),
             CpuS = Math.Round(cpu, 4),
             ElapsedS = Math.Round(elapsed, 4),
-            Curve = latency.Curve,
-        };
+        }.WithLatency(latency);
     }
 
     private static void IicCycle(string service, byte[] message, byte[] echo, long sequence)
