@@ -36,6 +36,7 @@ internal static class Measurements
         var jitTime = System.Runtime.JitInfo.GetCompilationTime();
         var faults = PageFaults.Minor();
         var allocated = GC.GetTotalAllocatedBytes(precise: true);
+        ThreadStats.Begin();
         for (var i = 0; i < calls; i++)
         {
             var start = Stopwatch.GetTimestamp();
@@ -43,6 +44,7 @@ internal static class Measurements
             samples[i] = Stopwatch.GetElapsedTime(start).TotalNanoseconds;
             starts[i] = start;
         }
+        ThreadStats.End(path, calls);
         LastJit = (System.Runtime.JitInfo.GetCompiledMethodCount() - compiled, System.Runtime.JitInfo.GetCompilationTime() - jitTime);
         LastPageFaults = PageFaults.Minor() - faults;
         LastAllocatedPerCall = (GC.GetTotalAllocatedBytes(precise: true) - allocated) / (double)calls;

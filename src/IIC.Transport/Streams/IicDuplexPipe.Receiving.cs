@@ -6,6 +6,8 @@ namespace IIC.Transport;
 // IicDuplexPipe, receiving: the dedicated thread that moves messages from the ring into the input pipe.
 internal sealed partial class IicDuplexPipe
 {
+    private long _receiveBatches;
+
     private void ReceiveLoop()
     {
         var writer = _input.Writer;
@@ -35,6 +37,7 @@ internal sealed partial class IicDuplexPipe
                 }
                 if (received > 0)
                 {
+                    _receiveBatches++; // this thread only; read by the statistics at disposal
                     _replySpin?.OnReceived(); // before the flush: an inline reader may flush the reply at once
                     // Inline writer scheduling: with a free pipe this returns completed after the reader's continuation
                     // was scheduled (or ran, with an inline application scheduler). Paused by back pressure, this thread

@@ -138,9 +138,9 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
                 _stopSending.Cancel();
                 await _sending.ConfigureAwait(false);
             }
-            if (s_printStatistics && _replySpin is { } spin)
+            if (s_printStatistics)
             {
-                Console.Error.WriteLine(spin.Describe(_receiveThread.Name));
+                PrintStatistics();
             }
             _input.Writer.CancelPendingFlush(); // a receive thread paused by back pressure
             _replySpin?.Stop(); // a receive thread spinning for a reply returns at once instead of at the end of its budget
@@ -164,6 +164,24 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
 
     /// <summary>Diagnostics: with IIC_PIPE_STATS=1 each pipe prints its spin-for-reply counts to stderr when disposed.</summary>
     private static readonly bool s_printStatistics = Environment.GetEnvironmentVariable("IIC_PIPE_STATS") == "1";
+
+    /// <summary>
+    /// IIC_PIPE_STATS=1: this pipe's records each way, the receive thread's batches (flushes into the input pipe), the
+    /// doorbells this side rang and skipped, and the receive thread's parks and spin hits: divided by the calls made, how
+    /// many ring records and kernel wake-ups each request/response costs.
+    /// </summary>
+    private void PrintStatistics()
+    {
+        // This side's own counters only (GetStatistics also reads the outgoing ring's occupancy, in a window the peer's
+        // close may have had unmapped by now).
+        var endpoint = _channel.Endpoint;
+        Console.Error.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"{_receiveThread.Name}: records sent {endpoint.MessagesSent} ({_directWrites} direct), received {endpoint.MessagesReceived} in {_receiveBatches} batches; doorbells rung {endpoint.Doorbell.SignalsRaised}, skipped {endpoint.Doorbell.SignalsSuppressed}; receive thread parks {endpoint.Waiter.Parks}, spin hits {endpoint.Waiter.SpinHits}"));
+        if (_replySpin is { } spin)
+        {
+            Console.Error.WriteLine(spin.Describe(_receiveThread.Name));
+        }
+    }
 
     private void SignalChannelEnded()
     {
