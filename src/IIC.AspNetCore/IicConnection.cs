@@ -39,6 +39,7 @@ internal sealed class IicConnection : ConnectionContext, IConnectionIdFeature, I
         {
             TranslateError = ToConnectionReset,
             ChannelEnded = SignalClosed,
+            DetectHttp2OnReceive = true, // IicPipeOptions.InlineHttp2Reads: Kestrel's HTTP/2 copies and dispatches itself
         };
         Transport = _pipe;
         ConnectionClosed = _closed.Token;

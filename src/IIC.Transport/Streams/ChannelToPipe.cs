@@ -7,10 +7,17 @@ namespace IIC.Transport;
 /// Copies each message the channel hands out in place (zero copy out of the ring) into the pipe's pooled buffers: the
 /// one copy on the receive path, with no allocation and no reassembly (large messages span several pipe segments).
 /// </summary>
-internal readonly struct ChannelToPipe(PipeWriter writer) : IMessageHandler
+internal struct ChannelToPipe(PipeWriter writer, IicDuplexPipe? firstRecordObserver = null) : IMessageHandler
 {
+    private IicDuplexPipe? _firstRecordObserver = firstRecordObserver;
+
     public void OnMessage(ReadOnlySpan<byte> message)
     {
+        if (_firstRecordObserver is { } observer)
+        {
+            _firstRecordObserver = null;
+            observer.ObserveFirstRecord(message); // before the flush that schedules the reader
+        }
         while (!message.IsEmpty)
         {
             var span = writer.GetSpan();

@@ -15,6 +15,7 @@ internal sealed class DuplexPipeStream(IicDuplexPipe pipe) : Stream
 {
     private static readonly TimeSpan s_drainTimeout = TimeSpan.FromSeconds(5);
     private int _disposed;
+    private bool _wrote; // the one writer's: whether its first write was shown to the pipe's HTTP/2 detection
 
     public override bool CanRead => _disposed == 0;
 
@@ -94,6 +95,7 @@ internal sealed class DuplexPipeStream(IicDuplexPipe pipe) : Stream
 
     public override void Write(ReadOnlySpan<byte> buffer)
     {
+        ObserveFirstWrite(buffer);
         var sent = pipe.TrySendDirect(buffer);
         if (sent == buffer.Length)
         {
@@ -119,6 +121,7 @@ internal sealed class DuplexPipeStream(IicDuplexPipe pipe) : Stream
         {
             return ValueTask.FromCanceled(cancellationToken);
         }
+        ObserveFirstWrite(buffer.Span);
         var sent = pipe.TrySendDirect(buffer.Span);
         if (sent == buffer.Length)
         {
@@ -133,6 +136,19 @@ internal sealed class DuplexPipeStream(IicDuplexPipe pipe) : Stream
             return ValueTask.CompletedTask;
         }
         return AwaitFlushAsync(flush);
+    }
+
+    /// <summary>
+    /// SocketsHttpHandler's HTTP/2 connection writes the client preface first: from then on the pipe's reader (its frame
+    /// loop) continues inline on the receive thread (<see cref="IicPipeOptions.InlineHttp2Reads"/>).
+    /// </summary>
+    private void ObserveFirstWrite(ReadOnlySpan<byte> buffer)
+    {
+        if (!_wrote && !buffer.IsEmpty)
+        {
+            _wrote = true;
+            pipe.ObserveFirstWrite(buffer);
+        }
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]

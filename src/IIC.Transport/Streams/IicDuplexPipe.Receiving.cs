@@ -16,6 +16,7 @@ internal sealed partial class IicDuplexPipe
         // The spin-for-reply policy reads the ring outside any receive call (IsReceiveReady): keep the window mapped while
         // this thread runs, whatever the channel does meanwhile (as the async dispatcher does for the rings it polls).
         var mapped = false;
+        var awaitingFirstRecord = DetectHttp2OnReceive && _http2InlineReads is not null;
         try
         {
             if (_replySpin is not null)
@@ -24,7 +25,7 @@ internal sealed partial class IicDuplexPipe
             }
             while (true)
             {
-                var handler = new ChannelToPipe(writer);
+                var handler = new ChannelToPipe(writer, awaitingFirstRecord ? this : null);
                 int received;
                 try
                 {
@@ -37,6 +38,7 @@ internal sealed partial class IicDuplexPipe
                 }
                 if (received > 0)
                 {
+                    awaitingFirstRecord = false;
                     _receiveBatches++; // this thread only; read by the statistics at disposal
                     _replySpin?.OnReceived(); // before the flush: an inline reader may flush the reply at once
                     // Inline writer scheduling: with a free pipe this returns completed after the reader's continuation

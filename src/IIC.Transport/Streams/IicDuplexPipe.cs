@@ -35,6 +35,7 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
     private readonly Thread _receiveThread;
     private readonly RoomWait _roomWait;
     private readonly ReplySpin? _replySpin;
+    private readonly Http2InlineReads? _http2InlineReads;
     private Task _sending = Task.CompletedTask;
     private int _started;
     private int _disposed;
@@ -53,7 +54,9 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
         }
         _channel = channel;
         Options = options;
-        _input = new Pipe(options.InputPipeOptions());
+        // Only a thread-pool reader can gain from HTTP/2 detection (an inline or custom scheduler is the caller's choice).
+        _http2InlineReads = options.InlineHttp2Reads && options.ApplicationScheduler == PipeScheduler.ThreadPool ? new Http2InlineReads() : null;
+        _input = new Pipe(options.InputPipeOptions(_http2InlineReads));
         _output = new Pipe(options.OutputPipeOptions());
         _roomWait = new RoomWait(channel.Endpoint, _stopSending.Token);
         _replySpin = options.ReplySpinLimit > TimeSpan.Zero ? new ReplySpin(options.ReplySpinLimit, channel.Endpoint.Waiter.Page, channel.Endpoint.Window.Memory) : null;
@@ -86,6 +89,22 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
 
     /// <summary>Whether the caller runs on the receive thread (an inline continuation), where waiting for the pipe would wait for itself.</summary>
     public bool OnReceiveThread => Thread.CurrentThread == _receiveThread;
+
+    /// <summary>
+    /// Set by a server (Kestrel's connection): the receive thread looks at the first received record for the HTTP/2
+    /// client preface (<see cref="IicPipeOptions.InlineHttp2Reads"/>). A client's stream reports its first write
+    /// instead (<see cref="ObserveFirstWrite"/>).
+    /// </summary>
+    public bool DetectHttp2OnReceive { get; init; }
+
+    /// <summary>Whether the input's reader now continues inline on the receive thread because the connection speaks HTTP/2 (tests, diagnostics).</summary>
+    internal bool ReadsInlineForHttp2 => _http2InlineReads?.IsInline == true;
+
+    /// <summary>A client's first write (the HTTP/2 client preface, if it is one): switches the reader inline (<see cref="IicPipeOptions.InlineHttp2Reads"/>).</summary>
+    internal void ObserveFirstWrite(ReadOnlySpan<byte> bytes) => _http2InlineReads?.Observe(bytes);
+
+    /// <summary>The receive thread's first record (<see cref="DetectHttp2OnReceive"/>): before it reaches the input pipe.</summary>
+    internal void ObserveFirstRecord(ReadOnlySpan<byte> record) => _http2InlineReads?.Observe(record);
 
     /// <summary>The receive thread's spin-for-reply policy, null when <see cref="IicPipeOptions.ReplySpinLimit"/> is zero (tests, diagnostics).</summary>
     internal ReplySpin? ReplySpin => _replySpin;
@@ -176,7 +195,7 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
         // close may have had unmapped by now).
         var endpoint = _channel.Endpoint;
         Console.Error.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
-            $"{_receiveThread.Name}: records sent {endpoint.MessagesSent} ({_directWrites} direct), received {endpoint.MessagesReceived} in {_receiveBatches} batches; doorbells rung {endpoint.Doorbell.SignalsRaised}, skipped {endpoint.Doorbell.SignalsSuppressed}; receive thread parks {endpoint.Waiter.Parks}, spin hits {endpoint.Waiter.SpinHits}"));
+            $"{_receiveThread.Name}: records sent {endpoint.MessagesSent} ({_directWrites} direct), received {endpoint.MessagesReceived} in {_receiveBatches} batches; doorbells rung {endpoint.Doorbell.SignalsRaised}, skipped {endpoint.Doorbell.SignalsSuppressed}; receive thread parks {endpoint.Waiter.Parks}, spin hits {endpoint.Waiter.SpinHits}; HTTP/2 reads inline: {ReadsInlineForHttp2}"));
         if (_replySpin is { } spin)
         {
             Console.Error.WriteLine(spin.Describe(_receiveThread.Name));

@@ -48,6 +48,18 @@ public sealed record IicPipeOptions
     public PipeScheduler ApplicationScheduler { get; init; } = PipeScheduler.ThreadPool;
 
     /// <summary>
+    /// Whether an HTTP/2 connection over the pipe continues its reader inline on the receive thread although
+    /// <see cref="ApplicationScheduler"/> is <see cref="PipeScheduler.ThreadPool"/> (default true). Applies to IIC.AspNetCore's
+    /// Kestrel connections (whose first received bytes are the HTTP/2 client preface) and its HTTP client streams (whose
+    /// first written bytes are): both HTTP/2 stacks hand all further work to the thread pool themselves (Kestrel copies
+    /// the input into its own pipe and parses frames on the pool; SocketsHttpHandler completes its streams' waiters
+    /// asynchronously), so reading inline saves a thread-pool work item per received message and runs no application
+    /// code on the receive thread. HTTP/1.x and TLS connections keep the thread pool. Pipes made with
+    /// <see cref="IicChannel.AsDuplexPipe(IicPipeOptions?)"/> are not affected. False: always <see cref="ApplicationScheduler"/>.
+    /// </summary>
+    public bool InlineHttp2Reads { get; init; } = true;
+
+    /// <summary>
     /// How long at most the receive thread spins for a reply its side is owed (this side flushed after it last received):
     /// it polls the ring for twice the learned flush-to-reply time, capped at this limit, while at least a quarter of recent
     /// replies came within the limit, and parks otherwise (a flush made while it is parked wakes it, off the critical
@@ -93,7 +105,7 @@ public sealed record IicPipeOptions
     }
 
     /// <summary>The receive direction's pipe: the receive thread writes (never waits for a scheduler), the application reads.</summary>
-    internal PipeOptions InputPipeOptions() => new(Pool, readerScheduler: ApplicationScheduler, writerScheduler: PipeScheduler.Inline,
+    internal PipeOptions InputPipeOptions(PipeScheduler? readerScheduler = null) => new(Pool, readerScheduler: readerScheduler ?? ApplicationScheduler, writerScheduler: PipeScheduler.Inline,
         pauseWriterThreshold: InputPauseThreshold, resumeWriterThreshold: InputPauseThreshold == 0 ? 0 : InputResumeThreshold,
         minimumSegmentSize: MinimumSegmentSize, useSynchronizationContext: false);
 
