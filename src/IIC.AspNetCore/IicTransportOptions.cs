@@ -55,8 +55,9 @@ public sealed class IicTransportOptions
     /// Run Kestrel's processing of received bytes inline on the connection's receive thread, the thread that took them out
     /// of the channel, instead of hopping to the thread pool (Kestrel's sockets option <c>UnsafePreferInlineScheduling</c>).
     /// Lower latency; request code that blocks then delays that connection's other reads (with HTTP/2 Kestrel runs
-    /// requests on the pool anyway: inline only parses frames). When true it replaces <see cref="PipeOptions"/>'
-    /// application scheduler with <see cref="PipeScheduler.Inline"/>. Default false.
+    /// requests on the pool anyway: inline only copies the bytes into its own pipe). When true it replaces <see cref="PipeOptions"/>'
+    /// application scheduler with <see cref="PipeScheduler.Inline"/>. Default false; HTTP/2 connections read inline
+    /// anyway unless <see cref="IicPipeOptions.InlineHttp2Reads"/> is turned off (their first bytes tell them apart).
     /// </summary>
     public bool PreferInlineScheduling { get; set; }
 
