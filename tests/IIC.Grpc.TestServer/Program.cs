@@ -1,5 +1,6 @@
 // The test server: Tester over the native IICFast path (service NAME on the given hypervisor) and over HTTP/2 on a TCP
-// loopback port. Args: HYPERVISOR SOCKET_DIRECTORY SERVICE [inline-handlers]. Prints "listening ADDRESS" for each, then "ready".
+// loopback port. Args: HYPERVISOR SOCKET_DIRECTORY SERVICE [inline-handlers [stateless]]. Prints "listening ADDRESS" for each, then "ready".
+// "stateless" serves StatelessTesterService natively instead of TesterService (unary only; no DI scope per call).
 using System.Net;
 using IIC.Grpc.Server;
 using IIC.Grpc.Testing;
@@ -10,12 +11,13 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 const int MaxMessage = 16 * 1024 * 1024;
 var (hypervisor, directory, service) = (args[0], args[1], args[2]);
 var inlineHandlers = args.Length > 3 && args[3] == "inline-handlers"; // native handlers on the reader thread (IicGrpcServerOptions.RunHandlersInline)
+var stateless = args.Length > 4 && args[4] == "stateless";
 var builder = WebApplication.CreateBuilder([]);
 builder.Logging.SetMinimumLevel(LogLevel.Warning);
 builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2));
 builder.Services.AddScoped<CallScope>();
 builder.Services.AddGrpc(o => o.MaxReceiveMessageSize = MaxMessage);
-builder.Services.AddIicGrpcServer(o =>
+var native = builder.Services.AddIicGrpcServer(o =>
 {
     o.ServiceName = service;
     o.Transport.HypervisorName = hypervisor;
@@ -23,7 +25,15 @@ builder.Services.AddIicGrpcServer(o =>
     o.Transport.PartitionName = $"tester-{Environment.ProcessId}";
     o.MaxReceiveMessageSize = MaxMessage;
     o.RunHandlersInline = inlineHandlers;
-}).AddService<TesterService>();
+});
+if (stateless)
+{
+    native.AddService<StatelessTesterService>();
+}
+else
+{
+    native.AddService<TesterService>();
+}
 
 var app = builder.Build();
 app.MapGrpcService<TesterService>();

@@ -54,6 +54,9 @@ public sealed class TesterFixture : IDisposable
     /// <summary>A second server process (to kill) on this hypervisor, offering <paramref name="service"/>.</summary>
     internal ServerProcess StartServer(string service, bool inlineHandlers = false) => TesterServerProcess.Start(HypervisorName, SocketDirectory, service, inlineHandlers);
 
+    /// <summary>A second server process serving StatelessTesterService natively with inline handlers (the server's synchronous unary path).</summary>
+    internal ServerProcess StartStatelessServer(string service) => TesterServerProcess.Start(HypervisorName, SocketDirectory, service, inlineHandlers: true, stateless: true);
+
     /// <summary>A channel to <paramref name="address"/>: the same code for both paths, only the address differs.</summary>
     public GrpcServiceChannel Connect(string address, int? maxReceive = MaxMessage, bool inlineCompletions = false)
         => GrpcServiceChannel.ForAddress(address, new GrpcServiceChannelOptions

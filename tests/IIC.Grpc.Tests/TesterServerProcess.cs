@@ -7,8 +7,10 @@ namespace IIC.Grpc.Tests;
 /// </summary>
 internal static class TesterServerProcess
 {
-    public static ServerProcess Start(string hypervisor, string directory, string service, bool inlineHandlers = false)
-        => inlineHandlers
+    public static ServerProcess Start(string hypervisor, string directory, string service, bool inlineHandlers = false, bool stateless = false)
+        => stateless
+            ? ServerProcess.Start("IIC.Grpc.TestServer.dll", "test server", hypervisor, directory, service, "inline-handlers", "stateless")
+            : inlineHandlers
             ? ServerProcess.Start("IIC.Grpc.TestServer.dll", "test server", hypervisor, directory, service, "inline-handlers")
             : ServerProcess.Start("IIC.Grpc.TestServer.dll", "test server", hypervisor, directory, service);
 }

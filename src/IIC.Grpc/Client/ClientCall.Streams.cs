@@ -13,7 +13,7 @@ internal sealed partial class ClientCall<TRequest, TResponse>
 
     public Task<Metadata> ResponseHeadersAsync()
     {
-        lock (_gate)
+        lock (Gate)
         {
             if (_headers is not null)
             {
@@ -30,7 +30,7 @@ internal sealed partial class ClientCall<TRequest, TResponse>
 
     public Status GetStatus()
     {
-        lock (_gate)
+        lock (Gate)
         {
             return _done ? _status : throw new InvalidOperationException("Unable to get the status because the call is not complete.");
         }
@@ -38,7 +38,7 @@ internal sealed partial class ClientCall<TRequest, TResponse>
 
     public Metadata GetTrailers()
     {
-        lock (_gate)
+        lock (Gate)
         {
             return _done ? _trailers! : throw new InvalidOperationException("Can't get the call trailers because the call has not completed successfully.");
         }
@@ -106,7 +106,7 @@ internal sealed partial class ClientCall<TRequest, TResponse>
 
     public Task WriteAsync(TRequest message)
     {
-        lock (_gate)
+        lock (Gate)
         {
             if (_done)
             {
@@ -139,7 +139,7 @@ internal sealed partial class ClientCall<TRequest, TResponse>
 
     public Task CompleteAsync()
     {
-        lock (_gate)
+        lock (Gate)
         {
             if (_halfClosed || _done)
             {

@@ -98,6 +98,7 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
     {
         ArgumentNullException.ThrowIfNull(method);
         var connection = GetConnection(out failure);
+        connection?.WakeIfIdle(); // first: the server's wake-up overlaps with building the call
         return new ClientCall<TRequest, TResponse>(method, connection, _maxSend, _options.InlineCompletions);
     }
 
@@ -105,7 +106,8 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
     private ClientConnection? GetConnection(out Status failure)
     {
         failure = default;
-        var slot = (int)((uint)Interlocked.Increment(ref _next) % (uint)_connections.Length);
+        // One connection (the default) needs no round robin: no locked increment of a line every calling thread shares.
+        var slot = _connections.Length == 1 ? 0 : (int)((uint)Interlocked.Increment(ref _next) % (uint)_connections.Length);
         var connection = Volatile.Read(ref _connections[slot]);
         if (connection is { IsClosed: false })
         {

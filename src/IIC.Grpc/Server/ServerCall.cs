@@ -87,7 +87,14 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
         {
             if (_handler.Inline)
             {
-                _ = RunAsync(); // on the reader thread up to the handler's first incomplete await
+                if (_handler.Type == MethodType.Unary && !_handler.Activator.NeedsScope)
+                {
+                    RunUnary(); // on the reader thread; no state machine unless the handler waits
+                }
+                else
+                {
+                    _ = RunAsync(); // on the reader thread up to the handler's first incomplete await
+                }
             }
             else
             {
@@ -124,25 +131,11 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
                     await _handler.DuplexStreaming!(service, this, this, this).ConfigureAwait(false);
                     break;
             }
-            status = DeadlineExceeded ? new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded") : Status;
-        }
-        catch (RpcException e)
-        {
-            status = e.Status;
-            foreach (var entry in e.Trailers)
-            {
-                ResponseTrailers.Add(entry);
-            }
+            status = StatusAfterHandler();
         }
         catch (Exception e)
         {
-            status = DeadlineExceeded ? new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded")
-                : ClientGone ? new Status(StatusCode.Cancelled, "Call canceled by the client.")
-                : new Status(StatusCode.Unknown, _handler.DetailedErrors ? $"Exception was thrown by handler. {e.GetType().Name}: {e.Message}" : "Exception was thrown by handler.", e);
-            if (status.StatusCode == StatusCode.Unknown)
-            {
-                _handler.Log.HandlerFailed(e, FullName());
-            }
+            status = StatusAfterHandler(e);
         }
         finally
         {
@@ -156,6 +149,107 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
             }
         }
         Finish(status, single);
+    }
+
+    /// <summary>
+    /// A unary call whose handler runs inline and whose service needs no DI scope: <see cref="RunAsync"/>'s steps without
+    /// an async state machine when the handler's task is already complete (<c>Task.FromResult</c>, or an async handler
+    /// that never waited) and the call made no disposable service. After an idle gap every distinct piece of code a call
+    /// runs is slow (perf/RESULTS.md, "Round 8, branch native"): the state machine's start, execution-context switch and
+    /// completion were code a synchronous handler did not need. Otherwise the rest continues in <see cref="FinishUnaryAsync"/>,
+    /// which ends the call exactly as <see cref="RunAsync"/> does.
+    /// </summary>
+    private void RunUnary()
+    {
+        TService? service = null;
+        var created = false;
+        Task<TResponse>? pending = null;
+        Exception? thrown = null;
+        try
+        {
+            (service, created) = _handler.Activator.Activate(null);
+            pending = _handler.Unary!(service, TakeSingle(), this);
+        }
+        catch (Exception e)
+        {
+            thrown = e;
+        }
+        if ((thrown is null && !pending!.IsCompleted) || (created && service is IDisposable or IAsyncDisposable))
+        {
+            _ = FinishUnaryAsync(pending, thrown, service, created);
+            return;
+        }
+        Status status;
+        FrameBuilder? single = null;
+        if (thrown is not null)
+        {
+            status = StatusAfterHandler(thrown);
+        }
+        else
+        {
+            try
+            {
+                single = SerializeSingle(pending!.GetAwaiter().GetResult()); // throws what the handler's task failed with
+                status = StatusAfterHandler();
+            }
+            catch (Exception e)
+            {
+                status = StatusAfterHandler(e);
+            }
+        }
+        Finish(status, single);
+    }
+
+    /// <summary>The rest of <see cref="RunUnary"/> when its handler waits or its service must be disposed: as <see cref="RunAsync"/>.</summary>
+    private async Task FinishUnaryAsync(Task<TResponse>? pending, Exception? thrown, TService? service, bool created)
+    {
+        Status status;
+        FrameBuilder? single = null;
+        try
+        {
+            if (thrown is not null)
+            {
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(thrown);
+            }
+            single = SerializeSingle(await pending!.ConfigureAwait(false));
+            status = StatusAfterHandler();
+        }
+        catch (Exception e)
+        {
+            status = StatusAfterHandler(e);
+        }
+        finally
+        {
+            if (created)
+            {
+                await Dispose(service!).ConfigureAwait(false);
+            }
+        }
+        Finish(status, single);
+    }
+
+    /// <summary>The status of a call whose handler returned.</summary>
+    private Status StatusAfterHandler() => DeadlineExceeded ? new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded") : Status;
+
+    /// <summary>The status of a call whose handler (or its activation, or the response's serialization) threw <paramref name="e"/>.</summary>
+    private Status StatusAfterHandler(Exception e)
+    {
+        if (e is RpcException rpc)
+        {
+            foreach (var entry in rpc.Trailers)
+            {
+                ResponseTrailers.Add(entry);
+            }
+            return rpc.Status;
+        }
+        var status = DeadlineExceeded ? new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded")
+            : ClientGone ? new Status(StatusCode.Cancelled, "Call canceled by the client.")
+            : new Status(StatusCode.Unknown, _handler.DetailedErrors ? $"Exception was thrown by handler. {e.GetType().Name}: {e.Message}" : "Exception was thrown by handler.", e);
+        if (status.StatusCode == StatusCode.Unknown)
+        {
+            _handler.Log.HandlerFailed(e, FullName());
+        }
+        return status;
     }
 
     private string FullName() => _handler.FullName;

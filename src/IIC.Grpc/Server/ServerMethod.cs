@@ -7,6 +7,12 @@ internal abstract class ServerMethod(string fullName, MethodType type)
 {
     public string FullName { get; } = fullName;
 
+    /// <summary>
+    /// <see cref="FullName"/> in UTF-8, as a CallStart frame names the method: a connection compares it with the name in the frame
+    /// before it decodes the name and hashes it for the method table (<see cref="ServerConnection"/>, its last method).
+    /// </summary>
+    public byte[] Utf8FullName { get; } = System.Text.Encoding.UTF8.GetBytes(fullName);
+
     public MethodType Type { get; } = type;
 
     /// <summary>Unary and server streaming calls start when their one request arrived; the others at once.</summary>
