@@ -69,10 +69,11 @@ internal struct RoleGate
     /// </summary>
     /// <summary>
     /// The calling thread's managed id, read through a thread static of our own: <see cref="Environment.CurrentManagedThreadId"/>
-    /// is a call into the runtime that looks the thread up with <c>__tls_get_addr</c> (libcoreclr's dynamic TLS), ~5-9 ns
-    /// per call on the 2-vCPU box, paid on every send, claim, receive and poll entry; the JIT inlines a [ThreadStatic]
-    /// int read (~1-2 ns). A managed thread's id is fixed for its life and a new thread starts with 0 here, so the cached
-    /// value is always the caller's own (issue 17, round 8).
+    /// is a call into the runtime (an FCALL that finds the thread with <c>__tls_get_addr</c>), paid on every send, claim,
+    /// receive and poll entry; a [ThreadStatic] int costs the JIT's TLS lookup alone (measured here, a non-inlined call of
+    /// each: 15-21 ns against 12-14 ns on the loaded 2-vCPU box; perf/RESULTS.md, "Round 8, branch poll"). A managed
+    /// thread's id is fixed for its life and a new thread starts with 0 here, so the cached value is always the caller's
+    /// own (issue 17, round 8).
     /// </summary>
     internal static int CurrentThreadId
     {
