@@ -28,6 +28,51 @@ internal sealed unsafe partial class WindowEndpoint
     public bool Send(ReadOnlySpan<byte> message, Deadline deadline, CancellationToken cancellationToken = default)
     {
         EnterSending();
+        // The common case runs without an exception handler (issue 17, round 8): with the try/finally around it, the JIT
+        // kept this endpoint and the message in stack slots and reloaded them for every field access of the send, a chain
+        // of dependent loads on every message. Nothing below can throw: the checks are loads, TryWriteFast never throws
+        // (it declines instead), and the doorbell is rung here only when this thread found the reader not armed, where
+        // Ring is a load and a counter; a reader that arms in between is woken by Ring with one futex wake on a word of
+        // the mapping our in-flight flag holds, which cannot fault. Everything else (wrap, full ring, fragments, misuse,
+        // faults, a peer gone, an armed reader) takes SendSlow, under the handler, as before.
+        if (message.Length <= _writer.MaxPayloadLength
+            && !PeerGone && !SelfDeclaredDead // acquire loads of words that only change at close or death
+            && _writer.TryWriteFast(message, s_unfragmented))
+        {
+            if (Volatile.Read(ref *_writer.Armed) == 0)
+            {
+                _doorbell.Ring();
+            }
+            else
+            {
+                RingGuarded();
+            }
+            _sent.Add(message.Length);
+            ExitSending();
+            return true;
+        }
+        return SendSlow(message, deadline, cancellationToken);
+    }
+
+    /// <summary>The doorbell for an armed reader (a futex wake), under a handler that leaves the send role if it throws.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void RingGuarded()
+    {
+        try
+        {
+            _doorbell.Ring();
+        }
+        catch
+        {
+            ExitSending();
+            throw;
+        }
+    }
+
+    /// <summary>Everything but <see cref="Send(ReadOnlySpan{byte}, Deadline, CancellationToken)"/>'s fast path, inside the send role.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool SendSlow(ReadOnlySpan<byte> message, Deadline deadline, CancellationToken cancellationToken)
+    {
         try
         {
             return SendCore(message, deadline, cancellationToken);

@@ -28,6 +28,12 @@ internal readonly record struct SlotRingLayout(int Stride, int SlotCount, long R
     // About 1 MiB per ring: deep enough that the writer rarely waits for the reader, small enough to stay in L2.
     private const int TargetRingBytes = 1 << 20;
 
+    /// <summary>
+    /// <c>IIC_PERF_RAW_LINE_RECORDS=1</c>: one-way slots aligned to a 64-byte line too (equal-density A/B against iic; the
+    /// child inherits the variable, and checks the memfd's size against the layout it computes).
+    /// </summary>
+    public static bool LineRecords { get; } = Environment.GetEnvironmentVariable("IIC_PERF_RAW_LINE_RECORDS") == "1";
+
     /// <summary>The whole memfd: two rings.</summary>
     public long MappingLength => 2 * RingBytes;
 
@@ -37,12 +43,13 @@ internal readonly record struct SlotRingLayout(int Stride, int SlotCount, long R
     /// <summary>
     /// Round trips get one cache line per small message (header and a 32-byte payload in one 64-byte line, aligned),
     /// which is what a latency-minded design does. One-way throughput packs records on 8 bytes, so 32-byte messages
-    /// cost 40 bytes of bandwidth rather than 64.
+    /// cost 40 bytes of bandwidth rather than 64; with <see cref="LineRecords"/> they take a line each, as iic's records
+    /// (and Aeron's 32 B frames with their 32 B header) do, so a one-way row compares the protocols at equal density.
     /// </summary>
     public static SlotRingLayout For(LinkOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var alignment = options.Test.IsOneWay() ? sizeof(long) : CacheLine;
+        var alignment = options.Test.IsOneWay() && !LineRecords ? sizeof(long) : CacheLine;
         var stride = AlignUp(HeaderSize + options.MessageSize, alignment);
         var slots = (int)Math.Clamp(1L << (63 - (int)long.LeadingZeroCount(Math.Max(1, TargetRingBytes / stride))), 4, 1 << 16);
         var ringBytes = AlignUp(ControlSize + ((long)slots * stride), PageSize);
