@@ -100,6 +100,9 @@ internal sealed class AsyncReceiveSource : IValueTaskSource, IDisposable
         else
         {
             _core.SetException(error);
+            // Ended by a cancel or a Dispose, not by the dispatcher: wake it so it lets go of this receiver (and its
+            // window) now; it sleeps until rung, so it would otherwise hold them until the channel's next message.
+            Dispatcher?.Poke();
         }
     }
 

@@ -118,13 +118,23 @@ internal sealed unsafe class InterruptDispatcher
         var added = false;
         source.Endpoint.Window.Memory.DangerousAddRef(ref added);
         chosen._incoming.Enqueue(source);
+        chosen.Poke();
+    }
+
+    /// <summary>
+    /// Makes the dispatcher run a round soon: a receiver registered, or one ended without it (cancelled, disposed), so
+    /// it drops that one now instead of keeping its window and its slot while it sleeps until rung.
+    /// </summary>
+    internal void Poke()
+    {
         // Dekker with the dispatcher's park: it sets _sleeping (full fence) before reading the control word, and we bump
         // the word (full fence) before reading _sleeping. Either it sees our increment (its futex wait returns at once,
-        // and it drains the queue first anyway) or we see it sleeping and wake it. While it polls, no syscall at all.
-        Interlocked.Increment(ref *chosen._controlWord);
-        if (Volatile.Read(ref chosen._sleeping) != 0)
+        // and it drains the queue and drops ended receivers first anyway) or we see it sleeping and wake it. While it
+        // polls, no syscall at all.
+        Interlocked.Increment(ref *_controlWord);
+        if (Volatile.Read(ref _sleeping) != 0)
         {
-            Futex.Wake(chosen._controlWord, 1);
+            Futex.Wake(_controlWord, 1);
         }
     }
 
@@ -307,9 +317,9 @@ internal sealed unsafe class InterruptDispatcher
         }
         var count = 0;
         targets[count++] = new FutexWaitTarget(_controlWord, control);
-        // The shortest park timeout of the receivers we sleep for, at most the default 100 ms: a cancelled receive
-        // is dropped (and its window released) when the dispatcher next wakes.
-        var sleepTimeout = WaitStrategy.DefaultParkTimeout;
+        // Until rung (a message, a peer's end, a new receiver, or a receiver that ended: cancel and Dispose Poke us),
+        // or the shortest park timeout a receiver's strategy asked for.
+        var sleepTimeout = Timeout.InfiniteTimeSpan;
         var completed = false;
         for (var i = _active.Count - 1; i >= 0; i--)
         {
@@ -335,7 +345,10 @@ internal sealed unsafe class InterruptDispatcher
             }
             targets[count++] = new FutexWaitTarget(page.SequenceWord, sequence);
             var parkTimeout = endpoint.Waiter.Strategy.ParkTimeout;
-            sleepTimeout = parkTimeout != Timeout.InfiniteTimeSpan && parkTimeout < sleepTimeout ? parkTimeout : sleepTimeout; // infinite (the default): until rung, so the 100 ms cap
+            if (parkTimeout != Timeout.InfiniteTimeSpan && (sleepTimeout == Timeout.InfiniteTimeSpan || parkTimeout < sleepTimeout))
+            {
+                sleepTimeout = parkTimeout;
+            }
         }
         if (completed)
         {
