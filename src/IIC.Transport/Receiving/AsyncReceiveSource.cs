@@ -72,10 +72,19 @@ internal sealed class AsyncReceiveSource : IValueTaskSource, IDisposable
         }
         // The core was reset when the previous wait's result was taken (GetResult), not here: a Dispose on another
         // thread may complete this wait the moment it is Waiting, and a reset after that would erase its completion.
-        if (Interlocked.CompareExchange(ref _state, Waiting, Idle) != Idle)
+        if (Interlocked.CompareExchange(ref _state, Waiting, Idle) != Idle) // full fence: partner of JoinGroup's check
         {
             wait = default;
             return false;
+        }
+        try
+        {
+            Endpoint.BeginAsyncWait(); // a channel group that took the channel meanwhile refuses this wait, before anything else changes
+        }
+        catch
+        {
+            Volatile.Write(ref _state, Idle);
+            throw;
         }
         if (cancellationToken.CanBeCanceled)
         {

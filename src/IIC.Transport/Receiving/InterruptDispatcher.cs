@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics.Arm;
 using System.Runtime.Intrinsics.X86;
 using IIC.Hardware;
@@ -41,7 +42,7 @@ internal sealed unsafe class InterruptDispatcher
     private static InterruptDispatcher? t_current;
 
     private readonly ConcurrentQueue<AsyncReceiveSource> _incoming = new();
-    private readonly List<AsyncReceiveSource> _active = [];
+    private readonly List<Entry> _active = []; // this thread's receivers, each with whether this dispatcher armed its ring
     // While traffic flows the dispatcher spins through hiccups at least as long as an adaptive Waiter does (its
     // SpinBudget floor; capped per round by SpinCeilingOf), so the async path parks no more than the sync one.
     private readonly SpinLearning _learning = new(MaxCeilingTicks, (long)(WaitStrategy.Adaptive.SpinBudget.TotalSeconds * Stopwatch.Frequency));
@@ -190,7 +191,7 @@ internal sealed unsafe class InterruptDispatcher
     {
         while (_incoming.TryDequeue(out var source))
         {
-            _active.Add(source);
+            _active.Add(new Entry(source));
             _hot = true;
         }
     }
@@ -223,7 +224,7 @@ internal sealed unsafe class InterruptDispatcher
             var completed = 0;
             for (var i = _active.Count - 1; i >= 0; i--)
             {
-                var source = _active[i];
+                var source = _active[i].Source;
                 if (!source.IsWaiting)
                 {
                     Drop(i); // cancelled or disposed meanwhile
@@ -293,9 +294,9 @@ internal sealed unsafe class InterruptDispatcher
             return _lastCeiling;
         }
         var ceiling = 0L;
-        foreach (var source in _active)
+        foreach (var entry in _active)
         {
-            ceiling = Math.Max(ceiling, source.SpinCeilingTicks);
+            ceiling = Math.Max(ceiling, entry.Source.SpinCeilingTicks);
         }
         _lastCeiling = ceiling;
         return ceiling;
@@ -323,7 +324,7 @@ internal sealed unsafe class InterruptDispatcher
         var completed = false;
         for (var i = _active.Count - 1; i >= 0; i--)
         {
-            var source = _active[i];
+            var source = _active[i].Source;
             var endpoint = source.Endpoint;
             if (!source.IsWaiting)
             {
@@ -332,12 +333,11 @@ internal sealed unsafe class InterruptDispatcher
             }
             var page = endpoint.ReceivePage;
             var target = new ReceiveTarget(endpoint);
-            target.Arm(); // full fence
-            if (page.PrepareSleep(ref target, out var sequence) != SleepCheck.Announced) // the same Dekker half as Waiter's
+            Arm(i); // once per entry: a receiver still armed from the last round stays armed (its count is ours)
+            if (page.PrepareSleep(ref target, out var sequence) != SleepCheck.Announced) // the same Dekker half as Waiter's (its announcement is a full fence)
             {
                 page.ClearPending();
-                endpoint.DisarmReceive();
-                Drop(i);
+                Drop(i); // disarms
                 completed = true;
                 Volatile.Write(ref _parkedCompletions, _parkedCompletions + 1);
                 source.Complete();
@@ -373,24 +373,22 @@ internal sealed unsafe class InterruptDispatcher
         var arrivedAt = 0L; // the waker's stamp of the wake that ended this park, 0 if none
         for (var i = _active.Count - 1; i >= 0; i--)
         {
-            var source = _active[i];
+            var source = _active[i].Source;
             var endpoint = source.Endpoint;
             var page = endpoint.ReceivePage;
             page.CancelSleep();
             page.ClearPending();
             if (!source.IsWaiting)
             {
-                endpoint.DisarmReceive();
-                Drop(i);
+                Drop(i); // disarms
             }
             else if (endpoint.IsReceiveReady)
             {
-                endpoint.DisarmReceive();
                 if (woken++ == 0 && result == FutexWaitResult.Woken)
                 {
                     arrivedAt = LearnWakeLatency(page.ReadRaisedAt());
                 }
-                Drop(i);
+                Drop(i); // disarms
                 Volatile.Write(ref _parkedCompletions, _parkedCompletions + 1); // counted first: the continuation may read it
                 source.Complete();
             }
@@ -426,21 +424,58 @@ internal sealed unsafe class InterruptDispatcher
     /// <summary>Undoes the sleep announcement and arming of the receivers left waiting (a round that completed one instead of parking).</summary>
     private void CancelArmed()
     {
-        foreach (var source in _active)
+        for (var i = 0; i < _active.Count; i++)
         {
-            var endpoint = source.Endpoint;
+            var endpoint = _active[i].Source.Endpoint;
             endpoint.ReceivePage.CancelSleep();
             endpoint.ReceivePage.ClearPending();
-            endpoint.DisarmReceive();
+            Disarm(i);
         }
     }
 
+    /// <summary>
+    /// Arms entry <paramref name="index"/>'s ring unless this dispatcher did already (its arm is one of the endpoint's
+    /// counted arms: a blocking receive on the same channel may hold another, and neither clears the other's).
+    /// </summary>
+    private void Arm(int index)
+    {
+        ref var entry = ref CollectionsMarshal.AsSpan(_active)[index];
+        if (!entry.Armed)
+        {
+            entry.Source.Endpoint.ArmReceive(); // full fence
+            entry.Armed = true;
+        }
+    }
+
+    /// <summary>Withdraws this dispatcher's arm of entry <paramref name="index"/>'s ring, if it has one.</summary>
+    private void Disarm(int index)
+    {
+        ref var entry = ref CollectionsMarshal.AsSpan(_active)[index];
+        if (entry.Armed)
+        {
+            entry.Armed = false;
+            entry.Source.Endpoint.DisarmReceive();
+        }
+    }
+
+    /// <summary>Lets go of entry <paramref name="index"/>: withdraws our arm, then releases the window (still mapped for the disarm: our reference holds it).</summary>
     private void Drop(int index)
     {
-        var source = _active[index];
+        Disarm(index);
+        var source = _active[index].Source;
         _active.RemoveAt(index);
         source.Endpoint.Window.Memory.DangerousRelease();
         Interlocked.Decrement(ref _load);
+    }
+
+    /// <summary>
+    /// A receiver this dispatcher waits for. A source can be here twice (a cancelled wait not yet dropped, and the next
+    /// wait of the same channel): each entry arms and announces once, and withdraws what it did, so the counts stay exact.
+    /// </summary>
+    private struct Entry(AsyncReceiveSource source)
+    {
+        public readonly AsyncReceiveSource Source = source;
+        public bool Armed;
     }
 
     private static void Pause()
@@ -460,6 +495,7 @@ internal sealed unsafe class InterruptDispatcher
     {
         public bool IsReady => endpoint.IsReceiveReady;
 
+        // The dispatcher arms and disarms per entry (Arm, Disarm above); PrepareSleep never calls these.
         public void Arm() => endpoint.ArmReceive();
 
         public void Disarm() => endpoint.DisarmReceive();
