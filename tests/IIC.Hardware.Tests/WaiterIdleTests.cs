@@ -102,9 +102,11 @@ public sealed class WaiterIdleTests(ITestOutputHelper output)
         var page = window.GetInterruptPage(0);
         var never = new FlagTarget(new StrongFlag());
 
+        // Ready only once the bound ended two sleeps (nothing else rings the page): without the bound the wait runs into
+        // its 30 s deadline. Counted, not timed, so a loaded box only makes it slower.
         var bounded = new Waiter(WaitStrategy.CreateAdaptive(parkTimeout: TimeSpan.FromMilliseconds(5)), page);
-        Assert.False(bounded.Wait(ref never, Stopwatch.GetTimestamp() + (Stopwatch.Frequency / 20))); // 50 ms
-        Assert.True(bounded.ParkTimeouts >= 2, $"{bounded.ParkTimeouts} park timeouts in 50 ms with a 5 ms bound");
+        var twoTimeouts = new ConditionTarget(() => bounded.ParkTimeouts >= 2);
+        Assert.True(bounded.Wait(ref twoTimeouts, Stopwatch.GetTimestamp() + (30 * Stopwatch.Frequency)), $"{bounded.ParkTimeouts} park timeouts in 30 s with a 5 ms bound");
 
         var untimed = new Waiter(WaitStrategy.Park, page);
         Assert.False(untimed.Wait(ref never, Stopwatch.GetTimestamp() + (Stopwatch.Frequency / 50))); // 20 ms: the deadline ends it
@@ -126,6 +128,19 @@ public sealed class WaiterIdleTests(ITestOutputHelper output)
     private sealed class StrongFlag
     {
         public int Value;
+    }
+
+    private readonly struct ConditionTarget(Func<bool> condition) : IWaitTarget
+    {
+        public bool IsReady => condition();
+
+        public void Arm()
+        {
+        }
+
+        public void Disarm()
+        {
+        }
     }
 
     private readonly struct FlagTarget(StrongFlag flag) : IWaitTarget
