@@ -401,10 +401,17 @@ internal sealed unsafe class InterruptDispatcher
             var end = Stopwatch.GetTimestamp();
             _learning.LearnPark((arrivedAt > _roundStart && arrivedAt <= end ? arrivedAt : end) - _roundStart);
         }
-        else if (result == FutexWaitResult.TimedOut)
+        else
         {
-            _hot = false; // real idleness: the next round parks at once unless a receiver registers
-            _learning.LearnIdle((long)(sleepTimeout.TotalSeconds * Stopwatch.Frequency));
+            // Nothing completed: real idleness (a timeout), or a poke (a receiver that ended: cancel, Dispose) or a wake
+            // whose data another waiter of the channel took. None says traffic flows: the next round parks at once unless
+            // a receiver registers (DrainIncoming). Since the dispatcher sleeps until rung, pokes are what ends most parks
+            // of an idle dispatcher, and each used to start a poll round of up to 1 ms.
+            _hot = false;
+            if (result == FutexWaitResult.TimedOut)
+            {
+                _learning.LearnIdle((long)(sleepTimeout.TotalSeconds * Stopwatch.Frequency));
+            }
         }
         PublishContended();
     }
