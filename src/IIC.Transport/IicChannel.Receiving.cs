@@ -24,18 +24,27 @@ public sealed partial class IicChannel
     /// <exception cref="OperationCanceledException">Cancelled before a message arrived.</exception>
     public int Receive(Span<byte> destination, CancellationToken cancellationToken)
     {
-        // The waiter sleeps on a futex, not on the token: wake up every 10 ms to look at it.
+        if (!cancellationToken.CanBeCanceled)
+        {
+            return Receive(destination);
+        }
+        // The waiter sleeps until rung, and the token's cancellation rings it (WindowEndpoint.Receive): no polling.
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            if (ReceiveWithin(destination, out var length, Native.Deadline.After(s_cancellationPoll), cancellationToken))
+            if (_receiveGate.Enter(Options.SingleReader, GateRole.Receive, Native.Deadline.Infinite, this, cancellationToken))
             {
-                return length;
+                try
+                {
+                    return _endpoint.Receive(destination, cancellationToken);
+                }
+                finally
+                {
+                    _receiveGate.Exit();
+                }
             }
         }
     }
-
-    private static readonly TimeSpan s_cancellationPoll = TimeSpan.FromMilliseconds(10);
 
     /// <summary>Receives one message if one is waiting now (and no other thread is receiving).</summary>
     /// <returns>False when none is waiting.</returns>

@@ -59,6 +59,11 @@ public sealed unsafe class InterruptPage : ISleepSite
     private readonly byte* _page;
     private readonly int _vectorCount;
 
+    // The receiving process's sleepers on this page (process-local, never shared): the shared sleeping flag is one word
+    // for all of them, so only the last one to withdraw may clear it (see AnnounceSleep). Guarded by _sleepLock.
+    private readonly Lock _sleepLock = new();
+    private int _sleepers;
+
     private InterruptPage(byte* page, int vectorCount)
     {
         _page = page;
@@ -146,7 +151,10 @@ public sealed unsafe class InterruptPage : ISleepSite
         {
             Volatile.Write(ref *RaisedAt, Stopwatch.GetTimestamp());
             Interlocked.Increment(ref *Seq);
-            Futex.Wake(Seq, 1);
+            // Every sleeper: two threads of the receiving process may sleep on one block (a blocking receive and the
+            // async dispatcher on a default multi-reader channel), and the one we took the flag from may not be the
+            // one the kernel would pick. The syscall costs the same; the kernel wakes only those that wait.
+            Futex.Wake(Seq, int.MaxValue);
             return true;
         }
         return false;
@@ -277,11 +285,51 @@ public sealed unsafe class InterruptPage : ISleepSite
     /// <summary>Receiver side: the futex word's value, read before announcing sleep.</summary>
     public int ReadSequence() => Volatile.Read(ref *Seq);
 
-    /// <summary>Receiver side: announces sleep (exchange: a full fence). Re-check for data after it, then <see cref="Sleep"/>.</summary>
-    public void AnnounceSleep() => Interlocked.Exchange(ref *Sleeping, 1);
+    /// <summary>
+    /// Receiver side: announces sleep (exchange: a full fence). Re-check for data after it, then <see cref="Sleep"/>.
+    /// Each announcement must be withdrawn exactly once (<see cref="CancelSleep"/>, or <see cref="Sleep"/> which does).
+    /// <para>Several threads of this process may sleep on one page (a blocking receive and the async dispatcher on one
+    /// channel). The shared flag is one word, so the announcements are counted here, process-locally: every announcement
+    /// stores 1 with its own full fence (a waker may have taken the flag from an earlier sleeper: this sleeper needs it
+    /// again), and only the last withdrawal stores 0. Were the first sleeper to end to clear it, a raise would find 0
+    /// and wake nobody while the other still sleeps: a lost wake-up. The lock orders the count with the stores (an
+    /// announcement between the last withdrawal's decrement and its store would otherwise be erased); it is taken only
+    /// on the way to and from a sleep, never on a spin.</para>
+    /// </summary>
+    public void AnnounceSleep()
+    {
+        lock (_sleepLock)
+        {
+            _sleepers++;
+            Interlocked.Exchange(ref *Sleeping, 1); // R3: full fence, partner S5
+        }
+    }
 
-    /// <summary>Receiver side: withdraws the announcement.</summary>
-    public void CancelSleep() => Volatile.Write(ref *Sleeping, 0);
+    /// <summary>Receiver side: withdraws this thread's announcement; the flag is cleared when no other sleeper of this process remains.</summary>
+    public void CancelSleep()
+    {
+        lock (_sleepLock)
+        {
+            Debug.Assert(_sleepers > 0, "every withdrawal pairs with one announcement");
+            if (--_sleepers <= 0)
+            {
+                _sleepers = 0;
+                Volatile.Write(ref *Sleeping, 0);
+            }
+        }
+    }
+
+    /// <summary>This process's announced sleepers on the page (tests).</summary>
+    internal int Sleepers
+    {
+        get
+        {
+            lock (_sleepLock)
+            {
+                return _sleepers;
+            }
+        }
+    }
 
     /// <summary>
     /// Receiver side: sleeps while the futex word still equals <paramref name="sequence"/>, at most

@@ -35,28 +35,28 @@ public sealed class WaitStrategy
     public static WaitStrategy BusySpin { get; } = new(WaitKind.BusySpin, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
 
     /// <summary>Sleep at once, until rung.</summary>
-    public static WaitStrategy Park { get; } = new(WaitKind.Park, TimeSpan.Zero, TimeSpan.Zero, SafetyParkTimeout);
+    public static WaitStrategy Park { get; } = new(WaitKind.Park, TimeSpan.Zero, TimeSpan.Zero, DefaultTimeout);
 
-    /// <summary>The default: adaptive with a 1 ms spin ceiling; a park sleeps until rung or for at most 1 s.</summary>
+    /// <summary>The default: adaptive with a 1 ms spin ceiling; a park sleeps until rung.</summary>
     public static WaitStrategy Adaptive { get; } = CreateAdaptive();
 
     /// <summary>
-    /// 100 ms: the longest sleep of the shared async dispatcher (it drops cancelled receives when it wakes), and the
-    /// park timeout every strategy had before issue 17 round 7. A strategy's own park now sleeps until rung unless it
-    /// is given a <see cref="ParkTimeout"/>: everything a parked receiver must notice rings its page (a message, the
-    /// peer's close, the peer's death marked by the pidfd death watcher or the hypervisor, a Dispose on another thread),
-    /// so a timeout only woke idle receivers ten times a second.
+    /// 100 ms: the park timeout every strategy had before issue 17 round 7, and the async dispatcher's longest sleep
+    /// until round 8. Nothing uses it now: a park sleeps until rung unless a strategy is given a <see cref="ParkTimeout"/>,
+    /// because everything a parked receiver must notice rings its page (a message, the peer's close, the peer's death
+    /// marked by the pidfd death watcher or the hypervisor, a Dispose or a cancellation on another thread, the end of a
+    /// pending async receive).
     /// </summary>
     public static TimeSpan DefaultParkTimeout => TimeSpan.FromMilliseconds(100);
 
     /// <summary>
-    /// 1 s: the default park timeout, a safety net and not a polling interval. Two waiters on one channel (a blocking
-    /// receive and an asynchronous one on a default multi-reader channel) share the ring's one "armed" flag, and the
-    /// one that ends its wait first disarms it under the other; the other then hears of the next message only when its
-    /// sleep ends. The bound keeps that to a second (it was 100 ms before issue 17 round 7; an idle receiver now wakes
-    /// once a second). <see cref="Timeout.InfiniteTimeSpan"/>, given explicitly, sleeps until rung.
+    /// The default park timeout: none (<see cref="Timeout.InfiniteTimeSpan"/>), sleep until rung. Round 7 and early
+    /// round 8 had a 1 s safety bound because two waiters on one channel (a blocking and an asynchronous receive) shared
+    /// the ring's one "armed" flag and the interrupt block's one "sleeping" flag, and the first to end cleared them under
+    /// the other. Both are counted per waiter now (<c>WindowEndpoint.ArmReceive</c>, <see cref="InterruptPage.AnnounceSleep"/>),
+    /// so the bound is gone and an idle receiver never wakes.
     /// </summary>
-    internal static TimeSpan SafetyParkTimeout => TimeSpan.FromSeconds(1);
+    internal static TimeSpan DefaultTimeout => Timeout.InfiniteTimeSpan;
 
     /// <summary>The kind.</summary>
     public WaitKind Kind { get; }
@@ -72,14 +72,11 @@ public sealed class WaitStrategy
 
     /// <summary>
     /// The longest single sleep before the receiver re-checks its ring and its peer's state, or
-    /// <see cref="Timeout.InfiniteTimeSpan"/> to sleep until rung. The default, 1 s, is a safety net, not a polling
-    /// interval: two waiters on one channel (a blocking and an asynchronous receive on a default channel) share one
-    /// "armed" flag, and one may disarm it under the other (see the remarks of the internal SafetyParkTimeout); an idle
-    /// receiver wakes once per bound.
+    /// <see cref="Timeout.InfiniteTimeSpan"/> (the default) to sleep until rung: an idle receiver then never wakes.
     /// </summary>
     public TimeSpan ParkTimeout { get; }
 
-    /// <summary>Spin for <paramref name="spinBudget"/>, then park (until rung, or at most <paramref name="parkTimeout"/> per sleep).</summary>
+    /// <summary>Spin for <paramref name="spinBudget"/>, then park (until rung, or at most <paramref name="parkTimeout"/> per sleep; default: until rung).</summary>
     /// <exception cref="ArgumentOutOfRangeException">A negative budget, or a timeout that is neither positive and at most 10 s nor infinite.</exception>
     public static WaitStrategy SpinThenPark(TimeSpan spinBudget, TimeSpan? parkTimeout = null)
     {
@@ -139,10 +136,10 @@ public sealed class WaitStrategy
 
     private static TimeSpan CheckTimeout(TimeSpan? timeout)
     {
-        var value = timeout ?? SafetyParkTimeout;
+        var value = timeout ?? DefaultTimeout;
         if (value != Timeout.InfiniteTimeSpan && (value <= TimeSpan.Zero || value > TimeSpan.FromSeconds(10)))
         {
-            throw new ArgumentOutOfRangeException(nameof(timeout), value, "A park timeout must be positive and at most 10 s (default 1 s), or Timeout.InfiniteTimeSpan to sleep until rung.");
+            throw new ArgumentOutOfRangeException(nameof(timeout), value, "A park timeout must be positive and at most 10 s, or Timeout.InfiniteTimeSpan (the default) to sleep until rung.");
         }
         return value;
     }

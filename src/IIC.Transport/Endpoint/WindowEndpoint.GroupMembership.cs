@@ -46,9 +46,11 @@ internal sealed unsafe partial class WindowEndpoint
     /// A channel group takes this grouped endpoint: from now on it waits with the group (its own waits throw) and its
     /// peer raises the group page. Called before the group arms the ring.
     /// </summary>
-    /// <exception cref="InvalidOperationException">The channel is in another channel group, or a thread is waiting on it alone (a blocking receive, a receive with a timeout, a poll with a timeout).</exception>
+    /// <param name="asyncReceive">The channel's async receive source, if it has one: a pending asynchronous receive is a
+    /// wait alone too (the dispatcher sleeps on this endpoint's own block, where a grouped peer would no longer raise).</param>
+    /// <exception cref="InvalidOperationException">The channel is in another channel group, or a thread is waiting on it alone (a blocking receive, a receive with a timeout, a poll with a timeout), or an asynchronous receive is pending on it.</exception>
     /// <exception cref="ArgumentException">The channel already ended.</exception>
-    internal void JoinGroup()
+    internal void JoinGroup(AsyncReceiveSource? asyncReceive = null)
     {
         if (Interlocked.CompareExchange(ref _inGroup, 1, 0) != 0)
         {
@@ -60,10 +62,19 @@ internal sealed unsafe partial class WindowEndpoint
             Volatile.Write(ref _inGroup, 0);
             throw new InvalidOperationException("A thread is waiting on this channel alone (a blocking or timed receive or poll): let that wait end before adding the channel to an IicChannelGroup, or receive only through the group.");
         }
+        // The Dekker partner of BeginAsyncWait: the source's CAS to Waiting (a full fence) precedes its load of _inGroup,
+        // our CAS and barrier above precede this load. Either that wait sees the membership and is refused, or we see it.
+        if (asyncReceive is { IsWaiting: true })
+        {
+            Volatile.Write(ref _inGroup, 0);
+            throw new InvalidOperationException("An asynchronous receive (ReceiveAsync or WaitToReceiveAsync) is pending on this channel: let it complete, or cancel it, before adding the channel to an IicChannelGroup, or receive only through the group.");
+        }
         if (!TryRouteRaises(toGroupPage: true))
         {
             Volatile.Write(ref _inGroup, 0);
+#pragma warning disable CA2208 // the parameter named is the public caller's (IicChannelGroup.Add's channel)
             throw new ArgumentException("The channel already ended (disposed).", "channel");
+#pragma warning restore CA2208
         }
     }
 
@@ -94,6 +105,29 @@ internal sealed unsafe partial class WindowEndpoint
             // A group took it meanwhile (misuse: Add while an async receive starts): its route is the group's, and this wait is refused.
             TryRouteRaises(toGroupPage: true);
             ThrowInGroup();
+        }
+    }
+
+    /// <summary>
+    /// An asynchronous wait was just marked pending on this endpoint (its source's CAS to Waiting, a full fence): refuse it
+    /// if a channel group holds the endpoint (the Dekker partner of <see cref="JoinGroup"/>'s check of the source), else
+    /// make sure the peer raises this endpoint's own block, where the dispatcher will sleep (a group that took and
+    /// released the endpoint since <see cref="PrepareAsyncWait"/> leaves the route on its page).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">A channel group holds the endpoint.</exception>
+    internal void BeginAsyncWait()
+    {
+        if (!_grouped)
+        {
+            return;
+        }
+        if (Volatile.Read(ref _inGroup) != 0)
+        {
+            ThrowInGroup();
+        }
+        if (Volatile.Read(ref _routedToGroup) != 0)
+        {
+            TryRouteRaises(toGroupPage: false); // false: disposed meanwhile, and the wait completes with that
         }
     }
 

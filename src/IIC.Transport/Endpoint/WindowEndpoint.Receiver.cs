@@ -56,6 +56,50 @@ internal sealed unsafe partial class WindowEndpoint
     }
 
     /// <summary>
+    /// Receives one message, waiting until it arrives or <paramref name="cancellationToken"/> is cancelled. The receiver
+    /// sleeps until rung: the token's cancellation rings this endpoint's own block (<see cref="InterruptPage.WakeAlways"/>),
+    /// and the wait target counts the token as ready, so a cancel ends the wait at once and an idle receive never wakes
+    /// (it used to wake every 10 ms to look at the token). A message still arriving in fragments when the token is
+    /// cancelled is kept for the next receive, as when a deadline passes.
+    /// </summary>
+    /// <returns>The message length.</returns>
+    /// <exception cref="OperationCanceledException">Cancelled before a message arrived (also when it was cancelled before the call).</exception>
+    /// <exception cref="MessageTooLargeException">The buffer is too small; the message stays unread.</exception>
+    /// <exception cref="IicChannelClosedException">The peer closed and every message was received.</exception>
+    /// <exception cref="PeerDeadException">The peer died and every message it published was received.</exception>
+    public int Receive(Span<byte> destination, CancellationToken cancellationToken)
+    {
+        EnterReceiving();
+        try
+        {
+            ThrowIfPeerEnded();
+            BeginWaitAlone();
+            // The callback runs only while registered, and the registration is disposed (waiting for a callback that is
+            // running) before this call leaves the receive role: the block it rings stays mapped.
+            using var registration = cancellationToken.UnsafeRegister(static state => ((WindowEndpoint)state!)._waiter.Page.WakeAlways(), this);
+            _receiveCancellation = cancellationToken; // for a fragmented message's wait (ReceiveFragments)
+            while (true)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                if (TryReceiveNow(destination, out var length, Deadline.Infinite))
+                {
+                    return length;
+                }
+                cancellationToken.ThrowIfCancellationRequested(); // cancelled while the fragments of a message were awaited
+                var target = new CancellableReadTarget(new ReadTarget(this), cancellationToken);
+                _waiter.Wait(ref target, long.MaxValue);
+                ThrowIfDisposed(); // disposed from another thread while we waited
+            }
+        }
+        finally
+        {
+            _receiveCancellation = default;
+            EndWaitAlone();
+            ExitReceiving();
+        }
+    }
+
+    /// <summary>
     /// Receives one message, waiting at most <paramref name="timeout"/> (validated by the caller): the receive role is
     /// entered once for the look, the clock-free first spin (<see cref="SpinBeforeClock"/>) and the wait. A message that
     /// is there, or arrives within the first spin, costs no clock read.
@@ -244,8 +288,7 @@ internal sealed unsafe partial class WindowEndpoint
         {
             if (!_reader.TryPeek(out var type, out var payload))
             {
-                var target = new ReadTarget(this);
-                if (deadline.IsImmediate || !_waiter.Wait(ref target, deadline.Timestamp))
+                if (deadline.IsImmediate || !WaitForFragment(deadline))
                 {
                     Keep(destination[..filled], total);
                     length = -1;
@@ -276,6 +319,18 @@ internal sealed unsafe partial class WindowEndpoint
                 return true;
             }
         }
+    }
+
+    /// <summary>Waits for the next fragment until <paramref name="deadline"/>; false when it passed, or when the cancellable receive's token was cancelled.</summary>
+    private bool WaitForFragment(Deadline deadline)
+    {
+        if (_receiveCancellation.CanBeCanceled)
+        {
+            var cancellable = new CancellableReadTarget(new ReadTarget(this), _receiveCancellation);
+            return _waiter.Wait(ref cancellable, deadline.Timestamp) && !_receiveCancellation.IsCancellationRequested;
+        }
+        var target = new ReadTarget(this);
+        return _waiter.Wait(ref target, deadline.Timestamp);
     }
 
     /// <summary>Keeps the fragments gathered so far in the reassembly buffer (a receive whose deadline passed mid-message).</summary>
@@ -469,6 +524,77 @@ internal sealed unsafe partial class WindowEndpoint
         _received.Add(length);
     }
 
+    // The token of the cancellable Receive in progress (default otherwise); set and read only under the receive role.
+    private CancellationToken _receiveCancellation;
+
+    // The waiters that armed the incoming ring and have not disarmed it yet, in this process (never shared). Guarded by
+    // _armLock. See ArmReceive.
+    private readonly Lock _armLock = new();
+    private int _arms;
+
+    /// <summary>
+    /// Arms the incoming ring for one more waiter, with a full fence before it returns: the peer rings the doorbell after
+    /// each publish until every waiter that armed it called <see cref="DisarmReceive"/> once.
+    /// <para>The ring has one "armed" word and up to three waiters of this process may want it set at once: the thread
+    /// that holds the receive role (a blocking or timed receive, a ReceiveAsync's inline spin), the async dispatcher, and
+    /// a channel group. Were it a flag, the first to end its wait would clear it under the others, and they would hear of
+    /// the next message only when their sleep timed out (issue 17 round 8: the root of the 1 s and 100 ms bounds). So
+    /// the arms are counted here: the shared word is set when the count leaves 0 and cleared when it returns to 0, both
+    /// under <c>_armLock</c>, and only on the way to or from a sleep (never on a spin or per message).</para>
+    /// <para>Ordering: the first arm is the ring's own R1/R1' (an exchange, or a store and a global membarrier), done
+    /// under the lock. A later arm finds the word set since that fence without a gap (it is cleared only at count 0,
+    /// under the same lock), so every publish either loads armed = 1 (its doorbell rings) or was ordered before that
+    /// fence and is visible to this waiter's re-check; the full barrier here orders the re-check after our lock.</para>
+    /// </summary>
+    public void ArmReceive()
+    {
+        lock (_armLock)
+        {
+            if (_arms++ == 0)
+            {
+                _reader.Arm(); // R1/R1' (docs/architecture.md): store and fence complete before the lock is released
+                return;
+            }
+        }
+        Interlocked.MemoryBarrier(); // armed since an earlier waiter's fence: ours orders the caller's re-check after it
+    }
+
+    /// <summary>Withdraws one waiter's arm (each <see cref="ArmReceive"/> is paired with exactly one); the last one disarms the ring (R7).</summary>
+    public void DisarmReceive()
+    {
+        lock (_armLock)
+        {
+            Debug.Assert(_arms > 0, "every disarm pairs with one arm");
+            if (--_arms <= 0)
+            {
+                _arms = 0;
+                _reader.Disarm(); // R7
+            }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="DisarmReceive"/> unless the window is already released (safe against a Dispose on another thread:
+    /// the lease keeps the mapping while we write). A channel group calls it when a member leaves, so the peer stops
+    /// raising a vector nobody reads. Returns false if the mapping was gone.
+    /// </summary>
+    internal bool TryDisarmReceive() => TryWithLease(static endpoint => endpoint.DisarmReceive());
+
+    /// <summary>The waiters of this process that have the incoming ring armed now (tests).</summary>
+    internal int ReceiveArms
+    {
+        get
+        {
+            lock (_armLock)
+            {
+                return _arms;
+            }
+        }
+    }
+
+    /// <summary>Whether the incoming ring's shared "armed" word is set now, as the peer's doorbell reads it (tests).</summary>
+    internal bool IsReceiveArmed => _reader.IsArmed;
+
     private readonly struct ReadTarget(WindowEndpoint endpoint) : IWaitTarget
     {
         public bool IsReady => endpoint._reader.HasData || endpoint.PeerGone || endpoint._disposed != 0;
@@ -477,10 +603,24 @@ internal sealed unsafe partial class WindowEndpoint
         public void Arm()
         {
             endpoint._reader.PublishHeadIfStale();
-            endpoint._reader.Arm();
+            endpoint.ArmReceive();
         }
 
-        public void Disarm() => endpoint._reader.Disarm();
+        public void Disarm() => endpoint.DisarmReceive();
+    }
+
+    /// <summary>
+    /// A <see cref="ReadTarget"/> that a cancellation also makes ready: the token's callback rings the block after the
+    /// token reads cancelled (the ring's interlocked operations order the two), and this load follows the sleep
+    /// announcement's fence, so either the re-check sees the cancel or the futex word moved first.
+    /// </summary>
+    private readonly struct CancellableReadTarget(ReadTarget read, CancellationToken cancellationToken) : IWaitTarget
+    {
+        public bool IsReady => read.IsReady || cancellationToken.IsCancellationRequested;
+
+        public void Arm() => read.Arm();
+
+        public void Disarm() => read.Disarm();
     }
 
     /// <summary>A <see cref="ReadTarget"/> that a thread of this process can also make ready (its request is read after the sleep announcement's fence).</summary>

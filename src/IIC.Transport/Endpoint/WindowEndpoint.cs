@@ -138,28 +138,6 @@ internal sealed unsafe partial class WindowEndpoint : IDisposable
     /// <summary>The hypervisor declared this side dead (its partition's control connection ended): the peer no longer reads.</summary>
     private bool SelfDeclaredDead => Volatile.Read(ref *_ownState) == (int)SideState.Dead; // W4: acquire; partner W5
 
-    /// <summary>Arms the incoming ring (full fence): the peer rings the doorbell after each publish until <see cref="DisarmReceive"/>.</summary>
-    public void ArmReceive() => _reader.Arm();
-
-    /// <summary>Disarms the incoming ring (not while a channel group holds this endpoint: the group keeps it armed).</summary>
-    public void DisarmReceive()
-    {
-        if (Volatile.Read(ref _inGroup) == 0)
-        {
-            _reader.Disarm();
-        }
-    }
-
-    /// <summary>
-    /// Disarms the incoming ring unless the window is already released (safe against a Dispose on another thread:
-    /// the lease keeps the mapping while we write). A channel group calls it when a member leaves, so the peer stops
-    /// raising a vector nobody reads. Returns false if the mapping was gone.
-    /// </summary>
-    internal bool TryDisarmReceive()
-    {
-        return TryWithLease(static endpoint => endpoint._reader.Disarm());
-    }
-
     /// <summary>
     /// Routes the peer's raises for this grouped side to its group page or its own block, unless the window is already
     /// released (the lease keeps the mapping while we write; safe against a Dispose on another thread). False if it was gone.

@@ -51,7 +51,10 @@ internal sealed class GroupReceiver
     /// </summary>
     /// <exception cref="ArgumentException">The endpoint's side is not grouped on this partition, or it is a member already.</exception>
     /// <exception cref="InvalidOperationException">The group already waits on the most pages it can (one per peer partition), another group holds the channel, or a thread is waiting on the channel alone.</exception>
-    public void Add(WindowEndpoint endpoint, object? tag = null)
+    /// <param name="endpoint">The member.</param>
+    /// <param name="tag">Returned by <see cref="WaitAny"/> for it.</param>
+    /// <param name="asyncReceive">Its channel's async receive source: a pending asynchronous receive makes the add fail, changing nothing.</param>
+    public void Add(WindowEndpoint endpoint, object? tag = null, AsyncReceiveSource? asyncReceive = null)
     {
         ArgumentNullException.ThrowIfNull(endpoint);
         var window = endpoint.Window;
@@ -65,7 +68,7 @@ internal sealed class GroupReceiver
         }
         var page = window.GetInterruptPage(endpoint.Side);
         var vector = window.GetVector(endpoint.Side); // validated against the page when the window was opened
-        endpoint.JoinGroup(); // throws, changing nothing, while a thread waits on the channel alone or another group holds it
+        endpoint.JoinGroup(asyncReceive); // throws, changing nothing, while a thread or an async receive waits on the channel alone or another group holds it
         try
         {
             AddMember(endpoint, tag, page, vector);

@@ -35,11 +35,11 @@ public sealed class IicChannelGroup
 
     /// <summary>Adds a grouped channel of this partition; messages that arrived before are reported too.</summary>
     /// <exception cref="ArgumentException">The channel is not grouped on this partition, it ended already, or it is a member already.</exception>
-    /// <exception cref="InvalidOperationException">The group already waits on 128 peers' pages (remove ended channels first), another group of this partition already receives channels from the same peer partition or holds this channel (one group per partition), or a thread is waiting on the channel alone (let that receive end first).</exception>
+    /// <exception cref="InvalidOperationException">The group already waits on 128 peers' pages (remove ended channels first), another group of this partition already receives channels from the same peer partition or holds this channel (one group per partition), or a thread is waiting on the channel alone, or an asynchronous receive is pending on it (let that receive end first); nothing was changed.</exception>
     public void Add(IicChannel channel)
     {
         ArgumentNullException.ThrowIfNull(channel);
-        _receiver.Add(channel.Endpoint, channel);
+        _receiver.Add(channel.Endpoint, channel, channel.AsyncReceive);
     }
 
     /// <summary>

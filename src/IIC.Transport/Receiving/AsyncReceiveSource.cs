@@ -72,10 +72,19 @@ internal sealed class AsyncReceiveSource : IValueTaskSource, IDisposable
         }
         // The core was reset when the previous wait's result was taken (GetResult), not here: a Dispose on another
         // thread may complete this wait the moment it is Waiting, and a reset after that would erase its completion.
-        if (Interlocked.CompareExchange(ref _state, Waiting, Idle) != Idle)
+        if (Interlocked.CompareExchange(ref _state, Waiting, Idle) != Idle) // full fence: partner of JoinGroup's check
         {
             wait = default;
             return false;
+        }
+        try
+        {
+            Endpoint.BeginAsyncWait(); // a channel group that took the channel meanwhile refuses this wait, before anything else changes
+        }
+        catch
+        {
+            Volatile.Write(ref _state, Idle);
+            throw;
         }
         if (cancellationToken.CanBeCanceled)
         {
@@ -100,6 +109,9 @@ internal sealed class AsyncReceiveSource : IValueTaskSource, IDisposable
         else
         {
             _core.SetException(error);
+            // Ended by a cancel or a Dispose, not by the dispatcher: wake it so it lets go of this receiver (and its
+            // window) now; it sleeps until rung, so it would otherwise hold them until the channel's next message.
+            Dispatcher?.Poke();
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics.Arm;
 using System.Runtime.Intrinsics.X86;
 using IIC.Hardware;
@@ -41,7 +42,7 @@ internal sealed unsafe class InterruptDispatcher
     private static InterruptDispatcher? t_current;
 
     private readonly ConcurrentQueue<AsyncReceiveSource> _incoming = new();
-    private readonly List<AsyncReceiveSource> _active = [];
+    private readonly List<Entry> _active = []; // this thread's receivers, each with whether this dispatcher armed its ring
     // While traffic flows the dispatcher spins through hiccups at least as long as an adaptive Waiter does (its
     // SpinBudget floor; capped per round by SpinCeilingOf), so the async path parks no more than the sync one.
     private readonly SpinLearning _learning = new(MaxCeilingTicks, (long)(WaitStrategy.Adaptive.SpinBudget.TotalSeconds * Stopwatch.Frequency));
@@ -118,13 +119,23 @@ internal sealed unsafe class InterruptDispatcher
         var added = false;
         source.Endpoint.Window.Memory.DangerousAddRef(ref added);
         chosen._incoming.Enqueue(source);
+        chosen.Poke();
+    }
+
+    /// <summary>
+    /// Makes the dispatcher run a round soon: a receiver registered, or one ended without it (cancelled, disposed), so
+    /// it drops that one now instead of keeping its window and its slot while it sleeps until rung.
+    /// </summary>
+    internal void Poke()
+    {
         // Dekker with the dispatcher's park: it sets _sleeping (full fence) before reading the control word, and we bump
         // the word (full fence) before reading _sleeping. Either it sees our increment (its futex wait returns at once,
-        // and it drains the queue first anyway) or we see it sleeping and wake it. While it polls, no syscall at all.
-        Interlocked.Increment(ref *chosen._controlWord);
-        if (Volatile.Read(ref chosen._sleeping) != 0)
+        // and it drains the queue and drops ended receivers first anyway) or we see it sleeping and wake it. While it
+        // polls, no syscall at all.
+        Interlocked.Increment(ref *_controlWord);
+        if (Volatile.Read(ref _sleeping) != 0)
         {
-            Futex.Wake(chosen._controlWord, 1);
+            Futex.Wake(_controlWord, 1);
         }
     }
 
@@ -180,7 +191,7 @@ internal sealed unsafe class InterruptDispatcher
     {
         while (_incoming.TryDequeue(out var source))
         {
-            _active.Add(source);
+            _active.Add(new Entry(source));
             _hot = true;
         }
     }
@@ -213,7 +224,7 @@ internal sealed unsafe class InterruptDispatcher
             var completed = 0;
             for (var i = _active.Count - 1; i >= 0; i--)
             {
-                var source = _active[i];
+                var source = _active[i].Source;
                 if (!source.IsWaiting)
                 {
                     Drop(i); // cancelled or disposed meanwhile
@@ -283,9 +294,9 @@ internal sealed unsafe class InterruptDispatcher
             return _lastCeiling;
         }
         var ceiling = 0L;
-        foreach (var source in _active)
+        foreach (var entry in _active)
         {
-            ceiling = Math.Max(ceiling, source.SpinCeilingTicks);
+            ceiling = Math.Max(ceiling, entry.Source.SpinCeilingTicks);
         }
         _lastCeiling = ceiling;
         return ceiling;
@@ -307,13 +318,13 @@ internal sealed unsafe class InterruptDispatcher
         }
         var count = 0;
         targets[count++] = new FutexWaitTarget(_controlWord, control);
-        // The shortest park timeout of the receivers we sleep for, at most the default 100 ms: a cancelled receive
-        // is dropped (and its window released) when the dispatcher next wakes.
-        var sleepTimeout = WaitStrategy.DefaultParkTimeout;
+        // Until rung (a message, a peer's end, a new receiver, or a receiver that ended: cancel and Dispose Poke us),
+        // or the shortest park timeout a receiver's strategy asked for.
+        var sleepTimeout = Timeout.InfiniteTimeSpan;
         var completed = false;
         for (var i = _active.Count - 1; i >= 0; i--)
         {
-            var source = _active[i];
+            var source = _active[i].Source;
             var endpoint = source.Endpoint;
             if (!source.IsWaiting)
             {
@@ -322,12 +333,11 @@ internal sealed unsafe class InterruptDispatcher
             }
             var page = endpoint.ReceivePage;
             var target = new ReceiveTarget(endpoint);
-            target.Arm(); // full fence
-            if (page.PrepareSleep(ref target, out var sequence) != SleepCheck.Announced) // the same Dekker half as Waiter's
+            Arm(i); // once per entry: a receiver still armed from the last round stays armed (its count is ours)
+            if (page.PrepareSleep(ref target, out var sequence) != SleepCheck.Announced) // the same Dekker half as Waiter's (its announcement is a full fence)
             {
                 page.ClearPending();
-                endpoint.DisarmReceive();
-                Drop(i);
+                Drop(i); // disarms
                 completed = true;
                 Volatile.Write(ref _parkedCompletions, _parkedCompletions + 1);
                 source.Complete();
@@ -335,7 +345,10 @@ internal sealed unsafe class InterruptDispatcher
             }
             targets[count++] = new FutexWaitTarget(page.SequenceWord, sequence);
             var parkTimeout = endpoint.Waiter.Strategy.ParkTimeout;
-            sleepTimeout = parkTimeout != Timeout.InfiniteTimeSpan && parkTimeout < sleepTimeout ? parkTimeout : sleepTimeout; // infinite (the default): until rung, so the 100 ms cap
+            if (parkTimeout != Timeout.InfiniteTimeSpan && (sleepTimeout == Timeout.InfiniteTimeSpan || parkTimeout < sleepTimeout))
+            {
+                sleepTimeout = parkTimeout;
+            }
         }
         if (completed)
         {
@@ -360,24 +373,22 @@ internal sealed unsafe class InterruptDispatcher
         var arrivedAt = 0L; // the waker's stamp of the wake that ended this park, 0 if none
         for (var i = _active.Count - 1; i >= 0; i--)
         {
-            var source = _active[i];
+            var source = _active[i].Source;
             var endpoint = source.Endpoint;
             var page = endpoint.ReceivePage;
             page.CancelSleep();
             page.ClearPending();
             if (!source.IsWaiting)
             {
-                endpoint.DisarmReceive();
-                Drop(i);
+                Drop(i); // disarms
             }
             else if (endpoint.IsReceiveReady)
             {
-                endpoint.DisarmReceive();
                 if (woken++ == 0 && result == FutexWaitResult.Woken)
                 {
                     arrivedAt = LearnWakeLatency(page.ReadRaisedAt());
                 }
-                Drop(i);
+                Drop(i); // disarms
                 Volatile.Write(ref _parkedCompletions, _parkedCompletions + 1); // counted first: the continuation may read it
                 source.Complete();
             }
@@ -390,10 +401,17 @@ internal sealed unsafe class InterruptDispatcher
             var end = Stopwatch.GetTimestamp();
             _learning.LearnPark((arrivedAt > _roundStart && arrivedAt <= end ? arrivedAt : end) - _roundStart);
         }
-        else if (result == FutexWaitResult.TimedOut)
+        else
         {
-            _hot = false; // real idleness: the next round parks at once unless a receiver registers
-            _learning.LearnIdle((long)(sleepTimeout.TotalSeconds * Stopwatch.Frequency));
+            // Nothing completed: real idleness (a timeout), or a poke (a receiver that ended: cancel, Dispose) or a wake
+            // whose data another waiter of the channel took. None says traffic flows: the next round parks at once unless
+            // a receiver registers (DrainIncoming). Since the dispatcher sleeps until rung, pokes are what ends most parks
+            // of an idle dispatcher, and each used to start a poll round of up to 1 ms.
+            _hot = false;
+            if (result == FutexWaitResult.TimedOut)
+            {
+                _learning.LearnIdle((long)(sleepTimeout.TotalSeconds * Stopwatch.Frequency));
+            }
         }
         PublishContended();
     }
@@ -413,21 +431,58 @@ internal sealed unsafe class InterruptDispatcher
     /// <summary>Undoes the sleep announcement and arming of the receivers left waiting (a round that completed one instead of parking).</summary>
     private void CancelArmed()
     {
-        foreach (var source in _active)
+        for (var i = 0; i < _active.Count; i++)
         {
-            var endpoint = source.Endpoint;
+            var endpoint = _active[i].Source.Endpoint;
             endpoint.ReceivePage.CancelSleep();
             endpoint.ReceivePage.ClearPending();
-            endpoint.DisarmReceive();
+            Disarm(i);
         }
     }
 
+    /// <summary>
+    /// Arms entry <paramref name="index"/>'s ring unless this dispatcher did already (its arm is one of the endpoint's
+    /// counted arms: a blocking receive on the same channel may hold another, and neither clears the other's).
+    /// </summary>
+    private void Arm(int index)
+    {
+        ref var entry = ref CollectionsMarshal.AsSpan(_active)[index];
+        if (!entry.Armed)
+        {
+            entry.Source.Endpoint.ArmReceive(); // full fence
+            entry.Armed = true;
+        }
+    }
+
+    /// <summary>Withdraws this dispatcher's arm of entry <paramref name="index"/>'s ring, if it has one.</summary>
+    private void Disarm(int index)
+    {
+        ref var entry = ref CollectionsMarshal.AsSpan(_active)[index];
+        if (entry.Armed)
+        {
+            entry.Armed = false;
+            entry.Source.Endpoint.DisarmReceive();
+        }
+    }
+
+    /// <summary>Lets go of entry <paramref name="index"/>: withdraws our arm, then releases the window (still mapped for the disarm: our reference holds it).</summary>
     private void Drop(int index)
     {
-        var source = _active[index];
+        Disarm(index);
+        var source = _active[index].Source;
         _active.RemoveAt(index);
         source.Endpoint.Window.Memory.DangerousRelease();
         Interlocked.Decrement(ref _load);
+    }
+
+    /// <summary>
+    /// A receiver this dispatcher waits for. A source can be here twice (a cancelled wait not yet dropped, and the next
+    /// wait of the same channel): each entry arms and announces once, and withdraws what it did, so the counts stay exact.
+    /// </summary>
+    private struct Entry(AsyncReceiveSource source)
+    {
+        public readonly AsyncReceiveSource Source = source;
+        public bool Armed;
     }
 
     private static void Pause()
@@ -447,6 +502,7 @@ internal sealed unsafe class InterruptDispatcher
     {
         public bool IsReady => endpoint.IsReceiveReady;
 
+        // The dispatcher arms and disarms per entry (Arm, Disarm above); PrepareSleep never calls these.
         public void Arm() => endpoint.ArmReceive();
 
         public void Disarm() => endpoint.DisarmReceive();
