@@ -65,7 +65,8 @@ public sealed partial class Partition
     /// between) before it sleeps in poll: the hypervisor answers a Connect within a few tens of microseconds once it
     /// runs, and a caller that is still awake then takes the answer without a kernel wake-up of its own (30-50 µs on a
     /// VM whose other CPU idles; TCP's loopback connect has none). Bounded, so a request that waits (a service not
-    /// offered yet) sleeps after it; none on a single CPU, where spinning only delays the hypervisor.
+    /// offered yet) sleeps after it; cut short on a busy CPU (SpinRead); none on a single CPU, where spinning only
+    /// delays the hypervisor.
     /// <c>IIC_CONTROL_SPIN_US</c> sets it in microseconds (0: sleep at once, the behaviour before), for A/B measurements.
     /// </summary>
     internal static long RequestSpinTicks { get; set; } = ParseRequestSpin(Environment.GetEnvironmentVariable("IIC_CONTROL_SPIN_US"));
@@ -159,25 +160,35 @@ public sealed partial class Partition
     }
 
     /// <summary>
-    /// The reading caller's spin: receives without waiting, yielding the CPU between looks (on a busy machine the
-    /// hypervisor's thread may be queued behind this one), until <paramref name="done"/> holds or the spin ends.
+    /// The reading caller's spin: receives without waiting, yielding the CPU between looks (the hypervisor's thread may
+    /// have been woken onto this CPU), until <paramref name="done"/> holds or the spin ends. A yield that gave the CPU
+    /// away for long (another thread ran here: the machine is busy) ends the spin after one more look: on a contended
+    /// CPU a spinner goes to the back of the queue at every yield, while a sleeper woken by the answer is run promptly.
     /// </summary>
     private void SpinRead<TState>(Func<TState, bool> done, TState state, Deadline deadline, long spinTicks)
     {
-        var spinUntil = System.Diagnostics.Stopwatch.GetTimestamp() + spinTicks;
+        var now = System.Diagnostics.Stopwatch.GetTimestamp();
+        var spinUntil = now + spinTicks;
+        var contended = false;
         while (!done(state))
         {
             var result = ReadAvailable();
-            if (result == ReadResult.Ended || (result == ReadResult.Empty && (System.Diagnostics.Stopwatch.GetTimestamp() >= spinUntil || deadline.HasPassed)))
+            if (result == ReadResult.Message)
+            {
+                continue;
+            }
+            if (result == ReadResult.Ended || contended || System.Diagnostics.Stopwatch.GetTimestamp() >= spinUntil || deadline.HasPassed)
             {
                 return;
             }
-            if (result == ReadResult.Empty)
-            {
-                Thread.Yield();
-            }
+            now = System.Diagnostics.Stopwatch.GetTimestamp();
+            Thread.Yield();
+            contended = System.Diagnostics.Stopwatch.GetTimestamp() - now > s_contendedYieldTicks;
         }
     }
+
+    /// <summary>A yield longer than this (20 µs) ran another thread on our CPU: the spin stops.</summary>
+    private static readonly long s_contendedYieldTicks = System.Diagnostics.Stopwatch.Frequency / 50_000;
 
     /// <summary>Wakes the caller that reads the socket, so it looks again at what it waits for (a listener disposed, a reply another thread dispatched).</summary>
     internal void KickReadingCaller()
