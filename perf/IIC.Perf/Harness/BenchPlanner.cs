@@ -39,7 +39,7 @@ internal static class BenchPlanner
                     }
                     break;
                 case BenchTest.Connect:
-                    foreach (var kind in ConnectBench.Kinds)
+                    foreach (var kind in ConnectBench.Kinds.Where(kind => options.Transports is null || options.Transports.Contains(kind, StringComparer.OrdinalIgnoreCase)))
                     {
                         items.Add(PlannedItem.Local($"connect {kind}", () => ConnectBench.Run(kind, options.ScaleDurationS, options.WarmupS)));
                     }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using HdrHistogram;
 using IIC.Hardware;
 using IIC.Perf.Core;
 using IIC.Perf.Harness;
@@ -25,6 +26,12 @@ internal static class ConnectBench
     private const int MinCycles = 20;
     private static readonly TimeSpan s_wait = TimeSpan.FromSeconds(30);
     private static int s_runs;
+
+    // IIC_PERF_CONNECT_PHASES=1: also time each phase of a cycle (connect, round trip, close) and print their
+    // percentiles on standard error, to see where a cycle's time goes (the row itself is unchanged).
+    private static readonly bool s_phases = Environment.GetEnvironmentVariable("IIC_PERF_CONNECT_PHASES") == "1";
+    private static readonly LongHistogram[] s_phaseHistograms = [LatencySummary.NewTickHistogram(), LatencySummary.NewTickHistogram(), LatencySummary.NewTickHistogram()];
+    private static bool s_recording;
 
     public static IReadOnlyList<string> Kinds { get; } = [Iic, Tcp];
 
@@ -50,6 +57,12 @@ internal static class ConnectBench
         while (Stopwatch.GetTimestamp() < warmupEnd);
 
         var histogram = LatencySummary.NewTickHistogram();
+        foreach (var phase in s_phaseHistograms)
+        {
+            phase.Reset();
+        }
+        s_recording = s_phases;
+        var sleepsBefore = s_phases ? VoluntarySwitches() : 0;
         var cpuStart = CpuClock.ProcessSeconds;
         var start = Stopwatch.GetTimestamp();
         var stopAt = start + (long)(durationS * Stopwatch.Frequency);
@@ -63,6 +76,17 @@ internal static class ConnectBench
         }
         var elapsed = Stopwatch.GetElapsedTime(start).TotalSeconds;
         var cpu = CpuClock.ProcessSeconds - cpuStart;
+        if (s_recording)
+        {
+            s_recording = false;
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[connect {kind}] {count} cycles, {(VoluntarySwitches() - sleepsBefore) / (double)count:0.00} sleeps (voluntary context switches) of the client thread per cycle"));
+            string[] names = ["connect", "round trip", "close"];
+            for (var i = 0; i < names.Length; i++)
+            {
+                var phase = LatencySummary.FromTicks(s_phaseHistograms[i]);
+                Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[connect {kind}] {names[i]}: p50 {phase.P50Ns / 1000.0:0.0} µs, p90 {phase.P90Ns / 1000.0:0.0} µs, mean {phase.MeanNs / 1000.0:0.0} µs"));
+            }
+        }
         var latency = LatencySummary.FromTicks(histogram);
         return new BenchResult
         {
@@ -80,24 +104,72 @@ internal static class ConnectBench
 
     private static void IicCycle(string service, byte[] message, byte[] echo, long sequence)
     {
-        using var channel = IicChannel.Connect(IicHost.Partition, service, null, s_wait);
-        MessageStamp.Write(message, sequence);
-        channel.Send(message);
-        if (!channel.TryReceive(echo, out var length, s_wait))
+        var t0 = Stopwatch.GetTimestamp();
+        var channel = IicChannel.Connect(IicHost.Partition, service, null, s_wait);
+        long t1, t2;
+        try
         {
-            throw new TimeoutException("The connect server did not echo within 30 s.");
+            t1 = Stopwatch.GetTimestamp();
+            MessageStamp.Write(message, sequence);
+            channel.Send(message);
+            if (!channel.TryReceive(echo, out var length, s_wait))
+            {
+                throw new TimeoutException("The connect server did not echo within 30 s.");
+            }
+            MessageStamp.Verify(echo.AsSpan(0, length), Size, sequence);
+            t2 = Stopwatch.GetTimestamp();
         }
-        MessageStamp.Verify(echo.AsSpan(0, length), Size, sequence);
+        finally
+        {
+            channel.Dispose();
+        }
+        RecordPhases(t0, t1, t2);
     }
 
     private static void TcpCycle(int port, byte[] message, byte[] echo, long sequence)
     {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        socket.Connect(new IPEndPoint(IPAddress.Loopback, port));
-        MessageStamp.Write(message, sequence);
-        socket.Send(message);
-        ReceiveAll(socket, echo);
-        MessageStamp.Verify(echo, Size, sequence);
+        var t0 = Stopwatch.GetTimestamp();
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        long t1, t2;
+        try
+        {
+            socket.Connect(new IPEndPoint(IPAddress.Loopback, port));
+            t1 = Stopwatch.GetTimestamp();
+            MessageStamp.Write(message, sequence);
+            socket.Send(message);
+            ReceiveAll(socket, echo);
+            MessageStamp.Verify(echo, Size, sequence);
+            t2 = Stopwatch.GetTimestamp();
+        }
+        finally
+        {
+            socket.Dispose();
+        }
+        RecordPhases(t0, t1, t2);
+    }
+
+    /// <summary>The calling thread's voluntary context switches so far: how often it slept.</summary>
+    private static long VoluntarySwitches()
+    {
+        foreach (var line in File.ReadLines("/proc/thread-self/status"))
+        {
+            if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal))
+            {
+                return long.Parse(line.AsSpan("voluntary_ctxt_switches:".Length).Trim(), CultureInfo.InvariantCulture);
+            }
+        }
+        return 0;
+    }
+
+    private static void RecordPhases(long t0, long t1, long t2)
+    {
+        if (s_recording)
+        {
+            var t3 = Stopwatch.GetTimestamp();
+            s_phaseHistograms[0].RecordValue(Math.Min(t1 - t0, LatencySummary.MaxTicks));
+            s_phaseHistograms[1].RecordValue(Math.Min(t2 - t1, LatencySummary.MaxTicks));
+            s_phaseHistograms[2].RecordValue(Math.Min(t3 - t2, LatencySummary.MaxTicks));
+        }
     }
 
     private static void ReceiveAll(Socket socket, byte[] buffer)

@@ -273,7 +273,13 @@ public sealed partial class Hypervisor
             // The listener receives from the connector through their pair's page, and the connector from the listener through the other.
             listenerPage = listenerGrouped ? _pairGroups.Take(listener, connector, out listenerVector) : null;
             connectorPage = connectorGrouped ? _pairGroups.Take(connector, listener, out connectorVector) : null;
-            var shape = WindowOptions.WithCapacity(capacity) with { GroupVector0 = listenerPage is null ? null : listenerVector, GroupVector1 = connectorPage is null ? null : connectorVector };
+            var shape = new WindowOptions // one record per grant (WithCapacity(...) with {...} made two)
+            {
+                RingCapacity0 = capacity,
+                RingCapacity1 = capacity,
+                GroupVector0 = listenerPage is null ? null : listenerVector,
+                GroupVector1 = connectorPage is null ? null : connectorVector,
+            };
             window = _windowPool.TryTake(capacity, out var prepared) // a fresh file made ahead (WindowPool): only the header is written now
                 ? SharedWindow.Format(shape, prepared.File, prepared.Memory)
                 : SharedWindow.Create(shape, $"iic-{service}-{id}");

@@ -21,7 +21,8 @@ public sealed partial class Partition : IDisposable
     private readonly Thread _reader;
     private readonly object _sendLock = new();
     private readonly byte[] _sendBuffer = new byte[ControlProtocol.MaxMessageSize];
-    private readonly ConcurrentDictionary<uint, TaskCompletionSource<Reply>> _requests = new();
+    private readonly Dictionary<uint, PendingRequest> _requests = []; // under _requestsLock: reuses its entries, no node per request
+    private readonly Lock _requestsLock = new();
     private readonly ConcurrentDictionary<string, ServiceListener> _listeners = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<long, byte> _deathsReported = new();
     private readonly ReceiveGroupPages _groupPages = new();
@@ -297,11 +298,22 @@ public sealed partial class Partition : IDisposable
         ThrowIfLost();
         cancellationToken.ThrowIfCancellationRequested();
         var id = (uint)Interlocked.Increment(ref _nextRequestId);
-        var completion = new TaskCompletionSource<Reply>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _requests[id] = completion;
+        if (id == 0)
+        {
+            id = (uint)Interlocked.Increment(ref _nextRequestId); // 0 means "no request" to a PendingRequest (and in notifications)
+        }
+        var pending = PendingRequest.Start(id); // this thread's reused slot: no completion, task or reply allocated
+        lock (_requestsLock)
+        {
+            _requests[id] = pending;
+        }
         var cancellation = default(CancellationTokenRegistration);
         try
         {
+            if (_lostReason is { } lost)
+            {
+                FailRequest(id, new HypervisorException($"Hypervisor '{HypervisorName}' is gone: {lost}. Existing connections keep working; restart the hypervisor and attach again for new ones."));
+            }
             if (!TrySend(type, id, state, body))
             {
                 ThrowIfLost();
@@ -310,35 +322,36 @@ public sealed partial class Partition : IDisposable
             {
                 // Registered after the request went out, so the Cancel follows it on the socket (a token cancelled
                 // meanwhile runs this at once). A grant that crossed the Cancel finds no request and is released.
-                cancellation = RegisterCancel(id, completion, cancellationToken);
+                cancellation = RegisterCancel(id, cancellationToken);
             }
             // This thread reads the answer itself when no other caller is reading (PartitionReading.cs).
-            var read = ReadUntil(static task => task.IsCompleted, completion.Task, deadline);
-            if (read == CallerRead.TimedOut || (read == CallerRead.NotReader && !WaitUntil(completion.Task, deadline)))
+            var read = ReadUntil(static pending => pending.IsCompleted, pending, deadline, RequestSpinTicks);
+            if (read == CallerRead.TimedOut || (read == CallerRead.NotReader && !pending.Wait(deadline)))
             {
                 throw new HypervisorException($"Hypervisor '{HypervisorName}' did not answer the {type} request in time (it may be stopped or overloaded).");
             }
-            return completion.Task.Result;
-        }
-        catch (AggregateException e) when (e.InnerException is not null)
-        {
-            throw e.InnerException;
+            var (partitionId, peerProcessId, connection) = pending.TakeResult(); // throws the failure, if it failed
+            return new Reply(partitionId, peerProcessId, connection);
         }
         finally
         {
             cancellation.Dispose();
-            _requests.TryRemove(id, out _);
+            lock (_requestsLock)
+            {
+                _requests.Remove(id);
+            }
+            pending.Finish()?.Dispose(); // a grant that arrived as this request gave up: nobody else will release it
         }
     }
 
     /// <summary>A method of its own so that the closure is made only for a cancellable token (not hoisted into every request).</summary>
-    private CancellationTokenRegistration RegisterCancel(uint id, TaskCompletionSource<Reply> completion, CancellationToken cancellationToken)
-        => cancellationToken.UnsafeRegister((_, token) => CancelRequest(id, completion, token), null);
+    private CancellationTokenRegistration RegisterCancel(uint id, CancellationToken cancellationToken)
+        => cancellationToken.UnsafeRegister((_, token) => CancelRequest(id, token), null);
 
     /// <summary>A caller gave up on request <paramref name="id"/>: fail it as cancelled and tell the hypervisor to forget it.</summary>
-    private void CancelRequest(uint id, TaskCompletionSource<Reply> completion, CancellationToken token)
+    private void CancelRequest(uint id, CancellationToken token)
     {
-        if (!_requests.TryRemove(new KeyValuePair<uint, TaskCompletionSource<Reply>>(id, completion)) || !completion.TrySetCanceled(token))
+        if (!FailRequest(id, new OperationCanceledException(token)))
         {
             return; // answered first
         }
@@ -349,26 +362,17 @@ public sealed partial class Partition : IDisposable
         KickReadingCaller(); // a caller reading the socket for this answer looks again
     }
 
-    /// <summary>Waits for a reply until the deadline, in slices Task.Wait accepts (it refuses more than ~24 days).</summary>
-    private static bool WaitUntil(Task task, Deadline deadline)
+    /// <summary>Takes request <paramref name="requestId"/> out of the waiting ones (an answer is for it alone).</summary>
+    private bool TryTakeRequest(uint requestId, out PendingRequest pending)
     {
-        while (true)
+        lock (_requestsLock)
         {
-            var remaining = deadline.Remaining;
-            if (remaining == Timeout.InfiniteTimeSpan || remaining > TimeSpan.FromHours(1))
-            {
-                remaining = TimeSpan.FromHours(1);
-            }
-            if (task.Wait(remaining))
-            {
-                return true;
-            }
-            if (deadline.HasPassed)
-            {
-                return false;
-            }
+            return _requests.Remove(requestId, out pending!);
         }
     }
+
+    /// <summary>Fails request <paramref name="requestId"/> if it still waits; false if it was answered or ended first.</summary>
+    private bool FailRequest(uint requestId, Exception error) => TryTakeRequest(requestId, out var pending) && pending.TryFail(requestId, error);
 
     /// <summary>Sends one request, its fields written by <paramref name="body"/> (a static lambda: nothing allocated per request).</summary>
     private bool TrySend<TState>(ControlMessageType type, uint requestId, TState state, ControlBody<TState> body)
@@ -394,7 +398,9 @@ public sealed partial class Partition : IDisposable
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     private void ShutdownSocket() => _socket.Shutdown(System.Net.Sockets.SocketShutdown.Both);
 
-    private bool Complete(uint requestId, Reply reply) => _requests.TryRemove(requestId, out var completion) && completion.TrySetResult(reply);
+    /// <summary>Completes request <paramref name="requestId"/> with its answer; false if it no longer waits (the caller disposes a connection it carried).</summary>
+    private bool Complete(uint requestId, uint partitionId = 0, int peerProcessId = 0, GrantedConnection? connection = null)
+        => TryTakeRequest(requestId, out var pending) && pending.TryComplete(requestId, partitionId, peerProcessId, connection);
 
     private void Lose(string reason)
     {
@@ -413,9 +419,15 @@ public sealed partial class Partition : IDisposable
             // Already closed, or out of descriptors to even load the code: the reader's exit hangs up anyway.
         }
         var error = new HypervisorException($"Hypervisor '{HypervisorName}' is gone: {reason}. Existing connections keep working; restart the hypervisor and attach again for new ones.");
-        foreach (var request in _requests.Values)
+        KeyValuePair<uint, PendingRequest>[] waiting;
+        lock (_requestsLock)
         {
-            request.TrySetException(error);
+            waiting = [.. _requests];
+            _requests.Clear();
+        }
+        foreach (var (id, request) in waiting)
+        {
+            request.TryFail(id, error);
         }
         foreach (var listener in _listeners.Values)
         {
@@ -431,12 +443,6 @@ public sealed partial class Partition : IDisposable
         }
     }
 
-    private sealed class Reply
-    {
-        public uint PartitionId { get; init; }
-
-        public int PeerProcessId { get; init; }
-
-        public GrantedConnection? Connection { get; init; }
-    }
+    /// <summary>What a request's answer carried (the fields its type has).</summary>
+    private readonly record struct Reply(uint PartitionId, int PeerProcessId, GrantedConnection? Connection);
 }

@@ -16,21 +16,18 @@ public sealed partial class Partition
                 var id = reader.ReadUInt32();
                 var pid = reader.ReadUInt32();
                 reader.EnsureEnd();
-                Complete(reader.RequestId, new Reply { PartitionId = id, PeerProcessId = (int)pid });
+                Complete(reader.RequestId, partitionId: id, peerProcessId: (int)pid);
                 break;
             }
             case ControlMessageType.Listening:
                 reader.EnsureEnd();
-                Complete(reader.RequestId, new Reply());
+                Complete(reader.RequestId);
                 break;
             case ControlMessageType.Error:
             {
                 var code = (ControlError)reader.ReadUInt32();
                 var reason = reader.ReadString(ControlProtocol.MaxMessageSize);
-                if (_requests.TryRemove(reader.RequestId, out var completion))
-                {
-                    completion.TrySetException(new HypervisorException(code, $"Hypervisor '{HypervisorName}' refused: {reason} ({code})."));
-                }
+                FailRequest(reader.RequestId, new HypervisorException(code, $"Hypervisor '{HypervisorName}' refused: {reason} ({code})."));
                 break;
             }
             case ControlMessageType.Connected:
@@ -96,10 +93,7 @@ public sealed partial class Partition
                     {
                         refusedFor.Dropped(); // it counted in the service's backlog
                     }
-                    if (_requests.TryRemove(reader.RequestId, out var failed))
-                    {
-                        failed.TrySetException(new HypervisorException($"The granted window is invalid: {e.Message}", e));
-                    }
+                    FailRequest(reader.RequestId, new HypervisorException($"The granted window is invalid: {e.Message}", e));
                     return;
                 }
                 if (reader.Type == ControlMessageType.Incoming)
@@ -114,7 +108,7 @@ public sealed partial class Partition
                         connection.Dispose();
                     }
                 }
-                else if (!Complete(reader.RequestId, new Reply { Connection = connection }))
+                else if (!Complete(reader.RequestId, connection: connection))
                 {
                     connection.Dispose();
                 }

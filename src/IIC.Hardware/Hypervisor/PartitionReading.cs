@@ -61,10 +61,32 @@ public sealed partial class Partition
     }
 
     /// <summary>
-    /// Reads and dispatches the control socket on this thread until <paramref name="done"/> holds or the deadline
-    /// passes, if no other caller reads it already.
+    /// How long a caller waiting for the answer to a request spins (receiving without waiting, yielding the CPU in
+    /// between) before it sleeps in poll: the hypervisor answers a Connect within a few tens of microseconds once it
+    /// runs, and a caller that is still awake then takes the answer without a kernel wake-up of its own (30-50 µs on a
+    /// VM whose other CPU idles; TCP's loopback connect has none). Bounded, so a request that waits (a service not
+    /// offered yet) sleeps after it; cut short on a busy CPU (SpinRead); none on a single CPU, where spinning only
+    /// delays the hypervisor.
+    /// <c>IIC_CONTROL_SPIN_US</c> sets it in microseconds (0: sleep at once, the behaviour before), for A/B measurements.
     /// </summary>
-    internal CallerRead ReadUntil<TState>(Func<TState, bool> done, TState state, Deadline deadline)
+    internal static long RequestSpinTicks { get; set; } = ParseRequestSpin(Environment.GetEnvironmentVariable("IIC_CONTROL_SPIN_US"));
+
+    private const int DefaultRequestSpinMicroseconds = 100;
+
+    private static long ParseRequestSpin(string? text)
+    {
+        var microseconds = int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value)
+            ? Math.Min(value, 10_000)
+            : DefaultRequestSpinMicroseconds;
+        return Environment.ProcessorCount > 1 ? microseconds * System.Diagnostics.Stopwatch.Frequency / 1_000_000 : 0;
+    }
+
+    /// <summary>
+    /// Reads and dispatches the control socket on this thread until <paramref name="done"/> holds or the deadline
+    /// passes, if no other caller reads it already; spins for up to <paramref name="spinTicks"/> (Stopwatch ticks)
+    /// before it first sleeps (see <see cref="RequestSpinTicks"/>).
+    /// </summary>
+    internal CallerRead ReadUntil<TState>(Func<TState, bool> done, TState state, Deadline deadline, long spinTicks = 0)
     {
         if (_callerKick is not { } callerKick || _readEpoll is not { } readEpoll || Thread.CurrentThread == _reader
             || Interlocked.CompareExchange(ref _callerReading, 1, 0) != 0)
@@ -82,6 +104,10 @@ public sealed partial class Partition
         }
         try
         {
+            if (spinTicks > 0)
+            {
+                SpinRead(done, state, deadline, spinTicks); // then done() holds (the answer came, or the socket ended and Lose failed it), or we sleep below
+            }
             Span<PollEntry> entries = stackalloc PollEntry[2];
             while (!done(state))
             {
@@ -132,6 +158,37 @@ public sealed partial class Partition
             ReturnReading(readEpoll);
         }
     }
+
+    /// <summary>
+    /// The reading caller's spin: receives without waiting, yielding the CPU between looks (the hypervisor's thread may
+    /// have been woken onto this CPU), until <paramref name="done"/> holds or the spin ends. A yield that gave the CPU
+    /// away for long (another thread ran here: the machine is busy) ends the spin after one more look: on a contended
+    /// CPU a spinner goes to the back of the queue at every yield, while a sleeper woken by the answer is run promptly.
+    /// </summary>
+    private void SpinRead<TState>(Func<TState, bool> done, TState state, Deadline deadline, long spinTicks)
+    {
+        var now = System.Diagnostics.Stopwatch.GetTimestamp();
+        var spinUntil = now + spinTicks;
+        var contended = false;
+        while (!done(state))
+        {
+            var result = ReadAvailable();
+            if (result == ReadResult.Message)
+            {
+                continue;
+            }
+            if (result == ReadResult.Ended || contended || System.Diagnostics.Stopwatch.GetTimestamp() >= spinUntil || deadline.HasPassed)
+            {
+                return;
+            }
+            now = System.Diagnostics.Stopwatch.GetTimestamp();
+            Thread.Yield();
+            contended = System.Diagnostics.Stopwatch.GetTimestamp() - now > s_contendedYieldTicks;
+        }
+    }
+
+    /// <summary>A yield longer than this (20 µs) ran another thread on our CPU: the spin stops.</summary>
+    private static readonly long s_contendedYieldTicks = System.Diagnostics.Stopwatch.Frequency / 50_000;
 
     /// <summary>Wakes the caller that reads the socket, so it looks again at what it waits for (a listener disposed, a reply another thread dispatched).</summary>
     internal void KickReadingCaller()

@@ -22,10 +22,7 @@ public sealed partial class Partition
                 Release(reader.ReadInt64(), counted: false); // never became a GrantedConnection: not among the open grants
             }
             IicEventSource.Log.ProtocolFault("partition " + Name, Environment.ProcessId, problem);
-            if (_requests.TryRemove(reader.RequestId, out var completion))
-            {
-                completion.TrySetException(new HypervisorException(ControlError.ResourceExhausted, $"Hypervisor '{HypervisorName}' granted the request, but {problem}"));
-            }
+            FailRequest(reader.RequestId, new HypervisorException(ControlError.ResourceExhausted, $"Hypervisor '{HypervisorName}' granted the request, but {problem}"));
         }
         catch (InvalidDataException)
         {

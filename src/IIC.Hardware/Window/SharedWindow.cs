@@ -31,16 +31,17 @@ public sealed unsafe class SharedWindow : IDisposable
 
     private readonly MappedMemory _memory;
     private readonly MappingLease _lease;
-    private readonly DescriptorRing[] _rings;
-    private readonly InterruptPage?[] _pages;
-    private readonly InterruptPage[] _ownPages; // each side's own block, a grouped side's too (where it sleeps while out of its group)
-    private readonly int[] _vectors;
-    private readonly MappingLease?[] _groupLeases = new MappingLease?[2];
-    private readonly InterruptGroup?[] _ownedGroups = new InterruptGroup?[2];
-    private readonly bool[] _groupSides = new bool[2];
+    // One entry per side, inline in this object (SidePair): a window opened per connection allocates no arrays.
+    private SidePair<DescriptorRing> _rings;
+    private SidePair<InterruptPage?> _pages;
+    private SidePair<InterruptPage> _ownPages; // each side's own block, a grouped side's too (where it sleeps while out of its group)
+    private SidePair<int> _vectors;
+    private SidePair<MappingLease?> _groupLeases;
+    private SidePair<InterruptGroup?> _ownedGroups;
+    private SidePair<bool> _groupSides;
     private int _disposed;
 
-    private SharedWindow(FileDescriptor file, MappedMemory memory, DescriptorRing[] rings, InterruptPage?[] pages, InterruptPage[] ownPages, int[] vectors)
+    private SharedWindow(FileDescriptor file, MappedMemory memory, in SidePair<DescriptorRing> rings, in SidePair<InterruptPage?> pages, in SidePair<InterruptPage> ownPages, in SidePair<int> vectors, in SidePair<bool> groupSides)
     {
         File = file;
         _memory = memory;
@@ -49,6 +50,7 @@ public sealed unsafe class SharedWindow : IDisposable
         _pages = pages;
         _ownPages = ownPages;
         _vectors = vectors;
+        _groupSides = groupSides;
     }
 
     /// <summary>The memfd (to hand to the other side over SCM_RIGHTS).</summary>
@@ -338,11 +340,13 @@ public sealed unsafe class SharedWindow : IDisposable
         {
             throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture, $"The window's group mask 0x{groupMask:x} names sides other than 0 and 1."));
         }
-        var regions = new List<(long Start, long End, string What)>(4);
-        var rings = new DescriptorRing[2];
-        var pages = new InterruptPage?[2];
-        var ownPages = new InterruptPage[2];
-        var vectors = new int[2];
+        // The four regions (two rings, two interrupt blocks), checked for overlap below; their names are made only for a message.
+        Span<(long Start, long End, int What)> regions = stackalloc (long, long, int)[4];
+        var rings = default(SidePair<DescriptorRing>);
+        var pages = default(SidePair<InterruptPage?>);
+        var ownPages = default(SidePair<InterruptPage>);
+        var vectors = default(SidePair<int>);
+        var groupSides = default(SidePair<bool>);
         for (var i = 0; i < 2; i++)
         {
             var ringOffset = *(long*)(b + WindowLayout.RingEntry(i) + WindowLayout.RingEntryOffset);
@@ -353,8 +357,8 @@ public sealed unsafe class SharedWindow : IDisposable
             {
                 throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture, $"Ring {i} has capacity {capacity}; it must be a power of two from {DescriptorRing.MinCapacity} to {DescriptorRing.MaxCapacity}."));
             }
-            AddRegion(regions, ringOffset, DescriptorRing.SizeFor(capacity), size, $"ring {i}");
-            AddRegion(regions, pageOffset, InterruptPage.SizeFor(EmbeddedVectorCount), size, $"interrupt block {i}");
+            regions[2 * i] = CheckRegion(ringOffset, DescriptorRing.SizeFor(capacity), size, 2 * i);
+            regions[(2 * i) + 1] = CheckRegion(pageOffset, InterruptPage.SizeFor(EmbeddedVectorCount), size, (2 * i) + 1);
             var embedded = InterruptPage.Attach(b + pageOffset, size - pageOffset);
             var grouped = (groupMask & (1u << i)) != 0;
             var vectorLimit = grouped ? InterruptPage.MaxVectorCount : embedded.VectorCount;
@@ -365,20 +369,18 @@ public sealed unsafe class SharedWindow : IDisposable
             pages[i] = grouped ? null : embedded; // a grouped side's page arrives separately (AttachGroup)
             ownPages[i] = embedded;
             vectors[i] = vector;
-            rings[i] = new DescriptorRing(b + ringOffset, ringOffset, capacity, $"{i}->{1 - i}");
+            groupSides[i] = grouped;
+            rings[i] = new DescriptorRing(b + ringOffset, ringOffset, capacity, i == 0 ? "0->1" : "1->0");
         }
-        regions.Sort((x, y) => x.Start.CompareTo(y.Start));
-        for (var i = 1; i < regions.Count; i++)
+        regions.Sort(static (x, y) => x.Start.CompareTo(y.Start));
+        for (var i = 1; i < regions.Length; i++)
         {
             if (regions[i].Start < regions[i - 1].End)
             {
-                throw new InvalidDataException($"The window's {regions[i - 1].What} and {regions[i].What} overlap.");
+                throw new InvalidDataException($"The window's {RegionName(regions[i - 1].What)} and {RegionName(regions[i].What)} overlap.");
             }
         }
-        var window = new SharedWindow(file, memory, rings, pages, ownPages, vectors);
-        window._groupSides[0] = (groupMask & 1) != 0;
-        window._groupSides[1] = (groupMask & 2) != 0;
-        return window;
+        return new SharedWindow(file, memory, rings, pages, ownPages, vectors, groupSides);
     }
 
     private static void ValidateGroupVector(int? vector, string name)
@@ -389,15 +391,18 @@ public sealed unsafe class SharedWindow : IDisposable
         }
     }
 
-    private static void AddRegion(List<(long Start, long End, string What)> regions, long offset, long length, long size, string what)
+    /// <summary>Region <paramref name="what"/> (ring i = 2i, interrupt block i = 2i + 1) must be line-aligned inside [header, size).</summary>
+    private static (long Start, long End, int What) CheckRegion(long offset, long length, long size, int what)
     {
         if (offset < HeaderSize || (offset & (Smp.PaddedLineSize - 1)) != 0 || offset > size - length)
         {
             throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
-                $"The window's {what} at offset {offset} ({length} bytes) is not a {Smp.PaddedLineSize}-aligned region inside [{HeaderSize}, {size})."));
+                $"The window's {RegionName(what)} at offset {offset} ({length} bytes) is not a {Smp.PaddedLineSize}-aligned region inside [{HeaderSize}, {size})."));
         }
-        regions.Add((offset, offset + length, what));
+        return (offset, offset + length, what);
     }
+
+    private static string RegionName(int what) => string.Create(CultureInfo.InvariantCulture, $"{((what & 1) == 0 ? "ring" : "interrupt block")} {what / 2}");
 
     private static void WriteRingEntry(byte* b, int index, long offset, int capacity)
     {

@@ -142,7 +142,9 @@ internal sealed class AsyncReceiveSource : IValueTaskSource, IDisposable
 
     public void Dispose()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        // The exception is made only for a receive that waits (Complete takes only a Waiting state): closing a
+        // channel with no async receive pending allocates nothing here.
+        if (Interlocked.Exchange(ref _disposed, 1) == 0 && Volatile.Read(ref _state) == Waiting)
         {
             Complete(new ObjectDisposedException(nameof(IicChannel), "The channel was disposed while a receive was waiting."));
         }
