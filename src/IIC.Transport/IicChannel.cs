@@ -53,6 +53,12 @@ public sealed partial class IicChannel : IDisposable, IAsyncDisposable
     internal WindowEndpoint Endpoint => _endpoint;
 
     /// <summary>A snapshot of this side's counters: messages and bytes each way, back pressure, faults, doorbells and waits.</summary>
+    /// <remarks>
+    /// Safe from any thread at any time, also during and after <see cref="Dispose"/> (e.g. on a closed connection's
+    /// channel): it never throws <see cref="ObjectDisposedException"/> and returns the last counters. The counters live in
+    /// this process; only <see cref="ChannelStatistics.OutgoingOccupancy"/> is read from the shared ring, and it reads 0 once
+    /// this side is disposed (the ring is no longer this side's to report).
+    /// </remarks>
     public ChannelStatistics GetStatistics() => new()
     {
         MessagesSent = _endpoint.MessagesSent,
@@ -61,11 +67,45 @@ public sealed partial class IicChannel : IDisposable, IAsyncDisposable
         BytesReceived = _endpoint.BytesReceived,
         RingFullStalls = _endpoint.RingFullStalls,
         Faults = _endpoint.Faults,
-        OutgoingOccupancy = _endpoint.OutgoingOccupancy,
+        OutgoingOccupancy = ReadOutgoingOccupancy(),
         SignalsRaised = _endpoint.Doorbell.SignalsRaised,
         SignalsSuppressed = _endpoint.Doorbell.SignalsSuppressed,
         Wait = WaitStatistics.Of(_endpoint.Waiter),
     };
+
+    /// <summary>
+    /// The outgoing ring's occupancy (bytes), or 0 once this side is disposed or its window is unmapped; safe against a
+    /// concurrent <see cref="Dispose"/> (for <see cref="GetStatistics"/> and the <c>iic.ring.usage</c> gauge).
+    /// </summary>
+    internal long ReadOutgoingOccupancy()
+    {
+        if (IsDisposed)
+        {
+            return 0; // the common after-close case: no reference count, no exception
+        }
+        // The ring's words are in the window's mapping, which the endpoint's Dispose (on any thread, at any moment after
+        // the check above) may unmap. A reference on the mapping's handle keeps it mapped until we release it: munmap runs
+        // only when the last reference goes (MappedMemory.ReleaseHandle). Once the handle is closed, the add throws
+        // ObjectDisposedException and we read nothing. No allocation: the handle's own count, as the dispatcher's polls do.
+        var memory = _endpoint.Window.Memory;
+        var added = false;
+        try
+        {
+            memory.DangerousAddRef(ref added);
+            return _endpoint.OutgoingOccupancy; // tail - head, each read once; -1 for words a peer corrupted (validated there)
+        }
+        catch (ObjectDisposedException)
+        {
+            return 0;
+        }
+        finally
+        {
+            if (added)
+            {
+                memory.DangerousRelease();
+            }
+        }
+    }
 
     /// <summary>Whether this side was disposed.</summary>
     public bool IsDisposed => _disposed != 0;

@@ -92,7 +92,7 @@ public static class TransportMetrics
         Counter(meter, "iic.faults", "{fault}", "Ring protocol faults (RingFaultException thrown: a buggy or hostile peer).", static c => c.Endpoint.Faults);
         meter.CreateObservableUpDownCounter("iic.partitions.active", static () => (long)Partition.LiveCount, "{partition}", "Partitions attached to a hypervisor in this process (process-wide: no service tag).");
         meter.CreateObservableUpDownCounter("iic.channels.active", static () => PerService(static _ => 1L, Sum), "{channel}", "Open channel ends.");
-        meter.CreateObservableUpDownCounter("iic.ring.usage", static () => PerService(static c => Math.Max(0, c.Endpoint.OutgoingOccupancy), Sum), "By", "Bytes sent and not yet returned by the receiver (summed over the service's rings; a caught-up receiver returns its last few KiB at its next receive).");
+        meter.CreateObservableUpDownCounter("iic.ring.usage", static () => PerService(static c => Math.Max(0, c.ReadOutgoingOccupancy()), Sum), "By", "Bytes sent and not yet returned by the receiver (summed over the service's rings; a caught-up receiver returns its last few KiB at its next receive).");
         meter.CreateObservableGauge("iic.wait.spin_budget", static () => PerService(static c => c.Endpoint.Waiter.CurrentSpinBudget.TotalSeconds, Math.Max), "s",
             "The spin budget the service's receivers' next waits will use (the largest among them).");
         meter.CreateObservableGauge("iic.wait.wake_latency", static () => PerService(static c => c.Endpoint.Waiter.WakeLatency.TotalSeconds, Math.Max), "s",

@@ -116,7 +116,11 @@ public sealed unsafe class DescriptorRing
 
     internal byte* Data => _ring + DataOffset;
 
-    /// <summary>Bytes published and not yet consumed, from the shared words (for gauges; may be momentarily stale).</summary>
+    /// <summary>
+    /// Bytes published and not yet consumed, from the shared words (for gauges; may be momentarily stale), or -1 when the
+    /// words are inconsistent (a corrupt peer). Reads the mapping: the caller must hold it mapped (a lease or a reference on
+    /// its handle) for the duration of the call; after the window is unmapped this faults (IicChannel.GetStatistics guards it).
+    /// </summary>
     public long Occupancy
     {
         get
