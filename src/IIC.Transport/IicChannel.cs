@@ -208,7 +208,13 @@ public sealed partial class IicChannel : IDisposable, IAsyncDisposable
     /// StreamJsonRpc, HTTP/2 or any Stream protocol runs over it unchanged. The same stream every call;
     /// disposing it disposes the channel.
     /// </summary>
-    public Stream AsStream() => _stream ??= new IicStream(this);
+    /// <exception cref="ObjectDisposedException">The channel was disposed.</exception>
+    public Stream AsStream()
+    {
+        ObjectDisposedException.ThrowIf(IsDisposed, this);
+        // Racing first calls agree on one stream (the loser's is dropped: it holds nothing but the channel).
+        return _stream ?? Interlocked.CompareExchange(ref _stream, new IicStream(this), null) ?? _stream;
+    }
 
     /// <summary>
     /// An <see cref="IDuplexPipe"/> over the channel, for System.IO.Pipelines protocols (the one Kestrel's IICFast
