@@ -7,13 +7,13 @@ namespace IIC.GrpcPerf;
 /// The http2-iic path's pipe options on both sides (client handler and server Kestrel), from the command line:
 /// <c>--reply-spin US</c> (IicPipeOptions.ReplySpinLimit in µs; 0 = off; default: the library default) and
 /// <c>--client-inline</c> (the client's SocketsHttpHandler continues on the receive thread, as <c>--inline</c> does for
-/// Kestrel) and <c>--no-inline-http2</c> (IicPipeOptions.InlineHttp2Reads off on both sides: the round-7 scheduling). Handed to the server process through the environment.
+/// Kestrel) and <c>--inline-http2</c> (IicPipeOptions.InlineHttp2Reads on on both sides; off by default). Handed to the server process through the environment.
 /// </summary>
 internal static class Http2IicSetup
 {
     private const string ReplySpinVariable = "IIC_GRPCPERF_REPLY_SPIN_US";
     private const string ClientInlineVariable = "IIC_GRPCPERF_CLIENT_INLINE";
-    private const string NoInlineHttp2Variable = "IIC_GRPCPERF_NO_INLINE_HTTP2";
+    private const string InlineHttp2Variable = "IIC_GRPCPERF_INLINE_HTTP2";
 
     /// <summary>Reads the flags (before the server process starts, which inherits them).</summary>
     public static void FromArguments(string[] args)
@@ -27,14 +27,14 @@ internal static class Http2IicSetup
         {
             Environment.SetEnvironmentVariable(ClientInlineVariable, "1");
         }
-        if (args.Contains("--no-inline-http2"))
+        if (args.Contains("--inline-http2"))
         {
-            Environment.SetEnvironmentVariable(NoInlineHttp2Variable, "1");
+            Environment.SetEnvironmentVariable(InlineHttp2Variable, "1");
         }
     }
 
     /// <summary>What the flags say, for the report line.</summary>
-    public static string Describe() => $"reply spin: {(ReplySpin() is { } spin ? spin.TotalMicroseconds.ToString("0", CultureInfo.InvariantCulture) + " µs" : "default")}; client scheduling: {(ClientInline ? "inline" : "thread pool")}; HTTP/2 reads inline: {(NoInlineHttp2 ? "off" : "default")}";
+    public static string Describe() => $"reply spin: {(ReplySpin() is { } spin ? spin.TotalMicroseconds.ToString("0", CultureInfo.InvariantCulture) + " µs" : "default")}; client scheduling: {(ClientInline ? "inline" : "thread pool")}; HTTP/2 reads inline: {(InlineHttp2 ? "on" : "default (off)")}";
 
     /// <summary>Applies the flags to <paramref name="options"/> (client: with <paramref name="client"/>).</summary>
     public static void Apply(IicTransportOptions options, bool client)
@@ -43,9 +43,9 @@ internal static class Http2IicSetup
         {
             options.PipeOptions = options.PipeOptions with { ReplySpinLimit = spin };
         }
-        if (NoInlineHttp2)
+        if (InlineHttp2)
         {
-            options.PipeOptions = options.PipeOptions with { InlineHttp2Reads = false };
+            options.PipeOptions = options.PipeOptions with { InlineHttp2Reads = true };
         }
         if (client && ClientInline)
         {
@@ -53,7 +53,7 @@ internal static class Http2IicSetup
         }
     }
 
-    private static bool NoInlineHttp2 => Environment.GetEnvironmentVariable(NoInlineHttp2Variable) == "1";
+    private static bool InlineHttp2 => Environment.GetEnvironmentVariable(InlineHttp2Variable) == "1";
 
     private static bool ClientInline => Environment.GetEnvironmentVariable(ClientInlineVariable) == "1";
 

@@ -56,8 +56,8 @@ public sealed class IicTransportOptions
     /// of the channel, instead of hopping to the thread pool (Kestrel's sockets option <c>UnsafePreferInlineScheduling</c>).
     /// Lower latency; request code that blocks then delays that connection's other reads (with HTTP/2 Kestrel runs
     /// requests on the pool anyway: inline only copies the bytes into its own pipe). When true it replaces <see cref="PipeOptions"/>'
-    /// application scheduler with <see cref="PipeScheduler.Inline"/>. Default false; HTTP/2 connections read inline
-    /// anyway unless <see cref="IicPipeOptions.InlineHttp2Reads"/> is turned off (their first bytes tell them apart).
+    /// application scheduler with <see cref="PipeScheduler.Inline"/>. Default false; <see cref="IicPipeOptions.InlineHttp2Reads"/>
+    /// makes only HTTP/2 connections read inline (their first bytes tell them apart).
     /// </summary>
     public bool PreferInlineScheduling { get; set; }
 

@@ -26,7 +26,7 @@ public class Http2InlineReadsTests
         var (client, serverSide) = IicChannel.CreatePair(SmallRing());
         using (client)
         {
-            var connection = new IicConnection(serverSide, new IicEndPoint("inline-reads"), IicPipeOptions.Default);
+            var connection = new IicConnection(serverSide, new IicEndPoint("inline-reads"), IicPipeOptions.Default with { InlineHttp2Reads = true });
             connection.Start();
             try
             {
@@ -84,7 +84,7 @@ public class Http2InlineReadsTests
         using (first)
         using (second)
         {
-            var pipe = new IicDuplexPipe(first, IicPipeOptions.Default, "inline-reads client").Start();
+            var pipe = new IicDuplexPipe(first, IicPipeOptions.Default with { InlineHttp2Reads = true }, "inline-reads client").Start();
             await using var stream = new DuplexPipeStream(pipe);
             var peer = second.AsDuplexPipe();
             await stream.WriteAsync(http2 ? s_preface : s_http11);

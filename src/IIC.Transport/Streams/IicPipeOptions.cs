@@ -49,7 +49,7 @@ public sealed record IicPipeOptions
 
     /// <summary>
     /// Whether an HTTP/2 connection over the pipe continues its reader inline on the receive thread although
-    /// <see cref="ApplicationScheduler"/> is <see cref="PipeScheduler.ThreadPool"/> (default true). Applies to IIC.AspNetCore's
+    /// <see cref="ApplicationScheduler"/> is <see cref="PipeScheduler.ThreadPool"/> (default false: a quiet A/B in round 8 showed no gain over the pool hop, and a worse p99). Applies to IIC.AspNetCore's
     /// Kestrel connections (whose first received bytes are the HTTP/2 client preface) and its HTTP client streams (whose
     /// first written bytes are): both HTTP/2 stacks hand all further work to the thread pool themselves (Kestrel copies
     /// the input into its own pipe and parses frames on the pool; SocketsHttpHandler completes its streams' waiters
@@ -57,7 +57,7 @@ public sealed record IicPipeOptions
     /// code on the receive thread. HTTP/1.x and TLS connections keep the thread pool. Pipes made with
     /// <see cref="IicChannel.AsDuplexPipe(IicPipeOptions?)"/> are not affected. False: always <see cref="ApplicationScheduler"/>.
     /// </summary>
-    public bool InlineHttp2Reads { get; init; } = true;
+    public bool InlineHttp2Reads { get; init; }
 
     /// <summary>
     /// How long at most the receive thread spins for a reply its side is owed (this side flushed after it last received):
