@@ -12,19 +12,8 @@ namespace IIC.Grpc.Client;
 /// </summary>
 internal sealed class ClientConnection : CallConnection
 {
-    /// <summary>How long without a call start before the server's reader is assumed asleep (its wait parks after spinning ~200 µs).</summary>
-    private static readonly long s_idleTicks = System.Diagnostics.Stopwatch.Frequency / 5000;
-
-    /// <summary>
-    /// Whether a call after an idle gap wakes the server first (<see cref="WakeIfIdle"/>). Off by default until a quiet-box
-    /// A/B shows it wins (under load it read the same: perf/RESULTS.md, "Round 8, branch native"); <c>IIC_GRPC_PREWAKE=1</c>
-    /// turns it on for such runs; tests set it directly.
-    /// </summary>
-    internal static bool PreWake { get; set; } = Environment.GetEnvironmentVariable("IIC_GRPC_PREWAKE") == "1";
-
     private readonly CallRegistry _calls = new();
     private readonly int _maxReceive;
-    private long _lastCallStart; // Stopwatch ticks when the last call began (any thread; a stale read only costs a wasted wake)
 
     public ClientConnection(IicChannel channel, int maxReceive, bool inlineCompletions)
         : base(channel, "iic-grpc-client")
@@ -35,40 +24,6 @@ internal sealed class ClientConnection : CallConnection
     }
 
     public bool InlineCompletions { get; }
-
-    /// <summary>
-    /// Called as a call begins, before its request is serialized. When no call began for a while, the server's reader
-    /// has most likely parked: this sends it a no-op frame (Cancel of stream 0, docs/grpc-call-protocol.md 2.6) so its
-    /// kernel wake-up runs while this thread still builds the call (after an idle gap that is tens of µs of cold
-    /// code), instead of after it. The call's own frame then finds the reader awake (spinning, or already polling):
-    /// no second wake-up. Calls closer together than the server's spin send nothing extra.
-    /// </summary>
-    public void WakeIfIdle()
-    {
-        if (!PreWake)
-        {
-            return;
-        }
-        var now = System.Diagnostics.Stopwatch.GetTimestamp();
-        var last = Volatile.Read(ref _lastCallStart);
-        if (now - last < s_idleTicks / 8)
-        {
-            return; // calls close together write nothing: the line stays shared between the threads that call
-        }
-        Volatile.Write(ref _lastCallStart, now);
-        if (now - last < s_idleTicks)
-        {
-            return;
-        }
-        try
-        {
-            SendEmptyFrame(FrameType.Cancel, 0);
-        }
-        catch (Exception e) when (ConnectionErrors.IsLoss(e))
-        {
-            // The connection is gone: the call's own first frame reports it.
-        }
-    }
 
     /// <summary>Registers a call under a new stream id; false (with the reason) when the connection already ended.</summary>
     public bool TryAdd(ClientCallBase call, out uint streamId, out Status closedStatus) => _calls.TryAdd(call, out streamId, out closedStatus);

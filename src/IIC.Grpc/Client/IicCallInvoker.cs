@@ -98,7 +98,6 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
     {
         ArgumentNullException.ThrowIfNull(method);
         var connection = GetConnection(out failure);
-        connection?.WakeIfIdle(); // first: the server's wake-up overlaps with building the call
         return new ClientCall<TRequest, TResponse>(method, connection, _maxSend, _options.InlineCompletions);
     }
 
