@@ -64,10 +64,6 @@ internal struct RoleGate
     }
 
     /// <summary>
-    /// Whether default (multi-thread) roles are biased too; <c>IIC_BIAS_DEFAULT_ROLES=0</c> in the environment turns it
-    /// off for A/B runs (a static readonly: the JIT folds it, so the switch costs nothing per entry).
-    /// </summary>
-    /// <summary>
     /// The calling thread's managed id, read through a thread static of our own: <see cref="Environment.CurrentManagedThreadId"/>
     /// is a call into the runtime (an FCALL that finds the thread with <c>__tls_get_addr</c>), paid on every send, claim,
     /// receive and poll entry; a [ThreadStatic] int costs the JIT's TLS lookup alone (measured here, a non-inlined call of
@@ -91,6 +87,10 @@ internal struct RoleGate
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static int CacheThreadId() => t_threadId = Environment.CurrentManagedThreadId;
 
+    /// <summary>
+    /// Whether default (multi-thread) roles are biased too; <c>IIC_BIAS_DEFAULT_ROLES=0</c> in the environment turns it
+    /// off for A/B runs (a static readonly: the JIT folds it, so the switch costs nothing per entry).
+    /// </summary>
     private static readonly bool s_biasDefaultRoles = Environment.GetEnvironmentVariable("IIC_BIAS_DEFAULT_ROLES") != "0";
 
     private const int BiasedEntry = 1;
