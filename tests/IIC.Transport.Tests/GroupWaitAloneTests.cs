@@ -34,7 +34,7 @@ public sealed class GroupWaitAloneTests(ITestOutputHelper output)
             AssertInGroup(() => subject.TryReceive(buffer, out _, TimeSpan.FromMilliseconds(1)));
             AssertInGroup(() => subject.ReceiveAsync(buffer));
             AssertInGroup(() => subject.WaitToReceiveAsync());
-            Command(child, "send");
+            child.Command("send", s_timeout);
             Assert.Same(subject, group.WaitAny(s_timeout));
             Assert.True(subject.TryReceive(buffer, out _));
             Assert.Equal(0, BitConverter.ToInt64(buffer));
@@ -43,7 +43,7 @@ public sealed class GroupWaitAloneTests(ITestOutputHelper output)
             group.Remove(subject);
             var receiving = Task.Factory.StartNew(() => subject.Receive(new byte[8]) is var n && n == 8, TaskCreationOptions.LongRunning);
             WaitFor.Condition(() => subject.GetStatistics().Wait.Parks >= 1 || receiving.IsCompleted, "the lone receive parked");
-            Command(child, "send");
+            child.Command("send", s_timeout);
             Assert.True(await receiving.WaitAsync(s_timeout));
             var wait = subject.GetStatistics().Wait;
             output.WriteLine($"alone: parks {wait.Parks}, park timeouts {wait.ParkTimeouts}");
@@ -51,20 +51,20 @@ public sealed class GroupWaitAloneTests(ITestOutputHelper output)
 
             // Asynchronously, and with a timeout.
             var pending = subject.ReceiveAsync(buffer);
-            Command(child, "send");
+            child.Command("send", s_timeout);
             Assert.Equal(8, await pending.AsTask().WaitAsync(s_timeout));
             Assert.Equal(2, BitConverter.ToInt64(buffer));
-            Command(child, "send");
+            child.Command("send", s_timeout);
             Assert.True(subject.TryReceive(buffer, out var length, s_timeout));
             Assert.Equal((8, 3L), (length, BitConverter.ToInt64(buffer)));
 
             // Back in the group: the peer raises the group page again, and the keeper was served all along.
             group.Add(subject);
-            Command(child, "send");
+            child.Command("send", s_timeout);
             Assert.Same(subject, group.WaitAny(s_timeout));
             Assert.True(subject.TryReceive(buffer, out _));
             Assert.Equal(4, BitConverter.ToInt64(buffer));
-            Command(child, "keeper");
+            child.Command("keeper", s_timeout);
             Assert.Same(keeper, group.WaitAny(s_timeout));
             Assert.True(keeper.TryReceive(buffer, out _));
 
@@ -72,7 +72,7 @@ public sealed class GroupWaitAloneTests(ITestOutputHelper output)
             group.Remove(subject);
             var ending = Task.Factory.StartNew(() => subject.Receive(new byte[8]), TaskCreationOptions.LongRunning);
             WaitFor.Condition(() => subject.GetStatistics().Wait.Parks >= 2 || ending.IsCompleted, "the lone receive parked again");
-            Command(child, "close");
+            child.Command("close", s_timeout);
             await Assert.ThrowsAsync<IicChannelClosedException>(() => ending.WaitAsync(s_timeout));
             Assert.Equal(0, group.Receiver.Pages.Demotions);
         }
@@ -102,11 +102,11 @@ public sealed class GroupWaitAloneTests(ITestOutputHelper output)
             var refused = Assert.Throws<InvalidOperationException>(() => group.Add(subject));
             Assert.Contains("waiting on this channel alone", refused.Message, StringComparison.Ordinal);
             Assert.Equal(1, group.Count);
-            Command(child, "send");
+            child.Command("send", s_timeout);
             Assert.Equal(8, await receiving.WaitAsync(s_timeout)); // still raised on its own block: the refusal changed nothing
             group.Add(subject); // once the wait ended, it joins
             Assert.Equal(2, group.Count);
-            Command(child, "send");
+            child.Command("send", s_timeout);
             Assert.Same(subject, group.WaitAny(s_timeout));
         }
         finally
@@ -116,12 +116,6 @@ public sealed class GroupWaitAloneTests(ITestOutputHelper output)
                 channel.Dispose();
             }
         }
-    }
-
-    private static void Command(ChildProcess child, string command)
-    {
-        child.WriteLine(command);
-        Assert.Equal("ok", child.ReadLine(s_timeout));
     }
 
     private static void AssertInGroup(Action wait)

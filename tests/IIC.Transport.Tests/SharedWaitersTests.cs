@@ -189,11 +189,11 @@ public sealed class SharedWaitersTests(ITestOutputHelper output)
             Assert.Contains("asynchronous receive", refused.Message, StringComparison.Ordinal);
             Assert.Equal(1, group.Count);
             // Still raised on its own block, where the dispatcher sleeps: the refusal changed nothing.
-            Command(child, "send");
+            child.Command("send", s_timeout);
             Assert.Equal(8, await pending.WaitAsync(s_timeout));
             group.Add(subject); // once the receive completed, it joins
             Assert.Equal(2, group.Count);
-            Command(child, "send");
+            child.Command("send", s_timeout);
             Assert.Same(subject, group.WaitAny(s_timeout));
             // And in the group, a new async receive is refused (the group waits for it).
             var inGroup = Assert.Throws<InvalidOperationException>(() => subject.ReceiveAsync(buffer).AsTask().GetAwaiter().GetResult());
@@ -206,12 +206,6 @@ public sealed class SharedWaitersTests(ITestOutputHelper output)
                 channel.Dispose();
             }
         }
-    }
-
-    private static void Command(ChildProcess child, string command)
-    {
-        child.WriteLine(command);
-        Assert.Equal("ok", child.ReadLine(s_timeout));
     }
 
     /// <summary>The dispatcher <paramref name="channel"/>'s pending async receive went to, once it is parked (armed, asleep on the page).</summary>

@@ -204,6 +204,17 @@ public sealed class ChildProcess : IDisposable
         Process.StandardInput.Flush();
     }
 
+    /// <summary>Writes <paramref name="command"/> to the child's stdin and fails the test unless its next line is "ok".</summary>
+    public void Command(string command, TimeSpan? timeout = null)
+    {
+        WriteLine(command);
+        var answer = ReadLine(timeout);
+        if (answer != "ok")
+        {
+            Fail($"answered \"{answer}\" to \"{command}\" instead of \"ok\"");
+        }
+    }
+
     /// <summary>Waits (bounded) for the child to exit and asserts its exit code; the failure message has its stderr and stdout.</summary>
     public void AssertExit(int expectedExitCode = 0, TimeSpan? timeout = null)
     {
