@@ -168,6 +168,9 @@ internal sealed class Tally(string path)
 
     public long Allocated { get; set; }
 
+    /// <summary>Thread-pool work items this process completed during the measured calls (each is a hop between threads).</summary>
+    public long WorkItems { get; set; }
+
     /// <summary>The merged row: percentiles over every block's samples, or messages over the summed time.</summary>
     public PerfRow Row(string test)
     {
@@ -180,7 +183,7 @@ internal sealed class Tally(string path)
     }
 
     public string DescribeUnary() => string.Create(CultureInfo.InvariantCulture,
-        $"; methods JIT-compiled while measuring: {JitMethods}, {JitTime.TotalMilliseconds:0.0} ms; client page faults while measuring: {PageFaults}; client allocated {Allocated / (double)Math.Max(1, Calls):0} B per call");
+        $"; methods JIT-compiled while measuring: {JitMethods}, {JitTime.TotalMilliseconds:0.0} ms; client page faults while measuring: {PageFaults}; client allocated {Allocated / (double)Math.Max(1, Calls):0} B per call; client thread-pool work items per call: {WorkItems / (double)Math.Max(1, Calls):0.00}");
 
     /// <summary>Times one block: the process-wide counters around it are this path's.</summary>
     public Block Begin() => new(this);
@@ -191,6 +194,7 @@ internal sealed class Tally(string path)
         private readonly TimeSpan _jitTime = System.Runtime.JitInfo.GetCompilationTime();
         private readonly long _faults = GrpcPerf.PageFaults.Minor();
         private readonly long _allocated = GC.GetTotalAllocatedBytes(precise: true);
+        private readonly long _workItems = ThreadPool.CompletedWorkItemCount;
         private readonly long _start = Stopwatch.GetTimestamp();
 
         public void End()
@@ -200,6 +204,7 @@ internal sealed class Tally(string path)
             tally.JitTime += System.Runtime.JitInfo.GetCompilationTime() - _jitTime;
             tally.PageFaults += GrpcPerf.PageFaults.Minor() - _faults;
             tally.Allocated += GC.GetTotalAllocatedBytes(precise: true) - _allocated;
+            tally.WorkItems += ThreadPool.CompletedWorkItemCount - _workItems;
         }
     }
 }

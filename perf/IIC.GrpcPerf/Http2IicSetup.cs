@@ -7,7 +7,7 @@ namespace IIC.GrpcPerf;
 /// The http2-iic path's pipe options on both sides (client handler and server Kestrel), from the command line:
 /// <c>--reply-spin US</c> (IicPipeOptions.ReplySpinLimit in µs; 0 = off; default: the library default) and
 /// <c>--client-inline</c> (the client's SocketsHttpHandler continues on the receive thread, as <c>--inline</c> does for
-/// Kestrel) and <c>--inline-http2</c> (IicPipeOptions.InlineHttp2Reads on on both sides; off by default). Handed to the server process through the environment.
+/// Kestrel) and <c>--inline-http2 [client|server|both]</c> (IicPipeOptions.InlineHttp2Reads on for that side, both when no side is named; off by default). Handed to the server process through the environment.
 /// </summary>
 internal static class Http2IicSetup
 {
@@ -27,14 +27,17 @@ internal static class Http2IicSetup
         {
             Environment.SetEnvironmentVariable(ClientInlineVariable, "1");
         }
-        if (args.Contains("--inline-http2"))
+        var inline = Array.IndexOf(args, "--inline-http2");
+        if (inline >= 0)
         {
-            Environment.SetEnvironmentVariable(InlineHttp2Variable, "1");
+            // --inline-http2 alone: both sides; followed by client or server: that side only (per-side A/B).
+            var side = inline + 1 < args.Length && args[inline + 1] is "client" or "server" or "both" ? args[inline + 1] : "both";
+            Environment.SetEnvironmentVariable(InlineHttp2Variable, side);
         }
     }
 
     /// <summary>What the flags say, for the report line.</summary>
-    public static string Describe() => $"reply spin: {(ReplySpin() is { } spin ? spin.TotalMicroseconds.ToString("0", CultureInfo.InvariantCulture) + " µs" : "default")}; client scheduling: {(ClientInline ? "inline" : "thread pool")}; HTTP/2 reads inline: {(InlineHttp2 ? "on" : "default (off)")}";
+    public static string Describe() => $"reply spin: {(ReplySpin() is { } spin ? spin.TotalMicroseconds.ToString("0", CultureInfo.InvariantCulture) + " µs" : "default")}; client scheduling: {(ClientInline ? "inline" : "thread pool")}; HTTP/2 reads inline: {(InlineHttp2Side is { } side ? "on (" + side + (side == "both" ? " sides)" : " side only)") : "default (off)")}";
 
     /// <summary>Applies the flags to <paramref name="options"/> (client: with <paramref name="client"/>).</summary>
     public static void Apply(IicTransportOptions options, bool client)
@@ -43,7 +46,7 @@ internal static class Http2IicSetup
         {
             options.PipeOptions = options.PipeOptions with { ReplySpinLimit = spin };
         }
-        if (InlineHttp2)
+        if (InlineHttp2Side is "both" || InlineHttp2Side == (client ? "client" : "server"))
         {
             options.PipeOptions = options.PipeOptions with { InlineHttp2Reads = true };
         }
@@ -53,7 +56,13 @@ internal static class Http2IicSetup
         }
     }
 
-    private static bool InlineHttp2 => Environment.GetEnvironmentVariable(InlineHttp2Variable) == "1";
+    /// <summary>Which side reads HTTP/2 inline: "client", "server", "both" ("1" from older scripts), or null (the default).</summary>
+    private static string? InlineHttp2Side => Environment.GetEnvironmentVariable(InlineHttp2Variable) switch
+    {
+        null or "" => null,
+        "1" => "both",
+        var side => side,
+    };
 
     private static bool ClientInline => Environment.GetEnvironmentVariable(ClientInlineVariable) == "1";
 

@@ -6,8 +6,8 @@
 // measures all of them in about a minute.
 //   dotnet run -c Release --project perf/IIC.GrpcPerf -- [--json FILE] [--chart FILE] [--paths a,b] [--tests x,y]
 //        [--calls 5000] [--warmup 2000] [--warmup-ms 1000] [--idle-calls 200] [--idle-gap-ms 5] [--stream 200000] [--wait park|adaptive|...] [--inline]
-//        [--reply-spin US] [--client-inline] [--inline-http2]   the http2-iic pipes' spin-for-reply limit, the client's inline
-//                          scheduling, and HTTP/2 reads inline on the receive thread (IicPipeOptions.InlineHttp2Reads on) on both sides
+//        [--reply-spin US] [--client-inline] [--inline-http2 [client|server|both]]   the http2-iic pipes' spin-for-reply limit, the client's inline
+//                          scheduling, and HTTP/2 reads inline on the receive thread (IicPipeOptions.InlineHttp2Reads on) on the side named (default both)
 //        [--native-pool]   run native handlers and completions on the thread pool instead of inline on the reader threads
 //        [--native-wait adaptive|park|spin|spinpark:US]   the native path's wait strategy on both sides (default adaptive)
 //        [--thread-stats]   per unary call and thread kind in both processes: CPU, run-queue wait, voluntary/involuntary switches
