@@ -14,6 +14,7 @@ internal static class Http2IicSetup
     private const string ReplySpinVariable = "IIC_GRPCPERF_REPLY_SPIN_US";
     private const string ClientInlineVariable = "IIC_GRPCPERF_CLIENT_INLINE";
     private const string InlineHttp2Variable = "IIC_GRPCPERF_INLINE_HTTP2";
+    private static int s_workItemsReported;
 
     /// <summary>Reads the flags (before the server process starts, which inherits them).</summary>
     public static void FromArguments(string[] args)
@@ -42,6 +43,13 @@ internal static class Http2IicSetup
     /// <summary>Applies the flags to <paramref name="options"/> (client: with <paramref name="client"/>).</summary>
     public static void Apply(IicTransportOptions options, bool client)
     {
+        if (!client && Interlocked.Exchange(ref s_workItemsReported, 1) == 0)
+        {
+            // The server's thread-pool work items over its whole run (the client counts its own per measured call): with
+            // one path measured, divided by the calls made, the server's hops per call.
+            AppDomain.CurrentDomain.ProcessExit += (_, _) => Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"server: thread-pool work items over the whole run: {ThreadPool.CompletedWorkItemCount}"));
+        }
         if (ReplySpin() is { } spin)
         {
             options.PipeOptions = options.PipeOptions with { ReplySpinLimit = spin };
