@@ -7,13 +7,14 @@ namespace IIC.GrpcPerf;
 /// The http2-iic path's pipe options on both sides (client handler and server Kestrel), from the command line:
 /// <c>--reply-spin US</c> (IicPipeOptions.ReplySpinLimit in µs; 0 = off; default: the library default) and
 /// <c>--client-inline</c> (the client's SocketsHttpHandler continues on the receive thread, as <c>--inline</c> does for
-/// Kestrel) and <c>--inline-http2</c> (IicPipeOptions.InlineHttp2Reads on on both sides; off by default). Handed to the server process through the environment.
+/// Kestrel) and <c>--inline-http2 [client|server|both]</c> (IicPipeOptions.InlineHttp2Reads on for that side, both when no side is named; off by default). Handed to the server process through the environment.
 /// </summary>
 internal static class Http2IicSetup
 {
     private const string ReplySpinVariable = "IIC_GRPCPERF_REPLY_SPIN_US";
     private const string ClientInlineVariable = "IIC_GRPCPERF_CLIENT_INLINE";
     private const string InlineHttp2Variable = "IIC_GRPCPERF_INLINE_HTTP2";
+    private static int s_workItemsReported;
 
     /// <summary>Reads the flags (before the server process starts, which inherits them).</summary>
     public static void FromArguments(string[] args)
@@ -27,23 +28,33 @@ internal static class Http2IicSetup
         {
             Environment.SetEnvironmentVariable(ClientInlineVariable, "1");
         }
-        if (args.Contains("--inline-http2"))
+        var inline = Array.IndexOf(args, "--inline-http2");
+        if (inline >= 0)
         {
-            Environment.SetEnvironmentVariable(InlineHttp2Variable, "1");
+            // --inline-http2 alone: both sides; followed by client or server: that side only (per-side A/B).
+            var side = inline + 1 < args.Length && args[inline + 1] is "client" or "server" or "both" ? args[inline + 1] : "both";
+            Environment.SetEnvironmentVariable(InlineHttp2Variable, side);
         }
     }
 
     /// <summary>What the flags say, for the report line.</summary>
-    public static string Describe() => $"reply spin: {(ReplySpin() is { } spin ? spin.TotalMicroseconds.ToString("0", CultureInfo.InvariantCulture) + " µs" : "default")}; client scheduling: {(ClientInline ? "inline" : "thread pool")}; HTTP/2 reads inline: {(InlineHttp2 ? "on" : "default (off)")}";
+    public static string Describe() => $"reply spin: {(ReplySpin() is { } spin ? spin.TotalMicroseconds.ToString("0", CultureInfo.InvariantCulture) + " µs" : "default")}; client scheduling: {(ClientInline ? "inline" : "thread pool")}; HTTP/2 reads inline: {(InlineHttp2Side is { } side ? "on (" + side + (side == "both" ? " sides)" : " side only)") : "default (off)")}";
 
     /// <summary>Applies the flags to <paramref name="options"/> (client: with <paramref name="client"/>).</summary>
     public static void Apply(IicTransportOptions options, bool client)
     {
+        if (!client && Interlocked.Exchange(ref s_workItemsReported, 1) == 0)
+        {
+            // The server's thread-pool work items over its whole run (the client counts its own per measured call): with
+            // one path measured, divided by the calls made, the server's hops per call.
+            AppDomain.CurrentDomain.ProcessExit += (_, _) => Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"server: thread-pool work items over the whole run: {ThreadPool.CompletedWorkItemCount}"));
+        }
         if (ReplySpin() is { } spin)
         {
             options.PipeOptions = options.PipeOptions with { ReplySpinLimit = spin };
         }
-        if (InlineHttp2)
+        if (InlineHttp2Side is "both" || InlineHttp2Side == (client ? "client" : "server"))
         {
             options.PipeOptions = options.PipeOptions with { InlineHttp2Reads = true };
         }
@@ -53,7 +64,13 @@ internal static class Http2IicSetup
         }
     }
 
-    private static bool InlineHttp2 => Environment.GetEnvironmentVariable(InlineHttp2Variable) == "1";
+    /// <summary>Which side reads HTTP/2 inline: "client", "server", "both" ("1" from older scripts), or null (the default).</summary>
+    private static string? InlineHttp2Side => Environment.GetEnvironmentVariable(InlineHttp2Variable) switch
+    {
+        null or "" => null,
+        "1" => "both",
+        var side => side,
+    };
 
     private static bool ClientInline => Environment.GetEnvironmentVariable(ClientInlineVariable) == "1";
 

@@ -24,32 +24,129 @@ internal static class Measurements
     /// <summary>Unary calls back to back (the receivers stay warm).</summary>
     public static async Task<PerfRow> UnaryAsync(string path, Greeter.Greeter.GreeterClient client, int warmup, int calls)
     {
+        await WarmUnaryAsync(client, warmup);
+        ThreadStats.Warm();
+        var tally = new Tally(path);
+        await UnaryBlockAsync(client, calls, tally);
+        ThreadStats.Print(path, calls);
+        LastJit = (tally.JitMethods, tally.JitTime);
+        LastPageFaults = tally.PageFaults;
+        LastAllocatedPerCall = tally.Allocated / (double)calls;
+        WriteSamples([tally]);
+        return tally.Row("unary");
+    }
+
+    /// <summary><paramref name="warmup"/> unary calls, and for at least <paramref name="least"/> (default <see cref="WarmupTime"/>).</summary>
+    public static async Task WarmUnaryAsync(Greeter.Greeter.GreeterClient client, int warmup, TimeSpan? least = null)
+    {
         var request = new HelloRequest { Name = "perf", Payload = s_payload };
+        var time = least ?? WarmupTime;
         var begin = Stopwatch.GetTimestamp();
-        for (var i = 0; i < warmup || Stopwatch.GetElapsedTime(begin) < WarmupTime; i++)
+        for (var i = 0; i < warmup || Stopwatch.GetElapsedTime(begin) < time; i++)
         {
             await client.SayHelloAsync(request);
         }
-        var samples = new double[calls];
-        var starts = new long[calls];
-        var compiled = System.Runtime.JitInfo.GetCompiledMethodCount();
-        var jitTime = System.Runtime.JitInfo.GetCompilationTime();
-        var faults = PageFaults.Minor();
-        var allocated = GC.GetTotalAllocatedBytes(precise: true);
+    }
+
+    /// <summary>
+    /// <paramref name="calls"/> measured unary calls into <paramref name="tally"/>, with the JIT, page-fault and allocation
+    /// counters and <c>--thread-stats</c> around them (the snapshots themselves outside the counted span).
+    /// </summary>
+    public static async Task UnaryBlockAsync(Greeter.Greeter.GreeterClient client, int calls, Tally tally)
+    {
+        var request = new HelloRequest { Name = "perf", Payload = s_payload };
+        tally.Samples.EnsureCapacity(tally.Samples.Count + calls); // no list growth inside the counted span
+        tally.Starts.EnsureCapacity(tally.Starts.Count + calls);
         ThreadStats.Begin();
+        var block = tally.Begin();
         for (var i = 0; i < calls; i++)
         {
             var start = Stopwatch.GetTimestamp();
             await client.SayHelloAsync(request);
-            samples[i] = Stopwatch.GetElapsedTime(start).TotalNanoseconds;
-            starts[i] = start;
+            tally.Samples.Add(Stopwatch.GetElapsedTime(start).TotalNanoseconds);
+            tally.Starts.Add(start);
         }
-        ThreadStats.End(path, calls);
-        LastJit = (System.Runtime.JitInfo.GetCompiledMethodCount() - compiled, System.Runtime.JitInfo.GetCompilationTime() - jitTime);
-        LastPageFaults = PageFaults.Minor() - faults;
-        LastAllocatedPerCall = (GC.GetTotalAllocatedBytes(precise: true) - allocated) / (double)calls;
-        WriteSamples(path, "unary", starts, samples);
-        return Latency(path, "unary", samples);
+        block.End();
+        ThreadStats.End(tally.Path, calls);
+    }
+
+    /// <summary><paramref name="calls"/> unary calls, each after <paramref name="gap"/> idle, into <paramref name="tally"/>.</summary>
+    public static async Task UnaryIdleBlockAsync(Greeter.Greeter.GreeterClient client, int calls, TimeSpan gap, Tally tally)
+    {
+        var request = new HelloRequest { Name = "perf", Payload = s_payload };
+        tally.Samples.EnsureCapacity(tally.Samples.Count + calls);
+        for (var i = 0; i < calls; i++)
+        {
+            Thread.Sleep(gap);
+            var start = Stopwatch.GetTimestamp();
+            await client.SayHelloAsync(request);
+            tally.Samples.Add(Stopwatch.GetElapsedTime(start).TotalNanoseconds);
+        }
+    }
+
+    /// <summary>One server stream of <paramref name="count"/> replies into <paramref name="tally"/> (messages and time).</summary>
+    public static async Task ServerStreamBlockAsync(Greeter.Greeter.GreeterClient client, int count, Tally tally)
+    {
+        var start = Stopwatch.GetTimestamp();
+        await StreamOnceAsync(client, count);
+        tally.Seconds += Stopwatch.GetElapsedTime(start).TotalSeconds;
+        tally.Messages += count;
+    }
+
+    /// <summary>A bidirectional ping-pong kept open across blocks (the interleaved HTTP/2 measurement).</summary>
+    internal sealed class Chat : IDisposable
+    {
+        private readonly AsyncDuplexStreamingCall<HelloRequest, HelloReply> _call;
+        private readonly HelloRequest _request = new() { Name = "p", Payload = s_payload };
+
+        private Chat(AsyncDuplexStreamingCall<HelloRequest, HelloReply> call) => _call = call;
+
+        /// <summary>Opens the chat and warms it: <paramref name="warmup"/> exchanges and at least <see cref="WarmupTime"/>.</summary>
+        public static async Task<Chat> OpenAsync(Greeter.Greeter.GreeterClient client, int warmup)
+        {
+            var chat = new Chat(client.Chat());
+            var begin = Stopwatch.GetTimestamp();
+            for (var i = 0; i < warmup || Stopwatch.GetElapsedTime(begin) < WarmupTime; i++)
+            {
+                await chat.ExchangeAsync();
+            }
+            return chat;
+        }
+
+        /// <summary><paramref name="exchanges"/> measured exchanges into <paramref name="tally"/> (latency each, and exchanges over time).</summary>
+        public async Task BlockAsync(int exchanges, Tally tally)
+        {
+            tally.Samples.EnsureCapacity(tally.Samples.Count + exchanges);
+            var total = Stopwatch.GetTimestamp();
+            for (var i = 0; i < exchanges; i++)
+            {
+                var start = Stopwatch.GetTimestamp();
+                await ExchangeAsync();
+                tally.Samples.Add(Stopwatch.GetElapsedTime(start).TotalNanoseconds);
+            }
+            tally.Seconds += Stopwatch.GetElapsedTime(total).TotalSeconds;
+            tally.Messages += exchanges;
+        }
+
+        /// <summary>Ends the request stream and drains the replies.</summary>
+        public async Task CloseAsync()
+        {
+            await _call.RequestStream.CompleteAsync();
+            while (await _call.ResponseStream.MoveNext(CancellationToken.None))
+            {
+            }
+        }
+
+        public void Dispose() => _call.Dispose();
+
+        private async Task ExchangeAsync()
+        {
+            await _call.RequestStream.WriteAsync(_request);
+            if (!await _call.ResponseStream.MoveNext(CancellationToken.None))
+            {
+                throw new InvalidOperationException("The chat ended early.");
+            }
+        }
     }
 
     /// <summary>Unary calls after idle gaps long enough for every receiver to fall asleep.</summary>
@@ -77,7 +174,7 @@ internal static class Measurements
         return new PerfRow(path, "server-stream", null, null, count / Stopwatch.GetElapsedTime(start).TotalSeconds);
     }
 
-    private static async Task StreamOnceAsync(Greeter.Greeter.GreeterClient client, int count)
+    internal static async Task StreamOnceAsync(Greeter.Greeter.GreeterClient client, int count)
     {
         using var call = client.SayHellos(new HelloRequest { Name = "s", Count = count, Payload = s_payload });
         var received = 0;
@@ -145,25 +242,33 @@ internal static class Measurements
     /// <summary>Where <c>--samples DIR</c> writes each call's start (ns since the first) and latency, in call order (null: not written).</summary>
     public static string? SamplesDirectory { get; set; }
 
-    /// <summary>Writes one test's samples, unsorted, as "start_ns latency_ns" lines: when the slow calls come (periodic? clustered?) tells their cause.</summary>
-    private static void WriteSamples(string path, string test, long[] starts, double[] samples)
+    /// <summary>Writes the unary samples of each tally, unsorted, as "start_ns latency_ns" lines (interleaved blocks keep their gaps): when the slow calls come (periodic? clustered?) tells their cause.</summary>
+    internal static void WriteSamples(IReadOnlyList<Tally> tallies)
     {
         if (SamplesDirectory is null)
         {
             return;
         }
         Directory.CreateDirectory(SamplesDirectory);
-        using var file = new StreamWriter(Path.Combine(SamplesDirectory, $"{path}-{test}.txt"));
-        // The first call's start on the Stopwatch clock (CLOCK_MONOTONIC on Linux): lines the samples up with
-        // `perf record -k mono` traces of the same run.
-        file.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"# t0 {starts[0] * 1e9 / Stopwatch.Frequency:0} ns (Stopwatch clock); then: start_ns latency_ns"));
-        for (var i = 0; i < samples.Length; i++)
+        foreach (var tally in tallies)
         {
-            file.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{(starts[i] - starts[0]) * 1e9 / Stopwatch.Frequency:0} {samples[i]:0}"));
+            if (tally.Starts.Count == 0)
+            {
+                continue;
+            }
+            using var file = new StreamWriter(Path.Combine(SamplesDirectory, $"{tally.Path}-unary.txt"));
+            var starts = tally.Starts;
+            // The first call's start on the Stopwatch clock (CLOCK_MONOTONIC on Linux): lines the samples up with
+            // `perf record -k mono` traces of the same run.
+            file.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"# t0 {starts[0] * 1e9 / Stopwatch.Frequency:0} ns (Stopwatch clock); then: start_ns latency_ns"));
+            for (var i = 0; i < starts.Count; i++)
+            {
+                file.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{(starts[i] - starts[0]) * 1e9 / Stopwatch.Frequency:0} {tally.Samples[i]:0}"));
+            }
         }
     }
 
-    private static PerfRow Latency(string path, string test, double[] samples)
+    internal static PerfRow Latency(string path, string test, double[] samples)
     {
         Array.Sort(samples);
         return new PerfRow(path, test, Percentile(samples, 0.50), Percentile(samples, 0.99), null);

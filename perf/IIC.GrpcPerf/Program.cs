@@ -6,11 +6,12 @@
 // measures all of them in about a minute.
 //   dotnet run -c Release --project perf/IIC.GrpcPerf -- [--json FILE] [--chart FILE] [--paths a,b] [--tests x,y]
 //        [--calls 5000] [--warmup 2000] [--warmup-ms 1000] [--idle-calls 200] [--idle-gap-ms 5] [--stream 200000] [--wait park|adaptive|...] [--inline]
-//        [--reply-spin US] [--client-inline] [--inline-http2]   the http2-iic pipes' spin-for-reply limit, the client's inline
-//                          scheduling, and HTTP/2 reads inline on the receive thread (IicPipeOptions.InlineHttp2Reads on) on both sides
+//        [--reply-spin US] [--client-inline] [--inline-http2 [client|server|both]]   the http2-iic pipes' spin-for-reply limit, the client's inline
+//                          scheduling, and HTTP/2 reads inline on the receive thread (IicPipeOptions.InlineHttp2Reads on) on the side named (default both)
 //        [--native-pool]   run native handlers and completions on the thread pool instead of inline on the reader threads
 //        [--native-wait adaptive|park|spin|spinpark:US]   the native path's wait strategy on both sides (default adaptive)
 //        [--thread-stats]   per unary call and thread kind in both processes: CPU, run-queue wait, voluntary/involuntary switches
+//        [--blocks N]   the HTTP/2 paths measured in N interleaved blocks per test, each path's samples merged (default 5; 1: one path after another)
 //        [--heap-warmup]   both processes cycle gen0 a few times before measuring (no first-touch page faults in the calls)
 //   dotnet run -c Release --project perf/IIC.GrpcPerf -- --alloc    allocation per unary call (BenchmarkDotNet MemoryDiagnoser)
 using System.Diagnostics;
@@ -48,6 +49,7 @@ Measurements.WarmupTime = TimeSpan.FromMilliseconds(Option("--warmup-ms", 1000))
 var idleCalls = Option("--idle-calls", 200);
 var idleGap = TimeSpan.FromMilliseconds(Option("--idle-gap-ms", 5));
 var streamCount = Option("--stream", 200_000);
+var blocks = Math.Max(1, Option("--blocks", 5)); // the HTTP/2 paths in interleaved blocks (1: one path after the other)
 var inline = args.Contains("--inline");
 var nativeInline = !args.Contains("--native-pool"); // default: native handlers and completions inline on the reader threads
 var nativeWait = Text("--native-wait") ?? "adaptive";
@@ -122,30 +124,26 @@ try
         coldProbe = ColdProbe.Measure(idleGap, Math.Min(idleCalls, 200));
         Console.Error.WriteLine(ColdFactor());
     }
-    // The HTTP/2 paths share one HTTP/2 client and one Kestrel: whichever is measured first pays their tier-up JIT and
-    // the client heap's first touches during its measured calls (round 8: 34 methods, 52 ms of JIT and ~3000 page
-    // faults in the first path's 3000 calls, none in the next), and the next is measured warm. Warm every HTTP/2 path
-    // first, as many calls and as long as each path's own warm-up (a loaded box takes seconds for the first calls'
-    // JIT), so they are compared like for like (--warmup-ms 0 keeps the old order-dependent measurement).
+    // The HTTP/2 paths share one HTTP/2 client and one Kestrel: whichever is measured first pays what the process still
+    // does once (a method's first compilation, gen0 GCs into fresh heap pages) during its measured calls, and the host's
+    // drift over the run favours one or the other (round 8: http2-iic first took 6-52 methods of JIT and ~200-3000 page
+    // faults while measured, TCP after it 0 and 1-10). By default they are measured in interleaved blocks (Http2Blocks,
+    // --blocks N, default 5), each path's samples merged. --blocks 1 measures them one after the other, as before, each
+    // warmed first (as many calls and as long as each path's own warm-up; --warmup-ms 0: no shared warm-up either).
     var http2Paths = paths.Where(p => p.StartsWith("http2-", StringComparison.Ordinal)).ToArray();
-    if (http2Paths.Length > 1 && Measurements.WarmupTime > TimeSpan.Zero)
+    var interleave = http2Paths.Length > 1 && blocks > 1;
+    if (http2Paths.Length > 1 && !interleave && Measurements.WarmupTime > TimeSpan.Zero)
     {
         foreach (var path in http2Paths)
         {
             var (invoker, owner) = PerfPaths.Open(path, hypervisor, directory, wait, tcp, unixSocket, nativeInline, nativeWait);
             using (owner)
             {
-                var client = new Greeter.Greeter.GreeterClient(invoker);
-                var request = new Greeter.HelloRequest { Name = "warm" };
-                var begin = Stopwatch.GetTimestamp();
-                for (var i = 0; i < warmup || Stopwatch.GetElapsedTime(begin) < Measurements.WarmupTime; i++)
-                {
-                    await client.SayHelloAsync(request);
-                }
+                await Measurements.WarmUnaryAsync(new Greeter.Greeter.GreeterClient(invoker), warmup);
             }
         }
     }
-    foreach (var path in paths)
+    foreach (var path in interleave ? paths.Except(http2Paths) : paths)
     {
         var (invoker, owner) = PerfPaths.Open(path, hypervisor, directory, wait, tcp, unixSocket, nativeInline, nativeWait);
         using (owner)
@@ -168,6 +166,12 @@ try
                 Console.Error.WriteLine(Report.Describe(row) + string.Create(CultureInfo.InvariantCulture, $" (host steal time: {StealTime.Now().PercentSince(steal)}; client gen0 GCs: {GC.CollectionCount(0) - collections}{(test == "unary" ? $"; methods JIT-compiled while measuring: {Measurements.LastJit.Methods}, {Measurements.LastJit.Time.TotalMilliseconds:0.0} ms; client page faults while measuring: {Measurements.LastPageFaults}; client allocated {Measurements.LastAllocatedPerCall:0} B per call" : "")})"));
             }
         }
+    }
+    if (interleave)
+    {
+        rows.AddRange(await Http2Blocks.RunAsync(http2Paths, tests, blocks,
+            path => PerfPaths.Open(path, hypervisor, directory, wait, tcp, unixSocket, nativeInline, nativeWait),
+            warmup, calls, idleCalls, idleGap, streamCount));
     }
 }
 finally

@@ -14,6 +14,7 @@ namespace IIC.GrpcPerf;
 internal static class ThreadStats
 {
     private static Dictionary<(int Pid, int Tid), Sample>? s_before;
+    private static readonly Dictionary<string, SortedDictionary<string, Sample>> s_sums = new(StringComparer.Ordinal);
 
     /// <summary>Whether <c>--thread-stats</c> was given.</summary>
     public static bool Enabled { get; set; }
@@ -30,7 +31,10 @@ internal static class ThreadStats
         }
     }
 
-    /// <summary>Prints the difference since <see cref="Begin"/> per call, per process and thread name.</summary>
+    /// <summary>
+    /// Adds the difference since <see cref="Begin"/>, per process and thread name, to <paramref name="path"/>'s sums
+    /// (interleaved blocks add up; <see cref="Print"/> shows them).
+    /// </summary>
     public static void End(string path, int calls)
     {
         if (!Enabled || s_before is null)
@@ -38,13 +42,35 @@ internal static class ThreadStats
             return;
         }
         var after = Snapshot();
-        var rows = new SortedDictionary<string, Sample>(StringComparer.Ordinal);
+        if (!s_sums.TryGetValue(path, out var rows))
+        {
+            s_sums[path] = rows = new SortedDictionary<string, Sample>(StringComparer.Ordinal);
+        }
         foreach (var (key, sample) in after)
         {
             var before = s_before.TryGetValue(key, out var b) ? b : new Sample(sample.Name, 0, 0, 0, 0);
             var name = (key.Pid == Environment.ProcessId ? "client " : "server ") + sample.Name;
             var delta = new Sample(name, sample.CpuNs - before.CpuNs, sample.WaitNs - before.WaitNs, sample.Voluntary - before.Voluntary, sample.Involuntary - before.Involuntary);
             rows[name] = rows.TryGetValue(name, out var sum) ? sum + delta : delta;
+        }
+        s_before = null;
+    }
+
+    /// <summary>A snapshot taken and dropped, so that the first measured block does not count this code's own first run (JIT, page faults).</summary>
+    public static void Warm()
+    {
+        if (Enabled)
+        {
+            _ = Snapshot();
+        }
+    }
+
+    /// <summary>Prints <paramref name="path"/>'s sums per call over <paramref name="calls"/> calls, and forgets them.</summary>
+    public static void Print(string path, int calls)
+    {
+        if (!Enabled || !s_sums.Remove(path, out var rows))
+        {
+            return;
         }
         var text = new StringBuilder();
         text.AppendLine(CultureInfo.InvariantCulture, $"{path} unary, per call over {calls} calls (threads of one name summed): CPU µs / run-queue wait µs / voluntary switches (sleeps) / involuntary switches");
@@ -60,7 +86,6 @@ internal static class ThreadStats
         }
         text.AppendLine(total.Describe(calls));
         Console.Error.Write(text.ToString());
-        s_before = null;
     }
 
     private static Dictionary<(int Pid, int Tid), Sample> Snapshot()
