@@ -13,4 +13,6 @@ internal enum MemoryAdvice
     DontFork = 10,
     /// <summary>MADV_HUGEPAGE: prefer transparent huge pages.</summary>
     HugePage = 14,
+    /// <summary>MADV_POPULATE_WRITE (Linux 5.14): fault the range in writable now, committing its pages.</summary>
+    PopulateWrite = 23,
 }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Globalization;
 using System.IO.Pipelines;
 using IIC.Hardware;
 using IIC.Native;
@@ -112,6 +113,7 @@ public sealed partial class IicChannel : IDisposable, IAsyncDisposable
 
     /// <summary>Creates two connected channels in this process (over a private window), e.g. for tests and embedding.</summary>
     /// <exception cref="ArgumentOutOfRangeException">The ring capacity is not a power of two within the limits.</exception>
+    /// <exception cref="InsufficientMemoryException"><see cref="ChannelOptions.PreTouch"/> could not commit the window's pages.</exception>
     public static (IicChannel First, IicChannel Second) CreatePair(ChannelOptions? options = null)
     {
         options ??= ChannelOptions.Default;
@@ -134,6 +136,7 @@ public sealed partial class IicChannel : IDisposable, IAsyncDisposable
 
     private static IicChannel Open(SharedWindow window, int side, ChannelOptions options, SharedOwnership? shared)
     {
+        PreTouchIfAsked(window, options);
         var endpoint = new WindowEndpoint(window, side, options.WaitStrategy, ownsWindow: shared is null);
         var channel = new IicChannel(endpoint, options);
         channel._sharedOwnership = shared?.AddOwner();
@@ -156,6 +159,7 @@ public sealed partial class IicChannel : IDisposable, IAsyncDisposable
     /// <exception cref="HypervisorException">Unknown service, policy denial, no answer in time, or the hypervisor is gone.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A negative timeout (other than infinite).</exception>
     /// <exception cref="ObjectDisposedException">The partition was disposed.</exception>
+    /// <exception cref="InsufficientMemoryException"><see cref="ChannelOptions.PreTouch"/> could not commit the window's pages.</exception>
     public static IicChannel Connect(Partition partition, string service, ChannelOptions? options = null, TimeSpan? timeout = null)
     {
         ArgumentNullException.ThrowIfNull(partition);
@@ -170,6 +174,7 @@ public sealed partial class IicChannel : IDisposable, IAsyncDisposable
     /// </summary>
     /// <exception cref="HypervisorException">Unknown service, policy denial, or the hypervisor is gone.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
+    /// <exception cref="InsufficientMemoryException"><see cref="ChannelOptions.PreTouch"/> could not commit the window's pages.</exception>
     public static async Task<IicChannel> ConnectAsync(Partition partition, string service, ChannelOptions? options = null, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(partition);
@@ -191,6 +196,7 @@ public sealed partial class IicChannel : IDisposable, IAsyncDisposable
         WindowEndpoint endpoint;
         try
         {
+            PreTouchIfAsked(connection.Window, options);
             endpoint = new WindowEndpoint(connection.Window, connection.Side, options.WaitStrategy, ownsWindow: true);
         }
         catch
@@ -201,6 +207,25 @@ public sealed partial class IicChannel : IDisposable, IAsyncDisposable
             throw;
         }
         return new IicChannel(endpoint, options) { _release = release };
+    }
+
+    /// <summary>Faults in the whole window when <see cref="ChannelOptions.PreTouch"/> asks for it.</summary>
+    /// <exception cref="InsufficientMemoryException">The kernel could not commit the window's pages.</exception>
+    private static void PreTouchIfAsked(SharedWindow window, ChannelOptions options)
+    {
+        if (!options.PreTouch)
+        {
+            return;
+        }
+        try
+        {
+            window.Memory.PreFault();
+        }
+        catch (NativeException e)
+        {
+            throw new InsufficientMemoryException(string.Create(CultureInfo.InvariantCulture,
+                $"ChannelOptions.PreTouch could not commit the channel's {window.Size} byte window ({e.ErrnoName}). Free memory or raise the memory cgroup's limit, choose a smaller RingCapacity, or turn PreTouch off to commit pages as the rings use them."), e);
+        }
     }
 
     /// <summary>

@@ -44,6 +44,7 @@ public sealed class IicListener : IDisposable
     /// <exception cref="TimeoutException">None arrived in time.</exception>
     /// <exception cref="HypervisorException">The hypervisor went away.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A negative timeout (other than infinite).</exception>
+    /// <exception cref="InsufficientMemoryException"><see cref="ChannelOptions.PreTouch"/> could not commit the connection's window (the connection is released; the listener stays usable).</exception>
     public IicChannel Accept(TimeSpan timeout)
     {
         var deadline = Deadline.After(timeout, nameof(timeout)); // refuses a negative timeout, saturates a huge one
@@ -59,6 +60,7 @@ public sealed class IicListener : IDisposable
     /// <summary>Waits asynchronously for the next connection.</summary>
     /// <exception cref="HypervisorException">The hypervisor went away.</exception>
     /// <exception cref="OperationCanceledException">Cancelled.</exception>
+    /// <exception cref="InsufficientMemoryException"><see cref="ChannelOptions.PreTouch"/> could not commit the connection's window (the connection is released; the listener stays usable).</exception>
     public async ValueTask<IicChannel> AcceptAsync(CancellationToken cancellationToken = default)
     {
         while (true)
