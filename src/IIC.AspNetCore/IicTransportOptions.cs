@@ -114,11 +114,18 @@ public sealed class IicTransportOptions
     public double? ReplySpinMicroseconds { get; set; }
 
     /// <summary>
+    /// Configuration key <c>PreTouch</c>: <c>true</c> commits each connection's whole window when it opens, so the first lap
+    /// of its rings takes no page faults (<see cref="IIC.Transport.ChannelOptions.PreTouch"/>); when set, it replaces
+    /// <see cref="ChannelOptions"/>' value. Null keeps it.
+    /// </summary>
+    public bool? PreTouch { get; set; }
+
+    /// <summary>
     /// Reads the options from a configuration section without dependency injection (clients; a host binds the same keys
     /// with <see cref="IicWebHostBuilderExtensions.UseIicTransport(Microsoft.AspNetCore.Hosting.IWebHostBuilder, IConfiguration, Action{IicTransportOptions}?)"/>):
     /// <c>HypervisorName</c>, <c>PartitionName</c>, <c>SocketDirectory</c>, <c>StartHypervisor</c>, <c>HypervisorNonDumpable</c>,
     /// <c>RingCapacity</c>, <c>WaitStrategy</c>, <c>ConnectTimeoutSeconds</c>, <c>PreferInlineScheduling</c>, <c>MaxReadBufferSize</c>,
-    /// <c>MaxWriteBufferSize</c>, <c>ReplySpinMicroseconds</c>; absent keys keep their values.
+    /// <c>MaxWriteBufferSize</c>, <c>ReplySpinMicroseconds</c>, <c>PreTouch</c>; absent keys keep their values.
     /// The values are bound (configuration binder), then checked by <see cref="IicTransportOptionsValidator"/>.
     /// </summary>
     /// <returns>This instance.</returns>
@@ -137,7 +144,7 @@ public sealed class IicTransportOptions
         return this;
     }
 
-    /// <summary>Folds <see cref="RingCapacity"/>, <see cref="WaitStrategyName"/>, <see cref="MaxReadBufferSize"/>, <see cref="MaxWriteBufferSize"/>, <see cref="ReplySpinMicroseconds"/> and <see cref="ConnectTimeoutSeconds"/> into <see cref="ChannelOptions"/>, <see cref="PipeOptions"/> and <see cref="ConnectTimeout"/> (valid values only; the validator reports the others).</summary>
+    /// <summary>Folds <see cref="RingCapacity"/>, <see cref="WaitStrategyName"/>, <see cref="PreTouch"/>, <see cref="MaxReadBufferSize"/>, <see cref="MaxWriteBufferSize"/>, <see cref="ReplySpinMicroseconds"/> and <see cref="ConnectTimeoutSeconds"/> into <see cref="ChannelOptions"/>, <see cref="PipeOptions"/> and <see cref="ConnectTimeout"/> (valid values only; the validator reports the others).</summary>
     internal void ApplyConfiguredValues()
     {
         if (RingCapacity is { } capacity && IicTransportOptionsValidator.CheckRingCapacity(capacity) is null)
@@ -147,6 +154,10 @@ public sealed class IicTransportOptions
         if (WaitStrategyName is { } wait && IicTransportOptionsValidator.TryParseWaitStrategy(wait, out var strategy, out _))
         {
             ChannelOptions = ChannelOptions with { WaitStrategy = strategy };
+        }
+        if (PreTouch is { } preTouch)
+        {
+            ChannelOptions = ChannelOptions with { PreTouch = preTouch };
         }
         if (MaxReadBufferSize is { } read && read >= 0)
         {

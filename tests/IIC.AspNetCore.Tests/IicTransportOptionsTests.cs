@@ -81,6 +81,20 @@ public sealed class IicTransportOptionsTests
     }
 
     [Fact]
+    public void The_PreTouch_key_sets_or_clears_the_channels_pre_touch()
+    {
+        Assert.False(new IicTransportOptions().ChannelOptions.PreTouch);
+        var set = new IicTransportOptions().ReadFrom(Section(new() { ["Iic:PreTouch"] = "true" }));
+        Assert.True(set.ChannelOptions.PreTouch);
+        var cleared = new IicTransportOptions { ChannelOptions = IIC.Transport.ChannelOptions.Default with { PreTouch = true } }
+            .ReadFrom(Section(new() { ["Iic:PreTouch"] = "false" }));
+        Assert.False(cleared.ChannelOptions.PreTouch);
+        var kept = new IicTransportOptions { ChannelOptions = IIC.Transport.ChannelOptions.Default with { PreTouch = true } }
+            .ReadFrom(Section(new() { ["Iic:RingCapacity"] = "65536" }));
+        Assert.True(kept.ChannelOptions.PreTouch);
+    }
+
+    [Fact]
     public void A_value_of_the_wrong_type_names_the_key_and_the_value()
     {
         var error = Assert.Throws<InvalidOperationException>(() => new IicTransportOptions().ReadFrom(Section(new() { ["Iic:StartHypervisor"] = "yes please" })));
