@@ -263,6 +263,37 @@ public sealed unsafe class RingWriter
         return true;
     }
 
+    /// <summary>
+    /// <see cref="TryClaim"/>'s common case, which never throws (as <see cref="TryWriteFast"/>): reserves a one-record claim
+    /// if no claim is open, the writer is not faulted, the record does not wrap and it fits behind the cached head. False in
+    /// every other case (nothing reserved): the caller then takes <see cref="TryClaim"/>, which re-reads the head, pads at
+    /// the wrap and reports misuse and faults. Lets the claim's fast path run without an exception handler.
+    /// </summary>
+    /// <param name="payloadLength">0 to <see cref="MaxPayloadLength"/> bytes (the caller checked).</param>
+    /// <param name="type">The type word.</param>
+    /// <param name="payload">The claimed payload in place.</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool TryClaimFast(int payloadLength, int type, out Span<byte> payload)
+    {
+        Debug.Assert((uint)payloadLength <= (uint)MaxPayloadLength, "the caller bounds the payload");
+        var recordLength = RecordHeader.Size + payloadLength;
+        var aligned = (recordLength + (Alignment - 1)) & ~(Alignment - 1);
+        var tailOffset = (int)(_tail & _mask);
+        if (_claimOffset >= 0 || _fault is not null || aligned > _capacity - tailOffset || _tail + aligned - _cachedHead > _usable)
+        {
+            payload = default;
+            return false;
+        }
+        _tail += aligned;
+        CleanIfDue();
+        var record = _data + tailOffset;
+        *(int*)(record + RecordHeader.TypeOffset) = type; // the length word stays 0 (cleared) until Commit
+        _claimOffset = tailOffset;
+        _claimRecordLength = recordLength;
+        payload = new Span<byte>(record + RecordHeader.Size, payloadLength);
+        return true;
+    }
+
     /// <summary>Publishes the open claim with the given type word (release store of the positive length).</summary>
     /// <exception cref="InvalidOperationException">No claim is open.</exception>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] // between the payload and its publish
