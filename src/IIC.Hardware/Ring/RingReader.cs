@@ -189,6 +189,35 @@ public sealed unsafe class RingReader
     }
 
     /// <summary>
+    /// <see cref="TryPeek"/>'s common case, which never throws: a published record of exactly <paramref name="type"/> (no
+    /// padding, no other flags) that passes TryPeek's bounds is peeked as TryPeek would. False in every other case (nothing
+    /// published, padding, another type, anything TryPeek would fault on, a faulted reader), with nothing peeked or
+    /// changed: the caller then takes TryPeek, which skips padding and reports faults. Lets a receive's fast path run
+    /// without an exception handler. The length and type are read once (acquire on the length, as TryPeek) and
+    /// validated before the payload span is made: it lies inside the data area.
+    /// </summary>
+    /// <param name="type">The one type word accepted (e.g. a whole message).</param>
+    /// <param name="payload">The record's payload in place, valid until <see cref="Consume"/>.</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool TryPeekFast(int type, out ReadOnlySpan<byte> payload)
+    {
+        var offset = (int)(_head & _mask);
+        var record = _data + offset;
+        var length = Volatile.Read(ref *(int*)record); // acquire: partner the writer's release of the length (the publish)
+        // One unsigned compare for length < Size or length > max; the type must be exactly the one asked for (no padding).
+        if ((uint)(length - RecordHeader.Size) > (uint)(_maxRecordLength - RecordHeader.Size) || length > _capacity - offset
+            || *(int*)(record + RecordHeader.TypeOffset) != type || _fault is not null)
+        {
+            payload = default;
+            return false;
+        }
+        _peekedAlignedLength = (length + (Alignment - 1)) & ~(Alignment - 1);
+        _peekedOffset = offset;
+        payload = new ReadOnlySpan<byte>(record + RecordHeader.Size, length - RecordHeader.Size);
+        return true;
+    }
+
+    /// <summary>
     /// Consumes the record returned by the last successful <see cref="TryPeek"/>: advances the private head. Its
     /// lines are cleared and returned to the writer by the next <see cref="PublishHead"/>.
     /// </summary>
