@@ -63,16 +63,29 @@ public sealed partial class IicChannel
         // receive side is entered once for both (one interlocked instruction per receive, not two).
         if (!Options.Grouped && _receiveGate.TryEnter(Options.SingleReader, GateRole.Receive))
         {
-            try
-            {
-                return _endpoint.TryReceive(destination, out length, timeout); // validated above
-            }
-            finally
+            // A whole message that fits, without an exception handler (it cannot throw); everything else under the handler.
+            if (_endpoint.TryReceiveFast(destination, out length))
             {
                 _receiveGate.Exit();
+                return true;
             }
+            return TryReceiveEntered(destination, out length, timeout);
         }
         return ReceiveWithin(destination, out length, Native.Deadline.After(timeout, nameof(timeout)), default);
+    }
+
+    /// <summary><see cref="TryReceive(Span{byte}, out int, TimeSpan)"/> past its fast path, holding the receive gate, under a handler that releases it.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private bool TryReceiveEntered(Span<byte> destination, out int length, TimeSpan timeout)
+    {
+        try
+        {
+            return _endpoint.TryReceive(destination, out length, timeout); // validated by the caller
+        }
+        finally
+        {
+            _receiveGate.Exit();
+        }
     }
 
     private bool ReceiveWithin(Span<byte> destination, out int length, Native.Deadline deadline, CancellationToken cancellationToken)
@@ -82,6 +95,19 @@ public sealed partial class IicChannel
             length = 0;
             return false;
         }
+        // A whole message that fits, without an exception handler (it cannot throw). Not for a grouped channel: its waiting
+        // receive must refuse to run while the channel is in a group (the endpoint checks that first), message or not.
+        if (!Options.Grouped && _endpoint.TryReceiveFast(destination, out length))
+        {
+            _receiveGate.Exit();
+            return true;
+        }
+        return ReceiveWithinEntered(destination, out length, deadline);
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private bool ReceiveWithinEntered(Span<byte> destination, out int length, Native.Deadline deadline)
+    {
         try
         {
             return _endpoint.TryReceive(destination, out length, deadline);

@@ -78,6 +78,20 @@ public sealed partial class IicChannel
         {
             return false;
         }
+        // The common case without an exception handler (it cannot throw); everything else under the handler below.
+        if (_endpoint.TryClaimFast(length, out var fast))
+        {
+            claim = new ChannelClaim(this, fast, ++_claimGeneration);
+            return true; // the gate stays held until Commit or Abort
+        }
+        return TryClaimSlow(length, out claim);
+    }
+
+    /// <summary><see cref="TryClaim"/> past its fast path, holding the send gate: claims under a handler that releases the gate if it throws.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private bool TryClaimSlow(int length, out ChannelClaim claim)
+    {
+        claim = default;
         bool claimed;
         try
         {
@@ -100,6 +114,18 @@ public sealed partial class IicChannel
     internal void CommitClaim(long generation)
     {
         CheckClaim(generation);
+        // The common case without an exception handler (it cannot throw); everything else under the handler below.
+        if (_endpoint.TryCommitFast())
+        {
+            _sendGate.Exit();
+            return;
+        }
+        CommitClaimSlow();
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private void CommitClaimSlow()
+    {
         try
         {
             _endpoint.Commit();

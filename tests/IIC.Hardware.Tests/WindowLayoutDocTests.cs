@@ -143,6 +143,7 @@ public sealed partial class WindowLayoutDocTests
             ("armed", DescriptorRing.ArmedOffset, sizeof(int)),
             ("reader fence", DescriptorRing.ReaderFenceOffset, sizeof(int)),
             ("room armed", DescriptorRing.RoomArmedOffset, sizeof(int)),
+            ("writer cleans", DescriptorRing.WriterCleansOffset, sizeof(int)),
             ("data area", DescriptorRing.DataOffset, null));
         AssertTable("4.1 Layout",
             ("magic", InterruptPage.MagicOffset, sizeof(uint)),

@@ -13,7 +13,9 @@ namespace IIC.Hardware;
 ///       +260 reader fence (int32, 1 when the consumer issues a global membarrier after arming: the producer may
 ///       then publish with a plain release store; 0 = the fenced exchange, as before)
 /// +320  room line: room armed (int32, 1 while the producer may sleep on a full ring; read by the consumer after
-///       every head publish, which wakes it on a 1 -> 0 edge with a futex wake on the head word)
+///       every head publish, which wakes it on a 1 -> 0 edge with a futex wake on the head word), and at +324 writer
+///       cleans (int32, 1 when the producer zeroes every line start before reusing the line: the consumer may skip
+///       its clears; 0 = the consumer clears, as before)
 /// +384  data area: Capacity bytes (a power of two) of records, each starting on a 64-byte line
 /// </code>
 /// A <see cref="RingWriter"/> and a <see cref="RingReader"/> each keep their positions privately and touch the
@@ -38,6 +40,16 @@ public sealed unsafe class DescriptorRing
 
     /// <summary>Offset of the producer's "room armed" word (the other 64-byte line of the armed pair).</summary>
     internal const int RoomArmedOffset = ArmedOffset + 64;
+
+    /// <summary>
+    /// Offset of the producer's "writer cleans" word, next to room armed (a line the consumer loads after every head
+    /// publish anyway): <see cref="WriterCleansFlag"/> = the producer zeroes every line start before it reuses the line,
+    /// so the consumer may leave out its clears (<see cref="RingReader"/>). Sticky: never cleared once set.
+    /// </summary>
+    internal const int WriterCleansOffset = RoomArmedOffset + 4;
+
+    /// <summary>The "writer cleans" value that lets the consumer skip its clears (any other value: the consumer clears).</summary>
+    internal const int WriterCleansFlag = 1;
 
     /// <summary>Offset of the data area from the ring's start.</summary>
     internal const int DataOffset = 3 * Smp.PaddedLineSize;
@@ -114,6 +126,8 @@ public sealed unsafe class DescriptorRing
 
     internal int* RoomArmed => (int*)(_ring + RoomArmedOffset);
 
+    internal int* WriterCleans => (int*)(_ring + WriterCleansOffset);
+
     internal byte* Data => _ring + DataOffset;
 
     /// <summary>
@@ -131,10 +145,23 @@ public sealed unsafe class DescriptorRing
     }
 
     /// <summary>Creates the producer end. Exactly one writer per ring, used by one thread at a time.</summary>
-    public RingWriter CreateWriter() => new(this, AsymmetricFenceEnabled && IIC.Native.Membarrier.IsAvailable);
+    public RingWriter CreateWriter() => new(this, AsymmetricFenceEnabled && IIC.Native.Membarrier.IsAvailable, WriterCleansEnabled);
 
     /// <summary>Creates the producer end, choosing whether it may publish without a fence (tests).</summary>
-    internal RingWriter CreateWriter(bool asymmetricFence) => new(this, asymmetricFence && IIC.Native.Membarrier.IsAvailable);
+    internal RingWriter CreateWriter(bool asymmetricFence) => new(this, asymmetricFence && IIC.Native.Membarrier.IsAvailable, WriterCleansEnabled);
+
+    /// <summary>Creates the producer end, choosing its fence and whether it cleans lines ahead of its tail (tests).</summary>
+    internal RingWriter CreateWriter(bool asymmetricFence, bool writerCleans) => new(this, asymmetricFence && IIC.Native.Membarrier.IsAvailable, writerCleans);
+
+    /// <summary>
+    /// The A/B switch of the writer's cleaning (<see cref="RingWriter"/>, "writer cleans"): writers made while it is true
+    /// zero the line starts a little ahead of their tail, in lines the reader consumed a lap ago, and say so in the ring's
+    /// writer-cleans word, and their readers leave out the consumer clears (one coherence transaction fewer per line: the
+    /// reader's clear was an upgrade of a line the writer then had to fetch back). Off by default (the consumer clears, as
+    /// layout version 2 has always done); <c>IIC_WRITER_CLEANS=1</c> in the environment starts it true. Read only when a
+    /// writer is made.
+    /// </summary>
+    internal static bool WriterCleansEnabled { get; set; } = Environment.GetEnvironmentVariable("IIC_WRITER_CLEANS") == "1";
 
     /// <summary>Creates the consumer end. Exactly one reader per ring, used by one thread at a time.</summary>
     public RingReader CreateReader() => new(this, AsymmetricFenceEnabled && IIC.Native.Membarrier.IsAvailable);

@@ -22,6 +22,9 @@ namespace IIC.Hardware;
 /// just before the head store that returns them. A caught-up reader returns its last records when it next finds the
 /// ring empty, not as it consumes them (<see cref="ConsumeLazily"/>, <see cref="HoldBackLimit"/>), as Aeron's
 /// subscriber publishes its position after a poll rather than per fragment.</para>
+/// <para>When the ring's writer-cleans word says the writer zeroes line starts itself before reusing them
+/// (<see cref="DescriptorRing.WriterCleansEnabled"/>), the reader makes no clears at all: it only advances and stores
+/// its head.</para>
 /// </summary>
 public sealed unsafe class RingReader
 {
@@ -32,6 +35,7 @@ public sealed unsafe class RingReader
     private readonly long* _sharedHead;
     private readonly int* _armed;
     private readonly int* _roomArmed;
+    private readonly int* _writerCleans;
     private readonly int* _readerFence;
     private bool _asymmetricFence; // this reader issues a global membarrier after arming (cleared if the kernel ever refuses one)
     private bool _armedSinceFence; // armed, fenced by a membarrier, and not disarmed since
@@ -67,6 +71,7 @@ public sealed unsafe class RingReader
         _sharedHead = ring.Head;
         _armed = ring.Armed;
         _roomArmed = ring.RoomArmed;
+        _writerCleans = ring.WriterCleans;
         _capacity = ring.Capacity;
         _mask = ring.Capacity - 1;
         _maxRecordLength = ring.MaxRecordLength;
@@ -181,6 +186,35 @@ public sealed unsafe class RingReader
         type = 0;
         payload = default;
         return false;
+    }
+
+    /// <summary>
+    /// <see cref="TryPeek"/>'s common case, which never throws: a published record of exactly <paramref name="type"/> (no
+    /// padding, no other flags) that passes TryPeek's bounds is peeked as TryPeek would. False in every other case (nothing
+    /// published, padding, another type, anything TryPeek would fault on, a faulted reader), with nothing peeked or
+    /// changed: the caller then takes TryPeek, which skips padding and reports faults. Lets a receive's fast path run
+    /// without an exception handler. The length and type are read once (acquire on the length, as TryPeek) and
+    /// validated before the payload span is made: it lies inside the data area.
+    /// </summary>
+    /// <param name="type">The one type word accepted (e.g. a whole message).</param>
+    /// <param name="payload">The record's payload in place, valid until <see cref="Consume"/>.</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool TryPeekFast(int type, out ReadOnlySpan<byte> payload)
+    {
+        var offset = (int)(_head & _mask);
+        var record = _data + offset;
+        var length = Volatile.Read(ref *(int*)record); // acquire: partner the writer's release of the length (the publish)
+        // One unsigned compare for length < Size or length > max; the type must be exactly the one asked for (no padding).
+        if ((uint)(length - RecordHeader.Size) > (uint)(_maxRecordLength - RecordHeader.Size) || length > _capacity - offset
+            || *(int*)(record + RecordHeader.TypeOffset) != type || _fault is not null)
+        {
+            payload = default;
+            return false;
+        }
+        _peekedAlignedLength = (length + (Alignment - 1)) & ~(Alignment - 1);
+        _peekedOffset = offset;
+        payload = new ReadOnlySpan<byte>(record + RecordHeader.Size, length - RecordHeader.Size);
+        return true;
     }
 
     /// <summary>
@@ -358,7 +392,8 @@ public sealed unsafe class RingReader
     private const int ClearBatch = 4096;
 
     /// <summary>
-    /// Zeroes the first word of each consumed line not yet cleared (positions [_clearedHead, _head)): plain stores,
+    /// Zeroes the first word of each consumed line not yet cleared (positions [_clearedHead, _head)), unless the writer
+    /// cleans (then nothing is stored): plain stores,
     /// ordered before the release store of the head that hands the space back. Positions are private and line
     /// aligned, and at most a lap apart, so every offset lies inside the data area (masked), nothing outside it is
     /// written, and a line is cleared once per lap.
@@ -367,6 +402,14 @@ public sealed unsafe class RingReader
     {
         var to = _head;
         Debug.Assert(to - _clearedHead <= _capacity && ((to - _clearedHead) & (Alignment - 1)) == 0, "at most a lap of whole lines waits");
+        // Read once per batch: the word shares the room line this reader loads after every head publish (an L1 hit). A
+        // writer that sets it zeroes every line start before reusing the line (RingWriter.CleanAhead) and never clears
+        // it; one that lies only gets its own stale, still validated, records read back.
+        if (Volatile.Read(ref *_writerCleans) == DescriptorRing.WriterCleansFlag)
+        {
+            _clearedHead = to;
+            return;
+        }
         for (var position = _clearedHead; position < to; position += Alignment)
         {
             *(long*)(_data + (int)(position & _mask)) = 0;

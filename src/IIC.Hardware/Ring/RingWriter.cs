@@ -17,6 +17,14 @@ namespace IIC.Hardware;
 /// <see cref="RingReader"/>), so every line start the writer has not written since reads 0 ("nothing yet"):
 /// no zero-ahead store into the line the reader is polling, and the ring may fill to its last byte. A claim
 /// leaves its header at 0 until <see cref="Commit"/>: the reader just sees nothing yet.</para>
+/// <para>Writer cleans (an A/B switch, <see cref="DescriptorRing.WriterCleansEnabled"/>, off by default): the writer
+/// zeroes the line starts itself, in batches a little ahead of its tail (<see cref="CleanAhead"/>), only in lines the
+/// reader consumed a lap ago, and says so in the ring's writer-cleans word, so the reader leaves its clears out (as
+/// Aeron's conductor cleans a term behind its subscribers and nobody clears per message). Per line and lap that is
+/// the writer's store (an upgrade of a line the reader read a lap ago) and the reader's read, as a raw sequence-tagged
+/// ring costs, instead of the writer's fetch of a line the reader's clear left modified, the reader's read and its
+/// clear. Invariant kept: before any publish, every line start in [tail, tail + 64) reads 0, so the writer keeps one
+/// line free (room checks use capacity - 64) and the line after its newest record is always one it may zero.</para>
 /// </summary>
 public sealed unsafe class RingWriter
 {
@@ -31,10 +39,13 @@ public sealed unsafe class RingWriter
     private readonly int* _readerFence;
     private readonly bool _mayPublishPlain; // this process registered for global membarriers (see PublishLength)
     private readonly int _capacity;
+    private readonly int _usable; // the capacity the room checks allow: one line less when this writer cleans (see CleanAhead)
     private readonly int _mask;
     private readonly int _maxRecordLength;
+    private readonly int _cleanDistance; // how far ahead of the tail a cleaning batch zeroes (0: not cleaning)
 
     private long _tail;
+    private long _cleanTo; // cleaning: every line start in [_tail, _cleanTo) reads 0 this lap; long.MaxValue when not cleaning
     private long _cachedHead;
     private int _claimOffset = -1;
     private int _claimRecordLength;
@@ -50,7 +61,7 @@ public sealed unsafe class RingWriter
             Math.Min((long)Unsafe.ByteOffset(ref Unsafe.As<int, byte>(ref _claimOffset), ref padding), (long)Unsafe.ByteOffset(ref Unsafe.As<int, byte>(ref _claimRecordLength), ref padding)));
     }
 
-    internal RingWriter(DescriptorRing ring, bool asymmetricFence)
+    internal RingWriter(DescriptorRing ring, bool asymmetricFence, bool cleans = false)
     {
         _ring = ring;
         _readerFence = ring.ReaderFence;
@@ -68,6 +79,84 @@ public sealed unsafe class RingWriter
         if (_tail < 0 || _cachedHead < 0 || (ulong)(_tail - _cachedHead) > (ulong)_capacity || (_tail & (Alignment - 1)) != 0)
         {
             throw ring.Fault(string.Create(CultureInfo.InvariantCulture, $"tail {_tail} and head {_cachedHead} are not a valid position pair"));
+        }
+        // The flag is sticky: a writer that resumes a ring an earlier writer cleaned keeps cleaning (its reader may have
+        // stopped clearing). Read once.
+        cleans |= Volatile.Read(ref *ring.WriterCleans) == DescriptorRing.WriterCleansFlag;
+        _usable = cleans ? _capacity - Alignment : _capacity;
+        _cleanDistance = cleans ? Math.Min(CleanBatch, _capacity / 4) : 0;
+        // Nothing is assumed clean: the first reservation zeroes from the tail on (on a fresh ring, zeros over zeros).
+        _cleanTo = cleans ? _tail : long.MaxValue;
+        if (cleans)
+        {
+            // Release, before any publish of this writer; the reader loads it before each batch of clears it would make.
+            Volatile.Write(ref *ring.WriterCleans, DescriptorRing.WriterCleansFlag);
+        }
+    }
+
+    /// <summary>Whether this writer zeroes line starts ahead of its tail (the reader then skips its clears).</summary>
+    internal bool Cleans => _cleanDistance != 0;
+
+    /// <summary>The most bytes a cleaning batch zeroes ahead of the tail (a few KiB: the lines stay in this core's cache until written).</summary>
+    private const int CleanBatch = 2048;
+
+    /// <summary>
+    /// Cleaning: zeroes the line starts from <see cref="_cleanTo"/> up to <see cref="_cleanDistance"/> ahead of the tail,
+    /// but never past the cached head + capacity (lines beyond it may still be unread). Called after a reservation advanced
+    /// the tail and before anything of it is published, whenever less than half the distance is clean: the reservation's
+    /// room check used capacity - 64, so tail + 64 &lt;= cachedHead + capacity and the line after the new tail is always
+    /// zeroed here. The reader consumed every zeroed line (its head, acquired in ReadHead or at construction, passed it) and
+    /// stored that head after its last read of the line (release), so these plain stores race with nothing; they are
+    /// ordered before the publish that could let the reader reach them by its release. Offsets are masked: nothing outside
+    /// the data area is written.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void CleanAhead()
+    {
+        var want = _tail + _cleanDistance;
+        var limit = _cachedHead + _capacity;
+        if (limit < want)
+        {
+            // The cached head is a lap old (it is re-read only when the room check fails): without a fresh one every
+            // record near that limit would zero the line right after itself, the line a caught-up reader polls next.
+            limit = RefreshHeadQuietly() + _capacity;
+        }
+        var to = Math.Min(want, limit);
+        Debug.Assert(to >= _tail + Alignment, "a cleaning writer's reservation leaves the line after its tail free");
+        for (var position = _cleanTo; position < to; position += Alignment)
+        {
+            *(long*)(_data + (int)(position & _mask)) = 0;
+        }
+        if (to > _cleanTo)
+        {
+            _cleanTo = to;
+        }
+    }
+
+    /// <summary>
+    /// Re-reads the consumer's shared head for cleaning, never throwing (the sender's fast path has no handler): once,
+    /// into a local, and taken only when valid (<c>cachedHead &lt; head &lt;= tail</c>, line aligned); an invalid one is
+    /// ignored here and faults the next room check that needs it (<see cref="ReadHead"/>). Acquire: the reader's reads
+    /// of the lines below it happened before it stored it.
+    /// </summary>
+    private long RefreshHeadQuietly()
+    {
+        var head = Volatile.Read(ref *_sharedHead);
+        if (head > _cachedHead && head <= _tail && (head & (Alignment - 1)) == 0)
+        {
+            _cachedHead = head;
+        }
+        return _cachedHead;
+    }
+
+    /// <summary>After a reservation: cleans ahead when less than half the cleaning distance is clean (never, for a writer that does not clean).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void CleanIfDue()
+    {
+        // Not cleaning: _cleanTo is long.MaxValue, so the difference is always large (one subtract and compare per record).
+        if (_cleanTo - _tail <= _cleanDistance >> 1)
+        {
+            CleanAhead();
         }
     }
 
@@ -131,11 +220,12 @@ public sealed unsafe class RingWriter
         var tailOffset = (int)(_tail & _mask);
         // No wrap (the record ends inside the area) and room behind the cached head: all of [tail, cachedHead + capacity)
         // is ours, its line starts cleared by the consumer (see TryReserve).
-        if (_claimOffset >= 0 || _fault is not null || aligned > _capacity - tailOffset || _tail + aligned - _cachedHead > _capacity)
+        if (_claimOffset >= 0 || _fault is not null || aligned > _capacity - tailOffset || _tail + aligned - _cachedHead > _usable)
         {
             return false;
         }
         _tail += aligned;
+        CleanIfDue();
         var record = _data + tailOffset;
         payload.CopyTo(new Span<byte>(record + RecordHeader.Size, payload.Length)); // plain stores, ordered by the publish's release
         *(int*)(record + RecordHeader.TypeOffset) = type;
@@ -168,6 +258,37 @@ public sealed unsafe class RingWriter
             PublishPadding(paddingOffset);
         }
         _claimOffset = offset;
+        _claimRecordLength = recordLength;
+        payload = new Span<byte>(record + RecordHeader.Size, payloadLength);
+        return true;
+    }
+
+    /// <summary>
+    /// <see cref="TryClaim"/>'s common case, which never throws (as <see cref="TryWriteFast"/>): reserves a one-record claim
+    /// if no claim is open, the writer is not faulted, the record does not wrap and it fits behind the cached head. False in
+    /// every other case (nothing reserved): the caller then takes <see cref="TryClaim"/>, which re-reads the head, pads at
+    /// the wrap and reports misuse and faults. Lets the claim's fast path run without an exception handler.
+    /// </summary>
+    /// <param name="payloadLength">0 to <see cref="MaxPayloadLength"/> bytes (the caller checked).</param>
+    /// <param name="type">The type word.</param>
+    /// <param name="payload">The claimed payload in place.</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool TryClaimFast(int payloadLength, int type, out Span<byte> payload)
+    {
+        Debug.Assert((uint)payloadLength <= (uint)MaxPayloadLength, "the caller bounds the payload");
+        var recordLength = RecordHeader.Size + payloadLength;
+        var aligned = (recordLength + (Alignment - 1)) & ~(Alignment - 1);
+        var tailOffset = (int)(_tail & _mask);
+        if (_claimOffset >= 0 || _fault is not null || aligned > _capacity - tailOffset || _tail + aligned - _cachedHead > _usable)
+        {
+            payload = default;
+            return false;
+        }
+        _tail += aligned;
+        CleanIfDue();
+        var record = _data + tailOffset;
+        *(int*)(record + RecordHeader.TypeOffset) = type; // the length word stays 0 (cleared) until Commit
+        _claimOffset = tailOffset;
         _claimRecordLength = recordLength;
         payload = new Span<byte>(record + RecordHeader.Size, payloadLength);
         return true;
@@ -210,7 +331,7 @@ public sealed unsafe class RingWriter
     public bool HasRoomFor(int payloadLength)
     {
         var needed = Needed(RecordHeader.Size + payloadLength, (int)(_tail & _mask));
-        return _tail + needed - _cachedHead <= _capacity || _tail + needed - ReadHead() <= _capacity;
+        return _tail + needed - _cachedHead <= _usable || _tail + needed - ReadHead() <= _usable;
     }
 
     private static readonly TimeSpan s_maxRoomSleep = TimeSpan.FromMilliseconds(100); // one sleep; the loop re-arms
@@ -325,9 +446,10 @@ public sealed unsafe class RingWriter
         }
         var tailOffset = (int)(_tail & _mask);
         var needed = Needed(recordLength, tailOffset);
-        // The consumer cleared every line start up to its published head, so all of [tail, head + capacity) is ours.
-        if (_tail + needed - _cachedHead > _capacity
-            && _tail + needed - ReadHead() > _capacity)
+        // The consumer cleared every line start up to its published head (or this writer cleans them, keeping a line
+        // free: _usable), so all of [tail, head + capacity) is ours.
+        if (_tail + needed - _cachedHead > _usable
+            && _tail + needed - ReadHead() > _usable)
         {
             offset = paddingOffset = -1;
             return false;
@@ -344,6 +466,7 @@ public sealed unsafe class RingWriter
             paddingOffset = tailOffset;
         }
         _tail += needed;
+        CleanIfDue(); // before the caller writes the payload and publishes (the padding too)
         return true;
     }
 

@@ -56,6 +56,35 @@ internal sealed unsafe partial class WindowEndpoint
     }
 
     /// <summary>
+    /// The common case of a copy-out receive without an exception handler (issue 17, round 9, as Send's fast path): enters
+    /// the receive role, and if a whole one-record message waits at the head and fits <paramref name="destination"/>,
+    /// copies it out, consumes it (lazily, as TryReceiveNow) and counts it. Never throws: a disposed endpoint, a peer that
+    /// ended, a message in reassembly, nothing published, padding, a fragment, a record the reader would fault on or a
+    /// buffer too small all decline (false, the role left, nothing consumed), and the caller takes the old path, which
+    /// throws, waits or reassembles as before. (The lazy consume's head store may wake a writer sleeping on a full ring:
+    /// a futex wake on a word of the mapping our in-flight flag holds, which cannot fault.)
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool TryReceiveFast(Span<byte> destination, out int length)
+    {
+        // L2 as EnterReceiving: flag, then load _disposed (partner L1); declining instead of throwing.
+        Volatile.Write(ref _receiving.Value, 1);
+        if (Volatile.Read(ref _disposed) == 0 && _peerEnded == 0 && !_assembling
+            && _reader.TryPeekFast(s_unfragmented, out var payload) && payload.Length <= destination.Length)
+        {
+            payload.CopyTo(destination);
+            _reader.ConsumeLazily();
+            length = payload.Length;
+            Count(length);
+            ExitReceiving();
+            return true;
+        }
+        ExitReceiving();
+        length = 0;
+        return false;
+    }
+
+    /// <summary>
     /// Receives one message, waiting until it arrives or <paramref name="cancellationToken"/> is cancelled. The receiver
     /// sleeps until rung: the token's cancellation rings this endpoint's own block (<see cref="InterruptPage.WakeAlways"/>),
     /// and the wait target counts the token as ready, so a cancel ends the wait at once and an idle receive never wakes

@@ -136,6 +136,52 @@ internal sealed unsafe partial class WindowEndpoint
         return false;
     }
 
+    /// <summary>
+    /// <see cref="TryClaim"/>'s common case without an exception handler (issue 17, round 9, as Send's since round 8):
+    /// enters the send role and claims a record that fits behind the cached head without wrapping. Never throws: a
+    /// disposed endpoint, a bad length, a peer gone, an open claim, a fault, a wrap or a full ring all decline (false,
+    /// the send role left, nothing claimed), and the caller takes <see cref="TryClaim"/>, which throws or waits as before.
+    /// On true the send role stays entered until <see cref="Commit"/> or <see cref="Abort"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool TryClaimFast(int length, out Span<byte> payload)
+    {
+        // L2 as EnterSending: flag, then load _disposed (partner L1); declining instead of throwing.
+        Volatile.Write(ref _sending.Value, 1);
+        if (Volatile.Read(ref _disposed) == 0
+            && (uint)length <= (uint)_writer.MaxPayloadLength
+            && !PeerGone // the cached state word (W4): an acquire load of a word that changes only at close or death
+            && _writer.TryClaimFast(length, s_unfragmented, out payload))
+        {
+            _sent.OpenClaimLength = length;
+            return true;
+        }
+        ExitSending();
+        payload = default;
+        return false;
+    }
+
+    /// <summary>
+    /// <see cref="Commit"/>'s common case without an exception handler: publishes the open claim and leaves the send role
+    /// when the endpoint is not disposed and this thread finds the reader not armed (then the doorbell is a load and a
+    /// counter; a reader that arms in between is woken by one futex wake on a word of the mapping our in-flight flag
+    /// holds, which cannot fault, as in Send's fast path). False (nothing done, the role still entered): take
+    /// <see cref="Commit"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool TryCommitFast()
+    {
+        if (Volatile.Read(ref _disposed) != 0 || !_writer.HasOpenClaim || Volatile.Read(ref *_writer.Armed) != 0)
+        {
+            return false;
+        }
+        _writer.Commit(s_unfragmented); // a claim is open: cannot throw
+        _doorbell.Ring();
+        _sent.Add(_sent.OpenClaimLength);
+        ExitSending();
+        return true;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)] // one caller; the claim is on the echo's hop
     private bool TryClaimCore(int length, out Span<byte> payload)
     {

@@ -21,7 +21,9 @@ internal sealed class IicEndpoint(IicChannel channel, RunGuard guard, Partition?
         {
             try
             {
-                if (channel.TryReceive(buffer, out var length, guard.Remaining))
+                // A fixed slice as Poll takes, not guard.Remaining: that read the clock on every message (raw-shm reads
+                // none), and TryReceive reads it only when the ring is empty. The guard is checked after each slice.
+                if (channel.TryReceive(buffer, out var length, GuardSlice))
                 {
                     return length;
                 }

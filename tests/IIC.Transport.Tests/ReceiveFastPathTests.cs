@@ -1,0 +1,124 @@
+using IIC.Hardware;
+using IIC.TestHost;
+using IIC.Tests;
+
+namespace IIC.Transport.Tests;
+
+/// <summary>
+/// Issue 17 (round 9, branch ring): the copy-out receives (<c>TryReceive(span, out length, timeout)</c>, <c>Receive(span)</c>)
+/// take a whole one-record message that fits without an exception handler (<c>WindowEndpoint.TryReceiveFast</c>,
+/// <c>RingReader.TryPeekFast</c>) and hand every other case to the old path: nothing there yet (the wait), padding at
+/// a wrap, fragments, a buffer too small (the message stays unread), a peer gone. Each way must deliver the same bytes
+/// in order, and a receive that throws must leave the receive side.
+/// </summary>
+public sealed class ReceiveFastPathTests
+{
+    private static readonly TimeSpan s_bound = PartitionHost.Timeout;
+
+    [Theory]
+    [InlineData(false, false)] // TryReceive(span, out length, timeout)
+    [InlineData(true, false)] // Receive(span): the gate's waiting entry, then the same fast path
+    [InlineData(false, true)] // with the writer cleaning the lines (IIC_WRITER_CLEANS's writer, the reader makes no clears)
+    public void Every_way_through_receive_delivers_every_message_in_order(bool blockingReceive, bool writerCleans)
+    {
+        // A 4 KiB ring: records up to 1 KiB, so sizes from 1 B to 1.5 KiB wrap every few messages (padding), fill the
+        // ring and fragment; the receiver reads some of them faster than they come (the wait) and some behind.
+        const int Messages = 3000;
+        var previous = DescriptorRing.WriterCleansEnabled;
+        DescriptorRing.WriterCleansEnabled = writerCleans;
+        IicChannel a, b;
+        try
+        {
+            (a, b) = IicChannel.CreatePair(new ChannelOptions { RingCapacity = 4096 });
+        }
+        finally
+        {
+            DescriptorRing.WriterCleansEnabled = previous;
+        }
+        using (a)
+        using (b)
+        {
+            string? failure = null;
+            var receiver = new Thread(() =>
+            {
+                try
+                {
+                    var buffer = new byte[2048];
+                    for (var i = 0; i < Messages && failure is null; i++)
+                    {
+                        int length;
+                        if (blockingReceive)
+                        {
+                            length = b.Receive(buffer);
+                        }
+                        else if (!b.TryReceive(buffer, out length, s_bound))
+                        {
+                            failure = $"message {i} did not arrive";
+                            break;
+                        }
+                        failure = length != Length(i) ? $"message {i}: {length} bytes, sent {Length(i)}" : PatternedMessage.Check(buffer.AsSpan(0, length), i);
+                    }
+                }
+                catch (Exception e)
+                {
+                    failure = e.ToString();
+                }
+            });
+            receiver.Start();
+            var message = new byte[1536];
+            for (var i = 0; i < Messages && failure is null; i++)
+            {
+                var span = message.AsSpan(0, Length(i));
+                PatternedMessage.Fill(span, i);
+                Assert.True(a.TrySend(span, s_bound), $"send {i} timed out");
+            }
+            Assert.True(receiver.Join(s_bound * 3), "the receiver did not finish");
+            Assert.Null(failure);
+            Assert.Equal(Messages, b.GetStatistics().MessagesReceived);
+        }
+
+        // Mostly small (the fast path), with every 7th message 0.3-1.5 KiB: wraps, full rings and fragments.
+        static int Length(int i) => i % 7 == 0 ? 300 + (i * 37 % 1237) : 1 + (i * 13 % 120);
+    }
+
+    [Fact]
+    public void A_buffer_too_small_leaves_the_message_unread_and_the_receive_side_free()
+    {
+        var (a, b) = IicChannel.CreatePair(new ChannelOptions { RingCapacity = 4096 });
+        using (a)
+        using (b)
+        {
+            a.Send(new byte[40]);
+            // The fast path declines (it does not fit), the old path throws; twice, so the first left the receive side
+            // (a receive side still held by this thread would make the second one a misuse error instead).
+            Assert.Throws<MessageTooLargeException>(() => b.TryReceive(new byte[39], out _, TimeSpan.FromSeconds(1)));
+            Assert.Throws<MessageTooLargeException>(() => b.Receive(new byte[8]));
+            Assert.True(b.TryReceive(new byte[40], out var length, TimeSpan.Zero));
+            Assert.Equal(40, length);
+            Assert.False(b.TryReceive(new byte[40], out _, TimeSpan.Zero));
+        }
+    }
+
+    [Fact]
+    public void Every_message_sent_before_the_peer_closed_is_received_then_the_close_is_reported()
+    {
+        var (a, b) = IicChannel.CreatePair(new ChannelOptions { RingCapacity = 4096 });
+        using (b)
+        {
+            for (var i = 0; i < 10; i++)
+            {
+                a.Send([(byte)i, 1, 2]);
+            }
+            a.Dispose();
+            var buffer = new byte[8];
+            for (var i = 0; i < 10; i++)
+            {
+                Assert.True(b.TryReceive(buffer, out var length, s_bound)); // the fast path after the close: the peer's records are still there
+                Assert.Equal(3, length);
+                Assert.Equal(i, buffer[0]);
+            }
+            Assert.Throws<IicChannelClosedException>(() => b.TryReceive(buffer, out _, s_bound));
+            Assert.Throws<IicChannelClosedException>(() => b.Receive(buffer)); // the side was left: still the close, not misuse
+        }
+    }
+}
