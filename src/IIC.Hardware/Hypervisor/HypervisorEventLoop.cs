@@ -46,7 +46,10 @@ public sealed partial class Hypervisor
             var span = CollectionsMarshal.AsSpan(entries);
             try
             {
-                Poll.Wait(span, NextTimeout());
+                if (Poll.Wait(span, NextTimeout()) == 0 && _helper.HasUnsignalledWork)
+                {
+                    _helper.Wake(); // idle for HypervisorHelper.IdleHandOver: hand the queued work over now
+                }
             }
             catch (NativeException e)
             {
@@ -83,16 +86,20 @@ public sealed partial class Hypervisor
             polled.Clear(); // holds no client past its turn
             ExpirePendingConnects();
             EnforceDeadlines();
-            RefillWindowPool(span);
+            if (!_helper.IsRunning)
+            {
+                RefillWindowPool(span); // no helper thread (IIC_HYPERVISOR_HELPER=0): the loop's idle time goes to the pool
+            }
         }
         foreach (var client in _clients.ToArray())
         {
             Disconnect(client, "the hypervisor stopped", died: false);
         }
+        _helper.Stop(); // finishes the windows queued for unmapping, then ends
         _windowPool.Dispose();
     }
 
-    /// <summary>Makes one window for the pool, only when no request waits (requests first; NextTimeout brings us back at once).</summary>
+    /// <summary>Without a helper thread: makes one window for the pool, only when no request waits (requests first; NextTimeout brings us back at once).</summary>
     private void RefillWindowPool(Span<PollEntry> entries)
     {
         if (!_windowPool.NeedsRefill || _stopping)
@@ -118,12 +125,16 @@ public sealed partial class Hypervisor
 
     private TimeSpan NextTimeout()
     {
-        if (_windowPool.NeedsRefill)
+        if (!_helper.IsRunning && _windowPool.NeedsRefill)
         {
             return TimeSpan.Zero; // idle time goes to the pool
         }
         var now = Stopwatch.GetTimestamp();
         var next = now + Stopwatch.Frequency; // at most 1 s
+        if (_helper.HasUnsignalledWork)
+        {
+            next = Math.Min(next, now + (long)(HypervisorHelper.IdleHandOver.TotalSeconds * Stopwatch.Frequency)); // then hand it over (Run)
+        }
         if (_pending.NextDeadline is { } deadline)
         {
             next = Math.Min(next, deadline);
