@@ -86,9 +86,9 @@ public sealed partial class Hypervisor
             polled.Clear(); // holds no client past its turn
             ExpirePendingConnects();
             EnforceDeadlines();
-            if (!_helper.IsRunning)
+            if (RefillsOnLoop)
             {
-                RefillWindowPool(span); // no helper thread (IIC_HYPERVISOR_HELPER=0): the loop's idle time goes to the pool
+                RefillWindowPool(span); // the loop's idle time goes to the pool
             }
         }
         foreach (var client in _clients.ToArray())
@@ -99,7 +99,7 @@ public sealed partial class Hypervisor
         _windowPool.Dispose();
     }
 
-    /// <summary>Without a helper thread: makes one window for the pool, only when no request waits (requests first; NextTimeout brings us back at once).</summary>
+    /// <summary>Makes one window for the pool on the loop (no helper, or the helper is starved and the pool empty), only when no request waits (requests first; NextTimeout brings us back at once).</summary>
     private void RefillWindowPool(Span<PollEntry> entries)
     {
         if (!_windowPool.NeedsRefill || _stopping)
@@ -123,9 +123,15 @@ public sealed partial class Hypervisor
         }
     }
 
+    /// <summary>
+    /// Whether the event loop refills the pool in its idle time: without a helper thread, and also with one that is
+    /// starved of CPU (SCHED_IDLE on a busy box) when the pool ran empty, so grants do not all create their windows then.
+    /// </summary>
+    private bool RefillsOnLoop => !_helper.IsRunning || _windowPool.Count == 0;
+
     private TimeSpan NextTimeout()
     {
-        if (!_helper.IsRunning && _windowPool.NeedsRefill)
+        if (RefillsOnLoop && _windowPool.NeedsRefill)
         {
             return TimeSpan.Zero; // idle time goes to the pool
         }

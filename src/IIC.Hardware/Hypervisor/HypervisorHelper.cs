@@ -12,6 +12,8 @@ namespace IIC.Hardware;
 /// left is handed over when the event loop has been idle for <see cref="IdleHandOver"/> (<see cref="HasUnsignalledWork"/>).
 /// Bounded: past <see cref="MaxRetired"/> queued windows (a helper starved of CPU by spinning threads) the event loop
 /// unmaps inline again, so memory and descriptors held for released grants stay bounded.</para>
+/// <para>A helper starved of CPU (SCHED_IDLE on a box whose CPUs never idle) lets the pool run empty: then the event
+/// loop refills it in its idle time as it did before, one window per turn, so grants do not all create their own.</para>
 /// <para>Inline fallback: with <c>IIC_HYPERVISOR_HELPER=0</c> in the environment (A/B runs), or when the thread cannot be
 /// started, every window is unmapped on the event loop as before and the loop refills the pool while idle.</para>
 /// </summary>
@@ -161,7 +163,7 @@ internal sealed class HypervisorHelper
         }
     }
 
-    /// <summary>Stops the helper after it finished what is queued; windows queued after that are unmapped here.</summary>
+    /// <summary>Stops the helper (after the window it is unmapping, if any) and unmaps every window still queued here.</summary>
     public void Stop()
     {
         lock (_gate)
@@ -188,7 +190,6 @@ internal sealed class HypervisorHelper
         while (true)
         {
             List<SharedWindow> batch;
-            bool stopping;
             lock (_gate)
             {
                 while (!_signalled && !_stopping)
@@ -198,14 +199,23 @@ internal sealed class HypervisorHelper
                     _waiting = false;
                 }
                 _signalled = false;
-                stopping = _stopping;
                 batch = _retired;
                 _retired = _spare ?? [];
                 _spare = null;
             }
-            foreach (var window in batch)
+            for (var i = 0; i < batch.Count; i++)
             {
-                window.Dispose(); // munmap and close: the window's last user in this process
+                if (Volatile.Read(ref _stopping))
+                {
+                    // Stopping: the rest goes back to the queue, which Stop unmaps on its own (normal-priority) thread,
+                    // so a helper starved of CPU cannot hold the hypervisor's shutdown.
+                    lock (_gate)
+                    {
+                        _retired.AddRange(batch.Skip(i));
+                    }
+                    return;
+                }
+                batch[i].Dispose(); // munmap and close: the window's last user in this process
                 Interlocked.Increment(ref _unmapped);
             }
             batch.Clear();
@@ -213,7 +223,7 @@ internal sealed class HypervisorHelper
             {
                 _spare = batch; // the two lists alternate: no allocation per batch
             }
-            if (stopping)
+            if (Volatile.Read(ref _stopping))
             {
                 return;
             }
