@@ -5,7 +5,7 @@ namespace IIC.Reliability.Tests;
 
 /// <summary>
 /// Issue 17 item 5 (round 9): the hypervisor unmaps released windows and refills its window pool on a helper thread at
-/// SCHED_IDLE, off the event loop that serves the next connect; without the helper (IIC_HYPERVISOR_HELPER=0, or no
+/// SCHED_BATCH (never preempting on wake-up), off the event loop that serves the next connect; without the helper (IIC_HYPERVISOR_HELPER=0, or no
 /// thread) the work is done inline as before. Real memfds and mappings; conditions are polled, never slept for.
 /// </summary>
 [Collection(nameof(SerialReliabilityTests))]
@@ -28,7 +28,7 @@ public sealed class HypervisorHelperTests
     }
 
     [Fact]
-    public void The_helper_runs_at_SCHED_IDLE_fills_the_pool_and_unmaps_what_it_is_woken_for()
+    public void The_helper_runs_at_SCHED_BATCH_fills_the_pool_and_unmaps_what_it_is_woken_for()
     {
         using var pool = new WindowPool(2);
         var helper = new HypervisorHelper(pool, "test", _ => { }, enabled: true);
@@ -36,7 +36,7 @@ public sealed class HypervisorHelperTests
         {
             Assert.True(helper.IsRunning);
             WaitFor(() => pool.Count == 2, "the helper did not fill the pool");
-            Assert.Equal(1, helper.ScheduledIdle);
+            Assert.Equal(1, helper.ScheduledBatch);
 
             var window = SharedWindow.Create(WindowOptions.WithCapacity(4096));
             helper.Retire(window); // below the wake threshold: queued, handed over when the event loop idles (Wake)
@@ -87,7 +87,7 @@ public sealed class HypervisorHelperTests
         const int granted = 3 * HypervisorHelper.WakeAtRetired;
         WaitFor(() => hypervisor.GrantCount == 0 && hypervisor.Helper.UnmappedByHelper == granted,
             $"released windows stayed mapped: {hypervisor.Helper.UnmappedByHelper} of {granted} unmapped by the helper, {hypervisor.Helper.RetiredCount} queued");
-        Assert.Equal(1, hypervisor.Helper.ScheduledIdle);
+        Assert.Equal(1, hypervisor.Helper.ScheduledBatch);
     }
 
     private static bool IsUnmapped(SharedWindow window)

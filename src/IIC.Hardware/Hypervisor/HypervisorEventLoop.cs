@@ -99,7 +99,7 @@ public sealed partial class Hypervisor
         _windowPool.Dispose();
     }
 
-    /// <summary>Makes one window for the pool on the loop (no helper, or the helper is starved and the pool empty), only when no request waits (requests first; NextTimeout brings us back at once).</summary>
+    /// <summary>Makes one window for the pool on the loop (no helper, or the helper fell behind and the pool is empty), only when no request waits (requests first; NextTimeout brings us back at once).</summary>
     private void RefillWindowPool(Span<PollEntry> entries)
     {
         if (!_windowPool.NeedsRefill || _stopping)
@@ -125,7 +125,7 @@ public sealed partial class Hypervisor
 
     /// <summary>
     /// Whether the event loop refills the pool in its idle time: without a helper thread, and also with one that is
-    /// starved of CPU (SCHED_IDLE on a busy box) when the pool ran empty, so grants do not all create their windows then.
+    /// that falls behind (a busy box) when the pool ran empty, so grants do not all create their windows then.
     /// </summary>
     private bool RefillsOnLoop => !_helper.IsRunning || _windowPool.Count == 0;
 

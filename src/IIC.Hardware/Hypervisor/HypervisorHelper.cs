@@ -5,15 +5,17 @@ namespace IIC.Hardware;
 /// of released grants (munmap of a 2 MiB shared mapping and the last close of its memfd, which frees its pages) and
 /// refilling the <see cref="WindowPool"/> (memfd_create, ftruncate, seals, mmap, the header's page faults). On the event
 /// loop both ran right before or while the next connect was served; here one background thread does them, at
-/// <c>SCHED_IDLE</c> (a CPU runs it only when it has nothing else to run, and any other thread that wakes preempts it), so
-/// the partitions and the event loop never wait for it.
+/// <c>SCHED_BATCH</c> (its wake-up never preempts a running thread: it runs when a CPU idles or at the next tick), so
+/// the partitions and the event loop do not wait for it. Not <c>SCHED_IDLE</c>: a managed thread starved of CPU on a
+/// busy box would stall every garbage collection of the process (which waits for it to reach a safe point) and any
+/// thread waiting for a lock it holds (see <see cref="Native.SchedulingPolicy"/>).
 /// <para>The event loop hands work over without a wake-up per grant: a released window is queued (the helper is woken
 /// once <see cref="WakeAtRetired"/> wait), the pool is refilled when it runs low (half its target), and whatever is
 /// left is handed over when the event loop has been idle for <see cref="IdleHandOver"/> (<see cref="HasUnsignalledWork"/>).
 /// Bounded: past <see cref="MaxRetired"/> queued windows (a helper starved of CPU by spinning threads) the event loop
 /// unmaps inline again, so memory and descriptors held for released grants stay bounded.</para>
-/// <para>A helper starved of CPU (SCHED_IDLE on a box whose CPUs never idle) lets the pool run empty: then the event
-/// loop refills it in its idle time as it did before, one window per turn, so grants do not all create their own.</para>
+/// <para>A helper that falls behind (a box whose CPUs never idle) lets the pool run empty: then the event loop refills it
+/// in its idle time as it did before, one window per turn, so grants do not all create their own.</para>
 /// <para>Inline fallback: with <c>IIC_HYPERVISOR_HELPER=0</c> in the environment (A/B runs), or when the thread cannot be
 /// started, every window is unmapped on the event loop as before and the loop refills the pool while idle.</para>
 /// </summary>
@@ -37,7 +39,7 @@ internal sealed class HypervisorHelper
     private bool _signalled = true; // the first fill of the pool
     private bool _waiting;
     private bool _stopping;
-    private int _scheduledIdle = -1; // 1 once the thread runs at SCHED_IDLE, 0 if the kernel refused (tests, diagnostics)
+    private int _scheduledBatch = -1; // 1 once the thread runs at SCHED_BATCH, 0 if the kernel refused (tests, diagnostics)
     private long _unmapped; // windows the helper thread unmapped (tests, diagnostics)
 
     public HypervisorHelper(WindowPool pool, string hypervisorName, Action<string> log, bool enabled)
@@ -66,8 +68,8 @@ internal sealed class HypervisorHelper
     /// <summary>Whether a helper thread runs (false: the event loop does the work inline).</summary>
     public bool IsRunning => _thread is not null;
 
-    /// <summary>1 when the helper thread runs at SCHED_IDLE, 0 when the kernel refused, -1 before it started (tests).</summary>
-    public int ScheduledIdle => Volatile.Read(ref _scheduledIdle);
+    /// <summary>1 when the helper thread runs at SCHED_BATCH, 0 when the kernel refused, -1 before it started (tests).</summary>
+    public int ScheduledBatch => Volatile.Read(ref _scheduledBatch);
 
     /// <summary>Released windows the helper thread unmapped so far (not those unmapped inline; tests).</summary>
     public long UnmappedByHelper => Interlocked.Read(ref _unmapped);
@@ -186,7 +188,7 @@ internal sealed class HypervisorHelper
 
     private void Run()
     {
-        Volatile.Write(ref _scheduledIdle, Native.SchedulingPolicy.TrySetIdleForCurrentThread() ? 1 : 0);
+        Volatile.Write(ref _scheduledBatch, Native.SchedulingPolicy.TrySetBatchForCurrentThread() ? 1 : 0);
         while (true)
         {
             List<SharedWindow> batch;
@@ -208,7 +210,7 @@ internal sealed class HypervisorHelper
                 if (Volatile.Read(ref _stopping))
                 {
                     // Stopping: the rest goes back to the queue, which Stop unmaps on its own (normal-priority) thread,
-                    // so a helper starved of CPU cannot hold the hypervisor's shutdown.
+                    // so a helper short of CPU cannot hold the hypervisor's shutdown.
                     lock (_gate)
                     {
                         _retired.AddRange(batch.Skip(i));
