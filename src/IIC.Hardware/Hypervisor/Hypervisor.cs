@@ -17,6 +17,7 @@ public sealed partial class Hypervisor : IDisposable
 {
     private readonly HypervisorOptions _options;
     private readonly WindowPool _windowPool;
+    private readonly HypervisorHelper _helper;
     private readonly SeqPacketSocket _listener;
     private readonly EventFd _wakeup;
     private readonly Thread _thread;
@@ -40,9 +41,11 @@ public sealed partial class Hypervisor : IDisposable
         _spare = new EventFd();
         _policy = new AdmissionPolicy(options, Credentials.EffectiveUserId);
         _ledger = new QuotaLedger(options);
-        _grants = new GrantTable(_ledger, _pairGroups);
         _pending = new PendingConnects(_ledger);
         _thread = new Thread(Run) { IsBackground = true, Name = $"IIC hypervisor '{name}'" };
+        // Last: it starts a thread (unmapping released windows and refilling the pool off the event loop).
+        _helper = new HypervisorHelper(_windowPool, name, Log, HypervisorHelper.EnabledByEnvironment);
+        _grants = new GrantTable(_ledger, _pairGroups, _helper);
     }
 
     /// <summary>The hypervisor's name (partitions attach by it).</summary>
@@ -56,6 +59,9 @@ public sealed partial class Hypervisor : IDisposable
 
     /// <summary>Live grants (connections) now.</summary>
     public int GrantCount => Volatile.Read(ref _grantCount);
+
+    /// <summary>The thread that unmaps released windows and refills the pool off the event loop (tests).</summary>
+    internal HypervisorHelper Helper => _helper;
 
     /// <summary>Connects waiting now: for their service to be offered, or for its busy listener to read its accept queue.</summary>
     public int PendingConnectCount => _pending.Count;

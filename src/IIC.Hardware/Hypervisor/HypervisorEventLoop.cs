@@ -46,7 +46,10 @@ public sealed partial class Hypervisor
             var span = CollectionsMarshal.AsSpan(entries);
             try
             {
-                Poll.Wait(span, NextTimeout());
+                if (Poll.Wait(span, NextTimeout()) == 0 && _helper.HasUnsignalledWork)
+                {
+                    _helper.Wake(); // idle for HypervisorHelper.IdleHandOver: hand the queued work over now
+                }
             }
             catch (NativeException e)
             {
@@ -83,16 +86,20 @@ public sealed partial class Hypervisor
             polled.Clear(); // holds no client past its turn
             ExpirePendingConnects();
             EnforceDeadlines();
-            RefillWindowPool(span);
+            if (RefillsOnLoop)
+            {
+                RefillWindowPool(span); // the loop's idle time goes to the pool
+            }
         }
         foreach (var client in _clients.ToArray())
         {
             Disconnect(client, "the hypervisor stopped", died: false);
         }
+        _helper.Stop(); // finishes the windows queued for unmapping, then ends
         _windowPool.Dispose();
     }
 
-    /// <summary>Makes one window for the pool, only when no request waits (requests first; NextTimeout brings us back at once).</summary>
+    /// <summary>Makes one window for the pool on the loop (no helper, or the helper fell behind and the pool is empty), only when no request waits (requests first; NextTimeout brings us back at once).</summary>
     private void RefillWindowPool(Span<PollEntry> entries)
     {
         if (!_windowPool.NeedsRefill || _stopping)
@@ -116,14 +123,24 @@ public sealed partial class Hypervisor
         }
     }
 
+    /// <summary>
+    /// Whether the event loop refills the pool in its idle time: without a helper thread, and also with one that is
+    /// that falls behind (a busy box) when the pool ran empty, so grants do not all create their windows then.
+    /// </summary>
+    private bool RefillsOnLoop => !_helper.IsRunning || _windowPool.Count == 0;
+
     private TimeSpan NextTimeout()
     {
-        if (_windowPool.NeedsRefill)
+        if (RefillsOnLoop && _windowPool.NeedsRefill)
         {
             return TimeSpan.Zero; // idle time goes to the pool
         }
         var now = Stopwatch.GetTimestamp();
         var next = now + Stopwatch.Frequency; // at most 1 s
+        if (_helper.HasUnsignalledWork)
+        {
+            next = Math.Min(next, now + (long)(HypervisorHelper.IdleHandOver.TotalSeconds * Stopwatch.Frequency)); // then hand it over (Run)
+        }
         if (_pending.NextDeadline is { } deadline)
         {
             next = Math.Min(next, deadline);

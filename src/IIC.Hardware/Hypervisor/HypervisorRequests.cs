@@ -280,9 +280,15 @@ public sealed partial class Hypervisor
                 GroupVector0 = listenerPage is null ? null : listenerVector,
                 GroupVector1 = connectorPage is null ? null : connectorVector,
             };
-            window = _windowPool.TryTake(capacity, out var prepared) // a fresh file made ahead (WindowPool): only the header is written now
-                ? SharedWindow.Format(shape, prepared.File, prepared.Memory)
-                : SharedWindow.Create(shape, $"iic-{service}-{id}");
+            if (_windowPool.TryTake(capacity, out var prepared)) // a fresh file made ahead (WindowPool): only the header is written now
+            {
+                window = SharedWindow.Format(shape, prepared.File, prepared.Memory);
+                _helper.WindowTaken(); // the helper refills it when the pool runs low
+            }
+            else
+            {
+                window = SharedWindow.Create(shape, $"iic-{service}-{id}");
+            }
         }
         catch (NativeException e) when (IsExhaustion(e))
         {

@@ -248,6 +248,7 @@ public sealed partial class Partition : IDisposable
             _reader.Join(TimeSpan.FromSeconds(5));
         }
         _socket.Dispose();
+        PeerDeathWatcher.SharedIfStarted?.ForgetScope(this); // no grant joins our peer watches any more: idle ones end now
         DisposeReadingKicks();
         _groupPages.DisposeAll(); // each unmapped once the last grouped window (or group receiver) lets go of it
     }

@@ -70,7 +70,7 @@ public sealed partial class Partition
                     Interlocked.Increment(ref _openGrants);
                     // Our own watch on the peer's life (its pidfd came with the grant): death is seen without the hypervisor.
                     var peer = ProcessHandle.FromDescriptor(descriptors[1], peerPid);
-                    connection.PeerWatch = PeerDeathWatcher.Shared.Watch(peer, window, 1 - side, ownGroup, () => RaisePeerDied(id, peerPid));
+                    connection.PeerWatch = PeerDeathWatcher.Shared.Watch(peer, this, peerName, window, 1 - side, ownGroup, () => RaisePeerDied(id, peerPid)); // one watch per peer process
                 }
                 catch (InvalidDataException e)
                 {

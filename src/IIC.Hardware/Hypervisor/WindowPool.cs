@@ -4,44 +4,94 @@ namespace IIC.Hardware;
 
 /// <summary>
 /// A few windows of the default size made ahead of the connects that will need them: created, sized, sealed and
-/// mapped while the hypervisor has nothing else to do, so a grant only writes the header (memfd_create, ftruncate,
-/// the seals and mmap cost ~20-30 µs of the connect path on this VM otherwise). Each file is fresh (never granted,
-/// never reused: a grant takes it out of the pool for good, and it goes away with the grant), so no data can pass from
-/// one connection to another; the pool only wrote zeros to the pages every grant writes anyway (the header and the
-/// interrupt blocks), so their page faults are paid here too. Not charged to anyone until granted. Event loop only.
+/// mapped off the connect path (by the <see cref="HypervisorHelper"/> thread, or by the event loop while it has nothing
+/// else to do when there is no helper), so a grant only writes the header (memfd_create, ftruncate, the seals and mmap
+/// cost ~20-30 µs of the connect path on this VM otherwise). Each file is fresh (never granted, never reused: a grant
+/// takes it out of the pool for good, and it goes away with the grant), so no data can pass from one connection to
+/// another; the pool only wrote zeros to the pages every grant writes anyway (the header and the interrupt blocks), so
+/// their page faults are paid here too. Not charged to anyone until granted. Thread safe: the event loop takes, the
+/// helper refills (a lock around the stack alone; the files are made outside it).
 /// </summary>
 internal sealed class WindowPool : IDisposable
 {
+    private readonly Lock _lock = new();
     private readonly Stack<(FileDescriptor File, MappedMemory Memory)> _ready = new();
     private readonly WindowOptions _shape = WindowOptions.WithCapacity(WindowOptions.DefaultRingCapacity);
     private readonly int _target;
+    private int _making; // refills under way outside the lock
     private bool _refused; // the kernel refused the last refill: wait for the next grant before trying again
+    private bool _disposed;
 
     /// <param name="target">How many windows to keep ready (0: none, every grant creates its own).</param>
     public WindowPool(int target) => _target = target;
 
     /// <summary>Windows ready now.</summary>
-    public int Count => _ready.Count;
+    public int Count
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _ready.Count;
+            }
+        }
+    }
+
+    /// <summary>How many windows the pool keeps ready.</summary>
+    public int Target => _target;
 
     /// <summary>Whether the pool wants another window (and the last attempt did not fail).</summary>
-    public bool NeedsRefill => _ready.Count < _target && !_refused;
+    public bool NeedsRefill
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return !_disposed && _ready.Count + _making < _target && !_refused;
+            }
+        }
+    }
+
+    /// <summary>Whether the pool is at or below half of its target (a helper is woken for it then, not per grant).</summary>
+    public bool IsLow
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return !_disposed && !_refused && _ready.Count + _making <= _target / 2 && _ready.Count + _making < _target;
+            }
+        }
+    }
 
     /// <summary>Takes a prepared file for a window of <paramref name="capacity"/>-byte rings, if one of that size is ready.</summary>
     public bool TryTake(int capacity, out (FileDescriptor File, MappedMemory Memory) prepared)
     {
-        _refused = false;
-        if (capacity == WindowOptions.DefaultRingCapacity && _ready.TryPop(out prepared))
+        lock (_lock)
         {
-            return true;
+            _refused = false;
+            if (capacity == WindowOptions.DefaultRingCapacity && _ready.TryPop(out prepared))
+            {
+                return true;
+            }
         }
         prepared = default;
         return false;
     }
 
-    /// <summary>Prepares one window; a refusal from the kernel (descriptors, memory) stops refilling until the next take.</summary>
+    /// <summary>Prepares one window if the pool still wants one; a refusal from the kernel (descriptors, memory) stops refilling until the next take.</summary>
     /// <returns>The error, if the kernel refused.</returns>
     public NativeException? RefillOne()
     {
+        lock (_lock)
+        {
+            if (_disposed || _refused || _ready.Count + _making >= _target)
+            {
+                return null;
+            }
+            _making++;
+        }
+        (FileDescriptor File, MappedMemory Memory) made;
         try
         {
             var plan = SharedWindow.PlanFor(_shape);
@@ -56,30 +106,56 @@ internal sealed class WindowPool : IDisposable
                 file.Dispose();
                 throw;
             }
-            _ready.Push((file, memory));
-            return null;
+            made = (file, memory);
         }
         catch (NativeException e)
         {
-            _refused = true;
+            lock (_lock)
+            {
+                _making--;
+                _refused = true;
+            }
             return e;
         }
+        lock (_lock)
+        {
+            _making--;
+            if (!_disposed)
+            {
+                _ready.Push(made);
+                return null;
+            }
+        }
+        made.Memory.Dispose(); // disposed meanwhile: nobody will take it
+        made.File.Dispose();
+        return null;
     }
 
     /// <summary>Stops refilling until the next grant takes a window (the hypervisor ran short of descriptors or memory).</summary>
-    public void Pause() => _refused = true;
-
-    /// <summary>Closes every ready window.</summary>
-    public void Clear()
+    public void Pause()
     {
-        while (_ready.TryPop(out var prepared))
+        lock (_lock)
         {
-            prepared.Memory.Dispose();
-            prepared.File.Dispose();
+            _refused = true;
         }
     }
 
-    public void Dispose() => Clear();
+    /// <summary>Closes every ready window; refills finishing later close theirs.</summary>
+    public void Dispose()
+    {
+        List<(FileDescriptor File, MappedMemory Memory)> ready;
+        lock (_lock)
+        {
+            _disposed = true;
+            ready = [.. _ready];
+            _ready.Clear();
+        }
+        foreach (var (file, memory) in ready)
+        {
+            memory.Dispose();
+            file.Dispose();
+        }
+    }
 
     private static unsafe void Touch(MappedMemory memory, long length)
     {

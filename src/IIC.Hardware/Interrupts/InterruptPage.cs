@@ -177,6 +177,43 @@ public sealed unsafe class InterruptPage : ISleepSite
         WakeAlways();
     }
 
+    /// <summary>
+    /// Marks <paramref name="vector"/> pending like <see cref="RaiseAlways"/>, but makes the futex call only when the receiver
+    /// announced sleep (<see cref="WakeIfSleeping"/>): a channel's close, where the receiver is usually awake or gone and the
+    /// unconditional wake was a syscall per close for nobody. The caller made the change the receiver must see (the side
+    /// state) with a full fence before this; the pending bit's own fence then orders it before the load of the flag.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The vector is outside the page.</exception>
+    internal void RaiseIfSleeping(int vector)
+    {
+        if ((uint)vector >= (uint)_vectorCount)
+        {
+            ThrowBadVector(vector);
+        }
+        var word = vector >> 6;
+        Interlocked.Or(ref Pending[word], 1L << (vector & 63)); // full fence
+        Interlocked.Or(ref *Summary, 1L << word); // full fence: the bits are visible before the load below (S5's Dekker)
+        WakeIfSleeping();
+    }
+
+    /// <summary>
+    /// Wakes the receiver only if it announced sleep: S5's half of the sleep handshake (as <see cref="Raise"/> does after its
+    /// pending bit). The caller must have made what the sleeper re-checks (the side state, a disposal flag, a pending bit)
+    /// visible with a full fence before this load: a sleeper announces (a full fence, R3) and then re-checks it, so either
+    /// we load sleeping = 1 here and wake it, or its re-check sees our change and it does not sleep. A waker that took the
+    /// flag first wakes every sleeper itself. Returns true if a futex wake was made.
+    /// </summary>
+    internal bool WakeIfSleeping()
+    {
+        if (Volatile.Read(ref *Sleeping) == 1 && Interlocked.CompareExchange(ref *Sleeping, 0, 1) == 1)
+        {
+            Interlocked.Increment(ref *Seq);
+            Futex.Wake(Seq, int.MaxValue); // every sleeper of the block (S6)
+            return true;
+        }
+        return false;
+    }
+
     /// <summary>Wakes the receiver unconditionally (for shutdown); sets no pending bit.</summary>
     public void WakeAlways()
     {

@@ -247,12 +247,20 @@ public sealed unsafe class SharedWindow : IDisposable
         Volatile.Write(ref *(int*)(block + WindowLayout.SideStateOffset), (int)SideState.Attached);
     }
 
-    /// <summary>Marks <paramref name="side"/> closed and wakes the other side so a blocked receive sees it.</summary>
+    /// <summary>Marks <paramref name="side"/> closed and wakes the other side if it sleeps, so a blocked receive sees it.</summary>
     public void MarkClosed(int side)
     {
         // W5: a full fence after this side's last publish; partner W4 in the receiver the raise below wakes.
         Interlocked.CompareExchange(ref *(int*)SideBlock(side), (int)SideState.Closed, (int)SideState.Attached);
-        WakeOther(side);
+        // The futex call only for a receiver that announced sleep: the CAS above is the full fence before the load of its
+        // flag, and every sleeper re-checks the peer's state (PeerGone) and the pending bits after announcing (R3), so an
+        // awake receiver sees Closed by itself (issue 17 item 5: two futex wakes per close for nobody, before).
+        var other = 1 - side;
+        _pages[other]?.RaiseIfSleeping(_vectors[other]);
+        if (_groupSides[other])
+        {
+            _ownPages[other].WakeIfSleeping(); // a grouped side waiting alone sleeps on its own block
+        }
     }
 
     /// <summary>

@@ -14,5 +14,13 @@ internal static partial class Interop
 
         [LibraryImport(Libraries.Libc, EntryPoint = "sched_getcpu", SetLastError = true)]
         internal static partial int SchedGetCpu();
+
+        /// <summary>sched_setscheduler(2); pid 0 is the calling thread (Linux schedules threads). The parameter block is one int, the static priority (0 for SCHED_OTHER, SCHED_BATCH and SCHED_IDLE).</summary>
+        [LibraryImport(Libraries.Libc, EntryPoint = "sched_setscheduler", SetLastError = true)]
+        internal static unsafe partial int SchedSetScheduler(int pid, int policy, int* param);
+
+        /// <summary>sched_getscheduler(2); pid 0 is the calling thread.</summary>
+        [LibraryImport(Libraries.Libc, EntryPoint = "sched_getscheduler", SetLastError = true)]
+        internal static partial int SchedGetScheduler(int pid);
     }
 }

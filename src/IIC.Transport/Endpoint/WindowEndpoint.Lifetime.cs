@@ -27,16 +27,19 @@ internal sealed unsafe partial class WindowEndpoint
         Volatile.Write(ref _closing.Value, 1);
         Interlocked.Exchange(ref _disposed, 1); // full fence: _closing is visible to whoever sees _disposed
         _window.MarkClosed(_side);
+        // Our own waiters (another thread of this process parked on this channel) are woken only if one announced sleep:
+        // the exchange of _disposed above is the full fence before the loads of the sleeping flags, and every sleeper
+        // re-checks _disposed (ReadTarget) after its announcement (R3), so one that is awake sees the disposal itself.
         if (_grouped)
         {
             // A group receiver waits on a page shared with other members: raise our own vector so it finds this
             // member ready (disposed) instead of a futex bump with nothing pending, which it counts against the page.
-            _window.GetInterruptPage(_side).RaiseAlways(_window.GetVector(_side));
-            _waiter.Page.WakeAlways(); // and a thread waiting on it alone, on its own block
+            _window.GetInterruptPage(_side).RaiseIfSleeping(_window.GetVector(_side));
+            _waiter.Page.WakeIfSleeping(); // and a thread waiting on it alone, on its own block
         }
         else
         {
-            _waiter.Page.WakeAlways(); // our own receiver, if another thread parks in it, wakes and sees the disposal
+            _waiter.Page.WakeIfSleeping(); // our own receiver, if another thread parks in it, wakes and sees the disposal
         }
         Volatile.Write(ref _closing.Value, 0);
         // The in-flight flags are plain stores on the hot paths; this barrier makes every thread's earlier
