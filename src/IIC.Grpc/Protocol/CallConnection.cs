@@ -16,6 +16,7 @@ internal abstract class CallConnection : IDisposable
     private readonly Lock _sendLock = new();
     private readonly Thread _reader;
     private readonly int _chunkData;
+    private readonly List<IBatchWake> _wakes = []; // reader thread only: calls to wake once the current poll batch is handled
     private int _closed;
 
     protected CallConnection(IicChannel channel, string threadName)
@@ -145,6 +146,10 @@ internal abstract class CallConnection : IDisposable
                 {
                     endpoint.WaitToReceive(long.MaxValue);
                 }
+                else if (_wakes.Count != 0)
+                {
+                    RunWakes();
+                }
             }
         }
 #pragma warning disable CA1031 // The reader thread must not take the process down: whatever ends it ends the connection, and OnClosed reports it.
@@ -154,6 +159,49 @@ internal abstract class CallConnection : IDisposable
         }
 #pragma warning restore CA1031
         Close(reason);
+    }
+
+    /// <summary>
+    /// Reader thread only, during a frame: wakes <paramref name="call"/>'s waiting reader once the poll batch the frame
+    /// came in is handled (the call asks at most once per batch). A stream's reader woken per message would run once per
+    /// message (and, inline, inside the frame callback before the next frame is even looked at), waiting again and
+    /// allocating its wait each time; woken per batch it takes the batch's messages in one go.
+    /// </summary>
+    public void WakeAfterBatch(IBatchWake call) => _wakes.Add(call);
+
+    private void RunWakes()
+    {
+        // A wake may run the woken reader's code inline (InlineCompletions, inline handlers); that code never adds here
+        // (only frames do), so the list is stable while it runs.
+        var wakes = _wakes;
+        for (var i = 0; i < wakes.Count; i++)
+        {
+            wakes[i].OnBatchEnd();
+        }
+        wakes.Clear();
+    }
+
+    /// <summary>
+    /// A Message frame that holds a whole message (first and last chunk, its announced length exactly what follows,
+    /// within <paramref name="maxLength"/>), while the call gathers no other: its bytes in place, in the ring. False for
+    /// anything else (chunks of a larger message, a message over the limit, a malformed frame), which
+    /// <see cref="MessageAssembler"/> handles and reports as before.
+    /// </summary>
+    public static bool TryTakeWholeMessage(FrameFlags flags, ReadOnlySpan<byte> body, int maxLength, bool assemblerIdle, out ReadOnlySpan<byte> payload)
+    {
+        const FrameFlags Whole = FrameFlags.First | FrameFlags.Last;
+        if ((flags & Whole) == Whole && assemblerIdle && body.Length >= 4)
+        {
+            // Read once from the ring: the peer could change it under us, so the bound below holds for what we use.
+            var total = BinaryPrimitives.ReadUInt32LittleEndian(body);
+            if (total == (uint)(body.Length - 4) && total <= (uint)maxLength)
+            {
+                payload = body[4..];
+                return true;
+            }
+        }
+        payload = default;
+        return false;
     }
 
     /// <summary>Ends the connection once: every call learns why (<see cref="OnClosed"/>), and the channel is closed.</summary>

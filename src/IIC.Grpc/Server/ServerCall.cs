@@ -1,4 +1,3 @@
-using System.Threading.Channels;
 using Grpc.Core;
 using IIC.Grpc.Protocol;
 using Microsoft.Extensions.DependencyInjection;
@@ -9,7 +8,7 @@ namespace IIC.Grpc.Server;
 /// One call of a bound method: reads requests, runs the service method (its instance resolved, when it needs one, from a DI scope made
 /// for this call, as Grpc.AspNetCore does), writes responses, and ends with status and trailers.
 /// </summary>
-internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAccessedMembers(ServiceBinder.ServiceMembers)] TService, TRequest, TResponse> : ServerCallBase, IAsyncStreamReader<TRequest>, IServerStreamWriter<TResponse>, IThreadPoolWorkItem
+internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAccessedMembers(ServiceBinder.ServiceMembers)] TService, TRequest, TResponse> : ServerCallBase, IAsyncStreamReader<TRequest>, IServerStreamWriter<TResponse>, IThreadPoolWorkItem, IBatchWake
     where TService : class
     where TRequest : class
     where TResponse : class
@@ -18,7 +17,12 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
     private static readonly Task<bool> s_false = Task.FromResult(false);
 
     private readonly ServerMethod<TService, TRequest, TResponse> _handler;
-    private readonly Channel<ReceivedMessage>? _requests;
+    private readonly StreamBuffer<TRequest>? _requests; // streamed requests, deserialized by the reader thread; also their lock
+    private TaskCompletionSource<bool>? _moveNextWaiter; // a MoveNext waiting for a request (under the lock)
+    private CancellationTokenRegistration _moveNextCancellation; // its token's registration (under the lock)
+    private bool _requestsEnded; // half-closed, the last message came, or the call was cancelled (under the lock)
+    private Exception? _requestsError; // cancelled: what MoveNext throws once the queue is read (under the lock)
+    private bool _wakeListed; // the reader thread will wake the waiting MoveNext at its batch's end (reader thread only)
     private ReceivedMessage _single;
     private TRequest? _inPlaceRequest; // the single request deserialized from the ring (TryStartInPlace)
     private RpcException? _inPlaceFailure; // or why it could not be: the handler's run ends with its status
@@ -30,7 +34,7 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
         _handler = handler;
         if (!handler.StartsWithRequest)
         {
-            _requests = Channel.CreateUnbounded<ReceivedMessage>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true, AllowSynchronousContinuations = handler.Inline });
+            _requests = new StreamBuffer<TRequest>();
         }
     }
 
@@ -49,14 +53,80 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
             Launch();
             return;
         }
-        if (!_requests.Writer.TryWrite(message))
+        // A streamed request gathered from chunks (or over the in-place path's bounds): parsed here, as in place.
+        StreamEntry<TRequest> entry;
+        try
         {
-            message.Return(); // after the half-close or the end
+            entry = new StreamEntry<TRequest>(Serialization.Deserialize(_handler.Method.RequestMarshaller, message), null);
         }
-        if (endStream)
+        catch (RpcException e)
         {
-            _requests.Writer.TryComplete();
+            entry = new StreamEntry<TRequest>(null, e);
         }
+        Accept(entry, endStream);
+    }
+
+    public override bool TryAddInPlace(ReadOnlySpan<byte> payload, bool endStream)
+    {
+        if (_requests is null)
+        {
+            return false; // the single request of a unary or server streaming method that did not ride in CallStart: copied
+        }
+        // Deserialized while the bytes are in the ring (the frame callback): the message object is all that is queued.
+        TRequest? request = null;
+        RpcException? failure = null;
+        try
+        {
+            request = InPlaceDeserialization.Deserialize(_handler.Method.RequestMarshaller, payload);
+        }
+        catch (RpcException e)
+        {
+            failure = e;
+        }
+        Accept(new StreamEntry<TRequest>(request, failure), endStream);
+        return true;
+    }
+
+    /// <summary>Queues a streamed request (reader thread); a waiting MoveNext is woken at the end of the poll batch.</summary>
+    private void Accept(in StreamEntry<TRequest> entry, bool endStream)
+    {
+        bool wake;
+        lock (_requests!)
+        {
+            if (_requestsEnded)
+            {
+                return; // after the half-close, the end or the cancellation: dropped
+            }
+            _requests.Enqueue(entry);
+            _requestsEnded = endStream;
+            wake = _moveNextWaiter is not null && !_wakeListed;
+            _wakeListed |= wake;
+        }
+        if (wake)
+        {
+            Connection.WakeAfterBatch(this);
+        }
+    }
+
+    /// <summary>No more requests come (half-close) or will be read (cancelled: <paramref name="error"/>, thrown after the queue).</summary>
+    private void EndRequests(Exception? error)
+    {
+        lock (_requests!)
+        {
+            if (_requestsEnded)
+            {
+                return;
+            }
+            _requestsEnded = true;
+            _requestsError = error;
+        }
+        WakeMoveNext();
+    }
+
+    void IBatchWake.OnBatchEnd()
+    {
+        _wakeListed = false;
+        WakeMoveNext();
     }
 
     public override bool TryStartInPlace(ReadOnlySpan<byte> payload)
@@ -77,9 +147,21 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
         return true;
     }
 
-    public override void OnHalfClose() => _requests?.Writer.TryComplete();
+    public override void OnHalfClose()
+    {
+        if (_requests is not null)
+        {
+            EndRequests(null);
+        }
+    }
 
-    protected override void OnTokenCancelled() => _requests?.Writer.TryComplete(new OperationCanceledException(CancellationToken));
+    protected override void OnTokenCancelled()
+    {
+        if (_requests is not null)
+        {
+            EndRequests(new OperationCanceledException(CancellationToken));
+        }
+    }
 
     public override void Launch()
     {
@@ -321,26 +403,123 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
         return Task.CompletedTask;
     }
 
+    /// <summary>
+    /// The next request: taken from the queue the reader thread fills (already deserialized) without waiting while there
+    /// is one; else a task the reader thread completes at the end of the poll batch that brought the next ones, so a
+    /// handler keeping up with a burst waits once per batch, not once per message. Waiting is the only allocation here
+    /// (<see cref="IAsyncStreamReader{T}.MoveNext"/> returns a <see cref="Task{TResult}"/>, which cannot be reused).
+    /// </summary>
     public Task<bool> MoveNext(CancellationToken cancellationToken)
     {
-        if (_requests!.Reader.TryRead(out var message))
+        TaskCompletionSource<bool>? waiter = null;
+        bool ready;
+        bool more;
+        Exception? failure;
+        lock (_requests!)
         {
-            Current = Serialization.Deserialize(_handler.Method.RequestMarshaller, message);
-            return s_true;
-        }
-        return _requests.Reader.Completion.IsCompletedSuccessfully ? s_false : MoveNextSlowAsync(cancellationToken);
-    }
-
-    private async Task<bool> MoveNextSlowAsync(CancellationToken cancellationToken)
-    {
-        while (await _requests!.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
-        {
-            if (_requests.Reader.TryRead(out var message))
+            ready = TryTakeNext(out more, out failure);
+            if (!ready && !cancellationToken.IsCancellationRequested)
             {
-                Current = Serialization.Deserialize(_handler.Method.RequestMarshaller, message);
-                return true;
+                if (_moveNextWaiter is not null)
+                {
+                    return Task.FromException<bool>(new InvalidOperationException("Can't read the next message because the previous read is still in progress."));
+                }
+                waiter = _moveNextWaiter = new TaskCompletionSource<bool>(_handler.Inline ? TaskCreationOptions.None : TaskCreationOptions.RunContinuationsAsynchronously);
             }
         }
+        if (ready)
+        {
+            return failure is null ? (more ? s_true : s_false) : Task.FromException<bool>(failure);
+        }
+        if (waiter is null)
+        {
+            return Task.FromCanceled<bool>(cancellationToken);
+        }
+        if (cancellationToken.CanBeCanceled)
+        {
+            // Registered outside the lock: a token cancelled meanwhile runs the callback right here, and it completes the
+            // waiter, which must not happen under the lock.
+            var registration = cancellationToken.UnsafeRegister(static (state, token) => ((ServerCall<TService, TRequest, TResponse>)state!).CancelMoveNext(token), this);
+            lock (_requests)
+            {
+                if (ReferenceEquals(_moveNextWaiter, waiter))
+                {
+                    _moveNextCancellation = registration;
+                    registration = default;
+                }
+            }
+            registration.Unregister(); // the wait already ended: its registration is not needed
+        }
+        return waiter.Task;
+    }
+
+    /// <summary>Under the lock: the next request (into <see cref="Current"/>), the end, or a failure; false when nothing is there yet.</summary>
+    private bool TryTakeNext(out bool more, out Exception? failure)
+    {
+        more = false;
+        failure = null;
+        if (_requests!.TryDequeue(out var entry))
+        {
+            if (entry.Failure is { } broken)
+            {
+                failure = broken; // the request failed to deserialize: the handler gets the RpcException here, in order
+                return true;
+            }
+            Current = entry.Message!;
+            more = true;
+            return true;
+        }
+        if (_requestsEnded)
+        {
+            failure = _requestsError;
+            return true;
+        }
         return false;
+    }
+
+    /// <summary>
+    /// Resolves a waiting MoveNext with what is there now (nothing yet: it keeps waiting): the reader thread at the end
+    /// of a batch that queued requests, and the end of the requests (any thread). With inline handlers the handler
+    /// continues here, on the calling thread.
+    /// </summary>
+    private void WakeMoveNext()
+    {
+        TaskCompletionSource<bool> waiter;
+        bool more;
+        Exception? failure;
+        CancellationTokenRegistration registration;
+        lock (_requests!)
+        {
+            if (_moveNextWaiter is null || !TryTakeNext(out more, out failure))
+            {
+                return;
+            }
+            waiter = _moveNextWaiter;
+            _moveNextWaiter = null;
+            registration = _moveNextCancellation;
+            _moveNextCancellation = default;
+        }
+        registration.Unregister(); // does not wait for a callback running now
+        if (failure is null)
+        {
+            waiter.TrySetResult(more);
+        }
+        else
+        {
+            waiter.TrySetException(failure);
+        }
+    }
+
+    /// <summary>MoveNext's own token fired while it waited.</summary>
+    private void CancelMoveNext(CancellationToken token)
+    {
+        TaskCompletionSource<bool>? waiter;
+        lock (_requests!)
+        {
+            waiter = _moveNextWaiter;
+            _moveNextWaiter = null;
+            _moveNextCancellation = default;
+        }
+        waiter?.TrySetCanceled(token);
     }
 }

@@ -78,6 +78,13 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
     /// </summary>
     public virtual bool TryStartInPlace(ReadOnlySpan<byte> payload) => false;
 
+    /// <summary>
+    /// One whole request message of a streaming request, in one frame: deserialized straight from
+    /// <paramref name="payload"/> (in the ring, valid only during this call) and queued for the handler. False when the
+    /// call takes the usual path instead (<see cref="OnMessage"/> with a copy: a single-request method).
+    /// </summary>
+    public virtual bool TryAddInPlace(ReadOnlySpan<byte> payload, bool endStream) => false;
+
     /// <summary>The client sends no more messages.</summary>
     public abstract void OnHalfClose();
 
