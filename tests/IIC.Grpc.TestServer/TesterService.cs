@@ -24,6 +24,8 @@ public sealed class TesterService(CallScope scope) : Tester.TesterBase
                 context.RequestHeaders.Add("added-by-handler", request.Text);
                 return new Reply { Index = sent, Flag = leftOver, Text = context.RequestHeaders.GetValue("added-by-handler") ?? "" };
             }
+            case "written?":
+                return new Reply { Index = Observations.Written.GetValueOrDefault(request.Key, -1) };
             case "cancelled?":
                 return new Reply { Flag = Observations.Cancelled.ContainsKey(request.Key), Text = Observations.Cancelled.GetValueOrDefault(request.Key, "") };
             default:
@@ -39,9 +41,22 @@ public sealed class TesterService(CallScope scope) : Tester.TesterBase
 
     public override async Task ServerStream(Request request, IServerStreamWriter<Reply> responseStream, ServerCallContext context)
     {
-        for (var i = 0; i < request.Count; i++)
+        try
         {
-            await responseStream.WriteAsync(new Reply { Index = i, Payload = request.Payload }).ConfigureAwait(false);
+            // No look at the token: an endless stream (count int.MaxValue) ends only when a write fails.
+            for (var i = 0; i < request.Count; i++)
+            {
+                await responseStream.WriteAsync(new Reply { Index = i, Payload = request.Payload }).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            Observations.Cancelled[request.Key] = "cancelled";
+            throw;
+        }
+        if (request.Key.Length != 0)
+        {
+            Observations.Written[request.Key] = request.Count;
         }
         switch (request.Mode)
         {

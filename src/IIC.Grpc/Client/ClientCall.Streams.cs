@@ -165,23 +165,28 @@ internal sealed partial class ClientCall<TRequest, TResponse>
             waiter.TrySetResult(more);
             return;
         }
-        if (endsCall)
-        {
-            CompleteLocally(failure.Status);
-            failure = new RpcException(GetStatus());
-        }
-        waiter.TrySetException(failure);
+        waiter.TrySetException(endsCall ? EndOnBrokenMessage(failure) : failure);
     }
 
     /// <summary>A MoveNext that fails without waiting; a response that failed to deserialize ends the call first.</summary>
-    private Task<bool> Fail(RpcException failure, bool endsCall)
+    private Task<bool> Fail(RpcException failure, bool endsCall) => Task.FromException<bool>(endsCall ? EndOnBrokenMessage(failure) : failure);
+
+    /// <summary>
+    /// A response failed to deserialize when the reader reached it: the call ends with that status (outside the gate:
+    /// Finish completes tasks), also when the server's trailers had already ended it with OK (the rest is not read).
+    /// </summary>
+    private RpcException EndOnBrokenMessage(RpcException failure)
     {
-        if (endsCall)
+        CompleteLocally(failure.Status);
+        lock (Gate)
         {
-            CompleteLocally(failure.Status); // outside the gate: Finish completes tasks
-            failure = new RpcException(GetStatus());
+            if (_status.StatusCode == StatusCode.OK)
+            {
+                _status = failure.Status;
+                _responses!.Clear();
+            }
         }
-        return Task.FromException<bool>(failure);
+        return failure;
     }
 
     public Task WriteAsync(TRequest message)

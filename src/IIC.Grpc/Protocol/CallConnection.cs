@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Diagnostics;
 using IIC.Hardware;
 using IIC.Transport;
 
@@ -16,7 +17,8 @@ internal abstract class CallConnection : IDisposable
     private readonly Lock _sendLock = new();
     private readonly Thread _reader;
     private readonly int _chunkData;
-    private readonly List<IBatchWake> _wakes = []; // reader thread only: calls to wake once the current poll batch is handled
+    private List<IBatchWake> _wakes = []; // reader thread only: calls to wake once the current poll batch is handled
+    private List<IBatchWake> _running = []; // reader thread only: the batch's wakes being run (they may ask for the next)
     private int _closed;
 
     protected CallConnection(IicChannel channel, string threadName)
@@ -126,14 +128,17 @@ internal abstract class CallConnection : IDisposable
     }
 
     [ThreadStatic]
-    private static bool t_isReader;
+    private static CallConnection? t_reading;
 
     /// <summary>Whether the current thread is a connection's reader thread (where blocking on a call would deadlock it).</summary>
-    public static bool OnReaderThread => t_isReader;
+    public static bool OnReaderThread => t_reading is not null;
+
+    /// <summary>Whether the current thread is this connection's reader thread.</summary>
+    public bool IsCurrentReader => ReferenceEquals(t_reading, this);
 
     private void ReadLoop()
     {
-        t_isReader = true;
+        t_reading = this;
         var handler = new FrameHandler(this);
         Exception reason;
         try
@@ -141,14 +146,16 @@ internal abstract class CallConnection : IDisposable
             var endpoint = _channel.Endpoint;
             while (true)
             {
-                // Take what is there in place; wait (spin, then sleep on the futex) only when the ring is empty.
-                if (_channel.Poll(ref handler, 64) == 0)
-                {
-                    endpoint.WaitToReceive(long.MaxValue);
-                }
-                else if (_wakes.Count != 0)
+                // Take what is there in place; then wake what the batch asked to (or what yielded to this poll); wait (spin,
+                // then sleep on the futex) only when the ring was empty and nothing waits for the reader.
+                var taken = _channel.Poll(ref handler, 64);
+                if (_wakes.Count != 0)
                 {
                     RunWakes();
+                }
+                else if (taken == 0)
+                {
+                    endpoint.WaitToReceive(long.MaxValue);
                 }
             }
         }
@@ -159,26 +166,54 @@ internal abstract class CallConnection : IDisposable
         }
 #pragma warning restore CA1031
         Close(reason);
+        // Handlers that yielded to this reader (inline, mid-stream) resume once more: their calls were just cancelled, so
+        // their next write fails and they end. A write on a cancelled call never yields again, so this ends.
+        try
+        {
+            for (var round = 0; round < 4 && _wakes.Count != 0; round++)
+            {
+                RunWakes();
+            }
+        }
+#pragma warning disable CA1031 // as above: the connection is already closed, and the reader thread must not take the process down
+        catch (Exception)
+        {
+        }
+#pragma warning restore CA1031
     }
 
     /// <summary>
-    /// Reader thread only, during a frame: wakes <paramref name="call"/>'s waiting reader once the poll batch the frame
-    /// came in is handled (the call asks at most once per batch). A stream's reader woken per message would run once per
-    /// message (and, inline, inside the frame callback before the next frame is even looked at), waiting again and
-    /// allocating its wait each time; woken per batch it takes the batch's messages in one go.
+    /// Reader thread only: calls <paramref name="call"/>'s <see cref="IBatchWake.OnBatchEnd"/> once the current poll
+    /// batch is handled (the next poll's, when asked outside one). A frame asks to wake a stream's waiting reader (the call
+    /// asks at most once per batch): woken per message it would run once per message (and, inline, inside the frame
+    /// callback before the next frame is even looked at), waiting again and allocating its wait each time; woken per batch
+    /// it takes the batch's messages in one go. Code running on this thread (an inline handler) asks to yield to the
+    /// reader: it continues after the next poll.
     /// </summary>
-    public void WakeAfterBatch(IBatchWake call) => _wakes.Add(call);
+    public void WakeAfterBatch(IBatchWake call)
+    {
+        Debug.Assert(IsCurrentReader, "only the connection's reader thread wakes after its batches");
+        _wakes.Add(call);
+    }
 
     private void RunWakes()
     {
-        // A wake may run the woken reader's code inline (InlineCompletions, inline handlers); that code never adds here
-        // (only frames do), so the list is stable while it runs.
-        var wakes = _wakes;
-        for (var i = 0; i < wakes.Count; i++)
+        // A wake may run the woken code inline (InlineCompletions, inline handlers), and that code may ask again (a handler
+        // yielding once more): it lands in the other list, for after the next poll, so every frame is read in between.
+        var running = _wakes;
+        _wakes = _running;
+        _running = running;
+        try
         {
-            wakes[i].OnBatchEnd();
+            for (var i = 0; i < running.Count; i++)
+            {
+                running[i].OnBatchEnd();
+            }
         }
-        wakes.Clear();
+        finally
+        {
+            running.Clear();
+        }
     }
 
     /// <summary>

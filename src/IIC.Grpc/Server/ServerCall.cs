@@ -23,6 +23,8 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
     private bool _requestsEnded; // half-closed, the last message came, or the call was cancelled (under the lock)
     private Exception? _requestsError; // cancelled: what MoveNext throws once the queue is read (under the lock)
     private bool _wakeListed; // the reader thread will wake the waiting MoveNext at its batch's end (reader thread only)
+    private int _writesSinceYield; // the handler's writes since it last yielded to the reader (its writes are sequential)
+    private TaskCompletionSource? _resumeAfterPoll; // a handler yielding to its reader thread (reader thread only)
     private ReceivedMessage _single;
     private TRequest? _inPlaceRequest; // the single request deserialized from the ring (TryStartInPlace)
     private RpcException? _inPlaceFailure; // or why it could not be: the handler's run ends with its status
@@ -125,8 +127,17 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
 
     void IBatchWake.OnBatchEnd()
     {
+        // Both may be pending (a handler reading and writing from two tasks): each is resolved; a spare call finds nothing.
         _wakeListed = false;
-        WakeMoveNext();
+        if (_resumeAfterPoll is { } resume)
+        {
+            _resumeAfterPoll = null;
+            resume.SetResult(); // the handler writes on, here
+        }
+        if (_requests is not null)
+        {
+            WakeMoveNext();
+        }
     }
 
     public override bool TryStartInPlace(ReadOnlySpan<byte> payload)
@@ -400,7 +411,31 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
             return Task.FromException(new OperationCanceledException("The call was cancelled: its client cancelled, went away, or the deadline passed.", CancellationToken));
         }
         WriteResponse(message);
+        if (++_writesSinceYield >= WritesPerYield && _handler.Inline && Connection.IsCurrentReader)
+        {
+            return YieldToReader();
+        }
         return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// How many writes an inline handler makes on its connection's reader thread before it lets the reader poll once. A
+    /// handler streaming a burst there holds the reader: until it yields, no frame of the connection is read, not even
+    /// the client's Cancel of this very call (so a cancelled endless stream would never end) or another call's request.
+    /// </summary>
+    private const int WritesPerYield = 64;
+
+    /// <summary>
+    /// The handler continues after the reader's next poll (<see cref="CallConnection.WakeAfterBatch"/>), inline on the reader
+    /// thread: a Cancel read meanwhile ends the next write. One task per <see cref="WritesPerYield"/> writes.
+    /// </summary>
+    private Task YieldToReader()
+    {
+        _writesSinceYield = 0;
+        var resume = new TaskCompletionSource(); // completed on the reader thread, which runs the handler's continuation
+        _resumeAfterPoll = resume;
+        Connection.WakeAfterBatch(this);
+        return resume.Task;
     }
 
     /// <summary>
