@@ -111,25 +111,35 @@ public sealed class StreamingTests(TesterFixture fixture)
             {
             }
             release.Set();
-            var waits = 1;
-            Assert.True(await first);
-            for (var i = 1; i < Burst; i++)
-            {
-                var next = call.ResponseStream.MoveNext(CancellationToken.None);
-                if (!next.IsCompleted)
-                {
-                    waits++;
-                }
-                Assert.True(await next);
-                Assert.Equal(i, call.ResponseStream.Current.Index);
-            }
-            Assert.Equal(1, waits);
+            Assert.Equal(1, await ReadBurstAsync(call.ResponseStream, first, Burst));
         }
         finally
         {
             release.Set();
             await hold;
         }
+    }
+
+    /// <summary>
+    /// Reads <paramref name="count"/> messages (the first's MoveNext already made) and returns how many MoveNext calls had
+    /// to wait. ConfigureAwait(false): the reading code continues where the wake completes it (the reader thread, with
+    /// inline completions), not posted to the test framework's context, which would let the reader queue the rest first.
+    /// </summary>
+    private static async Task<int> ReadBurstAsync(IAsyncStreamReader<Reply> stream, Task<bool> first, int count)
+    {
+        var waits = 1; // the first waited: the caller saw it incomplete (it may have completed since)
+        Assert.True(await first.ConfigureAwait(false));
+        for (var i = 1; i < count; i++)
+        {
+            var next = stream.MoveNext(CancellationToken.None);
+            if (!next.IsCompleted)
+            {
+                waits++;
+            }
+            Assert.True(await next.ConfigureAwait(false));
+            Assert.Equal(i, stream.Current.Index);
+        }
+        return waits;
     }
 
     /// <summary>

@@ -198,30 +198,44 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
 
     void IThreadPoolWorkItem.Execute() => _ = RunAsync();
 
-    private async Task RunAsync()
+    /// <summary>
+    /// Runs the handler and ends the call: activation (in a DI scope when the service needs one), the handler, the
+    /// single response's serialization, the status (also from what any of them threw), the service's and the scope's
+    /// disposal, then the trailers. With <paramref name="begun"/> it continues a unary call <see cref="RunUnary"/>
+    /// started and could not finish synchronously: the same steps from the handler's task on, one copy of them.
+    /// </summary>
+    private async Task RunAsync(BegunUnary begun = default)
     {
         Status status;
         FrameBuilder? single = null; // the single response, sent with the trailers
         var activator = _handler.Activator;
-        var scope = activator.NeedsScope ? _handler.Services.CreateAsyncScope() : default;
-        TService? service = null;
-        var created = false;
+        var needsScope = activator.NeedsScope && !begun.Begun; // RunUnary runs only services that need no scope
+        var scope = needsScope ? _handler.Services.CreateAsyncScope() : default;
+        var service = begun.Service;
+        var created = begun.Created;
         try
         {
-            (service, created) = activator.Activate(activator.NeedsScope ? scope.ServiceProvider : null);
+            if (begun.Thrown is { } thrown)
+            {
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(thrown); // the activation's or the handler's, as if thrown here
+            }
+            if (!begun.Begun)
+            {
+                (service, created) = activator.Activate(needsScope ? scope.ServiceProvider : null);
+            }
             switch (_handler.Type)
             {
                 case MethodType.Unary:
-                    single = SerializeSingle(await _handler.Unary!(service, TakeSingle(), this).ConfigureAwait(false));
+                    single = SerializeSingle(await (begun.Pending ?? _handler.Unary!(service!, TakeSingle(), this)).ConfigureAwait(false));
                     break;
                 case MethodType.ServerStreaming:
-                    await _handler.ServerStreaming!(service, TakeSingle(), this, this).ConfigureAwait(false);
+                    await _handler.ServerStreaming!(service!, TakeSingle(), this, this).ConfigureAwait(false);
                     break;
                 case MethodType.ClientStreaming:
-                    single = SerializeSingle(await _handler.ClientStreaming!(service, this, this).ConfigureAwait(false));
+                    single = SerializeSingle(await _handler.ClientStreaming!(service!, this, this).ConfigureAwait(false));
                     break;
                 default:
-                    await _handler.DuplexStreaming!(service, this, this, this).ConfigureAwait(false);
+                    await _handler.DuplexStreaming!(service!, this, this, this).ConfigureAwait(false);
                     break;
             }
             status = StatusAfterHandler();
@@ -236,7 +250,7 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
             {
                 await Dispose(service!).ConfigureAwait(false);
             }
-            if (activator.NeedsScope)
+            if (needsScope)
             {
                 await scope.DisposeAsync().ConfigureAwait(false);
             }
@@ -249,8 +263,8 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
     /// an async state machine when the handler's task is already complete (<c>Task.FromResult</c>, or an async handler
     /// that never waited) and the call made no disposable service. After an idle gap every distinct piece of code a call
     /// runs is slow (perf/RESULTS.md, "Round 8, branch native"): the state machine's start, execution-context switch and
-    /// completion were code a synchronous handler did not need. Otherwise the rest continues in <see cref="FinishUnaryAsync"/>,
-    /// which ends the call exactly as <see cref="RunAsync"/> does.
+    /// completion were code a synchronous handler did not need. Otherwise <see cref="RunAsync"/> continues
+    /// from the handler's task (<see cref="BegunUnary"/>): one copy of the handler's catch and cleanup.
     /// </summary>
     private void RunUnary()
     {
@@ -269,7 +283,7 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
         }
         if ((thrown is null && !pending!.IsCompleted) || (created && service is IDisposable or IAsyncDisposable))
         {
-            _ = FinishUnaryAsync(pending, thrown, service, created);
+            _ = RunAsync(new BegunUnary(pending, thrown, service, created));
             return;
         }
         Status status;
@@ -293,32 +307,11 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
         Finish(status, single);
     }
 
-    /// <summary>The rest of <see cref="RunUnary"/> when its handler waits or its service must be disposed: as <see cref="RunAsync"/>.</summary>
-    private async Task FinishUnaryAsync(Task<TResponse>? pending, Exception? thrown, TService? service, bool created)
+    /// <summary>A unary call <see cref="RunUnary"/> began: the handler's task or what was thrown first, and the service made for it.</summary>
+    private readonly record struct BegunUnary(Task<TResponse>? Pending, Exception? Thrown, TService? Service, bool Created)
     {
-        Status status;
-        FrameBuilder? single = null;
-        try
-        {
-            if (thrown is not null)
-            {
-                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(thrown);
-            }
-            single = SerializeSingle(await pending!.ConfigureAwait(false));
-            status = StatusAfterHandler();
-        }
-        catch (Exception e)
-        {
-            status = StatusAfterHandler(e);
-        }
-        finally
-        {
-            if (created)
-            {
-                await Dispose(service!).ConfigureAwait(false);
-            }
-        }
-        Finish(status, single);
+        /// <summary>Whether there is one (default: <see cref="RunAsync"/> runs the call from the start).</summary>
+        public bool Begun => Pending is not null || Thrown is not null;
     }
 
     /// <summary>The status of a call whose handler returned.</summary>
