@@ -72,10 +72,20 @@ public sealed class TesterService(CallScope scope) : Tester.TesterBase
     {
         var sum = 0;
         var texts = new List<string>();
-        await foreach (var request in requestStream.ReadAllAsync(context.CancellationToken).ConfigureAwait(false))
+        var key = "";
+        try
         {
-            sum += request.Count;
-            texts.Add(request.Text);
+            await foreach (var request in requestStream.ReadAllAsync(context.CancellationToken).ConfigureAwait(false))
+            {
+                key = request.Key;
+                sum += request.Count;
+                texts.Add(request.Text);
+            }
+        }
+        catch (OperationCanceledException) when (key.Length != 0)
+        {
+            Observations.Cancelled[key] = "cancelled"; // the wait for the next request ended with the call's token
+            throw;
         }
         return new Reply { Index = sum, Text = string.Join(",", texts) };
     }

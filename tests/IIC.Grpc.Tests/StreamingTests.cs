@@ -182,6 +182,32 @@ public sealed class StreamingTests(TesterFixture fixture)
         Assert.Equal("after", reply.Text);
     }
 
+    /// <summary>
+    /// A handler waiting for the next request on the call's own token (which needs no registration per wait) is woken
+    /// when the client cancels: its wait ends with OperationCanceledException.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(PathsAndServers))]
+    public async Task A_handler_waiting_for_a_request_ends_when_the_client_cancels(string path, bool inlineHandlers)
+    {
+        using var server = inlineHandlers ? fixture.StartServer("stream-wait-cancel", inlineHandlers: true) : null;
+        using var channel = server is null ? fixture.Open(path) : fixture.Connect(server.Address("iic://"), inlineCompletions: path == "native-inline");
+        var client = new Tester.TesterClient(channel.CallInvoker);
+        var key = "waiting-" + Guid.NewGuid();
+        using (var cancellation = new CancellationTokenSource())
+        {
+            using var call = client.ClientStream(cancellationToken: cancellation.Token);
+            await call.RequestStream.WriteAsync(new Request { Key = key, Count = 1 });
+            await cancellation.CancelAsync();
+            var error = await Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync);
+            Assert.Equal(StatusCode.Cancelled, error.StatusCode);
+        }
+        var deadline = DateTime.UtcNow + s_timeout;
+        while (!(await client.UnaryAsync(new Request { Mode = "cancelled?", Key = key }, deadline: deadline)).Flag)
+        {
+        }
+    }
+
     [Theory]
     [InlineData("native")]
     [InlineData("native-inline")]

@@ -463,7 +463,9 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
         {
             return Task.FromCanceled<bool>(cancellationToken);
         }
-        if (cancellationToken.CanBeCanceled)
+        // The call's own token (what handlers usually pass) ends the wait through OnTokenCancelled: no registration per
+        // wait on the bidi ping-pong's path. Any other token is registered.
+        if (cancellationToken.CanBeCanceled && !IsCallToken(cancellationToken))
         {
             // Registered outside the lock: a token cancelled meanwhile runs the callback right here, and it completes the
             // waiter, which must not happen under the lock.

@@ -119,6 +119,13 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
         }
     }
 
+    /// <summary>
+    /// Whether <paramref name="token"/> is this call's own token (<see cref="ServerCallContext.CancellationToken"/>), whose
+    /// cancellation already ends waits on the request stream (<see cref="OnTokenCancelled"/>): a wait on it needs no
+    /// registration of its own.
+    /// </summary>
+    protected bool IsCallToken(CancellationToken token) => Volatile.Read(ref _cancellation) is { } source && token == source.Token;
+
     /// <summary>The call's token source, made on first need (thread safe: a handler may ask while the reader thread cancels).</summary>
     private CancellationTokenSource EnsureCancellation()
     {
