@@ -285,6 +285,7 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
     private void Accept(in StreamEntry<TResponse> entry)
     {
         TaskCompletionSource<Metadata>? headersSource = null;
+        var now = _connection!.WakeNow; // the A/B switch IIC_GRPC_WAKE_FIRST_NOW (CallConnection)
         bool wake;
         lock (Gate)
         {
@@ -299,11 +300,18 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
             }
             _responses!.Enqueue(entry);
             wake = _moveNextWaiter is not null && !_wakeListed;
-            _wakeListed |= wake;
+            _wakeListed |= wake && !now;
         }
         if (wake)
         {
-            _connection!.WakeAfterBatch(this);
+            if (now)
+            {
+                WakeMoveNext();
+            }
+            else
+            {
+                _connection!.WakeAfterBatch(this);
+            }
         }
         headersSource?.TrySetResult(Metadata.Empty);
     }

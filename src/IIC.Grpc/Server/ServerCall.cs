@@ -92,6 +92,7 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
     /// <summary>Queues a streamed request (reader thread); a waiting MoveNext is woken at the end of the poll batch.</summary>
     private void Accept(in StreamEntry<TRequest> entry, bool endStream)
     {
+        var now = Connection.WakeNow; // the A/B switch IIC_GRPC_WAKE_FIRST_NOW (CallConnection)
         bool wake;
         lock (_requests!)
         {
@@ -102,11 +103,18 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
             _requests.Enqueue(entry);
             _requestsEnded = endStream;
             wake = _moveNextWaiter is not null && !_wakeListed;
-            _wakeListed |= wake;
+            _wakeListed |= wake && !now;
         }
         if (wake)
         {
-            Connection.WakeAfterBatch(this);
+            if (now)
+            {
+                WakeMoveNext();
+            }
+            else
+            {
+                Connection.WakeAfterBatch(this);
+            }
         }
     }
 
