@@ -169,23 +169,41 @@ internal static class Measurements
     public static async Task<PerfRow> ServerStreamAsync(string path, Greeter.Greeter.GreeterClient client, int count)
     {
         await StreamOnceAsync(client, Math.Max(100, count / 10));
+        var allocated = GC.GetTotalAllocatedBytes(precise: true);
         var start = Stopwatch.GetTimestamp();
-        await StreamOnceAsync(client, count);
-        return new PerfRow(path, "server-stream", null, null, count / Stopwatch.GetElapsedTime(start).TotalSeconds);
+        var waits = await StreamOnceAsync(client, count);
+        var rate = count / Stopwatch.GetElapsedTime(start).TotalSeconds;
+        // Deterministic companions of the rate: how often the reader found no message ready (each such MoveNext returns
+        // an incomplete task: one wake-up of the reading code), and what the client allocated per message.
+        Console.Error.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"{path} server-stream: {count} messages, {waits} MoveNext waits ({count / (double)Math.Max(1, waits):0.0} messages per wait), client allocated {(GC.GetTotalAllocatedBytes(precise: true) - allocated) / (double)count:0.0} B per message"));
+        return new PerfRow(path, "server-stream", null, null, rate);
     }
 
-    internal static async Task StreamOnceAsync(Greeter.Greeter.GreeterClient client, int count)
+    /// <summary>Reads one stream of <paramref name="count"/> replies; returns how many MoveNext calls had to wait.</summary>
+    internal static async Task<int> StreamOnceAsync(Greeter.Greeter.GreeterClient client, int count)
     {
         using var call = client.SayHellos(new HelloRequest { Name = "s", Count = count, Payload = s_payload });
         var received = 0;
-        while (await call.ResponseStream.MoveNext(CancellationToken.None))
+        var waits = 0;
+        while (true)
         {
+            var next = call.ResponseStream.MoveNext(CancellationToken.None);
+            if (!next.IsCompleted)
+            {
+                waits++;
+            }
+            if (!await next)
+            {
+                break;
+            }
             received++;
         }
         if (received != count)
         {
             throw new InvalidOperationException($"The stream ended after {received} of {count} replies.");
         }
+        return waits;
     }
 
     /// <summary>Ping-pong on one bidirectional stream: latency of each exchange, and exchanges/s.</summary>
@@ -204,11 +222,13 @@ internal static class Measurements
             }
         }
         var total = Stopwatch.GetTimestamp();
+        var allocated = 0L;
         for (var i = -warmup; i < exchanges; i++)
         {
             if (i == 0)
             {
                 total = Stopwatch.GetTimestamp();
+                allocated = GC.GetTotalAllocatedBytes(precise: true);
             }
             var start = Stopwatch.GetTimestamp();
             await call.RequestStream.WriteAsync(request);
@@ -222,6 +242,8 @@ internal static class Measurements
             }
         }
         var seconds = Stopwatch.GetElapsedTime(total).TotalSeconds;
+        Console.Error.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"{path} bidi-pingpong: client allocated {(GC.GetTotalAllocatedBytes(precise: true) - allocated) / (double)exchanges:0.0} B per exchange"));
         await call.RequestStream.CompleteAsync();
         while (await call.ResponseStream.MoveNext(CancellationToken.None))
         {

@@ -59,7 +59,7 @@ internal static class PerfServer
         await Console.In.ReadLineAsync(); // the client closes stdin when it is done
         // The server's share of what could stop a call for tens of µs (the client prints its own per test).
         await Console.Error.WriteLineAsync(string.Create(System.Globalization.CultureInfo.InvariantCulture,
-            $"server: gen0 GCs {GC.CollectionCount(0)}, methods JIT-compiled {System.Runtime.JitInfo.GetCompiledMethodCount()} over the whole run"));
+            $"server: gen0 GCs {GC.CollectionCount(0)}, methods JIT-compiled {System.Runtime.JitInfo.GetCompiledMethodCount()}, {GC.GetTotalAllocatedBytes(precise: true)} B allocated over the whole run"));
         await app.StopAsync();
     }
 }

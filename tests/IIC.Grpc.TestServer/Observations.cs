@@ -6,4 +6,7 @@ namespace IIC.Grpc.Testing;
 public static class Observations
 {
     public static ConcurrentDictionary<string, string> Cancelled { get; } = new();
+
+    /// <summary>Server streams that wrote all their messages (before the mode's tail: waiting, failing).</summary>
+    public static ConcurrentDictionary<string, int> Written { get; } = new();
 }

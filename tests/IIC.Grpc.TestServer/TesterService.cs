@@ -24,6 +24,8 @@ public sealed class TesterService(CallScope scope) : Tester.TesterBase
                 context.RequestHeaders.Add("added-by-handler", request.Text);
                 return new Reply { Index = sent, Flag = leftOver, Text = context.RequestHeaders.GetValue("added-by-handler") ?? "" };
             }
+            case "written?":
+                return new Reply { Index = Observations.Written.GetValueOrDefault(request.Key, -1) };
             case "cancelled?":
                 return new Reply { Flag = Observations.Cancelled.ContainsKey(request.Key), Text = Observations.Cancelled.GetValueOrDefault(request.Key, "") };
             default:
@@ -39,9 +41,22 @@ public sealed class TesterService(CallScope scope) : Tester.TesterBase
 
     public override async Task ServerStream(Request request, IServerStreamWriter<Reply> responseStream, ServerCallContext context)
     {
-        for (var i = 0; i < request.Count; i++)
+        try
         {
-            await responseStream.WriteAsync(new Reply { Index = i, Payload = request.Payload }).ConfigureAwait(false);
+            // No look at the token: an endless stream (count int.MaxValue) ends only when a write fails.
+            for (var i = 0; i < request.Count; i++)
+            {
+                await responseStream.WriteAsync(new Reply { Index = i, Payload = request.Payload }).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            Observations.Cancelled[request.Key] = "cancelled";
+            throw;
+        }
+        if (request.Key.Length != 0)
+        {
+            Observations.Written[request.Key] = request.Count;
         }
         switch (request.Mode)
         {
@@ -57,10 +72,20 @@ public sealed class TesterService(CallScope scope) : Tester.TesterBase
     {
         var sum = 0;
         var texts = new List<string>();
-        await foreach (var request in requestStream.ReadAllAsync(context.CancellationToken).ConfigureAwait(false))
+        var key = "";
+        try
         {
-            sum += request.Count;
-            texts.Add(request.Text);
+            await foreach (var request in requestStream.ReadAllAsync(context.CancellationToken).ConfigureAwait(false))
+            {
+                key = request.Key;
+                sum += request.Count;
+                texts.Add(request.Text);
+            }
+        }
+        catch (OperationCanceledException) when (key.Length != 0)
+        {
+            Observations.Cancelled[key] = "cancelled"; // the wait for the next request ended with the call's token
+            throw;
         }
         return new Reply { Index = sum, Text = string.Join(",", texts) };
     }

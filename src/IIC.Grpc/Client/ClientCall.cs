@@ -1,4 +1,3 @@
-using System.Threading.Channels;
 using Grpc.Core;
 using IIC.Grpc.Protocol;
 
@@ -10,17 +9,18 @@ namespace IIC.Grpc.Client;
 /// Every state change happens under one lock, so a cancel, a deadline, the server's trailers and a lost connection
 /// can race and exactly one of them ends the call.
 /// </summary>
-internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, IAsyncStreamReader<TResponse>, IClientStreamWriter<TRequest>, IDisposable
+internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, IAsyncStreamReader<TResponse>, IClientStreamWriter<TRequest>, IBatchWake, IDisposable
     where TRequest : class
     where TResponse : class
 {
     private static readonly Task<bool> s_true = Task.FromResult(true);
+    private static readonly Task<bool> s_false = Task.FromResult(false);
 
     private readonly Method<TRequest, TResponse> _method;
     private readonly ClientConnection? _connection;
     private readonly int _maxSend;
     private readonly bool _inline;
-    private readonly Channel<ReceivedMessage>? _responses;
+    private readonly StreamBuffer<TResponse>? _responses; // streamed responses, deserialized by the reader thread
     private readonly TaskCompletionSource<TResponse>? _response;
     private TaskCompletionSource<Metadata>? _headersSource;
     private Metadata? _headers;
@@ -34,6 +34,9 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
     private Status _status;
     private Metadata? _trailers;
     private CancellationTokenRegistration _cancellation;
+    private TaskCompletionSource<bool>? _moveNextWaiter; // a MoveNext waiting for a response (under the gate)
+    private CancellationTokenRegistration _moveNextCancellation; // its token's registration (under the gate)
+    private bool _wakeListed; // the reader thread will wake the waiting MoveNext at its batch's end (reader thread only)
     private Timer? _deadlineTimer;
 
     // The call's options and a failed connection's status are used by Start only, so they are parameters there rather
@@ -47,12 +50,7 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
         _inline = inline;
         if (method.Type is MethodType.ServerStreaming or MethodType.DuplexStreaming)
         {
-            _responses = Channel.CreateUnbounded<ReceivedMessage>(new UnboundedChannelOptions
-            {
-                SingleReader = true,
-                SingleWriter = true,
-                AllowSynchronousContinuations = inline,
-            });
+            _responses = new StreamBuffer<TResponse>();
         }
         else
         {
@@ -258,12 +256,93 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
         source?.TrySetResult(headers);
     }
 
+    public override bool TryAddInPlace(ReadOnlySpan<byte> payload)
+    {
+        if (_responses is null)
+        {
+            return false; // a single response that did not ride in the trailers: copied, delivered with them
+        }
+        if (Volatile.Read(ref _done))
+        {
+            return true; // ended here meanwhile (cancelled): nobody reads it, so it is not even parsed
+        }
+        // Deserialized while the bytes are in the ring (the frame callback): the message object is all that is queued.
+        TResponse? response = null;
+        RpcException? failure = null;
+        try
+        {
+            response = InPlaceDeserialization.Deserialize(_method.ResponseMarshaller, payload);
+        }
+        catch (RpcException e)
+        {
+            failure = e;
+        }
+        Accept(new StreamEntry<TResponse>(response, failure));
+        return true;
+    }
+
+    /// <summary>Queues a streamed response (reader thread); a waiting MoveNext is woken at the end of the poll batch.</summary>
+    private void Accept(in StreamEntry<TResponse> entry)
+    {
+        TaskCompletionSource<Metadata>? headersSource = null;
+        var now = _connection!.WakeNow; // the A/B switch IIC_GRPC_WAKE_FIRST_NOW (CallConnection)
+        bool wake;
+        lock (Gate)
+        {
+            if (_done)
+            {
+                return; // too late
+            }
+            if (_headers is null)
+            {
+                _headers = Metadata.Empty; // implied by the first message: none were sent
+                headersSource = _headersSource;
+            }
+            _responses!.Enqueue(entry);
+            wake = _moveNextWaiter is not null && !_wakeListed;
+            _wakeListed |= wake && !now;
+        }
+        if (wake)
+        {
+            if (now)
+            {
+                WakeMoveNext();
+            }
+            else
+            {
+                _connection!.WakeAfterBatch(this);
+            }
+        }
+        headersSource?.TrySetResult(Metadata.Empty);
+    }
+
+    void IBatchWake.OnBatchEnd()
+    {
+        _wakeListed = false;
+        WakeMoveNext();
+    }
+
     public override void OnMessage(ReceivedMessage message)
     {
+        if (_responses is not null)
+        {
+            // A streamed response gathered from chunks (or over the in-place path's bounds): parsed here, as in place.
+            StreamEntry<TResponse> entry;
+            try
+            {
+                entry = new StreamEntry<TResponse>(Serialization.Deserialize(_method.ResponseMarshaller, message), null);
+            }
+            catch (RpcException e)
+            {
+                entry = new StreamEntry<TResponse>(null, e);
+            }
+            Accept(entry);
+            return;
+        }
         TaskCompletionSource<Metadata>? headersSource = null;
         lock (Gate)
         {
-            if (_done || (_responses is null && _hasSingle))
+            if (_done || _hasSingle)
             {
                 message.Return(); // too late, or a second response to a single-response call (dropped)
                 return;
@@ -273,15 +352,8 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
                 _headers = Metadata.Empty; // implied by the first message: none were sent
                 headersSource = _headersSource;
             }
-            if (_responses is not null)
-            {
-                _responses.Writer.TryWrite(message); // unbounded: always succeeds before completion
-            }
-            else
-            {
-                _single = message;
-                _hasSingle = true;
-            }
+            _single = message;
+            _hasSingle = true;
         }
         headersSource?.TrySetResult(_headers!);
     }
@@ -309,6 +381,10 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
             single = _single;
             hasSingle = _hasSingle;
             _hasSingle = false;
+            if (_localFailure)
+            {
+                _responses?.Clear(); // ended here: the queued responses are never read
+            }
         }
         _cancellation.Unregister();
         _deadlineTimer?.Dispose();
@@ -330,7 +406,7 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
         }
         if (_responses is not null)
         {
-            _responses.Writer.TryComplete();
+            WakeMoveNext(); // the end, or the rest of the queue then the end
             return;
         }
         CompleteResponse(status, trailers, single, hasSingle, inPlace);

@@ -20,6 +20,13 @@ internal abstract class ClientCallBase : IStreamCall
     public abstract void OnTrailers(Status status, Metadata trailers);
 
     /// <summary>
+    /// One whole message of a streaming response, in one frame: deserialized straight from <paramref name="payload"/>
+    /// (in the ring, valid only during this call) and queued for the application. False when the call takes the usual
+    /// path instead (<see cref="OnMessage"/> with a copy: a single-response call).
+    /// </summary>
+    public virtual bool TryAddInPlace(ReadOnlySpan<byte> payload) => false;
+
+    /// <summary>
     /// The server's trailers with the single response in the same frame: deserialized straight from
     /// <paramref name="payload"/>, which lies in the ring and is valid only during this call. False when the call takes
     /// the usual path instead (a streaming response, a failed status, a response already received): the caller then

@@ -38,7 +38,9 @@ internal sealed class ClientConnection : CallConnection
         switch (type)
         {
             case FrameType.Message:
-                if (call is not null)
+                // A whole small message of a stream is parsed where it lies (no copy); anything else is gathered first.
+                if (call is not null
+                    && !(TryTakeWholeMessage(flags, body, _maxReceive, call.Assembler.IsIdle, out var whole) && call.TryAddInPlace(whole)))
                 {
                     AddChunk(call, flags, body);
                 }

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Diagnostics;
 using IIC.Hardware;
 using IIC.Transport;
 
@@ -16,6 +17,17 @@ internal abstract class CallConnection : IDisposable
     private readonly Lock _sendLock = new();
     private readonly Thread _reader;
     private readonly int _chunkData;
+    private List<IBatchWake> _wakes = []; // reader thread only: calls to wake once the current poll batch is handled
+    private List<IBatchWake> _running = []; // reader thread only: the batch's wakes being run (they may ask for the next)
+    private int _framesInBatch; // reader thread only: frames handled so far in the current poll
+
+    /// <summary>
+    /// A/B switch <c>IIC_GRPC_WAKE_FIRST_NOW=1</c> (off by default; timing only): a waiting stream reader is woken at once by
+    /// the first frame of a poll batch (inside the frame callback, as before round 9) and only later frames' wakes wait for
+    /// the batch's end. A ping-pong's one frame per batch then wakes its reader before the poll's tail (the look at the
+    /// next record, the head publication) rather than after it; a burst costs two waits per batch instead of one.
+    /// </summary>
+    private static readonly bool s_wakeFirstNow = Environment.GetEnvironmentVariable("IIC_GRPC_WAKE_FIRST_NOW") == "1";
     private int _closed;
 
     protected CallConnection(IicChannel channel, string threadName)
@@ -125,14 +137,17 @@ internal abstract class CallConnection : IDisposable
     }
 
     [ThreadStatic]
-    private static bool t_isReader;
+    private static CallConnection? t_reading;
 
     /// <summary>Whether the current thread is a connection's reader thread (where blocking on a call would deadlock it).</summary>
-    public static bool OnReaderThread => t_isReader;
+    public static bool OnReaderThread => t_reading is not null;
+
+    /// <summary>Whether the current thread is this connection's reader thread.</summary>
+    public bool IsCurrentReader => ReferenceEquals(t_reading, this);
 
     private void ReadLoop()
     {
-        t_isReader = true;
+        t_reading = this;
         var handler = new FrameHandler(this);
         Exception reason;
         try
@@ -140,8 +155,15 @@ internal abstract class CallConnection : IDisposable
             var endpoint = _channel.Endpoint;
             while (true)
             {
-                // Take what is there in place; wait (spin, then sleep on the futex) only when the ring is empty.
-                if (_channel.Poll(ref handler, 64) == 0)
+                // Take what is there in place; then wake what the batch asked to (or what yielded to this poll); wait (spin,
+                // then sleep on the futex) only when the ring was empty and nothing waits for the reader.
+                var taken = _channel.Poll(ref handler, 64);
+                _framesInBatch = 0;
+                if (_wakes.Count != 0)
+                {
+                    RunWakes();
+                }
+                else if (taken == 0)
                 {
                     endpoint.WaitToReceive(long.MaxValue);
                 }
@@ -154,6 +176,83 @@ internal abstract class CallConnection : IDisposable
         }
 #pragma warning restore CA1031
         Close(reason);
+        // Handlers that yielded to this reader (inline, mid-stream) resume once more: their calls were just cancelled, so
+        // their next write fails and they end. A write on a cancelled call never yields again, so this ends.
+        try
+        {
+            for (var round = 0; round < 4 && _wakes.Count != 0; round++)
+            {
+                RunWakes();
+            }
+        }
+#pragma warning disable CA1031 // as above: the connection is already closed, and the reader thread must not take the process down
+        catch (Exception)
+        {
+        }
+#pragma warning restore CA1031
+    }
+
+    /// <summary>
+    /// Reader thread only, during a frame: whether a waiting stream reader should be woken now rather than at the batch's
+    /// end (<see cref="s_wakeFirstNow"/>: the batch's first frame).
+    /// </summary>
+    public bool WakeNow => s_wakeFirstNow && _framesInBatch == 1;
+
+    /// <summary>
+    /// Reader thread only: calls <paramref name="call"/>'s <see cref="IBatchWake.OnBatchEnd"/> once the current poll
+    /// batch is handled (the next poll's, when asked outside one). A frame asks to wake a stream's waiting reader (the call
+    /// asks at most once per batch): woken per message it would run once per message (and, inline, inside the frame
+    /// callback before the next frame is even looked at), waiting again and allocating its wait each time; woken per batch
+    /// it takes the batch's messages in one go. Code running on this thread (an inline handler) asks to yield to the
+    /// reader: it continues after the next poll.
+    /// </summary>
+    public void WakeAfterBatch(IBatchWake call)
+    {
+        Debug.Assert(IsCurrentReader, "only the connection's reader thread wakes after its batches");
+        _wakes.Add(call);
+    }
+
+    private void RunWakes()
+    {
+        // A wake may run the woken code inline (InlineCompletions, inline handlers), and that code may ask again (a handler
+        // yielding once more): it lands in the other list, for after the next poll, so every frame is read in between.
+        var running = _wakes;
+        _wakes = _running;
+        _running = running;
+        try
+        {
+            for (var i = 0; i < running.Count; i++)
+            {
+                running[i].OnBatchEnd();
+            }
+        }
+        finally
+        {
+            running.Clear();
+        }
+    }
+
+    /// <summary>
+    /// A Message frame that holds a whole message (first and last chunk, its announced length exactly what follows,
+    /// within <paramref name="maxLength"/>), while the call gathers no other: its bytes in place, in the ring. False for
+    /// anything else (chunks of a larger message, a message over the limit, a malformed frame), which
+    /// <see cref="MessageAssembler"/> handles and reports as before.
+    /// </summary>
+    public static bool TryTakeWholeMessage(FrameFlags flags, ReadOnlySpan<byte> body, int maxLength, bool assemblerIdle, out ReadOnlySpan<byte> payload)
+    {
+        const FrameFlags Whole = FrameFlags.First | FrameFlags.Last;
+        if ((flags & Whole) == Whole && assemblerIdle && body.Length >= 4)
+        {
+            // Read once from the ring: the peer could change it under us, so the bound below holds for what we use.
+            var total = BinaryPrimitives.ReadUInt32LittleEndian(body);
+            if (total == (uint)(body.Length - 4) && total <= (uint)maxLength)
+            {
+                payload = body[4..];
+                return true;
+            }
+        }
+        payload = default;
+        return false;
     }
 
     /// <summary>Ends the connection once: every call learns why (<see cref="OnClosed"/>), and the channel is closed.</summary>
@@ -189,6 +288,7 @@ internal abstract class CallConnection : IDisposable
             {
                 throw new InvalidDataException($"A call frame of {message.Length} bytes is shorter than its {Frame.HeaderLength}-byte header (the peer is broken).");
             }
+            connection._framesInBatch++;
             connection.OnFrame(type, flags, streamId, message[Frame.HeaderLength..]);
         }
     }

@@ -66,6 +66,9 @@ internal struct MessageAssembler
         return true;
     }
 
+    /// <summary>Whether no message is being gathered (no first chunk without its last).</summary>
+    public readonly bool IsIdle => _buffer is null;
+
     /// <summary>Gives a partial message's array back.</summary>
     public void Reset()
     {

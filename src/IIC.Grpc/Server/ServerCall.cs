@@ -1,4 +1,3 @@
-using System.Threading.Channels;
 using Grpc.Core;
 using IIC.Grpc.Protocol;
 using Microsoft.Extensions.DependencyInjection;
@@ -9,7 +8,7 @@ namespace IIC.Grpc.Server;
 /// One call of a bound method: reads requests, runs the service method (its instance resolved, when it needs one, from a DI scope made
 /// for this call, as Grpc.AspNetCore does), writes responses, and ends with status and trailers.
 /// </summary>
-internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAccessedMembers(ServiceBinder.ServiceMembers)] TService, TRequest, TResponse> : ServerCallBase, IAsyncStreamReader<TRequest>, IServerStreamWriter<TResponse>, IThreadPoolWorkItem
+internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAccessedMembers(ServiceBinder.ServiceMembers)] TService, TRequest, TResponse> : ServerCallBase, IAsyncStreamReader<TRequest>, IServerStreamWriter<TResponse>, IThreadPoolWorkItem, IBatchWake
     where TService : class
     where TRequest : class
     where TResponse : class
@@ -18,7 +17,14 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
     private static readonly Task<bool> s_false = Task.FromResult(false);
 
     private readonly ServerMethod<TService, TRequest, TResponse> _handler;
-    private readonly Channel<ReceivedMessage>? _requests;
+    private readonly StreamBuffer<TRequest>? _requests; // streamed requests, deserialized by the reader thread; also their lock
+    private TaskCompletionSource<bool>? _moveNextWaiter; // a MoveNext waiting for a request (under the lock)
+    private CancellationTokenRegistration _moveNextCancellation; // its token's registration (under the lock)
+    private bool _requestsEnded; // half-closed, the last message came, or the call was cancelled (under the lock)
+    private Exception? _requestsError; // cancelled: what MoveNext throws once the queue is read (under the lock)
+    private bool _wakeListed; // the reader thread will wake the waiting MoveNext at its batch's end (reader thread only)
+    private int _writesSinceYield; // the handler's writes since it last yielded to the reader (its writes are sequential)
+    private TaskCompletionSource? _resumeAfterPoll; // a handler yielding to its reader thread (reader thread only)
     private ReceivedMessage _single;
     private TRequest? _inPlaceRequest; // the single request deserialized from the ring (TryStartInPlace)
     private RpcException? _inPlaceFailure; // or why it could not be: the handler's run ends with its status
@@ -30,7 +36,7 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
         _handler = handler;
         if (!handler.StartsWithRequest)
         {
-            _requests = Channel.CreateUnbounded<ReceivedMessage>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true, AllowSynchronousContinuations = handler.Inline });
+            _requests = new StreamBuffer<TRequest>();
         }
     }
 
@@ -49,13 +55,96 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
             Launch();
             return;
         }
-        if (!_requests.Writer.TryWrite(message))
+        // A streamed request gathered from chunks (or over the in-place path's bounds): parsed here, as in place.
+        StreamEntry<TRequest> entry;
+        try
         {
-            message.Return(); // after the half-close or the end
+            entry = new StreamEntry<TRequest>(Serialization.Deserialize(_handler.Method.RequestMarshaller, message), null);
         }
-        if (endStream)
+        catch (RpcException e)
         {
-            _requests.Writer.TryComplete();
+            entry = new StreamEntry<TRequest>(null, e);
+        }
+        Accept(entry, endStream);
+    }
+
+    public override bool TryAddInPlace(ReadOnlySpan<byte> payload, bool endStream)
+    {
+        if (_requests is null)
+        {
+            return false; // the single request of a unary or server streaming method that did not ride in CallStart: copied
+        }
+        // Deserialized while the bytes are in the ring (the frame callback): the message object is all that is queued.
+        TRequest? request = null;
+        RpcException? failure = null;
+        try
+        {
+            request = InPlaceDeserialization.Deserialize(_handler.Method.RequestMarshaller, payload);
+        }
+        catch (RpcException e)
+        {
+            failure = e;
+        }
+        Accept(new StreamEntry<TRequest>(request, failure), endStream);
+        return true;
+    }
+
+    /// <summary>Queues a streamed request (reader thread); a waiting MoveNext is woken at the end of the poll batch.</summary>
+    private void Accept(in StreamEntry<TRequest> entry, bool endStream)
+    {
+        var now = Connection.WakeNow; // the A/B switch IIC_GRPC_WAKE_FIRST_NOW (CallConnection)
+        bool wake;
+        lock (_requests!)
+        {
+            if (_requestsEnded)
+            {
+                return; // after the half-close, the end or the cancellation: dropped
+            }
+            _requests.Enqueue(entry);
+            _requestsEnded = endStream;
+            wake = _moveNextWaiter is not null && !_wakeListed;
+            _wakeListed |= wake && !now;
+        }
+        if (wake)
+        {
+            if (now)
+            {
+                WakeMoveNext();
+            }
+            else
+            {
+                Connection.WakeAfterBatch(this);
+            }
+        }
+    }
+
+    /// <summary>No more requests come (half-close) or will be read (cancelled: <paramref name="error"/>, thrown after the queue).</summary>
+    private void EndRequests(Exception? error)
+    {
+        lock (_requests!)
+        {
+            if (_requestsEnded)
+            {
+                return;
+            }
+            _requestsEnded = true;
+            _requestsError = error;
+        }
+        WakeMoveNext();
+    }
+
+    void IBatchWake.OnBatchEnd()
+    {
+        // Both may be pending (a handler reading and writing from two tasks): each is resolved; a spare call finds nothing.
+        _wakeListed = false;
+        if (_resumeAfterPoll is { } resume)
+        {
+            _resumeAfterPoll = null;
+            resume.SetResult(); // the handler writes on, here
+        }
+        if (_requests is not null)
+        {
+            WakeMoveNext();
         }
     }
 
@@ -77,9 +166,21 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
         return true;
     }
 
-    public override void OnHalfClose() => _requests?.Writer.TryComplete();
+    public override void OnHalfClose()
+    {
+        if (_requests is not null)
+        {
+            EndRequests(null);
+        }
+    }
 
-    protected override void OnTokenCancelled() => _requests?.Writer.TryComplete(new OperationCanceledException(CancellationToken));
+    protected override void OnTokenCancelled()
+    {
+        if (_requests is not null)
+        {
+            EndRequests(new OperationCanceledException(CancellationToken));
+        }
+    }
 
     public override void Launch()
     {
@@ -105,30 +206,44 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
 
     void IThreadPoolWorkItem.Execute() => _ = RunAsync();
 
-    private async Task RunAsync()
+    /// <summary>
+    /// Runs the handler and ends the call: activation (in a DI scope when the service needs one), the handler, the
+    /// single response's serialization, the status (also from what any of them threw), the service's and the scope's
+    /// disposal, then the trailers. With <paramref name="begun"/> it continues a unary call <see cref="RunUnary"/>
+    /// started and could not finish synchronously: the same steps from the handler's task on, one copy of them.
+    /// </summary>
+    private async Task RunAsync(BegunUnary begun = default)
     {
         Status status;
         FrameBuilder? single = null; // the single response, sent with the trailers
         var activator = _handler.Activator;
-        var scope = activator.NeedsScope ? _handler.Services.CreateAsyncScope() : default;
-        TService? service = null;
-        var created = false;
+        var needsScope = activator.NeedsScope && !begun.Begun; // RunUnary runs only services that need no scope
+        var scope = needsScope ? _handler.Services.CreateAsyncScope() : default;
+        var service = begun.Service;
+        var created = begun.Created;
         try
         {
-            (service, created) = activator.Activate(activator.NeedsScope ? scope.ServiceProvider : null);
+            if (begun.Thrown is { } thrown)
+            {
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(thrown); // the activation's or the handler's, as if thrown here
+            }
+            if (!begun.Begun)
+            {
+                (service, created) = activator.Activate(needsScope ? scope.ServiceProvider : null);
+            }
             switch (_handler.Type)
             {
                 case MethodType.Unary:
-                    single = SerializeSingle(await _handler.Unary!(service, TakeSingle(), this).ConfigureAwait(false));
+                    single = SerializeSingle(await (begun.Pending ?? _handler.Unary!(service!, TakeSingle(), this)).ConfigureAwait(false));
                     break;
                 case MethodType.ServerStreaming:
-                    await _handler.ServerStreaming!(service, TakeSingle(), this, this).ConfigureAwait(false);
+                    await _handler.ServerStreaming!(service!, TakeSingle(), this, this).ConfigureAwait(false);
                     break;
                 case MethodType.ClientStreaming:
-                    single = SerializeSingle(await _handler.ClientStreaming!(service, this, this).ConfigureAwait(false));
+                    single = SerializeSingle(await _handler.ClientStreaming!(service!, this, this).ConfigureAwait(false));
                     break;
                 default:
-                    await _handler.DuplexStreaming!(service, this, this, this).ConfigureAwait(false);
+                    await _handler.DuplexStreaming!(service!, this, this, this).ConfigureAwait(false);
                     break;
             }
             status = StatusAfterHandler();
@@ -143,7 +258,7 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
             {
                 await Dispose(service!).ConfigureAwait(false);
             }
-            if (activator.NeedsScope)
+            if (needsScope)
             {
                 await scope.DisposeAsync().ConfigureAwait(false);
             }
@@ -156,8 +271,8 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
     /// an async state machine when the handler's task is already complete (<c>Task.FromResult</c>, or an async handler
     /// that never waited) and the call made no disposable service. After an idle gap every distinct piece of code a call
     /// runs is slow (perf/RESULTS.md, "Round 8, branch native"): the state machine's start, execution-context switch and
-    /// completion were code a synchronous handler did not need. Otherwise the rest continues in <see cref="FinishUnaryAsync"/>,
-    /// which ends the call exactly as <see cref="RunAsync"/> does.
+    /// completion were code a synchronous handler did not need. Otherwise <see cref="RunAsync"/> continues
+    /// from the handler's task (<see cref="BegunUnary"/>): one copy of the handler's catch and cleanup.
     /// </summary>
     private void RunUnary()
     {
@@ -176,7 +291,7 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
         }
         if ((thrown is null && !pending!.IsCompleted) || (created && service is IDisposable or IAsyncDisposable))
         {
-            _ = FinishUnaryAsync(pending, thrown, service, created);
+            _ = RunAsync(new BegunUnary(pending, thrown, service, created));
             return;
         }
         Status status;
@@ -200,32 +315,11 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
         Finish(status, single);
     }
 
-    /// <summary>The rest of <see cref="RunUnary"/> when its handler waits or its service must be disposed: as <see cref="RunAsync"/>.</summary>
-    private async Task FinishUnaryAsync(Task<TResponse>? pending, Exception? thrown, TService? service, bool created)
+    /// <summary>A unary call <see cref="RunUnary"/> began: the handler's task or what was thrown first, and the service made for it.</summary>
+    private readonly record struct BegunUnary(Task<TResponse>? Pending, Exception? Thrown, TService? Service, bool Created)
     {
-        Status status;
-        FrameBuilder? single = null;
-        try
-        {
-            if (thrown is not null)
-            {
-                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(thrown);
-            }
-            single = SerializeSingle(await pending!.ConfigureAwait(false));
-            status = StatusAfterHandler();
-        }
-        catch (Exception e)
-        {
-            status = StatusAfterHandler(e);
-        }
-        finally
-        {
-            if (created)
-            {
-                await Dispose(service!).ConfigureAwait(false);
-            }
-        }
-        Finish(status, single);
+        /// <summary>Whether there is one (default: <see cref="RunAsync"/> runs the call from the start).</summary>
+        public bool Begun => Pending is not null || Thrown is not null;
     }
 
     /// <summary>The status of a call whose handler returned.</summary>
@@ -318,29 +412,152 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
             return Task.FromException(new OperationCanceledException("The call was cancelled: its client cancelled, went away, or the deadline passed.", CancellationToken));
         }
         WriteResponse(message);
+        if (++_writesSinceYield >= WritesPerYield && _handler.Inline && Connection.IsCurrentReader)
+        {
+            return YieldToReader();
+        }
         return Task.CompletedTask;
     }
 
-    public Task<bool> MoveNext(CancellationToken cancellationToken)
+    /// <summary>
+    /// How many writes an inline handler makes on its connection's reader thread before it lets the reader poll once. A
+    /// handler streaming a burst there holds the reader: until it yields, no frame of the connection is read, not even
+    /// the client's Cancel of this very call (so a cancelled endless stream would never end) or another call's request.
+    /// </summary>
+    private const int WritesPerYield = 64;
+
+    /// <summary>
+    /// The handler continues after the reader's next poll (<see cref="CallConnection.WakeAfterBatch"/>), inline on the reader
+    /// thread: a Cancel read meanwhile ends the next write. One task per <see cref="WritesPerYield"/> writes.
+    /// </summary>
+    private Task YieldToReader()
     {
-        if (_requests!.Reader.TryRead(out var message))
-        {
-            Current = Serialization.Deserialize(_handler.Method.RequestMarshaller, message);
-            return s_true;
-        }
-        return _requests.Reader.Completion.IsCompletedSuccessfully ? s_false : MoveNextSlowAsync(cancellationToken);
+        _writesSinceYield = 0;
+        var resume = new TaskCompletionSource(); // completed on the reader thread, which runs the handler's continuation
+        _resumeAfterPoll = resume;
+        Connection.WakeAfterBatch(this);
+        return resume.Task;
     }
 
-    private async Task<bool> MoveNextSlowAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// The next request: taken from the queue the reader thread fills (already deserialized) without waiting while there
+    /// is one; else a task the reader thread completes at the end of the poll batch that brought the next ones, so a
+    /// handler keeping up with a burst waits once per batch, not once per message. Waiting is the only allocation here
+    /// (<see cref="IAsyncStreamReader{T}.MoveNext"/> returns a <see cref="Task{TResult}"/>, which cannot be reused).
+    /// </summary>
+    public Task<bool> MoveNext(CancellationToken cancellationToken)
     {
-        while (await _requests!.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+        TaskCompletionSource<bool>? waiter = null;
+        bool ready;
+        bool more;
+        Exception? failure;
+        lock (_requests!)
         {
-            if (_requests.Reader.TryRead(out var message))
+            ready = TryTakeNext(out more, out failure);
+            if (!ready && !cancellationToken.IsCancellationRequested)
             {
-                Current = Serialization.Deserialize(_handler.Method.RequestMarshaller, message);
-                return true;
+                if (_moveNextWaiter is not null)
+                {
+                    return Task.FromException<bool>(new InvalidOperationException("Can't read the next message because the previous read is still in progress."));
+                }
+                waiter = _moveNextWaiter = new TaskCompletionSource<bool>(_handler.Inline ? TaskCreationOptions.None : TaskCreationOptions.RunContinuationsAsynchronously);
             }
         }
+        if (ready)
+        {
+            return failure is null ? (more ? s_true : s_false) : Task.FromException<bool>(failure);
+        }
+        if (waiter is null)
+        {
+            return Task.FromCanceled<bool>(cancellationToken);
+        }
+        // The call's own token (what handlers usually pass) ends the wait through OnTokenCancelled: no registration per
+        // wait on the bidi ping-pong's path. Any other token is registered.
+        if (cancellationToken.CanBeCanceled && !IsCallToken(cancellationToken))
+        {
+            // Registered outside the lock: a token cancelled meanwhile runs the callback right here, and it completes the
+            // waiter, which must not happen under the lock.
+            var registration = cancellationToken.UnsafeRegister(static (state, token) => ((ServerCall<TService, TRequest, TResponse>)state!).CancelMoveNext(token), this);
+            lock (_requests)
+            {
+                if (ReferenceEquals(_moveNextWaiter, waiter))
+                {
+                    _moveNextCancellation = registration;
+                    registration = default;
+                }
+            }
+            registration.Unregister(); // the wait already ended: its registration is not needed
+        }
+        return waiter.Task;
+    }
+
+    /// <summary>Under the lock: the next request (into <see cref="Current"/>), the end, or a failure; false when nothing is there yet.</summary>
+    private bool TryTakeNext(out bool more, out Exception? failure)
+    {
+        more = false;
+        failure = null;
+        if (_requests!.TryDequeue(out var entry))
+        {
+            if (entry.Failure is { } broken)
+            {
+                failure = broken; // the request failed to deserialize: the handler gets the RpcException here, in order
+                return true;
+            }
+            Current = entry.Message!;
+            more = true;
+            return true;
+        }
+        if (_requestsEnded)
+        {
+            failure = _requestsError;
+            return true;
+        }
         return false;
+    }
+
+    /// <summary>
+    /// Resolves a waiting MoveNext with what is there now (nothing yet: it keeps waiting): the reader thread at the end
+    /// of a batch that queued requests, and the end of the requests (any thread). With inline handlers the handler
+    /// continues here, on the calling thread.
+    /// </summary>
+    private void WakeMoveNext()
+    {
+        TaskCompletionSource<bool> waiter;
+        bool more;
+        Exception? failure;
+        CancellationTokenRegistration registration;
+        lock (_requests!)
+        {
+            if (_moveNextWaiter is null || !TryTakeNext(out more, out failure))
+            {
+                return;
+            }
+            waiter = _moveNextWaiter;
+            _moveNextWaiter = null;
+            registration = _moveNextCancellation;
+            _moveNextCancellation = default;
+        }
+        registration.Unregister(); // does not wait for a callback running now
+        if (failure is null)
+        {
+            waiter.TrySetResult(more);
+        }
+        else
+        {
+            waiter.TrySetException(failure);
+        }
+    }
+
+    /// <summary>MoveNext's own token fired while it waited.</summary>
+    private void CancelMoveNext(CancellationToken token)
+    {
+        TaskCompletionSource<bool>? waiter;
+        lock (_requests!)
+        {
+            waiter = _moveNextWaiter;
+            _moveNextWaiter = null;
+            _moveNextCancellation = default;
+        }
+        waiter?.TrySetCanceled(token);
     }
 }

@@ -78,6 +78,13 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
     /// </summary>
     public virtual bool TryStartInPlace(ReadOnlySpan<byte> payload) => false;
 
+    /// <summary>
+    /// One whole request message of a streaming request, in one frame: deserialized straight from
+    /// <paramref name="payload"/> (in the ring, valid only during this call) and queued for the handler. False when the
+    /// call takes the usual path instead (<see cref="OnMessage"/> with a copy: a single-request method).
+    /// </summary>
+    public virtual bool TryAddInPlace(ReadOnlySpan<byte> payload, bool endStream) => false;
+
     /// <summary>The client sends no more messages.</summary>
     public abstract void OnHalfClose();
 
@@ -111,6 +118,13 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
             // the call already finished
         }
     }
+
+    /// <summary>
+    /// Whether <paramref name="token"/> is this call's own token (<see cref="ServerCallContext.CancellationToken"/>), whose
+    /// cancellation already ends waits on the request stream (<see cref="OnTokenCancelled"/>): a wait on it needs no
+    /// registration of its own.
+    /// </summary>
+    protected bool IsCallToken(CancellationToken token) => Volatile.Read(ref _cancellation) is { } source && token == source.Token;
 
     /// <summary>The call's token source, made on first need (thread safe: a handler may ask while the reader thread cancels).</summary>
     private CancellationTokenSource EnsureCancellation()

@@ -61,7 +61,11 @@ internal sealed class ServerConnection : CallConnection
             case FrameType.Message:
             {
                 var call = Find(streamId);
-                if (call is not null) // else a call that already ended (the client had not seen its trailers yet)
+                // A call that already ended is not found (the client had not seen its trailers yet). A whole small message
+                // of a request stream is parsed where it lies (no copy); anything else is gathered first.
+                if (call is not null
+                    && !(TryTakeWholeMessage(flags, body, _maxReceive, call.Assembler.IsIdle, out var payload)
+                        && call.TryAddInPlace(payload, (flags & FrameFlags.EndStream) != 0)))
                 {
                     AddChunk(call, flags, body);
                 }
