@@ -25,48 +25,12 @@ public sealed class ClaimFastPathTests
         // (the cached head goes stale, then the shared one is re-read, then the claimer retries).
         const int Messages = 3000;
         var strategy = parkingReceiver ? WaitStrategy.Park : WaitStrategy.BusySpin;
-        var previous = DescriptorRing.WriterCleansEnabled;
-        DescriptorRing.WriterCleansEnabled = writerCleans;
-        IicChannel a, b;
-        try
-        {
-            (a, b) = IicChannel.CreatePair(new ChannelOptions { RingCapacity = 4096, WaitStrategy = strategy });
-        }
-        finally
-        {
-            DescriptorRing.WriterCleansEnabled = previous;
-        }
+        var (a, b) = PatternedTraffic.CreatePair(new ChannelOptions { RingCapacity = 4096, WaitStrategy = strategy }, writerCleans);
         using (a)
         using (b)
         {
-            string? failure = null;
-            var receiver = new Thread(() =>
-            {
-                try
-                {
-                    var buffer = new byte[2048];
-                    for (var i = 0; i < Messages && failure is null; i++)
-                    {
-                        if (!b.TryReceive(buffer, out var length, s_bound))
-                        {
-                            failure = $"message {i} did not arrive";
-                            break;
-                        }
-                        failure = length != Length(i) ? $"message {i}: {length} bytes, sent {Length(i)}" : length == 0 ? null : PatternedMessage.Check(buffer.AsSpan(0, length), i);
-                        if (parkingReceiver && i % 97 == 0)
-                        {
-                            Thread.Sleep(1); // let the claimer fill the ring and the receiver park now and then
-                        }
-                    }
-                }
-                catch (Exception e)
-                {
-                    failure = e.ToString();
-                }
-            });
-            receiver.Start();
             var deadline = DateTime.UtcNow + s_bound;
-            for (var i = 0; i < Messages && failure is null; i++)
+            var failure = PatternedTraffic.Run(Messages, Length, i =>
             {
                 ChannelClaim claim;
                 while (!a.TryClaim(Length(i), out claim))
@@ -79,8 +43,7 @@ public sealed class ClaimFastPathTests
                     PatternedMessage.Fill(claim.Span, i);
                 }
                 claim.Commit();
-            }
-            Assert.True(receiver.Join(s_bound * 3), "the receiver did not finish");
+            }, (byte[] buffer, out int length) => b.TryReceive(buffer, out length, s_bound), pauseNowAndThen: parkingReceiver, s_bound);
             Assert.Null(failure);
             Assert.Equal(Messages, a.GetStatistics().MessagesSent);
             Assert.Equal(Messages, b.GetStatistics().MessagesReceived);

@@ -24,55 +24,25 @@ public sealed class ReceiveFastPathTests
         // A 4 KiB ring: records up to 1 KiB, so sizes from 1 B to 1.5 KiB wrap every few messages (padding), fill the
         // ring and fragment; the receiver reads some of them faster than they come (the wait) and some behind.
         const int Messages = 3000;
-        var previous = DescriptorRing.WriterCleansEnabled;
-        DescriptorRing.WriterCleansEnabled = writerCleans;
-        IicChannel a, b;
-        try
-        {
-            (a, b) = IicChannel.CreatePair(new ChannelOptions { RingCapacity = 4096 });
-        }
-        finally
-        {
-            DescriptorRing.WriterCleansEnabled = previous;
-        }
+        var (a, b) = PatternedTraffic.CreatePair(new ChannelOptions { RingCapacity = 4096 }, writerCleans);
         using (a)
         using (b)
         {
-            string? failure = null;
-            var receiver = new Thread(() =>
-            {
-                try
-                {
-                    var buffer = new byte[2048];
-                    for (var i = 0; i < Messages && failure is null; i++)
-                    {
-                        int length;
-                        if (blockingReceive)
-                        {
-                            length = b.Receive(buffer);
-                        }
-                        else if (!b.TryReceive(buffer, out length, s_bound))
-                        {
-                            failure = $"message {i} did not arrive";
-                            break;
-                        }
-                        failure = length != Length(i) ? $"message {i}: {length} bytes, sent {Length(i)}" : PatternedMessage.Check(buffer.AsSpan(0, length), i);
-                    }
-                }
-                catch (Exception e)
-                {
-                    failure = e.ToString();
-                }
-            });
-            receiver.Start();
             var message = new byte[1536];
-            for (var i = 0; i < Messages && failure is null; i++)
+            var failure = PatternedTraffic.Run(Messages, Length, i =>
             {
                 var span = message.AsSpan(0, Length(i));
                 PatternedMessage.Fill(span, i);
                 Assert.True(a.TrySend(span, s_bound), $"send {i} timed out");
-            }
-            Assert.True(receiver.Join(s_bound * 3), "the receiver did not finish");
+            }, (byte[] buffer, out int length) =>
+            {
+                if (blockingReceive)
+                {
+                    length = b.Receive(buffer);
+                    return true;
+                }
+                return b.TryReceive(buffer, out length, s_bound);
+            }, pauseNowAndThen: false, s_bound);
             Assert.Null(failure);
             Assert.Equal(Messages, b.GetStatistics().MessagesReceived);
         }

@@ -28,40 +28,13 @@ public sealed class SendFastPathTests
         using (a)
         using (b)
         {
-            string? failure = null;
-            var receiver = new Thread(() =>
-            {
-                try
-                {
-                    var buffer = new byte[2048];
-                    for (var i = 0; i < Messages && failure is null; i++)
-                    {
-                        if (!b.TryReceive(buffer, out var length, s_bound))
-                        {
-                            failure = $"message {i} did not arrive";
-                            break;
-                        }
-                        failure = length != Length(i) ? $"message {i}: {length} bytes, sent {Length(i)}" : PatternedMessage.Check(buffer.AsSpan(0, length), i);
-                        if (parkingReceiver && i % 97 == 0)
-                        {
-                            Thread.Sleep(1); // let the sender fill the ring and the receiver park now and then
-                        }
-                    }
-                }
-                catch (Exception e)
-                {
-                    failure = e.ToString();
-                }
-            });
-            receiver.Start();
             var message = new byte[1536];
-            for (var i = 0; i < Messages && failure is null; i++)
+            var failure = PatternedTraffic.Run(Messages, Length, i =>
             {
                 var span = message.AsSpan(0, Length(i));
                 PatternedMessage.Fill(span, i);
                 Assert.True(a.TrySend(span, s_bound), $"send {i} timed out");
-            }
-            Assert.True(receiver.Join(s_bound * 3), "the receiver did not finish");
+            }, (byte[] buffer, out int length) => b.TryReceive(buffer, out length, s_bound), pauseNowAndThen: parkingReceiver, s_bound);
             Assert.Null(failure);
             Assert.Equal(Messages, a.GetStatistics().MessagesSent);
             Assert.Equal(Messages, b.GetStatistics().MessagesReceived);
