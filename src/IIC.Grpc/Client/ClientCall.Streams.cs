@@ -48,83 +48,22 @@ internal sealed partial class ClientCall<TRequest, TResponse>
     public void Dispose() => CompleteLocally(new Status(StatusCode.Cancelled, "gRPC call disposed."));
 
     /// <summary>
-    /// The next response: taken from the queue the reader thread fills (already deserialized) without waiting while
-    /// there is one; else a task the reader thread completes at the end of the poll batch that brought the next ones
-    /// (<see cref="WakeMoveNext"/>), so a reader keeping up with a burst waits once per batch, not once per message.
-    /// Waiting is the only allocation here: <see cref="IAsyncStreamReader{T}.MoveNext"/> returns a <see cref="Task{TResult}"/>,
-    /// which cannot be reused, so each wait makes one (with its source).
+    /// The next response (<see cref="BatchedMessageReader{T}.MoveNext"/>): without waiting while the reader thread has
+    /// queued one; else woken at the end of the poll batch that brought the next ones.
     /// </summary>
-    public Task<bool> MoveNext(CancellationToken cancellationToken)
-    {
-        TaskCompletionSource<bool>? waiter = null;
-        bool ready;
-        bool more;
-        RpcException? failure;
-        bool endsCall;
-        lock (Gate)
-        {
-            ready = TryTakeNext(out more, out failure, out endsCall);
-            if (!ready && !cancellationToken.IsCancellationRequested)
-            {
-                if (_moveNextWaiter is not null)
-                {
-                    return Task.FromException<bool>(new InvalidOperationException("Can't read the next message because the previous read is still in progress."));
-                }
-                waiter = _moveNextWaiter = new TaskCompletionSource<bool>(_inline ? TaskCreationOptions.None : TaskCreationOptions.RunContinuationsAsynchronously);
-            }
-        }
-        if (ready)
-        {
-            return failure is null ? (more ? s_true : s_false) : Fail(failure, endsCall);
-        }
-        if (waiter is null)
-        {
-            CompleteLocally(Cancelled);
-            return Task.FromException<bool>(new RpcException(GetStatus()));
-        }
-        if (cancellationToken.CanBeCanceled)
-        {
-            // Registered outside the gate: a token cancelled meanwhile runs the callback right here, which ends the call
-            // and resolves the waiter (Finish takes the gate and completes tasks, which must not happen under it).
-            var registration = cancellationToken.UnsafeRegister(static state => ((ClientCall<TRequest, TResponse>)state!).CompleteLocally(Cancelled), this);
-            lock (Gate)
-            {
-                if (ReferenceEquals(_moveNextWaiter, waiter))
-                {
-                    _moveNextCancellation = registration;
-                    registration = default;
-                }
-            }
-            registration.Unregister(); // the wait already ended: its registration is not needed
-        }
-        return waiter.Task;
-    }
+    public Task<bool> MoveNext(CancellationToken cancellationToken) => _responses!.MoveNext(cancellationToken);
 
     /// <summary>
-    /// Under the gate: what MoveNext gives now, if it need not wait: the next response (into <see cref="Current"/>), the
-    /// end of the stream, or a failure (<paramref name="endsCall"/>: a response that failed to deserialize, which ends
-    /// the call as grpc-dotnet does). False when nothing is there yet.
+    /// Under the gate, the queue read: the call ended. Ended here (cancelled, deadline, lost): the queue was dropped
+    /// (Finish cleared it under the gate, and Accept queues nothing once the call is done, so it is empty here); else the
+    /// stream's end or the server's failure, with its trailers.
     /// </summary>
-    private bool TryTakeNext(out bool more, out RpcException? failure, out bool endsCall)
+    bool IBatchedMessageReaderOwner.TryEnd(out Exception? failure)
     {
-        more = false;
         failure = null;
-        endsCall = false;
         if (_localFailure)
         {
-            failure = new RpcException(_status); // ended here (cancelled, deadline, lost): the queue was dropped
-            return true;
-        }
-        if (_responses!.TryDequeue(out var entry))
-        {
-            if (entry.Failure is { } broken)
-            {
-                failure = broken;
-                endsCall = true;
-                return true;
-            }
-            Current = entry.Message!;
-            more = true;
+            failure = new RpcException(_status);
             return true;
         }
         if (_done)
@@ -135,41 +74,19 @@ internal sealed partial class ClientCall<TRequest, TResponse>
         return false;
     }
 
-    /// <summary>
-    /// Resolves a waiting MoveNext with what is there now (nothing yet: it keeps waiting). Called by the reader thread at
-    /// the end of a batch that queued responses and by <see cref="Finish"/> (any thread). With inline completions the
-    /// awaiting code runs here, on the calling thread: at a batch's end it then takes every response of the batch
-    /// before it waits again.
-    /// </summary>
-    private void WakeMoveNext()
+    /// <summary>A response that failed to deserialize ends the call (as grpc-dotnet does) before MoveNext throws.</summary>
+    Exception IBatchedMessageReaderOwner.OnBrokenMessage(RpcException failure) => EndOnBrokenMessage(failure);
+
+    Task<bool> IBatchedMessageReaderOwner.OnCancelledBeforeWait(CancellationToken token)
     {
-        TaskCompletionSource<bool> waiter;
-        bool more;
-        RpcException? failure;
-        bool endsCall;
-        CancellationTokenRegistration registration;
-        lock (Gate)
-        {
-            if (_moveNextWaiter is null || !TryTakeNext(out more, out failure, out endsCall))
-            {
-                return;
-            }
-            waiter = _moveNextWaiter;
-            _moveNextWaiter = null;
-            registration = _moveNextCancellation;
-            _moveNextCancellation = default;
-        }
-        registration.Unregister(); // does not wait for a callback running now (that may be what called this)
-        if (failure is null)
-        {
-            waiter.TrySetResult(more);
-            return;
-        }
-        waiter.TrySetException(endsCall ? EndOnBrokenMessage(failure) : failure);
+        CompleteLocally(Cancelled);
+        return Task.FromException<bool>(new RpcException(GetStatus()));
     }
 
-    /// <summary>A MoveNext that fails without waiting; a response that failed to deserialize ends the call first.</summary>
-    private Task<bool> Fail(RpcException failure, bool endsCall) => Task.FromException<bool>(endsCall ? EndOnBrokenMessage(failure) : failure);
+    bool IBatchedMessageReaderOwner.RegistersWaitToken(CancellationToken token) => true;
+
+    /// <summary>A waiting MoveNext's token ends the call; Finish then resolves the waiter.</summary>
+    void IBatchedMessageReaderOwner.OnWaitCancelled(CancellationToken token) => CompleteLocally(Cancelled);
 
     /// <summary>
     /// A response failed to deserialize when the reader reached it: the call ends with that status (outside the gate:

@@ -9,18 +9,15 @@ namespace IIC.Grpc.Client;
 /// Every state change happens under one lock, so a cancel, a deadline, the server's trailers and a lost connection
 /// can race and exactly one of them ends the call.
 /// </summary>
-internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, IAsyncStreamReader<TResponse>, IClientStreamWriter<TRequest>, IBatchWake, IDisposable
+internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, IAsyncStreamReader<TResponse>, IClientStreamWriter<TRequest>, IBatchWake, IBatchedMessageReaderOwner, IDisposable
     where TRequest : class
     where TResponse : class
 {
-    private static readonly Task<bool> s_true = Task.FromResult(true);
-    private static readonly Task<bool> s_false = Task.FromResult(false);
-
     private readonly Method<TRequest, TResponse> _method;
     private readonly ClientConnection? _connection;
     private readonly int _maxSend;
     private readonly bool _inline;
-    private readonly StreamBuffer<TResponse>? _responses; // streamed responses, deserialized by the reader thread
+    private readonly BatchedMessageReader<TResponse>? _responses; // streamed responses, deserialized by the reader thread
     private readonly TaskCompletionSource<TResponse>? _response;
     private TaskCompletionSource<Metadata>? _headersSource;
     private Metadata? _headers;
@@ -34,9 +31,6 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
     private Status _status;
     private Metadata? _trailers;
     private CancellationTokenRegistration _cancellation;
-    private TaskCompletionSource<bool>? _moveNextWaiter; // a MoveNext waiting for a response (under the gate)
-    private CancellationTokenRegistration _moveNextCancellation; // its token's registration (under the gate)
-    private bool _wakeListed; // the reader thread will wake the waiting MoveNext at its batch's end (reader thread only)
     private Timer? _deadlineTimer;
 
     // The call's options and a failed connection's status are used by Start only, so they are parameters there rather
@@ -50,7 +44,7 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
         _inline = inline;
         if (method.Type is MethodType.ServerStreaming or MethodType.DuplexStreaming)
         {
-            _responses = new StreamBuffer<TResponse>();
+            _responses = new BatchedMessageReader<TResponse>(this, inline);
         }
         else
         {
@@ -64,12 +58,12 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
     /// otherwise lock them too, as they could the call itself: it is a streaming call's ResponseStream), so the call
     /// needs no lock object of its own (one object fewer per call: perf/RESULTS.md, "Round 8, branch native").
     /// </summary>
-    private object Gate => (object?)_response ?? _responses!;
+    private object Gate => (object?)_response ?? _responses!.Gate;
 
     /// <summary>The single response (unary and client streaming).</summary>
     public Task<TResponse> ResponseTask => _response!.Task;
 
-    public TResponse Current { get; private set; } = default!;
+    public TResponse Current => _responses is null ? default! : _responses.Current;
 
     public WriteOptions? WriteOptions { get; set; }
 
@@ -298,28 +292,19 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
                 _headers = Metadata.Empty; // implied by the first message: none were sent
                 headersSource = _headersSource;
             }
-            _responses!.Enqueue(entry);
-            wake = _moveNextWaiter is not null && !_wakeListed;
-            _wakeListed |= wake && !now;
+            wake = _responses!.Enqueue(entry, now);
         }
         if (wake)
         {
-            if (now)
-            {
-                WakeMoveNext();
-            }
-            else
-            {
-                _connection!.WakeAfterBatch(this);
-            }
+            _responses!.Wake(now, _connection!, this);
         }
         headersSource?.TrySetResult(Metadata.Empty);
     }
 
     void IBatchWake.OnBatchEnd()
     {
-        _wakeListed = false;
-        WakeMoveNext();
+        _responses!.OnBatchEnd();
+        _responses.WakeMoveNext();
     }
 
     public override void OnMessage(ReceivedMessage message)
@@ -406,7 +391,7 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
         }
         if (_responses is not null)
         {
-            WakeMoveNext(); // the end, or the rest of the queue then the end
+            _responses.WakeMoveNext(); // the end, or the rest of the queue then the end
             return;
         }
         CompleteResponse(status, trailers, single, hasSingle, inPlace);

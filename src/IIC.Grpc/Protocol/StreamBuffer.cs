@@ -6,7 +6,8 @@ namespace IIC.Grpc.Protocol;
 /// The messages of one streaming direction of one call (a client's responses, a server's requests), already
 /// deserialized by the connection's reader thread, waiting for the application's <c>MoveNext</c>, in arrival order.
 /// A ring of entries that grows by doubling and is reused: queuing a message allocates nothing once it has grown to the
-/// burst's size. Not thread safe: its call locks around every use (the call's gate).
+/// burst's size. Not thread safe: its <see cref="BatchedMessageReader{T}"/> locks around every use (its gate, which is
+/// also its call's).
 /// </summary>
 internal sealed class StreamBuffer<T>
     where T : class

@@ -8,21 +8,15 @@ namespace IIC.Grpc.Server;
 /// One call of a bound method: reads requests, runs the service method (its instance resolved, when it needs one, from a DI scope made
 /// for this call, as Grpc.AspNetCore does), writes responses, and ends with status and trailers.
 /// </summary>
-internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAccessedMembers(ServiceBinder.ServiceMembers)] TService, TRequest, TResponse> : ServerCallBase, IAsyncStreamReader<TRequest>, IServerStreamWriter<TResponse>, IThreadPoolWorkItem, IBatchWake
+internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAccessedMembers(ServiceBinder.ServiceMembers)] TService, TRequest, TResponse> : ServerCallBase, IAsyncStreamReader<TRequest>, IServerStreamWriter<TResponse>, IThreadPoolWorkItem, IBatchWake, IBatchedMessageReaderOwner
     where TService : class
     where TRequest : class
     where TResponse : class
 {
-    private static readonly Task<bool> s_true = Task.FromResult(true);
-    private static readonly Task<bool> s_false = Task.FromResult(false);
-
     private readonly ServerMethod<TService, TRequest, TResponse> _handler;
-    private readonly StreamBuffer<TRequest>? _requests; // streamed requests, deserialized by the reader thread; also their lock
-    private TaskCompletionSource<bool>? _moveNextWaiter; // a MoveNext waiting for a request (under the lock)
-    private CancellationTokenRegistration _moveNextCancellation; // its token's registration (under the lock)
+    private readonly BatchedMessageReader<TRequest>? _requests; // streamed requests, deserialized by the reader thread; also their lock
     private bool _requestsEnded; // half-closed, the last message came, or the call was cancelled (under the lock)
     private Exception? _requestsError; // cancelled: what MoveNext throws once the queue is read (under the lock)
-    private bool _wakeListed; // the reader thread will wake the waiting MoveNext at its batch's end (reader thread only)
     private int _writesSinceYield; // the handler's writes since it last yielded to the reader (its writes are sequential)
     private TaskCompletionSource? _resumeAfterPoll; // a handler yielding to its reader thread (reader thread only)
     private ReceivedMessage _single;
@@ -36,11 +30,11 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
         _handler = handler;
         if (!handler.StartsWithRequest)
         {
-            _requests = new StreamBuffer<TRequest>();
+            _requests = new BatchedMessageReader<TRequest>(this, handler.Inline);
         }
     }
 
-    public TRequest Current { get; private set; } = default!;
+    public TRequest Current => _requests is null ? default! : _requests.Current;
 
     public override void OnMessage(ReceivedMessage message, bool endStream)
     {
@@ -94,34 +88,25 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
     {
         var now = Connection.WakeNow; // the A/B switch IIC_GRPC_WAKE_FIRST_NOW (CallConnection)
         bool wake;
-        lock (_requests!)
+        lock (_requests!.Gate)
         {
             if (_requestsEnded)
             {
                 return; // after the half-close, the end or the cancellation: dropped
             }
-            _requests.Enqueue(entry);
+            wake = _requests.Enqueue(entry, now);
             _requestsEnded = endStream;
-            wake = _moveNextWaiter is not null && !_wakeListed;
-            _wakeListed |= wake && !now;
         }
         if (wake)
         {
-            if (now)
-            {
-                WakeMoveNext();
-            }
-            else
-            {
-                Connection.WakeAfterBatch(this);
-            }
+            _requests.Wake(now, Connection, this);
         }
     }
 
     /// <summary>No more requests come (half-close) or will be read (cancelled: <paramref name="error"/>, thrown after the queue).</summary>
     private void EndRequests(Exception? error)
     {
-        lock (_requests!)
+        lock (_requests!.Gate)
         {
             if (_requestsEnded)
             {
@@ -130,22 +115,19 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
             _requestsEnded = true;
             _requestsError = error;
         }
-        WakeMoveNext();
+        _requests.WakeMoveNext();
     }
 
     void IBatchWake.OnBatchEnd()
     {
         // Both may be pending (a handler reading and writing from two tasks): each is resolved; a spare call finds nothing.
-        _wakeListed = false;
+        _requests?.OnBatchEnd();
         if (_resumeAfterPoll is { } resume)
         {
             _resumeAfterPoll = null;
             resume.SetResult(); // the handler writes on, here
         }
-        if (_requests is not null)
-        {
-            WakeMoveNext();
-        }
+        _requests?.WakeMoveNext();
     }
 
     public override bool TryStartInPlace(ReadOnlySpan<byte> payload)
@@ -440,124 +422,29 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
     }
 
     /// <summary>
-    /// The next request: taken from the queue the reader thread fills (already deserialized) without waiting while there
-    /// is one; else a task the reader thread completes at the end of the poll batch that brought the next ones, so a
-    /// handler keeping up with a burst waits once per batch, not once per message. Waiting is the only allocation here
-    /// (<see cref="IAsyncStreamReader{T}.MoveNext"/> returns a <see cref="Task{TResult}"/>, which cannot be reused).
+    /// The next request (<see cref="BatchedMessageReader{T}.MoveNext"/>): without waiting while the reader thread has
+    /// queued one; else woken at the end of the poll batch that brought the next ones.
     /// </summary>
-    public Task<bool> MoveNext(CancellationToken cancellationToken)
+    public Task<bool> MoveNext(CancellationToken cancellationToken) => _requests!.MoveNext(cancellationToken);
+
+    /// <summary>Under the lock, the queue read: the requests ended (half-close, the last message, or cancelled: its error).</summary>
+    bool IBatchedMessageReaderOwner.TryEnd(out Exception? failure)
     {
-        TaskCompletionSource<bool>? waiter = null;
-        bool ready;
-        bool more;
-        Exception? failure;
-        lock (_requests!)
-        {
-            ready = TryTakeNext(out more, out failure);
-            if (!ready && !cancellationToken.IsCancellationRequested)
-            {
-                if (_moveNextWaiter is not null)
-                {
-                    return Task.FromException<bool>(new InvalidOperationException("Can't read the next message because the previous read is still in progress."));
-                }
-                waiter = _moveNextWaiter = new TaskCompletionSource<bool>(_handler.Inline ? TaskCreationOptions.None : TaskCreationOptions.RunContinuationsAsynchronously);
-            }
-        }
-        if (ready)
-        {
-            return failure is null ? (more ? s_true : s_false) : Task.FromException<bool>(failure);
-        }
-        if (waiter is null)
-        {
-            return Task.FromCanceled<bool>(cancellationToken);
-        }
-        // The call's own token (what handlers usually pass) ends the wait through OnTokenCancelled: no registration per
-        // wait on the bidi ping-pong's path. Any other token is registered.
-        if (cancellationToken.CanBeCanceled && !IsCallToken(cancellationToken))
-        {
-            // Registered outside the lock: a token cancelled meanwhile runs the callback right here, and it completes the
-            // waiter, which must not happen under the lock.
-            var registration = cancellationToken.UnsafeRegister(static (state, token) => ((ServerCall<TService, TRequest, TResponse>)state!).CancelMoveNext(token), this);
-            lock (_requests)
-            {
-                if (ReferenceEquals(_moveNextWaiter, waiter))
-                {
-                    _moveNextCancellation = registration;
-                    registration = default;
-                }
-            }
-            registration.Unregister(); // the wait already ended: its registration is not needed
-        }
-        return waiter.Task;
+        failure = _requestsEnded ? _requestsError : null;
+        return _requestsEnded;
     }
 
-    /// <summary>Under the lock: the next request (into <see cref="Current"/>), the end, or a failure; false when nothing is there yet.</summary>
-    private bool TryTakeNext(out bool more, out Exception? failure)
-    {
-        more = false;
-        failure = null;
-        if (_requests!.TryDequeue(out var entry))
-        {
-            if (entry.Failure is { } broken)
-            {
-                failure = broken; // the request failed to deserialize: the handler gets the RpcException here, in order
-                return true;
-            }
-            Current = entry.Message!;
-            more = true;
-            return true;
-        }
-        if (_requestsEnded)
-        {
-            failure = _requestsError;
-            return true;
-        }
-        return false;
-    }
+    /// <summary>The request failed to deserialize: the handler gets the RpcException here, in order.</summary>
+    Exception IBatchedMessageReaderOwner.OnBrokenMessage(RpcException failure) => failure;
+
+    Task<bool> IBatchedMessageReaderOwner.OnCancelledBeforeWait(CancellationToken token) => Task.FromCanceled<bool>(token);
 
     /// <summary>
-    /// Resolves a waiting MoveNext with what is there now (nothing yet: it keeps waiting): the reader thread at the end
-    /// of a batch that queued requests, and the end of the requests (any thread). With inline handlers the handler
-    /// continues here, on the calling thread.
+    /// The call's own token (what handlers usually pass) ends the wait through OnTokenCancelled: no registration per
+    /// wait on the bidi ping-pong's path. Any other token is registered.
     /// </summary>
-    private void WakeMoveNext()
-    {
-        TaskCompletionSource<bool> waiter;
-        bool more;
-        Exception? failure;
-        CancellationTokenRegistration registration;
-        lock (_requests!)
-        {
-            if (_moveNextWaiter is null || !TryTakeNext(out more, out failure))
-            {
-                return;
-            }
-            waiter = _moveNextWaiter;
-            _moveNextWaiter = null;
-            registration = _moveNextCancellation;
-            _moveNextCancellation = default;
-        }
-        registration.Unregister(); // does not wait for a callback running now
-        if (failure is null)
-        {
-            waiter.TrySetResult(more);
-        }
-        else
-        {
-            waiter.TrySetException(failure);
-        }
-    }
+    bool IBatchedMessageReaderOwner.RegistersWaitToken(CancellationToken token) => !IsCallToken(token);
 
     /// <summary>MoveNext's own token fired while it waited.</summary>
-    private void CancelMoveNext(CancellationToken token)
-    {
-        TaskCompletionSource<bool>? waiter;
-        lock (_requests!)
-        {
-            waiter = _moveNextWaiter;
-            _moveNextWaiter = null;
-            _moveNextCancellation = default;
-        }
-        waiter?.TrySetCanceled(token);
-    }
+    void IBatchedMessageReaderOwner.OnWaitCancelled(CancellationToken token) => _requests!.CancelMoveNext(token);
 }

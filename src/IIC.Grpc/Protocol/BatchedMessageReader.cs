@@ -1,0 +1,229 @@
+using Grpc.Core;
+
+namespace IIC.Grpc.Protocol;
+
+/// <summary>
+/// The receiving end of one streaming direction of one call (a client's responses, a server's requests): the queue the
+/// connection's reader thread fills with deserialized messages (<see cref="StreamBuffer{T}"/>) and the application's
+/// <c>MoveNext</c> that takes from it, waiting when it is empty for the reader thread to wake it once per poll batch
+/// (<see cref="CallConnection.WakeAfterBatch"/>, through the call's <see cref="IBatchWake"/>). How the stream ends
+/// and what a failure does differ between the sides: the call says so through <see cref="IBatchedMessageReaderOwner"/>.
+/// Every use of the queue and of the waiter is under <see cref="Gate"/>, which is also the lock of the call's own state
+/// that the hooks read (the client's whole call: its gate).
+/// </summary>
+internal sealed class BatchedMessageReader<T>
+    where T : class
+{
+    private static readonly Task<bool> s_true = Task.FromResult(true);
+    private static readonly Task<bool> s_false = Task.FromResult(false);
+
+    private readonly StreamBuffer<T> _queue = new(); // the messages, deserialized by the reader thread; also the lock
+    private readonly IBatchedMessageReaderOwner _owner;
+    private readonly TaskCreationOptions _waitOptions;
+    private TaskCompletionSource<bool>? _moveNextWaiter; // a MoveNext waiting for a message (under the lock)
+    private CancellationTokenRegistration _moveNextCancellation; // its token's registration (under the lock)
+    private bool _wakeListed; // the reader thread will wake the waiting MoveNext at its batch's end (reader thread only)
+
+    /// <param name="owner">The call: how the stream ends, what a broken message and a cancelled token do.</param>
+    /// <param name="inline">
+    /// Whether a woken MoveNext's continuation runs on the waking thread (the reader thread at a batch's end): the
+    /// client's <c>InlineCompletions</c>, an inline server handler. Otherwise it is queued to the thread pool.
+    /// </param>
+    public BatchedMessageReader(IBatchedMessageReaderOwner owner, bool inline)
+    {
+        _owner = owner;
+        _waitOptions = inline ? TaskCreationOptions.None : TaskCreationOptions.RunContinuationsAsynchronously;
+    }
+
+    /// <summary>
+    /// What every use of the reader locks: its queue, made with it and never seen by the application (who could otherwise
+    /// lock it too), so its call needs no lock object of its own and locks this one for its stream state too.
+    /// </summary>
+    public object Gate => _queue;
+
+    /// <summary>The message the last MoveNext that returned true took.</summary>
+    public T Current { get; private set; } = default!;
+
+    /// <summary>
+    /// Under <see cref="Gate"/> (reader thread): queues <paramref name="entry"/>; true when a waiting MoveNext is to be
+    /// woken (<see cref="Wake"/>, after the lock is released), at most once per batch. <paramref name="now"/>:
+    /// <see cref="CallConnection.WakeNow"/>, read before the lock was taken.
+    /// </summary>
+    public bool Enqueue(in StreamEntry<T> entry, bool now)
+    {
+        _queue.Enqueue(entry);
+        var wake = _moveNextWaiter is not null && !_wakeListed;
+        _wakeListed |= wake && !now;
+        return wake;
+    }
+
+    /// <summary>
+    /// Reader thread, outside the lock, after <see cref="Enqueue"/> returned true: wakes the waiting MoveNext now
+    /// (<paramref name="now"/>) or has <paramref name="connection"/> call <paramref name="call"/>'s
+    /// <see cref="IBatchWake.OnBatchEnd"/> at the end of the poll batch.
+    /// </summary>
+    public void Wake(bool now, CallConnection connection, IBatchWake call)
+    {
+        if (now)
+        {
+            WakeMoveNext();
+        }
+        else
+        {
+            connection.WakeAfterBatch(call);
+        }
+    }
+
+    /// <summary>The call's <see cref="IBatchWake.OnBatchEnd"/> began (reader thread): the next message may list a wake again.</summary>
+    public void OnBatchEnd() => _wakeListed = false;
+
+    /// <summary>Under <see cref="Gate"/>: drops every queued message (the call ended here: nobody reads them).</summary>
+    public void Clear() => _queue.Clear();
+
+    /// <summary>
+    /// The next message: taken from the queue the reader thread fills (already deserialized) without waiting while
+    /// there is one; else a task the reader thread completes at the end of the poll batch that brought the next ones
+    /// (<see cref="WakeMoveNext"/>), so a reader keeping up with a burst waits once per batch, not once per message.
+    /// Waiting is the only allocation here: <see cref="IAsyncStreamReader{T}.MoveNext"/> returns a <see cref="Task{TResult}"/>,
+    /// which cannot be reused, so each wait makes one (with its source).
+    /// </summary>
+    public Task<bool> MoveNext(CancellationToken cancellationToken)
+    {
+        TaskCompletionSource<bool>? waiter = null;
+        bool ready;
+        bool more;
+        Exception? failure;
+        bool broken;
+        lock (_queue)
+        {
+            ready = TryTakeNext(out more, out failure, out broken);
+            if (!ready && !cancellationToken.IsCancellationRequested)
+            {
+                if (_moveNextWaiter is not null)
+                {
+                    return Task.FromException<bool>(new InvalidOperationException("Can't read the next message because the previous read is still in progress."));
+                }
+                waiter = _moveNextWaiter = new TaskCompletionSource<bool>(_waitOptions);
+            }
+        }
+        if (ready)
+        {
+            return failure is null ? (more ? s_true : s_false) : Task.FromException<bool>(broken ? _owner.OnBrokenMessage((RpcException)failure) : failure);
+        }
+        if (waiter is null)
+        {
+            return _owner.OnCancelledBeforeWait(cancellationToken);
+        }
+        if (cancellationToken.CanBeCanceled && _owner.RegistersWaitToken(cancellationToken))
+        {
+            // Registered outside the lock: a token cancelled meanwhile runs the callback right here, and it resolves the
+            // waiter (on the client by ending the call: Finish takes the lock and completes tasks), which must not happen
+            // under the lock.
+            var registration = cancellationToken.UnsafeRegister(static (state, token) => ((BatchedMessageReader<T>)state!)._owner.OnWaitCancelled(token), this);
+            lock (_queue)
+            {
+                if (ReferenceEquals(_moveNextWaiter, waiter))
+                {
+                    _moveNextCancellation = registration;
+                    registration = default;
+                }
+            }
+            registration.Unregister(); // the wait already ended: its registration is not needed
+        }
+        return waiter.Task;
+    }
+
+    /// <summary>
+    /// Under the lock: what MoveNext gives now, if it need not wait: the next message (into <see cref="Current"/>), the
+    /// end of the stream (<see cref="IBatchedMessageReaderOwner.TryEnd"/>: null, or what MoveNext throws), or a
+    /// message that failed to deserialize (<paramref name="broken"/>: the application gets the RpcException here, in
+    /// order, after the owner's <see cref="IBatchedMessageReaderOwner.OnBrokenMessage"/>). False when nothing is there yet.
+    /// </summary>
+    private bool TryTakeNext(out bool more, out Exception? failure, out bool broken)
+    {
+        more = false;
+        failure = null;
+        broken = false;
+        if (_queue.TryDequeue(out var entry))
+        {
+            if (entry.Failure is { } error)
+            {
+                failure = error;
+                broken = true;
+                return true;
+            }
+            Current = entry.Message!;
+            more = true;
+            return true;
+        }
+        return _owner.TryEnd(out failure);
+    }
+
+    /// <summary>
+    /// Resolves a waiting MoveNext with what is there now (nothing yet: it keeps waiting). Called by the reader thread at
+    /// the end of a batch that queued messages and by the end of the stream (any thread). With inline completions the
+    /// awaiting code runs here, on the calling thread: at a batch's end it then takes every message of the batch
+    /// before it waits again.
+    /// </summary>
+    public void WakeMoveNext()
+    {
+        TaskCompletionSource<bool> waiter;
+        bool more;
+        Exception? failure;
+        bool broken;
+        CancellationTokenRegistration registration;
+        lock (_queue)
+        {
+            if (_moveNextWaiter is null || !TryTakeNext(out more, out failure, out broken))
+            {
+                return;
+            }
+            waiter = _moveNextWaiter;
+            _moveNextWaiter = null;
+            registration = _moveNextCancellation;
+            _moveNextCancellation = default;
+        }
+        registration.Unregister(); // does not wait for a callback running now (that may be what called this)
+        if (failure is null)
+        {
+            waiter.TrySetResult(more);
+            return;
+        }
+        waiter.TrySetException(broken ? _owner.OnBrokenMessage((RpcException)failure) : failure);
+    }
+
+    /// <summary>MoveNext's own token fired while it waited: the wait ends cancelled (the stream goes on).</summary>
+    public void CancelMoveNext(CancellationToken token)
+    {
+        TaskCompletionSource<bool>? waiter;
+        lock (_queue)
+        {
+            waiter = _moveNextWaiter;
+            _moveNextWaiter = null;
+            _moveNextCancellation = default;
+        }
+        waiter?.TrySetCanceled(token);
+    }
+}
+
+/// <summary>The call that owns a <see cref="BatchedMessageReader{T}"/>: what differs between a client's responses and a server's requests.</summary>
+internal interface IBatchedMessageReaderOwner
+{
+    /// <summary>
+    /// Under the reader's lock, its queue empty: whether no more messages will be read, and if so what MoveNext throws
+    /// (<paramref name="failure"/>; null: MoveNext returns false). False: MoveNext waits.
+    /// </summary>
+    bool TryEnd(out Exception? failure);
+
+    /// <summary>Outside the lock: a queued message failed to deserialize and MoveNext reached it; returns what MoveNext throws.</summary>
+    Exception OnBrokenMessage(RpcException failure);
+
+    /// <summary>Outside the lock: MoveNext would wait but its token is already cancelled; returns MoveNext's task.</summary>
+    Task<bool> OnCancelledBeforeWait(CancellationToken token);
+
+    /// <summary>Whether a wait on <paramref name="token"/> (one that can be cancelled) needs a registration of its own.</summary>
+    bool RegistersWaitToken(CancellationToken token);
+
+    /// <summary>The registered token of a waiting MoveNext fired (any thread, outside the lock).</summary>
+    void OnWaitCancelled(CancellationToken token);
+}
