@@ -27,6 +27,21 @@ internal static class PatternedTraffic
         }
     }
 
+    /// <summary>Mostly small (a sender's fast path), every 7th message 0.3-1.5 KiB: on a 4 KiB ring, wraps, full rings and fragments.</summary>
+    public static int MixedLength(int i) => i % 7 == 0 ? 300 + (i * 37 % 1237) : 1 + (i * 13 % 120);
+
+    /// <summary>A sender for <see cref="Run"/>: message i of <see cref="MixedLength"/> bytes, patterned, by <c>TrySend</c> within <paramref name="bound"/>.</summary>
+    public static Action<int> MixedSender(IicChannel channel, TimeSpan bound)
+    {
+        var message = new byte[1536];
+        return i =>
+        {
+            var span = message.AsSpan(0, MixedLength(i));
+            PatternedMessage.Fill(span, i);
+            Assert.True(channel.TrySend(span, bound), $"send {i} timed out");
+        };
+    }
+
     /// <summary>
     /// Sends <paramref name="messages"/> messages with <paramref name="send"/> (given the index; it fills the message with
     /// <see cref="PatternedMessage.Fill"/> and the length <paramref name="lengthOf"/> gives) while a receiver thread takes
@@ -54,7 +69,7 @@ internal static class PatternedTraffic
                         : length == 0 ? null : PatternedMessage.Check(buffer.AsSpan(0, length), i);
                     if (pauseNowAndThen && i % 97 == 0)
                     {
-                        Thread.Sleep(1);
+                        Thread.Sleep(1); // load shaping (see pauseNowAndThen): the checks above do not depend on it
                     }
                 }
             }

@@ -28,20 +28,11 @@ public sealed class SendFastPathTests
         using (a)
         using (b)
         {
-            var message = new byte[1536];
-            var failure = PatternedTraffic.Run(Messages, Length, i =>
-            {
-                var span = message.AsSpan(0, Length(i));
-                PatternedMessage.Fill(span, i);
-                Assert.True(a.TrySend(span, s_bound), $"send {i} timed out");
-            }, (byte[] buffer, out int length) => b.TryReceive(buffer, out length, s_bound), pauseNowAndThen: parkingReceiver, s_bound);
+            var failure = PatternedTraffic.Run(Messages, PatternedTraffic.MixedLength, PatternedTraffic.MixedSender(a, s_bound), (byte[] buffer, out int length) => b.TryReceive(buffer, out length, s_bound), pauseNowAndThen: parkingReceiver, s_bound);
             Assert.Null(failure);
             Assert.Equal(Messages, a.GetStatistics().MessagesSent);
             Assert.Equal(Messages, b.GetStatistics().MessagesReceived);
         }
-
-        // Mostly small (the fast path), with every 7th message 0.3-1.5 KiB: wraps, full rings and fragments.
-        static int Length(int i) => i % 7 == 0 ? 300 + (i * 37 % 1237) : 1 + (i * 13 % 120);
     }
 
     [Fact]
