@@ -10,7 +10,8 @@ namespace IIC.Benchmarks;
 /// Entry point: <c>dotnet run -c Release --project perf/IIC.Benchmarks -- --filter '*'</c>.
 /// A short job (1 launch, 3 warm-ups, 8 iterations) run in process: no generated project is built, so the run
 /// takes a few minutes and respects the caller's --artifacts-path. Every benchmark reports allocations.
-/// <c>--echo VARIANT [runs] [trips]</c> runs the two-thread echo with per-trip timestamps instead (EchoLatency).
+/// <c>--echo VARIANT [runs] [trips]</c> runs the two-thread echo with per-trip timestamps instead (EchoLatency);
+/// <c>--send-cost [rounds] [size]</c> times a one-thread burst of sends alone (SendCost).
 /// </summary>
 public static class Program
 {
@@ -19,6 +20,10 @@ public static class Program
         if (args.Length > 0 && args[0] == "--echo")
         {
             return EchoLatency.Run(args);
+        }
+        if (args.Length > 0 && args[0] == "--send-cost")
+        {
+            return SendCost.Run(args);
         }
         var job = Job.Default
             .WithLaunchCount(1)
