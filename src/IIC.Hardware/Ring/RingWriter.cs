@@ -131,7 +131,7 @@ public sealed unsafe partial class RingWriter
         }
         var record = _data + offset;
         // Plain stores: ordered before the publish below by its release semantics.
-        payload.CopyTo(new Span<byte>(record + RecordHeader.Size, payload.Length));
+        CopyPayload(payload, record + RecordHeader.Size);
         *(int*)(record + RecordHeader.TypeOffset) = type;
         Publish(offset, recordLength, paddingOffset);
         return true;
@@ -161,7 +161,7 @@ public sealed unsafe partial class RingWriter
         _tail += aligned;
         CleanIfDue();
         var record = _data + tailOffset;
-        payload.CopyTo(new Span<byte>(record + RecordHeader.Size, payload.Length)); // plain stores, ordered by the publish's release
+        CopyPayload(payload, record + RecordHeader.Size); // plain stores, ordered by the publish's release; inline up to a line
         *(int*)(record + RecordHeader.TypeOffset) = type;
         Volatile.Write(ref *_sharedTail, _tail); // informational (gauges); before the publish, whose fence covers it
         PublishLength(record, recordLength);
