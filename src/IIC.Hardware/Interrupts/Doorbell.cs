@@ -52,7 +52,63 @@ public sealed unsafe class Doorbell
     public long SignalsRaised { get; private set; }
 
     /// <summary>Doorbells skipped because the receiver was spinning or already had a pending raise.</summary>
-    public long SignalsSuppressed { get; private set; }
+    /// <remarks>
+    /// Counted by <see cref="Ring"/>, plus the sends of <see cref="CountUnarmedSend"/> (a sender's fast path that found
+    /// the receiver not armed itself and so never called Ring): their number is derived, messages counted here less
+    /// those whose doorbell went through Ring (<see cref="CountRungSend"/>), so such a send stores two counts, not three.
+    /// </remarks>
+    public long SignalsSuppressed => _suppressed + (_messages - _messagesRungThroughRing);
+
+    private long _suppressed;
+
+    // The sender's per-message counts (issue 17, round 10), kept in this object of the ring's single writer: a send
+    // whose fast path found the receiver not armed stores these two and nothing for the skipped doorbell.
+    private long _messages;
+    private long _bytes;
+    private long _messagesRungThroughRing;
+    private LinePairPadding _trailingPadding; // ends the object: the next one (the endpoint's waiter) is the receiving thread's
+
+    /// <summary>Bytes from the per-message counts to the trailing padding (tests: positive = the padding comes after them).</summary>
+    internal long CountsToTrailingPadding()
+    {
+        ref var padding = ref Unsafe.As<LinePairPadding, byte>(ref _trailingPadding);
+        return Math.Min(
+            Math.Min((long)Unsafe.ByteOffset(ref Unsafe.As<long, byte>(ref _messages), ref padding), (long)Unsafe.ByteOffset(ref Unsafe.As<long, byte>(ref _bytes), ref padding)),
+            Math.Min((long)Unsafe.ByteOffset(ref Unsafe.As<long, byte>(ref _suppressed), ref padding), (long)Unsafe.ByteOffset(ref Unsafe.As<long, byte>(ref _messagesRungThroughRing), ref padding)));
+    }
+
+    /// <summary>Messages counted by <see cref="CountUnarmedSend"/> and <see cref="CountRungSend"/> (the endpoint's messages sent).</summary>
+    internal long MessagesCounted => _messages;
+
+    /// <summary>Payload bytes of those messages.</summary>
+    internal long BytesCounted => _bytes;
+
+    /// <summary>
+    /// Whether the receiver armed this ring (one load of the armed word). A sender's fast path calls it right after its
+    /// publish in place of <see cref="Ring"/> (the same Dekker load, S3: see Ring), then rings through Ring only when it
+    /// reads true; when false it counts the message with <see cref="CountUnarmedSend"/> and the skip is derived.
+    /// </summary>
+    internal bool IsArmed
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Volatile.Read(ref *_armed) != 0;
+    }
+
+    /// <summary>Counts a message whose sender published it and found the receiver not armed (<see cref="IsArmed"/> false), never calling <see cref="Ring"/>: one suppressed signal, derived.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void CountUnarmedSend(long bytes)
+    {
+        _messages++;
+        _bytes += bytes;
+    }
+
+    /// <summary>Counts a message whose doorbells (one per record) went through <see cref="Ring"/>, which counted them.</summary>
+    internal void CountRungSend(long bytes)
+    {
+        _messages++;
+        _bytes += bytes;
+        _messagesRungThroughRing++;
+    }
 
     /// <summary>Rings the doorbell after a publish (call it only right after the writer published: its fence is the publish's).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -65,7 +121,7 @@ public sealed unsafe class Doorbell
         // this CPU, then it re-reads the length word (S1', partner R1'; see RingWriter.PublishLength).
         if (Volatile.Read(ref *_armed) == 0)
         {
-            SignalsSuppressed++;
+            _suppressed++;
             return;
         }
         RingArmed();
@@ -85,7 +141,7 @@ public sealed unsafe class Doorbell
         }
         else
         {
-            SignalsSuppressed++;
+            _suppressed++;
         }
     }
 }

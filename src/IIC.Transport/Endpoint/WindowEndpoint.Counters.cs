@@ -13,14 +13,17 @@ namespace IIC.Transport;
 /// </summary>
 internal sealed partial class WindowEndpoint
 {
-    private DirectionCounters _sent; // written only by the thread inside the send role
+    // Written only by the thread inside the send role: the open claim's length. The send counts live in the doorbell
+    // (Doorbell.CountUnarmedSend, issue 17 round 10): a fast-path send stores two counts there and no third for the
+    // doorbell it skipped, which the doorbell derives.
+    private DirectionCounters _sent;
     private DirectionCounters _received; // written only by the thread inside the receive role
 
     /// <summary>Messages sent.</summary>
-    public long MessagesSent => _sent.Messages;
+    public long MessagesSent => _doorbell.MessagesCounted;
 
     /// <summary>Payload bytes sent.</summary>
-    public long BytesSent => _sent.Bytes;
+    public long BytesSent => _doorbell.BytesCounted;
 
     /// <summary>Messages received.</summary>
     public long MessagesReceived => _received.Messages;

@@ -31,36 +31,39 @@ internal sealed unsafe partial class WindowEndpoint
         // The common case runs without an exception handler (issue 17, round 8): with the try/finally around it, the JIT
         // kept this endpoint and the message in stack slots and reloaded them for every field access of the send, a chain
         // of dependent loads on every message. Nothing below can throw: the checks are loads, TryWriteFast never throws
-        // (it declines instead), and the doorbell is rung here only when this thread found the reader not armed, where
-        // Ring is a load and a counter; a reader that arms in between is woken by Ring with one futex wake on a word of
-        // the mapping our in-flight flag holds, which cannot fault. Everything else (wrap, full ring, fragments, misuse,
-        // faults, a peer gone, an armed reader) takes SendSlow, under the handler, as before.
+        // (it declines instead; it copies up to a line inline, round 10), and the doorbell's one load of "armed" after the
+        // publish is the Dekker load Ring would make (S3): not armed, nothing to do, and the message is counted with two
+        // stores (the skipped doorbell is derived, Doorbell.CountUnarmedSend); armed, RingGuarded. Everything else (wrap,
+        // full ring, fragments, misuse, faults, a peer gone) takes SendSlow, under the handler, as before.
         if (message.Length <= _writer.MaxPayloadLength
             && !PeerGone && !SelfDeclaredDead // acquire loads of words that only change at close or death
             && _writer.TryWriteFast(message, s_unfragmented))
         {
-            if (Volatile.Read(ref *_writer.Armed) == 0)
+            if (!_doorbell.IsArmed)
             {
-                _doorbell.Ring();
+                _doorbell.CountUnarmedSend(message.Length);
             }
             else
             {
-                RingGuarded();
+                RingGuarded(message.Length);
             }
-            _sent.Add(message.Length);
             ExitSending();
             return true;
         }
         return SendSlow(message, deadline, cancellationToken);
     }
 
-    /// <summary>The doorbell for an armed reader (a futex wake), under a handler that leaves the send role if it throws.</summary>
+    /// <summary>
+    /// The doorbell for an armed reader (a futex wake), under a handler that leaves the send role if it throws; counts the
+    /// message of <paramref name="length"/> bytes just published (Ring counts the signal).
+    /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void RingGuarded()
+    private void RingGuarded(int length)
     {
         try
         {
             _doorbell.Ring();
+            _doorbell.CountRungSend(length);
         }
         catch
         {
@@ -104,7 +107,7 @@ internal sealed unsafe partial class WindowEndpoint
                 _writer.TryWrite(message, s_unfragmented);
             }
             _doorbell.Ring();
-            _sent.Add(message.Length);
+            _doorbell.CountRungSend(message.Length);
             return true;
         }
         return SendFragmented(message, deadline, cancellationToken);
@@ -163,21 +166,29 @@ internal sealed unsafe partial class WindowEndpoint
 
     /// <summary>
     /// <see cref="Commit"/>'s common case without an exception handler: publishes the open claim and leaves the send role
-    /// when the endpoint is not disposed and this thread finds the reader not armed (then the doorbell is a load and a
-    /// counter; a reader that arms in between is woken by one futex wake on a word of the mapping our in-flight flag
-    /// holds, which cannot fault, as in Send's fast path). False (nothing done, the role still entered): take
+    /// when the endpoint is not disposed and this thread finds the reader not armed (then the doorbell is one load after
+    /// the publish and the message two counts, as in Send's fast path; a reader that arms in between is woken by one
+    /// futex wake on a word of the mapping our in-flight flag holds, which cannot fault). False (nothing done, the role still entered): take
     /// <see cref="Commit"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal bool TryCommitFast()
     {
-        if (Volatile.Read(ref _disposed) != 0 || !_writer.HasOpenClaim || Volatile.Read(ref *_writer.Armed) != 0)
+        if (Volatile.Read(ref _disposed) != 0 || !_writer.HasOpenClaim || _doorbell.IsArmed)
         {
             return false;
         }
         _writer.Commit(s_unfragmented); // a claim is open: cannot throw
-        _doorbell.Ring();
-        _sent.Add(_sent.OpenClaimLength);
+        if (!_doorbell.IsArmed) // the Dekker load after the publish (S3), as in Send's fast path
+        {
+            _doorbell.CountUnarmedSend(_sent.OpenClaimLength);
+        }
+        else
+        {
+            // Armed in between: one futex wake on a word of the mapping our in-flight flag holds, which cannot fault.
+            _doorbell.Ring();
+            _doorbell.CountRungSend(_sent.OpenClaimLength);
+        }
         ExitSending();
         return true;
     }
@@ -216,7 +227,7 @@ internal sealed unsafe partial class WindowEndpoint
             ThrowIfDisposed(); // the span stayed mapped while the claim was open; nothing is published after Dispose
             _writer.Commit(s_unfragmented);
             _doorbell.Ring();
-            _sent.Add(_sent.OpenClaimLength);
+            _doorbell.CountRungSend(_sent.OpenClaimLength);
         }
         finally
         {
@@ -298,7 +309,7 @@ internal sealed unsafe partial class WindowEndpoint
             _doorbell.Ring();
             sent += length;
         }
-        _sent.Add(message.Length);
+        _doorbell.CountRungSend(message.Length);
         return true;
     }
 
