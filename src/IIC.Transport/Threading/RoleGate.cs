@@ -24,10 +24,14 @@ namespace IIC.Transport;
 /// default role: it gives the holder word back and waits its turn) or the owner's next load sees "revoked" and takes
 /// the compare-exchange path. A revocation costs one process-wide barrier, once per gate; a non-owner also loads
 /// "owner inside" on each later entry (same line).</para>
+/// <para>Which thread is the owner is told by its stack (round 10): the owner's stack bounds are recorded with its id,
+/// and a thread whose local's address lies inside them is the owner (<see cref="ThreadStack"/>), a subtract and a
+/// compare where the managed id costs a thread-static lookup on every entry. Without the bounds (libc cannot say, or
+/// <c>IIC_GATE_OWNER_BY_STACK=0</c>) the id tells, as before.</para>
 /// <para>Lives on a cache line of its own: the sending and the receiving thread each write theirs on every call.</para>
 /// </summary>
 [StructLayout(LayoutKind.Explicit, Size = 2 * Smp.PaddedLineSize)]
-internal struct RoleGate
+internal unsafe struct RoleGate
 {
     [FieldOffset(Smp.PaddedLineSize)]
     private int _holder; // managed thread id of the thread inside through the compare-exchange; 0 = free
@@ -44,16 +48,22 @@ internal struct RoleGate
     [FieldOffset(Smp.PaddedLineSize + 16)]
     private int _entry; // how the party inside entered (written only after it is known to be alone): 1 biased, 2 holder
 
+    [FieldOffset(Smp.PaddedLineSize + 24)]
+    private nuint _ownerStackLow; // the owner's stack [low, low + size), set once with _owner (see OnOwnerStack)
+
+    [FieldOffset(Smp.PaddedLineSize + 32)]
+    private nuint _ownerStackSize; // 0: not known, the owner is told by its managed thread id
+
     /// <summary>Enters without waiting; false when another thread is inside (and <paramref name="single"/> is false).</summary>
     /// <exception cref="InvalidOperationException">Misuse: this thread is already inside, or another thread is inside a single-thread role.</exception>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryEnter(bool single, GateRole role)
     {
-        var me = CurrentThreadId;
-        if ((single || s_biasDefaultRoles) && _owner == me && TryEnterBiased(me, single, role))
+        if ((single || s_biasDefaultRoles) && TryEnterAsOwner(single, role))
         {
             return true;
         }
+        var me = CurrentThreadId;
         var holder = Interlocked.CompareExchange(ref _holder, me, 0); // G1 (docs/architecture.md): acquire; partner G2
         if (holder == 0)
         {
@@ -62,6 +72,59 @@ internal struct RoleGate
         ThrowIfMisuse(holder, me, single, role);
         return false;
     }
+
+    /// <summary>
+    /// The owner's entry when the calling thread is the owner: told by where its stack is when the owner's stack is known
+    /// (<see cref="OnOwnerStack"/>: no thread-static lookup, issue 17 round 10), else by its managed thread id as before.
+    /// The two never both apply: once the stack is known, a thread is the owner exactly when it runs on that stack.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool TryEnterAsOwner(bool single, GateRole role)
+    {
+        if (Volatile.Read(ref _ownerStackSize) != 0) // acquire: pairs with RecordOwner's release; then _ownerStackLow and _owner are set
+        {
+            return OnOwnerStack() && TryEnterBiased(_owner, single, role);
+        }
+        var me = CurrentThreadId;
+        return _owner == me && TryEnterBiased(me, single, role);
+    }
+
+    /// <summary>
+    /// Whether the calling thread runs on the owner's stack, i.e. is the owner: the address of a local of this frame is in
+    /// the stack of the thread running it, and live threads' stacks do not overlap (<see cref="ThreadStack"/>). One
+    /// subtract and compare; false while the owner's stack is not known (size 0).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private readonly bool OnOwnerStack()
+    {
+        byte marker = 0;
+        return (nuint)(&marker) - _ownerStackLow < _ownerStackSize;
+    }
+
+    /// <summary>Whether the calling thread (of managed id <paramref name="me"/>) is the owner, by the same test as <see cref="TryEnterAsOwner"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private readonly bool IsOwner(int me) => Volatile.Read(in _ownerStackSize) != 0 ? OnOwnerStack() : _owner == me;
+
+    /// <summary>
+    /// Makes the calling thread (holding <see cref="_holder"/>, the gate unowned) the owner: its id, then its stack bounds
+    /// when libc gives them (low, then size with a release store: a thread that reads the size non-zero reads the low and
+    /// the id too). Once per gate.
+    /// </summary>
+    private void RecordOwner(int me)
+    {
+        _owner = me; // we hold _holder and nobody owned the gate: no other thread sets it; the owner's own later reads see it
+        if (s_ownerByStack && ThreadStack.TryGetCurrent(out var low, out var size))
+        {
+            _ownerStackLow = low;
+            Volatile.Write(ref _ownerStackSize, size);
+        }
+    }
+
+    /// <summary>
+    /// Whether the owner is told by its stack (<c>IIC_GATE_OWNER_BY_STACK=0</c> in the environment: by its managed thread
+    /// id through a thread static, as before round 10, for A/B runs).
+    /// </summary>
+    private static readonly bool s_ownerByStack = Environment.GetEnvironmentVariable("IIC_GATE_OWNER_BY_STACK") != "0";
 
     /// <summary>
     /// The calling thread's managed id, read through a thread static of our own: <see cref="Environment.CurrentManagedThreadId"/>
@@ -124,7 +187,7 @@ internal struct RoleGate
     private bool AfterEnterHolder(int me, bool single, GateRole role)
     {
         var owner = _owner;
-        if (owner != me)
+        if (!IsOwner(me))
         {
             if (owner == 0)
             {
@@ -133,7 +196,7 @@ internal struct RoleGate
                     _entry = HolderEntry; // A/B: default roles unbiased, as before round 6
                     return true;
                 }
-                _owner = me; // we hold _holder and nobody owned the gate: no other thread sets it; the owner's own later reads see it
+                RecordOwner(me);
             }
             else if (!RevokeAndCheckOwnerOutside(owner, me, single, role))
             {
@@ -185,11 +248,11 @@ internal struct RoleGate
             // A single role never waits for another thread: a second one inside is misuse, refused by TryEnter.
             return TryEnter(single: true, role);
         }
-        var me = CurrentThreadId;
-        if (s_biasDefaultRoles && _owner == me && TryEnterBiased(me, single: false, role))
+        if (s_biasDefaultRoles && TryEnterAsOwner(single: false, role))
         {
             return true;
         }
+        var me = CurrentThreadId;
         var holder = Interlocked.CompareExchange(ref _holder, me, 0); // G1 (docs/architecture.md): acquire; partner G2
         if (holder == 0 && AfterEnterHolder(me, single: false, role))
         {
@@ -223,6 +286,9 @@ internal struct RoleGate
 
     /// <summary>Whether the role is biased to <paramref name="threadId"/> and not revoked (tests: the owner enters without a locked instruction).</summary>
     internal readonly bool IsBiasedTo(int threadId) => _owner == threadId && Volatile.Read(in _revoked) == 0;
+
+    /// <summary>Whether the owner is told by its stack (tests: the stack lookup worked, so the owner's entry reads no thread static).</summary>
+    internal readonly bool OwnerKnownByStack => Volatile.Read(in _ownerStackSize) != 0;
 
     /// <summary>Leaves (release store: everything done inside is visible to the next thread that enters).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
