@@ -165,6 +165,9 @@ public sealed partial class IicChannel
     internal (bool Send, bool Receive) RolesBiasedToCurrentThread =>
         (_sendGate.IsBiasedTo(Environment.CurrentManagedThreadId), _receiveGate.IsBiasedTo(Environment.CurrentManagedThreadId));
 
+    /// <summary>Whether the send role's owner is told by its stack (tests of RoleGate's owner test without a thread static).</summary>
+    internal bool SendOwnerKnownByStack => _sendGate.OwnerKnownByStack;
+
     private long _claimGeneration;
     private RoleGate _sendGate;
     private RoleGate _receiveGate;
