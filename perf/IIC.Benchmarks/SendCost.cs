@@ -8,7 +8,7 @@ namespace IIC.Benchmarks;
 /// <c>--send-cost [rounds] [size]</c>: what one <see cref="IicChannel.Send(ReadOnlySpan{byte})"/> costs its thread, the
 /// sender's side of one-way streaming alone (issue 17, round 10): on one thread, in an in-process pair (1 MiB ring, in
 /// this core's cache), a burst of 4096 messages is timed, then drained untimed with TryReceive; ns per send, the median
-/// and the best of the rounds' bursts, for a default channel and a SingleWriter/SingleReader one. ChannelBatchBenchmarks
+/// and the best of the rounds' bursts (and the drain's TryReceive per message beside it), for a default channel and a SingleWriter/SingleReader one. ChannelBatchBenchmarks
 /// times the send and the receive together; this leaves the receive out, so two builds' senders compare directly
 /// (interleave runs of each; the box's placement does not matter to a one-thread loop, its load does). Runs with
 /// tiered compilation off (it restarts itself so), as IIC.Perf does.
@@ -49,6 +49,7 @@ public static class SendCost
                 var message = new byte[size];
                 var buffer = new byte[Math.Max(size, 64)];
                 var perSend = new double[rounds];
+                var perReceive = new double[rounds];
                 for (var warm = 0; warm < 50; warm++)
                 {
                     Burst1(sender, message);
@@ -58,16 +59,19 @@ public static class SendCost
                 {
                     var start = Stopwatch.GetTimestamp();
                     Burst1(sender, message);
-                    var ticks = Stopwatch.GetTimestamp() - start;
+                    var sent = Stopwatch.GetTimestamp();
                     if (Drain(receiver, buffer) != Burst)
                     {
                         throw new InvalidOperationException("a burst was not delivered whole");
                     }
-                    perSend[r] = ticks * (1e9 / Stopwatch.Frequency) / Burst;
+                    var drained = Stopwatch.GetTimestamp();
+                    perSend[r] = (sent - start) * (1e9 / Stopwatch.Frequency) / Burst;
+                    perReceive[r] = (drained - sent) * (1e9 / Stopwatch.Frequency) / Burst;
                 }
                 Array.Sort(perSend);
+                Array.Sort(perReceive);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"send {size} B {(single ? "single-roles" : "default     ")}: median {perSend[rounds / 2]:F2} ns, best {perSend[0]:F2} ns, p90 {perSend[rounds * 9 / 10]:F2} ns per send ({rounds} bursts of {Burst})"));
+                    $"send {size} B {(single ? "single-roles" : "default     ")}: median {perSend[rounds / 2]:F2} ns, best {perSend[0]:F2} ns, p90 {perSend[rounds * 9 / 10]:F2} ns per send; the drain's TryReceive median {perReceive[rounds / 2]:F2} ns ({rounds} bursts of {Burst})"));
             }
         }
         return 0;
