@@ -86,6 +86,36 @@ public sealed class SendPathCountTests
     }
 
     [Fact]
+    public unsafe void Each_thread_gets_its_own_stack_bounds_once_and_they_hold_its_locals()
+    {
+        // The gate's owner test rests on this: the calling thread's locals lie inside the bounds it is given, and two
+        // live threads' bounds do not overlap. Asked again, the same bounds (kept per thread, not looked up again).
+        static (nuint Low, nuint Size) Mine()
+        {
+            Assert.True(ThreadStack.TryGetCurrent(out var low, out var size), "libc gives the stack bounds");
+            byte local = 0;
+            Assert.True((nuint)(&local) - low < size, "a local lies inside the bounds");
+            Assert.True(ThreadStack.TryGetCurrent(out var again, out var againSize) && again == low && againSize == size);
+            return (low, size);
+        }
+        var main = Mine();
+        (nuint Low, nuint Size) other = default;
+        using var ready = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var thread = new Thread(() =>
+        {
+            other = Mine();
+            ready.Set();
+            release.Wait(s_bound); // alive while the bounds are compared
+        });
+        thread.Start();
+        Assert.True(ready.Wait(s_bound));
+        Assert.True(other.Low + other.Size <= main.Low || main.Low + main.Size <= other.Low, "two live threads' stacks are apart");
+        release.Set();
+        Assert.True(thread.Join(s_bound));
+    }
+
+    [Fact]
     public void The_owner_is_told_by_its_stack_and_no_other_thread_passes_for_it()
     {
         var (a, b) = IicChannel.CreatePair(new ChannelOptions { RingCapacity = 64 * 1024, SingleWriter = true });

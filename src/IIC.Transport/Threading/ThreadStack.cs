@@ -17,11 +17,34 @@ internal static unsafe partial class ThreadStack
     /// <summary>Bytes reserved for a <c>pthread_attr_t</c> (56 on x64 and 64 on arm64 with glibc, 56 or less on musl).</summary>
     private const int AttrBufferSize = 256;
 
+    [ThreadStatic]
+    private static nuint t_low;
+
+    [ThreadStatic]
+    private static nuint t_size;
+
+    [ThreadStatic]
+    private static bool t_looked;
+
     /// <summary>
     /// The calling thread's stack, <c>[low, low + size)</c>; false (both 0) when libc cannot say, or says something the
     /// address of a local of this very call is not inside (then the gate identifies its owner by managed thread id).
+    /// Asked once per thread and kept (thread statics): for the process's main thread glibc reads /proc/self/maps, which
+    /// a gate biased to it (every channel it opens and sends on) must not pay each time.
     /// </summary>
     internal static bool TryGetCurrent(out nuint low, out nuint size)
+    {
+        if (!t_looked)
+        {
+            _ = Look(out t_low, out t_size);
+            t_looked = true;
+        }
+        low = t_low;
+        size = t_size;
+        return size != 0;
+    }
+
+    private static bool Look(out nuint low, out nuint size)
     {
         low = 0;
         size = 0;
