@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using IIC.Hardware;
 
 namespace IIC.Transport;
@@ -28,6 +29,35 @@ internal sealed partial class WindowEndpoint
             if (target.IsReady)
             {
                 return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// Whether a wait of <paramref name="timeout"/> starts with the clock-free spin (<see cref="SpinBeforeClock"/>'s rule,
+    /// for the fast paths that spin before they enter a handler: one unsigned compare of validated ticks, infinite
+    /// (-1 ms) reading as the largest). The timeout was validated (zero, positive or infinite).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool SpinsFirstFor(TimeSpan timeout) => _spinsBeforeClock && (ulong)timeout.Ticks >= (ulong)TimeSpan.TicksPerMillisecond;
+
+    /// <summary>
+    /// The fast paths' clock-free spin (<see cref="TryEnterWithRecord"/>), out of line: the ring was found empty, so the
+    /// space consumed by earlier calls goes back to the writer first (as the slow path does before it waits), then up to
+    /// <see cref="SpinBeforeClockChecks"/> looks as <see cref="SpinBeforeClock"/> makes. The caller is inside the receive role.
+    /// </summary>
+    /// <returns>True when a record (or padding) waits at the head and this side was not disposed; false when the spin ran out, the peer ended or this side was disposed (the slow path then reports those).</returns>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool SpinForRecord()
+    {
+        _reader.PublishHeadIfStale();
+        var target = new ReadTarget(this);
+        for (var i = 0; i < SpinBeforeClockChecks; i++)
+        {
+            if (target.IsReady)
+            {
+                return Volatile.Read(ref _disposed) == 0 && _reader.HasData;
             }
         }
         return false;
