@@ -45,11 +45,13 @@ internal sealed partial class WindowEndpoint
     /// <summary>
     /// The fast paths' clock-free spin (<see cref="TryEnterWithRecord"/>), out of line: the ring was found empty, so the
     /// space consumed by earlier calls goes back to the writer first (as the slow path does before it waits), then up to
-    /// <see cref="SpinBeforeClockChecks"/> looks as <see cref="SpinBeforeClock"/> makes. The caller is inside the receive role.
+    /// <see cref="SpinBeforeClockChecks"/> looks as <see cref="SpinBeforeClock"/> makes, then one more look for a whole
+    /// one-record message (RingReader.TryPeekFast, here so that its inlined copy is not in every caller). The caller is
+    /// inside the receive role.
     /// </summary>
-    /// <returns>True when a record (or padding) waits at the head and this side was not disposed; false when the spin ran out, the peer ended or this side was disposed (the slow path then reports those).</returns>
+    /// <returns>True with the record peeked; false when the spin ran out, the peer ended, this side was disposed or the head holds anything else (the slow path then reports or takes it).</returns>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private bool SpinForRecord()
+    private bool SpinForRecord(out ReadOnlySpan<byte> payload)
     {
         _reader.PublishHeadIfStale();
         var target = new ReadTarget(this);
@@ -57,9 +59,14 @@ internal sealed partial class WindowEndpoint
         {
             if (target.IsReady)
             {
-                return Volatile.Read(ref _disposed) == 0 && _reader.HasData;
+                if (Volatile.Read(ref _disposed) == 0)
+                {
+                    return _reader.TryPeekFast(s_unfragmented, out payload);
+                }
+                break;
             }
         }
+        payload = default;
         return false;
     }
 
