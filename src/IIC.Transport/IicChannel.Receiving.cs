@@ -65,24 +65,24 @@ public sealed partial class IicChannel
         {
             // A whole message that fits, there or arriving within the clock-free first spin, without an exception handler
             // (it cannot throw); everything else under the handler, which then does not spin again.
-            var spin = _endpoint.SpinsFirstFor(timeout);
-            if (_endpoint.TryReceiveFast(destination, out length, spin))
+            if (_endpoint.TryReceiveFast(destination, out length, timeout))
             {
                 _receiveGate.Exit();
                 return true;
             }
-            return TryReceiveEntered(destination, out length, timeout, spin);
+            return TryReceiveEntered(destination, out length, timeout);
         }
         return ReceiveWithin(destination, out length, Native.Deadline.After(timeout, nameof(timeout)), default);
     }
 
     /// <summary><see cref="TryReceive(Span{byte}, out int, TimeSpan)"/> past its fast path, holding the receive gate, under a handler that releases it.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
-    private bool TryReceiveEntered(Span<byte> destination, out int length, TimeSpan timeout, bool spun)
+    private bool TryReceiveEntered(Span<byte> destination, out int length, TimeSpan timeout)
     {
         try
         {
-            return _endpoint.TryReceive(destination, out length, timeout, spun); // validated by the caller
+            // The fast path made the first spin if the wait starts with one (the same rule): not again.
+            return _endpoint.TryReceive(destination, out length, timeout, spun: _endpoint.SpinsFirstFor(timeout)); // validated by the caller
         }
         finally
         {
@@ -101,7 +101,7 @@ public sealed partial class IicChannel
         // receive must refuse to run while the channel is in a group (the endpoint checks that first), message or not.
         // An infinite wait (Receive) first spins clock-free for it, as TryReceive with a timeout does (the old path's own
         // wait spins too, after its handlers and clock reads).
-        if (!Options.Grouped && _endpoint.TryReceiveFast(destination, out length, deadline.IsInfinite && _endpoint.SpinsBeforeClock))
+        if (!Options.Grouped && _endpoint.TryReceiveFast(destination, out length, deadline.IsInfinite ? Timeout.InfiniteTimeSpan : TimeSpan.Zero))
         {
             _receiveGate.Exit();
             return true;

@@ -53,7 +53,7 @@ internal sealed unsafe partial class WindowEndpoint
 
     /// <summary>
     /// The common case of a copy-out receive without an exception handler (issue 17, round 9, as Send's fast path): enters
-    /// the receive role, and if a whole one-record message waits at the head (or, with <paramref name="spin"/>, arrives
+    /// the receive role, and if a whole one-record message waits at the head (or, when <paramref name="timeout"/> says the wait would start with it, arrives
     /// within the clock-free first spin: round 10, so a receive that finds the ring empty no longer goes through the two
     /// handlers of the old path to spin) and fits <paramref name="destination"/>, copies it out, consumes it (lazily, as
     /// TryReceiveNow) and counts it. Never throws: a disposed endpoint, a peer that ended, a message in reassembly, nothing
@@ -64,11 +64,11 @@ internal sealed unsafe partial class WindowEndpoint
     /// </summary>
     /// <param name="destination">Where the message is copied.</param>
     /// <param name="length">The message length (0 when declined).</param>
-    /// <param name="spin">Spin clock-free for a message when the ring is empty (<see cref="SpinsFirstFor"/>: the wait that follows would start with that spin).</param>
+    /// <param name="timeout">The caller's validated timeout: the ring found empty, the fast path spins clock-free for a message when a wait of this long would start with that spin (<see cref="SpinsFirstFor"/>); zero never spins.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal bool TryReceiveFast(Span<byte> destination, out int length, bool spin = false)
+    internal bool TryReceiveFast(Span<byte> destination, out int length, TimeSpan timeout)
     {
-        if (TryEnterWithRecord(spin, out var payload))
+        if (TryEnterWithRecord(SpinsFirstFor(timeout), out var payload))
         {
             if (payload.Length <= destination.Length)
             {
