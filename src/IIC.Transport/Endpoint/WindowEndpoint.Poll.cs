@@ -180,7 +180,7 @@ internal sealed partial class WindowEndpoint
     /// <param name="handler">Called with each message.</param>
     /// <param name="limit">The most messages to hand out.</param>
     /// <param name="timeout">The longest to wait for the first (validated by the caller).</param>
-    /// <param name="spun">The caller's fast path already made the clock-free spin and found nothing it could take: do not spin again.</param>
+    /// <param name="spun">The caller's fast path looked first, with the clock-free spin if the ring was empty, and declined: no second spin (a decline at a fragment or padding found at once skips it too; the waiter still spins by its strategy).</param>
     public int Poll<THandler>(ref THandler handler, int limit, TimeSpan timeout, bool spun = false)
         where THandler : struct, IMessageHandler, allows ref struct
     {

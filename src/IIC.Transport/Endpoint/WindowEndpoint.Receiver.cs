@@ -142,7 +142,7 @@ internal sealed unsafe partial class WindowEndpoint
     /// <param name="destination">Where the message is copied.</param>
     /// <param name="length">The message length.</param>
     /// <param name="timeout">The longest to wait (validated by the caller).</param>
-    /// <param name="spun">The caller's fast path already made the clock-free spin and found nothing it could take: do not spin again.</param>
+    /// <param name="spun">The caller's fast path looked first, with the clock-free spin if the ring was empty, and declined: no second spin (a decline at a fragment or padding found at once skips it too; the waiter still spins by its strategy).</param>
     public bool TryReceive(Span<byte> destination, out int length, TimeSpan timeout, bool spun = false)
     {
         EnterReceiving();
