@@ -63,8 +63,9 @@ public sealed partial class IicChannel
         // receive side is entered once for both (one interlocked instruction per receive, not two).
         if (!Options.Grouped && _receiveGate.TryEnter(Options.SingleReader, GateRole.Receive))
         {
-            // A whole message that fits, without an exception handler (it cannot throw); everything else under the handler.
-            if (_endpoint.TryReceiveFast(destination, out length))
+            // A whole message that fits, there or arriving within the clock-free first spin, without an exception handler
+            // (it cannot throw); everything else under the handler, which then does not spin again.
+            if (_endpoint.TryReceiveFast(destination, out length, timeout))
             {
                 _receiveGate.Exit();
                 return true;
@@ -80,7 +81,8 @@ public sealed partial class IicChannel
     {
         try
         {
-            return _endpoint.TryReceive(destination, out length, timeout); // validated by the caller
+            // The fast path made the first spin if the wait starts with one (the same rule): not again.
+            return _endpoint.TryReceive(destination, out length, timeout, spun: _endpoint.SpinsFirstFor(timeout)); // validated by the caller
         }
         finally
         {
@@ -97,7 +99,9 @@ public sealed partial class IicChannel
         }
         // A whole message that fits, without an exception handler (it cannot throw). Not for a grouped channel: its waiting
         // receive must refuse to run while the channel is in a group (the endpoint checks that first), message or not.
-        if (!Options.Grouped && _endpoint.TryReceiveFast(destination, out length))
+        // An infinite wait (Receive) first spins clock-free for it, as TryReceive with a timeout does (the old path's own
+        // wait spins too, after its handlers and clock reads).
+        if (!Options.Grouped && _endpoint.TryReceiveFast(destination, out length, deadline.IsInfinite ? Timeout.InfiniteTimeSpan : TimeSpan.Zero))
         {
             _receiveGate.Exit();
             return true;
@@ -356,14 +360,32 @@ public sealed partial class IicChannel
         Native.Deadline.ThrowIfNegative(timeout, nameof(timeout));
         if (_receiveGate.TryEnter(Options.SingleReader, GateRole.Receive))
         {
-            try
+            // The fast path (issue 17, round 10): a whole one-record message, there or arriving within the clock-free first
+            // spin, is handed out under this one handler (the user's handler may throw: then the role and the gate are
+            // left and its message stays unread), not the old path's three nested ones. Not for a grouped channel: its
+            // waiting poll must refuse to run while the channel is in a group (the endpoint checks that first).
+            var spin = false;
+            if (!Options.Grouped)
             {
-                return _endpoint.Poll(ref handler, limit, timeout);
+                spin = _endpoint.SpinsFirstFor(timeout);
+                if (_endpoint.TryEnterWithRecord(spin, out var payload))
+                {
+                    int handled;
+                    try
+                    {
+                        handled = _endpoint.HandleFast(ref handler, limit, payload);
+                    }
+                    catch
+                    {
+                        _endpoint.LeaveAfterHandlerFault();
+                        _receiveGate.Exit();
+                        throw;
+                    }
+                    _receiveGate.Exit();
+                    return handled;
+                }
             }
-            finally
-            {
-                _receiveGate.Exit();
-            }
+            return PollEntered(ref handler, limit, timeout, spin);
         }
         // Another thread receives on a default channel: take our turn within the same time.
         var deadline = Native.Deadline.After(timeout, nameof(timeout));
@@ -374,6 +396,21 @@ public sealed partial class IicChannel
         try
         {
             return _endpoint.Poll(ref handler, limit, RemainingUntil(deadline));
+        }
+        finally
+        {
+            _receiveGate.Exit();
+        }
+    }
+
+    /// <summary><see cref="Poll{THandler}(ref THandler, int, TimeSpan)"/> past its fast path, holding the receive gate, under a handler that releases it.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private int PollEntered<THandler>(ref THandler handler, int limit, TimeSpan timeout, bool spun)
+        where THandler : struct, IMessageHandler, allows ref struct
+    {
+        try
+        {
+            return _endpoint.Poll(ref handler, limit, timeout, spun); // validated by the caller
         }
         finally
         {

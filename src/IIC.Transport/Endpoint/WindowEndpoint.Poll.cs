@@ -110,6 +110,63 @@ internal sealed partial class WindowEndpoint
     }
 
     /// <summary>
+    /// The entry of the poll and receive fast paths (issue 17, round 10), which never throws: enters the receive role and
+    /// looks for a whole one-record message at the head (RingReader.TryPeekFast); if the ring is empty and
+    /// <paramref name="spin"/> says the wait starts with the clock-free spin, it returns what earlier calls consumed and
+    /// spins (<see cref="SpinForRecord"/>) and looks once more. True: inside the receive role with the record peeked
+    /// (the caller hands it out, consumes it and leaves the role). False: the role was left and nothing consumed; a
+    /// disposed endpoint, a peer that ended, a message in reassembly, nothing in time, padding, a fragment or a record the
+    /// reader would fault on all decline, and the caller takes the old path, which throws, waits or reassembles.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool TryEnterWithRecord(bool spin, out ReadOnlySpan<byte> payload)
+    {
+        // L2 as EnterReceiving: flag, then load _disposed (partner L1); declining instead of throwing.
+        Volatile.Write(ref _receiving.Value, 1);
+        if (Volatile.Read(ref _disposed) == 0 && _peerEnded == 0 && !_assembling
+            && (_reader.TryPeekFast(s_unfragmented, out payload) || (spin && SpinForRecord(out payload))))
+        {
+            return true;
+        }
+        ExitReceiving();
+        payload = default;
+        return false;
+    }
+
+    /// <summary>
+    /// The poll fast path after <see cref="TryEnterWithRecord"/> returned true: hands <paramref name="payload"/> to
+    /// <paramref name="handler"/>, consumes it (lazily, as <see cref="PollOnce"/>) and counts it, then the whole one-record
+    /// messages that follow, up to <paramref name="limit"/>, and leaves the receive role. No exception handler here: if the
+    /// handler throws, its message stays unread (not consumed) and the caller, whose one handler catches it, leaves the role
+    /// with <see cref="LeaveAfterHandlerFault"/>. A handler that disposes the channel ends the loop (the mapping stays
+    /// until the role is left). Stops early, with fewer than <paramref name="limit"/>, at anything that is not such a
+    /// message (the next call takes it by the old path).
+    /// </summary>
+    /// <returns>The messages handled (at least 1).</returns>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal int HandleFast<THandler>(ref THandler handler, int limit, ReadOnlySpan<byte> payload)
+        where THandler : struct, IMessageHandler, allows ref struct
+    {
+        var handled = 0;
+        while (true)
+        {
+            handler.OnMessage(payload);
+            _reader.ConsumeLazily(); // only now: if the handler threw, the message is handed out again
+            Count(payload.Length);
+            handled++;
+            if (handled >= limit || Volatile.Read(ref _disposed) != 0 || !_reader.TryPeekFast(s_unfragmented, out payload))
+            {
+                break;
+            }
+        }
+        ExitReceiving();
+        return handled;
+    }
+
+    /// <summary>Leaves the receive role after a handler of <see cref="HandleFast"/> threw (its message was not consumed).</summary>
+    internal void LeaveAfterHandlerFault() => ExitReceiving();
+
+    /// <summary>
     /// Hands up to <paramref name="limit"/> messages to <paramref name="handler"/> in place, waiting (by the channel's
     /// wait strategy) at most <paramref name="timeout"/> for the first one. The clock is read only when the ring is
     /// empty, and not before a short clock-free first spin (<see cref="SpinBeforeClock"/>): a message that is already there,
@@ -120,7 +177,11 @@ internal sealed partial class WindowEndpoint
     /// <exception cref="PeerDeadException">The peer died and every message it published was received.</exception>
     /// <exception cref="InvalidOperationException">The endpoint is in a channel group and <paramref name="timeout"/> is not zero.</exception>
     /// <exception cref="ObjectDisposedException">The channel was disposed (also while this call waited).</exception>
-    public int Poll<THandler>(ref THandler handler, int limit, TimeSpan timeout)
+    /// <param name="handler">Called with each message.</param>
+    /// <param name="limit">The most messages to hand out.</param>
+    /// <param name="timeout">The longest to wait for the first (validated by the caller).</param>
+    /// <param name="spun">The caller's fast path looked first, with the clock-free spin if the ring was empty, and declined: no second spin (a decline at a fragment or padding found at once skips it too; the waiter still spins by its strategy).</param>
+    public int Poll<THandler>(ref THandler handler, int limit, TimeSpan timeout, bool spun = false)
         where THandler : struct, IMessageHandler, allows ref struct
     {
         EnterReceiving();
@@ -136,7 +197,7 @@ internal sealed partial class WindowEndpoint
             {
                 return handled;
             }
-            if (SpinBeforeClock(timeout))
+            if (!spun && SpinBeforeClock(timeout))
             {
                 handled = PollOnce(ref handler, limit);
                 if (handled > 0)
@@ -154,7 +215,7 @@ internal sealed partial class WindowEndpoint
     }
 
     /// <summary>
-    /// The waiting part of <see cref="Poll{THandler}(ref THandler, int, TimeSpan)"/>, out of line (the caller is inside the
+    /// The waiting part of <see cref="Poll{THandler}(ref THandler, int, TimeSpan, bool)"/>, out of line (the caller is inside the
     /// receive role), as <see cref="WaitAndReceive"/>: no P/Invoke frame set-up in the prolog of a poll that finds a message.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]

@@ -53,29 +53,34 @@ internal sealed unsafe partial class WindowEndpoint
 
     /// <summary>
     /// The common case of a copy-out receive without an exception handler (issue 17, round 9, as Send's fast path): enters
-    /// the receive role, and if a whole one-record message waits at the head and fits <paramref name="destination"/>,
-    /// copies it out, consumes it (lazily, as TryReceiveNow) and counts it. Never throws: a disposed endpoint, a peer that
-    /// ended, a message in reassembly, nothing published, padding, a fragment, a record the reader would fault on or a
-    /// buffer too small all decline (false, the role left, nothing consumed), and the caller takes the old path, which
-    /// throws, waits or reassembles as before. (The lazy consume's head store may wake a writer sleeping on a full ring:
-    /// a futex wake on a word of the mapping our in-flight flag holds, which cannot fault.)
+    /// the receive role, and if a whole one-record message waits at the head (or, when <paramref name="timeout"/> says the wait would start with it, arrives
+    /// within the clock-free first spin: round 10, so a receive that finds the ring empty no longer goes through the two
+    /// handlers of the old path to spin) and fits <paramref name="destination"/>, copies it out, consumes it (lazily, as
+    /// TryReceiveNow) and counts it. Never throws: a disposed endpoint, a peer that ended, a message in reassembly, nothing
+    /// in time, padding, a fragment, a record the reader would fault on or a buffer too small all decline (false, the role
+    /// left, nothing consumed; see <see cref="TryEnterWithRecord"/>), and the caller takes the old path, which throws,
+    /// waits or reassembles as before. (The lazy consume's head store may wake a writer sleeping on a full ring: a futex
+    /// wake on a word of the mapping our in-flight flag holds, which cannot fault.)
     /// </summary>
+    /// <param name="destination">Where the message is copied.</param>
+    /// <param name="length">The message length (0 when declined).</param>
+    /// <param name="timeout">The caller's validated timeout: the ring found empty, the fast path spins clock-free for a message when a wait of this long would start with that spin (<see cref="SpinsFirstFor"/>); zero never spins.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal bool TryReceiveFast(Span<byte> destination, out int length)
+    internal bool TryReceiveFast(Span<byte> destination, out int length, TimeSpan timeout)
     {
-        // L2 as EnterReceiving: flag, then load _disposed (partner L1); declining instead of throwing.
-        Volatile.Write(ref _receiving.Value, 1);
-        if (Volatile.Read(ref _disposed) == 0 && _peerEnded == 0 && !_assembling
-            && _reader.TryPeekFast(s_unfragmented, out var payload) && payload.Length <= destination.Length)
+        if (TryEnterWithRecord(SpinsFirstFor(timeout), out var payload))
         {
-            payload.CopyTo(destination);
-            _reader.ConsumeLazily();
-            length = payload.Length;
-            Count(length);
+            if (payload.Length <= destination.Length)
+            {
+                payload.CopyTo(destination);
+                _reader.ConsumeLazily();
+                length = payload.Length;
+                Count(length);
+                ExitReceiving();
+                return true;
+            }
             ExitReceiving();
-            return true;
         }
-        ExitReceiving();
         length = 0;
         return false;
     }
@@ -134,7 +139,11 @@ internal sealed unsafe partial class WindowEndpoint
     /// <exception cref="IicChannelClosedException">The peer closed and every message was received.</exception>
     /// <exception cref="PeerDeadException">The peer died and every message it published was received.</exception>
     /// <exception cref="InvalidOperationException">The endpoint is in a channel group (its group waits for it) and <paramref name="timeout"/> is not zero.</exception>
-    public bool TryReceive(Span<byte> destination, out int length, TimeSpan timeout)
+    /// <param name="destination">Where the message is copied.</param>
+    /// <param name="length">The message length.</param>
+    /// <param name="timeout">The longest to wait (validated by the caller).</param>
+    /// <param name="spun">The caller's fast path looked first, with the clock-free spin if the ring was empty, and declined: no second spin (a decline at a fragment or padding found at once skips it too; the waiter still spins by its strategy).</param>
+    public bool TryReceive(Span<byte> destination, out int length, TimeSpan timeout, bool spun = false)
     {
         EnterReceiving();
         try
@@ -149,7 +158,7 @@ internal sealed unsafe partial class WindowEndpoint
                 return false;
             }
             BeginWaitAlone(); // a grouped endpoint in a group throws (its group waits for it); out of one it waits alone
-            if (SpinBeforeClock(timeout) && TryReceiveNow(destination, out length, Deadline.Immediate))
+            if (!spun && SpinBeforeClock(timeout) && TryReceiveNow(destination, out length, Deadline.Immediate))
             {
                 return true;
             }
@@ -163,7 +172,7 @@ internal sealed unsafe partial class WindowEndpoint
     }
 
     /// <summary>
-    /// The waiting part of <see cref="TryReceive(Span{byte}, out int, TimeSpan)"/>, out of line (the caller is inside
+    /// The waiting part of <see cref="TryReceive(Span{byte}, out int, TimeSpan, bool)"/>, out of line (the caller is inside
     /// the receive role): the waiter's clock reads are P/Invokes, and inlined they made every TryReceive set up a P/Invoke
     /// frame in its prolog (a helper call) and a 168-byte frame, also when the message was already there.
     /// </summary>

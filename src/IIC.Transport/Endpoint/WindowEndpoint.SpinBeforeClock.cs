@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using IIC.Hardware;
 
 namespace IIC.Transport;
@@ -30,6 +31,42 @@ internal sealed partial class WindowEndpoint
                 return true;
             }
         }
+        return false;
+    }
+
+    /// <summary>
+    /// Whether a wait of <paramref name="timeout"/> starts with the clock-free spin (<see cref="SpinBeforeClock"/>'s rule,
+    /// for the fast paths that spin before they enter a handler: one unsigned compare of validated ticks, infinite
+    /// (-1 ms) reading as the largest). The timeout was validated (zero, positive or infinite).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool SpinsFirstFor(TimeSpan timeout) => _spinsBeforeClock && (ulong)timeout.Ticks >= (ulong)TimeSpan.TicksPerMillisecond;
+
+    /// <summary>
+    /// The fast paths' clock-free spin (<see cref="TryEnterWithRecord"/>), out of line: the ring was found empty, so the
+    /// space consumed by earlier calls goes back to the writer first (as the slow path does before it waits), then up to
+    /// <see cref="SpinBeforeClockChecks"/> looks as <see cref="SpinBeforeClock"/> makes, then one more look for a whole
+    /// one-record message (RingReader.TryPeekFast, here so that its inlined copy is not in every caller). The caller is
+    /// inside the receive role.
+    /// </summary>
+    /// <returns>True with the record peeked; false when the spin ran out, the peer ended, this side was disposed or the head holds anything else (the slow path then reports or takes it).</returns>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool SpinForRecord(out ReadOnlySpan<byte> payload)
+    {
+        _reader.PublishHeadIfStale();
+        var target = new ReadTarget(this);
+        for (var i = 0; i < SpinBeforeClockChecks; i++)
+        {
+            if (target.IsReady)
+            {
+                if (Volatile.Read(ref _disposed) == 0)
+                {
+                    return _reader.TryPeekFast(s_unfragmented, out payload);
+                }
+                break;
+            }
+        }
+        payload = default;
         return false;
     }
 
