@@ -423,7 +423,8 @@ public sealed partial class Hypervisor
                 // PeerDied is informative (the window is marked and the survivor watches the pidfd itself): a burst of
                 // them (a peer with thousands of grants died) is not allowed to fill a healthy survivor's queue to its
                 // detach bound, so past half of it they are skipped.
-                if (!survivorReleased && survivor.Connected && survivor != client && survivor.Outbound.Count < _options.MaxOutboundMessagesPerPartition / 2)
+                if (!survivorReleased && (survivor != grant.Listener || grant.ListenerHeard) && survivor.Connected && survivor != client
+                    && survivor.Outbound.Count < _options.MaxOutboundMessagesPerPartition / 2)
                 {
                     var notice = new ControlWriter(_sendBuffer, ControlMessageType.PeerDied, 0);
                     notice.WriteInt64(grant.Id);
