@@ -19,12 +19,14 @@ var samples = new double[rounds];
 long allocatedBefore = 0;
 long connectAllocated = 0; // by the connecting thread inside IicChannel.Connect alone (the partition side of the request)
 var collectionsBefore = 0;
+Dictionary<string, long> sleepsBefore = [];
 for (var i = -200; i < rounds; i++) // 200 warm-up rounds
 {
     if (i == 0)
     {
         allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
         collectionsBefore = GC.CollectionCount(0);
+        sleepsBefore = ThreadSleeps();
     }
     var start = Stopwatch.GetTimestamp();
     var threadBefore = GC.GetAllocatedBytesForCurrentThread();
@@ -47,10 +49,40 @@ for (var i = -200; i < rounds; i++) // 200 warm-up rounds
         samples[i] = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
     }
 }
+var sleepsAfter = ThreadSleeps();
 var allocatedPerCycle = (GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore) / (double)rounds;
 var collections = GC.CollectionCount(0) - collectionsBefore;
 Array.Sort(samples);
 double P(double q) => samples[Math.Min(rounds - 1, (int)(q * rounds))];
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
     $"connect + first message + close, {rounds} rounds, 64 KiB rings: p50 {P(0.5):0.0} us, p90 {P(0.9):0.0} us, p99 {P(0.99):0.0} us, max {samples[^1]:0.0} us; {allocatedPerCycle:0} B allocated per cycle ({connectAllocated / (double)rounds:0} B of them by the connecting thread in Connect), {collections} gen-0 GCs"));
+// Sleeps (voluntary context switches) per cycle of each thread that slept: the kernel wake-ups a cycle costs.
+foreach (var (thread, after) in sleepsAfter.OrderBy(t => t.Key, StringComparer.Ordinal))
+{
+    var perCycle = (after - sleepsBefore.GetValueOrDefault(thread)) / (double)rounds;
+    if (perCycle >= 0.01)
+    {
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  sleeps per cycle: {perCycle,6:0.00}  {thread}"));
+    }
+}
 Directory.Delete(directory, recursive: true);
+
+// Each thread of this process ("tid name") with its voluntary context switches so far.
+static Dictionary<string, long> ThreadSleeps()
+{
+    var result = new Dictionary<string, long>();
+    foreach (var task in Directory.EnumerateDirectories("/proc/self/task"))
+    {
+        try
+        {
+            var name = File.ReadAllText(Path.Combine(task, "comm")).Trim();
+            var line = File.ReadLines(Path.Combine(task, "status")).First(l => l.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal));
+            result[Path.GetFileName(task) + " " + name] = long.Parse(line.AsSpan(line.IndexOf(':') + 1).Trim(), CultureInfo.InvariantCulture);
+        }
+        catch (IOException)
+        {
+            // the thread ended meanwhile
+        }
+    }
+    return result;
+}

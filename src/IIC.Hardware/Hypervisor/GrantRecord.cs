@@ -20,6 +20,13 @@ internal sealed class GrantRecord(long id, SharedWindow window, string service, 
 
     public bool ConnectorReleased { get; set; }
 
+    /// <summary>
+    /// Whether the listener was sent its <c>Incoming</c> (or is about to be: the listener-first order). False only
+    /// while the connector is told first; a connector detached then takes the grant with it unannounced, so the
+    /// listener gets no <c>PeerDied</c> for a connection it never heard of.
+    /// </summary>
+    public bool ListenerHeard { get; set; } = true;
+
     /// <summary>The page the listener receives through from the connector, when the listener's side is grouped.</summary>
     public PairGroup? ListenerPage { get; init; }
 

@@ -42,13 +42,16 @@ public sealed class GrantedConnection : IDisposable
     /// <summary>This partition's own watch on the peer's pidfd (marks the peer's side dead when it exits).</summary>
     internal IDisposable? PeerWatch { get; set; }
 
-    /// <summary>Releases the grant and unmaps the window (once nothing leases it any more).</summary>
+    /// <summary>Marks this side closed (the peer's receives end), releases the grant and unmaps the window (once nothing leases it any more).</summary>
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
             return;
         }
+        // Closed in the window first: a peer that holds the other side (the connector of a connection never accepted,
+        // told of it before the listener) sees the end of its stream instead of waiting on a side nobody will open.
+        Window.MarkClosed(Side);
         PeerWatch?.Dispose();
         _partition.Release(Id);
         Window.Dispose();

@@ -320,29 +320,40 @@ public sealed partial class Hypervisor
         _grants.Add(grant);
         Volatile.Write(ref _grantCount, _grants.Count);
 
-        var incoming = new ControlWriter(_sendBuffer, ControlMessageType.Incoming, 0);
-        incoming.WriteInt64(id);
-        incoming.WriteUInt32(0);
-        incoming.WriteUInt32((uint)connector.Credentials.Pid);
-        incoming.WriteString(service);
-        incoming.WriteString(connector.Name!);
-        incoming.WriteInt64(listenerPage?.Id ?? 0);
-        if (!SendGrant(listener, incoming.Finish(), window, connector, listenerPage, connectorPage) || !listener.Connected)
+        var backlog = listener.Backlogs.GetValueOrDefault(service);
+        if (ConnectedFirst && listener != connector && listener.Outbound.Count + 1 < _options.MaxOutboundMessagesPerPartition)
         {
-            // The listener left (the grant went with it): this connector alone is told.
-            SendError(connector, requestId, ControlError.UnknownService, $"the partition offering '{service}' is gone");
-            return;
+            // The connector hears first (control-protocol.md §3, "Connect"), as TCP's connect() completes while the
+            // connection waits in the listen backlog: a connector spinning for its reply sends its first message at
+            // once and it is in the ring when the listener, woken second, accepts; told first, the listener (on 2 CPUs)
+            // preempts this thread between the two sends and then waits for a message not yet sendable. The grant is
+            // committed to the listener's bounded backlog before the connector hears (the caller saw room in it), and
+            // the Incoming cannot fail for the queue bound checked above: if it fails all the same (the listener hung
+            // up or broke its socket), Send detaches the listener like any partition that dies, which marks its side
+            // Dead and sends the connector PeerDied (ECONNRESET for a connection reset in the backlog).
+            backlog?.Granted(Stopwatch.GetTimestamp());
+            grant.ListenerHeard = false; // a connector that fails now was never announced: no PeerDied to the listener
+            if (!SendConnected(connector, requestId, grant))
+            {
+                backlog?.Taken(1); // the connector was detached and its grant went with it; the listener never heard of it
+                return;
+            }
+            grant.ListenerHeard = true;
+            SendIncoming(listener, service, grant); // false: the listener was detached, and the connector told of its death
         }
-        listener.Backlogs.GetValueOrDefault(service)?.Granted(Stopwatch.GetTimestamp()); // in its backlog until it reports the connection taken
-        var connected = new ControlWriter(_sendBuffer, ControlMessageType.Connected, requestId);
-        connected.WriteInt64(id);
-        connected.WriteUInt32(1);
-        connected.WriteUInt32((uint)listener.Credentials.Pid);
-        connected.WriteString(listener.Name!);
-        connected.WriteInt64(connectorPage?.Id ?? 0);
-        if (!SendGrant(connector, connected.Finish(), window, listener, connectorPage, listenerPage))
+        else
         {
-            return; // the connector was detached; its grant went with it
+            if (!SendIncoming(listener, service, grant) || !listener.Connected)
+            {
+                // The listener left (the grant went with it): this connector alone is told.
+                SendError(connector, requestId, ControlError.UnknownService, $"the partition offering '{service}' is gone");
+                return;
+            }
+            backlog?.Granted(Stopwatch.GetTimestamp()); // in its backlog until it reports the connection taken
+            if (!SendConnected(connector, requestId, grant))
+            {
+                return; // the connector was detached; its grant went with it
+            }
         }
         IicEventSource.Log.ConnectionGranted(service, id, listener.Credentials.Pid, connector.Credentials.Pid);
         if (_options.Log is not null) // the line is built only for a log that takes it: a grant allocates no text otherwise
@@ -353,6 +364,37 @@ public sealed partial class Hypervisor
         {
             HypervisorLog.Granted(logger, id, service, connector.Credentials.Pid, listener.Credentials.Pid, window.Size);
         }
+    }
+
+    /// <summary>
+    /// Whether the connector is told of its grant before the listener (the default); <c>IIC_CONNECTED_FIRST=0</c> in
+    /// the environment restores the listener-first order for A/B runs.
+    /// </summary>
+    internal static bool ConnectedFirst { get; } = Environment.GetEnvironmentVariable("IIC_CONNECTED_FIRST") != "0";
+
+    /// <summary>Sends the listener its <c>Incoming</c>; false when the listener was detached instead.</summary>
+    private bool SendIncoming(ControlClient listener, string service, GrantRecord grant)
+    {
+        var incoming = new ControlWriter(_sendBuffer, ControlMessageType.Incoming, 0);
+        incoming.WriteInt64(grant.Id);
+        incoming.WriteUInt32(0);
+        incoming.WriteUInt32((uint)grant.Connector.Credentials.Pid);
+        incoming.WriteString(service);
+        incoming.WriteString(grant.Connector.Name!);
+        incoming.WriteInt64(grant.ListenerPage?.Id ?? 0);
+        return SendGrant(listener, incoming.Finish(), grant.Window, grant.Connector, grant.ListenerPage, grant.ConnectorPage);
+    }
+
+    /// <summary>Sends the connector its <c>Connected</c>; false when the connector was detached instead (its grant went with it).</summary>
+    private bool SendConnected(ControlClient connector, uint requestId, GrantRecord grant)
+    {
+        var connected = new ControlWriter(_sendBuffer, ControlMessageType.Connected, requestId);
+        connected.WriteInt64(grant.Id);
+        connected.WriteUInt32(1);
+        connected.WriteUInt32((uint)grant.Listener.Credentials.Pid);
+        connected.WriteString(grant.Listener.Name!);
+        connected.WriteInt64(grant.ConnectorPage?.Id ?? 0);
+        return SendGrant(connector, connected.Finish(), grant.Window, grant.Listener, grant.ConnectorPage, grant.ListenerPage);
     }
 
     /// <summary>

@@ -247,11 +247,21 @@ public sealed unsafe class SharedWindow : IDisposable
         Volatile.Write(ref *(int*)(block + WindowLayout.SideStateOffset), (int)SideState.Attached);
     }
 
-    /// <summary>Marks <paramref name="side"/> closed and wakes the other side if it sleeps, so a blocked receive sees it.</summary>
+    /// <summary>
+    /// Marks <paramref name="side"/> closed (from attached, or from empty: a grant given up before it was opened, such
+    /// as a connection its listener never accepted) and wakes the other side if it sleeps, so a blocked receive sees it.
+    /// A dead side stays dead.
+    /// </summary>
     public void MarkClosed(int side)
     {
+        var word = (int*)SideBlock(side);
         // W5: a full fence after this side's last publish; partner W4 in the receiver the raise below wakes.
-        Interlocked.CompareExchange(ref *(int*)SideBlock(side), (int)SideState.Closed, (int)SideState.Attached);
+        if (Interlocked.CompareExchange(ref *word, (int)SideState.Closed, (int)SideState.Attached) == (int)SideState.Empty)
+        {
+            // Never attached (only this side's owner attaches it, and it is closing it): closed all the same, so a peer
+            // already sending (the connector hears of its grant first) sees the end of the stream, not a silent window.
+            Interlocked.CompareExchange(ref *word, (int)SideState.Closed, (int)SideState.Empty);
+        }
         // The futex call only for a receiver that announced sleep: the CAS above is the full fence before the load of its
         // flag, and every sleeper re-checks the peer's state (PeerGone) and the pending bits after announcing (R3), so an
         // awake receiver sees Closed by itself (issue 17 item 5: two futex wakes per close for nobody, before).

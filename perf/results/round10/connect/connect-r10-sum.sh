@@ -1,0 +1,2 @@
+#!/bin/bash
+grep -E "^==|\[[12]/2\]|iic\] (connect:|round|close)|connect iic\] [0-9]+ cycles" "$1" | awk '/^==/{printf "\n%-22s ",$2" "$3; next} /\[1\/2\]/{printf "| iic %s probe %s ", $5, $(NF-1) ($(NF-1)=="MOVED"?"":""); next} /\[2\/2\]/{printf "| tcp %s probe %s", $5, $(NF-1); next} /cycles/{printf "| sl %s ", $(NF-10); next} /iic\] connect:/{printf "| c %s ", $5; next} /iic\] round trip:/{printf "| rt %s ", $6; next} /iic\] close:/{printf "| cl %s ", $5; next}'; echo
