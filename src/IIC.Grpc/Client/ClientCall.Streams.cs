@@ -123,8 +123,9 @@ internal sealed partial class ClientCall<TRequest, TResponse>
         }
         try
         {
-            SendRequest(message, endStream: false);
-            return Task.CompletedTask;
+            // Written on the connection's reader thread (an inline continuation) into a full ring: the message goes after
+            // the reader's next polls, and the write completes then (the reader must not wait: CallConnection.SendOrDefer).
+            return SendRequest(message, endStream: false) ? _connection!.WhenDeferredSent(s_lostBeforeSent) : Task.CompletedTask;
         }
         catch (RpcException e)
         {
@@ -138,6 +139,10 @@ internal sealed partial class ClientCall<TRequest, TResponse>
             return Task.FromException(new RpcException(status));
         }
     }
+
+    /// <summary>What a deferred write throws when the connection ended before its message went.</summary>
+    private static readonly Func<Exception, Exception> s_lostBeforeSent = static reason =>
+        new RpcException(new Status(StatusCode.Unavailable, "The connection to the server failed: " + reason.Message, reason));
 
     public Task CompleteAsync()
     {

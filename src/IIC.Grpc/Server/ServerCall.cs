@@ -368,18 +368,19 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
         return Serialization.Serialize(_handler.Method.ResponseMarshaller, response, _handler.MaxSend);
     }
 
-    private void WriteResponse(TResponse response)
+    /// <returns>Whether the message was deferred (an inline handler's write into a full ring: <see cref="CallConnection.SendFrame"/>).</returns>
+    private bool WriteResponse(TResponse response)
     {
         ArgumentNullException.ThrowIfNull(response);
         if (ClientGone)
         {
-            return;
+            return false;
         }
         ImplyResponseHeaders();
         var builder = Serialization.Serialize(_handler.Method.ResponseMarshaller, response, _handler.MaxSend);
         try
         {
-            Connection.SendMessage(builder, StreamId, endStream: false);
+            return Connection.SendMessage(builder, StreamId, endStream: false);
         }
         finally
         {
@@ -393,13 +394,23 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
         {
             return Task.FromException(new OperationCanceledException("The call was cancelled: its client cancelled, went away, or the deadline passed.", CancellationToken));
         }
-        WriteResponse(message);
+        if (WriteResponse(message))
+        {
+            // An inline handler wrote into a full ring: the message goes after the reader's next polls (it must not wait:
+            // CallConnection.SendOrDefer), and the handler continues then, which is also a yield.
+            _writesSinceYield = 0;
+            return Connection.WhenDeferredSent(s_goneBeforeSent);
+        }
         if (++_writesSinceYield >= WritesPerYield && _handler.Inline && Connection.IsCurrentReader)
         {
             return YieldToReader();
         }
         return Task.CompletedTask;
     }
+
+    /// <summary>What a deferred write throws when the connection ended before its message went: the call is cancelled.</summary>
+    private static readonly Func<Exception, Exception> s_goneBeforeSent = static reason =>
+        new OperationCanceledException("The call was cancelled: the connection to its client ended before the message was sent.", reason);
 
     /// <summary>
     /// How many writes an inline handler makes on its connection's reader thread before it lets the reader poll once. A

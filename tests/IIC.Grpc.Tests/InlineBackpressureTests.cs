@@ -1,0 +1,72 @@
+using Grpc.Core;
+using IIC.Grpc.Protocol;
+using IIC.Grpc.Testing;
+
+namespace IIC.Grpc.Tests;
+
+/// <summary>
+/// With inline completions (client) and inline handlers (server) the code that writes runs on the connection's reader
+/// thread. A bidi client writing many requests from there without reading used to fill both rings: the server's inline
+/// handler waited for room to write its replies (so its reader stopped reading requests), the client's reader thread
+/// waited for room to write requests (so it stopped reading replies), and neither ring drained again. A reader thread
+/// now never waits for room: what does not fit is sent after its next polls, and the write's task completes then.
+/// </summary>
+[Collection(TesterGroup.Name)]
+public sealed class InlineBackpressureTests(TesterFixture fixture)
+{
+    /// <summary>
+    /// How long the test lets the exchange run before it calls it stuck: a watchdog (the work takes a second or two), not
+    /// synchronisation.
+    /// </summary>
+    private static readonly TimeSpan s_stuck = TimeSpan.FromSeconds(90);
+
+    [Fact]
+    public async Task A_client_writing_from_its_reader_thread_past_both_full_rings_without_reading_is_not_stuck()
+    {
+        using var server = fixture.StartServer("inline-backpressure", inlineHandlers: true);
+        using var channel = fixture.Connect(server.Address("iic://"), inlineCompletions: true);
+        var client = new Tester.TesterClient(channel.CallInvoker);
+        // 1 MiB rings hold ~8 k of these frames each (a 128-byte record): 60 k requests and their replies fill both.
+        const int Count = 60_000;
+        // Task.Run: no synchronisation context, so the code after an inline completion runs where it completed.
+        var work = Task.Run(async () =>
+        {
+            using var call = client.Bidi(deadline: DateTime.UtcNow + (2 * s_stuck));
+            var written = 0;
+            var received = 0;
+            // Ping-pong until a reply had to be waited for: its completion (inline) moved this code onto the client
+            // connection's reader thread, where it stays (every later completion runs there too).
+            while (!CallConnection.OnReaderThread && written < 10_000)
+            {
+                await call.RequestStream.WriteAsync(new Request { Text = "r" + written, Payload = Payloads.Of(64) });
+                written++;
+                Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+                Assert.Equal(received, call.ResponseStream.Current.Index);
+                received++;
+            }
+            var onReader = CallConnection.OnReaderThread;
+            // Every request written before any reply is read, from the reader thread.
+            for (; written < Count; written++)
+            {
+                await call.RequestStream.WriteAsync(new Request { Text = "r" + written, Payload = Payloads.Of(64) });
+            }
+            await call.RequestStream.CompleteAsync();
+            while (await call.ResponseStream.MoveNext(CancellationToken.None))
+            {
+                var reply = call.ResponseStream.Current;
+                if (reply.Index != received || reply.Text != "r" + received)
+                {
+                    Assert.Fail($"reply {received} arrived as index {reply.Index}, text '{reply.Text}'");
+                }
+                received++;
+            }
+            return (onReader, received, call.GetStatus().StatusCode);
+        });
+        var done = await Task.WhenAny(work, Task.Delay(s_stuck)) == work;
+        Assert.True(done, $"the exchange of {Count} messages written from the reader thread was still stuck after {s_stuck.TotalSeconds} s (both rings full, both reader threads waiting for room)");
+        var (onReader, received, status) = await work;
+        Assert.True(onReader, "the writes never ran on the client connection's reader thread: the case was not exercised");
+        Assert.Equal(Count, received);
+        Assert.Equal(StatusCode.OK, status);
+    }
+}
