@@ -52,9 +52,20 @@ internal abstract partial class CallConnection
     }
 
     /// <summary>
-    /// Reader thread: one try to send <paramref name="frame"/> without waiting, neither for room nor for the send lock (a
-    /// thread holding it may be waiting for room itself). A frame longer than one record (headers or trailers of more than
-    /// <see cref="IIC.Transport.IicChannel.MaxClaimLength"/>: never a message chunk) is sent waiting, as on any other thread.
+    /// Set (under the send lock) by a thread other than the reader while it waits for room holding the lock: the reader
+    /// thread then does not wait for the lock (it would wait for the room too).
+    /// </summary>
+    private bool _lockHolderWaits;
+
+    /// <summary>How many times the reader thread spins (then yields) for a send lock held by a thread that is not waiting for room.</summary>
+    private const int LockSpins = 64;
+
+    /// <summary>
+    /// Reader thread: one try to send <paramref name="frame"/> without waiting for room. The send lock it waits for only
+    /// briefly, and not at all while its holder waits for room (<see cref="_lockHolderWaits"/>): that holder waits for the
+    /// peer to read, and the peer may be waiting for this thread to read. A frame longer than one record (headers or
+    /// trailers of more than <see cref="IIC.Transport.IicChannel.MaxClaimLength"/>: never a message chunk) is sent waiting,
+    /// as on any other thread.
     /// </summary>
     private bool TrySendNow(ReadOnlySpan<byte> frame)
     {
@@ -68,7 +79,18 @@ internal abstract partial class CallConnection
         }
         if (!_sendLock.TryEnter())
         {
-            return false;
+            // Another thread is sending: usually a copy of a few hundred ns. SpinOnce yields the CPU after its first spins
+            // (a holder preempted on this vCPU gets it back) and never sleeps (-1).
+            var spinner = default(SpinWait);
+            do
+            {
+                if (Volatile.Read(ref _lockHolderWaits) || spinner.Count >= LockSpins)
+                {
+                    return false;
+                }
+                spinner.SpinOnce(sleep1Threshold: -1);
+            }
+            while (!_sendLock.TryEnter());
         }
         try
         {

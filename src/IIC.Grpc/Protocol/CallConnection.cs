@@ -70,7 +70,20 @@ internal abstract partial class CallConnection : IDisposable
         }
         lock (_sendLock)
         {
-            _channel.Send(frame);
+            if (frame.Length > _channel.MaxClaimLength || !_channel.TrySend(frame))
+            {
+                // About to wait for room (or a large frame, which may) holding the send lock: the reader thread must not
+                // wait for the lock meanwhile (CallConnection.Deferred.cs, TrySendNow).
+                Volatile.Write(ref _lockHolderWaits, true);
+                try
+                {
+                    _channel.Send(frame);
+                }
+                finally
+                {
+                    Volatile.Write(ref _lockHolderWaits, false);
+                }
+            }
         }
         return false;
     }
