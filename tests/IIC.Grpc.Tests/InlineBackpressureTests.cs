@@ -87,16 +87,7 @@ public sealed class InlineBackpressureTests(TesterFixture fixture)
     private static async Task<(bool OnReader, int Received, StatusCode Status)> WriteFromReaderThenReadAsync(Tester.TesterClient client, string prefix)
     {
         using var call = client.Bidi(deadline: DateTime.UtcNow + (2 * s_stuck));
-        var written = 0;
-        var received = 0;
-        while (!CallConnection.OnReaderThread && written < 10_000)
-        {
-            await call.RequestStream.WriteAsync(new Request { Text = prefix + written, Payload = Payloads.Of(64) });
-            written++;
-            Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
-            Assert.Equal(received, call.ResponseStream.Current.Index);
-            received++;
-        }
+        var (written, received) = await MoveOntoReaderThreadAsync(call, prefix);
         var onReader = CallConnection.OnReaderThread;
         for (; written < Count; written++)
         {
@@ -113,5 +104,24 @@ public sealed class InlineBackpressureTests(TesterFixture fixture)
             received++;
         }
         return (onReader, received, call.GetStatus().StatusCode);
+    }
+
+    /// <summary>
+    /// Ping-pongs on <paramref name="call"/> until a reply had to be waited for: its inline completion moved this code onto
+    /// the client connection's reader thread. Returns the requests written and the replies read.
+    /// </summary>
+    private static async Task<(int Written, int Received)> MoveOntoReaderThreadAsync(AsyncDuplexStreamingCall<Request, Reply> call, string prefix)
+    {
+        var written = 0;
+        var received = 0;
+        while (!CallConnection.OnReaderThread && written < 10_000)
+        {
+            await call.RequestStream.WriteAsync(new Request { Text = prefix + written, Payload = Payloads.Of(64) });
+            written++;
+            Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+            Assert.Equal(received, call.ResponseStream.Current.Index);
+            received++;
+        }
+        return (written, received);
     }
 }
