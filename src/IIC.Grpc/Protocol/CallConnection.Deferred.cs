@@ -7,6 +7,13 @@ namespace IIC.Grpc.Protocol;
 internal abstract partial class CallConnection
 {
     /// <summary>
+    /// A/B switch <c>IIC_GRPC_READER_DEFERS=0</c> (on by default): the reader thread sends as every other thread does,
+    /// waiting for room (the behaviour before round 10, which inline code writing without reading can deadlock). Only for
+    /// timing a quiet A/B of the send path on the reader thread (TrySend under a TryEnter instead of Send under the lock).
+    /// </summary>
+    private static readonly bool s_readerDefers = Environment.GetEnvironmentVariable("IIC_GRPC_READER_DEFERS") != "0";
+
+    /// <summary>
     /// How long the reader thread waits for a frame when it has deferred frames and nothing else to do before it tries to
     /// send them again (room in the peer's ring rings no doorbell here): 100 µs.
     /// </summary>

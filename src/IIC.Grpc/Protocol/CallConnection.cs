@@ -64,7 +64,7 @@ internal abstract partial class CallConnection : IDisposable
     /// <exception cref="ObjectDisposedException">The connection was disposed.</exception>
     public bool SendFrame(ReadOnlySpan<byte> frame)
     {
-        if (IsCurrentReader)
+        if (s_readerDefers && IsCurrentReader)
         {
             return SendOrDefer(frame);
         }
