@@ -21,13 +21,21 @@ internal static class Measurements
     /// </summary>
     public static TimeSpan WarmupTime { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>A unary call slower than this is counted on its own (the native p99 target is 20 µs).</summary>
+    private const double SlowCallNs = 20_000;
+
     /// <summary>Unary calls back to back (the receivers stay warm).</summary>
     public static async Task<PerfRow> UnaryAsync(string path, Greeter.Greeter.GreeterClient client, int warmup, int calls)
     {
         await WarmUnaryAsync(client, warmup);
         ThreadStats.Warm();
         var tally = new Tally(path);
+        var counters = TransportCounters.Read();
         await UnaryBlockAsync(client, calls, tally);
+        var waits = TransportCounters.Read() - counters;
+        var slow = tally.Samples.Count(static s => s > SlowCallNs);
+        Console.Error.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"{path} unary: {slow} of {calls} calls over {SlowCallNs / 1000:0} µs; {waits.Describe(calls)}"));
         ThreadStats.Print(path, calls);
         LastJit = (tally.JitMethods, tally.JitTime);
         LastPageFaults = tally.PageFaults;

@@ -151,6 +151,7 @@ try
             var client = new Greeter.Greeter.GreeterClient(invoker);
             foreach (var test in tests)
             {
+                var probeBefore = PlacementProbe.Measure();
                 var collections = GC.CollectionCount(0);
                 var steal = StealTime.Now();
                 var row = test switch
@@ -162,8 +163,9 @@ try
                     _ => throw new ArgumentOutOfRangeException(nameof(args), test, "Tests: " + string.Join(", ", Measurements.Tests)),
                 };
                 rows.Add(row);
+                var probeAfter = PlacementProbe.Measure();
                 // Collections in this process during the test (warm-up included): a gen0 GC stops the client for tens of µs.
-                Console.Error.WriteLine(Report.Describe(row) + string.Create(CultureInfo.InvariantCulture, $" (host steal time: {StealTime.Now().PercentSince(steal)}; client gen0 GCs: {GC.CollectionCount(0) - collections}{(test == "unary" ? $"; methods JIT-compiled while measuring: {Measurements.LastJit.Methods}, {Measurements.LastJit.Time.TotalMilliseconds:0.0} ms; client page faults while measuring: {Measurements.LastPageFaults}; client allocated {Measurements.LastAllocatedPerCall:0} B per call" : "")})"));
+                Console.Error.WriteLine(Report.Describe(row) + string.Create(CultureInfo.InvariantCulture, $" (probe {probeBefore}/{probeAfter} ns; host steal time: {StealTime.Now().PercentSince(steal)}; client gen0 GCs: {GC.CollectionCount(0) - collections}{(test == "unary" ? $"; methods JIT-compiled while measuring: {Measurements.LastJit.Methods}, {Measurements.LastJit.Time.TotalMilliseconds:0.0} ms; client page faults while measuring: {Measurements.LastPageFaults}; client allocated {Measurements.LastAllocatedPerCall:0} B per call" : "")})"));
             }
         }
     }

@@ -120,11 +120,18 @@ internal sealed partial class ClientCall<TRequest, TResponse>
             {
                 return Task.FromException(new InvalidOperationException("Request stream has already been completed."));
             }
+            if (_deferredWrite is { IsCompleted: false })
+            {
+                // As grpc-dotnet: one write at a time. Here it also keeps the order: the pending message waits in the
+                // reader thread's queue, and a write from another thread would overtake it.
+                return Task.FromException(new InvalidOperationException("Can't write the message because the previous write is in progress."));
+            }
         }
         try
         {
-            SendRequest(message, endStream: false);
-            return Task.CompletedTask;
+            // Written on the connection's reader thread (an inline continuation) into a full ring: the message goes after
+            // the reader's next polls, and the write completes then (the reader must not wait: CallConnection.SendOrDefer).
+            return SendRequest(message, endStream: false) ? _deferredWrite = _connection!.WhenDeferredSent(s_lostBeforeSent) : Task.CompletedTask;
         }
         catch (RpcException e)
         {
@@ -139,6 +146,17 @@ internal sealed partial class ClientCall<TRequest, TResponse>
         }
     }
 
+    /// <summary>
+    /// The last write's task when it was deferred (CallConnection.SendOrDefer), set by the writing thread after its send
+    /// and read under the gate by the next write or the half-close, which may not start until it completed (the
+    /// application hands its writes from thread to thread through their awaits, which order these accesses).
+    /// </summary>
+    private Task? _deferredWrite;
+
+    /// <summary>What a deferred write throws when the connection ended before its message went.</summary>
+    private static readonly Func<Exception, Exception> s_lostBeforeSent = static reason =>
+        new RpcException(new Status(StatusCode.Unavailable, "The connection to the server failed: " + reason.Message, reason));
+
     public Task CompleteAsync()
     {
         lock (Gate)
@@ -146,6 +164,10 @@ internal sealed partial class ClientCall<TRequest, TResponse>
             if (_halfClosed || _done)
             {
                 return Task.CompletedTask;
+            }
+            if (_deferredWrite is { IsCompleted: false })
+            {
+                return Task.FromException(new InvalidOperationException("Can't complete the request stream because the previous write is in progress."));
             }
             _halfClosed = true;
         }

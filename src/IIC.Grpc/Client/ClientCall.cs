@@ -180,12 +180,13 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
         MetadataCodec.Write(builder, headers);
     }
 
-    private void SendRequest(TRequest request, bool endStream)
+    /// <returns>Whether the message was deferred (written on the connection's reader thread, its ring full: <see cref="CallConnection.SendFrame"/>).</returns>
+    private bool SendRequest(TRequest request, bool endStream)
     {
         var builder = Serialization.Serialize(_method.RequestMarshaller, request, _maxSend);
         try
         {
-            _connection!.SendMessage(builder, _streamId, endStream);
+            return _connection!.SendMessage(builder, _streamId, endStream);
         }
         finally
         {

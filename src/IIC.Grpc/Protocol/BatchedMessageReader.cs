@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Grpc.Core;
 
 namespace IIC.Grpc.Protocol;
@@ -19,8 +20,8 @@ internal sealed class BatchedMessageReader<T>
 
     private readonly StreamBuffer<T> _queue = new(); // the messages, deserialized by the reader thread; also the lock
     private readonly IBatchedMessageReaderOwner _owner;
-    private readonly TaskCreationOptions _waitOptions;
-    private TaskCompletionSource<bool>? _moveNextWaiter; // a MoveNext waiting for a message (under the lock)
+    private readonly bool _inline;
+    private MoveNextWait? _moveNextWaiter; // a MoveNext waiting for a message (under the lock)
     private CancellationTokenRegistration _moveNextCancellation; // its token's registration (under the lock)
     private bool _wakeListed; // the reader thread will wake the waiting MoveNext at its batch's end (reader thread only)
 
@@ -32,7 +33,7 @@ internal sealed class BatchedMessageReader<T>
     public BatchedMessageReader(IBatchedMessageReaderOwner owner, bool inline)
     {
         _owner = owner;
-        _waitOptions = inline ? TaskCreationOptions.None : TaskCreationOptions.RunContinuationsAsynchronously;
+        _inline = inline;
     }
 
     /// <summary>
@@ -85,11 +86,11 @@ internal sealed class BatchedMessageReader<T>
     /// there is one; else a task the reader thread completes at the end of the poll batch that brought the next ones
     /// (<see cref="WakeMoveNext"/>), so a reader keeping up with a burst waits once per batch, not once per message.
     /// Waiting is the only allocation here: <see cref="IAsyncStreamReader{T}.MoveNext"/> returns a <see cref="Task{TResult}"/>,
-    /// which cannot be reused, so each wait makes one (with its source).
+    /// which cannot be reused, so each wait makes one (<see cref="MoveNextWait"/>: inline, the task alone).
     /// </summary>
     public Task<bool> MoveNext(CancellationToken cancellationToken)
     {
-        TaskCompletionSource<bool>? waiter = null;
+        MoveNextWait? waiter = null;
         bool ready;
         bool more;
         Exception? failure;
@@ -103,7 +104,7 @@ internal sealed class BatchedMessageReader<T>
                 {
                     return Task.FromException<bool>(new InvalidOperationException("Can't read the next message because the previous read is still in progress."));
                 }
-                waiter = _moveNextWaiter = new TaskCompletionSource<bool>(_waitOptions);
+                waiter = _moveNextWaiter = MoveNextWait.Create(_inline);
             }
         }
         if (ready)
@@ -122,7 +123,7 @@ internal sealed class BatchedMessageReader<T>
             var registration = cancellationToken.UnsafeRegister(static (state, token) => ((BatchedMessageReader<T>)state!)._owner.OnWaitCancelled(token), this);
             lock (_queue)
             {
-                if (ReferenceEquals(_moveNextWaiter, waiter))
+                if (_moveNextWaiter is { } current && ReferenceEquals(current.Task, waiter.Value.Task))
                 {
                     _moveNextCancellation = registration;
                     registration = default;
@@ -130,7 +131,7 @@ internal sealed class BatchedMessageReader<T>
             }
             registration.Unregister(); // the wait already ended: its registration is not needed
         }
-        return waiter.Task;
+        return waiter.Value.Task;
     }
 
     /// <summary>
@@ -167,7 +168,7 @@ internal sealed class BatchedMessageReader<T>
     /// </summary>
     public void WakeMoveNext()
     {
-        TaskCompletionSource<bool> waiter;
+        MoveNextWait waiter;
         bool more;
         Exception? failure;
         bool broken;
@@ -178,7 +179,7 @@ internal sealed class BatchedMessageReader<T>
             {
                 return;
             }
-            waiter = _moveNextWaiter;
+            waiter = _moveNextWaiter.Value;
             _moveNextWaiter = null;
             registration = _moveNextCancellation;
             _moveNextCancellation = default;
@@ -186,22 +187,89 @@ internal sealed class BatchedMessageReader<T>
         registration.Unregister(); // does not wait for a callback running now (that may be what called this)
         if (failure is null)
         {
-            waiter.TrySetResult(more);
+            waiter.SetResult(more);
             return;
         }
-        waiter.TrySetException(broken ? _owner.OnBrokenMessage((RpcException)failure) : failure);
+        waiter.SetException(broken ? _owner.OnBrokenMessage((RpcException)failure) : failure);
     }
 
     /// <summary>MoveNext's own token fired while it waited: the wait ends cancelled (the stream goes on).</summary>
     public void CancelMoveNext(CancellationToken token)
     {
-        TaskCompletionSource<bool>? waiter;
+        MoveNextWait? waiter;
         lock (_queue)
         {
             waiter = _moveNextWaiter;
             _moveNextWaiter = null;
             _moveNextCancellation = default;
         }
-        waiter?.TrySetCanceled(token);
+        waiter?.SetCanceled(token);
+    }
+
+    /// <summary>
+    /// The task a waiting MoveNext returned and what completes it (once, by whoever took it out of
+    /// <see cref="_moveNextWaiter"/> under the lock). Inline, the task alone (a promise from
+    /// <see cref="AsyncTaskMethodBuilder{TResult}"/>, whose continuations run on the completing thread, as wanted): 72 B a
+    /// wait. Otherwise a <see cref="TaskCompletionSource{TResult}"/> with
+    /// <see cref="TaskCreationOptions.RunContinuationsAsynchronously"/>, which only a source can ask for (24 B more). No
+    /// wait can reuse its task: <see cref="IAsyncStreamReader{T}.MoveNext"/> returns a <see cref="Task{TResult}"/>, which
+    /// cannot be reset (a reusable <c>IValueTaskSource</c> would need a <c>ValueTask</c>).
+    /// </summary>
+    private readonly struct MoveNextWait
+    {
+        private readonly TaskCompletionSource<bool>? _source;
+        private readonly AsyncTaskMethodBuilder<bool> _promise; // holds only the task (copies complete the same one)
+
+        private MoveNextWait(TaskCompletionSource<bool>? source, AsyncTaskMethodBuilder<bool> promise, Task<bool> task)
+        {
+            _source = source;
+            _promise = promise;
+            Task = task;
+        }
+
+        public Task<bool> Task { get; }
+
+        public static MoveNextWait Create(bool inline)
+        {
+            if (!inline)
+            {
+                var source = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+                return new MoveNextWait(source, default, source.Task);
+            }
+            var promise = AsyncTaskMethodBuilder<bool>.Create();
+            var task = promise.Task; // made now, kept by the builder: SetResult on any copy completes it
+            return new MoveNextWait(null, promise, task);
+        }
+
+        public void SetResult(bool value)
+        {
+            if (_source is not null)
+            {
+                _source.TrySetResult(value);
+                return;
+            }
+            _promise.SetResult(value);
+        }
+
+        public void SetException(Exception exception)
+        {
+            if (_source is not null)
+            {
+                _source.TrySetException(exception);
+                return;
+            }
+            _promise.SetException(exception);
+        }
+
+        /// <summary>Cancelled with <paramref name="token"/> (the builder turns an OperationCanceledException into that).</summary>
+        public void SetCanceled(CancellationToken token)
+        {
+            if (_source is not null)
+            {
+                _source.TrySetCanceled(token);
+                return;
+            }
+            _promise.SetException(new OperationCanceledException(token));
+        }
     }
 }

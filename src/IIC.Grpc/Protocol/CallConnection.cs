@@ -11,7 +11,7 @@ namespace IIC.Grpc.Protocol;
 /// takes frames out of the ring in place and hands them to the call their stream id names. Client and server
 /// connections derive from it and say what a frame means.
 /// </summary>
-internal abstract class CallConnection : IDisposable
+internal abstract partial class CallConnection : IDisposable
 {
     private readonly IicChannel _channel;
     private readonly Lock _sendLock = new();
@@ -54,15 +54,38 @@ internal abstract class CallConnection : IDisposable
     /// <summary>The connection ended; <paramref name="reason"/> says why. Called once.</summary>
     protected abstract void OnClosed(Exception reason);
 
-    /// <summary>Sends one whole frame (built in <paramref name="frame"/>).</summary>
+    /// <summary>
+    /// Sends one whole frame (built in <paramref name="frame"/>). On any thread but the connection's reader it waits for
+    /// room; on the reader thread (inline handlers and completions) it never waits: a frame that does not fit now is
+    /// copied and sent, in order, after later polls (<see cref="SendOrDefer"/>).
+    /// </summary>
+    /// <returns>Whether the frame was deferred (reader thread only): <see cref="WhenDeferredSent"/> says when it went.</returns>
     /// <exception cref="IOException">The peer closed or died (<see cref="IicChannelClosedException"/>, <see cref="PeerDeadException"/>).</exception>
     /// <exception cref="ObjectDisposedException">The connection was disposed.</exception>
-    public void SendFrame(ReadOnlySpan<byte> frame)
+    public bool SendFrame(ReadOnlySpan<byte> frame)
     {
+        if (s_readerDefers && IsCurrentReader)
+        {
+            return SendOrDefer(frame);
+        }
         lock (_sendLock)
         {
-            _channel.Send(frame);
+            if (frame.Length > _channel.MaxClaimLength || !_channel.TrySend(frame))
+            {
+                // About to wait for room (or a large frame, which may) holding the send lock: the reader thread must not
+                // wait for the lock meanwhile (CallConnection.Deferred.cs, TrySendNow).
+                Volatile.Write(ref _lockHolderWaits, true);
+                try
+                {
+                    _channel.Send(frame);
+                }
+                finally
+                {
+                    Volatile.Write(ref _lockHolderWaits, false);
+                }
+            }
         }
+        return false;
     }
 
     /// <summary>Sends a frame that is only the fixed header.</summary>
@@ -78,7 +101,8 @@ internal abstract class CallConnection : IDisposable
     /// frames of at most one chunk each, taking the send lock per chunk so other calls' frames go in between.
     /// Each later chunk's header is written over the tail of the chunk already sent before it: no copy.
     /// </summary>
-    public void SendMessage(FrameBuilder builder, uint streamId, bool endStream)
+    /// <returns>Whether a chunk was deferred (on the reader thread, the ring full): see <see cref="SendFrame"/>.</returns>
+    public bool SendMessage(FrameBuilder builder, uint streamId, bool endStream)
     {
         var buffer = builder.Buffer;
         var end = builder.Length;
@@ -88,16 +112,17 @@ internal abstract class CallConnection : IDisposable
         var flags = FrameFlags.First | (chunk == total ? FrameFlags.Last | endFlag : FrameFlags.None);
         Frame.WriteHeader(buffer, FrameType.Message, flags, streamId);
         BinaryPrimitives.WriteUInt32LittleEndian(buffer.AsSpan(Frame.HeaderLength), (uint)total);
-        SendFrame(buffer.AsSpan(0, Frame.FirstChunkHeaderLength + chunk));
+        var deferred = SendFrame(buffer.AsSpan(0, Frame.FirstChunkHeaderLength + chunk));
         var offset = Frame.FirstChunkHeaderLength + chunk;
         while (offset < end)
         {
             chunk = Math.Min(end - offset, _chunkData);
             var start = offset - Frame.HeaderLength; // the previous chunk's last bytes, already in the ring
             Frame.WriteHeader(buffer.AsSpan(start), FrameType.Message, offset + chunk == end ? FrameFlags.Last | endFlag : FrameFlags.None, streamId);
-            SendFrame(buffer.AsSpan(start, Frame.HeaderLength + chunk));
+            deferred |= SendFrame(buffer.AsSpan(start, Frame.HeaderLength + chunk));
             offset += chunk;
         }
+        return deferred;
     }
 
     /// <summary>
@@ -159,11 +184,21 @@ internal abstract class CallConnection : IDisposable
                 // then sleep on the futex) only when the ring was empty and nothing waits for the reader.
                 var taken = _channel.Poll(ref handler, 64);
                 _framesInBatch = 0;
-                if (_wakes.Count != 0)
+                var woke = _wakes.Count != 0;
+                if (woke)
                 {
                     RunWakes();
                 }
-                else if (taken == 0)
+                if (_deferred.Count != 0)
+                {
+                    // Frames this thread could not send without waiting: sent now if they fit (the peer reads while this
+                    // thread reads, so room comes); else a short wait, as room does not ring this thread's doorbell.
+                    if (!FlushDeferred() && taken == 0 && !woke)
+                    {
+                        endpoint.WaitToReceive(Stopwatch.GetTimestamp() + DeferredRetryTicks);
+                    }
+                }
+                else if (taken == 0 && !woke)
                 {
                     endpoint.WaitToReceive(long.MaxValue);
                 }
@@ -176,6 +211,7 @@ internal abstract class CallConnection : IDisposable
         }
 #pragma warning restore CA1031
         Close(reason);
+        FailDeferred(reason);
         // Handlers that yielded to this reader (inline, mid-stream) resume once more: their calls were just cancelled, so
         // their next write fails and they end. A write on a cancelled call never yields again, so this ends.
         try

@@ -18,6 +18,7 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
     private bool _requestsEnded; // half-closed, the last message came, or the call was cancelled (under the lock)
     private Exception? _requestsError; // cancelled: what MoveNext throws once the queue is read (under the lock)
     private int _writesSinceYield; // the handler's writes since it last yielded to the reader (its writes are sequential)
+    private Task? _deferredWrite; // the last write's task when it was deferred (CallConnection.SendOrDefer): no write until it completes
     private TaskCompletionSource? _resumeAfterPoll; // a handler yielding to its reader thread (reader thread only)
     private ReceivedMessage _single;
     private TRequest? _inPlaceRequest; // the single request deserialized from the ring (TryStartInPlace)
@@ -368,18 +369,19 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
         return Serialization.Serialize(_handler.Method.ResponseMarshaller, response, _handler.MaxSend);
     }
 
-    private void WriteResponse(TResponse response)
+    /// <returns>Whether the message was deferred (an inline handler's write into a full ring: <see cref="CallConnection.SendFrame"/>).</returns>
+    private bool WriteResponse(TResponse response)
     {
         ArgumentNullException.ThrowIfNull(response);
         if (ClientGone)
         {
-            return;
+            return false;
         }
         ImplyResponseHeaders();
         var builder = Serialization.Serialize(_handler.Method.ResponseMarshaller, response, _handler.MaxSend);
         try
         {
-            Connection.SendMessage(builder, StreamId, endStream: false);
+            return Connection.SendMessage(builder, StreamId, endStream: false);
         }
         finally
         {
@@ -393,13 +395,29 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
         {
             return Task.FromException(new OperationCanceledException("The call was cancelled: its client cancelled, went away, or the deadline passed.", CancellationToken));
         }
-        WriteResponse(message);
+        if (_deferredWrite is { IsCompleted: false })
+        {
+            // As grpc-dotnet: one write at a time. Here it also keeps the order: the pending message waits in the reader
+            // thread's queue, and a write from another thread would overtake it.
+            return Task.FromException(new InvalidOperationException("Can't write the message because the previous write is in progress."));
+        }
+        if (WriteResponse(message))
+        {
+            // An inline handler wrote into a full ring: the message goes after the reader's next polls (it must not wait:
+            // CallConnection.SendOrDefer), and the handler continues then, which is also a yield.
+            _writesSinceYield = 0;
+            return _deferredWrite = Connection.WhenDeferredSent(s_goneBeforeSent);
+        }
         if (++_writesSinceYield >= WritesPerYield && _handler.Inline && Connection.IsCurrentReader)
         {
             return YieldToReader();
         }
         return Task.CompletedTask;
     }
+
+    /// <summary>What a deferred write throws when the connection ended before its message went: the call is cancelled.</summary>
+    private static readonly Func<Exception, Exception> s_goneBeforeSent = static reason =>
+        new OperationCanceledException("The call was cancelled: the connection to its client ended before the message was sent.", reason);
 
     /// <summary>
     /// How many writes an inline handler makes on its connection's reader thread before it lets the reader poll once. A
