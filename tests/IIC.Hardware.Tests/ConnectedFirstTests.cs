@@ -3,6 +3,8 @@ using System.Text;
 using IIC.Native;
 using IIC.Tests;
 
+using static IIC.Hardware.Tests.HypervisorProtocolTests;
+
 namespace IIC.Hardware.Tests;
 
 /// <summary>
@@ -53,25 +55,5 @@ public class ConnectedFirstTests
         var buffer = new byte[1024];
         Assert.True(socket.TryReceive(buffer, null, s_timeout, out var received) && received > 0, $"no {type} reply");
         Assert.Equal(type, (ControlMessageType)BinaryPrimitives.ReadUInt16LittleEndian(buffer.AsSpan(6)));
-    }
-
-    private static byte[] Message(ControlMessageType type, uint requestId, byte[] body)
-    {
-        var message = new byte[ControlProtocol.HeaderSize + body.Length];
-        BinaryPrimitives.WriteUInt32LittleEndian(message, ControlProtocol.Magic);
-        BinaryPrimitives.WriteUInt16LittleEndian(message.AsSpan(4), ControlProtocol.Version);
-        BinaryPrimitives.WriteUInt16LittleEndian(message.AsSpan(6), (ushort)type);
-        BinaryPrimitives.WriteUInt32LittleEndian(message.AsSpan(8), (uint)message.Length);
-        BinaryPrimitives.WriteUInt32LittleEndian(message.AsSpan(12), requestId);
-        body.CopyTo(message.AsSpan(ControlProtocol.HeaderSize));
-        return message;
-    }
-
-    private static byte[] Str(string value)
-    {
-        var bytes = new byte[2 + Encoding.UTF8.GetByteCount(value)];
-        BinaryPrimitives.WriteUInt16LittleEndian(bytes, (ushort)(bytes.Length - 2));
-        Encoding.UTF8.GetBytes(value, bytes.AsSpan(2));
-        return bytes;
     }
 }

@@ -338,7 +338,8 @@ public class HypervisorProtocolTests
         }
     }
 
-    private static byte[] Message(ControlMessageType type, uint requestId, byte[] body)
+    /// <summary>A raw control message: header (magic, version, type, length, request id) and body; also ConnectedFirstTests'.</summary>
+    internal static byte[] Message(ControlMessageType type, uint requestId, byte[] body)
     {
         var message = new byte[ControlProtocol.HeaderSize + body.Length];
         BinaryPrimitives.WriteUInt32LittleEndian(message, ControlProtocol.Magic);
@@ -350,7 +351,8 @@ public class HypervisorProtocolTests
         return message;
     }
 
-    private static byte[] Str(string value) => [.. U16((ushort)Encoding.UTF8.GetByteCount(value)), .. Encoding.UTF8.GetBytes(value)];
+    /// <summary>A length-prefixed UTF-8 string as the control protocol encodes it.</summary>
+    internal static byte[] Str(string value) => [.. U16((ushort)Encoding.UTF8.GetByteCount(value)), .. Encoding.UTF8.GetBytes(value)];
 
     private static byte[] U16(ushort value)
     {
