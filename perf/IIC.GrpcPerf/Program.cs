@@ -113,12 +113,19 @@ try
     if (rawFutex is not null)
     {
         // The parking floor first, with the same gaps as every path's unary-idle: the target compares against it.
+        ThreadStats.Warm();
+        ThreadStats.Begin();
         var row = rawFutex.Measure(idleCalls, idleGap);
+        ThreadStats.End(row.Path, idleCalls);
+        ThreadStats.Print(row.Path, "unary-idle", idleCalls); // the floor's sleeps per exchange: the client's gap and pong wait, the server's ping wait
         rows.Add(row);
         Console.Error.WriteLine(Report.Describe(row));
         // The same two wake-ups plus the greeter's message work on both sides, cold: how much of unary-idle's distance
         // from the raw row is the messages' own (de)serialisation after the gap rather than the call path.
+        ThreadStats.Begin();
         row = rawFutex.Measure(idleCalls, idleGap, withMessages: true);
+        ThreadStats.End(row.Path, idleCalls);
+        ThreadStats.Print(row.Path, "unary-idle", idleCalls);
         rows.Add(row);
         Console.Error.WriteLine(Report.Describe(row));
         coldProbe = ColdProbe.Measure(idleGap, Math.Min(idleCalls, 200));
