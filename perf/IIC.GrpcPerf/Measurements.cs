@@ -174,7 +174,9 @@ internal static class Measurements
         {
             Thread.Sleep(gap);
             var start = Stopwatch.GetTimestamp();
+            IIC.Grpc.Protocol.CallTrace.Mark(IIC.Grpc.Protocol.CallTrace.Step.ClientBegin); // IIC_GRPC_TRACE=DIR: the per-step timeline (calltrace.py)
             await client.SayHelloAsync(request);
+            IIC.Grpc.Protocol.CallTrace.Mark(IIC.Grpc.Protocol.CallTrace.Step.ClientEnd);
             samples[i] = Stopwatch.GetElapsedTime(start).TotalNanoseconds;
         }
         ThreadStats.End(path, calls);

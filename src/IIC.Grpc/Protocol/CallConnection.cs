@@ -201,6 +201,7 @@ internal abstract partial class CallConnection : IDisposable
                 else if (taken == 0 && !woke)
                 {
                     endpoint.WaitToReceive(long.MaxValue);
+                    CallTrace.Mark(CallTrace.Step.ReaderWoke);
                 }
             }
         }
@@ -324,6 +325,7 @@ internal abstract partial class CallConnection : IDisposable
             {
                 throw new InvalidDataException($"A call frame of {message.Length} bytes is shorter than its {Frame.HeaderLength}-byte header (the peer is broken).");
             }
+            CallTrace.Mark(CallTrace.Step.Frame);
             connection._framesInBatch++;
             connection.OnFrame(type, flags, streamId, message[Frame.HeaderLength..]);
         }
