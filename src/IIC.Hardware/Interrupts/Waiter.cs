@@ -71,7 +71,7 @@ public sealed class Waiter
         _fixedBudgetTicks = ToTicks(strategy.SpinBudget);
         _maxBudgetTicks = ToTicks(strategy.MaxSpinBudget);
         _parkTimeout = strategy.ParkTimeout;
-        _learning = new SpinLearning(_maxBudgetTicks, strategy.Kind == WaitKind.Adaptive ? _fixedBudgetTicks : 0);
+        _learning = new SpinLearning(_maxBudgetTicks, strategy.Kind == WaitKind.Adaptive ? _fixedBudgetTicks : 0, SpinLearning.ProbesFromEnvironment);
     }
 
     /// <summary>The strategy.</summary>
