@@ -200,8 +200,9 @@ internal abstract partial class CallConnection : IDisposable
                 }
                 else if (taken == 0 && !woke)
                 {
+                    var parks = CallTrace.Enabled ? endpoint.Waiter.Parks : 0;
                     endpoint.WaitToReceive(long.MaxValue);
-                    CallTrace.Mark(CallTrace.Step.ReaderWoke);
+                    CallTrace.MarkWake(endpoint.Waiter, parks);
                 }
             }
         }

@@ -25,6 +25,13 @@ internal static class CallTrace
         ClientSerialized,
         /// <summary>The client's CallStart frame is in the ring and the server's doorbell was rung (a FUTEX_WAKE if it slept).</summary>
         ClientSent,
+        /// <summary>
+        /// When the peer raised the doorbell that woke this reader from a park (the waker's stamp on the interrupt page, as
+        /// the woken reader read it: <see cref="Hardware.Waiter.LastWakeLatencyTicks"/> before <see cref="ReaderWoke"/>).
+        /// </summary>
+        DoorbellRaised,
+        /// <summary>The woken reader thread ran again after its park (the futex wait returned; the waiter's own code follows).</summary>
+        ReaderRunning,
         /// <summary>A reader thread's wait returned (after a spin or a kernel wake-up).</summary>
         ReaderWoke,
         /// <summary>A reader thread took a frame from the ring.</summary>
@@ -66,10 +73,39 @@ internal static class CallTrace
         }
     }
 
+    /// <summary>
+    /// After a reader's wait: when it parked (its waiter's park count moved since <paramref name="parksBefore"/>), stamps
+    /// the doorbell's raise and the moment the woken thread ran (the waiter measured the latency between them); then
+    /// <see cref="Step.ReaderWoke"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void MarkWake(Hardware.Waiter waiter, long parksBefore)
+    {
+        if (Enabled)
+        {
+            RecordWake(waiter, parksBefore);
+        }
+    }
+
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void Record(Step step)
+    private static void RecordWake(Hardware.Waiter waiter, long parksBefore)
     {
         var now = Stopwatch.GetTimestamp();
+        var latency = waiter.LastWakeLatencyTicks;
+        if (waiter.Parks != parksBefore && latency > 0 && Transport.WakeDiagnostics.LastWakeRunningAt(waiter) > 0)
+        {
+            var runningAt = Transport.WakeDiagnostics.LastWakeRunningAt(waiter);
+            Record(Step.DoorbellRaised, runningAt - latency);
+            Record(Step.ReaderRunning, runningAt);
+        }
+        Record(Step.ReaderWoke, now);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void Record(Step step) => Record(step, Stopwatch.GetTimestamp());
+
+    private static void Record(Step step, long now)
+    {
         var i = Interlocked.Increment(ref s_count) - 1;
         if (i == 0)
         {
