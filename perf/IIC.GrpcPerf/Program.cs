@@ -14,6 +14,8 @@
 //        [--blocks N]   the HTTP/2 paths measured in N interleaved blocks per test, each path's samples merged (default 5; 1: one path after another)
 //        [--heap-warmup]   both processes cycle gen0 a few times before measuring (no first-touch page faults in the calls)
 //   dotnet run -c Release --project perf/IIC.GrpcPerf -- --alloc    allocation per unary call (BenchmarkDotNet MemoryDiagnoser)
+//   IIC_GRPC_TRACE=DIR ... --paths native-iic --tests unary-idle, then python3 perf/IIC.GrpcPerf/calltrace.py DIR
+//                     the per-step timeline of an idle native call across both processes (src/IIC.Grpc/Protocol/CallTrace.cs)
 using System.Diagnostics;
 using System.Globalization;
 using IIC.GrpcPerf;
