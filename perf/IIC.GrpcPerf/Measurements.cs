@@ -163,13 +163,28 @@ internal static class Measurements
         var request = new HelloRequest { Name = "perf", Payload = s_payload };
         await client.SayHelloAsync(request);
         var samples = new double[calls];
+        // Deterministic companions of the latency (snapshots outside the loop): the client's transport counters (its
+        // reader's parks, its doorbell wakes of the server), the client's thread-pool work items, and with
+        // --thread-stats every thread's sleeps (voluntary switches) in both processes, per call.
+        ThreadStats.Warm();
+        var counters = TransportCounters.Read();
+        var workItems = ThreadPool.CompletedWorkItemCount;
+        ThreadStats.Begin();
         for (var i = 0; i < calls; i++)
         {
             Thread.Sleep(gap);
             var start = Stopwatch.GetTimestamp();
+            IIC.Grpc.Protocol.CallTrace.Mark(IIC.Grpc.Protocol.CallTrace.Step.ClientBegin); // IIC_GRPC_TRACE=DIR: the per-step timeline (calltrace.py)
             await client.SayHelloAsync(request);
+            IIC.Grpc.Protocol.CallTrace.Mark(IIC.Grpc.Protocol.CallTrace.Step.ClientEnd);
             samples[i] = Stopwatch.GetElapsedTime(start).TotalNanoseconds;
         }
+        ThreadStats.End(path, calls);
+        workItems = ThreadPool.CompletedWorkItemCount - workItems;
+        var waits = TransportCounters.Read() - counters;
+        Console.Error.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"{path} unary-idle: {waits.Describe(calls)}; client thread-pool work items {workItems / (double)calls:0.00} per call"));
+        ThreadStats.Print(path, "unary-idle", calls);
         return Latency(path, "unary-idle", samples);
     }
 

@@ -14,6 +14,8 @@
 //        [--blocks N]   the HTTP/2 paths measured in N interleaved blocks per test, each path's samples merged (default 5; 1: one path after another)
 //        [--heap-warmup]   both processes cycle gen0 a few times before measuring (no first-touch page faults in the calls)
 //   dotnet run -c Release --project perf/IIC.GrpcPerf -- --alloc    allocation per unary call (BenchmarkDotNet MemoryDiagnoser)
+//   IIC_GRPC_TRACE=DIR ... --paths native-iic --tests unary-idle, then python3 perf/IIC.GrpcPerf/calltrace.py DIR
+//                     the per-step timeline of an idle native call across both processes (src/IIC.Grpc/Protocol/CallTrace.cs)
 using System.Diagnostics;
 using System.Globalization;
 using IIC.GrpcPerf;
@@ -113,12 +115,19 @@ try
     if (rawFutex is not null)
     {
         // The parking floor first, with the same gaps as every path's unary-idle: the target compares against it.
+        ThreadStats.Warm();
+        ThreadStats.Begin();
         var row = rawFutex.Measure(idleCalls, idleGap);
+        ThreadStats.End(row.Path, idleCalls);
+        ThreadStats.Print(row.Path, "unary-idle", idleCalls); // the floor's sleeps per exchange: the client's gap and pong wait, the server's ping wait
         rows.Add(row);
         Console.Error.WriteLine(Report.Describe(row));
         // The same two wake-ups plus the greeter's message work on both sides, cold: how much of unary-idle's distance
         // from the raw row is the messages' own (de)serialisation after the gap rather than the call path.
+        ThreadStats.Begin();
         row = rawFutex.Measure(idleCalls, idleGap, withMessages: true);
+        ThreadStats.End(row.Path, idleCalls);
+        ThreadStats.Print(row.Path, "unary-idle", idleCalls);
         rows.Add(row);
         Console.Error.WriteLine(Report.Describe(row));
         coldProbe = ColdProbe.Measure(idleGap, Math.Min(idleCalls, 200));

@@ -66,14 +66,21 @@ internal static class ThreadStats
     }
 
     /// <summary>Prints <paramref name="path"/>'s sums per call over <paramref name="calls"/> calls, and forgets them.</summary>
-    public static void Print(string path, int calls)
+    public static void Print(string path, int calls) => Print(path, "unary", calls);
+
+    /// <summary>
+    /// Prints <paramref name="path"/>'s sums per call of <paramref name="test"/> over <paramref name="calls"/> calls, and
+    /// forgets them. For <c>unary-idle</c> each call's idle gap is in the sums too: the thread that sleeps through the gap
+    /// (<c>Thread.Sleep</c>) shows one voluntary switch per call that is the harness's, not the call's.
+    /// </summary>
+    public static void Print(string path, string test, int calls)
     {
         if (!Enabled || !s_sums.Remove(path, out var rows))
         {
             return;
         }
         var text = new StringBuilder();
-        text.AppendLine(CultureInfo.InvariantCulture, $"{path} unary, per call over {calls} calls (threads of one name summed): CPU µs / run-queue wait µs / voluntary switches (sleeps) / involuntary switches");
+        text.AppendLine(CultureInfo.InvariantCulture, $"{path} {test}, per call over {calls} calls (threads of one name summed): CPU µs / run-queue wait µs / voluntary switches (sleeps) / involuntary switches");
         var total = new Sample("total", 0, 0, 0, 0);
         foreach (var row in rows.Values)
         {

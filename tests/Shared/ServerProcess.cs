@@ -78,6 +78,19 @@ public sealed class ServerProcess : IDisposable
     /// <summary>The address printed with the given scheme prefix.</summary>
     public string Address(string prefix) => Addresses.First(a => a.StartsWith(prefix, StringComparison.Ordinal));
 
+    /// <summary>The server's process id (to signal it: <see cref="Signal"/>, or a test's own probes of /proc).</summary>
+    public int Id => _process.Id;
+
+    /// <summary>
+    /// Sends the server the signal <paramref name="name"/> (<c>kill -NAME PID</c>), e.g. <c>STOP</c> to freeze it as a
+    /// stuck peer and <c>CONT</c> to let it go on. Fails the test if <c>kill</c> fails.
+    /// </summary>
+    public void Signal(string name)
+    {
+        var (code, output) = Programs.Run("kill", ["-" + name, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        Assert.True(code == 0, $"kill -{name} {_process.Id} of the {_what} failed ({code}): {output}");
+    }
+
     /// <summary>SIGKILL: the process dies mid-whatever, as a crash would.</summary>
     public void Kill()
     {

@@ -106,8 +106,10 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
             // The request is serialized first, so a small one rides in the CallStart frame (FrameFlags.WithMessage):
             // one frame, one wake-up of a sleeping server, where CallStart then Message could wake it twice.
             requestFrame = sendRequest ? Serialization.Serialize(_method.RequestMarshaller, request!, _maxSend) : null;
+            CallTrace.Mark(CallTrace.Step.ClientSerialized);
             var carried = requestFrame is not null && _connection.CanCarry(requestFrame);
             SendCallStart(timeoutMicroseconds, options.Headers, carried ? requestFrame : null);
+            CallTrace.Mark(CallTrace.Step.ClientSent);
             bool endedMeanwhile;
             bool cancelledMeanwhile;
             lock (Gate)
@@ -224,6 +226,7 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
         try
         {
             response = new InPlaceResponse(InPlaceDeserialization.Deserialize(_method.ResponseMarshaller, payload), null);
+            CallTrace.Mark(CallTrace.Step.ClientResponseParsed);
         }
         catch (RpcException e)
         {
@@ -413,6 +416,7 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
         {
             if (response.Message is { } message)
             {
+                CallTrace.Mark(CallTrace.Step.ClientCompleting);
                 _response!.TrySetResult(message);
             }
             else

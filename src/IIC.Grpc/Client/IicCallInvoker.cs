@@ -59,6 +59,7 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
     /// <inheritdoc />
     public override AsyncUnaryCall<TResponse> AsyncUnaryCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request)
     {
+        Protocol.CallTrace.Mark(Protocol.CallTrace.Step.ClientInvoker);
         var call = Create(method, out var failure);
         call.Start(request, sendRequest: true, options, failure);
         return new AsyncUnaryCall<TResponse>(call.ResponseTask, ClientCall<TRequest, TResponse>.HeadersOf, ClientCall<TRequest, TResponse>.StatusOf,

@@ -200,7 +200,9 @@ internal abstract partial class CallConnection : IDisposable
                 }
                 else if (taken == 0 && !woke)
                 {
+                    var parks = CallTrace.Enabled ? endpoint.Waiter.Parks : 0;
                     endpoint.WaitToReceive(long.MaxValue);
+                    CallTrace.MarkWake(endpoint.Waiter, parks);
                 }
             }
         }
@@ -324,6 +326,7 @@ internal abstract partial class CallConnection : IDisposable
             {
                 throw new InvalidDataException($"A call frame of {message.Length} bytes is shorter than its {Frame.HeaderLength}-byte header (the peer is broken).");
             }
+            CallTrace.Mark(CallTrace.Step.Frame);
             connection._framesInBatch++;
             connection.OnFrame(type, flags, streamId, message[Frame.HeaderLength..]);
         }

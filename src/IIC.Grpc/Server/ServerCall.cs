@@ -140,6 +140,7 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
         try
         {
             _inPlaceRequest = InPlaceDeserialization.Deserialize(_handler.Method.RequestMarshaller, payload);
+            CallTrace.Mark(CallTrace.Step.ServerRequestParsed);
         }
         catch (RpcException e)
         {
@@ -267,6 +268,7 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
         {
             (service, created) = _handler.Activator.Activate(null);
             pending = _handler.Unary!(service, TakeSingle(), this);
+            CallTrace.Mark(CallTrace.Step.ServerHandlerReturned);
         }
         catch (Exception e)
         {
@@ -288,6 +290,7 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
             try
             {
                 single = SerializeSingle(pending!.GetAwaiter().GetResult()); // throws what the handler's task failed with
+                CallTrace.Mark(CallTrace.Step.ServerSerialized);
                 status = StatusAfterHandler();
             }
             catch (Exception e)
@@ -296,6 +299,7 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
             }
         }
         Finish(status, single);
+        CallTrace.Mark(CallTrace.Step.ServerSent);
     }
 
     /// <summary>A unary call <see cref="RunUnary"/> began: the handler's task or what was thrown first, and the service made for it.</summary>

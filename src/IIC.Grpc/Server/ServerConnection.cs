@@ -45,6 +45,7 @@ internal sealed class ServerConnection : CallConnection
             {
                 var carried = (flags & FrameFlags.WithMessage) != 0 ? CallConnection.TakeCarriedMessage(body, out body) : default;
                 var call = StartCall(streamId, body);
+                CallTrace.Mark(CallTrace.Step.ServerCallOpened);
                 if (call is not null && (flags & FrameFlags.WithMessage) != 0)
                 {
                     // The request rode in the CallStart frame: within the limit, an inline unary or server streaming

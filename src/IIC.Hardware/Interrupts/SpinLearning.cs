@@ -23,6 +23,14 @@ namespace IIC.Hardware;
 /// not end the mode doubles the interval, up to <see cref="MaxContendedParkInterval"/> (a pair that cannot be separated,
 /// on a busy or single-CPU box, parks ever more rarely). It leaves the mode after <see cref="CalmWaitsToLeave"/> waits in
 /// a row whose data came while it held its CPU.</para>
+/// <para>Probes (round 11, <see cref="ProbesFromEnvironment"/>; <c>IIC_WAIT_CONTENDED_PROBE=0</c> turns them off): a hand-off
+/// also looks like this when a third task (any other process) is runnable: the yield runs that task for its slice while
+/// the peer, on the other CPU, answers meanwhile. In contended mode every wait then yields at once and hands off again, so
+/// the calm waits that would end the mode never come, and a pair on two CPUs stays in the slow mode (bidi 5-8 µs instead
+/// of 1-2) for as long as the box is busy. So every <see cref="ContendedProbeInterval"/>-th contended wait spins as
+/// outside the mode (offering the CPU only after 20 µs): data that comes while this thread held its CPU proves the peer
+/// runs elsewhere, and the mode ends at once; a probe that hands off or parks doubles the interval, up to
+/// <see cref="MaxContendedProbeInterval"/> (a pair that really shares a CPU pays one 20 µs spin ever more rarely).</para>
 /// </summary>
 internal sealed class SpinLearning
 {
@@ -43,6 +51,15 @@ internal sealed class SpinLearning
     /// </summary>
     public const int MaxContendedParkInterval = 16384;
 
+    /// <summary>In contended mode, the first probe (a wait that spins before it offers the CPU) comes after this many waits.</summary>
+    public const int ContendedProbeInterval = 8;
+
+    /// <summary>The longest interval between contended probes (it doubles after each probe the peer did not answer while this thread held its CPU).</summary>
+    public const int MaxContendedProbeInterval = 1024;
+
+    /// <summary>Whether waiters probe in contended mode: on unless <c>IIC_WAIT_CONTENDED_PROBE=0</c> (the A/B switch; read once).</summary>
+    public static readonly bool ProbesFromEnvironment = Environment.GetEnvironmentVariable("IIC_WAIT_CONTENDED_PROBE") != "0";
+
     private const int EwmaShift = 3; // alpha = 1/8
     private const int PayoffShift = 10;
 
@@ -58,14 +75,20 @@ internal sealed class SpinLearning
     private int _calmStreak;
     private int _contendedWaits;
     private int _parkInterval = ContendedParkInterval;
+    private readonly bool _probes;
+    private int _probeWaits;
+    private int _probeInterval = ContendedProbeInterval;
+    private bool _probing; // the current wait is a probe (its outcome decides the mode)
 
     /// <summary>Creates the learning of a receiver whose spins never exceed <paramref name="maxBudgetTicks"/>.</summary>
     /// <param name="maxBudgetTicks">The ceiling of every spin.</param>
     /// <param name="flowingFloorTicks">The least a wait spins while traffic flows (covers hiccups; capped by the ceiling).</param>
-    public SpinLearning(long maxBudgetTicks, long flowingFloorTicks)
+    /// <param name="contendedProbes">Whether contended mode probes now and then whether the peer runs elsewhere (see the class remarks; waiters pass <see cref="ProbesFromEnvironment"/>).</param>
+    public SpinLearning(long maxBudgetTicks, long flowingFloorTicks, bool contendedProbes = false)
     {
         _maxBudgetTicks = maxBudgetTicks;
         _flowingFloorTicks = Math.Clamp(flowingFloorTicks, 0, maxBudgetTicks);
+        _probes = contendedProbes;
     }
 
     /// <summary>The learned wake-up latency (a sender's doorbell to this thread running), in Stopwatch ticks.</summary>
@@ -90,11 +113,19 @@ internal sealed class SpinLearning
     public long NextBudgetTicks(out bool yieldAtOnce)
     {
         yieldAtOnce = Contended;
+        _probing = false;
         if (Contended && ++_contendedWaits >= _parkInterval)
         {
             _contendedWaits = 0;
             _parkInterval = Math.Min(2 * _parkInterval, MaxContendedParkInterval); // if this park does not separate us, wait longer for the next
             return 0;
+        }
+        if (Contended && _probes && ++_probeWaits >= _probeInterval)
+        {
+            // A probe: spin as outside the mode; if the data comes while we hold the CPU, the peer runs elsewhere.
+            _probeWaits = 0;
+            _probing = true;
+            yieldAtOnce = false;
         }
         return BudgetTicks;
     }
@@ -102,6 +133,20 @@ internal sealed class SpinLearning
     /// <summary>A wait ended while spinning after <paramref name="waitTicks"/>; <paramref name="handoff"/>: right after a yield that let another thread run.</summary>
     public void LearnSpin(long waitTicks, bool handoff)
     {
+        if (_probing)
+        {
+            _probing = false;
+            if (!handoff && Contended)
+            {
+                // Answered while this thread held its CPU: the peer runs on another one (the hand-offs were to a third task).
+                Contended = false;
+                _handoffStreak = 0;
+                _calmStreak = 0;
+                LearnGap(waitTicks);
+                return;
+            }
+            _probeInterval = Math.Min(2 * _probeInterval, MaxContendedProbeInterval);
+        }
         if (handoff)
         {
             _calmStreak = 0;
@@ -110,6 +155,8 @@ internal sealed class SpinLearning
                 Contended = true;
                 _contendedWaits = 0;
                 _parkInterval = ContendedParkInterval;
+                _probeWaits = 0;
+                _probeInterval = ContendedProbeInterval;
             }
         }
         else
@@ -124,7 +171,15 @@ internal sealed class SpinLearning
     }
 
     /// <summary>A wait parked; its data arrived (or it gave up) <paramref name="arrivalTicks"/> after the wait began.</summary>
-    public void LearnPark(long arrivalTicks) => LearnGap(arrivalTicks);
+    public void LearnPark(long arrivalTicks)
+    {
+        if (_probing)
+        {
+            _probing = false; // a probe that parked proved nothing: wait longer for the next
+            _probeInterval = Math.Min(2 * _probeInterval, MaxContendedProbeInterval);
+        }
+        LearnGap(arrivalTicks);
+    }
 
     /// <summary>A park ran its whole park timeout with nothing: real idleness; the next wait spins only briefly.</summary>
     public void LearnIdle(long parkTimeoutTicks) => _gapTicks = Math.Max(_gapTicks, parkTimeoutTicks);

@@ -71,7 +71,7 @@ public sealed class Waiter
         _fixedBudgetTicks = ToTicks(strategy.SpinBudget);
         _maxBudgetTicks = ToTicks(strategy.MaxSpinBudget);
         _parkTimeout = strategy.ParkTimeout;
-        _learning = new SpinLearning(_maxBudgetTicks, strategy.Kind == WaitKind.Adaptive ? _fixedBudgetTicks : 0);
+        _learning = new SpinLearning(_maxBudgetTicks, strategy.Kind == WaitKind.Adaptive ? _fixedBudgetTicks : 0, SpinLearning.ProbesFromEnvironment);
     }
 
     /// <summary>The strategy.</summary>
@@ -104,6 +104,9 @@ public sealed class Waiter
 
     /// <summary>The most recent wake-up latency measured on a real wake, in Stopwatch ticks (0 if none yet).</summary>
     public long LastWakeLatencyTicks { get; private set; }
+
+    /// <summary>When this thread ran after the real wake that <see cref="LastWakeLatencyTicks"/> measured (a <see cref="Stopwatch"/> timestamp; 0 if none yet): diagnostics (IIC.Grpc's call trace).</summary>
+    internal long LastWakeRunningAt { get; private set; }
 
     /// <summary>
     /// Where measured wake-up latencies go, in seconds (the transport sets its <c>iic.wake.duration</c>
@@ -322,10 +325,12 @@ public sealed class Waiter
     private void LearnWakeLatency()
     {
         var raisedAt = _site.ReadRaisedAt(); // written by the peer: read once, validated
-        var latency = Stopwatch.GetTimestamp() - raisedAt;
+        var now = Stopwatch.GetTimestamp();
+        var latency = now - raisedAt;
         if (raisedAt > 0 && latency > 0 && latency < Stopwatch.Frequency / 100)
         {
             LastWakeLatencyTicks = latency;
+            LastWakeRunningAt = now;
             _arrivedAt = raisedAt;
             _learning.LearnWakeLatency(latency);
             if (WakeLatencyHistogram is { Enabled: true } histogram)

@@ -45,7 +45,7 @@ internal sealed unsafe class InterruptDispatcher
     private readonly List<Entry> _active = []; // this thread's receivers, each with whether this dispatcher armed its ring
     // While traffic flows the dispatcher spins through hiccups at least as long as an adaptive Waiter does (its
     // SpinBudget floor; capped per round by SpinCeilingOf), so the async path parks no more than the sync one.
-    private readonly SpinLearning _learning = new(MaxCeilingTicks, (long)(WaitStrategy.Adaptive.SpinBudget.TotalSeconds * Stopwatch.Frequency));
+    private readonly SpinLearning _learning = new(MaxCeilingTicks, (long)(WaitStrategy.Adaptive.SpinBudget.TotalSeconds * Stopwatch.Frequency), SpinLearning.ProbesFromEnvironment);
     private readonly MappedMemory _control;
     private readonly int* _controlWord;
     private int _load;
