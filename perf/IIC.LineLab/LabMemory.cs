@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using IIC.Hardware;
 using IIC.Native;
 
 namespace IIC.LineLab;
@@ -44,6 +45,9 @@ internal sealed unsafe class LabMemory : IDisposable
         MemoryFile.SetSize(file, Length);
         var memory = MappedMemory.Map(file, Length);
         file.CloseOnExec = false;
+        var window = SharedWindow.Create(WindowOptions.WithCapacity(MaxRing), "iic-linelab-window");
+        window.File.CloseOnExec = false;
+        IicRingStep.Window = window;
         var path = Environment.ProcessPath ?? throw new InvalidOperationException("no process path");
         var start = new ProcessStartInfo(path) { UseShellExecute = false };
         if (Path.GetFileNameWithoutExtension(path) == "dotnet")
@@ -52,6 +56,7 @@ internal sealed unsafe class LabMemory : IDisposable
         }
         start.ArgumentList.Add(verb);
         start.ArgumentList.Add(file.Value.ToString(CultureInfo.InvariantCulture));
+        start.ArgumentList.Add(window.File.Value.ToString(CultureInfo.InvariantCulture));
         var child = Process.Start(start) ?? throw new InvalidOperationException("Process.Start returned null.");
         return new LabMemory(memory, child);
     }
@@ -93,8 +98,10 @@ internal sealed unsafe class LabMemory : IDisposable
     }
 
     /// <summary>The child: waits for a run id, echoes that step's round trips, stores the id in its done line.</summary>
-    public static int RunChild(int fd)
+    public static int RunChild(int fd, int windowFd)
     {
+        using var window = SharedWindow.Open(new FileDescriptor(windowFd));
+        IicRingStep.Window = window;
         using var file = new FileDescriptor(fd);
         using var memory = MappedMemory.Map(file, Length);
         using var lease = memory.Lease();

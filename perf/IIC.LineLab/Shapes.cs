@@ -27,6 +27,8 @@ internal static class Steps
         new HopStep<StoreNext1M>("store-next-1M", "counters-1M + the writer stores 0 into its next line's last word"),
         new HopStep<StoreNext64K>("store-next-64K", "store-next-1M with a 64 KiB ring"),
         new HopStep<StoreNext4K>("store-next-4K", "store-next-1M with a 4 KiB ring"),
+        new IicRingStep("iic-ring-own", "iic's RingWriter/RingReader, 1 MiB, with the pre-own store", ownNextLine: true),
+        new IicRingStep("iic-ring-off", "iic's RingWriter/RingReader, 1 MiB, IIC_OWN_NEXT_LINE=0", ownNextLine: false),
     ];
 }
 
