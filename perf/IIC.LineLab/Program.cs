@@ -7,7 +7,8 @@ namespace IIC.LineLab;
 /// <summary>
 /// Issue 17, round 11: a lab that explains the 32 B echo's distance from the placement probe. One process pair (this
 /// process measures, a child started on the same memfd echoes), and rounds in which every step runs once, interleaved,
-/// so each step sees the placement its neighbours saw. The steps go one change at a time from the probe (one flag line
+/// so each step sees the placement its neighbours saw (every other round in reverse order, so no step always
+/// follows the same one). The steps go one change at a time from the probe (one flag line
 /// per direction, the writer stores a counter, the reader spins on it) toward the per-hop work of iic's poll-claim echo:
 /// a 32 B payload in the flag's line, the checksum read of it, a new line per message (a ring), the length protocol
 /// with the consumer clearing the lines it read, the consumer's head publication, the writer's load of the doorbell's
@@ -54,8 +55,10 @@ internal static class Program
         for (var round = 0; round < rounds; round++)
         {
             var line = new System.Text.StringBuilder(string.Create(CultureInfo.InvariantCulture, $"round {round + 1}:"));
-            for (var s = 0; s < steps.Length; s++)
+            for (var k = 0; k < steps.Length; k++)
             {
+                // Every other round runs the steps in reverse order, so no step always follows the same neighbour.
+                var s = round % 2 == 0 ? k : steps.Length - 1 - k;
                 var step = steps[s];
                 lab.Run(step, trips, samples);
                 var counted = samples.AsSpan(trips / 10);

@@ -29,6 +29,10 @@ internal static class Steps
         new HopStep<StoreNext4K>("store-next-4K", "store-next-1M with a 4 KiB ring"),
         new IicRingStep("iic-ring-own", "iic's RingWriter/RingReader, 1 MiB, with the pre-own store", ownNextLine: true),
         new IicRingStep("iic-ring-off", "iic's RingWriter/RingReader, 1 MiB, IIC_OWN_NEXT_LINE=0", ownNextLine: false),
+        new IicOneWayStep("oneway-own", "one-way 32 B through iic's ring, pre-own on (ns per message)", ownNextLine: true),
+        new IicOneWayStep("oneway-off", "one-way 32 B through iic's ring, IIC_OWN_NEXT_LINE=0 (ns per message)", ownNextLine: false),
+        new ChannelStep("channel-own", "IicChannel poll-claim echo (threads, BusySpin), pre-own on", ownNextLine: true),
+        new ChannelStep("channel-off", "IicChannel poll-claim echo (threads, BusySpin), IIC_OWN_NEXT_LINE=0", ownNextLine: false),
     ];
 }
 
