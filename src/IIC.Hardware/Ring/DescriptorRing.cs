@@ -163,6 +163,15 @@ public sealed unsafe class DescriptorRing
     /// </summary>
     internal static bool WriterCleansEnabled { get; set; } = Environment.GetEnvironmentVariable("IIC_WRITER_CLEANS") == "1";
 
+    /// <summary>
+    /// The A/B switch of the writer's pre-own store (<see cref="RingWriter"/>, "owns the next line"; issue 17 round 11):
+    /// writers made while it is true store 0 into the last word of the line at their tail after each publish, so the line
+    /// the next record goes to is already in this core's cache, modified, when that record is written, and the publish
+    /// no longer waits for the line's ownership (perf/IIC.LineLab: store-next-1M against counters-1M).
+    /// <c>IIC_OWN_NEXT_LINE=0</c> in the environment starts it false. Read only when a writer is made.
+    /// </summary>
+    internal static bool OwnNextLineEnabled { get; set; } = Environment.GetEnvironmentVariable("IIC_OWN_NEXT_LINE") != "0";
+
     /// <summary>Creates the consumer end. Exactly one reader per ring, used by one thread at a time.</summary>
     public RingReader CreateReader() => new(this, AsymmetricFenceEnabled && IIC.Native.Membarrier.IsAvailable);
 

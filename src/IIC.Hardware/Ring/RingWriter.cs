@@ -11,7 +11,8 @@ namespace IIC.Hardware;
 /// consumer's head, re-reading the shared head only when short; write payload and type; store the length last
 /// with a release store (the publish; an interlocked exchange, i.e. also the doorbell's full fence, unless the
 /// reader promised a global membarrier after arming: see PublishLength). Nothing
-/// else: no store into any other record's line.</para>
+/// else: no store into any other record's line; after the publish, one store into the free line at the new tail
+/// (its last word, never its start: <see cref="OwnNextLine"/>), so that line is this core's before the next record.</para>
 /// <para>Records start on 64-byte cache-line boundaries, so a message of up to 56 bytes and its header travel
 /// in one line. The consumer clears the first word of every line it consumed before it returns the space (see
 /// <see cref="RingReader"/>), so every line start the writer has not written since reads 0 ("nothing yet"):
@@ -43,6 +44,7 @@ public sealed unsafe partial class RingWriter
     private readonly int _mask;
     private readonly int _maxRecordLength;
     private readonly int _cleanDistance; // how far ahead of the tail a cleaning batch zeroes (0: not cleaning)
+    private readonly bool _ownsNextLine; // DescriptorRing.OwnNextLineEnabled when made (see OwnNextLine)
 
     private long _tail;
     private long _cleanTo; // cleaning: every line start in [_tail, _cleanTo) reads 0 this lap; long.MaxValue when not cleaning
@@ -85,6 +87,7 @@ public sealed unsafe partial class RingWriter
         cleans |= Volatile.Read(ref *ring.WriterCleans) == DescriptorRing.WriterCleansFlag;
         _usable = cleans ? _capacity - Alignment : _capacity;
         _cleanDistance = cleans ? Math.Min(CleanBatch, _capacity / 4) : 0;
+        _ownsNextLine = DescriptorRing.OwnNextLineEnabled;
         // Nothing is assumed clean: the first reservation zeroes from the tail on (on a fresh ring, zeros over zeros).
         _cleanTo = cleans ? _tail : long.MaxValue;
         if (cleans)
@@ -461,6 +464,33 @@ public sealed unsafe partial class RingWriter
         else
         {
             Interlocked.Exchange(ref *(int*)record, recordLength); // S1/S2; partner R1
+        }
+        OwnNextLine();
+    }
+
+    /// <summary>Where in a line the pre-own store goes: its last word, never the line start a reader polls.</summary>
+    internal const int OwnWordOffset = Alignment - sizeof(int);
+
+    /// <summary>
+    /// The pre-own store (issue 17 round 11, docs/window-layout.md 2.2 step 8): after a publish, a plain store of 0 into
+    /// the last word of the line at the new tail, where the next record will start, so that line comes into this core's
+    /// cache in the modified state now, while the peer handles the record just published, and the next publish does not
+    /// wait for the line's ownership on the message's critical path (perf/IIC.LineLab: the writer's fetch of a line it
+    /// has not written for a lap was most of a hop's cost above the placement probe; a read prefetch does not help).
+    /// <para>Safe because: the line is free space, ours by the cached head (<c>tail + 64 - cachedHead &lt;= capacity</c>;
+    /// the consumer's clears of it were ordered before the head store we acquired); the word is never a line start, so the
+    /// clear-on-consume invariant (every free line start reads 0) is untouched, and a reader reads nothing of a line but
+    /// its start until a record there is published; the next record overwrites the word or leaves it inside its unused
+    /// tail. The store is after the publish in program order, so on x64 (TSO) it never delays it; on arm64 it may become
+    /// visible first, which changes nothing a reader can see. When the cached head says the line may still be the
+    /// reader's, nothing is stored (the head is not re-read for this).</para>
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void OwnNextLine()
+    {
+        if (_ownsNextLine && _tail + Alignment - _cachedHead <= _capacity)
+        {
+            *(int*)(_data + (int)(_tail & _mask) + OwnWordOffset) = 0;
         }
     }
 
