@@ -112,6 +112,7 @@ internal static class BenchCommand
             results.Add(result);
         }
 
+        ChildPool.Shutdown();
         ConsoleReport.Print(Console.Out, machine, results);
         var outputDirectory = OutputPaths.DefaultDirectory();
         var jsonPath = options.JsonPath ?? Path.Combine(outputDirectory, "results.json");

@@ -23,10 +23,14 @@ internal sealed class MeasurementRunner(bool pin, double countOnlyLimitS)
         var guard = new RunGuard(limit, peerGone.Token);
         ChildProcess? server = null;
         ChildProcess? client = null;
+        var phases = PhaseTrace.Start(plan.ToString());
         try
         {
             using var session = plan.Transport.Open(plan.Link, guard);
-            server = ChildProcess.Start("server", session.Server, Spec(plan, LinkRole.Server, session.Server, limit));
+            phases.Mark("open");
+            var reuse = ChildPool.Enabled && session.Server.Prefix.Count == 0 && !session.Server.InheritsDescriptors;
+            var serverSpec = Spec(plan, LinkRole.Server, session.Server, limit);
+            server = reuse ? ChildPool.Rent(serverSpec) : ChildProcess.Start("server", session.Server, serverSpec);
             using var serverGone = server.Exited.Register(peerGone.Cancel);
             using var watchdog = new Timer(_ => KillAll(server, client), null, limit + TimeSpan.FromSeconds(5), Timeout.InfiniteTimeSpan);
             ClientMeasurement measurement;
@@ -39,15 +43,29 @@ internal sealed class MeasurementRunner(bool pin, double countOnlyLimitS)
             else
             {
                 session.ChildrenStarted();
+                phases.Mark("start");
                 using var endpoint = session.ConnectClient(guard);
+                phases.Mark("connect");
                 measurement = plan.Link.Test.IsOneWay()
                     ? ThroughputClient.Run(endpoint, plan.Link, driver)
                     : PingPongClient.Run(endpoint, plan.Link, driver);
             }
+            phases.Mark("run");
             var report = server.WaitReport(TimeSpan.FromSeconds(StartupAllowanceS)).Server ?? throw new InvalidDataException("The server child reported nothing.");
+            phases.Mark("report");
             serverGone.Dispose(); // its normal exit is no longer news
-            server.Finish();
+            if (reuse)
+            {
+                ChildPool.Return(server); // it waits for the next row's spec
+                server = null;
+            }
+            else
+            {
+                server.Finish();
+            }
             client?.Finish();
+            phases.Mark("finish");
+            phases.Print();
             if (report.Messages != measurement.Count)
             {
                 throw new InvalidDataException($"The server handled {report.Messages} messages in the measured phase, the client {measurement.Count}.");
