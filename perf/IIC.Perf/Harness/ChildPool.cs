@@ -17,7 +17,9 @@ internal static class ChildPool
     public static bool Enabled { get; } = Environment.GetEnvironmentVariable("IIC_PERF_REUSE_CHILD") != "0";
 
     /// <summary>The idle child if it still runs, else a new reusable one, already given <paramref name="spec"/>.</summary>
-    public static ChildProcess Rent(ChildSpec spec)
+    /// <param name="spec">The row.</param>
+    /// <param name="started">True when the child was started for this row (it pays its start-up and JIT in this row's warm-up).</param>
+    public static ChildProcess Rent(ChildSpec spec, out bool started)
     {
         ChildProcess? child;
         lock (s_lock)
@@ -30,6 +32,7 @@ internal static class ChildPool
             child.Dispose();
             child = null;
         }
+        started = child is null;
         child ??= ChildProcess.StartReusable("server");
         try
         {

@@ -8,7 +8,10 @@ namespace IIC.Perf.Harness;
 /// client child where the client cannot run here), runs the client, collects both reports, and turns any failure
 /// into a row that says what went wrong. Every wait is bounded; a watchdog kills children that outlive the run.
 /// </summary>
-internal sealed class MeasurementRunner(bool pin, double countOnlyLimitS)
+/// <param name="pin">Pin each side's measuring thread.</param>
+/// <param name="countOnlyLimitS">With --count only: the longest a measurement may run.</param>
+/// <param name="reusedWarmupS">The warm-up of a row whose server child is reused (never longer than the run's), or null to warm every row alike.</param>
+internal sealed class MeasurementRunner(bool pin, double countOnlyLimitS, double? reusedWarmupS)
 {
     // Starting a child (the runtime, the JIT) can take seconds on a busy 2-core machine.
     private const double StartupAllowanceS = 30;
@@ -17,6 +20,7 @@ internal sealed class MeasurementRunner(bool pin, double countOnlyLimitS)
     {
         ArgumentNullException.ThrowIfNull(plan);
         var driver = plan.Driver;
+        var reuse = false;
         var measureS = ((driver.DurationS > 0 ? driver.DurationS : countOnlyLimitS) * (driver.HasGaps ? 1.5 : 1)) + driver.IdleS;
         var limit = TimeSpan.FromSeconds(StartupAllowanceS + driver.WarmupS + measureS);
         using var peerGone = new CancellationTokenSource();
@@ -28,9 +32,14 @@ internal sealed class MeasurementRunner(bool pin, double countOnlyLimitS)
         {
             using var session = plan.Transport.Open(plan.Link, guard);
             phases.Mark("open");
-            var reuse = ChildPool.Enabled && session.Server.Prefix.Count == 0 && !session.Server.InheritsDescriptors;
+            reuse = ChildPool.Enabled && session.Server.Prefix.Count == 0 && !session.Server.InheritsDescriptors;
             var serverSpec = Spec(plan, LinkRole.Server, session.Server, limit);
-            server = reuse ? ChildPool.Rent(serverSpec) : ChildProcess.Start("server", session.Server, serverSpec);
+            var started = true;
+            server = reuse ? ChildPool.Rent(serverSpec, out started) : ChildProcess.Start("server", session.Server, serverSpec);
+            if (!started && reusedWarmupS is { } warmup && warmup < driver.WarmupS)
+            {
+                driver = driver with { WarmupS = warmup }; // the child is up and compiled: see BenchOptions.DefaultReusedWarmupS
+            }
             using var serverGone = server.Exited.Register(peerGone.Cancel);
             using var watchdog = new Timer(_ => KillAll(server, client), null, limit + TimeSpan.FromSeconds(5), Timeout.InfiniteTimeSpan);
             ClientMeasurement measurement;
