@@ -94,13 +94,17 @@ internal static class ChildMain
             try
             {
                 spec = JsonSerializer.Deserialize(line, PerfJson.Default.ChildSpec) ?? throw new JsonException("null spec");
+                var jitBefore = System.Runtime.JitInfo.GetCompiledMethodCount();
+                var gcBefore = GC.CollectionCount(0);
                 var report = RunOne(spec, transports);
+                var jitted = System.Runtime.JitInfo.GetCompiledMethodCount() - jitBefore;
+                var collections = GC.CollectionCount(0) - gcBefore;
                 GC.Collect();
                 GC.WaitForPendingFinalizers();
                 GC.Collect();
                 if (PhaseTrace.Enabled)
                 {
-                    Console.Error.WriteLine($"reused child {Environment.ProcessId}: {ThreadCount()} threads, {GC.GetTotalMemory(false) >> 10} KiB managed heap after {spec.Link.Test.ToName()} {spec.Transport} {spec.Link.Mode}");
+                    Console.Error.WriteLine($"reused child {Environment.ProcessId}: {ThreadCount()} threads, {GC.GetTotalMemory(false) >> 10} KiB managed heap after {spec.Link.Test.ToName()} {spec.Transport} {spec.Link.Mode} {spec.Link.Api.ToName()} {spec.Link.MessageSize} B; the row JIT-compiled {jitted} methods and ran {collections} gen0 GCs");
                 }
                 s_busy = false; // before the report: the parent may close our input as soon as it has read it
                 WriteReport(report);

@@ -7,13 +7,15 @@ namespace IIC.Perf.Harness;
 /// <summary>
 /// Where a row's wall time goes: with <c>IIC_PERF_PHASES=1</c> the runner marks each phase of a measurement (session
 /// open, child start, connect, warm-up + measurement, report, child exit) and prints one line per row on standard
-/// error, with this process's CPU seconds beside the wall time. Off (the default) it costs one branch per mark.
+/// error, with the methods this process JIT-compiled and its gen-0 collections during the row, and its CPU seconds. Off (the default) it costs one branch per mark.
 /// </summary>
 internal struct PhaseTrace
 {
     private static readonly bool s_enabled = Environment.GetEnvironmentVariable("IIC_PERF_PHASES") == "1";
     private readonly string _label;
     private readonly StringBuilder? _text;
+    private readonly long _jitStart;
+    private readonly int _gcStart;
     private long _last;
 
     private PhaseTrace(string label, StringBuilder? text)
@@ -21,6 +23,8 @@ internal struct PhaseTrace
         _label = label;
         _text = text;
         _last = Stopwatch.GetTimestamp();
+        _jitStart = System.Runtime.JitInfo.GetCompiledMethodCount();
+        _gcStart = GC.CollectionCount(0);
     }
 
     public static bool Enabled => s_enabled;
@@ -42,7 +46,7 @@ internal struct PhaseTrace
     {
         if (_text is not null)
         {
-            Console.Error.WriteLine($"phases {_label}:{_text} (parent cpu {CpuClock.ProcessSeconds:0.00} s)");
+            Console.Error.WriteLine($"phases {_label}:{_text} (parent: {System.Runtime.JitInfo.GetCompiledMethodCount() - _jitStart} methods JIT-compiled, {GC.CollectionCount(0) - _gcStart} gen0 GCs during the row; cpu {CpuClock.ProcessSeconds:0.00} s)");
         }
     }
 }
