@@ -7,14 +7,35 @@ using IIC.Tests;
 namespace IIC.Transport.Tests;
 
 /// <summary>
+/// Runs alone (no other test class in parallel): its tests flip <c>WindowEndpoint.SpinBeforeClockEnabled</c>, a
+/// process-wide switch read whenever an endpoint is made, so an endpoint another class made meanwhile would take the
+/// flipped value (round 11: the switch is only ever flipped while nothing else runs).
+/// </summary>
+[CollectionDefinition(nameof(SpinBeforeClockTests), DisableParallelization = true)]
+public sealed class SpinBeforeClockTestsDefinition;
+
+/// <summary>
 /// Issue 17 (round 7): a receive or poll that waits starts with a short clock-free spin when its waiter spins with plain
 /// loads anyway (WindowEndpoint.SpinBeforeClock), and only then reads the clock for its deadline. What must hold either
 /// way: every message once and in order (small and fragmented, arriving while the call waits), timeouts honoured (zero =
 /// once; short timeouts take no first spin), and a wait ended by this side's disposal or the peer's close.
 /// </summary>
+[Collection(nameof(SpinBeforeClockTests))]
 public sealed class SpinBeforeClockTests
 {
     private static readonly TimeSpan s_bound = PartitionHost.Timeout;
+
+    [Fact]
+    public void The_class_that_flips_the_process_wide_switch_runs_in_a_collection_without_parallelism()
+    {
+        // xUnit keeps the names only as constructor arguments: read them from the attribute data.
+        var collection = Assert.Single(typeof(SpinBeforeClockTests).GetCustomAttributesData(), data => data.AttributeType == typeof(CollectionAttribute));
+        var name = (string?)collection.ConstructorArguments[0].Value;
+        var definitionType = Assert.Single(typeof(SpinBeforeClockTests).Assembly.GetTypes(), type => type.GetCustomAttributesData()
+            .Any(data => data.AttributeType == typeof(CollectionDefinitionAttribute) && (string?)data.ConstructorArguments[0].Value == name));
+        var definition = (CollectionDefinitionAttribute)Attribute.GetCustomAttribute(definitionType, typeof(CollectionDefinitionAttribute))!;
+        Assert.True(definition.DisableParallelization);
+    }
 
     [Fact]
     public void The_first_spin_is_taken_only_when_the_waiter_spins_with_plain_loads_anyway()

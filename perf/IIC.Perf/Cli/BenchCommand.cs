@@ -83,7 +83,7 @@ internal static class BenchCommand
 
         using var probe = PlacementProbe.TryStart();
         var items = BenchPlanner.Expand(options, transports);
-        var runner = new MeasurementRunner(pin, options.TimeoutS);
+        var runner = new MeasurementRunner(pin, options.TimeoutS, options.WarmupGiven ? null : ReusedWarmupS());
         var results = new List<BenchResult>();
         var index = 0;
         foreach (var item in items)
@@ -112,6 +112,7 @@ internal static class BenchCommand
             results.Add(result);
         }
 
+        ChildPool.Shutdown();
         ConsoleReport.Print(Console.Out, machine, results);
         var outputDirectory = OutputPaths.DefaultDirectory();
         var jsonPath = options.JsonPath ?? Path.Combine(outputDirectory, "results.json");
@@ -160,6 +161,19 @@ internal static class BenchCommand
             var parts = label.Split(' ');
             return [new BenchResult { Test = parts[0], Transport = parts.Length > 1 ? parts[1] : "-", Mode = "-", Size = 0, Status = BenchResult.Failed, Reason = $"{e.GetType().Name}: {e.Message}" }];
         }
+    }
+
+    /// <summary><see cref="BenchOptions.DefaultReusedWarmupS"/>, or <c>IIC_PERF_REUSED_WARMUP_S</c> (seconds).</summary>
+    private static double ReusedWarmupS()
+    {
+        var text = Environment.GetEnvironmentVariable("IIC_PERF_REUSED_WARMUP_S");
+        if (string.IsNullOrEmpty(text))
+        {
+            return BenchOptions.DefaultReusedWarmupS;
+        }
+        return double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var seconds) && seconds >= 0
+            ? seconds
+            : throw new ArgumentException($"IIC_PERF_REUSED_WARMUP_S is '{text}': give seconds (e.g. 0.25), or unset it.");
     }
 
     private static void WriteJson(string path, ResultsDocument document)

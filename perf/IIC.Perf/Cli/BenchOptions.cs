@@ -82,6 +82,17 @@ internal sealed record BenchOptions
 
     public double WarmupS { get; init; } = DefaultWarmupS;
 
+    /// <summary>Whether --warmup was given (then every row warms up that long, reused child or not).</summary>
+    public bool WarmupGiven { get; init; }
+
+    /// <summary>
+    /// The default warm-up of a row whose server child is reused (already started and JIT-compiled by an earlier row,
+    /// Harness/ChildPool.cs): what is left to warm is this connection's lines and pages, which the warm-up's minimum
+    /// (2000 round trips, two laps of the ring) covers on its own. <c>IIC_PERF_REUSED_WARMUP_S</c> sets it (0.25: as
+    /// a fresh child's).
+    /// </summary>
+    public const double DefaultReusedWarmupS = 0.1;
+
     public bool Pin { get; init; }
 
     /// <summary>--isolation: none, namespaces or all (the default: both row sets).</summary>

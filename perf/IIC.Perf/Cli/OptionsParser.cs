@@ -30,7 +30,8 @@ internal static class OptionsParser
                               (default: all, where supported)
           --count N           round trips or messages per measurement (then --duration, if also given, caps the time)
           --duration S        seconds per measurement (default 0.5; idle gap 0.75)
-          --warmup S          seconds of warm-up before each measurement (default 0.25)
+          --warmup S          seconds of warm-up before each measurement (default 0.25; 0.1 on a reused server
+                              child, IIC_PERF_REUSED_WARMUP_S; a given --warmup applies to every row)
           --isolation I       none (this machine's namespaces), namespaces (iic-ns and tcp-veth-ns: every process in its
                               own user, pid, network, mount and IPC namespaces, ping-pong and throughput) or all (default)
           --channels 1,10,... the channels test's numbers of open channels (default 1,10,100,1000)
@@ -91,7 +92,7 @@ internal static class OptionsParser
                 "--api" or "--apis" => options with { Apis = [.. List(Value()).Select(ParseApi)] },
                 "--count" => options with { Count = ParsePositive(name, Value()) },
                 "--duration" => options with { DurationS = ParseSeconds(name, Value()) },
-                "--warmup" => options with { WarmupS = ParseSeconds(name, Value(), allowZero: true) },
+                "--warmup" => options with { WarmupS = ParseSeconds(name, Value(), allowZero: true), WarmupGiven = true },
                 "--timeout" => options with { TimeoutS = ParseSeconds(name, Value()) },
                 "--pin" => options with { Pin = true },
                 "--isolation" => options with { Isolation = Isolation.IsolationKind.Parse(Value()) },

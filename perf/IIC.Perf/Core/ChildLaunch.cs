@@ -7,4 +7,13 @@ internal sealed record ChildLaunch(IReadOnlyList<string> Prefix, IReadOnlyList<s
 {
     /// <summary>A child started directly with these arguments.</summary>
     public static ChildLaunch Direct(params string[] arguments) => new([], arguments);
+
+    /// <summary>
+    /// A child started directly that inherits descriptors this process opened for it (a memfd, pipe ends), named by
+    /// number in <paramref name="arguments"/>: it must be a new process, never a reused one (Harness/ChildPool.cs).
+    /// </summary>
+    public static ChildLaunch Inheriting(params string[] arguments) => new([], arguments) { InheritsDescriptors = true };
+
+    /// <summary>True when the child needs descriptors inherited at its start (see <see cref="Inheriting"/>).</summary>
+    public bool InheritsDescriptors { get; init; }
 }

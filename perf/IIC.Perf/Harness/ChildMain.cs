@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text.Json;
 using IIC.Perf.Core;
 using IIC.Perf.Transports;
@@ -8,12 +9,21 @@ namespace IIC.Perf.Harness;
 /// The child process: <c>IIC.Perf __child {spec}</c>. It joins the parent's session, serves (echo or receiver) or
 /// measures (a client that cannot run in the parent), prints its report on standard output, and exits when the
 /// parent closes its standard input. If the parent dies first, end-of-input ends the child too.
+/// <para><c>IIC.Perf __child --reuse</c> (<see cref="ReuseArgument"/>) is the same child kept for many rows
+/// (<see cref="ChildPool"/>): it reads one spec per line on standard input and runs them in turn, a report after
+/// each, until its input ends. A failed row ends it (exit code 1), so a reused child never carries a broken state
+/// into the next row.</para>
 /// </summary>
 internal static class ChildMain
 {
     public const string Verb = "__child";
+
+    /// <summary>The argument that starts a reusable child: specs then arrive one per line on standard input.</summary>
+    public const string ReuseArgument = "--reuse";
+
     private static readonly TimeSpan s_exitWait = TimeSpan.FromSeconds(30);
     private static volatile bool s_done;
+    private static volatile bool s_busy;
 
     public static int Run(string[] args)
     {
@@ -22,29 +32,19 @@ internal static class ChildMain
             Console.Error.WriteLine($"usage: IIC.Perf {Verb} <json spec> (started by the harness, not by hand)");
             return 2;
         }
+        if (args[1] == ReuseArgument)
+        {
+            return RunReused();
+        }
         var spec = JsonSerializer.Deserialize(args[1], PerfJson.Default.ChildSpec) ?? throw new JsonException("null spec");
         var parentGone = new ManualResetEventSlim();
         var watchdog = new Thread(() => WatchParent(parentGone)) { IsBackground = true, Name = "parent watchdog" };
         watchdog.Start();
         try
         {
-            if (spec.Cpu >= 0)
-            {
-                CpuPinning.PinMainThread(spec.Cpu);
-            }
-            var transports = TransportRegistry.Create();
-            var transport = TransportRegistry.Find(transports, spec.Transport) ?? throw new ArgumentException($"Unknown transport '{spec.Transport}'.");
-            var guard = new RunGuard(TimeSpan.FromSeconds(spec.TimeoutS), CancellationToken.None);
-            ChildReport report;
-            using (var endpoint = transport.Join(spec.Role, spec.Link, spec.Arguments, guard))
-            {
-                report = spec.Role == LinkRole.Server
-                    ? new ChildReport(Serve(endpoint, spec.Link), null)
-                    : new ChildReport(null, Measure(endpoint, spec.Link, spec.Driver));
-            }
+            var report = RunOne(spec, TransportRegistry.Create());
             s_done = true; // before the report: the parent closes our input as soon as it has read it
-            Console.Out.WriteLine(ChildReport.LinePrefix + JsonSerializer.Serialize(report, PerfJson.Default.ChildReport));
-            Console.Out.Flush();
+            WriteReport(report);
             parentGone.Wait(s_exitWait);
             return 0;
         }
@@ -52,6 +52,107 @@ internal static class ChildMain
         {
             Console.Error.WriteLine($"{spec.Role.ToString().ToLowerInvariant()} child ({spec.Transport}) failed: {e.GetType().Name}: {e.Message}");
             return 1;
+        }
+    }
+
+    /// <summary>One row: join the session, serve or measure, leave it (its endpoint, channels and partition disposed).</summary>
+    private static ChildReport RunOne(ChildSpec spec, IReadOnlyList<IBenchTransport> transports)
+    {
+        if (spec.Cpu >= 0)
+        {
+            CpuPinning.PinMainThread(spec.Cpu);
+        }
+        var transport = TransportRegistry.Find(transports, spec.Transport) ?? throw new ArgumentException($"Unknown transport '{spec.Transport}'.");
+        var guard = new RunGuard(TimeSpan.FromSeconds(spec.TimeoutS), CancellationToken.None);
+        using var endpoint = transport.Join(spec.Role, spec.Link, spec.Arguments, guard);
+        return spec.Role == LinkRole.Server
+            ? new ChildReport(Serve(endpoint, spec.Link), null)
+            : new ChildReport(null, Measure(endpoint, spec.Link, spec.Driver));
+    }
+
+    private static void WriteReport(ChildReport report)
+    {
+        Console.Out.WriteLine(ChildReport.LinePrefix + JsonSerializer.Serialize(report, PerfJson.Default.ChildReport));
+        Console.Out.Flush();
+    }
+
+    /// <summary>
+    /// The reused child: specs arrive one per line; each row runs as a fresh child's would (its own join, guard and
+    /// endpoints), then the child collects its garbage (so a large row's buffers are not collected in the middle of
+    /// the next row) and reports. The parent sends the next spec only after it has the report.
+    /// </summary>
+    private static int RunReused()
+    {
+        var transports = TransportRegistry.Create(); // the child only joins: no transport here holds anything to dispose
+        using var specs = new BlockingCollection<string>();
+        var reader = new Thread(() => ReadSpecs(specs)) { IsBackground = true, Name = "spec reader" };
+        reader.Start();
+        foreach (var line in specs.GetConsumingEnumerable())
+        {
+            ChildSpec? spec = null;
+            s_busy = true;
+            try
+            {
+                spec = JsonSerializer.Deserialize(line, PerfJson.Default.ChildSpec) ?? throw new JsonException("null spec");
+                var jitBefore = System.Runtime.JitInfo.GetCompiledMethodCount();
+                var gcBefore = GC.CollectionCount(0);
+                var report = RunOne(spec, transports);
+                var jitted = System.Runtime.JitInfo.GetCompiledMethodCount() - jitBefore;
+                var collections = GC.CollectionCount(0) - gcBefore;
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+                GC.Collect();
+                if (PhaseTrace.Enabled)
+                {
+                    Console.Error.WriteLine($"reused child {Environment.ProcessId}: {ThreadCount()} threads, {GC.GetTotalMemory(false) >> 10} KiB managed heap after {spec.Link.Test.ToName()} {spec.Transport} {spec.Link.Mode} {spec.Link.Api.ToName()} {spec.Link.MessageSize} B; the row JIT-compiled {jitted} methods and ran {collections} gen0 GCs");
+                }
+                s_busy = false; // before the report: the parent may close our input as soon as it has read it
+                WriteReport(report);
+            }
+            catch (Exception e)
+            {
+                Console.Error.WriteLine($"{spec?.Role.ToString().ToLowerInvariant() ?? "reused"} child ({spec?.Transport ?? "?"}) failed: {e.GetType().Name}: {e.Message}");
+                return 1;
+            }
+        }
+        return 0;
+    }
+
+    /// <summary>Reads specs until the parent closes our input; its end in the middle of a row means the parent is gone.</summary>
+    private static void ReadSpecs(BlockingCollection<string> specs)
+    {
+        try
+        {
+            using var input = new StreamReader(Console.OpenStandardInput());
+            while (input.ReadLine() is { } line)
+            {
+                if (line.Length > 0)
+                {
+                    specs.Add(line);
+                }
+            }
+        }
+        catch (IOException)
+        {
+            // treated as end of input
+        }
+        specs.CompleteAdding();
+        if (s_busy)
+        {
+            Console.Error.WriteLine("The parent process went away; exiting.");
+            Environment.Exit(3);
+        }
+    }
+
+    private static int ThreadCount()
+    {
+        try
+        {
+            return Directory.GetDirectories("/proc/self/task").Length;
+        }
+        catch (IOException)
+        {
+            return -1;
         }
     }
 

@@ -15,7 +15,7 @@ internal sealed class ChildProcess : IDisposable
     private const int TailLines = 12;
     private readonly Process _process;
     private readonly string _label;
-    private readonly TaskCompletionSource<ChildReport> _report = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private TaskCompletionSource<ChildReport> _report = NewReport();
     private readonly CancellationTokenSource _exited = new();
     private readonly Queue<string> _errorTail = new();
     private readonly IDisposable _cleanup;
@@ -42,11 +42,66 @@ internal sealed class ChildProcess : IDisposable
         }
     }
 
+    /// <summary>A child for one row: the spec is its argument; it exits when its standard input closes.</summary>
     public static ChildProcess Start(string label, ChildLaunch launch, ChildSpec spec)
     {
         ArgumentNullException.ThrowIfNull(launch);
+        return Start(label, launch.Prefix, JsonSerializer.Serialize(spec, PerfJson.Default.ChildSpec));
+    }
+
+    /// <summary>A child that runs many rows in turn (<see cref="ChildPool"/>): give it each row with <see cref="Assign"/>.</summary>
+    public static ChildProcess StartReusable(string label) => Start(label, [], ChildMain.ReuseArgument);
+
+    /// <summary>
+    /// Hands a reusable child its next row (one line on its standard input). Call it only once the previous row's
+    /// report is in: from here on <see cref="WaitReport"/> waits for this row's report.
+    /// </summary>
+    /// <exception cref="PeerGoneException">The child has exited or its input is closed.</exception>
+    public void Assign(ChildSpec spec)
+    {
+        lock (_errorTail)
+        {
+            _errorTail.Clear();
+        }
+        var report = NewReport();
+        Volatile.Write(ref _report, report);
+        if (_process.HasExited)
+        {
+            throw new PeerGoneException($"The {_label} child exited (code {_process.ExitCode}) before it was given its next row.");
+        }
+        try
+        {
+            _process.StandardInput.WriteLine(JsonSerializer.Serialize(spec, PerfJson.Default.ChildSpec));
+            _process.StandardInput.Flush();
+        }
+        catch (IOException e)
+        {
+            throw new PeerGoneException($"The {_label} child no longer reads its input: {e.Message}");
+        }
+    }
+
+    /// <summary>True while the process runs.</summary>
+    public bool IsRunning
+    {
+        get
+        {
+            try
+            {
+                return !_process.HasExited;
+            }
+            catch (InvalidOperationException)
+            {
+                return false;
+            }
+        }
+    }
+
+    private static TaskCompletionSource<ChildReport> NewReport() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private static ChildProcess Start(string label, IReadOnlyList<string> prefix, string childArgument)
+    {
         var (executable, leading) = SelfCommand.Resolve();
-        var command = launch.Prefix.Concat([executable]).Concat(leading).Concat([ChildMain.Verb, JsonSerializer.Serialize(spec, PerfJson.Default.ChildSpec)]).ToList();
+        var command = prefix.Concat([executable]).Concat(leading).Concat([ChildMain.Verb, childArgument]).ToList();
         var start = new ProcessStartInfo(command[0])
         {
             RedirectStandardInput = true,
@@ -84,12 +139,13 @@ internal sealed class ChildProcess : IDisposable
     {
         try
         {
-            if (!_report.Task.Wait(timeout))
+            var report = Volatile.Read(ref _report);
+            if (!report.Task.Wait(timeout))
             {
                 Kill();
                 throw new TimeoutException($"The {_label} child did not report within {timeout.TotalSeconds:0.#} s and was killed. {ErrorTail}");
             }
-            return _report.Task.Result;
+            return report.Task.Result;
         }
         catch (AggregateException e) when (e.InnerException is not null)
         {
@@ -184,11 +240,11 @@ internal sealed class ChildProcess : IDisposable
             try
             {
                 var report = JsonSerializer.Deserialize(line.AsSpan(ChildReport.LinePrefix.Length), PerfJson.Default.ChildReport);
-                _report.TrySetResult(report ?? throw new JsonException("null report"));
+                Volatile.Read(ref _report).TrySetResult(report ?? throw new JsonException("null report"));
             }
             catch (JsonException e)
             {
-                _report.TrySetException(new InvalidDataException($"The {_label} child sent an unreadable report: {e.Message}"));
+                Volatile.Read(ref _report).TrySetException(new InvalidDataException($"The {_label} child sent an unreadable report: {e.Message}"));
             }
             return;
         }
@@ -217,7 +273,7 @@ internal sealed class ChildProcess : IDisposable
         // Drain the output first, so a report written just before exit still counts.
         DrainOutput();
         var code = _process.ExitCode;
-        _report.TrySetException(new PeerGoneException($"The {_label} child exited (code {code}) before reporting. {ErrorTail}".TrimEnd()));
+        Volatile.Read(ref _report).TrySetException(new PeerGoneException($"The {_label} child exited (code {code}) before reporting. {ErrorTail}".TrimEnd()));
         try
         {
             _exited.Cancel();

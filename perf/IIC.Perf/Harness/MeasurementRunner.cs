@@ -8,7 +8,10 @@ namespace IIC.Perf.Harness;
 /// client child where the client cannot run here), runs the client, collects both reports, and turns any failure
 /// into a row that says what went wrong. Every wait is bounded; a watchdog kills children that outlive the run.
 /// </summary>
-internal sealed class MeasurementRunner(bool pin, double countOnlyLimitS)
+/// <param name="pin">Pin each side's measuring thread.</param>
+/// <param name="countOnlyLimitS">With --count only: the longest a measurement may run.</param>
+/// <param name="reusedWarmupS">The warm-up of a row whose server child is reused (never longer than the run's), or null to warm every row alike.</param>
+internal sealed class MeasurementRunner(bool pin, double countOnlyLimitS, double? reusedWarmupS)
 {
     // Starting a child (the runtime, the JIT) can take seconds on a busy 2-core machine.
     private const double StartupAllowanceS = 30;
@@ -17,16 +20,26 @@ internal sealed class MeasurementRunner(bool pin, double countOnlyLimitS)
     {
         ArgumentNullException.ThrowIfNull(plan);
         var driver = plan.Driver;
+        var reuse = false;
         var measureS = ((driver.DurationS > 0 ? driver.DurationS : countOnlyLimitS) * (driver.HasGaps ? 1.5 : 1)) + driver.IdleS;
         var limit = TimeSpan.FromSeconds(StartupAllowanceS + driver.WarmupS + measureS);
         using var peerGone = new CancellationTokenSource();
         var guard = new RunGuard(limit, peerGone.Token);
         ChildProcess? server = null;
         ChildProcess? client = null;
+        var phases = PhaseTrace.Start(plan.ToString());
         try
         {
             using var session = plan.Transport.Open(plan.Link, guard);
-            server = ChildProcess.Start("server", session.Server, Spec(plan, LinkRole.Server, session.Server, limit));
+            phases.Mark("open");
+            reuse = ChildPool.Enabled && session.Server.Prefix.Count == 0 && !session.Server.InheritsDescriptors;
+            var serverSpec = Spec(plan, LinkRole.Server, session.Server, limit);
+            var started = true;
+            server = reuse ? ChildPool.Rent(serverSpec, out started) : ChildProcess.Start("server", session.Server, serverSpec);
+            if (!started && reusedWarmupS is { } warmup && warmup < driver.WarmupS)
+            {
+                driver = driver with { WarmupS = warmup }; // the child is up and compiled: see BenchOptions.DefaultReusedWarmupS
+            }
             using var serverGone = server.Exited.Register(peerGone.Cancel);
             using var watchdog = new Timer(_ => KillAll(server, client), null, limit + TimeSpan.FromSeconds(5), Timeout.InfiniteTimeSpan);
             ClientMeasurement measurement;
@@ -39,15 +52,29 @@ internal sealed class MeasurementRunner(bool pin, double countOnlyLimitS)
             else
             {
                 session.ChildrenStarted();
+                phases.Mark("start");
                 using var endpoint = session.ConnectClient(guard);
+                phases.Mark("connect");
                 measurement = plan.Link.Test.IsOneWay()
                     ? ThroughputClient.Run(endpoint, plan.Link, driver)
                     : PingPongClient.Run(endpoint, plan.Link, driver);
             }
+            phases.Mark("run");
             var report = server.WaitReport(TimeSpan.FromSeconds(StartupAllowanceS)).Server ?? throw new InvalidDataException("The server child reported nothing.");
+            phases.Mark("report");
             serverGone.Dispose(); // its normal exit is no longer news
-            server.Finish();
+            if (reuse)
+            {
+                ChildPool.Return(server); // it waits for the next row's spec
+                server = null;
+            }
+            else
+            {
+                server.Finish();
+            }
             client?.Finish();
+            phases.Mark("finish");
+            phases.Print();
             if (report.Messages != measurement.Count)
             {
                 throw new InvalidDataException($"The server handled {report.Messages} messages in the measured phase, the client {measurement.Count}.");

@@ -61,7 +61,7 @@ internal sealed class RawShmTransport(bool park) : IBenchTransport
 
     private sealed class Session(FileDescriptor file, MappedMemory memory, SlotRingLayout layout, bool park) : ITransportSession
     {
-        public ChildLaunch Server { get; } = ChildLaunch.Direct(file.Value.ToString(CultureInfo.InvariantCulture));
+        public ChildLaunch Server { get; } = ChildLaunch.Inheriting(file.Value.ToString(CultureInfo.InvariantCulture));
 
         public ChildLaunch? RemoteClient => null;
 

@@ -51,7 +51,7 @@ internal sealed class PipeTransport : IBenchTransport
 
     private sealed class Session(AnonymousPipeServerStream toChild, AnonymousPipeServerStream fromChild, int messageSize) : ITransportSession
     {
-        public ChildLaunch Server { get; } = ChildLaunch.Direct(toChild.GetClientHandleAsString(), fromChild.GetClientHandleAsString());
+        public ChildLaunch Server { get; } = ChildLaunch.Inheriting(toChild.GetClientHandleAsString(), fromChild.GetClientHandleAsString());
 
         public ChildLaunch? RemoteClient => null;
 
