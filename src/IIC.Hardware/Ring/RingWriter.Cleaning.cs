@@ -23,9 +23,17 @@ public sealed unsafe partial class RingWriter
     /// stored that head after its last read of the line (release), so these plain stores race with nothing; they are
     /// ordered before the publish that could let the reader reach them by its release. Offsets are masked: nothing outside
     /// the data area is written.
+    /// <para>Only line starts a reader can poll need zeroing: the start of every record (its header, 0 until the publish)
+    /// and the line after the tail. The lines inside the record just reserved are its own payload (or padding the reader
+    /// skips by length), so the loop starts at the record's first line, <paramref name="recordStart"/>, when that is past
+    /// <see cref="_cleanTo"/>: a 64 MiB record no longer zeroes its million line starts just before its payload overwrites
+    /// them (round 11: a second pass over memory already out of the cache, perf/RESULTS.md "Round 11 (branch job)"). At a
+    /// wrap the record starts at the new lap's offset 0, after the padding; that line is zeroed here, before the padding is
+    /// published, so a reader following the padding waits at 0.</para>
     /// </summary>
+    /// <param name="recordStart">The position of the first line of the record just reserved (<c>_tail - aligned</c>).</param>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void CleanAhead()
+    private void CleanAhead(long recordStart)
     {
         var want = _tail + _cleanDistance;
         var limit = _cachedHead + _capacity;
@@ -37,7 +45,7 @@ public sealed unsafe partial class RingWriter
         }
         var to = Math.Min(want, limit);
         Debug.Assert(to >= _tail + Alignment, "a cleaning writer's reservation leaves the line after its tail free");
-        for (var position = _cleanTo; position < to; position += Alignment)
+        for (var position = Math.Max(_cleanTo, recordStart); position < to; position += Alignment)
         {
             *(long*)(_data + (int)(position & _mask)) = 0;
         }
@@ -64,13 +72,14 @@ public sealed unsafe partial class RingWriter
     }
 
     /// <summary>After a reservation: cleans ahead when less than half the cleaning distance is clean (never, for a writer that does not clean).</summary>
+    /// <param name="recordStart">The position of the first line of the record just reserved (see <see cref="CleanAhead"/>).</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void CleanIfDue()
+    private void CleanIfDue(long recordStart)
     {
         // Not cleaning: _cleanTo is long.MaxValue, so the difference is always large (one subtract and compare per record).
         if (_cleanTo - _tail <= _cleanDistance >> 1)
         {
-            CleanAhead();
+            CleanAhead(recordStart);
         }
     }
 }

@@ -162,7 +162,7 @@ public sealed unsafe partial class RingWriter
             return false;
         }
         _tail += aligned;
-        CleanIfDue();
+        CleanIfDue(_tail - aligned);
         var record = _data + tailOffset;
         CopyPayload(payload, record + RecordHeader.Size); // plain stores, ordered by the publish's release; inline up to a line
         *(int*)(record + RecordHeader.TypeOffset) = type;
@@ -222,7 +222,7 @@ public sealed unsafe partial class RingWriter
             return false;
         }
         _tail += aligned;
-        CleanIfDue();
+        CleanIfDue(_tail - aligned);
         var record = _data + tailOffset;
         *(int*)(record + RecordHeader.TypeOffset) = type; // the length word stays 0 (cleared) until Commit
         _claimOffset = tailOffset;
@@ -403,7 +403,7 @@ public sealed unsafe partial class RingWriter
             paddingOffset = tailOffset;
         }
         _tail += needed;
-        CleanIfDue(); // before the caller writes the payload and publishes (the padding too)
+        CleanIfDue(_tail - aligned); // the record's first line (offset 0 at a wrap); before the caller writes the payload and publishes (the padding too)
         return true;
     }
 
