@@ -41,6 +41,9 @@ internal static class DeferredUnmap
     /// <summary>Windows the background thread has unmapped so far.</summary>
     internal static long UnmappedByThread => Volatile.Read(ref s_unmapped);
 
+    /// <summary>Whether the thread waits without a timeout (nothing queued for a whole <see cref="IdleTimeout"/>: no wake-ups).</summary>
+    internal static bool IsParked => Volatile.Read(ref s_parked) != 0 && Volatile.Read(ref s_count) == 0;
+
     /// <summary>Windows waiting to be unmapped.</summary>
     internal static int Waiting => Volatile.Read(ref s_count);
 
