@@ -77,8 +77,10 @@ public sealed partial class Hypervisor
                 }
                 if (client.Connected && (socketEvents & ~PollEvents.Writable) != 0)
                 {
-                    // Up to MessagesPerTurn in a row: a closing connector's Release and its next Connect arrive together,
-                    // and one message per turn cost the Connect a whole turn (a poll over every descriptor, ~2.5 µs).
+                    // After a notice (Release, Accepted: no reply), up to MessagesPerTurn in a row: a closing connector's
+                    // Release and its next Connect arrive together, and one message per turn cost the Connect a whole turn
+                    // (a poll over every descriptor, ~2.5 µs). Only after a notice: after a request, the partition waits for
+                    // our answer, and another look would cost a receive that finds nothing.
                     for (var served = 0; served < MessagesPerTurn && ServeClient(client) && client.Connected; served++)
                     {
                     }
@@ -331,7 +333,7 @@ public sealed partial class Hypervisor
     /// <summary>Messages one partition may have served in one turn before the loop polls again (fairness bound).</summary>
     private const int MessagesPerTurn = 4;
 
-    /// <summary>Receives and handles one message of <paramref name="client"/>; false when there was none (or the client is gone).</summary>
+    /// <summary>Receives and handles one message of <paramref name="client"/>; true when it was a notice (Release, Accepted), after which another may wait.</summary>
     private bool ServeClient(ControlClient client)
     {
         int received;
@@ -354,6 +356,8 @@ public sealed partial class Hypervisor
             return false;
         }
         ConnectTrace.MarkMessage(ConnectStep.HypervisorReceived, _receiveBuffer.AsSpan(0, received));
+        var notice = received >= ControlProtocol.HeaderSize
+            && (ControlMessageType)System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(_receiveBuffer.AsSpan(6)) is ControlMessageType.Release or ControlMessageType.Accepted;
         try
         {
             Handle(client, _receiveBuffer.AsSpan(0, received));
@@ -387,7 +391,7 @@ public sealed partial class Hypervisor
         {
             DisposeReceived(); // descriptors a handler kept were removed from the list
         }
-        return true;
+        return notice; // the type is only a hint here: Handle validated the message (or disconnected the client)
     }
 
     private static bool IsExhaustion(NativeException e) => e.ErrnoName is "EMFILE" or "ENFILE" or "ENOMEM" or "ENOSPC" or "ENOBUFS" or "EAGAIN";
