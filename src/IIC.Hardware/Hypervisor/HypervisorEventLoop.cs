@@ -90,18 +90,6 @@ public sealed partial class Hypervisor
                     Disconnect(client, "its process exited", died: true);
                 }
             }
-            if (_grantedThisTurn)
-            {
-                // A grant wakes its listener, and its connector (spinning for the answer) runs on: on two CPUs a loop
-                // that spun now would take a CPU from one of them for the 100 µs in which neither has anything for us
-                // (the next message of the pair is a Release at the cycle's end). Sleep; the Release wakes us, and the
-                // spin then catches the Connect that follows it.
-                _grantedThisTurn = false;
-                if (SleepAfterGrant)
-                {
-                    _activeUntil = 0;
-                }
-            }
             if ((span[1].ReturnedEvents & PollEvents.Readable) != 0)
             {
                 AcceptClients();
@@ -139,13 +127,7 @@ public sealed partial class Hypervisor
     private static readonly long s_contendedYieldTicks = Stopwatch.Frequency / 50_000;
 
     private long _activeUntil; // Stopwatch ticks until which the loop spins rather than sleeps (0: no partition spoke last turn)
-    private bool _grantedThisTurn; // a grant was sent this turn: sleep rather than spin after it (SleepAfterGrant)
 
-    /// <summary>
-    /// Whether a turn that sent a grant ends the loop's spin (the default); <c>IIC_HYPERVISOR_SLEEP_AFTER_GRANT=0</c> keeps
-    /// spinning for <see cref="SpinTicks"/> after it, as in round 10 (for A/B runs).
-    /// </summary>
-    internal static bool SleepAfterGrant { get; } = Environment.GetEnvironmentVariable("IIC_HYPERVISOR_SLEEP_AFTER_GRANT") != "0";
 
     private static long ParseSpin(string? text)
     {
