@@ -90,6 +90,14 @@ public sealed partial class Hypervisor
                     Disconnect(client, "its process exited", died: true);
                 }
             }
+            if (_grantedThisTurn)
+            {
+                _grantedThisTurn = false;
+                if (SleepAfterGrant)
+                {
+                    _activeUntil = 0; // opt-in: leave both CPUs to the connector and the woken listener (SleepAfterGrant)
+                }
+            }
             if ((span[1].ReturnedEvents & PollEvents.Readable) != 0)
             {
                 AcceptClients();
@@ -127,6 +135,16 @@ public sealed partial class Hypervisor
     private static readonly long s_contendedYieldTicks = Stopwatch.Frequency / 50_000;
 
     private long _activeUntil; // Stopwatch ticks until which the loop spins rather than sleeps (0: no partition spoke last turn)
+    private bool _grantedThisTurn; // a grant was sent this turn (SleepAfterGrant)
+
+    /// <summary>
+    /// Opt-in (<c>IIC_HYPERVISOR_SLEEP_AFTER_GRANT=1</c>, for the lead's quiet A/B): a turn that sent a grant ends the
+    /// loop's spin. The round-11 trace of the main job's connect shape (a listener on its own thread) shows the loop
+    /// spinning out its 100 µs after a grant while the connector, yielding for its <c>Connected</c>, waits for a CPU
+    /// beside the woken listener, and the pair's Releases come after the spin has ended anyway; but in ConnectBench's
+    /// one-thread cycle (shorter than the spin) it cost 0.6-1.2 more loop sleeps per cycle. Off by default.
+    /// </summary>
+    internal static bool SleepAfterGrant { get; } = Environment.GetEnvironmentVariable("IIC_HYPERVISOR_SLEEP_AFTER_GRANT") == "1";
 
 
     private static long ParseSpin(string? text)

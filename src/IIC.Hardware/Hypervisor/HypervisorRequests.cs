@@ -356,6 +356,7 @@ public sealed partial class Hypervisor
                 return; // the connector was detached; its grant went with it
             }
         }
+        _grantedThisTurn = true;
         IicEventSource.Log.ConnectionGranted(service, id, listener.Credentials.Pid, connector.Credentials.Pid);
         if (_options.Log is not null) // the line is built only for a log that takes it: a grant allocates no text otherwise
         {
