@@ -6,6 +6,17 @@ using IIC.Transport;
 // Connect + first message + close through an embedded hypervisor: one partition offers a service, another connects,
 // sends one 64-byte message, the server accepts and receives it, both close. Reports percentiles in microseconds and
 // the bytes allocated per cycle by the whole process (client, server and the hypervisor's thread) and gen-0 GCs.
+// IIC.ConnectBench timeline [cycles]: the per-step timeline, IICFast beside TCP (Timeline.cs); analyse DIR: of trace files.
+switch (args.FirstOrDefault())
+{
+    case "timeline":
+        return IIC.ConnectBench.Timeline.Run(args);
+    case "traced":
+        return IIC.ConnectBench.Timeline.Traced(args);
+    case "analyse":
+        IIC.ConnectBench.Timeline.Analyse(args[1]);
+        return 0;
+}
 var rounds = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 2000;
 var directory = Directory.CreateTempSubdirectory("iic-bench-").FullName;
 var name = "bench-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
@@ -66,6 +77,7 @@ foreach (var (thread, after) in sleepsAfter.OrderBy(t => t.Key, StringComparer.O
     }
 }
 Directory.Delete(directory, recursive: true);
+return 0;
 
 // Each thread of this process ("tid name") with its voluntary context switches so far.
 static Dictionary<string, long> ThreadSleeps()

@@ -197,6 +197,7 @@ public sealed partial class IicChannel : IDisposable, IAsyncDisposable
         try
         {
             PreTouchIfAsked(connection.Window, options);
+            ConnectTrace.Mark(ConnectStep.EndpointStart, connection.Side);
             endpoint = new WindowEndpoint(connection.Window, connection.Side, options.WaitStrategy, ownsWindow: true);
         }
         catch
@@ -206,6 +207,7 @@ public sealed partial class IicChannel : IDisposable, IAsyncDisposable
             release();
             throw;
         }
+        ConnectTrace.Mark(ConnectStep.ChannelOpened, connection.Side);
         return new IicChannel(endpoint, options) { _release = release };
     }
 
@@ -280,12 +282,14 @@ public sealed partial class IicChannel : IDisposable, IAsyncDisposable
         {
             return;
         }
+        ConnectTrace.Mark(ConnectStep.CloseStart, _endpoint.Side);
         TransportMetrics.Unregister(this);
         _endpoint.Dispose();
         _asyncReceive.Dispose();
         _sharedOwnership?.Release();
         _release?.Invoke();
         IicEventSource.Log.ChannelClosed(Options.Name, _endpoint.Side, Environment.ProcessId);
+        ConnectTrace.Mark(ConnectStep.CloseEnd, _endpoint.Side);
     }
 
     /// <inheritdoc />

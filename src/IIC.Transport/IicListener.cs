@@ -52,6 +52,7 @@ public sealed class IicListener : IDisposable
         {
             if (TryOpen(_listener.Accept(deadline.Remaining), out var channel))
             {
+                ConnectTrace.Mark(ConnectStep.AcceptReturn);
                 return channel;
             }
         }

@@ -77,11 +77,25 @@ public sealed partial class Hypervisor
                 }
                 if (client.Connected && (socketEvents & ~PollEvents.Writable) != 0)
                 {
-                    ServeClient(client);
+                    // After a notice (Release, Accepted: no reply), up to MessagesPerTurn in a row: a closing connector's
+                    // Release and its next Connect arrive together, and one message per turn cost the Connect a whole turn
+                    // (a poll over every descriptor, ~2.5 µs). Only after a notice: after a request, the partition waits for
+                    // our answer, and another look would cost a receive that finds nothing.
+                    for (var served = 0; served < MessagesPerTurn && ServeClient(client) && client.Connected; served++)
+                    {
+                    }
                 }
                 else if (client.Connected && (processEvents & PollEvents.Readable) != 0)
                 {
                     Disconnect(client, "its process exited", died: true);
+                }
+            }
+            if (_grantedThisTurn)
+            {
+                _grantedThisTurn = false;
+                if (SleepAfterGrant)
+                {
+                    _activeUntil = 0; // opt-in: leave both CPUs to the connector and the woken listener (SleepAfterGrant)
                 }
             }
             if ((span[1].ReturnedEvents & PollEvents.Readable) != 0)
@@ -121,6 +135,17 @@ public sealed partial class Hypervisor
     private static readonly long s_contendedYieldTicks = Stopwatch.Frequency / 50_000;
 
     private long _activeUntil; // Stopwatch ticks until which the loop spins rather than sleeps (0: no partition spoke last turn)
+    private bool _grantedThisTurn; // a grant was sent this turn (SleepAfterGrant)
+
+    /// <summary>
+    /// Opt-in (<c>IIC_HYPERVISOR_SLEEP_AFTER_GRANT=1</c>, for the lead's quiet A/B): a turn that sent a grant ends the
+    /// loop's spin. The round-11 trace of the main job's connect shape (a listener on its own thread) shows the loop
+    /// spinning out its 100 µs after a grant while the connector, yielding for its <c>Connected</c>, waits for a CPU
+    /// beside the woken listener, and the pair's Releases come after the spin has ended anyway; but in ConnectBench's
+    /// one-thread cycle (shorter than the spin) it cost 0.6-1.2 more loop sleeps per cycle. Off by default.
+    /// </summary>
+    internal static bool SleepAfterGrant { get; } = Environment.GetEnvironmentVariable("IIC_HYPERVISOR_SLEEP_AFTER_GRANT") == "1";
+
 
     private static long ParseSpin(string? text)
     {
@@ -141,7 +166,7 @@ public sealed partial class Hypervisor
                 var now = Stopwatch.GetTimestamp();
                 if (ready != 0 || now >= _activeUntil || _stopping)
                 {
-                    return ready != 0 ? ready : Poll.Wait(entries, timeout);
+                    return ready != 0 ? MarkReady(ready) : SleepInPoll(entries, timeout);
                 }
                 Thread.Yield();
                 if (Stopwatch.GetTimestamp() - now > s_contendedYieldTicks)
@@ -150,7 +175,26 @@ public sealed partial class Hypervisor
                 }
             }
         }
-        return Poll.Wait(entries, timeout);
+        return SleepInPoll(entries, timeout);
+    }
+
+    /// <summary>The loop's poll that may sleep, stamped for the connect timeline (ConnectTrace) when that is on.</summary>
+    private static int SleepInPoll(Span<PollEntry> entries, TimeSpan timeout)
+    {
+        if (timeout != TimeSpan.Zero)
+        {
+            ConnectTrace.Mark(ConnectStep.HypervisorSleeps);
+        }
+        return MarkReady(Poll.Wait(entries, timeout));
+    }
+
+    private static int MarkReady(int ready)
+    {
+        if (ready != 0)
+        {
+            ConnectTrace.Mark(ConnectStep.HypervisorReady);
+        }
+        return ready;
     }
 
     /// <summary>Makes one window for the pool on the loop (no helper, or the helper fell behind and the pool is empty), only when no request waits (requests first; NextTimeout brings us back at once).</summary>
@@ -286,7 +330,11 @@ public sealed partial class Hypervisor
         }
     }
 
-    private void ServeClient(ControlClient client)
+    /// <summary>Messages one partition may have served in one turn before the loop polls again (fairness bound).</summary>
+    private const int MessagesPerTurn = 4;
+
+    /// <summary>Receives and handles one message of <paramref name="client"/>; true when it was a notice (Release, Accepted), after which another may wait.</summary>
+    private bool ServeClient(ControlClient client)
     {
         int received;
         _receivedDescriptors.Clear();
@@ -294,19 +342,22 @@ public sealed partial class Hypervisor
         {
             if (!client.Socket.TryReceive(_receiveBuffer, _receivedDescriptors, TimeSpan.Zero, out received))
             {
-                return; // spurious readiness
+                return false; // nothing (more) there
             }
         }
         catch (Exception e) when (e is IOException or NativeException)
         {
             Disconnect(client, $"its control message was unreadable ({e.Message})", died: false);
-            return;
+            return false;
         }
         if (received == 0)
         {
             Disconnect(client, client.Process.HasExited ? "its process exited" : "it hung up", died: true);
-            return;
+            return false;
         }
+        ConnectTrace.MarkMessage(ConnectStep.HypervisorReceived, _receiveBuffer.AsSpan(0, received));
+        var notice = received >= ControlProtocol.HeaderSize
+            && (ControlMessageType)System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(_receiveBuffer.AsSpan(6)) is ControlMessageType.Release or ControlMessageType.Accepted;
         try
         {
             Handle(client, _receiveBuffer.AsSpan(0, received));
@@ -340,6 +391,7 @@ public sealed partial class Hypervisor
         {
             DisposeReceived(); // descriptors a handler kept were removed from the list
         }
+        return notice; // the type is only a hint here: Handle validated the message (or disconnected the client)
     }
 
     private static bool IsExhaustion(NativeException e) => e.ErrnoName is "EMFILE" or "ENFILE" or "ENOMEM" or "ENOSPC" or "ENOBUFS" or "EAGAIN";
@@ -369,6 +421,7 @@ public sealed partial class Hypervisor
         try
         {
             client.Outbound.Send(client.Socket, message, isGrant, descriptors);
+            ConnectTrace.MarkMessage(ConnectStep.HypervisorSent, message);
             return true;
         }
         catch (Exception e) when (e is IOException or NativeException or ObjectDisposedException)

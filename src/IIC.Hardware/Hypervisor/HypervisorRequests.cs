@@ -304,6 +304,7 @@ public sealed partial class Hypervisor
             SendError(connector, requestId, ControlError.ResourceExhausted, $"the hypervisor could not create a window ({e.Message}); retry later");
             return;
         }
+        ConnectTrace.Mark(ConnectStep.HypervisorWindow);
         // Our own mapping of the window raises the grouped receivers' pages too when we mark a side dead.
         if (listenerPage is not null)
         {
@@ -355,6 +356,7 @@ public sealed partial class Hypervisor
                 return; // the connector was detached; its grant went with it
             }
         }
+        _grantedThisTurn = true;
         IicEventSource.Log.ConnectionGranted(service, id, listener.Credentials.Pid, connector.Credentials.Pid);
         if (_options.Log is not null) // the line is built only for a log that takes it: a grant allocates no text otherwise
         {

@@ -170,6 +170,7 @@ public sealed partial class Partition : IDisposable
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
     public GrantedConnection Connect(string service, int ringCapacity = WindowOptions.DefaultRingCapacity, TimeSpan? timeout = null, bool grouped = false, CancellationToken cancellationToken = default)
     {
+        ConnectTrace.Mark(ConnectStep.ConnectCall);
         ControlProtocol.ValidateName(service, nameof(service));
         DescriptorRing.ValidateCapacity(ringCapacity);
         var wait = timeout ?? TimeSpan.FromSeconds(5);
@@ -192,6 +193,7 @@ public sealed partial class Partition : IDisposable
         var connection = reply.Connection ?? throw new HypervisorException($"The hypervisor answered the connect to '{service}' without a window.");
         connection.Service = service; // a Granted reply carries no service name; channels, metrics and iic stat need it
         IicEventSource.Log.PartitionConnected(Name, service, connection.Id, connection.PeerProcessId);
+        ConnectTrace.Mark(ConnectStep.ConnectReturn);
         return connection;
     }
 
@@ -385,6 +387,7 @@ public sealed partial class Partition : IDisposable
             try
             {
                 _socket.Send(writer.Finish());
+                ConnectTrace.Mark(ConnectStep.ControlSent, (int)type);
                 return true;
             }
             catch (Exception e) when (e is NativeException or IOException or ObjectDisposedException)

@@ -50,6 +50,7 @@ public sealed partial class Partition
                 try
                 {
                     window = SharedWindow.Open(descriptors[0]);
+                    ConnectTrace.Mark(ConnectStep.WindowOpened, side);
                     var ownGrouped = window.IsGrouped(side);
                     var peerGrouped = window.IsGrouped(1 - side);
                     if (descriptors.Count != 2 + (ownGrouped ? 1 : 0) + (peerGrouped ? 1 : 0) || ownGrouped != (pageId != 0))
@@ -96,6 +97,7 @@ public sealed partial class Partition
                     FailRequest(reader.RequestId, new HypervisorException($"The granted window is invalid: {e.Message}", e));
                     return;
                 }
+                ConnectTrace.Mark(ConnectStep.GrantQueued, side);
                 if (reader.Type == ControlMessageType.Incoming)
                 {
                     IicEventSource.Log.PartitionAccepted(Name, service!, id, peerPid);

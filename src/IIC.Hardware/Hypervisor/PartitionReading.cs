@@ -120,7 +120,9 @@ public sealed partial class Partition
                 }
                 entries[0] = new PollEntry(_socket.Descriptor, PollEvents.Readable);
                 entries[1] = new PollEntry(callerKick.Descriptor, PollEvents.Readable);
+                ConnectTrace.Mark(ConnectStep.CallerSleeps);
                 Poll.Wait(entries, remaining == Timeout.InfiniteTimeSpan || remaining > TimeSpan.FromHours(1) ? TimeSpan.FromHours(1) : remaining);
+                ConnectTrace.Mark(ConnectStep.CallerWoke);
                 if (entries[1].ReturnedEvents != PollEvents.None)
                 {
                     callerKick.TryRead(out _); // drained before looking at done() again: a later kick wakes the next poll
@@ -147,6 +149,7 @@ public sealed partial class Partition
             for (var drained = 0; drained < DrainLimit && ReadAvailable() == ReadResult.Message; drained++)
             {
             }
+            ConnectTrace.Mark(ConnectStep.CallerDone);
             return CallerRead.Done;
         }
         catch (Exception e) when (e is NativeException or ObjectDisposedException)
@@ -250,6 +253,7 @@ public sealed partial class Partition
                     KickReadingCaller(); // a caller took the socket while we read: what we dispatched may be its answer
                 }
                 epoll.Wait(keys, Timeout.InfiniteTimeSpan);
+                ConnectTrace.Mark(ConnectStep.ReaderWoke);
             }
         }
         catch (Exception e) when (e is NativeException or ObjectDisposedException)
@@ -301,6 +305,7 @@ public sealed partial class Partition
                 Lose(_disposed != 0 ? "this partition detached" : "the hypervisor hung up (it stopped or died)");
                 return ReadResult.Ended;
             }
+            ConnectTrace.MarkMessage(ConnectStep.ControlReceived, _readBuffer.AsSpan(0, received));
             try
             {
                 Dispatch(_readBuffer.AsSpan(0, received), _readDescriptors);

@@ -98,7 +98,12 @@ internal sealed class WindowPool : IDisposable
             var (file, memory) = SealedMemory.Create("iic-window", plan.Total);
             try
             {
-                Touch(memory, plan.Ring0); // the header and both interrupt blocks: what Format writes
+                Touch(memory, 0, plan.Ring0); // the header and both interrupt blocks: what Format writes
+                // ... and each ring's first page (its control lines and first records): the listener's endpoint writes
+                // them first, on the connection's critical path, where a fresh page costs an allocation and zeroing
+                // (ChannelOpened 7.5-18 µs on the listener against 2.5-5 µs on the connector, which only maps them).
+                Touch(memory, plan.Ring0, plan.Ring0 + 1);
+                Touch(memory, plan.Ring1, plan.Ring1 + 1);
             }
             catch
             {
@@ -157,10 +162,10 @@ internal sealed class WindowPool : IDisposable
         }
     }
 
-    private static unsafe void Touch(MappedMemory memory, long length)
+    private static unsafe void Touch(MappedMemory memory, long start, long end)
     {
         using var lease = memory.Lease();
-        for (long offset = 0; offset < length; offset += 4096)
+        for (long offset = start; offset < end; offset += 4096)
         {
             lease.Base[offset] = 0; // a fresh file reads zero already: this only commits the page now
         }

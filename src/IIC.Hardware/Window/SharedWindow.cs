@@ -300,14 +300,28 @@ public sealed unsafe class SharedWindow : IDisposable
     }
 
     /// <summary>Unmaps (once no ring end still leases the mapping) and closes the descriptor.</summary>
-    public void Dispose()
+    public void Dispose() => Dispose(deferUnmap: false);
+
+    /// <summary>
+    /// Disposes the window; with <paramref name="deferUnmap"/> the final munmap runs on <see cref="DeferredUnmap"/>'s
+    /// thread (a channel's close: the caller does not wait for the page-table teardown). Everything else (the
+    /// descriptor, group leases) is released now either way. The caller holds no lease that outlives this call.
+    /// </summary>
+    internal void Dispose(bool deferUnmap)
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
             return;
         }
         _lease.Dispose();
-        _memory.Dispose();
+        if (deferUnmap)
+        {
+            DeferredUnmap.Release(_memory); // our reference; munmap when the thread drops it (the last one)
+        }
+        else
+        {
+            _memory.Dispose();
+        }
         File.Dispose();
         foreach (var lease in _groupLeases)
         {

@@ -42,9 +42,11 @@ internal sealed unsafe partial class WindowEndpoint
             _waiter.Page.WakeIfSleeping(); // our own receiver, if another thread parks in it, wakes and sees the disposal
         }
         Volatile.Write(ref _closing.Value, 0);
+        ConnectTrace.Mark(ConnectStep.CloseMarked, _side);
         // The in-flight flags are plain stores on the hot paths; this barrier makes every thread's earlier
         // stores visible before we read them (and ours before they read _disposed): an asymmetric Dekker.
         Interlocked.MemoryBarrierProcessWide();
+        ConnectTrace.Mark(ConnectStep.CloseFenced, _side);
         TryRelease();
     }
 
@@ -102,8 +104,11 @@ internal sealed unsafe partial class WindowEndpoint
             _lease.Dispose();
             if (_ownsWindow)
             {
-                _window.Dispose();
+                // The munmap (8-30 µs, the close's largest step) runs on DeferredUnmap's thread; no operation is in
+                // flight (the exchange above elected us after every flag read 0), so nothing of ours touches it again.
+                _window.Dispose(deferUnmap: true);
             }
+            ConnectTrace.Mark(ConnectStep.CloseUnmapped, _side);
         }
     }
 

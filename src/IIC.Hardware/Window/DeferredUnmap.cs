@@ -1,0 +1,136 @@
+using IIC.Native;
+
+namespace IIC.Hardware;
+
+/// <summary>
+/// Unmaps closed channels' windows on a background thread instead of on the thread that closes them. A window's
+/// munmap costs 8-30 µs on this class of VM (page-table teardown, and a TLB-shootdown IPI to every other CPU that
+/// runs a thread of the process: in a process that also hosts a spinning hypervisor loop, 25-30 µs; perf/RESULTS.md,
+/// "Round 11 (branch connect)"), the largest single step of a channel's close, which TCP's close does not pay. The
+/// closer still closes the window's descriptor and releases every reference of its own at once (the mapping is
+/// unmapped when its last reference goes: <see cref="MappedMemory"/> is a SafeHandle), and the hypervisor is told
+/// of the release at once; only the final munmap waits here.
+/// <para>Hand-over without a wake per close, as the hypervisor's helper (docs/architecture.md): the thread is woken
+/// when it is parked (the first close after a quiet spell) or when <see cref="Batch"/> windows wait; between those it
+/// takes what waits every <see cref="IdleTimeout"/>, and parks once a whole timeout passed with nothing to do (an idle
+/// process: no wake-ups at all). Bounded: past <see cref="MaxQueued"/> waiting windows the closer unmaps its own.</para>
+/// <para><c>IIC_DEFERRED_UNMAP=0</c> in the environment unmaps on the closing thread, as before (for A/B runs).</para>
+/// </summary>
+internal static class DeferredUnmap
+{
+    /// <summary>Windows waiting that wake the thread out of its timed wait.</summary>
+    internal const int Batch = 16; // 8 woke it ~0.45 times per ConnectBench cycle (two windows per cycle)
+
+    /// <summary>Windows waiting beyond which a closer unmaps its own (bounds the address space held).</summary>
+    internal const int MaxQueued = 256;
+
+    /// <summary>How long the thread waits for a batch before it takes what waits anyway (and parks if nothing did).</summary>
+    internal static readonly TimeSpan IdleTimeout = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>Whether closes hand their unmap to the thread (<c>IIC_DEFERRED_UNMAP=0</c>: unmap on the closing thread).</summary>
+    internal static bool Enabled { get; set; } = Environment.GetEnvironmentVariable("IIC_DEFERRED_UNMAP") != "0";
+
+    private static readonly System.Collections.Concurrent.ConcurrentQueue<MappedMemory> s_queue = new();
+    private static readonly AutoResetEvent s_signal = new(false); // no spinning wait (SemaphoreSlim's spins with sched_yield: ~25 per wait)
+    private static readonly Lock s_startLock = new();
+    private static Thread? s_thread;
+    private static int s_count; // windows queued and not yet taken (Interlocked)
+    private static int s_parked; // 1 while the thread waits without a timeout (Interlocked / Volatile)
+    private static long s_unmapped; // unmapped by the thread (tests and diagnostics)
+
+    /// <summary>Windows the background thread has unmapped so far.</summary>
+    internal static long UnmappedByThread => Volatile.Read(ref s_unmapped);
+
+    /// <summary>Whether the thread waits without a timeout (nothing queued for a whole <see cref="IdleTimeout"/>: no wake-ups).</summary>
+    internal static bool IsParked => Volatile.Read(ref s_parked) != 0 && Volatile.Read(ref s_count) == 0;
+
+    /// <summary>Windows waiting to be unmapped.</summary>
+    internal static int Waiting => Volatile.Read(ref s_count);
+
+    /// <summary>
+    /// Releases the caller's reference to <paramref name="memory"/> later, on the background thread (or now, when off,
+    /// when the queue is full, or when the thread cannot be started). The caller must not use the mapping any more.
+    /// </summary>
+    internal static void Release(MappedMemory memory)
+    {
+        if (!Enabled || !EnsureThread())
+        {
+            memory.Dispose();
+            return;
+        }
+        s_queue.Enqueue(memory);
+        var waiting = Interlocked.Increment(ref s_count); // full fence before the load of s_parked (partner: Run's exchange, then its load of s_count)
+        if (waiting > MaxQueued && s_queue.TryDequeue(out var own))
+        {
+            Interlocked.Decrement(ref s_count);
+            own.Dispose(); // the thread fell behind: this closer pays for one, as before
+            return;
+        }
+        if (waiting >= Batch || Volatile.Read(ref s_parked) != 0)
+        {
+            s_signal.Set();
+        }
+    }
+
+    private static bool EnsureThread()
+    {
+        if (Volatile.Read(ref s_thread) is not null)
+        {
+            return true;
+        }
+        lock (s_startLock)
+        {
+            if (s_thread is null)
+            {
+                try
+                {
+                    var thread = new Thread(Run) { IsBackground = true, Name = "IIC unmap" };
+                    thread.Start();
+                    Volatile.Write(ref s_thread, thread);
+                }
+                catch (OutOfMemoryException)
+                {
+                    return false; // no thread: unmap inline
+                }
+            }
+            return true;
+        }
+    }
+
+    private static void Run()
+    {
+        while (true)
+        {
+            // Park: announce it with a full fence, then look once more (a close that incremented before our announcement
+            // is seen here; one after it sees s_parked and signals).
+            Interlocked.Exchange(ref s_parked, 1);
+            if (Volatile.Read(ref s_count) == 0)
+            {
+                s_signal.WaitOne();
+            }
+            Volatile.Write(ref s_parked, 0);
+            // Busy: take what waits, then wait for a batch or the timeout; park after a timeout that found nothing.
+            while (true)
+            {
+                var took = Drain();
+                if (!s_signal.WaitOne(IdleTimeout) && took == 0 && Volatile.Read(ref s_count) == 0)
+                {
+                    break;
+                }
+            }
+        }
+    }
+
+    private static int Drain()
+    {
+        var took = 0;
+        while (s_queue.TryDequeue(out var memory))
+        {
+            Interlocked.Decrement(ref s_count);
+            memory.Dispose(); // the last reference: munmap (MappedMemory.ReleaseHandle)
+            Interlocked.Increment(ref s_unmapped);
+            took++;
+        }
+        return took;
+    }
+}
