@@ -33,6 +33,8 @@ internal static class Steps
         new IicOneWayStep("oneway-off", "one-way 32 B through iic's ring, IIC_OWN_NEXT_LINE=0 (ns per message)", ownNextLine: false),
         new ChannelStep("channel-own", "IicChannel poll-claim echo (threads, BusySpin), pre-own on", ownNextLine: true),
         new ChannelStep("channel-off", "IicChannel poll-claim echo (threads, BusySpin), IIC_OWN_NEXT_LINE=0", ownNextLine: false),
+        new ChannelStep("send-framed", "channel-own, each send in a method with a P/Invoke frame (as IicEndpoint)", ownNextLine: true, SendPath.Framed),
+        new ChannelStep("send-plain", "channel-own, each send in a method without one (yield out of line)", ownNextLine: true, SendPath.Plain),
     ];
 }
 
