@@ -71,12 +71,22 @@ internal sealed class IicEndpoint(IicChannel channel, RunGuard guard, Partition?
         {
             if ((++spins & ClaimSpinInterval) == 0)
             {
-                guard.Check();
-                Thread.Yield();
+                CheckGuardAndYield();
             }
         }
         writer.Write(claim.Span);
         claim.Commit();
+    }
+
+    /// <summary>
+    /// Out of line: Thread.Yield is an inlined P/Invoke, and a method holding one sets up its P/Invoke frame
+    /// (CORINFO_HELP_INIT_PINVOKE_FRAME) in its prolog on every call, i.e. on every message of SendInPlace.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private void CheckGuardAndYield()
+    {
+        guard.Check();
+        Thread.Yield();
     }
 
     public TResult Run<TResult>(IZeroCopyVisitor<TResult> visitor)
