@@ -3,7 +3,7 @@ using System.Runtime.CompilerServices;
 
 namespace IIC.Hardware;
 
-// The writer's cleaning (an A/B switch, DescriptorRing.WriterCleansEnabled, off by default; docs/window-layout.md, section
+// The writer's cleaning (DescriptorRing.WriterCleansEnabled, on by default only for rings of 16 MiB or more; docs/window-layout.md, section
 // 2.5): the writer zeroes the line starts of its ring a little ahead of its tail, in lines the reader consumed a lap ago,
 // so its reader stores no consumer clears. The class's documentation is in RingWriter.cs.
 public sealed unsafe partial class RingWriter
