@@ -145,10 +145,30 @@ public sealed unsafe class DescriptorRing
     }
 
     /// <summary>Creates the producer end. Exactly one writer per ring, used by one thread at a time.</summary>
-    public RingWriter CreateWriter() => new(this, AsymmetricFenceEnabled && IIC.Native.Membarrier.IsAvailable, WriterCleansEnabled);
+    public RingWriter CreateWriter() => new(this, AsymmetricFenceEnabled && IIC.Native.Membarrier.IsAvailable, NewWriterCleans);
 
     /// <summary>Creates the producer end, choosing whether it may publish without a fence (tests).</summary>
-    internal RingWriter CreateWriter(bool asymmetricFence) => new(this, asymmetricFence && IIC.Native.Membarrier.IsAvailable, WriterCleansEnabled);
+    internal RingWriter CreateWriter(bool asymmetricFence) => new(this, asymmetricFence && IIC.Native.Membarrier.IsAvailable, NewWriterCleans);
+
+    /// <summary>Whether a writer made now for this ring cleans: every ring with the switch on, else a large ring (see <see cref="WriterCleansFromCapacity"/>).</summary>
+    private bool NewWriterCleans => WriterCleansEnabled || (WriterCleansLargeRings && Capacity >= WriterCleansFromCapacity);
+
+    /// <summary>
+    /// The smallest ring whose writer cleans by default (16 MiB; issue 17, round 11b): a ring that large is sized for
+    /// records of megabytes (its largest record is a quarter of it), which leave the reader's cache before it consumes
+    /// them, so the consumer clears after the read were a second pass over memory, a line fetched and written back per
+    /// 64 bytes delivered (perf/RESULTS.md, "Round 11 (branch large)"). The writer's cleaning zeroes only the line
+    /// starts just after its tail, which it writes next anyway. Smaller rings (the default 1 MiB, where small messages'
+    /// round trips are measured) keep the consumer's clears.
+    /// </summary>
+    internal const int WriterCleansFromCapacity = 16 << 20;
+
+    /// <summary>
+    /// Whether rings of <see cref="WriterCleansFromCapacity"/> or more get a cleaning writer by default (true);
+    /// <c>IIC_WRITER_CLEANS=0</c> in the environment starts it false (the A/B switch: the consumer clears on every ring,
+    /// as before round 11b). Read only when a writer is made.
+    /// </summary>
+    internal static bool WriterCleansLargeRings { get; set; } = Environment.GetEnvironmentVariable("IIC_WRITER_CLEANS") != "0";
 
     /// <summary>Creates the producer end, choosing its fence and whether it cleans lines ahead of its tail (tests).</summary>
     internal RingWriter CreateWriter(bool asymmetricFence, bool writerCleans) => new(this, asymmetricFence && IIC.Native.Membarrier.IsAvailable, writerCleans);
@@ -158,8 +178,8 @@ public sealed unsafe class DescriptorRing
     /// zero the line starts a little ahead of their tail, in lines the reader consumed a lap ago, and say so in the ring's
     /// writer-cleans word, and their readers leave out the consumer clears (one coherence transaction fewer per line: the
     /// reader's clear was an upgrade of a line the writer then had to fetch back). Off by default (the consumer clears, as
-    /// layout version 2 has always done); <c>IIC_WRITER_CLEANS=1</c> in the environment starts it true. Read only when a
-    /// writer is made.
+    /// layout version 2 has always done, except on rings of <see cref="WriterCleansFromCapacity"/> or more);
+    /// <c>IIC_WRITER_CLEANS=1</c> in the environment starts it true (every ring). Read only when a writer is made.
     /// </summary>
     internal static bool WriterCleansEnabled { get; set; } = Environment.GetEnvironmentVariable("IIC_WRITER_CLEANS") == "1";
 

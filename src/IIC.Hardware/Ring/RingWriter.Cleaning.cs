@@ -3,11 +3,14 @@ using System.Runtime.CompilerServices;
 
 namespace IIC.Hardware;
 
-// The writer's cleaning (an A/B switch, DescriptorRing.WriterCleansEnabled, off by default; docs/window-layout.md, section
+// The writer's cleaning (DescriptorRing.WriterCleansEnabled, on by default only for rings of 16 MiB or more; docs/window-layout.md, section
 // 2.5): the writer zeroes the line starts of its ring a little ahead of its tail, in lines the reader consumed a lap ago,
 // so its reader stores no consumer clears. The class's documentation is in RingWriter.cs.
 public sealed unsafe partial class RingWriter
 {
+    /// <summary>Line starts this writer zeroed ahead of its tail (tests: a large record's interior is never among them; owned by the writing thread).</summary>
+    internal long LinesCleaned { get; private set; }
+
     /// <summary>Whether this writer zeroes line starts ahead of its tail (the reader then skips its clears).</summary>
     internal bool Cleans => _cleanDistance != 0;
 
@@ -25,11 +28,13 @@ public sealed unsafe partial class RingWriter
     /// the data area is written.
     /// <para>Only line starts a reader can poll need zeroing: the start of every record (its header, 0 until the publish)
     /// and the line after the tail. The lines inside the record just reserved are its own payload (or padding the reader
-    /// skips by length), so the loop starts at the record's first line, <paramref name="recordStart"/>, when that is past
-    /// <see cref="_cleanTo"/>: a 64 MiB record no longer zeroes its million line starts just before its payload overwrites
-    /// them (round 11: a second pass over memory already out of the cache, perf/RESULTS.md "Round 11 (branch job)"). At a
-    /// wrap the record starts at the new lap's offset 0, after the padding; that line is zeroed here, before the padding is
-    /// published, so a reader following the padding waits at 0.</para>
+    /// skips by length), so only the record's first line, <paramref name="recordStart"/>, is zeroed when it is past
+    /// <see cref="_cleanTo"/>, and the loop then starts at the tail: a 64 MiB record no longer zeroes its million line
+    /// starts just before its payload overwrites them (a second pass over memory already out of the cache; round 11's
+    /// version still started the loop at the record's first line, so it did: perf/RESULTS.md "Round 11 (branch large)").
+    /// At a wrap the record starts at the new lap's offset 0, after the padding; that line is zeroed here, before the
+    /// padding is published, so a reader following the padding waits at 0. An aborted claim zeroes its own lines
+    /// (<see cref="Abort"/>), so skipping the interior leaves no stale line start behind the rewound tail.</para>
     /// </summary>
     /// <param name="recordStart">The position of the first line of the record just reserved (<c>_tail - aligned</c>).</param>
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -45,9 +50,17 @@ public sealed unsafe partial class RingWriter
         }
         var to = Math.Min(want, limit);
         Debug.Assert(to >= _tail + Alignment, "a cleaning writer's reservation leaves the line after its tail free");
-        for (var position = Math.Max(_cleanTo, recordStart); position < to; position += Alignment)
+        if (recordStart >= _cleanTo)
+        {
+            // The record's own header line, not yet clean (a wrap: the record starts the new lap past the clean lines).
+            *(long*)(_data + (int)(recordStart & _mask)) = 0;
+        }
+        // Then the line starts after the tail. Never the record's interior [recordStart + 64, _tail): its payload
+        // overwrites them, and zeroing them first was a second pass over a large record's memory (round 11b).
+        for (var position = Math.Max(_cleanTo, _tail); position < to; position += Alignment)
         {
             *(long*)(_data + (int)(position & _mask)) = 0;
+            LinesCleaned++;
         }
         if (to > _cleanTo)
         {

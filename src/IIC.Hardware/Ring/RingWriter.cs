@@ -18,7 +18,7 @@ namespace IIC.Hardware;
 /// <see cref="RingReader"/>), so every line start the writer has not written since reads 0 ("nothing yet"):
 /// no zero-ahead store into the line the reader is polling, and the ring may fill to its last byte. A claim
 /// leaves its header at 0 until <see cref="Commit"/>: the reader just sees nothing yet.</para>
-/// <para>Writer cleans (an A/B switch, <see cref="DescriptorRing.WriterCleansEnabled"/>, off by default): the writer
+/// <para>Writer cleans (<see cref="DescriptorRing.WriterCleansEnabled"/>; by default only on rings of <see cref="DescriptorRing.WriterCleansFromCapacity"/> or more): the writer
 /// zeroes the line starts itself, in batches a little ahead of its tail (<see cref="CleanAhead"/>), only in lines the
 /// reader consumed a lap ago, and says so in the ring's writer-cleans word, so the reader leaves its clears out (as
 /// Aeron's conductor cleans a term behind its subscribers and nobody clears per message). Per line and lap that is
