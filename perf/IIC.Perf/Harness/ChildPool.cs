@@ -5,7 +5,8 @@ namespace IIC.Perf.Harness;
 /// starting a runtime, JIT-compiling, with tiering off, everything the child runs, and tearing it down again).
 /// One child at a time: a row rents it, gives it its spec (<see cref="ChildProcess.Assign"/>) and returns it once
 /// the child has reported; a failed row kills it instead, and the next row starts a fresh one. Only children
-/// started directly are reused; those under a prefix (ip netns exec, unshare) start afresh for every row.
+/// started directly are reused; those under a prefix (ip netns exec, unshare) start afresh for every row. Since
+/// round 11b this includes rows whose child needs descriptors of this process: it opens them through /proc.
 /// <c>IIC_PERF_REUSE_CHILD=0</c> turns reuse off (a fresh child per row, as before round 11), for an A/B.
 /// </summary>
 internal static class ChildPool
@@ -15,6 +16,12 @@ internal static class ChildPool
 
     /// <summary>Whether rows reuse children (<c>IIC_PERF_REUSE_CHILD</c> is not 0).</summary>
     public static bool Enabled { get; } = Environment.GetEnvironmentVariable("IIC_PERF_REUSE_CHILD") != "0";
+
+    /// <summary>
+    /// Whether rows whose child needs this process's descriptors (raw-shm, raw-futex, pipe) reuse it too, the child
+    /// opening them through /proc (<c>IIC_PERF_REUSE_INHERITING</c> is not 0; round 11b).
+    /// </summary>
+    public static bool ReuseInheriting { get; } = Environment.GetEnvironmentVariable("IIC_PERF_REUSE_INHERITING") != "0";
 
     /// <summary>The idle child if it still runs, else a new reusable one, already given <paramref name="spec"/>.</summary>
     /// <param name="spec">The row.</param>

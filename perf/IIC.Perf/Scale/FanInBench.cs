@@ -14,8 +14,9 @@ namespace IIC.Perf.Scale;
 /// Fan-in: K sending processes, each on its own channel, into ONE receiving thread here that waits on all of them
 /// as an <see cref="IicChannelGroup"/> and polls in place whichever is ready, verifying every byte of every message
 /// (per channel: sequence and checksum). The senders wait for a go message, send 32 B messages as fast as the
-/// rings take them for the duration, then a stop; the rate is every message verified, over the time from go to the
-/// last stop.
+/// rings take them for warm-up + duration, then a stop; every message is verified, and the rate is the messages
+/// verified in a window of the duration that opens after the warm-up once every sender has delivered one and closes
+/// before any sender stops (<c>IIC_PERF_FANIN_WINDOW=0</c>: from go to the last stop, as before round 11b).
 /// </summary>
 internal static class FanInBench
 {
@@ -23,6 +24,8 @@ internal static class FanInBench
     private const int Size = 32;
     private const int PollLimit = 256;
     private static readonly TimeSpan s_startup = TimeSpan.FromSeconds(60);
+    private static readonly bool s_windowed = Environment.GetEnvironmentVariable("IIC_PERF_FANIN_WINDOW") != "0";
+    private static readonly bool s_trace = PhaseTrace.Enabled;
     private static int s_runs;
 
     public static BenchResult Run(int senders, double durationS, double warmupS)
@@ -53,12 +56,32 @@ internal static class FanInBench
             var go = new byte[Size];
             MessageStamp.Fill(go);
             MessageStamp.Write(go, MessageStamp.Mark);
-            var cpuStart = CpuClock.ProcessSeconds;
             var start = Stopwatch.GetTimestamp();
             foreach (var channel in channels)
             {
                 channel.Send(go);
             }
+            // The rate is taken over a window in which every sender sends (round 11b): it opens once the warm-up
+            // has passed AND every sender has delivered a message (16 senders on 2 CPUs do not all start at go),
+            // and closes after the duration or at the first stop, whichever comes first (a sender sends for
+            // warm-up + duration from its own go, so the first stop comes after go + warm-up + duration). Before
+            // round 11b the rate ran from go to the last stop: warm-up, staggered starts and a tail in which few
+            // senders still sent were all in it. Every message of the whole run is still verified.
+            // IIC_PERF_FANIN_WINDOW=0 restores the old span, for an A/B.
+            var windowed = s_windowed;
+            var openAt = start + (long)(warmupS * Stopwatch.Frequency);
+            var duration = (long)(durationS * Stopwatch.Frequency);
+            var closeAt = long.MaxValue;
+            var opened = !windowed;
+            var closed = false;
+            var started = 0;
+            long total = 0;
+            long totalAtOpen = 0;
+            long totalAtClose = 0;
+            var openedAt = start;
+            var closedAt = start;
+            var cpuStart = CpuClock.ProcessSeconds;
+            var cpuEnd = cpuStart;
             var stopped = 0;
             var limit = TimeSpan.FromSeconds(30 + (2 * (warmupS + durationS)));
             while (stopped < senders)
@@ -66,15 +89,59 @@ internal static class FanInBench
                 var ready = group.WaitAny(limit) ?? throw new TimeoutException($"Fan-in: {senders - stopped} sender(s) went silent for {limit.TotalSeconds:0} s.");
                 ref var verifier = ref verifiers[index[ready]];
                 var wasStopped = verifier.Stopped;
+                var countBefore = verifier.Count;
                 ready.Poll(ref verifier, PollLimit);
-                if (verifier.Stopped && !wasStopped)
+                total += verifier.Count - countBefore;
+                if (countBefore == 0 && verifier.Count > 0)
+                {
+                    started++;
+                }
+                var stoppedNow = verifier.Stopped && !wasStopped;
+                if (stoppedNow)
                 {
                     stopped++;
                 }
+                if (!closed && windowed)
+                {
+                    var now = Stopwatch.GetTimestamp();
+                    if (!opened && started == senders && now >= openAt)
+                    {
+                        opened = true;
+                        openedAt = now;
+                        totalAtOpen = total;
+                        cpuStart = CpuClock.ProcessSeconds;
+                        closeAt = now + duration;
+                    }
+                    else if (opened && (now >= closeAt || stoppedNow))
+                    {
+                        closed = true;
+                        closedAt = now;
+                        totalAtClose = total;
+                        cpuEnd = CpuClock.ProcessSeconds;
+                    }
+                }
             }
-            var elapsed = Stopwatch.GetElapsedTime(start).TotalSeconds;
-            var cpu = CpuClock.ProcessSeconds - cpuStart;
-            var total = verifiers.Sum(v => v.Count);
+            if (!windowed || !closed)
+            {
+                // Old span (the switch), or a window that never closed (a sender stopped before all had started):
+                // go to the last stop.
+                totalAtOpen = 0;
+                totalAtClose = total;
+                openedAt = start;
+                closedAt = Stopwatch.GetTimestamp();
+                cpuEnd = CpuClock.ProcessSeconds;
+                if (windowed)
+                {
+                    Console.Error.WriteLine($"Fan-in {senders}: no window in which all senders sent (started {started}); the rate spans go to the last stop.");
+                }
+            }
+            var elapsed = Stopwatch.GetElapsedTime(openedAt, closedAt).TotalSeconds;
+            var cpu = cpuEnd - cpuStart;
+            var measured = totalAtClose - totalAtOpen;
+            if (s_trace)
+            {
+                Console.Error.WriteLine($"fan-in {senders}: window {Stopwatch.GetElapsedTime(start, openedAt).TotalSeconds:0.000}-{Stopwatch.GetElapsedTime(start, closedAt).TotalSeconds:0.000} s after go, {measured:N0} of {total:N0} messages in it; whole span {total / Stopwatch.GetElapsedTime(start).TotalSeconds / 1e6:0.0} M msgs/s");
+            }
             return new BenchResult
             {
                 Test = BenchTest.FanIn.ToName(),
@@ -83,9 +150,9 @@ internal static class FanInBench
                 Api = ReceiveApi.Poll.ToName(),
                 Size = Size,
                 Senders = senders,
-                Count = total,
-                MsgsPerS = (long)(total / elapsed),
-                BytesPerS = (long)(total * (double)Size / elapsed),
+                Count = measured,
+                MsgsPerS = (long)(measured / elapsed),
+                BytesPerS = (long)(measured * (double)Size / elapsed),
                 CpuServerS = Math.Round(cpu, 4),
                 CpuS = Math.Round(cpu, 4),
                 ElapsedS = Math.Round(elapsed, 4),
