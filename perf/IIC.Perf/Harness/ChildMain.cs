@@ -112,7 +112,7 @@ internal static class ChildMain
                 GC.Collect();
                 if (PhaseTrace.Enabled)
                 {
-                    Console.Error.WriteLine($"reused child {Environment.ProcessId}: {ThreadCount()} threads, {GC.GetTotalMemory(false) >> 10} KiB managed heap after {spec.Link.Test.ToName()} {spec.Transport} {spec.Link.Mode} {spec.Link.Api.ToName()} {spec.Link.MessageSize} B; the row JIT-compiled {jitted} methods and ran {collections} gen0 GCs");
+                    Console.Error.WriteLine($"reused child {Environment.ProcessId}: {ThreadCount()} threads, {DescriptorCount()} open descriptors, {GC.GetTotalMemory(false) >> 10} KiB managed heap after {spec.Link.Test.ToName()} {spec.Transport} {spec.Link.Mode} {spec.Link.Api.ToName()} {spec.Link.MessageSize} B; the row JIT-compiled {jitted} methods and ran {collections} gen0 GCs");
                 }
                 s_busy = false; // before the report: the parent may close our input as soon as it has read it
                 WriteReport(report);
@@ -149,6 +149,19 @@ internal static class ChildMain
         {
             Console.Error.WriteLine("The parent process went away; exiting.");
             Environment.Exit(3);
+        }
+    }
+
+    // A reused child that opened a row's memfd or pipe ends through /proc must hold none of them after the row.
+    private static int DescriptorCount()
+    {
+        try
+        {
+            return Directory.GetFileSystemEntries("/proc/self/fd").Length;
+        }
+        catch (IOException)
+        {
+            return -1;
         }
     }
 
