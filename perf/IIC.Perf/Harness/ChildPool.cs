@@ -13,6 +13,7 @@ internal static class ChildPool
 {
     private static readonly Lock s_lock = new();
     private static ChildProcess? s_idle;
+    private static bool s_idleFresh; // s_idle has not served a row yet (started by EnsureStarted)
 
     /// <summary>Whether rows reuse children (<c>IIC_PERF_REUSE_CHILD</c> is not 0).</summary>
     public static bool Enabled { get; } = Environment.GetEnvironmentVariable("IIC_PERF_REUSE_CHILD") != "0";
@@ -29,17 +30,20 @@ internal static class ChildPool
     public static ChildProcess Rent(ChildSpec spec, out bool started)
     {
         ChildProcess? child;
+        bool fresh;
         lock (s_lock)
         {
             child = s_idle;
+            fresh = s_idleFresh;
             s_idle = null;
+            s_idleFresh = false;
         }
         if (child is not null && !child.IsRunning)
         {
             child.Dispose();
             child = null;
         }
-        started = child is null;
+        started = child is null || fresh;
         child ??= ChildProcess.StartReusable("server");
         try
         {
@@ -53,6 +57,31 @@ internal static class ChildPool
         return child;
     }
 
+    /// <summary>
+    /// Starts the reusable child now if none is idle, BEFORE a row opens its session: a child started while a
+    /// session's memfd or pipe ends are inheritable would keep copies of them for its whole life (held memory, and a
+    /// pipe that never reads end-of-file). The row that rents it still counts it as started (full warm-up).
+    /// </summary>
+    public static void EnsureStarted()
+    {
+        lock (s_lock)
+        {
+            if (s_idle is { IsRunning: true })
+            {
+                return;
+            }
+        }
+        var child = ChildProcess.StartReusable("server");
+        ChildProcess? surplus;
+        lock (s_lock)
+        {
+            surplus = s_idle;
+            s_idle = child;
+            s_idleFresh = true;
+        }
+        surplus?.Dispose();
+    }
+
     /// <summary>A child whose row went well (its report is in) waits for the next row.</summary>
     public static void Return(ChildProcess child)
     {
@@ -62,6 +91,7 @@ internal static class ChildPool
         {
             surplus = s_idle;
             s_idle = child;
+            s_idleFresh = false;
         }
         surplus?.Finish();
         surplus?.Dispose();

@@ -30,6 +30,10 @@ internal sealed class MeasurementRunner(bool pin, double countOnlyLimitS, double
         var phases = PhaseTrace.Start(plan.ToString());
         try
         {
+            if (ChildPool.Enabled && ChildPool.ReuseInheriting)
+            {
+                ChildPool.EnsureStarted(); // before the session's descriptors exist: see there
+            }
             using var session = plan.Transport.Open(plan.Link, guard);
             phases.Mark("open");
             // A child that needs this process's descriptors (raw-shm's memfd, the pipes) is reused too unless
