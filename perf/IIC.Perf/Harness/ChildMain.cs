@@ -56,7 +56,10 @@ internal static class ChildMain
     }
 
     /// <summary>One row: join the session, serve or measure, leave it (its endpoint, channels and partition disposed).</summary>
-    private static ChildReport RunOne(ChildSpec spec, IReadOnlyList<IBenchTransport> transports)
+    /// <param name="spec">The row.</param>
+    /// <param name="transports">The transports to find the row's in.</param>
+    /// <param name="sayJoined">Print <see cref="ChildReport.JoinedLine"/> once joined (a reused child: the parent waits for it before it closes descriptors this child opened through /proc).</param>
+    private static ChildReport RunOne(ChildSpec spec, IReadOnlyList<IBenchTransport> transports, bool sayJoined = false)
     {
         if (spec.Cpu >= 0)
         {
@@ -65,6 +68,11 @@ internal static class ChildMain
         var transport = TransportRegistry.Find(transports, spec.Transport) ?? throw new ArgumentException($"Unknown transport '{spec.Transport}'.");
         var guard = new RunGuard(TimeSpan.FromSeconds(spec.TimeoutS), CancellationToken.None);
         using var endpoint = transport.Join(spec.Role, spec.Link, spec.Arguments, guard);
+        if (sayJoined)
+        {
+            Console.Out.WriteLine(ChildReport.JoinedLine);
+            Console.Out.Flush();
+        }
         return spec.Role == LinkRole.Server
             ? new ChildReport(Serve(endpoint, spec.Link), null)
             : new ChildReport(null, Measure(endpoint, spec.Link, spec.Driver));
@@ -96,7 +104,7 @@ internal static class ChildMain
                 spec = JsonSerializer.Deserialize(line, PerfJson.Default.ChildSpec) ?? throw new JsonException("null spec");
                 var jitBefore = System.Runtime.JitInfo.GetCompiledMethodCount();
                 var gcBefore = GC.CollectionCount(0);
-                var report = RunOne(spec, transports);
+                var report = RunOne(spec, transports, sayJoined: true);
                 var jitted = System.Runtime.JitInfo.GetCompiledMethodCount() - jitBefore;
                 var collections = GC.CollectionCount(0) - gcBefore;
                 GC.Collect();
@@ -104,7 +112,7 @@ internal static class ChildMain
                 GC.Collect();
                 if (PhaseTrace.Enabled)
                 {
-                    Console.Error.WriteLine($"reused child {Environment.ProcessId}: {ThreadCount()} threads, {GC.GetTotalMemory(false) >> 10} KiB managed heap after {spec.Link.Test.ToName()} {spec.Transport} {spec.Link.Mode} {spec.Link.Api.ToName()} {spec.Link.MessageSize} B; the row JIT-compiled {jitted} methods and ran {collections} gen0 GCs");
+                    Console.Error.WriteLine($"reused child {Environment.ProcessId}: {ThreadCount()} threads, {DescriptorCount()} open descriptors, {GC.GetTotalMemory(false) >> 10} KiB managed heap after {spec.Link.Test.ToName()} {spec.Transport} {spec.Link.Mode} {spec.Link.Api.ToName()} {spec.Link.MessageSize} B; the row JIT-compiled {jitted} methods and ran {collections} gen0 GCs");
                 }
                 s_busy = false; // before the report: the parent may close our input as soon as it has read it
                 WriteReport(report);
@@ -141,6 +149,19 @@ internal static class ChildMain
         {
             Console.Error.WriteLine("The parent process went away; exiting.");
             Environment.Exit(3);
+        }
+    }
+
+    // A reused child that opened a row's memfd or pipe ends through /proc must hold none of them after the row.
+    private static int DescriptorCount()
+    {
+        try
+        {
+            return Directory.GetFileSystemEntries("/proc/self/fd").Length;
+        }
+        catch (IOException)
+        {
+            return -1;
         }
     }
 

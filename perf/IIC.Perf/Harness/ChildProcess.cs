@@ -16,6 +16,7 @@ internal sealed class ChildProcess : IDisposable
     private readonly Process _process;
     private readonly string _label;
     private TaskCompletionSource<ChildReport> _report = NewReport();
+    private TaskCompletionSource _joined = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _exited = new();
     private readonly Queue<string> _errorTail = new();
     private readonly IDisposable _cleanup;
@@ -65,6 +66,7 @@ internal sealed class ChildProcess : IDisposable
         }
         var report = NewReport();
         Volatile.Write(ref _report, report);
+        Volatile.Write(ref _joined, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
         if (_process.HasExited)
         {
             throw new PeerGoneException($"The {_label} child exited (code {_process.ExitCode}) before it was given its next row.");
@@ -154,6 +156,28 @@ internal sealed class ChildProcess : IDisposable
     }
 
     /// <summary>
+    /// Waits until a reused child has joined the row given by <see cref="Assign"/> (its <see cref="ChildReport.JoinedLine"/>):
+    /// from then on it holds its own descriptors for the session, and the parent may close its copies.
+    /// </summary>
+    /// <exception cref="TimeoutException">It did not join in time (the child is killed).</exception>
+    /// <exception cref="PeerGoneException">The child exited first.</exception>
+    public void WaitJoined(TimeSpan timeout)
+    {
+        try
+        {
+            if (!Volatile.Read(ref _joined).Task.Wait(timeout))
+            {
+                Kill();
+                throw new TimeoutException($"The {_label} child did not join its row within {timeout.TotalSeconds:0.#} s and was killed. {ErrorTail}");
+            }
+        }
+        catch (AggregateException e) when (e.InnerException is not null)
+        {
+            throw e.InnerException;
+        }
+    }
+
+    /// <summary>
     /// After a failure: if the child has exited (or does within <paramref name="wait"/>), its exit code and last
     /// error lines, once its output is drained; otherwise null.
     /// </summary>
@@ -235,6 +259,11 @@ internal sealed class ChildProcess : IDisposable
         {
             return;
         }
+        if (line == ChildReport.JoinedLine)
+        {
+            Volatile.Read(ref _joined).TrySetResult();
+            return;
+        }
         if (line.StartsWith(ChildReport.LinePrefix, StringComparison.Ordinal))
         {
             try
@@ -274,6 +303,7 @@ internal sealed class ChildProcess : IDisposable
         DrainOutput();
         var code = _process.ExitCode;
         Volatile.Read(ref _report).TrySetException(new PeerGoneException($"The {_label} child exited (code {code}) before reporting. {ErrorTail}".TrimEnd()));
+        Volatile.Read(ref _joined).TrySetException(new PeerGoneException($"The {_label} child exited (code {code}) before joining its row. {ErrorTail}".TrimEnd()));
         try
         {
             _exited.Cancel();

@@ -6,4 +6,7 @@ namespace IIC.Perf.Harness;
 internal sealed record ChildReport(ServerReport? Server, ClientMeasurement? Client)
 {
     public const string LinePrefix = "@result ";
+
+    /// <summary>What a reused child prints once it has joined a row's session (before it serves it).</summary>
+    public const string JoinedLine = "@joined";
 }

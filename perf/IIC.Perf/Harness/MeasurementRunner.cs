@@ -30,12 +30,24 @@ internal sealed class MeasurementRunner(bool pin, double countOnlyLimitS, double
         var phases = PhaseTrace.Start(plan.ToString());
         try
         {
+            if (ChildPool.Enabled && ChildPool.ReuseInheriting)
+            {
+                ChildPool.EnsureStarted(); // before the session's descriptors exist: see there
+            }
             using var session = plan.Transport.Open(plan.Link, guard);
             phases.Mark("open");
-            reuse = ChildPool.Enabled && session.Server.Prefix.Count == 0 && !session.Server.InheritsDescriptors;
-            var serverSpec = Spec(plan, LinkRole.Server, session.Server, limit);
+            // A child that needs this process's descriptors (raw-shm's memfd, the pipes) is reused too unless
+            // IIC_PERF_REUSE_INHERITING=0: it opens them through /proc/<this pid>/fd (ChildLaunch.ReopenedFrom).
+            var reopen = session.Server.InheritsDescriptors;
+            reuse = ChildPool.Enabled && session.Server.Prefix.Count == 0 && (!reopen || ChildPool.ReuseInheriting);
+            var serverLaunch = reuse && reopen ? session.Server with { Arguments = session.Server.ReopenedFrom(Environment.ProcessId) } : session.Server;
+            var serverSpec = Spec(plan, LinkRole.Server, serverLaunch, limit);
             var started = true;
             server = reuse ? ChildPool.Rent(serverSpec, out started) : ChildProcess.Start("server", session.Server, serverSpec);
+            if (reuse && reopen)
+            {
+                server.WaitJoined(limit); // it has opened its own copies: ChildrenStarted below may close ours
+            }
             if (!started && reusedWarmupS is { } warmup && warmup < driver.WarmupS)
             {
                 driver = driver with { WarmupS = warmup }; // the child is up and compiled: see BenchOptions.DefaultReusedWarmupS

@@ -14,8 +14,10 @@ namespace IIC.Perf.Scale;
 /// Fan-in: K sending processes, each on its own channel, into ONE receiving thread here that waits on all of them
 /// as an <see cref="IicChannelGroup"/> and polls in place whichever is ready, verifying every byte of every message
 /// (per channel: sequence and checksum). The senders wait for a go message, send 32 B messages as fast as the
-/// rings take them for the duration, then a stop; the rate is every message verified, over the time from go to the
-/// last stop.
+/// rings take them until the receiver says stop, then a stop mark; every message is verified, and the rate is the
+/// messages verified in a window of the duration that opens after the warm-up once every sender has delivered one
+/// (<c>IIC_PERF_FANIN_WINDOW=0</c>: each sender stops by its own clock after warm-up + duration and the rate runs
+/// from go to the last stop, as before round 11b).
 /// </summary>
 internal static class FanInBench
 {
@@ -23,6 +25,9 @@ internal static class FanInBench
     private const int Size = 32;
     private const int PollLimit = 256;
     private static readonly TimeSpan s_startup = TimeSpan.FromSeconds(60);
+    private static readonly bool s_windowed = Environment.GetEnvironmentVariable("IIC_PERF_FANIN_WINDOW") != "0";
+    private static readonly bool s_trace = PhaseTrace.Enabled;
+    private const double SafetyS = 5; // a windowed sender's bound beyond warm-up + duration, should no stop come
     private static int s_runs;
 
     public static BenchResult Run(int senders, double durationS, double warmupS)
@@ -37,8 +42,10 @@ internal static class FanInBench
         {
             for (var i = 0; i < senders; i++)
             {
+                // Windowed: a sender sends until the receiver tells it to stop (its SECONDS are only a safety bound);
+                // otherwise for warm-up + duration from its own go, as before round 11b.
                 children.Add(HelperProcess.Start(Verb, IicHost.HypervisorName, IicHost.SocketDirectory, service,
-                    (warmupS + durationS).ToString(CultureInfo.InvariantCulture)));
+                    (s_windowed ? -(warmupS + durationS + SafetyS) : warmupS + durationS).ToString(CultureInfo.InvariantCulture)));
             }
             var group = new IicChannelGroup(IicHost.Partition, WaitStrategy.Parse(mode));
             var index = new Dictionary<IicChannel, int>();
@@ -53,12 +60,33 @@ internal static class FanInBench
             var go = new byte[Size];
             MessageStamp.Fill(go);
             MessageStamp.Write(go, MessageStamp.Mark);
-            var cpuStart = CpuClock.ProcessSeconds;
             var start = Stopwatch.GetTimestamp();
             foreach (var channel in channels)
             {
                 channel.Send(go);
             }
+            // The rate is taken over a window in which every sender sends (round 11b): it opens once the warm-up
+            // has passed AND every sender has delivered a message (16 senders on 2 CPUs do not all start at go:
+            // the last one's first message arrived 0.7-0.9 s after go), and closes after the duration; then the
+            // receiver tells every sender to stop and reads on to each one's stop mark. Before round 11b each
+            // sender stopped by its own clock and the rate ran from go to the last stop: warm-up, staggered starts
+            // and a tail of few senders were all in it, and at 16 senders the first stopped before the last had
+            // started. Every message of the whole run is still verified. IIC_PERF_FANIN_WINDOW=0 restores the old
+            // span, for an A/B. If the last sender has not delivered within SafetyS, the window opens anyway (said).
+            var windowed = s_windowed;
+            var openAt = start + (long)(warmupS * Stopwatch.Frequency);
+            var duration = (long)(durationS * Stopwatch.Frequency);
+            var closeAt = long.MaxValue;
+            var opened = !windowed;
+            var closed = false;
+            var started = 0;
+            long total = 0;
+            long totalAtOpen = 0;
+            long totalAtClose = 0;
+            var openedAt = start;
+            var closedAt = start;
+            var cpuStart = CpuClock.ProcessSeconds;
+            var cpuEnd = cpuStart;
             var stopped = 0;
             var limit = TimeSpan.FromSeconds(30 + (2 * (warmupS + durationS)));
             while (stopped < senders)
@@ -66,15 +94,68 @@ internal static class FanInBench
                 var ready = group.WaitAny(limit) ?? throw new TimeoutException($"Fan-in: {senders - stopped} sender(s) went silent for {limit.TotalSeconds:0} s.");
                 ref var verifier = ref verifiers[index[ready]];
                 var wasStopped = verifier.Stopped;
+                var countBefore = verifier.Count;
                 ready.Poll(ref verifier, PollLimit);
-                if (verifier.Stopped && !wasStopped)
+                total += verifier.Count - countBefore;
+                if (countBefore == 0 && verifier.Count > 0)
+                {
+                    started++;
+                }
+                var stoppedNow = verifier.Stopped && !wasStopped;
+                if (stoppedNow)
                 {
                     stopped++;
                 }
+                if (!closed && windowed)
+                {
+                    var now = Stopwatch.GetTimestamp();
+                    if (!opened && ((started == senders && now >= openAt) || now >= openAt + (long)(SafetyS * Stopwatch.Frequency)))
+                    {
+                        if (started < senders)
+                        {
+                            Console.Error.WriteLine($"Fan-in {senders}: only {started} senders had delivered {SafetyS} s after the warm-up; the window opens without the others.");
+                        }
+                        opened = true;
+                        openedAt = now;
+                        totalAtOpen = total;
+                        cpuStart = CpuClock.ProcessSeconds;
+                        closeAt = now + duration;
+                    }
+                    else if (opened && (now >= closeAt || stoppedNow))
+                    {
+                        closed = true;
+                        closedAt = now;
+                        totalAtClose = total;
+                        cpuEnd = CpuClock.ProcessSeconds;
+                        MessageStamp.Write(go, MessageStamp.Stop);
+                        foreach (var channel in channels)
+                        {
+                            channel.Send(go); // stop now: each sender answers with its stop mark
+                        }
+                    }
+                }
             }
-            var elapsed = Stopwatch.GetElapsedTime(start).TotalSeconds;
-            var cpu = CpuClock.ProcessSeconds - cpuStart;
-            var total = verifiers.Sum(v => v.Count);
+            if (!windowed || !closed)
+            {
+                // Old span (the switch), or a window that never closed (a sender stopped before all had started):
+                // go to the last stop.
+                totalAtOpen = 0;
+                totalAtClose = total;
+                openedAt = start;
+                closedAt = Stopwatch.GetTimestamp();
+                cpuEnd = CpuClock.ProcessSeconds;
+                if (windowed)
+                {
+                    Console.Error.WriteLine($"Fan-in {senders}: no window in which all senders sent (started {started}); the rate spans go to the last stop.");
+                }
+            }
+            var elapsed = Stopwatch.GetElapsedTime(openedAt, closedAt).TotalSeconds;
+            var cpu = cpuEnd - cpuStart;
+            var measured = totalAtClose - totalAtOpen;
+            if (s_trace)
+            {
+                Console.Error.WriteLine($"fan-in {senders}: window {Stopwatch.GetElapsedTime(start, openedAt).TotalSeconds:0.000}-{Stopwatch.GetElapsedTime(start, closedAt).TotalSeconds:0.000} s after go, {measured:N0} of {total:N0} messages in it; whole span {total / Stopwatch.GetElapsedTime(start).TotalSeconds / 1e6:0.0} M msgs/s");
+            }
             return new BenchResult
             {
                 Test = BenchTest.FanIn.ToName(),
@@ -83,9 +164,9 @@ internal static class FanInBench
                 Api = ReceiveApi.Poll.ToName(),
                 Size = Size,
                 Senders = senders,
-                Count = total,
-                MsgsPerS = (long)(total / elapsed),
-                BytesPerS = (long)(total * (double)Size / elapsed),
+                Count = measured,
+                MsgsPerS = (long)(measured / elapsed),
+                BytesPerS = (long)(measured * (double)Size / elapsed),
                 CpuServerS = Math.Round(cpu, 4),
                 CpuS = Math.Round(cpu, 4),
                 ElapsedS = Math.Round(elapsed, 4),
@@ -110,6 +191,8 @@ internal static class FanInBench
         try
         {
             var seconds = double.Parse(args[4], CultureInfo.InvariantCulture);
+            var untilTold = seconds < 0; // windowed: send until the receiver's stop (the seconds only bound it)
+            seconds = Math.Abs(seconds);
             using var partition = Partition.Attach(args[1], "fanin-sender-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture), args[2]); // partition names are unique
             using var channel = IicChannel.Connect(partition, args[3], new ChannelOptions { Name = "fanin" }, s_startup);
             var done = new ManualResetEventSlim();
@@ -123,9 +206,15 @@ internal static class FanInBench
             MessageStamp.Fill(message);
             var end = Stopwatch.GetTimestamp() + (long)(seconds * Stopwatch.Frequency);
             long sequence = 0;
+            var control = new byte[Size];
             while (Stopwatch.GetTimestamp() < end)
             {
                 sequence = SendBatch(channel, message, sequence);
+                if (untilTold && channel.TryReceive(control, out var controlLength))
+                {
+                    MessageStamp.Verify(control.AsSpan(0, controlLength), Size, MessageStamp.Stop);
+                    break;
+                }
             }
             MessageStamp.Write(message, MessageStamp.Stop);
             channel.Send(message);

@@ -8,7 +8,8 @@ namespace IIC.Perf.Transports.RawShm;
 /// The shared-memory baselines, as simple and lean as C# allows: a sealed memfd with two rings of slots (see
 /// <see cref="SlotRingLayout"/>). <c>raw-shm</c> spins on the slot header (the ceiling .NET can reach);
 /// <c>raw-futex</c> always sleeps in FUTEX_WAIT and its writer always calls FUTEX_WAKE (the ceiling when parking).
-/// The child inherits the memfd: it is made non-close-on-exec just long enough to start the child.
+/// A fresh child inherits the memfd: it is made non-close-on-exec just long enough to start the child; a reused
+/// child opens it as <c>/proc/PARENT/fd/N</c> (<see cref="ChildLaunch.ReopenedFrom"/>).
 /// </summary>
 internal sealed class RawShmTransport(bool park) : IBenchTransport
 {
@@ -48,8 +49,12 @@ internal sealed class RawShmTransport(bool park) : IBenchTransport
     {
         ArgumentNullException.ThrowIfNull(arguments);
         var layout = SlotRingLayout.For(options);
-        var fd = int.Parse(arguments[0], CultureInfo.InvariantCulture);
-        using var file = new FileDescriptor(fd);
+        // A fresh child inherited the memfd as a number; a reused one opens the parent's through /proc (ChildLaunch.ReopenedFrom).
+        using var opened = arguments[0].StartsWith(ChildLaunch.ProcPrefix, StringComparison.Ordinal)
+            ? ChildLaunch.OpenDescriptor(arguments[0], FileAccess.ReadWrite)
+            : null;
+        var fd = opened is null ? int.Parse(arguments[0], CultureInfo.InvariantCulture) : (int)opened.DangerousGetHandle();
+        using var file = new FileDescriptor(fd, ownsHandle: opened is null);
         var size = file.GetStatus().Size;
         if (size != layout.MappingLength)
         {

@@ -1,9 +1,13 @@
 using System.IO.Pipes;
+using Microsoft.Win32.SafeHandles;
 using IIC.Perf.Core;
 
 namespace IIC.Perf.Transports.Streams;
 
-/// <summary>Two anonymous pipes, one per direction; the child inherits its ends (handles passed as numbers).</summary>
+/// <summary>
+/// Two anonymous pipes, one per direction; a fresh child inherits its ends (handles passed as numbers), a reused
+/// child opens them through /proc.
+/// </summary>
 internal sealed class PipeTransport : IBenchTransport
 {
     public string Name => "pipe";
@@ -36,10 +40,10 @@ internal sealed class PipeTransport : IBenchTransport
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(arguments);
-        var input = new AnonymousPipeClientStream(PipeDirection.In, arguments[0]);
+        var input = OpenEnd(PipeDirection.In, arguments[0]);
         try
         {
-            var output = new AnonymousPipeClientStream(PipeDirection.Out, arguments[1]);
+            var output = OpenEnd(PipeDirection.Out, arguments[1]);
             return new StreamEndpoint(input, output, options.MessageSize);
         }
         catch
@@ -47,6 +51,22 @@ internal sealed class PipeTransport : IBenchTransport
             input.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// One end: a fresh child's inherited handle number, or (a reused child) the parent's end opened anew through
+    /// <c>/proc/PARENT/fd/N</c> (<see cref="ChildLaunch.ReopenedFrom"/>): the same pipe, the same stream type.
+    /// </summary>
+    private static AnonymousPipeClientStream OpenEnd(PipeDirection direction, string argument)
+    {
+        if (!argument.StartsWith(ChildLaunch.ProcPrefix, StringComparison.Ordinal))
+        {
+            return new AnonymousPipeClientStream(direction, argument);
+        }
+        using var file = ChildLaunch.OpenDescriptor(argument, direction == PipeDirection.In ? FileAccess.Read : FileAccess.Write);
+        var pipe = new SafePipeHandle(file.DangerousGetHandle(), ownsHandle: true);
+        file.SetHandleAsInvalid(); // the pipe handle owns the descriptor now
+        return new AnonymousPipeClientStream(direction, pipe);
     }
 
     private sealed class Session(AnonymousPipeServerStream toChild, AnonymousPipeServerStream fromChild, int messageSize) : ITransportSession
