@@ -37,7 +37,7 @@ for (var i = -200; i < rounds; i++) // 200 warm-up rounds
     {
         allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
         collectionsBefore = GC.CollectionCount(0);
-        sleepsBefore = ThreadSleeps();
+        sleepsBefore = IIC.ConnectBench.Timeline.ThreadSleeps();
     }
     var start = Stopwatch.GetTimestamp();
     var threadBefore = GC.GetAllocatedBytesForCurrentThread();
@@ -60,7 +60,7 @@ for (var i = -200; i < rounds; i++) // 200 warm-up rounds
         samples[i] = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
     }
 }
-var sleepsAfter = ThreadSleeps();
+var sleepsAfter = IIC.ConnectBench.Timeline.ThreadSleeps();
 var allocatedPerCycle = (GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore) / (double)rounds;
 var collections = GC.CollectionCount(0) - collectionsBefore;
 Array.Sort(samples);
@@ -78,23 +78,3 @@ foreach (var (thread, after) in sleepsAfter.OrderBy(t => t.Key, StringComparer.O
 }
 Directory.Delete(directory, recursive: true);
 return 0;
-
-// Each thread of this process ("tid name") with its voluntary context switches so far.
-static Dictionary<string, long> ThreadSleeps()
-{
-    var result = new Dictionary<string, long>();
-    foreach (var task in Directory.EnumerateDirectories("/proc/self/task"))
-    {
-        try
-        {
-            var name = File.ReadAllText(Path.Combine(task, "comm")).Trim();
-            var line = File.ReadLines(Path.Combine(task, "status")).First(l => l.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal));
-            result[Path.GetFileName(task) + " " + name] = long.Parse(line.AsSpan(line.IndexOf(':') + 1).Trim(), CultureInfo.InvariantCulture);
-        }
-        catch (IOException)
-        {
-            // the thread ended meanwhile
-        }
-    }
-    return result;
-}

@@ -252,7 +252,8 @@ internal static class Timeline
         File.WriteAllText(Path.Combine(directory, string.Create(CultureInfo.InvariantCulture, $"bench-{pid}.trace")), text.ToString());
     }
 
-    private static Dictionary<string, long> ThreadSleeps()
+    /// <summary>Each thread of this process ("tid name") with its voluntary context switches so far.</summary>
+    internal static Dictionary<string, long> ThreadSleeps()
     {
         var result = new Dictionary<string, long>();
         foreach (var task in Directory.EnumerateDirectories("/proc/self/task"))
