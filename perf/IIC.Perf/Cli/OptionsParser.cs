@@ -9,7 +9,7 @@ internal static class OptionsParser
 {
     public const string Usage = """
         usage: IIC.Perf [pingpong|throughput|idlegap|channels|fanin|connect|sizes|all|list|help] [options]
-          (no sub-command = all of them; about two minutes on a quiet machine; --quick for a smoke run)
+          (no sub-command = all of them; a little over two minutes on a quiet machine; --quick for a smoke run)
 
           pingpong            round-trip latency (p50, p90, p99, p99.9, max)
           throughput          one-way messages/s and bytes/s, plus single-threaded memcpy bandwidth (1 MiB)
