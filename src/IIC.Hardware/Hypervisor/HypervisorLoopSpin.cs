@@ -1,0 +1,90 @@
+using System.Diagnostics;
+using IIC.Native;
+
+namespace IIC.Hardware;
+
+/// <summary>
+/// The event loop's wait policy: after a turn in which a partition spoke it keeps polling without sleeping for a while
+/// (yielding in between), so the next request of a connection cycle finds it awake; otherwise it sleeps in poll. The
+/// loop itself is in HypervisorEventLoop.cs.
+/// </summary>
+public sealed partial class Hypervisor
+{
+    /// <summary>
+    /// How long the event loop keeps looking (poll without waiting, yielding the CPU in between) after a turn in which
+    /// a partition spoke, before it sleeps: a connection cycle's next request (the Connect that follows a close's
+    /// Release, the second Release) then finds the loop awake instead of paying a kernel wake-up (30-50 µs on a VM
+    /// whose other CPU idles) on the connector's path. Only after activity (an idle hypervisor sleeps at once, as
+    /// before), cut short when a yield gave the CPU away for more than 20 µs (a busy machine: the woken partitions need
+    /// it more), none on a single CPU. <c>IIC_HYPERVISOR_SPIN_US</c> sets it in microseconds (0: sleep at once, the
+    /// behaviour before), for A/B measurements.
+    /// </summary>
+    internal static long SpinTicks { get; } = ParseSpin(Environment.GetEnvironmentVariable("IIC_HYPERVISOR_SPIN_US"));
+
+    private const int DefaultSpinMicroseconds = 100;
+
+    /// <summary>A yield longer than this (20 µs) ran another thread on our CPU: the spin stops.</summary>
+    private static readonly long s_contendedYieldTicks = Stopwatch.Frequency / 50_000;
+
+    private long _activeUntil; // Stopwatch ticks until which the loop spins rather than sleeps (0: no partition spoke last turn)
+    private bool _grantedThisTurn; // a grant was sent this turn (SleepAfterGrant)
+
+    /// <summary>
+    /// Opt-in (<c>IIC_HYPERVISOR_SLEEP_AFTER_GRANT=1</c>, for the lead's quiet A/B): a turn that sent a grant ends the
+    /// loop's spin. The round-11 trace of the main job's connect shape (a listener on its own thread) shows the loop
+    /// spinning out its 100 µs after a grant while the connector, yielding for its <c>Connected</c>, waits for a CPU
+    /// beside the woken listener, and the pair's Releases come after the spin has ended anyway; but in ConnectBench's
+    /// one-thread cycle (shorter than the spin) it cost 0.6-1.2 more loop sleeps per cycle. Off by default.
+    /// </summary>
+    internal static bool SleepAfterGrant { get; } = Environment.GetEnvironmentVariable("IIC_HYPERVISOR_SLEEP_AFTER_GRANT") == "1";
+
+    private static long ParseSpin(string? text)
+    {
+        var microseconds = int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value)
+            ? Math.Min(value, 10_000)
+            : DefaultSpinMicroseconds;
+        return Environment.ProcessorCount > 1 ? microseconds * Stopwatch.Frequency / 1_000_000 : 0;
+    }
+
+    /// <summary>Polls <paramref name="entries"/>: without waiting while the loop spins after activity (<see cref="SpinTicks"/>), then up to <paramref name="timeout"/>.</summary>
+    private int PollOrSpin(Span<PollEntry> entries, TimeSpan timeout)
+    {
+        if (_activeUntil != 0 && timeout != TimeSpan.Zero)
+        {
+            while (true)
+            {
+                var ready = Poll.Wait(entries, TimeSpan.Zero);
+                var now = Stopwatch.GetTimestamp();
+                if (ready != 0 || now >= _activeUntil || _stopping)
+                {
+                    return ready != 0 ? MarkReady(ready) : SleepInPoll(entries, timeout);
+                }
+                Thread.Yield();
+                if (Stopwatch.GetTimestamp() - now > s_contendedYieldTicks)
+                {
+                    break; // another thread needed this CPU: sleep, and let the kernel wake us
+                }
+            }
+        }
+        return SleepInPoll(entries, timeout);
+    }
+
+    /// <summary>The loop's poll that may sleep, stamped for the connect timeline (ConnectTrace) when that is on.</summary>
+    private static int SleepInPoll(Span<PollEntry> entries, TimeSpan timeout)
+    {
+        if (timeout != TimeSpan.Zero)
+        {
+            ConnectTrace.Mark(ConnectStep.HypervisorSleeps);
+        }
+        return MarkReady(Poll.Wait(entries, timeout));
+    }
+
+    private static int MarkReady(int ready)
+    {
+        if (ready != 0)
+        {
+            ConnectTrace.Mark(ConnectStep.HypervisorReady);
+        }
+        return ready;
+    }
+}
