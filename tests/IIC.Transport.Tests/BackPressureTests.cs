@@ -43,7 +43,7 @@ public sealed class BackPressureTests(ITestOutputHelper output) : IDisposable
             {
                 Assert.True(buffer[i] == (byte)(sequence + i), $"message {sequence} byte {i} is corrupt");
             }
-            Thread.Sleep(TimeSpan.FromMilliseconds(2));
+            Thread.Sleep(TimeSpan.FromMilliseconds(2)); // a slow receiver on purpose (load shaping: the sender must meet a full ring), not synchronisation
         }
         Assert.False(channel.TryReceive(buffer, out _), "a message beyond the last one arrived");
 
