@@ -79,7 +79,12 @@ public sealed class BacklogTests(ITestOutputHelper output)
             Assert.Equal($"done {Connects} 0", connectors.ReadLine(s_long));
             Assert.Equal("end", connectors.ReadLine(s_long));
             Assert.Equal(0, hypervisor.PendingConnectCount);
-        } // the connectors exit: their grants are freed once the listener releases its side too (it holds the accepted ones)
+        } // the connectors are killed: the hypervisor detaches them and frees every grant they shared (the listener's too)
+
+        // The detach is the hypervisor's own turn, after the kill returns: wait for it, or the baseline counts grants
+        // that are about to go (the partition count drops before the grants do, so both are awaited).
+        WaitFor.Condition(() => hypervisor.PartitionCount == 1 && hypervisor.GrantCount == 0,
+            $"the killed connectors to be detached with their {Connects} grants (saw {hypervisor.PartitionCount} partitions and {hypervisor.GrantCount} grants)", s_long);
 
         // Connections queued and never accepted are released when the listener is disposed: once the connector
         // releases its side as well, the hypervisor frees every one of them.
