@@ -12,18 +12,31 @@ internal static class PatternedTraffic
     /// <summary>Receives the next message into <paramref name="buffer"/>; false if none arrived in time.</summary>
     public delegate bool ReceiveOne(byte[] buffer, out int length);
 
+    private static readonly Lock s_writerCleansSwitch = new();
+
     /// <summary>A connected pair, made with the writer-cleans switch (IIC_WRITER_CLEANS's writer) set as asked.</summary>
+    /// <remarks>
+    /// The switch is process-wide and the fast-path test classes that call this run in parallel collections: unlocked,
+    /// two calls asking opposite values interleave (A sets true, B saves true and sets false, A restores false, B
+    /// restores true), one pair gets the writer the other asked for, and the switch stays on for every channel the
+    /// process makes afterwards (a cleaning writer keeps one line less of its ring usable). Serialised, each pair gets
+    /// the writer it asked for and the switch always returns to its value; a pair another test makes meanwhile may get
+    /// either writer, both of which deliver the same bytes.
+    /// </remarks>
     public static (IicChannel First, IicChannel Second) CreatePair(ChannelOptions options, bool writerCleans)
     {
-        var previous = DescriptorRing.WriterCleansEnabled;
-        DescriptorRing.WriterCleansEnabled = writerCleans;
-        try
+        lock (s_writerCleansSwitch)
         {
-            return IicChannel.CreatePair(options);
-        }
-        finally
-        {
-            DescriptorRing.WriterCleansEnabled = previous;
+            var previous = DescriptorRing.WriterCleansEnabled;
+            DescriptorRing.WriterCleansEnabled = writerCleans;
+            try
+            {
+                return IicChannel.CreatePair(options);
+            }
+            finally
+            {
+                DescriptorRing.WriterCleansEnabled = previous;
+            }
         }
     }
 
