@@ -234,12 +234,16 @@ public sealed class ChildProcess : IDisposable
     }
 
     /// <summary>Kills the child (and anything it started), waiting a bounded time for it to go.</summary>
+    /// <remarks>
+    /// Callers go on to what the death causes (a survivor's PeerDead, the hypervisor's detach, <c>HasExited</c>) as if
+    /// it had happened: the bound is the loaded-box one (<see cref="ServerProcess"/>'s kill waits as long), not 5 s.
+    /// </remarks>
     public void Kill()
     {
         try
         {
             Process.Kill(entireProcessTree: true);
-            Process.WaitForExit(TimeSpan.FromSeconds(5));
+            Process.WaitForExit(TimeSpan.FromSeconds(30));
         }
         catch (InvalidOperationException)
         {
