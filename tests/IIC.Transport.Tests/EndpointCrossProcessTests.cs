@@ -143,10 +143,13 @@ public sealed class EndpointCrossProcessTests(ITestOutputHelper output)
         Assert.True(parentParks < limit, $"the parent parked in {parentParks} of {roundTrips} round trips (limit {limitText})");
         Assert.True(childParks < limit, $"the child parked in {childParks} of {roundTrips} round trips (limit {limitText})");
 
-        // Silence: the child's receiver must be parked (its sleeping flag set in its interrupt block) within about a second.
+        // Silence: the child's receiver must park (its sleeping flag set in its interrupt block); it spins at most its
+        // budget (1 ms ceiling) first, so a quiet box sees it within about a second (printed below). The wait is the
+        // loaded-box bound for another process (a child short of CPU runs its spin and its park late), not a timing
+        // assertion.
         var sleeping = InterruptPageSleepingOffset(window, 1);
         var silence = Stopwatch.GetTimestamp();
-        IIC.Tests.WaitFor.Condition(() => window.Memory.ReadAcquireInt32(sleeping) == 1, "the idle child to park", TimeSpan.FromSeconds(1.5), child.ToString);
+        IIC.Tests.WaitFor.Condition(() => window.Memory.ReadAcquireInt32(sleeping) == 1, "the idle child to park", IIC.Tests.WaitFor.DefaultTimeout, child.ToString);
         var timeToPark = Stopwatch.GetElapsedTime(silence);
         var cpuBefore = CpuTime(child.Id);
         var windowStart = Stopwatch.GetTimestamp();
