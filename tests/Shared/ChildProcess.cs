@@ -224,9 +224,11 @@ public sealed class ChildProcess : IDisposable
             Kill();
             Fail($"did not exit within {limit.TotalSeconds} s (killed)");
         }
-        // The exit is known; wait (bounded) for the last output to be read so the message is complete.
-        _stdoutClosed.Wait(TimeSpan.FromSeconds(5));
-        _stderrClosed.Wait(TimeSpan.FromSeconds(5));
+        // The exit is known; wait (bounded) for the last output to be read so the message is complete, and so callers
+        // may assert on StandardError/StandardOutput right after (ChildProcessTests do): the readers are threads of
+        // this process that a loaded box runs late, hence the default bound rather than 5 s.
+        _stdoutClosed.Wait(WaitFor.DefaultTimeout);
+        _stderrClosed.Wait(WaitFor.DefaultTimeout);
         if (Process.ExitCode != expectedExitCode)
         {
             Fail(string.Create(CultureInfo.InvariantCulture, $"exited with {Process.ExitCode}, expected {expectedExitCode}"));
