@@ -89,6 +89,9 @@ internal unsafe struct RoleGate
         // Acquire: pairs with RecordOwner's release store of the size, so _ownerStackLow is set when the size reads non-zero.
         // A size of 0 (not known yet, or told by the managed id) makes the unsigned compare false: declined.
         var size = Volatile.Read(ref _ownerStackSize);
+        // As OnOwnerStack: a local of this frame lies in the stack of the thread running it, and live threads' stacks do
+        // not overlap (ThreadStack), so the address is inside [low, low + size) exactly when this thread is the owner. Only
+        // the address is used (never the byte, so it needs no value); it is compared, never dereferenced.
         byte marker;
         if ((nuint)(&marker) - _ownerStackLow >= size
             || Volatile.Read(ref _ownerInside) != 0 // this thread (the owner) is inside through the biased path: misuse, TryEnter throws
