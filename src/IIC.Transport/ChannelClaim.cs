@@ -10,15 +10,13 @@ namespace IIC.Transport;
 public ref struct ChannelClaim
 {
     private readonly IicChannel? _channel;
-    private readonly long _generation;
-    private bool _done;
+    private readonly long _generation; // the channel's claim number: only the open claim's may finish (IicChannel.CheckClaim)
 
     internal ChannelClaim(IicChannel channel, Span<byte> span, long generation)
     {
         _channel = channel;
         Span = span;
         _generation = generation;
-        _done = false;
     }
 
     /// <summary>The claimed bytes, inside shared memory.</summary>
@@ -38,13 +36,17 @@ public ref struct ChannelClaim
         Finish().AbortClaim(_generation);
     }
 
-    private IicChannel Finish()
+    /// <summary>
+    /// The channel, for a claim that was made. Whether it is still open is the channel's to say, once: its generation is
+    /// the channel's latest and the endpoint holds a claim open (a finished claim, this one or a copy of it, fails that,
+    /// round 12: no flag of its own to load and store on every commit).
+    /// </summary>
+    private readonly IicChannel Finish()
     {
-        if (_channel is null || _done)
+        if (_channel is null)
         {
             ThrowHelper.ClaimFinished();
         }
-        _done = true;
         return _channel;
     }
 }

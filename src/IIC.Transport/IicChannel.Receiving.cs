@@ -353,7 +353,42 @@ public sealed partial class IicChannel
     /// <exception cref="PeerDeadException">The peer died and every message it published was received.</exception>
     /// <exception cref="InvalidOperationException">Another thread is receiving on a <see cref="ChannelOptions.SingleReader"/> channel, the handler receives from this channel, or the channel is in an <see cref="IicChannelGroup"/> and <paramref name="timeout"/> is not zero (wait with the group, or remove it first).</exception>
     /// <exception cref="ObjectDisposedException">The channel was disposed (also while this call waited).</exception>
+    [System.Runtime.CompilerServices.SkipLocalsInit]
     public int Poll<THandler>(ref THandler handler, int limit, TimeSpan timeout)
+        where THandler : struct, IMessageHandler, allows ref struct
+    {
+        // The lean fast path (issue 17, round 12): valid arguments (a limit of 1 or more, a timeout of zero or more: the
+        // infinite one takes the full path), an ungrouped channel, and the receive side's biased owner entering with no
+        // thread static, static field or call (RoleGate.TryEnterOwnerFast); then the round-10 fast path below, unchanged.
+        // Everything else (argument errors, a grouped channel, another thread, misuse, a revoked bias, the first entry) is
+        // out of line in PollFull, which decides exactly as before; so this method's frame holds the hop and little else.
+        if (limit > 0 && timeout.Ticks >= 0 && !Options.Grouped && _receiveGate.TryEnterOwnerFast())
+        {
+            var spin = _endpoint.SpinsFirstFor(timeout);
+            if (_endpoint.TryEnterWithRecord(spin, out var payload))
+            {
+                int handled;
+                try
+                {
+                    handled = _endpoint.HandleFast(ref handler, limit, payload);
+                }
+                catch
+                {
+                    _endpoint.LeaveAfterHandlerFault();
+                    _receiveGate.Exit();
+                    throw;
+                }
+                _receiveGate.Exit();
+                return handled;
+            }
+            return PollEntered(ref handler, limit, timeout, spin);
+        }
+        return PollFull(ref handler, limit, timeout);
+    }
+
+    /// <summary><see cref="Poll{THandler}(ref THandler, int, TimeSpan)"/> when its lean entry declined: validates, enters by the gate's full rules, then as before.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private int PollFull<THandler>(ref THandler handler, int limit, TimeSpan timeout)
         where THandler : struct, IMessageHandler, allows ref struct
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1); // before anything is taken

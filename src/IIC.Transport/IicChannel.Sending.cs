@@ -71,11 +71,34 @@ public sealed partial class IicChannel
     /// <returns>False when there is no room now, or another thread is sending.</returns>
     /// <exception cref="ArgumentOutOfRangeException">The length is negative or above <see cref="MaxClaimLength"/>.</exception>
     /// <exception cref="InvalidOperationException">A claim is already open on this thread, or another thread is sending on a SingleWriter channel.</exception>
+    [System.Runtime.CompilerServices.SkipLocalsInit]
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public bool TryClaim(int length, out ChannelClaim claim)
     {
-        claim = default;
+        // The lean fast path (issue 17, round 12): the send side's biased owner enters with no thread static, no static
+        // field and no call (RoleGate.TryEnterOwnerFast), and a claim that fits is made without an exception handler (it
+        // cannot throw); the claim is written once, where it is returned. Everything else, out of line: a thread that is
+        // not the owner, misuse, a revoked bias, the first entry (TryClaimEntering); no room, a wrap, a bad length, a
+        // disposed channel or a peer gone (TryClaimSlow, with the gate held).
+        if (_sendGate.TryEnterOwnerFast())
+        {
+            if (_endpoint.TryClaimFast(length, out var fast))
+            {
+                claim = new ChannelClaim(this, fast, ++_claimGeneration);
+                return true; // the gate stays held until Commit or Abort
+            }
+            return TryClaimSlow(length, out claim);
+        }
+        return TryClaimEntering(length, out claim);
+    }
+
+    /// <summary><see cref="TryClaim"/> when the lean entry declined: enters by the gate's full rules (waits for nobody, refuses misuse), then claims.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private bool TryClaimEntering(int length, out ChannelClaim claim)
+    {
         if (!_sendGate.TryEnter(Options.SingleWriter, GateRole.Send))
         {
+            claim = default;
             return false;
         }
         // The common case without an exception handler (it cannot throw); everything else under the handler below.
@@ -113,19 +136,21 @@ public sealed partial class IicChannel
 
     internal void CommitClaim(long generation)
     {
-        CheckClaim(generation);
-        // The common case without an exception handler (it cannot throw); everything else under the handler below.
-        if (_endpoint.TryCommitFast())
+        // The common case without an exception handler (it cannot throw): this claim is the open one (its generation, and
+        // TryCommitFast finds a claim open: CheckClaim's two conditions, each looked at once). Everything else, with the
+        // full check first, under the handler below.
+        if (generation == Volatile.Read(ref _claimGeneration) && _endpoint.TryCommitFast())
         {
             _sendGate.Exit();
             return;
         }
-        CommitClaimSlow();
+        CommitClaimSlow(generation);
     }
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
-    private void CommitClaimSlow()
+    private void CommitClaimSlow(long generation)
     {
+        CheckClaim(generation);
         try
         {
             _endpoint.Commit();

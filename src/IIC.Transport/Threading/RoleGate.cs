@@ -74,6 +74,42 @@ internal unsafe struct RoleGate
     }
 
     /// <summary>
+    /// The owner's entry and nothing else, for the claim's and the poll's lean fast paths (issue 17, round 12): true when
+    /// the calling thread is the owner told by its stack, is not inside already (either way), the holder word is free and
+    /// the bias is not revoked; then it is inside through the biased path (G3), as <see cref="TryEnter"/> would have let it
+    /// in. False in every other case with nothing changed (or "inside" stored and taken back, as
+    /// <see cref="TryEnterBiased"/> does when revoked): the caller then takes <see cref="TryEnter"/>, which decides as
+    /// before (waits its turn, refuses misuse, records the owner). No thread static, no static field, no call: a load of
+    /// the stack bounds, a subtract and a compare, three loads and two stores of this gate's line.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [SkipLocalsInit] // the marker's address is all that is used: no need to zero it
+    public bool TryEnterOwnerFast()
+    {
+        // Acquire: pairs with RecordOwner's release store of the size, so _ownerStackLow is set when the size reads non-zero.
+        // A size of 0 (not known yet, or told by the managed id) makes the unsigned compare false: declined.
+        var size = Volatile.Read(ref _ownerStackSize);
+        // As OnOwnerStack: a local of this frame lies in the stack of the thread running it, and live threads' stacks do
+        // not overlap (ThreadStack), so the address is inside [low, low + size) exactly when this thread is the owner. Only
+        // the address is used (never the byte, so it needs no value); it is compared, never dereferenced.
+        byte marker;
+        if ((nuint)(&marker) - _ownerStackLow >= size
+            || Volatile.Read(ref _ownerInside) != 0 // this thread (the owner) is inside through the biased path: misuse, TryEnter throws
+            || Volatile.Read(ref _holder) != 0) // the owner inside through the holder word (misuse), or another thread at the gate
+        {
+            return false;
+        }
+        Volatile.Write(ref _ownerInside, 1); // G3; partner G4's process-wide barrier orders this plain store
+        if (Volatile.Read(ref _revoked) == 0)
+        {
+            _entry = BiasedEntry;
+            return true;
+        }
+        Volatile.Write(ref _ownerInside, 0); // revoked: TryEnter takes the compare-exchange path like everyone else
+        return false;
+    }
+
+    /// <summary>
     /// The owner's entry when the calling thread is the owner: told by where its stack is when the owner's stack is known
     /// (<see cref="OnOwnerStack"/>: no thread-static lookup, issue 17 round 10), else by its managed thread id as before.
     /// The two never both apply: once the stack is known, a thread is the owner exactly when it runs on that stack.
