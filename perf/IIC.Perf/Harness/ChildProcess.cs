@@ -50,8 +50,12 @@ internal sealed class ChildProcess : IDisposable
         return Start(label, launch.Prefix, JsonSerializer.Serialize(spec, PerfJson.Default.ChildSpec));
     }
 
-    /// <summary>A child that runs many rows in turn (<see cref="ChildPool"/>): give it each row with <see cref="Assign"/>.</summary>
-    public static ChildProcess StartReusable(string label) => Start(label, [], ChildMain.ReuseArgument);
+    /// <summary>
+    /// A child that runs many rows in turn (<see cref="ChildPool"/>): give it each row with <see cref="Assign"/>.
+    /// Under a <paramref name="prefix"/> (<c>ip netns exec</c>, <c>unshare</c>) its input still reaches it: the prefix
+    /// either execs the child or forks it with the same standard input.
+    /// </summary>
+    public static ChildProcess StartReusable(string label, IReadOnlyList<string> prefix) => Start(label, prefix, ChildMain.ReuseArgument);
 
     /// <summary>
     /// Hands a reusable child its next row (one line on its standard input). Call it only once the previous row's

@@ -20,13 +20,14 @@ internal sealed class MeasurementRunner(bool pin, double countOnlyLimitS, double
     {
         ArgumentNullException.ThrowIfNull(plan);
         var driver = plan.Driver;
-        var reuse = false;
         var measureS = ((driver.DurationS > 0 ? driver.DurationS : countOnlyLimitS) * (driver.HasGaps ? 1.5 : 1)) + driver.IdleS;
         var limit = TimeSpan.FromSeconds(StartupAllowanceS + driver.WarmupS + measureS);
         using var peerGone = new CancellationTokenSource();
         var guard = new RunGuard(limit, peerGone.Token);
         ChildProcess? server = null;
         ChildProcess? client = null;
+        string? serverKind = null; // the pool kind of a reused child, null for a child of this row only
+        string? clientKind = null;
         var phases = PhaseTrace.Start(plan.ToString());
         try
         {
@@ -37,18 +38,27 @@ internal sealed class MeasurementRunner(bool pin, double countOnlyLimitS, double
             using var session = plan.Transport.Open(plan.Link, guard);
             phases.Mark("open");
             // A child that needs this process's descriptors (raw-shm's memfd, the pipes) is reused too unless
-            // IIC_PERF_REUSE_INHERITING=0: it opens them through /proc/<this pid>/fd (ChildLaunch.ReopenedFrom).
-            var reopen = session.Server.InheritsDescriptors;
-            reuse = ChildPool.Enabled && session.Server.Prefix.Count == 0 && (!reopen || ChildPool.ReuseInheriting);
+            // IIC_PERF_REUSE_INHERITING=0: it opens them through /proc/<this pid>/fd (ChildLaunch.ReopenedFrom). Children
+            // under a prefix (namespaces) are reused per role and prefix unless IIC_PERF_REUSE_PREFIXED=0 (round 13).
+            var reopen = session.Server.InheritsDescriptors && session.Server.Prefix.Count == 0;
+            var reuse = ChildPool.Reusable(session.Server);
             var serverLaunch = reuse && reopen ? session.Server with { Arguments = session.Server.ReopenedFrom(Environment.ProcessId) } : session.Server;
-            var serverSpec = Spec(plan, LinkRole.Server, serverLaunch, limit);
             var started = true;
-            server = reuse ? ChildPool.Rent(serverSpec, out started) : ChildProcess.Start("server", session.Server, serverSpec);
+            if (reuse)
+            {
+                serverKind = ChildPool.Kind(ChildPool.PlainServer, session.Server);
+                server = ChildPool.Rent(serverKind, "server", session.Server.Prefix, _ => Spec(plan, LinkRole.Server, serverLaunch, driver, limit), out started);
+            }
+            else
+            {
+                server = ChildProcess.Start("server", session.Server, Spec(plan, LinkRole.Server, serverLaunch, driver, limit));
+            }
             if (reuse && reopen)
             {
                 server.WaitJoined(limit); // it has opened its own copies: ChildrenStarted below may close ours
             }
-            if (!started && reusedWarmupS is { } warmup && warmup < driver.WarmupS)
+            var serverWarm = !started;
+            if (serverWarm && session.RemoteClient is null && reusedWarmupS is { } warmup && warmup < driver.WarmupS)
             {
                 driver = driver with { WarmupS = warmup }; // the child is up and compiled: see BenchOptions.DefaultReusedWarmupS
             }
@@ -57,8 +67,19 @@ internal sealed class MeasurementRunner(bool pin, double countOnlyLimitS, double
             ClientMeasurement measurement;
             if (session.RemoteClient is { } remote)
             {
-                client = ChildProcess.Start("client", remote, Spec(plan, LinkRole.Client, remote, limit));
+                // The measuring client runs as a child too (in its own namespace): reused like the server, and warmed
+                // up for the shorter time only when both sides were already up and compiled.
+                if (ChildPool.Reusable(remote))
+                {
+                    clientKind = ChildPool.Kind("client", remote);
+                    client = ChildPool.Rent(clientKind, "client", remote.Prefix, clientStarted => Spec(plan, LinkRole.Client, remote, ReusedDriver(driver, serverWarm && !clientStarted), limit), out _);
+                }
+                else
+                {
+                    client = ChildProcess.Start("client", remote, Spec(plan, LinkRole.Client, remote, driver, limit));
+                }
                 session.ChildrenStarted();
+                phases.Mark("start");
                 measurement = client.WaitReport(limit).Client ?? throw new InvalidDataException("The client child reported no measurement.");
             }
             else
@@ -75,14 +96,19 @@ internal sealed class MeasurementRunner(bool pin, double countOnlyLimitS, double
             var report = server.WaitReport(TimeSpan.FromSeconds(StartupAllowanceS)).Server ?? throw new InvalidDataException("The server child reported nothing.");
             phases.Mark("report");
             serverGone.Dispose(); // its normal exit is no longer news
-            if (reuse)
+            if (serverKind is not null)
             {
-                ChildPool.Return(server); // it waits for the next row's spec
+                ChildPool.Return(serverKind, server); // it waits for the next row's spec
                 server = null;
             }
             else
             {
                 server.Finish();
+            }
+            if (clientKind is not null && client is not null)
+            {
+                ChildPool.Return(clientKind, client);
+                client = null;
             }
             client?.Finish();
             phases.Mark("finish");
@@ -106,11 +132,15 @@ internal sealed class MeasurementRunner(bool pin, double countOnlyLimitS, double
         }
     }
 
-    private ChildSpec Spec(MeasurementPlan plan, LinkRole role, ChildLaunch launch, TimeSpan limit)
+    private ChildSpec Spec(MeasurementPlan plan, LinkRole role, ChildLaunch launch, DriverSettings driver, TimeSpan limit)
     {
         var cpu = !pin ? -1 : role == LinkRole.Server ? CpuPinning.ServerCpu : CpuPinning.ClientCpu;
-        return new ChildSpec(role, plan.Transport.Name, plan.Link, plan.Driver, limit.TotalSeconds, cpu, launch.Arguments);
+        return new ChildSpec(role, plan.Transport.Name, plan.Link, driver, limit.TotalSeconds, cpu, launch.Arguments);
     }
+
+    /// <summary><paramref name="driver"/> with the reused warm-up when <paramref name="bothWarm"/> (no process of the row is new).</summary>
+    private DriverSettings ReusedDriver(DriverSettings driver, bool bothWarm)
+        => bothWarm && reusedWarmupS is { } warmup && warmup < driver.WarmupS ? driver with { WarmupS = warmup } : driver;
 
     private static void KillAll(ChildProcess? server, ChildProcess? client)
     {
