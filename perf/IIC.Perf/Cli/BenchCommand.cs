@@ -164,7 +164,7 @@ internal static class BenchCommand
     }
 
     /// <summary><see cref="BenchOptions.DefaultReusedWarmupS"/>, or <c>IIC_PERF_REUSED_WARMUP_S</c> (seconds).</summary>
-    private static double ReusedWarmupS()
+    internal static double ReusedWarmupS()
     {
         var text = Environment.GetEnvironmentVariable("IIC_PERF_REUSED_WARMUP_S");
         if (string.IsNullOrEmpty(text))

@@ -14,7 +14,7 @@ internal static class OptionsParser
           pingpong            round-trip latency (p50, p90, p99, p99.9, max)
           throughput          one-way messages/s and bytes/s, plus single-threaded memcpy bandwidth (1 MiB)
           idlegap             round trips after a random 10 µs..1 ms pause: the cost of waking an idle receiver; then
-                              1 s of silence: the CPU a waiting receiver burns
+                              0.5 s of silence: the CPU a waiting receiver burns
           channels            wake-ups of one of 1, 10, 100, 1000 open channels that one parked server thread waits on as
                               a group, the others idle, in interleaved rounds: wake-up latency and idle CPU against N
           fanin               1, 2, 4, 8, 16 sending processes into one receiving thread (a channel group): msgs/s

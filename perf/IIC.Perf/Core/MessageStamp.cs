@@ -27,6 +27,31 @@ internal static class MessageStamp
     /// <summary>The measured phase is over and the client is about to go quiet: the server starts its idle CPU clock.</summary>
     public const long Idle = -4;
 
+    /// <summary>
+    /// Interleaved one-way rounds (Harness/InterleavedOneWay.cs): a block starts, the throughput receiver's CPU clock
+    /// runs again (it stopped at the last <see cref="Lap"/>); acknowledged.
+    /// </summary>
+    public const long Resume = -5;
+
+    /// <summary>The largest pause a <see cref="Lap"/> can ask for, µs.</summary>
+    public const long MaxLapSleepUs = 10_000_000;
+
+    private const long LapBase = -1_000_000_000;
+
+    /// <summary>
+    /// Interleaved one-way rounds: a block is over, the throughput receiver stops its CPU clock, acknowledges, and
+    /// then sleeps <paramref name="sleepUs"/> µs (while the other transport's block runs) instead of spinning on an
+    /// empty ring. The code is negative like every control message: <c>-1e9 - sleepUs</c>.
+    /// </summary>
+    public static long Lap(long sleepUs) => LapBase - Math.Clamp(sleepUs, 0, MaxLapSleepUs);
+
+    /// <summary>Whether <paramref name="control"/> is a <see cref="Lap"/>, and the pause it asks for.</summary>
+    public static bool IsLap(long control, out long sleepUs)
+    {
+        sleepUs = LapBase - control;
+        return sleepUs is >= 0 and <= MaxLapSleepUs;
+    }
+
     /// <summary>Bytes between two stamped words: small enough that no page or stride can go stale unnoticed.</summary>
     public const int StampStride = 256;
 

@@ -83,7 +83,21 @@ internal static class BenchPlanner
                 {
                     foreach (var api in apis)
                     {
-                        items.Add(PlannedItem.Measure(new MeasurementPlan(transport, new LinkOptions(test, mode, size, api), driver)));
+                        var plan = new MeasurementPlan(transport, new LinkOptions(test, mode, size, api), driver);
+                        if (InterleavedPartner(options, transports, availability, plan) is { } partner)
+                        {
+                            var pair = (First: plan, Second: partner);
+                            var reusedWarmupS = options.WarmupGiven ? (double?)null : BenchCommand.ReusedWarmupS();
+                            items.Add(PlannedItem.LocalMany(
+                                $"{pair.First} + {pair.Second.Transport.Name}, interleaved",
+                                (probe, pin) => InterleavedOneWay.Run(pair.First, pair.Second, probe, pin, reusedWarmupS)));
+                            continue;
+                        }
+                        if (IsInterleavedPartner(options, transports, availability, plan))
+                        {
+                            continue; // measured with its iic row, above
+                        }
+                        items.Add(PlannedItem.Measure(plan));
                     }
                 }
             }
@@ -91,9 +105,52 @@ internal static class BenchPlanner
         if (test == BenchTest.Throughput && options.Memcpy)
         {
             var duration = options.DurationFor(BenchTest.Throughput) is > 0 and var d ? d : BenchOptions.DefaultDurationS;
-            items.Add(PlannedItem.Local($"memcpy {SizeText.Format(LinkOptions.MemcpySize)}", () => MemcpyBench.Run(BenchTest.Throughput, LinkOptions.MemcpySize, options.WarmupS, duration)));
+            items.Add(PlannedItem.Local($"memcpy {SizeText.Format(LinkOptions.MemcpySize)}", () => MemcpyBench.Run(BenchTest.Throughput, LinkOptions.MemcpySize, MemcpyWarmupS(options), duration)));
         }
     }
+
+    /// <summary>
+    /// The memcpy rows' warm-up: they run in this process, which is up and compiled, like a reused child (round 13), so
+    /// the reused rows' warm-up (<see cref="BenchOptions.DefaultReusedWarmupS"/>, at least a few copies, see
+    /// MemcpyBench) unless --warmup was given; 0.25 s before.
+    /// </summary>
+    private static double MemcpyWarmupS(BenchOptions options)
+        => options.WarmupGiven ? options.WarmupS : Math.Min(options.WarmupS, BenchCommand.ReusedWarmupS());
+
+    /// <summary>The size whose one-way iic and raw-shm rows are measured interleaved (issue 17's 32 B one-way target).</summary>
+    public const int InterleavedOneWaySize = 32;
+
+    /// <summary>
+    /// The raw-shm row measured interleaved with <paramref name="plan"/> (Harness/InterleavedOneWay.cs) when it is the
+    /// 32 B one-way iic spin row of an API raw-shm offers, raw-shm runs too, and the run is timed (not --count);
+    /// otherwise null.
+    /// </summary>
+    private static MeasurementPlan? InterleavedPartner(BenchOptions options, IReadOnlyList<IBenchTransport> transports, Dictionary<IBenchTransport, string?> availability, MeasurementPlan plan)
+    {
+        if (!InterleavedOneWay.Enabled || plan.Transport.Name != RatioTable.Iic || !IsInterleavable(options, plan))
+        {
+            return null;
+        }
+        var raw = transports.FirstOrDefault(t => t.Name == RatioTable.RawShm);
+        return raw is null || availability[raw] is not null || !raw.ReceiveApis.Contains(plan.Link.Api) || !raw.Modes.Contains(WaitModes.Spin)
+            ? null
+            : new MeasurementPlan(raw, plan.Link, plan.Driver);
+    }
+
+    /// <summary>Whether <paramref name="plan"/> is the raw-shm row an iic row measures interleaved (so it is not planned on its own).</summary>
+    private static bool IsInterleavedPartner(BenchOptions options, IReadOnlyList<IBenchTransport> transports, Dictionary<IBenchTransport, string?> availability, MeasurementPlan plan)
+    {
+        if (!InterleavedOneWay.Enabled || plan.Transport.Name != RatioTable.RawShm || !IsInterleavable(options, plan))
+        {
+            return false;
+        }
+        var iic = transports.FirstOrDefault(t => t.Name == RatioTable.Iic);
+        return iic is not null && availability[iic] is null && iic.ReceiveApis.Contains(plan.Link.Api) && iic.Modes.Contains(WaitModes.Spin) && options.Modes.Contains(WaitModes.Spin);
+    }
+
+    private static bool IsInterleavable(BenchOptions options, MeasurementPlan plan)
+        => plan.Link.Test == BenchTest.Throughput && plan.Link.MessageSize == InterleavedOneWaySize && plan.Link.Mode == WaitModes.Spin
+            && options.Count == 0 && plan.Driver.DurationS > 0;
 
     /// <summary>Bandwidth delivered against message size: iic and raw-shm polling in place (zero copy out), and memcpy.</summary>
     private static void ExpandSizes(BenchOptions options, IReadOnlyList<IBenchTransport> transports, Dictionary<IBenchTransport, string?> availability, List<PlannedItem> items)
@@ -111,7 +168,7 @@ internal static class BenchPlanner
                 var mode = transport.Modes.Count == 1 ? transport.Modes[0] : options.Modes.FirstOrDefault(transport.Modes.Contains) ?? transport.Modes[0];
                 items.Add(PlannedItem.Measure(new MeasurementPlan(transport, new LinkOptions(BenchTest.Sizes, mode, size, ReceiveApi.Poll), driver)));
             }
-            items.Add(PlannedItem.Local($"sizes memcpy {SizeText.Format(size)}", () => MemcpyBench.Run(BenchTest.Sizes, size, options.WarmupS, options.ScaleDurationS)));
+            items.Add(PlannedItem.Local($"sizes memcpy {SizeText.Format(size)}", () => MemcpyBench.Run(BenchTest.Sizes, size, MemcpyWarmupS(options), options.ScaleDurationS)));
         }
     }
 

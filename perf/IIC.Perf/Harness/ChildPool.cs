@@ -102,21 +102,22 @@ internal static class ChildPool
     }
 
     /// <summary>
-    /// Starts the plain reusable server child now if none is idle, BEFORE a row opens its session: a child started
-    /// while a session's memfd or pipe ends are inheritable would keep copies of them for its whole life (held memory,
-    /// and a pipe that never reads end-of-file). The row that rents it still counts it as started (full warm-up).
+    /// Starts a plain reusable server child of <paramref name="kind"/> (no prefix) now if none is idle, BEFORE a row
+    /// opens its session: a child started while a session's memfd or pipe ends are inheritable would keep copies of
+    /// them for its whole life (held memory, and a pipe that never reads end-of-file). The row that rents it still
+    /// counts it as started (full warm-up).
     /// </summary>
-    public static void EnsureStarted()
+    public static void EnsureStarted(string kind = PlainServer)
     {
         lock (s_lock)
         {
-            if (s_idle.TryGetValue(PlainServer, out var idle) && idle.Child.IsRunning)
+            if (s_idle.TryGetValue(kind, out var idle) && idle.Child.IsRunning)
             {
                 return;
             }
         }
-        var child = ChildProcess.StartReusable(PlainServer, []);
-        Park(PlainServer, child, fresh: true);
+        var child = ChildProcess.StartReusable(kind, []);
+        Park(kind, child, fresh: true);
     }
 
     /// <summary>A child whose row went well (its report is in) waits for the next row of its kind.</summary>

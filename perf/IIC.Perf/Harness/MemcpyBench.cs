@@ -22,10 +22,10 @@ internal static unsafe class MemcpyBench
         {
             new Span<byte>(source, size).Fill(0x5A);
             new Span<byte>(destination, size).Clear();
-            Copy(source, destination, size, warmupS);
+            Copy(source, destination, size, warmupS, MinWarmupCopies);
             var cpuStart = CpuClock.ProcessSeconds;
             var start = Stopwatch.GetTimestamp();
-            var copies = Copy(source, destination, size, durationS);
+            var copies = Copy(source, destination, size, durationS, 1);
             // Like every receiver, read what arrived: memcpy's bandwidth is the yardstick for bytes delivered.
             if (PayloadChecksum.Sum(new ReadOnlySpan<byte>(destination, size)) != PayloadChecksum.Sum(new ReadOnlySpan<byte>(source, size)))
             {
@@ -55,7 +55,13 @@ internal static unsafe class MemcpyBench
         }
     }
 
-    private static long Copy(byte* source, byte* destination, int size, double seconds)
+    /// <summary>
+    /// The warm-up copies at least this often, however short its time: both buffers are already touched (filled and
+    /// cleared above), so what is left to warm is the copy loop itself and the caches.
+    /// </summary>
+    private const int MinWarmupCopies = 4;
+
+    private static long Copy(byte* source, byte* destination, int size, double seconds, int minCopies)
     {
         var end = Stopwatch.GetTimestamp() + (long)(seconds * Stopwatch.Frequency);
         long copies = 0;
@@ -64,7 +70,7 @@ internal static unsafe class MemcpyBench
             Buffer.MemoryCopy(source, destination, size, size);
             copies++;
         }
-        while (Stopwatch.GetTimestamp() < end);
+        while (copies < minCopies || Stopwatch.GetTimestamp() < end);
         return copies;
     }
 }

@@ -6,7 +6,7 @@ namespace IIC.Perf.Harness;
 
 /// <summary>
 /// The receiving side of the one-way test: takes every message (copying out with Receive, or in place with Poll),
-/// reads every byte (a checksum against the stamped pattern, see MessageStamp) and checks the sequence number against the next expected one, and acknowledges Mark and Stop.
+/// reads every byte (a checksum against the stamped pattern, see MessageStamp) and checks the sequence number against the next expected one, and acknowledges every control message (Mark, Stop, and in interleaved rounds Resume and Lap).
 /// Any loss, duplicate, reordering or tearing ends the run with an error.
 /// </summary>
 internal sealed class SinkServer
@@ -33,7 +33,10 @@ internal sealed class SinkServer
         var poller = link.Api == ReceiveApi.Poll
             ? endpoint as IInPlaceReceiver ?? throw new InvalidOperationException("This transport's endpoint cannot poll in place; use --api receive.")
             : null;
-        var cpuStart = CpuClock.ProcessSeconds;
+        // CPU seconds of the measured phase: from the Mark to the Stop, without the pauses between a Lap and the next
+        // Resume (interleaved rounds, where another transport's block runs meanwhile and this receiver sleeps).
+        var cpu = 0.0;
+        double? since = CpuClock.ProcessSeconds;
         while (true)
         {
             if (poller is not null)
@@ -49,15 +52,32 @@ internal sealed class SinkServer
             {
                 continue;
             }
+            var lapSleepUs = 0L;
             if (control == MessageStamp.Mark)
             {
                 server._verifier.Counted = 0;
-                cpuStart = CpuClock.ProcessSeconds;
+                cpu = 0;
+                since = CpuClock.ProcessSeconds;
+            }
+            else if (control == MessageStamp.Resume)
+            {
+                since ??= CpuClock.ProcessSeconds;
+            }
+            else if (MessageStamp.IsLap(control, out lapSleepUs) && since is { } lapStart)
+            {
+                cpu += CpuClock.ProcessSeconds - lapStart;
+                since = null;
             }
             server.Acknowledge();
             if (control == MessageStamp.Stop)
             {
-                return new ServerReport(server._verifier.Counted, CpuClock.ProcessSeconds - cpuStart);
+                return new ServerReport(server._verifier.Counted, cpu + (since is { } start ? CpuClock.ProcessSeconds - start : 0));
+            }
+            if (lapSleepUs > 0)
+            {
+                // Sleep through the other transport's block rather than spin on an empty ring beside it (2 CPUs);
+                // the client's Resume waits in the ring until this wakes.
+                Thread.Sleep(TimeSpan.FromMicroseconds(lapSleepUs));
             }
         }
     }

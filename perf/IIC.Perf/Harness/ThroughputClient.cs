@@ -42,19 +42,7 @@ internal sealed class ThroughputClient
         ArgumentNullException.ThrowIfNull(link);
         ArgumentNullException.ThrowIfNull(settings);
         var client = new ThroughputClient(endpoint, link);
-        // Warm-up: the time given AND two laps of the ring, so the row measures the steady state. A window's memory
-        // is committed as it is first used (windows are not pre-faulted), so the first lap through a large ring pays
-        // a page fault per page on both sides: 131 k of them in the 64 MiB row's 512 MiB ring, which a time-only
-        // warm-up of 0.25 s covered only in part (that row read 37 MB/s instead of ~5 GB/s).
-        var warmupEnd = Stopwatch.GetTimestamp() + Ticks(settings.WarmupS);
-        long warmupSent = 0;
-        do
-        {
-            client.SendBatch(client._batchSize);
-            warmupSent += client._batchSize;
-        }
-        while (Stopwatch.GetTimestamp() < warmupEnd || warmupSent < MinWarmupMessages);
-        client.Control(MessageStamp.Mark);
+        client.WarmUp(settings.WarmupS);
 
         var target = settings.Count > 0 ? settings.Count : long.MaxValue;
         var cpuStart = CpuClock.ProcessSeconds;
@@ -72,6 +60,65 @@ internal sealed class ThroughputClient
         var cpu = CpuClock.ProcessSeconds - cpuStart;
         return new ClientMeasurement(sent, elapsed, cpu, Latency: null, sent / elapsed);
     }
+
+    /// <summary>A client for measuring in blocks (<see cref="InterleavedOneWay"/>): <see cref="WarmUp"/>, then <see cref="Block"/>s, then <see cref="Stop"/>.</summary>
+    public static ThroughputClient ForBlocks(IMessageEndpoint endpoint, LinkOptions link)
+    {
+        ArgumentNullException.ThrowIfNull(link);
+        return new ThroughputClient(endpoint, link);
+    }
+
+    /// <summary>
+    /// Warm-up: the time given AND two laps of the ring, so the row measures the steady state; then a Mark that the
+    /// receiver acknowledges (no warm-up message is still in flight, and its counters and CPU clock start). A window's
+    /// memory is committed as it is first used (windows are not pre-faulted), so the first lap through a large ring
+    /// pays a page fault per page on both sides: 131 k of them in the 64 MiB row's 512 MiB ring, which a time-only
+    /// warm-up of 0.25 s covered only in part (that row read 37 MB/s instead of ~5 GB/s).
+    /// </summary>
+    public void WarmUp(double seconds)
+    {
+        var warmupEnd = Stopwatch.GetTimestamp() + Ticks(seconds);
+        long warmupSent = 0;
+        do
+        {
+            SendBatch(_batchSize);
+            warmupSent += _batchSize;
+        }
+        while (Stopwatch.GetTimestamp() < warmupEnd || warmupSent < MinWarmupMessages);
+        Control(MessageStamp.Mark);
+    }
+
+    /// <summary>
+    /// Tells the receiver that this side pauses: it stops its CPU clock, acknowledges, and sleeps
+    /// <paramref name="receiverSleepUs"/> µs (while another transport measures) instead of spinning beside it.
+    /// </summary>
+    public void Pause(long receiverSleepUs) => Control(MessageStamp.Lap(receiverSleepUs));
+
+    /// <summary>
+    /// One block of an interleaved measurement: a Resume (acknowledged once the receiver is awake and its CPU clock
+    /// runs), messages for <paramref name="seconds"/>, then a Lap whose acknowledgement stops the clock (so the block
+    /// counts only delivered messages) and after which the receiver sleeps <paramref name="receiverSleepUs"/> µs.
+    /// </summary>
+    /// <returns>Messages sent (all verified by the receiver), seconds from the first send to the Lap's acknowledgement, and this process's CPU seconds over the block.</returns>
+    public (long Sent, double ElapsedS, double CpuS) Block(double seconds, long receiverSleepUs)
+    {
+        Control(MessageStamp.Resume);
+        var cpuStart = CpuClock.ProcessSeconds;
+        var start = Stopwatch.GetTimestamp();
+        var stopAt = start + Ticks(seconds);
+        long sent = 0;
+        while (Stopwatch.GetTimestamp() < stopAt)
+        {
+            SendBatch(_batchSize);
+            sent += _batchSize;
+        }
+        Control(MessageStamp.Lap(receiverSleepUs));
+        var elapsed = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        return (sent, elapsed, CpuClock.ProcessSeconds - cpuStart);
+    }
+
+    /// <summary>Ends the run: a Stop, acknowledged; the receiver then reports.</summary>
+    public void Stop() => Control(MessageStamp.Stop);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void SendBatch(int count)

@@ -60,7 +60,7 @@ internal sealed record BenchResult
 
     public double? ElapsedS { get; init; }
 
-    /// <summary>Idle gap: the percentage of one CPU the server used while the client stayed quiet for a second.</summary>
+    /// <summary>Idle gap: the percentage of one CPU the server used while the client stayed quiet (0.5 s since round 13, 1 s before).</summary>
     public double? IdleCpuPct { get; init; }
 
     /// <summary>The placement probe's p50 (a 0-byte raw cross-process round trip, ns) just before this row.</summary>
@@ -77,10 +77,10 @@ internal sealed record BenchResult
     /// <summary>True when the probe moved during the row (the host changed the CPUs' placement): compare it with nothing.</summary>
     public bool? ProbeMoved { get; init; }
 
-    /// <summary>Channels test: rounds run (every N measured in each, interleaved, between two placement probes).</summary>
+    /// <summary>Channels test: rounds run (every N measured in each, interleaved, between two placement probes); interleaved one-way rows: rounds of one block per row.</summary>
     public int? Rounds { get; init; }
 
-    /// <summary>Channels test: rounds dropped because their placement probe moved (dropped for every N alike).</summary>
+    /// <summary>Channels test and interleaved one-way rows: rounds dropped because their placement probe moved (dropped for every row alike).</summary>
     public int? RoundsDropped { get; init; }
 
     /// <summary>Channels test: each round's wake-up p50 (ns), null for a dropped round; rows of one run pair by index.</summary>
@@ -98,6 +98,23 @@ internal sealed record BenchResult
     public double? P50RatioLow { get; init; }
 
     public double? P50RatioHigh { get; init; }
+
+    /// <summary>
+    /// Interleaved one-way rows (round 13): each round's rate (msgs/s) of this row's block, null for a dropped round;
+    /// the two rows of a pair share their rounds (and <see cref="Rounds"/>, <see cref="RoundsDropped"/>).
+    /// </summary>
+    public IReadOnlyList<long?>? RoundMsgsPerS { get; init; }
+
+    /// <summary>Interleaved one-way rows: the transport whose row was measured in the same rounds, block by block.</summary>
+    public string? InterleavedWith { get; init; }
+
+    /// <summary>
+    /// Interleaved one-way rows, on the first row of a pair (iic): each round's rate over the other row's in the same
+    /// round (null for a dropped round), and their median over the kept rounds: the ratio the one-way target judges.
+    /// </summary>
+    public IReadOnlyList<double?>? RoundRatios { get; init; }
+
+    public double? RoundRatioMedian { get; init; }
 
     public string Status { get; init; } = Ok;
 
