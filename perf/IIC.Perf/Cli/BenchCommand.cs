@@ -100,7 +100,10 @@ internal static class BenchCommand
             {
                 foreach (var manyRow in RunLocalRows(item.Label, () => many(probe, pin)))
                 {
-                    Progress.Report(index, items.Count, item.Label, manyRow, measureClock.Elapsed);
+                    var label = manyRow.InterleavedWith is { } partner
+                        ? $"{manyRow.Test} {manyRow.Transport} {manyRow.Mode} {manyRow.Api} {SizeText.Format(manyRow.Size)} (with {partner})"
+                        : item.Label;
+                    Progress.Report(index, items.Count, label, manyRow, measureClock.Elapsed);
                     results.Add(manyRow);
                 }
                 continue;
@@ -113,6 +116,7 @@ internal static class BenchCommand
         }
 
         ChildPool.Shutdown();
+        Scale.FanInBench.Shutdown(); // idle senders of a fan-in row whose successor failed to run
         ConsoleReport.Print(Console.Out, machine, results);
         var outputDirectory = OutputPaths.DefaultDirectory();
         var jsonPath = options.JsonPath ?? Path.Combine(outputDirectory, "results.json");

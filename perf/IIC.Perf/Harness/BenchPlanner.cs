@@ -33,9 +33,11 @@ internal static class BenchPlanner
                     ExpandChannels(options, transports, availability, items);
                     break;
                 case BenchTest.FanIn:
-                    foreach (var senders in options.FanInSenders)
+                    for (var i = 0; i < options.FanInSenders.Count; i++)
                     {
-                        items.Add(PlannedItem.Local($"fanin iic {senders} sender(s)", () => FanInBench.Run(senders, options.ScaleDurationS, options.WarmupS)));
+                        var senders = options.FanInSenders[i];
+                        var last = i == options.FanInSenders.Count - 1; // its senders are ended, not kept for a next row
+                        items.Add(PlannedItem.Local($"fanin iic {senders} sender(s)", () => FanInBench.Run(senders, options.ScaleDurationS, options.WarmupS, last)));
                     }
                     break;
                 case BenchTest.Connect:

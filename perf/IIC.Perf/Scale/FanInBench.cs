@@ -30,7 +30,15 @@ internal static class FanInBench
     private const double SafetyS = 5; // a windowed sender's bound beyond warm-up + duration, should no stop come
     private static int s_runs;
 
-    public static BenchResult Run(int senders, double durationS, double warmupS)
+    // Round 13: the senders of one fan-in row serve the next (a row of K senders reuses the K idle ones of the row
+    // before and starts only the rest), so the five rows start 16 sender processes instead of 31: each idles between
+    // rows blocked on its standard input, keeps its partition, and joins the next row's service when told. The last
+    // row (the most senders) ends them. IIC_PERF_FANIN_REUSE=0: fresh senders for every row, as before.
+    private static readonly bool s_reuse = Environment.GetEnvironmentVariable("IIC_PERF_FANIN_REUSE") != "0";
+    private static readonly List<HelperProcess> s_idle = [];
+
+    /// <summary>One fan-in row; <paramref name="last"/>: no later fan-in row will reuse its senders.</summary>
+    public static BenchResult Run(int senders, double durationS, double warmupS, bool last = true)
     {
         var service = string.Create(CultureInfo.InvariantCulture, $"fanin-{Interlocked.Increment(ref s_runs)}");
         var mode = WaitModes.Adaptive;
@@ -38,14 +46,33 @@ internal static class FanInBench
         using var listener = IicListener.Listen(IicHost.Partition, service, options);
         var children = new List<HelperProcess>();
         var channels = new List<IicChannel>();
+        var succeeded = false;
         try
         {
-            for (var i = 0; i < senders; i++)
+            // Windowed: a sender sends until the receiver tells it to stop (its SECONDS are only a safety bound);
+            // otherwise for warm-up + duration from its own go, as before round 11b.
+            var seconds = (s_windowed ? -(warmupS + durationS + SafetyS) : warmupS + durationS).ToString(CultureInfo.InvariantCulture);
+            while (children.Count < senders && s_idle.Count > 0)
             {
-                // Windowed: a sender sends until the receiver tells it to stop (its SECONDS are only a safety bound);
-                // otherwise for warm-up + duration from its own go, as before round 11b.
-                children.Add(HelperProcess.Start(Verb, IicHost.HypervisorName, IicHost.SocketDirectory, service,
-                    (s_windowed ? -(warmupS + durationS + SafetyS) : warmupS + durationS).ToString(CultureInfo.InvariantCulture)));
+                var idle = s_idle[^1];
+                s_idle.RemoveAt(s_idle.Count - 1);
+                try
+                {
+                    if (!idle.IsRunning)
+                    {
+                        throw new IOException("exited");
+                    }
+                    idle.WriteLine(service + " " + seconds);
+                    children.Add(idle);
+                }
+                catch (IOException)
+                {
+                    idle.Dispose();
+                }
+            }
+            while (children.Count < senders)
+            {
+                children.Add(HelperProcess.Start(Verb, IicHost.HypervisorName, IicHost.SocketDirectory, service, seconds));
             }
             var group = new IicChannelGroup(IicHost.Partition, WaitStrategy.Parse(mode));
             var index = new Dictionary<IicChannel, int>();
@@ -156,6 +183,7 @@ internal static class FanInBench
             {
                 Console.Error.WriteLine($"fan-in {senders}: window {Stopwatch.GetElapsedTime(start, openedAt).TotalSeconds:0.000}-{Stopwatch.GetElapsedTime(start, closedAt).TotalSeconds:0.000} s after go, {measured:N0} of {total:N0} messages in it; whole span {total / Stopwatch.GetElapsedTime(start).TotalSeconds / 1e6:0.0} M msgs/s");
             }
+            succeeded = true;
             return new BenchResult
             {
                 Test = BenchTest.FanIn.ToName(),
@@ -180,54 +208,116 @@ internal static class FanInBench
             }
             foreach (var child in children)
             {
-                child.Dispose();
+                if (succeeded && s_reuse && !last)
+                {
+                    s_idle.Add(child); // it waits on its input for the next row (a failed row's senders are ended)
+                }
+                else
+                {
+                    child.Dispose();
+                }
+            }
+            if (last || !succeeded)
+            {
+                Shutdown();
             }
         }
     }
 
-    /// <summary>A sender: <c>__fanin HYPERVISOR SOCKETDIR SERVICE SECONDS</c>.</summary>
+    /// <summary>Ends the idle senders (the end of the fan-in rows, or of the run).</summary>
+    public static void Shutdown()
+    {
+        foreach (var child in s_idle)
+        {
+            child.Dispose();
+        }
+        s_idle.Clear();
+    }
+
+    /// <summary>
+    /// A sender: <c>__fanin HYPERVISOR SOCKETDIR SERVICE SECONDS</c>. After its row it stays connected until the
+    /// parent sends the next row's <c>SERVICE SECONDS</c> line (then it leaves the old channel and joins the new
+    /// service with the same partition) or closes its input (then it exits).
+    /// </summary>
     public static int RunChild(string[] args)
     {
         try
         {
-            var seconds = double.Parse(args[4], CultureInfo.InvariantCulture);
-            var untilTold = seconds < 0; // windowed: send until the receiver's stop (the seconds only bound it)
-            seconds = Math.Abs(seconds);
             using var partition = Partition.Attach(args[1], "fanin-sender-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture), args[2]); // partition names are unique
-            using var channel = IicChannel.Connect(partition, args[3], new ChannelOptions { Name = "fanin" }, s_startup);
-            var done = new ManualResetEventSlim();
-            HelperProcess.WatchParent(() => Environment.Exit(done.IsSet ? 0 : 3)); // 3: the parent gave up on us
-            var message = new byte[Size];
-            if (!channel.TryReceive(message, out var length, s_startup))
+            using var rows = new System.Collections.Concurrent.BlockingCollection<string>();
+            var busy = true;
+            var reader = new Thread(() =>
             {
-                throw new TimeoutException("No go message from the receiver.");
-            }
-            MessageStamp.Verify(message.AsSpan(0, length), Size, MessageStamp.Mark);
-            MessageStamp.Fill(message);
-            var end = Stopwatch.GetTimestamp() + (long)(seconds * Stopwatch.Frequency);
-            long sequence = 0;
-            var control = new byte[Size];
-            while (Stopwatch.GetTimestamp() < end)
-            {
-                sequence = SendBatch(channel, message, sequence);
-                if (untilTold && channel.TryReceive(control, out var controlLength))
+                try
                 {
-                    MessageStamp.Verify(control.AsSpan(0, controlLength), Size, MessageStamp.Stop);
-                    break;
+                    using var input = new StreamReader(Console.OpenStandardInput());
+                    while (input.ReadLine() is { } line)
+                    {
+                        rows.Add(line);
+                    }
+                }
+                catch (IOException)
+                {
+                    // the end, too
+                }
+                rows.CompleteAdding();
+                if (Volatile.Read(ref busy))
+                {
+                    Environment.Exit(3); // the parent gave up on us in the middle of a row
+                }
+            })
+            { IsBackground = true, Name = "parent watchdog" };
+            reader.Start();
+            var (service, secondsText) = (args[3], args[4]);
+            while (true)
+            {
+                using (var channel = IicChannel.Connect(partition, service, new ChannelOptions { Name = "fanin" }, s_startup))
+                {
+                    SendRow(channel, double.Parse(secondsText, CultureInfo.InvariantCulture));
+                    Volatile.Write(ref busy, false);
+                    // Stay connected until the parent has read everything and sends the next row or closes our input.
+                    if (!rows.TryTake(out var next, Timeout.Infinite))
+                    {
+                        return 0;
+                    }
+                    Volatile.Write(ref busy, true);
+                    var parts = next.Split(' ');
+                    (service, secondsText) = (parts[0], parts[1]);
                 }
             }
-            MessageStamp.Write(message, MessageStamp.Stop);
-            channel.Send(message);
-            done.Set();
-            // Stay connected until the parent has read everything and closes our input.
-            Thread.Sleep(Timeout.Infinite);
-            return 0;
         }
         catch (Exception e)
         {
             Console.Error.WriteLine($"fan-in sender failed: {e.GetType().Name}: {e.Message}");
             return 1;
         }
+    }
+
+    private static void SendRow(IicChannel channel, double seconds)
+    {
+        var untilTold = seconds < 0; // windowed: send until the receiver's stop (the seconds only bound it)
+        seconds = Math.Abs(seconds);
+        var message = new byte[Size];
+        if (!channel.TryReceive(message, out var length, s_startup))
+        {
+            throw new TimeoutException("No go message from the receiver.");
+        }
+        MessageStamp.Verify(message.AsSpan(0, length), Size, MessageStamp.Mark);
+        MessageStamp.Fill(message);
+        var end = Stopwatch.GetTimestamp() + (long)(seconds * Stopwatch.Frequency);
+        long sequence = 0;
+        var control = new byte[Size];
+        while (Stopwatch.GetTimestamp() < end)
+        {
+            sequence = SendBatch(channel, message, sequence);
+            if (untilTold && channel.TryReceive(control, out var controlLength))
+            {
+                MessageStamp.Verify(control.AsSpan(0, controlLength), Size, MessageStamp.Stop);
+                break;
+            }
+        }
+        MessageStamp.Write(message, MessageStamp.Stop);
+        channel.Send(message);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]

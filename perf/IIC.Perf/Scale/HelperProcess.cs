@@ -57,6 +57,30 @@ internal sealed class HelperProcess : IDisposable
         }
     }
 
+    /// <summary>True while the process runs.</summary>
+    public bool IsRunning
+    {
+        get
+        {
+            try
+            {
+                return !_process.HasExited;
+            }
+            catch (InvalidOperationException)
+            {
+                return false;
+            }
+        }
+    }
+
+    /// <summary>Writes one line to its standard input (a reused helper's next task).</summary>
+    /// <exception cref="IOException">It no longer reads its input.</exception>
+    public void WriteLine(string line)
+    {
+        _process.StandardInput.WriteLine(line);
+        _process.StandardInput.Flush();
+    }
+
     /// <summary>Closes its standard input (it exits) and waits a little; kills it if it lingers.</summary>
     public void Dispose()
     {
