@@ -27,6 +27,9 @@ internal sealed unsafe class PlacementProbe : IDisposable
     private const int Samples = 4000;
     private static readonly TimeSpan s_burstLimit = TimeSpan.FromSeconds(5);
 
+    /// <summary>The longest one probe can take before it gives up (<see cref="Measure"/> then returns null).</summary>
+    public static TimeSpan BurstLimit => s_burstLimit;
+
     private readonly MappedMemory _memory;
     private readonly MappingLease _lease;
     private readonly Process _child;
