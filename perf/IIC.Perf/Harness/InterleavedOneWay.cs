@@ -127,7 +127,15 @@ internal static class InterleavedOneWay
             registrations.Clear();
             for (var side = 0; side < 2; side++)
             {
-                ChildPool.Return(kinds[side], servers[side]!);
+                if (ChildPool.Enabled)
+                {
+                    ChildPool.Return(kinds[side], servers[side]!);
+                }
+                else
+                {
+                    servers[side]!.Finish(); // IIC_PERF_REUSE_CHILD=0: no child outlives its rows
+                    servers[side]!.Dispose();
+                }
                 servers[side] = null;
             }
             phases.Print();

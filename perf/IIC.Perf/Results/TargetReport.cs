@@ -138,10 +138,10 @@ internal static class TargetReport
             return new Check(name, null, targetPct, false, "%", true);
         }
         var (median, low, high) = RoundStatistics.MedianWithInterval(ratios);
-        var text = string.Create(CultureInfo.InvariantCulture, $"{median:0} % [{low:0}-{high:0}]");
+        var text = string.Create(CultureInfo.InvariantCulture, $"{median:0.0} % [{low:0.0}-{high:0.0}]");
         var verdict = ratios.Count < MinRoundsForVerdict ? $"undecided: {ratios.Count} kept rounds, at least {MinRoundsForVerdict} needed"
             : low >= targetPct ? "met (the whole 95 % interval at or above the target)"
-            : high < targetPct ? $"MISSED by {(1 - (high / targetPct)) * 100:0} % or more (the whole 95 % interval below)"
+            : high < targetPct ? string.Create(CultureInfo.InvariantCulture, $"MISSED by {(1 - (high / targetPct)) * 100:0.0} % or more (the whole 95 % interval below)")
             : "undecided: the 95 % interval straddles the target";
         return new Check($"{name}, median of {ratios.Count} interleaved rounds' ratios [95 % CI]", median, targetPct, false, "%", true) { TextOverride = text, VerdictOverride = verdict };
     }
