@@ -243,6 +243,22 @@ public sealed unsafe partial class RingWriter
     }
 
     /// <summary>
+    /// <see cref="Commit"/> for a caller that has just seen <see cref="HasOpenClaim"/> true on this writer's thread (the
+    /// channel's commit fast path, issue 17 round 13): the same stores without TakeClaim's second look at the claim.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void CommitOpen(int type)
+    {
+        var offset = _claimOffset;
+        Debug.Assert(offset >= 0, "the caller saw the claim open");
+        _claimOffset = -1;
+        var record = _data + offset;
+        *(int*)(record + RecordHeader.TypeOffset) = type;
+        Volatile.Write(ref *_sharedTail, _tail); // informational (gauges); before the publish, whose fence covers it
+        PublishLength(record, _claimRecordLength);
+    }
+
+    /// <summary>
     /// Gives the open claim's space back: nothing is delivered. The claim is the latest reservation and its header
     /// was never published (it stayed 0), so the tail simply returns to the claim's start (a wrap padding already
     /// published before it stays: the reader follows it to offset 0 and finds nothing yet there). So the only

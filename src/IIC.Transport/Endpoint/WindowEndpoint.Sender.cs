@@ -224,7 +224,7 @@ internal sealed unsafe partial class WindowEndpoint
         {
             return false;
         }
-        _writer.Commit(s_unfragmented); // a claim is open: cannot throw
+        _writer.CommitOpen(s_unfragmented); // open (looked at just above; the send role is ours, so it cannot change): cannot throw
         if (!_doorbell.IsArmed) // the Dekker load after the publish (S3), as in Send's fast path
         {
             _doorbell.CountUnarmedSend(_sent.OpenClaimLength);
