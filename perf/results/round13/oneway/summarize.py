@@ -66,7 +66,7 @@ for place in ('near', 'far'):
     keys = sorted({k[1] for k in ratios[place]})
     for key in keys:
         line = f"  {key:34s}"
-        for cfg in ('A', 'B', 'C', 'D'):
+        for cfg in ('A', 'B', 'C', 'D', 'E'):
             v = ratios[place].get((cfg, key), [])
             if v:
                 line += f"  {cfg}: {statistics.median(v):7.2f} [{min(v):.2f}-{max(v):.2f}] n={len(v)}"
