@@ -17,6 +17,19 @@ def far(r):
     b, a = r.get('probe_ns_before'), r.get('probe_ns_after')
     return b is not None and a is not None and b > 400 and a > 400 and not r.get('probe_moved')
 
+# The regime of each iic poll row, from ab.sh's logs (ab-*.txt next to raw/): messages per non-empty poll in the sink.
+regime = {}
+for log in sorted(glob.glob(os.path.join(os.path.dirname(raw), 'ab-*.txt'))):
+    key = None
+    for line in open(log):
+        m = re.match(r'=== round (\d+) cfg ([A-Z]) (\w+)', line)
+        if m:
+            key = (int(m.group(1)), m.group(2)) if m.group(3) == 'throughput' else None
+            continue
+        m = re.search(r'poll stats .*?([0-9.]+) per non-empty poll', line)
+        if m and key:
+            regime[key] = float(m.group(1))
+
 rows = defaultdict(dict)  # (round, cfg) -> key -> row
 for path in sorted(glob.glob(os.path.join(raw, '*.json'))):
     m = re.match(r'(thr|pp)-r(\d+)-([A-Z])\.json', os.path.basename(path))
@@ -41,7 +54,8 @@ for (rnd, cfg) in sorted(rows):
     rpc = d.get(('pingpong', 'raw-shm', 'poll-claim'))
     for name, r in (('iic poll', ip), ('raw poll', rp), ('iic recv', ir), ('raw recv', rr)):
         if r:
-            parts.append(f"{name} {r['msgs_per_s']/1e6:5.1f} M ({fmt_probe(r)})")
+            extra = f", {regime[(rnd, cfg)]:.0f}/poll" if name == 'iic poll' and (rnd, cfg) in regime else ''
+            parts.append(f"{name} {r['msgs_per_s']/1e6:5.1f} M ({fmt_probe(r)}{extra})")
     for name, r in (('iic pc', pc), ('raw pc', rpc)):
         if r:
             parts.append(f"{name} {r['p50_ns']}/{r['p99_ns']} ns ({fmt_probe(r)}, probe p99 {r.get('probe_p99_ns_before','?')})")
@@ -55,6 +69,9 @@ for (rnd, cfg) in sorted(rows):
             ratios[place][(cfg, 'iic receive / raw-shm receive')].append(ir['msgs_per_s'] / rr['msgs_per_s'])
         if rp and ok(rp):
             ratios[place][(cfg, 'raw-shm poll M/s')].append(rp['msgs_per_s'] / 1e6)
+        if ip and ok(ip) and (rnd, cfg) in regime:
+            ratios[place][(cfg, 'iic poll: polls that drained (>=128/poll)')].append(1.0 if regime[(rnd, cfg)] >= 128 else 0.0)
+            ratios[place][(cfg, 'iic poll: messages per poll')].append(regime[(rnd, cfg)])
         if pc and ok(pc):
             ratios[place][(cfg, 'iic poll-claim p50 / probe p50')].append(pc['p50_ns'] / pc['probe_ns_before'])
             if pc.get('probe_p99_ns_before'):
@@ -68,6 +85,8 @@ for place in ('near', 'far'):
         line = f"  {key:34s}"
         for cfg in ('A', 'B', 'C', 'D', 'E'):
             v = ratios[place].get((cfg, key), [])
-            if v:
+            if v and 'drained' in key:
+                line += f"  {cfg}: {sum(v):.0f} of {len(v)}"
+            elif v:
                 line += f"  {cfg}: {statistics.median(v):7.2f} [{min(v):.2f}-{max(v):.2f}] n={len(v)}"
         print(line)
