@@ -113,6 +113,18 @@ public sealed unsafe class RingReader
     }
 
     /// <summary>
+    /// The length word at the head, for a spin that looks at nothing else (WindowEndpoint's clock-free spin): a pointer
+    /// into the data area (the offset is masked), valid while the head does not move (only this reader moves it) and the
+    /// mapping stays (the caller is inside its receive role). A positive value read from it with an acquire load is what
+    /// <see cref="HasData"/> reports; <see cref="TryPeekFast"/> then reads it again and validates it.
+    /// </summary>
+    internal int* HeadWord
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => (int*)(_data + (int)(_head & _mask));
+    }
+
+    /// <summary>
     /// Looks at the next record without consuming it, skipping padding. The payload span points into the
     /// shared ring (zero copy) and is valid until <see cref="Consume"/>.
     /// </summary>
@@ -306,6 +318,35 @@ public sealed unsafe class RingReader
         }
         PublishHeadIfOverdue();
     }
+
+    /// <summary>
+    /// <see cref="ConsumeLazily"/> for the record <see cref="TryPeekFast"/> just peeked (the receive fast path's loop, issue 17
+    /// round 13): the same effect with fewer instructions per message. No check that a record was peeked (the caller's
+    /// TryPeekFast returned true, so one was), and one compare for both batched stores: the head is published (and its
+    /// lines cleared) once <see cref="HoldBackLimit"/> bytes wait, which is never later than the clear batch would clear
+    /// them (HoldBackLimit &lt;= ClearBatch, and the published head never passes the cleared one), so Consume's own
+    /// ClearBatch check can never fire first here.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void ConsumePeekedLazily()
+    {
+        Debug.Assert(_peekedAlignedLength != 0 && _peekedOffset == (int)(_head & _mask), "TryPeekFast peeked the record at the head");
+        Debug.Assert(_holdBackLimit <= ClearBatch, "a hold-back publish clears no later than the clear batch");
+        _head += _peekedAlignedLength;
+        _peekedAlignedLength = 0;
+        if (_lookAhead && !HasData)
+        {
+            CaughtUpConsumes++;
+        }
+        if (_head - _publishedHead >= _holdBackLimit)
+        {
+            PublishHeadOutOfLine();
+        }
+    }
+
+    /// <summary><see cref="PublishHead"/> out of line: once per hold-back batch (4 KiB) in a loop that runs per message.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void PublishHeadOutOfLine() => PublishHead();
 
     /// <summary>Lazy consumes after which no further record waited (counted only by readers made with the look-ahead switch on; owned by the reading thread).</summary>
     internal long CaughtUpConsumes { get; private set; }

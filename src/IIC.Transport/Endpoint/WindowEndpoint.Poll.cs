@@ -151,7 +151,7 @@ internal sealed partial class WindowEndpoint
         while (true)
         {
             handler.OnMessage(payload);
-            _reader.ConsumeLazily(); // only now: if the handler threw, the message is handed out again
+            _reader.ConsumePeekedLazily(); // only now: if the handler threw, the message is handed out again (TryPeekFast peeked it)
             Count(payload.Length);
             handled++;
             if (handled >= limit || Volatile.Read(ref _disposed) != 0 || !_reader.TryPeekFast(s_unfragmented, out payload))

@@ -73,7 +73,7 @@ internal sealed unsafe partial class WindowEndpoint
             if (payload.Length <= destination.Length)
             {
                 payload.CopyTo(destination);
-                _reader.ConsumeLazily();
+                _reader.ConsumePeekedLazily(); // TryEnterWithRecord peeked it with TryPeekFast
                 length = payload.Length;
                 Count(length);
                 ExitReceiving();

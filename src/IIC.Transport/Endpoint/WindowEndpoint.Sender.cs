@@ -54,6 +54,52 @@ internal sealed unsafe partial class WindowEndpoint
     }
 
     /// <summary>
+    /// <see cref="Send(ReadOnlySpan{byte}, Deadline, CancellationToken)"/>'s common case for the channel's lean entry (issue
+    /// 17, round 13), which never throws, as <see cref="TryClaimFast"/> and <see cref="TryCommitFast"/>: enters the send role
+    /// declining (not throwing) when disposed, then sends a message that fits one record, behind the cached head, without a
+    /// wrap, to a reader that is not armed (TryWriteFast: one inline copy, the tail store, the publish). After the publish
+    /// the doorbell's Dekker load (S3) as in Send's fast path: not armed, the message is counted with two stores; armed in
+    /// between, one futex wake on a word of the mapping our in-flight flag holds, which cannot fault (as TryCommitFast).
+    /// False (nothing sent, the send role left): a disposed endpoint, a message over one record, a peer gone, an armed
+    /// reader (its usual doorbell goes through Send's guarded ring), an open claim, a fault, a wrap or a full ring; the
+    /// caller then takes Send, which throws, waits or fragments as before.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool TrySendFast(ReadOnlySpan<byte> message)
+    {
+        // L2 as EnterSending: flag, then load _disposed (partner L1); declining instead of throwing.
+        Volatile.Write(ref _sending.Value, 1);
+        if (Volatile.Read(ref _disposed) == 0
+            && message.Length <= _writer.MaxPayloadLength
+            && !PeerGone && !SelfDeclaredDead // acquire loads of words that only change at close or death
+            && !_doorbell.IsArmed // the usual armed case rings under Send's handler (RingGuarded)
+            && _writer.TryWriteFast(message, s_unfragmented))
+        {
+            if (!_doorbell.IsArmed) // the Dekker load after the publish (S3)
+            {
+                _doorbell.CountUnarmedSend(message.Length);
+            }
+            else
+            {
+                RingArmedInBetween(message.Length);
+            }
+            ExitSending();
+            return true;
+        }
+        ExitSending();
+        return false;
+    }
+
+    /// <summary>The reader armed between <see cref="TrySendFast"/>'s two loads of "armed": ring it (out of line, rare).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void RingArmedInBetween(int length)
+    {
+        // One futex wake on a word of the mapping our in-flight flag holds, which cannot fault (as TryCommitFast).
+        _doorbell.Ring();
+        _doorbell.CountRungSend(length);
+    }
+
+    /// <summary>
     /// The doorbell for an armed reader (a futex wake), under a handler that leaves the send role if it throws; counts the
     /// message of <paramref name="length"/> bytes just published (Ring counts the signal).
     /// </summary>
@@ -178,7 +224,7 @@ internal sealed unsafe partial class WindowEndpoint
         {
             return false;
         }
-        _writer.Commit(s_unfragmented); // a claim is open: cannot throw
+        _writer.CommitOpen(s_unfragmented); // open (looked at just above; the send role is ours, so it cannot change): cannot throw
         if (!_doorbell.IsArmed) // the Dekker load after the publish (S3), as in Send's fast path
         {
             _doorbell.CountUnarmedSend(_sent.OpenClaimLength);

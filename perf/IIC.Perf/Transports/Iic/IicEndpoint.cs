@@ -47,6 +47,10 @@ internal sealed class IicEndpoint(IicChannel channel, RunGuard guard, Partition?
             while (true)
             {
                 var handled = channel.Poll(ref adapter, limit, GuardSlice);
+                if (s_pollStats)
+                {
+                    CountPoll(handled);
+                }
                 if (handled > 0)
                 {
                     consumer = adapter.Consumer;
@@ -95,8 +99,44 @@ internal sealed class IicEndpoint(IicChannel channel, RunGuard guard, Partition?
         return visitor.Visit(new Link(this));
     }
 
+    /// <summary>
+    /// <c>IIC_PERF_POLL_STATS=1</c> (issue 17 round 13): count the waiting polls and the messages each handed out, and print
+    /// the distribution to stderr when the endpoint is disposed: how often a one-way sink found itself caught up with its
+    /// writer (a poll that hands out 1 or 2 messages) rather than draining a backlog (up to the 256-message limit).
+    /// </summary>
+    private static readonly bool s_pollStats = Environment.GetEnvironmentVariable("IIC_PERF_POLL_STATS") == "1";
+
+    private long _polls;
+    private long _polled;
+    private long _emptyPolls;
+    private readonly long[] _pollSizes = new long[10]; // handed out: 1, 2, 3-4, 5-8, ... 257+ (log2 buckets)
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private void CountPoll(int handled)
+    {
+        _polls++;
+        _polled += handled;
+        if (handled == 0)
+        {
+            _emptyPolls++;
+            return;
+        }
+        _pollSizes[Math.Min(_pollSizes.Length - 1, 32 - System.Numerics.BitOperations.LeadingZeroCount((uint)handled - 1))]++;
+    }
+
+    private void ReportPolls()
+    {
+        if (!s_pollStats || _polls == 0)
+        {
+            return;
+        }
+        var buckets = string.Join(' ', _pollSizes.Select((n, i) => $"{(i == 0 ? "1" : $"{(1 << (i - 1)) + 1}-{1 << i}")}:{n}"));
+        Console.Error.WriteLine($"iic poll stats (pid {Environment.ProcessId}): {_polls} polls, {_polled} messages, {(double)_polled / Math.Max(1, _polls - _emptyPolls):F1} per non-empty poll, {_emptyPolls} empty; handed out per poll {buckets}");
+    }
+
     public void Dispose()
     {
+        ReportPolls();
         channel.Dispose();
         ownedPartition?.Dispose();
     }
