@@ -199,12 +199,15 @@ public sealed partial class Partition
             }
             now = System.Diagnostics.Stopwatch.GetTimestamp();
             Thread.Yield();
-            contended = System.Diagnostics.Stopwatch.GetTimestamp() - now > s_contendedYieldTicks;
+            contended = s_stopOnContendedYield && System.Diagnostics.Stopwatch.GetTimestamp() - now > s_contendedYieldTicks;
         }
     }
 
     /// <summary>A yield longer than this (20 µs) ran another thread on our CPU: the spin stops.</summary>
     private static readonly long s_contendedYieldTicks = System.Diagnostics.Stopwatch.Frequency / 50_000;
+
+    /// <summary>Whether such a yield ends the spin (the default); <c>IIC_CONTROL_SPIN_CONTENDED=keep</c> spins on to the end of the spin, for A/B runs (round 13).</summary>
+    private static readonly bool s_stopOnContendedYield = Environment.GetEnvironmentVariable("IIC_CONTROL_SPIN_CONTENDED") != "keep";
 
     /// <summary>Wakes the caller that reads the socket, so it looks again at what it waits for (a listener disposed, a reply another thread dispatched).</summary>
     internal void KickReadingCaller()

@@ -8,22 +8,22 @@ MCB=/tmp/connect-main/perf/IIC.ConnectBench/bin/Release/net10.0/IIC.ConnectBench
 cd /tmp
 echo "start $(date +%T) load $(cut -d' ' -f1 /proc/loadavg)" > $D/window-log.txt
 # 1. interleaved A/B of the main job's connect row: main 0e599e7, this branch, this branch with the old cut
-$D/connect-r13-ab.sh $D/connect-ab-1.txt 5 "main=MAIN" "new=-" "new-stop=IIC_HYPERVISOR_SPIN_CONTENDED=stop" "new-lfirst=IIC_CONNECTED_FIRST=0"
+$D/connect-r13-ab.sh $D/connect-ab-1.txt 4 "main=MAIN" "new=-" "new-stop=IIC_HYPERVISOR_SPIN_CONTENDED=stop" "new-lfirst=IIC_CONNECTED_FIRST=0" "new-acc=IIC_ACCEPT_SPIN_US=100" "new-acc-k=IIC_ACCEPT_SPIN_US=100 IIC_CONTROL_SPIN_CONTENDED=keep"
 echo "ab1 done $(date +%T)" >> $D/window-log.txt
 # 2. traced rows (new, new-stop, main), analysed
-for v in new new-stop main; do
+for v in new new-stop main new-acc; do
   rm -rf /tmp/w-trace-$v; mkdir -p /tmp/w-trace-$v
-  dll=$P; envs=""; [ $v = main ] && dll=$MP; [ $v = new-stop ] && envs="IIC_HYPERVISOR_SPIN_CONTENDED=stop"
+  dll=$P; envs="IIC_NONE=1"; [ $v = main ] && dll=$MP; [ $v = new-stop ] && envs="IIC_HYPERVISOR_SPIN_CONTENDED=stop"; [ $v = new-acc ] && envs="IIC_ACCEPT_SPIN_US=100"
   echo "== $v $(date +%T) load $(cut -d' ' -f1 /proc/loadavg)" >> $D/trace-rows.txt
   env $envs IIC_CONNECT_TRACE=/tmp/w-trace-$v IIC_PERF_CONNECT_PHASES=1 dotnet $dll connect --isolation none --duration 1 --json /tmp/w.json --png /tmp/w.png 2>&1 | grep -E "connect|phase|sleeps" >> $D/trace-rows.txt
   dotnet $CB analyse /tmp/w-trace-$v > $D/timeline-row-$v.txt 2>&1
   f=""; for x in /tmp/w-trace-$v/*.trace; do [ $(grep -c ' ConnectCall ' $x) -gt 0 ] && f=$x; done
-  echo "$v: cycles $(grep -c ' ConnectCall ' $f) loop sleeps $(grep -c ' HypervisorSleeps ' $f)" >> $D/trace-rows.txt
+  echo "$v: cycles $(grep -c ' ConnectCall ' $f) loop sleeps $(grep -c ' HypervisorSleeps ' $f); caller sleeps per trace file: $(for x in /tmp/w-trace-$v/*.trace; do echo -n "$(basename $x) $(grep -c ' CallerSleeps ' $x); "; done)" >> $D/trace-rows.txt
 done
 echo "traces done $(date +%T)" >> $D/window-log.txt
 # 3. scheduler placement of one iic-only row each
 for v in new new-stop; do
-  envs=""; [ $v = new-stop ] && envs="IIC_HYPERVISOR_SPIN_CONTENDED=stop"
+  envs="IIC_NONE=1"; [ $v = new-stop ] && envs="IIC_HYPERVISOR_SPIN_CONTENDED=stop"
   env $envs perf sched record -o /tmp/w-sched-$v.data -- dotnet $P connect --transports iic --isolation none --duration 0.5 --json /tmp/w.json --png /tmp/w.png > $D/sched-$v-row.txt 2>&1
   $D/sched-cpus.sh /tmp/w-sched-$v.data > $D/sched-$v.txt 2>&1
 done
@@ -37,5 +37,5 @@ for v in main new; do
 done
 echo "connectbench done $(date +%T)" >> $D/window-log.txt
 # 5. more interleaved rounds
-$D/connect-r13-ab.sh $D/connect-ab-2.txt 4 "main=MAIN" "new=-" "new-stop=IIC_HYPERVISOR_SPIN_CONTENDED=stop" "new-lfirst=IIC_CONNECTED_FIRST=0"
+$D/connect-r13-ab.sh $D/connect-ab-2.txt 4 "main=MAIN" "new=-" "new-stop=IIC_HYPERVISOR_SPIN_CONTENDED=stop" "new-lfirst=IIC_CONNECTED_FIRST=0" "new-acc=IIC_ACCEPT_SPIN_US=100" "new-acc-k=IIC_ACCEPT_SPIN_US=100 IIC_CONTROL_SPIN_CONTENDED=keep"
 echo "end $(date +%T) load $(cut -d' ' -f1 /proc/loadavg)" >> $D/window-log.txt
