@@ -36,7 +36,9 @@ public sealed partial class Hypervisor
     /// Releases and the next Connect then had to wake the loop, and a sync wake-up from the connector places it on the
     /// connector's CPU. Spinning on keeps the loop awake on its own CPU through the cycle: a yielding spinner gives way to
     /// every thread runnable there (on the kernel's EEVDF scheduler each yield moves its deadline back by a slice), and the
-    /// spin still ends 100 µs after the last turn in which a partition spoke, however late the yields return.
+    /// spin still ends 100 µs after the last turn in which a partition spoke, however late the yields return. Alone it did
+    /// not separate in round 13's quiet A/B (a cycle longer than the spin still lets the loop sleep after its grant); with
+    /// the listener's accept spin and the caller's spin run to its end it is part of the defaults measured there.
     /// </summary>
     internal static bool StopOnContendedYield { get; } = Environment.GetEnvironmentVariable("IIC_HYPERVISOR_SPIN_CONTENDED") == "stop";
 

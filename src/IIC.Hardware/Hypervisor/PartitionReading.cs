@@ -78,8 +78,8 @@ public sealed partial class Partition
     /// spin as <see cref="RequestSpinTicks"/>'s, cut short the same way) before it sleeps in poll. A listener serving
     /// connections back to back (the main job's connect row) is back in <c>Accept</c> a few tens of microseconds before the
     /// next grant, and asleep it costs that grant a kernel wake-up of the listener's thread (round 13's quiet A/B: the main
-    /// job's connect row within 1.5x of TCP in 8 of 8 rounds with a 300 µs accept spin and the caller's spin run to its end,
-    /// against 3 of 8 for main). <c>IIC_ACCEPT_SPIN_US</c> sets it in microseconds (default 300; 0: sleep at once, as before).
+    /// job's connect row within 1.5x of TCP in 22 of 26 interleaved rounds with a 300 µs accept spin and the caller's spin
+    /// run to its end, against 9 of 26 for main; perf/RESULTS.md, "Round 13 (branch connect)"). <c>IIC_ACCEPT_SPIN_US</c> sets it in microseconds (default 300; 0: sleep at once, as before).
     /// </summary>
     internal static long AcceptSpinTicks { get; } = ParseSpin(Environment.GetEnvironmentVariable("IIC_ACCEPT_SPIN_US"), DefaultAcceptSpinMicroseconds);
 
