@@ -15,16 +15,32 @@ public sealed partial class Hypervisor
     /// a partition spoke, before it sleeps: a connection cycle's next request (the Connect that follows a close's
     /// Release, the second Release) then finds the loop awake instead of paying a kernel wake-up (30-50 µs on a VM
     /// whose other CPU idles) on the connector's path. Only after activity (an idle hypervisor sleeps at once, as
-    /// before), cut short when a yield gave the CPU away for more than 20 µs (a busy machine: the woken partitions need
-    /// it more), none on a single CPU. <c>IIC_HYPERVISOR_SPIN_US</c> sets it in microseconds (0: sleep at once, the
+    /// before), none on a single CPU; it ends at the deadline even when yields return late (see
+    /// <see cref="StopOnContendedYield"/> for the cut of rounds 10-12). <c>IIC_HYPERVISOR_SPIN_US</c> sets it in microseconds (0: sleep at once, the
     /// behaviour before), for A/B measurements.
     /// </summary>
     internal static long SpinTicks { get; } = ParseSpin(Environment.GetEnvironmentVariable("IIC_HYPERVISOR_SPIN_US"));
 
     private const int DefaultSpinMicroseconds = 100;
 
-    /// <summary>A yield longer than this (20 µs) ran another thread on our CPU: the spin stops.</summary>
+    /// <summary>A yield longer than this (20 µs) ran another thread on our CPU (the spin stops if <see cref="StopOnContendedYield"/>).</summary>
     private static readonly long s_contendedYieldTicks = Stopwatch.Frequency / 50_000;
+
+    /// <summary>
+    /// Whether a yield that lost the CPU for more than 20 µs ends the spin (<c>IIC_HYPERVISOR_SPIN_CONTENDED=stop</c>, the
+    /// behaviour of rounds 10-12) or the loop spins on to the end of its window (the default since round 13). The round-11
+    /// trace of the main job's connect row (perf/results/round11/connect/timeline-perf-row-after.txt) has the loop asleep
+    /// 27 µs into the median cycle, right after its grant: the listener the grant wakes is placed on the loop's CPU (a unix
+    /// socket's wake-up is a sync wake-up, placed on the waker's CPU when that runs nothing else), runs there for its
+    /// 30-40 µs of map, open and accept, and the loop's next yield returns after it, which ended the spin. The pair's
+    /// Releases and the next Connect then had to wake the loop, and a sync wake-up from the connector places it on the
+    /// connector's CPU. Spinning on keeps the loop awake on its own CPU through the cycle: a yielding spinner gives way to
+    /// every thread runnable there (on the kernel's EEVDF scheduler each yield moves its deadline back by a slice), and the
+    /// spin still ends 100 µs after the last turn in which a partition spoke, however late the yields return. Alone it did
+    /// not separate in round 13's quiet A/B (a cycle longer than the spin still lets the loop sleep after its grant); with
+    /// the listener's accept spin and the caller's spin run to its end it is part of the defaults measured there.
+    /// </summary>
+    internal static bool StopOnContendedYield { get; } = Environment.GetEnvironmentVariable("IIC_HYPERVISOR_SPIN_CONTENDED") == "stop";
 
     private long _activeUntil; // Stopwatch ticks until which the loop spins rather than sleeps (0: no partition spoke last turn)
     private bool _grantedThisTurn; // a grant was sent this turn (SleepAfterGrant)
@@ -60,7 +76,7 @@ public sealed partial class Hypervisor
                     return ready != 0 ? MarkReady(ready) : SleepInPoll(entries, timeout);
                 }
                 Thread.Yield();
-                if (Stopwatch.GetTimestamp() - now > s_contendedYieldTicks)
+                if (StopOnContendedYield && Stopwatch.GetTimestamp() - now > s_contendedYieldTicks)
                 {
                     break; // another thread needed this CPU: sleep, and let the kernel wake us
                 }

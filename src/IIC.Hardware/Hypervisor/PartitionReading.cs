@@ -73,11 +73,25 @@ public sealed partial class Partition
 
     private const int DefaultRequestSpinMicroseconds = 100;
 
-    private static long ParseRequestSpin(string? text)
+    /// <summary>
+    /// How long a synchronous <c>Accept</c> that reads the control socket itself spins for its <c>Incoming</c> (the same
+    /// spin as <see cref="RequestSpinTicks"/>'s, cut short the same way) before it sleeps in poll. A listener serving
+    /// connections back to back (the main job's connect row) is back in <c>Accept</c> a few tens of microseconds before the
+    /// next grant, and asleep it costs that grant a kernel wake-up of the listener's thread (round 13's quiet A/B: the main
+    /// job's connect row within 1.5x of TCP in 22 of 26 interleaved rounds with a 300 µs accept spin and the caller's spin
+    /// run to its end, against 9 of 26 for main; perf/RESULTS.md, "Round 13 (branch connect)"). <c>IIC_ACCEPT_SPIN_US</c> sets it in microseconds (default 300; 0: sleep at once, as before).
+    /// </summary>
+    internal static long AcceptSpinTicks { get; } = ParseSpin(Environment.GetEnvironmentVariable("IIC_ACCEPT_SPIN_US"), DefaultAcceptSpinMicroseconds);
+
+    private const int DefaultAcceptSpinMicroseconds = 300;
+
+    private static long ParseRequestSpin(string? text) => ParseSpin(text, DefaultRequestSpinMicroseconds);
+
+    private static long ParseSpin(string? text, int defaultMicroseconds)
     {
         var microseconds = int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value)
             ? Math.Min(value, 10_000)
-            : DefaultRequestSpinMicroseconds;
+            : defaultMicroseconds;
         return Environment.ProcessorCount > 1 ? microseconds * System.Diagnostics.Stopwatch.Frequency / 1_000_000 : 0;
     }
 
@@ -186,12 +200,15 @@ public sealed partial class Partition
             }
             now = System.Diagnostics.Stopwatch.GetTimestamp();
             Thread.Yield();
-            contended = System.Diagnostics.Stopwatch.GetTimestamp() - now > s_contendedYieldTicks;
+            contended = s_stopOnContendedYield && System.Diagnostics.Stopwatch.GetTimestamp() - now > s_contendedYieldTicks;
         }
     }
 
     /// <summary>A yield longer than this (20 µs) ran another thread on our CPU: the spin stops.</summary>
     private static readonly long s_contendedYieldTicks = System.Diagnostics.Stopwatch.Frequency / 50_000;
+
+    /// <summary>Whether such a yield ends the spin (<c>IIC_CONTROL_SPIN_CONTENDED=stop</c>, rounds 8-12); by default (round 13) the spin runs to its end.</summary>
+    private static readonly bool s_stopOnContendedYield = Environment.GetEnvironmentVariable("IIC_CONTROL_SPIN_CONTENDED") == "stop";
 
     /// <summary>Wakes the caller that reads the socket, so it looks again at what it waits for (a listener disposed, a reply another thread dispatched).</summary>
     internal void KickReadingCaller()

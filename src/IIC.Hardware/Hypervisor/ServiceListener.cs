@@ -71,7 +71,7 @@ public sealed class ServiceListener : IDisposable
             }
             // Read the control socket on this thread if no other caller does (the grant then wakes this thread
             // itself); otherwise woken directly by whoever reads it (Deliver): no thread hop on the accept path.
-            var read = _partition.ReadUntil(static listener => listener.HasArrivalOrEnd, this, deadline);
+            var read = _partition.ReadUntil(static listener => listener.HasArrivalOrEnd, this, deadline, Partition.AcceptSpinTicks);
             if (read == Partition.CallerRead.Done)
             {
                 continue;
