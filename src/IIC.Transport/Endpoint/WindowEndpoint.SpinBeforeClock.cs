@@ -58,8 +58,8 @@ internal sealed partial class WindowEndpoint
         // address arithmetic plus the peer's state word and _disposed, three loads and a dozen instructions). The head does
         // not move while we spin (we are its only reader) and the mapping stays (we are inside the receive role), so the
         // word's address is computed once. The peer's end and our disposal change rarely: looked at every
-        // EndCheckInterval + 1 looks and when the spin runs out, which only delays noticing them by a few looks (the slow
-        // path the caller takes on false reports them).
+        // EndCheckInterval + 1 looks, and the slow path the caller takes when the spin runs out reports them: noticing
+        // them is delayed by a few looks at most.
         var word = _reader.HeadWord;
         for (var k = 0; k < s_spinBackoff; k++)
         {
@@ -68,7 +68,7 @@ internal sealed partial class WindowEndpoint
             // records (a round trip's reply cannot arrive sooner than a round trip after our own send). Off by default.
             System.Runtime.Intrinsics.X86.X86Base.Pause();
         }
-        for (var i = 0; i < SpinBeforeClockChecks; i++)
+        for (var i = 0; i < s_spinForRecordLooks; i++)
         {
             if (Volatile.Read(ref *word) > 0) // acquire; partner the writer's publish (TryPeekFast reads it again and validates)
             {
@@ -82,10 +82,12 @@ internal sealed partial class WindowEndpoint
             {
                 break;
             }
-            if (s_spinPause && System.Runtime.Intrinsics.X86.X86Base.IsSupported)
+            if (s_spinPause)
             {
-                // A/B (IIC_SPIN_PAUSE=1): a pause between looks, as Agrona's BusySpinIdleStrategy (Thread.onSpinWait), so the
-                // looks take the line the writer is filling from it less often. Off by default (a round trip's latency).
+                // A pause between looks (issue 17 round 13), as Agrona's BusySpinIdleStrategy (Thread.onSpinWait) and Aeron's
+                // ping: the looks take the line the writer is filling from it less often, so its stores complete sooner
+                // (quiet A/B, perf/RESULTS.md "Round 13": one-way poll and the poll-claim echo's p50 and p99 all lower).
+                // IIC_SPIN_PAUSE=0 restores plain looks.
                 System.Runtime.Intrinsics.X86.X86Base.Pause();
             }
         }
@@ -93,15 +95,29 @@ internal sealed partial class WindowEndpoint
         return false;
     }
 
-    /// <summary>The A/B switch of the pause between <see cref="SpinForRecord"/>'s looks (<c>IIC_SPIN_PAUSE=1</c>; read once, folded by the JIT).</summary>
-    private static readonly bool s_spinPause = Environment.GetEnvironmentVariable("IIC_SPIN_PAUSE") == "1";
+    /// <summary>
+    /// Whether <see cref="SpinForRecord"/> pauses between looks: on x86 unless <c>IIC_SPIN_PAUSE=0</c> (read once, folded
+    /// by the JIT). Other architectures look without a pause, as before.
+    /// </summary>
+    private static readonly bool s_spinPause = System.Runtime.Intrinsics.X86.X86Base.IsSupported
+        && Environment.GetEnvironmentVariable("IIC_SPIN_PAUSE") != "0";
+
+    /// <summary>
+    /// <see cref="SpinForRecord"/>'s looks: with a pause (about 25 ns on this Zen 4 VM, up to ~40 ns on recent Intel
+    /// cores) 32 looks keep the clock-free spin under about 1 µs, the bound the timeout's documentation gives; without
+    /// one, <see cref="SpinBeforeClockChecks"/> L1 hits do.
+    /// </summary>
+    private static readonly int s_spinForRecordLooks = s_spinPause ? SpinForRecordPausedLooks : SpinBeforeClockChecks;
+
+    /// <summary>Looks of <see cref="SpinForRecord"/> when it pauses between them.</summary>
+    internal const int SpinForRecordPausedLooks = 32;
 
     /// <summary>The A/B switch of the pauses before <see cref="SpinForRecord"/>'s first look (<c>IIC_SPIN_BACKOFF=n</c>, 0 to 16; 0 when not x86).</summary>
     private static readonly int s_spinBackoff = System.Runtime.Intrinsics.X86.X86Base.IsSupported
         && int.TryParse(Environment.GetEnvironmentVariable("IIC_SPIN_BACKOFF"), out var pauses) ? Math.Clamp(pauses, 0, 16) : 0;
 
-    /// <summary>How often <see cref="SpinForRecord"/> looks at the peer's end and this side's disposal: every 64 looks.</summary>
-    private const int EndCheckInterval = 63;
+    /// <summary>How often <see cref="SpinForRecord"/> looks at the peer's end and this side's disposal: every 16 looks.</summary>
+    private const int EndCheckInterval = 15;
 
     /// <summary>Checks in <see cref="SpinBeforeClock"/>: a few hundred ns of L1 hits, more than a near round trip.</summary>
     internal const int SpinBeforeClockChecks = 512;
