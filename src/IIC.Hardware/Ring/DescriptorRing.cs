@@ -192,14 +192,6 @@ public sealed unsafe class DescriptorRing
     /// </summary>
     internal static bool OwnNextLineEnabled { get; set; } = Environment.GetEnvironmentVariable("IIC_OWN_NEXT_LINE") != "0";
 
-    /// <summary>
-    /// The A/B switch of how far ahead the pre-own store goes (issue 17 round 13), in lines: 1 (the default) owns the line at
-    /// the tail, where the next record starts, as round 11 made it; k owns the line k - 1 lines past it, so while the
-    /// writer runs ahead of its reader the ownership of k lines is being fetched at once rather than one.
-    /// <c>IIC_OWN_AHEAD_LINES</c> (1 to 16) in the environment sets it. Read only when a writer is made.
-    /// </summary>
-    internal static int OwnAheadLines { get; set; } = int.TryParse(Environment.GetEnvironmentVariable("IIC_OWN_AHEAD_LINES"), out var lines) ? Math.Clamp(lines, 1, 16) : 1;
-
     /// <summary>Creates the consumer end. Exactly one reader per ring, used by one thread at a time.</summary>
     public RingReader CreateReader() => new(this, AsymmetricFenceEnabled && IIC.Native.Membarrier.IsAvailable);
 

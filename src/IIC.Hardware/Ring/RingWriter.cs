@@ -45,7 +45,6 @@ public sealed unsafe partial class RingWriter
     private readonly int _maxRecordLength;
     private readonly int _cleanDistance; // how far ahead of the tail a cleaning batch zeroes (0: not cleaning)
     private readonly bool _ownsNextLine; // DescriptorRing.OwnNextLineEnabled when made (see OwnNextLine)
-    private readonly int _ownAhead; // bytes past the tail of the line OwnNextLine owns: (DescriptorRing.OwnAheadLines - 1) lines
 
     private long _tail;
     private long _cleanTo; // cleaning: every line start in [_tail, _cleanTo) reads 0 this lap; long.MaxValue when not cleaning
@@ -89,7 +88,6 @@ public sealed unsafe partial class RingWriter
         _usable = cleans ? _capacity - Alignment : _capacity;
         _cleanDistance = cleans ? Math.Min(CleanBatch, _capacity / 4) : 0;
         _ownsNextLine = DescriptorRing.OwnNextLineEnabled;
-        _ownAhead = (DescriptorRing.OwnAheadLines - 1) * Alignment; // 0 by default: the line at the tail
         // Nothing is assumed clean: the first reservation zeroes from the tail on (on a fresh ring, zeros over zeros).
         _cleanTo = cleans ? _tail : long.MaxValue;
         if (cleans)
@@ -506,12 +504,9 @@ public sealed unsafe partial class RingWriter
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void OwnNextLine()
     {
-        // With IIC_OWN_AHEAD_LINES = k > 1 the line k - 1 lines past the tail (round 13, an A/B switch): the same rule, the
-        // line free by the cached head (its end at most a capacity past it) and the word never a line start.
-        var at = _tail + _ownAhead;
-        if (_ownsNextLine && at + Alignment - _cachedHead <= _capacity)
+        if (_ownsNextLine && _tail + Alignment - _cachedHead <= _capacity)
         {
-            *(int*)(_data + (int)(at & _mask) + OwnWordOffset) = 0;
+            *(int*)(_data + (int)(_tail & _mask) + OwnWordOffset) = 0;
         }
     }
 

@@ -61,13 +61,6 @@ internal sealed partial class WindowEndpoint
         // EndCheckInterval + 1 looks, and the slow path the caller takes when the spin runs out reports them: noticing
         // them is delayed by a few looks at most.
         var word = _reader.HeadWord;
-        for (var k = 0; k < s_spinBackoff; k++)
-        {
-            // A/B (IIC_SPIN_BACKOFF=n): n pauses (about 25 ns each on this Zen 4 VM) before the first look, so a reader that
-            // caught up with a streaming writer leaves the line being filled alone for a moment and then finds several
-            // records (a round trip's reply cannot arrive sooner than a round trip after our own send). Off by default.
-            System.Runtime.Intrinsics.X86.X86Base.Pause();
-        }
         for (var i = 0; i < s_spinForRecordLooks; i++)
         {
             if (Volatile.Read(ref *word) > 0) // acquire; partner the writer's publish (TryPeekFast reads it again and validates)
@@ -111,10 +104,6 @@ internal sealed partial class WindowEndpoint
 
     /// <summary>Looks of <see cref="SpinForRecord"/> when it pauses between them.</summary>
     internal const int SpinForRecordPausedLooks = 32;
-
-    /// <summary>The A/B switch of the pauses before <see cref="SpinForRecord"/>'s first look (<c>IIC_SPIN_BACKOFF=n</c>, 0 to 16; 0 when not x86).</summary>
-    private static readonly int s_spinBackoff = System.Runtime.Intrinsics.X86.X86Base.IsSupported
-        && int.TryParse(Environment.GetEnvironmentVariable("IIC_SPIN_BACKOFF"), out var pauses) ? Math.Clamp(pauses, 0, 16) : 0;
 
     /// <summary>How often <see cref="SpinForRecord"/> looks at the peer's end and this side's disposal: every 16 looks.</summary>
     private const int EndCheckInterval = 15;
