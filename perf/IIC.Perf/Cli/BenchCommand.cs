@@ -81,6 +81,10 @@ internal static class BenchCommand
             Console.Error.WriteLine($"warning: load average {machine.LoadAvg:0.00} on {machine.Cpus} CPUs: other work competes for the CPUs, so spinning transports will look much worse than they are. Measure on a quiet machine.");
         }
 
+        if (LauncherQuiet.WaitForQuietParent(TimeSpan.FromSeconds(10)) is { } launcher)
+        {
+            Console.Error.WriteLine(launcher);
+        }
         using var probe = PlacementProbe.TryStart();
         var items = BenchPlanner.Expand(options, transports);
         var runner = new MeasurementRunner(pin, options.TimeoutS, options.WarmupGiven ? null : ReusedWarmupS());
