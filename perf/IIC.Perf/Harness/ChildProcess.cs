@@ -87,20 +87,7 @@ internal sealed class ChildProcess : IDisposable
     }
 
     /// <summary>True while the process runs.</summary>
-    public bool IsRunning
-    {
-        get
-        {
-            try
-            {
-                return !_process.HasExited;
-            }
-            catch (InvalidOperationException)
-            {
-                return false;
-            }
-        }
-    }
+    public bool IsRunning => ProcessLiveness.IsRunning(_process);
 
     private static TaskCompletionSource<ChildReport> NewReport() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 

@@ -58,20 +58,7 @@ internal sealed class HelperProcess : IDisposable
     }
 
     /// <summary>True while the process runs.</summary>
-    public bool IsRunning
-    {
-        get
-        {
-            try
-            {
-                return !_process.HasExited;
-            }
-            catch (InvalidOperationException)
-            {
-                return false;
-            }
-        }
-    }
+    public bool IsRunning => ProcessLiveness.IsRunning(_process);
 
     /// <summary>Writes one line to its standard input (a reused helper's next task).</summary>
     /// <exception cref="IOException">It no longer reads its input.</exception>
