@@ -1,0 +1,56 @@
+using IIC.Perf.Results;
+
+namespace IIC.Perf.Tests;
+
+/// <summary>Result rows as the harness makes them, with the placement probes it takes around each.</summary>
+internal static class Rows
+{
+    public static BenchResult PingPong(string transport, string api, long p50Ns, long probeBefore, long probeAfter, long p99Ns = 0, long probeP99 = 0)
+        => Placement.WithProbes(
+            new BenchResult { Test = "pingpong", Transport = transport, Mode = "spin", Api = api, Size = 32, Count = 1000, P50Ns = p50Ns, P99Ns = p99Ns == 0 ? p50Ns * 2 : p99Ns },
+            (probeBefore, probeP99 == 0 ? probeBefore * 2 : probeP99),
+            (probeAfter, probeP99 == 0 ? probeAfter * 2 : probeP99));
+
+    /// <summary>The iic row of an interleaved 32 B one-way pair, carrying its rounds' ratios to raw-shm.</summary>
+    public static BenchResult InterleavedOneWay(string api, params double?[] ratios) => new()
+    {
+        Test = "throughput",
+        Transport = "iic",
+        Mode = "spin",
+        Api = api,
+        Size = 32,
+        MsgsPerS = 10_000_000,
+        Rounds = ratios.Length,
+        RoundsDropped = ratios.Count(r => r is null),
+        InterleavedWith = "raw-shm",
+        RoundRatios = ratios,
+        RoundRatioMedian = RoundStatistics.Median([.. ratios.OfType<double>()]),
+    };
+
+    public static BenchResult Channels(int channels, long p50Ns) => new()
+    {
+        Test = "channels",
+        Transport = "iic",
+        Mode = "park",
+        Size = 32,
+        Channels = channels,
+        P50Ns = p50Ns,
+    };
+
+    /// <summary>What <see cref="TargetReport"/> prints for these rows.</summary>
+    public static string Report(params BenchResult[] rows)
+    {
+        using var writer = new StringWriter();
+        TargetReport.Print(writer, rows);
+        return writer.ToString();
+    }
+
+    /// <summary>The one line of the targets table that starts with <paramref name="target"/>.</summary>
+    public static string TargetLine(string target, params BenchResult[] rows)
+    {
+        var report = Report(rows);
+        var lines = report.Split('\n').Where(l => l.StartsWith(target, StringComparison.Ordinal)).ToList();
+        Assert.True(lines.Count == 1, $"expected one line starting '{target}' in:\n{report}");
+        return lines[0];
+    }
+}
