@@ -1,0 +1,62 @@
+using IIC.Perf.Results;
+
+namespace IIC.Perf.Tests;
+
+/// <summary>Placement classification (Results/Placement.cs): the host flips vCPU placement (probe near 110-150 ns, far 450-600 ns).</summary>
+public sealed class PlacementTests
+{
+    private static readonly BenchResult s_row = new() { Test = "pingpong", Transport = "iic", Mode = "spin", Api = "receive", Size = 32, P50Ns = 150 };
+
+    [Theory]
+    [InlineData(125, 135, false)] // near throughout
+    [InlineData(480, 590, false)] // far throughout
+    [InlineData(110, 150, false)]
+    [InlineData(125, 500, true)] // near, then far: the host moved the CPUs during the row
+    [InlineData(600, 130, true)]
+    [InlineData(100, 151, true)] // just past the tolerance (1.5x)
+    [InlineData(100, 150, false)] // at it
+    public void WithProbes_MarksARowMoved_WhenItsProbesDisagree(long before, long after, bool moved)
+    {
+        var row = Placement.WithProbes(s_row, (before, before * 2), (after, after * 2));
+
+        Assert.Equal(moved, row.ProbeMoved);
+        Assert.Equal(before, row.ProbeNsBefore);
+        Assert.Equal(after, row.ProbeNsAfter);
+        Assert.Equal(before * 2, row.ProbeP99NsBefore);
+        Assert.Equal(after * 2, row.ProbeP99NsAfter);
+        Assert.Equal(moved ? (double?)null : (before + after) / 2.0, row.Placement);
+        Assert.Equal($"{before}/{after}{(moved ? " MOVED" : "")}", Placement.Text(row));
+    }
+
+    [Fact]
+    public void WithProbes_AMissingProbe_IsAMove_AndNoProbeAtAll_LeavesTheRowAlone()
+    {
+        var half = Placement.WithProbes(s_row, (125, 250), null);
+        Assert.True(half.ProbeMoved);
+        Assert.Null(half.ProbeNsAfter);
+        Assert.Equal("125/? MOVED", Placement.Text(half));
+
+        var none = Placement.WithProbes(s_row, null, null);
+        Assert.Same(s_row, none);
+        Assert.Null(none.ProbeMoved);
+        Assert.Equal("-", Placement.Text(none));
+    }
+
+    [Fact]
+    public void Same_ComparesRowsOnOnePlacementOnly()
+    {
+        var near = Placement.WithProbes(s_row, (120, 240), (130, 260));
+        var nearToo = Placement.WithProbes(s_row, (140, 280), (150, 300));
+        var far = Placement.WithProbes(s_row, (500, 1000), (560, 1100));
+        var moved = Placement.WithProbes(s_row, (125, 250), (520, 1000));
+
+        Assert.True(Placement.Same(near, nearToo));
+        Assert.True(Placement.Same(far, far));
+        Assert.False(Placement.Same(near, far));
+        Assert.False(Placement.Same(near, moved)); // a moved row is compared with nothing
+        Assert.False(Placement.Same(moved, moved));
+        Assert.False(Placement.Same(near, null));
+        Assert.True(Placement.Same(s_row, s_row)); // neither probed: compared on trust
+        Assert.False(Placement.Same(s_row, near)); // one probed, one not: no
+    }
+}
