@@ -90,6 +90,11 @@ public sealed class JobRunTests : IDisposable
         var kept = ratios.OfType<double>().ToList();
         if (kept.Count > 0)
         {
+            // The pair's probes are the medians of its kept rounds' (each kept round's probes answered and agreed).
+            foreach (var row in new[] { iic, raw })
+            {
+                Assert.True(row.GetProperty("probe_ns_before").GetInt64() > 0 && row.GetProperty("probe_ns_after").GetInt64() > 0);
+            }
             Assert.Equal(Results.RoundStatistics.Median(kept), iic.GetProperty("round_ratio_median").GetDouble(), 1e-4);
             Assert.Contains("32 B one-way poll: at least 80 % of raw-shm poll msgs/s, median of", output, StringComparison.Ordinal);
         }
