@@ -48,6 +48,9 @@ internal sealed unsafe class LabMemory : IDisposable
         var window = SharedWindow.Create(WindowOptions.WithCapacity(MaxRing), "iic-linelab-window");
         window.File.CloseOnExec = false;
         IicRingStep.Window = window;
+        var channelWindow = SharedWindow.Create(WindowOptions.WithCapacity(MaxRing), "iic-linelab-channel");
+        channelWindow.File.CloseOnExec = false;
+        EchoRungStep.Window = channelWindow;
         var path = Environment.ProcessPath ?? throw new InvalidOperationException("no process path");
         var start = new ProcessStartInfo(path) { UseShellExecute = false };
         if (Path.GetFileNameWithoutExtension(path) == "dotnet")
@@ -57,6 +60,7 @@ internal sealed unsafe class LabMemory : IDisposable
         start.ArgumentList.Add(verb);
         start.ArgumentList.Add(file.Value.ToString(CultureInfo.InvariantCulture));
         start.ArgumentList.Add(window.File.Value.ToString(CultureInfo.InvariantCulture));
+        start.ArgumentList.Add(channelWindow.File.Value.ToString(CultureInfo.InvariantCulture));
         var child = Process.Start(start) ?? throw new InvalidOperationException("Process.Start returned null.");
         return new LabMemory(memory, child);
     }
@@ -98,10 +102,11 @@ internal sealed unsafe class LabMemory : IDisposable
     }
 
     /// <summary>The child: waits for a run id, echoes that step's round trips, stores the id in its done line.</summary>
-    public static int RunChild(int fd, int windowFd)
+    public static int RunChild(int fd, int windowFd, int channelWindowFd)
     {
         using var window = SharedWindow.Open(new FileDescriptor(windowFd));
         IicRingStep.Window = window;
+        EchoRungStep.Window = SharedWindow.Open(new FileDescriptor(channelWindowFd)); // the channel opened on it owns it
         using var file = new FileDescriptor(fd);
         using var memory = MappedMemory.Map(file, Length);
         using var lease = memory.Lease();

@@ -40,6 +40,8 @@ internal static class Steps
         new ChannelOneWayStep("ow-chan-poll", "one-way 32 B, IicChannel Send + waiting Poll via an adapter (ns/msg)", OneWayApi.SendPoll),
         new ChannelOneWayStep("ow-chan-claim", "one-way 32 B, IicChannel TryClaim/Commit + waiting Poll (ns/msg)", OneWayApi.ClaimPoll),
         new ChannelOneWayStep("ow-chan-recv", "one-way 32 B, IicChannel Send + TryReceive(timeout) (ns/msg)", OneWayApi.SendReceive),
+        new EchoRungStep("xchan", "IicChannel poll-claim echo across the process pair (TryClaim/Commit + waiting Poll)", EchoApi.Channel),
+        new EchoRungStep("xharness", "the main job's poll-claim echo: IicEndpoint, MessageStamp, PayloadChecksum (process pair)", EchoApi.Harness),
         new ChannelStep("channel-own", "IicChannel poll-claim echo (threads, BusySpin), pre-own on", ownNextLine: true),
         new ChannelStep("channel-off", "IicChannel poll-claim echo (threads, BusySpin), IIC_OWN_NEXT_LINE=0", ownNextLine: false),
         new ChannelStep("send-framed", "channel-own, each send in a method with a P/Invoke frame (as IicEndpoint)", ownNextLine: true, SendPath.Framed),
