@@ -12,7 +12,8 @@ namespace IIC.LineLab;
 /// <summary>
 /// Issue 17 round 14: the poll-claim echo ladder's upper rungs, in the lab's process pair (not two threads of one
 /// process, as <see cref="ChannelStep"/>): one <see cref="IicChannel"/> per process on a window the two share
-/// (<see cref="Open"/>: the internal <c>IicChannel.Open</c>, by reflection, once per process), BusySpin, the main job's
+/// (<see cref="Open"/>: the internal <c>IicChannel.Open</c>, by reflection, once per process and look spacing: a channel
+/// per value of the internal <c>WindowEndpoint.LookSpacingDefault</c>, set before it is made), BusySpin, the main job's
 /// ring (1 MiB), kept open across rounds (both sides consume every message of a step, so each step starts on an empty
 /// ring where the last one stopped).
 /// <list type="bullet">
@@ -25,56 +26,70 @@ namespace IIC.LineLab;
 /// (private there, copied here line for line).</item>
 /// </list>
 /// </summary>
-internal sealed class EchoRungStep(string name, string description, EchoApi api) : Step(name, description)
+internal sealed class EchoRungStep(string name, string description, EchoApi api, int spacing = 0) : Step(name, description)
 {
     private const int Size = 32;
     private const long P1 = 0x0123456789abcdef;
     private const long P2 = 0x1111222233334444;
     private const long P3 = 0x5555666677778888;
     private static readonly TimeSpan s_slice = TimeSpan.FromMilliseconds(20);
-    private static IicChannel? s_channel;
-    private static IicEndpoint? s_endpoint;
+    // Null against a library without the switch (main before round 14): then only the spacing-0 steps run.
+    private static readonly PropertyInfo? s_spacing = typeof(IicChannel).Assembly.GetType("IIC.Transport.WindowEndpoint")?
+        .GetProperty("LookSpacingDefault", BindingFlags.NonPublic | BindingFlags.Static);
 
-    /// <summary>The window the two processes share for the channel (made by the parent, opened by the child).</summary>
-    public static SharedWindow? Window { get; set; }
+    /// <summary>The look spacings the steps use, one channel (and window) each: 0 is the default spin (a pause between looks).</summary>
+    public static readonly int[] Spacings = [0, 4, 10];
 
-    /// <summary>This process's side of the channel (0 in the measuring parent, 1 in the child), opened on first use.</summary>
-    private static IicChannel Open(int side)
+    private static readonly IicChannel?[] s_channels = new IicChannel?[Spacings.Length];
+    private static readonly IicEndpoint?[] s_endpoints = new IicEndpoint?[Spacings.Length];
+
+    /// <summary>The windows the two processes share for the channels, one per spacing (made by the parent, opened by the child).</summary>
+    public static SharedWindow[] Windows { get; set; } = [];
+
+    /// <summary>This process's side of this step's channel (0 in the measuring parent, 1 in the child), opened on first use.</summary>
+    private (IicChannel Channel, IicEndpoint Endpoint) Open(int side)
     {
-        if (s_channel is null)
+        var k = Array.IndexOf(Spacings, spacing);
+        if (s_channels[k] is null)
         {
-            var window = Window ?? throw new InvalidOperationException("no channel window");
             var open = typeof(IicChannel).GetMethod("Open", BindingFlags.NonPublic | BindingFlags.Static, [typeof(SharedWindow), typeof(int), typeof(ChannelOptions)])
                 ?? throw new MissingMethodException("IicChannel.Open(SharedWindow, int, ChannelOptions)");
-            s_channel = (IicChannel)open.Invoke(null, [window, side, new ChannelOptions { WaitStrategy = WaitStrategy.BusySpin, Name = "linelab-x" }])!;
-            s_endpoint = new IicEndpoint(s_channel, new RunGuard(TimeSpan.FromHours(1), CancellationToken.None), null);
+            // The spacing is read when the endpoint is made.
+            if (spacing != 0)
+            {
+                (s_spacing ?? throw new MissingMemberException("WindowEndpoint.LookSpacingDefault")).SetValue(null, spacing);
+            }
+            var channel = (IicChannel)open.Invoke(null, [Windows[k], side, new ChannelOptions { WaitStrategy = WaitStrategy.BusySpin, Name = "linelab-x" }])!;
+            s_spacing?.SetValue(null, 0);
+            s_channels[k] = channel;
+            s_endpoints[k] = new IicEndpoint(channel, new RunGuard(TimeSpan.FromHours(1), CancellationToken.None), null);
         }
-        return s_channel;
+        return (s_channels[k]!, s_endpoints[k]!);
     }
 
     public override unsafe void Client(byte* ringOut, byte* ringIn, int trips, long[] samples)
     {
-        var channel = Open(0);
+        var (channel, endpoint) = Open(0);
         if (api == EchoApi.Channel)
         {
             ChannelClient(channel, trips, samples);
         }
         else
         {
-            HarnessClient(s_endpoint!, trips, samples);
+            HarnessClient(endpoint, trips, samples);
         }
     }
 
     public override unsafe void Server(byte* ringIn, byte* ringOut, int trips)
     {
-        var channel = Open(1);
+        var (channel, endpoint) = Open(1);
         if (api == EchoApi.Channel)
         {
             ChannelServer(channel, trips);
         }
         else
         {
-            HarnessServer(s_endpoint!, trips);
+            HarnessServer(endpoint, trips);
         }
     }
 

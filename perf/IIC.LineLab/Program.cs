@@ -31,7 +31,7 @@ internal static class Program
         }
         if (args.Length == 4 && args[0] == ChildVerb)
         {
-            return LabMemory.RunChild(int.Parse(args[1], CultureInfo.InvariantCulture), int.Parse(args[2], CultureInfo.InvariantCulture), int.Parse(args[3], CultureInfo.InvariantCulture));
+            return LabMemory.RunChild(int.Parse(args[1], CultureInfo.InvariantCulture), int.Parse(args[2], CultureInfo.InvariantCulture), args[3]);
         }
         var rounds = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 7;
         var trips = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 200_000;
