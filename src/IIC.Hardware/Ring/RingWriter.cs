@@ -207,9 +207,10 @@ public sealed unsafe partial class RingWriter
     /// the wrap and reports misuse and faults. Lets the claim's fast path run without an exception handler.
     /// </summary>
     /// <param name="payloadLength">0 to <see cref="MaxPayloadLength"/> bytes (the caller checked).</param>
+    /// <param name="type">The type word.</param>
     /// <param name="payload">The claimed payload in place.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal bool TryClaimFast(int payloadLength, out Span<byte> payload)
+    internal bool TryClaimFast(int payloadLength, int type, out Span<byte> payload)
     {
         Debug.Assert((uint)payloadLength <= (uint)MaxPayloadLength, "the caller bounds the payload");
         var recordLength = RecordHeader.Size + payloadLength;
@@ -223,10 +224,7 @@ public sealed unsafe partial class RingWriter
         _tail += aligned;
         CleanIfDue(_tail - aligned);
         var record = _data + tailOffset;
-        // Nothing stored into the record here (round 14): the length word stays 0 (cleared) until the commit, which stores
-        // the type word too (Commit, CommitOpen), and no reader looks at a type before it acquires a positive length. The
-        // claim's first store into the line is the caller's payload, right before the commit, so a reader spinning on the
-        // line takes it from the writer less often between the writer's first store and its publish.
+        *(int*)(record + RecordHeader.TypeOffset) = type; // the length word stays 0 (cleared) until Commit
         _claimOffset = tailOffset;
         _claimRecordLength = recordLength;
         payload = new Span<byte>(record + RecordHeader.Size, payloadLength);

@@ -200,7 +200,7 @@ internal sealed unsafe partial class WindowEndpoint
         if (Volatile.Read(ref _disposed) == 0
             && (uint)length <= (uint)_writer.MaxPayloadLength
             && !PeerGone // the cached state word (W4): an acquire load of a word that changes only at close or death
-            && _writer.TryClaimFast(length, out payload)) // TryCommitFast's CommitOpen stores the type (s_unfragmented)
+            && _writer.TryClaimFast(length, s_unfragmented, out payload))
         {
             _sent.OpenClaimLength = length;
             return true;
