@@ -24,6 +24,8 @@ namespace IIC.LineLab;
 /// from perf/IIC.Perf: <c>IicEndpoint</c> (its zero-copy link, <c>SendInPlace</c> and <c>Poll</c>), <c>MessageStamp</c>
 /// and <c>PayloadChecksum</c>; the loops are <c>PingPongClient.ClaimTrip</c>'s and <c>EchoServer.ClaimEcho</c>'s
 /// (private there, copied here line for line).</item>
+/// <item><see cref="EchoApi.HarnessVerifyFirst"/>: the same with main's echo order (verify the request, then claim the
+/// reply), beside it in the same process pair.</item>
 /// </list>
 /// </summary>
 internal sealed class EchoRungStep(string name, string description, EchoApi api, int spacing = 0) : Step(name, description)
@@ -87,9 +89,13 @@ internal sealed class EchoRungStep(string name, string description, EchoApi api,
         {
             ChannelServer(channel, trips);
         }
-        else
+        else if (api == EchoApi.HarnessVerifyFirst)
         {
             HarnessServer(endpoint, trips);
+        }
+        else
+        {
+            _ = endpoint.Run(new ServerFirstVisitor(trips));
         }
     }
 
@@ -256,7 +262,7 @@ internal sealed class EchoRungStep(string name, string description, EchoApi api,
         public readonly void OnMessage(ReadOnlySpan<byte> message) => MessageStamp.Verify(message, Size, Expected);
     }
 
-    /// <summary>EchoServer.ClaimEcho, line for line.</summary>
+    /// <summary>EchoServer.ClaimEcho as main has it (before round 14): the request verified, then the reply claimed.</summary>
     private struct ClaimEcho<TLink>(TLink link) : IMessageConsumer
         where TLink : struct, IZeroCopyLink
     {
@@ -283,7 +289,63 @@ internal sealed class EchoRungStep(string name, string description, EchoApi api,
         }
     }
 
-    /// <summary>EchoServer.CopyWriter.</summary>
+    private sealed class ServerFirstVisitor(int trips) : IZeroCopyVisitor<long>
+    {
+        public long Visit<TLink>(TLink link)
+            where TLink : struct, IZeroCopyLink
+        {
+            var echo = new ClaimFirstEcho<TLink>(link);
+            for (var i = 0; i < trips; i++)
+            {
+                if (echo.EchoOne() != i)
+                {
+                    throw new InvalidDataException($"echo {i} out of order");
+                }
+            }
+            return trips;
+        }
+    }
+
+    /// <summary>EchoServer.ClaimEcho, line for line (round 14): the reply claimed first, the request verified inside the claim's writer, then copied.</summary>
+    private struct ClaimFirstEcho<TLink>(TLink link) : IMessageConsumer
+        where TLink : struct, IZeroCopyLink
+    {
+        private TLink _link = link;
+        private long _sequence;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public long EchoOne()
+        {
+            while (_link.Poll(ref this, 1) == 0)
+            {
+            }
+            return _sequence;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void OnMessage(ReadOnlySpan<byte> message)
+        {
+            var sequence = MessageStamp.Read(message);
+            var writer = new VerifyingCopyWriter(message, sequence);
+            _link.SendInPlace(message.Length, ref writer);
+            _sequence = sequence;
+        }
+    }
+
+    /// <summary>EchoServer.VerifyingCopyWriter: verifies the request (every byte), then copies it into the claimed reply.</summary>
+    private readonly ref struct VerifyingCopyWriter(ReadOnlySpan<byte> source, long sequence) : IMessageWriter
+    {
+        private readonly ReadOnlySpan<byte> _source = source;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Write(Span<byte> destination)
+        {
+            MessageStamp.Verify(_source, _source.Length, sequence);
+            _source.CopyTo(destination);
+        }
+    }
+
+    /// <summary>EchoServer.CopyWriter (main).</summary>
     private readonly ref struct CopyWriter(ReadOnlySpan<byte> source) : IMessageWriter
     {
         private readonly ReadOnlySpan<byte> _source = source;
@@ -298,4 +360,5 @@ internal enum EchoApi
 {
     Channel,
     Harness,
+    HarnessVerifyFirst,
 }
