@@ -28,7 +28,7 @@ namespace IIC.LineLab;
 /// reply), beside it in the same process pair.</item>
 /// </list>
 /// </summary>
-internal sealed class EchoRungStep(string name, string description, EchoApi api, int spacing = 0) : Step(name, description)
+internal sealed class EchoRungStep(string name, string description, EchoApi api, int spacing = 0, bool writerCleans = false) : Step(name, description)
 {
     private const int Size = 32;
     private const long P1 = 0x0123456789abcdef;
@@ -39,8 +39,10 @@ internal sealed class EchoRungStep(string name, string description, EchoApi api,
     private static readonly PropertyInfo? s_spacing = typeof(IicChannel).Assembly.GetType("IIC.Transport.WindowEndpoint")?
         .GetProperty("LookSpacingDefault", BindingFlags.NonPublic | BindingFlags.Static);
 
-    /// <summary>The look spacings the steps use, one channel (and window) each: 0 is the default spin (a pause between looks).</summary>
-    public static readonly int[] Spacings = [0, 4, 10];
+    /// <summary>The look spacings the steps use, one channel (and window) each: 0 is the default spin (a pause between looks); -1 the default spin with writers that clean (DescriptorRing.WriterCleansEnabled, IIC_WRITER_CLEANS=1).</summary>
+    public static readonly int[] Spacings = [0, 4, 10, -1];
+
+    private static readonly PropertyInfo? s_writerCleans = typeof(DescriptorRing).GetProperty("WriterCleansEnabled", BindingFlags.NonPublic | BindingFlags.Static);
 
     private static readonly IicChannel?[] s_channels = new IicChannel?[Spacings.Length];
     private static readonly IicEndpoint?[] s_endpoints = new IicEndpoint?[Spacings.Length];
@@ -51,7 +53,7 @@ internal sealed class EchoRungStep(string name, string description, EchoApi api,
     /// <summary>This process's side of this step's channel (0 in the measuring parent, 1 in the child), opened on first use.</summary>
     private (IicChannel Channel, IicEndpoint Endpoint) Open(int side)
     {
-        var k = Array.IndexOf(Spacings, spacing);
+        var k = Array.IndexOf(Spacings, writerCleans ? -1 : spacing);
         if (s_channels[k] is null)
         {
             var open = typeof(IicChannel).GetMethod("Open", BindingFlags.NonPublic | BindingFlags.Static, [typeof(SharedWindow), typeof(int), typeof(ChannelOptions)])
@@ -61,8 +63,13 @@ internal sealed class EchoRungStep(string name, string description, EchoApi api,
             {
                 (s_spacing ?? throw new MissingMemberException("WindowEndpoint.LookSpacingDefault")).SetValue(null, spacing);
             }
+            if (writerCleans)
+            {
+                (s_writerCleans ?? throw new MissingMemberException("DescriptorRing.WriterCleansEnabled")).SetValue(null, true);
+            }
             var channel = (IicChannel)open.Invoke(null, [Windows[k], side, new ChannelOptions { WaitStrategy = WaitStrategy.BusySpin, Name = "linelab-x" }])!;
             s_spacing?.SetValue(null, 0);
+            s_writerCleans?.SetValue(null, false);
             s_channels[k] = channel;
             s_endpoints[k] = new IicEndpoint(channel, new RunGuard(TimeSpan.FromHours(1), CancellationToken.None), null);
         }

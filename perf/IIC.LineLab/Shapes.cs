@@ -43,6 +43,8 @@ internal static class Steps
         new EchoRungStep("xchan", "IicChannel poll-claim echo across the process pair (TryClaim/Commit + waiting Poll)", EchoApi.Channel),
         new EchoRungStep("xharness", "the main job's poll-claim echo (IicEndpoint, MessageStamp, PayloadChecksum; process pair)", EchoApi.Harness),
         new EchoRungStep("xharness-vf", "xharness with main's echo order: verify the request, then claim the reply", EchoApi.HarnessVerifyFirst),
+        new EchoRungStep("xchan-wc", "xchan, the writers clean ahead and the readers make no clears (IIC_WRITER_CLEANS=1)", EchoApi.Channel, writerCleans: true),
+        new EchoRungStep("xharness-wc", "xharness, the writers clean ahead (IIC_WRITER_CLEANS=1)", EchoApi.Harness, writerCleans: true),
         new EchoRungStep("xchan-s4", "xchan, the spin's looks 4 multiplies + lfence apart (IIC_SPIN_SPACING=4), not a pause", EchoApi.Channel, spacing: 4),
         new EchoRungStep("xharness-s4", "xharness, looks 4 multiplies + lfence apart", EchoApi.Harness, spacing: 4),
         new EchoRungStep("xchan-s10", "xchan, the spin's looks 10 multiplies + lfence apart (IIC_SPIN_SPACING=10)", EchoApi.Channel, spacing: 10),
