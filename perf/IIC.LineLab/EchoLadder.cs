@@ -12,8 +12,8 @@ namespace IIC.LineLab;
 /// <summary>
 /// Issue 17 round 14: the poll-claim echo ladder's upper rungs, in the lab's process pair (not two threads of one
 /// process, as <see cref="ChannelStep"/>): one <see cref="IicChannel"/> per process on a window the two share
-/// (<see cref="Open"/>: the internal <c>IicChannel.Open</c>, by reflection, once per process and look spacing: a channel
-/// per value of the internal <c>WindowEndpoint.LookSpacingDefault</c>, set before it is made), BusySpin, the main job's
+/// (<see cref="Open"/>: the internal <c>IicChannel.Open</c>, by reflection, once per process and variant: a second
+/// channel with the writer-cleans switch on), BusySpin, the main job's
 /// ring (1 MiB), kept open across rounds (both sides consume every message of a step, so each step starts on an empty
 /// ring where the last one stopped).
 /// <list type="bullet">
@@ -28,47 +28,38 @@ namespace IIC.LineLab;
 /// reply), beside it in the same process pair.</item>
 /// </list>
 /// </summary>
-internal sealed class EchoRungStep(string name, string description, EchoApi api, int spacing = 0, bool writerCleans = false) : Step(name, description)
+internal sealed class EchoRungStep(string name, string description, EchoApi api, bool writerCleans = false) : Step(name, description)
 {
     private const int Size = 32;
     private const long P1 = 0x0123456789abcdef;
     private const long P2 = 0x1111222233334444;
     private const long P3 = 0x5555666677778888;
     private static readonly TimeSpan s_slice = TimeSpan.FromMilliseconds(20);
-    // Null against a library without the switch (main before round 14): then only the spacing-0 steps run.
-    private static readonly PropertyInfo? s_spacing = typeof(IicChannel).Assembly.GetType("IIC.Transport.WindowEndpoint")?
-        .GetProperty("LookSpacingDefault", BindingFlags.NonPublic | BindingFlags.Static);
-
-    /// <summary>The look spacings the steps use, one channel (and window) each: 0 is the default spin (a pause between looks); -1 the default spin with writers that clean (DescriptorRing.WriterCleansEnabled, IIC_WRITER_CLEANS=1).</summary>
-    public static readonly int[] Spacings = [0, 4, 10, -1];
+    /// <summary>The channel variants, one channel (and window) each: 0 the default; 1 writers that clean ahead, readers that make no clears (DescriptorRing.WriterCleansEnabled, IIC_WRITER_CLEANS=1).</summary>
+    public const int Variants = 2;
 
     private static readonly PropertyInfo? s_writerCleans = typeof(DescriptorRing).GetProperty("WriterCleansEnabled", BindingFlags.NonPublic | BindingFlags.Static);
 
-    private static readonly IicChannel?[] s_channels = new IicChannel?[Spacings.Length];
-    private static readonly IicEndpoint?[] s_endpoints = new IicEndpoint?[Spacings.Length];
+    private static readonly IicChannel?[] s_channels = new IicChannel?[Variants];
+    private static readonly IicEndpoint?[] s_endpoints = new IicEndpoint?[Variants];
 
-    /// <summary>The windows the two processes share for the channels, one per spacing (made by the parent, opened by the child).</summary>
+    /// <summary>The windows the two processes share for the channels, one per variant (made by the parent, opened by the child).</summary>
     public static SharedWindow[] Windows { get; set; } = [];
 
     /// <summary>This process's side of this step's channel (0 in the measuring parent, 1 in the child), opened on first use.</summary>
     private (IicChannel Channel, IicEndpoint Endpoint) Open(int side)
     {
-        var k = Array.IndexOf(Spacings, writerCleans ? -1 : spacing);
+        var k = writerCleans ? 1 : 0;
         if (s_channels[k] is null)
         {
             var open = typeof(IicChannel).GetMethod("Open", BindingFlags.NonPublic | BindingFlags.Static, [typeof(SharedWindow), typeof(int), typeof(ChannelOptions)])
                 ?? throw new MissingMethodException("IicChannel.Open(SharedWindow, int, ChannelOptions)");
-            // The spacing is read when the endpoint is made.
-            if (spacing != 0)
-            {
-                (s_spacing ?? throw new MissingMemberException("WindowEndpoint.LookSpacingDefault")).SetValue(null, spacing);
-            }
+            // The switch is read when the channel's writers are made.
             if (writerCleans)
             {
                 (s_writerCleans ?? throw new MissingMemberException("DescriptorRing.WriterCleansEnabled")).SetValue(null, true);
             }
             var channel = (IicChannel)open.Invoke(null, [Windows[k], side, new ChannelOptions { WaitStrategy = WaitStrategy.BusySpin, Name = "linelab-x" }])!;
-            s_spacing?.SetValue(null, 0);
             s_writerCleans?.SetValue(null, false);
             s_channels[k] = channel;
             s_endpoints[k] = new IicEndpoint(channel, new RunGuard(TimeSpan.FromHours(1), CancellationToken.None), null);

@@ -48,7 +48,7 @@ internal sealed unsafe class LabMemory : IDisposable
         var window = SharedWindow.Create(WindowOptions.WithCapacity(MaxRing), "iic-linelab-window");
         window.File.CloseOnExec = false;
         IicRingStep.Window = window;
-        var channelWindows = new SharedWindow[EchoRungStep.Spacings.Length];
+        var channelWindows = new SharedWindow[EchoRungStep.Variants];
         for (var k = 0; k < channelWindows.Length; k++)
         {
             channelWindows[k] = SharedWindow.Create(WindowOptions.WithCapacity(MaxRing), "iic-linelab-channel");

@@ -124,7 +124,7 @@ internal sealed partial class WindowEndpoint
         // L2 as EnterReceiving: flag, then load _disposed (partner L1); declining instead of throwing.
         Volatile.Write(ref _receiving.Value, 1);
         if (Volatile.Read(ref _disposed) == 0 && _peerEnded == 0 && !_assembling
-            && (_reader.TryPeekFast(s_unfragmented, out payload) || (spin && SpinForRecordChosen(out payload))))
+            && (_reader.TryPeekFast(s_unfragmented, out payload) || (spin && SpinForRecord(out payload))))
         {
             return true;
         }
