@@ -48,6 +48,13 @@ internal sealed unsafe class LabMemory : IDisposable
         var window = SharedWindow.Create(WindowOptions.WithCapacity(MaxRing), "iic-linelab-window");
         window.File.CloseOnExec = false;
         IicRingStep.Window = window;
+        var channelWindows = new SharedWindow[EchoRungStep.Variants];
+        for (var k = 0; k < channelWindows.Length; k++)
+        {
+            channelWindows[k] = SharedWindow.Create(WindowOptions.WithCapacity(MaxRing), "iic-linelab-channel");
+            channelWindows[k].File.CloseOnExec = false;
+        }
+        EchoRungStep.Windows = channelWindows;
         var path = Environment.ProcessPath ?? throw new InvalidOperationException("no process path");
         var start = new ProcessStartInfo(path) { UseShellExecute = false };
         if (Path.GetFileNameWithoutExtension(path) == "dotnet")
@@ -57,6 +64,7 @@ internal sealed unsafe class LabMemory : IDisposable
         start.ArgumentList.Add(verb);
         start.ArgumentList.Add(file.Value.ToString(CultureInfo.InvariantCulture));
         start.ArgumentList.Add(window.File.Value.ToString(CultureInfo.InvariantCulture));
+        start.ArgumentList.Add(string.Join(',', channelWindows.Select(w => w.File.Value.ToString(CultureInfo.InvariantCulture))));
         var child = Process.Start(start) ?? throw new InvalidOperationException("Process.Start returned null.");
         return new LabMemory(memory, child);
     }
@@ -98,10 +106,12 @@ internal sealed unsafe class LabMemory : IDisposable
     }
 
     /// <summary>The child: waits for a run id, echoes that step's round trips, stores the id in its done line.</summary>
-    public static int RunChild(int fd, int windowFd)
+    public static int RunChild(int fd, int windowFd, string channelWindowFds)
     {
         using var window = SharedWindow.Open(new FileDescriptor(windowFd));
         IicRingStep.Window = window;
+        // The channels opened on them own them.
+        EchoRungStep.Windows = [.. channelWindowFds.Split(',').Select(f => SharedWindow.Open(new FileDescriptor(int.Parse(f, CultureInfo.InvariantCulture))))];
         using var file = new FileDescriptor(fd);
         using var memory = MappedMemory.Map(file, Length);
         using var lease = memory.Lease();

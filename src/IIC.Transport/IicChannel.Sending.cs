@@ -24,7 +24,7 @@ public sealed partial class IicChannel
         // cached head is sent without an exception handler (WindowEndpoint.TrySendFast cannot throw), so this frame holds no
         // handler and no spilled locals. Everything else, out of line: a thread that is not the owner, misuse, a revoked
         // bias, the first entry (SendWithin, by the gate's full rules); a wrap, a full ring, an armed reader, a fragmented
-        // message, a disposed channel or a peer gone (SendEntered, with the gate held), deciding and throwing as before.
+        // message, a disposed channel or a peer gone (SendHolding, with the gate held), deciding and throwing as before.
         if (_sendGate.TryEnterOwnerFast())
         {
             if (_endpoint.TrySendFast(message))
@@ -32,24 +32,10 @@ public sealed partial class IicChannel
                 _sendGate.Exit();
                 return;
             }
-            SendEntered(message);
+            SendHolding(message, Native.Deadline.Infinite, default);
             return;
         }
         SendWithin(message, Native.Deadline.Infinite, default);
-    }
-
-    /// <summary><see cref="Send(ReadOnlySpan{byte})"/> past its fast path, holding the send gate: sends under a handler that releases it.</summary>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
-    private void SendEntered(ReadOnlySpan<byte> message)
-    {
-        try
-        {
-            _endpoint.Send(message, Native.Deadline.Infinite, default);
-        }
-        finally
-        {
-            _sendGate.Exit();
-        }
     }
 
     /// <summary>Sends one message if the ring has room for all of it now (and no other thread is sending).</summary>
@@ -88,6 +74,17 @@ public sealed partial class IicChannel
         {
             return false;
         }
+        return SendHolding(message, deadline, cancellationToken);
+    }
+
+    /// <summary>
+    /// Sends holding the send gate, under a handler that releases it: the one place for <see cref="SendWithin"/> (after its
+    /// entry) and for <see cref="Send(ReadOnlySpan{byte})"/> past its fast path (round 14: that had a copy of this handler,
+    /// SendEntered). Out of line, so the inlined Send carries no handler.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private bool SendHolding(ReadOnlySpan<byte> message, Native.Deadline deadline, CancellationToken cancellationToken)
+    {
         try
         {
             return _endpoint.Send(message, deadline, cancellationToken);

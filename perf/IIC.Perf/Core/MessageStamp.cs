@@ -131,8 +131,10 @@ internal static class MessageStamp
     /// </summary>
     private sealed class Shape(int length, ulong patternSum, ulong stamps)
     {
-        [ThreadStatic]
-        private static Shape? t_last;
+        // The last shape made, shared by all threads (round 14: it was thread static, a call to the runtime's TLS lookup on
+        // every verify, on the echo's hop). A shape never changes after it is made and a reference is read and written
+        // whole, so a thread sees either a complete shape (used if its length matches) or another length (it makes its own).
+        private static Shape? s_last;
 
         public int Length { get; } = length;
 
@@ -143,7 +145,7 @@ internal static class MessageStamp
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Shape For(int length)
         {
-            var last = t_last;
+            var last = s_last;
             return last is not null && last.Length == length ? last : Make(length);
         }
 
@@ -156,7 +158,7 @@ internal static class MessageStamp
             var lastWord = LastWord(length);
             var stamps = (ulong)((lastWord + StampStride - 1) / StampStride) + 1;
             var shape = new Shape(length, PayloadChecksum.Sum(message), stamps);
-            t_last = shape;
+            s_last = shape;
             return shape;
         }
     }

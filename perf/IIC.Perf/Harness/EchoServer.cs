@@ -103,7 +103,14 @@ internal sealed class EchoServer
         }
     }
 
-    /// <summary>Poll the message in place, verify it there, copy it straight into a claim and commit: one copy in all.</summary>
+    /// <summary>
+    /// Poll the message in place, claim the reply, verify the message there, copy it straight into the claim and commit:
+    /// one copy in all. The reply is claimed before the request is verified (round 14; verified first before): a claim's
+    /// first store into the reply's line starts the fetch of that line for ownership (the client, waiting for the reply,
+    /// holds a copy), and the verify now overlaps it instead of delaying it (LineLab, the echo ladder: about 10 ns per
+    /// round trip). Nothing is published before the request was verified: a corrupt one throws with the claim open, and
+    /// the run fails.
+    /// </summary>
     private struct ClaimEcho<TLink>(TLink link) : IEcho, IMessageConsumer
         where TLink : struct, IZeroCopyLink
     {
@@ -123,19 +130,23 @@ internal sealed class EchoServer
         public void OnMessage(ReadOnlySpan<byte> message)
         {
             var sequence = MessageStamp.Read(message);
-            MessageStamp.Verify(message, message.Length, sequence);
-            var writer = new CopyWriter(message);
+            var writer = new VerifyingCopyWriter(message, sequence);
             _link.SendInPlace(message.Length, ref writer);
             _sequence = sequence;
         }
     }
 
-    private readonly ref struct CopyWriter(ReadOnlySpan<byte> source) : IMessageWriter
+    /// <summary>Verifies the request (reads every byte), then copies it into the claimed reply.</summary>
+    private readonly ref struct VerifyingCopyWriter(ReadOnlySpan<byte> source, long sequence) : IMessageWriter
     {
         private readonly ReadOnlySpan<byte> _source = source;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Write(Span<byte> destination) => _source.CopyTo(destination);
+        public void Write(Span<byte> destination)
+        {
+            MessageStamp.Verify(_source, _source.Length, sequence);
+            _source.CopyTo(destination);
+        }
     }
 
     private sealed class ClaimVisitor(EchoServer server) : IZeroCopyVisitor<ServerReport>

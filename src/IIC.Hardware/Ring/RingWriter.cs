@@ -224,7 +224,11 @@ public sealed unsafe partial class RingWriter
         _tail += aligned;
         CleanIfDue(_tail - aligned);
         var record = _data + tailOffset;
-        *(int*)(record + RecordHeader.TypeOffset) = type; // the length word stays 0 (cleared) until Commit
+        // The length word stays 0 (cleared) until Commit. The type word is stored now although the commit stores it again:
+        // this first store into the line starts its fetch for ownership (the reader, spinning on it, holds a copy) while
+        // the caller writes its payload. Round 14 took it out: the poll-claim echo's p50 rose by 10 ns (LineLab xchan,
+        // perf/RESULTS.md "Round 14 (branch claim)").
+        *(int*)(record + RecordHeader.TypeOffset) = type;
         _claimOffset = tailOffset;
         _claimRecordLength = recordLength;
         payload = new Span<byte>(record + RecordHeader.Size, payloadLength);

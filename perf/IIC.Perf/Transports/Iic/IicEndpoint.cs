@@ -39,25 +39,9 @@ internal sealed class IicEndpoint(IicChannel channel, RunGuard guard, Partition?
     public int Poll<TConsumer>(ref TConsumer consumer, int limit)
         where TConsumer : struct, IMessageConsumer
     {
-        var adapter = new ConsumerAdapter<TConsumer>(consumer);
         try
         {
-            // The waiting poll: the receive side is entered once per call (not poll, wait, poll), the clock read only when
-            // empty. A fixed slice, not guard.Remaining, so a hop reads no clock; the guard is checked after each slice.
-            while (true)
-            {
-                var handled = channel.Poll(ref adapter, limit, GuardSlice);
-                if (s_pollStats)
-                {
-                    CountPoll(handled);
-                }
-                if (handled > 0)
-                {
-                    consumer = adapter.Consumer;
-                    return handled;
-                }
-                guard.Check();
-            }
+            return PollWaiting(ref consumer, limit);
         }
         catch (IicChannelClosedException e)
         {
@@ -65,8 +49,54 @@ internal sealed class IicEndpoint(IicChannel channel, RunGuard guard, Partition?
         }
     }
 
-    /// <summary>Claims room (spinning while the ring is full, bounded by the guard), lets the writer fill it, commits.</summary>
+    /// <summary>
+    /// The waiting poll: the receive side is entered once per call (not poll, wait, poll), the clock read only when empty.
+    /// A fixed slice, not guard.Remaining, so a hop reads no clock; the guard is checked after each slice. The channel
+    /// hands each message to <paramref name="consumer"/> itself, through a reference (round 14: the adapter held a copy,
+    /// copied in before and back after every poll, a GC write barrier for the echo's consumer, whose link holds this
+    /// endpoint). No handler here: <see cref="Poll"/> and <see cref="Run"/> turn the channel's close into the harness's
+    /// <see cref="PeerGoneException"/>.
+    /// </summary>
+    private int PollWaiting<TConsumer>(ref TConsumer consumer, int limit)
+        where TConsumer : struct, IMessageConsumer
+    {
+        var adapter = new ConsumerReference<TConsumer>(ref consumer);
+        while (true)
+        {
+            var handled = channel.Poll(ref adapter, limit, GuardSlice);
+            if (s_pollStats)
+            {
+                CountPoll(handled);
+            }
+            if (handled > 0)
+            {
+                return handled;
+            }
+            guard.Check();
+        }
+    }
+
+    /// <summary>
+    /// Claims room (spinning while the ring is full, bounded by the guard), lets the writer fill it, commits. The first
+    /// claim inline (round 14): in the echo the claim's first store into the reply's line starts its fetch for ownership,
+    /// and this method's own entry (six pushes, a zeroed frame) no longer runs before it; a ring with no room waits out of line.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public void SendInPlace<TWriter>(int length, scoped ref TWriter writer)
+        where TWriter : struct, IMessageWriter, allows ref struct
+    {
+        if (channel.TryClaim(length, out var claim))
+        {
+            writer.Write(claim.Span);
+            claim.Commit();
+            return;
+        }
+        SendInPlaceWaiting(length, ref writer);
+    }
+
+    /// <summary><see cref="SendInPlace"/> when the ring had no room: claims again until it does, bounded by the guard.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private void SendInPlaceWaiting<TWriter>(int length, scoped ref TWriter writer)
         where TWriter : struct, IMessageWriter, allows ref struct
     {
         var spins = 0;
@@ -96,7 +126,14 @@ internal sealed class IicEndpoint(IicChannel channel, RunGuard guard, Partition?
     public TResult Run<TResult>(IZeroCopyVisitor<TResult> visitor)
     {
         ArgumentNullException.ThrowIfNull(visitor);
-        return visitor.Visit(new Link(this));
+        try
+        {
+            return visitor.Visit(new Link(this));
+        }
+        catch (IicChannelClosedException e)
+        {
+            throw new PeerGoneException("The peer closed the channel.", e);
+        }
     }
 
     /// <summary>
@@ -146,19 +183,20 @@ internal sealed class IicEndpoint(IicChannel channel, RunGuard guard, Partition?
     {
         public int Poll<TConsumer>(ref TConsumer consumer, int limit)
             where TConsumer : struct, IMessageConsumer
-            => endpoint.Poll(ref consumer, limit);
+            => endpoint.PollWaiting(ref consumer, limit); // Run turns the channel's close into PeerGoneException
 
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
         public void SendInPlace<TWriter>(int length, scoped ref TWriter writer)
             where TWriter : struct, IMessageWriter, allows ref struct
             => endpoint.SendInPlace(length, ref writer);
     }
 
-    /// <summary>Hands IIC.Hardware's in-place messages to the harness's consumer (same shape, one inlined call).</summary>
-    private struct ConsumerAdapter<TConsumer>(TConsumer consumer) : IMessageHandler
+    /// <summary>Hands IIC.Hardware's in-place messages to the harness's consumer, the caller's own (a reference: nothing copied).</summary>
+    private readonly ref struct ConsumerReference<TConsumer>(ref TConsumer consumer) : IMessageHandler
         where TConsumer : struct, IMessageConsumer
     {
-        public TConsumer Consumer = consumer;
+        private readonly ref TConsumer _consumer = ref consumer;
 
-        public void OnMessage(ReadOnlySpan<byte> message) => Consumer.OnMessage(message);
+        public void OnMessage(ReadOnlySpan<byte> message) => _consumer.OnMessage(message);
     }
 }
