@@ -6,13 +6,18 @@ using IIC.Transport;
 // Connect + first message + close through an embedded hypervisor: one partition offers a service, another connects,
 // sends one 64-byte message, the server accepts and receives it, both close. Reports percentiles in microseconds and
 // the bytes allocated per cycle by the whole process (client, server and the hypervisor's thread) and gen-0 GCs.
-// IIC.ConnectBench timeline [cycles]: the per-step timeline, IICFast beside TCP (Timeline.cs); analyse DIR: of trace files.
+// IIC.ConnectBench timeline [cycles]: the per-step timeline, IICFast beside TCP (Timeline.cs); analyse DIR: of trace files;
+// phases [rounds]: the window's steps, the hypervisor's mapped way against round 14's held way (WindowPhases.cs).
 switch (args.FirstOrDefault())
 {
     case "timeline":
         return IIC.ConnectBench.Timeline.Run(args);
     case "traced":
         return IIC.ConnectBench.Timeline.Traced(args);
+    case "unmap-batch":
+        return IIC.ConnectBench.UnmapBatch.Run(args);
+    case "phases":
+        return IIC.ConnectBench.WindowPhases.Run(args);
     case "analyse":
         IIC.ConnectBench.Timeline.Analyse(args[1]);
         return 0;

@@ -35,20 +35,44 @@ public sealed class HeldWindowTests
     }
 
     [Fact]
-    public void Committing_the_first_pages_leaves_the_header_page_and_each_rings_first_page_present_and_nothing_else()
+    public void A_prepared_file_holds_the_default_header_and_its_first_pages_present_and_a_default_grant_writes_nothing()
     {
         var options = WindowOptions.WithCapacity(WindowOptions.DefaultRingCapacity);
         var plan = SharedWindow.PlanFor(options);
-        using var file = SealedMemory.CreateUnmapped("iic-held-test", plan.Total);
+        using var mapped = SharedWindow.Create(options);
+        var file = SealedMemory.CreateUnmapped("iic-held-test", plan.Total);
         Assert.Empty(MemoryFile.DataExtents(file)); // a fresh memfd has no page behind it
 
-        HeldWindow.CommitFirstPages(file, options);
+        HeldWindow.Prepare(file, options);
 
         // Present and up to date in the page cache (pwrite, not fallocate: a fallocated shmem page is not up to date,
-        // reads as a hole here and is zeroed only at its first fault).
-        Assert.Equal(new[] { (0L, plan.Ring0 + 4096), (plan.Ring1, plan.Ring1 + 4096) }, MemoryFile.DataExtents(file));
-        using var window = HeldWindow.Format(options, file);
-        Assert.Equal(new[] { (0L, plan.Ring0 + 4096), (plan.Ring1, plan.Ring1 + 4096) }, MemoryFile.DataExtents(window.File)); // the header landed in the committed page
+        // reads as a hole here and is zeroed only at its first fault): the header page with ring 0's first page, and ring 1's.
+        var expected = new[] { (0L, plan.Ring0 + 4096), (plan.Ring1, plan.Ring1 + 4096) };
+        Assert.Equal(expected, MemoryFile.DataExtents(file));
+        var defaultGrant = options with { };
+        using var held = HeldWindow.Adopt(defaultGrant, file, options);
+        Assert.Equal(expected, MemoryFile.DataExtents(held.File));
+        using var opened = OpenAsPartition(held);
+        var extent = SharedWindow.HeaderExtent(plan);
+        Assert.Equal(mapped.Memory.GetSpan(0, extent).ToArray(), opened.Memory.GetSpan(0, extent).ToArray());
+    }
+
+    [Fact]
+    public void A_grouped_grant_of_a_prepared_file_rewrites_its_header_for_its_shape()
+    {
+        var prepared = WindowOptions.WithCapacity(WindowOptions.DefaultRingCapacity);
+        var grouped = prepared with { GroupVector1 = 33 };
+        using var mapped = SharedWindow.Create(grouped);
+        var file = SealedMemory.CreateUnmapped("iic-held-test", SharedWindow.PlanFor(prepared).Total);
+        HeldWindow.Prepare(file, prepared);
+
+        using var held = HeldWindow.Adopt(grouped, file, prepared);
+
+        using var opened = OpenAsPartition(held);
+        var extent = SharedWindow.HeaderExtent(SharedWindow.PlanFor(grouped));
+        Assert.Equal(mapped.Memory.GetSpan(0, extent).ToArray(), opened.Memory.GetSpan(0, extent).ToArray());
+        Assert.True(opened.IsGrouped(1));
+        Assert.Equal(33, opened.GetVector(1));
     }
 
     [Fact]

@@ -281,9 +281,9 @@ public sealed partial class Hypervisor
                 GroupVector1 = connectorPage is null ? null : connectorVector,
             };
             // The hypervisor never maps the window here (HeldWindow): the header is pwritten into the file.
-            if (_windowPool.TryTake(capacity, out var prepared)) // a fresh file made ahead (WindowPool): only the header is written now
+            if (_windowPool.TryTake(capacity, out var prepared)) // a fresh file made ahead (WindowPool), its default header written then
             {
-                window = HeldWindow.Format(shape, prepared);
+                window = HeldWindow.Adopt(shape, prepared, _windowPool.Shape); // a grouped grant rewrites the header (one pwrite)
                 _helper.WindowTaken(); // the helper refills it when the pool runs low
             }
             else

@@ -5,10 +5,10 @@ namespace IIC.Hardware;
 /// <summary>
 /// A few windows of the default size made ahead of the connects that will need them: created, sized, sealed and their
 /// first pages committed off the connect path (by the <see cref="HypervisorHelper"/> thread, or by the event loop while
-/// it has nothing else to do when there is no helper), so a grant only writes the header (memfd_create, ftruncate and
-/// the seals cost several µs of the connect path on this VM otherwise). Never mapped (round 14, <see cref="HeldWindow"/>):
+/// it has nothing else to do when there is no helper), so a grant of the default shape writes nothing (memfd_create,
+/// ftruncate, the seals and the header's pwrite cost several µs of the connect path on this VM otherwise). Never mapped (round 14, <see cref="HeldWindow"/>):
 /// the pages every grant and its partitions write first (the header with both interrupt blocks, each ring's first page)
-/// are committed with zeros by pwrite, so neither the grant's header write nor a partition's first touch allocates or
+/// are written by pwrite, the default grant's header with them, so neither the grant's header write nor a partition's first touch allocates or
 /// zeroes a page, and nothing is left for the hypervisor to unmap. Each file is fresh (never granted, never reused: a
 /// grant takes it out of the pool for good, and it goes away with the grant), so no data can pass from one connection
 /// to another; the pool only writes zeros. Not charged to anyone until granted. Thread safe: the event loop takes, the
@@ -38,6 +38,9 @@ internal sealed class WindowPool : IDisposable
             }
         }
     }
+
+    /// <summary>The shape every ready file was prepared for (its header is written already: <see cref="HeldWindow.Adopt"/>).</summary>
+    public WindowOptions Shape => _shape;
 
     /// <summary>How many windows the pool keeps ready.</summary>
     public int Target => _target;
@@ -100,11 +103,12 @@ internal sealed class WindowPool : IDisposable
             made = SealedMemory.CreateUnmapped("iic-window", plan.Total);
             try
             {
-                // The header page with both interrupt blocks (what the grant's header write lands in), and each ring's
-                // first page (its control lines and first records): the listener's endpoint writes them first, on the
+                // The default grant's header, already in place (a grant of this shape writes nothing: HeldWindow.Adopt),
+                // with the rest of the header page and both interrupt blocks, and each ring's first page (its control
+                // lines and first records) committed with zeros: the listener's endpoint writes them first, on the
                 // connection's critical path, where a fresh page costs an allocation and zeroing (ChannelOpened 7.5-18 µs
                 // on the listener against 2.5-5 µs on the connector, which only maps them; round 9).
-                HeldWindow.CommitFirstPages(made, _shape);
+                HeldWindow.Prepare(made, _shape);
             }
             catch
             {

@@ -7,12 +7,12 @@ namespace IIC.Hardware;
 /// A window as the hypervisor holds it for a grant: its sealed memfd alone, never mapped on the connect path (issue 17,
 /// the connection cycle; round 14). The header is formatted into a buffer and written into the file with pwrite before
 /// anyone else has the descriptor; the pages the partitions touch first were committed the same way beforehand
-/// (<see cref="CommitFirstPages"/>, by the <see cref="WindowPool"/>); and retiring a grant is a close, not a munmap with
+/// (<see cref="Prepare"/>, by the <see cref="WindowPool"/>, which writes the default grant's header then too); and retiring a grant is a close, not a munmap with
 /// its TLB shootdown. The hypervisor maps the window only where it truly writes into it after the grant: to mark a
 /// side dead and wake the other side (<see cref="MarkDead"/>: the header page, mapped for that call and unmapped after
 /// it). What the hypervisor keeps of the layout (the plan, the vectors) is its own, never read back from the shared
 /// memory a partition may have overwritten since.
-/// <para>Ordering: the header's release store of the magic (W1) is made into the local buffer; what orders the header
+/// <para>Ordering: the header's release store of the magic (W1) is made into a local buffer; what orders the header
 /// before a partition's reads (W2) is that the pwrite returns before the descriptor is sent over SCM_RIGHTS (the
 /// kernel's page-cache copy completes in the syscall, and the receiving process maps the file only after recvmsg
 /// returned it). No process but this one has the file until then: it is fresh (memfd_create) and only the pool and
@@ -20,7 +20,7 @@ namespace IIC.Hardware;
 /// </summary>
 internal sealed unsafe class HeldWindow : IDisposable
 {
-    private static readonly byte[] s_zeros = new byte[2 * WindowLayout.PageSize];
+    private static readonly byte[] s_zeros = new byte[WindowLayout.PageSize];
     private static long s_headerMaps;
 
     private readonly WindowLayout.Regions _plan;
@@ -96,20 +96,52 @@ internal sealed unsafe class HeldWindow : IDisposable
     }
 
     /// <summary>
-    /// Commits with zeros the pages of a fresh window of <paramref name="options"/>' shape that its users touch first:
-    /// the header page(s) with both interrupt blocks, and each ring's first page (its control lines and first records).
-    /// Written with pwrite, they are allocated, zeroed and up to date in the file's page cache: the grant's header write
-    /// lands in a present page, and a partition's first touch maps them without allocating or zeroing (its fault-around
-    /// maps the present neighbours in the same fault; pages only fallocated are not up to date and would each take a
-    /// fault of their own). The pool does this off the connect path.
+    /// Prepares a fresh file of <paramref name="options"/>' shape ahead of its grant (the <see cref="WindowPool"/>, off
+    /// the connect path): writes the header for <paramref name="options"/> and commits with zeros the pages that its
+    /// users touch first, the header page(s) with both interrupt blocks and each ring's first page (its control lines
+    /// and first records), in two pwrites. Written, they are allocated, zeroed and up to date in the file's page cache:
+    /// a grant of this shape writes nothing more (<see cref="Adopt"/>), and a partition's first touch maps them without
+    /// allocating or zeroing (its fault-around maps the present neighbours in the same fault; pages only fallocated are
+    /// not up to date and would each take a fault of their own, zeroed then).
     /// </summary>
     /// <exception cref="NativeException">The kernel refused (ENOMEM, ENOSPC).</exception>
-    public static void CommitFirstPages(FileDescriptor file, WindowOptions options)
+    public static void Prepare(FileDescriptor file, WindowOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         var plan = SharedWindow.PlanFor(options);
-        WriteZeros(file, 0, plan.Ring0 + WindowLayout.PageSize);
-        WriteZeros(file, plan.Ring1, WindowLayout.PageSize);
+        // The first region: the header page(s) and ring 0's first page, 8 KiB with 64-vector blocks (bounded below).
+        var first = checked((int)(plan.Ring0 + WindowLayout.PageSize));
+        if (first > 4 * WindowLayout.PageSize)
+        {
+            throw new InvalidOperationException("The window's header region is larger than this build plans for.");
+        }
+        Span<byte> region = stackalloc byte[first];
+        region.Clear();
+        fixed (byte* b = region)
+        {
+            SharedWindow.WriteHeader(b, options, plan);
+        }
+        MemoryFile.WriteAt(file, region, 0);
+        MemoryFile.WriteAt(file, s_zeros.AsSpan(0, WindowLayout.PageSize), plan.Ring1);
+    }
+
+    /// <summary>
+    /// Takes <paramref name="file"/>, made by <see cref="SealedMemory.CreateUnmapped"/> and <see cref="Prepare"/>d for
+    /// <paramref name="preparedFor"/>, as the window of a grant of <paramref name="options"/>: nothing is written when
+    /// the two give the same header (the default, ungrouped grant: no syscall on the connect path); otherwise the header
+    /// is rewritten for <paramref name="options"/> (<see cref="Format"/>). Takes ownership of the file; closes it if it throws.
+    /// </summary>
+    /// <exception cref="NativeException">The kernel refused (ENOMEM, ENOSPC).</exception>
+    public static HeldWindow Adopt(WindowOptions options, FileDescriptor file, WindowOptions preparedFor)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(preparedFor);
+        if (options.RingCapacity0 == preparedFor.RingCapacity0 && options.RingCapacity1 == preparedFor.RingCapacity1
+            && options.GroupVector0 == preparedFor.GroupVector0 && options.GroupVector1 == preparedFor.GroupVector1)
+        {
+            return new HeldWindow(file, options, SharedWindow.PlanFor(options));
+        }
+        return Format(options, file);
     }
 
     /// <summary>
@@ -180,17 +212,6 @@ internal sealed unsafe class HeldWindow : IDisposable
         foreach (var lease in _groupLeases)
         {
             lease?.Dispose();
-        }
-    }
-
-    private static void WriteZeros(FileDescriptor file, long offset, long length)
-    {
-        while (length > 0)
-        {
-            var chunk = (int)Math.Min(length, s_zeros.Length);
-            MemoryFile.WriteAt(file, s_zeros.AsSpan(0, chunk), offset);
-            offset += chunk;
-            length -= chunk;
         }
     }
 }
