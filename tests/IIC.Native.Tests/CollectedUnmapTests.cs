@@ -23,23 +23,21 @@ public sealed class CollectedUnmapTests
             {
                 var file = MemoryFile.Create("iic-collect-test");
                 MemoryFile.SetSize(file, Size);
-                files.Add(file);
+                files.Add(file); // kept open: each mapping is told apart by its file's inode (other tests may map meanwhile)
                 mappings.Add(MappedMemory.Map(file, Size, populate: false));
             }
-            // Every other mapping is kept: the released ones' runs must stop at each kept one.
-            var released = mappings.Where((_, i) => i % 3 != 1).ToList();
-            var kept = mappings.Where((_, i) => i % 3 == 1).ToList();
-            var addresses = released.Select(Address).ToList();
-            var keptAddresses = kept.Select(Address).ToList();
-            Assert.All(addresses.Concat(keptAddresses), a => Assert.True(IsMapped(a), "a mapping is missing before the test"));
+            // Every third mapping is kept: the released ones' runs must stop at each kept one.
+            var released = Enumerable.Range(0, 12).Where(i => i % 3 != 1).ToList();
+            var kept = Enumerable.Range(0, 12).Where(i => i % 3 == 1).ToList();
+            Assert.All(Enumerable.Range(0, 12), i => Assert.Equal(1, MappingsOf(files[i])));
 
             var scratch = new List<(nint Address, nuint Length)>();
-            var calls = MappedMemory.CollectUnmaps(() => released.ForEach(m => m.Dispose()), scratch);
+            var calls = MappedMemory.CollectUnmaps(() => released.ForEach(i => mappings[i].Dispose()), scratch);
 
             Assert.InRange(calls, 1, released.Count);
-            Assert.All(addresses, a => Assert.False(IsMapped(a), $"0x{a:x} is still mapped after its release"));
-            Assert.All(keptAddresses, a => Assert.True(IsMapped(a), $"0x{a:x}, still in use, was unmapped with its neighbours"));
-            Assert.All(kept, m => m.GetSpan(0, 8).Fill(1)); // and usable
+            Assert.All(released, i => Assert.True(MappingsOf(files[i]) == 0, $"mapping {i} is still mapped after its release"));
+            Assert.All(kept, i => Assert.True(MappingsOf(files[i]) == 1, $"mapping {i}, still in use, was unmapped with its neighbours"));
+            Assert.All(kept, i => mappings[i].GetSpan(0, 8).Fill(1)); // and usable
             Assert.Empty(scratch);
         }
         finally
@@ -55,32 +53,25 @@ public sealed class CollectedUnmapTests
         using var file = MemoryFile.Create("iic-collect-test");
         MemoryFile.SetSize(file, Size);
         var memory = MappedMemory.Map(file, Size, populate: false);
-        var address = Address(memory);
         var lease = memory.Lease();
 
         var calls = MappedMemory.CollectUnmaps(memory.Dispose, []);
 
         Assert.Equal(0, calls);
-        Assert.True(IsMapped(address), "a leased mapping was unmapped under its lease");
+        Assert.True(MappingsOf(file) == 1, "a leased mapping was unmapped under its lease");
         lease.Dispose(); // the last reference, on this thread but outside the collector: unmapped at once
-        Assert.False(IsMapped(address));
+        Assert.Equal(0, MappingsOf(file));
     }
 
-    private static nint Address(MappedMemory memory) => memory.DangerousGetHandle();
-
-    private static bool IsMapped(nint address)
+    /// <summary>This process's mappings of <paramref name="file"/>'s inode (from /proc/self/maps).</summary>
+    private static int MappingsOf(FileDescriptor file)
     {
-        foreach (var line in File.ReadLines("/proc/self/maps"))
+        var inode = File.ReadAllLines("/proc/self/fdinfo/" + file.Value.ToString(CultureInfo.InvariantCulture))
+            .Single(l => l.StartsWith("ino:", StringComparison.Ordinal))["ino:".Length..].Trim();
+        return File.ReadAllLines("/proc/self/maps").Count(line =>
         {
-            var range = line.AsSpan(0, line.IndexOf(' ', StringComparison.Ordinal));
-            var dash = range.IndexOf('-');
-            var start = long.Parse(range[..dash], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
-            var end = long.Parse(range[(dash + 1)..], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
-            if (address >= start && address < end)
-            {
-                return true;
-            }
-        }
-        return false;
+            var fields = line.Split(' ', 6, StringSplitOptions.RemoveEmptyEntries);
+            return fields.Length >= 5 && fields[4] == inode && line.Contains("memfd:", StringComparison.Ordinal);
+        });
     }
 }

@@ -56,7 +56,8 @@ public sealed class HeldWindowGrantTests
             raw.Socket.Send(RawControlClient.ConnectMessage(2, "held-hangup", 4096, 10_000));
             using var accepted = listener.Accept(s_timeout);
             var window = accepted.Window;
-            Assert.Equal(1, MappingsOf(window.File)); // the survivor's; the raw client maps nothing, the hypervisor neither
+            var mapped = MappingsOf(window.File);
+            Assert.True(mapped == 1, $"after the grant: {mapped} mappings of the window in this process, want 1 (the survivor's; the raw client maps nothing, the hypervisor neither)");
             var page = window.GetInterruptPage(0);
             var sequence = page.ReadSequence();
             var maps = HeldWindow.HeaderMaps;
@@ -64,12 +65,15 @@ public sealed class HeldWindowGrantTests
             // Alive, it hangs up with the connection open: no pidfd fires, only the hypervisor's detach can mark it.
             raw.Dispose();
 
-            WaitFor.Condition(() => window.ReadSide(1).State == SideState.Dead, "the hypervisor did not mark the side that hung up dead", s_timeout);
-            Assert.Equal(1, window.ReadSide(1).Epoch);
-            Assert.NotEqual(sequence, page.ReadSequence()); // the survivor's block was rung
-            Assert.True(HeldWindow.HeaderMaps > maps);
-            WaitFor.Condition(() => hypervisor.GrantCount == 0, "the hypervisor kept the grant of a partition that left", s_timeout);
-            Assert.Equal(1, MappingsOf(window.File)); // the hypervisor's mapping for the mark is gone again
+            WaitFor.Condition(() => window.ReadSide(1).State == SideState.Dead, "the hypervisor did not mark the side that hung up dead", s_timeout,
+                () => $"side 1: {window.ReadSide(1)}");
+            var side = window.ReadSide(1);
+            Assert.True(side.Epoch == 1, $"side 1 after the hang-up: {side} (want epoch 1)");
+            Assert.True(sequence != page.ReadSequence(), $"the survivor's block was not rung: sequence {sequence} before and after"); // the survivor's block was rung
+            Assert.True(HeldWindow.HeaderMaps > maps, $"the hypervisor made no header map for the mark ({maps} before, {HeldWindow.HeaderMaps} after)");
+            WaitFor.Condition(() => hypervisor.GrantCount == 0, "the hypervisor kept the grant of a partition that left", s_timeout, () => $"{hypervisor.GrantCount} grants");
+            mapped = MappingsOf(window.File);
+            Assert.True(mapped == 1, $"after the mark: {mapped} mappings of the window in this process, want 1 (the hypervisor's mapping for the mark is gone again)");
         }
         finally
         {
