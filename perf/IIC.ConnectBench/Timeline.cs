@@ -272,6 +272,26 @@ internal static class Timeline
         return result;
     }
 
+    /// <summary>Each thread's time on a CPU so far, in ns (/proc/self/task/*/schedstat, first field), by "tid name".</summary>
+    internal static Dictionary<string, long> ThreadCpuNs()
+    {
+        var result = new Dictionary<string, long>();
+        foreach (var task in Directory.EnumerateDirectories("/proc/self/task"))
+        {
+            try
+            {
+                var name = File.ReadAllText(Path.Combine(task, "comm")).Trim();
+                var stat = File.ReadAllText(Path.Combine(task, "schedstat"));
+                result[Path.GetFileName(task) + " " + name] = long.Parse(stat.AsSpan(0, stat.IndexOf(' ')), CultureInfo.InvariantCulture);
+            }
+            catch (IOException)
+            {
+                // the thread ended meanwhile
+            }
+        }
+        return result;
+    }
+
     private static readonly Dictionary<int, string> s_messageTypes = new()
     {
         [1] = "Attach", [2] = "Attached", [3] = "Error", [4] = "Listen", [5] = "Listening", [6] = "Connect", [7] = "Connected",

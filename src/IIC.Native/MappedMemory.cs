@@ -169,8 +169,77 @@ public sealed unsafe class MappedMemory : SafeHandle
         }
     }
 
+    // Set only by the thread inside CollectUnmaps: its last releases hand the range over instead of unmapping it.
+    [ThreadStatic]
+    private static List<(nint Address, nuint Length)>? t_collected;
+
+    /// <summary>
+    /// Runs <paramref name="release"/> (which disposes mappings) on this thread with their munmaps collected, then unmaps
+    /// what it released in as few munmap calls as the ranges allow: each run of mappings that lie next to each other
+    /// (the kernel places consecutive mappings side by side) goes in one call, one page-table walk and one TLB flush
+    /// instead of one per mapping (<c>DeferredUnmap</c>'s batches: 10.4 -> 7.3 µs per default window,
+    /// perf/RESULTS.md round 14). Only mappings whose last reference goes inside <paramref name="release"/> on this
+    /// thread are collected; a lease released elsewhere later unmaps its own as usual. A collected range stays mapped
+    /// (reserved) until it is unmapped here, so no other mapping can take its place meanwhile, and a run covers exactly
+    /// the collected ranges, touching end to end (page-rounded): nothing else is unmapped.
+    /// </summary>
+    /// <param name="release">The work that drops the references.</param>
+    /// <param name="scratch">A list this thread reuses (no allocation per batch); cleared here.</param>
+    /// <returns>The munmap calls made.</returns>
+    internal static int CollectUnmaps(Action release, List<(nint Address, nuint Length)> scratch)
+    {
+        ArgumentNullException.ThrowIfNull(release);
+        ArgumentNullException.ThrowIfNull(scratch);
+        scratch.Clear();
+        t_collected = scratch;
+        try
+        {
+            release();
+        }
+        finally
+        {
+            t_collected = null;
+        }
+        if (scratch.Count == 0)
+        {
+            return 0;
+        }
+        scratch.Sort(static (x, y) => x.Address.CompareTo(y.Address));
+        var page = (nuint)Environment.SystemPageSize;
+        var calls = 0;
+        var start = scratch[0].Address;
+        var end = start + (nint)RoundUp(scratch[0].Length, page);
+        for (var i = 1; i <= scratch.Count; i++)
+        {
+            if (i < scratch.Count && scratch[i].Address == end)
+            {
+                end += (nint)RoundUp(scratch[i].Length, page);
+                continue;
+            }
+            _ = Interop.Libc.Munmap(start, (nuint)(end - start)); // as ReleaseHandle: a failure leaves the range mapped (address space, not memory safety)
+            calls++;
+            if (i < scratch.Count)
+            {
+                start = scratch[i].Address;
+                end = start + (nint)RoundUp(scratch[i].Length, page);
+            }
+        }
+        scratch.Clear();
+        return calls;
+    }
+
+    private static nuint RoundUp(nuint length, nuint page) => (length + page - 1) & ~(page - 1);
+
     /// <inheritdoc />
-    protected override bool ReleaseHandle() => Interop.Libc.Munmap(handle, (nuint)_length) == 0;
+    protected override bool ReleaseHandle()
+    {
+        if (t_collected is { } collected)
+        {
+            collected.Add((handle, (nuint)_length)); // unmapped by CollectUnmaps on this thread, right after
+            return true;
+        }
+        return Interop.Libc.Munmap(handle, (nuint)_length) == 0;
+    }
 
     /// <inheritdoc />
     protected override void Dispose(bool disposing)

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 
 namespace IIC.Native;
 
@@ -48,6 +49,73 @@ public static class MemoryFile
         var fd = file.Value;
         NativeException.ThrowIfFailed(Interop.Libc.Fcntl(fd, Interop.Libc.F_ADD_SEALS, (int)seals), $"fcntl({fd}, F_ADD_SEALS, {seals})");
         GC.KeepAlive(file);
+    }
+
+    /// <summary>
+    /// Writes <paramref name="bytes"/> at <paramref name="offset"/> of the file (pwrite, repeated until all are written)
+    /// without mapping it: a memfd's pages are allocated (zero-filled around the bytes written) and up to date in its page
+    /// cache afterwards, so a process that maps the file later finds them present (its first touch maps them, and the
+    /// kernel's fault-around maps the neighbouring present pages in the same fault) instead of allocating and zeroing them.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="offset"/> is negative.</exception>
+    /// <exception cref="NativeException">The call failed (ENOSPC, ENOMEM; EPERM past a grow seal).</exception>
+    internal static unsafe void WriteAt(FileDescriptor file, ReadOnlySpan<byte> bytes, long offset)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        var fd = file.Value;
+        fixed (byte* start = bytes)
+        {
+            var done = 0;
+            while (done < bytes.Length)
+            {
+                var written = Interop.Libc.Pwrite(fd, start + done, (nuint)(bytes.Length - done), offset + done);
+                if (written < 0)
+                {
+                    if (Marshal.GetLastPInvokeError() == Interop.Errno.EINTR)
+                    {
+                        continue;
+                    }
+                    throw NativeException.FromLastError(string.Create(CultureInfo.InvariantCulture, $"pwrite({fd}, {bytes.Length - done} bytes at {offset + done})"));
+                }
+                if (written == 0)
+                {
+                    throw new NativeException(string.Create(CultureInfo.InvariantCulture, $"pwrite({fd}) at {offset + done}"), Interop.Errno.ENOSPC); // no progress: treat as out of space
+                }
+                done += (int)written;
+            }
+        }
+        GC.KeepAlive(file);
+    }
+
+    /// <summary>
+    /// The extents of the file that hold data, from lseek's SEEK_DATA and SEEK_HOLE: for a memfd, the pages present and up
+    /// to date in its page cache (written or faulted in); the rest reads as zeros without memory behind it (tests, diagnostics).
+    /// </summary>
+    /// <exception cref="NativeException">The call failed.</exception>
+    internal static List<(long Start, long End)> DataExtents(FileDescriptor file)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        var fd = file.Value;
+        var extents = new List<(long Start, long End)>();
+        long offset = 0;
+        while (true)
+        {
+            var start = Interop.Libc.Lseek(fd, offset, Interop.Libc.SEEK_DATA);
+            if (start < 0)
+            {
+                if (Marshal.GetLastPInvokeError() == Interop.Errno.ENXIO)
+                {
+                    break; // no data at or after offset
+                }
+                throw NativeException.FromLastError(string.Create(CultureInfo.InvariantCulture, $"lseek({fd}, {offset}, SEEK_DATA)"));
+            }
+            var end = NativeException.ThrowIfFailed(Interop.Libc.Lseek(fd, start, Interop.Libc.SEEK_HOLE), string.Create(CultureInfo.InvariantCulture, $"lseek({fd}, {start}, SEEK_HOLE)"));
+            extents.Add((start, end));
+            offset = end;
+        }
+        GC.KeepAlive(file);
+        return extents;
     }
 
     /// <summary>Reads the seals back (fcntl F_GET_SEALS).</summary>

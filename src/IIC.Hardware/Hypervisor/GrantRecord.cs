@@ -1,11 +1,12 @@
 namespace IIC.Hardware;
 
 /// <summary>One live grant: a window between a listener and a connector, and who has released it.</summary>
-internal sealed class GrantRecord(long id, SharedWindow window, string service, ControlClient listener, ControlClient connector)
+internal sealed class GrantRecord(long id, HeldWindow window, string service, ControlClient listener, ControlClient connector)
 {
     public long Id { get; } = id;
 
-    public SharedWindow Window { get; } = window;
+    /// <summary>The window's file, held unmapped (HeldWindow).</summary>
+    public HeldWindow Window { get; } = window;
 
     public string Service { get; } = service;
 

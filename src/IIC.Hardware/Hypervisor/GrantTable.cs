@@ -3,7 +3,7 @@ namespace IIC.Hardware;
 /// <summary>
 /// The live grants by id, and by partition (each <see cref="ControlClient.Grants"/>), so that Release is O(1)
 /// and a detach costs only the grants of the partition that left. Owns each grant's window (the hypervisor's
-/// mapping, unmapped by the <see cref="HypervisorHelper"/> once released; partitions keep their own) and gives back its vectors on the pair group pages and quota when it ends.
+/// descriptor, never mapped on the connect path and closed by the <see cref="HypervisorHelper"/> once released; partitions keep their own) and gives back its vectors on the pair group pages and quota when it ends.
 /// </summary>
 internal sealed class GrantTable(QuotaLedger ledger, PairGroups pages, HypervisorHelper helper)
 {
@@ -30,7 +30,7 @@ internal sealed class GrantTable(QuotaLedger ledger, PairGroups pages, Hyperviso
         grant.Listener.Grants.Remove(grant);
         grant.Connector.Grants.Remove(grant);
         ledger.RefundGrant(grant.Listener, grant.Connector, grant.Bytes);
-        helper.Retire(grant.Window); // unmapped and closed off the event loop; partitions keep their own mappings
+        helper.Retire(grant.Window); // closed off the event loop (no mapping to undo); partitions keep their own
         if (grant.ListenerPage is { } listenerPage)
         {
             pages.Give(listenerPage, grant.ListenerVector);

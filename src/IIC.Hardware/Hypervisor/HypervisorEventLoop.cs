@@ -445,8 +445,10 @@ public sealed partial class Hypervisor
             var survivorReleased = side == 0 ? grant.ConnectorReleased : grant.ListenerReleased;
             if (!_stopping)
             {
-                // Wakes the survivor; a side that closed cleanly stays Closed (end of stream, not death).
-                grant.Window.MarkDead(side);
+                // Wakes the survivor; a side that closed cleanly stays Closed (end of stream, not death). The window's
+                // header is mapped for this alone (HeldWindow); if even that fails (ENOMEM), the survivor still gets its
+                // PeerDied below and, for a partition that died, sees the death on the pidfd it watches itself.
+                MarkDead(grant, side);
                 IicEventSource.Log.PeerDied(grant.Service, client.Credentials.Pid);
                 // PeerDied is informative (the window is marked and the survivor watches the pidfd itself): a burst of
                 // them (a peer with thousands of grants died) is not allowed to fill a healthy survivor's queue to its
@@ -464,6 +466,19 @@ public sealed partial class Hypervisor
         }
         client.Socket.Dispose();
         client.Process.Dispose();
+    }
+
+    private void MarkDead(GrantRecord grant, int side)
+    {
+        try
+        {
+            grant.Window.MarkDead(side);
+        }
+        catch (NativeException e)
+        {
+            IicEventSource.Log.ProtocolFault("hypervisor " + Name, Environment.ProcessId, $"connection {grant.Id}: side {side} could not be marked dead: {e.Message}");
+            Log($"connection {grant.Id} to '{grant.Service}': side {side} could not be marked dead ({e.Message}); its peer is told by PeerDied");
+        }
     }
 
     private void RemoveGrant(GrantRecord grant)

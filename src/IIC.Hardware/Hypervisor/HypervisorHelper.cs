@@ -1,9 +1,10 @@
 namespace IIC.Hardware;
 
 /// <summary>
-/// The hypervisor's unhurried work, off its event loop (issue 17 item 5, round 9): unmapping and closing the windows
-/// of released grants (munmap of a 2 MiB shared mapping and the last close of its memfd, which frees its pages) and
-/// refilling the <see cref="WindowPool"/> (memfd_create, ftruncate, seals, mmap, the header's page faults). On the event
+/// The hypervisor's unhurried work, off its event loop (issue 17 item 5, round 9): closing the windows of released
+/// grants (the last close of a memfd frees its pages; since round 14 the hypervisor never maps a granted window, so
+/// there is no munmap here any more, <see cref="HeldWindow"/>) and refilling the <see cref="WindowPool"/>
+/// (memfd_create, ftruncate, seals, the first pages committed with pwrite). On the event
 /// loop both ran right before or while the next connect was served; here one background thread does them, at
 /// <c>SCHED_BATCH</c> (its wake-up never preempts a running thread: it runs when a CPU idles or at the next tick), so
 /// the partitions and the event loop do not wait for it. Not <c>SCHED_IDLE</c>: a managed thread starved of CPU on a
@@ -34,8 +35,8 @@ internal sealed class HypervisorHelper
     private readonly WindowPool _pool;
     private readonly Action<string> _log;
     private readonly Thread? _thread;
-    private List<SharedWindow> _retired = [];
-    private List<SharedWindow>? _spare = [];
+    private List<IDisposable> _retired = [];
+    private List<IDisposable>? _spare = [];
     private bool _signalled = true; // the first fill of the pool
     private bool _waiting;
     private bool _stopping;
@@ -71,7 +72,7 @@ internal sealed class HypervisorHelper
     /// <summary>1 when the helper thread runs at SCHED_BATCH, 0 when the kernel refused, -1 before it started (tests).</summary>
     public int ScheduledBatch => Volatile.Read(ref _scheduledBatch);
 
-    /// <summary>Released windows the helper thread unmapped so far (not those unmapped inline; tests).</summary>
+    /// <summary>Released windows the helper thread retired (closed) so far (not those retired inline; tests).</summary>
     public long UnmappedByHelper => Interlocked.Read(ref _unmapped);
 
     /// <summary>Released windows waiting for the helper now (tests).</summary>
@@ -111,10 +112,11 @@ internal sealed class HypervisorHelper
     }
 
     /// <summary>
-    /// A released grant's window: unmapped and closed by the helper (or now, inline, without one or past the bound). The
-    /// caller no longer uses it; nothing else in the hypervisor refers to it.
+    /// A released grant's window (a <see cref="HeldWindow"/>; tests retire mapped <see cref="SharedWindow"/>s too):
+    /// closed by the helper (or now, inline, without one or past the bound). The caller no longer uses it; nothing else
+    /// in the hypervisor refers to it.
     /// </summary>
-    public void Retire(SharedWindow window)
+    public void Retire(IDisposable window)
     {
         var inline = _thread is null;
         var wake = false;
@@ -174,7 +176,7 @@ internal sealed class HypervisorHelper
             Monitor.Pulse(_gate);
         }
         _thread?.Join();
-        List<SharedWindow> left;
+        List<IDisposable> left;
         lock (_gate)
         {
             left = _retired;
@@ -191,7 +193,7 @@ internal sealed class HypervisorHelper
         Volatile.Write(ref _scheduledBatch, Native.SchedulingPolicy.TrySetBatchForCurrentThread() ? 1 : 0);
         while (true)
         {
-            List<SharedWindow> batch;
+            List<IDisposable> batch;
             lock (_gate)
             {
                 while (!_signalled && !_stopping)
@@ -217,7 +219,7 @@ internal sealed class HypervisorHelper
                     }
                     return;
                 }
-                batch[i].Dispose(); // munmap and close: the window's last user in this process
+                batch[i].Dispose(); // close (a mapped window: munmap too): the window's last user in this process
                 Interlocked.Increment(ref _unmapped);
             }
             batch.Clear();

@@ -267,7 +267,7 @@ public sealed partial class Hypervisor
         var id = ++_nextConnectionId;
         PairGroup? listenerPage = null, connectorPage = null;
         int listenerVector = 0, connectorVector = 0;
-        SharedWindow window;
+        HeldWindow window;
         try
         {
             // The listener receives from the connector through their pair's page, and the connector from the listener through the other.
@@ -280,14 +280,15 @@ public sealed partial class Hypervisor
                 GroupVector0 = listenerPage is null ? null : listenerVector,
                 GroupVector1 = connectorPage is null ? null : connectorVector,
             };
-            if (_windowPool.TryTake(capacity, out var prepared)) // a fresh file made ahead (WindowPool): only the header is written now
+            // The hypervisor never maps the window here (HeldWindow): the header is pwritten into the file.
+            if (_windowPool.TryTake(capacity, out var prepared)) // a fresh file made ahead (WindowPool), its default header written then
             {
-                window = SharedWindow.Format(shape, prepared.File, prepared.Memory);
+                window = HeldWindow.Adopt(shape, prepared, _windowPool.Shape); // a grouped grant rewrites the header (one pwrite)
                 _helper.WindowTaken(); // the helper refills it when the pool runs low
             }
             else
             {
-                window = SharedWindow.Create(shape, $"iic-{service}-{id}");
+                window = HeldWindow.Create(shape, $"iic-{service}-{id}");
             }
         }
         catch (NativeException e) when (IsExhaustion(e))
@@ -305,7 +306,7 @@ public sealed partial class Hypervisor
             return;
         }
         ConnectTrace.Mark(ConnectStep.HypervisorWindow);
-        // Our own mapping of the window raises the grouped receivers' pages too when we mark a side dead.
+        // Marking a side dead raises the grouped receivers' pages too (HeldWindow.MarkDead).
         if (listenerPage is not null)
         {
             window.AttachGroup(0, listenerPage.Group);
@@ -404,7 +405,7 @@ public sealed partial class Hypervisor
     /// pair page this side receives through (if its side is grouped), then the pair page the peer receives through
     /// (if the peer's side is grouped). Each page is shared by exactly these two partitions.
     /// </summary>
-    private bool SendGrant(ControlClient to, ReadOnlySpan<byte> message, SharedWindow window, ControlClient peer, PairGroup? ownPage, PairGroup? peerPage)
+    private bool SendGrant(ControlClient to, ReadOnlySpan<byte> message, HeldWindow window, ControlClient peer, PairGroup? ownPage, PairGroup? peerPage)
         => (ownPage, peerPage) switch
         {
             ({ } own, { } other) => Send(to, message, isGrant: true, window.File, peer.Process.Descriptor, own.Group.File, other.Group.File),

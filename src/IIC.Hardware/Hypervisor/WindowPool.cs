@@ -3,19 +3,21 @@ using IIC.Native;
 namespace IIC.Hardware;
 
 /// <summary>
-/// A few windows of the default size made ahead of the connects that will need them: created, sized, sealed and
-/// mapped off the connect path (by the <see cref="HypervisorHelper"/> thread, or by the event loop while it has nothing
-/// else to do when there is no helper), so a grant only writes the header (memfd_create, ftruncate, the seals and mmap
-/// cost ~20-30 µs of the connect path on this VM otherwise). Each file is fresh (never granted, never reused: a grant
-/// takes it out of the pool for good, and it goes away with the grant), so no data can pass from one connection to
-/// another; the pool only wrote zeros to the pages every grant writes anyway (the header and the interrupt blocks), so
-/// their page faults are paid here too. Not charged to anyone until granted. Thread safe: the event loop takes, the
+/// A few windows of the default size made ahead of the connects that will need them: created, sized, sealed and their
+/// first pages committed off the connect path (by the <see cref="HypervisorHelper"/> thread, or by the event loop while
+/// it has nothing else to do when there is no helper), so a grant of the default shape writes nothing (memfd_create,
+/// ftruncate, the seals and the header's pwrite cost several µs of the connect path on this VM otherwise). Never mapped (round 14, <see cref="HeldWindow"/>):
+/// the pages every grant and its partitions write first (the header with both interrupt blocks, each ring's first page)
+/// are written by pwrite, the default grant's header with them, so neither the grant's header write nor a partition's first touch allocates or
+/// zeroes a page, and nothing is left for the hypervisor to unmap. Each file is fresh (never granted, never reused: a
+/// grant takes it out of the pool for good, and it goes away with the grant), so no data can pass from one connection
+/// to another; the pool only writes zeros. Not charged to anyone until granted. Thread safe: the event loop takes, the
 /// helper refills (a lock around the stack alone; the files are made outside it).
 /// </summary>
 internal sealed class WindowPool : IDisposable
 {
     private readonly Lock _lock = new();
-    private readonly Stack<(FileDescriptor File, MappedMemory Memory)> _ready = new();
+    private readonly Stack<FileDescriptor> _ready = new();
     private readonly WindowOptions _shape = WindowOptions.WithCapacity(WindowOptions.DefaultRingCapacity);
     private readonly int _target;
     private int _making; // refills under way outside the lock
@@ -36,6 +38,9 @@ internal sealed class WindowPool : IDisposable
             }
         }
     }
+
+    /// <summary>The shape every ready file was prepared for (its header is written already: <see cref="HeldWindow.Adopt"/>).</summary>
+    public WindowOptions Shape => _shape;
 
     /// <summary>How many windows the pool keeps ready.</summary>
     public int Target => _target;
@@ -65,7 +70,7 @@ internal sealed class WindowPool : IDisposable
     }
 
     /// <summary>Takes a prepared file for a window of <paramref name="capacity"/>-byte rings, if one of that size is ready.</summary>
-    public bool TryTake(int capacity, out (FileDescriptor File, MappedMemory Memory) prepared)
+    public bool TryTake(int capacity, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out FileDescriptor? prepared)
     {
         lock (_lock)
         {
@@ -75,7 +80,7 @@ internal sealed class WindowPool : IDisposable
                 return true;
             }
         }
-        prepared = default;
+        prepared = null;
         return false;
     }
 
@@ -91,27 +96,25 @@ internal sealed class WindowPool : IDisposable
             }
             _making++;
         }
-        (FileDescriptor File, MappedMemory Memory) made;
+        FileDescriptor made;
         try
         {
             var plan = SharedWindow.PlanFor(_shape);
-            var (file, memory) = SealedMemory.Create("iic-window", plan.Total);
+            made = SealedMemory.CreateUnmapped("iic-window", plan.Total);
             try
             {
-                Touch(memory, 0, plan.Ring0); // the header and both interrupt blocks: what Format writes
-                // ... and each ring's first page (its control lines and first records): the listener's endpoint writes
-                // them first, on the connection's critical path, where a fresh page costs an allocation and zeroing
-                // (ChannelOpened 7.5-18 µs on the listener against 2.5-5 µs on the connector, which only maps them).
-                Touch(memory, plan.Ring0, plan.Ring0 + 1);
-                Touch(memory, plan.Ring1, plan.Ring1 + 1);
+                // The default grant's header, already in place (a grant of this shape writes nothing: HeldWindow.Adopt),
+                // with the rest of the header page and both interrupt blocks, and each ring's first page (its control
+                // lines and first records) committed with zeros: the listener's endpoint writes them first, on the
+                // connection's critical path, where a fresh page costs an allocation and zeroing (ChannelOpened 7.5-18 µs
+                // on the listener against 2.5-5 µs on the connector, which only maps them; round 9).
+                HeldWindow.Prepare(made, _shape);
             }
             catch
             {
-                memory.Dispose();
-                file.Dispose();
+                made.Dispose();
                 throw;
             }
-            made = (file, memory);
         }
         catch (NativeException e)
         {
@@ -131,8 +134,7 @@ internal sealed class WindowPool : IDisposable
                 return null;
             }
         }
-        made.Memory.Dispose(); // disposed meanwhile: nobody will take it
-        made.File.Dispose();
+        made.Dispose(); // disposed meanwhile: nobody will take it
         return null;
     }
 
@@ -148,26 +150,16 @@ internal sealed class WindowPool : IDisposable
     /// <summary>Closes every ready window; refills finishing later close theirs.</summary>
     public void Dispose()
     {
-        List<(FileDescriptor File, MappedMemory Memory)> ready;
+        List<FileDescriptor> ready;
         lock (_lock)
         {
             _disposed = true;
             ready = [.. _ready];
             _ready.Clear();
         }
-        foreach (var (file, memory) in ready)
+        foreach (var file in ready)
         {
-            memory.Dispose();
             file.Dispose();
-        }
-    }
-
-    private static unsafe void Touch(MappedMemory memory, long start, long end)
-    {
-        using var lease = memory.Lease();
-        for (long offset = start; offset < end; offset += 4096)
-        {
-            lease.Base[offset] = 0; // a fresh file reads zero already: this only commits the page now
         }
     }
 }

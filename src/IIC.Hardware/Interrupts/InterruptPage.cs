@@ -98,9 +98,30 @@ public sealed unsafe class InterruptPage : ISleepSite
             throw new ArgumentOutOfRangeException(nameof(vectorCount), vectorCount, $"An interrupt page has a multiple of 64 vectors, from 64 to {MaxVectorCount}.");
         }
         CheckAligned(page);
+        WriteHeader(page, vectorCount);
+        return new InterruptPage(page, vectorCount);
+    }
+
+    /// <summary>
+    /// Writes a fresh page's header (version, vector count, then the magic with release) at <paramref name="page"/>: in
+    /// place (<see cref="Format"/>) or into a buffer that the hypervisor writes into a window's file before anyone else
+    /// has it (<see cref="HeldWindow"/>). The vector count was validated by the caller.
+    /// </summary>
+    internal static void WriteHeader(byte* page, int vectorCount)
+    {
         *(uint*)(page + VersionOffset) = Version;
         *(uint*)(page + VectorCountOffset) = (uint)vectorCount;
         Volatile.Write(ref *(uint*)(page + MagicOffset), Magic); // release, last: partner of Attach's acquire load of the magic
+    }
+
+    /// <summary>
+    /// A page this process formatted itself with <paramref name="vectorCount"/> vectors (a window's embedded block, mapped
+    /// again by the hypervisor to mark a side dead): nothing is read from the shared memory, which a partition may have
+    /// overwritten since; the vector count is the creator's own. For raising and waking only.
+    /// </summary>
+    internal static InterruptPage FormattedBefore(byte* page, int vectorCount)
+    {
+        CheckAligned(page);
         return new InterruptPage(page, vectorCount);
     }
 

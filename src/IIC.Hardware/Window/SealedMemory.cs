@@ -16,12 +16,31 @@ internal static class SealedMemory
     /// <exception cref="NativeException">The kernel refused (EMFILE, ENOMEM...).</exception>
     public static (FileDescriptor File, MappedMemory Memory) Create(string name, long size)
     {
+        var file = CreateUnmapped(name, size);
+        try
+        {
+            return (file, MappedMemory.Map(file, size, populate: false)); // commit pages as they are written (issue 12): the creator writes only headers
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Creates, sizes and seals a new file without mapping it (the hypervisor's windows: it writes their headers with
+    /// pwrite, <see cref="HeldWindow"/>); the caller owns it.
+    /// </summary>
+    /// <exception cref="NativeException">The kernel refused (EMFILE, ENOMEM...).</exception>
+    public static FileDescriptor CreateUnmapped(string name, long size)
+    {
         var file = MemoryFile.Create(name);
         try
         {
             MemoryFile.SetSize(file, size);
             MemoryFile.AddSeals(file, RequiredSeals);
-            return (file, MappedMemory.Map(file, size, populate: false)); // commit pages as they are written (issue 12): the creator writes only headers
+            return file;
         }
         catch
         {

@@ -95,22 +95,7 @@ public sealed unsafe class SharedWindow : IDisposable
         {
             using (var lease = memory.Lease())
             {
-                var b = lease.Base;
-                *(uint*)(b + WindowLayout.VersionOffset) = LayoutVersion;
-                *(uint*)(b + WindowLayout.HeaderSizeOffset) = HeaderSize;
-                *(long*)(b + WindowLayout.TotalSizeOffset) = total;
-                *(uint*)(b + WindowLayout.RingCountOffset) = WindowLayout.SideCount;
-                *(uint*)(b + WindowLayout.SideCountOffset) = WindowLayout.SideCount;
-                WriteRingEntry(b, 0, plan.Ring0, options.RingCapacity0);
-                WriteRingEntry(b, 1, plan.Ring1, options.RingCapacity1);
-                WriteInterruptEntry(b, 0, plan.InterruptBlock0, options.GroupVector0 ?? 0);
-                WriteInterruptEntry(b, 1, plan.InterruptBlock1, options.GroupVector1 ?? 0);
-                *(uint*)(b + WindowLayout.GroupMaskOffset) = (options.GroupVector0 is null ? 0u : 1u) | (options.GroupVector1 is null ? 0u : 2u);
-                InterruptPage.Format(b + plan.InterruptBlock0, EmbeddedVectorCount);
-                InterruptPage.Format(b + plan.InterruptBlock1, EmbeddedVectorCount);
-                // W1 (docs/architecture.md): last, with release; partner W2, Attach's acquire load of the magic (an
-                // opener in another process sees the whole header once it sees the magic).
-                Volatile.Write(ref *(ulong*)(b + WindowLayout.MagicOffset), Magic);
+                WriteHeader(lease.Base, options, plan);
             }
             return Attach(file, memory);
         }
@@ -119,6 +104,49 @@ public sealed unsafe class SharedWindow : IDisposable
             memory.Dispose();
             file.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Writes a window's header for <paramref name="options"/> placed by <paramref name="plan"/> at <paramref name="b"/>:
+    /// the mapped window's first byte (<see cref="Format"/>), or a zeroed buffer of <see cref="HeaderExtent"/> bytes that
+    /// the hypervisor then writes into the file (<see cref="HeldWindow"/>). The options were validated by the caller.
+    /// </summary>
+    internal static void WriteHeader(byte* b, WindowOptions options, in WindowLayout.Regions plan)
+    {
+        *(uint*)(b + WindowLayout.VersionOffset) = LayoutVersion;
+        *(uint*)(b + WindowLayout.HeaderSizeOffset) = HeaderSize;
+        *(long*)(b + WindowLayout.TotalSizeOffset) = plan.Total;
+        *(uint*)(b + WindowLayout.RingCountOffset) = WindowLayout.SideCount;
+        *(uint*)(b + WindowLayout.SideCountOffset) = WindowLayout.SideCount;
+        WriteRingEntry(b, 0, plan.Ring0, options.RingCapacity0);
+        WriteRingEntry(b, 1, plan.Ring1, options.RingCapacity1);
+        WriteInterruptEntry(b, 0, plan.InterruptBlock0, options.GroupVector0 ?? 0);
+        WriteInterruptEntry(b, 1, plan.InterruptBlock1, options.GroupVector1 ?? 0);
+        *(uint*)(b + WindowLayout.GroupMaskOffset) = (options.GroupVector0 is null ? 0u : 1u) | (options.GroupVector1 is null ? 0u : 2u);
+        InterruptPage.WriteHeader(b + plan.InterruptBlock0, EmbeddedVectorCount);
+        InterruptPage.WriteHeader(b + plan.InterruptBlock1, EmbeddedVectorCount);
+        // W1 (docs/architecture.md): last, with release; partner W2, Attach's acquire load of the magic (an opener in
+        // another process sees the whole header once it sees the magic). Into a buffer that is pwritten, the order
+        // inside the buffer does not matter: nobody else has the file before the pwrite returns (see HeldWindow).
+        Volatile.Write(ref *(ulong*)(b + WindowLayout.MagicOffset), Magic);
+    }
+
+    /// <summary>The bytes <see cref="WriteHeader"/> writes for <paramref name="plan"/>: from the window's start to the end of the second interrupt block.</summary>
+    internal static int HeaderExtent(in WindowLayout.Regions plan) => (int)plan.InterruptBlock1 + InterruptPage.SizeFor(EmbeddedVectorCount);
+
+    /// <summary>
+    /// The state change of <see cref="MarkDead"/> on a side block at <paramref name="block"/> (this process's mapping of
+    /// a window): a side that already closed cleanly stays <see cref="SideState.Closed"/>. The word may hold anything a
+    /// partition wrote; it is read once and only compared.
+    /// </summary>
+    internal static void MarkDeadAt(byte* block)
+    {
+        if (Volatile.Read(ref *(int*)block) != (int)SideState.Closed)
+        {
+            // W5: the epoch first, then the state (full fences): partner W4 sees the new epoch with Dead.
+            Interlocked.Increment(ref *(int*)(block + WindowLayout.SideEpochOffset));
+            Interlocked.Exchange(ref *(int*)block, (int)SideState.Dead);
         }
     }
 
@@ -279,13 +307,7 @@ public sealed unsafe class SharedWindow : IDisposable
     /// </summary>
     public void MarkDead(int side)
     {
-        var block = SideBlock(side);
-        if (Volatile.Read(ref *(int*)block) != (int)SideState.Closed)
-        {
-            // W5: the epoch first, then the state (full fences): partner W4 sees the new epoch with Dead.
-            Interlocked.Increment(ref *(int*)(block + WindowLayout.SideEpochOffset));
-            Interlocked.Exchange(ref *(int*)block, (int)SideState.Dead);
-        }
+        MarkDeadAt(SideBlock(side));
         WakeOther(side);
     }
 

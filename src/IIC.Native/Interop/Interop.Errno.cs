@@ -8,7 +8,7 @@ internal static partial class Interop
             EINVAL = 22, ENFILE = 23, EMFILE = 24, EFBIG = 27, ENOSPC = 28, ESPIPE = 29, EROFS = 30, EPIPE = 32,
             ERANGE = 34, ENAMETOOLONG = 36, ENOSYS = 38, ENOTSOCK = 88, EMSGSIZE = 90, EPROTOTYPE = 91, ENOPROTOOPT = 92,
             EOPNOTSUPP = 95, EAFNOSUPPORT = 97, EADDRINUSE = 98, EADDRNOTAVAIL = 99, ECONNABORTED = 103, ECONNRESET = 104, ENOBUFS = 105,
-            EISCONN = 106, ENOTCONN = 107, ETIMEDOUT = 110, ECONNREFUSED = 111;
+            EISCONN = 106, ENOTCONN = 107, ETIMEDOUT = 110, ECONNREFUSED = 111, ENXIO = 6;
 
         private static readonly Dictionary<int, string> s_names = new()
         {
@@ -21,7 +21,7 @@ internal static partial class Interop
             [EPROTOTYPE] = "EPROTOTYPE", [ENOPROTOOPT] = "ENOPROTOOPT", [EOPNOTSUPP] = "EOPNOTSUPP", [EAFNOSUPPORT] = "EAFNOSUPPORT",
             [EADDRINUSE] = "EADDRINUSE", [EADDRNOTAVAIL] = "EADDRNOTAVAIL", [ECONNABORTED] = "ECONNABORTED", [ECONNRESET] = "ECONNRESET",
             [ENOBUFS] = "ENOBUFS", [EISCONN] = "EISCONN", [ENOTCONN] = "ENOTCONN", [ETIMEDOUT] = "ETIMEDOUT",
-            [ECONNREFUSED] = "ECONNREFUSED",
+            [ECONNREFUSED] = "ECONNREFUSED", [ENXIO] = "ENXIO",
         };
 
         internal static string Name(int errno) => s_names.TryGetValue(errno, out var name) ? name : "E" + errno.ToString(System.Globalization.CultureInfo.InvariantCulture);
