@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using IIC.Perf.Core;
 using IIC.Perf.Results;
@@ -11,7 +12,22 @@ namespace IIC.Perf.Harness;
 /// </summary>
 internal sealed class SinkServer
 {
-    private const int PollLimit = 256;
+    /// <summary>The most messages one poll of the sink hands out.</summary>
+    public const int PollLimit = 256;
+
+    /// <summary>The default of <see cref="CatchUpIdleUs"/>.</summary>
+    public const double DefaultCatchUpIdleUs = 0;
+
+    /// <summary>
+    /// How long (µs) a polling sink steps back after a poll that found the ring empty before its limit (it had caught up
+    /// with its writer); <c>IIC_PERF_SINK_IDLE_US</c>, 0 for none (the sink before round 14). See <see cref="Idle"/>.
+    /// </summary>
+    public static double CatchUpIdleUs { get; } = ReadIdleUs();
+
+    private static readonly long s_idleTicks = (long)(CatchUpIdleUs * Stopwatch.Frequency / 1e6);
+
+    private long _polls;
+    private long _polled;
     private readonly IMessageEndpoint _endpoint;
     private readonly int _size;
     private readonly byte[] _buffer;
@@ -37,11 +53,22 @@ internal sealed class SinkServer
         // Resume (interleaved rounds, where another transport's block runs meanwhile and this receiver sleeps).
         var cpu = 0.0;
         double? since = CpuClock.ProcessSeconds;
+        // Polling sinks: messages per poll over each interleaved block (Resume to Lap), the regime it ran in.
+        var blocks = new List<double>();
+        (long Polls, long Polled)? blockStart = null;
         while (true)
         {
             if (poller is not null)
             {
-                poller.Poll(ref server._verifier, PollLimit);
+                var handled = poller.Poll(ref server._verifier, PollLimit);
+                server._polls++;
+                server._polled += handled;
+                if (handled < PollLimit && s_idleTicks > 0)
+                {
+                    // Caught up with the writer (the poll found the ring empty before its limit): step back, so the next
+                    // poll drains a batch instead of sitting on the line the writer is filling (see CatchUpIdleUs).
+                    Idle(s_idleTicks);
+                }
             }
             else
             {
@@ -56,22 +83,34 @@ internal sealed class SinkServer
             if (control == MessageStamp.Mark)
             {
                 server._verifier.Counted = 0;
+                server._polls = 0;
+                server._polled = 0;
                 cpu = 0;
                 since = CpuClock.ProcessSeconds;
             }
             else if (control == MessageStamp.Resume)
             {
                 since ??= CpuClock.ProcessSeconds;
+                blockStart = (server._polls, server._polled);
             }
             else if (MessageStamp.IsLap(control, out lapSleepUs) && since is { } lapStart)
             {
                 cpu += CpuClock.ProcessSeconds - lapStart;
                 since = null;
+                if (poller is not null && blockStart is { } block)
+                {
+                    blocks.Add(PerPoll(server._polled - block.Polled, server._polls - block.Polls));
+                }
+                blockStart = null;
             }
             server.Acknowledge();
             if (control == MessageStamp.Stop)
             {
-                return new ServerReport(server._verifier.Counted, cpu + (since is { } start ? CpuClock.ProcessSeconds - start : 0));
+                return new ServerReport(server._verifier.Counted, cpu + (since is { } start ? CpuClock.ProcessSeconds - start : 0))
+                {
+                    MsgsPerPoll = poller is null ? null : PerPoll(server._polled, server._polls),
+                    BlockMsgsPerPoll = blocks.Count > 0 ? blocks : null,
+                };
             }
             if (lapSleepUs > 0)
             {
@@ -80,6 +119,31 @@ internal sealed class SinkServer
                 Thread.Sleep(TimeSpan.FromMicroseconds(lapSleepUs));
             }
         }
+    }
+
+    private static double PerPoll(long messages, long polls) => polls > 0 ? Math.Round((double)messages / polls, 1) : 0;
+
+    /// <summary>Spins (no syscall, no shared memory touched) until <paramref name="ticks"/> Stopwatch ticks have passed.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void Idle(long ticks)
+    {
+        var until = Stopwatch.GetTimestamp() + ticks;
+        while (Stopwatch.GetTimestamp() < until)
+        {
+            Thread.SpinWait(1);
+        }
+    }
+
+    private static double ReadIdleUs()
+    {
+        var text = Environment.GetEnvironmentVariable("IIC_PERF_SINK_IDLE_US");
+        if (string.IsNullOrEmpty(text))
+        {
+            return DefaultCatchUpIdleUs;
+        }
+        return double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var us) && us is >= 0 and <= 1000
+            ? us
+            : throw new InvalidOperationException($"IIC_PERF_SINK_IDLE_US is '{text}': give microseconds from 0 to 1000, or unset it.");
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
