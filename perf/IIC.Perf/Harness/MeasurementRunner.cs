@@ -16,6 +16,12 @@ internal sealed class MeasurementRunner(bool pin, double countOnlyLimitS, double
     // Starting a child (the runtime, the JIT) can take seconds on a busy 2-core machine.
     private const double StartupAllowanceS = 30;
 
+    /// <summary>
+    /// One-way rows stop their clock where the receiver took the Stop (round 14, <see cref="ClientMeasurement.EndedAt"/>);
+    /// <c>IIC_PERF_STOP_AT_ACK=1</c> stops it at the client's receipt of the Stop's acknowledgement, as before.
+    /// </summary>
+    public static bool StopClock { get; } = Environment.GetEnvironmentVariable("IIC_PERF_STOP_AT_ACK") != "1";
+
     public BenchResult Run(MeasurementPlan plan)
     {
         ArgumentNullException.ThrowIfNull(plan);
@@ -117,7 +123,7 @@ internal sealed class MeasurementRunner(bool pin, double countOnlyLimitS, double
             {
                 throw new InvalidDataException($"The server handled {report.Messages} messages in the measured phase, the client {measurement.Count}.");
             }
-            return ResultRows.Measured(plan, measurement, report);
+            return ResultRows.Measured(plan, StopClock ? measurement.EndedAt(report.StopSeenTicks) : measurement, report);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {

@@ -56,6 +56,7 @@ internal sealed class SinkServer
         // Polling sinks: messages per poll over each interleaved block (Resume to Lap), the regime it ran in.
         var blocks = new List<double>();
         (long Polls, long Polled)? blockStart = null;
+        var trace = default(MeasureTrace);
         while (true)
         {
             if (poller is not null)
@@ -82,6 +83,7 @@ internal sealed class SinkServer
             var lapSleepUs = 0L;
             if (control == MessageStamp.Mark)
             {
+                trace = MeasureTrace.Start();
                 server._verifier.Counted = 0;
                 server._polls = 0;
                 server._polled = 0;
@@ -106,10 +108,12 @@ internal sealed class SinkServer
             server.Acknowledge();
             if (control == MessageStamp.Stop)
             {
+                trace.Print($"sink of {SizeText.Format(link.MessageSize)}");
                 return new ServerReport(server._verifier.Counted, cpu + (since is { } start ? CpuClock.ProcessSeconds - start : 0))
                 {
                     MsgsPerPoll = poller is null ? null : PerPoll(server._polled, server._polls),
                     BlockMsgsPerPoll = blocks.Count > 0 ? blocks : null,
+                    StopSeenTicks = server._verifier.ControlSeenTicks,
                 };
             }
             if (lapSleepUs > 0)
@@ -179,6 +183,9 @@ internal sealed class SinkServer
 
         public long Counted { get; set; }
 
+        /// <summary>When the last control message was taken (its first word read), as a Stopwatch timestamp.</summary>
+        public long ControlSeenTicks { get; private set; }
+
         public readonly bool HasControl => _control != 0;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -187,6 +194,7 @@ internal sealed class SinkServer
             var sequence = MessageStamp.Read(message);
             if (sequence < 0)
             {
+                ControlSeenTicks = Stopwatch.GetTimestamp(); // before reading the control message through: see ClientMeasurement.EndedAt
                 MessageStamp.Verify(message, size, sequence);
                 _control = sequence;
                 return;

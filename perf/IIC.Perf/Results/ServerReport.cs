@@ -11,4 +11,7 @@ internal sealed record ServerReport(long Messages, double CpuS, double? IdleCpuF
 
     /// <summary>Polling one-way sinks in interleaved rounds: messages per poll over each block (Resume to Lap), in order.</summary>
     public IReadOnlyList<double>? BlockMsgsPerPoll { get; init; }
+
+    /// <summary>One-way sinks: when the sink took the Stop (a Stopwatch timestamp, CLOCK_MONOTONIC), before reading it through or acknowledging it.</summary>
+    public long? StopSeenTicks { get; init; }
 }
