@@ -15,14 +15,34 @@ internal sealed class SinkServer
     /// <summary>The most messages one poll of the sink hands out.</summary>
     public const int PollLimit = 256;
 
-    /// <summary>The default of <see cref="CatchUpIdleUs"/>.</summary>
-    public const double DefaultCatchUpIdleUs = 0;
+    /// <summary>
+    /// The default of <see cref="CatchUpIdleUs"/>: 20 µs, about 600 records at 30 M msgs/s (4 % of either 32 B ring), so a caught-up
+    /// sink's next poll finds at least its limit waiting and every block runs in the draining regime, on both rings
+    /// (round 14: 5 µs left a slow-placement raw-shm sink keeping up beside an iic sink draining, 7 of 10 rounds).
+    /// </summary>
+    public const double DefaultCatchUpIdleUs = 20;
 
     /// <summary>
-    /// How long (µs) a polling sink steps back after a poll that found the ring empty before its limit (it had caught up
-    /// with its writer); <c>IIC_PERF_SINK_IDLE_US</c>, 0 for none (the sink before round 14). See <see cref="Idle"/>.
+    /// How long (µs) the throughput test's polling sink steps back after a poll that found the ring empty before its
+    /// limit, i.e. once it has caught up with its writer (<c>IIC_PERF_SINK_IDLE_US</c>; 0: never, the sink before round
+    /// 14). A sink that keeps up polls the very line its writer is filling, so every record costs the writer a line
+    /// taken back from the reader, and the pair stays in that slow regime; one that fell behind drains a backlog and
+    /// never touches the writer's line, which keeps it behind: two stable regimes about 2x apart, for both rings, and
+    /// which one a block lands in decided the ratio more than the rings did (round 13, branch oneway). Stepping back
+    /// lets a batch build up (at 30 M msgs/s, 20 µs is ~600 records, far below either ring's 16 K), so the next poll
+    /// drains it and the writer's line is shared once per batch instead of once per record. It cannot lower the rate
+    /// below what the slower side sustains: a reader slower than its writer never finds the ring empty and never idles,
+    /// and while it idles the writer never waits (the ring is deep). Agrona's and Aeron's consumers idle likewise after a
+    /// poll that found nothing (an idle strategy); this one counts "found the ring empty" as nothing more to do.
     /// </summary>
     public static double CatchUpIdleUs { get; } = ReadIdleUs();
+
+    /// <summary>
+    /// The largest message a throughput sink steps back for: both rings then hold 2 K records or more (raw-shm's 1 MiB
+    /// ring 2048 slots of 264 B, iic's 3276 records of 320 B), far above a 20 µs batch; a 4 KiB message's rings hold
+    /// only 128 and 256, which such a batch could fill, making the writer wait for room.
+    /// </summary>
+    public const int IdleUpToSize = 256;
 
     private static readonly long s_idleTicks = (long)(CatchUpIdleUs * Stopwatch.Frequency / 1e6);
 
@@ -46,6 +66,9 @@ internal sealed class SinkServer
     {
         ArgumentNullException.ThrowIfNull(link);
         var server = new SinkServer(endpoint, link.MessageSize);
+        // The throughput test's polling sinks of small messages step back when caught up (CatchUpIdleUs); the sizes test's
+        // do not, nor do those of larger messages, whose rings hold too few records for the batch (see IdleUpToSize).
+        var idleTicks = link.Test == BenchTest.Throughput && link.MessageSize <= IdleUpToSize ? s_idleTicks : 0;
         var poller = link.Api == ReceiveApi.Poll
             ? endpoint as IInPlaceReceiver ?? throw new InvalidOperationException("This transport's endpoint cannot poll in place; use --api receive.")
             : null;
@@ -64,11 +87,11 @@ internal sealed class SinkServer
                 var handled = poller.Poll(ref server._verifier, PollLimit);
                 server._polls++;
                 server._polled += handled;
-                if (handled < PollLimit && s_idleTicks > 0)
+                if (handled < PollLimit && idleTicks > 0 && !server._verifier.HasControl)
                 {
                     // Caught up with the writer (the poll found the ring empty before its limit): step back, so the next
                     // poll drains a batch instead of sitting on the line the writer is filling (see CatchUpIdleUs).
-                    Idle(s_idleTicks);
+                    Idle(idleTicks);
                 }
             }
             else
