@@ -123,7 +123,13 @@ internal sealed class MeasurementRunner(bool pin, double countOnlyLimitS, double
             {
                 throw new InvalidDataException($"The server handled {report.Messages} messages in the measured phase, the client {measurement.Count}.");
             }
-            return ResultRows.Measured(plan, StopClock ? measurement.EndedAt(report.StopSeenTicks) : measurement, report);
+            var stopped = measurement.EndedAt(report.StopSeenTicks);
+            if (PhaseTrace.Enabled && !ReferenceEquals(stopped, measurement))
+            {
+                Console.Error.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                    $"clock {plan}: {measurement.Count} messages; to the sink's taking the Stop {stopped.ElapsedS:0.0000} s ({stopped.MessagesPerSecond * plan.Link.MessageSize / 1e9:0.00} GB/s), to its acknowledgement {measurement.ElapsedS:0.0000} s ({measurement.MessagesPerSecond * plan.Link.MessageSize / 1e9:0.00} GB/s){(StopClock ? "" : "; reported: the acknowledgement's (IIC_PERF_STOP_AT_ACK=1)")}"));
+            }
+            return ResultRows.Measured(plan, StopClock ? stopped : measurement, report);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {

@@ -59,3 +59,21 @@ for f in sorted(glob.glob(os.path.join(d, 'sz-*-r*.json'))):
 for (cfg, size), xs in sorted(sz.items()):
     same = [r for r, m in xs if not m]
     print(f"stop {cfg:4s} {size>>20:3d} MiB: median {statistics.median([r for r,_ in xs]):5.1f} % of {len(xs)} (unmoved: {statistics.median(same) if same else float('nan'):5.1f} % of {len(same)}); min {min(r for r,_ in xs):5.1f} max {max(r for r,_ in xs):5.1f}")
+
+print()
+print('# clocks of one measurement (IIC_PERF_PHASES=1): iic / raw-shm with the clock stopped where the sink took the Stop, and at its acknowledgement')
+pat = re.compile(r"^clock sizes (\S+) spin poll (\d+) MiB: (\d+) messages; to the sink's taking the Stop ([0-9.]+) s \(([0-9.]+) GB/s\), to its acknowledgement ([0-9.]+) s \(([0-9.]+) GB/s\)")
+pairs = {}
+for f in sorted(glob.glob(os.path.join(d, '*.err.txt'))):
+    rows = {}
+    for line in open(f):
+        m = pat.match(line)
+        if m: rows[(m.group(1), int(m.group(2)))] = (float(m.group(5)), float(m.group(7)), float(m.group(4)), float(m.group(6)))
+    for size in sorted({s for _, s in rows}):
+        if ('iic', size) in rows and ('raw-shm', size) in rows:
+            i, w = rows[('iic', size)], rows[('raw-shm', size)]
+            new, old = 100 * i[0] / w[0], 100 * i[1] / w[1]
+            pairs.setdefault(size, []).append((new, old))
+            print(f"{os.path.basename(f):28s} {size:3d} MiB: stop {new:5.1f} % (iic {i[0]:.2f}, raw {w[0]:.2f} GB/s) | ack {old:5.1f} % (iic {i[1]:.2f}, raw {w[1]:.2f}); tails after the Stop: iic {1000*(i[3]-i[2]):.0f} ms, raw-shm {1000*(w[3]-w[2]):.0f} ms")
+for size, xs in sorted(pairs.items()):
+    print(f"{size} MiB: median stop {statistics.median([a for a,_ in xs]):.1f} % [{min(a for a,_ in xs):.1f}-{max(a for a,_ in xs):.1f}], ack {statistics.median([b for _,b in xs]):.1f} % [{min(b for _,b in xs):.1f}-{max(b for _,b in xs):.1f}] over {len(xs)} runs")
