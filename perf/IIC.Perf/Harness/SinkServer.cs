@@ -16,11 +16,13 @@ internal sealed class SinkServer
     public const int PollLimit = 256;
 
     /// <summary>
-    /// The default of <see cref="CatchUpIdleUs"/>: 20 µs, about 600 records at 30 M msgs/s (4 % of either 32 B ring), so a caught-up
-    /// sink's next poll finds at least its limit waiting and every block runs in the draining regime, on both rings
-    /// (round 14: 5 µs left a slow-placement raw-shm sink keeping up beside an iic sink draining, 7 of 10 rounds).
+    /// The default of <see cref="CatchUpIdleUs"/>: 50 µs, at least 250 records from a writer doing 5 M msgs/s (a far
+    /// placement under load) and about 2500 (15 % of either 32 B ring) at 50 M, so a caught-up sink's next poll finds at
+    /// least its limit waiting and its blocks count as draining (<see cref="Results.SinkRegime"/>) on both rings
+    /// (round 14, PROVISIONAL: 5 µs left a slow-placement raw-shm sink keeping up beside an iic sink draining, 7 of 10
+    /// rounds; 20 and 50 µs: every kept round of 8 runs draining on both sides).
     /// </summary>
-    public const double DefaultCatchUpIdleUs = 20;
+    public const double DefaultCatchUpIdleUs = 50;
 
     /// <summary>
     /// How long (µs) the throughput test's polling sink steps back after a poll that found the ring empty before its
@@ -29,7 +31,7 @@ internal sealed class SinkServer
     /// taken back from the reader, and the pair stays in that slow regime; one that fell behind drains a backlog and
     /// never touches the writer's line, which keeps it behind: two stable regimes about 2x apart, for both rings, and
     /// which one a block lands in decided the ratio more than the rings did (round 13, branch oneway). Stepping back
-    /// lets a batch build up (at 30 M msgs/s, 20 µs is ~600 records, far below either ring's 16 K), so the next poll
+    /// lets a batch build up (at 30 M msgs/s, 50 µs is ~1500 records, well below either ring's 16 K), so the next poll
     /// drains it and the writer's line is shared once per batch instead of once per record. It cannot lower the rate
     /// below what the slower side sustains: a reader slower than its writer never finds the ring empty and never idles,
     /// and while it idles the writer never waits (the ring is deep). Agrona's and Aeron's consumers idle likewise after a
@@ -38,11 +40,11 @@ internal sealed class SinkServer
     public static double CatchUpIdleUs { get; } = ReadIdleUs();
 
     /// <summary>
-    /// The largest message a throughput sink steps back for: both rings then hold 2 K records or more (raw-shm's 1 MiB
-    /// ring 2048 slots of 264 B, iic's 3276 records of 320 B), far above a 20 µs batch; a 4 KiB message's rings hold
-    /// only 128 and 256, which such a batch could fill, making the writer wait for room.
+    /// The largest message a throughput sink steps back for: the main job's 32 B, whose rings hold 16 K records (raw-shm's
+    /// 1 MiB ring of 40 B slots, iic's of 64 B lines), far above a 50 µs batch; a 4 KiB message's rings hold only 128 and
+    /// 256, which such a batch could fill, making the writer wait for room.
     /// </summary>
-    public const int IdleUpToSize = 256;
+    public const int IdleUpToSize = 64;
 
     private static readonly long s_idleTicks = (long)(CatchUpIdleUs * Stopwatch.Frequency / 1e6);
 
