@@ -68,9 +68,10 @@ internal sealed class SinkServer
     {
         ArgumentNullException.ThrowIfNull(link);
         var server = new SinkServer(endpoint, link.MessageSize);
-        // The throughput test's polling sinks of small messages step back when caught up (CatchUpIdleUs); the sizes test's
-        // do not, nor do those of larger messages, whose rings hold too few records for the batch (see IdleUpToSize).
-        var idleTicks = link.Test == BenchTest.Throughput && link.MessageSize <= IdleUpToSize ? s_idleTicks : 0;
+        // The throughput test's spinning polling sinks of small messages step back when caught up (CatchUpIdleUs); the sizes
+        // test's do not, nor do those of larger messages, whose rings hold too few records for the batch (see IdleUpToSize),
+        // nor those that wait by parking (spinpark, park, adaptive, raw-futex): how they fall asleep is what their rows measure.
+        var idleTicks = link.Test == BenchTest.Throughput && link.Mode == WaitModes.Spin && link.MessageSize <= IdleUpToSize ? s_idleTicks : 0;
         var poller = link.Api == ReceiveApi.Poll
             ? endpoint as IInPlaceReceiver ?? throw new InvalidOperationException("This transport's endpoint cannot poll in place; use --api receive.")
             : null;
