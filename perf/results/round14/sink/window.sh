@@ -19,6 +19,11 @@ for r in 1 2 3 4 5 6 7 8; do
     grep "80 %" $out/ow-i$idle-r$r.txt | tee -a $out/window-log.txt
   done
 done
+for r in 1 2 3; do
+  log "oneway raw-shm at line density (IIC_PERF_RAW_LINE_RECORDS=1) round $r"
+  IIC_PERF_RAW_LINE_RECORDS=1 dotnet $dll throughput --transports iic,raw-shm --sizes 32 --modes spin --api poll --isolation none --json $out/ow-ilr1-r$r.json > $out/ow-ilr1-r$r.txt 2> $out/ow-ilr1-r$r.err.txt
+  grep "80 %" $out/ow-ilr1-r$r.txt | tee -a $out/window-log.txt
+done
 for r in 1 2 3 4 5 6; do
   log "sizes round $r (IIC_PERF_PHASES=1: each row's clock to the Stop and to its acknowledgement, one measurement)"
   IIC_PERF_PHASES=1 dotnet $dll sizes --transports iic,raw-shm --sizes 16M,64M --isolation none --json $out/sz-seen-r$r.json > $out/sz-seen-r$r.txt 2> $out/sz-seen-r$r.err.txt
