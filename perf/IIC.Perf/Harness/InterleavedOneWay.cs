@@ -119,6 +119,10 @@ internal static class InterleavedOneWay
                 clients[side].Stop();
                 reports[side] = servers[side]!.WaitReport(TimeSpan.FromSeconds(StartupAllowanceS)).Server ?? throw new InvalidDataException($"The {plans[side].Transport.Name} server child reported nothing.");
             }
+            if (reports[0].BlockMsgsPerPoll is { } perPoll0 && reports[1].BlockMsgsPerPoll is { } perPoll1)
+            {
+                Console.Error.WriteLine($"    {first.Link.Test.ToName()} {first.Link.Api.ToName()} messages per poll by round: {first.Transport.Name} {string.Join(' ', perPoll0)} / {second.Transport.Name} {string.Join(' ', perPoll1)}");
+            }
             phases.Mark("rounds");
             foreach (var registration in registrations)
             {
@@ -164,6 +168,9 @@ internal static class InterleavedOneWay
                     Rounds = Rounds,
                     RoundsDropped = Rounds - keptRounds.Count,
                     RoundMsgsPerS = [.. Enumerable.Range(0, Rounds).Select(r => kept[r] ? (long?)(sent[side1, r] / elapsed[side1, r]) : null)],
+                    RoundMsgsPerPoll = reports[side].BlockMsgsPerPoll is { Count: Rounds } perPoll
+                        ? [.. Enumerable.Range(0, Rounds).Select(r => kept[r] ? (double?)perPoll[r] : null)]
+                        : null,
                 };
             }
             var ratios = Enumerable.Range(0, Rounds)

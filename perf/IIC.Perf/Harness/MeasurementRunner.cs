@@ -16,6 +16,12 @@ internal sealed class MeasurementRunner(bool pin, double countOnlyLimitS, double
     // Starting a child (the runtime, the JIT) can take seconds on a busy 2-core machine.
     private const double StartupAllowanceS = 30;
 
+    /// <summary>
+    /// One-way rows stop their clock where the receiver took the Stop (round 14, <see cref="ClientMeasurement.EndedAt"/>);
+    /// <c>IIC_PERF_STOP_AT_ACK=1</c> stops it at the client's receipt of the Stop's acknowledgement, as before.
+    /// </summary>
+    public static bool StopClock { get; } = Environment.GetEnvironmentVariable("IIC_PERF_STOP_AT_ACK") != "1";
+
     public BenchResult Run(MeasurementPlan plan)
     {
         ArgumentNullException.ThrowIfNull(plan);
@@ -117,7 +123,13 @@ internal sealed class MeasurementRunner(bool pin, double countOnlyLimitS, double
             {
                 throw new InvalidDataException($"The server handled {report.Messages} messages in the measured phase, the client {measurement.Count}.");
             }
-            return ResultRows.Measured(plan, measurement, report);
+            var stopped = measurement.EndedAt(report.StopSeenTicks);
+            if (PhaseTrace.Enabled && !ReferenceEquals(stopped, measurement))
+            {
+                Console.Error.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                    $"clock {plan}: {measurement.Count} messages; to the sink's taking the Stop {stopped.ElapsedS:0.0000} s ({stopped.MessagesPerSecond * plan.Link.MessageSize / 1e9:0.00} GB/s), to its acknowledgement {measurement.ElapsedS:0.0000} s ({measurement.MessagesPerSecond * plan.Link.MessageSize / 1e9:0.00} GB/s){(StopClock ? "" : "; reported: the acknowledgement's (IIC_PERF_STOP_AT_ACK=1)")}"));
+            }
+            return ResultRows.Measured(plan, StopClock ? stopped : measurement, report);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {

@@ -45,6 +45,7 @@ internal sealed class ThroughputClient
         client.WarmUp(settings.WarmupS);
 
         var target = settings.Count > 0 ? settings.Count : long.MaxValue;
+        var trace = MeasureTrace.Start();
         var cpuStart = CpuClock.ProcessSeconds;
         var start = Stopwatch.GetTimestamp();
         var stopAt = settings.DurationS > 0 ? start + Ticks(settings.DurationS) : long.MaxValue;
@@ -58,7 +59,8 @@ internal sealed class ThroughputClient
         client.Control(MessageStamp.Stop);
         var elapsed = Stopwatch.GetElapsedTime(start).TotalSeconds;
         var cpu = CpuClock.ProcessSeconds - cpuStart;
-        return new ClientMeasurement(sent, elapsed, cpu, Latency: null, sent / elapsed);
+        trace.Print($"client of {link.Test.ToName()} {SizeText.Format(link.MessageSize)}");
+        return new ClientMeasurement(sent, elapsed, cpu, Latency: null, sent / elapsed) { StartTicks = start };
     }
 
     /// <summary>A client for measuring in blocks (<see cref="InterleavedOneWay"/>): <see cref="WarmUp"/>, then <see cref="Block"/>s, then <see cref="Stop"/>.</summary>

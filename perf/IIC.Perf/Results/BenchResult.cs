@@ -116,6 +116,16 @@ internal sealed record BenchResult
 
     public double? RoundRatioMedian { get; init; }
 
+    /// <summary>
+    /// Polling one-way rows (round 14): messages the receiver's polls handed out per poll over the measured phase. A
+    /// few (2-16) means the receiver kept up with its writer and polled the line being written; hundreds, that it
+    /// drained a backlog: the sink's two regimes (perf/IIC.Perf/README.md, "throughput").
+    /// </summary>
+    public double? MsgsPerPoll { get; init; }
+
+    /// <summary>Interleaved polling one-way rows: <see cref="MsgsPerPoll"/> of each round's block, null for a dropped round.</summary>
+    public IReadOnlyList<double?>? RoundMsgsPerPoll { get; init; }
+
     public string Status { get; init; } = Ok;
 
     /// <summary>Why a row is unavailable or failed.</summary>

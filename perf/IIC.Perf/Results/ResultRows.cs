@@ -19,6 +19,7 @@ internal static class ResultRows
             CpuServerS = Round(server.CpuS),
             ElapsedS = Round(client.ElapsedS),
             IdleCpuPct = server.IdleCpuFraction is { } idle ? Math.Round(idle * 100, 2) : null,
+            MsgsPerPoll = server.MsgsPerPoll,
         };
         if (client.Latency is { } latency)
         {

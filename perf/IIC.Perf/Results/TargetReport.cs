@@ -50,7 +50,8 @@ internal static class TargetReport
             var paired = results.FirstOrDefault(r => r.IsOk && r.Test == "throughput" && r.Transport == Iic && r.Size == 32 && r.Api == api && r.InterleavedWith == RawShm && r.RoundRatios is not null);
             if (paired is not null)
             {
-                checks.Add(InterleavedRateCheck(name, paired, target));
+                var partner = results.FirstOrDefault(r => r.IsOk && r.Test == paired.Test && r.Transport == RawShm && r.Size == paired.Size && r.Api == api && r.InterleavedWith == Iic);
+                checks.AddRange(InterleavedRateChecks(name, paired, partner, target));
                 continue;
             }
             var mine = BestRate(results, "throughput", Iic, 32, api);
@@ -125,14 +126,51 @@ internal static class TargetReport
     }
 
     /// <summary>
+    /// The one-way target from interleaved rounds, judged like with like (round 14): when both rows carry their sinks'
+    /// messages per poll by round (<see cref="BenchResult.RoundMsgsPerPoll"/>), only the rounds in which both sinks ran in
+    /// the same regime count (<see cref="SinkRegime.Of"/>: both draining a backlog, or both keeping up with their writer);
+    /// a round with one sink in each regime compares a reader-bound rate with a writer-bound one and is left out (the
+    /// line says how many). Two more lines give each regime's rounds apart when the run had both. Rows without the
+    /// counts (an older JSON, a receive pair) are judged from all their kept rounds, as in round 13.
+    /// </summary>
+    private static IEnumerable<Check> InterleavedRateChecks(string name, BenchResult row, BenchResult? partner, double targetPct)
+    {
+        var ratios = row.RoundRatios!;
+        if (row.RoundMsgsPerPoll is not { } mine || partner?.RoundMsgsPerPoll is not { } theirs || mine.Count != ratios.Count || theirs.Count != ratios.Count)
+        {
+            yield return InterleavedRateCheck(name, ratios, targetPct);
+            yield break;
+        }
+        var regimes = Enumerable.Range(0, ratios.Count)
+            .Select(r => ratios[r] is not null && mine[r] is { } m && theirs[r] is { } t && SinkRegime.Of(m) == SinkRegime.Of(t) ? SinkRegime.Of(m) : (string?)null)
+            .ToList();
+        var kept = ratios.Count(r => r is not null);
+        var matched = regimes.Count(r => r is not null);
+        var check = InterleavedRateCheck(name, [.. ratios.Select((r, i) => regimes[i] is null ? null : r)], targetPct, "in the same regime");
+        yield return matched == kept ? check : check with { VerdictOverride = $"{check.Verdict} ({kept - matched} of {kept} rounds left out: the two sinks in different regimes)" };
+        var present = regimes.OfType<string>().Distinct().ToList();
+        if (present.Count > 1)
+        {
+            foreach (var regime in present.Order())
+            {
+                yield return InterleavedRateCheck($"  of which both sinks {regime}", [.. ratios.Select((r, i) => regimes[i] == regime ? r : null)], targetPct);
+            }
+        }
+    }
+
+    /// <summary>
     /// A rate measured in interleaved rounds against raw-shm (Harness/InterleavedOneWay.cs): the median of the kept
     /// rounds' ratios (each round's two blocks tens of milliseconds apart, on one placement), in %, with a 95 %
     /// bootstrap interval: met when all of it is at or above <paramref name="targetPct"/>, missed when all of it is
     /// below, otherwise undecided (also with fewer than <see cref="MinRoundsForVerdict"/> kept rounds).
     /// </summary>
-    private static Check InterleavedRateCheck(string name, BenchResult row, double targetPct)
+    private static Check InterleavedRateCheck(string name, IReadOnlyList<double?> roundRatios, double targetPct, string? which = null)
     {
-        var ratios = row.RoundRatios!.OfType<double>().Select(r => r * 100).ToList();
+        var ratios = roundRatios.OfType<double>().Select(r => r * 100).ToList();
+        if (ratios.Count == 0 && which is not null)
+        {
+            return new Check(name, 0, targetPct, false, "%", true) { TextOverride = "-", VerdictOverride = $"undecided: no kept round with both sinks {which}" };
+        }
         if (ratios.Count == 0)
         {
             return new Check(name, null, targetPct, false, "%", true);
@@ -143,7 +181,7 @@ internal static class TargetReport
             : low >= targetPct ? "met (the whole 95 % interval at or above the target)"
             : high < targetPct ? string.Create(CultureInfo.InvariantCulture, $"MISSED by {(1 - (high / targetPct)) * 100:0.0} % or more (the whole 95 % interval below)")
             : "undecided: the 95 % interval straddles the target";
-        return new Check($"{name}, median of {ratios.Count} interleaved rounds' ratios [95 % CI]", median, targetPct, false, "%", true) { TextOverride = text, VerdictOverride = verdict };
+        return new Check($"{name}, median of {ratios.Count} interleaved rounds' ratios{(which is null ? "" : " " + which)} [95 % CI]", median, targetPct, false, "%", true) { TextOverride = text, VerdictOverride = verdict };
     }
 
     /// <summary>The fewest kept rounds a bootstrap interval is trusted from (with fewer, resampling a handful of clusters understates the spread).</summary>
