@@ -8,7 +8,7 @@ namespace IIC.Transport.Tests;
 /// Issue 17 (round 13, branch oneway): <see cref="IicChannel.Send(ReadOnlySpan{byte})"/> enters the send side through the
 /// owner's lean entry (RoleGate.TryEnterOwnerFast, as TryClaim since round 12) and sends a one-record message to a reader
 /// that is not armed without an exception handler (WindowEndpoint.TrySendFast); everything else goes out of line to the
-/// old path (SendWithin by the gate's full rules, or SendEntered holding the gate). What must still hold on the lean
+/// old path (SendWithin by the gate's full rules, or SendHolding holding the gate). What must still hold on the lean
 /// path: every way through it delivers every message in order (wraps, a full ring, fragments, a parked reader); misuse by
 /// the owner (a send with its own claim open) is refused and leaves the claim intact; another thread still takes its
 /// turn; a disposed channel and a closed peer throw the documented exceptions and leave the send side free.
