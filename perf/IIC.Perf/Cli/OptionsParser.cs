@@ -147,7 +147,7 @@ internal static class OptionsParser
     }
 
     private static ReceiveApi ParseApi(string text)
-        => ReceiveApiNames.TryParse(text, out var api) ? api : throw new ArgumentException($"Unknown receive API '{text}'. Use poll or receive.");
+        => ReceiveApiNames.TryParse(text, out var api) ? api : throw new ArgumentException($"Unknown receive API '{text}'. Use poll, receive or poll-claim.");
 
     private static long ParsePositive(string name, string text)
         => long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value > 0

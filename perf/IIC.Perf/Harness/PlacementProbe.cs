@@ -100,6 +100,9 @@ internal sealed unsafe class PlacementProbe : IDisposable
             {
                 if ((++spins & 0xFFFF) == 0 && Stopwatch.GetTimestamp() > giveUp)
                 {
+                    // Send the child back to sleep, as a finished probe does: left alone it would spin on until its
+                    // own burst limit, into the next row.
+                    Volatile.Write(ref *ping, -1);
                     return null;
                 }
             }
