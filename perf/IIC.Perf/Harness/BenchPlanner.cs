@@ -78,7 +78,7 @@ internal static class BenchPlanner
                 var apis = test switch
                 {
                     BenchTest.Throughput => transport.ReceiveApis.Where(api => api != ReceiveApi.PollClaim && options.Apis.Contains(api)).ToList(),
-                    BenchTest.PingPong => [ReceiveApi.Receive, .. transport.ReceiveApis.Where(api => api == ReceiveApi.PollClaim && options.Apis.Contains(api))],
+                    BenchTest.PingPong => PingPongApis(transport, options),
                     _ => [ReceiveApi.Receive],
                 };
                 foreach (var mode in modes)
@@ -195,6 +195,16 @@ internal static class BenchPlanner
         items.Add(PlannedItem.LocalMany(
             $"channels iic x{string.Join(',', options.ChannelCounts)}, {options.ChannelRounds} rounds",
             (probe, pin) => ChannelsBench.Run(settings, transport, probe, pin)));
+    }
+
+    /// <summary>
+    /// The echo APIs a ping-pong row runs: receive (every transport has it) and poll-claim, as far as --api asks for them.
+    /// `--api poll` alone names neither (poll is a one-way API), so ping-pong then measures receive as it always did.
+    /// </summary>
+    private static List<ReceiveApi> PingPongApis(IBenchTransport transport, BenchOptions options)
+    {
+        var apis = transport.ReceiveApis.Where(api => (api == ReceiveApi.Receive || api == ReceiveApi.PollClaim) && options.Apis.Contains(api)).ToList();
+        return apis.Count == 0 ? [ReceiveApi.Receive] : apis;
     }
 }
 
