@@ -33,7 +33,8 @@ public sealed class JobRunTests : IDisposable
             // Every row says whether its placement held. A probe that got no answer within its burst limit (a
             // machine so loaded that the probe child was not scheduled: seen here at load 4 on 2 vCPUs) leaves its
             // field out and marks the row moved, so it is compared with nothing; a row that did not move has both.
-            // Both probes unanswered leave the row as if it had never been probed (Placement.WithProbes): no fields.
+            // Both probes unanswered: no fields, still moved (Placement.WithProbes). Only a run whose probe child could
+            // not start at all has rows without probe_moved, and then without probe fields.
             if (!row.TryGetProperty("probe_moved", out var moved))
             {
                 Assert.False(row.TryGetProperty("probe_ns_before", out _) || row.TryGetProperty("probe_ns_after", out _));

@@ -17,7 +17,7 @@ public sealed class PlacementTests
     [InlineData(100, 150, false)] // at it
     public void WithProbes_MarksARowMoved_WhenItsProbesDisagree(long before, long after, bool moved)
     {
-        var row = Placement.WithProbes(s_row, (before, before * 2), (after, after * 2));
+        var row = Placement.WithProbes(s_row, (before, before * 2), (after, after * 2), probing: true);
 
         Assert.Equal(moved, row.ProbeMoved);
         Assert.Equal(before, row.ProbeNsBefore);
@@ -29,26 +29,36 @@ public sealed class PlacementTests
     }
 
     [Fact]
-    public void WithProbes_AMissingProbe_IsAMove_AndNoProbeAtAll_LeavesTheRowAlone()
+    public void WithProbes_AMissingProbe_IsAMove_AndOnlyARunWithoutAProbe_LeavesTheRowAlone()
     {
-        var half = Placement.WithProbes(s_row, (125, 250), null);
+        var half = Placement.WithProbes(s_row, (125, 250), null, probing: true);
         Assert.True(half.ProbeMoved);
         Assert.Null(half.ProbeNsAfter);
         Assert.Equal("125/? MOVED", Placement.Text(half));
 
-        var none = Placement.WithProbes(s_row, null, null);
+        // A run without a probe (it could not start) leaves its rows unprobed: compared on trust.
+        var none = Placement.WithProbes(s_row, null, null, probing: false);
         Assert.Same(s_row, none);
         Assert.Null(none.ProbeMoved);
         Assert.Equal("-", Placement.Text(none));
+
+        // A probing run whose probes both went unanswered: moved, so the row is compared with nothing.
+        var unanswered = Placement.WithProbes(s_row, null, null, probing: true);
+        Assert.True(unanswered.ProbeMoved);
+        Assert.Null(unanswered.ProbeNsBefore);
+        Assert.Null(unanswered.ProbeNsAfter);
+        Assert.Equal("?/? MOVED", Placement.Text(unanswered));
+        Assert.False(Placement.Same(unanswered, unanswered));
+        Assert.False(Placement.Same(unanswered, Placement.WithProbes(s_row, (125, 250), (126, 250), probing: true)));
     }
 
     [Fact]
     public void Same_ComparesRowsOnOnePlacementOnly()
     {
-        var near = Placement.WithProbes(s_row, (120, 240), (130, 260));
-        var nearToo = Placement.WithProbes(s_row, (140, 280), (150, 300));
-        var far = Placement.WithProbes(s_row, (500, 1000), (560, 1100));
-        var moved = Placement.WithProbes(s_row, (125, 250), (520, 1000));
+        var near = Placement.WithProbes(s_row, (120, 240), (130, 260), probing: true);
+        var nearToo = Placement.WithProbes(s_row, (140, 280), (150, 300), probing: true);
+        var far = Placement.WithProbes(s_row, (500, 1000), (560, 1100), probing: true);
+        var moved = Placement.WithProbes(s_row, (125, 250), (520, 1000), probing: true);
 
         Assert.True(Placement.Same(near, nearToo));
         Assert.True(Placement.Same(far, far));

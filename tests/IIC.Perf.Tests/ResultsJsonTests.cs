@@ -13,7 +13,7 @@ public sealed class ResultsJsonTests
     public void Document_WritesTheSchemasNames_InSnakeCase_AndLeavesNullsOut()
     {
         var pingPong = Rows.PingPong("iic", "poll-claim", 160, 125, 130);
-        var interleaved = Placement.WithProbes(Rows.InterleavedOneWay("poll", 0.9, null, 0.85), (125, 250), (126, 250));
+        var interleaved = Placement.WithProbes(Rows.InterleavedOneWay("poll", 0.9, null, 0.85), (125, 250), (126, 250), probing: true);
 
         using var json = Write(pingPong, interleaved);
         var root = json.RootElement;

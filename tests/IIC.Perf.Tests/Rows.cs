@@ -9,7 +9,8 @@ internal static class Rows
         => Placement.WithProbes(
             new BenchResult { Test = "pingpong", Transport = transport, Mode = "spin", Api = api, Size = 32, Count = 1000, P50Ns = p50Ns, P99Ns = p99Ns == 0 ? p50Ns * 2 : p99Ns },
             (probeBefore, probeP99 == 0 ? probeBefore * 2 : probeP99),
-            (probeAfter, probeP99 == 0 ? probeAfter * 2 : probeP99));
+            (probeAfter, probeP99 == 0 ? probeAfter * 2 : probeP99),
+            probing: true);
 
     /// <summary>The iic row of an interleaved 32 B one-way pair, carrying its rounds' ratios to raw-shm.</summary>
     public static BenchResult InterleavedOneWay(string api, params double?[] ratios) => new()

@@ -114,7 +114,7 @@ internal static class BenchCommand
             }
             var before = probe?.Measure();
             var result = item.Plan is { } plan ? runner.Run(plan) : RunLocal(item);
-            result = Placement.WithProbes(result, before, probe?.Measure());
+            result = Placement.WithProbes(result, before, probe?.Measure(), probing: probe is not null);
             Progress.Report(index, items.Count, item.Label, result, measureClock.Elapsed);
             results.Add(result);
         }

@@ -163,7 +163,7 @@ internal static class InterleavedOneWay
                 var measurement = new ClientMeasurement(count, seconds, cpuClient[side] * seconds / allSeconds, Latency: null, count / seconds);
                 var server = reports[side] with { CpuS = reports[side].CpuS * seconds / allSeconds }; // CPU over the kept blocks' share
                 var side1 = side;
-                rows[side] = Placement.WithProbes(ResultRows.Measured(plans[side], measurement, server), keptProbes.Item1, keptProbes.Item2) with
+                rows[side] = Placement.WithProbes(ResultRows.Measured(plans[side], measurement, server), keptProbes.Item1, keptProbes.Item2, probing: probe is not null) with
                 {
                     Rounds = Rounds,
                     RoundsDropped = Rounds - keptRounds.Count,

@@ -5,21 +5,25 @@ namespace IIC.Perf.Results;
 /// <summary>
 /// Whether rows were measured on the same CPU placement, judged by their placement probes: a row whose probe moved
 /// by more than <see cref="Tolerance"/> between before and after is compared with nothing, and two rows are
-/// compared only when their probes agree within it. Rows with no probe at all (the probe could not run) compare
-/// as before, on trust.
+/// compared only when their probes agree within it. Rows of a run without a probe (it could not start) compare as
+/// before, on trust; a row whose probes did not answer is moved.
 /// </summary>
 internal static class Placement
 {
     /// <summary>Near and far placements differ by 3-4x here; the jitter of one placement stays well under this.</summary>
     public const double Tolerance = 1.5;
 
-    /// <summary>The probe fields of a row measured between <paramref name="before"/> and <paramref name="after"/>.</summary>
-    public static BenchResult WithProbes(BenchResult row, (long P50Ns, long P99Ns)? before, (long P50Ns, long P99Ns)? after)
+    /// <summary>
+    /// The probe fields of a row measured between <paramref name="before"/> and <paramref name="after"/>. When the run
+    /// has a probe (<paramref name="probing"/>) a probe that did not answer (null) marks the row moved, even when
+    /// neither did: only a run without a probe leaves its rows unprobed, compared on trust.
+    /// </summary>
+    public static BenchResult WithProbes(BenchResult row, (long P50Ns, long P99Ns)? before, (long P50Ns, long P99Ns)? after, bool probing)
     {
         ArgumentNullException.ThrowIfNull(row);
         if (before is null && after is null)
         {
-            return row;
+            return probing ? row with { ProbeMoved = true } : row;
         }
         return row with
         {

@@ -109,7 +109,7 @@ internal static class ChannelsBench
             var probeBefore = Median(probesBefore);
             var probeAfter = Median(probesAfter);
             var fewest = lanes.MinBy(lane => lane.Count)!;
-            return [.. lanes.Select(lane => Placement.WithProbes(lane.Finish(settings, fewest), probeBefore, probeAfter))];
+            return [.. lanes.Select(lane => Placement.WithProbes(lane.Finish(settings, fewest), probeBefore, probeAfter, probing: probe is not null))];
         }
         finally
         {
