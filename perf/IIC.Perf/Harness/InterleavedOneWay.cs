@@ -219,7 +219,7 @@ internal static class InterleavedOneWay
     /// <summary>Whether a round is kept: always without a probe; with one, only when both its probes answered and agree.</summary>
     private static bool Agree(bool probed, (long P50Ns, long P99Ns)? before, (long P50Ns, long P99Ns)? after)
         => !probed
-            || (before is { } b && after is { } a && b.P50Ns > 0 && a.P50Ns > 0 && Math.Max(b.P50Ns, a.P50Ns) <= Placement.Tolerance * Math.Min(b.P50Ns, a.P50Ns));
+            || (before is { } b && after is { } a && Placement.Agree(b.P50Ns, a.P50Ns));
 
     private static (long P50Ns, long P99Ns)? Median(IEnumerable<(long P50Ns, long P99Ns)?> probes)
     {

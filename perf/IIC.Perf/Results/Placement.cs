@@ -62,5 +62,6 @@ internal static class Placement
         return $"{before}/{after}{(row.ProbeMoved == true ? " MOVED" : "")}";
     }
 
-    private static bool Agree(double a, double b) => a > 0 && b > 0 && Math.Max(a, b) / Math.Min(a, b) <= Tolerance;
+    /// <summary>Whether two probe readings (ns) are one placement: both answered and within <see cref="Tolerance"/>.</summary>
+    public static bool Agree(double a, double b) => a > 0 && b > 0 && Math.Max(a, b) / Math.Min(a, b) <= Tolerance;
 }
