@@ -191,6 +191,7 @@ public sealed unsafe class MappedMemory : SafeHandle
         ArgumentNullException.ThrowIfNull(release);
         ArgumentNullException.ThrowIfNull(scratch);
         scratch.Clear();
+        var calls = 0;
         t_collected = scratch;
         try
         {
@@ -198,8 +199,16 @@ public sealed unsafe class MappedMemory : SafeHandle
         }
         finally
         {
+            // Also when release threw part way: what it released so far is unmapped, not left reserved.
             t_collected = null;
+            calls = UnmapCollected(scratch);
         }
+        return calls;
+    }
+
+    /// <summary>Unmaps the collected ranges, one munmap per run of ranges that touch end to end; clears the list.</summary>
+    private static int UnmapCollected(List<(nint Address, nuint Length)> scratch)
+    {
         if (scratch.Count == 0)
         {
             return 0;
