@@ -14,7 +14,7 @@ public sealed class HypervisorHelperTests
     private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(30);
 
     [Fact]
-    public void Without_a_helper_a_released_window_is_unmapped_at_once()
+    public void Without_a_helper_a_released_window_is_retired_at_once()
     {
         using var pool = new WindowPool(0);
         var helper = new HypervisorHelper(pool, "test", _ => { }, enabled: false);
@@ -85,8 +85,8 @@ public sealed class HypervisorHelperTests
         // Both sides released every grant; the hypervisor hands what is queued over when it idles, and the helper (not
         // the event loop) unmaps every one of them.
         const int granted = 3 * HypervisorHelper.WakeAtRetired;
-        WaitFor(() => hypervisor.GrantCount == 0 && hypervisor.Helper.UnmappedByHelper == granted,
-            $"released windows stayed mapped: {hypervisor.Helper.UnmappedByHelper} of {granted} unmapped by the helper, {hypervisor.Helper.RetiredCount} queued");
+        WaitFor(() => hypervisor.GrantCount == 0 && hypervisor.Helper.RetiredByHelper == granted,
+            $"released windows stayed open: {hypervisor.Helper.RetiredByHelper} of {granted} retired by the helper, {hypervisor.Helper.RetiredCount} queued");
         Assert.Equal(1, hypervisor.Helper.ScheduledBatch);
     }
 

@@ -41,7 +41,7 @@ internal sealed class HypervisorHelper
     private bool _waiting;
     private bool _stopping;
     private int _scheduledBatch = -1; // 1 once the thread runs at SCHED_BATCH, 0 if the kernel refused (tests, diagnostics)
-    private long _unmapped; // windows the helper thread unmapped (tests, diagnostics)
+    private long _retiredByHelper; // windows the helper thread retired (closed; tests, diagnostics)
 
     public HypervisorHelper(WindowPool pool, string hypervisorName, Action<string> log, bool enabled)
     {
@@ -73,7 +73,7 @@ internal sealed class HypervisorHelper
     public int ScheduledBatch => Volatile.Read(ref _scheduledBatch);
 
     /// <summary>Released windows the helper thread retired (closed) so far (not those retired inline; tests).</summary>
-    public long UnmappedByHelper => Interlocked.Read(ref _unmapped);
+    public long RetiredByHelper => Interlocked.Read(ref _retiredByHelper);
 
     /// <summary>Released windows waiting for the helper now (tests).</summary>
     public int RetiredCount
@@ -220,7 +220,7 @@ internal sealed class HypervisorHelper
                     return;
                 }
                 batch[i].Dispose(); // close (a mapped window: munmap too): the window's last user in this process
-                Interlocked.Increment(ref _unmapped);
+                Interlocked.Increment(ref _retiredByHelper);
             }
             batch.Clear();
             lock (_gate)
