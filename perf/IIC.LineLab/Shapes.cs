@@ -25,6 +25,11 @@ internal static class Steps
         new HopStep<PfReader1M>("pf-reader-1M", "counters-1M + the reader prefetches the line after its next"),
         new HopStep<OwnNext1M>("own-next-1M", "counters-1M + the writer takes its next line exclusive (lock or 0)"),
         new HopStep<StoreNext1M>("store-next-1M", "counters-1M + the writer stores 0 into its next line's last word"),
+        new HopStep<StoreNext1MStride128>("store-next-1M-s128", "store-next-1M, one message every 128 B (the line after each unused)"),
+        new HopStep<StoreNext1MStride256>("store-next-1M-s256", "store-next-1M, one message every 256 B"),
+        new HopStep<RingTag1MStride128>("ring-tag-1M-s128", "ring-tag-1M, one message every 128 B"),
+        new HopStep<StoreNext1MSkew>("store-next-1M-skew", "store-next-1M, the replies' ring 2 KiB further into its pages"),
+        new HopStep<RingTag1MSkew>("ring-tag-1M-skew", "ring-tag-1M, the replies' ring 2 KiB further into its pages"),
         new HopStep<StoreNext64K>("store-next-64K", "store-next-1M with a 64 KiB ring"),
         new HopStep<StoreNext4K>("store-next-4K", "store-next-1M with a 4 KiB ring"),
         new IicRingStep("iic-ring-own", "iic's RingWriter/RingReader, 1 MiB, with the pre-own store", ownNextLine: true),
@@ -722,4 +727,174 @@ internal readonly struct StoreNext4K : IHopShape
     public static bool OwnNext => false;
 
     public static bool StoreNext => true;
+}
+
+/// <summary>Step store-next-1M-s128: store-next-1M with one message every 128 B (round 15).</summary>
+internal readonly struct StoreNext1MStride128 : IHopShape
+{
+    public static bool Payload => true;
+
+    public static bool Checksum => true;
+
+    public static bool Ring => true;
+
+    public static int Capacity => 1048576;
+
+    public static bool Clear => true;
+
+    public static bool HeadEach => true;
+
+    public static bool Armed => true;
+
+    public static bool Exchange => false;
+
+    public static bool Tail => true;
+
+    public static bool Counters => true;
+
+    public static bool PrefetchWriter => false;
+
+    public static bool PrefetchReader => false;
+
+    public static bool OwnNext => false;
+
+    public static bool StoreNext => true;
+
+    public static int Stride => 128;
+}
+
+/// <summary>Step store-next-1M-s256: store-next-1M with one message every 256 B (round 15).</summary>
+internal readonly struct StoreNext1MStride256 : IHopShape
+{
+    public static bool Payload => true;
+
+    public static bool Checksum => true;
+
+    public static bool Ring => true;
+
+    public static int Capacity => 1048576;
+
+    public static bool Clear => true;
+
+    public static bool HeadEach => true;
+
+    public static bool Armed => true;
+
+    public static bool Exchange => false;
+
+    public static bool Tail => true;
+
+    public static bool Counters => true;
+
+    public static bool PrefetchWriter => false;
+
+    public static bool PrefetchReader => false;
+
+    public static bool OwnNext => false;
+
+    public static bool StoreNext => true;
+
+    public static int Stride => 256;
+}
+
+/// <summary>Step ring-tag-1M-s128: ring-tag-1M with one message every 128 B (round 15).</summary>
+internal readonly struct RingTag1MStride128 : IHopShape
+{
+    public static bool Payload => true;
+
+    public static bool Checksum => true;
+
+    public static bool Ring => true;
+
+    public static int Capacity => 1048576;
+
+    public static bool Clear => false;
+
+    public static bool HeadEach => false;
+
+    public static bool Armed => false;
+
+    public static bool Exchange => false;
+
+    public static bool Tail => false;
+
+    public static bool Counters => false;
+
+    public static bool PrefetchWriter => false;
+
+    public static bool PrefetchReader => false;
+
+    public static bool OwnNext => false;
+
+    public static bool StoreNext => false;
+
+    public static int Stride => 128;
+}
+
+/// <summary>Step store-next-1M-skew: store-next-1M with the replies' ring 2 KiB further into its pages (round 15).</summary>
+internal readonly struct StoreNext1MSkew : IHopShape
+{
+    public static bool Payload => true;
+
+    public static bool Checksum => true;
+
+    public static bool Ring => true;
+
+    public static int Capacity => 1048576;
+
+    public static bool Clear => true;
+
+    public static bool HeadEach => true;
+
+    public static bool Armed => true;
+
+    public static bool Exchange => false;
+
+    public static bool Tail => true;
+
+    public static bool Counters => true;
+
+    public static bool PrefetchWriter => false;
+
+    public static bool PrefetchReader => false;
+
+    public static bool OwnNext => false;
+
+    public static bool StoreNext => true;
+
+    public static int ReplySkew => 2048;
+}
+
+/// <summary>Step ring-tag-1M-skew: ring-tag-1M with the replies' ring 2 KiB further into its pages (round 15).</summary>
+internal readonly struct RingTag1MSkew : IHopShape
+{
+    public static bool Payload => true;
+
+    public static bool Checksum => true;
+
+    public static bool Ring => true;
+
+    public static int Capacity => 1048576;
+
+    public static bool Clear => false;
+
+    public static bool HeadEach => false;
+
+    public static bool Armed => false;
+
+    public static bool Exchange => false;
+
+    public static bool Tail => false;
+
+    public static bool Counters => false;
+
+    public static bool PrefetchWriter => false;
+
+    public static bool PrefetchReader => false;
+
+    public static bool OwnNext => false;
+
+    public static bool StoreNext => false;
+
+    public static int ReplySkew => 2048;
 }

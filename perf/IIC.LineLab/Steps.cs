@@ -53,6 +53,14 @@ internal interface IHopShape
     /// <summary>After each publish the writer stores 0 into the last word of its next line (a plain store: never the line
     /// start the reader polls; the line is free space), so the line's ownership comes here before the record is written.</summary>
     static abstract bool StoreNext { get; }
+
+    /// <summary>Bytes from one message's line to the next (round 15: 128 and 256 leave the lines between unused, so a
+    /// next-line or adjacent-line prefetch by the reader fetches a line the writer is not about to write).</summary>
+    static virtual int Stride => 64;
+
+    /// <summary>Bytes added to ring B's data offset (the replies' ring), so a request and its reply do not lie at the same
+    /// offset within their pages (round 15: the 4 KiB-aliasing question; at most 3712, the rings' slack).</summary>
+    static virtual int ReplySkew => 0;
 }
 
 /// <summary>One step of the lab: a name, what it adds, and its two halves.</summary>
@@ -96,8 +104,8 @@ internal sealed unsafe class HopStep<TShape>(string name, string description) : 
 
     public override void Client(byte* ringOut, byte* ringIn, int trips, long[] samples)
     {
-        var writer = default(Writer);
-        var reader = default(Reader);
+        var writer = new Writer(DataOffset);
+        var reader = new Reader(DataOffset + TShape.ReplySkew);
         for (var i = 0; i < trips; i++)
         {
             var before = Stopwatch.GetTimestamp();
@@ -124,8 +132,8 @@ internal sealed unsafe class HopStep<TShape>(string name, string description) : 
 
     public override void Server(byte* ringIn, byte* ringOut, int trips)
     {
-        var writer = default(Writer);
-        var reader = default(Reader);
+        var writer = new Writer(DataOffset + TShape.ReplySkew);
+        var reader = new Reader(DataOffset);
         for (var i = 0; i < trips; i++)
         {
             var request = reader.Wait(ringIn, i);
@@ -150,20 +158,21 @@ internal sealed unsafe class HopStep<TShape>(string name, string description) : 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void Throw(long expected, long got) => throw new InvalidDataException($"expected message {expected}, got {got}");
 
-    private struct Writer
+    private struct Writer(int dataOffset)
     {
+        private readonly int _dataOffset = dataOffset;
         private long _tail;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public readonly byte* Reserve(byte* ring)
-            => ring + DataOffset + (TShape.Ring ? (int)(_tail & Mask) : 0);
+            => ring + _dataOffset + (TShape.Ring ? (int)(_tail & Mask) : 0);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Publish(byte* ring, byte* record, long sequence)
         {
             // No room check: one message is in flight, and the reader has cleared (or passed) a line a lap before the
             // writer comes back to it.
-            _tail += Line;
+            _tail += TShape.Stride;
             if (TShape.Tail)
             {
                 Volatile.Write(ref *(long*)ring, _tail);
@@ -200,22 +209,23 @@ internal sealed unsafe class HopStep<TShape>(string name, string description) : 
             }
             if (TShape.PrefetchWriter)
             {
-                System.Runtime.Intrinsics.X86.Sse.Prefetch0(ring + DataOffset + (int)(_tail & Mask));
+                System.Runtime.Intrinsics.X86.Sse.Prefetch0(ring + _dataOffset + (int)(_tail & Mask));
             }
             if (TShape.OwnNext)
             {
                 // A no-op read-modify-write (whatever the word holds stays): the line comes here in M before it is written.
-                Interlocked.Or(ref *(int*)(ring + DataOffset + (int)(_tail & Mask) + 60), 0);
+                Interlocked.Or(ref *(int*)(ring + _dataOffset + (int)(_tail & Mask) + 60), 0);
             }
             if (TShape.StoreNext)
             {
-                *(int*)(ring + DataOffset + (int)(_tail & Mask) + 60) = 0;
+                *(int*)(ring + _dataOffset + (int)(_tail & Mask) + 60) = 0;
             }
         }
     }
 
-    private struct Reader
+    private struct Reader(int dataOffset)
     {
+        private readonly int _dataOffset = dataOffset;
         private long _head;
         private long _published;
         private long _cleared;
@@ -227,7 +237,7 @@ internal sealed unsafe class HopStep<TShape>(string name, string description) : 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public long Wait(byte* ring, long sequence)
         {
-            _data = ring + DataOffset;
+            _data = ring + _dataOffset;
             var record = _data + (TShape.Ring ? (int)(_head & Mask) : 0);
             Current = record;
             if (TShape.Clear)
@@ -269,10 +279,10 @@ internal sealed unsafe class HopStep<TShape>(string name, string description) : 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Consume()
         {
-            _head += Line;
+            _head += TShape.Stride;
             if (TShape.PrefetchReader)
             {
-                System.Runtime.Intrinsics.X86.Sse.Prefetch0(_data + (int)((_head + Line) & Mask));
+                System.Runtime.Intrinsics.X86.Sse.Prefetch0(_data + (int)((_head + TShape.Stride) & Mask));
             }
             if (TShape.Counters)
             {
@@ -290,8 +300,8 @@ internal sealed unsafe class HopStep<TShape>(string name, string description) : 
             }
             if (TShape.Clear && _cleared != _head)
             {
-                var data = ring + DataOffset;
-                for (var position = _cleared; position < _head; position += Line)
+                var data = ring + _dataOffset;
+                for (var position = _cleared; position < _head; position += TShape.Stride)
                 {
                     *(long*)(data + (int)(position & Mask)) = 0;
                 }
