@@ -82,10 +82,25 @@ internal sealed class IicTransport(bool singleThreaded = false) : IBenchTranspor
             ? ChannelsTestRingCapacity
             : RingCapacityOverride ?? (int)Math.Max(WindowOptions.DefaultRingCapacity, BitOperations.RoundUpToPowerOf2((uint)(DescriptorRing.MaxRecordFraction * (options.MessageSize + RecordHeader.Size)))),
         Grouped = grouped,
+        PreTouch = PreTouches(options.Test),
         Name = "perf",
     };
 
     private const int ChannelsTestRingCapacity = 64 << 10;
+
+    /// <summary>
+    /// Round 15: the rows measured against raw-shm open their channels with <see cref="ChannelOptions.PreTouch"/>, as
+    /// raw-shm maps its memfd with MAP_POPULATE (and as Aeron was measured, pre-touch on): neither side of either
+    /// transport pays a first-touch page fault per 4 KiB inside a measured phase. Before, iic's first lap of a large ring
+    /// faulted on both sides (one fault per page per process), and the 64 MiB row's full-size acknowledgements into the
+    /// reverse ring took 16-32 K faults (perf/RESULTS.md, "Round 14 merged"). Not for the connect test (it measures the
+    /// default open, PreTouch off), the channels test (idle channels: it measures waiting) or fan-in.
+    /// <c>IIC_PERF_PRETOUCH=0</c> turns it off for A/B runs.
+    /// </summary>
+    private static bool PreTouches(BenchTest test)
+        => s_preTouch && test is BenchTest.PingPong or BenchTest.IdleGap or BenchTest.Throughput or BenchTest.Sizes;
+
+    private static readonly bool s_preTouch = Environment.GetEnvironmentVariable("IIC_PERF_PRETOUCH") != "0";
 
     // Parent and child read the same environment, so both ends ask for the same ring (read per connection, so a bad
     // value fails that row with this message rather than the type's initializer).
