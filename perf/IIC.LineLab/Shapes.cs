@@ -28,6 +28,9 @@ internal static class Steps
         new HopStep<StoreNext1MStride128>("store-next-1M-s128", "store-next-1M, one message every 128 B (the line after each unused)"),
         new HopStep<StoreNext1MStride256>("store-next-1M-s256", "store-next-1M, one message every 256 B"),
         new HopStep<RingTag1MStride128>("ring-tag-1M-s128", "ring-tag-1M, one message every 128 B"),
+        new HopStep<StoreNextDetect1M>("detect-next-1M", "store-next-1M + on seeing a message, a store into the line written next"),
+        new HopStep<CountersDetect1M>("detect-1M", "counters-1M + on seeing a message, a store into the line written next (no pre-own after publish)"),
+        new HopStep<RingTagDetect1M>("ring-tag-detect-1M", "ring-tag-1M + on seeing a message, a store into the line written next"),
         new HopStep<StoreNext1MSkew>("store-next-1M-skew", "store-next-1M, the replies' ring 2 KiB further into its pages"),
         new HopStep<RingTag1MSkew>("ring-tag-1M-skew", "ring-tag-1M, the replies' ring 2 KiB further into its pages"),
         new HopStep<StoreNext64K>("store-next-64K", "store-next-1M with a 64 KiB ring"),
@@ -897,4 +900,106 @@ internal readonly struct RingTag1MSkew : IHopShape
     public static bool StoreNext => false;
 
     public static int ReplySkew => 2048;
+}
+
+/// <summary>Step detect-next-1M: store-next-1M + on seeing a message, a store into the line written next (round 15).</summary>
+internal readonly struct StoreNextDetect1M : IHopShape
+{
+    public static bool Payload => true;
+
+    public static bool Checksum => true;
+
+    public static bool Ring => true;
+
+    public static int Capacity => 1048576;
+
+    public static bool Clear => true;
+
+    public static bool HeadEach => true;
+
+    public static bool Armed => true;
+
+    public static bool Exchange => false;
+
+    public static bool Tail => true;
+
+    public static bool Counters => true;
+
+    public static bool PrefetchWriter => false;
+
+    public static bool PrefetchReader => false;
+
+    public static bool OwnNext => false;
+
+    public static bool StoreNext => true;
+
+    public static bool OwnOnDetect => true;
+}
+
+/// <summary>Step detect-1M: counters-1M + on seeing a message, a store into the line written next (round 15).</summary>
+internal readonly struct CountersDetect1M : IHopShape
+{
+    public static bool Payload => true;
+
+    public static bool Checksum => true;
+
+    public static bool Ring => true;
+
+    public static int Capacity => 1048576;
+
+    public static bool Clear => true;
+
+    public static bool HeadEach => true;
+
+    public static bool Armed => true;
+
+    public static bool Exchange => false;
+
+    public static bool Tail => true;
+
+    public static bool Counters => true;
+
+    public static bool PrefetchWriter => false;
+
+    public static bool PrefetchReader => false;
+
+    public static bool OwnNext => false;
+
+    public static bool StoreNext => false;
+
+    public static bool OwnOnDetect => true;
+}
+
+/// <summary>Step ring-tag-detect-1M: ring-tag-1M + on seeing a message, a store into the line written next (round 15).</summary>
+internal readonly struct RingTagDetect1M : IHopShape
+{
+    public static bool Payload => true;
+
+    public static bool Checksum => true;
+
+    public static bool Ring => true;
+
+    public static int Capacity => 1048576;
+
+    public static bool Clear => false;
+
+    public static bool HeadEach => false;
+
+    public static bool Armed => false;
+
+    public static bool Exchange => false;
+
+    public static bool Tail => false;
+
+    public static bool Counters => false;
+
+    public static bool PrefetchWriter => false;
+
+    public static bool PrefetchReader => false;
+
+    public static bool OwnNext => false;
+
+    public static bool StoreNext => false;
+
+    public static bool OwnOnDetect => true;
 }

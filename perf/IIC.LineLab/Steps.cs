@@ -61,6 +61,11 @@ internal interface IHopShape
     /// <summary>Bytes added to ring B's data offset (the replies' ring), so a request and its reply do not lie at the same
     /// offset within their pages (round 15: the 4 KiB-aliasing question; at most 3712, the rings' slack).</summary>
     static virtual int ReplySkew => 0;
+
+    /// <summary>Round 15: the moment a side sees a message arrive, it stores 0 into the last word of the line it writes
+    /// next (the reply's line on the echo side, the next request's on the measuring side), so that line's fetch for
+    /// ownership overlaps the checks and the copy instead of starting at the reply's first store.</summary>
+    static virtual bool OwnOnDetect => false;
 }
 
 /// <summary>One step of the lab: a name, what it adds, and its two halves.</summary>
@@ -119,7 +124,7 @@ internal sealed unsafe class HopStep<TShape>(string name, string description) : 
                 *(long*)(record + 32) = P3;
             }
             writer.Publish(ringOut, record, i);
-            var echo = reader.Wait(ringIn, i);
+            var echo = reader.Wait(ringIn, i, writer.Reserve(ringOut));
             reader.Consume();
             var after = Stopwatch.GetTimestamp();
             if (echo != i)
@@ -136,7 +141,7 @@ internal sealed unsafe class HopStep<TShape>(string name, string description) : 
         var reader = new Reader(DataOffset);
         for (var i = 0; i < trips; i++)
         {
-            var request = reader.Wait(ringIn, i);
+            var request = reader.Wait(ringIn, i, writer.Reserve(ringOut));
             if (request != i)
             {
                 Throw(i, request);
@@ -235,7 +240,7 @@ internal sealed unsafe class HopStep<TShape>(string name, string description) : 
 
         /// <summary>Spins until message <paramref name="sequence"/> is at the head; returns the sequence it carries.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public long Wait(byte* ring, long sequence)
+        public long Wait(byte* ring, long sequence, byte* nextWrite)
         {
             _data = ring + _dataOffset;
             var record = _data + (TShape.Ring ? (int)(_head & Mask) : 0);
@@ -246,6 +251,10 @@ internal sealed unsafe class HopStep<TShape>(string name, string description) : 
                 while ((length = Volatile.Read(ref *(int*)record)) == 0)
                 {
                     AtEmpty(ring);
+                }
+                if (TShape.OwnOnDetect)
+                {
+                    *(int*)(nextWrite + 60) = 0; // free space of the line written next (never its first word, which a reader polls)
                 }
                 var type = *(int*)(record + 4);
                 if (length != (TShape.Payload ? 40 : 8) || type != WholeMessage)
@@ -258,6 +267,10 @@ internal sealed unsafe class HopStep<TShape>(string name, string description) : 
                 while (Volatile.Read(ref *(long*)record) != sequence + 1)
                 {
                     AtEmpty(ring);
+                }
+                if (TShape.OwnOnDetect)
+                {
+                    *(int*)(nextWrite + 60) = 0;
                 }
             }
             if (!TShape.Payload)
