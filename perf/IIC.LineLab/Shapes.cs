@@ -63,65 +63,12 @@ internal static class Steps
 /// <summary>Step probe: the placement probe: an 8-byte counter in one flag line each way.</summary>
 internal readonly struct ProbeShape : IHopShape
 {
-    public static bool Payload => false;
-
-    public static bool Checksum => false;
-
-    public static bool Ring => false;
-
-    public static int Capacity => 0;
-
-    public static bool Clear => false;
-
-    public static bool HeadEach => false;
-
-    public static bool Armed => false;
-
-    public static bool Exchange => false;
-
-    public static bool Tail => false;
-
-    public static bool Counters => false;
-
-    public static bool PrefetchWriter => false;
-
-    public static bool PrefetchReader => false;
-
-    public static bool OwnNext => false;
-
-    public static bool StoreNext => false;
 }
 
 /// <summary>Step payload: a 32 B payload in the flag's line (reader reads the stamp word).</summary>
 internal readonly struct PayloadShape : IHopShape
 {
     public static bool Payload => true;
-
-    public static bool Checksum => false;
-
-    public static bool Ring => false;
-
-    public static int Capacity => 0;
-
-    public static bool Clear => false;
-
-    public static bool HeadEach => false;
-
-    public static bool Armed => false;
-
-    public static bool Exchange => false;
-
-    public static bool Tail => false;
-
-    public static bool Counters => false;
-
-    public static bool PrefetchWriter => false;
-
-    public static bool PrefetchReader => false;
-
-    public static bool OwnNext => false;
-
-    public static bool StoreNext => false;
 }
 
 /// <summary>Step checksum: the reader reads all 32 B and checks their sum.</summary>
@@ -130,30 +77,6 @@ internal readonly struct ChecksumShape : IHopShape
     public static bool Payload => true;
 
     public static bool Checksum => true;
-
-    public static bool Ring => false;
-
-    public static int Capacity => 0;
-
-    public static bool Clear => false;
-
-    public static bool HeadEach => false;
-
-    public static bool Armed => false;
-
-    public static bool Exchange => false;
-
-    public static bool Tail => false;
-
-    public static bool Counters => false;
-
-    public static bool PrefetchWriter => false;
-
-    public static bool PrefetchReader => false;
-
-    public static bool OwnNext => false;
-
-    public static bool StoreNext => false;
 }
 
 /// <summary>Step ring-tag-1M: a new line per message, 1 MiB ring, sequence tags (raw-shm).</summary>
@@ -166,26 +89,6 @@ internal readonly struct RingTag1M : IHopShape
     public static bool Ring => true;
 
     public static int Capacity => 1048576;
-
-    public static bool Clear => false;
-
-    public static bool HeadEach => false;
-
-    public static bool Armed => false;
-
-    public static bool Exchange => false;
-
-    public static bool Tail => false;
-
-    public static bool Counters => false;
-
-    public static bool PrefetchWriter => false;
-
-    public static bool PrefetchReader => false;
-
-    public static bool OwnNext => false;
-
-    public static bool StoreNext => false;
 }
 
 /// <summary>Step clear-1M: iic's length word; the consumer clears lines at empty.</summary>
@@ -200,24 +103,6 @@ internal readonly struct Clear1M : IHopShape
     public static int Capacity => 1048576;
 
     public static bool Clear => true;
-
-    public static bool HeadEach => false;
-
-    public static bool Armed => false;
-
-    public static bool Exchange => false;
-
-    public static bool Tail => false;
-
-    public static bool Counters => false;
-
-    public static bool PrefetchWriter => false;
-
-    public static bool PrefetchReader => false;
-
-    public static bool OwnNext => false;
-
-    public static bool StoreNext => false;
 }
 
 /// <summary>Step head-1M: + head store and room-armed load at every empty (iic's reader).</summary>
@@ -234,22 +119,6 @@ internal readonly struct Head1M : IHopShape
     public static bool Clear => true;
 
     public static bool HeadEach => true;
-
-    public static bool Armed => false;
-
-    public static bool Exchange => false;
-
-    public static bool Tail => false;
-
-    public static bool Counters => false;
-
-    public static bool PrefetchWriter => false;
-
-    public static bool PrefetchReader => false;
-
-    public static bool OwnNext => false;
-
-    public static bool StoreNext => false;
 }
 
 /// <summary>Step armed-1M: + the writer loads the armed word after each publish.</summary>
@@ -268,20 +137,6 @@ internal readonly struct Armed1M : IHopShape
     public static bool HeadEach => true;
 
     public static bool Armed => true;
-
-    public static bool Exchange => false;
-
-    public static bool Tail => false;
-
-    public static bool Counters => false;
-
-    public static bool PrefetchWriter => false;
-
-    public static bool PrefetchReader => false;
-
-    public static bool OwnNext => false;
-
-    public static bool StoreNext => false;
 }
 
 /// <summary>Step tail-1M: + the writer stores its informational tail.</summary>
@@ -301,19 +156,7 @@ internal readonly struct Tail1M : IHopShape
 
     public static bool Armed => true;
 
-    public static bool Exchange => false;
-
     public static bool Tail => true;
-
-    public static bool Counters => false;
-
-    public static bool PrefetchWriter => false;
-
-    public static bool PrefetchReader => false;
-
-    public static bool OwnNext => false;
-
-    public static bool StoreNext => false;
 }
 
 /// <summary>Step counters-1M: + per-message counters (iic's shared-memory work, plain publish).</summary>
@@ -333,19 +176,9 @@ internal readonly struct Counters1M : IHopShape
 
     public static bool Armed => true;
 
-    public static bool Exchange => false;
-
     public static bool Tail => true;
 
     public static bool Counters => true;
-
-    public static bool PrefetchWriter => false;
-
-    public static bool PrefetchReader => false;
-
-    public static bool OwnNext => false;
-
-    public static bool StoreNext => false;
 }
 
 /// <summary>Step xchg-1M: + the publish as an exchange (the no-membarrier fallback).</summary>
@@ -370,14 +203,6 @@ internal readonly struct Xchg1M : IHopShape
     public static bool Tail => true;
 
     public static bool Counters => true;
-
-    public static bool PrefetchWriter => false;
-
-    public static bool PrefetchReader => false;
-
-    public static bool OwnNext => false;
-
-    public static bool StoreNext => false;
 }
 
 /// <summary>Step ring-tag-64K: ring-tag-1M with a 64 KiB ring.</summary>
@@ -390,26 +215,6 @@ internal readonly struct RingTag64K : IHopShape
     public static bool Ring => true;
 
     public static int Capacity => 65536;
-
-    public static bool Clear => false;
-
-    public static bool HeadEach => false;
-
-    public static bool Armed => false;
-
-    public static bool Exchange => false;
-
-    public static bool Tail => false;
-
-    public static bool Counters => false;
-
-    public static bool PrefetchWriter => false;
-
-    public static bool PrefetchReader => false;
-
-    public static bool OwnNext => false;
-
-    public static bool StoreNext => false;
 }
 
 /// <summary>Step clear-64K: clear-1M with a 64 KiB ring.</summary>
@@ -424,24 +229,6 @@ internal readonly struct Clear64K : IHopShape
     public static int Capacity => 65536;
 
     public static bool Clear => true;
-
-    public static bool HeadEach => false;
-
-    public static bool Armed => false;
-
-    public static bool Exchange => false;
-
-    public static bool Tail => false;
-
-    public static bool Counters => false;
-
-    public static bool PrefetchWriter => false;
-
-    public static bool PrefetchReader => false;
-
-    public static bool OwnNext => false;
-
-    public static bool StoreNext => false;
 }
 
 /// <summary>Step counters-64K: counters-1M with a 64 KiB ring.</summary>
@@ -461,19 +248,9 @@ internal readonly struct Counters64K : IHopShape
 
     public static bool Armed => true;
 
-    public static bool Exchange => false;
-
     public static bool Tail => true;
 
     public static bool Counters => true;
-
-    public static bool PrefetchWriter => false;
-
-    public static bool PrefetchReader => false;
-
-    public static bool OwnNext => false;
-
-    public static bool StoreNext => false;
 }
 
 /// <summary>Step ring-tag-4K: ring-tag-1M with a 4 KiB ring.</summary>
@@ -486,26 +263,6 @@ internal readonly struct RingTag4K : IHopShape
     public static bool Ring => true;
 
     public static int Capacity => 4096;
-
-    public static bool Clear => false;
-
-    public static bool HeadEach => false;
-
-    public static bool Armed => false;
-
-    public static bool Exchange => false;
-
-    public static bool Tail => false;
-
-    public static bool Counters => false;
-
-    public static bool PrefetchWriter => false;
-
-    public static bool PrefetchReader => false;
-
-    public static bool OwnNext => false;
-
-    public static bool StoreNext => false;
 }
 
 /// <summary>Step counters-4K: counters-1M with a 4 KiB ring.</summary>
@@ -525,19 +282,9 @@ internal readonly struct Counters4K : IHopShape
 
     public static bool Armed => true;
 
-    public static bool Exchange => false;
-
     public static bool Tail => true;
 
     public static bool Counters => true;
-
-    public static bool PrefetchWriter => false;
-
-    public static bool PrefetchReader => false;
-
-    public static bool OwnNext => false;
-
-    public static bool StoreNext => false;
 }
 
 /// <summary>Step pf-writer-1M: counters-1M + the writer prefetches its next line after each publish.</summary>
@@ -557,19 +304,11 @@ internal readonly struct PfWriter1M : IHopShape
 
     public static bool Armed => true;
 
-    public static bool Exchange => false;
-
     public static bool Tail => true;
 
     public static bool Counters => true;
 
     public static bool PrefetchWriter => true;
-
-    public static bool PrefetchReader => false;
-
-    public static bool OwnNext => false;
-
-    public static bool StoreNext => false;
 }
 
 /// <summary>Step pf-reader-1M: counters-1M + the reader prefetches the line after its next.</summary>
@@ -589,19 +328,11 @@ internal readonly struct PfReader1M : IHopShape
 
     public static bool Armed => true;
 
-    public static bool Exchange => false;
-
     public static bool Tail => true;
 
     public static bool Counters => true;
 
-    public static bool PrefetchWriter => false;
-
     public static bool PrefetchReader => true;
-
-    public static bool OwnNext => false;
-
-    public static bool StoreNext => false;
 }
 
 /// <summary>Step own-next-1M: counters-1M + the writer takes its next line exclusive (lock or 0).</summary>
@@ -621,19 +352,11 @@ internal readonly struct OwnNext1M : IHopShape
 
     public static bool Armed => true;
 
-    public static bool Exchange => false;
-
     public static bool Tail => true;
 
     public static bool Counters => true;
 
-    public static bool PrefetchWriter => false;
-
-    public static bool PrefetchReader => false;
-
     public static bool OwnNext => true;
-
-    public static bool StoreNext => false;
 }
 
 /// <summary>Step store-next-1M: counters-1M + the writer stores 0 into its next line's last word.</summary>
@@ -653,17 +376,9 @@ internal readonly struct StoreNext1M : IHopShape
 
     public static bool Armed => true;
 
-    public static bool Exchange => false;
-
     public static bool Tail => true;
 
     public static bool Counters => true;
-
-    public static bool PrefetchWriter => false;
-
-    public static bool PrefetchReader => false;
-
-    public static bool OwnNext => false;
 
     public static bool StoreNext => true;
 }
@@ -685,17 +400,9 @@ internal readonly struct StoreNext64K : IHopShape
 
     public static bool Armed => true;
 
-    public static bool Exchange => false;
-
     public static bool Tail => true;
 
     public static bool Counters => true;
-
-    public static bool PrefetchWriter => false;
-
-    public static bool PrefetchReader => false;
-
-    public static bool OwnNext => false;
 
     public static bool StoreNext => true;
 }
@@ -717,17 +424,9 @@ internal readonly struct StoreNext4K : IHopShape
 
     public static bool Armed => true;
 
-    public static bool Exchange => false;
-
     public static bool Tail => true;
 
     public static bool Counters => true;
-
-    public static bool PrefetchWriter => false;
-
-    public static bool PrefetchReader => false;
-
-    public static bool OwnNext => false;
 
     public static bool StoreNext => true;
 }
@@ -749,17 +448,9 @@ internal readonly struct StoreNext1MStride128 : IHopShape
 
     public static bool Armed => true;
 
-    public static bool Exchange => false;
-
     public static bool Tail => true;
 
     public static bool Counters => true;
-
-    public static bool PrefetchWriter => false;
-
-    public static bool PrefetchReader => false;
-
-    public static bool OwnNext => false;
 
     public static bool StoreNext => true;
 
@@ -783,17 +474,9 @@ internal readonly struct StoreNext1MStride256 : IHopShape
 
     public static bool Armed => true;
 
-    public static bool Exchange => false;
-
     public static bool Tail => true;
 
     public static bool Counters => true;
-
-    public static bool PrefetchWriter => false;
-
-    public static bool PrefetchReader => false;
-
-    public static bool OwnNext => false;
 
     public static bool StoreNext => true;
 
@@ -810,26 +493,6 @@ internal readonly struct RingTag1MStride128 : IHopShape
     public static bool Ring => true;
 
     public static int Capacity => 1048576;
-
-    public static bool Clear => false;
-
-    public static bool HeadEach => false;
-
-    public static bool Armed => false;
-
-    public static bool Exchange => false;
-
-    public static bool Tail => false;
-
-    public static bool Counters => false;
-
-    public static bool PrefetchWriter => false;
-
-    public static bool PrefetchReader => false;
-
-    public static bool OwnNext => false;
-
-    public static bool StoreNext => false;
 
     public static int Stride => 128;
 }
@@ -851,17 +514,9 @@ internal readonly struct StoreNext1MSkew : IHopShape
 
     public static bool Armed => true;
 
-    public static bool Exchange => false;
-
     public static bool Tail => true;
 
     public static bool Counters => true;
-
-    public static bool PrefetchWriter => false;
-
-    public static bool PrefetchReader => false;
-
-    public static bool OwnNext => false;
 
     public static bool StoreNext => true;
 
@@ -878,26 +533,6 @@ internal readonly struct RingTag1MSkew : IHopShape
     public static bool Ring => true;
 
     public static int Capacity => 1048576;
-
-    public static bool Clear => false;
-
-    public static bool HeadEach => false;
-
-    public static bool Armed => false;
-
-    public static bool Exchange => false;
-
-    public static bool Tail => false;
-
-    public static bool Counters => false;
-
-    public static bool PrefetchWriter => false;
-
-    public static bool PrefetchReader => false;
-
-    public static bool OwnNext => false;
-
-    public static bool StoreNext => false;
 
     public static int ReplySkew => 2048;
 }
@@ -919,17 +554,9 @@ internal readonly struct StoreNextDetect1M : IHopShape
 
     public static bool Armed => true;
 
-    public static bool Exchange => false;
-
     public static bool Tail => true;
 
     public static bool Counters => true;
-
-    public static bool PrefetchWriter => false;
-
-    public static bool PrefetchReader => false;
-
-    public static bool OwnNext => false;
 
     public static bool StoreNext => true;
 
@@ -953,19 +580,9 @@ internal readonly struct CountersDetect1M : IHopShape
 
     public static bool Armed => true;
 
-    public static bool Exchange => false;
-
     public static bool Tail => true;
 
     public static bool Counters => true;
-
-    public static bool PrefetchWriter => false;
-
-    public static bool PrefetchReader => false;
-
-    public static bool OwnNext => false;
-
-    public static bool StoreNext => false;
 
     public static bool OwnOnDetect => true;
 }
@@ -980,26 +597,6 @@ internal readonly struct RingTagDetect1M : IHopShape
     public static bool Ring => true;
 
     public static int Capacity => 1048576;
-
-    public static bool Clear => false;
-
-    public static bool HeadEach => false;
-
-    public static bool Armed => false;
-
-    public static bool Exchange => false;
-
-    public static bool Tail => false;
-
-    public static bool Counters => false;
-
-    public static bool PrefetchWriter => false;
-
-    public static bool PrefetchReader => false;
-
-    public static bool OwnNext => false;
-
-    public static bool StoreNext => false;
 
     public static bool OwnOnDetect => true;
 }

@@ -3,56 +3,57 @@ using System.Runtime.CompilerServices;
 
 namespace IIC.LineLab;
 
-/// <summary>What one step does per hop; every member a constant the JIT folds (one specialisation per step).</summary>
+/// <summary>What one step does per hop; every member a constant the JIT folds (one specialisation per step). Each member
+/// has the probe's value as its default (nothing added), so a step's shape names only what it adds.</summary>
 internal interface IHopShape
 {
     /// <summary>A 32 B payload (four words: the sequence and three pattern words) travels in the header's line.</summary>
-    static abstract bool Payload { get; }
+    static virtual bool Payload => false;
 
     /// <summary>The reader reads all four payload words and checks their sum (else only the sequence word).</summary>
-    static abstract bool Checksum { get; }
+    static virtual bool Checksum => false;
 
     /// <summary>A new 64-byte line per message in a ring of <see cref="Capacity"/> bytes (else the same flag line).</summary>
-    static abstract bool Ring { get; }
+    static virtual bool Ring => false;
 
     /// <summary>Ring bytes (a power of two; ignored for the flag line).</summary>
-    static abstract int Capacity { get; }
+    static virtual int Capacity => 0;
 
     /// <summary>
     /// iic's length protocol: the header is a length word (0 = nothing yet), and the consumer zeroes the first word of
     /// each line it consumed when it next finds the ring empty (RingReader.PublishHeadIfStale). Else a sequence tag
     /// (raw-shm's slot ring): nothing is ever cleared.
     /// </summary>
-    static abstract bool Clear { get; }
+    static virtual bool Clear => false;
 
     /// <summary>The consumer stores its head (and loads the room-armed word) whenever it finds the ring empty with
     /// something consumed, as iic's poll does; else every quarter ring, as raw-shm does.</summary>
-    static abstract bool HeadEach { get; }
+    static virtual bool HeadEach => false;
 
     /// <summary>The writer loads the reader's armed word after each publish (the doorbell).</summary>
-    static abstract bool Armed { get; }
+    static virtual bool Armed => false;
 
     /// <summary>The publish is an interlocked exchange (the full-fence fallback) rather than a release store.</summary>
-    static abstract bool Exchange { get; }
+    static virtual bool Exchange => false;
 
     /// <summary>The writer stores its informational shared tail before each publish.</summary>
-    static abstract bool Tail { get; }
+    static virtual bool Tail => false;
 
     /// <summary>Both sides count messages (plain increments of fields in a private object).</summary>
-    static abstract bool Counters { get; }
+    static virtual bool Counters => false;
 
     /// <summary>After each publish the writer prefetches (a read prefetch, <c>prefetcht0</c>) the line it writes next.</summary>
-    static abstract bool PrefetchWriter { get; }
+    static virtual bool PrefetchWriter => false;
 
     /// <summary>As it consumes, the reader prefetches the line after the one it polls next.</summary>
-    static abstract bool PrefetchReader { get; }
+    static virtual bool PrefetchReader => false;
 
     /// <summary>After each publish the writer takes its next line exclusive (an atomic OR of 0 into its last word).</summary>
-    static abstract bool OwnNext { get; }
+    static virtual bool OwnNext => false;
 
     /// <summary>After each publish the writer stores 0 into the last word of its next line (a plain store: never the line
     /// start the reader polls; the line is free space), so the line's ownership comes here before the record is written.</summary>
-    static abstract bool StoreNext { get; }
+    static virtual bool StoreNext => false;
 
     /// <summary>Bytes from one message's line to the next (round 15: 128 and 256 leave the lines between unused, so a
     /// next-line or adjacent-line prefetch by the reader fetches a line the writer is not about to write).</summary>
