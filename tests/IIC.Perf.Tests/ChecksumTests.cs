@@ -179,14 +179,30 @@ public sealed class ChecksumTests
     public void Sink_RejectsAMessageOfTheWrongLength(string api)
     {
         // 296 bytes cut from a 300-byte message are themselves a well-formed 296-byte message (the same stamped
-        // words): only the length the run agreed on tells them apart. (The echo server checks sums only; the length is
-        // the ping-pong client's to check, like the sequence.)
+        // words): only the length the run agreed on tells them apart.
         const int size = 300;
         var truncated = ScriptedEndpoint.Message(size, 0).AsSpan(0, 296).ToArray();
         Assert.True(MessageStamp.IsIntact(truncated, 0));
         var endpoint = new ScriptedEndpoint([ScriptedEndpoint.Message(size, MessageStamp.Mark), truncated, ScriptedEndpoint.Message(size, MessageStamp.Stop)]);
 
         Assert.Throws<InvalidDataException>(() => Receivers.Sink(endpoint, size, api));
+    }
+
+    [Theory]
+    [MemberData(nameof(EchoApis))]
+    public void Echo_RejectsAMessageOfTheWrongLength_AndEchoesNothingOfIt(string api)
+    {
+        // Round 15: the echo server checks the run's length too (it checked sums only, and a well-formed shorter message
+        // passed it; the client would have caught it, but a receiver should not pass on what the run did not agree on).
+        const int size = 300;
+        var truncated = ScriptedEndpoint.Message(size, 1).AsSpan(0, 296).ToArray();
+        Assert.True(MessageStamp.IsIntact(truncated, 1));
+        var endpoint = new ScriptedEndpoint([ScriptedEndpoint.Message(size, MessageStamp.Mark), ScriptedEndpoint.Message(size, 0), truncated, ScriptedEndpoint.Message(size, MessageStamp.Stop)]);
+
+        Assert.Throws<InvalidDataException>(() => Receivers.Echo(endpoint, size, api));
+
+        Assert.Equal(2, endpoint.Sent.Count); // the Mark and message 0; nothing of the short one
+        Assert.Equal(1, endpoint.Left);
     }
 
     /// <summary>The checksum as specified, written plainly: little-endian 64-bit words from the start, then each byte of the tail.</summary>

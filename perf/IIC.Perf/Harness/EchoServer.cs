@@ -8,16 +8,19 @@ namespace IIC.Perf.Harness;
 /// <summary>
 /// The server side of ping-pong and idle gap: receive, send the same bytes back. Control messages are echoed too;
 /// Mark starts the CPU clock and the count, Idle ends the measured phase and starts the idle one (the client then
-/// stays quiet), Stop ends the run. The server verifies each message's checksum (it reads every byte) before echoing it; the sequence is the client's to check.
+/// stays quiet), Stop ends the run. The server verifies each message's length (the run's) and checksum (it reads every byte)
+/// before echoing it; the sequence is the client's to check.
 /// </summary>
 internal sealed class EchoServer
 {
     private const int BatchSize = 32;
     private readonly byte[] _buffer;
+    private readonly int _size;
 
     private EchoServer(int size)
     {
         _buffer = new byte[size];
+        _size = size;
     }
 
     public static ServerReport Run(IMessageEndpoint endpoint, LinkOptions link)
@@ -30,7 +33,7 @@ internal sealed class EchoServer
                 ?? throw new InvalidOperationException("This transport cannot poll and claim in place; use --api receive.");
             return zeroCopy.Run(new ClaimVisitor(server));
         }
-        return server.Serve(new CopyEcho(endpoint, server._buffer));
+        return server.Serve(new CopyEcho(endpoint, server._buffer, server._size));
     }
 
     private ServerReport Serve<TEcho>(TEcho echo)
@@ -88,8 +91,8 @@ internal sealed class EchoServer
         long EchoOne();
     }
 
-    /// <summary>Receive (one copy out), verify, Send (one copy in).</summary>
-    private readonly struct CopyEcho(IMessageEndpoint endpoint, byte[] buffer) : IEcho
+    /// <summary>Receive (one copy out), verify (the run's length too), Send (one copy in).</summary>
+    private readonly struct CopyEcho(IMessageEndpoint endpoint, byte[] buffer, int size) : IEcho
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public long EchoOne()
@@ -97,7 +100,7 @@ internal sealed class EchoServer
             var length = endpoint.Receive(buffer);
             var message = buffer.AsSpan(0, length);
             var sequence = MessageStamp.Read(message);
-            MessageStamp.Verify(message, length, sequence); // a receiver reads every byte it was given
+            MessageStamp.Verify(message, size, sequence); // a receiver reads every byte it was given, and the run agreed on the length
             endpoint.Send(message);
             return sequence;
         }
@@ -111,10 +114,11 @@ internal sealed class EchoServer
     /// round trip). Nothing is published before the request was verified: a corrupt one throws with the claim open, and
     /// the run fails.
     /// </summary>
-    private struct ClaimEcho<TLink>(TLink link) : IEcho, IMessageConsumer
+    private struct ClaimEcho<TLink>(TLink link, int size) : IEcho, IMessageConsumer
         where TLink : struct, IZeroCopyLink
     {
         private TLink _link = link;
+        private readonly int _size = size;
         private long _sequence;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -130,21 +134,21 @@ internal sealed class EchoServer
         public void OnMessage(ReadOnlySpan<byte> message)
         {
             var sequence = MessageStamp.Read(message);
-            var writer = new VerifyingCopyWriter(message, sequence);
+            var writer = new VerifyingCopyWriter(message, _size, sequence);
             _link.SendInPlace(message.Length, ref writer);
             _sequence = sequence;
         }
     }
 
     /// <summary>Verifies the request (reads every byte), then copies it into the claimed reply.</summary>
-    private readonly ref struct VerifyingCopyWriter(ReadOnlySpan<byte> source, long sequence) : IMessageWriter
+    private readonly ref struct VerifyingCopyWriter(ReadOnlySpan<byte> source, int size, long sequence) : IMessageWriter
     {
         private readonly ReadOnlySpan<byte> _source = source;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Write(Span<byte> destination)
         {
-            MessageStamp.Verify(_source, _source.Length, sequence);
+            MessageStamp.Verify(_source, size, sequence); // before the copy: a longer message would not fit the claim
             _source.CopyTo(destination);
         }
     }
@@ -153,6 +157,6 @@ internal sealed class EchoServer
     {
         public ServerReport Visit<TLink>(TLink link)
             where TLink : struct, IZeroCopyLink
-            => server.Serve(new ClaimEcho<TLink>(link));
+            => server.Serve(new ClaimEcho<TLink>(link, server._size));
     }
 }
