@@ -233,7 +233,12 @@ public sealed partial class IicChannel : IDisposable, IAsyncDisposable
     /// <summary>
     /// A full-duplex byte stream over the channel (message boundaries do not matter to it), so SslStream,
     /// StreamJsonRpc, HTTP/2 or any Stream protocol runs over it unchanged. The same stream every call;
-    /// disposing it disposes the channel.
+    /// disposing it disposes the channel. One reader and one writer at a time (as a socket's NetworkStream), and while
+    /// it is in use the stream is the channel's only sender and receiver. A <c>WriteAsync</c> that finds the peer's ring
+    /// full returns a pending task and holds no thread: it resumes on the ring's "room" wake when the peer's reader frees
+    /// space (the same wait as <see cref="AsDuplexPipe(IicPipeOptions?)"/>'s), ends with <see cref="OperationCanceledException"/> when its
+    /// token is cancelled (the records it sent stay sent) and with <see cref="ObjectDisposedException"/> when the stream
+    /// is disposed. A synchronous <c>Write</c> blocks with back pressure, as <see cref="Send(ReadOnlySpan{byte})"/>.
     /// </summary>
     /// <exception cref="ObjectDisposedException">The channel was disposed.</exception>
     public Stream AsStream()

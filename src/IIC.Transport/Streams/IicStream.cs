@@ -16,6 +16,7 @@ internal sealed class IicStream : Stream
     private int _leftoverStart;
     private int _leftoverEnd;
     private bool _ended;
+    private RoomWait? _roomWait; // made at the first write that finds the ring full; one writer at a time
 
     public IicStream(IicChannel channel)
     {
@@ -104,28 +105,26 @@ internal sealed class IicStream : Stream
         return sent == buffer.Length ? ValueTask.CompletedTask : WriteSlowAsync(buffer[sent..], cancellationToken);
     }
 
-    /// <summary>Back pressure without holding a thread: the reader frees room without signalling, so retry with short delays.</summary>
+    /// <summary>
+    /// Back pressure without holding a thread and without polling (issue 17, item 4; round 15 for the stream): when the
+    /// peer's ring is full the write awaits the ring's "room armed" wake on the process's <see cref="RoomWaiter"/> thread,
+    /// as a duplex pipe's send loop does, so it resumes one wake-up after the peer's reader returns space. Until round 15
+    /// it retried with Task.Yield and then 1 ms delays. Cancelling <paramref name="cancellationToken"/> ends the wait
+    /// (records already sent stay sent); disposing the stream ends it with <see cref="ObjectDisposedException"/>.
+    /// </summary>
     private async ValueTask WriteSlowAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken)
     {
-        var attempts = 0;
         while (!buffer.IsEmpty)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             var sent = ChunkedSend.TrySendNow(_channel, buffer.Span);
             if (sent > 0)
             {
                 buffer = buffer[sent..];
-                attempts = 0;
                 continue;
             }
-            cancellationToken.ThrowIfCancellationRequested();
-            if (++attempts < 16)
-            {
-                await Task.Yield();
-            }
-            else
-            {
-                await Task.Delay(1, cancellationToken).ConfigureAwait(false);
-            }
+            var roomWait = _roomWait ??= new RoomWait(_channel.Endpoint, CancellationToken.None);
+            await roomWait.WaitAsync((int)Math.Min(_channel.MaxClaimLength, buffer.Length), cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -145,6 +144,10 @@ internal sealed class IicStream : Stream
         if (disposing)
         {
             _channel.Dispose();
+            if (_roomWait is not null)
+            {
+                RoomWaiter.Wake(); // a write waiting for room sees the channel ended now, not at the waiter's next 10 ms look
+            }
             if (_leftover.Length > 0)
             {
                 ArrayPool<byte>.Shared.Return(_leftover);

@@ -4,8 +4,8 @@ using IIC.Native;
 namespace IIC.Transport;
 
 /// <summary>
-/// The one thread per process that waits for room on behalf of every duplex pipe whose peer's ring is full, so a flush
-/// into a full ring never holds the flushing thread (as a socket's send completes later on the epoll thread). It sleeps
+/// The one thread per process that waits for room on behalf of every duplex pipe and stream whose peer's ring is full, so a
+/// flush or WriteAsync into a full ring never holds the calling thread (as a socket's send completes later on the epoll thread). It sleeps
 /// with futex_waitv on its own control word and on each stalled ring's head word, armed with the ring's "room" flag (the
 /// reader wakes the head word when it returns space: <c>RingWriter.TryArmRoom</c>); it wakes at least every 10 ms to
 /// notice a peer that closed or died (which rings no bell on the head word). It costs nothing while no ring is full: it
@@ -122,7 +122,7 @@ internal static unsafe class RoomWaiter
         error = null;
         if (wait.StopRequested)
         {
-            error = new OperationCanceledException("The pipe stopped sending while the peer's ring was full.");
+            error = wait.Cancellation();
             return true;
         }
         try
