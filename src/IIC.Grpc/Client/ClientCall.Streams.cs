@@ -120,12 +120,16 @@ internal sealed partial class ClientCall<TRequest, TResponse>
             {
                 return Task.FromException(new InvalidOperationException("Request stream has already been completed."));
             }
-            if (_deferredWrite is { IsCompleted: false })
+            if (_writing || _deferredWrite is { IsCompleted: false })
             {
-                // As grpc-dotnet: one write at a time. Here it also keeps the order: the pending message waits in the
-                // reader thread's queue, and a write from another thread would overtake it.
+                // As grpc-dotnet: one write at a time. Here it also keeps each message whole: a message larger than one
+                // chunk goes as several frames, and another thread's write sending meanwhile (_writing) would put its
+                // chunks between them, which the server takes for a broken peer and closes the connection, ending every
+                // call on it. A pending deferred message waits in the reader thread's queue, and a write from another
+                // thread would overtake it.
                 return Task.FromException(new InvalidOperationException("Can't write the message because the previous write is in progress."));
             }
+            _writing = true;
         }
         try
         {
@@ -144,7 +148,18 @@ internal sealed partial class ClientCall<TRequest, TResponse>
             CompleteLocally(status);
             return Task.FromException(new RpcException(status));
         }
+        finally
+        {
+            // After _deferredWrite is set: a write or complete that sees this sees a deferred message too.
+            Volatile.Write(ref _writing, false);
+        }
     }
+
+    /// <summary>
+    /// A write is sending its message now (set and tested under the gate, cleared by the writing thread when its send
+    /// returned): a second write or a complete meanwhile is refused, as a pending deferred write is.
+    /// </summary>
+    private bool _writing;
 
     /// <summary>
     /// The last write's task when it was deferred (CallConnection.SendOrDefer), set by the writing thread after its send
@@ -165,8 +180,9 @@ internal sealed partial class ClientCall<TRequest, TResponse>
             {
                 return Task.CompletedTask;
             }
-            if (_deferredWrite is { IsCompleted: false })
+            if (_writing || _deferredWrite is { IsCompleted: false })
             {
+                // A HalfClose sent while another thread's write is still sending would overtake that message.
                 return Task.FromException(new InvalidOperationException("Can't complete the request stream because the previous write is in progress."));
             }
             _halfClosed = true;
