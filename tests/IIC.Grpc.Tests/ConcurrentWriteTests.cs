@@ -28,7 +28,8 @@ public sealed class ConcurrentWriteTests(TesterFixture fixture)
         var client = new Tester.TesterClient(channel.CallInvoker);
         using var call = client.ClientStream(deadline: DateTime.UtcNow + (4 * s_stuck));
         Task a, b;
-        Task? complete = null;
+        Task? complete = null, refused = null;
+        var bothDone = false;
         var refusedInTime = false;
         server.Signal("STOP");
         try
@@ -40,6 +41,9 @@ public sealed class ConcurrentWriteTests(TesterFixture fixture)
             refusedInTime = await Task.WhenAny(first, Task.Delay(s_stuck)) == first;
             if (refusedInTime)
             {
+                // Read before SIGCONT: the write that sends cannot have finished while the server is frozen.
+                refused = await first;
+                bothDone = a.IsCompleted && b.IsCompleted;
                 // The other write is still sending (the server is frozen): completing the stream now must be refused too.
                 complete = Task.Run(() => call.RequestStream.CompleteAsync());
                 refusedInTime = await Task.WhenAny(complete, Task.Delay(s_stuck)) == complete;
@@ -50,9 +54,8 @@ public sealed class ConcurrentWriteTests(TesterFixture fixture)
             server.Signal("CONT");
         }
         Assert.True(refusedInTime, $"neither of two writes at once was refused (or a complete during a write was not) within {s_stuck.TotalSeconds} s: both were let send together");
-        var refused = a.IsCompleted && !b.IsCompleted ? a : b.IsCompleted && !a.IsCompleted ? b : null;
-        Assert.True(refused is not null, $"while the server was frozen both writes completed (a: {a.Status}, b: {b.Status}): one should still be sending");
-        Assert.True(refused.IsFaulted && refused.Exception!.InnerException is InvalidOperationException,
+        Assert.False(bothDone, $"while the server was frozen both writes completed (a: {a.Status}, b: {b.Status}): one should still be sending");
+        Assert.True(refused!.IsFaulted && refused.Exception!.InnerException is InvalidOperationException,
             $"the second write gave {Describe(refused)}, not InvalidOperationException");
         Assert.True(complete!.IsFaulted && complete.Exception!.InnerException is InvalidOperationException,
             $"completing the stream while a write was sending gave {Describe(complete)}, not InvalidOperationException");
