@@ -26,6 +26,10 @@ public sealed class TesterService(CallScope scope) : Tester.TesterBase
             }
             case "written?":
                 return new Reply { Index = Observations.Written.GetValueOrDefault(request.Key, -1) };
+            case "write-late":
+                return await MisuseModes.WriteLateAsync(request.Key).ConfigureAwait(false);
+            case "outcome?":
+                return new Reply { Text = MisuseModes.Outcomes.GetValueOrDefault(request.Key, "") };
             case "cancelled?":
                 return new Reply { Flag = Observations.Cancelled.ContainsKey(request.Key), Text = Observations.Cancelled.GetValueOrDefault(request.Key, "") };
             default:
@@ -41,6 +45,15 @@ public sealed class TesterService(CallScope scope) : Tester.TesterBase
 
     public override async Task ServerStream(Request request, IServerStreamWriter<Reply> responseStream, ServerCallContext context)
     {
+        switch (request.Mode)
+        {
+            case "concurrent-writes":
+                await MisuseModes.ConcurrentWritesAsync(request.Key, request.Count, responseStream).ConfigureAwait(false);
+                return;
+            case "write-after-return":
+                MisuseModes.Keep(request.Key, responseStream);
+                return;
+        }
         try
         {
             // No look at the token: an endless stream (count int.MaxValue) ends only when a write fails.
