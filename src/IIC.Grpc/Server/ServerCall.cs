@@ -19,6 +19,7 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
     private Exception? _requestsError; // cancelled: what MoveNext throws once the queue is read (under the lock)
     private int _writesSinceYield; // the handler's writes since it last yielded to the reader (its writes are sequential)
     private Task? _deferredWrite; // the last write's task when it was deferred (CallConnection.SendOrDefer): no write until it completes
+    private int _writing; // 1 while a write sends its message: a second write meanwhile is refused
     private TaskCompletionSource? _resumeAfterPoll; // a handler yielding to its reader thread (reader thread only)
     private ReceivedMessage _single;
     private TRequest? _inPlaceRequest; // the single request deserialized from the ring (TryStartInPlace)
@@ -395,22 +396,39 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
 
     public Task WriteAsync(TResponse message)
     {
+        if (Ended)
+        {
+            // As Grpc.AspNetCore: the handler returned (a stream kept past it, or written from a task it left running); the
+            // trailers went, so a message now would reach nobody: refused, not dropped silently.
+            return Task.FromException(new InvalidOperationException("Can't write the message because the request is complete."));
+        }
         if (IsCancelled)
         {
             return Task.FromException(new OperationCanceledException("The call was cancelled: its client cancelled, went away, or the deadline passed.", CancellationToken));
         }
+        if (Interlocked.Exchange(ref _writing, 1) != 0)
+        {
+            return WriteInProgress();
+        }
         if (_deferredWrite is { IsCompleted: false })
         {
-            // As grpc-dotnet: one write at a time. Here it also keeps the order: the pending message waits in the reader
-            // thread's queue, and a write from another thread would overtake it.
-            return Task.FromException(new InvalidOperationException("Can't write the message because the previous write is in progress."));
+            Volatile.Write(ref _writing, 0); // taken just now: the deferred write is the one in progress
+            return WriteInProgress();
         }
-        if (WriteResponse(message))
+        try
         {
-            // An inline handler wrote into a full ring: the message goes after the reader's next polls (it must not wait:
-            // CallConnection.SendOrDefer), and the handler continues then, which is also a yield.
-            _writesSinceYield = 0;
-            return _deferredWrite = Connection.WhenDeferredSent(s_goneBeforeSent);
+            if (WriteResponse(message))
+            {
+                // An inline handler wrote into a full ring: the message goes after the reader's next polls (it must not
+                // wait: CallConnection.SendOrDefer), and the handler continues then, which is also a yield. Set before the
+                // write is let go (finally), so a write seeing it free sees this pending one.
+                _writesSinceYield = 0;
+                return _deferredWrite = Connection.WhenDeferredSent(s_goneBeforeSent);
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref _writing, 0);
         }
         if (++_writesSinceYield >= WritesPerYield && _handler.Inline && Connection.IsCurrentReader)
         {
@@ -418,6 +436,14 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
         }
         return Task.CompletedTask;
     }
+
+    /// <summary>
+    /// As grpc-dotnet: one write at a time. Here it also keeps each message whole (a message larger than one chunk goes as
+    /// several frames, and another thread's chunks between them would make the client take the server for a broken peer
+    /// and close the connection under every call on it) and in order (a pending deferred message waits in the reader
+    /// thread's queue, and a write from another thread would overtake it).
+    /// </summary>
+    private static Task WriteInProgress() => Task.FromException(new InvalidOperationException("Can't write the message because the previous write is in progress."));
 
     /// <summary>What a deferred write throws when the connection ended before its message went: the call is cancelled.</summary>
     private static readonly Func<Exception, Exception> s_goneBeforeSent = static reason =>

@@ -14,6 +14,7 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
     // and registering it was part of the ~23 µs a cold call spent opening (perf/RESULTS.md, issue 16).
     private CancellationTokenSource? _cancellation;
     private int _finished; // Finish ran: the token source (if any) is disposed
+    private int _ended; // Finish began: the handler returned, its trailers go (or went)
     private readonly Timer? _deadlineTimer;
     private readonly string _method;
     private readonly string _host;
@@ -61,6 +62,9 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
 
     /// <summary>Whether the deadline passed (rather than the client cancelling).</summary>
     protected bool DeadlineExceeded => Volatile.Read(ref _deadlineExceeded) != 0;
+
+    /// <summary>Whether the handler's run ended (<see cref="Finish"/> began): a message written now would come after the trailers.</summary>
+    protected bool Ended => Volatile.Read(ref _ended) != 0;
 
     /// <summary>Whether the client cancelled or went away: nothing more is sent.</summary>
     protected bool ClientGone => Volatile.Read(ref _clientGone) != 0;
@@ -199,6 +203,7 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
     /// </summary>
     protected void Finish(Status status, FrameBuilder? response = null)
     {
+        Volatile.Write(ref _ended, 1); // before the trailers go: a write that sees the call open goes before them
         Connection.Remove(this);
         Assembler.Reset();
         if (!ClientGone)
