@@ -94,7 +94,7 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
                 return;
             }
             timeoutMicroseconds = (long)remaining.TotalMicroseconds;
-            _deadlineTimer = new Timer(static state => ((ClientCallBase)state!).CompleteLocally(new Status(StatusCode.DeadlineExceeded, "")), this, remaining, Timeout.InfiniteTimeSpan);
+            _deadlineTimer = DeadlineTimer.Start(static state => ((ClientCallBase)state!).CompleteLocally(new Status(StatusCode.DeadlineExceeded, "")), this, remaining);
         }
         if (options.CancellationToken.CanBeCanceled)
         {

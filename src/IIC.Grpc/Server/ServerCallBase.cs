@@ -36,16 +36,19 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
         _method = method;
         _host = connection.ServiceName;
         _requestHeaders = requestHeaders;
-        if (timeoutMicroseconds >= 0)
+        var now = DateTime.UtcNow;
+        // A timeout past DateTime.MaxValue (a client's deadline of nearly MaxValue, read a little later here) is none: the
+        // sum would throw on the reader thread and close the connection under every call on it.
+        if (timeoutMicroseconds >= 0 && timeoutMicroseconds < (long)(DateTime.MaxValue - now).TotalMicroseconds)
         {
             var timeout = TimeSpan.FromMicroseconds(timeoutMicroseconds);
-            _deadline = DateTime.UtcNow + timeout;
+            _deadline = now + timeout;
             // Our own timer rather than CancelAfter: it marks the deadline *before* the token fires. Token callbacks run
             // in reverse order of registration, so a flag set by a callback registered here would be set after the
             // handler's own (registered later) had already ended it, and the call reported Unknown instead of
             // DeadlineExceeded.
             EnsureCancellation();
-            _deadlineTimer = new Timer(static s => ((ServerCallBase)s!).OnDeadline(), this, timeout, Timeout.InfiniteTimeSpan);
+            _deadlineTimer = DeadlineTimer.Start(static s => ((ServerCallBase)s!).OnDeadline(), this, timeout);
         }
         else
         {
