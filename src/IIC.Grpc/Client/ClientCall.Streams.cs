@@ -108,6 +108,8 @@ internal sealed partial class ClientCall<TRequest, TResponse>
 
     public Task WriteAsync(TRequest message)
     {
+        // As grpc-dotnet: refused before anything changes (handed to the marshaller, it would end the call with Internal).
+        ArgumentNullException.ThrowIfNull(message);
         lock (Gate)
         {
             if (_done)
