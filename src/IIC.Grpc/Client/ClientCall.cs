@@ -79,6 +79,13 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
             Finish(connectFailure, new Metadata(), local: true);
             return;
         }
+        if (options.CancellationToken.IsCancellationRequested)
+        {
+            // As grpc-dotnet (its HttpClient sends nothing for a cancelled token), and as a deadline already passed: the
+            // server never hears of the call (it would open it, even run its handler, to be cancelled a frame later).
+            Finish(Cancelled, new Metadata(), local: true);
+            return;
+        }
         if (!_connection.TryAdd(this, out _streamId, out var closed))
         {
             Finish(closed, new Metadata(), local: true);
