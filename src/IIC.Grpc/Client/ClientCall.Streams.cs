@@ -132,12 +132,21 @@ internal sealed partial class ClientCall<TRequest, TResponse>
                 return Task.FromException(new InvalidOperationException("Can't write the message because the previous write is in progress."));
             }
             _writing = true;
+            _sendWait ??= new CancellationTokenSource(); // one per streaming call that writes, not per message
         }
         try
         {
             // Written on the connection's reader thread (an inline continuation) into a full ring: the message goes after
             // the reader's next polls, and the write completes then (the reader must not wait: CallConnection.SendOrDefer).
-            return SendRequest(message, endStream: false) ? _deferredWrite = _connection!.WhenDeferredSent(s_lostBeforeSent) : Task.CompletedTask;
+            return SendRequest(message, endStream: false, _sendWait.Token) ? _deferredWrite = _connection!.WhenDeferredSent(s_lostBeforeSent) : Task.CompletedTask;
+        }
+        catch (OperationCanceledException) when (_sendWait.IsCancellationRequested)
+        {
+            // The call ended (Dispose, token, deadline, trailers, lost) while the write waited for room: what ended it.
+            lock (Gate)
+            {
+                return Task.FromException(new RpcException(_status, _trailers ?? []));
+            }
         }
         catch (RpcException e)
         {
@@ -162,6 +171,13 @@ internal sealed partial class ClientCall<TRequest, TResponse>
     /// returned): a second write or a complete meanwhile is refused, as a pending deferred write is.
     /// </summary>
     private bool _writing;
+
+    /// <summary>
+    /// Cancelled when the call ends (Finish): a write waiting for room in the ring (the server not reading) stops waiting
+    /// then, instead of holding its thread and the connection's send lock until the server reads again. Made by the
+    /// first write, under the gate.
+    /// </summary>
+    private CancellationTokenSource? _sendWait;
 
     /// <summary>
     /// The last write's task when it was deferred (CallConnection.SendOrDefer), set by the writing thread after its send

@@ -190,12 +190,12 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
     }
 
     /// <returns>Whether the message was deferred (written on the connection's reader thread, its ring full: <see cref="CallConnection.SendFrame"/>).</returns>
-    private bool SendRequest(TRequest request, bool endStream)
+    private bool SendRequest(TRequest request, bool endStream, CancellationToken cancellationToken = default)
     {
         var builder = Serialization.Serialize(_method.RequestMarshaller, request, _maxSend);
         try
         {
-            return _connection!.SendMessage(builder, _streamId, endStream);
+            return _connection!.SendMessage(builder, _streamId, endStream, cancellationToken);
         }
         finally
         {
@@ -207,7 +207,9 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
     {
         try
         {
-            _connection!.SendEmptyFrame(FrameType.Cancel, _streamId);
+            // Never waits here (Dispose, a token's callback, the deadline's timer): a full ring or a write waiting for room
+            // holding the send lock leaves the Cancel to a pool thread (CallConnection.SendEmptyFrameWithoutWaiting).
+            _connection!.SendEmptyFrameWithoutWaiting(FrameType.Cancel, _streamId);
         }
         catch (Exception e) when (ConnectionErrors.IsLoss(e))
         {
@@ -384,6 +386,7 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
         }
         _cancellation.Unregister();
         _deadlineTimer?.Dispose();
+        _sendWait?.Cancel(); // a write waiting for room ends now (with this status), and lets go of the send lock
         _connection?.Remove(this); // a no-op when it was never registered
         if (sendCancel)
         {

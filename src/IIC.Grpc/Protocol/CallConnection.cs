@@ -62,7 +62,8 @@ internal abstract partial class CallConnection : IDisposable
     /// <returns>Whether the frame was deferred (reader thread only): <see cref="WhenDeferredSent"/> says when it went.</returns>
     /// <exception cref="IOException">The peer closed or died (<see cref="IicChannelClosedException"/>, <see cref="PeerDeadException"/>).</exception>
     /// <exception cref="ObjectDisposedException">The connection was disposed.</exception>
-    public bool SendFrame(ReadOnlySpan<byte> frame)
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> ended a wait for room (nothing of the frame was sent).</exception>
+    public bool SendFrame(ReadOnlySpan<byte> frame, CancellationToken cancellationToken = default)
     {
         if (s_readerDefers && IsCurrentReader)
         {
@@ -77,7 +78,7 @@ internal abstract partial class CallConnection : IDisposable
                 Volatile.Write(ref _lockHolderWaits, true);
                 try
                 {
-                    _channel.Send(frame);
+                    _channel.Send(frame, cancellationToken); // only here, where it waits: the fast path above is TrySend
                 }
                 finally
                 {
@@ -86,6 +87,79 @@ internal abstract partial class CallConnection : IDisposable
             }
         }
         return false;
+    }
+
+    /// <summary>
+    /// Sends a frame that is only the fixed header without waiting on this thread: now if the send lock is free and the
+    /// ring has room, else later, in order with the other frames sent this way, by one pool thread that waits for room
+    /// (one per connection at a time; it stops when the connection ends). For a Cancel, which an application thread
+    /// sends from Dispose, a token's callback or the deadline's timer, none of which may hang while another thread's
+    /// write waits for room or the peer is stuck. Reader thread: as <see cref="SendEmptyFrame"/> (it never waits).
+    /// </summary>
+    /// <exception cref="IOException">The peer closed or died.</exception>
+    /// <exception cref="ObjectDisposedException">The connection was disposed.</exception>
+    public void SendEmptyFrameWithoutWaiting(FrameType type, uint streamId)
+    {
+        if (s_readerDefers && IsCurrentReader)
+        {
+            SendEmptyFrame(type, streamId);
+            return;
+        }
+        if (_later.IsEmpty && TrySendEmptyFrameNow(type, streamId))
+        {
+            return;
+        }
+        _later.Enqueue((type, streamId));
+        if (Interlocked.Exchange(ref _laterFlushing, 1) == 0)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static connection => connection.FlushLater(), this, preferLocal: false);
+        }
+    }
+
+    private bool TrySendEmptyFrameNow(FrameType type, uint streamId)
+    {
+        if (!_sendLock.TryEnter())
+        {
+            return false;
+        }
+        try
+        {
+            Span<byte> frame = stackalloc byte[Frame.HeaderLength];
+            Frame.WriteHeader(frame, type, FrameFlags.None, streamId);
+            return _channel.TrySend(frame);
+        }
+        finally
+        {
+            _sendLock.Exit();
+        }
+    }
+
+    private readonly System.Collections.Concurrent.ConcurrentQueue<(FrameType Type, uint StreamId)> _later = new();
+    private int _laterFlushing; // 1 while a pool thread sends _later
+
+    /// <summary>A pool thread: sends the frames queued by <see cref="SendEmptyFrameWithoutWaiting"/>, waiting for room.</summary>
+    private void FlushLater()
+    {
+        while (true)
+        {
+            while (_later.TryDequeue(out var frame))
+            {
+                try
+                {
+                    SendEmptyFrame(frame.Type, frame.StreamId);
+                }
+                catch (Exception e) when (ConnectionErrors.IsLoss(e))
+                {
+                    _later.Clear(); // the connection ended: its calls are over on both sides
+                }
+            }
+            Volatile.Write(ref _laterFlushing, 0);
+            // A frame queued after the last TryDequeue but before the flag was cleared found it set: take it on here.
+            if (_later.IsEmpty || Interlocked.Exchange(ref _laterFlushing, 1) != 0)
+            {
+                return;
+            }
+        }
     }
 
     /// <summary>Sends a frame that is only the fixed header.</summary>
@@ -102,7 +176,8 @@ internal abstract partial class CallConnection : IDisposable
     /// Each later chunk's header is written over the tail of the chunk already sent before it: no copy.
     /// </summary>
     /// <returns>Whether a chunk was deferred (on the reader thread, the ring full): see <see cref="SendFrame"/>.</returns>
-    public bool SendMessage(FrameBuilder builder, uint streamId, bool endStream)
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> ended a wait for room: the rest of the message is not sent (its call ended: the peer drops it with the call).</exception>
+    public bool SendMessage(FrameBuilder builder, uint streamId, bool endStream, CancellationToken cancellationToken = default)
     {
         var buffer = builder.Buffer;
         var end = builder.Length;
@@ -112,14 +187,14 @@ internal abstract partial class CallConnection : IDisposable
         var flags = FrameFlags.First | (chunk == total ? FrameFlags.Last | endFlag : FrameFlags.None);
         Frame.WriteHeader(buffer, FrameType.Message, flags, streamId);
         BinaryPrimitives.WriteUInt32LittleEndian(buffer.AsSpan(Frame.HeaderLength), (uint)total);
-        var deferred = SendFrame(buffer.AsSpan(0, Frame.FirstChunkHeaderLength + chunk));
+        var deferred = SendFrame(buffer.AsSpan(0, Frame.FirstChunkHeaderLength + chunk), cancellationToken);
         var offset = Frame.FirstChunkHeaderLength + chunk;
         while (offset < end)
         {
             chunk = Math.Min(end - offset, _chunkData);
             var start = offset - Frame.HeaderLength; // the previous chunk's last bytes, already in the ring
             Frame.WriteHeader(buffer.AsSpan(start), FrameType.Message, offset + chunk == end ? FrameFlags.Last | endFlag : FrameFlags.None, streamId);
-            deferred |= SendFrame(buffer.AsSpan(start, Frame.HeaderLength + chunk));
+            deferred |= SendFrame(buffer.AsSpan(start, Frame.HeaderLength + chunk), cancellationToken);
             offset += chunk;
         }
         return deferred;
