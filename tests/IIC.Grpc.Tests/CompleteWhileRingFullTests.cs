@@ -1,5 +1,4 @@
 using Grpc.Core;
-using IIC.Grpc.Client;
 using IIC.Grpc.Testing;
 using IIC.Tests;
 
@@ -18,8 +17,6 @@ public sealed class CompleteWhileRingFullTests(TesterFixture fixture)
     /// <summary>A watchdog (the complete is immediate), not synchronisation: past it the complete hung.</summary>
     private static readonly TimeSpan s_stuck = TimeSpan.FromSeconds(30);
 
-    private const int Large = 4 * 1024 * 1024;
-
     [Fact]
     public async Task CompleteAsync_returns_at_once_while_another_calls_write_waits_for_room_and_its_half_close_arrives_later()
     {
@@ -27,7 +24,7 @@ public sealed class CompleteWhileRingFullTests(TesterFixture fixture)
         using var channel = fixture.Connect(server.Address("iic://"));
         var client = new Tester.TesterClient(channel.CallInvoker);
         Assert.Equal("up", (await client.UnaryAsync(new Request { Text = "up" })).Text); // connected
-        var connection = Assert.Single(((IicCallInvoker)channel.CallInvoker).OpenChannels);
+        var connection = StuckWrite.ConnectionOf(channel);
         using var completing = client.ClientStream();
         await completing.RequestStream.WriteAsync(new Request { Text = "a", Count = 2 });
         await completing.RequestStream.WriteAsync(new Request { Text = "b", Count = 3 });
@@ -38,11 +35,7 @@ public sealed class CompleteWhileRingFullTests(TesterFixture fixture)
         server.Signal("STOP");
         try
         {
-            var sentBefore = connection.GetStatistics().MessagesSent;
-            write = Task.Run(() => blocking.RequestStream.WriteAsync(new Request { Payload = Payloads.Of(Large) }));
-            // Sending: chunks went into the ring, and the rest cannot while the server reads nothing.
-            WaitFor.Condition(() => connection.GetStatistics().MessagesSent >= sentBefore + 4, "the large write's first chunks in the ring");
-            Assert.False(write.IsCompleted, $"the write of {Large} bytes completed ({write.Status}) while the server was frozen");
+            write = StuckWrite.Start(connection, blocking.RequestStream);
             complete = Task.Run(completing.RequestStream.CompleteAsync);
             completed = await Task.WhenAny(complete, Task.Delay(s_stuck)) == complete;
         }

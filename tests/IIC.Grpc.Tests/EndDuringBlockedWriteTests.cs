@@ -1,5 +1,4 @@
 using Grpc.Core;
-using IIC.Grpc.Client;
 using IIC.Grpc.Testing;
 using IIC.Tests;
 
@@ -18,8 +17,6 @@ public sealed class EndDuringBlockedWriteTests(TesterFixture fixture)
     /// <summary>A watchdog (ending is immediate), not synchronisation: past it the end or the write hung.</summary>
     private static readonly TimeSpan s_stuck = TimeSpan.FromSeconds(30);
 
-    private const int Large = 4 * 1024 * 1024;
-
     [Theory]
     [InlineData("dispose")]
     [InlineData("token")]
@@ -29,7 +26,7 @@ public sealed class EndDuringBlockedWriteTests(TesterFixture fixture)
         using var channel = fixture.Connect(server.Address("iic://"));
         var client = new Tester.TesterClient(channel.CallInvoker);
         Assert.Equal("up", (await client.UnaryAsync(new Request { Text = "up" })).Text); // connected
-        var connection = Assert.Single(((IicCallInvoker)channel.CallInvoker).OpenChannels);
+        var connection = StuckWrite.ConnectionOf(channel);
         using var source = new CancellationTokenSource();
         var call = client.ClientStream(cancellationToken: source.Token);
         bool ended, writeEnded;
@@ -37,11 +34,7 @@ public sealed class EndDuringBlockedWriteTests(TesterFixture fixture)
         server.Signal("STOP");
         try
         {
-            var sentBefore = connection.GetStatistics().MessagesSent;
-            write = Task.Run(() => call.RequestStream.WriteAsync(new Request { Payload = Payloads.Of(Large) }));
-            // Sending: chunks went into the ring, and the rest cannot while the server reads nothing.
-            WaitFor.Condition(() => connection.GetStatistics().MessagesSent >= sentBefore + 4, "the large write's first chunks in the ring");
-            Assert.False(write.IsCompleted, $"the write of {Large} bytes completed ({write.Status}) while the server was frozen");
+            write = StuckWrite.Start(connection, call.RequestStream);
             var end = how == "dispose" ? Task.Run(call.Dispose) : Task.Run(source.Cancel);
             ended = await Task.WhenAny(end, Task.Delay(s_stuck)) == end;
             writeEnded = await Task.WhenAny(write, Task.Delay(s_stuck)) == write;
