@@ -51,6 +51,28 @@ public sealed class OneWayVerdictTests
     }
 
     [Fact]
+    public void OneWayTarget_GivesEachPlacementsRoundsApart_WhenTheRunSpannedTwo()
+    {
+        // Eight kept rounds: iic at 0.5 of raw-shm on the sibling placement (whose raw ring runs 2x), 1.4 on the near one.
+        var iic = Rows.InterleavedOneWay("receive", 0.5, 0.5, 0.5, 0.5, 1.4, 1.4, 1.4, 1.4) with
+        {
+            RoundProbeNs = [80, 80, 80, 80, 80, 120, 130, 120, 120], // round 4 starts on siblings and ends near: pooled only
+        };
+        var raw = new BenchResult { Test = "throughput", Transport = "raw-shm", Mode = "spin", Api = "receive", Size = 32, MsgsPerS = 50_000_000, InterleavedWith = "iic" };
+
+        var report = Rows.Report(iic, raw);
+
+        Assert.Contains($"of which on the {Placement.Sibling} placement, median of 4", report, StringComparison.Ordinal);
+        Assert.Contains($"of which on the {Placement.Near} placement, median of 3", report, StringComparison.Ordinal);
+        Assert.Contains("50.0 % [50.0-50.0]", report, StringComparison.Ordinal);
+        Assert.Contains("140.0 % [140.0-140.0]", report, StringComparison.Ordinal);
+
+        // One placement throughout: no extra lines.
+        var onePlacement = Rows.Report(iic with { RoundProbeNs = [120, 120, 120, 120, 120, 120, 120, 120, 120] }, raw);
+        Assert.DoesNotContain("placement, median of", onePlacement, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void EndedAt_StopsTheOneWayClockWhereTheReceiverTookTheStop()
     {
         var start = 1_000_000L;

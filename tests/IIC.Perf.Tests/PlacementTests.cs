@@ -2,7 +2,7 @@ using IIC.Perf.Results;
 
 namespace IIC.Perf.Tests;
 
-/// <summary>Placement classification (Results/Placement.cs): the host flips vCPU placement (probe near 110-150 ns, far 450-600 ns).</summary>
+/// <summary>Placement classification (Results/Placement.cs): the host flips vCPU placement (probe near 110-150 ns, far 450-600 ns, SMT siblings about 80 ns).</summary>
 public sealed class PlacementTests
 {
     private static readonly BenchResult s_row = new() { Test = "pingpong", Transport = "iic", Mode = "spin", Api = "receive", Size = 32, P50Ns = 150 };
@@ -68,5 +68,29 @@ public sealed class PlacementTests
         Assert.False(Placement.Same(near, null));
         Assert.True(Placement.Same(s_row, s_row)); // neither probed: compared on trust
         Assert.False(Placement.Same(s_row, near)); // one probed, one not: no
+    }
+
+    [Theory]
+    [InlineData(70, Placement.Sibling)]
+    [InlineData(80, Placement.Sibling)]
+    [InlineData(90, Placement.Sibling)]
+    [InlineData(100, Placement.Near)]
+    [InlineData(130, Placement.Near)]
+    [InlineData(290, Placement.Near)]
+    [InlineData(300, Placement.Far)]
+    [InlineData(520, Placement.Far)]
+    public void Kind_NamesTheHostsThreePlacements(long probeP50Ns, string kind)
+        => Assert.Equal(kind, Placement.Kind(probeP50Ns));
+
+    [Fact]
+    public void RoundKinds_NameARoundOnlyWhenBothItsProbesAgreeOnTheKind()
+    {
+        // Probes before rounds 0-4 and after the last: sibling, sibling, near (round 1 straddles), near, unanswered, far.
+        long?[] probes = [80, 80, 120, 130, null, 520];
+
+        var kinds = Placement.RoundKinds(probes, rounds: 5);
+
+        Assert.Equal([Placement.Sibling, null, Placement.Near, null, null], kinds);
+        Assert.Equal([Placement.Sibling, null], Placement.RoundKinds(probes.Take(2).ToList(), rounds: 2)); // no probe after round 1
     }
 }

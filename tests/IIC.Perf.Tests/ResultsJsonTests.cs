@@ -13,7 +13,7 @@ public sealed class ResultsJsonTests
     public void Document_WritesTheSchemasNames_InSnakeCase_AndLeavesNullsOut()
     {
         var pingPong = Rows.PingPong("iic", "poll-claim", 160, 125, 130);
-        var interleaved = Placement.WithProbes(Rows.InterleavedOneWay("poll", 0.9, null, 0.85), (125, 250), (126, 250), probing: true);
+        var interleaved = Placement.WithProbes(Rows.InterleavedOneWay("poll", 0.9, null, 0.85), (125, 250), (126, 250), probing: true) with { RoundProbeNs = [125, 130, null, 126] };
 
         using var json = Write(pingPong, interleaved);
         var root = json.RootElement;
@@ -50,6 +50,10 @@ public sealed class ResultsJsonTests
         var ratios = oneWay.GetProperty("round_ratios").EnumerateArray().ToList();
         Assert.Equal(JsonValueKind.Null, ratios[1].ValueKind); // a dropped round stays in its place
         Assert.Equal(0.875, oneWay.GetProperty("round_ratio_median").GetDouble(), 9);
+        var probes = oneWay.GetProperty("round_probe_ns").EnumerateArray().ToList();
+        Assert.Equal(4, probes.Count); // before each round and after the last
+        Assert.Equal(JsonValueKind.Null, probes[2].ValueKind);
+        Assert.Equal(126, probes[3].GetInt64());
     }
 
     [Fact]

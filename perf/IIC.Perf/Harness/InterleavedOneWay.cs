@@ -171,6 +171,7 @@ internal static class InterleavedOneWay
                     RoundMsgsPerPoll = reports[side].BlockMsgsPerPoll is { Count: Rounds } perPoll
                         ? [.. Enumerable.Range(0, Rounds).Select(r => kept[r] ? (double?)perPoll[r] : null)]
                         : null,
+                    RoundProbeNs = probe is null ? null : [.. probes.Select(p => p?.P50Ns)],
                 };
             }
             var ratios = Enumerable.Range(0, Rounds)

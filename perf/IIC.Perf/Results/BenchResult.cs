@@ -126,6 +126,13 @@ internal sealed record BenchResult
     /// <summary>Interleaved polling one-way rows: <see cref="MsgsPerPoll"/> of each round's block, null for a dropped round.</summary>
     public IReadOnlyList<double?>? RoundMsgsPerPoll { get; init; }
 
+    /// <summary>
+    /// Interleaved one-way rows (round 16): the placement probe's p50 (ns) before each round and after the last, so
+    /// one more than <see cref="Rounds"/>; null where the probe did not answer. It names each round's placement
+    /// (<see cref="Placement.RoundKinds"/>), and the target gives each placement's rounds apart.
+    /// </summary>
+    public IReadOnlyList<long?>? RoundProbeNs { get; init; }
+
     public string Status { get; init; } = Ok;
 
     /// <summary>Why a row is unavailable or failed.</summary>

@@ -62,6 +62,40 @@ internal static class Placement
         return $"{before}/{after}{(row.ProbeMoved == true ? " MOVED" : "")}";
     }
 
+    /// <summary>The placement a probe under this p50 reads as: the two vCPUs on one core's SMT siblings (about 80 ns here, first seen in round 15).</summary>
+    public const long SiblingBelowNs = 95;
+
+    /// <summary>The placement a probe at or above this p50 reads as: the two vCPUs on distant cores (450-600 ns here).</summary>
+    public const long FarFromNs = 300;
+
+    /// <summary>The placement kind a probe p50 names: siblings of one core, near cores (110-150 ns here) or far.</summary>
+    public const string Sibling = "sibling";
+
+    /// <inheritdoc cref="Sibling"/>
+    public const string Near = "near";
+
+    /// <inheritdoc cref="Sibling"/>
+    public const string Far = "far";
+
+    /// <summary>
+    /// Which of the host's three placements a probe p50 (ns) reads as. <see cref="Agree"/> takes a sibling reading (80)
+    /// and a near one (110-120) for one placement, which is right for a ratio between two rows measured on either;
+    /// but the raw ring's one-way rate doubles on siblings where iic's does not (round 15), so verdicts pooled over
+    /// rounds give each kind apart too (TargetReport).
+    /// </summary>
+    public static string Kind(long probeP50Ns) => probeP50Ns < SiblingBelowNs ? Sibling : probeP50Ns < FarFromNs ? Near : Far;
+
+    /// <summary>
+    /// The placement kind of each round of an interleaved pair, from the probes before each round and after the last
+    /// (<see cref="BenchResult.RoundProbeNs"/>): null where a probe did not answer or the round's two probes name
+    /// different kinds.
+    /// </summary>
+    public static IReadOnlyList<string?> RoundKinds(IReadOnlyList<long?> roundProbes, int rounds)
+    {
+        ArgumentNullException.ThrowIfNull(roundProbes);
+        return [.. Enumerable.Range(0, rounds).Select(r => r + 1 < roundProbes.Count && roundProbes[r] is { } before && roundProbes[r + 1] is { } after && Kind(before) == Kind(after) ? Kind(before) : null)];
+    }
+
     /// <summary>Whether two probe readings (ns) are one placement: both answered and within <see cref="Tolerance"/>.</summary>
     public static bool Agree(double a, double b) => a > 0 && b > 0 && Math.Max(a, b) / Math.Min(a, b) <= Tolerance;
 }

@@ -139,6 +139,10 @@ internal static class TargetReport
         if (row.RoundMsgsPerPoll is not { } mine || partner?.RoundMsgsPerPoll is not { } theirs || mine.Count != ratios.Count || theirs.Count != ratios.Count)
         {
             yield return InterleavedRateCheck(name, ratios, targetPct);
+            foreach (var placementCheck in PlacementChecks(row, ratios, targetPct))
+            {
+                yield return placementCheck;
+            }
             yield break;
         }
         var regimes = Enumerable.Range(0, ratios.Count)
@@ -155,6 +159,34 @@ internal static class TargetReport
             {
                 yield return InterleavedRateCheck($"  of which both sinks {regime}", [.. ratios.Select((r, i) => regimes[i] == regime ? r : null)], targetPct);
             }
+        }
+        foreach (var placementCheck in PlacementChecks(row, [.. ratios.Select((r, i) => regimes[i] is null ? null : r)], targetPct))
+        {
+            yield return placementCheck;
+        }
+    }
+
+    /// <summary>
+    /// When the rounds a one-way verdict counted (<paramref name="counted"/>, null for a round left out) ran on more than
+    /// one placement kind (<see cref="Placement.RoundKinds"/>), one line per kind with its rounds alone (round 16): the raw
+    /// ring's rate doubles on SMT siblings where iic's does not, so a pooled median mixes two ratios. Rounds whose two
+    /// probes name different kinds are in the pooled verdict only.
+    /// </summary>
+    private static IEnumerable<Check> PlacementChecks(BenchResult row, IReadOnlyList<double?> counted, double targetPct)
+    {
+        if (row.RoundProbeNs is not { } probes)
+        {
+            yield break;
+        }
+        var kinds = Placement.RoundKinds(probes, counted.Count);
+        var present = Enumerable.Range(0, counted.Count).Where(r => counted[r] is not null).Select(r => kinds[r]).OfType<string>().Distinct().ToList();
+        if (present.Count < 2)
+        {
+            yield break;
+        }
+        foreach (var kind in present.Order(StringComparer.Ordinal))
+        {
+            yield return InterleavedRateCheck($"  of which on the {kind} placement", [.. counted.Select((r, i) => kinds[i] == kind ? r : null)], targetPct);
         }
     }
 
