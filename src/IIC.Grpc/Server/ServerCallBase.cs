@@ -133,6 +133,32 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
     /// </summary>
     protected bool IsCallToken(CancellationToken token) => Volatile.Read(ref _cancellation) is { } source && token == source.Token;
 
+    /// <summary>
+    /// The token a handler's write waits with (for room in the ring, or for the send lock another call's write holds): the
+    /// call's own token, which the client's Cancel, the deadline and the connection's end fire. Made on first need, as
+    /// <see cref="ServerCallContext.CancellationToken"/>. A write racing the handler's return may come after Finish
+    /// disposed the source: it gets a cancelled token then, so it never meets <see cref="ObjectDisposedException"/> and
+    /// never waits (the call is over; its trailers went or the client left).
+    /// </summary>
+    protected CancellationToken WriteWaitToken
+    {
+        get
+        {
+            if (Volatile.Read(ref _finished) == 0)
+            {
+                try
+                {
+                    return EnsureCancellation().Token;
+                }
+                catch (ObjectDisposedException)
+                {
+                    // Finish disposed it between the look above and here.
+                }
+            }
+            return new CancellationToken(canceled: true);
+        }
+    }
+
     /// <summary>The call's token source, made on first need (thread safe: a handler may ask while the reader thread cancels).</summary>
     private CancellationTokenSource EnsureCancellation()
     {
@@ -251,7 +277,22 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
         }
         Volatile.Write(ref _finished, 1);
         _deadlineTimer?.Dispose();
-        Volatile.Read(ref _cancellation)?.Dispose();
+        if (Volatile.Read(ref _cancellation) is { } source)
+        {
+            if (ClientGone && !source.IsCancellationRequested)
+            {
+                // The client left and the handler returned before the pool ran CancelSafely (which now sees _finished and
+                // does nothing): fire the token here, so a write the handler left waiting with it (a task still writing)
+                // stops waiting, as the token promised. The token is cancelled at once; its callbacks (the handler's
+                // own registrations) run on the pool, not here (this may be the reader thread), and the source is
+                // disposed after them (disposed first, it would drop them).
+                source.CancelAsync().ContinueWith(static (_, s) => ((CancellationTokenSource)s!).Dispose(), source, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
+            else
+            {
+                source.Dispose();
+            }
+        }
     }
 
     protected override string MethodCore => _method;
