@@ -59,6 +59,10 @@ public sealed class TesterService(CallScope scope) : Tester.TesterBase
             // No look at the token: an endless stream (count int.MaxValue) ends only when a write fails.
             for (var i = 0; i < request.Count; i++)
             {
+                if (request.Mode == "progress")
+                {
+                    Observations.Written[request.Key] = i; // "written?" then says which write is about to start (or waits)
+                }
                 await responseStream.WriteAsync(new Reply { Index = i, Payload = request.Payload }).ConfigureAwait(false);
             }
         }
