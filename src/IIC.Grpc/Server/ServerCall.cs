@@ -159,11 +159,11 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
         }
     }
 
-    protected override void OnTokenCancelled()
+    protected override void OnTokenCancelled(CancellationToken token)
     {
         if (_requests is not null)
         {
-            EndRequests(new OperationCanceledException(CancellationToken));
+            EndRequests(new OperationCanceledException(token));
         }
     }
 
@@ -406,7 +406,9 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
         }
         if (IsCancelled)
         {
-            return Task.FromException(new OperationCanceledException("The call was cancelled: its client cancelled, went away, or the deadline passed.", CancellationToken));
+            // WriteWaitToken, not CancellationToken: the handler may be returning on another thread, and Finish disposing
+            // the source would make CancellationToken throw ObjectDisposedException here.
+            return Task.FromException(new OperationCanceledException("The call was cancelled: its client cancelled, went away, or the deadline passed.", WriteWaitToken));
         }
         if (Interlocked.Exchange(ref _writing, 1) != 0)
         {

@@ -172,7 +172,10 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
             made.Dispose();
             return raced;
         }
-        made.Token.UnsafeRegister(static s => ((ServerCallBase)s!).OnCancelled(), this);
+        // The token comes with the callback: the callback may run while Finish disposes the source on another thread
+        // (the client's Cancel racing the handler's return), when asking the source for it would throw
+        // ObjectDisposedException inside Cancel, out of CancelSafely on a pool thread, and take the server process down.
+        made.Token.UnsafeRegister(static (s, token) => ((ServerCallBase)s!).OnTokenCancelled(token), this);
         if (ClientGone)
         {
             // The client left before anyone needed the token: it starts cancelled.
@@ -191,11 +194,8 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
         CancelSafely();
     }
 
-    /// <summary>The token fired (deadline or client gone).</summary>
-    private void OnCancelled() => OnTokenCancelled();
-
-    /// <summary>Ends waits on the request stream when the token fires.</summary>
-    protected abstract void OnTokenCancelled();
+    /// <summary>The call's token (<paramref name="token"/>) fired (deadline or client gone): ends waits on the request stream.</summary>
+    protected abstract void OnTokenCancelled(CancellationToken token);
 
     /// <summary>Sends the response headers once (explicitly, or empty headers are implied by the first message or the trailers).</summary>
     protected void SendResponseHeaders(Metadata headers)
