@@ -42,6 +42,9 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
     /// <summary>The IICFast service the calls go to.</summary>
     public string Service { get; }
 
+    /// <summary>How many calls are registered on the connections open now (tests: every call that ended left its registry).</summary>
+    internal int CallsInFlight => _connections.OfType<ClientConnection>().Sum(c => c.CallsInFlight);
+
     /// <summary>The channels of the connections open now (tests read their statistics).</summary>
     internal IEnumerable<IicChannel> OpenChannels => _connections.OfType<ClientConnection>().Select(c => c.Channel);
 
