@@ -124,6 +124,13 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
         {
             // the call already finished
         }
+        catch (AggregateException e)
+        {
+            // A callback the handler registered on its token threw (ours never do): the token is cancelled all the same.
+            // On this pool thread the exception would take the server process down with every call of every client (as
+            // Kestrel logs what an aborted request's callbacks throw): logged, not lost.
+            Connection.Log.CancellationCallbackFailed(e, _method);
+        }
     }
 
     /// <summary>
@@ -286,13 +293,23 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
                 // stops waiting, as the token promised. The token is cancelled at once; its callbacks (the handler's
                 // own registrations) run on the pool, not here (this may be the reader thread), and the source is
                 // disposed after them (disposed first, it would drop them).
-                source.CancelAsync().ContinueWith(static (_, s) => ((CancellationTokenSource)s!).Dispose(), source, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                source.CancelAsync().ContinueWith(static (cancelled, s) => ((ServerCallBase)s!).AfterLateCancel(cancelled), this, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             }
             else
             {
                 source.Dispose();
             }
         }
+    }
+
+    /// <summary>After Finish's late cancel ran the token's callbacks: logs what they threw (as CancelSafely), disposes the source.</summary>
+    private void AfterLateCancel(Task cancelled)
+    {
+        if (cancelled.Exception is { } e)
+        {
+            Connection.Log.CancellationCallbackFailed(e, _method);
+        }
+        _cancellation!.Dispose();
     }
 
     protected override string MethodCore => _method;
