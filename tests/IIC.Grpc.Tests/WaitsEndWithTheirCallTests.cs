@@ -186,4 +186,51 @@ public sealed class WaitsEndWithTheirCallTests(TesterFixture fixture)
         stuck.Dispose();
         Assert.Equal("after", (await client.UnaryAsync(new Request { Text = "after" }, deadline: DateTime.UtcNow + s_stuck)).Text); // the connection serves on
     }
+
+    /// <summary>
+    /// A unary call started (on the caller's thread: AsyncUnaryCall sends its CallStart before it returns) while another
+    /// call's write holds the send lock, the server frozen: the start waits, and its token or deadline ends that wait.
+    /// </summary>
+    [Theory]
+    [InlineData("token")]
+    [InlineData("deadline")]
+    public async Task A_call_start_waiting_for_the_send_lock_another_calls_write_holds_ends_when_its_call_ends(string how)
+    {
+        using var server = fixture.StartServer("start-behind-lock-" + how);
+        using var channel = fixture.Connect(server.Address("iic://"));
+        var client = new Tester.TesterClient(channel.CallInvoker);
+        Assert.Equal("up", (await client.UnaryAsync(new Request { Text = "up" })).Text); // connected
+        var connection = StuckWrite.ConnectionOf(channel);
+        using var source = new CancellationTokenSource();
+        var stuck = client.ClientStream();
+        AsyncUnaryCall<Reply>? started = null;
+        var starter = new Thread(() => started = client.UnaryAsync(new Request { Text = "late" },
+            deadline: how == "deadline" ? DateTime.UtcNow + TimeSpan.FromSeconds(5) : null,
+            cancellationToken: how == "token" ? source.Token : default)) { IsBackground = true, Name = "starting-caller" };
+        bool startEnded;
+        server.Signal("STOP");
+        try
+        {
+            var holding = StuckWrite.Start(connection, stuck.RequestStream);
+            starter.Start();
+            WaitFor.Condition(() => (starter.ThreadState & ThreadState.WaitSleepJoin) != 0 || !starter.IsAlive, "the call's start waiting for the send lock");
+            Assert.True(starter.IsAlive, "the call started (its CallStart sent) while another call's write held the send lock");
+            if (how == "token")
+            {
+                await source.CancelAsync();
+            }
+            startEnded = starter.Join(s_stuck);
+            Assert.False(holding.IsCompleted, "the stuck write completed while the server was frozen");
+        }
+        finally
+        {
+            server.Signal("CONT");
+        }
+        Assert.True(startEnded, $"the call's start waiting for the send lock did not return within {s_stuck.TotalSeconds} s after its {how}");
+        var e = await Assert.ThrowsAsync<RpcException>(() => started!.ResponseAsync);
+        Assert.Equal(how == "deadline" ? StatusCode.DeadlineExceeded : StatusCode.Cancelled, e.StatusCode);
+        started!.Dispose();
+        stuck.Dispose();
+        Assert.Equal("after", (await client.UnaryAsync(new Request { Text = "after" }, deadline: DateTime.UtcNow + s_stuck)).Text); // the connection serves on
+    }
 }

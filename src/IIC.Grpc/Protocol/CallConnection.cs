@@ -98,6 +98,29 @@ internal abstract partial class CallConnection : IDisposable
     }
 
     /// <summary>
+    /// Sends <paramref name="frame"/> only if that needs no wait: the send lock free and room in the ring now (never on the
+    /// reader thread, whose sends <see cref="SendFrame"/> defers). False: nothing was sent; the caller sends it with
+    /// <see cref="SendFrame"/> and a token it makes only then (a call start: most never wait, so most make none).
+    /// </summary>
+    /// <exception cref="IOException">The peer closed or died.</exception>
+    /// <exception cref="ObjectDisposedException">The connection was disposed.</exception>
+    public bool TrySendFrameNow(ReadOnlySpan<byte> frame)
+    {
+        if ((s_readerDefers && IsCurrentReader) || frame.Length > _channel.MaxClaimLength || !_sendLock.TryEnter())
+        {
+            return false;
+        }
+        try
+        {
+            return _channel.TrySend(frame);
+        }
+        finally
+        {
+            _sendLock.Exit();
+        }
+    }
+
+    /// <summary>
     /// How long one wait for the send lock lasts before the waiter looks at its token again: 10 ms, as the channel's own
     /// wait for room (WindowEndpoint.WaitForRoom) looks at its token.
     /// </summary>
