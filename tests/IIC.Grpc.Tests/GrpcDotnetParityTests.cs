@@ -58,4 +58,26 @@ public sealed class GrpcDotnetParityTests(TesterFixture fixture)
         await Assert.ThrowsAsync<ObjectDisposedException>(() => done.RequestStream.WriteAsync(new Request { Text = "late" }));
         Assert.Equal("after", (await client.UnaryAsync(new Request { Text = "after" }, deadline: DateTime.UtcNow + s_timeout)).Text);
     }
+
+    /// <summary>
+    /// WriteAsync with a token, as Grpc.Net.Client takes it: a live token lets the write go (the native path threw
+    /// NotSupportedException, the interface's default, for any token that can be cancelled); a cancelled one cancels the call.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Paths.Both), MemberType = typeof(Paths))]
+    public async Task A_client_write_takes_a_cancellation_token_which_cancels_the_call(string path)
+    {
+        using var channel = fixture.Open(path);
+        var client = new Tester.TesterClient(channel.CallInvoker);
+        using var source = new CancellationTokenSource();
+        using var call = client.Bidi(deadline: DateTime.UtcNow + s_timeout);
+        await call.RequestStream.WriteAsync(new Request { Text = "one" }, source.Token);
+        Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+        Assert.Equal("one", call.ResponseStream.Current.Text);
+        await source.CancelAsync();
+        var e = await Assert.ThrowsAsync<RpcException>(() => call.RequestStream.WriteAsync(new Request { Text = "two" }, source.Token));
+        Assert.Equal(StatusCode.Cancelled, e.StatusCode);
+        Assert.Equal(StatusCode.Cancelled, (await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext(CancellationToken.None))).StatusCode);
+        Assert.Equal("after", (await client.UnaryAsync(new Request { Text = "after" }, deadline: DateTime.UtcNow + s_timeout)).Text);
+    }
 }

@@ -183,6 +183,52 @@ internal sealed partial class ClientCall<TRequest, TResponse>
     }
 
     /// <summary>
+    /// As grpc-dotnet's client writer (WriteCoreAsync, TryRegisterCancellation): <paramref name="cancellationToken"/> cancels
+    /// the call while this write is in progress (already cancelled: the call ends now and the write fails
+    /// <c>Cancelled</c>). Without this override the interface's default threw <see cref="NotSupportedException"/> for any
+    /// token that can be cancelled, where Grpc.Net.Client takes it.
+    /// </summary>
+    public Task WriteAsync(TRequest message, CancellationToken cancellationToken)
+    {
+        if (!cancellationToken.CanBeCanceled)
+        {
+            return WriteAsync(message);
+        }
+        ArgumentNullException.ThrowIfNull(message);
+        ThrowIfDisposed();
+        // Runs at once when the token is already cancelled: the call ends, and the write below fails with its status.
+        var registration = cancellationToken.UnsafeRegister(static state => ((ClientCallBase)state!).CompleteLocally(Cancelled), this);
+        Task write;
+        try
+        {
+            write = WriteAsync(message);
+        }
+        catch
+        {
+            registration.Dispose();
+            throw;
+        }
+        if (write.IsCompleted)
+        {
+            registration.Dispose();
+            return write;
+        }
+        return UnregisterAfter(write, registration);
+    }
+
+    private static async Task UnregisterAfter(Task write, CancellationTokenRegistration registration)
+    {
+        try
+        {
+            await write.ConfigureAwait(false);
+        }
+        finally
+        {
+            await registration.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
     /// A write is sending its message now (set and tested under the gate, cleared by the writing thread when its send
     /// returned): a second write or a complete meanwhile is refused, as a pending deferred write is.
     /// </summary>
