@@ -93,9 +93,9 @@ public sealed class WaitsEndWithTheirCallTests(TesterFixture fixture)
             await hold.Held.WaitAsync(s_stuck);
             // Write 1 started: it cannot complete (4 MiB into the 1 MiB ring nobody reads), so the handler waits in it.
             await Until(async () => await Written(observer, key) >= 1, "the handler's second write started");
-            Assert.False(await Cancelled(observer, key), "the handler's write ended before its call did");
             if (how == "cancel")
             {
+                Assert.False(await Cancelled(observer, key), "the handler's write ended before its call did");
                 await source.CancelAsync();
             }
             // The write ends with OperationCanceledException (the handler notes it) while the client still reads nothing.
