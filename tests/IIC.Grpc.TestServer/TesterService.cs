@@ -64,6 +64,11 @@ public sealed class TesterService(CallScope scope) : Tester.TesterBase
         try
         {
             // No look at the token: an endless stream (count int.MaxValue) ends only when a write fails.
+            if (request.Mode == "progress" && request.Text == "headers-first")
+            {
+                Observations.Written[request.Key] = -2; // "written?" -2: the response headers are being sent
+                await context.WriteResponseHeadersAsync(new Metadata { { "first", "headers" } }).ConfigureAwait(false);
+            }
             for (var i = 0; i < request.Count; i++)
             {
                 if (request.Mode == "progress")

@@ -107,8 +107,11 @@ public sealed class WaitsEndWithTheirCallTests(TesterFixture fixture)
         Assert.Equal("after", (await client.UnaryAsync(new Request { Text = "after" }, deadline: DateTime.UtcNow + s_stuck)).Text); // the connection serves on
     }
 
-    [Fact]
-    public async Task A_handler_write_waiting_for_the_send_lock_another_calls_write_holds_ends_when_its_call_is_cancelled()
+    /// <summary>The second handler's wait: its first message, or its response headers (WriteResponseHeadersAsync), behind the first one's stuck write.</summary>
+    [Theory]
+    [InlineData("message")]
+    [InlineData("headers")]
+    public async Task A_handler_write_waiting_for_the_send_lock_another_calls_write_holds_ends_when_its_call_is_cancelled(string what)
     {
         using var server = fixture.StartServer("server-write-lock-held-client");
         using var channel = fixture.Connect(server.Address("iic://"));
@@ -124,8 +127,10 @@ public sealed class WaitsEndWithTheirCallTests(TesterFixture fixture)
             await Until(async () => await Written(observer, stuckKey) >= 1, "the first handler's second write started (it holds the send lock, waiting for room)");
             // Another call on the same connection: its handler's first write waits for the send lock the first one holds.
             var client = new Tester.TesterClient(channel.CallInvoker);
-            using var waiting = client.ServerStream(Progress(waitingKey, 1024), cancellationToken: source.Token);
-            await Until(async () => await Written(observer, waitingKey) >= 0, "the second handler's first write started");
+            var request = Progress(waitingKey, 1024);
+            request.Text = what == "headers" ? "headers-first" : "";
+            using var waiting = client.ServerStream(request, cancellationToken: source.Token);
+            await Until(async () => what == "headers" ? await Written(observer, waitingKey) == -2 : await Written(observer, waitingKey) >= 0, $"the second handler's first {what} write started");
             Assert.False(await Cancelled(observer, waitingKey), "the second handler's write ended before its call did");
             await source.CancelAsync();
             await Until(() => Cancelled(observer, waitingKey), "the second handler's write waiting for the send lock to end with OperationCanceledException after its call was cancelled");

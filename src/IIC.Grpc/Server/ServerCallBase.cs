@@ -220,7 +220,9 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
         {
             Frame.WriteHeader(builder.Reserve(Frame.HeaderLength), FrameType.ResponseHeaders, FrameFlags.None, StreamId);
             MetadataCodec.Write(builder, headers);
-            Connection.SendFrame(builder.Written);
+            // As a write: waiting for room (a client frozen or not reading) or for the send lock another call's write holds
+            // ends when the call's token fires.
+            Connection.SendFrame(builder.Written, WriteWaitToken);
         }
         finally
         {
@@ -350,7 +352,14 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
 
     protected override Task WriteResponseHeadersAsyncCore(Metadata responseHeaders)
     {
-        SendResponseHeaders(responseHeaders ?? []);
+        try
+        {
+            SendResponseHeaders(responseHeaders ?? []);
+        }
+        catch (OperationCanceledException e)
+        {
+            return Task.FromException(new OperationCanceledException("The call was cancelled while its response headers were being sent: its client cancelled, went away, or the deadline passed.", e, e.CancellationToken));
+        }
         return Task.CompletedTask;
     }
 }
