@@ -430,6 +430,12 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
                 return _deferredWrite = Connection.WhenDeferredSent(s_goneBeforeSent);
             }
         }
+        catch (OperationCanceledException) when (Ended && !IsCancelled)
+        {
+            // The handler returned while this write (from a task it left running) waited: its token was a cancelled one
+            // (WriteWaitToken after Finish). As the check on entry says it, and as Grpc.AspNetCore.
+            return Task.FromException(new InvalidOperationException("Can't write the message because the request is complete."));
+        }
         catch (OperationCanceledException e)
         {
             // The call's token fired while the write waited (for room, or for the send lock another call's write held): as
