@@ -15,6 +15,13 @@ public sealed class TesterService(CallScope scope) : Tester.TesterBase
             case "wait":
                 await WaitForCancellationAsync(request.Key, context).ConfigureAwait(false);
                 return new Reply();
+            case "throwing-callback":
+                // A callback on the call's token that throws when the client cancels; "written?" says it is registered. Not
+                // unregistered when the wait ends: the wait's own callback may end the handler inline before this one runs.
+                _ = context.CancellationToken.Register(static () => throw new InvalidOperationException("a token callback that throws"));
+                Observations.Written[request.Key] = 1;
+                await WaitForCancellationAsync(request.Key, context).ConfigureAwait(false);
+                return new Reply();
             case "own-headers":
             {
                 // A call's RequestHeaders are its own: writable, and holding only what its client sent (a set shared between
@@ -57,8 +64,17 @@ public sealed class TesterService(CallScope scope) : Tester.TesterBase
         try
         {
             // No look at the token: an endless stream (count int.MaxValue) ends only when a write fails.
+            if (request.Mode == "progress" && request.Text == "headers-first")
+            {
+                Observations.Written[request.Key] = -2; // "written?" -2: the response headers are being sent
+                await context.WriteResponseHeadersAsync(new Metadata { { "first", "headers" } }).ConfigureAwait(false);
+            }
             for (var i = 0; i < request.Count; i++)
             {
+                if (request.Mode == "progress")
+                {
+                    Observations.Written[request.Key] = i; // "written?" then says which write is about to start (or waits)
+                }
                 await responseStream.WriteAsync(new Reply { Index = i, Payload = request.Payload }).ConfigureAwait(false);
             }
         }

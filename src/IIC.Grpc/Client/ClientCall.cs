@@ -137,8 +137,13 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
             }
             if (requestFrame is not null && !carried)
             {
-                _connection.SendMessage(requestFrame, _streamId, endStream: true);
+                _connection.SendMessage(requestFrame, _streamId, endStream: true, SendWaitToken());
             }
+        }
+        catch (OperationCanceledException) when (Volatile.Read(ref _done))
+        {
+            // The call ended (its token, its deadline) while its start waited to send: it has its status, and the server
+            // heard nothing of it (a CallStart not sent) or gets the Cancel Finish sent (the request cut short).
         }
         catch (RpcException e)
         {
@@ -166,7 +171,7 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
         {
             CallConnection.StartCarrierFrame(request, FrameType.CallStart, FrameFlags.EndStream, _streamId);
             WriteCallStartFields(request, timeoutMicroseconds, headers);
-            _connection!.SendFrame(request.Written);
+            SendStartFrame(request.Written);
             return;
         }
         var builder = FrameBuilder.Rent();
@@ -174,11 +179,41 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
         {
             Frame.WriteHeader(builder.Reserve(Frame.HeaderLength), FrameType.CallStart, FrameFlags.None, _streamId);
             WriteCallStartFields(builder, timeoutMicroseconds, headers);
-            _connection!.SendFrame(builder.Written);
+            SendStartFrame(builder.Written);
         }
         finally
         {
             FrameBuilder.Return(builder);
+        }
+    }
+
+    /// <summary>
+    /// Sends the CallStart on the caller's thread: at once when it can be; else waiting (for the send lock another call's
+    /// write holds, or for room) only until this call ends (its token, its deadline: <see cref="SendWaitToken"/>), not
+    /// without end while the server is frozen.
+    /// </summary>
+    private void SendStartFrame(ReadOnlySpan<byte> frame)
+    {
+        if (!_connection!.TrySendFrameNow(frame))
+        {
+            _connection.SendFrame(frame, SendWaitToken());
+        }
+    }
+
+    /// <summary>
+    /// The token a send of this call waits with: <see cref="_sendWait"/>'s, made on first need under the gate (Finish
+    /// cancels it once the call ended); already cancelled when the call ended before.
+    /// </summary>
+    private CancellationToken SendWaitToken()
+    {
+        lock (Gate)
+        {
+            if (_done)
+            {
+                return new CancellationToken(canceled: true);
+            }
+            _sendWait ??= new CancellationTokenSource();
+            return _sendWait.Token;
         }
     }
 

@@ -28,6 +28,9 @@ internal sealed class ClientConnection : CallConnection
     /// <summary>Registers a call under a new stream id; false (with the reason) when the connection already ended.</summary>
     public bool TryAdd(ClientCallBase call, out uint streamId, out Status closedStatus) => _calls.TryAdd(call, out streamId, out closedStatus);
 
+    /// <summary>How many calls are registered on this connection now (tests).</summary>
+    internal int CallsInFlight => _calls.Count;
+
     /// <summary>Forgets a call that ended (any thread; idempotent).</summary>
     public void Remove(ClientCallBase call) => _calls.Remove(call);
 

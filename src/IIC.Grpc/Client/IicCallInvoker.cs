@@ -42,10 +42,14 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
     /// <summary>The IICFast service the calls go to.</summary>
     public string Service { get; }
 
+    /// <summary>How many calls are registered on the connections open now (tests: every call that ended left its registry).</summary>
+    internal int CallsInFlight => _connections.OfType<ClientConnection>().Sum(c => c.CallsInFlight);
+
     /// <summary>The channels of the connections open now (tests read their statistics).</summary>
     internal IEnumerable<IicChannel> OpenChannels => _connections.OfType<ClientConnection>().Select(c => c.Channel);
 
     /// <inheritdoc />
+    /// <exception cref="InvalidOperationException">The deadline's <see cref="DateTime.Kind"/> is not <see cref="DateTimeKind.Utc"/> (and it is neither <see cref="DateTime.MaxValue"/> nor <see cref="DateTime.MinValue"/>), refused before anything is sent, as Grpc.Net.Client refuses it: pass <c>DateTime.UtcNow + timeout</c>.</exception>
     /// <exception cref="InvalidOperationException">Called on a connection's reader thread (code continuing inline after an awaited call with <see cref="IicGrpcClientOptions.InlineCompletions"/>): it would wait for itself; await the call instead.</exception>
     public override TResponse BlockingUnaryCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request)
     {
@@ -57,47 +61,57 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
     }
 
     /// <inheritdoc />
+    /// <exception cref="InvalidOperationException">The deadline's <see cref="DateTime.Kind"/> is not <see cref="DateTimeKind.Utc"/> (and it is neither <see cref="DateTime.MaxValue"/> nor <see cref="DateTime.MinValue"/>), refused before anything is sent, as Grpc.Net.Client refuses it: pass <c>DateTime.UtcNow + timeout</c>.</exception>
     public override AsyncUnaryCall<TResponse> AsyncUnaryCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request)
     {
         Protocol.CallTrace.Mark(Protocol.CallTrace.Step.ClientInvoker);
-        var call = Create(method, out var failure);
+        var call = Create(method, options, out var failure);
         call.Start(request, sendRequest: true, options, failure);
         return new AsyncUnaryCall<TResponse>(call.ResponseTask, ClientCall<TRequest, TResponse>.HeadersOf, ClientCall<TRequest, TResponse>.StatusOf,
             ClientCall<TRequest, TResponse>.TrailersOf, ClientCall<TRequest, TResponse>.DisposeOf, call);
     }
 
     /// <inheritdoc />
+    /// <exception cref="InvalidOperationException">The deadline's <see cref="DateTime.Kind"/> is not <see cref="DateTimeKind.Utc"/> (and it is neither <see cref="DateTime.MaxValue"/> nor <see cref="DateTime.MinValue"/>), refused before anything is sent, as Grpc.Net.Client refuses it: pass <c>DateTime.UtcNow + timeout</c>.</exception>
     public override AsyncServerStreamingCall<TResponse> AsyncServerStreamingCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request)
     {
-        var call = Create(method, out var failure);
+        var call = Create(method, options, out var failure);
         call.Start(request, sendRequest: true, options, failure);
         return new AsyncServerStreamingCall<TResponse>(call, ClientCall<TRequest, TResponse>.HeadersOf, ClientCall<TRequest, TResponse>.StatusOf,
             ClientCall<TRequest, TResponse>.TrailersOf, ClientCall<TRequest, TResponse>.DisposeOf, call);
     }
 
     /// <inheritdoc />
+    /// <exception cref="InvalidOperationException">The deadline's <see cref="DateTime.Kind"/> is not <see cref="DateTimeKind.Utc"/> (and it is neither <see cref="DateTime.MaxValue"/> nor <see cref="DateTime.MinValue"/>), refused before anything is sent, as Grpc.Net.Client refuses it: pass <c>DateTime.UtcNow + timeout</c>.</exception>
     public override AsyncClientStreamingCall<TRequest, TResponse> AsyncClientStreamingCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options)
     {
-        var call = Create(method, out var failure);
+        var call = Create(method, options, out var failure);
         call.Start(null, sendRequest: false, options, failure);
         return new AsyncClientStreamingCall<TRequest, TResponse>(call, call.ResponseTask, ClientCall<TRequest, TResponse>.HeadersOf, ClientCall<TRequest, TResponse>.StatusOf,
             ClientCall<TRequest, TResponse>.TrailersOf, ClientCall<TRequest, TResponse>.DisposeOf, call);
     }
 
     /// <inheritdoc />
+    /// <exception cref="InvalidOperationException">The deadline's <see cref="DateTime.Kind"/> is not <see cref="DateTimeKind.Utc"/> (and it is neither <see cref="DateTime.MaxValue"/> nor <see cref="DateTime.MinValue"/>), refused before anything is sent, as Grpc.Net.Client refuses it: pass <c>DateTime.UtcNow + timeout</c>.</exception>
     public override AsyncDuplexStreamingCall<TRequest, TResponse> AsyncDuplexStreamingCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options)
     {
-        var call = Create(method, out var failure);
+        var call = Create(method, options, out var failure);
         call.Start(null, sendRequest: false, options, failure);
         return new AsyncDuplexStreamingCall<TRequest, TResponse>(call, call, ClientCall<TRequest, TResponse>.HeadersOf, ClientCall<TRequest, TResponse>.StatusOf,
             ClientCall<TRequest, TResponse>.TrailersOf, ClientCall<TRequest, TResponse>.DisposeOf, call);
     }
 
-    private ClientCall<TRequest, TResponse> Create<TRequest, TResponse>(Method<TRequest, TResponse> method, out Status failure)
+    private ClientCall<TRequest, TResponse> Create<TRequest, TResponse>(Method<TRequest, TResponse> method, in CallOptions options, out Status failure)
         where TRequest : class
         where TResponse : class
     {
         ArgumentNullException.ThrowIfNull(method);
+        if (options.Deadline is { } deadline && deadline.Kind != DateTimeKind.Utc && deadline != DateTime.MaxValue && deadline != DateTime.MinValue)
+        {
+            // As Grpc.Net.Client (GrpcCall.ValidateDeadline), in the same words: a local or unspecified time is ambiguous, and
+            // was taken as local time here, so the same options meant different deadlines over the two paths.
+            throw new InvalidOperationException("Deadline must have a kind DateTimeKind.Utc or be equal to DateTime.MaxValue or DateTime.MinValue.");
+        }
         var connection = GetConnection(out failure);
         return new ClientCall<TRequest, TResponse>(method, connection, _maxSend, _options.InlineCompletions);
     }

@@ -62,14 +62,18 @@ internal abstract partial class CallConnection : IDisposable
     /// <returns>Whether the frame was deferred (reader thread only): <see cref="WhenDeferredSent"/> says when it went.</returns>
     /// <exception cref="IOException">The peer closed or died (<see cref="IicChannelClosedException"/>, <see cref="PeerDeadException"/>).</exception>
     /// <exception cref="ObjectDisposedException">The connection was disposed.</exception>
-    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> ended a wait for room (nothing of the frame was sent).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> ended a wait for room, or for the send lock another thread held (nothing of the frame was sent).</exception>
     public bool SendFrame(ReadOnlySpan<byte> frame, CancellationToken cancellationToken = default)
     {
         if (s_readerDefers && IsCurrentReader)
         {
             return SendOrDefer(frame);
         }
-        lock (_sendLock)
+        if (!_sendLock.TryEnter())
+        {
+            EnterSendLock(cancellationToken);
+        }
+        try
         {
             if (frame.Length > _channel.MaxClaimLength || !_channel.TrySend(frame))
             {
@@ -86,7 +90,65 @@ internal abstract partial class CallConnection : IDisposable
                 }
             }
         }
+        finally
+        {
+            _sendLock.Exit();
+        }
         return false;
+    }
+
+    /// <summary>
+    /// Sends <paramref name="frame"/> only if that needs no wait: the send lock free and room in the ring now (never on the
+    /// reader thread, whose sends <see cref="SendFrame"/> defers). False: nothing was sent; the caller sends it with
+    /// <see cref="SendFrame"/> and a token it makes only then (a call start: most never wait, so most make none).
+    /// </summary>
+    /// <exception cref="IOException">The peer closed or died.</exception>
+    /// <exception cref="ObjectDisposedException">The connection was disposed.</exception>
+    public bool TrySendFrameNow(ReadOnlySpan<byte> frame)
+    {
+        if ((s_readerDefers && IsCurrentReader) || frame.Length > _channel.MaxClaimLength || !_sendLock.TryEnter())
+        {
+            return false;
+        }
+        try
+        {
+            return _channel.TrySend(frame);
+        }
+        finally
+        {
+            _sendLock.Exit();
+        }
+    }
+
+    /// <summary>
+    /// How long one wait for the send lock lasts before the waiter looks at its token again: 10 ms, as the channel's own
+    /// wait for room (WindowEndpoint.WaitForRoom) looks at its token.
+    /// </summary>
+    private const int SendLockSliceMilliseconds = 10;
+
+    /// <summary>
+    /// Waits for the send lock that another thread holds. That holder may be a write waiting for room in a full ring (the
+    /// peer frozen or not reading) for as long as the peer does not read, so a cancellable caller (a call's write) waits
+    /// in slices and stops when <paramref name="cancellationToken"/> fires (its call ended: Dispose, its token, its
+    /// deadline; on the server the handler's token: the client's Cancel, the deadline, the connection's end). Before, it
+    /// waited for the lock without end, whatever its call's token or deadline said.
+    /// </summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired first (the lock is not held).</exception>
+    private void EnterSendLock(CancellationToken cancellationToken)
+    {
+        if (!cancellationToken.CanBeCanceled)
+        {
+            _sendLock.Enter();
+            return;
+        }
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (_sendLock.TryEnter(SendLockSliceMilliseconds))
+            {
+                return;
+            }
+        }
     }
 
     /// <summary>

@@ -159,11 +159,11 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
         }
     }
 
-    protected override void OnTokenCancelled()
+    protected override void OnTokenCancelled(CancellationToken token)
     {
         if (_requests is not null)
         {
-            EndRequests(new OperationCanceledException(CancellationToken));
+            EndRequests(new OperationCanceledException(token));
         }
     }
 
@@ -386,7 +386,9 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
         var builder = Serialization.Serialize(_handler.Method.ResponseMarshaller, response, _handler.MaxSend);
         try
         {
-            return Connection.SendMessage(builder, StreamId, endStream: false);
+            // The call's token ends a wait for room (a client frozen or not reading) or for the send lock another call's
+            // write holds: the client's Cancel, the deadline and the connection's end each fire it.
+            return Connection.SendMessage(builder, StreamId, endStream: false, WriteWaitToken);
         }
         finally
         {
@@ -404,7 +406,9 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
         }
         if (IsCancelled)
         {
-            return Task.FromException(new OperationCanceledException("The call was cancelled: its client cancelled, went away, or the deadline passed.", CancellationToken));
+            // WriteWaitToken, not CancellationToken: the handler may be returning on another thread, and Finish disposing
+            // the source would make CancellationToken throw ObjectDisposedException here.
+            return Task.FromException(new OperationCanceledException("The call was cancelled: its client cancelled, went away, or the deadline passed.", WriteWaitToken));
         }
         if (Interlocked.Exchange(ref _writing, 1) != 0)
         {
@@ -425,6 +429,20 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
                 _writesSinceYield = 0;
                 return _deferredWrite = Connection.WhenDeferredSent(s_goneBeforeSent);
             }
+        }
+        catch (OperationCanceledException) when (Ended && !IsCancelled)
+        {
+            // The handler returned while this write (from a task it left running) waited: its token was a cancelled one
+            // (WriteWaitToken after Finish). As the check on entry says it, and as Grpc.AspNetCore.
+            return Task.FromException(new InvalidOperationException("Can't write the message because the request is complete."));
+        }
+        catch (OperationCanceledException e)
+        {
+            // The call's token fired while the write waited (for room, or for the send lock another call's write held): as
+            // Grpc.AspNetCore, whose write in progress fails with OperationCanceledException when the request is aborted.
+            // The rest of the message is not sent; the client dropped the call (or gets its trailers after a torn message,
+            // which it drops with the call).
+            return Task.FromException(new OperationCanceledException("The call was cancelled while the message was being sent: its client cancelled, went away, or the deadline passed.", e, e.CancellationToken));
         }
         finally
         {

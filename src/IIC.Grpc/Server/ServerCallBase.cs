@@ -124,6 +124,13 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
         {
             // the call already finished
         }
+        catch (AggregateException e)
+        {
+            // A callback the handler registered on its token threw (ours never do): the token is cancelled all the same.
+            // On this pool thread the exception would take the server process down with every call of every client (as
+            // Kestrel logs what an aborted request's callbacks throw): logged, not lost.
+            Connection.Log.CancellationCallbackFailed(e, _method);
+        }
     }
 
     /// <summary>
@@ -132,6 +139,32 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
     /// registration of its own.
     /// </summary>
     protected bool IsCallToken(CancellationToken token) => Volatile.Read(ref _cancellation) is { } source && token == source.Token;
+
+    /// <summary>
+    /// The token a handler's write waits with (for room in the ring, or for the send lock another call's write holds): the
+    /// call's own token, which the client's Cancel, the deadline and the connection's end fire. Made on first need, as
+    /// <see cref="ServerCallContext.CancellationToken"/>. A write racing the handler's return may come after Finish
+    /// disposed the source: it gets a cancelled token then, so it never meets <see cref="ObjectDisposedException"/> and
+    /// never waits (the call is over; its trailers went or the client left).
+    /// </summary>
+    protected CancellationToken WriteWaitToken
+    {
+        get
+        {
+            if (Volatile.Read(ref _finished) == 0)
+            {
+                try
+                {
+                    return EnsureCancellation().Token;
+                }
+                catch (ObjectDisposedException)
+                {
+                    // Finish disposed it between the look above and here.
+                }
+            }
+            return new CancellationToken(canceled: true);
+        }
+    }
 
     /// <summary>The call's token source, made on first need (thread safe: a handler may ask while the reader thread cancels).</summary>
     private CancellationTokenSource EnsureCancellation()
@@ -146,7 +179,10 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
             made.Dispose();
             return raced;
         }
-        made.Token.UnsafeRegister(static s => ((ServerCallBase)s!).OnCancelled(), this);
+        // The token comes with the callback: the callback may run while Finish disposes the source on another thread
+        // (the client's Cancel racing the handler's return), when asking the source for it would throw
+        // ObjectDisposedException inside Cancel, out of CancelSafely on a pool thread, and take the server process down.
+        made.Token.UnsafeRegister(static (s, token) => ((ServerCallBase)s!).OnTokenCancelled(token), this);
         if (ClientGone)
         {
             // The client left before anyone needed the token: it starts cancelled.
@@ -165,11 +201,8 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
         CancelSafely();
     }
 
-    /// <summary>The token fired (deadline or client gone).</summary>
-    private void OnCancelled() => OnTokenCancelled();
-
-    /// <summary>Ends waits on the request stream when the token fires.</summary>
-    protected abstract void OnTokenCancelled();
+    /// <summary>The call's token (<paramref name="token"/>) fired (deadline or client gone): ends waits on the request stream.</summary>
+    protected abstract void OnTokenCancelled(CancellationToken token);
 
     /// <summary>Sends the response headers once (explicitly, or empty headers are implied by the first message or the trailers).</summary>
     protected void SendResponseHeaders(Metadata headers)
@@ -187,7 +220,9 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
         {
             Frame.WriteHeader(builder.Reserve(Frame.HeaderLength), FrameType.ResponseHeaders, FrameFlags.None, StreamId);
             MetadataCodec.Write(builder, headers);
-            Connection.SendFrame(builder.Written);
+            // As a write: waiting for room (a client frozen or not reading) or for the send lock another call's write holds
+            // ends when the call's token fires.
+            Connection.SendFrame(builder.Written, WriteWaitToken);
         }
         finally
         {
@@ -251,7 +286,32 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
         }
         Volatile.Write(ref _finished, 1);
         _deadlineTimer?.Dispose();
-        Volatile.Read(ref _cancellation)?.Dispose();
+        if (Volatile.Read(ref _cancellation) is { } source)
+        {
+            if (ClientGone && !source.IsCancellationRequested)
+            {
+                // The client left and the handler returned before the pool ran CancelSafely (which now sees _finished and
+                // does nothing): fire the token here, so a write the handler left waiting with it (a task still writing)
+                // stops waiting, as the token promised. The token is cancelled at once; its callbacks (the handler's
+                // own registrations) run on the pool, not here (this may be the reader thread), and the source is
+                // disposed after them (disposed first, it would drop them).
+                source.CancelAsync().ContinueWith(static (cancelled, s) => ((ServerCallBase)s!).AfterLateCancel(cancelled), this, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
+            else
+            {
+                source.Dispose();
+            }
+        }
+    }
+
+    /// <summary>After Finish's late cancel ran the token's callbacks: logs what they threw (as CancelSafely), disposes the source.</summary>
+    private void AfterLateCancel(Task cancelled)
+    {
+        if (cancelled.Exception is { } e)
+        {
+            Connection.Log.CancellationCallbackFailed(e, _method);
+        }
+        _cancellation!.Dispose();
     }
 
     protected override string MethodCore => _method;
@@ -292,7 +352,14 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
 
     protected override Task WriteResponseHeadersAsyncCore(Metadata responseHeaders)
     {
-        SendResponseHeaders(responseHeaders ?? []);
+        try
+        {
+            SendResponseHeaders(responseHeaders ?? []);
+        }
+        catch (OperationCanceledException e)
+        {
+            return Task.FromException(new OperationCanceledException("The call was cancelled while its response headers were being sent: its client cancelled, went away, or the deadline passed.", e, e.CancellationToken));
+        }
         return Task.CompletedTask;
     }
 }

@@ -15,6 +15,9 @@ internal sealed class ServerConnection : CallConnection
     private readonly ServerCallRegistry<ServerCallBase> _calls = new();
     private readonly int _maxReceive;
     private readonly ServerLog _log;
+
+    /// <summary>The server's log (its calls report what they cannot throw to anyone).</summary>
+    internal ServerLog Log => _log;
     private readonly Action<ServerConnection> _onClosed;
     private ServerMethod? _lastMethod; // the method the last call opened named (reader thread only)
 

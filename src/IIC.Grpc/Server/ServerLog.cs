@@ -23,5 +23,8 @@ internal sealed partial class ServerLog(ILogger logger)
     [LoggerMessage(6, LogLevel.Error, "Accepting connections to '{Service}' failed; the native gRPC server stops accepting.")]
     public partial void AcceptFailed(Exception exception, string service);
 
+    [LoggerMessage(7, LogLevel.Error, "A callback registered on the cancellation token of a call to {Method} threw; the call was cancelled all the same.")]
+    public partial void CancellationCallbackFailed(Exception exception, string method);
+
     private readonly ILogger _logger = logger;
 }

@@ -1,0 +1,241 @@
+using Google.Protobuf;
+using Grpc.Core;
+using IIC.Grpc.Testing;
+using IIC.Tests;
+
+namespace IIC.Grpc.Tests;
+
+/// <summary>
+/// Every wait of a write ends when its own call ends, whatever the peer does. (1) A server handler's <c>WriteAsync</c> to a
+/// client that reads nothing (its reader thread held in a response's deserializer, so the server's ring stays full) ends
+/// when the call's token fires (the client's Cancel, the deadline) and throws <see cref="OperationCanceledException"/>, as
+/// Grpc.AspNetCore's write in progress does when the request is aborted; before, it waited for room until the client read
+/// again. (2) A write waiting for the connection's send lock that ANOTHER call's write holds (that write waiting for room:
+/// the peer frozen or not reading) ends too when its own call ends (Dispose, token, deadline; on the server the call's
+/// token); before, it waited for the lock without end, on the caller's thread.
+/// </summary>
+[Collection(TesterGroup.Name)]
+public sealed class WaitsEndWithTheirCallTests(TesterFixture fixture)
+{
+    /// <summary>A watchdog (ending is prompt), not synchronisation: past it the wait did not end.</summary>
+    private static readonly TimeSpan s_stuck = TimeSpan.FromSeconds(30);
+
+    /// <summary>A reply larger than the 1 MiB ring: the second one cannot go while the client's reader is held.</summary>
+    private const int Large = 4 * 1024 * 1024;
+
+    /// <summary>
+    /// Holds the client connection's reader thread in the first response's deserializer (that reader deserializes the
+    /// messages of a stream as it takes them), so the client reads nothing more from its ring until released.
+    /// </summary>
+    private sealed class ReaderHold : IDisposable
+    {
+        private readonly ManualResetEventSlim _release = new(false);
+        private readonly TaskCompletionSource _held = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _armed = 1;
+
+        /// <summary>Completes once the reader thread is held.</summary>
+        public Task Held => _held.Task;
+
+        public Method<Request, Reply> ServerStream => new(MethodType.ServerStreaming, "iic.testing.Tester", "ServerStream",
+            Marshallers.Create<Request>(static r => r.ToByteArray(), static b => Request.Parser.ParseFrom(b)),
+            new Marshaller<Reply>(static (r, context) => context.Complete(r.ToByteArray()), context =>
+            {
+                if (Interlocked.Exchange(ref _armed, 0) == 1)
+                {
+                    _held.TrySetResult();
+                    // Bounded, so a failing test still lets the reader go, but far past every wait of the test (s_stuck):
+                    // released by its own watchdog, the reader would let the writes through and the test pass on main.
+                    _release.Wait(4 * s_stuck);
+                }
+                return Reply.Parser.ParseFrom(context.PayloadAsReadOnlySequence());
+            }));
+
+        public void Dispose()
+        {
+            _release.Set();
+        }
+    }
+
+    /// <summary>A call that streams <see cref="Large"/> replies and notes, under its key, which write it starts next ("written?").</summary>
+    private static Request Progress(string key, int payload = Large) => new() { Key = key, Mode = "progress", Count = 100, Payload = Payloads.Of(payload) };
+
+    private static async Task Until(Func<Task<bool>> condition, string what)
+    {
+        var end = DateTime.UtcNow + s_stuck;
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < end, $"Timed out after {s_stuck.TotalSeconds} s waiting for: {what}");
+        }
+    }
+
+    private static async Task<int> Written(Tester.TesterClient observer, string key)
+        => (await observer.UnaryAsync(new Request { Mode = "written?", Key = key }, deadline: DateTime.UtcNow + s_stuck)).Index;
+
+    private static async Task<bool> Cancelled(Tester.TesterClient observer, string key)
+        => (await observer.UnaryAsync(new Request { Mode = "cancelled?", Key = key }, deadline: DateTime.UtcNow + s_stuck)).Flag;
+
+    [Theory]
+    [InlineData("cancel")]
+    [InlineData("deadline")]
+    public async Task A_handler_write_waiting_for_a_client_that_reads_nothing_ends_when_the_call_ends(string how)
+    {
+        using var server = fixture.StartServer("server-write-held-client-" + how);
+        using var channel = fixture.Connect(server.Address("iic://"));
+        using var observing = fixture.Connect(server.Address("iic://")); // another connection: the first one's reader is held
+        var observer = new Tester.TesterClient(observing.CallInvoker);
+        var key = "held-client-" + how + "-" + Guid.NewGuid();
+        using var source = new CancellationTokenSource();
+        using (var hold = new ReaderHold())
+        {
+            // Far enough for the setup (a 4 MiB reply), near enough for the test: the server's token fires then.
+            var options = how == "cancel" ? new CallOptions(cancellationToken: source.Token) : new CallOptions(deadline: DateTime.UtcNow + TimeSpan.FromSeconds(5));
+            using var call = channel.CallInvoker.AsyncServerStreamingCall(hold.ServerStream, null, options, Progress(key));
+            await hold.Held.WaitAsync(s_stuck);
+            // Write 1 started: it cannot complete (4 MiB into the 1 MiB ring nobody reads), so the handler waits in it.
+            await Until(async () => await Written(observer, key) >= 1, "the handler's second write started");
+            if (how == "cancel")
+            {
+                Assert.False(await Cancelled(observer, key), "the handler's write ended before its call did");
+                await source.CancelAsync();
+            }
+            // The write ends with OperationCanceledException (the handler notes it) while the client still reads nothing.
+            await Until(() => Cancelled(observer, key), $"the handler's write waiting for room to end with OperationCanceledException after the call's {how}");
+            var e = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext(CancellationToken.None));
+            Assert.Equal(how == "cancel" ? StatusCode.Cancelled : StatusCode.DeadlineExceeded, e.StatusCode);
+        }
+        var client = new Tester.TesterClient(channel.CallInvoker);
+        Assert.Equal("after", (await client.UnaryAsync(new Request { Text = "after" }, deadline: DateTime.UtcNow + s_stuck)).Text); // the connection serves on
+    }
+
+    /// <summary>The second handler's wait: its first message, or its response headers (WriteResponseHeadersAsync), behind the first one's stuck write.</summary>
+    [Theory]
+    [InlineData("message")]
+    [InlineData("headers")]
+    public async Task A_handler_write_waiting_for_the_send_lock_another_calls_write_holds_ends_when_its_call_is_cancelled(string what)
+    {
+        using var server = fixture.StartServer("server-write-lock-held-client");
+        using var channel = fixture.Connect(server.Address("iic://"));
+        using var observing = fixture.Connect(server.Address("iic://"));
+        var observer = new Tester.TesterClient(observing.CallInvoker);
+        var stuckKey = "lock-holder-" + Guid.NewGuid();
+        var waitingKey = "lock-waiter-" + Guid.NewGuid();
+        using var source = new CancellationTokenSource();
+        using (var hold = new ReaderHold())
+        {
+            using var stuck = channel.CallInvoker.AsyncServerStreamingCall(hold.ServerStream, null, default, Progress(stuckKey));
+            await hold.Held.WaitAsync(s_stuck);
+            await Until(async () => await Written(observer, stuckKey) >= 1, "the first handler's second write started (it holds the send lock, waiting for room)");
+            // Another call on the same connection: its handler's first write waits for the send lock the first one holds.
+            var client = new Tester.TesterClient(channel.CallInvoker);
+            var request = Progress(waitingKey, 1024);
+            request.Text = what == "headers" ? "headers-first" : "";
+            using var waiting = client.ServerStream(request, cancellationToken: source.Token);
+            await Until(async () => what == "headers" ? await Written(observer, waitingKey) == -2 : await Written(observer, waitingKey) >= 0, $"the second handler's first {what} write started");
+            Assert.False(await Cancelled(observer, waitingKey), "the second handler's write ended before its call did");
+            await source.CancelAsync();
+            await Until(() => Cancelled(observer, waitingKey), "the second handler's write waiting for the send lock to end with OperationCanceledException after its call was cancelled");
+            Assert.False(await Cancelled(observer, stuckKey), "the first handler's write ended although its call goes on");
+            stuck.Dispose();
+            await Until(() => Cancelled(observer, stuckKey), "the first handler's write waiting for room to end after its call was disposed");
+        }
+    }
+
+    /// <summary>What the second call's end is: its Dispose, its token, or its deadline (near: the setup takes milliseconds).</summary>
+    [Theory]
+    [InlineData("dispose")]
+    [InlineData("token")]
+    [InlineData("deadline")]
+    public async Task A_client_write_waiting_for_the_send_lock_another_calls_write_holds_ends_when_its_call_ends(string how)
+    {
+        using var server = fixture.StartServer("client-write-lock-" + how);
+        using var channel = fixture.Connect(server.Address("iic://"));
+        var client = new Tester.TesterClient(channel.CallInvoker);
+        Assert.Equal("up", (await client.UnaryAsync(new Request { Text = "up" })).Text); // connected
+        var connection = StuckWrite.ConnectionOf(channel);
+        using var source = new CancellationTokenSource();
+        var stuck = client.ClientStream();
+        // Opened before the freeze: its CallStart is in the server's ring already.
+        var waiting = client.ClientStream(
+            deadline: how == "deadline" ? DateTime.UtcNow + TimeSpan.FromSeconds(5) : null,
+            cancellationToken: how == "token" ? source.Token : default);
+        Task? write = null;
+        var writer = new Thread(() => write = waiting.RequestStream.WriteAsync(new Request { Text = "small" })) { IsBackground = true, Name = "waiting-writer" };
+        bool writeEnded;
+        server.Signal("STOP");
+        try
+        {
+            var holding = StuckWrite.Start(connection, stuck.RequestStream);
+            writer.Start();
+            // The small write blocks: it waits for the send lock the stuck write holds (a wait on a lock, not a spin).
+            WaitFor.Condition(() => (writer.ThreadState & ThreadState.WaitSleepJoin) != 0 || !writer.IsAlive, "the small write waiting for the send lock");
+            Assert.True(writer.IsAlive, $"the small write returned ({write?.Status}) while another call's write held the send lock");
+            if (how == "dispose")
+            {
+                waiting.Dispose();
+            }
+            else if (how == "token")
+            {
+                await source.CancelAsync();
+            }
+            writeEnded = writer.Join(s_stuck);
+            Assert.False(holding.IsCompleted, "the stuck write completed while the server was frozen");
+        }
+        finally
+        {
+            server.Signal("CONT");
+        }
+        Assert.True(writeEnded, $"the write waiting for the send lock did not end within {s_stuck.TotalSeconds} s after its call's {how}");
+        var e = await Assert.ThrowsAsync<RpcException>(() => write!);
+        Assert.Equal(how == "deadline" ? StatusCode.DeadlineExceeded : StatusCode.Cancelled, e.StatusCode);
+        waiting.Dispose();
+        stuck.Dispose();
+        Assert.Equal("after", (await client.UnaryAsync(new Request { Text = "after" }, deadline: DateTime.UtcNow + s_stuck)).Text); // the connection serves on
+    }
+
+    /// <summary>
+    /// A unary call started (on the caller's thread: AsyncUnaryCall sends its CallStart before it returns) while another
+    /// call's write holds the send lock, the server frozen: the start waits, and its token or deadline ends that wait.
+    /// </summary>
+    [Theory]
+    [InlineData("token")]
+    [InlineData("deadline")]
+    public async Task A_call_start_waiting_for_the_send_lock_another_calls_write_holds_ends_when_its_call_ends(string how)
+    {
+        using var server = fixture.StartServer("start-behind-lock-" + how);
+        using var channel = fixture.Connect(server.Address("iic://"));
+        var client = new Tester.TesterClient(channel.CallInvoker);
+        Assert.Equal("up", (await client.UnaryAsync(new Request { Text = "up" })).Text); // connected
+        var connection = StuckWrite.ConnectionOf(channel);
+        using var source = new CancellationTokenSource();
+        var stuck = client.ClientStream();
+        AsyncUnaryCall<Reply>? started = null;
+        var starter = new Thread(() => started = client.UnaryAsync(new Request { Text = "late" },
+            deadline: how == "deadline" ? DateTime.UtcNow + TimeSpan.FromSeconds(5) : null,
+            cancellationToken: how == "token" ? source.Token : default)) { IsBackground = true, Name = "starting-caller" };
+        bool startEnded;
+        server.Signal("STOP");
+        try
+        {
+            var holding = StuckWrite.Start(connection, stuck.RequestStream);
+            starter.Start();
+            WaitFor.Condition(() => (starter.ThreadState & ThreadState.WaitSleepJoin) != 0 || !starter.IsAlive, "the call's start waiting for the send lock");
+            Assert.True(starter.IsAlive, "the call started (its CallStart sent) while another call's write held the send lock");
+            if (how == "token")
+            {
+                await source.CancelAsync();
+            }
+            startEnded = starter.Join(s_stuck);
+            Assert.False(holding.IsCompleted, "the stuck write completed while the server was frozen");
+        }
+        finally
+        {
+            server.Signal("CONT");
+        }
+        Assert.True(startEnded, $"the call's start waiting for the send lock did not return within {s_stuck.TotalSeconds} s after its {how}");
+        var e = await Assert.ThrowsAsync<RpcException>(() => started!.ResponseAsync);
+        Assert.Equal(how == "deadline" ? StatusCode.DeadlineExceeded : StatusCode.Cancelled, e.StatusCode);
+        started!.Dispose();
+        stuck.Dispose();
+        Assert.Equal("after", (await client.UnaryAsync(new Request { Text = "after" }, deadline: DateTime.UtcNow + s_stuck)).Text); // the connection serves on
+    }
+}
