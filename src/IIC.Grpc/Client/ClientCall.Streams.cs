@@ -54,9 +54,8 @@ internal sealed partial class ClientCall<TRequest, TResponse>
     /// <summary>
     /// Set by <see cref="Dispose"/> (whether or not the call had ended): the request stream then throws
     /// <see cref="ObjectDisposedException"/>, as grpc-dotnet's (GrpcCall.EnsureNotDisposed in WriteAsync and CompleteAsync),
-    /// instead of answering as for a call that merely ended (WriteAsync failed Cancelled; CompleteAsync did nothing, silently).
-    /// MoveNext after Dispose still fails Cancelled, where grpc-dotnet throws ObjectDisposedException too: CallContractTests
-    /// pins that difference (outside this round's files).
+    /// instead of answering as for a call that merely ended (WriteAsync failed Cancelled; CompleteAsync did nothing, silently),
+    /// and so does the response stream's MoveNext (HttpContentClientStreamReader.MoveNext: thrown, not a faulted task).
     /// </summary>
     private bool _disposed;
 
@@ -64,9 +63,14 @@ internal sealed partial class ClientCall<TRequest, TResponse>
 
     /// <summary>
     /// The next response (<see cref="BatchedMessageReader{T}.MoveNext"/>): without waiting while the reader thread has
-    /// queued one; else woken at the end of the poll batch that brought the next ones.
+    /// queued one; else woken at the end of the poll batch that brought the next ones. After <see cref="Dispose"/> it throws
+    /// <see cref="ObjectDisposedException"/>, as grpc-dotnet's; a MoveNext already waiting when Dispose came ends Cancelled.
     /// </summary>
-    public Task<bool> MoveNext(CancellationToken cancellationToken) => _responses!.MoveNext(cancellationToken);
+    public Task<bool> MoveNext(CancellationToken cancellationToken)
+    {
+        ThrowIfDisposed();
+        return _responses!.MoveNext(cancellationToken);
+    }
 
     /// <summary>
     /// Under the gate, the queue read: the call ended. Ended here (cancelled, deadline, lost): the queue was dropped
