@@ -75,4 +75,44 @@ public static class MisuseModes
         var result = await TryWrite(stream, new Reply { Index = 1 }).ConfigureAwait(false);
         return new Reply { Text = result is null ? "accepted" : result.GetType().Name + ": " + result.Message };
     }
+
+    /// <summary>
+    /// ServerStream "write-token": a write with a live token of the handler's own (goes), then one with that token
+    /// cancelled, which cancels the call as Grpc.AspNetCore resets the stream; each write's outcome is kept ("outcome?":
+    /// "first=ok second=cancelled" where the second failed with OperationCanceledException) and the second's exception rethrown.
+    /// </summary>
+    public static async Task WriteWithCancelledTokenAsync(string key, IServerStreamWriter<Reply> stream)
+    {
+        using var source = new CancellationTokenSource();
+        var first = await TryWriteWith(stream, new Reply { Index = 0 }, source.Token).ConfigureAwait(false);
+        await source.CancelAsync().ConfigureAwait(false);
+        var second = await TryWriteWith(stream, new Reply { Index = 1 }, source.Token).ConfigureAwait(false);
+        Outcomes[key] = $"first={Name(first)} second={Name(second)}";
+        if ((first ?? second) is { } thrown)
+        {
+            throw thrown;
+        }
+
+        static string Name(Exception? e) => e switch
+        {
+            null => "ok",
+            OperationCanceledException => "cancelled",
+            _ => e.GetType().Name,
+        };
+    }
+
+    private static async Task<Exception?> TryWriteWith(IServerStreamWriter<Reply> stream, Reply reply, CancellationToken token)
+    {
+        try
+        {
+            await stream.WriteAsync(reply, token).ConfigureAwait(false);
+            return null;
+        }
+#pragma warning disable CA1031 // the outcome is what the test asks about
+        catch (Exception e)
+        {
+            return e;
+        }
+#pragma warning restore CA1031
+    }
 }

@@ -60,6 +60,9 @@ public sealed class TesterService(CallScope scope) : Tester.TesterBase
             case "write-after-return":
                 MisuseModes.Keep(request.Key, responseStream);
                 return;
+            case "write-token":
+                await MisuseModes.WriteWithCancelledTokenAsync(request.Key, responseStream).ConfigureAwait(false);
+                return;
         }
         try
         {

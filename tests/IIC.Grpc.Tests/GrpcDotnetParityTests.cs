@@ -80,4 +80,36 @@ public sealed class GrpcDotnetParityTests(TesterFixture fixture)
         Assert.Equal(StatusCode.Cancelled, (await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext(CancellationToken.None))).StatusCode);
         Assert.Equal("after", (await client.UnaryAsync(new Request { Text = "after" }, deadline: DateTime.UtcNow + s_timeout)).Text);
     }
+
+    /// <summary>
+    /// A handler's WriteAsync with a token of its own, as Grpc.AspNetCore takes it: a live token lets the write go, a cancelled
+    /// one fails the write with OperationCanceledException and cancels the call (Grpc.AspNetCore resets the stream), so the
+    /// client gets Cancelled. The native path threw NotSupportedException (the interface's default) for any token that can be
+    /// cancelled, and its client got Unknown.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Paths.Both), MemberType = typeof(Paths))]
+    public async Task A_handler_write_takes_a_cancellation_token_which_cancels_the_call(string path)
+    {
+        using var channel = fixture.Open(path);
+        var client = new Tester.TesterClient(channel.CallInvoker);
+        var key = $"write-token-{path}-{Guid.NewGuid():N}";
+        using var call = client.ServerStream(new Request { Mode = "write-token", Key = key }, deadline: DateTime.UtcNow + s_timeout);
+        var e = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            while (await call.ResponseStream.MoveNext(CancellationToken.None))
+            {
+                Assert.Equal(0, call.ResponseStream.Current.Index); // the reset may overtake it on HTTP/2; the second never comes
+            }
+        });
+        Assert.Equal(StatusCode.Cancelled, e.StatusCode);
+        // The handler noted both writes before it rethrew (over HTTP/2 the reset reaches the client before that: ask until it is there).
+        var deadline = DateTime.UtcNow + s_timeout;
+        string outcome;
+        while ((outcome = (await client.UnaryAsync(new Request { Mode = "outcome?", Key = key }, deadline: deadline)).Text).Length == 0)
+        {
+        }
+        Assert.Equal("first=ok second=cancelled", outcome);
+        Assert.Equal("after", (await client.UnaryAsync(new Request { Text = "after" }, deadline: DateTime.UtcNow + s_timeout)).Text);
+    }
 }

@@ -311,7 +311,7 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
     }
 
     /// <summary>The status of a call whose handler returned.</summary>
-    private Status StatusAfterHandler() => DeadlineExceeded ? new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded") : Status;
+    private Status StatusAfterHandler() => DeadlineExceeded ? new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded") : ResetByHandler ? HandlerResetStatus : Status;
 
     /// <summary>The status of a call whose handler (or its activation, or the response's serialization) threw <paramref name="e"/>.</summary>
     private Status StatusAfterHandler(Exception e)
@@ -326,6 +326,7 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
         }
         var status = DeadlineExceeded ? new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded")
             : ClientGone ? new Status(StatusCode.Cancelled, "Call canceled by the client.")
+            : ResetByHandler ? HandlerResetStatus
             : new Status(StatusCode.Unknown, _handler.DetailedErrors ? $"Exception was thrown by handler. {e.GetType().Name}: {e.Message}" : "Exception was thrown by handler.", e);
         if (status.StatusCode == StatusCode.Unknown)
         {
@@ -408,7 +409,7 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
         {
             // WriteWaitToken, not CancellationToken: the handler may be returning on another thread, and Finish disposing
             // the source would make CancellationToken throw ObjectDisposedException here.
-            return Task.FromException(new OperationCanceledException("The call was cancelled: its client cancelled, went away, or the deadline passed.", WriteWaitToken));
+            return Task.FromException(new OperationCanceledException("The call was cancelled: its client cancelled, went away, the deadline passed, or a token given to a write was cancelled.", WriteWaitToken));
         }
         if (Interlocked.Exchange(ref _writing, 1) != 0)
         {
@@ -442,7 +443,7 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
             // Grpc.AspNetCore, whose write in progress fails with OperationCanceledException when the request is aborted.
             // The rest of the message is not sent; the client dropped the call (or gets its trailers after a torn message,
             // which it drops with the call).
-            return Task.FromException(new OperationCanceledException("The call was cancelled while the message was being sent: its client cancelled, went away, or the deadline passed.", e, e.CancellationToken));
+            return Task.FromException(new OperationCanceledException("The call was cancelled while the message was being sent: its client cancelled, went away, the deadline passed, or a token given to a write was cancelled.", e, e.CancellationToken));
         }
         finally
         {
@@ -453,6 +454,53 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
             return YieldToReader();
         }
         return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// A write with a token, as Grpc.AspNetCore's: the call's own token (<see cref="ServerCallContext.CancellationToken"/>)
+    /// already ends the write's waits; another token cancels the whole call when it fires while the write is in progress
+    /// (or before it starts): the write fails with OperationCanceledException and the client gets Cancelled, as the
+    /// stream reset there. The interface's default threw NotSupportedException for any token that can be cancelled.
+    /// </summary>
+    Task IAsyncStreamWriter<TResponse>.WriteAsync(TResponse message, CancellationToken cancellationToken)
+    {
+        if (!cancellationToken.CanBeCanceled || IsCallToken(cancellationToken))
+        {
+            return WriteAsync(message);
+        }
+        ArgumentNullException.ThrowIfNull(message);
+        // Registered first, as Grpc.AspNetCore: a token that fires during the write cancels the call, whose token ends the
+        // write's wait. A token already cancelled runs the callback here, at once.
+        var registration = cancellationToken.UnsafeRegister(static s => ((ServerCall<TService, TRequest, TResponse>)s!).ResetFromHandlerToken(), this);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            registration.Dispose();
+            return Task.FromCanceled(cancellationToken);
+        }
+        Task write;
+        try
+        {
+            write = WriteAsync(message);
+        }
+        catch
+        {
+            registration.Dispose();
+            throw;
+        }
+        if (write.IsCompleted)
+        {
+            registration.Dispose();
+            return write;
+        }
+        return WriteThenUnregister(write, registration);
+    }
+
+    private static async Task WriteThenUnregister(Task write, CancellationTokenRegistration registration)
+    {
+        using (registration)
+        {
+            await write.ConfigureAwait(false);
+        }
     }
 
     /// <summary>

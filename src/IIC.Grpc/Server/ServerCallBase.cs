@@ -27,6 +27,7 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
     private Status _status;
     private int _deadlineExceeded;
     private int _clientGone;
+    private int _resetByHandler;
     private int _responseHeadersSent;
 
     protected ServerCallBase(ServerConnection connection, uint streamId, string method, Metadata requestHeaders, long timeoutMicroseconds)
@@ -71,6 +72,29 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
 
     /// <summary>Whether the client cancelled or went away: nothing more is sent.</summary>
     protected bool ClientGone => Volatile.Read(ref _clientGone) != 0;
+
+    /// <summary>
+    /// Whether a token the handler gave a write (<c>WriteAsync(message, token)</c>) fired: the server cancelled the call, as
+    /// Grpc.AspNetCore resets the stream then. Its status is <see cref="StatusCode.Cancelled"/> whatever the handler does after.
+    /// </summary>
+    protected bool ResetByHandler => Volatile.Read(ref _resetByHandler) != 0;
+
+    /// <summary>The status of a call the handler cancelled through a write's token (<see cref="ResetByHandler"/>).</summary>
+    protected static Status HandlerResetStatus => new(StatusCode.Cancelled, "Call canceled by the server: a token given to WriteAsync was cancelled.");
+
+    /// <summary>
+    /// A token the handler gave a write fired (on the thread that cancelled it): the server cancels the call, as
+    /// Grpc.AspNetCore's write resets the stream (HttpContextStreamWriter: the token's registration calls CancelRequest).
+    /// The call's own token fires, so the write (and any other wait of the call) ends with OperationCanceledException, and
+    /// the trailers, when the handler ends, say Cancelled. A call already finished is left alone.
+    /// </summary>
+    protected void ResetFromHandlerToken()
+    {
+        if (Volatile.Read(ref _finished) == 0 && Interlocked.Exchange(ref _resetByHandler, 1) == 0)
+        {
+            CancelSafely();
+        }
+    }
 
     /// <summary>Whether the call's token fired (or would have: the client is gone), without making a token source for it.</summary>
     protected bool IsCancelled => ClientGone || Volatile.Read(ref _cancellation) is { IsCancellationRequested: true };
@@ -358,7 +382,7 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
         }
         catch (OperationCanceledException e)
         {
-            return Task.FromException(new OperationCanceledException("The call was cancelled while its response headers were being sent: its client cancelled, went away, or the deadline passed.", e, e.CancellationToken));
+            return Task.FromException(new OperationCanceledException("The call was cancelled while its response headers were being sent: its client cancelled, went away, the deadline passed, or a token given to a write was cancelled.", e, e.CancellationToken));
         }
         return Task.CompletedTask;
     }
