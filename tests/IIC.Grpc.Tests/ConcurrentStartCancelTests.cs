@@ -92,7 +92,8 @@ public sealed class ConcurrentStartCancelTests(TesterFixture fixture)
                     var call = client.Bidi(deadline: DateTime.UtcNow + s_timeout);
                     await Ended(call.RequestStream.WriteAsync(new Request { Text = "one" }));
                     call.Dispose();
-                    await Ended(call.ResponseStream.MoveNext(CancellationToken.None));
+                    // A read after Dispose: ObjectDisposedException, thrown, as grpc-dotnet's (HttpContentClientStreamReader.MoveNext).
+                    await Assert.ThrowsAsync<ObjectDisposedException>(() => call.ResponseStream.MoveNext(CancellationToken.None));
                     break;
                 }
                 default:
