@@ -5,7 +5,8 @@ namespace IIC.Perf.Tests;
 /// <summary>Placement classification (Results/Placement.cs): the host flips vCPU placement (probe near 110-150 ns, far 450-600 ns, SMT siblings about 80 ns).</summary>
 public sealed class PlacementTests
 {
-    private static readonly BenchResult s_row = new() { Test = "pingpong", Transport = "iic", Mode = "spin", Api = "receive", Size = 32, P50Ns = 150 };
+    // A parking row: its p50 is no multiple of the probe, so only its probes decide (the spinning rows' FLIP check has tests of its own).
+    private static readonly BenchResult s_row = new() { Test = "pingpong", Transport = "iic", Mode = "park", Api = "receive", Size = 32, P50Ns = 50_000 };
 
     [Theory]
     [InlineData(125, 135, false)] // near throughout
@@ -92,5 +93,36 @@ public sealed class PlacementTests
 
         Assert.Equal([Placement.Sibling, null, Placement.Near, null, null], kinds);
         Assert.Equal([Placement.Sibling, null], Placement.RoundKinds(probes.Take(2).ToList(), rounds: 2)); // no probe after round 1
+    }
+
+    [Theory]
+    [InlineData("spin", 32, 170, false)] // 1.2x: a near round trip
+    [InlineData("adaptive", 32, 250, false)] // 1.8x: adaptive's cost, still this placement
+    [InlineData("spin", 32, 550, true)] // 4x a near probe: it ran far between two near probes
+    [InlineData("spinpark", 32, 80, true)] // under 0.7x: faster than the floor can be on this placement
+    [InlineData("park", 32, 50_000, false)] // a parking row sleeps per round trip: not a multiple of the probe
+    [InlineData("spin", 4096, 550, false)] // 4 KiB costs several probes on its own placement
+    public void WithProbes_MarksASpinningSmallRoundTripFlipped_WhenItsP50BelongsToAnotherPlacement(string mode, int size, long p50, bool flipped)
+    {
+        var row = s_row with { Mode = mode, Size = size, P50Ns = p50 };
+
+        var probed = Placement.WithProbes(row, (130, 260), (150, 300), probing: true);
+
+        Assert.Equal(flipped, probed.ProbeMoved);
+        Assert.Equal(flipped ? "130/150 FLIP" : "130/150", Placement.Text(probed));
+        Assert.Equal(!flipped, Placement.Same(probed, Placement.WithProbes(s_row, (135, 270), (140, 280), probing: true)));
+    }
+
+    [Fact]
+    public void WithProbes_LeavesOtherTests_AndFarRoundTripsUnderFarProbes_Alone()
+    {
+        var far = Placement.WithProbes(s_row with { Mode = "spin", P50Ns = 560 }, (490, 980), (510, 1020), probing: true);
+        Assert.False(far.ProbeMoved);
+
+        var oneWay = Placement.WithProbes(s_row with { Test = "throughput", P50Ns = null, MsgsPerS = 50_000_000 }, (130, 260), (150, 300), probing: true);
+        Assert.False(oneWay.ProbeMoved);
+
+        var movedAndFar = Placement.WithProbes(s_row with { Mode = "spin", P50Ns = 560 }, (130, 260), (510, 1020), probing: true);
+        Assert.Equal("130/510 MOVED", Placement.Text(movedAndFar)); // probes that disagree say MOVED, not FLIP
     }
 }

@@ -17,7 +17,7 @@ internal static class ConsoleReport
         var moved = results.Count(r => r.ProbeMoved == true);
         if (moved > 0)
         {
-            writer.WriteLine($"{moved} row(s) marked MOVED: the placement probe (0-byte raw round trip) changed by more than {Placement.Tolerance}x during the row; they are compared with nothing. Ratios below are taken only between rows whose probes agree within {Placement.Tolerance}x (\"-\" otherwise).");
+            writer.WriteLine($"{moved} row(s) marked MOVED or FLIP: the placement probe (0-byte raw round trip) changed by more than {Placement.Tolerance}x during the row (MOVED), or the probes agree but a spinning 32 B round trip's p50 is outside {Placement.FlipLow}-{Placement.FlipHigh}x of theirs (FLIP: the host moved the CPUs and back during the row); they are compared with nothing. Ratios below are taken only between rows whose probes agree within {Placement.Tolerance}x (\"-\" otherwise).");
         }
         LatencySection(writer, results, BenchTest.PingPong, "Round-trip latency, ping-pong between two processes (µs)", reference);
         LatencySection(writer, results, BenchTest.IdleGap,

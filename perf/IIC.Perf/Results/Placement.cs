@@ -31,8 +31,31 @@ internal static class Placement
             ProbeNsAfter = after?.P50Ns,
             ProbeP99NsBefore = before?.P99Ns,
             ProbeP99NsAfter = after?.P99Ns,
-            ProbeMoved = before is not { } b || after is not { } a || !Agree(b.P50Ns, a.P50Ns),
+            ProbeMoved = before is not { } b || after is not { } a || !Agree(b.P50Ns, a.P50Ns) || Flipped(row, (b.P50Ns + a.P50Ns) / 2.0),
         };
+    }
+
+    /// <summary>
+    /// The p50 over the probe's that a spinning small round trip stays within on one placement: iic's, raw-shm's and
+    /// Aeron's read 1.0-1.9x here (adaptive the highest); the same row run on the other placement between two agreeing
+    /// probes (the host flipped and back within the row) reads 3.5-4.5x a near probe or 0.35-0.45x a far one.
+    /// </summary>
+    public const double FlipLow = 0.7;
+
+    /// <inheritdoc cref="FlipLow"/>
+    public const double FlipHigh = 2.5;
+
+    /// <summary>
+    /// Whether a 32 B (up to 64 B) ping-pong row of a spinning mode (spin, spinpark, adaptive: they never sleep between
+    /// round trips, so the row costs a small multiple of the probe) has a p50 that belongs to another placement than its
+    /// agreeing probes (<paramref name="probeP50Ns"/>, their mean): marked moved (shown FLIP), compared with nothing (round
+    /// 16: round 15's rows had such a row, 550 ns between probes of 130 and 150, that a ratio would have taken).
+    /// </summary>
+    public static bool Flipped(BenchResult row, double probeP50Ns)
+    {
+        ArgumentNullException.ThrowIfNull(row);
+        return row.Test == "pingpong" && row.Size <= 64 && row.Mode is "spin" or "spinpark" or "adaptive"
+            && row.P50Ns is { } p50 && probeP50Ns > 0 && (p50 < FlipLow * probeP50Ns || p50 > FlipHigh * probeP50Ns);
     }
 
     /// <summary>True when a ratio between the two rows means something (same placement, or neither probed).</summary>
@@ -49,7 +72,7 @@ internal static class Placement
         return first.Placement is { } a && second.Placement is { } b && Agree(a, b);
     }
 
-    /// <summary>"130/135" (before/after p50, ns), with " MOVED" when the probe moved; "-" when not probed.</summary>
+    /// <summary>"130/135" (before/after p50, ns), with " MOVED" when the probe moved, " FLIP" when the probes agree but the row's p50 belongs to another placement (<see cref="Flipped"/>); "-" when not probed.</summary>
     public static string Text(BenchResult row)
     {
         ArgumentNullException.ThrowIfNull(row);
@@ -59,7 +82,8 @@ internal static class Placement
         }
         var before = row.ProbeNsBefore?.ToString(CultureInfo.InvariantCulture) ?? "?";
         var after = row.ProbeNsAfter?.ToString(CultureInfo.InvariantCulture) ?? "?";
-        return $"{before}/{after}{(row.ProbeMoved == true ? " MOVED" : "")}";
+        var flip = row.ProbeNsBefore is { } b && row.ProbeNsAfter is { } a && Agree(b, a);
+        return $"{before}/{after}{(row.ProbeMoved == true ? flip ? " FLIP" : " MOVED" : "")}";
     }
 
     /// <summary>The placement a probe under this p50 reads as: the two vCPUs on one core's SMT siblings (about 80 ns here, first seen in round 15).</summary>
