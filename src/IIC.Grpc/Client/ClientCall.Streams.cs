@@ -202,34 +202,7 @@ internal sealed partial class ClientCall<TRequest, TResponse>
         ThrowIfDisposed();
         // Runs at once when the token is already cancelled: the call ends, and the write below fails with its status.
         var registration = cancellationToken.UnsafeRegister(static state => ((ClientCallBase)state!).CompleteLocally(Cancelled), this);
-        Task write;
-        try
-        {
-            write = WriteAsync(message);
-        }
-        catch
-        {
-            registration.Dispose();
-            throw;
-        }
-        if (write.IsCompleted)
-        {
-            registration.Dispose();
-            return write;
-        }
-        return UnregisterAfter(write, registration);
-    }
-
-    private static async Task UnregisterAfter(Task write, CancellationTokenRegistration registration)
-    {
-        try
-        {
-            await write.ConfigureAwait(false);
-        }
-        finally
-        {
-            await registration.DisposeAsync().ConfigureAwait(false);
-        }
+        return RegisteredWrite.Run(this, message, static (call, request) => call.WriteAsync(request), registration);
     }
 
     /// <summary>

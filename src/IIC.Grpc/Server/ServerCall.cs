@@ -477,30 +477,7 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
             registration.Dispose();
             return Task.FromCanceled(cancellationToken);
         }
-        Task write;
-        try
-        {
-            write = WriteAsync(message);
-        }
-        catch
-        {
-            registration.Dispose();
-            throw;
-        }
-        if (write.IsCompleted)
-        {
-            registration.Dispose();
-            return write;
-        }
-        return WriteThenUnregister(write, registration);
-    }
-
-    private static async Task WriteThenUnregister(Task write, CancellationTokenRegistration registration)
-    {
-        using (registration)
-        {
-            await write.ConfigureAwait(false);
-        }
+        return RegisteredWrite.Run(this, message, static (call, response) => call.WriteAsync(response), registration);
     }
 
     /// <summary>
