@@ -33,6 +33,12 @@ public sealed class TesterService(CallScope scope) : Tester.TesterBase
             }
             case "written?":
                 return new Reply { Index = Observations.Written.GetValueOrDefault(request.Key, -1) };
+            case "count":
+                // Counts the handlers that ran under the key ("written?" asks), then returns a small reply.
+                Observations.Written.AddOrUpdate(request.Key, 1, static (_, count) => count + 1);
+                return new Reply { Text = request.Text };
+            case "threads?":
+                return new Reply { Index = ThreadPool.ThreadCount };
             case "write-late":
                 return await MisuseModes.WriteLateAsync(request.Key).ConfigureAwait(false);
             case "outcome?":

@@ -238,4 +238,49 @@ public sealed class WaitsEndWithTheirCallTests(TesterFixture fixture)
         stuck.Dispose();
         Assert.Equal("after", (await client.UnaryAsync(new Request { Text = "after" }, deadline: DateTime.UtcNow + s_stuck)).Text); // the connection serves on
     }
+
+    /// <summary>
+    /// Handlers on the pool (the default) whose calls end while their client reads nothing: each returned handler's trailers
+    /// cannot go (another call's write holds the send lock, waiting for room), and before round 16 its thread waited for
+    /// them, one pool thread per call, for as long as the client read nothing: a frozen or hostile client could take the
+    /// server's pool. Now the trailers go later from the connection's one pool thread, and arrive once the client reads.
+    /// </summary>
+    [Fact]
+    public async Task Returned_handlers_do_not_hold_pool_threads_while_their_client_reads_nothing()
+    {
+        const int Calls = 64;
+        using var server = fixture.StartServer("trailers-held-client");
+        using var channel = fixture.Connect(server.Address("iic://"));
+        using var observing = fixture.Connect(server.Address("iic://")); // another connection: the first one's reader is held
+        var observer = new Tester.TesterClient(observing.CallInvoker);
+        var client = new Tester.TesterClient(channel.CallInvoker);
+        var key = "trailers-held-" + Guid.NewGuid();
+        var counted = "trailers-held-count-" + Guid.NewGuid();
+        var threadsBefore = (await observer.UnaryAsync(new Request { Mode = "threads?" }, deadline: DateTime.UtcNow + s_stuck)).Index;
+        using var source = new CancellationTokenSource();
+        var calls = new List<AsyncUnaryCall<Reply>>();
+        using (var hold = new ReaderHold())
+        {
+            using var stuck = channel.CallInvoker.AsyncServerStreamingCall(hold.ServerStream, null, new CallOptions(cancellationToken: source.Token), Progress(key));
+            await hold.Held.WaitAsync(s_stuck);
+            // Its write 1 waits for room (4 MiB into the 1 MiB ring nobody reads) holding the connection's send lock.
+            await Until(async () => await Written(observer, key) >= 1, "the stuck stream's second write started");
+            for (var i = 0; i < Calls; i++)
+            {
+                calls.Add(client.UnaryAsync(new Request { Mode = "count", Key = counted, Text = "ok" + i }, deadline: DateTime.UtcNow + (4 * s_stuck)));
+            }
+            // Every handler runs and returns; none keeps its thread while its trailers wait.
+            await Until(async () => await Written(observer, counted) == Calls, $"all {Calls} handlers ran (a handler's thread held per call starves the pool)");
+            var threads = (await observer.UnaryAsync(new Request { Mode = "threads?" }, deadline: DateTime.UtcNow + s_stuck)).Index;
+            Assert.True(threads < threadsBefore + (Calls / 2), $"the server's pool grew from {threadsBefore} to {threads} threads for {Calls} returned handlers");
+            Assert.DoesNotContain(calls, c => c.ResponseAsync.IsCompleted); // the client read nothing yet
+            await source.CancelAsync(); // ends the stuck write (its call's Cancel)
+        }
+        // Released: the client reads again, and every call gets its reply from the trailers sent later.
+        for (var i = 0; i < Calls; i++)
+        {
+            Assert.Equal("ok" + i, (await calls[i].ResponseAsync.WaitAsync(s_stuck)).Text);
+            calls[i].Dispose();
+        }
+    }
 }

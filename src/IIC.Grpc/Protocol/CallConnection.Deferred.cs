@@ -68,7 +68,7 @@ internal abstract partial class CallConnection
     private const int LockSpins = 64;
 
     /// <summary>
-    /// Reader thread: one try to send <paramref name="frame"/> without waiting for room. The send lock it waits for only
+    /// Reader thread, and <see cref="SendFrameWithoutWaiting"/> on any thread: one try to send <paramref name="frame"/> without waiting for room. The send lock it waits for only
     /// briefly, and not at all while its holder waits for room (<see cref="_lockHolderWaits"/>): that holder waits for the
     /// peer to read, and the peer may be waiting for this thread to read. A frame longer than one record (headers or
     /// trailers of more than <see cref="IIC.Transport.IicChannel.MaxClaimLength"/>: never a message chunk) is sent waiting,

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Diagnostics;
 using IIC.Hardware;
@@ -171,12 +172,47 @@ internal abstract partial class CallConnection : IDisposable
         {
             return;
         }
-        _later.Enqueue((type, streamId));
+        _later.Enqueue(new LaterFrame(type, streamId, null, 0));
+        StartFlushLater();
+    }
+
+    /// <summary>
+    /// Sends a whole frame without waiting on this thread for room or for a send lock whose holder waits for room: now if
+    /// it can go at once (the lock free or briefly busy, the ring with room), else a copy goes later, in order with the
+    /// other frames sent this way, from the connection's one pool thread (<see cref="FlushLater"/>). For a server call's
+    /// trailers: Finish runs on the handler's thread once the handler returned, and a client that does not read (frozen,
+    /// or hostile) would otherwise hold that thread, one pool thread per call, for as long as it reads nothing. Reader
+    /// thread: as <see cref="SendFrame"/> (it defers, never waits). A frame longer than one record is sent waiting.
+    /// </summary>
+    /// <exception cref="IOException">The peer closed or died.</exception>
+    /// <exception cref="ObjectDisposedException">The connection was disposed.</exception>
+    public void SendFrameWithoutWaiting(ReadOnlySpan<byte> frame)
+    {
+        if (s_readerDefers && IsCurrentReader)
+        {
+            SendFrame(frame);
+            return;
+        }
+        if (_later.IsEmpty && TrySendNow(frame))
+        {
+            return;
+        }
+        var copy = ArrayPool<byte>.Shared.Rent(frame.Length);
+        frame.CopyTo(copy);
+        _later.Enqueue(new LaterFrame(default, 0, copy, frame.Length));
+        StartFlushLater();
+    }
+
+    private void StartFlushLater()
+    {
         if (Interlocked.Exchange(ref _laterFlushing, 1) == 0)
         {
             ThreadPool.UnsafeQueueUserWorkItem(static connection => connection.FlushLater(), this, preferLocal: false);
         }
     }
+
+    /// <summary>A frame to send later: a header-only one (<see cref="Bytes"/> null), or a copy of a whole frame in a pooled array.</summary>
+    private readonly record struct LaterFrame(FrameType Type, uint StreamId, byte[]? Bytes, int Length);
 
     private bool TrySendEmptyFrameNow(FrameType type, uint streamId)
     {
@@ -196,10 +232,10 @@ internal abstract partial class CallConnection : IDisposable
         }
     }
 
-    private readonly System.Collections.Concurrent.ConcurrentQueue<(FrameType Type, uint StreamId)> _later = new();
+    private readonly System.Collections.Concurrent.ConcurrentQueue<LaterFrame> _later = new();
     private int _laterFlushing; // 1 while a pool thread sends _later
 
-    /// <summary>A pool thread: sends the frames queued by <see cref="SendEmptyFrameWithoutWaiting"/>, waiting for room.</summary>
+    /// <summary>A pool thread: sends the frames queued by <see cref="SendEmptyFrameWithoutWaiting"/> and <see cref="SendFrameWithoutWaiting"/>, waiting for room.</summary>
     private void FlushLater()
     {
         while (true)
@@ -208,11 +244,26 @@ internal abstract partial class CallConnection : IDisposable
             {
                 try
                 {
-                    SendEmptyFrame(frame.Type, frame.StreamId);
+                    if (frame.Bytes is null)
+                    {
+                        SendEmptyFrame(frame.Type, frame.StreamId);
+                    }
+                    else
+                    {
+                        SendFrame(frame.Bytes.AsSpan(0, frame.Length));
+                    }
                 }
                 catch (Exception e) when (ConnectionErrors.IsLoss(e))
                 {
-                    _later.Clear(); // the connection ended: its calls are over on both sides
+                    // The connection ended: its calls are over on both sides. The rest is dropped (their arrays returned).
+                    while (_later.TryDequeue(out var dropped))
+                    {
+                        Return(dropped);
+                    }
+                }
+                finally
+                {
+                    Return(frame);
                 }
             }
             Volatile.Write(ref _laterFlushing, 0);
@@ -221,6 +272,14 @@ internal abstract partial class CallConnection : IDisposable
             {
                 return;
             }
+        }
+    }
+
+    private static void Return(LaterFrame frame)
+    {
+        if (frame.Bytes is not null)
+        {
+            ArrayPool<byte>.Shared.Return(frame.Bytes);
         }
     }
 

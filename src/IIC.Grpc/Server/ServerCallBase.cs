@@ -290,7 +290,10 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
                 builder.WriteInt32((int)status.StatusCode);
                 builder.WriteLongString(status.Detail ?? "");
                 MetadataCodec.Write(builder, _responseTrailers);
-                Connection.SendFrame(builder.Written);
+                // Never waits for a client that does not read (frozen or hostile): the handler has returned, and its thread
+                // (a pool thread) would be held for as long, one per call. If the trailers cannot go now they go later from
+                // the connection's one pool thread (a response too large to ride in them, above, still waits).
+                Connection.SendFrameWithoutWaiting(builder.Written);
             }
             catch (Exception e) when (ConnectionErrors.IsLoss(e))
             {
