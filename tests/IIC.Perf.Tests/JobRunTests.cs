@@ -103,6 +103,37 @@ public sealed class JobRunTests : IDisposable
     }
 
     [Fact]
+    public void Sizes4KiB_IicAndRawShm_AreMeasuredInterleaved_AndJudgedByTheirRounds()
+    {
+        var json = Path.Combine(_directory, "sizes.json");
+        var (exitCode, output) = RunJob(
+            "sizes", "--transports", "iic,raw-shm", "--sizes", "4K", "--modes", "spin", "--isolation", "none",
+            "--warmup", "0.05", "--json", json, "--png", Path.Combine(_directory, "sizes.png"));
+        Assert.True(exitCode == 0, $"exit code {exitCode}:\n{output}");
+        using var document = JsonDocument.Parse(File.ReadAllText(json));
+        var rows = document.RootElement.GetProperty("results").EnumerateArray().ToList();
+        var iic = rows.Single(r => r.GetProperty("transport").GetString() == "iic");
+        var raw = rows.Single(r => r.GetProperty("transport").GetString() == "raw-shm");
+        Assert.Single(rows, r => r.GetProperty("transport").GetString() == "memcpy");
+        foreach (var row in new[] { iic, raw })
+        {
+            Assert.Equal("ok", row.GetProperty("status").GetString());
+            Assert.Equal("sizes", row.GetProperty("test").GetString());
+            Assert.Equal(4096, row.GetProperty("size").GetInt32());
+        }
+        // Interleaved (round 16), as the 32 B one-way pair: one ratio per round, the rounds' probes with them.
+        Assert.Equal("raw-shm", iic.GetProperty("interleaved_with").GetString());
+        Assert.Equal("iic", raw.GetProperty("interleaved_with").GetString());
+        var rounds = iic.GetProperty("rounds").GetInt32();
+        Assert.Equal(rounds, iic.GetProperty("round_ratios").GetArrayLength());
+        Assert.Equal(rounds + 1, iic.GetProperty("round_probe_ns").GetArrayLength());
+        if (iic.GetProperty("round_ratios").EnumerateArray().Any(e => e.ValueKind != JsonValueKind.Null))
+        {
+            Assert.Contains("sizes 4 KiB: bytes delivered at least 80 % of raw-shm, median of", output, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public void UnknownTransport_ExitsWithTwo_AndNamesIt()
     {
         var (exitCode, output) = RunJob("pingpong", "--transports", "iic,carrier-pigeon", "--json", Path.Combine(_directory, "never.json"));

@@ -154,12 +154,32 @@ internal static class BenchPlanner
         => plan.Link.Test == BenchTest.Throughput && plan.Link.MessageSize == InterleavedOneWaySize && plan.Link.Mode == WaitModes.Spin
             && options.Count == 0 && plan.Driver.DurationS > 0;
 
+    /// <summary>The largest message size whose sizes rows (iic and raw-shm) are measured interleaved: a tenth of the row's 0.3 s still holds hundreds of 1 MiB messages, not of 16 MiB ones.</summary>
+    public const int InterleavedSizesUpTo = 1 << 20;
+
+    /// <summary>
+    /// The sizes test's iic and raw-shm rows of one size, to be measured interleaved (round 16): both rings are bimodal
+    /// at 4 KiB and up on one placement (perf/results/round16/sizes), so a ratio between two rows measured one after
+    /// the other was drawn, not measured; interleaved rounds give the target a median with its interval. Null when
+    /// either row is missing or not spinning, the size is above <see cref="InterleavedSizesUpTo"/>, or the run is not timed.
+    /// </summary>
+    private static (MeasurementPlan First, MeasurementPlan Second)? InterleavedSizePair(BenchOptions options, List<MeasurementPlan> plans)
+    {
+        var iic = plans.FirstOrDefault(p => p.Transport.Name == RatioTable.Iic);
+        var raw = plans.FirstOrDefault(p => p.Transport.Name == RatioTable.RawShm);
+        return InterleavedOneWay.Enabled && iic is not null && raw is not null && iic.Link.Mode == WaitModes.Spin && raw.Link.Mode == WaitModes.Spin
+            && iic.Link.MessageSize <= InterleavedSizesUpTo && options.Count == 0 && iic.Driver.DurationS > 0
+            ? (iic, raw)
+            : null;
+    }
+
     /// <summary>Bandwidth delivered against message size: iic and raw-shm polling in place (zero copy out), and memcpy.</summary>
     private static void ExpandSizes(BenchOptions options, IReadOnlyList<IBenchTransport> transports, Dictionary<IBenchTransport, string?> availability, List<PlannedItem> items)
     {
         var driver = new DriverSettings(options.WarmupS, options.ScaleDurationS, 0, 0, 0, 0);
         foreach (var size in options.SizesGiven ? options.Sizes : options.ScaleSizes)
         {
+            var plans = new List<MeasurementPlan>();
             foreach (var transport in transports.Where(t => t.Name is "iic" or "raw-shm"))
             {
                 if (availability[transport] is { } reason)
@@ -168,7 +188,18 @@ internal static class BenchPlanner
                     continue;
                 }
                 var mode = transport.Modes.Count == 1 ? transport.Modes[0] : options.Modes.FirstOrDefault(transport.Modes.Contains) ?? transport.Modes[0];
-                items.Add(PlannedItem.Measure(new MeasurementPlan(transport, new LinkOptions(BenchTest.Sizes, mode, size, ReceiveApi.Poll), driver)));
+                plans.Add(new MeasurementPlan(transport, new LinkOptions(BenchTest.Sizes, mode, size, ReceiveApi.Poll), driver));
+            }
+            if (InterleavedSizePair(options, plans) is { } pair)
+            {
+                var reusedWarmupS = options.WarmupGiven ? (double?)null : BenchCommand.ReusedWarmupS();
+                items.Add(PlannedItem.LocalMany(
+                    $"{pair.First} + {pair.Second.Transport.Name}, interleaved",
+                    (probe, pin) => InterleavedOneWay.Run(pair.First, pair.Second, probe, pin, reusedWarmupS)));
+            }
+            else
+            {
+                items.AddRange(plans.Select(PlannedItem.Measure));
             }
             items.Add(PlannedItem.Local($"sizes memcpy {SizeText.Format(size)}", () => MemcpyBench.Run(BenchTest.Sizes, size, MemcpyWarmupS(options), options.ScaleDurationS)));
         }
