@@ -168,7 +168,9 @@ internal abstract partial class CallConnection : IDisposable
             SendEmptyFrame(type, streamId);
             return;
         }
-        if (_later.IsEmpty && TrySendEmptyFrameNow(type, streamId))
+        Span<byte> frame = stackalloc byte[Frame.HeaderLength];
+        Frame.WriteHeader(frame, type, FrameFlags.None, streamId);
+        if (_later.IsEmpty && TrySendFrameNow(frame))
         {
             return;
         }
@@ -182,7 +184,8 @@ internal abstract partial class CallConnection : IDisposable
     /// other frames sent this way, from the connection's one pool thread (<see cref="FlushLater"/>). For a server call's
     /// trailers: Finish runs on the handler's thread once the handler returned, and a client that does not read (frozen,
     /// or hostile) would otherwise hold that thread, one pool thread per call, for as long as it reads nothing. Reader
-    /// thread: as <see cref="SendFrame"/> (it defers, never waits). A frame longer than one record is sent waiting.
+    /// thread: as <see cref="SendFrame"/> (it defers, never waits). A frame longer than one record (trailers with large
+    /// metadata) always goes later: sending it may wait.
     /// </summary>
     /// <exception cref="IOException">The peer closed or died.</exception>
     /// <exception cref="ObjectDisposedException">The connection was disposed.</exception>
@@ -193,7 +196,7 @@ internal abstract partial class CallConnection : IDisposable
             SendFrame(frame);
             return;
         }
-        if (_later.IsEmpty && TrySendNow(frame))
+        if (_later.IsEmpty && frame.Length <= _channel.MaxClaimLength && TrySendNow(frame))
         {
             return;
         }
@@ -213,24 +216,6 @@ internal abstract partial class CallConnection : IDisposable
 
     /// <summary>A frame to send later: a header-only one (<see cref="Bytes"/> null), or a copy of a whole frame in a pooled array.</summary>
     private readonly record struct LaterFrame(FrameType Type, uint StreamId, byte[]? Bytes, int Length);
-
-    private bool TrySendEmptyFrameNow(FrameType type, uint streamId)
-    {
-        if (!_sendLock.TryEnter())
-        {
-            return false;
-        }
-        try
-        {
-            Span<byte> frame = stackalloc byte[Frame.HeaderLength];
-            Frame.WriteHeader(frame, type, FrameFlags.None, streamId);
-            return _channel.TrySend(frame);
-        }
-        finally
-        {
-            _sendLock.Exit();
-        }
-    }
 
     private readonly System.Collections.Concurrent.ConcurrentQueue<LaterFrame> _later = new();
     private int _laterFlushing; // 1 while a pool thread sends _later
