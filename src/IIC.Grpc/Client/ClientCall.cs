@@ -168,7 +168,7 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
             {
                 if (cancelledMeanwhile)
                 {
-                    _connection!.SendCancel(this);
+                    SendCancelInOrder();
                 }
                 return;
             }
@@ -237,10 +237,31 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
     /// </summary>
     private void SendStartFrame(ReadOnlySpan<byte> frame)
     {
-        if (!_connection!.TrySendFrameNow(frame))
+        if (!_connection!.TrySendFrameNow(frame) && _connection.SendFrame(frame, SendWaitToken()))
         {
-            _connection.SendFrame(frame, SendWaitToken());
+            // Started on the connection's reader thread (an inline continuation) with the ring full: the CallStart waits in
+            // that thread's queue, and the call's Cancel must not overtake it (SendCancelInOrder).
+            _callStartDeferred = _connection.WhenDeferredSent(s_lostBeforeSent);
         }
+    }
+
+    /// <summary>Set when the CallStart was deferred on the reader thread (<see cref="SendStartFrame"/>): completes once it is in the ring.</summary>
+    private Task? _callStartDeferred;
+
+    /// <summary>
+    /// Sends the call's Cancel after its CallStart is in the ring (a Cancel that overtook a deferred CallStart would be
+    /// dropped by the server, which would then open the call, run it and count it against the limit while this side had
+    /// given its slot back); the connection gives the slot back once the Cancel is in the ring.
+    /// </summary>
+    private void SendCancelInOrder()
+    {
+        if (_callStartDeferred is { IsCompleted: false } pending)
+        {
+            pending.ContinueWith(static (_, state) => ((ClientCall<TRequest, TResponse>)state!)._connection!.SendCancel((ClientCallBase)state), this,
+                CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            return;
+        }
+        _connection!.SendCancel(this);
     }
 
     /// <summary>
@@ -480,7 +501,7 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
         _queued?.Started.TrySetResult(); // a write or complete waiting for the start goes on, and fails with this status
         if (sendCancel)
         {
-            _connection!.SendCancel(this); // gives the slot back once the Cancel is in the ring
+            SendCancelInOrder(); // the slot goes back once the Cancel is in the ring
         }
         if (headersSource is not null)
         {
