@@ -9,8 +9,37 @@ namespace IIC.Grpc.Client;
 /// </summary>
 internal sealed partial class ClientCall<TRequest, TResponse>
 {
-    /// <summary>Set (before the call is queued) only for a call that found every slot taken; null for every other call.</summary>
+    /// <summary>
+    /// Set (before the call is queued) for a call that found every slot taken, or (on the reader thread) for one whose
+    /// CallStart was deferred; null for every other call, so a call object carries one field for all of this.
+    /// </summary>
     private QueuedStart? _queued;
+
+    internal override LinkedListNode<ClientCallBase>? QueueNode
+    {
+        get => _queued?.Node;
+        set => _queued!.Node = value; // only a queued call is put in the queue, and it has its start state
+    }
+
+    /// <summary>
+    /// The CallStart is in the ring: a write or complete waiting for the start goes on. When the CallStart was deferred on
+    /// the reader thread, that is once the reader sent it: a write from another thread must not overtake it (the server
+    /// would drop a message for a stream it does not know yet).
+    /// </summary>
+    private void OpenStartGate()
+    {
+        if (_queued is not { } queued)
+        {
+            return;
+        }
+        if (queued.DeferredCallStart is { IsCompleted: false } deferred)
+        {
+            deferred.ContinueWith(static (_, state) => ((QueuedStart)state!).Started.TrySetResult(), queued,
+                CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            return;
+        }
+        queued.Started.TrySetResult();
+    }
 
     /// <summary>What a queued call's start needs, kept while it waits; and the start's completion.</summary>
     private sealed class QueuedStart(TRequest? request, bool sendRequest, Metadata? headers, DateTime? deadline)
@@ -26,6 +55,12 @@ internal sealed partial class ClientCall<TRequest, TResponse>
 
         /// <summary>Completed once the CallStart is in the ring, or the call ended (or its start failed) before.</summary>
         public TaskCompletionSource Started { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>The call's place in its connection's queue while it waits (<see cref="ClientCallBase.QueueNode"/>).</summary>
+        public LinkedListNode<ClientCallBase>? Node { get; set; }
+
+        /// <summary>Completes once a CallStart deferred on the reader thread is in the ring (null when it was not deferred).</summary>
+        public Task? DeferredCallStart { get; set; }
 
         /// <summary>
         /// The request stream's write or complete made before the start (under the call's gate), which runs once the call

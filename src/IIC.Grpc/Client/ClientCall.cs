@@ -163,7 +163,7 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
                 // server (its trailers can overtake this line when the request rode in CallStart): nothing to send.
                 cancelledMeanwhile = _done && _localFailure;
             }
-            _queued?.Started.TrySetResult(); // a write or complete waiting for the start goes on
+            OpenStartGate(); // a write or complete waiting for the start goes on
             if (endedMeanwhile)
             {
                 if (cancelledMeanwhile)
@@ -241,12 +241,10 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
         {
             // Started on the connection's reader thread (an inline continuation) with the ring full: the CallStart waits in
             // that thread's queue, and the call's Cancel must not overtake it (SendCancelInOrder).
-            _callStartDeferred = _connection.WhenDeferredSent(s_lostBeforeSent);
+            // Writes from other threads wait for it too (OpenStartGate).
+            (_queued ??= new QueuedStart(null, false, null, null)).DeferredCallStart = _connection.WhenDeferredSent(s_lostBeforeSent);
         }
     }
-
-    /// <summary>Set when the CallStart was deferred on the reader thread (<see cref="SendStartFrame"/>): completes once it is in the ring.</summary>
-    private Task? _callStartDeferred;
 
     /// <summary>
     /// Sends the call's Cancel after its CallStart is in the ring (a Cancel that overtook a deferred CallStart would be
@@ -255,7 +253,7 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
     /// </summary>
     private void SendCancelInOrder()
     {
-        if (_callStartDeferred is { IsCompleted: false } pending)
+        if (_queued?.DeferredCallStart is { IsCompleted: false } pending)
         {
             pending.ContinueWith(static (_, state) => ((ClientCall<TRequest, TResponse>)state!)._connection!.SendCancel((ClientCallBase)state), this,
                 CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);

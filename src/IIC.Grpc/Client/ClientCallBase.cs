@@ -15,8 +15,15 @@ internal abstract class ClientCallBase : IStreamCall
     /// <summary>Whether the call holds one of its connection's slots (the server's limit). Under the connection's CallRegistry lock.</summary>
     internal bool HoldsSlot;
 
-    /// <summary>The call's place in its connection's queue while it waits for a slot, else null. Under the CallRegistry lock.</summary>
-    internal LinkedListNode<ClientCallBase>? QueueNode;
+    /// <summary>
+    /// The call's place in its connection's queue while it waits for a slot, else null. Under the CallRegistry lock. Kept by
+    /// the call's rarely made start state (ClientCall), not in every call object; a call that is never queued has none.
+    /// </summary>
+    internal virtual LinkedListNode<ClientCallBase>? QueueNode
+    {
+        get => null;
+        set => throw new NotSupportedException("This call cannot wait for a slot.");
+    }
 
     /// <summary>
     /// The call waited for a slot and got one (numbered and registered): send its start now, without waiting on the calling
