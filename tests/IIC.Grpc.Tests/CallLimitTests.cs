@@ -83,10 +83,13 @@ public sealed class CallLimitTests(TesterFixture fixture)
         var writeBeforeStart = disposed.RequestStream.WriteAsync(new Request { Text = "never", Key = "queued-disposed" });
         using var streaming = client.ClientStream(deadline: Deadline);
         var firstWrite = streaming.RequestStream.WriteAsync(new Request { Text = "a", Count = 1 });
-        Assert.Equal(3, invoker.CallsWaiting);
+        using var empty = client.ClientStream(deadline: Deadline);
+        var completeBeforeStart = empty.RequestStream.CompleteAsync();
+        Assert.Equal(4, invoker.CallsWaiting);
         using var expiring = client.UnaryAsync(new Request { Mode = "count", Key = "queued-deadline" }, deadline: DateTime.UtcNow + TimeSpan.FromMilliseconds(200));
         Assert.False(writeBeforeStart.IsCompleted);
         Assert.False(firstWrite.IsCompleted);
+        Assert.False(completeBeforeStart.IsCompleted);
         // One write at a time, as grpc-dotnet: a second one while the first waits for the start is refused.
         await Assert.ThrowsAsync<InvalidOperationException>(() => streaming.RequestStream.WriteAsync(new Request { Text = "b" }));
 
@@ -96,7 +99,7 @@ public sealed class CallLimitTests(TesterFixture fixture)
         disposed.Dispose();
         Assert.Equal(StatusCode.Cancelled, (await Assert.ThrowsAsync<RpcException>(() => writeBeforeStart.WaitAsync(s_timeout))).StatusCode);
         Assert.Equal(StatusCode.Cancelled, disposed.GetStatus().StatusCode);
-        Assert.Equal(1, invoker.CallsWaiting); // only the client stream waits on
+        Assert.Equal(2, invoker.CallsWaiting); // only the client streams wait on
         Assert.False(firstWrite.IsCompleted);
 
         observer.Unary(new Request { Mode = "open-gate", Key = "held" }, deadline: Deadline);
@@ -107,6 +110,9 @@ public sealed class CallLimitTests(TesterFixture fixture)
         var reply = await streaming.ResponseAsync.WaitAsync(s_timeout);
         Assert.Equal("a,b", reply.Text);
         Assert.Equal(3, reply.Index);
+        await completeBeforeStart.WaitAsync(s_timeout); // its HalfClose went once the call started
+        var emptyReply = await empty.ResponseAsync.WaitAsync(s_timeout);
+        Assert.Equal(("", 0), (emptyReply.Text, emptyReply.Index));
 
         // A call made after them all on the same connection has run; the ended ones were never sent, so never ran.
         Assert.Equal("last", (await client.UnaryAsync(new Request { Mode = "count", Key = "queued-last", Text = "last" }, deadline: Deadline)).Text);
@@ -244,6 +250,20 @@ public sealed class CallLimitTests(TesterFixture fixture)
             source?.Dispose();
         }
         pending.Clear();
+    }
+
+    [Fact]
+    public void The_limit_option_is_100_by_default_takes_null_for_none_and_refuses_less_than_1_when_set()
+    {
+        var options = new IIC.Grpc.Server.IicGrpcServerOptions();
+        Assert.Equal(100, options.MaxConcurrentCallsPerConnection);
+        options.MaxConcurrentCallsPerConnection = null;
+        Assert.Null(options.MaxConcurrentCallsPerConnection);
+        options.MaxConcurrentCallsPerConnection = 1;
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => options.MaxConcurrentCallsPerConnection = 0);
+        Assert.Contains("at least 1", e.Message, StringComparison.Ordinal);
+        Assert.Contains("null for no limit", e.Message, StringComparison.Ordinal);
+        Assert.Equal(1, options.MaxConcurrentCallsPerConnection); // unchanged
     }
 
     /// <summary>A unary CallStart frame carrying its request (docs/grpc-call-protocol.md 2.1, 2.7), built by hand.</summary>
