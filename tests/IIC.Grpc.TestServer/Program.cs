@@ -1,5 +1,6 @@
 // The test server: Tester over the native IICFast path (service NAME on the given hypervisor) and over HTTP/2 on a TCP
 // loopback port. Args: HYPERVISOR SOCKET_DIRECTORY SERVICE [inline-handlers [stateless]]. Prints "listening ADDRESS" for each, then "ready".
+// "max-calls=N" anywhere after SERVICE sets IicGrpcServerOptions.MaxConcurrentCallsPerConnection (LimitModes.cs).
 // "stateless" serves StatelessTesterService natively instead of TesterService (unary only; no DI scope per call).
 using System.Net;
 using IIC.Grpc.Server;
@@ -25,6 +26,10 @@ var native = builder.Services.AddIicGrpcServer(o =>
     o.Transport.PartitionName = $"tester-{Environment.ProcessId}";
     o.MaxReceiveMessageSize = MaxMessage;
     o.RunHandlersInline = inlineHandlers;
+    if (LimitModes.MaxCallsArgument(args) is { } maxCalls)
+    {
+        o.MaxConcurrentCallsPerConnection = maxCalls;
+    }
 });
 if (stateless)
 {

@@ -31,6 +31,12 @@ public sealed class TesterService(CallScope scope) : Tester.TesterBase
                 context.RequestHeaders.Add("added-by-handler", request.Text);
                 return new Reply { Index = sent, Flag = leftOver, Text = context.RequestHeaders.GetValue("added-by-handler") ?? "" };
             }
+            case "gate":
+                return await LimitModes.PassAsync(request.Key, request.Text, context).ConfigureAwait(false);
+            case "open-gate":
+                return LimitModes.OpenGate(request.Key);
+            case "peak?":
+                return LimitModes.Peak(request.Key);
             case "written?":
                 return new Reply { Index = Observations.Written.GetValueOrDefault(request.Key, -1) };
             case "count":

@@ -125,7 +125,9 @@ internal sealed partial class ClientCall<TRequest, TResponse>
         return failure;
     }
 
-    public Task WriteAsync(TRequest message)
+    public Task WriteAsync(TRequest message) => StartGated ? WriteAfterStart(message) : WriteNow(message); // a queued call: after its start (ClientCall.Queue.cs)
+
+    private Task WriteNow(TRequest message)
     {
         // As grpc-dotnet: refused before anything changes (handed to the marshaller, it would end the call with Internal).
         ArgumentNullException.ThrowIfNull(message);
@@ -229,7 +231,9 @@ internal sealed partial class ClientCall<TRequest, TResponse>
     private static readonly Func<Exception, Exception> s_lostBeforeSent = static reason =>
         new RpcException(new Status(StatusCode.Unavailable, "The connection to the server failed: " + reason.Message, reason));
 
-    public Task CompleteAsync()
+    public Task CompleteAsync() => StartGated ? CompleteAfterStart() : CompleteNow(); // a queued call: after its start (ClientCall.Queue.cs)
+
+    private Task CompleteNow()
     {
         ThrowIfDisposed();
         lock (Gate)

@@ -70,7 +70,9 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
     /// <summary>
     /// Opens the call on the server with <paramref name="options"/>' deadline, token and headers; with
     /// <paramref name="request"/> (unary, server streaming) sends it and half-closes. Without a connection the call
-    /// ends at once with <paramref name="connectFailure"/>.
+    /// ends at once with <paramref name="connectFailure"/>. When the connection has as many calls open as the server allows
+    /// (its Settings frame), the call waits in the connection's queue instead, and this returns at once: it is sent when a
+    /// slot frees (<see cref="StartQueued"/>), and its token, deadline and Dispose end it meanwhile, with nothing sent.
     /// </summary>
     public void Start(TRequest? request, bool sendRequest, in CallOptions options, Status connectFailure)
     {
@@ -86,36 +88,70 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
             Finish(Cancelled, new Metadata(), local: true);
             return;
         }
-        if (!_connection.TryAdd(this, out _streamId, out var closed))
-        {
-            Finish(closed, new Metadata(), local: true);
-            return;
-        }
-        var timeoutMicroseconds = -1L;
+        var remaining = Timeout.InfiniteTimeSpan;
         if (options.Deadline is { } deadline && deadline != DateTime.MaxValue)
         {
-            var remaining = deadline.ToUniversalTime() - DateTime.UtcNow;
+            remaining = deadline.ToUniversalTime() - DateTime.UtcNow;
             if (remaining <= TimeSpan.Zero)
             {
                 Finish(new Status(StatusCode.DeadlineExceeded, ""), new Metadata(), local: true);
                 return;
             }
-            timeoutMicroseconds = (long)remaining.TotalMicroseconds;
+        }
+        var added = _connection.TryAdd(this, queue: false, out var closed);
+        if (added == CallRegistry.AddResult.Closed)
+        {
+            Finish(closed, new Metadata(), local: true);
+            return;
+        }
+        // From here the deadline and the token end the call, also while it waits for a slot.
+        if (remaining != Timeout.InfiniteTimeSpan)
+        {
             _deadlineTimer = DeadlineTimer.Start(static state => ((ClientCallBase)state!).CompleteLocally(new Status(StatusCode.DeadlineExceeded, "")), this, remaining);
         }
         if (options.CancellationToken.CanBeCanceled)
         {
             _cancellation = options.CancellationToken.UnsafeRegister(static state => ((ClientCallBase)state!).CompleteLocally(Cancelled), this);
         }
+        if (added == CallRegistry.AddResult.Full)
+        {
+            // Every slot taken: wait in the queue, with what the start needs (set before the call is queued, where the
+            // thread that grants it a slot reads it). Rare, so only these calls allocate it.
+            _queued = new QueuedStart(request, sendRequest, options.Headers, remaining == Timeout.InfiniteTimeSpan ? null : DateTime.UtcNow + remaining);
+            added = _connection.TryAdd(this, queue: true, out closed);
+            if (added == CallRegistry.AddResult.Full)
+            {
+                return; // StartQueued sends it
+            }
+            if (added == CallRegistry.AddResult.Closed)
+            {
+                Finish(closed, new Metadata(), local: true);
+                _queued.Started.TrySetResult();
+                return;
+            }
+        }
+        _streamId = StreamId;
+        SendStart(request, sendRequest, options.Headers, remaining == Timeout.InfiniteTimeSpan ? -1L : (long)remaining.TotalMicroseconds);
+    }
+
+    /// <summary>
+    /// Sends the CallStart (and the request, if any) of a call that holds a slot, on the calling thread; waits (for the send
+    /// lock or for room) only until the call ends. Gives the slot back when no CallStart went into the ring (the call
+    /// ended first, or its request failed to serialize); once it went, the call's end does (its trailers, or its Cancel).
+    /// </summary>
+    private void SendStart(TRequest? request, bool sendRequest, Metadata? headers, long timeoutMicroseconds)
+    {
         FrameBuilder? requestFrame = null;
+        var callStartSent = false;
         try
         {
             // The request is serialized first, so a small one rides in the CallStart frame (FrameFlags.WithMessage):
             // one frame, one wake-up of a sleeping server, where CallStart then Message could wake it twice.
             requestFrame = sendRequest ? Serialization.Serialize(_method.RequestMarshaller, request!, _maxSend) : null;
             CallTrace.Mark(CallTrace.Step.ClientSerialized);
-            var carried = requestFrame is not null && _connection.CanCarry(requestFrame);
-            SendCallStart(timeoutMicroseconds, options.Headers, carried ? requestFrame : null);
+            var carried = requestFrame is not null && _connection!.CanCarry(requestFrame);
+            SendCallStart(timeoutMicroseconds, headers, carried ? requestFrame : null);
+            callStartSent = true;
             CallTrace.Mark(CallTrace.Step.ClientSent);
             bool endedMeanwhile;
             bool cancelledMeanwhile;
@@ -127,17 +163,18 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
                 // server (its trailers can overtake this line when the request rode in CallStart): nothing to send.
                 cancelledMeanwhile = _done && _localFailure;
             }
+            OpenStartGate(); // a write or complete waiting for the start goes on
             if (endedMeanwhile)
             {
                 if (cancelledMeanwhile)
                 {
-                    SendCancel();
+                    SendCancelInOrder();
                 }
                 return;
             }
             if (requestFrame is not null && !carried)
             {
-                _connection.SendMessage(requestFrame, _streamId, endStream: true, SendWaitToken());
+                _connection!.SendMessage(requestFrame, _streamId, endStream: true, SendWaitToken());
             }
         }
         catch (OperationCanceledException) when (Volatile.Read(ref _done))
@@ -158,6 +195,12 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
             if (requestFrame is not null)
             {
                 FrameBuilder.Return(requestFrame);
+            }
+            if (!callStartSent)
+            {
+                // The server never heard of the call (every way here ended it): its slot goes to the next one at once.
+                _connection!.Release(this);
+                _queued?.Started.TrySetResult();
             }
         }
     }
@@ -194,10 +237,29 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
     /// </summary>
     private void SendStartFrame(ReadOnlySpan<byte> frame)
     {
-        if (!_connection!.TrySendFrameNow(frame))
+        if (!_connection!.TrySendFrameNow(frame) && _connection.SendFrame(frame, SendWaitToken()))
         {
-            _connection.SendFrame(frame, SendWaitToken());
+            // Started on the connection's reader thread (an inline continuation) with the ring full: the CallStart waits in
+            // that thread's queue, and the call's Cancel must not overtake it (SendCancelInOrder).
+            // Writes from other threads wait for it too (OpenStartGate).
+            (_queued ??= new QueuedStart(null, false, null, null)).DeferredCallStart = _connection.WhenDeferredSent(s_lostBeforeSent);
         }
+    }
+
+    /// <summary>
+    /// Sends the call's Cancel after its CallStart is in the ring (a Cancel that overtook a deferred CallStart would be
+    /// dropped by the server, which would then open the call, run it and count it against the limit while this side had
+    /// given its slot back); the connection gives the slot back once the Cancel is in the ring.
+    /// </summary>
+    private void SendCancelInOrder()
+    {
+        if (_queued?.DeferredCallStart is { IsCompleted: false } pending)
+        {
+            pending.ContinueWith(static (_, state) => ((ClientCall<TRequest, TResponse>)state!)._connection!.SendCancel((ClientCallBase)state), this,
+                CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            return;
+        }
+        _connection!.SendCancel(this);
     }
 
     /// <summary>
@@ -235,20 +297,6 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
         finally
         {
             FrameBuilder.Return(builder);
-        }
-    }
-
-    private void SendCancel()
-    {
-        try
-        {
-            // Never waits here (Dispose, a token's callback, the deadline's timer): a full ring or a write waiting for room
-            // holding the send lock leaves the Cancel to a pool thread (CallConnection.SendEmptyFrameWithoutWaiting).
-            _connection!.SendEmptyFrameWithoutWaiting(FrameType.Cancel, _streamId);
-        }
-        catch (Exception e) when (ConnectionErrors.IsLoss(e))
-        {
-            // The connection is gone: the server's calls on it are cancelled anyway.
         }
     }
 
@@ -394,6 +442,8 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
     private void Finish(Status status, Metadata trailers, bool local, bool connectionLost = false, InPlaceResponse? inPlace = null)
     {
         bool sendCancel;
+        bool releaseNow;
+        bool disposeSendWait;
         TaskCompletionSource<Metadata>? headersSource;
         Metadata? headers;
         ReceivedMessage single;
@@ -409,6 +459,12 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
             _trailers = trailers;
             _localFailure = local && status.StatusCode != StatusCode.OK;
             sendCancel = local && _started && !connectionLost;
+            // The server counts the call no more once its trailers were read (or the connection is gone): the slot frees
+            // now. Ended here after its CallStart: once the Cancel is in the ring (SendCancel). Ended here before: the
+            // starting thread gives it back (SendStart), or it never had one (it waited in the queue).
+            releaseNow = !local || connectionLost;
+            // A write waiting for room holds the source's token until it returns: disposed here only when none does.
+            disposeSendWait = !_writing;
             headersSource = _headersSource;
             headers = _headers ??= _localFailure ? null : Metadata.Empty;
             single = _single;
@@ -421,11 +477,29 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
         }
         _cancellation.Unregister();
         _deadlineTimer?.Dispose();
-        _sendWait?.Cancel(); // a write waiting for room ends now (with this status), and lets go of the send lock
+        if (_sendWait is { } sendWait)
+        {
+            sendWait.Cancel(); // a write waiting for room ends now (with this status), and lets go of the send lock
+            if (disposeSendWait)
+            {
+                // Nobody reads its Token any more (SendWaitToken and a new write look at _done under the gate first; a
+                // write in progress kept it alive above): it was never disposed before, one per streaming call.
+                sendWait.Dispose();
+            }
+        }
         _connection?.Remove(this); // a no-op when it was never registered
+        if (releaseNow)
+        {
+            _connection?.Release(this);
+        }
+        else if (_queued is not null)
+        {
+            _connection?.Unqueue(this); // ended while it waited for a slot: it never goes
+        }
+        _queued?.Started.TrySetResult(); // a write or complete waiting for the start goes on, and fails with this status
         if (sendCancel)
         {
-            SendCancel();
+            SendCancelInOrder(); // the slot goes back once the Cancel is in the ring
         }
         if (headersSource is not null)
         {

@@ -12,6 +12,28 @@ internal abstract class ClientCallBase : IStreamCall
     /// <summary>The call's stream id on its connection, set when it is registered (0 before).</summary>
     public uint StreamId { get; set; }
 
+    /// <summary>Whether the call holds one of its connection's slots (the server's limit). Under the connection's CallRegistry lock.</summary>
+    internal bool HoldsSlot;
+
+    /// <summary>
+    /// The call's place in its connection's queue while it waits for a slot, else null. Under the CallRegistry lock. Kept by
+    /// the call's rarely made start state (ClientCall), not in every call object; a call that is never queued has none.
+    /// </summary>
+    internal virtual LinkedListNode<ClientCallBase>? QueueNode
+    {
+        get => null;
+        set => throw new NotSupportedException("This call cannot wait for a slot.");
+    }
+
+    /// <summary>
+    /// The call waited for a slot and got one (numbered and registered): send its start now, without waiting on the calling
+    /// thread (the reader thread, or whichever thread ended the call that freed the slot). Never throws. Every call that can
+    /// be queued overrides it (ClientCall); the registry's own tests' probes are never queued.
+    /// </summary>
+    public virtual void StartQueued()
+    {
+    }
+
     public abstract void OnResponseHeaders(Metadata headers);
 
     /// <summary>One whole response message; the call owns its array from now on.</summary>

@@ -25,17 +25,113 @@ internal sealed class ClientConnection : CallConnection
 
     public bool InlineCompletions { get; }
 
-    /// <summary>Registers a call under a new stream id; false (with the reason) when the connection already ended.</summary>
-    public bool TryAdd(ClientCallBase call, out uint streamId, out Status closedStatus) => _calls.TryAdd(call, out streamId, out closedStatus);
+    /// <summary>
+    /// Registers a call under a new stream id with one of the connection's slots (the server's limit on calls open at once);
+    /// when every slot is taken, with <paramref name="queue"/> the call waits for one (<see cref="CallRegistry.AddResult.Full"/>).
+    /// </summary>
+    public CallRegistry.AddResult TryAdd(ClientCallBase call, bool queue, out Status closedStatus) => _calls.TryAdd(call, queue, out closedStatus);
 
     /// <summary>How many calls are registered on this connection now (tests).</summary>
     internal int CallsInFlight => _calls.Count;
 
+    /// <summary>How many calls wait for a slot on this connection now (tests).</summary>
+    internal int CallsWaiting => _calls.Waiting;
+
+    /// <summary>The server's limit on calls open at once, as this connection knows it (tests).</summary>
+    internal uint MaxConcurrentCalls => _calls.Limit;
+
     /// <summary>Forgets a call that ended (any thread; idempotent).</summary>
     public void Remove(ClientCallBase call) => _calls.Remove(call);
 
+    /// <summary>Gives back a call's slot (the server counts it no more); the first waiting call starts in its place.</summary>
+    public void Release(ClientCallBase call) => _calls.Release(call);
+
+    /// <summary>Takes a call that ended while it waited for a slot out of the queue; whether it was there.</summary>
+    public bool Unqueue(ClientCallBase call) => _calls.Unqueue(call);
+
+    /// <summary>
+    /// Set once the server's Settings frame was read (or the connection ended): the invoker sends no call before, so a
+    /// server whose limit is below <see cref="Frame.InitialMaxConcurrentCalls"/> never sees more than it allows.
+    /// </summary>
+    private readonly TaskCompletionSource _settingsRead = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private bool _hasSettings; // reader thread only
+
+    /// <summary>
+    /// Waits (on the connecting thread, as the connect itself) until the server's Settings frame was read; false when the
+    /// connection ended first or <paramref name="timeout"/> passed (a server that does not speak this protocol version).
+    /// </summary>
+    public bool WaitForSettings(TimeSpan timeout) => _settingsRead.Task.Wait(timeout) && !IsClosed;
+
+    /// <summary>
+    /// Sends <paramref name="call"/>'s Cancel without waiting on this thread (Dispose, a token's callback, the deadline's
+    /// timer, the reader thread), then gives its slot back: only once the Cancel is in the ring, since the server counts the
+    /// call until it reads the Cancel, and a CallStart sent earlier for the slot would reach it first and exceed the limit.
+    /// Now if the send lock is free and the ring has room; else one pool thread per connection sends the waiting Cancels in
+    /// order, waiting for room (it stops when the connection ends), and releases each call's slot after its frame.
+    /// </summary>
+    public void SendCancel(ClientCallBase call)
+    {
+        Span<byte> frame = stackalloc byte[Frame.HeaderLength];
+        Frame.WriteHeader(frame, FrameType.Cancel, FrameFlags.None, call.StreamId);
+        try
+        {
+            if (TrySendFrameNow(frame))
+            {
+                _calls.Release(call);
+                return;
+            }
+        }
+        catch (Exception e) when (ConnectionErrors.IsLoss(e))
+        {
+            _calls.Release(call); // the connection is gone: the server's calls on it are cancelled anyway
+            return;
+        }
+        _cancels.Enqueue(call);
+        if (Interlocked.Exchange(ref _cancelsFlushing, 1) == 0)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static connection => connection.FlushCancels(), this, preferLocal: false);
+        }
+    }
+
+    private readonly System.Collections.Concurrent.ConcurrentQueue<ClientCallBase> _cancels = new();
+    private int _cancelsFlushing; // 1 while a pool thread sends _cancels
+
+    /// <summary>A pool thread: sends the Cancels <see cref="SendCancel"/> could not send at once, waiting for room, each followed by its slot's release.</summary>
+    private void FlushCancels()
+    {
+        while (true)
+        {
+            while (_cancels.TryDequeue(out var call))
+            {
+                try
+                {
+                    SendEmptyFrame(FrameType.Cancel, call.StreamId);
+                }
+                catch (Exception e) when (ConnectionErrors.IsLoss(e))
+                {
+                    // The connection ended: its calls are over on both sides.
+                }
+                finally
+                {
+                    _calls.Release(call);
+                }
+            }
+            Volatile.Write(ref _cancelsFlushing, 0);
+            // A Cancel queued after the last TryDequeue but before the flag was cleared found it set: take it on here.
+            if (_cancels.IsEmpty || Interlocked.Exchange(ref _cancelsFlushing, 1) != 0)
+            {
+                return;
+            }
+        }
+    }
+
     protected override void OnFrame(FrameType type, FrameFlags flags, uint streamId, ReadOnlySpan<byte> body)
     {
+        if (!_hasSettings)
+        {
+            OnFirstFrame(type, streamId, body);
+            return;
+        }
         // Frames of a call that already ended (cancelled here, say) are dropped: the server had not seen the cancel yet.
         var call = _calls.Find(streamId);
         switch (type)
@@ -84,9 +180,33 @@ internal sealed class ClientConnection : CallConnection
                 call.OnTrailers(status, trailers);
                 return;
             }
+            case FrameType.Settings:
+                throw new InvalidDataException("A server sent a second Settings frame (the peer is broken: it sends one, first).");
             default:
                 throw new InvalidDataException($"A server sent a call frame of type {(byte)type}, which only clients send or nobody does (the peer is broken).");
         }
+    }
+
+    /// <summary>
+    /// The connection's first frame, which must be the server's Settings (stream 0): its limit on calls open at once takes
+    /// effect, and the connecting thread goes on. Anything else first is a protocol error (a broken peer, or a server of an
+    /// earlier protocol version): the connection closes.
+    /// </summary>
+    private void OnFirstFrame(FrameType type, uint streamId, ReadOnlySpan<byte> body)
+    {
+        if (type != FrameType.Settings || streamId != 0)
+        {
+            throw new InvalidDataException($"A server's first frame is of type {(byte)type} on stream {streamId}, not Settings (7) on stream 0 (the peer is broken, or predates protocol version 1's Settings frame).");
+        }
+        var reader = new FrameReader(body);
+        var maxCalls = reader.ReadUInt32(); // later fields, if any, are ignored
+        if (maxCalls == 0)
+        {
+            throw new InvalidDataException("A server announced a limit of 0 concurrent calls (the peer is broken: the least is 1).");
+        }
+        _hasSettings = true;
+        _calls.SetLimit(maxCalls);
+        _settingsRead.TrySetResult();
     }
 
     /// <summary>Adds one chunk to the call's message; false when the message is over the limit (the call ended).</summary>
@@ -124,5 +244,6 @@ internal sealed class ClientConnection : CallConnection
         {
             call.OnConnectionLost(status);
         }
+        _settingsRead.TrySetResult(); // a connecting thread waiting for the Settings frame goes on (and sees the end)
     }
 }

@@ -45,6 +45,12 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
     /// <summary>How many calls are registered on the connections open now (tests: every call that ended left its registry).</summary>
     internal int CallsInFlight => _connections.OfType<ClientConnection>().Sum(c => c.CallsInFlight);
 
+    /// <summary>How many calls wait for a slot on the connections open now (the server's limit on calls open at once; tests).</summary>
+    internal int CallsWaiting => _connections.OfType<ClientConnection>().Sum(c => c.CallsWaiting);
+
+    /// <summary>The server's limit on calls open at once as each open connection knows it (tests).</summary>
+    internal IEnumerable<uint> ConnectionLimits => _connections.OfType<ClientConnection>().Select(c => c.MaxConcurrentCalls);
+
     /// <summary>The channels of the connections open now (tests read their statistics).</summary>
     internal IEnumerable<IicChannel> OpenChannels => _connections.OfType<ClientConnection>().Select(c => c.Channel);
 
@@ -141,9 +147,24 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
             }
             try
             {
+                var started = System.Diagnostics.Stopwatch.GetTimestamp();
                 var partition = _partitions.GetPartition();
                 var channel = IicChannel.Connect(partition, Service, _options.ChannelOptions, _options.Transport.ConnectTimeout);
                 connection = new ClientConnection(channel, _maxReceive, _options.InlineCompletions);
+                // The server's first frame says how many calls it lets this connection have open at once; no call is sent
+                // before it is read, so none exceeds a limit below the 100 assumed until then (the server would close the
+                // connection as a client ignoring its limit). The rest of the connect timeout bounds the wait.
+                var timeout = _options.Transport.ConnectTimeout;
+                var left = timeout == Timeout.InfiniteTimeSpan ? timeout : timeout - System.Diagnostics.Stopwatch.GetElapsedTime(started);
+                if (!connection.WaitForSettings(left == Timeout.InfiniteTimeSpan || left > TimeSpan.Zero ? left : TimeSpan.Zero))
+                {
+                    var ended = connection.IsClosed;
+                    connection.Dispose();
+                    failure = new Status(StatusCode.Unavailable, ended
+                        ? $"The IICFast service '{Service}' closed the connection before its Settings frame."
+                        : $"The IICFast service '{Service}' sent no Settings frame within the connect timeout ({_options.Transport.ConnectTimeout.TotalSeconds:0.###} s): it does not speak this native gRPC protocol version, or it is stuck.");
+                    return null;
+                }
                 Volatile.Write(ref _connections[slot], connection);
                 return connection;
             }

@@ -22,6 +22,28 @@ internal static class Frame
     /// <summary>The most data bytes one Message frame carries, so a large message cannot hold the send side for long.</summary>
     public const int MaxChunkData = 64 * 1024;
 
+    /// <summary>
+    /// The bytes of a <see cref="FrameType.Settings"/> body this version writes and reads: <c>max concurrent calls: u32</c>
+    /// (<see cref="NoCallLimit"/> for none). A receiver ignores bytes after the fields it knows (later settings).
+    /// </summary>
+    public const int SettingsBodyLength = 4;
+
+    /// <summary>The <c>max concurrent calls</c> value that means no limit.</summary>
+    public const uint NoCallLimit = uint.MaxValue;
+
+    /// <summary>
+    /// The limit a client assumes until the server's Settings frame arrives (as SocketsHttpHandler's
+    /// InitialMaxConcurrentStreams); the reference client waits for that frame before its first call anyway.
+    /// </summary>
+    public const uint InitialMaxConcurrentCalls = 100;
+
+    /// <summary>Writes a whole Settings frame (header and body) into <paramref name="frame"/> (<see cref="HeaderLength"/> + <see cref="SettingsBodyLength"/> bytes).</summary>
+    public static void WriteSettings(Span<byte> frame, uint maxConcurrentCalls)
+    {
+        WriteHeader(frame, FrameType.Settings, FrameFlags.None, 0);
+        BinaryPrimitives.WriteUInt32LittleEndian(frame[HeaderLength..], maxConcurrentCalls);
+    }
+
     public static void WriteHeader(Span<byte> frame, FrameType type, FrameFlags flags, uint streamId)
     {
         frame[0] = (byte)type;

@@ -20,4 +20,10 @@ internal enum FrameType : byte
 
     /// <summary>Client to server: the client cancelled the call (or its deadline passed).</summary>
     Cancel = 6,
+
+    /// <summary>
+    /// Server to client, stream id 0, the first frame of every connection: the server's settings (today the most calls a
+    /// client may have open on the connection at once). See <see cref="Frame.SettingsBodyLength"/>.
+    /// </summary>
+    Settings = 7,
 }

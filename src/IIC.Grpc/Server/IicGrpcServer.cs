@@ -60,6 +60,7 @@ public sealed class IicGrpcServer : IHostedService, IDisposable
     private async Task AcceptLoopAsync(IReadOnlyDictionary<string, ServerMethod> methods)
     {
         var maxReceive = _options.MaxReceiveMessageSize ?? int.MaxValue;
+        var maxCalls = _options.MaxConcurrentCallsPerConnection is { } limit ? (uint)limit : Frame.NoCallLimit;
         try
         {
             while (true)
@@ -73,7 +74,7 @@ public sealed class IicGrpcServer : IHostedService, IDisposable
                         channel.Dispose();
                         return;
                     }
-                    _connections.Add(new ServerConnection(channel, ServiceName, methods, maxReceive, _log, Forget));
+                    _connections.Add(new ServerConnection(channel, ServiceName, methods, maxReceive, maxCalls, _log, Forget));
                 }
             }
         }

@@ -29,6 +29,33 @@ public sealed class IicGrpcServerOptions
     /// </summary>
     public bool RunHandlersInline { get; set; }
 
+    /// <summary>The default <see cref="MaxConcurrentCallsPerConnection"/>: 100, as Kestrel's HTTP/2 <c>MaxStreamsPerConnection</c>.</summary>
+    public const int DefaultMaxConcurrentCallsPerConnection = 100;
+
+    private int? _maxConcurrentCallsPerConnection = DefaultMaxConcurrentCallsPerConnection;
+
+    /// <summary>
+    /// The most calls one client connection may have open at once (default 100, as Kestrel's HTTP/2
+    /// <c>MaxStreamsPerConnection</c>); null means no limit. The server announces it in the first frame of every
+    /// connection (docs/grpc-call-protocol.md, 2.8); IIC.Grpc's client queues the calls above it and starts each when one
+    /// of that connection's calls ends. A client that opens more anyway is broken or hostile: its connection is closed
+    /// (every call on it ends), so one connection holds at most this many handlers and queued trailers.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Set to 0 or less: give at least 1, or null for no limit.</exception>
+    public int? MaxConcurrentCallsPerConnection
+    {
+        get => _maxConcurrentCallsPerConnection;
+        set
+        {
+            if (value < 1)
+            {
+                // As Kestrel's Http2Limits.MaxStreamsPerConnection, refused when set: nothing changes.
+                throw new ArgumentOutOfRangeException(nameof(value), value, "MaxConcurrentCallsPerConnection must be at least 1 (calls one connection may have open at once); use null for no limit.");
+            }
+            _maxConcurrentCallsPerConnection = value;
+        }
+    }
+
     /// <summary>Put the exception's message in the status detail when a handler throws (default false, as Grpc.AspNetCore).</summary>
     public bool EnableDetailedErrors { get; set; }
 

@@ -64,6 +64,9 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
     /// <summary>The request message being gathered from chunks (reader thread only).</summary>
     public MessageAssembler Assembler;
 
+    /// <summary>1 while the call counts toward its connection's open calls (ServerConnection: set when opened, taken once when it ends).</summary>
+    internal int CountsAsOpen;
+
     /// <summary>Whether the deadline passed (rather than the client cancelling).</summary>
     protected bool DeadlineExceeded => Volatile.Read(ref _deadlineExceeded) != 0;
 

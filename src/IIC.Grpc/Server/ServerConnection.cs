@@ -20,23 +20,59 @@ internal sealed class ServerConnection : CallConnection
     internal ServerLog Log => _log;
     private readonly Action<ServerConnection> _onClosed;
     private ServerMethod? _lastMethod; // the method the last call opened named (reader thread only)
+    private readonly uint _maxCalls;
 
-    public ServerConnection(IicChannel channel, string serviceName, IReadOnlyDictionary<string, ServerMethod> methods, int maxReceive, ServerLog log, Action<ServerConnection> onClosed)
+    /// <summary>
+    /// The calls the client considers open (its limit counts them): +1 when a CallStart opens one (reader thread), -1 once
+    /// when it ends here, before its Trailers go into the ring, or when the client's Cancel is read. So this never exceeds
+    /// the client's own count when a CallStart is read (the frames of one direction are in order), and a CallStart that
+    /// finds it at the announced limit comes from a client that ignores the limit.
+    /// </summary>
+    private int _open;
+
+    public ServerConnection(IicChannel channel, string serviceName, IReadOnlyDictionary<string, ServerMethod> methods, int maxReceive, uint maxCalls, ServerLog log, Action<ServerConnection> onClosed)
         : base(channel, "iic-grpc-server")
     {
+        _maxCalls = maxCalls;
         ServiceName = serviceName;
         // Looked up by the name's characters, decoded on the stack: opening a call makes no string for its method name.
         _methods = (methods as Dictionary<string, ServerMethod> ?? new Dictionary<string, ServerMethod>(methods, StringComparer.Ordinal)).GetAlternateLookup<ReadOnlySpan<char>>();
         _maxReceive = maxReceive;
         _log = log;
         _onClosed = onClosed;
+        // The first frame of the connection, before the reader starts (so before any call's frame): the limit the client
+        // honours. The ring is new and empty, so this never waits; a client gone already makes it throw (the connection
+        // then ends at once: the reader meets the closed channel).
+        Span<byte> settings = stackalloc byte[Frame.HeaderLength + Frame.SettingsBodyLength];
+        Frame.WriteSettings(settings, maxCalls);
+        try
+        {
+            SendFrame(settings);
+        }
+        catch (Exception e) when (ConnectionErrors.IsLoss(e))
+        {
+            // The reader thread sees the channel's end and closes the connection.
+        }
         StartReader();
     }
 
+    /// <summary>How many calls the client has open on this connection as the server counts them (tests).</summary>
+    internal int OpenCalls => Volatile.Read(ref _open);
+
     public string ServiceName { get; }
 
-    /// <summary>Forgets a call that ended (any thread; idempotent). Lock-free.</summary>
-    public void Remove(ServerCallBase call) => _calls.Remove(call);
+    /// <summary>
+    /// Forgets a call that ended (any thread; idempotent), and stops counting it as open: its trailers go after this (or the
+    /// client cancelled it), so the client may open another in its place. Lock-free.
+    /// </summary>
+    public void Remove(ServerCallBase call)
+    {
+        _calls.Remove(call);
+        if (Volatile.Read(ref call.CountsAsOpen) != 0 && Interlocked.Exchange(ref call.CountsAsOpen, 0) != 0)
+        {
+            Interlocked.Decrement(ref _open);
+        }
+    }
 
     private ServerCallBase? Find(uint streamId) => _calls.Find(streamId);
 
@@ -144,12 +180,21 @@ internal sealed class ServerConnection : CallConnection
         var timeout = reader.ReadInt64();
         var methodName = reader.ReadShortStringBytes();
         var headers = MetadataCodec.Read(ref reader, shareEmpty: true); // the call makes its own empty set only if asked
+        if ((uint)Volatile.Read(ref _open) >= _maxCalls)
+        {
+            // A client that honours the Settings frame never gets here (its count is never below ours): this one ignores the
+            // limit, and each call it opens would hold a handler or a queued Trailers frame. Bounded memory: the connection
+            // is closed as a protocol error (every call on it ends), as Kestrel ends a client that keeps opening streams.
+            throw new InvalidDataException($"A client opened stream {streamId} while {_maxCalls} calls were open on its connection, the limit this server announced (IicGrpcServerOptions.MaxConcurrentCallsPerConnection; the client ignores the limit).");
+        }
         if (!TryFindMethod(methodName, out var method))
         {
             SendTrailersOnly(streamId, new Status(StatusCode.Unimplemented, $"Method {System.Text.Encoding.UTF8.GetString(methodName)} is unimplemented on IICFast service '{ServiceName}'."));
             return null;
         }
         var call = method.CreateCall(this, streamId, headers, timeout);
+        call.CountsAsOpen = 1;
+        Interlocked.Increment(ref _open); // before the add: a Finish racing it decrements only a counted call
         switch (_calls.TryAdd(call))
         {
             case ServerCallRegistry.AddResult.Duplicate:

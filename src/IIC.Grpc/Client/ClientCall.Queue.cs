@@ -1,0 +1,198 @@
+using Grpc.Core;
+using IIC.Grpc.Protocol;
+
+namespace IIC.Grpc.Client;
+
+/// <summary>
+/// A call that waits for a slot on its connection (the server's limit on calls open at once, docs/grpc-call-protocol.md
+/// 2.8): what its start needs, and the request stream's writes and complete made before it started.
+/// </summary>
+internal sealed partial class ClientCall<TRequest, TResponse>
+{
+    /// <summary>
+    /// Set (before the call is queued) for a call that found every slot taken, or (on the reader thread) for one whose
+    /// CallStart was deferred; null for every other call, so a call object carries one field for all of this.
+    /// </summary>
+    private QueuedStart? _queued;
+
+    internal override LinkedListNode<ClientCallBase>? QueueNode
+    {
+        get => _queued?.Node;
+        set => _queued!.Node = value; // only a queued call is put in the queue, and it has its start state
+    }
+
+    /// <summary>
+    /// The CallStart is in the ring: a write or complete waiting for the start goes on. When the CallStart was deferred on
+    /// the reader thread, that is once the reader sent it: a write from another thread must not overtake it (the server
+    /// would drop a message for a stream it does not know yet).
+    /// </summary>
+    private void OpenStartGate()
+    {
+        if (_queued is not { } queued)
+        {
+            return;
+        }
+        if (queued.DeferredCallStart is { IsCompleted: false } deferred)
+        {
+            deferred.ContinueWith(static (_, state) => ((QueuedStart)state!).Started.TrySetResult(), queued,
+                CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            return;
+        }
+        queued.Started.TrySetResult();
+    }
+
+    /// <summary>What a queued call's start needs, kept while it waits; and the start's completion.</summary>
+    private sealed class QueuedStart(TRequest? request, bool sendRequest, Metadata? headers, DateTime? deadline)
+    {
+        public TRequest? Request { get; } = request;
+
+        public bool SendRequest { get; } = sendRequest;
+
+        public Metadata? Headers { get; } = headers;
+
+        /// <summary>The call's deadline (UTC), or null for none: the CallStart's timeout is what is left of it when it goes.</summary>
+        public DateTime? Deadline { get; } = deadline;
+
+        /// <summary>Completed once the CallStart is in the ring, or the call ended (or its start failed) before.</summary>
+        public TaskCompletionSource Started { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>The call's place in its connection's queue while it waits (<see cref="ClientCallBase.QueueNode"/>).</summary>
+        public LinkedListNode<ClientCallBase>? Node { get; set; }
+
+        /// <summary>Completes once a CallStart deferred on the reader thread is in the ring (null when it was not deferred).</summary>
+        public Task? DeferredCallStart { get; set; }
+
+        /// <summary>
+        /// The request stream's write or complete made before the start (under the call's gate), which runs once the call
+        /// started: while it is pending, another write or complete is refused as one in progress (as grpc-dotnet refuses it).
+        /// </summary>
+        public Task? Pending { get; set; }
+    }
+
+    /// <summary>
+    /// Whether a write or complete must wait for the call's start: the call was queued and has not started, or the write
+    /// or complete made before it started is still pending.
+    /// </summary>
+    private bool StartGated => _queued is { } queued && (!queued.Started.Task.IsCompleted || queued.Pending is { IsCompleted: false });
+
+    /// <summary>
+    /// The call got a slot after waiting: its start runs on the thread pool (this may be the connection's reader thread,
+    /// which never waits, or a thread ending another call), and waits there for room only until the call ends.
+    /// </summary>
+    public override void StartQueued() => ThreadPool.UnsafeQueueUserWorkItem(static call => call.RunQueuedStart(), this, preferLocal: false);
+
+    private void RunQueuedStart()
+    {
+        var queued = _queued!;
+        _streamId = StreamId; // numbered when it got the slot, under the registry's lock (which the grant ran under)
+        try
+        {
+            var timeoutMicroseconds = -1L;
+            if (queued.Deadline is { } deadline)
+            {
+                var remaining = deadline - DateTime.UtcNow;
+                if (remaining <= TimeSpan.Zero)
+                {
+                    // Its timer is due: it ends the call, this never sends it.
+                    CompleteLocally(new Status(StatusCode.DeadlineExceeded, ""));
+                    _connection!.Release(this);
+                    queued.Started.TrySetResult();
+                    return;
+                }
+                timeoutMicroseconds = (long)remaining.TotalMicroseconds;
+            }
+            if (Volatile.Read(ref _done))
+            {
+                // Ended while it waited (its token, its deadline, Dispose) just as it got the slot: never sent.
+                _connection!.Release(this);
+                queued.Started.TrySetResult();
+                return;
+            }
+            SendStart(queued.Request, queued.SendRequest, queued.Headers, timeoutMicroseconds);
+        }
+#pragma warning disable CA1031 // A pool thread: whatever the marshaller or a broken connection throws ends this call, not the process.
+        catch (Exception e)
+        {
+            CompleteLocally(new Status(StatusCode.Internal, "Starting the call failed: " + e.Message, e));
+            if (!Volatile.Read(ref _started))
+            {
+                _connection!.Release(this);
+            }
+            queued.Started.TrySetResult();
+        }
+#pragma warning restore CA1031
+    }
+
+    /// <summary>A write made before the queued call started: sent once it started (or fails with the call's status if it ended first).</summary>
+    private Task WriteAfterStart(TRequest message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        ThrowIfDisposed();
+        var queued = _queued!;
+        lock (Gate)
+        {
+            if (queued.Pending is { IsCompleted: false })
+            {
+                return Task.FromException(new InvalidOperationException("Can't write the message because the previous write is in progress."));
+            }
+            if (_halfClosed)
+            {
+                return Task.FromException(new InvalidOperationException("Request stream has already been completed."));
+            }
+            var write = WriteWhenStartedAsync(message, queued.Started.Task);
+            queued.Pending = write;
+            return write;
+        }
+    }
+
+    private async Task WriteWhenStartedAsync(TRequest message, Task started)
+    {
+        await started.ConfigureAwait(false);
+        ThrowIfEndedBeforeStart();
+        await WriteNow(message).ConfigureAwait(false);
+    }
+
+    /// <summary>A complete made before the queued call started: its HalfClose goes once the call started.</summary>
+    private Task CompleteAfterStart()
+    {
+        ThrowIfDisposed();
+        var queued = _queued!;
+        lock (Gate)
+        {
+            if (queued.Pending is { IsCompleted: false })
+            {
+                return Task.FromException(new InvalidOperationException("Can't complete the request stream because the previous write is in progress."));
+            }
+            if (_halfClosed || _done)
+            {
+                return Task.CompletedTask;
+            }
+            var complete = CompleteWhenStartedAsync(queued.Started.Task);
+            queued.Pending = complete;
+            return complete;
+        }
+    }
+
+    private async Task CompleteWhenStartedAsync(Task started)
+    {
+        await started.ConfigureAwait(false);
+        await CompleteNow().ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A write waiting for the start when the call ended (its token, its deadline, Dispose, the connection): it fails with
+    /// the call's status, as a write in progress does, rather than with what a write made after the end would throw.
+    /// </summary>
+    private void ThrowIfEndedBeforeStart()
+    {
+        lock (Gate)
+        {
+            if (_done)
+            {
+                throw _status.StatusCode == StatusCode.OK
+                    ? new InvalidOperationException("Can't write the message because the call is complete.")
+                    : new RpcException(_status, _trailers ?? []);
+            }
+        }
+    }
+}
