@@ -89,7 +89,13 @@ public sealed class TesterService(CallScope scope) : Tester.TesterBase
         }
         catch (OperationCanceledException)
         {
-            Observations.Cancelled[request.Key] = "cancelled";
+            Observations.Cancelled[request.Key] = "cancelled"; // a write in progress when the call was cancelled
+            throw;
+        }
+        catch (InvalidOperationException e) when (e.Message == "Can't write the message because the request is complete.")
+        {
+            // A write started after the call was cancelled (or ended), refused as Grpc.AspNetCore refuses it.
+            Observations.Cancelled[request.Key] = "refused";
             throw;
         }
         if (request.Key.Length != 0)

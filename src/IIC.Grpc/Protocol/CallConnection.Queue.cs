@@ -115,10 +115,12 @@ internal abstract partial class CallConnection
 
     private Task Enqueue(QueuedSend item)
     {
+        // Registered before it is queued (so the sender, which disposes the registration, sees it): a token already
+        // cancelled completes it here, at once, and the sender skips it.
+        item.RegisterCancellation();
+        var task = item.Task;
         Interlocked.Increment(ref _queued);
         _queue.Enqueue(item);
-        var task = item.Task;
-        item.RegisterCancellation(); // after it is queued: a token already cancelled completes it at once and the sender skips it
         if (Interlocked.Exchange(ref _senderRunning, 1) == 0)
         {
             // On the pool, never on this thread: it may be the one ending a call (Dispose, a token's callback, Finish).
