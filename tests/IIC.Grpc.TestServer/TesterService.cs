@@ -69,6 +69,9 @@ public sealed class TesterService(CallScope scope) : Tester.TesterBase
             case "write-token":
                 await MisuseModes.WriteWithCancelledTokenAsync(request.Key, responseStream).ConfigureAwait(false);
                 return;
+            case "write-racing-return":
+                await SmallPoolAndRaceModes.WriteRacingReturnAsync(request.Key, responseStream).ConfigureAwait(false);
+                return;
         }
         try
         {
