@@ -11,7 +11,7 @@ namespace IIC.Grpc.Testing;
 /// </summary>
 public static class SmallPoolAndRaceModes
 {
-    /// <summary>The small pool's worker threads (above the 2 cores' minimum, with room for the host's own work).</summary>
+    /// <summary>The small pool's worker threads (above the 2 cores' minimum, with room for the host's own work; one per core on a machine with more).</summary>
     public const int SmallPoolThreads = 6;
 
     /// <summary>The message "write-racing-return" writes: four times the 1 MiB ring, so it is still being sent when the handler returns.</summary>
@@ -25,10 +25,12 @@ public static class SmallPoolAndRaceModes
         var args = Environment.GetCommandLineArgs(); // [dll, HYPERVISOR, SOCKET_DIRECTORY, SERVICE, ...]
         if (args.Length > 3 && args[3].StartsWith("small-pool-", StringComparison.Ordinal))
         {
+            // Never below the pool's minimum (the processor count): a larger machine gets a pool of one thread per core.
+            var workers = Math.Max(SmallPoolThreads, Environment.ProcessorCount);
             ThreadPool.GetMaxThreads(out _, out var io);
-            if (!ThreadPool.SetMaxThreads(SmallPoolThreads, io))
+            if (!ThreadPool.SetMaxThreads(workers, io))
             {
-                throw new InvalidOperationException($"Could not limit the thread pool to {SmallPoolThreads} worker threads.");
+                throw new InvalidOperationException($"Could not limit the thread pool to {workers} worker threads.");
             }
         }
     }
