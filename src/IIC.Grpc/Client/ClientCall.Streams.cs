@@ -302,9 +302,9 @@ internal sealed partial class ClientCall<TRequest, TResponse>
         try
         {
             // Never waits on the caller's thread (round 15: it waited for room, or for the send lock another call's write
-            // held, while the server did not read, although this returns a Task): sent now if it can be, else queued after
-            // the connection's other header-only frames for one pool thread (CallConnection.SendEmptyFrameWithoutWaiting).
-            // Order holds: every message of this call is in the ring already (no write in progress, checked above).
+            // held, while the server did not read, although this returns a Task): sent now if it can be, else queued for
+            // the connection's sender behind the frames queued before it (CallConnection.SendEmptyFrameWithoutWaiting).
+            // Order holds: every message of this call is in the ring or queued already (no write in progress, checked above).
             _connection!.SendEmptyFrameWithoutWaiting(FrameType.HalfClose, _streamId);
         }
         catch (Exception e) when (ConnectionErrors.IsLoss(e))
