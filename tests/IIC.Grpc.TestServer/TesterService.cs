@@ -75,6 +75,9 @@ public sealed class TesterService(CallScope scope) : Tester.TesterBase
             case "write-token":
                 await MisuseModes.WriteWithCancelledTokenAsync(request.Key, responseStream).ConfigureAwait(false);
                 return;
+            case "write-racing-return":
+                await SmallPoolAndRaceModes.WriteRacingReturnAsync(request.Key, responseStream).ConfigureAwait(false);
+                return;
         }
         try
         {
@@ -95,7 +98,13 @@ public sealed class TesterService(CallScope scope) : Tester.TesterBase
         }
         catch (OperationCanceledException)
         {
-            Observations.Cancelled[request.Key] = "cancelled";
+            Observations.Cancelled[request.Key] = "cancelled"; // a write in progress when the call was cancelled
+            throw;
+        }
+        catch (InvalidOperationException e) when (e.Message == "Can't write the message because the request is complete.")
+        {
+            // A write started after the call was cancelled (or ended), refused as Grpc.AspNetCore refuses it.
+            Observations.Cancelled[request.Key] = "refused";
             throw;
         }
         if (request.Key.Length != 0)

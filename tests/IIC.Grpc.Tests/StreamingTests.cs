@@ -173,7 +173,9 @@ public sealed class StreamingTests(TesterFixture fixture)
             });
             Assert.Equal(StatusCode.Cancelled, error.StatusCode);
         }
-        // The same connection answers, and its handler saw the cancel.
+        // The same connection answers, and its handler saw the cancel: its write in progress failed with
+        // OperationCanceledException ("cancelled"), or, as Grpc.AspNetCore's since round 17, its next write was refused
+        // with InvalidOperationException ("refused"; before, it failed with OperationCanceledException too).
         var deadline = DateTime.UtcNow + s_timeout;
         while (!(await client.UnaryAsync(new Request { Mode = "cancelled?", Key = key }, deadline: deadline)).Flag)
         {

@@ -71,8 +71,9 @@ public sealed class WaitsEndWithTheirCallTests(TesterFixture fixture)
     private static async Task<int> Written(Tester.TesterClient observer, string key)
         => (await observer.UnaryAsync(new Request { Mode = "written?", Key = key }, deadline: DateTime.UtcNow + s_stuck)).Index;
 
+    /// <summary>Whether the handler's write in progress failed with OperationCanceledException (not a later write refused: "refused").</summary>
     private static async Task<bool> Cancelled(Tester.TesterClient observer, string key)
-        => (await observer.UnaryAsync(new Request { Mode = "cancelled?", Key = key }, deadline: DateTime.UtcNow + s_stuck)).Flag;
+        => (await observer.UnaryAsync(new Request { Mode = "cancelled?", Key = key }, deadline: DateTime.UtcNow + s_stuck)).Text == "cancelled";
 
     [Theory]
     [InlineData("cancel")]
@@ -158,17 +159,18 @@ public sealed class WaitsEndWithTheirCallTests(TesterFixture fixture)
         var waiting = client.ClientStream(
             deadline: how == "deadline" ? DateTime.UtcNow + TimeSpan.FromSeconds(5) : null,
             cancellationToken: how == "token" ? source.Token : default);
-        Task? write = null;
-        var writer = new Thread(() => write = waiting.RequestStream.WriteAsync(new Request { Text = "small" })) { IsBackground = true, Name = "waiting-writer" };
+        Task write;
         bool writeEnded;
         server.Signal("STOP");
         try
         {
             var holding = StuckWrite.Start(connection, stuck.RequestStream);
-            writer.Start();
-            // The small write blocks: it waits for the send lock the stuck write holds (a wait on a lock, not a spin).
-            WaitFor.Condition(() => (writer.ThreadState & ThreadState.WaitSleepJoin) != 0 || !writer.IsAlive, "the small write waiting for the send lock");
-            Assert.True(writer.IsAlive, $"the small write returned ({write?.Status}) while another call's write held the send lock");
+            // Round 17: the small write returns at once, its message queued behind the stuck one (before, its thread waited
+            // for the send lock the stuck write held); it stays in progress until its call ends.
+            // On another thread with a watchdog: on round 16 the call returned only once its call ended.
+            var returned = Task.Factory.StartNew(() => waiting.RequestStream.WriteAsync(new Request { Text = "small" }), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            write = await returned.WaitAsync(s_stuck);
+            Assert.False(write.IsCompleted, $"the small write completed ({write.Status}) while another call's write held the ring");
             if (how == "dispose")
             {
                 waiting.Dispose();
@@ -177,15 +179,15 @@ public sealed class WaitsEndWithTheirCallTests(TesterFixture fixture)
             {
                 await source.CancelAsync();
             }
-            writeEnded = writer.Join(s_stuck);
+            writeEnded = await Task.WhenAny(write, Task.Delay(s_stuck)) == write; // a watchdog, not synchronisation: ending is prompt
             Assert.False(holding.IsCompleted, "the stuck write completed while the server was frozen");
         }
         finally
         {
             server.Signal("CONT");
         }
-        Assert.True(writeEnded, $"the write waiting for the send lock did not end within {s_stuck.TotalSeconds} s after its call's {how}");
-        var e = await Assert.ThrowsAsync<RpcException>(() => write!);
+        Assert.True(writeEnded, $"the write queued behind another call's stuck write did not end within {s_stuck.TotalSeconds} s after its call's {how}");
+        var e = await Assert.ThrowsAsync<RpcException>(() => write);
         Assert.Equal(how == "deadline" ? StatusCode.DeadlineExceeded : StatusCode.Cancelled, e.StatusCode);
         waiting.Dispose();
         stuck.Dispose();

@@ -158,9 +158,32 @@ internal sealed partial class ClientCall<TRequest, TResponse>
         }
         try
         {
-            // Written on the connection's reader thread (an inline continuation) into a full ring: the message goes after
-            // the reader's next polls, and the write completes then (the reader must not wait: CallConnection.SendOrDefer).
-            return SendRequest(message, endStream: false, _sendWait.Token) ? _deferredWrite = _connection!.WhenDeferredSent(s_lostBeforeSent) : Task.CompletedTask;
+            if (_connection!.IsCurrentReader)
+            {
+                // Written on the connection's reader thread (an inline continuation) into a full ring: the message goes after
+                // the reader's next polls, and the write completes then (the reader must not wait: CallConnection.SendOrDefer).
+                return SendRequest(message, endStream: false, _sendWait.Token) ? _deferredWrite = _connection.WhenDeferredSent(s_lostBeforeSent) : Task.CompletedTask;
+            }
+            // Round 17: what cannot go at once (the server not reading, another call's frames queued before it) is queued
+            // for the connection's sender with its serialization buffer, and the write's task completes once it went: the
+            // caller's thread does not wait (before, it waited for room, or for the send lock, until the server read).
+            var builder = Serialization.Serialize(_method.RequestMarshaller, message, _maxSend);
+            Task? queued;
+            try
+            {
+                queued = _connection.SendMessageOrQueue(builder, _streamId, endStream: false, _sendWait.Token);
+            }
+            catch
+            {
+                FrameBuilder.Return(builder);
+                throw;
+            }
+            if (queued is null)
+            {
+                FrameBuilder.Return(builder); // else the connection's sender returns it once the message went
+                return Task.CompletedTask;
+            }
+            return _deferredWrite = AfterQueuedWrite(queued);
         }
         catch (OperationCanceledException) when (_sendWait.IsCancellationRequested)
         {
@@ -185,6 +208,35 @@ internal sealed partial class ClientCall<TRequest, TResponse>
         {
             // After _deferredWrite is set: a write or complete that sees this sees a deferred message too.
             Volatile.Write(ref _writing, false);
+        }
+    }
+
+    /// <summary>
+    /// A write whose message was queued for the connection's sender: its outcome as <see cref="WriteAsync(TRequest)"/>'s
+    /// synchronous path reports it (the call's status when the call ended while it waited; <c>Unavailable</c> when the
+    /// connection failed).
+    /// </summary>
+    private async Task AfterQueuedWrite(Task queued)
+    {
+        try
+        {
+            await queued.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (_sendWait!.IsCancellationRequested)
+        {
+            // The call ended (Dispose, token, deadline, trailers, lost) while the write waited: what ended it.
+            RpcException ended;
+            lock (Gate)
+            {
+                ended = new RpcException(_status, _trailers ?? []);
+            }
+            throw ended;
+        }
+        catch (Exception e) when (ConnectionErrors.IsLoss(e))
+        {
+            var status = new Status(StatusCode.Unavailable, "The connection to the server failed: " + e.Message, e);
+            CompleteLocally(status);
+            throw new RpcException(status);
         }
     }
 
@@ -214,14 +266,16 @@ internal sealed partial class ClientCall<TRequest, TResponse>
     private bool _writing;
 
     /// <summary>
-    /// Cancelled when the call ends (Finish): a write waiting for room in the ring (the server not reading) stops waiting
-    /// then, instead of holding its thread and the connection's send lock until the server reads again. Made by the
+    /// Cancelled when the call ends (Finish): a write waiting for room in the ring (the server not reading), queued for
+    /// the connection's sender, stops waiting then (its task fails with the call's status) instead of waiting until the
+    /// server reads again. Made by the
     /// first write, under the gate.
     /// </summary>
     private CancellationTokenSource? _sendWait;
 
     /// <summary>
-    /// The last write's task when it was deferred (CallConnection.SendOrDefer), set by the writing thread after its send
+    /// The last write's task when it was deferred (CallConnection.SendOrDefer) or queued for the connection's sender
+    /// (round 17: CallConnection.SendMessageOrQueue), set by the writing thread after its send
     /// and read under the gate by the next write or the half-close, which may not start until it completed (the
     /// application hands its writes from thread to thread through their awaits, which order these accesses).
     /// </summary>
@@ -252,9 +306,9 @@ internal sealed partial class ClientCall<TRequest, TResponse>
         try
         {
             // Never waits on the caller's thread (round 15: it waited for room, or for the send lock another call's write
-            // held, while the server did not read, although this returns a Task): sent now if it can be, else queued after
-            // the connection's other header-only frames for one pool thread (CallConnection.SendEmptyFrameWithoutWaiting).
-            // Order holds: every message of this call is in the ring already (no write in progress, checked above).
+            // held, while the server did not read, although this returns a Task): sent now if it can be, else queued for
+            // the connection's sender behind the frames queued before it (CallConnection.SendEmptyFrameWithoutWaiting).
+            // Order holds: every message of this call is in the ring or queued already (no write in progress, checked above).
             _connection!.SendEmptyFrameWithoutWaiting(FrameType.HalfClose, _streamId);
         }
         catch (Exception e) when (ConnectionErrors.IsLoss(e))

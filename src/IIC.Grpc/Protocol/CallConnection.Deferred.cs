@@ -59,8 +59,8 @@ internal abstract partial class CallConnection
     }
 
     /// <summary>
-    /// Set (under the send lock) by a thread other than the reader while it waits for room holding the lock: the reader
-    /// thread then does not wait for the lock (it would wait for the room too).
+    /// Set under the send lock while its holder sends a frame longer than one record, which may wait for room (the reader
+    /// thread's own, or the connection's sender's): other senders then do not wait for the lock (they would wait for the room too).
     /// </summary>
     private bool _lockHolderWaits;
 
@@ -68,11 +68,11 @@ internal abstract partial class CallConnection
     private const int LockSpins = 64;
 
     /// <summary>
-    /// Reader thread, and <see cref="SendFrameWithoutWaiting"/> on any thread: one try to send <paramref name="frame"/> without waiting for room. The send lock it waits for only
+    /// Reader thread: one try to send <paramref name="frame"/> without waiting for room. The send lock it waits for only
     /// briefly, and not at all while its holder waits for room (<see cref="_lockHolderWaits"/>): that holder waits for the
-    /// peer to read, and the peer may be waiting for this thread to read. A frame longer than one record (headers or
-    /// trailers of more than <see cref="IIC.Transport.IicChannel.MaxClaimLength"/>: never a message chunk) is sent waiting,
-    /// as on any other thread.
+    /// peer to read, and the peer may be waiting for this thread to read. While sends are queued for the connection's
+    /// sender it does not send (false: deferred). A frame longer than one record (headers or trailers of more than
+    /// <see cref="IIC.Transport.IicChannel.MaxClaimLength"/>: never a message chunk) is sent waiting, as before.
     /// </summary>
     private bool TrySendNow(ReadOnlySpan<byte> frame)
     {
@@ -80,7 +80,19 @@ internal abstract partial class CallConnection
         {
             lock (_sendLock)
             {
-                _channel.Send(frame);
+                if (Volatile.Read(ref _queued) != 0)
+                {
+                    return false; // the connection's sender owns the ring until its queue is sent: tried again later
+                }
+                Volatile.Write(ref _lockHolderWaits, true);
+                try
+                {
+                    _channel.Send(frame);
+                }
+                finally
+                {
+                    Volatile.Write(ref _lockHolderWaits, false);
+                }
             }
             return true;
         }
@@ -91,7 +103,7 @@ internal abstract partial class CallConnection
             var spinner = default(SpinWait);
             do
             {
-                if (Volatile.Read(ref _lockHolderWaits) || spinner.Count >= LockSpins)
+                if (Volatile.Read(ref _lockHolderWaits) || Volatile.Read(ref _queued) != 0 || spinner.Count >= LockSpins)
                 {
                     return false;
                 }
@@ -101,7 +113,8 @@ internal abstract partial class CallConnection
         }
         try
         {
-            return _channel.TrySend(frame);
+            // While sends are queued only the connection's sender writes into the ring (CallConnection.Queue.cs): deferred.
+            return Volatile.Read(ref _queued) == 0 && _channel.TrySend(frame);
         }
         finally
         {

@@ -56,52 +56,34 @@ internal abstract partial class CallConnection : IDisposable
     protected abstract void OnClosed(Exception reason);
 
     /// <summary>
-    /// Sends one whole frame (built in <paramref name="frame"/>). On any thread but the connection's reader it waits for
-    /// room; on the reader thread (inline handlers and completions) it never waits: a frame that does not fit now is
-    /// copied and sent, in order, after later polls (<see cref="SendOrDefer"/>).
+    /// Sends one whole frame (built in <paramref name="frame"/>) and returns once it is in the ring. On any thread but the
+    /// connection's reader it waits, on this thread, when it cannot go at once: queued for the connection's sender
+    /// (<see cref="SendQueuedAsync"/>, the one writer that waits for room), in order behind what was queued before it. On
+    /// the reader thread (inline handlers and completions) it never waits: a frame that does not fit now is copied and
+    /// sent, in order, after later polls (<see cref="SendOrDefer"/>). Senders that must not hold their thread use
+    /// <see cref="SendFrameOrQueue"/> or <see cref="SendFrameWithoutWaiting"/>.
     /// </summary>
     /// <returns>Whether the frame was deferred (reader thread only): <see cref="WhenDeferredSent"/> says when it went.</returns>
     /// <exception cref="IOException">The peer closed or died (<see cref="IicChannelClosedException"/>, <see cref="PeerDeadException"/>).</exception>
     /// <exception cref="ObjectDisposedException">The connection was disposed.</exception>
-    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> ended a wait for room, or for the send lock another thread held (nothing of the frame was sent).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> ended the wait, queued or for room (nothing more of the frame was sent).</exception>
     public bool SendFrame(ReadOnlySpan<byte> frame, CancellationToken cancellationToken = default)
     {
         if (s_readerDefers && IsCurrentReader)
         {
             return SendOrDefer(frame);
         }
-        if (!_sendLock.TryEnter())
+        if (frame.Length > _channel.MaxClaimLength || !TryNow(frame))
         {
-            EnterSendLock(cancellationToken);
-        }
-        try
-        {
-            if (frame.Length > _channel.MaxClaimLength || !_channel.TrySend(frame))
-            {
-                // About to wait for room (or a large frame, which may) holding the send lock: the reader thread must not
-                // wait for the lock meanwhile (CallConnection.Deferred.cs, TrySendNow).
-                Volatile.Write(ref _lockHolderWaits, true);
-                try
-                {
-                    _channel.Send(frame, cancellationToken); // only here, where it waits: the fast path above is TrySend
-                }
-                finally
-                {
-                    Volatile.Write(ref _lockHolderWaits, false);
-                }
-            }
-        }
-        finally
-        {
-            _sendLock.Exit();
+            SendQueuedAndWait(frame, cancellationToken);
         }
         return false;
     }
 
     /// <summary>
-    /// Sends <paramref name="frame"/> only if that needs no wait: the send lock free and room in the ring now (never on the
-    /// reader thread, whose sends <see cref="SendFrame"/> defers). False: nothing was sent; the caller sends it with
-    /// <see cref="SendFrame"/> and a token it makes only then (a call start: most never wait, so most make none).
+    /// Sends <paramref name="frame"/> only if that needs no wait: the send lock free, nothing queued and room in the ring
+    /// now (never on the reader thread, whose sends <see cref="SendFrame"/> defers). False: nothing was sent; the caller
+    /// sends it with <see cref="SendFrame"/> and a token it makes only then (a call start: most never wait, so most make none).
     /// </summary>
     /// <exception cref="IOException">The peer closed or died.</exception>
     /// <exception cref="ObjectDisposedException">The connection was disposed.</exception>
@@ -113,7 +95,7 @@ internal abstract partial class CallConnection : IDisposable
         }
         try
         {
-            return _channel.TrySend(frame);
+            return Volatile.Read(ref _queued) == 0 && _channel.TrySend(frame);
         }
         finally
         {
@@ -122,42 +104,11 @@ internal abstract partial class CallConnection : IDisposable
     }
 
     /// <summary>
-    /// How long one wait for the send lock lasts before the waiter looks at its token again: 10 ms, as the channel's own
-    /// wait for room (WindowEndpoint.WaitForRoom) looks at its token.
-    /// </summary>
-    private const int SendLockSliceMilliseconds = 10;
-
-    /// <summary>
-    /// Waits for the send lock that another thread holds. That holder may be a write waiting for room in a full ring (the
-    /// peer frozen or not reading) for as long as the peer does not read, so a cancellable caller (a call's write) waits
-    /// in slices and stops when <paramref name="cancellationToken"/> fires (its call ended: Dispose, its token, its
-    /// deadline; on the server the handler's token: the client's Cancel, the deadline, the connection's end). Before, it
-    /// waited for the lock without end, whatever its call's token or deadline said.
-    /// </summary>
-    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired first (the lock is not held).</exception>
-    private void EnterSendLock(CancellationToken cancellationToken)
-    {
-        if (!cancellationToken.CanBeCanceled)
-        {
-            _sendLock.Enter();
-            return;
-        }
-        while (true)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            if (_sendLock.TryEnter(SendLockSliceMilliseconds))
-            {
-                return;
-            }
-        }
-    }
-
-    /// <summary>
-    /// Sends a frame that is only the fixed header without waiting on this thread: now if the send lock is free and the
-    /// ring has room, else later, in order with the other frames sent this way, by one pool thread that waits for room
-    /// (one per connection at a time; it stops when the connection ends). For a Cancel, which an application thread
-    /// sends from Dispose, a token's callback or the deadline's timer, none of which may hang while another thread's
-    /// write waits for room or the peer is stuck. Reader thread: as <see cref="SendEmptyFrame"/> (it never waits).
+    /// Sends a frame that is only the fixed header without waiting on this thread: now if it can go at once, else queued
+    /// for the connection's sender (<see cref="SendQueuedAsync"/>), which sends it in order, awaiting room without a thread
+    /// (dropped if the connection ends). For a Cancel, which an application thread sends from Dispose, a token's callback
+    /// or the deadline's timer, none of which may hang while the peer is stuck, and a HalfClose. Reader thread: as
+    /// <see cref="SendEmptyFrame"/> (it never waits).
     /// </summary>
     /// <exception cref="IOException">The peer closed or died.</exception>
     /// <exception cref="ObjectDisposedException">The connection was disposed.</exception>
@@ -170,22 +121,19 @@ internal abstract partial class CallConnection : IDisposable
         }
         Span<byte> frame = stackalloc byte[Frame.HeaderLength];
         Frame.WriteHeader(frame, type, FrameFlags.None, streamId);
-        if (_later.IsEmpty && TrySendFrameNow(frame))
+        if (!TryNow(frame))
         {
-            return;
+            QueueUnobserved(frame);
         }
-        _later.Enqueue(new LaterFrame(type, streamId, null, 0));
-        StartFlushLater();
     }
 
     /// <summary>
-    /// Sends a whole frame without waiting on this thread for room or for a send lock whose holder waits for room: now if
-    /// it can go at once (the lock free or briefly busy, the ring with room), else a copy goes later, in order with the
-    /// other frames sent this way, from the connection's one pool thread (<see cref="FlushLater"/>). For a server call's
-    /// trailers: Finish runs on the handler's thread once the handler returned, and a client that does not read (frozen,
-    /// or hostile) would otherwise hold that thread, one pool thread per call, for as long as it reads nothing. Reader
-    /// thread: as <see cref="SendFrame"/> (it defers, never waits). A frame longer than one record (trailers with large
-    /// metadata) always goes later: sending it may wait.
+    /// Sends a whole frame without waiting on this thread for room or for the send lock: now if it can go at once, else a
+    /// copy is queued for the connection's sender, which sends it in order with the other queued frames, awaiting room
+    /// without a thread (dropped if the connection ends). For a server call's trailers: Finish runs on the handler's
+    /// thread once the handler returned, and a client that does not read (frozen, or hostile) would otherwise hold that
+    /// thread, one pool thread per call, for as long as it reads nothing. Reader thread: as <see cref="SendFrame"/> (it
+    /// defers, never waits). A frame longer than one record (trailers with large metadata) always goes queued.
     /// </summary>
     /// <exception cref="IOException">The peer closed or died.</exception>
     /// <exception cref="ObjectDisposedException">The connection was disposed.</exception>
@@ -196,75 +144,9 @@ internal abstract partial class CallConnection : IDisposable
             SendFrame(frame);
             return;
         }
-        if (_later.IsEmpty && frame.Length <= _channel.MaxClaimLength && TrySendNow(frame))
+        if (frame.Length > _channel.MaxClaimLength || !TryNow(frame))
         {
-            return;
-        }
-        var copy = ArrayPool<byte>.Shared.Rent(frame.Length);
-        frame.CopyTo(copy);
-        _later.Enqueue(new LaterFrame(default, 0, copy, frame.Length));
-        StartFlushLater();
-    }
-
-    private void StartFlushLater()
-    {
-        if (Interlocked.Exchange(ref _laterFlushing, 1) == 0)
-        {
-            ThreadPool.UnsafeQueueUserWorkItem(static connection => connection.FlushLater(), this, preferLocal: false);
-        }
-    }
-
-    /// <summary>A frame to send later: a header-only one (<see cref="Bytes"/> null), or a copy of a whole frame in a pooled array.</summary>
-    private readonly record struct LaterFrame(FrameType Type, uint StreamId, byte[]? Bytes, int Length);
-
-    private readonly System.Collections.Concurrent.ConcurrentQueue<LaterFrame> _later = new();
-    private int _laterFlushing; // 1 while a pool thread sends _later
-
-    /// <summary>A pool thread: sends the frames queued by <see cref="SendEmptyFrameWithoutWaiting"/> and <see cref="SendFrameWithoutWaiting"/>, waiting for room.</summary>
-    private void FlushLater()
-    {
-        while (true)
-        {
-            while (_later.TryDequeue(out var frame))
-            {
-                try
-                {
-                    if (frame.Bytes is null)
-                    {
-                        SendEmptyFrame(frame.Type, frame.StreamId);
-                    }
-                    else
-                    {
-                        SendFrame(frame.Bytes.AsSpan(0, frame.Length));
-                    }
-                }
-                catch (Exception e) when (ConnectionErrors.IsLoss(e))
-                {
-                    // The connection ended: its calls are over on both sides. The rest is dropped (their arrays returned).
-                    while (_later.TryDequeue(out var dropped))
-                    {
-                        Return(dropped);
-                    }
-                }
-                finally
-                {
-                    Return(frame);
-                }
-            }
-            Volatile.Write(ref _laterFlushing, 0);
-            // A frame queued after the last TryDequeue but before the flag was cleared found it set: take it on here.
-            if (_later.IsEmpty || Interlocked.Exchange(ref _laterFlushing, 1) != 0)
-            {
-                return;
-            }
-        }
-    }
-
-    private static void Return(LaterFrame frame)
-    {
-        if (frame.Bytes is not null)
-        {
-            ArrayPool<byte>.Shared.Return(frame.Bytes);
+            QueueUnobserved(frame);
         }
     }
 
@@ -488,6 +370,7 @@ internal abstract partial class CallConnection : IDisposable
         finally
         {
             _channel.Dispose();
+            WakeQueuedSender();
         }
     }
 

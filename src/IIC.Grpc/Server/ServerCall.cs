@@ -18,8 +18,6 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
     private bool _requestsEnded; // half-closed, the last message came, or the call was cancelled (under the lock)
     private Exception? _requestsError; // cancelled: what MoveNext throws once the queue is read (under the lock)
     private int _writesSinceYield; // the handler's writes since it last yielded to the reader (its writes are sequential)
-    private Task? _deferredWrite; // the last write's task when it was deferred (CallConnection.SendOrDefer): no write until it completes
-    private int _writing; // 1 while a write sends its message: a second write meanwhile is refused
     private TaskCompletionSource? _resumeAfterPoll; // a handler yielding to its reader thread (reader thread only)
     private ReceivedMessage _single;
     private TRequest? _inPlaceRequest; // the single request deserialized from the ring (TryStartInPlace)
@@ -375,79 +373,127 @@ internal sealed class ServerCall<[System.Diagnostics.CodeAnalysis.DynamicallyAcc
         return Serialization.Serialize(_handler.Method.ResponseMarshaller, response, _handler.MaxSend);
     }
 
-    /// <returns>Whether the message was deferred (an inline handler's write into a full ring: <see cref="CallConnection.SendFrame"/>).</returns>
-    private bool WriteResponse(TResponse response)
+    /// <summary>
+    /// Sends one response message. Null when it went at once (or need not go: the client is gone). Else the task of its
+    /// send: on the connection's reader thread (an inline handler) the message was deferred (it goes after the reader's
+    /// next polls: it must not wait there, CallConnection.SendOrDefer); on any other thread what did not fit now was queued
+    /// for the connection's sender, which awaits room without a thread (a client frozen or not reading holds no server
+    /// thread). The call's token ends the wait (the client's Cancel, the deadline, the connection's end).
+    /// </summary>
+    private Task? WriteResponse(TResponse response, CancellationToken token)
     {
-        ArgumentNullException.ThrowIfNull(response);
         if (ClientGone)
         {
-            return false;
+            return null;
         }
         ImplyResponseHeaders();
         var builder = Serialization.Serialize(_handler.Method.ResponseMarshaller, response, _handler.MaxSend);
-        try
+        if (Connection.IsCurrentReader)
         {
-            // The call's token ends a wait for room (a client frozen or not reading) or for the send lock another call's
-            // write holds: the client's Cancel, the deadline and the connection's end each fire it.
-            return Connection.SendMessage(builder, StreamId, endStream: false, WriteWaitToken);
-        }
-        finally
-        {
-            FrameBuilder.Return(builder);
-        }
-    }
-
-    public Task WriteAsync(TResponse message)
-    {
-        if (Ended)
-        {
-            // As Grpc.AspNetCore: the handler returned (a stream kept past it, or written from a task it left running); the
-            // trailers went, so a message now would reach nobody: refused, not dropped silently.
-            return Task.FromException(new InvalidOperationException("Can't write the message because the request is complete."));
-        }
-        if (IsCancelled)
-        {
-            // WriteWaitToken, not CancellationToken: the handler may be returning on another thread, and Finish disposing
-            // the source would make CancellationToken throw ObjectDisposedException here.
-            return Task.FromException(new OperationCanceledException("The call was cancelled: its client cancelled, went away, the deadline passed, or a token given to a write was cancelled.", WriteWaitToken));
-        }
-        if (Interlocked.Exchange(ref _writing, 1) != 0)
-        {
-            return WriteInProgress();
-        }
-        if (_deferredWrite is { IsCompleted: false })
-        {
-            Volatile.Write(ref _writing, 0); // taken just now: the deferred write is the one in progress
-            return WriteInProgress();
-        }
-        try
-        {
-            if (WriteResponse(message))
+            try
             {
-                // An inline handler wrote into a full ring: the message goes after the reader's next polls (it must not
-                // wait: CallConnection.SendOrDefer), and the handler continues then, which is also a yield. Set before the
-                // write is let go (finally), so a write seeing it free sees this pending one.
-                _writesSinceYield = 0;
-                return _deferredWrite = Connection.WhenDeferredSent(s_goneBeforeSent);
+                return Connection.SendMessage(builder, StreamId, endStream: false, token) ? Connection.WhenDeferredSent(s_goneBeforeSent) : null;
+            }
+            finally
+            {
+                FrameBuilder.Return(builder);
             }
         }
-        catch (OperationCanceledException) when (Ended && !IsCancelled)
+        Task? queued;
+        try
         {
-            // The handler returned while this write (from a task it left running) waited: its token was a cancelled one
-            // (WriteWaitToken after Finish). As the check on entry says it, and as Grpc.AspNetCore.
-            return Task.FromException(new InvalidOperationException("Can't write the message because the request is complete."));
+            queued = Connection.SendMessageOrQueue(builder, StreamId, endStream: false, token);
+        }
+        catch
+        {
+            FrameBuilder.Return(builder);
+            throw;
+        }
+        if (queued is null)
+        {
+            FrameBuilder.Return(builder); // else the connection's sender returns it once the message went
+            return null;
+        }
+        return AfterQueuedWrite(queued);
+    }
+
+    /// <summary>A queued write's outcome as the handler sees it: cancelled while waiting, as Grpc.AspNetCore's write in progress when the request is aborted.</summary>
+    private static async Task AfterQueuedWrite(Task queued)
+    {
+        try
+        {
+            await queued.ConfigureAwait(false);
         }
         catch (OperationCanceledException e)
         {
-            // The call's token fired while the write waited (for room, or for the send lock another call's write held): as
-            // Grpc.AspNetCore, whose write in progress fails with OperationCanceledException when the request is aborted.
-            // The rest of the message is not sent; the client dropped the call (or gets its trailers after a torn message,
-            // which it drops with the call).
-            return Task.FromException(new OperationCanceledException("The call was cancelled while the message was being sent: its client cancelled, went away, the deadline passed, or a token given to a write was cancelled.", e, e.CancellationToken));
+            // The call's token fired while the write waited (queued, or for room): the rest of the message is not sent; the
+            // client dropped the call (or gets its trailers after a torn message, which it drops with the call).
+            throw WriteCancelled(e);
+        }
+    }
+
+    private static OperationCanceledException WriteCancelled(OperationCanceledException e)
+        => new("The call was cancelled while the message was being sent: its client cancelled, went away, the deadline passed, or a token given to a write was cancelled.", e, e.CancellationToken);
+
+    /// <summary>What a write started after the call ended says, as Grpc.AspNetCore's (HttpContextStreamWriter.WriteCoreAsync).</summary>
+    private static Task RequestComplete() => Task.FromException(new InvalidOperationException("Can't write the message because the request is complete."));
+
+    protected override bool HasResponseStream => _handler.Type is MethodType.ServerStreaming or MethodType.DuplexStreaming;
+
+    public Task WriteAsync(TResponse message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        if (Ended || IsCancelled)
+        {
+            // As Grpc.AspNetCore (`_completed || RequestAborted.IsCancellationRequested`): the handler returned (a stream kept
+            // past it, or written from a task it left running: the trailers went, so a message now would reach nobody), or
+            // the call was cancelled (the client's Cancel, the deadline, a token given to a write): refused, not dropped
+            // silently. A write already in progress when the call is cancelled fails with OperationCanceledException.
+            return RequestComplete();
+        }
+        // Made before the write is marked running: making it may run the token's callbacks (a client already gone).
+        var token = WriteWaitToken;
+        if (Interlocked.Exchange(ref WriteRunning, 1) != 0)
+        {
+            return WriteInProgress();
+        }
+        if (PendingWrite is { IsCompleted: false })
+        {
+            Volatile.Write(ref WriteRunning, 0); // taken just now: the pending write is the one in progress
+            return WriteInProgress();
+        }
+        if (Ended)
+        {
+            // Finish began between the look above and the mark (both full fences): the trailers go (or went) first.
+            Volatile.Write(ref WriteRunning, 0);
+            return RequestComplete();
+        }
+        Task? pending;
+        try
+        {
+            pending = WriteResponse(message, token);
+            if (pending is not null)
+            {
+                // Set before the write is let go (finally), so a write, or Finish, seeing it free sees this pending one.
+                PendingWrite = pending;
+            }
+        }
+        catch (OperationCanceledException e)
+        {
+            return Task.FromException(WriteCancelled(e));
         }
         finally
         {
-            Volatile.Write(ref _writing, 0);
+            Volatile.Write(ref WriteRunning, 0);
+        }
+        if (pending is not null)
+        {
+            if (Connection.IsCurrentReader)
+            {
+                // Deferred: the handler continues after the reader's next polls, which is also a yield.
+                _writesSinceYield = 0;
+            }
+            return pending;
         }
         if (++_writesSinceYield >= WritesPerYield && _handler.Inline && Connection.IsCurrentReader)
         {

@@ -30,6 +30,21 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
     private int _resetByHandler;
     private int _responseHeadersSent;
 
+    /// <summary>
+    /// 1 while a handler's write runs its synchronous part (serializing, and sending or queuing its message: never a wait
+    /// for the client): a second write meanwhile is refused, and Finish waits for it to leave before the trailers go.
+    /// </summary>
+    protected int WriteRunning;
+
+    /// <summary>
+    /// The last write's task when its message did not go at once (queued for the connection's sender, or deferred on the
+    /// reader thread): no write until it completes, and trailers after it. Set before <see cref="WriteRunning"/> is cleared.
+    /// </summary>
+    protected Task? PendingWrite;
+
+    /// <summary>Whether the handler has a response stream (server streaming, bidirectional): writes may race its return.</summary>
+    protected abstract bool HasResponseStream { get; }
+
     protected ServerCallBase(ServerConnection connection, uint streamId, string method, Metadata requestHeaders, long timeoutMicroseconds)
     {
         Connection = connection;
@@ -231,8 +246,12 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
     /// <summary>The call's token (<paramref name="token"/>) fired (deadline or client gone): ends waits on the request stream.</summary>
     protected abstract void OnTokenCancelled(CancellationToken token);
 
-    /// <summary>Sends the response headers once (explicitly, or empty headers are implied by the first message or the trailers).</summary>
-    protected void SendResponseHeaders(Metadata headers)
+    /// <summary>
+    /// Sends the response headers once (explicitly, or empty headers are implied by the first message or the trailers).
+    /// Null when they went at once (or need not go: the client is gone); else a task that completes once they went, the
+    /// frame queued for the connection's sender meanwhile: the handler's thread never waits for a client that does not read.
+    /// </summary>
+    protected Task? SendResponseHeaders(Metadata headers)
     {
         if (Interlocked.Exchange(ref _responseHeadersSent, 1) != 0)
         {
@@ -240,16 +259,21 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
         }
         if (ClientGone)
         {
-            return;
+            return null;
         }
         var builder = FrameBuilder.Rent();
         try
         {
             Frame.WriteHeader(builder.Reserve(Frame.HeaderLength), FrameType.ResponseHeaders, FrameFlags.None, StreamId);
             MetadataCodec.Write(builder, headers);
-            // As a write: waiting for room (a client frozen or not reading) or for the send lock another call's write holds
-            // ends when the call's token fires.
-            Connection.SendFrame(builder.Written, WriteWaitToken);
+            // As a write: waiting for room (a client frozen or not reading), queued behind other calls' frames that wait for
+            // it, ends when the call's token fires.
+            if (Connection.IsCurrentReader)
+            {
+                Connection.SendFrame(builder.Written, WriteWaitToken); // deferred if it cannot go now (never waits there)
+                return null;
+            }
+            return Connection.SendFrameOrQueue(builder.Written, WriteWaitToken);
         }
         finally
         {
@@ -268,9 +292,36 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
     /// </summary>
     protected void Finish(Status status, FrameBuilder? response = null)
     {
-        Volatile.Write(ref _ended, 1); // before the trailers go: a write that sees the call open goes before them
+        Task? writeInProgress = null;
+        if (HasResponseStream)
+        {
+            // Before the trailers go, and a full fence (as the write's exchange of WriteRunning): a write that marks itself
+            // running after this sees Ended and is refused; one that marked itself before is waited for here (its
+            // synchronous part never waits for the client), and a message it left queued or deferred goes before the
+            // trailers. Before, a write racing the handler's return could put its message after the trailers, where the
+            // client drops it, and report success.
+            Interlocked.Exchange(ref _ended, 1);
+            if (Volatile.Read(ref WriteRunning) != 0)
+            {
+                var spinner = default(SpinWait);
+                while (Volatile.Read(ref WriteRunning) != 0)
+                {
+                    spinner.SpinOnce();
+                }
+            }
+            if (Volatile.Read(ref PendingWrite) is { IsCompleted: false } pending)
+            {
+                writeInProgress = pending;
+            }
+        }
+        else
+        {
+            Volatile.Write(ref _ended, 1); // no response stream: no write can race the trailers
+        }
         Connection.Remove(this);
         Assembler.Reset();
+        var responseQueued = false;
+        var endLater = false; // the trailers wait for a write in progress, and the token lives until then
         if (!ClientGone)
         {
             var carried = response is not null && Connection.CanCarry(response);
@@ -279,7 +330,16 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
             {
                 if (response is not null && !carried)
                 {
-                    Connection.SendMessage(response, StreamId, endStream: false);
+                    // A single response too large to ride in the trailers: sent now as far as it goes, the rest queued for
+                    // the connection's sender (with its builder) rather than waited for here; the trailers queue behind it.
+                    if (Connection.IsCurrentReader)
+                    {
+                        Connection.SendMessage(response, StreamId, endStream: false); // deferred if it cannot go (never waits there)
+                    }
+                    else
+                    {
+                        responseQueued = Connection.SendMessageOrQueue(response, StreamId, endStream: false, CancellationToken.None) is not null;
+                    }
                 }
                 var builder = trailers ?? response!;
                 if (trailers is null)
@@ -293,10 +353,18 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
                 builder.WriteInt32((int)status.StatusCode);
                 builder.WriteLongString(status.Detail ?? "");
                 MetadataCodec.Write(builder, _responseTrailers);
-                // Never waits for a client that does not read (frozen or hostile): the handler has returned, and its thread
-                // (a pool thread) would be held for as long, one per call. If the trailers cannot go now they go later from
-                // the connection's one pool thread (a response too large to ride in them, above, still waits).
-                Connection.SendFrameWithoutWaiting(builder.Written);
+                if (writeInProgress is not null)
+                {
+                    SendTrailersAfter(writeInProgress, builder.Written);
+                    endLater = true;
+                }
+                else
+                {
+                    // Never waits for a client that does not read (frozen or hostile): the handler has returned, and its
+                    // thread (a pool thread) would be held for as long, one per call. If the trailers cannot go now they
+                    // are queued for the connection's sender.
+                    Connection.SendFrameWithoutWaiting(builder.Written);
+                }
             }
             catch (Exception e) when (ConnectionErrors.IsLoss(e))
             {
@@ -310,10 +378,23 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
                 }
             }
         }
-        if (response is not null)
+        if (response is not null && !responseQueued)
         {
-            FrameBuilder.Return(response);
+            FrameBuilder.Return(response); // a queued one is the connection's now
         }
+        if (!endLater)
+        {
+            EndCancellation();
+        }
+    }
+
+    /// <summary>
+    /// The call is over here: its deadline timer stops and its token source is disposed (fired first when the client left
+    /// before the handler returned). After the trailers, or, when the handler left a write in progress, after that write:
+    /// until then the token still ends the write's wait (the client's Cancel, the deadline).
+    /// </summary>
+    private void EndCancellation()
+    {
         Volatile.Write(ref _finished, 1);
         _deadlineTimer?.Dispose();
         if (Volatile.Read(ref _cancellation) is { } source)
@@ -332,6 +413,41 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
                 source.Dispose();
             }
         }
+    }
+
+    /// <summary>
+    /// The handler returned while a write it did not await was still in progress (its message queued or deferred): the
+    /// trailers (a copy) go once that write ended, so they follow its message, on the thread that ends it (never waiting).
+    /// </summary>
+    private void SendTrailersAfter(Task write, ReadOnlySpan<byte> trailers)
+    {
+        var copy = System.Buffers.ArrayPool<byte>.Shared.Rent(trailers.Length);
+        trailers.CopyTo(copy);
+        write.ContinueWith(
+            static (_, s) =>
+            {
+                var (call, bytes, length) = ((ServerCallBase, byte[], int))s!;
+                try
+                {
+                    if (!call.ClientGone)
+                    {
+                        call.Connection.SendFrameWithoutWaiting(bytes.AsSpan(0, length));
+                    }
+                }
+                catch (Exception e) when (ConnectionErrors.IsLoss(e))
+                {
+                    // The client went away meanwhile: nobody to tell.
+                }
+                finally
+                {
+                    System.Buffers.ArrayPool<byte>.Shared.Return(bytes);
+                    call.EndCancellation();
+                }
+            },
+            (this, copy, trailers.Length),
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
     }
 
     /// <summary>After Finish's late cancel ran the token's callbacks: logs what they threw (as CancelSafely), disposes the source.</summary>
@@ -382,14 +498,30 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
 
     protected override Task WriteResponseHeadersAsyncCore(Metadata responseHeaders)
     {
+        Task? queued;
         try
         {
-            SendResponseHeaders(responseHeaders ?? []);
+            queued = SendResponseHeaders(responseHeaders ?? []);
         }
         catch (OperationCanceledException e)
         {
-            return Task.FromException(new OperationCanceledException("The call was cancelled while its response headers were being sent: its client cancelled, went away, the deadline passed, or a token given to a write was cancelled.", e, e.CancellationToken));
+            return Task.FromException(HeadersCancelled(e));
         }
-        return Task.CompletedTask;
+        return queued is null ? Task.CompletedTask : AfterQueuedHeaders(queued);
+    }
+
+    private static OperationCanceledException HeadersCancelled(OperationCanceledException e)
+        => new("The call was cancelled while its response headers were being sent: its client cancelled, went away, the deadline passed, or a token given to a write was cancelled.", e, e.CancellationToken);
+
+    private static async Task AfterQueuedHeaders(Task queued)
+    {
+        try
+        {
+            await queued.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException e)
+        {
+            throw HeadersCancelled(e);
+        }
     }
 }

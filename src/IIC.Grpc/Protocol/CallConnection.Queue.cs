@@ -1,0 +1,401 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using IIC.Transport;
+
+namespace IIC.Grpc.Protocol;
+
+// CallConnection, the sends that cannot go at once (round 17): queued, in order, for one asynchronous sender per connection
+// that awaits room without a thread.
+internal abstract partial class CallConnection
+{
+    /// <summary>
+    /// Sends that could not go at once (the send lock busy, no room, or earlier sends still queued), in order. Only
+    /// <see cref="SendQueuedAsync"/> takes them out.
+    /// </summary>
+    private readonly ConcurrentQueue<QueuedSend> _queue = new();
+
+    /// <summary>
+    /// Sends queued and not yet finished by the sender. While it is not 0 only the sender writes into the ring: every other
+    /// sender (the fast path, the reader thread) sees it under the send lock and queues (or defers) instead. So frames keep
+    /// their order behind a stalled one, and the sender's wait for room (armed on the ring, re-armed by the process's
+    /// <see cref="RoomWaiter"/> thread) never races another thread's send on the ring's writer state.
+    /// </summary>
+    private int _queued;
+
+    private int _senderRunning; // 1 while SendQueuedAsync runs
+    private RoomWait? _roomWait; // the sender's one wait for room (made at its first stall)
+
+    /// <summary>
+    /// The one try of every sender but the reader thread and the queue's sender: the send lock (waited for briefly, by
+    /// spinning, while its holder only copies), nothing queued, and room in the ring now. False: nothing was sent.
+    /// The path where the lock is free and the ring has room is TryEnter, one read, TrySend, Exit.
+    /// </summary>
+    private bool TryNow(ReadOnlySpan<byte> frame)
+    {
+        if (!_sendLock.TryEnter())
+        {
+            var spinner = default(SpinWait);
+            do
+            {
+                if (Volatile.Read(ref _lockHolderWaits) || Volatile.Read(ref _queued) != 0 || spinner.Count >= LockSpins)
+                {
+                    return false;
+                }
+                spinner.SpinOnce(sleep1Threshold: -1);
+            }
+            while (!_sendLock.TryEnter());
+        }
+        try
+        {
+            return Volatile.Read(ref _queued) == 0 && _channel.TrySend(frame);
+        }
+        finally
+        {
+            _sendLock.Exit();
+        }
+    }
+
+    /// <summary>
+    /// Sends one whole frame (any thread but the reader's): now if it can go at once, else a copy is queued for the
+    /// connection's sender and the returned task completes once it went, without a thread waiting meanwhile. Null: it went now.
+    /// </summary>
+    /// <param name="frame">The frame.</param>
+    /// <param name="cancellationToken">Ends the wait (queued, or waiting for room): the task is cancelled and nothing of the frame is sent.</param>
+    /// <exception cref="IOException">The peer closed or died (also through the task).</exception>
+    /// <exception cref="ObjectDisposedException">The connection was disposed (also through the task).</exception>
+    public Task? SendFrameOrQueue(ReadOnlySpan<byte> frame, CancellationToken cancellationToken)
+    {
+        Debug.Assert(!IsCurrentReader, "the reader thread defers (SendFrame)");
+        if (frame.Length <= _channel.MaxClaimLength && TryNow(frame))
+        {
+            return null;
+        }
+        return Enqueue(QueuedSend.Copy(frame, observed: true, cancellationToken));
+    }
+
+    /// <summary>
+    /// Sends the message serialized in <paramref name="builder"/> (any thread but the reader's) as Message frames of one
+    /// chunk each: the chunks that can go at once go now, the rest is queued for the connection's sender with the builder
+    /// itself (no copy). Null: every chunk went now and the caller keeps the builder. Else the builder is the connection's
+    /// (returned to the pool when done: the caller must not use it again) and the task completes once the last chunk went.
+    /// </summary>
+    /// <param name="builder">The serialized message behind room for a first chunk header.</param>
+    /// <param name="streamId">The call.</param>
+    /// <param name="endStream">Whether the last chunk carries EndStream.</param>
+    /// <param name="cancellationToken">Ends a wait (queued, or for room): the task is cancelled and the rest is not sent (the peer drops the torn message with its call).</param>
+    /// <exception cref="IOException">The peer closed or died (also through the task).</exception>
+    /// <exception cref="ObjectDisposedException">The connection was disposed (also through the task).</exception>
+    public Task? SendMessageOrQueue(FrameBuilder builder, uint streamId, bool endStream, CancellationToken cancellationToken)
+    {
+        Debug.Assert(!IsCurrentReader, "the reader thread defers (SendMessage)");
+        var cursor = new ChunkCursor(builder.Buffer, builder.Length, streamId, endStream, _chunkData);
+        do
+        {
+            var (start, length) = cursor.Prepare();
+            if (!TryNow(builder.Buffer.AsSpan(start, length)))
+            {
+                return Enqueue(QueuedSend.Message(builder, cursor, cancellationToken));
+            }
+        }
+        while (cursor.Advance());
+        return null;
+    }
+
+    /// <summary>
+    /// A sender that must wait (not the reader thread) and that waits on its own thread: queues a copy of
+    /// <paramref name="frame"/> and blocks until the connection's sender sent it. The client's call start and request
+    /// writes (sent on the caller's thread); every wait for room is the sender's, so the ring has one waiting writer.
+    /// </summary>
+    private void SendQueuedAndWait(ReadOnlySpan<byte> frame, CancellationToken cancellationToken)
+        => Enqueue(QueuedSend.Copy(frame, observed: true, cancellationToken)).GetAwaiter().GetResult();
+
+    /// <summary>Queues a frame nobody waits for (a Cancel, a HalfClose, trailers): sent in order by the connection's sender; dropped if the connection ends.</summary>
+    private void QueueUnobserved(ReadOnlySpan<byte> frame) => Enqueue(QueuedSend.Copy(frame, observed: false, default));
+
+    private Task Enqueue(QueuedSend item)
+    {
+        // Registered before it is queued (so the sender, which disposes the registration, sees it): a token already
+        // cancelled completes it here, at once, and the sender skips it.
+        item.RegisterCancellation();
+        var task = item.Task;
+        Interlocked.Increment(ref _queued);
+        _queue.Enqueue(item);
+        if (Interlocked.Exchange(ref _senderRunning, 1) == 0)
+        {
+            // On the pool, never on this thread: it may be the one ending a call (Dispose, a token's callback, Finish).
+            ThreadPool.UnsafeQueueUserWorkItem(static connection => _ = connection.SendQueuedAsync(), this, preferLocal: false);
+        }
+        return task;
+    }
+
+    /// <summary>
+    /// The connection's sender: sends the queued frames in order. When the ring is full it awaits room on the process's
+    /// <see cref="RoomWaiter"/> thread (the peer's reader rings it when it returns space), holding no thread; a queued
+    /// send whose token fires stops (the rest of it is not sent). It runs while there is something queued.
+    /// </summary>
+    private async Task SendQueuedAsync()
+    {
+        while (true)
+        {
+            while (_queue.TryPeek(out var item))
+            {
+                Exception? error = null;
+                if (item.TryStart())
+                {
+                    try
+                    {
+                        await SendItemAsync(item).ConfigureAwait(false);
+                    }
+#pragma warning disable CA1031 // whatever ended the send is the sender's task's outcome (the connection's end, its token, a ring fault)
+                    catch (Exception e)
+                    {
+                        error = e;
+                    }
+#pragma warning restore CA1031
+                }
+                _queue.TryDequeue(out _);
+                Interlocked.Decrement(ref _queued); // before the waiter continues: its next send may go at once
+                item.Finish(error);
+            }
+            Volatile.Write(ref _senderRunning, 0);
+            // A send queued after the last TryPeek but before the flag was cleared found it set: take it on here.
+            if (_queue.IsEmpty || Interlocked.Exchange(ref _senderRunning, 1) != 0)
+            {
+                return;
+            }
+        }
+    }
+
+    private async ValueTask SendItemAsync(QueuedSend item)
+    {
+        while (true)
+        {
+            var (start, length) = item.Prepare();
+            bool sent;
+            if (length > _channel.MaxClaimLength)
+            {
+                // Longer than one record (headers or trailers with metadata of more than MaxClaimLength): the channel sends
+                // it in fragments, waiting for room on this thread (rare; never a message chunk).
+                SendWaitingHolding(item.Buffer.AsSpan(start, length), item.Token);
+                sent = true;
+            }
+            else
+            {
+                switch (TrySendQueued(item.Buffer.AsSpan(start, length)))
+                {
+                    case QueuedTry.Sent:
+                        sent = true;
+                        break;
+                    case QueuedTry.NoRoom:
+                        // Completes when the record fits, the channel ended (the next try says how) or the token fired.
+                        await (_roomWait ??= new RoomWait(_channel.Endpoint, CancellationToken.None)).WaitAsync(length, item.Token).ConfigureAwait(false);
+                        sent = false;
+                        break;
+                    default:
+                        // The reader thread holds the send lock sending a frame longer than one record, waiting for room.
+                        await Task.Delay(1, item.Token).ConfigureAwait(false);
+                        sent = false;
+                        break;
+                }
+            }
+            if (!sent)
+            {
+                item.Token.ThrowIfCancellationRequested(); // the same frame again, unless its call ended
+            }
+            else if (!item.Advance())
+            {
+                return;
+            }
+        }
+    }
+
+    private enum QueuedTry
+    {
+        Sent,
+        NoRoom,
+        LockHeldWaiting,
+    }
+
+    /// <summary>The sender's try: the send lock (its other holders only copy, or see <see cref="_queued"/> and leave), then room.</summary>
+    private QueuedTry TrySendQueued(ReadOnlySpan<byte> frame)
+    {
+        if (!_sendLock.TryEnter())
+        {
+            var spinner = default(SpinWait);
+            do
+            {
+                if (Volatile.Read(ref _lockHolderWaits))
+                {
+                    return QueuedTry.LockHeldWaiting;
+                }
+                spinner.SpinOnce(sleep1Threshold: -1);
+            }
+            while (!_sendLock.TryEnter());
+        }
+        try
+        {
+            return _channel.TrySend(frame) ? QueuedTry.Sent : QueuedTry.NoRoom;
+        }
+        finally
+        {
+            _sendLock.Exit();
+        }
+    }
+
+    /// <summary>Sends a frame longer than one record under the send lock, waiting for room on this thread (the reader thread's and the sender's large frames).</summary>
+    private void SendWaitingHolding(ReadOnlySpan<byte> frame, CancellationToken cancellationToken)
+    {
+        lock (_sendLock)
+        {
+            Volatile.Write(ref _lockHolderWaits, true);
+            try
+            {
+                _channel.Send(frame, cancellationToken);
+            }
+            finally
+            {
+                Volatile.Write(ref _lockHolderWaits, false);
+            }
+        }
+    }
+
+    /// <summary>The connection ended: a sender waiting for room looks now rather than at the waiter's next 10 ms round.</summary>
+    private void WakeQueuedSender()
+    {
+        if (Volatile.Read(ref _roomWait) is not null)
+        {
+            RoomWaiter.Wake();
+        }
+    }
+
+    /// <summary>
+    /// The chunks of one serialized message (a builder's buffer: <c>[first chunk header][message]</c>): each chunk's
+    /// header is written over the tail of the chunk sent before it, so no chunk is copied.
+    /// </summary>
+    private struct ChunkCursor(byte[] buffer, int end, uint streamId, bool endStream, int chunkData)
+    {
+        private int _data = Frame.FirstChunkHeaderLength; // where the current chunk's bytes start
+        private bool _first = true;
+
+        /// <summary>Writes the current chunk's header (again, if it is retried: the bytes are the same) and returns the frame.</summary>
+        public readonly (int Start, int Length) Prepare()
+        {
+            var chunk = Math.Min(end - _data, chunkData);
+            var endFlag = endStream ? FrameFlags.EndStream : FrameFlags.None;
+            var last = _data + chunk == end ? FrameFlags.Last | endFlag : FrameFlags.None;
+            if (_first)
+            {
+                Frame.WriteHeader(buffer, FrameType.Message, FrameFlags.First | last, streamId);
+                System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(buffer.AsSpan(Frame.HeaderLength), (uint)(end - Frame.FirstChunkHeaderLength));
+                return (0, Frame.FirstChunkHeaderLength + chunk);
+            }
+            var start = _data - Frame.HeaderLength; // the previous chunk's last bytes, already in the ring
+            Frame.WriteHeader(buffer.AsSpan(start), FrameType.Message, last, streamId);
+            return (start, Frame.HeaderLength + chunk);
+        }
+
+        /// <summary>The current chunk went: moves to the next; false when it was the last.</summary>
+        public bool Advance()
+        {
+            _data += Math.Min(end - _data, chunkData);
+            _first = false;
+            return _data < end;
+        }
+    }
+
+    /// <summary>One queued send: a copy of a frame (in a pooled array), or the rest of a message in its builder.</summary>
+    private sealed class QueuedSend
+    {
+        private readonly TaskCompletionSource? _done; // null: nobody waits (the frame is dropped if the connection ends)
+        private readonly FrameBuilder? _builder; // a message's builder, returned to the pool when done
+        private readonly byte[]? _copy; // a frame's copy, returned to the pool when done
+        private readonly int _length; // the copy's length
+        private ChunkCursor _cursor; // a message's chunks
+        private CancellationTokenRegistration _registration;
+        private int _state; // 0 queued, 1 started by the sender, 2 cancelled while queued
+
+        private QueuedSend(TaskCompletionSource? done, FrameBuilder? builder, byte[]? copy, int length, ChunkCursor cursor, CancellationToken token)
+        {
+            _done = done;
+            _builder = builder;
+            _copy = copy;
+            _length = length;
+            _cursor = cursor;
+            Token = token;
+        }
+
+        public static QueuedSend Copy(ReadOnlySpan<byte> frame, bool observed, CancellationToken token)
+        {
+            var copy = ArrayPool<byte>.Shared.Rent(Math.Max(1, frame.Length));
+            frame.CopyTo(copy);
+            return new QueuedSend(observed ? new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) : null, null, copy, frame.Length, default, token);
+        }
+
+        public static QueuedSend Message(FrameBuilder builder, ChunkCursor cursor, CancellationToken token)
+            => new(new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), builder, null, 0, cursor, token);
+
+        public CancellationToken Token { get; }
+
+        public Task Task => _done?.Task ?? Task.CompletedTask;
+
+        /// <summary>The array the current frame lies in.</summary>
+        public byte[] Buffer => _builder?.Buffer ?? _copy!;
+
+        /// <summary>The current frame (its header written).</summary>
+        public (int Start, int Length) Prepare() => _builder is null ? (0, _length) : _cursor.Prepare();
+
+        /// <summary>The current frame went: false when it was the last.</summary>
+        public bool Advance() => _builder is not null && _cursor.Advance();
+
+        /// <summary>Registers the token: cancelled while still queued, the send completes at once (cancelled) and the sender skips it.</summary>
+        public void RegisterCancellation()
+        {
+            if (Token.CanBeCanceled)
+            {
+                _registration = Token.UnsafeRegister(static s => ((QueuedSend)s!).CancelQueued(), this);
+            }
+        }
+
+        private void CancelQueued()
+        {
+            if (Interlocked.CompareExchange(ref _state, 2, 0) == 0)
+            {
+                _done?.TrySetCanceled(Token);
+            }
+        }
+
+        /// <summary>The sender takes it: false when it was cancelled while queued.</summary>
+        public bool TryStart() => Interlocked.CompareExchange(ref _state, 1, 0) == 0;
+
+        /// <summary>The sender is done with it (sent, failed, or skipped): completes its task and gives its buffer back.</summary>
+        public void Finish(Exception? error)
+        {
+            _registration.Dispose(); // waits for a callback running now, which only completes the task
+            if (_builder is not null)
+            {
+                FrameBuilder.Return(_builder);
+            }
+            if (_copy is not null)
+            {
+                ArrayPool<byte>.Shared.Return(_copy);
+            }
+            if (_done is null)
+            {
+                return;
+            }
+            switch (error)
+            {
+                case null:
+                    _done.TrySetResult();
+                    break;
+                case OperationCanceledException when Token.IsCancellationRequested:
+                    _done.TrySetCanceled(Token);
+                    break;
+                default:
+                    _done.TrySetException(error);
+                    break;
+            }
+        }
+    }
+}
