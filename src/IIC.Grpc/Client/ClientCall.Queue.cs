@@ -95,7 +95,8 @@ internal sealed partial class ClientCall<TRequest, TResponse>
                 {
                     // Its timer is due: it ends the call, this never sends it.
                     CompleteLocally(new Status(StatusCode.DeadlineExceeded, ""));
-                    _connection!.Release(this);
+                    _connection!.Remove(this); // as below: it may have ended before the grant registered it
+                    _connection.Release(this);
                     queued.Started.TrySetResult();
                     return;
                 }
@@ -103,8 +104,10 @@ internal sealed partial class ClientCall<TRequest, TResponse>
             }
             if (Volatile.Read(ref _done))
             {
-                // Ended while it waited (its token, its deadline, Dispose) just as it got the slot: never sent.
-                _connection!.Release(this);
+                // Ended while it waited (its token, its deadline, Dispose) just as it got the slot: never sent. Finish
+                // removed it already unless the grant registered it after; the Remove is idempotent.
+                _connection!.Remove(this);
+                _connection.Release(this);
                 queued.Started.TrySetResult();
                 return;
             }

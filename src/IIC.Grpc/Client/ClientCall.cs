@@ -487,14 +487,18 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
                 sendWait.Dispose();
             }
         }
+        if (!releaseNow && _queued is not null)
+        {
+            // Ended while it waited for a slot: it never goes. Before the Remove: a slot granted to it at this moment
+            // registered it (under the registry's lock) or finds it gone; registered, the Remove below takes it out and
+            // RunQueuedStart, seeing it done, gives the slot back. (After the Remove, a grant in between left it in the
+            // registry for good: CallLimitTests' churn saw a call that never left it.)
+            _connection?.Unqueue(this);
+        }
         _connection?.Remove(this); // a no-op when it was never registered
         if (releaseNow)
         {
             _connection?.Release(this);
-        }
-        else if (_queued is not null)
-        {
-            _connection?.Unqueue(this); // ended while it waited for a slot: it never goes
         }
         _queued?.Started.TrySetResult(); // a write or complete waiting for the start goes on, and fails with this status
         if (sendCancel)

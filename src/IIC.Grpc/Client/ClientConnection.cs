@@ -66,63 +66,40 @@ internal sealed class ClientConnection : CallConnection
     /// Sends <paramref name="call"/>'s Cancel without waiting on this thread (Dispose, a token's callback, the deadline's
     /// timer, the reader thread), then gives its slot back: only once the Cancel is in the ring, since the server counts the
     /// call until it reads the Cancel, and a CallStart sent earlier for the slot would reach it first and exceed the limit.
-    /// Now if the send lock is free and the ring has room; else one pool thread per connection sends the waiting Cancels in
-    /// order, waiting for room (it stops when the connection ends), and releases each call's slot after its frame.
+    /// Now if it can go at once; else it is queued for the connection's asynchronous sender (CallConnection.Queue.cs, in
+    /// order with the other frames that could not go at once, awaiting room without a thread), and the slot goes back once
+    /// it went (or the connection ended). The reader thread, which never waits and whose own deferred frames are its queue,
+    /// hands it to the pool.
     /// </summary>
     public void SendCancel(ClientCallBase call)
     {
+        if (IsCurrentReader)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static state => state.Connection.SendCancel(state.Call), (Connection: this, Call: call), preferLocal: false);
+            return;
+        }
         Span<byte> frame = stackalloc byte[Frame.HeaderLength];
         Frame.WriteHeader(frame, FrameType.Cancel, FrameFlags.None, call.StreamId);
+        Task? queued;
         try
         {
-            if (TrySendFrameNow(frame))
-            {
-                _calls.Release(call);
-                return;
-            }
+            queued = SendFrameOrQueue(frame, CancellationToken.None);
         }
         catch (Exception e) when (ConnectionErrors.IsLoss(e))
         {
-            _calls.Release(call); // the connection is gone: the server's calls on it are cancelled anyway
+            queued = null; // the connection is gone: the server's calls on it are cancelled anyway
+        }
+        if (queued is null)
+        {
+            _calls.Release(call);
             return;
         }
-        _cancels.Enqueue(call);
-        if (Interlocked.Exchange(ref _cancelsFlushing, 1) == 0)
+        // Whatever the end (sent, or the connection ended first), the server counts the call no more.
+        queued.ContinueWith(static (_, state) =>
         {
-            ThreadPool.UnsafeQueueUserWorkItem(static connection => connection.FlushCancels(), this, preferLocal: false);
-        }
-    }
-
-    private readonly System.Collections.Concurrent.ConcurrentQueue<ClientCallBase> _cancels = new();
-    private int _cancelsFlushing; // 1 while a pool thread sends _cancels
-
-    /// <summary>A pool thread: sends the Cancels <see cref="SendCancel"/> could not send at once, waiting for room, each followed by its slot's release.</summary>
-    private void FlushCancels()
-    {
-        while (true)
-        {
-            while (_cancels.TryDequeue(out var call))
-            {
-                try
-                {
-                    SendEmptyFrame(FrameType.Cancel, call.StreamId);
-                }
-                catch (Exception e) when (ConnectionErrors.IsLoss(e))
-                {
-                    // The connection ended: its calls are over on both sides.
-                }
-                finally
-                {
-                    _calls.Release(call);
-                }
-            }
-            Volatile.Write(ref _cancelsFlushing, 0);
-            // A Cancel queued after the last TryDequeue but before the flag was cleared found it set: take it on here.
-            if (_cancels.IsEmpty || Interlocked.Exchange(ref _cancelsFlushing, 1) != 0)
-            {
-                return;
-            }
-        }
+            var (connection, cancelled) = ((ClientConnection, ClientCallBase))state!;
+            connection._calls.Release(cancelled);
+        }, (this, call), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
     protected override void OnFrame(FrameType type, FrameFlags flags, uint streamId, ReadOnlySpan<byte> body)
