@@ -228,7 +228,8 @@ public sealed class CallLimitTests(TesterFixture fixture)
         Assert.DoesNotContain(StatusCode.Unavailable, outcomes);
         Assert.All(outcomes, code => Assert.Contains(code, new[] { StatusCode.OK, StatusCode.Cancelled, StatusCode.DeadlineExceeded }));
         Assert.Equal(Threads * CallsPerThread / 4, outcomes.Count(code => code == StatusCode.OK));
-        WaitFor.Condition(() => invoker.CallsInFlight == 0 && invoker.CallsWaiting == 0, "every call left the connection's registry and queue");
+        WaitFor.Condition(() => invoker.CallsInFlight == 0 && invoker.CallsWaiting == 0, "every call left the connection's registry and queue",
+            diagnostics: () => $"registered {invoker.CallsInFlight}, waiting {invoker.CallsWaiting}");
         Assert.Equal("after", (await client.UnaryAsync(new Request { Text = "after" }, deadline: Deadline)).Text);
         Assert.Same(connection, Assert.Single(invoker.OpenChannels)); // the same connection: never closed
     }
