@@ -24,7 +24,6 @@ public sealed class CompleteWhileRingFullTests(TesterFixture fixture)
         using var channel = fixture.Connect(server.Address("iic://"));
         var client = new Tester.TesterClient(channel.CallInvoker);
         Assert.Equal("up", (await client.UnaryAsync(new Request { Text = "up" })).Text); // connected
-        var connection = StuckWrite.ConnectionOf(channel);
         using var completing = client.ClientStream();
         await completing.RequestStream.WriteAsync(new Request { Text = "a", Count = 2 });
         await completing.RequestStream.WriteAsync(new Request { Text = "b", Count = 3 });
@@ -35,7 +34,7 @@ public sealed class CompleteWhileRingFullTests(TesterFixture fixture)
         server.Signal("STOP");
         try
         {
-            write = StuckWrite.Start(connection, blocking.RequestStream);
+            write = StuckWrite.Start(channel, blocking.RequestStream);
             complete = Task.Run(completing.RequestStream.CompleteAsync);
             completed = await Task.WhenAny(complete, Task.Delay(s_stuck)) == complete;
         }

@@ -34,7 +34,7 @@ public sealed class EndDuringBlockedWriteTests(TesterFixture fixture)
         server.Signal("STOP");
         try
         {
-            write = StuckWrite.Start(connection, call.RequestStream);
+            write = StuckWrite.Start(channel, call.RequestStream);
             var end = how == "dispose" ? Task.Run(call.Dispose) : Task.Run(source.Cancel);
             ended = await Task.WhenAny(end, Task.Delay(s_stuck)) == end;
             writeEnded = await Task.WhenAny(write, Task.Delay(s_stuck)) == write;

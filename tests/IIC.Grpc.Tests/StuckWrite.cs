@@ -8,8 +8,8 @@ namespace IIC.Grpc.Tests;
 
 /// <summary>
 /// A large request write (four times the 1 MiB ring) started while the server is frozen (SIGSTOP), seen stuck: its first
-/// chunks are in the ring, and the rest cannot go (and the write holds the connection's send lock) until the server
-/// reads again. Shared by the tests of what may and may not wait meanwhile.
+/// chunks are in the ring, and the rest waits in the connection's queue (every later send of the connection queues
+/// behind it) until the server reads again. Shared by the tests of what may and may not wait meanwhile.
 /// </summary>
 internal static class StuckWrite
 {
@@ -18,12 +18,20 @@ internal static class StuckWrite
     /// <summary>The one IICFast channel under <paramref name="channel"/>'s native invoker (connect with a call first).</summary>
     public static IicChannel ConnectionOf(GrpcServiceChannel channel) => Assert.Single(((IicCallInvoker)channel.CallInvoker).OpenChannels);
 
-    /// <summary>Starts the write on another thread; returns it once its first chunks are in <paramref name="connection"/>'s ring, still pending.</summary>
-    public static Task Start(IicChannel connection, IClientStreamWriter<Request> writer)
+    /// <summary>
+    /// Starts the write on another thread; returns it once its first chunks are in the ring of <paramref name="channel"/>'s
+    /// one connection and the rest waits in the connection's queue for its sender (round 17: the writer then holds no lock
+    /// and no thread, and every other send of the connection queues behind it), still pending. Seeing only the first
+    /// chunks was not enough: until the ring is full the write still sends chunk after chunk, and a small frame of another
+    /// call could go between them (a start-behind-lock test saw its CallStart go).
+    /// </summary>
+    public static Task Start(GrpcServiceChannel channel, IClientStreamWriter<Request> writer)
     {
+        var invoker = (IicCallInvoker)channel.CallInvoker;
+        var connection = ConnectionOf(channel);
         var sentBefore = connection.GetStatistics().MessagesSent;
         var write = Task.Run(() => writer.WriteAsync(new Request { Payload = Payloads.Of(Large) }));
-        WaitFor.Condition(() => connection.GetStatistics().MessagesSent >= sentBefore + 4, "the large write's first chunks in the ring");
+        WaitFor.Condition(() => connection.GetStatistics().MessagesSent >= sentBefore + 4 && invoker.QueuedSends > 0, "the large write's first chunks in the ring and the rest queued for the connection's sender");
         Assert.False(write.IsCompleted, $"the write of {Large} bytes completed ({write.Status}) while the server was frozen");
         return write;
     }

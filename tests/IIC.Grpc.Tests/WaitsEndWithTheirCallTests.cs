@@ -164,7 +164,7 @@ public sealed class WaitsEndWithTheirCallTests(TesterFixture fixture)
         server.Signal("STOP");
         try
         {
-            var holding = StuckWrite.Start(connection, stuck.RequestStream);
+            var holding = StuckWrite.Start(channel, stuck.RequestStream);
             // Round 17: the small write returns at once, its message queued behind the stuck one (before, its thread waited
             // for the send lock the stuck write held); it stays in progress until its call ends.
             // On another thread with a watchdog: on round 16 the call returned only once its call ended.
@@ -218,7 +218,7 @@ public sealed class WaitsEndWithTheirCallTests(TesterFixture fixture)
         server.Signal("STOP");
         try
         {
-            var holding = StuckWrite.Start(connection, stuck.RequestStream);
+            var holding = StuckWrite.Start(channel, stuck.RequestStream);
             starter.Start();
             WaitFor.Condition(() => (starter.ThreadState & ThreadState.WaitSleepJoin) != 0 || !starter.IsAlive, "the call's start waiting for the send lock");
             Assert.True(starter.IsAlive, "the call started (its CallStart sent) while another call's write held the send lock");

@@ -42,6 +42,9 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
     /// <summary>The IICFast service the calls go to.</summary>
     public string Service { get; }
 
+    /// <summary>How many sends wait for the connections' senders now (tests: a write stuck behind a full ring).</summary>
+    internal int QueuedSends => _connections.OfType<ClientConnection>().Sum(c => c.QueuedSends);
+
     /// <summary>How many calls are registered on the connections open now (tests: every call that ended left its registry).</summary>
     internal int CallsInFlight => _connections.OfType<ClientConnection>().Sum(c => c.CallsInFlight);
 

@@ -23,6 +23,9 @@ internal abstract partial class CallConnection
     /// </summary>
     private int _queued;
 
+    /// <summary>How many sends wait in the queue for the connection's sender now (tests: a write that is stuck there).</summary>
+    internal int QueuedSends => Volatile.Read(ref _queued);
+
     private int _senderRunning; // 1 while SendQueuedAsync runs
     private RoomWait? _roomWait; // the sender's one wait for room (made at its first stall)
 
