@@ -64,7 +64,7 @@ internal abstract partial class CallConnection
     /// </summary>
     private bool _lockHolderWaits;
 
-    /// <summary>How many times the reader thread spins (then yields) for a send lock held by a thread that is not waiting for room.</summary>
+    /// <summary>How many times a sender spins (then yields) for a send lock held by a thread that is not waiting for room (TryNow).</summary>
     private const int LockSpins = 64;
 
     /// <summary>
@@ -96,30 +96,9 @@ internal abstract partial class CallConnection
             }
             return true;
         }
-        if (!_sendLock.TryEnter())
-        {
-            // Another thread is sending: usually a copy of a few hundred ns. SpinOnce yields the CPU after its first spins
-            // (a holder preempted on this vCPU gets it back) and never sleeps (-1).
-            var spinner = default(SpinWait);
-            do
-            {
-                if (Volatile.Read(ref _lockHolderWaits) || Volatile.Read(ref _queued) != 0 || spinner.Count >= LockSpins)
-                {
-                    return false;
-                }
-                spinner.SpinOnce(sleep1Threshold: -1);
-            }
-            while (!_sendLock.TryEnter());
-        }
-        try
-        {
-            // While sends are queued only the connection's sender writes into the ring (CallConnection.Queue.cs): deferred.
-            return Volatile.Read(ref _queued) == 0 && _channel.TrySend(frame);
-        }
-        finally
-        {
-            _sendLock.Exit();
-        }
+        // Another thread is sending (usually a copy of a few hundred ns): waited for briefly, not at all while its holder
+        // waits for room or sends are queued (the connection's sender owns the ring then): the same one try as any sender's.
+        return TryNow(frame);
     }
 
     /// <summary>
