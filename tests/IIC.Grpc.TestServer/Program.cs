@@ -26,6 +26,7 @@ var native = builder.Services.AddIicGrpcServer(o =>
     o.Transport.PartitionName = $"tester-{Environment.ProcessId}";
     o.MaxReceiveMessageSize = MaxMessage;
     o.RunHandlersInline = inlineHandlers;
+    o.ResponseStallTimeout = StallModes.StallTimeoutArgument(args) ?? o.ResponseStallTimeout; // "stall-timeout-ms=N" (StallModes.cs)
     if (LimitModes.MaxCallsArgument(args) is { } maxCalls)
     {
         o.MaxConcurrentCallsPerConnection = maxCalls;

@@ -189,10 +189,11 @@ internal abstract partial class CallConnection
                 {
                     case QueuedTry.Sent:
                         sent = true;
+                        _stallStart = 0; // the peer took bytes since the ring was last found full (or it never was)
                         break;
                     case QueuedTry.NoRoom:
                         // Completes when the record fits, the channel ended (the next try says how) or the token fired.
-                        await (_roomWait ??= new RoomWait(_channel.Endpoint, CancellationToken.None)).WaitAsync(length, item.Token).ConfigureAwait(false);
+                        await WaitForRoomAsync(length, item.Token).ConfigureAwait(false);
                         sent = false;
                         break;
                     default:
@@ -209,6 +210,74 @@ internal abstract partial class CallConnection
             else if (!item.Advance())
             {
                 return;
+            }
+        }
+    }
+
+    /// <summary>
+    /// How long the sender may wait for room while the peer takes nothing from the ring before <see cref="OnSendStalled"/>
+    /// ends the connection; null: it waits as long as the send's token lets it (the client's side, as SocketsHttpHandler).
+    /// </summary>
+    protected virtual TimeSpan? SendStallTimeout => null;
+
+    /// <summary>
+    /// The sender waited <paramref name="stalled"/> for room and the peer took nothing meanwhile (more than
+    /// <see cref="SendStallTimeout"/>): closes the connection (<see cref="Close"/>). On the sender's pool thread, which
+    /// then fails the send it was waiting with (<see cref="OperationCanceledException"/>) and the queued ones with the
+    /// closed channel's exception.
+    /// </summary>
+    protected virtual void OnSendStalled(TimeSpan stalled)
+    {
+    }
+
+    private long _stallStart; // sender only: when it found the ring full and the peer has taken nothing since (0: not stalled)
+    private long _stallOccupancy; // sender only: the ring's occupancy then (a change is the peer's progress)
+
+    /// <summary>
+    /// The sender's wait for room for a record of <paramref name="length"/> bytes: ends when it fits, the channel ended (the
+    /// next try says how) or <paramref name="token"/> fired. With a <see cref="SendStallTimeout"/>, a timer runs while it
+    /// waits (only then: the fast path has none): when the peer has taken nothing for that long the connection is closed
+    /// (<see cref="OnSendStalled"/>) and the wait throws <see cref="OperationCanceledException"/>. Any progress of the peer
+    /// (a send that went, the ring's occupancy changed) restarts the clock.
+    /// </summary>
+    private ValueTask WaitForRoomAsync(int length, CancellationToken token)
+    {
+        var wait = _roomWait ??= new RoomWait(_channel.Endpoint, CancellationToken.None);
+        return SendStallTimeout is not { } timeout || IsClosed
+            ? wait.WaitAsync(length, token) // as before round 17's stall limit: the client, or a server without the limit
+            : WaitForRoomTimedAsync(wait, length, timeout, token);
+    }
+
+    private async ValueTask WaitForRoomTimedAsync(RoomWait wait, int length, TimeSpan timeout, CancellationToken token)
+    {
+        while (true)
+        {
+            var now = Stopwatch.GetTimestamp();
+            var occupancy = _channel.ReadOutgoingOccupancy();
+            if (_stallStart == 0 || occupancy != _stallOccupancy)
+            {
+                _stallStart = now;
+                _stallOccupancy = occupancy;
+            }
+            var stalled = Stopwatch.GetElapsedTime(_stallStart, now);
+            if (stalled >= timeout)
+            {
+                token.ThrowIfCancellationRequested();
+                _stallStart = 0;
+                OnSendStalled(stalled);
+                throw new OperationCanceledException($"The connection was closed: its peer read nothing for {stalled.TotalSeconds:0.###} s while this side waited to send (the stall limit is {timeout.TotalSeconds:0.###} s).");
+            }
+            // Only while stalled (the fast path never comes here): a linked source whose timer ends this wait to look again.
+            using var timer = CancellationTokenSource.CreateLinkedTokenSource(token);
+            timer.CancelAfter(timeout - stalled);
+            try
+            {
+                await wait.WaitAsync(length, timer.Token).ConfigureAwait(false);
+                return;
+            }
+            catch (OperationCanceledException) when (!token.IsCancellationRequested)
+            {
+                // The timer: the peer may have taken bytes meanwhile (not yet room for this record); look again.
             }
         }
     }

@@ -56,6 +56,34 @@ public sealed class IicGrpcServerOptions
         }
     }
 
+    /// <summary>The default <see cref="ResponseStallTimeout"/>: 30 seconds.</summary>
+    public static readonly TimeSpan DefaultResponseStallTimeout = TimeSpan.FromSeconds(30);
+
+    private TimeSpan? _responseStallTimeout = DefaultResponseStallTimeout;
+
+    /// <summary>
+    /// How long a connection's responses may wait for room while its client reads nothing at all before the server closes
+    /// the connection (every call on it ends: handlers' tokens fire, their writes fail), as Kestrel's
+    /// <c>MinResponseDataRate</c> closes a connection whose client does not read responses. Default 30 seconds; null means
+    /// never. Responses that wait hold their serialized messages in the connection's queue, so a client that stops reading
+    /// (frozen, or hostile) could otherwise pin up to <see cref="MaxConcurrentCallsPerConnection"/> messages of server memory
+    /// for as long as it likes. Any byte the client takes restarts the clock: a slow reader is not closed. The clock runs
+    /// only while a response waits for room (an idle connection is never closed by it). The closing is logged (a warning).
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Set to zero, a negative time or more than <see cref="int.MaxValue"/> milliseconds: give a positive time, or null for never.</exception>
+    public TimeSpan? ResponseStallTimeout
+    {
+        get => _responseStallTimeout;
+        set
+        {
+            if (value is { } timeout && (timeout <= TimeSpan.Zero || timeout.TotalMilliseconds > int.MaxValue))
+            {
+                throw new ArgumentOutOfRangeException(nameof(value), value, "ResponseStallTimeout must be more than zero and at most int.MaxValue milliseconds (how long responses may wait for a client that reads nothing); use null for never.");
+            }
+            _responseStallTimeout = value;
+        }
+    }
+
     /// <summary>Put the exception's message in the status detail when a handler throws (default false, as Grpc.AspNetCore).</summary>
     public bool EnableDetailedErrors { get; set; }
 

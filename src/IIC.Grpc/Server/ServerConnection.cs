@@ -21,6 +21,14 @@ internal sealed class ServerConnection : CallConnection
     private readonly Action<ServerConnection> _onClosed;
     private ServerMethod? _lastMethod; // the method the last call opened named (reader thread only)
     private readonly uint _maxCalls;
+    private readonly TimeSpan? _stallTimeout;
+    private static long s_lastId;
+
+    /// <summary>
+    /// The reason the connection is closed with when its client read nothing for longer than the stall timeout (the log
+    /// then says so once, in <see cref="OnClosed"/>).
+    /// </summary>
+    private sealed class ResponseStallException(string message) : TimeoutException(message);
 
     /// <summary>
     /// The calls the client considers open (its limit counts them): +1 when a CallStart opens one (reader thread), -1 once
@@ -30,10 +38,11 @@ internal sealed class ServerConnection : CallConnection
     /// </summary>
     private int _open;
 
-    public ServerConnection(IicChannel channel, string serviceName, IReadOnlyDictionary<string, ServerMethod> methods, int maxReceive, uint maxCalls, ServerLog log, Action<ServerConnection> onClosed)
+    public ServerConnection(IicChannel channel, string serviceName, IReadOnlyDictionary<string, ServerMethod> methods, int maxReceive, uint maxCalls, TimeSpan? stallTimeout, ServerLog log, Action<ServerConnection> onClosed)
         : base(channel, "iic-grpc-server")
     {
         _maxCalls = maxCalls;
+        _stallTimeout = stallTimeout;
         ServiceName = serviceName;
         // Looked up by the name's characters, decoded on the stack: opening a call makes no string for its method name.
         _methods = (methods as Dictionary<string, ServerMethod> ?? new Dictionary<string, ServerMethod>(methods, StringComparer.Ordinal)).GetAlternateLookup<ReadOnlySpan<char>>();
@@ -60,6 +69,20 @@ internal sealed class ServerConnection : CallConnection
     internal int OpenCalls => Volatile.Read(ref _open);
 
     public string ServiceName { get; }
+
+    /// <summary>This connection's number in the process (the log names it).</summary>
+    public long Id { get; } = Interlocked.Increment(ref s_lastId);
+
+    /// <summary>IicGrpcServerOptions.ResponseStallTimeout: how long the connection's sender waits for a client that reads nothing.</summary>
+    protected override TimeSpan? SendStallTimeout => _stallTimeout;
+
+    /// <summary>
+    /// The client read nothing for longer than the stall timeout while responses waited for room: the connection is closed,
+    /// as Kestrel closes one whose client does not read responses at MinResponseDataRate. Every call on it ends (handlers'
+    /// tokens fire), and the memory its queued writes held is given back.
+    /// </summary>
+    protected override void OnSendStalled(TimeSpan stalled)
+        => Close(new ResponseStallException($"The client of connection {Id} read nothing of the responses for {stalled.TotalSeconds:0.###} s (IicGrpcServerOptions.ResponseStallTimeout {_stallTimeout!.Value.TotalSeconds:0.###} s): the connection was closed."));
 
     /// <summary>
     /// Forgets a call that ended (any thread; idempotent), and stops counting it as open: its trailers go after this (or the
@@ -243,6 +266,10 @@ internal sealed class ServerConnection : CallConnection
         if (reason is InvalidDataException)
         {
             _log.ProtocolError(reason, ServiceName);
+        }
+        else if (reason is ResponseStallException)
+        {
+            _log.ResponseStalled(Id, ServiceName, _stallTimeout!.Value.TotalSeconds);
         }
         else
         {

@@ -26,5 +26,8 @@ internal sealed partial class ServerLog(ILogger logger)
     [LoggerMessage(7, LogLevel.Error, "A callback registered on the cancellation token of a call to {Method} threw; the call was cancelled all the same.")]
     public partial void CancellationCallbackFailed(Exception exception, string method);
 
+    [LoggerMessage(8, LogLevel.Warning, "Connection {ConnectionId} to '{Service}' closed: the client read nothing of the responses for more than {StallSeconds} s (IicGrpcServerOptions.ResponseStallTimeout).")]
+    public partial void ResponseStalled(long connectionId, string service, double stallSeconds);
+
     private readonly ILogger _logger = logger;
 }
