@@ -112,4 +112,44 @@ public sealed class CallStartHoldsNoThreadTests(TesterFixture fixture)
         Assert.Equal(-1, client.Unary(new Request { Mode = "written?", Key = key }, deadline: Deadline).Index);
         WaitFor.Condition(() => invoker.CallsInFlight == 0, "every call of the connection ended and left its registry");
     }
+
+    /// <summary>
+    /// A client streaming call whose CallStart is queued: its writes and complete made at once wait for the start (the server
+    /// would drop a message for a stream it does not know yet), and the server gets every message once it runs again.
+    /// </summary>
+    [Fact]
+    public async Task Writes_of_a_call_whose_start_is_queued_reach_the_server_after_its_start()
+    {
+        using var server = fixture.StartServer("start-queued-writes");
+        using var channel = fixture.Connect(server.Address("iic://"));
+        var client = new Tester.TesterClient(channel.CallInvoker);
+        Assert.Equal("up", (await client.UnaryAsync(new Request { Text = "up" })).Text); // connected
+        var stuck = client.ClientStream();
+        AsyncClientStreamingCall<Request, Reply> call;
+        Task first;
+        Task holding;
+        server.Signal("STOP");
+        try
+        {
+            holding = StuckWrite.Start(channel, stuck.RequestStream);
+            var returned = Task.Factory.StartNew(() => client.ClientStream(), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            call = await returned.WaitAsync(s_stuck);
+            first = call.RequestStream.WriteAsync(new Request { Text = "a", Count = 1 });
+            Assert.False(first.IsCompleted, $"a write completed ({first.Status}) while the server was frozen");
+        }
+        finally
+        {
+            server.Signal("CONT");
+        }
+        await first.WaitAsync(s_stuck);
+        await call.RequestStream.WriteAsync(new Request { Text = "b", Count = 2 }).WaitAsync(s_stuck);
+        await call.RequestStream.CompleteAsync().WaitAsync(s_stuck);
+        var reply = await call.ResponseAsync.WaitAsync(s_stuck);
+        Assert.Equal(("a,b", 3), (reply.Text, reply.Index));
+        await holding.WaitAsync(s_stuck);
+        await stuck.RequestStream.CompleteAsync().WaitAsync(s_stuck);
+        await stuck.ResponseAsync.WaitAsync(s_stuck);
+        call.Dispose();
+        stuck.Dispose();
+    }
 }
