@@ -195,8 +195,10 @@ public sealed class WaitsEndWithTheirCallTests(TesterFixture fixture)
     }
 
     /// <summary>
-    /// A unary call started (on the caller's thread: AsyncUnaryCall sends its CallStart before it returns) while another
-    /// call's write holds the send lock, the server frozen: the start waits, and its token or deadline ends that wait.
+    /// A unary call started while another call's write holds the ring (the server frozen): round 17 part 2, the start returns
+    /// at once (its CallStart queued for the connection's sender; before, AsyncUnaryCall sent it on the caller's thread and
+    /// waited, and only the call's token or deadline ended that wait, which this test asserted), and the call's token or
+    /// deadline ends the call while the server is still frozen.
     /// </summary>
     [Theory]
     [InlineData("token")]
@@ -210,33 +212,34 @@ public sealed class WaitsEndWithTheirCallTests(TesterFixture fixture)
         var connection = StuckWrite.ConnectionOf(channel);
         using var source = new CancellationTokenSource();
         var stuck = client.ClientStream();
-        AsyncUnaryCall<Reply>? started = null;
-        var starter = new Thread(() => started = client.UnaryAsync(new Request { Text = "late" },
-            deadline: how == "deadline" ? DateTime.UtcNow + TimeSpan.FromSeconds(5) : null,
-            cancellationToken: how == "token" ? source.Token : default)) { IsBackground = true, Name = "starting-caller" };
-        bool startEnded;
+        AsyncUnaryCall<Reply> started;
+        bool callEnded;
         server.Signal("STOP");
         try
         {
             var holding = StuckWrite.Start(channel, stuck.RequestStream);
-            starter.Start();
-            WaitFor.Condition(() => (starter.ThreadState & ThreadState.WaitSleepJoin) != 0 || !starter.IsAlive, "the call's start waiting for the send lock");
-            Assert.True(starter.IsAlive, "the call started (its CallStart sent) while another call's write held the send lock");
+            // On another thread with a watchdog: before round 17 part 2 the start returned only once its call ended.
+            var returned = Task.Factory.StartNew(() => client.UnaryAsync(new Request { Text = "late" },
+                deadline: how == "deadline" ? DateTime.UtcNow + TimeSpan.FromSeconds(5) : null,
+                cancellationToken: how == "token" ? source.Token : default), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            started = await returned.WaitAsync(s_stuck);
+            Assert.False(started.ResponseAsync.IsCompleted, $"the call completed ({started.ResponseAsync.Status}) while another call's write held the ring");
             if (how == "token")
             {
                 await source.CancelAsync();
             }
-            startEnded = starter.Join(s_stuck);
+            // A watchdog, not synchronisation: ending is prompt.
+            callEnded = await Task.WhenAny(started.ResponseAsync, Task.Delay(s_stuck)) == started.ResponseAsync;
             Assert.False(holding.IsCompleted, "the stuck write completed while the server was frozen");
         }
         finally
         {
             server.Signal("CONT");
         }
-        Assert.True(startEnded, $"the call's start waiting for the send lock did not return within {s_stuck.TotalSeconds} s after its {how}");
-        var e = await Assert.ThrowsAsync<RpcException>(() => started!.ResponseAsync);
+        Assert.True(callEnded, $"the call whose start was queued did not end within {s_stuck.TotalSeconds} s after its {how}");
+        var e = await Assert.ThrowsAsync<RpcException>(() => started.ResponseAsync);
         Assert.Equal(how == "deadline" ? StatusCode.DeadlineExceeded : StatusCode.Cancelled, e.StatusCode);
-        started!.Dispose();
+        started.Dispose();
         stuck.Dispose();
         Assert.Equal("after", (await client.UnaryAsync(new Request { Text = "after" }, deadline: DateTime.UtcNow + s_stuck)).Text); // the connection serves on
     }

@@ -77,7 +77,8 @@ internal sealed partial class ClientCall<TRequest, TResponse>
 
     /// <summary>
     /// The call got a slot after waiting: its start runs on the thread pool (this may be the connection's reader thread,
-    /// which never waits, or a thread ending another call), and waits there for room only until the call ends.
+    /// which never waits, or a thread ending another call); what cannot go at once is queued for the connection's sender
+    /// (<see cref="SendStart"/>), so no thread waits for room.
     /// </summary>
     public override void StartQueued() => ThreadPool.UnsafeQueueUserWorkItem(static call => call.RunQueuedStart(), this, preferLocal: false);
 

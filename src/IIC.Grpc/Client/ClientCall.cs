@@ -73,6 +73,7 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
     /// ends at once with <paramref name="connectFailure"/>. When the connection has as many calls open as the server allows
     /// (its Settings frame), the call waits in the connection's queue instead, and this returns at once: it is sent when a
     /// slot frees (<see cref="StartQueued"/>), and its token, deadline and Dispose end it meanwhile, with nothing sent.
+    /// A call that holds a slot never waits here either: what cannot go at once is queued (<see cref="SendStart"/>).
     /// </summary>
     public void Start(TRequest? request, bool sendRequest, in CallOptions options, Status connectFailure)
     {
@@ -135,14 +136,17 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
     }
 
     /// <summary>
-    /// Sends the CallStart (and the request, if any) of a call that holds a slot, on the calling thread; waits (for the send
-    /// lock or for room) only until the call ends. Gives the slot back when no CallStart went into the ring (the call
-    /// ended first, or its request failed to serialize); once it went, the call's end does (its trailers, or its Cancel).
+    /// Sends the CallStart (and the request, if any) of a call that holds a slot, without waiting on the calling thread
+    /// (round 17, part 2): what can go at once goes now; what cannot (the connection's queue not empty, the ring full: the
+    /// server slow or frozen) is queued for the connection's asynchronous sender, and the call goes on from there
+    /// (<see cref="ContinueQueuedStartAsync"/>) while this returns. Gives the slot back when no CallStart went into the ring
+    /// (the call ended first, or its request failed to serialize); once it went, the call's end does (its trailers, or its
+    /// Cancel). On the connection's reader thread (an inline continuation) the CallStart is deferred as before.
     /// </summary>
     private void SendStart(TRequest? request, bool sendRequest, Metadata? headers, long timeoutMicroseconds)
     {
         FrameBuilder? requestFrame = null;
-        var callStartSent = false;
+        var callStartSent = false; // sent, or handed to ContinueQueuedStartAsync (which then gives the slot back if it never goes)
         try
         {
             // The request is serialized first, so a small one rides in the CallStart frame (FrameFlags.WithMessage):
@@ -150,31 +154,24 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
             requestFrame = sendRequest ? Serialization.Serialize(_method.RequestMarshaller, request!, _maxSend) : null;
             CallTrace.Mark(CallTrace.Step.ClientSerialized);
             var carried = requestFrame is not null && _connection!.CanCarry(requestFrame);
-            SendCallStart(timeoutMicroseconds, headers, carried ? requestFrame : null);
+            var queuedStart = SendCallStart(timeoutMicroseconds, headers, carried ? requestFrame : null);
             callStartSent = true;
-            CallTrace.Mark(CallTrace.Step.ClientSent);
-            bool endedMeanwhile;
-            bool cancelledMeanwhile;
-            lock (Gate)
+            if (queuedStart is not null)
             {
-                _started = true;
-                endedMeanwhile = _done;
-                // Ended here (token, deadline) before it was marked started: the server must hear of it. Ended by the
-                // server (its trailers can overtake this line when the request rode in CallStart): nothing to send.
-                cancelledMeanwhile = _done && _localFailure;
-            }
-            OpenStartGate(); // a write or complete waiting for the start goes on
-            if (endedMeanwhile)
-            {
-                if (cancelledMeanwhile)
+                // A carried request was copied with the CallStart (the finally returns its builder); a larger one goes once
+                // the CallStart went, and the continuation owns its builder from here.
+                var rest = carried ? null : requestFrame;
+                if (rest is not null)
                 {
-                    SendCancelInOrder();
+                    requestFrame = null;
                 }
+                _ = ContinueQueuedStartAsync(queuedStart, rest);
                 return;
             }
-            if (requestFrame is not null && !carried)
+            CallTrace.Mark(CallTrace.Step.ClientSent);
+            if (AfterCallStartSent() && requestFrame is not null && !carried && SendRestOfRequest(requestFrame))
             {
-                _connection!.SendMessage(requestFrame, _streamId, endStream: true, SendWaitToken());
+                requestFrame = null; // the connection's sender returns it once the message went
             }
         }
         catch (OperationCanceledException) when (Volatile.Read(ref _done))
@@ -205,24 +202,138 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
         }
     }
 
+    /// <summary>
+    /// The CallStart is in the ring: the call is started (its end now tells the server), and a write or complete waiting for
+    /// the start goes on. False when the call ended meanwhile (then its Cancel is sent here if it ended on this side).
+    /// </summary>
+    private bool AfterCallStartSent()
+    {
+        bool endedMeanwhile;
+        bool cancelledMeanwhile;
+        lock (Gate)
+        {
+            _started = true;
+            endedMeanwhile = _done;
+            // Ended here (token, deadline) before it was marked started: the server must hear of it. Ended by the
+            // server (its trailers can overtake this line when the request rode in CallStart): nothing to send.
+            cancelledMeanwhile = _done && _localFailure;
+        }
+        OpenStartGate(); // a write or complete waiting for the start goes on
+        if (endedMeanwhile && cancelledMeanwhile)
+        {
+            SendCancelInOrder();
+        }
+        return !endedMeanwhile;
+    }
+
+    /// <summary>
+    /// Sends a request too large to ride in the CallStart (which is in the ring) as Message frames with EndStream: what
+    /// can go at once now, the rest queued for the connection's sender (the caller's thread does not wait). True: the
+    /// builder is the connection's now. On the reader thread it is deferred as before (never waits).
+    /// </summary>
+    private bool SendRestOfRequest(FrameBuilder requestFrame)
+    {
+        if (_connection!.IsCurrentReader)
+        {
+            _connection.SendMessage(requestFrame, _streamId, endStream: true, SendWaitToken());
+            return false;
+        }
+        if (_connection.SendMessageOrQueue(requestFrame, _streamId, endStream: true, SendWaitToken()) is not { } queued)
+        {
+            return false;
+        }
+        _ = AfterQueuedRequestAsync(queued);
+        return true;
+    }
+
+    /// <summary>
+    /// A request queued for the connection's sender: cancelled when the call ended (its Cancel follows it in the queue, sent
+    /// by Finish); a lost connection ends the call with <c>Unavailable</c> (if nothing else ended it first).
+    /// </summary>
+    private async Task AfterQueuedRequestAsync(Task queued)
+    {
+        try
+        {
+            await queued.ConfigureAwait(false);
+        }
+#pragma warning disable CA1031 // nobody awaits this: whatever ended the send ends the call (or it had ended already)
+        catch (Exception e)
+        {
+            if (e is not OperationCanceledException || !Volatile.Read(ref _done))
+            {
+                CompleteLocally(new Status(StatusCode.Unavailable, "The connection to the server failed: " + e.Message, e));
+            }
+        }
+#pragma warning restore CA1031
+    }
+
+    /// <summary>
+    /// The call's CallStart waits in the connection's queue (<paramref name="queuedStart"/> completes once it is in the
+    /// ring, or is cancelled when the call ended first, in which case nothing of it was sent): then the call is started and
+    /// <paramref name="rest"/> (a request too large to ride in the CallStart, or null) is sent or queued. When the CallStart
+    /// never went, the slot goes back here (the server never heard of the call, so no Cancel is sent). Never throws.
+    /// </summary>
+    private async Task ContinueQueuedStartAsync(Task queuedStart, FrameBuilder? rest)
+    {
+        var sent = false;
+        try
+        {
+            try
+            {
+                await queuedStart.ConfigureAwait(false);
+                sent = true;
+            }
+            catch (OperationCanceledException) when (Volatile.Read(ref _done))
+            {
+                // Ended (Dispose, token, deadline, lost) while its CallStart was queued: never sent, the call has its status.
+            }
+            if (sent && AfterCallStartSent() && rest is not null && SendRestOfRequest(rest))
+            {
+                rest = null;
+            }
+        }
+#pragma warning disable CA1031 // a pool continuation: whatever the connection throws ends this call, not the process
+        catch (Exception e)
+        {
+            CompleteLocally(ConnectionErrors.IsLoss(e)
+                ? new Status(StatusCode.Unavailable, "The connection to the server failed: " + e.Message, e)
+                : new Status(StatusCode.Internal, "Starting the call failed: " + e.Message, e));
+        }
+#pragma warning restore CA1031
+        finally
+        {
+            if (rest is not null)
+            {
+                FrameBuilder.Return(rest);
+            }
+            if (!sent)
+            {
+                _connection!.Release(this);
+                _queued?.Started.TrySetResult();
+            }
+        }
+    }
+
     private static Status Cancelled => new(StatusCode.Cancelled, "Call canceled by the client.");
 
-    /// <summary>Sends CallStart; with <paramref name="request"/> (a serialized message the connection can carry) in the same frame.</summary>
-    private void SendCallStart(long timeoutMicroseconds, Metadata? headers, FrameBuilder? request)
+    /// <summary>
+    /// Sends CallStart; with <paramref name="request"/> (a serialized message the connection can carry) in the same frame.
+    /// Null when it went (or, on the reader thread, was deferred); else the task of its copy queued for the connection's sender.
+    /// </summary>
+    private Task? SendCallStart(long timeoutMicroseconds, Metadata? headers, FrameBuilder? request)
     {
         if (request is not null)
         {
             CallConnection.StartCarrierFrame(request, FrameType.CallStart, FrameFlags.EndStream, _streamId);
             WriteCallStartFields(request, timeoutMicroseconds, headers);
-            SendStartFrame(request.Written);
-            return;
+            return SendStartFrame(request.Written);
         }
         var builder = FrameBuilder.Rent();
         try
         {
             Frame.WriteHeader(builder.Reserve(Frame.HeaderLength), FrameType.CallStart, FrameFlags.None, _streamId);
             WriteCallStartFields(builder, timeoutMicroseconds, headers);
-            SendStartFrame(builder.Written);
+            return SendStartFrame(builder.Written);
         }
         finally
         {
@@ -231,19 +342,33 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
     }
 
     /// <summary>
-    /// Sends the CallStart on the caller's thread: at once when it can be; else waiting (for the send lock another call's
-    /// write holds, or for room) only until this call ends (its token, its deadline: <see cref="SendWaitToken"/>), not
-    /// without end while the server is frozen.
+    /// Sends the CallStart without waiting on the caller's thread: at once when it can be (null); else a copy is queued for
+    /// the connection's asynchronous sender, in order behind what was queued before it, and the returned task completes once
+    /// it is in the ring, or is cancelled (nothing of it sent) when the call ended first (<see cref="SendWaitToken"/>).
+    /// Meanwhile the call's writes and complete wait for its start (<see cref="StartGated"/>, opened by
+    /// <see cref="OpenStartGate"/>). On the reader thread it is deferred (null: it never waits there either).
     /// </summary>
-    private void SendStartFrame(ReadOnlySpan<byte> frame)
+    private Task? SendStartFrame(ReadOnlySpan<byte> frame)
     {
-        if (!_connection!.TrySendFrameNow(frame) && _connection.SendFrame(frame, SendWaitToken()))
+        if (_connection!.TrySendFrameNow(frame))
         {
-            // Started on the connection's reader thread (an inline continuation) with the ring full: the CallStart waits in
-            // that thread's queue, and the call's Cancel must not overtake it (SendCancelInOrder).
-            // Writes from other threads wait for it too (OpenStartGate).
-            (_queued ??= new QueuedStart(null, false, null, null)).DeferredCallStart = _connection.WhenDeferredSent(s_lostBeforeSent);
+            return null;
         }
+        if (_connection.IsCurrentReader)
+        {
+            if (_connection.SendFrame(frame, SendWaitToken()))
+            {
+                // Started on the connection's reader thread (an inline continuation) with the ring full: the CallStart waits in
+                // that thread's queue, and the call's Cancel must not overtake it (SendCancelInOrder).
+                // Writes from other threads wait for it too (OpenStartGate).
+                (_queued ??= new QueuedStart(null, false, null, null)).DeferredCallStart = _connection.WhenDeferredSent(s_lostBeforeSent);
+            }
+            return null;
+        }
+        // Rare (the server slow or frozen), so only these calls allocate the start state: made before the CallStart is
+        // queued, so a write made as soon as the call returns sees its start gated (a queued call has it already).
+        _queued ??= new QueuedStart(null, false, null, null);
+        return _connection.SendFrameOrQueue(frame, SendWaitToken());
     }
 
     /// <summary>
