@@ -50,6 +50,9 @@ public sealed class ResponseStallTests(TesterFixture fixture)
         // An endless stream of 64 KiB messages, and a call that only waits for its token; then the raw client reads nothing.
         raw.Send(CallStart(1, "ServerStream", new Request { Mode = "progress", Key = "stall-stream", Count = int.MaxValue, Payload = Payloads.Of(MessageBytes) }));
         raw.Send(CallStart(3, "ServerStream", new Request { Mode = "forever", Key = "stall-idle" }));
+        // A second endless stream: once the ring is full its writes queue behind the first one's (the sender's), so when the
+        // connection closes one write fails in the sender's wait and the other in the queue, or as it begins.
+        raw.Send(CallStart(5, "ServerStream", new Request { Mode = "progress", Key = "stall-stream-2", Count = int.MaxValue, Payload = Payloads.Of(MessageBytes) }));
         WaitFor.Condition(() => Written(observer, "stall-idle") == 0, "the waiting call's handler running");
 
         // The ring fills, the stream's write waits for room; after the limit the server closes the connection: the write
@@ -57,6 +60,10 @@ public sealed class ResponseStallTests(TesterFixture fixture)
         // ("refused" would be a write started after the call was cancelled: also a failed write, never expected here.)
         WaitFor.Condition(() => Cancelled(observer, "stall-stream") is "cancelled" or "refused", "the stalled stream's write failed", timeout: s_timeout,
             diagnostics: () => $"written? {Written(observer, "stall-stream")}; server output: {server.Output}");
+        // Every write the close ends fails as a cancelled one, never with the closed channel's own exception (before the
+        // lead's mend a queued write met IicChannelClosedException or ObjectDisposedException, and its handler ended Unknown).
+        WaitFor.Condition(() => Cancelled(observer, "stall-stream-2") is "cancelled" or "refused", "the second stream's write failed as cancelled", timeout: s_timeout,
+            diagnostics: () => $"written? {Written(observer, "stall-stream-2")}; server output: {server.Output}");
         WaitFor.Condition(() => Cancelled(observer, "stall-idle") == "cancelled", "the other call's token fired", timeout: s_timeout);
         Assert.True(Written(observer, "stall-stream") > 0, "the stream wrote something before it stalled");
         WaitFor.Condition(() => server.Output.Contains("closed: the client read nothing of the responses for more than 1 s", StringComparison.Ordinal),

@@ -64,6 +64,13 @@ internal sealed partial class ServerCall<TService, TRequest, TResponse>
             // client dropped the call (or gets its trailers after a torn message, which it drops with the call).
             throw WriteCancelled(e);
         }
+        catch (Exception e) when (ConnectionErrors.IsLoss(e))
+        {
+            // The connection ended while the write waited (the client went away, closed, or stalled past the server's
+            // ResponseStallTimeout): as a deferred write says it, and as Kestrel's write in progress on an aborted connection
+            // fails (ConnectionAbortedException, an OperationCanceledException), not with the channel's own exception.
+            throw s_goneBeforeSent(e);
+        }
     }
 
     private static OperationCanceledException WriteCancelled(OperationCanceledException e)
@@ -115,6 +122,10 @@ internal sealed partial class ServerCall<TService, TRequest, TResponse>
         catch (OperationCanceledException e)
         {
             return Task.FromException(WriteCancelled(e));
+        }
+        catch (Exception e) when (ConnectionErrors.IsLoss(e))
+        {
+            return Task.FromException(s_goneBeforeSent(e)); // the connection ended as the write began: as above (AfterQueuedWrite)
         }
         finally
         {
