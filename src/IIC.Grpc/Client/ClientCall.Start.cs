@@ -1,0 +1,353 @@
+using Grpc.Core;
+using IIC.Grpc.Protocol;
+
+namespace IIC.Grpc.Client;
+
+// ClientCall, its start: the slot, the CallStart (never waiting on the caller's thread: queued for the connection's sender
+// when it cannot go at once, docs/grpc-call-protocol.md 2.1 and 2.8), the request that follows it, and the Cancel's order.
+internal sealed partial class ClientCall<TRequest, TResponse>
+{
+    /// <summary>
+    /// Opens the call on the server with <paramref name="options"/>' deadline, token and headers; with
+    /// <paramref name="request"/> (unary, server streaming) sends it and half-closes. Without a connection the call
+    /// ends at once with <paramref name="connectFailure"/>. When the connection has as many calls open as the server allows
+    /// (its Settings frame), the call waits in the connection's queue instead, and this returns at once: it is sent when a
+    /// slot frees (<see cref="StartQueued"/>), and its token, deadline and Dispose end it meanwhile, with nothing sent.
+    /// A call that holds a slot never waits here either: what cannot go at once is queued (<see cref="SendStart"/>).
+    /// </summary>
+    public void Start(TRequest? request, bool sendRequest, in CallOptions options, Status connectFailure)
+    {
+        if (_connection is null)
+        {
+            Finish(connectFailure, new Metadata(), local: true);
+            return;
+        }
+        if (options.CancellationToken.IsCancellationRequested)
+        {
+            // As grpc-dotnet (its HttpClient sends nothing for a cancelled token), and as a deadline already passed: the
+            // server never hears of the call (it would open it, even run its handler, to be cancelled a frame later).
+            Finish(Cancelled, new Metadata(), local: true);
+            return;
+        }
+        var remaining = Timeout.InfiniteTimeSpan;
+        if (options.Deadline is { } deadline && deadline != DateTime.MaxValue)
+        {
+            remaining = deadline.ToUniversalTime() - DateTime.UtcNow;
+            if (remaining <= TimeSpan.Zero)
+            {
+                Finish(new Status(StatusCode.DeadlineExceeded, ""), new Metadata(), local: true);
+                return;
+            }
+        }
+        var added = _connection.TryAdd(this, queue: false, out var closed);
+        if (added == CallRegistry.AddResult.Closed)
+        {
+            Finish(closed, new Metadata(), local: true);
+            return;
+        }
+        // From here the deadline and the token end the call, also while it waits for a slot.
+        if (remaining != Timeout.InfiniteTimeSpan)
+        {
+            _deadlineTimer = DeadlineTimer.Start(static state => ((ClientCallBase)state!).CompleteLocally(new Status(StatusCode.DeadlineExceeded, "")), this, remaining);
+        }
+        if (options.CancellationToken.CanBeCanceled)
+        {
+            _cancellation = options.CancellationToken.UnsafeRegister(static state => ((ClientCallBase)state!).CompleteLocally(Cancelled), this);
+        }
+        if (added == CallRegistry.AddResult.Full)
+        {
+            // Every slot taken: wait in the queue, with what the start needs (set before the call is queued, where the
+            // thread that grants it a slot reads it). Rare, so only these calls allocate it.
+            _queued = new QueuedStart(request, sendRequest, options.Headers, remaining == Timeout.InfiniteTimeSpan ? null : DateTime.UtcNow + remaining);
+            added = _connection.TryAdd(this, queue: true, out closed);
+            if (added == CallRegistry.AddResult.Full)
+            {
+                return; // StartQueued sends it
+            }
+            if (added == CallRegistry.AddResult.Closed)
+            {
+                Finish(closed, new Metadata(), local: true);
+                _queued.Started.TrySetResult();
+                return;
+            }
+        }
+        _streamId = StreamId;
+        SendStart(request, sendRequest, options.Headers, remaining == Timeout.InfiniteTimeSpan ? -1L : (long)remaining.TotalMicroseconds);
+    }
+
+    /// <summary>
+    /// Sends the CallStart (and the request, if any) of a call that holds a slot, without waiting on the calling thread
+    /// (round 17, part 2): what can go at once goes now; what cannot (the connection's queue not empty, the ring full: the
+    /// server slow or frozen) is queued for the connection's asynchronous sender, and the call goes on from there
+    /// (<see cref="ContinueQueuedStartAsync"/>) while this returns. Gives the slot back when no CallStart went into the ring
+    /// (the call ended first, or its request failed to serialize); once it went, the call's end does (its trailers, or its
+    /// Cancel). On the connection's reader thread (an inline continuation) the CallStart is deferred as before.
+    /// </summary>
+    private void SendStart(TRequest? request, bool sendRequest, Metadata? headers, long timeoutMicroseconds)
+    {
+        FrameBuilder? requestFrame = null;
+        var callStartSent = false; // sent, or handed to ContinueQueuedStartAsync (which then gives the slot back if it never goes)
+        try
+        {
+            // The request is serialized first, so a small one rides in the CallStart frame (FrameFlags.WithMessage):
+            // one frame, one wake-up of a sleeping server, where CallStart then Message could wake it twice.
+            requestFrame = sendRequest ? Serialization.Serialize(_method.RequestMarshaller, request!, _maxSend) : null;
+            CallTrace.Mark(CallTrace.Step.ClientSerialized);
+            var carried = requestFrame is not null && _connection!.CanCarry(requestFrame);
+            var queuedStart = SendCallStart(timeoutMicroseconds, headers, carried ? requestFrame : null);
+            callStartSent = true;
+            if (queuedStart is not null)
+            {
+                // A carried request was copied with the CallStart (the finally returns its builder); a larger one goes once
+                // the CallStart went, and the continuation owns its builder from here.
+                var rest = carried ? null : requestFrame;
+                if (rest is not null)
+                {
+                    requestFrame = null;
+                }
+                _ = ContinueQueuedStartAsync(queuedStart, rest);
+                return;
+            }
+            CallTrace.Mark(CallTrace.Step.ClientSent);
+            if (AfterCallStartSent() && requestFrame is not null && !carried && SendRestOfRequest(requestFrame))
+            {
+                requestFrame = null; // the connection's sender returns it once the message went
+            }
+        }
+        catch (OperationCanceledException) when (Volatile.Read(ref _done))
+        {
+            // The call ended (its token, its deadline) while its start waited to send: it has its status, and the server
+            // heard nothing of it (a CallStart not sent) or gets the Cancel Finish sent (the request cut short).
+        }
+        catch (RpcException e)
+        {
+            CompleteLocally(e.Status);
+        }
+        catch (Exception e) when (ConnectionErrors.IsLoss(e))
+        {
+            CompleteLocally(new Status(StatusCode.Unavailable, "The connection to the server failed: " + e.Message, e));
+        }
+        finally
+        {
+            if (requestFrame is not null)
+            {
+                FrameBuilder.Return(requestFrame);
+            }
+            if (!callStartSent)
+            {
+                // The server never heard of the call (every way here ended it): its slot goes to the next one at once.
+                _connection!.Release(this);
+                _queued?.Started.TrySetResult();
+            }
+        }
+    }
+
+    /// <summary>
+    /// The CallStart is in the ring: the call is started (its end now tells the server), and a write or complete waiting for
+    /// the start goes on. False when the call ended meanwhile (then its Cancel is sent here if it ended on this side).
+    /// </summary>
+    private bool AfterCallStartSent()
+    {
+        bool endedMeanwhile;
+        bool cancelledMeanwhile;
+        lock (Gate)
+        {
+            _started = true;
+            endedMeanwhile = _done;
+            // Ended here (token, deadline) before it was marked started: the server must hear of it. Ended by the
+            // server (its trailers can overtake this line when the request rode in CallStart): nothing to send.
+            cancelledMeanwhile = _done && _localFailure;
+        }
+        OpenStartGate(); // a write or complete waiting for the start goes on
+        if (endedMeanwhile && cancelledMeanwhile)
+        {
+            SendCancelInOrder();
+        }
+        return !endedMeanwhile;
+    }
+
+    /// <summary>
+    /// Sends a request too large to ride in the CallStart (which is in the ring) as Message frames with EndStream: what
+    /// can go at once now, the rest queued for the connection's sender (the caller's thread does not wait). True: the
+    /// builder is the connection's now. On the reader thread it is deferred as before (never waits).
+    /// </summary>
+    private bool SendRestOfRequest(FrameBuilder requestFrame)
+    {
+        if (_connection!.IsCurrentReader)
+        {
+            _connection.SendMessage(requestFrame, _streamId, endStream: true, SendWaitToken());
+            return false;
+        }
+        if (_connection.SendMessageOrQueue(requestFrame, _streamId, endStream: true, SendWaitToken()) is not { } queued)
+        {
+            return false;
+        }
+        _ = AfterQueuedRequestAsync(queued);
+        return true;
+    }
+
+    /// <summary>
+    /// A request queued for the connection's sender: cancelled when the call ended (its Cancel follows it in the queue, sent
+    /// by Finish); a lost connection ends the call with <c>Unavailable</c> (if nothing else ended it first).
+    /// </summary>
+    private async Task AfterQueuedRequestAsync(Task queued)
+    {
+        try
+        {
+            await queued.ConfigureAwait(false);
+        }
+#pragma warning disable CA1031 // nobody awaits this: whatever ended the send ends the call (or it had ended already)
+        catch (Exception e)
+        {
+            if (e is not OperationCanceledException || !Volatile.Read(ref _done))
+            {
+                CompleteLocally(new Status(StatusCode.Unavailable, "The connection to the server failed: " + e.Message, e));
+            }
+        }
+#pragma warning restore CA1031
+    }
+
+    /// <summary>
+    /// The call's CallStart waits in the connection's queue (<paramref name="queuedStart"/> completes once it is in the
+    /// ring, or is cancelled when the call ended first, in which case nothing of it was sent): then the call is started and
+    /// <paramref name="rest"/> (a request too large to ride in the CallStart, or null) is sent or queued. When the CallStart
+    /// never went, the slot goes back here (the server never heard of the call, so no Cancel is sent). Never throws.
+    /// </summary>
+    private async Task ContinueQueuedStartAsync(Task queuedStart, FrameBuilder? rest)
+    {
+        var sent = false;
+        try
+        {
+            try
+            {
+                await queuedStart.ConfigureAwait(false);
+                sent = true;
+            }
+            catch (OperationCanceledException) when (Volatile.Read(ref _done))
+            {
+                // Ended (Dispose, token, deadline, lost) while its CallStart was queued: never sent, the call has its status.
+            }
+            if (sent && AfterCallStartSent() && rest is not null && SendRestOfRequest(rest))
+            {
+                rest = null;
+            }
+        }
+#pragma warning disable CA1031 // a pool continuation: whatever the connection throws ends this call, not the process
+        catch (Exception e)
+        {
+            CompleteLocally(ConnectionErrors.IsLoss(e)
+                ? new Status(StatusCode.Unavailable, "The connection to the server failed: " + e.Message, e)
+                : new Status(StatusCode.Internal, "Starting the call failed: " + e.Message, e));
+        }
+#pragma warning restore CA1031
+        finally
+        {
+            if (rest is not null)
+            {
+                FrameBuilder.Return(rest);
+            }
+            if (!sent)
+            {
+                _connection!.Release(this);
+                _queued?.Started.TrySetResult();
+            }
+        }
+    }
+
+    private static Status Cancelled => new(StatusCode.Cancelled, "Call canceled by the client.");
+
+    /// <summary>
+    /// Sends CallStart; with <paramref name="request"/> (a serialized message the connection can carry) in the same frame.
+    /// Null when it went (or, on the reader thread, was deferred); else the task of its copy queued for the connection's sender.
+    /// </summary>
+    private Task? SendCallStart(long timeoutMicroseconds, Metadata? headers, FrameBuilder? request)
+    {
+        if (request is not null)
+        {
+            CallConnection.StartCarrierFrame(request, FrameType.CallStart, FrameFlags.EndStream, _streamId);
+            WriteCallStartFields(request, timeoutMicroseconds, headers);
+            return SendStartFrame(request.Written);
+        }
+        var builder = FrameBuilder.Rent();
+        try
+        {
+            Frame.WriteHeader(builder.Reserve(Frame.HeaderLength), FrameType.CallStart, FrameFlags.None, _streamId);
+            WriteCallStartFields(builder, timeoutMicroseconds, headers);
+            return SendStartFrame(builder.Written);
+        }
+        finally
+        {
+            FrameBuilder.Return(builder);
+        }
+    }
+
+    /// <summary>
+    /// Sends the CallStart without waiting on the caller's thread: at once when it can be (null); else a copy is queued for
+    /// the connection's asynchronous sender, in order behind what was queued before it, and the returned task completes once
+    /// it is in the ring, or is cancelled (nothing of it sent) when the call ended first (<see cref="SendWaitToken"/>).
+    /// Meanwhile the call's writes and complete wait for its start (<see cref="StartGated"/>, opened by
+    /// <see cref="OpenStartGate"/>). On the reader thread it is deferred (null: it never waits there either).
+    /// </summary>
+    private Task? SendStartFrame(ReadOnlySpan<byte> frame)
+    {
+        if (_connection!.TrySendFrameNow(frame))
+        {
+            return null;
+        }
+        if (_connection.IsCurrentReader)
+        {
+            if (_connection.SendFrame(frame, SendWaitToken()))
+            {
+                // Started on the connection's reader thread (an inline continuation) with the ring full: the CallStart waits in
+                // that thread's queue, and the call's Cancel must not overtake it (SendCancelInOrder).
+                // Writes from other threads wait for it too (OpenStartGate).
+                (_queued ??= new QueuedStart(null, false, null, null)).DeferredCallStart = _connection.WhenDeferredSent(s_lostBeforeSent);
+            }
+            return null;
+        }
+        // Rare (the server slow or frozen), so only these calls allocate the start state: made before the CallStart is
+        // queued, so a write made as soon as the call returns sees its start gated (a queued call has it already).
+        _queued ??= new QueuedStart(null, false, null, null);
+        return _connection.SendFrameOrQueue(frame, SendWaitToken());
+    }
+
+    /// <summary>
+    /// Sends the call's Cancel after its CallStart is in the ring (a Cancel that overtook a deferred CallStart would be
+    /// dropped by the server, which would then open the call, run it and count it against the limit while this side had
+    /// given its slot back); the connection gives the slot back once the Cancel is in the ring.
+    /// </summary>
+    private void SendCancelInOrder()
+    {
+        if (_queued?.DeferredCallStart is { IsCompleted: false } pending)
+        {
+            pending.ContinueWith(static (_, state) => ((ClientCall<TRequest, TResponse>)state!)._connection!.SendCancel((ClientCallBase)state), this,
+                CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            return;
+        }
+        _connection!.SendCancel(this);
+    }
+
+    /// <summary>
+    /// The token a send of this call waits with: <see cref="_sendWait"/>'s, made on first need under the gate (Finish
+    /// cancels it once the call ended); already cancelled when the call ended before.
+    /// </summary>
+    private CancellationToken SendWaitToken()
+    {
+        lock (Gate)
+        {
+            if (_done)
+            {
+                return new CancellationToken(canceled: true);
+            }
+            _sendWait ??= new CancellationTokenSource();
+            return _sendWait.Token;
+        }
+    }
+
+    private void WriteCallStartFields(FrameBuilder builder, long timeoutMicroseconds, Metadata? headers)
+    {
+        builder.WriteInt64(timeoutMicroseconds);
+        builder.WriteShortString(_method.FullName);
+        MetadataCodec.Write(builder, headers);
+    }
+}
