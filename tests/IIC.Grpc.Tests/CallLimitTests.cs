@@ -132,20 +132,18 @@ public sealed class CallLimitTests(TesterFixture fixture)
         WaitFor.Condition(() => Gate(client, "polite").Started == 2, "the other client's 2 gate handlers running");
 
         // A raw connection: reads the server's Settings frame, then opens one call more than it allows.
-        var partition = IicPartitionHost.Shared(new IicTransportOptions { HypervisorName = fixture.HypervisorName, SocketDirectory = fixture.SocketDirectory }).GetPartition();
-        using var raw = IicChannel.Connect(partition, "limited-hostile", ChannelOptions.Default, TimeSpan.FromSeconds(30));
+        using var raw = RawClient.Connect(fixture, "limited-hostile", s_timeout, out var settings);
         var buffer = new byte[1 << 16];
-        Assert.True(raw.TryReceive(buffer, out var length, s_timeout), "the server sent no first frame");
-        Assert.Equal(Frame.HeaderLength + Frame.SettingsBodyLength, length);
-        Assert.Equal((byte)FrameType.Settings, buffer[0]);
-        Assert.Equal(0u, BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(2)));
-        Assert.Equal((uint)Limit, BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(Frame.HeaderLength)));
+        Assert.Equal(Frame.HeaderLength + Frame.SettingsBodyLength, settings.Length);
+        Assert.Equal((byte)FrameType.Settings, settings[0]);
+        Assert.Equal(0u, BinaryPrimitives.ReadUInt32LittleEndian(settings.AsSpan(2)));
+        Assert.Equal((uint)Limit, BinaryPrimitives.ReadUInt32LittleEndian(settings.AsSpan(Frame.HeaderLength)));
         for (uint id = 1; id <= Limit; id++)
         {
-            raw.Send(CallStart(id, new Request { Mode = "gate", Key = "hostile" }));
+            raw.Send(RawClient.CallStart(id, "Unary", new Request { Mode = "gate", Key = "hostile" }));
         }
         WaitFor.Condition(() => Gate(client, "hostile").Started == Limit, $"the raw client's {Limit} gate handlers running (within the limit)");
-        raw.Send(CallStart(Limit + 1, new Request { Mode = "gate", Key = "hostile" }));
+        raw.Send(RawClient.CallStart(Limit + 1, "Unary", new Request { Mode = "gate", Key = "hostile" }));
 
         // The server closes the connection: the raw client's receive ends with the channel's end, its handlers are cancelled.
         var ended = await Task.Run(() =>
@@ -265,27 +263,5 @@ public sealed class CallLimitTests(TesterFixture fixture)
         Assert.Contains("at least 1", e.Message, StringComparison.Ordinal);
         Assert.Contains("null for no limit", e.Message, StringComparison.Ordinal);
         Assert.Equal(1, options.MaxConcurrentCallsPerConnection); // unchanged
-    }
-
-    /// <summary>A unary CallStart frame carrying its request (docs/grpc-call-protocol.md 2.1, 2.7), built by hand.</summary>
-    private static byte[] CallStart(uint streamId, Request request)
-    {
-        var message = request.ToByteArray();
-        var method = "/iic.testing.Tester/Unary"u8;
-        var frame = new byte[Frame.HeaderLength + 4 + message.Length + 8 + 2 + method.Length + 2];
-        frame[0] = (byte)FrameType.CallStart;
-        frame[1] = (byte)(FrameFlags.WithMessage | FrameFlags.EndStream);
-        BinaryPrimitives.WriteUInt32LittleEndian(frame.AsSpan(2), streamId);
-        var at = Frame.HeaderLength;
-        BinaryPrimitives.WriteUInt32LittleEndian(frame.AsSpan(at), (uint)message.Length);
-        message.CopyTo(frame.AsSpan(at + 4));
-        at += 4 + message.Length;
-        BinaryPrimitives.WriteInt64LittleEndian(frame.AsSpan(at), -1); // no deadline
-        at += 8;
-        BinaryPrimitives.WriteUInt16LittleEndian(frame.AsSpan(at), (ushort)method.Length);
-        method.CopyTo(frame.AsSpan(at + 2));
-        at += 2 + method.Length;
-        BinaryPrimitives.WriteUInt16LittleEndian(frame.AsSpan(at), 0); // no headers
-        return frame;
     }
 }

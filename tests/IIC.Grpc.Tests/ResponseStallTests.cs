@@ -29,13 +29,10 @@ public sealed class ResponseStallTests(TesterFixture fixture)
         => ServerProcess.Start("IIC.Grpc.TestServer.dll", "test server", fixture.HypervisorName, fixture.SocketDirectory, service, $"stall-timeout-ms={stallMilliseconds}");
 
     /// <summary>A raw connection to <paramref name="service"/> that has read the server's Settings frame.</summary>
-    private IicChannel ConnectRaw(string service)
+    private static IicChannel ConnectRaw(TesterFixture fixture, string service)
     {
-        var partition = IicPartitionHost.Shared(new IicTransportOptions { HypervisorName = fixture.HypervisorName, SocketDirectory = fixture.SocketDirectory }).GetPartition();
-        var raw = IicChannel.Connect(partition, service, ChannelOptions.Default, TimeSpan.FromSeconds(30));
-        var buffer = new byte[256];
-        Assert.True(raw.TryReceive(buffer, out _, s_timeout), "the server sent no first frame");
-        Assert.Equal((byte)FrameType.Settings, buffer[0]);
+        var raw = RawClient.Connect(fixture, service, s_timeout, out var settings);
+        Assert.Equal((byte)FrameType.Settings, settings[0]);
         return raw;
     }
 
@@ -45,14 +42,14 @@ public sealed class ResponseStallTests(TesterFixture fixture)
         using var server = StartServer("stall-frozen", stallMilliseconds: 1000);
         using var observerChannel = fixture.Open(server, "native");
         var observer = new Tester.TesterClient(observerChannel.CallInvoker);
-        using var raw = ConnectRaw("stall-frozen");
+        using var raw = ConnectRaw(fixture, "stall-frozen");
 
         // An endless stream of 64 KiB messages, and a call that only waits for its token; then the raw client reads nothing.
-        raw.Send(CallStart(1, "ServerStream", new Request { Mode = "progress", Key = "stall-stream", Count = int.MaxValue, Payload = Payloads.Of(MessageBytes) }));
-        raw.Send(CallStart(3, "ServerStream", new Request { Mode = "forever", Key = "stall-idle" }));
+        raw.Send(RawClient.CallStart(1, "ServerStream", new Request { Mode = "progress", Key = "stall-stream", Count = int.MaxValue, Payload = Payloads.Of(MessageBytes) }));
+        raw.Send(RawClient.CallStart(3, "ServerStream", new Request { Mode = "forever", Key = "stall-idle" }));
         // A second endless stream: once the ring is full its writes queue behind the first one's (the sender's), so when the
         // connection closes one write fails in the sender's wait and the other in the queue, or as it begins.
-        raw.Send(CallStart(5, "ServerStream", new Request { Mode = "progress", Key = "stall-stream-2", Count = int.MaxValue, Payload = Payloads.Of(MessageBytes) }));
+        raw.Send(RawClient.CallStart(5, "ServerStream", new Request { Mode = "progress", Key = "stall-stream-2", Count = int.MaxValue, Payload = Payloads.Of(MessageBytes) }));
         WaitFor.Condition(() => Written(observer, "stall-idle") == 0, "the waiting call's handler running");
 
         // The ring fills, the stream's write waits for room; after the limit the server closes the connection: the write
@@ -104,10 +101,10 @@ public sealed class ResponseStallTests(TesterFixture fixture)
     public async Task A_client_that_reads_slowly_but_keeps_reading_is_not_closed()
     {
         using var server = StartServer("stall-slow", stallMilliseconds: 1000);
-        using var raw = ConnectRaw("stall-slow");
+        using var raw = ConnectRaw(fixture, "stall-slow");
         // 4 MiB of responses, four times the ring: the server's sender waits for room most of the time the client reads.
         const int Messages = 64;
-        raw.Send(CallStart(1, "ServerStream", new Request { Count = Messages, Payload = Payloads.Of(MessageBytes) }));
+        raw.Send(RawClient.CallStart(1, "ServerStream", new Request { Count = Messages, Payload = Payloads.Of(MessageBytes) }));
         var (messages, status, waited) = await Task.Run(() =>
         {
             var buffer = new byte[4 << 20];
@@ -162,26 +159,4 @@ public sealed class ResponseStallTests(TesterFixture fixture)
 
     private static string Cancelled(Tester.TesterClient observer, string key)
         => observer.Unary(new Request { Mode = "cancelled?", Key = key }, deadline: Deadline).Text;
-
-    /// <summary>A CallStart frame carrying its one request and EndStream (docs/grpc-call-protocol.md 2.1, 2.7), built by hand.</summary>
-    private static byte[] CallStart(uint streamId, string method, Request request)
-    {
-        var message = request.ToByteArray();
-        var name = System.Text.Encoding.UTF8.GetBytes($"/iic.testing.Tester/{method}");
-        var frame = new byte[Frame.HeaderLength + 4 + message.Length + 8 + 2 + name.Length + 2];
-        frame[0] = (byte)FrameType.CallStart;
-        frame[1] = (byte)(FrameFlags.WithMessage | FrameFlags.EndStream);
-        BinaryPrimitives.WriteUInt32LittleEndian(frame.AsSpan(2), streamId);
-        var at = Frame.HeaderLength;
-        BinaryPrimitives.WriteUInt32LittleEndian(frame.AsSpan(at), (uint)message.Length);
-        message.CopyTo(frame.AsSpan(at + 4));
-        at += 4 + message.Length;
-        BinaryPrimitives.WriteInt64LittleEndian(frame.AsSpan(at), -1); // no deadline
-        at += 8;
-        BinaryPrimitives.WriteUInt16LittleEndian(frame.AsSpan(at), (ushort)name.Length);
-        name.CopyTo(frame.AsSpan(at + 2));
-        at += 2 + name.Length;
-        BinaryPrimitives.WriteUInt16LittleEndian(frame.AsSpan(at), 0); // no headers
-        return frame;
-    }
 }
