@@ -23,39 +23,6 @@ public sealed class WaitsEndWithTheirCallTests(TesterFixture fixture)
     /// <summary>A reply larger than the 1 MiB ring: the second one cannot go while the client's reader is held.</summary>
     private const int Large = 4 * 1024 * 1024;
 
-    /// <summary>
-    /// Holds the client connection's reader thread in the first response's deserializer (that reader deserializes the
-    /// messages of a stream as it takes them), so the client reads nothing more from its ring until released.
-    /// </summary>
-    private sealed class ReaderHold : IDisposable
-    {
-        private readonly ManualResetEventSlim _release = new(false);
-        private readonly TaskCompletionSource _held = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private int _armed = 1;
-
-        /// <summary>Completes once the reader thread is held.</summary>
-        public Task Held => _held.Task;
-
-        public Method<Request, Reply> ServerStream => new(MethodType.ServerStreaming, "iic.testing.Tester", "ServerStream",
-            Marshallers.Create<Request>(static r => r.ToByteArray(), static b => Request.Parser.ParseFrom(b)),
-            new Marshaller<Reply>(static (r, context) => context.Complete(r.ToByteArray()), context =>
-            {
-                if (Interlocked.Exchange(ref _armed, 0) == 1)
-                {
-                    _held.TrySetResult();
-                    // Bounded, so a failing test still lets the reader go, but far past every wait of the test (s_stuck):
-                    // released by its own watchdog, the reader would let the writes through and the test pass on main.
-                    _release.Wait(4 * s_stuck);
-                }
-                return Reply.Parser.ParseFrom(context.PayloadAsReadOnlySequence());
-            }));
-
-        public void Dispose()
-        {
-            _release.Set();
-        }
-    }
-
     /// <summary>A call that streams <see cref="Large"/> replies and notes, under its key, which write it starts next ("written?").</summary>
     private static Request Progress(string key, int payload = Large) => new() { Key = key, Mode = "progress", Count = 100, Payload = Payloads.Of(payload) };
 
@@ -86,7 +53,7 @@ public sealed class WaitsEndWithTheirCallTests(TesterFixture fixture)
         var observer = new Tester.TesterClient(observing.CallInvoker);
         var key = "held-client-" + how + "-" + Guid.NewGuid();
         using var source = new CancellationTokenSource();
-        using (var hold = new ReaderHold())
+        using (var hold = new ReaderHold(4 * s_stuck))
         {
             // Far enough for the setup (a 4 MiB reply), near enough for the test: the server's token fires then.
             var options = how == "cancel" ? new CallOptions(cancellationToken: source.Token) : new CallOptions(deadline: DateTime.UtcNow + TimeSpan.FromSeconds(5));
@@ -121,7 +88,7 @@ public sealed class WaitsEndWithTheirCallTests(TesterFixture fixture)
         var stuckKey = "lock-holder-" + Guid.NewGuid();
         var waitingKey = "lock-waiter-" + Guid.NewGuid();
         using var source = new CancellationTokenSource();
-        using (var hold = new ReaderHold())
+        using (var hold = new ReaderHold(4 * s_stuck))
         {
             using var stuck = channel.CallInvoker.AsyncServerStreamingCall(hold.ServerStream, null, default, Progress(stuckKey));
             await hold.Held.WaitAsync(s_stuck);
@@ -264,7 +231,7 @@ public sealed class WaitsEndWithTheirCallTests(TesterFixture fixture)
         var threadsBefore = (await observer.UnaryAsync(new Request { Mode = "threads?" }, deadline: DateTime.UtcNow + s_stuck)).Index;
         using var source = new CancellationTokenSource();
         var calls = new List<AsyncUnaryCall<Reply>>();
-        using (var hold = new ReaderHold())
+        using (var hold = new ReaderHold(4 * s_stuck))
         {
             using var stuck = channel.CallInvoker.AsyncServerStreamingCall(hold.ServerStream, null, new CallOptions(cancellationToken: source.Token), Progress(key));
             await hold.Held.WaitAsync(s_stuck);

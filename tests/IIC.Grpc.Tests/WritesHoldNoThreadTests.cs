@@ -22,34 +22,6 @@ public sealed class WritesHoldNoThreadTests(TesterFixture fixture)
     /// <summary>More calls than the small pool has threads, by far.</summary>
     private const int Calls = 64;
 
-    /// <summary>
-    /// Holds the client connection's reader thread in the first response's deserializer (that reader deserializes the
-    /// messages of a stream as it takes them), so the client reads nothing more from its ring until released.
-    /// </summary>
-    private sealed class ReaderHold : IDisposable
-    {
-        private readonly ManualResetEventSlim _release = new(false);
-        private readonly TaskCompletionSource _held = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private int _armed = 1;
-
-        /// <summary>Completes once the reader thread is held.</summary>
-        public Task Held => _held.Task;
-
-        public Method<Request, Reply> ServerStream => new(MethodType.ServerStreaming, "iic.testing.Tester", "ServerStream",
-            Marshallers.Create<Request>(static r => r.ToByteArray(), static b => Request.Parser.ParseFrom(b)),
-            new Marshaller<Reply>(static (r, context) => context.Complete(r.ToByteArray()), context =>
-            {
-                if (Interlocked.Exchange(ref _armed, 0) == 1)
-                {
-                    _held.TrySetResult();
-                    _release.Wait(4 * s_stuck); // bounded, so a failing test still lets the reader go
-                }
-                return Reply.Parser.ParseFrom(context.PayloadAsReadOnlySequence());
-            }));
-
-        public void Dispose() => _release.Set();
-    }
-
     private static async Task Until(Func<Task<bool>> condition, string what)
     {
         var end = DateTime.UtcNow + s_stuck;
@@ -84,7 +56,7 @@ public sealed class WritesHoldNoThreadTests(TesterFixture fixture)
         Assert.Equal("up", (await other.UnaryAsync(new Request { Text = "up" }, deadline: DateTime.UtcNow + s_stuck)).Text);
         var prefix = "frozen-stream-" + Guid.NewGuid() + "-";
         var calls = new List<AsyncServerStreamingCall<Reply>>();
-        using (var hold = new ReaderHold())
+        using (var hold = new ReaderHold(4 * s_stuck))
         {
             try
             {
@@ -133,7 +105,7 @@ public sealed class WritesHoldNoThreadTests(TesterFixture fixture)
         var calls = new List<AsyncUnaryCall<Reply>>();
         try
         {
-            using (var hold = new ReaderHold())
+            using (var hold = new ReaderHold(4 * s_stuck))
             {
                 using var stuck = channel.CallInvoker.AsyncServerStreamingCall(hold.ServerStream, null, default, new Request { Key = key, Mode = "progress", Count = int.MaxValue, Payload = Payloads.Of(4 * 1024 * 1024) });
                 await hold.Held.WaitAsync(s_stuck);
