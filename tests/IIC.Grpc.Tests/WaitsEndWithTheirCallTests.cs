@@ -26,22 +26,6 @@ public sealed class WaitsEndWithTheirCallTests(TesterFixture fixture)
     /// <summary>A call that streams <see cref="Large"/> replies and notes, under its key, which write it starts next ("written?").</summary>
     private static Request Progress(string key, int payload = Large) => new() { Key = key, Mode = "progress", Count = 100, Payload = Payloads.Of(payload) };
 
-    private static async Task Until(Func<Task<bool>> condition, string what)
-    {
-        var end = DateTime.UtcNow + s_stuck;
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < end, $"Timed out after {s_stuck.TotalSeconds} s waiting for: {what}");
-        }
-    }
-
-    private static async Task<int> Written(Tester.TesterClient observer, string key)
-        => (await observer.UnaryAsync(new Request { Mode = "written?", Key = key }, deadline: DateTime.UtcNow + s_stuck)).Index;
-
-    /// <summary>Whether the handler's write in progress failed with OperationCanceledException (not a later write refused: "refused").</summary>
-    private static async Task<bool> Cancelled(Tester.TesterClient observer, string key)
-        => (await observer.UnaryAsync(new Request { Mode = "cancelled?", Key = key }, deadline: DateTime.UtcNow + s_stuck)).Text == "cancelled";
-
     [Theory]
     [InlineData("cancel")]
     [InlineData("deadline")]
@@ -60,14 +44,14 @@ public sealed class WaitsEndWithTheirCallTests(TesterFixture fixture)
             using var call = channel.CallInvoker.AsyncServerStreamingCall(hold.ServerStream, null, options, Progress(key));
             await hold.Held.WaitAsync(s_stuck);
             // Write 1 started: it cannot complete (4 MiB into the 1 MiB ring nobody reads), so the handler waits in it.
-            await Until(async () => await Written(observer, key) >= 1, "the handler's second write started");
+            await WaitFor.ConditionAsync(async () => await ServerObservations.WrittenAsync(observer, key, s_stuck) >= 1, "the handler's second write started", s_stuck);
             if (how == "cancel")
             {
-                Assert.False(await Cancelled(observer, key), "the handler's write ended before its call did");
+                Assert.False(await ServerObservations.WriteCancelledAsync(observer, key, s_stuck), "the handler's write ended before its call did");
                 await source.CancelAsync();
             }
             // The write ends with OperationCanceledException (the handler notes it) while the client still reads nothing.
-            await Until(() => Cancelled(observer, key), $"the handler's write waiting for room to end with OperationCanceledException after the call's {how}");
+            await WaitFor.ConditionAsync(() => ServerObservations.WriteCancelledAsync(observer, key, s_stuck), $"the handler's write waiting for room to end with OperationCanceledException after the call's {how}", s_stuck);
             var e = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext(CancellationToken.None));
             Assert.Equal(how == "cancel" ? StatusCode.Cancelled : StatusCode.DeadlineExceeded, e.StatusCode);
         }
@@ -92,19 +76,19 @@ public sealed class WaitsEndWithTheirCallTests(TesterFixture fixture)
         {
             using var stuck = channel.CallInvoker.AsyncServerStreamingCall(hold.ServerStream, null, default, Progress(stuckKey));
             await hold.Held.WaitAsync(s_stuck);
-            await Until(async () => await Written(observer, stuckKey) >= 1, "the first handler's second write started (it holds the send lock, waiting for room)");
+            await WaitFor.ConditionAsync(async () => await ServerObservations.WrittenAsync(observer, stuckKey, s_stuck) >= 1, "the first handler's second write started (it holds the send lock, waiting for room)", s_stuck);
             // Another call on the same connection: its handler's first write waits for the send lock the first one holds.
             var client = new Tester.TesterClient(channel.CallInvoker);
             var request = Progress(waitingKey, 1024);
             request.Text = what == "headers" ? "headers-first" : "";
             using var waiting = client.ServerStream(request, cancellationToken: source.Token);
-            await Until(async () => what == "headers" ? await Written(observer, waitingKey) == -2 : await Written(observer, waitingKey) >= 0, $"the second handler's first {what} write started");
-            Assert.False(await Cancelled(observer, waitingKey), "the second handler's write ended before its call did");
+            await WaitFor.ConditionAsync(async () => what == "headers" ? await ServerObservations.WrittenAsync(observer, waitingKey, s_stuck) == -2 : await ServerObservations.WrittenAsync(observer, waitingKey, s_stuck) >= 0, $"the second handler's first {what} write started", s_stuck);
+            Assert.False(await ServerObservations.WriteCancelledAsync(observer, waitingKey, s_stuck), "the second handler's write ended before its call did");
             await source.CancelAsync();
-            await Until(() => Cancelled(observer, waitingKey), "the second handler's write waiting for the send lock to end with OperationCanceledException after its call was cancelled");
-            Assert.False(await Cancelled(observer, stuckKey), "the first handler's write ended although its call goes on");
+            await WaitFor.ConditionAsync(() => ServerObservations.WriteCancelledAsync(observer, waitingKey, s_stuck), "the second handler's write waiting for the send lock to end with OperationCanceledException after its call was cancelled", s_stuck);
+            Assert.False(await ServerObservations.WriteCancelledAsync(observer, stuckKey, s_stuck), "the first handler's write ended although its call goes on");
             stuck.Dispose();
-            await Until(() => Cancelled(observer, stuckKey), "the first handler's write waiting for room to end after its call was disposed");
+            await WaitFor.ConditionAsync(() => ServerObservations.WriteCancelledAsync(observer, stuckKey, s_stuck), "the first handler's write waiting for room to end after its call was disposed", s_stuck);
         }
     }
 
@@ -236,13 +220,13 @@ public sealed class WaitsEndWithTheirCallTests(TesterFixture fixture)
             using var stuck = channel.CallInvoker.AsyncServerStreamingCall(hold.ServerStream, null, new CallOptions(cancellationToken: source.Token), Progress(key));
             await hold.Held.WaitAsync(s_stuck);
             // Its write 1 waits for room (4 MiB into the 1 MiB ring nobody reads) holding the connection's send lock.
-            await Until(async () => await Written(observer, key) >= 1, "the stuck stream's second write started");
+            await WaitFor.ConditionAsync(async () => await ServerObservations.WrittenAsync(observer, key, s_stuck) >= 1, "the stuck stream's second write started", s_stuck);
             for (var i = 0; i < Calls; i++)
             {
                 calls.Add(client.UnaryAsync(new Request { Mode = "count", Key = counted, Text = "ok" + i }, deadline: DateTime.UtcNow + (4 * s_stuck)));
             }
             // Every handler runs and returns; none keeps its thread while its trailers wait.
-            await Until(async () => await Written(observer, counted) == Calls, $"all {Calls} handlers ran (a handler's thread held per call starves the pool)");
+            await WaitFor.ConditionAsync(async () => await ServerObservations.WrittenAsync(observer, counted, s_stuck) == Calls, $"all {Calls} handlers ran (a handler's thread held per call starves the pool)", s_stuck);
             var threads = (await observer.UnaryAsync(new Request { Mode = "threads?" }, deadline: DateTime.UtcNow + s_stuck)).Index;
             Assert.True(threads < threadsBefore + (Calls / 2), $"the server's pool grew from {threadsBefore} to {threads} threads for {Calls} returned handlers");
             Assert.DoesNotContain(calls, c => c.ResponseAsync.IsCompleted); // the client read nothing yet

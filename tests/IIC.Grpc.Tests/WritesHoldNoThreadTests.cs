@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using Grpc.Core;
 using IIC.Grpc.Testing;
+using IIC.Tests;
 
 namespace IIC.Grpc.Tests;
 
@@ -21,18 +22,6 @@ public sealed class WritesHoldNoThreadTests(TesterFixture fixture)
 
     /// <summary>More calls than the small pool has threads, by far.</summary>
     private const int Calls = 64;
-
-    private static async Task Until(Func<Task<bool>> condition, string what)
-    {
-        var end = DateTime.UtcNow + s_stuck;
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < end, $"Timed out after {s_stuck.TotalSeconds} s waiting for: {what}");
-        }
-    }
-
-    private static async Task<int> Written(Tester.TesterClient observer, string key)
-        => (await observer.UnaryAsync(new Request { Mode = "written?", Key = key }, deadline: DateTime.UtcNow + s_stuck)).Index;
 
     /// <summary>Another client's unary calls, all at once, each within its deadline: the server has threads to run them.</summary>
     private static async Task OtherClientIsServed(Tester.TesterClient other, string what)
@@ -70,7 +59,7 @@ public sealed class WritesHoldNoThreadTests(TesterFixture fixture)
                 for (var i = 0; i < Calls; i++)
                 {
                     var key = prefix + i;
-                    await Until(async () => await Written(other, key) >= 0, $"handler {i} of {Calls} writing to the client that reads nothing");
+                    await WaitFor.ConditionAsync(async () => await ServerObservations.WrittenAsync(other, key, s_stuck) >= 0, $"handler {i} of {Calls} writing to the client that reads nothing", s_stuck);
                 }
                 await OtherClientIsServed(other, $"while {Calls} handlers wait to write to a client that reads nothing");
             }
@@ -85,7 +74,7 @@ public sealed class WritesHoldNoThreadTests(TesterFixture fixture)
             for (var i = 0; i < Calls; i++)
             {
                 var key = prefix + i;
-                await Until(async () => (await other.UnaryAsync(new Request { Mode = "cancelled?", Key = key }, deadline: DateTime.UtcNow + s_stuck)).Flag, $"handler {i}'s write to end after its call was disposed");
+                await WaitFor.ConditionAsync(async () => (await other.UnaryAsync(new Request { Mode = "cancelled?", Key = key }, deadline: DateTime.UtcNow + s_stuck)).Flag, $"handler {i}'s write to end after its call was disposed", s_stuck);
             }
         }
         await OtherClientIsServed(other, "after the frozen client's calls ended");
@@ -110,7 +99,7 @@ public sealed class WritesHoldNoThreadTests(TesterFixture fixture)
                 using var stuck = channel.CallInvoker.AsyncServerStreamingCall(hold.ServerStream, null, default, new Request { Key = key, Mode = "progress", Count = int.MaxValue, Payload = Payloads.Of(4 * 1024 * 1024) });
                 await hold.Held.WaitAsync(s_stuck);
                 // Its second write cannot complete (4 MiB into the 1 MiB ring nobody reads): the ring stays full.
-                await Until(async () => await Written(other, key) >= 1, "the stream's second write started");
+                await WaitFor.ConditionAsync(async () => await ServerObservations.WrittenAsync(other, key, s_stuck) >= 1, "the stream's second write started", s_stuck);
                 for (var i = 0; i < Calls; i++)
                 {
                     calls.Add(client.UnaryAsync(new Request { Text = "large" + i, Payload = Payloads.Of(Reply) }, deadline: DateTime.UtcNow + (4 * s_stuck)));
@@ -161,7 +150,7 @@ public sealed class WritesHoldNoThreadTests(TesterFixture fixture)
                 Assert.Equal(StatusCode.OK, call.GetStatus().StatusCode);
             }
             var outcome = "";
-            await Until(async () => (outcome = (await client.UnaryAsync(new Request { Mode = "outcome?", Key = key }, deadline: DateTime.UtcNow + s_stuck)).Text).Length != 0, "the racing write's outcome");
+            await WaitFor.ConditionAsync(async () => (outcome = (await client.UnaryAsync(new Request { Mode = "outcome?", Key = key }, deadline: DateTime.UtcNow + s_stuck)).Text).Length != 0, "the racing write's outcome", s_stuck);
             if (outcome == "ok")
             {
                 Assert.Equal([7], received);

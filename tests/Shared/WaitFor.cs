@@ -47,4 +47,29 @@ public static class WaitFor
         }
         return true;
     }
+
+    /// <summary>
+    /// Returns once <paramref name="condition"/> (an asynchronous check, e.g. a call asking a server process) holds; fails
+    /// the test after <paramref name="timeout"/>. Each pass awaits the check, then a growing pause of up to 16 ms.
+    /// </summary>
+    /// <param name="condition">Checked repeatedly; must be side-effect free.</param>
+    /// <param name="description">What is awaited, for the failure message.</param>
+    /// <param name="timeout">The bound (default <see cref="DefaultTimeout"/>).</param>
+    public static async Task ConditionAsync(Func<Task<bool>> condition, string description, TimeSpan? timeout = null)
+    {
+        ArgumentNullException.ThrowIfNull(condition);
+        var bound = timeout ?? DefaultTimeout;
+        var start = Stopwatch.GetTimestamp();
+        var pause = 1;
+        while (!await condition())
+        {
+            if (Stopwatch.GetElapsedTime(start) >= bound)
+            {
+                Xunit.Assert.Fail($"Timed out after {bound.TotalSeconds:0.#} s waiting for: {description}.");
+            }
+            // Polling a condition, not a delay in place of synchronisation: each pass re-checks it.
+            await Task.Delay(pause);
+            pause = Math.Min(pause * 2, 16);
+        }
+    }
 }
