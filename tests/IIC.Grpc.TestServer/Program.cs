@@ -1,6 +1,7 @@
 // The test server: Tester over the native IICFast path (service NAME on the given hypervisor) and over HTTP/2 on a TCP
 // loopback port. Args: HYPERVISOR SOCKET_DIRECTORY SERVICE [inline-handlers [stateless]]. Prints "listening ADDRESS" for each, then "ready".
 // "max-calls=N" anywhere after SERVICE sets IicGrpcServerOptions.MaxConcurrentCallsPerConnection (LimitModes.cs).
+// "shutdown-timeout-ms=N" sets the host's ShutdownTimeout, the bound of the native server's graceful stop (ShutdownModes.cs).
 // "stateless" serves StatelessTesterService natively instead of TesterService (unary only; no DI scope per call).
 using System.Net;
 using IIC.Grpc.Server;
@@ -17,6 +18,10 @@ var builder = WebApplication.CreateBuilder([]);
 builder.Logging.SetMinimumLevel(LogLevel.Warning);
 builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2));
 builder.Services.AddScoped<CallScope>();
+if (ShutdownModes.ShutdownTimeoutArgument(args) is { } shutdownTimeout)
+{
+    builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = shutdownTimeout);
+}
 builder.Services.AddGrpc(o => o.MaxReceiveMessageSize = MaxMessage);
 var native = builder.Services.AddIicGrpcServer(o =>
 {

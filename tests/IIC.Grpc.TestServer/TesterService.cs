@@ -43,6 +43,8 @@ public sealed class TesterService(CallScope scope) : Tester.TesterBase
                 // Counts the handlers that ran under the key ("written?" asks), then returns a small reply.
                 Observations.Written.AddOrUpdate(request.Key, 1, static (_, count) => count + 1);
                 return new Reply { Text = request.Text };
+            case "pid?":
+                return new Reply { Index = Environment.ProcessId }; // which server process served the call (GracefulStopTests)
             case "threads?":
                 return new Reply { Index = ThreadPool.ThreadCount };
             case "write-late":

@@ -91,6 +91,12 @@ public sealed class ServerProcess : IDisposable
         Assert.True(code == 0, $"kill -{name} {_process.Id} of the {_what} failed ({code}): {output}");
     }
 
+    /// <summary>Waits until the process exited by itself (e.g. after SIGTERM); false when <paramref name="timeout"/> passed first.</summary>
+    public bool WaitForExit(TimeSpan timeout) => _process.WaitForExit(timeout);
+
+    /// <summary>The exit code, once <see cref="WaitForExit"/> returned true.</summary>
+    public int ExitCode => _process.ExitCode;
+
     /// <summary>SIGKILL: the process dies mid-whatever, as a crash would.</summary>
     public void Kill()
     {

@@ -23,6 +23,11 @@ internal sealed class CallRegistry
     private Status? _closedStatus;
     private uint _limit = Frame.InitialMaxConcurrentCalls;
     private uint _open; // calls holding a slot
+    private bool _draining; // the server said GoAway: once no call holds a slot, registration ends (DrainedStatus)
+
+    /// <summary>What a call that meets a connection drained after the server's GoAway ends with: it was never sent, so it may be retried.</summary>
+    internal static readonly Status DrainedStatus = new(StatusCode.Unavailable,
+        "The server is stopping: it asked for no more calls on this connection (GoAway) and the connection closed; the call was not sent, so it can be retried.");
 
     /// <summary>What <see cref="TryAdd(ClientCallBase, bool, out Status)"/> did.</summary>
     public enum AddResult
@@ -119,20 +124,52 @@ internal sealed class CallRegistry
     /// in its place. The caller makes sure the server counts the call no more: its trailers were read, or its Cancel is in
     /// the ring (or it never sent its CallStart).
     /// </summary>
-    public void Release(ClientCallBase call)
+    /// <returns>True when this was the last call of a draining connection (<see cref="BeginDrain"/>): registration has
+    /// ended, and the caller closes the connection.</returns>
+    public bool Release(ClientCallBase call)
     {
         ClientCallBase? granted;
         lock (_lock)
         {
             if (!call.HoldsSlot)
             {
-                return;
+                return false;
             }
             call.HoldsSlot = false;
             _open--;
             granted = GrantLocked();
+            if (granted is null && EndIfDrainedLocked())
+            {
+                return true;
+            }
         }
         granted?.StartQueued();
+        return false;
+    }
+
+    /// <summary>
+    /// The server sent GoAway: the calls registered or waiting go on (the server serves every CallStart it reads), and
+    /// once none holds a slot and none waits, registration ends with <see cref="DrainedStatus"/>.
+    /// </summary>
+    /// <returns>True when that is now (no call at all): the caller closes the connection.</returns>
+    public bool BeginDrain()
+    {
+        lock (_lock)
+        {
+            _draining = true;
+            return EndIfDrainedLocked();
+        }
+    }
+
+    /// <summary>Draining with no call holding a slot and none waiting: ends registration (a later add meets <see cref="DrainedStatus"/>). Under the lock.</summary>
+    private bool EndIfDrainedLocked()
+    {
+        if (!_draining || _open != 0 || _waiting.Count != 0 || _closedStatus is not null)
+        {
+            return false;
+        }
+        _closedStatus = DrainedStatus;
+        return true;
     }
 
     /// <summary>Takes <paramref name="call"/> out of the queue if it waits there (it ended first); whether it did.</summary>

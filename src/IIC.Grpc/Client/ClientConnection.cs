@@ -43,8 +43,35 @@ internal sealed class ClientConnection : CallConnection
     /// <summary>Forgets a call that ended (any thread; idempotent).</summary>
     public void Remove(ClientCallBase call) => _calls.Remove(call);
 
-    /// <summary>Gives back a call's slot (the server counts it no more); the first waiting call starts in its place.</summary>
-    public void Release(ClientCallBase call) => _calls.Release(call);
+    /// <summary>
+    /// Gives back a call's slot (the server counts it no more); the first waiting call starts in its place. The last call of
+    /// a connection the server asked to drain (GoAway) closes it.
+    /// </summary>
+    public void Release(ClientCallBase call)
+    {
+        if (_calls.Release(call))
+        {
+            CloseDrained();
+        }
+    }
+
+    private int _draining; // 1 once the server's GoAway was read (reader thread writes; any thread reads)
+
+    /// <summary>
+    /// Whether the server asked for no more calls on this connection (GoAway: it is stopping gracefully). The calls it has
+    /// go on; the invoker starts new ones on another connection, and this one closes once its calls ended.
+    /// </summary>
+    public bool IsDraining => Volatile.Read(ref _draining) != 0;
+
+    /// <summary>Why a drained connection closed (its calls all ended after the server's GoAway).</summary>
+    private sealed class DrainedException() : IOException("The server stopped gracefully (GoAway) and every call on this connection ended.");
+
+    /// <summary>
+    /// Closes a connection whose calls all ended after the server's GoAway: the server sees the client close and forgets
+    /// it. On the pool: this may run on the reader thread (a call's trailers), which must not close its channel mid-poll.
+    /// </summary>
+    private void CloseDrained()
+        => ThreadPool.UnsafeQueueUserWorkItem(static connection => connection.Close(new DrainedException()), this, preferLocal: false);
 
     /// <summary>Takes a call that ended while it waited for a slot out of the queue; whether it was there.</summary>
     public bool Unqueue(ClientCallBase call) => _calls.Unqueue(call);
@@ -91,14 +118,14 @@ internal sealed class ClientConnection : CallConnection
         }
         if (queued is null)
         {
-            _calls.Release(call);
+            Release(call);
             return;
         }
         // Whatever the end (sent, or the connection ended first), the server counts the call no more.
         queued.ContinueWith(static (_, state) =>
         {
             var (connection, cancelled) = ((ClientConnection, ClientCallBase))state!;
-            connection._calls.Release(cancelled);
+            connection.Release(cancelled);
         }, (this, call), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
@@ -159,6 +186,19 @@ internal sealed class ClientConnection : CallConnection
             }
             case FrameType.Settings:
                 throw new InvalidDataException("A server sent a second Settings frame (the peer is broken: it sends one, first).");
+            case FrameType.GoAway:
+                // The server is stopping gracefully: no new call goes here (the invoker sees IsDraining); those in flight go
+                // on, and the last one to end closes the connection (at once when there is none).
+                if (streamId != 0)
+                {
+                    throw new InvalidDataException($"A server sent GoAway (9) on stream {streamId}, not on stream 0 (the peer is broken).");
+                }
+                Volatile.Write(ref _draining, 1);
+                if (_calls.BeginDrain())
+                {
+                    CloseDrained();
+                }
+                return;
             default:
                 throw new InvalidDataException($"A server sent a call frame of type {(byte)type}, which only clients send or nobody does (the peer is broken).");
         }
@@ -213,6 +253,7 @@ internal sealed class ClientConnection : CallConnection
         var status = new Status(StatusCode.Unavailable, reason switch
         {
             PeerDeadException => "The server process died (IICFast peer dead).",
+            DrainedException => CallRegistry.DrainedStatus.Detail,
             IicChannelClosedException => "The server closed the connection.",
             ObjectDisposedException => "The client's connection was disposed.",
             _ => "The connection to the server failed: " + reason.Message,

@@ -18,6 +18,7 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
     private readonly IicPartitionHost _partitions;
     private readonly ClientConnection?[] _connections;
     private readonly Lock _connectLock = new();
+    private readonly List<ClientConnection> _draining = []; // replaced after the server's GoAway, still finishing their calls (under _connectLock)
     private readonly int _maxSend;
     private readonly int _maxReceive;
     private int _next;
@@ -53,6 +54,18 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
 
     /// <summary>The server's limit on calls open at once as each open connection knows it (tests).</summary>
     internal IEnumerable<uint> ConnectionLimits => _connections.OfType<ClientConnection>().Select(c => c.MaxConcurrentCalls);
+
+    /// <summary>How many connections the server asked to drain (GoAway) are still open, finishing their calls (tests).</summary>
+    internal int DrainingConnections
+    {
+        get
+        {
+            lock (_connectLock)
+            {
+                return _draining.Count(static c => !c.IsClosed) + _connections.Count(static c => c is { IsClosed: false, IsDraining: true });
+            }
+        }
+    }
 
     /// <summary>The channels of the connections open now (tests read their statistics).</summary>
     internal IEnumerable<IicChannel> OpenChannels => _connections.OfType<ClientConnection>().Select(c => c.Channel);
@@ -132,7 +145,7 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
         // One connection (the default) needs no round robin: no locked increment of a line every calling thread shares.
         var slot = _connections.Length == 1 ? 0 : (int)((uint)Interlocked.Increment(ref _next) % (uint)_connections.Length);
         var connection = Volatile.Read(ref _connections[slot]);
-        if (connection is { IsClosed: false })
+        if (connection is { IsClosed: false, IsDraining: false })
         {
             return connection;
         }
@@ -144,9 +157,19 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
                 return null;
             }
             connection = _connections[slot];
-            if (connection is { IsClosed: false })
+            if (connection is { IsClosed: false, IsDraining: false })
             {
                 return connection;
+            }
+            if (connection is { IsClosed: false })
+            {
+                // The server is stopping gracefully (GoAway): its calls finish there and it closes itself; new calls get a
+                // new connection (to the same service: another server, in a rolling restart, or Unavailable).
+                _draining.RemoveAll(static old => old.IsClosed);
+                if (!_draining.Contains(connection))
+                {
+                    _draining.Add(connection);
+                }
             }
             try
             {
@@ -189,6 +212,16 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
         for (var i = 0; i < _connections.Length; i++)
         {
             Interlocked.Exchange(ref _connections[i], null)?.Dispose();
+        }
+        ClientConnection[] draining;
+        lock (_connectLock)
+        {
+            draining = [.. _draining];
+            _draining.Clear();
+        }
+        foreach (var connection in draining)
+        {
+            connection.Dispose();
         }
     }
 }

@@ -26,4 +26,10 @@ internal enum FrameType : byte
     /// client may have open on the connection at once). See <see cref="Frame.SettingsBodyLength"/>.
     /// </summary>
     Settings = 7,
+
+    /// <summary>
+    /// Server to client, stream id 0, no body: the server is stopping gracefully. The client starts no more calls on the
+    /// connection; those it has go on, and it closes the connection once they all ended (docs/grpc-call-protocol.md 2.10).
+    /// </summary>
+    GoAway = 9,
 }

@@ -24,6 +24,7 @@ public sealed class IicGrpcServer : IHostedService, IDisposable
     private readonly CancellationTokenSource _stopping = new();
     private IicListener? _listener;
     private Task? _acceptLoop;
+    private TaskCompletionSource? _drained; // set by a graceful stop; completes when the last connection ended (under _lock)
 
     private readonly IicPartitionHost? _ownPartitions;
     private readonly IServiceProvider _services;
@@ -96,22 +97,63 @@ public sealed class IicGrpcServer : IHostedService, IDisposable
         lock (_lock)
         {
             _connections.Remove(connection);
+            if (_connections.Count == 0)
+            {
+                _drained?.TrySetResult();
+            }
         }
     }
 
-    /// <summary>Stops accepting and closes every connection (their calls are cancelled).</summary>
+    /// <summary>
+    /// Stops gracefully, as Kestrel does: stops accepting, tells every client to start no more calls on its connection (a
+    /// GoAway frame, docs/grpc-call-protocol.md 2.10) and lets the calls in flight finish; each client closes its
+    /// connection once its calls ended, and this returns when none is left. What is still open when
+    /// <paramref name="cancellationToken"/> fires (in a host: its <c>ShutdownTimeout</c>, 30 s by default) is closed then,
+    /// its calls cancelled (their handlers' tokens fire; their clients get <c>Unavailable</c>). Returns normally either way.
+    /// </summary>
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         await _stopping.CancelAsync().ConfigureAwait(false);
         _listener?.Dispose();
-        if (_acceptLoop is not null)
-        {
-            await _acceptLoop.WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
+        TaskCompletionSource drained;
         ServerConnection[] connections;
+        try
+        {
+            if (_acceptLoop is not null)
+            {
+                await _acceptLoop.WaitAsync(cancellationToken).ConfigureAwait(false); // it ends at once: its accept was cancelled
+            }
+            lock (_lock)
+            {
+                connections = [.. _connections];
+                drained = _drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                if (_connections.Count == 0)
+                {
+                    drained.TrySetResult();
+                }
+            }
+            if (connections.Length != 0)
+            {
+                _log.Draining(ServiceName, connections.Length);
+                foreach (var connection in connections)
+                {
+                    connection.BeginDrain();
+                }
+            }
+            await drained.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The stop's time ran out: what is left is closed below.
+        }
         lock (_lock)
         {
             connections = [.. _connections];
+        }
+        if (connections.Length != 0)
+        {
+            _log.DrainCutShort(ServiceName, connections.Length);
         }
         foreach (var connection in connections)
         {

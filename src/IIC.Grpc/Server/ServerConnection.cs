@@ -85,6 +85,24 @@ internal sealed class ServerConnection : CallConnection
         => Close(new ResponseStallException($"The client of connection {Id} read nothing of the responses for {stalled.TotalSeconds:0.###} s (IicGrpcServerOptions.ResponseStallTimeout {_stallTimeout!.Value.TotalSeconds:0.###} s): the connection was closed."));
 
     /// <summary>
+    /// The server stops gracefully (<see cref="IicGrpcServer.StopAsync"/>): tells the client to start no more calls here
+    /// (the GoAway frame, docs/grpc-call-protocol.md 2.10). The calls it has, and any CallStart already on its way, are
+    /// served as before; the client closes the connection once its calls ended. Sent without waiting on this thread (queued
+    /// for the connection's sender when the ring is full); nothing to do when the connection already ended.
+    /// </summary>
+    public void BeginDrain()
+    {
+        try
+        {
+            SendEmptyFrameWithoutWaiting(FrameType.GoAway, 0);
+        }
+        catch (Exception e) when (ConnectionErrors.IsLoss(e))
+        {
+            // The client went away meanwhile: the connection is ending anyway.
+        }
+    }
+
+    /// <summary>
     /// Forgets a call that ended (any thread; idempotent), and stops counting it as open: its trailers go after this (or the
     /// client cancelled it), so the client may open another in its place. Lock-free.
     /// </summary>

@@ -29,5 +29,11 @@ internal sealed partial class ServerLog(ILogger logger)
     [LoggerMessage(8, LogLevel.Warning, "Connection {ConnectionId} to '{Service}' closed: the client read nothing of the responses for more than {StallSeconds} s (IicGrpcServerOptions.ResponseStallTimeout).")]
     public partial void ResponseStalled(long connectionId, string service, double stallSeconds);
 
+    [LoggerMessage(20, LogLevel.Information, "Stopping '{Service}' gracefully: {ConnectionCount} client connections told to start no more calls (GoAway); their calls in flight may finish.")]
+    public partial void Draining(string service, int connectionCount);
+
+    [LoggerMessage(21, LogLevel.Warning, "Stopped '{Service}' with {ConnectionCount} client connections still open when the stop's time ran out (the host's ShutdownTimeout): their calls were cancelled.")]
+    public partial void DrainCutShort(string service, int connectionCount);
+
     private readonly ILogger _logger = logger;
 }
