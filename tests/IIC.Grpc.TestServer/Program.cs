@@ -1,6 +1,7 @@
 // The test server: Tester over the native IICFast path (service NAME on the given hypervisor) and over HTTP/2 on a TCP
 // loopback port. Args: HYPERVISOR SOCKET_DIRECTORY SERVICE [inline-handlers [stateless]]. Prints "listening ADDRESS" for each, then "ready".
 // "max-calls=N" anywhere after SERVICE sets IicGrpcServerOptions.MaxConcurrentCallsPerConnection (LimitModes.cs).
+// "telemetry" listens to IIC.Grpc's traces and metrics in this process (TelemetryModes.cs).
 // "shutdown-timeout-ms=N" sets the host's ShutdownTimeout, the bound of the native server's graceful stop (ShutdownModes.cs).
 // "stateless" serves StatelessTesterService natively instead of TesterService (unary only; no DI scope per call).
 using System.Net;
@@ -14,6 +15,7 @@ const int MaxMessage = 16 * 1024 * 1024;
 var (hypervisor, directory, service) = (args[0], args[1], args[2]);
 var inlineHandlers = args.Length > 3 && args[3] == "inline-handlers"; // native handlers on the reader thread (IicGrpcServerOptions.RunHandlersInline)
 var stateless = args.Length > 4 && args[4] == "stateless";
+TelemetryModes.Enable(args);
 var builder = WebApplication.CreateBuilder([]);
 builder.Logging.SetMinimumLevel(LogLevel.Warning);
 builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2));

@@ -43,6 +43,10 @@ public sealed class TesterService(CallScope scope) : Tester.TesterBase
                 // Counts the handlers that ran under the key ("written?" asks), then returns a small reply.
                 Observations.Written.AddOrUpdate(request.Key, 1, static (_, count) => count + 1);
                 return new Reply { Text = request.Text };
+            case "trace?":
+                return TelemetryModes.Trace();
+            case "server-durations?":
+                return TelemetryModes.Durations(request.Key);
             case "pid?":
                 return new Reply { Index = Environment.ProcessId }; // which server process served the call (GracefulStopTests)
             case "threads?":

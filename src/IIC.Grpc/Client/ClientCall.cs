@@ -256,6 +256,7 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
                 _responses?.Clear(); // ended here: the queued responses are never read
             }
         }
+        Telemetry?.End(status);
         _cancellation.Unregister();
         _deadlineTimer?.Dispose();
         if (_sendWait is { } sendWait)

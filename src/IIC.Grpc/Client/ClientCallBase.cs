@@ -15,6 +15,9 @@ internal abstract class ClientCallBase : IStreamCall
     /// <summary>Whether the call holds one of its connection's slots (the server's limit). Under the connection's CallRegistry lock.</summary>
     internal bool HoldsSlot;
 
+    /// <summary>The call's span and duration (IIC.Grpc's telemetry), when something listens; else null. Set before the call starts.</summary>
+    internal IIC.Grpc.Telemetry.ClientCallTelemetry? Telemetry;
+
     /// <summary>
     /// The call's place in its connection's queue while it waits for a slot, else null. Under the CallRegistry lock. Kept by
     /// the call's rarely made start state (ClientCall), not in every call object; a call that is never queued has none.

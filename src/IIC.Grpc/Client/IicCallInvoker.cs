@@ -88,6 +88,7 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
     {
         Protocol.CallTrace.Mark(Protocol.CallTrace.Step.ClientInvoker);
         var call = Create(method, options, out var failure);
+        call.Telemetry = IIC.Grpc.Telemetry.ClientCallTelemetry.Begin(method.FullName, ref options);
         call.Start(request, sendRequest: true, options, failure);
         return new AsyncUnaryCall<TResponse>(call.ResponseTask, ClientCall<TRequest, TResponse>.HeadersOf, ClientCall<TRequest, TResponse>.StatusOf,
             ClientCall<TRequest, TResponse>.TrailersOf, ClientCall<TRequest, TResponse>.DisposeOf, call);
@@ -98,6 +99,7 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
     public override AsyncServerStreamingCall<TResponse> AsyncServerStreamingCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request)
     {
         var call = Create(method, options, out var failure);
+        call.Telemetry = IIC.Grpc.Telemetry.ClientCallTelemetry.Begin(method.FullName, ref options);
         call.Start(request, sendRequest: true, options, failure);
         return new AsyncServerStreamingCall<TResponse>(call, ClientCall<TRequest, TResponse>.HeadersOf, ClientCall<TRequest, TResponse>.StatusOf,
             ClientCall<TRequest, TResponse>.TrailersOf, ClientCall<TRequest, TResponse>.DisposeOf, call);
@@ -108,6 +110,7 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
     public override AsyncClientStreamingCall<TRequest, TResponse> AsyncClientStreamingCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options)
     {
         var call = Create(method, options, out var failure);
+        call.Telemetry = IIC.Grpc.Telemetry.ClientCallTelemetry.Begin(method.FullName, ref options);
         call.Start(null, sendRequest: false, options, failure);
         return new AsyncClientStreamingCall<TRequest, TResponse>(call, call.ResponseTask, ClientCall<TRequest, TResponse>.HeadersOf, ClientCall<TRequest, TResponse>.StatusOf,
             ClientCall<TRequest, TResponse>.TrailersOf, ClientCall<TRequest, TResponse>.DisposeOf, call);
@@ -118,6 +121,7 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
     public override AsyncDuplexStreamingCall<TRequest, TResponse> AsyncDuplexStreamingCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options)
     {
         var call = Create(method, options, out var failure);
+        call.Telemetry = IIC.Grpc.Telemetry.ClientCallTelemetry.Begin(method.FullName, ref options);
         call.Start(null, sendRequest: false, options, failure);
         return new AsyncDuplexStreamingCall<TRequest, TResponse>(call, call, ClientCall<TRequest, TResponse>.HeadersOf, ClientCall<TRequest, TResponse>.StatusOf,
             ClientCall<TRequest, TResponse>.TrailersOf, ClientCall<TRequest, TResponse>.DisposeOf, call);

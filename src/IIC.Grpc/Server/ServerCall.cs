@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Grpc.Core;
 using IIC.Grpc.Protocol;
 using Microsoft.Extensions.DependencyInjection;
@@ -171,13 +172,31 @@ internal sealed partial class ServerCall<[System.Diagnostics.CodeAnalysis.Dynami
         {
             if (_handler.Inline)
             {
-                if (_handler.Type == MethodType.Unary && !_handler.Activator.NeedsScope)
+                // The call's span (when traced) is current while the handler runs: its awaits carry it on; the reader
+                // thread gets its own (none) back when the handler's synchronous part returns.
+                var span = Telemetry?.Span;
+                var previous = span is null ? null : Activity.Current;
+                if (span is not null)
                 {
-                    RunUnary(); // on the reader thread; no state machine unless the handler waits
+                    Activity.Current = span;
                 }
-                else
+                try
                 {
-                    _ = RunAsync(); // on the reader thread up to the handler's first incomplete await
+                    if (_handler.Type == MethodType.Unary && !_handler.Activator.NeedsScope)
+                    {
+                        RunUnary(); // on the reader thread; no state machine unless the handler waits
+                    }
+                    else
+                    {
+                        _ = RunAsync(); // on the reader thread up to the handler's first incomplete await
+                    }
+                }
+                finally
+                {
+                    if (span is not null)
+                    {
+                        Activity.Current = previous;
+                    }
                 }
             }
             else
@@ -187,7 +206,24 @@ internal sealed partial class ServerCall<[System.Diagnostics.CodeAnalysis.Dynami
         }
     }
 
-    void IThreadPoolWorkItem.Execute() => _ = RunAsync();
+    void IThreadPoolWorkItem.Execute()
+    {
+        if (Telemetry?.Span is not { } span)
+        {
+            _ = RunAsync();
+            return;
+        }
+        var previous = Activity.Current;
+        Activity.Current = span; // current while the handler runs, as above
+        try
+        {
+            _ = RunAsync();
+        }
+        finally
+        {
+            Activity.Current = previous;
+        }
+    }
 
     /// <summary>
     /// Runs the handler and ends the call: activation (in a DI scope when the service needs one), the handler, the

@@ -82,6 +82,9 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
     /// <summary>1 while the call counts toward its connection's open calls (ServerConnection: set when opened, taken once when it ends).</summary>
     internal int CountsAsOpen;
 
+    /// <summary>The call's span, duration and count (IIC.Grpc's telemetry), when something listens; else null.</summary>
+    internal IIC.Grpc.Telemetry.ServerCallTelemetry? Telemetry;
+
     /// <summary>Whether the deadline passed (rather than the client cancelling).</summary>
     protected bool DeadlineExceeded => Volatile.Read(ref _deadlineExceeded) != 0;
 
@@ -292,6 +295,7 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
     /// </summary>
     protected void Finish(Status status, FrameBuilder? response = null)
     {
+        Telemetry?.End(status);
         Task? writeInProgress = null;
         if (HasResponseStream)
         {

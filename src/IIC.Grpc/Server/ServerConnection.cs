@@ -234,6 +234,7 @@ internal sealed class ServerConnection : CallConnection
             return null;
         }
         var call = method.CreateCall(this, streamId, headers, timeout);
+        call.Telemetry = IIC.Grpc.Telemetry.ServerCallTelemetry.Begin(method.FullName, headers);
         call.CountsAsOpen = 1;
         Interlocked.Increment(ref _open); // before the add: a Finish racing it decrements only a counted call
         switch (_calls.TryAdd(call))
@@ -243,6 +244,7 @@ internal sealed class ServerConnection : CallConnection
             case ServerCallRegistry.AddResult.Collision:
                 throw new InvalidDataException($"A client opened stream {streamId} while another open stream has the same low 20 bits (the peer is broken: docs/grpc-call-protocol.md, stream ids).");
             case ServerCallRegistry.AddResult.Closed:
+                call.Telemetry?.End(new Status(StatusCode.Unavailable, "The connection ended."));
                 call.OnClientGone(); // the connection is ending: the call never runs its handler to completion
                 return null;
         }
@@ -256,6 +258,7 @@ internal sealed class ServerConnection : CallConnection
     /// <summary>Ends a call before its handler runs (or while it runs) with <paramref name="status"/>.</summary>
     private void Refuse(ServerCallBase call, Status status)
     {
+        call.Telemetry?.End(status);
         call.Assembler.Reset();
         Remove(call);
         SendTrailersOnly(call.StreamId, status);
