@@ -42,6 +42,10 @@ public sealed class IicGrpcServer : IHostedService, IDisposable
         _partitions = sharedPartitions ?? (_ownPartitions = new IicPartitionHost(options.Transport));
         _registry = registry;
         _log = new ServerLog(logger);
+        if (services.GetService<System.Diagnostics.Metrics.IMeterFactory>() is { } meterFactory)
+        {
+            IIC.Grpc.Telemetry.GrpcTelemetry.UseMeterFactory(meterFactory); // the host's meters (the .NET guidance for libraries in a host)
+        }
     }
 
     /// <summary>The IICFast service name this server offers.</summary>

@@ -34,21 +34,64 @@ public static class GrpcTelemetry
 
     internal static readonly ActivitySource Source = new(Name);
 
-    internal static readonly Meter Meter = new(Name);
-
     // Bucket bounds for durations from 1 µs (a warm native call is a few µs) to 10 s (OpenTelemetry's advice for
     // rpc durations starts at 5 ms, which would put every native call in its first bucket).
-    private static readonly IReadOnlyList<double> s_durationBuckets =
+    private static readonly double[] s_durationBuckets =
         [1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-    internal static readonly Histogram<double> ClientDuration = Meter.CreateHistogram(ClientCallDuration, "s",
-        "Duration of outgoing native gRPC calls over IICFast.", advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = s_durationBuckets });
+    private const string Version = "1.0";
+    private static readonly Lock s_lock = new();
+    private static readonly List<Meter> s_factoryMeters = [];
 
-    internal static readonly Histogram<double> ServerDuration = Meter.CreateHistogram(ServerCallDuration, "s",
-        "Duration of incoming native gRPC calls over IICFast.", advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = s_durationBuckets });
+    static GrpcTelemetry()
+    {
+        // After every field initializer (the buckets, the lock). The client's instrument stays on this meter (a client has
+        // no container); the server's move to the host's meter when there is one (UseMeterFactory).
+        Meter = new Meter(Name, Version);
+        ClientDuration = Meter.CreateHistogram(ClientCallDuration, "s", "Duration of outgoing native gRPC calls over IICFast.", tags: null, DurationAdvice);
+        CreateServerInstruments(Meter);
+    }
 
-    internal static readonly UpDownCounter<long> ServerActive = Meter.CreateUpDownCounter<long>(ServerActiveCalls, "{call}",
-        "Native gRPC calls running on the server now.");
+    /// <summary>The static <c>IIC.Grpc</c> meter: the client's instruments, and the server's until a host's meter takes them (<see cref="UseMeterFactory"/>).</summary>
+    public static Meter Meter { get; }
+
+    private static InstrumentAdvice<double> DurationAdvice => new() { HistogramBucketBoundaries = s_durationBuckets };
+
+    internal static Histogram<double> ClientDuration { get; }
+
+    internal static Histogram<double> ServerDuration { get; private set; } = null!; // set by CreateServerInstruments
+
+    internal static UpDownCounter<long> ServerActive { get; private set; } = null!;
+
+    /// <summary>
+    /// Creates the server's instruments on a meter of <paramref name="meterFactory"/> (the .NET guidance for libraries in a
+    /// host: the meter's lifetime and scope are the container's); server calls record there from now on (into the most
+    /// recent factory's), so nothing is reported twice. <c>AddIicGrpcServer</c>'s server calls it with the host's factory.
+    /// Calling it again with the same factory does nothing. The client's instrument stays on <see cref="Meter"/>.
+    /// </summary>
+    /// <returns>The factory's IIC.Grpc meter.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="meterFactory"/> is null.</exception>
+    public static Meter UseMeterFactory(IMeterFactory meterFactory)
+    {
+        ArgumentNullException.ThrowIfNull(meterFactory);
+        lock (s_lock)
+        {
+            if (s_factoryMeters.Find(m => ReferenceEquals(m.Scope, meterFactory)) is { } existing)
+            {
+                return existing;
+            }
+            var meter = meterFactory.Create(new MeterOptions(Name) { Version = Version });
+            CreateServerInstruments(meter);
+            s_factoryMeters.Add(meter);
+            return meter;
+        }
+    }
+
+    private static void CreateServerInstruments(Meter meter)
+    {
+        ServerDuration = meter.CreateHistogram(ServerCallDuration, "s", "Duration of incoming native gRPC calls over IICFast.", tags: null, DurationAdvice);
+        ServerActive = meter.CreateUpDownCounter<long>(ServerActiveCalls, "{call}", "Native gRPC calls running on the server now.");
+    }
 
     private static readonly ConcurrentDictionary<string, string> s_methodNames = new(StringComparer.Ordinal);
 

@@ -11,14 +11,14 @@ internal sealed class ServerCallTelemetry
 {
     private readonly string _method;
     private readonly long _started;
-    private readonly bool _counted;
+    private readonly System.Diagnostics.Metrics.UpDownCounter<long>? _active; // the count it joined (left on the same one)
     private int _ended;
 
-    private ServerCallTelemetry(Activity? activity, string method, bool counted)
+    private ServerCallTelemetry(Activity? activity, string method, System.Diagnostics.Metrics.UpDownCounter<long>? active)
     {
         Span = activity;
         _method = method;
-        _counted = counted;
+        _active = active;
         _started = Stopwatch.GetTimestamp();
     }
 
@@ -34,7 +34,8 @@ internal sealed class ServerCallTelemetry
     {
         var traced = GrpcTelemetry.Source.HasListeners();
         var measured = GrpcTelemetry.ServerDuration.Enabled;
-        var counted = GrpcTelemetry.ServerActive.Enabled;
+        var active = GrpcTelemetry.ServerActive;
+        var counted = active.Enabled;
         if (!traced && !measured && !counted)
         {
             return null;
@@ -63,9 +64,9 @@ internal sealed class ServerCallTelemetry
         }
         if (counted)
         {
-            GrpcTelemetry.ServerActive.Add(1, new KeyValuePair<string, object?>("rpc.system.name", "grpc"), new KeyValuePair<string, object?>("rpc.method", method));
+            active.Add(1, new KeyValuePair<string, object?>("rpc.system.name", "grpc"), new KeyValuePair<string, object?>("rpc.method", method));
         }
-        return new ServerCallTelemetry(activity, method, counted);
+        return new ServerCallTelemetry(activity, method, counted ? active : null);
     }
 
     /// <summary>Ends the span with <paramref name="status"/>, records the duration and leaves the count (once; any thread).</summary>
@@ -79,9 +80,9 @@ internal sealed class ServerCallTelemetry
         // A server span is an error only for codes that say the server failed (OpenTelemetry's RPC span conventions).
         var serverError = status.StatusCode is StatusCode.Unknown or StatusCode.DeadlineExceeded or StatusCode.Unimplemented
             or StatusCode.Internal or StatusCode.Unavailable or StatusCode.DataLoss;
-        if (_counted)
+        if (_active is { } active)
         {
-            GrpcTelemetry.ServerActive.Add(-1, new KeyValuePair<string, object?>("rpc.system.name", "grpc"), new KeyValuePair<string, object?>("rpc.method", _method));
+            active.Add(-1, new KeyValuePair<string, object?>("rpc.system.name", "grpc"), new KeyValuePair<string, object?>("rpc.method", _method));
         }
         if (GrpcTelemetry.ServerDuration.Enabled)
         {
