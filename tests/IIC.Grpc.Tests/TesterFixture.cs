@@ -41,15 +41,17 @@ public sealed class TesterFixture : IDisposable
     public GrpcServiceChannel Open(string path, int? maxReceive = MaxMessage) => Open(_server, path, maxReceive);
 
     internal GrpcServiceChannel Open(ServerProcess server, string path, int? maxReceive = MaxMessage)
+        => Connect(AddressOf(server, path), maxReceive, inlineCompletions: path == "native-inline");
+
+    /// <summary>The shared server's address over a path (<c>native</c> or <c>http2-tcp</c>), for code that makes its own channel.</summary>
+    internal string AddressOf(string path) => AddressOf(_server, path);
+
+    private static string AddressOf(ServerProcess server, string path) => path switch
     {
-        var address = path switch
-        {
-            "native" or "native-inline" => server.Address("iic://"),
-            "http2-tcp" => server.Address("http://"),
-            _ => throw new ArgumentOutOfRangeException(nameof(path), path, "native, native-inline or http2-tcp"),
-        };
-        return Connect(address, maxReceive, inlineCompletions: path == "native-inline");
-    }
+        "native" or "native-inline" => server.Address("iic://"),
+        "http2-tcp" => server.Address("http://"),
+        _ => throw new ArgumentOutOfRangeException(nameof(path), path, "native, native-inline or http2-tcp"),
+    };
 
     /// <summary>A second server process (to kill) on this hypervisor, offering <paramref name="service"/>.</summary>
     internal ServerProcess StartServer(string service, bool inlineHandlers = false) => TesterServerProcess.Start(HypervisorName, SocketDirectory, service, inlineHandlers);
