@@ -1,6 +1,7 @@
 // The test server: Tester over the native IICFast path (service NAME on the given hypervisor) and over HTTP/2 on a TCP
 // loopback port. Args: HYPERVISOR SOCKET_DIRECTORY SERVICE [inline-handlers [stateless]]. Prints "listening ADDRESS" for each, then "ready".
 // "max-calls=N" anywhere after SERVICE sets IicGrpcServerOptions.MaxConcurrentCallsPerConnection (LimitModes.cs).
+// "max-metadata=N" sets IicGrpcServerOptions.MaxMetadataSize (FrameModes.cs).
 // "stateless" serves StatelessTesterService natively instead of TesterService (unary only; no DI scope per call).
 using System.Net;
 using IIC.Grpc.Server;
@@ -27,6 +28,7 @@ var native = builder.Services.AddIicGrpcServer(o =>
     o.MaxReceiveMessageSize = MaxMessage;
     o.RunHandlersInline = inlineHandlers;
     o.ResponseStallTimeout = StallModes.StallTimeoutArgument(args) ?? o.ResponseStallTimeout; // "stall-timeout-ms=N" (StallModes.cs)
+    o.MaxMetadataSize = FrameModes.MaxMetadataArgument(args) ?? o.MaxMetadataSize; // "max-metadata=N" (FrameModes.cs)
     if (LimitModes.MaxCallsArgument(args) is { } maxCalls)
     {
         o.MaxConcurrentCallsPerConnection = maxCalls;

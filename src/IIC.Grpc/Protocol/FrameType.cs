@@ -26,4 +26,12 @@ internal enum FrameType : byte
     /// client may have open on the connection at once). See <see cref="Frame.SettingsBodyLength"/>.
     /// </summary>
     Settings = 7,
+
+    /// <summary>
+    /// Either way, the rest of a CallStart, ResponseHeaders or Trailers frame longer than one ring record (its metadata):
+    /// that frame went with <see cref="FrameFlags.Continued"/> and its body's first bytes; each Continuation carries the
+    /// next bytes, on the same stream id, with <see cref="FrameFlags.Continued"/> while more follow. No other frame comes
+    /// between them (as HTTP/2's CONTINUATION). See <see cref="CallConnection"/>'s gathering (CallConnection.Continuation.cs).
+    /// </summary>
+    Continuation = 8,
 }

@@ -38,8 +38,8 @@ internal sealed class ServerConnection : CallConnection
     /// </summary>
     private int _open;
 
-    public ServerConnection(IicChannel channel, string serviceName, IReadOnlyDictionary<string, ServerMethod> methods, int maxReceive, uint maxCalls, TimeSpan? stallTimeout, ServerLog log, Action<ServerConnection> onClosed)
-        : base(channel, "iic-grpc-server")
+    public ServerConnection(IicChannel channel, string serviceName, IReadOnlyDictionary<string, ServerMethod> methods, int maxReceive, uint maxCalls, TimeSpan? stallTimeout, ServerLog log, Action<ServerConnection> onClosed, int maxMetadataSize = DefaultMaxMetadataSize)
+        : base(channel, "iic-grpc-server", maxMetadataSize)
     {
         _maxCalls = maxCalls;
         _stallTimeout = stallTimeout;
