@@ -47,6 +47,11 @@ public static class FrameModes
     public static async Task<Reply> EchoMetadataAsync(Request request, ServerCallContext context)
     {
         var echo = Echo(context.RequestHeaders);
+        if (request.Key.Length != 0)
+        {
+            // "cancelled?" says "token" once the call's token fired (the client's Cancel), whatever the headers' write does.
+            context.CancellationToken.Register(static key => Observations.Cancelled[(string)key!] = "token", request.Key);
+        }
         await context.WriteResponseHeadersAsync(echo).ConfigureAwait(false);
         foreach (var entry in echo)
         {

@@ -311,6 +311,102 @@ public sealed class ContinuationTests(TesterFixture fixture)
         Assert.Equal("ok", (await client.UnaryAsync(new Request { Text = "ok" }, deadline: Deadline)).Text);
     }
 
+    /// <summary>
+    /// A call cancelled while its response headers, longer than a record, are half sent: the rest of them still goes (the
+    /// receiver allows no frame between the pieces, so a frame cut short would end the connection for every call). A raw
+    /// client that checks the wire: every frame after a continued one is a Continuation of the same stream until the last.
+    /// Fails before the fix: the call's token ended the sender's wait for room and the next frame was another stream's.
+    /// </summary>
+    [Fact]
+    public async Task A_call_cancelled_while_its_response_headers_are_half_sent_still_sends_them_whole()
+    {
+        using var server = StartServer("frames-cut");
+        using var observerChannel = fixture.Open(server, "native");
+        var observer = new Tester.TesterClient(observerChannel.CallInvoker);
+        using var raw = RawClient.Connect(fixture, "frames-cut", s_timeout, out _);
+        // 1.5 MiB of request headers (echoed back as response headers: more than the 1 MiB ring holds), sent in pieces by hand.
+        var headers = BigHeaders(1536 * 1024, 128 * 1024);
+        SendInPieces(raw, CallStartWithHeaders(1, "Unary", new Request { Mode = "echo-metadata", Key = "frames-cut" }, headers));
+        var buffer = new byte[4 << 20];
+        // The first piece of the response headers: the server is mid-frame now, its sender waiting for room for the rest.
+        Assert.True(raw.TryReceive(buffer, out var length, s_timeout), "no response headers");
+        Assert.Equal((FrameType.ResponseHeaders, FrameFlags.Continued), ((FrameType)buffer[0], (FrameFlags)buffer[1]));
+        // The client cancels the call, and opens another whose Trailers will follow.
+        var cancel = new byte[Frame.HeaderLength];
+        Frame.WriteHeader(cancel, FrameType.Cancel, FrameFlags.None, 1);
+        raw.Send(cancel);
+        WaitFor.Condition(() => observer.Unary(new Request { Mode = "cancelled?", Key = "frames-cut" }, deadline: Deadline).Text == "token", "the call's token fired");
+        raw.Send(RawClient.CallStart(3, "Unary", new Request { Text = "after" }));
+        var gathered = length - Frame.HeaderLength;
+        var continued = true;
+        while (true)
+        {
+            Assert.True(raw.TryReceive(buffer, out length, s_timeout), "the connection went quiet");
+            var (type, flags, stream) = ((FrameType)buffer[0], (FrameFlags)buffer[1], BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(2)));
+            if (continued)
+            {
+                Assert.True(type == FrameType.Continuation && stream == 1, $"a frame of type {type} for stream {stream} came between the pieces of stream 1's response headers after {gathered} bytes");
+                gathered += length - Frame.HeaderLength;
+                continued = (flags & FrameFlags.Continued) != 0;
+                continue;
+            }
+            if (type == FrameType.Trailers && stream == 3)
+            {
+                break;
+            }
+        }
+        Assert.True(gathered > 1536 * 1024, $"the response headers were {gathered} bytes");
+    }
+
+    /// <summary>A CallStart carrying its one request (WithMessage, EndStream) and <paramref name="headers"/>, built by hand (2.1, 2.7).</summary>
+    private static byte[] CallStartWithHeaders(uint streamId, string method, Request request, Metadata headers)
+    {
+        var message = Google.Protobuf.MessageExtensions.ToByteArray(request);
+        using var body = new MemoryStream();
+        var writer = new BinaryWriter(body);
+        writer.Write(new byte[Frame.HeaderLength]);
+        writer.Write((uint)message.Length);
+        writer.Write(message);
+        writer.Write(-1L); // no deadline
+        var name = System.Text.Encoding.UTF8.GetBytes($"/iic.testing.Tester/{method}");
+        writer.Write((ushort)name.Length);
+        writer.Write(name);
+        writer.Write((ushort)headers.Count);
+        foreach (var entry in headers)
+        {
+            writer.Write(entry.IsBinary ? (byte)1 : (byte)0);
+            var key = System.Text.Encoding.ASCII.GetBytes(entry.Key);
+            writer.Write((ushort)key.Length);
+            writer.Write(key);
+            var value = entry.IsBinary ? entry.ValueBytes : System.Text.Encoding.UTF8.GetBytes(entry.Value);
+            writer.Write((uint)value.Length);
+            writer.Write(value);
+        }
+        writer.Flush();
+        var frame = body.ToArray();
+        Frame.WriteHeader(frame, FrameType.CallStart, FrameFlags.WithMessage | FrameFlags.EndStream, streamId);
+        return frame;
+    }
+
+    /// <summary>Sends <paramref name="frame"/> as 2.9 says: the frame's header marked continued and its first bytes, then Continuation frames, one record each.</summary>
+    private static void SendInPieces(IicChannel raw, byte[] frame)
+    {
+        var record = raw.MaxClaimLength;
+        var streamId = BinaryPrimitives.ReadUInt32LittleEndian(frame.AsSpan(2));
+        var first = frame.AsSpan(0, record).ToArray();
+        first[1] |= (byte)FrameFlags.Continued;
+        raw.Send(first);
+        for (var at = record; at < frame.Length;)
+        {
+            var take = Math.Min(frame.Length - at, record - Frame.HeaderLength);
+            var piece = new byte[Frame.HeaderLength + take];
+            Frame.WriteHeader(piece, FrameType.Continuation, at + take < frame.Length ? FrameFlags.Continued : FrameFlags.None, streamId);
+            frame.AsSpan(at, take).CopyTo(piece.AsSpan(Frame.HeaderLength));
+            raw.Send(piece);
+            at += take;
+        }
+    }
+
     [Fact]
     public void The_limit_options_are_4_MiB_by_default_and_refuse_sizes_out_of_range_when_set()
     {

@@ -199,8 +199,9 @@ internal abstract partial class CallConnection
             else
             {
                 // Completes when the record fits, the channel ended (the next try says how) or the token fired.
-                await WaitForRoomAsync(length, item.Token).ConfigureAwait(false);
-                item.Token.ThrowIfCancellationRequested(); // the same frame again, unless its call ended
+                var token = item.WaitToken;
+                await WaitForRoomAsync(length, token).ConfigureAwait(false);
+                token.ThrowIfCancellationRequested(); // the same frame again, unless its call ended
             }
         }
     }
@@ -384,6 +385,13 @@ internal abstract partial class CallConnection
             => new(new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), builder, null, 0, 0, cursor, token);
 
         public CancellationToken Token { get; }
+
+        /// <summary>
+        /// The token a wait for room ends with: <see cref="Token"/>, but none once the first piece of a frame sent in pieces
+        /// went. The receiver gathers the pieces and allows no other frame in between (docs/grpc-call-protocol.md, 2.9), so
+        /// a frame cut short would end the whole connection; its call's end does not stop it (the connection's does).
+        /// </summary>
+        public CancellationToken WaitToken => _piece == 0 ? Token : CancellationToken.None;
 
         public Task Task => _done?.Task ?? Task.CompletedTask;
 
