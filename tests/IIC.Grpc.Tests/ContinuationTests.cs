@@ -312,6 +312,41 @@ public sealed class ContinuationTests(TesterFixture fixture)
     }
 
     /// <summary>
+    /// The reader thread's deferred frames run the stall clock (round 18): an inline handler streaming to a client that reads
+    /// nothing has its writes deferred on the server's reader thread; after the limit the connection closes, as for the
+    /// sender's stall. Fails before: the deferred frames waited without a clock, the connection open for ever.
+    /// </summary>
+    [Fact]
+    public async Task An_inline_handlers_deferred_writes_to_a_client_that_reads_nothing_run_the_stall_clock()
+    {
+        using var server = StartServer("frames-deferred-stall", "inline-handlers", "stall-timeout-ms=1000");
+        using var observerChannel = fixture.Open(server, "native");
+        var observer = new Tester.TesterClient(observerChannel.CallInvoker);
+        using var raw = RawClient.Connect(fixture, "frames-deferred-stall", s_timeout, out _);
+        raw.Send(RawClient.CallStart(1, "ServerStream", new Request { Mode = "progress", Key = "frames-deferred", Count = int.MaxValue, Payload = Payloads.Of(64 * 1024) }));
+        WaitFor.Condition(() => server.Output.Contains("the client read nothing of the responses for more than 1 s", StringComparison.Ordinal),
+            "the server closed the stalled connection", timeout: s_timeout,
+            diagnostics: () => $"written? {observer.Unary(new Request { Mode = "written?", Key = "frames-deferred" }, deadline: Deadline).Index}; server output: {server.Output}");
+        var ended = await Task.Run(() =>
+        {
+            var buffer = new byte[4 << 20];
+            try
+            {
+                while (raw.TryReceive(buffer, out _, s_timeout))
+                {
+                }
+                return "still open";
+            }
+            catch (IicException e)
+            {
+                return e.GetType().Name;
+            }
+        }).WaitAsync(s_timeout + s_timeout);
+        Assert.Equal(nameof(IicChannelClosedException), ended);
+        Assert.Equal("after", (await observer.UnaryAsync(new Request { Text = "after" }, deadline: Deadline)).Text);
+    }
+
+    /// <summary>
     /// A call cancelled while its response headers, longer than a record, are half sent: the rest of them still goes (the
     /// receiver allows no frame between the pieces, so a frame cut short would end the connection for every call). A raw
     /// client that checks the wire: every frame after a continued one is a Continuation of the same stream until the last.
