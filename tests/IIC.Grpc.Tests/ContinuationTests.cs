@@ -442,6 +442,27 @@ public sealed class ContinuationTests(TesterFixture fixture)
         }
     }
 
+    /// <summary>
+    /// An unknown method whose name fits the server's limit but whose Unimplemented detail (the name and a sentence) does not:
+    /// the client still gets Unimplemented (the detail cut), and the connection goes on. Before the fix the send refused the
+    /// detail on the server's reader thread, which closed the connection (Unavailable).
+    /// </summary>
+    [Fact]
+    public async Task An_unknown_method_whose_name_nearly_fills_the_limit_is_answered_Unimplemented()
+    {
+        using var server = StartServer("frames-unimpl", "max-metadata=1024");
+        using var channel = Connect(server);
+        var marshaller = Marshallers.Create<Request>(static r => Google.Protobuf.MessageExtensions.ToByteArray(r), static b => Request.Parser.ParseFrom(b));
+        var replies = Marshallers.Create<Reply>(static r => Google.Protobuf.MessageExtensions.ToByteArray(r), static b => Reply.Parser.ParseFrom(b));
+        var method = new Method<Request, Reply>(MethodType.Unary, "x", new string('m', 990), marshaller, replies);
+        var e = await Assert.ThrowsAsync<RpcException>(async () => await channel.CallInvoker.AsyncUnaryCall(method, null, new CallOptions(deadline: Deadline), new Request()));
+        Assert.Equal(StatusCode.Unimplemented, e.StatusCode);
+        Assert.EndsWith("...", e.Status.Detail, StringComparison.Ordinal);
+        var client = new Tester.TesterClient(channel.CallInvoker);
+        Assert.Equal("ok", (await client.UnaryAsync(new Request { Text = "ok" }, deadline: Deadline)).Text);
+        Assert.Single(((IIC.Grpc.Client.IicCallInvoker)channel.CallInvoker).OpenChannels); // the same connection
+    }
+
     [Fact]
     public void The_limit_options_are_4_MiB_by_default_and_refuse_sizes_out_of_range_when_set()
     {

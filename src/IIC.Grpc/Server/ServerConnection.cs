@@ -255,6 +255,13 @@ internal sealed class ServerConnection : CallConnection
             MetadataCodec.Write(builder, null);
             SendFrame(builder.Written);
         }
+        catch (RpcException) when (status.Detail.Length > 256)
+        {
+            // The detail (an Unimplemented method's name, as long as the client sent it) made the block longer than
+            // MaxMetadataSize (at least 1 KiB): the same status with the detail cut, rather than an exception on the reader
+            // thread (which would close the connection).
+            SendTrailersOnly(streamId, new Status(status.StatusCode, status.Detail[..256] + "..."));
+        }
         finally
         {
             FrameBuilder.Return(builder);
