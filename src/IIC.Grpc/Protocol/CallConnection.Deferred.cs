@@ -201,7 +201,13 @@ internal abstract partial class CallConnection
     /// <summary>Reader thread, the connection closed: drops the deferred frames; their writers' tasks fail.</summary>
     private void FailDeferred(Exception reason)
     {
-        _handedOff = null; // the sender drops it (the connection ended) and gives its buffer back
+        if (_handedOff is { } handedOff)
+        {
+            // The sender drops it (the connection ended) and gives its buffer back; its failure is the connection's end,
+            // which every call learns: observed, so it is not an unobserved task exception.
+            _handedOff = null;
+            _ = handedOff.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
         while (_deferred.TryDequeue(out var entry))
         {
             if (entry.Buffer is { } buffer)
