@@ -463,6 +463,19 @@ public sealed class ContinuationTests(TesterFixture fixture)
         Assert.Single(((IIC.Grpc.Client.IicCallInvoker)channel.CallInvoker).OpenChannels); // the same connection
     }
 
+    /// <summary>A server sending trailers over the client's limit: the client closes the connection (a protocol error), the call ends Unavailable, the next call connects again.</summary>
+    [Fact]
+    public async Task Trailers_over_the_clients_limit_end_the_call_Unavailable_and_the_next_call_connects_again()
+    {
+        using var server = StartServer("frames-client-limit");
+        using var channel = Connect(server, maxMetadata: 32 * 1024);
+        var client = new Tester.TesterClient(channel.CallInvoker);
+        var e = await Assert.ThrowsAsync<RpcException>(async () => await client.UnaryAsync(new Request { Mode = "big-trailers", Key = "c-over", Count = 40_000 }, deadline: Deadline));
+        Assert.Equal(StatusCode.Unavailable, e.StatusCode);
+        Assert.Contains("over this side's limit of 32768 bytes", e.Status.Detail, StringComparison.Ordinal);
+        Assert.Equal("ok", (await client.UnaryAsync(new Request { Text = "ok" }, deadline: Deadline)).Text);
+    }
+
     [Fact]
     public void The_limit_options_are_4_MiB_by_default_and_refuse_sizes_out_of_range_when_set()
     {
