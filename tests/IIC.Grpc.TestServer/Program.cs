@@ -3,6 +3,7 @@
 // "max-calls=N" anywhere after SERVICE sets IicGrpcServerOptions.MaxConcurrentCallsPerConnection (LimitModes.cs).
 // "telemetry" listens to IIC.Grpc's traces and metrics in this process (TelemetryModes.cs).
 // "shutdown-timeout-ms=N" sets the host's ShutdownTimeout, the bound of the native server's graceful stop (ShutdownModes.cs).
+// "max-metadata=N" sets IicGrpcServerOptions.MaxMetadataSize (FrameModes.cs).
 // "stateless" serves StatelessTesterService natively instead of TesterService (unary only; no DI scope per call).
 using System.Net;
 using IIC.Grpc.Server;
@@ -34,6 +35,7 @@ var native = builder.Services.AddIicGrpcServer(o =>
     o.MaxReceiveMessageSize = MaxMessage;
     o.RunHandlersInline = inlineHandlers;
     o.ResponseStallTimeout = StallModes.StallTimeoutArgument(args) ?? o.ResponseStallTimeout; // "stall-timeout-ms=N" (StallModes.cs)
+    o.MaxMetadataSize = FrameModes.MaxMetadataArgument(args) ?? o.MaxMetadataSize; // "max-metadata=N" (FrameModes.cs)
     if (LimitModes.MaxCallsArgument(args) is { } maxCalls)
     {
         o.MaxConcurrentCallsPerConnection = maxCalls;

@@ -57,6 +57,10 @@ public sealed class TesterService(CallScope scope) : Tester.TesterBase
                 return new Reply { Text = MisuseModes.Outcomes.GetValueOrDefault(request.Key, "") };
             case "cancelled?":
                 return new Reply { Flag = Observations.Cancelled.ContainsKey(request.Key), Text = Observations.Cancelled.GetValueOrDefault(request.Key, "") };
+            case "echo-metadata":
+                return await FrameModes.EchoMetadataAsync(request, context).ConfigureAwait(false);
+            case "big-trailers":
+                return FrameModes.BigTrailers(request, context);
             default:
                 if (context.RequestHeaders.GetValue("x-test") is { } header)
                 {
@@ -152,6 +156,11 @@ public sealed class TesterService(CallScope scope) : Tester.TesterBase
     public override async Task Bidi(IAsyncStreamReader<Request> requestStream, IServerStreamWriter<Reply> responseStream, ServerCallContext context)
     {
         var index = 0;
+        if (context.RequestHeaders.GetValue("big-0") is not null)
+        {
+            // Header blocks longer than a record (FrameModes, ContinuationTests): the "big-*" request headers come back first.
+            await context.WriteResponseHeadersAsync(FrameModes.Echo(context.RequestHeaders)).ConfigureAwait(false);
+        }
         await foreach (var request in requestStream.ReadAllAsync(context.CancellationToken).ConfigureAwait(false))
         {
             if (request.Mode == "wait")

@@ -15,8 +15,8 @@ internal sealed class ClientConnection : CallConnection
     private readonly CallRegistry _calls = new();
     private readonly int _maxReceive;
 
-    public ClientConnection(IicChannel channel, int maxReceive, bool inlineCompletions)
-        : base(channel, "iic-grpc-client")
+    public ClientConnection(IicChannel channel, int maxReceive, bool inlineCompletions, int maxMetadataSize = DefaultMaxMetadataSize)
+        : base(channel, "iic-grpc-client", maxMetadataSize)
     {
         _maxReceive = maxReceive;
         InlineCompletions = inlineCompletions;

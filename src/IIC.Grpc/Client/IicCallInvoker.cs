@@ -180,7 +180,7 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
                 var started = System.Diagnostics.Stopwatch.GetTimestamp();
                 var partition = _partitions.GetPartition();
                 var channel = IicChannel.Connect(partition, Service, _options.ChannelOptions, _options.Transport.ConnectTimeout);
-                connection = new ClientConnection(channel, _maxReceive, _options.InlineCompletions);
+                connection = new ClientConnection(channel, _maxReceive, _options.InlineCompletions, _options.MaxMetadataSize);
                 // The server's first frame says how many calls it lets this connection have open at once; no call is sent
                 // before it is read, so none exceeds a limit below the 100 assumed until then (the server would close the
                 // connection as a client ignoring its limit). The rest of the connect timeout bounds the wait.

@@ -30,6 +30,33 @@ public sealed class IicGrpcClientOptions
     public int? MaxReceiveMessageSize { get; set; } = DefaultMaxReceiveMessageSize;
 
     /// <summary>
+    /// The most bytes of one header block this side sends or accepts: a call's request headers (with the method name and timeout), or response headers or trailers (with the status and its detail), as the frame carries it (each entry's key and
+    /// value with a few bytes of lengths; a carried message does not count). Default 4 MiB (SocketsHttpHandler's MaxResponseHeadersLength is 64 KiB, but a larger default keeps working what worked before this limit existed). A block longer than one ring record is sent in
+    /// pieces of one record each (docs/grpc-call-protocol.md, 2.9), so any block up to this limit goes, whatever the ring's
+    /// size. A call whose request headers are over it ends <c>ResourceExhausted</c> before anything of it is sent. A server that sends response headers or trailers over it is broken: the connection is closed as a protocol error (every call on it ends <c>Unavailable</c>), so a connection gathers at most this much.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Set below 1024 or above 1 GiB (1073741824): give a size in that range.</exception>
+    public int MaxMetadataSize
+    {
+        get => _maxMetadataSize;
+        set
+        {
+            if (value is < MinMetadataSize or > MaxMetadataSizeLimit)
+            {
+                throw new ArgumentOutOfRangeException(nameof(value), value, "MaxMetadataSize must be from 1024 bytes to 1 GiB (the most bytes of one header block: a call's headers or trailers).");
+            }
+            _maxMetadataSize = value;
+        }
+    }
+
+    private const int MinMetadataSize = 1024;
+    private const int MaxMetadataSizeLimit = 1 << 30;
+    private int _maxMetadataSize = DefaultMaxMetadataSize;
+
+    /// <summary>The default <see cref="MaxMetadataSize"/>: 4 MiB.</summary>
+    public const int DefaultMaxMetadataSize = 4 * 1024 * 1024;
+
+    /// <summary>
     /// Complete a call's awaited response on the connection's reader thread instead of handing the continuation to
     /// the thread pool. Lower latency (no pool hop); code after the await then runs on the reader thread until it
     /// awaits something that is not complete, and delays the connection's other calls meanwhile. Default false.

@@ -48,58 +48,48 @@ internal abstract partial class CallConnection
         {
             throw new ObjectDisposedException(GetType().Name, "The connection is closed.");
         }
-        if (_deferred.Count == 0 && TrySendNow(frame))
+        var split = frame.Length > _sendCheckAbove && MustSplit(frame); // a header block over the limit throws here, nothing sent
+        if (!split && _deferred.Count == 0 && TrySendNow(frame))
         {
             return false;
         }
         var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(1, frame.Length));
         frame.CopyTo(buffer);
-        _deferred.Enqueue(new DeferredFrame(buffer, frame.Length, null, null));
+        if (split && _deferred.Count == 0)
+        {
+            // Longer than one record: its pieces go from the connection's sender (in order with what it has queued; this
+            // thread's later frames see the queue and defer behind it), awaiting room without a thread, on the stall clock.
+            HandOff(buffer, frame.Length);
+        }
+        else
+        {
+            _deferred.Enqueue(new DeferredFrame(buffer, frame.Length, null, null));
+        }
         return true;
     }
 
     /// <summary>
-    /// Set under the send lock while its holder sends a frame longer than one record, which may wait for room (the reader
-    /// thread's own, or the connection's sender's): other senders then do not wait for the lock (they would wait for the room too).
+    /// Reader thread only: the last frame longer than one record this thread handed to the connection's sender
+    /// (<see cref="HandOff"/>), until it went; the deferred frames and markers behind it wait for it.
     /// </summary>
-    private bool _lockHolderWaits;
+    private Task? _handedOff;
+
+    private void HandOff(byte[] rented, int length) => _handedOff = QueueAdopted(rented, length);
+
+    /// <summary>Whether this reader thread has frames it could not send yet (deferred, or handed to the sender and not gone).</summary>
+    private bool HasDeferred => _deferred.Count != 0 || _handedOff is not null;
 
     /// <summary>How many times a sender spins (then yields) for a send lock held by a thread that is not waiting for room (TryNow).</summary>
     private const int LockSpins = 64;
 
     /// <summary>
-    /// Reader thread: one try to send <paramref name="frame"/> without waiting for room. The send lock it waits for only
-    /// briefly, and not at all while its holder waits for room (<see cref="_lockHolderWaits"/>): that holder waits for the
-    /// peer to read, and the peer may be waiting for this thread to read. While sends are queued for the connection's
-    /// sender it does not send (false: deferred). A frame longer than one record (headers or trailers of more than
-    /// <see cref="IIC.Transport.IicChannel.MaxClaimLength"/>: never a message chunk) is sent waiting, as before.
+    /// Reader thread: one try to send <paramref name="frame"/> (one record at most) without waiting for room. The send lock
+    /// it waits for only briefly (its holders only copy a record), and not at all while sends are queued for the
+    /// connection's sender (false: deferred): the same one try as any sender's. Before round 18 a frame longer than one
+    /// record was sent here waiting for room (this thread stopped reading meanwhile); now it is handed to the sender in
+    /// pieces (<see cref="SendOrDefer"/>).
     /// </summary>
-    private bool TrySendNow(ReadOnlySpan<byte> frame)
-    {
-        if (frame.Length > _channel.MaxClaimLength)
-        {
-            lock (_sendLock)
-            {
-                if (Volatile.Read(ref _queued) != 0)
-                {
-                    return false; // the connection's sender owns the ring until its queue is sent: tried again later
-                }
-                Volatile.Write(ref _lockHolderWaits, true);
-                try
-                {
-                    _channel.Send(frame);
-                }
-                finally
-                {
-                    Volatile.Write(ref _lockHolderWaits, false);
-                }
-            }
-            return true;
-        }
-        // Another thread is sending (usually a copy of a few hundred ns): waited for briefly, not at all while its holder
-        // waits for room or sends are queued (the connection's sender owns the ring then): the same one try as any sender's.
-        return TryNow(frame);
-    }
+    private bool TrySendNow(ReadOnlySpan<byte> frame) => TryNow(frame);
 
     /// <summary>
     /// Reader thread, right after a send returned true (deferred): a task that completes on this thread once the deferred
@@ -108,23 +98,48 @@ internal abstract partial class CallConnection
     /// </summary>
     public Task WhenDeferredSent(Func<Exception, Exception> failure)
     {
-        Debug.Assert(IsCurrentReader && _deferred.Count != 0, "only after a deferral on the reader thread");
+        Debug.Assert(IsCurrentReader && HasDeferred, "only after a deferral on the reader thread");
         var sent = new TaskCompletionSource();
         _deferred.Enqueue(new DeferredFrame(null, 0, sent, failure));
         return sent.Task;
     }
 
-    /// <summary>Reader thread: sends deferred frames in order while they fit; completes the markers passed. True when none are left.</summary>
+    /// <summary>
+    /// Reader thread: sends deferred frames in order while they fit (a frame longer than one record is handed to the
+    /// connection's sender, and what follows waits until it went); completes the markers passed. True when none are left.
+    /// </summary>
+    /// <exception cref="Exception">A frame handed to the sender failed (the connection ended): the reader ends with it.</exception>
     private bool FlushDeferred()
     {
-        while (_deferred.TryPeek(out var entry))
+        while (true)
         {
+            if (_handedOff is { } handedOff)
+            {
+                if (!handedOff.IsCompleted)
+                {
+                    break;
+                }
+                _handedOff = null;
+                _deferredSent++;
+                handedOff.GetAwaiter().GetResult(); // failed only when the connection ended: so does this reader
+            }
+            if (!_deferred.TryPeek(out var entry))
+            {
+                break;
+            }
             if (entry.Buffer is { } buffer)
             {
+                if (entry.Length > _channel.MaxClaimLength)
+                {
+                    HandOff(buffer, entry.Length); // the sender owns the buffer now
+                    _deferred.Dequeue();
+                    continue;
+                }
                 if (!TrySendNow(buffer.AsSpan(0, entry.Length)))
                 {
                     break;
                 }
+                _deferredSent++;
                 ArrayPool<byte>.Shared.Return(buffer);
             }
             else
@@ -145,12 +160,54 @@ internal abstract partial class CallConnection
         {
             _flushedMarkers.Clear();
         }
-        return _deferred.Count == 0;
+        return !HasDeferred;
+    }
+
+    private long _deferredSent; // reader thread only: frames it sent from its deferred queue (progress, for the stall clock)
+    private long _deferStallStart; // reader thread only: when its deferred frames last made no progress (0: not stalled)
+    private long _deferStallSent;
+    private long _deferStallOccupancy;
+
+    /// <summary>
+    /// Reader thread, after a flush that left frames deferred: the same stall clock as the sender's
+    /// (<see cref="SendStallTimeout"/>, the server's ResponseStallTimeout). Progress (a deferred frame went, or the ring's
+    /// occupancy changed: the peer took bytes) restarts it; when the peer took nothing for the whole limit the connection is
+    /// closed (<see cref="OnSendStalled"/>), and this thread then meets the closed channel and ends. Only while frames are
+    /// deferred: the path where nothing is deferred never comes here.
+    /// </summary>
+    private void CheckDeferredStall()
+    {
+        if (SendStallTimeout is not { } timeout || IsClosed)
+        {
+            return;
+        }
+        var now = Stopwatch.GetTimestamp();
+        var occupancy = _channel.ReadOutgoingOccupancy();
+        if (_deferStallStart == 0 || occupancy != _deferStallOccupancy || _deferredSent != _deferStallSent)
+        {
+            _deferStallStart = now;
+            _deferStallOccupancy = occupancy;
+            _deferStallSent = _deferredSent;
+            return;
+        }
+        var stalled = Stopwatch.GetElapsedTime(_deferStallStart, now);
+        if (stalled >= timeout)
+        {
+            _deferStallStart = 0;
+            OnSendStalled(stalled);
+        }
     }
 
     /// <summary>Reader thread, the connection closed: drops the deferred frames; their writers' tasks fail.</summary>
     private void FailDeferred(Exception reason)
     {
+        if (_handedOff is { } handedOff)
+        {
+            // The sender drops it (the connection ended) and gives its buffer back; its failure is the connection's end,
+            // which every call learns: observed, so it is not an unobserved task exception.
+            _handedOff = null;
+            _ = handedOff.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
         while (_deferred.TryDequeue(out var entry))
         {
             if (entry.Buffer is { } buffer)

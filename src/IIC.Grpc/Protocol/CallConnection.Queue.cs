@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using Grpc.Core;
 using IIC.Transport;
 
 namespace IIC.Grpc.Protocol;
@@ -41,7 +42,7 @@ internal abstract partial class CallConnection
             var spinner = default(SpinWait);
             do
             {
-                if (Volatile.Read(ref _lockHolderWaits) || Volatile.Read(ref _queued) != 0 || spinner.Count >= LockSpins)
+                if (Volatile.Read(ref _queued) != 0 || spinner.Count >= LockSpins)
                 {
                     return false;
                 }
@@ -62,19 +63,22 @@ internal abstract partial class CallConnection
     /// <summary>
     /// Sends one whole frame (any thread but the reader's): now if it can go at once, else a copy is queued for the
     /// connection's sender and the returned task completes once it went, without a thread waiting meanwhile. Null: it went now.
+    /// A frame longer than one record is always queued, and the sender sends it in pieces of one record each
+    /// (CallConnection.Continuation.cs), so its waits for room are the sender's as any frame's.
     /// </summary>
     /// <param name="frame">The frame.</param>
     /// <param name="cancellationToken">Ends the wait (queued, or waiting for room): the task is cancelled and nothing of the frame is sent.</param>
     /// <exception cref="IOException">The peer closed or died (also through the task).</exception>
     /// <exception cref="ObjectDisposedException">The connection was disposed (also through the task).</exception>
+    /// <exception cref="RpcException"><c>ResourceExhausted</c>: the frame's header block is over <see cref="MaxMetadataSize"/> (nothing was sent).</exception>
     public Task? SendFrameOrQueue(ReadOnlySpan<byte> frame, CancellationToken cancellationToken)
     {
         Debug.Assert(!IsCurrentReader, "the reader thread defers (SendFrame)");
-        if (frame.Length <= _channel.MaxClaimLength && TryNow(frame))
+        if (!(frame.Length > _sendCheckAbove && MustSplit(frame)) && TryNow(frame))
         {
             return null;
         }
-        return Enqueue(QueuedSend.Copy(frame, observed: true, cancellationToken));
+        return Enqueue(QueuedSend.Copy(frame, observed: true, _channel.MaxClaimLength, cancellationToken));
     }
 
     /// <summary>
@@ -111,10 +115,17 @@ internal abstract partial class CallConnection
     /// writes (sent on the caller's thread); every wait for room is the sender's, so the ring has one waiting writer.
     /// </summary>
     private void SendQueuedAndWait(ReadOnlySpan<byte> frame, CancellationToken cancellationToken)
-        => Enqueue(QueuedSend.Copy(frame, observed: true, cancellationToken)).GetAwaiter().GetResult();
+        => Enqueue(QueuedSend.Copy(frame, observed: true, _channel.MaxClaimLength, cancellationToken)).GetAwaiter().GetResult();
 
     /// <summary>Queues a frame nobody waits for (a Cancel, a HalfClose, trailers): sent in order by the connection's sender; dropped if the connection ends.</summary>
-    private void QueueUnobserved(ReadOnlySpan<byte> frame) => Enqueue(QueuedSend.Copy(frame, observed: false, default));
+    private void QueueUnobserved(ReadOnlySpan<byte> frame) => Enqueue(QueuedSend.Copy(frame, observed: false, _channel.MaxClaimLength, default));
+
+    /// <summary>
+    /// Reader thread: hands a frame longer than one record (in <paramref name="rented"/>, which the send then owns) to the
+    /// connection's sender, which sends its pieces in order with the other queued frames; the task completes once the last
+    /// piece went (or fails when the connection ended first).
+    /// </summary>
+    private Task QueueAdopted(byte[] rented, int length) => Enqueue(QueuedSend.Adopt(rented, length, _channel.MaxClaimLength));
 
     private Task Enqueue(QueuedSend item)
     {
@@ -174,42 +185,23 @@ internal abstract partial class CallConnection
     {
         while (true)
         {
+            // Every frame is one record at most (a longer one is sent in pieces: CallConnection.Continuation.cs), so every
+            // wait for room is this one, holding no thread, on the stall clock.
             var (start, length) = item.Prepare();
-            bool sent;
-            if (length > _channel.MaxClaimLength)
+            if (TrySendQueued(item.Buffer.AsSpan(start, length)))
             {
-                // Longer than one record (headers or trailers with metadata of more than MaxClaimLength): the channel sends
-                // it in fragments, waiting for room on this thread (rare; never a message chunk).
-                SendWaitingHolding(item.Buffer.AsSpan(start, length), item.Token);
-                sent = true;
+                _stallStart = 0; // the peer took bytes since the ring was last found full (or it never was)
+                if (!item.Advance())
+                {
+                    return;
+                }
             }
             else
             {
-                switch (TrySendQueued(item.Buffer.AsSpan(start, length)))
-                {
-                    case QueuedTry.Sent:
-                        sent = true;
-                        _stallStart = 0; // the peer took bytes since the ring was last found full (or it never was)
-                        break;
-                    case QueuedTry.NoRoom:
-                        // Completes when the record fits, the channel ended (the next try says how) or the token fired.
-                        await WaitForRoomAsync(length, item.Token).ConfigureAwait(false);
-                        sent = false;
-                        break;
-                    default:
-                        // The reader thread holds the send lock sending a frame longer than one record, waiting for room.
-                        await Task.Delay(1, item.Token).ConfigureAwait(false);
-                        sent = false;
-                        break;
-                }
-            }
-            if (!sent)
-            {
-                item.Token.ThrowIfCancellationRequested(); // the same frame again, unless its call ended
-            }
-            else if (!item.Advance())
-            {
-                return;
+                // Completes when the record fits, the channel ended (the next try says how) or the token fired.
+                var token = item.WaitToken;
+                await WaitForRoomAsync(length, token).ConfigureAwait(false);
+                token.ThrowIfCancellationRequested(); // the same frame again, unless its call ended
             }
         }
     }
@@ -282,53 +274,28 @@ internal abstract partial class CallConnection
         }
     }
 
-    private enum QueuedTry
-    {
-        Sent,
-        NoRoom,
-        LockHeldWaiting,
-    }
-
-    /// <summary>The sender's try: the send lock (its other holders only copy, or see <see cref="_queued"/> and leave), then room.</summary>
-    private QueuedTry TrySendQueued(ReadOnlySpan<byte> frame)
+    /// <summary>
+    /// The sender's try: the send lock (its other holders only copy a record, or see <see cref="_queued"/> and leave: none
+    /// waits for room holding it), then room. False: no room now.
+    /// </summary>
+    private bool TrySendQueued(ReadOnlySpan<byte> frame)
     {
         if (!_sendLock.TryEnter())
         {
             var spinner = default(SpinWait);
             do
             {
-                if (Volatile.Read(ref _lockHolderWaits))
-                {
-                    return QueuedTry.LockHeldWaiting;
-                }
                 spinner.SpinOnce(sleep1Threshold: -1);
             }
             while (!_sendLock.TryEnter());
         }
         try
         {
-            return _channel.TrySend(frame) ? QueuedTry.Sent : QueuedTry.NoRoom;
+            return _channel.TrySend(frame);
         }
         finally
         {
             _sendLock.Exit();
-        }
-    }
-
-    /// <summary>Sends a frame longer than one record under the send lock, waiting for room on this thread (the reader thread's and the sender's large frames).</summary>
-    private void SendWaitingHolding(ReadOnlySpan<byte> frame, CancellationToken cancellationToken)
-    {
-        lock (_sendLock)
-        {
-            Volatile.Write(ref _lockHolderWaits, true);
-            try
-            {
-                _channel.Send(frame, cancellationToken);
-            }
-            finally
-            {
-                Volatile.Write(ref _lockHolderWaits, false);
-            }
         }
     }
 
@@ -376,38 +343,55 @@ internal abstract partial class CallConnection
         }
     }
 
-    /// <summary>One queued send: a copy of a frame (in a pooled array), or the rest of a message in its builder.</summary>
+    /// <summary>
+    /// One queued send: a copy of a frame (in a pooled array; one longer than a record goes in pieces, as
+    /// <see cref="FrameType.Continuation"/> frames after the first), or the rest of a message in its builder.
+    /// </summary>
     private sealed class QueuedSend
     {
         private readonly TaskCompletionSource? _done; // null: nobody waits (the frame is dropped if the connection ends)
         private readonly FrameBuilder? _builder; // a message's builder, returned to the pool when done
         private readonly byte[]? _copy; // a frame's copy, returned to the pool when done
         private readonly int _length; // the copy's length
+        private readonly int _record; // a copy: the most bytes of one record (a longer copy goes in pieces)
+        private int _piece; // a copy in pieces: where the current piece's bytes start (0: the first piece, the frame's own header)
         private ChunkCursor _cursor; // a message's chunks
         private CancellationTokenRegistration _registration;
         private int _state; // 0 queued, 1 started by the sender, 2 cancelled while queued
 
-        private QueuedSend(TaskCompletionSource? done, FrameBuilder? builder, byte[]? copy, int length, ChunkCursor cursor, CancellationToken token)
+        private QueuedSend(TaskCompletionSource? done, FrameBuilder? builder, byte[]? copy, int length, int record, ChunkCursor cursor, CancellationToken token)
         {
             _done = done;
             _builder = builder;
             _copy = copy;
             _length = length;
+            _record = record;
             _cursor = cursor;
             Token = token;
         }
 
-        public static QueuedSend Copy(ReadOnlySpan<byte> frame, bool observed, CancellationToken token)
+        public static QueuedSend Copy(ReadOnlySpan<byte> frame, bool observed, int record, CancellationToken token)
         {
             var copy = ArrayPool<byte>.Shared.Rent(Math.Max(1, frame.Length));
             frame.CopyTo(copy);
-            return new QueuedSend(observed ? new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) : null, null, copy, frame.Length, default, token);
+            return new QueuedSend(observed ? new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) : null, null, copy, frame.Length, record, default, token);
         }
 
+        /// <summary>A frame already in a rented array (the reader thread's deferred copy), which this send now owns.</summary>
+        public static QueuedSend Adopt(byte[] rented, int length, int record)
+            => new(new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), null, rented, length, record, default, default);
+
         public static QueuedSend Message(FrameBuilder builder, ChunkCursor cursor, CancellationToken token)
-            => new(new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), builder, null, 0, cursor, token);
+            => new(new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), builder, null, 0, 0, cursor, token);
 
         public CancellationToken Token { get; }
+
+        /// <summary>
+        /// The token a wait for room ends with: <see cref="Token"/>, but none once the first piece of a frame sent in pieces
+        /// went. The receiver gathers the pieces and allows no other frame in between (docs/grpc-call-protocol.md, 2.9), so
+        /// a frame cut short would end the whole connection; its call's end does not stop it (the connection's does).
+        /// </summary>
+        public CancellationToken WaitToken => _piece == 0 ? Token : CancellationToken.None;
 
         public Task Task => _done?.Task ?? Task.CompletedTask;
 
@@ -415,10 +399,45 @@ internal abstract partial class CallConnection
         public byte[] Buffer => _builder?.Buffer ?? _copy!;
 
         /// <summary>The current frame (its header written).</summary>
-        public (int Start, int Length) Prepare() => _builder is null ? (0, _length) : _cursor.Prepare();
+        public (int Start, int Length) Prepare()
+        {
+            if (_builder is not null)
+            {
+                return _cursor.Prepare();
+            }
+            if (_length <= _record)
+            {
+                return (0, _length);
+            }
+            if (_piece == 0)
+            {
+                // The frame's own header and first bytes, marked continued (its stream id stays in bytes 2..5: later pieces'
+                // headers are written further on, over bytes already sent).
+                _copy![1] |= (byte)FrameFlags.Continued;
+                return (0, _record);
+            }
+            // A Continuation: its header over the last bytes of the piece already sent (no copy), the same bytes if retried.
+            var take = Math.Min(_length - _piece, _record - Frame.HeaderLength);
+            var start = _piece - Frame.HeaderLength;
+            var streamId = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(_copy.AsSpan(2));
+            Frame.WriteHeader(_copy.AsSpan(start), FrameType.Continuation, _piece + take < _length ? FrameFlags.Continued : FrameFlags.None, streamId);
+            return (start, Frame.HeaderLength + take);
+        }
 
         /// <summary>The current frame went: false when it was the last.</summary>
-        public bool Advance() => _builder is not null && _cursor.Advance();
+        public bool Advance()
+        {
+            if (_builder is not null)
+            {
+                return _cursor.Advance();
+            }
+            if (_length <= _record)
+            {
+                return false;
+            }
+            _piece = _piece == 0 ? _record : _piece + Math.Min(_length - _piece, _record - Frame.HeaderLength);
+            return _piece < _length;
+        }
 
         /// <summary>Registers the token: cancelled while still queued, the send completes at once (cancelled) and the sender skips it.</summary>
         public void RegisterCancellation()

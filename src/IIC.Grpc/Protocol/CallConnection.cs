@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Diagnostics;
+using Grpc.Core;
 using IIC.Hardware;
 using IIC.Transport;
 
@@ -31,11 +32,17 @@ internal abstract partial class CallConnection : IDisposable
     private static readonly bool s_wakeFirstNow = Environment.GetEnvironmentVariable("IIC_GRPC_WAKE_FIRST_NOW") == "1";
     private int _closed;
 
-    protected CallConnection(IicChannel channel, string threadName)
+    protected CallConnection(IicChannel channel, string threadName, int maxMetadataSize = DefaultMaxMetadataSize)
     {
         _channel = channel;
         // One ring record per frame: a chunk plus its header fits in what the channel claims in one piece.
         _chunkData = Math.Max(256, Math.Min(Frame.MaxChunkData, channel.MaxClaimLength - Frame.FirstChunkHeaderLength));
+        // A longer frame is looked at (CallConnection.Continuation.cs): split when over one record, refused when its header
+        // block is over the limit. With the default limit that is the one record, the compare the send paths always made.
+        _maxMetadata = maxMetadataSize;
+        _sendCheckAbove = (int)Math.Min(channel.MaxClaimLength, (long)Frame.HeaderLength + maxMetadataSize);
+        _receiveCheckAboveIdle = _sendCheckAbove;
+        _receiveCheckAbove = _sendCheckAbove;
         _reader = new Thread(ReadLoop) { IsBackground = true, Name = threadName };
     }
 
@@ -67,13 +74,14 @@ internal abstract partial class CallConnection : IDisposable
     /// <exception cref="IOException">The peer closed or died (<see cref="IicChannelClosedException"/>, <see cref="PeerDeadException"/>).</exception>
     /// <exception cref="ObjectDisposedException">The connection was disposed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> ended the wait, queued or for room (nothing more of the frame was sent).</exception>
+    /// <exception cref="RpcException"><c>ResourceExhausted</c>: the frame's header block is over <see cref="MaxMetadataSize"/> (nothing was sent).</exception>
     public bool SendFrame(ReadOnlySpan<byte> frame, CancellationToken cancellationToken = default)
     {
         if (s_readerDefers && IsCurrentReader)
         {
             return SendOrDefer(frame);
         }
-        if (frame.Length > _channel.MaxClaimLength || !TryNow(frame))
+        if ((frame.Length > _sendCheckAbove && MustSplit(frame)) || !TryNow(frame))
         {
             SendQueuedAndWait(frame, cancellationToken);
         }
@@ -87,9 +95,10 @@ internal abstract partial class CallConnection : IDisposable
     /// </summary>
     /// <exception cref="IOException">The peer closed or died.</exception>
     /// <exception cref="ObjectDisposedException">The connection was disposed.</exception>
+    /// <exception cref="RpcException"><c>ResourceExhausted</c>: the frame's header block is over <see cref="MaxMetadataSize"/> (nothing was sent).</exception>
     public bool TrySendFrameNow(ReadOnlySpan<byte> frame)
     {
-        if ((s_readerDefers && IsCurrentReader) || frame.Length > _channel.MaxClaimLength || !_sendLock.TryEnter())
+        if ((s_readerDefers && IsCurrentReader) || (frame.Length > _sendCheckAbove && MustSplit(frame)) || !_sendLock.TryEnter())
         {
             return false;
         }
@@ -133,10 +142,12 @@ internal abstract partial class CallConnection : IDisposable
     /// without a thread (dropped if the connection ends). For a server call's trailers: Finish runs on the handler's
     /// thread once the handler returned, and a client that does not read (frozen, or hostile) would otherwise hold that
     /// thread, one pool thread per call, for as long as it reads nothing. Reader thread: as <see cref="SendFrame"/> (it
-    /// defers, never waits). A frame longer than one record (trailers with large metadata) always goes queued.
+    /// defers, never waits). A frame longer than one record (trailers with large metadata) always goes queued, in pieces
+    /// of one record (CallConnection.Continuation.cs).
     /// </summary>
     /// <exception cref="IOException">The peer closed or died.</exception>
     /// <exception cref="ObjectDisposedException">The connection was disposed.</exception>
+    /// <exception cref="RpcException"><c>ResourceExhausted</c>: the frame's header block is over <see cref="MaxMetadataSize"/> (nothing was sent).</exception>
     public void SendFrameWithoutWaiting(ReadOnlySpan<byte> frame)
     {
         if (s_readerDefers && IsCurrentReader)
@@ -144,7 +155,7 @@ internal abstract partial class CallConnection : IDisposable
             SendFrame(frame);
             return;
         }
-        if (frame.Length > _channel.MaxClaimLength || !TryNow(frame))
+        if ((frame.Length > _sendCheckAbove && MustSplit(frame)) || !TryNow(frame))
         {
             QueueUnobserved(frame);
         }
@@ -252,13 +263,22 @@ internal abstract partial class CallConnection : IDisposable
                 {
                     RunWakes();
                 }
-                if (_deferred.Count != 0)
+                if (HasDeferred)
                 {
                     // Frames this thread could not send without waiting: sent now if they fit (the peer reads while this
-                    // thread reads, so room comes); else a short wait, as room does not ring this thread's doorbell.
-                    if (!FlushDeferred() && taken == 0 && !woke)
+                    // thread reads, so room comes); else a short wait, as room does not ring this thread's doorbell. The
+                    // stall clock runs meanwhile (a peer that takes nothing for the server's limit loses its connection).
+                    if (FlushDeferred())
                     {
-                        endpoint.WaitToReceive(Stopwatch.GetTimestamp() + DeferredRetryTicks);
+                        _deferStallStart = 0;
+                    }
+                    else
+                    {
+                        CheckDeferredStall();
+                        if (taken == 0 && !woke)
+                        {
+                            endpoint.WaitToReceive(Stopwatch.GetTimestamp() + DeferredRetryTicks);
+                        }
                     }
                 }
                 else if (taken == 0 && !woke)
@@ -392,6 +412,13 @@ internal abstract partial class CallConnection : IDisposable
             }
             CallTrace.Mark(CallTrace.Step.Frame);
             connection._framesInBatch++;
+            if (message.Length > connection._receiveCheckAbove || (flags & FrameFlags.Continued) != 0 || type == FrameType.Continuation)
+            {
+                // Rare: a frame longer than one record (or than the header block limit), a piece of a continued frame, or
+                // any frame while one is gathered (CallConnection.Continuation.cs).
+                connection.OnLongFrame(type, flags, streamId, message[Frame.HeaderLength..]);
+                return;
+            }
             connection.OnFrame(type, flags, streamId, message[Frame.HeaderLength..]);
         }
     }

@@ -1,6 +1,6 @@
 namespace IIC.Grpc.Protocol;
 
-/// <summary>Flags of a frame (byte 1): chunk flags of a <see cref="FrameType.Message"/>, and <see cref="WithMessage"/>.</summary>
+/// <summary>Flags of a frame (byte 1): chunk flags of a <see cref="FrameType.Message"/>, <see cref="WithMessage"/> and <see cref="Continued"/>.</summary>
 [Flags]
 internal enum FrameFlags : byte
 {
@@ -22,4 +22,10 @@ internal enum FrameFlags : byte
     /// receiver is woken once per direction instead of once per frame. On CallStart, <see cref="EndStream"/> may be set too.
     /// </summary>
     WithMessage = 8,
+
+    /// <summary>
+    /// CallStart, ResponseHeaders, Trailers and <see cref="FrameType.Continuation"/>: the frame's body goes on in the next
+    /// frame, a <see cref="FrameType.Continuation"/> of the same stream (the whole frame is longer than one ring record).
+    /// </summary>
+    Continued = 16,
 }

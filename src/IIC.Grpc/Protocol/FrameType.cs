@@ -28,6 +28,14 @@ internal enum FrameType : byte
     Settings = 7,
 
     /// <summary>
+    /// Either way, the rest of a CallStart, ResponseHeaders or Trailers frame longer than one ring record (its metadata):
+    /// that frame went with <see cref="FrameFlags.Continued"/> and its body's first bytes; each Continuation carries the
+    /// next bytes, on the same stream id, with <see cref="FrameFlags.Continued"/> while more follow. No other frame comes
+    /// between them (as HTTP/2's CONTINUATION). See <see cref="CallConnection"/>'s gathering (CallConnection.Continuation.cs).
+    /// </summary>
+    Continuation = 8,
+
+    /// <summary>
     /// Server to client, stream id 0, no body: the server is stopping gracefully. The client starts no more calls on the
     /// connection; those it has go on, and it closes the connection once they all ended (docs/grpc-call-protocol.md 2.10).
     /// </summary>

@@ -79,7 +79,7 @@ public sealed class IicGrpcServer : IHostedService, IDisposable
                         channel.Dispose();
                         return;
                     }
-                    _connections.Add(new ServerConnection(channel, ServiceName, methods, maxReceive, maxCalls, _options.ResponseStallTimeout, _log, Forget));
+                    _connections.Add(new ServerConnection(channel, ServiceName, methods, maxReceive, maxCalls, _options.ResponseStallTimeout, _log, Forget, _options.MaxMetadataSize));
                 }
             }
         }

@@ -84,6 +84,33 @@ public sealed class IicGrpcServerOptions
         }
     }
 
+    /// <summary>
+    /// The most bytes of one header block this side sends or accepts: a call's request headers (with the method name and timeout), response headers, or trailers (with the status and its detail), as the frame carries it (each entry's key and
+    /// value with a few bytes of lengths; a carried message does not count). Default 4 MiB (as the default MaxReceiveMessageSize: Kestrel's MaxRequestHeadersTotalSize is 32 KiB, but metadata that large already fails over HTTP/2, and a larger default keeps working what worked before this limit existed). A block longer than one ring record is sent in
+    /// pieces of one record each (docs/grpc-call-protocol.md, 2.9), so any block up to this limit goes, whatever the ring's
+    /// size. Response headers over it make <c>WriteResponseHeadersAsync</c> throw <c>RpcException</c> <c>ResourceExhausted</c>; trailers over it are replaced by Trailers <c>ResourceExhausted</c> saying so; nothing of the block is sent. A client that sends request headers over it is broken or hostile: its connection is closed as a protocol error (every call on it ends; the client's <c>Unavailable</c>), as Kestrel closes an HTTP/2 connection whose header block is far over MaxRequestHeadersTotalSize, so a connection gathers at most this much.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Set below 1024 or above 1 GiB (1073741824): give a size in that range.</exception>
+    public int MaxMetadataSize
+    {
+        get => _maxMetadataSize;
+        set
+        {
+            if (value is < MinMetadataSize or > MaxMetadataSizeLimit)
+            {
+                throw new ArgumentOutOfRangeException(nameof(value), value, "MaxMetadataSize must be from 1024 bytes to 1 GiB (the most bytes of one header block: a call's headers or trailers).");
+            }
+            _maxMetadataSize = value;
+        }
+    }
+
+    private const int MinMetadataSize = 1024;
+    private const int MaxMetadataSizeLimit = 1 << 30;
+    private int _maxMetadataSize = DefaultMaxMetadataSize;
+
+    /// <summary>The default <see cref="MaxMetadataSize"/>: 4 MiB.</summary>
+    public const int DefaultMaxMetadataSize = 4 * 1024 * 1024;
+
     /// <summary>Put the exception's message in the status detail when a handler throws (default false, as Grpc.AspNetCore).</summary>
     public bool EnableDetailedErrors { get; set; }
 

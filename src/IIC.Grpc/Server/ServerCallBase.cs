@@ -342,7 +342,14 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
                     }
                     else
                     {
-                        responseQueued = Connection.SendMessageOrQueue(response, StreamId, endStream: false, CancellationToken.None) is not null;
+                        if (Connection.SendMessageOrQueue(response, StreamId, endStream: false, CancellationToken.None) is { } queued)
+                        {
+                            // Nobody awaits it (the trailers queue behind it): it fails only when the connection ended, which
+                            // the call's end already says (the client's calls end Unavailable). Observed, so that failure is
+                            // not reported as an unobserved task exception.
+                            responseQueued = true;
+                            Observe(queued);
+                        }
                     }
                 }
                 var builder = trailers ?? response!;
@@ -367,7 +374,7 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
                     // Never waits for a client that does not read (frozen or hostile): the handler has returned, and its
                     // thread (a pool thread) would be held for as long, one per call. If the trailers cannot go now they
                     // are queued for the connection's sender.
-                    Connection.SendFrameWithoutWaiting(builder.Written);
+                    SendTrailersFrame(builder.Written);
                 }
             }
             catch (Exception e) when (ConnectionErrors.IsLoss(e))
@@ -435,7 +442,7 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
                 {
                     if (!call.ClientGone)
                     {
-                        call.Connection.SendFrameWithoutWaiting(bytes.AsSpan(0, length));
+                        call.SendTrailersFrame(bytes.AsSpan(0, length));
                     }
                 }
                 catch (Exception e) when (ConnectionErrors.IsLoss(e))
@@ -452,6 +459,39 @@ internal abstract class ServerCallBase : ServerCallContext, IStreamCall
             CancellationToken.None,
             TaskContinuationOptions.ExecuteSynchronously,
             TaskScheduler.Default);
+    }
+
+    /// <summary>Observes a send nobody awaits, so its failure (the connection's end) is not an unobserved task exception.</summary>
+    private static void Observe(Task send)
+        => send.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+
+    /// <summary>
+    /// Sends the call's Trailers frame without waiting (<see cref="CallConnection.SendFrameWithoutWaiting"/>). Trailers whose
+    /// header block is over <see cref="CallConnection.MaxMetadataSize"/> are refused before anything of them is sent: the
+    /// client gets Trailers <c>ResourceExhausted</c> saying so, without the trailers (and without a response they carried).
+    /// </summary>
+    private void SendTrailersFrame(ReadOnlySpan<byte> frame)
+    {
+        try
+        {
+            Connection.SendFrameWithoutWaiting(frame);
+        }
+        catch (RpcException e)
+        {
+            var builder = FrameBuilder.Rent();
+            try
+            {
+                Frame.WriteHeader(builder.Reserve(Frame.HeaderLength), FrameType.Trailers, FrameFlags.None, StreamId);
+                builder.WriteInt32((int)e.StatusCode);
+                builder.WriteLongString(e.Status.Detail);
+                MetadataCodec.Write(builder, null);
+                Connection.SendFrameWithoutWaiting(builder.Written);
+            }
+            finally
+            {
+                FrameBuilder.Return(builder);
+            }
+        }
     }
 
     /// <summary>After Finish's late cancel ran the token's callbacks: logs what they threw (as CancelSafely), disposes the source.</summary>

@@ -38,8 +38,8 @@ internal sealed class ServerConnection : CallConnection
     /// </summary>
     private int _open;
 
-    public ServerConnection(IicChannel channel, string serviceName, IReadOnlyDictionary<string, ServerMethod> methods, int maxReceive, uint maxCalls, TimeSpan? stallTimeout, ServerLog log, Action<ServerConnection> onClosed)
-        : base(channel, "iic-grpc-server")
+    public ServerConnection(IicChannel channel, string serviceName, IReadOnlyDictionary<string, ServerMethod> methods, int maxReceive, uint maxCalls, TimeSpan? stallTimeout, ServerLog log, Action<ServerConnection> onClosed, int maxMetadataSize = DefaultMaxMetadataSize)
+        : base(channel, "iic-grpc-server", maxMetadataSize)
     {
         _maxCalls = maxCalls;
         _stallTimeout = stallTimeout;
@@ -275,6 +275,13 @@ internal sealed class ServerConnection : CallConnection
             builder.WriteLongString(status.Detail);
             MetadataCodec.Write(builder, null);
             SendFrame(builder.Written);
+        }
+        catch (RpcException) when (status.Detail.Length > 256)
+        {
+            // The detail (an Unimplemented method's name, as long as the client sent it) made the block longer than
+            // MaxMetadataSize (at least 1 KiB): the same status with the detail cut, rather than an exception on the reader
+            // thread (which would close the connection).
+            SendTrailersOnly(streamId, new Status(status.StatusCode, status.Detail[..256] + "..."));
         }
         finally
         {
