@@ -15,9 +15,9 @@ internal sealed partial class ClientCall<TRequest, TResponse>
     /// slot frees (<see cref="StartQueued"/>), and its token, deadline and Dispose end it meanwhile, with nothing sent.
     /// A call that holds a slot never waits here either: what cannot go at once is queued (<see cref="SendStart"/>).
     /// </summary>
-    public void Start(TRequest? request, bool sendRequest, in CallOptions options, Status connectFailure)
+    public void Start(TRequest? request, bool sendRequest, in CallOptions options, Status connectFailure, Task<IicCallInvoker.ConnectResult>? connecting)
     {
-        if (_connection is null)
+        if (_connection is null && connecting is null)
         {
             Finish(connectFailure, new Metadata(), local: true);
             return;
@@ -39,6 +39,15 @@ internal sealed partial class ClientCall<TRequest, TResponse>
                 return;
             }
         }
+        if (_connection is null)
+        {
+            // Its connection is being made (ClientCall.Connect.cs): the call waits for it as a queued call waits for a slot,
+            // this returns at once, and its token, deadline and Dispose end it meanwhile, with nothing sent.
+            StartTimers(remaining, options.CancellationToken);
+            _queued = new QueuedStart(request, sendRequest, options.Headers, remaining == Timeout.InfiniteTimeSpan ? null : DateTime.UtcNow + remaining);
+            WaitForConnection(connecting!);
+            return;
+        }
         var added = _connection.TryAdd(this, queue: false, out var closed);
         if (added == CallRegistry.AddResult.Closed)
         {
@@ -46,14 +55,7 @@ internal sealed partial class ClientCall<TRequest, TResponse>
             return;
         }
         // From here the deadline and the token end the call, also while it waits for a slot.
-        if (remaining != Timeout.InfiniteTimeSpan)
-        {
-            _deadlineTimer = DeadlineTimer.Start(static state => ((ClientCallBase)state!).CompleteLocally(new Status(StatusCode.DeadlineExceeded, "")), this, remaining);
-        }
-        if (options.CancellationToken.CanBeCanceled)
-        {
-            _cancellation = options.CancellationToken.UnsafeRegister(static state => ((ClientCallBase)state!).CompleteLocally(Cancelled), this);
-        }
+        StartTimers(remaining, options.CancellationToken);
         if (added == CallRegistry.AddResult.Full)
         {
             // Every slot taken: wait in the queue, with what the start needs (set before the call is queued, where the
@@ -73,6 +75,19 @@ internal sealed partial class ClientCall<TRequest, TResponse>
         }
         _streamId = StreamId;
         SendStart(request, sendRequest, options.Headers, remaining == Timeout.InfiniteTimeSpan ? -1L : (long)remaining.TotalMicroseconds);
+    }
+
+    /// <summary>The call's deadline (<paramref name="remaining"/> from now, or none) and token end it from here on.</summary>
+    private void StartTimers(TimeSpan remaining, CancellationToken cancellationToken)
+    {
+        if (remaining != Timeout.InfiniteTimeSpan)
+        {
+            _deadlineTimer = DeadlineTimer.Start(static state => ((ClientCallBase)state!).CompleteLocally(new Status(StatusCode.DeadlineExceeded, "")), this, remaining);
+        }
+        if (cancellationToken.CanBeCanceled)
+        {
+            _cancellation = cancellationToken.UnsafeRegister(static state => ((ClientCallBase)state!).CompleteLocally(Cancelled), this);
+        }
     }
 
     /// <summary>

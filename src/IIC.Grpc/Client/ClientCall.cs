@@ -14,7 +14,7 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
     where TResponse : class
 {
     private readonly Method<TRequest, TResponse> _method;
-    private readonly ClientConnection? _connection;
+    private ClientConnection? _connection; // null while the call waits for its connection (set once, under the gate: ClientCall.Connect.cs)
     private readonly int _maxSend;
     private readonly bool _inline;
     private readonly BatchedMessageReader<TResponse>? _responses; // streamed responses, deserialized by the reader thread

@@ -57,10 +57,22 @@ internal sealed class ClientConnection : CallConnection
     private bool _hasSettings; // reader thread only
 
     /// <summary>
-    /// Waits (on the connecting thread, as the connect itself) until the server's Settings frame was read; false when the
-    /// connection ended first or <paramref name="timeout"/> passed (a server that does not speak this protocol version).
+    /// Completes (no thread waits: the invoker's connect awaits it) once the server's Settings frame was read: true; false when
+    /// the connection ended first or <paramref name="timeout"/> passed (a server that does not speak this protocol version,
+    /// or stuck). <paramref name="cancellationToken"/> (the invoker's Dispose) ends it with <see cref="OperationCanceledException"/>.
     /// </summary>
-    public bool WaitForSettings(TimeSpan timeout) => _settingsRead.Task.Wait(timeout) && !IsClosed;
+    public async Task<bool> WaitForSettingsAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _settingsRead.Task.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            return false;
+        }
+        return !IsClosed;
+    }
 
     /// <summary>
     /// Sends <paramref name="call"/>'s Cancel without waiting on this thread (Dispose, a token's callback, the deadline's
@@ -166,7 +178,7 @@ internal sealed class ClientConnection : CallConnection
 
     /// <summary>
     /// The connection's first frame, which must be the server's Settings (stream 0): its limit on calls open at once takes
-    /// effect, and the connecting thread goes on. Anything else first is a protocol error (a broken peer, or a server of an
+    /// effect, and the connect waiting for it goes on. Anything else first is a protocol error (a broken peer, or a server of an
     /// earlier protocol version): the connection closes.
     /// </summary>
     private void OnFirstFrame(FrameType type, uint streamId, ReadOnlySpan<byte> body)
@@ -221,6 +233,6 @@ internal sealed class ClientConnection : CallConnection
         {
             call.OnConnectionLost(status);
         }
-        _settingsRead.TrySetResult(); // a connecting thread waiting for the Settings frame goes on (and sees the end)
+        _settingsRead.TrySetResult(); // a connect waiting for the Settings frame goes on (and sees the end)
     }
 }
