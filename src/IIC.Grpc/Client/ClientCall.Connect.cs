@@ -18,6 +18,12 @@ internal sealed partial class ClientCall<TRequest, TResponse>
         => connecting.ContinueWith(static (task, state) => ((ClientCall<TRequest, TResponse>)state!).OnConnected(task.Result), this,
             CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 
+    /// <summary>
+    /// Registered on another connection of the pool than the one it had (under the pool's lock, before its start): a
+    /// <see cref="Finish"/> that fails to take it out of the pool's queue (it was granted meanwhile) reads this one after.
+    /// </summary>
+    public override void MoveTo(ClientConnection connection) => Volatile.Write(ref _connection, connection);
+
     private void OnConnected(IicCallInvoker.ConnectResult result)
     {
         var queued = _queued!;

@@ -30,9 +30,11 @@ internal sealed partial class ClientCall<TRequest, TResponse>
             return;
         }
         var remaining = Timeout.InfiniteTimeSpan;
+        DateTime? until = null; // the deadline (UTC) for a start that waits: what is left of it when the CallStart goes
         if (options.Deadline is { } deadline && deadline != DateTime.MaxValue)
         {
-            remaining = deadline.ToUniversalTime() - DateTime.UtcNow;
+            until = deadline.ToUniversalTime();
+            remaining = until.Value - DateTime.UtcNow;
             if (remaining <= TimeSpan.Zero)
             {
                 Finish(new Status(StatusCode.DeadlineExceeded, ""), new Metadata(), local: true);
@@ -44,7 +46,7 @@ internal sealed partial class ClientCall<TRequest, TResponse>
             // Its connection is being made (ClientCall.Connect.cs): the call waits for it as a queued call waits for a slot,
             // this returns at once, and its token, deadline and Dispose end it meanwhile, with nothing sent.
             StartTimers(remaining, options.CancellationToken);
-            _queued = new QueuedStart(request, sendRequest, options.Headers, remaining == Timeout.InfiniteTimeSpan ? null : DateTime.UtcNow + remaining);
+            _queued = new QueuedStart(request, sendRequest, options.Headers, until);
             WaitForConnection(connecting!);
             return;
         }
@@ -60,7 +62,7 @@ internal sealed partial class ClientCall<TRequest, TResponse>
         {
             // Every slot taken: wait in the queue, with what the start needs (set before the call is queued, where the
             // thread that grants it a slot reads it). Rare, so only these calls allocate it.
-            _queued = new QueuedStart(request, sendRequest, options.Headers, remaining == Timeout.InfiniteTimeSpan ? null : DateTime.UtcNow + remaining);
+            _queued = new QueuedStart(request, sendRequest, options.Headers, until);
             added = _connection.TryAdd(this, queue: true, out closed);
             if (added == CallRegistry.AddResult.Full)
             {

@@ -12,12 +12,17 @@ namespace IIC.Grpc.Client;
 /// </summary>
 internal sealed class ClientConnection : CallConnection
 {
-    private readonly CallRegistry _calls = new();
+    private readonly CallRegistry _calls;
     private readonly int _maxReceive;
 
-    public ClientConnection(IicChannel channel, int maxReceive, bool inlineCompletions)
+    /// <param name="channel">The connection's channel (the connection owns it).</param>
+    /// <param name="maxReceive">The largest response message accepted.</param>
+    /// <param name="inlineCompletions">Whether calls complete on the reader thread.</param>
+    /// <param name="pool">What the invoker's connections share when it has more than one (null: one).</param>
+    public ClientConnection(IicChannel channel, int maxReceive, bool inlineCompletions, CallPool? pool)
         : base(channel, "iic-grpc-client")
     {
+        _calls = new CallRegistry(this, pool);
         _maxReceive = maxReceive;
         InlineCompletions = inlineCompletions;
         StartReader();

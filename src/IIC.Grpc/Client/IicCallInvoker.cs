@@ -21,6 +21,7 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
     private readonly CancellationTokenSource _disposing = new();
     private readonly CancellationToken _disposingToken; // read by connects after Dispose disposed the source
     private readonly Lock _connectLock = new();
+    private readonly CallPool? _pool; // what the connections share when there are several (their lock and queue)
     private readonly int _maxSend;
     private readonly int _maxReceive;
     private int _next;
@@ -39,6 +40,7 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
         _partitions = IicPartitionHost.Shared(options.Transport);
         _connections = new ClientConnection?[options.ConnectionCount];
         _connecting = new Task<ConnectResult>?[options.ConnectionCount];
+        _pool = options.ConnectionCount > 1 ? new CallPool() : null;
         _disposingToken = _disposing.Token;
         _maxSend = options.MaxSendMessageSize ?? int.MaxValue;
         _maxReceive = options.MaxReceiveMessageSize ?? int.MaxValue;
@@ -54,7 +56,7 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
     internal int CallsInFlight => _connections.OfType<ClientConnection>().Sum(c => c.CallsInFlight);
 
     /// <summary>How many calls wait for a slot on the connections open now (the server's limit on calls open at once; tests).</summary>
-    internal int CallsWaiting => _connections.OfType<ClientConnection>().Sum(c => c.CallsWaiting);
+    internal int CallsWaiting => _pool?.WaitingCount ?? _connections.OfType<ClientConnection>().Sum(c => c.CallsWaiting);
 
     /// <summary>The server's limit on calls open at once as each open connection knows it (tests).</summary>
     internal IEnumerable<uint> ConnectionLimits => _connections.OfType<ClientConnection>().Select(c => c.MaxConcurrentCalls);
@@ -168,6 +170,19 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
             // pool from its first line: attaching the partition (IicPartitionHost.GetPartition) can block, on its first use,
             // for as long as the hypervisor takes to answer.
             connecting = _connecting[slot] ??= Task.Run(() => ConnectAsync(slot));
+            if (_pool is not null)
+            {
+                // Another connection of the pool is open: the call goes there (to one with a free slot: CallRegistry.TryAdd)
+                // and does not wait for this one, whose connect goes on for the calls after it.
+                foreach (var open in _connections)
+                {
+                    if (open is { IsClosed: false })
+                    {
+                        connecting = null;
+                        return open;
+                    }
+                }
+            }
             return null;
         }
     }
@@ -191,7 +206,7 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
             var timeout = _options.Transport.ConnectTimeout;
             var partition = _partitions.GetPartition();
             var channel = await IicChannel.ConnectAsync(partition, Service, _options.ChannelOptions, timeout, _disposingToken).ConfigureAwait(false);
-            connection = new ClientConnection(channel, _maxReceive, _options.InlineCompletions);
+            connection = new ClientConnection(channel, _maxReceive, _options.InlineCompletions, _pool);
             // The server's first frame says how many calls it lets this connection have open at once; no call is sent
             // before it is read, so none exceeds a limit below the 100 assumed until then (the server would close the
             // connection as a client ignoring its limit). The rest of the connect timeout bounds the wait.

@@ -1,0 +1,107 @@
+using Grpc.Core;
+using IIC.Grpc.Client;
+using IIC.Grpc.Testing;
+using IIC.Tests;
+
+namespace IIC.Grpc.Tests;
+
+/// <summary>
+/// An IicCallInvoker with several connections (ConnectionCount) against a server that limits each connection's concurrent
+/// calls (MaxConcurrentCallsPerConnection, docs/grpc-call-protocol.md 1 and 2.8): a call goes to a connection with a free
+/// slot, not to a full one while others have room, and a call queued because every slot of the pool is taken starts on
+/// whichever connection frees one first, as SocketsHttpHandler's HTTP/2 pool serves queued requests from any connection.
+/// </summary>
+[Collection(TesterGroup.Name)]
+public sealed class ConnectionPoolTests(TesterFixture fixture)
+{
+    private const int Limit = 2;
+    private const int Connections = 3;
+    private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(60);
+
+    private static DateTime Deadline => DateTime.UtcNow + s_timeout;
+
+    /// <summary>How many "gate" handlers under <paramref name="key"/> the server started (asked over another connection).</summary>
+    private static int Started(Tester.TesterClient observer, string key)
+        => int.Parse(observer.Unary(new Request { Mode = "peak?", Key = key }, deadline: Deadline).Text, System.Globalization.CultureInfo.InvariantCulture);
+
+    [Fact]
+    public async Task Held_calls_fill_every_connection_of_the_pool_and_a_queued_call_starts_on_whichever_frees_a_slot()
+    {
+        const string Service = "pool-limited";
+        using var server = ServerProcess.Start("IIC.Grpc.TestServer.dll", "test server", fixture.HypervisorName, fixture.SocketDirectory, Service, $"max-calls={Limit}");
+        using var observerChannel = fixture.Open(server, "native");
+        var observer = new Tester.TesterClient(observerChannel.CallInvoker);
+        using var invoker = new IicCallInvoker(Service, new IicGrpcClientOptions
+        {
+            Transport = { HypervisorName = fixture.HypervisorName, SocketDirectory = fixture.SocketDirectory },
+            ConnectionCount = Connections,
+        });
+        var client = new Tester.TesterClient(invoker);
+
+        // Each held call is followed by two quick ones, so round robin alone (main) would give every held call the same
+        // connection: two would run there and four wait, while the other two connections had room.
+        var held = new List<AsyncUnaryCall<Reply>>();
+        for (var i = 0; i < Limit * Connections; i++)
+        {
+            if (i > 0)
+            {
+                Assert.Equal("quick", (await client.UnaryAsync(new Request { Text = "quick" }, deadline: Deadline).ResponseAsync.WaitAsync(s_timeout)).Text);
+                Assert.Equal("quick", (await client.UnaryAsync(new Request { Text = "quick" }, deadline: Deadline).ResponseAsync.WaitAsync(s_timeout)).Text);
+            }
+            held.Add(client.UnaryAsync(new Request { Mode = "gate", Key = $"pool-held-{i}" }, deadline: Deadline));
+        }
+        WaitFor.Condition(() => Enumerable.Range(0, held.Count).All(i => Started(observer, $"pool-held-{i}") == 1),
+            $"all {held.Count} held calls running, {Limit} on each of the {Connections} connections",
+            diagnostics: () => $"waiting in the pool: {invoker.CallsWaiting}");
+        Assert.Equal(0, invoker.CallsWaiting);
+        Assert.Equal(Connections, invoker.OpenChannels.Count());
+
+        // Every slot of the pool is taken: the next call waits, and starts when any one of the held calls ends.
+        using var queued = client.UnaryAsync(new Request { Mode = "gate", Key = "pool-queued" }, deadline: Deadline);
+        Assert.Equal(1, invoker.CallsWaiting);
+        for (var i = held.Count - 1; i >= 0; i--)
+        {
+            // Whichever connection frees a slot: the last held one's (on main: the queued call waited for its own connection).
+            observer.Unary(new Request { Mode = "open-gate", Key = $"pool-held-{i}" }, deadline: Deadline);
+            await held[i].ResponseAsync.WaitAsync(s_timeout);
+            if (i == held.Count - 1)
+            {
+                WaitFor.Condition(() => Started(observer, "pool-queued") == 1, "the queued call started on the connection that freed a slot");
+                Assert.Equal(0, invoker.CallsWaiting);
+            }
+        }
+        observer.Unary(new Request { Mode = "open-gate", Key = "pool-queued" }, deadline: Deadline);
+        await queued.ResponseAsync.WaitAsync(s_timeout);
+        foreach (var call in held)
+        {
+            call.Dispose();
+        }
+        Assert.Equal(0, invoker.CallsInFlight);
+        Assert.Equal(0, invoker.CallsWaiting);
+    }
+
+    /// <summary>
+    /// A call that waits for a slot (or for its connection) with a deadline a tick before DateTime.MaxValue waits like any
+    /// other: its start kept "now + what is left", which overflowed, so the call threw ArgumentOutOfRangeException out of
+    /// UnaryAsync (main: only when it had to wait; FarDeadlineTests covers the connect, where every first call waits now).
+    /// </summary>
+    [Fact]
+    public async Task A_call_with_a_far_deadline_waits_for_a_slot_and_completes()
+    {
+        const string Service = "pool-far-deadline";
+        using var server = ServerProcess.Start("IIC.Grpc.TestServer.dll", "test server", fixture.HypervisorName, fixture.SocketDirectory, Service, "max-calls=1");
+        using var observerChannel = fixture.Open(server, "native");
+        var observer = new Tester.TesterClient(observerChannel.CallInvoker);
+        using var channel = fixture.Open(server, "native");
+        var client = new Tester.TesterClient(channel.CallInvoker);
+        Assert.Equal("warm", (await client.UnaryAsync(new Request { Text = "warm" }, deadline: Deadline).ResponseAsync.WaitAsync(s_timeout)).Text);
+
+        using var holder = client.UnaryAsync(new Request { Mode = "gate", Key = "far-held" }, deadline: Deadline);
+        WaitFor.Condition(() => Started(observer, "far-held") == 1, "the held call running");
+        using var far = client.UnaryAsync(new Request { Text = "far" }, deadline: DateTime.SpecifyKind(DateTime.MaxValue.AddTicks(-1), DateTimeKind.Utc));
+        Assert.Equal(1, ((IicCallInvoker)channel.CallInvoker).CallsWaiting);
+        observer.Unary(new Request { Mode = "open-gate", Key = "far-held" }, deadline: Deadline);
+        Assert.Equal("far", (await far.ResponseAsync.WaitAsync(s_timeout)).Text);
+        await holder.ResponseAsync.WaitAsync(s_timeout);
+    }
+}
