@@ -9,8 +9,9 @@ internal sealed partial class ClientCall<TRequest, TResponse>
 {
     /// <summary>
     /// Opens the call on the server with <paramref name="options"/>' deadline, token and headers; with
-    /// <paramref name="request"/> (unary, server streaming) sends it and half-closes. Without a connection the call
-    /// ends at once with <paramref name="connectFailure"/>. When the connection has as many calls open as the server allows
+    /// <paramref name="request"/> (unary, server streaming) sends it and half-closes. While its connection is being made
+    /// (<paramref name="connecting"/>) the call waits for it (ClientCall.Connect.cs) and this returns at once; without a
+    /// connection and a connect (the invoker disposed) the call ends at once with <paramref name="connectFailure"/>. When the connection has as many calls open as the server allows
     /// (its Settings frame), the call waits in the connection's queue instead, and this returns at once: it is sent when a
     /// slot frees (<see cref="StartQueued"/>), and its token, deadline and Dispose end it meanwhile, with nothing sent.
     /// A call that holds a slot never waits here either: what cannot go at once is queued (<see cref="SendStart"/>).

@@ -9,7 +9,8 @@ namespace IIC.Grpc.Client;
 /// gRPC calls straight over IICFast channels, no HTTP/2 (docs/grpc-call-protocol.md). Give it to any generated
 /// client (<c>new Greeter.GreeterClient(invoker)</c>); interceptors apply with <c>invoker.Intercept(...)</c>.
 /// Calls are spread over <see cref="IicGrpcClientOptions.ConnectionCount"/> channels to the service, connected on
-/// first use and again after one ended; each channel has a dedicated reader thread that hands replies to their calls.
+/// first use and again after one ended, on the thread pool: a call made meanwhile returns at once and waits for its
+/// channel, its deadline, token and Dispose ending it. Each channel has a dedicated reader thread that hands replies to their calls.
 /// Thread safe. Disposing ends every call in flight with <c>Unavailable</c>.
 /// </summary>
 public sealed class IicCallInvoker : CallInvoker, IDisposable
