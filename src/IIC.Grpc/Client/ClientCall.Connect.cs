@@ -15,8 +15,24 @@ internal sealed partial class ClientCall<TRequest, TResponse>
     /// (or here, when the connect is already over) and only registers the call.
     /// </summary>
     private void WaitForConnection(Task<IicCallInvoker.ConnectResult> connecting)
-        => connecting.ContinueWith(static (task, state) => ((ClientCall<TRequest, TResponse>)state!).OnConnected(task.Result), this,
+        => connecting.ContinueWith(static (task, state) => ((ClientCall<TRequest, TResponse>)state!).OnConnectedOrFail(task.Result), this,
             CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+
+    /// <summary>A continuation nobody observes: whatever goes wrong ends this call (Internal), not silently, not the process.</summary>
+    private void OnConnectedOrFail(IicCallInvoker.ConnectResult result)
+    {
+        try
+        {
+            OnConnected(result);
+        }
+#pragma warning disable CA1031 // see the summary
+        catch (Exception e)
+        {
+            CompleteLocally(new Status(StatusCode.Internal, "Starting the call failed: " + e.Message, e));
+            _queued!.Started.TrySetResult();
+        }
+#pragma warning restore CA1031
+    }
 
     /// <summary>
     /// Registered on another connection of the pool than the one it had (under the pool's lock, before its start): a
@@ -39,7 +55,7 @@ internal sealed partial class ClientCall<TRequest, TResponse>
                 return; // ended while it waited (its token, deadline, Dispose): never registered, nothing sent
             }
             // Set under the gate: a Finish after this sees the connection and takes the call out of its queue or registry.
-            _connection = connection;
+            Volatile.Write(ref _connection, connection);
         }
         switch (connection.TryAdd(this, queue: true, out var closed))
         {
