@@ -40,7 +40,7 @@ public sealed class ConnectWithoutBlockingTests(TesterFixture fixture)
     }
 
     [Fact]
-    public async Task A_call_cancelled_while_connecting_ends_Cancelled_and_is_never_sent_and_the_next_call_goes_once_connected()
+    public async Task Calls_cancelled_or_disposed_while_connecting_end_Cancelled_and_are_never_sent_and_the_next_call_goes_once_connected()
     {
         using var server = new RawServer(fixture, "connect-stuck-cancel");
         using var invoker = Invoker("connect-stuck-cancel");
@@ -48,18 +48,22 @@ public sealed class ConnectWithoutBlockingTests(TesterFixture fixture)
         using var cancellation = new CancellationTokenSource();
 
         using var cancelled = client.UnaryAsync(new Request { Text = "cancelled" }, cancellationToken: cancellation.Token);
+        var disposed = client.UnaryAsync(new Request { Text = "disposed" });
         using var streaming = client.ClientStream();
         var writeBeforeConnected = streaming.RequestStream.WriteAsync(new Request { Text = "a" });
         Assert.False(cancelled.ResponseAsync.IsCompleted);
         Assert.False(writeBeforeConnected.IsCompleted); // it waits for the call's start, which waits for the connection
         cancellation.Cancel();
         Assert.Equal(StatusCode.Cancelled, (await Assert.ThrowsAsync<RpcException>(() => cancelled.ResponseAsync.WaitAsync(s_timeout))).StatusCode);
+        disposed.Dispose();
+        var disposedEnd = await Assert.ThrowsAsync<RpcException>(() => disposed.ResponseAsync.WaitAsync(s_timeout));
+        Assert.Equal((StatusCode.Cancelled, "gRPC call disposed."), (disposedEnd.StatusCode, disposedEnd.Status.Detail));
         Assert.Equal(0, server.SettingsSent);
 
         WaitFor.Condition(() => server.Accepted == 1, "the connect accepted");
         server.SendSettings(0, maxCalls: 100);
         await writeBeforeConnected.WaitAsync(s_timeout);
-        // The first frames the server reads are the streaming call's (stream 1: the cancelled call was never numbered).
+        // The first frames the server reads are the streaming call's (stream 1: the cancelled and disposed calls were never numbered).
         Assert.Equal((FrameType.CallStart, 1u), server.ReceiveFrame(0, s_timeout));
         Assert.Equal((FrameType.Message, 1u), server.ReceiveFrame(0, s_timeout));
         using var next = client.UnaryAsync(new Request { Text = "next" });
