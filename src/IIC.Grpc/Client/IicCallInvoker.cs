@@ -170,7 +170,7 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
             // One attempt per slot at a time, shared by every call that needs it; no lock is held across it. It runs on the
             // pool from its first line: attaching the partition (IicPartitionHost.GetPartition) can block, on its first use,
             // for as long as the hypervisor takes to answer.
-            connecting = _connecting[slot] ??= Task.Run(() => ConnectAsync(slot));
+            connecting = _connecting[slot] ??= StartConnect(slot);
             if (_pool is not null)
             {
                 // Another connection of the pool is open: the call goes there (to one with a free slot: CallRegistry.TryAdd)
@@ -187,6 +187,13 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
             return null;
         }
     }
+
+    /// <summary>
+    /// Starts <paramref name="slot"/>'s connect on the pool. A method of its own: a lambda capturing the slot in
+    /// <see cref="GetConnection"/> made the compiler allocate its closure on every call there, the open connection's
+    /// path included (+32 B per unary call in GrpcPerf's allocation count).
+    /// </summary>
+    private Task<ConnectResult> StartConnect(int slot) => Task.Run(() => ConnectAsync(slot));
 
     private static readonly Status s_disposed = new(StatusCode.Unavailable, "The IicCallInvoker was disposed.");
 
