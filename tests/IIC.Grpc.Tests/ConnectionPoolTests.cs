@@ -176,6 +176,39 @@ public sealed class ConnectionPoolTests(TesterFixture fixture)
         Assert.Equal(channels, invoker.OpenChannels.Take(channels.Count)); // none closed and replaced
     }
 
+    private delegate ClientConnection? GetConnectionFunction(out Status failure, out Task<IicCallInvoker.ConnectResult>? connecting);
+
+    /// <summary>
+    /// Picking an open connection allocates nothing, with one connection or a pool: the connect's lambda once captured the
+    /// slot in the method itself, so its closure was made on every call (GrpcPerf: 698 B per unary call against 666).
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(Connections)]
+    public async Task Picking_an_open_connection_allocates_nothing(int connections)
+    {
+        using var invoker = new IicCallInvoker("tester", new IicGrpcClientOptions
+        {
+            Transport = { HypervisorName = fixture.HypervisorName, SocketDirectory = fixture.SocketDirectory },
+            ConnectionCount = connections,
+        });
+        var client = new Tester.TesterClient(invoker);
+        for (var i = 0; i < 2 * connections; i++)
+        {
+            Assert.Equal("warm", (await client.UnaryAsync(new Request { Text = "warm" }, deadline: Deadline).ResponseAsync.WaitAsync(s_timeout)).Text);
+        }
+        Assert.Equal(connections, invoker.OpenChannels.Count());
+        var pick = typeof(IicCallInvoker).GetMethod("GetConnection", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!
+            .CreateDelegate<GetConnectionFunction>(invoker);
+        Assert.NotNull(pick(out _, out _)); // warm (JIT)
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 100; i++)
+        {
+            pick(out _, out _);
+        }
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
     private static async Task Drain(List<(AsyncUnaryCall<Reply> Call, CancellationTokenSource? Source)> pending, System.Collections.Concurrent.ConcurrentBag<StatusCode> outcomes)
     {
         foreach (var (call, source) in pending)
