@@ -13,12 +13,19 @@ namespace IIC.Grpc.Client;
 /// read, or its Cancel is in the ring); a call that finds every slot taken waits in a FIFO queue and gets the first slot
 /// that frees (<see cref="ClientCallBase.StartQueued"/>), as SocketsHttpHandler queues requests above a connection's
 /// SETTINGS_MAX_CONCURRENT_STREAMS. Slots and the queue change under the lock.</para>
+/// <para>With more than one connection (<see cref="IicGrpcClientOptions.ConnectionCount"/>) the registries of an invoker's
+/// connections share one <see cref="CallPool"/>: its lock and its queue, so a call goes to a connection with a free slot
+/// (the one it was given, else the next that has one) and a call that found every slot of the pool taken starts on
+/// whichever connection frees one first, FIFO across the pool, as SocketsHttpHandler serves a request queued for an HTTP/2
+/// connection from any of its connections with room (docs/grpc-call-protocol.md 1).</para>
 /// </summary>
 internal sealed class CallRegistry
 {
-    private readonly Lock _lock = new();
+    private readonly Lock _lock;
     private readonly StreamSlotTable<ClientCallBase> _table = new();
-    private readonly LinkedList<ClientCallBase> _waiting = new();
+    private readonly LinkedList<ClientCallBase> _waiting;
+    private readonly ClientConnection? _owner;
+    private readonly CallPool? _pool;
     private uint _lastStreamId;
     private Status? _closedStatus;
     private uint _limit = Frame.InitialMaxConcurrentCalls;
@@ -28,6 +35,22 @@ internal sealed class CallRegistry
     /// <summary>What a call that meets a connection drained after the server's GoAway ends with: it was never sent, so it may be retried.</summary>
     internal static readonly Status DrainedStatus = new(StatusCode.Unavailable,
         "The server is stopping: it asked for no more calls on this connection (GoAway) and the connection closed; the call was not sent, so it can be retried.");
+
+    /// <summary>A registry of its own (one connection; tests).</summary>
+    public CallRegistry()
+    {
+        _lock = new Lock();
+        _waiting = new LinkedList<ClientCallBase>();
+    }
+
+    /// <summary>The registry of <paramref name="owner"/>, one of the connections sharing <paramref name="pool"/> (null: none).</summary>
+    public CallRegistry(ClientConnection owner, CallPool? pool)
+    {
+        _owner = owner;
+        _pool = pool;
+        _lock = pool?.Lock ?? new Lock();
+        _waiting = pool?.Waiting ?? new LinkedList<ClientCallBase>();
+    }
 
     /// <summary>What <see cref="TryAdd(ClientCallBase, bool, out Status)"/> did.</summary>
     public enum AddResult
@@ -45,22 +68,28 @@ internal sealed class CallRegistry
     /// <summary>
     /// Numbers <paramref name="call"/>, registers it and gives it a slot when one is free (<see cref="AddResult.Added"/>);
     /// else, with <paramref name="queue"/>, puts it at the end of the queue (<see cref="AddResult.Full"/>: it starts when
-    /// <see cref="ClientCallBase.StartQueued"/> is called). Nothing changes once the connection ended.
+    /// <see cref="ClientCallBase.StartQueued"/> is called). Nothing changes once the connection ended. In a pool, a call
+    /// this connection has no slot for (or ended) goes to the next live connection with one (<see cref="ClientCallBase.MoveTo"/>
+    /// tells it, under the lock), and waits in the pool's queue while some connection of it lives.
     /// </summary>
     public AddResult TryAdd(ClientCallBase call, bool queue, out Status closedStatus)
     {
         lock (_lock)
         {
+            closedStatus = default;
+            if (_closedStatus is null && _open < _limit)
+            {
+                RegisterLocked(call);
+                return AddResult.Added;
+            }
+            if (_pool is not null)
+            {
+                return TryAddInPoolLocked(call, queue, out closedStatus);
+            }
             if (_closedStatus is { } status)
             {
                 closedStatus = status;
                 return AddResult.Closed;
-            }
-            closedStatus = default;
-            if (_open < _limit)
-            {
-                RegisterLocked(call);
-                return AddResult.Added;
             }
             if (queue)
             {
@@ -68,6 +97,38 @@ internal sealed class CallRegistry
             }
             return AddResult.Full;
         }
+    }
+
+    /// <summary>
+    /// This connection (of a pool) has no slot for <paramref name="call"/>, or ended: the next live connection after it
+    /// that has one takes it; else, with <paramref name="queue"/>, it waits in the pool's queue (while a connection of the
+    /// pool lives; else <see cref="AddResult.Closed"/>, as one connection's end). Under the pool's lock.
+    /// </summary>
+    private AddResult TryAddInPoolLocked(ClientCallBase call, bool queue, out Status closedStatus)
+    {
+        closedStatus = default;
+        var live = _pool!.Live;
+        var from = live.IndexOf(this); // -1 once this one ended: from the first
+        for (var i = 1; i <= live.Count; i++)
+        {
+            var other = live[(from + i + live.Count) % live.Count];
+            if (other != this && other._open < other._limit)
+            {
+                other.RegisterLocked(call);
+                call.MoveTo(other._owner!);
+                return AddResult.Added;
+            }
+        }
+        if (live.Count == 0)
+        {
+            closedStatus = _closedStatus ?? new Status(StatusCode.Unavailable, "The connection to the server ended.");
+            return AddResult.Closed;
+        }
+        if (queue)
+        {
+            call.QueueNode = _waiting.AddLast(call);
+        }
+        return AddResult.Full;
     }
 
     /// <summary>
@@ -157,6 +218,11 @@ internal sealed class CallRegistry
         lock (_lock)
         {
             _draining = true;
+            // In a pool, new calls go to the other connections (TryAddInPoolLocked walks the live ones); the pool's waiting
+            // calls may still be granted a slot here as calls end (the server serves every CallStart until the close), so a
+            // queue never waits for a connection that may not come. Idle (no call open) means none waits either: a waiting
+            // call would have been granted the free slot.
+            _pool?.Live.Remove(this);
             return EndIfDrainedLocked();
         }
     }
@@ -194,6 +260,10 @@ internal sealed class CallRegistry
         lock (_lock)
         {
             _limit = limit;
+            if (_pool is not null && _closedStatus is null)
+            {
+                _pool.Live.Add(this); // from now on the pool's calls go to it too: never before its limit is known
+            }
             while (GrantLocked() is { } call)
             {
                 (granted ??= []).Add(call);
@@ -220,7 +290,7 @@ internal sealed class CallRegistry
         }
     }
 
-    /// <summary>How many calls wait for a slot now (tests).</summary>
+    /// <summary>How many calls wait for a slot now (tests; in a pool, the pool's queue).</summary>
     internal int Waiting
     {
         get
@@ -243,6 +313,10 @@ internal sealed class CallRegistry
         var call = first.Value;
         call.QueueNode = null;
         RegisterLocked(call);
+        if (_pool is not null)
+        {
+            call.MoveTo(_owner!); // the pool's queue: it may have waited for another connection
+        }
         return call;
     }
 
@@ -277,6 +351,10 @@ internal sealed class CallRegistry
         {
             _closedStatus = status;
             var calls = _table.TakeAll();
+            if (_pool is not null && (!_pool.Live.Remove(this) || _pool.Live.Count > 0))
+            {
+                return calls; // the pool's waiting calls wait on for its other connections (or it never joined: no Settings)
+            }
             foreach (var waiting in _waiting)
             {
                 waiting.QueueNode = null;
@@ -284,6 +362,34 @@ internal sealed class CallRegistry
             }
             _waiting.Clear();
             return calls;
+        }
+    }
+}
+
+/// <summary>
+/// What the registries of one invoker's connections share when it has more than one (<see cref="IicGrpcClientOptions.ConnectionCount"/>):
+/// one lock, one FIFO queue of calls waiting for a slot on any of them, and the registries whose connection lives.
+/// </summary>
+internal sealed class CallPool
+{
+    /// <summary>The lock of every registry of the pool.</summary>
+    public Lock Lock { get; } = new();
+
+    /// <summary>The calls waiting for a slot on any connection of the pool, first come first served. Under <see cref="Lock"/>.</summary>
+    public LinkedList<ClientCallBase> Waiting { get; } = new();
+
+    /// <summary>The registries whose connection read its Settings frame and has not ended, in the order they came. Under <see cref="Lock"/>.</summary>
+    public List<CallRegistry> Live { get; } = [];
+
+    /// <summary>How many calls wait now (tests).</summary>
+    public int WaitingCount
+    {
+        get
+        {
+            lock (Lock)
+            {
+                return Waiting.Count;
+            }
         }
     }
 }

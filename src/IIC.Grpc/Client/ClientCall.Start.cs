@@ -9,15 +9,16 @@ internal sealed partial class ClientCall<TRequest, TResponse>
 {
     /// <summary>
     /// Opens the call on the server with <paramref name="options"/>' deadline, token and headers; with
-    /// <paramref name="request"/> (unary, server streaming) sends it and half-closes. Without a connection the call
-    /// ends at once with <paramref name="connectFailure"/>. When the connection has as many calls open as the server allows
+    /// <paramref name="request"/> (unary, server streaming) sends it and half-closes. While its connection is being made
+    /// (<paramref name="connecting"/>) the call waits for it (ClientCall.Connect.cs) and this returns at once; without a
+    /// connection and a connect (the invoker disposed) the call ends at once with <paramref name="connectFailure"/>. When the connection has as many calls open as the server allows
     /// (its Settings frame), the call waits in the connection's queue instead, and this returns at once: it is sent when a
     /// slot frees (<see cref="StartQueued"/>), and its token, deadline and Dispose end it meanwhile, with nothing sent.
     /// A call that holds a slot never waits here either: what cannot go at once is queued (<see cref="SendStart"/>).
     /// </summary>
-    public void Start(TRequest? request, bool sendRequest, in CallOptions options, Status connectFailure)
+    public void Start(TRequest? request, bool sendRequest, in CallOptions options, Status connectFailure, Task<IicCallInvoker.ConnectResult>? connecting)
     {
-        if (_connection is null)
+        if (_connection is null && connecting is null)
         {
             Finish(connectFailure, new Metadata(), local: true);
             return;
@@ -30,14 +31,25 @@ internal sealed partial class ClientCall<TRequest, TResponse>
             return;
         }
         var remaining = Timeout.InfiniteTimeSpan;
+        DateTime? until = null; // the deadline (UTC) for a start that waits: what is left of it when the CallStart goes
         if (options.Deadline is { } deadline && deadline != DateTime.MaxValue)
         {
-            remaining = deadline.ToUniversalTime() - DateTime.UtcNow;
+            until = deadline.ToUniversalTime();
+            remaining = until.Value - DateTime.UtcNow;
             if (remaining <= TimeSpan.Zero)
             {
                 Finish(new Status(StatusCode.DeadlineExceeded, ""), new Metadata(), local: true);
                 return;
             }
+        }
+        if (_connection is null)
+        {
+            // Its connection is being made (ClientCall.Connect.cs): the call waits for it as a queued call waits for a slot,
+            // this returns at once, and its token, deadline and Dispose end it meanwhile, with nothing sent.
+            StartTimers(remaining, options.CancellationToken);
+            _queued = new QueuedStart(request, sendRequest, options.Headers, until);
+            WaitForConnection(connecting!);
+            return;
         }
         var added = _connection.TryAdd(this, queue: false, out var closed);
         if (added == CallRegistry.AddResult.Closed)
@@ -46,19 +58,12 @@ internal sealed partial class ClientCall<TRequest, TResponse>
             return;
         }
         // From here the deadline and the token end the call, also while it waits for a slot.
-        if (remaining != Timeout.InfiniteTimeSpan)
-        {
-            _deadlineTimer = DeadlineTimer.Start(static state => ((ClientCallBase)state!).CompleteLocally(new Status(StatusCode.DeadlineExceeded, "")), this, remaining);
-        }
-        if (options.CancellationToken.CanBeCanceled)
-        {
-            _cancellation = options.CancellationToken.UnsafeRegister(static state => ((ClientCallBase)state!).CompleteLocally(Cancelled), this);
-        }
+        StartTimers(remaining, options.CancellationToken);
         if (added == CallRegistry.AddResult.Full)
         {
             // Every slot taken: wait in the queue, with what the start needs (set before the call is queued, where the
             // thread that grants it a slot reads it). Rare, so only these calls allocate it.
-            _queued = new QueuedStart(request, sendRequest, options.Headers, remaining == Timeout.InfiniteTimeSpan ? null : DateTime.UtcNow + remaining);
+            _queued = new QueuedStart(request, sendRequest, options.Headers, until);
             added = _connection.TryAdd(this, queue: true, out closed);
             if (added == CallRegistry.AddResult.Full)
             {
@@ -73,6 +78,19 @@ internal sealed partial class ClientCall<TRequest, TResponse>
         }
         _streamId = StreamId;
         SendStart(request, sendRequest, options.Headers, remaining == Timeout.InfiniteTimeSpan ? -1L : (long)remaining.TotalMicroseconds);
+    }
+
+    /// <summary>The call's deadline (<paramref name="remaining"/> from now, or none) and token end it from here on.</summary>
+    private void StartTimers(TimeSpan remaining, CancellationToken cancellationToken)
+    {
+        if (remaining != Timeout.InfiniteTimeSpan)
+        {
+            _deadlineTimer = DeadlineTimer.Start(static state => ((ClientCallBase)state!).CompleteLocally(new Status(StatusCode.DeadlineExceeded, "")), this, remaining);
+        }
+        if (cancellationToken.CanBeCanceled)
+        {
+            _cancellation = cancellationToken.UnsafeRegister(static state => ((ClientCallBase)state!).CompleteLocally(Cancelled), this);
+        }
     }
 
     /// <summary>

@@ -14,7 +14,7 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
     where TResponse : class
 {
     private readonly Method<TRequest, TResponse> _method;
-    private readonly ClientConnection? _connection;
+    private ClientConnection? _connection; // null while the call waits for its connection (set once, under the gate: ClientCall.Connect.cs)
     private readonly int _maxSend;
     private readonly bool _inline;
     private readonly BatchedMessageReader<TResponse>? _responses; // streamed responses, deserialized by the reader thread
@@ -277,10 +277,13 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
             // registry for good: CallLimitTests' churn saw a call that never left it.)
             _connection?.Unqueue(this);
         }
-        _connection?.Remove(this); // a no-op when it was never registered
+        // Read again after the Unqueue: a call of a pool that was granted a slot instead may have moved (MoveTo, under the
+        // pool's lock, which the Unqueue took after the grant).
+        var connection = Volatile.Read(ref _connection);
+        connection?.Remove(this); // a no-op when it was never registered
         if (releaseNow)
         {
-            _connection?.Release(this);
+            connection?.Release(this);
         }
         _queued?.Started.TrySetResult(); // a write or complete waiting for the start goes on, and fails with this status
         if (sendCancel)

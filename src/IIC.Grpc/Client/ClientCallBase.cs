@@ -37,6 +37,15 @@ internal abstract class ClientCallBase : IStreamCall
     {
     }
 
+    /// <summary>
+    /// The call was registered on <paramref name="connection"/> of its invoker's pool, not the one it was given (that one
+    /// had no slot for it; or it waited in the pool's queue and this one freed a slot first): it goes there. Under the
+    /// pool's lock, before it is started. Only calls of a pool move (ClientCall); the registry's own tests' probes never do.
+    /// </summary>
+    public virtual void MoveTo(ClientConnection connection)
+    {
+    }
+
     public abstract void OnResponseHeaders(Metadata headers);
 
     /// <summary>One whole response message; the call owns its array from now on.</summary>

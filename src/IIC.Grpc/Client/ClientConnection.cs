@@ -12,12 +12,18 @@ namespace IIC.Grpc.Client;
 /// </summary>
 internal sealed class ClientConnection : CallConnection
 {
-    private readonly CallRegistry _calls = new();
+    private readonly CallRegistry _calls;
     private readonly int _maxReceive;
 
-    public ClientConnection(IicChannel channel, int maxReceive, bool inlineCompletions, int maxMetadataSize = DefaultMaxMetadataSize)
+    /// <param name="channel">The connection's channel (the connection owns it).</param>
+    /// <param name="maxReceive">The largest response message accepted.</param>
+    /// <param name="inlineCompletions">Whether calls complete on the reader thread.</param>
+    /// <param name="pool">What the invoker's connections share when it has more than one (null: one).</param>
+    /// <param name="maxMetadataSize">The largest header or trailer block accepted (IicGrpcClientOptions.MaxMetadataSize).</param>
+    public ClientConnection(IicChannel channel, int maxReceive, bool inlineCompletions, CallPool? pool, int maxMetadataSize = DefaultMaxMetadataSize)
         : base(channel, "iic-grpc-client", maxMetadataSize)
     {
+        _calls = new CallRegistry(this, pool);
         _maxReceive = maxReceive;
         InlineCompletions = inlineCompletions;
         StartReader();
@@ -84,10 +90,22 @@ internal sealed class ClientConnection : CallConnection
     private bool _hasSettings; // reader thread only
 
     /// <summary>
-    /// Waits (on the connecting thread, as the connect itself) until the server's Settings frame was read; false when the
-    /// connection ended first or <paramref name="timeout"/> passed (a server that does not speak this protocol version).
+    /// Completes (no thread waits: the invoker's connect awaits it) once the server's Settings frame was read: true; false when
+    /// the connection ended first or <paramref name="timeout"/> passed (a server that does not speak this protocol version,
+    /// or stuck). <paramref name="cancellationToken"/> (the invoker's Dispose) ends it with <see cref="OperationCanceledException"/>.
     /// </summary>
-    public bool WaitForSettings(TimeSpan timeout) => _settingsRead.Task.Wait(timeout) && !IsClosed;
+    public async Task<bool> WaitForSettingsAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _settingsRead.Task.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            return false;
+        }
+        return !IsClosed;
+    }
 
     /// <summary>
     /// Sends <paramref name="call"/>'s Cancel without waiting on this thread (Dispose, a token's callback, the deadline's
@@ -206,7 +224,7 @@ internal sealed class ClientConnection : CallConnection
 
     /// <summary>
     /// The connection's first frame, which must be the server's Settings (stream 0): its limit on calls open at once takes
-    /// effect, and the connecting thread goes on. Anything else first is a protocol error (a broken peer, or a server of an
+    /// effect, and the connect waiting for it goes on. Anything else first is a protocol error (a broken peer, or a server of an
     /// earlier protocol version): the connection closes.
     /// </summary>
     private void OnFirstFrame(FrameType type, uint streamId, ReadOnlySpan<byte> body)
@@ -262,6 +280,6 @@ internal sealed class ClientConnection : CallConnection
         {
             call.OnConnectionLost(status);
         }
-        _settingsRead.TrySetResult(); // a connecting thread waiting for the Settings frame goes on (and sees the end)
+        _settingsRead.TrySetResult(); // a connect waiting for the Settings frame goes on (and sees the end)
     }
 }

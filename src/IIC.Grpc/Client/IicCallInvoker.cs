@@ -9,7 +9,8 @@ namespace IIC.Grpc.Client;
 /// gRPC calls straight over IICFast channels, no HTTP/2 (docs/grpc-call-protocol.md). Give it to any generated
 /// client (<c>new Greeter.GreeterClient(invoker)</c>); interceptors apply with <c>invoker.Intercept(...)</c>.
 /// Calls are spread over <see cref="IicGrpcClientOptions.ConnectionCount"/> channels to the service, connected on
-/// first use and again after one ended; each channel has a dedicated reader thread that hands replies to their calls.
+/// first use and again after one ended, on the thread pool: a call made meanwhile returns at once and waits for its
+/// channel, its deadline, token and Dispose ending it. Each channel has a dedicated reader thread that hands replies to their calls.
 /// Thread safe. Disposing ends every call in flight with <c>Unavailable</c>.
 /// </summary>
 public sealed class IicCallInvoker : CallInvoker, IDisposable
@@ -17,8 +18,12 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
     private readonly IicGrpcClientOptions _options;
     private readonly IicPartitionHost _partitions;
     private readonly ClientConnection?[] _connections;
+    private readonly Task<ConnectResult>?[] _connecting;
+    private readonly CancellationTokenSource _disposing = new();
+    private readonly CancellationToken _disposingToken; // read by connects after Dispose disposed the source
     private readonly Lock _connectLock = new();
     private readonly List<ClientConnection> _draining = []; // replaced after the server's GoAway, still finishing their calls (under _connectLock)
+    private readonly CallPool? _pool; // what the connections share when there are several (their lock and queue)
     private readonly int _maxSend;
     private readonly int _maxReceive;
     private int _next;
@@ -36,6 +41,9 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
         _options = options;
         _partitions = IicPartitionHost.Shared(options.Transport);
         _connections = new ClientConnection?[options.ConnectionCount];
+        _connecting = new Task<ConnectResult>?[options.ConnectionCount];
+        _pool = options.ConnectionCount > 1 ? new CallPool() : null;
+        _disposingToken = _disposing.Token;
         _maxSend = options.MaxSendMessageSize ?? int.MaxValue;
         _maxReceive = options.MaxReceiveMessageSize ?? int.MaxValue;
     }
@@ -50,7 +58,7 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
     internal int CallsInFlight => _connections.OfType<ClientConnection>().Sum(c => c.CallsInFlight);
 
     /// <summary>How many calls wait for a slot on the connections open now (the server's limit on calls open at once; tests).</summary>
-    internal int CallsWaiting => _connections.OfType<ClientConnection>().Sum(c => c.CallsWaiting);
+    internal int CallsWaiting => _pool?.WaitingCount ?? _connections.OfType<ClientConnection>().Sum(c => c.CallsWaiting);
 
     /// <summary>The server's limit on calls open at once as each open connection knows it (tests).</summary>
     internal IEnumerable<uint> ConnectionLimits => _connections.OfType<ClientConnection>().Select(c => c.MaxConcurrentCalls);
@@ -87,9 +95,9 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
     public override AsyncUnaryCall<TResponse> AsyncUnaryCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request)
     {
         Protocol.CallTrace.Mark(Protocol.CallTrace.Step.ClientInvoker);
-        var call = Create(method, options, out var failure);
+        var call = Create(method, options, out var failure, out var connecting);
         call.Telemetry = IIC.Grpc.Telemetry.ClientCallTelemetry.Begin(method.FullName, ref options);
-        call.Start(request, sendRequest: true, options, failure);
+        call.Start(request, sendRequest: true, options, failure, connecting);
         return new AsyncUnaryCall<TResponse>(call.ResponseTask, ClientCall<TRequest, TResponse>.HeadersOf, ClientCall<TRequest, TResponse>.StatusOf,
             ClientCall<TRequest, TResponse>.TrailersOf, ClientCall<TRequest, TResponse>.DisposeOf, call);
     }
@@ -98,9 +106,9 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
     /// <exception cref="InvalidOperationException">The deadline's <see cref="DateTime.Kind"/> is not <see cref="DateTimeKind.Utc"/> (and it is neither <see cref="DateTime.MaxValue"/> nor <see cref="DateTime.MinValue"/>), refused before anything is sent, as Grpc.Net.Client refuses it: pass <c>DateTime.UtcNow + timeout</c>.</exception>
     public override AsyncServerStreamingCall<TResponse> AsyncServerStreamingCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options, TRequest request)
     {
-        var call = Create(method, options, out var failure);
+        var call = Create(method, options, out var failure, out var connecting);
         call.Telemetry = IIC.Grpc.Telemetry.ClientCallTelemetry.Begin(method.FullName, ref options);
-        call.Start(request, sendRequest: true, options, failure);
+        call.Start(request, sendRequest: true, options, failure, connecting);
         return new AsyncServerStreamingCall<TResponse>(call, ClientCall<TRequest, TResponse>.HeadersOf, ClientCall<TRequest, TResponse>.StatusOf,
             ClientCall<TRequest, TResponse>.TrailersOf, ClientCall<TRequest, TResponse>.DisposeOf, call);
     }
@@ -109,9 +117,9 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
     /// <exception cref="InvalidOperationException">The deadline's <see cref="DateTime.Kind"/> is not <see cref="DateTimeKind.Utc"/> (and it is neither <see cref="DateTime.MaxValue"/> nor <see cref="DateTime.MinValue"/>), refused before anything is sent, as Grpc.Net.Client refuses it: pass <c>DateTime.UtcNow + timeout</c>.</exception>
     public override AsyncClientStreamingCall<TRequest, TResponse> AsyncClientStreamingCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options)
     {
-        var call = Create(method, options, out var failure);
+        var call = Create(method, options, out var failure, out var connecting);
         call.Telemetry = IIC.Grpc.Telemetry.ClientCallTelemetry.Begin(method.FullName, ref options);
-        call.Start(null, sendRequest: false, options, failure);
+        call.Start(null, sendRequest: false, options, failure, connecting);
         return new AsyncClientStreamingCall<TRequest, TResponse>(call, call.ResponseTask, ClientCall<TRequest, TResponse>.HeadersOf, ClientCall<TRequest, TResponse>.StatusOf,
             ClientCall<TRequest, TResponse>.TrailersOf, ClientCall<TRequest, TResponse>.DisposeOf, call);
     }
@@ -120,14 +128,14 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
     /// <exception cref="InvalidOperationException">The deadline's <see cref="DateTime.Kind"/> is not <see cref="DateTimeKind.Utc"/> (and it is neither <see cref="DateTime.MaxValue"/> nor <see cref="DateTime.MinValue"/>), refused before anything is sent, as Grpc.Net.Client refuses it: pass <c>DateTime.UtcNow + timeout</c>.</exception>
     public override AsyncDuplexStreamingCall<TRequest, TResponse> AsyncDuplexStreamingCall<TRequest, TResponse>(Method<TRequest, TResponse> method, string? host, CallOptions options)
     {
-        var call = Create(method, options, out var failure);
+        var call = Create(method, options, out var failure, out var connecting);
         call.Telemetry = IIC.Grpc.Telemetry.ClientCallTelemetry.Begin(method.FullName, ref options);
-        call.Start(null, sendRequest: false, options, failure);
+        call.Start(null, sendRequest: false, options, failure, connecting);
         return new AsyncDuplexStreamingCall<TRequest, TResponse>(call, call, ClientCall<TRequest, TResponse>.HeadersOf, ClientCall<TRequest, TResponse>.StatusOf,
             ClientCall<TRequest, TResponse>.TrailersOf, ClientCall<TRequest, TResponse>.DisposeOf, call);
     }
 
-    private ClientCall<TRequest, TResponse> Create<TRequest, TResponse>(Method<TRequest, TResponse> method, in CallOptions options, out Status failure)
+    private ClientCall<TRequest, TResponse> Create<TRequest, TResponse>(Method<TRequest, TResponse> method, in CallOptions options, out Status failure, out Task<ConnectResult>? connecting)
         where TRequest : class
         where TResponse : class
     {
@@ -138,14 +146,25 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
             // was taken as local time here, so the same options meant different deadlines over the two paths.
             throw new InvalidOperationException("Deadline must have a kind DateTimeKind.Utc or be equal to DateTime.MaxValue or DateTime.MinValue.");
         }
-        var connection = GetConnection(out failure);
+        var connection = GetConnection(out failure, out connecting);
         return new ClientCall<TRequest, TResponse>(method, connection, _maxSend, _options.InlineCompletions);
     }
 
-    /// <summary>The next connection round robin, connecting it when it is missing or ended; null with the reason when that fails.</summary>
-    private ClientConnection? GetConnection(out Status failure)
+    /// <summary>
+    /// A connect's outcome: the connection (open, its Settings frame read), or null with the status the calls waiting for it
+    /// end with (<c>Unavailable</c>). The connect's task never faults, so nobody has to observe it.
+    /// </summary>
+    internal readonly record struct ConnectResult(ClientConnection? Connection, Status Failure);
+
+    /// <summary>
+    /// The next connection round robin when it is open (the fast path: no lock, no allocation); else the connect of its slot,
+    /// started here if none is under way (<paramref name="connecting"/>: the call waits for it without blocking its caller,
+    /// docs/grpc-call-protocol.md 1). Null with neither when the invoker was disposed (<paramref name="failure"/> says so).
+    /// </summary>
+    private ClientConnection? GetConnection(out Status failure, out Task<ConnectResult>? connecting)
     {
         failure = default;
+        connecting = null;
         // One connection (the default) needs no round robin: no locked increment of a line every calling thread shares.
         var slot = _connections.Length == 1 ? 0 : (int)((uint)Interlocked.Increment(ref _next) % (uint)_connections.Length);
         var connection = Volatile.Read(ref _connections[slot]);
@@ -157,7 +176,7 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
         {
             if (_disposed)
             {
-                failure = new Status(StatusCode.Unavailable, "The IicCallInvoker was disposed.");
+                failure = s_disposed;
                 return null;
             }
             connection = _connections[slot];
@@ -175,35 +194,94 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
                     _draining.Add(connection);
                 }
             }
-            try
+            // One attempt per slot at a time, shared by every call that needs it; no lock is held across it. It runs on the
+            // pool from its first line: attaching the partition (IicPartitionHost.GetPartition) can block, on its first use,
+            // for as long as the hypervisor takes to answer.
+            connecting = _connecting[slot] ??= StartConnect(slot);
+            if (_pool is not null)
             {
-                var started = System.Diagnostics.Stopwatch.GetTimestamp();
-                var partition = _partitions.GetPartition();
-                var channel = IicChannel.Connect(partition, Service, _options.ChannelOptions, _options.Transport.ConnectTimeout);
-                connection = new ClientConnection(channel, _maxReceive, _options.InlineCompletions, _options.MaxMetadataSize);
-                // The server's first frame says how many calls it lets this connection have open at once; no call is sent
-                // before it is read, so none exceeds a limit below the 100 assumed until then (the server would close the
-                // connection as a client ignoring its limit). The rest of the connect timeout bounds the wait.
-                var timeout = _options.Transport.ConnectTimeout;
-                var left = timeout == Timeout.InfiniteTimeSpan ? timeout : timeout - System.Diagnostics.Stopwatch.GetElapsedTime(started);
-                if (!connection.WaitForSettings(left == Timeout.InfiniteTimeSpan || left > TimeSpan.Zero ? left : TimeSpan.Zero))
+                // Another connection of the pool is open: the call goes there (to one with a free slot: CallRegistry.TryAdd)
+                // and does not wait for this one, whose connect goes on for the calls after it.
+                foreach (var open in _connections)
                 {
-                    var ended = connection.IsClosed;
-                    connection.Dispose();
-                    failure = new Status(StatusCode.Unavailable, ended
-                        ? $"The IICFast service '{Service}' closed the connection before its Settings frame."
-                        : $"The IICFast service '{Service}' sent no Settings frame within the connect timeout ({_options.Transport.ConnectTimeout.TotalSeconds:0.###} s): it does not speak this native gRPC protocol version, or it is stuck.");
-                    return null;
+                    if (open is { IsClosed: false, IsDraining: false })
+                    {
+                        connecting = null;
+                        return open;
+                    }
                 }
-                Volatile.Write(ref _connections[slot], connection);
-                return connection;
             }
-            catch (Exception e) when (e is IOException or TimeoutException) // IicException (HypervisorException included) is an IOException
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Starts <paramref name="slot"/>'s connect on the pool. A method of its own: a lambda capturing the slot in
+    /// <see cref="GetConnection"/> made the compiler allocate its closure on every call there, the open connection's
+    /// path included (+32 B per unary call in GrpcPerf's allocation count).
+    /// </summary>
+    private Task<ConnectResult> StartConnect(int slot) => Task.Run(() => ConnectAsync(slot));
+
+    private static readonly Status s_disposed = new(StatusCode.Unavailable, "The IicCallInvoker was disposed.");
+
+    /// <summary>
+    /// Connects <paramref name="slot"/> (on the pool, never on a caller's thread): the channel, then the server's Settings
+    /// frame, both within <see cref="IicTransportOptions.ConnectTimeout"/>, and the invoker's Dispose ends either. The calls
+    /// waiting for it are ended by their own token, deadline or Dispose meanwhile; they do not cancel it (it is shared, and
+    /// the next call uses it), as SocketsHttpHandler lets a connection attempt go on when the request that started it is
+    /// cancelled. Never faults: a failure is a status.
+    /// </summary>
+    private async Task<ConnectResult> ConnectAsync(int slot)
+    {
+        ClientConnection? connection = null;
+        var failure = default(Status);
+        try
+        {
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
+            var timeout = _options.Transport.ConnectTimeout;
+            var partition = _partitions.GetPartition();
+            var channel = await IicChannel.ConnectAsync(partition, Service, _options.ChannelOptions, timeout, _disposingToken).ConfigureAwait(false);
+            connection = new ClientConnection(channel, _maxReceive, _options.InlineCompletions, _pool, _options.MaxMetadataSize);
+            // The server's first frame says how many calls it lets this connection have open at once; no call is sent
+            // before it is read, so none exceeds a limit below the 100 assumed until then (the server would close the
+            // connection as a client ignoring its limit). The rest of the connect timeout bounds the wait.
+            var left = timeout == Timeout.InfiniteTimeSpan ? timeout : timeout - System.Diagnostics.Stopwatch.GetElapsedTime(started);
+            if (!await connection.WaitForSettingsAsync(left == Timeout.InfiniteTimeSpan || left > TimeSpan.Zero ? left : TimeSpan.Zero, _disposingToken).ConfigureAwait(false))
             {
-                failure = new Status(StatusCode.Unavailable, $"The IICFast service '{Service}' is not reachable through hypervisor '{_options.Transport.HypervisorName}': {e.Message}", e);
-                return null;
+                failure = new Status(StatusCode.Unavailable, connection.IsClosed
+                    ? $"The IICFast service '{Service}' closed the connection before its Settings frame."
+                    : $"The IICFast service '{Service}' sent no Settings frame within the connect timeout ({timeout.TotalSeconds:0.###} s): it does not speak this native gRPC protocol version, or it is stuck.");
             }
         }
+        catch (OperationCanceledException) when (_disposingToken.IsCancellationRequested)
+        {
+            failure = s_disposed;
+        }
+        catch (Exception e) when (e is IOException or TimeoutException) // IicException (HypervisorException included) is an IOException
+        {
+            failure = new Status(StatusCode.Unavailable, $"The IICFast service '{Service}' is not reachable through hypervisor '{_options.Transport.HypervisorName}': {e.Message}", e);
+        }
+#pragma warning disable CA1031 // nobody catches this: whatever else the connect throws (the partition host disposed, PreTouch out of memory) ends the calls waiting for it
+        catch (Exception e)
+        {
+            failure = new Status(StatusCode.Unavailable, $"Connecting to the IICFast service '{Service}' failed: {e.GetType().Name}: {e.Message}", e);
+        }
+#pragma warning restore CA1031
+        lock (_connectLock)
+        {
+            _connecting[slot] = null; // a later call tries again
+            if (failure.StatusCode == StatusCode.OK && _disposed)
+            {
+                failure = s_disposed;
+            }
+            if (failure.StatusCode == StatusCode.OK)
+            {
+                Volatile.Write(ref _connections[slot], connection);
+                return new ConnectResult(connection, default);
+            }
+        }
+        connection?.Dispose();
+        return new ConnectResult(null, failure);
     }
 
     /// <summary>Closes every channel; calls in flight end with <c>Unavailable</c>.</summary>
@@ -211,8 +289,14 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
     {
         lock (_connectLock)
         {
+            if (_disposed)
+            {
+                return;
+            }
             _disposed = true;
         }
+        _disposing.Cancel(); // a connect under way ends: the calls waiting for it end Unavailable
+        _disposing.Dispose();
         for (var i = 0; i < _connections.Length; i++)
         {
             Interlocked.Exchange(ref _connections[i], null)?.Dispose();

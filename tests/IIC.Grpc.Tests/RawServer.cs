@@ -1,0 +1,126 @@
+using System.Buffers.Binary;
+using IIC.AspNetCore;
+using IIC.Grpc.Protocol;
+using IIC.Transport;
+
+namespace IIC.Grpc.Tests;
+
+/// <summary>
+/// A server that speaks the native call protocol by hand, in the test process (an <see cref="IicListener"/> on the tests'
+/// hypervisor): it accepts every connection and sends nothing, not even the Settings frame every server sends first,
+/// until a test says so (<see cref="SendSettings"/>); it reads frames only when told (<see cref="ReceiveFrame"/>). A
+/// server that accepts and is stuck, for the connect of IicCallInvoker.
+/// </summary>
+internal sealed class RawServer : IDisposable
+{
+    private readonly IicListener _listener;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly List<IicChannel> _accepted = [];
+    private readonly Task _accepting;
+
+    private readonly uint? _settingsOnAccept;
+    private readonly byte[] _buffer = new byte[1 << 20];
+
+    /// <param name="fixture">The tests' hypervisor.</param>
+    /// <param name="service">The service it offers.</param>
+    /// <param name="settingsOnAccept">Null: it sends nothing until told; else it sends its Settings frame, with this limit, on every connection it accepts.</param>
+    public RawServer(TesterFixture fixture, string service, uint? settingsOnAccept = null)
+    {
+        _settingsOnAccept = settingsOnAccept;
+        var partition = IicPartitionHost.Shared(new IicTransportOptions { HypervisorName = fixture.HypervisorName, SocketDirectory = fixture.SocketDirectory }).GetPartition();
+        _listener = IicListener.Listen(partition, service);
+        _accepting = Task.Run(AcceptAsync);
+    }
+
+    /// <summary>How many connections it accepted so far.</summary>
+    public int Accepted
+    {
+        get
+        {
+            lock (_accepted)
+            {
+                return _accepted.Count;
+            }
+        }
+    }
+
+    /// <summary>How many Settings frames it sent so far (the connects it let finish).</summary>
+    public int SettingsSent => Volatile.Read(ref _settingsSent);
+
+    private int _settingsSent;
+
+    private async Task AcceptAsync()
+    {
+        while (true)
+        {
+            IicChannel channel;
+            try
+            {
+                channel = await _listener.AcceptAsync(_stop.Token);
+            }
+            catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException)
+            {
+                return;
+            }
+            int index;
+            lock (_accepted)
+            {
+                _accepted.Add(channel);
+                index = _accepted.Count - 1;
+            }
+            if (_settingsOnAccept is { } limit)
+            {
+                SendSettings(index, limit);
+            }
+        }
+    }
+
+    private IicChannel Channel(int index)
+    {
+        lock (_accepted)
+        {
+            return _accepted[index];
+        }
+    }
+
+    /// <summary>Sends the Settings frame (docs/grpc-call-protocol.md 2.8) on the <paramref name="index"/>th connection accepted.</summary>
+    public void SendSettings(int index, uint maxCalls)
+    {
+        var frame = new byte[Frame.HeaderLength + 4];
+        Frame.WriteHeader(frame, FrameType.Settings, FrameFlags.None, 0);
+        BinaryPrimitives.WriteUInt32LittleEndian(frame.AsSpan(Frame.HeaderLength), maxCalls);
+        Channel(index).Send(frame);
+        Interlocked.Increment(ref _settingsSent);
+    }
+
+    /// <summary>The next frame the client sent on the <paramref name="index"/>th connection: its type and stream id.</summary>
+    public (FrameType Type, uint StreamId) ReceiveFrame(int index, TimeSpan timeout)
+    {
+        var buffer = _buffer; // one test thread reads
+        Assert.True(Channel(index).TryReceive(buffer, out var length, timeout), "the client sent no frame");
+        Assert.True(length >= Frame.HeaderLength, $"a frame of {length} bytes");
+        return ((FrameType)buffer[0], BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(2)));
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _listener.Dispose();
+        try
+        {
+            _accepting.Wait(TimeSpan.FromSeconds(10));
+        }
+        catch (AggregateException)
+        {
+            // the accept loop ended some other way: nothing to clean up there
+        }
+        lock (_accepted)
+        {
+            foreach (var channel in _accepted)
+            {
+                channel.Dispose();
+            }
+        }
+        _stop.Dispose();
+    }
+}
