@@ -124,47 +124,12 @@ public sealed class ConnectionPoolTests(TesterFixture fixture)
         var client = new Tester.TesterClient(invoker);
 
         const int Threads = 4;
-        const int CallsPerThread = 160; // a multiple of 4: a quarter of them are plain calls that must succeed
-        var outcomes = new System.Collections.Concurrent.ConcurrentBag<StatusCode>();
-        var workers = Enumerable.Range(0, Threads).Select(t => Task.Run(async () =>
-        {
-            var pending = new List<(AsyncUnaryCall<Reply> Call, CancellationTokenSource? Source)>();
-            for (var i = 0; i < CallsPerThread; i++)
-            {
-                CancellationTokenSource? source = null;
-                AsyncUnaryCall<Reply> call;
-                switch (i % 4)
-                {
-                    case 0:
-                        call = client.UnaryAsync(new Request { Text = "ok" }, deadline: Deadline);
-                        break;
-                    case 1:
-                        source = new CancellationTokenSource();
-                        call = client.UnaryAsync(new Request { Mode = "gate", Key = "pool-churn-never-opened" }, deadline: Deadline, cancellationToken: source.Token);
-                        source.Cancel();
-                        break;
-                    case 2:
-                        call = client.UnaryAsync(new Request { Mode = "gate", Key = "pool-churn-never-opened" }, deadline: DateTime.UtcNow + TimeSpan.FromMilliseconds(i % 3));
-                        break;
-                    default:
-                        call = client.UnaryAsync(new Request { Mode = "gate", Key = "pool-churn-never-opened" }, deadline: Deadline);
-                        call.Dispose();
-                        break;
-                }
-                pending.Add((call, source));
-                if (pending.Count >= 8)
-                {
-                    await Drain(pending, outcomes);
-                }
-            }
-            await Drain(pending, outcomes);
-        })).ToList();
-        await Task.WhenAll(workers).WaitAsync(s_timeout + s_timeout);
+        var outcomes = await CallChurn.RunAsync(client, "pool-churn-never-opened", Threads, s_timeout);
 
-        Assert.Equal(Threads * CallsPerThread, outcomes.Count);
+        Assert.Equal(Threads * CallChurn.CallsPerThread, outcomes.Count);
         Assert.DoesNotContain(StatusCode.Unavailable, outcomes);
         Assert.All(outcomes, code => Assert.Contains(code, new[] { StatusCode.OK, StatusCode.Cancelled, StatusCode.DeadlineExceeded }));
-        Assert.Equal(Threads * CallsPerThread / 4, outcomes.Count(code => code == StatusCode.OK));
+        Assert.Equal(Threads * CallChurn.CallsPerThread / 4, outcomes.Count(code => code == StatusCode.OK));
         WaitFor.Condition(() => invoker.CallsInFlight == 0 && invoker.CallsWaiting == 0, "every call left the registries and the pool's queue",
             diagnostics: () => $"registered {invoker.CallsInFlight}, waiting {invoker.CallsWaiting}");
         var channels = invoker.OpenChannels.ToList();
@@ -209,22 +174,4 @@ public sealed class ConnectionPoolTests(TesterFixture fixture)
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
     }
 
-    private static async Task Drain(List<(AsyncUnaryCall<Reply> Call, CancellationTokenSource? Source)> pending, System.Collections.Concurrent.ConcurrentBag<StatusCode> outcomes)
-    {
-        foreach (var (call, source) in pending)
-        {
-            try
-            {
-                await call.ResponseAsync.WaitAsync(s_timeout);
-                outcomes.Add(StatusCode.OK);
-            }
-            catch (RpcException e)
-            {
-                outcomes.Add(e.StatusCode);
-            }
-            call.Dispose();
-            source?.Dispose();
-        }
-        pending.Clear();
-    }
 }
