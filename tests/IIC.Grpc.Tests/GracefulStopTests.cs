@@ -24,24 +24,36 @@ public sealed class GracefulStopTests(TesterFixture fixture)
     private ServerProcess StartServer(string service, params string[] extra)
         => ServerProcess.Start("IIC.Grpc.TestServer.dll", "test server", [fixture.HypervisorName, fixture.SocketDirectory, service, .. extra]);
 
-    [Fact]
-    public async Task A_stopping_server_finishes_the_call_in_flight_while_new_calls_go_to_the_next_server()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)] // a pool: the draining connections leave it, and its other calls go on
+    public async Task A_stopping_server_finishes_the_call_in_flight_while_new_calls_go_to_the_next_server(int connections)
     {
-        const string Service = "graceful-roll";
-        using var first = StartServer(Service);
-        using var channel = fixture.Connect(first.Address("iic://"));
+        var service = "graceful-roll-" + connections;
+        using var first = StartServer(service);
+        using var channel = GrpcServiceChannel.ForAddress(first.Address("iic://"), new GrpcServiceChannelOptions
+        {
+            Native = { Transport = { HypervisorName = fixture.HypervisorName, SocketDirectory = fixture.SocketDirectory }, ConnectionCount = connections },
+        });
         var invoker = (IicCallInvoker)channel.CallInvoker;
         var client = new Tester.TesterClient(invoker);
         using var call = client.Bidi(deadline: DateTime.UtcNow + s_watchdog);
         await call.RequestStream.WriteAsync(new Request { Text = "before" });
         Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
         Assert.Equal("before", call.ResponseStream.Current.Text);
+        for (var i = 1; i < connections; i++)
+        {
+            Assert.Equal("warm", (await client.UnaryAsync(new Request { Text = "warm" }, deadline: DateTime.UtcNow + s_watchdog)).Text); // every slot connected
+        }
 
         first.Signal("TERM");
-        WaitFor.Condition(() => invoker.DrainingConnections == 1, "the client's connection told to start no more calls (GoAway)", s_watchdog, () => first.Output);
+        // Each connection is told; the idle ones close at once, the one with the call in flight drains.
+        WaitFor.Condition(() => invoker.DrainingConnections == 1 && invoker.OpenConnections == 1,
+            "the connection with the call in flight draining (GoAway), the idle ones closed", s_watchdog,
+            () => $"draining {invoker.DrainingConnections}, open {invoker.OpenConnections}; {first.Output}");
 
         // A rolling restart: the next server offers the same service; a new call goes there, not to the stopping one.
-        using var second = StartServer(Service);
+        using var second = StartServer(service);
         var served = await client.UnaryAsync(new Request { Mode = "pid?" }, deadline: DateTime.UtcNow + s_watchdog);
         Assert.Equal(second.Id, served.Index);
 

@@ -75,6 +75,18 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
         }
     }
 
+    /// <summary>How many connections are open now, draining ones included (tests).</summary>
+    internal int OpenConnections
+    {
+        get
+        {
+            lock (_connectLock)
+            {
+                return _draining.Count(static c => !c.IsClosed) + _connections.Count(static c => c is { IsClosed: false });
+            }
+        }
+    }
+
     /// <summary>The channels of the connections open now (tests read their statistics).</summary>
     internal IEnumerable<IicChannel> OpenChannels => _connections.OfType<ClientConnection>().Select(c => c.Channel);
 
