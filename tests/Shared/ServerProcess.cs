@@ -91,8 +91,21 @@ public sealed class ServerProcess : IDisposable
         Assert.True(code == 0, $"kill -{name} {_process.Id} of the {_what} failed ({code}): {output}");
     }
 
-    /// <summary>Waits until the process exited by itself (e.g. after SIGTERM); false when <paramref name="timeout"/> passed first.</summary>
-    public bool WaitForExit(TimeSpan timeout) => _process.WaitForExit(timeout);
+    /// <summary>
+    /// Waits until the process exited by itself (e.g. after SIGTERM) and everything it wrote reached <see cref="Output"/>;
+    /// false when <paramref name="timeout"/> passed first.
+    /// </summary>
+    public bool WaitForExit(TimeSpan timeout)
+    {
+        if (!_process.WaitForExit(timeout))
+        {
+            return false;
+        }
+        // The timed overload does not wait for the redirected output's last lines (the docs say so); this one does, now
+        // that the process is gone (a test read a shutdown log line as missing before it arrived).
+        _process.WaitForExit();
+        return true;
+    }
 
     /// <summary>The exit code, once <see cref="WaitForExit"/> returned true.</summary>
     public int ExitCode => _process.ExitCode;
