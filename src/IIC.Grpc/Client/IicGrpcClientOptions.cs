@@ -39,22 +39,13 @@ public sealed class IicGrpcClientOptions
     public int MaxMetadataSize
     {
         get => _maxMetadataSize;
-        set
-        {
-            if (value is < MinMetadataSize or > MaxMetadataSizeLimit)
-            {
-                throw new ArgumentOutOfRangeException(nameof(value), value, "MaxMetadataSize must be from 1024 bytes to 1 GiB (the most bytes of one header block: a call's headers or trailers).");
-            }
-            _maxMetadataSize = value;
-        }
+        set => _maxMetadataSize = Protocol.MetadataSizeLimit.Validate(value);
     }
 
-    private const int MinMetadataSize = 1024;
-    private const int MaxMetadataSizeLimit = 1 << 30;
     private int _maxMetadataSize = DefaultMaxMetadataSize;
 
     /// <summary>The default <see cref="MaxMetadataSize"/>: 4 MiB.</summary>
-    public const int DefaultMaxMetadataSize = 4 * 1024 * 1024;
+    public const int DefaultMaxMetadataSize = Protocol.MetadataSizeLimit.Default;
 
     /// <summary>
     /// Complete a call's awaited response on the connection's reader thread instead of handing the continuation to

@@ -12,7 +12,7 @@ namespace IIC.Grpc.Protocol;
 internal abstract partial class CallConnection
 {
     /// <summary>The default <see cref="MaxMetadataSize"/>: 4 MiB (the options' default).</summary>
-    public const int DefaultMaxMetadataSize = 4 * 1024 * 1024;
+    public const int DefaultMaxMetadataSize = MetadataSizeLimit.Default;
 
     private readonly int _maxMetadata;
 
