@@ -4,6 +4,7 @@ using Grpc.Core;
 using IIC.AspNetCore;
 using IIC.Grpc.Client;
 using IIC.Grpc.Protocol;
+using IIC.Grpc.Server;
 using IIC.Grpc.Testing;
 using IIC.Tests;
 using IIC.Transport;
@@ -138,6 +139,7 @@ public sealed class CallLimitTests(TesterFixture fixture)
         Assert.Equal((byte)FrameType.Settings, settings[0]);
         Assert.Equal(0u, BinaryPrimitives.ReadUInt32LittleEndian(settings.AsSpan(2)));
         Assert.Equal((uint)Limit, BinaryPrimitives.ReadUInt32LittleEndian(settings.AsSpan(Frame.HeaderLength)));
+        Assert.Equal((uint)IicGrpcServerOptions.DefaultMaxMetadataSize, BinaryPrimitives.ReadUInt32LittleEndian(settings.AsSpan(Frame.HeaderLength + 4))); // round 19: the header block limit
         for (uint id = 1; id <= Limit; id++)
         {
             raw.Send(RawClient.CallStart(id, "Unary", new Request { Mode = "gate", Key = "hostile" }));

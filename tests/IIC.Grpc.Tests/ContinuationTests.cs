@@ -262,24 +262,38 @@ public sealed class ContinuationTests(TesterFixture fixture)
     }
 
     /// <summary>
-    /// A client sending request headers over the server's limit: the server closes the connection (a protocol error, as
-    /// Kestrel's HTTP/2 connection error for a header block far over its limit), so the call ends Unavailable, and the
-    /// client's next call opens a new connection. The client's own limit refuses such a call before anything is sent:
-    /// ResourceExhausted, the server never hears of it.
+    /// Request headers over the server's limit (round 19): the server announces its MaxMetadataSize in its Settings frame
+    /// (2.8), so the client refuses such a call before anything is sent, ResourceExhausted naming the server's limit, and
+    /// the connection with the other calls on it goes on. Fails before: the call went out, the server closed the connection
+    /// as a protocol error, and it ended Unavailable together with every other call on that connection (the bidi stream
+    /// here). The client's own, smaller limit refuses the same way, naming its own option.
     /// </summary>
     [Fact]
-    public async Task Request_headers_over_the_limit_end_the_call_with_the_documented_status()
+    public async Task Request_headers_over_the_servers_limit_are_refused_before_sending_and_other_calls_go_on()
     {
         const int Limit = 32 * 1024;
         using var server = StartServer("frames-over", $"max-metadata={Limit}");
         using var channel = Connect(server);
         var client = new Tester.TesterClient(channel.CallInvoker);
+        using var bidi = client.Bidi(deadline: Deadline);
+        await bidi.RequestStream.WriteAsync(new Request { Text = "before" });
+        Assert.True(await bidi.ResponseStream.MoveNext());
+        Assert.Equal("before", bidi.ResponseStream.Current.Text);
+
         var over = BigHeaders(48 * 1024, 4 * 1024);
-        var e = await Assert.ThrowsAsync<RpcException>(async () => await client.UnaryAsync(new Request { Mode = "echo-metadata" }, over, Deadline));
-        Assert.Equal(StatusCode.Unavailable, e.StatusCode);
-        WaitFor.Condition(() => server.Output.Contains("over this side's limit of 32768 bytes", StringComparison.Ordinal),
-            "the server logged the limit", timeout: s_timeout, diagnostics: () => server.Output);
-        // Within the limit: served (a new connection).
+        var e = await Assert.ThrowsAsync<RpcException>(async () => await client.UnaryAsync(new Request { Mode = "count", Key = "frames-over-server" }, over, Deadline));
+        Assert.Equal(StatusCode.ResourceExhausted, e.StatusCode);
+        Assert.Contains($"more than the {Limit} the server accepts", e.Status.Detail, StringComparison.Ordinal);
+        Assert.Contains("MaxMetadataSize", e.Status.Detail, StringComparison.Ordinal);
+        // The call in flight on the same connection goes on, and the server never heard of the refused one.
+        await bidi.RequestStream.WriteAsync(new Request { Text = "after" });
+        Assert.True(await bidi.ResponseStream.MoveNext());
+        Assert.Equal("after", bidi.ResponseStream.Current.Text);
+        await bidi.RequestStream.CompleteAsync();
+        Assert.False(await bidi.ResponseStream.MoveNext());
+        Assert.Equal(-1, (await client.UnaryAsync(new Request { Mode = "written?", Key = "frames-over-server" }, deadline: Deadline)).Index);
+        Assert.DoesNotContain("over this side's limit", server.Output, StringComparison.Ordinal);
+        // Within the limit: served, on the same connection.
         var within = BigHeaders(24 * 1024, 4 * 1024);
         using (var call = client.UnaryAsync(new Request { Mode = "echo-metadata" }, within, Deadline))
         {
@@ -287,11 +301,12 @@ public sealed class ContinuationTests(TesterFixture fixture)
             Assert.Equal(within.Count, (await call.ResponseAsync).Index);
         }
 
-        // The client's own limit: refused before it is sent.
-        using var limited = Connect(server, maxMetadata: Limit);
+        // The client's own, smaller limit: refused before it is sent, naming this side's option.
+        using var limited = Connect(server, maxMetadata: 16 * 1024);
         var limitedClient = new Tester.TesterClient(limited.CallInvoker);
-        var refused = await Assert.ThrowsAsync<RpcException>(async () => await limitedClient.UnaryAsync(new Request { Mode = "count", Key = "frames-over-refused" }, over, Deadline));
+        var refused = await Assert.ThrowsAsync<RpcException>(async () => await limitedClient.UnaryAsync(new Request { Mode = "count", Key = "frames-over-refused" }, within, Deadline));
         Assert.Equal(StatusCode.ResourceExhausted, refused.StatusCode);
+        Assert.Contains("this side sends", refused.Status.Detail, StringComparison.Ordinal);
         Assert.Contains("MaxMetadataSize", refused.Status.Detail, StringComparison.Ordinal);
         Assert.Equal(-1, (await limitedClient.UnaryAsync(new Request { Mode = "written?", Key = "frames-over-refused" }, deadline: Deadline)).Index);
         // And the connection is fine after it.

@@ -83,12 +83,19 @@ internal sealed class RawServer : IDisposable
         }
     }
 
-    /// <summary>Sends the Settings frame (docs/grpc-call-protocol.md 2.8) on the <paramref name="index"/>th connection accepted.</summary>
-    public void SendSettings(int index, uint maxCalls)
+    /// <summary>
+    /// Sends the Settings frame (docs/grpc-call-protocol.md 2.8) on the <paramref name="index"/>th connection accepted: the
+    /// call limit alone, as a server of round 18 or before, or also <paramref name="maxHeaderBlock"/> as round 19's.
+    /// </summary>
+    public void SendSettings(int index, uint maxCalls, uint? maxHeaderBlock = null)
     {
-        var frame = new byte[Frame.HeaderLength + 4];
+        var frame = new byte[Frame.HeaderLength + (maxHeaderBlock is null ? Frame.SettingsBodyLengthV1 : Frame.SettingsBodyLength)];
         Frame.WriteHeader(frame, FrameType.Settings, FrameFlags.None, 0);
         BinaryPrimitives.WriteUInt32LittleEndian(frame.AsSpan(Frame.HeaderLength), maxCalls);
+        if (maxHeaderBlock is { } block)
+        {
+            BinaryPrimitives.WriteUInt32LittleEndian(frame.AsSpan(Frame.HeaderLength + 4), block);
+        }
         Channel(index).Send(frame);
         Interlocked.Increment(ref _settingsSent);
     }

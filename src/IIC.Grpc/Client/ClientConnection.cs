@@ -88,6 +88,10 @@ internal sealed class ClientConnection : CallConnection
     /// </summary>
     private readonly TaskCompletionSource _settingsRead = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private bool _hasSettings; // reader thread only
+    private string? _closedBecause;
+
+    /// <summary>Why the connection ended, as its calls were told (null while it is open): a connect reports it.</summary>
+    public string? ClosedBecause => Volatile.Read(ref _closedBecause);
 
     /// <summary>
     /// Completes (no thread waits: the invoker's connect awaits it) once the server's Settings frame was read: true; false when
@@ -234,10 +238,19 @@ internal sealed class ClientConnection : CallConnection
             throw new InvalidDataException($"A server's first frame is of type {(byte)type} on stream {streamId}, not Settings (7) on stream 0 (the peer is broken, or predates protocol version 1's Settings frame).");
         }
         var reader = new FrameReader(body);
-        var maxCalls = reader.ReadUInt32(); // later fields, if any, are ignored
+        var maxCalls = reader.ReadUInt32();
         if (maxCalls == 0)
         {
             throw new InvalidDataException("A server announced a limit of 0 concurrent calls (the peer is broken: the least is 1).");
+        }
+        if (reader.Rest.Length >= 4) // a server of round 18 or before sends the call limit alone; later fields are ignored
+        {
+            var maxHeaderBlock = reader.ReadUInt32();
+            if (maxHeaderBlock < MetadataSizeLimit.Minimum)
+            {
+                throw new InvalidDataException($"A server announced a limit of {maxHeaderBlock} bytes for one header block (the peer is broken: the least is {MetadataSizeLimit.Minimum}).");
+            }
+            LimitSendsToPeer((int)Math.Min(maxHeaderBlock, int.MaxValue));
         }
         _hasSettings = true;
         _calls.SetLimit(maxCalls);
@@ -276,6 +289,7 @@ internal sealed class ClientConnection : CallConnection
             ObjectDisposedException => "The client's connection was disposed.",
             _ => "The connection to the server failed: " + reason.Message,
         }, reason);
+        Volatile.Write(ref _closedBecause, status.Detail);
         foreach (var call in _calls.Close(status))
         {
             call.OnConnectionLost(status);

@@ -261,7 +261,7 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
             if (!await connection.WaitForSettingsAsync(left == Timeout.InfiniteTimeSpan || left > TimeSpan.Zero ? left : TimeSpan.Zero, _disposingToken).ConfigureAwait(false))
             {
                 failure = new Status(StatusCode.Unavailable, connection.IsClosed
-                    ? $"The IICFast service '{Service}' closed the connection before its Settings frame."
+                    ? $"The IICFast service '{Service}' closed the connection before its Settings frame ({connection.ClosedBecause})."
                     : $"The IICFast service '{Service}' sent no Settings frame within the connect timeout ({timeout.TotalSeconds:0.###} s): it does not speak this native gRPC protocol version, or it is stuck.");
             }
         }

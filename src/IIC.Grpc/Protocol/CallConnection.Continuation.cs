@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using Grpc.Core;
+using IIC.Transport;
 
 namespace IIC.Grpc.Protocol;
 
@@ -16,8 +17,17 @@ internal abstract partial class CallConnection
 
     private readonly int _maxMetadata;
 
-    /// <summary>Sent frames longer than this are looked at (<see cref="MustSplit"/>): one ring record, or less when the limit is smaller.</summary>
-    private readonly int _sendCheckAbove;
+    /// <summary>
+    /// The most bytes of one header block this side sends: its own <see cref="MaxMetadataSize"/>, or less when the peer
+    /// announced less (a client, from the server's Settings frame: <see cref="LimitSendsToPeer"/>).
+    /// </summary>
+    private int _sendMetadataLimit;
+
+    /// <summary>Whether <see cref="_sendMetadataLimit"/> is the peer's announced limit rather than this side's own.</summary>
+    private bool _sendLimitIsPeers;
+
+    /// <summary>Sent frames longer than this are looked at (<see cref="MustSplit"/>): one ring record, or less when the send limit is smaller.</summary>
+    private int _sendCheckAbove;
 
     /// <summary>What <see cref="_receiveCheckAbove"/> is while no continued frame is gathered.</summary>
     private readonly int _receiveCheckAboveIdle;
@@ -40,6 +50,27 @@ internal abstract partial class CallConnection
     /// detail and trailers).
     /// </summary>
     public int MaxMetadataSize => _maxMetadata;
+
+    /// <summary>
+    /// The peer accepts header blocks of at most <paramref name="peerLimit"/> bytes (a client, from the server's Settings
+    /// frame, 2.8): blocks over it are refused before anything is sent, as over this side's own limit, instead of reaching
+    /// the peer as a protocol error that would end the connection and every call on it. Reader thread, before the first
+    /// call is sent: the client sends no CallStart before the Settings frame was read, and the connect that awaits that
+    /// (its TaskCompletionSource) orders these writes before every send that reads them.
+    /// </summary>
+    protected void LimitSendsToPeer(int peerLimit)
+    {
+        if (peerLimit >= _sendMetadataLimit)
+        {
+            return;
+        }
+        _sendMetadataLimit = peerLimit;
+        _sendLimitIsPeers = true;
+        _sendCheckAbove = SendCheckAbove(_channel, peerLimit);
+    }
+
+    /// <summary>The frame length above which a sent frame is looked at: one ring record, or the header and a header block of <paramref name="limit"/> bytes when that is less.</summary>
+    private static int SendCheckAbove(IicChannel channel, int limit) => (int)Math.Min(channel.MaxClaimLength, (long)Frame.HeaderLength + limit);
 
     private static bool IsHeaderBlock(FrameType type) => type is FrameType.CallStart or FrameType.ResponseHeaders or FrameType.Trailers;
 
@@ -79,10 +110,11 @@ internal abstract partial class CallConnection
         if (IsHeaderBlock(type))
         {
             var block = BlockLength((FrameFlags)frame[1], frame[Frame.HeaderLength..]);
-            if (block > _maxMetadata)
+            if (block > _sendMetadataLimit)
             {
-                throw new RpcException(new Status(StatusCode.ResourceExhausted,
-                    $"The call's {BlockName(type)} take {block} bytes, more than the {_maxMetadata} this side sends in one header block (the MaxMetadataSize option of IicGrpcClientOptions or IicGrpcServerOptions): send less metadata, or raise the limit on both sides."));
+                throw new RpcException(new Status(StatusCode.ResourceExhausted, _sendLimitIsPeers
+                    ? $"The call's {BlockName(type)} take {block} bytes, more than the {_sendMetadataLimit} the server accepts in one header block (its IicGrpcServerOptions.MaxMetadataSize, announced when the connection opened): send less metadata, or raise the server's limit."
+                    : $"The call's {BlockName(type)} take {block} bytes, more than the {_sendMetadataLimit} this side sends in one header block (the MaxMetadataSize option of IicGrpcClientOptions or IicGrpcServerOptions): send less metadata, or raise the limit on both sides."));
             }
         }
         return frame.Length > _channel.MaxClaimLength;

@@ -40,7 +40,8 @@ internal abstract partial class CallConnection : IDisposable
         // A longer frame is looked at (CallConnection.Continuation.cs): split when over one record, refused when its header
         // block is over the limit. With the default limit that is the one record, the compare the send paths always made.
         _maxMetadata = maxMetadataSize;
-        _sendCheckAbove = (int)Math.Min(channel.MaxClaimLength, (long)Frame.HeaderLength + maxMetadataSize);
+        _sendMetadataLimit = maxMetadataSize;
+        _sendCheckAbove = SendCheckAbove(channel, maxMetadataSize);
         _receiveCheckAboveIdle = _sendCheckAbove;
         _receiveCheckAbove = _sendCheckAbove;
         _reader = new Thread(ReadLoop) { IsBackground = true, Name = threadName };

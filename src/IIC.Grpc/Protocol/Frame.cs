@@ -23,10 +23,15 @@ internal static class Frame
     public const int MaxChunkData = 64 * 1024;
 
     /// <summary>
-    /// The bytes of a <see cref="FrameType.Settings"/> body this version writes and reads: <c>max concurrent calls: u32</c>
-    /// (<see cref="NoCallLimit"/> for none). A receiver ignores bytes after the fields it knows (later settings).
+    /// The bytes of a <see cref="FrameType.Settings"/> body this version writes: <c>max concurrent calls: u32</c>
+    /// (<see cref="NoCallLimit"/> for none), then <c>max header block: u32</c> (round 19: the server's MaxMetadataSize).
+    /// A receiver ignores bytes after the fields it knows (later settings), and a server of round 18 or before sends only
+    /// the first field (<see cref="SettingsBodyLengthV1"/>).
     /// </summary>
-    public const int SettingsBodyLength = 4;
+    public const int SettingsBodyLength = 8;
+
+    /// <summary>The Settings body of a server before round 19: the call limit alone.</summary>
+    public const int SettingsBodyLengthV1 = 4;
 
     /// <summary>The <c>max concurrent calls</c> value that means no limit.</summary>
     public const uint NoCallLimit = uint.MaxValue;
@@ -38,10 +43,11 @@ internal static class Frame
     public const uint InitialMaxConcurrentCalls = 100;
 
     /// <summary>Writes a whole Settings frame (header and body) into <paramref name="frame"/> (<see cref="HeaderLength"/> + <see cref="SettingsBodyLength"/> bytes).</summary>
-    public static void WriteSettings(Span<byte> frame, uint maxConcurrentCalls)
+    public static void WriteSettings(Span<byte> frame, uint maxConcurrentCalls, int maxHeaderBlock)
     {
         WriteHeader(frame, FrameType.Settings, FrameFlags.None, 0);
         BinaryPrimitives.WriteUInt32LittleEndian(frame[HeaderLength..], maxConcurrentCalls);
+        BinaryPrimitives.WriteUInt32LittleEndian(frame[(HeaderLength + 4)..], (uint)maxHeaderBlock);
     }
 
     public static void WriteHeader(Span<byte> frame, FrameType type, FrameFlags flags, uint streamId)

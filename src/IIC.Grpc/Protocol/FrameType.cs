@@ -22,8 +22,8 @@ internal enum FrameType : byte
     Cancel = 6,
 
     /// <summary>
-    /// Server to client, stream id 0, the first frame of every connection: the server's settings (today the most calls a
-    /// client may have open on the connection at once). See <see cref="Frame.SettingsBodyLength"/>.
+    /// Server to client, stream id 0, the first frame of every connection: the server's settings (the most calls a client may
+    /// have open on the connection at once, and the largest header block the server accepts). See <see cref="Frame.SettingsBodyLength"/>.
     /// </summary>
     Settings = 7,
 

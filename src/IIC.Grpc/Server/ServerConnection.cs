@@ -49,11 +49,11 @@ internal sealed class ServerConnection : CallConnection
         _maxReceive = maxReceive;
         _log = log;
         _onClosed = onClosed;
-        // The first frame of the connection, before the reader starts (so before any call's frame): the limit the client
-        // honours. The ring is new and empty, so this never waits; a client gone already makes it throw (the connection
+        // The first frame of the connection, before the reader starts (so before any call's frame): the limits the client
+        // honours (calls open at once, and the largest header block this side accepts). The ring is new and empty, so this never waits; a client gone already makes it throw (the connection
         // then ends at once: the reader meets the closed channel).
         Span<byte> settings = stackalloc byte[Frame.HeaderLength + Frame.SettingsBodyLength];
-        Frame.WriteSettings(settings, maxCalls);
+        Frame.WriteSettings(settings, maxCalls, maxMetadataSize);
         try
         {
             SendFrame(settings);

@@ -1,0 +1,78 @@
+using Grpc.Core;
+using IIC.Grpc.Client;
+using IIC.Grpc.Protocol;
+using IIC.Grpc.Testing;
+using IIC.Tests;
+
+namespace IIC.Grpc.Tests;
+
+/// <summary>
+/// The server's limit on one header block, announced in its Settings frame (round 19, docs/grpc-call-protocol.md 2.8):
+/// the client refuses request headers over it before anything is sent, instead of sending them and losing the connection
+/// to the server's protocol error; a server of round 18 (no such field) is served as before; a limit below the protocol's
+/// least is a broken server. The server is a <see cref="RawServer"/>, so the test chooses the Settings frame byte by byte
+/// and sees every frame the client sends.
+/// </summary>
+[Collection(TesterGroup.Name)]
+public sealed class AnnouncedHeaderLimitTests(TesterFixture fixture)
+{
+    private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(60);
+
+    private IicCallInvoker Invoker(string service) => new(service, new IicGrpcClientOptions
+    {
+        Transport = { HypervisorName = fixture.HypervisorName, SocketDirectory = fixture.SocketDirectory, ConnectTimeout = s_timeout },
+    });
+
+    private static Metadata Headers(int bytes) => new() { { "big", new string('h', bytes) } };
+
+    /// <summary>Fails before round 19: the client ignored the field and sent the call (the raw server read its CallStart first).</summary>
+    [Fact]
+    public async Task Request_headers_over_the_announced_limit_are_refused_and_never_sent()
+    {
+        using var server = new RawServer(fixture, "announced-limit");
+        using var invoker = Invoker("announced-limit");
+        var client = new Tester.TesterClient(invoker);
+        using var first = client.UnaryAsync(new Request { Text = "connects" });
+        WaitFor.Condition(() => server.Accepted == 1, "the connect accepted");
+        server.SendSettings(0, maxCalls: 100, maxHeaderBlock: 2048);
+        Assert.Equal(FrameType.CallStart, server.ReceiveFrame(0, s_timeout).Type);
+
+        var e = await Assert.ThrowsAsync<RpcException>(() => client.UnaryAsync(new Request { Text = "over" }, Headers(4096)).ResponseAsync.WaitAsync(s_timeout));
+        Assert.Equal(StatusCode.ResourceExhausted, e.StatusCode);
+        Assert.Contains("more than the 2048 the server accepts", e.Status.Detail, StringComparison.Ordinal);
+        using var within = client.UnaryAsync(new Request { Text = "within" }, Headers(512));
+        // The next frame the server reads is the call within the limit: the refused one sent nothing.
+        var (type, stream) = server.ReceiveFrame(0, s_timeout);
+        Assert.Equal(FrameType.CallStart, type);
+        Assert.Equal(StatusCode.ResourceExhausted, e.StatusCode);
+        Assert.False(within.ResponseAsync.IsCompleted); // still open on the same connection: nothing ended it
+        Assert.NotEqual(0u, stream);
+        Assert.Equal(1, server.Accepted);
+    }
+
+    /// <summary>Pins behaviour: a server that announces no header limit (round 18's Settings frame) gets the call as before.</summary>
+    [Fact]
+    public void A_server_of_round_18_announcing_no_header_limit_is_sent_large_request_headers()
+    {
+        using var server = new RawServer(fixture, "unannounced-limit", settingsOnAccept: 100);
+        using var invoker = Invoker("unannounced-limit");
+        var client = new Tester.TesterClient(invoker);
+        using var call = client.UnaryAsync(new Request { Text = "big" }, Headers(8192));
+        WaitFor.Condition(() => server.Accepted == 1, "the connect accepted");
+        Assert.Equal(FrameType.CallStart, server.ReceiveFrame(0, s_timeout).Type);
+    }
+
+    [Fact]
+    public async Task A_server_announcing_a_limit_below_the_least_is_broken_and_the_call_ends_Unavailable()
+    {
+        using var server = new RawServer(fixture, "broken-limit");
+        using var invoker = Invoker("broken-limit");
+        var client = new Tester.TesterClient(invoker);
+        using var call = client.UnaryAsync(new Request { Text = "never" });
+        WaitFor.Condition(() => server.Accepted == 1, "the connect accepted");
+        server.SendSettings(0, maxCalls: 100, maxHeaderBlock: 100);
+        var e = await Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync.WaitAsync(s_timeout));
+        Assert.Equal(StatusCode.Unavailable, e.StatusCode);
+        Assert.True(e.Status.Detail.Contains("announced a limit of 100 bytes for one header block", StringComparison.Ordinal), e.Status.Detail);
+    }
+}
