@@ -63,13 +63,30 @@ public static class FrameModes
     /// <summary>"big-trailers": trailers with one binary entry of Count bytes ("big-bin"), a small reply.</summary>
     public static Reply BigTrailers(Request request, ServerCallContext context)
     {
-        var value = new byte[request.Count];
+        context.ResponseTrailers.Add("big-bin", Pattern(request.Count));
+        Observations.Written[request.Key] = 1; // "written?": the handler ran
+        return new Reply { Text = request.Text };
+    }
+
+    /// <summary>
+    /// "big-headers": response headers with one binary entry of Count bytes ("big-bin"), then it waits for the call's
+    /// token; "cancelled?" with Key says "token" once it fired (the client's Cancel).
+    /// </summary>
+    public static async Task<Reply> BigHeadersAsync(Request request, ServerCallContext context)
+    {
+        context.CancellationToken.Register(static key => Observations.Cancelled[(string)key!] = "token", request.Key);
+        await context.WriteResponseHeadersAsync(new Metadata { { "big-bin", Pattern(request.Count) } }).ConfigureAwait(false);
+        await Task.Delay(Timeout.Infinite, context.CancellationToken).ConfigureAwait(false);
+        return new Reply();
+    }
+
+    private static byte[] Pattern(int length)
+    {
+        var value = new byte[length];
         for (var i = 0; i < value.Length; i++)
         {
             value[i] = (byte)(i * 7);
         }
-        context.ResponseTrailers.Add("big-bin", value);
-        Observations.Written[request.Key] = 1; // "written?": the handler ran
-        return new Reply { Text = request.Text };
+        return value;
     }
 }

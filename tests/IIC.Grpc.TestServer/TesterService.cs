@@ -61,6 +61,8 @@ public sealed class TesterService(CallScope scope) : Tester.TesterBase
                 return await FrameModes.EchoMetadataAsync(request, context).ConfigureAwait(false);
             case "big-trailers":
                 return FrameModes.BigTrailers(request, context);
+            case "big-headers":
+                return await FrameModes.BigHeadersAsync(request, context).ConfigureAwait(false);
             default:
                 if (context.RequestHeaders.GetValue("x-test") is { } header)
                 {

@@ -478,16 +478,43 @@ public sealed class ContinuationTests(TesterFixture fixture)
         Assert.Single(((IIC.Grpc.Client.IicCallInvoker)channel.CallInvoker).OpenChannels); // the same connection
     }
 
-    /// <summary>A server sending trailers over the client's limit: the client closes the connection (a protocol error), the call ends Unavailable, the next call connects again.</summary>
-    [Fact]
-    public async Task Trailers_over_the_clients_limit_end_the_call_Unavailable_and_the_next_call_connects_again()
+    /// <summary>
+    /// A server sending response headers or trailers over the client's limit (round 19): that call ends ResourceExhausted,
+    /// the rest of the block is skipped, and the connection goes on: a bidi stream open on it meanwhile still echoes, and a
+    /// call after it is served on the same connection. The server cannot know the client's limit, so it is not a broken
+    /// peer. Fails before: the client closed the connection as a protocol error, and every call on it ended Unavailable.
+    /// 40,000 bytes on a 64 KiB ring (16 KiB records) are three pieces, and a 32 KiB limit is passed in the second; on a
+    /// 1 MiB ring (256 KiB records) they are one whole frame over the limit.
+    /// </summary>
+    [Theory]
+    [InlineData("big-trailers", SmallRing)]
+    [InlineData("big-headers", SmallRing)]
+    [InlineData("big-trailers", 1 << 20)]
+    [InlineData("big-headers", 1 << 20)]
+    public async Task A_header_block_over_the_clients_limit_ends_that_call_ResourceExhausted_and_the_connection_goes_on(string mode, int ringCapacity)
     {
-        using var server = StartServer("frames-client-limit");
-        using var channel = Connect(server, maxMetadata: 32 * 1024);
+        using var server = StartServer($"frames-client-limit-{mode}-{ringCapacity}");
+        using var channel = Connect(server, ringCapacity, maxMetadata: 32 * 1024);
         var client = new Tester.TesterClient(channel.CallInvoker);
-        var e = await Assert.ThrowsAsync<RpcException>(async () => await client.UnaryAsync(new Request { Mode = "big-trailers", Key = "c-over", Count = 40_000 }, deadline: Deadline));
-        Assert.Equal(StatusCode.Unavailable, e.StatusCode);
-        Assert.Contains("over this side's limit of 32768 bytes", e.Status.Detail, StringComparison.Ordinal);
+        using var bidi = client.Bidi(deadline: Deadline);
+        await bidi.RequestStream.WriteAsync(new Request { Text = "before" });
+        Assert.True(await bidi.ResponseStream.MoveNext());
+
+        var key = "c-over-" + mode;
+        var e = await Assert.ThrowsAsync<RpcException>(async () => await client.UnaryAsync(new Request { Mode = mode, Key = key, Count = 40_000 }, deadline: Deadline));
+        Assert.Equal(StatusCode.ResourceExhausted, e.StatusCode);
+        Assert.Contains("over this client's limit of 32768 bytes", e.Status.Detail, StringComparison.Ordinal);
+        Assert.Contains(mode == "big-headers" ? "response headers" : "trailers", e.Status.Detail, StringComparison.Ordinal);
+        if (mode == "big-headers")
+        {
+            // The server went on with that call: the client's Cancel ended its handler.
+            WaitFor.Condition(() => client.Unary(new Request { Mode = "cancelled?", Key = key }, deadline: Deadline).Text == "token", "the handler's token fired (the client's Cancel)");
+        }
+        await bidi.RequestStream.WriteAsync(new Request { Text = "after" });
+        Assert.True(await bidi.ResponseStream.MoveNext());
+        Assert.Equal("after", bidi.ResponseStream.Current.Text);
+        await bidi.RequestStream.CompleteAsync();
+        Assert.False(await bidi.ResponseStream.MoveNext());
         Assert.Equal("ok", (await client.UnaryAsync(new Request { Text = "ok" }, deadline: Deadline)).Text);
     }
 

@@ -279,6 +279,35 @@ internal sealed class ClientConnection : CallConnection
         return true;
     }
 
+    /// <summary>
+    /// Response headers or trailers over this client's MaxMetadataSize (round 19, docs/grpc-call-protocol.md 2.9): that call
+    /// ends ResourceExhausted and the connection goes on, as SocketsHttpHandler fails only the response whose headers are
+    /// over MaxResponseHeadersLength. The server cannot know the client's limit (no frame announces it), so this is not a
+    /// broken peer. A CallStart (which only clients send), or anything before the Settings frame, still is.
+    /// </summary>
+    protected override bool OnHeaderBlockOverLimit(FrameType type, uint streamId, long length)
+    {
+        if (!_hasSettings || type is not (FrameType.ResponseHeaders or FrameType.Trailers))
+        {
+            return false;
+        }
+        if (_calls.Find(streamId) is not { } call)
+        {
+            return true; // a call that already ended (cancelled here): its frames are dropped anyway
+        }
+        var status = new Status(StatusCode.ResourceExhausted,
+            $"The server sent {BlockName(type)} of {length} bytes or more, over this client's limit of {MaxMetadataSize} bytes for one header block (IicGrpcClientOptions.MaxMetadataSize): raise that limit, or have the server send less metadata.");
+        if (type == FrameType.Trailers)
+        {
+            call.OnTrailers(status, []); // the server ended the call: its slot is free, nothing to cancel
+        }
+        else
+        {
+            call.CompleteLocally(status); // the server goes on with the call: the Cancel tells it to stop
+        }
+        return true;
+    }
+
     protected override void OnClosed(Exception reason)
     {
         var status = new Status(StatusCode.Unavailable, reason switch

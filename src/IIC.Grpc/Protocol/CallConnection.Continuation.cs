@@ -39,6 +39,7 @@ internal abstract partial class CallConnection
     private int _receiveCheckAbove;
 
     private byte[]? _gather; // reader thread only: the continued frame's body so far (null: none)
+    private bool _discarding; // reader thread only: the rest of a continued frame over the limit is skipped, not gathered
     private int _gatherLength;
     private FrameType _gatherType;
     private FrameFlags _gatherFlags;
@@ -74,7 +75,7 @@ internal abstract partial class CallConnection
 
     private static bool IsHeaderBlock(FrameType type) => type is FrameType.CallStart or FrameType.ResponseHeaders or FrameType.Trailers;
 
-    private static string BlockName(FrameType type) => type switch
+    protected static string BlockName(FrameType type) => type switch
     {
         FrameType.CallStart => "request headers (a CallStart frame: with the method name and timeout)",
         FrameType.ResponseHeaders => "response headers",
@@ -123,6 +124,24 @@ internal abstract partial class CallConnection
     /// <summary>The most bytes a continued frame's body may gather: the limit, plus a carried message (at most one chunk).</summary>
     private long GatherBound(FrameFlags flags) => _maxMetadata + ((flags & FrameFlags.WithMessage) != 0 ? 4L + Frame.MaxChunkData : 0L);
 
+    /// <summary>
+    /// A header block over this side's limit arrived for <paramref name="streamId"/> (<paramref name="length"/> bytes, or at
+    /// least that many when it was cut short): true when the connection goes on (the derived side ended that one call, and
+    /// the rest of the block, if more pieces follow, is skipped without being gathered); false (the default) when it is a
+    /// protocol error that closes the connection. Reader thread.
+    /// </summary>
+    protected virtual bool OnHeaderBlockOverLimit(FrameType type, uint streamId, long length) => false;
+
+    /// <summary>Over the limit: hands it to <see cref="OnHeaderBlockOverLimit"/>, or throws the protocol error.</summary>
+    /// <exception cref="InvalidDataException">The derived side does not take it: the connection is closed.</exception>
+    private void RefuseOverLimit(FrameType type, uint streamId, long length)
+    {
+        if (streamId == 0 || !OnHeaderBlockOverLimit(type, streamId, length))
+        {
+            throw OverLimit(type, length);
+        }
+    }
+
     private InvalidDataException OverLimit(FrameType type, long length)
         => new($"The peer sent {BlockName(type)} of {length} bytes or more, over this side's limit of {_maxMetadata} bytes for one header block (MaxMetadataSize): the connection is closed (raise the limit on this side if the peer is neither broken nor hostile).");
 
@@ -133,7 +152,7 @@ internal abstract partial class CallConnection
     /// <exception cref="InvalidDataException">A protocol error (the connection is closed): a Continuation out of place, another frame between the pieces, or a header block over the limit.</exception>
     private void OnLongFrame(FrameType type, FrameFlags flags, uint streamId, ReadOnlySpan<byte> body)
     {
-        if (_gather is not null)
+        if (_gather is not null || _discarding)
         {
             ContinueGather(type, flags, streamId, body);
             return;
@@ -152,7 +171,9 @@ internal abstract partial class CallConnection
             var bound = GatherBound(flags);
             if (body.Length > bound)
             {
-                throw OverLimit(type, body.Length);
+                RefuseOverLimit(type, streamId, body.Length);
+                StartDiscarding(streamId);
+                return;
             }
             _gather = ArrayPool<byte>.Shared.Rent((int)Math.Min(bound, Math.Max(4096L, 4L * body.Length)));
             body.CopyTo(_gather);
@@ -167,7 +188,8 @@ internal abstract partial class CallConnection
         {
             // A whole frame over the limit: from a peer of an earlier round (it sent frames longer than one record whole,
             // which the transport reassembles), or one that ignores the limit.
-            throw OverLimit(type, BlockLength(flags, body));
+            RefuseOverLimit(type, streamId, BlockLength(flags, body));
+            return;
         }
         OnFrame(type, flags, streamId, body);
     }
@@ -178,10 +200,28 @@ internal abstract partial class CallConnection
         {
             throw new InvalidDataException($"A frame of type {(byte)type} for stream {streamId} came between the pieces of stream {_gatherStream}'s continued frame; only its Continuation frames may (the peer is broken).");
         }
+        if (_discarding)
+        {
+            if ((flags & FrameFlags.Continued) == 0)
+            {
+                _discarding = false; // the skipped block's last piece
+                _receiveCheckAbove = _receiveCheckAboveIdle;
+            }
+            return;
+        }
         var total = (long)_gatherLength + body.Length;
         if (total > GatherBound(_gatherFlags))
         {
-            throw OverLimit(_gatherType, total);
+            var over = _gather!;
+            _gather = null;
+            ArrayPool<byte>.Shared.Return(over);
+            _receiveCheckAbove = _receiveCheckAboveIdle;
+            RefuseOverLimit(_gatherType, streamId, total);
+            if ((flags & FrameFlags.Continued) != 0)
+            {
+                StartDiscarding(streamId);
+            }
+            return;
         }
         if (total > _gather!.Length)
         {
@@ -205,7 +245,8 @@ internal abstract partial class CallConnection
             var block = BlockLength(_gatherFlags, whole);
             if (block > _maxMetadata)
             {
-                throw OverLimit(_gatherType, block);
+                RefuseOverLimit(_gatherType, _gatherStream, block);
+                return;
             }
             OnFrame(_gatherType, _gatherFlags, _gatherStream, whole);
         }
@@ -213,5 +254,13 @@ internal abstract partial class CallConnection
         {
             ArrayPool<byte>.Shared.Return(gathered);
         }
+    }
+
+    /// <summary>Skips the rest of <paramref name="streamId"/>'s continued block (its Continuation pieces) without gathering it.</summary>
+    private void StartDiscarding(uint streamId)
+    {
+        _discarding = true;
+        _gatherStream = streamId;
+        _receiveCheckAbove = -1; // every frame comes here until the block's last piece: nothing may come between
     }
 }
