@@ -10,6 +10,9 @@ namespace IIC.Transport;
 // the messages after it arrive as usual. Only where a fragmented message begins: the one-record paths never look here.
 internal sealed unsafe partial class WindowEndpoint
 {
+    /// <summary>The length of the reassembly buffer held for reuse, 0 when none (tests: a refused message never rents one).</summary>
+    internal int ReassemblyBufferLength => _assembly?.Length ?? 0;
+
     /// <summary>
     /// Refuses the message whose first fragment (validated, announcing <paramref name="total"/> bytes, over the limit) is
     /// at the head: consumes that fragment, enters the discarding state, counts it (<see cref="RefusedReceives"/>), drops
