@@ -232,6 +232,55 @@ public class ReceiveLimitTests
         }
     }
 
+    [Fact]
+    public async Task A_grouped_channel_refuses_a_message_over_its_limit_and_its_group_reports_the_next()
+    {
+        var name = "limit-group-" + Guid.NewGuid().ToString("N")[..8];
+        using var hypervisor = IIC.Hardware.Hypervisor.Start(name);
+        using var receiver = IIC.Hardware.Partition.Attach(name, "receiver");
+        using var sender = IIC.Hardware.Partition.Attach(name, "sender");
+        using var listener = IicListener.Listen(receiver, "limited", new ChannelOptions { Grouped = true, RingCapacity = Ring, MaxReceiveMessageLength = Limit });
+        using var client = IicChannel.Connect(sender, "limited", new ChannelOptions { RingCapacity = Ring });
+        using var server = await listener.AcceptAsync().AsTask().WaitAsync(s_timeout);
+        var group = new IicChannelGroup(receiver);
+        group.Add(server);
+        var normal = new byte[Normal];
+        PatternedMessage.Fill(normal, 7);
+        var sending = Task.Factory.StartNew(() =>
+        {
+            client.Send(new byte[1 << 20]); // sixteen times the ring: dropped as it arrives
+            client.Send(normal);
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        var buffer = new byte[2 << 20];
+        var refused = 0;
+        var received = -1;
+        while (received < 0)
+        {
+            Assert.Same(server, group.WaitAny(s_timeout));
+            while (true)
+            {
+                try
+                {
+                    if (!server.TryReceive(buffer, out var length))
+                    {
+                        break;
+                    }
+                    received = length;
+                }
+                catch (ReceiveLimitExceededException e)
+                {
+                    Assert.Equal(1 << 20, e.MessageLength);
+                    refused++;
+                }
+            }
+        }
+        await sending.WaitAsync(s_timeout);
+        Assert.Equal(1, refused);
+        Assert.Null(PatternedMessage.Check(buffer.AsSpan(0, received), 7));
+        Assert.Equal(1, server.GetStatistics().MessagesRefused);
+        group.Remove(server);
+    }
+
     /// <summary>Copies the polled message out (the span is valid only during the call).</summary>
     private struct CopyOut(byte[] destination) : IMessageHandler
     {
