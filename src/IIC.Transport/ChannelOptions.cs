@@ -64,6 +64,28 @@ public sealed record ChannelOptions
     /// </summary>
     public bool PreTouch { get; init; }
 
+    /// <summary>
+    /// The largest message this side reassembles from fragments, in bytes (0 to <see cref="IicChannel.MaxMessageLength"/>;
+    /// default <see cref="IicChannel.MaxMessageLength"/>, 1 GiB, the behaviour before this option), as ZeroMQ's
+    /// ZMQ_MAXMSGSIZE or grpc's max receive message size. A peer announces a fragmented message's length in its first
+    /// fragment: one over this limit is refused before anything is allocated for it, its fragments are consumed and
+    /// dropped as they arrive (no copy; the sender is not held up and later messages arrive as usual), it is counted in
+    /// <see cref="ChannelStatistics.MessagesRefused"/>, and the receive that met it throws
+    /// <see cref="ReceiveLimitExceededException"/> (every receive API: Receive, TryReceive, ReceiveAsync, Poll, and the
+    /// Stream and duplex pipe, whose reads fail with it). A message of one record (up to <see cref="IicChannel.MaxClaimLength"/>)
+    /// is always delivered: it is read in place from the ring, so it costs the receiver no memory whatever its length.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Set below 0 or above <see cref="IicChannel.MaxMessageLength"/>.</exception>
+    public long MaxReceiveMessageLength
+    {
+        get => _maxReceiveMessageLength;
+        init => _maxReceiveMessageLength = value is >= 0 and <= WindowEndpoint.MaxMessageLength
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(value), value, $"ChannelOptions.MaxReceiveMessageLength must be from 0 to {WindowEndpoint.MaxMessageLength} bytes (IicChannel.MaxMessageLength): the largest fragmented message this side accepts.");
+    }
+
+    private readonly long _maxReceiveMessageLength = WindowEndpoint.MaxMessageLength;
+
     /// <summary>A name for metrics and events (the service name when connected through a partition).</summary>
     public string Name { get; init; } = "channel";
 }

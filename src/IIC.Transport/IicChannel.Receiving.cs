@@ -13,6 +13,7 @@ public sealed partial class IicChannel
     /// <exception cref="MessageTooLargeException">The buffer is too small; the message stays unread (the exception says the size needed).</exception>
     /// <exception cref="IicChannelClosedException">The peer closed and every message was received.</exception>
     /// <exception cref="PeerDeadException">The peer died and every message it published was received.</exception>
+    /// <exception cref="ReceiveLimitExceededException">The peer sent a fragmented message over <see cref="ChannelOptions.MaxReceiveMessageLength"/>: it was refused and is dropped; the next receive returns the message after it.</exception>
     /// <exception cref="InvalidOperationException">Another thread is receiving on a <see cref="ChannelOptions.SingleReader"/> channel, or the channel is in an <see cref="IicChannelGroup"/> (wait with the group, or remove it first).</exception>
     public int Receive(Span<byte> destination)
     {
@@ -132,6 +133,7 @@ public sealed partial class IicChannel
     /// <exception cref="MessageTooLargeException">The buffer is too small; the message stays unread.</exception>
     /// <exception cref="IicChannelClosedException">The peer closed and every message was received.</exception>
     /// <exception cref="PeerDeadException">The peer died and every message it published was received.</exception>
+    /// <exception cref="ReceiveLimitExceededException">The peer sent a fragmented message over <see cref="ChannelOptions.MaxReceiveMessageLength"/>: it was refused and is dropped; the next receive returns the message after it.</exception>
     /// <exception cref="OperationCanceledException">Cancelled before a message arrived.</exception>
     /// <exception cref="InvalidOperationException">The channel is in an <see cref="IicChannelGroup"/> (wait with the group, or remove it first).</exception>
     public ValueTask<int> ReceiveAsync(Memory<byte> destination, CancellationToken cancellationToken = default)
@@ -301,6 +303,7 @@ public sealed partial class IicChannel
     /// <returns>The number of messages handled.</returns>
     /// <exception cref="IicChannelClosedException">The peer closed and every message was received.</exception>
     /// <exception cref="PeerDeadException">The peer died and every message it published was received.</exception>
+    /// <exception cref="ReceiveLimitExceededException">The peer sent a fragmented message over <see cref="ChannelOptions.MaxReceiveMessageLength"/>: it was refused and is dropped; the next receive returns the message after it.</exception>
     /// <exception cref="InvalidOperationException">Another thread is receiving on a <see cref="ChannelOptions.SingleReader"/> channel, or the handler receives from this channel.</exception>
     public int Poll<TState>(ReadOnlySpanAction<byte, TState> handler, TState state, int limit = int.MaxValue)
     {
@@ -351,6 +354,7 @@ public sealed partial class IicChannel
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="limit"/> is below 1, or a negative timeout (other than infinite); nothing was received.</exception>
     /// <exception cref="IicChannelClosedException">The peer closed and every message was received.</exception>
     /// <exception cref="PeerDeadException">The peer died and every message it published was received.</exception>
+    /// <exception cref="ReceiveLimitExceededException">The peer sent a fragmented message over <see cref="ChannelOptions.MaxReceiveMessageLength"/>: it was refused and is dropped; the next receive returns the message after it.</exception>
     /// <exception cref="InvalidOperationException">Another thread is receiving on a <see cref="ChannelOptions.SingleReader"/> channel, the handler receives from this channel, or the channel is in an <see cref="IicChannelGroup"/> and <paramref name="timeout"/> is not zero (wait with the group, or remove it first).</exception>
     /// <exception cref="ObjectDisposedException">The channel was disposed (also while this call waited).</exception>
     [System.Runtime.CompilerServices.SkipLocalsInit]

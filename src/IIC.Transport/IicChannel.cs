@@ -68,6 +68,7 @@ public sealed partial class IicChannel : IDisposable, IAsyncDisposable
         BytesReceived = _endpoint.BytesReceived,
         RingFullStalls = _endpoint.RingFullStalls,
         Faults = _endpoint.Faults,
+        MessagesRefused = _endpoint.RefusedReceives,
         OutgoingOccupancy = ReadOutgoingOccupancy(),
         SignalsRaised = _endpoint.Doorbell.SignalsRaised,
         SignalsSuppressed = _endpoint.Doorbell.SignalsSuppressed,
@@ -137,7 +138,7 @@ public sealed partial class IicChannel : IDisposable, IAsyncDisposable
     private static IicChannel Open(SharedWindow window, int side, ChannelOptions options, SharedOwnership? shared)
     {
         PreTouchIfAsked(window, options);
-        var endpoint = new WindowEndpoint(window, side, options.WaitStrategy, ownsWindow: shared is null);
+        var endpoint = new WindowEndpoint(window, side, options.WaitStrategy, ownsWindow: shared is null, options.MaxReceiveMessageLength);
         var channel = new IicChannel(endpoint, options);
         channel._sharedOwnership = shared?.AddOwner();
         return channel;
@@ -198,7 +199,7 @@ public sealed partial class IicChannel : IDisposable, IAsyncDisposable
         {
             PreTouchIfAsked(connection.Window, options);
             ConnectTrace.Mark(ConnectStep.EndpointStart, connection.Side);
-            endpoint = new WindowEndpoint(connection.Window, connection.Side, options.WaitStrategy, ownsWindow: true);
+            endpoint = new WindowEndpoint(connection.Window, connection.Side, options.WaitStrategy, ownsWindow: true, options.MaxReceiveMessageLength);
         }
         catch
         {

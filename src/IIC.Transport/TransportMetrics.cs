@@ -89,6 +89,7 @@ public static class TransportMetrics
         Counter(meter, "iic.park.timeouts", "{park}", "Parks that ended by timeout rather than a wake.", static c => c.Endpoint.Waiter.ParkTimeouts);
         Counter(meter, "iic.spin.hits", "{wait}", "Waits that ended while spinning.", static c => c.Endpoint.Waiter.SpinHits);
         Counter(meter, "iic.ring.full_stalls", "{stall}", "Sends that found the ring full and waited (back pressure).", static c => c.Endpoint.RingFullStalls);
+        Counter(meter, "iic.messages.refused", "{message}", "Fragmented messages over the receiver's MaxReceiveMessageLength, dropped unread (ReceiveLimitExceededException).", static c => c.Endpoint.RefusedReceives);
         Counter(meter, "iic.faults", "{fault}", "Ring protocol faults (RingFaultException thrown: a buggy or hostile peer).", static c => c.Endpoint.Faults);
         meter.CreateObservableUpDownCounter("iic.partitions.active", static () => (long)Partition.LiveCount, "{partition}", "Partitions attached to a hypervisor in this process (process-wide: no service tag).");
         meter.CreateObservableUpDownCounter("iic.channels.active", static () => PerService(static _ => 1L, Sum), "{channel}", "Open channel ends.");

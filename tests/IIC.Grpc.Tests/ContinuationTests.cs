@@ -46,7 +46,7 @@ public sealed class ContinuationTests(TesterFixture fixture)
         => ServerProcess.Start("IIC.Grpc.TestServer.dll", "test server", [fixture.HypervisorName, fixture.SocketDirectory, service, .. arguments]);
 
     /// <summary>Text and binary "big-*" entries of <paramref name="entryBytes"/> each, <paramref name="totalBytes"/> in all (about).</summary>
-    private static Metadata BigHeaders(int totalBytes, int entryBytes)
+    internal static Metadata BigHeaders(int totalBytes, int entryBytes)
     {
         var headers = new Metadata();
         for (var i = 0; i * entryBytes < totalBytes; i++)
@@ -409,7 +409,7 @@ public sealed class ContinuationTests(TesterFixture fixture)
     }
 
     /// <summary>A CallStart carrying its one request (WithMessage, EndStream) and <paramref name="headers"/>, built by hand (2.1, 2.7).</summary>
-    private static byte[] CallStartWithHeaders(uint streamId, string method, Request request, Metadata headers)
+    internal static byte[] CallStartWithHeaders(uint streamId, string method, Request request, Metadata headers)
     {
         var message = Google.Protobuf.MessageExtensions.ToByteArray(request);
         using var body = new MemoryStream();

@@ -68,6 +68,7 @@ internal sealed class StatSnapshot
         ("iic.park.timeouts", "park timeouts"),
         ("iic.ring.full_stalls", "ring-full stalls"),
         ("iic.faults", "faults"),
+        ("iic.messages.refused", "messages refused"),
         ("iic.ring.usage", "ring usage (B)"),
         ("iic.wait.spin_budget", "spin budget (us)"),
         ("iic.wait.wake_latency", "learned wake latency (us)"),

@@ -252,7 +252,9 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
             var timeout = _options.Transport.ConnectTimeout;
             var partition = _partitions.GetPartition();
-            var channel = await IicChannel.ConnectAsync(partition, Service, _options.ChannelOptions, timeout, _disposingToken).ConfigureAwait(false);
+            // The transport refuses a fragmented frame longer than a frame may be (docs/grpc-call-protocol.md 2.9).
+            var channelOptions = Protocol.CallConnection.WithFrameReceiveLimit(_options.ChannelOptions, _options.MaxMetadataSize);
+            var channel = await IicChannel.ConnectAsync(partition, Service, channelOptions, timeout, _disposingToken).ConfigureAwait(false);
             connection = new ClientConnection(channel, _maxReceive, _options.InlineCompletions, _pool, _options.MaxMetadataSize);
             // The server's first frame says how many calls it lets this connection have open at once; no call is sent
             // before it is read, so none exceeds a limit below the 100 assumed until then (the server would close the

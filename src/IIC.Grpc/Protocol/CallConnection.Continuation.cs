@@ -142,6 +142,25 @@ internal abstract partial class CallConnection
         }
     }
 
+    /// <summary>
+    /// The longest frame a peer may send whole, which the transport reassembles when it is longer than one record: a
+    /// header block at <paramref name="maxMetadataSize"/> carrying one chunk of a message (<see cref="GatherBound"/>) and
+    /// the frame header. This version sends every frame as one record; a peer of before round 18 sent long header frames
+    /// whole, and those are accepted within the limit (docs/grpc-call-protocol.md 2.9).
+    /// </summary>
+    public static long MaxWholeFrameLength(int maxMetadataSize) => Frame.HeaderLength + maxMetadataSize + 4L + Frame.MaxChunkData;
+
+    /// <summary>
+    /// <paramref name="options"/> with the transport's receive limit at <see cref="MaxWholeFrameLength"/> (at most
+    /// <see cref="IicChannel.MaxMessageLength"/>), unless the application set a smaller one: a peer can then make the
+    /// transport buffer no more than one frame may be, where it could make it buffer 1 GiB before.
+    /// </summary>
+    public static ChannelOptions WithFrameReceiveLimit(ChannelOptions options, int maxMetadataSize)
+    {
+        var limit = Math.Min(MaxWholeFrameLength(maxMetadataSize), IicChannel.MaxMessageLength);
+        return options.MaxReceiveMessageLength <= limit ? options : options with { MaxReceiveMessageLength = limit };
+    }
+
     private InvalidDataException OverLimit(FrameType type, long length)
         => new($"The peer sent {BlockName(type)} of {length} bytes or more, over this side's limit of {_maxMetadata} bytes for one header block (MaxMetadataSize): the connection is closed (raise the limit on this side if the peer is neither broken nor hostile).");
 

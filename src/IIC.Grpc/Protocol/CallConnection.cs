@@ -290,6 +290,12 @@ internal abstract partial class CallConnection : IDisposable
                 }
             }
         }
+        catch (ReceiveLimitExceededException e)
+        {
+            // The transport refused a fragmented message over the channel's limit (WithFrameReceiveLimit): no frame is that
+            // long, so the peer is broken or hostile; a protocol error, as a frame over MaxMetadataSize is.
+            reason = new InvalidDataException($"The peer sent a transport-fragmented frame of {e.MessageLength} bytes, over the {e.Limit} bytes a frame can be (a header block of MaxMetadataSize with a message chunk, docs/grpc-call-protocol.md 2.9); it was dropped unread and the connection is closed (the peer is broken or hostile).", e);
+        }
 #pragma warning disable CA1031 // The reader thread must not take the process down: whatever ends it ends the connection, and OnClosed reports it.
         catch (Exception e)
         {

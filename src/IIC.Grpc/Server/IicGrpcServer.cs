@@ -56,7 +56,8 @@ public sealed class IicGrpcServer : IHostedService, IDisposable
     public Task StartAsync(CancellationToken cancellationToken)
     {
         var methods = _registry.Build(_services, new ServerSettings(_options.MaxSendMessageSize ?? int.MaxValue, _options.MaxReceiveMessageSize ?? int.MaxValue, _options.EnableDetailedErrors, _options.RunHandlersInline, _log));
-        _listener = IicListener.Listen(_partitions.GetPartition(), ServiceName, _options.ChannelOptions);
+        // The transport refuses a fragmented frame longer than a frame may be (docs/grpc-call-protocol.md 2.9).
+        _listener = IicListener.Listen(_partitions.GetPartition(), ServiceName, CallConnection.WithFrameReceiveLimit(_options.ChannelOptions, _options.MaxMetadataSize));
         _log.Listening(ServiceName, methods.Count);
         _acceptLoop = Task.Run(() => AcceptLoopAsync(methods), CancellationToken.None);
         return Task.CompletedTask;

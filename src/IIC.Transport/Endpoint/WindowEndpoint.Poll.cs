@@ -54,6 +54,18 @@ internal sealed partial class WindowEndpoint
             {
                 if (_assembling)
                 {
+                    if (_discarding)
+                    {
+                        if (!ContinueDiscard())
+                        {
+                            if (handled == 0)
+                            {
+                                ThrowIfPeerGoneAndEmpty(midMessage: true);
+                            }
+                            break; // its rest has not arrived yet
+                        }
+                        continue; // dropped to its end: look for the next message
+                    }
                     if (_assemblyFilled < _assemblyLength && !ContinueAssembly())
                     {
                         if (!_assembling)
@@ -88,7 +100,16 @@ internal sealed partial class WindowEndpoint
                     handled++;
                     continue;
                 }
-                BeginAssembly(type, payload, int.MaxValue);
+                var total = ValidateBegin(type, payload);
+                if (total > _maxReceiveLength)
+                {
+                    if (handled > 0)
+                    {
+                        break; // hand out the messages before it first: the next call refuses it
+                    }
+                    RefuseOverLimit(total, payload);
+                }
+                BeginAssembly(total, payload);
             }
         }
         finally

@@ -94,9 +94,10 @@ internal sealed unsafe partial class WindowEndpoint
         }
     }
 
-    private void BeginAssembly(int type, ReadOnlySpan<byte> payload, int limit)
+    /// <summary>Starts gathering a message of <paramref name="total"/> bytes (validated, within the receive limit) whose first fragment is <paramref name="payload"/>.</summary>
+    private void BeginAssembly(int total, ReadOnlySpan<byte> payload)
     {
-        var total = ValidateBegin(type, payload, limit);
+        Debug.Assert(total <= _maxReceiveLength, "the limit is checked before anything is rented");
         RentAssembly(total);
         var first = payload[RecordHeader.MessageLengthPrefixSize..];
         first.CopyTo(_assembly);
@@ -141,7 +142,13 @@ internal sealed unsafe partial class WindowEndpoint
         return false;
     }
 
-    private int ValidateBegin(int type, ReadOnlySpan<byte> payload, int destinationLength)
+    /// <summary>
+    /// The checks of a message's first fragment: a Begin record whose announced total (read once) exceeds its first piece
+    /// and is at most <see cref="MaxMessageLength"/>. Returns the total; the caller then checks it against the receive
+    /// limit (<see cref="RefuseOverLimit"/>) and, for a copy-out receive, the caller's buffer, in that order.
+    /// </summary>
+    /// <exception cref="RingFaultException">The record does not begin a message (the ring is marked faulted).</exception>
+    private int ValidateBegin(int type, ReadOnlySpan<byte> payload)
     {
         if (RecordHeader.Flags(type) != RecordFraming.Begin || payload.Length < RecordHeader.MessageLengthPrefixSize)
         {
@@ -154,10 +161,6 @@ internal sealed unsafe partial class WindowEndpoint
             ThrowImpossibleTotal(total, first);
         }
         Debug.Assert(total <= int.MaxValue, "MaxMessageLength fits an int: the cast below cannot truncate");
-        if (total > destinationLength)
-        {
-            ThrowHelper.MessageTooLarge(total, destinationLength);
-        }
         return (int)total;
     }
 

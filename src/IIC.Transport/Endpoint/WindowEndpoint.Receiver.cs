@@ -253,6 +253,16 @@ internal sealed unsafe partial class WindowEndpoint
         {
             if (_assembling)
             {
+                if (_discarding)
+                {
+                    if (!ContinueDiscard())
+                    {
+                        ThrowIfPeerGoneAndEmpty(midMessage: true);
+                        length = 0;
+                        return false; // its rest has not arrived yet: wait, as for a message being gathered
+                    }
+                    continue; // dropped to its end: look for the next message
+                }
                 if (_assemblyLength > destination.Length)
                 {
                     throw new MessageTooLargeException(_assemblyLength, destination.Length);
@@ -293,7 +303,15 @@ internal sealed unsafe partial class WindowEndpoint
                 return true;
             }
             // A fragmented message: straight into the caller's buffer (one copy), waiting for the rest.
-            var total = ValidateBegin(type, payload, destination.Length);
+            var total = ValidateBegin(type, payload);
+            if (total > _maxReceiveLength)
+            {
+                RefuseOverLimit(total, payload); // before the buffer: a larger one would not help
+            }
+            if (total > destination.Length)
+            {
+                ThrowHelper.MessageTooLarge(total, destination.Length);
+            }
             var first = payload[RecordHeader.MessageLengthPrefixSize..];
             first.CopyTo(destination);
             _reader.Consume();
@@ -330,6 +348,7 @@ internal sealed unsafe partial class WindowEndpoint
         }
         _peerEnded = (int)(state == SideState.Dead ? SideState.Dead : SideState.Closed);
         _assembling = false;
+        _discarding = false;
         ThrowPeerEnded(state, midMessage);
     }
 

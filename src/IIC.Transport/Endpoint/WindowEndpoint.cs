@@ -34,7 +34,9 @@ internal sealed unsafe partial class WindowEndpoint : IDisposable
     private byte[]? _assembly;
     private int _assemblyLength;
     private int _assemblyFilled;
-    private bool _assembling;
+    private bool _assembling; // a fragmented message is in progress: gathered, or dropped while _discarding
+    private bool _discarding; // the message in progress was refused (over _maxReceiveLength): WindowEndpoint.ReceiveLimit.cs
+    private readonly long _maxReceiveLength;
     private readonly bool _grouped;
     private readonly bool _spinsBeforeClock; // see SpinBeforeClock
     private int _inGroup; // 1 while a GroupReceiver holds this (grouped) endpoint: it waits with the group, never alone
@@ -55,12 +57,16 @@ internal sealed unsafe partial class WindowEndpoint : IDisposable
     /// <param name="side">0 or 1.</param>
     /// <param name="strategy">How the receiver waits.</param>
     /// <param name="ownsWindow">Dispose the window with this endpoint.</param>
-    /// <exception cref="ArgumentOutOfRangeException">The side is not 0 or 1.</exception>
-    public WindowEndpoint(SharedWindow window, int side, WaitStrategy strategy, bool ownsWindow = false)
+    /// <param name="maxReceiveLength">The largest fragmented message it reassembles (<see cref="ChannelOptions.MaxReceiveMessageLength"/>).</param>
+    /// <exception cref="ArgumentOutOfRangeException">The side is not 0 or 1, or the limit is outside 0 to <see cref="MaxMessageLength"/>.</exception>
+    public WindowEndpoint(SharedWindow window, int side, WaitStrategy strategy, bool ownsWindow = false, long maxReceiveLength = MaxMessageLength)
     {
         ArgumentNullException.ThrowIfNull(window);
         ArgumentNullException.ThrowIfNull(strategy);
         ArgumentOutOfRangeException.ThrowIfGreaterThan((uint)side, 1u, nameof(side));
+        ArgumentOutOfRangeException.ThrowIfNegative(maxReceiveLength);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(maxReceiveLength, MaxMessageLength);
+        _maxReceiveLength = maxReceiveLength;
         _window = window;
         _ownsWindow = ownsWindow;
         _side = side;
@@ -116,6 +122,9 @@ internal sealed unsafe partial class WindowEndpoint : IDisposable
 
     /// <summary>Fragmented messages the peer abandoned part-way, whose fragments were discarded.</summary>
     public long AbandonedReceives { get; private set; }
+
+    /// <summary>Fragmented messages refused because they were over <see cref="ChannelOptions.MaxReceiveMessageLength"/>, whose fragments were dropped.</summary>
+    public long RefusedReceives { get; private set; }
 
     /// <summary>Ring protocol faults raised on this endpoint (<see cref="RingFaultException"/>s thrown by its reader and writer).</summary>
     public long Faults => _reader.Faults + _writer.Faults;

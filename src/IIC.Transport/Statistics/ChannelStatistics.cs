@@ -24,6 +24,12 @@ public readonly record struct ChannelStatistics
     /// <summary>Ring protocol faults raised on this side (each <see cref="Hardware.RingFaultException"/> thrown).</summary>
     public long Faults { get; init; }
 
+    /// <summary>
+    /// Fragmented messages received over <see cref="ChannelOptions.MaxReceiveMessageLength"/>: refused, their fragments
+    /// dropped unread, each reported by a <see cref="ReceiveLimitExceededException"/>.
+    /// </summary>
+    public long MessagesRefused { get; init; }
+
     /// <summary>Bytes in the outgoing ring not yet returned by the peer (sent and not consumed, or consumed last by a caught-up peer, which returns them, at most min(4 KiB, ring/8), at its next receive).</summary>
     public long OutgoingOccupancy { get; init; }
 
