@@ -11,6 +11,8 @@ namespace IIC.Grpc.Client;
 /// Calls are spread over <see cref="IicGrpcClientOptions.ConnectionCount"/> channels to the service, connected on
 /// first use and again after one ended, on the thread pool: a call made meanwhile returns at once and waits for its
 /// channel, its deadline, token and Dispose ending it. Each channel has a dedicated reader thread that hands replies to their calls.
+/// A call that sent nothing when its channel ended (it waited for a slot) starts again on another; one with
+/// <see cref="CallOptions.IsWaitForReady"/> waits through failed connects until its deadline (docs/grpc-call-protocol.md 1).
 /// Thread safe. Disposing ends every call in flight with <c>Unavailable</c>.
 /// </summary>
 public sealed class IicCallInvoker : CallInvoker, IDisposable
