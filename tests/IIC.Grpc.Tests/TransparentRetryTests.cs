@@ -32,9 +32,10 @@ public sealed class TransparentRetryTests(TesterFixture fixture)
     /// An invoker whose connect waits up to <paramref name="connectTimeout"/> (20 s unless told) for the service to be offered
     /// and to send its Settings frame: IICFast's connect waits for a server that is not up yet (IicChannel.ConnectAsync).
     /// </summary>
-    private IicCallInvoker Invoker(string service, TimeSpan? connectTimeout = null) => new(service, new IicGrpcClientOptions
+    private IicCallInvoker Invoker(string service, TimeSpan? connectTimeout = null, int connections = 1) => new(service, new IicGrpcClientOptions
     {
         Transport = { HypervisorName = fixture.HypervisorName, SocketDirectory = fixture.SocketDirectory, ConnectTimeout = connectTimeout ?? TimeSpan.FromSeconds(20) },
+        ConnectionCount = connections,
     });
 
     /// <summary>Waits until the server accepted its <paramref name="count"/>th connection, or <paramref name="ended"/> ended first (and fails, saying how).</summary>
@@ -80,6 +81,34 @@ public sealed class TransparentRetryTests(TesterFixture fixture)
         Assert.Equal(2, server.Accepted);
         Assert.Equal(0, invoker.CallsWaiting);
         Assert.Equal(0, invoker.CallsInFlight);
+    }
+
+    [Fact]
+    public async Task In_a_pool_a_queued_call_waits_on_while_another_connection_lives_and_starts_on_a_new_one_when_the_last_ends()
+    {
+        const string Service = "retry-pool";
+        using var server = new RawServer(fixture, Service, settingsOnAccept: 1);
+        using var invoker = Invoker(Service, connections: 2);
+        var client = new Tester.TesterClient(invoker);
+        using var held1 = client.UnaryAsync(new Request { Text = "held 1" }, deadline: Deadline);
+        Assert.Equal("held 1", server.ReceiveCallStart(0, s_timeout).Request!.Text);
+        using var held2 = client.UnaryAsync(new Request { Text = "held 2" }, deadline: Deadline); // connects the pool's other slot
+        Assert.Equal("held 2", server.ReceiveCallStart(1, s_timeout).Request!.Text);
+        using var queued = client.UnaryAsync(new Request { Text = "queued" }, deadline: Deadline);
+        Assert.Equal(1, invoker.CallsWaiting); // every slot of the pool taken
+
+        server.Close(0);
+        Assert.Equal(StatusCode.Unavailable, (await Assert.ThrowsAsync<RpcException>(() => held1.ResponseAsync.WaitAsync(s_timeout))).StatusCode);
+        Assert.Equal(1, invoker.CallsWaiting); // waits on in the pool's queue: the other connection lives (and may free a slot)
+        Assert.False(queued.ResponseAsync.IsCompleted);
+
+        server.Close(1);
+        Assert.Equal(StatusCode.Unavailable, (await Assert.ThrowsAsync<RpcException>(() => held2.ResponseAsync.WaitAsync(s_timeout))).StatusCode);
+        WaitForConnection(server, 3, queued.ResponseAsync, "the queued call");
+        var (id, request) = server.ReceiveCallStart(2, s_timeout);
+        Assert.Equal("queued", request!.Text);
+        server.SendReply(2, id, new Reply { Text = "queued, on a new connection" });
+        Assert.Equal("queued, on a new connection", (await queued.ResponseAsync.WaitAsync(s_timeout)).Text);
     }
 
     [Fact]
