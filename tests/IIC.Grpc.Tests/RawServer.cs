@@ -1,6 +1,8 @@
 using System.Buffers.Binary;
+using Google.Protobuf;
 using IIC.AspNetCore;
 using IIC.Grpc.Protocol;
+using IIC.Grpc.Testing;
 using IIC.Transport;
 
 namespace IIC.Grpc.Tests;
@@ -108,6 +110,48 @@ internal sealed class RawServer : IDisposable
         Assert.True(length >= Frame.HeaderLength, $"a frame of {length} bytes");
         return ((FrameType)buffer[0], BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(2)));
     }
+
+    /// <summary>
+    /// The next frame the client sent on the <paramref name="index"/>th connection (once accepted), which must be a CallStart:
+    /// its stream id and the request it carries (a unary call's small request rides in it, docs/grpc-call-protocol.md 2.7), or null.
+    /// </summary>
+    public (uint StreamId, Request? Request) ReceiveCallStart(int index, TimeSpan timeout)
+    {
+        IIC.Tests.WaitFor.Condition(() => Accepted > index, $"the server's connection {index + 1} accepted", timeout);
+        var buffer = _buffer; // one test thread reads
+        Assert.True(Channel(index).TryReceive(buffer, out var length, timeout), "the client sent no frame");
+        Assert.True(length >= Frame.HeaderLength, $"a frame of {length} bytes");
+        Assert.Equal(FrameType.CallStart, (FrameType)buffer[0]);
+        var streamId = BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(2));
+        if ((((FrameFlags)buffer[1]) & FrameFlags.WithMessage) == 0)
+        {
+            return (streamId, null);
+        }
+        var messageLength = (int)BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(Frame.HeaderLength));
+        return (streamId, Request.Parser.ParseFrom(buffer, Frame.HeaderLength + 4, messageLength));
+    }
+
+    /// <summary>Ends the call <paramref name="streamId"/> of the <paramref name="index"/>th connection OK with <paramref name="reply"/> (one Trailers frame carrying it, 2.7).</summary>
+    public void SendReply(int index, uint streamId, Reply reply)
+    {
+        var message = reply.ToByteArray();
+        var frame = new byte[Frame.HeaderLength + 4 + message.Length + 4 + 4 + 2]; // the message, status OK, empty detail, no trailers
+        Frame.WriteHeader(frame, FrameType.Trailers, FrameFlags.WithMessage, streamId);
+        BinaryPrimitives.WriteUInt32LittleEndian(frame.AsSpan(Frame.HeaderLength), (uint)message.Length);
+        message.CopyTo(frame.AsSpan(Frame.HeaderLength + 4));
+        Channel(index).Send(frame); // the rest (status 0, detail length 0, metadata count 0) is zeros already
+    }
+
+    /// <summary>Sends GoAway (docs/grpc-call-protocol.md 2.10) on the <paramref name="index"/>th connection: the server is stopping.</summary>
+    public void SendGoAway(int index)
+    {
+        var frame = new byte[Frame.HeaderLength];
+        Frame.WriteHeader(frame, FrameType.GoAway, FrameFlags.None, 0);
+        Channel(index).Send(frame);
+    }
+
+    /// <summary>Closes the <paramref name="index"/>th connection (the client sees the server close it).</summary>
+    public void Close(int index) => Channel(index).Dispose();
 
     public void Dispose()
     {

@@ -344,9 +344,25 @@ internal sealed class CallRegistry
         }
     }
 
-    /// <summary>Ends registration with <paramref name="status"/> and takes every call in flight and every waiting one (each exactly once).</summary>
-    public List<ClientCallBase> Close(Status status)
+    /// <summary>Ends registration with <paramref name="status"/> and takes every call in flight and every waiting one (each exactly once; tests).</summary>
+    internal List<ClientCallBase> Close(Status status)
     {
+        var calls = Close(status, out var waiting);
+        if (waiting is not null)
+        {
+            calls.AddRange(waiting);
+        }
+        return calls;
+    }
+
+    /// <summary>
+    /// Ends registration with <paramref name="status"/> and takes every call in flight (registered: its CallStart may be in
+    /// the ring) and, apart, in their FIFO order, every call waiting for a slot (<paramref name="waiting"/>, null when none:
+    /// they sent nothing, so they may start again on another connection, docs/grpc-call-protocol.md 1). Each exactly once.
+    /// </summary>
+    public List<ClientCallBase> Close(Status status, out List<ClientCallBase>? waiting)
+    {
+        waiting = null;
         lock (_lock)
         {
             _closedStatus = status;
@@ -355,12 +371,16 @@ internal sealed class CallRegistry
             {
                 return calls; // the pool's waiting calls wait on for its other connections (or it never joined: no Settings)
             }
-            foreach (var waiting in _waiting)
+            if (_waiting.Count != 0)
             {
-                waiting.QueueNode = null;
-                calls.Add(waiting);
+                waiting = new List<ClientCallBase>(_waiting.Count);
+                foreach (var call in _waiting)
+                {
+                    call.QueueNode = null;
+                    waiting.Add(call);
+                }
+                _waiting.Clear();
             }
-            _waiting.Clear();
             return calls;
         }
     }

@@ -42,12 +42,27 @@ internal sealed partial class ClientCall<TRequest, TResponse>
 
     private void OnConnected(IicCallInvoker.ConnectResult result)
     {
-        var queued = _queued!;
         if (result.Connection is not { } connection)
         {
+            if (_queued!.WaitForReady)
+            {
+                ConnectAgainLater(result.Invoker); // WaitForReady: until its deadline, token or Dispose
+                return;
+            }
             Finish(result.Failure, new Metadata(), local: true); // a no-op when the call ended first; opens the start gate
             return;
         }
+        _queued!.FailedConnects = 0;
+        Register(connection);
+    }
+
+    /// <summary>
+    /// Registers the call, which waited (for a connect, or to start again) and sent nothing yet, on <paramref name="connection"/>:
+    /// started when a slot is free, else queued for one; when the connection ended or drained meanwhile, it starts again on
+    /// another (<see cref="RetryOrFail"/>). Nothing when the call ended first.
+    /// </summary>
+    private void Register(ClientConnection connection)
+    {
         lock (Gate)
         {
             if (_done)
@@ -71,8 +86,7 @@ internal sealed partial class ClientCall<TRequest, TResponse>
                 }
                 return; // StartQueued sends it when a slot frees
             default:
-                Finish(closed, new Metadata(), local: true); // the new connection ended already
-                queued.Started.TrySetResult();
+                RetryOrFail(closed); // the connection ended (or drained) already: nothing was sent
                 return;
         }
     }

@@ -42,7 +42,7 @@ internal sealed partial class ClientCall<TRequest, TResponse>
     }
 
     /// <summary>What a queued call's start needs, kept while it waits; and the start's completion.</summary>
-    private sealed class QueuedStart(TRequest? request, bool sendRequest, Metadata? headers, DateTime? deadline)
+    private sealed class QueuedStart(TRequest? request, bool sendRequest, Metadata? headers, DateTime? deadline, bool waitForReady = false)
     {
         public TRequest? Request { get; } = request;
 
@@ -52,6 +52,15 @@ internal sealed partial class ClientCall<TRequest, TResponse>
 
         /// <summary>The call's deadline (UTC), or null for none: the CallStart's timeout is what is left of it when it goes.</summary>
         public DateTime? Deadline { get; } = deadline;
+
+        /// <summary>The call's <see cref="CallOptions.IsWaitForReady"/>: a failed connect makes it wait and connect again (ClientCall.Retry.cs).</summary>
+        public bool WaitForReady { get; } = waitForReady;
+
+        /// <summary>How many times it started again after its connection ended with nothing of it sent (ClientCall.Retry.cs). One thread at a time.</summary>
+        public int TransparentRetries { get; set; }
+
+        /// <summary>How many connects it waited for failed in a row (WaitForReady's backoff). One thread at a time.</summary>
+        public int FailedConnects { get; set; }
 
         /// <summary>Completed once the CallStart is in the ring, or the call ended (or its start failed) before.</summary>
         public TaskCompletionSource Started { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);

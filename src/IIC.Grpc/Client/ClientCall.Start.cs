@@ -47,14 +47,19 @@ internal sealed partial class ClientCall<TRequest, TResponse>
             // Its connection is being made (ClientCall.Connect.cs): the call waits for it as a queued call waits for a slot,
             // this returns at once, and its token, deadline and Dispose end it meanwhile, with nothing sent.
             StartTimers(remaining, options.CancellationToken);
-            _queued = new QueuedStart(request, sendRequest, options.Headers, until);
+            _queued = new QueuedStart(request, sendRequest, options.Headers, until, options.IsWaitForReady);
             WaitForConnection(connecting!);
             return;
         }
         var added = _connection.TryAdd(this, queue: false, out var closed);
         if (added == CallRegistry.AddResult.Closed)
         {
-            Finish(closed, new Metadata(), local: true);
+            // Its connection ended, or drained after the server's GoAway, since the invoker picked it: nothing was sent, so
+            // the call starts again on another (ClientCall.Retry.cs), waiting as a queued call waits. The start state first:
+            // a deadline or token that ends the call at once finds it.
+            _queued = new QueuedStart(request, sendRequest, options.Headers, until, options.IsWaitForReady);
+            StartTimers(remaining, options.CancellationToken);
+            RetryOrFail(closed);
             return;
         }
         // From here the deadline and the token end the call, also while it waits for a slot.
@@ -63,7 +68,7 @@ internal sealed partial class ClientCall<TRequest, TResponse>
         {
             // Every slot taken: wait in the queue, with what the start needs (set before the call is queued, where the
             // thread that grants it a slot reads it). Rare, so only these calls allocate it.
-            _queued = new QueuedStart(request, sendRequest, options.Headers, until);
+            _queued = new QueuedStart(request, sendRequest, options.Headers, until, options.IsWaitForReady);
             added = _connection.TryAdd(this, queue: true, out closed);
             if (added == CallRegistry.AddResult.Full)
             {
@@ -71,8 +76,7 @@ internal sealed partial class ClientCall<TRequest, TResponse>
             }
             if (added == CallRegistry.AddResult.Closed)
             {
-                Finish(closed, new Metadata(), local: true);
-                _queued.Started.TrySetResult();
+                RetryOrFail(closed); // ended or drained between the two tries: nothing was sent
                 return;
             }
         }

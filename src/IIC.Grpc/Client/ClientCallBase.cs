@@ -71,6 +71,12 @@ internal abstract class ClientCallBase : IStreamCall
     /// <summary>The connection ended under the call.</summary>
     public abstract void OnConnectionLost(Status status);
 
+    /// <summary>
+    /// The connection ended while the call waited for a slot there: it sent nothing, so it may start again on another
+    /// connection (ClientCall: a transparent retry, docs/grpc-call-protocol.md 1); else it ends with <paramref name="status"/>.
+    /// </summary>
+    public virtual void OnConnectionEndedUnsent(Status status) => OnConnectionLost(status);
+
     /// <summary>Ends the call here (cancelled, deadline, limit, local error) and tells the server.</summary>
     public abstract void CompleteLocally(Status status);
 }

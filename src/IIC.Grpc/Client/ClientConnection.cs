@@ -32,6 +32,12 @@ internal sealed class ClientConnection : CallConnection
     public bool InlineCompletions { get; }
 
     /// <summary>
+    /// The invoker that made the connection, where a call that sent nothing on it gets another when it ends (a transparent
+    /// retry, ClientCall.Retry.cs); set once, before any call can reach the connection. Null: such a call ends with the connection.
+    /// </summary>
+    public IicCallInvoker? Invoker { get; set; }
+
+    /// <summary>
     /// Registers a call under a new stream id with one of the connection's slots (the server's limit on calls open at once);
     /// when every slot is taken, with <paramref name="queue"/> the call waits for one (<see cref="CallRegistry.AddResult.Full"/>).
     /// </summary>
@@ -319,9 +325,18 @@ internal sealed class ClientConnection : CallConnection
             _ => "The connection to the server failed: " + reason.Message,
         }, reason);
         Volatile.Write(ref _closedBecause, status.Detail);
-        foreach (var call in _calls.Close(status))
+        var inFlight = _calls.Close(status, out var waiting);
+        foreach (var call in inFlight)
         {
             call.OnConnectionLost(status);
+        }
+        if (waiting is not null)
+        {
+            // They waited for a slot and sent nothing: each starts again on another connection, or ends (ClientCall.Retry.cs).
+            foreach (var call in waiting)
+            {
+                call.OnConnectionEndedUnsent(status);
+            }
         }
         _settingsRead.TrySetResult(); // a connect waiting for the Settings frame goes on (and sees the end)
     }

@@ -11,6 +11,8 @@ namespace IIC.Grpc.Client;
 /// Calls are spread over <see cref="IicGrpcClientOptions.ConnectionCount"/> channels to the service, connected on
 /// first use and again after one ended, on the thread pool: a call made meanwhile returns at once and waits for its
 /// channel, its deadline, token and Dispose ending it. Each channel has a dedicated reader thread that hands replies to their calls.
+/// A call that sent nothing when its channel ended (it waited for a slot) starts again on another; one with
+/// <see cref="CallOptions.IsWaitForReady"/> waits through failed connects until its deadline (docs/grpc-call-protocol.md 1).
 /// Thread safe. Disposing ends every call in flight with <c>Unavailable</c>.
 /// </summary>
 public sealed class IicCallInvoker : CallInvoker, IDisposable
@@ -86,6 +88,9 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
             }
         }
     }
+
+    /// <summary>The connection of pool slot <paramref name="slot"/> now, or null (tests: a call made on it directly is one that picked it before it drained or ended).</summary>
+    internal ClientConnection? ConnectionAt(int slot) => Volatile.Read(ref _connections[slot]);
 
     /// <summary>The channels of the connections open now (tests read their statistics).</summary>
     internal IEnumerable<IicChannel> OpenChannels => _connections.OfType<ClientConnection>().Select(c => c.Channel);
@@ -166,7 +171,7 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
     /// A connect's outcome: the connection (open, its Settings frame read), or null with the status the calls waiting for it
     /// end with (<c>Unavailable</c>). The connect's task never faults, so nobody has to observe it.
     /// </summary>
-    internal readonly record struct ConnectResult(ClientConnection? Connection, Status Failure);
+    internal readonly record struct ConnectResult(ClientConnection? Connection, Status Failure, IicCallInvoker Invoker);
 
     /// <summary>
     /// The next connection round robin when it is open (the fast path: no lock, no allocation); else the connect of its slot,
@@ -196,16 +201,7 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
             {
                 return connection;
             }
-            if (connection is { IsClosed: false })
-            {
-                // The server is stopping gracefully (GoAway): its calls finish there and it closes itself; new calls get a
-                // new connection (to the same service: another server, in a rolling restart, or Unavailable).
-                _draining.RemoveAll(static old => old.IsClosed);
-                if (!_draining.Contains(connection))
-                {
-                    _draining.Add(connection);
-                }
-            }
+            KeepDrainingLocked(connection);
             // One attempt per slot at a time, shared by every call that needs it; no lock is held across it. It runs on the
             // pool from its first line: attaching the partition (IicPartitionHost.GetPartition) can block, on its first use,
             // for as long as the hypervisor takes to answer.
@@ -226,6 +222,65 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
             return null;
         }
     }
+
+    /// <summary>
+    /// <paramref name="connection"/>, replaced in its slot, is still open: the server is stopping gracefully (GoAway), its
+    /// calls finish there and it closes itself; new calls get a new connection (to the same service: another server, in a
+    /// rolling restart, or Unavailable). It is kept until then (Dispose closes it too). Under <see cref="_connectLock"/>.
+    /// </summary>
+    private void KeepDrainingLocked(ClientConnection? connection)
+    {
+        if (connection is { IsClosed: false })
+        {
+            _draining.RemoveAll(static old => old.IsClosed);
+            if (!_draining.Contains(connection))
+            {
+                _draining.Add(connection);
+            }
+        }
+    }
+
+    /// <summary>
+    /// A connection for a call that sent nothing on its own, which ended or was draining (a transparent retry, ClientCall.Retry.cs;
+    /// or a call with WaitForReady whose connect failed): an open connection of the pool if there is one (the call registers
+    /// there, or on another with a free slot, or waits in the pool's queue); else the connect of a slot with none open, shared
+    /// with the calls that wait for it (<paramref name="connecting"/>), started here if none is under way. Null with neither
+    /// once the invoker was disposed (<paramref name="failure"/>). Never the fast path: it takes the lock.
+    /// </summary>
+    internal ClientConnection? GetConnectionForRetry(out Status failure, out Task<ConnectResult>? connecting)
+    {
+        failure = default;
+        connecting = null;
+        lock (_connectLock)
+        {
+            if (_disposed)
+            {
+                failure = s_disposed;
+                return null;
+            }
+            foreach (var open in _connections)
+            {
+                if (open is { IsClosed: false, IsDraining: false })
+                {
+                    return open;
+                }
+            }
+            // None open: every slot needs a connect. One under way is shared (the calls made meanwhile wait for it too, and
+            // those waiting first register first); else the first slot's starts.
+            var slot = Array.FindIndex(_connecting, static task => task is not null);
+            if (slot < 0)
+            {
+                slot = 0;
+                KeepDrainingLocked(_connections[0]);
+                _connecting[0] = StartConnect(0);
+            }
+            connecting = _connecting[slot];
+            return null;
+        }
+    }
+
+    /// <summary>Cancelled when the invoker is disposed: a call waiting to connect again (WaitForReady) stops waiting then.</summary>
+    internal CancellationToken DisposingToken => _disposingToken;
 
     /// <summary>
     /// Starts <paramref name="slot"/>'s connect on the pool. A method of its own: a lambda capturing the slot in
@@ -256,6 +311,7 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
             var channelOptions = Protocol.CallConnection.WithFrameReceiveLimit(_options.ChannelOptions, _options.MaxMetadataSize);
             var channel = await IicChannel.ConnectAsync(partition, Service, channelOptions, timeout, _disposingToken).ConfigureAwait(false);
             connection = new ClientConnection(channel, _maxReceive, _options.InlineCompletions, _pool, _options.MaxMetadataSize);
+            connection.Invoker = this; // before any call can reach it: its calls that sent nothing come back here when it ends
             // The server's first frame says how many calls it lets this connection have open at once; no call is sent
             // before it is read, so none exceeds a limit below the 100 assumed until then (the server would close the
             // connection as a client ignoring its limit). The rest of the connect timeout bounds the wait.
@@ -291,11 +347,11 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
             if (failure.StatusCode == StatusCode.OK)
             {
                 Volatile.Write(ref _connections[slot], connection);
-                return new ConnectResult(connection, default);
+                return new ConnectResult(connection, default, this);
             }
         }
         connection?.Dispose();
-        return new ConnectResult(null, failure);
+        return new ConnectResult(null, failure, this);
     }
 
     /// <summary>Closes every channel; calls in flight end with <c>Unavailable</c>.</summary>

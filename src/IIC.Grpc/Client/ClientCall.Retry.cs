@@ -1,0 +1,118 @@
+using Grpc.Core;
+
+namespace IIC.Grpc.Client;
+
+// ClientCall, started again when it provably sent nothing (gRFC A6's transparent retry, docs/grpc-call-protocol.md 1):
+// it waited for a slot when its connection ended, or it found its connection ended or drained (GoAway) when it registered
+// there. No CallStart of it was ever in that connection's ring, so no server heard of it and starting it on another
+// connection cannot run it twice; as SocketsHttpHandler retries a request that never went out on a new connection
+// (RequestRetryType.RetryOnConnectionFailure) and grpc-dotnet's channel a pick that failed before the request was sent.
+// A call whose CallStart may be in a ring is never retried: it ends Unavailable with the connection (OnConnectionLost).
+internal sealed partial class ClientCall<TRequest, TResponse>
+{
+    /// <summary>
+    /// How many times one call starts again after its connection ended with nothing of it sent, as SocketsHttpHandler's
+    /// MaxConnectionFailureRetries (3): each takes a connection that was open or connected (a failed connect ends the call
+    /// unless it has WaitForReady), so a server that accepts and closes every connection cannot make a call loop forever
+    /// even without a deadline. Its deadline and token end it meanwhile, as they end a call that waits for a slot.
+    /// </summary>
+    internal const int MaxTransparentRetries = 3;
+
+    /// <summary>The base of WaitForReady's wait between failed connects (gRPC's connection backoff: 1 s, then ×1.6, ±20 %).</summary>
+    private static readonly TimeSpan s_initialConnectBackoff = TimeSpan.FromSeconds(1);
+
+    /// <summary>The most WaitForReady waits between two connects (gRPC's connection backoff: 120 s).</summary>
+    private static readonly TimeSpan s_maxConnectBackoff = TimeSpan.FromSeconds(120);
+
+    public override void OnConnectionEndedUnsent(Status status) => RetryOrFail(status);
+
+    /// <summary>
+    /// The call sent nothing and its connection ended or drained (<paramref name="status"/> says how): it starts again on an
+    /// open connection of its invoker, or waits for a new one (a connect, shared as a new call's is), keeping its deadline,
+    /// token, start state and any write or complete waiting for its start; past <see cref="MaxTransparentRetries"/>, or
+    /// without an invoker, it ends with <paramref name="status"/>. It is in no queue or registry when this runs (one thread).
+    /// </summary>
+    private void RetryOrFail(Status status)
+    {
+        var queued = _queued!; // every call that can get here waited (for a slot or a connect) or was given its start state
+        if (Volatile.Read(ref _done))
+        {
+            queued.Started.TrySetResult(); // ended meanwhile: it has its status (Finish may have run before the start state was set)
+            return;
+        }
+        var invoker = Volatile.Read(ref _connection)?.Invoker;
+        if (invoker is null || queued.TransparentRetries >= MaxTransparentRetries)
+        {
+            Finish(status, new Metadata(), local: true);
+            return;
+        }
+        queued.TransparentRetries++;
+        Reconnect(invoker);
+    }
+
+    /// <summary>Registers the call on an open connection of <paramref name="invoker"/>, or waits for its connect; ends it once the invoker was disposed.</summary>
+    private void Reconnect(IicCallInvoker invoker)
+    {
+        var connection = invoker.GetConnectionForRetry(out var failure, out var connecting);
+        if (connection is not null)
+        {
+            Register(connection);
+        }
+        else if (connecting is not null)
+        {
+            WaitForConnection(connecting);
+        }
+        else
+        {
+            Finish(failure, new Metadata(), local: true);
+        }
+    }
+
+    /// <summary>
+    /// WaitForReady (<see cref="CallOptions.IsWaitForReady"/>): the connect the call waited for failed (the server is not up
+    /// yet, or is restarting), so rather than end <c>Unavailable</c> it connects again after gRPC's
+    /// connection backoff, until its deadline, its token, its Dispose or the invoker's end it, as grpc-dotnet's channel
+    /// keeps a WaitForReady call's pick waiting through a failed connect (ConnectionManager.PickAsync).
+    /// </summary>
+    private void ConnectAgainLater(IicCallInvoker invoker)
+    {
+        var queued = _queued!;
+        if (Volatile.Read(ref _done))
+        {
+            return; // ended meanwhile (Finish opened the start gate)
+        }
+        var delay = ConnectBackoff(queued.FailedConnects++);
+        // The invoker's Dispose ends the wait at once; the continuation then finds it disposed and ends the call Unavailable.
+        Task.Delay(delay, invoker.DisposingToken).ContinueWith(static (_, state) =>
+        {
+            var (call, invoker) = ((ClientCall<TRequest, TResponse>, IicCallInvoker))state!;
+            call.ConnectAgain(invoker);
+        }, (this, invoker), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    /// <summary>A continuation nobody observes: whatever goes wrong ends this call (Internal), not silently, not the process.</summary>
+    private void ConnectAgain(IicCallInvoker invoker)
+    {
+        try
+        {
+            if (!Volatile.Read(ref _done))
+            {
+                Reconnect(invoker);
+            }
+        }
+#pragma warning disable CA1031 // see the summary
+        catch (Exception e)
+        {
+            CompleteLocally(new Status(StatusCode.Internal, "Starting the call failed: " + e.Message, e));
+        }
+#pragma warning restore CA1031
+    }
+
+    /// <summary>gRPC's connection backoff (grpc/doc/connection-backoff.md): 1 s × 1.6^<paramref name="failures"/>, at most 120 s, ±20 % jitter.</summary>
+    private static TimeSpan ConnectBackoff(int failures)
+    {
+        var backoff = s_initialConnectBackoff.TotalMilliseconds * Math.Pow(1.6, Math.Min(failures, 32));
+        backoff = Math.Min(backoff, s_maxConnectBackoff.TotalMilliseconds);
+        return TimeSpan.FromMilliseconds(backoff * (0.8 + (0.4 * Random.Shared.NextDouble())));
+    }
+}

@@ -1,0 +1,219 @@
+using Google.Protobuf;
+using Grpc.Core;
+using IIC.Grpc.Client;
+using IIC.Grpc.Testing;
+using IIC.Tests;
+
+namespace IIC.Grpc.Tests;
+
+/// <summary>
+/// A call that provably sent nothing when its connection ended (it waited for a slot under the server's limit, or it
+/// picked a connection that drained after the server's GoAway and closed before the call registered there) starts again
+/// on a new connection, within its own deadline and token, as gRFC A6's transparent retry and SocketsHttpHandler's retry
+/// of a request that never went out; a call whose CallStart went is never sent again (docs/grpc-call-protocol.md 1 and
+/// 2.10). A call with WaitForReady waits through failed connects until its deadline, token or the invoker's Dispose, as
+/// grpc-dotnet's. The servers are a <see cref="RawServer"/> in this process, which closes a connection or sends GoAway
+/// when told, and (the kill) the test server process. Before: each of these calls ended <c>Unavailable</c>.
+/// </summary>
+[Collection(TesterGroup.Name)]
+public sealed class TransparentRetryTests(TesterFixture fixture)
+{
+    /// <summary>A watchdog, not synchronisation: past it something hung.</summary>
+    private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(60);
+
+    private static DateTime Deadline => DateTime.UtcNow + s_timeout;
+
+    /// <summary>Tester's Unary, for a call made on a given connection directly (the state of one that picked it earlier).</summary>
+    private static readonly Method<Request, Reply> s_unary = new(MethodType.Unary, Tester.Descriptor.FullName, "Unary",
+        Marshallers.Create(static (Request r) => r.ToByteArray(), Request.Parser.ParseFrom),
+        Marshallers.Create(static (Reply r) => r.ToByteArray(), Reply.Parser.ParseFrom));
+
+    /// <summary>
+    /// An invoker whose connect waits up to <paramref name="connectTimeout"/> (20 s unless told) for the service to be offered
+    /// and to send its Settings frame: IICFast's connect waits for a server that is not up yet (IicChannel.ConnectAsync).
+    /// </summary>
+    private IicCallInvoker Invoker(string service, TimeSpan? connectTimeout = null, int connections = 1) => new(service, new IicGrpcClientOptions
+    {
+        Transport = { HypervisorName = fixture.HypervisorName, SocketDirectory = fixture.SocketDirectory, ConnectTimeout = connectTimeout ?? TimeSpan.FromSeconds(20) },
+        ConnectionCount = connections,
+    });
+
+    /// <summary>Waits until the server accepted its <paramref name="count"/>th connection, or <paramref name="ended"/> ended first (and fails, saying how).</summary>
+    private static void WaitForConnection(RawServer server, int count, Task ended, string what)
+    {
+        WaitFor.Condition(() => server.Accepted >= count || ended.IsCompleted, $"the server's connection {count}, or the end of {what}", s_timeout);
+        Assert.False(ended.IsCompleted, $"{what} ended instead of starting again on a new connection: {ended.Exception?.InnerException?.Message}");
+    }
+
+    [Fact]
+    public async Task Calls_queued_for_a_slot_when_the_server_closes_the_connection_start_in_order_on_a_new_one_and_the_sent_call_ends_Unavailable()
+    {
+        const string Service = "retry-queued";
+        using var server = new RawServer(fixture, Service, settingsOnAccept: 1);
+        using var invoker = Invoker(Service);
+        var client = new Tester.TesterClient(invoker);
+        using var held = client.UnaryAsync(new Request { Text = "held" }, deadline: Deadline);
+        Assert.Equal("held", server.ReceiveCallStart(0, s_timeout).Request!.Text); // its CallStart is in the ring: sent
+        using var first = client.UnaryAsync(new Request { Text = "first" }, deadline: Deadline);
+        using var second = client.UnaryAsync(new Request { Text = "second" }, deadline: Deadline);
+        Assert.Equal(2, invoker.CallsWaiting); // above the server's limit of 1: nothing of them sent
+
+        server.Close(0);
+        var e = await Assert.ThrowsAsync<RpcException>(() => held.ResponseAsync.WaitAsync(s_timeout));
+        Assert.Equal(StatusCode.Unavailable, e.StatusCode); // it was sent: never started again (the server may have run it)
+        WaitForConnection(server, 2, first.ResponseAsync, "the first queued call");
+
+        // In their order, one at a time (the new connection's limit is 1 too); the held call is not among them.
+        var (firstId, firstRequest) = server.ReceiveCallStart(1, s_timeout);
+        Assert.Equal("first", firstRequest!.Text);
+        server.SendReply(1, firstId, new Reply { Text = "first, on the new connection" });
+        Assert.Equal("first, on the new connection", (await first.ResponseAsync.WaitAsync(s_timeout)).Text);
+        var (secondId, secondRequest) = server.ReceiveCallStart(1, s_timeout);
+        Assert.Equal("second", secondRequest!.Text);
+        server.SendReply(1, secondId, new Reply { Text = "second, on the new connection" });
+        Assert.Equal("second, on the new connection", (await second.ResponseAsync.WaitAsync(s_timeout)).Text);
+
+        using var next = client.UnaryAsync(new Request { Text = "next" }, deadline: Deadline);
+        var (nextId, nextRequest) = server.ReceiveCallStart(1, s_timeout);
+        Assert.Equal("next", nextRequest!.Text); // the next frame: nothing else was sent on the new connection
+        server.SendReply(1, nextId, new Reply { Text = "next" });
+        Assert.Equal("next", (await next.ResponseAsync.WaitAsync(s_timeout)).Text);
+        Assert.Equal(2, server.Accepted);
+        Assert.Equal(0, invoker.CallsWaiting);
+        Assert.Equal(0, invoker.CallsInFlight);
+    }
+
+    [Fact]
+    public async Task In_a_pool_a_queued_call_waits_on_while_another_connection_lives_and_starts_on_a_new_one_when_the_last_ends()
+    {
+        const string Service = "retry-pool";
+        using var server = new RawServer(fixture, Service, settingsOnAccept: 1);
+        using var invoker = Invoker(Service, connections: 2);
+        var client = new Tester.TesterClient(invoker);
+        using var held1 = client.UnaryAsync(new Request { Text = "held 1" }, deadline: Deadline);
+        Assert.Equal("held 1", server.ReceiveCallStart(0, s_timeout).Request!.Text);
+        using var held2 = client.UnaryAsync(new Request { Text = "held 2" }, deadline: Deadline); // connects the pool's other slot
+        Assert.Equal("held 2", server.ReceiveCallStart(1, s_timeout).Request!.Text);
+        using var queued = client.UnaryAsync(new Request { Text = "queued" }, deadline: Deadline);
+        Assert.Equal(1, invoker.CallsWaiting); // every slot of the pool taken
+
+        server.Close(0);
+        Assert.Equal(StatusCode.Unavailable, (await Assert.ThrowsAsync<RpcException>(() => held1.ResponseAsync.WaitAsync(s_timeout))).StatusCode);
+        Assert.Equal(1, invoker.CallsWaiting); // waits on in the pool's queue: the other connection lives (and may free a slot)
+        Assert.False(queued.ResponseAsync.IsCompleted);
+
+        server.Close(1);
+        Assert.Equal(StatusCode.Unavailable, (await Assert.ThrowsAsync<RpcException>(() => held2.ResponseAsync.WaitAsync(s_timeout))).StatusCode);
+        WaitForConnection(server, 3, queued.ResponseAsync, "the queued call");
+        var (id, request) = server.ReceiveCallStart(2, s_timeout);
+        Assert.Equal("queued", request!.Text);
+        server.SendReply(2, id, new Reply { Text = "queued, on a new connection" });
+        Assert.Equal("queued, on a new connection", (await queued.ResponseAsync.WaitAsync(s_timeout)).Text);
+    }
+
+    [Fact]
+    public async Task A_call_that_picked_a_connection_which_then_drained_after_GoAway_and_closed_starts_on_a_new_one()
+    {
+        const string Service = "retry-drained";
+        using var server = new RawServer(fixture, Service, settingsOnAccept: 100);
+        using var invoker = Invoker(Service);
+        var client = new Tester.TesterClient(invoker);
+        using var warm = client.UnaryAsync(new Request { Text = "warm" }, deadline: Deadline);
+        var (warmId, _) = server.ReceiveCallStart(0, s_timeout);
+        server.SendReply(0, warmId, new Reply { Text = "warm" });
+        Assert.Equal("warm", (await warm.ResponseAsync.WaitAsync(s_timeout)).Text);
+        var picked = invoker.ConnectionAt(0)!;
+
+        server.SendGoAway(0);
+        WaitFor.Condition(() => picked.IsClosed, "the connection closed on the GoAway (no call on it)", s_timeout);
+
+        // A call that picked the connection before it drained, and registers only now that it closed: the invoker's window
+        // between its pick (AsyncUnaryCall's GetConnection) and the registration (ClientCall.Start), held open here.
+        var call = new ClientCall<Request, Reply>(s_unary, picked, int.MaxValue, inline: false);
+        call.Start(new Request { Text = "late" }, sendRequest: true, new CallOptions(deadline: Deadline), default, connecting: null);
+        WaitForConnection(server, 2, call.ResponseTask, "the call that found its connection drained");
+        var (id, request) = server.ReceiveCallStart(1, s_timeout);
+        Assert.Equal("late", request!.Text);
+        server.SendReply(1, id, new Reply { Text = "late, on the new connection" });
+        Assert.Equal("late, on the new connection", (await call.ResponseTask.WaitAsync(s_timeout)).Text);
+        call.Dispose();
+    }
+
+    [Fact]
+    public async Task Calls_started_again_still_end_at_their_token_or_deadline_with_nothing_sent()
+    {
+        const string Service = "retry-bounded";
+        using var server = new RawServer(fixture, Service); // no Settings frame until told: the new connection's connect waits
+        using var invoker = Invoker(Service);
+        var client = new Tester.TesterClient(invoker);
+        using var held = client.UnaryAsync(new Request { Text = "held" }, deadline: Deadline);
+        WaitFor.Condition(() => server.Accepted == 1, "the first connect accepted", s_timeout);
+        server.SendSettings(0, 1);
+        Assert.Equal("held", server.ReceiveCallStart(0, s_timeout).Request!.Text);
+        using var cancellation = new CancellationTokenSource();
+        using var cancelled = client.UnaryAsync(new Request { Text = "cancelled" }, deadline: Deadline, cancellationToken: cancellation.Token);
+        using var expiring = client.UnaryAsync(new Request { Text = "expiring" }, deadline: DateTime.UtcNow + TimeSpan.FromSeconds(3));
+        Assert.Equal(2, invoker.CallsWaiting);
+
+        server.Close(0);
+        Assert.Equal(StatusCode.Unavailable, (await Assert.ThrowsAsync<RpcException>(() => held.ResponseAsync.WaitAsync(s_timeout))).StatusCode);
+        WaitForConnection(server, 2, cancelled.ResponseAsync, "the cancellable queued call"); // they wait for its Settings frame
+        cancellation.Cancel();
+        Assert.Equal(StatusCode.Cancelled, (await Assert.ThrowsAsync<RpcException>(() => cancelled.ResponseAsync.WaitAsync(s_timeout))).StatusCode);
+        Assert.Equal(StatusCode.DeadlineExceeded, (await Assert.ThrowsAsync<RpcException>(() => expiring.ResponseAsync.WaitAsync(s_timeout))).StatusCode);
+
+        // Neither was sent: once the new connection is let through, the first CallStart on it is the next call's.
+        server.SendSettings(1, 1);
+        using var next = client.UnaryAsync(new Request { Text = "next" }, deadline: Deadline);
+        var (id, request) = server.ReceiveCallStart(1, s_timeout);
+        Assert.Equal("next", request!.Text);
+        server.SendReply(1, id, new Reply { Text = "next" });
+        Assert.Equal("next", (await next.ResponseAsync.WaitAsync(s_timeout)).Text);
+        Assert.Equal(0, invoker.CallsInFlight);
+    }
+
+    [Fact]
+    public async Task A_call_with_WaitForReady_waits_through_failed_connects_until_its_deadline_or_the_invokers_Dispose()
+    {
+        // The connect waits 0.3 s for the service to be offered (the hypervisor rounds it up to 0.5 s), far less than the deadline.
+        using var invoker = Invoker("retry-nobody-offers-this", TimeSpan.FromMilliseconds(300));
+        var client = new Tester.TesterClient(invoker);
+
+        // Without WaitForReady a failed connect ends the call, as grpc-dotnet's.
+        var plain = await Assert.ThrowsAsync<RpcException>(() => client.UnaryAsync(new Request(), deadline: Deadline).ResponseAsync.WaitAsync(s_timeout));
+        Assert.Equal(StatusCode.Unavailable, plain.StatusCode);
+        Assert.Contains("is not reachable through hypervisor", plain.Status.Detail, StringComparison.Ordinal);
+
+        using var ready = client.UnaryAsync(new Request(), new CallOptions(deadline: DateTime.UtcNow + TimeSpan.FromSeconds(4)).WithWaitForReady());
+        Assert.Equal(StatusCode.DeadlineExceeded, (await Assert.ThrowsAsync<RpcException>(() => ready.ResponseAsync.WaitAsync(s_timeout))).StatusCode);
+
+        using var forever = client.UnaryAsync(new Request(), new CallOptions().WithWaitForReady());
+        invoker.Dispose();
+        var disposed = await Assert.ThrowsAsync<RpcException>(() => forever.ResponseAsync.WaitAsync(s_timeout));
+        Assert.Equal((StatusCode.Unavailable, "The IicCallInvoker was disposed."), (disposed.StatusCode, disposed.Status.Detail));
+    }
+
+    [Fact]
+    public async Task A_queued_call_with_WaitForReady_outlives_its_killed_server_and_is_served_by_the_server_started_again()
+    {
+        const string Service = "retry-killed";
+        using var first = ServerProcess.Start("IIC.Grpc.TestServer.dll", "test server", fixture.HypervisorName, fixture.SocketDirectory, Service, "max-calls=1");
+        // A connect waits 2 s for the service to be offered again: the plain call's ends Unavailable without the next server.
+        using var invoker = Invoker(Service, TimeSpan.FromSeconds(2));
+        var client = new Tester.TesterClient(invoker);
+        using var held = client.UnaryAsync(new Request { Mode = "wait", Key = "retry-killed" }, deadline: Deadline);
+        WaitFor.Condition(() => invoker.CallsInFlight == 1, "the held call registered", s_timeout);
+        using var plain = client.UnaryAsync(new Request { Mode = "pid?" }, deadline: Deadline);
+        using var ready = client.UnaryAsync(new Request { Mode = "pid?" }, new CallOptions(deadline: Deadline).WithWaitForReady());
+        Assert.Equal(2, invoker.CallsWaiting);
+
+        first.Kill();
+        Assert.Equal(StatusCode.Unavailable, (await Assert.ThrowsAsync<RpcException>(() => held.ResponseAsync.WaitAsync(s_timeout))).StatusCode);
+        // Started again, it found no server to connect to: without WaitForReady that ends it.
+        Assert.Equal(StatusCode.Unavailable, (await Assert.ThrowsAsync<RpcException>(() => plain.ResponseAsync.WaitAsync(s_timeout))).StatusCode);
+        Assert.False(ready.ResponseAsync.IsCompleted, $"the WaitForReady call ended: {ready.ResponseAsync.Exception?.InnerException?.Message}");
+
+        using var second = ServerProcess.Start("IIC.Grpc.TestServer.dll", "test server", fixture.HypervisorName, fixture.SocketDirectory, Service, "max-calls=1");
+        Assert.Equal(second.Id, (await ready.ResponseAsync.WaitAsync(s_timeout)).Index);
+    }
+}
