@@ -15,7 +15,6 @@ namespace IIC.Hardware;
 public sealed partial class Partition : IDisposable
 {
     private static readonly TimeSpan s_requestTimeout = TimeSpan.FromSeconds(10);
-    private static readonly TimeSpan s_minimumReplyWait = TimeSpan.FromMilliseconds(500);
 
     private readonly SeqPacketSocket _socket;
     private readonly Thread _reader;
@@ -168,38 +167,39 @@ public sealed partial class Partition : IDisposable
     /// <exception cref="HypervisorException">Unknown service, policy denial, a refused ring size, a listener that is stopped
     /// or stayed too busy (<see cref="ControlError.NotAccepting"/>), or the hypervisor is gone.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
+    /// <exception cref="ObjectDisposedException">The partition was disposed, before the call or while it waited (the hypervisor forgets the connect).</exception>
+    /// <exception cref="ArgumentException">The service name or ring capacity is not valid, or the timeout is negative.</exception>
     public GrantedConnection Connect(string service, int ringCapacity = WindowOptions.DefaultRingCapacity, TimeSpan? timeout = null, bool grouped = false, CancellationToken cancellationToken = default)
     {
         ConnectTrace.Mark(ConnectStep.ConnectCall);
-        ControlProtocol.ValidateName(service, nameof(service));
-        DescriptorRing.ValidateCapacity(ringCapacity);
-        var wait = timeout ?? TimeSpan.FromSeconds(5);
-        Deadline.ThrowIfNegative(wait, nameof(timeout));
-        // The timeout bounds the whole call, also against a hypervisor that does not answer; a very short one still
-        // leaves the hypervisor half a second to answer (TimeSpan.Zero: "not offered" at once, not "no answer").
-        var deadline = Deadline.After(wait < s_minimumReplyWait && wait != Timeout.InfiniteTimeSpan ? s_minimumReplyWait : wait, nameof(timeout));
-        // The hypervisor waits a little less for the service than we wait for its answer, so that "not offered"
-        // arrives before our own deadline, from the hypervisor that knows why.
-        var hypervisorWait = deadline.IsInfinite ? 600_000
-            : wait < s_minimumReplyWait ? wait.TotalMilliseconds
-            : Math.Min((wait - TimeSpan.FromMilliseconds(Math.Min(250, wait.TotalMilliseconds / 5))).TotalMilliseconds, 600_000);
-        var reply = Request(ControlMessageType.Connect, (service, (uint)ringCapacity, (uint)hypervisorWait, grouped), static (ref ControlWriter w, (string Service, uint Capacity, uint WaitMs, bool Grouped) request) =>
-        {
-            w.WriteString(request.Service);
-            w.WriteUInt32(request.Capacity);
-            w.WriteUInt32(request.WaitMs);
-            w.WriteUInt32(request.Grouped ? 1u : 0u);
-        }, deadline, cancellationToken);
+        var request = ConnectRequest.Create(service, ringCapacity, timeout, grouped);
+        return Connected(service, Request(ControlMessageType.Connect, request, ConnectRequest.Write, request.Deadline, cancellationToken));
+    }
+
+    /// <summary>
+    /// Connects asynchronously, holding no thread while the hypervisor waits for the service or its busy listener: the
+    /// request is sent on the calling thread, and the partition's reader completes the returned task when the answer
+    /// comes (its continuations run on the pool). The same timeout, token and exceptions as <see cref="Connect"/>, all
+    /// (argument errors included) reported through the task.
+    /// </summary>
+    /// <inheritdoc cref="Connect" path="/param"/>
+    /// <inheritdoc cref="Connect" path="/exception"/>
+    public async Task<GrantedConnection> ConnectAsync(string service, int ringCapacity = WindowOptions.DefaultRingCapacity, TimeSpan? timeout = null, bool grouped = false, CancellationToken cancellationToken = default)
+    {
+        ConnectTrace.Mark(ConnectStep.ConnectCall);
+        var request = ConnectRequest.Create(service, ringCapacity, timeout, grouped);
+        return Connected(service, await RequestAsync(ControlMessageType.Connect, request, ConnectRequest.Write, request.Deadline, cancellationToken).ConfigureAwait(false));
+    }
+
+    /// <summary>The connection a Connect's answer granted, named after its service.</summary>
+    private GrantedConnection Connected(string service, Reply reply)
+    {
         var connection = reply.Connection ?? throw new HypervisorException($"The hypervisor answered the connect to '{service}' without a window.");
         connection.Service = service; // a Granted reply carries no service name; channels, metrics and iic stat need it
         IicEventSource.Log.PartitionConnected(Name, service, connection.Id, connection.PeerProcessId);
         ConnectTrace.Mark(ConnectStep.ConnectReturn);
         return connection;
     }
-
-    /// <summary>Connects asynchronously (see <see cref="Connect"/>); cancelling the token makes the hypervisor forget the connect.</summary>
-    public Task<GrantedConnection> ConnectAsync(string service, int ringCapacity = WindowOptions.DefaultRingCapacity, TimeSpan? timeout = null, bool grouped = false, CancellationToken cancellationToken = default)
-        => Task.Run(() => Connect(service, ringCapacity, timeout, grouped, cancellationToken), cancellationToken);
 
     /// <summary>
     /// Detaches: stops its listeners and refuses new requests. Connections already made (channels) keep working until
@@ -216,6 +216,7 @@ public sealed partial class Partition : IDisposable
         {
             Interlocked.Decrement(ref s_live);
         }
+        FailWaitingRequestsOnDispose();
         foreach (var listener in _listeners.Values)
         {
             listener.Dispose(); // unlistens while the socket is still open
