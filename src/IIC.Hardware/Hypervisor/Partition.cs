@@ -8,7 +8,8 @@ namespace IIC.Hardware;
 /// This process as a partition of a hypervisor: attached by name over the control socket, it offers services
 /// (<see cref="Listen"/>) and connects to them (<see cref="Connect"/>), receiving a sealed window for each
 /// connection. A background thread reads the hypervisor's replies and notifications (a caller waiting in Connect
-/// or Accept reads them itself meanwhile: PartitionReading.cs). If the hypervisor goes
+/// or Accept reads them itself meanwhile: PartitionReading.cs; ConnectAsync's answer completes its task, whoever
+/// reads it: PartitionRequests.cs). If the hypervisor goes
 /// away, existing connections keep working; new requests fail with a clear <see cref="HypervisorException"/>.
 /// Thread safe.
 /// </summary>
