@@ -54,6 +54,30 @@ public sealed class AsyncConnectTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Async_attaches_to_a_hypervisor_that_does_not_answer_yet_leave_a_bounded_pool_free()
+    {
+        const int Attaches = 8;
+        using var scope = new HypervisorScope();
+        using var host = ChildProcess.Start("hv-host", scope.Name, scope.Directory);
+        Assert.StartsWith("ready ", host.ReadLine(s_timeout));
+        using var attacher = ChildProcess.Start("ac-bounded-pool-attaches", scope.Name, scope.Directory, Attaches.ToString(CultureInfo.InvariantCulture));
+        Assert.Equal("ready", attacher.ReadLine(s_timeout));
+        Signal(host.Id, "STOP"); // its socket still takes connections (the kernel queues them); nobody answers an Attach
+        try
+        {
+            attacher.WriteLine("go");
+            // Before round 19 each AttachAsync held one of the child's 4 pool threads until its answer (or its 10 s timeout).
+            Assert.Equal("probe ran 0", attacher.ReadLine(s_timeout));
+        }
+        finally
+        {
+            Signal(host.Id, "CONT");
+        }
+        Assert.Equal($"attached {Attaches}", attacher.ReadLine(s_timeout));
+        attacher.AssertExit(0, s_timeout);
+    }
+
+    [Fact]
     public async Task A_cancelled_async_connect_ends_cancelled_and_the_hypervisor_forgets_it()
     {
         using var scope = new HypervisorScope();

@@ -72,8 +72,47 @@ public sealed partial class Partition : IDisposable
     /// <param name="partitionName">This partition's name (policies may name it).</param>
     /// <param name="socketDirectory">Where the hypervisor's socket is, if not the default.</param>
     /// <exception cref="ArgumentException">A name is not valid.</exception>
-    /// <exception cref="HypervisorException">The hypervisor is not running, or refused this partition (the message says why).</exception>
+    /// <exception cref="HypervisorException">The hypervisor is not running, or refused this partition (the message says why),
+    /// or did not answer within 10 s.</exception>
     public static Partition Attach(string hypervisorName, string partitionName, string? socketDirectory = null)
+    {
+        var partition = Open(hypervisorName, partitionName, socketDirectory);
+        try
+        {
+            return partition.Attached(partition.Request(ControlMessageType.Attach, partitionName, s_writeName, Deadline.After(s_requestTimeout)));
+        }
+        catch
+        {
+            partition.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Attaches asynchronously (see <see cref="Attach"/>): the control socket is connected and the Attach sent on the
+    /// calling thread (a unix socket's connect completes at once unless the hypervisor's listen backlog is full), and the
+    /// answer is awaited without a thread, like <see cref="ConnectAsync"/>'s.
+    /// </summary>
+    /// <inheritdoc cref="Attach" path="/param"/>
+    /// <inheritdoc cref="Attach" path="/exception"/>
+    public static async Task<Partition> AttachAsync(string hypervisorName, string partitionName, string? socketDirectory = null)
+    {
+        var partition = Open(hypervisorName, partitionName, socketDirectory);
+        try
+        {
+            return partition.Attached(await partition.RequestAsync(ControlMessageType.Attach, partitionName, s_writeName, Deadline.After(s_requestTimeout), CancellationToken.None).ConfigureAwait(false));
+        }
+        catch
+        {
+            partition.Dispose();
+            throw;
+        }
+    }
+
+    private static readonly ControlBody<string> s_writeName = static (ref ControlWriter w, string name) => w.WriteString(name);
+
+    /// <summary>Connects the control socket to the hypervisor (refusing one another user serves) and starts its reader; Attach is not sent yet.</summary>
+    private static Partition Open(string hypervisorName, string partitionName, string? socketDirectory)
     {
         HypervisorPaths.ValidateHypervisorName(hypervisorName, nameof(hypervisorName));
         ControlProtocol.ValidateName(partitionName, nameof(partitionName));
@@ -100,25 +139,18 @@ public sealed partial class Partition : IDisposable
         var partition = new Partition(hypervisorName, partitionName, socket);
         partition.CreateReadingKicks();
         partition._reader.Start();
-        try
-        {
-            var reply = partition.Request(ControlMessageType.Attach, partitionName, static (ref ControlWriter w, string name) => w.WriteString(name), Deadline.After(s_requestTimeout));
-            partition.Id = reply.PartitionId;
-            partition.HypervisorProcessId = reply.PeerProcessId;
-            partition._counted = 1;
-            Interlocked.Increment(ref s_live);
-            return partition;
-        }
-        catch
-        {
-            partition.Dispose();
-            throw;
-        }
+        return partition;
     }
 
-    /// <summary>Attaches asynchronously (see <see cref="Attach"/>).</summary>
-    public static Task<Partition> AttachAsync(string hypervisorName, string partitionName, string? socketDirectory = null)
-        => Task.Run(() => Attach(hypervisorName, partitionName, socketDirectory));
+    /// <summary>Takes the Attach's answer: this partition's id, the hypervisor's pid; counts it live.</summary>
+    private Partition Attached(Reply reply)
+    {
+        Id = reply.PartitionId;
+        HypervisorProcessId = reply.PeerProcessId;
+        _counted = 1;
+        Interlocked.Increment(ref s_live);
+        return this;
+    }
 
     /// <summary>Offers <paramref name="service"/>; connections arrive on the returned listener.</summary>
     /// <param name="service">The service name.</param>
