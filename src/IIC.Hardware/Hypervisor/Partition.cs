@@ -160,6 +160,7 @@ public sealed partial class Partition : IDisposable
     /// application accepts none for the hypervisor's <c>AcceptStallTimeout</c> they are refused with <see cref="ControlError.NotAccepting"/>.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="backlog"/> is not within 1 to 65536.</exception>
     /// <exception cref="HypervisorException">The service is already offered, the policy forbids it, or the hypervisor is gone.</exception>
+    /// <exception cref="ObjectDisposedException">The partition was disposed, before the call or while it waited for the answer.</exception>
     public ServiceListener Listen(string service, bool grouped = false, int backlog = ServiceListener.DefaultBacklog)
     {
         ControlProtocol.ValidateName(service, nameof(service));
@@ -182,7 +183,9 @@ public sealed partial class Partition : IDisposable
         }
         catch
         {
-            _listeners.TryRemove(service, out _);
+            // Also withdraws a Listen the hypervisor may still take (this partition was disposed while it waited, or the
+            // answer is late); the hypervisor ignores it for a service another partition offers.
+            Unlisten(listener);
             throw;
         }
     }
