@@ -10,7 +10,7 @@ namespace IIC.Hardware;
 /// gave up (timed out, cancelled) finds another id, or none, and is refused, so the caller disposes a grant it
 /// carried instead of handing it to the wrong request. A request that is not the socket's reader sleeps on the
 /// monitor; the reader pulses it.
-/// <para>An asynchronous request (<c>ConnectAsync</c>) has one of its own (<see cref="StartAsync"/>), never reused: the
+/// <para>An asynchronous request (<c>ConnectAsync</c>, <c>AttachAsync</c>) has one of its own (<see cref="StartAsync"/>), never reused: the
 /// answer also completes its <see cref="Completion"/>, whose continuations run on the pool (never on the thread that
 /// read the answer), and no thread waits for it meanwhile.</para>
 /// </summary>
@@ -43,7 +43,7 @@ internal sealed class PendingRequest
     /// <summary>
     /// A slot of its own for asynchronous request <paramref name="requestId"/> (it may wait while this thread makes
     /// others): its <see cref="Completion"/> runs continuations asynchronously, so whoever completes it (the partition's
-    /// reader, a caller reading for its own answer, a token's or the timeout's callback) never runs the requester's code.
+    /// reader, a caller reading for its own answer, the token's callback, Dispose) never runs the requester's code.
     /// </summary>
     public static PendingRequest StartAsync(uint requestId) => new(new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)) { _requestId = requestId };
 
