@@ -8,14 +8,14 @@ namespace IIC.Hardware;
 /// This process as a partition of a hypervisor: attached by name over the control socket, it offers services
 /// (<see cref="Listen"/>) and connects to them (<see cref="Connect"/>), receiving a sealed window for each
 /// connection. A background thread reads the hypervisor's replies and notifications (a caller waiting in Connect
-/// or Accept reads them itself meanwhile: PartitionReading.cs). If the hypervisor goes
+/// or Accept reads them itself meanwhile: PartitionReading.cs; ConnectAsync's answer completes its task, whoever
+/// reads it: PartitionRequests.cs). If the hypervisor goes
 /// away, existing connections keep working; new requests fail with a clear <see cref="HypervisorException"/>.
 /// Thread safe.
 /// </summary>
 public sealed partial class Partition : IDisposable
 {
     private static readonly TimeSpan s_requestTimeout = TimeSpan.FromSeconds(10);
-    private static readonly TimeSpan s_minimumReplyWait = TimeSpan.FromMilliseconds(500);
 
     private readonly SeqPacketSocket _socket;
     private readonly Thread _reader;
@@ -72,8 +72,47 @@ public sealed partial class Partition : IDisposable
     /// <param name="partitionName">This partition's name (policies may name it).</param>
     /// <param name="socketDirectory">Where the hypervisor's socket is, if not the default.</param>
     /// <exception cref="ArgumentException">A name is not valid.</exception>
-    /// <exception cref="HypervisorException">The hypervisor is not running, or refused this partition (the message says why).</exception>
+    /// <exception cref="HypervisorException">The hypervisor is not running, or refused this partition (the message says why),
+    /// or did not answer within 10 s.</exception>
     public static Partition Attach(string hypervisorName, string partitionName, string? socketDirectory = null)
+    {
+        var partition = Open(hypervisorName, partitionName, socketDirectory);
+        try
+        {
+            return partition.Attached(partition.Request(ControlMessageType.Attach, partitionName, s_writeName, Deadline.After(s_requestTimeout)));
+        }
+        catch
+        {
+            partition.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Attaches asynchronously (see <see cref="Attach"/>): the control socket is connected and the Attach sent on the
+    /// calling thread (a unix socket's connect completes at once unless the hypervisor's listen backlog is full), and the
+    /// answer is awaited without a thread, like <see cref="ConnectAsync"/>'s.
+    /// </summary>
+    /// <inheritdoc cref="Attach" path="/param"/>
+    /// <inheritdoc cref="Attach" path="/exception"/>
+    public static async Task<Partition> AttachAsync(string hypervisorName, string partitionName, string? socketDirectory = null)
+    {
+        var partition = Open(hypervisorName, partitionName, socketDirectory);
+        try
+        {
+            return partition.Attached(await partition.RequestAsync(ControlMessageType.Attach, partitionName, s_writeName, Deadline.After(s_requestTimeout), CancellationToken.None).ConfigureAwait(false));
+        }
+        catch
+        {
+            partition.Dispose();
+            throw;
+        }
+    }
+
+    private static readonly ControlBody<string> s_writeName = static (ref ControlWriter w, string name) => w.WriteString(name);
+
+    /// <summary>Connects the control socket to the hypervisor (refusing one another user serves) and starts its reader; Attach is not sent yet.</summary>
+    private static Partition Open(string hypervisorName, string partitionName, string? socketDirectory)
     {
         HypervisorPaths.ValidateHypervisorName(hypervisorName, nameof(hypervisorName));
         ControlProtocol.ValidateName(partitionName, nameof(partitionName));
@@ -100,25 +139,18 @@ public sealed partial class Partition : IDisposable
         var partition = new Partition(hypervisorName, partitionName, socket);
         partition.CreateReadingKicks();
         partition._reader.Start();
-        try
-        {
-            var reply = partition.Request(ControlMessageType.Attach, partitionName, static (ref ControlWriter w, string name) => w.WriteString(name), Deadline.After(s_requestTimeout));
-            partition.Id = reply.PartitionId;
-            partition.HypervisorProcessId = reply.PeerProcessId;
-            partition._counted = 1;
-            Interlocked.Increment(ref s_live);
-            return partition;
-        }
-        catch
-        {
-            partition.Dispose();
-            throw;
-        }
+        return partition;
     }
 
-    /// <summary>Attaches asynchronously (see <see cref="Attach"/>).</summary>
-    public static Task<Partition> AttachAsync(string hypervisorName, string partitionName, string? socketDirectory = null)
-        => Task.Run(() => Attach(hypervisorName, partitionName, socketDirectory));
+    /// <summary>Takes the Attach's answer: this partition's id, the hypervisor's pid; counts it live.</summary>
+    private Partition Attached(Reply reply)
+    {
+        Id = reply.PartitionId;
+        HypervisorProcessId = reply.PeerProcessId;
+        _counted = 1;
+        Interlocked.Increment(ref s_live);
+        return this;
+    }
 
     /// <summary>Offers <paramref name="service"/>; connections arrive on the returned listener.</summary>
     /// <param name="service">The service name.</param>
@@ -128,6 +160,7 @@ public sealed partial class Partition : IDisposable
     /// application accepts none for the hypervisor's <c>AcceptStallTimeout</c> they are refused with <see cref="ControlError.NotAccepting"/>.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="backlog"/> is not within 1 to 65536.</exception>
     /// <exception cref="HypervisorException">The service is already offered, the policy forbids it, or the hypervisor is gone.</exception>
+    /// <exception cref="ObjectDisposedException">The partition was disposed, before the call or while it waited for the answer.</exception>
     public ServiceListener Listen(string service, bool grouped = false, int backlog = ServiceListener.DefaultBacklog)
     {
         ControlProtocol.ValidateName(service, nameof(service));
@@ -150,7 +183,9 @@ public sealed partial class Partition : IDisposable
         }
         catch
         {
-            _listeners.TryRemove(service, out _);
+            // Also withdraws a Listen the hypervisor may still take (this partition was disposed while it waited, or the
+            // answer is late); the hypervisor ignores it for a service another partition offers.
+            Unlisten(listener);
             throw;
         }
     }
@@ -168,38 +203,39 @@ public sealed partial class Partition : IDisposable
     /// <exception cref="HypervisorException">Unknown service, policy denial, a refused ring size, a listener that is stopped
     /// or stayed too busy (<see cref="ControlError.NotAccepting"/>), or the hypervisor is gone.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
+    /// <exception cref="ObjectDisposedException">The partition was disposed, before the call or while it waited (the hypervisor forgets the connect).</exception>
+    /// <exception cref="ArgumentException">The service name or ring capacity is not valid, or the timeout is negative.</exception>
     public GrantedConnection Connect(string service, int ringCapacity = WindowOptions.DefaultRingCapacity, TimeSpan? timeout = null, bool grouped = false, CancellationToken cancellationToken = default)
     {
         ConnectTrace.Mark(ConnectStep.ConnectCall);
-        ControlProtocol.ValidateName(service, nameof(service));
-        DescriptorRing.ValidateCapacity(ringCapacity);
-        var wait = timeout ?? TimeSpan.FromSeconds(5);
-        Deadline.ThrowIfNegative(wait, nameof(timeout));
-        // The timeout bounds the whole call, also against a hypervisor that does not answer; a very short one still
-        // leaves the hypervisor half a second to answer (TimeSpan.Zero: "not offered" at once, not "no answer").
-        var deadline = Deadline.After(wait < s_minimumReplyWait && wait != Timeout.InfiniteTimeSpan ? s_minimumReplyWait : wait, nameof(timeout));
-        // The hypervisor waits a little less for the service than we wait for its answer, so that "not offered"
-        // arrives before our own deadline, from the hypervisor that knows why.
-        var hypervisorWait = deadline.IsInfinite ? 600_000
-            : wait < s_minimumReplyWait ? wait.TotalMilliseconds
-            : Math.Min((wait - TimeSpan.FromMilliseconds(Math.Min(250, wait.TotalMilliseconds / 5))).TotalMilliseconds, 600_000);
-        var reply = Request(ControlMessageType.Connect, (service, (uint)ringCapacity, (uint)hypervisorWait, grouped), static (ref ControlWriter w, (string Service, uint Capacity, uint WaitMs, bool Grouped) request) =>
-        {
-            w.WriteString(request.Service);
-            w.WriteUInt32(request.Capacity);
-            w.WriteUInt32(request.WaitMs);
-            w.WriteUInt32(request.Grouped ? 1u : 0u);
-        }, deadline, cancellationToken);
+        var request = ConnectRequest.Create(service, ringCapacity, timeout, grouped);
+        return Connected(service, Request(ControlMessageType.Connect, request, ConnectRequest.Write, request.Deadline, cancellationToken));
+    }
+
+    /// <summary>
+    /// Connects asynchronously, holding no thread while the hypervisor waits for the service or its busy listener: the
+    /// request is sent on the calling thread, and the partition's reader completes the returned task when the answer
+    /// comes (its continuations run on the pool). The same timeout, token and exceptions as <see cref="Connect"/>, all
+    /// (argument errors included) reported through the task.
+    /// </summary>
+    /// <inheritdoc cref="Connect" path="/param"/>
+    /// <inheritdoc cref="Connect" path="/exception"/>
+    public async Task<GrantedConnection> ConnectAsync(string service, int ringCapacity = WindowOptions.DefaultRingCapacity, TimeSpan? timeout = null, bool grouped = false, CancellationToken cancellationToken = default)
+    {
+        ConnectTrace.Mark(ConnectStep.ConnectCall);
+        var request = ConnectRequest.Create(service, ringCapacity, timeout, grouped);
+        return Connected(service, await RequestAsync(ControlMessageType.Connect, request, ConnectRequest.Write, request.Deadline, cancellationToken).ConfigureAwait(false));
+    }
+
+    /// <summary>The connection a Connect's answer granted, named after its service.</summary>
+    private GrantedConnection Connected(string service, Reply reply)
+    {
         var connection = reply.Connection ?? throw new HypervisorException($"The hypervisor answered the connect to '{service}' without a window.");
         connection.Service = service; // a Granted reply carries no service name; channels, metrics and iic stat need it
         IicEventSource.Log.PartitionConnected(Name, service, connection.Id, connection.PeerProcessId);
         ConnectTrace.Mark(ConnectStep.ConnectReturn);
         return connection;
     }
-
-    /// <summary>Connects asynchronously (see <see cref="Connect"/>); cancelling the token makes the hypervisor forget the connect.</summary>
-    public Task<GrantedConnection> ConnectAsync(string service, int ringCapacity = WindowOptions.DefaultRingCapacity, TimeSpan? timeout = null, bool grouped = false, CancellationToken cancellationToken = default)
-        => Task.Run(() => Connect(service, ringCapacity, timeout, grouped, cancellationToken), cancellationToken);
 
     /// <summary>
     /// Detaches: stops its listeners and refuses new requests. Connections already made (channels) keep working until
@@ -216,6 +252,7 @@ public sealed partial class Partition : IDisposable
         {
             Interlocked.Decrement(ref s_live);
         }
+        FailWaitingRequestsOnDispose();
         foreach (var listener in _listeners.Values)
         {
             listener.Dispose(); // unlistens while the socket is still open
@@ -295,88 +332,6 @@ public sealed partial class Partition : IDisposable
         }
     }
 
-    private Reply Request<TState>(ControlMessageType type, TState state, ControlBody<TState> body, Deadline deadline, CancellationToken cancellationToken = default)
-    {
-        ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        ThrowIfLost();
-        cancellationToken.ThrowIfCancellationRequested();
-        var id = (uint)Interlocked.Increment(ref _nextRequestId);
-        if (id == 0)
-        {
-            id = (uint)Interlocked.Increment(ref _nextRequestId); // 0 means "no request" to a PendingRequest (and in notifications)
-        }
-        var pending = PendingRequest.Start(id); // this thread's reused slot: no completion, task or reply allocated
-        lock (_requestsLock)
-        {
-            _requests[id] = pending;
-        }
-        var cancellation = default(CancellationTokenRegistration);
-        try
-        {
-            if (_lostReason is { } lost)
-            {
-                FailRequest(id, new HypervisorException($"Hypervisor '{HypervisorName}' is gone: {lost}. Existing connections keep working; restart the hypervisor and attach again for new ones."));
-            }
-            if (!TrySend(type, id, state, body))
-            {
-                ThrowIfLost();
-            }
-            if (cancellationToken.CanBeCanceled)
-            {
-                // Registered after the request went out, so the Cancel follows it on the socket (a token cancelled
-                // meanwhile runs this at once). A grant that crossed the Cancel finds no request and is released.
-                cancellation = RegisterCancel(id, cancellationToken);
-            }
-            // This thread reads the answer itself when no other caller is reading (PartitionReading.cs).
-            var read = ReadUntil(static pending => pending.IsCompleted, pending, deadline, RequestSpinTicks);
-            if (read == CallerRead.TimedOut || (read == CallerRead.NotReader && !pending.Wait(deadline)))
-            {
-                throw new HypervisorException($"Hypervisor '{HypervisorName}' did not answer the {type} request in time (it may be stopped or overloaded).");
-            }
-            var (partitionId, peerProcessId, connection) = pending.TakeResult(); // throws the failure, if it failed
-            return new Reply(partitionId, peerProcessId, connection);
-        }
-        finally
-        {
-            cancellation.Dispose();
-            lock (_requestsLock)
-            {
-                _requests.Remove(id);
-            }
-            pending.Finish()?.Dispose(); // a grant that arrived as this request gave up: nobody else will release it
-        }
-    }
-
-    /// <summary>A method of its own so that the closure is made only for a cancellable token (not hoisted into every request).</summary>
-    private CancellationTokenRegistration RegisterCancel(uint id, CancellationToken cancellationToken)
-        => cancellationToken.UnsafeRegister((_, token) => CancelRequest(id, token), null);
-
-    /// <summary>A caller gave up on request <paramref name="id"/>: fail it as cancelled and tell the hypervisor to forget it.</summary>
-    private void CancelRequest(uint id, CancellationToken token)
-    {
-        if (!FailRequest(id, new OperationCanceledException(token)))
-        {
-            return; // answered first
-        }
-        if (_lostReason is null && Volatile.Read(ref _controlClosed) == 0)
-        {
-            TrySend(ControlMessageType.Cancel, id, 0, static (ref ControlWriter _, int _) => { }); // the request id says which
-        }
-        KickReadingCaller(); // a caller reading the socket for this answer looks again
-    }
-
-    /// <summary>Takes request <paramref name="requestId"/> out of the waiting ones (an answer is for it alone).</summary>
-    private bool TryTakeRequest(uint requestId, out PendingRequest pending)
-    {
-        lock (_requestsLock)
-        {
-            return _requests.Remove(requestId, out pending!);
-        }
-    }
-
-    /// <summary>Fails request <paramref name="requestId"/> if it still waits; false if it was answered or ended first.</summary>
-    private bool FailRequest(uint requestId, Exception error) => TryTakeRequest(requestId, out var pending) && pending.TryFail(requestId, error);
-
     /// <summary>Sends one request, its fields written by <paramref name="body"/> (a static lambda: nothing allocated per request).</summary>
     private bool TrySend<TState>(ControlMessageType type, uint requestId, TState state, ControlBody<TState> body)
     {
@@ -401,10 +356,6 @@ public sealed partial class Partition : IDisposable
     /// <summary>Shuts the control socket down; a method of its own so that a type load failure (out of descriptors) is thrown inside the caller's try.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     private void ShutdownSocket() => _socket.Shutdown(System.Net.Sockets.SocketShutdown.Both);
-
-    /// <summary>Completes request <paramref name="requestId"/> with its answer; false if it no longer waits (the caller disposes a connection it carried).</summary>
-    private bool Complete(uint requestId, uint partitionId = 0, int peerProcessId = 0, GrantedConnection? connection = null)
-        => TryTakeRequest(requestId, out var pending) && pending.TryComplete(requestId, partitionId, peerProcessId, connection);
 
     private void Lose(string reason)
     {
@@ -446,7 +397,4 @@ public sealed partial class Partition : IDisposable
             throw new HypervisorException($"Hypervisor '{HypervisorName}' is gone: {reason}. Existing connections keep working; restart the hypervisor and attach again for new ones.");
         }
     }
-
-    /// <summary>What a request's answer carried (the fields its type has).</summary>
-    private readonly record struct Reply(uint PartitionId, int PeerProcessId, GrantedConnection? Connection);
 }

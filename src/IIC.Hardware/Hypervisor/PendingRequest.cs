@@ -10,6 +10,9 @@ namespace IIC.Hardware;
 /// gave up (timed out, cancelled) finds another id, or none, and is refused, so the caller disposes a grant it
 /// carried instead of handing it to the wrong request. A request that is not the socket's reader sleeps on the
 /// monitor; the reader pulses it.
+/// <para>An asynchronous request (<c>ConnectAsync</c>, <c>AttachAsync</c>) has one of its own (<see cref="StartAsync"/>), never reused: the
+/// answer also completes its <see cref="Completion"/>, whose continuations run on the pool (never on the thread that
+/// read the answer), and no thread waits for it meanwhile.</para>
 /// </summary>
 internal sealed class PendingRequest
 {
@@ -24,12 +27,25 @@ internal sealed class PendingRequest
     private int _peerProcessId;
     private GrantedConnection? _connection;
     private Exception? _error;
+    private readonly TaskCompletionSource? _completion; // an asynchronous request's: completed together with the slot
 
     /// <summary>The request it waits for now (0 between requests): the key the reader completes it by.</summary>
     public uint RequestId => Volatile.Read(ref _requestId);
 
     /// <summary>Whether the answer (or a failure) is there.</summary>
     public bool IsCompleted => Volatile.Read(ref _completed);
+
+    private PendingRequest(TaskCompletionSource? completion = null) => _completion = completion;
+
+    /// <summary>An asynchronous request's completion (completed, never faulted, when the answer or a failure is there); null for a synchronous one.</summary>
+    public Task? Completion => _completion?.Task;
+
+    /// <summary>
+    /// A slot of its own for asynchronous request <paramref name="requestId"/> (it may wait while this thread makes
+    /// others): its <see cref="Completion"/> runs continuations asynchronously, so whoever completes it (the partition's
+    /// reader, a caller reading for its own answer, the token's callback, Dispose) never runs the requester's code.
+    /// </summary>
+    public static PendingRequest StartAsync(uint requestId) => new(new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)) { _requestId = requestId };
 
     /// <summary>This thread's slot, ready for request <paramref name="requestId"/>.</summary>
     public static PendingRequest Start(uint requestId)
@@ -67,6 +83,7 @@ internal sealed class PendingRequest
             _connection = connection;
             Volatile.Write(ref _completed, true);
             Monitor.PulseAll(_gate);
+            _completion?.TrySetResult(); // queues the requester's continuation: runs none here
             return true;
         }
     }
@@ -83,6 +100,7 @@ internal sealed class PendingRequest
             _error = error;
             Volatile.Write(ref _completed, true);
             Monitor.PulseAll(_gate);
+            _completion?.TrySetResult(); // queues the requester's continuation: runs none here
             return true;
         }
     }
