@@ -139,6 +139,32 @@ public sealed class TransparentRetryTests(TesterFixture fixture)
         call.Dispose();
     }
 
+    /// <summary>
+    /// A server that sends its Settings frame and GoAway at once (it began stopping as the client connected): the connect
+    /// succeeded (the frame came), so the call waiting for it starts again on a new connection. Before (lead, round 19), the
+    /// connect reported "closed the connection before its Settings frame" whenever the drained connection had closed by
+    /// the time the connect looked, and the call ended Unavailable; whether it had depends on the threads' race, so this
+    /// failed on the old code only sometimes, and passes every time now.
+    /// </summary>
+    [Fact]
+    public async Task A_server_that_drains_right_after_its_Settings_frame_counts_as_connected_and_the_call_starts_on_a_new_connection()
+    {
+        const string Service = "retry-drain-at-connect";
+        using var server = new RawServer(fixture, Service);
+        using var invoker = Invoker(Service);
+        var client = new Tester.TesterClient(invoker);
+        using var call = client.UnaryAsync(new Request { Text = "call" }, deadline: Deadline);
+        WaitFor.Condition(() => server.Accepted >= 1, "the first connect accepted", s_timeout);
+        server.SendSettings(0, maxCalls: 100);
+        server.SendGoAway(0);
+        WaitForConnection(server, 2, call.ResponseAsync, "the call waiting for the connect");
+        server.SendSettings(1, maxCalls: 100);
+        var (id, request) = server.ReceiveCallStart(1, s_timeout);
+        Assert.Equal("call", request!.Text);
+        server.SendReply(1, id, new Reply { Text = "served" });
+        Assert.Equal("served", (await call.ResponseAsync.WaitAsync(s_timeout)).Text);
+    }
+
     [Fact]
     public async Task Calls_started_again_still_end_at_their_token_or_deadline_with_nothing_sent()
     {

@@ -93,7 +93,7 @@ internal sealed class ClientConnection : CallConnection
     /// server whose limit is below <see cref="Frame.InitialMaxConcurrentCalls"/> never sees more than it allows.
     /// </summary>
     private readonly TaskCompletionSource _settingsRead = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private bool _hasSettings; // reader thread only
+    private bool _hasSettings; // written by the reader thread only, before _settingsRead completes
     private string? _closedBecause;
 
     /// <summary>Why the connection ended, as its calls were told (null while it is open): a connect reports it.</summary>
@@ -114,7 +114,11 @@ internal sealed class ClientConnection : CallConnection
         {
             return false;
         }
-        return !IsClosed;
+        // Whether the frame came, not whether the connection still lives: a server that sent it and then closed or drained
+        // at once connected (its calls then find the connection ended and start again elsewhere: ClientCall.Retry.cs),
+        // and "closed the connection before its Settings frame" would be untrue. _hasSettings was written before the
+        // TaskCompletionSource completed, which orders it before this read.
+        return _hasSettings;
     }
 
     /// <summary>
