@@ -24,7 +24,7 @@ public static class IicHttpHandler
     {
         options ??= new IicTransportOptions();
         var host = IicPartitionHost.Shared(options);
-        return Create(service, () => host.GetPartition(options.HypervisorName), options.ChannelOptions, options.ConnectTimeout, options.EffectivePipeOptions);
+        return Create(service, cancellationToken => host.GetPartitionAsync(options.HypervisorName, cancellationToken), options.ChannelOptions, options.ConnectTimeout, options.EffectivePipeOptions);
     }
 
     /// <summary>A handler connecting to <paramref name="service"/> through <paramref name="partition"/> (the caller keeps it alive).</summary>
@@ -35,7 +35,7 @@ public static class IicHttpHandler
     public static SocketsHttpHandler Create(string service, Partition partition, ChannelOptions? channelOptions = null, TimeSpan? connectTimeout = null)
     {
         ArgumentNullException.ThrowIfNull(partition);
-        return Create(service, () => partition, channelOptions ?? IicTransportOptions.DefaultChannelOptions, connectTimeout ?? TimeSpan.FromSeconds(5), IicPipeOptions.Default);
+        return Create(service, _ => ValueTask.FromResult(partition), channelOptions ?? IicTransportOptions.DefaultChannelOptions, connectTimeout ?? TimeSpan.FromSeconds(5), IicPipeOptions.Default);
     }
 
     /// <summary>
@@ -50,7 +50,7 @@ public static class IicHttpHandler
             DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
         };
 
-    private static SocketsHttpHandler Create(string service, Func<Partition> partition, ChannelOptions channelOptions, TimeSpan connectTimeout, IicPipeOptions pipeOptions)
+    private static SocketsHttpHandler Create(string service, Func<CancellationToken, ValueTask<Partition>> partition, ChannelOptions channelOptions, TimeSpan connectTimeout, IicPipeOptions pipeOptions)
     {
         ArgumentException.ThrowIfNullOrEmpty(service);
         return new SocketsHttpHandler
@@ -59,7 +59,8 @@ public static class IicHttpHandler
             EnableMultipleHttp2Connections = true,
             ConnectCallback = async (_, cancellationToken) =>
             {
-                var channel = await IicChannel.ConnectAsync(partition(), service, channelOptions, connectTimeout, cancellationToken).ConfigureAwait(false);
+                // The partition is attached on first use without holding a thread (IicPartitionHost.GetPartitionAsync).
+                var channel = await IicChannel.ConnectAsync(await partition(cancellationToken).ConfigureAwait(false), service, channelOptions, connectTimeout, cancellationToken).ConfigureAwait(false);
                 try
                 {
                     // The shared duplex pipe: its receive thread feeds SocketsHttpHandler's frame loop (no async wait per read).

@@ -202,9 +202,9 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
                 return connection;
             }
             KeepDrainingLocked(connection);
-            // One attempt per slot at a time, shared by every call that needs it; no lock is held across it. It runs on the
-            // pool from its first line: attaching the partition (IicPartitionHost.GetPartition) can block, on its first use,
-            // for as long as the hypervisor takes to answer.
+            // One attempt per slot at a time, shared by every call that needs it; no lock is held across it. It starts on the
+            // pool, off the caller's thread (its synchronous part sends the hypervisor requests); since round 19 its waits,
+            // the partition's attach (IicPartitionHost.GetPartitionAsync) included, hold no thread.
             connecting = _connecting[slot] ??= StartConnect(slot);
             if (_pool is not null)
             {
@@ -306,7 +306,7 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
         {
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
             var timeout = _options.Transport.ConnectTimeout;
-            var partition = _partitions.GetPartition();
+            var partition = await _partitions.GetPartitionAsync(cancellationToken: _disposingToken).ConfigureAwait(false);
             // The transport refuses a fragmented frame longer than a frame may be (docs/grpc-call-protocol.md 2.9).
             var channelOptions = Protocol.CallConnection.WithFrameReceiveLimit(_options.ChannelOptions, _options.MaxMetadataSize);
             var channel = await IicChannel.ConnectAsync(partition, Service, channelOptions, timeout, _disposingToken).ConfigureAwait(false);
