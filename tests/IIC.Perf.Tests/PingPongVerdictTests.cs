@@ -93,6 +93,30 @@ public sealed class PingPongVerdictTests
     }
 
     [Fact]
+    public void PooledLines_OfAPairWhosePooledP50LooksLikeAnotherPlacement_AreStillJudged()
+    {
+        // Under load iic's pooled p50 (500 ns) is far above its rounds' probe (130): the row is marked FLIP. Its rounds'
+        // probes agreed round by round, so the pooled lines judge it (round 19's first default run said "not comparable").
+        var (iic, raw) = Rows.InterleavedPingPong("poll-claim", Rows.Same(10, 1.0), iicP50: 500, iicP999: 2000, rawP999: 1000);
+        var (receive, rawReceive) = Rows.InterleavedPingPong("receive", Rows.Same(10, 1.0), iicP50: 500, iicP999: 2000, rawP999: 1000);
+        Assert.True(iic.ProbeMoved);
+
+        var probe = Rows.TargetLine(ClaimP50, iic, raw, receive, rawReceive);
+        var p999 = Rows.TargetLine(ReceiveP999, iic, raw, receive, rawReceive);
+
+        Assert.Contains("3.85x  MISSED by 234 %", probe, StringComparison.Ordinal);
+        Assert.Contains("2.00x  MISSED by 33 %", p999, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void PooledLines_WithNoKeptRound_AreUndecided()
+    {
+        var (iic, raw) = Rows.InterleavedPingPong("receive", new double?[10]);
+
+        Assert.Contains("undecided: no kept round", Rows.TargetLine(ReceiveP999, iic, raw), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void PollClaim_LikeForLike_IsJudgedByTheRounds_AndTheProbeTargetsSayWhichProbe()
     {
         var (iic, raw) = Rows.InterleavedPingPong("poll-claim", Rows.Same(10, 1.05), iicP50: 140, probe: 130);
