@@ -51,17 +51,11 @@ internal static class InterleavedOneWay
             for (var side = 0; side < 2; side++)
             {
                 var mine = _sides[side];
-                var report = rounds.CheckedReport(side, mine.Sent.Sum());
-                var count = rounds.Pooled.Sum(r => mine.Sent[r]);
-                var seconds = rounds.Pooled.Sum(r => mine.ElapsedS[r]);
-                var share = seconds / mine.ElapsedS.Sum(); // CPU over the pooled blocks' share
-                var measurement = new ClientMeasurement(count, seconds, mine.CpuS * share, Latency: null, count / seconds);
-                rows[side] = rounds.WithRounds(side, ResultRows.Measured(rounds.Plan(side), measurement, report with { CpuS = report.CpuS * share })) with
+                var report = rounds.Reports[side];
+                rows[side] = rounds.PooledRow(side, mine.Sent, mine.ElapsedS, mine.CpuS, latency: null) with
                 {
-                    RoundMsgsPerS = [.. Enumerable.Range(0, rounds.Count).Select(r => rounds.Kept[r] ? (long?)mine.Rate(r) : null)],
-                    RoundMsgsPerPoll = report.BlockMsgsPerPoll is { } perPoll && perPoll.Count == rounds.Count
-                        ? [.. Enumerable.Range(0, rounds.Count).Select(r => rounds.Kept[r] ? (double?)perPoll[r] : null)]
-                        : null,
+                    RoundMsgsPerS = rounds.PerKeptRound(r => (long)mine.Rate(r)),
+                    RoundMsgsPerPoll = report.BlockMsgsPerPoll is { } perPoll && perPoll.Count == rounds.Count ? rounds.PerKeptRound(r => perPoll[r]) : null,
                 };
             }
             var (ratios, median) = rounds.Ratios((side, r) => _sides[side].Rate(r));

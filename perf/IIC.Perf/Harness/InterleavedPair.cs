@@ -251,6 +251,28 @@ internal sealed record PairRounds(MeasurementPlan First, MeasurementPlan Second,
         };
     }
 
+    /// <summary>
+    /// The row of <paramref name="side"/> pooled over <see cref="Pooled"/>: its blocks' messages or round trips
+    /// (<paramref name="counts"/>, all checked against the server's count) over their seconds, the client's and the
+    /// server's CPU over the pooled blocks' share of the time, with the pair's rounds (<see cref="WithRounds"/>).
+    /// </summary>
+    public BenchResult PooledRow(int side, IReadOnlyList<long> counts, IReadOnlyList<double> elapsedS, double clientCpuS, LatencySummary? latency)
+    {
+        ArgumentNullException.ThrowIfNull(counts);
+        ArgumentNullException.ThrowIfNull(elapsedS);
+        var report = CheckedReport(side, counts.Sum());
+        var count = Pooled.Sum(r => counts[r]);
+        var seconds = Pooled.Sum(r => elapsedS[r]);
+        var share = seconds / elapsedS.Sum();
+        var measurement = new ClientMeasurement(count, seconds, clientCpuS * share, latency, count / seconds);
+        return WithRounds(side, ResultRows.Measured(Plan(side), measurement, report with { CpuS = report.CpuS * share }));
+    }
+
+    /// <summary>A value per round, null for a dropped round (the rows' <c>round_*</c> fields).</summary>
+    public IReadOnlyList<T?> PerKeptRound<T>(Func<int, T> value)
+        where T : struct
+        => [.. Enumerable.Range(0, Count).Select(r => Kept[r] ? (T?)value(r) : null)];
+
     /// <summary>Each round's first-over-second ratio (rounded to 4 decimals), null for a dropped round or a missing value, and the kept ones' median.</summary>
     public (IReadOnlyList<double?> Ratios, double? Median) Ratios(Func<int, int, double> value)
     {
@@ -263,7 +285,7 @@ internal sealed record PairRounds(MeasurementPlan First, MeasurementPlan Second,
     }
 
     /// <summary>The server's report of <paramref name="side"/>, checked against the messages its client counted in all blocks.</summary>
-    public ServerReport CheckedReport(int side, long clientTotal)
+    private ServerReport CheckedReport(int side, long clientTotal)
     {
         var report = Reports[side];
         return report.Messages == clientTotal

@@ -54,16 +54,11 @@ internal static class InterleavedPingPong
             for (var side = 0; side < 2; side++)
             {
                 var mine = _sides[side];
-                var report = rounds.CheckedReport(side, mine.Count.Sum());
-                var count = rounds.Pooled.Sum(r => mine.Count[r]);
-                var seconds = rounds.Pooled.Sum(r => mine.ElapsedS[r]);
-                var share = seconds / mine.ElapsedS.Sum(); // CPU over the pooled blocks' share
                 var latency = LatencySummary.FromTicks(rounds.KeptRounds.Count > 0 ? mine.Kept : mine.All);
-                var measurement = new ClientMeasurement(count, seconds, mine.CpuS * share, latency, count / seconds);
-                rows[side] = rounds.WithRounds(side, ResultRows.Measured(rounds.Plan(side), measurement, report with { CpuS = report.CpuS * share })) with
+                rows[side] = rounds.PooledRow(side, mine.Count, mine.ElapsedS, mine.CpuS, latency) with
                 {
-                    RoundP50Ns = [.. Enumerable.Range(0, rounds.Count).Select(r => rounds.Kept[r] ? (long?)Ns(mine.P50Ticks[r]) : null)],
-                    RoundP99Ns = [.. Enumerable.Range(0, rounds.Count).Select(r => rounds.Kept[r] ? (long?)Ns(mine.P99Ticks[r]) : null)],
+                    RoundP50Ns = rounds.PerKeptRound(r => Ns(mine.P50Ticks[r])),
+                    RoundP99Ns = rounds.PerKeptRound(r => Ns(mine.P99Ticks[r])),
                 };
             }
             var (p50Ratios, p50Median) = rounds.Ratios((side, r) => _sides[side].P50Ticks[r]);
