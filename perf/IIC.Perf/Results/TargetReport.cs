@@ -169,7 +169,10 @@ internal static class TargetReport
     private static Check PooledPairCheck(string name, BenchResult row, double? value, double limit)
         => KeptRounds(row) > 0
             ? new Check(name, value, limit, true, "x", SamePlacement: true)
-            : new Check(name, 0, limit, true, "x", true) { TextOverride = "-", VerdictOverride = "undecided: no kept round" };
+            : NoKeptRound(name, limit);
+
+    private static Check NoKeptRound(string name, double limit)
+        => new(name, 0, limit, true, "x", true) { TextOverride = "-", VerdictOverride = "undecided: no kept round" };
 
     /// <summary>
     /// A round-trip percentile of iic within <paramref name="limit"/> times raw-shm's. An interleaved pair is judged by
@@ -195,7 +198,7 @@ internal static class TargetReport
         var ratios = roundRatios(mine)?.OfType<double>().ToList() ?? [];
         if (ratios.Count == 0)
         {
-            return new Check($"{name}, interleaved rounds{dropped}", 0, limit, true, "x", true) { TextOverride = "-", VerdictOverride = "undecided: no kept round" };
+            return NoKeptRound($"{name}, interleaved rounds{dropped}", limit);
         }
         var (median, low, high) = RoundStatistics.MedianWithInterval(ratios);
         return Interval($"{name}, median of {ratios.Count} interleaved rounds' ratios{dropped} [95 % CI]", median, low, high, limit, ratios.Count);
