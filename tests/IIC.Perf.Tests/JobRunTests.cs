@@ -12,9 +12,9 @@ public sealed class JobRunTests : IDisposable
     private readonly string _directory = Directory.CreateTempSubdirectory("iic-perf-tests-").FullName;
 
     [Fact]
-    public void PingPong32B_PollClaim_IicAndRawShm_WritesProbedRows()
+    public void PingPong32B_PollClaim_IicAndRawShm_WritesProbedRows_MeasuredInterleaved()
     {
-        var (parsed, _) = RunIicAndRawShm32B("pingpong", "poll-claim", "0.1");
+        var (parsed, output) = RunIicAndRawShm32B("pingpong", "poll-claim", "0.1");
         using var document = parsed;
         var rows = document.RootElement.GetProperty("results").EnumerateArray().ToList();
         // One poll-claim row per transport, and nothing --api did not ask for (before round 14 the receive rows ran too).
@@ -51,6 +51,39 @@ public sealed class JobRunTests : IDisposable
             Assert.Equal(JsonValueKind.Array, row.GetProperty("curve").ValueKind);
         }
         Assert.StartsWith("IIC.Perf pingpong --transports iic,raw-shm", document.RootElement.GetProperty("command").GetString(), StringComparison.Ordinal);
+
+        // Measured interleaved (round 19): the rows share their rounds, and iic's ratios are the rounds' own p50s and p99s.
+        var iic = rows.Single(r => r.GetProperty("transport").GetString() == "iic");
+        var raw = rows.Single(r => r.GetProperty("transport").GetString() == "raw-shm");
+        Assert.Equal("raw-shm", iic.GetProperty("interleaved_with").GetString());
+        Assert.Equal("iic", raw.GetProperty("interleaved_with").GetString());
+        var rounds = iic.GetProperty("rounds").GetInt32();
+        Assert.Equal(rounds, raw.GetProperty("rounds").GetInt32());
+        var dropped = iic.GetProperty("rounds_dropped").GetInt32();
+        Assert.Equal(dropped, raw.GetProperty("rounds_dropped").GetInt32());
+        Assert.Equal(rounds + 1, iic.GetProperty("round_probe_ns").GetArrayLength());
+        foreach (var (percentile, ratiosName) in new[] { ("round_p50_ns", "round_ratios"), ("round_p99_ns", "round_p99_ratios") })
+        {
+            var mine = Longs(iic.GetProperty(percentile));
+            var theirs = Longs(raw.GetProperty(percentile));
+            var ratios = iic.GetProperty(ratiosName).EnumerateArray().Select(e => e.ValueKind == JsonValueKind.Null ? (double?)null : e.GetDouble()).ToList();
+            Assert.Equal(rounds, ratios.Count);
+            Assert.Equal(dropped, ratios.Count(r => r is null));
+            for (var round = 0; round < rounds; round++)
+            {
+                Assert.Equal(ratios[round] is null, mine[round] is null);
+                Assert.Equal(ratios[round] is null, theirs[round] is null);
+                if (ratios[round] is { } ratio)
+                {
+                    // Per round in ticks, written in ns (rounded): equal within a tick's rounding.
+                    Assert.Equal((double)mine[round]!.Value / theirs[round]!.Value, ratio, (0.01 * ratio) + 1e-4);
+                }
+            }
+        }
+        if (dropped < rounds)
+        {
+            Assert.Contains("32 B poll/claim echo: p50 within 1.1x of raw-shm poll/claim (like for like), median of", output, StringComparison.Ordinal);
+        }
     }
 
     [Fact]

@@ -84,6 +84,38 @@ public sealed class ResultsJsonTests
         Assert.Equal(text, JsonSerializer.Serialize(read, PerfJson.Indented.ResultsDocument));
     }
 
+    [Fact]
+    public void InterleavedPingPongRows_WriteTheirRoundsP50AndP99_AndTheIicRowItsRatios()
+    {
+        var (iic, raw) = Rows.InterleavedPingPong("receive", [1.05, null, 0.95], p99Ratios: [1.2, null, 1.0]);
+        iic = iic with { RoundP50Ns = [147, null, 133], RoundP99Ns = [240, null, 200], RoundP99RatioMedian = 1.1, RoundProbeNs = [130, 131, null, 129] };
+        raw = raw with { RoundP50Ns = [140, null, 140], RoundP99Ns = [200, null, 200] };
+
+        using var json = Write(iic, raw);
+        var rows = json.RootElement.GetProperty("results").EnumerateArray().ToList();
+
+        var mine = rows[0];
+        Assert.Equal("raw-shm", mine.GetProperty("interleaved_with").GetString());
+        Assert.Equal(3, mine.GetProperty("rounds").GetInt32());
+        Assert.Equal(1, mine.GetProperty("rounds_dropped").GetInt32());
+        Assert.Equal(new double?[] { 1.05, null, 0.95 }, Doubles(mine.GetProperty("round_ratios")));
+        Assert.Equal(1.0, mine.GetProperty("round_ratio_median").GetDouble(), 9);
+        Assert.Equal(new double?[] { 1.2, null, 1.0 }, Doubles(mine.GetProperty("round_p99_ratios")));
+        Assert.Equal(1.1, mine.GetProperty("round_p99_ratio_median").GetDouble(), 9);
+        Assert.Equal(new double?[] { 147, null, 133 }, Doubles(mine.GetProperty("round_p50_ns")));
+        Assert.Equal(new double?[] { 240, null, 200 }, Doubles(mine.GetProperty("round_p99_ns")));
+        Assert.Equal(4, mine.GetProperty("round_probe_ns").GetArrayLength());
+
+        var theirs = rows[1];
+        Assert.Equal("iic", theirs.GetProperty("interleaved_with").GetString());
+        Assert.Equal(new double?[] { 200, null, 200 }, Doubles(theirs.GetProperty("round_p99_ns")));
+        Assert.False(theirs.TryGetProperty("round_ratios", out _)); // the ratios are the first row's
+        Assert.False(theirs.TryGetProperty("round_p99_ratios", out _));
+    }
+
+    private static double?[] Doubles(JsonElement array)
+        => [.. array.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.Null ? (double?)null : e.GetDouble())];
+
     private static JsonDocument Write(params BenchResult[] rows)
     {
         var text = JsonSerializer.Serialize(new ResultsDocument(s_machine, rows, "IIC.Perf test", DateTimeOffset.UtcNow), PerfJson.Indented.ResultsDocument);

@@ -28,6 +28,31 @@ internal static class Rows
         RoundRatioMedian = RoundStatistics.Median([.. ratios.OfType<double>()]),
     };
 
+    /// <summary>
+    /// The two rows of an interleaved 32 B ping-pong pair (round 19): iic carrying its rounds' p50 and p99 ratios to
+    /// raw-shm (null: a dropped round), both rows' pooled percentiles, and the probes (the kept rounds' medians).
+    /// </summary>
+    public static (BenchResult Iic, BenchResult Raw) InterleavedPingPong(string api, double?[] p50Ratios, double?[]? p99Ratios = null, long iicP50 = 150, long rawP50 = 140, long iicP999 = 1000, long rawP999 = 900, long probe = 130)
+    {
+        var rounds = p50Ratios.Length;
+        var dropped = p50Ratios.Count(r => r is null);
+        var iic = PingPong("iic", api, iicP50, probe, probe) with
+        {
+            P999Ns = iicP999,
+            Rounds = rounds,
+            RoundsDropped = dropped,
+            InterleavedWith = "raw-shm",
+            RoundRatios = p50Ratios,
+            RoundRatioMedian = RoundStatistics.Median([.. p50Ratios.OfType<double>()]),
+            RoundP99Ratios = p99Ratios ?? p50Ratios,
+        };
+        var raw = PingPong("raw-shm", api, rawP50, probe, probe) with { P999Ns = rawP999, Rounds = rounds, RoundsDropped = dropped, InterleavedWith = "iic" };
+        return (iic, raw);
+    }
+
+    /// <summary><paramref name="count"/> rounds whose ratio is <paramref name="ratio"/>.</summary>
+    public static double?[] Same(int count, double ratio) => [.. Enumerable.Repeat((double?)ratio, count)];
+
     public static BenchResult Channels(int channels, long p50Ns) => new()
     {
         Test = "channels",

@@ -99,6 +99,12 @@ internal sealed record BenchOptions
 
     public bool Pin { get; init; }
 
+    /// <summary>
+    /// Whether the 32 B ping-pong rows of iic (spin) and raw-shm are measured in interleaved rounds, one pair per echo API
+    /// (round 19, Harness/InterleavedPingPong.cs); <c>IIC_PERF_PINGPONG_INTERLEAVED=0</c> measures them one after the other.
+    /// </summary>
+    public bool PingPongInterleaved { get; init; } = Harness.InterleavedPingPong.Enabled;
+
     /// <summary>--isolation: none, namespaces or all (the default: both row sets).</summary>
     public string Isolation { get; init; } = Perf.Isolation.IsolationKind.All;
 

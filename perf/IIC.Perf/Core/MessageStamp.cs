@@ -28,8 +28,8 @@ internal static class MessageStamp
     public const long Idle = -4;
 
     /// <summary>
-    /// Interleaved one-way rounds (Harness/InterleavedOneWay.cs): a block starts, the throughput receiver's CPU clock
-    /// runs again (it stopped at the last <see cref="Lap"/>); acknowledged.
+    /// Interleaved rounds (Harness/InterleavedPair.cs): a block starts, the server's CPU clock runs again (it stopped at
+    /// the last <see cref="Lap"/>); acknowledged by a throughput receiver, echoed by an echo server.
     /// </summary>
     public const long Resume = -5;
 
@@ -39,8 +39,8 @@ internal static class MessageStamp
     private const long LapBase = -1_000_000_000;
 
     /// <summary>
-    /// Interleaved one-way rounds: a block is over, the throughput receiver stops its CPU clock, acknowledges, and
-    /// then sleeps <paramref name="sleepUs"/> µs (while the other transport's block runs) instead of spinning on an
+    /// Interleaved rounds: a block is over, the server stops its CPU clock, acknowledges (a throughput receiver) or
+    /// echoes it (an echo server), and then sleeps <paramref name="sleepUs"/> µs (while the other transport's block runs) instead of spinning on an
     /// empty ring. The code is negative like every control message: <c>-1e9 - sleepUs</c>.
     /// </summary>
     public static long Lap(long sleepUs) => LapBase - Math.Clamp(sleepUs, 0, MaxLapSleepUs);

@@ -92,7 +92,9 @@ internal static class BenchPlanner
                             var reusedWarmupS = options.WarmupGiven ? (double?)null : BenchCommand.ReusedWarmupS();
                             items.Add(PlannedItem.LocalMany(
                                 $"{pair.First} + {pair.Second.Transport.Name}, interleaved",
-                                (probe, pin) => InterleavedOneWay.Run(pair.First, pair.Second, probe, pin, reusedWarmupS)));
+                                (probe, pin) => test == BenchTest.PingPong
+                                    ? InterleavedPingPong.Run(pair.First, pair.Second, probe, pin, reusedWarmupS)
+                                    : InterleavedOneWay.Run(pair.First, pair.Second, probe, pin, reusedWarmupS)));
                             continue;
                         }
                         if (IsInterleavedPartner(options, transports, availability, plan))
@@ -119,17 +121,17 @@ internal static class BenchPlanner
     private static double MemcpyWarmupS(BenchOptions options)
         => options.WarmupGiven ? options.WarmupS : Math.Min(options.WarmupS, BenchCommand.ReusedWarmupS());
 
-    /// <summary>The size whose one-way iic and raw-shm rows are measured interleaved (issue 17's 32 B one-way target).</summary>
+    /// <summary>The size whose one-way and ping-pong iic and raw-shm rows are measured interleaved (issue 17's 32 B targets).</summary>
     public const int InterleavedOneWaySize = 32;
 
     /// <summary>
-    /// The raw-shm row measured interleaved with <paramref name="plan"/> (Harness/InterleavedOneWay.cs) when it is the
-    /// 32 B one-way iic spin row of an API raw-shm offers, raw-shm runs too, and the run is timed (not --count);
-    /// otherwise null.
+    /// The raw-shm row measured interleaved with <paramref name="plan"/> when it is the 32 B one-way
+    /// (Harness/InterleavedOneWay.cs) or ping-pong (Harness/InterleavedPingPong.cs, round 19) iic spin row of an API
+    /// raw-shm offers, raw-shm runs too, the test's switch is on, and the run is timed (not --count); otherwise null.
     /// </summary>
     private static MeasurementPlan? InterleavedPartner(BenchOptions options, IReadOnlyList<IBenchTransport> transports, Dictionary<IBenchTransport, string?> availability, MeasurementPlan plan)
     {
-        if (!InterleavedOneWay.Enabled || plan.Transport.Name != RatioTable.Iic || !IsInterleavable(options, plan))
+        if (plan.Transport.Name != RatioTable.Iic || !IsInterleavable(options, plan))
         {
             return null;
         }
@@ -142,7 +144,7 @@ internal static class BenchPlanner
     /// <summary>Whether <paramref name="plan"/> is the raw-shm row an iic row measures interleaved (so it is not planned on its own).</summary>
     private static bool IsInterleavedPartner(BenchOptions options, IReadOnlyList<IBenchTransport> transports, Dictionary<IBenchTransport, string?> availability, MeasurementPlan plan)
     {
-        if (!InterleavedOneWay.Enabled || plan.Transport.Name != RatioTable.RawShm || !IsInterleavable(options, plan))
+        if (plan.Transport.Name != RatioTable.RawShm || !IsInterleavable(options, plan))
         {
             return false;
         }
@@ -151,7 +153,8 @@ internal static class BenchPlanner
     }
 
     private static bool IsInterleavable(BenchOptions options, MeasurementPlan plan)
-        => plan.Link.Test == BenchTest.Throughput && plan.Link.MessageSize == InterleavedOneWaySize && plan.Link.Mode == WaitModes.Spin
+        => (plan.Link.Test == BenchTest.Throughput ? InterleavedOneWay.Enabled : plan.Link.Test == BenchTest.PingPong && options.PingPongInterleaved)
+            && plan.Link.MessageSize == InterleavedOneWaySize && plan.Link.Mode == WaitModes.Spin
             && options.Count == 0 && plan.Driver.DurationS > 0;
 
     /// <summary>The largest message size whose sizes rows (iic and raw-shm) are measured interleaved: a tenth of the row's 0.3 s still holds hundreds of 1 MiB messages, not of 16 MiB ones.</summary>

@@ -8,7 +8,9 @@ namespace IIC.Perf.Harness;
 /// <summary>
 /// The server side of ping-pong and idle gap: receive, send the same bytes back. Control messages are echoed too;
 /// Mark starts the CPU clock and the count, Idle ends the measured phase and starts the idle one (the client then
-/// stays quiet), Stop ends the run. The server verifies each message's length (the run's) and checksum (it reads every byte)
+/// stays quiet), Stop ends the run. In interleaved rounds (round 19, <see cref="InterleavedPingPong"/>) a Lap stops the
+/// CPU clock and, once echoed, sleeps the time it names (the other transport measures meanwhile), and a Resume starts
+/// the clock again. The server verifies each message's length (the run's) and checksum (it reads every byte)
 /// before echoing it; the sequence is the client's to check.
 /// </summary>
 internal sealed class EchoServer
@@ -40,7 +42,10 @@ internal sealed class EchoServer
         where TEcho : struct, IEcho
     {
         long echoed = 0;
-        var cpuStart = CpuClock.ProcessSeconds;
+        // CPU seconds of the measured phase: from the Mark, without the pauses between a Lap and the next Resume
+        // (interleaved rounds, where another transport's block runs meanwhile and this server sleeps).
+        var cpu = 0.0;
+        double? since = CpuClock.ProcessSeconds;
         double? measuredCpu = null;
         long idleStart = 0;
         while (true)
@@ -49,21 +54,35 @@ internal sealed class EchoServer
             if (control == MessageStamp.Mark)
             {
                 echoed = 0;
-                cpuStart = CpuClock.ProcessSeconds;
+                cpu = 0;
+                since = CpuClock.ProcessSeconds;
+            }
+            else if (control == MessageStamp.Resume)
+            {
+                since ??= CpuClock.ProcessSeconds;
+            }
+            else if (MessageStamp.IsLap(control, out var sleepUs))
+            {
+                cpu += since is { } start ? CpuClock.ProcessSeconds - start : 0;
+                since = null;
+                // Already echoed: sleep through the other transport's block rather than spin on an empty ring beside
+                // it (2 CPUs); the client's Resume waits in the ring until this wakes.
+                Thread.Sleep(TimeSpan.FromMicroseconds(sleepUs));
             }
             else if (control == MessageStamp.Idle)
             {
                 var now = CpuClock.ProcessSeconds;
-                measuredCpu = now - cpuStart;
-                cpuStart = now;
+                measuredCpu = cpu + (since is { } start ? now - start : 0);
+                cpu = 0;
+                since = now;
                 idleStart = Stopwatch.GetTimestamp();
             }
             else if (control == MessageStamp.Stop)
             {
-                var cpu = CpuClock.ProcessSeconds - cpuStart;
+                var spent = cpu + (since is { } start ? CpuClock.ProcessSeconds - start : 0);
                 return measuredCpu is { } measured
-                    ? new ServerReport(echoed, measured, cpu / Stopwatch.GetElapsedTime(idleStart).TotalSeconds)
-                    : new ServerReport(echoed, cpu);
+                    ? new ServerReport(echoed, measured, spent / Stopwatch.GetElapsedTime(idleStart).TotalSeconds)
+                    : new ServerReport(echoed, spent);
             }
         }
     }

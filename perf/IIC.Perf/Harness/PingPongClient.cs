@@ -11,7 +11,7 @@ namespace IIC.Perf.Harness;
 /// record. One Stopwatch.GetTimestamp pair per round trip; nothing allocated in the loop, which runs in short
 /// batches between checks of the clock and the count.
 /// </summary>
-internal sealed class PingPongClient
+internal sealed partial class PingPongClient
 {
     private const int BatchSize = 32;
     private const int MinWarmupRoundTrips = 2000;
@@ -52,34 +52,11 @@ internal sealed class PingPongClient
     private ClientMeasurement Measure<TTrip>(TTrip trip, DriverSettings settings)
         where TTrip : struct, IRoundTrip
     {
-        var scratch = LatencySummary.NewTickHistogram();
-
-        // Warm-up, without pauses: the first round trip also waits for the child to start.
-        var warmupEnd = Stopwatch.GetTimestamp() + Ticks(settings.WarmupS);
-        while (_sequence < MinWarmupRoundTrips || Stopwatch.GetTimestamp() < warmupEnd)
-        {
-            RoundTrips(ref trip, BatchSize, long.MaxValue, scratch, gaps: false);
-        }
+        WarmUp(ref trip, settings.WarmupS);
         Control(MessageStamp.Mark);
 
         var histogram = LatencySummary.NewTickHistogram();
-        var target = settings.Count > 0 ? settings.Count : long.MaxValue;
-        var cpuStart = CpuClock.ProcessSeconds;
-        var start = Stopwatch.GetTimestamp();
-        var stopAt = settings.DurationS > 0 ? start + Ticks(settings.DurationS) : long.MaxValue;
-        long done = 0;
-        while (done < target)
-        {
-            var batch = (int)Math.Min(BatchSize, target - done);
-            var completed = RoundTrips(ref trip, batch, stopAt, histogram, settings.HasGaps);
-            done += completed;
-            if (completed < batch)
-            {
-                break; // time is up
-            }
-        }
-        var elapsed = Stopwatch.GetElapsedTime(start).TotalSeconds;
-        var cpu = CpuClock.ProcessSeconds - cpuStart;
+        var (done, elapsed, cpu) = Timed(ref trip, settings.Count, settings.DurationS, histogram, settings.HasGaps);
         if (settings.IdleS > 0)
         {
             // The server sits idle: what does waiting cost it (spinning burns a CPU; parking should cost ~nothing)?
@@ -88,6 +65,43 @@ internal sealed class PingPongClient
         }
         Control(MessageStamp.Stop);
         return new ClientMeasurement(done, elapsed, cpu, LatencySummary.FromTicks(histogram), done / elapsed);
+    }
+
+    /// <summary>Warm-up, without pauses, for the time given and at least <see cref="MinWarmupRoundTrips"/> (the first round trip also waits for the child to start).</summary>
+    private void WarmUp<TTrip>(ref TTrip trip, double seconds)
+        where TTrip : struct, IRoundTrip
+    {
+        var scratch = LatencySummary.NewTickHistogram();
+        var warmupEnd = Stopwatch.GetTimestamp() + Ticks(seconds);
+        while (_sequence < MinWarmupRoundTrips || Stopwatch.GetTimestamp() < warmupEnd)
+        {
+            RoundTrips(ref trip, BatchSize, long.MaxValue, scratch, gaps: false);
+        }
+    }
+
+    /// <summary>
+    /// Timed round trips into <paramref name="histogram"/> until <paramref name="count"/> are done (0: no count limit)
+    /// or <paramref name="seconds"/> have passed (0: no time limit); returns how many, the seconds and this process's CPU.
+    /// </summary>
+    private (long Count, double ElapsedS, double CpuS) Timed<TTrip>(ref TTrip trip, long count, double seconds, LongHistogram histogram, bool gaps)
+        where TTrip : struct, IRoundTrip
+    {
+        var target = count > 0 ? count : long.MaxValue;
+        var cpuStart = CpuClock.ProcessSeconds;
+        var start = Stopwatch.GetTimestamp();
+        var stopAt = seconds > 0 ? start + Ticks(seconds) : long.MaxValue;
+        long done = 0;
+        while (done < target)
+        {
+            var batch = (int)Math.Min(BatchSize, target - done);
+            var completed = RoundTrips(ref trip, batch, stopAt, histogram, gaps);
+            done += completed;
+            if (completed < batch)
+            {
+                break; // time is up
+            }
+        }
+        return (done, Stopwatch.GetElapsedTime(start).TotalSeconds, CpuClock.ProcessSeconds - cpuStart);
     }
 
     /// <summary>Up to <paramref name="count"/> timed round trips; fewer if <paramref name="stopAt"/> passes.</summary>

@@ -77,14 +77,20 @@ internal sealed record BenchResult
     /// <summary>True when the probe moved during the row (the host changed the CPUs' placement): compare it with nothing.</summary>
     public bool? ProbeMoved { get; init; }
 
-    /// <summary>Channels test: rounds run (every N measured in each, interleaved, between two placement probes); interleaved one-way rows: rounds of one block per row.</summary>
+    /// <summary>Channels test: rounds run (every N measured in each, interleaved, between two placement probes); interleaved one-way and ping-pong rows: rounds of one block per row.</summary>
     public int? Rounds { get; init; }
 
-    /// <summary>Channels test and interleaved one-way rows: rounds dropped because their placement probe moved (dropped for every row alike).</summary>
+    /// <summary>Channels test, interleaved one-way and ping-pong rows: rounds dropped because their placement probe moved (dropped for every row alike).</summary>
     public int? RoundsDropped { get; init; }
 
-    /// <summary>Channels test: each round's wake-up p50 (ns), null for a dropped round; rows of one run pair by index.</summary>
+    /// <summary>
+    /// Channels test: each round's wake-up p50 (ns), null for a dropped round; rows of one run pair by index. Interleaved
+    /// ping-pong rows (round 19): each round's block's round-trip p50 (ns), null for a dropped round.
+    /// </summary>
     public IReadOnlyList<long?>? RoundP50Ns { get; init; }
+
+    /// <summary>Interleaved ping-pong rows (round 19): each round's block's round-trip p99 (ns), null for a dropped round.</summary>
+    public IReadOnlyList<long?>? RoundP99Ns { get; init; }
 
     /// <summary>Channels test: the share of kept round trips whose send found the server asleep (the rest are not wake-ups and not in the latencies).</summary>
     public double? WokenPct { get; init; }
@@ -105,16 +111,22 @@ internal sealed record BenchResult
     /// </summary>
     public IReadOnlyList<long?>? RoundMsgsPerS { get; init; }
 
-    /// <summary>Interleaved one-way rows: the transport whose row was measured in the same rounds, block by block.</summary>
+    /// <summary>Interleaved one-way and ping-pong rows: the transport whose row was measured in the same rounds, block by block.</summary>
     public string? InterleavedWith { get; init; }
 
     /// <summary>
     /// Interleaved one-way rows, on the first row of a pair (iic): each round's rate over the other row's in the same
     /// round (null for a dropped round), and their median over the kept rounds: the ratio the one-way target judges.
+    /// Interleaved ping-pong rows (round 19): each round's p50 over the other row's p50 in the same round.
     /// </summary>
     public IReadOnlyList<double?>? RoundRatios { get; init; }
 
     public double? RoundRatioMedian { get; init; }
+
+    /// <summary>Interleaved ping-pong rows, on the first row of a pair (iic): each round's p99 over the other row's p99 in the same round (null for a dropped round), and their median over the kept rounds.</summary>
+    public IReadOnlyList<double?>? RoundP99Ratios { get; init; }
+
+    public double? RoundP99RatioMedian { get; init; }
 
     /// <summary>
     /// Polling one-way rows (round 14): messages the receiver's polls handed out per poll over the measured phase. A

@@ -45,5 +45,6 @@ internal sealed record LatencySummary(long Count, long P50Ns, long P90Ns, long P
 
     private static double NsPerTick { get; } = 1e9 / Stopwatch.Frequency;
 
-    private static long ToNs(long ticks) => (long)Math.Round(ticks * NsPerTick);
+    /// <summary>Stopwatch ticks in nanoseconds, rounded.</summary>
+    public static long ToNs(long ticks) => (long)Math.Round(ticks * NsPerTick);
 }

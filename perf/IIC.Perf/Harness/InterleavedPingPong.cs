@@ -1,0 +1,122 @@
+using HdrHistogram;
+using IIC.Perf.Core;
+using IIC.Perf.Results;
+
+namespace IIC.Perf.Harness;
+
+/// <summary>
+/// The 32 B ping-pong rows of iic and raw-shm (one echo API: receive or poll-claim) measured in interleaved same-probe
+/// rounds (round 19; the rounds are <see cref="InterleavedPair"/>'s): issue 17's round-trip targets compare them "in the
+/// same run, same placement", and measured one after the other their probes often differed (round 18: "not
+/// comparable") or their verdicts flipped from run to run. Each side's block records its round trips into a histogram
+/// of its own; a kept round gives two ratios, iic's p50 over raw-shm's and iic's p99 over raw-shm's, which the first
+/// row carries with their medians (<see cref="TargetReport"/> judges them with a bootstrap interval). The rows'
+/// percentiles pool the kept rounds' round trips (their histograms merged), which is what the p99.9 target is judged
+/// on: a 50 ms block holds 100-300 K round trips, too few for a p99.9 per round. While one side measures, the other
+/// side's echo server sleeps (the Lap that ends its block says how long). <c>IIC_PERF_PINGPONG_INTERLEAVED=0</c>
+/// measures the rows one after the other, as before round 19.
+/// </summary>
+internal static class InterleavedPingPong
+{
+    /// <summary>Whether the main job measures the 32 B ping-pong iic and raw-shm rows interleaved (<c>IIC_PERF_PINGPONG_INTERLEAVED</c> is not 0): the default of <see cref="Cli.BenchOptions.PingPongInterleaved"/>.</summary>
+    public static bool Enabled { get; } = Environment.GetEnvironmentVariable("IIC_PERF_PINGPONG_INTERLEAVED") != "0";
+
+    /// <summary>Measures <paramref name="first"/> and <paramref name="second"/> (32 B ping-pong, same mode and API) interleaved; returns their two rows.</summary>
+    public static IReadOnlyList<BenchResult> Run(MeasurementPlan first, MeasurementPlan second, PlacementProbe? probe, bool pin, double? reusedWarmupS)
+    {
+        ArgumentNullException.ThrowIfNull(first);
+        ArgumentNullException.ThrowIfNull(second);
+        return InterleavedPair.Run(first, second, probe, pin, reusedWarmupS, new Latencies(first, second));
+    }
+
+    /// <summary>Round-trip latencies by round: each side's p50 and p99 per block, and its histograms pooled.</summary>
+    private sealed class Latencies(MeasurementPlan first, MeasurementPlan second) : IInterleavedKind
+    {
+        private readonly Side[] _sides = new Side[2];
+
+        public IBlockClient Client(int side, IMessageEndpoint endpoint)
+            => _sides[side] = new Side(PingPongClient.ForBlocks(endpoint, (side == 0 ? first : second).Link));
+
+        public void RoundEnded(int round, bool kept)
+        {
+            foreach (var side in _sides)
+            {
+                side.Pool(kept);
+            }
+        }
+
+        public string RoundText(int round)
+            => $"{first.Transport.Name} p50 {Ns(_sides[0].P50Ticks[round])} p99 {Ns(_sides[0].P99Ticks[round])} / {second.Transport.Name} p50 {Ns(_sides[1].P50Ticks[round])} p99 {Ns(_sides[1].P99Ticks[round])} ns = {(double)_sides[0].P50Ticks[round] / _sides[1].P50Ticks[round]:0.00}x at p50";
+
+        public IReadOnlyList<BenchResult> Rows(PairRounds rounds)
+        {
+            var rows = new BenchResult[2];
+            for (var side = 0; side < 2; side++)
+            {
+                var mine = _sides[side];
+                var latency = LatencySummary.FromTicks(rounds.KeptRounds.Count > 0 ? mine.Kept : mine.All);
+                rows[side] = rounds.PooledRow(side, mine.Count, mine.ElapsedS, mine.CpuS, latency) with
+                {
+                    RoundP50Ns = rounds.PerKeptRound(r => Ns(mine.P50Ticks[r])),
+                    RoundP99Ns = rounds.PerKeptRound(r => Ns(mine.P99Ticks[r])),
+                };
+            }
+            var (p50Ratios, p50Median) = rounds.Ratios((side, r) => _sides[side].P50Ticks[r]);
+            var (p99Ratios, p99Median) = rounds.Ratios((side, r) => _sides[side].P99Ticks[r]);
+            rows[0] = rows[0] with { RoundRatios = p50Ratios, RoundRatioMedian = p50Median, RoundP99Ratios = p99Ratios, RoundP99RatioMedian = p99Median };
+            return rows;
+        }
+
+        private static long Ns(long ticks) => LatencySummary.ToNs(ticks);
+    }
+
+    /// <summary>One side's blocks: each round's histogram (pooled into the kept and the all-rounds histograms once its probe is in), p50, p99, count and seconds.</summary>
+    private sealed class Side(IRoundTripBlocks client) : IBlockClient
+    {
+        // Allocated before the warm-up: nothing of the size of a histogram (~200 KB) is allocated between blocks.
+        private readonly LongHistogram _round = LatencySummary.NewTickHistogram();
+
+        public LongHistogram Kept { get; } = LatencySummary.NewTickHistogram();
+
+        public LongHistogram All { get; } = LatencySummary.NewTickHistogram();
+
+        public long[] P50Ticks { get; } = new long[InterleavedPair.Rounds];
+
+        public long[] P99Ticks { get; } = new long[InterleavedPair.Rounds];
+
+        public long[] Count { get; } = new long[InterleavedPair.Rounds];
+
+        public double[] ElapsedS { get; } = new double[InterleavedPair.Rounds];
+
+        public double CpuS { get; private set; }
+
+        public void WarmUp(double seconds) => client.WarmUp(seconds);
+
+        public void Pause(long serverSleepUs) => client.Control(MessageStamp.Lap(serverSleepUs));
+
+        public void Block(int round, double seconds, long serverSleepUs)
+        {
+            client.Control(MessageStamp.Resume);
+            var (count, elapsed, cpu) = client.Block(seconds, _round);
+            client.Control(MessageStamp.Lap(serverSleepUs));
+            Count[round] = count;
+            ElapsedS[round] = elapsed;
+            CpuS += cpu;
+            P50Ticks[round] = _round.GetValueAtPercentile(50);
+            P99Ticks[round] = _round.GetValueAtPercentile(99);
+        }
+
+        /// <summary>The round's probes are in: its round trips join the pooled histograms (the kept one only if it was kept).</summary>
+        public void Pool(bool kept)
+        {
+            All.Add(_round);
+            if (kept)
+            {
+                Kept.Add(_round);
+            }
+            _round.Reset();
+        }
+
+        public void Stop() => client.Control(MessageStamp.Stop);
+    }
+}

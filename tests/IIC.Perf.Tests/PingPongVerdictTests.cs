@@ -1,0 +1,146 @@
+using IIC.Perf.Results;
+
+namespace IIC.Perf.Tests;
+
+/// <summary>
+/// Issue 17's round-trip targets from an interleaved 32 B ping-pong pair (round 19, Harness/InterleavedPingPong.cs):
+/// p50 and p99 against raw-shm judged by the rounds' ratios (median, 95 % bootstrap interval: met / MISSED /
+/// undecided), p99.9 by the rows pooled over the kept rounds, the probe targets against the kept rounds' probes. Rows
+/// measured one after the other are judged as before.
+/// </summary>
+public sealed class PingPongVerdictTests
+{
+    private const string ReceiveP50 = "32 B send/receive echo: p50 within 1.1x of raw-shm";
+    private const string ReceiveP99 = "32 B send/receive echo: p99 within 1.1x of raw-shm";
+    private const string ReceiveP999 = "32 B send/receive echo: p99.9 within 1.5x of raw-shm";
+    private const string ClaimLikeForLike = "32 B poll/claim echo: p50 within 1.1x of raw-shm poll/claim (like for like)";
+    private const string ClaimP50 = "32 B poll/claim echo: p50 within 1.15x of the probe's p50";
+
+    [Fact]
+    public void SendReceive_EveryRoundWithinTheLimit_IsMet_FromTheRounds_NotFromThePooledRows()
+    {
+        // The pooled p50s are 1.3x apart (what the old report divided), every round's ratio is 1.0: the rounds decide.
+        var (iic, raw) = Rows.InterleavedPingPong("receive", Rows.Same(10, 1.0), iicP50: 130, rawP50: 100);
+
+        var line = Rows.TargetLine(ReceiveP50, iic, raw);
+
+        Assert.Contains("median of 10 interleaved rounds' ratios [95 % CI]", line, StringComparison.Ordinal);
+        Assert.Contains("1.00x [1.00-1.00]", line, StringComparison.Ordinal);
+        Assert.Contains("met (the whole 95 % interval within the limit)", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void SendReceive_EveryRoundAboveTheLimit_IsMissed()
+    {
+        var (iic, raw) = Rows.InterleavedPingPong("receive", Rows.Same(10, 1.32));
+
+        var line = Rows.TargetLine(ReceiveP50, iic, raw);
+
+        Assert.Contains("1.32x [1.32-1.32]", line, StringComparison.Ordinal);
+        Assert.Contains("MISSED by 20 % or more (the whole 95 % interval above)", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void SendReceive_RoundsOnBothSidesOfTheLimit_AreUndecided()
+    {
+        var (iic, raw) = Rows.InterleavedPingPong("receive", [1.0, 1.2, 1.0, 1.2, 1.0, 1.2, 1.0, 1.2, 1.0, 1.2]);
+
+        Assert.Contains("undecided: the 95 % interval straddles the limit", Rows.TargetLine(ReceiveP50, iic, raw), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void SendReceive_SaysHowManyRoundsWereKept_AndFewerThanSixAreUndecided()
+    {
+        var (iic, raw) = Rows.InterleavedPingPong("receive", [1.0, null, 1.0, null, 1.0, null, 1.0, null, 1.0, null]);
+
+        var line = Rows.TargetLine(ReceiveP50, iic, raw);
+
+        Assert.Contains("median of 5 interleaved rounds' ratios, 5 of 10 dropped: probes disagreed", line, StringComparison.Ordinal);
+        Assert.Contains("undecided: 5 kept rounds, at least 6 needed", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void SendReceive_NoKeptRound_IsUndecided_NotLeftOut()
+    {
+        var (iic, raw) = Rows.InterleavedPingPong("receive", new double?[10]);
+
+        Assert.Contains("undecided: no kept round", Rows.TargetLine(ReceiveP50, iic, raw), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void SendReceive_P99_IsJudgedByTheRoundsP99Ratios()
+    {
+        var (iic, raw) = Rows.InterleavedPingPong("receive", Rows.Same(8, 1.0), p99Ratios: Rows.Same(8, 1.5));
+
+        Assert.Contains("met (", Rows.TargetLine(ReceiveP50, iic, raw), StringComparison.Ordinal);
+        var p99 = Rows.TargetLine(ReceiveP99, iic, raw);
+        Assert.Contains("median of 8 interleaved rounds' ratios", p99, StringComparison.Ordinal);
+        Assert.Contains("1.50x [1.50-1.50]", p99, StringComparison.Ordinal);
+        Assert.Contains("MISSED", p99, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(1400, 1000, "met")]
+    [InlineData(1600, 1000, "MISSED by 7 %")]
+    public void SendReceive_P999_IsJudgedOnTheRowsPooledOverTheKeptRounds(long iicP999, long rawP999, string verdict)
+    {
+        var (iic, raw) = Rows.InterleavedPingPong("receive", [1.0, 1.0, null, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0], iicP999: iicP999, rawP999: rawP999);
+
+        var line = Rows.TargetLine(ReceiveP999, iic, raw);
+
+        Assert.Contains("the rows pooled over their 9 kept interleaved rounds, 1 of 10 dropped: probes disagreed", line, StringComparison.Ordinal);
+        Assert.EndsWith(verdict, line.TrimEnd(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void PooledLines_OfAPairWhosePooledP50LooksLikeAnotherPlacement_AreStillJudged()
+    {
+        // Under load iic's pooled p50 (500 ns) is far above its rounds' probe (130): the row is marked FLIP. Its rounds'
+        // probes agreed round by round, so the pooled lines judge it (round 19's first default run said "not comparable").
+        var (iic, raw) = Rows.InterleavedPingPong("poll-claim", Rows.Same(10, 1.0), iicP50: 500, iicP999: 2000, rawP999: 1000);
+        var (receive, rawReceive) = Rows.InterleavedPingPong("receive", Rows.Same(10, 1.0), iicP50: 500, iicP999: 2000, rawP999: 1000);
+        Assert.True(iic.ProbeMoved);
+
+        var probe = Rows.TargetLine(ClaimP50, iic, raw, receive, rawReceive);
+        var p999 = Rows.TargetLine(ReceiveP999, iic, raw, receive, rawReceive);
+
+        Assert.Contains("3.85x  MISSED by 234 %", probe, StringComparison.Ordinal);
+        Assert.Contains("2.00x  MISSED by 33 %", p999, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void PooledLines_WithNoKeptRound_AreUndecided()
+    {
+        var (iic, raw) = Rows.InterleavedPingPong("receive", new double?[10]);
+
+        Assert.Contains("undecided: no kept round", Rows.TargetLine(ReceiveP999, iic, raw), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void PollClaim_LikeForLike_IsJudgedByTheRounds_AndTheProbeTargetsSayWhichProbe()
+    {
+        var (iic, raw) = Rows.InterleavedPingPong("poll-claim", Rows.Same(10, 1.05), iicP50: 140, probe: 130);
+
+        var likeForLike = Rows.TargetLine(ClaimLikeForLike, iic, raw);
+        var probe = Rows.TargetLine(ClaimP50, iic, raw);
+
+        Assert.Contains("median of 10 interleaved rounds' ratios", likeForLike, StringComparison.Ordinal);
+        Assert.Contains("met (", likeForLike, StringComparison.Ordinal);
+        Assert.Contains("(the probe: median of the 10 kept rounds' probes)", probe, StringComparison.Ordinal);
+        Assert.Contains("1.08x", probe, StringComparison.Ordinal); // 140 ns over the rounds' 130
+    }
+
+    [Fact]
+    public void RowsMeasuredOneAfterTheOther_AreStillJudgedByTheirPercentiles_AndOnlyOnOnePlacement()
+    {
+        var iic = Rows.PingPong("iic", "receive", 150, 130, 130);
+        var sameProbe = Rows.PingPong("raw-shm", "receive", 140, 130, 135);
+        var otherProbe = Rows.PingPong("raw-shm", "receive", 500, 480, 490);
+
+        var line = Rows.TargetLine(ReceiveP50, iic, sameProbe);
+
+        Assert.DoesNotContain("interleaved", line, StringComparison.Ordinal);
+        Assert.Contains("1.07x", line, StringComparison.Ordinal);
+        Assert.Contains("not comparable: the rows' placement probes differ", Rows.TargetLine(ReceiveP50, iic, otherProbe), StringComparison.Ordinal);
+    }
+}
