@@ -304,7 +304,8 @@ internal static class TargetReport
         var text = string.Create(CultureInfo.InvariantCulture, $"{value:0.00}x [{low:0.00}-{high:0.00}]");
         var verdict = rounds < MinRoundsForVerdict ? $"undecided: {rounds} kept rounds, at least {MinRoundsForVerdict} needed"
             : high <= limit ? "met (the whole 95 % interval within the limit)"
-            : low > limit ? $"MISSED by {((low / limit) - 1) * 100:0} % or more (the whole 95 % interval above)"
+            // One decimal under 10 %: a low end just above the limit read "MISSED by 0 % or more".
+            : low > limit ? string.Create(CultureInfo.InvariantCulture, $"MISSED by {((low / limit) - 1) * 100:0.#} % or more (the whole 95 % interval above)")
             : "undecided: the 95 % interval straddles the limit";
         return new Check(name, value, limit, true, "x", true) { TextOverride = text, VerdictOverride = verdict };
     }
