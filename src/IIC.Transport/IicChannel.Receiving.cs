@@ -23,6 +23,11 @@ public sealed partial class IicChannel
 
     /// <summary>Receives one message, waiting until it arrives or <paramref name="cancellationToken"/> is cancelled.</summary>
     /// <exception cref="OperationCanceledException">Cancelled before a message arrived.</exception>
+    /// <exception cref="MessageTooLargeException">The buffer is too small; the message stays unread (the exception says the size needed).</exception>
+    /// <exception cref="IicChannelClosedException">The peer closed and every message was received.</exception>
+    /// <exception cref="PeerDeadException">The peer died and every message it published was received.</exception>
+    /// <exception cref="ReceiveLimitExceededException">The peer sent a fragmented message over <see cref="ChannelOptions.MaxReceiveMessageLength"/>: it was refused and is dropped; the next receive returns the message after it.</exception>
+    /// <exception cref="InvalidOperationException">Another thread is receiving on a <see cref="ChannelOptions.SingleReader"/> channel, or the channel is in an <see cref="IicChannelGroup"/> (wait with the group, or remove it first).</exception>
     public int Receive(Span<byte> destination, CancellationToken cancellationToken)
     {
         if (!cancellationToken.CanBeCanceled)
@@ -49,6 +54,11 @@ public sealed partial class IicChannel
 
     /// <summary>Receives one message if one is waiting now (and no other thread is receiving).</summary>
     /// <returns>False when none is waiting.</returns>
+    /// <exception cref="MessageTooLargeException">The buffer is too small; the message stays unread (the exception says the size needed).</exception>
+    /// <exception cref="IicChannelClosedException">The peer closed and every message was received.</exception>
+    /// <exception cref="PeerDeadException">The peer died and every message it published was received.</exception>
+    /// <exception cref="ReceiveLimitExceededException">The peer sent a fragmented message over <see cref="ChannelOptions.MaxReceiveMessageLength"/>: it was refused and is dropped; the next receive returns the message after it.</exception>
+    /// <exception cref="InvalidOperationException">Another thread is receiving on a <see cref="ChannelOptions.SingleReader"/> channel.</exception>
     public bool TryReceive(Span<byte> destination, out int length) => ReceiveWithin(destination, out length, Native.Deadline.Immediate, default);
 
     /// <summary>Receives one message, waiting at most <paramref name="timeout"/>.</summary>
