@@ -118,17 +118,38 @@ internal sealed class RawServer : IDisposable
     public (uint StreamId, Request? Request) ReceiveCallStart(int index, TimeSpan timeout)
     {
         IIC.Tests.WaitFor.Condition(() => Accepted > index, $"the server's connection {index + 1} accepted", timeout);
+        Assert.True(TryReceiveCallStart(index, timeout, out var streamId, out var request), "the client sent no frame");
+        return (streamId, request);
+    }
+
+    /// <summary>
+    /// <see cref="ReceiveCallStart"/> that may find nothing: false when no frame came within <paramref name="timeout"/> (zero:
+    /// look once), or the client closed the connection.
+    /// </summary>
+    public bool TryReceiveCallStart(int index, TimeSpan timeout, out uint streamId, out Request? request)
+    {
         var buffer = _buffer; // one test thread reads
-        Assert.True(Channel(index).TryReceive(buffer, out var length, timeout), "the client sent no frame");
-        Assert.True(length >= Frame.HeaderLength, $"a frame of {length} bytes");
-        Assert.Equal(FrameType.CallStart, (FrameType)buffer[0]);
-        var streamId = BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(2));
-        if ((((FrameFlags)buffer[1]) & FrameFlags.WithMessage) == 0)
+        (streamId, request) = (0, null);
+        try
         {
-            return (streamId, null);
+            if (!Channel(index).TryReceive(buffer, out var length, timeout))
+            {
+                return false;
+            }
+            Assert.True(length >= Frame.HeaderLength, $"a frame of {length} bytes");
         }
-        var messageLength = (int)BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(Frame.HeaderLength));
-        return (streamId, Request.Parser.ParseFrom(buffer, Frame.HeaderLength + 4, messageLength));
+        catch (IicChannelClosedException)
+        {
+            return false;
+        }
+        Assert.Equal(FrameType.CallStart, (FrameType)buffer[0]);
+        streamId = BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(2));
+        if ((((FrameFlags)buffer[1]) & FrameFlags.WithMessage) != 0)
+        {
+            var messageLength = (int)BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(Frame.HeaderLength));
+            request = Request.Parser.ParseFrom(buffer, Frame.HeaderLength + 4, messageLength);
+        }
+        return true;
     }
 
     /// <summary>Ends the call <paramref name="streamId"/> of the <paramref name="index"/>th connection OK with <paramref name="reply"/> (one Trailers frame carrying it, 2.7).</summary>
