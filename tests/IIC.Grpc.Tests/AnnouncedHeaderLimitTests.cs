@@ -42,11 +42,8 @@ public sealed class AnnouncedHeaderLimitTests(TesterFixture fixture)
         Assert.Contains("more than the 2048 the server accepts", e.Status.Detail, StringComparison.Ordinal);
         using var within = client.UnaryAsync(new Request { Text = "within" }, Headers(512));
         // The next frame the server reads is the call within the limit: the refused one sent nothing.
-        var (type, stream) = server.ReceiveFrame(0, s_timeout);
-        Assert.Equal(FrameType.CallStart, type);
-        Assert.Equal(StatusCode.ResourceExhausted, e.StatusCode);
+        Assert.Equal("within", server.ReceiveCallStart(0, s_timeout).Request!.Text);
         Assert.False(within.ResponseAsync.IsCompleted); // still open on the same connection: nothing ended it
-        Assert.NotEqual(0u, stream);
         Assert.Equal(1, server.Accepted);
     }
 
