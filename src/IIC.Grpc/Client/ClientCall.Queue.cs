@@ -112,7 +112,7 @@ internal sealed partial class ClientCall<TRequest, TResponse>
                 }
                 timeoutMicroseconds = (long)remaining.TotalMicroseconds;
             }
-            if (Volatile.Read(ref _done))
+            if (EndedBeforeRegistered())
             {
                 // Ended while it waited (its token, its deadline, Dispose) just as it got the slot: never sent. Finish
                 // removed it already unless the grant registered it after; the Remove is idempotent.
@@ -134,6 +134,21 @@ internal sealed partial class ClientCall<TRequest, TResponse>
             queued.Started.TrySetResult();
         }
 #pragma warning restore CA1031
+    }
+
+    /// <summary>
+    /// Whether the call ended by the time it was registered, read after the registration (any registration made once
+    /// its timers run: a grant, a second try, a connect). Read under the gate, which <see cref="Finish"/> sets
+    /// <c>_done</c> under before it removes the call: either Finish's Remove comes after the registration (the lock
+    /// orders them) and takes the call out, or this sees it ended and the caller takes it out. Without this, a call
+    /// ended just before its registration stayed registered for good (CallLimitTests' churn, twice in CI).
+    /// </summary>
+    private bool EndedBeforeRegistered()
+    {
+        lock (Gate)
+        {
+            return _done;
+        }
     }
 
     /// <summary>A write made before the queued call started: sent once it started (or fails with the call's status if it ended first).</summary>

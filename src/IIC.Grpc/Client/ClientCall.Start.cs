@@ -79,6 +79,10 @@ internal sealed partial class ClientCall<TRequest, TResponse>
                 RetryOrFail(closed); // ended or drained between the two tries: nothing was sent
                 return;
             }
+            // A slot freed between the two tries. The timers run already, so the call may have ended before this
+            // registration (Finish then found nothing to remove): it starts as a call granted a slot, which looks first.
+            RunQueuedStart();
+            return;
         }
         _streamId = StreamId;
         SendStart(request, sendRequest, options.Headers, remaining == Timeout.InfiniteTimeSpan ? -1L : (long)remaining.TotalMicroseconds);
