@@ -64,6 +64,12 @@ internal static class InterleavedPingPong
             var (p50Ratios, p50Median) = rounds.Ratios((side, r) => _sides[side].P50Ticks[r]);
             var (p99Ratios, p99Median) = rounds.Ratios((side, r) => _sides[side].P99Ticks[r]);
             rows[0] = rows[0] with { RoundRatios = p50Ratios, RoundRatioMedian = p50Median, RoundP99Ratios = p99Ratios, RoundP99RatioMedian = p99Median };
+            // The targets against the probe divide each kept round by the probe before it (round 20): the rows' own
+            // probes are medians over the kept rounds, which on a run spanning two placements belong to neither.
+            if (rows[0] is { RoundProbeNs: { } probeP50s, RoundProbeP99Ns: { } probeP99s, RoundP50Ns: { } p50s, RoundP99Ns: { } p99s })
+            {
+                rows[0] = rows[0] with { RoundProbeRatios = RoundStatistics.ByRound(p50s, probeP50s), RoundProbeP99Ratios = RoundStatistics.ByRound(p99s, probeP99s) };
+            }
             return rows;
         }
 
