@@ -10,7 +10,8 @@ namespace IIC.Perf.Harness;
 /// same run, same placement", and measured one after the other their probes often differed (round 18: "not
 /// comparable") or their verdicts flipped from run to run. Each side's block records its round trips into a histogram
 /// of its own; a kept round gives two ratios, iic's p50 over raw-shm's and iic's p99 over raw-shm's, which the first
-/// row carries with their medians (<see cref="TargetReport"/> judges them with a bootstrap interval). The rows'
+/// row carries with their medians (<see cref="TargetReport"/> judges them with a bootstrap interval), and two more, iic's
+/// p50 and p99 over the probe's taken just before the round, which the targets against the probe judge (round 20). The rows'
 /// percentiles pool the kept rounds' round trips (their histograms merged), which is what the p99.9 target is judged
 /// on: a 50 ms block holds 100-300 K round trips, too few for a p99.9 per round. While one side measures, the other
 /// side's echo server sleeps (the Lap that ends its block says how long). <c>IIC_PERF_PINGPONG_INTERLEAVED=0</c>
