@@ -80,9 +80,28 @@ public sealed class JobRunTests : IDisposable
                 }
             }
         }
+        // The targets against the probe divide each kept round by the probe taken just before it (round 20).
+        Assert.Equal(rounds + 1, iic.GetProperty("round_probe_p99_ns").GetArrayLength());
+        foreach (var (percentile, probesName, ratiosName) in new[] { ("round_p50_ns", "round_probe_ns", "round_probe_ratios"), ("round_p99_ns", "round_probe_p99_ns", "round_probe_p99_ratios") })
+        {
+            var mine = Longs(iic.GetProperty(percentile));
+            var probes = Longs(iic.GetProperty(probesName));
+            var ratios = iic.GetProperty(ratiosName).EnumerateArray().Select(e => e.ValueKind == JsonValueKind.Null ? (double?)null : e.GetDouble()).ToList();
+            Assert.Equal(rounds, ratios.Count);
+            for (var round = 0; round < rounds; round++)
+            {
+                Assert.Equal(mine[round] is null || probes[round] is null, ratios[round] is null);
+                if (ratios[round] is { } ratio)
+                {
+                    Assert.Equal((double)mine[round]!.Value / probes[round]!.Value, ratio, 1e-4);
+                }
+            }
+        }
         if (dropped < rounds)
         {
             Assert.Contains("32 B poll/claim echo: p50 within 1.1x of raw-shm poll/claim (like for like), median of", output, StringComparison.Ordinal);
+            Assert.Contains("32 B poll/claim echo: p50 within 1.15x of the probe's p50, median of", output, StringComparison.Ordinal);
+            Assert.Contains("interleaved rounds' ratios to the probe before each", output, StringComparison.Ordinal);
         }
     }
 

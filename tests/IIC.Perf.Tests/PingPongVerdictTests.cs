@@ -5,8 +5,9 @@ namespace IIC.Perf.Tests;
 /// <summary>
 /// Issue 17's round-trip targets from an interleaved 32 B ping-pong pair (round 19, Harness/InterleavedPingPong.cs):
 /// p50 and p99 against raw-shm judged by the rounds' ratios (median, 95 % bootstrap interval: met / MISSED /
-/// undecided), p99.9 by the rows pooled over the kept rounds, the probe targets against the kept rounds' probes. Rows
-/// measured one after the other are judged as before.
+/// undecided), p99.9 by the rows pooled over the kept rounds, the probe targets each round against the probe before it
+/// (round 20), with each placement's rounds apart when the run spanned two. Rows measured one after the other are
+/// judged as before.
 /// </summary>
 public sealed class PingPongVerdictTests
 {
@@ -15,6 +16,7 @@ public sealed class PingPongVerdictTests
     private const string ReceiveP999 = "32 B send/receive echo: p99.9 within 1.5x of raw-shm";
     private const string ClaimLikeForLike = "32 B poll/claim echo: p50 within 1.1x of raw-shm poll/claim (like for like)";
     private const string ClaimP50 = "32 B poll/claim echo: p50 within 1.15x of the probe's p50";
+    private const string ClaimP99 = "32 B poll/claim echo: p99 within 1.5x of the probe's p99";
 
     [Fact]
     public void SendReceive_EveryRoundWithinTheLimit_IsMet_FromTheRounds_NotFromThePooledRows()
@@ -93,10 +95,10 @@ public sealed class PingPongVerdictTests
     }
 
     [Fact]
-    public void PooledLines_OfAPairWhosePooledP50LooksLikeAnotherPlacement_AreStillJudged()
+    public void Lines_OfAPairWhosePooledP50LooksLikeAnotherPlacement_AreStillJudged()
     {
         // Under load iic's pooled p50 (500 ns) is far above its rounds' probe (130): the row is marked FLIP. Its rounds'
-        // probes agreed round by round, so the pooled lines judge it (round 19's first default run said "not comparable").
+        // probes agreed round by round, so its lines judge it (round 19's first default run said "not comparable").
         var (iic, raw) = Rows.InterleavedPingPong("poll-claim", Rows.Same(10, 1.0), iicP50: 500, iicP999: 2000, rawP999: 1000);
         var (receive, rawReceive) = Rows.InterleavedPingPong("receive", Rows.Same(10, 1.0), iicP50: 500, iicP999: 2000, rawP999: 1000);
         Assert.True(iic.ProbeMoved);
@@ -104,7 +106,7 @@ public sealed class PingPongVerdictTests
         var probe = Rows.TargetLine(ClaimP50, iic, raw, receive, rawReceive);
         var p999 = Rows.TargetLine(ReceiveP999, iic, raw, receive, rawReceive);
 
-        Assert.Contains("3.85x  MISSED by 234 %", probe, StringComparison.Ordinal);
+        Assert.Contains("3.85x [3.85-3.85]  MISSED by 234", probe, StringComparison.Ordinal);
         Assert.Contains("2.00x  MISSED by 33 %", p999, StringComparison.Ordinal);
     }
 
@@ -126,8 +128,71 @@ public sealed class PingPongVerdictTests
 
         Assert.Contains("median of 10 interleaved rounds' ratios", likeForLike, StringComparison.Ordinal);
         Assert.Contains("met (", likeForLike, StringComparison.Ordinal);
-        Assert.Contains("(the probe: median of the 10 kept rounds' probes)", probe, StringComparison.Ordinal);
-        Assert.Contains("1.08x", probe, StringComparison.Ordinal); // 140 ns over the rounds' 130
+        Assert.Contains("median of 10 interleaved rounds' ratios to the probe before each, all on the near placement [95 % CI]", probe, StringComparison.Ordinal);
+        Assert.Contains("1.08x [1.08-1.08]", probe, StringComparison.Ordinal); // 140 ns over each round's 130
+        Assert.DoesNotContain("of which on the", Rows.Report(iic, raw), StringComparison.Ordinal); // one placement: no split
+    }
+
+    [Fact]
+    public void ProbeP50_IsJudgedRoundByRound_NotThePooledRowOverTheMedianProbe_WhenRoundsSpanNearAndFar()
+    {
+        // Four near rounds (probe 120 ns), one dropped as the host moved, five far ones (500 ns); iic's block reads 1.3x
+        // its own round's probe on both. A near block holds ~4x the round trips of a far one, so the pooled p50 is a near
+        // one (156), while the median probe of the nine kept rounds is a far one (500): the old line read 0.31x, "met".
+        long[] probes = [120, 120, 120, 120, 120, 500, 500, 500, 500, 500, 500];
+        long[] probeP99s = [.. probes.Select(p => 2 * p)];
+        long?[] p50s = [156, 156, 156, 156, null, 650, 650, 650, 650, 650];
+        long?[] p99s = [.. p50s.Select(p => p * 2)];
+        var (iic, raw) = Rows.InterleavedPollClaimRounds(probes, probeP99s, p50s, p99s, pooledP50: 156, pooledP99: 1300);
+        Assert.Equal(500, iic.ProbeNsBefore); // the median the old line divided by
+
+        var line = Rows.TargetLine(ClaimP50, iic, raw);
+        var report = Rows.Report(iic, raw);
+
+        Assert.Contains("median of 9 interleaved rounds' ratios to the probe before each, 1 of 10 dropped: probes disagreed, rounds: 5 far, 4 near [95 % CI]", line, StringComparison.Ordinal);
+        Assert.Contains("1.30x [1.30-1.30]", line, StringComparison.Ordinal);
+        Assert.Contains("MISSED by 13 % or more (the whole 95 % interval above)", line, StringComparison.Ordinal);
+        Assert.DoesNotContain("0.31x", line, StringComparison.Ordinal);
+        // Each placement's rounds apart, judged alike (too few of either for a verdict of its own).
+        Assert.Contains($"  of which on the {Placement.Near} placement, median of 4 rounds' ratios to their probe [95 % CI]", report, StringComparison.Ordinal);
+        Assert.Contains($"  of which on the {Placement.Far} placement, median of 5 rounds' ratios to their probe [95 % CI]", report, StringComparison.Ordinal);
+        Assert.Contains("undecided: 4 kept rounds, at least 6 needed", report, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ProbeP99_IsJudgedRoundByRound_NotAFarTailOverANearMedianProbe()
+    {
+        // Six near rounds, one dropped, three far; every block's p99 is 1.2x its round's probe p99. The far blocks hold
+        // over 1 % of the pooled round trips, so the pooled p99 is in the far tail (1100) while the median probe p99 is
+        // the near one (250): the old line read 4.40x, MISSED.
+        long[] probes = [120, 120, 120, 120, 120, 120, 120, 500, 500, 500, 500];
+        long[] probeP99s = [250, 250, 250, 250, 250, 250, 250, 1000, 1000, 1000, 1000];
+        long?[] p50s = [130, 130, 130, 130, 130, 130, null, 540, 540, 540];
+        long?[] p99s = [300, 300, 300, 300, 300, 300, null, 1200, 1200, 1200];
+        var (iic, raw) = Rows.InterleavedPollClaimRounds(probes, probeP99s, p50s, p99s, pooledP50: 135, pooledP99: 1100);
+        Assert.Equal(250, iic.ProbeP99NsBefore);
+
+        var line = Rows.TargetLine(ClaimP99, iic, raw);
+        var report = Rows.Report(iic, raw);
+
+        Assert.Contains("1.20x [1.20-1.20]", line, StringComparison.Ordinal);
+        Assert.Contains("rounds: 3 far, 6 near", line, StringComparison.Ordinal);
+        Assert.Contains("met (the whole 95 % interval within the limit)", line, StringComparison.Ordinal);
+        Assert.Contains($"  of which on the {Placement.Near} placement, median of 6 rounds' ratios to their probe [95 % CI]", report, StringComparison.Ordinal);
+        Assert.Contains($"  of which on the {Placement.Far} placement, median of 3 rounds' ratios to their probe [95 % CI]", report, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ProbeTargets_OfARunWithoutAProbe_AreLeftOut()
+    {
+        var (iic, raw) = Rows.InterleavedPingPong("poll-claim", Rows.Same(10, 1.0));
+        // What the harness makes when the probe child could not start: no probe fields at all, and no ratios to it.
+        iic = iic with { ProbeNsBefore = null, ProbeNsAfter = null, ProbeP99NsBefore = null, ProbeP99NsAfter = null, ProbeMoved = null, RoundProbeNs = null, RoundProbeP99Ns = null, RoundProbeRatios = null, RoundProbeP99Ratios = null };
+
+        var report = Rows.Report(iic, raw);
+
+        Assert.DoesNotContain(ClaimP50, report, StringComparison.Ordinal);
+        Assert.Contains(ClaimLikeForLike, report, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -88,7 +88,8 @@ public sealed class ResultsJsonTests
     public void InterleavedPingPongRows_WriteTheirRoundsP50AndP99_AndTheIicRowItsRatios()
     {
         var (iic, raw) = Rows.InterleavedPingPong("receive", [1.05, null, 0.95], p99Ratios: [1.2, null, 1.0]);
-        iic = iic with { RoundP50Ns = [147, null, 133], RoundP99Ns = [240, null, 200], RoundP99RatioMedian = 1.1, RoundProbeNs = [130, 131, null, 129] };
+        iic = iic with { RoundP50Ns = [147, null, 133], RoundP99Ns = [240, null, 200], RoundP99RatioMedian = 1.1, RoundProbeNs = [130, 131, null, 129], RoundProbeP99Ns = [260, 262, null, 258] };
+        iic = iic with { RoundProbeRatios = RoundStatistics.ByRound(iic.RoundP50Ns, iic.RoundProbeNs), RoundProbeP99Ratios = RoundStatistics.ByRound(iic.RoundP99Ns, iic.RoundProbeP99Ns) };
         raw = raw with { RoundP50Ns = [140, null, 140], RoundP99Ns = [200, null, 200] };
 
         using var json = Write(iic, raw);
@@ -105,12 +106,16 @@ public sealed class ResultsJsonTests
         Assert.Equal(new double?[] { 147, null, 133 }, Doubles(mine.GetProperty("round_p50_ns")));
         Assert.Equal(new double?[] { 240, null, 200 }, Doubles(mine.GetProperty("round_p99_ns")));
         Assert.Equal(4, mine.GetProperty("round_probe_ns").GetArrayLength());
+        Assert.Equal(4, mine.GetProperty("round_probe_p99_ns").GetArrayLength());
+        Assert.Equal(new double?[] { 1.1308, null, null }, Doubles(mine.GetProperty("round_probe_ratios"))); // 147 over 130; round 2's probe did not answer
+        Assert.Equal(new double?[] { 0.9231, null, null }, Doubles(mine.GetProperty("round_probe_p99_ratios"))); // 240 over 260
 
         var theirs = rows[1];
         Assert.Equal("iic", theirs.GetProperty("interleaved_with").GetString());
         Assert.Equal(new double?[] { 200, null, 200 }, Doubles(theirs.GetProperty("round_p99_ns")));
         Assert.False(theirs.TryGetProperty("round_ratios", out _)); // the ratios are the first row's
         Assert.False(theirs.TryGetProperty("round_p99_ratios", out _));
+        Assert.False(theirs.TryGetProperty("round_probe_ratios", out _));
     }
 
     private static double?[] Doubles(JsonElement array)

@@ -23,6 +23,15 @@ public sealed class RoundStatisticsTests
     }
 
     [Fact]
+    public void ByRound_PairsEachRoundWithTheEntryBeforeIt_AndKeepsTheRoundsPlaces()
+    {
+        // Four rounds, five probes (one before each round and one after the last): round r divides by probe r.
+        var ratios = RoundStatistics.ByRound([130, null, 600, 150], [100, 120, 500, null, 140]);
+
+        Assert.Equal(new double?[] { 1.3, null, 1.2, null }, ratios); // round 1 dropped, round 3's probe did not answer
+    }
+
+    [Fact]
     public void MedianWithInterval_OfIdenticalRounds_IsThatValue()
     {
         var (median, low, high) = RoundStatistics.MedianWithInterval([0.9, 0.9, 0.9, 0.9, 0.9, 0.9]);

@@ -247,6 +247,7 @@ internal sealed record PairRounds(MeasurementPlan First, MeasurementPlan Second,
             Rounds = Count,
             RoundsDropped = Count - KeptRounds.Count,
             RoundProbeNs = Probing ? [.. Probes.Select(p => p?.P50Ns)] : null,
+            RoundProbeP99Ns = Probing ? [.. Probes.Select(p => p?.P99Ns)] : null,
             InterleavedWith = Plan(1 - side).Transport.Name,
         };
     }

@@ -10,7 +10,8 @@ namespace IIC.Perf.Harness;
 /// same run, same placement", and measured one after the other their probes often differed (round 18: "not
 /// comparable") or their verdicts flipped from run to run. Each side's block records its round trips into a histogram
 /// of its own; a kept round gives two ratios, iic's p50 over raw-shm's and iic's p99 over raw-shm's, which the first
-/// row carries with their medians (<see cref="TargetReport"/> judges them with a bootstrap interval). The rows'
+/// row carries with their medians (<see cref="TargetReport"/> judges them with a bootstrap interval), and two more, iic's
+/// p50 and p99 over the probe's taken just before the round, which the targets against the probe judge (round 20). The rows'
 /// percentiles pool the kept rounds' round trips (their histograms merged), which is what the p99.9 target is judged
 /// on: a 50 ms block holds 100-300 K round trips, too few for a p99.9 per round. While one side measures, the other
 /// side's echo server sleeps (the Lap that ends its block says how long). <c>IIC_PERF_PINGPONG_INTERLEAVED=0</c>
@@ -64,6 +65,12 @@ internal static class InterleavedPingPong
             var (p50Ratios, p50Median) = rounds.Ratios((side, r) => _sides[side].P50Ticks[r]);
             var (p99Ratios, p99Median) = rounds.Ratios((side, r) => _sides[side].P99Ticks[r]);
             rows[0] = rows[0] with { RoundRatios = p50Ratios, RoundRatioMedian = p50Median, RoundP99Ratios = p99Ratios, RoundP99RatioMedian = p99Median };
+            // The targets against the probe divide each kept round by the probe before it (round 20): the rows' own
+            // probes are medians over the kept rounds, which on a run spanning two placements belong to neither.
+            if (rows[0] is { RoundProbeNs: { } probeP50s, RoundProbeP99Ns: { } probeP99s, RoundP50Ns: { } p50s, RoundP99Ns: { } p99s })
+            {
+                rows[0] = rows[0] with { RoundProbeRatios = RoundStatistics.ByRound(p50s, probeP50s), RoundProbeP99Ratios = RoundStatistics.ByRound(p99s, probeP99s) };
+            }
             return rows;
         }
 

@@ -145,6 +145,19 @@ internal sealed record BenchResult
     /// </summary>
     public IReadOnlyList<long?>? RoundProbeNs { get; init; }
 
+    /// <summary>Interleaved rows (round 20): the placement probe's p99 (ns) before each round and after the last, as <see cref="RoundProbeNs"/>.</summary>
+    public IReadOnlyList<long?>? RoundProbeP99Ns { get; init; }
+
+    /// <summary>
+    /// Interleaved ping-pong rows, on the first row of a pair (iic; round 20): each kept round's p50 over the probe's
+    /// p50 before that round (null for a dropped round or a probe that did not answer). The targets against the probe
+    /// judge these, so each ratio divides a block by the probe of its own placement.
+    /// </summary>
+    public IReadOnlyList<double?>? RoundProbeRatios { get; init; }
+
+    /// <summary>As <see cref="RoundProbeRatios"/>, for each kept round's p99 over the probe's p99 before that round.</summary>
+    public IReadOnlyList<double?>? RoundProbeP99Ratios { get; init; }
+
     public string Status { get; init; } = Ok;
 
     /// <summary>Why a row is unavailable or failed.</summary>

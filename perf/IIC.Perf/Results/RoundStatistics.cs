@@ -41,6 +41,19 @@ internal static class RoundStatistics
     }
 
     /// <summary>
+    /// Each round's <paramref name="numerator"/> over its <paramref name="denominator"/> (rounded to 4 decimals), by
+    /// index: null where either is missing (a dropped round, a probe that did not answer). A denominator list longer
+    /// than the numerator's (the probes: one before each round and one after the last) pairs round r with its entry r,
+    /// the probe before it.
+    /// </summary>
+    public static IReadOnlyList<double?> ByRound(IReadOnlyList<long?> numerator, IReadOnlyList<long?> denominator)
+    {
+        ArgumentNullException.ThrowIfNull(numerator);
+        ArgumentNullException.ThrowIfNull(denominator);
+        return [.. Enumerable.Range(0, numerator.Count).Select(r => r < denominator.Count && numerator[r] is { } n && denominator[r] is > 0 and var d ? (double?)Math.Round((double)n / d, 4) : null)];
+    }
+
+    /// <summary>
     /// The median of <paramref name="values"/> with a 95 % percentile-bootstrap interval (resampling the rounds with
     /// replacement, a fixed seed so a run's verdict is reproducible from its JSON).
     /// </summary>

@@ -8,7 +8,7 @@ namespace IIC.Perf.Results;
 /// rows measured on the same placement (their placement probes agree, see <see cref="Placement"/>); otherwise the
 /// line says so instead of a verdict. A target whose rows are missing (a test, mode or size not run) is left out.
 /// </summary>
-internal static class TargetReport
+internal static partial class TargetReport
 {
     private const string Iic = RatioTable.Iic;
     private const string RawShm = RatioTable.RawShm;
@@ -26,14 +26,13 @@ internal static class TargetReport
 
         // Round trips: poll/claim against the probe (the floor: one cache line each way), send/receive against raw-shm.
         // The 32 B pairs measured interleaved with raw-shm (round 19) are judged from their rounds, the probe targets
-        // against the probes of those rounds; otherwise the fastest rows on an unmoved placement, as before.
+        // each round against its own probe (round 20, TargetReport.ProbeTargets.cs); otherwise the fastest rows on an
+        // unmoved placement, as before.
         var (claim, rawClaim, claimPaired) = RoundTripPair(results, "poll-claim");
         if (claimPaired)
         {
-            // The rounds' own probes (the row's before/after: the medians over its kept rounds), which agreed round by round.
-            var probeOf = $" (the probe: median of the {KeptRounds(claim!)} kept rounds' probes)";
-            checks.Add(PooledPairCheck($"32 B poll/claim echo: p50 within 1.15x of the probe's p50{probeOf}", claim!, Divide(claim!.P50Ns, ProbeP50(claim)), 1.15));
-            checks.Add(PooledPairCheck($"32 B poll/claim echo: p99 within 1.5x of the probe's p99{probeOf}", claim!, Divide(claim!.P99Ns, ProbeP99(claim)), 1.5));
+            checks.AddRange(ProbeRoundChecks("32 B poll/claim echo: p50 within 1.15x of the probe's p50", claim!, claim!.RoundProbeRatios, 1.15));
+            checks.AddRange(ProbeRoundChecks("32 B poll/claim echo: p99 within 1.5x of the probe's p99", claim!, claim!.RoundProbeP99Ratios, 1.5));
         }
         else
         {
@@ -195,13 +194,23 @@ internal static class TargetReport
         {
             return PooledPairCheck($"{name}, the rows pooled over their {kept} kept interleaved rounds{dropped}", mine, pooled, limit);
         }
-        var ratios = roundRatios(mine)?.OfType<double>().ToList() ?? [];
+        return RoundsIntervalCheck(name, roundRatios(mine) ?? [], limit, $" interleaved rounds' ratios{dropped}");
+    }
+
+    /// <summary>
+    /// The median of the rounds' ratios (null: a round left out) with its 95 % bootstrap interval, judged against
+    /// <paramref name="limit"/> (<see cref="Interval"/>); the name gains ", median of N" and <paramref name="what"/>.
+    /// Undecided when no round is left.
+    /// </summary>
+    private static Check RoundsIntervalCheck(string name, IReadOnlyList<double?> roundRatios, double limit, string what)
+    {
+        var ratios = roundRatios.OfType<double>().ToList();
         if (ratios.Count == 0)
         {
-            return NoKeptRound($"{name}, interleaved rounds{dropped}", limit);
+            return NoKeptRound($"{name},{what}", limit);
         }
         var (median, low, high) = RoundStatistics.MedianWithInterval(ratios);
-        return Interval($"{name}, median of {ratios.Count} interleaved rounds' ratios{dropped} [95 % CI]", median, low, high, limit, ratios.Count);
+        return Interval($"{name}, median of {ratios.Count}{what} [95 % CI]", median, low, high, limit, ratios.Count);
     }
 
     /// <summary>
@@ -218,7 +227,7 @@ internal static class TargetReport
         if (row.RoundMsgsPerPoll is not { } mine || partner?.RoundMsgsPerPoll is not { } theirs || mine.Count != ratios.Count || theirs.Count != ratios.Count)
         {
             yield return InterleavedRateCheck(name, ratios, targetPct);
-            foreach (var placementCheck in PlacementChecks(row, ratios, targetPct))
+            foreach (var placementCheck in PlacementChecks(row, ratios, (name, ratios) => InterleavedRateCheck(name, ratios, targetPct)))
             {
                 yield return placementCheck;
             }
@@ -239,19 +248,20 @@ internal static class TargetReport
                 yield return InterleavedRateCheck($"  of which both sinks {regime}", [.. ratios.Select((r, i) => regimes[i] == regime ? r : null)], targetPct);
             }
         }
-        foreach (var placementCheck in PlacementChecks(row, [.. ratios.Select((r, i) => regimes[i] is null ? null : r)], targetPct))
+        foreach (var placementCheck in PlacementChecks(row, [.. ratios.Select((r, i) => regimes[i] is null ? null : r)], (name, ratios) => InterleavedRateCheck(name, ratios, targetPct)))
         {
             yield return placementCheck;
         }
     }
 
     /// <summary>
-    /// When the rounds a one-way verdict counted (<paramref name="counted"/>, null for a round left out) ran on more than
-    /// one placement kind (<see cref="Placement.RoundKinds"/>), one line per kind with its rounds alone (round 16): the raw
-    /// ring's rate doubles on SMT siblings where iic's does not, so a pooled median mixes two ratios. Rounds whose two
+    /// When the rounds a verdict counted (<paramref name="counted"/>, null for a round left out) ran on more than one
+    /// placement kind (<see cref="Placement.RoundKinds"/>), one line per kind with its rounds alone, each judged by
+    /// <paramref name="judge"/> (round 16, for the one-way rates: the raw ring's rate doubles on SMT siblings where iic's
+    /// does not, so a pooled median mixes two ratios; round 20, for the round trips against the probe). Rounds whose two
     /// probes name different kinds are in the pooled verdict only.
     /// </summary>
-    private static IEnumerable<Check> PlacementChecks(BenchResult row, IReadOnlyList<double?> counted, double targetPct)
+    private static IEnumerable<Check> PlacementChecks(BenchResult row, IReadOnlyList<double?> counted, Func<string, IReadOnlyList<double?>, Check> judge)
     {
         if (row.RoundProbeNs is not { } probes)
         {
@@ -265,7 +275,7 @@ internal static class TargetReport
         }
         foreach (var kind in present.Order(StringComparer.Ordinal))
         {
-            yield return InterleavedRateCheck($"  of which on the {kind} placement", [.. counted.Select((r, i) => kinds[i] == kind ? r : null)], targetPct);
+            yield return judge($"  of which on the {kind} placement", [.. counted.Select((r, i) => kinds[i] == kind ? r : null)]);
         }
     }
 
@@ -323,9 +333,6 @@ internal static class TargetReport
     private static BenchResult? BestRate(IReadOnlyList<BenchResult> results, string test, string transport, int size, string api)
         => results.Where(r => r.IsOk && r.ProbeMoved != true && r.Test == test && r.Transport == transport && r.Size == size && r.Api == api)
             .MaxBy(r => r.MsgsPerS ?? 0);
-
-    private static double? ProbeP50(BenchResult? row)
-        => row is { ProbeNsBefore: { } before, ProbeNsAfter: { } after } ? (before + after) / 2.0 : null;
 
     private static double? ProbeP99(BenchResult? row)
         => row is { ProbeP99NsBefore: { } before, ProbeP99NsAfter: { } after } ? (before + after) / 2.0 : null;
