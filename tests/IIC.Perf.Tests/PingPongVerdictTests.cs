@@ -183,6 +183,34 @@ public sealed class PingPongVerdictTests
     }
 
     [Fact]
+    public void SendReceive_RoundsOnNearAndFar_GetALinePerPlacement_UnderTheVerdictOfAllOfThem()
+    {
+        // Six near rounds at 1.0x raw-shm, one dropped as the host moved the vCPUs, six far ones at 1.3x: each round is
+        // within one placement, their median mixes two. The verdict stays the median of all; each placement's rounds are
+        // judged apart below it (round 20).
+        var (iic, raw) = Rows.InterleavedPingPong("receive", [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, null, 1.3, 1.3, 1.3, 1.3, 1.3, 1.3]);
+        iic = iic with { RoundProbeNs = [120, 120, 120, 120, 120, 120, 120, 500, 500, 500, 500, 500, 500, 500] };
+
+        var lines = Rows.Report(iic, raw).Split('\n');
+
+        Assert.Contains(lines, l => l.StartsWith(ReceiveP50 + ", median of 12 interleaved rounds' ratios, 1 of 13 dropped", StringComparison.Ordinal) && l.Contains("undecided", StringComparison.Ordinal));
+        var near = lines.Where(l => l.StartsWith($"  of which on the {Placement.Near} placement, median of 6 rounds' ratios [95 % CI]", StringComparison.Ordinal)).ToList();
+        var far = lines.Where(l => l.StartsWith($"  of which on the {Placement.Far} placement, median of 6 rounds' ratios [95 % CI]", StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, near.Count); // p50 and p99 (the rows' p99 ratios are their p50 ones here)
+        Assert.Equal(2, far.Count);
+        Assert.All(near, l => Assert.Contains("1.00x [1.00-1.00]  met (", l, StringComparison.Ordinal));
+        Assert.All(far, l => Assert.Contains("1.30x [1.30-1.30]  MISSED", l, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void SendReceive_RoundsOnOnePlacement_GetNoPlacementLines()
+    {
+        var (iic, raw) = Rows.InterleavedPingPong("receive", Rows.Same(10, 1.0));
+
+        Assert.DoesNotContain("of which on the", Rows.Report(iic, raw), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void ProbeTargets_OfARunWithoutAProbe_AreLeftOut()
     {
         var (iic, raw) = Rows.InterleavedPingPong("poll-claim", Rows.Same(10, 1.0));

@@ -40,10 +40,10 @@ internal static partial class TargetReport
             checks.Add(Check.AtMost("32 B poll/claim echo: p99 within 1.5x of the probe's p99", Divide(claim?.P99Ns, ProbeP99(claim)), 1.5, claim, claim));
         }
         // The like-for-like floor for poll/claim: raw-shm doing the same zero-copy work (its own target is the probe's).
-        checks.Add(RoundTripCheck("32 B poll/claim echo: p50 within 1.1x of raw-shm poll/claim (like for like)", claim, rawClaim, claimPaired, r => r.P50Ns, r => r.RoundRatios, 1.1));
+        checks.AddRange(RoundTripChecks("32 B poll/claim echo: p50 within 1.1x of raw-shm poll/claim (like for like)", claim, rawClaim, claimPaired, r => r.P50Ns, r => r.RoundRatios, 1.1));
         var (receive, raw, receivePaired) = RoundTripPair(results, "receive");
-        checks.Add(RoundTripCheck("32 B send/receive echo: p50 within 1.1x of raw-shm", receive, raw, receivePaired, r => r.P50Ns, r => r.RoundRatios, 1.1));
-        checks.Add(RoundTripCheck("32 B send/receive echo: p99 within 1.1x of raw-shm", receive, raw, receivePaired, r => r.P99Ns, r => r.RoundP99Ratios, 1.1));
+        checks.AddRange(RoundTripChecks("32 B send/receive echo: p50 within 1.1x of raw-shm", receive, raw, receivePaired, r => r.P50Ns, r => r.RoundRatios, 1.1));
+        checks.AddRange(RoundTripChecks("32 B send/receive echo: p99 within 1.1x of raw-shm", receive, raw, receivePaired, r => r.P99Ns, r => r.RoundP99Ratios, 1.1));
         checks.Add(RoundTripCheck("32 B send/receive echo: p99.9 within 1.5x of raw-shm", receive, raw, receivePaired, r => r.P999Ns, roundRatios: null, 1.5));
 
         var isolated = BestLatency(results, "pingpong", IsolatedIic, 32, null);
@@ -172,6 +172,23 @@ internal static partial class TargetReport
 
     private static Check NoKeptRound(string name, double limit)
         => new(name, 0, limit, true, "x", true) { TextOverride = "-", VerdictOverride = "undecided: no kept round" };
+
+    /// <summary>
+    /// <see cref="RoundTripCheck"/>, then, for an interleaved pair judged by its rounds' ratios whose kept rounds ran on
+    /// more than one placement, one line per placement with its rounds alone (<see cref="PlacementChecks"/>): each
+    /// round's ratio is within one placement, but their median can mix two (round 20).
+    /// </summary>
+    private static IEnumerable<Check> RoundTripChecks(string name, BenchResult? mine, BenchResult? theirs, bool paired, Func<BenchResult, long?> percentile, Func<BenchResult, IReadOnlyList<double?>?> roundRatios, double limit)
+    {
+        yield return RoundTripCheck(name, mine, theirs, paired, percentile, roundRatios, limit);
+        if (paired && roundRatios(mine!) is { } ratios)
+        {
+            foreach (var placementCheck in PlacementChecks(mine!, ratios, (line, kindRatios) => RoundsIntervalCheck(line, kindRatios, limit, " rounds' ratios")))
+            {
+                yield return placementCheck;
+            }
+        }
+    }
 
     /// <summary>
     /// A round-trip percentile of iic within <paramref name="limit"/> times raw-shm's. An interleaved pair is judged by
