@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Tracing;
-using IIC.Hardware;
 using IIC.Tests;
 
 namespace IIC.Transport.Tests;
@@ -75,7 +74,7 @@ public class ReceiveLimitTraceTests
 
         /// <summary>The MessageRefused events of channels named <paramref name="service"/>, in the order they were written.</summary>
         public List<EventWrittenEventArgs> Of(string service)
-            => [.. _events.Where(e => e.EventName == nameof(IicEventSource.MessageRefused) && (string?)e.Payload![0] == service)];
+            => [.. _events.Where(e => e.EventName == "MessageRefused" && (string?)e.Payload![0] == service)];
 
         protected override void OnEventSourceCreated(EventSource eventSource)
         {
