@@ -163,6 +163,21 @@ public sealed class IicEventSource : EventSource
         }
     }
 
+    /// <summary>
+    /// A channel refused a fragmented message its peer announced over this side's receive limit
+    /// (<c>ChannelOptions.MaxReceiveMessageLength</c>): its fragments are dropped, and the receive that met it throws
+    /// <c>ReceiveLimitExceededException</c>. One per refused message, raised in the receiving process. Warning: the peer
+    /// sent more than this side allows (a misconfigured limit, or a buggy or hostile peer).
+    /// </summary>
+    [Event(15, Level = EventLevel.Warning, Message = "Channel '{0}' side {1} in process {2} refused a message of {3} bytes, over its receive limit of {4} bytes")]
+    public void MessageRefused(string service, int side, int processId, long messageLength, long limit)
+    {
+        if (IsEnabled())
+        {
+            Write(15, service, side, processId, messageLength, limit);
+        }
+    }
+
     // The writers below lay each argument out as EventData: a string as its UTF-16 characters plus the terminating
     // NUL (fixed: the GC cannot move it while WriteEventCore copies it), an integer as its bytes on this stack frame.
     // WriteEventCore copies the data synchronously, so the pointers only need to live for the call.
@@ -291,6 +306,23 @@ public sealed class IicEventSource : EventSource
             SetValue(ref data[2], &c);
             SetString(ref data[3], pd, d);
             WriteEventCore(eventId, 4, data);
+        }
+    }
+
+    [NonEvent]
+    [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "Only strings and integers: primitive payloads are trim safe.")]
+    private unsafe void Write(int eventId, string? a, int b, int c, long d, long e)
+    {
+        a ??= "";
+        fixed (char* pa = a)
+        {
+            var data = stackalloc EventData[5];
+            SetString(ref data[0], pa, a);
+            SetValue(ref data[1], &b);
+            SetValue(ref data[2], &c);
+            SetValue(ref data[3], &d);
+            SetValue(ref data[4], &e);
+            WriteEventCore(eventId, 5, data);
         }
     }
 

@@ -240,6 +240,11 @@ public sealed partial class IicChannel : IDisposable, IAsyncDisposable
     /// space (the same wait as <see cref="AsDuplexPipe(IicPipeOptions?)"/>'s), ends with <see cref="OperationCanceledException"/> when its
     /// token is cancelled (the records it sent stay sent) and with <see cref="ObjectDisposedException"/> when the stream
     /// is disposed. A synchronous <c>Write</c> blocks with back pressure, as <see cref="Send(ReadOnlySpan{byte})"/>.
+    /// <para>A message the peer sent with a raw send over <see cref="ChannelOptions.MaxReceiveMessageLength"/> is a gap in
+    /// the byte stream: reads return every byte before it, then fail with <see cref="ReceiveLimitExceededException"/>, and
+    /// every later read fails with it too (the bytes after a gap would be misframed for the protocol above); writes go on.
+    /// <c>ReadAsync</c> reports this and the channel's other errors (<see cref="PeerDeadException"/>,
+    /// <see cref="RingFaultException"/>) in its task.</para>
     /// </summary>
     /// <exception cref="ObjectDisposedException">The channel was disposed.</exception>
     public Stream AsStream()
@@ -255,7 +260,11 @@ public sealed partial class IicChannel : IDisposable, IAsyncDisposable
     /// continuous traffic, parked when idle) and each flush of <see cref="IDuplexPipe.Output"/> is published on the flushing
     /// thread, in records of at most <see cref="MaxClaimLength"/>. The pipe owns the receive side: do not also receive from
     /// the channel or its <see cref="AsStream"/>. The peer's close completes the input; its death completes it with
-    /// <see cref="PeerDeadException"/>. Disposing the channel stops the pipe. The same pipe every call.
+    /// <see cref="PeerDeadException"/>, and a message over <see cref="ChannelOptions.MaxReceiveMessageLength"/> with
+    /// <see cref="ReceiveLimitExceededException"/> (the input ends there: the bytes after the gap would be misframed;
+    /// as System.IO.Pipelines does for any writer that completes with an error, the next read throws even when bytes
+    /// received before it are still unread, and those are dropped). Disposing the channel stops the pipe. The same pipe
+    /// every call.
     /// </summary>
     /// <param name="options">Memory pool, back-pressure thresholds and scheduling; null means <see cref="IicPipeOptions.Default"/>.</param>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of range.</exception>

@@ -88,7 +88,7 @@ public sealed class ObservabilityCrossProcessTests
     public async Task Every_event_in_the_README_table_arrives_over_EventPipe_with_its_fields()
     {
         var table = ReadmeEventTable();
-        Assert.Equal(14, table.Count);
+        Assert.Equal(15, table.Count);
         using var child = ChildProcess.Start("obs-all-events");
         Assert.Equal("ready", child.ReadLine());
         var events = new ConcurrentQueue<(int Id, string Name, EventLevel Level, string[] Fields, object[] Values)>();

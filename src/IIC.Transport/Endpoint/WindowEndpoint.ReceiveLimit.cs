@@ -15,9 +15,10 @@ internal sealed unsafe partial class WindowEndpoint
 
     /// <summary>
     /// Refuses the message whose first fragment (validated, announcing <paramref name="total"/> bytes, over the limit) is
-    /// at the head: consumes that fragment, enters the discarding state, counts it (<see cref="RefusedReceives"/>), drops
-    /// the fragments already there, and throws. The caller is inside the receive role and has handed out nothing in this
-    /// call (a Poll that has stops before it, so its count is returned and the next call reports this one).
+    /// at the head: consumes that fragment, enters the discarding state, counts and traces it (<see cref="RefusedReceives"/>,
+    /// <see cref="IicEventSource.MessageRefused"/>), drops the fragments already there, and throws. The caller is inside the
+    /// receive role and has handed out nothing in this call (a Poll that has stops before it, so its count is returned and
+    /// the next call reports this one).
     /// </summary>
     /// <exception cref="ReceiveLimitExceededException">Always: the message was refused (nothing of it is delivered).</exception>
     /// <exception cref="RingFaultException">A fragment already there does not continue the message (the ring is marked faulted).</exception>
@@ -31,6 +32,9 @@ internal sealed unsafe partial class WindowEndpoint
         _discarding = true;
         _assembling = true; // the one-record fast paths decline while a message is in progress (TryEnterWithRecord)
         RefusedReceives++;
+        // The trace event: one IsEnabled check when nobody listens; when someone does, its payload is typed EventData on
+        // the stack (no boxing here). The ring's service is the channel's name (set by TransportMetrics.Register).
+        IicEventSource.Log.MessageRefused(_reader.Ring.Service ?? "", _side, Environment.ProcessId, total, _maxReceiveLength);
         ContinueDiscard(); // what already arrived goes now: the sender is not held up until the next receive
         throw new ReceiveLimitExceededException(total, _maxReceiveLength);
     }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.ExceptionServices;
 using IIC.Hardware;
 
 namespace IIC.Transport;
@@ -8,6 +9,11 @@ namespace IIC.Transport;
 /// channel's claim size, so reads never need reassembly; a read takes the next message in place and keeps
 /// what does not fit for the next read. Reads return 0 once the peer closed and everything was read.
 /// One reader and one writer at a time (like a socket's NetworkStream).
+/// <para>A message the peer sent over <see cref="ChannelOptions.MaxReceiveMessageLength"/> (a raw channel Send: this
+/// stream's own writes are never fragmented) is a gap in the byte stream: the reads return every byte before it, then
+/// fail with <see cref="ReceiveLimitExceededException"/>, and every later read fails with it too, since the bytes after a
+/// gap would be misframed for any protocol above (as a socket stays broken after a reset). Writes are not affected.
+/// ReadAsync reports it (and the channel's other errors) in its task, as the Stream contract asks.</para>
 /// </summary>
 internal sealed class IicStream : Stream
 {
@@ -16,6 +22,7 @@ internal sealed class IicStream : Stream
     private int _leftoverStart;
     private int _leftoverEnd;
     private bool _ended;
+    private ExceptionDispatchInfo? _refused; // the read direction broke at a refused message (see the summary)
     private RoomWait? _roomWait; // made at the first write that finds the ring full; one writer at a time
 
     public IicStream(IicChannel channel)
@@ -63,9 +70,16 @@ internal sealed class IicStream : Stream
 
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        if (TryReadNow(buffer.Span, out var read))
+        try
         {
-            return new ValueTask<int>(read);
+            if (TryReadNow(buffer.Span, out var read))
+            {
+                return new ValueTask<int>(read);
+            }
+        }
+        catch (IicException e)
+        {
+            return ValueTask.FromException<int>(e); // in the task, not thrown at the caller (Stream.ReadAsync's contract)
         }
         return ReadSlowAsync(buffer, cancellationToken);
     }
@@ -176,6 +190,7 @@ internal sealed class IicStream : Stream
             read = 0;
             return true;
         }
+        _refused?.Throw();
         try
         {
             var handler = new CopyOut(this, buffer);
@@ -194,6 +209,11 @@ internal sealed class IicStream : Stream
             _ended = true;
             read = 0;
             return true;
+        }
+        catch (ReceiveLimitExceededException e)
+        {
+            _refused = ExceptionDispatchInfo.Capture(e);
+            throw;
         }
         read = 0;
         return false;
