@@ -184,6 +184,65 @@ public sealed class TransparentRetryTests(TesterFixture fixture)
         Assert.Equal("served", (await call.ResponseAsync.WaitAsync(s_timeout)).Text);
     }
 
+    /// <summary>
+    /// A call starts again at most <see cref="ClientCall{TRequest, TResponse}.MaxTransparentRetries"/> (3) times, WaitForReady
+    /// or not: queued behind a sent call on each of 4 connections in a row (limit 1), each closed under it, it ends with the
+    /// 4th connection's status (Unavailable, "The server closed the connection."), within its deadline, its CallStart never
+    /// sent, and the server saw 4 connections, not a 5th. Deterministic: before each close the server drains the connection
+    /// (GoAway), a new call opens the next one and holds its only slot (the server reads its CallStart), so the queued calls,
+    /// started again when the drained one closes, find that open connection and queue there, in order, behind it. WaitForReady
+    /// waits through failed connects, not through connections that end (docs/grpc-call-protocol.md 1): the same bound.
+    /// </summary>
+    [Fact]
+    public async Task A_call_that_meets_a_closed_connection_a_fourth_time_ends_Unavailable_after_three_retries_never_sent()
+    {
+        const string Service = "retry-bound";
+        using var server = new RawServer(fixture, Service, settingsOnAccept: 1);
+        using var invoker = Invoker(Service);
+        var client = new Tester.TesterClient(invoker);
+        var held = new List<AsyncUnaryCall<Reply>> { client.UnaryAsync(new Request { Text = "held 0" }, deadline: Deadline) };
+        Assert.Equal("held 0", server.ReceiveCallStart(0, s_timeout).Request!.Text);
+        using var plain = client.UnaryAsync(new Request { Text = "plain" }, deadline: Deadline);
+        using var ready = client.UnaryAsync(new Request { Text = "ready" }, new CallOptions(deadline: Deadline).WithWaitForReady());
+        Assert.Equal(2, invoker.CallsWaiting); // above the limit of 1: queued, nothing of them sent
+        try
+        {
+            for (var connection = 0; connection < 3; connection++)
+            {
+                server.SendGoAway(connection);
+                WaitFor.Condition(() => invoker.DrainingConnections == 1, $"connection {connection} draining", s_timeout);
+                var next = client.UnaryAsync(new Request { Text = $"held {connection + 1}" }, deadline: Deadline); // connects the next one
+                held.Add(next);
+                Assert.Equal($"held {connection + 1}", server.ReceiveCallStart(connection + 1, s_timeout).Request!.Text);
+                Assert.False(server.TryReceiveCallStart(connection, TimeSpan.Zero, out _, out _)); // the queued calls never went here
+
+                server.Close(connection);
+                var e = await Assert.ThrowsAsync<RpcException>(() => held[connection].ResponseAsync.WaitAsync(s_timeout));
+                Assert.Equal(StatusCode.Unavailable, e.StatusCode); // sent: never started again
+                WaitFor.Condition(() => invoker.CallsWaiting == 2 || plain.ResponseAsync.IsCompleted || ready.ResponseAsync.IsCompleted,
+                    $"the queued calls queued again on connection {connection + 1}", s_timeout);
+                Assert.False(plain.ResponseAsync.IsCompleted, $"retry {connection + 1} ended the call: {plain.ResponseAsync.Exception?.InnerException?.Message}");
+                Assert.False(ready.ResponseAsync.IsCompleted, $"retry {connection + 1} ended the WaitForReady call: {ready.ResponseAsync.Exception?.InnerException?.Message}");
+            }
+            Assert.False(server.TryReceiveCallStart(3, TimeSpan.Zero, out _, out _));
+
+            // The 4th connection ends under them: they started again 3 times already, so they end with its status.
+            server.Close(3);
+            foreach (var call in new[] { plain, ready })
+            {
+                var e = await Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync.WaitAsync(s_timeout));
+                Assert.Equal((StatusCode.Unavailable, "The server closed the connection."), (e.StatusCode, e.Status.Detail));
+            }
+            Assert.Equal(4, server.Accepted); // no 5th connect: they did not start again
+            Assert.Equal(0, invoker.CallsWaiting);
+            Assert.Equal(0, invoker.CallsInFlight);
+        }
+        finally
+        {
+            held.ForEach(static call => call.Dispose());
+        }
+    }
+
     [Fact]
     public async Task Calls_started_again_still_end_at_their_token_or_deadline_with_nothing_sent()
     {
