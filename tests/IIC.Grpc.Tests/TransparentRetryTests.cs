@@ -243,6 +243,52 @@ public sealed class TransparentRetryTests(TesterFixture fixture)
         }
     }
 
+    /// <summary>
+    /// A call that waited for a slot and was granted one, whose connection ends before its start sent its CallStart (its start
+    /// runs on the pool after the grant; here it is held in its request's serializer, <see cref="SerializerHold"/>), sent
+    /// nothing: it starts again on a new connection, as the calls still waiting do, and is served there (round 20). The close
+    /// tells the calls in flight (the granted one) before those waiting (the other, which connects again at once), so once the
+    /// server accepted a second connection the granted call has heard of the close, and then its start is let go. Before, it
+    /// ended Unavailable with the connection, as a sent call does, since from its registration its CallStart "may be in the ring".
+    /// </summary>
+    [Fact]
+    public async Task A_call_granted_a_slot_whose_connection_ends_before_its_CallStart_went_starts_again_on_a_new_one()
+    {
+        const string Service = "retry-granted";
+        using var server = new RawServer(fixture, Service, settingsOnAccept: 1);
+        using var invoker = Invoker(Service);
+        var client = new Tester.TesterClient(invoker);
+        using var hold = new SerializerHold(s_timeout * 2);
+        using var held = client.UnaryAsync(new Request { Text = "held" }, deadline: Deadline);
+        var (heldId, _) = server.ReceiveCallStart(0, s_timeout);
+        using var granted = invoker.AsyncUnaryCall(hold.Unary, null, new CallOptions(deadline: Deadline), new Request { Text = "granted" });
+        using var waiting = client.UnaryAsync(new Request { Text = "waiting" }, deadline: Deadline);
+        Assert.Equal(2, invoker.CallsWaiting); // above the limit of 1
+
+        server.SendReply(0, heldId, new Reply { Text = "held" }); // its slot goes to the granted call, whose start is held
+        Assert.Equal("held", (await held.ResponseAsync.WaitAsync(s_timeout)).Text);
+        await hold.Held.WaitAsync(s_timeout);
+        server.Close(0);
+        WaitForConnection(server, 2, waiting.ResponseAsync, "the waiting call");
+        Assert.False(granted.ResponseAsync.IsCompleted, $"the granted call ended with its connection: {granted.ResponseAsync.Exception?.InnerException?.Message}");
+
+        hold.Release();
+        // Both on the new connection, one after the other (its limit is 1), in whichever order they registered there.
+        var served = new List<string>();
+        for (var i = 0; i < 2; i++)
+        {
+            var (id, request) = server.ReceiveCallStart(1, s_timeout);
+            served.Add(request!.Text);
+            server.SendReply(1, id, new Reply { Text = request.Text + ", on the new connection" });
+        }
+        Assert.Equal(["granted", "waiting"], served.Order());
+        Assert.Equal("granted, on the new connection", (await granted.ResponseAsync.WaitAsync(s_timeout)).Text);
+        Assert.Equal("waiting, on the new connection", (await waiting.ResponseAsync.WaitAsync(s_timeout)).Text);
+        Assert.Equal(2, server.Accepted);
+        Assert.Equal(0, invoker.CallsWaiting);
+        Assert.Equal(0, invoker.CallsInFlight);
+    }
+
     [Fact]
     public async Task Calls_started_again_still_end_at_their_token_or_deadline_with_nothing_sent()
     {
