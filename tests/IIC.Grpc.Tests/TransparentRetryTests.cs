@@ -13,7 +13,9 @@ namespace IIC.Grpc.Tests;
 /// of a request that never went out; a call whose CallStart went is never sent again (docs/grpc-call-protocol.md 1 and
 /// 2.10). A call with WaitForReady waits through failed connects until its deadline, token or the invoker's Dispose, as
 /// grpc-dotnet's. The servers are a <see cref="RawServer"/> in this process, which closes a connection or sends GoAway
-/// when told, and (the kill) the test server process. Before: each of these calls ended <c>Unavailable</c>.
+/// when told, and (the kill) the test server process. Before: each of these calls ended <c>Unavailable</c>. A call starts
+/// again at most 3 times (ClientCall.MaxTransparentRetries); since round 20, a call granted a slot whose connection ends
+/// before its CallStart went starts again too.
 /// </summary>
 [Collection(TesterGroup.Name)]
 public sealed class TransparentRetryTests(TesterFixture fixture)
