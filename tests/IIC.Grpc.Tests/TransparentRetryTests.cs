@@ -13,7 +13,9 @@ namespace IIC.Grpc.Tests;
 /// of a request that never went out; a call whose CallStart went is never sent again (docs/grpc-call-protocol.md 1 and
 /// 2.10). A call with WaitForReady waits through failed connects until its deadline, token or the invoker's Dispose, as
 /// grpc-dotnet's. The servers are a <see cref="RawServer"/> in this process, which closes a connection or sends GoAway
-/// when told, and (the kill) the test server process. Before: each of these calls ended <c>Unavailable</c>.
+/// when told, and (the kill) the test server process. Before: each of these calls ended <c>Unavailable</c>. A call starts
+/// again at most 3 times (ClientCall.MaxTransparentRetries); since round 20, a call granted a slot whose connection ends
+/// before its CallStart went starts again too.
 /// </summary>
 [Collection(TesterGroup.Name)]
 public sealed class TransparentRetryTests(TesterFixture fixture)
@@ -182,6 +184,111 @@ public sealed class TransparentRetryTests(TesterFixture fixture)
         Assert.Equal("call", request!.Text);
         server.SendReply(servedOn, id, new Reply { Text = "served" });
         Assert.Equal("served", (await call.ResponseAsync.WaitAsync(s_timeout)).Text);
+    }
+
+    /// <summary>
+    /// A call starts again at most <see cref="ClientCall{TRequest, TResponse}.MaxTransparentRetries"/> (3) times, WaitForReady
+    /// or not: queued behind a sent call on each of 4 connections in a row (limit 1), each closed under it, it ends with the
+    /// 4th connection's status (Unavailable, "The server closed the connection."), within its deadline, its CallStart never
+    /// sent, and the server saw 4 connections, not a 5th. Deterministic: before each close the server drains the connection
+    /// (GoAway), a new call opens the next one and holds its only slot (the server reads its CallStart), so the queued calls,
+    /// started again when the drained one closes, find that open connection and queue there, in order, behind it. WaitForReady
+    /// waits through failed connects, not through connections that end (docs/grpc-call-protocol.md 1): the same bound.
+    /// </summary>
+    [Fact]
+    public async Task A_call_that_meets_a_closed_connection_a_fourth_time_ends_Unavailable_after_three_retries_never_sent()
+    {
+        const string Service = "retry-bound";
+        using var server = new RawServer(fixture, Service, settingsOnAccept: 1);
+        using var invoker = Invoker(Service);
+        var client = new Tester.TesterClient(invoker);
+        var held = new List<AsyncUnaryCall<Reply>> { client.UnaryAsync(new Request { Text = "held 0" }, deadline: Deadline) };
+        Assert.Equal("held 0", server.ReceiveCallStart(0, s_timeout).Request!.Text);
+        using var plain = client.UnaryAsync(new Request { Text = "plain" }, deadline: Deadline);
+        using var ready = client.UnaryAsync(new Request { Text = "ready" }, new CallOptions(deadline: Deadline).WithWaitForReady());
+        Assert.Equal(2, invoker.CallsWaiting); // above the limit of 1: queued, nothing of them sent
+        try
+        {
+            for (var connection = 0; connection < 3; connection++)
+            {
+                server.SendGoAway(connection);
+                WaitFor.Condition(() => invoker.DrainingConnections == 1, $"connection {connection} draining", s_timeout);
+                var next = client.UnaryAsync(new Request { Text = $"held {connection + 1}" }, deadline: Deadline); // connects the next one
+                held.Add(next);
+                Assert.Equal($"held {connection + 1}", server.ReceiveCallStart(connection + 1, s_timeout).Request!.Text);
+                Assert.False(server.TryReceiveCallStart(connection, TimeSpan.Zero, out _, out _)); // the queued calls never went here
+
+                server.Close(connection);
+                var e = await Assert.ThrowsAsync<RpcException>(() => held[connection].ResponseAsync.WaitAsync(s_timeout));
+                Assert.Equal(StatusCode.Unavailable, e.StatusCode); // sent: never started again
+                WaitFor.Condition(() => invoker.CallsWaiting == 2 || plain.ResponseAsync.IsCompleted || ready.ResponseAsync.IsCompleted,
+                    $"the queued calls queued again on connection {connection + 1}", s_timeout);
+                Assert.False(plain.ResponseAsync.IsCompleted, $"retry {connection + 1} ended the call: {plain.ResponseAsync.Exception?.InnerException?.Message}");
+                Assert.False(ready.ResponseAsync.IsCompleted, $"retry {connection + 1} ended the WaitForReady call: {ready.ResponseAsync.Exception?.InnerException?.Message}");
+            }
+            Assert.False(server.TryReceiveCallStart(3, TimeSpan.Zero, out _, out _));
+
+            // The 4th connection ends under them: they started again 3 times already, so they end with its status.
+            server.Close(3);
+            foreach (var call in new[] { plain, ready })
+            {
+                var e = await Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync.WaitAsync(s_timeout));
+                Assert.Equal((StatusCode.Unavailable, "The server closed the connection."), (e.StatusCode, e.Status.Detail));
+            }
+            Assert.Equal(4, server.Accepted); // no 5th connect: they did not start again
+            Assert.Equal(0, invoker.CallsWaiting);
+            Assert.Equal(0, invoker.CallsInFlight);
+        }
+        finally
+        {
+            held.ForEach(static call => call.Dispose());
+        }
+    }
+
+    /// <summary>
+    /// A call that waited for a slot and was granted one, whose connection ends before its start sent its CallStart (its start
+    /// runs on the pool after the grant; here it is held in its request's serializer, <see cref="SerializerHold"/>), sent
+    /// nothing: it starts again on a new connection, as the calls still waiting do, and is served there (round 20). The close
+    /// tells the calls in flight (the granted one) before those waiting (the other, which connects again at once), so once the
+    /// server accepted a second connection the granted call has heard of the close, and then its start is let go. Before, it
+    /// ended Unavailable with the connection, as a sent call does, since from its registration its CallStart "may be in the ring".
+    /// </summary>
+    [Fact]
+    public async Task A_call_granted_a_slot_whose_connection_ends_before_its_CallStart_went_starts_again_on_a_new_one()
+    {
+        const string Service = "retry-granted";
+        using var server = new RawServer(fixture, Service, settingsOnAccept: 1);
+        using var invoker = Invoker(Service);
+        var client = new Tester.TesterClient(invoker);
+        using var hold = new SerializerHold(s_timeout * 2);
+        using var held = client.UnaryAsync(new Request { Text = "held" }, deadline: Deadline);
+        var (heldId, _) = server.ReceiveCallStart(0, s_timeout);
+        using var granted = invoker.AsyncUnaryCall(hold.Unary, null, new CallOptions(deadline: Deadline), new Request { Text = "granted" });
+        using var waiting = client.UnaryAsync(new Request { Text = "waiting" }, deadline: Deadline);
+        Assert.Equal(2, invoker.CallsWaiting); // above the limit of 1
+
+        server.SendReply(0, heldId, new Reply { Text = "held" }); // its slot goes to the granted call, whose start is held
+        Assert.Equal("held", (await held.ResponseAsync.WaitAsync(s_timeout)).Text);
+        await hold.Held.WaitAsync(s_timeout);
+        server.Close(0);
+        WaitForConnection(server, 2, waiting.ResponseAsync, "the waiting call");
+        Assert.False(granted.ResponseAsync.IsCompleted, $"the granted call ended with its connection: {granted.ResponseAsync.Exception?.InnerException?.Message}");
+
+        hold.Release();
+        // Both on the new connection, one after the other (its limit is 1), in whichever order they registered there.
+        var served = new List<string>();
+        for (var i = 0; i < 2; i++)
+        {
+            var (id, request) = server.ReceiveCallStart(1, s_timeout);
+            served.Add(request!.Text);
+            server.SendReply(1, id, new Reply { Text = request.Text + ", on the new connection" });
+        }
+        Assert.Equal(["granted", "waiting"], served.Order());
+        Assert.Equal("granted, on the new connection", (await granted.ResponseAsync.WaitAsync(s_timeout)).Text);
+        Assert.Equal("waiting, on the new connection", (await waiting.ResponseAsync.WaitAsync(s_timeout)).Text);
+        Assert.Equal(2, server.Accepted);
+        Assert.Equal(0, invoker.CallsWaiting);
+        Assert.Equal(0, invoker.CallsInFlight);
     }
 
     [Fact]

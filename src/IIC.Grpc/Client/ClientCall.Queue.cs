@@ -62,6 +62,15 @@ internal sealed partial class ClientCall<TRequest, TResponse>
         /// <summary>How many connects it waited for failed in a row (WaitForReady's backoff). One thread at a time.</summary>
         public int FailedConnects { get; set; }
 
+        /// <summary>Whether its CallStart may have been sent (ClientCall.Retry.cs, <see cref="ClaimSend"/>). Under the call's gate.</summary>
+        public StartProgress Progress { get; set; }
+
+        /// <summary>Why its connection ended before its start claimed the send (<see cref="StartProgress.LostBeforeSent"/>). Under the call's gate.</summary>
+        public Status LostStatus { get; set; }
+
+        /// <summary>The start state of a call that did not wait, made as its CallStart is being sent (deferred, or queued for the sender).</summary>
+        public static QueuedStart Sending() => new(null, false, null, null) { Progress = StartProgress.MayBeSent };
+
         /// <summary>Completed once the CallStart is in the ring, or the call ended (or its start failed) before.</summary>
         public TaskCompletionSource Started { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -121,7 +130,10 @@ internal sealed partial class ClientCall<TRequest, TResponse>
                 queued.Started.TrySetResult();
                 return;
             }
-            SendStart(queued.Request, queued.SendRequest, queued.Headers, timeoutMicroseconds);
+            if (SendStart(queued.Request, queued.SendRequest, queued.Headers, timeoutMicroseconds) is { } lost)
+            {
+                RetryOrFail(lost); // its connection ended before its CallStart could go: it starts again (ClientCall.Retry.cs)
+            }
         }
 #pragma warning disable CA1031 // A pool thread: whatever the marshaller or a broken connection throws ends this call, not the process.
         catch (Exception e)

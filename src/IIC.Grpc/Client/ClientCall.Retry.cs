@@ -7,9 +7,78 @@ namespace IIC.Grpc.Client;
 // there. No CallStart of it was ever in that connection's ring, so no server heard of it and starting it on another
 // connection cannot run it twice; as SocketsHttpHandler retries a request that never went out on a new connection
 // (RequestRetryType.RetryOnConnectionFailure) and grpc-dotnet's channel a pick that failed before the request was sent.
-// A call whose CallStart may be in a ring is never retried: it ends Unavailable with the connection (OnConnectionLost).
+// Also a call that waited and was granted a slot (registered) whose connection ended before its start claimed the send
+// (ClaimSend: round 20). A call whose CallStart may be in a ring is never retried: it ends Unavailable with the connection
+// (OnConnectionLost).
 internal sealed partial class ClientCall<TRequest, TResponse>
 {
+    /// <summary>
+    /// How far the CallStart of a call that waited (for a slot, a connect, or to start again) got; under the call's gate.
+    /// A call that never waited has no start state while it sends (its registration and its send are one step of its
+    /// caller's thread), or one made as it sends (<see cref="QueuedStart.Sending"/>): it counts as possibly sent.
+    /// </summary>
+    private enum StartProgress
+    {
+        /// <summary>Its start has not claimed the send: nothing of it can be in a ring.</summary>
+        Unsent,
+
+        /// <summary>Its start claimed the send (<see cref="ClaimSend"/>): from here its CallStart may be in the ring, so it is never started again.</summary>
+        MayBeSent,
+
+        /// <summary>Its connection ended before the start claimed the send: the start, when it runs, starts the call again instead.</summary>
+        LostBeforeSent,
+    }
+
+    /// <summary>
+    /// The connection ended with the call registered on it (<see cref="CallRegistry.Close(Status, out List{ClientCallBase}?)"/>'s
+    /// calls in flight). A call that waited and was granted a slot there whose start did not claim the send yet (its start is
+    /// on its way to the pool, or serializing its request) sent nothing: it is marked, and its start, which runs once per
+    /// registration whatever happens (<see cref="RunQueuedStart"/>), starts it again instead of sending (round 20; before, it
+    /// ended Unavailable as a sent call). Every other call ends Unavailable: its CallStart may be in the ring.
+    /// </summary>
+    public override void OnConnectionLost(Status status)
+    {
+        lock (Gate)
+        {
+            // Under the gate, as ClaimSend's claim: exactly one of the two finds the call Unsent (see there).
+            if (!_done && _queued is { Progress: StartProgress.Unsent } queued)
+            {
+                queued.Progress = StartProgress.LostBeforeSent;
+                queued.LostStatus = status;
+                return;
+            }
+        }
+        Finish(status, new Metadata(), local: true, connectionLost: true);
+    }
+
+    /// <summary>
+    /// Claims the send of the CallStart for a call that waited, just before the first byte of it may go into the ring: null
+    /// (send it; the call is never started again from here), or the status of the connection that ended before (nothing
+    /// sent: start the call again). Null without a look for a call that never waited (no start state: the fast path takes no
+    /// lock). The order: the claim and <see cref="OnConnectionLost"/> both read and write the progress under the call's gate,
+    /// so one of them comes first. The claim first: the progress is MayBeSent, and the connection's end fails the call
+    /// Unavailable as any sent call (its CallStart may be in the ring, or the send fails on the closed channel: never
+    /// retried). The end first: the claim finds LostBeforeSent and nothing is written, so the connection cannot have read
+    /// any of it. Neither can think the other did not happen when it did.
+    /// </summary>
+    private Status? ClaimSend()
+    {
+        if (_queued is not { } queued)
+        {
+            return null;
+        }
+        lock (Gate)
+        {
+            if (queued.Progress == StartProgress.LostBeforeSent)
+            {
+                queued.Progress = StartProgress.Unsent; // its next registration's start claims again
+                return queued.LostStatus;
+            }
+            queued.Progress = StartProgress.MayBeSent;
+            return null;
+        }
+    }
+
     /// <summary>
     /// How many times one call starts again after its connection ended with nothing of it sent, as SocketsHttpHandler's
     /// MaxConnectionFailureRetries (3): each takes a connection that was open or connected (a failed connect ends the call

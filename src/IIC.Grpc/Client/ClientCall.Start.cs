@@ -109,10 +109,16 @@ internal sealed partial class ClientCall<TRequest, TResponse>
     /// (the call ended first, or its request failed to serialize); once it went, the call's end does (its trailers, or its
     /// Cancel). On the connection's reader thread (an inline continuation) the CallStart is deferred as before.
     /// </summary>
-    private void SendStart(TRequest? request, bool sendRequest, Metadata? headers, long timeoutMicroseconds)
+    /// <returns>
+    /// Null, except for a call that waited whose connection ended before its start claimed the send
+    /// (<see cref="ClaimSend"/>): nothing of it was sent, its slot there was given back, and the caller starts it again
+    /// with this status (<see cref="RetryOrFail"/>).
+    /// </returns>
+    private Status? SendStart(TRequest? request, bool sendRequest, Metadata? headers, long timeoutMicroseconds)
     {
         FrameBuilder? requestFrame = null;
         var callStartSent = false; // sent, or handed to ContinueQueuedStartAsync (which then gives the slot back if it never goes)
+        Status? lostBeforeSent = null;
         try
         {
             // The request is serialized first, so a small one rides in the CallStart frame (FrameFlags.WithMessage):
@@ -120,6 +126,11 @@ internal sealed partial class ClientCall<TRequest, TResponse>
             requestFrame = sendRequest ? Serialization.Serialize(_method.RequestMarshaller, request!, _maxSend) : null;
             CallTrace.Mark(CallTrace.Step.ClientSerialized);
             var carried = requestFrame is not null && _connection!.CanCarry(requestFrame);
+            lostBeforeSent = ClaimSend();
+            if (lostBeforeSent is not null)
+            {
+                return lostBeforeSent; // its connection ended first: nothing sent, it starts again (the finally gives the slot back)
+            }
             var queuedStart = SendCallStart(timeoutMicroseconds, headers, carried ? requestFrame : null);
             callStartSent = true;
             if (queuedStart is not null)
@@ -132,7 +143,7 @@ internal sealed partial class ClientCall<TRequest, TResponse>
                     requestFrame = null;
                 }
                 _ = ContinueQueuedStartAsync(queuedStart, rest);
-                return;
+                return null;
             }
             CallTrace.Mark(CallTrace.Step.ClientSent);
             if (AfterCallStartSent() && requestFrame is not null && !carried && SendRestOfRequest(requestFrame))
@@ -161,11 +172,17 @@ internal sealed partial class ClientCall<TRequest, TResponse>
             }
             if (!callStartSent)
             {
-                // The server never heard of the call (every way here ended it): its slot goes to the next one at once.
+                // The server never heard of the call (every way here ended it, or it starts again): its slot goes to the next
+                // one at once (a slot of an ended connection: nothing to grant). A call that starts again keeps its writes
+                // and complete waiting for its start.
                 _connection!.Release(this);
-                _queued?.Started.TrySetResult();
+                if (lostBeforeSent is null)
+                {
+                    _queued?.Started.TrySetResult();
+                }
             }
         }
+        return null;
     }
 
     /// <summary>
@@ -327,13 +344,13 @@ internal sealed partial class ClientCall<TRequest, TResponse>
                 // Started on the connection's reader thread (an inline continuation) with the ring full: the CallStart waits in
                 // that thread's queue, and the call's Cancel must not overtake it (SendCancelInOrder).
                 // Writes from other threads wait for it too (OpenStartGate).
-                (_queued ??= new QueuedStart(null, false, null, null)).DeferredCallStart = _connection.WhenDeferredSent(s_lostBeforeSent);
+                (_queued ??= QueuedStart.Sending()).DeferredCallStart = _connection.WhenDeferredSent(s_lostBeforeSent);
             }
             return null;
         }
         // Rare (the server slow or frozen), so only these calls allocate the start state: made before the CallStart is
         // queued, so a write made as soon as the call returns sees its start gated (a queued call has it already).
-        _queued ??= new QueuedStart(null, false, null, null);
+        _queued ??= QueuedStart.Sending();
         return _connection.SendFrameOrQueue(frame, SendWaitToken());
     }
 

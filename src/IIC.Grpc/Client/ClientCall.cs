@@ -83,8 +83,6 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
 
     public override void CompleteLocally(Status status) => Finish(status, new Metadata(), local: true);
 
-    public override void OnConnectionLost(Status status) => Finish(status, new Metadata(), local: true, connectionLost: true);
-
     public override void OnTrailers(Status status, Metadata trailers) => Finish(status, trailers, local: false);
 
     public override bool TryCompleteInPlace(Status status, Metadata trailers, ReadOnlySpan<byte> payload)
