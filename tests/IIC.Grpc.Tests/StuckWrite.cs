@@ -31,7 +31,10 @@ internal static class StuckWrite
         var connection = ConnectionOf(channel);
         var sentBefore = connection.GetStatistics().MessagesSent;
         var write = Task.Run(() => writer.WriteAsync(new Request { Payload = Payloads.Of(Large) }));
-        WaitFor.Condition(() => connection.GetStatistics().MessagesSent >= sentBefore + 4 && invoker.QueuedSends > 0, "the large write's first chunks in the ring and the rest queued for the connection's sender");
+        // A watchdog, not synchronisation: 30 s, as the tests' other waits for a stuck peer (a full run on a loaded 2-core
+        // machine once timed out at the 10 s default here, reason not recorded: the diagnostics say it next time).
+        WaitFor.Condition(() => connection.GetStatistics().MessagesSent >= sentBefore + 4 && invoker.QueuedSends > 0, "the large write's first chunks in the ring and the rest queued for the connection's sender",
+            TimeSpan.FromSeconds(30), () => $"messages sent {connection.GetStatistics().MessagesSent - sentBefore} since the write began, sends queued {invoker.QueuedSends}, the write {write.Status}{(write.Exception is { } e ? ": " + e.InnerException?.Message : "")}");
         Assert.False(write.IsCompleted, $"the write of {Large} bytes completed ({write.Status}) while the server was frozen");
         return write;
     }
