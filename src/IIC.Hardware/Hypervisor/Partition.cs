@@ -287,6 +287,7 @@ public sealed partial class Partition : IDisposable
             _reader.Join(TimeSpan.FromSeconds(5));
         }
         _socket.Dispose();
+        ClearQueued(); // what the hypervisor never read: closing the socket detaches this partition, which frees what they asked for
         PeerDeathWatcher.SharedIfStarted?.ForgetScope(this); // no grant joins our peer watches any more: idle ones end now
         DisposeReadingKicks();
         _groupPages.DisposeAll(); // each unmapped once the last grouped window (or group receiver) lets go of it
@@ -332,27 +333,6 @@ public sealed partial class Partition : IDisposable
         }
     }
 
-    /// <summary>Sends one request, its fields written by <paramref name="body"/> (a static lambda: nothing allocated per request).</summary>
-    private bool TrySend<TState>(ControlMessageType type, uint requestId, TState state, ControlBody<TState> body)
-    {
-        lock (_sendLock)
-        {
-            var writer = new ControlWriter(_sendBuffer, type, requestId);
-            body(ref writer, state);
-            try
-            {
-                _socket.Send(writer.Finish());
-                ConnectTrace.Mark(ConnectStep.ControlSent, (int)type);
-                return true;
-            }
-            catch (Exception e) when (e is NativeException or IOException or ObjectDisposedException)
-            {
-                Lose($"the control socket failed ({e.Message})");
-                return false;
-            }
-        }
-    }
-
     /// <summary>Shuts the control socket down; a method of its own so that a type load failure (out of descriptors) is thrown inside the caller's try.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     private void ShutdownSocket() => _socket.Shutdown(System.Net.Sockets.SocketShutdown.Both);
@@ -373,6 +353,7 @@ public sealed partial class Partition : IDisposable
         {
             // Already closed, or out of descriptors to even load the code: the reader's exit hangs up anyway.
         }
+        ClearQueued(); // never sent now: the hypervisor's detach of this partition frees what they asked for
         var error = new HypervisorException($"Hypervisor '{HypervisorName}' is gone: {reason}. Existing connections keep working; restart the hypervisor and attach again for new ones.");
         KeyValuePair<uint, PendingRequest>[] waiting;
         lock (_requestsLock)
