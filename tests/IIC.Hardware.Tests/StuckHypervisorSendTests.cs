@@ -171,6 +171,54 @@ public sealed class StuckHypervisorSendTests(ITestOutputHelper output)
         Assert.Throws<HypervisorException>(() => listener.Accept(s_timeout)); // the listener failed with it
     }
 
+    [Fact]
+    public async Task Without_the_readers_epoll_a_timer_sends_what_waits_once_the_hypervisor_reads()
+    {
+        using var scope = new HypervisorScope();
+        using var host = StartHost(scope);
+        using var server = scope.Attach("server");
+        using var listener = server.Listen("open");
+        Partition.t_attachWithoutReadingKicks = true; // as if out of descriptors at attach: the reader blocks in recvmsg
+        Partition client;
+        try
+        {
+            client = scope.Attach("client");
+        }
+        finally
+        {
+            Partition.t_attachWithoutReadingKicks = false;
+        }
+        using var flood = new CancellationTokenSource();
+        using (client)
+        {
+            Signal(host.Id, "STOP");
+            try
+            {
+                var waiting = await OffThread(() => FloodUntilQueued(client, flood.Token));
+                var queued = client.QueuedControlMessages;
+                var sync = await Assert.ThrowsAsync<HypervisorException>(() => OffThread(() => client.Connect("open", Ring, TimeSpan.FromSeconds(1))));
+                Assert.Contains("is not reading its control socket", sync.Message, StringComparison.Ordinal);
+                var late = OffThread(() => client.Connect("open", Ring, s_timeout));
+                WaitFor.Condition(() => client.QueuedControlMessages == queued + 1, "the late connect waits in the send queue", s_timeout);
+                Signal(host.Id, "CONT");
+                using var connection = await late;
+                using var accepted = listener.Accept(s_timeout);
+                Assert.Equal(connection.Id, accepted.Id);
+                Assert.Equal(0, client.QueuedControlMessages);
+            }
+            finally
+            {
+                Signal(host.Id, "CONT");
+            }
+            flood.Cancel();
+            foreach (var task in FloodTasks)
+            {
+                var error = await Assert.ThrowsAnyAsync<Exception>(() => task.WaitAsync(s_timeout));
+                Assert.True(error is OperationCanceledException || (error is HypervisorException refused && refused.Error == ControlError.LimitExceeded), error.ToString());
+            }
+        }
+    }
+
     private List<Task<GrantedConnection>> FloodTasks { get; } = [];
 
     /// <summary>Connects to a service nobody offers until one waits in the partition's send queue (the socket's buffer is full).</summary>

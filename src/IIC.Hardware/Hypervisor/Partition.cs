@@ -291,8 +291,8 @@ public sealed partial class Partition : IDisposable
         {
             _reader.Join(TimeSpan.FromSeconds(5));
         }
+        ClearQueued(); // what the hypervisor never read: closing the socket detaches this partition, which frees what they asked for (before the close: the fallback flush timer must not find it closed)
         _socket.Dispose();
-        ClearQueued(); // what the hypervisor never read: closing the socket detaches this partition, which frees what they asked for
         PeerDeathWatcher.SharedIfStarted?.ForgetScope(this); // no grant joins our peer watches any more: idle ones end now
         DisposeReadingKicks();
         _groupPages.DisposeAll(); // each unmapped once the last grouped window (or group receiver) lets go of it

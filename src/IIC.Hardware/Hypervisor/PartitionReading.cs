@@ -42,9 +42,17 @@ public sealed partial class Partition
         TimedOut,
     }
 
+    /// <summary>Tests: a partition attached on this thread makes no epoll or kick, as if it were out of descriptors.</summary>
+    [ThreadStatic]
+    internal static bool t_attachWithoutReadingKicks;
+
     /// <summary>Makes the background reader's epoll and the caller's kick; without them (out of descriptors) the background thread alone reads.</summary>
     private void CreateReadingKicks()
     {
+        if (t_attachWithoutReadingKicks)
+        {
+            return;
+        }
         try
         {
             _callerKick = new EventFd();
