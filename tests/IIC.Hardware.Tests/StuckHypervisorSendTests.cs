@@ -60,7 +60,8 @@ public sealed class StuckHypervisorSendTests(ITestOutputHelper output)
 
             // A connect queued behind them goes out, in order, once the hypervisor reads again (the reader sends as the socket drains).
             var late = OffThread(() => client.Connect("open", Ring, s_timeout));
-            WaitFor.Condition(() => client.QueuedControlMessages == queued + 1, "the late connect waits in the send queue", s_timeout);
+            WaitFor.Condition(() => client.QueuedControlMessages == queued + 1, "the late connect waits in the send queue", s_timeout,
+                    () => $"{client.QueuedControlMessages} messages wait ({queued} after the flood of {waiting.Count}); the late connect is {late.Status}: {late.Exception}");
             Signal(host.Id, "CONT");
             using var connection = await late;
             using var accepted = listener.Accept(s_timeout);
@@ -199,7 +200,8 @@ public sealed class StuckHypervisorSendTests(ITestOutputHelper output)
                 var sync = await Assert.ThrowsAsync<HypervisorException>(() => OffThread(() => client.Connect("open", Ring, TimeSpan.FromSeconds(1))));
                 Assert.Contains("is not reading its control socket", sync.Message, StringComparison.Ordinal);
                 var late = OffThread(() => client.Connect("open", Ring, s_timeout));
-                WaitFor.Condition(() => client.QueuedControlMessages == queued + 1, "the late connect waits in the send queue", s_timeout);
+                WaitFor.Condition(() => client.QueuedControlMessages == queued + 1, "the late connect waits in the send queue", s_timeout,
+                    () => $"{client.QueuedControlMessages} messages wait ({queued} after the flood of {waiting.Count}); the late connect is {late.Status}: {late.Exception}");
                 Signal(host.Id, "CONT");
                 using var connection = await late;
                 using var accepted = listener.Accept(s_timeout);
@@ -250,5 +252,33 @@ public sealed class StuckHypervisorSendTests(ITestOutputHelper output)
     {
         var (code, text) = Programs.Run("kill", ["-" + signal, pid.ToString(CultureInfo.InvariantCulture)]);
         Assert.True(code == 0, $"kill -{signal} {pid} failed: {text}");
+        if (signal == "STOP")
+        {
+            // kill returns once the signal is sent; a thread inside a recvmsg finishes it before it stops, and the room
+            // that read makes would let a message the test expects to wait go out. Wait until every thread is stopped.
+            WaitFor.Condition(() => AllThreadsStopped(pid), $"every thread of process {pid} is stopped", s_timeout);
+        }
+    }
+
+    /// <summary>Whether every thread of <paramref name="pid"/> is in state T (stopped) in /proc/PID/task/TID/stat.</summary>
+    private static bool AllThreadsStopped(int pid)
+    {
+        foreach (var task in Directory.GetDirectories($"/proc/{pid}/task"))
+        {
+            try
+            {
+                var stat = File.ReadAllText(Path.Combine(task, "stat"));
+                var state = stat[(stat.LastIndexOf(')') + 2)..][0]; // the field after "(comm)"
+                if (state is not ('T' or 't'))
+                {
+                    return false;
+                }
+            }
+            catch (IOException)
+            {
+                // The thread exited meanwhile.
+            }
+        }
+        return true;
     }
 }
