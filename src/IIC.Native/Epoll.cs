@@ -4,7 +4,7 @@ using System.Runtime.InteropServices;
 namespace IIC.Native;
 
 /// <summary>
-/// An epoll(7) instance watching descriptors for readability, each tagged with a 64-bit key. Descriptors are added
+/// An epoll(7) instance watching descriptors for readability (and, on request, writability), each tagged with a 64-bit key. Descriptors are added
 /// and removed from any thread while another waits, without waking it (what poll(2) cannot do). Level-triggered unless asked for edges.
 /// </summary>
 internal sealed unsafe class Epoll : IDisposable
@@ -33,11 +33,13 @@ internal sealed unsafe class Epoll : IDisposable
 
     /// <summary>
     /// Stops (<paramref name="readable"/> false) or resumes reporting a watched descriptor's readability (a hang-up or
-    /// error is still reported). Resuming reports it at once if it is readable then, also edge-triggered.
+    /// error is still reported), and starts or stops reporting its writability. Resuming reports it at once if it is
+    /// readable (writable) then, also edge-triggered.
     /// </summary>
     /// <exception cref="NativeException">epoll_ctl failed (ENOENT: not watched).</exception>
-    public void Modify(FileDescriptor descriptor, ulong key, bool readable, bool edgeTriggered = false)
-        => Control(Interop.Libc.EPOLL_CTL_MOD, descriptor, key, (readable ? Interop.Libc.EPOLLIN : 0) | (edgeTriggered ? Interop.Libc.EPOLLET : 0));
+    public void Modify(FileDescriptor descriptor, ulong key, bool readable, bool edgeTriggered = false, bool writable = false)
+        => Control(Interop.Libc.EPOLL_CTL_MOD, descriptor, key,
+            (readable ? Interop.Libc.EPOLLIN : 0) | (writable ? Interop.Libc.EPOLLOUT : 0) | (edgeTriggered ? Interop.Libc.EPOLLET : 0));
 
     private void Control(int operation, FileDescriptor descriptor, ulong key, uint events)
     {
@@ -59,7 +61,7 @@ internal sealed unsafe class Epoll : IDisposable
         _ = Interop.Libc.EpollCtl(epoll.Fd, Interop.Libc.EPOLL_CTL_DEL, target.Fd, ev); // ENOENT: not watched
     }
 
-    /// <summary>Waits until a watched descriptor is readable (or the timeout passes) and returns the keys of those that are.</summary>
+    /// <summary>Waits until a watched descriptor is ready (or the timeout passes) and returns the keys of those that are.</summary>
     /// <returns>The number of keys written to <paramref name="keys"/> (0 at the timeout or on EINTR).</returns>
     /// <exception cref="NativeException">epoll_wait failed.</exception>
     public int Wait(Span<ulong> keys, TimeSpan timeout)

@@ -9,7 +9,8 @@ namespace IIC.Hardware;
 /// (<see cref="Listen"/>) and connects to them (<see cref="Connect"/>), receiving a sealed window for each
 /// connection. A background thread reads the hypervisor's replies and notifications (a caller waiting in Connect
 /// or Accept reads them itself meanwhile: PartitionReading.cs; ConnectAsync's answer completes its task, whoever
-/// reads it: PartitionRequests.cs). If the hypervisor goes
+/// reads it: PartitionRequests.cs). No call blocks on a hypervisor that stops reading: what its socket does not take
+/// waits in a bounded send queue (PartitionSending.cs). If the hypervisor goes
 /// away, existing connections keep working; new requests fail with a clear <see cref="HypervisorException"/>.
 /// Thread safe.
 /// </summary>
@@ -73,7 +74,7 @@ public sealed partial class Partition : IDisposable
     /// <param name="socketDirectory">Where the hypervisor's socket is, if not the default.</param>
     /// <exception cref="ArgumentException">A name is not valid.</exception>
     /// <exception cref="HypervisorException">The hypervisor is not running, or refused this partition (the message says why),
-    /// or did not answer within 10 s.</exception>
+    /// or did not answer within 10 s (or did not even read the request: it is not reading its control socket).</exception>
     public static Partition Attach(string hypervisorName, string partitionName, string? socketDirectory = null)
     {
         var partition = Open(hypervisorName, partitionName, socketDirectory);
@@ -159,7 +160,8 @@ public sealed partial class Partition : IDisposable
     /// (1 to 65536; default <see cref="ServiceListener.DefaultBacklog"/>). Further connectors wait, within their timeouts; if the
     /// application accepts none for the hypervisor's <c>AcceptStallTimeout</c> they are refused with <see cref="ControlError.NotAccepting"/>.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="backlog"/> is not within 1 to 65536.</exception>
-    /// <exception cref="HypervisorException">The service is already offered, the policy forbids it, or the hypervisor is gone.</exception>
+    /// <exception cref="HypervisorException">The service is already offered, the policy forbids it, the hypervisor is gone, or it
+    /// did not answer within 10 s (or did not even read the request: it is not reading its control socket).</exception>
     /// <exception cref="ObjectDisposedException">The partition was disposed, before the call or while it waited for the answer.</exception>
     public ServiceListener Listen(string service, bool grouped = false, int backlog = ServiceListener.DefaultBacklog)
     {
@@ -195,13 +197,15 @@ public sealed partial class Partition : IDisposable
     /// </summary>
     /// <param name="service">The service.</param>
     /// <param name="ringCapacity">Bytes per direction (a power of two within the hypervisor's limit).</param>
-    /// <param name="timeout">How long the whole call may take, also against a hypervisor that does not answer (default 5 s;
+    /// <param name="timeout">How long the whole call may take, also against a hypervisor that does not answer or does not even read
+    /// its control socket (the request then waits in the partition's send queue and is withdrawn; default 5 s;
     /// zero fails at once if the service is not offered, a timeout under 0.5 s still gives the hypervisor 0.5 s to
     /// answer; <see cref="Timeout.InfiniteTimeSpan"/> or <see cref="TimeSpan.MaxValue"/> for no limit).</param>
     /// <param name="grouped">The connection receives through the group page this partition shares with the listening partition alone.</param>
     /// <param name="cancellationToken">Gives up waiting (for the service, or for its busy listener to accept): the hypervisor forgets the connect.</param>
     /// <exception cref="HypervisorException">Unknown service, policy denial, a refused ring size, a listener that is stopped
-    /// or stayed too busy (<see cref="ControlError.NotAccepting"/>), or the hypervisor is gone.</exception>
+    /// or stayed too busy (<see cref="ControlError.NotAccepting"/>), the hypervisor is gone, or the timeout passed (the
+    /// message says whether the hypervisor did not answer or did not even read the request: it is not reading its control socket).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
     /// <exception cref="ObjectDisposedException">The partition was disposed, before the call or while it waited (the hypervisor forgets the connect).</exception>
     /// <exception cref="ArgumentException">The service name or ring capacity is not valid, or the timeout is negative.</exception>
@@ -214,7 +218,8 @@ public sealed partial class Partition : IDisposable
 
     /// <summary>
     /// Connects asynchronously, holding no thread while the hypervisor waits for the service or its busy listener: the
-    /// request is sent on the calling thread, and the partition's reader completes the returned task when the answer
+    /// request is sent on the calling thread (never waiting: while the hypervisor does not read its control socket, it
+    /// waits in the partition's send queue), and the partition's reader completes the returned task when the answer
     /// comes (its continuations run on the pool). The same timeout, token and exceptions as <see cref="Connect"/>, all
     /// (argument errors included) reported through the task.
     /// </summary>
@@ -286,6 +291,7 @@ public sealed partial class Partition : IDisposable
         {
             _reader.Join(TimeSpan.FromSeconds(5));
         }
+        ClearQueued(); // what the hypervisor never read: closing the socket detaches this partition, which frees what they asked for (before the close: the fallback flush timer must not find it closed)
         _socket.Dispose();
         PeerDeathWatcher.SharedIfStarted?.ForgetScope(this); // no grant joins our peer watches any more: idle ones end now
         DisposeReadingKicks();
@@ -332,27 +338,6 @@ public sealed partial class Partition : IDisposable
         }
     }
 
-    /// <summary>Sends one request, its fields written by <paramref name="body"/> (a static lambda: nothing allocated per request).</summary>
-    private bool TrySend<TState>(ControlMessageType type, uint requestId, TState state, ControlBody<TState> body)
-    {
-        lock (_sendLock)
-        {
-            var writer = new ControlWriter(_sendBuffer, type, requestId);
-            body(ref writer, state);
-            try
-            {
-                _socket.Send(writer.Finish());
-                ConnectTrace.Mark(ConnectStep.ControlSent, (int)type);
-                return true;
-            }
-            catch (Exception e) when (e is NativeException or IOException or ObjectDisposedException)
-            {
-                Lose($"the control socket failed ({e.Message})");
-                return false;
-            }
-        }
-    }
-
     /// <summary>Shuts the control socket down; a method of its own so that a type load failure (out of descriptors) is thrown inside the caller's try.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     private void ShutdownSocket() => _socket.Shutdown(System.Net.Sockets.SocketShutdown.Both);
@@ -373,6 +358,7 @@ public sealed partial class Partition : IDisposable
         {
             // Already closed, or out of descriptors to even load the code: the reader's exit hangs up anyway.
         }
+        ClearQueued(); // never sent now: the hypervisor's detach of this partition frees what they asked for
         var error = new HypervisorException($"Hypervisor '{HypervisorName}' is gone: {reason}. Existing connections keep working; restart the hypervisor and attach again for new ones.");
         KeyValuePair<uint, PendingRequest>[] waiting;
         lock (_requestsLock)

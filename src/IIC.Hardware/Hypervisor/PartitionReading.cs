@@ -42,9 +42,17 @@ public sealed partial class Partition
         TimedOut,
     }
 
+    /// <summary>Tests: a partition attached on this thread makes no epoll or kick, as if it were out of descriptors.</summary>
+    [ThreadStatic]
+    internal static bool t_attachWithoutReadingKicks;
+
     /// <summary>Makes the background reader's epoll and the caller's kick; without them (out of descriptors) the background thread alone reads.</summary>
     private void CreateReadingKicks()
     {
+        if (t_attachWithoutReadingKicks)
+        {
+            return;
+        }
         try
         {
             _callerKick = new EventFd();
@@ -109,7 +117,7 @@ public sealed partial class Partition
         }
         try
         {
-            readEpoll.Modify(_socket.Descriptor, 0, readable: false, edgeTriggered: true); // the answer wakes this thread alone
+            UpdateSocketInterest(readEpoll); // readable off: the answer wakes this thread alone
         }
         catch (Exception e) when (e is NativeException or ObjectDisposedException)
         {
@@ -232,7 +240,7 @@ public sealed partial class Partition
         try
         {
             // Interest back on: if a message came after our last look, epoll reports it now and the background reader takes it.
-            readEpoll.Modify(_socket.Descriptor, 0, readable: true, edgeTriggered: true);
+            UpdateSocketInterest(readEpoll);
         }
         catch (Exception e) when (e is NativeException or ObjectDisposedException)
         {
@@ -240,7 +248,10 @@ public sealed partial class Partition
         }
     }
 
-    /// <summary>The background reader: takes every message while no caller reads the socket, then waits for the next arrival.</summary>
+    /// <summary>
+    /// The background reader: takes every message while no caller reads the socket, sends what waits in the send queue
+    /// as far as the socket takes it, then waits for the next arrival (or, while messages wait, for room to send).
+    /// </summary>
     private void ReadLoop()
     {
         if (_readEpoll is not { } epoll)
@@ -269,6 +280,7 @@ public sealed partial class Partition
                     }
                     KickReadingCaller(); // a caller took the socket while we read: what we dispatched may be its answer
                 }
+                FlushQueued(); // messages the socket did not take (the wake-up may be its writability: PartitionSending.cs)
                 epoll.Wait(keys, Timeout.InfiniteTimeSpan);
                 ConnectTrace.Mark(ConnectStep.ReaderWoke);
             }

@@ -14,9 +14,9 @@ public sealed partial class Partition
         var cancellation = default(CancellationTokenRegistration);
         try
         {
-            if (!pending.IsCompleted && !TrySend(type, id, state, body))
+            if (!pending.IsCompleted)
             {
-                ThrowIfLost();
+                SendRequest(type, id, state, body); // never blocks: waits in the send queue while the hypervisor does not read
             }
             if (cancellationToken.CanBeCanceled)
             {
@@ -28,7 +28,7 @@ public sealed partial class Partition
             var read = ReadUntil(static pending => pending.IsCompleted, pending, deadline, RequestSpinTicks);
             if (read == CallerRead.TimedOut || (read == CallerRead.NotReader && !pending.Wait(deadline)))
             {
-                throw new HypervisorException($"Hypervisor '{HypervisorName}' did not answer the {type} request in time (it may be stopped or overloaded).");
+                throw RequestTimedOut(type, id);
             }
             var (partitionId, peerProcessId, connection) = pending.TakeResult(); // throws the failure, if it failed
             return new Reply(partitionId, peerProcessId, connection);
@@ -40,6 +40,7 @@ public sealed partial class Partition
             {
                 _requests.Remove(id);
             }
+            WithdrawQueued(id); // a request that ended before the hypervisor took it is never sent (no lock when nothing waits)
             pending.Finish()?.Dispose(); // a grant that arrived as this request gave up: nobody else will release it
         }
     }
@@ -60,9 +61,9 @@ public sealed partial class Partition
         var cancellation = default(CancellationTokenRegistration);
         try
         {
-            if (!pending.IsCompleted && !TrySend(type, id, state, body))
+            if (!pending.IsCompleted)
             {
-                ThrowIfLost();
+                SendRequest(type, id, state, body); // never blocks: waits in the send queue while the hypervisor does not read
             }
             if (cancellationToken.CanBeCanceled)
             {
@@ -74,7 +75,7 @@ public sealed partial class Partition
                 var remaining = deadline.Remaining;
                 if (remaining == TimeSpan.Zero)
                 {
-                    throw new HypervisorException($"Hypervisor '{HypervisorName}' did not answer the {type} request in time (it may be stopped or overloaded).");
+                    throw RequestTimedOut(type, id);
                 }
                 // WaitAsync takes at most ~49.7 days: a longer (or no) deadline waits in slices, as PendingRequest.Wait does.
                 // Not the token: its registration fails the request (and tells the hypervisor), which completes this.
@@ -91,6 +92,7 @@ public sealed partial class Partition
             {
                 _requests.Remove(id);
             }
+            WithdrawQueued(id); // as in Request
             pending.Finish()?.Dispose(); // a grant that arrived as this request timed out: nobody else will release it
         }
     }
@@ -143,9 +145,9 @@ public sealed partial class Partition
         }
         foreach (var (id, request) in waiting)
         {
-            if (request.TryFail(id, DisposedDuringRequest()) && _lostReason is null && Volatile.Read(ref _controlClosed) == 0)
+            if (request.TryFail(id, DisposedDuringRequest()) && !WithdrawQueued(id) && _lostReason is null && Volatile.Read(ref _controlClosed) == 0)
             {
-                TrySend(ControlMessageType.Cancel, id, 0, static (ref ControlWriter _, int _) => { });
+                TrySend(ControlMessageType.Cancel, id, 0, static (ref ControlWriter _, int _) => { }); // never blocks (queued while the hypervisor does not read)
             }
         }
         KickReadingCaller(); // a caller reading the socket for its answer looks again
@@ -165,7 +167,8 @@ public sealed partial class Partition
         {
             return; // answered first
         }
-        if (_lostReason is null && Volatile.Read(ref _controlClosed) == 0)
+        // A request the hypervisor never took (its message still waited to be sent) is withdrawn: nothing to cancel.
+        if (!WithdrawQueued(id) && _lostReason is null && Volatile.Read(ref _controlClosed) == 0)
         {
             TrySend(ControlMessageType.Cancel, id, 0, static (ref ControlWriter _, int _) => { }); // the request id says which
         }

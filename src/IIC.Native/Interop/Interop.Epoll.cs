@@ -8,6 +8,7 @@ internal static partial class Interop
         internal const int EPOLL_CTL_ADD = 1;
         internal const int EPOLL_CTL_DEL = 2;
         internal const uint EPOLLIN = 0x1;
+        internal const uint EPOLLOUT = 0x4;
         internal const int EPOLL_CTL_MOD = 3;
         internal const uint EPOLLET = 1u << 31;
 
