@@ -59,26 +59,13 @@ public sealed class StuckHypervisorSendTests(ITestOutputHelper output)
             Assert.All(waiting, task => Assert.False(task.IsCompleted));
 
             // A connect queued behind them goes out, in order, once the hypervisor reads again (the reader sends as the socket drains).
-            var late = OffThread(() => client.Connect("open", Ring, s_timeout));
-            WaitFor.Condition(() => client.QueuedControlMessages == queued + 1, "the late connect waits in the send queue", s_timeout,
-                    () => $"{client.QueuedControlMessages} messages wait ({queued} after the flood of {waiting.Count}); the late connect is {late.Status}: {late.Exception}");
-            Signal(host.Id, "CONT");
-            using var connection = await late;
-            using var accepted = listener.Accept(s_timeout);
-            Assert.Equal(connection.Id, accepted.Id);
-            Assert.Equal(0, client.QueuedControlMessages);
+            await LateConnectGoesOutOnceItReads(client, listener, host.Id, queued, waiting.Count);
         }
         finally
         {
             Signal(host.Id, "CONT");
         }
-        // Every flooded connect ends: cancelled (the hypervisor forgets it), or refused by its pending-connect quota.
-        flood.Cancel();
-        foreach (var task in FloodTasks)
-        {
-            var error = await Assert.ThrowsAnyAsync<Exception>(() => task.WaitAsync(s_timeout));
-            Assert.True(error is OperationCanceledException || (error is HypervisorException refused && refused.Error == ControlError.LimitExceeded), error.ToString());
-        }
+        await FloodEnds(flood);
         Assert.True(client.IsHypervisorConnected);
     }
 
@@ -199,25 +186,40 @@ public sealed class StuckHypervisorSendTests(ITestOutputHelper output)
                 var queued = client.QueuedControlMessages;
                 var sync = await Assert.ThrowsAsync<HypervisorException>(() => OffThread(() => client.Connect("open", Ring, TimeSpan.FromSeconds(1))));
                 Assert.Contains("is not reading its control socket", sync.Message, StringComparison.Ordinal);
-                var late = OffThread(() => client.Connect("open", Ring, s_timeout));
-                WaitFor.Condition(() => client.QueuedControlMessages == queued + 1, "the late connect waits in the send queue", s_timeout,
-                    () => $"{client.QueuedControlMessages} messages wait ({queued} after the flood of {waiting.Count}); the late connect is {late.Status}: {late.Exception}");
-                Signal(host.Id, "CONT");
-                using var connection = await late;
-                using var accepted = listener.Accept(s_timeout);
-                Assert.Equal(connection.Id, accepted.Id);
-                Assert.Equal(0, client.QueuedControlMessages);
+                await LateConnectGoesOutOnceItReads(client, listener, host.Id, queued, waiting.Count);
             }
             finally
             {
                 Signal(host.Id, "CONT");
             }
-            flood.Cancel();
-            foreach (var task in FloodTasks)
-            {
-                var error = await Assert.ThrowsAnyAsync<Exception>(() => task.WaitAsync(s_timeout));
-                Assert.True(error is OperationCanceledException || (error is HypervisorException refused && refused.Error == ControlError.LimitExceeded), error.ToString());
-            }
+            await FloodEnds(flood);
+        }
+    }
+
+    /// <summary>
+    /// With the hypervisor stopped and <paramref name="queued"/> messages waiting after the flood: a connect made now waits
+    /// behind them, and once the hypervisor continues it goes out, in order, and is granted; the queue empties.
+    /// </summary>
+    private static async Task LateConnectGoesOutOnceItReads(Partition client, ServiceListener listener, int hostPid, int queued, int flooded)
+    {
+        var late = OffThread(() => client.Connect("open", Ring, s_timeout));
+        WaitFor.Condition(() => client.QueuedControlMessages == queued + 1, "the late connect waits in the send queue", s_timeout,
+            () => $"{client.QueuedControlMessages} messages wait ({queued} after the flood of {flooded}); the late connect is {late.Status}: {late.Exception}");
+        Signal(hostPid, "CONT");
+        using var connection = await late;
+        using var accepted = listener.Accept(s_timeout);
+        Assert.Equal(connection.Id, accepted.Id);
+        Assert.Equal(0, client.QueuedControlMessages);
+    }
+
+    /// <summary>Cancels the flood: every flooded connect ends, cancelled (the hypervisor forgets it) or refused by its pending-connect quota.</summary>
+    private async Task FloodEnds(CancellationTokenSource flood)
+    {
+        await flood.CancelAsync();
+        foreach (var task in FloodTasks)
+        {
+            var error = await Assert.ThrowsAnyAsync<Exception>(() => task.WaitAsync(s_timeout));
+            Assert.True(error is OperationCanceledException || (error is HypervisorException refused && refused.Error == ControlError.LimitExceeded), error.ToString());
         }
     }
 
