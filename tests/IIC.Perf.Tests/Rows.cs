@@ -81,8 +81,11 @@ internal static class Rows
         return (iic, raw);
     }
 
-    /// <summary>The per-round probe fields of an interleaved ping-pong iic row and its ratios to them, computed as the harness does (RoundStatistics.ByRound).</summary>
-    private static BenchResult WithRoundProbes(BenchResult iic, long?[] probeP50s, long?[] probeP99s, long?[] roundP50s, long?[] roundP99s) => iic with
+    /// <summary>
+    /// The per-round probe fields of an interleaved ping-pong iic row and its ratios to them, computed as the harness
+    /// does (RoundStatistics.ByRound), and its placement mark judged by its rounds (Placement.JudgedByRounds).
+    /// </summary>
+    private static BenchResult WithRoundProbes(BenchResult iic, long?[] probeP50s, long?[] probeP99s, long?[] roundP50s, long?[] roundP99s) => Placement.JudgedByRounds(iic with
     {
         RoundProbeNs = probeP50s,
         RoundProbeP99Ns = probeP99s,
@@ -90,7 +93,7 @@ internal static class Rows
         RoundP99Ns = roundP99s,
         RoundProbeRatios = RoundStatistics.ByRound(roundP50s, probeP50s),
         RoundProbeP99Ratios = RoundStatistics.ByRound(roundP99s, probeP99s),
-    };
+    });
 
     /// <summary><paramref name="count"/> rounds whose ratio is <paramref name="ratio"/>.</summary>
     public static double?[] Same(int count, double ratio) => [.. Enumerable.Repeat((double?)ratio, count)];

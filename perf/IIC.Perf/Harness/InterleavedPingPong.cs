@@ -56,11 +56,12 @@ internal static class InterleavedPingPong
             {
                 var mine = _sides[side];
                 var latency = LatencySummary.FromTicks(rounds.KeptRounds.Count > 0 ? mine.Kept : mine.All);
-                rows[side] = rounds.PooledRow(side, mine.Count, mine.ElapsedS, mine.CpuS, latency) with
+                // The blocks' p50s first: the row's placement mark is judged from them, round by round (round 21).
+                rows[side] = rounds.PooledRow(side, mine.Count, mine.ElapsedS, mine.CpuS, latency, row => row with
                 {
                     RoundP50Ns = rounds.PerKeptRound(r => Ns(mine.P50Ticks[r])),
                     RoundP99Ns = rounds.PerKeptRound(r => Ns(mine.P99Ticks[r])),
-                };
+                });
             }
             var (p50Ratios, p50Median) = rounds.Ratios((side, r) => _sides[side].P50Ticks[r]);
             var (p99Ratios, p99Median) = rounds.Ratios((side, r) => _sides[side].P99Ticks[r]);
