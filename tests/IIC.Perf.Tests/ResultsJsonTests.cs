@@ -87,10 +87,10 @@ public sealed class ResultsJsonTests
     [Fact]
     public void InterleavedPingPongRows_WriteTheirRoundsP50AndP99_AndTheIicRowItsRatios()
     {
-        var (iic, raw) = Rows.InterleavedPingPong("receive", [1.05, null, 0.95], p99Ratios: [1.2, null, 1.0]);
-        iic = iic with { RoundP50Ns = [147, null, 133], RoundP99Ns = [240, null, 200], RoundP99RatioMedian = 1.1, RoundProbeNs = [130, 131, null, 129], RoundProbeP99Ns = [260, 262, null, 258] };
+        var (iic, raw) = Rows.InterleavedPingPong("receive", [1.05, null, 0.95], p99Ratios: [1.2, null, 1.0], p999Ratios: [1.4, null, 1.2]);
+        iic = iic with { RoundP50Ns = [147, null, 133], RoundP99Ns = [240, null, 200], RoundP999Ns = [700, null, 600], RoundP99RatioMedian = 1.1, RoundP999RatioMedian = 1.3, RoundProbeNs = [130, 131, null, 129], RoundProbeP99Ns = [260, 262, null, 258] };
         iic = iic with { RoundProbeRatios = RoundStatistics.ByRound(iic.RoundP50Ns, iic.RoundProbeNs), RoundProbeP99Ratios = RoundStatistics.ByRound(iic.RoundP99Ns, iic.RoundProbeP99Ns) };
-        raw = raw with { RoundP50Ns = [140, null, 140], RoundP99Ns = [200, null, 200] };
+        raw = raw with { RoundP50Ns = [140, null, 140], RoundP99Ns = [200, null, 200], RoundP999Ns = [500, null, 500] };
 
         using var json = Write(iic, raw);
         var rows = json.RootElement.GetProperty("results").EnumerateArray().ToList();
@@ -105,6 +105,9 @@ public sealed class ResultsJsonTests
         Assert.Equal(1.1, mine.GetProperty("round_p99_ratio_median").GetDouble(), 9);
         Assert.Equal(new double?[] { 147, null, 133 }, Doubles(mine.GetProperty("round_p50_ns")));
         Assert.Equal(new double?[] { 240, null, 200 }, Doubles(mine.GetProperty("round_p99_ns")));
+        Assert.Equal(new double?[] { 700, null, 600 }, Doubles(mine.GetProperty("round_p999_ns"))); // round 21
+        Assert.Equal(new double?[] { 1.4, null, 1.2 }, Doubles(mine.GetProperty("round_p999_ratios")));
+        Assert.Equal(1.3, mine.GetProperty("round_p999_ratio_median").GetDouble(), 9);
         Assert.Equal(4, mine.GetProperty("round_probe_ns").GetArrayLength());
         Assert.Equal(4, mine.GetProperty("round_probe_p99_ns").GetArrayLength());
         Assert.Equal(new double?[] { 1.1308, null, null }, Doubles(mine.GetProperty("round_probe_ratios"))); // 147 over 130; round 2's probe did not answer
@@ -113,6 +116,8 @@ public sealed class ResultsJsonTests
         var theirs = rows[1];
         Assert.Equal("iic", theirs.GetProperty("interleaved_with").GetString());
         Assert.Equal(new double?[] { 200, null, 200 }, Doubles(theirs.GetProperty("round_p99_ns")));
+        Assert.Equal(new double?[] { 500, null, 500 }, Doubles(theirs.GetProperty("round_p999_ns")));
+        Assert.False(theirs.TryGetProperty("round_p999_ratios", out _));
         Assert.False(theirs.TryGetProperty("round_ratios", out _)); // the ratios are the first row's
         Assert.False(theirs.TryGetProperty("round_p99_ratios", out _));
         Assert.False(theirs.TryGetProperty("round_probe_ratios", out _));

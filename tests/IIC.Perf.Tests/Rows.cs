@@ -32,9 +32,10 @@ internal static class Rows
     /// The two rows of an interleaved 32 B ping-pong pair (round 19): iic carrying its rounds' p50 and p99 ratios to
     /// raw-shm (null: a dropped round), both rows' pooled percentiles, and the probes (the kept rounds' medians). Every
     /// round's probe is <paramref name="probe"/> and every kept round's block reads the pooled p50 and p99, so its
-    /// ratios to the probe before it (round 20) are the pooled rows' over the probe.
+    /// ratios to the probe before it (round 20) are the pooled rows' over the probe; its p99.9 ratios (round 21) are
+    /// <paramref name="p999Ratios"/>, by default the pooled rows' p99.9 over each other in every kept round.
     /// </summary>
-    public static (BenchResult Iic, BenchResult Raw) InterleavedPingPong(string api, double?[] p50Ratios, double?[]? p99Ratios = null, long iicP50 = 150, long rawP50 = 140, long iicP999 = 1000, long rawP999 = 900, long probe = 130)
+    public static (BenchResult Iic, BenchResult Raw) InterleavedPingPong(string api, double?[] p50Ratios, double?[]? p99Ratios = null, long iicP50 = 150, long rawP50 = 140, long iicP999 = 1000, long rawP999 = 900, long probe = 130, double?[]? p999Ratios = null)
     {
         var rounds = p50Ratios.Length;
         var dropped = p50Ratios.Count(r => r is null);
@@ -47,6 +48,7 @@ internal static class Rows
             RoundRatios = p50Ratios,
             RoundRatioMedian = RoundStatistics.Median([.. p50Ratios.OfType<double>()]),
             RoundP99Ratios = p99Ratios ?? p50Ratios,
+            RoundP999Ratios = p999Ratios ?? [.. p50Ratios.Select(r => r is null ? null : (double?)Math.Round((double)iicP999 / rawP999, 4))],
         };
         iic = WithRoundProbes(iic, [.. Enumerable.Repeat(probe, rounds + 1)], [.. Enumerable.Repeat(2 * probe, rounds + 1)],
             [.. p50Ratios.Select(r => r is null ? null : iic.P50Ns)], [.. p50Ratios.Select(r => r is null ? null : iic.P99Ns)]);
@@ -81,8 +83,11 @@ internal static class Rows
         return (iic, raw);
     }
 
-    /// <summary>The per-round probe fields of an interleaved ping-pong iic row and its ratios to them, computed as the harness does (RoundStatistics.ByRound).</summary>
-    private static BenchResult WithRoundProbes(BenchResult iic, long?[] probeP50s, long?[] probeP99s, long?[] roundP50s, long?[] roundP99s) => iic with
+    /// <summary>
+    /// The per-round probe fields of an interleaved ping-pong iic row and its ratios to them, computed as the harness
+    /// does (RoundStatistics.ByRound), and its placement mark judged by its rounds (Placement.JudgedByRounds).
+    /// </summary>
+    private static BenchResult WithRoundProbes(BenchResult iic, long?[] probeP50s, long?[] probeP99s, long?[] roundP50s, long?[] roundP99s) => Placement.JudgedByRounds(iic with
     {
         RoundProbeNs = probeP50s,
         RoundProbeP99Ns = probeP99s,
@@ -90,7 +95,7 @@ internal static class Rows
         RoundP99Ns = roundP99s,
         RoundProbeRatios = RoundStatistics.ByRound(roundP50s, probeP50s),
         RoundProbeP99Ratios = RoundStatistics.ByRound(roundP99s, probeP99s),
-    };
+    });
 
     /// <summary><paramref name="count"/> rounds whose ratio is <paramref name="ratio"/>.</summary>
     public static double?[] Same(int count, double ratio) => [.. Enumerable.Repeat((double?)ratio, count)];

@@ -52,11 +52,11 @@ internal static class InterleavedOneWay
             {
                 var mine = _sides[side];
                 var report = rounds.Reports[side];
-                rows[side] = rounds.PooledRow(side, mine.Sent, mine.ElapsedS, mine.CpuS, latency: null) with
+                rows[side] = rounds.PooledRow(side, mine.Sent, mine.ElapsedS, mine.CpuS, latency: null, row => row with
                 {
                     RoundMsgsPerS = rounds.PerKeptRound(r => (long)mine.Rate(r)),
                     RoundMsgsPerPoll = report.BlockMsgsPerPoll is { } perPoll && perPoll.Count == rounds.Count ? rounds.PerKeptRound(r => perPoll[r]) : null,
-                };
+                });
             }
             var (ratios, median) = rounds.Ratios((side, r) => _sides[side].Rate(r));
             rows[0] = rows[0] with { RoundRatios = ratios, RoundRatioMedian = median };

@@ -233,8 +233,11 @@ internal sealed record PairRounds(MeasurementPlan First, MeasurementPlan Second,
     public MeasurementPlan Plan(int side) => side == 0 ? First : Second;
 
     /// <summary>
-    /// <paramref name="row"/> of <paramref name="side"/> with the pair's rounds: its probes are the medians of the kept
-    /// rounds' probes before and after (the first and last probe when none was kept), and it names its partner.
+    /// <paramref name="row"/> of <paramref name="side"/> (its own per-round fields set) with the pair's rounds: its
+    /// probes are the medians of the kept rounds' probes before and after (the first and last probe when none was
+    /// kept), it names its partner, and whether it is compared with anything is judged round by round
+    /// (<see cref="Placement.JudgedByRounds"/>, round 21: by those medians, a row of near and far rounds could pass as
+    /// one placement, or be marked FLIP when every block was on its own round's placement).
     /// </summary>
     public BenchResult WithRounds(int side, BenchResult row)
     {
@@ -242,31 +245,33 @@ internal sealed record PairRounds(MeasurementPlan First, MeasurementPlan Second,
         var (before, after) = KeptRounds.Count > 0
             ? (Median(KeptRounds.Select(r => Probes[r])), Median(KeptRounds.Select(r => Probes[r + 1])))
             : (Probes[0], Probes[^1]);
-        return Placement.WithProbes(row, before, after, Probing) with
+        return Placement.JudgedByRounds(Placement.WithProbes(row, before, after, Probing) with
         {
             Rounds = Count,
             RoundsDropped = Count - KeptRounds.Count,
             RoundProbeNs = Probing ? [.. Probes.Select(p => p?.P50Ns)] : null,
             RoundProbeP99Ns = Probing ? [.. Probes.Select(p => p?.P99Ns)] : null,
             InterleavedWith = Plan(1 - side).Transport.Name,
-        };
+        });
     }
 
     /// <summary>
     /// The row of <paramref name="side"/> pooled over <see cref="Pooled"/>: its blocks' messages or round trips
     /// (<paramref name="counts"/>, all checked against the server's count) over their seconds, the client's and the
-    /// server's CPU over the pooled blocks' share of the time, with the pair's rounds (<see cref="WithRounds"/>).
+    /// server's CPU over the pooled blocks' share of the time, its per-round fields (<paramref name="perRound"/>, before
+    /// the placement is judged from them), with the pair's rounds (<see cref="WithRounds"/>).
     /// </summary>
-    public BenchResult PooledRow(int side, IReadOnlyList<long> counts, IReadOnlyList<double> elapsedS, double clientCpuS, LatencySummary? latency)
+    public BenchResult PooledRow(int side, IReadOnlyList<long> counts, IReadOnlyList<double> elapsedS, double clientCpuS, LatencySummary? latency, Func<BenchResult, BenchResult> perRound)
     {
         ArgumentNullException.ThrowIfNull(counts);
         ArgumentNullException.ThrowIfNull(elapsedS);
+        ArgumentNullException.ThrowIfNull(perRound);
         var report = CheckedReport(side, counts.Sum());
         var count = Pooled.Sum(r => counts[r]);
         var seconds = Pooled.Sum(r => elapsedS[r]);
         var share = seconds / elapsedS.Sum();
         var measurement = new ClientMeasurement(count, seconds, clientCpuS * share, latency, count / seconds);
-        return WithRounds(side, ResultRows.Measured(Plan(side), measurement, report with { CpuS = report.CpuS * share }));
+        return WithRounds(side, perRound(ResultRows.Measured(Plan(side), measurement, report with { CpuS = report.CpuS * share })));
     }
 
     /// <summary>A value per round, null for a dropped round (the rows' <c>round_*</c> fields).</summary>

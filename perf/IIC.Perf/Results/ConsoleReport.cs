@@ -17,7 +17,7 @@ internal static class ConsoleReport
         var moved = results.Count(r => r.ProbeMoved == true);
         if (moved > 0)
         {
-            writer.WriteLine($"{moved} row(s) marked MOVED or FLIP: the placement probe (0-byte raw round trip) changed by more than {Placement.Tolerance}x during the row (MOVED), or the probes agree but a spinning 32 B round trip's p50 is outside {Placement.FlipLow}-{Placement.FlipHigh}x of theirs (FLIP: the host moved the CPUs and back during the row); they are compared with nothing. Ratios below are taken only between rows whose probes agree within {Placement.Tolerance}x (\"-\" otherwise).");
+            writer.WriteLine($"{moved} row(s) marked MOVED, FLIP or SPAN: the placement probe (0-byte raw round trip) changed by more than {Placement.Tolerance}x during the row (MOVED; an interleaved row: no round kept), or the probes agree but a spinning 32 B round trip's p50 is outside {Placement.FlipLow}-{Placement.FlipHigh}x of theirs (FLIP: the host moved the CPUs and back during the row; an interleaved row: FLIP k/n, k of its n kept rounds' blocks against their own round's probes), or an interleaved row's kept rounds ran on placements more than {Placement.Tolerance}x apart (SPAN, the lowest and highest probe shown; its targets give each placement's rounds apart); they are compared with nothing. Ratios below are taken only between rows whose probes agree within {Placement.Tolerance}x (\"-\" otherwise).");
         }
         LatencySection(writer, results, BenchTest.PingPong, "Round-trip latency, ping-pong between two processes (µs)", reference);
         LatencySection(writer, results, BenchTest.IdleGap,

@@ -8,7 +8,7 @@ namespace IIC.Perf.Results;
 /// compared only when their probes agree within it. Rows of a run without a probe (it could not start) compare as
 /// before, on trust; a row whose probes did not answer is moved.
 /// </summary>
-internal static class Placement
+internal static partial class Placement
 {
     /// <summary>Near and far placements differ by 3-4x here; the jitter of one placement stays well under this.</summary>
     public const double Tolerance = 1.5;
@@ -54,9 +54,13 @@ internal static class Placement
     public static bool Flipped(BenchResult row, double probeP50Ns)
     {
         ArgumentNullException.ThrowIfNull(row);
-        return row.Test == "pingpong" && row.Size <= 64 && row.Mode is "spin" or "spinpark" or "adaptive"
-            && row.P50Ns is { } p50 && probeP50Ns > 0 && (p50 < FlipLow * probeP50Ns || p50 > FlipHigh * probeP50Ns);
+        return row.P50Ns is { } p50 && Flipped(row, p50, probeP50Ns);
     }
+
+    /// <summary><see cref="Flipped(BenchResult, double)"/> for a p50 of the row's (the row's own, or one round's block's).</summary>
+    private static bool Flipped(BenchResult row, long p50Ns, double probeP50Ns)
+        => row.Test == "pingpong" && row.Size <= 64 && row.Mode is "spin" or "spinpark" or "adaptive"
+            && probeP50Ns > 0 && (p50Ns < FlipLow * probeP50Ns || p50Ns > FlipHigh * probeP50Ns);
 
     /// <summary>True when a ratio between the two rows means something (same placement, or neither probed).</summary>
     public static bool Same(BenchResult? first, BenchResult? second)
@@ -72,13 +76,21 @@ internal static class Placement
         return first.Placement is { } a && second.Placement is { } b && Agree(a, b);
     }
 
-    /// <summary>"130/135" (before/after p50, ns), with " MOVED" when the probe moved, " FLIP" when the probes agree but the row's p50 belongs to another placement (<see cref="Flipped"/>); "-" when not probed.</summary>
+    /// <summary>
+    /// "130/135" (before/after p50, ns), with " MOVED" when the probe moved, " FLIP" when the probes agree but the row's
+    /// p50 belongs to another placement (<see cref="Flipped(BenchResult, double)"/>); "-" when not probed. A row of
+    /// interleaved rounds says what its rounds say (<see cref="RoundsText"/>).
+    /// </summary>
     public static string Text(BenchResult row)
     {
         ArgumentNullException.ThrowIfNull(row);
         if (row.ProbeMoved is null)
         {
             return "-";
+        }
+        if (RoundsText(row) is { } rounds)
+        {
+            return rounds;
         }
         var before = row.ProbeNsBefore?.ToString(CultureInfo.InvariantCulture) ?? "?";
         var after = row.ProbeNsAfter?.ToString(CultureInfo.InvariantCulture) ?? "?";

@@ -26,8 +26,8 @@ internal static partial class TargetReport
 
         // Round trips: poll/claim against the probe (the floor: one cache line each way), send/receive against raw-shm.
         // The 32 B pairs measured interleaved with raw-shm (round 19) are judged from their rounds, the probe targets
-        // each round against its own probe (round 20, TargetReport.ProbeTargets.cs); otherwise the fastest rows on an
-        // unmoved placement, as before.
+        // each round against its own probe (round 20, TargetReport.ProbeTargets.cs), the p99.9 against raw-shm too since
+        // round 21; otherwise the fastest rows on an unmoved placement, as before.
         var (claim, rawClaim, claimPaired) = RoundTripPair(results, "poll-claim");
         if (claimPaired)
         {
@@ -44,7 +44,7 @@ internal static partial class TargetReport
         var (receive, raw, receivePaired) = RoundTripPair(results, "receive");
         checks.AddRange(RoundTripChecks("32 B send/receive echo: p50 within 1.1x of raw-shm", receive, raw, receivePaired, r => r.P50Ns, r => r.RoundRatios, 1.1));
         checks.AddRange(RoundTripChecks("32 B send/receive echo: p99 within 1.1x of raw-shm", receive, raw, receivePaired, r => r.P99Ns, r => r.RoundP99Ratios, 1.1));
-        checks.Add(RoundTripCheck("32 B send/receive echo: p99.9 within 1.5x of raw-shm", receive, raw, receivePaired, r => r.P999Ns, roundRatios: null, 1.5));
+        checks.AddRange(RoundTripChecks("32 B send/receive echo: p99.9 within 1.5x of raw-shm", receive, raw, receivePaired, r => r.P999Ns, r => r.RoundP999Ratios, 1.5));
 
         var isolated = BestLatency(results, "pingpong", IsolatedIic, 32, null);
         var isolatedTcp = BestLatency(results, "pingpong", "tcp-veth-ns", 32, null);
@@ -157,19 +157,6 @@ internal static partial class TargetReport
             : (BestLatency(results, "pingpong", Iic, 32, api), BestLatency(results, "pingpong", RawShm, 32, api), false);
     }
 
-    private static int KeptRounds(BenchResult row) => (row.Rounds ?? 0) - (row.RoundsDropped ?? 0);
-
-    /// <summary>
-    /// A point verdict on rows of an interleaved pair pooled over their kept rounds: every kept round's probes agreed,
-    /// so the pooled rows are compared whatever their pooled p50 says of the placement (a row marked FLIP by
-    /// <see cref="Placement.Flipped"/> under load, its p50 far from the probe's, is still judged: the rounds were on one
-    /// placement); undecided when no round was kept.
-    /// </summary>
-    private static Check PooledPairCheck(string name, BenchResult row, double? value, double limit)
-        => KeptRounds(row) > 0
-            ? new Check(name, value, limit, true, "x", SamePlacement: true)
-            : NoKeptRound(name, limit);
-
     private static Check NoKeptRound(string name, double limit)
         => new(name, 0, limit, true, "x", true) { TextOverride = "-", VerdictOverride = "undecided: no kept round" };
 
@@ -194,23 +181,18 @@ internal static partial class TargetReport
     /// A round-trip percentile of iic within <paramref name="limit"/> times raw-shm's. An interleaved pair is judged by
     /// its rounds' ratios (<paramref name="roundRatios"/>: the median with a 95 % bootstrap interval, as the one-way
     /// rows: met when all of it is within the limit, missed when all of it is above, otherwise undecided, also with
-    /// fewer than <see cref="MinRoundsForVerdict"/> kept rounds); a percentile a round holds too few samples for
-    /// (p99.9: a block's 100-300 K round trips) by the two rows' percentiles pooled over the same kept rounds. Rows
-    /// measured one after the other give the ratio of their percentiles, only when their probes agree.
+    /// fewer than <see cref="MinRoundsForVerdict"/> kept rounds), whatever the rows' placement mark says (each ratio
+    /// is within a round whose probes agreed). The p99.9 too since round 21: it divided the two rows' p99.9 pooled
+    /// over all kept rounds, which mixes placements when the rounds do (the far blocks' tail over the near one's).
+    /// Rows measured one after the other give the ratio of their percentiles, only when their probes agree.
     /// </summary>
-    private static Check RoundTripCheck(string name, BenchResult? mine, BenchResult? theirs, bool paired, Func<BenchResult, long?> percentile, Func<BenchResult, IReadOnlyList<double?>?>? roundRatios, double limit)
+    private static Check RoundTripCheck(string name, BenchResult? mine, BenchResult? theirs, bool paired, Func<BenchResult, long?> percentile, Func<BenchResult, IReadOnlyList<double?>?> roundRatios, double limit)
     {
-        var pooled = Divide(mine is null ? null : percentile(mine), theirs is null ? null : percentile(theirs));
         if (!paired)
         {
-            return Check.AtMost(name, pooled, limit, mine, theirs);
+            return Check.AtMost(name, Divide(mine is null ? null : percentile(mine), theirs is null ? null : percentile(theirs)), limit, mine, theirs);
         }
-        var kept = KeptRounds(mine!);
         var dropped = mine!.RoundsDropped is > 0 and var d ? $", {d} of {mine.Rounds} dropped: probes disagreed" : "";
-        if (roundRatios is null)
-        {
-            return PooledPairCheck($"{name}, the rows pooled over their {kept} kept interleaved rounds{dropped}", mine, pooled, limit);
-        }
         return RoundsIntervalCheck(name, roundRatios(mine) ?? [], limit, $" interleaved rounds' ratios{dropped}");
     }
 
