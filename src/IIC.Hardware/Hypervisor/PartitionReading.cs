@@ -218,6 +218,12 @@ public sealed partial class Partition
     /// <summary>Whether such a yield ends the spin (<c>IIC_CONTROL_SPIN_CONTENDED=stop</c>, rounds 8-12); by default (round 13) the spin runs to its end.</summary>
     private static readonly bool s_stopOnContendedYield = Environment.GetEnvironmentVariable("IIC_CONTROL_SPIN_CONTENDED") == "stop";
 
+    /// <summary>
+    /// Tests: receives and dispatches one message if one is there, on the calling thread, as a caller reading for its
+    /// own answer does (it takes the read lock, so it shows whether a waiting background reader holds that lock).
+    /// </summary>
+    internal bool ReadWaitingMessage() => ReadAvailable() == ReadResult.Message;
+
     /// <summary>Wakes the caller that reads the socket, so it looks again at what it waits for (a listener disposed, a reply another thread dispatched).</summary>
     internal void KickReadingCaller()
     {
