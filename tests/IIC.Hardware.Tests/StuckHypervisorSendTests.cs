@@ -167,7 +167,7 @@ public sealed class StuckHypervisorSendTests(ITestOutputHelper output)
         using var host = StartHost(scope);
         using var server = scope.Attach("server");
         using var listener = server.Listen("open");
-        Partition.t_attachWithoutReadingKicks = true; // as if out of descriptors at attach: the reader blocks in recvmsg
+        Partition.t_attachWithoutReadingKicks = true; // as if out of descriptors at attach: the reader waits in poll, for readability alone
         Partition client;
         try
         {
