@@ -2,6 +2,7 @@ using System.Globalization;
 using IIC.Tests;
 using IIC.TestHost;
 using Xunit.Abstractions;
+using static IIC.Hardware.Tests.StoppedHypervisor;
 
 namespace IIC.Hardware.Tests;
 
@@ -11,11 +12,11 @@ namespace IIC.Hardware.Tests;
 /// fill the socket's send buffer, then wait in the partition's send queue, where the caller's timeout and token end
 /// them (withdrawn, never sent) and Dispose does not wait for them; the background reader sends them, in order, once
 /// the hypervisor reads again. Before round 20 the send that found the buffer full blocked in sendmsg, holding the send
-/// lock, until the hypervisor read: each test here then fails on its own watchdog (<see cref="OffThread{T}"/>).
+/// lock, until the hypervisor read: each test here then fails on its own watchdog (<see cref="StoppedHypervisor.OffThread{T}"/>).
 /// </summary>
 public sealed class StuckHypervisorSendTests(ITestOutputHelper output)
 {
-    private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan s_timeout = Watchdog;
     private const int Ring = DescriptorRing.MinCapacity;
 
     [Fact]
@@ -166,7 +167,7 @@ public sealed class StuckHypervisorSendTests(ITestOutputHelper output)
         using var host = StartHost(scope);
         using var server = scope.Attach("server");
         using var listener = server.Listen("open");
-        Partition.t_attachWithoutReadingKicks = true; // as if out of descriptors at attach: the reader blocks in recvmsg
+        Partition.t_attachWithoutReadingKicks = true; // as if out of descriptors at attach: the reader waits in poll, for readability alone
         Partition client;
         try
         {
@@ -234,53 +235,5 @@ public sealed class StuckHypervisorSendTests(ITestOutputHelper output)
             FloodTasks.Add(client.ConnectAsync("never", Ring, TimeSpan.FromSeconds(120), cancellationToken: token));
         }
         return FloodTasks;
-    }
-
-    /// <summary>
-    /// Runs <paramref name="call"/> on a thread of its own and waits for it at most 30 s: a call that blocks (in sendmsg,
-    /// before round 20) fails the test instead of hanging it. The thread stays blocked until the hypervisor continues.
-    /// </summary>
-    private static Task<T> OffThread<T>(Func<T> call)
-        => Task.Factory.StartNew(call, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).WaitAsync(s_timeout);
-
-    private static ChildProcess StartHost(HypervisorScope scope)
-    {
-        var host = ChildProcess.Start("hv-host", scope.Name, scope.Directory);
-        Assert.StartsWith("ready ", host.ReadLine(s_timeout));
-        return host;
-    }
-
-    private static void Signal(int pid, string signal)
-    {
-        var (code, text) = Programs.Run("kill", ["-" + signal, pid.ToString(CultureInfo.InvariantCulture)]);
-        Assert.True(code == 0, $"kill -{signal} {pid} failed: {text}");
-        if (signal == "STOP")
-        {
-            // kill returns once the signal is sent; a thread inside a recvmsg finishes it before it stops, and the room
-            // that read makes would let a message the test expects to wait go out. Wait until every thread is stopped.
-            WaitFor.Condition(() => AllThreadsStopped(pid), $"every thread of process {pid} is stopped", s_timeout);
-        }
-    }
-
-    /// <summary>Whether every thread of <paramref name="pid"/> is in state T (stopped) in /proc/PID/task/TID/stat.</summary>
-    private static bool AllThreadsStopped(int pid)
-    {
-        foreach (var task in Directory.GetDirectories($"/proc/{pid}/task"))
-        {
-            try
-            {
-                var stat = File.ReadAllText(Path.Combine(task, "stat"));
-                var state = stat[(stat.LastIndexOf(')') + 2)..][0]; // the field after "(comm)"
-                if (state is not ('T' or 't'))
-                {
-                    return false;
-                }
-            }
-            catch (IOException)
-            {
-                // The thread exited meanwhile.
-            }
-        }
-        return true;
     }
 }

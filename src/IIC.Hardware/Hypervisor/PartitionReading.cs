@@ -9,7 +9,8 @@ namespace IIC.Hardware;
 /// wake-up on every connect and accept, ~30-50 µs each on a VM whose other CPU is idle). The background reader waits
 /// with epoll, edge-triggered, and a caller that takes the socket switches the background reader's interest off
 /// (so the reply wakes nobody else) and back on when it leaves (which reports at once whatever arrived meanwhile).
-/// Messages are received and dispatched one at a time under one lock, in arrival order, by whichever thread reads.
+/// Messages are received and dispatched one at a time under one lock, in arrival order, by whichever thread reads;
+/// no thread waits in the kernel while it holds that lock (every receive under it is <c>MSG_DONTWAIT</c>).
 /// </summary>
 public sealed partial class Partition
 {
@@ -46,7 +47,10 @@ public sealed partial class Partition
     [ThreadStatic]
     internal static bool t_attachWithoutReadingKicks;
 
-    /// <summary>Makes the background reader's epoll and the caller's kick; without them (out of descriptors) the background thread alone reads.</summary>
+    /// <summary>
+    /// Makes the background reader's epoll and the caller's kick; without them (out of descriptors, or kernel memory,
+    /// for the two descriptors after the socket's) the background thread alone reads, waiting in poll (<see cref="PollLoop"/>).
+    /// </summary>
     private void CreateReadingKicks()
     {
         if (t_attachWithoutReadingKicks)
@@ -218,6 +222,12 @@ public sealed partial class Partition
     /// <summary>Whether such a yield ends the spin (<c>IIC_CONTROL_SPIN_CONTENDED=stop</c>, rounds 8-12); by default (round 13) the spin runs to its end.</summary>
     private static readonly bool s_stopOnContendedYield = Environment.GetEnvironmentVariable("IIC_CONTROL_SPIN_CONTENDED") == "stop";
 
+    /// <summary>
+    /// Tests: receives and dispatches one message if one is there, on the calling thread, as a caller reading for its
+    /// own answer does (it takes the read lock, so it shows whether a waiting background reader holds that lock).
+    /// </summary>
+    internal bool ReadWaitingMessage() => ReadAvailable() == ReadResult.Message;
+
     /// <summary>Wakes the caller that reads the socket, so it looks again at what it waits for (a listener disposed, a reply another thread dispatched).</summary>
     internal void KickReadingCaller()
     {
@@ -256,9 +266,7 @@ public sealed partial class Partition
     {
         if (_readEpoll is not { } epoll)
         {
-            while (ReadAvailable(blocking: true) != ReadResult.Ended)
-            {
-            }
+            PollLoop();
             return;
         }
         Span<ulong> keys = stackalloc ulong[1];
@@ -295,8 +303,44 @@ public sealed partial class Partition
         }
     }
 
-    /// <summary>Receives and dispatches one message if one is there (or waits for one if <paramref name="blocking"/>).</summary>
-    private ReadResult ReadAvailable(bool blocking = false)
+    /// <summary>
+    /// The background reader without an epoll (it could not be made at attach: CreateReadingKicks): waits for the socket
+    /// in poll(2), which needs no descriptor of its own, holding no lock, then receives and dispatches what is there one
+    /// message at a time under the read lock without waiting. No caller reads meanwhile (it would need the kick to be
+    /// woken), so this thread takes every message, in arrival order; the send queue's timer sends what waits
+    /// (PartitionSending.cs). Before round 21 it waited in a blocking recvmsg holding the read lock: whoever needed the
+    /// lock waited until the hypervisor spoke, for good if it was stopped (NoReaderEpollTests).
+    /// </summary>
+    private void PollLoop()
+    {
+        try
+        {
+            while (true)
+            {
+                ReadResult result;
+                while ((result = ReadAvailable()) == ReadResult.Message)
+                {
+                }
+                if (result == ReadResult.Ended)
+                {
+                    return;
+                }
+                // Woken by a message, or by the hang-up (Dispose or Lose shut the socket down: the receive then reads it).
+                Poll.WaitOne(_socket.Descriptor, PollEvents.Readable, Timeout.InfiniteTimeSpan);
+            }
+        }
+        catch (Exception e) when (e is NativeException or ObjectDisposedException)
+        {
+            lock (_readLock)
+            {
+                _ended = true;
+            }
+            Lose($"the control socket failed ({e.Message})");
+        }
+    }
+
+    /// <summary>Receives and dispatches one message if one is there, never waiting for one (the read lock is held only for this).</summary>
+    private ReadResult ReadAvailable()
     {
         lock (_readLock)
         {
@@ -308,11 +352,7 @@ public sealed partial class Partition
             _readDescriptors.Clear();
             try
             {
-                if (blocking)
-                {
-                    received = _socket.Receive(_readBuffer, _readDescriptors);
-                }
-                else if (!_socket.TryReceive(_readBuffer, _readDescriptors, TimeSpan.Zero, out received))
+                if (!_socket.TryReceive(_readBuffer, _readDescriptors, TimeSpan.Zero, out received))
                 {
                     return ReadResult.Empty;
                 }

@@ -206,7 +206,8 @@ public sealed partial class Partition
         _writableWanted = wanted;
         if (_readEpoll is null)
         {
-            // No reader epoll (out of descriptors at attach: the reader blocks in recvmsg): a timer retries instead.
+            // No reader epoll (out of descriptors at attach): the reader waits in poll for readability, and nothing can
+            // add writability to a poll under way (a kick would need a descriptor too), so a timer retries instead.
             if (wanted)
             {
                 _flushTimer ??= new Timer(static partition => ((Partition)partition!).FlushQueued(), this, Timeout.Infinite, Timeout.Infinite);
