@@ -62,7 +62,7 @@ public sealed class AsyncConnectTests(ITestOutputHelper output)
         Assert.StartsWith("ready ", host.ReadLine(s_timeout));
         using var attacher = ChildProcess.Start("ac-bounded-pool-attaches", scope.Name, scope.Directory, Attaches.ToString(CultureInfo.InvariantCulture));
         Assert.Equal("ready", attacher.ReadLine(s_timeout));
-        Signal(host.Id, "STOP"); // its socket still takes connections (the kernel queues them); nobody answers an Attach
+        StoppedHypervisor.Signal(host.Id, "STOP"); // its socket still takes connections (the kernel queues them); nobody answers an Attach
         try
         {
             attacher.WriteLine("go");
@@ -71,7 +71,7 @@ public sealed class AsyncConnectTests(ITestOutputHelper output)
         }
         finally
         {
-            Signal(host.Id, "CONT");
+            StoppedHypervisor.Signal(host.Id, "CONT");
         }
         Assert.Equal($"attached {Attaches}", attacher.ReadLine(s_timeout));
         attacher.AssertExit(0, s_timeout);
@@ -119,7 +119,7 @@ public sealed class AsyncConnectTests(ITestOutputHelper output)
         Assert.Contains("within the connect timeout", never.Message, StringComparison.Ordinal);
 
         // A hypervisor that does not answer at all (stopped): the caller's own deadline ends the wait.
-        Signal(host.Id, "STOP");
+        StoppedHypervisor.Signal(host.Id, "STOP");
         try
         {
             var silent = await Assert.ThrowsAsync<HypervisorException>(() => client.ConnectAsync("never", Ring, TimeSpan.FromSeconds(1)).WaitAsync(s_timeout));
@@ -128,7 +128,7 @@ public sealed class AsyncConnectTests(ITestOutputHelper output)
         }
         finally
         {
-            Signal(host.Id, "CONT");
+            StoppedHypervisor.Signal(host.Id, "CONT");
         }
         // Its late answer found no request waiting; the partition goes on with the next one.
         var next = await Assert.ThrowsAsync<HypervisorException>(() => client.ConnectAsync("never", Ring, TimeSpan.Zero).WaitAsync(s_timeout));
@@ -239,11 +239,5 @@ public sealed class AsyncConnectTests(ITestOutputHelper output)
         Assert.Equal(Rounds, connected + cancelled);
         Assert.True(acceptedCount >= connected, $"{acceptedCount} accepted, {connected} connected");
         Assert.Equal(0, hypervisor.PendingConnectCount);
-    }
-
-    private static void Signal(int pid, string signal)
-    {
-        var (code, output) = Programs.Run("kill", ["-" + signal, pid.ToString(CultureInfo.InvariantCulture)]);
-        Assert.True(code == 0, $"kill -{signal} {pid} failed: {output}");
     }
 }
