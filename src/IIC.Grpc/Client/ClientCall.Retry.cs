@@ -15,30 +15,6 @@ namespace IIC.Grpc.Client;
 internal sealed partial class ClientCall<TRequest, TResponse>
 {
     /// <summary>
-    /// How far the CallStart of the call's current registration got: <see cref="_startProgress"/>, written only by
-    /// <see cref="ClaimSend"/> and <see cref="OnConnectionLost"/> (each with one compare-and-swap from Unsent), so exactly one
-    /// of them moves it on from Unsent. A byte beside the call's flags: the call object does not grow.
-    /// </summary>
-    private enum StartProgress : byte
-    {
-        /// <summary>Its start has not claimed the send: nothing of it can be in a ring. Every registration begins here.</summary>
-        Unsent,
-
-        /// <summary>Its start claimed the send (<see cref="ClaimSend"/>): from here its CallStart may be in the ring, so it is never started again.</summary>
-        MayBeSent,
-
-        /// <summary>Its connection ended before the start claimed the send: the start, when it runs, starts the call again instead.</summary>
-        LostBeforeSent,
-    }
-
-    /// <summary>
-    /// The call's <see cref="StartProgress"/> on the connection it is registered on (Unsent before and between registrations).
-    /// Changed with <see cref="Interlocked.CompareExchange{T}(ref T, T, T)"/> only, apart from the reset by the start that
-    /// found it LostBeforeSent, when no connection holds the call.
-    /// </summary>
-    private StartProgress _startProgress;
-
-    /// <summary>
     /// The connection ended with the call registered on it (<see cref="CallRegistry.Close(Status, out List{ClientCallBase}?)"/>'s
     /// calls in flight). A call whose start did not claim the send yet (its start is on its way to the pool, or serializing
     /// its request, on whichever thread registered it) sent nothing: it is marked, and its start, which runs once per
@@ -50,7 +26,7 @@ internal sealed partial class ClientCall<TRequest, TResponse>
     {
         // Against ClaimSend's swap: exactly one of the two finds the call Unsent (see there). The status the start needs is
         // the connection's (ClientConnection.ClosedStatus, written before any call was told).
-        if (Interlocked.CompareExchange(ref _startProgress, StartProgress.LostBeforeSent, StartProgress.Unsent) == StartProgress.Unsent)
+        if (Interlocked.CompareExchange(ref StartProgress, CallStartProgress.LostBeforeSent, CallStartProgress.Unsent) == CallStartProgress.Unsent)
         {
             return;
         }
@@ -69,16 +45,16 @@ internal sealed partial class ClientCall<TRequest, TResponse>
     /// </summary>
     private Status? ClaimSend()
     {
-        var was = Interlocked.CompareExchange(ref _startProgress, StartProgress.MayBeSent, StartProgress.Unsent);
-        if (was == StartProgress.Unsent)
+        var was = Interlocked.CompareExchange(ref StartProgress, CallStartProgress.MayBeSent, CallStartProgress.Unsent);
+        if (was == CallStartProgress.Unsent)
         {
             return null;
         }
-        Debug.Assert(was == StartProgress.LostBeforeSent, "a registration's start claims its send once");
+        Debug.Assert(was == CallStartProgress.LostBeforeSent, "a registration's start claims its send once");
         // No connection holds the call now (its registry was closed and taken): its next registration begins Unsent (the
         // registry's lock, taken to register it, publishes this write). The connection's status was written before its end
         // was swapped in, so the swap read above orders it before this read.
-        _startProgress = StartProgress.Unsent;
+        StartProgress = CallStartProgress.Unsent;
         return _connection!.ClosedStatus;
     }
 
