@@ -295,17 +295,17 @@ public sealed class TransparentRetryTests(TesterFixture fixture)
     /// A call that got its slot at its first try (the usual path: registered and sent in one step of its caller's thread,
     /// never waiting), whose connection ends after its registration and before its CallStart went (its start held in its
     /// request's serializer on its caller's thread, <see cref="SerializerHold"/>), sent nothing: it starts again on a new
-    /// connection and is served there (round 21), while the call beside it whose CallStart the server read ends Unavailable
-    /// and is never sent again. The close tells the calls in flight (the held one, the sent one) before the one waiting for a
+    /// connection and is served there (round 21), while the calls beside it whose CallStart went end Unavailable and are
+    /// never sent again: one the server read, one in the ring that it did not read (the client cannot tell). The close tells the calls in flight (the held one, the sent one) before the one waiting for a
     /// slot (which connects again at once), so once the server accepted a second connection the held call has heard of the
     /// close, and then its start is let go. Before, it ended Unavailable with the connection: a call that never waited had
     /// no claim of its send, so from its registration its CallStart counted as "may be in the ring".
     /// </summary>
     [Fact]
-    public async Task A_call_that_got_its_slot_at_once_whose_connection_ends_before_its_CallStart_went_starts_again_and_a_sent_one_does_not()
+    public async Task A_call_that_got_its_slot_at_once_whose_connection_ends_before_its_CallStart_went_starts_again_and_sent_ones_do_not()
     {
         const string Service = "retry-first-try";
-        using var server = new RawServer(fixture, Service, settingsOnAccept: 2);
+        using var server = new RawServer(fixture, Service, settingsOnAccept: 3);
         using var invoker = Invoker(Service);
         var client = new Tester.TesterClient(invoker);
         using var warm = client.UnaryAsync(new Request { Text = "warm" }, deadline: Deadline); // connects: later calls find it open
@@ -314,17 +314,22 @@ public sealed class TransparentRetryTests(TesterFixture fixture)
         Assert.Equal("warm", (await warm.ResponseAsync.WaitAsync(s_timeout)).Text);
         using var sent = client.UnaryAsync(new Request { Text = "sent" }, deadline: Deadline);
         Assert.Equal("sent", server.ReceiveCallStart(0, s_timeout).Request!.Text); // in the ring, read: it may run
+        using var inRing = client.UnaryAsync(new Request { Text = "in the ring" }, deadline: Deadline); // never read: it may be, too
+        WaitFor.Condition(() => invoker.QueuedSends == 0, "the unread call's CallStart in the ring, not queued for the sender", s_timeout);
 
-        // The second slot, at the first try, on a thread of its own: its start (in Start, on the caller's thread) is held.
+        // The third slot, at the first try, on a thread of its own: its start (in Start, on the caller's thread) is held.
         using var hold = new SerializerHold(s_timeout * 2);
         var starting = Task.Run(() => invoker.AsyncUnaryCall(hold.Unary, null, new CallOptions(deadline: Deadline), new Request { Text = "first try" }));
         await hold.Held.WaitAsync(s_timeout);
         using var waiting = client.UnaryAsync(new Request { Text = "waiting" }, deadline: Deadline);
-        Assert.Equal(1, invoker.CallsWaiting); // the held call has the second slot: registered, nothing of it sent
+        Assert.Equal(1, invoker.CallsWaiting); // the held call has the third slot: registered, nothing of it sent
 
         server.Close(0);
-        var e = await Assert.ThrowsAsync<RpcException>(() => sent.ResponseAsync.WaitAsync(s_timeout));
-        Assert.Equal(StatusCode.Unavailable, e.StatusCode); // sent: never started again (the server may have run it)
+        foreach (var call in new[] { sent, inRing })
+        {
+            var e = await Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync.WaitAsync(s_timeout));
+            Assert.Equal(StatusCode.Unavailable, e.StatusCode); // sent: never started again (the server may have run it)
+        }
         WaitForConnection(server, 2, waiting.ResponseAsync, "the waiting call");
 
         hold.Release();
@@ -337,10 +342,10 @@ public sealed class TransparentRetryTests(TesterFixture fixture)
             served.Add(request!.Text);
             server.SendReply(1, id, new Reply { Text = request.Text + ", on the new connection" });
         }
-        Assert.Equal(["first try", "waiting"], served.Order()); // the sent call is not among them
+        Assert.Equal(["first try", "waiting"], served.Order()); // the sent calls are not among them
         Assert.Equal("first try, on the new connection", (await firstTry.ResponseAsync.WaitAsync(s_timeout)).Text);
         Assert.Equal("waiting, on the new connection", (await waiting.ResponseAsync.WaitAsync(s_timeout)).Text);
-        Assert.False(server.TryReceiveCallStart(1, TimeSpan.Zero, out _, out _)); // nothing else went: no second "sent"
+        Assert.False(server.TryReceiveCallStart(1, TimeSpan.Zero, out _, out _)); // nothing else went: neither sent call again
         Assert.Equal(2, server.Accepted);
         Assert.Equal(0, invoker.CallsWaiting);
         Assert.Equal(0, invoker.CallsInFlight);
