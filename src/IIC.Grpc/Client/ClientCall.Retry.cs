@@ -46,11 +46,11 @@ internal sealed partial class ClientCall<TRequest, TResponse>
     private Status? ClaimSend()
     {
         var was = Interlocked.CompareExchange(ref StartProgress, CallStartProgress.MayBeSent, CallStartProgress.Unsent);
-        if (was == CallStartProgress.Unsent)
+        if (was != CallStartProgress.LostBeforeSent)
         {
-            return null;
+            Debug.Assert(was == CallStartProgress.Unsent, "a registration's start claims its send once");
+            return null; // claimed (a second claim, were there one, sends as before: never a start again)
         }
-        Debug.Assert(was == CallStartProgress.LostBeforeSent, "a registration's start claims its send once");
         // No connection holds the call now (its registry was closed and taken): its next registration begins Unsent (the
         // registry's lock, taken to register it, publishes this write). The connection's status was written before its end
         // was swapped in, so the swap read above orders it before this read.
