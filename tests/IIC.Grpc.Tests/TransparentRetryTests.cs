@@ -291,6 +291,109 @@ public sealed class TransparentRetryTests(TesterFixture fixture)
         Assert.Equal(0, invoker.CallsInFlight);
     }
 
+    /// <summary>
+    /// A call that got its slot at its first try (the usual path: registered and sent in one step of its caller's thread,
+    /// never waiting), whose connection ends after its registration and before its CallStart went (its start held in its
+    /// request's serializer on its caller's thread, <see cref="SerializerHold"/>), sent nothing: it starts again on a new
+    /// connection and is served there (round 21), while the calls beside it whose CallStart went end Unavailable and are
+    /// never sent again: one the server read, one in the ring that it did not read (the client cannot tell). The close tells the calls in flight (the held one, the sent one) before the one waiting for a
+    /// slot (which connects again at once), so once the server accepted a second connection the held call has heard of the
+    /// close, and then its start is let go. Before, it ended Unavailable with the connection: a call that never waited had
+    /// no claim of its send, so from its registration its CallStart counted as "may be in the ring".
+    /// </summary>
+    [Fact]
+    public async Task A_call_that_got_its_slot_at_once_whose_connection_ends_before_its_CallStart_went_starts_again_and_sent_ones_do_not()
+    {
+        const string Service = "retry-first-try";
+        using var server = new RawServer(fixture, Service, settingsOnAccept: 3);
+        using var invoker = Invoker(Service);
+        var client = new Tester.TesterClient(invoker);
+        using var warm = client.UnaryAsync(new Request { Text = "warm" }, deadline: Deadline); // connects: later calls find it open
+        var (warmId, _) = server.ReceiveCallStart(0, s_timeout);
+        server.SendReply(0, warmId, new Reply { Text = "warm" });
+        Assert.Equal("warm", (await warm.ResponseAsync.WaitAsync(s_timeout)).Text);
+        using var sent = client.UnaryAsync(new Request { Text = "sent" }, deadline: Deadline);
+        Assert.Equal("sent", server.ReceiveCallStart(0, s_timeout).Request!.Text); // in the ring, read: it may run
+        using var inRing = client.UnaryAsync(new Request { Text = "in the ring" }, deadline: Deadline); // never read: it may be, too
+        WaitFor.Condition(() => invoker.QueuedSends == 0, "the unread call's CallStart in the ring, not queued for the sender", s_timeout);
+
+        // The third slot, at the first try, on a thread of its own: its start (in Start, on the caller's thread) is held.
+        using var hold = new SerializerHold(s_timeout * 2);
+        var starting = Task.Run(() => invoker.AsyncUnaryCall(hold.Unary, null, new CallOptions(deadline: Deadline), new Request { Text = "first try" }));
+        await hold.Held.WaitAsync(s_timeout);
+        using var waiting = client.UnaryAsync(new Request { Text = "waiting" }, deadline: Deadline);
+        Assert.Equal(1, invoker.CallsWaiting); // the held call has the third slot: registered, nothing of it sent
+
+        server.Close(0);
+        foreach (var call in new[] { sent, inRing })
+        {
+            var e = await Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync.WaitAsync(s_timeout));
+            Assert.Equal(StatusCode.Unavailable, e.StatusCode); // sent: never started again (the server may have run it)
+        }
+        WaitForConnection(server, 2, waiting.ResponseAsync, "the waiting call");
+
+        hold.Release();
+        using var firstTry = await starting.WaitAsync(s_timeout);
+        Assert.False(firstTry.ResponseAsync.IsCompleted, $"the call held before its CallStart ended with its connection: {firstTry.ResponseAsync.Exception?.InnerException?.Message}");
+        var served = new List<string>();
+        for (var i = 0; i < 2; i++)
+        {
+            var (id, request) = server.ReceiveCallStart(1, s_timeout);
+            served.Add(request!.Text);
+            server.SendReply(1, id, new Reply { Text = request.Text + ", on the new connection" });
+        }
+        Assert.Equal(["first try", "waiting"], served.Order()); // the sent calls are not among them
+        Assert.Equal("first try, on the new connection", (await firstTry.ResponseAsync.WaitAsync(s_timeout)).Text);
+        Assert.Equal("waiting, on the new connection", (await waiting.ResponseAsync.WaitAsync(s_timeout)).Text);
+        Assert.False(server.TryReceiveCallStart(1, TimeSpan.Zero, out _, out _)); // nothing else went: neither sent call again
+        Assert.Equal(2, server.Accepted);
+        Assert.Equal(0, invoker.CallsWaiting);
+        Assert.Equal(0, invoker.CallsInFlight);
+    }
+
+    /// <summary>
+    /// The claim of the send is the line (round 21): a call that got its slot at its first try and claimed its send, whose
+    /// CallStart then waited in the connection's queue for its sender (behind a large write the server does not read: the
+    /// ring is full), ends Unavailable with the connection and is never sent again, though none of it reached the ring;
+    /// past its claim a call's CallStart may be in the ring at any moment, and which is not known without a lock there.
+    /// The call waiting for a slot beside it starts again on a new connection and is the only call served there. The same
+    /// before round 21 (no call that never waited was started again): this guards the line.
+    /// </summary>
+    [Fact]
+    public async Task A_call_whose_claimed_CallStart_waits_for_the_connections_sender_when_its_connection_ends_is_not_started_again()
+    {
+        const string Service = "retry-claimed";
+        using var server = new RawServer(fixture, Service, settingsOnAccept: 2);
+        using var invoker = Invoker(Service);
+        var client = new Tester.TesterClient(invoker);
+        using var warm = client.UnaryAsync(new Request { Text = "warm" }, deadline: Deadline);
+        var (warmId, _) = server.ReceiveCallStart(0, s_timeout);
+        server.SendReply(0, warmId, new Reply { Text = "warm" });
+        Assert.Equal("warm", (await warm.ResponseAsync.WaitAsync(s_timeout)).Text);
+        using var stuck = client.ClientStream(deadline: Deadline);
+        var write = Task.Run(() => stuck.RequestStream.WriteAsync(new Request { Payload = Payloads.Of(StuckWrite.Large) }));
+        WaitFor.Condition(() => invoker.QueuedSends > 0 || write.IsCompleted, "the large write's rest queued for the connection's sender", s_timeout);
+        using var claimed = client.UnaryAsync(new Request { Text = "claimed" }, deadline: Deadline); // the second slot, at once
+        Assert.Equal(2, invoker.QueuedSends); // the write's rest, then the claimed call's CallStart: none of it in the ring
+        using var waiting = client.UnaryAsync(new Request { Text = "waiting" }, deadline: Deadline);
+        Assert.Equal(1, invoker.CallsWaiting);
+
+        server.Close(0);
+        foreach (var call in new[] { stuck.ResponseAsync, claimed.ResponseAsync })
+        {
+            var e = await Assert.ThrowsAsync<RpcException>(() => call.WaitAsync(s_timeout));
+            Assert.Equal(StatusCode.Unavailable, e.StatusCode);
+        }
+        await Assert.ThrowsAnyAsync<Exception>(() => write.WaitAsync(s_timeout));
+        var (id, request) = server.ReceiveCallStart(1, s_timeout);
+        Assert.Equal("waiting", request!.Text); // the first on the new connection: the claimed call did not start again
+        server.SendReply(1, id, new Reply { Text = "waiting, on the new connection" });
+        Assert.Equal("waiting, on the new connection", (await waiting.ResponseAsync.WaitAsync(s_timeout)).Text);
+        Assert.False(server.TryReceiveCallStart(1, TimeSpan.Zero, out _, out _));
+        Assert.Equal(2, server.Accepted);
+        Assert.Equal(0, invoker.CallsInFlight);
+    }
+
     [Fact]
     public async Task Calls_started_again_still_end_at_their_token_or_deadline_with_nothing_sent()
     {

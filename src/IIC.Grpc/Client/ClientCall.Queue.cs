@@ -10,8 +10,9 @@ namespace IIC.Grpc.Client;
 internal sealed partial class ClientCall<TRequest, TResponse>
 {
     /// <summary>
-    /// Set (before the call is queued) for a call that found every slot taken, or (on the reader thread) for one whose
-    /// CallStart was deferred; null for every other call, so a call object carries one field for all of this.
+    /// Set (before the call is queued) for a call that found every slot taken or waits for a connect; for one whose
+    /// CallStart was deferred (on the reader thread) or queued for the sender; for one that starts again (its connection
+    /// ended before it sent anything); null for every other call, so a call object carries one field for all of this.
     /// </summary>
     private QueuedStart? _queued;
 
@@ -62,14 +63,8 @@ internal sealed partial class ClientCall<TRequest, TResponse>
         /// <summary>How many connects it waited for failed in a row (WaitForReady's backoff). One thread at a time.</summary>
         public int FailedConnects { get; set; }
 
-        /// <summary>Whether its CallStart may have been sent (ClientCall.Retry.cs, <see cref="ClaimSend"/>). Under the call's gate.</summary>
-        public StartProgress Progress { get; set; }
-
-        /// <summary>Why its connection ended before its start claimed the send (<see cref="StartProgress.LostBeforeSent"/>). Under the call's gate.</summary>
-        public Status LostStatus { get; set; }
-
         /// <summary>The start state of a call that did not wait, made as its CallStart is being sent (deferred, or queued for the sender).</summary>
-        public static QueuedStart Sending() => new(null, false, null, null) { Progress = StartProgress.MayBeSent };
+        public static QueuedStart Sending() => new(null, false, null, null);
 
         /// <summary>Completed once the CallStart is in the ring, or the call ended (or its start failed) before.</summary>
         public TaskCompletionSource Started { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);

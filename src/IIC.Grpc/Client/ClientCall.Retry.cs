@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Grpc.Core;
 
 namespace IIC.Grpc.Client;
@@ -7,76 +8,54 @@ namespace IIC.Grpc.Client;
 // there. No CallStart of it was ever in that connection's ring, so no server heard of it and starting it on another
 // connection cannot run it twice; as SocketsHttpHandler retries a request that never went out on a new connection
 // (RequestRetryType.RetryOnConnectionFailure) and grpc-dotnet's channel a pick that failed before the request was sent.
-// Also a call that waited and was granted a slot (registered) whose connection ended before its start claimed the send
-// (ClaimSend: round 20). A call whose CallStart may be in a ring is never retried: it ends Unavailable with the connection
-// (OnConnectionLost).
+// Also a call registered on a connection (granted a slot after waiting, or, since round 21, at its first try on its
+// caller's thread) whose connection ended before its start claimed the send (ClaimSend: round 20 for a call that waited,
+// round 21 for every call). A call whose CallStart may be in a ring is never retried: it ends Unavailable with the
+// connection (OnConnectionLost).
 internal sealed partial class ClientCall<TRequest, TResponse>
 {
     /// <summary>
-    /// How far the CallStart of a call that waited (for a slot, a connect, or to start again) got; under the call's gate.
-    /// A call that never waited has no start state while it sends (its registration and its send are one step of its
-    /// caller's thread), or one made as it sends (<see cref="QueuedStart.Sending"/>): it counts as possibly sent.
-    /// </summary>
-    private enum StartProgress
-    {
-        /// <summary>Its start has not claimed the send: nothing of it can be in a ring.</summary>
-        Unsent,
-
-        /// <summary>Its start claimed the send (<see cref="ClaimSend"/>): from here its CallStart may be in the ring, so it is never started again.</summary>
-        MayBeSent,
-
-        /// <summary>Its connection ended before the start claimed the send: the start, when it runs, starts the call again instead.</summary>
-        LostBeforeSent,
-    }
-
-    /// <summary>
     /// The connection ended with the call registered on it (<see cref="CallRegistry.Close(Status, out List{ClientCallBase}?)"/>'s
-    /// calls in flight). A call that waited and was granted a slot there whose start did not claim the send yet (its start is
-    /// on its way to the pool, or serializing its request) sent nothing: it is marked, and its start, which runs once per
-    /// registration whatever happens (<see cref="RunQueuedStart"/>), starts it again instead of sending (round 20; before, it
-    /// ended Unavailable as a sent call). Every other call ends Unavailable: its CallStart may be in the ring.
+    /// calls in flight). A call whose start did not claim the send yet (its start is on its way to the pool, or serializing
+    /// its request, on whichever thread registered it) sent nothing: it is marked, and its start, which runs once per
+    /// registration whatever happens (<see cref="Start"/>'s fast path, <see cref="RunQueuedStart"/>), starts it again instead
+    /// of sending. Every other call ends Unavailable: its CallStart may be in the ring. Before (round 20), only a call that
+    /// had waited was marked (under the call's lock); one registered at its first try ended Unavailable unsent.
     /// </summary>
     public override void OnConnectionLost(Status status)
     {
-        lock (Gate)
+        // Against ClaimSend's swap: exactly one of the two finds the call Unsent (see there). The status the start needs is
+        // the connection's (ClientConnection.ClosedStatus, written before any call was told).
+        if (Interlocked.CompareExchange(ref StartProgress, CallStartProgress.LostBeforeSent, CallStartProgress.Unsent) == CallStartProgress.Unsent)
         {
-            // Under the gate, as ClaimSend's claim: exactly one of the two finds the call Unsent (see there).
-            if (!_done && _queued is { Progress: StartProgress.Unsent } queued)
-            {
-                queued.Progress = StartProgress.LostBeforeSent;
-                queued.LostStatus = status;
-                return;
-            }
+            return;
         }
         Finish(status, new Metadata(), local: true, connectionLost: true);
     }
 
     /// <summary>
-    /// Claims the send of the CallStart for a call that waited, just before the first byte of it may go into the ring: null
-    /// (send it; the call is never started again from here), or the status of the connection that ended before (nothing
-    /// sent: start the call again). Null without a look for a call that never waited (no start state: the fast path takes no
-    /// lock). The order: the claim and <see cref="OnConnectionLost"/> both read and write the progress under the call's gate,
-    /// so one of them comes first. The claim first: the progress is MayBeSent, and the connection's end fails the call
-    /// Unavailable as any sent call (its CallStart may be in the ring, or the send fails on the closed channel: never
-    /// retried). The end first: the claim finds LostBeforeSent and nothing is written, so the connection cannot have read
-    /// any of it. Neither can think the other did not happen when it did.
+    /// Claims the send of the CallStart, just before the first byte of it may go into the ring: null (send it; the call is
+    /// never started again from here), or the status of the connection that ended before (nothing sent: start the call
+    /// again). One uncontended compare-and-swap on the call's own progress (no lock: the fast path of every call pays it).
+    /// The order: the claim and <see cref="OnConnectionLost"/> each swap the progress from Unsent, so one of them comes
+    /// first. The claim first: the progress is MayBeSent, and the connection's end fails the call Unavailable as any sent
+    /// call (its CallStart may be in the ring, or the send fails on the closed channel: never retried). The end first: the
+    /// claim finds LostBeforeSent and nothing is written, so the connection cannot have read any of it. Neither can think
+    /// the other did not happen when it did (each swap is a full fence).
     /// </summary>
     private Status? ClaimSend()
     {
-        if (_queued is not { } queued)
+        var was = Interlocked.CompareExchange(ref StartProgress, CallStartProgress.MayBeSent, CallStartProgress.Unsent);
+        if (was != CallStartProgress.LostBeforeSent)
         {
-            return null;
+            Debug.Assert(was == CallStartProgress.Unsent, "a registration's start claims its send once");
+            return null; // claimed (a second claim, were there one, sends as before: never a start again)
         }
-        lock (Gate)
-        {
-            if (queued.Progress == StartProgress.LostBeforeSent)
-            {
-                queued.Progress = StartProgress.Unsent; // its next registration's start claims again
-                return queued.LostStatus;
-            }
-            queued.Progress = StartProgress.MayBeSent;
-            return null;
-        }
+        // No connection holds the call now (its registry was closed and taken): its next registration begins Unsent (the
+        // registry's lock, taken to register it, publishes this write). The connection's status was written before its end
+        // was swapped in, so the swap read above orders it before this read.
+        StartProgress = CallStartProgress.Unsent;
+        return _connection!.ClosedStatus;
     }
 
     /// <summary>

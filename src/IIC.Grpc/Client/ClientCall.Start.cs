@@ -85,7 +85,28 @@ internal sealed partial class ClientCall<TRequest, TResponse>
             return;
         }
         _streamId = StreamId;
-        SendStart(request, sendRequest, options.Headers, remaining == Timeout.InfiniteTimeSpan ? -1L : (long)remaining.TotalMicroseconds);
+        if (SendStart(request, sendRequest, options.Headers, remaining == Timeout.InfiniteTimeSpan ? -1L : (long)remaining.TotalMicroseconds) is { } lost)
+        {
+            // Its connection ended between its registration and its claim of the send (round 21): nothing of it was sent, so
+            // it starts again as a call that waited (ClientCall.Retry.cs), with the start state only this rare call needs.
+            StartAgainUnsent(new QueuedStart(request, sendRequest, options.Headers, until, options.IsWaitForReady), lost);
+        }
+    }
+
+    /// <summary>
+    /// A call that registered at its first try and lost its connection before its claim of the send: it gets the start state
+    /// of a call that waits (<paramref name="queued"/>) and starts again on another connection, or ends with
+    /// <paramref name="lost"/>. Its timers already run, so the state is set under the gate: a <see cref="Finish"/> either
+    /// comes after and completes its start, or came before and <see cref="RetryOrFail"/> sees the call ended (a plain write
+    /// here and the read of <c>_done</c> there could each miss the other).
+    /// </summary>
+    private void StartAgainUnsent(QueuedStart queued, Status lost)
+    {
+        lock (Gate)
+        {
+            _queued = queued;
+        }
+        RetryOrFail(lost);
     }
 
     /// <summary>The call's deadline (<paramref name="remaining"/> from now, or none) and token end it from here on.</summary>
@@ -110,9 +131,8 @@ internal sealed partial class ClientCall<TRequest, TResponse>
     /// Cancel). On the connection's reader thread (an inline continuation) the CallStart is deferred as before.
     /// </summary>
     /// <returns>
-    /// Null, except for a call that waited whose connection ended before its start claimed the send
-    /// (<see cref="ClaimSend"/>): nothing of it was sent, its slot there was given back, and the caller starts it again
-    /// with this status (<see cref="RetryOrFail"/>).
+    /// Null, except for a call whose connection ended before its start claimed the send (<see cref="ClaimSend"/>): nothing
+    /// of it was sent, its slot there was given back, and the caller starts it again with this status (<see cref="RetryOrFail"/>).
     /// </returns>
     private Status? SendStart(TRequest? request, bool sendRequest, Metadata? headers, long timeoutMicroseconds)
     {

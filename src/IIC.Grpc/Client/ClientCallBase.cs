@@ -15,6 +15,14 @@ internal abstract class ClientCallBase : IStreamCall
     /// <summary>Whether the call holds one of its connection's slots (the server's limit). Under the connection's CallRegistry lock.</summary>
     internal bool HoldsSlot;
 
+    /// <summary>
+    /// Whether the CallStart of the call's current registration may have been sent (ClientCall.Retry.cs). Changed only with
+    /// <see cref="Interlocked.CompareExchange{T}(ref T, T, T)"/>, apart from the reset by the start that found it
+    /// LostBeforeSent, when no connection holds the call. Here, not in ClientCall: one byte after <see cref="HoldsSlot"/>
+    /// fits in this class's padding, where in ClientCall (whose flags fill their 8 bytes) it made every call 8 bytes larger.
+    /// </summary>
+    internal CallStartProgress StartProgress;
+
     /// <summary>The call's span and duration (IIC.Grpc's telemetry), when something listens; else null. Set before the call starts.</summary>
     internal IIC.Grpc.Telemetry.ClientCallTelemetry? Telemetry;
 

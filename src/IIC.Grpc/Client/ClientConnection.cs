@@ -99,6 +99,15 @@ internal sealed class ClientConnection : CallConnection
     /// <summary>Why the connection ended, as its calls were told (null while it is open): a connect reports it.</summary>
     public string? ClosedBecause => Volatile.Read(ref _closedBecause);
 
+    private Status _closedStatus;
+
+    /// <summary>
+    /// The status the connection's calls were told it ended with. Read only by a call that learned of the end (its start
+    /// found <c>OnConnectionLost</c>'s mark, a compare-and-swap made after this was written: ClientCall.Retry.cs); a struct
+    /// written once, before any call is told, so that read sees all of it.
+    /// </summary>
+    public Status ClosedStatus => _closedStatus;
+
     /// <summary>
     /// Completes (no thread waits: the invoker's connect awaits it) once the server's Settings frame was read: true; false when
     /// the connection ended first or <paramref name="timeout"/> passed (a server that does not speak this protocol version,
@@ -328,6 +337,7 @@ internal sealed class ClientConnection : CallConnection
             ObjectDisposedException => "The client's connection was disposed.",
             _ => "The connection to the server failed: " + reason.Message,
         }, reason);
+        _closedStatus = status; // before any call is told: a call's start reads it once it saw its OnConnectionLost
         Volatile.Write(ref _closedBecause, status.Detail);
         var inFlight = _calls.Close(status, out var waiting);
         foreach (var call in inFlight)
