@@ -85,6 +85,10 @@ public class ReceiveLimitResetTests
                 // left it waiting until this side was disposed (this read would time out). The greeting got there.
                 AssertPeerLearnedOfTheReset(child, expectedReceived: Greeting);
                 Assert.Equal(1, channel.GetStatistics().MessagesRefused);
+
+                // This side's writes fail with the refusal now (the old pipe's went on; an aborted one's report "the peer closed").
+                var write = await Assert.ThrowsAsync<ReceiveLimitExceededException>(async () => await pipe.Output.WriteAsync(Greeting1()));
+                Assert.Equal(Oversized, write.MessageLength);
             }
             finally
             {

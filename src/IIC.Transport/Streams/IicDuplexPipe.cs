@@ -184,6 +184,7 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
     public ValueTask DisposeAsync() => DisposeAsync(TimeSpan.FromSeconds(5));
 
     private int _channelEndedSignalled;
+    private ReceiveLimitExceededException? _resetBy; // the refusal that reset the connection (OnRefusalSurfaced)
 
     /// <summary>Diagnostics: with IIC_PIPE_STATS=1 each pipe prints its spin-for-reply counts to stderr when disposed.</summary>
     private static readonly bool s_printStatistics = Environment.GetEnvironmentVariable("IIC_PIPE_STATS") == "1";
@@ -218,10 +219,11 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// The application's read met a refused message after every byte before it (<see cref="RefusalDeferringReader"/>):
     /// the input is over for good, so the connection is reset as <see cref="Abort"/> does, and the peer's sends, waiting
     /// behind the refused message in a ring no one reads any more, end with <see cref="IicChannelClosedException"/> at
-    /// once instead of when this side is disposed.
+    /// once instead of when this side is disposed. The application's writes fail with the refusal from then on.
     /// </summary>
-    internal void OnRefusalSurfaced()
+    internal void OnRefusalSurfaced(ReceiveLimitExceededException refusal)
     {
+        Volatile.Write(ref _resetBy, refusal); // before Abort: the send loop ends the output with it (SendLoopAsync)
         Abort();
         SignalChannelEnded();
     }

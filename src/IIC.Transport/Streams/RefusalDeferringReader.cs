@@ -85,7 +85,7 @@ internal sealed class RefusalDeferringReader(PipeReader inner, IicDuplexPipe pip
         {
             _surfaced = true;
             inner.AdvanceTo(result.Buffer.End); // ends the inner read; the application gave up on these bytes
-            pipe.OnRefusalSurfaced();
+            pipe.OnRefusalSurfaced(refusal);
             ExceptionDispatchInfo.Throw(refusal);
         }
         _lastFinalLength = length;
