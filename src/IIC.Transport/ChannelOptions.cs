@@ -72,7 +72,9 @@ public sealed record ChannelOptions
     /// dropped as they arrive (no copy; the sender is not held up and later messages arrive as usual), it is counted in
     /// <see cref="ChannelStatistics.MessagesRefused"/>, and the receive that met it throws
     /// <see cref="ReceiveLimitExceededException"/> (every receive API: Receive, TryReceive, ReceiveAsync, Poll, and the
-    /// Stream and duplex pipe, whose reads fail with it from then on: the bytes after the gap would be misframed). A message of one record (up to <see cref="IicChannel.MaxClaimLength"/>)
+    /// Stream and duplex pipe, whose reads fail with it from then on, after every byte before it: the bytes after the gap
+    /// would be misframed, so they also close the channel then and the peer's sends end with
+    /// <see cref="IicChannelClosedException"/>). A message of one record (up to <see cref="IicChannel.MaxClaimLength"/>)
     /// is always delivered: it is read in place from the ring, so it costs the receiver no memory whatever its length.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">Set below 0 or above <see cref="IicChannel.MaxMessageLength"/>.</exception>

@@ -242,9 +242,12 @@ public sealed partial class IicChannel : IDisposable, IAsyncDisposable
     /// is disposed. A synchronous <c>Write</c> blocks with back pressure, as <see cref="Send(ReadOnlySpan{byte})"/>.
     /// <para>A message the peer sent with a raw send over <see cref="ChannelOptions.MaxReceiveMessageLength"/> is a gap in
     /// the byte stream: reads return every byte before it, then fail with <see cref="ReceiveLimitExceededException"/>, and
-    /// every later read fails with it too (the bytes after a gap would be misframed for the protocol above); writes go on.
-    /// <c>ReadAsync</c> reports this and the channel's other errors (<see cref="PeerDeadException"/>,
-    /// <see cref="RingFaultException"/>) in its task.</para>
+    /// every later read fails with it too (the bytes after a gap would be misframed for the protocol above). That read
+    /// also resets the connection, as a socket closed with unread data does: the channel is closed, so the peer's sends
+    /// (which would otherwise wait behind the refused message) end with <see cref="IicChannelClosedException"/> and the
+    /// peer receives what this side sent before, then the end; this side's writes fail with the same
+    /// <see cref="ReceiveLimitExceededException"/> from then on. <c>ReadAsync</c> and <c>WriteAsync</c> report this and the
+    /// channel's other errors (<see cref="PeerDeadException"/>, <see cref="RingFaultException"/>) in their tasks.</para>
     /// </summary>
     /// <exception cref="ObjectDisposedException">The channel was disposed.</exception>
     public Stream AsStream()
@@ -261,10 +264,12 @@ public sealed partial class IicChannel : IDisposable, IAsyncDisposable
     /// thread, in records of at most <see cref="MaxClaimLength"/>. The pipe owns the receive side: do not also receive from
     /// the channel or its <see cref="AsStream"/>. The peer's close completes the input; its death completes it with
     /// <see cref="PeerDeadException"/>, and a message over <see cref="ChannelOptions.MaxReceiveMessageLength"/> with
-    /// <see cref="ReceiveLimitExceededException"/> (the input ends there: the bytes after the gap would be misframed;
-    /// as System.IO.Pipelines does for any writer that completes with an error, the next read throws even when bytes
-    /// received before it are still unread, and those are dropped). Disposing the channel stops the pipe. The same pipe
-    /// every call.
+    /// <see cref="ReceiveLimitExceededException"/>: the input ends there (the bytes after the gap would be misframed), but
+    /// only after the reader has had every byte received before it, also those it had not read yet when the message was
+    /// refused (no read result says IsCompleted: the end is not a clean one). The read that throws it resets the
+    /// connection as <c>Abort</c> does: the channel is closed, so the peer's sends end with
+    /// <see cref="IicChannelClosedException"/> instead of waiting behind the refused message, output not yet sent is
+    /// dropped, and the output's writes and flushes fail with the same exception; every later read throws it again. Disposing the channel stops the pipe. The same pipe every call.
     /// </summary>
     /// <param name="options">Memory pool, back-pressure thresholds and scheduling; null means <see cref="IicPipeOptions.Default"/>.</param>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of range.</exception>

@@ -6,7 +6,8 @@ namespace IIC.Transport;
 /// The peer sent a fragmented message longer than this side's <see cref="ChannelOptions.MaxReceiveMessageLength"/>: it
 /// was refused and its fragments are dropped, nothing of it is delivered, and the channel stays usable (the next receive
 /// returns the message after it). A Stream or duplex pipe over the channel stops there instead: a byte stream with a gap
-/// would be misframed, so its reads fail with this from then on. Unlike <see cref="MessageTooLargeException"/>, a larger buffer would not help: the
+/// would be misframed, so its reads fail with this from then on (after every byte before the gap), and it closes the
+/// channel, so the peer's sends end with <see cref="IicChannelClosedException"/> rather than wait. Unlike <see cref="MessageTooLargeException"/>, a larger buffer would not help: the
 /// message is gone.
 /// </summary>
 public sealed class ReceiveLimitExceededException : IicException

@@ -88,6 +88,13 @@ internal sealed partial class IicDuplexPipe
             channelEnded = true;
             error = Translate(e);
         }
+        catch (ReceiveLimitExceededException e)
+        {
+            // A gap in the byte stream: nothing after it may reach the reader. Completed normally, the input pipe still
+            // hands out every byte before it; the reader throws the refusal after those (a pipe completed with the error
+            // would throw at once and lose them) and then resets the connection (OnRefusalSurfaced).
+            _inputReader.Defer(e);
+        }
 #pragma warning disable CA1031 // The receive thread must not take the process down: whatever ends it goes to the reader.
         catch (Exception e)
         {

@@ -22,13 +22,16 @@ namespace IIC.Transport;
 /// Kestrel's socket transport works the same way (SocketConnection's receive and send loops; inline scheduling with
 /// <c>UnsafePreferInlineScheduling</c>), except that a socket's receive completes on an epoll thread and hops to the pool.
 /// <para>Ends: the peer's close completes <see cref="Input"/> (reads return IsCompleted); the peer's death or a corrupt
-/// ring completes it with that exception (translated by <see cref="TranslateError"/>); disposing stops both and closes the
-/// channel.</para>
+/// ring completes it with that exception (translated by <see cref="TranslateError"/>); a refused message (over
+/// <see cref="ChannelOptions.MaxReceiveMessageLength"/>) ends the receive thread, and <see cref="Input"/> throws it once
+/// the application has had every byte before it (<see cref="RefusalDeferringReader"/>), then resets the connection
+/// (<see cref="OnRefusalSurfaced"/>); disposing stops both and closes the channel.</para>
 /// </summary>
 internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
 {
     private readonly IicChannel _channel;
     private readonly Pipe _input;
+    private readonly RefusalDeferringReader _inputReader; // the application's side of _input (a refusal comes after the bytes before it)
     private readonly Pipe _output;
     private readonly CancellationTokenSource _stopSending = new();
     private readonly TaskCompletionSource _receiveEnded = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -57,6 +60,7 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
         // Only a thread-pool reader can gain from HTTP/2 detection (an inline or custom scheduler is the caller's choice).
         _http2InlineReads = options.InlineHttp2Reads && options.ApplicationScheduler == PipeScheduler.ThreadPool ? new Http2InlineReads() : null;
         _input = new Pipe(options.InputPipeOptions(_http2InlineReads));
+        _inputReader = new RefusalDeferringReader(_input.Reader, this);
         _output = new Pipe(options.OutputPipeOptions());
         _roomWait = new RoomWait(channel.Endpoint, _stopSending.Token);
         _replySpin = options.ReplySpinLimit > TimeSpan.Zero ? new ReplySpin(options.ReplySpinLimit, channel.Endpoint.Waiter.Page, channel.Endpoint.Window.Memory) : null;
@@ -70,7 +74,7 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
     public IicChannel Channel => _channel;
 
     /// <summary>What the peer sent, in order.</summary>
-    public PipeReader Input => _input.Reader;
+    public PipeReader Input => _inputReader;
 
     /// <summary>What to send; each flush is published on the flushing thread.</summary>
     public PipeWriter Output => _output.Writer;
@@ -180,6 +184,7 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
     public ValueTask DisposeAsync() => DisposeAsync(TimeSpan.FromSeconds(5));
 
     private int _channelEndedSignalled;
+    private ReceiveLimitExceededException? _resetBy; // the refusal that reset the connection (OnRefusalSurfaced)
 
     /// <summary>Diagnostics: with IIC_PIPE_STATS=1 each pipe prints its spin-for-reply counts to stderr when disposed.</summary>
     private static readonly bool s_printStatistics = Environment.GetEnvironmentVariable("IIC_PIPE_STATS") == "1";
@@ -208,6 +213,19 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
         {
             ChannelEnded?.Invoke();
         }
+    }
+
+    /// <summary>
+    /// The application's read met a refused message after every byte before it (<see cref="RefusalDeferringReader"/>):
+    /// the input is over for good, so the connection is reset as <see cref="Abort"/> does, and the peer's sends, waiting
+    /// behind the refused message in a ring no one reads any more, end with <see cref="IicChannelClosedException"/> at
+    /// once instead of when this side is disposed. The application's writes fail with the refusal from then on.
+    /// </summary>
+    internal void OnRefusalSurfaced(ReceiveLimitExceededException refusal)
+    {
+        Volatile.Write(ref _resetBy, refusal); // before Abort: the send loop ends the output with it (SendLoopAsync)
+        Abort();
+        SignalChannelEnded();
     }
 
     private Exception Translate(Exception e) => TranslateError is { } translate ? translate(e) : e;

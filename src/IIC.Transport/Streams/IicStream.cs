@@ -12,8 +12,11 @@ namespace IIC.Transport;
 /// <para>A message the peer sent over <see cref="ChannelOptions.MaxReceiveMessageLength"/> (a raw channel Send: this
 /// stream's own writes are never fragmented) is a gap in the byte stream: the reads return every byte before it, then
 /// fail with <see cref="ReceiveLimitExceededException"/>, and every later read fails with it too, since the bytes after a
-/// gap would be misframed for any protocol above (as a socket stays broken after a reset). Writes are not affected.
-/// ReadAsync reports it (and the channel's other errors) in its task, as the Stream contract asks.</para>
+/// gap would be misframed for any protocol above (as a socket stays broken after a reset). Since round 21 that read also
+/// resets the connection (<see cref="ResetAfterRefusal"/>): the channel closes, so the peer's sends end with
+/// <see cref="IicChannelClosedException"/> instead of waiting behind the refused message until this stream is disposed,
+/// and this side's writes fail with the same <see cref="ReceiveLimitExceededException"/> (before, they went on).
+/// ReadAsync and WriteAsync report it (and the channel's other errors) in their tasks, as the Stream contract asks.</para>
 /// </summary>
 internal sealed class IicStream : Stream
 {
@@ -104,7 +107,15 @@ internal sealed class IicStream : Stream
 
     public override void Write(ReadOnlySpan<byte> buffer)
     {
-        ChunkedSend.Send(_channel, buffer, CancellationToken.None);
+        _refused?.Throw(); // the connection was reset at a refused message (ResetAfterRefusal)
+        try
+        {
+            ChunkedSend.Send(_channel, buffer, CancellationToken.None);
+        }
+        catch (ObjectDisposedException) when (_refused is { } refused)
+        {
+            refused.Throw(); // the reader reset the connection while this write waited for room
+        }
     }
 
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
@@ -115,7 +126,19 @@ internal sealed class IicStream : Stream
 
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        var sent = ChunkedSend.TrySendNow(_channel, buffer.Span);
+        if (_refused is { } reset)
+        {
+            return ValueTask.FromException(reset.SourceException); // the connection was reset at a refused message
+        }
+        int sent;
+        try
+        {
+            sent = ChunkedSend.TrySendNow(_channel, buffer.Span);
+        }
+        catch (ObjectDisposedException) when (_refused is { } refused)
+        {
+            return ValueTask.FromException(refused.SourceException); // the reader reset the connection meanwhile
+        }
         return sent == buffer.Length ? ValueTask.CompletedTask : WriteSlowAsync(buffer[sent..], cancellationToken);
     }
 
@@ -131,7 +154,17 @@ internal sealed class IicStream : Stream
         while (!buffer.IsEmpty)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var sent = ChunkedSend.TrySendNow(_channel, buffer.Span);
+            _refused?.Throw(); // a read met a refused message while this write waited, and reset the connection
+            int sent;
+            try
+            {
+                sent = ChunkedSend.TrySendNow(_channel, buffer.Span);
+            }
+            catch (ObjectDisposedException) when (_refused is { } refused)
+            {
+                refused.Throw(); // the reader reset the connection between the check above and this send
+                throw;
+            }
             if (sent > 0)
             {
                 buffer = buffer[sent..];
@@ -212,11 +245,24 @@ internal sealed class IicStream : Stream
         }
         catch (ReceiveLimitExceededException e)
         {
-            _refused = ExceptionDispatchInfo.Capture(e);
+            Volatile.Write(ref _refused, ExceptionDispatchInfo.Capture(e)); // before the reset: a writer that meets it reads this
+            ResetAfterRefusal();
             throw;
         }
         read = 0;
         return false;
+    }
+
+    /// <summary>
+    /// The reads are over for good (the summary): the connection is reset, as a socket closed with unread data is. The
+    /// channel closes, so the peer's sends, which would otherwise wait for room behind the refused message until this
+    /// stream is disposed, end with <see cref="IicChannelClosedException"/> now (round 21), and the peer receives what this
+    /// side sent before, then the end. This side's writes fail with the refusal from then on.
+    /// </summary>
+    private void ResetAfterRefusal()
+    {
+        _channel.Dispose();
+        RoomWaiter.Wake(); // a write waiting for room sees the end now, not at the waiter's next look
     }
 
     private void KeepLeftover(ReadOnlySpan<byte> rest)

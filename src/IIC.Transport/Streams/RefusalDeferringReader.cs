@@ -1,0 +1,104 @@
+using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
+
+namespace IIC.Transport;
+
+/// <summary>
+/// The duplex pipe's <see cref="IicDuplexPipe.Input"/>: the input pipe's reader, except that a refused message
+/// (<see cref="ReceiveLimitExceededException"/>, docs/window-layout.md 2.4) fails the reads only after the application has
+/// had every byte received before it. System.IO.Pipelines cannot do that itself: a writer completed with an error makes
+/// the next read throw at once, whatever is still unread (round 20 lost those bytes). So the receive thread completes
+/// the input pipe normally and leaves the refusal here (<see cref="Defer"/>); a read that finds the pipe completed hands
+/// out what is left with IsCompleted false (a refusal is not a clean end), and throws the refusal once there is nothing
+/// left or the application consumed nothing of the rest since it last had it (no more bytes will come, so it can make no
+/// progress: the point where a pipe completed with the error would throw). Then the pipe resets the connection
+/// (<see cref="IicDuplexPipe.OnRefusalSurfaced"/>) and every later read throws the refusal too.
+/// <para>Kestrel's HTTP/1.x request bodies are PipeReaders of this kind over the connection's input (they rewrite
+/// ReadResult.IsCompleted at the body's end, and their async reads run on PoolingAsyncValueTaskMethodBuilder); so is
+/// this one: a read that completes at once costs a field read, one that waits a pooled state machine (no allocation per
+/// message). Without a refusal the results pass through unchanged.</para>
+/// </summary>
+internal sealed class RefusalDeferringReader(PipeReader inner, IicDuplexPipe pipe) : PipeReader
+{
+    private ReceiveLimitExceededException? _refusal; // written by the receive thread before it completes the input pipe
+    private long _lastFinalLength = -1; // the bytes handed out by the last read that found the pipe completed
+    private bool _surfaced; // the reads threw the refusal (the application's reads are serial: no lock)
+
+    /// <summary>The receive thread, before it completes the input pipe: the refusal the reads report after the bytes before it.</summary>
+    public void Defer(ReceiveLimitExceededException refusal) => Volatile.Write(ref _refusal, refusal);
+
+    public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
+    {
+        if (_surfaced)
+        {
+            return ValueTask.FromException<ReadResult>(_refusal!);
+        }
+        var read = inner.ReadAsync(cancellationToken);
+        if (!read.IsCompleted)
+        {
+            return ReadPendingAsync(read);
+        }
+        if (!read.IsCompletedSuccessfully)
+        {
+            return read; // the channel's other ends (peer death, a corrupt ring), reported as before
+        }
+        try
+        {
+            return new ValueTask<ReadResult>(Inspect(read.Result));
+        }
+        catch (ReceiveLimitExceededException e)
+        {
+            return ValueTask.FromException<ReadResult>(e);
+        }
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<ReadResult> ReadPendingAsync(ValueTask<ReadResult> read) => Inspect(await read.ConfigureAwait(false));
+
+    public override bool TryRead(out ReadResult result)
+    {
+        if (_surfaced)
+        {
+            ExceptionDispatchInfo.Throw(_refusal!);
+        }
+        if (!inner.TryRead(out result))
+        {
+            return false;
+        }
+        result = Inspect(result);
+        return true;
+    }
+
+    /// <summary>
+    /// Passes <paramref name="result"/> through unless the pipe completed after a refusal: then hands out the rest with
+    /// IsCompleted false, or, when nothing is left or nothing of it was consumed since the last such read, throws.
+    /// </summary>
+    private ReadResult Inspect(ReadResult result)
+    {
+        if (!result.IsCompleted || Volatile.Read(ref _refusal) is not { } refusal)
+        {
+            return result;
+        }
+        var length = result.Buffer.Length;
+        if (length == 0 || length == _lastFinalLength)
+        {
+            _surfaced = true;
+            inner.AdvanceTo(result.Buffer.End); // ends the inner read; the application gave up on these bytes
+            pipe.OnRefusalSurfaced(refusal);
+            ExceptionDispatchInfo.Throw(refusal);
+        }
+        _lastFinalLength = length;
+        return new ReadResult(result.Buffer, result.IsCanceled, isCompleted: false);
+    }
+
+    public override void AdvanceTo(SequencePosition consumed) => inner.AdvanceTo(consumed);
+
+    public override void AdvanceTo(SequencePosition consumed, SequencePosition examined) => inner.AdvanceTo(consumed, examined);
+
+    public override void CancelPendingRead() => inner.CancelPendingRead();
+
+    public override void Complete(Exception? exception = null) => inner.Complete(exception);
+
+    public override ValueTask CompleteAsync(Exception? exception = null) => inner.CompleteAsync(exception);
+}
