@@ -32,7 +32,7 @@ public sealed class ReceiveLimitExceededException : IicException
     /// <summary>Creates the exception for a message of <paramref name="messageLength"/> bytes refused by a limit of <paramref name="limit"/>.</summary>
     public ReceiveLimitExceededException(long messageLength, long limit)
         : base(string.Create(CultureInfo.InvariantCulture,
-            $"The peer sent a message of {messageLength} bytes, over this side's receive limit of {limit} bytes (ChannelOptions.MaxReceiveMessageLength); it was discarded without being buffered, and the next receive returns the message after it. Raise the limit on this side if such messages are expected, or have the peer send smaller ones."))
+            $"The peer sent a message of {messageLength} bytes, over this side's receive limit of {limit} bytes (ChannelOptions.MaxReceiveMessageLength); it was discarded without being buffered (on a channel the next receive returns the message after it; a Stream or duplex pipe over the channel fails from here on and resets the connection). Raise the limit on this side if such messages are expected, or have the peer send smaller ones."))
     {
         MessageLength = messageLength;
         Limit = limit;
