@@ -60,14 +60,18 @@ internal sealed partial class WindowEndpoint
         // word's address is computed once. The peer's end and our disposal change rarely: looked at every
         // EndCheckInterval + 1 looks, and the slow path the caller takes when the spin runs out reports them: noticing
         // them is delayed by a few looks at most.
+        var offset = _reader.HeadOffset;
         var word = _reader.HeadWord;
         for (var i = 0; i < s_spinForRecordLooks; i++)
         {
-            if (Volatile.Read(ref *word) > 0) // acquire; partner the writer's publish (TryPeekFast reads it again and validates)
+            var length = Volatile.Read(ref *word); // acquire; partner the writer's publish
+            if (length > 0)
             {
                 if (Volatile.Read(ref _disposed) == 0)
                 {
-                    return _reader.TryPeekFast(s_unfragmented, out payload);
+                    // The value this look read is the one validated and used (round 21: TryPeekFast loaded the reader's
+                    // fields and the length again, dependent loads between seeing the message and handing it out).
+                    return _reader.TryPeekSeen(s_unfragmented, (byte*)word, offset, length, out payload);
                 }
                 break;
             }
