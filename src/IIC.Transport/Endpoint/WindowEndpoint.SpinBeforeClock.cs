@@ -43,14 +43,17 @@ internal sealed partial class WindowEndpoint
     internal bool SpinsFirstFor(TimeSpan timeout) => _spinsBeforeClock && (ulong)timeout.Ticks >= (ulong)TimeSpan.TicksPerMillisecond;
 
     /// <summary>
-    /// The fast paths' clock-free spin (<see cref="TryEnterWithRecord"/>), out of line: the ring was found empty, so the
+    /// The fast paths' clock-free spin (<see cref="TryEnterWithRecord"/>): the ring was found empty, so the
     /// space consumed by earlier calls goes back to the writer first (as the slow path does before it waits), then up to
     /// <see cref="SpinBeforeClockChecks"/> looks as <see cref="SpinBeforeClock"/> makes, then one more look for a whole
     /// one-record message (RingReader.TryPeekFast, here so that its inlined copy is not in every caller). The caller is
-    /// inside the receive role.
+    /// inside the receive role. Inlined (round 21; it was out of line so that TryPeekFast's inlined copy was not in every
+    /// caller): the record it sees is handed back in registers, not through the stack, and no call and return sit between
+    /// seeing a message and copying it out or handing it to a handler (quiet A/B: -2.8 ns per Send/Receive round trip,
+    /// and with TryPeekSeen -10 ns per poll-claim round trip, on the near placement).
     /// </summary>
     /// <returns>True with the record peeked; false when the spin ran out, the peer ended, this side was disposed or the head holds anything else (the slow path then reports or takes it).</returns>
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private unsafe bool SpinForRecord(out ReadOnlySpan<byte> payload)
     {
         _reader.PublishHeadIfStale();
