@@ -45,7 +45,7 @@ internal sealed partial class WindowEndpoint
     /// <summary>
     /// The fast paths' clock-free spin (<see cref="TryEnterWithRecord"/>): the ring was found empty, so the
     /// space consumed by earlier calls goes back to the writer first (as the slow path does before it waits), then up to
-    /// <see cref="SpinForRecordPausedLooks"/> looks at the head's length word; the look that sees a record has it peeked as
+    /// <see cref="SpinForRecordPausedLooks"/> looks at the head's length word (<see cref="SpinBeforeClockChecks"/> without the pause); the look that sees a record has it peeked as
     /// a whole one-record message from the value it read (RingReader.TryPeekSeen). The caller is inside the receive role.
     /// Inlined (round 21; it was out of line so that TryPeekFast's inlined copy was not in every caller): the record it sees is handed back in registers, not through the stack, and no call and return sit between
     /// seeing a message and copying it out or handing it to a handler (quiet A/B: -2.8 ns per Send/Receive round trip,
