@@ -43,6 +43,68 @@ public sealed class ReceiveFastPathTests
     }
 
     [Fact]
+    public void The_copy_out_writes_exactly_the_message_and_not_one_byte_past_it()
+    {
+        // Round 21: the fast path copies up to a line inline (SmallCopy: overlapping first and last words); every length
+        // around the widths it switches on, into a larger buffer whose other bytes must stay untouched.
+        const int Guard = 0xEE;
+        var (a, b) = IicChannel.CreatePair(new ChannelOptions { RingCapacity = 1 << 16 });
+        using (a)
+        using (b)
+        {
+            var random = new Random(21);
+            for (var length = 0; length <= 130; length++)
+            {
+                var message = new byte[length];
+                random.NextBytes(message);
+                a.Send(message);
+                var buffer = new byte[length + 64];
+                Array.Fill(buffer, (byte)Guard);
+                Assert.True(b.TryReceive(buffer, out var received, s_bound), $"length {length}: nothing arrived");
+                Assert.Equal(length, received);
+                Assert.True(buffer.AsSpan(0, length).SequenceEqual(message), $"length {length}: the bytes differ");
+                Assert.True(buffer.AsSpan(length).IndexOfAnyExcept((byte)Guard) < 0, $"length {length}: wrote past the message");
+            }
+        }
+    }
+
+    [Fact]
+    public void Another_thread_receives_in_turn_after_the_owners_lean_receives()
+    {
+        // Round 21: TryReceive(span, out length, timeout) enters through the receive gate's lean owner entry first.
+        var (a, b) = IicChannel.CreatePair(new ChannelOptions { RingCapacity = 4096 });
+        using (a)
+        using (b)
+        {
+            var buffer = new byte[8];
+            for (var i = 0; i < 100; i++)
+            {
+                a.Send([1]);
+                Assert.True(b.TryReceive(buffer, out _, s_bound));
+            }
+            Assert.True(b.RolesBiasedToCurrentThread.Receive, "the owner's receives kept the receive role biased");
+            a.Send([2]);
+            int? theirs = null;
+            var other = new Thread(() =>
+            {
+                var mine = new byte[8];
+                if (b.TryReceive(mine, out var length, s_bound) && length == 1)
+                {
+                    theirs = mine[0];
+                }
+            });
+            other.Start();
+            Assert.True(other.Join(s_bound), "the other thread finished");
+            Assert.Equal(2, theirs);
+            Assert.False(b.RolesBiasedToCurrentThread.Receive, "the other thread's receive revoked the bias");
+            a.Send([3]);
+            Assert.True(b.TryReceive(buffer, out var last, s_bound)); // the owner goes on through the compare-exchange
+            Assert.Equal(1, last);
+            Assert.Equal(3, buffer[0]);
+        }
+    }
+
+    [Fact]
     public void A_buffer_too_small_leaves_the_message_unread_and_the_receive_side_free()
     {
         var (a, b) = IicChannel.CreatePair(new ChannelOptions { RingCapacity = 4096 });

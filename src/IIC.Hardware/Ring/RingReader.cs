@@ -124,6 +124,13 @@ public sealed unsafe class RingReader
         get => (int*)(_data + (int)(_head & _mask));
     }
 
+    /// <summary>The head record's offset in the data area (<see cref="HeadWord"/> is the data area's start plus this).</summary>
+    internal int HeadOffset
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => (int)(_head & _mask);
+    }
+
     /// <summary>
     /// Looks at the next record without consuming it, skipping padding. The payload span points into the
     /// shared ring (zero copy) and is valid until <see cref="Consume"/>.
@@ -216,6 +223,22 @@ public sealed unsafe class RingReader
         var offset = (int)(_head & _mask);
         var record = _data + offset;
         var length = Volatile.Read(ref *(int*)record); // acquire: partner the writer's release of the length (the publish)
+        return TryPeekSeen(type, record, offset, length, out payload);
+    }
+
+    /// <summary>
+    /// <see cref="TryPeekFast"/> for a caller that already made the acquire load of the head record's length word, e.g. a
+    /// spin that waited for it to turn positive (issue 17, round 21): that value is the one validated and used, so the spin
+    /// that saw the record does not load the reader's fields and the length again to peek it, a chain of dependent loads
+    /// between seeing a message and handing it out. <paramref name="record"/> and <paramref name="offset"/> are the head's,
+    /// taken from this reader (<see cref="HeadWord"/>, <see cref="HeadOffset"/>) while no consume ran since (the caller is
+    /// the only reader, inside its receive role): trusted; <paramref name="length"/> came from shared memory and is
+    /// validated here exactly as TryPeekFast validates its own load.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool TryPeekSeen(int type, byte* record, int offset, int length, out ReadOnlySpan<byte> payload)
+    {
+        Debug.Assert(offset == (int)(_head & _mask) && record == _data + offset, "the caller peeks at the head");
         // One unsigned compare for length < Size or length > max; the type must be exactly the one asked for (no padding).
         if ((uint)(length - RecordHeader.Size) > (uint)(_maxRecordLength - RecordHeader.Size) || length > _capacity - offset
             || *(int*)(record + RecordHeader.TypeOffset) != type || _fault is not null)

@@ -72,7 +72,8 @@ internal sealed unsafe partial class WindowEndpoint
         {
             if (payload.Length <= destination.Length)
             {
-                payload.CopyTo(destination);
+                // Inline up to a line (round 21: the call to Memmove sat between seeing the message and the caller's reply).
+                SmallCopy.Copy(payload, ref System.Runtime.InteropServices.MemoryMarshal.GetReference(destination));
                 _reader.ConsumePeekedLazily(); // TryEnterWithRecord peeked it with TryPeekFast
                 length = payload.Length;
                 Count(length);
