@@ -40,6 +40,28 @@ public sealed class TransparentRetryTests(TesterFixture fixture)
         ConnectionCount = connections,
     });
 
+    /// <summary>A first call, answered: the client's connection is open for the calls after it.</summary>
+    private static async Task WarmAsync(RawServer server, Tester.TesterClient client)
+    {
+        using var warm = client.UnaryAsync(new Request { Text = "warm" }, deadline: Deadline);
+        var (warmId, _) = server.ReceiveCallStart(0, s_timeout);
+        server.SendReply(0, warmId, new Reply { Text = "warm" });
+        Assert.Equal("warm", (await warm.ResponseAsync.WaitAsync(s_timeout)).Text);
+    }
+
+    /// <summary>Reads <paramref name="count"/> CallStarts on the server's second connection and answers each; returns their texts in arrival order.</summary>
+    private static List<string> ServeOnSecondConnection(RawServer server, int count)
+    {
+        var served = new List<string>();
+        for (var i = 0; i < count; i++)
+        {
+            var (id, request) = server.ReceiveCallStart(1, s_timeout);
+            served.Add(request!.Text);
+            server.SendReply(1, id, new Reply { Text = request.Text + ", on the new connection" });
+        }
+        return served;
+    }
+
     /// <summary>Waits until the server accepted its <paramref name="count"/>th connection, or <paramref name="ended"/> ended first (and fails, saying how).</summary>
     private static void WaitForConnection(RawServer server, int count, Task ended, string what)
     {
@@ -120,10 +142,7 @@ public sealed class TransparentRetryTests(TesterFixture fixture)
         using var server = new RawServer(fixture, Service, settingsOnAccept: 100);
         using var invoker = Invoker(Service);
         var client = new Tester.TesterClient(invoker);
-        using var warm = client.UnaryAsync(new Request { Text = "warm" }, deadline: Deadline);
-        var (warmId, _) = server.ReceiveCallStart(0, s_timeout);
-        server.SendReply(0, warmId, new Reply { Text = "warm" });
-        Assert.Equal("warm", (await warm.ResponseAsync.WaitAsync(s_timeout)).Text);
+        await WarmAsync(server, client); // connects: later calls find it open
         var picked = invoker.ConnectionAt(0)!;
 
         server.SendGoAway(0);
@@ -276,13 +295,7 @@ public sealed class TransparentRetryTests(TesterFixture fixture)
 
         hold.Release();
         // Both on the new connection, one after the other (its limit is 1), in whichever order they registered there.
-        var served = new List<string>();
-        for (var i = 0; i < 2; i++)
-        {
-            var (id, request) = server.ReceiveCallStart(1, s_timeout);
-            served.Add(request!.Text);
-            server.SendReply(1, id, new Reply { Text = request.Text + ", on the new connection" });
-        }
+        var served = ServeOnSecondConnection(server, 2);
         Assert.Equal(["granted", "waiting"], served.Order());
         Assert.Equal("granted, on the new connection", (await granted.ResponseAsync.WaitAsync(s_timeout)).Text);
         Assert.Equal("waiting, on the new connection", (await waiting.ResponseAsync.WaitAsync(s_timeout)).Text);
@@ -308,10 +321,7 @@ public sealed class TransparentRetryTests(TesterFixture fixture)
         using var server = new RawServer(fixture, Service, settingsOnAccept: 3);
         using var invoker = Invoker(Service);
         var client = new Tester.TesterClient(invoker);
-        using var warm = client.UnaryAsync(new Request { Text = "warm" }, deadline: Deadline); // connects: later calls find it open
-        var (warmId, _) = server.ReceiveCallStart(0, s_timeout);
-        server.SendReply(0, warmId, new Reply { Text = "warm" });
-        Assert.Equal("warm", (await warm.ResponseAsync.WaitAsync(s_timeout)).Text);
+        await WarmAsync(server, client); // connects: later calls find it open
         using var sent = client.UnaryAsync(new Request { Text = "sent" }, deadline: Deadline);
         Assert.Equal("sent", server.ReceiveCallStart(0, s_timeout).Request!.Text); // in the ring, read: it may run
         using var inRing = client.UnaryAsync(new Request { Text = "in the ring" }, deadline: Deadline); // never read: it may be, too
@@ -335,13 +345,7 @@ public sealed class TransparentRetryTests(TesterFixture fixture)
         hold.Release();
         using var firstTry = await starting.WaitAsync(s_timeout);
         Assert.False(firstTry.ResponseAsync.IsCompleted, $"the call held before its CallStart ended with its connection: {firstTry.ResponseAsync.Exception?.InnerException?.Message}");
-        var served = new List<string>();
-        for (var i = 0; i < 2; i++)
-        {
-            var (id, request) = server.ReceiveCallStart(1, s_timeout);
-            served.Add(request!.Text);
-            server.SendReply(1, id, new Reply { Text = request.Text + ", on the new connection" });
-        }
+        var served = ServeOnSecondConnection(server, 2);
         Assert.Equal(["first try", "waiting"], served.Order()); // the sent calls are not among them
         Assert.Equal("first try, on the new connection", (await firstTry.ResponseAsync.WaitAsync(s_timeout)).Text);
         Assert.Equal("waiting, on the new connection", (await waiting.ResponseAsync.WaitAsync(s_timeout)).Text);
@@ -366,10 +370,7 @@ public sealed class TransparentRetryTests(TesterFixture fixture)
         using var server = new RawServer(fixture, Service, settingsOnAccept: 2);
         using var invoker = Invoker(Service);
         var client = new Tester.TesterClient(invoker);
-        using var warm = client.UnaryAsync(new Request { Text = "warm" }, deadline: Deadline);
-        var (warmId, _) = server.ReceiveCallStart(0, s_timeout);
-        server.SendReply(0, warmId, new Reply { Text = "warm" });
-        Assert.Equal("warm", (await warm.ResponseAsync.WaitAsync(s_timeout)).Text);
+        await WarmAsync(server, client); // connects: later calls find it open
         using var stuck = client.ClientStream(deadline: Deadline);
         var write = Task.Run(() => stuck.RequestStream.WriteAsync(new Request { Payload = Payloads.Of(StuckWrite.Large) }));
         WaitFor.Condition(() => invoker.QueuedSends > 0 || write.IsCompleted, "the large write's rest queued for the connection's sender", s_timeout);
