@@ -62,7 +62,7 @@ var json = Text("--json");
 Measurements.SamplesDirectory = Text("--samples"); // each call's start and latency, for where the tail comes from
 ThreadStats.Enabled = args.Contains("--thread-stats"); // per call and thread kind, both processes: CPU, run-queue wait, sleeps
 Http2IicSetup.FromArguments(args); // --reply-spin US, --client-inline: the http2-iic pipes on both sides
-var chart = Text("--chart") ?? Path.Combine("perf", "out", "grpc-latency.png");
+var chart = Text("--chart") ?? Path.Combine(IIC.Perf.Cli.OutputPaths.DefaultDirectory(), "grpc-latency.png"); // as the main job: perf/out of the repository
 
 var hypervisor = "grpcperf-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
 var directory = Directory.CreateTempSubdirectory("iic-grpcperf-").FullName;
