@@ -62,6 +62,40 @@ public class ReceiveLimitResetTests
     }
 
     [Fact]
+    public async Task A_duplex_pipe_reader_that_examined_only_part_of_the_rest_is_handed_it_again_and_the_refusal_only_once_it_examined_all()
+    {
+        using var host = PartitionHost.Start();
+        var (child, channel) = StartSender(host);
+        using (child)
+        {
+            var pipe = (IicDuplexPipe)channel.AsDuplexPipe();
+            try
+            {
+                await pipe.ReceiveEnded.WaitAsync(s_timeout); // every byte before the refusal is in the input pipe
+                var first = await pipe.Input.ReadAsync().AsTask().WaitAsync(s_timeout);
+                Assert.Equal(Count * Size, first.Buffer.Length);
+                Assert.False(first.IsCompleted);
+                pipe.Input.AdvanceTo(first.Buffer.Start, first.Buffer.GetPosition(10)); // consumed nothing, examined 10 bytes
+
+                // PipeReader's contract: what was not examined is handed out again at once (before, this read threw).
+                var again = await pipe.Input.ReadAsync().AsTask().WaitAsync(s_timeout);
+                Assert.Equal(Count * Size, again.Buffer.Length);
+                Assert.False(again.IsCompleted);
+                AssertMessages(again.Buffer.ToArray(), Size);
+                pipe.Input.AdvanceTo(again.Buffer.Start, again.Buffer.End); // examined all of it, consumed none: it waits for more
+
+                await Assert.ThrowsAsync<ReceiveLimitExceededException>(async () => await pipe.Input.ReadAsync());
+                AssertPeerLearnedOfTheReset(child, expectedReceived: 0);
+            }
+            finally
+            {
+                channel.Dispose();
+            }
+            child.AssertExit(0);
+        }
+    }
+
+    [Fact]
     public async Task A_duplex_pipe_that_fails_at_a_refusal_resets_the_connection_so_the_peers_waiting_send_ends_and_what_it_was_sent_arrives()
     {
         using var host = PartitionHost.Start();

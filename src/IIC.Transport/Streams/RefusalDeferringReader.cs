@@ -11,8 +11,9 @@ namespace IIC.Transport;
 /// the next read throw at once, whatever is still unread (round 20 lost those bytes). So the receive thread completes
 /// the input pipe normally and leaves the refusal here (<see cref="Defer"/>); a read that finds the pipe completed hands
 /// out what is left with IsCompleted false (a refusal is not a clean end), and throws the refusal once there is nothing
-/// left or the application consumed nothing of the rest since it last had it (no more bytes will come, so it can make no
-/// progress: the point where a pipe completed with the error would throw). Then the pipe resets the connection
+/// left or the application examined all of the rest and consumed none of it since it last had it (no more bytes will
+/// come, so it can make no progress: the point where a pipe completed with the error would throw); an application that
+/// examined only part of it is handed the same bytes again, as PipeReader's contract says. Then the pipe resets the connection
 /// (<see cref="IicDuplexPipe.OnRefusalSurfaced"/>) and every later read throws the refusal too.
 /// <para>Kestrel's HTTP/1.x request bodies are PipeReaders of this kind over the connection's input (they rewrite
 /// ReadResult.IsCompleted at the body's end, and their async reads run on PoolingAsyncValueTaskMethodBuilder); so is
@@ -23,6 +24,8 @@ internal sealed class RefusalDeferringReader(PipeReader inner, IicDuplexPipe pip
 {
     private ReceiveLimitExceededException? _refusal; // written by the receive thread before it completes the input pipe
     private long _lastFinalLength = -1; // the bytes handed out by the last read that found the pipe completed
+    private SequencePosition _lastFinalEnd; // where those bytes end
+    private bool _examinedToEnd; // the application's AdvanceTo after that read examined all of them (it waits for more)
     private bool _surfaced; // the reads threw the refusal (the application's reads are serial: no lock)
 
     /// <summary>The receive thread, before it completes the input pipe: the refusal the reads report after the bytes before it.</summary>
@@ -81,7 +84,10 @@ internal sealed class RefusalDeferringReader(PipeReader inner, IicDuplexPipe pip
             return result;
         }
         var length = result.Buffer.Length;
-        if (length == 0 || length == _lastFinalLength)
+        // Nothing left, or the application examined all of the rest and consumed none of it: it waits for bytes that will
+        // never come, where a pipe completed with the error would throw. One that examined only part is handed the same
+        // bytes again, as any PipeReader does.
+        if (length == 0 || (length == _lastFinalLength && _examinedToEnd))
         {
             _surfaced = true;
             inner.AdvanceTo(result.Buffer.End); // ends the inner read; the application gave up on these bytes
@@ -89,12 +95,21 @@ internal sealed class RefusalDeferringReader(PipeReader inner, IicDuplexPipe pip
             ExceptionDispatchInfo.Throw(refusal);
         }
         _lastFinalLength = length;
+        _lastFinalEnd = result.Buffer.End;
+        _examinedToEnd = false;
         return new ReadResult(result.Buffer, result.IsCanceled, isCompleted: false);
     }
 
-    public override void AdvanceTo(SequencePosition consumed) => inner.AdvanceTo(consumed);
+    public override void AdvanceTo(SequencePosition consumed) => AdvanceTo(consumed, consumed);
 
-    public override void AdvanceTo(SequencePosition consumed, SequencePosition examined) => inner.AdvanceTo(consumed, examined);
+    public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
+    {
+        if (_lastFinalLength >= 0)
+        {
+            _examinedToEnd = examined.Equals(_lastFinalEnd); // only after a read that found the pipe completed
+        }
+        inner.AdvanceTo(consumed, examined);
+    }
 
     public override void CancelPendingRead() => inner.CancelPendingRead();
 
