@@ -81,6 +81,7 @@ public sealed partial class IicChannel
             // (it cannot throw); everything else under the handler, which then does not spin again.
             if (_endpoint.TryReceiveFast(destination, out length, timeout))
             {
+                NoteReceive();
                 _receiveGate.Exit();
                 return true;
             }
@@ -117,10 +118,24 @@ public sealed partial class IicChannel
         // wait spins too, after its handlers and clock reads).
         if (!Options.Grouped && _endpoint.TryReceiveFast(destination, out length, deadline.IsInfinite ? Timeout.InfiniteTimeSpan : TimeSpan.Zero))
         {
+            NoteReceive();
             _receiveGate.Exit();
             return true;
         }
         return ReceiveWithinEntered(destination, out length, deadline);
+    }
+
+    /// <summary>
+    /// A copy-out receive took a message: when this thread also owns the send role, the next send answers it and takes its
+    /// line early (RoleGate.ReplyHint). A subtract and a compare on the receive gate's own line; a store only then.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private void NoteReceive()
+    {
+        if (_receiveGate.CallerOwnsOtherRole())
+        {
+            _sendGate.SetReplyHint();
+        }
     }
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]

@@ -27,7 +27,7 @@ public sealed partial class IicChannel
         // message, a disposed channel or a peer gone (SendHolding, with the gate held), deciding and throwing as before.
         if (_sendGate.TryEnterOwnerFast())
         {
-            if (_endpoint.TrySendFast(message))
+            if (_endpoint.TrySendFast(message, _sendGate.TakeReplyHint()))
             {
                 _sendGate.Exit();
                 return;
@@ -74,6 +74,7 @@ public sealed partial class IicChannel
         {
             return false;
         }
+        _receiveGate.LearnOtherRoleOwner(in _sendGate); // once the send role has an owner (RoleGate.ReplyHint)
         return SendHolding(message, deadline, cancellationToken);
     }
 
@@ -221,6 +222,9 @@ public sealed partial class IicChannel
     /// <summary>Whether the send and receive roles are biased to the calling thread (tests of RoleGate's bias).</summary>
     internal (bool Send, bool Receive) RolesBiasedToCurrentThread =>
         (_sendGate.IsBiasedTo(Environment.CurrentManagedThreadId), _receiveGate.IsBiasedTo(Environment.CurrentManagedThreadId));
+
+    /// <summary>Whether the next send answers a receive made on the send owner's thread (tests of RoleGate.ReplyHint).</summary>
+    internal bool ReplyHintPending => _sendGate.ReplyHintPending;
 
     /// <summary>Whether the send role's owner is told by its stack (tests of RoleGate's owner test without a thread static).</summary>
     internal bool SendOwnerKnownByStack => _sendGate.OwnerKnownByStack;

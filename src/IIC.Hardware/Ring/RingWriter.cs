@@ -411,6 +411,16 @@ public sealed unsafe partial class RingWriter
     /// visible first, which changes nothing a reader can see. When the cached head says the line may still be the
     /// reader's, nothing is stored (the head is not re-read for this).</para>
     /// </summary>
+    /// <summary>
+    /// The pre-own store of <see cref="OwnNextLine"/>, made at the start of a send that answers a receive (round 21,
+    /// <c>RoleGate.ReplyHint</c>): by then the peer, waiting for the reply, has read the line at the tail (it polls its
+    /// start), so the store after the previous publish no longer holds it; made before the send's checks, the fetch for
+    /// ownership starts some 60 instructions before the copy's first store would start it. The same store under the same
+    /// rule as OwnNextLine (free space by the cached head, never a line start), so it is always safe.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void TakeTailLineEarly() => OwnNextLine();
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void OwnNextLine()
     {

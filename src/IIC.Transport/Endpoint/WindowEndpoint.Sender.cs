@@ -64,11 +64,18 @@ internal sealed unsafe partial class WindowEndpoint
     /// reader (its usual doorbell goes through Send's guarded ring), an open claim, a fault, a wrap or a full ring; the
     /// caller then takes Send, which throws, waits or fragments as before.
     /// </summary>
+    /// <param name="message">The message.</param>
+    /// <param name="reply">The send answers a receive on this thread (<c>RoleGate.TakeReplyHint</c>): the line the message
+    /// goes into is taken first (<see cref="RingWriter.TakeTailLineEarly"/>), before the checks.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal bool TrySendFast(ReadOnlySpan<byte> message)
+    internal bool TrySendFast(ReadOnlySpan<byte> message, bool reply = false)
     {
         // L2 as EnterSending: flag, then load _disposed (partner L1); declining instead of throwing.
         Volatile.Write(ref _sending.Value, 1);
+        if (Volatile.Read(ref _disposed) == 0 && reply)
+        {
+            _writer.TakeTailLineEarly(); // inside the send role, the mapping held: a store into free space
+        }
         if (Volatile.Read(ref _disposed) == 0
             && message.Length <= _writer.MaxPayloadLength
             && !PeerGone && !SelfDeclaredDead // acquire loads of words that only change at close or death

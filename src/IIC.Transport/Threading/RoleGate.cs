@@ -31,7 +31,7 @@ namespace IIC.Transport;
 /// <para>Lives on a cache line of its own: the sending and the receiving thread each write theirs on every call.</para>
 /// </summary>
 [StructLayout(LayoutKind.Explicit, Size = 2 * Smp.PaddedLineSize)]
-internal unsafe struct RoleGate
+internal unsafe partial struct RoleGate
 {
     [FieldOffset(Smp.PaddedLineSize)]
     private int _holder; // managed thread id of the thread inside through the compare-exchange; 0 = free
