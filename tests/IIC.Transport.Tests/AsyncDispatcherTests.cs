@@ -85,12 +85,17 @@ public class AsyncDispatcherTests
         using (b)
         {
             var (_, dispatcher) = await PingRoundsAsync(a, b, 500, expectInline: true);
-            var parksBefore = dispatcher.Parks;
             var buffer = new byte[64];
             var pending = b.ReceiveAsync(buffer);
             Assert.False(pending.IsCompleted);
+            // Counted after the receive is registered, and the park must be one that armed this receive (its block's sleep
+            // announced): a park without it (the dispatcher idle after the rounds, on its control word alone, or one that
+            // began before the registration) satisfied the old wait while the dispatcher, poked by the registration, was
+            // about to poll, and the message then completed by polling (seen once in CI).
+            var parksBefore = dispatcher.Parks;
             // Nothing is sent: the learned poll budget (at most 1 ms) runs out and the dispatcher sleeps in futex_waitv.
-            await WaitUntilAsync(() => dispatcher.State == DispatcherState.Parked && dispatcher.Parks > parksBefore, "the dispatcher never parked after traffic stopped");
+            await WaitUntilAsync(() => dispatcher.State == DispatcherState.Parked && dispatcher.Parks > parksBefore && b.Endpoint.ReceivePage.SleepAnnounced,
+                "the dispatcher never parked with the receive armed after traffic stopped");
             var parkedBefore = dispatcher.ParkedCompletions;
             a.Send("late"u8);
             Assert.Equal(4, await pending.AsTask().WaitAsync(s_timeout));

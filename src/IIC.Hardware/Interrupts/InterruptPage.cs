@@ -246,6 +246,9 @@ public sealed unsafe class InterruptPage : ISleepSite
     /// <summary>Receiver side: whether any vector is pending.</summary>
     public bool HasPending => Volatile.Read(ref *Summary) != 0;
 
+    /// <summary>Whether the receiver announced sleep and has not cancelled it (tests: a parked waiter armed on this block).</summary>
+    internal bool SleepAnnounced => Volatile.Read(ref *Sleeping) == 1;
+
     /// <summary>
     /// Receiver side: takes every pending bit (clearing them, each with one atomic exchange) into
     /// <paramref name="vectors"/>, one bit per vector. Cost grows with the raised vectors, not with the idle ones.
