@@ -72,8 +72,7 @@ public sealed partial class IicChannel
     {
         Native.Deadline.ThrowIfNegative(timeout, nameof(timeout)); // before anything is taken
         // A message is there: take it without reading the clock; the deadline is computed only to wait, and the
-        // receive side is entered once for both (one interlocked instruction per receive, not two).
-        // The receive side's biased owner enters with no thread static, static field or call (RoleGate.TryEnterOwnerFast,
+        // receive side is entered once for both. The receive side's biased owner enters with no thread static, static field or call (RoleGate.TryEnterOwnerFast,
         // as Send's and TryClaim's lean entries, round 21); everyone else by the gate's full rules.
         if (!Options.Grouped && (_receiveGate.TryEnterOwnerFast() || _receiveGate.TryEnter(Options.SingleReader, GateRole.Receive)))
         {

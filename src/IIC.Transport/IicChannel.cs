@@ -269,7 +269,8 @@ public sealed partial class IicChannel : IDisposable, IAsyncDisposable
     /// refused (no read result says IsCompleted: the end is not a clean one). The read that throws it resets the
     /// connection as <c>Abort</c> does: the channel is closed, so the peer's sends end with
     /// <see cref="IicChannelClosedException"/> instead of waiting behind the refused message, output not yet sent is
-    /// dropped, and the output's writes and flushes fail with the same exception; every later read throws it again. Disposing the channel stops the pipe. The same pipe every call.
+    /// dropped, and the output's writes and flushes fail with the same exception; every later read throws it again.
+    /// Disposing the channel stops the pipe. The same pipe every call.
     /// </summary>
     /// <param name="options">Memory pool, back-pressure thresholds and scheduling; null means <see cref="IicPipeOptions.Default"/>.</param>
     /// <exception cref="ArgumentOutOfRangeException">An option is out of range.</exception>

@@ -295,11 +295,7 @@ public sealed partial class Partition
         }
         catch (Exception e) when (e is NativeException or ObjectDisposedException)
         {
-            lock (_readLock)
-            {
-                _ended = true;
-            }
-            Lose($"the control socket failed ({e.Message})");
+            EndReading(e);
         }
     }
 
@@ -331,12 +327,18 @@ public sealed partial class Partition
         }
         catch (Exception e) when (e is NativeException or ObjectDisposedException)
         {
-            lock (_readLock)
-            {
-                _ended = true;
-            }
-            Lose($"the control socket failed ({e.Message})");
+            EndReading(e);
         }
+    }
+
+    /// <summary>The background reader's socket failed: no read is made from here on, and the hypervisor is lost.</summary>
+    private void EndReading(Exception e)
+    {
+        lock (_readLock)
+        {
+            _ended = true;
+        }
+        Lose($"the control socket failed ({e.Message})");
     }
 
     /// <summary>Receives and dispatches one message if one is there, never waiting for one (the read lock is held only for this).</summary>

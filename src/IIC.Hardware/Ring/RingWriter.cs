@@ -411,6 +411,15 @@ public sealed unsafe partial class RingWriter
     /// visible first, which changes nothing a reader can see. When the cached head says the line may still be the
     /// reader's, nothing is stored (the head is not re-read for this).</para>
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void OwnNextLine()
+    {
+        if (_ownsNextLine && _tail + Alignment - _cachedHead <= _capacity)
+        {
+            *(int*)(_data + (int)(_tail & _mask) + OwnWordOffset) = 0;
+        }
+    }
+
     /// <summary>
     /// The pre-own store of <see cref="OwnNextLine"/>, made at the start of a send that answers a receive (round 21,
     /// <c>RoleGate.ReplyHint</c>): by then the peer, waiting for the reply, has read the line at the tail (it polls its
@@ -420,15 +429,6 @@ public sealed unsafe partial class RingWriter
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal void TakeTailLineEarly() => OwnNextLine();
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void OwnNextLine()
-    {
-        if (_ownsNextLine && _tail + Alignment - _cachedHead <= _capacity)
-        {
-            *(int*)(_data + (int)(_tail & _mask) + OwnWordOffset) = 0;
-        }
-    }
 
     private void PublishPadding(int paddingOffset)
     {

@@ -72,11 +72,12 @@ internal sealed unsafe partial class WindowEndpoint
     {
         // L2 as EnterSending: flag, then load _disposed (partner L1); declining instead of throwing.
         Volatile.Write(ref _sending.Value, 1);
-        if (Volatile.Read(ref _disposed) == 0 && reply)
+        var open = Volatile.Read(ref _disposed) == 0; // read once, for the early store and the send
+        if (reply && open)
         {
             _writer.TakeTailLineEarly(); // inside the send role, the mapping held: a store into free space
         }
-        if (Volatile.Read(ref _disposed) == 0
+        if (open
             && message.Length <= _writer.MaxPayloadLength
             && !PeerGone && !SelfDeclaredDead // acquire loads of words that only change at close or death
             && !_doorbell.IsArmed // the usual armed case rings under Send's handler (RingGuarded)

@@ -43,13 +43,14 @@ internal sealed partial class WindowEndpoint
     internal bool SpinsFirstFor(TimeSpan timeout) => _spinsBeforeClock && (ulong)timeout.Ticks >= (ulong)TimeSpan.TicksPerMillisecond;
 
     /// <summary>
-    /// The fast paths' clock-free spin (<see cref="TryEnterWithRecord"/>): the ring was found empty, so the
-    /// space consumed by earlier calls goes back to the writer first (as the slow path does before it waits), then up to
-    /// <see cref="SpinForRecordPausedLooks"/> looks at the head's length word (<see cref="SpinBeforeClockChecks"/> without the pause); the look that sees a record has it peeked as
-    /// a whole one-record message from the value it read (RingReader.TryPeekSeen). The caller is inside the receive role.
-    /// Inlined (round 21; it was out of line so that TryPeekFast's inlined copy was not in every caller): the record it sees is handed back in registers, not through the stack, and no call and return sit between
-    /// seeing a message and copying it out or handing it to a handler (quiet A/B: -2.8 ns per Send/Receive round trip,
-    /// and with TryPeekSeen -10 ns per poll-claim round trip, on the near placement).
+    /// The fast paths' clock-free spin (<see cref="TryEnterWithRecord"/>): the ring was found empty, so the space consumed
+    /// by earlier calls goes back to the writer first (as the slow path does before it waits), then up to
+    /// <see cref="SpinForRecordPausedLooks"/> looks at the head's length word (<see cref="SpinBeforeClockChecks"/> without
+    /// the pause); the look that sees a record has it peeked as a whole one-record message from the value it read
+    /// (RingReader.TryPeekSeen). The caller is inside the receive role. Inlined (round 21; it was out of line so that
+    /// TryPeekFast's inlined copy was not in every caller): the record it sees is handed back in registers, not through the
+    /// stack, and no call and return sit between seeing a message and copying it out or handing it to a handler (quiet
+    /// A/B: -2.8 ns per Send/Receive round trip, and with TryPeekSeen -10 ns per poll-claim round trip, near placement).
     /// </summary>
     /// <returns>True with the record peeked; false when the spin ran out, the peer ended, this side was disposed or the head holds anything else (the slow path then reports or takes it).</returns>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
