@@ -125,17 +125,36 @@ public sealed partial class IicChannel
     }
 
     /// <summary>
-    /// A copy-out receive took a message: when this thread also owns the send role, the next send answers it and takes its
-    /// line early (RoleGate.ReplyHint). A subtract and a compare on the receive gate's own line; a store only then.
+    /// A copy-out receive took a message: when this thread also owns the send role, the send it makes next is probably the
+    /// reply, and the peer, waiting for it, polls the line it goes into. So that line is taken now (round 22): the send
+    /// role entered by its owner's lean entry, the early pre-own store (<see cref="WindowEndpoint.TakeReplyLineEarly"/>),
+    /// the role left; the fetch for ownership then runs while the caller looks at the message. The send's own early store
+    /// (the hint, RoleGate.ReplyHint) stays: if the peer's poll took the line back meanwhile, it starts the fetch again
+    /// before the send's checks. A receive on any other thread, or with the send role held (an open claim), writes nothing
+    /// on the send side; a thread that never sends pays a subtract and a compare on the receive gate's own line.
     /// </summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private void NoteReceive()
     {
         if (_receiveGate.CallerOwnsOtherRole())
         {
+            if (_replyLineAtReceive && _sendGate.TryEnterOwnerFast())
+            {
+                _endpoint.TakeReplyLineEarly();
+                _sendGate.Exit();
+            }
             _sendGate.SetReplyHint();
         }
     }
+
+    /// <summary>
+    /// Whether channels made now take the reply's line at the receive (<see cref="NoteReceive"/>; true). The A/B switch:
+    /// <c>IIC_REPLY_LINE_AT_RECEIVE=0</c> in the environment starts it false (the line is taken at the send only, as in
+    /// round 21). Read when a channel is made.
+    /// </summary>
+    internal static bool ReplyLineAtReceiveEnabled { get; set; } = Environment.GetEnvironmentVariable("IIC_REPLY_LINE_AT_RECEIVE") != "0";
+
+    private readonly bool _replyLineAtReceive = ReplyLineAtReceiveEnabled;
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     private bool ReceiveWithinEntered(Span<byte> destination, out int length, Native.Deadline deadline)

@@ -1,3 +1,4 @@
+using IIC.Hardware;
 using IIC.TestHost;
 using IIC.Tests;
 
@@ -41,6 +42,119 @@ public sealed class ReplyHintTests
             {
                 Assert.True(a.TryReceive(buffer, out _, s_bound));
             }
+        }
+    }
+
+    /// <summary>Where the early store for <paramref name="channel"/>'s next record goes: the last word of the line at its send tail.</summary>
+    private static long ReplyOwnWord(IicChannel channel)
+    {
+        var endpoint = channel.Endpoint;
+        var ring = endpoint.Window.GetRing(endpoint.Side);
+        return ring.Offset + DescriptorRing.DataOffset + (endpoint.SendPosition & (ring.Capacity - 1)) + RingWriter.OwnWordOffset;
+    }
+
+    [Fact]
+    public void A_receive_on_the_send_owners_thread_takes_the_reply_line_before_any_send_and_one_on_another_thread_does_not()
+    {
+        // Round 22: the copy-out receive itself makes the early store into the line the next send's record goes to (the
+        // peer polls it, waiting for the reply). Free space holds anything but its line starts, so a marker in that line's
+        // last word shows whether the store was made: round 21's receive only set the hint, leaving the marker.
+        const int Marker = 0x5A5A5A5A;
+        var (a, b) = IicChannel.CreatePair(new ChannelOptions { RingCapacity = 4096 });
+        using (a)
+        using (b)
+        {
+            var memory = b.Endpoint.Window.Memory;
+            var buffer = new byte[8];
+            b.Send([0]); // b's send role gets its owner: this thread
+            a.Send([1]);
+            a.Send([2]);
+            var word = ReplyOwnWord(b);
+
+            memory.WriteReleaseInt32(word, Marker);
+            var other = new Thread(() => b.TryReceive(new byte[8], out _, s_bound));
+            other.Start();
+            Assert.True(other.Join(s_bound));
+            Assert.Equal(Marker, memory.ReadAcquireInt32(word)); // not the send owner's thread: nothing stored on the send side
+
+            Assert.True(b.TryReceive(buffer, out var length, s_bound));
+            Assert.Equal(1, length);
+            Assert.Equal(2, buffer[0]);
+            Assert.Equal(0, memory.ReadAcquireInt32(word)); // the owner's receive took the reply's line
+            Assert.Equal(word, ReplyOwnWord(b)); // and sent nothing
+
+            b.Send([3]);
+            Assert.True(a.TryReceive(buffer, out _, s_bound));
+            Assert.True(a.TryReceive(buffer, out _, s_bound));
+            Assert.Equal(3, buffer[0]);
+        }
+    }
+
+    [Fact]
+    public void Receives_on_the_send_owners_thread_never_store_into_a_record_another_thread_is_sending()
+    {
+        // The early store at the receive reads the writer's tail, so it is made inside the send role: while another thread
+        // sends on the same channel (the owner's bias revoked, or the holder word taken), the owner's receives store
+        // nothing. Made outside the role, a receive racing a send zeroed the last word of the line that send was filling
+        // (bytes 48-51 of a 60-byte message). Two threads on b: the owner receives what a sends, another sends patterned
+        // 60-byte messages; a checks every one of them over many laps of a 4 KiB ring.
+        const int Requests = 20_000;
+        const int Messages = 20_000;
+        var (a, b) = IicChannel.CreatePair(new ChannelOptions { RingCapacity = 4096 });
+        using (a)
+        using (b)
+        {
+            Exception? failure = null;
+            void Run(Action body)
+            {
+                try
+                {
+                    body();
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    failure ??= e;
+                }
+            }
+
+            var owner = new Thread(() => Run(() =>
+            {
+                b.Send(ReadOnlySpan<byte>.Empty); // b's send role gets its owner: this thread
+                var buffer = new byte[8];
+                for (var i = 0; i < Requests && failure is null; i++)
+                {
+                    Assert.True(b.TryReceive(buffer, out _, s_bound), $"request {i} did not arrive");
+                }
+            }));
+            var other = new Thread(() => Run(() =>
+            {
+                var message = new byte[60];
+                for (var i = 0; i < Messages && failure is null; i++)
+                {
+                    PatternedMessage.Fill(message, i);
+                    b.Send(message);
+                }
+            }));
+            var requests = new Thread(() => Run(() =>
+            {
+                for (var i = 0; i < Requests && failure is null; i++)
+                {
+                    a.Send([(byte)i]);
+                }
+            }));
+            owner.Start();
+            Assert.True(a.TryReceive(new byte[64], out var first, s_bound) && first == 0, "the owner's empty message comes first");
+            other.Start();
+            requests.Start();
+            var received = new byte[64];
+            for (var i = 0; i < Messages && failure is null; i++)
+            {
+                Assert.True(a.TryReceive(received, out var length, s_bound), $"message {i} did not arrive");
+                Assert.Equal(60, length);
+                Assert.Null(PatternedMessage.Check(received.AsSpan(0, length), i));
+            }
+            Assert.True(owner.Join(s_bound) && other.Join(s_bound) && requests.Join(s_bound), "the threads finished");
+            Assert.Null(failure);
         }
     }
 
