@@ -1,3 +1,4 @@
+using System.Text.Json;
 using IIC.Perf.Core;
 using IIC.Perf.Harness;
 using IIC.Perf.Results;
@@ -73,6 +74,21 @@ public sealed class InterleavedPlacementTests
         Assert.Equal(marked, row.ProbeMoved);
         Assert.Equal(text, Placement.Text(row));
         Assert.Equal(flips, row.RoundsFlipped);
+    }
+
+    [Fact]
+    public void RoundsFlipped_IsWrittenToTheJson_AndThePlacementFieldsKeepTheirNames()
+    {
+        var probes = Enumerable.Repeat(130L, 11).ToArray();
+        var row = Pair(probes, Ping(150)).WithRounds(0, Ping(150, [150, 150, 520, 150, 150, 150, 150, 150, 150, 150]));
+
+        var json = JsonSerializer.Serialize(row, PerfJson.Default.BenchResult);
+        using var document = JsonDocument.Parse(json);
+        var root = document.RootElement;
+
+        Assert.Equal(1, root.GetProperty("rounds_flipped").GetInt32());
+        Assert.False(root.GetProperty("probe_moved").GetBoolean());
+        Assert.Equal(11, root.GetProperty("round_probe_ns").GetArrayLength());
     }
 
     [Fact]
