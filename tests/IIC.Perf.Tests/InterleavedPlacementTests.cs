@@ -1,3 +1,4 @@
+using System.Text.Json;
 using IIC.Perf.Core;
 using IIC.Perf.Harness;
 using IIC.Perf.Results;
@@ -9,8 +10,10 @@ namespace IIC.Perf.Tests;
 /// <summary>
 /// The placement mark of a row measured in interleaved rounds (round 21, Results/Placement.Rounds.cs), as the harness
 /// makes it (PairRounds.WithRounds over the rounds' probes): judged round by round, not by the median of the kept
-/// rounds' probes. A row whose kept rounds ran on near and far placements says SPAN and is compared with nothing; a
-/// round whose block's p50 belongs to another placement than its own probes makes the row FLIP; no kept round is MOVED.
+/// rounds' probes. A row whose kept rounds ran on more than one placement kind says SPAN and is compared with nothing
+/// (round 22: by kind, as the targets split them); a round whose block's p50 belongs to another placement than the
+/// probe before it is left out, and makes the row FLIP only when fewer than six rounds are left (round 22); no kept
+/// round is MOVED.
 /// </summary>
 public sealed class InterleavedPlacementTests
 {
@@ -44,15 +47,90 @@ public sealed class InterleavedPlacementTests
     }
 
     [Fact]
-    public void OnePlacement_WithOneBlockOnTheOther_IsFlip_EvenWhenThePooledP50IsAtHome()
+    public void OnePlacement_WithOneBlockOnTheOther_LeavesThatRoundOut_AndTheRowStaysCompared()
     {
-        // Ten near rounds; round 3's block ran far (520 ns) between two near probes. The pooled p50 (150) is at home, so
-        // the old mark, judged on it, compared the row with others.
+        // Ten near rounds; round 3's block ran far (520 ns) between two near probes. Round 21 marked the whole row FLIP
+        // for it (on a loaded machine the 32 B rows then dropped out as the reference); since round 22 the round is left
+        // out of the pair's ratios and the row, its other nine rounds on their placement, stays compared.
         var probes = Enumerable.Repeat(130L, 11).ToArray();
         var row = Pair(probes, Ping(150)).WithRounds(0, Ping(150, [150, 150, 520, 150, 150, 150, 150, 150, 150, 150]));
 
+        Assert.False(row.ProbeMoved);
+        Assert.Equal("130/130 1/10 flipped", Placement.Text(row));
+        Assert.True(Placement.Same(row, Rows.PingPong("iic", "receive", 150, 130, 135)));
+        Assert.Equal(1, row.RoundsFlipped);
+    }
+
+    [Theory]
+    [InlineData(4, false, "130/130 4/10 flipped")] // six rounds left: enough for a verdict of their own
+    [InlineData(5, true, "130/130 FLIP 5/10")] // five left: too few (Placement.MinUnflippedRounds), the row is marked
+    public void FlippedRounds_MarkTheRow_OnlyWhenFewerThanSixRoundsAreLeft(int flips, bool marked, string text)
+    {
+        var probes = Enumerable.Repeat(130L, 11).ToArray();
+        var p50s = Enumerable.Range(0, 10).Select(r => (long?)(r < flips ? 520 : 150)).ToArray();
+
+        var row = Pair(probes, Ping(150)).WithRounds(0, Ping(150, p50s));
+
+        Assert.Equal(marked, row.ProbeMoved);
+        Assert.Equal(text, Placement.Text(row));
+        Assert.Equal(flips, row.RoundsFlipped);
+    }
+
+    [Fact]
+    public void RoundsFlipped_IsWrittenToTheJson_AndThePlacementFieldsKeepTheirNames()
+    {
+        var probes = Enumerable.Repeat(130L, 11).ToArray();
+        var row = Pair(probes, Ping(150)).WithRounds(0, Ping(150, [150, 150, 520, 150, 150, 150, 150, 150, 150, 150]));
+
+        var json = JsonSerializer.Serialize(row, PerfJson.Default.BenchResult);
+        using var document = JsonDocument.Parse(json);
+        var root = document.RootElement;
+
+        Assert.Equal(1, root.GetProperty("rounds_flipped").GetInt32());
+        Assert.False(root.GetProperty("probe_moved").GetBoolean());
+        Assert.Equal(11, root.GetProperty("round_probe_ns").GetArrayLength());
+    }
+
+    [Fact]
+    public void ABlock_IsCheckedAgainstTheProbeBeforeItsRound_TheBaseOfItsProbeRatio_NotTheMeanOfItsTwoProbes()
+    {
+        // Round 3 runs between probes of 100 and 145 (they agree, both near) and its block reads 260: 2.6x the probe
+        // before it, the ratio its probe target takes (round_probe_ratios), but 2.1x the mean of its two probes, which
+        // round 21's mark used. Round 6, between 140 and 100, reads 95: 0.68x the probe before it, 0.79x the mean.
+        long[] probes = [130, 130, 130, 100, 145, 130, 140, 100, 130, 130, 130];
+        long?[] p50s = [150, 150, 150, 260, 150, 150, 95, 150, 150, 150];
+
+        var row = Pair(probes, Ping(150)).WithRounds(0, Ping(150, p50s));
+        var probeRatios = RoundStatistics.ByRound(p50s, [.. probes.Select(p => (long?)p)]);
+
+        Assert.Equal("130/130 2/10 flipped", Placement.Text(row));
+        // One base: the rounds marked flipped are the rounds whose probe ratio is outside 0.7-2.5x.
+        Assert.Equal(probeRatios.Count(r => r is < Placement.FlipLow or > Placement.FlipHigh), row.RoundsFlipped);
+    }
+
+    [Fact]
+    public void RoundsOnSiblingAndNear_WithinTheTolerance_AreSpan_AsTheirTargetsGiveEachPlacementApart()
+    {
+        // Five sibling rounds (85 ns), one from siblings to near, four near ones (120 ns): every round kept, its probes
+        // within 1.5x, so round 21's SPAN (the kept rounds' probes more than 1.5x apart) left the row unmarked while its
+        // targets gave the sibling and near rounds a line each (Placement.Kind).
+        var row = Pair([85, 85, 85, 85, 85, 85, 120, 120, 120, 120, 120], Ping(130)).WithRounds(0, Ping(130, [110, 110, 110, 110, 110, 130, 156, 156, 156, 156]));
+
         Assert.True(row.ProbeMoved);
-        Assert.Equal("130/130 FLIP 1/10", Placement.Text(row));
+        Assert.Equal("85-120 SPAN", Placement.Text(row));
+        Assert.Equal([Placement.Sibling, Placement.Near], Placement.RoundKinds(row.RoundProbeNs!, 10).OfType<string>().Distinct());
+    }
+
+    [Fact]
+    public void RoundsOnOneKind_MoreThanTheToleranceApart_AreNotSpan_AsTheirTargetsKeepThemTogether()
+    {
+        // Near rounds whose probes drift from 110 to 200 ns (each round's two within 1.5x, 1.8x end to end): one
+        // placement kind, one target line, but round 21 marked the row SPAN and compared it with nothing.
+        var row = Pair([110, 110, 110, 110, 110, 150, 200, 200, 200, 200, 200], Ping(180)).WithRounds(0, Ping(180, [140, 140, 140, 140, 140, 195, 260, 260, 260, 260]));
+
+        Assert.False(row.ProbeMoved);
+        Assert.DoesNotContain("SPAN", Placement.Text(row), StringComparison.Ordinal);
+        Assert.Equal(0, row.RoundsFlipped);
     }
 
     [Fact]

@@ -105,7 +105,7 @@ public sealed class PingPongVerdictTests
         // pooled from near and far blocks belongs to neither): the old line divided those and said MISSED.
         double?[] p999Ratios = [1.2, 1.2, 1.2, 1.2, 1.2, null, 1.3, 1.3, 1.3, 1.3];
         var (iic, raw) = Rows.InterleavedPingPong("receive", [1.0, 1.0, 1.0, 1.0, 1.0, null, 1.0, 1.0, 1.0, 1.0], iicP999: 3200, rawP999: 2000, p999Ratios: p999Ratios);
-        iic = iic with { RoundProbeNs = [120, 120, 120, 120, 120, 120, 500, 500, 500, 500, 500] };
+        iic = iic with { RoundProbeNs = [120, 120, 120, 120, 120, 120, 500, 500, 500, 500, 500], RoundP50Ns = [156, 156, 156, 156, 156, null, 650, 650, 650, 650] };
 
         var line = Rows.TargetLine(ReceiveP999, iic, raw);
         var lines = Rows.Report(iic, raw).Split('\n');
@@ -136,7 +136,71 @@ public sealed class PingPongVerdictTests
 
         Assert.Contains("3.85x [3.85-3.85]  MISSED by 234", probe, StringComparison.Ordinal);
         Assert.Contains("2.00x [2.00-2.00]  MISSED by 33.3 %", p999, StringComparison.Ordinal);
+        // Every block 3.85x its probe reads as flipped: too many to leave out (round 22), so they are counted, and say so.
+        Assert.Contains("median of 10 interleaved rounds' ratios to the probe before each, 10 flipped: counted, too many to leave out", probe, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void ARoundWhoseIicBlockFlipped_IsLeftOutOfTheRatios_AndTheLinesSaySo()
+    {
+        // Round 3's iic block ran far (520 ns, 4x the probe of 130) between two near probes; raw-shm's block of that round
+        // stayed near, so its ratio (3.47x) divides two placements, and its ratio to the probe (4.0x) is no near round's.
+        // Round 21 counted both (and marked the row FLIP, dropping it as the reference); since round 22 the round is left
+        // out and the row stays compared.
+        double?[] ratios = [1.07, 1.07, 1.07, 3.47, 1.07, 1.07, 1.07, 1.07, 1.07, 1.07];
+        var (iic, raw) = Rows.InterleavedPingPong("poll-claim", ratios, iicP50: 150);
+        iic = WithBlockP50s(iic, [150, 150, 150, 520, 150, 150, 150, 150, 150, 150]);
+
+        var likeForLike = Rows.TargetLine(ClaimLikeForLike, iic, raw);
+        var probe = Rows.TargetLine(ClaimP50, iic, raw);
+
+        Assert.False(iic.ProbeMoved);
+        Assert.Contains("median of 9 interleaved rounds' ratios, 1 flipped: left out [95 % CI]", likeForLike, StringComparison.Ordinal);
+        Assert.Contains("1.07x [1.07-1.07]", likeForLike, StringComparison.Ordinal);
+        Assert.Contains("median of 9 interleaved rounds' ratios to the probe before each, 1 flipped: left out, all on the near placement [95 % CI]", probe, StringComparison.Ordinal);
+        Assert.Contains("1.15x [1.15-1.15]", probe, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ARoundWhoseRawShmBlockFlipped_IsLeftOutOfTheRatioToRawShm_NotOfTheRatioToTheProbe()
+    {
+        // Round 5's raw-shm block ran far (520 ns) between two near probes: iic's ratio to it (0.29x) divides two
+        // placements; iic's own block of that round, over its probe, is a near round like the others.
+        double?[] ratios = [1.07, 1.07, 1.07, 1.07, 1.07, 0.29, 1.07, 1.07, 1.07, 1.07];
+        var (iic, raw) = Rows.InterleavedPingPong("poll-claim", ratios, iicP50: 150);
+        raw = Placement.JudgedByRounds(raw with { RoundProbeNs = iic.RoundProbeNs, RoundP50Ns = [140, 140, 140, 140, 140, 520, 140, 140, 140, 140] });
+
+        var likeForLike = Rows.TargetLine(ClaimLikeForLike, iic, raw);
+        var probe = Rows.TargetLine(ClaimP50, iic, raw);
+
+        Assert.False(raw.ProbeMoved);
+        Assert.Contains("median of 9 interleaved rounds' ratios, 1 flipped: left out [95 % CI]", likeForLike, StringComparison.Ordinal);
+        Assert.Contains("median of 10 interleaved rounds' ratios to the probe before each, all on the near placement [95 % CI]", probe, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void SpanAndThePerPlacementLines_FollowOneRule_SiblingAndNearRoundsAreBoth()
+    {
+        // Five sibling rounds (85 ns), one from siblings to near, four near ones (120 ns), all kept (within 1.5x). The
+        // targets give the sibling and the near rounds a line each; round 21 left the row unmarked (its SPAN took the
+        // 1.5x tolerance), so a row whose targets said "two placements" was compared as one.
+        var (iic, raw) = Rows.InterleavedPingPong("receive", Rows.Same(10, 1.0), iicP50: 130);
+        iic = Placement.JudgedByRounds(iic with { RoundProbeNs = [85, 85, 85, 85, 85, 85, 120, 120, 120, 120, 120] });
+
+        var report = Rows.Report(iic, raw);
+
+        Assert.Contains($"  of which on the {Placement.Sibling} placement, median of 5 rounds' ratios [95 % CI]", report, StringComparison.Ordinal);
+        Assert.Contains($"  of which on the {Placement.Near} placement, median of 4 rounds' ratios [95 % CI]", report, StringComparison.Ordinal);
+        Assert.True(iic.ProbeMoved);
+        Assert.Equal("85-120 SPAN", Placement.Text(iic));
+    }
+
+    /// <summary>
+    /// <paramref name="iic"/> whose kept rounds' blocks read <paramref name="p50s"/>, its ratios to the probe before each
+    /// round and its placement mark computed from them as the harness does.
+    /// </summary>
+    private static BenchResult WithBlockP50s(BenchResult iic, long?[] p50s)
+        => Placement.JudgedByRounds(iic with { RoundP50Ns = p50s, RoundProbeRatios = RoundStatistics.ByRound(p50s, iic.RoundProbeNs!) });
 
     [Fact]
     public void P999_WithNoKeptRound_IsUndecided()
@@ -218,7 +282,7 @@ public sealed class PingPongVerdictTests
         // judged apart below it (round 20).
         double?[] ratios = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, null, 1.3, 1.3, 1.3, 1.3, 1.3, 1.3];
         var (iic, raw) = Rows.InterleavedPingPong("receive", ratios, p999Ratios: ratios);
-        iic = iic with { RoundProbeNs = [120, 120, 120, 120, 120, 120, 120, 500, 500, 500, 500, 500, 500, 500] };
+        iic = iic with { RoundProbeNs = [120, 120, 120, 120, 120, 120, 120, 500, 500, 500, 500, 500, 500, 500], RoundP50Ns = [156, 156, 156, 156, 156, 156, null, 650, 650, 650, 650, 650, 650] };
 
         var lines = Rows.Report(iic, raw).Split('\n');
 

@@ -84,6 +84,13 @@ internal sealed record BenchResult
     public int? RoundsDropped { get; init; }
 
     /// <summary>
+    /// Interleaved spinning 32 B ping-pong rows (round 22): how many kept rounds' blocks have a p50 outside 0.7-2.5x of
+    /// the probe before their round (<see cref="Placement.Rounds"/>). Up to 4 of 10 are left out of the pair's
+    /// ratios and the row stays compared; with more the row is marked (<see cref="ProbeMoved"/>) and they are counted.
+    /// </summary>
+    public int? RoundsFlipped { get; init; }
+
+    /// <summary>
     /// Channels test: each round's wake-up p50 (ns), null for a dropped round; rows of one run pair by index. Interleaved
     /// ping-pong rows (round 19): each round's block's round-trip p50 (ns), null for a dropped round.
     /// </summary>

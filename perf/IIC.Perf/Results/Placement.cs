@@ -48,8 +48,10 @@ internal static partial class Placement
     /// <summary>
     /// Whether a 32 B (up to 64 B) ping-pong row of a spinning mode (spin, spinpark, adaptive: they never sleep between
     /// round trips, so the row costs a small multiple of the probe) has a p50 that belongs to another placement than its
-    /// agreeing probes (<paramref name="probeP50Ns"/>, their mean): marked moved (shown FLIP), compared with nothing (round
-    /// 16: round 15's rows had such a row, 550 ns between probes of 130 and 150, that a ratio would have taken).
+    /// agreeing probes (<paramref name="probeP50Ns"/>, the probe the row's target against the probe divides by: their
+    /// mean for a row measured at once; for one round of an interleaved row, the probe before it, <see cref="Rounds"/>):
+    /// marked moved (shown FLIP), compared with nothing (round 16: round 15's rows had such a row, 550 ns between probes
+    /// of 130 and 150, that a ratio would have taken).
     /// </summary>
     public static bool Flipped(BenchResult row, double probeP50Ns)
     {
@@ -115,9 +117,10 @@ internal static partial class Placement
 
     /// <summary>
     /// Which of the host's three placements a probe p50 (ns) reads as. <see cref="Agree"/> takes a sibling reading (80)
-    /// and a near one (110-120) for one placement, which is right for a ratio between two rows measured on either;
-    /// but the raw ring's one-way rate doubles on siblings where iic's does not (round 15), so verdicts pooled over
-    /// rounds give each kind apart too (TargetReport).
+    /// and a near one (110-120) for one placement, which is right for keeping a round (its two probes are jitter of one
+    /// another) and for a ratio between two rows measured on either; but the raw ring's one-way rate doubles on siblings
+    /// where iic's does not (round 15), so verdicts pooled over rounds give each kind apart too (TargetReport), and an
+    /// interleaved row whose kept rounds name two kinds is marked SPAN (round 22, <see cref="RoundMarks.Spans"/>).
     /// </summary>
     public static string Kind(long probeP50Ns) => probeP50Ns < SiblingBelowNs ? Sibling : probeP50Ns < FarFromNs ? Near : Far;
 

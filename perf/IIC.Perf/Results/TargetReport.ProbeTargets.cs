@@ -14,7 +14,8 @@ internal static partial class TargetReport
     /// placement follows with its rounds alone. Before round 20 the row pooled over every kept round was divided by the
     /// median of those rounds' probes: with near and far rounds in one run, a p50 pooled mostly from near blocks (they
     /// hold 4x the round trips of far ones) over a far median probe read 0.3x, or a p99 from the far blocks' tail over a
-    /// near probe 2.5x. Without per-round ratios (no probe ran) the line is left out, as the pooled one was.
+    /// near probe 2.5x. Without per-round ratios (no probe ran) the line is left out, as the pooled one was. Since round
+    /// 22 a round whose block flipped is left out while the row leaves its flips out (<see cref="WithoutFlipped"/>).
     /// </summary>
     private static IEnumerable<Check> ProbeRoundChecks(string name, BenchResult row, IReadOnlyList<double?>? ratios, double limit)
     {
@@ -24,8 +25,9 @@ internal static partial class TargetReport
             yield break;
         }
         var dropped = row.RoundsDropped is > 0 and var d ? $", {d} of {row.Rounds} dropped: probes disagreed" : "";
+        (ratios, var flipped) = WithoutFlipped(row, partner: null, ratios);
         var placements = PlacementsText(row, ratios);
-        yield return RoundsIntervalCheck(name, ratios, limit, $" interleaved rounds' ratios to the probe before each{dropped}{placements}");
+        yield return RoundsIntervalCheck(name, ratios, limit, $" interleaved rounds' ratios to the probe before each{dropped}{flipped}{placements}");
         foreach (var placementCheck in PlacementChecks(row, ratios, (line, kindRatios) => RoundsIntervalCheck(line, kindRatios, limit, " rounds' ratios to their probe")))
         {
             yield return placementCheck;

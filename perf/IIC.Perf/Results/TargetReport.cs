@@ -167,14 +167,38 @@ internal static partial class TargetReport
     /// </summary>
     private static IEnumerable<Check> RoundTripChecks(string name, BenchResult? mine, BenchResult? theirs, bool paired, Func<BenchResult, long?> percentile, Func<BenchResult, IReadOnlyList<double?>?> roundRatios, double limit)
     {
-        yield return RoundTripCheck(name, mine, theirs, paired, percentile, roundRatios, limit);
-        if (paired && roundRatios(mine!) is { } ratios)
+        if (!paired)
+        {
+            yield return RoundTripCheck(name, mine, theirs, paired, percentile, [], "", limit);
+            yield break;
+        }
+        var (ratios, flipped) = WithoutFlipped(mine!, theirs, roundRatios(mine!) ?? []);
+        yield return RoundTripCheck(name, mine, theirs, paired, percentile, ratios, flipped, limit);
+        if (roundRatios(mine!) is not null)
         {
             foreach (var placementCheck in PlacementChecks(mine!, ratios, (line, kindRatios) => RoundsIntervalCheck(line, kindRatios, limit, " rounds' ratios")))
             {
                 yield return placementCheck;
             }
         }
+    }
+
+    /// <summary>
+    /// <paramref name="ratios"/> of an interleaved pair without the rounds in which a block flipped (its p50 off the
+    /// placement of the probe before its round) on a row that leaves its flipped rounds out
+    /// (<see cref="Placement.FlippedLeftOut"/>, round 22: the ratio of such a round divides blocks of two placements),
+    /// and what the line says of them: ", 1 flipped: left out", or ", 7 flipped: counted, too many to leave out" for a
+    /// row marked FLIP (a loaded machine or a slow round trip reads as a flip in every round; leaving those out would
+    /// turn a miss into "undecided"). <paramref name="partner"/> null: only <paramref name="row"/>'s blocks matter (a
+    /// ratio to the probe).
+    /// </summary>
+    private static (IReadOnlyList<double?> Ratios, string Text) WithoutFlipped(BenchResult row, BenchResult? partner, IReadOnlyList<double?> ratios)
+    {
+        var leftOut = Placement.FlippedLeftOut(row, partner);
+        var left = Enumerable.Range(0, ratios.Count).Count(r => r < leftOut.Count && leftOut[r] && ratios[r] is not null);
+        var counted = new[] { row, partner }.Sum(side => side is not null && Placement.Rounds(side) is { FlipsMark: true } marks ? marks.FlippedRounds : 0);
+        var text = (left > 0 ? $", {left} flipped: left out" : "") + (counted > 0 ? $", {counted} flipped: counted, too many to leave out" : "");
+        return (left == 0 ? ratios : [.. ratios.Select((ratio, r) => r < leftOut.Count && leftOut[r] ? null : ratio)], text);
     }
 
     /// <summary>
@@ -186,14 +210,14 @@ internal static partial class TargetReport
     /// over all kept rounds, which mixes placements when the rounds do (the far blocks' tail over the near one's).
     /// Rows measured one after the other give the ratio of their percentiles, only when their probes agree.
     /// </summary>
-    private static Check RoundTripCheck(string name, BenchResult? mine, BenchResult? theirs, bool paired, Func<BenchResult, long?> percentile, Func<BenchResult, IReadOnlyList<double?>?> roundRatios, double limit)
+    private static Check RoundTripCheck(string name, BenchResult? mine, BenchResult? theirs, bool paired, Func<BenchResult, long?> percentile, IReadOnlyList<double?> roundRatios, string flipped, double limit)
     {
         if (!paired)
         {
             return Check.AtMost(name, Divide(mine is null ? null : percentile(mine), theirs is null ? null : percentile(theirs)), limit, mine, theirs);
         }
         var dropped = mine!.RoundsDropped is > 0 and var d ? $", {d} of {mine.Rounds} dropped: probes disagreed" : "";
-        return RoundsIntervalCheck(name, roundRatios(mine) ?? [], limit, $" interleaved rounds' ratios{dropped}");
+        return RoundsIntervalCheck(name, roundRatios, limit, $" interleaved rounds' ratios{dropped}{flipped}");
     }
 
     /// <summary>
@@ -305,7 +329,7 @@ internal static partial class TargetReport
     }
 
     /// <summary>The fewest kept rounds a bootstrap interval is trusted from (with fewer, resampling a handful of clusters understates the spread).</summary>
-    private const int MinRoundsForVerdict = 6;
+    internal const int MinRoundsForVerdict = 6;
 
     /// <summary>A ratio with its 95 % interval: met when all of it is within the limit, missed when all of it is above, else undecided.</summary>
     private static Check Interval(string name, double value, double low, double high, double limit, int rounds)
