@@ -206,9 +206,7 @@ public class ReceiveLimitResetTests
                 AssertPeerLearnedOfTheReset(child, expectedReceived: Greeting);
 
                 // From the moment Complete returned, the output fails with the refusal.
-                var flush = pipe.Output.FlushAsync();
-                Assert.True(flush.IsFaulted, "a flush after the input's Complete reset the connection did not fail at once");
-                var refused = await Assert.ThrowsAsync<ReceiveLimitExceededException>(async () => await flush);
+                var refused = await AssertFailsAtOnce(() => pipe.Output.FlushAsync(), "a flush after the input's Complete");
                 Assert.Equal(Oversized, refused.MessageLength);
             }
             finally
@@ -272,11 +270,9 @@ public class ReceiveLimitResetTests
                 // flush only once the room waiter thread and then the thread pool had ended the send loop, so the flush was
                 // still pending here, and a flush made now succeeded.
                 Assert.True(waiting.IsCompleted, "the flush waiting for room had not ended when the read that reported the refusal returned");
-                var flush = pipe.Output.FlushAsync();
-                Assert.True(flush.IsFaulted, "a flush made after the read that reported the refusal did not fail at once");
+                Assert.Same(refused, await AssertFailsAtOnce(() => pipe.Output.FlushAsync(), "a flush after the read that reported the refusal"));
+                Assert.Same(refused, await AssertFailsAtOnce(() => pipe.Output.WriteAsync(Greeting1()), "a write after the read that reported the refusal"));
                 Assert.Same(refused, await Assert.ThrowsAsync<ReceiveLimitExceededException>(async () => await waiting));
-                Assert.Same(refused, await Assert.ThrowsAsync<ReceiveLimitExceededException>(async () => await flush));
-                Assert.Same(refused, await Assert.ThrowsAsync<ReceiveLimitExceededException>(async () => await pipe.Output.WriteAsync(Greeting1())));
 
                 // The child received what fitted in its ring before the reset (the rest was dropped with the connection).
                 var peerReceived = AssertPeerLearnedOfTheReset(child, expectedReceived: null);
@@ -290,6 +286,53 @@ public class ReceiveLimitResetTests
         }
     }
 
+    [Fact]
+    public async Task A_Stream_WriteAsync_waiting_for_room_has_failed_with_the_refusal_when_the_read_that_reports_it_returns()
+    {
+        using var host = PartitionHost.Start();
+        var (child, channel) = StartSender(host);
+        using (child)
+        {
+            var stream = channel.AsStream();
+            try
+            {
+                // The child reads nothing until its sends end: this write fills its ring and waits for room.
+                var waiting = stream.WriteAsync(new byte[8 * Ring]);
+                Assert.False(waiting.IsCompleted, "the write did not wait for room in the child's full ring");
+
+                var received = new byte[Count * Size + 1];
+                var filled = 0;
+                ReceiveLimitExceededException? refused = null;
+                while (refused is null)
+                {
+                    try
+                    {
+                        var length = await stream.ReadAsync(received.AsMemory(filled)).AsTask().WaitAsync(s_timeout);
+                        Assert.True(length > 0, $"the stream ended after {filled} bytes instead of reporting the refused message");
+                        filled += length;
+                    }
+                    catch (ReceiveLimitExceededException e)
+                    {
+                        refused = e;
+                    }
+                }
+                Assert.Equal(Count * Size, filled);
+
+                // Checked on the thread the read returned on: the round 21 stream's write ended only once the room waiter
+                // and the thread pool had run it (with the refusal, a moment later).
+                Assert.True(waiting.IsCompleted, "the WriteAsync waiting for room had not ended when the read that reported the refusal returned");
+                Assert.Same(refused, await Assert.ThrowsAsync<ReceiveLimitExceededException>(async () => await waiting));
+                var peerReceived = AssertPeerLearnedOfTheReset(child, expectedReceived: null);
+                Assert.InRange(peerReceived, 1, Ring);
+            }
+            finally
+            {
+                stream.Dispose();
+            }
+            child.AssertExit(0);
+        }
+    }
+
     private static (ChildProcess Child, IicChannel Channel) StartSender(PartitionHost host, int count = Count)
     {
         var (child, channels) = host.StartChild("refusal-sender", Ring, 1, new ChannelOptions { MaxReceiveMessageLength = Limit },
@@ -298,6 +341,22 @@ public class ReceiveLimitResetTests
     }
 
     private static ReadOnlyMemory<byte> Greeting1() => new byte[Greeting];
+
+    /// <summary>A flush or write that has failed with the refusal by the time it returns: thrown, or handed out faulted.</summary>
+    private static async Task<ReceiveLimitExceededException> AssertFailsAtOnce(Func<ValueTask<FlushResult>> flush, string what)
+    {
+        ValueTask<FlushResult> task;
+        try
+        {
+            task = flush();
+        }
+        catch (ReceiveLimitExceededException e)
+        {
+            return e;
+        }
+        Assert.True(task.IsCompleted, what + " did not fail at once");
+        return await Assert.ThrowsAsync<ReceiveLimitExceededException>(async () => await task);
+    }
 
     /// <summary>
     /// Reads like a framed protocol: consumes whole frames of <paramref name="frame"/> bytes, examines the rest, until the
