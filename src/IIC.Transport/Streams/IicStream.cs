@@ -15,7 +15,8 @@ namespace IIC.Transport;
 /// gap would be misframed for any protocol above (as a socket stays broken after a reset). Since round 21 that read also
 /// resets the connection (<see cref="ResetAfterRefusal"/>): the channel closes, so the peer's sends end with
 /// <see cref="IicChannelClosedException"/> instead of waiting behind the refused message until this stream is disposed,
-/// and this side's writes fail with the same <see cref="ReceiveLimitExceededException"/> (before, they went on).
+/// and this side's writes fail with the same <see cref="ReceiveLimitExceededException"/> (before, they went on); since
+/// round 22 a WriteAsync waiting for room has failed with it before that read returns (<see cref="RefusableWait{TResult}"/>).
 /// ReadAsync and WriteAsync report it (and the channel's other errors) in their tasks, as the Stream contract asks.</para>
 /// </summary>
 internal sealed class IicStream : Stream
