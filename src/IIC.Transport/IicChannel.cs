@@ -246,7 +246,8 @@ public sealed partial class IicChannel : IDisposable, IAsyncDisposable
     /// also resets the connection, as a socket closed with unread data does: the channel is closed, so the peer's sends
     /// (which would otherwise wait behind the refused message) end with <see cref="IicChannelClosedException"/> and the
     /// peer receives what this side sent before, then the end; this side's writes fail with the same
-    /// <see cref="ReceiveLimitExceededException"/> from then on. <c>ReadAsync</c> and <c>WriteAsync</c> report this and the
+    /// <see cref="ReceiveLimitExceededException"/> from then on, and a <c>WriteAsync</c> waiting for room has failed with it
+    /// when that read returns. <c>ReadAsync</c> and <c>WriteAsync</c> report this and the
     /// channel's other errors (<see cref="PeerDeadException"/>, <see cref="RingFaultException"/>) in their tasks.</para>
     /// </summary>
     /// <exception cref="ObjectDisposedException">The channel was disposed.</exception>
@@ -269,7 +270,10 @@ public sealed partial class IicChannel : IDisposable, IAsyncDisposable
     /// refused (no read result says IsCompleted: the end is not a clean one). The read that throws it resets the
     /// connection as <c>Abort</c> does: the channel is closed, so the peer's sends end with
     /// <see cref="IicChannelClosedException"/> instead of waiting behind the refused message, output not yet sent is
-    /// dropped, and the output's writes and flushes fail with the same exception; every later read throws it again.
+    /// dropped, and the output's writes and flushes fail with the same exception; every later read throws it again. An
+    /// application that completed the input will read no more, so a refused message resets at once, whether it came before
+    /// the input's Complete or after. When the read (or Complete) that resets returns, every flush and write of the output
+    /// has failed with the refusal, a flush waiting for room in the peer's ring included.
     /// Disposing the channel stops the pipe. The same pipe every call.
     /// </summary>
     /// <param name="options">Memory pool, back-pressure thresholds and scheduling; null means <see cref="IicPipeOptions.Default"/>.</param>

@@ -185,14 +185,178 @@ public class ReceiveLimitResetTests
         }
     }
 
-    private static (ChildProcess Child, IicChannel Channel) StartSender(PartitionHost host)
+    [Fact]
+    public async Task A_duplex_pipe_whose_application_completes_its_input_after_a_refusal_arrived_resets_the_connection_at_once()
+    {
+        using var host = PartitionHost.Start();
+        var (child, channel) = StartSender(host);
+        using (child)
+        {
+            var pipe = (IicDuplexPipe)channel.AsDuplexPipe();
+            try
+            {
+                await pipe.Output.WriteAsync(Greeting1()).AsTask().WaitAsync(s_timeout);
+                await pipe.ReceiveEnded.WaitAsync(s_timeout); // the refusal waits behind 40 000 bytes not yet read
+                var first = await pipe.Input.ReadAsync().AsTask().WaitAsync(s_timeout);
+                pipe.Input.AdvanceTo(first.Buffer.GetPosition(Size)); // one message, then the application stops reading
+                pipe.Input.Complete();
+
+                // No read will ever meet the refusal: the old pipe reset nothing, and the child's send waited behind it
+                // until this side was disposed (this read timed out after 30 s). Completing the input reset the connection.
+                AssertPeerLearnedOfTheReset(child, expectedReceived: Greeting);
+
+                // From the moment Complete returned, the output fails with the refusal.
+                var refused = await AssertFailsAtOnce(() => pipe.Output.FlushAsync(), "a flush after the input's Complete");
+                Assert.Equal(Oversized, refused.MessageLength);
+            }
+            finally
+            {
+                channel.Dispose();
+            }
+            child.AssertExit(0);
+        }
+    }
+
+    [Fact]
+    public async Task A_duplex_pipe_whose_application_completed_its_input_before_a_refusal_arrived_resets_the_connection_when_it_arrives()
+    {
+        using var host = PartitionHost.Start();
+        var (child, channel) = StartSender(host, count: 0); // the oversized message comes first
+        using (child)
+        {
+            var pipe = new IicDuplexPipe(channel);
+            try
+            {
+                pipe.Input.Complete(); // before the receive thread starts: it meets the refusal with nobody left to read it
+                pipe.Start();
+
+                // The old receive thread deferred the refusal to a read that never came: the child's send waited until this
+                // side was disposed. Now the receive thread resets the connection itself.
+                AssertPeerLearnedOfTheReset(child, expectedReceived: 0);
+                await pipe.ReceiveEnded.WaitAsync(s_timeout);
+                Assert.Equal(1, channel.GetStatistics().MessagesRefused);
+                var write = await Assert.ThrowsAsync<ReceiveLimitExceededException>(async () => await pipe.Output.WriteAsync(Greeting1()));
+                Assert.Equal(Oversized, write.MessageLength);
+            }
+            finally
+            {
+                await pipe.DisposeAsync();
+            }
+            child.AssertExit(0);
+        }
+    }
+
+    [Fact]
+    public async Task A_duplex_pipe_flush_waiting_for_room_has_failed_with_the_refusal_when_the_read_that_reports_it_returns_and_so_does_every_later_flush()
+    {
+        using var host = PartitionHost.Start();
+        var (child, channel) = StartSender(host);
+        using (child)
+        {
+            var pipe = (IicDuplexPipe)channel.AsDuplexPipe();
+            try
+            {
+                // The child reads nothing until its sends end: the output fills the child's ring and the rest, over the
+                // output's pause threshold, waits in the pipe, so this write's flush waits for room.
+                var backlog = 8 * Ring;
+                var waiting = pipe.Output.WriteAsync(new byte[backlog]);
+                Assert.False(waiting.IsCompleted, "the write did not wait for room in the child's full ring");
+
+                await pipe.ReceiveEnded.WaitAsync(s_timeout); // every byte before the refusal is in the input pipe
+                var (received, refused) = await ReadFramesUntilRefused(pipe.Input, Size);
+                Assert.Equal(Count * Size, received.Length);
+
+                // Checked on the thread the read returned on, before anything else: the round 21 pipe completed the waiting
+                // flush only once the room waiter thread and then the thread pool had ended the send loop, so the flush was
+                // still pending here, and a flush made now succeeded.
+                Assert.True(waiting.IsCompleted, "the flush waiting for room had not ended when the read that reported the refusal returned");
+                Assert.Same(refused, await AssertFailsAtOnce(() => pipe.Output.FlushAsync(), "a flush after the read that reported the refusal"));
+                Assert.Same(refused, await AssertFailsAtOnce(() => pipe.Output.WriteAsync(Greeting1()), "a write after the read that reported the refusal"));
+                Assert.Same(refused, await Assert.ThrowsAsync<ReceiveLimitExceededException>(async () => await waiting));
+
+                // The child received what fitted in its ring before the reset (the rest was dropped with the connection).
+                var peerReceived = AssertPeerLearnedOfTheReset(child, expectedReceived: null);
+                Assert.InRange(peerReceived, 1, Ring);
+            }
+            finally
+            {
+                channel.Dispose();
+            }
+            child.AssertExit(0);
+        }
+    }
+
+    [Fact]
+    public async Task A_Stream_WriteAsync_waiting_for_room_has_failed_with_the_refusal_when_the_read_that_reports_it_returns()
+    {
+        using var host = PartitionHost.Start();
+        var (child, channel) = StartSender(host);
+        using (child)
+        {
+            var stream = channel.AsStream();
+            try
+            {
+                // The child reads nothing until its sends end: this write fills its ring and waits for room.
+                var waiting = stream.WriteAsync(new byte[8 * Ring]);
+                Assert.False(waiting.IsCompleted, "the write did not wait for room in the child's full ring");
+
+                var received = new byte[Count * Size + 1];
+                var filled = 0;
+                ReceiveLimitExceededException? refused = null;
+                while (refused is null)
+                {
+                    try
+                    {
+                        var length = await stream.ReadAsync(received.AsMemory(filled)).AsTask().WaitAsync(s_timeout);
+                        Assert.True(length > 0, $"the stream ended after {filled} bytes instead of reporting the refused message");
+                        filled += length;
+                    }
+                    catch (ReceiveLimitExceededException e)
+                    {
+                        refused = e;
+                    }
+                }
+                Assert.Equal(Count * Size, filled);
+
+                // Checked on the thread the read returned on: the round 21 stream's write ended only once the room waiter
+                // and the thread pool had run it (with the refusal, a moment later).
+                Assert.True(waiting.IsCompleted, "the WriteAsync waiting for room had not ended when the read that reported the refusal returned");
+                Assert.Same(refused, await Assert.ThrowsAsync<ReceiveLimitExceededException>(async () => await waiting));
+                var peerReceived = AssertPeerLearnedOfTheReset(child, expectedReceived: null);
+                Assert.InRange(peerReceived, 1, Ring);
+            }
+            finally
+            {
+                stream.Dispose();
+            }
+            child.AssertExit(0);
+        }
+    }
+
+    private static (ChildProcess Child, IicChannel Channel) StartSender(PartitionHost host, int count = Count)
     {
         var (child, channels) = host.StartChild("refusal-sender", Ring, 1, new ChannelOptions { MaxReceiveMessageLength = Limit },
-            Count.ToString(CultureInfo.InvariantCulture), Size.ToString(CultureInfo.InvariantCulture), Oversized.ToString(CultureInfo.InvariantCulture));
+            count.ToString(CultureInfo.InvariantCulture), Size.ToString(CultureInfo.InvariantCulture), Oversized.ToString(CultureInfo.InvariantCulture));
         return (child, channels[0]);
     }
 
     private static ReadOnlyMemory<byte> Greeting1() => new byte[Greeting];
+
+    /// <summary>A flush or write that has failed with the refusal by the time it returns: thrown, or handed out faulted.</summary>
+    private static async Task<ReceiveLimitExceededException> AssertFailsAtOnce(Func<ValueTask<FlushResult>> flush, string what)
+    {
+        ValueTask<FlushResult> task;
+        try
+        {
+            task = flush();
+        }
+        catch (ReceiveLimitExceededException e)
+        {
+            return e;
+        }
+        Assert.True(task.IsCompleted, what + " did not fail at once");
+        return await Assert.ThrowsAsync<ReceiveLimitExceededException>(async () => await task);
+    }
 
     /// <summary>
     /// Reads like a framed protocol: consumes whole frames of <paramref name="frame"/> bytes, examines the rest, until the
@@ -233,11 +397,21 @@ public class ReceiveLimitResetTests
         }
     }
 
-    /// <summary>The peer's send of the refused message, and its next one, ended with IicChannelClosedException; then it received what this side sent.</summary>
-    private static void AssertPeerLearnedOfTheReset(ChildProcess child, int expectedReceived)
+    /// <summary>
+    /// The peer's send of the refused message, and its next one, ended with IicChannelClosedException; then it received
+    /// what this side sent (<paramref name="expectedReceived"/> bytes when given). Returns what it received.
+    /// </summary>
+    private static long AssertPeerLearnedOfTheReset(ChildProcess child, int? expectedReceived)
     {
         Assert.Equal("send ended: closed", child.ReadLine(s_timeout));
         Assert.Equal("next send: closed", child.ReadLine(s_timeout));
-        Assert.Equal(string.Create(CultureInfo.InvariantCulture, $"received {expectedReceived}"), child.ReadLine(s_timeout));
+        var line = child.ReadLine(s_timeout);
+        Assert.StartsWith("received ", line, StringComparison.Ordinal);
+        var received = long.Parse(line.AsSpan("received ".Length), CultureInfo.InvariantCulture);
+        if (expectedReceived is { } expected)
+        {
+            Assert.Equal(expected, received);
+        }
+        return received;
     }
 }

@@ -92,7 +92,8 @@ internal sealed partial class IicDuplexPipe
         {
             // A gap in the byte stream: nothing after it may reach the reader. Completed normally, the input pipe still
             // hands out every byte before it; the reader throws the refusal after those (a pipe completed with the error
-            // would throw at once and lose them) and then resets the connection (OnRefusalSurfaced).
+            // would throw at once and lose them) and then resets the connection (ResetAtRefusal); an application that
+            // completed the input will never read it, so Defer resets at once.
             _inputReader.Defer(e);
         }
 #pragma warning disable CA1031 // The receive thread must not take the process down: whatever ends it goes to the reader.

@@ -96,7 +96,7 @@ internal sealed partial class IicDuplexPipe
             error = Translate(e);
             SignalChannelEnded();
         }
-        // A refused message reset the connection (OnRefusalSurfaced): the application's writes and flushes fail with that,
+        // A refused message reset the connection (ResetAtRefusal): the application's writes and flushes fail with that,
         // not with "the peer closed", and what it flushed but was not sent yet is reported dropped by it.
         error = Volatile.Read(ref _resetBy) ?? error;
         await reader.CompleteAsync(error).ConfigureAwait(false);

@@ -25,7 +25,8 @@ namespace IIC.Transport;
 /// ring completes it with that exception (translated by <see cref="TranslateError"/>); a refused message (over
 /// <see cref="ChannelOptions.MaxReceiveMessageLength"/>) ends the receive thread, and <see cref="Input"/> throws it once
 /// the application has had every byte before it (<see cref="RefusalDeferringReader"/>), then resets the connection
-/// (<see cref="OnRefusalSurfaced"/>); disposing stops both and closes the channel.</para>
+/// (<see cref="ResetAtRefusal"/>; at once when the application completed <see cref="Input"/>: nobody will read it), after
+/// which <see cref="Output"/> fails (<see cref="RefusalFailingWriter"/>); disposing stops both and closes the channel.</para>
 /// </summary>
 internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
 {
@@ -33,6 +34,7 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
     private readonly Pipe _input;
     private readonly RefusalDeferringReader _inputReader; // the application's side of _input (a refusal comes after the bytes before it)
     private readonly Pipe _output;
+    private readonly RefusalFailingWriter _outputWriter; // the application's side of _output (fails at once after a reset at a refusal)
     private readonly CancellationTokenSource _stopSending = new();
     private readonly TaskCompletionSource _receiveEnded = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Thread _receiveThread;
@@ -62,6 +64,7 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
         _input = new Pipe(options.InputPipeOptions(_http2InlineReads));
         _inputReader = new RefusalDeferringReader(_input.Reader, this);
         _output = new Pipe(options.OutputPipeOptions());
+        _outputWriter = new RefusalFailingWriter(_output.Writer, this);
         _roomWait = new RoomWait(channel.Endpoint, _stopSending.Token);
         _replySpin = options.ReplySpinLimit > TimeSpan.Zero ? new ReplySpin(options.ReplySpinLimit, channel.Endpoint.Waiter.Page, channel.Endpoint.Window.Memory) : null;
         _receiveThread = new Thread(ReceiveLoop) { IsBackground = true, Name = name ?? "IIC pipe receive " + channel.Options.Name };
@@ -77,7 +80,7 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
     public PipeReader Input => _inputReader;
 
     /// <summary>What to send; each flush is published on the flushing thread.</summary>
-    public PipeWriter Output => _output.Writer;
+    public PipeWriter Output => _outputWriter;
 
     /// <summary>
     /// Turns an exception that ends a direction (peer death, corrupt ring, a send after the peer closed) into what the
@@ -184,7 +187,7 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
     public ValueTask DisposeAsync() => DisposeAsync(TimeSpan.FromSeconds(5));
 
     private int _channelEndedSignalled;
-    private ReceiveLimitExceededException? _resetBy; // the refusal that reset the connection (OnRefusalSurfaced)
+    private ReceiveLimitExceededException? _resetBy; // the refusal that reset the connection (ResetAtRefusal)
 
     /// <summary>Diagnostics: with IIC_PIPE_STATS=1 each pipe prints its spin-for-reply counts to stderr when disposed.</summary>
     private static readonly bool s_printStatistics = Environment.GetEnvironmentVariable("IIC_PIPE_STATS") == "1";
@@ -215,15 +218,25 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
         }
     }
 
+    /// <summary>The refusal that reset the connection (<see cref="ResetAtRefusal"/>), null before.</summary>
+    internal ReceiveLimitExceededException? ResetBy => Volatile.Read(ref _resetBy);
+
     /// <summary>
-    /// The application's read met a refused message after every byte before it (<see cref="RefusalDeferringReader"/>):
-    /// the input is over for good, so the connection is reset as <see cref="Abort"/> does, and the peer's sends, waiting
-    /// behind the refused message in a ring no one reads any more, end with <see cref="IicChannelClosedException"/> at
-    /// once instead of when this side is disposed. The application's writes fail with the refusal from then on.
+    /// A refused message ended the input for good and nobody will read past it: the application's read met it after
+    /// every byte before it (<see cref="RefusalDeferringReader"/>), or the application completed <see cref="Input"/>
+    /// (before or after the refusal arrived). The connection is reset as <see cref="Abort"/> does, so the peer's sends,
+    /// waiting behind the refused message in a ring no one reads any more, end with <see cref="IicChannelClosedException"/>
+    /// at once instead of when this side is disposed. Before this returns, <see cref="Output"/>'s flushes and writes fail
+    /// with the refusal, a flush waiting for room among them (<see cref="RefusalFailingWriter"/>). Once; from any thread.
     /// </summary>
-    internal void OnRefusalSurfaced(ReceiveLimitExceededException refusal)
+    internal void ResetAtRefusal(ReceiveLimitExceededException refusal)
     {
-        Volatile.Write(ref _resetBy, refusal); // before Abort: the send loop ends the output with it (SendLoopAsync)
+        // Set before anything else (a full fence): the writer's check and the send loop's end read it.
+        if (Interlocked.CompareExchange(ref _resetBy, refusal, null) is not null)
+        {
+            return;
+        }
+        _outputWriter.FailWaitingFlush(refusal);
         Abort();
         SignalChannelEnded();
     }

@@ -15,7 +15,8 @@ namespace IIC.Transport;
 /// gap would be misframed for any protocol above (as a socket stays broken after a reset). Since round 21 that read also
 /// resets the connection (<see cref="ResetAfterRefusal"/>): the channel closes, so the peer's sends end with
 /// <see cref="IicChannelClosedException"/> instead of waiting behind the refused message until this stream is disposed,
-/// and this side's writes fail with the same <see cref="ReceiveLimitExceededException"/> (before, they went on).
+/// and this side's writes fail with the same <see cref="ReceiveLimitExceededException"/> (before, they went on); since
+/// round 22 a WriteAsync waiting for room has failed with it before that read returns (<see cref="RefusableWait{TResult}"/>).
 /// ReadAsync and WriteAsync report it (and the channel's other errors) in their tasks, as the Stream contract asks.</para>
 /// </summary>
 internal sealed class IicStream : Stream
@@ -27,6 +28,7 @@ internal sealed class IicStream : Stream
     private bool _ended;
     private ExceptionDispatchInfo? _refused; // the read direction broke at a refused message (see the summary)
     private RoomWait? _roomWait; // made at the first write that finds the ring full; one writer at a time
+    private RefusableWait<bool>? _writeWait; // the same write, as the application awaits it (the reset fails it at once)
 
     public IicStream(IicChannel channel)
     {
@@ -139,7 +141,27 @@ internal sealed class IicStream : Stream
         {
             return ValueTask.FromException(refused.SourceException); // the reader reset the connection meanwhile
         }
-        return sent == buffer.Length ? ValueTask.CompletedTask : WriteSlowAsync(buffer[sent..], cancellationToken);
+        return sent == buffer.Length ? ValueTask.CompletedTask : Refusable(WriteSlowAsync(buffer[sent..], cancellationToken));
+    }
+
+    /// <summary>
+    /// A write that waits for room, handed out so that a read meeting a refused message fails it before that read returns
+    /// (<see cref="ResetAfterRefusal"/>, round 22); before, it ended a moment later, once the room waiter and the thread
+    /// pool had run it.
+    /// </summary>
+    private ValueTask Refusable(ValueTask<bool> write)
+    {
+        if (write.IsCompleted)
+        {
+            return write.IsCompletedSuccessfully ? ValueTask.CompletedTask : new ValueTask(write.AsTask());
+        }
+        var wait = _writeWait;
+        if (wait is null)
+        {
+            wait = new RefusableWait<bool>(() => Volatile.Read(ref _refused)?.SourceException);
+            Volatile.Write(ref _writeWait, wait); // the reset looks for it after it set _refused (a full fence there)
+        }
+        return new ValueTask(wait, wait.Track(write));
     }
 
     /// <summary>
@@ -149,7 +171,7 @@ internal sealed class IicStream : Stream
     /// it retried with Task.Yield and then 1 ms delays. Cancelling <paramref name="cancellationToken"/> ends the wait
     /// (records already sent stay sent); disposing the stream ends it with <see cref="ObjectDisposedException"/>.
     /// </summary>
-    private async ValueTask WriteSlowAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken)
+    private async ValueTask<bool> WriteSlowAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken)
     {
         while (!buffer.IsEmpty)
         {
@@ -173,6 +195,7 @@ internal sealed class IicStream : Stream
             var roomWait = _roomWait ??= new RoomWait(_channel.Endpoint, CancellationToken.None);
             await roomWait.WaitAsync((int)Math.Min(_channel.MaxClaimLength, buffer.Length), cancellationToken).ConfigureAwait(false);
         }
+        return true;
     }
 
     public override void Flush()
@@ -245,8 +268,10 @@ internal sealed class IicStream : Stream
         }
         catch (ReceiveLimitExceededException e)
         {
-            Volatile.Write(ref _refused, ExceptionDispatchInfo.Capture(e)); // before the reset: a writer that meets it reads this
-            ResetAfterRefusal();
+            // Before the reset, with a full fence: a writer that meets the reset reads this, and the reset then sees a write
+            // that armed its wait before it could see this (RefusableWait.Track checks it after arming).
+            Interlocked.Exchange(ref _refused, ExceptionDispatchInfo.Capture(e));
+            ResetAfterRefusal(e);
             throw;
         }
         read = 0;
@@ -257,10 +282,12 @@ internal sealed class IicStream : Stream
     /// The reads are over for good (the summary): the connection is reset, as a socket closed with unread data is. The
     /// channel closes, so the peer's sends, which would otherwise wait for room behind the refused message until this
     /// stream is disposed, end with <see cref="IicChannelClosedException"/> now (round 21), and the peer receives what this
-    /// side sent before, then the end. This side's writes fail with the refusal from then on.
+    /// side sent before, then the end. This side's writes fail with the refusal from then on; a WriteAsync waiting for room
+    /// has failed with it before the read that reports it returns (round 22).
     /// </summary>
-    private void ResetAfterRefusal()
+    private void ResetAfterRefusal(ReceiveLimitExceededException refusal)
     {
+        Volatile.Read(ref _writeWait)?.Fail(refusal);
         _channel.Dispose();
         RoomWaiter.Wake(); // a write waiting for room sees the end now, not at the waiter's next look
     }

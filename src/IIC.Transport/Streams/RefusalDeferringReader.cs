@@ -14,7 +14,11 @@ namespace IIC.Transport;
 /// left or the application examined all of the rest and consumed none of it since it last had it (no more bytes will
 /// come, so it can make no progress: the point where a pipe completed with the error would throw); an application that
 /// examined only part of it is handed the same bytes again, as PipeReader's contract says. Then the pipe resets the connection
-/// (<see cref="IicDuplexPipe.OnRefusalSurfaced"/>) and every later read throws the refusal too.
+/// (<see cref="IicDuplexPipe.ResetAtRefusal"/>) and every later read throws the refusal too.
+/// <para>An application that completed this reader will never meet the refusal, so the reset comes from whichever of the
+/// two happens second (round 22): <see cref="Complete"/> after the refusal was deferred, or <see cref="Defer"/> after the
+/// reader was completed (then the receive thread resets). Before, nothing did, and the peer's send waited behind the
+/// refused message until this side was disposed.</para>
 /// <para>Kestrel's HTTP/1.x request bodies are PipeReaders of this kind over the connection's input (they rewrite
 /// ReadResult.IsCompleted at the body's end, and their async reads run on PoolingAsyncValueTaskMethodBuilder); so is
 /// this one: a read that completes at once costs a field read, one that waits a pooled state machine (no allocation per
@@ -27,9 +31,20 @@ internal sealed class RefusalDeferringReader(PipeReader inner, IicDuplexPipe pip
     private SequencePosition _lastFinalEnd; // where those bytes end
     private bool _examinedToEnd; // the application's AdvanceTo after that read examined all of them (it waits for more)
     private bool _surfaced; // the reads threw the refusal (the application's reads are serial: no lock)
+    private int _completed; // the application completed this reader: nobody will ever read the refusal
 
-    /// <summary>The receive thread, before it completes the input pipe: the refusal the reads report after the bytes before it.</summary>
-    public void Defer(ReceiveLimitExceededException refusal) => Volatile.Write(ref _refusal, refusal);
+    /// <summary>
+    /// The receive thread, before it completes the input pipe: the refusal the reads report after the bytes before it; or,
+    /// when the application has completed this reader already, the reset at once.
+    /// </summary>
+    public void Defer(ReceiveLimitExceededException refusal)
+    {
+        Interlocked.Exchange(ref _refusal, refusal); // full fence: this check or Complete's sees the other (the reset runs once)
+        if (Volatile.Read(ref _completed) != 0)
+        {
+            pipe.ResetAtRefusal(refusal);
+        }
+    }
 
     public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
     {
@@ -91,7 +106,7 @@ internal sealed class RefusalDeferringReader(PipeReader inner, IicDuplexPipe pip
         {
             _surfaced = true;
             inner.AdvanceTo(result.Buffer.End); // ends the inner read; the application gave up on these bytes
-            pipe.OnRefusalSurfaced(refusal);
+            pipe.ResetAtRefusal(refusal);
             ExceptionDispatchInfo.Throw(refusal);
         }
         _lastFinalLength = length;
@@ -113,7 +128,27 @@ internal sealed class RefusalDeferringReader(PipeReader inner, IicDuplexPipe pip
 
     public override void CancelPendingRead() => inner.CancelPendingRead();
 
-    public override void Complete(Exception? exception = null) => inner.Complete(exception);
+    /// <summary>Completes the input pipe's reader; a refusal deferred and not yet reported resets the connection now (nobody will read it).</summary>
+    public override void Complete(Exception? exception = null)
+    {
+        inner.Complete(exception);
+        ResetIfRefused();
+    }
 
-    public override ValueTask CompleteAsync(Exception? exception = null) => inner.CompleteAsync(exception);
+    /// <summary>As <see cref="Complete"/>.</summary>
+    public override ValueTask CompleteAsync(Exception? exception = null)
+    {
+        var completion = inner.CompleteAsync(exception);
+        ResetIfRefused();
+        return completion;
+    }
+
+    private void ResetIfRefused()
+    {
+        Interlocked.Exchange(ref _completed, 1); // full fence: this check or Defer's sees the other
+        if (Volatile.Read(ref _refusal) is { } refusal)
+        {
+            pipe.ResetAtRefusal(refusal); // once: a read that threw it reset already
+        }
+    }
 }
