@@ -59,6 +59,29 @@ public sealed class AnnouncedHeaderLimitTests(TesterFixture fixture)
         Assert.Equal(FrameType.CallStart, server.ReceiveFrame(0, s_timeout).Type);
     }
 
+    /// <summary>
+    /// A server whose Settings frame says it reads ClientSettings (round 22) gets the client's limit first: the client's
+    /// first frame is ClientSettings with its MaxMetadataSize, byte for byte as docs/grpc-call-protocol.md 2.8 shows it,
+    /// and the call's CallStart follows. An earlier server (no such option) is sent none: the tests above read a CallStart
+    /// first. Fails before round 22: the client's first frame was the CallStart.
+    /// </summary>
+    [Fact]
+    public void A_client_announces_its_header_limit_first_to_a_server_that_reads_ClientSettings()
+    {
+        using var server = new RawServer(fixture, "client-announces");
+        using var invoker = new IicCallInvoker("client-announces", new IicGrpcClientOptions
+        {
+            Transport = { HypervisorName = fixture.HypervisorName, SocketDirectory = fixture.SocketDirectory, ConnectTimeout = s_timeout },
+            MaxMetadataSize = 20_000,
+        });
+        var client = new Tester.TesterClient(invoker);
+        using var call = client.UnaryAsync(new Request { Text = "after" });
+        WaitFor.Condition(() => server.Accepted == 1, "the connect accepted");
+        server.SendSettings(0, maxCalls: 100, maxHeaderBlock: 4 * 1024 * 1024, readsClientSettings: true);
+        Assert.Equal(Convert.FromHexString("0A0000000000204E0000"), server.ReceiveFrameBytes(0, s_timeout)); // 20,000 = 0x4E20
+        Assert.Equal("after", server.ReceiveCallStart(0, s_timeout).Request!.Text);
+    }
+
     [Fact]
     public async Task A_server_announcing_a_limit_below_the_least_is_broken_and_the_call_ends_Unavailable()
     {
