@@ -176,6 +176,22 @@ internal sealed class RawServer : IDisposable
         Channel(index).Send(frame); // the rest (status 0, detail length 0, metadata count 0) is zeros already
     }
 
+    /// <summary>Sends a ResponseHeaders frame (2.4) with <paramref name="headers"/> for the call <paramref name="streamId"/> (one record: keep it under the ring's).</summary>
+    public void SendResponseHeaders(int index, uint streamId, global::Grpc.Core.Metadata headers)
+    {
+        var builder = FrameBuilder.Rent();
+        try
+        {
+            Frame.WriteHeader(builder.Reserve(Frame.HeaderLength), FrameType.ResponseHeaders, FrameFlags.None, streamId);
+            MetadataCodec.Write(builder, headers);
+            Channel(index).Send(builder.Written);
+        }
+        finally
+        {
+            FrameBuilder.Return(builder);
+        }
+    }
+
     /// <summary>Sends GoAway (docs/grpc-call-protocol.md 2.10) on the <paramref name="index"/>th connection: the server is stopping.</summary>
     public void SendGoAway(int index)
     {
