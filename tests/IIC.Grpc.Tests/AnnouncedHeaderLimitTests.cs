@@ -59,6 +59,64 @@ public sealed class AnnouncedHeaderLimitTests(TesterFixture fixture)
         Assert.Equal(FrameType.CallStart, server.ReceiveFrame(0, s_timeout).Type);
     }
 
+    /// <summary>
+    /// A server whose Settings frame says it reads ClientSettings (round 22) gets the client's limit first: the client's
+    /// first frame is ClientSettings with its MaxMetadataSize, byte for byte as docs/grpc-call-protocol.md 2.8 shows it,
+    /// and the call's CallStart follows. An earlier server (no such option) is sent none: the tests above read a CallStart
+    /// first. Fails before round 22: the client's first frame was the CallStart.
+    /// </summary>
+    [Fact]
+    public void A_client_announces_its_header_limit_first_to_a_server_that_reads_ClientSettings()
+    {
+        using var server = new RawServer(fixture, "client-announces");
+        using var invoker = new IicCallInvoker("client-announces", new IicGrpcClientOptions
+        {
+            Transport = { HypervisorName = fixture.HypervisorName, SocketDirectory = fixture.SocketDirectory, ConnectTimeout = s_timeout },
+            MaxMetadataSize = 20_000,
+        });
+        var client = new Tester.TesterClient(invoker);
+        using var call = client.UnaryAsync(new Request { Text = "after" });
+        WaitFor.Condition(() => server.Accepted == 1, "the connect accepted");
+        server.SendSettings(0, maxCalls: 100, maxHeaderBlock: 4 * 1024 * 1024, readsClientSettings: true);
+        Assert.Equal(Convert.FromHexString("0A0000000000204E0000"), server.ReceiveFrameBytes(0, s_timeout)); // 20,000 = 0x4E20
+        Assert.Equal("after", server.ReceiveCallStart(0, s_timeout).Request!.Text);
+    }
+
+    /// <summary>
+    /// Pins behaviour: a server of rounds 19 to 21 (its Settings frame has no options: it reads no ClientSettings) does not
+    /// know the client's limit, and response headers over it end that call ResourceExhausted on receipt, as in round 19;
+    /// the client cancels it, and the connection goes on. (With a server that reads ClientSettings, the server refuses
+    /// them first: ContinuationTests.)
+    /// </summary>
+    [Fact]
+    public async Task Response_headers_over_the_clients_limit_from_an_earlier_server_end_that_call_on_receipt()
+    {
+        using var server = new RawServer(fixture, "unannounced-client-limit");
+        using var invoker = new IicCallInvoker("unannounced-client-limit", new IicGrpcClientOptions
+        {
+            Transport = { HypervisorName = fixture.HypervisorName, SocketDirectory = fixture.SocketDirectory, ConnectTimeout = s_timeout },
+            MaxMetadataSize = 2048,
+        });
+        var client = new Tester.TesterClient(invoker);
+        using var call = client.UnaryAsync(new Request { Text = "big" });
+        WaitFor.Condition(() => server.Accepted == 1, "the connect accepted");
+        server.SendSettings(0, maxCalls: 100, maxHeaderBlock: 4 * 1024 * 1024);
+        var (id, request) = server.ReceiveCallStart(0, s_timeout); // the first frame: no ClientSettings to this server
+        Assert.Equal("big", request!.Text);
+        server.SendResponseHeaders(0, id, Headers(4096));
+        var e = await Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync.WaitAsync(s_timeout));
+        Assert.Equal(StatusCode.ResourceExhausted, e.StatusCode);
+        Assert.Contains("over this client's limit of 2048 bytes", e.Status.Detail, StringComparison.Ordinal);
+        Assert.Equal((FrameType.Cancel, id), server.ReceiveFrame(0, s_timeout));
+
+        using var next = client.UnaryAsync(new Request { Text = "next" });
+        var (nextId, nextRequest) = server.ReceiveCallStart(0, s_timeout);
+        Assert.Equal("next", nextRequest!.Text);
+        server.SendReply(0, nextId, new Reply { Text = "next" });
+        Assert.Equal("next", (await next.ResponseAsync.WaitAsync(s_timeout)).Text);
+        Assert.Equal(1, server.Accepted);
+    }
+
     [Fact]
     public async Task A_server_announcing_a_limit_below_the_least_is_broken_and_the_call_ends_Unavailable()
     {

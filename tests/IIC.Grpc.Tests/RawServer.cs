@@ -87,19 +87,32 @@ internal sealed class RawServer : IDisposable
 
     /// <summary>
     /// Sends the Settings frame (docs/grpc-call-protocol.md 2.8) on the <paramref name="index"/>th connection accepted: the
-    /// call limit alone, as a server of round 18 or before, or also <paramref name="maxHeaderBlock"/> as round 19's.
+    /// call limit alone, as a server of round 18 or before, or also <paramref name="maxHeaderBlock"/> as rounds 19 to 21's,
+    /// or also the options with <see cref="Frame.ReadsClientSettings"/> (<paramref name="readsClientSettings"/>) as round 22's.
     /// </summary>
-    public void SendSettings(int index, uint maxCalls, uint? maxHeaderBlock = null)
+    public void SendSettings(int index, uint maxCalls, uint? maxHeaderBlock = null, bool readsClientSettings = false)
     {
-        var frame = new byte[Frame.HeaderLength + (maxHeaderBlock is null ? Frame.SettingsBodyLengthV1 : Frame.SettingsBodyLength)];
+        var body = readsClientSettings ? Frame.SettingsBodyLength : maxHeaderBlock is null ? Frame.SettingsBodyLengthV1 : Frame.SettingsBodyLengthV2;
+        var frame = new byte[Frame.HeaderLength + body];
         Frame.WriteHeader(frame, FrameType.Settings, FrameFlags.None, 0);
         BinaryPrimitives.WriteUInt32LittleEndian(frame.AsSpan(Frame.HeaderLength), maxCalls);
-        if (maxHeaderBlock is { } block)
+        if (body > Frame.SettingsBodyLengthV1)
         {
-            BinaryPrimitives.WriteUInt32LittleEndian(frame.AsSpan(Frame.HeaderLength + 4), block);
+            BinaryPrimitives.WriteUInt32LittleEndian(frame.AsSpan(Frame.HeaderLength + 4), maxHeaderBlock ?? (uint)MetadataSizeLimit.Default);
+        }
+        if (readsClientSettings)
+        {
+            BinaryPrimitives.WriteUInt32LittleEndian(frame.AsSpan(Frame.HeaderLength + 8), Frame.ReadsClientSettings);
         }
         Channel(index).Send(frame);
         Interlocked.Increment(ref _settingsSent);
+    }
+
+    /// <summary>The next frame the client sent on the <paramref name="index"/>th connection, whole (a copy).</summary>
+    public byte[] ReceiveFrameBytes(int index, TimeSpan timeout)
+    {
+        Assert.True(Channel(index).TryReceive(_buffer, out var length, timeout), "the client sent no frame");
+        return _buffer.AsSpan(0, length).ToArray();
     }
 
     /// <summary>The next frame the client sent on the <paramref name="index"/>th connection: its type and stream id.</summary>
@@ -161,6 +174,22 @@ internal sealed class RawServer : IDisposable
         BinaryPrimitives.WriteUInt32LittleEndian(frame.AsSpan(Frame.HeaderLength), (uint)message.Length);
         message.CopyTo(frame.AsSpan(Frame.HeaderLength + 4));
         Channel(index).Send(frame); // the rest (status 0, detail length 0, metadata count 0) is zeros already
+    }
+
+    /// <summary>Sends a ResponseHeaders frame (2.4) with <paramref name="headers"/> for the call <paramref name="streamId"/> (one record: keep it under the ring's).</summary>
+    public void SendResponseHeaders(int index, uint streamId, global::Grpc.Core.Metadata headers)
+    {
+        var builder = FrameBuilder.Rent();
+        try
+        {
+            Frame.WriteHeader(builder.Reserve(Frame.HeaderLength), FrameType.ResponseHeaders, FrameFlags.None, streamId);
+            MetadataCodec.Write(builder, headers);
+            Channel(index).Send(builder.Written);
+        }
+        finally
+        {
+            FrameBuilder.Return(builder);
+        }
     }
 
     /// <summary>Sends GoAway (docs/grpc-call-protocol.md 2.10) on the <paramref name="index"/>th connection: the server is stopping.</summary>

@@ -15,7 +15,8 @@ namespace IIC.Grpc.Tests;
 /// grpc-dotnet's. The servers are a <see cref="RawServer"/> in this process, which closes a connection or sends GoAway
 /// when told, and (the kill) the test server process. Before: each of these calls ended <c>Unavailable</c>. A call starts
 /// again at most 3 times (ClientCall.MaxTransparentRetries); since round 20, a call granted a slot whose connection ends
-/// before its CallStart went starts again too.
+/// before its CallStart went starts again too; since round 22, one whose CallStart waited for the connection's sender
+/// (QueuedCallStartRetryTests).
 /// </summary>
 [Collection(TesterGroup.Name)]
 public sealed class TransparentRetryTests(TesterFixture fixture)
@@ -352,46 +353,6 @@ public sealed class TransparentRetryTests(TesterFixture fixture)
         Assert.False(server.TryReceiveCallStart(1, TimeSpan.Zero, out _, out _)); // nothing else went: neither sent call again
         Assert.Equal(2, server.Accepted);
         Assert.Equal(0, invoker.CallsWaiting);
-        Assert.Equal(0, invoker.CallsInFlight);
-    }
-
-    /// <summary>
-    /// The claim of the send is the line (round 21): a call that got its slot at its first try and claimed its send, whose
-    /// CallStart then waited in the connection's queue for its sender (behind a large write the server does not read: the
-    /// ring is full), ends Unavailable with the connection and is never sent again, though none of it reached the ring;
-    /// past its claim a call's CallStart may be in the ring at any moment, and which is not known without a lock there.
-    /// The call waiting for a slot beside it starts again on a new connection and is the only call served there. The same
-    /// before round 21 (no call that never waited was started again): this guards the line.
-    /// </summary>
-    [Fact]
-    public async Task A_call_whose_claimed_CallStart_waits_for_the_connections_sender_when_its_connection_ends_is_not_started_again()
-    {
-        const string Service = "retry-claimed";
-        using var server = new RawServer(fixture, Service, settingsOnAccept: 2);
-        using var invoker = Invoker(Service);
-        var client = new Tester.TesterClient(invoker);
-        await WarmAsync(server, client); // connects: later calls find it open
-        using var stuck = client.ClientStream(deadline: Deadline);
-        var write = Task.Run(() => stuck.RequestStream.WriteAsync(new Request { Payload = Payloads.Of(StuckWrite.Large) }));
-        WaitFor.Condition(() => invoker.QueuedSends > 0 || write.IsCompleted, "the large write's rest queued for the connection's sender", s_timeout);
-        using var claimed = client.UnaryAsync(new Request { Text = "claimed" }, deadline: Deadline); // the second slot, at once
-        Assert.Equal(2, invoker.QueuedSends); // the write's rest, then the claimed call's CallStart: none of it in the ring
-        using var waiting = client.UnaryAsync(new Request { Text = "waiting" }, deadline: Deadline);
-        Assert.Equal(1, invoker.CallsWaiting);
-
-        server.Close(0);
-        foreach (var call in new[] { stuck.ResponseAsync, claimed.ResponseAsync })
-        {
-            var e = await Assert.ThrowsAsync<RpcException>(() => call.WaitAsync(s_timeout));
-            Assert.Equal(StatusCode.Unavailable, e.StatusCode);
-        }
-        await Assert.ThrowsAnyAsync<Exception>(() => write.WaitAsync(s_timeout));
-        var (id, request) = server.ReceiveCallStart(1, s_timeout);
-        Assert.Equal("waiting", request!.Text); // the first on the new connection: the claimed call did not start again
-        server.SendReply(1, id, new Reply { Text = "waiting, on the new connection" });
-        Assert.Equal("waiting, on the new connection", (await waiting.ResponseAsync.WaitAsync(s_timeout)).Text);
-        Assert.False(server.TryReceiveCallStart(1, TimeSpan.Zero, out _, out _));
-        Assert.Equal(2, server.Accepted);
         Assert.Equal(0, invoker.CallsInFlight);
     }
 

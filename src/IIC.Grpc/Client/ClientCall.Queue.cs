@@ -42,9 +42,20 @@ internal sealed partial class ClientCall<TRequest, TResponse>
         queued.Started.TrySetResult();
     }
 
+    /// <summary>
+    /// What a start sends, and what it needs to start again (passed by reference on the start's path, made into a
+    /// <see cref="QueuedStart"/> only by a call whose CallStart cannot go at once).
+    /// </summary>
+    private readonly record struct StartRequest(TRequest? Request, bool SendRequest, Metadata? Headers, DateTime? Deadline, bool WaitForReady);
+
     /// <summary>What a queued call's start needs, kept while it waits; and the start's completion.</summary>
     private sealed class QueuedStart(TRequest? request, bool sendRequest, Metadata? headers, DateTime? deadline, bool waitForReady = false)
     {
+        public QueuedStart(in StartRequest start)
+            : this(start.Request, start.SendRequest, start.Headers, start.Deadline, start.WaitForReady)
+        {
+        }
+
         public TRequest? Request { get; } = request;
 
         public bool SendRequest { get; } = sendRequest;
@@ -125,7 +136,8 @@ internal sealed partial class ClientCall<TRequest, TResponse>
                 queued.Started.TrySetResult();
                 return;
             }
-            if (SendStart(queued.Request, queued.SendRequest, queued.Headers, timeoutMicroseconds) is { } lost)
+            var start = new StartRequest(queued.Request, queued.SendRequest, queued.Headers, queued.Deadline, queued.WaitForReady);
+            if (SendStart(in start, timeoutMicroseconds) is { } lost)
             {
                 RetryOrFail(lost); // its connection ended before its CallStart could go: it starts again (ClientCall.Retry.cs)
             }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Grpc.Core;
+using IIC.Grpc.Protocol;
 
 namespace IIC.Grpc.Client;
 
@@ -10,8 +11,9 @@ namespace IIC.Grpc.Client;
 // (RequestRetryType.RetryOnConnectionFailure) and grpc-dotnet's channel a pick that failed before the request was sent.
 // Also a call registered on a connection (granted a slot after waiting, or, since round 21, at its first try on its
 // caller's thread) whose connection ended before its start claimed the send (ClaimSend: round 20 for a call that waited,
-// round 21 for every call). A call whose CallStart may be in a ring is never retried: it ends Unavailable with the
-// connection (OnConnectionLost).
+// round 21 for every call); and (round 22) one whose claimed CallStart waited in the connection's queue for its sender,
+// none of it in the ring (the sender claims the send only holding room: Queued to MayBeSent). A call whose CallStart may
+// be in a ring is never retried: it ends Unavailable with the connection (OnConnectionLost).
 internal sealed partial class ClientCall<TRequest, TResponse>
 {
     /// <summary>
@@ -19,18 +21,88 @@ internal sealed partial class ClientCall<TRequest, TResponse>
     /// calls in flight). A call whose start did not claim the send yet (its start is on its way to the pool, or serializing
     /// its request, on whichever thread registered it) sent nothing: it is marked, and its start, which runs once per
     /// registration whatever happens (<see cref="Start"/>'s fast path, <see cref="RunQueuedStart"/>), starts it again instead
-    /// of sending. Every other call ends Unavailable: its CallStart may be in the ring. Before (round 20), only a call that
-    /// had waited was marked (under the call's lock); one registered at its first try ended Unavailable unsent.
+    /// of sending. So is a call whose CallStart waits in the connection's queue with none of it in the ring (round 22): the
+    /// sender, which claims its send only once it holds room, then drops it, and the start's continuation
+    /// (<see cref="ContinueQueuedStartAsync"/>) starts it again; or, when that send already failed unclaimed (the channel
+    /// ended before this end reached the call), this starts it again. Every other call ends Unavailable: its CallStart may
+    /// be in the ring. Before (round 20), only a call that had waited was marked (under the call's lock); before round 22, a
+    /// call whose claimed CallStart was queued for the sender ended Unavailable unsent.
     /// </summary>
     public override void OnConnectionLost(Status status)
     {
-        // Against ClaimSend's swap: exactly one of the two finds the call Unsent (see there). The status the start needs is
-        // the connection's (ClientConnection.ClosedStatus, written before any call was told).
-        if (Interlocked.CompareExchange(ref StartProgress, CallStartProgress.LostBeforeSent, CallStartProgress.Unsent) == CallStartProgress.Unsent)
+        // Against ClaimSend's and the sender's swaps: exactly one finds the call Unsent or Queued (see ClaimSend). The status
+        // the start needs is the connection's (ClientConnection.ClosedStatus, written before any call was told).
+        while (true)
         {
-            return;
+            var was = ReadStartProgress();
+            switch (was)
+            {
+                case CallStartProgress.Unsent or CallStartProgress.Queued:
+                    if (Interlocked.CompareExchange(ref StartProgress, CallStartProgress.LostBeforeSent, was) == was)
+                    {
+                        return; // its start, or its queued start's continuation, starts it again
+                    }
+                    continue; // claimed, or its queued send failed, meanwhile: look again
+                case CallStartProgress.QueueFailed:
+                    if (Interlocked.CompareExchange(ref StartProgress, CallStartProgress.Unsent, was) == was)
+                    {
+                        // Its queued CallStart failed unclaimed before this end came: nothing of it went, the continuation left
+                        // it to this end (which took the call off the connection), and it starts again from here.
+                        _connection!.Release(this); // a slot of an ended connection: nothing to grant
+                        RetryOrFail(status);
+                        return;
+                    }
+                    continue;
+                default:
+                    Finish(status, new Metadata(), local: true, connectionLost: true);
+                    return;
+            }
         }
-        Finish(status, new Metadata(), local: true, connectionLost: true);
+    }
+
+    /// <summary>How a queued CallStart that did not go leaves the call (<see cref="SettleUnsentQueuedStart"/>).</summary>
+    private enum UnsentQueuedStart
+    {
+        /// <summary>As before round 22: the call ended, or ends now with the failure (the ring may hold the CallStart).</summary>
+        Ended,
+
+        /// <summary>The connection's end took it back before the sender claimed it: the continuation starts it again.</summary>
+        StartAgain,
+
+        /// <summary>Its send failed unclaimed as the channel ended, before the connection's end reached the call: that end starts it again.</summary>
+        LeftToConnectionEnd,
+    }
+
+    /// <summary>
+    /// The continuation of a CallStart queued for the connection's sender, which did not complete (<paramref name="failure"/>):
+    /// whether the call starts again (round 22). The sender claims the send (Queued to MayBeSent) only holding room, so
+    /// progress still Queued or LostBeforeSent means none of it is in the ring. LostBeforeSent: the connection's end took
+    /// the call off the connection and left its start to this (StartAgain). Queued with a channel failure: the connection
+    /// is ending and its end has not reached the call yet; only that end may start the call again (before, the call is
+    /// still in the connection's registry, which would tell its next registration of this end), so this leaves it a mark
+    /// (QueueFailed). Queued when the call ended (its token cancelled the send), MayBeSent (the sender claimed it), or a
+    /// fault that is no channel's end: as before.
+    /// </summary>
+    private UnsentQueuedStart SettleUnsentQueuedStart(Exception failure)
+    {
+        while (true)
+        {
+            var was = ReadStartProgress();
+            if (was == CallStartProgress.LostBeforeSent)
+            {
+                // No connection holds the call now (as in ClaimSend): its next registration begins Unsent.
+                StartProgress = CallStartProgress.Unsent;
+                return UnsentQueuedStart.StartAgain;
+            }
+            if (was != CallStartProgress.Queued || failure is OperationCanceledException || !ConnectionErrors.IsLoss(failure))
+            {
+                return UnsentQueuedStart.Ended;
+            }
+            if (Interlocked.CompareExchange(ref StartProgress, CallStartProgress.QueueFailed, was) == was)
+            {
+                return UnsentQueuedStart.LeftToConnectionEnd;
+            }
+        }
     }
 
     /// <summary>

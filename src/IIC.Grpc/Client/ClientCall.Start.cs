@@ -85,11 +85,12 @@ internal sealed partial class ClientCall<TRequest, TResponse>
             return;
         }
         _streamId = StreamId;
-        if (SendStart(request, sendRequest, options.Headers, remaining == Timeout.InfiniteTimeSpan ? -1L : (long)remaining.TotalMicroseconds) is { } lost)
+        var start = new StartRequest(request, sendRequest, options.Headers, until, options.IsWaitForReady);
+        if (SendStart(in start, remaining == Timeout.InfiniteTimeSpan ? -1L : (long)remaining.TotalMicroseconds) is { } lost)
         {
             // Its connection ended between its registration and its claim of the send (round 21): nothing of it was sent, so
             // it starts again as a call that waited (ClientCall.Retry.cs), with the start state only this rare call needs.
-            StartAgainUnsent(new QueuedStart(request, sendRequest, options.Headers, until, options.IsWaitForReady), lost);
+            StartAgainUnsent(new QueuedStart(in start), lost);
         }
     }
 
@@ -134,7 +135,7 @@ internal sealed partial class ClientCall<TRequest, TResponse>
     /// Null, except for a call whose connection ended before its start claimed the send (<see cref="ClaimSend"/>): nothing
     /// of it was sent, its slot there was given back, and the caller starts it again with this status (<see cref="RetryOrFail"/>).
     /// </returns>
-    private Status? SendStart(TRequest? request, bool sendRequest, Metadata? headers, long timeoutMicroseconds)
+    private Status? SendStart(in StartRequest start, long timeoutMicroseconds)
     {
         FrameBuilder? requestFrame = null;
         var callStartSent = false; // sent, or handed to ContinueQueuedStartAsync (which then gives the slot back if it never goes)
@@ -143,7 +144,7 @@ internal sealed partial class ClientCall<TRequest, TResponse>
         {
             // The request is serialized first, so a small one rides in the CallStart frame (FrameFlags.WithMessage):
             // one frame, one wake-up of a sleeping server, where CallStart then Message could wake it twice.
-            requestFrame = sendRequest ? Serialization.Serialize(_method.RequestMarshaller, request!, _maxSend) : null;
+            requestFrame = start.SendRequest ? Serialization.Serialize(_method.RequestMarshaller, start.Request!, _maxSend) : null;
             CallTrace.Mark(CallTrace.Step.ClientSerialized);
             var carried = requestFrame is not null && _connection!.CanCarry(requestFrame);
             lostBeforeSent = ClaimSend();
@@ -151,7 +152,7 @@ internal sealed partial class ClientCall<TRequest, TResponse>
             {
                 return lostBeforeSent; // its connection ended first: nothing sent, it starts again (the finally gives the slot back)
             }
-            var queuedStart = SendCallStart(timeoutMicroseconds, headers, carried ? requestFrame : null);
+            var queuedStart = SendCallStart(in start, timeoutMicroseconds, carried ? requestFrame : null);
             callStartSent = true;
             if (queuedStart is not null)
             {
@@ -274,21 +275,44 @@ internal sealed partial class ClientCall<TRequest, TResponse>
     /// The call's CallStart waits in the connection's queue (<paramref name="queuedStart"/> completes once it is in the
     /// ring, or is cancelled when the call ended first, in which case nothing of it was sent): then the call is started and
     /// <paramref name="rest"/> (a request too large to ride in the CallStart, or null) is sent or queued. When the CallStart
-    /// never went, the slot goes back here (the server never heard of the call, so no Cancel is sent). Never throws.
+    /// never went, the slot goes back here (the server never heard of the call, so no Cancel is sent); when its connection
+    /// ended before the sender claimed its send, the call starts again instead (<see cref="SettleUnsentQueuedStart"/>,
+    /// round 22). Never throws.
     /// </summary>
     private async Task ContinueQueuedStartAsync(Task queuedStart, FrameBuilder? rest)
     {
         var sent = false;
+        var takenBack = false; // the connection's end took it back: it starts again, from here or from that end
         try
         {
+            Exception? failure = null;
             try
             {
                 await queuedStart.ConfigureAwait(false);
                 sent = true;
             }
-            catch (OperationCanceledException) when (Volatile.Read(ref _done))
+#pragma warning disable CA1031 // the CallStart's send failed: SettleUnsentQueuedStart and the lines below say what that means for the call
+            catch (Exception e)
             {
-                // Ended (Dispose, token, deadline, lost) while its CallStart was queued: never sent, the call has its status.
+                failure = e;
+            }
+#pragma warning restore CA1031
+            if (failure is not null)
+            {
+                var settled = SettleUnsentQueuedStart(failure);
+                takenBack = settled != UnsentQueuedStart.Ended;
+                if (settled == UnsentQueuedStart.StartAgain)
+                {
+                    var lost = _connection!.ClosedStatus; // written before the connection's end took the call back
+                    _connection.Release(this); // a slot of an ended connection: nothing to grant
+                    RetryOrFail(lost);
+                }
+                else if (!takenBack && !(failure is OperationCanceledException && Volatile.Read(ref _done)))
+                {
+                    // Sent in part, or failed after the sender claimed it (the ring may hold it), or a fault: it ends here.
+                    // Cancelled when the call ended (Dispose, token, deadline): never sent, the call has its status.
+                    FailStart(failure);
+                }
             }
             if (sent && AfterCallStartSent() && rest is not null && SendRestOfRequest(rest))
             {
@@ -298,9 +322,7 @@ internal sealed partial class ClientCall<TRequest, TResponse>
 #pragma warning disable CA1031 // a pool continuation: whatever the connection throws ends this call, not the process
         catch (Exception e)
         {
-            CompleteLocally(ConnectionErrors.IsLoss(e)
-                ? new Status(StatusCode.Unavailable, "The connection to the server failed: " + e.Message, e)
-                : new Status(StatusCode.Internal, "Starting the call failed: " + e.Message, e));
+            FailStart(e);
         }
 #pragma warning restore CA1031
         finally
@@ -309,7 +331,7 @@ internal sealed partial class ClientCall<TRequest, TResponse>
             {
                 FrameBuilder.Return(rest);
             }
-            if (!sent)
+            if (!sent && !takenBack)
             {
                 _connection!.Release(this);
                 _queued?.Started.TrySetResult();
@@ -317,26 +339,32 @@ internal sealed partial class ClientCall<TRequest, TResponse>
         }
     }
 
+    /// <summary>Ends the call for a failed start: <c>Unavailable</c> when the connection failed, else <c>Internal</c>.</summary>
+    private void FailStart(Exception e)
+        => CompleteLocally(ConnectionErrors.IsLoss(e)
+            ? new Status(StatusCode.Unavailable, "The connection to the server failed: " + e.Message, e)
+            : new Status(StatusCode.Internal, "Starting the call failed: " + e.Message, e));
+
     private static Status Cancelled => new(StatusCode.Cancelled, "Call canceled by the client.");
 
     /// <summary>
     /// Sends CallStart; with <paramref name="request"/> (a serialized message the connection can carry) in the same frame.
     /// Null when it went (or, on the reader thread, was deferred); else the task of its copy queued for the connection's sender.
     /// </summary>
-    private Task? SendCallStart(long timeoutMicroseconds, Metadata? headers, FrameBuilder? request)
+    private Task? SendCallStart(in StartRequest start, long timeoutMicroseconds, FrameBuilder? request)
     {
         if (request is not null)
         {
             CallConnection.StartCarrierFrame(request, FrameType.CallStart, FrameFlags.EndStream, _streamId);
-            WriteCallStartFields(request, timeoutMicroseconds, headers);
-            return SendStartFrame(request.Written);
+            WriteCallStartFields(request, timeoutMicroseconds, start.Headers);
+            return SendStartFrame(request.Written, in start);
         }
         var builder = FrameBuilder.Rent();
         try
         {
             Frame.WriteHeader(builder.Reserve(Frame.HeaderLength), FrameType.CallStart, FrameFlags.None, _streamId);
-            WriteCallStartFields(builder, timeoutMicroseconds, headers);
-            return SendStartFrame(builder.Written);
+            WriteCallStartFields(builder, timeoutMicroseconds, start.Headers);
+            return SendStartFrame(builder.Written, in start);
         }
         finally
         {
@@ -351,7 +379,7 @@ internal sealed partial class ClientCall<TRequest, TResponse>
     /// Meanwhile the call's writes and complete wait for its start (<see cref="StartGated"/>, opened by
     /// <see cref="OpenStartGate"/>). On the reader thread it is deferred (null: it never waits there either).
     /// </summary>
-    private Task? SendStartFrame(ReadOnlySpan<byte> frame)
+    private Task? SendStartFrame(ReadOnlySpan<byte> frame, in StartRequest start)
     {
         if (_connection!.TrySendFrameNow(frame))
         {
@@ -369,9 +397,10 @@ internal sealed partial class ClientCall<TRequest, TResponse>
             return null;
         }
         // Rare (the server slow or frozen), so only these calls allocate the start state: made before the CallStart is
-        // queued, so a write made as soon as the call returns sees its start gated (a queued call has it already).
-        _queued ??= QueuedStart.Sending();
-        return _connection.SendFrameOrQueue(frame, SendWaitToken());
+        // queued, so a write made as soon as the call returns sees its start gated (a queued call has it already). With
+        // all the start needs: until the sender claims the send, the connection's end may start the call again (round 22).
+        _queued ??= new QueuedStart(in start);
+        return _connection.SendFrameOrQueue(frame, SendWaitToken(), this);
     }
 
     /// <summary>

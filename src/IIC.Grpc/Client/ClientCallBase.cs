@@ -4,7 +4,7 @@ using IIC.Grpc.Protocol;
 namespace IIC.Grpc.Client;
 
 /// <summary>What a <see cref="ClientConnection"/>'s reader thread tells a call, whatever its message types.</summary>
-internal abstract class ClientCallBase : IStreamCall
+internal abstract class ClientCallBase : IStreamCall, IQueuedSendClaim
 {
     /// <summary>The response message being gathered from chunks (reader thread only).</summary>
     public MessageAssembler Assembler;
@@ -22,6 +22,24 @@ internal abstract class ClientCallBase : IStreamCall
     /// fits in this class's padding, where in ClientCall (whose flags fill their 8 bytes) it made every call 8 bytes larger.
     /// </summary>
     internal CallStartProgress StartProgress;
+
+    /// <summary>
+    /// <see cref="StartProgress"/>, read with acquire order (Volatile has no overload for an enum): the enum is a byte, so
+    /// reading it as its byte reads the same memory.
+    /// </summary>
+    internal CallStartProgress ReadStartProgress()
+        => (CallStartProgress)Volatile.Read(ref System.Runtime.CompilerServices.Unsafe.As<CallStartProgress, byte>(ref StartProgress));
+
+    /// <summary>
+    /// The claimed CallStart did not go at once and waits for the connection's sender (ClientCall.Retry.cs, round 22): the
+    /// connection's end may still take it back. Only the call's own start moves it from MayBeSent, and it holds none of
+    /// it in the ring (the try just failed); a connection end that came between the claim and here already ended the call.
+    /// </summary>
+    void IQueuedSendClaim.OnQueued() => Interlocked.Exchange(ref StartProgress, CallStartProgress.Queued);
+
+    /// <summary>The connection's sender holds room for the queued CallStart: it may go unless the connection's end took it first.</summary>
+    bool IQueuedSendClaim.TryClaimQueuedSend()
+        => Interlocked.CompareExchange(ref StartProgress, CallStartProgress.MayBeSent, CallStartProgress.Queued) == CallStartProgress.Queued;
 
     /// <summary>The call's span and duration (IIC.Grpc's telemetry), when something listens; else null. Set before the call starts.</summary>
     internal IIC.Grpc.Telemetry.ClientCallTelemetry? Telemetry;

@@ -270,10 +270,27 @@ internal sealed class ClientConnection : CallConnection
                 throw new InvalidDataException($"A server announced a limit of {maxHeaderBlock} bytes for one header block (the peer is broken: the least is {MetadataSizeLimit.Minimum}).");
             }
             LimitSendsToPeer((int)Math.Min(maxHeaderBlock, int.MaxValue));
+            if (reader.Rest.Length >= 4 && (reader.ReadUInt32() & Frame.ReadsClientSettings) != 0)
+            {
+                SendClientSettings();
+            }
         }
         _hasSettings = true;
         _calls.SetLimit(maxCalls);
         _settingsRead.TrySetResult();
+    }
+
+    /// <summary>
+    /// The server reads a ClientSettings frame (round 22, docs/grpc-call-protocol.md 2.8): this client's limit on one header
+    /// block goes to it as the client's first frame, so the server refuses response headers and trailers over it before
+    /// sending them. Reader thread, before the connect goes on (so before any CallStart): the ring is new and holds nothing
+    /// of this side's yet, so the 10 bytes go at once (else they are deferred, in order, before anything sent later).
+    /// </summary>
+    private void SendClientSettings()
+    {
+        Span<byte> frame = stackalloc byte[Frame.HeaderLength + Frame.ClientSettingsBodyLength];
+        Frame.WriteClientSettings(frame, MaxMetadataSize);
+        SendFrame(frame);
     }
 
     /// <summary>Adds one chunk to the call's message; false when the message is over the limit (the call ended).</summary>

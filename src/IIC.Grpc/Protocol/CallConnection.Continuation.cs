@@ -54,10 +54,13 @@ internal abstract partial class CallConnection
 
     /// <summary>
     /// The peer accepts header blocks of at most <paramref name="peerLimit"/> bytes (a client, from the server's Settings
-    /// frame, 2.8): blocks over it are refused before anything is sent, as over this side's own limit, instead of reaching
-    /// the peer as a protocol error that would end the connection and every call on it. Reader thread, before the first
-    /// call is sent: the client sends no CallStart before the Settings frame was read, and the connect that awaits that
-    /// (its TaskCompletionSource) orders these writes before every send that reads them.
+    /// frame, 2.8; a server, from the client's ClientSettings frame, round 22): blocks over it are refused before anything
+    /// is sent, as over this side's own limit, instead of reaching the peer as a protocol error that would end the
+    /// connection and every call on it (the server's request headers), or ending the call there (the client's response
+    /// headers and trailers). Reader thread, before the first call's frame is sent: the client sends no CallStart before
+    /// the Settings frame was read, and the connect that awaits that (its TaskCompletionSource) orders these writes before
+    /// every send that reads them; the server reads the ClientSettings frame before any CallStart, and a call's handler
+    /// runs after its CallStart was read (handed over through the thread pool or run by this thread).
     /// </summary>
     protected void LimitSendsToPeer(int peerLimit)
     {
@@ -69,6 +72,12 @@ internal abstract partial class CallConnection
         _sendLimitIsPeers = true;
         _sendCheckAbove = SendCheckAbove(_channel, peerLimit);
     }
+
+    /// <summary>Whose announced limit <see cref="LimitSendsToPeer"/> takes, and its option, for the refusal's message (the client's side: the server's).</summary>
+    protected virtual string PeerLimitSource => "the server accepts in one header block (its IicGrpcServerOptions.MaxMetadataSize, announced when the connection opened)";
+
+    /// <summary>The peer, in the refusal's advice ("raise the server's limit").</summary>
+    protected virtual string PeerName => "server";
 
     /// <summary>The frame length above which a sent frame is looked at: one ring record, or the header and a header block of <paramref name="limit"/> bytes when that is less.</summary>
     private static int SendCheckAbove(IicChannel channel, int limit) => (int)Math.Min(channel.MaxClaimLength, (long)Frame.HeaderLength + limit);
@@ -114,7 +123,7 @@ internal abstract partial class CallConnection
             if (block > _sendMetadataLimit)
             {
                 throw new RpcException(new Status(StatusCode.ResourceExhausted, _sendLimitIsPeers
-                    ? $"The call's {BlockName(type)} take {block} bytes, more than the {_sendMetadataLimit} the server accepts in one header block (its IicGrpcServerOptions.MaxMetadataSize, announced when the connection opened): send less metadata, or raise the server's limit."
+                    ? $"The call's {BlockName(type)} take {block} bytes, more than the {_sendMetadataLimit} {PeerLimitSource}: send less metadata, or raise the {PeerName}'s limit."
                     : $"The call's {BlockName(type)} take {block} bytes, more than the {_sendMetadataLimit} this side sends in one header block (the MaxMetadataSize option of IicGrpcClientOptions or IicGrpcServerOptions): send less metadata, or raise the limit on both sides."));
             }
         }

@@ -71,14 +71,16 @@ internal abstract partial class CallConnection
     /// <exception cref="IOException">The peer closed or died (also through the task).</exception>
     /// <exception cref="ObjectDisposedException">The connection was disposed (also through the task).</exception>
     /// <exception cref="RpcException"><c>ResourceExhausted</c>: the frame's header block is over <see cref="MaxMetadataSize"/> (nothing was sent).</exception>
-    public Task? SendFrameOrQueue(ReadOnlySpan<byte> frame, CancellationToken cancellationToken)
+    /// <param name="claim">A frame its owner may still take back while it is queued (a client's CallStart): told before it is queued, and asked by the sender once it holds room for the first byte; null for any other frame.</param>
+    public Task? SendFrameOrQueue(ReadOnlySpan<byte> frame, CancellationToken cancellationToken, IQueuedSendClaim? claim = null)
     {
         Debug.Assert(!IsCurrentReader, "the reader thread defers (SendFrame)");
         if (!(frame.Length > _sendCheckAbove && MustSplit(frame)) && TryNow(frame))
         {
             return null;
         }
-        return Enqueue(QueuedSend.Copy(frame, observed: true, _channel.MaxClaimLength, cancellationToken));
+        claim?.OnQueued();
+        return Enqueue(QueuedSend.Copy(frame, observed: true, _channel.MaxClaimLength, cancellationToken, claim));
     }
 
     /// <summary>
@@ -188,7 +190,8 @@ internal abstract partial class CallConnection
             // Every frame is one record at most (a longer one is sent in pieces: CallConnection.Continuation.cs), so every
             // wait for room is this one, holding no thread, on the stall clock.
             var (start, length) = item.Prepare();
-            if (TrySendQueued(item.Buffer.AsSpan(start, length)))
+            var frame = item.Buffer.AsSpan(start, length);
+            if (item.Claim is { } claim ? TrySendClaimed(frame, claim, item) : TrySendQueued(frame))
             {
                 _stallStart = 0; // the peer took bytes since the ring was last found full (or it never was)
                 if (!item.Advance())
@@ -359,8 +362,9 @@ internal abstract partial class CallConnection
         private CancellationTokenRegistration _registration;
         private int _state; // 0 queued, 1 started by the sender, 2 cancelled while queued
 
-        private QueuedSend(TaskCompletionSource? done, FrameBuilder? builder, byte[]? copy, int length, int record, ChunkCursor cursor, CancellationToken token)
+        private QueuedSend(TaskCompletionSource? done, FrameBuilder? builder, byte[]? copy, int length, int record, ChunkCursor cursor, CancellationToken token, IQueuedSendClaim? claim = null)
         {
+            Claim = claim;
             _done = done;
             _builder = builder;
             _copy = copy;
@@ -370,12 +374,15 @@ internal abstract partial class CallConnection
             Token = token;
         }
 
-        public static QueuedSend Copy(ReadOnlySpan<byte> frame, bool observed, int record, CancellationToken token)
+        public static QueuedSend Copy(ReadOnlySpan<byte> frame, bool observed, int record, CancellationToken token, IQueuedSendClaim? claim = null)
         {
             var copy = ArrayPool<byte>.Shared.Rent(Math.Max(1, frame.Length));
             frame.CopyTo(copy);
-            return new QueuedSend(observed ? new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) : null, null, copy, frame.Length, record, default, token);
+            return new QueuedSend(observed ? new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) : null, null, copy, frame.Length, record, default, token, claim);
         }
+
+        /// <summary>Whose word its first record waits for (<see cref="TrySendClaimed"/>); null once given, or for a frame nobody can take back. Sender only.</summary>
+        public IQueuedSendClaim? Claim { get; set; }
 
         /// <summary>A frame already in a rented array (the reader thread's deferred copy), which this send now owns.</summary>
         public static QueuedSend Adopt(byte[] rented, int length, int record)

@@ -24,11 +24,27 @@ internal static class Frame
 
     /// <summary>
     /// The bytes of a <see cref="FrameType.Settings"/> body this version writes: <c>max concurrent calls: u32</c>
-    /// (<see cref="NoCallLimit"/> for none), then <c>max header block: u32</c> (round 19: the server's MaxMetadataSize).
-    /// A receiver ignores bytes after the fields it knows (later settings), and a server of round 18 or before sends only
-    /// the first field (<see cref="SettingsBodyLengthV1"/>).
+    /// (<see cref="NoCallLimit"/> for none), then <c>max header block: u32</c> (round 19: the server's MaxMetadataSize),
+    /// then <c>options: u32</c> (round 22: <see cref="ReadsClientSettings"/>). A receiver ignores bytes after the fields it
+    /// knows (later settings); a server of round 18 or before sends only the first field (<see cref="SettingsBodyLengthV1"/>),
+    /// one of rounds 19 to 21 the first two (<see cref="SettingsBodyLengthV2"/>).
     /// </summary>
-    public const int SettingsBodyLength = 8;
+    public const int SettingsBodyLength = 12;
+
+    /// <summary>The Settings body of a server of rounds 19 to 21: the call limit and the header block limit.</summary>
+    public const int SettingsBodyLengthV2 = 8;
+
+    /// <summary>
+    /// Bit 0 of the Settings frame's options (round 22): the server reads a <see cref="FrameType.ClientSettings"/> frame, so
+    /// the client sends one first. Without it (an earlier server) the client sends none. The other bits are 0 and ignored.
+    /// </summary>
+    public const uint ReadsClientSettings = 1;
+
+    /// <summary>
+    /// The bytes of a <see cref="FrameType.ClientSettings"/> body this version writes: <c>max header block: u32</c> (the
+    /// client's MaxMetadataSize, at least 1024). A receiver ignores bytes after the fields it knows.
+    /// </summary>
+    public const int ClientSettingsBodyLength = 4;
 
     /// <summary>The Settings body of a server before round 19: the call limit alone.</summary>
     public const int SettingsBodyLengthV1 = 4;
@@ -48,6 +64,14 @@ internal static class Frame
         WriteHeader(frame, FrameType.Settings, FrameFlags.None, 0);
         BinaryPrimitives.WriteUInt32LittleEndian(frame[HeaderLength..], maxConcurrentCalls);
         BinaryPrimitives.WriteUInt32LittleEndian(frame[(HeaderLength + 4)..], (uint)maxHeaderBlock);
+        BinaryPrimitives.WriteUInt32LittleEndian(frame[(HeaderLength + 8)..], ReadsClientSettings);
+    }
+
+    /// <summary>Writes a whole ClientSettings frame (header and body) into <paramref name="frame"/> (<see cref="HeaderLength"/> + <see cref="ClientSettingsBodyLength"/> bytes).</summary>
+    public static void WriteClientSettings(Span<byte> frame, int maxHeaderBlock)
+    {
+        WriteHeader(frame, FrameType.ClientSettings, FrameFlags.None, 0);
+        BinaryPrimitives.WriteUInt32LittleEndian(frame[HeaderLength..], (uint)maxHeaderBlock);
     }
 
     public static void WriteHeader(Span<byte> frame, FrameType type, FrameFlags flags, uint streamId)

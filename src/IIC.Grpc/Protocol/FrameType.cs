@@ -40,4 +40,11 @@ internal enum FrameType : byte
     /// connection; those it has go on, and it closes the connection once they all ended (docs/grpc-call-protocol.md 2.10).
     /// </summary>
     GoAway = 9,
+
+    /// <summary>
+    /// Client to server, stream id 0, round 22: the client's settings (the largest header block it accepts), sent as the
+    /// client's first frame only when the server's Settings frame said it reads one (<see cref="Frame.ReadsClientSettings"/>):
+    /// a server of an earlier round would take this type as a protocol error. See <see cref="Frame.ClientSettingsBodyLength"/>.
+    /// </summary>
+    ClientSettings = 10,
 }

@@ -117,12 +117,42 @@ internal sealed class ServerConnection : CallConnection
 
     private ServerCallBase? Find(uint streamId) => _calls.Find(streamId);
 
+    private bool _sawCallStart; // reader thread only: a CallStart was read (a ClientSettings frame may only come before)
+    private bool _sawClientSettings; // reader thread only
+
+    /// <summary>
+    /// The client's ClientSettings frame (round 22, docs/grpc-call-protocol.md 2.8), which this server's Settings frame
+    /// invited: its limit on one header block, from here the most this side sends (<see cref="CallConnection.LimitSendsToPeer"/>),
+    /// so response headers and trailers over it are refused before anything of them is sent, naming the client's option.
+    /// Read once from the ring and validated: not on stream 0, a second one, one after a CallStart, a body shorter than
+    /// its field or a limit below 1024 is a broken client (a protocol error: the connection closes).
+    /// </summary>
+    private void OnClientSettings(uint streamId, ReadOnlySpan<byte> body)
+    {
+        if (streamId != 0 || _sawClientSettings || _sawCallStart || body.Length < Frame.ClientSettingsBodyLength)
+        {
+            throw new InvalidDataException($"A client sent a ClientSettings frame on stream {streamId} of {body.Length} bytes{(_sawClientSettings ? ", a second one" : "")}{(_sawCallStart ? ", after a CallStart" : "")}: it comes once, first, on stream 0, with at least {Frame.ClientSettingsBodyLength} bytes (the peer is broken).");
+        }
+        _sawClientSettings = true;
+        var maxHeaderBlock = new FrameReader(body).ReadUInt32(); // later fields, if any, are ignored
+        if (maxHeaderBlock < MetadataSizeLimit.Minimum)
+        {
+            throw new InvalidDataException($"A client announced a limit of {maxHeaderBlock} bytes for one header block (the peer is broken: the least is {MetadataSizeLimit.Minimum}).");
+        }
+        LimitSendsToPeer((int)Math.Min(maxHeaderBlock, int.MaxValue));
+    }
+
+    protected override string PeerLimitSource => "the client accepts in one header block (its IicGrpcClientOptions.MaxMetadataSize, announced when the connection opened)";
+
+    protected override string PeerName => "client";
+
     protected override void OnFrame(FrameType type, FrameFlags flags, uint streamId, ReadOnlySpan<byte> body)
     {
         switch (type)
         {
             case FrameType.CallStart:
             {
+                _sawCallStart = true; // a ClientSettings frame after this is a protocol error (OnClientSettings)
                 var carried = (flags & FrameFlags.WithMessage) != 0 ? CallConnection.TakeCarriedMessage(body, out body) : default;
                 var call = StartCall(streamId, body);
                 CallTrace.Mark(CallTrace.Step.ServerCallOpened);
@@ -165,6 +195,9 @@ internal sealed class ServerConnection : CallConnection
                 }
                 return;
             }
+            case FrameType.ClientSettings:
+                OnClientSettings(streamId, body);
+                return;
             default:
                 throw new InvalidDataException($"A client sent a call frame of type {(byte)type}, which only servers send or nobody does (the peer is broken).");
         }

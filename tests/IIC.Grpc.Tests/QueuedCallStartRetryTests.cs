@@ -1,0 +1,121 @@
+using Google.Protobuf;
+using Grpc.Core;
+using IIC.Grpc.Client;
+using IIC.Grpc.Testing;
+using IIC.Tests;
+
+namespace IIC.Grpc.Tests;
+
+/// <summary>
+/// The line of a transparent retry for a CallStart that waits for the connection's sender (round 22,
+/// docs/grpc-call-protocol.md 1): a call's claimed CallStart queued behind a stuck send (the ring full, none of it in the
+/// ring) is taken back by the connection's end and starts again on a new connection, since the sender claims its send
+/// only once it holds room for its first byte; a CallStart whose first piece is in the ring is never sent again. The
+/// server is a <see cref="RawServer"/> in this process, which reads nothing unless told and closes a connection when told.
+/// </summary>
+[Collection(TesterGroup.Name)]
+public sealed class QueuedCallStartRetryTests(TesterFixture fixture)
+{
+    /// <summary>A watchdog, not synchronisation: past it something hung.</summary>
+    private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(60);
+
+    private static DateTime Deadline => DateTime.UtcNow + s_timeout;
+
+    private IicCallInvoker Invoker(string service) => new(service, new IicGrpcClientOptions
+    {
+        Transport = { HypervisorName = fixture.HypervisorName, SocketDirectory = fixture.SocketDirectory, ConnectTimeout = TimeSpan.FromSeconds(20) },
+    });
+
+    private static async Task WarmAsync(RawServer server, Tester.TesterClient client)
+    {
+        using var warm = client.UnaryAsync(new Request { Text = "warm" }, deadline: Deadline);
+        var (warmId, _) = server.ReceiveCallStart(0, s_timeout);
+        server.SendReply(0, warmId, new Reply { Text = "warm" });
+        Assert.Equal("warm", (await warm.ResponseAsync.WaitAsync(s_timeout)).Text);
+    }
+
+    /// <summary>
+    /// A call that got its slot at its first try and claimed its send, whose CallStart then waited in the connection's queue
+    /// for its sender (behind a large write the server does not read: the ring is full, none of the CallStart in it), starts
+    /// again on a new connection when the connection ends, and is served there with the call that waited for a slot beside
+    /// it; the large write's call, whose bytes are in the ring, ends Unavailable. Either thread may see the end first (the
+    /// connection's reader, or the sender woken by the peer's close): both take the CallStart back, as the sender claims
+    /// nothing once the channel ended. Before (rounds 21 and earlier; TransparentRetryTests' guard of round 21), the claimed
+    /// call ended Unavailable with the connection though nothing of it was sent: this failed there (the claimed call's
+    /// Unavailable instead of its reply on the new connection).
+    /// </summary>
+    [Fact]
+    public async Task A_call_whose_claimed_CallStart_waits_for_the_connections_sender_when_its_connection_ends_starts_again_on_a_new_one()
+    {
+        const string Service = "retry-claimed";
+        using var server = new RawServer(fixture, Service, settingsOnAccept: 2);
+        using var invoker = Invoker(Service);
+        var client = new Tester.TesterClient(invoker);
+        await WarmAsync(server, client); // connects: later calls find it open
+        using var stuck = client.ClientStream(deadline: Deadline);
+        var write = Task.Run(() => stuck.RequestStream.WriteAsync(new Request { Payload = Payloads.Of(StuckWrite.Large) }));
+        WaitFor.Condition(() => invoker.QueuedSends > 0 || write.IsCompleted, "the large write's rest queued for the connection's sender", s_timeout);
+        using var claimed = client.UnaryAsync(new Request { Text = "claimed" }, deadline: Deadline); // the second slot, at once
+        Assert.Equal(2, invoker.QueuedSends); // the write's rest, then the claimed call's CallStart: none of it in the ring
+        using var waiting = client.UnaryAsync(new Request { Text = "waiting" }, deadline: Deadline);
+        Assert.Equal(1, invoker.CallsWaiting);
+
+        server.Close(0);
+        var e = await Assert.ThrowsAsync<RpcException>(() => stuck.ResponseAsync.WaitAsync(s_timeout));
+        Assert.Equal(StatusCode.Unavailable, e.StatusCode); // its message is partly in the ring: never started again
+        await Assert.ThrowsAnyAsync<Exception>(() => write.WaitAsync(s_timeout));
+        WaitFor.Condition(() => server.Accepted >= 2 || claimed.ResponseAsync.IsCompleted, "a second connection, or the claimed call's end", s_timeout);
+        Assert.False(claimed.ResponseAsync.IsCompleted, $"the claimed call ended with its connection: {claimed.ResponseAsync.Exception?.InnerException?.Message}");
+
+        // Both on the new connection (its limit is 2), in whichever order they registered there.
+        var served = new List<string>();
+        for (var i = 0; i < 2; i++)
+        {
+            var (id, request) = server.ReceiveCallStart(1, s_timeout);
+            served.Add(request!.Text);
+            server.SendReply(1, id, new Reply { Text = request.Text + ", on the new connection" });
+        }
+        Assert.Equal(["claimed", "waiting"], served.Order());
+        Assert.Equal("claimed, on the new connection", (await claimed.ResponseAsync.WaitAsync(s_timeout)).Text);
+        Assert.Equal("waiting, on the new connection", (await waiting.ResponseAsync.WaitAsync(s_timeout)).Text);
+        Assert.False(server.TryReceiveCallStart(1, TimeSpan.Zero, out _, out _)); // each once: nothing else went
+        Assert.Equal(2, server.Accepted);
+        Assert.Equal(0, invoker.CallsWaiting);
+        Assert.Equal(0, invoker.CallsInFlight);
+    }
+
+    /// <summary>
+    /// A CallStart longer than the ring (request headers of 2 MiB, the ring 1 MiB) always goes through the connection's
+    /// sender, in pieces (2.9): its first pieces are in the ring, unread, and the rest waits for room when the connection
+    /// ends. The sender claimed its send with its first piece, so the call ends Unavailable and is never sent again: the
+    /// first CallStart on the next connection is the next call's. The same before round 22 (a claimed CallStart was never
+    /// started again): this guards the line, the side of it that round 22 did not move.
+    /// </summary>
+    [Fact]
+    public async Task A_call_whose_CallStart_is_partly_in_the_ring_when_its_connection_ends_is_not_started_again()
+    {
+        const string Service = "retry-partly-sent";
+        using var server = new RawServer(fixture, Service, settingsOnAccept: 2);
+        using var invoker = Invoker(Service);
+        var client = new Tester.TesterClient(invoker);
+        await WarmAsync(server, client);
+        var connection = Assert.Single(invoker.OpenChannels);
+        var sentBefore = connection.GetStatistics().MessagesSent;
+        using var partly = client.UnaryAsync(new Request { Text = "partly" }, ContinuationTests.BigHeaders(2 * 1024 * 1024, 16 * 1024), Deadline);
+        WaitFor.Condition(() => (connection.GetStatistics().MessagesSent > sentBefore && invoker.QueuedSends > 0) || partly.ResponseAsync.IsCompleted,
+            "the CallStart's first pieces in the ring and the rest queued for the connection's sender", s_timeout);
+        Assert.False(partly.ResponseAsync.IsCompleted, $"the call ended before its connection: {partly.ResponseAsync.Exception?.InnerException?.Message}");
+
+        server.Close(0);
+        var e = await Assert.ThrowsAsync<RpcException>(() => partly.ResponseAsync.WaitAsync(s_timeout));
+        Assert.Equal(StatusCode.Unavailable, e.StatusCode); // partly sent: never started again (a server may have read it)
+
+        using var next = client.UnaryAsync(new Request { Text = "next" }, deadline: Deadline);
+        var (id, request) = server.ReceiveCallStart(1, s_timeout);
+        Assert.Equal("next", request!.Text); // the first frame on the new connection
+        server.SendReply(1, id, new Reply { Text = "next" });
+        Assert.Equal("next", (await next.ResponseAsync.WaitAsync(s_timeout)).Text);
+        Assert.Equal(2, server.Accepted);
+        Assert.Equal(0, invoker.CallsInFlight);
+    }
+}
