@@ -53,14 +53,33 @@ public sealed class ReplyHintTests
         return ring.Offset + DescriptorRing.DataOffset + (endpoint.SendPosition & (ring.Capacity - 1)) + RingWriter.OwnWordOffset;
     }
 
-    [Fact]
-    public void A_receive_on_the_send_owners_thread_takes_the_reply_line_before_any_send_and_one_on_another_thread_does_not()
+    /// <summary>A pair whose channels take the reply's line after receives that waited at least <paramref name="minLooks"/> looks (0: after every receive).</summary>
+    private static (IicChannel A, IicChannel B) PairTakingTheLineAfter(int minLooks)
+    {
+        var old = IicChannel.ReplyLineMinLooks;
+        IicChannel.ReplyLineMinLooks = minLooks; // read when a channel is made; a channel of another test made meanwhile only stores earlier, always safely
+        try
+        {
+            return IicChannel.CreatePair(new ChannelOptions { RingCapacity = 4096 });
+        }
+        finally
+        {
+            IicChannel.ReplyLineMinLooks = old;
+        }
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_receive_on_the_send_owners_thread_takes_the_reply_line_before_any_send_only_after_a_wait(bool everyReceive)
     {
         // Round 22: the copy-out receive itself makes the early store into the line the next send's record goes to (the
-        // peer polls it, waiting for the reply). Free space holds anything but its line starts, so a marker in that line's
-        // last word shows whether the store was made: round 21's receive only set the hint, leaving the marker.
+        // peer polls it, waiting for the reply), when the message came after a wait of ReplyLineMinLooks looks or more.
+        // Free space holds anything but its line starts, so a marker in that line's last word shows whether the store was
+        // made: round 21's receive only set the hint, leaving the marker. Here the message is there at once (0 looks): with
+        // the default threshold the receive leaves the line alone; with 0 it takes it. A receive on another thread never.
         const int Marker = 0x5A5A5A5A;
-        var (a, b) = IicChannel.CreatePair(new ChannelOptions { RingCapacity = 4096 });
+        var (a, b) = PairTakingTheLineAfter(everyReceive ? 0 : IicChannel.DefaultReplyLineMinLooks);
         using (a)
         using (b)
         {
@@ -80,8 +99,9 @@ public sealed class ReplyHintTests
             Assert.True(b.TryReceive(buffer, out var length, s_bound));
             Assert.Equal(1, length);
             Assert.Equal(2, buffer[0]);
-            Assert.Equal(0, memory.ReadAcquireInt32(word)); // the owner's receive took the reply's line
-            Assert.Equal(word, ReplyOwnWord(b)); // and sent nothing
+            Assert.Equal(everyReceive ? 0 : Marker, memory.ReadAcquireInt32(word)); // the owner's receive took the reply's line (or, at once, not)
+            Assert.True(b.ReplyHintPending); // and the send's own early store is hinted either way
+            Assert.Equal(word, ReplyOwnWord(b)); // nothing sent
 
             b.Send([3]);
             Assert.True(a.TryReceive(buffer, out _, s_bound));
@@ -100,7 +120,7 @@ public sealed class ReplyHintTests
         // 60-byte messages; a checks every one of them over many laps of a 4 KiB ring.
         const int Requests = 20_000;
         const int Messages = 20_000;
-        var (a, b) = IicChannel.CreatePair(new ChannelOptions { RingCapacity = 4096 });
+        var (a, b) = PairTakingTheLineAfter(0); // after every receive: as many stores as there are receives
         using (a)
         using (b)
         {

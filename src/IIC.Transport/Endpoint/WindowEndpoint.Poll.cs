@@ -140,12 +140,17 @@ internal sealed partial class WindowEndpoint
     /// reader would fault on all decline, and the caller takes the old path, which throws, waits or reassembles.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal bool TryEnterWithRecord(bool spin, out ReadOnlySpan<byte> payload)
+    internal bool TryEnterWithRecord(bool spin, out ReadOnlySpan<byte> payload) => TryEnterWithRecord(spin, out payload, out _);
+
+    /// <summary><see cref="TryEnterWithRecord(bool, out ReadOnlySpan{byte})"/>, saying how many looks the spin took to see the record (0: it was there at once).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool TryEnterWithRecord(bool spin, out ReadOnlySpan<byte> payload, out int looks)
     {
         // L2 as EnterReceiving: flag, then load _disposed (partner L1); declining instead of throwing.
         Volatile.Write(ref _receiving.Value, 1);
+        looks = 0;
         if (Volatile.Read(ref _disposed) == 0 && _peerEnded == 0 && !_assembling
-            && (_reader.TryPeekFast(s_unfragmented, out payload) || (spin && SpinForRecord(out payload))))
+            && (_reader.TryPeekFast(s_unfragmented, out payload) || (spin && SpinForRecord(out payload, out looks))))
         {
             return true;
         }
@@ -155,7 +160,7 @@ internal sealed partial class WindowEndpoint
     }
 
     /// <summary>
-    /// The poll fast path after <see cref="TryEnterWithRecord"/> returned true: hands <paramref name="payload"/> to
+    /// The poll fast path after <see cref="TryEnterWithRecord(bool, out ReadOnlySpan{byte}, out int)"/> returned true: hands <paramref name="payload"/> to
     /// <paramref name="handler"/>, consumes it (lazily, as <see cref="PollOnce"/>) and counts it, then the whole one-record
     /// messages that follow, up to <paramref name="limit"/>, and leaves the receive role. No exception handler here: if the
     /// handler throws, its message stays unread (not consumed) and the caller, whose one handler catches it, leaves the role

@@ -58,17 +58,18 @@ internal sealed unsafe partial class WindowEndpoint
     /// handlers of the old path to spin) and fits <paramref name="destination"/>, copies it out, consumes it (lazily, as
     /// TryReceiveNow) and counts it. Never throws: a disposed endpoint, a peer that ended, a message in reassembly, nothing
     /// in time, padding, a fragment, a record the reader would fault on or a buffer too small all decline (false, the role
-    /// left, nothing consumed; see <see cref="TryEnterWithRecord"/>), and the caller takes the old path, which throws,
+    /// left, nothing consumed; see <see cref="TryEnterWithRecord(bool, out ReadOnlySpan{byte}, out int)"/>), and the caller takes the old path, which throws,
     /// waits or reassembles as before. (The lazy consume's head store may wake a writer sleeping on a full ring: a futex
     /// wake on a word of the mapping our in-flight flag holds, which cannot fault.)
     /// </summary>
     /// <param name="destination">Where the message is copied.</param>
     /// <param name="length">The message length (0 when declined).</param>
     /// <param name="timeout">The caller's validated timeout: the ring found empty, the fast path spins clock-free for a message when a wait of this long would start with that spin (<see cref="SpinsFirstFor"/>); zero never spins.</param>
+    /// <param name="looks">When true, the looks the spin took to see the message (0: it was there at once): how long the peer took to answer.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal bool TryReceiveFast(Span<byte> destination, out int length, TimeSpan timeout)
+    internal bool TryReceiveFast(Span<byte> destination, out int length, TimeSpan timeout, out int looks)
     {
-        if (TryEnterWithRecord(SpinsFirstFor(timeout), out var payload))
+        if (TryEnterWithRecord(SpinsFirstFor(timeout), out var payload, out looks))
         {
             if (payload.Length <= destination.Length)
             {

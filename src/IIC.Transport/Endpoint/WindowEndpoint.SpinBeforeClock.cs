@@ -43,7 +43,7 @@ internal sealed partial class WindowEndpoint
     internal bool SpinsFirstFor(TimeSpan timeout) => _spinsBeforeClock && (ulong)timeout.Ticks >= (ulong)TimeSpan.TicksPerMillisecond;
 
     /// <summary>
-    /// The fast paths' clock-free spin (<see cref="TryEnterWithRecord"/>): the ring was found empty, so the space consumed
+    /// The fast paths' clock-free spin (<see cref="TryEnterWithRecord(bool, out ReadOnlySpan{byte}, out int)"/>): the ring was found empty, so the space consumed
     /// by earlier calls goes back to the writer first (as the slow path does before it waits), then up to
     /// <see cref="SpinForRecordPausedLooks"/> looks at the head's length word (<see cref="SpinBeforeClockChecks"/> without
     /// the pause); the look that sees a record has it peeked as a whole one-record message from the value it read
@@ -52,9 +52,12 @@ internal sealed partial class WindowEndpoint
     /// stack, and no call and return sit between seeing a message and copying it out or handing it to a handler (quiet
     /// A/B: -2.8 ns per Send/Receive round trip, and with TryPeekSeen -10 ns per poll-claim round trip, near placement).
     /// </summary>
+    /// <param name="payload">The record's payload, when true.</param>
+    /// <param name="looks">How many looks it took to see the record, when true (at least 1; a register when inlined): how long
+    /// the peer took to answer, in the clock-free unit of this spin (IicChannel.NoteReceive, round 22).</param>
     /// <returns>True with the record peeked; false when the spin ran out, the peer ended, this side was disposed or the head holds anything else (the slow path then reports or takes it).</returns>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private unsafe bool SpinForRecord(out ReadOnlySpan<byte> payload)
+    private unsafe bool SpinForRecord(out ReadOnlySpan<byte> payload, out int looks)
     {
         _reader.PublishHeadIfStale();
         // One acquire load per look, of the head's length word (issue 17, round 13: the look was HasData's field loads and
@@ -72,6 +75,7 @@ internal sealed partial class WindowEndpoint
             {
                 if (Volatile.Read(ref _disposed) == 0)
                 {
+                    looks = i + 1;
                     // The value this look read is the one validated and used (round 21: TryPeekFast loaded the reader's
                     // fields and the length again, dependent loads between seeing the message and handing it out).
                     return _reader.TryPeekSeen(s_unfragmented, (byte*)word, offset, length, out payload);
@@ -92,6 +96,7 @@ internal sealed partial class WindowEndpoint
             }
         }
         payload = default;
+        looks = 0;
         return false;
     }
 
