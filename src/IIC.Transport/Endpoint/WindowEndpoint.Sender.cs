@@ -98,22 +98,6 @@ internal sealed unsafe partial class WindowEndpoint
         return false;
     }
 
-    /// <summary>
-    /// The reply's early store made at the receive (IicChannel.NoteReceive, round 22), by the send role's owner inside the
-    /// send gate: <see cref="RingWriter.TakeTailLineEarly"/> (free space by the cached head, never a line start), inside the
-    /// send role's in-flight flag so the mapping stays while it stores (L2 as EnterSending, declining when disposed).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal void TakeReplyLineEarly()
-    {
-        Volatile.Write(ref _sending.Value, 1); // L2: flag, then load _disposed; partner L1
-        if (Volatile.Read(ref _disposed) == 0)
-        {
-            _writer.TakeTailLineEarly();
-        }
-        ExitSending();
-    }
-
     /// <summary>The reader armed between <see cref="TrySendFast"/>'s two loads of "armed": ring it (out of line, rare).</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void RingArmedInBetween(int length)
@@ -490,8 +474,6 @@ internal sealed unsafe partial class WindowEndpoint
     /// <summary>Ends a wait armed by <see cref="TryArmRoomWait"/> (the caller still holds its add-ref on the window).</summary>
     internal void DisarmRoomWait() => _writer.DisarmRoom();
 
-    /// <summary>The send ring's private tail (tests: where the early store of the next record's line goes).</summary>
-    internal long SendPosition => _writer.Position;
 
     private void ThrowPeerGone()
     {

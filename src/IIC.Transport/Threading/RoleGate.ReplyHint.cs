@@ -12,7 +12,8 @@ namespace IIC.Transport;
 /// a receive on another thread must not touch the send side's line. So: the receive gate keeps a copy of the send
 /// owner's stack bounds in its own line (set once, when the send role records its owner), a receive by the thread on that
 /// stack sets the hint in the send gate's line (its own thread's line: no cross-core traffic), and the send takes it.
-/// The hint only decides whether a store that is always safe is made early; a stale or wrong one costs a store.
+/// The hint only decides whether a store that is always safe is made early; a stale or wrong one costs a store. Since
+/// round 22 a receive that waited on that thread also makes the store itself, at once (IicChannel.NoteReceive).
 /// </summary>
 internal unsafe partial struct RoleGate
 {
