@@ -61,6 +61,35 @@ public sealed class InterleavedPlacementTests
         Assert.Equal(1, row.RoundsFlipped);
     }
 
+    [Fact]
+    public void PooledFigures_LeaveOutTheFlippedRoundsTheTargetsLeaveOut_AndTheDroppedOnes()
+    {
+        // Round 22: a row's pooled percentiles (its p50_ns, p99_ns, the "p50 vs" column) pooled every kept round, the
+        // flipped ones too, which its target lines leave out. Round 2's block ran far; round 5 was dropped (its probes
+        // disagree): the pooled figures take the other eight.
+        var probes = new long[] { 130, 130, 130, 130, 130, 130, 400, 130, 130, 130, 130 };
+        var rounds = Pair(probes, Ping(150));
+        var row = rounds.WithRounds(0, Ping(150, [150, 150, 520, 150, 150, null, null, 150, 150, 150]));
+
+        Assert.Equal([0, 1, 3, 4, 7, 8, 9], Placement.PooledRounds(row, rounds.KeptRounds, rounds.Count));
+        Assert.Equal([0, 1, 2, 3, 4, 7, 8, 9], rounds.KeptRounds);
+    }
+
+    [Fact]
+    public void PooledFigures_OfARowMarkedFlip_KeepItsFlippedRounds_AndOfARowWithNoRoundKept_TakeThemAll()
+    {
+        var probes = Enumerable.Repeat(130L, 11).ToArray();
+        var rounds = Pair(probes, Ping(150));
+        var flip = rounds.WithRounds(0, Ping(150, [520, 520, 520, 520, 520, 150, 150, 150, 150, 150])); // FLIP 5/10: counted as measured
+        Assert.Equal(rounds.KeptRounds, Placement.PooledRounds(flip, rounds.KeptRounds, rounds.Count));
+
+        var moved = new long[] { 130, 520, 130, 520, 130, 520, 130, 520, 130, 520, 130 };
+        var movedRounds = Pair(moved, Ping(150));
+        var none = movedRounds.WithRounds(0, Ping(150, new long?[10]));
+        Assert.Empty(movedRounds.KeptRounds);
+        Assert.Equal(Enumerable.Range(0, 10), Placement.PooledRounds(none, movedRounds.KeptRounds, movedRounds.Count));
+    }
+
     [Theory]
     [InlineData(4, false, "130/130 4/10 flipped")] // six rounds left: enough for a verdict of their own
     [InlineData(5, true, "130/130 FLIP 5/10")] // five left: too few (Placement.MinUnflippedRounds), the row is marked

@@ -256,19 +256,21 @@ internal sealed record PairRounds(MeasurementPlan First, MeasurementPlan Second,
     }
 
     /// <summary>
-    /// The row of <paramref name="side"/> pooled over <see cref="Pooled"/>: its blocks' messages or round trips
-    /// (<paramref name="counts"/>, all checked against the server's count) over their seconds, the client's and the
-    /// server's CPU over the pooled blocks' share of the time, its per-round fields (<paramref name="perRound"/>, before
-    /// the placement is judged from them), with the pair's rounds (<see cref="WithRounds"/>).
+    /// The row of <paramref name="side"/> pooled over <paramref name="pooled"/> (<see cref="Pooled"/> by default): its
+    /// blocks' messages or round trips (<paramref name="counts"/>, all checked against the server's count) over their
+    /// seconds, the client's and the server's CPU over the pooled blocks' share of the time, its per-round fields
+    /// (<paramref name="perRound"/>, before the placement is judged from them), with the pair's rounds
+    /// (<see cref="WithRounds"/>).
     /// </summary>
-    public BenchResult PooledRow(int side, IReadOnlyList<long> counts, IReadOnlyList<double> elapsedS, double clientCpuS, LatencySummary? latency, Func<BenchResult, BenchResult> perRound)
+    public BenchResult PooledRow(int side, IReadOnlyList<long> counts, IReadOnlyList<double> elapsedS, double clientCpuS, LatencySummary? latency, Func<BenchResult, BenchResult> perRound, IReadOnlyList<int>? pooled = null)
     {
         ArgumentNullException.ThrowIfNull(counts);
         ArgumentNullException.ThrowIfNull(elapsedS);
         ArgumentNullException.ThrowIfNull(perRound);
+        pooled ??= Pooled;
         var report = CheckedReport(side, counts.Sum());
-        var count = Pooled.Sum(r => counts[r]);
-        var seconds = Pooled.Sum(r => elapsedS[r]);
+        var count = pooled.Sum(r => counts[r]);
+        var seconds = pooled.Sum(r => elapsedS[r]);
         var share = seconds / elapsedS.Sum();
         var measurement = new ClientMeasurement(count, seconds, clientCpuS * share, latency, count / seconds);
         return WithRounds(side, perRound(ResultRows.Measured(Plan(side), measurement, report with { CpuS = report.CpuS * share })));

@@ -41,10 +41,7 @@ internal static class InterleavedPingPong
 
         public void RoundEnded(int round, bool kept)
         {
-            foreach (var side in _sides)
-            {
-                side.Pool(kept);
-            }
+            // Nothing to do: each round's histogram stays until the rows are made, when it is known which rounds flipped.
         }
 
         public string RoundText(int round)
@@ -56,14 +53,21 @@ internal static class InterleavedPingPong
             for (var side = 0; side < 2; side++)
             {
                 var mine = _sides[side];
-                var latency = LatencySummary.FromTicks(rounds.KeptRounds.Count > 0 ? mine.Kept : mine.All);
                 // The blocks' p50s first: the row's placement mark is judged from them, round by round (round 21).
-                rows[side] = rounds.PooledRow(side, mine.Count, mine.ElapsedS, mine.CpuS, latency, row => row with
+                BenchResult PerRound(BenchResult row) => row with
                 {
                     RoundP50Ns = rounds.PerKeptRound(r => Ns(mine.P50Ticks[r])),
                     RoundP99Ns = rounds.PerKeptRound(r => Ns(mine.P99Ticks[r])),
                     RoundP999Ns = rounds.PerKeptRound(r => Ns(mine.P999Ticks[r])),
-                });
+                };
+                rows[side] = rounds.PooledRow(side, mine.Count, mine.ElapsedS, mine.CpuS, LatencySummary.FromTicks(mine.Pool(rounds.Pooled)), PerRound);
+                // Round 22: the pooled figures leave out the rounds the row's target lines leave out (flipped blocks), so
+                // the row's percentiles and its "p50 vs" column describe the rounds it is judged by.
+                var pooled = Placement.PooledRounds(rows[side], rounds.KeptRounds, rounds.Count);
+                if (pooled.Count != rounds.Pooled.Count)
+                {
+                    rows[side] = rounds.PooledRow(side, mine.Count, mine.ElapsedS, mine.CpuS, LatencySummary.FromTicks(mine.Pool(pooled)), PerRound, pooled);
+                }
             }
             var (p50Ratios, p50Median) = rounds.Ratios((side, r) => _sides[side].P50Ticks[r]);
             var (p99Ratios, p99Median) = rounds.Ratios((side, r) => _sides[side].P99Ticks[r]);
@@ -89,15 +93,11 @@ internal static class InterleavedPingPong
         private static long Ns(long ticks) => LatencySummary.ToNs(ticks);
     }
 
-    /// <summary>One side's blocks: each round's histogram (pooled into the kept and the all-rounds histograms once its probe is in), p50, p99, count and seconds.</summary>
+    /// <summary>One side's blocks: each round's histogram (kept until the rows are made, then pooled over the rounds they take), p50, p99, count and seconds.</summary>
     private sealed class Side(IRoundTripBlocks client) : IBlockClient
     {
         // Allocated before the warm-up: nothing of the size of a histogram (~200 KB) is allocated between blocks.
-        private readonly LongHistogram _round = LatencySummary.NewTickHistogram();
-
-        public LongHistogram Kept { get; } = LatencySummary.NewTickHistogram();
-
-        public LongHistogram All { get; } = LatencySummary.NewTickHistogram();
+        private readonly LongHistogram[] _rounds = [.. Enumerable.Range(0, InterleavedPair.Rounds).Select(_ => LatencySummary.NewTickHistogram())];
 
         public long[] P50Ticks { get; } = new long[InterleavedPair.Rounds];
 
@@ -118,25 +118,26 @@ internal static class InterleavedPingPong
         public void Block(int round, double seconds, long serverSleepUs)
         {
             client.Control(MessageStamp.Resume);
-            var (count, elapsed, cpu) = client.Block(seconds, _round);
+            var histogram = _rounds[round];
+            var (count, elapsed, cpu) = client.Block(seconds, histogram);
             client.Control(MessageStamp.Lap(serverSleepUs));
             Count[round] = count;
             ElapsedS[round] = elapsed;
             CpuS += cpu;
-            P50Ticks[round] = _round.GetValueAtPercentile(50);
-            P99Ticks[round] = _round.GetValueAtPercentile(99);
-            P999Ticks[round] = _round.GetValueAtPercentile(99.9);
+            P50Ticks[round] = histogram.GetValueAtPercentile(50);
+            P99Ticks[round] = histogram.GetValueAtPercentile(99);
+            P999Ticks[round] = histogram.GetValueAtPercentile(99.9);
         }
 
-        /// <summary>The round's probes are in: its round trips join the pooled histograms (the kept one only if it was kept).</summary>
-        public void Pool(bool kept)
+        /// <summary>The round trips of <paramref name="rounds"/>, in one histogram (made once the rounds are over).</summary>
+        public LongHistogram Pool(IReadOnlyList<int> rounds)
         {
-            All.Add(_round);
-            if (kept)
+            var pooled = LatencySummary.NewTickHistogram();
+            foreach (var r in rounds)
             {
-                Kept.Add(_round);
+                pooled.Add(_rounds[r]);
             }
-            _round.Reset();
+            return pooled;
         }
 
         public void Stop() => client.Control(MessageStamp.Stop);

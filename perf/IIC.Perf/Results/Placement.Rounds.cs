@@ -94,6 +94,25 @@ internal static partial class Placement
     }
 
     /// <summary>
+    /// The rounds whose blocks a row's pooled figures take (round 22): its kept rounds (<paramref name="keptRounds"/>),
+    /// less those whose block flipped when the row leaves them out (<see cref="RoundMarks.LeavesOutFlipped"/>), as its
+    /// target lines do; all <paramref name="rounds"/> when none was kept (the row is MOVED). A row with too many flipped
+    /// rounds (FLIP) keeps them all: it is compared with nothing anyway, and what it pools is what it measured.
+    /// </summary>
+    public static IReadOnlyList<int> PooledRounds(BenchResult row, IReadOnlyList<int> keptRounds, int rounds)
+    {
+        ArgumentNullException.ThrowIfNull(row);
+        ArgumentNullException.ThrowIfNull(keptRounds);
+        if (keptRounds.Count == 0)
+        {
+            return [.. Enumerable.Range(0, rounds)];
+        }
+        return Rounds(row) is { LeavesOutFlipped: true } marks
+            ? [.. keptRounds.Where(r => r >= marks.Flipped.Count || !marks.Flipped[r])]
+            : keptRounds;
+    }
+
+    /// <summary>
     /// The rounds a comparison between the two rows of an interleaved pair leaves out: those in which either row's block
     /// flipped, when that row leaves its flipped rounds out (<see cref="RoundMarks.LeavesOutFlipped"/>); none for a row
     /// marked FLIP (its flips are its state, counted) or without round marks. Index: round.
