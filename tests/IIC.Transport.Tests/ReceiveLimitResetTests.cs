@@ -143,22 +143,7 @@ public class ReceiveLimitResetTests
             try
             {
                 stream.Write(Greeting1().Span);
-                var received = new byte[Count * Size + 1]; // a byte too many of room: the read after the last one must fail
-                var filled = 0;
-                ReceiveLimitExceededException? refused = null;
-                while (refused is null)
-                {
-                    try
-                    {
-                        var length = await stream.ReadAsync(received.AsMemory(filled)).AsTask().WaitAsync(s_timeout);
-                        Assert.True(length > 0, $"the stream ended after {filled} bytes instead of reporting the refused message");
-                        filled += length;
-                    }
-                    catch (ReceiveLimitExceededException e)
-                    {
-                        refused = e;
-                    }
-                }
+                var (received, filled, refused) = await ReadStreamUntilRefused(stream);
                 Assert.Equal(Count * Size, filled);
                 AssertMessages(received.AsSpan(0, filled).ToArray(), Size);
                 Assert.Equal(Oversized, refused.MessageLength);
@@ -300,22 +285,7 @@ public class ReceiveLimitResetTests
                 var waiting = stream.WriteAsync(new byte[8 * Ring]);
                 Assert.False(waiting.IsCompleted, "the write did not wait for room in the child's full ring");
 
-                var received = new byte[Count * Size + 1];
-                var filled = 0;
-                ReceiveLimitExceededException? refused = null;
-                while (refused is null)
-                {
-                    try
-                    {
-                        var length = await stream.ReadAsync(received.AsMemory(filled)).AsTask().WaitAsync(s_timeout);
-                        Assert.True(length > 0, $"the stream ended after {filled} bytes instead of reporting the refused message");
-                        filled += length;
-                    }
-                    catch (ReceiveLimitExceededException e)
-                    {
-                        refused = e;
-                    }
-                }
+                var (received, filled, refused) = await ReadStreamUntilRefused(stream);
                 Assert.Equal(Count * Size, filled);
 
                 // Checked on the thread the read returned on: the round 21 stream's write ended only once the room waiter
@@ -356,6 +326,26 @@ public class ReceiveLimitResetTests
         }
         Assert.True(task.IsCompleted, what + " did not fail at once");
         return await Assert.ThrowsAsync<ReceiveLimitExceededException>(async () => await task);
+    }
+
+    /// <summary>Reads <paramref name="stream"/> until a read fails with the refusal: the bytes before it (into room for a byte more than the messages, so the read after the last one must fail), their count, the refusal.</summary>
+    private static async Task<(byte[] Received, int Filled, ReceiveLimitExceededException Refused)> ReadStreamUntilRefused(Stream stream)
+    {
+        var received = new byte[Count * Size + 1];
+        var filled = 0;
+        while (true)
+        {
+            try
+            {
+                var length = await stream.ReadAsync(received.AsMemory(filled)).AsTask().WaitAsync(s_timeout);
+                Assert.True(length > 0, $"the stream ended after {filled} bytes instead of reporting the refused message");
+                filled += length;
+            }
+            catch (ReceiveLimitExceededException e)
+            {
+                return (received, filled, e);
+            }
+        }
     }
 
     /// <summary>
