@@ -26,14 +26,6 @@ public sealed class QueuedCallStartRetryTests(TesterFixture fixture)
         Transport = { HypervisorName = fixture.HypervisorName, SocketDirectory = fixture.SocketDirectory, ConnectTimeout = TimeSpan.FromSeconds(20) },
     });
 
-    private static async Task WarmAsync(RawServer server, Tester.TesterClient client)
-    {
-        using var warm = client.UnaryAsync(new Request { Text = "warm" }, deadline: Deadline);
-        var (warmId, _) = server.ReceiveCallStart(0, s_timeout);
-        server.SendReply(0, warmId, new Reply { Text = "warm" });
-        Assert.Equal("warm", (await warm.ResponseAsync.WaitAsync(s_timeout)).Text);
-    }
-
     /// <summary>
     /// A call that got its slot at its first try and claimed its send, whose CallStart then waited in the connection's queue
     /// for its sender (behind a large write the server does not read: the ring is full, none of the CallStart in it), starts
@@ -51,7 +43,7 @@ public sealed class QueuedCallStartRetryTests(TesterFixture fixture)
         using var server = new RawServer(fixture, Service, settingsOnAccept: 2);
         using var invoker = Invoker(Service);
         var client = new Tester.TesterClient(invoker);
-        await WarmAsync(server, client); // connects: later calls find it open
+        await RetryServing.WarmAsync(server, client); // connects: later calls find it open
         using var stuck = client.ClientStream(deadline: Deadline);
         var write = Task.Run(() => stuck.RequestStream.WriteAsync(new Request { Payload = Payloads.Of(StuckWrite.Large) }));
         WaitFor.Condition(() => invoker.QueuedSends > 0 || write.IsCompleted, "the large write's rest queued for the connection's sender", s_timeout);
@@ -64,18 +56,10 @@ public sealed class QueuedCallStartRetryTests(TesterFixture fixture)
         var e = await Assert.ThrowsAsync<RpcException>(() => stuck.ResponseAsync.WaitAsync(s_timeout));
         Assert.Equal(StatusCode.Unavailable, e.StatusCode); // its message is partly in the ring: never started again
         await Assert.ThrowsAnyAsync<Exception>(() => write.WaitAsync(s_timeout));
-        WaitFor.Condition(() => server.Accepted >= 2 || claimed.ResponseAsync.IsCompleted, "a second connection, or the claimed call's end", s_timeout);
-        Assert.False(claimed.ResponseAsync.IsCompleted, $"the claimed call ended with its connection: {claimed.ResponseAsync.Exception?.InnerException?.Message}");
+        RetryServing.WaitForConnection(server, 2, claimed.ResponseAsync, "the claimed call");
 
         // Both on the new connection (its limit is 2), in whichever order they registered there.
-        var served = new List<string>();
-        for (var i = 0; i < 2; i++)
-        {
-            var (id, request) = server.ReceiveCallStart(1, s_timeout);
-            served.Add(request!.Text);
-            server.SendReply(1, id, new Reply { Text = request.Text + ", on the new connection" });
-        }
-        Assert.Equal(["claimed", "waiting"], served.Order());
+        Assert.Equal(["claimed", "waiting"], RetryServing.ServeOnSecondConnection(server, 2).Order());
         Assert.Equal("claimed, on the new connection", (await claimed.ResponseAsync.WaitAsync(s_timeout)).Text);
         Assert.Equal("waiting, on the new connection", (await waiting.ResponseAsync.WaitAsync(s_timeout)).Text);
         Assert.False(server.TryReceiveCallStart(1, TimeSpan.Zero, out _, out _)); // each once: nothing else went
@@ -98,7 +82,7 @@ public sealed class QueuedCallStartRetryTests(TesterFixture fixture)
         using var server = new RawServer(fixture, Service, settingsOnAccept: 2);
         using var invoker = Invoker(Service);
         var client = new Tester.TesterClient(invoker);
-        await WarmAsync(server, client);
+        await RetryServing.WarmAsync(server, client);
         var connection = Assert.Single(invoker.OpenChannels);
         var sentBefore = connection.GetStatistics().MessagesSent;
         using var partly = client.UnaryAsync(new Request { Text = "partly" }, ContinuationTests.BigHeaders(2 * 1024 * 1024, 16 * 1024), Deadline);

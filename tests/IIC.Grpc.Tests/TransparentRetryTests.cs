@@ -41,35 +41,6 @@ public sealed class TransparentRetryTests(TesterFixture fixture)
         ConnectionCount = connections,
     });
 
-    /// <summary>A first call, answered: the client's connection is open for the calls after it.</summary>
-    private static async Task WarmAsync(RawServer server, Tester.TesterClient client)
-    {
-        using var warm = client.UnaryAsync(new Request { Text = "warm" }, deadline: Deadline);
-        var (warmId, _) = server.ReceiveCallStart(0, s_timeout);
-        server.SendReply(0, warmId, new Reply { Text = "warm" });
-        Assert.Equal("warm", (await warm.ResponseAsync.WaitAsync(s_timeout)).Text);
-    }
-
-    /// <summary>Reads <paramref name="count"/> CallStarts on the server's second connection and answers each; returns their texts in arrival order.</summary>
-    private static List<string> ServeOnSecondConnection(RawServer server, int count)
-    {
-        var served = new List<string>();
-        for (var i = 0; i < count; i++)
-        {
-            var (id, request) = server.ReceiveCallStart(1, s_timeout);
-            served.Add(request!.Text);
-            server.SendReply(1, id, new Reply { Text = request.Text + ", on the new connection" });
-        }
-        return served;
-    }
-
-    /// <summary>Waits until the server accepted its <paramref name="count"/>th connection, or <paramref name="ended"/> ended first (and fails, saying how).</summary>
-    private static void WaitForConnection(RawServer server, int count, Task ended, string what)
-    {
-        WaitFor.Condition(() => server.Accepted >= count || ended.IsCompleted, $"the server's connection {count}, or the end of {what}", s_timeout);
-        Assert.False(ended.IsCompleted, $"{what} ended instead of starting again on a new connection: {ended.Exception?.InnerException?.Message}");
-    }
-
     [Fact]
     public async Task Calls_queued_for_a_slot_when_the_server_closes_the_connection_start_in_order_on_a_new_one_and_the_sent_call_ends_Unavailable()
     {
@@ -86,7 +57,7 @@ public sealed class TransparentRetryTests(TesterFixture fixture)
         server.Close(0);
         var e = await Assert.ThrowsAsync<RpcException>(() => held.ResponseAsync.WaitAsync(s_timeout));
         Assert.Equal(StatusCode.Unavailable, e.StatusCode); // it was sent: never started again (the server may have run it)
-        WaitForConnection(server, 2, first.ResponseAsync, "the first queued call");
+        RetryServing.WaitForConnection(server, 2, first.ResponseAsync, "the first queued call");
 
         // In their order, one at a time (the new connection's limit is 1 too); the held call is not among them.
         var (firstId, firstRequest) = server.ReceiveCallStart(1, s_timeout);
@@ -129,7 +100,7 @@ public sealed class TransparentRetryTests(TesterFixture fixture)
 
         server.Close(1);
         Assert.Equal(StatusCode.Unavailable, (await Assert.ThrowsAsync<RpcException>(() => held2.ResponseAsync.WaitAsync(s_timeout))).StatusCode);
-        WaitForConnection(server, 3, queued.ResponseAsync, "the queued call");
+        RetryServing.WaitForConnection(server, 3, queued.ResponseAsync, "the queued call");
         var (id, request) = server.ReceiveCallStart(2, s_timeout);
         Assert.Equal("queued", request!.Text);
         server.SendReply(2, id, new Reply { Text = "queued, on a new connection" });
@@ -143,7 +114,7 @@ public sealed class TransparentRetryTests(TesterFixture fixture)
         using var server = new RawServer(fixture, Service, settingsOnAccept: 100);
         using var invoker = Invoker(Service);
         var client = new Tester.TesterClient(invoker);
-        await WarmAsync(server, client); // connects: later calls find it open
+        await RetryServing.WarmAsync(server, client); // connects: later calls find it open
         var picked = invoker.ConnectionAt(0)!;
 
         server.SendGoAway(0);
@@ -153,7 +124,7 @@ public sealed class TransparentRetryTests(TesterFixture fixture)
         // between its pick (AsyncUnaryCall's GetConnection) and the registration (ClientCall.Start), held open here.
         var call = new ClientCall<Request, Reply>(s_unary, picked, int.MaxValue, inline: false);
         call.Start(new Request { Text = "late" }, sendRequest: true, new CallOptions(deadline: Deadline), default, connecting: null);
-        WaitForConnection(server, 2, call.ResponseTask, "the call that found its connection drained");
+        RetryServing.WaitForConnection(server, 2, call.ResponseTask, "the call that found its connection drained");
         var (id, request) = server.ReceiveCallStart(1, s_timeout);
         Assert.Equal("late", request!.Text);
         server.SendReply(1, id, new Reply { Text = "late, on the new connection" });
@@ -291,12 +262,12 @@ public sealed class TransparentRetryTests(TesterFixture fixture)
         Assert.Equal("held", (await held.ResponseAsync.WaitAsync(s_timeout)).Text);
         await hold.Held.WaitAsync(s_timeout);
         server.Close(0);
-        WaitForConnection(server, 2, waiting.ResponseAsync, "the waiting call");
+        RetryServing.WaitForConnection(server, 2, waiting.ResponseAsync, "the waiting call");
         Assert.False(granted.ResponseAsync.IsCompleted, $"the granted call ended with its connection: {granted.ResponseAsync.Exception?.InnerException?.Message}");
 
         hold.Release();
         // Both on the new connection, one after the other (its limit is 1), in whichever order they registered there.
-        var served = ServeOnSecondConnection(server, 2);
+        var served = RetryServing.ServeOnSecondConnection(server, 2);
         Assert.Equal(["granted", "waiting"], served.Order());
         Assert.Equal("granted, on the new connection", (await granted.ResponseAsync.WaitAsync(s_timeout)).Text);
         Assert.Equal("waiting, on the new connection", (await waiting.ResponseAsync.WaitAsync(s_timeout)).Text);
@@ -322,7 +293,7 @@ public sealed class TransparentRetryTests(TesterFixture fixture)
         using var server = new RawServer(fixture, Service, settingsOnAccept: 3);
         using var invoker = Invoker(Service);
         var client = new Tester.TesterClient(invoker);
-        await WarmAsync(server, client); // connects: later calls find it open
+        await RetryServing.WarmAsync(server, client); // connects: later calls find it open
         using var sent = client.UnaryAsync(new Request { Text = "sent" }, deadline: Deadline);
         Assert.Equal("sent", server.ReceiveCallStart(0, s_timeout).Request!.Text); // in the ring, read: it may run
         using var inRing = client.UnaryAsync(new Request { Text = "in the ring" }, deadline: Deadline); // never read: it may be, too
@@ -341,12 +312,12 @@ public sealed class TransparentRetryTests(TesterFixture fixture)
             var e = await Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync.WaitAsync(s_timeout));
             Assert.Equal(StatusCode.Unavailable, e.StatusCode); // sent: never started again (the server may have run it)
         }
-        WaitForConnection(server, 2, waiting.ResponseAsync, "the waiting call");
+        RetryServing.WaitForConnection(server, 2, waiting.ResponseAsync, "the waiting call");
 
         hold.Release();
         using var firstTry = await starting.WaitAsync(s_timeout);
         Assert.False(firstTry.ResponseAsync.IsCompleted, $"the call held before its CallStart ended with its connection: {firstTry.ResponseAsync.Exception?.InnerException?.Message}");
-        var served = ServeOnSecondConnection(server, 2);
+        var served = RetryServing.ServeOnSecondConnection(server, 2);
         Assert.Equal(["first try", "waiting"], served.Order()); // the sent calls are not among them
         Assert.Equal("first try, on the new connection", (await firstTry.ResponseAsync.WaitAsync(s_timeout)).Text);
         Assert.Equal("waiting, on the new connection", (await waiting.ResponseAsync.WaitAsync(s_timeout)).Text);
@@ -374,7 +345,7 @@ public sealed class TransparentRetryTests(TesterFixture fixture)
 
         server.Close(0);
         Assert.Equal(StatusCode.Unavailable, (await Assert.ThrowsAsync<RpcException>(() => held.ResponseAsync.WaitAsync(s_timeout))).StatusCode);
-        WaitForConnection(server, 2, cancelled.ResponseAsync, "the cancellable queued call"); // they wait for its Settings frame
+        RetryServing.WaitForConnection(server, 2, cancelled.ResponseAsync, "the cancellable queued call"); // they wait for its Settings frame
         cancellation.Cancel();
         Assert.Equal(StatusCode.Cancelled, (await Assert.ThrowsAsync<RpcException>(() => cancelled.ResponseAsync.WaitAsync(s_timeout))).StatusCode);
         Assert.Equal(StatusCode.DeadlineExceeded, (await Assert.ThrowsAsync<RpcException>(() => expiring.ResponseAsync.WaitAsync(s_timeout))).StatusCode);
