@@ -18,10 +18,19 @@ public sealed class AnnouncedHeaderLimitTests(TesterFixture fixture)
 {
     private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(60);
 
-    private IicCallInvoker Invoker(string service) => new(service, new IicGrpcClientOptions
+    /// <summary>A client of <paramref name="service"/>, with its own header limit when <paramref name="maxMetadataSize"/> is given.</summary>
+    private IicCallInvoker Invoker(string service, int? maxMetadataSize = null)
     {
-        Transport = { HypervisorName = fixture.HypervisorName, SocketDirectory = fixture.SocketDirectory, ConnectTimeout = s_timeout },
-    });
+        var options = new IicGrpcClientOptions
+        {
+            Transport = { HypervisorName = fixture.HypervisorName, SocketDirectory = fixture.SocketDirectory, ConnectTimeout = s_timeout },
+        };
+        if (maxMetadataSize is { } limit)
+        {
+            options.MaxMetadataSize = limit;
+        }
+        return new(service, options);
+    }
 
     private static Metadata Headers(int bytes) => new() { { "big", new string('h', bytes) } };
 
@@ -69,11 +78,7 @@ public sealed class AnnouncedHeaderLimitTests(TesterFixture fixture)
     public void A_client_announces_its_header_limit_first_to_a_server_that_reads_ClientSettings()
     {
         using var server = new RawServer(fixture, "client-announces");
-        using var invoker = new IicCallInvoker("client-announces", new IicGrpcClientOptions
-        {
-            Transport = { HypervisorName = fixture.HypervisorName, SocketDirectory = fixture.SocketDirectory, ConnectTimeout = s_timeout },
-            MaxMetadataSize = 20_000,
-        });
+        using var invoker = Invoker("client-announces", maxMetadataSize: 20_000);
         var client = new Tester.TesterClient(invoker);
         using var call = client.UnaryAsync(new Request { Text = "after" });
         WaitFor.Condition(() => server.Accepted == 1, "the connect accepted");
@@ -92,11 +97,7 @@ public sealed class AnnouncedHeaderLimitTests(TesterFixture fixture)
     public async Task Response_headers_over_the_clients_limit_from_an_earlier_server_end_that_call_on_receipt()
     {
         using var server = new RawServer(fixture, "unannounced-client-limit");
-        using var invoker = new IicCallInvoker("unannounced-client-limit", new IicGrpcClientOptions
-        {
-            Transport = { HypervisorName = fixture.HypervisorName, SocketDirectory = fixture.SocketDirectory, ConnectTimeout = s_timeout },
-            MaxMetadataSize = 2048,
-        });
+        using var invoker = Invoker("unannounced-client-limit", maxMetadataSize: 2048);
         var client = new Tester.TesterClient(invoker);
         using var call = client.UnaryAsync(new Request { Text = "big" });
         WaitFor.Condition(() => server.Accepted == 1, "the connect accepted");
