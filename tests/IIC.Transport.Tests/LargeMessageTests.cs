@@ -110,6 +110,56 @@ public class LargeMessageTests
         }
     }
 
+    [Theory]
+    [InlineData("poll")]
+    [InlineData("receive-send")]
+    public async Task Small_messages_that_land_where_large_records_were_a_lap_before_echo_byte_exact_across_processes(string childMode)
+    {
+        // Issue 17 round 23: a reader leaves the interior line starts of a record over 64 KiB uncleared, and the writer
+        // zeroes the end of any record that lands inside one a lap later. A 512 KiB ring carries 100 KiB whole (one
+        // record); bursts of 1-300 byte messages between them end at every line of the old interiors. Both directions
+        // run the rule: the child's reader leaves this side's large records, its writer the echoes'.
+        const int Ring = 512 << 10;
+        const int Large = 100_000;
+        const int Rounds = 40;
+        const int Burst = 60;
+        static int LengthOf(int i) => i % (Burst + 1) == 0 ? Large : 1 + (i * 37 % 300);
+        using var host = PartitionHost.Start();
+        var (child, channel) = await host.StartChildAsync("transport-echo", Ring, childMode);
+        using (child)
+        {
+            using (channel)
+            {
+                const int Count = Rounds * (Burst + 1);
+                var receiver = Task.Factory.StartNew(() =>
+                {
+                    var buffer = new byte[Large];
+                    for (var i = 0; i < Count; i++)
+                    {
+                        var length = channel.Receive(buffer);
+                        Assert.Equal(LengthOf(i), length);
+                        Assert.Null(PatternedMessage.Check(buffer.AsSpan(0, length), i));
+                    }
+                }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+                var sender = Task.Factory.StartNew(() =>
+                {
+                    var message = new byte[Large];
+                    for (var i = 0; i < Count; i++)
+                    {
+                        var span = message.AsSpan(0, LengthOf(i));
+                        PatternedMessage.Fill(span, i);
+                        Assert.True(channel.TrySend(span, s_timeout), $"message {i} was not taken within {s_timeout}");
+                    }
+                }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+                // The receiver first: a wrong echo stops it, and the sender then times out waiting for room.
+                await Task.WhenAll(receiver, sender).WaitAsync(s_timeout);
+                Assert.Equal(0, channel.GetStatistics().Faults);
+            }
+            Assert.Equal("closed", child.ReadLine());
+            child.AssertExit(0);
+        }
+    }
+
     private sealed class Expectations(int[] sizes)
     {
         public int Next { get; set; }

@@ -15,7 +15,8 @@ namespace IIC.Hardware;
 /// +320  room line: room armed (int32, 1 while the producer may sleep on a full ring; read by the consumer after
 ///       every head publish, which wakes it on a 1 -> 0 edge with a futex wake on the head word), and at +324 writer
 ///       cleans (int32, 1 when the producer zeroes every line start before reusing the line: the consumer may skip
-///       its clears; 0 = the consumer clears, as before)
+///       its clears; 2 when it zeroes the end of every record that lands in a large record's old interior: the consumer
+///       may leave large records' interiors uncleared; 0 = the consumer clears, as before)
 /// +384  data area: Capacity bytes (a power of two) of records, each starting on a 64-byte line
 /// </code>
 /// A <see cref="RingWriter"/> and a <see cref="RingReader"/> each keep their positions privately and touch the
@@ -50,6 +51,24 @@ public sealed unsafe class DescriptorRing
 
     /// <summary>The "writer cleans" value that lets the consumer skip its clears (any other value: the consumer clears).</summary>
     internal const int WriterCleansFlag = 1;
+
+    /// <summary>
+    /// The "writer cleans" value by which the producer promises to zero the line start at the end of every record that
+    /// ends inside the interior of a record longer than <see cref="LargeRecordLength"/> of the lap before (and, when it
+    /// attaches to a ring already written, at the end of every record of its first lap), before that record's publish; so
+    /// the consumer may leave those interiors' line starts uncleared (issue 17 round 23, docs/window-layout.md 2.6). The
+    /// consumer clears every other line as before. Sticky, as <see cref="WriterCleansFlag"/>.
+    /// </summary>
+    internal const int InteriorsLeftFlag = 2;
+
+    /// <summary>
+    /// Records whose aligned length exceeds this (64 KiB) are large: with <see cref="InteriorsLeftFlag"/>, the consumer
+    /// clears only their first line. A protocol constant: the writer's rule must cover exactly what the reader leaves.
+    /// At this size the clears of one record were already a thousand stores into lines the read had just passed, and a
+    /// lap later the writer fetched each back modified; below it, small messages (which are latency's concern) keep the
+    /// protocol they had, and the writer's check is one compare.
+    /// </summary>
+    internal const int LargeRecordLength = 64 << 10;
 
     /// <summary>Offset of the data area from the ring's start.</summary>
     internal const int DataOffset = 3 * Smp.PaddedLineSize;
@@ -182,6 +201,13 @@ public sealed unsafe class DescriptorRing
     /// <c>IIC_WRITER_CLEANS=1</c> in the environment starts it true (every ring). Read only when a writer is made.
     /// </summary>
     internal static bool WriterCleansEnabled { get; set; } = Environment.GetEnvironmentVariable("IIC_WRITER_CLEANS") == "1";
+
+    /// <summary>
+    /// Whether writers that do not clean promise <see cref="InteriorsLeftFlag"/> (true; issue 17 round 23):
+    /// <c>IIC_LARGE_INTERIORS=0</c> in the environment starts it false, so the consumer clears every line as before (the
+    /// A/B switch). Read only when a writer is made; a ring whose word already holds the flag keeps it whatever this says.
+    /// </summary>
+    internal static bool InteriorsLeftEnabled { get; set; } = Environment.GetEnvironmentVariable("IIC_LARGE_INTERIORS") != "0";
 
     /// <summary>
     /// The A/B switch of the writer's pre-own store (<see cref="RingWriter"/>, "owns the next line"; issue 17 round 11):

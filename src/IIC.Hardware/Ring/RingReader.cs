@@ -25,8 +25,11 @@ namespace IIC.Hardware;
 /// <para>When the ring's writer-cleans word says the writer zeroes line starts itself before reusing them
 /// (<see cref="DescriptorRing.WriterCleansEnabled"/>), the reader makes no clears at all: it only advances and stores
 /// its head.</para>
+/// <para>When it says the writer zeroes the end of any record that lands in an old large record's interior
+/// (<see cref="DescriptorRing.InteriorsLeftFlag"/>), the reader clears only the first line of a record longer than
+/// <see cref="DescriptorRing.LargeRecordLength"/> (RingReader.Clears.cs).</para>
 /// </summary>
-public sealed unsafe class RingReader
+public sealed unsafe partial class RingReader
 {
     private const int Alignment = DescriptorRing.RecordAlignment;
 
@@ -269,6 +272,10 @@ public sealed unsafe class RingReader
         _peekedAlignedLength = 0;
         Debug.Assert(_peekedOffset == (int)(_head & _mask), "the peeked record is the one at the head");
         _head += aligned;
+        if (aligned > DescriptorRing.LargeRecordLength)
+        {
+            LeaveLargeInterior(aligned);
+        }
         if (_head - _clearedHead >= ClearBatch)
         {
             // A large record, or many small ones: clear now, while the lines are still in this core's cache.
@@ -355,8 +362,13 @@ public sealed unsafe class RingReader
     {
         Debug.Assert(_peekedAlignedLength != 0 && _peekedOffset == (int)(_head & _mask), "TryPeekFast peeked the record at the head");
         Debug.Assert(_holdBackLimit <= ClearBatch, "a hold-back publish clears no later than the clear batch");
-        _head += _peekedAlignedLength;
+        var aligned = _peekedAlignedLength;
+        _head += aligned;
         _peekedAlignedLength = 0;
+        if (aligned > DescriptorRing.LargeRecordLength)
+        {
+            LeaveLargeInterior(aligned);
+        }
         if (_lookAhead && !HasData)
         {
             CaughtUpConsumes++;
@@ -447,89 +459,4 @@ public sealed unsafe class RingReader
 
     /// <summary>Whether the reader is armed (as the writer sees it).</summary>
     internal bool IsArmed => Volatile.Read(ref *_armed) != 0;
-
-    /// <summary>
-    /// Consumed lines are cleared at the latest once this many bytes of them wait (or at the next head publish):
-    /// small enough that they are still in this core's cache, large enough that a burst of small records is not
-    /// cleared line by line between messages.
-    /// </summary>
-    private const int ClearBatch = 4096;
-
-    /// <summary>
-    /// Zeroes the first word of each consumed line not yet cleared (positions [_clearedHead, _head)), unless the writer
-    /// cleans (then nothing is stored): plain stores,
-    /// ordered before the release store of the head that hands the space back. Positions are private and line
-    /// aligned, and at most a lap apart, so every offset lies inside the data area (masked), nothing outside it is
-    /// written, and a line is cleared once per lap.
-    /// </summary>
-    private void ClearConsumedLines()
-    {
-        var to = _head;
-        Debug.Assert(to - _clearedHead <= _capacity && ((to - _clearedHead) & (Alignment - 1)) == 0, "at most a lap of whole lines waits");
-        // Read once per batch: the word shares the room line this reader loads after every head publish (an L1 hit). A
-        // writer that sets it zeroes every line start before reusing the line (RingWriter.CleanAhead) and never clears
-        // it; one that lies only gets its own stale, still validated, records read back.
-        if (Volatile.Read(ref *_writerCleans) == DescriptorRing.WriterCleansFlag)
-        {
-            _clearedHead = to;
-            return;
-        }
-        for (var position = _clearedHead; position < to; position += Alignment)
-        {
-            *(long*)(_data + (int)(position & _mask)) = 0;
-        }
-        _clearedHead = to;
-    }
-
-    /// <summary>Ring faults this reader has raised (each <see cref="RingFaultException"/> thrown counts; owned by the reading thread).</summary>
-    public long Faults { get; private set; }
-
-    private RingFaultException Fault(string what)
-    {
-        _fault = what;
-        return Faulted(what);
-    }
-
-    /// <summary>Counts and creates a fault found while reading this ring (framing faults found by the endpoint too).</summary>
-    internal RingFaultException Faulted(string what)
-    {
-        Faults++;
-        return _ring.Fault(what);
-    }
-
-    // The fault reports live out of line (NoInlining): TryPeek is inlined into every receive and poll, and an
-    // interpolated string inside it put its handler structs (which hold references, so the JIT zeroes them in the
-    // prolog) into each caller's frame, paid on every call even though no fault is ever formatted on the fast path.
-
-    [DoesNotReturn]
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private void ThrowFaulted() => throw Fault(_fault!);
-
-    [DoesNotReturn]
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private void ThrowNegativeLength(int offset, int length) => throw Fault(string.Create(CultureInfo.InvariantCulture,
-        $"record at offset {offset} (position {_head}) has the negative length {length}; a header holds 0 (nothing yet) or a published length"));
-
-    [DoesNotReturn]
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private void ThrowBadRecord(int offset, int length, int recordType) => throw Fault(string.Create(CultureInfo.InvariantCulture,
-        $"record at offset {offset} (position {_head}) has length {length} and type 0x{recordType:x8}; a record must be {RecordHeader.Size} to {_capacity - offset} bytes inside the data area with flags within 0x{(int)RecordFraming.All:x}"));
-
-    [DoesNotReturn]
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private void ThrowShortPadding(int offset, int length) => throw Fault(string.Create(CultureInfo.InvariantCulture,
-        $"padding at offset {offset} (position {_head}) has length {length}; padding always reaches the end of the data area ({_capacity - offset} bytes from there)"));
-
-    [DoesNotReturn]
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private void ThrowPaddingBeyondLap(int skipped) => throw Fault(string.Create(CultureInfo.InvariantCulture,
-        $"padding records cover more than a lap ({skipped} bytes up to position {_head}); a writer never publishes more than the ring's capacity ({_capacity} bytes) ahead"));
-
-    [DoesNotReturn]
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private void ThrowRecordTooLong(int offset, int length) => throw Fault(string.Create(CultureInfo.InvariantCulture,
-        $"record at offset {offset} has length {length}, above the largest record {_maxRecordLength}"));
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void ThrowNothingPeeked() => throw new InvalidOperationException("Nothing to consume: call TryPeek and consume only after it returned true.");
 }

@@ -26,6 +26,10 @@ namespace IIC.Hardware;
 /// ring costs, instead of the writer's fetch of a line the reader's clear left modified, the reader's read and its
 /// clear. Invariant kept: before any publish, every line start in [tail, tail + 64) reads 0, so the writer keeps one
 /// line free (room checks use capacity - 64) and the line after its newest record is always one it may zero.</para>
+/// <para>Large interiors left (<see cref="DescriptorRing.InteriorsLeftFlag"/>, every writer that does not clean, since
+/// round 23): the reader clears only the first line of a record longer than 64 KiB, and this writer zeroes the line start
+/// at the end of any record that lands inside such a record's interior a lap later, before its publish
+/// (RingWriter.LargeInteriors.cs). Small records elsewhere pay one compare.</para>
 /// </summary>
 public sealed unsafe partial class RingWriter
 {
@@ -48,6 +52,9 @@ public sealed unsafe partial class RingWriter
 
     private long _tail;
     private long _cleanTo; // cleaning: every line start in [_tail, _cleanTo) reads 0 this lap; long.MaxValue when not cleaning
+    private long _staleFrom; // large interiors left: line starts in [_staleFrom, _staleBefore) may hold a large record's payload of the lap before
+    private long _staleBefore;
+    private int _largeAbove = int.MaxValue; // records longer than this leave their interior to this writer's rule; int.MaxValue: no rule
     private long _cachedHead;
     private int _claimOffset = -1;
     private int _claimRecordLength;
@@ -82,9 +89,11 @@ public sealed unsafe partial class RingWriter
         {
             throw ring.Fault(string.Create(CultureInfo.InvariantCulture, $"tail {_tail} and head {_cachedHead} are not a valid position pair"));
         }
-        // The flag is sticky: a writer that resumes a ring an earlier writer cleaned keeps cleaning (its reader may have
-        // stopped clearing). Read once.
-        cleans |= Volatile.Read(ref *ring.WriterCleans) == DescriptorRing.WriterCleansFlag;
+        // The flags are sticky: a writer that resumes a ring an earlier writer cleaned keeps cleaning, and one whose earlier
+        // writer left large interiors keeps zeroing their ends (its reader may have stopped clearing). Read once.
+        var promised = Volatile.Read(ref *ring.WriterCleans);
+        cleans |= promised == DescriptorRing.WriterCleansFlag;
+        var leavesInteriors = !cleans && (DescriptorRing.InteriorsLeftEnabled || promised == DescriptorRing.InteriorsLeftFlag);
         _usable = cleans ? _capacity - Alignment : _capacity;
         _cleanDistance = cleans ? Math.Min(CleanBatch, _capacity / 4) : 0;
         _ownsNextLine = DescriptorRing.OwnNextLineEnabled;
@@ -94,6 +103,12 @@ public sealed unsafe partial class RingWriter
         {
             // Release, before any publish of this writer; the reader loads it before each batch of clears it would make.
             Volatile.Write(ref *ring.WriterCleans, DescriptorRing.WriterCleansFlag);
+        }
+        else if (leavesInteriors)
+        {
+            StartLeavingInteriors();
+            // Release, before any publish of this writer (the reader loads it at each large record it consumes).
+            Volatile.Write(ref *ring.WriterCleans, DescriptorRing.InteriorsLeftFlag);
         }
     }
 
@@ -163,6 +178,7 @@ public sealed unsafe partial class RingWriter
         }
         _tail += aligned;
         CleanIfDue(_tail - aligned);
+        ZeroEndIfStale(aligned);
         var record = _data + tailOffset;
         CopyPayload(payload, record + RecordHeader.Size); // plain stores, ordered by the publish's release; inline up to a line
         *(int*)(record + RecordHeader.TypeOffset) = type;
@@ -223,6 +239,7 @@ public sealed unsafe partial class RingWriter
         }
         _tail += aligned;
         CleanIfDue(_tail - aligned);
+        ZeroEndIfStale(aligned);
         var record = _data + tailOffset;
         // The length word stays 0 (cleared) until Commit. The type word is stored now although the commit stores it again:
         // this first store into the line starts its fetch for ownership (the reader, spinning on it, holds a copy) while
@@ -330,6 +347,7 @@ public sealed unsafe partial class RingWriter
         }
         _tail += needed;
         CleanIfDue(_tail - aligned); // the record's first line (offset 0 at a wrap); before the caller writes the payload and publishes (the padding too)
+        ZeroEndIfStale(aligned);
         return true;
     }
 
