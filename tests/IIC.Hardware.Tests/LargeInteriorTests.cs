@@ -154,6 +154,53 @@ public sealed class LargeInteriorTests
         Assert.False(reader.TryPeek(out _, out _));
     }
 
+    [Fact]
+    public void A_large_paddings_interior_is_left_too_and_the_records_that_land_in_it_a_lap_later_arrive_exactly()
+    {
+        // Lap 1: large A ends 10 KiB before the area's end. Lap 2: at 120 KiB before the end, a record of 125 KB does not
+        // fit: 120 KiB of padding covers A's old lines, and the record goes to lap 3's start. The reader leaves the
+        // padding's interior (A's 0x7f7f7f7f line starts stay), so lap 3's small records that end there need the writer to
+        // have counted the padding in its range.
+        using var window = SharedWindow.Create(WindowOptions.WithCapacity(Capacity));
+        var ring = window.GetRing(0);
+        var writer = ring.CreateWriter(asymmetricFence: true, writerCleans: false);
+        var reader = ring.CreateReader();
+        var sequence = 0;
+        OneLineRecordsTo(writer, reader, Capacity - (110 << 10), ref sequence);
+        var a = WriteLarge(writer, reader);
+        OneLineRecordsTo(writer, reader, (2 * Capacity) - (120 << 10), ref sequence);
+        Assert.True(writer.TryClaim(125_000, s_unfragmented, out var claimed));
+        Assert.Equal(2 * Capacity, writer.Position - (125_056));
+        claimed.Fill(0x11);
+        writer.Commit(s_unfragmented);
+        Assert.True(reader.TryPeek(out _, out var payload)); // past the padding
+        Assert.Equal(125_000, payload.Length);
+        reader.Consume();
+        Assert.Equal(3, reader.InteriorsLeft); // A, the padding and the record after it
+        Assert.True(LineStart(window, ring, a + (100 * Line)) == 0x7f7f7f7f7f7f7f7f, "the reader cleared the padding's interior");
+
+        SmallLaps(writer, reader, Capacity, ref sequence);
+        Assert.True(writer.EndsZeroed > 0);
+    }
+
+    /// <summary>One-line records, read back in batches, until the writer's position is exactly <paramref name="position"/>.</summary>
+    private static void OneLineRecordsTo(RingWriter writer, RingReader reader, long position, ref int sequence)
+    {
+        var stamp = new byte[8];
+        while (writer.Position < position)
+        {
+            var batch = (int)Math.Min(64, (position - writer.Position) / Line);
+            var first = sequence;
+            for (var i = 0; i < batch; i++, sequence++)
+            {
+                BinaryPrimitives.WriteInt32LittleEndian(stamp, sequence);
+                Assert.True(writer.TryWrite(stamp, s_unfragmented));
+            }
+            ReadStamps(reader, ref first, sequence);
+        }
+        Assert.Equal(position, writer.Position);
+    }
+
     private static void ReadStamps(RingReader reader, ref int read, int until)
     {
         for (; read < until; read++)

@@ -182,10 +182,15 @@ public sealed unsafe partial class RingReader
                     ThrowShortPadding(offset, length);
                 }
                 // The lines it covers were not written this lap (cleared when consumed a lap ago, or by the writer's
-                // abort); PublishHead clears them all again with the rest, which costs little once a lap and keeps
-                // the invariant local.
+                // abort, or left as a large interior); PublishHead clears them all again with the rest, which keeps
+                // the invariant local, unless the padding is large and the writer zeroes ends in it (round 23: a
+                // padding of up to a quarter ring per lap was a pass of clears over memory nobody reads).
                 _head += aligned;
                 skipped += aligned;
+                if (aligned > DescriptorRing.LargeRecordLength)
+                {
+                    LeaveLargeInterior(aligned);
+                }
                 PublishHead();
                 if (skipped > _capacity)
                 {

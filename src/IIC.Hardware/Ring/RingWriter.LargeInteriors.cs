@@ -30,7 +30,9 @@ public sealed unsafe partial class RingWriter
     /// <summary>
     /// After a reservation advanced the tail to the end of a record of <paramref name="aligned"/> bytes, before anything
     /// of it is published: one compare for the end and one for the size, false for every small record outside an old
-    /// large record's interior (the common case, in line).
+    /// large record's interior (the common case, in line). At a wrap <paramref name="aligned"/> is the padding and the
+    /// record together: the reader leaves a large padding's interior as it leaves a large record's, and the extent's
+    /// interior covers both (the record's own first line in it is one more end zeroed in vain, never a lost one).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void ZeroEndIfStale(int aligned)

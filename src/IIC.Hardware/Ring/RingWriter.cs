@@ -347,7 +347,7 @@ public sealed unsafe partial class RingWriter
         }
         _tail += needed;
         CleanIfDue(_tail - aligned); // the record's first line (offset 0 at a wrap); before the caller writes the payload and publishes (the padding too)
-        ZeroEndIfStale(aligned);
+        ZeroEndIfStale(needed); // at a wrap the padding and the record as one extent: the reader leaves a large padding's interior too
         return true;
     }
 
