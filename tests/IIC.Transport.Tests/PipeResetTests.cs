@@ -26,9 +26,11 @@ public class PipeResetTests
     public async Task Bytes_arriving_after_the_application_completed_the_input_reset_the_connection_so_the_peers_send_ends()
     {
         using var host = PartitionHost.Start();
-        var (child, channel) = StartSender(host, limit: null); // nothing is refused here: only nobody reads
+        var (child, channel) = StartSender(host, limit: null, "announce"); // nothing is refused here: only nobody reads
         using (child)
         {
+            // The 40 small messages are in the ring and the large send waits for room: the reset cannot end a small one.
+            Assert.Equal("sent 40", child.ReadLine(s_timeout));
             var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             var pipe = new IicDuplexPipe(channel) { ChannelEnded = () => ended.TrySetResult() };
             try
@@ -146,11 +148,11 @@ public class PipeResetTests
         }
     }
 
-    private static (ChildProcess Child, IicChannel Channel) StartSender(PartitionHost host, int? limit)
+    private static (ChildProcess Child, IicChannel Channel) StartSender(PartitionHost host, int? limit, params string[] more)
     {
         var options = limit is { } l ? new ChannelOptions { MaxReceiveMessageLength = l } : null;
         var (child, channels) = host.StartChild("refusal-sender", Ring, 1, options,
-            Count.ToString(CultureInfo.InvariantCulture), Size.ToString(CultureInfo.InvariantCulture), Large.ToString(CultureInfo.InvariantCulture));
+            [Count.ToString(CultureInfo.InvariantCulture), Size.ToString(CultureInfo.InvariantCulture), Large.ToString(CultureInfo.InvariantCulture), .. more]);
         return (child, channels[0]);
     }
 
