@@ -97,9 +97,10 @@ internal sealed class IicConnection : ConnectionContext, IConnectionIdFeature, I
     /// <summary>
     /// Kestrel expects a reset connection as <see cref="ConnectionResetException"/> (an <see cref="IOException"/>), as its
     /// socket transport reports ECONNRESET; the IICFast exception is its InnerException. That covers the peer's death, a
-    /// corrupt ring, the peer's close seen by a send, and (round 23) a message this side refused and the reset it causes,
-    /// which Kestrel got as a bare <see cref="ReceiveLimitExceededException"/> before and logged as an unexpected error.
-    /// A reset's reason is logged once here.
+    /// corrupt ring, the peer's close seen by a send, and (round 23) a message this side refused and the resets it and
+    /// bytes nobody will read cause; Kestrel got the refusal as a bare <see cref="ReceiveLimitExceededException"/> before
+    /// (its HTTP/1.x loop stays quiet about a <see cref="ConnectionResetException"/> between requests and logs other
+    /// <see cref="IOException"/>s). The reason of a death, fault or refusal is logged once here.
     /// </summary>
     private ConnectionResetException ToConnectionReset(Exception e)
     {

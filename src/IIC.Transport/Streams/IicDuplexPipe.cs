@@ -88,8 +88,8 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// <summary>
     /// Turns an exception that ends a direction (peer death, corrupt ring, a send after the peer closed, a refused message
     /// and the reset it causes, bytes nobody will read) into what the application's reads and flushes see (Kestrel wants
-    /// <c>ConnectionResetException</c>, with the original as its InnerException); null keeps it. Called once per end: a
-    /// refusal or reset is translated once and every later read or flush throws that same instance.
+    /// <c>ConnectionResetException</c>, with the original as its InnerException); null keeps it. A refusal or a reset is
+    /// translated once, and every later read or flush throws that same instance.
     /// </summary>
     public Func<Exception, Exception>? TranslateError { get; init; }
 
