@@ -16,6 +16,10 @@ namespace IIC.AspNetCore;
 /// record from the ring into the input pipe's pooled buffers and continues Kestrel's reader (inline with
 /// <see cref="IicTransportOptions.PreferInlineScheduling"/>), spinning under continuous traffic and parked when idle;
 /// each flush Kestrel makes is published as one ring record on the flushing thread. Nothing allocates per message.
+/// <para><see cref="ConnectionClosed"/> fires when the pipe's receive thread ends, whatever ended it (the peer's close or
+/// death, a refused message, bytes arriving after Kestrel completed the transport's input, an abort or the disposal), as
+/// Kestrel's SocketConnection fires it when its receive loop ends; the pipe's errors reach Kestrel as
+/// <see cref="ConnectionResetException"/> (<see cref="ToConnectionReset"/>).</para>
 /// </summary>
 internal sealed class IicConnection : ConnectionContext, IConnectionIdFeature, IConnectionTransportFeature, IConnectionItemsFeature,
     IConnectionLifetimeFeature, IConnectionEndPointFeature
@@ -90,10 +94,17 @@ internal sealed class IicConnection : ConnectionContext, IConnectionIdFeature, I
         // The token source holds no timer and is not disposed: a late Abort may still cancel it harmlessly.
     }
 
-    /// <summary>Kestrel expects a reset connection as <see cref="ConnectionResetException"/>; the reason is logged once here.</summary>
+    /// <summary>
+    /// Kestrel expects a reset connection as <see cref="ConnectionResetException"/> (an <see cref="IOException"/>), as its
+    /// socket transport reports ECONNRESET; the IICFast exception is its InnerException. That covers the peer's death, a
+    /// corrupt ring, the peer's close seen by a send, and (round 23) a message this side refused and the resets it and
+    /// bytes nobody will read cause; Kestrel got the refusal as a bare <see cref="ReceiveLimitExceededException"/> before
+    /// (its HTTP/1.x loop stays quiet about a <see cref="ConnectionResetException"/> between requests and logs other
+    /// <see cref="IOException"/>s). The reason of a death, fault or refusal is logged once here.
+    /// </summary>
     private ConnectionResetException ToConnectionReset(Exception e)
     {
-        if (e is PeerDeadException or RingFaultException)
+        if (e is PeerDeadException or RingFaultException or ReceiveLimitExceededException)
         {
             IicLog.ConnectionReset(_logger, ConnectionId, LocalEndPoint?.ToString() ?? "", e.Message);
         }

@@ -11,7 +11,9 @@ internal static class ReceiveLimitScenarios
     /// args[4] messages of args[5] bytes (TransportScenarios' <see cref="Pattern"/>, sequences 0, 1, ...), then one raw
     /// Send of args[6] bytes (over the parent's receive limit). Prints "connected", then how that send ended ("send ended:
     /// closed" when the parent closed the channel meanwhile) and how a next send ends ("next send: closed"), then receives
-    /// until the parent's end and prints "received BYTES" (what the parent sent before it closed).
+    /// until the parent's end and prints "received BYTES" (what the parent sent before it closed). With args[7] "announce"
+    /// it prints "sent COUNT" once the small messages are sent (they must fit in the ring), so the parent can start
+    /// reading only then.
     /// </summary>
     [Scenario("refusal-sender")]
     private static int RefusalSender(string[] args)
@@ -27,6 +29,10 @@ internal static class ReceiveLimitScenarios
         {
             Pattern.Fill(message, i);
             channel.Send(message);
+        }
+        if (args.Length > 7 && args[7] == "announce")
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"sent {count}"));
         }
         Console.WriteLine(SendEnd("send ended", channel, new byte[oversized]));
         Console.WriteLine(SendEnd("next send", channel, message));

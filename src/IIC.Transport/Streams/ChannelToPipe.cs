@@ -6,10 +6,14 @@ namespace IIC.Transport;
 /// <summary>
 /// Copies each message the channel hands out in place (zero copy out of the ring) into the pipe's pooled buffers: the
 /// one copy on the receive path, with no allocation and no reassembly (large messages span several pipe segments).
+/// Counts the bytes it copied (<see cref="Bytes"/>): what a reset reports when nobody will read them.
 /// </summary>
 internal struct ChannelToPipe(PipeWriter writer, IicDuplexPipe? firstRecordObserver = null) : IMessageHandler
 {
     private IicDuplexPipe? _firstRecordObserver = firstRecordObserver;
+
+    /// <summary>The bytes copied into the pipe by this handler (one poll's batch).</summary>
+    public long Bytes { get; private set; }
 
     public void OnMessage(ReadOnlySpan<byte> message)
     {
@@ -18,6 +22,7 @@ internal struct ChannelToPipe(PipeWriter writer, IicDuplexPipe? firstRecordObser
             _firstRecordObserver = null;
             observer.ObserveFirstRecord(message); // before the flush that schedules the reader
         }
+        Bytes += message.Length;
         while (!message.IsEmpty)
         {
             var span = writer.GetSpan();

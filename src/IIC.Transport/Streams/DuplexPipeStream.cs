@@ -10,6 +10,12 @@ namespace IIC.Transport;
 /// from the receive thread). Reads copy out of the pipe; a write goes straight into the ring when nothing written before
 /// is still queued (<see cref="IicDuplexPipe.TrySendDirect"/>), else it is a pipe write and flush; either way it is in
 /// the ring when it returns (unless the peer's ring is full). One reader and one writer at a time. Disposing it disposes the pipe and the channel.
+/// <para>Errors are the pipe's: a connection reset (a refused message, bytes nobody will read) fails reads and writes with
+/// the <see cref="ReceiveLimitExceededException"/> or <see cref="IicChannelClosedException"/>, both
+/// <see cref="IOException"/>s, which is what SocketsHttpHandler expects of a reset NetworkStream; after Dispose every read
+/// and write throws <see cref="ObjectDisposedException"/>, as NetworkStream's do (round 23; before, whatever the completed
+/// pipe threw). Once the pipe's send loop has ended (a reset makes that prompt) nothing counts as queued, so a write that
+/// fails then adds nothing to the count (<see cref="IicDuplexPipe.QueueForSend"/>).</para>
 /// </summary>
 internal sealed class DuplexPipeStream(IicDuplexPipe pipe) : Stream
 {
@@ -39,6 +45,7 @@ internal sealed class DuplexPipeStream(IicDuplexPipe pipe) : Stream
 
     public override int Read(Span<byte> buffer)
     {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
         var reader = pipe.Input;
         if (!reader.TryRead(out var result))
         {
@@ -59,6 +66,10 @@ internal sealed class DuplexPipeStream(IicDuplexPipe pipe) : Stream
 
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        if (_disposed != 0)
+        {
+            return ValueTask.FromException<int>(new ObjectDisposedException(GetType().FullName));
+        }
         var reader = pipe.Input;
         return reader.TryRead(out var result) ? new ValueTask<int>(Take(reader, result, buffer.Span)) : ReadSlowAsync(buffer, cancellationToken);
     }
@@ -95,6 +106,7 @@ internal sealed class DuplexPipeStream(IicDuplexPipe pipe) : Stream
 
     public override void Write(ReadOnlySpan<byte> buffer)
     {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
         ObserveFirstWrite(buffer);
         var sent = pipe.TrySendDirect(buffer);
         if (sent == buffer.Length)
@@ -121,6 +133,10 @@ internal sealed class DuplexPipeStream(IicDuplexPipe pipe) : Stream
         {
             return ValueTask.FromCanceled(cancellationToken);
         }
+        if (_disposed != 0)
+        {
+            return ValueTask.FromException(new ObjectDisposedException(GetType().FullName));
+        }
         ObserveFirstWrite(buffer.Span);
         var sent = pipe.TrySendDirect(buffer.Span);
         if (sent == buffer.Length)
@@ -130,12 +146,12 @@ internal sealed class DuplexPipeStream(IicDuplexPipe pipe) : Stream
         buffer = buffer[sent..];
         pipe.QueueForSend(buffer.Length);
         var flush = pipe.Output.WriteAsync(buffer, cancellationToken);
-        if (flush.IsCompleted)
+        if (flush.IsCompletedSuccessfully)
         {
             ThrowIfCanceled(flush.Result);
             return ValueTask.CompletedTask;
         }
-        return AwaitFlushAsync(flush);
+        return AwaitFlushAsync(flush); // a failure goes into the returned task, as the Stream contract asks
     }
 
     /// <summary>

@@ -12,7 +12,6 @@ internal sealed partial class IicDuplexPipe
     {
         var writer = _input.Writer;
         Exception? error = null;
-        var channelEnded = false;
         // The spin-for-reply policy reads the ring outside any receive call (IsReceiveReady): keep the window mapped while
         // this thread runs, whatever the channel does meanwhile (as the async dispatcher does for the rings it polls).
         var mapped = false;
@@ -33,7 +32,6 @@ internal sealed partial class IicDuplexPipe
                 }
                 catch (IicChannelClosedException)
                 {
-                    channelEnded = true;
                     break; // the peer closed and everything it sent is in the pipe
                 }
                 if (received > 0)
@@ -46,9 +44,18 @@ internal sealed partial class IicDuplexPipe
                     // waits: it is the pipe's own, and while it waits the ring fills and the peer's sends wait too.
                     var flush = writer.FlushAsync();
                     var result = flush.IsCompleted ? flush.Result : flush.AsTask().GetAwaiter().GetResult();
-                    if (result.IsCompleted || result.IsCanceled)
+                    if (result.IsCompleted)
                     {
-                        break; // the application stopped reading, or disposal stopped us
+                        // The application completed the input (or disposal did): these bytes and the ones behind them
+                        // will never be read. Round 22 stopped here and said nothing, so the peer's sends waited for room
+                        // until this side was disposed; now the connection is reset, as TCP resets one closed with
+                        // unread data (ResetUnread), and the peer's send ends at once.
+                        ResetUnread(handler.Bytes);
+                        break;
+                    }
+                    if (result.IsCanceled)
+                    {
+                        break; // disposal stopped us
                     }
                     continue;
                 }
@@ -85,14 +92,13 @@ internal sealed partial class IicDuplexPipe
         }
         catch (Exception e) when (e is PeerDeadException or RingFaultException)
         {
-            channelEnded = true;
             error = Translate(e);
         }
         catch (ReceiveLimitExceededException e)
         {
             // A gap in the byte stream: nothing after it may reach the reader. Completed normally, the input pipe still
             // hands out every byte before it; the reader throws the refusal after those (a pipe completed with the error
-            // would throw at once and lose them) and then resets the connection (ResetAtRefusal); an application that
+            // would throw at once and lose them) and then resets the connection (Reset); an application that
             // completed the input will never read it, so Defer resets at once.
             _inputReader.Defer(e);
         }
@@ -113,10 +119,9 @@ internal sealed partial class IicDuplexPipe
         }
         finally
         {
-            if (channelEnded || error is not null)
-            {
-                SignalChannelEnded();
-            }
+            // Whatever ended it (the peer's end, a refusal, a reset, this side's Abort or disposal): Kestrel's socket
+            // transport fires ConnectionClosed whenever its receive loop ends.
+            SignalChannelEnded();
             _receiveEnded.TrySetResult();
         }
     }

@@ -13,6 +13,7 @@ internal sealed partial class IicDuplexPipe
     // straight into the ring: nothing is queued before its bytes and the loop touches the channel no more.
     private long _queuedBytes;
     private long _directWrites;
+    private int _sendEnded; // the send loop has ended: nothing is sent, so nothing counts as queued (_queuedBytes stays 0)
 
     /// <summary>Writes that went straight into the ring from the writer's thread (<see cref="TrySendDirect"/>; tests, diagnostics).</summary>
     internal long DirectWrites => Volatile.Read(ref _directWrites);
@@ -51,8 +52,18 @@ internal sealed partial class IicDuplexPipe
         return sent;
     }
 
-    /// <summary>Counts bytes a stream is about to write into <see cref="Output"/> (before it writes them).</summary>
-    internal void QueueForSend(int length) => Interlocked.Add(ref _queuedBytes, length);
+    /// <summary>
+    /// Counts bytes a stream is about to write into <see cref="Output"/> (before it writes them); none once the send loop
+    /// has ended (the write then fails: nothing will send those bytes, so they are not queued).
+    /// </summary>
+    internal void QueueForSend(int length)
+    {
+        Interlocked.Add(ref _queuedBytes, length); // full fence: this check or the send loop's end sees the other's write
+        if (Volatile.Read(ref _sendEnded) != 0)
+        {
+            Interlocked.Exchange(ref _queuedBytes, 0); // the loop has ended: whichever of us zeroes last, the count is 0
+        }
+    }
 
     private async Task SendLoopAsync()
     {
@@ -96,9 +107,14 @@ internal sealed partial class IicDuplexPipe
             error = Translate(e);
             SignalChannelEnded();
         }
-        // A refused message reset the connection (ResetAtRefusal): the application's writes and flushes fail with that,
-        // not with "the peer closed", and what it flushed but was not sent yet is reported dropped by it.
-        error = Volatile.Read(ref _resetBy) ?? error;
+        // The connection was reset (Reset: a refused message, bytes nobody will read): the application's writes and
+        // flushes fail with that, not with "the peer closed", and what it flushed but was not sent yet is reported dropped by it.
+        error = Volatile.Read(ref _resetError) ?? error;
         await reader.CompleteAsync(error).ConfigureAwait(false);
+        // Nothing will be sent any more, so nothing is queued: what the loop held or was flushed behind it was dropped
+        // (reported by the error above), and a stream's later write counts nothing (QueueForSend). Before round 23 those
+        // bytes stayed counted for good, and every write after a reset added its length.
+        Interlocked.Exchange(ref _sendEnded, 1); // full fence: this exchange or QueueForSend's check sees the other's write
+        Interlocked.Exchange(ref _queuedBytes, 0);
     }
 }

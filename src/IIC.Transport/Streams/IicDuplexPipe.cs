@@ -25,8 +25,11 @@ namespace IIC.Transport;
 /// ring completes it with that exception (translated by <see cref="TranslateError"/>); a refused message (over
 /// <see cref="ChannelOptions.MaxReceiveMessageLength"/>) ends the receive thread, and <see cref="Input"/> throws it once
 /// the application has had every byte before it (<see cref="RefusalDeferringReader"/>), then resets the connection
-/// (<see cref="ResetAtRefusal"/>; at once when the application completed <see cref="Input"/>: nobody will read it), after
-/// which <see cref="Output"/> fails (<see cref="RefusalFailingWriter"/>); disposing stops both and closes the channel.</para>
+/// (<see cref="Reset"/>; at once when the application completed <see cref="Input"/>: nobody will read it). Bytes that
+/// arrive after the application completed <see cref="Input"/> reset it too, as a TCP socket closed with unread data
+/// does (<see cref="ResetUnread"/>). After a reset <see cref="Output"/> fails with the reset's error, translated
+/// (<see cref="ResetFailingWriter"/>); disposing stops both and closes the channel. Whatever ends the receive thread
+/// raises <see cref="ChannelEnded"/>, as Kestrel's socket transport fires ConnectionClosed when its receive loop ends.</para>
 /// </summary>
 internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
 {
@@ -34,7 +37,7 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
     private readonly Pipe _input;
     private readonly RefusalDeferringReader _inputReader; // the application's side of _input (a refusal comes after the bytes before it)
     private readonly Pipe _output;
-    private readonly RefusalFailingWriter _outputWriter; // the application's side of _output (fails at once after a reset at a refusal)
+    private readonly ResetFailingWriter _outputWriter; // the application's side of _output (fails at once after a reset)
     private readonly CancellationTokenSource _stopSending = new();
     private readonly TaskCompletionSource _receiveEnded = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Thread _receiveThread;
@@ -64,7 +67,7 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
         _input = new Pipe(options.InputPipeOptions(_http2InlineReads));
         _inputReader = new RefusalDeferringReader(_input.Reader, this);
         _output = new Pipe(options.OutputPipeOptions());
-        _outputWriter = new RefusalFailingWriter(_output.Writer, this);
+        _outputWriter = new ResetFailingWriter(_output.Writer, this);
         _roomWait = new RoomWait(channel.Endpoint, _stopSending.Token);
         _replySpin = options.ReplySpinLimit > TimeSpan.Zero ? new ReplySpin(options.ReplySpinLimit, channel.Endpoint.Waiter.Page, channel.Endpoint.Window.Memory) : null;
         _receiveThread = new Thread(ReceiveLoop) { IsBackground = true, Name = name ?? "IIC pipe receive " + channel.Options.Name };
@@ -83,16 +86,27 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
     public PipeWriter Output => _outputWriter;
 
     /// <summary>
-    /// Turns an exception that ends a direction (peer death, corrupt ring, a send after the peer closed) into what the
-    /// application's reads and flushes see (Kestrel wants <c>ConnectionResetException</c>); null keeps it.
+    /// Turns an exception that ends a direction (peer death, corrupt ring, a send after the peer closed, a refused message
+    /// and the reset it causes, bytes nobody will read) into what the application's reads and flushes see (Kestrel wants
+    /// <c>ConnectionResetException</c>, with the original as its InnerException); null keeps it. A refusal or a reset is
+    /// translated once, and every later read or flush throws that same instance.
     /// </summary>
     public Func<Exception, Exception>? TranslateError { get; init; }
 
-    /// <summary>Called once when a direction ends because the channel ended (peer close, death, fault), from the thread that saw it.</summary>
+    /// <summary>
+    /// Called once, from the thread that saw it, when the connection ends for this side: the receive thread exits (the
+    /// peer's close, death or fault, a refused message, bytes after the application completed <see cref="Input"/>,
+    /// this side's Abort or disposal), or sending finds the channel ended. Kestrel's socket transport fires
+    /// ConnectionClosed the same way: whenever its receive loop ends, also when the application completed its input
+    /// (before round 23 this pipe did not call it then, so Kestrel's ConnectionClosed waited for the disposal).
+    /// </summary>
     public Action? ChannelEnded { get; init; }
 
     /// <summary>Completes when the receive thread has exited.</summary>
     public Task ReceiveEnded => _receiveEnded.Task;
+
+    /// <summary>Completes when the send loop has ended (tests, diagnostics).</summary>
+    internal Task SendEnded => _sending;
 
     /// <summary>Whether the caller runs on the receive thread (an inline continuation), where waiting for the pipe would wait for itself.</summary>
     public bool OnReceiveThread => Thread.CurrentThread == _receiveThread;
@@ -144,7 +158,9 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
 
     /// <summary>
     /// Finishes: completes both application ends, lets the send loop publish what was flushed (waiting at most
-    /// <paramref name="drainTimeout"/> for a peer that stopped reading, then dropping it), closes the channel (which wakes
+    /// <paramref name="drainTimeout"/> for a peer that stopped reading, then dropping it; not at all once the connection
+    /// was reset: a refused message not yet read, or bytes arriving after the input was completed, reset it at once and
+    /// drop what is unsent, as closing a TCP socket with unread data does), closes the channel (which wakes
     /// a parked receive thread), and, with <paramref name="waitForReceiveThread"/>, waits for the receive thread to exit.
     /// A synchronous Dispose must not wait for it: the receive thread may be running an inline reader that waits for a
     /// lock the disposing thread holds (SocketsHttpHandler disposes its stream under its connection lock).
@@ -154,7 +170,9 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
             await _output.Writer.CompleteAsync().ConfigureAwait(false);
-            await _input.Reader.CompleteAsync().ConfigureAwait(false);
+            // The application's side, so a refusal nobody read resets now and the drain below does not wait for a peer
+            // stuck behind it (round 23: completing the inner reader skipped that, and the drain waited drainTimeout).
+            await _inputReader.CompleteAsync().ConfigureAwait(false);
             try
             {
                 await _sending.WaitAsync(drainTimeout).ConfigureAwait(false);
@@ -187,7 +205,7 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
     public ValueTask DisposeAsync() => DisposeAsync(TimeSpan.FromSeconds(5));
 
     private int _channelEndedSignalled;
-    private ReceiveLimitExceededException? _resetBy; // the refusal that reset the connection (ResetAtRefusal)
+    private Exception? _resetError; // what the application's output sees after a reset (Reset), translated
 
     /// <summary>Diagnostics: with IIC_PIPE_STATS=1 each pipe prints its spin-for-reply counts to stderr when disposed.</summary>
     private static readonly bool s_printStatistics = Environment.GetEnvironmentVariable("IIC_PIPE_STATS") == "1";
@@ -218,28 +236,40 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
         }
     }
 
-    /// <summary>The refusal that reset the connection (<see cref="ResetAtRefusal"/>), null before.</summary>
-    internal ReceiveLimitExceededException? ResetBy => Volatile.Read(ref _resetBy);
+    /// <summary>The error the connection was reset with (<see cref="Reset"/>, translated), null before.</summary>
+    internal Exception? ResetError => Volatile.Read(ref _resetError);
 
     /// <summary>
-    /// A refused message ended the input for good and nobody will read past it: the application's read met it after
-    /// every byte before it (<see cref="RefusalDeferringReader"/>), or the application completed <see cref="Input"/>
-    /// (before or after the refusal arrived). The connection is reset as <see cref="Abort"/> does, so the peer's sends,
-    /// waiting behind the refused message in a ring no one reads any more, end with <see cref="IicChannelClosedException"/>
-    /// at once instead of when this side is disposed. Before this returns, <see cref="Output"/>'s flushes and writes fail
-    /// with the refusal, a flush waiting for room among them (<see cref="RefusalFailingWriter"/>). Once; from any thread.
+    /// Bytes came in that nobody will read: a refused message the application's read met after every byte before it
+    /// (<see cref="RefusalDeferringReader"/>), one that arrived before or after the application completed
+    /// <see cref="Input"/>, or any bytes after that Complete (<see cref="ResetUnread"/>). The connection is reset as
+    /// <see cref="Abort"/> does, as TCP resets a connection closed with unread data (RFC 1122 4.2.2.13), so the peer's
+    /// sends, which would wait for room in a ring no one reads any more, end with <see cref="IicChannelClosedException"/>
+    /// at once instead of when this side is disposed, and a drain in <see cref="DisposeAsync(TimeSpan, bool)"/> ends.
+    /// Before this returns, <see cref="Output"/>'s flushes and writes fail with <paramref name="error"/> (already
+    /// translated), a flush waiting for room among them (<see cref="ResetFailingWriter"/>). Once; from any thread.
     /// </summary>
-    internal void ResetAtRefusal(ReceiveLimitExceededException refusal)
+    internal void Reset(Exception error)
     {
         // Set before anything else (a full fence): the writer's check and the send loop's end read it.
-        if (Interlocked.CompareExchange(ref _resetBy, refusal, null) is not null)
+        if (Interlocked.CompareExchange(ref _resetError, error, null) is not null)
         {
             return;
         }
-        _outputWriter.FailWaitingFlush(refusal);
+        _outputWriter.FailWaitingFlush(error);
         Abort();
         SignalChannelEnded();
     }
 
-    private Exception Translate(Exception e) => TranslateError is { } translate ? translate(e) : e;
+    /// <summary>
+    /// The receive thread's flush found <see cref="Input"/> completed: the <paramref name="bytes"/> it just took from the
+    /// ring, and whatever follows them, will never be read. Kestrel's socket transport stops receiving there and fires
+    /// ConnectionClosed, and the socket it later closes with those bytes unread sends a reset (Winsock resets at once
+    /// when data arrives after shutdown(SD_RECEIVE)); the peer's send learns of it instead of waiting. So does this one's.
+    /// </summary>
+    private void ResetUnread(long bytes) => Reset(Translate(new IicChannelClosedException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+        $"The connection was reset: {bytes} bytes arrived after the application completed the pipe's input, and nobody would read them. As a TCP socket closed with unread data does, the pipe closed the channel: the peer's sends end with IicChannelClosedException and output not yet sent was dropped. Complete the input only once the peer has nothing more to send, or read and discard what it still sends."))));
+
+    /// <summary>What the application sees of <paramref name="e"/> (<see cref="TranslateError"/>).</summary>
+    internal Exception Translate(Exception e) => TranslateError is { } translate ? translate(e) : e;
 }

@@ -14,7 +14,10 @@ namespace IIC.Transport;
 /// left or the application examined all of the rest and consumed none of it since it last had it (no more bytes will
 /// come, so it can make no progress: the point where a pipe completed with the error would throw); an application that
 /// examined only part of it is handed the same bytes again, as PipeReader's contract says. Then the pipe resets the connection
-/// (<see cref="IicDuplexPipe.ResetAtRefusal"/>) and every later read throws the refusal too.
+/// (<see cref="IicDuplexPipe.Reset"/>) and every later read throws the refusal too. What the reads throw is the refusal as
+/// the pipe's <see cref="IicDuplexPipe.TranslateError"/> makes it, translated once (round 23: Kestrel's connection gets a
+/// <c>ConnectionResetException</c> with the refusal as its InnerException, the same instance on every read and on the
+/// output; before, the bare <see cref="ReceiveLimitExceededException"/>).
 /// <para>An application that completed this reader will never meet the refusal, so the reset comes from whichever of the
 /// two happens second (round 22): <see cref="Complete"/> after the refusal was deferred, or <see cref="Defer"/> after the
 /// reader was completed (then the receive thread resets). Before, nothing did, and the peer's send waited behind the
@@ -26,7 +29,7 @@ namespace IIC.Transport;
 /// </summary>
 internal sealed class RefusalDeferringReader(PipeReader inner, IicDuplexPipe pipe) : PipeReader
 {
-    private ReceiveLimitExceededException? _refusal; // written by the receive thread before it completes the input pipe
+    private Exception? _refusal; // the refusal as the application sees it (translated); written by the receive thread before it completes the input pipe
     private long _lastFinalLength = -1; // the bytes handed out by the last read that found the pipe completed
     private SequencePosition _lastFinalEnd; // where those bytes end
     private bool _examinedToEnd; // the application's AdvanceTo after that read examined all of them (it waits for more)
@@ -39,10 +42,11 @@ internal sealed class RefusalDeferringReader(PipeReader inner, IicDuplexPipe pip
     /// </summary>
     public void Defer(ReceiveLimitExceededException refusal)
     {
-        Interlocked.Exchange(ref _refusal, refusal); // full fence: this check or Complete's sees the other (the reset runs once)
+        var reported = pipe.Translate(refusal); // once, so every read and the output throw the same instance
+        Interlocked.Exchange(ref _refusal, reported); // full fence: this check or Complete's sees the other (the reset runs once)
         if (Volatile.Read(ref _completed) != 0)
         {
-            pipe.ResetAtRefusal(refusal);
+            pipe.Reset(reported);
         }
     }
 
@@ -65,7 +69,7 @@ internal sealed class RefusalDeferringReader(PipeReader inner, IicDuplexPipe pip
         {
             return new ValueTask<ReadResult>(Inspect(read.Result));
         }
-        catch (ReceiveLimitExceededException e)
+        catch (Exception e) when (ReferenceEquals(e, _refusal))
         {
             return ValueTask.FromException<ReadResult>(e);
         }
@@ -106,7 +110,7 @@ internal sealed class RefusalDeferringReader(PipeReader inner, IicDuplexPipe pip
         {
             _surfaced = true;
             inner.AdvanceTo(result.Buffer.End); // ends the inner read; the application gave up on these bytes
-            pipe.ResetAtRefusal(refusal);
+            pipe.Reset(refusal);
             ExceptionDispatchInfo.Throw(refusal);
         }
         _lastFinalLength = length;
@@ -148,7 +152,7 @@ internal sealed class RefusalDeferringReader(PipeReader inner, IicDuplexPipe pip
         Interlocked.Exchange(ref _completed, 1); // full fence: this check or Defer's sees the other
         if (Volatile.Read(ref _refusal) is { } refusal)
         {
-            pipe.ResetAtRefusal(refusal); // once: a read that threw it reset already
+            pipe.Reset(refusal); // once: a read that threw it reset already
         }
     }
 }

@@ -1,0 +1,111 @@
+using IIC.Hardware;
+using IIC.Transport;
+using Microsoft.AspNetCore.Connections;
+
+namespace IIC.AspNetCore.Tests;
+
+/// <summary>
+/// Round 23: how a Kestrel connection (IicConnection over IicDuplexPipe) ends when bytes come in that nobody will read,
+/// compared with Kestrel's SocketConnection: ConnectionClosed fires whenever the receive loop ends, also after Kestrel
+/// completed the transport's input, and a reset reaches Kestrel as ConnectionResetException with the IICFast exception as
+/// its InnerException. The peer is the other end of a real channel pair, sending from its own thread.
+/// </summary>
+public class ConnectionResetTests
+{
+    private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(30);
+    private const int Ring = 64 * 1024;
+
+    [Fact]
+    public async Task Bytes_after_Kestrel_completed_the_input_fire_ConnectionClosed_and_end_the_peers_send()
+    {
+        var (client, serverSide) = IicChannel.CreatePair(IicTransportOptions.DefaultChannelOptions with { RingCapacity = Ring, WaitStrategy = WaitStrategy.Park });
+        using (client)
+        {
+            var connection = new IicConnection(serverSide, new IicEndPoint("reset"), IicPipeOptions.Default);
+            var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            using var registration = connection.ConnectionClosed.Register(() => closed.TrySetResult());
+            connection.Start();
+            try
+            {
+                await connection.Transport.Input.CompleteAsync(); // Kestrel reads no more (its HTTP/2 teardown does this)
+
+                // The peer keeps sending, more than the ring holds. Round 22: the receive thread dropped the first batch and
+                // stopped, ConnectionClosed never fired, and a send waited for room until the connection was disposed.
+                var peerSend = Task.Factory.StartNew(() =>
+                {
+                    var message = new byte[1000];
+                    while (true)
+                    {
+                        client.Send(message); // until one ends with the reset
+                    }
+                }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+                await closed.Task.WaitAsync(s_timeout);
+                await Assert.ThrowsAsync<IicChannelClosedException>(() => peerSend.WaitAsync(s_timeout));
+
+                // Kestrel's writes see the reset as its socket transport reports one, the cause inside.
+                var write = await Assert.ThrowsAsync<ConnectionResetException>(async () => await connection.Transport.Output.WriteAsync(new byte[10]));
+                var cause = Assert.IsType<IicChannelClosedException>(write.InnerException);
+                Assert.Contains("bytes arrived after the application completed the pipe's input", cause.Message, StringComparison.Ordinal);
+            }
+            finally
+            {
+                await connection.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_refused_message_reaches_Kestrel_as_ConnectionResetException_on_its_reads_and_writes_with_the_refusal_inside()
+    {
+        const int Limit = 32 * 1024;
+        var (client, serverSide) = IicChannel.CreatePair(IicTransportOptions.DefaultChannelOptions with { RingCapacity = Ring, WaitStrategy = WaitStrategy.Park, MaxReceiveMessageLength = Limit });
+        using (client)
+        {
+            var connection = new IicConnection(serverSide, new IicEndPoint("refusal"), IicPipeOptions.Default);
+            var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            using var registration = connection.ConnectionClosed.Register(() => closed.TrySetResult());
+            client.Send(new byte[100]); // before the gap: Kestrel gets these first
+            var peerSend = SendOnItsOwnThread(client, new byte[8 * Ring]); // fragmented, over the limit: refused
+            connection.Start();
+            try
+            {
+                var input = connection.Transport.Input;
+                long received = 0;
+                ConnectionResetException? reset = null;
+                while (reset is null)
+                {
+                    try
+                    {
+                        var result = await input.ReadAsync().AsTask().WaitAsync(s_timeout);
+                        Assert.False(result.IsCompleted, "the input said it completed instead of reporting the refused message");
+                        received += result.Buffer.Length;
+                        input.AdvanceTo(result.Buffer.End);
+                    }
+                    catch (ConnectionResetException e)
+                    {
+                        reset = e; // round 22: a bare ReceiveLimitExceededException, which Kestrel logs as an unexpected error
+                    }
+                }
+                Assert.Equal(100, received);
+                var refusal = Assert.IsType<ReceiveLimitExceededException>(reset.InnerException);
+                Assert.Equal(8 * Ring, refusal.MessageLength);
+
+                // The same instance on every later read and on the output.
+                Assert.Same(reset, await Assert.ThrowsAsync<ConnectionResetException>(async () => await input.ReadAsync()));
+                Assert.Same(reset, await Assert.ThrowsAsync<ConnectionResetException>(async () => await connection.Transport.Output.WriteAsync(new byte[10])));
+                Assert.Same(reset, await Assert.ThrowsAsync<ConnectionResetException>(async () => await connection.Transport.Output.FlushAsync()));
+
+                await closed.Task.WaitAsync(s_timeout);
+                await Assert.ThrowsAsync<IicChannelClosedException>(() => peerSend.WaitAsync(s_timeout));
+            }
+            finally
+            {
+                await connection.DisposeAsync();
+            }
+        }
+    }
+
+    /// <summary>A blocking send on a thread of its own (it waits for room while the ring is full).</summary>
+    private static Task SendOnItsOwnThread(IicChannel channel, byte[] message)
+        => Task.Factory.StartNew(() => channel.Send(message), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+}
