@@ -15,6 +15,9 @@ namespace IIC.Hardware;
 /// left is handed over when the event loop has been idle for <see cref="IdleHandOver"/> (<see cref="HasUnsignalledWork"/>).
 /// Bounded: past <see cref="MaxRetired"/> queued windows (a helper starved of CPU by spinning threads) the event loop
 /// unmaps inline again, so memory and descriptors held for released grants stay bounded.</para>
+/// <para>Since round 23 the event loop's spin after activity takes this work one unit per look where it would yield
+/// (<see cref="TryWorkOne"/>): in back-to-back connects the loop spins through every cycle, and the helper is woken only for
+/// what is left when the loop goes idle or a threshold is crossed.</para>
 /// <para>A helper that falls behind (a box whose CPUs never idle) lets the pool run empty: then the event loop refills it
 /// in its idle time as it did before, one window per turn, so grants do not all create their own.</para>
 /// <para>Inline fallback: with <c>IIC_HYPERVISOR_HELPER=0</c> in the environment (A/B runs), or when the thread cannot be

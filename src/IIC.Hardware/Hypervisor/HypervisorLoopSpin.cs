@@ -5,7 +5,7 @@ namespace IIC.Hardware;
 
 /// <summary>
 /// The event loop's wait policy: after a turn in which a partition spoke it keeps polling without sleeping for a while
-/// (yielding in between), so the next request of a connection cycle finds it awake; otherwise it sleeps in poll. The
+/// (yielding in between, or since round 23 doing one unit of the helper's queued work), so the next request of a connection cycle finds it awake; otherwise it sleeps in poll. The
 /// loop itself is in HypervisorEventLoop.cs.
 /// </summary>
 public sealed partial class Hypervisor
@@ -53,8 +53,6 @@ public sealed partial class Hypervisor
     /// </summary>
     internal static bool SpinWorks { get; } = Environment.GetEnvironmentVariable("IIC_HYPERVISOR_SPIN_WORK") != "0";
 
-    private static readonly long s_spinWorkAfterTicks = (int.TryParse(Environment.GetEnvironmentVariable("IIC_HYPERVISOR_SPIN_WORK_AFTER_US"), out var us) ? us : 0) * Stopwatch.Frequency / 1_000_000;
-
     private long _activeUntil; // Stopwatch ticks until which the loop spins rather than sleeps (0: no partition spoke last turn)
     private bool _grantedThisTurn; // a grant was sent this turn (SleepAfterGrant)
 
@@ -88,7 +86,7 @@ public sealed partial class Hypervisor
                 {
                     return ready != 0 ? MarkReady(ready) : SleepInPoll(entries, timeout);
                 }
-                if (SpinWorks && now - _activeUntil + SpinTicks >= s_spinWorkAfterTicks && _helper.TryWorkOne())
+                if (SpinWorks && _helper.TryWorkOne())
                 {
                     continue; // one unit of the helper's work instead of a yield: look again at once
                 }
