@@ -6,7 +6,8 @@ namespace IIC.Reliability.Tests;
 /// <summary>
 /// Issue 17 item 5 (round 9): the hypervisor unmaps released windows and refills its window pool on a helper thread at
 /// SCHED_BATCH (never preempting on wake-up), off the event loop that serves the next connect; without the helper (IIC_HYPERVISOR_HELPER=0, or no
-/// thread) the work is done inline as before. Real memfds and mappings; conditions are polled, never slept for.
+/// thread) the work is done inline as before; since round 23 the loop's spin after activity takes queued work one unit at a
+/// time where it would yield. Real memfds and mappings; conditions are polled, never slept for.
 /// </summary>
 [Collection(nameof(SerialReliabilityTests))]
 public sealed class HypervisorHelperTests
@@ -51,6 +52,36 @@ public sealed class HypervisorHelperTests
     }
 
     [Fact]
+    public void The_event_loops_spin_takes_one_unit_of_queued_work_on_its_own_thread()
+    {
+        // Round 23: the loop's spin calls TryWorkOne where it would yield. A released window queued below the wake
+        // threshold is closed on the calling thread (the helper is never woken for it), then the pool is refilled there.
+        using var pool = new WindowPool(1);
+        var helper = new HypervisorHelper(pool, "test", _ => { }, enabled: true);
+        try
+        {
+            WaitFor(() => pool.Count == 1, "the helper did not fill the pool");
+            Assert.True(pool.TryTake(WindowOptions.DefaultRingCapacity, out var taken)); // a grant took it: the pool wants one
+            taken.Dispose();
+            var window = SharedWindow.Create(WindowOptions.WithCapacity(4096));
+            helper.Retire(window); // below WakeAtRetired: queued, the helper not woken
+
+            Assert.True(helper.TryWorkOne());
+            Assert.True(IsUnmapped(window));
+            Assert.Equal(1, helper.RetiredBySpin);
+            Assert.Equal(0, helper.RetiredCount);
+            Assert.True(helper.TryWorkOne()); // nothing queued: the pool's refill, on this thread
+            Assert.Equal(1, pool.Count);
+            Assert.False(helper.TryWorkOne()); // nothing left
+            Assert.Equal(0, helper.RetiredByHelper);
+        }
+        finally
+        {
+            helper.Stop();
+        }
+    }
+
+    [Fact]
     public void Stopping_the_helper_unmaps_every_window_still_queued()
     {
         using var pool = new WindowPool(0);
@@ -82,11 +113,11 @@ public sealed class HypervisorHelperTests
             using var connection = host.Partition.Connect(service, WindowOptions.DefaultRingCapacity, PartitionHost.Timeout);
             using var accepted = listener.Accept(PartitionHost.Timeout);
         }
-        // Both sides released every grant; the hypervisor hands what is queued over when it idles, and the helper (not
-        // the event loop) unmaps every one of them.
+        // Both sides released every grant; the loop's spin closes what it finds queued between its looks (round 23), the
+        // hypervisor hands the rest over when it idles, and the helper closes that: every one, none twice.
         const int granted = 3 * HypervisorHelper.WakeAtRetired;
-        WaitFor(() => hypervisor.GrantCount == 0 && hypervisor.Helper.RetiredByHelper == granted,
-            $"released windows stayed open: {hypervisor.Helper.RetiredByHelper} of {granted} retired by the helper, {hypervisor.Helper.RetiredCount} queued");
+        WaitFor(() => hypervisor.GrantCount == 0 && hypervisor.Helper.RetiredByHelper + hypervisor.Helper.RetiredBySpin == granted,
+            $"released windows stayed open: {hypervisor.Helper.RetiredByHelper} of {granted} retired by the helper, {hypervisor.Helper.RetiredBySpin} by the loop's spin, {hypervisor.Helper.RetiredCount} queued");
         Assert.Equal(1, hypervisor.Helper.ScheduledBatch);
     }
 

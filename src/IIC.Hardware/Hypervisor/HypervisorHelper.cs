@@ -15,6 +15,9 @@ namespace IIC.Hardware;
 /// left is handed over when the event loop has been idle for <see cref="IdleHandOver"/> (<see cref="HasUnsignalledWork"/>).
 /// Bounded: past <see cref="MaxRetired"/> queued windows (a helper starved of CPU by spinning threads) the event loop
 /// unmaps inline again, so memory and descriptors held for released grants stay bounded.</para>
+/// <para>Since round 23 the event loop's spin after activity takes this work one unit per look where it would yield
+/// (<see cref="TryWorkOne"/>): in back-to-back connects the loop spins through every cycle, and the helper is woken only for
+/// what is left when the loop goes idle or a threshold is crossed.</para>
 /// <para>A helper that falls behind (a box whose CPUs never idle) lets the pool run empty: then the event loop refills it
 /// in its idle time as it did before, one window per turn, so grants do not all create their own.</para>
 /// <para>Inline fallback: with <c>IIC_HYPERVISOR_HELPER=0</c> in the environment (A/B runs), or when the thread cannot be
@@ -42,6 +45,7 @@ internal sealed class HypervisorHelper
     private bool _stopping;
     private int _scheduledBatch = -1; // 1 once the thread runs at SCHED_BATCH, 0 if the kernel refused (tests, diagnostics)
     private long _retiredByHelper; // windows the helper thread retired (closed; tests, diagnostics)
+    private long _retiredBySpin; // windows the event loop's spin retired (TryWorkOne; tests, diagnostics)
 
     public HypervisorHelper(WindowPool pool, string hypervisorName, Action<string> log, bool enabled)
     {
@@ -144,6 +148,46 @@ internal sealed class HypervisorHelper
             Wake();
         }
     }
+
+    /// <summary>
+    /// Does one unit of the queued work on the calling thread (the event loop's spin, round 23): closes one released window
+    /// if any waits, else makes one window for the pool if it wants one. The loop calls it between its looks while it spins
+    /// after activity, where it would otherwise yield: that CPU time is the loop's anyway, and the helper then finds nothing
+    /// to be woken for (on two CPUs its wake-ups and CPU, a fourth runnable thread beside the connector, the listener and the
+    /// spinning loop, cost the connect row more than the work itself; perf/RESULTS.md, "Round 23 (branch connect)").
+    /// </summary>
+    /// <returns>Whether it did something (false: nothing waits, or the pool's refill was refused).</returns>
+    public bool TryWorkOne()
+    {
+        IDisposable? window = null;
+        lock (_gate)
+        {
+            if (!_stopping && _retired.Count > 0)
+            {
+                window = _retired[^1]; // under the lock: the helper swaps the list under it too
+                _retired.RemoveAt(_retired.Count - 1);
+            }
+        }
+        if (window is not null)
+        {
+            window.Dispose(); // the window's last user in this process: nothing else refers to it (Retire)
+            Interlocked.Increment(ref _retiredBySpin);
+            return true;
+        }
+        if (!_pool.NeedsRefill)
+        {
+            return false;
+        }
+        if (_pool.RefillOne() is { } refused)
+        {
+            _log($"the window pool stays at {_pool.Count}: {refused.Message} (grants create their windows themselves meanwhile)");
+            return false;
+        }
+        return true;
+    }
+
+    /// <summary>Released windows the event loop's spin retired (closed) so far (<see cref="TryWorkOne"/>; tests, diagnostics).</summary>
+    public long RetiredBySpin => Interlocked.Read(ref _retiredBySpin);
 
     /// <summary>A grant took a window from the pool: the helper is woken when the pool runs low.</summary>
     public void WindowTaken()
