@@ -85,7 +85,7 @@ public sealed class QueuedCallStartRetryTests(TesterFixture fixture)
         await RetryServing.WarmAsync(server, client);
         var connection = Assert.Single(invoker.OpenChannels);
         var sentBefore = connection.GetStatistics().MessagesSent;
-        using var partly = client.UnaryAsync(new Request { Text = "partly" }, ContinuationTests.BigHeaders(2 * 1024 * 1024, 16 * 1024), Deadline);
+        using var partly = client.UnaryAsync(new Request { Text = "partly" }, HeaderBlocks.BigHeaders(2 * 1024 * 1024, 16 * 1024), Deadline);
         WaitFor.Condition(() => (connection.GetStatistics().MessagesSent > sentBefore && invoker.QueuedSends > 0) || partly.ResponseAsync.IsCompleted,
             "the CallStart's first pieces in the ring and the rest queued for the connection's sender", s_timeout);
         Assert.False(partly.ResponseAsync.IsCompleted, $"the call ended before its connection: {partly.ResponseAsync.Exception?.InnerException?.Message}");
