@@ -100,10 +100,22 @@ internal sealed partial class ClientCall<TRequest, TResponse>
             }
             if (Interlocked.CompareExchange(ref StartProgress, CallStartProgress.QueueFailed, was) == was)
             {
-                return UnsentQueuedStart.LeftToConnectionEnd;
+                // Ended before (its token, its deadline, Dispose; round 23): Finish took it off the connection, so the
+                // connection's end never reaches it, and Finish, which looked before this mark, left the slot. Taken back
+                // here, the caller gives the slot back. (After the swap above: either Finish's look comes after it and takes
+                // the mark, or this read sees the call ended; both swaps are full fences. Exactly one takes it.)
+                return Volatile.Read(ref _done) && TakeQueueFailedMark() ? UnsentQueuedStart.Ended : UnsentQueuedStart.LeftToConnectionEnd;
             }
         }
     }
+
+    /// <summary>
+    /// Takes the mark of a queued CallStart that failed unclaimed (QueueFailed), for a call that ended before the connection's
+    /// end reached it (<see cref="Finish"/>, <see cref="SettleUnsentQueuedStart"/>): true once, and then the taker gives the
+    /// slot back; false when there is no mark, or the connection's end (<see cref="OnConnectionLost"/>) or the other took it.
+    /// </summary>
+    private bool TakeQueueFailedMark()
+        => Interlocked.CompareExchange(ref StartProgress, CallStartProgress.MayBeSent, CallStartProgress.QueueFailed) == CallStartProgress.QueueFailed;
 
     /// <summary>
     /// Claims the send of the CallStart, just before the first byte of it may go into the ring: null (send it; the call is
