@@ -173,6 +173,50 @@ public sealed class QueuedCallStartRetryTests(TesterFixture fixture)
     }
 
     /// <summary>
+    /// The other side of round 23's line: a call whose CallStart, deferred on the reader thread, went into the ring once the
+    /// server read the large write before it (the server reads it) ends Unavailable when the connection ends and is never
+    /// sent again: the first CallStart on the new connection is the next call's. The same before round 23 (a deferred
+    /// CallStart was never started again): a guard of "never sent twice".
+    /// </summary>
+    [Fact]
+    public async Task A_call_whose_deferred_CallStart_went_when_its_connection_ends_is_not_started_again()
+    {
+        const string Service = "retry-deferred-sent";
+        using var server = new RawServer(fixture, Service, settingsOnAccept: 3);
+        using var invoker = Invoker(Service, inlineCompletions: true);
+        var client = new Tester.TesterClient(invoker);
+        var (stuck, write, deferred) = await DeferOnReaderThreadAsync(server, invoker, client, CancellationToken.None);
+        using var stuckCall = stuck;
+        using var deferredCall = deferred;
+
+        // The server reads the client stream's CallStart (no message in it), its large write's frames, then the deferred
+        // CallStart behind them (its request in it).
+        string? read = null;
+        for (var frames = 0; read is null; frames++)
+        {
+            Assert.True(frames < 10_000, "no CallStart behind the large write");
+            var frame = server.ReceiveFrameBytes(0, s_timeout);
+            if ((FrameType)frame[0] == FrameType.CallStart && ((FrameFlags)frame[1] & FrameFlags.WithMessage) != 0)
+            {
+                var length = (int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(frame.AsSpan(Frame.HeaderLength));
+                read = Request.Parser.ParseFrom(frame, Frame.HeaderLength + 4, length).Text;
+            }
+        }
+        Assert.Equal("deferred", read);
+        await OffReader(write); // its last chunk went before the CallStart
+
+        server.Close(0);
+        var e = await Assert.ThrowsAsync<RpcException>(() => OffReader(deferred.ResponseAsync));
+        Assert.Equal(StatusCode.Unavailable, e.StatusCode); // the server read it: never started again
+        using var next = client.UnaryAsync(new Request { Text = "next" }, deadline: Deadline);
+        var (id, request) = server.ReceiveCallStart(1, s_timeout);
+        Assert.Equal("next", request!.Text); // the first CallStart on the new connection
+        server.SendReply(1, id, new Reply { Text = "next" });
+        Assert.Equal("next", (await OffReader(next.ResponseAsync)).Text);
+        Assert.Equal(2, server.Accepted);
+    }
+
+    /// <summary>
     /// Warms the connection, fills its ring (a large write of a client stream the server does not read, the rest queued for
     /// the connection's sender), then starts a unary call "deferred" (with <paramref name="token"/>) from the inline
     /// continuation of another call's reply, on the client connection's reader thread: its CallStart waits in that thread's

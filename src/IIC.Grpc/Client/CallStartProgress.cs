@@ -18,9 +18,9 @@ internal enum CallStartProgress : byte
     LostBeforeSent,
 
     /// <summary>
-    /// Its CallStart waits in the connection's queue for the sender, none of it in the ring (round 22): the sender claims
-    /// the send (to <see cref="MayBeSent"/>) only once it holds room for the first byte, so the connection's end can still
-    /// take it (to <see cref="LostBeforeSent"/>).
+    /// Its CallStart waits in the connection's queue for the sender (round 22), or in the reader thread's deferred frames
+    /// (round 23), none of it in the ring: the sender, or the reader thread, claims the send (to <see cref="MayBeSent"/>)
+    /// only once it holds room for the first byte, so the connection's end can still take it (to <see cref="LostBeforeSent"/>).
     /// </summary>
     Queued,
 
