@@ -111,6 +111,47 @@ internal sealed partial class ClientCall<TRequest, TResponse>
     }
 
     /// <summary>
+    /// The start's one try to send the CallStart at once (<see cref="CallConnection.TrySendFrameNow"/>, or the try of
+    /// <see cref="CallConnection.SendFrameOrQueue"/>) threw <paramref name="failure"/> after the start claimed the send
+    /// (MayBeSent): true when that proves none of it is in the ring, and the call is left to the connection's end to start
+    /// again, as a queued CallStart that failed unclaimed (QueueFailed, round 22); false, and the call ends as before. Round 23:
+    /// the peer closed (or died) before the connection's reader thread reached its end, so the invoker still gave this call
+    /// the connection (IicCallInvoker.GetConnection looks at IsClosed, which that end sets), and it ended Unavailable sent.
+    /// <para>Why nothing went: both tries send one record (a frame longer than one is never tried: MustSplit sends it queued,
+    /// in pieces) with <see cref="IIC.Transport.IicChannel.TrySend(ReadOnlySpan{byte})"/>, and the transport throws
+    /// <see cref="IIC.Transport.IicChannelClosedException"/> or <see cref="IIC.Transport.PeerDeadException"/> there only
+    /// from WindowEndpoint.ThrowPeerGone, which SendCore calls before its TryWrite and WaitForRoom before its return (the
+    /// record written only after: WindowEndpoint.Sender.cs); a doorbell after the publish throws neither. Not on the
+    /// connection's reader thread, whose sends defer (a frame longer than one record may go there in part before a throw),
+    /// nor for a disposed connection (<see cref="ObjectDisposedException"/>: its end came, or the invoker's Dispose).</para>
+    /// </summary>
+    private bool LeaveFailedTryToConnectionEnd(Exception failure, in StartRequest start)
+    {
+        if (failure is not (IIC.Transport.IicChannelClosedException or IIC.Transport.PeerDeadException) || _connection!.IsCurrentReader)
+        {
+            return false;
+        }
+        lock (Gate)
+        {
+            // What its start again needs (RetryOrFail), set under the gate as StartAgainUnsent sets it: a Finish after this
+            // completes its start (and looks for the mark below), one before is seen ended below.
+            _queued ??= new QueuedStart(in start);
+        }
+        // From MayBeSent, which only this start's thread leaves (OnConnectionLost ends a MayBeSent call, it does not move it).
+        if (Interlocked.CompareExchange(ref StartProgress, CallStartProgress.QueueFailed, CallStartProgress.MayBeSent) != CallStartProgress.MayBeSent)
+        {
+            Debug.Fail("a start's failed try leaves its claim as it was");
+            return false;
+        }
+        // Ended before (its token, deadline, Dispose, or the connection's end that found it MayBeSent): Finish took it off the
+        // connection, so that end never reaches it; the mark is taken back here and the call ends as before (the caller
+        // gives the slot back). Else whoever takes the mark (Finish's look after its Remove, or the connection's end, which
+        // starts the call again) owns what follows, and the caller does nothing more. The swap above is a full fence, as in
+        // SettleUnsentQueuedStart: exactly one of the looks, or the connection's end, takes the mark.
+        return !(Volatile.Read(ref _done) && TakeQueueFailedMark());
+    }
+
+    /// <summary>
     /// Takes the mark of a queued CallStart that failed unclaimed (QueueFailed), for a call that ended before the connection's
     /// end reached it (<see cref="Finish"/>, <see cref="SettleUnsentQueuedStart"/>): true once, and then the taker gives the
     /// slot back; false when there is no mark, or the connection's end (<see cref="OnConnectionLost"/>) or the other took it.

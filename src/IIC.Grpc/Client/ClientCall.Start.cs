@@ -139,6 +139,7 @@ internal sealed partial class ClientCall<TRequest, TResponse>
     {
         FrameBuilder? requestFrame = null;
         var callStartSent = false; // sent, or handed to ContinueQueuedStartAsync (which then gives the slot back if it never goes)
+        var leftToConnectionEnd = false; // its one try found the channel ended: the connection's end starts it again (round 23)
         Status? lostBeforeSent = null;
         try
         {
@@ -183,7 +184,13 @@ internal sealed partial class ClientCall<TRequest, TResponse>
         }
         catch (Exception e) when (ConnectionErrors.IsLoss(e))
         {
-            CompleteLocally(new Status(StatusCode.Unavailable, "The connection to the server failed: " + e.Message, e));
+            // Before the CallStart went or was queued, the one thing that can throw a loss is its one-record try, which then
+            // published nothing when the peer had closed or died: the call starts again (LeaveFailedTryToConnectionEnd).
+            leftToConnectionEnd = !callStartSent && LeaveFailedTryToConnectionEnd(e, in start);
+            if (!leftToConnectionEnd)
+            {
+                CompleteLocally(new Status(StatusCode.Unavailable, "The connection to the server failed: " + e.Message, e));
+            }
         }
         finally
         {
@@ -191,7 +198,7 @@ internal sealed partial class ClientCall<TRequest, TResponse>
             {
                 FrameBuilder.Return(requestFrame);
             }
-            if (!callStartSent)
+            if (!callStartSent && !leftToConnectionEnd)
             {
                 // The server never heard of the call (every way here ended it, or it starts again): its slot goes to the next
                 // one at once (a slot of an ended connection: nothing to grant). A call that starts again keeps its writes
