@@ -25,8 +25,9 @@ internal enum CallStartProgress : byte
     Queued,
 
     /// <summary>
-    /// Its queued CallStart failed unclaimed (the channel ended) before the connection's end reached the call: that end,
-    /// when it comes, starts the call again (it is the one that takes the call off the connection).
+    /// Its queued CallStart failed unclaimed (the channel ended) before the connection's end reached the call, or (round 23)
+    /// its start's one-record try threw on the ended channel with nothing published: that end, when it comes, starts the
+    /// call again (it is the one that takes the call off the connection).
     /// </summary>
     QueueFailed,
 }

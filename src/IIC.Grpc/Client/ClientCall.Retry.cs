@@ -13,7 +13,9 @@ namespace IIC.Grpc.Client;
 // caller's thread) whose connection ended before its start claimed the send (ClaimSend: round 20 for a call that waited,
 // round 21 for every call); and (round 22) one whose claimed CallStart waited in the connection's queue for its sender,
 // none of it in the ring (the sender claims the send only holding room: Queued to MayBeSent); and (round 23) one whose
-// CallStart was deferred on the connection's reader thread, which claims it the same way. A call whose CallStart may be
+// CallStart was deferred on the connection's reader thread, which claims it the same way; and (round 23) one whose start's
+// one-record try threw as the peer had closed or died, before the reader thread saw it (the transport throws that before
+// it writes: LeaveFailedTryToConnectionEnd). A call whose CallStart may be
 // in a ring is never retried: it ends Unavailable with the connection (OnConnectionLost).
 internal sealed partial class ClientCall<TRequest, TResponse>
 {
