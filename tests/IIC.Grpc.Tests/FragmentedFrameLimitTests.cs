@@ -65,7 +65,7 @@ public sealed class FragmentedFrameLimitTests(TesterFixture fixture)
     {
         using var server = StartServer("frames-whole");
         using var raw = RawClient.Connect(fixture, "frames-whole", s_timeout, out _);
-        var callStart = ContinuationTests.CallStartWithHeaders(1, "Unary", new Request { Mode = "echo-metadata" }, ContinuationTests.BigHeaders(600 * 1024, 100 * 1024));
+        var callStart = HeaderBlocks.CallStartWithHeaders(1, "Unary", new Request { Mode = "echo-metadata" }, HeaderBlocks.BigHeaders(600 * 1024, 100 * 1024));
         Assert.True(callStart.Length > raw.MaxClaimLength);
         await Task.Run(() => raw.Send(callStart)).WaitAsync(s_timeout); // whole: the transport fragments it
         var buffer = new byte[1 << 20];

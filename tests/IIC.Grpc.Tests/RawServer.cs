@@ -128,10 +128,19 @@ internal sealed class RawServer : IDisposable
     /// The next frame the client sent on the <paramref name="index"/>th connection (once accepted), which must be a CallStart:
     /// its stream id and the request it carries (a unary call's small request rides in it, docs/grpc-call-protocol.md 2.7), or null.
     /// </summary>
-    public (uint StreamId, Request? Request) ReceiveCallStart(int index, TimeSpan timeout)
+    /// <param name="index">The connection, in the order accepted.</param>
+    /// <param name="timeout">A watchdog: how long it waits for the connection, then for the frame.</param>
+    /// <param name="context">What the failure message should say too (what the test had read so far).</param>
+    public (uint StreamId, Request? Request) ReceiveCallStart(int index, TimeSpan timeout, string? context = null)
     {
         IIC.Tests.WaitFor.Condition(() => Accepted > index, $"the server's connection {index + 1} accepted", timeout);
-        Assert.True(TryReceiveCallStart(index, timeout, out var streamId, out var request), "the client sent no frame");
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        if (!TryReceiveCallStart(index, timeout, out var streamId, out var request))
+        {
+            // A diagnostic only: false before the watchdog means the client closed the connection (TryReceiveCallStart).
+            Assert.Fail($"the client sent no frame ({(waited.Elapsed < timeout ? "it closed the connection" : $"none within {timeout.TotalSeconds:0} s")}"
+                + $" after {waited.Elapsed.TotalSeconds:0.###} s; connections accepted: {Accepted}){(context is null ? "" : "; " + context)}");
+        }
         return (streamId, request);
     }
 

@@ -31,7 +31,7 @@ internal static class RetryServing
         var served = new List<string>();
         for (var i = 0; i < count; i++)
         {
-            var (id, request) = server.ReceiveCallStart(1, Timeout);
+            var (id, request) = server.ReceiveCallStart(1, Timeout, $"served on the second connection so far: [{string.Join(", ", served)}] of {count}");
             served.Add(request!.Text);
             server.SendReply(1, id, new Reply { Text = request.Text + ", on the new connection" });
         }

@@ -278,6 +278,18 @@ internal sealed class CallRegistry
         }
     }
 
+    /// <summary>How many calls hold one of the connection's slots now (tests: a call that ended gave its slot back, also on a connection that ended).</summary>
+    internal uint Open
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _open;
+            }
+        }
+    }
+
     /// <summary>The limit now (tests).</summary>
     internal uint Limit
     {

@@ -18,15 +18,16 @@ internal enum CallStartProgress : byte
     LostBeforeSent,
 
     /// <summary>
-    /// Its CallStart waits in the connection's queue for the sender, none of it in the ring (round 22): the sender claims
-    /// the send (to <see cref="MayBeSent"/>) only once it holds room for the first byte, so the connection's end can still
-    /// take it (to <see cref="LostBeforeSent"/>).
+    /// Its CallStart waits in the connection's queue for the sender (round 22), or in the reader thread's deferred frames
+    /// (round 23), none of it in the ring: the sender, or the reader thread, claims the send (to <see cref="MayBeSent"/>)
+    /// only once it holds room for the first byte, so the connection's end can still take it (to <see cref="LostBeforeSent"/>).
     /// </summary>
     Queued,
 
     /// <summary>
-    /// Its queued CallStart failed unclaimed (the channel ended) before the connection's end reached the call: that end,
-    /// when it comes, starts the call again (it is the one that takes the call off the connection).
+    /// Its queued CallStart failed unclaimed (the channel ended) before the connection's end reached the call, or (round 23)
+    /// its start's one-record try threw on the ended channel with nothing published: that end, when it comes, starts the
+    /// call again (it is the one that takes the call off the connection).
     /// </summary>
     QueueFailed,
 }

@@ -23,24 +23,11 @@ internal sealed partial class ClientCall<TRequest, TResponse>
     }
 
     /// <summary>
-    /// The CallStart is in the ring: a write or complete waiting for the start goes on. When the CallStart was deferred on
-    /// the reader thread, that is once the reader sent it: a write from another thread must not overtake it (the server
-    /// would drop a message for a stream it does not know yet).
+    /// The CallStart is in the ring: a write or complete waiting for the start goes on. (A CallStart deferred on the reader
+    /// thread comes here once that thread sent it, since round 23: a write from another thread must not overtake it, as
+    /// the server would drop a message for a stream it does not know yet.)
     /// </summary>
-    private void OpenStartGate()
-    {
-        if (_queued is not { } queued)
-        {
-            return;
-        }
-        if (queued.DeferredCallStart is { IsCompleted: false } deferred)
-        {
-            deferred.ContinueWith(static (_, state) => ((QueuedStart)state!).Started.TrySetResult(), queued,
-                CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-            return;
-        }
-        queued.Started.TrySetResult();
-    }
+    private void OpenStartGate() => _queued?.Started.TrySetResult();
 
     /// <summary>
     /// What a start sends, and what it needs to start again (passed by reference on the start's path, made into a
@@ -74,17 +61,11 @@ internal sealed partial class ClientCall<TRequest, TResponse>
         /// <summary>How many connects it waited for failed in a row (WaitForReady's backoff). One thread at a time.</summary>
         public int FailedConnects { get; set; }
 
-        /// <summary>The start state of a call that did not wait, made as its CallStart is being sent (deferred, or queued for the sender).</summary>
-        public static QueuedStart Sending() => new(null, false, null, null);
-
         /// <summary>Completed once the CallStart is in the ring, or the call ended (or its start failed) before.</summary>
         public TaskCompletionSource Started { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         /// <summary>The call's place in its connection's queue while it waits (<see cref="ClientCallBase.QueueNode"/>).</summary>
         public LinkedListNode<ClientCallBase>? Node { get; set; }
-
-        /// <summary>Completes once a CallStart deferred on the reader thread is in the ring (null when it was not deferred).</summary>
-        public Task? DeferredCallStart { get; set; }
 
         /// <summary>
         /// The request stream's write or complete made before the start (under the call's gate), which runs once the call

@@ -12,8 +12,11 @@ namespace IIC.Grpc.Client;
 // Also a call registered on a connection (granted a slot after waiting, or, since round 21, at its first try on its
 // caller's thread) whose connection ended before its start claimed the send (ClaimSend: round 20 for a call that waited,
 // round 21 for every call); and (round 22) one whose claimed CallStart waited in the connection's queue for its sender,
-// none of it in the ring (the sender claims the send only holding room: Queued to MayBeSent). A call whose CallStart may
-// be in a ring is never retried: it ends Unavailable with the connection (OnConnectionLost).
+// none of it in the ring (the sender claims the send only holding room: Queued to MayBeSent); and (round 23) one whose
+// CallStart was deferred on the connection's reader thread, which claims it the same way; and (round 23) one whose start's
+// one-record try threw as the peer had closed or died, before the reader thread saw it (the transport throws that before
+// it writes: LeaveFailedTryToConnectionEnd). A call whose CallStart may be
+// in a ring is never retried: it ends Unavailable with the connection (OnConnectionLost).
 internal sealed partial class ClientCall<TRequest, TResponse>
 {
     /// <summary>
@@ -100,10 +103,63 @@ internal sealed partial class ClientCall<TRequest, TResponse>
             }
             if (Interlocked.CompareExchange(ref StartProgress, CallStartProgress.QueueFailed, was) == was)
             {
-                return UnsentQueuedStart.LeftToConnectionEnd;
+                // Ended before (its token, its deadline, Dispose; round 23): Finish took it off the connection, so the
+                // connection's end never reaches it, and Finish, which looked before this mark, left the slot. Taken back
+                // here, the caller gives the slot back. (After the swap above: either Finish's look comes after it and takes
+                // the mark, or this read sees the call ended; both swaps are full fences. Exactly one takes it.)
+                return Volatile.Read(ref _done) && TakeQueueFailedMark() ? UnsentQueuedStart.Ended : UnsentQueuedStart.LeftToConnectionEnd;
             }
         }
     }
+
+    /// <summary>
+    /// The start's one try to send the CallStart at once (<see cref="CallConnection.TrySendFrameNow"/>, or the try of
+    /// <see cref="CallConnection.SendFrameOrQueue"/>) threw <paramref name="failure"/> after the start claimed the send
+    /// (MayBeSent): true when that proves none of it is in the ring, and the call is left to the connection's end to start
+    /// again, as a queued CallStart that failed unclaimed (QueueFailed, round 22); false, and the call ends as before. Round 23:
+    /// the peer closed (or died) before the connection's reader thread reached its end, so the invoker still gave this call
+    /// the connection (IicCallInvoker.GetConnection looks at IsClosed, which that end sets), and it ended Unavailable sent.
+    /// <para>Why nothing went: both tries send one record (a frame longer than one is never tried: MustSplit sends it queued,
+    /// in pieces) with <see cref="IIC.Transport.IicChannel.TrySend(ReadOnlySpan{byte})"/>, and the transport throws
+    /// <see cref="IIC.Transport.IicChannelClosedException"/> or <see cref="IIC.Transport.PeerDeadException"/> there only
+    /// from WindowEndpoint.ThrowPeerGone, which SendCore calls before its TryWrite and WaitForRoom before its return (the
+    /// record written only after: WindowEndpoint.Sender.cs); a doorbell after the publish throws neither. Not on the
+    /// connection's reader thread, whose sends defer (a frame longer than one record may go there in part before a throw),
+    /// nor for a disposed connection (<see cref="ObjectDisposedException"/>: its end came, or the invoker's Dispose).</para>
+    /// </summary>
+    private bool LeaveFailedTryToConnectionEnd(Exception failure, in StartRequest start)
+    {
+        if (failure is not (IIC.Transport.IicChannelClosedException or IIC.Transport.PeerDeadException) || _connection!.IsCurrentReader)
+        {
+            return false;
+        }
+        lock (Gate)
+        {
+            // What its start again needs (RetryOrFail), set under the gate as StartAgainUnsent sets it: a Finish after this
+            // completes its start (and looks for the mark below), one before is seen ended below.
+            _queued ??= new QueuedStart(in start);
+        }
+        // From MayBeSent, which only this start's thread leaves (OnConnectionLost ends a MayBeSent call, it does not move it).
+        if (Interlocked.CompareExchange(ref StartProgress, CallStartProgress.QueueFailed, CallStartProgress.MayBeSent) != CallStartProgress.MayBeSent)
+        {
+            Debug.Fail("a start's failed try leaves its claim as it was");
+            return false;
+        }
+        // Ended before (its token, deadline, Dispose, or the connection's end that found it MayBeSent): Finish took it off the
+        // connection, so that end never reaches it; the mark is taken back here and the call ends as before (the caller
+        // gives the slot back). Else whoever takes the mark (Finish's look after its Remove, or the connection's end, which
+        // starts the call again) owns what follows, and the caller does nothing more. The swap above is a full fence, as in
+        // SettleUnsentQueuedStart: exactly one of the looks, or the connection's end, takes the mark.
+        return !(Volatile.Read(ref _done) && TakeQueueFailedMark());
+    }
+
+    /// <summary>
+    /// Takes the mark of a queued CallStart that failed unclaimed (QueueFailed), for a call that ended before the connection's
+    /// end reached it (<see cref="Finish"/>, <see cref="SettleUnsentQueuedStart"/>): true once, and then the taker gives the
+    /// slot back; false when there is no mark, or the connection's end (<see cref="OnConnectionLost"/>) or the other took it.
+    /// </summary>
+    private bool TakeQueueFailedMark()
+        => Interlocked.CompareExchange(ref StartProgress, CallStartProgress.MayBeSent, CallStartProgress.QueueFailed) == CallStartProgress.QueueFailed;
 
     /// <summary>
     /// Claims the send of the CallStart, just before the first byte of it may go into the ring: null (send it; the call is

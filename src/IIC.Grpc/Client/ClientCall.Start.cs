@@ -139,6 +139,7 @@ internal sealed partial class ClientCall<TRequest, TResponse>
     {
         FrameBuilder? requestFrame = null;
         var callStartSent = false; // sent, or handed to ContinueQueuedStartAsync (which then gives the slot back if it never goes)
+        var leftToConnectionEnd = false; // its one try found the channel ended: the connection's end starts it again (round 23)
         Status? lostBeforeSent = null;
         try
         {
@@ -183,7 +184,13 @@ internal sealed partial class ClientCall<TRequest, TResponse>
         }
         catch (Exception e) when (ConnectionErrors.IsLoss(e))
         {
-            CompleteLocally(new Status(StatusCode.Unavailable, "The connection to the server failed: " + e.Message, e));
+            // Before the CallStart went or was queued, the one thing that can throw a loss is its one-record try, which then
+            // published nothing when the peer had closed or died: the call starts again (LeaveFailedTryToConnectionEnd).
+            leftToConnectionEnd = !callStartSent && LeaveFailedTryToConnectionEnd(e, in start);
+            if (!leftToConnectionEnd)
+            {
+                CompleteLocally(new Status(StatusCode.Unavailable, "The connection to the server failed: " + e.Message, e));
+            }
         }
         finally
         {
@@ -191,7 +198,7 @@ internal sealed partial class ClientCall<TRequest, TResponse>
             {
                 FrameBuilder.Return(requestFrame);
             }
-            if (!callStartSent)
+            if (!callStartSent && !leftToConnectionEnd)
             {
                 // The server never heard of the call (every way here ended it, or it starts again): its slot goes to the next
                 // one at once (a slot of an ended connection: nothing to grant). A call that starts again keeps its writes
@@ -225,7 +232,7 @@ internal sealed partial class ClientCall<TRequest, TResponse>
         OpenStartGate(); // a write or complete waiting for the start goes on
         if (endedMeanwhile && cancelledMeanwhile)
         {
-            SendCancelInOrder();
+            _connection!.SendCancel(this); // the slot goes back once the Cancel is in the ring
         }
         return !endedMeanwhile;
     }
@@ -377,7 +384,8 @@ internal sealed partial class ClientCall<TRequest, TResponse>
     /// the connection's asynchronous sender, in order behind what was queued before it, and the returned task completes once
     /// it is in the ring, or is cancelled (nothing of it sent) when the call ended first (<see cref="SendWaitToken"/>).
     /// Meanwhile the call's writes and complete wait for its start (<see cref="StartGated"/>, opened by
-    /// <see cref="OpenStartGate"/>). On the reader thread it is deferred (null: it never waits there either).
+    /// <see cref="OpenStartGate"/>). On the reader thread it is deferred (it never waits there either): the task completes
+    /// once that thread sent it (a call that ended meanwhile sends its Cancel then, <see cref="AfterCallStartSent"/>).
     /// </summary>
     private Task? SendStartFrame(ReadOnlySpan<byte> frame, in StartRequest start)
     {
@@ -385,39 +393,23 @@ internal sealed partial class ClientCall<TRequest, TResponse>
         {
             return null;
         }
-        if (_connection.IsCurrentReader)
-        {
-            if (_connection.SendFrame(frame, SendWaitToken()))
-            {
-                // Started on the connection's reader thread (an inline continuation) with the ring full: the CallStart waits in
-                // that thread's queue, and the call's Cancel must not overtake it (SendCancelInOrder).
-                // Writes from other threads wait for it too (OpenStartGate).
-                (_queued ??= QueuedStart.Sending()).DeferredCallStart = _connection.WhenDeferredSent(s_lostBeforeSent);
-            }
-            return null;
-        }
         // Rare (the server slow or frozen), so only these calls allocate the start state: made before the CallStart is
         // queued, so a write made as soon as the call returns sees its start gated (a queued call has it already). With
         // all the start needs: until the sender claims the send, the connection's end may start the call again (round 22).
         _queued ??= new QueuedStart(in start);
+        if (_connection.IsCurrentReader)
+        {
+            // Started on the connection's reader thread (an inline continuation) with the ring full: the CallStart waits in
+            // that thread's deferred frames, and the call goes on from there as from the sender's queue (round 23; before,
+            // it counted as sent at once, so the connection's end failed it Unavailable though none of it was in the ring).
+            return _connection.SendOrDeferClaimed(frame, this, s_startNotSent, SendWaitToken());
+        }
         return _connection.SendFrameOrQueue(frame, SendWaitToken(), this);
     }
 
-    /// <summary>
-    /// Sends the call's Cancel after its CallStart is in the ring (a Cancel that overtook a deferred CallStart would be
-    /// dropped by the server, which would then open the call, run it and count it against the limit while this side had
-    /// given its slot back); the connection gives the slot back once the Cancel is in the ring.
-    /// </summary>
-    private void SendCancelInOrder()
-    {
-        if (_queued?.DeferredCallStart is { IsCompleted: false } pending)
-        {
-            pending.ContinueWith(static (_, state) => ((ClientCall<TRequest, TResponse>)state!)._connection!.SendCancel((ClientCallBase)state), this,
-                CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-            return;
-        }
-        _connection!.SendCancel(this);
-    }
+    /// <summary>What a CallStart deferred on the reader thread fails with when the connection ended before it went (a loss: ClientCall.Retry.cs).</summary>
+    private static readonly Func<Exception, Exception> s_startNotSent = static reason =>
+        new IOException("The connection to the server ended before the call's start went: " + reason.Message, reason);
 
     /// <summary>
     /// The token a send of this call waits with: <see cref="_sendWait"/>'s, made on first need under the gate (Finish

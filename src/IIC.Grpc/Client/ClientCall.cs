@@ -279,6 +279,12 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
         // pool's lock, which the Unqueue took after the grant).
         var connection = Volatile.Read(ref _connection);
         connection?.Remove(this); // a no-op when it was never registered
+        if (!releaseNow && _queued is not null && TakeQueueFailedMark())
+        {
+            // Its queued CallStart failed unclaimed (QueueFailed) and was left to the connection's end, which the Remove above
+            // keeps from reaching it: the slot goes back here (round 23; before, it stayed taken on that connection).
+            releaseNow = true;
+        }
         if (releaseNow)
         {
             connection?.Release(this);
@@ -286,7 +292,7 @@ internal sealed partial class ClientCall<TRequest, TResponse> : ClientCallBase, 
         _queued?.Started.TrySetResult(); // a write or complete waiting for the start goes on, and fails with this status
         if (sendCancel)
         {
-            SendCancelInOrder(); // the slot goes back once the Cancel is in the ring
+            _connection!.SendCancel(this); // the slot goes back once the Cancel is in the ring
         }
         if (headersSource is not null)
         {

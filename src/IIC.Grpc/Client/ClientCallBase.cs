@@ -31,13 +31,13 @@ internal abstract class ClientCallBase : IStreamCall, IQueuedSendClaim
         => (CallStartProgress)Volatile.Read(ref System.Runtime.CompilerServices.Unsafe.As<CallStartProgress, byte>(ref StartProgress));
 
     /// <summary>
-    /// The claimed CallStart did not go at once and waits for the connection's sender (ClientCall.Retry.cs, round 22): the
-    /// connection's end may still take it back. Only the call's own start moves it from MayBeSent, and it holds none of
+    /// The claimed CallStart did not go at once and waits for the connection's sender (ClientCall.Retry.cs, round 22), or
+    /// in the reader thread's deferred frames (round 23): the connection's end may still take it back. Only the call's own start moves it from MayBeSent, and it holds none of
     /// it in the ring (the try just failed); a connection end that came between the claim and here already ended the call.
     /// </summary>
     void IQueuedSendClaim.OnQueued() => Interlocked.Exchange(ref StartProgress, CallStartProgress.Queued);
 
-    /// <summary>The connection's sender holds room for the queued CallStart: it may go unless the connection's end took it first.</summary>
+    /// <summary>The connection's sender (or reader thread) holds room for the queued CallStart: it may go unless the connection's end took it first.</summary>
     bool IQueuedSendClaim.TryClaimQueuedSend()
         => Interlocked.CompareExchange(ref StartProgress, CallStartProgress.MayBeSent, CallStartProgress.Queued) == CallStartProgress.Queued;
 

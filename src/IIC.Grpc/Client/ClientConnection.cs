@@ -49,6 +49,9 @@ internal sealed class ClientConnection : CallConnection
     /// <summary>How many calls wait for a slot on this connection now (tests).</summary>
     internal int CallsWaiting => _calls.Waiting;
 
+    /// <summary>How many calls hold one of this connection's slots now, also once it ended (tests).</summary>
+    internal uint SlotsHeld => _calls.Open;
+
     /// <summary>The server's limit on calls open at once, as this connection knows it (tests).</summary>
     internal uint MaxConcurrentCalls => _calls.Limit;
 

@@ -185,7 +185,10 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
         // One connection (the default) needs no round robin: no locked increment of a line every calling thread shares.
         var slot = _connections.Length == 1 ? 0 : (int)((uint)Interlocked.Increment(ref _next) % (uint)_connections.Length);
         var connection = Volatile.Read(ref _connections[slot]);
-        if (connection is { IsClosed: false, IsDraining: false })
+        // Open: not ended, not draining after GoAway, and no send on it found the peer gone (round 23: its reader thread may
+        // not have reached the end yet, and a call started there would only fail its first send; it is replaced as a
+        // draining one is, and closes itself once its reader gets there).
+        if (connection is { IsClosed: false, IsDraining: false, SendFoundPeerGone: false })
         {
             return connection;
         }
@@ -197,7 +200,7 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
                 return null;
             }
             connection = _connections[slot];
-            if (connection is { IsClosed: false, IsDraining: false })
+            if (connection is { IsClosed: false, IsDraining: false, SendFoundPeerGone: false })
             {
                 return connection;
             }
@@ -212,7 +215,7 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
                 // and does not wait for this one, whose connect goes on for the calls after it.
                 foreach (var open in _connections)
                 {
-                    if (open is { IsClosed: false, IsDraining: false })
+                    if (open is { IsClosed: false, IsDraining: false, SendFoundPeerGone: false })
                     {
                         connecting = null;
                         return open;
@@ -260,7 +263,7 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
             }
             foreach (var open in _connections)
             {
-                if (open is { IsClosed: false, IsDraining: false })
+                if (open is { IsClosed: false, IsDraining: false, SendFoundPeerGone: false })
                 {
                     return open;
                 }

@@ -1,8 +1,11 @@
+using System.Buffers;
+using System.Diagnostics;
+
 namespace IIC.Grpc.Protocol;
 
-// CallConnection, a queued frame its owner may take back until the sender holds room for it (round 22): a client call's
-// CallStart, which the connection's end takes back while none of it is in the ring, so the call can start again on another
-// connection (docs/grpc-call-protocol.md 1).
+// CallConnection, a queued frame its owner may take back until the sender holds room for it (round 22), or deferred on the
+// reader thread until that thread holds room for it (round 23): a client call's CallStart, which the connection's end takes
+// back while none of it is in the ring, so the call can start again on another connection (docs/grpc-call-protocol.md 1).
 internal abstract partial class CallConnection
 {
     /// <summary>
@@ -37,6 +40,85 @@ internal abstract partial class CallConnection
             frame.CopyTo(room.Span);
             room.Commit();
             item.Claim = null; // claimed: the rest of the frame (if in pieces) goes as any frame's
+            return true;
+        }
+        finally
+        {
+            _sendLock.Exit();
+        }
+    }
+
+    /// <summary>
+    /// Reader thread (an inline continuation starting a call): sends a frame its owner may take back, as
+    /// <see cref="SendOrDefer"/> sends any frame, never waiting for room. Null: it went now. Else it waits in this thread's
+    /// deferred frames, <paramref name="claim"/> told (<see cref="IQueuedSendClaim.OnQueued"/>), and goes only with the
+    /// owner's word once this thread holds room for it (<see cref="TrySendNowClaimed"/>); the task completes (on this
+    /// thread, its continuations inline) once it is in the ring, or fails with <paramref name="failure"/>(why) when the
+    /// connection ended first, nothing of it sent. Before round 23 it was deferred as any frame, which nobody could take
+    /// back. A frame longer than one record (handed to the sender in pieces) and the A/B switch that makes this thread wait
+    /// go as any frame's (the owner's word is not asked: the task then fails only because the connection ended).
+    /// </summary>
+    /// <exception cref="IOException">The peer closed or died.</exception>
+    /// <exception cref="ObjectDisposedException">The connection was closed.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> ended a wait for room (the A/B switch only).</exception>
+    /// <exception cref="global::Grpc.Core.RpcException"><c>ResourceExhausted</c>: the frame's header block is over <see cref="MaxMetadataSize"/> (nothing was sent).</exception>
+    public Task? SendOrDeferClaimed(ReadOnlySpan<byte> frame, IQueuedSendClaim claim, Func<Exception, Exception> failure, CancellationToken cancellationToken)
+    {
+        Debug.Assert(IsCurrentReader, "the reader thread's own sends");
+        if (!s_readerDefers || (frame.Length > _sendCheckAbove && MustSplit(frame)))
+        {
+            return SendFrame(frame, cancellationToken) ? WhenDeferredSent(failure) : null;
+        }
+        if (IsClosed)
+        {
+            throw new ObjectDisposedException(GetType().Name, "The connection is closed.");
+        }
+        if (_deferred.Count == 0 && TrySendNow(frame))
+        {
+            return null;
+        }
+        claim.OnQueued(); // before it is deferred: from here only TrySendNowClaimed lets it into the ring
+        var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(1, frame.Length));
+        frame.CopyTo(buffer);
+        var sent = new TaskCompletionSource(); // completed by this thread (FlushDeferred, FailDeferred), continuations inline
+        _deferred.Enqueue(new DeferredFrame(buffer, frame.Length, sent, failure, claim));
+        return sent.Task;
+    }
+
+    /// <summary>
+    /// Reader thread: one try to send a deferred frame its owner may take back, as <see cref="TryNow"/> (nothing queued for
+    /// the sender, room now) but claiming the room first and then asking the owner, as the sender does
+    /// (<see cref="TrySendClaimed"/>). False: no room now (the owner is not asked).
+    /// </summary>
+    /// <exception cref="IOException">The owner took it back (its connection ended first): nothing of it was sent, and the reader ends.</exception>
+    private bool TrySendNowClaimed(ReadOnlySpan<byte> frame, IQueuedSendClaim claim)
+    {
+        if (!_sendLock.TryEnter())
+        {
+            var spinner = default(SpinWait);
+            do
+            {
+                if (Volatile.Read(ref _queued) != 0 || spinner.Count >= LockSpins)
+                {
+                    return false;
+                }
+                spinner.SpinOnce(sleep1Threshold: -1);
+            }
+            while (!_sendLock.TryEnter());
+        }
+        try
+        {
+            if (Volatile.Read(ref _queued) != 0 || !_channel.TryClaim(frame.Length, out var room))
+            {
+                return false;
+            }
+            if (!claim.TryClaimQueuedSend())
+            {
+                room.Abort(); // the peer skips it: no frame
+                throw new IOException("The connection ended before a deferred call start went (it starts again on another).");
+            }
+            frame.CopyTo(room.Span);
+            room.Commit();
             return true;
         }
         finally

@@ -27,8 +27,11 @@ internal abstract partial class CallConnection
 
     private readonly List<DeferredFrame> _flushedMarkers = []; // reader thread only: scratch for FlushDeferred
 
-    /// <summary>A frame copied out of its builder (Buffer, Length), or a marker (Buffer null) with the task to complete.</summary>
-    private readonly record struct DeferredFrame(byte[]? Buffer, int Length, TaskCompletionSource? Sent, Func<Exception, Exception>? Failure);
+    /// <summary>
+    /// A frame copied out of its builder (Buffer, Length), or a marker (Buffer null) with the task to complete. A frame its
+    /// owner may take back (Claim: a client's CallStart, CallConnection.Claimed.cs) carries its own task.
+    /// </summary>
+    private readonly record struct DeferredFrame(byte[]? Buffer, int Length, TaskCompletionSource? Sent, Func<Exception, Exception>? Failure, IQueuedSendClaim? Claim = null);
 
     /// <summary>
     /// Reader thread: sends <paramref name="frame"/> if it fits now and nothing sent before it waits; else copies it to the
@@ -131,16 +134,22 @@ internal abstract partial class CallConnection
             {
                 if (entry.Length > _channel.MaxClaimLength)
                 {
-                    HandOff(buffer, entry.Length); // the sender owns the buffer now
+                    HandOff(buffer, entry.Length); // the sender owns the buffer now (never a claimed frame: those are one record)
                     _deferred.Dequeue();
                     continue;
                 }
-                if (!TrySendNow(buffer.AsSpan(0, entry.Length)))
+                // A frame its owner may take back goes only with its owner's word (the claim throws when the connection's
+                // end took it: this reader ends, and FailDeferred fails its task).
+                if (!(entry.Claim is { } claim ? TrySendNowClaimed(buffer.AsSpan(0, entry.Length), claim) : TrySendNow(buffer.AsSpan(0, entry.Length))))
                 {
                     break;
                 }
                 _deferredSent++;
                 ArrayPool<byte>.Shared.Return(buffer);
+                if (entry.Sent is not null)
+                {
+                    _flushedMarkers.Add(entry); // completed below, as a marker
+                }
             }
             else
             {
@@ -214,9 +223,9 @@ internal abstract partial class CallConnection
             {
                 ArrayPool<byte>.Shared.Return(buffer);
             }
-            else
+            if (entry.Sent is not null)
             {
-                _flushedMarkers.Add(entry);
+                _flushedMarkers.Add(entry); // a marker, or a frame its owner may take back (never sent: it fails)
             }
         }
         try

@@ -54,6 +54,10 @@ internal abstract partial class CallConnection
         {
             return Volatile.Read(ref _queued) == 0 && _channel.TrySend(frame);
         }
+        catch (IOException e) when (NoteSendFailure(e))
+        {
+            throw; // never: the filter only notes a peer gone (CallConnection.PeerEnd.cs)
+        }
         finally
         {
             _sendLock.Exit();
@@ -166,6 +170,7 @@ internal abstract partial class CallConnection
 #pragma warning disable CA1031 // whatever ended the send is the sender's task's outcome (the connection's end, its token, a ring fault)
                     catch (Exception e)
                     {
+                        NoteSendFailure(e);
                         error = e;
                     }
 #pragma warning restore CA1031

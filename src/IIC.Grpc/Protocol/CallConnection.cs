@@ -107,6 +107,10 @@ internal abstract partial class CallConnection : IDisposable
         {
             return Volatile.Read(ref _queued) == 0 && _channel.TrySend(frame);
         }
+        catch (IOException e) when (NoteSendFailure(e))
+        {
+            throw; // never: the filter only notes a peer gone (CallConnection.PeerEnd.cs)
+        }
         finally
         {
             _sendLock.Exit();

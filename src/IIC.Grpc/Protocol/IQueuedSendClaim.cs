@@ -1,8 +1,8 @@
 namespace IIC.Grpc.Protocol;
 
 /// <summary>
-/// A frame queued for the connection's sender that may go only if its owner still lets it when the sender holds room for
-/// its first byte: a client call's CallStart, which the connection's end may take back while it waits (a transparent
+/// A frame queued for the connection's sender (or deferred on its reader thread, round 23) that may go only if its owner
+/// still lets it when the sender (or that thread) holds room for its first byte: a client call's CallStart, which the connection's end may take back while it waits (a transparent
 /// retry of a call that sent nothing, docs/grpc-call-protocol.md 1). The sender claims the room (<c>IicChannel.TryClaim</c>:
 /// nothing the peer can read), then asks <see cref="TryClaimQueuedSend"/>; no, and the room is given back unwritten.
 /// </summary>
