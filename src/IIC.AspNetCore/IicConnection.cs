@@ -43,6 +43,7 @@ internal sealed class IicConnection : ConnectionContext, IConnectionIdFeature, I
         {
             TranslateError = ToConnectionReset,
             ChannelEnded = SignalClosed,
+            EndOutputWithoutError = true, // flushes return IsCompleted at the end, as SocketConnection's: Kestrel logs a throwing flush as an error
             DetectHttp2OnReceive = true, // IicPipeOptions.InlineHttp2Reads: Kestrel's HTTP/2 copies and dispatches itself
         };
         Transport = _pipe;

@@ -102,6 +102,17 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// </summary>
     public Action? ChannelEnded { get; init; }
 
+    /// <summary>
+    /// Set by a Kestrel connection (round 23): when the connection ends (the peer's close or death, a fault, a reset), the
+    /// application's flushes and writes return a <see cref="FlushResult"/> with IsCompleted instead of throwing the
+    /// translated error, as Kestrel's SocketConnection completes the transport's output without an error on a reset or
+    /// close (only an unexpected error is passed on). Kestrel's TimingPipeFlusher logs any other flush exception as an
+    /// unexpected error, so before this every client that went away during a response logged one. The end still reaches
+    /// the application: <see cref="ChannelEnded"/> (Kestrel's ConnectionClosed, which aborts the request) and
+    /// <see cref="Input"/>'s error. Off (the default), the output fails with the translated error, as before.
+    /// </summary>
+    public bool EndOutputWithoutError { get; init; }
+
     /// <summary>Completes when the receive thread has exited.</summary>
     public Task ReceiveEnded => _receiveEnded.Task;
 
