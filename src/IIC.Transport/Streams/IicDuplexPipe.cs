@@ -28,7 +28,7 @@ namespace IIC.Transport;
 /// (<see cref="Reset"/>; at once when the application completed <see cref="Input"/>: nobody will read it). Bytes that
 /// arrive after the application completed <see cref="Input"/> reset it too, as a TCP socket closed with unread data
 /// does (<see cref="ResetUnread"/>). After a reset <see cref="Output"/> fails with the reset's error, translated
-/// (<see cref="ResetFailingWriter"/>); disposing stops both and closes the channel. Whatever ends the receive thread
+/// (<see cref="ResetFailingWriter"/>), or returns IsCompleted with <see cref="EndOutputWithoutError"/> (a Kestrel connection); disposing stops both and closes the channel. Whatever ends the receive thread
 /// raises <see cref="ChannelEnded"/>, as Kestrel's socket transport fires ConnectionClosed when its receive loop ends.</para>
 /// </summary>
 internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
