@@ -18,8 +18,9 @@ namespace IIC.AspNetCore;
 /// each flush Kestrel makes is published as one ring record on the flushing thread. Nothing allocates per message.
 /// <para><see cref="ConnectionClosed"/> fires when the pipe's receive thread ends, whatever ended it (the peer's close or
 /// death, a refused message, bytes arriving after Kestrel completed the transport's input, an abort or the disposal), as
-/// Kestrel's SocketConnection fires it when its receive loop ends; the pipe's errors reach Kestrel as
-/// <see cref="ConnectionResetException"/> (<see cref="ToConnectionReset"/>).</para>
+/// Kestrel's SocketConnection fires it when its receive loop ends; the pipe's errors reach Kestrel's reads as
+/// <see cref="ConnectionResetException"/> (<see cref="ToConnectionReset"/>), while its flushes at the end return
+/// IsCompleted without an error, as SocketConnection's output does (<see cref="IicDuplexPipe.EndOutputWithoutError"/>).</para>
 /// </summary>
 internal sealed class IicConnection : ConnectionContext, IConnectionIdFeature, IConnectionTransportFeature, IConnectionItemsFeature,
     IConnectionLifetimeFeature, IConnectionEndPointFeature
@@ -43,6 +44,7 @@ internal sealed class IicConnection : ConnectionContext, IConnectionIdFeature, I
         {
             TranslateError = ToConnectionReset,
             ChannelEnded = SignalClosed,
+            EndOutputWithoutError = true, // flushes return IsCompleted at the end, as SocketConnection's: Kestrel logs a throwing flush as an error
             DetectHttp2OnReceive = true, // IicPipeOptions.InlineHttp2Reads: Kestrel's HTTP/2 copies and dispatches itself
         };
         Transport = _pipe;

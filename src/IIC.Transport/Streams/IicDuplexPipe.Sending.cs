@@ -110,7 +110,8 @@ internal sealed partial class IicDuplexPipe
         // The connection was reset (Reset: a refused message, bytes nobody will read): the application's writes and
         // flushes fail with that, not with "the peer closed", and what it flushed but was not sent yet is reported dropped by it.
         error = Volatile.Read(ref _resetError) ?? error;
-        await reader.CompleteAsync(error).ConfigureAwait(false);
+        // A Kestrel connection's flushes return IsCompleted instead (EndOutputWithoutError), as SocketConnection's do.
+        await reader.CompleteAsync(EndOutputWithoutError ? null : error).ConfigureAwait(false);
         // Nothing will be sent any more, so nothing is queued: what the loop held or was flushed behind it was dropped
         // (reported by the error above), and a stream's later write counts nothing (QueueForSend). Before round 23 those
         // bytes stayed counted for good, and every write after a reset added its length.

@@ -28,7 +28,7 @@ namespace IIC.Transport;
 /// (<see cref="Reset"/>; at once when the application completed <see cref="Input"/>: nobody will read it). Bytes that
 /// arrive after the application completed <see cref="Input"/> reset it too, as a TCP socket closed with unread data
 /// does (<see cref="ResetUnread"/>). After a reset <see cref="Output"/> fails with the reset's error, translated
-/// (<see cref="ResetFailingWriter"/>); disposing stops both and closes the channel. Whatever ends the receive thread
+/// (<see cref="ResetFailingWriter"/>), or returns IsCompleted with <see cref="EndOutputWithoutError"/> (a Kestrel connection); disposing stops both and closes the channel. Whatever ends the receive thread
 /// raises <see cref="ChannelEnded"/>, as Kestrel's socket transport fires ConnectionClosed when its receive loop ends.</para>
 /// </summary>
 internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
@@ -101,6 +101,17 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// (before round 23 this pipe did not call it then, so Kestrel's ConnectionClosed waited for the disposal).
     /// </summary>
     public Action? ChannelEnded { get; init; }
+
+    /// <summary>
+    /// Set by a Kestrel connection (round 23): when the connection ends (the peer's close or death, a fault, a reset), the
+    /// application's flushes and writes return a <see cref="FlushResult"/> with IsCompleted instead of throwing the
+    /// translated error, as Kestrel's SocketConnection completes the transport's output without an error on a reset or
+    /// close (only an unexpected error is passed on). Kestrel's TimingPipeFlusher logs any other flush exception as an
+    /// unexpected error, so before this every client that went away during a response logged one. The end still reaches
+    /// the application: <see cref="ChannelEnded"/> (Kestrel's ConnectionClosed, which aborts the request) and
+    /// <see cref="Input"/>'s error. Off (the default), the output fails with the translated error, as before.
+    /// </summary>
+    public bool EndOutputWithoutError { get; init; }
 
     /// <summary>Completes when the receive thread has exited.</summary>
     public Task ReceiveEnded => _receiveEnded.Task;

@@ -14,15 +14,24 @@ namespace IIC.Transport;
 internal sealed class RefusableWait<TResult> : IValueTaskSource<TResult>, IValueTaskSource
 {
     private readonly Func<Exception?> _reset; // the owner's reset, null before it
+    private readonly Func<bool>? _resetCompletes; // true: a reset completes the wait with _endedResult instead of failing it
+    private readonly TResult _endedResult;
     private readonly Action _onInnerCompleted;
     private ManualResetValueTaskSourceCore<TResult> _core;
     private ConfiguredValueTaskAwaitable<TResult>.ConfiguredValueTaskAwaiter _inner;
     private int _waiting; // 1 while the application awaits _core; whoever takes it to 0 (the inner operation or Fail) completes _core
 
-    /// <summary>A wait whose owner reports its reset through <paramref name="reset"/> (read after each wait is armed).</summary>
-    public RefusableWait(Func<Exception?> reset)
+    /// <summary>
+    /// A wait whose owner reports its reset through <paramref name="reset"/> (read after each wait is armed); when
+    /// <paramref name="resetCompletes"/> returns true (read at the reset), the reset completes the wait with
+    /// <paramref name="endedResult"/> instead of failing it (a Kestrel connection's flush returns IsCompleted, as over
+    /// its socket transport).
+    /// </summary>
+    public RefusableWait(Func<Exception?> reset, Func<bool>? resetCompletes = null, TResult endedResult = default!)
     {
         _reset = reset;
+        _resetCompletes = resetCompletes;
+        _endedResult = endedResult;
         _onInnerCompleted = OnInnerCompleted;
     }
 
@@ -51,7 +60,14 @@ internal sealed class RefusableWait<TResult> : IValueTaskSource<TResult>, IValue
         if (Interlocked.Exchange(ref _waiting, 0) == 1)
         {
             _core.RunContinuationsAsynchronously = true;
-            _core.SetException(error);
+            if (_resetCompletes?.Invoke() == true)
+            {
+                _core.SetResult(_endedResult);
+            }
+            else
+            {
+                _core.SetException(error);
+            }
         }
     }
 

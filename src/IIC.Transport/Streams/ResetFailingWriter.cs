@@ -19,16 +19,23 @@ namespace IIC.Transport;
 /// </summary>
 internal sealed class ResetFailingWriter(PipeWriter inner, IicDuplexPipe pipe) : PipeWriter
 {
-    private readonly RefusableWait<FlushResult> _waiting = new(() => pipe.ResetError);
+    private static readonly FlushResult s_ended = new(isCanceled: false, isCompleted: true);
+    private readonly RefusableWait<FlushResult> _waiting = new(() => pipe.ResetError, () => pipe.EndOutputWithoutError, s_ended);
 
     public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
-        => pipe.ResetError is { } reset ? ValueTask.FromException<FlushResult>(reset) : Track(inner.FlushAsync(cancellationToken));
+        => pipe.ResetError is { } reset ? Ended(reset) : Track(inner.FlushAsync(cancellationToken));
 
     public override ValueTask<FlushResult> WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken = default)
-        => pipe.ResetError is { } reset ? ValueTask.FromException<FlushResult>(reset) : Track(inner.WriteAsync(source, cancellationToken));
+        => pipe.ResetError is { } reset ? Ended(reset) : Track(inner.WriteAsync(source, cancellationToken));
 
-    /// <summary>The reset (after it set <see cref="IicDuplexPipe.ResetError"/>): a flush the application awaits fails with <paramref name="error"/> now.</summary>
+    /// <summary>
+    /// The reset (after it set <see cref="IicDuplexPipe.ResetError"/>): a flush the application awaits fails with
+    /// <paramref name="error"/> now, or returns IsCompleted with <see cref="IicDuplexPipe.EndOutputWithoutError"/>.
+    /// </summary>
     public void FailWaitingFlush(Exception error) => _waiting.Fail(error);
+
+    /// <summary>After a reset: the error, or (a Kestrel connection, <see cref="IicDuplexPipe.EndOutputWithoutError"/>) a completed flush, as a socket's.</summary>
+    private ValueTask<FlushResult> Ended(Exception reset) => pipe.EndOutputWithoutError ? ValueTask.FromResult(s_ended) : ValueTask.FromException<FlushResult>(reset);
 
     private ValueTask<FlushResult> Track(ValueTask<FlushResult> flush) => flush.IsCompleted ? flush : new ValueTask<FlushResult>(_waiting, _waiting.Track(flush));
 
