@@ -49,6 +49,21 @@ internal abstract partial class CallConnection
     }
 
     /// <summary>
+    /// Reader thread: sends <paramref name="frame"/> if it can go now, exactly as <see cref="SendOrDeferClaimed"/>'s first
+    /// try (nothing deferred before it, one record, room now), so its owner makes the state a deferral needs only when it
+    /// cannot. False also when this thread waits for room instead of deferring (the A/B switch) or the connection is
+    /// closed: <see cref="SendOrDeferClaimed"/> then takes it as before.
+    /// </summary>
+    /// <returns>True when it is in the ring.</returns>
+    /// <exception cref="IOException">The peer closed or died.</exception>
+    /// <exception cref="global::Grpc.Core.RpcException"><c>ResourceExhausted</c>: the frame's header block is over <see cref="MaxMetadataSize"/> (nothing was sent).</exception>
+    public bool TrySendOnReaderNow(ReadOnlySpan<byte> frame)
+    {
+        Debug.Assert(IsCurrentReader, "the reader thread's own sends");
+        return s_readerDefers && !IsClosed && _deferred.Count == 0 && !(frame.Length > _sendCheckAbove && MustSplit(frame)) && TrySendNow(frame);
+    }
+
+    /// <summary>
     /// Reader thread (an inline continuation starting a call): sends a frame its owner may take back, as
     /// <see cref="SendOrDefer"/> sends any frame, never waiting for room. Null: it went now. Else it waits in this thread's
     /// deferred frames, <paramref name="claim"/> told (<see cref="IQueuedSendClaim.OnQueued"/>), and goes only with the
