@@ -108,18 +108,9 @@ internal abstract partial class CallConnection
     /// <exception cref="IOException">The owner took it back (its connection ended first): nothing of it was sent, and the reader ends.</exception>
     private bool TrySendNowClaimed(ReadOnlySpan<byte> frame, IQueuedSendClaim claim)
     {
-        if (!_sendLock.TryEnter())
+        if (!TryEnterSendLockBriefly())
         {
-            var spinner = default(SpinWait);
-            do
-            {
-                if (Volatile.Read(ref _queued) != 0 || spinner.Count >= LockSpins)
-                {
-                    return false;
-                }
-                spinner.SpinOnce(sleep1Threshold: -1);
-            }
-            while (!_sendLock.TryEnter());
+            return false;
         }
         try
         {

@@ -31,40 +31,6 @@ internal abstract partial class CallConnection
     private RoomWait? _roomWait; // the sender's one wait for room (made at its first stall)
 
     /// <summary>
-    /// The one try of every sender but the reader thread and the queue's sender: the send lock (waited for briefly, by
-    /// spinning, while its holder only copies), nothing queued, and room in the ring now. False: nothing was sent.
-    /// The path where the lock is free and the ring has room is TryEnter, one read, TrySend, Exit.
-    /// </summary>
-    private bool TryNow(ReadOnlySpan<byte> frame)
-    {
-        if (!_sendLock.TryEnter())
-        {
-            var spinner = default(SpinWait);
-            do
-            {
-                if (Volatile.Read(ref _queued) != 0 || spinner.Count >= LockSpins)
-                {
-                    return false;
-                }
-                spinner.SpinOnce(sleep1Threshold: -1);
-            }
-            while (!_sendLock.TryEnter());
-        }
-        try
-        {
-            return Volatile.Read(ref _queued) == 0 && _channel.TrySend(frame);
-        }
-        catch (IOException e) when (NoteSendFailure(e))
-        {
-            throw; // never: the filter only notes a peer gone (CallConnection.PeerEnd.cs)
-        }
-        finally
-        {
-            _sendLock.Exit();
-        }
-    }
-
-    /// <summary>
     /// Sends one whole frame (any thread but the reader's): now if it can go at once, else a copy is queued for the
     /// connection's sender and the returned task completes once it went, without a thread waiting meanwhile. Null: it went now.
     /// A frame longer than one record is always queued, and the sender sends it in pieces of one record each
