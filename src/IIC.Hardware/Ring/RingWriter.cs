@@ -29,7 +29,7 @@ namespace IIC.Hardware;
 /// <para>Large interiors left (<see cref="DescriptorRing.InteriorsLeftFlag"/>, every writer that does not clean, since
 /// round 23): the reader clears only the first line of a record longer than 64 KiB, and this writer zeroes the line start
 /// at the end of any record that lands inside such a record's interior a lap later, before its publish
-/// (RingWriter.LargeInteriors.cs). Small records elsewhere pay one compare.</para>
+/// (RingWriter.LargeInteriors.cs). Small records elsewhere pay two compares.</para>
 /// </summary>
 public sealed unsafe partial class RingWriter
 {
