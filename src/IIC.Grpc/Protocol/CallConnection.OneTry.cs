@@ -32,12 +32,16 @@ internal abstract partial class CallConnection
     /// spinning, while its holder only copies), nothing queued, and room in the ring now. False: nothing was sent.
     /// The path where the lock is free and the ring has room is TryEnter, one read, TrySend, Exit.
     /// </summary>
-    private bool TryNow(ReadOnlySpan<byte> frame)
+    private bool TryNow(ReadOnlySpan<byte> frame) => TryEnterSendLockBriefly() && TrySendHoldingLock(frame);
+
+    /// <summary>
+    /// With the send lock taken by the caller: sends <paramref name="frame"/> if nothing is queued for the connection's
+    /// sender and the ring has room now, noting a peer gone (CallConnection.PeerEnd.cs); releases the lock either way.
+    /// </summary>
+    /// <exception cref="IOException">The peer closed or died (nothing of the frame was published).</exception>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)] // on every call's start
+    private bool TrySendHoldingLock(ReadOnlySpan<byte> frame)
     {
-        if (!TryEnterSendLockBriefly())
-        {
-            return false;
-        }
         try
         {
             return Volatile.Read(ref _queued) == 0 && _channel.TrySend(frame);

@@ -103,18 +103,7 @@ internal abstract partial class CallConnection : IDisposable
         {
             return false;
         }
-        try
-        {
-            return Volatile.Read(ref _queued) == 0 && _channel.TrySend(frame);
-        }
-        catch (IOException e) when (NoteSendFailure(e))
-        {
-            throw; // never: the filter only notes a peer gone (CallConnection.PeerEnd.cs)
-        }
-        finally
-        {
-            _sendLock.Exit();
-        }
+        return TrySendHoldingLock(frame);
     }
 
     /// <summary>
