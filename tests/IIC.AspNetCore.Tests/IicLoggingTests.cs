@@ -14,13 +14,14 @@ public sealed class IicLoggingTests
     {
         var hypervisor = TestNames.Hypervisor("log");
         var directory = TestNames.SocketDirectory();
-        var entries = new ConcurrentQueue<(string Category, int EventId, LogLevel Level, string Message)>();
+        using var capture = new LogCapture();
+        var entries = capture.Entries;
         try
         {
             var builder = WebApplication.CreateSlimBuilder();
             builder.Logging.ClearProviders();
             builder.Logging.SetMinimumLevel(LogLevel.Debug);
-            builder.Logging.AddProvider(new CapturingProvider(entries));
+            builder.Logging.AddProvider(capture);
             builder.WebHost.UseIicTransport(o =>
             {
                 o.HypervisorName = hypervisor;
@@ -44,25 +45,5 @@ public sealed class IicLoggingTests
         {
             TestNames.DeleteDirectory(directory);
         }
-    }
-
-    private sealed class CapturingProvider(ConcurrentQueue<(string, int, LogLevel, string)> entries) : ILoggerProvider
-    {
-        public ILogger CreateLogger(string categoryName) => new CapturingLogger(categoryName, entries);
-
-        public void Dispose()
-        {
-        }
-    }
-
-    private sealed class CapturingLogger(string category, ConcurrentQueue<(string, int, LogLevel, string)> entries) : ILogger
-    {
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            => entries.Enqueue((category, eventId.Id, logLevel, formatter(state, exception)));
     }
 }

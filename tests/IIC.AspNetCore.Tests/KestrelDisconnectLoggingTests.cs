@@ -26,14 +26,15 @@ public sealed class KestrelDisconnectLoggingTests
     {
         var hypervisor = TestNames.Hypervisor("disc");
         var directory = TestNames.SocketDirectory();
-        var entries = new ConcurrentQueue<(string Category, LogLevel Level, string Message, Exception? Exception)>();
+        using var capture = new LogCapture();
+        var entries = capture.Entries;
         var requestEnded = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         try
         {
             var builder = WebApplication.CreateSlimBuilder();
             builder.Logging.ClearProviders();
             builder.Logging.SetMinimumLevel(LogLevel.Debug);
-            builder.Logging.AddProvider(new CapturingProvider(entries));
+            builder.Logging.AddProvider(capture);
             builder.WebHost.UseIicTransport(o =>
             {
                 o.HypervisorName = hypervisor;
@@ -96,25 +97,5 @@ public sealed class KestrelDisconnectLoggingTests
         {
             TestNames.DeleteDirectory(directory);
         }
-    }
-
-    private sealed class CapturingProvider(ConcurrentQueue<(string, LogLevel, string, Exception?)> entries) : ILoggerProvider
-    {
-        public ILogger CreateLogger(string categoryName) => new CapturingLogger(categoryName, entries);
-
-        public void Dispose()
-        {
-        }
-    }
-
-    private sealed class CapturingLogger(string category, ConcurrentQueue<(string, LogLevel, string, Exception?)> entries) : ILogger
-    {
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            => entries.Enqueue((category, logLevel, formatter(state, exception), exception));
     }
 }
