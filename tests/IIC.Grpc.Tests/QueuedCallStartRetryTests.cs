@@ -19,16 +19,11 @@ namespace IIC.Grpc.Tests;
 [Collection(TesterGroup.Name)]
 public sealed class QueuedCallStartRetryTests(TesterFixture fixture)
 {
-    /// <summary>A watchdog, not synchronisation: past it something hung.</summary>
-    private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan s_timeout = RetryServing.Timeout;
 
-    private static DateTime Deadline => DateTime.UtcNow + s_timeout;
+    private static DateTime Deadline => RetryServing.Deadline;
 
-    private IicCallInvoker Invoker(string service, bool inlineCompletions = false) => new(service, new IicGrpcClientOptions
-    {
-        Transport = { HypervisorName = fixture.HypervisorName, SocketDirectory = fixture.SocketDirectory, ConnectTimeout = TimeSpan.FromSeconds(20) },
-        InlineCompletions = inlineCompletions,
-    });
+    private IicCallInvoker Invoker(string service, bool inlineCompletions = false) => RetryServing.Invoker(fixture, service, inlineCompletions);
 
     /// <summary>
     /// A call that got its slot at its first try and claimed its send, whose CallStart then waited in the connection's queue

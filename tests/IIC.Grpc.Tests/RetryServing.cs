@@ -1,11 +1,12 @@
+using IIC.Grpc.Client;
 using IIC.Grpc.Testing;
 using IIC.Tests;
 
 namespace IIC.Grpc.Tests;
 
 /// <summary>
-/// The transparent-retry tests' steps on a <see cref="RawServer"/> (TransparentRetryTests, QueuedCallStartRetryTests): a
-/// warm-up call that opens the client's connection, the calls served on the server's second connection, and the wait for
+/// The transparent-retry tests' steps on a <see cref="RawServer"/> (TransparentRetryTests, QueuedCallStartRetryTests,
+/// UnseenChannelEndRetryTests): their invoker, a warm-up call that opens the client's connection, the calls served on the server's second connection, and the wait for
 /// that connection.
 /// </summary>
 internal static class RetryServing
@@ -15,6 +16,18 @@ internal static class RetryServing
 
     /// <summary>A call deadline as far off as the watchdog.</summary>
     public static DateTime Deadline => DateTime.UtcNow + Timeout;
+
+    /// <summary>
+    /// An invoker on <paramref name="service"/> through the fixture's hypervisor, whose connect waits up to
+    /// <paramref name="connectTimeout"/> (20 s unless told) for the service to be offered and to send its Settings frame.
+    /// </summary>
+    public static IicCallInvoker Invoker(TesterFixture fixture, string service, bool inlineCompletions = false, TimeSpan? connectTimeout = null, int connections = 1)
+        => new(service, new IicGrpcClientOptions
+        {
+            Transport = { HypervisorName = fixture.HypervisorName, SocketDirectory = fixture.SocketDirectory, ConnectTimeout = connectTimeout ?? TimeSpan.FromSeconds(20) },
+            InlineCompletions = inlineCompletions,
+            ConnectionCount = connections,
+        });
 
     /// <summary>A first call, answered: the client's connection is open for the calls after it.</summary>
     public static async Task WarmAsync(RawServer server, Tester.TesterClient client)

@@ -35,11 +35,8 @@ public sealed class TransparentRetryTests(TesterFixture fixture)
     /// An invoker whose connect waits up to <paramref name="connectTimeout"/> (20 s unless told) for the service to be offered
     /// and to send its Settings frame: IICFast's connect waits for a server that is not up yet (IicChannel.ConnectAsync).
     /// </summary>
-    private IicCallInvoker Invoker(string service, TimeSpan? connectTimeout = null, int connections = 1) => new(service, new IicGrpcClientOptions
-    {
-        Transport = { HypervisorName = fixture.HypervisorName, SocketDirectory = fixture.SocketDirectory, ConnectTimeout = connectTimeout ?? TimeSpan.FromSeconds(20) },
-        ConnectionCount = connections,
-    });
+    private IicCallInvoker Invoker(string service, TimeSpan? connectTimeout = null, int connections = 1)
+        => RetryServing.Invoker(fixture, service, connectTimeout: connectTimeout, connections: connections);
 
     [Fact]
     public async Task Calls_queued_for_a_slot_when_the_server_closes_the_connection_start_in_order_on_a_new_one_and_the_sent_call_ends_Unavailable()

@@ -19,11 +19,7 @@ public sealed class UnseenChannelEndRetryTests(TesterFixture fixture)
 {
     private static readonly TimeSpan s_timeout = RetryServing.Timeout;
 
-    private IicCallInvoker Invoker(string service) => new(service, new IicGrpcClientOptions
-    {
-        Transport = { HypervisorName = fixture.HypervisorName, SocketDirectory = fixture.SocketDirectory, ConnectTimeout = TimeSpan.FromSeconds(20) },
-        InlineCompletions = true,
-    });
+    private IicCallInvoker Invoker(string service) => RetryServing.Invoker(fixture, service, inlineCompletions: true);
 
     /// <summary>
     /// The server closes the channel while the client's reader thread is held: a call started then picks the old connection
