@@ -44,6 +44,7 @@ internal sealed class IicConnection : ConnectionContext, IConnectionIdFeature, I
         {
             TranslateError = ToConnectionReset,
             ChannelEnded = SignalClosed,
+            UnexpectedError = LogSendFailure, // as SocketConnection logs ConnectionError; the pipe ends the connection and Kestrel's next flush throws it
             EndOutputWithoutError = true, // flushes return IsCompleted at the end, as SocketConnection's: Kestrel logs a throwing flush as an error
             DetectHttp2OnReceive = true, // IicPipeOptions.InlineHttp2Reads: Kestrel's HTTP/2 copies and dispatches itself
         };
@@ -112,6 +113,13 @@ internal sealed class IicConnection : ConnectionContext, IConnectionIdFeature, I
         }
         return new ConnectionResetException(e.Message, e);
     }
+
+    /// <summary>
+    /// The pipe's send loop stopped at an error that is not the connection's end (<see cref="IicDuplexPipe.UnexpectedError"/>).
+    /// Kestrel's socket transport logs one as ConnectionError at Debug, where it is mostly a socket's error; over IICFast
+    /// neither the peer nor the machine can cause it (those are the channel's ends), so it is a bug or a misuse: Error.
+    /// </summary>
+    private void LogSendFailure(Exception e) => IicLog.SendFailed(_logger, e, ConnectionId, LocalEndPoint?.ToString() ?? "");
 
     private void SignalClosed()
     {

@@ -113,6 +113,18 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// </summary>
     public bool EndOutputWithoutError { get; init; }
 
+    /// <summary>
+    /// Called once, on the flushing thread, when something other than the channel's end (the peer's close or death, a
+    /// corrupt ring, this side's Abort, reset or disposal) stops the send loop: a bug, or a misuse such as another thread
+    /// sending on the channel of a pipe made with <see cref="ChannelOptions.SingleWriter"/>. The pipe then ends the
+    /// connection (<see cref="Abort"/>; <see cref="ChannelEnded"/> is raised) and the output's next flush or write throws
+    /// that exception, untranslated and also with <see cref="EndOutputWithoutError"/>, as Kestrel's SocketConnection
+    /// logs an unexpected send error (ConnectionError) and completes its output with it. A Kestrel connection logs it.
+    /// Before round 24 such an exception escaped the send loop: the output's reader was never completed, so flushes
+    /// went on without sending and then never ended.
+    /// </summary>
+    public Action<Exception>? UnexpectedError { get; init; }
+
     /// <summary>Completes when the receive thread has exited.</summary>
     public Task ReceiveEnded => _receiveEnded.Task;
 
