@@ -25,9 +25,9 @@ namespace IIC.Transport;
 /// ring completes it with that exception (translated by <see cref="TranslateError"/>); a refused message (over
 /// <see cref="ChannelOptions.MaxReceiveMessageLength"/>) ends the receive thread, and <see cref="Input"/> throws it once
 /// the application has had every byte before it (<see cref="RefusalDeferringReader"/>), then resets the connection
-/// (<see cref="Reset"/>; at once when the application completed <see cref="Input"/>: nobody will read it). Bytes that
-/// arrive after the application completed <see cref="Input"/> reset it too, as a TCP socket closed with unread data
-/// does (<see cref="ResetUnread"/>). After a reset <see cref="Output"/> fails with the reset's error, translated
+/// (<see cref="Reset"/>; at once when the application completed <see cref="Input"/>: nobody will read it). Bytes the
+/// application had not consumed when it completed <see cref="Input"/> (<see cref="ResetUnreadAtComplete"/>, round 24),
+/// and bytes that arrive after, reset it too, as a TCP socket closed with unread data does (<see cref="ResetUnread"/>). After a reset <see cref="Output"/> fails with the reset's error, translated
 /// (<see cref="ResetFailingWriter"/>), or returns IsCompleted with <see cref="EndOutputWithoutError"/> (a Kestrel connection); disposing stops both and closes the channel. Whatever ends the receive thread
 /// raises <see cref="ChannelEnded"/>, as Kestrel's socket transport fires ConnectionClosed when its receive loop ends.</para>
 /// </summary>
@@ -292,6 +292,16 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// </summary>
     private void ResetUnread(long bytes) => Reset(Translate(new IicChannelClosedException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
         $"The connection was reset: {bytes} bytes arrived after the application completed the pipe's input, and nobody would read them. As a TCP socket closed with unread data does, the pipe closed the channel: the peer's sends end with IicChannelClosedException and output not yet sent was dropped. Complete the input only once the peer has nothing more to send, or read and discard what it still sends."))));
+
+    /// <summary>
+    /// The application completed <see cref="Input"/> with <paramref name="bytes"/> received and not consumed
+    /// (<see cref="RefusalDeferringReader"/>): as a TCP socket closed with data in its receive buffer resets the
+    /// connection (RFC 1122 4.2.2.13; Linux's tcp_close sends a RST when data was unread), so does this pipe, at once, and
+    /// the peer's sends end with <see cref="IicChannelClosedException"/> (round 24: before, only bytes that arrived after
+    /// the Complete reset it, so whether the peer learned its bytes went unread depended on when they arrived).
+    /// </summary>
+    internal void ResetUnreadAtComplete(long bytes) => Reset(Translate(new IicChannelClosedException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+        $"The connection was reset: the application completed the pipe's input with {bytes} bytes received and not read. As a TCP socket closed with unread data does, the pipe closed the channel: the peer's sends end with IicChannelClosedException and output not yet sent was dropped. Read the input to its end (or until the peer has nothing more to send) before completing it."))));
 
     /// <summary>What the application sees of <paramref name="e"/> (<see cref="TranslateError"/>).</summary>
     internal Exception Translate(Exception e) => TranslateError is { } translate ? translate(e) : e;
