@@ -25,7 +25,6 @@ namespace IIC.AspNetCore;
 internal sealed class IicConnection : ConnectionContext, IConnectionIdFeature, IConnectionTransportFeature, IConnectionItemsFeature,
     IConnectionLifetimeFeature, IConnectionEndPointFeature
 {
-    private static readonly TimeSpan s_drainTimeout = TimeSpan.FromSeconds(5);
     private static long s_nextId;
     private readonly IicDuplexPipe _pipe;
     private readonly ILogger _logger;
@@ -92,7 +91,7 @@ internal sealed class IicConnection : ConnectionContext, IConnectionIdFeature, I
         }
         // Kestrel is done with the connection: finish sending what it wrote (a client that stopped reading gets a bounded
         // time), then close the channel and wait for the receive thread to exit.
-        await _pipe.DisposeAsync(s_drainTimeout).ConfigureAwait(false);
+        await _pipe.DisposeAsync(IicDuplexPipe.DefaultDrainTimeout).ConfigureAwait(false);
         SignalClosed();
         // The token source holds no timer and is not disposed: a late Abort may still cancel it harmlessly.
     }

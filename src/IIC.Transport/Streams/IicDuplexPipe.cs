@@ -186,10 +186,17 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// drop what is unsent, as closing a TCP socket with unread data does), closes the channel (which wakes
     /// a parked receive thread), and, with <paramref name="waitForReceiveThread"/>, waits for the receive thread to exit.
     /// A synchronous Dispose must not wait for it: the receive thread may be running an inline reader that waits for a
-    /// lock the disposing thread holds (SocketsHttpHandler disposes its stream under its connection lock).
+    /// lock the disposing thread holds (SocketsHttpHandler disposes its stream under its connection lock). Completing the
+    /// input with bytes received and not read resets the connection too (round 24), so no drain waits then either.
+    /// <paramref name="drainTimeout"/> is checked before anything changes (round 24: a bad one was thrown by the wait, after
+    /// both application ends had been completed, and the channel stayed open). Only the first call drains.
     /// </summary>
+    /// <param name="drainTimeout">How long to wait for the send loop to publish what was flushed; <see cref="Timeout.InfiniteTimeSpan"/> waits as long as it takes.</param>
+    /// <param name="waitForReceiveThread">Whether to wait for the receive thread to exit (never from the receive thread itself).</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="drainTimeout"/> is negative (other than infinite) or longer than the wait allows (about 49 days).</exception>
     public async ValueTask DisposeAsync(TimeSpan drainTimeout, bool waitForReceiveThread = true)
     {
+        CheckDrainTimeout(drainTimeout);
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
             await _output.Writer.CompleteAsync().ConfigureAwait(false);
@@ -224,8 +231,30 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
         // The token source holds no timer and is not disposed: a late Abort may still cancel it harmlessly.
     }
 
-    /// <inheritdoc />
-    public ValueTask DisposeAsync() => DisposeAsync(TimeSpan.FromSeconds(5));
+    /// <summary>
+    /// How long <see cref="DisposeAsync()"/>, a <see cref="DuplexPipeStream"/>'s disposal and a Kestrel connection's
+    /// disposal wait for the send loop to publish what was flushed to a peer that stopped reading: 5 s, then what is
+    /// unsent is dropped. Kestrel's socket transport waits for its send loop without a bound of its own (the server's
+    /// shutdown timeout aborts what remains); a pipe also serves clients and plain pipe users, which have no such timeout.
+    /// </summary>
+    public static readonly TimeSpan DefaultDrainTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// <see cref="DisposeAsync(TimeSpan, bool)"/> with <see cref="DefaultDrainTimeout"/> (5 s), waiting for the receive
+    /// thread: what was flushed is published unless the peer reads nothing for 5 s, or the connection was reset.
+    /// </summary>
+    public ValueTask DisposeAsync() => DisposeAsync(DefaultDrainTimeout);
+
+    /// <summary>The drain's wait (Task.WaitAsync) takes -1 ms or 0 to 2^32 - 2 ms: anything else is refused before the disposal starts.</summary>
+    private static void CheckDrainTimeout(TimeSpan drainTimeout)
+    {
+        var milliseconds = (long)drainTimeout.TotalMilliseconds;
+        if (drainTimeout != Timeout.InfiniteTimeSpan && (milliseconds < 0 || milliseconds > uint.MaxValue - 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(drainTimeout), drainTimeout,
+                "The drain timeout must be Timeout.InfiniteTimeSpan or between 0 and about 49 days; 0 drops what was not sent yet at once, a few seconds is the usual choice (DefaultDrainTimeout, 5 s).");
+        }
+    }
 
     private int _channelEndedSignalled;
     private Exception? _resetError; // what the application's output sees after a reset (Reset), translated
