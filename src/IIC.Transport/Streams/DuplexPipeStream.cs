@@ -68,10 +68,7 @@ internal sealed class DuplexPipeStream(IicDuplexPipe pipe) : Stream
 
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        if (_disposed != 0)
-        {
-            return ValueTask.FromException<int>(new ObjectDisposedException(GetType().FullName));
-        }
+        ObjectDisposedException.ThrowIf(_disposed != 0, this); // at the call, as NetworkStream's (the summary)
         var reader = pipe.Input;
         return reader.TryRead(out var result) ? new ValueTask<int>(Take(reader, result, buffer.Span)) : ReadSlowAsync(buffer, cancellationToken);
     }
@@ -131,13 +128,10 @@ internal sealed class DuplexPipeStream(IicDuplexPipe pipe) : Stream
 
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this); // at the call, as NetworkStream's (the summary)
         if (cancellationToken.IsCancellationRequested)
         {
             return ValueTask.FromCanceled(cancellationToken);
-        }
-        if (_disposed != 0)
-        {
-            return ValueTask.FromException(new ObjectDisposedException(GetType().FullName));
         }
         ObserveFirstWrite(buffer.Span);
         var sent = pipe.TrySendDirect(buffer.Span);
