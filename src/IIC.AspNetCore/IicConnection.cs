@@ -20,7 +20,10 @@ namespace IIC.AspNetCore;
 /// death, a refused message, bytes arriving after Kestrel completed the transport's input, an abort or the disposal), as
 /// Kestrel's SocketConnection fires it when its receive loop ends; the pipe's errors reach Kestrel's reads as
 /// <see cref="ConnectionResetException"/> (<see cref="ToConnectionReset"/>), while its flushes at the end return
-/// IsCompleted without an error, as SocketConnection's output does (<see cref="IicDuplexPipe.EndOutputWithoutError"/>).</para>
+/// IsCompleted without an error, as SocketConnection's output does (<see cref="IicDuplexPipe.EndOutputWithoutError"/>).
+/// An error that stops the send loop and is not the connection's end (a bug, or a misuse) is the exception, as in
+/// SocketConnection: it closes the connection, Kestrel's next flush throws it, and it is logged at Error
+/// (<see cref="IicLog.SendFailed"/>, round 24).</para>
 /// </summary>
 internal sealed class IicConnection : ConnectionContext, IConnectionIdFeature, IConnectionTransportFeature, IConnectionItemsFeature,
     IConnectionLifetimeFeature, IConnectionEndPointFeature

@@ -96,7 +96,7 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// <summary>
     /// Called once, from the thread that saw it, when the connection ends for this side: the receive thread exits (the
     /// peer's close, death or fault, a refused message, bytes after the application completed <see cref="Input"/>,
-    /// this side's Abort or disposal), or sending finds the channel ended. Kestrel's socket transport fires
+    /// this side's Abort or disposal), or sending finds the channel ended or fails otherwise (<see cref="UnexpectedError"/>). Kestrel's socket transport fires
     /// ConnectionClosed the same way: whenever its receive loop ends, also when the application completed its input
     /// (before round 23 this pipe did not call it then, so Kestrel's ConnectionClosed waited for the disposal).
     /// </summary>
