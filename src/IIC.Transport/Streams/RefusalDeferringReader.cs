@@ -184,8 +184,9 @@ internal sealed class RefusalDeferringReader(PipeReader inner, IicDuplexPipe pip
     /// receive buffer would hold. 0 once the receive thread has completed the pipe (the peer closed, died or faulted, or
     /// this side was disposed: there is nobody left to reset, and a refusal resets by itself), after the application's
     /// own Complete, or while a read is pending (it consumed all it was handed, or it waits for more of what it examined:
-    /// those bytes are not counted; the cancellation below would end that read, which a disposal must not). A read the application holds (no AdvanceTo since it)
-    /// is advanced to its start first: it consumed none of it, and it gives the buffer up with this Complete.
+    /// those bytes are not counted; the cancellation below would end that read, which a disposal must not). A read the
+    /// application holds (no AdvanceTo since it) is advanced to its start first: it consumed none of it, and it gives the
+    /// buffer up with this Complete.
     /// </summary>
     private long UnreadBytes()
     {
