@@ -20,12 +20,14 @@ namespace IIC.AspNetCore;
 /// death, a refused message, bytes arriving after Kestrel completed the transport's input, an abort or the disposal), as
 /// Kestrel's SocketConnection fires it when its receive loop ends; the pipe's errors reach Kestrel's reads as
 /// <see cref="ConnectionResetException"/> (<see cref="ToConnectionReset"/>), while its flushes at the end return
-/// IsCompleted without an error, as SocketConnection's output does (<see cref="IicDuplexPipe.EndOutputWithoutError"/>).</para>
+/// IsCompleted without an error, as SocketConnection's output does (<see cref="IicDuplexPipe.EndOutputWithoutError"/>).
+/// An error that stops the send loop and is not the connection's end (a bug, or a misuse) is the exception, as in
+/// SocketConnection: it closes the connection, Kestrel's next flush throws it, and it is logged at Error
+/// (<see cref="IicLog.SendFailed"/>, round 24).</para>
 /// </summary>
 internal sealed class IicConnection : ConnectionContext, IConnectionIdFeature, IConnectionTransportFeature, IConnectionItemsFeature,
     IConnectionLifetimeFeature, IConnectionEndPointFeature
 {
-    private static readonly TimeSpan s_drainTimeout = TimeSpan.FromSeconds(5);
     private static long s_nextId;
     private readonly IicDuplexPipe _pipe;
     private readonly ILogger _logger;
@@ -44,6 +46,7 @@ internal sealed class IicConnection : ConnectionContext, IConnectionIdFeature, I
         {
             TranslateError = ToConnectionReset,
             ChannelEnded = SignalClosed,
+            UnexpectedError = LogSendFailure, // as SocketConnection logs ConnectionError; the pipe ends the connection and Kestrel's next flush throws it
             EndOutputWithoutError = true, // flushes return IsCompleted at the end, as SocketConnection's: Kestrel logs a throwing flush as an error
             DetectHttp2OnReceive = true, // IicPipeOptions.InlineHttp2Reads: Kestrel's HTTP/2 copies and dispatches itself
         };
@@ -91,7 +94,7 @@ internal sealed class IicConnection : ConnectionContext, IConnectionIdFeature, I
         }
         // Kestrel is done with the connection: finish sending what it wrote (a client that stopped reading gets a bounded
         // time), then close the channel and wait for the receive thread to exit.
-        await _pipe.DisposeAsync(s_drainTimeout).ConfigureAwait(false);
+        await _pipe.DisposeAsync(IicDuplexPipe.DefaultDrainTimeout).ConfigureAwait(false);
         SignalClosed();
         // The token source holds no timer and is not disposed: a late Abort may still cancel it harmlessly.
     }
@@ -112,6 +115,13 @@ internal sealed class IicConnection : ConnectionContext, IConnectionIdFeature, I
         }
         return new ConnectionResetException(e.Message, e);
     }
+
+    /// <summary>
+    /// The pipe's send loop stopped at an error that is not the connection's end (<see cref="IicDuplexPipe.UnexpectedError"/>).
+    /// Kestrel's socket transport logs one as ConnectionError at Debug, where it is mostly a socket's error; over IICFast
+    /// neither the peer nor the machine can cause it (those are the channel's ends), so it is a bug or a misuse: Error.
+    /// </summary>
+    private void LogSendFailure(Exception e) => IicLog.SendFailed(_logger, e, ConnectionId, LocalEndPoint?.ToString() ?? "");
 
     private void SignalClosed()
     {

@@ -37,4 +37,7 @@ internal static partial class IicLog
 
     [LoggerMessage(9, LogLevel.Warning, "Accepting on {Address} failed; Kestrel stops accepting on it.")]
     public static partial void AcceptFailed(ILogger logger, Exception exception, string address);
+
+    [LoggerMessage(10, LogLevel.Error, "Connection {ConnectionId} on {Address} failed to send and was closed: an error that is not the connection's end (a bug, or a misuse such as another thread sending on the channel).")]
+    public static partial void SendFailed(ILogger logger, Exception exception, string connectionId, string address);
 }

@@ -273,9 +273,9 @@ public sealed partial class IicChannel : IDisposable, IAsyncDisposable
     /// dropped, and the output's writes and flushes fail with the same exception; every later read throws it again. An
     /// application that completed the input will read no more, so a refused message resets at once, whether it came before
     /// the input's Complete or after. When the read (or Complete) that resets returns, every flush and write of the output
-    /// has failed with the refusal, a flush waiting for room in the peer's ring included. Any bytes that arrive after the
-    /// application completed the input reset the connection the same way, as TCP resets a connection closed with unread
-    /// data: the peer's sends end with <see cref="IicChannelClosedException"/> instead of waiting for room, output not yet
+    /// has failed with the refusal, a flush waiting for room in the peer's ring included. Bytes received and not consumed
+    /// when the application completes the input, and any that arrive after, reset the connection the same way, as TCP
+    /// resets a connection closed with unread data (the reset's message says how many bytes went unread): the peer's sends end with <see cref="IicChannelClosedException"/> instead of waiting for room, output not yet
     /// sent is dropped, and the output's writes and flushes fail with an <see cref="IicChannelClosedException"/> that says
     /// so. Disposing the channel stops the pipe. The same pipe every call.
     /// </summary>

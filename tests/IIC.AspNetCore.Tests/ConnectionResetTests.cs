@@ -54,6 +54,41 @@ public class ConnectionResetTests
         }
     }
 
+    /// <summary>
+    /// Round 24: Kestrel completing the transport's input with bytes it has not consumed resets the connection at once, as
+    /// its socket transport's close of a socket with unread data does: ConnectionClosed fires, the peer's next send ends,
+    /// and Kestrel's writes return IsCompleted. Round 23 reset only for bytes arriving after the Complete: the peer sent on.
+    /// </summary>
+    [Fact]
+    public async Task Kestrel_completing_the_input_with_bytes_unread_fires_ConnectionClosed_and_ends_the_peers_send()
+    {
+        var (client, serverSide) = IicChannel.CreatePair(IicTransportOptions.DefaultChannelOptions with { RingCapacity = Ring, WaitStrategy = WaitStrategy.Park });
+        using (client)
+        {
+            var connection = new IicConnection(serverSide, new IicEndPoint("unread"), IicPipeOptions.Default);
+            var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            using var registration = connection.ConnectionClosed.Register(() => closed.TrySetResult());
+            connection.Start();
+            try
+            {
+                client.Send(new byte[1000]);
+                var input = connection.Transport.Input;
+                var result = await input.ReadAsync().AsTask().WaitAsync(s_timeout);
+                Assert.Equal(1000, result.Buffer.Length);
+                input.AdvanceTo(result.Buffer.GetPosition(100), result.Buffer.End); // 900 bytes left unread
+                await input.CompleteAsync();
+
+                await closed.Task.WaitAsync(s_timeout);
+                Assert.Throws<IicChannelClosedException>(() => client.Send(new byte[10]));
+                Assert.True((await connection.Transport.Output.WriteAsync(new byte[10])).IsCompleted);
+            }
+            finally
+            {
+                await connection.DisposeAsync();
+            }
+        }
+    }
+
     [Fact]
     public async Task A_refused_message_reaches_Kestrel_as_ConnectionResetException_on_its_reads_with_the_refusal_inside_and_completes_its_output()
     {

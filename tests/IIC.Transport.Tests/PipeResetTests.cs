@@ -58,6 +58,74 @@ public class PipeResetTests
         }
     }
 
+    /// <summary>
+    /// Round 24: bytes already in the input when the application completes it reset the connection too, as a TCP socket
+    /// closed with data in its receive buffer does; the reset names how many went unread. The application consumed 300 of
+    /// the 1000 bytes it was handed (or none: it completes while it still holds its read). Round 23 reset only for bytes
+    /// arriving after the Complete: nothing reset here, and the peer's sends went on into a ring nobody read.
+    /// </summary>
+    [Theory]
+    [InlineData(300)]
+    [InlineData(0)]
+    public async Task Completing_the_input_with_bytes_received_and_not_read_resets_the_connection_and_names_how_many(int consumed)
+    {
+        var (peer, mine) = IicChannel.CreatePair(new ChannelOptions { RingCapacity = Ring });
+        using (peer)
+        {
+            var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var pipe = new IicDuplexPipe(mine) { ChannelEnded = () => ended.TrySetResult() }.Start();
+            try
+            {
+                peer.Send(new byte[Size]); // one record: one batch, handed out by one read
+                var result = await pipe.Input.ReadAsync().AsTask().WaitAsync(s_timeout);
+                Assert.Equal(Size, result.Buffer.Length);
+                if (consumed > 0)
+                {
+                    pipe.Input.AdvanceTo(result.Buffer.GetPosition(consumed), result.Buffer.End);
+                }
+                pipe.Input.Complete(); // nothing arrives after this: only the unread bytes can reset
+
+                var reset = Assert.IsType<IicChannelClosedException>(pipe.ResetError);
+                Assert.Contains($"completed the pipe's input with {Size - consumed} bytes received and not read", reset.Message, StringComparison.Ordinal);
+                await ended.Task.WaitAsync(s_timeout); // Kestrel's ConnectionClosed, for a connection
+                Assert.Same(reset, await Assert.ThrowsAsync<IicChannelClosedException>(async () => await pipe.Output.WriteAsync(new byte[Greeting])));
+
+                // The peer's sends end, as over TCP after the reset.
+                Assert.Throws<IicChannelClosedException>(() => peer.Send(new byte[Greeting]));
+            }
+            finally
+            {
+                await pipe.DisposeAsync();
+            }
+        }
+    }
+
+    /// <summary>Bytes that were all read leave nothing to reset: the Complete is a clean one and the pipe keeps sending.</summary>
+    [Fact]
+    public async Task Completing_the_input_after_reading_every_byte_resets_nothing()
+    {
+        var (peer, mine) = IicChannel.CreatePair(new ChannelOptions { RingCapacity = Ring });
+        using (peer)
+        {
+            var pipe = new IicDuplexPipe(mine).Start();
+            try
+            {
+                peer.Send(new byte[Size]);
+                var result = await pipe.Input.ReadAsync().AsTask().WaitAsync(s_timeout);
+                pipe.Input.AdvanceTo(result.Buffer.End);
+                pipe.Input.Complete();
+
+                Assert.Null(pipe.ResetError);
+                await pipe.Output.WriteAsync(new byte[Greeting]);
+                Assert.Equal(Greeting, peer.Receive(new byte[Size]));
+            }
+            finally
+            {
+                await pipe.DisposeAsync();
+            }
+        }
+    }
+
     [Fact]
     public async Task Disposing_a_pipe_whose_peer_is_stuck_behind_an_unread_refusal_resets_at_once_instead_of_waiting_out_the_drain()
     {

@@ -14,12 +14,14 @@ namespace IIC.Transport;
 /// the <see cref="ReceiveLimitExceededException"/> or <see cref="IicChannelClosedException"/>, both
 /// <see cref="IOException"/>s, which is what SocketsHttpHandler expects of a reset NetworkStream; after Dispose every read
 /// and write throws <see cref="ObjectDisposedException"/>, as NetworkStream's do (round 23; before, whatever the completed
-/// pipe threw). Once the pipe's send loop has ended (a reset makes that prompt) nothing counts as queued, so a write that
-/// fails then adds nothing to the count (<see cref="IicDuplexPipe.QueueForSend"/>).</para>
+/// pipe threw), and ReadAsync and WriteAsync throw it at the call, synchronously, as NetworkStream's and SslStream's do
+/// (round 24; before, in a faulted task, unlike <see cref="IicStream"/>). Once the pipe's send loop has ended (a reset
+/// makes that prompt) nothing counts as queued, so a write that fails then adds nothing to the count
+/// (<see cref="IicDuplexPipe.QueueForSend"/>). Disposing drains for at most <see cref="IicDuplexPipe.DefaultDrainTimeout"/>
+/// (5 s) and does not wait for the receive thread.</para>
 /// </summary>
 internal sealed class DuplexPipeStream(IicDuplexPipe pipe) : Stream
 {
-    private static readonly TimeSpan s_drainTimeout = TimeSpan.FromSeconds(5);
     private int _disposed;
     private bool _wrote; // the one writer's: whether its first write was shown to the pipe's HTTP/2 detection
 
@@ -66,10 +68,7 @@ internal sealed class DuplexPipeStream(IicDuplexPipe pipe) : Stream
 
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        if (_disposed != 0)
-        {
-            return ValueTask.FromException<int>(new ObjectDisposedException(GetType().FullName));
-        }
+        ObjectDisposedException.ThrowIf(_disposed != 0, this); // at the call, as NetworkStream's (the summary)
         var reader = pipe.Input;
         return reader.TryRead(out var result) ? new ValueTask<int>(Take(reader, result, buffer.Span)) : ReadSlowAsync(buffer, cancellationToken);
     }
@@ -129,13 +128,10 @@ internal sealed class DuplexPipeStream(IicDuplexPipe pipe) : Stream
 
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this); // at the call, as NetworkStream's (the summary)
         if (cancellationToken.IsCancellationRequested)
         {
             return ValueTask.FromCanceled(cancellationToken);
-        }
-        if (_disposed != 0)
-        {
-            return ValueTask.FromException(new ObjectDisposedException(GetType().FullName));
         }
         ObserveFirstWrite(buffer.Span);
         var sent = pipe.TrySendDirect(buffer.Span);
@@ -194,7 +190,7 @@ internal sealed class DuplexPipeStream(IicDuplexPipe pipe) : Stream
         if (disposing && Interlocked.Exchange(ref _disposed, 1) == 0)
         {
             // Publishes what was flushed and closes the channel; does not wait for the receive thread (see DisposeAsync).
-            pipe.DisposeAsync(s_drainTimeout, waitForReceiveThread: false).AsTask().GetAwaiter().GetResult();
+            pipe.DisposeAsync(IicDuplexPipe.DefaultDrainTimeout, waitForReceiveThread: false).AsTask().GetAwaiter().GetResult();
         }
         base.Dispose(disposing);
     }
@@ -203,7 +199,7 @@ internal sealed class DuplexPipeStream(IicDuplexPipe pipe) : Stream
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
-            await pipe.DisposeAsync(s_drainTimeout, waitForReceiveThread: false).ConfigureAwait(false);
+            await pipe.DisposeAsync(IicDuplexPipe.DefaultDrainTimeout, waitForReceiveThread: false).ConfigureAwait(false);
         }
         await base.DisposeAsync().ConfigureAwait(false);
     }

@@ -69,6 +69,7 @@ internal sealed partial class IicDuplexPipe
     {
         var reader = _output.Reader;
         Exception? error = null;
+        Exception? unexpected = null;
         try
         {
             while (true)
@@ -107,15 +108,47 @@ internal sealed partial class IicDuplexPipe
             error = Translate(e);
             SignalChannelEnded();
         }
+#pragma warning disable CA1031 // Whatever else stops the loop must end the output, or the application's flush never ends.
+        catch (Exception e)
+        {
+            // Not the channel's end: a bug or a misuse (another thread sending on a SingleWriter channel). Before round 24
+            // it escaped into this task, and the output pipe's reader was never completed: flushes succeeded without
+            // sending, then waited for ever once OutputPauseThreshold bytes were unsent (Kestrel hung), and DisposeAsync
+            // threw it. Now it ends the connection as Kestrel's SocketConnection.DoSend ends one at an unexpected error.
+            unexpected = e;
+            EndAfterUnexpectedError(e);
+        }
+#pragma warning restore CA1031
         // The connection was reset (Reset: a refused message, bytes nobody will read): the application's writes and
         // flushes fail with that, not with "the peer closed", and what it flushed but was not sent yet is reported dropped by it.
         error = Volatile.Read(ref _resetError) ?? error;
-        // A Kestrel connection's flushes return IsCompleted instead (EndOutputWithoutError), as SocketConnection's do.
-        await reader.CompleteAsync(EndOutputWithoutError ? null : error).ConfigureAwait(false);
+        // A Kestrel connection's flushes return IsCompleted instead (EndOutputWithoutError), as SocketConnection's do; an
+        // unexpected error reaches them untranslated in every case, as SocketConnection's Output.Complete(unexpectedError).
+        await reader.CompleteAsync(unexpected ?? (EndOutputWithoutError ? null : error)).ConfigureAwait(false);
         // Nothing will be sent any more, so nothing is queued: what the loop held or was flushed behind it was dropped
         // (reported by the error above), and a stream's later write counts nothing (QueueForSend). Before round 23 those
         // bytes stayed counted for good, and every write after a reset added its length.
         Interlocked.Exchange(ref _sendEnded, 1); // full fence: this exchange or QueueForSend's check sees the other's write
         Interlocked.Exchange(ref _queuedBytes, 0);
+    }
+
+    /// <summary>
+    /// The send loop stopped at <paramref name="error"/>, which is not the channel's end (<see cref="SendLoopAsync"/>):
+    /// it is reported (<see cref="UnexpectedError"/>: a Kestrel connection logs it), and the connection is closed as
+    /// <see cref="Abort"/> does, so the peer sees the end instead of waiting for bytes that will never come, the receive
+    /// thread exits and <see cref="ChannelEnded"/> is raised. Kestrel's SocketConnection does the same: it logs
+    /// ConnectionError, shuts the socket down and completes its output with the error.
+    /// </summary>
+    private void EndAfterUnexpectedError(Exception error)
+    {
+        try
+        {
+            UnexpectedError?.Invoke(error);
+        }
+        finally
+        {
+            Abort();
+            SignalChannelEnded();
+        }
     }
 }

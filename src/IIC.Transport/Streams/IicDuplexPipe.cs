@@ -25,9 +25,9 @@ namespace IIC.Transport;
 /// ring completes it with that exception (translated by <see cref="TranslateError"/>); a refused message (over
 /// <see cref="ChannelOptions.MaxReceiveMessageLength"/>) ends the receive thread, and <see cref="Input"/> throws it once
 /// the application has had every byte before it (<see cref="RefusalDeferringReader"/>), then resets the connection
-/// (<see cref="Reset"/>; at once when the application completed <see cref="Input"/>: nobody will read it). Bytes that
-/// arrive after the application completed <see cref="Input"/> reset it too, as a TCP socket closed with unread data
-/// does (<see cref="ResetUnread"/>). After a reset <see cref="Output"/> fails with the reset's error, translated
+/// (<see cref="Reset"/>; at once when the application completed <see cref="Input"/>: nobody will read it). Bytes the
+/// application had not consumed when it completed <see cref="Input"/> (<see cref="ResetUnreadAtComplete"/>, round 24),
+/// and bytes that arrive after, reset it too, as a TCP socket closed with unread data does (<see cref="ResetUnread"/>). After a reset <see cref="Output"/> fails with the reset's error, translated
 /// (<see cref="ResetFailingWriter"/>), or returns IsCompleted with <see cref="EndOutputWithoutError"/> (a Kestrel connection); disposing stops both and closes the channel. Whatever ends the receive thread
 /// raises <see cref="ChannelEnded"/>, as Kestrel's socket transport fires ConnectionClosed when its receive loop ends.</para>
 /// </summary>
@@ -96,7 +96,7 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// <summary>
     /// Called once, from the thread that saw it, when the connection ends for this side: the receive thread exits (the
     /// peer's close, death or fault, a refused message, bytes after the application completed <see cref="Input"/>,
-    /// this side's Abort or disposal), or sending finds the channel ended. Kestrel's socket transport fires
+    /// this side's Abort or disposal), or sending finds the channel ended or fails otherwise (<see cref="UnexpectedError"/>). Kestrel's socket transport fires
     /// ConnectionClosed the same way: whenever its receive loop ends, also when the application completed its input
     /// (before round 23 this pipe did not call it then, so Kestrel's ConnectionClosed waited for the disposal).
     /// </summary>
@@ -112,6 +112,18 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// <see cref="Input"/>'s error. Off (the default), the output fails with the translated error, as before.
     /// </summary>
     public bool EndOutputWithoutError { get; init; }
+
+    /// <summary>
+    /// Called once, on the flushing thread, when something other than the channel's end (the peer's close or death, a
+    /// corrupt ring, this side's Abort, reset or disposal) stops the send loop: a bug, or a misuse such as another thread
+    /// sending on the channel of a pipe made with <see cref="ChannelOptions.SingleWriter"/>. The pipe then ends the
+    /// connection (<see cref="Abort"/>; <see cref="ChannelEnded"/> is raised) and the output's next flush or write throws
+    /// that exception, untranslated and also with <see cref="EndOutputWithoutError"/>, as Kestrel's SocketConnection
+    /// logs an unexpected send error (ConnectionError) and completes its output with it. A Kestrel connection logs it.
+    /// Before round 24 such an exception escaped the send loop: the output's reader was never completed, so flushes
+    /// went on without sending and then never ended.
+    /// </summary>
+    public Action<Exception>? UnexpectedError { get; init; }
 
     /// <summary>Completes when the receive thread has exited.</summary>
     public Task ReceiveEnded => _receiveEnded.Task;
@@ -174,10 +186,17 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// drop what is unsent, as closing a TCP socket with unread data does), closes the channel (which wakes
     /// a parked receive thread), and, with <paramref name="waitForReceiveThread"/>, waits for the receive thread to exit.
     /// A synchronous Dispose must not wait for it: the receive thread may be running an inline reader that waits for a
-    /// lock the disposing thread holds (SocketsHttpHandler disposes its stream under its connection lock).
+    /// lock the disposing thread holds (SocketsHttpHandler disposes its stream under its connection lock). Completing the
+    /// input with bytes received and not read resets the connection too (round 24), so no drain waits then either.
+    /// <paramref name="drainTimeout"/> is checked before anything changes (round 24: a bad one was thrown by the wait, after
+    /// both application ends had been completed, and the channel stayed open). Only the first call drains.
     /// </summary>
+    /// <param name="drainTimeout">How long to wait for the send loop to publish what was flushed; <see cref="Timeout.InfiniteTimeSpan"/> waits as long as it takes.</param>
+    /// <param name="waitForReceiveThread">Whether to wait for the receive thread to exit (never from the receive thread itself).</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="drainTimeout"/> is negative (other than infinite) or longer than the wait allows (about 49 days).</exception>
     public async ValueTask DisposeAsync(TimeSpan drainTimeout, bool waitForReceiveThread = true)
     {
+        CheckDrainTimeout(drainTimeout);
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
             await _output.Writer.CompleteAsync().ConfigureAwait(false);
@@ -212,8 +231,30 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
         // The token source holds no timer and is not disposed: a late Abort may still cancel it harmlessly.
     }
 
-    /// <inheritdoc />
-    public ValueTask DisposeAsync() => DisposeAsync(TimeSpan.FromSeconds(5));
+    /// <summary>
+    /// How long <see cref="DisposeAsync()"/>, a <see cref="DuplexPipeStream"/>'s disposal and a Kestrel connection's
+    /// disposal wait for the send loop to publish what was flushed to a peer that stopped reading: 5 s, then what is
+    /// unsent is dropped. Kestrel's socket transport waits for its send loop without a bound of its own (the server's
+    /// shutdown timeout aborts what remains); a pipe also serves clients and plain pipe users, which have no such timeout.
+    /// </summary>
+    public static readonly TimeSpan DefaultDrainTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// <see cref="DisposeAsync(TimeSpan, bool)"/> with <see cref="DefaultDrainTimeout"/> (5 s), waiting for the receive
+    /// thread: what was flushed is published unless the peer reads nothing for 5 s, or the connection was reset.
+    /// </summary>
+    public ValueTask DisposeAsync() => DisposeAsync(DefaultDrainTimeout);
+
+    /// <summary>The drain's wait (Task.WaitAsync) takes -1 ms or 0 to 2^32 - 2 ms: anything else is refused before the disposal starts.</summary>
+    private static void CheckDrainTimeout(TimeSpan drainTimeout)
+    {
+        var milliseconds = (long)drainTimeout.TotalMilliseconds;
+        if (drainTimeout != Timeout.InfiniteTimeSpan && (milliseconds < 0 || milliseconds > uint.MaxValue - 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(drainTimeout), drainTimeout,
+                "The drain timeout must be Timeout.InfiniteTimeSpan or between 0 and about 49 days; 0 drops what was not sent yet at once, a few seconds is the usual choice (DefaultDrainTimeout, 5 s).");
+        }
+    }
 
     private int _channelEndedSignalled;
     private Exception? _resetError; // what the application's output sees after a reset (Reset), translated
@@ -280,6 +321,16 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// </summary>
     private void ResetUnread(long bytes) => Reset(Translate(new IicChannelClosedException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
         $"The connection was reset: {bytes} bytes arrived after the application completed the pipe's input, and nobody would read them. As a TCP socket closed with unread data does, the pipe closed the channel: the peer's sends end with IicChannelClosedException and output not yet sent was dropped. Complete the input only once the peer has nothing more to send, or read and discard what it still sends."))));
+
+    /// <summary>
+    /// The application completed <see cref="Input"/> with <paramref name="bytes"/> received and not consumed
+    /// (<see cref="RefusalDeferringReader"/>): as a TCP socket closed with data in its receive buffer resets the
+    /// connection (RFC 1122 4.2.2.13; Linux's tcp_close sends a RST when data was unread), so does this pipe, at once, and
+    /// the peer's sends end with <see cref="IicChannelClosedException"/> (round 24: before, only bytes that arrived after
+    /// the Complete reset it, so whether the peer learned its bytes went unread depended on when they arrived).
+    /// </summary>
+    internal void ResetUnreadAtComplete(long bytes) => Reset(Translate(new IicChannelClosedException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+        $"The connection was reset: the application completed the pipe's input with {bytes} bytes received and not read. As a TCP socket closed with unread data does, the pipe closed the channel: the peer's sends end with IicChannelClosedException and output not yet sent was dropped. Read the input to its end (or until the peer has nothing more to send) before completing it."))));
 
     /// <summary>What the application sees of <paramref name="e"/> (<see cref="TranslateError"/>).</summary>
     internal Exception Translate(Exception e) => TranslateError is { } translate ? translate(e) : e;

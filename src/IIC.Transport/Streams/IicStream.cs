@@ -18,6 +18,12 @@ namespace IIC.Transport;
 /// and this side's writes fail with the same <see cref="ReceiveLimitExceededException"/> (before, they went on); since
 /// round 22 a WriteAsync waiting for room has failed with it before that read returns (<see cref="RefusableWait{TResult}"/>).
 /// ReadAsync and WriteAsync report it (and the channel's other errors) in their tasks, as the Stream contract asks.</para>
+/// <para>After <see cref="Stream.Dispose()"/>, Read, Write, ReadAsync and WriteAsync throw <see cref="ObjectDisposedException"/>
+/// at the call, synchronously, not in a returned task: a use after disposal is a usage error, and .NET's connection
+/// streams do the same (NetworkStream's and SslStream's ReadAsync and WriteAsync check for disposal before they start;
+/// <c>DisposedStreamTests</c> compares with a real NetworkStream). Before round 24 that held only by accident (a read
+/// reached the disposed channel), and a read after the peer's end returned 0, and one with bytes kept from a longer
+/// message threw <see cref="ArgumentOutOfRangeException"/> (Dispose had returned their buffer).</para>
 /// </summary>
 internal sealed class IicStream : Stream
 {
@@ -26,6 +32,7 @@ internal sealed class IicStream : Stream
     private int _leftoverStart;
     private int _leftoverEnd;
     private bool _ended;
+    private bool _disposed; // Dispose ran: every read and write throws ObjectDisposedException at the call (the summary)
     private ExceptionDispatchInfo? _refused; // the read direction broke at a refused message (see the summary)
     private RoomWait? _roomWait; // made at the first write that finds the ring full; one writer at a time
     private RefusableWait<bool>? _writeWait; // the same write, as the application awaits it (the reset fails it at once)
@@ -57,6 +64,7 @@ internal sealed class IicStream : Stream
 
     public override int Read(Span<byte> buffer)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         while (true)
         {
             if (TryReadNow(buffer, out var read))
@@ -75,6 +83,7 @@ internal sealed class IicStream : Stream
 
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this); // at the call, as NetworkStream's (the summary)
         try
         {
             if (TryReadNow(buffer.Span, out var read))
@@ -109,6 +118,7 @@ internal sealed class IicStream : Stream
 
     public override void Write(ReadOnlySpan<byte> buffer)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         _refused?.Throw(); // the connection was reset at a refused message (ResetAfterRefusal)
         try
         {
@@ -128,6 +138,7 @@ internal sealed class IicStream : Stream
 
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this); // at the call, as NetworkStream's (the summary)
         if (_refused is { } reset)
         {
             return ValueTask.FromException(reset.SourceException); // the connection was reset at a refused message
@@ -213,6 +224,7 @@ internal sealed class IicStream : Stream
     {
         if (disposing)
         {
+            _disposed = true;
             _channel.Dispose();
             if (_roomWait is not null)
             {

@@ -35,6 +35,10 @@ internal sealed class RefusalDeferringReader(PipeReader inner, IicDuplexPipe pip
     private bool _examinedToEnd; // the application's AdvanceTo after that read examined all of them (it waits for more)
     private bool _surfaced; // the reads threw the refusal (the application's reads are serial: no lock)
     private int _completed; // the application completed this reader: nobody will ever read the refusal
+    private bool _readPending; // a read waits for bytes (a disposal may complete this reader from another thread meanwhile)
+    private bool _holding; // the application holds the buffer of its last read (no AdvanceTo since); the reads are serial
+    private SequencePosition _heldStart; // where that buffer starts
+    private SequencePosition _heldEnd; // and ends
 
     /// <summary>
     /// The receive thread, before it completes the input pipe: the refusal the reads report after the bytes before it; or,
@@ -76,7 +80,18 @@ internal sealed class RefusalDeferringReader(PipeReader inner, IicDuplexPipe pip
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<ReadResult> ReadPendingAsync(ValueTask<ReadResult> read) => Inspect(await read.ConfigureAwait(false));
+    private async ValueTask<ReadResult> ReadPendingAsync(ValueTask<ReadResult> read)
+    {
+        Volatile.Write(ref _readPending, true);
+        try
+        {
+            return Inspect(await read.ConfigureAwait(false));
+        }
+        finally
+        {
+            Volatile.Write(ref _readPending, false);
+        }
+    }
 
     public override bool TryRead(out ReadResult result)
     {
@@ -100,6 +115,7 @@ internal sealed class RefusalDeferringReader(PipeReader inner, IicDuplexPipe pip
     {
         if (!result.IsCompleted || Volatile.Read(ref _refusal) is not { } refusal)
         {
+            Hold(result.Buffer);
             return result;
         }
         var length = result.Buffer.Length;
@@ -116,7 +132,16 @@ internal sealed class RefusalDeferringReader(PipeReader inner, IicDuplexPipe pip
         _lastFinalLength = length;
         _lastFinalEnd = result.Buffer.End;
         _examinedToEnd = false;
+        Hold(result.Buffer);
         return new ReadResult(result.Buffer, result.IsCanceled, isCompleted: false);
+    }
+
+    /// <summary>The application has this buffer until its AdvanceTo (<see cref="UnreadBytes"/>): three field writes per read.</summary>
+    private void Hold(in System.Buffers.ReadOnlySequence<byte> buffer)
+    {
+        _heldStart = buffer.Start;
+        _heldEnd = buffer.End;
+        _holding = true;
     }
 
     public override void AdvanceTo(SequencePosition consumed) => AdvanceTo(consumed, consumed);
@@ -127,32 +152,84 @@ internal sealed class RefusalDeferringReader(PipeReader inner, IicDuplexPipe pip
         {
             _examinedToEnd = examined.Equals(_lastFinalEnd); // only after a read that found the pipe completed
         }
+        _holding = false;
         inner.AdvanceTo(consumed, examined);
     }
 
     public override void CancelPendingRead() => inner.CancelPendingRead();
 
-    /// <summary>Completes the input pipe's reader; a refusal deferred and not yet reported resets the connection now (nobody will read it).</summary>
+    /// <summary>
+    /// Completes the input pipe's reader. A refusal deferred and not yet reported resets the connection now (nobody will
+    /// read it); so do bytes received and not consumed (<see cref="UnreadBytes"/>), as TCP resets a connection closed
+    /// with data in its receive buffer (round 24; before, only bytes arriving after this Complete reset it).
+    /// </summary>
     public override void Complete(Exception? exception = null)
     {
+        var unread = UnreadBytes();
         inner.Complete(exception);
-        ResetIfRefused();
+        ResetIfUnread(unread);
     }
 
     /// <summary>As <see cref="Complete"/>.</summary>
     public override ValueTask CompleteAsync(Exception? exception = null)
     {
+        var unread = UnreadBytes();
         var completion = inner.CompleteAsync(exception);
-        ResetIfRefused();
+        ResetIfUnread(unread);
         return completion;
     }
 
-    private void ResetIfRefused()
+    /// <summary>
+    /// The bytes in the input pipe the application has not consumed, just before it completes the reader: what a socket's
+    /// receive buffer would hold. 0 once the receive thread has completed the pipe (the peer closed, died or faulted, or
+    /// this side was disposed: there is nobody left to reset, and a refusal resets by itself), after the application's
+    /// own Complete, or while a read is pending (it consumed all it was handed, or it waits for more of what it examined:
+    /// those bytes are not counted; the cancellation below would end that read, which a disposal must not). A read the
+    /// application holds (no AdvanceTo since it) is advanced to its start first: it consumed none of it, and it gives the
+    /// buffer up with this Complete.
+    /// </summary>
+    private long UnreadBytes()
+    {
+        if (Volatile.Read(ref _completed) != 0 || _surfaced || Volatile.Read(ref _readPending))
+        {
+            return 0;
+        }
+        try
+        {
+            if (_holding)
+            {
+                _holding = false;
+                inner.AdvanceTo(_heldStart, _heldEnd); // examined may not go back (the pipe throws)
+            }
+            // A cancelled read hands out every unconsumed byte, examined or not (a plain TryRead returns false once the
+            // application examined them all); nobody reads after this Complete, so the cancellation reaches no one.
+            inner.CancelPendingRead();
+            if (!inner.TryRead(out var result))
+            {
+                return 0;
+            }
+            var unread = result.IsCompleted ? 0 : result.Buffer.Length;
+            inner.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+            return unread;
+        }
+#pragma warning disable CA1031 // Only a count: the pipe ended with an error (peer death, a fault) or a read is pending on it; the Complete goes on.
+        catch (Exception)
+        {
+            return 0;
+        }
+#pragma warning restore CA1031
+    }
+
+    private void ResetIfUnread(long unread)
     {
         Interlocked.Exchange(ref _completed, 1); // full fence: this check or Defer's sees the other
         if (Volatile.Read(ref _refusal) is { } refusal)
         {
             pipe.Reset(refusal); // once: a read that threw it reset already
+        }
+        else if (unread > 0)
+        {
+            pipe.ResetUnreadAtComplete(unread);
         }
     }
 }
