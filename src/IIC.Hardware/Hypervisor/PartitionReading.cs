@@ -149,9 +149,11 @@ public sealed partial class Partition
                 ConnectTrace.Mark(ConnectStep.CallerSleeps);
                 Poll.Wait(entries, remaining == Timeout.InfiniteTimeSpan || remaining > TimeSpan.FromHours(1) ? TimeSpan.FromHours(1) : remaining);
                 ConnectTrace.Mark(ConnectStep.CallerWoke);
-                if (entries[1].ReturnedEvents != PollEvents.None)
+                if (entries[1].ReturnedEvents != PollEvents.None && !_stopReader)
                 {
-                    callerKick.TryRead(out _); // drained before looking at done() again: a later kick wakes the next poll
+                    // Drained before looking at done() again: a later kick wakes the next poll. Once the reader is told to
+                    // stop the kick stays set, for its epoll (whatever this caller waited for was failed by Dispose).
+                    callerKick.TryRead(out _);
                 }
                 if (entries[0].ReturnedEvents != PollEvents.None)
                 {
@@ -291,6 +293,11 @@ public sealed partial class Partition
                 FlushQueued(); // messages the socket did not take (the wake-up may be its writability: PartitionSending.cs)
                 epoll.Wait(keys, Timeout.InfiniteTimeSpan);
                 ConnectTrace.Mark(ConnectStep.ReaderWoke);
+                if (_stopReader)
+                {
+                    StopReading(); // Dispose could not shut the socket down and woke us with the kick (PartitionClosing.cs)
+                    return;
+                }
             }
         }
         catch (Exception e) when (e is NativeException or ObjectDisposedException)
@@ -329,6 +336,16 @@ public sealed partial class Partition
         {
             EndReading(e);
         }
+    }
+
+    /// <summary>The background reader was told to end (the socket's shutdown failed): as on the hang-up, no read is made from here on.</summary>
+    private void StopReading()
+    {
+        lock (_readLock)
+        {
+            _ended = true;
+        }
+        Lose("this partition detached");
     }
 
     /// <summary>The background reader's socket failed: no read is made from here on, and the hypervisor is lost.</summary>
