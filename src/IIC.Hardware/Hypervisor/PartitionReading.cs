@@ -310,8 +310,8 @@ public sealed partial class Partition
     /// The background reader without an epoll (it could not be made at attach: CreateReadingKicks): waits for the socket
     /// in poll(2), which needs no descriptor of its own, holding no lock, then receives and dispatches what is there one
     /// message at a time under the read lock without waiting. No caller reads meanwhile (it would need the kick to be
-    /// woken), so this thread takes every message, in arrival order; the send queue's timer sends what waits
-    /// (PartitionSending.cs). Before round 21 it waited in a blocking recvmsg holding the read lock: whoever needed the
+    /// woken), so this thread takes every message, in arrival order; what waits in the send queue goes out
+    /// through a sender thread of its own (PartitionSender.cs). Before round 21 it waited in a blocking recvmsg holding the read lock: whoever needed the
     /// lock waited until the hypervisor spoke, for good if it was stopped (NoReaderEpollTests).
     /// </summary>
     private void PollLoop()
