@@ -72,6 +72,15 @@ public sealed class OptionsParserTests
     }
 
     [Fact]
+    public void Parse_Duration_LengthensTheConnectRowAndTheDefaultKeepsItsShare()
+    {
+        Assert.Equal(2, OptionsParser.Parse(["connect", "--duration", "2"]).ConnectDurationS);
+        Assert.Equal(0.3, OptionsParser.Parse(["connect"]).ConnectDurationS); // the default run's length unchanged
+        Assert.Equal(0.3, OptionsParser.Parse(["connect", "--count", "1000"]).ConnectDurationS); // a count is of round trips, not cycles
+        Assert.Equal(0.15, OptionsParser.Parse(["--quick"]).ConnectDurationS);
+    }
+
+    [Fact]
     public void Run_ABadArgument_ExitsWithTwo()
     {
         // BenchCommand prints the error and the usage to standard error, and measures nothing.

@@ -119,6 +119,14 @@ internal sealed record BenchOptions
 
     public bool ListTransports { get; init; }
 
+    /// <summary>
+    /// Seconds the connect row measures each kind: --duration when given, as every ping-pong row; else
+    /// <see cref="ScaleDurationS"/>, its share of the default run. --count does not apply (a cycle is not a round trip;
+    /// the row measures at least its minimum of cycles anyway). Before round 24 it was always <see cref="ScaleDurationS"/>:
+    /// --duration 5 still measured 0.3 s of cycles.
+    /// </summary>
+    public double ConnectDurationS => DurationS ?? ScaleDurationS;
+
     /// <summary>Seconds to measure for <paramref name="test"/>: --duration, else 0 with --count (count decides), else the default.</summary>
     public double DurationFor(BenchTest test) => DurationS ?? (Count > 0 ? 0 : test == BenchTest.IdleGap ? DefaultIdleGapDurationS : DefaultDurationS);
 }

@@ -43,7 +43,7 @@ internal static class BenchPlanner
                 case BenchTest.Connect:
                     foreach (var kind in ConnectBench.Kinds.Where(kind => options.Transports is null || options.Transports.Contains(kind, StringComparer.OrdinalIgnoreCase)))
                     {
-                        items.Add(PlannedItem.Local($"connect {kind}", () => ConnectBench.Run(kind, options.ScaleDurationS, options.WarmupS)));
+                        items.Add(PlannedItem.Local($"connect {kind}", () => ConnectBench.Run(kind, options.ConnectDurationS, options.WarmupS)));
                     }
                     break;
             }

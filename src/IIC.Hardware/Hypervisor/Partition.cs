@@ -268,36 +268,6 @@ public sealed partial class Partition : IDisposable
         }
     }
 
-    /// <summary>Closes the control socket once (from Dispose, or from the release of the last grant after it).</summary>
-    private void CloseControl()
-    {
-        if (Interlocked.Exchange(ref _controlClosed, 1) != 0)
-        {
-            return;
-        }
-        try
-        {
-            ShutdownSocket();
-        }
-        catch (NativeException)
-        {
-            // Already disconnected.
-        }
-        catch (IOException)
-        {
-            // Out of descriptors, a type could not even be loaded (FileNotFoundException): Dispose still finishes.
-        }
-        if (Thread.CurrentThread != _reader)
-        {
-            _reader.Join(TimeSpan.FromSeconds(5));
-        }
-        ClearQueued(); // what the hypervisor never read: closing the socket detaches this partition, which frees what they asked for (before the close: the fallback flush timer must not find it closed)
-        _socket.Dispose();
-        PeerDeathWatcher.SharedIfStarted?.ForgetScope(this); // no grant joins our peer watches any more: idle ones end now
-        DisposeReadingKicks();
-        _groupPages.DisposeAll(); // each unmapped once the last grouped window (or group receiver) lets go of it
-    }
-
     /// <summary>Tells the hypervisor a grant is released; after Dispose, the last release closes the control socket.</summary>
     /// <param name="connectionId">The grant.</param>
     /// <param name="counted">False for a grant refused before it became a <see cref="GrantedConnection"/>.</param>
@@ -337,10 +307,6 @@ public sealed partial class Partition : IDisposable
             TrySend(ControlMessageType.Unlisten, 0, listener.Service, static (ref ControlWriter w, string service) => w.WriteString(service));
         }
     }
-
-    /// <summary>Shuts the control socket down; a method of its own so that a type load failure (out of descriptors) is thrown inside the caller's try.</summary>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
-    private void ShutdownSocket() => _socket.Shutdown(System.Net.Sockets.SocketShutdown.Both);
 
     private void Lose(string reason)
     {

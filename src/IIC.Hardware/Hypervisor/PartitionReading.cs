@@ -149,9 +149,11 @@ public sealed partial class Partition
                 ConnectTrace.Mark(ConnectStep.CallerSleeps);
                 Poll.Wait(entries, remaining == Timeout.InfiniteTimeSpan || remaining > TimeSpan.FromHours(1) ? TimeSpan.FromHours(1) : remaining);
                 ConnectTrace.Mark(ConnectStep.CallerWoke);
-                if (entries[1].ReturnedEvents != PollEvents.None)
+                if (entries[1].ReturnedEvents != PollEvents.None && !_stopReader)
                 {
-                    callerKick.TryRead(out _); // drained before looking at done() again: a later kick wakes the next poll
+                    // Drained before looking at done() again: a later kick wakes the next poll. Once the reader is told to
+                    // stop the kick stays set, for its epoll (whatever this caller waited for was failed by Dispose).
+                    callerKick.TryRead(out _);
                 }
                 if (entries[0].ReturnedEvents != PollEvents.None)
                 {
@@ -291,6 +293,11 @@ public sealed partial class Partition
                 FlushQueued(); // messages the socket did not take (the wake-up may be its writability: PartitionSending.cs)
                 epoll.Wait(keys, Timeout.InfiniteTimeSpan);
                 ConnectTrace.Mark(ConnectStep.ReaderWoke);
+                if (_stopReader)
+                {
+                    StopReading(); // Dispose could not shut the socket down and woke us with the kick (PartitionClosing.cs)
+                    return;
+                }
             }
         }
         catch (Exception e) when (e is NativeException or ObjectDisposedException)
@@ -303,8 +310,8 @@ public sealed partial class Partition
     /// The background reader without an epoll (it could not be made at attach: CreateReadingKicks): waits for the socket
     /// in poll(2), which needs no descriptor of its own, holding no lock, then receives and dispatches what is there one
     /// message at a time under the read lock without waiting. No caller reads meanwhile (it would need the kick to be
-    /// woken), so this thread takes every message, in arrival order; the send queue's timer sends what waits
-    /// (PartitionSending.cs). Before round 21 it waited in a blocking recvmsg holding the read lock: whoever needed the
+    /// woken), so this thread takes every message, in arrival order; what waits in the send queue goes out
+    /// through a sender thread of its own (PartitionSender.cs). Before round 21 it waited in a blocking recvmsg holding the read lock: whoever needed the
     /// lock waited until the hypervisor spoke, for good if it was stopped (NoReaderEpollTests).
     /// </summary>
     private void PollLoop()
@@ -329,6 +336,16 @@ public sealed partial class Partition
         {
             EndReading(e);
         }
+    }
+
+    /// <summary>The background reader was told to end (the socket's shutdown failed): as on the hang-up, no read is made from here on.</summary>
+    private void StopReading()
+    {
+        lock (_readLock)
+        {
+            _ended = true;
+        }
+        Lose("this partition detached");
     }
 
     /// <summary>The background reader's socket failed: no read is made from here on, and the hypervisor is lost.</summary>

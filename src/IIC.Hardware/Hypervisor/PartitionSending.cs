@@ -8,7 +8,8 @@ namespace IIC.Hardware;
 /// takes it (<c>MSG_DONTWAIT</c>: the common case, no allocation); when its send buffer is full (the hypervisor is not
 /// reading: stopped, hung or hostile, or slower than we send) the message waits, whole, in <see cref="ControlSendQueue"/>,
 /// and the background reader sends it when the socket polls writable (its epoll asks for writability while messages
-/// wait, so a partition whose hypervisor reads pays no wake-up for it). Later messages queue behind it, so the
+/// wait, so a partition whose hypervisor reads pays no wake-up for it; without that epoll a sender thread waits for
+/// writability in poll: PartitionSender.cs). Later messages queue behind it, so the
 /// hypervisor reads them in the order they were sent. A request whose message still waits when its caller gives up
 /// (timeout, token, Dispose) is withdrawn: the hypervisor never sees it, and the caller is told the hypervisor is not
 /// reading its control socket. Before round 20 a send blocked in sendmsg under the send lock: a hypervisor that
@@ -28,7 +29,6 @@ public sealed partial class Partition
     private readonly ControlSendQueue _sendQueue = new(); // under _sendLock
     private readonly Lock _interestLock = new(); // orders the changes of the reader's epoll interest in the socket
     private bool _writableWanted; // under _sendLock: the reader was asked to watch writability (messages wait)
-    private Timer? _flushTimer; // under _sendLock: flushes the queue when there is no reader epoll (out of descriptors at attach)
 
     /// <summary>Control messages waiting for the socket to take them (the hypervisor is not reading, or slower than we send).</summary>
     internal int QueuedControlMessages => _sendQueue.Count;
@@ -145,6 +145,7 @@ public sealed partial class Partition
         {
             try
             {
+                _backgroundFlushes++;
                 _sendQueue.Flush(_socket);
             }
             catch (Exception e) when (e is NativeException or IOException or ObjectDisposedException)
@@ -190,8 +191,6 @@ public sealed partial class Partition
         {
             _sendQueue.Clear();
             _writableWanted = false;
-            _flushTimer?.Dispose();
-            _flushTimer = null;
         }
     }
 
@@ -207,22 +206,16 @@ public sealed partial class Partition
         if (_readEpoll is null)
         {
             // No reader epoll (out of descriptors at attach): the reader waits in poll for readability, and nothing can
-            // add writability to a poll under way (a kick would need a descriptor too), so a timer retries instead.
+            // add writability to a poll under way (a kick would need a descriptor too), so a thread of its own waits for
+            // writability while messages wait (PartitionSender.cs).
             if (wanted)
             {
-                _flushTimer ??= new Timer(static partition => ((Partition)partition!).FlushQueued(), this, Timeout.Infinite, Timeout.Infinite);
-                _flushTimer.Change(FallbackFlushPeriodMs, FallbackFlushPeriodMs);
-            }
-            else
-            {
-                _flushTimer?.Change(Timeout.Infinite, Timeout.Infinite);
+                StartSender();
             }
             return false;
         }
         return true;
     }
-
-    private const int FallbackFlushPeriodMs = 10;
 
     /// <summary>Asks the background reader's epoll for what the socket's state now calls for (see <see cref="UpdateSocketInterest"/>).</summary>
     private void WatchWritability()

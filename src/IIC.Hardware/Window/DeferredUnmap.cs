@@ -21,14 +21,29 @@ namespace IIC.Hardware;
 /// </summary>
 internal static class DeferredUnmap
 {
-    /// <summary>Windows waiting that wake the thread out of its timed wait.</summary>
-    internal const int Batch = 16; // 8 woke it ~0.45 times per ConnectBench cycle (two windows per cycle)
+    /// <summary>
+    /// Windows waiting that wake the thread out of its timed wait (<c>IIC_UNMAP_BATCH</c>, for A/B runs). 64 since round 24:
+    /// each wake is a sleep of this thread, a fourth runnable thread on two CPUs busy with a connection cycle, so fewer
+    /// and larger batches (the munmaps coalesce per run of adjacent windows either way). In the connect row the unmap
+    /// threads slept 0.16-0.21 times per cycle with 16 (and 10 ms), 0.035-0.041 with 64 (and 50 ms); 8 had woken it ~0.45
+    /// times (round 11). The price: up to 64 closed windows' mappings (and their pages) held, for up to 50 ms.
+    /// </summary>
+    internal static int Batch { get; } = ParseKnob("IIC_UNMAP_BATCH", 64, 1, MaxQueued);
 
     /// <summary>Windows waiting beyond which a closer unmaps its own (bounds the address space held).</summary>
     internal const int MaxQueued = 256;
 
-    /// <summary>How long the thread waits for a batch before it takes what waits anyway (and parks if nothing did).</summary>
-    internal static readonly TimeSpan IdleTimeout = TimeSpan.FromMilliseconds(10);
+    /// <summary>
+    /// How long the thread waits for a batch before it takes what waits anyway (and parks if nothing did); 50 ms since
+    /// round 24 (10 before), so that a batch of <see cref="Batch"/> fills first at a connection cycle rate of a few
+    /// thousand a second (<c>IIC_UNMAP_IDLE_MS</c>, for A/B runs).
+    /// </summary>
+    internal static readonly TimeSpan IdleTimeout = TimeSpan.FromMilliseconds(ParseKnob("IIC_UNMAP_IDLE_MS", 50, 1, 1000));
+
+    private static int ParseKnob(string name, int defaultValue, int min, int max)
+        => int.TryParse(Environment.GetEnvironmentVariable(name), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value)
+            ? Math.Clamp(value, min, max)
+            : defaultValue;
 
     /// <summary>Whether closes hand their unmap to the thread (<c>IIC_DEFERRED_UNMAP=0</c>: unmap on the closing thread).</summary>
     internal static bool Enabled { get; set; } = Environment.GetEnvironmentVariable("IIC_DEFERRED_UNMAP") != "0";

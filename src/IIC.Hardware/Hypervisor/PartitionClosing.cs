@@ -1,0 +1,92 @@
+using IIC.Native;
+
+namespace IIC.Hardware;
+
+/// <summary>
+/// How the control socket closes. shutdown(2) wakes whoever waits on the socket (the background reader in its epoll or
+/// poll, the no-epoll sender in its poll): each then reads the hang-up and ends, and only then is the descriptor closed
+/// (a close alone wakes no poll or epoll_wait on Linux). The descriptor is a ref-counted handle: a native call holds a
+/// reference for its duration, so a Dispose under it marks it closed and the close itself happens at the last release;
+/// its number cannot be reused while a call still uses it (the runtime's Socket does the same: SafeSocketHandle.CloseAsIs
+/// disposes the handle, then unblocks the pending calls with shutdown until the last release closes it).
+/// If the shutdown fails (out of descriptors, the code it needs cannot even be loaded) the background reader is woken
+/// another way (<see cref="WakeReaderToStop"/>). Before round 24 Dispose then waited 5 s for a reader nobody woke.
+/// </summary>
+public sealed partial class Partition
+{
+    private volatile bool _stopReader; // the background reader ends at its next wake (the shutdown that would have ended it failed)
+
+    /// <summary>Tests: the shutdown of the control socket fails on this thread, as it does when its code cannot be loaded (out of descriptors).</summary>
+    [ThreadStatic]
+    internal static bool t_shutdownFails;
+
+    /// <summary>Tests: whether the background reader thread still runs.</summary>
+    internal bool ReaderRunning => _reader.IsAlive;
+
+    /// <summary>Closes the control socket once (from Dispose, or from the release of the last grant after it).</summary>
+    private void CloseControl()
+    {
+        if (Interlocked.Exchange(ref _controlClosed, 1) != 0)
+        {
+            return;
+        }
+        bool shutDown;
+        try
+        {
+            ShutdownSocket();
+            shutDown = true;
+        }
+        catch (IOException)
+        {
+            // A NativeException (nothing a connected unix socket gives), or out of descriptors: a type could not even be
+            // loaded (FileNotFoundException). Dispose still finishes.
+            shutDown = false;
+        }
+        if (Thread.CurrentThread != _reader && (shutDown || WakeReaderToStop()))
+        {
+            _reader.Join(TimeSpan.FromSeconds(5));
+        }
+        ClearQueued(); // what the hypervisor never read: closing the socket detaches this partition, which frees what they asked for
+        _socket.Dispose(); // closed now, or at the end of the call that still holds it (a reader that could not be woken)
+        PeerDeathWatcher.SharedIfStarted?.ForgetScope(this); // no grant joins our peer watches any more: idle ones end now
+        DisposeReadingKicks();
+        _groupPages.DisposeAll(); // each unmapped once the last grouped window (or group receiver) lets go of it
+    }
+
+    /// <summary>
+    /// The shutdown failed: wakes the background reader through its epoll with the caller's kick (a descriptor it
+    /// already has: the failure may be for want of one), and the reader, seeing <see cref="_stopReader"/>, ends as on
+    /// the hang-up. False when it cannot be woken: without an epoll it waits in poll on the socket alone, which only the
+    /// hypervisor's next message or hang-up ends; Dispose then does not wait for it, and the socket's close waits for the
+    /// end of that poll (the reader then finds the socket closed and ends).
+    /// </summary>
+    private bool WakeReaderToStop()
+    {
+        if (_readEpoll is not { } epoll || _callerKick is not { } kick)
+        {
+            return false;
+        }
+        _stopReader = true; // before the kick; a reading caller leaves the kick set from here on (ReadUntil)
+        try
+        {
+            epoll.Add(kick.Descriptor, 0);
+            kick.Signal();
+            return true;
+        }
+        catch (IOException)
+        {
+            return false; // out of kernel memory for the watch: the reader cannot be woken either
+        }
+    }
+
+    /// <summary>Shuts the control socket down; a method of its own so that a type load failure (out of descriptors) is thrown inside the caller's try.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private void ShutdownSocket()
+    {
+        if (t_shutdownFails)
+        {
+            throw new FileNotFoundException("(test) shutdown failed as when System.Net.Primitives cannot be loaded for want of a descriptor.");
+        }
+        _socket.Shutdown(System.Net.Sockets.SocketShutdown.Both);
+    }
+}
