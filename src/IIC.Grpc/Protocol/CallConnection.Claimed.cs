@@ -50,10 +50,12 @@ internal abstract partial class CallConnection
 
     /// <summary>
     /// One try to send at once a frame its owner may take back (a client call's CallStart), any thread but the reader's,
-    /// as <see cref="TrySendFrameNow"/> (the send lock free, nothing queued, one record, room now), but claiming room first
-    /// and only then asking the owner (<see cref="IQueuedSendClaim.TryClaimSend"/>), as the sender does
-    /// (<see cref="TrySendClaimed"/>). Round 24: before, the owner claimed its send before this try, so a connection end
-    /// that came between that claim and its queueing after a failed try found it claimed, though nothing of it was sent.
+    /// without waiting: the send lock free, nothing queued, one record, room now (false: nothing was sent, and the caller
+    /// queues it with <see cref="SendFrameOrQueue"/> and a token it makes only then: most starts never wait, so most make
+    /// none), claiming room first and only then asking the owner (<see cref="IQueuedSendClaim.TryClaimSend"/>), as the
+    /// sender does (<see cref="TrySendClaimed"/>). Round 24: before, the owner claimed its send before this try (then
+    /// TrySendFrameNow, which sent with IicChannel.TrySend), so a connection end that came between that claim and its
+    /// queueing after a failed try found it claimed, though nothing of it was sent.
     /// </summary>
     /// <exception cref="IOException">The peer closed or died: nothing of it was written, and the owner was not asked.</exception>
     /// <exception cref="ObjectDisposedException">The connection was disposed (after the owner's word: nothing was published).</exception>
