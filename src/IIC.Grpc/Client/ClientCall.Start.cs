@@ -134,7 +134,8 @@ internal sealed partial class ClientCall<TRequest, TResponse>
     /// </summary>
     /// <returns>
     /// Null, except for a call whose connection ended before its start claimed the send (<see cref="LostBeforeSent"/>; since
-    /// round 24 the claim is its try's, holding room: <see cref="IQueuedSendClaim.TryClaimSend"/>): nothing of it was sent, its slot there was given back, and the caller starts it again with this status (<see cref="RetryOrFail"/>).
+    /// round 24 the claim is its try's, holding room: <see cref="IQueuedSendClaim.TryClaimSend"/>): nothing of it was sent,
+    /// its slot there was given back, and the caller starts it again with this status (<see cref="RetryOrFail"/>).
     /// </returns>
     private Status? SendStart(in StartRequest start, long timeoutMicroseconds)
     {
