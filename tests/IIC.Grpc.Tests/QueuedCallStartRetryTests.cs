@@ -103,6 +103,40 @@ public sealed class QueuedCallStartRetryTests(TesterFixture fixture)
     }
 
     /// <summary>
+    /// Round 24's look at a CallStart longer than one record whose FIRST piece never went: queued whole behind a large
+    /// write the server does not read (the ring full, none of the CallStart in it), it starts again on the new connection
+    /// when the server closes the channel, as a one-record CallStart does. The connection sends such a frame in pieces of
+    /// one record each (2.9, never the transport's own fragments), and the sender claims its send with the first piece
+    /// only holding room for it (TrySendClaimed; a peer gone throws from IicChannel.TryClaim before anything is claimed),
+    /// so nothing of it can be in the ring. The same since round 22 (a guard: this passed on round 23's code too); the
+    /// side of the line where its first piece went is the test above.
+    /// </summary>
+    [Fact]
+    public async Task A_call_whose_CallStart_longer_than_a_record_waits_whole_for_the_connections_sender_when_its_connection_ends_starts_again()
+    {
+        const string Service = "retry-long-unsent";
+        using var server = new RawServer(fixture, Service, settingsOnAccept: 2);
+        using var invoker = Invoker(Service);
+        var client = new Tester.TesterClient(invoker);
+        await RetryServing.WarmAsync(server, client);
+        using var stuck = client.ClientStream(deadline: Deadline);
+        var write = Task.Run(() => stuck.RequestStream.WriteAsync(new Request { Payload = Payloads.Of(StuckWrite.Large) }));
+        WaitFor.Condition(() => invoker.QueuedSends > 0 || write.IsCompleted, "the large write's rest queued for the connection's sender", s_timeout);
+        using var whole = client.UnaryAsync(new Request { Text = "whole" }, HeaderBlocks.BigHeaders(2 * 1024 * 1024, 16 * 1024), Deadline);
+        Assert.Equal(2, invoker.QueuedSends); // the write's rest, then the long CallStart, none of it in the ring
+
+        server.Close(0);
+        var e = await Assert.ThrowsAsync<RpcException>(() => stuck.ResponseAsync.WaitAsync(s_timeout));
+        Assert.Equal(StatusCode.Unavailable, e.StatusCode); // its message is partly in the ring: never started again
+        await Assert.ThrowsAnyAsync<Exception>(() => write.WaitAsync(s_timeout));
+        RetryServing.WaitForConnection(server, 2, whole.ResponseAsync, "the call with the long CallStart");
+        // Its first piece is the first frame on the new connection (the rest waits for room: this server reads no more).
+        var (type, _) = server.ReceiveFrame(1, s_timeout);
+        Assert.Equal(FrameType.CallStart, type);
+        Assert.False(whole.ResponseAsync.IsCompleted, $"the call ended: {whole.ResponseAsync.Exception?.InnerException?.Message}");
+    }
+
+    /// <summary>
     /// Round 23: a call started on the client connection's reader thread (the inline continuation of another call's reply)
     /// while the ring is full, whose CallStart therefore waits in that thread's deferred frames with none of it in the ring,
     /// starts again on a new connection when the connection ends, and is served there once. Before, the deferred CallStart

@@ -74,45 +74,89 @@ internal sealed class CallRegistry
     /// </summary>
     public AddResult TryAdd(ClientCallBase call, bool queue, out Status closedStatus)
     {
+        AddResult added;
+        var passedPeerGone = false;
         lock (_lock)
         {
             closedStatus = default;
-            if (_closedStatus is null && _open < _limit)
+            if (_closedStatus is null && _open < _limit && !PeerGone)
             {
                 RegisterLocked(call);
                 return AddResult.Added;
             }
             if (_pool is not null)
             {
-                return TryAddInPoolLocked(call, queue, out closedStatus);
+                added = TryAddInPoolLocked(call, queue, out closedStatus, out passedPeerGone);
+                if (!passedPeerGone)
+                {
+                    return added;
+                }
             }
-            if (_closedStatus is { } status)
+            else if (_closedStatus is { } status)
             {
                 closedStatus = status;
                 return AddResult.Closed;
             }
-            if (queue)
+            else if (PeerGone)
             {
-                call.QueueNode = _waiting.AddLast(call);
+                // Its one connection lost its peer (a send found it gone) and its reader has not reached the end: a call
+                // registered here would only fail its first try. It sent nothing: it starts again on a new connection.
+                closedStatus = PeerGoneStatus;
+                return AddResult.Closed;
             }
-            return AddResult.Full;
+            else
+            {
+                if (queue)
+                {
+                    call.QueueNode = _waiting.AddLast(call);
+                }
+                return AddResult.Full;
+            }
         }
+        // A connection of the pool that lost its peer was passed over: its slot of the invoker connects again now (off the
+        // pool's lock, never on the fast path), so the calls it would have taken get a new connection, not only the next
+        // call whose round robin lands on that slot (IicCallInvoker.GetConnection).
+        _owner!.Invoker?.ReplaceConnectionsWhosePeerIsGone();
+        return added;
     }
 
     /// <summary>
-    /// This connection (of a pool) has no slot for <paramref name="call"/>, or ended: the next live connection after it
-    /// that has one takes it; else, with <paramref name="queue"/>, it waits in the pool's queue (while a connection of the
-    /// pool lives; else <see cref="AddResult.Closed"/>, as one connection's end). Under the pool's lock.
+    /// Whether a send on this registry's connection found the peer closed or dead (<see cref="Protocol.CallConnection.SendFoundPeerGone"/>,
+    /// round 23) before its reader thread reached the end: no call is registered or granted a slot here from then on (round
+    /// 24), as none is on a connection that ended. One read of a flag the connection holds: no lock, no allocation.
     /// </summary>
-    private AddResult TryAddInPoolLocked(ClientCallBase call, bool queue, out Status closedStatus)
+    private bool PeerGone => _owner is { SendFoundPeerGone: true };
+
+    /// <summary>What a call that finds its one connection's peer gone before it registered starts again with (it was not sent).</summary>
+    internal static readonly Status PeerGoneStatus = new(StatusCode.Unavailable,
+        "The connection to the server ended (a send on it found the peer closed or dead); the call was not sent, so it can be retried.");
+
+
+    /// <summary>
+    /// This connection (of a pool) has no slot for <paramref name="call"/>, or ended, or lost its peer: the next live connection after it
+    /// that has one takes it, passing over those that lost their peer (<paramref name="passedPeerGone"/>, round 24: before,
+    /// such a connection took the call, whose first try then failed); else, with <paramref name="queue"/>, it waits in the
+    /// pool's queue (while a connection of the pool lives; else <see cref="AddResult.Closed"/>, as one connection's end). Under the pool's lock.
+    /// </summary>
+    private AddResult TryAddInPoolLocked(ClientCallBase call, bool queue, out Status closedStatus, out bool passedPeerGone)
     {
         closedStatus = default;
+        passedPeerGone = PeerGone;
         var live = _pool!.Live;
         var from = live.IndexOf(this); // -1 once this one ended: from the first
         for (var i = 1; i <= live.Count; i++)
         {
             var other = live[(from + i + live.Count) % live.Count];
-            if (other != this && other._open < other._limit)
+            if (other == this)
+            {
+                continue;
+            }
+            if (other.PeerGone)
+            {
+                passedPeerGone = true; // live until its reader reaches the end, but a call there would only fail its first try
+                continue;
+            }
+            if (other._open < other._limit)
             {
                 other.RegisterLocked(call);
                 call.MoveTo(other._owner!);
@@ -317,7 +361,9 @@ internal sealed class CallRegistry
     /// <summary>The first waiting call, numbered and registered with a slot, if a slot is free; else null. Under the lock.</summary>
     private ClientCallBase? GrantLocked()
     {
-        if (_closedStatus is not null || _open >= _limit || _waiting.First is not { } first)
+        // Not on a connection that lost its peer (round 24): the call would only fail its first try. The pool's other
+        // connections grant it as they free slots or join (a new one's SetLimit), or this one's end hands it back.
+        if (_closedStatus is not null || _open >= _limit || _waiting.First is not { } first || PeerGone)
         {
             return null;
         }

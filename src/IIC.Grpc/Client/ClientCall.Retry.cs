@@ -10,13 +10,14 @@ namespace IIC.Grpc.Client;
 // connection cannot run it twice; as SocketsHttpHandler retries a request that never went out on a new connection
 // (RequestRetryType.RetryOnConnectionFailure) and grpc-dotnet's channel a pick that failed before the request was sent.
 // Also a call registered on a connection (granted a slot after waiting, or, since round 21, at its first try on its
-// caller's thread) whose connection ended before its start claimed the send (ClaimSend: round 20 for a call that waited,
+// caller's thread) whose connection ended before its start claimed the send (round 20 for a call that waited,
 // round 21 for every call); and (round 22) one whose claimed CallStart waited in the connection's queue for its sender,
 // none of it in the ring (the sender claims the send only holding room: Queued to MayBeSent); and (round 23) one whose
 // CallStart was deferred on the connection's reader thread, which claims it the same way; and (round 23) one whose start's
 // one-record try threw as the peer had closed or died, before the reader thread saw it (the transport throws that before
-// it writes: LeaveFailedTryToConnectionEnd). A call whose CallStart may be
-// in a ring is never retried: it ends Unavailable with the connection (OnConnectionLost).
+// it writes: LeaveFailedTryToConnectionEnd); and (round 24) one whose connection ended between its start's failed try and
+// the queueing of its CallStart (every try claims the send only holding room, so a failed one leaves the call Unsent).
+// A call whose CallStart may be in a ring is never retried: it ends Unavailable with the connection (OnConnectionLost).
 internal sealed partial class ClientCall<TRequest, TResponse>
 {
     /// <summary>
@@ -33,7 +34,8 @@ internal sealed partial class ClientCall<TRequest, TResponse>
     /// </summary>
     public override void OnConnectionLost(Status status)
     {
-        // Against ClaimSend's and the sender's swaps: exactly one finds the call Unsent or Queued (see ClaimSend). The status
+        // Against the claims' swaps (a try's, holding room, since round 24; the sender's; the reader thread's) and the queueing's:
+        // exactly one finds the call Unsent or Queued (see LostBeforeSent). The status
         // the start needs is the connection's (ClientConnection.ClosedStatus, written before any call was told).
         while (true)
         {
@@ -93,7 +95,7 @@ internal sealed partial class ClientCall<TRequest, TResponse>
             var was = ReadStartProgress();
             if (was == CallStartProgress.LostBeforeSent)
             {
-                // No connection holds the call now (as in ClaimSend): its next registration begins Unsent.
+                // No connection holds the call now (as in LostBeforeSent): its next registration begins Unsent.
                 StartProgress = CallStartProgress.Unsent;
                 return UnsentQueuedStart.StartAgain;
             }
@@ -113,23 +115,26 @@ internal sealed partial class ClientCall<TRequest, TResponse>
     }
 
     /// <summary>
-    /// The start's one try to send the CallStart at once (<see cref="CallConnection.TrySendFrameNow"/>, or the try of
-    /// <see cref="CallConnection.SendFrameOrQueue"/>) threw <paramref name="failure"/> after the start claimed the send
-    /// (MayBeSent): true when that proves none of it is in the ring, and the call is left to the connection's end to start
-    /// again, as a queued CallStart that failed unclaimed (QueueFailed, round 22); false, and the call ends as before. Round 23:
-    /// the peer closed (or died) before the connection's reader thread reached its end, so the invoker still gave this call
+    /// The start's one try to send the CallStart at once (<see cref="CallConnection.TrySendFrameNowClaimed"/>, or the try of
+    /// <see cref="CallConnection.SendFrameOrQueue"/>) threw <paramref name="failure"/>: true when that proves none of it is in
+    /// the ring, and the call is left to the connection's end to start again, as a queued CallStart that failed unclaimed
+    /// (QueueFailed, round 22); false, and the call ends as before, or (<paramref name="lost"/> not null, round 24) the
+    /// connection's end had taken the call back already, and the caller starts it again with that status. Round 23: the
+    /// peer closed (or died) before the connection's reader thread reached its end, so the invoker still gave this call
     /// the connection (IicCallInvoker.GetConnection looks at IsClosed, which that end sets), and it ended Unavailable sent.
-    /// <para>Why nothing went: both tries send one record (a frame longer than one is never tried: MustSplit sends it queued,
-    /// in pieces) with <see cref="IIC.Transport.IicChannel.TrySend(ReadOnlySpan{byte})"/>, and the transport throws
-    /// <see cref="IIC.Transport.IicChannelClosedException"/> or <see cref="IIC.Transport.PeerDeadException"/> there only
-    /// from WindowEndpoint.ThrowPeerGone, which SendCore calls before its TryWrite and WaitForRoom before its return (the
-    /// record written only after: WindowEndpoint.Sender.cs); a doorbell after the publish throws neither. Not on the
-    /// connection's reader thread, whose sends defer (a frame longer than one record may go there in part before a throw),
-    /// nor for a disposed connection (<see cref="ObjectDisposedException"/>: its end came, or the invoker's Dispose).</para>
+    /// <para>Why nothing went: since round 24 every try claims the send (Unsent to MayBeSent) only holding room for the
+    /// record, after <c>IicChannel.TryClaim</c> succeeded and before the copy (CallConnection.TryClaimedHoldingLock), so a
+    /// call still Unsent (or LostBeforeSent) has nothing in the ring, whatever was thrown. Before round 24 the claim came
+    /// first, and the proof was the transport's: both tries send one record with <see cref="IIC.Transport.IicChannel.TrySend(ReadOnlySpan{byte})"/>,
+    /// which throws <see cref="IIC.Transport.IicChannelClosedException"/> or <see cref="IIC.Transport.PeerDeadException"/>
+    /// only from WindowEndpoint.ThrowPeerGone, before its write (WindowEndpoint.Sender.cs); TryClaim throws it there too,
+    /// before it claims. Left to the connection's end only for these two exceptions and not on the connection's reader
+    /// thread, as before (a disposed connection's end came, or the invoker's Dispose).</para>
     /// </summary>
-    private bool LeaveFailedTryToConnectionEnd(Exception failure, in StartRequest start)
+    private bool LeaveFailedTryToConnectionEnd(Exception failure, in StartRequest start, out Status? lost)
     {
-        if (failure is not (IIC.Transport.IicChannelClosedException or IIC.Transport.PeerDeadException) || _connection!.IsCurrentReader)
+        lost = LostBeforeSent();
+        if (lost is not null || failure is not (IIC.Transport.IicChannelClosedException or IIC.Transport.PeerDeadException) || _connection!.IsCurrentReader)
         {
             return false;
         }
@@ -139,17 +144,20 @@ internal sealed partial class ClientCall<TRequest, TResponse>
             // completes its start (and looks for the mark below), one before is seen ended below.
             _queued ??= new QueuedStart(in start);
         }
-        // From MayBeSent, which only this start's thread leaves (OnConnectionLost ends a MayBeSent call, it does not move it).
-        if (Interlocked.CompareExchange(ref StartProgress, CallStartProgress.QueueFailed, CallStartProgress.MayBeSent) != CallStartProgress.MayBeSent)
+        // From Unsent (the try threw before its claim), which only this start's thread leaves but for the connection's end
+        // (to LostBeforeSent: then it starts again here). MayBeSent: the claim was given and the commit threw (a disposal):
+        // as any sent call, it ends.
+        var was = Interlocked.CompareExchange(ref StartProgress, CallStartProgress.QueueFailed, CallStartProgress.Unsent);
+        if (was != CallStartProgress.Unsent)
         {
-            Debug.Fail("a start's failed try leaves its claim as it was");
+            lost = LostBeforeSent();
             return false;
         }
-        // Ended before (its token, deadline, Dispose, or the connection's end that found it MayBeSent): Finish took it off the
-        // connection, so that end never reaches it; the mark is taken back here and the call ends as before (the caller
-        // gives the slot back). Else whoever takes the mark (Finish's look after its Remove, or the connection's end, which
-        // starts the call again) owns what follows, and the caller does nothing more. The swap above is a full fence, as in
-        // SettleUnsentQueuedStart: exactly one of the looks, or the connection's end, takes the mark.
+        // Ended before (its token, deadline, Dispose): Finish took it off the connection, so the connection's end never
+        // reaches it; the mark is taken back here and the call ends as before (the caller gives the slot back). Else whoever
+        // takes the mark (Finish's look after its Remove, or the connection's end, which starts the call again) owns what
+        // follows, and the caller does nothing more. The swap above is a full fence, as in SettleUnsentQueuedStart: exactly
+        // one of the looks, or the connection's end, takes the mark.
         return !(Volatile.Read(ref _done) && TakeQueueFailedMark());
     }
 
@@ -162,26 +170,23 @@ internal sealed partial class ClientCall<TRequest, TResponse>
         => Interlocked.CompareExchange(ref StartProgress, CallStartProgress.MayBeSent, CallStartProgress.QueueFailed) == CallStartProgress.QueueFailed;
 
     /// <summary>
-    /// Claims the send of the CallStart, just before the first byte of it may go into the ring: null (send it; the call is
-    /// never started again from here), or the status of the connection that ended before (nothing sent: start the call
-    /// again). One uncontended compare-and-swap on the call's own progress (no lock: the fast path of every call pays it).
-    /// The order: the claim and <see cref="OnConnectionLost"/> each swap the progress from Unsent, so one of them comes
-    /// first. The claim first: the progress is MayBeSent, and the connection's end fails the call Unavailable as any sent
-    /// call (its CallStart may be in the ring, or the send fails on the closed channel: never retried). The end first: the
-    /// claim finds LostBeforeSent and nothing is written, so the connection cannot have read any of it. Neither can think
-    /// the other did not happen when it did (each swap is a full fence).
+    /// Whether the connection's end took the call back before its start claimed the send: its status (nothing sent: start
+    /// the call again), else null. A read, not a claim: since round 24 the start claims the send only holding room for its
+    /// CallStart's record (<see cref="IQueuedSendClaim.TryClaimSend"/>, from the connection's tries), so a failed try leaves
+    /// the call Unsent and its queueing (<see cref="IQueuedSendClaim.OnQueued"/>) is from Unsent too; the connection's end
+    /// swaps Unsent (or Queued) to LostBeforeSent, and whichever swap comes first decides, as before. Before, this was the
+    /// claim (Unsent to MayBeSent, rounds 21 to 23), made before the frame was built and tried, and the end that came
+    /// between it and the swap to Queued after a failed try ended the call Unavailable, nothing of it sent.
     /// </summary>
-    private Status? ClaimSend()
+    private Status? LostBeforeSent()
     {
-        var was = Interlocked.CompareExchange(ref StartProgress, CallStartProgress.MayBeSent, CallStartProgress.Unsent);
-        if (was != CallStartProgress.LostBeforeSent)
+        if (ReadStartProgress() != CallStartProgress.LostBeforeSent)
         {
-            Debug.Assert(was == CallStartProgress.Unsent, "a registration's start claims its send once");
-            return null; // claimed (a second claim, were there one, sends as before: never a start again)
+            return null;
         }
         // No connection holds the call now (its registry was closed and taken): its next registration begins Unsent (the
         // registry's lock, taken to register it, publishes this write). The connection's status was written before its end
-        // was swapped in, so the swap read above orders it before this read.
+        // was swapped in, so the read above orders it before this read.
         StartProgress = CallStartProgress.Unsent;
         return _connection!.ClosedStatus;
     }

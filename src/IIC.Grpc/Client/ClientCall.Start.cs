@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Grpc.Core;
 using IIC.Grpc.Protocol;
 
@@ -132,8 +133,9 @@ internal sealed partial class ClientCall<TRequest, TResponse>
     /// Cancel). On the connection's reader thread (an inline continuation) the CallStart is deferred as before.
     /// </summary>
     /// <returns>
-    /// Null, except for a call whose connection ended before its start claimed the send (<see cref="ClaimSend"/>): nothing
-    /// of it was sent, its slot there was given back, and the caller starts it again with this status (<see cref="RetryOrFail"/>).
+    /// Null, except for a call whose connection ended before its start claimed the send (<see cref="LostBeforeSent"/>; since
+    /// round 24 the claim is its try's, holding room: <see cref="IQueuedSendClaim.TryClaimSend"/>): nothing of it was sent,
+    /// its slot there was given back, and the caller starts it again with this status (<see cref="RetryOrFail"/>).
     /// </returns>
     private Status? SendStart(in StartRequest start, long timeoutMicroseconds)
     {
@@ -148,12 +150,19 @@ internal sealed partial class ClientCall<TRequest, TResponse>
             requestFrame = start.SendRequest ? Serialization.Serialize(_method.RequestMarshaller, start.Request!, _maxSend) : null;
             CallTrace.Mark(CallTrace.Step.ClientSerialized);
             var carried = requestFrame is not null && _connection!.CanCarry(requestFrame);
-            lostBeforeSent = ClaimSend();
+            lostBeforeSent = LostBeforeSent();
             if (lostBeforeSent is not null)
             {
                 return lostBeforeSent; // its connection ended first: nothing sent, it starts again (the finally gives the slot back)
             }
-            var queuedStart = SendCallStart(in start, timeoutMicroseconds, carried ? requestFrame : null);
+            var queuedStart = SendCallStart(in start, timeoutMicroseconds, carried ? requestFrame : null, out var takenBack);
+            if (takenBack)
+            {
+                // Its try held room when the connection's end had taken it back (round 24): nothing written, it starts again.
+                lostBeforeSent = LostBeforeSent();
+                Debug.Assert(lostBeforeSent is not null, "taken back: the connection's end marked it");
+                return lostBeforeSent;
+            }
             callStartSent = true;
             if (queuedStart is not null)
             {
@@ -185,9 +194,10 @@ internal sealed partial class ClientCall<TRequest, TResponse>
         catch (Exception e) when (ConnectionErrors.IsLoss(e))
         {
             // Before the CallStart went or was queued, the one thing that can throw a loss is its one-record try, which then
-            // published nothing when the peer had closed or died: the call starts again (LeaveFailedTryToConnectionEnd).
-            leftToConnectionEnd = !callStartSent && LeaveFailedTryToConnectionEnd(e, in start);
-            if (!leftToConnectionEnd)
+            // published nothing when the peer had closed or died: the call starts again (LeaveFailedTryToConnectionEnd), at
+            // once when the connection's end took it back meanwhile.
+            leftToConnectionEnd = !callStartSent && LeaveFailedTryToConnectionEnd(e, in start, out lostBeforeSent);
+            if (!leftToConnectionEnd && lostBeforeSent is null)
             {
                 CompleteLocally(new Status(StatusCode.Unavailable, "The connection to the server failed: " + e.Message, e));
             }
@@ -210,7 +220,7 @@ internal sealed partial class ClientCall<TRequest, TResponse>
                 }
             }
         }
-        return null;
+        return lostBeforeSent; // null, or its failed try found the connection's end had taken it back (round 24)
     }
 
     /// <summary>
@@ -358,20 +368,20 @@ internal sealed partial class ClientCall<TRequest, TResponse>
     /// Sends CallStart; with <paramref name="request"/> (a serialized message the connection can carry) in the same frame.
     /// Null when it went (or, on the reader thread, was deferred); else the task of its copy queued for the connection's sender.
     /// </summary>
-    private Task? SendCallStart(in StartRequest start, long timeoutMicroseconds, FrameBuilder? request)
+    private Task? SendCallStart(in StartRequest start, long timeoutMicroseconds, FrameBuilder? request, out bool takenBack)
     {
         if (request is not null)
         {
             CallConnection.StartCarrierFrame(request, FrameType.CallStart, FrameFlags.EndStream, _streamId);
             WriteCallStartFields(request, timeoutMicroseconds, start.Headers);
-            return SendStartFrame(request.Written, in start);
+            return SendStartFrame(request.Written, in start, out takenBack);
         }
         var builder = FrameBuilder.Rent();
         try
         {
             Frame.WriteHeader(builder.Reserve(Frame.HeaderLength), FrameType.CallStart, FrameFlags.None, _streamId);
             WriteCallStartFields(builder, timeoutMicroseconds, start.Headers);
-            return SendStartFrame(builder.Written, in start);
+            return SendStartFrame(builder.Written, in start, out takenBack);
         }
         finally
         {
@@ -387,13 +397,21 @@ internal sealed partial class ClientCall<TRequest, TResponse>
     /// <see cref="OpenStartGate"/>). On the reader thread it is deferred (it never waits there either): the task completes
     /// once that thread sent it (a call that ended meanwhile sends its Cancel then, <see cref="AfterCallStartSent"/>).
     /// </summary>
-    private Task? SendStartFrame(ReadOnlySpan<byte> frame, in StartRequest start)
+    private Task? SendStartFrame(ReadOnlySpan<byte> frame, in StartRequest start, out bool takenBack)
     {
-        if (_connection!.TrySendFrameNow(frame) || (_connection.IsCurrentReader && _connection.TrySendOnReaderNow(frame)))
+        // The try claims the send only holding room for the record (round 24; before, the start claimed before it): a try
+        // that fails leaves the call Unsent, so the connection's end can still take it back until it is queued.
+        var tried = _connection!.TrySendFrameNowClaimed(frame, this);
+        if (tried == ClaimedTry.NotNow && _connection.IsCurrentReader)
         {
-            // Sent now, also from the reader thread (an inline continuation: TrySendFrameNow always declines there), before
-            // any start state is made: round 23's first version made it first there, 176 B on every such call (GrpcPerf's
-            // unary loop: 674 -> 850 B per call).
+            tried = _connection.TrySendOnReaderNow(frame, this);
+        }
+        takenBack = tried == ClaimedTry.TakenBack;
+        if (tried != ClaimedTry.NotNow)
+        {
+            // Sent now, also from the reader thread (an inline continuation: TrySendFrameNowClaimed always declines there),
+            // before any start state is made: round 23's first version made it first there, 176 B on every such call
+            // (GrpcPerf's unary loop: 674 -> 850 B per call). Or taken back: the caller starts the call again.
             return null;
         }
         // Rare (the server slow or frozen), so only these calls allocate the start state: made before the CallStart is

@@ -31,11 +31,21 @@ internal abstract class ClientCallBase : IStreamCall, IQueuedSendClaim
         => (CallStartProgress)Volatile.Read(ref System.Runtime.CompilerServices.Unsafe.As<CallStartProgress, byte>(ref StartProgress));
 
     /// <summary>
-    /// The claimed CallStart did not go at once and waits for the connection's sender (ClientCall.Retry.cs, round 22), or
-    /// in the reader thread's deferred frames (round 23): the connection's end may still take it back. Only the call's own start moves it from MayBeSent, and it holds none of
-    /// it in the ring (the try just failed); a connection end that came between the claim and here already ended the call.
+    /// A try to send the CallStart at once holds room for its first record (round 24): it may go unless the connection's end
+    /// took the call back first (Unsent to MayBeSent; LostBeforeSent stays, and the start starts the call again).
     /// </summary>
-    void IQueuedSendClaim.OnQueued() => Interlocked.Exchange(ref StartProgress, CallStartProgress.Queued);
+    bool IQueuedSendClaim.TryClaimSend()
+        => Interlocked.CompareExchange(ref StartProgress, CallStartProgress.MayBeSent, CallStartProgress.Unsent) == CallStartProgress.Unsent;
+
+    /// <summary>
+    /// The CallStart did not go at once and waits for the connection's sender (ClientCall.Retry.cs, round 22), or in the
+    /// reader thread's deferred frames (round 23): the connection's end may still take it back. Since round 24 the tries
+    /// claim only holding room, so a failed try left it Unsent and this swaps Unsent to Queued; false when the connection's
+    /// end came first (LostBeforeSent): it is not queued, and the start starts the call again. Before, the start claimed
+    /// before its try, and an end between that claim and this swap ended the call Unavailable, nothing of it sent.
+    /// </summary>
+    bool IQueuedSendClaim.OnQueued()
+        => Interlocked.CompareExchange(ref StartProgress, CallStartProgress.Queued, CallStartProgress.Unsent) == CallStartProgress.Unsent;
 
     /// <summary>The connection's sender (or reader thread) holds room for the queued CallStart: it may go unless the connection's end took it first.</summary>
     bool IQueuedSendClaim.TryClaimQueuedSend()

@@ -282,6 +282,32 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
         }
     }
 
+    /// <summary>
+    /// Starts the connect of every slot whose connection a send found with its peer gone (<see cref="Protocol.CallConnection.SendFoundPeerGone"/>)
+    /// and that has none under way; the old connection is kept with the draining ones until its reader reaches its end.
+    /// Called by a pool's routing when it passed such a connection over (CallRegistry.TryAdd, round 24): before, only a call
+    /// whose round robin landed on its slot replaced it (<see cref="GetConnection"/>), so the pool's calls could wait for
+    /// its other connections' slots meanwhile. Never the fast path: it takes the lock.
+    /// </summary>
+    internal void ReplaceConnectionsWhosePeerIsGone()
+    {
+        lock (_connectLock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+            for (var slot = 0; slot < _connections.Length; slot++)
+            {
+                if (_connections[slot] is { SendFoundPeerGone: true } gone && _connecting[slot] is null)
+                {
+                    KeepDrainingLocked(gone);
+                    _connecting[slot] = StartConnect(slot);
+                }
+            }
+        }
+    }
+
     /// <summary>Cancelled when the invoker is disposed: a call waiting to connect again (WaitForReady) stops waiting then.</summary>
     internal CancellationToken DisposingToken => _disposingToken;
 

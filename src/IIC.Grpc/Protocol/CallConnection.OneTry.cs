@@ -39,7 +39,7 @@ internal abstract partial class CallConnection
     /// sender and the ring has room now, noting a peer gone (CallConnection.PeerEnd.cs); releases the lock either way.
     /// </summary>
     /// <exception cref="IOException">The peer closed or died (nothing of the frame was published).</exception>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)] // on every call's start
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)] // on every try of a write, a Cancel, a HalfClose
     private bool TrySendHoldingLock(ReadOnlySpan<byte> frame)
     {
         try

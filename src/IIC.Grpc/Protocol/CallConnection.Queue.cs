@@ -41,15 +41,37 @@ internal abstract partial class CallConnection
     /// <exception cref="IOException">The peer closed or died (also through the task).</exception>
     /// <exception cref="ObjectDisposedException">The connection was disposed (also through the task).</exception>
     /// <exception cref="RpcException"><c>ResourceExhausted</c>: the frame's header block is over <see cref="MaxMetadataSize"/> (nothing was sent).</exception>
-    /// <param name="claim">A frame its owner may still take back while it is queued (a client's CallStart): told before it is queued, and asked by the sender once it holds room for the first byte; null for any other frame.</param>
+    /// <param name="claim">A frame its owner may still take back until it holds room (a client's CallStart): asked by the try at once holding room (round 24), told before it is queued (not queued when it was taken back: the task fails with nothing sent), and asked by the sender once it holds room for the first byte; null for any other frame.</param>
     public Task? SendFrameOrQueue(ReadOnlySpan<byte> frame, CancellationToken cancellationToken, IQueuedSendClaim? claim = null)
     {
         Debug.Assert(!IsCurrentReader, "the reader thread defers (SendFrame)");
-        if (!(frame.Length > _sendCheckAbove && MustSplit(frame)) && TryNow(frame))
+        var split = frame.Length > _sendCheckAbove && MustSplit(frame);
+        if (claim is null)
         {
-            return null;
+            if (!split && TryNow(frame))
+            {
+                return null;
+            }
         }
-        claim?.OnQueued();
+        else
+        {
+            // Round 24: the owner's word only holding room (TryClaimedHoldingLock), and its frame queued only while it was
+            // not taken back; taken back, the task fails at once with nothing of it sent (the owner starts again).
+            if (!split)
+            {
+                switch (TryEnterSendLockBriefly() ? TryClaimedHoldingLock(frame, claim) : ClaimedTry.NotNow)
+                {
+                    case ClaimedTry.Sent:
+                        return null;
+                    case ClaimedTry.TakenBack:
+                        return Task.FromException(TakenBack());
+                }
+            }
+            if (!claim.OnQueued())
+            {
+                return Task.FromException(TakenBack());
+            }
+        }
         return Enqueue(QueuedSend.Copy(frame, observed: true, _channel.MaxClaimLength, cancellationToken, claim));
     }
 

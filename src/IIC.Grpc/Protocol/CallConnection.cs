@@ -90,23 +90,6 @@ internal abstract partial class CallConnection : IDisposable
     }
 
     /// <summary>
-    /// Sends <paramref name="frame"/> only if that needs no wait: the send lock free, nothing queued and room in the ring
-    /// now (never on the reader thread, whose sends <see cref="SendFrame"/> defers). False: nothing was sent; the caller
-    /// sends it with <see cref="SendFrame"/> and a token it makes only then (a call start: most never wait, so most make none).
-    /// </summary>
-    /// <exception cref="IOException">The peer closed or died.</exception>
-    /// <exception cref="ObjectDisposedException">The connection was disposed.</exception>
-    /// <exception cref="RpcException"><c>ResourceExhausted</c>: the frame's header block is over <see cref="MaxMetadataSize"/> (nothing was sent).</exception>
-    public bool TrySendFrameNow(ReadOnlySpan<byte> frame)
-    {
-        if ((s_readerDefers && IsCurrentReader) || (frame.Length > _sendCheckAbove && MustSplit(frame)) || !_sendLock.TryEnter())
-        {
-            return false;
-        }
-        return TrySendHoldingLock(frame);
-    }
-
-    /// <summary>
     /// Sends a frame that is only the fixed header without waiting on this thread: now if it can go at once, else queued
     /// for the connection's sender (<see cref="SendQueuedAsync"/>), which sends it in order, awaiting room without a thread
     /// (dropped if the connection ends). For a Cancel, which an application thread sends from Dispose, a token's callback

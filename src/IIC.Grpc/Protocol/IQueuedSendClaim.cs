@@ -8,8 +8,17 @@ namespace IIC.Grpc.Protocol;
 /// </summary>
 internal interface IQueuedSendClaim
 {
-    /// <summary>The frame did not go at once and is about to be queued: from here only <see cref="TryClaimQueuedSend"/> lets it into the ring.</summary>
-    void OnQueued();
+    /// <summary>
+    /// A try to send the frame at once holds room for it (round 24): true to send it (from here it may be in the ring),
+    /// false to drop it unsent (the connection's end took it back first). Before any queueing.
+    /// </summary>
+    bool TryClaimSend();
+
+    /// <summary>
+    /// The frame did not go at once and is about to be queued: from here only <see cref="TryClaimQueuedSend"/> lets it into
+    /// the ring. False: the connection's end took it back first (round 24), and it must not be queued.
+    /// </summary>
+    bool OnQueued();
 
     /// <summary>The sender holds room for the frame's first byte: true to send it (from here it may be in the ring), false to drop it unsent.</summary>
     bool TryClaimQueuedSend();
