@@ -3,7 +3,7 @@
 out=$1; n=$2; shift 2; vs=${@:-"V0 V1 V2 V3 V5"}; mkdir -p $out; cd /tmp
 for i in $(seq 1 $n); do
  for v in $vs; do
-  case $v in L) b=S4; e="";; L0) b=S4; e="IIC_RECEIVE_SPIN_FENCE=0";; K) b=S3; e="";; K0) b=S3; e="IIC_RECEIVE_SPIN_FENCE=0";; G) b=S2; e="";; G0) b=S2; e="IIC_RECEIVE_SPIN_FENCE=0";; F) b=S; e="";; F0) b=S; e="IIC_RECEIVE_SPIN_FENCE=0";; T*) b=D3; e="IIC_SPIN_VARIANT=7 IIC_FINE_THRESHOLD=${v#T}";; V7) b=D2; e="IIC_SPIN_VARIANT=7";; V0b) b=D2; e="";; D) b=C; e="";; S) b=C; e="IIC_WRITER_CLEANS=1";; W) b=D; e="IIC_WRITER_CLEANS=1";; V0) b=D; e="";; V1) b=D; e="IIC_SPIN_PAUSE=0";; V*) b=D; e="IIC_SPIN_VARIANT=${v#V}";; esac
+  case $v in N) b=N; e="";; N0) b=N; e="IIC_RECEIVE_SPIN_FENCE=0";; L) b=S4; e="";; L0) b=S4; e="IIC_RECEIVE_SPIN_FENCE=0";; K) b=S3; e="";; K0) b=S3; e="IIC_RECEIVE_SPIN_FENCE=0";; G) b=S2; e="";; G0) b=S2; e="IIC_RECEIVE_SPIN_FENCE=0";; F) b=S; e="";; F0) b=S; e="IIC_RECEIVE_SPIN_FENCE=0";; T*) b=D3; e="IIC_SPIN_VARIANT=7 IIC_FINE_THRESHOLD=${v#T}";; V7) b=D2; e="IIC_SPIN_VARIANT=7";; V0b) b=D2; e="";; D) b=C; e="";; S) b=C; e="IIC_WRITER_CLEANS=1";; W) b=D; e="IIC_WRITER_CLEANS=1";; V0) b=D; e="";; V1) b=D; e="IIC_SPIN_PAUSE=0";; V*) b=D; e="IIC_SPIN_VARIANT=${v#V}";; esac
   env $e dotnet /tmp/perf$b/IIC.Perf.dll pingpong --transports iic,raw-shm --sizes 32 --modes spin --api receive,poll-claim --isolation none --json $out/$v-$i.json > $out/$v-$i.txt 2>&1
   echo "$v-$i $(date +%T) $(uptime | sed 's/.*average//')" >> $out/load.txt
  done
