@@ -45,8 +45,7 @@ public sealed class ClaimHoldingRoomTests(TesterFixture fixture)
         Assert.Equal((903u, "sent"), (streamId, request!.Text)); // the aborted room reached the server as nothing
 
         using var stuck = client.ClientStream(deadline: RetryServing.Deadline);
-        var write = Task.Run(() => stuck.RequestStream.WriteAsync(new Request { Payload = Payloads.Of(StuckWrite.Large) }));
-        WaitFor.Condition(() => invoker.QueuedSends > 0 || write.IsCompleted, "the large write's rest queued for the connection's sender", s_timeout);
+        var write = StuckWrite.StartQueued(invoker, stuck.RequestStream, s_timeout);
         Assert.False(write.IsCompleted, "the large write went whole: the ring was not full");
 
         var tried = new Probe();

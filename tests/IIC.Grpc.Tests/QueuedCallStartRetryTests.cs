@@ -44,8 +44,7 @@ public sealed class QueuedCallStartRetryTests(TesterFixture fixture)
         var client = new Tester.TesterClient(invoker);
         await RetryServing.WarmAsync(server, client); // connects: later calls find it open
         using var stuck = client.ClientStream(deadline: Deadline);
-        var write = Task.Run(() => stuck.RequestStream.WriteAsync(new Request { Payload = Payloads.Of(StuckWrite.Large) }));
-        WaitFor.Condition(() => invoker.QueuedSends > 0 || write.IsCompleted, "the large write's rest queued for the connection's sender", s_timeout);
+        var write = StuckWrite.StartQueued(invoker, stuck.RequestStream, s_timeout);
         using var claimed = client.UnaryAsync(new Request { Text = "claimed" }, deadline: Deadline); // the second slot, at once
         Assert.Equal(2, invoker.QueuedSends); // the write's rest, then the claimed call's CallStart: none of it in the ring
         using var waiting = client.UnaryAsync(new Request { Text = "waiting" }, deadline: Deadline);
@@ -120,8 +119,7 @@ public sealed class QueuedCallStartRetryTests(TesterFixture fixture)
         var client = new Tester.TesterClient(invoker);
         await RetryServing.WarmAsync(server, client);
         using var stuck = client.ClientStream(deadline: Deadline);
-        var write = Task.Run(() => stuck.RequestStream.WriteAsync(new Request { Payload = Payloads.Of(StuckWrite.Large) }));
-        WaitFor.Condition(() => invoker.QueuedSends > 0 || write.IsCompleted, "the large write's rest queued for the connection's sender", s_timeout);
+        var write = StuckWrite.StartQueued(invoker, stuck.RequestStream, s_timeout);
         using var whole = client.UnaryAsync(new Request { Text = "whole" }, HeaderBlocks.BigHeaders(2 * 1024 * 1024, 16 * 1024), Deadline);
         Assert.Equal(2, invoker.QueuedSends); // the write's rest, then the long CallStart, none of it in the ring
 
@@ -258,8 +256,7 @@ public sealed class QueuedCallStartRetryTests(TesterFixture fixture)
         using var trigger = client.UnaryAsync(new Request { Text = "trigger" }, deadline: Deadline, cancellationToken: CancellationToken.None);
         var (triggerId, _) = server.ReceiveCallStart(0, s_timeout); // read before the ring fills: answered below
         var stuck = client.ClientStream(deadline: Deadline, cancellationToken: CancellationToken.None);
-        var write = Task.Run(() => stuck.RequestStream.WriteAsync(new Request { Payload = Payloads.Of(StuckWrite.Large) }), CancellationToken.None);
-        WaitFor.Condition(() => invoker.QueuedSends > 0 || write.IsCompleted, "the large write's rest queued for the connection's sender", s_timeout);
+        var write = StuckWrite.StartQueued(invoker, stuck.RequestStream, s_timeout);
 
         // The trigger's reply completes it on the client connection's reader thread (InlineCompletions): the call started
         // there finds the sender's queue not empty and defers its CallStart.

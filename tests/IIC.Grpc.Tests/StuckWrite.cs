@@ -38,4 +38,16 @@ internal static class StuckWrite
         Assert.False(write.IsCompleted, $"the write of {Large} bytes completed ({write.Status}) while the server was frozen");
         return write;
     }
+
+    /// <summary>
+    /// Starts the write on another thread against a server that reads nothing (a <c>RawServer</c>), and returns it once the
+    /// rest waits in the connection's queue for its sender (or the write ended: the caller's assertions say which they
+    /// expect). Round 24: four retry tests had each written this out.
+    /// </summary>
+    public static Task StartQueued(IicCallInvoker invoker, IClientStreamWriter<Request> writer, TimeSpan timeout)
+    {
+        var write = Task.Run(() => writer.WriteAsync(new Request { Payload = Payloads.Of(Large) }));
+        WaitFor.Condition(() => invoker.QueuedSends > 0 || write.IsCompleted, "the large write's rest queued for the connection's sender", timeout);
+        return write;
+    }
 }
