@@ -38,6 +38,9 @@ internal static class TransportScenarios
                 case "receive-send":
                     ReceiveSendEcho(channel);
                     break;
+                case "send-and-receive":
+                    SendAndReceiveEcho(channel);
+                    break;
                 case "poll":
                     PollEchoAsync(channel).GetAwaiter().GetResult();
                     break;
@@ -180,6 +183,17 @@ internal static class TransportScenarios
         {
             var length = channel.Receive(buffer);
             channel.Send(buffer.AsSpan(0, length));
+        }
+    }
+
+    /// <summary>The server of a request/reply protocol: each reply sent with the receive of the next request (IicChannel.SendAndReceive).</summary>
+    private static void SendAndReceiveEcho(IicChannel channel)
+    {
+        var buffer = new byte[MaxEcho];
+        var length = channel.Receive(buffer);
+        while (true)
+        {
+            length = channel.SendAndReceive(buffer.AsSpan(0, length), buffer); // the reply's memory is the next request's
         }
     }
 

@@ -16,6 +16,7 @@ public class CrossProcessTests
 
     [Theory]
     [InlineData("receive-send")]
+    [InlineData("send-and-receive")]
     [InlineData("poll")]
     [InlineData("async")]
     public async Task Every_message_API_echoes_across_processes(string childMode)
@@ -297,6 +298,21 @@ public class CrossProcessTests
             var length = channel.Receive(received);
             Assert.Null(Pattern.Check(received.AsSpan(0, length), sequence));
             Assert.Equal(size, length);
+        }
+        Assert.False(channel.TryReceive(received, out _), "TryReceive found a message nobody sent");
+        // Request/reply with SendAndReceive, sizes 8 .. 4 KiB, with a token every other time.
+        using (var cancellation = new CancellationTokenSource())
+        {
+            for (var i = 0; i < 2000; i++, sequence++)
+            {
+                var size = 8 + (i * 41 % 4089);
+                Pattern.Fill(message.AsSpan(0, size), sequence);
+                var length = i % 2 == 0
+                    ? channel.SendAndReceive(message.AsSpan(0, size), received)
+                    : channel.SendAndReceive(message.AsSpan(0, size), received, cancellation.Token);
+                Assert.Null(Pattern.Check(received.AsSpan(0, length), sequence));
+                Assert.Equal(size, length);
+            }
         }
         Assert.False(channel.TryReceive(received, out _), "TryReceive found a message nobody sent");
         // TrySend / TryReceive with a timeout / TrySend with a timeout / Send with a token.

@@ -34,6 +34,10 @@ public sealed class GroupWaitAloneTests(ITestOutputHelper output)
             AssertInGroup(() => subject.TryReceive(buffer, out _, TimeSpan.FromMilliseconds(1)));
             AssertInGroup(() => subject.ReceiveAsync(buffer));
             AssertInGroup(() => subject.WaitToReceiveAsync());
+            // SendAndReceive refuses before it sends (round 25): its receive would wait alone.
+            AssertInGroup(() => subject.SendAndReceive([1, 2, 3], buffer));
+            AssertInGroup(() => subject.SendAndReceive([1, 2, 3], buffer, new CancellationTokenSource().Token));
+            Assert.Equal(0, subject.GetStatistics().MessagesSent);
             child.Command("send", s_timeout);
             Assert.Same(subject, group.WaitAny(s_timeout));
             Assert.True(subject.TryReceive(buffer, out _));

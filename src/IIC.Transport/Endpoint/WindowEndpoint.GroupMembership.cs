@@ -131,6 +131,20 @@ internal sealed unsafe partial class WindowEndpoint
         }
     }
 
+    /// <summary>
+    /// Throws the misuse a waiting receive would throw now, for a call that must refuse before it changes anything
+    /// (IicChannel.SendAndReceive checks before it sends). A group that takes the endpoint after this check is refused by
+    /// the receive itself (<see cref="BeginWaitAlone"/>).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">A channel group holds the endpoint.</exception>
+    internal void ThrowIfInGroup()
+    {
+        if (_grouped && Volatile.Read(ref _inGroup) != 0)
+        {
+            ThrowInGroup();
+        }
+    }
+
     [DoesNotReturn]
     private static void ThrowInGroup() =>
         throw new InvalidOperationException("This channel is in an IicChannelGroup, which waits for it: wait with the group's WaitAny and then receive without waiting (TryReceive, or Poll with no timeout), or remove the channel from the group (IicChannelGroup.Remove) to wait on it alone.");
