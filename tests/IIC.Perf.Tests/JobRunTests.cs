@@ -106,6 +106,26 @@ public sealed class JobRunTests : IDisposable
     }
 
     [Fact]
+    public void PingPong32B_SendAndReceive_EchoesEveryRoundTripThroughTheRequestReplyCall_AndIsJudged()
+    {
+        // Round 25: the client's round trip and the echo server's reply are each one SendAndReceive (the server sends each
+        // echo with the receive of the next request, control messages at once): the run ends only if every control's
+        // echo came back in order, and every round trip's echo was verified (its sequence and every byte).
+        var (parsed, output) = RunIicAndRawShm32B("pingpong", "send-and-receive", "0.1");
+        using var document = parsed;
+        var rows = document.RootElement.GetProperty("results").EnumerateArray().ToList();
+        Assert.Equal(new[] { "iic", "raw-shm" }, rows.Select(r => r.GetProperty("transport").GetString()).Order());
+        foreach (var row in rows)
+        {
+            Assert.Equal("ok", row.GetProperty("status").GetString());
+            Assert.Equal("send-and-receive", row.GetProperty("api").GetString());
+            Assert.True(row.GetProperty("count").GetInt64() > 0);
+        }
+        Assert.Equal("raw-shm", rows.Single(r => r.GetProperty("transport").GetString() == "iic").GetProperty("interleaved_with").GetString());
+        Assert.Contains("32 B send/receive echo by SendAndReceive: p50 within 1.1x of raw-shm", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void OneWay32B_Poll_IicAndRawShm_AreMeasuredInterleaved_AndTheRatiosAreThoseOfTheRounds()
     {
         // The rows issue 17's one-way target is judged from: 10 rounds of one block per side (8-11 s at load 13-19 on

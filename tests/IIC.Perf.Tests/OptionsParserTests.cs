@@ -43,6 +43,7 @@ public sealed class OptionsParserTests
         Assert.True(options.SizesGiven);
         Assert.Equal(new[] { "spin" }, options.Modes);
         Assert.Equal(new[] { ReceiveApi.PollClaim, ReceiveApi.Receive }, options.Apis);
+        Assert.Equal(new[] { ReceiveApi.SendAndReceive }, OptionsParser.Parse(["pingpong", "--api", "send-and-receive"]).Apis);
         Assert.Equal(0.2, options.DurationS);
         Assert.Equal(0, options.WarmupS);
         Assert.True(options.WarmupGiven);

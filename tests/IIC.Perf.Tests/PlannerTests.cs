@@ -24,6 +24,7 @@ public sealed class PlannerTests
 
         Assert.Contains("pingpong iic spin receive 32 B + raw-shm, interleaved", labels);
         Assert.Contains("pingpong iic spin poll-claim 32 B + raw-shm, interleaved", labels);
+        Assert.Contains("pingpong iic spin send-and-receive 32 B + raw-shm, interleaved", labels);
         // Their raw-shm rows are not planned again on their own; the other iic modes and 4 KiB stay one row each.
         Assert.DoesNotContain("pingpong raw-shm spin receive 32 B", labels);
         Assert.DoesNotContain("pingpong raw-shm spin poll-claim 32 B", labels);
@@ -64,6 +65,17 @@ public sealed class PlannerTests
 
         Assert.Equal(["pingpong iic spin poll-claim 32 B + raw-shm, interleaved"], labels.Where(l => l.Contains("interleaved", StringComparison.Ordinal)));
         Assert.DoesNotContain(labels, l => l.Contains(" receive ", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void SendAndReceive_IsAPingPongApi_NeverAOneWayOne()
+    {
+        var labels = Labels(new BenchOptions { Tests = [BenchTest.Throughput, BenchTest.PingPong], PingPongInterleaved = false }, s_iicAndRaw);
+
+        Assert.Contains("pingpong iic park send-and-receive 32 B", labels);
+        Assert.Contains("pingpong raw-shm spin send-and-receive 4 KiB", labels);
+        Assert.DoesNotContain(labels, l => l.StartsWith("throughput", StringComparison.Ordinal) && l.Contains("send-and-receive", StringComparison.Ordinal));
+        Assert.Contains(labels, l => l.StartsWith("throughput iic spin receive", StringComparison.Ordinal));
     }
 
     private static List<string> Labels(BenchOptions options, IReadOnlyList<IBenchTransport> transports)

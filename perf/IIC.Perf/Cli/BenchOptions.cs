@@ -76,7 +76,7 @@ internal sealed record BenchOptions
 
     public IReadOnlyList<string> Modes { get; init; } = WaitModes.Selectable;
 
-    public IReadOnlyList<ReceiveApi> Apis { get; init; } = [ReceiveApi.Poll, ReceiveApi.Receive, ReceiveApi.PollClaim];
+    public IReadOnlyList<ReceiveApi> Apis { get; init; } = [ReceiveApi.Poll, ReceiveApi.Receive, ReceiveApi.PollClaim, ReceiveApi.SendAndReceive];
 
     /// <summary>Round trips or messages per measurement; 0 for no count limit.</summary>
     public long Count { get; init; }

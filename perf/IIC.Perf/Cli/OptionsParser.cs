@@ -26,7 +26,8 @@ internal static class OptionsParser
           --sizes 32,4096     message sizes, 8 B to 64 MiB (4K, 64KiB, 1M accepted)
           --modes m,...       wait modes for transports that have a choice: spin,spinpark,park,adaptive (default: all);
                               a baseline always runs in its own mode (raw-shm spin, raw-futex park, sockets and pipes block)
-          --api a,...         receive APIs: poll (in place), receive (copy out), poll-claim (ping-pong zero copy both ways)
+          --api a,...         receive APIs: poll (in place), receive (copy out), poll-claim (ping-pong zero copy both ways),
+                              send-and-receive (ping-pong request/reply in one call)
                               (default: all, where supported)
           --count N           round trips or messages per measurement (then --duration, if also given, caps the time)
           --duration S        seconds per measurement (default 0.5; idle gap 0.75; connect 0.3 per kind)
@@ -147,7 +148,7 @@ internal static class OptionsParser
     }
 
     private static ReceiveApi ParseApi(string text)
-        => ReceiveApiNames.TryParse(text, out var api) ? api : throw new ArgumentException($"Unknown receive API '{text}'. Use poll, receive or poll-claim.");
+        => ReceiveApiNames.TryParse(text, out var api) ? api : throw new ArgumentException($"Unknown receive API '{text}'. Use poll, receive, poll-claim or send-and-receive.");
 
     private static long ParsePositive(string name, string text)
         => long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value > 0

@@ -12,4 +12,15 @@ internal interface IMessageEndpoint : IDisposable
 
     /// <summary>Waits for the next message and copies it into <paramref name="buffer"/>; returns its length.</summary>
     int Receive(Span<byte> buffer);
+
+    /// <summary>
+    /// Sends <paramref name="message"/> and waits for the answer, copied into <paramref name="buffer"/> (which may be the
+    /// message's memory); returns its length. A transport with a request/reply call of its own uses it; the others send,
+    /// then receive.
+    /// </summary>
+    int SendAndReceive(ReadOnlySpan<byte> message, Span<byte> buffer)
+    {
+        Send(message);
+        return Receive(buffer);
+    }
 }

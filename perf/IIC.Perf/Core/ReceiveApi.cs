@@ -14,6 +14,13 @@ internal enum ReceiveApi
     /// (<see cref="IClaimSender"/>): the echo server copies the message it polled straight into its claim.
     /// </summary>
     PollClaim,
+
+    /// <summary>
+    /// Ping-pong only, request/reply in one call: each side sends and receives the answer with
+    /// <see cref="IMessageEndpoint.SendAndReceive"/> (IICFast's <c>IicChannel.SendAndReceive</c>, whose receive looks for the
+    /// answer fenced; a transport without such a call sends, then receives, as its receive row).
+    /// </summary>
+    SendAndReceive,
 }
 
 /// <summary>The names receive APIs have on the command line and in the JSON.</summary>
@@ -23,6 +30,7 @@ internal static class ReceiveApiNames
     {
         ReceiveApi.Poll => "poll",
         ReceiveApi.PollClaim => "poll-claim",
+        ReceiveApi.SendAndReceive => "send-and-receive",
         _ => "receive",
     };
 
@@ -33,8 +41,9 @@ internal static class ReceiveApiNames
             "POLL" => ReceiveApi.Poll,
             "RECEIVE" or "COPY" => ReceiveApi.Receive,
             "POLL-CLAIM" or "CLAIM" => ReceiveApi.PollClaim,
+            "SEND-AND-RECEIVE" or "REQUEST-REPLY" => ReceiveApi.SendAndReceive,
             _ => (ReceiveApi)(-1),
         };
-        return api is ReceiveApi.Poll or ReceiveApi.Receive or ReceiveApi.PollClaim;
+        return api is ReceiveApi.Poll or ReceiveApi.Receive or ReceiveApi.PollClaim or ReceiveApi.SendAndReceive;
     }
 }

@@ -77,7 +77,7 @@ internal static class BenchPlanner
                 var modes = transport.Modes.Count == 1 ? transport.Modes : transport.Modes.Where(options.Modes.Contains).ToList();
                 var apis = test switch
                 {
-                    BenchTest.Throughput => transport.ReceiveApis.Where(api => api != ReceiveApi.PollClaim && options.Apis.Contains(api)).ToList(),
+                    BenchTest.Throughput => transport.ReceiveApis.Where(api => api is ReceiveApi.Poll or ReceiveApi.Receive && options.Apis.Contains(api)).ToList(),
                     BenchTest.PingPong => PingPongApis(transport, options),
                     _ => [ReceiveApi.Receive],
                 };
@@ -232,12 +232,13 @@ internal static class BenchPlanner
     }
 
     /// <summary>
-    /// The echo APIs a ping-pong row runs: receive (every transport has it) and poll-claim, as far as --api asks for them.
-    /// `--api poll` alone names neither (poll is a one-way API), so ping-pong then measures receive as it always did.
+    /// The echo APIs a ping-pong row runs: receive (every transport has it), poll-claim and send-and-receive (round 25), as
+    /// far as --api asks for them. `--api poll` alone names none (poll is a one-way API), so ping-pong then measures
+    /// receive as it always did.
     /// </summary>
     private static List<ReceiveApi> PingPongApis(IBenchTransport transport, BenchOptions options)
     {
-        var apis = transport.ReceiveApis.Where(api => (api == ReceiveApi.Receive || api == ReceiveApi.PollClaim) && options.Apis.Contains(api)).ToList();
+        var apis = transport.ReceiveApis.Where(api => api is ReceiveApi.Receive or ReceiveApi.PollClaim or ReceiveApi.SendAndReceive && options.Apis.Contains(api)).ToList();
         return apis.Count == 0 ? [ReceiveApi.Receive] : apis;
     }
 }

@@ -15,6 +15,10 @@ internal sealed partial class PingPongClient
     {
         ArgumentNullException.ThrowIfNull(link);
         var client = new PingPongClient(endpoint, link, NoGaps);
+        if (link.Api == ReceiveApi.SendAndReceive)
+        {
+            return new TripBlocks<ReplyTrip>(client, new ReplyTrip(endpoint, client._receive));
+        }
         if (link.Api != ReceiveApi.PollClaim)
         {
             return new TripBlocks<CopyTrip>(client, new CopyTrip(endpoint, client._receive));

@@ -40,6 +40,10 @@ internal sealed partial class PingPongClient
         ArgumentNullException.ThrowIfNull(link);
         ArgumentNullException.ThrowIfNull(settings);
         var client = new PingPongClient(endpoint, link, settings);
+        if (link.Api == ReceiveApi.SendAndReceive)
+        {
+            return client.Measure(new ReplyTrip(endpoint, client._receive), settings);
+        }
         if (link.Api != ReceiveApi.PollClaim)
         {
             return client.Measure(new CopyTrip(endpoint, client._receive), settings);
@@ -183,6 +187,22 @@ internal sealed partial class PingPongClient
             MessageStamp.Write(template, sequence);
             endpoint.Send(template);
             _length = endpoint.Receive(receive);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public readonly void Verify(int size, long sequence) => MessageStamp.Verify(receive.AsSpan(0, _length), size, sequence);
+    }
+
+    /// <summary>Request/reply in one call (<see cref="IMessageEndpoint.SendAndReceive"/>): the same copies as <see cref="CopyTrip"/>.</summary>
+    private struct ReplyTrip(IMessageEndpoint endpoint, byte[] receive) : IRoundTrip
+    {
+        private int _length;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Run(byte[] template, long sequence)
+        {
+            MessageStamp.Write(template, sequence);
+            _length = endpoint.SendAndReceive(template, receive);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -36,6 +36,27 @@ internal sealed class IicEndpoint(IicChannel channel, RunGuard guard, Partition?
         }
     }
 
+    /// <summary>
+    /// IicChannel.SendAndReceive, with the run's guard as its token (one compare while no wait starts: the send's and the
+    /// fenced spin's fast paths do not look at it); a cancelled wait becomes the guard's exception.
+    /// </summary>
+    public int SendAndReceive(ReadOnlySpan<byte> message, Span<byte> buffer)
+    {
+        try
+        {
+            return channel.SendAndReceive(message, buffer, guard.Token);
+        }
+        catch (IicChannelClosedException e)
+        {
+            throw new PeerGoneException("The peer closed the channel.", e);
+        }
+        catch (OperationCanceledException)
+        {
+            guard.Check();
+            throw;
+        }
+    }
+
     public int Poll<TConsumer>(ref TConsumer consumer, int limit)
         where TConsumer : struct, IMessageConsumer
     {

@@ -28,7 +28,7 @@ internal sealed class IicTransport(bool singleThreaded = false) : IBenchTranspor
 
     public IReadOnlyList<string> Modes => WaitModes.Selectable;
 
-    public IReadOnlyList<ReceiveApi> ReceiveApis { get; } = [ReceiveApi.Poll, ReceiveApi.Receive, ReceiveApi.PollClaim];
+    public IReadOnlyList<ReceiveApi> ReceiveApis { get; } = [ReceiveApi.Poll, ReceiveApi.Receive, ReceiveApi.PollClaim, ReceiveApi.SendAndReceive];
 
     public string? Unavailable() => LinuxPlatform.IsSupported ? null : "needs Linux on x64 or arm64 (memfd, futex, pidfd)";
 

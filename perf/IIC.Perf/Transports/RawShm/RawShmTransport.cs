@@ -21,8 +21,9 @@ internal sealed class RawShmTransport(bool park) : IBenchTransport
 
     public IReadOnlyList<string> Modes { get; } = [park ? WaitModes.Park : WaitModes.Spin];
 
-    // raw-futex has no claim mode: its poll-claim would measure the same futex calls as its receive row.
-    public IReadOnlyList<ReceiveApi> ReceiveApis { get; } = park ? [ReceiveApi.Poll, ReceiveApi.Receive] : [ReceiveApi.Poll, ReceiveApi.Receive, ReceiveApi.PollClaim];
+    // raw-futex has no claim mode: its poll-claim would measure the same futex calls as its receive row. raw-shm's
+    // send-and-receive row is its receive row's work (send, then receive), the floor iic's is paired with.
+    public IReadOnlyList<ReceiveApi> ReceiveApis { get; } = park ? [ReceiveApi.Poll, ReceiveApi.Receive] : [ReceiveApi.Poll, ReceiveApi.Receive, ReceiveApi.PollClaim, ReceiveApi.SendAndReceive];
 
     public string? Unavailable() => LinuxPlatform.IsSupported ? null : "needs Linux on x64 or arm64 (memfd, futex)";
 
