@@ -66,6 +66,7 @@ internal static class Measurements
         tally.Samples.EnsureCapacity(tally.Samples.Count + calls); // no list growth inside the counted span
         tally.Starts.EnsureCapacity(tally.Starts.Count + calls);
         ThreadStats.Begin();
+        AllocationTypes.Client?.Start();
         var block = tally.Begin();
         for (var i = 0; i < calls; i++)
         {
@@ -76,6 +77,7 @@ internal static class Measurements
         }
         block.End();
         ThreadStats.End(tally.Path, calls);
+        AllocationTypes.Client?.Print($"client ({tally.Path} unary)");
     }
 
     /// <summary><paramref name="calls"/> unary calls, each after <paramref name="gap"/> idle, into <paramref name="tally"/>.</summary>

@@ -14,6 +14,7 @@
 //        [--blocks N]   the HTTP/2 paths measured in N interleaved blocks per test, each path's samples merged (default 5; 1: one path after another)
 //        [--heap-warmup]   both processes cycle gen0 a few times before measuring (no first-touch page faults in the calls)
 //   dotnet run -c Release --project perf/IIC.GrpcPerf -- --alloc    allocation per unary call (BenchmarkDotNet MemoryDiagnoser)
+//   IIC_ALLOC_TYPES=1 ... --paths native-iic --tests unary   which types each process allocates (GCAllocationTick), printed by both
 //   IIC_GRPC_TRACE=DIR ... --paths native-iic --tests unary-idle, then python3 perf/IIC.GrpcPerf/calltrace.py DIR
 //                     the per-step timeline of an idle native call across both processes (src/IIC.Grpc/Protocol/CallTrace.cs)
 using System.Diagnostics;
@@ -26,11 +27,14 @@ if (args.Length > 0 && args[0] == "serve")
     {
         HeapWarmup.Run();
     }
+    using var serverTypes = AllocationTypes.FromEnvironment();
+    serverTypes?.Start();
     if (args[7] != "-")
     {
         RawFutexPingPong.Serve(args[7]);
     }
     await PerfServer.RunAsync(args[1], args[2], args[3], args[4] == "inline", args[5], args[6] == "native-inline", args[8]);
+    serverTypes?.Print("server");
     return 0;
 }
 if (args.Contains("--alloc"))

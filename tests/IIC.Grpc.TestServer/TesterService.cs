@@ -39,6 +39,8 @@ public sealed class TesterService(CallScope scope) : Tester.TesterBase
                 return LimitModes.Peak(request.Key);
             case "written?":
                 return new Reply { Index = Observations.Written.GetValueOrDefault(request.Key, -1) };
+            case "waiting?":
+                return new Reply { Index = Observations.Waiting.GetValueOrDefault(request.Key, -1) };
             case "count":
                 // Counts the handlers that ran under the key ("written?" asks), then returns a small reply.
                 Observations.Written.AddOrUpdate(request.Key, 1, static (_, count) => count + 1);
@@ -97,7 +99,12 @@ public sealed class TesterService(CallScope scope) : Tester.TesterBase
             if (request.Mode == "progress" && request.Text == "headers-first")
             {
                 Observations.Written[request.Key] = -2; // "written?" -2: the response headers are being sent
-                await context.WriteResponseHeadersAsync(new Metadata { { "first", "headers" } }).ConfigureAwait(false);
+                var headers = context.WriteResponseHeadersAsync(new Metadata { { "first", "headers" } });
+                if (!headers.IsCompleted)
+                {
+                    Observations.Waiting[request.Key] = -2; // "waiting?" -2: the headers' write waits (its token on the wait)
+                }
+                await headers.ConfigureAwait(false);
             }
             for (var i = 0; i < request.Count; i++)
             {
@@ -105,7 +112,12 @@ public sealed class TesterService(CallScope scope) : Tester.TesterBase
                 {
                     Observations.Written[request.Key] = i; // "written?" then says which write is about to start (or waits)
                 }
-                await responseStream.WriteAsync(new Reply { Index = i, Payload = request.Payload }).ConfigureAwait(false);
+                var write = responseStream.WriteAsync(new Reply { Index = i, Payload = request.Payload });
+                if (request.Mode == "progress" && !write.IsCompleted)
+                {
+                    Observations.Waiting[request.Key] = i; // "waiting?": write i waits (queued or for room, the call's token on it)
+                }
+                await write.ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException)

@@ -19,46 +19,75 @@ public sealed class PeerGoneRoutingTests(TesterFixture fixture)
     private static readonly TimeSpan s_timeout = RetryServing.Timeout;
 
     /// <summary>
-    /// Connection A (the invoker's slot 1, the server's first) lets 4 calls in and its reader is held while the server
-    /// closes it; B (slot 0, the server's second) lets 1 in and has a call open. A call made then on A finds the peer gone
-    /// (its try throws: A is marked) and waits for A's end. The next call's round robin gives it B, which is full: it is not
-    /// routed to A (which has free slots), and A's slot connects again, so it is served on the new connection C while A's
-    /// reader is still held and B still full. Before, the pool's walk registered it on A, its try threw too, and it waited
-    /// for A's reader with the first (no connection was made: this failed there, no third connection within the watchdog).
+    /// Connection A (the server's first, limit 4) has its reader held while the server closes it; B (the server's second,
+    /// limit 1) is full. A call made then lands on A whatever the pick (B has no slot) and finds the peer gone (its try
+    /// throws: A is marked), and waits for A's end. The next call is not routed to A, which has free slots: a pick of B
+    /// (full) walks the pool and passes A over, a pick of A's slot passes it over in the invoker; either way A's slot
+    /// connects again, so it is served on the new connection C while A's reader is still held and B still full. Before
+    /// round 24 the pool's walk registered it on A, its try threw too, and it waited for A's reader with the first (no
+    /// connection was made: this failed there, no third connection within the watchdog). Where each call lands is made by
+    /// the connections' limits and by withholding B's Settings frame (the connection opens only once it is read), not by
+    /// the invoker's round robin (round 25: before, the test named which slot each call's round robin took).
     /// </summary>
     [Fact]
     public async Task A_pool_routes_no_call_to_a_connection_whose_peer_a_send_found_gone_and_connects_its_slot_again()
     {
         const string Service = "retry-peer-gone-routing";
+        const int ALimit = 4;
         using var server = new RawServer(fixture, Service);
         using var invoker = RetryServing.Invoker(fixture, Service, inlineCompletions: true, connections: 2);
         var client = new Tester.TesterClient(invoker);
 
-        // Round robin: the n-th call made by UnaryAsync takes slot n % 2 (retries do not count). The first connects slot 1
-        // (A); the second, finding A open, takes it and starts slot 0's connect (B).
-        using (var warm = client.UnaryAsync(new Request { Text = "warm" }, deadline: RetryServing.Deadline))
+        // A opens with the first call. Calls go on, each served on A, until a pick has started the other slot's connect (B):
+        // while B's Settings are withheld it is not open, and every call goes to A, whichever slot its pick names.
+        for (var i = 0; i == 0 || invoker.ConnectsUnderWay == 0; i++)
         {
-            WaitFor.Condition(() => server.Accepted >= 1, "the server's first connection", s_timeout);
-            server.SendSettings(0, maxCalls: 4);
-            Serve(server, 0, "warm");
-            Assert.Equal("warm", (await OffReader(warm.ResponseAsync)).Text);
-        }
-        using (var opener = client.UnaryAsync(new Request { Text = "opener" }, deadline: RetryServing.Deadline))
-        {
-            Serve(server, 0, "opener");
-            Assert.Equal("opener", (await OffReader(opener.ResponseAsync)).Text);
+            Assert.True(i < 100, "the pool started no second connect within 100 calls");
+            using var warm = client.UnaryAsync(new Request { Text = "warm" + i }, deadline: RetryServing.Deadline);
+            if (i == 0)
+            {
+                WaitFor.Condition(() => server.Accepted >= 1, "the server's first connection", s_timeout);
+                server.SendSettings(0, maxCalls: ALimit);
+            }
+            Serve(server, 0, "warm" + i);
+            Assert.Equal("warm" + i, (await OffReader(warm.ResponseAsync)).Text);
         }
         WaitFor.Condition(() => server.Accepted >= 2, "the server's second connection", s_timeout);
-        server.SendSettings(1, maxCalls: 1);
-        WaitFor.Condition(() => invoker.ConnectionAt(0) is not null, "the pool's second connection open", s_timeout);
-        var a = invoker.ConnectionAt(1)!;
-        var b = invoker.ConnectionAt(0)!;
+        var aSlot = invoker.ConnectionAt(0) is { IsClosed: false } ? 0 : 1;
+        var a = invoker.ConnectionAt(aSlot)!;
+        Assert.Null(invoker.ConnectionAt(1 - aSlot)); // B waits for its Settings
 
-        // Third call: slot 1, A. Its reply's continuation holds A's reader thread (the watchdog's bound lets it go).
+        // A full: the holder and three fillers (all on A, the one open connection).
         using var release = new ManualResetEventSlim(false);
         var held = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         using var holder = client.UnaryAsync(new Request { Text = "holder" }, deadline: RetryServing.Deadline);
-        var (holderId, _) = server.ReceiveCallStart(0, s_timeout);
+        var (holderId, holderRequest) = server.ReceiveCallStart(0, s_timeout);
+        Assert.Equal("holder", holderRequest!.Text);
+        var fillers = new List<(AsyncUnaryCall<Reply> Call, uint Id)>();
+        for (var i = 0; i < ALimit - 1; i++)
+        {
+            var filler = client.UnaryAsync(new Request { Text = "filler" + i }, deadline: RetryServing.Deadline);
+            var (id, request) = server.ReceiveCallStart(0, s_timeout);
+            Assert.Equal("filler" + i, request!.Text);
+            fillers.Add((filler, id));
+        }
+        Assert.Equal((uint)ALimit, a.SlotsHeld);
+
+        // B opens (limit 1); the blocker goes there whatever the pick (A is full) and fills it.
+        server.SendSettings(1, maxCalls: 1);
+        WaitFor.Condition(() => invoker.ConnectionAt(1 - aSlot) is not null, "the pool's second connection open", s_timeout);
+        var b = invoker.ConnectionAt(1 - aSlot)!;
+        using var blocker = client.UnaryAsync(new Request { Text = "blocker" }, deadline: RetryServing.Deadline);
+        var (blockerId, blockerRequest) = server.ReceiveCallStart(1, s_timeout);
+        Assert.Equal("blocker", blockerRequest!.Text);
+
+        // The fillers end; then the holder's reply, whose continuation holds A's reader thread (the watchdog's bound lets it go).
+        foreach (var (filler, id) in fillers)
+        {
+            server.SendReply(0, id, new Reply { Text = "filled" });
+            Assert.Equal("filled", (await OffReader(filler.ResponseAsync)).Text);
+            filler.Dispose();
+        }
         _ = holder.ResponseAsync.ContinueWith(
             _ =>
             {
@@ -67,10 +96,6 @@ public sealed class PeerGoneRoutingTests(TesterFixture fixture)
             },
             CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         server.SendReply(0, holderId, new Reply { Text = "holder" });
-        // Fourth call: slot 0, B, which it fills (its server never answers it until the end).
-        using var blocker = client.UnaryAsync(new Request { Text = "blocker" }, deadline: RetryServing.Deadline);
-        var (blockerId, blockerRequest) = server.ReceiveCallStart(1, s_timeout);
-        Assert.Equal("blocker", blockerRequest!.Text);
 
         AsyncUnaryCall<Reply>? first = null;
         AsyncUnaryCall<Reply>? second = null;
@@ -79,7 +104,7 @@ public sealed class PeerGoneRoutingTests(TesterFixture fixture)
             Assert.True(await OffReader(held.Task), "the holder's continuation did not run on the reader thread: the case was not exercised");
             server.Close(0);
 
-            // Fifth call: slot 1, A, not closed yet: its try finds the peer gone and marks A.
+            // On A, not closed yet (B is full): its try finds the peer gone and marks A.
             first = client.UnaryAsync(new Request { Text = "first" }, deadline: RetryServing.Deadline);
             Assert.False(a.IsClosed, "A ended while its reader was held: the case was not exercised");
             Assert.True(a.SendFoundPeerGone, "the first call's try did not find A's peer gone: the case was not exercised");
@@ -87,7 +112,7 @@ public sealed class PeerGoneRoutingTests(TesterFixture fixture)
             Assert.Equal(1u, b.SlotsHeld); // B full: the next call's walk looks at A
             var heldOnA = a.SlotsHeld; // the first call's (and the holder's, if its end did not give it back yet)
 
-            // Sixth call: slot 0, B, full: not to A, whose slot connects again.
+            // Not to A, whose slot connects again, whichever slot the pick names.
             second = client.UnaryAsync(new Request { Text = "second" }, deadline: RetryServing.Deadline);
             Assert.Equal(heldOnA, a.SlotsHeld); // not the second call's (before: it took one of A's free slots)
             RetryServing.WaitForConnection(server, 3, second.ResponseAsync, "the second call");

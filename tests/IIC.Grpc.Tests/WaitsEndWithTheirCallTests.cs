@@ -43,15 +43,16 @@ public sealed class WaitsEndWithTheirCallTests(TesterFixture fixture)
             var options = how == "cancel" ? new CallOptions(cancellationToken: source.Token) : new CallOptions(deadline: DateTime.UtcNow + TimeSpan.FromSeconds(5));
             using var call = channel.CallInvoker.AsyncServerStreamingCall(hold.ServerStream, null, options, Progress(key));
             await hold.Held.WaitAsync(s_stuck);
-            // Write 1 started: it cannot complete (4 MiB into the 1 MiB ring nobody reads), so the handler waits in it.
-            await WaitFor.ConditionAsync(async () => await ServerObservations.WrittenAsync(observer, key, s_stuck) >= 1, "the handler's second write started", s_stuck);
+            // Write 1 waits: it cannot complete (4 MiB into the 1 MiB ring nobody reads). Seen as its task got back incomplete,
+            // not as "about to start": a Cancel before the wait began would find the write refused, not waiting (round 25).
+            await WaitFor.ConditionAsync(async () => await ServerObservations.WaitingAsync(observer, key, s_stuck) >= 1, "the handler's second write waits for room", s_stuck);
             if (how == "cancel")
             {
                 Assert.False(await ServerObservations.WriteCancelledAsync(observer, key, s_stuck), "the handler's write ended before its call did");
                 await source.CancelAsync();
             }
             // The write ends with OperationCanceledException (the handler notes it) while the client still reads nothing.
-            await WaitFor.ConditionAsync(() => ServerObservations.WriteCancelledAsync(observer, key, s_stuck), $"the handler's write waiting for room to end with OperationCanceledException after the call's {how}", s_stuck);
+            await WaitFor.ConditionAsync(() => CancelledNotRefusedAsync(observer, key), $"the handler's write waiting for room to end with OperationCanceledException after the call's {how}", s_stuck);
             var e = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext(CancellationToken.None));
             Assert.Equal(how == "cancel" ? StatusCode.Cancelled : StatusCode.DeadlineExceeded, e.StatusCode);
         }
@@ -76,21 +77,33 @@ public sealed class WaitsEndWithTheirCallTests(TesterFixture fixture)
         {
             using var stuck = channel.CallInvoker.AsyncServerStreamingCall(hold.ServerStream, null, default, Progress(stuckKey));
             await hold.Held.WaitAsync(s_stuck);
-            await WaitFor.ConditionAsync(async () => await ServerObservations.WrittenAsync(observer, stuckKey, s_stuck) >= 1, "the first handler's second write started (it holds the send lock, waiting for room)", s_stuck);
+            await WaitFor.ConditionAsync(async () => await ServerObservations.WaitingAsync(observer, stuckKey, s_stuck) >= 1, "the first handler's second write waits for room (it holds the send lock)", s_stuck);
             // Another call on the same connection: its handler's first write waits for the send lock the first one holds.
             var client = new Tester.TesterClient(channel.CallInvoker);
             var request = Progress(waitingKey, 1024);
             request.Text = what == "headers" ? "headers-first" : "";
             using var waiting = client.ServerStream(request, cancellationToken: source.Token);
-            await WaitFor.ConditionAsync(async () => what == "headers" ? await ServerObservations.WrittenAsync(observer, waitingKey, s_stuck) == -2 : await ServerObservations.WrittenAsync(observer, waitingKey, s_stuck) >= 0, $"the second handler's first {what} write started", s_stuck);
+            // Its write waits, seen as the write's task got back incomplete in the handler. Before round 25 the test waited for
+            // "written?", set just before the write starts: a Cancel that came first (a loaded machine, the handler's thread
+            // not run) found ClientGone at the write's top, which returns (headers) or refuses (a message) without waiting,
+            // and the handler's next write was refused: "cancelled?" never said "cancelled" and the watchdog fired.
+            await WaitFor.ConditionAsync(async () => what == "headers" ? await ServerObservations.WaitingAsync(observer, waitingKey, s_stuck) == -2 : await ServerObservations.WaitingAsync(observer, waitingKey, s_stuck) >= 0, $"the second handler's first {what} write waits for the send lock", s_stuck);
             Assert.False(await ServerObservations.WriteCancelledAsync(observer, waitingKey, s_stuck), "the second handler's write ended before its call did");
             await source.CancelAsync();
-            await WaitFor.ConditionAsync(() => ServerObservations.WriteCancelledAsync(observer, waitingKey, s_stuck), "the second handler's write waiting for the send lock to end with OperationCanceledException after its call was cancelled", s_stuck);
+            await WaitFor.ConditionAsync(() => CancelledNotRefusedAsync(observer, waitingKey), "the second handler's write waiting for the send lock to end with OperationCanceledException after its call was cancelled", s_stuck);
             Assert.False(await ServerObservations.WriteCancelledAsync(observer, stuckKey, s_stuck), "the first handler's write ended although its call goes on");
             stuck.Dispose();
-            await WaitFor.ConditionAsync(() => ServerObservations.WriteCancelledAsync(observer, stuckKey, s_stuck), "the first handler's write waiting for room to end after its call was disposed", s_stuck);
+            await WaitFor.ConditionAsync(() => CancelledNotRefusedAsync(observer, stuckKey), "the first handler's write waiting for room to end after its call was disposed", s_stuck);
         }
     }
+
+    /// <summary>Whether the handler's waiting write ended cancelled; a write refused instead (it did not wait) fails the test at once, naming it.</summary>
+    private static async Task<bool> CancelledNotRefusedAsync(Tester.TesterClient observer, string key) => await ServerObservations.WriteOutcomeAsync(observer, key, s_stuck) switch
+    {
+        "cancelled" => true,
+        "" => false,
+        var outcome => throw new Xunit.Sdk.XunitException($"the handler's write under {key} was {outcome}, not cancelled while waiting: it did not wait"),
+    };
 
     /// <summary>What the second call's end is: its Dispose, its token, or its deadline (near: the setup takes milliseconds).</summary>
     [Theory]
@@ -220,7 +233,7 @@ public sealed class WaitsEndWithTheirCallTests(TesterFixture fixture)
             using var stuck = channel.CallInvoker.AsyncServerStreamingCall(hold.ServerStream, null, new CallOptions(cancellationToken: source.Token), Progress(key));
             await hold.Held.WaitAsync(s_stuck);
             // Its write 1 waits for room (4 MiB into the 1 MiB ring nobody reads) holding the connection's send lock.
-            await WaitFor.ConditionAsync(async () => await ServerObservations.WrittenAsync(observer, key, s_stuck) >= 1, "the stuck stream's second write started", s_stuck);
+            await WaitFor.ConditionAsync(async () => await ServerObservations.WaitingAsync(observer, key, s_stuck) >= 1, "the stuck stream's second write waits for room", s_stuck);
             for (var i = 0; i < Calls; i++)
             {
                 calls.Add(client.UnaryAsync(new Request { Mode = "count", Key = counted, Text = "ok" + i }, deadline: DateTime.UtcNow + (4 * s_stuck)));

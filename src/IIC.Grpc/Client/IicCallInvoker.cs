@@ -92,6 +92,18 @@ public sealed class IicCallInvoker : CallInvoker, IDisposable
     /// <summary>The connection of pool slot <paramref name="slot"/> now, or null (tests: a call made on it directly is one that picked it before it drained or ended).</summary>
     internal ClientConnection? ConnectionAt(int slot) => Volatile.Read(ref _connections[slot]);
 
+    /// <summary>How many slots have a connect under way now (tests: that a pick started a slot's connect).</summary>
+    internal int ConnectsUnderWay
+    {
+        get
+        {
+            lock (_connectLock)
+            {
+                return _connecting.Count(static task => task is not null);
+            }
+        }
+    }
+
     /// <summary>The channels of the connections open now (tests read their statistics).</summary>
     internal IEnumerable<IicChannel> OpenChannels => _connections.OfType<ClientConnection>().Select(c => c.Channel);
 
