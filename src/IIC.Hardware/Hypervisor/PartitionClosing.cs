@@ -9,14 +9,15 @@ namespace IIC.Hardware;
 /// reference for its duration, so a Dispose under it marks it closed and the close itself happens at the last release;
 /// its number cannot be reused while a call still uses it (the runtime's Socket does the same: SafeSocketHandle.CloseAsIs
 /// disposes the handle, then unblocks the pending calls with shutdown until the last release closes it).
-/// If the shutdown fails (out of descriptors, the code it needs cannot even be loaded) the background reader is woken
-/// another way (<see cref="WakeReaderToStop"/>). Before round 24 Dispose then waited 5 s for a reader nobody woke.
+/// The shutdown loads no code (round 25: out of descriptors it used to fail, its System.Net.Primitives could not be
+/// loaded). Should it fail all the same, the background reader is woken another way (<see cref="WakeReaderToStop"/>).
+/// Before round 24 Dispose then waited 5 s for a reader nobody woke.
 /// </summary>
 public sealed partial class Partition
 {
     private volatile bool _stopReader; // the background reader ends at its next wake (the shutdown that would have ended it failed)
 
-    /// <summary>Tests: the shutdown of the control socket fails on this thread, as it does when its code cannot be loaded (out of descriptors).</summary>
+    /// <summary>Tests: the shutdown of the control socket fails on this thread (as it did out of descriptors before round 25).</summary>
     [ThreadStatic]
     internal static bool t_shutdownFails;
 
@@ -38,8 +39,8 @@ public sealed partial class Partition
         }
         catch (IOException)
         {
-            // A NativeException (nothing a connected unix socket gives), or out of descriptors: a type could not even be
-            // loaded (FileNotFoundException). Dispose still finishes.
+            // A NativeException (nothing a connected unix socket gives), or a type that could not be loaded (out of
+            // descriptors, before round 25: FileNotFoundException). Dispose still finishes.
             shutDown = false;
         }
         if (Thread.CurrentThread != _reader && (shutDown || WakeReaderToStop()))
@@ -79,14 +80,18 @@ public sealed partial class Partition
         }
     }
 
-    /// <summary>Shuts the control socket down; a method of its own so that a type load failure (out of descriptors) is thrown inside the caller's try.</summary>
+    /// <summary>
+    /// Shuts the control socket down; a method of its own so that a type load failure is thrown inside the caller's try.
+    /// Its code needs no assembly that may not be loaded yet (out of descriptors none can be): until round 25 it called
+    /// Shutdown(SocketShutdown.Both), whose System.Net.Primitives then failed to load (FailedShutdownCloseTests).
+    /// </summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     private void ShutdownSocket()
     {
         if (t_shutdownFails)
         {
-            throw new FileNotFoundException("(test) shutdown failed as when System.Net.Primitives cannot be loaded for want of a descriptor.");
+            throw new FileNotFoundException("(test) shutdown failed, as when its code could not be loaded for want of a descriptor (before round 25).");
         }
-        _socket.Shutdown(System.Net.Sockets.SocketShutdown.Both);
+        _socket.ShutdownReadWrite(); // not Shutdown(SocketShutdown.Both): System.Net.Primitives cannot be loaded out of descriptors
     }
 }
