@@ -86,10 +86,78 @@ public sealed class FailedShutdownCloseTests
         DisposeWithFailingShutdown(client);
         Assert.True(client.ReaderRunning, "the reader ended although nothing could wake it");
 
-        // The hypervisor's hang-up ends the poll; the reader then finds the socket closed and ends.
+        // The hypervisor's hang-up ends the poll; the reader then finds the end Dispose marked and ends.
         host.Dispose();
         WaitFor.Condition(() => !client.ReaderRunning, "the reader ends once the hypervisor hangs up", Watchdog);
         Assert.False(client.IsHypervisorConnected);
+    }
+
+    [Fact]
+    public async Task Without_a_reader_epoll_and_with_a_failed_shutdown_Dispose_waits_for_a_dispatch_under_way_and_nothing_is_dispatched_after_it()
+    {
+        using var scope = new HypervisorScope();
+        var host = StartHost(scope); // disposed below: its hang-up ends the reader
+        using var server = scope.Attach("server");
+        using var listener = server.Listen("open");
+        Partition? client = null;
+        Partition.t_attachWithoutReadingKicks = true; // its reader is not joined by a Dispose whose shutdown failed
+        try
+        {
+            client = scope.Attach("client");
+        }
+        finally
+        {
+            Partition.t_attachWithoutReadingKicks = false;
+        }
+        using var dispatching = new ManualResetEventSlim();
+        using var proceed = new ManualResetEventSlim();
+        var disposeReturned = 0;
+        var disposeReturnedBeforeTheDispatch = -1;
+        var dispatchedAfter = 0;
+        Partition.s_beforeDispatch = partition =>
+        {
+            if (partition != client)
+            {
+                return;
+            }
+            if (dispatching.IsSet)
+            {
+                Interlocked.Increment(ref dispatchedAfter);
+                return;
+            }
+            dispatching.Set(); // the connect's grant, received by the reader: its dispatch holds here until the test lets it go
+            proceed.Wait(Watchdog);
+            disposeReturnedBeforeTheDispatch = Volatile.Read(ref disposeReturned);
+        };
+        try
+        {
+            var connect = client.ConnectAsync("open", Ring);
+            Assert.True(dispatching.Wait(Watchdog), "the grant did not reach the client's reader");
+            var disposer = new Thread(() =>
+            {
+                DisposeWithFailingShutdown(client);
+                Volatile.Write(ref disposeReturned, 1);
+            });
+            disposer.Start();
+            // Before round 25 Dispose went on to drop the group pages under the dispatch, and returned; now it waits
+            // for the read lock the dispatch holds. Either way the disposer ends up returned or waiting.
+            WaitFor.Condition(() => !disposer.IsAlive || (disposer.ThreadState & System.Threading.ThreadState.WaitSleepJoin) != 0, "Dispose returns or waits", Watchdog);
+            proceed.Set();
+            Assert.True(disposer.Join(Watchdog), "Dispose did not return once the dispatch ended");
+
+            Assert.Equal(0, disposeReturnedBeforeTheDispatch); // the dispatch ran to its end before Dispose dropped what it uses
+            await Assert.ThrowsAsync<ObjectDisposedException>(() => connect); // Dispose failed it; the grant was released
+            Assert.False(client.IsHypervisorConnected);
+            // The reader ends with the hypervisor's hang-up, taking nothing more from the socket.
+            host.Dispose();
+            WaitFor.Condition(() => !client.ReaderRunning, "the reader ends once the hypervisor hangs up", Watchdog);
+            Assert.Equal(0, Volatile.Read(ref dispatchedAfter));
+        }
+        finally
+        {
+            Partition.s_beforeDispatch = null;
+            proceed.Set();
+        }
     }
 
     /// <summary>Lowers a process's descriptor limit (soft and hard) with prlimit(1).</summary>

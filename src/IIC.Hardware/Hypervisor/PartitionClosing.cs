@@ -11,7 +11,8 @@ namespace IIC.Hardware;
 /// disposes the handle, then unblocks the pending calls with shutdown until the last release closes it).
 /// The shutdown loads no code (round 25: out of descriptors it used to fail, its System.Net.Primitives could not be
 /// loaded). Should it fail all the same, the background reader is woken another way (<see cref="WakeReaderToStop"/>).
-/// Before round 24 Dispose then waited 5 s for a reader nobody woke.
+/// Before round 24 Dispose then waited 5 s for a reader nobody woke. Once closing, nothing is dispatched
+/// (<see cref="StopDispatching"/>).
 /// </summary>
 public sealed partial class Partition
 {
@@ -47,6 +48,7 @@ public sealed partial class Partition
         {
             _reader.Join(TimeSpan.FromSeconds(5));
         }
+        StopDispatching();
         ClearQueued(); // what the hypervisor never read: closing the socket detaches this partition, which frees what they asked for
         _socket.Dispose(); // closed now, or at the end of the call that still holds it (a reader that could not be woken)
         PeerDeathWatcher.SharedIfStarted?.ForgetScope(this); // no grant joins our peer watches any more: idle ones end now
@@ -55,11 +57,30 @@ public sealed partial class Partition
     }
 
     /// <summary>
+    /// No message is dispatched from here on, and none is being dispatched when this returns: the read lock is held for
+    /// each receive and its dispatch, so taking it waits for a dispatch under way (the background reader not joined
+    /// above: without an epoll and after a failed shutdown, or a caller reading its own answer), and the reads after it
+    /// find the end and take nothing (the socket's close discards what was left, the descriptors it carried with it).
+    /// So the group pages are dropped below with no grant being adopted into them. Before round 25 a grant dispatched
+    /// then could map a page after they were dropped, or attach a window to a page being dropped. The lock is
+    /// re-entrant: the last grant's release inside a dispatch closes here on the reading thread. And the partition
+    /// counts itself detached, as the reader's hang-up would have said.
+    /// </summary>
+    private void StopDispatching()
+    {
+        lock (_readLock)
+        {
+            _ended = true;
+        }
+        Lose("this partition detached");
+    }
+
+    /// <summary>
     /// The shutdown failed: wakes the background reader through its epoll with the caller's kick (a descriptor it
     /// already has: the failure may be for want of one), and the reader, seeing <see cref="_stopReader"/>, ends as on
     /// the hang-up. False when it cannot be woken: without an epoll it waits in poll on the socket alone, which only the
     /// hypervisor's next message or hang-up ends; Dispose then does not wait for it, and the socket's close waits for the
-    /// end of that poll (the reader then finds the socket closed and ends).
+    /// end of that poll (the reader then finds the end <see cref="StopDispatching"/> marked, and ends).
     /// </summary>
     private bool WakeReaderToStop()
     {
