@@ -32,6 +32,10 @@ public sealed partial class Partition
         {
             return;
         }
+        lock (_sendLock)
+        {
+            WakeSender(); // it ends (no reader epoll: it sleeps on this lock's monitor while nothing waits)
+        }
         bool shutDown;
         try
         {
