@@ -346,6 +346,24 @@ public sealed unsafe class SeqPacketSocket : IDisposable
         NativeException.ThrowIfFailed(Interop.Libc.Shutdown(scope.Fd, (int)how), $"shutdown(fd {scope.Fd}, {how})");
     }
 
+    /// <summary>
+    /// Shuts down both directions (shutdown(fd, SHUT_RDWR)), as <see cref="Shutdown"/> with <see cref="SocketShutdown.Both"/>
+    /// does, but its code needs nothing outside this assembly and the core library: <see cref="Shutdown"/>'s
+    /// <see cref="SocketShutdown"/> lives in System.Net.Primitives, which a process out of descriptors cannot load
+    /// (opening the assembly takes one), so a close that must work then uses this. Allocates only when it fails.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The socket was disposed.</exception>
+    /// <exception cref="NativeException">shutdown failed (Linux gives none for a unix socket, connected or not; an errno it may give one day is reported, not lost).</exception>
+    public void ShutdownReadWrite()
+    {
+        using var scope = new DescriptorScope(_descriptor);
+        if (Interop.Libc.Shutdown(scope.Fd, Interop.Libc.SHUT_RDWR) != 0)
+        {
+            var errno = Marshal.GetLastPInvokeError(); // before the message is formatted
+            throw new NativeException(string.Create(CultureInfo.InvariantCulture, $"shutdown(fd {scope.Fd}, SHUT_RDWR)"), errno);
+        }
+    }
+
     /// <summary>Closes the socket (deferred while a call on another thread still uses it). Does not remove a bound path.</summary>
     public void Dispose() => _descriptor.Dispose();
 

@@ -105,6 +105,51 @@ public sealed class NoReaderEpollTests
         }
     }
 
+    [Fact]
+    public void The_sender_thread_runs_from_attach_so_no_send_creates_a_thread_and_it_ends_with_the_socket()
+    {
+        using var scope = new HypervisorScope();
+        using var host = StartHost(scope);
+        var client = AttachWithoutReaderEpoll(scope, "client");
+        // Started at attach (round 25; before, by the first send whose message had to wait, which then could fail with
+        // OutOfMemoryException when no thread could be created), and asleep while nothing waits.
+        Assert.True(client.SenderRunning, "no sender thread after attach");
+        using (var listener = client.Listen("svc"))
+        {
+            Assert.True(client.SenderRunning);
+        }
+        client.Dispose();
+        WaitFor.Condition(() => !client.SenderRunning, "the sender ends once the control socket closes", s_timeout);
+    }
+
+    [Fact]
+    public void An_attach_that_cannot_start_its_sender_thread_fails_with_ResourceExhausted_naming_the_cause_and_closes_what_it_opened()
+    {
+        using var scope = new HypervisorScope();
+        using var host = StartHost(scope);
+        var before = OpenDescriptors();
+        Partition.t_senderStartFails = true; // as Thread.Start does when the process is out of memory or threads
+        HypervisorException refused;
+        try
+        {
+            refused = Assert.Throws<HypervisorException>(() => AttachWithoutReaderEpoll(scope, "client"));
+        }
+        finally
+        {
+            Partition.t_senderStartFails = false;
+        }
+        Assert.Equal(ControlError.ResourceExhausted, refused.Error);
+        Assert.Contains("could not start its sender thread", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("ulimit -u", refused.Message, StringComparison.Ordinal);
+        // The control socket (and whatever else attach opened) is closed, and nothing was started.
+        Assert.Equal(before, OpenDescriptors());
+        // The hypervisor serves on: the same name attaches once threads can be had.
+        using var again = AttachWithoutReaderEpoll(scope, "client");
+        Assert.True(again.SenderRunning);
+    }
+
+    private static int OpenDescriptors() => Directory.GetFiles("/proc/self/fd").Length;
+
     /// <summary>Attaches <paramref name="partition"/> as if out of descriptors for the reader's epoll and the caller's kick.</summary>
     private static Partition AttachWithoutReaderEpoll(HypervisorScope scope, string partition)
     {

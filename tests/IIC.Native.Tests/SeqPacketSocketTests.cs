@@ -96,6 +96,43 @@ public sealed class SeqPacketSocketTests : IDisposable
     }
 
     [Fact]
+    public void ShutdownReadWrite_EndsABlockedReceive_HangsUpThePeerAfterItsQueue_AndRefusesSends()
+    {
+        var (a, b) = SeqPacketSocket.CreatePair();
+        using (a)
+        using (b)
+        {
+            b.Send("queued"u8); // already in a's queue: still read after the shutdown
+            var buffer = new byte[8];
+            Assert.Equal(6, a.Receive(buffer));
+            var result = -1;
+            var receiver = new Thread(() => result = a.Receive(buffer)) { IsBackground = true };
+            receiver.Start();
+            a.Send("last"u8);
+            Assert.True(b.TryReceive(buffer, null, Bound, out var lastLength));
+            Assert.Equal(4, lastLength);
+
+            a.ShutdownReadWrite();
+
+            Assert.True(receiver.Join(Bound), "the receive blocked on another thread did not end");
+            Assert.Equal(0, result); // this side's read direction is shut: the blocked receive reads the end
+            Assert.True(b.TryReceive(buffer, null, Bound, out var hangUp));
+            Assert.Equal(0, hangUp); // the peer reads the hang-up
+            var e = Assert.Throws<NativeException>(() => a.Send("x"u8)); // and the write direction is shut too
+            Assert.Equal("EPIPE", e.ErrnoName);
+        }
+    }
+
+    [Fact]
+    public void ShutdownReadWrite_OnADisposedSocket_ThrowsObjectDisposed()
+    {
+        var (a, b) = SeqPacketSocket.CreatePair();
+        b.Dispose();
+        a.Dispose();
+        Assert.Throws<ObjectDisposedException>(a.ShutdownReadWrite);
+    }
+
+    [Fact]
     public void Send_ToHungUpPeer_ThrowsEpipe_WithoutSigpipe()
     {
         var (a, b) = SeqPacketSocket.CreatePair();

@@ -73,12 +73,12 @@ public sealed class OptionsParserTests
     }
 
     [Fact]
-    public void Parse_Duration_LengthensTheConnectRowAndTheDefaultKeepsItsShare()
+    public void Parse_Duration_LengthensTheScaleRowsAndTheDefaultKeepsItsShare()
     {
-        Assert.Equal(2, OptionsParser.Parse(["connect", "--duration", "2"]).ConnectDurationS);
-        Assert.Equal(0.3, OptionsParser.Parse(["connect"]).ConnectDurationS); // the default run's length unchanged
-        Assert.Equal(0.3, OptionsParser.Parse(["connect", "--count", "1000"]).ConnectDurationS); // a count is of round trips, not cycles
-        Assert.Equal(0.15, OptionsParser.Parse(["--quick"]).ConnectDurationS);
+        Assert.Equal(2, OptionsParser.Parse(["connect", "--duration", "2"]).ScaleRowDurationS);
+        Assert.Equal(0.3, OptionsParser.Parse(["connect"]).ScaleRowDurationS); // the default run's length unchanged
+        Assert.Equal(0.3, OptionsParser.Parse(["connect", "--count", "1000"]).ScaleRowDurationS); // a count is of round trips, not cycles
+        Assert.Equal(0.15, OptionsParser.Parse(["--quick"]).ScaleRowDurationS);
     }
 
     [Fact]

@@ -78,6 +78,26 @@ public sealed class PlannerTests
         Assert.Contains(labels, l => l.StartsWith("throughput iic spin receive", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public void ScaleRows_MeasureForDuration_WhenGiven_AndTheirShareOfTheDefaultRunOtherwise()
+    {
+        var scale = new BenchOptions { Tests = [BenchTest.Sizes, BenchTest.FanIn, BenchTest.Connect], SizesGiven = true, Sizes = [4096] };
+
+        foreach (var (options, expectedS) in new[] { (scale with { DurationS = 2 }, 2.0), (scale, scale.ScaleDurationS) })
+        {
+            var items = BenchPlanner.Expand(options, [new IicTransport()]);
+            // The sizes row (iic alone: one measurement, not an interleaved pair) and its memcpy, each fan-in row, each connect kind.
+            Assert.Equal(expectedS, Assert.Single(items, item => item.Plan is { Link.Test: BenchTest.Sizes }).Plan!.Driver.DurationS);
+            Assert.Equal(expectedS, Assert.Single(items, item => item.Label.StartsWith("sizes memcpy", StringComparison.Ordinal)).LocalDurationS);
+            var fanIn = items.Where(item => item.Label.StartsWith("fanin ", StringComparison.Ordinal)).ToList();
+            Assert.Equal(options.FanInSenders.Count, fanIn.Count);
+            Assert.All(fanIn, item => Assert.Equal(expectedS, item.LocalDurationS));
+            var connect = items.Where(item => item.Label.StartsWith("connect ", StringComparison.Ordinal)).ToList();
+            Assert.NotEmpty(connect);
+            Assert.All(connect, item => Assert.Equal(expectedS, item.LocalDurationS));
+        }
+    }
+
     private static List<string> Labels(BenchOptions options, IReadOnlyList<IBenchTransport> transports)
         => [.. BenchPlanner.Expand(options, transports).Select(item => item.Label)];
 }

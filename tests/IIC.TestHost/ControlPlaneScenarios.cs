@@ -84,6 +84,62 @@ internal static class ControlPlaneScenarios
     }
 
     /// <summary>
+    /// args: hypervisor socketDir partition. Attaches as if out of descriptors at attach (no reader epoll: nothing but
+    /// the socket's shutdown can end the reader's poll), prints "attached", waits for "go" (the test lowers this
+    /// process's descriptor limit meanwhile), opens /dev/null until the limit refuses one, then disposes the partition
+    /// and prints "held N net LOADED reader RUNNING connected CONNECTED": N descriptors it took, whether
+    /// System.Net.Primitives is loaded (the old shutdown's assembly: the test means something only if it is not), and
+    /// the reader's and the partition's state when Dispose returned. Waits for stdin to close.
+    /// </summary>
+    [Scenario("cp-close-out-of-fds")]
+    private static int CloseOutOfDescriptors(string[] args)
+    {
+        Partition partition;
+        Partition.t_attachWithoutReadingKicks = true;
+        try
+        {
+            partition = Partition.Attach(args[0], args[2], args[1]);
+        }
+        finally
+        {
+            Partition.t_attachWithoutReadingKicks = false;
+        }
+        Console.WriteLine("attached");
+        if (Console.ReadLine() != "go")
+        {
+            return 1;
+        }
+        var held = new List<Microsoft.Win32.SafeHandles.SafeFileHandle>();
+        try
+        {
+            while (held.Count < 100_000)
+            {
+                held.Add(File.OpenHandle("/dev/null"));
+            }
+        }
+        catch (IOException)
+        {
+            // EMFILE: out of descriptors, as the test wants.
+        }
+        var netLoaded = false; // a plain loop: out of descriptors, System.Linq may not be loadable either
+        foreach (var assembly in AppDomain.CurrentDomain.GetAssemblies())
+        {
+            netLoaded |= assembly.GetName().Name == "System.Net.Primitives";
+        }
+        partition.Dispose();
+        var line = string.Create(CultureInfo.InvariantCulture, $"held {held.Count} net {netLoaded} reader {partition.ReaderRunning} connected {partition.IsHypervisorConnected}");
+        foreach (var handle in held)
+        {
+            handle.Dispose();
+        }
+        Console.WriteLine(line);
+        while (Console.ReadLine() is not null)
+        {
+        }
+        return 0;
+    }
+
+    /// <summary>
     /// args: hypervisor socketDir partition service. Attaches, offers the service, prints "attached", waits for "go"
     /// (the test lowers this process's descriptor limit meanwhile), then connects to the service until a connect
     /// fails, holding every connection; prints "failed N TYPE ERROR MESSAGE", then whether Dispose threw.

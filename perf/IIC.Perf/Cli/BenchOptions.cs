@@ -120,12 +120,13 @@ internal sealed record BenchOptions
     public bool ListTransports { get; init; }
 
     /// <summary>
-    /// Seconds the connect row measures each kind: --duration when given, as every ping-pong row; else
-    /// <see cref="ScaleDurationS"/>, its share of the default run. --count does not apply (a cycle is not a round trip;
-    /// the row measures at least its minimum of cycles anyway). Before round 24 it was always <see cref="ScaleDurationS"/>:
-    /// --duration 5 still measured 0.3 s of cycles.
+    /// Seconds the scale rows measure: each kind of the connect row, each fan-in row, and each transport (and memcpy) of
+    /// a sizes row. --duration when given, as every ping-pong row; else <see cref="ScaleDurationS"/>, their share of the
+    /// default run. --count does not apply (a cycle is not a round trip, and these rows count no round trips; each
+    /// measures at least its minimum anyway). Before round 24 the connect row was always <see cref="ScaleDurationS"/>
+    /// (--duration 5 still measured 0.3 s of cycles), and before round 25 the fan-in and sizes rows still were.
     /// </summary>
-    public double ConnectDurationS => DurationS ?? ScaleDurationS;
+    public double ScaleRowDurationS => DurationS ?? ScaleDurationS;
 
     /// <summary>Seconds to measure for <paramref name="test"/>: --duration, else 0 with --count (count decides), else the default.</summary>
     public double DurationFor(BenchTest test) => DurationS ?? (Count > 0 ? 0 : test == BenchTest.IdleGap ? DefaultIdleGapDurationS : DefaultDurationS);

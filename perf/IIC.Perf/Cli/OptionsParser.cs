@@ -30,7 +30,7 @@ internal static class OptionsParser
                               send-and-receive (ping-pong request/reply in one call)
                               (default: all, where supported)
           --count N           round trips or messages per measurement (then --duration, if also given, caps the time)
-          --duration S        seconds per measurement (default 0.5; idle gap 0.75; connect 0.3 per kind)
+          --duration S        seconds per measurement (default 0.5; idle gap 0.75; connect, fan-in and sizes 0.3)
           --warmup S          seconds of warm-up before each measurement (default 0.25; 0.1 on a reused server
                               child, IIC_PERF_REUSED_WARMUP_S; a given --warmup applies to every row)
           --isolation I       none (this machine's namespaces), namespaces (iic-ns and tcp-veth-ns: every process in its

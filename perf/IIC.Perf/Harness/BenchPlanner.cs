@@ -37,13 +37,15 @@ internal static class BenchPlanner
                     {
                         var senders = options.FanInSenders[i];
                         var last = i == options.FanInSenders.Count - 1; // its senders are ended, not kept for a next row
-                        items.Add(PlannedItem.Local($"fanin iic {senders} sender(s)", () => FanInBench.Run(senders, options.ScaleDurationS, options.WarmupS, last)));
+                        var durationS = options.ScaleRowDurationS;
+                        items.Add(PlannedItem.Local($"fanin iic {senders} sender(s)", () => FanInBench.Run(senders, durationS, options.WarmupS, last), durationS));
                     }
                     break;
                 case BenchTest.Connect:
                     foreach (var kind in ConnectBench.Kinds.Where(kind => options.Transports is null || options.Transports.Contains(kind, StringComparer.OrdinalIgnoreCase)))
                     {
-                        items.Add(PlannedItem.Local($"connect {kind}", () => ConnectBench.Run(kind, options.ConnectDurationS, options.WarmupS)));
+                        var durationS = options.ScaleRowDurationS;
+                        items.Add(PlannedItem.Local($"connect {kind}", () => ConnectBench.Run(kind, durationS, options.WarmupS), durationS));
                     }
                     break;
             }
@@ -109,7 +111,7 @@ internal static class BenchPlanner
         if (test == BenchTest.Throughput && options.Memcpy)
         {
             var duration = options.DurationFor(BenchTest.Throughput) is > 0 and var d ? d : BenchOptions.DefaultDurationS;
-            items.Add(PlannedItem.Local($"memcpy {SizeText.Format(LinkOptions.MemcpySize)}", () => MemcpyBench.Run(BenchTest.Throughput, LinkOptions.MemcpySize, MemcpyWarmupS(options), duration)));
+            items.Add(PlannedItem.Local($"memcpy {SizeText.Format(LinkOptions.MemcpySize)}", () => MemcpyBench.Run(BenchTest.Throughput, LinkOptions.MemcpySize, MemcpyWarmupS(options), duration), duration));
         }
     }
 
@@ -179,7 +181,7 @@ internal static class BenchPlanner
     /// <summary>Bandwidth delivered against message size: iic and raw-shm polling in place (zero copy out), and memcpy.</summary>
     private static void ExpandSizes(BenchOptions options, IReadOnlyList<IBenchTransport> transports, Dictionary<IBenchTransport, string?> availability, List<PlannedItem> items)
     {
-        var driver = new DriverSettings(options.WarmupS, options.ScaleDurationS, 0, 0, 0, 0);
+        var driver = new DriverSettings(options.WarmupS, options.ScaleRowDurationS, 0, 0, 0, 0);
         foreach (var size in options.SizesGiven ? options.Sizes : options.ScaleSizes)
         {
             var plans = new List<MeasurementPlan>();
@@ -204,7 +206,8 @@ internal static class BenchPlanner
             {
                 items.AddRange(plans.Select(PlannedItem.Measure));
             }
-            items.Add(PlannedItem.Local($"sizes memcpy {SizeText.Format(size)}", () => MemcpyBench.Run(BenchTest.Sizes, size, MemcpyWarmupS(options), options.ScaleDurationS)));
+            var memcpyS = options.ScaleRowDurationS;
+            items.Add(PlannedItem.Local($"sizes memcpy {SizeText.Format(size)}", () => MemcpyBench.Run(BenchTest.Sizes, size, MemcpyWarmupS(options), memcpyS), memcpyS));
         }
     }
 
@@ -244,14 +247,15 @@ internal static class BenchPlanner
 }
 
 /// <summary>One item of the run: exactly one of a two-process measurement, a measurement the parent makes itself, or a final row.</summary>
-internal sealed record PlannedItem(string Label, MeasurementPlan? Plan, Func<BenchResult>? LocalRun, BenchResult? Row, Func<PlacementProbe?, bool, IReadOnlyList<BenchResult>>? LocalRows = null)
+/// <param name="LocalDurationS">The seconds a measurement the parent makes itself measures, when the planner decides it (fan-in, connect, memcpy).</param>
+internal sealed record PlannedItem(string Label, MeasurementPlan? Plan, Func<BenchResult>? LocalRun, BenchResult? Row, Func<PlacementProbe?, bool, IReadOnlyList<BenchResult>>? LocalRows = null, double? LocalDurationS = null)
 {
     /// <summary>A measurement the parent makes itself that yields several rows and takes its own placement probes (given the run's probe and --pin).</summary>
     public static PlannedItem LocalMany(string label, Func<PlacementProbe?, bool, IReadOnlyList<BenchResult>> run) => new(label, null, null, null, run);
 
     public static PlannedItem Measure(MeasurementPlan plan) => new(plan.ToString(), plan, null, null);
 
-    public static PlannedItem Local(string label, Func<BenchResult> run) => new(label, null, run, null);
+    public static PlannedItem Local(string label, Func<BenchResult> run, double? durationS = null) => new(label, null, run, null, null, durationS);
 
     public static PlannedItem Final(BenchResult row) => new($"{row.Test} {row.Transport} {SizeText.Format(row.Size)}", null, null, row);
 }

@@ -74,7 +74,8 @@ public sealed partial class Partition : IDisposable
     /// <param name="socketDirectory">Where the hypervisor's socket is, if not the default.</param>
     /// <exception cref="ArgumentException">A name is not valid.</exception>
     /// <exception cref="HypervisorException">The hypervisor is not running, or refused this partition (the message says why),
-    /// or did not answer within 10 s (or did not even read the request: it is not reading its control socket).</exception>
+    /// or did not answer within 10 s (or did not even read the request: it is not reading its control socket), or a
+    /// thread of the partition could not be started (<see cref="ControlError.ResourceExhausted"/>: out of memory or threads).</exception>
     public static Partition Attach(string hypervisorName, string partitionName, string? socketDirectory = null)
     {
         var partition = Open(hypervisorName, partitionName, socketDirectory);
@@ -139,7 +140,7 @@ public sealed partial class Partition : IDisposable
         }
         var partition = new Partition(hypervisorName, partitionName, socket);
         partition.CreateReadingKicks();
-        partition._reader.Start();
+        partition.StartThreads();
         return partition;
     }
 

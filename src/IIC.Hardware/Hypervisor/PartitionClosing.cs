@@ -9,14 +9,16 @@ namespace IIC.Hardware;
 /// reference for its duration, so a Dispose under it marks it closed and the close itself happens at the last release;
 /// its number cannot be reused while a call still uses it (the runtime's Socket does the same: SafeSocketHandle.CloseAsIs
 /// disposes the handle, then unblocks the pending calls with shutdown until the last release closes it).
-/// If the shutdown fails (out of descriptors, the code it needs cannot even be loaded) the background reader is woken
-/// another way (<see cref="WakeReaderToStop"/>). Before round 24 Dispose then waited 5 s for a reader nobody woke.
+/// The shutdown loads no code (round 25: out of descriptors it used to fail, its System.Net.Primitives could not be
+/// loaded). Should it fail all the same, the background reader is woken another way (<see cref="WakeReaderToStop"/>).
+/// Before round 24 Dispose then waited 5 s for a reader nobody woke. Once closing, nothing is dispatched
+/// (<see cref="StopDispatching"/>).
 /// </summary>
 public sealed partial class Partition
 {
     private volatile bool _stopReader; // the background reader ends at its next wake (the shutdown that would have ended it failed)
 
-    /// <summary>Tests: the shutdown of the control socket fails on this thread, as it does when its code cannot be loaded (out of descriptors).</summary>
+    /// <summary>Tests: the shutdown of the control socket fails on this thread (as it did out of descriptors before round 25).</summary>
     [ThreadStatic]
     internal static bool t_shutdownFails;
 
@@ -30,6 +32,10 @@ public sealed partial class Partition
         {
             return;
         }
+        lock (_sendLock)
+        {
+            WakeSender(); // it ends (no reader epoll: it sleeps on this lock's monitor while nothing waits)
+        }
         bool shutDown;
         try
         {
@@ -38,14 +44,15 @@ public sealed partial class Partition
         }
         catch (IOException)
         {
-            // A NativeException (nothing a connected unix socket gives), or out of descriptors: a type could not even be
-            // loaded (FileNotFoundException). Dispose still finishes.
+            // A NativeException (nothing a connected unix socket gives), or a type that could not be loaded (out of
+            // descriptors, before round 25: FileNotFoundException). Dispose still finishes.
             shutDown = false;
         }
         if (Thread.CurrentThread != _reader && (shutDown || WakeReaderToStop()))
         {
             _reader.Join(TimeSpan.FromSeconds(5));
         }
+        StopDispatching();
         ClearQueued(); // what the hypervisor never read: closing the socket detaches this partition, which frees what they asked for
         _socket.Dispose(); // closed now, or at the end of the call that still holds it (a reader that could not be woken)
         PeerDeathWatcher.SharedIfStarted?.ForgetScope(this); // no grant joins our peer watches any more: idle ones end now
@@ -54,11 +61,30 @@ public sealed partial class Partition
     }
 
     /// <summary>
+    /// No message is dispatched from here on, and none is being dispatched when this returns: the read lock is held for
+    /// each receive and its dispatch, so taking it waits for a dispatch under way (the background reader not joined
+    /// above: without an epoll and after a failed shutdown, or a caller reading its own answer), and the reads after it
+    /// find the end and take nothing (the socket's close discards what was left, the descriptors it carried with it).
+    /// So the group pages are dropped below with no grant being adopted into them. Before round 25 a grant dispatched
+    /// then could map a page after they were dropped, or attach a window to a page being dropped. The lock is
+    /// re-entrant: the last grant's release inside a dispatch closes here on the reading thread. And the partition
+    /// counts itself detached, as the reader's hang-up would have said.
+    /// </summary>
+    private void StopDispatching()
+    {
+        lock (_readLock)
+        {
+            _ended = true;
+        }
+        Lose("this partition detached");
+    }
+
+    /// <summary>
     /// The shutdown failed: wakes the background reader through its epoll with the caller's kick (a descriptor it
     /// already has: the failure may be for want of one), and the reader, seeing <see cref="_stopReader"/>, ends as on
     /// the hang-up. False when it cannot be woken: without an epoll it waits in poll on the socket alone, which only the
     /// hypervisor's next message or hang-up ends; Dispose then does not wait for it, and the socket's close waits for the
-    /// end of that poll (the reader then finds the socket closed and ends).
+    /// end of that poll (the reader then finds the end <see cref="StopDispatching"/> marked, and ends).
     /// </summary>
     private bool WakeReaderToStop()
     {
@@ -79,14 +105,18 @@ public sealed partial class Partition
         }
     }
 
-    /// <summary>Shuts the control socket down; a method of its own so that a type load failure (out of descriptors) is thrown inside the caller's try.</summary>
+    /// <summary>
+    /// Shuts the control socket down; a method of its own so that a type load failure is thrown inside the caller's try.
+    /// Its code needs no assembly that may not be loaded yet (out of descriptors none can be): until round 25 it called
+    /// Shutdown(SocketShutdown.Both), whose System.Net.Primitives then failed to load (FailedShutdownCloseTests).
+    /// </summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     private void ShutdownSocket()
     {
         if (t_shutdownFails)
         {
-            throw new FileNotFoundException("(test) shutdown failed as when System.Net.Primitives cannot be loaded for want of a descriptor.");
+            throw new FileNotFoundException("(test) shutdown failed, as when its code could not be loaded for want of a descriptor (before round 25).");
         }
-        _socket.Shutdown(System.Net.Sockets.SocketShutdown.Both);
+        _socket.ShutdownReadWrite(); // not Shutdown(SocketShutdown.Both): System.Net.Primitives cannot be loaded out of descriptors
     }
 }

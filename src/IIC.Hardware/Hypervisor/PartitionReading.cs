@@ -43,6 +43,9 @@ public sealed partial class Partition
         TimedOut,
     }
 
+    /// <summary>Tests: called under the read lock with each received message before its dispatch (a test holds a dispatch there).</summary>
+    internal static Action<Partition>? s_beforeDispatch;
+
     /// <summary>Tests: a partition attached on this thread makes no epoll or kick, as if it were out of descriptors.</summary>
     [ThreadStatic]
     internal static bool t_attachWithoutReadingKicks;
@@ -394,6 +397,7 @@ public sealed partial class Partition
                 return ReadResult.Ended;
             }
             ConnectTrace.MarkMessage(ConnectStep.ControlReceived, _readBuffer.AsSpan(0, received));
+            s_beforeDispatch?.Invoke(this);
             try
             {
                 Dispatch(_readBuffer.AsSpan(0, received), _readDescriptors);

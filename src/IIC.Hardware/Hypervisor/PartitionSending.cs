@@ -210,7 +210,7 @@ public sealed partial class Partition
             // writability while messages wait (PartitionSender.cs).
             if (wanted)
             {
-                StartSender();
+                WakeSender();
             }
             return false;
         }

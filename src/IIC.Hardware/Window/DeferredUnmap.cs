@@ -14,6 +14,12 @@ namespace IIC.Hardware;
 /// when it is parked (the first close after a quiet spell) or when <see cref="Batch"/> windows wait; between those it
 /// takes what waits every <see cref="IdleTimeout"/>, and parks once a whole timeout passed with nothing to do (an idle
 /// process: no wake-ups at all). Bounded: past <see cref="MaxQueued"/> waiting windows the closer unmaps its own.</para>
+/// <para>Bounded in bytes too (round 25): the windows waiting never hold more than <see cref="MaxHeldBytes"/> of mappings
+/// (<c>IIC_UNMAP_MAX_MIB</c>, 512 MiB): a close whose window would take them past it unmaps on the closing thread, and
+/// the thread is woken at once when they reach half of it, as by a batch. Before, only windows were counted: 64 large
+/// windows (64 MiB ones: 4 GiB) could stay mapped, their pages pinned, for up to 50 ms, and 256 before a closer
+/// unmapped its own. Default windows (two 1 MiB rings: a little over 2 MiB) reach the count's bound (64: about 130 MiB)
+/// well before half of the bytes', so the connection cycle's batches are as in round 24.</para>
 /// <para>Since round 14 a drain unmaps each run of adjacent windows with one munmap (<see cref="MappedMemory.CollectUnmaps"/>):
 /// the kernel places consecutive windows side by side, so a batch of 16 takes about 2 calls instead of 16
 /// (<c>IIC_UNMAP_COALESCE=0</c>: one per window).</para>
@@ -40,6 +46,12 @@ internal static class DeferredUnmap
     /// </summary>
     internal static readonly TimeSpan IdleTimeout = TimeSpan.FromMilliseconds(ParseKnob("IIC_UNMAP_IDLE_MS", 50, 1, 1000));
 
+    /// <summary>
+    /// The most bytes of mappings the windows waiting hold (<c>IIC_UNMAP_MAX_MIB</c>, 1 to 65536 MiB; 512 MiB): a close
+    /// whose window would take them past it unmaps its own, and half of it wakes the thread at once. Tests set it.
+    /// </summary>
+    internal static long MaxHeldBytes { get; set; } = (long)ParseKnob("IIC_UNMAP_MAX_MIB", 512, 1, 65536) << 20;
+
     private static int ParseKnob(string name, int defaultValue, int min, int max)
         => int.TryParse(Environment.GetEnvironmentVariable(name), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value)
             ? Math.Clamp(value, min, max)
@@ -53,6 +65,9 @@ internal static class DeferredUnmap
     private static readonly Lock s_startLock = new();
     private static Thread? s_thread;
     private static int s_count; // windows queued and not yet taken (Interlocked)
+    private static long s_heldBytes; // their mappings' bytes (Interlocked: added before a window is queued, taken off as it is dequeued)
+    private static long s_unmappedByClosers; // closes that unmapped their own for the byte bound (tests and diagnostics)
+    private static long s_byteWakes; // closes that woke the thread for the bytes held (tests and diagnostics)
     private static int s_parked; // 1 while the thread waits without a timeout (Interlocked / Volatile)
     private static long s_unmapped; // unmapped by the thread (tests and diagnostics)
     private static long s_munmapCalls; // munmap calls the coalescing drains made (tests and diagnostics)
@@ -78,6 +93,15 @@ internal static class DeferredUnmap
     /// <summary>Windows waiting to be unmapped.</summary>
     internal static int Waiting => Volatile.Read(ref s_count);
 
+    /// <summary>Bytes of mappings the windows waiting hold.</summary>
+    internal static long HeldBytes => Volatile.Read(ref s_heldBytes);
+
+    /// <summary>Closes that unmapped their own window because the waiting ones held <see cref="MaxHeldBytes"/> with it.</summary>
+    internal static long UnmappedByClosersForBytes => Volatile.Read(ref s_unmappedByClosers);
+
+    /// <summary>Closes that woke the thread because the waiting windows held half of <see cref="MaxHeldBytes"/> or more.</summary>
+    internal static long ByteWakes => Volatile.Read(ref s_byteWakes);
+
     /// <summary>
     /// Releases the caller's reference to <paramref name="memory"/> later, on the background thread (or now, when off,
     /// when the queue is full, or when the thread cannot be started). The caller must not use the mapping any more.
@@ -89,15 +113,32 @@ internal static class DeferredUnmap
             memory.Dispose();
             return;
         }
+        var length = memory.Length;
+        var maxHeld = MaxHeldBytes;
+        var held = Interlocked.Add(ref s_heldBytes, length); // counted before it is queued: the thread takes it off after it dequeues
+        if (held > maxHeld)
+        {
+            Interlocked.Add(ref s_heldBytes, -length);
+            Interlocked.Increment(ref s_unmappedByClosers);
+            memory.Dispose(); // the waiting windows hold enough: this closer unmaps its own
+            s_signal.Set(); // and the thread takes theirs now
+            return;
+        }
         s_queue.Enqueue(memory);
         var waiting = Interlocked.Increment(ref s_count); // full fence before the load of s_parked (partner: Run's exchange, then its load of s_count)
         if (waiting > MaxQueued && s_queue.TryDequeue(out var own))
         {
             Interlocked.Decrement(ref s_count);
+            Interlocked.Add(ref s_heldBytes, -own.Length);
             own.Dispose(); // the thread fell behind: this closer pays for one, as before
             return;
         }
-        if (waiting >= Batch || Volatile.Read(ref s_parked) != 0)
+        var manyBytes = held >= maxHeld / 2;
+        if (manyBytes)
+        {
+            Interlocked.Increment(ref s_byteWakes);
+        }
+        if (waiting >= Batch || manyBytes || Volatile.Read(ref s_parked) != 0)
         {
             s_signal.Set();
         }
@@ -173,6 +214,7 @@ internal static class DeferredUnmap
         while (s_queue.TryDequeue(out var memory))
         {
             Interlocked.Decrement(ref s_count);
+            Interlocked.Add(ref s_heldBytes, -memory.Length);
             memory.Dispose(); // the last reference: munmap (MappedMemory.ReleaseHandle, collected when coalescing)
             Interlocked.Increment(ref s_unmapped);
             s_took++;

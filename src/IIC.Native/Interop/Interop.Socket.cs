@@ -12,6 +12,9 @@ internal static partial class Interop
         internal const int SO_PEERCRED = 17;
         internal const int SO_SNDBUF = 7;
 
+        /// <summary>shutdown(2)'s how: both directions.</summary>
+        internal const int SHUT_RDWR = 2;
+
         /// <summary>SO_PEERPIDFD (Linux 6.5+): a pidfd for the peer that connected, valid in every pid namespace.</summary>
         internal const int SO_PEERPIDFD = 77;
         internal const int MSG_CTRUNC = 0x8;
