@@ -12,6 +12,7 @@ internal sealed partial class IicDuplexPipe
     {
         var writer = _input.Writer;
         Exception? error = null;
+        Exception? unexpected = null;
         // The spin-for-reply policy reads the ring outside any receive call (IsReceiveReady): keep the window mapped while
         // this thread runs, whatever the channel does meanwhile (as the async dispatcher does for the rings it polls).
         var mapped = false;
@@ -105,7 +106,11 @@ internal sealed partial class IicDuplexPipe
 #pragma warning disable CA1031 // The receive thread must not take the process down: whatever ends it goes to the reader.
         catch (Exception e)
         {
+            // Not the channel's end: a bug or a misuse (another thread receiving on a SingleReader channel). Before round 25
+            // the input was completed with it and nothing else: nobody heard of it but a reader, and the channel stayed
+            // open, so the peer's sends filled a ring nobody read and then waited for room until this side was disposed.
             error = e;
+            unexpected = e;
         }
 #pragma warning restore CA1031
         if (mapped)
@@ -115,6 +120,10 @@ internal sealed partial class IicDuplexPipe
         _replySpin?.Dispose();
         try
         {
+            if (unexpected is not null)
+            {
+                EndAfterUnexpectedReceiveError(unexpected);
+            }
             writer.Complete(error);
         }
         finally
@@ -123,6 +132,28 @@ internal sealed partial class IicDuplexPipe
             // transport fires ConnectionClosed whenever its receive loop ends.
             SignalChannelEnded();
             _receiveEnded.TrySetResult();
+        }
+    }
+
+    /// <summary>
+    /// The receive thread stopped at <paramref name="error"/>, which is not the channel's end: it is reported
+    /// (<see cref="UnexpectedError"/> with <see cref="PipeDirection.Receive"/>: a Kestrel connection logs it), and the
+    /// connection is reset (<see cref="Reset"/>, untranslated: as the input, the output fails with the exception itself,
+    /// or returns IsCompleted with <see cref="EndOutputWithoutError"/>), so the peer's sends end with
+    /// <see cref="IicChannelClosedException"/> instead of waiting for room in a ring nobody reads any more, and
+    /// <see cref="ChannelEnded"/> is raised. Kestrel's SocketConnection.DoReceive logs an unexpected receive error
+    /// (ConnectionError), completes its input with it and fires ConnectionClosed, after which Kestrel aborts the connection
+    /// and the socket closes; the reset does that close at once, as the send side's unexpected error does.
+    /// </summary>
+    private void EndAfterUnexpectedReceiveError(Exception error)
+    {
+        try
+        {
+            UnexpectedError?.Invoke(error, PipeDirection.Receive);
+        }
+        finally
+        {
+            Reset(error);
         }
     }
 }
