@@ -24,7 +24,8 @@ namespace IIC.Transport;
 /// <c>DisposedStreamTests</c> compares with a real NetworkStream). Before round 24 that held only by accident (a read
 /// reached the disposed channel), and a read after the peer's end returned 0, and one with bytes kept from a longer
 /// message threw <see cref="ArgumentOutOfRangeException"/> (Dispose had returned their buffer). Since round 25 Dispose
-/// leaves the kept bytes' buffer alone (<see cref="Dispose(bool)"/>): a read that runs meanwhile finishes with intact bytes.</para>
+/// leaves the kept bytes' buffer alone (<see cref="Dispose(bool)"/>): a read that runs meanwhile finishes with intact bytes.
+/// The byte[] overloads check their arguments before disposal, as NetworkStream's do (an ArgumentException wins).</para>
 /// </summary>
 internal sealed class IicStream : Stream
 {
