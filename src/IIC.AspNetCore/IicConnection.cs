@@ -111,7 +111,7 @@ internal sealed class IicConnection : ConnectionContext, IConnectionIdFeature, I
     /// </summary>
     private ConnectionResetException ToConnectionReset(Exception e)
     {
-        if (e is PeerDeadException or RingFaultException or ReceiveLimitExceededException)
+        if (e is PeerDeadException or RingFaultException or ReceiveLimitExceededException or IicChannelClosedException { PeerReset: true })
         {
             IicLog.ConnectionReset(_logger, ConnectionId, LocalEndPoint?.ToString() ?? "", e.Message);
         }

@@ -24,4 +24,18 @@ public sealed class IicChannelClosedException : IicException
         : base(message, innerException)
     {
     }
+
+    /// <summary>A receive's end of a peer that reset the connection (<see cref="PeerReset"/>).</summary>
+    internal IicChannelClosedException(string message, bool peerReset)
+        : base(message)
+    {
+        PeerReset = peerReset;
+    }
+
+    /// <summary>
+    /// True when the peer reset the connection rather than closing it cleanly: its pipe or stream had bytes nobody would
+    /// read (docs/window-layout.md 2.4, round 25), as a TCP peer's RST. Everything it sent before was received. A duplex
+    /// pipe's input and a stream's reads fail with this exception instead of ending cleanly.
+    /// </summary>
+    public bool PeerReset { get; }
 }

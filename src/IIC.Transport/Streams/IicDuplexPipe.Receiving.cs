@@ -31,7 +31,7 @@ internal sealed partial class IicDuplexPipe
                 {
                     received = _channel.Poll(ref handler, 64);
                 }
-                catch (IicChannelClosedException)
+                catch (IicChannelClosedException e) when (!e.PeerReset)
                 {
                     break; // the peer closed and everything it sent is in the pipe
                 }
@@ -91,8 +91,9 @@ internal sealed partial class IicDuplexPipe
         {
             // this side closed (Dispose or Abort): not an error of the peer
         }
-        catch (Exception e) when (e is PeerDeadException or RingFaultException)
+        catch (Exception e) when (e is PeerDeadException or RingFaultException or IicChannelClosedException { PeerReset: true })
         {
+            // A reset peer (round 25) is not a clean end: everything it sent is in the pipe, then the reads fail with it.
             error = Translate(e);
         }
         catch (ReceiveLimitExceededException e)

@@ -319,6 +319,7 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
             return;
         }
         _outputWriter.FailWaitingFlush(error);
+        _channel.Endpoint.ResetOnClose(); // the peer's input fails with PeerReset instead of ending cleanly (round 25)
         Abort();
         SignalChannelEnded();
     }

@@ -274,8 +274,9 @@ internal sealed class IicStream : Stream
                 // An empty message carries nothing for a stream: take the next.
             }
         }
-        catch (IicChannelClosedException)
+        catch (IicChannelClosedException e) when (!e.PeerReset)
         {
+            // A clean close reads as the end; a reset (round 25) is thrown, as NetworkStream's reads throw after a RST.
             _ended = true;
             read = 0;
             return true;
@@ -302,6 +303,7 @@ internal sealed class IicStream : Stream
     private void ResetAfterRefusal(ReceiveLimitExceededException refusal)
     {
         Volatile.Read(ref _writeWait)?.Fail(refusal);
+        _channel.Endpoint.ResetOnClose(); // the peer's reads fail with PeerReset instead of ending cleanly (round 25)
         _channel.Dispose();
         RoomWaiter.Wake(); // a write waiting for room sees the end now, not at the waiter's next look
     }
