@@ -91,10 +91,15 @@ internal sealed partial class IicDuplexPipe
         {
             // this side closed (Dispose or Abort): not an error of the peer
         }
-        catch (Exception e) when (e is PeerDeadException or RingFaultException or IicChannelClosedException { PeerReset: true })
+        catch (Exception e) when (e is PeerDeadException or RingFaultException)
         {
-            // A reset peer (round 25) is not a clean end: everything it sent is in the pipe, then the reads fail with it.
             error = Translate(e);
+        }
+        catch (IicChannelClosedException e) when (e.PeerReset)
+        {
+            // The peer reset the connection (round 25): not a clean end. Everything it sent is in the pipe; as at a refusal,
+            // the reads hand all of it out and then fail with the reset (a pipe completed with it would throw at once).
+            _inputReader.Defer(e);
         }
         catch (ReceiveLimitExceededException e)
         {
