@@ -2,7 +2,8 @@ namespace IIC.Transport;
 
 /// <summary>
 /// The peer closed its end: everything it published has been received and nothing more will come, or a send
-/// found the peer gone. Stream adapters turn this into end-of-stream.
+/// found the peer gone. Stream adapters turn this into end-of-stream, unless the peer reset the connection
+/// (<see cref="PeerReset"/>): then their reads fail with it, as a socket's do after a RST.
 /// (Named apart from System.Threading.Channels.ChannelClosedException, which a file may well also import.)
 /// </summary>
 public sealed class IicChannelClosedException : IicException

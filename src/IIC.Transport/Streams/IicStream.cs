@@ -26,6 +26,9 @@ namespace IIC.Transport;
 /// message threw <see cref="ArgumentOutOfRangeException"/> (Dispose had returned their buffer). Since round 25 Dispose
 /// leaves the kept bytes' buffer alone (<see cref="Dispose(bool)"/>): a read that runs meanwhile finishes with intact bytes.
 /// The byte[] overloads check their arguments before disposal, as NetworkStream's do (an ArgumentException wins).</para>
+/// <para>A peer that reset the connection (its pipe or stream closed with bytes unread) does not read as the end: once every
+/// byte it sent was read, the reads fail with <see cref="IicChannelClosedException"/> whose
+/// <see cref="IicChannelClosedException.PeerReset"/> is set, as NetworkStream's throw after a RST (round 25; before, 0).</para>
 /// </summary>
 internal sealed class IicStream : Stream
 {
