@@ -23,7 +23,9 @@ namespace IIC.AspNetCore;
 /// IsCompleted without an error, as SocketConnection's output does (<see cref="IicDuplexPipe.EndOutputWithoutError"/>).
 /// An error that stops the send loop and is not the connection's end (a bug, or a misuse) is the exception, as in
 /// SocketConnection: it closes the connection, Kestrel's next flush throws it, and it is logged at Error
-/// (<see cref="IicLog.SendFailed"/>, round 24).</para>
+/// (<see cref="IicLog.SendFailed"/>, round 24). One that stops the receive thread fails Kestrel's reads with it, resets
+/// the connection (ConnectionClosed fires, the peer's sends end) and is logged at Error too (<see cref="IicLog.ReceiveFailed"/>,
+/// round 25), as SocketConnection.DoReceive logs an unexpected receive error and completes its input with it.</para>
 /// </summary>
 internal sealed class IicConnection : ConnectionContext, IConnectionIdFeature, IConnectionTransportFeature, IConnectionItemsFeature,
     IConnectionLifetimeFeature, IConnectionEndPointFeature
@@ -46,7 +48,7 @@ internal sealed class IicConnection : ConnectionContext, IConnectionIdFeature, I
         {
             TranslateError = ToConnectionReset,
             ChannelEnded = SignalClosed,
-            UnexpectedError = LogSendFailure, // as SocketConnection logs ConnectionError; the pipe ends the connection and Kestrel's next flush throws it
+            UnexpectedError = LogUnexpectedError, // as SocketConnection logs ConnectionError; the pipe ends the connection (a send error: Kestrel's next flush throws it)
             EndOutputWithoutError = true, // flushes return IsCompleted at the end, as SocketConnection's: Kestrel logs a throwing flush as an error
             DetectHttp2OnReceive = true, // IicPipeOptions.InlineHttp2Reads: Kestrel's HTTP/2 copies and dispatches itself
         };
@@ -109,7 +111,7 @@ internal sealed class IicConnection : ConnectionContext, IConnectionIdFeature, I
     /// </summary>
     private ConnectionResetException ToConnectionReset(Exception e)
     {
-        if (e is PeerDeadException or RingFaultException or ReceiveLimitExceededException)
+        if (e is PeerDeadException or RingFaultException or ReceiveLimitExceededException or IicChannelClosedException { PeerReset: true })
         {
             IicLog.ConnectionReset(_logger, ConnectionId, LocalEndPoint?.ToString() ?? "", e.Message);
         }
@@ -117,11 +119,24 @@ internal sealed class IicConnection : ConnectionContext, IConnectionIdFeature, I
     }
 
     /// <summary>
-    /// The pipe's send loop stopped at an error that is not the connection's end (<see cref="IicDuplexPipe.UnexpectedError"/>).
-    /// Kestrel's socket transport logs one as ConnectionError at Debug, where it is mostly a socket's error; over IICFast
-    /// neither the peer nor the machine can cause it (those are the channel's ends), so it is a bug or a misuse: Error.
+    /// The pipe's send loop or receive thread stopped at an error that is not the connection's end
+    /// (<see cref="IicDuplexPipe.UnexpectedError"/>). Kestrel's socket transport logs one as ConnectionError at Debug,
+    /// where it is mostly a socket's error; over IICFast neither the peer nor the machine can cause it (those are the
+    /// channel's ends), so it is a bug or a misuse: Error, <see cref="IicLog.SendFailed"/> (round 24) or
+    /// <see cref="IicLog.ReceiveFailed"/> (round 25; before, Kestrel's reads got the exception and nothing was logged).
     /// </summary>
-    private void LogSendFailure(Exception e) => IicLog.SendFailed(_logger, e, ConnectionId, LocalEndPoint?.ToString() ?? "");
+    private void LogUnexpectedError(Exception e, PipeDirection direction)
+    {
+        var address = LocalEndPoint?.ToString() ?? "";
+        if (direction == PipeDirection.Receive)
+        {
+            IicLog.ReceiveFailed(_logger, e, ConnectionId, address);
+        }
+        else
+        {
+            IicLog.SendFailed(_logger, e, ConnectionId, address);
+        }
+    }
 
     private void SignalClosed()
     {

@@ -40,4 +40,7 @@ internal static partial class IicLog
 
     [LoggerMessage(10, LogLevel.Error, "Connection {ConnectionId} on {Address} failed to send and was closed: an error that is not the connection's end (a bug, or a misuse such as another thread sending on the channel).")]
     public static partial void SendFailed(ILogger logger, Exception exception, string connectionId, string address);
+
+    [LoggerMessage(11, LogLevel.Error, "Connection {ConnectionId} on {Address} failed to receive and was reset: an error that is not the connection's end (a bug, or a misuse such as another thread receiving on the channel).")]
+    public static partial void ReceiveFailed(ILogger logger, Exception exception, string connectionId, string address);
 }

@@ -15,6 +15,48 @@ public class ConnectionResetTests
     private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(30);
     private const int Ring = 64 * 1024;
 
+    /// <summary>
+    /// Round 25: a client that resets its connection (its pipe or stream closed with bytes unread; here its channel's close
+    /// made a reset directly) reaches Kestrel's read as ConnectionResetException, as a RST does over its socket transport,
+    /// with the IicChannelClosedException (PeerReset) inside, after the bytes it sent before. Round 24: the read returned
+    /// IsCompleted, as after a clean close.
+    /// </summary>
+    [Fact]
+    public async Task A_client_that_resets_reaches_Kestrels_read_as_ConnectionResetException_after_its_bytes()
+    {
+        var (client, serverSide) = IicChannel.CreatePair(IicTransportOptions.DefaultChannelOptions with { RingCapacity = Ring, WaitStrategy = WaitStrategy.Park });
+        var connection = new IicConnection(serverSide, new IicEndPoint("peerreset"), IicPipeOptions.Default);
+        connection.Start();
+        try
+        {
+            client.Send(new byte[100]);
+            client.Endpoint.ResetOnClose();
+            client.Dispose();
+            var read = 0L;
+            ConnectionResetException? reset = null;
+            while (reset is null)
+            {
+                try
+                {
+                    var result = await connection.Transport.Input.ReadAsync().AsTask().WaitAsync(s_timeout);
+                    Assert.False(result.IsCompleted, "the reset read as a clean end");
+                    read += result.Buffer.Length;
+                    connection.Transport.Input.AdvanceTo(result.Buffer.End);
+                }
+                catch (ConnectionResetException e)
+                {
+                    reset = e;
+                }
+            }
+            Assert.Equal(100, read);
+            Assert.True(Assert.IsType<IicChannelClosedException>(reset.InnerException).PeerReset);
+        }
+        finally
+        {
+            await connection.DisposeAsync();
+        }
+    }
+
     [Fact]
     public async Task Bytes_after_Kestrel_completed_the_input_fire_ConnectionClosed_and_end_the_peers_send()
     {

@@ -131,6 +131,7 @@ public sealed partial class WindowLayoutDocTests
             ("state", WindowLayout.SideStateOffset, sizeof(int)),
             ("epoch", WindowLayout.SideEpochOffset, sizeof(int)),
             ("pid", WindowLayout.SidePidOffset, sizeof(int)),
+            ("close reason", WindowLayout.SideCloseReasonOffset, sizeof(int)),
             ("heartbeat", WindowLayout.SideHeartbeatOffset, sizeof(long)));
     }
 

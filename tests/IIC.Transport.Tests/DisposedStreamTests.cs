@@ -69,6 +69,58 @@ public class DisposedStreamTests
         }
     }
 
+    /// <summary>
+    /// Round 25: the byte[] overloads of a disposed stream given bad arguments (a null buffer, a negative offset, a count
+    /// past the end) throw what a disposed NetworkStream throws, call by call: it validates the arguments first (an
+    /// ArgumentException naming the argument), then checks for disposal. Both IICFast streams did so already (their
+    /// byte[] overloads validate, then forward to the span ones, which check disposal); this pins the order against the
+    /// runtime the tests run on, so a stream or a runtime that changes it fails here.
+    /// </summary>
+    [Fact]
+    public async Task A_disposed_stream_given_bad_arguments_throws_what_a_disposed_NetworkStream_throws()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        using var client = new TcpClient();
+        await client.ConnectAsync((IPEndPoint)listener.LocalEndpoint);
+        using var accepted = await listener.AcceptTcpClientAsync();
+        var network = client.GetStream();
+        network.Dispose();
+        var expected = ExceptionsOfBadCalls(network);
+        Assert.All(expected, type => Assert.True(typeof(ArgumentException).IsAssignableFrom(type), $"NetworkStream threw {type?.Name}: it no longer validates before it checks for disposal"));
+
+        var (a, b) = IicChannel.CreatePair(new ChannelOptions { RingCapacity = 64 * 1024 });
+        using (b)
+        {
+            var iic = a.AsStream();
+            iic.Dispose();
+            Assert.Equal(expected, ExceptionsOfBadCalls(iic));
+        }
+        var (c, d) = IicChannel.CreatePair(new ChannelOptions { RingCapacity = 64 * 1024 });
+        using (d)
+        {
+            var piped = new DuplexPipeStream(new IicDuplexPipe(c).Start());
+            await piped.DisposeAsync();
+            Assert.Equal(expected, ExceptionsOfBadCalls(piped));
+        }
+    }
+
+    /// <summary>The exception type each byte[] overload throws at the call with each bad argument (null: none).</summary>
+    private static List<Type?> ExceptionsOfBadCalls(Stream stream)
+    {
+        var buffer = new byte[10];
+        (byte[]? Buffer, int Offset, int Count)[] bad = [(null, 0, 1), (buffer, -1, 1), (buffer, 0, 11), (buffer, 8, 3)];
+        var types = new List<Type?>();
+        foreach (var (array, offset, count) in bad)
+        {
+            types.Add(Record.Exception(() => stream.Read(array!, offset, count))?.GetType());
+            types.Add(Record.Exception(() => stream.Write(array!, offset, count))?.GetType());
+            types.Add(Record.Exception(() => { _ = stream.ReadAsync(array!, offset, count); })?.GetType());
+            types.Add(Record.Exception(() => { _ = stream.WriteAsync(array!, offset, count); })?.GetType());
+        }
+        return types;
+    }
+
     /// <summary>ReadAsync and WriteAsync (both overloads each) throw before they return anything.</summary>
     private static void AssertThrowsAtTheCall(Stream stream)
     {

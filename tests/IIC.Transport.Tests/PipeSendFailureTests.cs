@@ -26,7 +26,7 @@ public class PipeSendFailureTests
         {
             var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             var reported = new TaskCompletionSource<Exception>(TaskCreationOptions.RunContinuationsAsynchronously);
-            var pipe = new IicDuplexPipe(mine) { ChannelEnded = () => ended.TrySetResult(), UnexpectedError = e => reported.TrySetResult(e) }.Start();
+            var pipe = new IicDuplexPipe(mine) { ChannelEnded = () => ended.TrySetResult(), UnexpectedError = (e, direction) => reported.TrySetResult(direction == PipeDirection.Send ? e : new InvalidOperationException("reported as a receive error", e)) }.Start();
             try
             {
                 FlushOnAnotherThreadWhileThisOneHoldsAClaim(mine, pipe.Output);

@@ -255,6 +255,17 @@ public sealed unsafe class SharedWindow : IDisposable
         return new SideStatus(state is >= 0 and <= (int)SideState.Dead ? (SideState)state : SideState.Dead, epoch, pid);
     }
 
+    /// <summary>
+    /// Whether <paramref name="side"/> closed with a reset (<see cref="MarkClosed(int, bool)"/>) rather than cleanly; read
+    /// it only after <see cref="ReadSideState"/> returned <see cref="SideState.Closed"/>.
+    /// </summary>
+    public bool ReadCloseReset(int side)
+    {
+        // Read once; anything but 0 (a clean close) reads as a reset, as any unknown state reads as dead. Meaningful
+        // only after the side was read Closed (acquire), which orders this load after the closer's store.
+        return Volatile.Read(ref *(int*)(SideBlock(side) + WindowLayout.SideCloseReasonOffset)) != 0;
+    }
+
     /// <summary>Side <paramref name="side"/>'s state word alone (one acquire load), for spin loops.</summary>
     public SideState ReadSideState(int side)
     {
@@ -270,6 +281,7 @@ public sealed unsafe class SharedWindow : IDisposable
     {
         var block = SideBlock(side);
         Volatile.Write(ref *(int*)(block + WindowLayout.SidePidOffset), processId);
+        Volatile.Write(ref *(int*)(block + WindowLayout.SideCloseReasonOffset), 0); // no reason left from an earlier use
         Volatile.Write(ref *(long*)(block + WindowLayout.SideHeartbeatOffset), System.Diagnostics.Stopwatch.GetTimestamp());
         // W3: release; partner W4 (a reader that sees Attached sees the pid and heartbeat).
         Volatile.Write(ref *(int*)(block + WindowLayout.SideStateOffset), (int)SideState.Attached);
@@ -280,9 +292,21 @@ public sealed unsafe class SharedWindow : IDisposable
     /// as a connection its listener never accepted) and wakes the other side if it sleeps, so a blocked receive sees it.
     /// A dead side stays dead.
     /// </summary>
-    public void MarkClosed(int side)
+    public void MarkClosed(int side) => MarkClosed(side, reset: false);
+
+    /// <summary>
+    /// As <see cref="MarkClosed(int)"/>; with <paramref name="reset"/> the side's close reason says the connection was
+    /// reset (this side had bytes nobody would read), so the peer's receive can tell it from a clean close
+    /// (<see cref="ReadCloseReset"/>; docs/window-layout.md section 1, round 25). The reason is stored before the close's
+    /// compare-exchange (W5, a full fence), so a peer that reads the side closed (W4, acquire) reads the reason too.
+    /// </summary>
+    public void MarkClosed(int side, bool reset)
     {
         var word = (int*)SideBlock(side);
+        if (reset)
+        {
+            Volatile.Write(ref *(int*)((byte*)word + WindowLayout.SideCloseReasonOffset), 1);
+        }
         // W5: a full fence after this side's last publish; partner W4 in the receiver the raise below wakes.
         if (Interlocked.CompareExchange(ref *word, (int)SideState.Closed, (int)SideState.Attached) == (int)SideState.Empty)
         {

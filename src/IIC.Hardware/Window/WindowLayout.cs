@@ -75,8 +75,15 @@ internal static class WindowLayout
     /// <summary>In a side block: the attacher's pid (i32).</summary>
     public const int SidePidOffset = SideEpochOffset + sizeof(int);
 
-    /// <summary>In a side block: the attacher's monotonic timestamp at attach (i64), after 4 reserved bytes.</summary>
-    public const int SideHeartbeatOffset = SidePidOffset + sizeof(int) + sizeof(int);
+    /// <summary>
+    /// In a side block: why the side closed (i32, round 25; reserved before): 0 a clean close, anything else a reset (the
+    /// side had bytes nobody would read). Stored before the close's compare-exchange, read by the peer only after it saw
+    /// the side closed; a peer that does not read it takes every close as a clean one, as before.
+    /// </summary>
+    public const int SideCloseReasonOffset = SidePidOffset + sizeof(int);
+
+    /// <summary>In a side block: the attacher's monotonic timestamp at attach (i64).</summary>
+    public const int SideHeartbeatOffset = SideCloseReasonOffset + sizeof(int);
 
     /// <summary>The page size the creator aligns rings and the total to.</summary>
     public const int PageSize = 4096;

@@ -10,6 +10,13 @@ namespace IIC.Transport;
 /// </summary>
 internal sealed unsafe partial class WindowEndpoint
 {
+    /// <summary>
+    /// Makes this side's close (<see cref="Dispose"/>, which the caller makes next) a reset: the peer's receives, once
+    /// drained, end with <see cref="IicChannelClosedException.PeerReset"/> set instead of a clean end. No effect once the
+    /// close has begun.
+    /// </summary>
+    public void ResetOnClose() => Volatile.Write(ref _resetOnClose, 1);
+
     /// <summary>Closes this side: the peer's receives end once they drained what was sent.</summary>
     /// <remarks>
     /// Safe from any thread, also while another thread sends, receives or holds a claim or a polled span: the
@@ -26,7 +33,7 @@ internal sealed unsafe partial class WindowEndpoint
         // operation leaving at that moment would release the mapping under us.
         Volatile.Write(ref _closing.Value, 1);
         Interlocked.Exchange(ref _disposed, 1); // full fence: _closing is visible to whoever sees _disposed
-        _window.MarkClosed(_side);
+        _window.MarkClosed(_side, reset: Volatile.Read(ref _resetOnClose) != 0);
         // Our own waiters (another thread of this process parked on this channel) are woken only if one announced sleep:
         // the exchange of _disposed above is the full fence before the loads of the sleeping flags, and every sleeper
         // re-checks _disposed (ReadTarget) after its announcement (R3), so one that is awake sees the disposal itself.

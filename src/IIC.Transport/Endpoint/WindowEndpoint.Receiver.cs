@@ -337,7 +337,7 @@ internal sealed unsafe partial class WindowEndpoint
     {
         if (_peerEnded != 0)
         {
-            ThrowPeerEnded((SideState)_peerEnded, midMessage: false);
+            ThrowPeerEnded((SideState)_peerEnded, midMessage: false, _peerReset);
         }
     }
 
@@ -349,14 +349,21 @@ internal sealed unsafe partial class WindowEndpoint
             return;
         }
         _peerEnded = (int)(state == SideState.Dead ? SideState.Dead : SideState.Closed);
+        _peerReset = state == SideState.Closed && _window.ReadCloseReset(_peer); // after the acquire above: the closer stored it first
         _assembling = false;
         _discarding = false;
-        ThrowPeerEnded(state, midMessage);
+        ThrowPeerEnded(state, midMessage, _peerReset);
     }
 
     [DoesNotReturn]
-    private static void ThrowPeerEnded(SideState state, bool midMessage)
+    private static void ThrowPeerEnded(SideState state, bool midMessage, bool reset)
     {
+        if (reset)
+        {
+            throw new IicChannelClosedException(midMessage
+                ? "The peer reset the connection (it had bytes nobody would read) in the middle of a fragmented message; the partial message is not delivered."
+                : "The peer reset the connection: its pipe or stream was closed with bytes nobody would read, as a TCP socket closed with unread data sends a reset. Every message it sent was delivered.", peerReset: true);
+        }
         if (state == SideState.Dead)
         {
             throw new PeerDeadException(midMessage

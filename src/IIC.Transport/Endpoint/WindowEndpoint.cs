@@ -46,6 +46,8 @@ internal sealed unsafe partial class WindowEndpoint : IDisposable
     private readonly int* _ownState; // likewise; the hypervisor marks it Dead when it takes this partition for dead
     private int _disposed;
     private int _peerEnded; // a SideState once a receive reported the peer's end (sticky), else 0
+    private bool _peerReset; // with _peerEnded Closed: the peer closed with a reset (its side block's close reason)
+    private int _resetOnClose; // this side's close is a reset (ResetOnClose): stored as the side's close reason
     private int _released;
     private int _disposeStarted;
     private InFlightFlag _sending;

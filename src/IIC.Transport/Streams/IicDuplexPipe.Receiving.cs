@@ -12,6 +12,7 @@ internal sealed partial class IicDuplexPipe
     {
         var writer = _input.Writer;
         Exception? error = null;
+        Exception? unexpected = null;
         // The spin-for-reply policy reads the ring outside any receive call (IsReceiveReady): keep the window mapped while
         // this thread runs, whatever the channel does meanwhile (as the async dispatcher does for the rings it polls).
         var mapped = false;
@@ -30,7 +31,7 @@ internal sealed partial class IicDuplexPipe
                 {
                     received = _channel.Poll(ref handler, 64);
                 }
-                catch (IicChannelClosedException)
+                catch (IicChannelClosedException e) when (!e.PeerReset)
                 {
                     break; // the peer closed and everything it sent is in the pipe
                 }
@@ -94,6 +95,12 @@ internal sealed partial class IicDuplexPipe
         {
             error = Translate(e);
         }
+        catch (IicChannelClosedException e) when (e.PeerReset)
+        {
+            // The peer reset the connection (round 25): not a clean end. Everything it sent is in the pipe; as at a refusal,
+            // the reads hand all of it out and then fail with the reset (a pipe completed with it would throw at once).
+            _inputReader.Defer(e);
+        }
         catch (ReceiveLimitExceededException e)
         {
             // A gap in the byte stream: nothing after it may reach the reader. Completed normally, the input pipe still
@@ -105,7 +112,11 @@ internal sealed partial class IicDuplexPipe
 #pragma warning disable CA1031 // The receive thread must not take the process down: whatever ends it goes to the reader.
         catch (Exception e)
         {
+            // Not the channel's end: a bug or a misuse (another thread receiving on a SingleReader channel). Before round 25
+            // the input was completed with it and nothing else: nobody heard of it but a reader, and the channel stayed
+            // open, so the peer's sends filled a ring nobody read and then waited for room until this side was disposed.
             error = e;
+            unexpected = e;
         }
 #pragma warning restore CA1031
         if (mapped)
@@ -115,6 +126,10 @@ internal sealed partial class IicDuplexPipe
         _replySpin?.Dispose();
         try
         {
+            if (unexpected is not null)
+            {
+                EndAfterUnexpectedReceiveError(unexpected);
+            }
             writer.Complete(error);
         }
         finally
@@ -123,6 +138,28 @@ internal sealed partial class IicDuplexPipe
             // transport fires ConnectionClosed whenever its receive loop ends.
             SignalChannelEnded();
             _receiveEnded.TrySetResult();
+        }
+    }
+
+    /// <summary>
+    /// The receive thread stopped at <paramref name="error"/>, which is not the channel's end: it is reported
+    /// (<see cref="UnexpectedError"/> with <see cref="PipeDirection.Receive"/>: a Kestrel connection logs it), and the
+    /// connection is reset (<see cref="Reset"/>, untranslated: as the input, the output fails with the exception itself,
+    /// or returns IsCompleted with <see cref="EndOutputWithoutError"/>), so the peer's sends end with
+    /// <see cref="IicChannelClosedException"/> instead of waiting for room in a ring nobody reads any more, and
+    /// <see cref="ChannelEnded"/> is raised. Kestrel's SocketConnection.DoReceive logs an unexpected receive error
+    /// (ConnectionError), completes its input with it and fires ConnectionClosed, after which Kestrel aborts the connection
+    /// and the socket closes; the reset does that close at once, as the send side's unexpected error does.
+    /// </summary>
+    private void EndAfterUnexpectedReceiveError(Exception error)
+    {
+        try
+        {
+            UnexpectedError?.Invoke(error, PipeDirection.Receive);
+        }
+        finally
+        {
+            Reset(error);
         }
     }
 }

@@ -116,7 +116,7 @@ internal sealed partial class IicDuplexPipe
             // sending, then waited for ever once OutputPauseThreshold bytes were unsent (Kestrel hung), and DisposeAsync
             // threw it. Now it ends the connection as Kestrel's SocketConnection.DoSend ends one at an unexpected error.
             unexpected = e;
-            EndAfterUnexpectedError(e);
+            EndAfterUnexpectedSendError(e);
         }
 #pragma warning restore CA1031
         // The connection was reset (Reset: a refused message, bytes nobody will read): the application's writes and
@@ -134,16 +134,16 @@ internal sealed partial class IicDuplexPipe
 
     /// <summary>
     /// The send loop stopped at <paramref name="error"/>, which is not the channel's end (<see cref="SendLoopAsync"/>):
-    /// it is reported (<see cref="UnexpectedError"/>: a Kestrel connection logs it), and the connection is closed as
+    /// it is reported (<see cref="UnexpectedError"/> with <see cref="PipeDirection.Send"/>: a Kestrel connection logs it), and the connection is closed as
     /// <see cref="Abort"/> does, so the peer sees the end instead of waiting for bytes that will never come, the receive
     /// thread exits and <see cref="ChannelEnded"/> is raised. Kestrel's SocketConnection does the same: it logs
     /// ConnectionError, shuts the socket down and completes its output with the error.
     /// </summary>
-    private void EndAfterUnexpectedError(Exception error)
+    private void EndAfterUnexpectedSendError(Exception error)
     {
         try
         {
-            UnexpectedError?.Invoke(error);
+            UnexpectedError?.Invoke(error, PipeDirection.Send);
         }
         finally
         {

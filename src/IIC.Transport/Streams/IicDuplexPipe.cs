@@ -25,7 +25,7 @@ namespace IIC.Transport;
 /// ring completes it with that exception (translated by <see cref="TranslateError"/>); a refused message (over
 /// <see cref="ChannelOptions.MaxReceiveMessageLength"/>) ends the receive thread, and <see cref="Input"/> throws it once
 /// the application has had every byte before it (<see cref="RefusalDeferringReader"/>), then resets the connection
-/// (<see cref="Reset"/>; at once when the application completed <see cref="Input"/>: nobody will read it). Bytes the
+/// (<see cref="Reset"/>; at once when the application completed <see cref="Input"/>: nobody will read it); any other exception that stops the receive thread (a bug or a misuse) completes it with that exception, is reported (<see cref="UnexpectedError"/>) and resets the connection (round 25). Bytes the
 /// application had not consumed when it completed <see cref="Input"/> (<see cref="ResetUnreadAtComplete"/>, round 24),
 /// and bytes that arrive after, reset it too, as a TCP socket closed with unread data does (<see cref="ResetUnread"/>). After a reset <see cref="Output"/> fails with the reset's error, translated
 /// (<see cref="ResetFailingWriter"/>), or returns IsCompleted with <see cref="EndOutputWithoutError"/> (a Kestrel connection); disposing stops both and closes the channel. Whatever ends the receive thread
@@ -114,16 +114,26 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
     public bool EndOutputWithoutError { get; init; }
 
     /// <summary>
-    /// Called once, on the flushing thread, when something other than the channel's end (the peer's close or death, a
-    /// corrupt ring, this side's Abort, reset or disposal) stops the send loop: a bug, or a misuse such as another thread
-    /// sending on the channel of a pipe made with <see cref="ChannelOptions.SingleWriter"/>. The pipe then ends the
-    /// connection (<see cref="Abort"/>; <see cref="ChannelEnded"/> is raised) and the output's next flush or write throws
-    /// that exception, untranslated and also with <see cref="EndOutputWithoutError"/>, as Kestrel's SocketConnection
-    /// logs an unexpected send error (ConnectionError) and completes its output with it. A Kestrel connection logs it.
-    /// Before round 24 such an exception escaped the send loop: the output's reader was never completed, so flushes
-    /// went on without sending and then never ended.
+    /// Called when something other than the channel's end (the peer's close or death, a corrupt ring, a refused message,
+    /// this side's Abort, reset or disposal) stops a direction: a bug, or a misuse such as another thread sending on the
+    /// channel of a pipe made with <see cref="ChannelOptions.SingleWriter"/>, or receiving on one made with
+    /// <see cref="ChannelOptions.SingleReader"/>. The second argument says which (once per direction; on the thread that
+    /// saw it: the flushing thread, or the receive thread). A Kestrel connection logs it.
+    /// <list type="bullet">
+    /// <item><see cref="PipeDirection.Send"/> (round 24): the pipe ends the connection (<see cref="Abort"/>;
+    /// <see cref="ChannelEnded"/> is raised) and the output's next flush or write throws that exception, untranslated and
+    /// also with <see cref="EndOutputWithoutError"/>, as Kestrel's SocketConnection logs an unexpected send error
+    /// (ConnectionError) and completes its output with it. Before round 24 such an exception escaped the send loop: the
+    /// output's reader was never completed, so flushes went on without sending and then never ended.</item>
+    /// <item><see cref="PipeDirection.Receive"/> (round 25): the input is completed with that exception (reads throw it,
+    /// untranslated), the connection is reset (<see cref="Reset"/>: the peer's sends end, the output fails with the same
+    /// exception, or returns IsCompleted with <see cref="EndOutputWithoutError"/>) and <see cref="ChannelEnded"/> is
+    /// raised, as SocketConnection.DoReceive logs ConnectionError, completes its input with the error and fires
+    /// ConnectionClosed. Before round 25 only the input heard of it, and the channel stayed open: the peer's sends filled
+    /// a ring nobody read and waited for room until this side was disposed.</item>
+    /// </list>
     /// </summary>
-    public Action<Exception>? UnexpectedError { get; init; }
+    public Action<Exception, PipeDirection>? UnexpectedError { get; init; }
 
     /// <summary>Completes when the receive thread has exited.</summary>
     public Task ReceiveEnded => _receiveEnded.Task;
@@ -309,6 +319,7 @@ internal sealed partial class IicDuplexPipe : IDuplexPipe, IAsyncDisposable
             return;
         }
         _outputWriter.FailWaitingFlush(error);
+        _channel.Endpoint.ResetOnClose(); // the peer's input fails with PeerReset instead of ending cleanly (round 25)
         Abort();
         SignalChannelEnded();
     }

@@ -23,7 +23,12 @@ namespace IIC.Transport;
 /// streams do the same (NetworkStream's and SslStream's ReadAsync and WriteAsync check for disposal before they start;
 /// <c>DisposedStreamTests</c> compares with a real NetworkStream). Before round 24 that held only by accident (a read
 /// reached the disposed channel), and a read after the peer's end returned 0, and one with bytes kept from a longer
-/// message threw <see cref="ArgumentOutOfRangeException"/> (Dispose had returned their buffer).</para>
+/// message threw <see cref="ArgumentOutOfRangeException"/> (Dispose had returned their buffer). Since round 25 Dispose
+/// leaves the kept bytes' buffer alone (<see cref="Dispose(bool)"/>): a read that runs meanwhile finishes with intact bytes.
+/// The byte[] overloads check their arguments before disposal, as NetworkStream's do (an ArgumentException wins).</para>
+/// <para>A peer that reset the connection (its pipe or stream closed with bytes unread) does not read as the end: once every
+/// byte it sent was read, the reads fail with <see cref="IicChannelClosedException"/> whose
+/// <see cref="IicChannelClosedException.PeerReset"/> is set, as NetworkStream's throw after a RST (round 25; before, 0).</para>
 /// </summary>
 internal sealed class IicStream : Stream
 {
@@ -230,11 +235,11 @@ internal sealed class IicStream : Stream
             {
                 RoomWaiter.Wake(); // a write waiting for room sees the channel ended now, not at the waiter's next 10 ms look
             }
-            if (_leftover.Length > 0)
-            {
-                ArrayPool<byte>.Shared.Return(_leftover);
-                _leftover = [];
-            }
+            // The kept bytes' buffer is left to the garbage collector, not returned to the pool: a read running on another
+            // thread (Dispose is how a blocked read is ended, as with a socket) may still copy out of it, or keep a longer
+            // message's rest in it. Before round 25 Dispose returned it, so such a read copied from, or wrote into, an
+            // array the pool had handed to someone else. Knowing that no read runs would cost every read two interlocked
+            // operations; an array not returned to ArrayPool is not a leak, only one the pool does not reuse.
         }
         base.Dispose(disposing);
     }
@@ -272,8 +277,9 @@ internal sealed class IicStream : Stream
                 // An empty message carries nothing for a stream: take the next.
             }
         }
-        catch (IicChannelClosedException)
+        catch (IicChannelClosedException e) when (!e.PeerReset)
         {
+            // A clean close reads as the end; a reset (round 25) is thrown, as NetworkStream's reads throw after a RST.
             _ended = true;
             read = 0;
             return true;
@@ -300,6 +306,7 @@ internal sealed class IicStream : Stream
     private void ResetAfterRefusal(ReceiveLimitExceededException refusal)
     {
         Volatile.Read(ref _writeWait)?.Fail(refusal);
+        _channel.Endpoint.ResetOnClose(); // the peer's reads fail with PeerReset instead of ending cleanly (round 25)
         _channel.Dispose();
         RoomWaiter.Wake(); // a write waiting for room sees the end now, not at the waiter's next look
     }

@@ -17,7 +17,8 @@ namespace IIC.Transport;
 /// (<see cref="IicDuplexPipe.Reset"/>) and every later read throws the refusal too. What the reads throw is the refusal as
 /// the pipe's <see cref="IicDuplexPipe.TranslateError"/> makes it, translated once (round 23: Kestrel's connection gets a
 /// <c>ConnectionResetException</c> with the refusal as its InnerException, the same instance on every read and on the
-/// output; before, the bare <see cref="ReceiveLimitExceededException"/>).
+/// output; before, the bare <see cref="ReceiveLimitExceededException"/>). Since round 25 the peer's reset
+/// (<see cref="IicChannelClosedException.PeerReset"/>) is deferred the same way: the bytes it sent before it, then the reset.
 /// <para>An application that completed this reader will never meet the refusal, so the reset comes from whichever of the
 /// two happens second (round 22): <see cref="Complete"/> after the refusal was deferred, or <see cref="Defer"/> after the
 /// reader was completed (then the receive thread resets). Before, nothing did, and the peer's send waited behind the
@@ -44,7 +45,7 @@ internal sealed class RefusalDeferringReader(PipeReader inner, IicDuplexPipe pip
     /// The receive thread, before it completes the input pipe: the refusal the reads report after the bytes before it; or,
     /// when the application has completed this reader already, the reset at once.
     /// </summary>
-    public void Defer(ReceiveLimitExceededException refusal)
+    public void Defer(IicException refusal)
     {
         var reported = pipe.Translate(refusal); // once, so every read and the output throw the same instance
         Interlocked.Exchange(ref _refusal, reported); // full fence: this check or Complete's sees the other (the reset runs once)
