@@ -106,11 +106,10 @@ public sealed class JobRunTests : IDisposable
     }
 
     [Fact]
-    public void PingPong32B_SendAndReceive_EchoesEveryRoundTripThroughTheRequestReplyCall_AndIsJudged()
+    public void PingPong32B_SendAndReceive_MeasuresTheClientsRequestReplyCall_AndIsJudged()
     {
-        // Round 25: the client's round trip and the echo server's reply are each one SendAndReceive (the server sends each
-        // echo with the receive of the next request, control messages at once): the run ends only if every control's
-        // echo came back in order, and every round trip's echo was verified (its sequence and every byte).
+        // Round 25: each of the client's round trips is one SendAndReceive, its echo verified (its sequence and every
+        // byte); the rows are paired with raw-shm and judged by the send/receive targets.
         var (parsed, output) = RunIicAndRawShm32B("pingpong", "send-and-receive", "0.1");
         using var document = parsed;
         var rows = document.RootElement.GetProperty("results").EnumerateArray().ToList();

@@ -35,26 +35,6 @@ internal sealed class RunGuard
     /// <summary>Milliseconds left, at least 1, for APIs that take an int timeout.</summary>
     public int RemainingMilliseconds => (int)Math.Clamp(Remaining.TotalMilliseconds, 1, int.MaxValue);
 
-    /// <summary>
-    /// A token cancelled at the deadline or when the peer is gone, for blocking calls that take a token (made on first
-    /// use; its timer lives as long as the measurement's process, a child of one measurement).
-    /// </summary>
-    public CancellationToken Token
-    {
-        get
-        {
-            if (_token is null)
-            {
-                var source = CancellationTokenSource.CreateLinkedTokenSource(_peerGone);
-                source.CancelAfter(Remaining);
-                _token = source;
-            }
-            return _token.Token;
-        }
-    }
-
-    private CancellationTokenSource? _token;
-
     /// <summary>True once the peer is gone (its process exited before the measurement ended).</summary>
     public bool PeerGone => _peerGone.IsCancellationRequested;
 

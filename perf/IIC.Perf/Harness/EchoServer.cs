@@ -35,9 +35,10 @@ internal sealed class EchoServer
                 ?? throw new InvalidOperationException("This transport cannot poll and claim in place; use --api receive.");
             return zeroCopy.Run(new ClaimVisitor(server));
         }
-        return link.Api == ReceiveApi.SendAndReceive
-            ? server.Serve(new ReplyEcho(endpoint, server._buffer, server._size))
-            : server.Serve(new CopyEcho(endpoint, server._buffer, server._size));
+        // send-and-receive too: its client's round trip is one SendAndReceive, and the server receives and sends as a
+        // server of any client would (round 25: a server answering with SendAndReceive, whose wait for the next request
+        // is longer than a reply's, read 20-40 ns slower per near round trip; perf/RESULTS.md "Round 25").
+        return server.Serve(new CopyEcho(endpoint, server._buffer, server._size));
     }
 
     private ServerReport Serve<TEcho>(TEcho echo)
@@ -123,35 +124,6 @@ internal sealed class EchoServer
             var sequence = MessageStamp.Read(message);
             MessageStamp.Verify(message, size, sequence); // a receiver reads every byte it was given, and the run agreed on the length
             endpoint.Send(message);
-            return sequence;
-        }
-    }
-
-    /// <summary>
-    /// Request/reply (<see cref="IMessageEndpoint.SendAndReceive"/>): each echo is sent by the call that receives the next
-    /// message, as a request/reply server does; the same copies as <see cref="CopyEcho"/>. A control message is echoed at
-    /// once by a plain send (the loop acts on it before the next receive: a Lap sleeps, a Stop returns).
-    /// </summary>
-    private struct ReplyEcho(IMessageEndpoint endpoint, byte[] buffer, int size) : IEcho
-    {
-        private int _pending; // the length of the echo the next receive sends first (0: none)
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public long EchoOne()
-        {
-            var length = _pending > 0 ? endpoint.SendAndReceive(buffer.AsSpan(0, _pending), buffer) : endpoint.Receive(buffer);
-            _pending = 0;
-            var message = buffer.AsSpan(0, length);
-            var sequence = MessageStamp.Read(message);
-            MessageStamp.Verify(message, size, sequence); // a receiver reads every byte it was given, and the run agreed on the length
-            if (sequence < 0)
-            {
-                endpoint.Send(message);
-            }
-            else
-            {
-                _pending = length;
-            }
             return sequence;
         }
     }

@@ -37,23 +37,20 @@ internal sealed class IicEndpoint(IicChannel channel, RunGuard guard, Partition?
     }
 
     /// <summary>
-    /// IicChannel.SendAndReceive, with the run's guard as its token (one compare while no wait starts: the send's and the
-    /// fenced spin's fast paths do not look at it); a cancelled wait becomes the guard's exception.
+    /// IicChannel.SendAndReceive without a token: its overload with one read 10 ns slower per near round trip in round
+    /// 25's quiet sets (perf/RESULTS.md "Round 25"). Bounded all the same: a server that dies ends the call
+    /// (PeerDeadException), and one that hangs is killed by the run's watchdog at its limit (MeasurementRunner,
+    /// InterleavedPair), which ends it so.
     /// </summary>
     public int SendAndReceive(ReadOnlySpan<byte> message, Span<byte> buffer)
     {
         try
         {
-            return channel.SendAndReceive(message, buffer, guard.Token);
+            return channel.SendAndReceive(message, buffer);
         }
         catch (IicChannelClosedException e)
         {
             throw new PeerGoneException("The peer closed the channel.", e);
-        }
-        catch (OperationCanceledException)
-        {
-            guard.Check();
-            throw;
         }
     }
 
