@@ -7,13 +7,15 @@ public sealed partial class IicChannel
 {
     /// <summary>
     /// Sends <paramref name="message"/> and receives the next message, the answer, into <paramref name="destination"/>, as
-    /// MPI's <c>MPI_Sendrecv</c>: for request/reply, on either side (a client sending requests, or a server sending each
-    /// reply and taking the next request). The same as <see cref="Send(ReadOnlySpan{byte})"/> followed by
-    /// <see cref="Receive(Span{byte})"/>, except how the receive waits: it expects an answer within a round trip, and its
-    /// clock-free first spin looks for it with a load fence between looks instead of a pause (x86), so the answer is seen
-    /// within a few ns of landing rather than up to a pause (24 ns here) later. A stream's receives keep the pause, which
-    /// suits them better. <paramref name="destination"/> may be <paramref name="message"/>'s memory: the message is copied
-    /// into the ring before anything is received.
+    /// MPI's <c>MPI_Sendrecv</c>: for the side of a request/reply protocol that waits for an answer (a client sending
+    /// requests). The same as <see cref="Send(ReadOnlySpan{byte})"/> followed by <see cref="Receive(Span{byte})"/>, except
+    /// how the receive waits: it expects the answer within a round trip, and its clock-free first spin looks for it with a
+    /// load fence between looks instead of a pause (x86), so the answer is seen within a few ns of landing rather than up
+    /// to a pause (24 ns here) later. A server, whose next request comes after the client's own work, waits better with
+    /// <see cref="Receive(Span{byte})"/> and answers with <see cref="Send(ReadOnlySpan{byte})"/>: its longer wait with fenced
+    /// looks takes the line the client writes more often (docs/architecture.md, "A request's reply is looked for fenced").
+    /// <paramref name="destination"/> may be <paramref name="message"/>'s memory: the message is copied into the ring
+    /// before anything is received.
     /// </summary>
     /// <param name="message">The message to send.</param>
     /// <param name="destination">Where the answer is copied.</param>
