@@ -263,11 +263,12 @@ public sealed partial class IicChannel : IDisposable, IAsyncDisposable
     /// connections use): a dedicated receive thread fills <see cref="IDuplexPipe.Input"/> from the ring (spinning under
     /// continuous traffic, parked when idle) and each flush of <see cref="IDuplexPipe.Output"/> is published on the flushing
     /// thread, in records of at most <see cref="MaxClaimLength"/>. The pipe owns the receive side: do not also receive from
-    /// the channel or its <see cref="AsStream"/>. The peer's close completes the input; its death completes it with
-    /// <see cref="PeerDeadException"/>, and a message over <see cref="ChannelOptions.MaxReceiveMessageLength"/> with
-    /// <see cref="ReceiveLimitExceededException"/>: the input ends there (the bytes after the gap would be misframed), but
-    /// only after the reader has had every byte received before it, also those it had not read yet when the message was
-    /// refused (no read result says IsCompleted: the end is not a clean one). The read that throws it resets the
+    /// the channel or its <see cref="AsStream"/>. The peer's close completes the input; its death ends it with
+    /// <see cref="PeerDeadException"/>, its reset with <see cref="IicChannelClosedException"/> (<see cref="IicChannelClosedException.PeerReset"/>),
+    /// and a message over <see cref="ChannelOptions.MaxReceiveMessageLength"/> with
+    /// <see cref="ReceiveLimitExceededException"/> (the bytes after the gap would be misframed), each only after the reader
+    /// has had every byte received before it, also those it had not read yet when the end came (no read result says
+    /// IsCompleted: the end is not a clean one); a corrupt ring ends it with <see cref="RingFaultException"/> at once. The read that throws it resets the
     /// connection as <c>Abort</c> does: the channel is closed, so the peer's sends end with
     /// <see cref="IicChannelClosedException"/> instead of waiting behind the refused message, output not yet sent is
     /// dropped, and the output's writes and flushes fail with the same exception; every later read throws it again. An

@@ -57,6 +57,51 @@ public class ConnectionResetTests
         }
     }
 
+    /// <summary>
+    /// Round 25b: a client that dies after sending (its side marked dead, as the hypervisor or the death watcher marks a
+    /// killed partition's) reaches Kestrel's read as ConnectionResetException with the PeerDeadException inside, after
+    /// every byte it sent, also when the connection had ended before Kestrel's first read. Round 25: the first read threw
+    /// and the 100 bytes were lost.
+    /// </summary>
+    [Fact]
+    public async Task A_client_that_dies_reaches_Kestrels_read_as_ConnectionResetException_after_its_bytes()
+    {
+        var (client, serverSide) = IicChannel.CreatePair(IicTransportOptions.DefaultChannelOptions with { RingCapacity = Ring, WaitStrategy = WaitStrategy.Park });
+        var connection = new IicConnection(serverSide, new IicEndPoint("peerdeath"), IicPipeOptions.Default);
+        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var registration = connection.ConnectionClosed.Register(() => closed.TrySetResult());
+        connection.Start();
+        try
+        {
+            client.Send(new byte[100]);
+            client.Endpoint.Window.MarkDead(client.Endpoint.Side);
+            await closed.Task.WaitAsync(s_timeout); // the receive thread took the 100 bytes, met the death and ended
+            var read = 0L;
+            ConnectionResetException? reset = null;
+            while (reset is null)
+            {
+                try
+                {
+                    var result = await connection.Transport.Input.ReadAsync().AsTask().WaitAsync(s_timeout);
+                    Assert.False(result.IsCompleted, "the death read as a clean end");
+                    read += result.Buffer.Length;
+                    connection.Transport.Input.AdvanceTo(result.Buffer.End);
+                }
+                catch (ConnectionResetException e)
+                {
+                    reset = e;
+                }
+            }
+            Assert.Equal(100, read);
+            Assert.IsType<PeerDeadException>(reset.InnerException);
+        }
+        finally
+        {
+            await connection.DisposeAsync();
+            client.Dispose();
+        }
+    }
+
     [Fact]
     public async Task Bytes_after_Kestrel_completed_the_input_fire_ConnectionClosed_and_end_the_peers_send()
     {

@@ -23,6 +23,35 @@ internal static class ResetScenarios
         return 0;
     }
 
+    /// <summary>
+    /// Connects, opens a duplex pipe over its channel, prints "connected", reads the parent's first bytes and then, with
+    /// args[4] "reset", completes the input without consuming them (the pipe resets the connection) or, with "clean",
+    /// consumes them and disposes the pipe (a clean close); prints "ended" and waits for "exit".
+    /// </summary>
+    [Scenario("resetter")]
+    private static int Resetter(string[] args)
+    {
+        using var partition = Partition.Attach(args[0], "child-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture), args[1]);
+        var channel = IicChannel.Connect(partition, args[2], new ChannelOptions { RingCapacity = int.Parse(args[3], CultureInfo.InvariantCulture) });
+        var pipe = channel.AsDuplexPipe();
+        Console.WriteLine("connected");
+        var result = pipe.Input.ReadAsync().AsTask().GetAwaiter().GetResult();
+        if (args[4] == "reset")
+        {
+            pipe.Input.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+            pipe.Input.Complete(); // bytes unread: the pipe resets the connection (and closes the channel) before this returns
+        }
+        else
+        {
+            pipe.Input.AdvanceTo(result.Buffer.End);
+            ((IAsyncDisposable)pipe).DisposeAsync().AsTask().GetAwaiter().GetResult();
+        }
+        Console.WriteLine("ended");
+        Console.ReadLine(); // "exit": the process stays alive, so the parent's send sees a close, not a death
+        ((IAsyncDisposable)pipe).DisposeAsync().AsTask().GetAwaiter().GetResult();
+        return 0;
+    }
+
     private static string WatchPipe(IicChannel channel, int size)
     {
         var pipe = channel.AsDuplexPipe();

@@ -71,4 +71,31 @@ public class PeerResetTests
             child.AssertExit(0);
         }
     }
+
+    /// <summary>
+    /// Round 25b: a send to a peer that reset the connection throws <see cref="IicChannelClosedException"/> with
+    /// <see cref="IicChannelClosedException.PeerReset"/> set too (round 25: only the receive said so; the send's said false),
+    /// through the channel and its stream; after a clean close it stays false.
+    /// </summary>
+    [Theory]
+    [InlineData("reset", true)]
+    [InlineData("clean", false)]
+    public void A_send_after_the_peers_reset_says_PeerReset(string howThePeerEnds, bool reset)
+    {
+        using var host = PartitionHost.Start();
+        var (child, channels) = host.StartChild("resetter", Ring, 1, null, howThePeerEnds);
+        using (child)
+        using (var channel = channels[0])
+        {
+            channel.Send(new byte[Greeting]);
+            Assert.Equal("ended", child.ReadLine(s_timeout)); // the child's side is closed (reason stored) before it prints
+
+            var send = Assert.Throws<IicChannelClosedException>(() => channel.Send("x"u8));
+            Assert.Equal(reset, send.PeerReset);
+            var write = Assert.Throws<IicChannelClosedException>(() => channel.AsStream().Write(new byte[10]));
+            Assert.Equal(reset, write.PeerReset);
+            child.WriteLine("exit");
+            child.AssertExit(0);
+        }
+    }
 }

@@ -481,9 +481,15 @@ internal sealed unsafe partial class WindowEndpoint
         {
             throw new PeerDeadException("The hypervisor declared this side of the channel dead (its partition's control connection ended), so the peer no longer reads it: nothing more can be sent.");
         }
-        if (_window.ReadSideState(_peer) == SideState.Dead)
+        var state = _window.ReadSideState(_peer); // read once (acquire): a Closed side's close reason is visible after it
+        if (state == SideState.Dead)
         {
             throw new PeerDeadException("The peer partition died: nothing more can be sent.");
+        }
+        if (state == SideState.Closed && _window.ReadCloseReset(_peer))
+        {
+            // Round 25b: the send says so too (before, only the receive did), as a TCP send after a RST fails with ECONNRESET.
+            throw new IicChannelClosedException("The peer reset the connection (its pipe or stream was closed with bytes nobody would read): nothing more can be sent.", peerReset: true);
         }
         throw new IicChannelClosedException("The peer closed the channel: nothing more can be sent.");
     }

@@ -26,7 +26,7 @@ public sealed class IicChannelClosedException : IicException
     {
     }
 
-    /// <summary>A receive's end of a peer that reset the connection (<see cref="PeerReset"/>).</summary>
+    /// <summary>A receive's or a send's end of a peer that reset the connection (<see cref="PeerReset"/>).</summary>
     internal IicChannelClosedException(string message, bool peerReset)
         : base(message)
     {
@@ -36,7 +36,8 @@ public sealed class IicChannelClosedException : IicException
     /// <summary>
     /// True when the peer reset the connection rather than closing it cleanly: its pipe or stream had bytes nobody would
     /// read (docs/window-layout.md 2.4, round 25), as a TCP peer's RST. Everything it sent before was received. A duplex
-    /// pipe's input and a stream's reads fail with this exception instead of ending cleanly.
+    /// pipe's input and a stream's reads fail with this exception instead of ending cleanly. A send to such a peer throws
+    /// it with this set too (since round 25b; before, only the receive told a reset from a clean close).
     /// </summary>
     public bool PeerReset { get; }
 }

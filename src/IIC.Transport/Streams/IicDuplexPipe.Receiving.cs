@@ -91,14 +91,18 @@ internal sealed partial class IicDuplexPipe
         {
             // this side closed (Dispose or Abort): not an error of the peer
         }
-        catch (Exception e) when (e is PeerDeadException or RingFaultException)
+        catch (RingFaultException e)
         {
+            // The ring broke its protocol: the peer is broken or hostile, and a scribble found at one record may have changed
+            // the payloads before it, which no check can see. The reads fail at once (as before round 25b), so the
+            // application stops acting on bytes from that peer; it is told, so nothing is lost silently.
             error = Translate(e);
         }
-        catch (IicChannelClosedException e) when (e.PeerReset)
+        catch (IicException e) when (e is PeerDeadException or IicChannelClosedException { PeerReset: true })
         {
-            // The peer reset the connection (round 25): not a clean end. Everything it sent is in the pipe; as at a refusal,
-            // the reads hand all of it out and then fail with the reset (a pipe completed with it would throw at once).
+            // The peer reset the connection (round 25) or died (round 25b): not a clean end. Everything it published is in
+            // the pipe (the channel drains the ring before it reports either); as at a refusal, the reads hand all of it
+            // out and then fail with the end (a pipe completed with it would throw at once and lose the bytes not read).
             _inputReader.Defer(e);
         }
         catch (ReceiveLimitExceededException e)

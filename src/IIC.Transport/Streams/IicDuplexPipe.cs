@@ -21,10 +21,11 @@ namespace IIC.Transport;
 /// </list>
 /// Kestrel's socket transport works the same way (SocketConnection's receive and send loops; inline scheduling with
 /// <c>UnsafePreferInlineScheduling</c>), except that a socket's receive completes on an epoll thread and hops to the pool.
-/// <para>Ends: the peer's close completes <see cref="Input"/> (reads return IsCompleted); the peer's death or a corrupt
-/// ring completes it with that exception (translated by <see cref="TranslateError"/>); a refused message (over
-/// <see cref="ChannelOptions.MaxReceiveMessageLength"/>) ends the receive thread, and <see cref="Input"/> throws it once
-/// the application has had every byte before it (<see cref="RefusalDeferringReader"/>), then resets the connection
+/// <para>Ends: the peer's close completes <see cref="Input"/> (reads return IsCompleted); a corrupt ring completes it
+/// with that exception (translated by <see cref="TranslateError"/>); a refused message (over
+/// <see cref="ChannelOptions.MaxReceiveMessageLength"/>), the peer's reset and the peer's death (round 25b) end the
+/// receive thread, and <see cref="Input"/> throws the end once the application has had every byte before it
+/// (<see cref="RefusalDeferringReader"/>), then resets the connection
 /// (<see cref="Reset"/>; at once when the application completed <see cref="Input"/>: nobody will read it); any other exception that stops the receive thread (a bug or a misuse) completes it with that exception, is reported (<see cref="UnexpectedError"/>) and resets the connection (round 25). Bytes the
 /// application had not consumed when it completed <see cref="Input"/> (<see cref="ResetUnreadAtComplete"/>, round 24),
 /// and bytes that arrive after, reset it too, as a TCP socket closed with unread data does (<see cref="ResetUnread"/>). After a reset <see cref="Output"/> fails with the reset's error, translated

@@ -18,7 +18,8 @@ namespace IIC.Transport;
 /// the pipe's <see cref="IicDuplexPipe.TranslateError"/> makes it, translated once (round 23: Kestrel's connection gets a
 /// <c>ConnectionResetException</c> with the refusal as its InnerException, the same instance on every read and on the
 /// output; before, the bare <see cref="ReceiveLimitExceededException"/>). Since round 25 the peer's reset
-/// (<see cref="IicChannelClosedException.PeerReset"/>) is deferred the same way: the bytes it sent before it, then the reset.
+/// (<see cref="IicChannelClosedException.PeerReset"/>) is deferred the same way: the bytes it sent before it, then the reset;
+/// since round 25b so is the peer's death (<see cref="PeerDeadException"/>; before, the bytes not read yet were lost).
 /// <para>An application that completed this reader will never meet the refusal, so the reset comes from whichever of the
 /// two happens second (round 22): <see cref="Complete"/> after the refusal was deferred, or <see cref="Defer"/> after the
 /// reader was completed (then the receive thread resets). Before, nothing did, and the peer's send waited behind the
@@ -68,7 +69,7 @@ internal sealed class RefusalDeferringReader(PipeReader inner, IicDuplexPipe pip
         }
         if (!read.IsCompletedSuccessfully)
         {
-            return read; // the channel's other ends (peer death, a corrupt ring), reported as before
+            return read; // a corrupt ring or an unexpected error: the input pipe was completed with it (reported at once)
         }
         try
         {
