@@ -336,14 +336,28 @@ public sealed unsafe class SeqPacketSocket : IDisposable
         }
     }
 
-    /// <summary>Shuts down one or both directions (shutdown(2)); a blocked receive here returns 0, the peer reads 0 after its queue drains.</summary>
+    /// <summary>
+    /// Shuts down one or both directions (shutdown(2)); a blocked receive here returns 0, the peer reads 0 after its queue
+    /// drains. A socket not connected (never, or its peer gone) is no error: Linux's unix_shutdown (net/unix/af_unix.c)
+    /// marks the socket and its peer if any, and refuses only a <paramref name="how"/> outside SHUT_RD..SHUT_RDWR (EINVAL),
+    /// checked here first. Allocates only when it fails.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="how"/> is not Receive, Send or Both.</exception>
     /// <exception cref="ObjectDisposedException">The socket was disposed.</exception>
-    /// <exception cref="NativeException">shutdown failed (ENOTCONN).</exception>
+    /// <exception cref="NativeException">shutdown failed: Linux gives none for a unix socket and a valid <paramref name="how"/> (a security module's refusal, through its socket_shutdown hook, is the one errno possible), reported, not lost.</exception>
     public void Shutdown(SocketShutdown how)
     {
+        if (how is not (SocketShutdown.Receive or SocketShutdown.Send or SocketShutdown.Both))
+        {
+            throw new ArgumentOutOfRangeException(nameof(how), how, "Shut down Receive, Send or Both: a unix socket has no other direction.");
+        }
         using var scope = new DescriptorScope(_descriptor);
         // SocketShutdown's values are SHUT_RD (0), SHUT_WR (1) and SHUT_RDWR (2).
-        NativeException.ThrowIfFailed(Interop.Libc.Shutdown(scope.Fd, (int)how), $"shutdown(fd {scope.Fd}, {how})");
+        if (Interop.Libc.Shutdown(scope.Fd, (int)how) != 0)
+        {
+            var errno = Marshal.GetLastPInvokeError(); // before the message is formatted
+            throw new NativeException(string.Create(CultureInfo.InvariantCulture, $"shutdown(fd {scope.Fd}, {how})"), errno);
+        }
     }
 
     /// <summary>
@@ -353,7 +367,7 @@ public sealed unsafe class SeqPacketSocket : IDisposable
     /// (opening the assembly takes one), so a close that must work then uses this. Allocates only when it fails.
     /// </summary>
     /// <exception cref="ObjectDisposedException">The socket was disposed.</exception>
-    /// <exception cref="NativeException">shutdown failed (Linux gives none for a unix socket, connected or not; an errno it may give one day is reported, not lost).</exception>
+    /// <exception cref="NativeException">shutdown failed (Linux gives none for a unix socket, connected or not, as <see cref="Shutdown"/> says; a security module's refusal is reported, not lost).</exception>
     public void ShutdownReadWrite()
     {
         using var scope = new DescriptorScope(_descriptor);

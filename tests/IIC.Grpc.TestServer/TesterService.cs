@@ -53,6 +53,12 @@ public sealed class TesterService(CallScope scope) : Tester.TesterBase
                 return new Reply { Index = Environment.ProcessId }; // which server process served the call (GracefulStopTests)
             case "threads?":
                 return new Reply { Index = ThreadPool.ThreadCount };
+            case "gone-probe":
+                return ClientGoneModes.Probe(request.Key);
+            case "block-pool":
+                return ClientGoneModes.BlockPool();
+            case "release-pool":
+                return ClientGoneModes.ReleasePool();
             case "write-late":
                 return await MisuseModes.WriteLateAsync(request.Key).ConfigureAwait(false);
             case "outcome?":
@@ -91,6 +97,9 @@ public sealed class TesterService(CallScope scope) : Tester.TesterBase
                 return;
             case "write-racing-return":
                 await SmallPoolAndRaceModes.WriteRacingReturnAsync(request.Key, responseStream).ConfigureAwait(false);
+                return;
+            case "gone-target":
+                await ClientGoneModes.TargetAsync(request.Key, responseStream, context).ConfigureAwait(false);
                 return;
         }
         try

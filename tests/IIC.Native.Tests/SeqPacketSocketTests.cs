@@ -95,6 +95,47 @@ public sealed class SeqPacketSocketTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// Round 25b: the call's description (for the exception's message) is made only when it fails; before, every
+    /// successful shutdown formatted it. Unconnected sockets (a pair's end whose peer is gone, one never connected) are no
+    /// error either: Linux gives a unix socket no ENOTCONN, which the docs used to promise.
+    /// </summary>
+    [Fact]
+    public void Shutdown_AllocatesNothing_AndSucceedsOnSocketsNotConnected()
+    {
+        var (a, b) = SeqPacketSocket.CreatePair();
+        using var lone = SeqPacketSocket.Create();
+        using (a)
+        using (b)
+        {
+            a.Shutdown(SocketShutdown.Receive); // warm (the first call's P/Invoke stub)
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            a.Shutdown(SocketShutdown.Send);
+            a.Shutdown(SocketShutdown.Both);
+            var after = GC.GetAllocatedBytesForCurrentThread();
+            Assert.Equal(before, after);
+
+            b.Dispose();
+            a.Shutdown(SocketShutdown.Both); // its peer gone
+            lone.Shutdown(SocketShutdown.Both); // never connected
+        }
+    }
+
+    /// <summary>A direction outside Receive, Send and Both is refused before the call (it was the kernel's EINVAL).</summary>
+    [Fact]
+    public void Shutdown_WithAnUnknownDirection_ThrowsArgumentOutOfRange_AndShutsNothing()
+    {
+        var (a, b) = SeqPacketSocket.CreatePair();
+        using (a)
+        using (b)
+        {
+            var e = Assert.Throws<ArgumentOutOfRangeException>(() => a.Shutdown((SocketShutdown)3));
+            Assert.Equal("how", e.ParamName);
+            a.Send("still open"u8);
+            Assert.Equal(10, b.Receive(new byte[16]));
+        }
+    }
+
     [Fact]
     public void ShutdownReadWrite_EndsABlockedReceive_HangsUpThePeerAfterItsQueue_AndRefusesSends()
     {

@@ -125,4 +125,21 @@ public sealed class DeferredUnmapTests
             DeferredUnmap.MaxHeldBytes = bound;
         }
     }
+
+    /// <summary>
+    /// Round 25b: a close that starts the unmap thread when the thread cannot start (Thread.Start throws
+    /// <see cref="ThreadStartException"/> or <see cref="OutOfMemoryException"/>; DeferredUnmap's test hook throws it in a
+    /// child process, whose thread no close has started yet) completes: it unmaps its own window and closes its descriptor,
+    /// and the next close starts the thread. Before, a ThreadStartException escaped the close (the window's descriptor
+    /// left open): the "thread-start" case failed there.
+    /// </summary>
+    [Theory]
+    [InlineData("thread-start")]
+    [InlineData("out-of-memory")]
+    public void A_close_whose_unmap_thread_cannot_start_unmaps_its_own_window_and_the_next_close_starts_the_thread(string failure)
+    {
+        using var child = ChildProcess.Start("unmap-thread-start-fails", failure);
+        child.AssertExit(0);
+        Assert.Contains("ok", child.StandardOutput, StringComparison.Ordinal);
+    }
 }

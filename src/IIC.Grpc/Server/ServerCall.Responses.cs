@@ -8,7 +8,8 @@ namespace IIC.Grpc.Server;
 internal sealed partial class ServerCall<TService, TRequest, TResponse>
 {
     /// <summary>
-    /// Sends one response message. Null when it went at once (or need not go: the client is gone). Else the task of its
+    /// Sends one response message. Null when it went at once; <see cref="OperationCanceledException"/> when the client is
+    /// gone (<see cref="ServerCallBase.ClientGoneBeforeSent"/>: its Cancel read after the write's first look). Else the task of its
     /// send: on the connection's reader thread (an inline handler) the message was deferred (it goes after the reader's
     /// next polls: it must not wait there, CallConnection.SendOrDefer); on any other thread what did not fit now was queued
     /// for the connection's sender, which awaits room without a thread (a client frozen or not reading holds no server
@@ -18,7 +19,9 @@ internal sealed partial class ServerCall<TService, TRequest, TResponse>
     {
         if (ClientGone)
         {
-            return null;
+            // Gone since WriteAsync's first look: nothing goes, and the write fails as one in progress when the call is
+            // cancelled (before round 25b it reported success with nothing sent).
+            throw ClientGoneBeforeSent();
         }
         ImplyResponseHeaders();
         var builder = Serialization.Serialize(_handler.Method.ResponseMarshaller, response, _handler.MaxSend);

@@ -143,7 +143,11 @@ internal abstract partial class ServerCallBase : ServerCallContext, IStreamCall
     /// <summary>Runs the handler on the thread pool.</summary>
     public abstract void Launch();
 
-    /// <summary>The client cancelled, or its connection ended: cancel the handler's token (on the pool, not the reader thread).</summary>
+    /// <summary>
+    /// The client cancelled, or its connection ended: cancel the handler's token (on the pool, not the reader thread, which
+    /// must not run the handler's callbacks). The mark is visible first: until the pool runs the cancel, a write sees the
+    /// client gone with its token not yet fired, and fails (<see cref="ClientGoneBeforeSent"/>) rather than report success.
+    /// </summary>
     public void OnClientGone()
     {
         if (Interlocked.Exchange(ref _clientGone, 1) == 0)
@@ -151,6 +155,14 @@ internal abstract partial class ServerCallBase : ServerCallContext, IStreamCall
             ThreadPool.UnsafeQueueUserWorkItem(static call => call.CancelSafely(), this, preferLocal: false);
         }
     }
+
+    /// <summary>
+    /// What a write (a message or the response headers) that finds the client gone throws: nothing was sent. An
+    /// <see cref="OperationCanceledException"/>, as a write in progress when the call is cancelled (Grpc.AspNetCore:
+    /// "Request aborted while sending the message."); the callers wrap it as they wrap a cancelled wait.
+    /// </summary>
+    protected static OperationCanceledException ClientGoneBeforeSent()
+        => new("The call was cancelled: its client cancelled or went away, and nothing more is sent to it.");
 
     private void CancelSafely()
     {
@@ -251,8 +263,9 @@ internal abstract partial class ServerCallBase : ServerCallContext, IStreamCall
 
     /// <summary>
     /// Sends the response headers once (explicitly, or empty headers are implied by the first message or the trailers).
-    /// Null when they went at once (or need not go: the client is gone); else a task that completes once they went, the
-    /// frame queued for the connection's sender meanwhile: the handler's thread never waits for a client that does not read.
+    /// Null when they went at once; else a task that completes once they went, the frame queued for the connection's sender
+    /// meanwhile: the handler's thread never waits for a client that does not read. Throws
+    /// <see cref="OperationCanceledException"/> (<see cref="ClientGoneBeforeSent"/>) when the client is gone.
     /// </summary>
     protected Task? SendResponseHeaders(Metadata headers)
     {
@@ -262,7 +275,9 @@ internal abstract partial class ServerCallBase : ServerCallContext, IStreamCall
         }
         if (ClientGone)
         {
-            return null;
+            // Nothing goes to a client that left; said, not reported sent (before round 25b it returned as if sent). The
+            // call's token may not have fired yet: OnClientGone fires it later, on the pool.
+            throw ClientGoneBeforeSent();
         }
         var builder = FrameBuilder.Rent();
         try

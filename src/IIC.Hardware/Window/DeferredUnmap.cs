@@ -144,6 +144,20 @@ internal static class DeferredUnmap
         }
     }
 
+    /// <summary>
+    /// Tests: what starting the thread throws when a release on this thread starts it, in place of <c>Thread.Start</c>
+    /// (as it throws when the process cannot have a thread); null: start it.
+    /// </summary>
+    [ThreadStatic]
+    internal static Exception? t_threadStartFailure;
+
+    /// <summary>
+    /// Starts the thread once; false when it cannot be started (the close then unmaps its own window, and the next close
+    /// tries again). Thread.Start throws <see cref="OutOfMemoryException"/> when the OS refuses a thread (out of memory,
+    /// or at the limit of threads: ulimit -u, threads-max, the cgroup's pids.max) and <see cref="ThreadStartException"/>
+    /// when the thread was made but the runtime could not set it up; before round 25b that one escaped the channel's
+    /// close (<see cref="SharedWindow.Dispose(bool)"/>) before the window's descriptor and group leases were released.
+    /// </summary>
     private static bool EnsureThread()
     {
         if (Volatile.Read(ref s_thread) is not null)
@@ -157,10 +171,14 @@ internal static class DeferredUnmap
                 try
                 {
                     var thread = new Thread(Run) { IsBackground = true, Name = "IIC unmap" };
+                    if (t_threadStartFailure is { } failure)
+                    {
+                        throw failure;
+                    }
                     thread.Start();
                     Volatile.Write(ref s_thread, thread);
                 }
-                catch (OutOfMemoryException)
+                catch (Exception e) when (e is OutOfMemoryException or ThreadStartException)
                 {
                     return false; // no thread: unmap inline
                 }
