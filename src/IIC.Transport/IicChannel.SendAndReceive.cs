@@ -27,6 +27,7 @@ public sealed partial class IicChannel
     /// <exception cref="ObjectDisposedException">This side was disposed (before the send: nothing was sent).</exception>
     /// <exception cref="MessageTooLargeException">The answer does not fit <paramref name="destination"/>: the message was sent, the answer stays unread (the exception says the size needed).</exception>
     /// <exception cref="ReceiveLimitExceededException">The peer answered with a fragmented message over <see cref="ChannelOptions.MaxReceiveMessageLength"/>: it was refused and is dropped.</exception>
+    [System.Runtime.CompilerServices.SkipLocalsInit] // as Send and TryReceive: C# assigns every local before use, and the prolog zeroed up to 200 bytes a call
     public int SendAndReceive(ReadOnlySpan<byte> message, Span<byte> destination)
     {
         _endpoint.ThrowIfInGroup(); // the receive would refuse: before anything is sent
@@ -50,6 +51,7 @@ public sealed partial class IicChannel
     /// <exception cref="ObjectDisposedException">This side was disposed (before the send: nothing was sent).</exception>
     /// <exception cref="MessageTooLargeException">The answer does not fit <paramref name="destination"/>: the message was sent, the answer stays unread.</exception>
     /// <exception cref="ReceiveLimitExceededException">The peer answered with a fragmented message over <see cref="ChannelOptions.MaxReceiveMessageLength"/>: it was refused and is dropped.</exception>
+    [System.Runtime.CompilerServices.SkipLocalsInit]
     public int SendAndReceive(ReadOnlySpan<byte> message, Span<byte> destination, CancellationToken cancellationToken)
     {
         if (!cancellationToken.CanBeCanceled)

@@ -37,8 +37,8 @@ internal sealed class IicEndpoint(IicChannel channel, RunGuard guard, Partition?
     }
 
     /// <summary>
-    /// IicChannel.SendAndReceive without a token: its overload with one read 10 ns slower per near round trip in round
-    /// 25's quiet sets (perf/RESULTS.md "Round 25"). Bounded all the same: a server that dies ends the call
+    /// IicChannel.SendAndReceive without a token (the token overload read 10 ns slower per near round trip until it
+    /// skipped zeroing its locals, and alike after: perf/RESULTS.md "Round 25"). Bounded all the same: a server that dies ends the call
     /// (PeerDeadException), and one that hangs is killed by the run's watchdog at its limit (MeasurementRunner,
     /// InterleavedPair), which ends it so.
     /// </summary>
