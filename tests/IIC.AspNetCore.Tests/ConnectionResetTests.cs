@@ -32,22 +32,7 @@ public class ConnectionResetTests
             client.Send(new byte[100]);
             client.Endpoint.ResetOnClose();
             client.Dispose();
-            var read = 0L;
-            ConnectionResetException? reset = null;
-            while (reset is null)
-            {
-                try
-                {
-                    var result = await connection.Transport.Input.ReadAsync().AsTask().WaitAsync(s_timeout);
-                    Assert.False(result.IsCompleted, "the reset read as a clean end");
-                    read += result.Buffer.Length;
-                    connection.Transport.Input.AdvanceTo(result.Buffer.End);
-                }
-                catch (ConnectionResetException e)
-                {
-                    reset = e;
-                }
-            }
+            var (read, reset) = await ReadUntilResetAsync(connection, "the reset");
             Assert.Equal(100, read);
             Assert.True(Assert.IsType<IicChannelClosedException>(reset.InnerException).PeerReset);
         }
@@ -76,22 +61,7 @@ public class ConnectionResetTests
             client.Send(new byte[100]);
             client.Endpoint.Window.MarkDead(client.Endpoint.Side);
             await closed.Task.WaitAsync(s_timeout); // the receive thread took the 100 bytes, met the death and ended
-            var read = 0L;
-            ConnectionResetException? reset = null;
-            while (reset is null)
-            {
-                try
-                {
-                    var result = await connection.Transport.Input.ReadAsync().AsTask().WaitAsync(s_timeout);
-                    Assert.False(result.IsCompleted, "the death read as a clean end");
-                    read += result.Buffer.Length;
-                    connection.Transport.Input.AdvanceTo(result.Buffer.End);
-                }
-                catch (ConnectionResetException e)
-                {
-                    reset = e;
-                }
-            }
+            var (read, reset) = await ReadUntilResetAsync(connection, "the death");
             Assert.Equal(100, read);
             Assert.IsType<PeerDeadException>(reset.InnerException);
         }
@@ -231,4 +201,24 @@ public class ConnectionResetTests
     /// <summary>A blocking send on a thread of its own (it waits for room while the ring is full).</summary>
     private static Task SendOnItsOwnThread(IicChannel channel, byte[] message)
         => Task.Factory.StartNew(() => channel.Send(message), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+    /// <summary>Reads Kestrel's input until it throws ConnectionResetException; returns the bytes read before it and the exception.</summary>
+    private static async Task<(long Read, ConnectionResetException Reset)> ReadUntilResetAsync(IicConnection connection, string end)
+    {
+        var read = 0L;
+        while (true)
+        {
+            try
+            {
+                var result = await connection.Transport.Input.ReadAsync().AsTask().WaitAsync(s_timeout);
+                Assert.False(result.IsCompleted, $"{end} read as a clean end");
+                read += result.Buffer.Length;
+                connection.Transport.Input.AdvanceTo(result.Buffer.End);
+            }
+            catch (ConnectionResetException e)
+            {
+                return (read, e);
+            }
+        }
+    }
 }
