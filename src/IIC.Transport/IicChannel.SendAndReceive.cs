@@ -59,27 +59,10 @@ public sealed partial class IicChannel
             return SendAndReceiveWithoutToken(message, destination);
         }
         _endpoint.ThrowIfInGroup();
-        cancellationToken.ThrowIfCancellationRequested();
-        // Send's lean fast path (the biased owner's entry, a message that fits behind the cached head): it never waits, so
-        // it does not look at the token; everything else waits for room under the token, as Send(message, token).
-        if (_sendGate.TryEnterOwnerFast())
-        {
-            if (_endpoint.TrySendFast(message, _sendGate.TakeReplyHint()))
-            {
-                _sendGate.Exit();
-            }
-            else
-            {
-                SendHolding(message, Native.Deadline.Infinite, cancellationToken);
-            }
-        }
-        else
-        {
-            SendWithin(message, Native.Deadline.Infinite, cancellationToken);
-        }
+        Send(message, cancellationToken); // its lean fast path, inlined
         // The answer there or arriving within the fenced spin (about 1 µs, as Receive's own first spin, without looking at
         // the token); else the token's wait.
-        if (_receiveGate.TryEnterOwnerFast())
+        if (!Options.Grouped && _receiveGate.TryEnterOwnerFast()) // as ReceiveReply: a grouped channel's receive checks the group first
         {
             if (_endpoint.TryReceiveReplyFast(destination, out var length, out var looks))
             {

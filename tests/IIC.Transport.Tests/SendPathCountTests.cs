@@ -73,6 +73,38 @@ public sealed class SendPathCountTests
     }
 
     [Fact]
+    public void A_send_with_a_token_counts_each_message_and_doorbell_once_and_still_honours_the_token()
+    {
+        // Round 25: Send(message, token) takes Send's lean fast path when the ring has room (SendAndReceive's token
+        // overload sends through it); a full ring still waits under the token.
+        var (a, b) = IicChannel.CreatePair(new ChannelOptions { RingCapacity = 4096 });
+        using (a)
+        using (b)
+        using (var cancellation = new CancellationTokenSource())
+        {
+            var buffer = new byte[256];
+            for (var i = 0; i < 300; i++) // laps of the 4 KiB ring
+            {
+                a.Send(new byte[1 + (i % 100)], cancellation.Token);
+                Assert.True(b.TryReceive(buffer, out var length));
+                Assert.Equal(1 + (i % 100), length);
+            }
+            var counts = a.GetStatistics();
+            Assert.Equal(300, counts.MessagesSent);
+            Assert.Equal(300, counts.SignalsSuppressed + counts.SignalsRaised);
+
+            while (a.TrySend(new byte[64]))
+            {
+            }
+            var waiting = Task.Factory.StartNew(() => a.Send(new byte[64], cancellation.Token), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            WaitFor.Condition(() => a.GetStatistics().RingFullStalls > counts.RingFullStalls || waiting.IsCompleted, "the send met the full ring");
+            cancellation.Cancel();
+            var e = Assert.ThrowsAny<AggregateException>(() => waiting.Wait(s_bound));
+            Assert.IsAssignableFrom<OperationCanceledException>(e.InnerException);
+        }
+    }
+
+    [Fact]
     public void The_doorbell_keeps_its_per_message_counts_clear_of_the_next_object()
     {
         // The sending thread writes the counts on every message; the object allocated after the doorbell (the endpoint's
